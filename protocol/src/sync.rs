@@ -1,0 +1,235 @@
+//! Messages of the delivery contract between an edge and central.
+//!
+//! ```text
+//! edge                                   central
+//!  | POST /api/v1/sync/events  EventBatch  |   apply each (edge, seq) at most once
+//!  | <------------------------------ Ack   |   200 {"acked_through": N}
+//!  | <------------- 409 seq_gap expected N |   batch would leave a gap: resend from N
+//!  | GET /api/v1/sync/plan?have=V&wait_ms  |   long poll
+//!  | <------------------------------ Plan  |   200 with a newer version, 204 on timeout
+//!  | POST /api/v1/sync/status  EdgeStatus  |   agent version, backlog, clock, plan applied
+//!  | <------------------------ StatusReply |
+//! ```
+//!
+//! Versioning: every request carries `protocol`. Central accepts every version from
+//! [`MIN_PROTOCOL_VERSION`] to [`PROTOCOL_VERSION`] and refuses others with
+//! `unsupported_protocol`. New fields are added as optional (`#[serde(default)]`), and no wire
+//! type denies unknown fields, so an older edge keeps working against a newer central.
+
+use crate::event::Event;
+use crate::ids::{EdgeId, Seq};
+use crate::plan::PlanVersion;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The oldest protocol version central still accepts.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
+
+/// Header that GET requests carry in place of a body's `protocol` field.
+pub const PROTOCOL_HEADER: &str = "mes-protocol";
+
+/// A run of committed events from one edge, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventBatch {
+    pub protocol: u16,
+    pub edge_id: EdgeId,
+    /// Contiguous and ascending by `seq`. May be empty: central then just answers with what it
+    /// has acknowledged, which is how an edge learns where to resume.
+    pub events: Vec<Event>,
+}
+
+/// Why a batch is malformed (as opposed to well-formed but out of order).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error(
+        "event at index {index} belongs to edge {found:?}, but the batch is for edge {expected:?}"
+    )]
+    ForeignEvent {
+        index: usize,
+        expected: EdgeId,
+        found: EdgeId,
+    },
+    #[error("event at index {index} has seq 0; sequence numbers start at 1")]
+    ZeroSeq { index: usize },
+    #[error(
+        "event at index {index} has seq {found}, expected {expected}: a batch must be contiguous and ascending"
+    )]
+    NotContiguous {
+        index: usize,
+        expected: Seq,
+        found: Seq,
+    },
+}
+
+impl EventBatch {
+    /// Checks the batch's own shape: one edge, seqs from 1 up, contiguous and ascending.
+    pub fn check(&self) -> Result<(), BatchError> {
+        let mut expected: Option<Seq> = None;
+        for (index, event) in self.events.iter().enumerate() {
+            if event.edge_id != self.edge_id {
+                return Err(BatchError::ForeignEvent {
+                    index,
+                    expected: self.edge_id.clone(),
+                    found: event.edge_id.clone(),
+                });
+            }
+            if event.seq == Seq::ZERO {
+                return Err(BatchError::ZeroSeq { index });
+            }
+            if let Some(expected) = expected
+                && event.seq != expected
+            {
+                return Err(BatchError::NotContiguous {
+                    index,
+                    expected,
+                    found: event.seq,
+                });
+            }
+            expected = Some(event.seq.next());
+        }
+        Ok(())
+    }
+
+    pub fn first_seq(&self) -> Option<Seq> {
+        self.events.first().map(|e| e.seq)
+    }
+
+    pub fn last_seq(&self) -> Option<Seq> {
+        self.events.last().map(|e| e.seq)
+    }
+}
+
+/// Central's answer to a batch: everything through `acked_through` is durably stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub acked_through: Seq,
+}
+
+/// Query of the plan long poll: "I run `have`; answer when there is something newer, or after
+/// `wait_ms`".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPoll {
+    pub have: PlanVersion,
+    #[serde(default)]
+    pub wait_ms: u64,
+}
+
+/// What an edge tells central about itself, periodically.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeStatus {
+    pub protocol: u16,
+    pub edge_id: EdgeId,
+    pub agent_version: String,
+    /// The edge's wall clock when it sent this; central compares it with its own.
+    pub clock: DateTime<Utc>,
+    pub last_seq: Seq,
+    pub acked_seq: Seq,
+    /// Committed events not yet acknowledged by central.
+    pub backlog: u64,
+    /// The plan version the edge has applied.
+    pub plan_version: PlanVersion,
+}
+
+/// Central's answer to a status report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReply {
+    pub received_at: DateTime<Utc>,
+    /// `edge clock - central clock`, in milliseconds (positive: the edge runs ahead).
+    pub clock_skew_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::tests::{at, sample_events};
+
+    fn batch() -> EventBatch {
+        EventBatch {
+            protocol: PROTOCOL_VERSION,
+            edge_id: "line-1".into(),
+            events: sample_events("line-1").into_iter().take(2).collect(),
+        }
+    }
+
+    #[test]
+    fn sync_messages_json() {
+        insta::assert_json_snapshot!("event_batch", batch());
+        insta::assert_json_snapshot!(
+            "ack",
+            Ack {
+                acked_through: Seq(42)
+            }
+        );
+        insta::assert_json_snapshot!(
+            "plan_poll",
+            PlanPoll {
+                have: PlanVersion(3),
+                wait_ms: 25_000
+            }
+        );
+        insta::assert_json_snapshot!(
+            "edge_status",
+            EdgeStatus {
+                protocol: PROTOCOL_VERSION,
+                edge_id: "line-1".into(),
+                agent_version: "0.1.0".into(),
+                clock: at(),
+                last_seq: Seq(1200),
+                acked_seq: Seq(1100),
+                backlog: 100,
+                plan_version: PlanVersion(3),
+            }
+        );
+        insta::assert_json_snapshot!(
+            "status_reply",
+            StatusReply {
+                received_at: at(),
+                clock_skew_ms: -250
+            }
+        );
+    }
+
+    #[test]
+    fn a_newer_central_reads_an_edge_message_with_fields_it_does_not_know() {
+        // What a future edge might send: unknown fields are ignored, not refused.
+        let json = r#"{"protocol":1,"edge_id":"line-1","events":[],"compression":"none"}"#;
+        let batch: EventBatch = serde_json::from_str(json).unwrap();
+        assert!(batch.events.is_empty());
+    }
+
+    #[test]
+    fn batch_check() {
+        assert_eq!(batch().check(), Ok(()));
+
+        let mut gap = batch();
+        gap.events[1].seq = Seq(3);
+        assert_eq!(
+            gap.check(),
+            Err(BatchError::NotContiguous {
+                index: 1,
+                expected: Seq(2),
+                found: Seq(3)
+            })
+        );
+
+        let mut foreign = batch();
+        foreign.events[0].edge_id = "line-2".into();
+        assert!(matches!(
+            foreign.check(),
+            Err(BatchError::ForeignEvent { index: 0, .. })
+        ));
+
+        let mut zero = batch();
+        zero.events[0].seq = Seq(0);
+        assert_eq!(zero.check(), Err(BatchError::ZeroSeq { index: 0 }));
+
+        let empty = EventBatch {
+            events: vec![],
+            ..batch()
+        };
+        assert_eq!(empty.check(), Ok(()));
+        assert_eq!(empty.first_seq(), None);
+    }
+}
