@@ -1,1 +1,36 @@
+//! Central: receives the edges' events exactly once, serves plans back down to them.
+//!
+//! Entry points, in the order the binary calls them:
+//!
+//! 1. [`CentralConfig::from_toml_str`] (or [`CentralConfig::default`]), then
+//!    [`CentralConfig::resolve_admin_token`] (env `MES_ADMIN_TOKEN` wins over the config);
+//! 2. [`open_sqlite_store`] on the data directory;
+//! 3. [`AppState::new`] with the store, the admin token and the config;
+//! 4. [`serve`] on a bound listener with a shutdown future (or [`app`] for tests).
+//!
+//! Code map:
+//!
+//! - [`config`]: TOML configuration, strict (`deny_unknown_fields`), errors name the line.
+//! - [`api`]: the axum router; `sync` (edge routes), `admin` (admin routes), `error` (the
+//!   one error shape, [`protocol::ErrorBody`]).
+//! - [`store`]: the [`Store`] trait and its SQLite implementation.
+//! - [`auth`]: token generation, hashing and bearer extraction.
+//! - [`metrics`]: Prometheus counters and gauges served at `/metrics`.
+//!
+//! **Architecture Invariant:** an [`protocol::Ack`] is sent only after the events it covers
+//! are committed with `synchronous=FULL`; `(edge_id, seq)` is stored at most once.
+//!
+//! **Architecture Invariant:** every error response, including extractor rejections and
+//! unknown routes, is a [`protocol::ErrorBody`].
 
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod metrics;
+pub mod store;
+
+pub use api::{AppState, app, serve};
+pub use auth::{hash_token, new_token};
+pub use config::{CentralConfig, ConfigError};
+pub use store::sqlite::open_sqlite_store;
+pub use store::{EdgeSummary, IngestOutcome, Store, StoreError};

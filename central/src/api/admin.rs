@@ -1,0 +1,205 @@
+//! Admin routes: edges and their credentials, their events, their plans. All need the admin
+//! token.
+
+use super::AppState;
+use super::error::AppError;
+use super::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery};
+use crate::auth::{hash_token, new_token};
+use crate::store::EdgeSummary;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use protocol::{EdgeId, Event, Plan, PlanWorkOrder, Seq};
+use serde::{Deserialize, Serialize};
+
+/// Most events one `GET …/events` returns, whatever `limit` asks for.
+pub const MAX_EVENTS_PER_PAGE: usize = 10_000;
+pub const DEFAULT_EVENTS_PER_PAGE: usize = 1_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/edges", post(create_edge).get(list_edges))
+        .route("/api/v1/edges/{edge_id}/revoke", post(revoke_edge))
+        .route("/api/v1/edges/{edge_id}/events", get(list_events))
+        .route("/api/v1/edges/{edge_id}/plans", post(publish_plan))
+        .route("/api/v1/edges/{edge_id}/plan", get(latest_plan))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEdge {
+    pub edge_id: EdgeId,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreatedEdge {
+    pub edge_id: EdgeId,
+    /// The edge's bearer token. Shown only here; central keeps only its hash.
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EdgeList {
+    pub edges: Vec<EdgeSummary>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishPlan {
+    pub work_orders: Vec<PlanWorkOrder>,
+}
+
+/// An edge id is 1 to 128 ASCII letters, digits, `-`, `_` or `.`: it goes into URLs, logs and
+/// metric labels.
+pub fn validate_edge_id(edge_id: &EdgeId) -> Result<(), AppError> {
+    let s = edge_id.as_str();
+    let ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::bad_request(format!(
+            "edge id {s:?} is invalid; expected 1 to 128 ascii letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+/// Creates an edge, or rotates the token of an existing one (which also lifts a revocation).
+async fn create_edge(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiJson(request): ApiJson<CreateEdge>,
+) -> Result<(StatusCode, axum::Json<CreatedEdge>), AppError> {
+    validate_edge_id(&request.edge_id)?;
+    let token = new_token();
+    state
+        .store()
+        .create_edge(&request.edge_id, hash_token(&token))
+        .await?;
+    tracing::info!(edge_id = %request.edge_id, "issued edge token");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedEdge {
+            edge_id: request.edge_id,
+            token,
+        }),
+    ))
+}
+
+async fn revoke_edge(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(edge_id): ApiPath<String>,
+) -> Result<StatusCode, AppError> {
+    let edge_id = EdgeId(edge_id);
+    state.store().revoke_edge(&edge_id).await?;
+    tracing::info!(%edge_id, "revoked edge token");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_edges(
+    State(state): State<AppState>,
+    _: AdminAuth,
+) -> Result<axum::Json<EdgeList>, AppError> {
+    Ok(axum::Json(EdgeList {
+        edges: state.store().edges().await?,
+    }))
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(edge_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<EventQuery>,
+) -> Result<axum::Json<EventPage>, AppError> {
+    let edge_id = EdgeId(edge_id);
+    if state.store().acked_through(&edge_id).await?.is_none() {
+        return Err(unknown_edge(&edge_id));
+    }
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_EVENTS_PER_PAGE)
+        .min(MAX_EVENTS_PER_PAGE);
+    let events = state
+        .store()
+        .events(
+            &edge_id,
+            Seq(query.from.unwrap_or(1)),
+            query.to.map(Seq),
+            limit,
+        )
+        .await?;
+    Ok(axum::Json(EventPage { events }))
+}
+
+async fn publish_plan(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(edge_id): ApiPath<String>,
+    ApiJson(request): ApiJson<PublishPlan>,
+) -> Result<(StatusCode, axum::Json<Plan>), AppError> {
+    let edge_id = EdgeId(edge_id);
+    let plan = state
+        .store()
+        .publish_plan(&edge_id, request.work_orders)
+        .await?;
+    state.notify_plan(&edge_id, plan.version);
+    tracing::info!(%edge_id, version = %plan.version, "published plan");
+    Ok((StatusCode::CREATED, axum::Json(plan)))
+}
+
+async fn latest_plan(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(edge_id): ApiPath<String>,
+) -> Result<axum::Json<Plan>, AppError> {
+    let edge_id = EdgeId(edge_id);
+    match state.store().latest_plan(&edge_id).await? {
+        Some(plan) => Ok(axum::Json(plan)),
+        None if state.store().acked_through(&edge_id).await?.is_none() => {
+            Err(unknown_edge(&edge_id))
+        }
+        None => Err(AppError::not_found(format!(
+            "edge {:?} has no plan yet; publish one with post /api/v1/edges/{}/plans",
+            edge_id.as_str(),
+            edge_id.as_str()
+        ))),
+    }
+}
+
+fn unknown_edge(edge_id: &EdgeId) -> AppError {
+    AppError::not_found(format!(
+        "no edge {:?}; expected an edge created with post /api/v1/edges",
+        edge_id.as_str()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_ids() {
+        assert!(validate_edge_id(&"line-1".into()).is_ok());
+        assert!(validate_edge_id(&"plant_2.line.3".into()).is_ok());
+        assert!(validate_edge_id(&"".into()).is_err());
+        assert!(validate_edge_id(&"line 1".into()).is_err());
+        assert!(validate_edge_id(&"line/1".into()).is_err());
+        assert!(validate_edge_id(&EdgeId("x".repeat(129))).is_err());
+    }
+}

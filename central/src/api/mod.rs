@@ -1,0 +1,213 @@
+//! Central's HTTP API.
+//!
+//! | route | auth | what |
+//! | --- | --- | --- |
+//! | `GET /healthz` | none | `{"status":"ok"}` |
+//! | `GET /metrics` | none | Prometheus text |
+//! | `POST /api/v1/sync/events` | edge | [`protocol::EventBatch`] → [`protocol::Ack`] |
+//! | `GET /api/v1/sync/plan?have=V&wait_ms=N` | edge | long poll → [`protocol::Plan`] or 204 |
+//! | `POST /api/v1/sync/status` | edge | [`protocol::EdgeStatus`] → [`protocol::StatusReply`] |
+//! | `POST /api/v1/edges` | admin | create an edge or rotate its token → 201 `{edge_id, token}` |
+//! | `POST /api/v1/edges/{edge_id}/revoke` | admin | 204 |
+//! | `GET /api/v1/edges` | admin | `{"edges": [EdgeSummary…]}` |
+//! | `GET /api/v1/edges/{edge_id}/events?from&to&limit` | admin | `{"events": [Event…]}` |
+//! | `POST /api/v1/edges/{edge_id}/plans` | admin | `{"work_orders": […]}` → 201 Plan |
+//! | `GET /api/v1/edges/{edge_id}/plan` | admin | Plan or 404 |
+//!
+//! Every error is a [`protocol::ErrorBody`] ([`error::AppError`]).
+
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod sync;
+
+use crate::config::CentralConfig;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use error::AppError;
+use protocol::{EdgeId, PlanVersion};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Everything a handler needs. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    admin_token: String,
+    metrics: Metrics,
+    plan_notify: PlanNotify,
+    max_body_bytes: usize,
+    max_plan_wait: Duration,
+    shutdown: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// `admin_token` is the resolved token ([`CentralConfig::resolve_admin_token`]); from
+    /// `config` only the limits (`max_body_bytes`, `max_plan_wait`) are taken.
+    pub fn new(store: Arc<dyn Store>, admin_token: String, config: &CentralConfig) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                admin_token,
+                metrics: Metrics::new(),
+                plan_notify: PlanNotify::default(),
+                max_body_bytes: config.max_body_bytes,
+                max_plan_wait: config.max_plan_wait,
+                shutdown: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.inner.admin_token
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
+    }
+
+    pub fn max_plan_wait(&self) -> Duration {
+        self.inner.max_plan_wait
+    }
+
+    /// How many plan long polls of this edge are waiting right now (tests wait on this
+    /// condition instead of sleeping).
+    pub fn plan_waiters(&self, edge_id: &EdgeId) -> usize {
+        self.inner.plan_notify.waiters(edge_id)
+    }
+
+    /// Wakes the edge's waiting plan long polls: a plan version was published.
+    pub fn notify_plan(&self, edge_id: &EdgeId, version: PlanVersion) {
+        self.inner.plan_notify.notify(edge_id, version);
+    }
+
+    pub(crate) fn subscribe_plan(&self, edge_id: &EdgeId) -> watch::Receiver<PlanVersion> {
+        self.inner.plan_notify.subscribe(edge_id)
+    }
+
+    /// Ends every waiting (and every later) plan long poll with 204, so a graceful shutdown
+    /// does not wait for them.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    pub(crate) async fn shutting_down(&self) {
+        let mut rx = self.inner.shutdown.subscribe();
+        // Err means the sender is gone, which cannot happen while `self` lives; either way,
+        // treat it as shutting down.
+        let _ = rx.wait_for(|down| *down).await;
+    }
+}
+
+/// One watch channel per edge, holding the latest published plan version.
+#[derive(Default)]
+struct PlanNotify {
+    senders: Mutex<HashMap<EdgeId, watch::Sender<PlanVersion>>>,
+}
+
+impl PlanNotify {
+    fn sender<R>(&self, edge_id: &EdgeId, f: impl FnOnce(&watch::Sender<PlanVersion>) -> R) -> R {
+        let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        let sender = senders
+            .entry(edge_id.clone())
+            .or_insert_with(|| watch::Sender::new(PlanVersion(0)));
+        f(sender)
+    }
+
+    fn subscribe(&self, edge_id: &EdgeId) -> watch::Receiver<PlanVersion> {
+        self.sender(edge_id, |s| s.subscribe())
+    }
+
+    fn notify(&self, edge_id: &EdgeId, version: PlanVersion) {
+        self.sender(edge_id, |s| {
+            s.send_replace(version);
+        });
+    }
+
+    fn waiters(&self, edge_id: &EdgeId) -> usize {
+        self.sender(edge_id, |s| s.receiver_count())
+    }
+}
+
+/// The whole API as one router (what tests call with `oneshot`).
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(sync::routes(state.clone()))
+        .merge(admin::routes())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.max_body_bytes()))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then stops accepting, ends the
+/// plan long polls and waits for in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = app(state.clone());
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("central shutting down");
+            state.begin_shutdown();
+        })
+        .await
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics().encode(),
+    )
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> AppError {
+    AppError::not_found(format!(
+        "no route {}; expected one of the /api/v1 routes, /healthz or /metrics",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> AppError {
+    AppError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "method {} is not allowed on {}",
+            method.as_str().to_lowercase(),
+            uri.path()
+        ),
+    )
+}

@@ -1,0 +1,173 @@
+//! Edge routes: event ingest, plan long poll, status. All need the edge's bearer token.
+
+use super::AppState;
+use super::error::{AppError, ErrorCode};
+use super::extract::{ApiJson, ApiQuery, EdgeAuth};
+use crate::store::IngestOutcome;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use protocol::{
+    Ack, EdgeId, EdgeStatus, EventBatch, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    PlanPoll, StatusReply,
+};
+use std::time::Duration;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sync/events", post(post_events))
+        .route("/api/v1/sync/plan", get(get_plan))
+        .route("/api/v1/sync/status", post(post_status))
+        .route_layer(middleware::from_fn_with_state(state, count_requests))
+}
+
+/// Counts every sync request by route and outcome (`ok`, `no_content` or the error code).
+async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = match req.uri().path().rsplit('/').next() {
+        Some("events") => "events",
+        Some("plan") => "plan",
+        Some("status") => "status",
+        _ => "other",
+    };
+    let response = next.run(req).await;
+    let outcome = match response.extensions().get::<ErrorCode>() {
+        Some(ErrorCode(code)) => code,
+        None if response.status() == StatusCode::NO_CONTENT => "no_content",
+        None if response.status().is_success() => "ok",
+        None => "error",
+    };
+    state.metrics().sync_request(route, outcome);
+    response
+}
+
+fn check_protocol(version: u16) -> Result<(), AppError> {
+    if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
+        Ok(())
+    } else {
+        Err(AppError::unsupported_protocol(version))
+    }
+}
+
+fn check_edge(token_edge: &EdgeId, body_edge: &EdgeId, what: &str) -> Result<(), AppError> {
+    if token_edge == body_edge {
+        Ok(())
+    } else {
+        Err(AppError::edge_mismatch(format!(
+            "{what} is for edge {:?} but the token belongs to edge {:?}; expected the same edge",
+            body_edge.as_str(),
+            token_edge.as_str()
+        )))
+    }
+}
+
+async fn post_events(
+    State(state): State<AppState>,
+    EdgeAuth(edge_id): EdgeAuth,
+    ApiJson(batch): ApiJson<EventBatch>,
+) -> Result<axum::Json<Ack>, AppError> {
+    check_protocol(batch.protocol)?;
+    check_edge(&edge_id, &batch.edge_id, "batch")?;
+    batch
+        .check()
+        .map_err(|e| AppError::bad_batch(e.to_string()))?;
+    let first_seq = batch.first_seq();
+    let outcome = state
+        .store()
+        .ingest(&edge_id, batch.events, Utc::now())
+        .await?;
+    let metrics = state.metrics();
+    match outcome {
+        IngestOutcome::Acked {
+            acked_through,
+            n_new,
+            n_duplicate,
+        } => {
+            metrics.events_ingested.inc_by(n_new);
+            metrics.events_duplicate.inc_by(n_duplicate);
+            metrics.set_acked_seq(edge_id.as_str(), acked_through.0);
+            if n_duplicate > 0 {
+                tracing::debug!(%edge_id, n_duplicate, "skipped events already acknowledged");
+            }
+            Ok(axum::Json(Ack { acked_through }))
+        }
+        IngestOutcome::Gap {
+            expected,
+            acked_through,
+        } => {
+            metrics.seq_gaps.inc();
+            let first_seq = first_seq.unwrap_or(expected);
+            tracing::info!(%edge_id, %first_seq, %expected, "refused batch that would leave a gap");
+            Err(AppError::seq_gap(first_seq, acked_through, expected))
+        }
+    }
+}
+
+/// `GET /api/v1/sync/plan?have=V&wait_ms=N`: 200 with the latest plan as soon as it is newer
+/// than `have`, else 204 after `min(wait_ms, max_plan_wait)`.
+async fn get_plan(
+    State(state): State<AppState>,
+    EdgeAuth(edge_id): EdgeAuth,
+    headers: HeaderMap,
+    ApiQuery(poll): ApiQuery<PlanPoll>,
+) -> Result<Response, AppError> {
+    if let Some(value) = headers.get(PROTOCOL_HEADER) {
+        let version = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u16>().ok())
+            .ok_or_else(|| {
+                AppError::bad_request(format!(
+                    "header {PROTOCOL_HEADER} must be a protocol version number like {PROTOCOL_VERSION}"
+                ))
+            })?;
+        check_protocol(version)?;
+    }
+    // Subscribe before reading the store: a publish after the read still wakes us.
+    let mut published = state.subscribe_plan(&edge_id);
+    state
+        .store()
+        .record_plan_poll(&edge_id, poll.have, Utc::now())
+        .await?;
+    let wait = Duration::from_millis(poll.wait_ms).min(state.max_plan_wait());
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(plan) = state.store().latest_plan(&edge_id).await?
+            && plan.version > poll.have
+        {
+            return Ok(axum::Json(plan).into_response());
+        }
+        tokio::select! {
+            changed = published.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => break,
+            () = state.shutting_down() => break,
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn post_status(
+    State(state): State<AppState>,
+    EdgeAuth(edge_id): EdgeAuth,
+    ApiJson(status): ApiJson<EdgeStatus>,
+) -> Result<axum::Json<StatusReply>, AppError> {
+    check_protocol(status.protocol)?;
+    check_edge(&edge_id, &status.edge_id, "status")?;
+    let received_at = Utc::now();
+    let clock_skew_ms = (status.clock - received_at).num_milliseconds();
+    state
+        .store()
+        .record_status(&status, received_at, clock_skew_ms)
+        .await?;
+    Ok(axum::Json(StatusReply {
+        received_at,
+        clock_skew_ms,
+    }))
+}

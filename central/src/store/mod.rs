@@ -1,0 +1,143 @@
+//! Central's durable state behind one object-safe trait, so the API does not care whether it
+//! runs on SQLite (the embedded default, [`sqlite`]) or, later, PostgreSQL.
+//!
+//! **Architecture Invariant:** [`Store::ingest`] is the delivery contract. In one transaction
+//! it reads the edge's `acked_through`, refuses a batch that would leave a gap, skips events at
+//! or below `acked_through` (duplicates), stores the rest and advances `acked_through`. It
+//! returns only after the commit is durable.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use protocol::{EdgeId, EdgeStatus, Event, EventId, Plan, PlanVersion, PlanWorkOrder, Seq};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored json is invalid: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("store task failed: {0}")]
+    Task(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// What [`Store::ingest`] did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Everything through `acked_through` is durably stored.
+    Acked {
+        acked_through: Seq,
+        /// Events stored by this call.
+        n_new: u64,
+        /// Events at or below the previous `acked_through`, skipped.
+        n_duplicate: u64,
+    },
+    /// The batch starts after `expected`; nothing was written.
+    Gap { expected: Seq, acked_through: Seq },
+}
+
+/// One edge as the admin list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeSummary {
+    pub edge_id: EdgeId,
+    /// Highest contiguous seq central has stored.
+    pub acked_seq: Seq,
+    /// Last authenticated sync request (ingest, status or plan poll).
+    pub last_contact: Option<DateTime<Utc>>,
+    /// The backlog the edge reported in its last status.
+    pub reported_backlog: Option<u64>,
+    /// `edge clock - central clock` at the last status, in milliseconds.
+    pub clock_skew_ms: Option<i64>,
+    pub agent_version: Option<String>,
+    /// Latest plan version central published for this edge (0: none).
+    pub plan_version_published: PlanVersion,
+    /// Plan version the edge last said it runs (0: none or unknown).
+    pub plan_version_applied: PlanVersion,
+    pub revoked: bool,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an edge with this credential, or replaces the credential of an existing one
+    /// (rotation), which also lifts a revocation. Its events and acked seq stay.
+    async fn create_edge(&self, edge_id: &EdgeId, token_hash: [u8; 32]) -> Result<(), StoreError>;
+
+    /// Revokes an edge's credential. [`StoreError::NotFound`] if the edge is unknown.
+    async fn revoke_edge(&self, edge_id: &EdgeId) -> Result<(), StoreError>;
+
+    /// The edge this credential belongs to; `None` if unknown or revoked.
+    async fn authenticate(&self, token_hash: [u8; 32]) -> Result<Option<EdgeId>, StoreError>;
+
+    /// Applies a batch (already checked by [`protocol::EventBatch::check`]) under the delivery
+    /// contract; see the module documentation. Also records `received_at` as last contact.
+    async fn ingest(
+        &self,
+        edge_id: &EdgeId,
+        events: Vec<Event>,
+        received_at: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError>;
+
+    /// The edge's acknowledged seq; `None` if the edge is unknown.
+    async fn acked_through(&self, edge_id: &EdgeId) -> Result<Option<Seq>, StoreError>;
+
+    /// Records a status report (agent version, backlog, clock skew, plan applied) and the
+    /// contact.
+    async fn record_status(
+        &self,
+        status: &EdgeStatus,
+        received_at: DateTime<Utc>,
+        clock_skew_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Records a plan poll: the plan version the edge runs, and the contact.
+    async fn record_plan_poll(
+        &self,
+        edge_id: &EdgeId,
+        have: PlanVersion,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every edge, ordered by id.
+    async fn edges(&self) -> Result<Vec<EdgeSummary>, StoreError>;
+
+    /// Events of one edge with `from <= seq` (and `seq <= to`), ascending, at most `limit`.
+    async fn events(
+        &self,
+        edge_id: &EdgeId,
+        from: Seq,
+        to: Option<Seq>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    async fn count_events(&self, edge_id: &EdgeId) -> Result<u64, StoreError>;
+
+    /// `(seq, event id)` pairs from `from`, ascending, at most `limit`: enough to compare an
+    /// edge's journal with what central holds.
+    async fn event_ids(
+        &self,
+        edge_id: &EdgeId,
+        from: Seq,
+        limit: usize,
+    ) -> Result<Vec<(Seq, EventId)>, StoreError>;
+
+    /// Publishes the next plan version of an edge (previous + 1, starting at 1).
+    /// [`StoreError::NotFound`] if the edge is unknown.
+    async fn publish_plan(
+        &self,
+        edge_id: &EdgeId,
+        work_orders: Vec<PlanWorkOrder>,
+    ) -> Result<Plan, StoreError>;
+
+    async fn latest_plan(&self, edge_id: &EdgeId) -> Result<Option<Plan>, StoreError>;
+}

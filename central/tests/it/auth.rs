@@ -1,0 +1,143 @@
+//! Edge credentials: hashed at rest, revocable, rotatable. Admin routes need the admin token.
+
+use crate::*;
+
+#[tokio::test]
+async fn stored_hash_is_not_the_token() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    assert_eq!(token.len(), 64);
+
+    let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
+    let stored: Vec<u8> = conn
+        .query_row(
+            "SELECT token_hash FROM edges WHERE edge_id = 'line-1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_ne!(stored, token.as_bytes());
+    assert_eq!(stored, central::hash_token(&token));
+    // The token appears nowhere in the database file.
+    drop(conn);
+    let file = std::fs::read(h.dir.path().join("central.db")).unwrap();
+    let wal = std::fs::read(h.dir.path().join("central.db-wal")).unwrap_or_default();
+    for bytes in [file, wal] {
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "token stored in clear"
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoked_token_is_refused_everywhere() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    assert_eq!(
+        h.send_events(&token, "line-1", 1..=2).await.status,
+        StatusCode::OK
+    );
+
+    let reply = h
+        .call(
+            Method::POST,
+            "/api/v1/edges/line-1/revoke",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        h.store()
+            .authenticate(central::hash_token(&token))
+            .await
+            .unwrap(),
+        None
+    );
+
+    h.send_events(&token, "line-1", 3..=4)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    h.get("/api/v1/sync/plan?have=0&wait_ms=0", &token)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let edges = h.store().edges().await.unwrap();
+    assert!(edges[0].revoked);
+    assert_eq!(edges[0].acked_seq, Seq(2));
+}
+
+#[tokio::test]
+async fn revoking_an_unknown_edge_is_not_found() {
+    let h = Harness::new().await;
+    h.call(
+        Method::POST,
+        "/api/v1/edges/ghost/revoke",
+        Some(ADMIN),
+        None,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn rotated_token_works_and_old_one_is_refused() {
+    let h = Harness::new().await;
+    let old = h.create_edge("line-1").await;
+    h.send_events(&old, "line-1", 1..=3).await;
+    h.call(
+        Method::POST,
+        "/api/v1/edges/line-1/revoke",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+
+    // Rotation issues a new token and lifts the revocation; events and ack stay.
+    let new = h.create_edge("line-1").await;
+    assert_ne!(new, old);
+    h.send_events(&old, "line-1", 4..=5)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let reply = h.send_events(&new, "line-1", 4..=5).await;
+    assert_eq!(reply.json, json!({"acked_through": 5}));
+    assert!(!h.store().edges().await.unwrap()[0].revoked);
+}
+
+#[tokio::test]
+async fn admin_routes_need_the_admin_token() {
+    let h = Harness::new().await;
+    let edge_token = h.create_edge("line-1").await;
+    for token in [None, Some("wrong"), Some(edge_token.as_str())] {
+        h.call(Method::GET, "/api/v1/edges", token, None)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        h.call(
+            Method::POST,
+            "/api/v1/edges",
+            token,
+            Some(json!({"edge_id": "line-9"})),
+        )
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        h.call(Method::POST, "/api/v1/edges/line-1/revoke", token, None)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let edges = h.store().edges().await.unwrap();
+    assert_eq!(edges.len(), 1);
+    assert!(!edges[0].revoked);
+}
+
+#[tokio::test]
+async fn malformed_authorization_header_is_unauthorized() {
+    let h = Harness::new().await;
+    let mut req = request(Method::GET, "/api/v1/edges", None, None);
+    req.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Basic {ADMIN}").parse().unwrap(),
+    );
+    let reply = h.send(req).await;
+    let message = reply.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(message.contains("bearer"), "{message}");
+}

@@ -1,0 +1,207 @@
+//! Integration tests of central's HTTP API: `app(state)` driven with `oneshot`, over a SQLite
+//! store in a temp dir. No sockets, no sleeps.
+
+mod admin;
+mod auth;
+mod bad_input;
+mod ingest;
+mod plan;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use central::{AppState, CentralConfig, Store, app, open_sqlite_store};
+use chrono::{TimeZone, Utc};
+use http_body_util::BodyExt;
+use protocol::{EdgeId, Event, EventKind, PROTOCOL_VERSION, Seq, Source};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "admin-secret";
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub config: CentralConfig,
+    pub state: AppState,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub json: Value,
+}
+
+impl Reply {
+    /// Asserts the one error shape and returns the code.
+    #[track_caller]
+    pub fn error_code(&self) -> &str {
+        let error = &self.json["error"];
+        let message = error["message"].as_str().unwrap_or_else(|| {
+            panic!("not an error body: {} {}", self.status, self.json);
+        });
+        assert!(!message.is_empty());
+        // Lowercase prose; quoted data (serde's detail, ids) keeps its case.
+        assert!(
+            !message.starts_with(|c: char| c.is_uppercase()),
+            "error messages are lowercase: {message}"
+        );
+        error["code"].as_str().expect("error code")
+    }
+
+    #[track_caller]
+    pub fn assert_error(&self, status: StatusCode, code: &str) -> &str {
+        assert_eq!(self.status, status, "{}", self.json);
+        assert_eq!(self.error_code(), code, "{}", self.json);
+        self.json["error"]["message"].as_str().unwrap()
+    }
+}
+
+impl Harness {
+    pub async fn new() -> Harness {
+        Self::with_config(CentralConfig::default()).await
+    }
+
+    pub async fn with_config(config: CentralConfig) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_sqlite_store(dir.path()).await.unwrap();
+        let state = AppState::new(store, ADMIN.to_owned(), &config);
+        Harness { dir, config, state }
+    }
+
+    /// A new central over the same data directory, as after a restart.
+    pub async fn reopen(self) -> Harness {
+        let Harness { dir, config, state } = self;
+        drop(state);
+        let store = open_sqlite_store(dir.path()).await.unwrap();
+        let state = AppState::new(store, ADMIN.to_owned(), &config);
+        Harness { dir, config, state }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.state.store()
+    }
+
+    pub fn app(&self) -> Router {
+        app(self.state.clone())
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply { status, json }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        self.send(request(method, uri, token, body)).await
+    }
+
+    pub async fn get(&self, uri: &str, token: &str) -> Reply {
+        self.call(Method::GET, uri, Some(token), None).await
+    }
+
+    pub async fn post(&self, uri: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, uri, Some(token), Some(body)).await
+    }
+
+    /// Creates (or rotates) an edge through the admin API and returns its token.
+    pub async fn create_edge(&self, edge_id: &str) -> String {
+        let reply = self
+            .post("/api/v1/edges", ADMIN, json!({"edge_id": edge_id}))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+        assert_eq!(reply.json["edge_id"], edge_id);
+        reply.json["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn send_events(
+        &self,
+        token: &str,
+        edge_id: &str,
+        seqs: std::ops::RangeInclusive<u64>,
+    ) -> Reply {
+        self.post("/api/v1/sync/events", token, batch(edge_id, seqs))
+            .await
+    }
+
+    pub async fn acked(&self, edge_id: &str) -> Seq {
+        self.store()
+            .acked_through(&EdgeId::from(edge_id))
+            .await
+            .unwrap()
+            .expect("edge exists")
+    }
+
+    pub async fn count(&self, edge_id: &str) -> u64 {
+        self.store()
+            .count_events(&EdgeId::from(edge_id))
+            .await
+            .unwrap()
+    }
+}
+
+pub fn request(
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    match body {
+        Some(body) => builder
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+        None => builder.body(Body::empty()).unwrap(),
+    }
+}
+
+/// Event `seq` of an edge; its id is derived from edge and seq, so a replay is the same event.
+pub fn event(edge_id: &str, seq: u64) -> Event {
+    let edge_hash = edge_id.bytes().fold(0u128, |h, b| h * 31 + u128::from(b));
+    Event {
+        edge_id: edge_id.into(),
+        seq: Seq(seq),
+        id: protocol::EventId(uuid::Uuid::from_u128(
+            0x0190_0000_0000_7000_8000_0000_0000_0000 + (edge_hash << 64) + u128::from(seq),
+        )),
+        at: Utc.with_ymd_and_hms(2026, 11, 27, 8, 30, 0).unwrap(),
+        source: Source {
+            device: Some("press-1".into()),
+            station: None,
+        },
+        kind: EventKind::ProductionReported {
+            work_order: Some("WO-1001".into()),
+            operation: Some(10),
+            good: seq,
+            scrap: 0,
+        },
+    }
+}
+
+pub fn events(edge_id: &str, seqs: std::ops::RangeInclusive<u64>) -> Vec<Event> {
+    seqs.map(|seq| event(edge_id, seq)).collect()
+}
+
+pub fn batch(edge_id: &str, seqs: std::ops::RangeInclusive<u64>) -> Value {
+    json!({
+        "protocol": PROTOCOL_VERSION,
+        "edge_id": edge_id,
+        "events": events(edge_id, seqs),
+    })
+}

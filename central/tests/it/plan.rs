@@ -1,0 +1,205 @@
+//! The plan long poll: `GET /api/v1/sync/plan?have=V&wait_ms=N`.
+
+use crate::*;
+use std::time::Duration;
+
+pub fn work_order(id: &str) -> Value {
+    json!({
+        "work_order": id,
+        "item": "BRACKET",
+        "qty": "500",
+        "uom": "pcs",
+        "due": "2026-11-30",
+        "priority": 1,
+        "operations": [{"operation": 10, "description": "stamp", "allowed_components": ["STEEL-2MM"]}]
+    })
+}
+
+async fn publish(h: &Harness, edge: &str, wo: &str) -> Value {
+    let reply = h
+        .post(
+            &format!("/api/v1/edges/{edge}/plans"),
+            ADMIN,
+            json!({"work_orders": [work_order(wo)]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    reply.json
+}
+
+#[tokio::test]
+async fn newer_plan_is_returned_at_once() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    let published = publish(&h, "line-1", "WO-1").await;
+    // A long wait, but the answer is immediate: the edge has nothing yet.
+    let reply = h
+        .get("/api/v1/sync/plan?have=0&wait_ms=30000", &token)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json, published);
+    let plan: protocol::Plan = serde_json::from_value(reply.json).unwrap();
+    assert_eq!(plan.version, protocol::PlanVersion(1));
+    assert_eq!(plan.work_orders[0].work_order.as_str(), "WO-1");
+}
+
+#[tokio::test]
+async fn poll_at_latest_version_times_out_with_204() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    publish(&h, "line-1", "WO-1").await;
+    let reply = h.get("/api/v1/sync/plan?have=1&wait_ms=20", &token).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_eq!(reply.json, Value::Null);
+    // No plan at all, no wait.
+    let t2 = h.create_edge("line-2").await;
+    let reply = h.get("/api/v1/sync/plan?have=0", &t2).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn wait_is_capped_by_max_plan_wait() {
+    let config = CentralConfig {
+        max_plan_wait: Duration::from_millis(20),
+        ..CentralConfig::default()
+    };
+    let h = Harness::with_config(config).await;
+    let token = h.create_edge("line-1").await;
+    // Would hang for a day without the cap; the test harness would time out.
+    let reply = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.get("/api/v1/sync/plan?have=0&wait_ms=86400000", &token),
+    )
+    .await
+    .expect("capped by max_plan_wait");
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn publish_wakes_a_waiting_poll() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    let edge = EdgeId::from("line-1");
+
+    let app = h.app();
+    let req = request(
+        Method::GET,
+        "/api/v1/sync/plan?have=0&wait_ms=30000",
+        Some(&token),
+        None,
+    );
+    let poll = tokio::spawn(async move { app.oneshot(req).await.unwrap() });
+    // Wait (on a condition, not a clock) until the poll is really waiting.
+    while h.state.plan_waiters(&edge) == 0 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!poll.is_finished());
+
+    let published = publish(&h, "line-1", "WO-7").await;
+    let response = tokio::time::timeout(Duration::from_secs(20), poll)
+        .await
+        .expect("the publish woke the poll before its 30 s wait ran out")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let plan: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(plan, published);
+}
+
+#[tokio::test]
+async fn publish_for_another_edge_does_not_answer_the_poll() {
+    let config = CentralConfig {
+        max_plan_wait: Duration::from_millis(200),
+        ..CentralConfig::default()
+    };
+    let h = Harness::with_config(config).await;
+    let token = h.create_edge("line-1").await;
+    h.create_edge("line-2").await;
+    let app = h.app();
+    let req = request(
+        Method::GET,
+        "/api/v1/sync/plan?have=0&wait_ms=200",
+        Some(&token),
+        None,
+    );
+    let poll = tokio::spawn(async move { app.oneshot(req).await.unwrap() });
+    while h.state.plan_waiters(&EdgeId::from("line-1")) == 0 {
+        tokio::task::yield_now().await;
+    }
+    publish(&h, "line-2", "WO-9").await;
+    assert_eq!(poll.await.unwrap().status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn shutdown_ends_waiting_polls() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    let app = h.app();
+    let req = request(
+        Method::GET,
+        "/api/v1/sync/plan?have=0&wait_ms=30000",
+        Some(&token),
+        None,
+    );
+    let poll = tokio::spawn(async move { app.oneshot(req).await.unwrap() });
+    while h.state.plan_waiters(&EdgeId::from("line-1")) == 0 {
+        tokio::task::yield_now().await;
+    }
+    h.state.begin_shutdown();
+    let response = tokio::time::timeout(Duration::from_secs(20), poll)
+        .await
+        .expect("shutdown ended the poll")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn poll_records_the_applied_version() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    publish(&h, "line-1", "WO-1").await;
+    publish(&h, "line-1", "WO-2").await;
+    let mut req = request(
+        Method::GET,
+        "/api/v1/sync/plan?have=1&wait_ms=0",
+        Some(&token),
+        None,
+    );
+    req.headers_mut()
+        .insert(protocol::PROTOCOL_HEADER, "1".parse().unwrap());
+    let reply = h.send(req).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json["version"], 2);
+    let edges = h.store().edges().await.unwrap();
+    assert_eq!(edges[0].plan_version_applied, protocol::PlanVersion(1));
+    assert_eq!(edges[0].plan_version_published, protocol::PlanVersion(2));
+}
+
+/// `serve` on a real (ephemeral) port: graceful shutdown returns.
+#[tokio::test]
+async fn serve_shuts_down_gracefully() {
+    let h = Harness::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(central::serve(listener, h.state.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    // One plain HTTP/1.1 request over TCP.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("serve returned after shutdown")
+        .unwrap()
+        .unwrap();
+}
