@@ -1,0 +1,161 @@
+//! Opening the SQLite file: pragmas, schema creation and migration.
+//!
+//! Shared with [`super::bench`], so the raw baseline runs on exactly the same settings.
+
+use super::{Durability, JournalError};
+use protocol::ids::{EdgeId, Seq};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::Path;
+use std::time::Duration;
+
+/// The schema version this code writes and reads.
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+/// Page size for new databases; the quota is counted in pages of the actual size.
+const PAGE_SIZE: u64 = 4096;
+
+/// The quota must leave room for the schema and a few events.
+pub(super) const MIN_QUOTA_PAGES: u64 = 16;
+
+/// The WAL is truncated back to this size after a checkpoint (it is not part of the quota).
+const WAL_SIZE_LIMIT: i64 = 16 << 20;
+
+/// Page cache of the connection, in KiB (negative `cache_size` means KiB).
+const CACHE_SIZE_KIB: i64 = -16 * 1024;
+
+const CREATE_V1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE events (
+    seq             INTEGER PRIMARY KEY,
+    committed_at_ms INTEGER NOT NULL,
+    json            TEXT NOT NULL
+);
+CREATE TABLE plan (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    version     INTEGER NOT NULL,
+    saved_at_ms INTEGER NOT NULL,
+    json        TEXT NOT NULL
+);
+CREATE TABLE state (
+    key           TEXT PRIMARY KEY,
+    value         TEXT NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Opens the file with the journal's pragmas: WAL, `synchronous` per `durability`, and a
+/// `max_page_count` that makes SQLite refuse growth beyond `quota_bytes` (SQLITE_FULL).
+/// Returns the connection and the page size.
+pub(super) fn open_connection(
+    path: &Path,
+    durability: Durability,
+    quota_bytes: u64,
+) -> Result<(Connection, u64), JournalError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // Only effective on a new, empty database.
+    conn.pragma_update(None, "page_size", PAGE_SIZE as i64)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(JournalError::InvalidConfig(format!(
+            "the filesystem refused WAL mode (got journal_mode={mode}); expected a local disk"
+        )));
+    }
+    let synchronous = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+    // A group commit can hold thousands of events; a cache smaller than the transaction makes
+    // SQLite spill dirty pages to the WAL mid-transaction.
+    conn.pragma_update(None, "cache_size", CACHE_SIZE_KIB)?;
+    let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+    let page_size = page_size as u64;
+    let max_pages = quota_bytes / page_size;
+    if max_pages < MIN_QUOTA_PAGES {
+        return Err(JournalError::InvalidConfig(format!(
+            "quota_bytes {quota_bytes} is too small: expected at least {} bytes",
+            MIN_QUOTA_PAGES * page_size
+        )));
+    }
+    // SQLite never sets it below the current size; an over-full journal stays readable.
+    let _: i64 =
+        conn.pragma_update_and_check(None, "max_page_count", max_pages as i64, |row| row.get(0))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok((conn, page_size))
+}
+
+/// What `migrate` found in the file.
+pub(super) struct Stored {
+    pub acked_seq: Seq,
+    pub last_seq: Seq,
+}
+
+/// Creates the schema in a new file, checks the version and edge id of an existing one.
+pub(super) fn migrate(conn: &mut Connection, edge_id: &EdgeId) -> Result<Stored, JournalError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let has_meta: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_meta {
+        tx.execute_batch(CREATE_V1)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('acked_seq', 0), \
+             ('edge_id', ?2)",
+            params![SCHEMA_VERSION, edge_id.as_str()],
+        )?;
+    }
+    let version: i64 = tx.query_row(
+        "SELECT value FROM meta WHERE key = 'schema_version'",
+        [],
+        |row| row.get(0),
+    )?;
+    if version > SCHEMA_VERSION {
+        return Err(JournalError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    // Future migrations go here: `if version < 2 { … }`, each bumping schema_version.
+    let stored_edge: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'edge_id'", [], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    if let Some(stored) = stored_edge.filter(|s| s != edge_id.as_str()) {
+        return Err(JournalError::EdgeMismatch {
+            stored,
+            configured: edge_id.to_string(),
+        });
+    }
+    let acked: i64 = tx.query_row(
+        "SELECT value FROM meta WHERE key = 'acked_seq'",
+        [],
+        |row| row.get(0),
+    )?;
+    let max_seq: Option<i64> = tx.query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))?;
+    tx.commit()?;
+    let acked_seq = Seq(acked as u64);
+    // Pruned events are all acknowledged, so after pruning everything the last seq is the
+    // acknowledged one.
+    let last_seq = Seq(max_seq.unwrap_or(0) as u64).max(acked_seq);
+    Ok(Stored {
+        acked_seq,
+        last_seq,
+    })
+}

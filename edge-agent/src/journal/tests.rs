@@ -1,0 +1,471 @@
+use super::*;
+use chrono::TimeZone;
+use protocol::event::{Event, EventKind, Source};
+use protocol::ids::EventId;
+use protocol::plan::PlanVersion;
+use std::collections::BTreeMap;
+
+pub(super) fn edge() -> EdgeId {
+    EdgeId::from("line-1")
+}
+
+pub(super) fn config(dir: &std::path::Path) -> JournalConfig {
+    JournalConfig::new(dir.join("journal.db"), edge())
+}
+
+pub(super) fn body(n: u64) -> EventBody {
+    EventBody {
+        id: EventId(uuid::Uuid::from_u128(
+            0x0190_0000_0000_7000_8000_0000_0000_0000 + n as u128,
+        )),
+        at: Utc.with_ymd_and_hms(2026, 11, 27, 8, 30, 0).unwrap(),
+        source: Source {
+            device: Some("press-1".into()),
+            station: Some("st-10".into()),
+        },
+        kind: EventKind::ProductionReported {
+            work_order: Some("WO-1001".into()),
+            operation: Some(10),
+            good: n,
+            scrap: 0,
+        },
+    }
+}
+
+fn bodies(range: std::ops::Range<u64>) -> Vec<EventBody> {
+    range.map(body).collect()
+}
+
+/// Parses a committed event and checks it is `body` committed at `seq` on this edge.
+#[track_caller]
+pub(super) fn assert_event(committed: &CommittedEvent, seq: Seq, body: &EventBody) {
+    assert_eq!(committed.seq, seq);
+    let event: Event = serde_json::from_str(&committed.json).unwrap();
+    assert_eq!(event, Event::from_body(edge(), seq, body.clone()));
+}
+
+fn range(first: u64, last: u64) -> SeqRange {
+    SeqRange {
+        first: Seq(first),
+        last: Seq(last),
+    }
+}
+
+#[tokio::test]
+async fn append_read_ack_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    let all = bodies(0..5);
+    assert_eq!(
+        journal.append(all[..3].to_vec()).await.unwrap(),
+        range(1, 3)
+    );
+    assert_eq!(
+        journal.append(all[3..].to_vec()).await.unwrap(),
+        range(4, 5)
+    );
+    assert_eq!(*journal.committed().borrow(), Seq(5));
+
+    let read = journal.read_after(Seq::ZERO, 100).await.unwrap();
+    assert_eq!(read.len(), 5);
+    for (i, (event, body)) in read.iter().zip(&all).enumerate() {
+        assert_event(event, Seq(i as u64 + 1), body);
+    }
+    let read = journal.read_after(Seq(2), 2).await.unwrap();
+    assert_eq!(
+        read.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [Seq(3), Seq(4)]
+    );
+    assert!(journal.read_after(Seq(5), 10).await.unwrap().is_empty());
+
+    journal.ack(Seq(3)).await.unwrap();
+    journal.ack(Seq(2)).await.unwrap(); // lower: ignored
+    let stats = journal.stats().await.unwrap();
+    assert_eq!(stats.acked_seq, Seq(3));
+    assert_eq!(stats.last_seq, Seq(5));
+    assert_eq!(stats.backlog, 2);
+    assert!(stats.oldest_unacked_at.is_some());
+    assert_eq!(stats.appended_total, 5);
+
+    // Within retention nothing goes; past it only the acknowledged events go.
+    assert_eq!(journal.prune(Utc::now()).await.unwrap(), 0);
+    let later = Utc::now() + chrono::Duration::days(30);
+    assert_eq!(journal.prune(later).await.unwrap(), 3);
+    let read = journal.read_after(Seq::ZERO, 100).await.unwrap();
+    assert_eq!(
+        read.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [Seq(4), Seq(5)]
+    );
+    assert_eq!(journal.stats().await.unwrap().pruned_total, 3);
+    journal.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn seqs_continue_across_reopen_even_when_everything_was_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    journal.append(bodies(0..4)).await.unwrap();
+    journal.ack(Seq(4)).await.unwrap();
+    journal.shutdown().await.unwrap();
+
+    let journal = open(config(dir.path())).unwrap();
+    assert_eq!(*journal.committed().borrow(), Seq(4));
+    assert_eq!(journal.append(bodies(4..5)).await.unwrap(), range(5, 5));
+    journal.ack(Seq(5)).await.unwrap();
+    let later = Utc::now() + chrono::Duration::days(30);
+    assert_eq!(journal.prune(later).await.unwrap(), 5);
+    drop(journal); // no shutdown: the thread exits when the last handle goes
+
+    let journal = open(config(dir.path())).unwrap();
+    let stats = journal.stats().await.unwrap();
+    assert_eq!(
+        (stats.last_seq, stats.acked_seq, stats.backlog),
+        (Seq(5), Seq(5), 0)
+    );
+    assert_eq!(journal.append(bodies(5..7)).await.unwrap(), range(6, 7));
+    journal.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn ack_beyond_last_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    journal.append(bodies(0..2)).await.unwrap();
+    let err = journal.ack(Seq(3)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            JournalError::AckBeyondLast {
+                through: Seq(3),
+                last: Seq(2)
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "ack through seq 3 refused: the last committed seq is 2"
+    );
+    assert_eq!(journal.stats().await.unwrap().acked_seq, Seq::ZERO);
+}
+
+#[tokio::test]
+async fn empty_append_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    assert!(matches!(
+        journal.append(Vec::new()).await,
+        Err(JournalError::EmptyAppend)
+    ));
+    assert_eq!(journal.append(bodies(0..1)).await.unwrap(), range(1, 1));
+}
+
+fn sample_plan(version: u64) -> Plan {
+    use protocol::plan::{PlanOperation, PlanWorkOrder};
+    Plan {
+        edge_id: edge(),
+        version: PlanVersion(version),
+        published_at: Utc.with_ymd_and_hms(2026, 11, 27, 6, 0, 0).unwrap(),
+        work_orders: vec![PlanWorkOrder {
+            work_order: format!("WO-{version}").as_str().into(),
+            item: "BRACKET".into(),
+            qty: rust_decimal::Decimal::new(500, 0),
+            uom: "pcs".into(),
+            due: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            priority: 1,
+            operations: vec![PlanOperation {
+                operation: 10,
+                description: "stamp".into(),
+                station: Some("st-10".into()),
+                allowed_components: vec!["STEEL-2MM".into()],
+            }],
+            plc_parameters: BTreeMap::from([("target_qty".to_owned(), serde_json::json!(500))]),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn plan_save_load_replace_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    assert_eq!(journal.load_plan().await.unwrap(), None);
+    journal.save_plan(&sample_plan(3)).await.unwrap();
+    assert_eq!(journal.load_plan().await.unwrap(), Some(sample_plan(3)));
+    journal.save_plan(&sample_plan(4)).await.unwrap();
+    assert_eq!(journal.load_plan().await.unwrap(), Some(sample_plan(4)));
+    journal.shutdown().await.unwrap();
+
+    let journal = open(config(dir.path())).unwrap();
+    assert_eq!(journal.load_plan().await.unwrap(), Some(sample_plan(4)));
+}
+
+#[tokio::test]
+async fn state_put_get_and_atomic_with_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    assert_eq!(journal.get_state("press-1/good").await.unwrap(), None);
+    journal.put_state("press-1/good", "41").await.unwrap();
+    let seqs = journal
+        .append_with_state(bodies(0..1), vec![("press-1/good".into(), "42".into())])
+        .await
+        .unwrap();
+    assert_eq!(seqs, range(1, 1));
+    journal.shutdown().await.unwrap();
+
+    let journal = open(config(dir.path())).unwrap();
+    assert_eq!(
+        journal.get_state("press-1/good").await.unwrap().as_deref(),
+        Some("42")
+    );
+}
+
+#[tokio::test]
+async fn reopen_under_another_edge_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    open(config(dir.path())).unwrap().shutdown().await.unwrap();
+    let mut cfg = config(dir.path());
+    cfg.edge_id = "line-2".into();
+    let err = open(cfg).err().expect("edge mismatch");
+    assert!(matches!(err, JournalError::EdgeMismatch { .. }), "{err}");
+}
+
+#[test]
+fn durability_json_is_lowercase() {
+    assert_eq!(
+        serde_json::to_string(&Durability::Full).unwrap(),
+        "\"full\""
+    );
+    assert_eq!(
+        serde_json::from_str::<Durability>("\"normal\"").unwrap(),
+        Durability::Normal
+    );
+}
+
+fn tiny_quota(dir: &std::path::Path) -> JournalConfig {
+    let mut cfg = config(dir);
+    cfg.quota_bytes = 32 * 4096;
+    cfg.alarm_ratio = 0.5;
+    cfg.min_free_disk_bytes = 0;
+    cfg
+}
+
+/// Appends batches of 10 until refused; returns how many events were committed and whether
+/// the alarm was raised before the refusal.
+async fn fill(journal: &JournalHandle, next_body: &mut u64) -> (u64, bool) {
+    let mut committed = 0;
+    let mut alarm_seen = false;
+    loop {
+        let stats = journal.stats().await.unwrap();
+        alarm_seen |= stats.quota_alarm;
+        let batch = bodies(*next_body..*next_body + 10);
+        match journal.append(batch).await {
+            Ok(seqs) => {
+                assert_eq!(seqs.len(), 10);
+                committed += 10;
+                *next_body += 10;
+            }
+            Err(JournalError::Full { used, quota }) => {
+                assert_eq!(quota, 32 * 4096);
+                assert!(used > quota / 2, "used {used}");
+                return (committed, alarm_seen);
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+        assert!(committed < 100_000, "quota never reached");
+    }
+}
+
+#[tokio::test]
+async fn quota_refuses_when_full_keeps_everything_and_recovers_after_ack() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(tiny_quota(dir.path())).unwrap();
+    let mut next_body = 0;
+    let (committed, alarm_seen) = fill(&journal, &mut next_body).await;
+    assert!(committed > 0);
+    assert!(
+        alarm_seen,
+        "alarm must be raised before the journal is full"
+    );
+
+    // The failed append left no gap and no partial batch; all unacked events are readable.
+    let stats = journal.stats().await.unwrap();
+    assert_eq!(stats.last_seq, Seq(committed));
+    assert!(stats.quota_alarm);
+    let read = journal.read_after(Seq::ZERO, usize::MAX).await.unwrap();
+    assert_eq!(read.len() as u64, committed);
+    for (i, event) in read.iter().enumerate() {
+        assert_event(event, Seq(i as u64 + 1), &body(i as u64));
+    }
+    let err = journal.append(bodies(0..10)).await.unwrap_err();
+    assert!(err.to_string().starts_with("journal full: "), "{err}");
+    assert!(err.to_string().contains("nothing dropped"), "{err}");
+
+    // Ack half: the next full append prunes the acknowledged events (regardless of retention)
+    // and succeeds, continuing the seqs.
+    journal.ack(Seq(committed / 2)).await.unwrap();
+    let seqs = journal
+        .append(bodies(next_body..next_body + 10))
+        .await
+        .unwrap();
+    assert_eq!(seqs, range(committed + 1, committed + 10));
+    let stats = journal.stats().await.unwrap();
+    assert!(stats.pruned_total >= committed / 2 - 10);
+    let read = journal.read_after(Seq::ZERO, usize::MAX).await.unwrap();
+    assert_eq!(read.first().unwrap().seq, Seq(committed / 2 + 1));
+    assert_eq!(read.last().unwrap().seq, Seq(committed + 10));
+
+    // Ack everything and prune by retention: the space is reused.
+    next_body += 10;
+    journal.ack(stats.last_seq).await.unwrap();
+    let later = Utc::now() + chrono::Duration::days(30);
+    journal.prune(later).await.unwrap();
+    assert!(!journal.stats().await.unwrap().quota_alarm);
+    let (committed_again, _) = fill(&journal, &mut next_body).await;
+    assert!(
+        committed_again >= committed / 2,
+        "{committed_again} vs {committed}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_batch_in_a_group_leaves_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(tiny_quota(dir.path())).unwrap();
+    let mut next_body = 0;
+    let (committed, _) = fill(&journal, &mut next_body).await;
+    // Several concurrent appends of the batch just refused: all refused, none half-committed.
+    let refused = bodies(next_body..next_body + 10);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let journal = journal.clone();
+            let refused = refused.clone();
+            tokio::spawn(async move { journal.append(refused.clone()).await })
+        })
+        .collect();
+    for task in tasks {
+        assert!(matches!(
+            task.await.unwrap(),
+            Err(JournalError::Full { .. })
+        ));
+    }
+    assert_eq!(journal.stats().await.unwrap().last_seq, Seq(committed));
+    journal.ack(Seq(committed)).await.unwrap();
+    let seqs = journal.append(bodies(0..1)).await.unwrap();
+    assert_eq!(seqs, range(committed + 1, committed + 1));
+}
+
+#[tokio::test]
+async fn too_small_quota_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.quota_bytes = 4096;
+    let err = open(cfg).err().expect("refused");
+    assert!(matches!(err, JournalError::InvalidConfig(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commit_gives_concurrent_appends_contiguous_seqs_in_commit_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    let mut committed = journal.committed();
+    let watcher = tokio::spawn(async move {
+        let mut seen = vec![*committed.borrow_and_update()];
+        while committed.changed().await.is_ok() {
+            seen.push(*committed.borrow_and_update());
+        }
+        seen
+    });
+    const TASKS: u64 = 8;
+    const APPENDS: u64 = 50;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                for append in 0..APPENDS {
+                    let n = 1 + (task + append) % 4;
+                    let first_body = (task * 1000 + append) * 10;
+                    let batch = bodies(first_body..first_body + n);
+                    let seqs = journal.append(batch.clone()).await.unwrap();
+                    assert_eq!(seqs.len(), n);
+                    got.push((seqs, batch));
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        let got = task.await.unwrap();
+        // One task's appends get increasing seqs: commit order follows call order.
+        for pair in got.windows(2) {
+            assert!(pair[0].0.last < pair[1].0.first);
+        }
+        all.extend(got);
+    }
+    all.sort_by_key(|(seqs, _)| seqs.first);
+    let mut expected_next = Seq(1);
+    for (seqs, _) in &all {
+        assert_eq!(seqs.first, expected_next, "no gap, no overlap");
+        expected_next = seqs.last.next();
+    }
+    let last = Seq(expected_next.0 - 1);
+
+    let read = journal.read_after(Seq::ZERO, usize::MAX).await.unwrap();
+    assert_eq!(read.len() as u64, last.0);
+    for (seqs, batch) in &all {
+        for (offset, body) in batch.iter().enumerate() {
+            let seq = Seq(seqs.first.0 + offset as u64);
+            assert_event(&read[seq.0 as usize - 1], seq, body);
+        }
+    }
+    journal.shutdown().await.unwrap();
+    let seen = watcher.await.unwrap();
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    assert_eq!(*seen.last().unwrap(), last);
+    // Fewer notifications than appends: appends were grouped.
+    assert!(seen.len() as u64 <= TASKS * APPENDS);
+}
+
+#[tokio::test]
+async fn handles_see_closed_after_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    let other = journal.clone();
+    journal.shutdown().await.unwrap();
+    assert!(matches!(other.stats().await, Err(JournalError::Closed)));
+}
+
+#[tokio::test]
+async fn full_durability_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.durability = Durability::Full;
+    let journal = open(cfg).unwrap();
+    assert_eq!(journal.append(bodies(0..3)).await.unwrap(), range(1, 3));
+    journal.shutdown().await.unwrap();
+}
+
+/// `cargo test --release -p edge-agent journal::tests::bench_append_vs_raw -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark; run in release"]
+fn bench_append_vs_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    for durability in [Durability::Normal, Durability::Full] {
+        for batch in [1, 10, 100, 1000] {
+            let n_events = match (durability, batch) {
+                (Durability::Full, 1) => 2_000,
+                (Durability::Full, 10) => 20_000,
+                (_, 1) => 20_000,
+                _ => 200_000,
+            };
+            let result = bench::append_vs_raw(dir.path(), n_events, batch, durability).unwrap();
+            println!(
+                "{durability:?} batch {batch:>4} n {n_events:>6}: journal {:>9.0} ev/s, raw {:>9.0} ev/s, ratio {:.2}",
+                result.journal_events_per_s,
+                result.raw_events_per_s,
+                result.ratio()
+            );
+        }
+    }
+}

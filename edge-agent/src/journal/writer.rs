@@ -1,0 +1,416 @@
+//! The writer thread: owns the connection, assigns seqs, group-commits.
+
+use super::schema::{self, Stored};
+use super::{Command, CommittedEvent, JournalConfig, JournalError, JournalStats, Reply, SeqRange};
+use chrono::{DateTime, Utc};
+use protocol::event::encode_committed;
+use protocol::ids::{EdgeId, Seq};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use std::path::PathBuf;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// At most this many commands are taken from the queue per round, so one round (and the
+/// latency of the commands after it) stays bounded.
+const MAX_COMMANDS_PER_ROUND: usize = 4 * super::COMMAND_CAPACITY;
+
+const INSERT_EVENT: &str = "INSERT INTO events (seq, committed_at_ms, json) VALUES (?1, ?2, ?3)";
+const UPSERT_STATE: &str = "INSERT INTO state (key, value, updated_at_ms) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms";
+
+/// A write that goes into the group transaction.
+enum Write {
+    Append {
+        bodies: Vec<String>,
+        state: Vec<(String, String)>,
+        reply: Reply<SeqRange>,
+    },
+    PutState {
+        key: String,
+        value: String,
+        reply: Reply<()>,
+    },
+}
+
+pub(super) struct Writer {
+    conn: Connection,
+    edge_id: EdgeId,
+    page_size: u64,
+    quota_bytes: u64,
+    alarm_ratio: f64,
+    min_free_disk_bytes: u64,
+    retention_ms: i64,
+    /// The directory whose filesystem's free space is reported.
+    dir: PathBuf,
+    last_seq: Seq,
+    acked_seq: Seq,
+    appended_total: u64,
+    pruned_total: u64,
+}
+
+impl Writer {
+    pub(super) fn open(cfg: &JournalConfig) -> Result<Writer, JournalError> {
+        if !(cfg.alarm_ratio > 0.0 && cfg.alarm_ratio <= 1.0) {
+            return Err(JournalError::InvalidConfig(format!(
+                "alarm_ratio {} is out of range: expected a ratio in (0, 1]",
+                cfg.alarm_ratio
+            )));
+        }
+        let (mut conn, page_size) =
+            schema::open_connection(&cfg.path, cfg.durability, cfg.quota_bytes)?;
+        let Stored {
+            acked_seq,
+            last_seq,
+        } = schema::migrate(&mut conn, &cfg.edge_id)?;
+        let dir = match cfg.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(Writer {
+            conn,
+            edge_id: cfg.edge_id.clone(),
+            page_size,
+            quota_bytes: cfg.quota_bytes,
+            alarm_ratio: cfg.alarm_ratio,
+            min_free_disk_bytes: cfg.min_free_disk_bytes,
+            retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
+            dir,
+            last_seq,
+            acked_seq,
+            appended_total: 0,
+            pruned_total: 0,
+        })
+    }
+
+    pub(super) fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+
+    /// The thread's body. Returns when every handle is gone or on `Shutdown`; the connection
+    /// is closed before the shutdown reply is sent.
+    pub(super) fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        committed: watch::Sender<Seq>,
+    ) {
+        let mut queued: Vec<Command> = Vec::with_capacity(super::COMMAND_CAPACITY);
+        let mut writes: Vec<Write> = Vec::with_capacity(super::COMMAND_CAPACITY);
+        let mut shutdown_reply: Option<Reply<()>> = None;
+        'rounds: while let Some(first) = commands.blocking_recv() {
+            queued.push(first);
+            while queued.len() < MAX_COMMANDS_PER_ROUND {
+                match commands.try_recv() {
+                    Ok(command) => queued.push(command),
+                    Err(_) => break,
+                }
+            }
+            // All queued writes first, in one transaction; then the rest in arrival order.
+            let mut rest = Vec::new();
+            for command in queued.drain(..) {
+                match command {
+                    Command::Append {
+                        bodies,
+                        state,
+                        reply,
+                    } => writes.push(Write::Append {
+                        bodies,
+                        state,
+                        reply,
+                    }),
+                    Command::PutState { key, value, reply } => {
+                        writes.push(Write::PutState { key, value, reply })
+                    }
+                    other => rest.push(other),
+                }
+            }
+            if !writes.is_empty() {
+                self.group_commit(&mut writes, &committed);
+            }
+            let mut rest = rest.into_iter();
+            for command in rest.by_ref() {
+                if let Command::Shutdown { reply } = command {
+                    shutdown_reply = Some(reply);
+                    break;
+                }
+                self.handle(command);
+            }
+            if shutdown_reply.is_some() {
+                // Commands after the shutdown are dropped: their callers see `Closed`.
+                drop(rest);
+                break 'rounds;
+            }
+        }
+        commands.close();
+        let closed = self.conn.close().map_err(|(_, e)| JournalError::from(e));
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(closed);
+        } else if let Err(e) = closed {
+            tracing::error!(error = %e, "closing the journal failed");
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::ReadAfter {
+                after,
+                max_events,
+                reply,
+            } => send(reply, self.read_after(after, max_events)),
+            Command::Ack { through, reply } => send(reply, self.ack(through)),
+            Command::Stats { reply } => send(reply, self.stats()),
+            Command::Prune { now, reply } => send(reply, self.prune(now)),
+            Command::SavePlan {
+                version,
+                json,
+                reply,
+            } => send(reply, self.save_plan(version, &json)),
+            Command::LoadPlan { reply } => send(reply, self.load_plan()),
+            Command::GetState { key, reply } => send(reply, self.get_state(&key)),
+            Command::Append { .. } | Command::PutState { .. } | Command::Shutdown { .. } => {
+                unreachable!("writes and shutdown are handled by the round loop")
+            }
+        }
+    }
+
+    /// Commits all `writes` in one transaction and replies to each. On SQLITE_FULL it prunes
+    /// every acknowledged event and retries once; if still full, every write gets `Full`.
+    fn group_commit(&mut self, writes: &mut Vec<Write>, committed: &watch::Sender<Seq>) {
+        let mut result = self.try_commit(writes);
+        if result.as_ref().err().is_some_and(is_full) {
+            match self.prune_through(self.acked_seq, i64::MAX) {
+                Ok(0) => {}
+                Ok(pruned) => {
+                    tracing::warn!(
+                        pruned,
+                        acked_seq = %self.acked_seq,
+                        "journal full: pruned all acknowledged events regardless of retention, retrying"
+                    );
+                    result = self.try_commit(writes);
+                }
+                Err(e) => tracing::error!(error = %e, "journal full and pruning failed"),
+            }
+        }
+        match result {
+            Ok(()) => {
+                // The watch moves before any caller hears back, so a caller that saw its
+                // append succeed also sees `committed()` at or past its last seq.
+                let appended: u64 = writes
+                    .iter()
+                    .map(|write| match write {
+                        Write::Append { bodies, .. } => bodies.len() as u64,
+                        Write::PutState { .. } => 0,
+                    })
+                    .sum();
+                if appended > 0 {
+                    committed.send_replace(Seq(self.last_seq.0 + appended));
+                }
+                for write in writes.drain(..) {
+                    match write {
+                        Write::Append { bodies, reply, .. } => {
+                            let first = self.last_seq.next();
+                            self.last_seq = Seq(self.last_seq.0 + bodies.len() as u64);
+                            self.appended_total += bodies.len() as u64;
+                            let _ = reply.send(Ok(SeqRange {
+                                first,
+                                last: self.last_seq,
+                            }));
+                        }
+                        Write::PutState { reply, .. } => {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let error = if is_full(&e) {
+                    let used = self.bytes_used().unwrap_or(self.quota_bytes);
+                    tracing::warn!(
+                        used,
+                        quota = self.quota_bytes,
+                        "journal full: appends refused, unacknowledged events kept"
+                    );
+                    JournalError::Full {
+                        used,
+                        quota: self.quota_bytes,
+                    }
+                } else {
+                    JournalError::from(e)
+                };
+                for write in writes.drain(..) {
+                    match write {
+                        Write::Append { reply, .. } => {
+                            let _ = reply.send(Err(error.clone()));
+                        }
+                        Write::PutState { reply, .. } => {
+                            let _ = reply.send(Err(error.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One transaction with every write; seqs continue from `last_seq`. Changes no field of
+    /// `self`: on error the transaction is rolled back and nothing was assigned.
+    fn try_commit(&mut self, writes: &[Write]) -> Result<(), rusqlite::Error> {
+        let now_ms = Utc::now().timestamp_millis();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            let mut upsert = tx.prepare_cached(UPSERT_STATE)?;
+            let mut seq = self.last_seq.0;
+            for write in writes {
+                match write {
+                    Write::Append { bodies, state, .. } => {
+                        for body in bodies {
+                            seq += 1;
+                            let json = encode_committed(&self.edge_id, Seq(seq), body);
+                            insert.execute(params![seq as i64, now_ms, json])?;
+                        }
+                        for (key, value) in state {
+                            upsert.execute(params![key, value, now_ms])?;
+                        }
+                    }
+                    Write::PutState { key, value, .. } => {
+                        upsert.execute(params![key, value, now_ms])?;
+                    }
+                }
+            }
+        }
+        tx.commit()
+    }
+
+    fn read_after(
+        &mut self,
+        after: Seq,
+        max_events: usize,
+    ) -> Result<Vec<CommittedEvent>, JournalError> {
+        let limit = i64::try_from(max_events).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt.query_map(params![after.0 as i64, limit], |row| {
+            Ok(CommittedEvent {
+                seq: Seq(row.get::<_, i64>(0)? as u64),
+                json: row.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn ack(&mut self, through: Seq) -> Result<(), JournalError> {
+        if through > self.last_seq {
+            return Err(JournalError::AckBeyondLast {
+                through,
+                last: self.last_seq,
+            });
+        }
+        if through <= self.acked_seq {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'acked_seq'")?
+            .execute(params![through.0 as i64])?;
+        self.acked_seq = through;
+        Ok(())
+    }
+
+    fn prune(&mut self, now: DateTime<Utc>) -> Result<u64, JournalError> {
+        let cutoff_ms = now.timestamp_millis().saturating_sub(self.retention_ms);
+        Ok(self.prune_through(self.acked_seq, cutoff_ms)?)
+    }
+
+    /// Deletes events with `seq <= through` committed before `cutoff_ms`.
+    fn prune_through(&mut self, through: Seq, cutoff_ms: i64) -> Result<u64, rusqlite::Error> {
+        let pruned = self
+            .conn
+            .prepare_cached("DELETE FROM events WHERE seq <= ?1 AND committed_at_ms < ?2")?
+            .execute(params![through.0 as i64, cutoff_ms])? as u64;
+        self.pruned_total += pruned;
+        Ok(pruned)
+    }
+
+    fn bytes_used(&self) -> Result<u64, rusqlite::Error> {
+        let pages: i64 = self
+            .conn
+            .pragma_query_value(None, "page_count", |row| row.get(0))?;
+        let free: i64 = self
+            .conn
+            .pragma_query_value(None, "freelist_count", |row| row.get(0))?;
+        Ok((pages - free).max(0) as u64 * self.page_size)
+    }
+
+    fn stats(&mut self) -> Result<JournalStats, JournalError> {
+        let bytes_used = self.bytes_used()?;
+        let oldest_ms: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT committed_at_ms FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1",
+            )?
+            .query_row(params![self.acked_seq.0 as i64], |row| row.get(0))
+            .optional()?;
+        let disk_free_bytes = rustix::fs::statvfs(&self.dir)
+            .ok()
+            .map(|vfs| vfs.f_bavail.saturating_mul(vfs.f_frsize));
+        let quota_alarm = bytes_used as f64 > self.alarm_ratio * self.quota_bytes as f64
+            || disk_free_bytes.is_some_and(|free| free < self.min_free_disk_bytes);
+        Ok(JournalStats {
+            last_seq: self.last_seq,
+            acked_seq: self.acked_seq,
+            backlog: self.last_seq.0 - self.acked_seq.0,
+            oldest_unacked_at: oldest_ms.and_then(DateTime::from_timestamp_millis),
+            bytes_used,
+            quota_bytes: self.quota_bytes,
+            disk_free_bytes,
+            quota_alarm,
+            appended_total: self.appended_total,
+            pruned_total: self.pruned_total,
+        })
+    }
+
+    fn save_plan(&mut self, version: u64, json: &str) -> Result<(), JournalError> {
+        let result = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO plan (id, version, saved_at_ms, json) VALUES (1, ?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
+                 saved_at_ms = excluded.saved_at_ms, json = excluded.json",
+            )?
+            .execute(params![version as i64, Utc::now().timestamp_millis(), json]);
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_full(&e) => Err(JournalError::Full {
+                used: self.bytes_used().unwrap_or(self.quota_bytes),
+                quota: self.quota_bytes,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn load_plan(&mut self) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT json FROM plan WHERE id = 1")?
+            .query_row([], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn get_state(&mut self, key: &str) -> Result<Option<String>, JournalError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM state WHERE key = ?1")?
+            .query_row(params![key], |row| row.get(0))
+            .optional()?)
+    }
+}
+
+fn send<T>(reply: oneshot::Sender<Result<T, JournalError>>, result: Result<T, JournalError>) {
+    // The caller may have given up waiting; the work is done either way.
+    let _ = reply.send(result);
+}
+
+/// SQLITE_FULL: the quota (`max_page_count`) or the disk is full.
+fn is_full(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::DiskFull)
+}
