@@ -1,0 +1,598 @@
+//! The edge agent's configuration: TOML, strict (`deny_unknown_fields`), parsed into a raw
+//! shape and then validated, with every mistake reported with its line.
+
+use crate::journal::{Durability, JournalConfig};
+use protocol::EdgeId;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    pub edge_id: EdgeId,
+    pub central: CentralLink,
+    pub journal: JournalSettings,
+    pub http: HttpSettings,
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CentralLink {
+    /// Base URL of central, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    /// This edge's credential.
+    pub token: Token,
+    pub batch_max_events: usize,
+    pub request_timeout: Duration,
+    pub status_interval: Duration,
+    pub plan_wait: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+/// Where the edge's credential comes from. An environment variable is read when the agent
+/// starts, so `mes check-config` judges the file, not the environment it runs in.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Token {
+    Literal(String),
+    Env(String),
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Token::Literal(_) => f.write_str("Token(<literal>)"),
+            Token::Env(var) => write!(f, "Token(env:{var})"),
+        }
+    }
+}
+
+impl Token {
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            Token::Literal(t) => Ok(t.clone()),
+            Token::Env(var) => match std::env::var(var) {
+                Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
+                _ => Err(format!(
+                    "central.token names the environment variable {var}, which is not set"
+                )),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JournalSettings {
+    pub path: PathBuf,
+    pub durability: Durability,
+    pub quota_bytes: u64,
+    pub alarm_ratio: f64,
+    pub min_free_disk_bytes: u64,
+    pub retention: Duration,
+    pub prune_interval: Duration,
+}
+
+impl JournalSettings {
+    pub fn journal_config(&self, edge_id: &EdgeId) -> JournalConfig {
+        JournalConfig {
+            path: self.path.clone(),
+            edge_id: edge_id.clone(),
+            durability: self.durability,
+            quota_bytes: self.quota_bytes,
+            alarm_ratio: self.alarm_ratio,
+            min_free_disk_bytes: self.min_free_disk_bytes,
+            retention: self.retention,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+}
+
+/// The sources this edge reads. A closed set: each variant builds its own component.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Simulated machines that count parts, stop now and then and consume material; stands in
+    /// for real PLCs until the Modbus and MQTT sources replace it.
+    Simulated(SimulatedConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedConfig {
+    /// Number of machines (stations) to simulate.
+    #[serde(default = "default_machines")]
+    pub machines: u32,
+    /// Time between two production reports of one machine.
+    #[serde(default = "default_cycle", with = "humantime_serde")]
+    pub cycle: Duration,
+    /// Parts made per cycle.
+    #[serde(default = "default_parts_per_cycle")]
+    pub parts_per_cycle: u32,
+    /// Stop after this many events in total (for tests and benchmarks).
+    #[serde(default)]
+    pub max_events: Option<u64>,
+    /// Seed for reproducible runs; random when absent.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+fn default_machines() -> u32 {
+    3
+}
+fn default_cycle() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_parts_per_cycle() -> u32 {
+    1
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw shape, as written in the file.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    edge_id: Spanned<String>,
+    central: RawCentral,
+    #[serde(default)]
+    journal: RawJournal,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCentral {
+    url: Spanned<String>,
+    /// The credential, or `env:NAME` to read it from an environment variable.
+    token: Spanned<String>,
+    #[serde(default = "default_batch")]
+    batch_max_events: Spanned<usize>,
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    request_timeout: Duration,
+    #[serde(default = "default_status_interval", with = "humantime_serde")]
+    status_interval: Duration,
+    #[serde(default = "default_plan_wait", with = "humantime_serde")]
+    plan_wait: Duration,
+    #[serde(default = "default_backoff_min", with = "humantime_serde")]
+    backoff_min: Duration,
+    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    backoff_max: Duration,
+}
+
+fn default_batch() -> Spanned<usize> {
+    Spanned::new(0..0, 5000)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_status_interval() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_plan_wait() -> Duration {
+    Duration::from_secs(25)
+}
+fn default_backoff_min() -> Duration {
+    Duration::from_millis(200)
+}
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    #[serde(default = "default_journal_path")]
+    path: PathBuf,
+    #[serde(default = "default_durability")]
+    durability: Durability,
+    /// Size limit of the journal, e.g. `"2 GiB"`, `"500 MB"`.
+    #[serde(default = "default_quota")]
+    quota: Spanned<String>,
+    /// Raise the quota alarm at this fraction of the quota.
+    #[serde(default = "default_alarm_ratio")]
+    alarm_at: Spanned<f64>,
+    #[serde(default = "default_min_free_disk")]
+    min_free_disk: Spanned<String>,
+    /// How long acknowledged events are kept on the edge.
+    #[serde(default = "default_retention", with = "humantime_serde")]
+    retention: Duration,
+    #[serde(default = "default_prune_interval", with = "humantime_serde")]
+    prune_interval: Duration,
+}
+
+impl Default for RawJournal {
+    fn default() -> Self {
+        RawJournal {
+            path: default_journal_path(),
+            durability: default_durability(),
+            quota: default_quota(),
+            alarm_at: default_alarm_ratio(),
+            min_free_disk: default_min_free_disk(),
+            retention: default_retention(),
+            prune_interval: default_prune_interval(),
+        }
+    }
+}
+
+fn default_journal_path() -> PathBuf {
+    PathBuf::from("journal.db")
+}
+fn default_durability() -> Durability {
+    Durability::Normal
+}
+fn default_quota() -> Spanned<String> {
+    Spanned::new(0..0, "2 GiB".to_owned())
+}
+fn default_alarm_ratio() -> Spanned<f64> {
+    Spanned::new(0..0, 0.8)
+}
+fn default_min_free_disk() -> Spanned<String> {
+    Spanned::new(0..0, "256 MiB".to_owned())
+}
+fn default_retention() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+fn default_prune_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default = "default_listen")]
+    listen: SocketAddr,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9101))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// One mistake in a configuration file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigMistake {
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigMistake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", list(.0))]
+    Invalid(Vec<ConfigMistake>),
+}
+
+fn list(mistakes: &[ConfigMistake]) -> String {
+    mistakes
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    pub fn mistakes(&self) -> &[ConfigMistake] {
+        match self {
+            ConfigError::Invalid(m) => m,
+            ConfigError::Read { .. } => &[],
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+// ---------------------------------------------------------------------------------------------
+
+impl EdgeConfig {
+    /// Reads and validates a file. Relative journal paths are taken relative to the file.
+    pub fn load(path: &Path) -> Result<EdgeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = EdgeConfig::from_toml_str(&text)?;
+        if config.journal.path.is_relative()
+            && let Some(dir) = path.parent()
+        {
+            config.journal.path = dir.join(&config.journal.path);
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates; every mistake found is reported, each with its line.
+    pub fn from_toml_str(text: &str) -> Result<EdgeConfig, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            ConfigError::Invalid(vec![ConfigMistake {
+                line: e.span().map(|s| line_of(text, s.start)),
+                message: e.message().to_owned(),
+            }])
+        })?;
+        let mut mistakes = Vec::new();
+        let mut mistake = |span: std::ops::Range<usize>, message: String| {
+            mistakes.push(ConfigMistake {
+                line: (span.end > 0).then(|| line_of(text, span.start)),
+                message,
+            })
+        };
+
+        let edge_id = raw.edge_id.get_ref().trim().to_owned();
+        if edge_id.is_empty()
+            || !edge_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            mistake(
+                raw.edge_id.span(),
+                format!(
+                    "edge_id {:?} must be non-empty and use only letters, digits, '-', '_' and '.'",
+                    raw.edge_id.get_ref()
+                ),
+            );
+        }
+
+        let url = raw.central.url.get_ref().trim_end_matches('/').to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            mistake(
+                raw.central.url.span(),
+                format!("central.url {url:?} must start with http:// or https://"),
+            );
+        }
+        let token = match raw.central.token.get_ref().strip_prefix("env:") {
+            Some(var) => {
+                if var.is_empty() {
+                    mistake(
+                        raw.central.token.span(),
+                        "central.token \"env:\" names no environment variable".to_owned(),
+                    );
+                }
+                Token::Env(var.to_owned())
+            }
+            None => {
+                if raw.central.token.get_ref().is_empty() {
+                    mistake(
+                        raw.central.token.span(),
+                        "central.token must not be empty".to_owned(),
+                    );
+                }
+                Token::Literal(raw.central.token.get_ref().clone())
+            }
+        };
+        let batch = *raw.central.batch_max_events.get_ref();
+        if !(1..=100_000).contains(&batch) {
+            mistake(
+                raw.central.batch_max_events.span(),
+                format!("central.batch_max_events is {batch}; expected 1 to 100000"),
+            );
+        }
+        if raw.central.backoff_min > raw.central.backoff_max {
+            mistake(
+                0..0,
+                "central.backoff_min must not exceed central.backoff_max".to_owned(),
+            );
+        }
+
+        let mut size = |field: &Spanned<String>, name: &str| match parse_size(field.get_ref()) {
+            Ok(n) => n,
+            Err(e) => {
+                mistake(field.span(), format!("journal.{name}: {e}"));
+                0
+            }
+        };
+        let quota_bytes = size(&raw.journal.quota, "quota");
+        let min_free_disk_bytes = size(&raw.journal.min_free_disk, "min_free_disk");
+        if quota_bytes != 0 && quota_bytes < 1 << 20 {
+            mistake(
+                raw.journal.quota.span(),
+                format!("journal.quota is {quota_bytes} bytes; expected at least 1 MiB"),
+            );
+        }
+        let alarm_ratio = *raw.journal.alarm_at.get_ref();
+        if !(0.1..=0.99).contains(&alarm_ratio) {
+            mistake(
+                raw.journal.alarm_at.span(),
+                format!("journal.alarm_at is {alarm_ratio}; expected a fraction from 0.1 to 0.99"),
+            );
+        }
+
+        for source in &raw.sources {
+            match source {
+                SourceConfig::Simulated(sim) => {
+                    if sim.machines == 0 || sim.machines > 1000 {
+                        mistake(
+                            0..0,
+                            format!(
+                                "simulated source: machines is {}; expected 1 to 1000",
+                                sim.machines
+                            ),
+                        );
+                    }
+                    if sim.cycle.is_zero() {
+                        mistake(
+                            0..0,
+                            "simulated source: cycle must be above zero".to_owned(),
+                        );
+                    }
+                }
+            }
+        }
+
+        if !mistakes.is_empty() {
+            return Err(ConfigError::Invalid(mistakes));
+        }
+        Ok(EdgeConfig {
+            edge_id: EdgeId::new(edge_id),
+            central: CentralLink {
+                url,
+                token,
+                batch_max_events: batch,
+                request_timeout: raw.central.request_timeout,
+                status_interval: raw.central.status_interval,
+                plan_wait: raw.central.plan_wait,
+                backoff_min: raw.central.backoff_min,
+                backoff_max: raw.central.backoff_max,
+            },
+            journal: JournalSettings {
+                path: raw.journal.path,
+                durability: raw.journal.durability,
+                quota_bytes,
+                alarm_ratio,
+                min_free_disk_bytes,
+                retention: raw.journal.retention,
+                prune_interval: raw.journal.prune_interval,
+            },
+            http: HttpSettings {
+                listen: raw.http.listen,
+            },
+            sources: raw.sources,
+        })
+    }
+}
+
+/// Parses a size such as `"512 MiB"`, `"2GB"`, `"1048576"`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size; expected e.g. \"512 MiB\" or \"2 GB\""))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        "tb" => 1_000_000_000_000,
+        "tib" | "t" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {text:?}; expected B, KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
+    };
+    Ok((number * factor as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+edge_id = "line-1"
+[central]
+url = "http://127.0.0.1:8080/"
+token = "secret"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = EdgeConfig::from_toml_str(MINIMAL).unwrap();
+        assert_eq!(c.edge_id.as_str(), "line-1");
+        assert_eq!(c.central.url, "http://127.0.0.1:8080");
+        assert_eq!(c.central.batch_max_events, 5000);
+        assert_eq!(c.journal.durability, Durability::Normal);
+        assert_eq!(c.journal.quota_bytes, 2 << 30);
+        assert!(c.sources.is_empty());
+    }
+
+    fn mistakes(text: &str) -> Vec<String> {
+        EdgeConfig::from_toml_str(text)
+            .unwrap_err()
+            .mistakes()
+            .iter()
+            .map(|m| m.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn unknown_field_is_reported_with_its_line() {
+        let text = format!("{MINIMAL}bogus = 1\n");
+        let m = mistakes(&text);
+        assert_eq!(m.len(), 1);
+        assert!(m[0].starts_with("line 6:"), "{m:?}");
+        assert!(m[0].contains("bogus"), "{m:?}");
+    }
+
+    #[test]
+    fn every_validation_mistake_is_reported_with_its_line() {
+        let text = r#"edge_id = "line 1"
+[central]
+url = "ftp://x"
+token = "t"
+batch_max_events = 0
+[journal]
+quota = "12 parsecs"
+alarm_at = 1.5
+"#;
+        let m = mistakes(text);
+        assert_eq!(
+            m,
+            vec![
+                "line 1: edge_id \"line 1\" must be non-empty and use only letters, digits, '-', '_' and '.'",
+                "line 3: central.url \"ftp://x\" must start with http:// or https://",
+                "line 5: central.batch_max_events is 0; expected 1 to 100000",
+                "line 7: journal.quota: unknown size unit \"parsecs\" in \"12 parsecs\"; expected B, KiB, MiB, GiB, KB, MB or GB",
+                "line 8: journal.alarm_at is 1.5; expected a fraction from 0.1 to 0.99",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_source_type_is_named() {
+        let text = format!("{MINIMAL}[[sources]]\ntype = \"telepathy\"\n");
+        let m = mistakes(&text);
+        assert!(m[0].contains("telepathy"), "{m:?}");
+        assert!(
+            m[0].starts_with("line 6:") || m[0].starts_with("line 7:"),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("lots").is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! The edge's live state, shared by its tasks and read by the HTTP endpoints: sync health,
+//! device states, the plan in force, and the Prometheus metrics.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use protocol::{Plan, PlanVersion, Seq};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorKind {
+    pub kind: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub events_generated: Counter,
+    pub events_appended: Counter,
+    pub events_acked: Counter,
+    pub batches_sent: Counter,
+    pub sync_errors: Family<ErrorKind, Counter>,
+    pub last_seq: Gauge,
+    pub acked_seq: Gauge,
+    pub backlog: Gauge,
+    pub oldest_unacked_age_seconds: Gauge<f64, AtomicU64>,
+    pub journal_bytes: Gauge,
+    pub journal_quota_bytes: Gauge,
+    pub journal_quota_alarm: Gauge,
+    pub plan_version: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("mes_edge");
+        let m = Metrics {
+            events_generated: Counter::default(),
+            events_appended: Counter::default(),
+            events_acked: Counter::default(),
+            batches_sent: Counter::default(),
+            sync_errors: Family::default(),
+            last_seq: Gauge::default(),
+            acked_seq: Gauge::default(),
+            backlog: Gauge::default(),
+            oldest_unacked_age_seconds: Gauge::default(),
+            journal_bytes: Gauge::default(),
+            journal_quota_bytes: Gauge::default(),
+            journal_quota_alarm: Gauge::default(),
+            plan_version: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "events_generated",
+            "Events produced by the sources",
+            m.events_generated.clone(),
+        );
+        registry.register(
+            "events_appended",
+            "Events committed to the journal",
+            m.events_appended.clone(),
+        );
+        registry.register(
+            "events_acked",
+            "Events acknowledged by central",
+            m.events_acked.clone(),
+        );
+        registry.register(
+            "batches_sent",
+            "Event batches central accepted",
+            m.batches_sent.clone(),
+        );
+        registry.register(
+            "sync_errors",
+            "Failed requests to central, by kind",
+            m.sync_errors.clone(),
+        );
+        registry.register("last_seq", "Last committed seq", m.last_seq.clone());
+        registry.register(
+            "acked_seq",
+            "Highest seq acknowledged by central",
+            m.acked_seq.clone(),
+        );
+        registry.register(
+            "backlog_events",
+            "Committed events not yet acknowledged by central",
+            m.backlog.clone(),
+        );
+        registry.register(
+            "oldest_unacked_age_seconds",
+            "Age of the oldest event central has not acknowledged",
+            m.oldest_unacked_age_seconds.clone(),
+        );
+        registry.register(
+            "journal_bytes",
+            "Bytes the journal uses",
+            m.journal_bytes.clone(),
+        );
+        registry.register(
+            "journal_quota_bytes",
+            "Journal size limit",
+            m.journal_quota_bytes.clone(),
+        );
+        registry.register(
+            "journal_quota_alarm",
+            "1 when the journal nears its quota or the disk nears full",
+            m.journal_quota_alarm.clone(),
+        );
+        registry.register(
+            "plan_version",
+            "Plan version applied on this edge",
+            m.plan_version.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+}
+
+/// How the link to central is doing, as the status page shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncHealth {
+    /// The last request to central succeeded.
+    pub connected: bool,
+    pub last_success: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Central's view of this edge's clock (edge minus central), from the last status report.
+    pub clock_skew_ms: Option<i64>,
+    /// Set when central and this journal disagree in a way that needs a person.
+    pub inconsistency: Option<String>,
+}
+
+/// A device's state as the status page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceStatus {
+    pub device: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub station: Option<String>,
+    /// `connected`, `degraded`, `down`, or a machine state for simulated machines.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+pub struct Live {
+    pub metrics: Metrics,
+    pub sync: Mutex<SyncHealth>,
+    pub devices: Mutex<BTreeMap<String, DeviceStatus>>,
+    plan: watch::Sender<Option<Arc<Plan>>>,
+    acked: watch::Sender<Seq>,
+}
+
+impl Live {
+    pub fn new(plan: Option<Plan>) -> Arc<Live> {
+        let live = Live {
+            metrics: Metrics::new(),
+            sync: Mutex::new(SyncHealth::default()),
+            devices: Mutex::new(BTreeMap::new()),
+            plan: watch::Sender::new(plan.map(Arc::new)),
+            acked: watch::Sender::new(Seq::ZERO),
+        };
+        live.metrics.plan_version.set(live.plan_version().0 as i64);
+        Arc::new(live)
+    }
+
+    pub fn plan(&self) -> Option<Arc<Plan>> {
+        self.plan.borrow().clone()
+    }
+
+    pub fn plan_version(&self) -> PlanVersion {
+        self.plan
+            .borrow()
+            .as_ref()
+            .map(|p| p.version)
+            .unwrap_or_default()
+    }
+
+    pub fn watch_plan(&self) -> watch::Receiver<Option<Arc<Plan>>> {
+        self.plan.subscribe()
+    }
+
+    /// Makes `plan` the plan in force (after the journal stored it).
+    pub fn apply_plan(&self, plan: Plan) {
+        self.metrics.plan_version.set(plan.version.0 as i64);
+        self.plan.send_replace(Some(Arc::new(plan)));
+    }
+
+    /// Records that central acknowledged everything through `seq` (and the journal stored it).
+    pub fn set_acked(&self, seq: Seq) {
+        self.acked.send_if_modified(|a| {
+            let raise = seq > *a;
+            if raise {
+                *a = seq;
+            }
+            raise
+        });
+    }
+
+    /// Central's acknowledged seq, as this edge last recorded it; wakes on every raise.
+    pub fn watch_acked(&self) -> watch::Receiver<Seq> {
+        self.acked.subscribe()
+    }
+
+    pub fn sync_ok(&self) {
+        let mut s = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        s.connected = true;
+        s.last_success = Some(chrono::Utc::now());
+    }
+
+    pub fn sync_failed(&self, kind: &str, message: String) {
+        self.metrics
+            .sync_errors
+            .get_or_create(&ErrorKind { kind: kind.into() })
+            .inc();
+        let mut s = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        s.connected = false;
+        s.last_error = Some(message);
+        s.last_error_at = Some(chrono::Utc::now());
+    }
+
+    pub fn set_inconsistency(&self, message: Option<String>) {
+        let mut s = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        s.inconsistency = message;
+    }
+
+    pub fn set_clock_skew(&self, skew_ms: i64) {
+        let mut s = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        s.clock_skew_ms = Some(skew_ms);
+    }
+
+    pub fn sync_health(&self) -> SyncHealth {
+        self.sync.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_device(&self, status: DeviceStatus) {
+        let mut d = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        d.insert(status.device.clone(), status);
+    }
+
+    pub fn devices(&self) -> Vec<DeviceStatus> {
+        self.devices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,194 @@
+//! HTTP client for central's sync endpoints. Only `sync` talks to central.
+
+use super::state::Reply;
+use protocol::{Ack, EdgeId, EdgeStatus, ErrorBody, Plan, PlanVersion, Seq, StatusReply};
+use reqwest::StatusCode;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Central could not be reached, or the connection broke. Retried.
+    #[error("central unreachable: {0}")]
+    Transport(String),
+    /// Central refused this edge's credential. Retried slowly; needs a person.
+    #[error("central refused this edge's credential: {0}")]
+    Unauthorized(String),
+    /// Central answered with a server error. Retried.
+    #[error("central failed ({status}): {message}")]
+    Server { status: u16, message: String },
+    /// Central refused the request as wrong. Retried slowly; a bug or a version mismatch.
+    #[error("central refused the request ({status} {code}): {message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// Central's answer could not be understood.
+    #[error("central's answer could not be read: {0}")]
+    BadAnswer(String),
+}
+
+impl SyncError {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncError::Transport(_) => "transport",
+            SyncError::Unauthorized(_) => "unauthorized",
+            SyncError::Server { .. } => "server",
+            SyncError::Refused { .. } => "refused",
+            SyncError::BadAnswer(_) => "bad_answer",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct CentralClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    edge_id: EdgeId,
+}
+
+impl CentralClient {
+    pub fn new(
+        base: &str,
+        token: &str,
+        edge_id: EdgeId,
+        request_timeout: Duration,
+    ) -> Result<CentralClient, SyncError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(request_timeout)
+            .user_agent(concat!("mes-edge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        Ok(CentralClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            edge_id,
+        })
+    }
+
+    /// Sends an encoded [`protocol::EventBatch`].
+    pub async fn post_events(&self, batch_json: String) -> Result<Reply, SyncError> {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/sync/events", self.base))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(batch_json)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if status == StatusCode::OK {
+            let ack: Ack = read_json(response).await?;
+            return Ok(Reply::Acked(ack.acked_through));
+        }
+        let (error, expected_seq) = error_of(status, response).await;
+        match (status, expected_seq) {
+            (StatusCode::CONFLICT, Some(expected)) => Ok(Reply::Gap { expected }),
+            _ => Err(error),
+        }
+    }
+
+    /// Long-polls for a plan newer than `have`. `None`: nothing newer within `wait`.
+    pub async fn poll_plan(
+        &self,
+        have: PlanVersion,
+        wait: Duration,
+    ) -> Result<Option<Plan>, SyncError> {
+        let response = self
+            .http
+            .get(format!("{}/api/v1/sync/plan", self.base))
+            .query(&[("have", have.0), ("wait_ms", wait.as_millis() as u64)])
+            .header(
+                protocol::PROTOCOL_HEADER,
+                protocol::PROTOCOL_VERSION.to_string(),
+            )
+            .bearer_auth(&self.token)
+            .timeout(wait + Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(transport)?;
+        match response.status() {
+            StatusCode::OK => {
+                let plan: Plan = read_json(response).await?;
+                if plan.edge_id != self.edge_id {
+                    return Err(SyncError::BadAnswer(format!(
+                        "central sent a plan for edge {}, this is edge {}",
+                        plan.edge_id, self.edge_id
+                    )));
+                }
+                Ok(Some(plan))
+            }
+            StatusCode::NO_CONTENT => Ok(None),
+            status => Err(error_of(status, response).await.0),
+        }
+    }
+
+    pub async fn post_status(&self, status: &EdgeStatus) -> Result<StatusReply, SyncError> {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/sync/status", self.base))
+            .bearer_auth(&self.token)
+            .json(status)
+            .send()
+            .await
+            .map_err(transport)?;
+        match response.status() {
+            StatusCode::OK => read_json(response).await,
+            status => Err(error_of(status, response).await.0),
+        }
+    }
+}
+
+fn transport(e: reqwest::Error) -> SyncError {
+    // reqwest's Display hides the cause ("error sending request"); include the chain.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    SyncError::Transport(message)
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, SyncError> {
+    let bytes = response.bytes().await.map_err(transport)?;
+    serde_json::from_slice(&bytes).map_err(|e| SyncError::BadAnswer(e.to_string()))
+}
+
+/// Turns an error answer into a [`SyncError`], with the `expected_seq` of a `seq_gap` answer.
+async fn error_of(status: StatusCode, response: reqwest::Response) -> (SyncError, Option<Seq>) {
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+    let (code, message, expected) = match body {
+        Some(b) => (b.error.code, b.error.message, b.error.expected_seq),
+        None => (
+            String::new(),
+            String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned(),
+            None,
+        ),
+    };
+    let error = if status == StatusCode::UNAUTHORIZED {
+        SyncError::Unauthorized(message)
+    } else if status.is_server_error() {
+        SyncError::Server {
+            status: status.as_u16(),
+            message,
+        }
+    } else {
+        SyncError::Refused {
+            status: status.as_u16(),
+            code: code.clone(),
+            message,
+        }
+    };
+    let expected = if code == "seq_gap" { expected } else { None };
+    (error, expected)
+}

@@ -1,0 +1,351 @@
+//! Everything that talks to central: the uplink (committed events up, acknowledgements back),
+//! the downlink (plan versions down) and the status reporter.
+//!
+//! **Architecture Invariant:** only this module talks to central.
+//!
+//! **Architecture Invariant:** the journal's acknowledged seq is raised only from an answer of
+//! central's; nothing here deletes events.
+
+pub mod client;
+pub mod state;
+
+use crate::config::CentralLink;
+use crate::journal::{JournalHandle, JournalStats};
+use crate::live::Live;
+use client::{CentralClient, SyncError};
+use protocol::{EdgeId, EdgeStatus, PROTOCOL_VERSION, Seq};
+use rand::Rng;
+use state::{Backoff, Effect, UplinkState};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Encodes committed events (already JSON) into an [`protocol::EventBatch`] body, without
+/// decoding them again.
+pub fn encode_batch(edge_id: &EdgeId, events: &[String]) -> String {
+    let size: usize = events.iter().map(|e| e.len() + 1).sum();
+    let mut out = String::with_capacity(size + 64);
+    out.push_str("{\"protocol\":");
+    out.push_str(&PROTOCOL_VERSION.to_string());
+    out.push_str(",\"edge_id\":");
+    out.push_str(&serde_json::to_string(edge_id.as_str()).unwrap_or_default());
+    out.push_str(",\"events\":[");
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(e);
+    }
+    out.push_str("]}");
+    out
+}
+
+fn jitter() -> f64 {
+    rand::rng().random::<f64>()
+}
+
+/// Waits `d` or until shutdown; returns true when shutting down.
+async fn pause(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let stopping = tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = shutdown.wait_for(|s| *s) => true,
+    };
+    stopping || *shutdown.borrow()
+}
+
+/// Oldest seq the journal still holds (the one after the last pruned).
+async fn oldest_held(
+    journal: &JournalHandle,
+    stats: &JournalStats,
+) -> Result<Seq, crate::journal::JournalError> {
+    let first = journal.read_after(Seq::ZERO, 1).await?;
+    Ok(first
+        .first()
+        .map(|e| e.seq)
+        .unwrap_or(stats.last_seq.next()))
+}
+
+/// Ships committed events to central in order and records its acknowledgements.
+pub async fn run_uplink(
+    journal: JournalHandle,
+    client: CentralClient,
+    live: Arc<Live>,
+    link: CentralLink,
+    edge_id: EdgeId,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(link.backoff_min, link.backoff_max);
+    // Start from what the journal says central has acknowledged.
+    let mut state = loop {
+        let start = async {
+            let stats = journal.stats().await?;
+            let oldest = oldest_held(&journal, &stats).await?;
+            Ok::<_, crate::journal::JournalError>(UplinkState::new(
+                stats.acked_seq,
+                stats.last_seq,
+                oldest,
+            ))
+        };
+        match start.await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::error!(error = %e, "uplink cannot read the journal");
+                if pause(backoff.fail(jitter()), &mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    };
+    live.set_acked(state.acked());
+    let mut committed = journal.committed();
+    let mut prefetched: Option<(Seq, Vec<crate::journal::CommittedEvent>)> = None;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        state.on_committed(*committed.borrow_and_update());
+        let Some(after) = state.next_batch_after() else {
+            tokio::select! {
+                changed = committed.changed() => if changed.is_err() { return },
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            continue;
+        };
+        // The batch read ahead while the previous one was in flight, if it still fits.
+        let events = match prefetched.take() {
+            Some((from, events)) if from == after => Ok(events),
+            _ => journal.read_after(after, link.batch_max_events).await,
+        };
+        let events = match events {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::error!(error = %e, "uplink cannot read the journal");
+                if pause(backoff.fail(jitter()), &mut shutdown).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if events.first().map(|e| e.seq) != Some(after.next()) {
+            let message = format!(
+                "the journal does not hold seq {} that central still needs (oldest held: {:?})",
+                after.next(),
+                events.first().map(|e| e.seq.0)
+            );
+            tracing::error!("{message}");
+            live.set_inconsistency(Some(message));
+            if pause(link.backoff_max, &mut shutdown).await {
+                return;
+            }
+            continue;
+        }
+        let n = events.len();
+        let batch_last = events.last().map(|e| e.seq).unwrap_or(after);
+        // What the journal returned is committed, even if its watch has not told us yet.
+        state.on_committed(batch_last);
+        let body = encode_batch(
+            &edge_id,
+            &events.into_iter().map(|e| e.json).collect::<Vec<_>>(),
+        );
+        // Read the next batch from the journal while central works on this one.
+        let more = batch_last < *committed.borrow();
+        let send_and_read_ahead = async {
+            let read_ahead = async {
+                if more {
+                    journal
+                        .read_after(batch_last, link.batch_max_events)
+                        .await
+                        .ok()
+                } else {
+                    None
+                }
+            };
+            tokio::join!(client.post_events(body), read_ahead)
+        };
+        let (reply, ahead) = tokio::select! {
+            r = send_and_read_ahead => r,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        prefetched = ahead.map(|events| (batch_last, events));
+        match reply {
+            Ok(reply) => {
+                backoff.succeed();
+                live.sync_ok();
+                live.metrics.batches_sent.inc();
+                let acked_before = state.acked();
+                if let state::Reply::Gap { .. } = reply
+                    && let Ok(stats) = journal.stats().await
+                    && let Ok(oldest) = oldest_held(&journal, &stats).await
+                {
+                    state.on_pruned(oldest);
+                }
+                match state.on_reply(reply) {
+                    Effect::PersistAck(through) => {
+                        if through > acked_before {
+                            match journal.ack(through).await {
+                                Ok(()) => live.set_acked(through),
+                                Err(e) => {
+                                    tracing::error!(error = %e, "cannot record central's acknowledgement")
+                                }
+                            }
+                            live.metrics.events_acked.inc_by(through.0 - acked_before.0);
+                        }
+                        live.set_inconsistency(None);
+                        tracing::debug!(n, acked = %through, "batch acknowledged");
+                    }
+                    Effect::Resend { from } => {
+                        tracing::warn!(
+                            from = %from,
+                            "central is missing events it had acknowledged before; sending them again"
+                        );
+                    }
+                    Effect::Inconsistent(message) => {
+                        tracing::error!("{message}");
+                        live.set_inconsistency(Some(message));
+                        if pause(link.backoff_max, &mut shutdown).await {
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let wait = backoff.fail(jitter());
+                log_sync_error(&e, wait, backoff.failures());
+                live.sync_failed(e.kind(), e.to_string());
+                if pause(wait, &mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn log_sync_error(e: &SyncError, wait: Duration, failures: u32) {
+    // The first failure and every 10th are warnings; the rest would only flood the log.
+    if failures <= 1 || failures.is_multiple_of(10) {
+        tracing::warn!(error = %e, retry_in = ?wait, failures, "sync with central failed");
+    } else {
+        tracing::debug!(error = %e, retry_in = ?wait, failures, "sync with central failed");
+    }
+}
+
+/// Long-polls central for plan versions; stores each in the journal, then applies it.
+pub async fn run_downlink(
+    journal: JournalHandle,
+    client: CentralClient,
+    live: Arc<Live>,
+    link: CentralLink,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(link.backoff_min, link.backoff_max);
+    loop {
+        let have = live.plan_version();
+        let answer = tokio::select! {
+            a = client.poll_plan(have, link.plan_wait) => a,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        match answer {
+            Ok(Some(plan)) if plan.version > have => {
+                backoff.succeed();
+                let version = plan.version;
+                match journal.save_plan(&plan).await {
+                    Ok(()) => {
+                        live.apply_plan(plan);
+                        tracing::info!(%version, "plan applied");
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, %version, "cannot store the plan; keeping the one in force");
+                        if pause(backoff.fail(jitter()), &mut shutdown).await {
+                            return;
+                        }
+                    }
+                }
+            }
+            Ok(Some(plan)) => {
+                tracing::warn!(got = %plan.version, %have, "central sent a plan no newer than the one in force; ignored");
+                if pause(link.backoff_min, &mut shutdown).await {
+                    return;
+                }
+            }
+            Ok(None) => backoff.succeed(),
+            Err(e) => {
+                let wait = backoff.fail(jitter());
+                log_sync_error(&e, wait, backoff.failures());
+                live.sync_failed(e.kind(), e.to_string());
+                if pause(wait, &mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Builds this edge's status report from the journal and the live state.
+pub fn edge_status(edge_id: &EdgeId, stats: &JournalStats, live: &Live) -> EdgeStatus {
+    EdgeStatus {
+        protocol: PROTOCOL_VERSION,
+        edge_id: edge_id.clone(),
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        clock: chrono::Utc::now(),
+        last_seq: stats.last_seq,
+        acked_seq: stats.acked_seq,
+        backlog: stats.backlog,
+        plan_version: live.plan_version(),
+    }
+}
+
+/// Tells central, every `status_interval`, how this edge is doing.
+pub async fn run_status_reporter(
+    journal: JournalHandle,
+    client: CentralClient,
+    live: Arc<Live>,
+    link: CentralLink,
+    edge_id: EdgeId,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if let Ok(stats) = journal.stats().await {
+            let status = edge_status(&edge_id, &stats, &live);
+            match client.post_status(&status).await {
+                Ok(reply) => live.set_clock_skew(reply.clock_skew_ms),
+                Err(e) => tracing::debug!(error = %e, "status report failed"),
+            }
+        }
+        if pause(link.status_interval, &mut shutdown).await {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_batch_is_an_event_batch() {
+        let events: Vec<protocol::Event> = (1..=3)
+            .map(|seq| protocol::Event {
+                edge_id: "line-1".into(),
+                seq: Seq(seq),
+                id: protocol::EventId(uuid::Uuid::now_v7()),
+                at: chrono::Utc::now(),
+                source: Default::default(),
+                kind: protocol::EventKind::ProductionReported {
+                    work_order: None,
+                    operation: None,
+                    good: seq,
+                    scrap: 0,
+                },
+            })
+            .collect();
+        let json: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let batch: protocol::EventBatch =
+            serde_json::from_str(&encode_batch(&"line-1".into(), &json)).unwrap();
+        assert_eq!(batch.protocol, PROTOCOL_VERSION);
+        assert_eq!(batch.events, events);
+        assert_eq!(batch.check(), Ok(()));
+    }
+}

@@ -1,0 +1,138 @@
+//! The edge's HTTP face: `/healthz`, `/metrics` and `/api/v1/status` now; the operators' line
+//! terminal joins them with the scanning issue.
+
+use crate::journal::JournalHandle;
+use crate::live::{DeviceStatus, Live, SyncHealth};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use protocol::{EdgeId, ErrorBody, PlanVersion, Seq};
+use serde::Serialize;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct TerminalState {
+    pub edge_id: EdgeId,
+    pub journal: JournalHandle,
+    pub live: Arc<Live>,
+}
+
+pub fn app(state: TerminalState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn error(status: StatusCode, code: &str, message: String) -> Response {
+    (status, Json(ErrorBody::new(code, message))).into_response()
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "not_found", "no such route".into())
+}
+
+async fn healthz(State(s): State<TerminalState>) -> Response {
+    match s.journal.stats().await {
+        Ok(_) => Json(serde_json::json!({"status": "ok"})).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "journal_unavailable",
+            format!("the journal does not answer: {e}"),
+        ),
+    }
+}
+
+async fn metrics(State(s): State<TerminalState>) -> Response {
+    if let Ok(stats) = s.journal.stats().await {
+        let m = &s.live.metrics;
+        m.last_seq.set(stats.last_seq.0 as i64);
+        m.acked_seq.set(stats.acked_seq.0 as i64);
+        m.backlog.set(stats.backlog as i64);
+        m.oldest_unacked_age_seconds.set(
+            stats
+                .oldest_unacked_at
+                .map(|t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(0.0),
+        );
+        m.journal_bytes.set(stats.bytes_used as i64);
+        m.journal_quota_bytes.set(stats.quota_bytes as i64);
+        m.journal_quota_alarm.set(stats.quota_alarm as i64);
+    }
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &s.live.metrics.registry) {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("cannot encode metrics: {e}"),
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/status`.
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    pub edge_id: EdgeId,
+    pub agent_version: &'static str,
+    pub last_seq: Seq,
+    pub acked_seq: Seq,
+    pub backlog: u64,
+    pub oldest_unacked_age_s: Option<f64>,
+    pub plan_version: PlanVersion,
+    pub journal: JournalView,
+    pub central: SyncHealth,
+    pub devices: Vec<DeviceStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JournalView {
+    pub bytes_used: u64,
+    pub quota_bytes: u64,
+    pub disk_free_bytes: Option<u64>,
+    pub quota_alarm: bool,
+}
+
+async fn status(State(s): State<TerminalState>) -> Response {
+    let stats = match s.journal.stats().await {
+        Ok(stats) => stats,
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "journal_unavailable",
+                format!("the journal does not answer: {e}"),
+            );
+        }
+    };
+    Json(StatusView {
+        edge_id: s.edge_id.clone(),
+        agent_version: env!("CARGO_PKG_VERSION"),
+        last_seq: stats.last_seq,
+        acked_seq: stats.acked_seq,
+        backlog: stats.backlog,
+        oldest_unacked_age_s: stats
+            .oldest_unacked_at
+            .map(|t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0),
+        plan_version: s.live.plan_version(),
+        journal: JournalView {
+            bytes_used: stats.bytes_used,
+            quota_bytes: stats.quota_bytes,
+            disk_free_bytes: stats.disk_free_bytes,
+            quota_alarm: stats.quota_alarm,
+        },
+        central: s.live.sync_health(),
+        devices: s.live.devices(),
+    })
+    .into_response()
+}

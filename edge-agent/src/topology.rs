@@ -1,0 +1,233 @@
+//! The only place that creates channels and spawns the edge's tasks.
+//!
+//! ```text
+//!  sources ──SourceMessage, mpsc 4096, full: source waits──> processor
+//!  processor ──Vec<EventBody>, journal command queue 1024, full: processor waits──> journal
+//!  journal ──committed seq, watch──> uplink ──EventBatch, HTTP──> central
+//!  central ──Ack / seq_gap──> uplink ──ack(seq)──> journal            (acknowledgement back-edge)
+//!  central ──Plan, HTTP long poll──> downlink ──save_plan──> journal ──> live plan (watch)
+//! ```
+
+use crate::config::{EdgeConfig, SourceConfig};
+use crate::journal::{self, JournalError, JournalHandle};
+use crate::live::Live;
+use crate::sources::{self, SOURCE_CHANNEL_CAPACITY};
+use crate::sync::{self, client::CentralClient};
+use crate::terminal::{self, TerminalState};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the journal at {path}: {source}")]
+    Journal {
+        path: std::path::PathBuf,
+        source: JournalError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot set up the link to central: {0}")]
+    Client(String),
+}
+
+/// A running edge agent.
+pub struct RunningEdge {
+    pub http_addr: SocketAddr,
+    pub journal: JournalHandle,
+    pub live: Arc<Live>,
+    generated: Arc<AtomicU64>,
+    stop_sources: watch::Sender<bool>,
+    stop_rest: watch::Sender<bool>,
+    sources: Vec<JoinHandle<()>>,
+    processor: JoinHandle<()>,
+    rest: Vec<JoinHandle<()>>,
+}
+
+impl RunningEdge {
+    /// Events the sources have produced since start.
+    pub fn generated(&self) -> u64 {
+        self.generated.load(Ordering::Relaxed)
+    }
+
+    /// Stops the sources and waits until everything they produced is committed. The uplink
+    /// keeps running.
+    pub async fn stop_sources(&mut self) {
+        self.stop_sources.send_replace(true);
+        for s in self.sources.drain(..) {
+            let _ = s.await;
+        }
+        // The processor ends once every sender is gone and its queue is committed.
+        let processor = std::mem::replace(&mut self.processor, tokio::spawn(async {}));
+        let _ = processor.await;
+    }
+
+    /// Stops everything in order: sources, then the processor (which commits what it has),
+    /// then sync and HTTP, then the journal.
+    pub async fn shutdown(mut self) {
+        self.stop_sources().await;
+        self.stop_rest.send_replace(true);
+        for t in self.rest.drain(..) {
+            let _ = t.await;
+        }
+        if let Err(e) = self.journal.shutdown().await {
+            tracing::warn!(error = %e, "journal did not close cleanly");
+        }
+    }
+}
+
+/// Opens the journal, binds the HTTP listener and spawns every task.
+pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
+    let journal =
+        journal::open(config.journal.journal_config(&config.edge_id)).map_err(|source| {
+            StartError::Journal {
+                path: config.journal.path.clone(),
+                source,
+            }
+        })?;
+    let plan = journal
+        .load_plan()
+        .await
+        .map_err(|source| StartError::Journal {
+            path: config.journal.path.clone(),
+            source,
+        })?;
+    let live = Live::new(plan);
+    let token = config.central.token.resolve().map_err(StartError::Client)?;
+    let client = CentralClient::new(
+        &config.central.url,
+        &token,
+        config.edge_id.clone(),
+        config.central.request_timeout,
+    )
+    .map_err(|e| StartError::Client(e.to_string()))?;
+
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.http.listen,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.http.listen,
+        source,
+    })?;
+
+    let (stop_sources, sources_stopping) = watch::channel(false);
+    let (stop_rest, rest_stopping) = watch::channel(false);
+    let generated = Arc::new(AtomicU64::new(0));
+
+    let (to_processor, from_sources) = mpsc::channel(SOURCE_CHANNEL_CAPACITY);
+    let mut source_tasks = Vec::new();
+    for source in &config.sources {
+        match source {
+            SourceConfig::Simulated(sim) => {
+                source_tasks.push(tokio::spawn(sources::simulated::run(
+                    sim.clone(),
+                    live.clone(),
+                    to_processor.clone(),
+                    generated.clone(),
+                    sources_stopping.clone(),
+                )))
+            }
+        }
+    }
+    drop(to_processor);
+    let processor = tokio::spawn(crate::processor::run(
+        from_sources,
+        journal.clone(),
+        live.clone(),
+    ));
+
+    let mut rest = vec![
+        tokio::spawn(sync::run_uplink(
+            journal.clone(),
+            client.clone(),
+            live.clone(),
+            config.central.clone(),
+            config.edge_id.clone(),
+            rest_stopping.clone(),
+        )),
+        tokio::spawn(sync::run_downlink(
+            journal.clone(),
+            client.clone(),
+            live.clone(),
+            config.central.clone(),
+            rest_stopping.clone(),
+        )),
+        tokio::spawn(sync::run_status_reporter(
+            journal.clone(),
+            client,
+            live.clone(),
+            config.central.clone(),
+            config.edge_id.clone(),
+            rest_stopping.clone(),
+        )),
+        tokio::spawn(run_pruner(
+            journal.clone(),
+            config.journal.prune_interval,
+            rest_stopping.clone(),
+        )),
+    ];
+    let app = terminal::app(TerminalState {
+        edge_id: config.edge_id.clone(),
+        journal: journal.clone(),
+        live: live.clone(),
+    });
+    let mut http_stopping = rest_stopping.clone();
+    rest.push(tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stopping.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "edge HTTP server failed");
+        }
+    }));
+    tracing::info!(edge = %config.edge_id, http = %http_addr, central = %config.central.url, "edge agent started");
+    Ok(RunningEdge {
+        http_addr,
+        journal,
+        live,
+        generated,
+        stop_sources,
+        stop_rest,
+        sources: source_tasks,
+        processor,
+        rest,
+    })
+}
+
+/// Prunes acknowledged events past their retention, now and then.
+async fn run_pruner(journal: JournalHandle, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match journal.prune(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "pruned acknowledged events past retention"),
+            Err(e) => tracing::warn!(error = %e, "pruning failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Runs an edge until `shutdown` resolves, then stops it in order.
+pub async fn run(
+    config: EdgeConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), StartError> {
+    let edge = start(config).await?;
+    shutdown.await;
+    tracing::info!("edge agent stopping");
+    edge.shutdown().await;
+    Ok(())
+}
