@@ -1,1 +1,226 @@
-fn main() {}
+//! `mes`: one binary for central, the edge agent, the demo, simulators and benchmarks.
+//! Thin by design: it parses the command line and calls into the crates.
+
+mod bench;
+mod demo;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "mes",
+    version,
+    about = "Shop-floor MES: edge agents and central"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a whole plant on this machine: central and two edge agents with simulated machines.
+    Demo {
+        /// Stop after this long (e.g. `30`, `30s`, `2m`) and print a one-line JSON summary.
+        #[arg(long = "for", value_parser = parse_duration)]
+        run_for: Option<Duration>,
+        /// Port for central (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Run central.
+    Central {
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run an edge agent.
+    Edge {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file (edge or central) and name the line of each mistake.
+    CheckConfig { file: PathBuf },
+    /// Measure the figures BENCHMARKS.md records.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); try 30s or 2m"))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Bench { which } = cli.command {
+        init_logging();
+        return bench::run(which);
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async_main(cli.command))
+}
+
+async fn async_main(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Demo { run_for, port } => {
+            init_logging();
+            demo::run(run_for, port).await
+        }
+        Command::Central {
+            listen,
+            data,
+            config,
+        } => {
+            init_logging();
+            run_central(listen, data, config).await
+        }
+        Command::Edge { config } => {
+            init_logging();
+            let config = edge_agent::EdgeConfig::load(&config)
+                .with_context(|| format!("invalid configuration {}", config.display()))?;
+            edge_agent::run(config, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Bench { .. } => unreachable!("handled before the runtime starts"),
+    }
+}
+
+async fn run_central(
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    config: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut cfg = match &config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            central::CentralConfig::from_toml_str(&text)
+                .with_context(|| format!("invalid configuration {}", path.display()))?
+        }
+        None => central::CentralConfig::default(),
+    };
+    if let Some(listen) = listen {
+        cfg.listen = listen;
+    }
+    if let Some(data) = data {
+        cfg.data_dir = data;
+    }
+    let admin_token = cfg.resolve_admin_token()?;
+    let store = central::open_sqlite_store(&cfg.data_dir)
+        .await
+        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data = %cfg.data_dir.display(), "central listening");
+    let state = central::AppState::new(store, admin_token, &cfg);
+    central::serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Checks an edge or a central configuration; which one is told by its `edge_id` key.
+fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let is_edge = text.lines().any(|l| l.trim_start().starts_with("edge_id"));
+    let result = if is_edge {
+        edge_agent::EdgeConfig::from_toml_str(&text)
+            .map(|_| "edge")
+            .map_err(|e| e.to_string())
+    } else {
+        central::CentralConfig::from_toml_str(&text)
+            .map(|_| "central")
+            .map_err(|e| e.to_string())
+    };
+    match result {
+        Ok(kind) => {
+            println!("{}: valid {kind} configuration", file.display());
+            Ok(())
+        }
+        Err(mistakes) => {
+            for line in mistakes.lines() {
+                eprintln!("{}: {line}", file.display());
+            }
+            bail!("{} is not a valid configuration", file.display())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_example_config_is_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                check_config(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "expected the example configs in {}", dir.display());
+    }
+
+    #[test]
+    fn check_config_names_the_line_of_a_mistake() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.toml");
+        std::fs::write(
+            &path,
+            "edge_id = \"line-1\"\n[central]\nurl = \"http://x\"\ntoken = \"t\"\nbatch_max_events = 0\n",
+        )
+        .unwrap();
+        let err = edge_agent::EdgeConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("line 5"), "{err}");
+        assert!(check_config(&path).is_err());
+    }
+}

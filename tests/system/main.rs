@@ -1,1 +1,7 @@
-fn main() {}
+//! Whole-system tests: the real `mes` binary run as separate processes (central and edge
+//! agents), killed and restarted, checked against the delivery contract of DESIGN.md: every
+//! event an edge commits reaches central exactly once, in order, with its id.
+
+mod crash;
+mod delivery;
+mod support;

@@ -1,0 +1,827 @@
+//! Shared machinery of the whole-system tests: the real `mes` binary run as separate processes
+//! (a guard kills each one when the test ends, also on panic), launchers for central and edges,
+//! a read-only reader of an edge's journal, and the exactly-once comparison between a journal
+//! and what central holds.
+
+use protocol::{EdgeId, Event, EventBatch, EventId, EventKind, PROTOCOL_VERSION, Seq, Source};
+use serde_json::Value;
+use std::fs::File;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The bootstrap admin token every central of these tests starts with.
+pub const ADMIN_TOKEN: &str = "system-test-admin-token";
+
+/// How long a condition may take before a test gives up on it.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Interval between two checks of a polled condition.
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Polls `check` until it yields a value; panics naming `what` after `deadline`.
+pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "gave up after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// A temporary directory for one test. With `MES_SYSTEM_KEEP_DIRS=1` it is kept (and its
+/// path printed), so the processes' logs and the journals can be read afterwards.
+pub fn temp_dir() -> tempfile::TempDir {
+    let mut dir = tempfile::Builder::new()
+        .prefix("mes-system-")
+        .tempdir()
+        .expect("create a temp dir");
+    if std::env::var_os("MES_SYSTEM_KEEP_DIRS").is_some_and(|v| v == "1") {
+        dir.disable_cleanup(true);
+        println!("keeping {}", dir.path().display());
+    }
+    dir
+}
+
+/// An HTTP client that never goes through a proxy (these tests talk to 127.0.0.1 only).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client builds")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/// A child process of the test. Dropping it kills it (SIGKILL) and reaps it; when the test is
+/// panicking, the tail of the process's log is printed so the failure can be read.
+pub struct Proc {
+    name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Proc {
+    /// Runs the `mes` binary with `args`; stdout and stderr go to `log`.
+    pub fn spawn_mes(name: &str, args: &[&str], envs: &[(&str, &str)], log: &Path) -> Proc {
+        let out = File::create(log).expect("create the log file");
+        let err = out.try_clone().expect("clone the log file handle");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mes"));
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info");
+        for proxy in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            command.env_remove(proxy);
+        }
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            name: name.to_owned(),
+            child: Some(child),
+            log: log.to_owned(),
+        }
+    }
+
+    /// The process's output so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The exit status, if the process has ended.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        child.try_wait().expect("try_wait on a child")
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Err means it has already exited; reaping below covers that too.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM (a graceful stop) and wait for the exit; panics if the process does not stop
+    /// within the deadline or exits unsuccessfully.
+    pub async fn terminate(&mut self) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM {} failed", self.name);
+        let exit = wait_until(
+            &format!("{} to exit after SIGTERM", self.name),
+            DEADLINE,
+            || {
+                let exited = self.exited();
+                async move { exited }
+            },
+        )
+        .await;
+        self.child = None;
+        assert!(
+            exit.success(),
+            "{} exited with {exit} after SIGTERM; log:\n{}",
+            self.name,
+            tail(&std::fs::read_to_string(&self.log).unwrap_or_default())
+        );
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let was_running = self.child.is_some();
+        self.kill();
+        if std::thread::panicking() && was_running {
+            eprintln!("---- log of {} ----\n{}", self.name, tail(&self.log_text()));
+        }
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Removes ANSI escape sequences, in case a logger colours its output anyway.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A port that was free a moment ago (bound on port 0, then released).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Central
+
+/// One central: its data directory and address survive restarts of its process.
+pub struct Central {
+    pub addr: SocketAddr,
+    dir: PathBuf,
+    config: Option<PathBuf>,
+    proc: Option<Proc>,
+    n_starts: u32,
+    http: reqwest::Client,
+}
+
+/// An edge as central's `GET /api/v1/edges` lists it.
+#[derive(Debug, Clone)]
+pub struct EdgeSummary {
+    pub acked_seq: u64,
+    pub revoked: bool,
+}
+
+impl Central {
+    /// A central that has not started yet, on a port that is free now. `config_toml`, when
+    /// given, is written next to the data directory and passed with `--config`.
+    pub fn new(dir: &Path, config_toml: Option<&str>) -> Central {
+        std::fs::create_dir_all(dir).expect("create central's directory");
+        let config = config_toml.map(|text| {
+            let path = dir.join("central.toml");
+            std::fs::write(&path, text).expect("write central.toml");
+            path
+        });
+        Central {
+            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            dir: dir.to_owned(),
+            config,
+            proc: None,
+            n_starts: 0,
+            http: http_client(),
+        }
+    }
+
+    /// Starts a new central on a free port (retrying with another port if it was taken).
+    pub async fn start(dir: &Path, config_toml: Option<&str>) -> Central {
+        let mut central = Central::new(dir, config_toml);
+        for _ in 0..5 {
+            if central.try_launch().await {
+                return central;
+            }
+            central.addr.set_port(free_port());
+        }
+        panic!("central could not bind any of 5 free ports");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// (Re)starts central on its address, retrying while the address is still taken.
+    pub async fn launch(&mut self) {
+        let addr = self.addr;
+        let start = Instant::now();
+        while !self.try_launch().await {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "central could not bind {addr} again within {DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Starts the process and waits until `/healthz` answers. False if it could not bind;
+    /// panics on any other early exit.
+    async fn try_launch(&mut self) -> bool {
+        assert!(self.proc.is_none(), "central is already running");
+        self.n_starts += 1;
+        let listen = self.addr.to_string();
+        let data = self.dir.join("data");
+        let data = data.to_str().expect("utf-8 temp path");
+        let mut args = vec!["central", "--listen", &listen, "--data", data];
+        let config;
+        if let Some(path) = &self.config {
+            config = path.to_str().expect("utf-8 temp path").to_owned();
+            args.extend(["--config", &config]);
+        }
+        let log = self.dir.join(format!("central-{}.log", self.n_starts));
+        let mut proc = Proc::spawn_mes(
+            &format!("central #{} on {listen}", self.n_starts),
+            &args,
+            &[("MES_ADMIN_TOKEN", ADMIN_TOKEN)],
+            &log,
+        );
+        let healthz = format!("{}/healthz", self.url());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = proc.exited() {
+                let log = proc.log_text();
+                if log.contains("cannot listen") {
+                    return false;
+                }
+                panic!("central exited with {status} while starting; log:\n{log}");
+            }
+            if let Ok(response) = self.http.get(&healthz).send().await
+                && response.status().is_success()
+            {
+                self.proc = Some(proc);
+                return true;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "central did not answer /healthz within {DEADLINE:?}"
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// SIGKILL: no graceful shutdown, in-flight requests are cut.
+    pub fn kill(&mut self) {
+        let mut proc = self.proc.take().expect("central is running");
+        proc.kill();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub async fn terminate(&mut self) {
+        let mut proc = self.proc.take().expect("central is running");
+        proc.terminate().await;
+    }
+
+    fn admin(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// Creates an edge and returns its token.
+    pub async fn create_edge(&self, edge_id: &str) -> String {
+        let response = self
+            .admin(self.http.post(format!("{}/api/v1/edges", self.url())))
+            .json(&serde_json::json!({ "edge_id": edge_id }))
+            .send()
+            .await
+            .expect("POST /api/v1/edges");
+        assert_eq!(response.status(), 201, "creating edge {edge_id}");
+        let body: Value = response.json().await.expect("json answer");
+        body["token"]
+            .as_str()
+            .expect("the answer has a token")
+            .to_owned()
+    }
+
+    pub async fn revoke_edge(&self, edge_id: &str) {
+        let response = self
+            .admin(
+                self.http
+                    .post(format!("{}/api/v1/edges/{edge_id}/revoke", self.url())),
+            )
+            .send()
+            .await
+            .expect("POST revoke");
+        assert_eq!(response.status(), 204, "revoking edge {edge_id}");
+    }
+
+    /// The edge as central lists it; `None` if unknown or if central does not answer.
+    pub async fn try_edge(&self, edge_id: &str) -> Option<EdgeSummary> {
+        let response = self
+            .admin(self.http.get(format!("{}/api/v1/edges", self.url())))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body: Value = response.json().await.ok()?;
+        body["edges"]
+            .as_array()?
+            .iter()
+            .find(|e| e["edge_id"] == edge_id)
+            .map(|e| EdgeSummary {
+                acked_seq: e["acked_seq"].as_u64().expect("acked_seq is a number"),
+                revoked: e["revoked"].as_bool().unwrap_or(false),
+            })
+    }
+
+    pub async fn edge(&self, edge_id: &str) -> EdgeSummary {
+        self.try_edge(edge_id)
+            .await
+            .unwrap_or_else(|| panic!("central does not list edge {edge_id}"))
+    }
+
+    /// Every event central holds for the edge, fetched page by page from the admin API.
+    pub async fn events(&self, edge_id: &str) -> Vec<Event> {
+        const PAGE: usize = 10_000;
+        let mut events: Vec<Event> = Vec::new();
+        let mut from = 1u64;
+        loop {
+            let response = self
+                .admin(
+                    self.http
+                        .get(format!("{}/api/v1/edges/{edge_id}/events", self.url())),
+                )
+                .query(&[("from", from), ("limit", PAGE as u64)])
+                .send()
+                .await
+                .expect("GET events");
+            assert_eq!(response.status(), 200, "listing events of {edge_id}");
+            let page: Value = response.json().await.expect("json page");
+            let page: Vec<Event> =
+                serde_json::from_value(page["events"].clone()).expect("a page of events");
+            assert!(
+                page.len() <= PAGE,
+                "central returned more than limit={PAGE}"
+            );
+            let Some(last) = page.last() else {
+                return events;
+            };
+            assert!(
+                page.first().is_some_and(|e| e.seq.0 >= from),
+                "page from={from} starts below {from}"
+            );
+            from = last.seq.0 + 1;
+            events.extend(page);
+        }
+    }
+
+    /// Posts a raw body to the sync route; `token` `None` sends no authorization header.
+    pub async fn post_sync(
+        &self,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/api/v1/sync/events", self.url()))
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send().await.expect("POST /api/v1/sync/events")
+    }
+
+    /// Posts a batch and returns the status and the JSON answer.
+    pub async fn post_batch(&self, token: &str, batch: &EventBatch) -> (u16, Value) {
+        let body = serde_json::to_vec(batch).expect("encode batch");
+        let response = self
+            .post_sync(Some(token), Some("application/json"), body)
+            .await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("a json answer");
+        (status, body)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edges
+
+/// A simulated source, as `[[sources]]` in the edge's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Simulated {
+    pub machines: u32,
+    pub cycle_ms: u64,
+    pub max_events: Option<u64>,
+    pub seed: u64,
+}
+
+/// Tuning of an edge's link to central.
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    pub batch_max_events: usize,
+}
+
+/// An edge's home: its id, credential, journal and configuration survive restarts.
+pub struct EdgeHome {
+    pub edge_id: String,
+    token: String,
+    central_url: String,
+    dir: PathBuf,
+    link: Link,
+    n_starts: u32,
+}
+
+/// A running edge process.
+pub struct Edge {
+    pub proc: Proc,
+    pub http: Option<SocketAddr>,
+    client: reqwest::Client,
+}
+
+/// The edge's `GET /api/v1/status`, the parts these tests read.
+#[derive(Debug, Clone)]
+pub struct EdgeStatus {
+    pub last_seq: u64,
+    pub acked_seq: u64,
+    pub backlog: u64,
+    pub connected: bool,
+    pub inconsistency: Option<String>,
+}
+
+impl EdgeHome {
+    pub fn new(dir: &Path, edge_id: &str, token: &str, central_url: &str, link: Link) -> EdgeHome {
+        std::fs::create_dir_all(dir).expect("create the edge's directory");
+        EdgeHome {
+            edge_id: edge_id.to_owned(),
+            token: token.to_owned(),
+            central_url: central_url.to_owned(),
+            dir: dir.to_owned(),
+            link,
+            n_starts: 0,
+        }
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.join("journal.db")
+    }
+
+    fn write_config(&self, source: Option<Simulated>) -> PathBuf {
+        let mut text = format!(
+            r#"edge_id = "{edge_id}"
+
+[central]
+url = "{url}"
+token = "{token}"
+batch_max_events = {batch}
+request_timeout = "5s"
+status_interval = "500ms"
+plan_wait = "5s"
+backoff_min = "10ms"
+backoff_max = "200ms"
+
+[journal]
+path = "{journal}"
+
+[http]
+listen = "127.0.0.1:0"
+"#,
+            edge_id = self.edge_id,
+            url = self.central_url,
+            token = self.token,
+            batch = self.link.batch_max_events,
+            journal = self.journal_path().display(),
+        );
+        if let Some(sim) = source {
+            text.push_str(&format!(
+                "\n[[sources]]\ntype = \"simulated\"\nmachines = {}\ncycle = \"{}ms\"\nseed = {}\n",
+                sim.machines, sim.cycle_ms, sim.seed
+            ));
+            if let Some(max) = sim.max_events {
+                text.push_str(&format!("max_events = {max}\n"));
+            }
+        }
+        let path = self.dir.join(format!("edge-{}.toml", self.n_starts));
+        std::fs::write(&path, text).expect("write the edge config");
+        path
+    }
+
+    /// Starts the edge process and returns at once, without waiting for it to be ready.
+    pub fn spawn(&mut self, source: Option<Simulated>) -> Edge {
+        self.n_starts += 1;
+        let config = self.write_config(source);
+        let log = self.dir.join(format!("edge-{}.log", self.n_starts));
+        let proc = Proc::spawn_mes(
+            &format!("edge {} #{}", self.edge_id, self.n_starts),
+            &[
+                "edge",
+                "--config",
+                config.to_str().expect("utf-8 temp path"),
+            ],
+            &[],
+            &log,
+        );
+        Edge {
+            proc,
+            http: None,
+            client: http_client(),
+        }
+    }
+
+    /// Starts the edge process and waits until its HTTP face is up.
+    pub async fn start(&mut self, source: Option<Simulated>) -> Edge {
+        let mut edge = self.spawn(source);
+        edge.wait_ready().await;
+        edge
+    }
+
+    /// What the journal file holds; the edge process must be gone or stopped.
+    pub fn read_journal(&self) -> Journal {
+        Journal::read(&self.journal_path())
+    }
+}
+
+impl Edge {
+    /// Waits for the edge's "started" log line and takes its HTTP address from it.
+    pub async fn wait_ready(&mut self) -> SocketAddr {
+        if let Some(addr) = self.http {
+            return addr;
+        }
+        let proc = &mut self.proc;
+        let addr = wait_until("the edge to log its HTTP address", DEADLINE, || {
+            if let Some(status) = proc.exited() {
+                panic!(
+                    "the edge exited with {status} while starting; log:\n{}",
+                    proc.log_text()
+                );
+            }
+            let addr = strip_ansi(&proc.log_text())
+                .lines()
+                .filter(|line| line.contains("edge agent started"))
+                .find_map(|line| {
+                    line.split_whitespace()
+                        .find_map(|word| word.strip_prefix("http="))
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                });
+            async move { addr }
+        })
+        .await;
+        self.http = Some(addr);
+        addr
+    }
+
+    /// `GET /api/v1/status`, or `None` if the edge does not answer.
+    pub async fn try_status(&self) -> Option<EdgeStatus> {
+        let addr = self.http.expect("wait_ready before asking for the status");
+        let response = self
+            .client
+            .get(format!("http://{addr}/api/v1/status"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body: Value = response.json().await.ok()?;
+        Some(EdgeStatus {
+            last_seq: body["last_seq"].as_u64().expect("last_seq"),
+            acked_seq: body["acked_seq"].as_u64().expect("acked_seq"),
+            backlog: body["backlog"].as_u64().expect("backlog"),
+            connected: body["central"]["connected"].as_bool().unwrap_or(false),
+            inconsistency: body["central"]["inconsistency"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// Waits until the status satisfies `condition`, and returns that status.
+    pub async fn wait_status(
+        &self,
+        what: &str,
+        condition: impl Fn(&EdgeStatus) -> bool,
+    ) -> EdgeStatus {
+        wait_until(what, DEADLINE, || async {
+            self.try_status().await.filter(|s| condition(s))
+        })
+        .await
+    }
+
+    /// Waits until central has acknowledged everything the journal holds, with at least
+    /// `at_least` events committed.
+    pub async fn wait_drained(&self, at_least: u64) -> EdgeStatus {
+        self.wait_status(
+            &format!("the edge to be drained with at least {at_least} events"),
+            |s| s.last_seq >= at_least && s.acked_seq == s.last_seq && s.backlog == 0,
+        )
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The journal, read from outside
+
+/// An edge's journal file as read (read-only) after the edge process stopped.
+#[derive(Debug, Default)]
+pub struct Journal {
+    pub events: Vec<Event>,
+    pub acked_seq: u64,
+}
+
+impl Journal {
+    pub fn read(path: &Path) -> Journal {
+        Journal::try_read(path).expect("read the journal")
+    }
+
+    /// Reads the file; a file not created yet (the edge was killed before creating it) reads
+    /// as empty.
+    pub fn try_read(path: &Path) -> rusqlite::Result<Journal> {
+        if !path.exists() {
+            return Ok(Journal::default());
+        }
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let has_schema: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+            [],
+            |row| row.get(0),
+        )?;
+        if !has_schema {
+            return Ok(Journal::default());
+        }
+        let acked: i64 = conn.query_row(
+            "SELECT value FROM meta WHERE key = 'acked_seq'",
+            [],
+            |row| row.get(0),
+        )?;
+        let mut stmt = conn.prepare("SELECT seq, json FROM events ORDER BY seq")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (seq, json) = row?;
+            let event: Event = serde_json::from_str(&json)
+                .unwrap_or_else(|e| panic!("journal row seq {seq} is not an event: {e}: {json}"));
+            assert_eq!(
+                event.seq.0, seq as u64,
+                "journal row seq {seq} holds an event with seq {}",
+                event.seq
+            );
+            events.push(event);
+        }
+        Ok(Journal {
+            events,
+            acked_seq: acked as u64,
+        })
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.seq.0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The exactly-once check
+
+/// Checks that `events` are exactly seqs 1..=n, in order, each once, with distinct ids.
+pub fn assert_contiguous_from_one(what: &str, events: &[Event]) {
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            event.seq.0,
+            i as u64 + 1,
+            "{what}: position {i} holds seq {}, expected {} (a gap or a duplicate)",
+            event.seq,
+            i + 1
+        );
+    }
+    let mut ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
+    ids.sort_by_key(|id| id.0);
+    for pair in ids.windows(2) {
+        assert_ne!(
+            pair[0], pair[1],
+            "{what}: event id {} appears twice",
+            pair[0]
+        );
+    }
+}
+
+/// Central holds every event of `expected` exactly once, with the same id (and the same
+/// content), nothing else, and acknowledges exactly the last one.
+pub async fn assert_central_holds_exactly(central: &Central, edge_id: &str, expected: &[Event]) {
+    assert_contiguous_from_one(&format!("expected events of {edge_id}"), expected);
+    let held = central.events(edge_id).await;
+    assert_contiguous_from_one(&format!("central's events of {edge_id}"), &held);
+    for (want, got) in expected.iter().zip(&held) {
+        assert_eq!(
+            want.id, got.id,
+            "seq {}: central holds event id {}, the edge committed {}",
+            want.seq, got.id, want.id
+        );
+        assert_eq!(want, got, "seq {}: central's event differs", want.seq);
+    }
+    assert_eq!(
+        held.len(),
+        expected.len(),
+        "central holds {} events of {edge_id}, expected {}",
+        held.len(),
+        expected.len()
+    );
+    let last = expected.last().map_or(0, |e| e.seq.0);
+    assert_eq!(
+        central.edge(edge_id).await.acked_seq,
+        last,
+        "central's acked seq for {edge_id}"
+    );
+}
+
+/// The journal of a stopped edge is fully acknowledged, and central holds exactly its events.
+pub async fn assert_exactly_once(central: &Central, home: &EdgeHome) -> Journal {
+    let journal = home.read_journal();
+    assert_contiguous_from_one("the journal", &journal.events);
+    assert_eq!(
+        journal.acked_seq,
+        journal.last_seq(),
+        "the journal's acked seq after the final drain"
+    );
+    assert_central_holds_exactly(central, &home.edge_id, &journal.events).await;
+    journal
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-made events and batches
+
+/// `n` fresh events of `edge_id` with seqs `first..first+n`.
+pub fn make_events(edge_id: &str, first: u64, n: u64) -> Vec<Event> {
+    (first..first + n)
+        .map(|seq| Event {
+            edge_id: EdgeId::new(edge_id),
+            seq: Seq(seq),
+            id: EventId(uuid::Uuid::now_v7()),
+            at: chrono::Utc::now(),
+            source: Source::default(),
+            kind: EventKind::ProductionReported {
+                work_order: None,
+                operation: None,
+                good: seq,
+                scrap: 0,
+            },
+        })
+        .collect()
+}
+
+pub fn batch(edge_id: &str, events: &[Event]) -> EventBatch {
+    EventBatch {
+        protocol: PROTOCOL_VERSION,
+        edge_id: EdgeId::new(edge_id),
+        events: events.to_vec(),
+    }
+}
