@@ -61,16 +61,39 @@ impl Event {
 /// byte-for-byte what `serde_json::to_string(&Event)` gives (a unit test holds that), so the
 /// journal can store and ship committed events without a decode/encode round per event.
 pub fn encode_committed(edge_id: &EdgeId, seq: Seq, body_json: &str) -> String {
-    debug_assert!(body_json.starts_with("{\"id\":"));
-    let edge = serde_json::to_string(edge_id.as_str()).unwrap_or_else(|_| "\"\"".into());
-    let mut out = String::with_capacity(body_json.len() + edge.len() + 32);
-    out.push_str("{\"edge_id\":");
-    out.push_str(&edge);
-    out.push_str(",\"seq\":");
-    out.push_str(&seq.0.to_string());
-    out.push(',');
-    out.push_str(&body_json[1..]);
-    out
+    CommittedEncoder::new(edge_id)
+        .encode(seq, body_json)
+        .to_owned()
+}
+
+/// [`encode_committed`] for one edge, many events: the edge's prefix is escaped once and the
+/// output buffer is reused, so encoding allocates nothing per event.
+#[derive(Debug, Clone)]
+pub struct CommittedEncoder {
+    prefix: String,
+    buf: String,
+}
+
+impl CommittedEncoder {
+    pub fn new(edge_id: &EdgeId) -> CommittedEncoder {
+        let edge = serde_json::to_string(edge_id.as_str()).unwrap_or_else(|_| "\"\"".into());
+        CommittedEncoder {
+            prefix: format!("{{\"edge_id\":{edge},\"seq\":"),
+            buf: String::with_capacity(512),
+        }
+    }
+
+    /// The committed event's JSON; valid until the next call.
+    pub fn encode(&mut self, seq: Seq, body_json: &str) -> &str {
+        use std::fmt::Write;
+        debug_assert!(body_json.starts_with("{\"id\":"));
+        self.buf.clear();
+        self.buf.push_str(&self.prefix);
+        let _ = write!(self.buf, "{}", seq.0);
+        self.buf.push(',');
+        self.buf.push_str(body_json.get(1..).unwrap_or_default());
+        &self.buf
+    }
 }
 
 /// Where a fact came from. Either part may be absent: a scan at a terminal has a station but

@@ -66,30 +66,7 @@ pub enum BatchError {
 impl EventBatch {
     /// Checks the batch's own shape: one edge, seqs from 1 up, contiguous and ascending.
     pub fn check(&self) -> Result<(), BatchError> {
-        let mut expected: Option<Seq> = None;
-        for (index, event) in self.events.iter().enumerate() {
-            if event.edge_id != self.edge_id {
-                return Err(BatchError::ForeignEvent {
-                    index,
-                    expected: self.edge_id.clone(),
-                    found: event.edge_id.clone(),
-                });
-            }
-            if event.seq == Seq::ZERO {
-                return Err(BatchError::ZeroSeq { index });
-            }
-            if let Some(expected) = expected
-                && event.seq != expected
-            {
-                return Err(BatchError::NotContiguous {
-                    index,
-                    expected,
-                    found: event.seq,
-                });
-            }
-            expected = Some(event.seq.next());
-        }
-        Ok(())
+        check_events(&self.edge_id, &self.events)
     }
 
     pub fn first_seq(&self) -> Option<Seq> {
@@ -99,6 +76,38 @@ impl EventBatch {
     pub fn last_seq(&self) -> Option<Seq> {
         self.events.last().map(|e| e.seq)
     }
+}
+
+/// [`EventBatch::check`] for events held in any shape (central keeps each event's JSON text
+/// beside the parsed event).
+pub fn check_events<'a>(
+    edge_id: &EdgeId,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Result<(), BatchError> {
+    let mut expected: Option<Seq> = None;
+    for (index, event) in events.into_iter().enumerate() {
+        if &event.edge_id != edge_id {
+            return Err(BatchError::ForeignEvent {
+                index,
+                expected: edge_id.clone(),
+                found: event.edge_id.clone(),
+            });
+        }
+        if event.seq == Seq::ZERO {
+            return Err(BatchError::ZeroSeq { index });
+        }
+        if let Some(expected) = expected
+            && event.seq != expected
+        {
+            return Err(BatchError::NotContiguous {
+                index,
+                expected,
+                found: event.seq,
+            });
+        }
+        expected = Some(event.seq.next());
+    }
+    Ok(())
 }
 
 /// Central's answer to a batch: everything through `acked_through` is durably stored.

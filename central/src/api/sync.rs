@@ -3,7 +3,7 @@
 use super::AppState;
 use super::error::{AppError, ErrorCode};
 use super::extract::{ApiJson, ApiQuery, EdgeAuth};
-use crate::store::IngestOutcome;
+use crate::store::{EncodedEvent, IngestOutcome};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
 use protocol::{
-    Ack, EdgeId, EdgeStatus, EventBatch, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION,
-    PlanPoll, StatusReply,
+    Ack, EdgeId, EdgeStatus, Event, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    PlanPoll, StatusReply, sync::check_events,
 };
+use serde_json::value::RawValue;
 use std::time::Duration;
 
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -64,20 +65,79 @@ fn check_edge(token_edge: &EdgeId, body_edge: &EdgeId, what: &str) -> Result<(),
     }
 }
 
+/// An [`protocol::EventBatch`] whose events are kept as JSON text until [`parse_events`]
+/// turns each into an [`EncodedEvent`]: the text the edge sent is what central stores, so no
+/// event is encoded again.
+#[derive(serde::Deserialize)]
+struct RawBatch {
+    protocol: u16,
+    edge_id: EdgeId,
+    events: Vec<Box<RawValue>>,
+}
+
+/// Batches at least this long are parsed on several threads.
+const PARALLEL_PARSE_MIN: usize = 2048;
+
+fn parse_events(raw: Vec<Box<RawValue>>) -> Result<Vec<EncodedEvent>, AppError> {
+    let parse = |offset: usize, part: &[Box<RawValue>]| -> Result<Vec<EncodedEvent>, AppError> {
+        part.iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let event: Event = serde_json::from_str(text.get()).map_err(|e| {
+                    AppError::bad_request(format!(
+                        "event at index {} has the wrong shape: {e}",
+                        offset + i
+                    ))
+                })?;
+                Ok(EncodedEvent {
+                    event,
+                    json: text.get().to_owned(),
+                })
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if raw.len() < PARALLEL_PARSE_MIN || threads == 1 {
+        return parse(0, &raw);
+    }
+    let chunk = raw.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parsers: Vec<_> = raw
+            .chunks(chunk)
+            .enumerate()
+            .map(|(n, part)| scope.spawn(move || parse(n * chunk, part)))
+            .collect();
+        let mut events = Vec::with_capacity(raw.len());
+        for parser in parsers {
+            let part = parser
+                .join()
+                .map_err(|_| AppError::internal("event parser thread panicked".to_owned()))??;
+            events.extend(part);
+        }
+        Ok(events)
+    })
+}
+
 async fn post_events(
     State(state): State<AppState>,
     EdgeAuth(edge_id): EdgeAuth,
-    ApiJson(batch): ApiJson<EventBatch>,
+    ApiJson(batch): ApiJson<RawBatch>,
 ) -> Result<axum::Json<Ack>, AppError> {
     check_protocol(batch.protocol)?;
     check_edge(&edge_id, &batch.edge_id, "batch")?;
-    batch
-        .check()
+    let events = if batch.events.len() < 64 {
+        parse_events(batch.events)?
+    } else {
+        tokio::task::spawn_blocking(move || parse_events(batch.events))
+            .await
+            .map_err(|e| AppError::internal(format!("event parser task failed: {e}")))??
+    };
+    check_events(&edge_id, events.iter().map(|e| &e.event))
         .map_err(|e| AppError::bad_batch(e.to_string()))?;
-    let first_seq = batch.first_seq();
+    let first_seq = events.first().map(|e| e.event.seq);
     let outcome = state
         .store()
-        .ingest(&edge_id, batch.events, Utc::now())
+        .ingest_encoded(&edge_id, events, Utc::now())
         .await?;
     let metrics = state.metrics();
     match outcome {

@@ -67,6 +67,21 @@ pub struct EdgeSummary {
     pub revoked: bool,
 }
 
+/// An event with its JSON text, as stored. Central keeps the text the edge sent (it was
+/// parsed into `event` and checked), so ingest need not encode every event again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedEvent {
+    pub event: Event,
+    pub json: String,
+}
+
+impl EncodedEvent {
+    pub fn encode(event: Event) -> Result<EncodedEvent, StoreError> {
+        let json = serde_json::to_string(&event)?;
+        Ok(EncodedEvent { event, json })
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates an edge with this credential, or replaces the credential of an existing one
@@ -81,12 +96,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a batch (already checked by [`protocol::EventBatch::check`]) under the delivery
     /// contract; see the module documentation. Also records `received_at` as last contact.
+    async fn ingest_encoded(
+        &self,
+        edge_id: &EdgeId,
+        events: Vec<EncodedEvent>,
+        received_at: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError>;
+
+    /// [`Store::ingest_encoded`] for events without their JSON text (tests, tools).
     async fn ingest(
         &self,
         edge_id: &EdgeId,
         events: Vec<Event>,
         received_at: DateTime<Utc>,
-    ) -> Result<IngestOutcome, StoreError>;
+    ) -> Result<IngestOutcome, StoreError> {
+        let encoded = events
+            .into_iter()
+            .map(EncodedEvent::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.ingest_encoded(edge_id, encoded, received_at).await
+    }
 
     /// The edge's acknowledged seq; `None` if the edge is unknown.
     async fn acked_through(&self, edge_id: &EdgeId) -> Result<Option<Seq>, StoreError>;

@@ -8,7 +8,7 @@
 //! The SQL is kept to what PostgreSQL also understands (`ON CONFLICT`, no `WITHOUT ROWID`),
 //! so the PostgreSQL store can share it where it fits.
 
-use super::{EdgeSummary, IngestOutcome, Store, StoreError};
+use super::{EdgeSummary, EncodedEvent, IngestOutcome, Store, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use protocol::{EdgeId, EdgeStatus, Event, EventId, Plan, PlanVersion, PlanWorkOrder, Seq};
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS events (
     kind        TEXT NOT NULL,
     body        TEXT NOT NULL,
     PRIMARY KEY (edge_id, seq)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS plans (
     edge_id      TEXT NOT NULL,
     version      INTEGER NOT NULL,
@@ -136,7 +136,7 @@ impl SqliteStore {
     }
 }
 
-/// One event, encoded for the `events` table.
+/// One event, as a row of the `events` table.
 struct EventRow {
     seq: i64,
     event_id: String,
@@ -145,47 +145,15 @@ struct EventRow {
     body: String,
 }
 
-/// Batches at least this long are encoded on several threads.
-const PARALLEL_ENCODE_MIN: usize = 4096;
-
 impl EventRow {
-    fn encode(event: &Event) -> Result<EventRow, StoreError> {
+    fn new(encoded: EncodedEvent) -> Result<EventRow, StoreError> {
+        let event = &encoded.event;
         Ok(EventRow {
             seq: to_i64(event.seq.0)?,
             event_id: event.id.0.hyphenated().to_string(),
             at: ts(event.at),
             kind: event.kind.name(),
-            body: serde_json::to_string(event)?,
-        })
-    }
-
-    /// Encodes a batch (blocking; about 1 µs per event, so large batches are split across
-    /// threads).
-    fn encode_all(events: &[Event]) -> Result<Vec<EventRow>, StoreError> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        if events.len() < PARALLEL_ENCODE_MIN || threads == 1 {
-            return events.iter().map(EventRow::encode).collect();
-        }
-        let chunk = events.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let encoders: Vec<_> = events
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(EventRow::encode)
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                })
-                .collect();
-            let mut rows = Vec::with_capacity(events.len());
-            for encoder in encoders {
-                let part = encoder
-                    .join()
-                    .map_err(|_| StoreError::Task("event encoder thread panicked".into()))??;
-                rows.extend(part);
-            }
-            Ok(rows)
+            body: encoded.json,
         })
     }
 }
@@ -253,17 +221,18 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ingest(
+    async fn ingest_encoded(
         &self,
         edge_id: &EdgeId,
-        events: Vec<Event>,
+        events: Vec<EncodedEvent>,
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
         let edge_id = edge_id.clone();
-        // Encoding happens before the writer lock is taken, in parallel for large batches.
-        let rows = tokio::task::spawn_blocking(move || EventRow::encode_all(&events))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))??;
+        // Rows are made before the writer lock is taken.
+        let rows = events
+            .into_iter()
+            .map(EventRow::new)
+            .collect::<Result<Vec<_>, _>>()?;
         self.write(move |conn| {
             let received = ts(received_at);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

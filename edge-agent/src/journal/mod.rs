@@ -277,10 +277,7 @@ pub fn open(cfg: JournalConfig) -> Result<JournalHandle, JournalError> {
 
 /// `serde_json::to_string`, into a buffer sized for a typical event (no regrowth).
 fn encode_body(body: &EventBody) -> Result<String, JournalError> {
-    let mut buf = Vec::with_capacity(384);
-    serde_json::to_writer(&mut buf, body).map_err(|e| JournalError::Encode(Arc::new(e)))?;
-    // serde_json writes UTF-8 only; the check is cheap next to the encoding.
-    String::from_utf8(buf).map_err(|e| JournalError::Encode(Arc::new(serde::ser::Error::custom(e))))
+    serde_json::to_string(body).map_err(|e| JournalError::Encode(Arc::new(e)))
 }
 
 impl JournalHandle {

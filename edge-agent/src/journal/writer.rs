@@ -3,8 +3,8 @@
 use super::schema::{self, Stored};
 use super::{Command, CommittedEvent, JournalConfig, JournalError, JournalStats, Reply, SeqRange};
 use chrono::{DateTime, Utc};
-use protocol::event::encode_committed;
-use protocol::ids::{EdgeId, Seq};
+use protocol::event::CommittedEncoder;
+use protocol::ids::Seq;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -33,7 +33,8 @@ enum Write {
 
 pub(super) struct Writer {
     conn: Connection,
-    edge_id: EdgeId,
+    /// Splices edge id and seq into each body's JSON, without allocating per event.
+    encoder: CommittedEncoder,
     page_size: u64,
     quota_bytes: u64,
     alarm_ratio: f64,
@@ -67,7 +68,7 @@ impl Writer {
         };
         Ok(Writer {
             conn,
-            edge_id: cfg.edge_id.clone(),
+            encoder: CommittedEncoder::new(&cfg.edge_id),
             page_size,
             quota_bytes: cfg.quota_bytes,
             alarm_ratio: cfg.alarm_ratio,
@@ -265,7 +266,7 @@ impl Writer {
                     Write::Append { bodies, state, .. } => {
                         for body in bodies {
                             seq += 1;
-                            let json = encode_committed(&self.edge_id, Seq(seq), body);
+                            let json = self.encoder.encode(Seq(seq), body);
                             insert.execute(params![seq as i64, now_ms, json])?;
                         }
                         for (key, value) in state {
