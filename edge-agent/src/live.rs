@@ -115,6 +115,13 @@ impl Metrics {
             "Plan version applied on this edge",
             m.plan_version.clone(),
         );
+        // Every kind of sync error shows from the start, at zero, so alerts and graphs have a
+        // series before the first failure.
+        for kind in crate::sync::client::SyncError::KINDS {
+            m.sync_errors.get_or_create(&ErrorKind {
+                kind: (*kind).to_owned(),
+            });
+        }
         Metrics { registry, ..m }
     }
 }

@@ -4,4 +4,5 @@
 
 mod crash;
 mod delivery;
+mod plans;
 mod support;

@@ -357,6 +357,37 @@ impl Central {
         assert_eq!(response.status(), 204, "revoking edge {edge_id}");
     }
 
+    /// Publishes the next plan version for an edge and returns central's answer (the plan).
+    pub async fn publish_plan(&self, edge_id: &str, work_orders: Value) -> Value {
+        let response = self
+            .admin(
+                self.http
+                    .post(format!("{}/api/v1/edges/{edge_id}/plans", self.url())),
+            )
+            .json(&serde_json::json!({ "work_orders": work_orders }))
+            .send()
+            .await
+            .expect("POST plans");
+        assert_eq!(response.status(), 201, "publishing a plan for {edge_id}");
+        response.json().await.expect("json answer")
+    }
+
+    /// The edge's entry in `GET /api/v1/edges`, as JSON; `None` if central does not answer.
+    pub async fn edge_json(&self, edge_id: &str) -> Option<Value> {
+        let response = self
+            .admin(self.http.get(format!("{}/api/v1/edges", self.url())))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        let body: Value = response.json().await.ok()?;
+        body["edges"]
+            .as_array()?
+            .iter()
+            .find(|e| e["edge_id"] == edge_id)
+            .cloned()
+    }
+
     /// The edge as central lists it; `None` if unknown or if central does not answer.
     pub async fn try_edge(&self, edge_id: &str) -> Option<EdgeSummary> {
         let response = self
@@ -639,6 +670,42 @@ impl Edge {
             connected: body["central"]["connected"].as_bool().unwrap_or(false),
             inconsistency: body["central"]["inconsistency"].as_str().map(str::to_owned),
         })
+    }
+
+    /// `GET /api/v1/status` as JSON, or `None` if the edge does not answer.
+    pub async fn status_json(&self) -> Option<Value> {
+        let addr = self.http.expect("wait_ready before asking for the status");
+        let response = self
+            .client
+            .get(format!("http://{addr}/api/v1/status"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        response.json().await.ok()
+    }
+
+    /// GET of any path on the edge's HTTP face: status code, content type and body.
+    pub async fn get(&self, path: &str) -> (u16, String, String) {
+        let addr = self.http.expect("wait_ready before asking the edge");
+        let response = self
+            .client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .expect("the edge answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (
+            status,
+            content_type,
+            response.text().await.unwrap_or_default(),
+        )
     }
 
     /// Waits until the status satisfies `condition`, and returns that status.

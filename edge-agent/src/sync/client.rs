@@ -29,6 +29,15 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// Every value [`SyncError::kind`] gives.
+    pub const KINDS: &'static [&'static str] = &[
+        "transport",
+        "unauthorized",
+        "server",
+        "refused",
+        "bad_answer",
+    ];
+
     /// A short label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {

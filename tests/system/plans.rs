@@ -1,0 +1,159 @@
+//! Plans down: central publishes versions, the edge long-polls, stores each version in its
+//! journal, applies it whole, reports it, and still runs it after a restart with central gone.
+//! Also the edge's own HTTP face as an operator or a Prometheus server sees it.
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+fn work_orders(prefix: &str) -> Value {
+    json!([
+        {
+            "work_order": format!("{prefix}-1"),
+            "item": "BRACKET-A",
+            "qty": "500",
+            "uom": "pcs",
+            "due": "2026-12-01",
+            "priority": 1,
+            "operations": [
+                {"operation": 10, "description": "stamp", "allowed_components": ["STEEL-2MM"]}
+            ]
+        }
+    ])
+}
+
+#[tokio::test]
+async fn plans_flow_down_are_reported_and_survive_an_edge_restart_without_central() {
+    let tmp = temp_dir();
+    let mut central = Central::start(&tmp.path().join("central"), None).await;
+    let token = central.create_edge("plan-edge").await;
+    central.publish_plan("plan-edge", work_orders("WO-A")).await;
+    let mut home = EdgeHome::new(
+        &tmp.path().join("edge"),
+        "plan-edge",
+        &token,
+        &central.url(),
+        Link {
+            batch_max_events: 100,
+        },
+    );
+    let sim = Simulated {
+        machines: 1,
+        cycle_ms: 5,
+        max_events: Some(50),
+        seed: 3,
+    };
+    let mut edge = home.start(Some(sim)).await;
+
+    // Version 1 arrives without anyone asking the edge to fetch it.
+    wait_until("the edge to apply plan version 1", DEADLINE, || async {
+        edge.status_json().await.filter(|s| s["plan_version"] == 1)
+    })
+    .await;
+
+    // A newer version wakes the edge's long poll, and central learns which version it runs.
+    let published = central.publish_plan("plan-edge", work_orders("WO-B")).await;
+    assert_eq!(published["version"], 2);
+    wait_until("the edge to apply plan version 2", DEADLINE, || async {
+        edge.status_json().await.filter(|s| s["plan_version"] == 2)
+    })
+    .await;
+    wait_until("central to show version 2 applied", DEADLINE, || async {
+        central
+            .edge_json("plan-edge")
+            .await
+            .filter(|e| e["plan_version_applied"] == 2 && e["plan_version_published"] == 2)
+    })
+    .await;
+
+    // The simulated machine counts against the plan's work order.
+    let drained = edge.wait_drained(50).await;
+    assert_eq!(drained.last_seq, 50);
+    let events = central.events("plan-edge").await;
+    assert!(
+        events.iter().any(|e| matches!(
+            &e.kind,
+            protocol::EventKind::ProductionReported { work_order: Some(wo), .. }
+                if wo.as_str().starts_with("WO-")
+        )),
+        "production is reported against the plan's work orders"
+    );
+
+    // Central goes away; the restarted edge still runs version 2 from its journal.
+    edge.proc.terminate().await;
+    central.kill();
+    let edge = home.start(None).await;
+    let status = edge.status_json().await.expect("status");
+    assert_eq!(status["plan_version"], 2, "{status}");
+}
+
+#[tokio::test]
+async fn the_edge_serves_health_metrics_and_status() {
+    let tmp = temp_dir();
+    let central = Central::start(&tmp.path().join("central"), None).await;
+    let token = central.create_edge("face-edge").await;
+    let mut home = EdgeHome::new(
+        &tmp.path().join("edge"),
+        "face-edge",
+        &token,
+        &central.url(),
+        Link {
+            batch_max_events: 100,
+        },
+    );
+    let sim = Simulated {
+        machines: 2,
+        cycle_ms: 5,
+        max_events: Some(40),
+        seed: 9,
+    };
+    let edge = home.start(Some(sim)).await;
+    edge.wait_drained(40).await;
+
+    let (code, _, body) = edge.get("/healthz").await;
+    assert_eq!((code, body.as_str()), (200, r#"{"status":"ok"}"#));
+
+    let (code, content_type, metrics) = edge.get("/metrics").await;
+    assert_eq!(code, 200);
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    for line in [
+        "mes_edge_events_appended_total 40",
+        "mes_edge_events_acked_total 40",
+        "mes_edge_backlog_events 0",
+        "mes_edge_last_seq 40",
+        "mes_edge_acked_seq 40",
+        "mes_edge_oldest_unacked_age_seconds 0.0",
+        "mes_edge_journal_quota_alarm 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "metrics lack {line:?}:\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains("mes_edge_sync_errors_total{kind=\"transport\"} 0"),
+        "{metrics}"
+    );
+
+    let status = edge.status_json().await.expect("status");
+    assert_eq!(status["edge_id"], "face-edge");
+    assert_eq!(status["last_seq"], 40);
+    assert_eq!(status["acked_seq"], 40);
+    assert_eq!(status["backlog"], 0);
+    assert_eq!(status["central"]["connected"], true);
+    assert_eq!(status["journal"]["quota_alarm"], false);
+    let devices = status["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 2, "{status}");
+    assert!(
+        devices
+            .iter()
+            .all(|d| d["station"].is_string() && d["state"].is_string())
+    );
+
+    let (code, _, body) = edge.get("/no/such/route").await;
+    assert_eq!(code, 404);
+    let body: Value = serde_json::from_str(&body).expect("json error");
+    assert_eq!(body["error"]["code"], "not_found");
+}
