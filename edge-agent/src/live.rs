@@ -118,7 +118,7 @@ impl Metrics {
         // Every kind of sync error shows from the start, at zero, so alerts and graphs have a
         // series before the first failure.
         for kind in crate::sync::client::SyncError::KINDS {
-            m.sync_errors.get_or_create(&ErrorKind {
+            let _ = m.sync_errors.get_or_create(&ErrorKind {
                 kind: (*kind).to_owned(),
             });
         }
