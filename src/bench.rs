@@ -38,6 +38,19 @@ pub enum Which {
     /// Used by `memory`: run an edge from a config file (a separate process to measure).
     #[command(hide = true)]
     EdgeProcess { config: std::path::PathBuf },
+    /// MRP on a generated plant: time and peak memory of the run.
+    Mrp {
+        #[arg(long, default_value_t = 10_000)]
+        items: usize,
+        #[arg(long, default_value_t = 6)]
+        levels: usize,
+        #[arg(long, default_value_t = 100_000)]
+        bom_lines: usize,
+        #[arg(long, default_value_t = 10_000)]
+        demands: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 pub fn run(which: Which) -> anyhow::Result<()> {
@@ -68,6 +81,13 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Latency { samples } => runtime.block_on(latency(samples)),
         Which::Drain { events } => runtime.block_on(drain(events)),
         Which::Memory { events } => runtime.block_on(memory(events)),
+        Which::Mrp {
+            items,
+            levels,
+            bom_lines,
+            demands,
+            runs,
+        } => mrp(items, levels, bom_lines, demands, runs),
         Which::EdgeProcess { config } => runtime.block_on(async {
             let config = edge_agent::EdgeConfig::load(&config)?;
             edge_agent::run(config, crate::shutdown_signal()).await?;
@@ -397,4 +417,76 @@ async fn memory(events: usize) -> anyhow::Result<()> {
             "baseline_empty_peak_rss_mib":round3(base_hwm as f64/1024.0)})
     );
     Ok(())
+}
+
+/// This process's memory figures in KiB (`VmRSS`, `VmHWM`) from `/proc/self/status`.
+fn own_memory_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |key: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
+}
+
+/// MRP on a generated plant. Peak memory is the process's high-water mark during the runs
+/// (reset before them through `/proc/self/clear_refs` where the kernel allows) minus the
+/// resident size with the plant loaded.
+fn mrp(
+    items: usize,
+    levels: usize,
+    bom_lines: usize,
+    demands: usize,
+    runs: usize,
+) -> anyhow::Result<()> {
+    use central::erp::{bench, mrp};
+    let size = bench::PlantSize {
+        items,
+        levels,
+        bom_lines,
+        demands,
+        ..Default::default()
+    };
+    let as_of = chrono::NaiveDate::from_ymd_opt(2025, 1, 6).context("date")?;
+    let t = Instant::now();
+    let input = bench::generate_plant(size, 42, as_of);
+    let generate_s = t.elapsed().as_secs_f64();
+    let (rss_loaded, _) = own_memory_kib();
+    let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let mut times = Vec::new();
+    let mut plan = mrp::MrpPlan::default();
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        plan = mrp::run(&input)?;
+        times.push(t.elapsed());
+    }
+    let (_, hwm) = own_memory_kib();
+    let t = Instant::now();
+    let json_bytes = serde_json::to_vec(&plan)?.len();
+    let json_s = t.elapsed().as_secs_f64();
+    times.sort();
+    let pegs: usize = plan.planned_orders.iter().map(|p| p.pegged_to.len()).sum();
+    println!(
+        "{}",
+        json!({"bench":"mrp","items":input.items.len(),"levels":levels,"bom_lines":input.bom.len(),
+            "demands":input.demands.len(),"receipts":input.receipts.len(),"runs":times.len(),
+            "run_seconds_min":round3(times[0].as_secs_f64()),
+            "run_seconds_median":round3(percentile_s(&times, 0.5)),
+            "planned_orders":plan.planned_orders.len(),"messages":plan.messages.len(),
+            "peg_entries":pegs,"plan_json_mib":round3(json_bytes as f64/1048576.0),
+            "json_seconds":round3(json_s),"generate_seconds":round3(generate_s),
+            "rss_with_plant_mib":round3(rss_loaded as f64/1024.0),
+            "peak_rss_mib":round3(hwm as f64/1024.0),
+            "peak_over_loaded_mib":round3(hwm.saturating_sub(rss_loaded) as f64/1024.0),
+            "peak_reset_before_runs":hwm_reset})
+    );
+    Ok(())
+}
+
+fn percentile_s(sorted: &[Duration], p: f64) -> f64 {
+    percentile(sorted, p) / 1e3
 }

@@ -1,6 +1,7 @@
 //! The one error type of the HTTP API. Every error, including extractor rejections, unknown
 //! routes and store failures, becomes a [`protocol::ErrorBody`] with a stable `code`.
 
+use crate::erp::import::RowError;
 use crate::store::StoreError;
 use axum::Json;
 use axum::http::StatusCode;
@@ -16,6 +17,9 @@ pub struct AppError {
     pub message: String,
     /// Set for `seq_gap` only.
     pub expected_seq: Option<Seq>,
+    /// Rendered as `error.details` beside the code and message: one entry per bad row of an
+    /// import. [`protocol::ErrorBody`] has no such field; it is central's addition.
+    pub details: Option<Vec<RowError>>,
 }
 
 /// Put in the extensions of an error response, so middleware (metrics) can tell outcomes apart.
@@ -29,6 +33,7 @@ impl AppError {
             code,
             message: message.into(),
             expected_seq: None,
+            details: None,
         }
     }
 
@@ -84,6 +89,27 @@ impl AppError {
         error
     }
 
+    /// 400 `invalid_csv`: every bad row of an import (the first
+    /// [`crate::erp::import::MAX_REPORTED_ERRORS`] of `total`) in `details`.
+    pub fn invalid_csv(mut rows: Vec<RowError>, total: usize) -> Self {
+        rows.truncate(crate::erp::import::MAX_REPORTED_ERRORS);
+        let listed = if total > rows.len() {
+            format!("; the first {} are listed", rows.len())
+        } else {
+            String::new()
+        };
+        let mut error = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_csv",
+            format!(
+                "{total} row error{} in the csv, nothing was imported{listed}; expected every row valid (see details: line, column, message)",
+                if total == 1 { "" } else { "s" }
+            ),
+        );
+        error.details = Some(rows);
+        error
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
@@ -125,7 +151,19 @@ impl From<StoreError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body())).into_response();
+        let mut response = match &self.details {
+            None => (self.status, Json(self.body())).into_response(),
+            Some(details) => {
+                let mut body = serde_json::to_value(self.body()).unwrap_or_default();
+                if let Some(error) = body.get_mut("error").and_then(|e| e.as_object_mut()) {
+                    error.insert(
+                        "details".into(),
+                        serde_json::to_value(details).unwrap_or_default(),
+                    );
+                }
+                (self.status, Json(body)).into_response()
+            }
+        };
         response.extensions_mut().insert(ErrorCode(self.code));
         response
     }

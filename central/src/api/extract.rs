@@ -51,6 +51,40 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest<AppState> for ApiJson<T> 
     }
 }
 
+/// A CSV body (`content-type: text/csv`) as bytes, with the same rejections as [`ApiJson`].
+pub struct CsvBody(pub Bytes);
+
+impl FromRequest<AppState> for CsvBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let essence = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        if essence.as_deref() != Some("text/csv") {
+            return Err(AppError::bad_request(
+                "missing or wrong content type; expected `content-type: text/csv`",
+            ));
+        }
+        Bytes::from_request(req, state)
+            .await
+            .map(CsvBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::payload_too_large(state.max_body_bytes())
+                } else {
+                    AppError::bad_request(format!(
+                        "could not read the request body: {}",
+                        lowercase_first(&rejection.body_text())
+                    ))
+                }
+            })
+    }
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;

@@ -13,12 +13,18 @@
 //! | `GET /api/v1/edges/{edge_id}/events?from&to&limit` | admin | `{"events": [Event…]}` |
 //! | `POST /api/v1/edges/{edge_id}/plans` | admin | `{"work_orders": […]}` → 201 Plan |
 //! | `GET /api/v1/edges/{edge_id}/plan` | admin | Plan or 404 |
+//! | `POST /api/v1/import/{items,boms,inventory,demands,receipts}` | admin | `text/csv` → `{kind, rows}`; 400 `invalid_csv` with `details` |
+//! | `POST /api/v1/mrp/run?as_of=YYYY-MM-DD&pegging=single\|full` | admin | the MRP plan ([`crate::erp::mrp::MrpPlan`]) |
+//! | `GET`, `PUT /api/v1/calendar` | admin | the working calendar |
+//! | `GET /api/v1/openapi.json` | admin | OpenAPI 3 document ([`openapi`]) |
 //!
 //! Every error is a [`protocol::ErrorBody`] ([`error::AppError`]).
 
 pub mod admin;
+pub mod erp;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod sync;
 
 use crate::config::CentralConfig;
@@ -156,6 +162,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(sync::routes(state.clone()))
         .merge(admin::routes())
+        .merge(erp::routes())
+        .merge(openapi::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_body_bytes()))

@@ -6,7 +6,10 @@
 //! or below `acked_through` (duplicates), stores the rest and advances `acked_through`. It
 //! returns only after the commit is durable.
 
+pub mod erp;
 pub mod sqlite;
+
+pub use erp::{ErpStore, ImportSummary, MasterData};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -82,8 +85,9 @@ impl EncodedEvent {
     }
 }
 
+/// Central's store. ERP master data is its supertrait [`ErpStore`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ErpStore + Send + Sync + 'static {
     /// Creates an edge with this credential, or replaces the credential of an existing one
     /// (rotation), which also lifts a revocation. Its events and acked seq stay.
     async fn create_edge(&self, edge_id: &EdgeId, token_hash: [u8; 32]) -> Result<(), StoreError>;

@@ -8,6 +8,8 @@
 //! The SQL is kept to what PostgreSQL also understands (`ON CONFLICT`, no `WITHOUT ROWID`),
 //! so the PostgreSQL store can share it where it fits.
 
+mod erp;
+
 use super::{EdgeSummary, EncodedEvent, IngestOutcome, Store, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -19,7 +21,8 @@ use std::sync::{Arc, Mutex};
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "central.db";
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: the ERP tables ([`erp::SCHEMA`]).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -91,6 +94,7 @@ impl SqliteStore {
             )));
         }
         writer.execute_batch(SCHEMA)?;
+        writer.execute_batch(erp::SCHEMA)?;
         writer.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         writer.set_prepared_statement_cache_capacity(32);
 

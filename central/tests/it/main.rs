@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod bad_input;
+mod erp;
 mod ingest;
 mod plan;
 

@@ -1,0 +1,145 @@
+//! `GET /api/v1/openapi.json`: a hand-written OpenAPI 3.0 document of the ERP routes (import,
+//! calendar, MRP run) and the admin edge routes. Hand-written rather than generated, so that
+//! no derive crate is needed; a test checks that every documented path is routed.
+
+use super::AppState;
+use super::extract::AdminAuth;
+use axum::Router;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/openapi.json", get(openapi_json))
+}
+
+async fn openapi_json(_: AdminAuth) -> axum::Json<Value> {
+    axum::Json(document())
+}
+
+fn csv_import(kind: &str, columns: &str, semantics: &str) -> Value {
+    json!({
+        "post": {
+            "summary": format!("import {kind} from csv, all or nothing"),
+            "description": format!("Header line, then rows. Columns: `{columns}`. {semantics}"),
+            "tags": ["erp"],
+            "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}},
+            "responses": {
+                "200": {"description": "imported", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportSummary"}}}},
+                "400": {"$ref": "#/components/responses/InvalidCsv"},
+                "401": {"$ref": "#/components/responses/Error"}
+            }
+        }
+    })
+}
+
+pub fn document() -> Value {
+    let error_ref = json!({"$ref": "#/components/responses/Error"});
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "mes central",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Central's admin API. Every route needs `Authorization: Bearer <admin token>`. Every error is `{\"error\": {\"code\", \"message\"}}`, with `details` for csv imports."
+        },
+        "security": [{"admin": []}],
+        "paths": {
+            "/api/v1/import/items": csv_import("items",
+                "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock[,scrap_pct]",
+                "kind: make|buy; lot_size_rule: lfl|fixed|min|multiple. Created or updated by item."),
+            "/api/v1/import/boms": csv_import("boms", "parent,component,qty_per,scrap_pct",
+                "Replaces the whole bom of every parent named; items must exist, parents be make items, and the bom stay acyclic."),
+            "/api/v1/import/inventory": csv_import("inventory", "item,lot,location,qty",
+                "Sets the quantity of (item, lot, location); 0 removes it."),
+            "/api/v1/import/demands": csv_import("demands", "item,qty,due_date,reference",
+                "Independent demand, created or updated by reference; qty 0 removes it."),
+            "/api/v1/import/receipts": csv_import("receipts", "item,qty,due_date,reference",
+                "Scheduled receipts (open purchase and work orders), by reference; qty 0 removes it."),
+            "/api/v1/mrp/run": {
+                "post": {
+                    "summary": "regenerative mrp run over the stored master data",
+                    "tags": ["erp"],
+                    "parameters": [
+                        {"name": "as_of", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}, "description": "planning date; today (UTC) if absent"},
+                        {"name": "pegging", "in": "query", "required": false, "schema": {"type": "string", "enum": ["single", "full"], "default": "single"}, "description": "dependent demand pegged to the parent planned order (single) or to the independent demand through every level (full)"}
+                    ],
+                    "responses": {
+                        "200": {"description": "the plan", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MrpPlan"}}}},
+                        "401": error_ref,
+                        "422": {"description": "the master data cannot be planned (code mrp_failed)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                    }
+                }
+            },
+            "/api/v1/calendar": {
+                "get": {
+                    "summary": "the working calendar", "tags": ["erp"],
+                    "responses": {"200": {"description": "calendar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Calendar"}}}}, "401": error_ref}
+                },
+                "put": {
+                    "summary": "replace the working calendar", "tags": ["erp"],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Calendar"}}}},
+                    "responses": {"200": {"description": "calendar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Calendar"}}}}, "400": error_ref, "401": error_ref}
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {"summary": "this document", "tags": ["meta"], "responses": {"200": {"description": "OpenAPI 3 document"}, "401": error_ref}}
+            },
+            "/api/v1/edges": {
+                "get": {"summary": "list edges", "tags": ["edges"], "responses": {"200": {"description": "{\"edges\": [...]}"}, "401": error_ref}},
+                "post": {"summary": "create an edge or rotate its token", "tags": ["edges"],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["edge_id"], "properties": {"edge_id": {"type": "string"}}}}}},
+                    "responses": {"201": {"description": "{edge_id, token}"}, "400": error_ref, "401": error_ref}}
+            },
+            "/api/v1/edges/{edge_id}/revoke": {
+                "post": {"summary": "revoke an edge's token", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"}], "responses": {"204": {"description": "revoked"}, "401": error_ref, "404": error_ref}}
+            },
+            "/api/v1/edges/{edge_id}/events": {
+                "get": {"summary": "an edge's events", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"},
+                    {"name": "from", "in": "query", "schema": {"type": "integer"}}, {"name": "to", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                    "responses": {"200": {"description": "{\"events\": [...]}"}, "401": error_ref, "404": error_ref}}
+            },
+            "/api/v1/edges/{edge_id}/plans": {
+                "post": {"summary": "publish the next plan version of an edge", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"}], "responses": {"201": {"description": "the plan"}, "401": error_ref, "404": error_ref}}
+            },
+            "/api/v1/edges/{edge_id}/plan": {
+                "get": {"summary": "an edge's latest plan", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"}], "responses": {"200": {"description": "the plan"}, "401": error_ref, "404": error_ref}}
+            }
+        },
+        "components": {
+            "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
+            "parameters": {"EdgeId": {"name": "edge_id", "in": "path", "required": true, "schema": {"type": "string"}}},
+            "responses": {
+                "Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "InvalidCsv": {"description": "bad rows (code invalid_csv) or a wrong content type (bad_request); nothing was imported", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"},
+                    "details": {"type": "array", "items": {"$ref": "#/components/schemas/RowError"}}}}}},
+                "RowError": {"type": "object", "required": ["line", "column", "message"], "properties": {
+                    "line": {"type": "integer", "description": "1-based line of the csv text"},
+                    "column": {"type": "string", "description": "column name; empty when the whole row is wrong"},
+                    "message": {"type": "string"}}},
+                "ImportSummary": {"type": "object", "required": ["kind", "rows"], "properties": {
+                    "kind": {"type": "string", "enum": ["items", "boms", "inventory", "demands", "receipts"]}, "rows": {"type": "integer"}}},
+                "Calendar": {"type": "object", "required": ["working_days"], "properties": {
+                    "working_days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
+                    "holidays": {"type": "array", "items": {"type": "string", "format": "date"}}}},
+                "MrpPlan": {"type": "object", "required": ["planned_orders", "messages"], "properties": {
+                    "planned_orders": {"type": "array", "items": {"$ref": "#/components/schemas/PlannedOrder"}},
+                    "messages": {"type": "array", "items": {"$ref": "#/components/schemas/ActionMessage"}}}},
+                "PlannedOrder": {"type": "object", "required": ["reference", "item", "kind", "qty", "start", "due", "pegged_to"], "properties": {
+                    "reference": {"type": "string", "description": "PLN-000001…, in output order"},
+                    "item": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["make", "buy"], "description": "make: planned work order; buy: purchase requisition"},
+                    "qty": {"type": "number"},
+                    "start": {"type": "string", "format": "date"},
+                    "due": {"type": "string", "format": "date"},
+                    "pegged_to": {"type": "array", "items": {"type": "string"}, "description": "demand references, safety_stock:ITEM, or parent planned-order references"}}},
+                "ActionMessage": {"type": "object", "required": ["kind", "reference", "item", "date"], "properties": {
+                    "kind": {"type": "string", "enum": ["expedite", "push_out", "cancel"]},
+                    "reference": {"type": "string"}, "item": {"type": "string"},
+                    "date": {"type": "string", "format": "date", "description": "new due date; for cancel the current one"}}}
+            }
+        }
+    })
+}

@@ -1,0 +1,444 @@
+//! Hand-computed textbook cases. Dates: 2025-01-06 is a Monday; the calendar is Monday to
+//! Friday unless a case says otherwise. Each expectation is worked out in the comment above it.
+
+use super::*;
+use chrono::Weekday;
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn q(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn item(id: &str, kind: ItemKind, lead_time_days: u32) -> Item {
+    Item {
+        lead_time_days,
+        ..Item::new(id, kind)
+    }
+}
+
+fn line(parent: &str, component: &str, qty_per: &str, scrap_pct: &str) -> BomLine {
+    BomLine {
+        parent: parent.into(),
+        component: component.into(),
+        qty_per: q(qty_per),
+        scrap_pct: q(scrap_pct),
+    }
+}
+
+fn dated(item: &str, qty: &str, due: &str, reference: &str) -> Dated {
+    Dated {
+        item: item.into(),
+        qty: q(qty),
+        due: d(due),
+        reference: reference.into(),
+    }
+}
+
+fn stock(item: &str, qty: &str) -> OnHand {
+    OnHand {
+        item: item.into(),
+        qty: q(qty),
+    }
+}
+
+fn input(items: Vec<Item>) -> MrpInput {
+    MrpInput {
+        as_of: d("2025-01-06"),
+        items,
+        ..Default::default()
+    }
+}
+
+/// `item qty start due [pegs]` per planned order, compact enough to compare by eye.
+fn orders(plan: &MrpPlan) -> Vec<String> {
+    plan.planned_orders
+        .iter()
+        .map(|po| {
+            format!(
+                "{} {} {} {} {} [{}]",
+                po.item,
+                po.kind.as_str(),
+                po.qty,
+                po.start,
+                po.due,
+                po.pegged_to.join(",")
+            )
+        })
+        .collect()
+}
+
+fn orders_with_references(plan: &MrpPlan) -> Vec<String> {
+    plan.planned_orders
+        .iter()
+        .zip(orders(plan))
+        .map(|(po, text)| format!("{} {text}", po.reference))
+        .collect()
+}
+
+fn messages(plan: &MrpPlan) -> Vec<String> {
+    plan.messages
+        .iter()
+        .map(|m| format!("{:?} {} {} {}", m.kind, m.reference, m.item, m.date))
+        .collect()
+}
+
+/// A (make, lt 1) needs 2 B and 1 C; B (make, lt 2) needs 3 C; C (buy, lt 3) is a component
+/// at level 1 and level 2, so its low-level code is 2 and it is planned once, after B.
+///
+/// - A: demand 10 on Fri 17th → planned 10, due 17th, start Thu 16th.
+/// - B: 20 on 16th, on hand 5 → planned 15, due 16th, start Tue 14th.
+/// - C: on 14th, service part SP-1 5 (independent, first) and 45 from B; on 16th 10 from A.
+///   On hand 10 covers SP-1 and 5 of the 45 → planned 40 due 14th, start Thu 9th (Mon 13th,
+///   Fri 10th, Thu 9th), pegged to B's order (full pegging: SO-1 only, not SP-1); then 10
+///   due 16th, start Mon 13th, pegged to A's order.
+#[test]
+fn multi_level_with_a_shared_component_at_two_levels() {
+    let mut input = input(vec![
+        item("A", ItemKind::Make, 1),
+        item("B", ItemKind::Make, 2),
+        item("C", ItemKind::Buy, 3),
+    ]);
+    input.bom = vec![
+        line("A", "B", "2", "0"),
+        line("A", "C", "1", "0"),
+        line("B", "C", "3", "0"),
+    ];
+    input.on_hand = vec![stock("B", "5"), stock("C", "4"), stock("C", "6")];
+    input.demands = vec![
+        dated("A", "10", "2025-01-17", "SO-1"),
+        dated("C", "5", "2025-01-14", "SP-1"),
+    ];
+    let plan = run(&input).unwrap();
+    assert_eq!(
+        orders_with_references(&plan),
+        [
+            "PLN-000001 A make 10 2025-01-16 2025-01-17 [SO-1]",
+            "PLN-000002 B make 15 2025-01-14 2025-01-16 [PLN-000001]",
+            "PLN-000003 C buy 40 2025-01-09 2025-01-14 [PLN-000002]",
+            "PLN-000004 C buy 10 2025-01-13 2025-01-16 [PLN-000001]",
+        ]
+    );
+    assert!(plan.messages.is_empty());
+
+    input.pegging = Pegging::Full;
+    assert_eq!(
+        orders_with_references(&run(&input).unwrap()),
+        [
+            "PLN-000001 A make 10 2025-01-16 2025-01-17 [SO-1]",
+            "PLN-000002 B make 15 2025-01-14 2025-01-16 [SO-1]",
+            "PLN-000003 C buy 40 2025-01-09 2025-01-14 [SO-1]",
+            "PLN-000004 C buy 10 2025-01-13 2025-01-16 [SO-1]",
+        ]
+    );
+}
+
+#[test]
+fn low_level_codes_put_a_component_below_its_deepest_parent() {
+    let items = vec![
+        item("C", ItemKind::Buy, 0),
+        item("A", ItemKind::Make, 0),
+        item("B", ItemKind::Make, 0),
+    ];
+    let children = vec![
+        vec![],
+        vec![(2, Decimal::ONE), (0, Decimal::ONE)],
+        vec![(0, Decimal::ONE)],
+    ];
+    let (llc, order) = low_level_codes(&items, &children).unwrap();
+    assert_eq!(llc, [2, 0, 1]);
+    assert_eq!(order, [1, 2, 0]);
+}
+
+fn lot_sizing(rule: LotSizeRule, lot_qty: &str) -> Vec<String> {
+    let mut x = item("X", ItemKind::Buy, 0);
+    x.lot_size_rule = rule;
+    x.lot_size_qty = q(lot_qty);
+    let mut input = input(vec![x]);
+    input.demands = vec![
+        dated("X", "30", "2025-01-06", "D1"),
+        dated("X", "50", "2025-01-08", "D2"),
+        dated("X", "10", "2025-01-10", "D3"),
+    ];
+    orders(&run(&input).unwrap())
+}
+
+/// Demand 30 on Mon 6th, 50 on Wed 8th, 10 on Fri 10th; no stock, no lead time.
+#[test]
+fn lot_for_lot_orders_each_shortage() {
+    assert_eq!(
+        lot_sizing(LotSizeRule::Lfl, "0"),
+        [
+            "X buy 30 2025-01-06 2025-01-06 [D1]",
+            "X buy 50 2025-01-08 2025-01-08 [D2]",
+            "X buy 10 2025-01-10 2025-01-10 [D3]",
+        ]
+    );
+}
+
+/// Fixed 20: 30 needs two lots (10 left over); on the 8th the 10 left cover part of 50 and two
+/// more lots cover 40; on the 10th one lot covers 10.
+#[test]
+fn fixed_orders_whole_lots_of_the_fixed_quantity() {
+    assert_eq!(
+        lot_sizing(LotSizeRule::Fixed, "20"),
+        [
+            "X buy 20 2025-01-06 2025-01-06 [D1]",
+            "X buy 20 2025-01-06 2025-01-06 [D1,D2]",
+            "X buy 20 2025-01-08 2025-01-08 [D2]",
+            "X buy 20 2025-01-08 2025-01-08 [D2]",
+            "X buy 20 2025-01-10 2025-01-10 [D3]",
+        ]
+    );
+}
+
+/// Min 45: 45 for 30 (15 left); 15 of the 50 from it, 35 short → 45 (10 left), which covers
+/// the 10th.
+#[test]
+fn min_orders_at_least_the_minimum() {
+    assert_eq!(
+        lot_sizing(LotSizeRule::Min, "45"),
+        [
+            "X buy 45 2025-01-06 2025-01-06 [D1,D2]",
+            "X buy 45 2025-01-08 2025-01-08 [D2,D3]",
+        ]
+    );
+}
+
+/// Multiple 25: 30 → 50 (20 left); 20 of the 50, 30 short → 50 (20 left), covers the 10th.
+#[test]
+fn multiple_rounds_up_to_a_multiple() {
+    assert_eq!(
+        lot_sizing(LotSizeRule::Multiple, "25"),
+        [
+            "X buy 50 2025-01-06 2025-01-06 [D1,D2]",
+            "X buy 50 2025-01-08 2025-01-08 [D2,D3]",
+        ]
+    );
+}
+
+#[test]
+fn fixed_lots_are_capped_per_day() {
+    let mut x = item("X", ItemKind::Buy, 0);
+    x.lot_size_rule = LotSizeRule::Fixed;
+    x.lot_size_qty = q("1");
+    let mut input = input(vec![x]);
+    input.demands = vec![dated("X", "1000", "2025-01-06", "D1")];
+    let plan = run(&input).unwrap();
+    assert_eq!(plan.planned_orders.len(), MAX_FIXED_LOTS_PER_DAY);
+    assert_eq!(plan.planned_orders[0].qty, q("1"));
+    assert_eq!(plan.planned_orders.last().unwrap().qty, q("901"));
+}
+
+#[test]
+fn a_lot_covers_every_requirement_of_its_day_at_once() {
+    let mut input = input(vec![item("X", ItemKind::Buy, 0)]);
+    input.demands = vec![
+        dated("X", "3", "2025-01-07", "D1"),
+        dated("X", "4", "2025-01-07", "D2"),
+    ];
+    assert_eq!(
+        orders(&run(&input).unwrap()),
+        ["X buy 7 2025-01-07 2025-01-07 [D1,D2]"]
+    );
+}
+
+/// A has 10% assembly scrap: 100 good needs 110 started. B is 2 per A with 5% component scrap:
+/// 110 × 2 × 1.05 = 231. With 7 A: 7.7 started, 7.7 × 2.1 = 16.17 B.
+#[test]
+fn scrap_factors_of_item_and_bom_line() {
+    let mut a = item("A", ItemKind::Make, 0);
+    a.scrap_pct = q("10");
+    let mut input = input(vec![a, item("B", ItemKind::Buy, 0)]);
+    input.bom = vec![line("A", "B", "2", "5")];
+    input.pegging = Pegging::Full;
+    input.demands = vec![dated("A", "100", "2025-01-10", "SO-1")];
+    assert_eq!(
+        orders(&run(&input).unwrap()),
+        [
+            "A make 110 2025-01-10 2025-01-10 [SO-1]",
+            "B buy 231 2025-01-10 2025-01-10 [SO-1]",
+        ]
+    );
+    input.demands = vec![dated("A", "7", "2025-01-10", "SO-2")];
+    assert_eq!(
+        orders(&run(&input).unwrap()),
+        [
+            "A make 7.7 2025-01-10 2025-01-10 [SO-2]",
+            "B buy 16.17 2025-01-10 2025-01-10 [SO-2]",
+        ]
+    );
+}
+
+/// Safety stock 20, on hand 50. Textbook projected balance: 8th 50 − 40 = 10 < 20 → net 10
+/// (balance back to 20); 10th 20 − 30 = −10 → net 30. Pegged to the demand, not the stock.
+#[test]
+fn safety_stock_is_kept_and_replenished() {
+    let mut s = item("S", ItemKind::Buy, 0);
+    s.safety_stock = q("20");
+    let mut input = input(vec![s]);
+    input.on_hand = vec![stock("S", "50")];
+    input.demands = vec![
+        dated("S", "40", "2025-01-08", "D1"),
+        dated("S", "30", "2025-01-10", "D2"),
+    ];
+    assert_eq!(
+        orders(&run(&input).unwrap()),
+        [
+            "S buy 10 2025-01-08 2025-01-08 [D1]",
+            "S buy 30 2025-01-10 2025-01-10 [D2]",
+        ]
+    );
+    // Below safety stock with no demand: replenish now, pegged to the safety stock.
+    input.on_hand = vec![stock("S", "5")];
+    input.demands.clear();
+    assert_eq!(
+        orders(&run(&input).unwrap()),
+        ["S buy 15 2025-01-06 2025-01-06 [safety_stock:S]"]
+    );
+}
+
+/// Lead time 3 across New Year 2025 (Wed 1st a holiday) and a weekend, from Mon 2024-12-30.
+/// Due Mon 6th: Fri 3rd (1), Thu 2nd (2), Tue 31st (3), the holiday and the weekend skipped.
+/// Due Sun 5th: due moves to Fri 3rd; start Thu 2nd (1), Tue 31st (2), Mon 30th (3).
+#[test]
+fn lead_time_offsetting_across_a_weekend_and_a_holiday() {
+    let mut input = input(vec![
+        item("P", ItemKind::Buy, 3),
+        item("Q", ItemKind::Buy, 3),
+    ]);
+    input.as_of = d("2024-12-30");
+    input.calendar = Calendar::new(
+        [
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+        ],
+        [d("2025-01-01")],
+    )
+    .unwrap();
+    input.demands = vec![
+        dated("P", "1", "2025-01-06", "D1"),
+        dated("Q", "1", "2025-01-05", "D2"),
+    ];
+    assert_eq!(
+        orders(&run(&input).unwrap()),
+        [
+            "P buy 1 2024-12-31 2025-01-06 [D1]",
+            "Q buy 1 2024-12-30 2025-01-03 [D2]",
+        ]
+    );
+}
+
+/// Receipts sorted by due: PO-2 30 on 8th, PO-1 50 on 10th, PO-3 20 on 15th. D1 40 on 7th takes
+/// PO-2 (expedite to 7th) and 10 of PO-1 (expedite to 7th); D2 40 on 13th takes PO-1's other 40;
+/// PO-3 is not needed (cancel). Item Q: PO-9 due 7th first needed on 14th (push out).
+#[test]
+fn action_messages_for_scheduled_receipts() {
+    let mut input = input(vec![
+        item("R", ItemKind::Buy, 0),
+        item("Q", ItemKind::Buy, 0),
+    ]);
+    input.receipts = vec![
+        dated("R", "50", "2025-01-10", "PO-1"),
+        dated("R", "30", "2025-01-08", "PO-2"),
+        dated("R", "20", "2025-01-15", "PO-3"),
+        dated("Q", "100", "2025-01-07", "PO-9"),
+    ];
+    input.demands = vec![
+        dated("R", "40", "2025-01-07", "D1"),
+        dated("R", "40", "2025-01-13", "D2"),
+        dated("Q", "10", "2025-01-14", "D9"),
+    ];
+    let plan = run(&input).unwrap();
+    assert!(plan.planned_orders.is_empty(), "{:?}", orders(&plan));
+    assert_eq!(
+        messages(&plan),
+        [
+            "PushOut PO-9 Q 2025-01-14",
+            "Expedite PO-2 R 2025-01-07",
+            "Expedite PO-1 R 2025-01-07",
+            "Cancel PO-3 R 2025-01-15",
+        ]
+    );
+}
+
+/// Receipts come before new orders: a shortage beyond all receipts is planned.
+#[test]
+fn receipts_then_planned_orders() {
+    let mut input = input(vec![item("R", ItemKind::Buy, 1)]);
+    input.on_hand = vec![stock("R", "5")];
+    input.receipts = vec![dated("R", "10", "2025-01-08", "WO-7")];
+    input.demands = vec![dated("R", "25", "2025-01-08", "D1")];
+    let plan = run(&input).unwrap();
+    assert_eq!(orders(&plan), ["R buy 10 2025-01-07 2025-01-08 [D1]"]);
+    assert!(plan.messages.is_empty());
+}
+
+/// Past-due demand is required on the planning date; the start may lie in the past.
+#[test]
+fn past_due_demand_is_due_on_the_planning_date() {
+    let mut input = input(vec![item("X", ItemKind::Buy, 2)]);
+    input.demands = vec![dated("X", "1", "2024-12-20", "LATE")];
+    assert_eq!(
+        orders(&run(&input).unwrap()),
+        ["X buy 1 2025-01-02 2025-01-06 [LATE]"]
+    );
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let mut input = input(vec![
+        item("A", ItemKind::Make, 0),
+        item("B", ItemKind::Make, 0),
+    ]);
+    input.bom = vec![line("A", "B", "1", "0"), line("B", "A", "1", "0")];
+    let err = run(&input).unwrap_err();
+    assert!(matches!(&err, MrpError::Cycle(c) if c.len() == 3), "{err}");
+
+    input.bom = vec![line("A", "Z", "1", "0")];
+    assert!(matches!(run(&input), Err(MrpError::UnknownItem { .. })));
+
+    input.bom = vec![line("A", "B", "100000000000000000000", "0")];
+    input.demands = vec![dated("A", "100000000000000000000", "2025-01-07", "D")];
+    assert!(matches!(run(&input), Err(MrpError::Overflow(_))));
+
+    input.bom.clear();
+    input.demands = vec![dated("A", "-1", "2025-01-07", "D")];
+    assert!(matches!(run(&input), Err(MrpError::Invalid(_))));
+
+    let mut fixed = item("F", ItemKind::Buy, 0);
+    fixed.lot_size_rule = LotSizeRule::Fixed;
+    assert!(matches!(
+        run(&self::input(vec![fixed])),
+        Err(MrpError::Invalid(_))
+    ));
+}
+
+#[test]
+fn plan_json_has_the_api_shape() {
+    let mut input = input(vec![item("X", ItemKind::Buy, 0)]);
+    input.demands = vec![dated("X", "2.5", "2025-01-07", "D1")];
+    input.receipts = vec![dated("X", "1", "2025-01-09", "PO-1")];
+    let json = serde_json::to_value(run(&input).unwrap()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "planned_orders": [{"reference": "PLN-000001", "item": "X", "kind": "buy", "qty": 1.5, "start": "2025-01-07",
+                "due": "2025-01-07", "pegged_to": ["D1"]}],
+            "messages": [{"kind": "expedite", "reference": "PO-1", "item": "X", "date": "2025-01-07"}]
+        })
+    );
+}
+
+#[test]
+fn bom_cycles_are_found_and_named() {
+    assert_eq!(find_bom_cycle([("A", "B"), ("B", "C")]), None);
+    let cycle = find_bom_cycle([("X", "A"), ("A", "B"), ("B", "C"), ("C", "A")]).unwrap();
+    assert_eq!(cycle.len(), 4, "{cycle:?}");
+    assert_eq!(cycle.first(), cycle.last());
+}
