@@ -11,6 +11,7 @@
 //! A change to a snapshot is a change to the wire format and must keep older edges working
 //! (see [`sync::PROTOCOL_VERSION`]).
 
+pub mod barcode;
 pub mod error;
 pub mod event;
 pub mod ids;
