@@ -1,8 +1,11 @@
 //! `mes`: one binary for central, the edge agent, the demo, simulators and benchmarks.
 //! Thin by design: it parses the command line and calls into the crates.
 
+mod barcode_cli;
 mod bench;
 mod demo;
+mod erp_cli;
+mod sim_cli;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -48,11 +51,47 @@ enum Command {
     },
     /// Validate a configuration file (edge or central) and name the line of each mistake.
     CheckConfig { file: PathBuf },
+    /// Import master data into central from a CSV file (KIND: items, boms, inventory, demands,
+    /// receipts); all or nothing, every bad row named with its line and column.
+    Import {
+        #[arg(long)]
+        central: String,
+        #[arg(long)]
+        token: String,
+        kind: String,
+        file: PathBuf,
+    },
+    /// Run MRP on central and print the plan (planned orders and action messages) as JSON.
+    Mrp {
+        #[arg(long)]
+        central: String,
+        #[arg(long)]
+        token: String,
+        /// Planning date (YYYY-MM-DD); central's today if absent.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// `single` (parent planned order, the default) or `full` (the demand at the top).
+        #[arg(long)]
+        pegging: Option<String>,
+    },
     /// Measure the figures BENCHMARKS.md records.
     Bench {
         #[command(subcommand)]
         which: bench::Which,
     },
+    /// Run a simulator on its own (`mes sim plc`, `mes sim mqtt`).
+    Sim {
+        #[command(subcommand)]
+        which: sim_cli::SimCommand,
+    },
+    /// Read codes as the edge does: `mes barcode parse CODE` prints one JSON object.
+    Barcode {
+        #[command(subcommand)]
+        command: barcode_cli::BarcodeCommand,
+    },
+    /// Make a barcode label (PNG, SVG or ZPL by the file's extension) or send it to a Zebra
+    /// printer: `mes label --symbology gs1-128 --data '(01)09506000134352(10)ABC123' --out label.png`.
+    Label(barcode_cli::LabelArgs),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -126,6 +165,24 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { file } => check_config(&file),
+        Command::Import {
+            central,
+            token,
+            kind,
+            file,
+        } => erp_cli::import(&central, &token, &kind, &file).await,
+        Command::Mrp {
+            central,
+            token,
+            as_of,
+            pegging,
+        } => erp_cli::mrp(&central, &token, as_of.as_deref(), pegging.as_deref()).await,
+        Command::Sim { which } => {
+            init_logging();
+            sim_cli::run(which).await
+        }
+        Command::Barcode { command } => barcode_cli::barcode(command),
+        Command::Label(args) => barcode_cli::label(args).await,
         Command::Bench { .. } => unreachable!("handled before the runtime starts"),
     }
 }

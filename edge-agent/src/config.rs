@@ -1,6 +1,8 @@
 //! The edge agent's configuration: TOML, strict (`deny_unknown_fields`), parsed into a raw
 //! shape and then validated, with every mistake reported with its line.
 
+pub mod modbus;
+
 use crate::journal::{Durability, JournalConfig};
 use protocol::EdgeId;
 use serde::Deserialize;
@@ -101,6 +103,8 @@ pub enum SourceConfig {
     /// Simulated machines that count parts, stop now and then and consume material; stands in
     /// for real PLCs until the Modbus and MQTT sources replace it.
     Simulated(SimulatedConfig),
+    /// One PLC over Modbus TCP: its connection, poll groups and register map (`config/modbus.rs`).
+    Modbus(modbus::ModbusConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -430,8 +434,27 @@ impl EdgeConfig {
             );
         }
 
-        for source in &raw.sources {
+        let mut modbus_devices = std::collections::BTreeSet::new();
+        let mut modbus_mistakes = Vec::new();
+        for (i, source) in raw.sources.iter().enumerate() {
             match source {
+                SourceConfig::Modbus(modbus) => match modbus.device() {
+                    Ok(device) => {
+                        if !modbus_devices.insert(device.device.clone()) {
+                            modbus_mistakes.push(ConfigMistake {
+                                line: line_of_path(text, i, &[modbus::PathSeg::Key("device")]),
+                                message: format!(
+                                    "modbus device {:?} is configured twice",
+                                    device.device
+                                ),
+                            });
+                        }
+                    }
+                    Err(found) => modbus_mistakes.extend(found.iter().map(|m| ConfigMistake {
+                        line: line_of_path(text, i, &m.path),
+                        message: m.message.clone(),
+                    })),
+                },
                 SourceConfig::Simulated(sim) => {
                     if sim.machines == 0 || sim.machines > 1000 {
                         mistake(
@@ -452,6 +475,7 @@ impl EdgeConfig {
             }
         }
 
+        mistakes.extend(modbus_mistakes);
         if !mistakes.is_empty() {
             return Err(ConfigError::Invalid(mistakes));
         }
@@ -482,6 +506,45 @@ impl EdgeConfig {
             sources: raw.sources,
         })
     }
+}
+
+/// The line of a key inside the `i`-th `[[sources]]` table, found in the document's parse tree
+/// (the typed parse of a source cannot keep spans). Falls back to the nearest enclosing key.
+fn line_of_path(text: &str, source: usize, path: &[modbus::PathSeg]) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    fn find<'a>(
+        table: &DeTable<'a>,
+        key: &str,
+    ) -> Option<(std::ops::Range<usize>, toml::Spanned<DeValue<'a>>)> {
+        table
+            .iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .map(|(k, v)| (k.span(), v.clone()))
+    }
+    let (_, sources) = find(root.get_ref(), "sources")?;
+    let mut value = match sources.get_ref() {
+        DeValue::Array(a) => a.get(source)?.clone(),
+        _ => return None,
+    };
+    let mut span = value.span();
+    for seg in path {
+        let next = match (seg, value.get_ref()) {
+            (modbus::PathSeg::Key(k), DeValue::Table(t)) => find(t, k),
+            (modbus::PathSeg::Index(n), DeValue::Array(a)) => {
+                a.get(*n).map(|v| (v.span(), v.clone()))
+            }
+            _ => None,
+        };
+        match next {
+            Some((s, v)) => {
+                span = s;
+                value = v;
+            }
+            None => break,
+        }
+    }
+    Some(line_of(text, span.start))
 }
 
 /// Parses a size such as `"512 MiB"`, `"2GB"`, `"1048576"`.

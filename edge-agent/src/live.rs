@@ -18,8 +18,25 @@ pub struct ErrorKind {
     pub kind: String,
 }
 
+/// Labels of a device's series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeviceLabel {
+    pub device: String,
+}
+
+/// Labels of the Modbus request counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestOutcome {
+    pub device: String,
+    /// `ok`, `exception` or `transport_error`.
+    pub outcome: String,
+}
+
 pub struct Metrics {
     pub registry: Registry,
+    /// A polled device's link: 0 connected, 1 degraded, 2 down.
+    pub device_state: Family<DeviceLabel, Gauge>,
+    pub modbus_requests: Family<RequestOutcome, Counter>,
     pub events_generated: Counter,
     pub events_appended: Counter,
     pub events_acked: Counter,
@@ -52,8 +69,20 @@ impl Metrics {
             journal_quota_bytes: Gauge::default(),
             journal_quota_alarm: Gauge::default(),
             plan_version: Gauge::default(),
+            device_state: Family::default(),
+            modbus_requests: Family::default(),
             registry: Registry::default(),
         };
+        registry.register(
+            "device_state",
+            "Link state of a polled device: 0 connected, 1 degraded, 2 down",
+            m.device_state.clone(),
+        );
+        registry.register(
+            "modbus_requests",
+            "Modbus reads, by device and outcome",
+            m.modbus_requests.clone(),
+        );
         registry.register(
             "events_generated",
             "Events produced by the sources",
@@ -123,6 +152,25 @@ impl Metrics {
             });
         }
         Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    pub fn set_device_state(&self, device: &str, state: i64) {
+        self.device_state
+            .get_or_create(&DeviceLabel {
+                device: device.to_owned(),
+            })
+            .set(state);
+    }
+
+    pub fn modbus_request(&self, device: &str, outcome: &str) {
+        self.modbus_requests
+            .get_or_create(&RequestOutcome {
+                device: device.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 }
 

@@ -136,6 +136,19 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
                     sources_stopping.clone(),
                 )))
             }
+            SourceConfig::Modbus(modbus) => match modbus.device() {
+                // One task per device: a slow or dead PLC never delays another.
+                Ok(device) => source_tasks.push(tokio::spawn(sources::modbus::run(
+                    device.clone(),
+                    live.clone(),
+                    to_processor.clone(),
+                    sources_stopping.clone(),
+                ))),
+                Err(mistakes) => tracing::error!(
+                    ?mistakes,
+                    "modbus source not started: its configuration was not validated"
+                ),
+            },
         }
     }
     drop(to_processor);
@@ -143,6 +156,7 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
         from_sources,
         journal.clone(),
         live.clone(),
+        crate::processor::readings::Meanings::from_sources(&config.sources),
     ));
 
     let mut rest = vec![

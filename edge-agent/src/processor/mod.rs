@@ -1,14 +1,20 @@
 //! The processor: the one place where what sources read becomes production facts, and the one
 //! writer into the journal.
 //!
-//! In this first version sources already speak in events (the simulated machines), so the
-//! processor batches them into the journal. Counter deltas, state mapping and scan checking
-//! against the plan land here with the Modbus, MQTT and scanner sources.
+//! Simulated machines already speak in events; the processor batches them into the journal.
+//! Raw readings (Modbus) get their meaning in `readings.rs`: counters become production for the
+//! station's work order (`counter.rs`: rollover, resets, restarts), state codes machine states,
+//! analog values measurements. The counters' last values are committed in the same journal
+//! transaction as the events derived from them, and loaded at start, so an edge restart neither
+//! counts a part twice nor loses one.
 
+pub mod counter;
+pub mod readings;
+
+use self::readings::{Interpreted, Interpreter, Meanings};
 use crate::journal::{JournalError, JournalHandle};
 use crate::live::Live;
 use crate::sources::SourceMessage;
-use protocol::EventBody;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -16,18 +22,29 @@ use tokio::sync::mpsc;
 /// Most events appended in one call (the journal commits everything queued together anyway).
 const MAX_BATCH: usize = 4096;
 
-/// Runs until every source has hung up and everything received is committed.
+/// Runs until every source has hung up and everything received is committed. `meanings`
+/// says what the sources' raw readings are (from the configuration).
 pub async fn run(
     mut from_sources: mpsc::Receiver<SourceMessage>,
     journal: JournalHandle,
     live: Arc<Live>,
+    meanings: Meanings,
 ) {
-    let mut batch: Vec<EventBody> = Vec::with_capacity(MAX_BATCH);
+    let mut interpreter = Interpreter::new(meanings);
+    for key in interpreter.state_keys() {
+        match journal.get_state(&key).await {
+            Ok(Some(value)) => interpreter.restore(&key, &value),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, key, "cannot load a persisted counter or state"),
+        }
+    }
+    let mut batch = Interpreted::default();
     while let Some(first) = from_sources.recv().await {
-        push(&mut batch, first);
-        while batch.len() < MAX_BATCH {
+        let plan = live.plan();
+        push(&mut batch, &mut interpreter, plan.as_deref(), first);
+        while batch.events.len() < MAX_BATCH {
             match from_sources.try_recv() {
-                Ok(m) => push(&mut batch, m),
+                Ok(m) => push(&mut batch, &mut interpreter, plan.as_deref(), m),
                 Err(_) => break,
             }
         }
@@ -35,20 +52,47 @@ pub async fn run(
     }
 }
 
-fn push(batch: &mut Vec<EventBody>, message: SourceMessage) {
+fn push(
+    batch: &mut Interpreted,
+    interpreter: &mut Interpreter,
+    plan: Option<&protocol::Plan>,
+    message: SourceMessage,
+) {
     match message {
-        SourceMessage::Event(body) => batch.push(*body),
+        SourceMessage::Event(body) => batch.events.push(*body),
+        SourceMessage::Readings(readings) => interpreter.interpret(&readings, plan, batch),
     }
 }
 
-/// Commits a batch, waiting while the journal is full: the sources back up behind the bounded
-/// channel, so nothing is dropped, and the quota alarm tells people why.
-async fn commit(journal: &JournalHandle, live: &Live, batch: Vec<EventBody>) {
-    let n = batch.len() as u64;
+/// Commits a batch and the state derived with it, in one transaction, waiting while the
+/// journal is full: the sources back up behind the bounded channel, so nothing is dropped, and
+/// the quota alarm tells people why.
+async fn commit(journal: &JournalHandle, live: &Live, batch: Interpreted) {
+    if batch.events.is_empty() && batch.state.is_empty() {
+        return;
+    }
+    let n = batch.events.len() as u64;
+    let state: Vec<(String, String)> = batch.state.into_iter().collect();
     let mut warned = false;
     loop {
-        match journal.append(batch.clone()).await {
-            Ok(_) => {
+        let result = if batch.events.is_empty() {
+            // Only state (a counter's first baseline): no event to carry it.
+            let mut r = Ok(());
+            for (key, value) in &state {
+                r = journal.put_state(key, value).await;
+                if r.is_err() {
+                    break;
+                }
+            }
+            r
+        } else {
+            journal
+                .append_with_state(batch.events.clone(), state.clone())
+                .await
+                .map(|_| ())
+        };
+        match result {
+            Ok(()) => {
                 live.metrics.events_appended.inc_by(n);
                 return;
             }

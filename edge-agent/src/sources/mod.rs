@@ -3,6 +3,8 @@
 //!
 //! **Architecture Invariant:** only sources touch devices.
 
+pub mod modbus;
+pub mod mqtt;
 pub mod simulated;
 
 use protocol::EventBody;
@@ -12,6 +14,68 @@ use protocol::EventBody;
 pub enum SourceMessage {
     /// A fact the source could already express as an event (simulated machines).
     Event(Box<EventBody>),
+    /// Raw values one poll of one device read (Modbus): the processor gives them meaning.
+    Readings(Box<Readings>),
+}
+
+/// Values read from one device at one moment (one poll group's reads).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Readings {
+    pub device: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub values: Vec<Reading>,
+}
+
+/// One tag's value, as the device holds it (decoded, scaled; no meaning attached).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub tag: String,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    /// Always finite.
+    Float(f64),
+    Text(String),
+}
+
+impl Value {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            Value::Int(i) => Some(*i as f64),
+            Value::UInt(u) => Some(*u as f64),
+            Value::Float(f) => Some(*f),
+            Value::Text(_) => None,
+        }
+    }
+
+    /// The value as a wide integer (floats truncated, text 0): for encoding and codes.
+    pub fn as_i128(&self) -> i128 {
+        match self {
+            Value::Bool(b) => i128::from(*b),
+            Value::Int(i) => i128::from(*i),
+            Value::UInt(u) => i128::from(*u),
+            Value::Float(f) => *f as i128,
+            Value::Text(_) => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::UInt(u) => write!(f, "{u}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Text(t) => write!(f, "{t:?}"),
+        }
+    }
 }
 
 /// Capacity of the sources → processor channel. When it is full a source waits (backpressure):

@@ -1,0 +1,518 @@
+//! The Modbus TCP source: one task per device polls its groups, decodes the registers and
+//! hands raw readings to the processor. It knows nothing of work orders.
+//!
+//! ```text
+//!  per device (one task, one connection):
+//!    connect (timeout) ──fail──> fault event (rate-limited), status down, wait backoff
+//!        │ ok
+//!        v
+//!    at each group's due time: planned reads (plan.rs), each with the device's timeout
+//!        │ all answered ──────────> Readings (changed values) ──mpsc──> processor
+//!        │ exception ─────────────> fault event; the other reads go on; status degraded
+//!        │ timeout / closed / a reply that does not match the request
+//!        └──────────────────────> fault event; the connection is DROPPED and made anew
+//! ```
+//!
+//! **Invariant:** a reply is only ever taken on the connection and for the request it answers.
+//! After any timeout or malformed reply the connection is dropped, so a late reply can never be
+//! read as the answer to a later request (tokio-modbus issue #324). Replies whose length does
+//! not match the request are refused, never indexed.
+//!
+//! Devices never wait on each other: each has its own task, and the only shared resource is
+//! the bounded channel to the processor.
+
+pub mod decode;
+pub mod health;
+pub mod plan;
+
+use self::health::{FaultLimiter, Health, LinkState, PollOutcome};
+use self::plan::{ReadRequest, plan_reads};
+use super::{Reading, Readings, SourceMessage, Value};
+use crate::config::modbus::{ModbusDevice, PollGroup, Report, Table, Tag, modicon};
+use crate::live::{DeviceStatus, Live};
+use crate::sync::state::Backoff;
+use chrono::Utc;
+use protocol::{EventBody, EventId, EventKind, Source};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_modbus::client::{Client, Context};
+use tokio_modbus::{ExceptionCode, Request, Response, Slave};
+
+/// Why one read failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadError {
+    /// The device answered with a Modbus exception: the link is fine.
+    Exception(ExceptionCode),
+    /// The connection is no longer to be trusted: it is dropped.
+    Transport(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Exception(e) => {
+                write!(f, "exception 0x{:02X} ({e})", u8::from(*e))
+            }
+            ReadError::Transport(t) => f.write_str(t),
+        }
+    }
+}
+
+/// What one read returned: registers, or bits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadData {
+    Registers(Vec<u16>),
+    Bits(Vec<bool>),
+}
+
+/// Sends one read and checks that the reply is the answer to it (function, length), within
+/// `timeout`. Never panics on what the device sends.
+pub async fn read(
+    ctx: &mut Context,
+    table: Table,
+    start: u16,
+    count: u16,
+    timeout: Duration,
+) -> Result<ReadData, ReadError> {
+    let request = match table {
+        Table::Coils => Request::ReadCoils(start, count),
+        Table::DiscreteInputs => Request::ReadDiscreteInputs(start, count),
+        Table::InputRegisters => Request::ReadInputRegisters(start, count),
+        Table::HoldingRegisters => Request::ReadHoldingRegisters(start, count),
+    };
+    let reply = match tokio::time::timeout(timeout, ctx.call(request)).await {
+        Err(_) => {
+            return Err(ReadError::Transport(format!(
+                "no reply within {}",
+                humantime_serde::re::humantime::format_duration(timeout)
+            )));
+        }
+        Ok(Err(e)) => return Err(ReadError::Transport(transport_message(&e))),
+        Ok(Ok(Err(exception))) => return Err(ReadError::Exception(exception)),
+        Ok(Ok(Ok(response))) => response,
+    };
+    let n = usize::from(count);
+    let short = |got: usize| {
+        ReadError::Transport(format!(
+            "reply carries {got} values for a request of {n}; not taken"
+        ))
+    };
+    match (table, reply) {
+        (Table::Coils, Response::ReadCoils(mut bits))
+        | (Table::DiscreteInputs, Response::ReadDiscreteInputs(mut bits)) => {
+            // Bits come in whole bytes: up to 7 pad bits follow the last one asked for.
+            if bits.len() < n || bits.len() >= n + 8 {
+                return Err(short(bits.len()));
+            }
+            bits.truncate(n);
+            Ok(ReadData::Bits(bits))
+        }
+        (Table::InputRegisters, Response::ReadInputRegisters(words))
+        | (Table::HoldingRegisters, Response::ReadHoldingRegisters(words)) => {
+            if words.len() != n {
+                return Err(short(words.len()));
+            }
+            Ok(ReadData::Registers(words))
+        }
+        (_, other) => Err(ReadError::Transport(format!(
+            "reply {other:?} does not answer a read of {}",
+            table.name()
+        ))),
+    }
+}
+
+fn transport_message(e: &tokio_modbus::Error) -> String {
+    match e {
+        tokio_modbus::Error::Transport(io) => format!("transport error: {io}"),
+        tokio_modbus::Error::Protocol(p) => match p {
+            tokio_modbus::ProtocolError::HeaderMismatch { message, .. } => {
+                format!("reply does not match the request (transaction id or unit): {message}")
+            }
+            tokio_modbus::ProtocolError::FunctionCodeMismatch { request, .. } => {
+                format!("reply has another function code than the request ({request})")
+            }
+        },
+    }
+}
+
+/// Resolves the host and connects, within `timeout`.
+pub async fn connect(host: &str, unit: u8, timeout: Duration) -> Result<Context, String> {
+    let attempt = async {
+        let mut last = format!("{host} resolves to no address");
+        for addr in tokio::net::lookup_host(host)
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        {
+            match tokio_modbus::client::tcp::connect_slave(addr, Slave(unit)).await {
+                Ok(ctx) => return Ok(ctx),
+                Err(e) => last = format!("connect to {addr} failed: {e}"),
+            }
+        }
+        Err(last)
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "connect to {host} took longer than {}",
+            humantime_serde::re::humantime::format_duration(timeout)
+        )),
+    }
+}
+
+/// Keeps the last reported value per tag and says whether a new one is worth reporting.
+#[derive(Debug, Default)]
+pub struct ChangeFilter {
+    last: HashMap<String, Value>,
+}
+
+impl ChangeFilter {
+    pub fn should_report(&mut self, tag: &Tag, value: &Value) -> bool {
+        let report = match (tag.report, self.last.get(&tag.name)) {
+            (Report::EveryPoll, _) | (_, None) => true,
+            (Report::OnChange, Some(last)) => match (tag.deadband, last.as_f64(), value.as_f64()) {
+                (Some(band), Some(a), Some(b)) => (a - b).abs() > band,
+                _ => last != value,
+            },
+        };
+        if report {
+            self.last.insert(tag.name.clone(), value.clone());
+        }
+        report
+    }
+}
+
+/// Picks each tag's value out of the reads that carried it.
+pub fn extract(
+    tags: &[Tag],
+    request: &ReadRequest,
+    data: &ReadData,
+) -> Vec<(usize, Result<Value, String>)> {
+    request
+        .tags
+        .iter()
+        .map(|&i| {
+            let tag = &tags[i];
+            let from = usize::from(tag.address - request.start);
+            let width = usize::from(tag.width());
+            let value = match data {
+                ReadData::Bits(bits) => bits
+                    .get(from)
+                    .map(|b| Value::Bool(*b))
+                    .ok_or_else(|| "bit missing from the reply".to_owned()),
+                ReadData::Registers(words) => match words.get(from..from + width) {
+                    Some(w) => decode::decode_registers(tag, w).map_err(|e| e.to_string()),
+                    None => Err("registers missing from the reply".to_owned()),
+                },
+            };
+            (i, value)
+        })
+        .collect()
+}
+
+/// Polls one device until shutdown. Starts whether or not the device is reachable.
+pub async fn run(
+    device: ModbusDevice,
+    live: Arc<Live>,
+    to_processor: mpsc::Sender<SourceMessage>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut poller = Poller::new(device, live, to_processor);
+    tokio::select! {
+        _ = poller.run() => {}
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
+}
+
+struct Poller {
+    device: ModbusDevice,
+    live: Arc<Live>,
+    to_processor: mpsc::Sender<SourceMessage>,
+    plans: Vec<Vec<ReadRequest>>,
+    health: Health,
+    faults: FaultLimiter,
+    backoff: Backoff,
+    filter: ChangeFilter,
+    detail: String,
+}
+
+/// The processor has gone: the source stops.
+struct Closed;
+
+impl Poller {
+    fn new(
+        device: ModbusDevice,
+        live: Arc<Live>,
+        to_processor: mpsc::Sender<SourceMessage>,
+    ) -> Poller {
+        let plans = device
+            .groups
+            .iter()
+            .map(|g| plan_reads(&g.tags, device.max_gap_registers, device.max_gap_bits))
+            .collect();
+        Poller {
+            faults: FaultLimiter::new(device.fault_interval),
+            backoff: Backoff::new(device.backoff_min, device.backoff_max),
+            device,
+            live,
+            to_processor,
+            plans,
+            health: Health::new(),
+            filter: ChangeFilter::default(),
+            detail: "not yet connected".to_owned(),
+        }
+    }
+
+    async fn run(&mut self) {
+        self.show();
+        let n_requests: usize = self.plans.iter().map(Vec::len).sum();
+        tracing::info!(device = %self.device.device, host = %self.device.host, unit = self.device.unit,
+            groups = self.device.groups.len(), requests_per_round = n_requests, "modbus device polling");
+        let mut connection: Option<Context> = None;
+        let mut next_due: Vec<Instant> = vec![Instant::now(); self.device.groups.len()];
+        loop {
+            let Some(ctx) = connection.as_mut() else {
+                match connect(&self.device.host, self.device.unit, self.device.timeout).await {
+                    Ok(ctx) => {
+                        tracing::info!(device = %self.device.device, "modbus device connected");
+                        connection = Some(ctx);
+                        let now = Instant::now();
+                        next_due.iter_mut().for_each(|d| *d = now);
+                    }
+                    Err(e) => {
+                        if self.fault(e, PollOutcome::TransportFailed).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(self.backoff.fail(rand::random())).await;
+                    }
+                }
+                continue;
+            };
+            let Some((g, due)) = next_due.iter().copied().enumerate().min_by_key(|(_, d)| *d)
+            else {
+                return;
+            };
+            tokio::time::sleep_until(due).await;
+            let interval = self.device.groups[g].interval;
+            let mut next = due + interval;
+            let now = Instant::now();
+            if next <= now {
+                // Late (a slow device): skip the missed rounds rather than bunching them.
+                let behind = now.duration_since(next).as_nanos() / interval.as_nanos().max(1);
+                next += interval * (behind as u32 + 1);
+            }
+            next_due[g] = next;
+            match self.poll_group(ctx, g).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // The link is not to be trusted: drop it, reconnect after a backoff.
+                    connection = None;
+                    tokio::time::sleep(self.backoff.fail(rand::random())).await;
+                }
+                Err(Closed) => return,
+            }
+        }
+    }
+
+    /// Reads one group. `Ok(false)` when the connection must be dropped.
+    async fn poll_group(&mut self, ctx: &mut Context, g: usize) -> Result<bool, Closed> {
+        let at = Utc::now();
+        let group: &PollGroup = &self.device.groups[g];
+        let mut values = Vec::new();
+        let mut refused: Vec<String> = Vec::new();
+        let mut broken: Option<String> = None;
+        for request in &self.plans[g] {
+            match read(
+                ctx,
+                request.table,
+                request.start,
+                request.count,
+                self.device.timeout,
+            )
+            .await
+            {
+                Ok(data) => {
+                    self.live.metrics.modbus_request(&self.device.device, "ok");
+                    for (i, value) in extract(&group.tags, request, &data) {
+                        let tag = &group.tags[i];
+                        match value {
+                            Ok(v) => {
+                                if self.filter.should_report(tag, &v) {
+                                    values.push(Reading {
+                                        tag: tag.name.clone(),
+                                        value: v,
+                                    });
+                                }
+                            }
+                            Err(e) => refused.push(format!(
+                                "tag {} at {}: {e}",
+                                tag.name,
+                                modicon(tag.table, tag.address, tag.bit)
+                            )),
+                        }
+                    }
+                }
+                Err(e) => {
+                    let transport = matches!(e, ReadError::Transport(_));
+                    self.live.metrics.modbus_request(
+                        &self.device.device,
+                        if transport {
+                            "transport_error"
+                        } else {
+                            "exception"
+                        },
+                    );
+                    let what = format!(
+                        "read {} (function {}) at {} (address {}), count {}: {e}",
+                        request.table.name(),
+                        request.table.function(),
+                        modicon(request.table, request.start, None),
+                        request.start,
+                        request.count,
+                    );
+                    if transport {
+                        broken = Some(format!("{what}; connection dropped"));
+                        break;
+                    }
+                    refused.push(what);
+                }
+            }
+        }
+        if !values.is_empty() {
+            let message = SourceMessage::Readings(Box::new(Readings {
+                device: self.device.device.clone(),
+                at,
+                values,
+            }));
+            self.to_processor.send(message).await.map_err(|_| Closed)?;
+        }
+        if let Some(message) = broken {
+            self.fault(message, PollOutcome::TransportFailed).await?;
+            return Ok(false);
+        }
+        if refused.is_empty() {
+            self.backoff.succeed();
+            if self.health.record(PollOutcome::AllRead).is_some() {
+                self.faults.reset();
+                self.detail = format!("{} unit {}", self.device.host, self.device.unit);
+                self.show();
+            }
+        } else {
+            self.backoff.succeed();
+            self.fault(refused.join("; "), PollOutcome::SomeRefused)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Records a failure: status, metrics and (rate-limited) a device-fault event.
+    async fn fault(&mut self, message: String, outcome: PollOutcome) -> Result<(), Closed> {
+        let text = format!(
+            "modbus device {} (unit {} at {}): {message}",
+            self.device.device, self.device.unit, self.device.host
+        );
+        self.health.record(outcome);
+        self.detail = message;
+        self.show();
+        let Some(suppressed) = self.faults.admit(std::time::Instant::now()) else {
+            tracing::debug!(device = %self.device.device, "{text}");
+            return Ok(());
+        };
+        tracing::warn!(device = %self.device.device, "{text}");
+        let message = if suppressed > 0 {
+            format!("{text} ({suppressed} more faults since the last report)")
+        } else {
+            text
+        };
+        let body = EventBody {
+            id: EventId(uuid::Uuid::now_v7()),
+            at: Utc::now(),
+            source: Source {
+                device: Some(self.device.device.as_str().into()),
+                station: self.device.station.as_deref().map(Into::into),
+            },
+            kind: EventKind::DeviceFault {
+                device: self.device.device.as_str().into(),
+                message,
+            },
+        };
+        self.to_processor
+            .send(SourceMessage::Event(Box::new(body)))
+            .await
+            .map_err(|_| Closed)
+    }
+
+    fn show(&self) {
+        let state: LinkState = self.health.state();
+        self.live
+            .metrics
+            .set_device_state(&self.device.device, state.gauge());
+        self.live.set_device(DeviceStatus {
+            device: self.device.device.clone(),
+            station: self.device.station.clone(),
+            state: state.as_str().to_owned(),
+            detail: Some(self.detail.clone()),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::modbus::{ByteOrder, DataType};
+
+    fn tag(name: &str, address: u16, data_type: DataType) -> Tag {
+        Tag {
+            name: name.into(),
+            table: Table::HoldingRegisters,
+            address,
+            bit: None,
+            data_type,
+            order: ByteOrder::Abcd,
+            scale: None,
+            offset: None,
+            deadband: None,
+            report: Report::OnChange,
+            meaning: None,
+        }
+    }
+
+    #[test]
+    fn extract_picks_each_tag_and_refuses_a_short_reply() {
+        let tags = vec![tag("a", 10, DataType::U16), tag("b", 12, DataType::U32)];
+        let request = ReadRequest {
+            table: Table::HoldingRegisters,
+            start: 10,
+            count: 4,
+            tags: vec![0, 1],
+        };
+        let got = extract(&tags, &request, &ReadData::Registers(vec![7, 0, 0, 9]));
+        assert_eq!(got, vec![(0, Ok(Value::UInt(7))), (1, Ok(Value::UInt(9)))]);
+        let got = extract(&tags, &request, &ReadData::Registers(vec![7, 0, 0]));
+        assert!(got[1].1.is_err());
+    }
+
+    #[test]
+    fn change_filter_reports_changes_beyond_the_deadband() {
+        let mut f = ChangeFilter::default();
+        let mut t = tag("temp", 0, DataType::F32);
+        t.deadband = Some(0.5);
+        assert!(f.should_report(&t, &Value::Float(20.0)));
+        assert!(!f.should_report(&t, &Value::Float(20.4)));
+        assert!(!f.should_report(&t, &Value::Float(19.6)));
+        assert!(f.should_report(&t, &Value::Float(20.6)));
+        // Drift is measured from the last reported value, not the last read one.
+        assert!(!f.should_report(&t, &Value::Float(21.0)));
+        assert!(f.should_report(&t, &Value::Float(21.2)));
+        let c = tag("count", 1, DataType::U16);
+        assert!(f.should_report(&c, &Value::UInt(1)));
+        assert!(!f.should_report(&c, &Value::UInt(1)));
+        assert!(f.should_report(&c, &Value::UInt(2)));
+        let mut e = tag("every", 2, DataType::U16);
+        e.report = Report::EveryPoll;
+        assert!(f.should_report(&e, &Value::UInt(1)));
+        assert!(f.should_report(&e, &Value::UInt(1)));
+    }
+}

@@ -1,0 +1,535 @@
+//! The MQTT subscriber: a persistent QoS 1 session with manual acknowledgements. A message is
+//! acknowledged to the broker only after what it said is committed to the journal, so a crash
+//! between receive and commit loses nothing: the broker delivers it again.
+//!
+//! Delivery is at least once: a crash between commit and acknowledgement delivers a message
+//! twice. Cumulative counters (the default for count rules) make that harmless; increments
+//! would count twice, which is why they are not the default.
+
+use super::config::{BrokerAddr, MqttConfig, resolve_secret};
+use super::rules::{Mapped, MappedValue, Rule, Yields};
+use super::sparkplug::{Session, Topic, rebirth_request};
+use crate::live::{DeviceStatus, Live};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, Transport};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// What one MQTT message said, for the processor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MqttMessage {
+    Mapped(Mapped),
+    /// A message that could not be read: becomes a device-fault event.
+    Fault {
+        device: String,
+        message: String,
+    },
+}
+
+/// Messages handed to the processor; `committed` is answered `true` once they are in the
+/// journal, and only then is the MQTT message acknowledged.
+#[derive(Debug)]
+pub struct MqttDelivery {
+    pub messages: Vec<MqttMessage>,
+    pub committed: oneshot::Sender<bool>,
+}
+
+/// At most one fault event per key (topic and rule) in this window; the rest are counted and
+/// named in the next one, so a device sending garbage ten times a second cannot flood the
+/// journal.
+const FAULT_WINDOW: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+pub struct FaultLimiter {
+    last: HashMap<String, (Instant, u64)>,
+}
+
+impl FaultLimiter {
+    /// The message to record now, or `None` when it falls in the window of an earlier one.
+    pub fn admit(&mut self, key: &str, message: String, now: Instant) -> Option<String> {
+        match self.last.get_mut(key) {
+            Some((since, suppressed)) if now.duration_since(*since) < FAULT_WINDOW => {
+                *suppressed += 1;
+                None
+            }
+            Some((since, suppressed)) => {
+                let n = std::mem::take(suppressed);
+                *since = now;
+                Some(if n > 0 {
+                    format!("{message} ({n} more like it suppressed)")
+                } else {
+                    message
+                })
+            }
+            None => {
+                self.last.insert(key.to_owned(), (now, 0));
+                Some(message)
+            }
+        }
+    }
+}
+
+/// Maps one MQTT message through the rules. Sparkplug messages go through the session first;
+/// the second value is a rebirth request to publish (topic, payload).
+pub fn map_message(
+    rules: &[Rule],
+    session: &mut Session,
+    faults: &mut FaultLimiter,
+    topic: &str,
+    payload: &[u8],
+    now: Instant,
+) -> (Vec<MqttMessage>, Option<(String, Vec<u8>)>) {
+    let mut out = Vec::new();
+    let mut rebirth = None;
+    let matching: Vec<&Rule> = rules.iter().filter(|r| r.filter.matches(topic)).collect();
+    let sparkplug: Vec<&&Rule> = matching.iter().filter(|r| is_sparkplug(r)).collect();
+    // Every Sparkplug message goes through the session (births and deaths included, whatever
+    // the rules match), or sequence and alias tracking would break.
+    if topic.starts_with("spBv1.0/") && rules.iter().any(|r| is_sparkplug(&r)) {
+        let outcome = Topic::parse(topic).and_then(|t| session.handle(&t, payload).map(|o| (t, o)));
+        match outcome {
+            Err(e) => {
+                if let Some(m) = faults.admit(topic, e.clone(), now) {
+                    out.push(MqttMessage::Fault {
+                        device: topic.to_owned(),
+                        message: format!("topic {topic}: {m}"),
+                    });
+                }
+            }
+            Ok((t, o)) => {
+                if let (Some(to), Some(problem)) = (o.rebirth, o.problem) {
+                    let device = t.device.clone().unwrap_or_else(|| t.node.clone());
+                    // One rebirth request per node per window: the node needs a moment to
+                    // answer, and its data meanwhile must not set off a storm of requests.
+                    if let Some(m) = faults.admit(&to, problem, now) {
+                        out.push(MqttMessage::Fault {
+                            device,
+                            message: format!("topic {topic}: {m}; asked for a rebirth"),
+                        });
+                        rebirth = Some((
+                            to,
+                            rebirth_request(chrono::Utc::now().timestamp_millis() as u64),
+                        ));
+                    }
+                }
+                let (live, historical): (Vec<_>, Vec<_>) =
+                    o.metrics.into_iter().partition(|m| !m.historical);
+                for rule in &sparkplug {
+                    // Live values first; stored (historical) values only for measurements,
+                    // which carry their own time and never overwrite live state.
+                    let mut results = Vec::new();
+                    if let Some(r) = rule.map_sparkplug(topic, &live) {
+                        results.push(r);
+                    }
+                    if matches!(rule.yields, Yields::Measurement { .. }) {
+                        for m in &historical {
+                            if let Some(r) = rule.map_sparkplug(topic, std::slice::from_ref(m)) {
+                                results.push(r);
+                            }
+                        }
+                    }
+                    for r in results {
+                        push_result(&mut out, faults, rule, topic, r, now);
+                    }
+                }
+            }
+        }
+    }
+    for rule in matching
+        .iter()
+        .filter(|r| matches!(r.payload, super::rules::RulePayload::Plain(_)))
+    {
+        let r = rule.map_plain(topic, payload);
+        push_result(&mut out, faults, rule, topic, r, now);
+    }
+    (out, rebirth)
+}
+
+fn is_sparkplug(rule: &&Rule) -> bool {
+    matches!(rule.payload, super::rules::RulePayload::Sparkplug { .. })
+}
+
+/// The topic filters to subscribe to: each rule's, and for Sparkplug rules the whole group
+/// (`spBv1.0/GROUP/#`), because the session must see every birth, death and sequence number.
+pub fn subscriptions(rules: &[Rule]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for rule in rules {
+        let filter = rule.filter.as_str().to_owned();
+        let wanted = if is_sparkplug(&rule) {
+            match filter.split('/').nth(1) {
+                Some(group) if group != "+" && group != "#" => format!("spBv1.0/{group}/#"),
+                _ => "spBv1.0/#".to_owned(),
+            }
+        } else {
+            filter
+        };
+        if !out.contains(&wanted) {
+            out.push(wanted);
+        }
+    }
+    out
+}
+
+fn push_result(
+    out: &mut Vec<MqttMessage>,
+    faults: &mut FaultLimiter,
+    rule: &Rule,
+    topic: &str,
+    result: Result<Mapped, String>,
+    now: Instant,
+) {
+    match result {
+        Ok(m) => out.push(MqttMessage::Mapped(m)),
+        Err(e) => {
+            let key = format!("{topic}|{}", rule.filter.as_str());
+            if let Some(m) = faults.admit(&key, e, now) {
+                out.push(MqttMessage::Fault {
+                    device: topic.to_owned(),
+                    message: format!("topic {topic}, rule {}: {m}", rule.filter.as_str()),
+                });
+            }
+        }
+    }
+}
+
+/// Connection options: persistent session, QoS 1 with manual acknowledgements, TLS and
+/// credentials as configured.
+pub fn options(config: &MqttConfig, addr: &BrokerAddr) -> Result<MqttOptions, String> {
+    let mut o = MqttOptions::new(config.client_id.clone(), addr.host.clone(), addr.port);
+    o.set_keep_alive(config.keep_alive)
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_inflight(config.inflight.max(1));
+    if let Some(user) = &config.username {
+        let password = match &config.password {
+            Some(p) => resolve_secret(p)?,
+            None => String::new(),
+        };
+        o.set_credentials(resolve_secret(user)?, password);
+    }
+    if addr.tls {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        };
+        let ca = match &config.ca_file {
+            Some(p) => read(p)?,
+            None => return Err("an mqtts:// broker needs ca_file".into()),
+        };
+        let client_auth = match (&config.client_cert, &config.client_key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            _ => None,
+        };
+        o.set_transport(Transport::tls(ca, client_auth, None));
+    }
+    Ok(o)
+}
+
+/// Runs the subscriber until shutdown. Never returns early on a broker problem: it reports
+/// the device state and reconnects with growing waits.
+pub async fn run(
+    config: MqttConfig,
+    out: mpsc::Sender<MqttDelivery>,
+    live: Arc<Live>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let device_name = format!("mqtt:{}", config.broker);
+    let (addr, rules) = match config.validate() {
+        Ok(v) => v,
+        Err(mistakes) => {
+            tracing::error!(?mistakes, "mqtt source not started");
+            return;
+        }
+    };
+    let options = match options(&config, &addr) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "mqtt source not started");
+            live.set_device(status(&device_name, "down", Some(e)));
+            return;
+        }
+    };
+    let (client, mut eventloop) = AsyncClient::new(options, 256);
+    // The event loop runs in its own task, so keep-alives and acknowledgements go out while
+    // this loop waits for the processor. At most `inflight` unacknowledged messages come from
+    // the broker, so this channel never makes the event loop wait for long.
+    let (to_loop, mut events) = mpsc::channel(config.inflight.max(1) as usize + 16);
+    let driver = tokio::spawn(async move {
+        loop {
+            let event = eventloop.poll().await;
+            if to_loop.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    let (to_acker, mut acks) =
+        mpsc::channel::<(Publish, oneshot::Receiver<bool>)>(config.inflight.max(1) as usize);
+    // Acknowledges in the order messages arrived (MQTT 3.1.1, 4.6), each after its commit.
+    let acker_client = client.clone();
+    let acker = tokio::spawn(async move {
+        while let Some((publish, committed)) = acks.recv().await {
+            if committed.await.unwrap_or(false) {
+                let _ = acker_client.ack(&publish).await;
+            }
+        }
+    });
+    let mut session = Session::default();
+    let mut faults = FaultLimiter::default();
+    let mut wait = Duration::from_millis(200);
+    live.set_device(status(&device_name, "connecting", None));
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => match e {
+                Some(e) => e,
+                None => break,
+            },
+            _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                wait = Duration::from_millis(200);
+                live.set_device(status(&device_name, "connected", None));
+                tracing::info!(broker = %config.broker, session_present = ack.session_present, "mqtt connected");
+                for rule in &rules {
+                    if let Err(e) = client
+                        .subscribe(rule.filter.as_str(), QoS::AtLeastOnce)
+                        .await
+                    {
+                        tracing::error!(error = %e, topic = rule.filter.as_str(), "cannot subscribe");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                let (messages, rebirth) = map_message(
+                    &rules,
+                    &mut session,
+                    &mut faults,
+                    &publish.topic,
+                    &publish.payload,
+                    Instant::now(),
+                );
+                if let Some((topic, payload)) = rebirth {
+                    let _ = client
+                        .publish(topic, QoS::AtLeastOnce, false, payload)
+                        .await;
+                }
+                let (committed, receipt) = oneshot::channel();
+                if messages.is_empty() {
+                    let _ = committed.send(true);
+                } else if out
+                    .send(MqttDelivery {
+                        messages,
+                        committed,
+                    })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                if to_acker.send((publish, receipt)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                live.set_device(status(&device_name, "down", Some(e.to_string())));
+                tracing::warn!(error = %e, retry_in = ?wait, "mqtt connection failed");
+                // rumqttc reconnects on the next poll; the driver polls at once, so pace it
+                // by draining what it reports meanwhile.
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
+                }
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    drop(to_acker);
+    let _ = acker.await;
+    let _ = client.try_disconnect();
+    driver.abort();
+}
+
+fn status(device: &str, state: &str, detail: Option<String>) -> DeviceStatus {
+    DeviceStatus {
+        device: device.to_owned(),
+        station: None,
+        state: state.to_owned(),
+        detail,
+    }
+}
+
+/// Whether a mapped value is a counter total (the processor needs the previous one).
+pub fn is_cumulative(m: &Mapped) -> bool {
+    matches!(
+        m.what,
+        MappedValue::Count {
+            cumulative: true,
+            ..
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::mqtt::rules::RawRule;
+
+    fn rules(text: &str) -> Vec<Rule> {
+        #[derive(serde::Deserialize)]
+        struct R {
+            rules: Vec<RawRule>,
+        }
+        toml::from_str::<R>(text)
+            .unwrap()
+            .rules
+            .iter()
+            .map(|r| r.validate().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn malformed_payloads_become_rate_limited_faults_and_good_ones_still_map() {
+        let rules = rules(
+            r#"
+[[rules]]
+topic = "plant/+/count"
+device = "{1}"
+payload = "json"
+value = "/good"
+yields = "count"
+counter = "good"
+"#,
+        );
+        let mut session = Session::default();
+        let mut faults = FaultLimiter::default();
+        let t0 = Instant::now();
+        let (m, _) = map_message(
+            &rules,
+            &mut session,
+            &mut faults,
+            "plant/p1/count",
+            b"{oops",
+            t0,
+        );
+        assert!(
+            matches!(&m[..], [MqttMessage::Fault { message, .. }] if message.contains("not JSON"))
+        );
+        let (m, _) = map_message(
+            &rules,
+            &mut session,
+            &mut faults,
+            "plant/p1/count",
+            b"{oops",
+            t0,
+        );
+        assert!(m.is_empty(), "second fault within the window is suppressed");
+        let (m, _) = map_message(
+            &rules,
+            &mut session,
+            &mut faults,
+            "plant/p1/count",
+            br#"{"good":5}"#,
+            t0,
+        );
+        assert!(
+            matches!(&m[..], [MqttMessage::Mapped(_)]),
+            "the subscription keeps working"
+        );
+        let later = t0 + FAULT_WINDOW + Duration::from_millis(1);
+        let (m, _) = map_message(
+            &rules,
+            &mut session,
+            &mut faults,
+            "plant/p1/count",
+            b"{oops",
+            later,
+        );
+        assert!(
+            matches!(&m[..], [MqttMessage::Fault { message, .. }] if message.contains("1 more like it suppressed"))
+        );
+        let (m, _) = map_message(
+            &rules,
+            &mut session,
+            &mut faults,
+            "other/topic",
+            b"x",
+            later,
+        );
+        assert!(m.is_empty(), "no rule, nothing");
+    }
+
+    #[test]
+    fn a_sparkplug_gap_yields_a_fault_and_a_rebirth_request() {
+        use crate::sources::mqtt::sparkplug::{Metric, MetricValue, Payload, datatype};
+        use prost::Message;
+        let rules = rules(
+            r#"
+[[rules]]
+topic = "spBv1.0/plant/#"
+device = "{device}"
+payload = "sparkplug"
+metric = "Good"
+yields = "count"
+counter = "good"
+"#,
+        );
+        let mut session = Session::default();
+        let mut faults = FaultLimiter::default();
+        let now = Instant::now();
+        let p = |seq: u64, value: u32| {
+            Payload {
+                timestamp: Some(1),
+                metrics: vec![Metric {
+                    name: Some("Good".into()),
+                    alias: Some(1),
+                    datatype: Some(datatype::UINT32),
+                    value: Some(MetricValue::IntValue(value)),
+                    ..Default::default()
+                }],
+                seq: Some(seq),
+                uuid: None,
+                body: None,
+            }
+            .encode_to_vec()
+        };
+        let (m, r) = map_message(
+            &rules,
+            &mut session,
+            &mut faults,
+            "spBv1.0/plant/NBIRTH/gw-1",
+            &p(0, 10),
+            now,
+        );
+        assert_eq!(m.len(), 1);
+        assert!(r.is_none());
+        let (m, r) = map_message(
+            &rules,
+            &mut session,
+            &mut faults,
+            "spBv1.0/plant/NDATA/gw-1",
+            &p(1, 11),
+            now,
+        );
+        assert!(matches!(
+            &m[..],
+            [MqttMessage::Mapped(Mapped {
+                what: MappedValue::Count { value: 11, .. },
+                ..
+            })]
+        ));
+        assert!(r.is_none());
+        let (m, r) = map_message(
+            &rules,
+            &mut session,
+            &mut faults,
+            "spBv1.0/plant/NDATA/gw-1",
+            &p(9, 12),
+            now,
+        );
+        assert!(
+            matches!(&m[..], [MqttMessage::Fault { message, .. }] if message.contains("rebirth"))
+        );
+        assert_eq!(r.unwrap().0, "spBv1.0/plant/NCMD/gw-1");
+    }
+}

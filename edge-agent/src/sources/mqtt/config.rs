@@ -1,0 +1,189 @@
+//! The MQTT source's configuration (`[[sources]] type = "mqtt"`).
+
+use super::rules::{RawRule, Rule};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host:port` or `mqtts://host:port` (TLS).
+    pub broker: String,
+    /// The client id; with a persistent session the broker keeps QoS 1 messages for it while
+    /// the agent is away. Must be unique per agent.
+    pub client_id: String,
+    /// `env:NAME` reads it from the environment.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// PEM file of the CA that signed the broker's certificate (mqtts).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for brokers that authenticate clients by certificate.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    #[serde(default = "default_keep_alive", with = "humantime_serde")]
+    pub keep_alive: Duration,
+    /// QoS 1 messages in flight from the broker at once (acknowledged after commit).
+    #[serde(default = "default_inflight")]
+    pub inflight: u16,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+}
+
+fn default_keep_alive() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_inflight() -> u16 {
+    100
+}
+
+/// Where the broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddr {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl MqttConfig {
+    pub fn broker_addr(&self) -> Result<BrokerAddr, String> {
+        let (tls, rest) = if let Some(r) = self.broker.strip_prefix("mqtts://") {
+            (true, r)
+        } else if let Some(r) = self.broker.strip_prefix("mqtt://") {
+            (false, r)
+        } else {
+            return Err(format!(
+                "broker {:?} must start with mqtt:// or mqtts://",
+                self.broker
+            ));
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| format!("broker {:?}: port {p:?} is not a number", self.broker))?,
+            ),
+            None => (rest, if tls { 8883 } else { 1883 }),
+        };
+        if host.is_empty() {
+            return Err(format!("broker {:?} names no host", self.broker));
+        }
+        Ok(BrokerAddr {
+            host: host.to_owned(),
+            port,
+            tls,
+        })
+    }
+
+    /// Every mistake in this source's settings, each as one message.
+    pub fn validate(&self) -> Result<(BrokerAddr, Vec<Rule>), Vec<String>> {
+        let mut mistakes = Vec::new();
+        let addr = self.broker_addr().map_err(|e| mistakes.push(e)).ok();
+        if self.client_id.trim().is_empty() {
+            mistakes.push("mqtt client_id must not be empty".into());
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            mistakes.push("mqtt client_cert and client_key go together".into());
+        }
+        if addr.as_ref().is_some_and(|a| !a.tls)
+            && (self.ca_file.is_some() || self.client_cert.is_some())
+        {
+            mistakes.push("mqtt ca_file and client certificates need an mqtts:// broker".into());
+        }
+        if self.rules.is_empty() {
+            mistakes.push("mqtt source has no rules; add [[sources.rules]]".into());
+        }
+        let mut rules = Vec::new();
+        for (i, raw) in self.rules.iter().enumerate() {
+            match raw.validate() {
+                Ok(rule) => rules.push(rule),
+                Err(errors) => {
+                    for e in errors {
+                        mistakes.push(format!("mqtt rule {} ({}): {e}", i + 1, raw.topic));
+                    }
+                }
+            }
+        }
+        match addr {
+            Some(addr) if mistakes.is_empty() => Ok((addr, rules)),
+            _ => Err(mistakes),
+        }
+    }
+}
+
+/// Resolves `env:NAME` secrets when the source starts.
+pub fn resolve_secret(value: &str) -> Result<String, String> {
+    match value.strip_prefix("env:") {
+        Some(var) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+        }
+        None => Ok(value.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(broker: &str) -> MqttConfig {
+        toml::from_str(&format!(
+            r#"
+broker = "{broker}"
+client_id = "mes-line-1"
+[[rules]]
+topic = "plant/+/count"
+device = "{{1}}"
+payload = "plain"
+yields = "count"
+counter = "good"
+"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn broker_addresses() {
+        assert_eq!(
+            config("mqtt://127.0.0.1:1883").broker_addr().unwrap(),
+            BrokerAddr {
+                host: "127.0.0.1".into(),
+                port: 1883,
+                tls: false
+            }
+        );
+        assert_eq!(
+            config("mqtts://broker.plant").broker_addr().unwrap().port,
+            8883
+        );
+        assert!(
+            config("tcp://x")
+                .broker_addr()
+                .unwrap_err()
+                .contains("mqtt://")
+        );
+        assert!(
+            config("mqtt://x:abc")
+                .broker_addr()
+                .unwrap_err()
+                .contains("abc")
+        );
+    }
+
+    #[test]
+    fn validation_lists_every_mistake() {
+        let mut c = config("mqtt://x");
+        c.client_id = " ".into();
+        c.ca_file = Some("ca.pem".into());
+        c.rules[0].yields = "nonsense".into();
+        let all = c.validate().unwrap_err().join("\n");
+        for part in [
+            "client_id",
+            "mqtts://",
+            "mqtt rule 1 (plant/+/count): yields",
+        ] {
+            assert!(all.contains(part), "{part} missing in {all}");
+        }
+        assert!(config("mqtt://x").validate().is_ok());
+    }
+}

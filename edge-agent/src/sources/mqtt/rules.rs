@@ -1,0 +1,510 @@
+//! Mapping rules: which topics mean what. A rule matches a topic filter, reads its payload
+//! (JSON by pointer, plain, or a Sparkplug B metric) and yields a typed reading — a count, a
+//! machine state, a measurement or a scan — that the processor turns into events.
+
+use super::payload::{PayloadFormat, Reading};
+use super::sparkplug::{NamedMetric, Value};
+use super::topic::TopicFilter;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A rule as written in the configuration (`[[sources.rules]]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    /// Topic filter, `+` and `#` allowed.
+    pub topic: String,
+    /// The device: a fixed name, `{N}` for the N-th `+` of the filter (1-based), or, for
+    /// Sparkplug, `{device}`: the Sparkplug device id (the edge node id for node metrics).
+    pub device: String,
+    pub station: Option<String>,
+    /// `json`, `plain` or `sparkplug`.
+    pub payload: String,
+    /// JSON pointer of the value (json payloads).
+    pub value: Option<String>,
+    /// JSON pointer of the device's timestamp (json payloads, optional).
+    pub timestamp: Option<String>,
+    /// Metric name (sparkplug payloads).
+    pub metric: Option<String>,
+    /// `count`, `state`, `measurement` or `scan`.
+    pub yields: String,
+    /// For counts: `good` or `scrap`.
+    pub counter: Option<String>,
+    /// For counts: the value is a running total (true, the default) or an increment.
+    pub cumulative: Option<bool>,
+    /// For states: device code → `running`, `idle`, `setup`, `off`, or `down:REASON`.
+    #[serde(default)]
+    pub states: BTreeMap<String, String>,
+    /// For measurements.
+    pub characteristic: Option<String>,
+    pub unit: Option<String>,
+}
+
+/// A validated rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub filter: TopicFilter,
+    device: DeviceName,
+    pub station: Option<String>,
+    pub payload: RulePayload,
+    pub yields: Yields,
+}
+
+#[derive(Debug, Clone)]
+enum DeviceName {
+    Fixed(String),
+    Capture(usize),
+    Sparkplug,
+}
+
+#[derive(Debug, Clone)]
+pub enum RulePayload {
+    Plain(PayloadFormat),
+    Sparkplug { metric: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Yields {
+    Count {
+        scrap: bool,
+        cumulative: bool,
+    },
+    State {
+        codes: BTreeMap<String, StateCode>,
+    },
+    Measurement {
+        characteristic: String,
+        unit: String,
+    },
+    Scan,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateCode {
+    pub state: protocol::MachineState,
+    pub reason: Option<String>,
+}
+
+/// What a rule read from one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    pub device: String,
+    pub station: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+    pub what: MappedValue,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MappedValue {
+    /// A counter value: a running total (`cumulative`) or an increment.
+    Count {
+        scrap: bool,
+        cumulative: bool,
+        value: u64,
+    },
+    State(StateCode),
+    Measurement {
+        characteristic: String,
+        unit: String,
+        value: f64,
+    },
+    Scan(String),
+}
+
+impl RawRule {
+    /// Validates the rule; every mistake is listed.
+    pub fn validate(&self) -> Result<Rule, Vec<String>> {
+        let mut mistakes = Vec::new();
+        let filter = TopicFilter::parse(&self.topic)
+            .map_err(|e| mistakes.push(e))
+            .ok();
+        let device = match self
+            .device
+            .strip_prefix('{')
+            .filter(|_| self.device != "{device}")
+            .and_then(|d| d.strip_suffix('}'))
+        {
+            Some(n) => match n.parse::<usize>() {
+                Ok(n) if n >= 1 => DeviceName::Capture(n - 1),
+                _ => {
+                    mistakes.push(format!(
+                        "device {:?}: expected a name or {{N}} for the N-th '+' of the topic",
+                        self.device
+                    ));
+                    DeviceName::Fixed(String::new())
+                }
+            },
+            None if self.device.trim().is_empty() => {
+                mistakes.push("device must not be empty".into());
+                DeviceName::Fixed(String::new())
+            }
+            None if self.device == "{device}" => {
+                if self.payload != "sparkplug" {
+                    mistakes.push("device \"{device}\" names the Sparkplug device; this rule does not read sparkplug".into());
+                }
+                DeviceName::Sparkplug
+            }
+            None => DeviceName::Fixed(self.device.clone()),
+        };
+        if let (Some(f), DeviceName::Capture(n)) = (&filter, &device) {
+            let pluses = f.as_str().split('/').filter(|l| *l == "+").count();
+            if *n >= pluses {
+                mistakes.push(format!(
+                    "device {:?}: topic {:?} has only {pluses} '+'",
+                    self.device, self.topic
+                ));
+            }
+        }
+        let payload = match self.payload.as_str() {
+            "json" => match &self.value {
+                Some(pointer) if pointer.starts_with('/') => {
+                    RulePayload::Plain(PayloadFormat::Json {
+                        value: pointer.clone(),
+                        timestamp: self.timestamp.clone(),
+                    })
+                }
+                Some(pointer) => {
+                    mistakes.push(format!(
+                        "value {pointer:?} is not a JSON pointer; expected e.g. \"/count\""
+                    ));
+                    RulePayload::Plain(PayloadFormat::Plain)
+                }
+                None => {
+                    mistakes.push("a json rule needs `value`, a JSON pointer".into());
+                    RulePayload::Plain(PayloadFormat::Plain)
+                }
+            },
+            "plain" => RulePayload::Plain(PayloadFormat::Plain),
+            "sparkplug" => match &self.metric {
+                Some(metric) => RulePayload::Sparkplug {
+                    metric: metric.clone(),
+                },
+                None => {
+                    mistakes.push("a sparkplug rule needs `metric`, the metric's name".into());
+                    RulePayload::Plain(PayloadFormat::Plain)
+                }
+            },
+            other => {
+                mistakes.push(format!(
+                    "payload {other:?}: expected json, plain or sparkplug"
+                ));
+                RulePayload::Plain(PayloadFormat::Plain)
+            }
+        };
+        let yields = match self.yields.as_str() {
+            "count" => {
+                let scrap = match self.counter.as_deref() {
+                    Some("good") => false,
+                    Some("scrap") => true,
+                    other => {
+                        mistakes.push(format!(
+                            "counter {other:?}: a count rule needs counter = \"good\" or \"scrap\""
+                        ));
+                        false
+                    }
+                };
+                Yields::Count {
+                    scrap,
+                    cumulative: self.cumulative.unwrap_or(true),
+                }
+            }
+            "state" => {
+                let mut codes = BTreeMap::new();
+                if self.states.is_empty() {
+                    mistakes.push("a state rule needs `states`, device code → state".into());
+                }
+                for (code, meaning) in &self.states {
+                    match parse_state(meaning) {
+                        Ok(s) => {
+                            codes.insert(code.clone(), s);
+                        }
+                        Err(e) => mistakes.push(format!("states.{code}: {e}")),
+                    }
+                }
+                Yields::State { codes }
+            }
+            "measurement" => match (&self.characteristic, &self.unit) {
+                (Some(c), Some(u)) => Yields::Measurement {
+                    characteristic: c.clone(),
+                    unit: u.clone(),
+                },
+                _ => {
+                    mistakes.push("a measurement rule needs `characteristic` and `unit`".into());
+                    Yields::Scan
+                }
+            },
+            "scan" => Yields::Scan,
+            other => {
+                mistakes.push(format!(
+                    "yields {other:?}: expected count, state, measurement or scan"
+                ));
+                Yields::Scan
+            }
+        };
+        match (filter, mistakes.is_empty()) {
+            (Some(filter), true) => Ok(Rule {
+                filter,
+                device,
+                station: self.station.clone(),
+                payload,
+                yields,
+            }),
+            _ => Err(mistakes),
+        }
+    }
+}
+
+fn parse_state(meaning: &str) -> Result<StateCode, String> {
+    use protocol::MachineState::*;
+    let (state, reason) = match meaning.split_once(':') {
+        Some((s, r)) => (s, Some(r.trim().to_owned())),
+        None => (meaning, None),
+    };
+    let state = match state.trim() {
+        "running" => Running,
+        "idle" => Idle,
+        "down" => Down,
+        "setup" => Setup,
+        "off" => Off,
+        other => {
+            return Err(format!(
+                "{other:?} is not a machine state; expected running, idle, down, setup or off"
+            ));
+        }
+    };
+    Ok(StateCode { state, reason })
+}
+
+impl Rule {
+    fn device_of(&self, topic: &str) -> String {
+        match &self.device {
+            DeviceName::Fixed(d) => d.clone(),
+            DeviceName::Capture(n) => self
+                .filter
+                .captures(topic)
+                .get(*n)
+                .map(|s| (*s).to_owned())
+                .unwrap_or_default(),
+            DeviceName::Sparkplug => super::sparkplug::Topic::parse(topic)
+                .map(|t| t.device.unwrap_or(t.node))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Maps a plain (json or plain) payload. `Err` says why it cannot be read.
+    pub fn map_plain(&self, topic: &str, payload: &[u8]) -> Result<Mapped, String> {
+        let RulePayload::Plain(format) = &self.payload else {
+            return Err("rule reads Sparkplug B; use map_sparkplug".into());
+        };
+        let read = format.read(payload)?;
+        let what = self.value(read.value)?;
+        Ok(Mapped {
+            device: self.device_of(topic),
+            station: self.station.clone(),
+            at: read.at,
+            what,
+        })
+    }
+
+    /// Maps the metric this rule names, if the Sparkplug message carries it. Historical
+    /// metrics are left to the caller (they must not overwrite live state).
+    pub fn map_sparkplug(
+        &self,
+        topic: &str,
+        metrics: &[NamedMetric],
+    ) -> Option<Result<Mapped, String>> {
+        let RulePayload::Sparkplug { metric } = &self.payload else {
+            return None;
+        };
+        let m = metrics.iter().rev().find(|m| &m.name == metric)?;
+        let reading = match &m.value {
+            Value::Int(i) => Reading::Number(*i as f64),
+            Value::UInt(u) => Reading::Number(*u as f64),
+            Value::Float(f) => Reading::Number(*f),
+            Value::Bool(b) => Reading::Bool(*b),
+            Value::Text(t) => Reading::Text(t.clone()),
+            Value::Null => return Some(Err(format!("metric {metric} is null"))),
+        };
+        Some(self.value(reading).map(|what| {
+            Mapped {
+                device: self.device_of(topic),
+                station: self.station.clone(),
+                at: m
+                    .timestamp_ms
+                    .and_then(|ms| Utc.timestamp_millis_opt(ms as i64).single()),
+                what,
+            }
+        }))
+    }
+
+    fn value(&self, reading: Reading) -> Result<MappedValue, String> {
+        match (&self.yields, reading) {
+            (Yields::Count { scrap, cumulative }, Reading::Number(n)) => {
+                if n < 0.0 || n.fract() != 0.0 || n > u64::MAX as f64 {
+                    return Err(format!("count {n} is not a whole, non-negative number"));
+                }
+                Ok(MappedValue::Count {
+                    scrap: *scrap,
+                    cumulative: *cumulative,
+                    value: n as u64,
+                })
+            }
+            (Yields::Count { .. }, other) => Err(format!("count is {other:?}; expected a number")),
+            (Yields::State { codes }, reading) => {
+                let code = match reading {
+                    Reading::Number(n) => n.to_string(),
+                    Reading::Text(t) => t,
+                    Reading::Bool(b) => b.to_string(),
+                };
+                codes
+                    .get(&code)
+                    .cloned()
+                    .map(MappedValue::State)
+                    .ok_or_else(|| format!("state code {code:?} is not in the rule's states"))
+            }
+            (
+                Yields::Measurement {
+                    characteristic,
+                    unit,
+                },
+                Reading::Number(value),
+            ) => Ok(MappedValue::Measurement {
+                characteristic: characteristic.clone(),
+                unit: unit.clone(),
+                value,
+            }),
+            (Yields::Measurement { .. }, other) => {
+                Err(format!("measurement is {other:?}; expected a number"))
+            }
+            (Yields::Scan, Reading::Text(code)) => Ok(MappedValue::Scan(code)),
+            (Yields::Scan, Reading::Number(n)) => Ok(MappedValue::Scan(n.to_string())),
+            (Yields::Scan, Reading::Bool(_)) => Err("scan is a boolean; expected text".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(toml_text: &str) -> Result<Rule, Vec<String>> {
+        toml::from_str::<RawRule>(toml_text).unwrap().validate()
+    }
+
+    #[test]
+    fn a_json_count_rule_names_the_device_from_the_topic() {
+        let r = rule(
+            r#"
+topic = "plant/line-1/+/counts"
+device = "{1}"
+station = "st-10"
+payload = "json"
+value = "/good"
+timestamp = "/ts"
+yields = "count"
+counter = "good"
+"#,
+        )
+        .unwrap();
+        assert!(r.filter.matches("plant/line-1/press-7/counts"));
+        let m = r
+            .map_plain(
+                "plant/line-1/press-7/counts",
+                br#"{"good":1200,"ts":1764232200000}"#,
+            )
+            .unwrap();
+        assert_eq!(m.device, "press-7");
+        assert_eq!(m.station.as_deref(), Some("st-10"));
+        assert_eq!(
+            m.what,
+            MappedValue::Count {
+                scrap: false,
+                cumulative: true,
+                value: 1200
+            }
+        );
+        assert!(m.at.is_some());
+        let e = r
+            .map_plain("plant/line-1/press-7/counts", br#"{"good":-3}"#)
+            .unwrap_err();
+        assert!(e.contains("non-negative"), "{e}");
+    }
+
+    #[test]
+    fn a_plain_state_rule_maps_codes_with_reasons() {
+        let r = rule(
+            r#"
+topic = "plant/press-1/state"
+device = "press-1"
+payload = "plain"
+yields = "state"
+states = { "1" = "running", "2" = "idle", "7" = "down:jam" }
+"#,
+        )
+        .unwrap();
+        let m = r.map_plain("plant/press-1/state", b"7").unwrap();
+        assert_eq!(
+            m.what,
+            MappedValue::State(StateCode {
+                state: protocol::MachineState::Down,
+                reason: Some("jam".into())
+            })
+        );
+        let e = r.map_plain("plant/press-1/state", b"9").unwrap_err();
+        assert!(e.contains("\"9\""), "{e}");
+    }
+
+    #[test]
+    fn every_mistake_in_a_rule_is_listed() {
+        let e = rule(
+            r#"
+topic = "a/#/b"
+device = "{0}"
+payload = "xml"
+yields = "teleport"
+"#,
+        )
+        .unwrap_err();
+        let all = e.join("\n");
+        for part in ["last level", "{N}", "xml", "teleport"] {
+            assert!(all.contains(part), "{part} missing in {all}");
+        }
+    }
+
+    #[test]
+    fn a_sparkplug_rule_picks_its_metric() {
+        let r = rule(
+            r#"
+topic = "spBv1.0/plant/DDATA/gw-1/+"
+device = "{1}"
+payload = "sparkplug"
+metric = "Temp"
+yields = "measurement"
+characteristic = "oil-temp"
+unit = "C"
+"#,
+        )
+        .unwrap();
+        let metrics = vec![NamedMetric {
+            name: "Temp".into(),
+            value: Value::Int(-10),
+            timestamp_ms: Some(1_764_232_200_000),
+            historical: false,
+        }];
+        let m = r
+            .map_sparkplug("spBv1.0/plant/DDATA/gw-1/press-1", &metrics)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.device, "press-1");
+        assert_eq!(
+            m.what,
+            MappedValue::Measurement {
+                characteristic: "oil-temp".into(),
+                unit: "C".into(),
+                value: -10.0
+            }
+        );
+        assert!(r.map_sparkplug("t", &[]).is_none());
+    }
+}

@@ -1,0 +1,363 @@
+//! The MQTT source against real brokers: Mosquitto at 127.0.0.1:1883 (started by .ci/run) and
+//! the broker embedded in the edge. A message is acknowledged only after its commit, so one
+//! that was received but not committed (a crash in between) comes again after a reconnect.
+
+use edge_agent::live::Live;
+use edge_agent::sources::mqtt::client::{self, MqttDelivery, MqttMessage};
+use edge_agent::sources::mqtt::config::MqttConfig;
+use edge_agent::sources::mqtt::rules::MappedValue;
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Mosquitto's address, or `None` (a failure in CI, where .ci/run starts it).
+async fn mosquitto() -> Option<SocketAddr> {
+    let addr: SocketAddr = "127.0.0.1:1883".parse().unwrap();
+    match tokio::net::TcpStream::connect(addr).await {
+        Ok(_) => Some(addr),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("Mosquitto is not running at {addr} ({e}); .ci/run starts it")
+        }
+        Err(e) => {
+            eprintln!(
+                "skipped: Mosquitto is not running at {addr} ({e}); `mosquitto -d` starts it"
+            );
+            None
+        }
+    }
+}
+
+fn embedded_broker() -> SocketAddr {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    edge_agent::broker::start(addr).unwrap();
+    addr
+}
+
+fn config(broker: SocketAddr, client_id: &str, prefix: &str) -> MqttConfig {
+    toml::from_str(&format!(
+        r#"
+broker = "mqtt://{broker}"
+client_id = "{client_id}"
+keep_alive = "5s"
+[[rules]]
+topic = "{prefix}/+/count"
+device = "{{1}}"
+station = "st-10"
+payload = "json"
+value = "/good"
+yields = "count"
+counter = "good"
+"#
+    ))
+    .unwrap()
+}
+
+struct Subscriber {
+    deliveries: mpsc::Receiver<MqttDelivery>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn subscribe(config: MqttConfig) -> Subscriber {
+    let (tx, deliveries) = mpsc::channel(16);
+    let (stop, stopping) = watch::channel(false);
+    let task = tokio::spawn(client::run(config, tx, Live::new(None), stopping));
+    Subscriber {
+        deliveries,
+        stop,
+        task,
+    }
+}
+
+impl Subscriber {
+    async fn next(&mut self) -> MqttDelivery {
+        tokio::time::timeout(DEADLINE, self.deliveries.recv())
+            .await
+            .expect("a delivery in time")
+            .expect("the source is running")
+    }
+
+    /// Stops the source. Deliveries not yet answered are dropped, which answers them "not
+    /// committed", so the source's acknowledger does not wait for them.
+    async fn stop(self) {
+        let Subscriber {
+            deliveries,
+            stop,
+            task,
+        } = self;
+        drop(deliveries);
+        stop.send_replace(true);
+        task.await.unwrap();
+    }
+}
+
+/// Publishes QoS 1 messages once the subscriber's session exists.
+async fn publisher(broker: SocketAddr) -> AsyncClient {
+    let mut o = MqttOptions::new(
+        format!("pub-{}", uuid::Uuid::now_v7()),
+        broker.ip().to_string(),
+        broker.port(),
+    );
+    o.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(o, 16);
+    tokio::spawn(async move {
+        loop {
+            if events.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    client
+}
+
+fn good_of(d: &MqttDelivery) -> u64 {
+    match &d.messages[..] {
+        [MqttMessage::Mapped(m)] => match m.what {
+            MappedValue::Count { value, .. } => value,
+            ref other => panic!("expected a count, got {other:?}"),
+        },
+        other => panic!("expected one mapped message, got {other:?}"),
+    }
+}
+
+async fn a_message_not_committed_comes_again_after_a_reconnect(broker: SocketAddr) {
+    let prefix = format!("mes-test/{}", uuid::Uuid::now_v7());
+    let client_id = format!("mes-edge-{}", uuid::Uuid::now_v7());
+    let publisher = publisher(broker).await;
+
+    // First run: subscribe (creates the persistent session), receive, do NOT commit.
+    let mut sub = subscribe(config(broker, &client_id, &prefix));
+    // Publish until the subscription is in place (the first messages may precede it).
+    let topic = format!("{prefix}/press-1/count");
+    let first = loop {
+        publisher
+            .publish(&topic, QoS::AtLeastOnce, false, br#"{"good":41}"#.to_vec())
+            .await
+            .unwrap();
+        if let Ok(Some(d)) =
+            tokio::time::timeout(Duration::from_millis(300), sub.deliveries.recv()).await
+        {
+            break d;
+        }
+    };
+    assert_eq!(good_of(&first), 41);
+    // Commit fails (as if the agent died before its journal commit): no acknowledgement.
+    let _ = first.committed.send(false);
+    // Drain whatever else arrived, committing nothing, then go away.
+    sub.stop().await;
+
+    // Second run, same client id: the broker delivers it again.
+    let mut sub = subscribe(config(broker, &client_id, &prefix));
+    let again = sub.next().await;
+    assert_eq!(
+        good_of(&again),
+        41,
+        "the uncommitted message is delivered again"
+    );
+    let _ = again.committed.send(true);
+    // A message published now arrives too, and the subscription works on.
+    publisher
+        .publish(&topic, QoS::AtLeastOnce, false, br#"{"good":42}"#.to_vec())
+        .await
+        .unwrap();
+    loop {
+        let d = sub.next().await;
+        let good = good_of(&d);
+        let _ = d.committed.send(true);
+        if good == 42 {
+            break;
+        }
+        assert_eq!(good, 41, "only redeliveries of 41 may come before 42");
+    }
+    sub.stop().await;
+}
+
+async fn malformed_payloads_become_faults_and_the_subscription_keeps_working(broker: SocketAddr) {
+    let prefix = format!("mes-test/{}", uuid::Uuid::now_v7());
+    let client_id = format!("mes-edge-{}", uuid::Uuid::now_v7());
+    let publisher = publisher(broker).await;
+    let mut sub = subscribe(config(broker, &client_id, &prefix));
+    let topic = format!("{prefix}/press-2/count");
+    // Wait for the subscription with valid messages, then send garbage and a valid one.
+    loop {
+        publisher
+            .publish(&topic, QoS::AtLeastOnce, false, br#"{"good":1}"#.to_vec())
+            .await
+            .unwrap();
+        if let Ok(Some(d)) =
+            tokio::time::timeout(Duration::from_millis(300), sub.deliveries.recv()).await
+        {
+            let _ = d.committed.send(true);
+            break;
+        }
+    }
+    publisher
+        .publish(&topic, QoS::AtLeastOnce, false, b"{not json".to_vec())
+        .await
+        .unwrap();
+    publisher
+        .publish(&topic, QoS::AtLeastOnce, false, br#"{"good":7}"#.to_vec())
+        .await
+        .unwrap();
+    let mut saw_fault = false;
+    loop {
+        let d = sub.next().await;
+        let messages = d.messages.clone();
+        let _ = d.committed.send(true);
+        match &messages[..] {
+            [MqttMessage::Fault { message, .. }] => {
+                assert!(
+                    message.contains("not JSON") && message.contains(&topic),
+                    "{message}"
+                );
+                saw_fault = true;
+            }
+            [MqttMessage::Mapped(m)] if matches!(m.what, MappedValue::Count { value: 7, .. }) => {
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(saw_fault, "the malformed payload was reported");
+    sub.stop().await;
+}
+
+#[tokio::test]
+async fn mosquitto_redelivers_what_was_not_committed() {
+    if let Some(broker) = mosquitto().await {
+        a_message_not_committed_comes_again_after_a_reconnect(broker).await;
+    }
+}
+
+#[tokio::test]
+async fn embedded_broker_redelivers_what_was_not_committed() {
+    a_message_not_committed_comes_again_after_a_reconnect(embedded_broker()).await;
+}
+
+#[tokio::test]
+async fn mosquitto_malformed_payloads_are_faults() {
+    if let Some(broker) = mosquitto().await {
+        malformed_payloads_become_faults_and_the_subscription_keeps_working(broker).await;
+    }
+}
+
+#[tokio::test]
+async fn embedded_broker_malformed_payloads_are_faults() {
+    malformed_payloads_become_faults_and_the_subscription_keeps_working(embedded_broker()).await;
+}
+
+/// A Sparkplug B edge node that was born before the agent subscribed: the agent sees data
+/// before any birth, asks the node for a rebirth, and from the births on reads the metrics by
+/// alias.
+async fn late_subscriber_gets_a_rebirth_then_counts(broker: SocketAddr) {
+    use edge_agent::sim::mqtt::{MqttSimOptions, run as run_sim};
+    let group = format!("g{}", uuid::Uuid::now_v7().simple());
+    let (stop_sim, sim_stopping) = watch::channel(false);
+    let sim = tokio::spawn(run_sim(
+        MqttSimOptions {
+            host: broker.ip().to_string(),
+            port: broker.port(),
+            prefix: group.clone(),
+            devices: 2,
+            cycle: Duration::from_millis(20),
+            sparkplug: true,
+            node: "gw-1".into(),
+            seed: 1,
+        },
+        sim_stopping,
+    ));
+    // Wait until the node is publishing data (its births are long gone).
+    let (watcher, mut watch_events) = AsyncClient::new(
+        MqttOptions::new(
+            format!("watch-{group}"),
+            broker.ip().to_string(),
+            broker.port(),
+        ),
+        16,
+    );
+    watcher
+        .subscribe(format!("spBv1.0/{group}/DDATA/#"), QoS::AtMostOnce)
+        .await
+        .unwrap();
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            match watch_events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(_))) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("watcher: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the simulated node publishes data");
+
+    let config: MqttConfig = toml::from_str(&format!(
+        r#"
+broker = "mqtt://{broker}"
+client_id = "mes-edge-{group}"
+[[rules]]
+topic = "spBv1.0/{group}/#"
+device = "{{device}}"
+payload = "sparkplug"
+metric = "Counts/Good"
+yields = "count"
+counter = "good"
+"#
+    ))
+    .unwrap();
+    let mut sub = subscribe(config);
+    let mut asked_rebirth = false;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no count after a rebirth within {DEADLINE:?}"
+        );
+        let d = sub.next().await;
+        let messages = d.messages.clone();
+        let _ = d.committed.send(true);
+        match &messages[..] {
+            [MqttMessage::Fault { message, .. }, ..] if message.contains("rebirth") => {
+                asked_rebirth = true
+            }
+            [MqttMessage::Mapped(m), ..] if asked_rebirth => {
+                assert!(m.device.starts_with("press-"), "{m:?}");
+                assert!(matches!(
+                    m.what,
+                    MappedValue::Count {
+                        cumulative: true,
+                        ..
+                    }
+                ));
+                break;
+            }
+            _ => {}
+        }
+    }
+    sub.stop().await;
+    stop_sim.send_replace(true);
+    sim.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn mosquitto_sparkplug_rebirth() {
+    if let Some(broker) = mosquitto().await {
+        late_subscriber_gets_a_rebirth_then_counts(broker).await;
+    }
+}
+
+#[tokio::test]
+async fn embedded_broker_sparkplug_rebirth() {
+    late_subscriber_gets_a_rebirth_then_counts(embedded_broker()).await;
+}
