@@ -19,6 +19,8 @@ pub struct EdgeConfig {
     pub journal: JournalSettings,
     pub http: HttpSettings,
     pub sources: Vec<SourceConfig>,
+    /// Where the embedded MQTT broker listens, when the agent runs one.
+    pub mqtt_broker: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +107,9 @@ pub enum SourceConfig {
     Simulated(SimulatedConfig),
     /// One PLC over Modbus TCP: its connection, poll groups and register map (`config/modbus.rs`).
     Modbus(modbus::ModbusConfig),
+    /// Devices over MQTT: a broker, and rules that say what each topic means
+    /// (`sources/mqtt/`).
+    Mqtt(crate::sources::mqtt::config::MqttConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -151,6 +156,15 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     sources: Vec<SourceConfig>,
+    /// Run an MQTT broker inside the agent, for gateways that have none.
+    #[serde(default)]
+    mqtt_broker: Option<RawBroker>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBroker {
+    listen: SocketAddr,
 }
 
 #[derive(Debug, Deserialize)]
@@ -455,6 +469,14 @@ impl EdgeConfig {
                         message: m.message.clone(),
                     })),
                 },
+                SourceConfig::Mqtt(mqtt) => {
+                    if let Err(found) = mqtt.validate() {
+                        modbus_mistakes.extend(found.into_iter().map(|message| ConfigMistake {
+                            line: line_of_path(text, i, &[]),
+                            message,
+                        }));
+                    }
+                }
                 SourceConfig::Simulated(sim) => {
                     if sim.machines == 0 || sim.machines > 1000 {
                         mistake(
@@ -504,6 +526,7 @@ impl EdgeConfig {
                 listen: raw.http.listen,
             },
             sources: raw.sources,
+            mqtt_broker: raw.mqtt_broker.map(|b| b.listen),
         })
     }
 }

@@ -35,6 +35,8 @@ pub enum StartError {
     },
     #[error("cannot set up the link to central: {0}")]
     Client(String),
+    #[error("{0}")]
+    Broker(String),
 }
 
 /// A running edge agent.
@@ -119,6 +121,12 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
         source,
     })?;
 
+    if let Some(listen) = config.mqtt_broker {
+        // Before the sources, so an MQTT source of this edge finds it up.
+        crate::broker::start(listen).map_err(StartError::Broker)?;
+        tracing::info!(%listen, "embedded MQTT broker listening");
+    }
+
     let (stop_sources, sources_stopping) = watch::channel(false);
     let (stop_rest, rest_stopping) = watch::channel(false);
     let generated = Arc::new(AtomicU64::new(0));
@@ -149,6 +157,30 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
                     "modbus source not started: its configuration was not validated"
                 ),
             },
+            SourceConfig::Mqtt(mqtt) => {
+                // The subscriber hands deliveries to a small forwarder, so it can be run and
+                // tested on its own; at most `inflight` deliveries wait (the broker sends no
+                // more unacknowledged messages than that).
+                let (deliveries, mut delivered) = mpsc::channel(mqtt.inflight.max(1) as usize);
+                let to_processor = to_processor.clone();
+                source_tasks.push(tokio::spawn(async move {
+                    while let Some(d) = delivered.recv().await {
+                        if to_processor
+                            .send(sources::SourceMessage::Mqtt(Box::new(d)))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }));
+                source_tasks.push(tokio::spawn(sources::mqtt::client::run(
+                    mqtt.clone(),
+                    deliveries,
+                    live.clone(),
+                    sources_stopping.clone(),
+                )));
+            }
         }
     }
     drop(to_processor);

@@ -9,6 +9,7 @@
 //! counts a part twice nor loses one.
 
 pub mod counter;
+pub mod mqtt;
 pub mod readings;
 
 use self::readings::{Interpreted, Interpreter, Meanings};
@@ -17,7 +18,7 @@ use crate::live::Live;
 use crate::sources::SourceMessage;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Most events appended in one call (the journal commits everything queued together anyway).
 const MAX_BATCH: usize = 4096;
@@ -38,38 +39,50 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, key, "cannot load a persisted counter or state"),
         }
     }
+    let mut mqtt = mqtt::MqttInterpreter::default();
     let mut batch = Interpreted::default();
+    // Sources waiting to hear that what they handed over is committed (MQTT acks after it).
+    let mut receipts: Vec<oneshot::Sender<bool>> = Vec::new();
     while let Some(first) = from_sources.recv().await {
         let plan = live.plan();
-        push(&mut batch, &mut interpreter, plan.as_deref(), first);
-        while batch.events.len() < MAX_BATCH {
-            match from_sources.try_recv() {
-                Ok(m) => push(&mut batch, &mut interpreter, plan.as_deref(), m),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                SourceMessage::Event(body) => batch.events.push(*body),
+                SourceMessage::Readings(readings) => {
+                    interpreter.interpret(&readings, plan.as_deref(), &mut batch)
+                }
+                SourceMessage::Mqtt(delivery) => {
+                    let delivery = *delivery;
+                    for key in mqtt.unknown_keys(&delivery.messages) {
+                        let value = journal.get_state(&key).await.unwrap_or_else(|e| {
+                            tracing::error!(error = %e, key, "cannot load a persisted counter");
+                            None
+                        });
+                        mqtt.restore(key, value.as_deref());
+                    }
+                    mqtt.interpret(&delivery.messages, plan.as_deref(), &mut batch);
+                    receipts.push(delivery.committed);
+                }
+            }
+            if batch.events.len() < MAX_BATCH {
+                next = from_sources.try_recv().ok();
             }
         }
-        commit(&journal, &live, std::mem::take(&mut batch)).await;
-    }
-}
-
-fn push(
-    batch: &mut Interpreted,
-    interpreter: &mut Interpreter,
-    plan: Option<&protocol::Plan>,
-    message: SourceMessage,
-) {
-    match message {
-        SourceMessage::Event(body) => batch.events.push(*body),
-        SourceMessage::Readings(readings) => interpreter.interpret(&readings, plan, batch),
+        let committed = commit(&journal, &live, std::mem::take(&mut batch)).await;
+        for receipt in receipts.drain(..) {
+            let _ = receipt.send(committed);
+        }
     }
 }
 
 /// Commits a batch and the state derived with it, in one transaction, waiting while the
 /// journal is full: the sources back up behind the bounded channel, so nothing is dropped, and
 /// the quota alarm tells people why.
-async fn commit(journal: &JournalHandle, live: &Live, batch: Interpreted) {
+/// Returns whether the batch is committed.
+async fn commit(journal: &JournalHandle, live: &Live, batch: Interpreted) -> bool {
     if batch.events.is_empty() && batch.state.is_empty() {
-        return;
+        return true;
     }
     let n = batch.events.len() as u64;
     let state: Vec<(String, String)> = batch.state.into_iter().collect();
@@ -94,11 +107,11 @@ async fn commit(journal: &JournalHandle, live: &Live, batch: Interpreted) {
         match result {
             Ok(()) => {
                 live.metrics.events_appended.inc_by(n);
-                return;
+                return true;
             }
             Err(JournalError::Closed) => {
                 tracing::error!(n, "journal closed; {n} events were not committed");
-                return;
+                return false;
             }
             Err(e) => {
                 if !warned {

@@ -10,12 +10,14 @@ pub mod simulated;
 use protocol::EventBody;
 
 /// What a source hands to the processor.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum SourceMessage {
     /// A fact the source could already express as an event (simulated machines).
     Event(Box<EventBody>),
     /// Raw values one poll of one device read (Modbus): the processor gives them meaning.
     Readings(Box<Readings>),
+    /// What MQTT messages said (typed by the rules), and whom to tell once it is committed.
+    Mqtt(Box<mqtt::client::MqttDelivery>),
 }
 
 /// Values read from one device at one moment (one poll group's reads).

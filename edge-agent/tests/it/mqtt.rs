@@ -361,3 +361,142 @@ async fn mosquitto_sparkplug_rebirth() {
 async fn embedded_broker_sparkplug_rebirth() {
     late_subscriber_gets_a_rebirth_then_counts(embedded_broker()).await;
 }
+
+/// The whole edge, reading MQTT devices through Mosquitto with central unreachable: running
+/// totals become production for the station, a state code a machine state, garbage a device
+/// fault, all committed to the journal.
+#[tokio::test]
+async fn an_edge_turns_mqtt_messages_into_committed_events_with_central_away() {
+    let Some(broker) = mosquitto().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("mes-test/{}", uuid::Uuid::now_v7());
+    let config = edge_agent::EdgeConfig::from_toml_str(&format!(
+        r#"
+edge_id = "mqtt-edge"
+[central]
+url = "http://127.0.0.1:9"
+token = "t"
+[journal]
+path = "{journal}"
+[http]
+listen = "127.0.0.1:0"
+[[sources]]
+type = "mqtt"
+broker = "mqtt://{broker}"
+client_id = "mes-edge-{id}"
+[[sources.rules]]
+topic = "{prefix}/+/counts"
+device = "{{1}}"
+station = "st-10"
+payload = "json"
+value = "/good"
+yields = "count"
+counter = "good"
+[[sources.rules]]
+topic = "{prefix}/+/state"
+device = "{{1}}"
+station = "st-10"
+payload = "plain"
+yields = "state"
+states = {{ "1" = "running", "7" = "down: jam" }}
+"#,
+        journal = dir.path().join("journal.db").display(),
+        id = uuid::Uuid::now_v7(),
+    ))
+    .unwrap();
+    let edge = edge_agent::start(config).await.unwrap();
+    let publisher = publisher(broker).await;
+    let counts = format!("{prefix}/press-1/counts");
+    // The first total is a baseline; publish it until the subscription has taken it.
+    let mut committed = edge.journal.committed();
+    let mut baseline_taken = false;
+    for _ in 0..100 {
+        publisher
+            .publish(
+                &counts,
+                QoS::AtLeastOnce,
+                false,
+                br#"{"good":100}"#.to_vec(),
+            )
+            .await
+            .unwrap();
+        let stats_before = edge
+            .journal
+            .get_state("counter/press-1/mqtt/good")
+            .await
+            .unwrap();
+        if stats_before.as_deref() == Some("100") {
+            baseline_taken = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(baseline_taken, "the subscriber took the first total");
+    for payload in [
+        &br#"{"good":103}"#[..],
+        b"{garbage",
+        br#"{"good":110}"#,
+        br#"{"good":110}"#,
+    ] {
+        publisher
+            .publish(&counts, QoS::AtLeastOnce, false, payload.to_vec())
+            .await
+            .unwrap();
+    }
+    publisher
+        .publish(
+            format!("{prefix}/press-1/state"),
+            QoS::AtLeastOnce,
+            false,
+            b"7".to_vec(),
+        )
+        .await
+        .unwrap();
+    // Wait until the state change is committed (it was published last).
+    let events = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let events: Vec<protocol::Event> = edge
+                .journal
+                .read_after(protocol::Seq::ZERO, 1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| serde_json::from_str(&e.json).unwrap())
+                .collect();
+            if events
+                .iter()
+                .any(|e| matches!(e.kind, protocol::EventKind::MachineStateChanged { .. }))
+            {
+                return events;
+            }
+            let _ = committed.changed().await;
+        }
+    })
+    .await
+    .expect("the events are committed");
+    let good: u64 = events
+        .iter()
+        .map(|e| match e.kind {
+            protocol::EventKind::ProductionReported { good, .. } => good,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(good, 10, "100 → 103 → 110 (twice) is 10 parts: {events:#?}");
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        protocol::EventKind::DeviceFault { message, .. } if message.contains("not JSON")
+    )));
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        protocol::EventKind::MachineStateChanged { state: protocol::MachineState::Down, reason: Some(r) } if r == "jam"
+    )));
+    assert!(events.iter().all(|e| {
+        e.source
+            .station
+            .as_ref()
+            .is_none_or(|s| s.as_str() == "st-10")
+    }));
+    edge.shutdown().await;
+}

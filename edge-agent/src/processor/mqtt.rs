@@ -1,0 +1,282 @@
+//! What MQTT messages mean. The rules already typed each value (a count, a state, a
+//! measurement); here counts become production for the station's work order — running totals
+//! through the same counter tracker as PLC counters, so a device restart or a redelivered
+//! message never counts twice — and states become machine-state events when they change.
+//! Sans-I/O, like `readings.rs`.
+
+use super::counter::{CounterStep, CounterTracker};
+use super::readings::{Interpreted, counter_key, state_key, work_order_for};
+use crate::sources::mqtt::client::MqttMessage;
+use crate::sources::mqtt::rules::{Mapped, MappedValue, StateCode};
+use chrono::{DateTime, Utc};
+use protocol::{EventBody, EventId, EventKind, Plan, Source};
+use std::collections::HashMap;
+
+/// Largest increase of a running total believed between two messages.
+const MAX_STEP: u64 = 1_000_000;
+
+#[derive(Debug, Default)]
+pub struct MqttInterpreter {
+    counters: HashMap<String, CounterTracker>,
+    states: HashMap<String, StateCode>,
+}
+
+/// The counter tag name of a count (good or scrap).
+fn count_tag(scrap: bool) -> &'static str {
+    if scrap { "mqtt/scrap" } else { "mqtt/good" }
+}
+
+impl MqttInterpreter {
+    /// Journal state keys these messages need and the interpreter has not seen yet: the
+    /// caller loads them (`get_state`) and hands them to [`restore`](Self::restore) first.
+    pub fn unknown_keys(&self, messages: &[MqttMessage]) -> Vec<String> {
+        messages
+            .iter()
+            .filter_map(|m| match m {
+                MqttMessage::Mapped(Mapped {
+                    device,
+                    what:
+                        MappedValue::Count {
+                            scrap,
+                            cumulative: true,
+                            ..
+                        },
+                    ..
+                }) => Some(counter_key(device, count_tag(*scrap))),
+                _ => None,
+            })
+            .filter(|k| !self.counters.contains_key(k))
+            .collect()
+    }
+
+    /// Takes a counter's persisted last value back (`None`: never seen).
+    pub fn restore(&mut self, key: String, value: Option<&str>) {
+        let last = value.and_then(|v| v.parse::<u64>().ok());
+        self.counters
+            .insert(key, CounterTracker::new(64, MAX_STEP, last));
+    }
+
+    pub fn interpret(
+        &mut self,
+        messages: &[MqttMessage],
+        plan: Option<&Plan>,
+        out: &mut Interpreted,
+    ) {
+        for message in messages {
+            match message {
+                MqttMessage::Fault { device, message } => out.events.push(body(
+                    None,
+                    device,
+                    None,
+                    EventKind::DeviceFault {
+                        device: device.as_str().into(),
+                        message: message.clone(),
+                    },
+                )),
+                MqttMessage::Mapped(m) => self.mapped(m, plan, out),
+            }
+        }
+    }
+
+    fn mapped(&mut self, m: &Mapped, plan: Option<&Plan>, out: &mut Interpreted) {
+        let station = m.station.as_deref();
+        match &m.what {
+            MappedValue::Count {
+                scrap,
+                cumulative,
+                value,
+            } => {
+                let n = if *cumulative {
+                    let key = counter_key(&m.device, count_tag(*scrap));
+                    let tracker = self
+                        .counters
+                        .entry(key.clone())
+                        .or_insert_with(|| CounterTracker::new(64, MAX_STEP, None));
+                    let step = tracker.observe(*value);
+                    if let Some(last) = tracker.last() {
+                        out.state.insert(key, last.to_string());
+                    }
+                    match step {
+                        CounterStep::Baseline => 0,
+                        CounterStep::Counted { n, .. } => n,
+                        CounterStep::Implausible { from, to } => {
+                            out.events.push(body(
+                                m.at,
+                                &m.device,
+                                station,
+                                EventKind::DeviceFault {
+                                    device: m.device.as_str().into(),
+                                    message: format!(
+                                        "count jumped from {from} to {to}, more than {MAX_STEP} between two messages; not counted, counting on from {to}"
+                                    ),
+                                },
+                            ));
+                            0
+                        }
+                    }
+                } else {
+                    *value
+                };
+                if n > 0 {
+                    let (work_order, operation) = work_order_for(plan, station);
+                    let (good, scrap) = if *scrap { (0, n) } else { (n, 0) };
+                    out.events.push(body(
+                        m.at,
+                        &m.device,
+                        station,
+                        EventKind::ProductionReported {
+                            work_order,
+                            operation,
+                            good,
+                            scrap,
+                        },
+                    ));
+                }
+            }
+            MappedValue::State(code) => {
+                let key = state_key(&m.device, "mqtt/state");
+                if self.states.get(&key) == Some(code) {
+                    return;
+                }
+                self.states.insert(key, code.clone());
+                out.events.push(body(
+                    m.at,
+                    &m.device,
+                    station,
+                    EventKind::MachineStateChanged {
+                        state: code.state,
+                        reason: code.reason.clone(),
+                    },
+                ));
+            }
+            MappedValue::Measurement {
+                characteristic,
+                unit,
+                value,
+            } => {
+                let (work_order, _) = work_order_for(plan, station);
+                out.events.push(body(
+                    m.at,
+                    &m.device,
+                    station,
+                    EventKind::Measurement {
+                        characteristic: characteristic.clone(),
+                        value: *value,
+                        unit: unit.clone(),
+                        work_order,
+                    },
+                ));
+            }
+            MappedValue::Scan(raw) => out.events.push(body(
+                m.at,
+                &m.device,
+                station,
+                EventKind::ScanRejected {
+                    raw: raw.clone(),
+                    reason: "scans over MQTT are read, but this edge does not check scans against the plan yet".into(),
+                },
+            )),
+        }
+    }
+}
+
+fn body(
+    at: Option<DateTime<Utc>>,
+    device: &str,
+    station: Option<&str>,
+    kind: EventKind,
+) -> EventBody {
+    EventBody {
+        id: EventId(uuid::Uuid::now_v7()),
+        at: at.unwrap_or_else(Utc::now),
+        source: Source {
+            device: Some(device.into()),
+            station: station.map(Into::into),
+        },
+        kind,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(device: &str, value: u64) -> MqttMessage {
+        MqttMessage::Mapped(Mapped {
+            device: device.into(),
+            station: Some("st-10".into()),
+            at: None,
+            what: MappedValue::Count {
+                scrap: false,
+                cumulative: true,
+                value,
+            },
+        })
+    }
+
+    fn good_of(out: &Interpreted) -> u64 {
+        out.events
+            .iter()
+            .map(|e| match e.kind {
+                EventKind::ProductionReported { good, .. } => good,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn running_totals_count_their_increase_and_redeliveries_count_nothing() {
+        let mut i = MqttInterpreter::default();
+        let mut out = Interpreted::default();
+        let first = [count("press-1", 100)];
+        assert_eq!(i.unknown_keys(&first), vec!["counter/press-1/mqtt/good"]);
+        i.restore("counter/press-1/mqtt/good".into(), Some("90"));
+        i.interpret(&first, None, &mut out);
+        assert_eq!(good_of(&out), 10, "counted from the persisted 90");
+        i.interpret(&[count("press-1", 100)], None, &mut out);
+        assert_eq!(good_of(&out), 10, "a redelivered message counts nothing");
+        i.interpret(&[count("press-1", 105)], None, &mut out);
+        assert_eq!(good_of(&out), 15);
+        assert_eq!(
+            out.state
+                .get("counter/press-1/mqtt/good")
+                .map(String::as_str),
+            Some("105")
+        );
+    }
+
+    #[test]
+    fn states_are_events_only_when_they_change_and_faults_are_events() {
+        let mut i = MqttInterpreter::default();
+        let mut out = Interpreted::default();
+        let state = |s| {
+            MqttMessage::Mapped(Mapped {
+                device: "press-1".into(),
+                station: None,
+                at: None,
+                what: MappedValue::State(StateCode {
+                    state: s,
+                    reason: None,
+                }),
+            })
+        };
+        use protocol::MachineState::*;
+        i.interpret(
+            &[state(Running), state(Running), state(Down)],
+            None,
+            &mut out,
+        );
+        assert_eq!(out.events.len(), 2);
+        i.interpret(
+            &[MqttMessage::Fault {
+                device: "t".into(),
+                message: "payload is not JSON".into(),
+            }],
+            None,
+            &mut out,
+        );
+        assert!(
+            matches!(&out.events[2].kind, EventKind::DeviceFault { message, .. } if message.contains("JSON"))
+        );
+    }
+}
