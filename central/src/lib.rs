@@ -13,8 +13,9 @@
 //! - [`config`]: TOML configuration, strict (`deny_unknown_fields`), errors name the line.
 //! - [`api`]: the axum router; `sync` (edge routes), `admin` (admin routes), `error` (the
 //!   one error shape, [`protocol::ErrorBody`]).
-//! - [`store`]: the [`Store`] trait (with its supertrait [`store::ErpStore`] for master data)
-//!   and its SQLite implementation.
+//! - [`store`]: the [`Store`] trait (with its supertraits [`store::ErpStore`] for master data
+//!   and [`store::InventoryStore`] for the stock ledger and genealogy) and its SQLite
+//!   implementation.
 //! - [`erp`]: MRP as a pure function, the working calendar, CSV import parsing; `api::erp`
 //!   serves them (`/api/v1/import/…`, `/api/v1/mrp/run`, `/api/v1/calendar`) and
 //!   `api::openapi` documents them.

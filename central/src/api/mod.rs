@@ -16,6 +16,10 @@
 //! | `POST /api/v1/import/{items,boms,inventory,demands,receipts}` | admin | `text/csv` → `{kind, rows}`; 400 `invalid_csv` with `details` |
 //! | `POST /api/v1/mrp/run?as_of=YYYY-MM-DD&pegging=single\|full` | admin | the MRP plan ([`crate::erp::mrp::MrpPlan`]) |
 //! | `GET`, `PUT /api/v1/calendar` | admin | the working calendar |
+//! | `GET /api/v1/inventory?item&lot&location&at=RFC3339` | admin | `{at, on_hand: [{item, lot, location, uom, qty}]}` |
+//! | `GET /api/v1/inventory/ledger?item&lot&location&at&limit` | admin | `{entries: [LedgerEntry…]}` |
+//! | `POST /api/v1/inventory/reversals` | admin | `{entry_id, note}` → 201 the reversal entry; 409 if reversed |
+//! | `GET /api/v1/genealogy/{lot}?direction=backward\|forward` | admin | `{lot, direction, nodes, links}` |
 //! | `GET /api/v1/openapi.json` | admin | OpenAPI 3 document ([`openapi`]) |
 //!
 //! Every error is a [`protocol::ErrorBody`] ([`error::AppError`]).
@@ -24,6 +28,7 @@ pub mod admin;
 pub mod erp;
 pub mod error;
 pub mod extract;
+pub mod inventory;
 pub mod openapi;
 pub mod sync;
 
@@ -163,6 +168,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sync::routes(state.clone()))
         .merge(admin::routes())
         .merge(erp::routes())
+        .merge(inventory::routes())
         .merge(openapi::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

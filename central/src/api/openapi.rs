@@ -1,5 +1,5 @@
 //! `GET /api/v1/openapi.json`: a hand-written OpenAPI 3.0 document of the ERP routes (import,
-//! calendar, MRP run) and the admin edge routes. Hand-written rather than generated, so that
+//! calendar, MRP run, inventory and genealogy) and the admin edge routes. Hand-written rather than generated, so that
 //! no derive crate is needed; a test checks that every documented path is routed.
 
 use super::AppState;
@@ -30,6 +30,15 @@ fn csv_import(kind: &str, columns: &str, semantics: &str) -> Value {
             }
         }
     })
+}
+
+fn inventory_filters() -> Value {
+    json!([
+        {"name": "item", "in": "query", "required": false, "schema": {"type": "string"}},
+        {"name": "lot", "in": "query", "required": false, "schema": {"type": "string"}},
+        {"name": "location", "in": "query", "required": false, "schema": {"type": "string"}},
+        {"name": "at", "in": "query", "required": false, "schema": {"type": "string", "format": "date-time"}, "description": "RFC 3339 moment (event time, inclusive); everything booked so far if absent"}
+    ])
 }
 
 pub fn document() -> Value {
@@ -79,6 +88,32 @@ pub fn document() -> Value {
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Calendar"}}}},
                     "responses": {"200": {"description": "calendar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Calendar"}}}}, "400": error_ref, "401": error_ref}
                 }
+            },
+            "/api/v1/inventory": {
+                "get": {"summary": "on-hand by item, lot and location at a moment", "tags": ["inventory"],
+                    "description": "Sums the stock ledger up to `at` (event time, inclusive). Zero balances are left out.",
+                    "parameters": inventory_filters(),
+                    "responses": {"200": {"description": "on-hand", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OnHand"}}}}, "400": error_ref, "401": error_ref}}
+            },
+            "/api/v1/inventory/ledger": {
+                "get": {"summary": "stock ledger rows, in entry order", "tags": ["inventory"],
+                    "parameters": inventory_filters().as_array().into_iter().flatten().cloned()
+                        .chain([json!({"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 10000}})]).collect::<Vec<_>>(),
+                    "responses": {"200": {"description": "{\"entries\": [LedgerEntry...]}", "content": {"application/json": {"schema": {"type": "object", "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/LedgerEntry"}}}}}}}, "400": error_ref, "401": error_ref}}
+            },
+            "/api/v1/inventory/reversals": {
+                "post": {"summary": "reverse a ledger entry (the only correction; the ledger is append-only)", "tags": ["inventory"],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["entry_id"], "properties": {"entry_id": {"type": "integer"}, "note": {"type": "string"}}}}}},
+                    "responses": {"201": {"description": "the reversal entry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LedgerEntry"}}}},
+                        "400": error_ref, "401": error_ref, "404": error_ref,
+                        "409": {"description": "already reversed (already_reversed) or itself a reversal (is_reversal)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}
+            },
+            "/api/v1/genealogy/{lot}": {
+                "get": {"summary": "trace a lot through every level", "tags": ["inventory"],
+                    "description": "Backward: the lots it was made of (lot_produced.consumed_lots and lots issued to the work order that produced it), their lots, and so on; forward: the lots made of it. Each lot appears once, at its shortest depth; cycles end.",
+                    "parameters": [{"name": "lot", "in": "path", "required": true, "schema": {"type": "string"}},
+                        {"name": "direction", "in": "query", "required": false, "schema": {"type": "string", "enum": ["backward", "forward"], "default": "backward"}}],
+                    "responses": {"200": {"description": "the trace", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Genealogy"}}}}, "400": error_ref, "401": error_ref}}
             },
             "/api/v1/openapi.json": {
                 "get": {"summary": "this document", "tags": ["meta"], "responses": {"200": {"description": "OpenAPI 3 document"}, "401": error_ref}}
@@ -135,6 +170,22 @@ pub fn document() -> Value {
                     "start": {"type": "string", "format": "date"},
                     "due": {"type": "string", "format": "date"},
                     "pegged_to": {"type": "array", "items": {"type": "string"}, "description": "demand references, safety_stock:ITEM, or parent planned-order references"}}},
+                "OnHand": {"type": "object", "required": ["at", "on_hand"], "properties": {
+                    "at": {"type": "string", "format": "date-time"},
+                    "on_hand": {"type": "array", "items": {"type": "object", "required": ["item", "lot", "location", "uom", "qty"], "properties": {
+                        "item": {"type": "string"}, "lot": {"type": "string"}, "location": {"type": "string"}, "uom": {"type": "string"},
+                        "qty": {"type": "string", "description": "exact decimal"}}}}}},
+                "LedgerEntry": {"type": "object", "required": ["entry_id", "item", "lot", "location", "qty_delta", "uom", "at", "reason"], "properties": {
+                    "entry_id": {"type": "integer"}, "item": {"type": "string"}, "lot": {"type": "string"}, "location": {"type": "string"},
+                    "qty_delta": {"type": "string", "description": "exact decimal, signed"}, "uom": {"type": "string"},
+                    "edge_id": {"type": "string", "nullable": true}, "seq": {"type": "integer", "nullable": true},
+                    "at": {"type": "string", "format": "date-time"},
+                    "reason": {"type": "string", "enum": ["received", "issued", "moved_out", "moved_in", "produced", "reversal"]},
+                    "work_order": {"type": "string", "nullable": true}, "reverses": {"type": "integer", "nullable": true}, "note": {"type": "string", "nullable": true}}},
+                "Genealogy": {"type": "object", "required": ["lot", "direction", "nodes", "links"], "properties": {
+                    "lot": {"type": "string"}, "direction": {"type": "string", "enum": ["backward", "forward"]},
+                    "nodes": {"type": "array", "items": {"type": "object", "properties": {"lot": {"type": "string"}, "item": {"type": "string", "nullable": true}, "depth": {"type": "integer"}}}},
+                    "links": {"type": "array", "items": {"type": "object", "properties": {"produced": {"type": "string"}, "consumed": {"type": "string"}}}}}},
                 "ActionMessage": {"type": "object", "required": ["kind", "reference", "item", "date"], "properties": {
                     "kind": {"type": "string", "enum": ["expedite", "push_out", "cancel"]},
                     "reference": {"type": "string"}, "item": {"type": "string"},

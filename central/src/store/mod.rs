@@ -7,9 +7,11 @@
 //! returns only after the commit is durable.
 
 pub mod erp;
+pub mod inventory;
 pub mod sqlite;
 
 pub use erp::{ErpStore, ImportSummary, MasterData};
+pub use inventory::InventoryStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -85,9 +87,10 @@ impl EncodedEvent {
     }
 }
 
-/// Central's store. ERP master data is its supertrait [`ErpStore`].
+/// Central's store. ERP master data is its supertrait [`ErpStore`], the stock ledger and
+/// genealogy [`InventoryStore`].
 #[async_trait]
-pub trait Store: ErpStore + Send + Sync + 'static {
+pub trait Store: ErpStore + InventoryStore + Send + Sync + 'static {
     /// Creates an edge with this credential, or replaces the credential of an existing one
     /// (rotation), which also lifts a revocation. Its events and acked seq stay.
     async fn create_edge(&self, edge_id: &EdgeId, token_hash: [u8; 32]) -> Result<(), StoreError>;

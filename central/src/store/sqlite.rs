@@ -9,7 +9,9 @@
 //! so the PostgreSQL store can share it where it fits.
 
 mod erp;
+mod inventory;
 
+use super::inventory::InventoryFacts;
 use super::{EdgeSummary, EncodedEvent, IngestOutcome, Store, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -21,8 +23,9 @@ use std::sync::{Arc, Mutex};
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "central.db";
 
-/// 2: the ERP tables ([`erp::SCHEMA`]).
-const SCHEMA_VERSION: i64 = 2;
+/// 2: the ERP tables ([`erp::SCHEMA`]). 3: the stock ledger and genealogy
+/// ([`inventory::SCHEMA`]), backfilled from stored events on upgrade.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -79,7 +82,7 @@ impl SqliteStore {
             source,
         })?;
         let path = data_dir.join(DB_FILE);
-        let writer = Connection::open(&path)?;
+        let mut writer = Connection::open(&path)?;
         writer.busy_timeout(std::time::Duration::from_secs(5))?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "FULL")?;
@@ -95,6 +98,10 @@ impl SqliteStore {
         }
         writer.execute_batch(SCHEMA)?;
         writer.execute_batch(erp::SCHEMA)?;
+        writer.execute_batch(inventory::SCHEMA)?;
+        if version < 3 {
+            inventory::backfill(&mut writer)?;
+        }
         writer.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         writer.set_prepared_statement_cache_capacity(32);
 
@@ -147,17 +154,21 @@ struct EventRow {
     at: String,
     kind: &'static str,
     body: String,
+    /// What the event books in the stock ledger and genealogy, if anything.
+    facts: Option<InventoryFacts>,
 }
 
 impl EventRow {
     fn new(encoded: EncodedEvent) -> Result<EventRow, StoreError> {
         let event = &encoded.event;
+        let facts = InventoryFacts::of(&event.kind, event.edge_id.as_str());
         Ok(EventRow {
             seq: to_i64(event.seq.0)?,
             event_id: event.id.0.hyphenated().to_string(),
             at: ts(event.at),
             kind: event.kind.name(),
             body: encoded.json,
+            facts,
         })
     }
 }
@@ -291,6 +302,9 @@ impl Store for SqliteStore {
                         row.kind,
                         row.body,
                     ])?;
+                    if let Some(facts) = &row.facts {
+                        inventory::apply(&tx, edge_id.as_str(), row.seq, &row.at, facts)?;
+                    }
                     n_new += 1;
                 }
             }

@@ -266,6 +266,10 @@ async fn issue_6_openapi_documents_every_erp_route() {
         "/api/v1/import/receipts",
         "/api/v1/mrp/run",
         "/api/v1/calendar",
+        "/api/v1/inventory",
+        "/api/v1/inventory/ledger",
+        "/api/v1/inventory/reversals",
+        "/api/v1/genealogy/{lot}",
     ] {
         assert!(paths.contains_key(path), "{path}");
     }
@@ -273,7 +277,7 @@ async fn issue_6_openapi_documents_every_erp_route() {
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let uri = path.replace("{edge_id}", "e1");
+            let uri = path.replace("{edge_id}", "e1").replace("{lot}", "L-1");
             let reply = h.call(method, &uri, None, None).await;
             assert_eq!(
                 reply.status,

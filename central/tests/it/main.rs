@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod erp;
 mod ingest;
+mod inventory;
 mod plan;
 
 use axum::Router;
