@@ -9,6 +9,9 @@ use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod mqtt_ingest;
+use mqtt_ingest::mqtt_ingest;
+
 #[derive(Subcommand, Clone)]
 pub enum Which {
     /// Journal append throughput against raw rusqlite inserting the same rows.
@@ -34,6 +37,45 @@ pub enum Which {
     Memory {
         #[arg(long, default_value_t = 1_000_000)]
         events: usize,
+    },
+    /// One Modbus read (plan, read, check, decode) through the agent's read path against raw
+    /// tokio-modbus reading the same registers of the same simulated PLC on loopback.
+    ModbusRoundtrip {
+        #[arg(long, default_value_t = 20_000)]
+        samples: usize,
+        /// Consecutive u16 registers read from 400001 (at most 125).
+        #[arg(long, default_value_t = 10)]
+        registers: u16,
+    },
+    /// Simulated PLCs (in this process) polled by an edge (a separate process): its CPU,
+    /// memory, and poll-start jitter measured where the requests arrive.
+    ModbusFleet {
+        #[arg(long, default_value_t = 100)]
+        plcs: usize,
+        /// u16 registers per PLC, read from 400001 (at most 125: one request per poll).
+        #[arg(long, default_value_t = 100)]
+        registers: u16,
+        #[arg(long, default_value = "100ms")]
+        interval: humantime::Duration,
+        #[arg(long, default_value = "20s")]
+        duration: humantime::Duration,
+    },
+    /// Central ingest of ERP-bearing edge events (stock ledger, genealogy) over HTTP from
+    /// concurrent edges, each with one batch in flight.
+    CentralIngest {
+        #[arg(long, default_value_t = 20)]
+        edges: usize,
+        #[arg(long, default_value_t = 100_000)]
+        events_per_edge: usize,
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
+    },
+    /// QoS 1 ingest from Mosquitto (127.0.0.1:1883) into the journal through the edge's MQTT
+    /// source and processor, each message committed before its acknowledgement, against
+    /// `mosquitto_sub -q 1 -C N` draining the same load from the same broker.
+    MqttIngest {
+        #[arg(long, default_value_t = 50_000)]
+        messages: u64,
     },
     /// Used by `memory`: run an edge from a config file (a separate process to measure).
     #[command(hide = true)]
@@ -88,6 +130,21 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             demands,
             runs,
         } => mrp(items, levels, bom_lines, demands, runs),
+        Which::ModbusRoundtrip { samples, registers } => {
+            runtime.block_on(modbus_roundtrip(samples, registers))
+        }
+        Which::ModbusFleet {
+            plcs,
+            registers,
+            interval,
+            duration,
+        } => runtime.block_on(modbus_fleet(plcs, registers, *interval, *duration)),
+        Which::CentralIngest {
+            edges,
+            events_per_edge,
+            batch,
+        } => runtime.block_on(central_ingest(edges, events_per_edge, batch)),
+        Which::MqttIngest { messages } => runtime.block_on(mqtt_ingest(messages)),
         Which::EdgeProcess { config } => runtime.block_on(async {
             let config = edge_agent::EdgeConfig::load(&config)?;
             edge_agent::run(config, crate::shutdown_signal()).await?;
@@ -489,4 +546,554 @@ fn mrp(
 
 fn percentile_s(sorted: &[Duration], p: f64) -> f64 {
     percentile(sorted, p) / 1e3
+}
+
+/// A simulated press on 127.0.0.1:0, served until the returned sender is dropped or fired.
+async fn start_plc(
+    options: edge_agent::sim::plc::PlcOptions,
+) -> anyhow::Result<(
+    edge_agent::sim::plc::Plc,
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+)> {
+    let plc = edge_agent::sim::plc::Plc::new(&options);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopping) = tokio::sync::oneshot::channel::<()>();
+    let server = plc.clone();
+    tokio::spawn(async move {
+        let _ = server
+            .serve(listener, options, async move {
+                let _ = stopping.await;
+            })
+            .await;
+    });
+    Ok((plc, addr, stop))
+}
+
+/// `[[sources]]` for a device reading `registers` u16 registers from 400001.
+fn modbus_source(
+    device: &str,
+    addr: std::net::SocketAddr,
+    registers: u16,
+    interval: Duration,
+) -> String {
+    let mut s = format!(
+        "[[sources]]\ntype = \"modbus\"\ndevice = \"{device}\"\nhost = \"{addr}\"\ninterval = \"{}ms\"\ntimeout = \"1s\"\nbackoff_min = \"50ms\"\nbackoff_max = \"1s\"\n",
+        interval.as_millis()
+    );
+    for r in 0..u32::from(registers) {
+        s.push_str(&format!(
+            "[[sources.tags]]\nname = \"r{r}\"\naddress = \"{}\"\ntype = \"u16\"\n",
+            400_001 + r
+        ));
+    }
+    s
+}
+
+fn percentile_us(sorted: &[Duration], p: f64) -> f64 {
+    (percentile(sorted, p) * 1000.0 * 10.0).round() / 10.0
+}
+
+async fn modbus_roundtrip(samples: usize, registers: u16) -> anyhow::Result<()> {
+    use edge_agent::config::modbus::MAX_READ_REGISTERS;
+    use edge_agent::sim::plc::PlcOptions;
+    use edge_agent::sources::modbus::{self, ChangeFilter, plan::plan_reads};
+    use tokio_modbus::client::Reader;
+    if registers == 0 || registers > MAX_READ_REGISTERS {
+        bail!("registers must be 1..={MAX_READ_REGISTERS}");
+    }
+    // A press that stands still: both readers see the same registers every time.
+    let options = PlcOptions {
+        cycle: None,
+        ..Default::default()
+    };
+    let (_plc, addr, stop) = start_plc(options).await?;
+    let config = edge_agent::EdgeConfig::from_toml_str(&format!(
+        "edge_id = \"bench\"\n[central]\nurl = \"http://127.0.0.1:9\"\ntoken = \"t\"\n{}",
+        modbus_source("bench-plc", addr, registers, Duration::from_millis(100))
+    ))?;
+    let device = match &config.sources[0] {
+        edge_agent::config::SourceConfig::Modbus(m) => {
+            m.device().map_err(|e| anyhow::anyhow!("{e:?}"))?.clone()
+        }
+        _ => bail!("not a modbus source"),
+    };
+    let group = &device.groups[0];
+    let plan = plan_reads(&group.tags, device.max_gap_registers, device.max_gap_bits);
+    if plan.len() != 1 {
+        bail!("expected one planned read, got {}", plan.len());
+    }
+    let mut agent = modbus::connect(&device.host, device.unit, device.timeout)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let mut raw =
+        tokio_modbus::client::tcp::connect_slave(addr, tokio_modbus::Slave(device.unit)).await?;
+    let mut filter = ChangeFilter::default();
+    let mut decoded = 0usize;
+    // The agent's path: each planned read with its timeout and reply checks, then every tag
+    // decoded and passed through the change filter, as the device task does per poll.
+    let mut through_agent =
+        async |filter: &mut ChangeFilter, decoded: &mut usize| -> anyhow::Result<Duration> {
+            let t = Instant::now();
+            for request in &plan {
+                let data = modbus::read(
+                    &mut agent,
+                    request.table,
+                    request.start,
+                    request.count,
+                    device.timeout,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                for (i, value) in modbus::extract(&group.tags, request, &data) {
+                    let value = value.map_err(anyhow::Error::msg)?;
+                    if filter.should_report(&group.tags[i], &value) {
+                        *decoded += 1;
+                    }
+                }
+            }
+            Ok(t.elapsed())
+        };
+    let mut agent_times = Vec::with_capacity(samples);
+    let mut raw_times = Vec::with_capacity(samples);
+    let warmup = (samples / 10).max(100);
+    // Interleaved, so both see the same machine at the same moment.
+    for i in 0..warmup + samples {
+        let a = through_agent(&mut filter, &mut decoded).await?;
+        let t = Instant::now();
+        let words = raw.read_holding_registers(0, registers).await??;
+        let r = t.elapsed();
+        std::hint::black_box(words);
+        if i >= warmup {
+            agent_times.push(a);
+            raw_times.push(r);
+        }
+    }
+    let _ = stop.send(());
+    agent_times.sort();
+    raw_times.sort();
+    let (a50, a99) = (
+        percentile_us(&agent_times, 0.5),
+        percentile_us(&agent_times, 0.99),
+    );
+    let (r50, r99) = (
+        percentile_us(&raw_times, 0.5),
+        percentile_us(&raw_times, 0.99),
+    );
+    println!(
+        "{}",
+        json!({"bench":"modbus_roundtrip","samples":samples,"registers":registers,
+            "agent_p50_us":a50,"agent_p99_us":a99,"raw_tokio_modbus_p50_us":r50,
+            "raw_tokio_modbus_p99_us":r99,"added_p50_us":((a50-r50)*10.0).round()/10.0,
+            "added_p99_us":((a99-r99)*10.0).round()/10.0,"target_added_p99_us":50})
+    );
+    Ok(())
+}
+
+/// CPU time (user + system) of a process in seconds, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32, ticks_per_s: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')').context("odd /proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11).context("utime")?.parse()?;
+    let stime: f64 = fields.get(12).context("stime")?.parse()?;
+    Ok((utime + stime) / ticks_per_s)
+}
+
+/// The edge's poll-start lateness histogram (`le` in seconds, cumulative count) from /metrics.
+async fn lateness_histogram(
+    client: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<Vec<(f64, u64)>> {
+    let text = client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let prefix = "mes_edge_modbus_poll_start_lateness_seconds_bucket{le=\"";
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some((le, count)) = rest.split_once("\"}") else {
+            continue;
+        };
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse()?
+        };
+        out.push((le, count.trim().parse()?));
+    }
+    if out.is_empty() {
+        bail!("no poll lateness histogram at {url}");
+    }
+    Ok(out)
+}
+
+/// Polls counted between two scrapes, and the smallest bucket bound holding 99 % of them.
+fn edge_p99_bound(before: &[(f64, u64)], after: &[(f64, u64)]) -> (u64, Option<f64>) {
+    let delta: Vec<(f64, u64)> = after
+        .iter()
+        .map(|(le, n)| {
+            let b = before.iter().find(|(l, _)| l == le).map_or(0, |(_, n)| *n);
+            (*le, n.saturating_sub(b))
+        })
+        .collect();
+    let total = delta.last().map_or(0, |(_, n)| *n);
+    let bound = delta
+        .iter()
+        .find(|(_, n)| (*n as f64) >= 0.99 * total as f64)
+        .map(|(le, _)| *le)
+        .filter(|le| le.is_finite());
+    (total, bound)
+}
+
+/// Poll-start lateness from the arrival times of one device's requests (one request per poll):
+/// each arrival is placed on the poll grid (the nearest multiple of the interval from the
+/// first), and its lateness is its offset from the grid minus the smallest offset seen (the
+/// constant part: loopback and server). Also returns the number of grid slots with no arrival.
+fn lateness(arrivals: &[std::time::Instant], interval: Duration) -> (Vec<Duration>, usize) {
+    let Some(first) = arrivals.first() else {
+        return (Vec::new(), 0);
+    };
+    let i = interval.as_secs_f64();
+    let mut offsets = Vec::with_capacity(arrivals.len());
+    let mut last_slot = 0i64;
+    let mut missed = 0usize;
+    for (n, a) in arrivals.iter().enumerate() {
+        let t = a.duration_since(*first).as_secs_f64();
+        let slot = (t / i).round() as i64;
+        if n > 0 && slot > last_slot + 1 {
+            missed += (slot - last_slot - 1) as usize;
+        }
+        last_slot = slot;
+        offsets.push(t - slot as f64 * i);
+    }
+    let min = offsets.iter().copied().fold(f64::INFINITY, f64::min);
+    let late = offsets
+        .into_iter()
+        .map(|o| Duration::from_secs_f64(o - min))
+        .collect();
+    (late, missed)
+}
+
+async fn modbus_fleet(
+    plcs: usize,
+    registers: u16,
+    interval: Duration,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    use edge_agent::sim::plc::PlcOptions;
+    let dir = tempfile::tempdir()?;
+    let mut sims = Vec::with_capacity(plcs);
+    let mut sources = String::new();
+    for n in 0..plcs {
+        let options = PlcOptions {
+            cycle: Some(Duration::from_millis(500)),
+            seed: Some(n as u64),
+            ..Default::default()
+        };
+        let (plc, addr, stop) = start_plc(options).await?;
+        sources.push_str(&modbus_source(
+            &format!("plc-{n:03}"),
+            addr,
+            registers,
+            interval,
+        ));
+        sims.push((plc, stop));
+    }
+    // A central that is not there: the edge journals and keeps retrying.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    // The edge's HTTP on a port that was free a moment ago, to read its lateness histogram.
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config_path = dir.path().join("fleet.toml");
+    std::fs::write(
+        &config_path,
+        edge_toml(
+            "bench-fleet",
+            &format!("http://127.0.0.1:{port}"),
+            "t",
+            &dir.path().join("edge.db"),
+            "normal",
+            &sources,
+        )
+        .replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{http_port}\""),
+        ),
+    )?;
+    let metrics_url = format!("http://127.0.0.1:{http_port}/metrics");
+    let client = reqwest::Client::new();
+    let ticks: f64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0);
+    for (plc, _) in &sims {
+        plc.record_arrivals(true);
+    }
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["bench", "edge-process"])
+        .arg(&config_path)
+        .env("RUST_LOG", "error")
+        .spawn()?;
+    let pid = child.id();
+    let measured = async {
+        // Wait until every PLC is being polled, then let the edge settle.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut polled = vec![false; plcs];
+        while !polled.iter().all(|p| *p) {
+            if Instant::now() > deadline {
+                bail!(
+                    "only {} of {plcs} PLCs polled after 30 s",
+                    polled.iter().filter(|p| **p).count()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            for (n, (plc, _)) in sims.iter().enumerate() {
+                polled[n] |= !plc.take_arrivals().is_empty();
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for (plc, _) in &sims {
+            plc.record_arrivals(true);
+        }
+        let hist0 = lateness_histogram(&client, &metrics_url).await?;
+        let cpu0 = cpu_seconds(pid, ticks)?;
+        let t0 = Instant::now();
+        tokio::time::sleep(duration).await;
+        let cpu1 = cpu_seconds(pid, ticks)?;
+        let hist1 = lateness_histogram(&client, &metrics_url).await?;
+        let wall = t0.elapsed().as_secs_f64();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kb = |key: &str| -> u64 {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let mut late = Vec::new();
+        let mut missed = 0;
+        let mut polls = 0;
+        for (plc, _) in &sims {
+            let arrivals = plc.take_arrivals();
+            polls += arrivals.len();
+            let (l, m) = lateness(&arrivals, interval);
+            late.extend(l);
+            missed += m;
+        }
+        Ok((
+            (cpu1 - cpu0) / wall,
+            wall,
+            kb("VmRSS:"),
+            kb("VmHWM:"),
+            late,
+            polls,
+            missed,
+            edge_p99_bound(&hist0, &hist1),
+        ))
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let (cores, wall, rss, hwm, mut late, polls, missed, (edge_polls, edge_p99)) = measured?;
+    late.sort();
+    let i_ms = interval.as_secs_f64() * 1e3;
+    let p99 = percentile(&late, 0.99);
+    println!(
+        "{}",
+        json!({"bench":"modbus_fleet","plcs":plcs,"registers_per_plc":registers,
+            "points":plcs*usize::from(registers),"interval_ms":i_ms,"seconds":round3(wall),
+            "edge_cpu_cores":round3(cores),"edge_rss_mib":round3(rss as f64/1024.0),
+            "edge_peak_rss_mib":round3(hwm as f64/1024.0),
+            "polls":polls,"expected_polls":(wall*1e3/i_ms).floor() as usize*plcs,
+            "missed_polls":missed,
+            "poll_start_lateness_p50_ms":round3(percentile(&late,0.5)),
+            "poll_start_lateness_p99_ms":round3(p99),
+            "poll_start_lateness_max_ms":round3(late.last().map_or(0.0,|d|d.as_secs_f64()*1e3)),
+            "jitter_p99_fraction_of_interval":round3(p99/i_ms),
+            "edge_histogram_polls":edge_polls,
+            "edge_poll_start_lateness_p99_ms_at_most":edge_p99.map(|s| round3(s*1e3)),
+            "target_jitter_fraction":0.1,"target_rss_mib":63})
+    );
+    Ok(())
+}
+
+/// Event `n` of an edge in the central-ingest mix, ten to a cycle: a receipt, a move to the
+/// line, two issues, a produced lot (with its consumed lot) and five production reports.
+fn ingest_mix_event(edge: &EdgeId, n: usize, mix: bool) -> protocol::Event {
+    use protocol::EventKind;
+    let cycle = n / 10;
+    let line = edge.as_str();
+    let raw = format!("R-{line}-{cycle}");
+    let wo = format!("WO-{line}-{}", cycle / 10);
+    let qty = |x: i64| rust_decimal::Decimal::new(x, 1);
+    let kind = match if mix { n % 10 } else { 9 } {
+        0 => EventKind::MaterialReceived {
+            item: "STEEL".into(),
+            lot: raw.as_str().into(),
+            qty: qty(1000),
+            uom: "kg".into(),
+            location: "WH1".into(),
+        },
+        1 => EventKind::MaterialMoved {
+            item: "STEEL".into(),
+            lot: raw.as_str().into(),
+            qty: qty(600),
+            uom: "kg".into(),
+            from: "WH1".into(),
+            to: line.into(),
+        },
+        2 | 3 => EventKind::MaterialIssued {
+            work_order: wo.as_str().into(),
+            operation: Some(10),
+            item: "STEEL".into(),
+            lot: raw.as_str().into(),
+            qty: qty(125),
+            uom: "kg".into(),
+        },
+        4 => EventKind::LotProduced {
+            work_order: wo.as_str().into(),
+            item: "FRAME".into(),
+            lot: format!("F-{line}-{cycle}").as_str().into(),
+            qty: qty(40),
+            uom: "ea".into(),
+            consumed_lots: vec![raw.as_str().into()],
+        },
+        _ => EventKind::ProductionReported {
+            work_order: Some(wo.as_str().into()),
+            operation: Some(10),
+            good: (n % 7) as u64 + 1,
+            scrap: u64::from(n.is_multiple_of(13)),
+        },
+    };
+    protocol::Event {
+        edge_id: edge.clone(),
+        seq: Seq(n as u64 + 1),
+        id: protocol::EventId(uuid::Uuid::now_v7()),
+        at: chrono::Utc::now(),
+        source: protocol::Source {
+            device: Some("press-1".into()),
+            station: Some("st-10".into()),
+        },
+        kind,
+    }
+}
+
+async fn central_ingest(edges: usize, per_edge: usize, batch: usize) -> anyhow::Result<()> {
+    // Baseline: the same run with production reports only, which book nothing in the ledger.
+    let (base_s, _) = ingest_round(edges, per_edge, batch, false).await?;
+    let (seconds, ledger) = ingest_round(edges, per_edge, batch, true).await?;
+    let total = (edges * per_edge) as f64;
+    let rate = total / seconds;
+    let base = total / base_s;
+    println!(
+        "{}",
+        json!({"bench":"central_ingest","edges":edges,"events":total as u64,"batch":batch,
+            "seconds":round3(seconds),"events_per_s":rate.round(),"ledger_rows":ledger,
+            "baseline_production_reports_only_events_per_s":base.round(),
+            "ratio":round3(rate/base),"target_events_per_s":100_000})
+    );
+    Ok(())
+}
+
+/// One run on a fresh central; `mix`: the ERP mix, else production reports only. Returns the
+/// seconds from the first request to the last ack, and the ledger rows booked.
+async fn ingest_round(
+    edges: usize,
+    per_edge: usize,
+    batch: usize,
+    mix: bool,
+) -> anyhow::Result<(f64, i64)> {
+    let dir = tempfile::tempdir()?;
+    let ids: Vec<EdgeId> = (0..edges)
+        .map(|i| EdgeId::from(format!("line-{i:02}").as_str()))
+        .collect();
+    let central = start_central(dir.path(), &ids[0]).await?;
+    let mut tokens = vec![central.token.clone()];
+    for id in &ids[1..] {
+        let token = central::new_token();
+        central
+            .store
+            .create_edge(id, central::hash_token(&token))
+            .await?;
+        tokens.push(token);
+    }
+    eprintln!("encoding {} events (mix: {mix})…", edges * per_edge);
+    // Every batch is encoded before the clock starts, as an edge's journal holds it.
+    let mut bodies: Vec<Vec<String>> = Vec::new();
+    for id in &ids {
+        let mut batches = Vec::new();
+        let mut n = 0;
+        while n < per_edge {
+            let k = (per_edge - n).min(batch.max(1));
+            let events: Vec<protocol::Event> =
+                (n..n + k).map(|i| ingest_mix_event(id, i, mix)).collect();
+            batches.push(serde_json::to_string(&protocol::EventBatch {
+                protocol: protocol::PROTOCOL_VERSION,
+                edge_id: id.clone(),
+                events,
+            })?);
+            n += k;
+        }
+        bodies.push(batches);
+    }
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/sync/events", central.url);
+    let t = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for ((batches, token), id) in bodies.into_iter().zip(tokens).zip(ids.clone()) {
+        let client = client.clone();
+        let url = url.clone();
+        tasks.spawn(async move {
+            for body in batches {
+                let reply = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                let status = reply.status();
+                if !status.is_success() {
+                    bail!("{id}: central answered {status}: {}", reply.text().await?);
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let elapsed = t.elapsed();
+    let mut stored = 0;
+    for id in &ids {
+        stored += central.store.count_events(id).await?;
+    }
+    let total = (edges * per_edge) as u64;
+    if stored != total {
+        bail!("central holds {stored} events, expected {total}");
+    }
+    central.stop().await;
+    let db = rusqlite::Connection::open(
+        dir.path()
+            .join("central")
+            .join(central::store::sqlite::DB_FILE),
+    )?;
+    let ledger: i64 = db.query_row("SELECT COUNT(*) FROM inv_ledger", [], |r| r.get(0))?;
+    Ok((elapsed.as_secs_f64(), ledger))
 }

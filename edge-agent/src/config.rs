@@ -21,6 +21,65 @@ pub struct EdgeConfig {
     pub sources: Vec<SourceConfig>,
     /// Where the embedded MQTT broker listens, when the agent runs one.
     pub mqtt_broker: Option<SocketAddr>,
+    /// Where the edge publishes its own line state (andon boards, local HMIs), if anywhere.
+    pub line_state: Option<LineStateConfig>,
+}
+
+/// `[line_state]`: the edge publishes its line state, retained, to an MQTT broker
+/// (`andon.rs`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineStateConfig {
+    /// `mqtt://host:port`.
+    pub broker: String,
+    /// Topics are `{prefix}/state` (JSON) and `{prefix}/status` (`online`/`offline`).
+    pub topic_prefix: String,
+    pub client_id: String,
+    /// How often the state is looked at; it is published when it changed.
+    #[serde(default = "default_line_state_interval", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+fn default_line_state_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+impl LineStateConfig {
+    /// The broker's host and port, or what is wrong with the settings.
+    pub fn validate(&self) -> Result<(String, u16), String> {
+        let rest = self.broker.strip_prefix("mqtt://").ok_or_else(|| {
+            format!(
+                "line_state.broker {:?} must start with mqtt://",
+                self.broker
+            )
+        })?;
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| format!("line_state.broker: port {p:?} is not a number"))?,
+            ),
+            None => (rest, 1883),
+        };
+        if host.is_empty() {
+            return Err(format!("line_state.broker {:?} names no host", self.broker));
+        }
+        let prefix = self.topic_prefix.trim_matches('/');
+        if prefix.is_empty() || prefix.contains(['+', '#']) {
+            return Err(format!(
+                "line_state.topic_prefix {:?} must be non-empty and hold no + or #",
+                self.topic_prefix
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err("line_state.client_id must not be empty".into());
+        }
+        if self.interval.is_zero() {
+            return Err("line_state.interval must be above zero".into());
+        }
+        Ok((host.to_owned(), port))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +218,9 @@ struct RawConfig {
     /// Run an MQTT broker inside the agent, for gateways that have none.
     #[serde(default)]
     mqtt_broker: Option<RawBroker>,
+    /// Publish the line state for andon boards and HMIs.
+    #[serde(default)]
+    line_state: Option<Spanned<LineStateConfig>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -497,6 +559,11 @@ impl EdgeConfig {
             }
         }
 
+        if let Some(ls) = &raw.line_state
+            && let Err(e) = ls.get_ref().validate()
+        {
+            mistake(ls.span(), e);
+        }
         mistakes.extend(modbus_mistakes);
         if !mistakes.is_empty() {
             return Err(ConfigError::Invalid(mistakes));
@@ -527,6 +594,7 @@ impl EdgeConfig {
             },
             sources: raw.sources,
             mqtt_broker: raw.mqtt_broker.map(|b| b.listen),
+            line_state: raw.line_state.map(Spanned::into_inner),
         })
     }
 }
@@ -670,6 +738,31 @@ alarm_at = 1.5
         assert!(m[0].contains("telepathy"), "{m:?}");
         assert!(
             m[0].starts_with("line 6:") || m[0].starts_with("line 7:"),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn line_state_is_optional_and_checked() {
+        assert!(
+            EdgeConfig::from_toml_str(MINIMAL)
+                .unwrap()
+                .line_state
+                .is_none()
+        );
+        let ok = format!(
+            "{MINIMAL}[line_state]\nbroker = \"mqtt://127.0.0.1:1883\"\ntopic_prefix = \"plant/line-1\"\nclient_id = \"line-1-andon\"\ninterval = \"250ms\"\n"
+        );
+        let ls = EdgeConfig::from_toml_str(&ok).unwrap().line_state.unwrap();
+        assert_eq!(ls.interval, Duration::from_millis(250));
+        assert_eq!(ls.validate().unwrap(), ("127.0.0.1".to_owned(), 1883));
+        let bad = ok
+            .replace("mqtt://", "http://")
+            .replace("plant/line-1", "plant/#");
+        let m = mistakes(&bad);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with("line 6:") && m[0].contains("mqtt://"),
             "{m:?}"
         );
     }

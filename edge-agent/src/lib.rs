@@ -1,5 +1,6 @@
 //! The edge agent. See ARCHITECTURE.md for the map.
 
+pub mod andon;
 pub mod broker;
 pub mod config;
 pub mod journal;
@@ -13,4 +14,6 @@ pub mod terminal;
 pub mod topology;
 
 pub use config::EdgeConfig;
+/// The MQTT client this crate uses, for the benches and whole-system tests of the binary.
+pub use rumqttc;
 pub use topology::{RunningEdge, StartError, run, start};

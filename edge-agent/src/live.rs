@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use protocol::{Plan, PlanVersion, Seq};
 use serde::Serialize;
@@ -37,6 +38,8 @@ pub struct Metrics {
     /// A polled device's link: 0 connected, 1 degraded, 2 down.
     pub device_state: Family<DeviceLabel, Gauge>,
     pub modbus_requests: Family<RequestOutcome, Counter>,
+    /// How late each Modbus poll started after its due time, all devices together.
+    pub modbus_poll_lateness: Histogram,
     pub events_generated: Counter,
     pub events_appended: Counter,
     pub events_acked: Counter,
@@ -71,6 +74,9 @@ impl Metrics {
             plan_version: Gauge::default(),
             device_state: Family::default(),
             modbus_requests: Family::default(),
+            modbus_poll_lateness: Histogram::new([
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+            ]),
             registry: Registry::default(),
         };
         registry.register(
@@ -82,6 +88,11 @@ impl Metrics {
             "modbus_requests",
             "Modbus reads, by device and outcome",
             m.modbus_requests.clone(),
+        );
+        registry.register(
+            "modbus_poll_start_lateness_seconds",
+            "How late Modbus polls started after their due time (all devices)",
+            m.modbus_poll_lateness.clone(),
         );
         registry.register(
             "events_generated",
@@ -200,10 +211,19 @@ pub struct DeviceStatus {
     pub detail: Option<String>,
 }
 
+/// Parts a station reported since this agent started (committed ProductionReported events).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StationCount {
+    pub good: u64,
+    pub scrap: u64,
+}
+
 pub struct Live {
     pub metrics: Metrics,
     pub sync: Mutex<SyncHealth>,
     pub devices: Mutex<BTreeMap<String, DeviceStatus>>,
+    /// Per station (`""` for production with no station), updated after each commit.
+    pub station_counts: Mutex<BTreeMap<String, StationCount>>,
     plan: watch::Sender<Option<Arc<Plan>>>,
     acked: watch::Sender<Seq>,
 }
@@ -214,6 +234,7 @@ impl Live {
             metrics: Metrics::new(),
             sync: Mutex::new(SyncHealth::default()),
             devices: Mutex::new(BTreeMap::new()),
+            station_counts: Mutex::new(BTreeMap::new()),
             plan: watch::Sender::new(plan.map(Arc::new)),
             acked: watch::Sender::new(Seq::ZERO),
         };
@@ -302,5 +323,23 @@ impl Live {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// Adds committed production to a station's count.
+    pub fn add_production(&self, station: Option<&str>, good: u64, scrap: u64) {
+        let mut c = self
+            .station_counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = c.entry(station.unwrap_or_default().to_owned()).or_default();
+        entry.good += good;
+        entry.scrap += scrap;
+    }
+
+    pub fn station_counts(&self) -> BTreeMap<String, StationCount> {
+        self.station_counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

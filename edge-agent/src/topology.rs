@@ -6,6 +6,7 @@
 //!  journal ──committed seq, watch──> uplink ──EventBatch, HTTP──> central
 //!  central ──Ack / seq_gap──> uplink ──ack(seq)──> journal            (acknowledgement back-edge)
 //!  central ──Plan, HTTP long poll──> downlink ──save_plan──> journal ──> live plan (watch)
+//!  live (plan, station counts, devices) ──andon, retained MQTT──> andon boards, HMIs
 //! ```
 
 use crate::config::{EdgeConfig, SourceConfig};
@@ -146,12 +147,31 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
             }
             SourceConfig::Modbus(modbus) => match modbus.device() {
                 // One task per device: a slow or dead PLC never delays another.
-                Ok(device) => source_tasks.push(tokio::spawn(sources::modbus::run(
-                    device.clone(),
-                    live.clone(),
-                    to_processor.clone(),
-                    sources_stopping.clone(),
-                ))),
+                Ok(device) => {
+                    // Writes only when configured: then a watcher of the plan hands the device
+                    // task the work order's parameters (processor/writeback.rs).
+                    let writes = if device.writes.is_empty() {
+                        None
+                    } else {
+                        let (to_device, jobs) = mpsc::channel(4);
+                        source_tasks.push(tokio::spawn(crate::processor::writeback::run(
+                            device.clone(),
+                            live.watch_plan(),
+                            to_device,
+                            to_processor.clone(),
+                            journal.clone(),
+                            sources_stopping.clone(),
+                        )));
+                        Some(jobs)
+                    };
+                    source_tasks.push(tokio::spawn(sources::modbus::run_with_writes(
+                        device.clone(),
+                        live.clone(),
+                        to_processor.clone(),
+                        writes,
+                        sources_stopping.clone(),
+                    )))
+                }
                 Err(mistakes) => tracing::error!(
                     ?mistakes,
                     "modbus source not started: its configuration was not validated"
@@ -221,6 +241,13 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
             rest_stopping.clone(),
         )),
     ];
+    if let Some(line_state) = config.line_state.clone() {
+        rest.push(tokio::spawn(crate::andon::run(
+            line_state,
+            live.clone(),
+            rest_stopping.clone(),
+        )));
+    }
     let app = terminal::app(TerminalState {
         edge_id: config.edge_id.clone(),
         journal: journal.clone(),

@@ -4,5 +4,6 @@
 
 mod crash;
 mod delivery;
+mod mqtt;
 mod plans;
 mod support;

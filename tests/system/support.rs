@@ -546,6 +546,11 @@ impl EdgeHome {
     }
 
     fn write_config(&self, source: Option<Simulated>) -> PathBuf {
+        self.write_config_with(source, "")
+    }
+
+    /// The configuration, with `extra` (more `[[sources]]`, say) appended as written.
+    fn write_config_with(&self, source: Option<Simulated>, extra: &str) -> PathBuf {
         let mut text = format!(
             r#"edge_id = "{edge_id}"
 
@@ -580,6 +585,7 @@ listen = "127.0.0.1:0"
                 text.push_str(&format!("max_events = {max}\n"));
             }
         }
+        text.push_str(extra);
         let path = self.dir.join(format!("edge-{}.toml", self.n_starts));
         std::fs::write(&path, text).expect("write the edge config");
         path
@@ -589,6 +595,29 @@ listen = "127.0.0.1:0"
     pub fn spawn(&mut self, source: Option<Simulated>) -> Edge {
         self.n_starts += 1;
         let config = self.write_config(source);
+        let log = self.dir.join(format!("edge-{}.log", self.n_starts));
+        let proc = Proc::spawn_mes(
+            &format!("edge {} #{}", self.edge_id, self.n_starts),
+            &[
+                "edge",
+                "--config",
+                config.to_str().expect("utf-8 temp path"),
+            ],
+            &[],
+            &log,
+        );
+        Edge {
+            proc,
+            http: None,
+            client: http_client(),
+        }
+    }
+
+    /// Starts the edge process with `extra` appended to its configuration (its own sources,
+    /// written as TOML), and returns at once.
+    pub fn spawn_with(&mut self, extra: &str) -> Edge {
+        self.n_starts += 1;
+        let config = self.write_config_with(None, extra);
         let log = self.dir.join(format!("edge-{}.log", self.n_starts));
         let proc = Proc::spawn_mes(
             &format!("edge {} #{}", self.edge_id, self.n_starts),
@@ -793,6 +822,55 @@ impl Journal {
 
     pub fn last_seq(&self) -> u64 {
         self.events.last().map_or(0, |e| e.seq.0)
+    }
+
+    /// A value of the journal's `state` table (a counter's last committed total, say), read
+    /// while the edge may be running; `None` if the file, the table or the key is not there yet.
+    pub fn state(path: &Path, key: &str) -> Option<String> {
+        if !path.exists() {
+            return None;
+        }
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
+        conn.query_row("SELECT value FROM state WHERE key = ?1", [key], |row| {
+            row.get(0)
+        })
+        .ok()
+    }
+
+    /// Good parts in the journal's production events.
+    pub fn good(&self) -> u64 {
+        self.events
+            .iter()
+            .map(|e| match e.kind {
+                EventKind::ProductionReported { good, .. } => good,
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MQTT
+
+/// Mosquitto at 127.0.0.1:1883, or `None` when it is not running (then the test is skipped,
+/// except in CI (`CI=true`), where `.ci/run` starts it and its absence fails the test).
+pub async fn mosquitto() -> Option<SocketAddr> {
+    let addr: SocketAddr = "127.0.0.1:1883".parse().expect("an address");
+    match tokio::net::TcpStream::connect(addr).await {
+        Ok(_) => Some(addr),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("Mosquitto is not running at {addr} ({e}); .ci/run starts it")
+        }
+        Err(e) => {
+            eprintln!(
+                "skipped: Mosquitto is not running at {addr} ({e}); `mosquitto -d` starts it"
+            );
+            None
+        }
     }
 }
 

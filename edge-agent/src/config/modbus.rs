@@ -30,6 +30,8 @@ use std::time::Duration;
 pub const MAX_READ_REGISTERS: u16 = 125;
 /// Most coils or discrete inputs one read may ask for (function codes 1 and 2).
 pub const MAX_READ_BITS: u16 = 2000;
+/// Most registers one write may carry (function code 16).
+pub const MAX_WRITE_REGISTERS: u16 = 123;
 
 /// A Modbus source as configured: the validated device, or the mistakes that stop it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -90,6 +92,31 @@ pub struct ModbusDevice {
     /// At most one device-fault event per this interval; the others are counted in the next.
     pub fault_interval: Duration,
     pub groups: Vec<PollGroup>,
+    /// Where the plan's PLC parameters are written when a work order starts on the device's
+    /// station (`[[sources.write]]`). Empty: the device is never written.
+    pub writes: Vec<WriteTarget>,
+}
+
+/// One parameter written to holding registers (function 16) and read back to verify.
+///
+/// ```toml
+/// [[sources.write]]
+/// parameter = "target_qty"   # a key of the work order's plc_parameters; "work_order" is its id
+/// address = "400011"         # holding registers only
+/// type = "u32"               # numeric types, or "string" with length
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteTarget {
+    pub parameter: String,
+    pub address: u16,
+    pub data_type: DataType,
+    pub order: ByteOrder,
+}
+
+impl WriteTarget {
+    pub fn registers(&self) -> u16 {
+        self.data_type.registers()
+    }
 }
 
 /// Tags read together at one interval.
@@ -376,6 +403,21 @@ pub struct RawModbus {
     groups: Vec<RawGroup>,
     #[serde(default)]
     tags: Vec<RawTag>,
+    #[serde(default)]
+    write: Vec<RawWrite>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWrite {
+    parameter: String,
+    address: RawAddress,
+    #[serde(default, rename = "type")]
+    data_type: Option<String>,
+    #[serde(default)]
+    length: Option<i64>,
+    #[serde(default)]
+    byte_order: Option<String>,
 }
 
 fn default_unit() -> i64 {
@@ -767,6 +809,7 @@ fn validate(raw: RawModbus) -> Result<ModbusDevice, Vec<PathMistake>> {
     }
     overlaps(&mut m, &mut spans, &raw.tags);
     groups.retain(|g| !g.tags.is_empty());
+    let writes = validate_writes(&mut m, &raw.write, base, order);
 
     if m.0.is_empty() {
         Ok(ModbusDevice {
@@ -781,10 +824,150 @@ fn validate(raw: RawModbus) -> Result<ModbusDevice, Vec<PathMistake>> {
             backoff_max: raw.backoff_max,
             fault_interval: raw.fault_interval,
             groups,
+            writes,
         })
     } else {
         Err(m.0)
     }
+}
+
+fn write_key(i: usize, k: &'static str) -> Vec<PathSeg> {
+    vec![PathSeg::Key("write"), PathSeg::Index(i), PathSeg::Key(k)]
+}
+
+/// `[[sources.write]]`: holding registers only, a known type, no parameter twice, no two
+/// targets sharing a register, within the table.
+fn validate_writes(
+    m: &mut Mistakes,
+    raw: &[RawWrite],
+    base: u16,
+    device_order: ByteOrder,
+) -> Vec<WriteTarget> {
+    let mut out: Vec<WriteTarget> = Vec::new();
+    // (start, end exclusive, index) of each valid target, for the overlap check.
+    let mut spans: Vec<(u32, u32, usize)> = Vec::new();
+    for (i, w) in raw.iter().enumerate() {
+        let n_before = m.0.len();
+        let name = w.parameter.trim();
+        if name.is_empty() {
+            m.at(
+                write_key(i, "parameter"),
+                "write parameter is empty".to_owned(),
+            );
+        } else if out.iter().any(|t| t.parameter == name) {
+            m.at(
+                write_key(i, "parameter"),
+                format!("write parameter {name:?} is configured twice"),
+            );
+        }
+        let text = match &w.address {
+            RawAddress::Number(n) => format!("{n:05}"),
+            RawAddress::Text(s) => s.clone(),
+        };
+        let address = match parse_address(&text, base) {
+            Ok((Table::HoldingRegisters, a, None)) => a,
+            Ok((table, _, bit)) => {
+                let what = if bit.is_some() {
+                    "a bit of a register".to_owned()
+                } else {
+                    format!("in the {} table", table.name())
+                };
+                m.at(
+                    write_key(i, "address"),
+                    format!(
+                        "write {name:?}: {text} is {what}; only whole holding registers (4xxxxx) are written"
+                    ),
+                );
+                0
+            }
+            Err(e) => {
+                m.at(write_key(i, "address"), format!("write {name:?}: {e}"));
+                0
+            }
+        };
+        let chars = match w.length {
+            None => 0,
+            Some(n) if (1..=2 * i64::from(MAX_WRITE_REGISTERS)).contains(&n) => n as u16,
+            Some(n) => {
+                m.at(
+                    write_key(i, "length"),
+                    format!(
+                        "write {name:?}: length is {n}; expected 1 to {}",
+                        2 * MAX_WRITE_REGISTERS
+                    ),
+                );
+                1
+            }
+        };
+        let type_name = w.data_type.as_deref().unwrap_or("u16").trim();
+        let data_type = match DataType::parse(&type_name.to_ascii_lowercase(), chars) {
+            Some(DataType::Bool) | None => {
+                m.at(
+                    write_key(i, "type"),
+                    format!(
+                        "write {name:?}: type {type_name:?} cannot be written; expected i16, u16, i32, u32, i64, u64, f32, f64 or string"
+                    ),
+                );
+                DataType::U16
+            }
+            Some(d) => d,
+        };
+        let is_string = matches!(data_type, DataType::String { .. });
+        if is_string && w.length.is_none() {
+            m.at(
+                write_key(i, "type"),
+                format!("write {name:?}: a string needs its length in characters (length = 14)"),
+            );
+        }
+        if w.length.is_some() && !is_string {
+            m.at(
+                write_key(i, "length"),
+                format!("write {name:?}: length is only for type = \"string\""),
+            );
+        }
+        let order = match &w.byte_order {
+            None => device_order,
+            Some(o) => ByteOrder::parse(o).unwrap_or_else(|| {
+                m.at(
+                    write_key(i, "byte_order"),
+                    format!("write {name:?}: byte_order {o:?} is unknown; expected ABCD, CDAB, BADC or DCBA"),
+                );
+                device_order
+            }),
+        };
+        let start = u32::from(address);
+        let end = start + u32::from(data_type.registers());
+        if end > 65_536 {
+            m.at(
+                write_key(i, "address"),
+                format!(
+                    "write {name:?}: {} registers from {text} run past the last register",
+                    data_type.registers()
+                ),
+            );
+        }
+        if m.0.len() != n_before {
+            continue;
+        }
+        if let Some((_, _, j)) = spans.iter().find(|(s, e, _)| start < *e && *s < end) {
+            m.at(
+                write_key(i, "address"),
+                format!(
+                    "write {name:?} at {text} overlaps write {:?}",
+                    raw[*j].parameter.trim()
+                ),
+            );
+            continue;
+        }
+        spans.push((start, end, i));
+        out.push(WriteTarget {
+            parameter: name.to_owned(),
+            address,
+            data_type,
+            order,
+        });
+    }
+    out
 }
 
 fn normalise_host(host: &str) -> Result<String, String> {
@@ -1532,6 +1715,116 @@ group = "nope"
                 "line 27: tag \"x\": role \"telepathy\" is unknown; expected counter, state or measurement",
             ]
         );
+    }
+
+    #[test]
+    fn write_targets_are_read_and_their_mistakes_reported_with_lines() {
+        let d = device(
+            r#"[[sources]]
+type = "modbus"
+device = "press-1"
+host = "127.0.0.1"
+
+[[sources.tags]]
+name = "a"
+address = "400001"
+
+[[sources.write]]
+parameter = "target_qty"
+address = "400011"
+type = "u32"
+byte_order = "CDAB"
+
+[[sources.write]]
+parameter = "work_order"
+address = "holding:13"
+type = "string"
+length = 14
+"#,
+        );
+        assert_eq!(
+            d.writes,
+            vec![
+                WriteTarget {
+                    parameter: "target_qty".into(),
+                    address: 10,
+                    data_type: DataType::U32,
+                    order: ByteOrder::Cdab,
+                },
+                WriteTarget {
+                    parameter: "work_order".into(),
+                    address: 13,
+                    data_type: DataType::String { chars: 14 },
+                    order: ByteOrder::Abcd,
+                },
+            ]
+        );
+        let m = mistakes(
+            r#"[[sources]]
+type = "modbus"
+device = "press-1"
+host = "127.0.0.1"
+
+[[sources.tags]]
+name = "a"
+address = "400001"
+
+[[sources.write]]
+parameter = "target_qty"
+address = "400011"
+type = "u32"
+
+[[sources.write]]
+parameter = "recipe"
+address = "400012"
+
+[[sources.write]]
+parameter = "target_qty"
+address = "400030"
+
+[[sources.write]]
+parameter = "speed"
+address = "300001"
+
+[[sources.write]]
+parameter = "mode"
+address = "400040"
+type = "bool"
+
+[[sources.write]]
+parameter = "name"
+address = "400050"
+type = "string"
+"#,
+        );
+        assert_eq!(
+            m,
+            vec![
+                "line 21: write \"recipe\" at 400012 overlaps write \"target_qty\"",
+                "line 24: write parameter \"target_qty\" is configured twice",
+                "line 29: write \"speed\": 300001 is in the input table; only whole holding registers (4xxxxx) are written",
+                "line 34: write \"mode\": type \"bool\" cannot be written; expected i16, u16, i32, u32, i64, u64, f32, f64 or string",
+                "line 39: write \"name\": a string needs its length in characters (length = 14)",
+            ]
+        );
+        let m = mistakes(
+            r#"[[sources]]
+type = "modbus"
+device = "press-1"
+host = "127.0.0.1"
+
+[[sources.tags]]
+name = "a"
+address = "400001"
+
+[[sources.write]]
+parameter = "x"
+address = "400011"
+scale = 2
+"#,
+        );
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(m[0].contains("scale") && m[0].starts_with("line "), "{m:?}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod counter;
 pub mod mqtt;
 pub mod readings;
+pub mod writeback;
 
 use self::readings::{Interpreted, Interpreter, Meanings};
 use crate::journal::{JournalError, JournalHandle};
@@ -61,7 +62,12 @@ pub async fn run(
                         });
                         mqtt.restore(key, value.as_deref());
                     }
-                    mqtt.interpret(&delivery.messages, plan.as_deref(), &mut batch);
+                    mqtt.interpret_delivery(
+                        &delivery.messages,
+                        delivery.redelivered,
+                        plan.as_deref(),
+                        &mut batch,
+                    );
                     receipts.push(delivery.committed);
                 }
             }
@@ -107,6 +113,15 @@ async fn commit(journal: &JournalHandle, live: &Live, batch: Interpreted) -> boo
         match result {
             Ok(()) => {
                 live.metrics.events_appended.inc_by(n);
+                for e in &batch.events {
+                    if let protocol::EventKind::ProductionReported { good, scrap, .. } = e.kind {
+                        live.add_production(
+                            e.source.station.as_ref().map(|s| s.as_str()),
+                            good,
+                            scrap,
+                        );
+                    }
+                }
                 return true;
             }
             Err(JournalError::Closed) => {

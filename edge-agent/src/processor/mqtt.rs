@@ -62,7 +62,24 @@ impl MqttInterpreter {
         plan: Option<&Plan>,
         out: &mut Interpreted,
     ) {
+        self.interpret_delivery(messages, false, plan, out)
+    }
+
+    /// Like [`interpret`](Self::interpret), for a message the broker marked as sent before
+    /// (DUP). After a crash between commit and acknowledgement the broker sends the committed
+    /// messages again, with running totals below the one committed last: such a total is
+    /// stale, not a counter reset, and counts nothing (the committed total stays).
+    pub fn interpret_delivery(
+        &mut self,
+        messages: &[MqttMessage],
+        redelivered: bool,
+        plan: Option<&Plan>,
+        out: &mut Interpreted,
+    ) {
         for message in messages {
+            if redelivered && self.is_stale(message) {
+                continue;
+            }
             match message {
                 MqttMessage::Fault { device, message } => out.events.push(body(
                     None,
@@ -75,6 +92,27 @@ impl MqttInterpreter {
                 )),
                 MqttMessage::Mapped(m) => self.mapped(m, plan, out),
             }
+        }
+    }
+
+    /// A running total below the last committed one.
+    fn is_stale(&self, message: &MqttMessage) -> bool {
+        match message {
+            MqttMessage::Mapped(Mapped {
+                device,
+                what:
+                    MappedValue::Count {
+                        scrap,
+                        cumulative: true,
+                        value,
+                    },
+                ..
+            }) => self
+                .counters
+                .get(&counter_key(device, count_tag(*scrap)))
+                .and_then(CounterTracker::last)
+                .is_some_and(|last| *value < last),
+            _ => false,
         }
     }
 
@@ -243,6 +281,26 @@ mod tests {
                 .map(String::as_str),
             Some("105")
         );
+    }
+
+    #[test]
+    fn a_redelivered_stale_total_counts_nothing_but_a_fresh_reset_counts() {
+        let mut i = MqttInterpreter::default();
+        let mut out = Interpreted::default();
+        i.restore("counter/press-1/mqtt/good".into(), Some("500"));
+        // Committed 490..=500 before a crash; the broker sends 495 again (DUP), then news.
+        i.interpret_delivery(&[count("press-1", 495)], true, None, &mut out);
+        assert_eq!(good_of(&out), 0, "a stale redelivery is no counter reset");
+        assert!(out.state.is_empty(), "the committed total stays");
+        i.interpret_delivery(&[count("press-1", 503)], true, None, &mut out);
+        assert_eq!(
+            good_of(&out),
+            3,
+            "a redelivered message not committed counts"
+        );
+        // A device that really reset its total sends it fresh (no DUP): counted from 0.
+        i.interpret(&[count("press-1", 4)], None, &mut out);
+        assert_eq!(good_of(&out), 7);
     }
 
     #[test]

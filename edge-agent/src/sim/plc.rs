@@ -15,7 +15,9 @@
 //!
 //! The press makes one part per cycle while running, scraps about 2 %, stops now and then
 //! (jams, tool changes), idles a little. `slow` delays every reply; a test can also step the
-//! press by hand, reset its counters, or make it answer with exceptions.
+//! press by hand, reset its counters, or make it answer with exceptions. Holding registers up to
+//! 400128 exist (zero unless listed above); a benchmark can record when each request arrived
+//! ([`Plc::record_arrivals`]).
 
 use crate::config::modbus::{ByteOrder, DataType};
 use crate::sources::Value;
@@ -36,7 +38,9 @@ pub const STATE: u16 = 2;
 pub const TOTAL: u16 = 3;
 pub const WRITE_AREA: u16 = 10;
 pub const DIAMETER: u16 = 0;
-const HOLDING_SIZE: usize = 64;
+/// Holding registers 400001-400128: the map above, then plain registers (reading 100 registers
+/// in one request, as the fleet benchmark does, needs at least that many).
+const HOLDING_SIZE: usize = 128;
 
 pub mod state {
     pub const OFF: u16 = 0;
@@ -233,6 +237,8 @@ pub struct Plc {
     press: Arc<Mutex<Press>>,
     slow: Arc<Mutex<Option<Duration>>>,
     refuse: Arc<Mutex<Option<ExceptionCode>>>,
+    /// When each request arrived, while recording (a benchmark measures poll jitter with it).
+    arrivals: Arc<Mutex<Option<Vec<std::time::Instant>>>>,
 }
 
 impl Plc {
@@ -241,7 +247,24 @@ impl Plc {
             press: Arc::new(Mutex::new(Press::new(options.start_count))),
             slow: Arc::new(Mutex::new(options.slow)),
             refuse: Arc::new(Mutex::new(None)),
+            arrivals: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Starts (or restarts, forgetting what was recorded) or stops recording the arrival time of
+    /// every request.
+    pub fn record_arrivals(&self, on: bool) {
+        *self.arrivals.lock().unwrap_or_else(|e| e.into_inner()) = on.then(Vec::new);
+    }
+
+    /// The arrival times recorded since recording (re)started; recording goes on.
+    pub fn take_arrivals(&self) -> Vec<std::time::Instant> {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Works on the press (a test steps it, resets its counters, reads the truth).
@@ -328,6 +351,15 @@ impl tokio_modbus::server::Service for Service {
     type Future = Pin<Box<dyn Future<Output = Result<Response, ExceptionCode>> + Send>>;
 
     fn call(&self, req: Self::Request) -> Self::Future {
+        if let Some(arrivals) = self
+            .plc
+            .arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            arrivals.push(std::time::Instant::now());
+        }
         let refuse = *self.plc.refuse.lock().unwrap_or_else(|e| e.into_inner());
         let answer = match refuse {
             Some(e) => Err(e),
@@ -378,7 +410,7 @@ mod tests {
             Ok(Response::ReadHoldingRegisters(vec![7, 7, state::RUNNING]))
         );
         assert_eq!(
-            p.answer(&Request::ReadHoldingRegisters(60, 10)),
+            p.answer(&Request::ReadHoldingRegisters(120, 10)),
             Err(ExceptionCode::IllegalDataAddress)
         );
         assert_eq!(

@@ -878,3 +878,190 @@ async fn mbpoll_reads_our_simulated_press() {
     // The u32 total, low word first: 65530 + 11.
     assert_eq!(u32::from(value(4)) | u32::from(value(5)) << 16, 65_541);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Work-order parameters written down to the press (its writable area is 400011-400020).
+
+const WRITES: &str = r#"
+[[sources.write]]
+parameter = "target_qty"
+address = "400011"
+type = "u32"
+
+[[sources.write]]
+parameter = "recipe"
+address = "400013"
+
+[[sources.write]]
+parameter = "work_order"
+address = "400014"
+type = "string"
+length = 14
+
+[[sources.write]]
+parameter = "beyond_the_area"
+address = "400021"
+"#;
+
+fn plan_with(version: u64, work_order: &str, params: serde_json::Value) -> protocol::Plan {
+    serde_json::from_value(serde_json::json!({
+        "edge_id": "line-1",
+        "version": version,
+        "published_at": "2026-01-01T00:00:00Z",
+        "work_orders": [{
+            "work_order": work_order, "item": "BRACKET", "qty": "500", "uom": "pcs",
+            "due": "2026-01-02",
+            "operations": [{"operation": 10, "description": "stamp", "station": "st-10",
+                "allowed_components": []}],
+            "plc_parameters": params,
+        }],
+    }))
+    .unwrap()
+}
+
+/// The Modbus source with its write-back watcher, the processor and a journal.
+fn start_writing(path: &std::path::Path, device: ModbusDevice, live: Arc<Live>) -> Agent {
+    let journal = journal::open(JournalConfig::new(path, EdgeId::new("line-1"))).unwrap();
+    let (stop, stopping) = watch::channel(false);
+    let (tx, rx) = mpsc::channel(sources::SOURCE_CHANNEL_CAPACITY);
+    let (to_device, jobs) = mpsc::channel(4);
+    let configs = vec![SourceConfig::Modbus(
+        edge_agent::config::modbus::ModbusConfig::from_device(device.clone()),
+    )];
+    let sources = vec![
+        tokio::spawn(edge_agent::processor::writeback::run(
+            device.clone(),
+            live.watch_plan(),
+            to_device,
+            tx.clone(),
+            journal.clone(),
+            stopping.clone(),
+        )),
+        tokio::spawn(sources::modbus::run_with_writes(
+            device,
+            live.clone(),
+            tx,
+            Some(jobs),
+            stopping,
+        )),
+    ];
+    let processor = tokio::spawn(edge_agent::processor::run(
+        rx,
+        journal.clone(),
+        live.clone(),
+        Meanings::from_sources(&configs),
+    ));
+    Agent {
+        journal,
+        live,
+        stop,
+        sources,
+        processor,
+    }
+}
+
+/// The write-back events committed so far: ("started", work order) or ("fault", message).
+async fn write_events(agent: &Agent) -> Vec<(String, String)> {
+    agent
+        .events()
+        .await
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::WorkOrderStarted { work_order, .. } => {
+                Some(("started".to_owned(), work_order.as_str().to_owned()))
+            }
+            EventKind::DeviceFault { message, .. } if message.contains("not written") => {
+                Some(("fault".to_owned(), message))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn wait_write_events(agent: &Agent, n: usize) -> Vec<(String, String)> {
+    eventually("write-back events", || async {
+        let e = write_events(agent).await;
+        (e.len() >= n).then_some(e)
+    })
+    .await
+}
+
+fn write_area(plc: &Plc) -> Vec<u16> {
+    plc.with(|p| p.answer(&tokio_modbus::Request::ReadHoldingRegisters(10, 10)))
+        .map(|r| match r {
+            tokio_modbus::Response::ReadHoldingRegisters(w) => w,
+            other => panic!("{other:?}"),
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn work_order_parameters_are_written_verified_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let (plc, port, _stop_plc) = press(100).await;
+    let device = device(&format!("{}{WRITES}", press_source(port)));
+    assert_eq!(device.writes.len(), 4);
+
+    // A plan in force at start: written once connected.
+    let live = Live::new(Some(plan_with(
+        1,
+        "WO-1001",
+        serde_json::json!({"target_qty": 70000, "recipe": 17}),
+    )));
+    let agent = start_writing(&path, device.clone(), live.clone());
+    let events = wait_write_events(&agent, 1).await;
+    assert_eq!(events, vec![("started".to_owned(), "WO-1001".to_owned())]);
+    let mut expect = vec![1, 4464, 17];
+    expect.extend([0x574F, 0x2D31, 0x3030, 0x3100, 0, 0, 0]); // "WO-1001", zero padded
+    assert_eq!(write_area(&plc), expect);
+
+    // A value that does not fit its target: nothing is written, a fault says why.
+    live.apply_plan(plan_with(
+        2,
+        "WO-1002",
+        serde_json::json!({"target_qty": 5, "recipe": 70000}),
+    ));
+    let events = wait_write_events(&agent, 2).await;
+    assert_eq!(events[1].0, "fault");
+    assert!(
+        events[1].1.contains("WO-1002") && events[1].1.contains("recipe: 70000 does not fit a u16"),
+        "{events:?}"
+    );
+    assert_eq!(write_area(&plc), expect, "nothing written");
+
+    // The PLC refuses a register outside its writable area: a fault naming the write.
+    live.apply_plan(plan_with(
+        3,
+        "WO-1003",
+        serde_json::json!({"target_qty": 8, "recipe": 3, "beyond_the_area": 1}),
+    ));
+    let events = wait_write_events(&agent, 3).await;
+    assert_eq!(events[2].0, "fault");
+    assert!(
+        events[2].1.contains(
+            "write beyond_the_area (function 16) at 400021 (address 20), count 1: exception 0x02"
+        ),
+        "{events:?}"
+    );
+    agent.stop().await;
+
+    // An edge restart with the same work order in force does not write it again; the next
+    // work order is written.
+    let live = Live::new(Some(plan_with(
+        3,
+        "WO-1003",
+        serde_json::json!({"target_qty": 8, "recipe": 3, "beyond_the_area": 1}),
+    )));
+    let agent = start_writing(&path, device, live.clone());
+    live.apply_plan(plan_with(
+        4,
+        "WO-1004",
+        serde_json::json!({"target_qty": 9, "recipe": 4}),
+    ));
+    let events = wait_write_events(&agent, 4).await;
+    assert_eq!(events[3], ("started".to_owned(), "WO-1004".to_owned()));
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(&write_area(&plc)[..3], &[0, 9, 4]);
+    agent.stop().await;
+}

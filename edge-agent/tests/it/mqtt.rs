@@ -382,6 +382,11 @@ token = "t"
 path = "{journal}"
 [http]
 listen = "127.0.0.1:0"
+[line_state]
+broker = "mqtt://{broker}"
+topic_prefix = "{prefix}/line"
+client_id = "mes-andon-{id}"
+interval = "20ms"
 [[sources]]
 type = "mqtt"
 broker = "mqtt://{broker}"
@@ -498,5 +503,157 @@ states = {{ "1" = "running", "7" = "down: jam" }}
             .as_ref()
             .is_none_or(|s| s.as_str() == "st-10")
     }));
+    // The line state for andon boards counts what was committed, per station.
+    let mut watcher = LineWatcher::new(broker, &format!("{prefix}/line")).await;
+    watcher
+        .until("the line state with st-10's count", |state, status| {
+            status == Some("online") && good_at(state, "st-10") == Some(10)
+        })
+        .await;
     edge.shutdown().await;
+    // Stopped in order, it says offline itself (a clean disconnect sends no will).
+    watcher
+        .until("offline after shutdown", |_, status| {
+            status == Some("offline")
+        })
+        .await;
+}
+
+/// Retained messages on `{prefix}/#`, as a watcher subscribed to them sees them.
+struct LineWatcher {
+    events: rumqttc::EventLoop,
+    _client: AsyncClient,
+    state: Option<serde_json::Value>,
+    status: Option<String>,
+}
+
+impl LineWatcher {
+    async fn new(broker: SocketAddr, prefix: &str) -> LineWatcher {
+        let (client, events) = AsyncClient::new(
+            MqttOptions::new(
+                format!("watch-{}", uuid::Uuid::now_v7()),
+                broker.ip().to_string(),
+                broker.port(),
+            ),
+            16,
+        );
+        client
+            .subscribe(format!("{prefix}/#"), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        LineWatcher {
+            events,
+            _client: client,
+            state: None,
+            status: None,
+        }
+    }
+
+    /// Reads messages until `done` holds for what was seen last on each topic.
+    async fn until(
+        &mut self,
+        what: &str,
+        done: impl Fn(Option<&serde_json::Value>, Option<&str>) -> bool,
+    ) {
+        tokio::time::timeout(DEADLINE, async {
+            while !done(self.state.as_ref(), self.status.as_deref()) {
+                match self.events.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        if p.topic.ends_with("/state") {
+                            self.state = Some(serde_json::from_slice(&p.payload).unwrap());
+                        } else if p.topic.ends_with("/status") {
+                            self.status = Some(String::from_utf8(p.payload.to_vec()).unwrap());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("watcher: {e}"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "waited {DEADLINE:?} for {what}; last state {:?}, status {:?}",
+                self.state, self.status
+            )
+        });
+    }
+}
+
+fn good_at(state: Option<&serde_json::Value>, station: &str) -> Option<u64> {
+    state?["stations"][station]["good"].as_u64()
+}
+
+/// The line state for andon boards: retained JSON with the plan's work orders, the stations'
+/// counts and the devices' states, `online` while connected, and the broker's last will
+/// `offline` once the agent's connection drops without a goodbye.
+#[tokio::test]
+async fn mosquitto_line_state_is_retained_and_the_will_says_offline() {
+    let Some(broker) = mosquitto().await else {
+        return;
+    };
+    let prefix = format!("mes-test/{}/line-1", uuid::Uuid::now_v7());
+    let plan: protocol::Plan = serde_json::from_value(serde_json::json!({
+        "edge_id": "line-1",
+        "version": 3,
+        "published_at": "2026-11-27T06:00:00Z",
+        "work_orders": [{
+            "work_order": "WO-1001", "item": "BRACKET-A", "qty": "500", "uom": "pcs",
+            "due": "2026-11-30",
+            "operations": [{"operation": 10, "description": "press", "station": "st-10"}]
+        }]
+    }))
+    .unwrap();
+    let live = Live::new(Some(plan));
+    live.add_production(Some("st-10"), 5, 1);
+    live.set_device(edge_agent::live::DeviceStatus {
+        device: "press-1".into(),
+        station: Some("st-10".into()),
+        state: "running".into(),
+        detail: None,
+    });
+    let config = edge_agent::config::LineStateConfig {
+        broker: format!("mqtt://{broker}"),
+        topic_prefix: prefix.clone(),
+        client_id: format!("andon-{}", uuid::Uuid::now_v7()),
+        interval: Duration::from_millis(20),
+    };
+    let (_stop, stopping) = watch::channel(false);
+    let andon = tokio::spawn(edge_agent::andon::run(config, live.clone(), stopping));
+
+    let mut watcher = LineWatcher::new(broker, &prefix).await;
+    watcher
+        .until("online and the first state", |state, status| {
+            status == Some("online") && good_at(state, "st-10") == Some(5)
+        })
+        .await;
+    let state = watcher.state.clone().unwrap();
+    assert_eq!(state["plan_version"], 3);
+    assert_eq!(state["work_orders"][0]["work_order"], "WO-1001");
+    assert_eq!(state["work_orders"][0]["operations"][0]["station"], "st-10");
+    assert_eq!(state["stations"]["st-10"]["scrap"], 1);
+    assert_eq!(state["devices"][0]["device"], "press-1");
+    assert_eq!(state["devices"][0]["state"], "running");
+
+    // Counts committed later show up in the next publication.
+    live.add_production(Some("st-10"), 2, 0);
+    watcher
+        .until("the new count", |state, _| {
+            good_at(state, "st-10") == Some(7)
+        })
+        .await;
+
+    // The agent dies (its connection drops without a DISCONNECT): the broker says offline.
+    andon.abort();
+    let _ = andon.await;
+    watcher
+        .until("the last will", |_, status| status == Some("offline"))
+        .await;
+
+    // A board that connects now gets both, retained.
+    let mut late = LineWatcher::new(broker, &prefix).await;
+    late.until("the retained state and status", |state, status| {
+        status == Some("offline") && good_at(state, "st-10") == Some(7)
+    })
+    .await;
 }

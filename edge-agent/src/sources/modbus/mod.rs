@@ -18,15 +18,21 @@
 //! read as the answer to a later request (tokio-modbus issue #324). Replies whose length does
 //! not match the request are refused, never indexed.
 //!
+//! Writes (`write.rs`) are jobs handed to the device task by `processor/writeback.rs`; the task
+//! runs one between two polls on the same connection (write, then read back), so the invariant
+//! above holds for them too. A device without `[[sources.write]]` targets gets no jobs.
+//!
 //! Devices never wait on each other: each has its own task, and the only shared resource is
 //! the bounded channel to the processor.
 
 pub mod decode;
 pub mod health;
 pub mod plan;
+pub mod write;
 
 use self::health::{FaultLimiter, Health, LinkState, PollOutcome};
 use self::plan::{ReadRequest, plan_reads};
+use self::write::{WriteJob, write_and_verify};
 use super::{Reading, Readings, SourceMessage, Value};
 use crate::config::modbus::{ModbusDevice, PollGroup, Report, Table, Tag, modicon};
 use crate::live::{DeviceStatus, Live};
@@ -124,7 +130,7 @@ pub async fn read(
     }
 }
 
-fn transport_message(e: &tokio_modbus::Error) -> String {
+pub(crate) fn transport_message(e: &tokio_modbus::Error) -> String {
     match e {
         tokio_modbus::Error::Transport(io) => format!("transport error: {io}"),
         tokio_modbus::Error::Protocol(p) => match p {
@@ -217,9 +223,22 @@ pub async fn run(
     device: ModbusDevice,
     live: Arc<Live>,
     to_processor: mpsc::Sender<SourceMessage>,
+    shutdown: watch::Receiver<bool>,
+) {
+    run_with_writes(device, live, to_processor, None, shutdown).await
+}
+
+/// [`run`], also running the write jobs that arrive on `writes` (between two polls, once
+/// connected; a job waits while the device is down).
+pub async fn run_with_writes(
+    device: ModbusDevice,
+    live: Arc<Live>,
+    to_processor: mpsc::Sender<SourceMessage>,
+    writes: Option<mpsc::Receiver<WriteJob>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut poller = Poller::new(device, live, to_processor);
+    poller.jobs = writes;
     tokio::select! {
         _ = poller.run() => {}
         _ = shutdown.wait_for(|s| *s) => {}
@@ -236,6 +255,7 @@ struct Poller {
     backoff: Backoff,
     filter: ChangeFilter,
     detail: String,
+    jobs: Option<mpsc::Receiver<WriteJob>>,
 }
 
 /// The processor has gone: the source stops.
@@ -262,6 +282,7 @@ impl Poller {
             health: Health::new(),
             filter: ChangeFilter::default(),
             detail: "not yet connected".to_owned(),
+            jobs: None,
         }
     }
 
@@ -294,10 +315,50 @@ impl Poller {
             else {
                 return;
             };
-            tokio::time::sleep_until(due).await;
+            let mut job = None;
+            match self.jobs.as_mut() {
+                Some(jobs) => tokio::select! {
+                    j = jobs.recv() => match j {
+                        Some(j) => job = Some(j),
+                        None => {
+                            self.jobs = None;
+                            continue;
+                        }
+                    },
+                    () = tokio::time::sleep_until(due) => {}
+                },
+                None => tokio::time::sleep_until(due).await,
+            }
+            if let Some(job) = job {
+                let result =
+                    write_and_verify(ctx, &self.device.writes, &job.values, self.device.timeout)
+                        .await;
+                let dropped = result.as_ref().is_err_and(|e| e.transport);
+                self.live.metrics.modbus_request(
+                    &self.device.device,
+                    match &result {
+                        Ok(()) => "ok",
+                        Err(e) if e.transport => "transport_error",
+                        Err(_) => "exception",
+                    },
+                );
+                let _ = job.done.send(result);
+                if dropped {
+                    // Same rule as for reads: the link is not to be trusted any more.
+                    self.health.record(PollOutcome::TransportFailed);
+                    self.show();
+                    connection = None;
+                    tokio::time::sleep(self.backoff.fail(rand::random())).await;
+                }
+                continue;
+            }
             let interval = self.device.groups[g].interval;
             let mut next = due + interval;
             let now = Instant::now();
+            self.live
+                .metrics
+                .modbus_poll_lateness
+                .observe(now.saturating_duration_since(due).as_secs_f64());
             if next <= now {
                 // Late (a slow device): skip the missed rounds rather than bunching them.
                 let behind = now.duration_since(next).as_nanos() / interval.as_nanos().max(1);

@@ -32,6 +32,9 @@ pub enum MqttMessage {
 #[derive(Debug)]
 pub struct MqttDelivery {
     pub messages: Vec<MqttMessage>,
+    /// The broker sent this message before (DUP set): the agent may have committed it
+    /// already and died before acknowledging it.
+    pub redelivered: bool,
     pub committed: oneshot::Sender<bool>,
 }
 
@@ -251,14 +254,30 @@ pub async fn run(
     };
     let (client, mut eventloop) = AsyncClient::new(options, 256);
     // The event loop runs in its own task, so keep-alives and acknowledgements go out while
-    // this loop waits for the processor. At most `inflight` unacknowledged messages come from
-    // the broker, so this channel never makes the event loop wait for long.
-    let (to_loop, mut events) = mpsc::channel(config.inflight.max(1) as usize + 16);
+    // this loop waits for the processor. It must never wait for this loop: acknowledgements
+    // reach the broker only through the event loop, and this loop may be waiting for the
+    // acknowledger, which may be waiting to queue an acknowledgement — a bounded channel here
+    // closed that circle and stalled the source under load. So the channel is unbounded, and
+    // bounded in fact: only connection acknowledgements, messages (at most the broker's
+    // in-flight window is unacknowledged) and errors are forwarded, and after an error the
+    // driver itself waits before polling again (rumqttc reconnects on the next poll).
+    let (to_loop, mut events) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
+        let mut wait = Duration::from_millis(200);
         loop {
             let event = eventloop.poll().await;
-            if to_loop.send(event).await.is_err() {
+            let failed = event.is_err();
+            match &event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => wait = Duration::from_millis(200),
+                Ok(Event::Incoming(Packet::Publish(_))) | Err(_) => {}
+                Ok(_) => continue,
+            }
+            if to_loop.send((event, wait)).is_err() {
                 return;
+            }
+            if failed {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
             }
         }
     });
@@ -275,10 +294,9 @@ pub async fn run(
     });
     let mut session = Session::default();
     let mut faults = FaultLimiter::default();
-    let mut wait = Duration::from_millis(200);
     live.set_device(status(&device_name, "connecting", None));
     loop {
-        let event = tokio::select! {
+        let (event, wait) = tokio::select! {
             e = events.recv() => match e {
                 Some(e) => e,
                 None => break,
@@ -287,7 +305,6 @@ pub async fn run(
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                wait = Duration::from_millis(200);
                 live.set_device(status(&device_name, "connected", None));
                 tracing::info!(broker = %config.broker, session_present = ack.session_present, "mqtt connected");
                 for rule in &rules {
@@ -319,6 +336,7 @@ pub async fn run(
                 } else if out
                     .send(MqttDelivery {
                         messages,
+                        redelivered: publish.dup,
                         committed,
                     })
                     .await
@@ -334,13 +352,6 @@ pub async fn run(
             Err(e) => {
                 live.set_device(status(&device_name, "down", Some(e.to_string())));
                 tracing::warn!(error = %e, retry_in = ?wait, "mqtt connection failed");
-                // rumqttc reconnects on the next poll; the driver polls at once, so pace it
-                // by draining what it reports meanwhile.
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
-                }
-                wait = (wait * 2).min(Duration::from_secs(30));
             }
         }
     }

@@ -1,0 +1,179 @@
+//! Devices over MQTT, whole system: a `mes edge` process reads running totals published QoS 1
+//! to Mosquitto and is killed with SIGKILL again and again while they flow, then restarted on
+//! the same journal. A message is acknowledged to the broker only after its commit, so what the
+//! edge had received but not committed at a kill comes again; a message committed but not yet
+//! acknowledged comes again too (marked DUP), and its running total, below the committed one,
+//! counts nothing (it is not taken for a counter reset). Afterwards the journal counts exactly
+//! the final total minus the first one.
+
+use crate::support::{DEADLINE, EdgeHome, Journal, Link, mosquitto, temp_dir, wait_until};
+use edge_agent::rumqttc::{AsyncClient, MqttOptions, QoS};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::time::Duration;
+
+fn seed() -> u64 {
+    let seed = std::env::var("MES_SYSTEM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("seed {seed} (replay with MES_SYSTEM_SEED={seed})");
+    seed
+}
+
+/// The first running total; everything after it is counted.
+const BASELINE: u64 = 10_000;
+
+#[tokio::test]
+async fn mqtt_edge_killed_with_sigkill_while_messages_flow_counts_every_part_once() {
+    const MIN_KILLS: u32 = 20;
+    const MAX_KILLS: u32 = 60;
+    /// Kills that must land while the edge was subscribed and behind the publisher.
+    const MIN_KILLS_BEHIND: u32 = 3;
+    let Some(broker) = mosquitto().await else {
+        return;
+    };
+    let mut rng = StdRng::seed_from_u64(seed());
+    let tmp = temp_dir();
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let prefix = format!("mes-system/{run}");
+    let topic = format!("{prefix}/press-1/total");
+    let counter_key = "counter/press-1/mqtt/good";
+    // The same client id on every start: the broker keeps the session (and the messages not
+    // acknowledged) for the edge while it is dead.
+    let sources = format!(
+        r#"
+[[sources]]
+type = "mqtt"
+broker = "mqtt://{broker}"
+client_id = "mes-system-{run}"
+keep_alive = "5s"
+inflight = 20
+[[sources.rules]]
+topic = "{prefix}/+/total"
+device = "{{1}}"
+station = "st-10"
+payload = "plain"
+yields = "count"
+counter = "good"
+"#
+    );
+    // Central is not needed: the journal is what is checked; the uplink retries meanwhile.
+    let mut home = EdgeHome::new(
+        &tmp.path().join("edge"),
+        "mqtt-edge",
+        "token",
+        "http://127.0.0.1:9",
+        Link {
+            batch_max_events: 100,
+        },
+    );
+    let journal = home.journal_path();
+
+    let (publisher, mut publisher_loop) = AsyncClient::new(
+        MqttOptions::new(
+            format!("mes-system-pub-{run}"),
+            broker.ip().to_string(),
+            broker.port(),
+        ),
+        64,
+    );
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = publisher_loop.poll().await {
+                panic!("the test's publisher lost Mosquitto: {e}");
+            }
+        }
+    });
+
+    // First start: the baseline, published until the edge has subscribed and committed it
+    // (messages before the first subscription have no session to wait in).
+    let mut edge = home.spawn_with(&sources);
+    wait_until("the edge to commit the baseline", DEADLINE, || {
+        let publisher = publisher.clone();
+        let topic = topic.clone();
+        let journal = journal.clone();
+        async move {
+            if Journal::state(&journal, counter_key).as_deref() == Some(&BASELINE.to_string()) {
+                return Some(());
+            }
+            publisher
+                .publish(&topic, QoS::AtLeastOnce, false, BASELINE.to_string())
+                .await
+                .expect("publish");
+            None
+        }
+    })
+    .await;
+
+    // Running totals flow in bursts; the edge is killed at a random moment during or just
+    // after one (mid-batch, between a commit and its acknowledgements) and restarted.
+    let mut total = BASELINE;
+    let mut kills_connected_behind = 0;
+    let mut kill = 0;
+    while kill < MIN_KILLS || (kills_connected_behind < MIN_KILLS_BEHIND && kill < MAX_KILLS) {
+        kill += 1;
+        // The edge starts, connects and catches up meanwhile. Not a synchronisation: the
+        // moment is random by design.
+        tokio::time::sleep(Duration::from_millis(rng.random_range(50..=300))).await;
+        let connected = edge.proc.log_text().contains("mqtt connected");
+        for _ in 0..rng.random_range(20..=300) {
+            total += 1;
+            publisher
+                .publish(&topic, QoS::AtLeastOnce, false, total.to_string())
+                .await
+                .expect("publish");
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..=15))).await;
+        edge.proc.kill();
+        let committed: u64 = Journal::state(&journal, counter_key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            committed <= total,
+            "kill {kill}: committed total {committed} beyond the published {total}"
+        );
+        // The edge was subscribed and had not committed all: messages were with it (received,
+        // not committed) or waiting at the broker behind its in-flight window.
+        if connected && committed > BASELINE && committed < total {
+            kills_connected_behind += 1;
+        }
+        let j = Journal::try_read(&journal)
+            .unwrap_or_else(|e| panic!("kill {kill}: the journal is unreadable: {e}"));
+        assert_eq!(
+            j.good(),
+            committed - BASELINE,
+            "kill {kill}: the journal's production and its committed total disagree"
+        );
+        edge = home.spawn_with(&sources);
+    }
+    let final_total = total;
+    println!(
+        "{kill} kills, {kills_connected_behind} with the edge connected and behind the publisher; totals {BASELINE} to {final_total}"
+    );
+
+    // The last edge takes what is left, then stops in order.
+    edge.wait_ready().await;
+    wait_until("the edge to commit the final total", DEADLINE, || {
+        let journal = journal.clone();
+        async move {
+            (Journal::state(&journal, counter_key).as_deref() == Some(&final_total.to_string()))
+                .then_some(())
+        }
+    })
+    .await;
+    edge.proc.terminate().await;
+
+    let j = home.read_journal();
+    crate::support::assert_contiguous_from_one("the journal", &j.events);
+    assert_eq!(
+        j.good(),
+        final_total - BASELINE,
+        "production in the journal must be the final total minus the baseline: nothing lost, \
+         nothing counted twice"
+    );
+    assert!(
+        kills_connected_behind >= MIN_KILLS_BEHIND,
+        "no kill landed while the edge had messages to commit"
+    );
+}
