@@ -1,4 +1,4 @@
-//! `mes demo`: central and two edge agents with simulated machines, on loopback, in one
+//! `mes demo`: central and two edge agents reading simulated PLCs over Modbus TCP, on loopback, in one
 //! process, with plans published down and events flowing up.
 
 use anyhow::Context;
@@ -53,6 +53,27 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
     }));
     let central_url = format!("http://{central_addr}");
 
+    // Simulated PLCs, two presses a line, served over Modbus TCP on loopback.
+    let (stop_plcs, plcs_stopping) = tokio::sync::watch::channel(false);
+    let mut plc_addrs = Vec::new();
+    for n in 0..EDGES.len() * 2 {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        plc_addrs.push(listener.local_addr()?);
+        let mut stopping = plcs_stopping.clone();
+        tokio::spawn(edge_agent::sim::plc::run(
+            listener,
+            edge_agent::sim::plc::PlcOptions {
+                cycle: Some(Duration::from_millis(100)),
+                start_count: 65_400,
+                slow: None,
+                seed: Some(n as u64 + 1),
+            },
+            async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            },
+        ));
+    }
+
     // Two edges, each with its own credential and a plan of two work orders.
     let mut edges: Vec<(EdgeId, RunningEdge)> = Vec::new();
     for (i, name) in EDGES.iter().enumerate() {
@@ -73,12 +94,11 @@ status_interval = "2s"
 path = "{journal}"
 [http]
 listen = "127.0.0.1:0"
-[[sources]]
-type = "simulated"
-machines = 3
-cycle = "100ms"
-"#,
+{presses}"#,
             journal = dir.path().join(format!("{name}.db")).display(),
+            presses = (0..2)
+                .map(|p| press_source(p + 1, plc_addrs[i * 2 + p]))
+                .collect::<String>(),
         ))?;
         let edge = edge_agent::start(config).await?;
         edges.push((edge_id, edge));
@@ -102,10 +122,51 @@ cycle = "100ms"
     for (_, edge) in edges {
         edge.shutdown().await;
     }
+    stop_plcs.send_replace(true);
     let _ = stop_central.send(());
     let _ = central_task.await;
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())
+}
+
+/// A Modbus source reading one simulated press (register map of edge_agent::sim::plc, as in
+/// configs/edge-modbus.toml): good and scrap counters, the state code, the hole diameter.
+fn press_source(press: usize, addr: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+[[sources]]
+type = "modbus"
+device = "press-{press}"
+host = "{addr}"
+station = "st-{press}0"
+timeout = "500ms"
+interval = "1s"
+[[sources.groups]]
+name = "fast"
+interval = "200ms"
+[[sources.tags]]
+name = "good"
+address = "400001"
+type = "u16"
+group = "fast"
+role = "counter"
+counts = "good"
+[[sources.tags]]
+name = "scrap"
+address = "400002"
+type = "u16"
+group = "fast"
+role = "counter"
+counts = "scrap"
+[[sources.tags]]
+name = "state"
+address = "400003"
+type = "u16"
+group = "fast"
+role = "state"
+states = {{ 0 = "off", 1 = "running", 2 = "idle", 3 = "down: jam", 4 = "down: tool change", 5 = "setup" }}
+"#
+    )
 }
 
 fn demo_plan(line: usize) -> Vec<PlanWorkOrder> {
@@ -121,7 +182,8 @@ fn demo_plan(line: usize) -> Vec<PlanWorkOrder> {
             operations: vec![PlanOperation {
                 operation: 10,
                 description: "stamp".into(),
-                station: None,
+                // Press n of each line works at station st-n0.
+                station: Some(format!("st-{n}0").as_str().into()),
                 allowed_components: vec!["STEEL-2MM".into()],
             }],
             plc_parameters: Default::default(),
@@ -137,7 +199,7 @@ fn print_urls(
 ) {
     eprintln!();
     eprintln!(
-        "MES demo running: central and {} edge agents with simulated machines.",
+        "MES demo running: central and {} edge agents, each reading two simulated presses over Modbus TCP.",
         edges.len()
     );
     eprintln!("  central health    {central}/healthz");

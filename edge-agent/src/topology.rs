@@ -17,7 +17,7 @@ use crate::sync::{self, client::CentralClient};
 use crate::terminal::{self, TerminalState};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -45,7 +45,6 @@ pub struct RunningEdge {
     pub http_addr: SocketAddr,
     pub journal: JournalHandle,
     pub live: Arc<Live>,
-    generated: Arc<AtomicU64>,
     stop_sources: watch::Sender<bool>,
     stop_rest: watch::Sender<bool>,
     sources: Vec<JoinHandle<()>>,
@@ -54,9 +53,10 @@ pub struct RunningEdge {
 }
 
 impl RunningEdge {
-    /// Events the sources have produced since start.
+    /// Events produced since start: by simulated machines, and derived by the processor from
+    /// what PLCs and MQTT devices said.
     pub fn generated(&self) -> u64 {
-        self.generated.load(Ordering::Relaxed)
+        self.live.metrics.events_generated.get()
     }
 
     /// Stops the sources and waits until everything they produced is committed. The uplink
@@ -269,7 +269,6 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
         http_addr,
         journal,
         live,
-        generated,
         stop_sources,
         stop_rest,
         sources: source_tasks,

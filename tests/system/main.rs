@@ -4,6 +4,7 @@
 
 mod crash;
 mod delivery;
+mod demo;
 mod mqtt;
 mod plans;
 mod support;

@@ -48,6 +48,10 @@ pub async fn run(
         let plan = live.plan();
         let mut next = Some(first);
         while let Some(message) = next.take() {
+            // Events the processor itself derives (from readings and MQTT values) count as
+            // generated here; simulated machines count their own.
+            let derived_from = batch.events.len();
+            let derived = !matches!(message, SourceMessage::Event(_));
             match message {
                 SourceMessage::Event(body) => batch.events.push(*body),
                 SourceMessage::Readings(readings) => {
@@ -70,6 +74,11 @@ pub async fn run(
                     );
                     receipts.push(delivery.committed);
                 }
+            }
+            if derived {
+                live.metrics
+                    .events_generated
+                    .inc_by((batch.events.len() - derived_from) as u64);
             }
             if batch.events.len() < MAX_BATCH {
                 next = from_sources.try_recv().ok();

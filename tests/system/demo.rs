@@ -1,0 +1,34 @@
+//! The quick start: `mes demo --for N` runs central and two edges reading simulated PLCs,
+//! stops by itself, and its last line says nothing was lost or duplicated.
+
+#[test]
+fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
+        .args(["demo", "--for", "4", "--port", "0"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("mes demo runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().expect("a summary line");
+    let summary: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    let n = |k: &str| {
+        summary[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {summary}"))
+    };
+    assert!(n("generated") > 0, "{summary}");
+    assert_eq!(n("committed"), n("generated"), "{summary}");
+    assert_eq!(n("acknowledged"), n("committed"), "{summary}");
+    assert_eq!(n("at_central"), n("committed"), "{summary}");
+    assert_eq!((n("lost"), n("duplicated")), (0, 0), "{summary}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/api/v1/status"),
+        "the demo prints the URLs to open"
+    );
+}
