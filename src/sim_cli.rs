@@ -82,17 +82,14 @@ pub async fn run(command: SimCommand) -> anyhow::Result<()> {
             node,
             seed,
         } => {
-            let rest = broker
-                .strip_prefix("mqtt://")
-                .with_context(|| format!("broker {broker:?} must start with mqtt://"))?;
-            let (host, port) = match rest.rsplit_once(':') {
-                Some((h, p)) => (
-                    h.to_owned(),
-                    p.parse()
-                        .with_context(|| format!("broker {broker:?}: port {p:?}"))?,
-                ),
-                None => (rest.to_owned(), 1883),
-            };
+            let addr = edge_agent::sources::mqtt::config::BrokerAddr::parse(&broker)
+                .map_err(anyhow::Error::msg)?;
+            if addr.tls {
+                anyhow::bail!(
+                    "broker {broker:?} must start with mqtt://: the simulator has no TLS"
+                );
+            }
+            let (host, port) = (addr.host, addr.port);
             println!(
                 "simulated MQTT devices publishing to {broker} ({})",
                 if sparkplug { "Sparkplug B" } else { "JSON" }

@@ -47,24 +47,14 @@ fn default_line_state_interval() -> Duration {
 impl LineStateConfig {
     /// The broker's host and port, or what is wrong with the settings.
     pub fn validate(&self) -> Result<(String, u16), String> {
-        let rest = self.broker.strip_prefix("mqtt://").ok_or_else(|| {
-            format!(
+        if !self.broker.starts_with("mqtt://") {
+            return Err(format!(
                 "line_state.broker {:?} must start with mqtt://",
                 self.broker
-            )
-        })?;
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) => (
-                h,
-                p.parse::<u16>()
-                    .map_err(|_| format!("line_state.broker: port {p:?} is not a number"))?,
-            ),
-            None => (rest, 1883),
-        };
-        if host.is_empty() {
-            return Err(format!("line_state.broker {:?} names no host", self.broker));
+            ));
         }
+        let addr = crate::sources::mqtt::config::BrokerAddr::parse(&self.broker)
+            .map_err(|e| format!("line_state.{e}"))?;
         let prefix = self.topic_prefix.trim_matches('/');
         if prefix.is_empty() || prefix.contains(['+', '#']) {
             return Err(format!(
@@ -78,7 +68,7 @@ impl LineStateConfig {
         if self.interval.is_zero() {
             return Err("line_state.interval must be above zero".into());
         }
-        Ok((host.to_owned(), port))
+        Ok((addr.host, addr.port))
     }
 }
 

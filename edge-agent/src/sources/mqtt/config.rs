@@ -45,16 +45,17 @@ pub struct BrokerAddr {
     pub tls: bool,
 }
 
-impl MqttConfig {
-    pub fn broker_addr(&self) -> Result<BrokerAddr, String> {
-        let (tls, rest) = if let Some(r) = self.broker.strip_prefix("mqtts://") {
+impl BrokerAddr {
+    /// Parses `mqtt://host[:port]` (1883) or `mqtts://host[:port]` (8883). Every place that
+    /// names a broker (sources, line state, the simulator) reads it with this.
+    pub fn parse(url: &str) -> Result<BrokerAddr, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
             (true, r)
-        } else if let Some(r) = self.broker.strip_prefix("mqtt://") {
+        } else if let Some(r) = url.strip_prefix("mqtt://") {
             (false, r)
         } else {
             return Err(format!(
-                "broker {:?} must start with mqtt:// or mqtts://",
-                self.broker
+                "broker {url:?} must start with mqtt:// or mqtts://"
             ));
         };
         let rest = rest.trim_end_matches('/');
@@ -62,18 +63,24 @@ impl MqttConfig {
             Some((h, p)) => (
                 h,
                 p.parse::<u16>()
-                    .map_err(|_| format!("broker {:?}: port {p:?} is not a number", self.broker))?,
+                    .map_err(|_| format!("broker {url:?}: port {p:?} is not a number"))?,
             ),
             None => (rest, if tls { 8883 } else { 1883 }),
         };
         if host.is_empty() {
-            return Err(format!("broker {:?} names no host", self.broker));
+            return Err(format!("broker {url:?} names no host"));
         }
         Ok(BrokerAddr {
             host: host.to_owned(),
             port,
             tls,
         })
+    }
+}
+
+impl MqttConfig {
+    pub fn broker_addr(&self) -> Result<BrokerAddr, String> {
+        BrokerAddr::parse(&self.broker)
     }
 
     /// Every mistake in this source's settings, each as one message.
