@@ -307,12 +307,9 @@ pub async fn run(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 live.set_device(status(&device_name, "connected", None));
                 tracing::info!(broker = %config.broker, session_present = ack.session_present, "mqtt connected");
-                for rule in &rules {
-                    if let Err(e) = client
-                        .subscribe(rule.filter.as_str(), QoS::AtLeastOnce)
-                        .await
-                    {
-                        tracing::error!(error = %e, topic = rule.filter.as_str(), "cannot subscribe");
+                for filter in subscriptions(&rules) {
+                    if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
+                        tracing::error!(error = %e, topic = %filter, "cannot subscribe");
                     }
                 }
             }
@@ -397,6 +394,39 @@ mod tests {
             .iter()
             .map(|r| r.validate().unwrap())
             .collect()
+    }
+
+    #[test]
+    fn sparkplug_rules_subscribe_to_their_whole_group_and_filters_are_not_repeated() {
+        let rules = rules(
+            r#"
+[[rules]]
+topic = "plant/+/count"
+device = "{1}"
+payload = "json"
+value = "/good"
+yields = "count"
+counter = "good"
+[[rules]]
+topic = "plant/+/count"
+device = "{1}"
+payload = "json"
+value = "/scrap"
+yields = "count"
+counter = "scrap"
+[[rules]]
+topic = "spBv1.0/line-1/DDATA/gw-1/+"
+device = "{device}"
+payload = "sparkplug"
+metric = "Good"
+yields = "count"
+counter = "good"
+"#,
+        );
+        assert_eq!(
+            subscriptions(&rules),
+            vec!["plant/+/count".to_owned(), "spBv1.0/line-1/#".to_owned()]
+        );
     }
 
     #[test]
