@@ -294,15 +294,18 @@ impl JournalHandle {
     /// commit (see [`Durability`] for what that survives). Concurrent appends are grouped into
     /// one transaction; each call's events stay contiguous and in the given order.
     pub async fn append(&self, bodies: Vec<EventBody>) -> Result<SeqRange, JournalError> {
-        self.append_with_state(bodies, Vec::new()).await
+        self.append_with_state(&bodies, Vec::new()).await
     }
 
     /// Like [`append`](Self::append), and writes the key/value pairs (see
     /// [`put_state`](Self::put_state)) in the same transaction: both or neither are committed.
     /// For the counter processor: an event and the counter value it was derived from.
+    ///
+    /// The bodies are borrowed: they are encoded before anything is queued, so a caller that
+    /// must retry (the processor, while the journal is full) keeps them without a copy.
     pub async fn append_with_state(
         &self,
-        bodies: Vec<EventBody>,
+        bodies: &[EventBody],
         state: Vec<(String, String)>,
     ) -> Result<SeqRange, JournalError> {
         if bodies.is_empty() {

@@ -206,7 +206,7 @@ async fn state_put_get_and_atomic_with_append() {
     assert_eq!(journal.get_state("press-1/good").await.unwrap(), None);
     journal.put_state("press-1/good", "41").await.unwrap();
     let seqs = journal
-        .append_with_state(bodies(0..1), vec![("press-1/good".into(), "42".into())])
+        .append_with_state(&bodies(0..1), vec![("press-1/good".into(), "42".into())])
         .await
         .unwrap();
     assert_eq!(seqs, range(1, 1));

@@ -115,7 +115,7 @@ async fn commit(journal: &JournalHandle, live: &Live, batch: Interpreted) -> boo
             r
         } else {
             journal
-                .append_with_state(batch.events.clone(), state.clone())
+                .append_with_state(&batch.events, state.clone())
                 .await
                 .map(|_| ())
         };
