@@ -4,7 +4,7 @@
 use anyhow::Context;
 use chrono::{Duration as Days, Utc};
 use edge_agent::{EdgeConfig, RunningEdge};
-use protocol::{EdgeId, PlanOperation, PlanWorkOrder, Seq};
+use protocol::{EdgeId, PlanContent, PlanOperation, PlanWorkOrder, Seq};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -82,7 +82,15 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
         store
             .create_edge(&edge_id, central::hash_token(&token))
             .await?;
-        store.publish_plan(&edge_id, demo_plan(i)).await?;
+        store
+            .publish_plan(
+                &edge_id,
+                PlanContent {
+                    work_orders: demo_plan(i),
+                    ..PlanContent::default()
+                },
+            )
+            .await?;
         let config = EdgeConfig::from_toml_str(&format!(
             r#"
 edge_id = "{name}"
@@ -185,8 +193,10 @@ fn demo_plan(line: usize) -> Vec<PlanWorkOrder> {
                 // Press n of each line works at station st-n0.
                 station: Some(format!("st-{n}0").as_str().into()),
                 allowed_components: vec!["STEEL-2MM".into()],
+                components: vec![],
             }],
             plc_parameters: Default::default(),
+            on_hold: false,
         })
         .collect()
 }

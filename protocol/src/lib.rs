@@ -23,7 +23,9 @@ pub use event::{Event, EventBody, EventKind, MachineState, Source};
 pub use ids::{
     DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, Seq, StationId, WorkOrderId,
 };
-pub use plan::{Plan, PlanOperation, PlanVersion, PlanWorkOrder};
+pub use plan::{
+    Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanVersion, PlanWorkOrder,
+};
 pub use sync::{
     Ack, BatchError, EdgeStatus, EventBatch, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER,
     PROTOCOL_VERSION, PlanPoll, StatusReply,

@@ -3,7 +3,7 @@
 //! Central publishes a new [`Plan`] version for an edge whenever something the line needs to
 //! know changes; the edge applies a version whole or not at all and reports which one it runs.
 
-use crate::ids::{EdgeId, ItemId, StationId, WorkOrderId};
+use crate::ids::{EdgeId, ItemId, LocationId, LotId, StationId, WorkOrderId};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,71 @@ pub struct Plan {
     /// When central published this version.
     pub published_at: DateTime<Utc>,
     pub work_orders: Vec<PlanWorkOrder>,
+    /// Material lots the line may scan whose status central knows: held and expiring lots
+    /// above all, so the edge can refuse them while central is unreachable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lots: Vec<PlanLot>,
+    /// Items by GTIN, for suppliers' GS1 labels: a scanned (01) GTIN is looked up here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gtins: BTreeMap<String, ItemId>,
+}
+
+/// What central publishes for an edge: everything of a [`Plan`] but its header.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanContent {
+    pub work_orders: Vec<PlanWorkOrder>,
+    #[serde(default)]
+    pub lots: Vec<PlanLot>,
+    #[serde(default)]
+    pub gtins: BTreeMap<String, ItemId>,
+}
+
+impl Plan {
+    pub fn new(
+        edge_id: EdgeId,
+        version: PlanVersion,
+        published_at: DateTime<Utc>,
+        content: PlanContent,
+    ) -> Plan {
+        Plan {
+            edge_id,
+            version,
+            published_at,
+            work_orders: content.work_orders,
+            lots: content.lots,
+            gtins: content.gtins,
+        }
+    }
+
+    pub fn work_order(&self, id: &str) -> Option<&PlanWorkOrder> {
+        self.work_orders
+            .iter()
+            .find(|w| w.work_order.as_str() == id)
+    }
+
+    pub fn lot(&self, lot: &str) -> Option<&PlanLot> {
+        self.lots.iter().find(|l| l.lot.as_str() == lot)
+    }
+}
+
+/// What central knows of one material lot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanLot {
+    pub lot: LotId,
+    pub item: ItemId,
+    /// The last day the lot may be used; it is expired from the day after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<NaiveDate>,
+    /// Quality hold: the lot must not be used.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_hold: bool,
+    /// Why it is held, as the operator is told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_reason: Option<String>,
+    /// Where it is stored, when central knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +112,18 @@ pub struct PlanWorkOrder {
     /// keyed by the parameter names the line's PLC configuration knows.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub plc_parameters: BTreeMap<String, serde_json::Value>,
+    /// Held work orders stay in the plan, so the line sees them, but cannot be started.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_hold: bool,
+}
+
+impl PlanWorkOrder {
+    /// The operation of this work order that runs at `station`.
+    pub fn operation_at(&self, station: &str) -> Option<&PlanOperation> {
+        self.operations
+            .iter()
+            .find(|op| op.station.as_ref().is_some_and(|s| s.as_str() == station))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +136,18 @@ pub struct PlanOperation {
     /// The items that may be issued to this operation (error-proofing on the edge).
     #[serde(default)]
     pub allowed_components: Vec<ItemId>,
+    /// How much of each component the whole work order needs at this operation (BOM quantity
+    /// times order quantity, scrap included); the edge refuses an issue beyond what is still
+    /// open. A component allowed but not listed here is not limited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<PlanComponent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanComponent {
+    pub item: ItemId,
+    pub qty: Decimal,
+    pub uom: String,
 }
 
 #[cfg(test)]
@@ -83,12 +172,27 @@ pub(crate) mod tests {
                     description: "stamp".into(),
                     station: Some("st-10".into()),
                     allowed_components: vec!["STEEL-2MM".into()],
+                    components: vec![PlanComponent {
+                        item: "STEEL-2MM".into(),
+                        qty: Decimal::new(250, 0),
+                        uom: "kg".into(),
+                    }],
                 }],
                 plc_parameters: BTreeMap::from([
                     ("target_qty".to_owned(), serde_json::json!(500)),
                     ("recipe".to_owned(), serde_json::json!(17)),
                 ]),
+                on_hold: false,
             }],
+            lots: vec![PlanLot {
+                lot: "L-779".into(),
+                item: "STEEL-2MM".into(),
+                expires: NaiveDate::from_ymd_opt(2027, 3, 31),
+                on_hold: true,
+                hold_reason: Some("QC-17 tensile test failed".into()),
+                location: Some("LINE-1".into()),
+            }],
+            gtins: BTreeMap::from([("09506000134352".to_owned(), "STEEL-2MM".into())]),
         }
     }
 

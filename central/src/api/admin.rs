@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use protocol::{EdgeId, Event, Plan, PlanWorkOrder, Seq};
+use protocol::{EdgeId, Event, Plan, PlanContent, Seq};
 use serde::{Deserialize, Serialize};
 
 /// Most events one `GET …/events` returns, whatever `limit` asks for.
@@ -57,11 +57,9 @@ pub struct EventQuery {
     pub limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublishPlan {
-    pub work_orders: Vec<PlanWorkOrder>,
-}
+/// The body of a plan publication: work orders, and the lots and GTINs the line checks scans
+/// against.
+pub type PublishPlan = PlanContent;
 
 /// An edge id is 1 to 128 ASCII letters, digits, `-`, `_` or `.`: it goes into URLs, logs and
 /// metric labels.
@@ -154,10 +152,7 @@ async fn publish_plan(
     ApiJson(request): ApiJson<PublishPlan>,
 ) -> Result<(StatusCode, axum::Json<Plan>), AppError> {
     let edge_id = EdgeId(edge_id);
-    let plan = state
-        .store()
-        .publish_plan(&edge_id, request.work_orders)
-        .await?;
+    let plan = state.store().publish_plan(&edge_id, request).await?;
     state.notify_plan(&edge_id, plan.version);
     tracing::info!(%edge_id, version = %plan.version, "published plan");
     Ok((StatusCode::CREATED, axum::Json(plan)))

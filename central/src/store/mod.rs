@@ -15,7 +15,7 @@ pub use inventory::InventoryStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use protocol::{EdgeId, EdgeStatus, Event, EventId, Plan, PlanVersion, PlanWorkOrder, Seq};
+use protocol::{EdgeId, EdgeStatus, Event, EventId, Plan, PlanContent, PlanVersion, Seq};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +172,7 @@ pub trait Store: ErpStore + InventoryStore + Send + Sync + 'static {
     async fn publish_plan(
         &self,
         edge_id: &EdgeId,
-        work_orders: Vec<PlanWorkOrder>,
+        content: PlanContent,
     ) -> Result<Plan, StoreError>;
 
     async fn latest_plan(&self, edge_id: &EdgeId) -> Result<Option<Plan>, StoreError>;

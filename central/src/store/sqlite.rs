@@ -15,7 +15,7 @@ use super::inventory::InventoryFacts;
 use super::{EdgeSummary, EncodedEvent, IngestOutcome, Store, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use protocol::{EdgeId, EdgeStatus, Event, EventId, Plan, PlanVersion, PlanWorkOrder, Seq};
+use protocol::{EdgeId, EdgeStatus, Event, EventId, Plan, PlanContent, PlanVersion, Seq};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -495,7 +495,7 @@ impl Store for SqliteStore {
     async fn publish_plan(
         &self,
         edge_id: &EdgeId,
-        work_orders: Vec<PlanWorkOrder>,
+        content: PlanContent,
     ) -> Result<Plan, StoreError> {
         let edge_id = edge_id.clone();
         self.write(move |conn| {
@@ -515,12 +515,12 @@ impl Store for SqliteStore {
                 params![edge_id.as_str()],
                 |r| r.get(0),
             )?;
-            let plan = Plan {
-                edge_id: edge_id.clone(),
-                version: PlanVersion(to_u64(previous) + 1),
-                published_at: Utc::now(),
-                work_orders,
-            };
+            let plan = Plan::new(
+                edge_id.clone(),
+                PlanVersion(to_u64(previous) + 1),
+                Utc::now(),
+                content,
+            );
             tx.execute(
                 "INSERT INTO plans (edge_id, version, published_at, body) VALUES (?1, ?2, ?3, ?4)",
                 params![

@@ -178,9 +178,13 @@ fn sample_plan(version: u64) -> Plan {
                 description: "stamp".into(),
                 station: Some("st-10".into()),
                 allowed_components: vec!["STEEL-2MM".into()],
+                components: vec![],
             }],
             plc_parameters: BTreeMap::from([("target_qty".to_owned(), serde_json::json!(500))]),
+            on_hold: false,
         }],
+        lots: vec![],
+        gtins: BTreeMap::new(),
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod counter;
 pub mod mqtt;
 pub mod readings;
+pub mod scan;
 pub mod writeback;
 
 use self::readings::{Interpreted, Interpreter, Meanings};
@@ -74,6 +75,7 @@ pub async fn run(
                     );
                     receipts.push(delivery.committed);
                 }
+                SourceMessage::Scan(_) => {}
             }
             if derived {
                 live.metrics

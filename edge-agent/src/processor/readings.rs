@@ -385,14 +385,18 @@ mod tests {
                 description: "op".into(),
                 station: Some(station.into()),
                 allowed_components: vec![],
+                components: vec![],
             }],
             plc_parameters: Default::default(),
+            on_hold: false,
         };
         Plan {
             edge_id: "line-1".into(),
             version: protocol::plan::PlanVersion(1),
             published_at: Utc::now(),
             work_orders: vec![wo("WO-A", 10, "st-99"), wo("WO-B", 20, "st-10")],
+            lots: vec![],
+            gtins: Default::default(),
         }
     }
 

@@ -206,17 +206,21 @@ mod tests {
                 description: "stamp".into(),
                 station: Some(station.into()),
                 allowed_components: vec![],
+                components: vec![],
             }],
             plc_parameters: BTreeMap::from([
                 ("target_qty".to_owned(), serde_json::json!(qty)),
                 ("recipe".to_owned(), serde_json::json!("17")),
             ]),
+            on_hold: false,
         };
         Plan {
             edge_id: "line-1".into(),
             version: protocol::PlanVersion(3),
             published_at: Utc::now(),
             work_orders: vec![wo("WO-1", "st-10", 500), wo("WO-2", "st-20", 80)],
+            lots: vec![],
+            gtins: Default::default(),
         }
     }
 

@@ -18,6 +18,23 @@ pub enum SourceMessage {
     Readings(Box<Readings>),
     /// What MQTT messages said (typed by the rules), and whom to tell once it is committed.
     Mqtt(Box<mqtt::client::MqttDelivery>),
+    /// A barcode read at a station (scanner, line terminal, `POST /api/v1/scans`): the
+    /// processor checks it against the plan (`processor/scan.rs`).
+    Scan(Box<ScanRequest>),
+}
+
+/// One read of a barcode, as a scanner or a person handed it in.
+#[derive(Debug)]
+pub struct ScanRequest {
+    /// The code as read, framing removed: symbology identifier, GS separators and all.
+    pub raw: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The station the scanner is bound to, or the terminal's station.
+    pub station: protocol::StationId,
+    /// The scanner (a configured source's name), or none for a person at the terminal.
+    pub device: Option<protocol::DeviceId>,
+    /// Told the outcome once the scan's event is committed (or could not be).
+    pub reply: Option<tokio::sync::oneshot::Sender<crate::processor::scan::ScanOutcome>>,
 }
 
 /// Values read from one device at one moment (one poll group's reads).

@@ -476,7 +476,9 @@ async fn a_dead_plc_never_delays_another() {
                 "no fault is due before the dead PLC's 10 s timeout, yet: {:?}",
                 e.kind
             ),
-            SourceMessage::Mqtt(_) => unreachable!("no MQTT source in this test"),
+            SourceMessage::Mqtt(_) | SourceMessage::Scan(_) => {
+                unreachable!("no MQTT or scanner source in this test")
+            }
         }
     }
     stop.send_replace(true);
@@ -644,7 +646,9 @@ report = "every_poll"
                     EventKind::DeviceFault { message, .. } => faults.push(message),
                     other => panic!("{other:?}"),
                 },
-                SourceMessage::Mqtt(_) => unreachable!("no MQTT source in this test"),
+                SourceMessage::Mqtt(_) | SourceMessage::Scan(_) => {
+                    unreachable!("no MQTT or scanner source in this test")
+                }
             }
         }
     })
@@ -819,7 +823,9 @@ address = "coil:1"
                     }
                 }
                 SourceMessage::Event(e) => panic!("{:?}", e.kind),
-                SourceMessage::Mqtt(_) => unreachable!("no MQTT source in this test"),
+                SourceMessage::Mqtt(_) | SourceMessage::Scan(_) => {
+                    unreachable!("no MQTT or scanner source in this test")
+                }
             }
         }
     })
