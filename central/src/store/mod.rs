@@ -9,9 +9,11 @@
 pub mod erp;
 pub mod inventory;
 pub mod sqlite;
+pub mod work_orders;
 
 pub use erp::{ErpStore, ImportSummary, MasterData};
 pub use inventory::InventoryStore;
+pub use work_orders::WorkOrderStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -88,9 +90,9 @@ impl EncodedEvent {
 }
 
 /// Central's store. ERP master data is its supertrait [`ErpStore`], the stock ledger and
-/// genealogy [`InventoryStore`].
+/// genealogy [`InventoryStore`], lines, routings and work orders [`WorkOrderStore`].
 #[async_trait]
-pub trait Store: ErpStore + InventoryStore + Send + Sync + 'static {
+pub trait Store: ErpStore + InventoryStore + WorkOrderStore + Send + Sync + 'static {
     /// Creates an edge with this credential, or replaces the credential of an existing one
     /// (rotation), which also lifts a revocation. Its events and acked seq stay.
     async fn create_edge(&self, edge_id: &EdgeId, token_hash: [u8; 32]) -> Result<(), StoreError>;

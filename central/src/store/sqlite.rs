@@ -10,9 +10,11 @@
 
 mod erp;
 mod inventory;
+mod work_orders;
 
 use super::inventory::InventoryFacts;
 use super::{EdgeSummary, EncodedEvent, IngestOutcome, Store, StoreError};
+use crate::erp::work_order::OrderFact;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use protocol::{EdgeId, EdgeStatus, Event, EventId, Plan, PlanContent, PlanVersion, Seq};
@@ -99,6 +101,7 @@ impl SqliteStore {
         writer.execute_batch(SCHEMA)?;
         writer.execute_batch(erp::SCHEMA)?;
         writer.execute_batch(inventory::SCHEMA)?;
+        writer.execute_batch(work_orders::SCHEMA)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
         }
@@ -156,6 +159,8 @@ struct EventRow {
     body: String,
     /// What the event books in the stock ledger and genealogy, if anything.
     facts: Option<InventoryFacts>,
+    /// What the event says about a work order's progress, if anything.
+    order: Option<OrderFact>,
 }
 
 impl EventRow {
@@ -167,6 +172,7 @@ impl EventRow {
             event_id: event.id.0.hyphenated().to_string(),
             at: ts(event.at),
             kind: event.kind.name(),
+            order: OrderFact::of(&event.kind),
             body: encoded.json,
             facts,
         })
@@ -283,6 +289,7 @@ impl Store for SqliteStore {
             let last_seq = to_u64(last.seq);
             let mut n_new = 0u64;
             let mut n_duplicate = 0u64;
+            let mut progress = work_orders::BatchProgress::default();
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO events (edge_id, seq, event_id, at, received_at, kind, body)
@@ -305,9 +312,13 @@ impl Store for SqliteStore {
                     if let Some(facts) = &row.facts {
                         inventory::apply(&tx, edge_id.as_str(), row.seq, &row.at, facts)?;
                     }
+                    if let Some(fact) = &row.order {
+                        progress.apply(&tx, fact, row.seq, &row.at)?;
+                    }
                     n_new += 1;
                 }
             }
+            progress.flush(&tx, edge_id.as_str(), &received)?;
             let acked_through = acked.max(last_seq);
             touch.execute(params![edge_id.as_str(), to_i64(acked_through)?, received])?;
             drop(touch);
@@ -500,36 +511,7 @@ impl Store for SqliteStore {
         let edge_id = edge_id.clone();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let exists: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM edges WHERE edge_id = ?1",
-                    params![edge_id.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if exists.is_none() {
-                return Err(not_found(&edge_id));
-            }
-            let previous: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM plans WHERE edge_id = ?1",
-                params![edge_id.as_str()],
-                |r| r.get(0),
-            )?;
-            let plan = Plan::new(
-                edge_id.clone(),
-                PlanVersion(to_u64(previous) + 1),
-                Utc::now(),
-                content,
-            );
-            tx.execute(
-                "INSERT INTO plans (edge_id, version, published_at, body) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    edge_id.as_str(),
-                    to_i64(plan.version.0)?,
-                    ts(plan.published_at),
-                    serde_json::to_string(&plan)?
-                ],
-            )?;
+            let plan = publish_plan_in(&tx, &edge_id, content)?;
             tx.commit()?;
             Ok(plan)
         })
@@ -549,4 +531,44 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Stores the next plan version of an edge inside `tx` (previous + 1, starting at 1), so a
+/// work-order change and the plan it publishes commit together.
+fn publish_plan_in(
+    tx: &rusqlite::Transaction<'_>,
+    edge_id: &EdgeId,
+    content: PlanContent,
+) -> Result<Plan, StoreError> {
+    let exists: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM edges WHERE edge_id = ?1",
+            params![edge_id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        return Err(not_found(edge_id));
+    }
+    let previous: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM plans WHERE edge_id = ?1",
+        params![edge_id.as_str()],
+        |r| r.get(0),
+    )?;
+    let plan = Plan::new(
+        edge_id.clone(),
+        PlanVersion(to_u64(previous) + 1),
+        Utc::now(),
+        content,
+    );
+    tx.execute(
+        "INSERT INTO plans (edge_id, version, published_at, body) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            edge_id.as_str(),
+            to_i64(plan.version.0)?,
+            ts(plan.published_at),
+            serde_json::to_string(&plan)?
+        ],
+    )?;
+    Ok(plan)
 }

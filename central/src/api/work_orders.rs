@@ -1,0 +1,662 @@
+//! Shop-floor routes: lines (mapped to edges), work centers, routings, work orders and lot
+//! holds ([`crate::store::work_orders`]). All need the admin token.
+//!
+//! A change that publishes plan versions wakes the edges' long polls after the commit.
+
+use super::AppState;
+use super::error::AppError;
+use super::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery, CsvBody};
+use crate::erp::import::{MAX_ID_LEN, MAX_QTY, MAX_QTY_DP};
+use crate::erp::work_order::{Action, State};
+use crate::store::work_orders::{
+    Changed, Line, LotHold, NewWorkOrder, Routing, RoutingOperation, UnmatchedOrder, WoRejection,
+    WorkCenter, WorkOrderChange, WorkOrderSummary, WorkOrderView,
+};
+use axum::Router;
+use axum::extract::State as AxumState;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use chrono::{NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Highest operation number a routing may use.
+pub const MAX_OPERATION: u32 = 99_999;
+/// Most operations one routing has.
+pub const MAX_OPERATIONS: usize = 500;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/lines", get(list_lines))
+        .route("/api/v1/lines/{line}", put(put_line).get(get_line))
+        .route("/api/v1/work-centers", get(list_work_centers))
+        .route(
+            "/api/v1/work-centers/{work_center}",
+            put(put_work_center).get(get_work_center),
+        )
+        .route("/api/v1/routings/{item}", put(put_routing).get(get_routing))
+        .route(
+            "/api/v1/work-orders",
+            post(create_work_order).get(list_work_orders),
+        )
+        .route(
+            "/api/v1/work-orders/{id}",
+            get(get_work_order).patch(change_work_order),
+        )
+        .route("/api/v1/work-orders/{id}/{action}", post(work_order_action))
+        .route("/api/v1/unmatched-work-orders", get(unmatched))
+        .route("/api/v1/lots/{lot}/hold", post(hold_lot))
+        .route("/api/v1/lots/{lot}/release", post(release_lot))
+        .route("/api/v1/lot-holds", get(lot_holds))
+        .route("/api/v1/import/routings", post(import_routings))
+}
+
+/// `POST /api/v1/import/routings`: `item,operation,description,work_center`, all or
+/// nothing; replaces the routing of every item named.
+async fn import_routings(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    CsvBody(body): CsvBody,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    let rows = tokio::task::spawn_blocking(move || crate::erp::routing_import::parse(&body))
+        .await
+        .map_err(|e| AppError::internal(format!("central's worker task failed: {e}")))?
+        .map_err(|(rows, total)| AppError::invalid_csv(rows, total))?;
+    match state.store().import_routings(rows).await? {
+        Ok(n) => {
+            tracing::info!(rows = n, "imported routings");
+            Ok(axum::Json(
+                serde_json::json!({"kind": "routings", "rows": n}),
+            ))
+        }
+        Err(rows) => {
+            let total = rows.len();
+            Err(AppError::invalid_csv(rows, total))
+        }
+    }
+}
+
+fn rejection(r: WoRejection) -> AppError {
+    match r {
+        WoRejection::NotFound(m) => AppError::not_found(m),
+        WoRejection::Invalid(m) => AppError::bad_request(m),
+        WoRejection::Conflict(m) => AppError::new(StatusCode::CONFLICT, "conflict", m),
+        WoRejection::Refused(refused) => AppError::new(
+            StatusCode::CONFLICT,
+            "invalid_transition",
+            refused.to_string(),
+        ),
+    }
+}
+
+fn check_id(what: &str, id: &str) -> Result<(), AppError> {
+    if id.is_empty() || id.chars().count() > MAX_ID_LEN || id.chars().any(char::is_control) {
+        return Err(AppError::bad_request(format!(
+            "{what} {id:?} is not an id; expected 1 to {MAX_ID_LEN} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_text(what: &str, text: &str) -> Result<(), AppError> {
+    if text.chars().count() > 1000 || text.chars().any(char::is_control) {
+        return Err(AppError::bad_request(format!(
+            "{what} is not plain text; expected at most 1000 characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_qty(qty: Decimal) -> Result<(), AppError> {
+    if qty <= Decimal::ZERO || qty > Decimal::from(MAX_QTY) || qty.normalize().scale() > MAX_QTY_DP
+    {
+        return Err(AppError::bad_request(format!(
+            "qty {qty} is not valid; expected a number above 0, at most {MAX_QTY} with at most {MAX_QTY_DP} decimals"
+        )));
+    }
+    Ok(())
+}
+
+/// Publishes the plan versions a change made to the waiting long polls.
+fn notify<T>(state: &AppState, changed: Changed<T>) -> T {
+    for plan in &changed.plans {
+        state.notify_plan(&plan.edge_id, plan.version);
+        tracing::info!(edge_id = %plan.edge_id, version = %plan.version, "published plan");
+    }
+    changed.value
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LineList {
+    pub lines: Vec<Line>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutLine {
+    #[serde(default)]
+    pub description: String,
+    /// The edge that runs the line (created with `POST /api/v1/edges`).
+    pub edge_id: Option<String>,
+}
+
+async fn put_line(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(line): ApiPath<String>,
+    ApiJson(body): ApiJson<PutLine>,
+) -> Result<axum::Json<Line>, AppError> {
+    check_id("line", &line)?;
+    check_text("description", &body.description)?;
+    if let Some(edge) = &body.edge_id {
+        super::admin::validate_edge_id(&edge.as_str().into())?;
+    }
+    let line = Line {
+        line,
+        description: body.description,
+        edge_id: body.edge_id,
+    };
+    let changed = state.store().put_line(line).await?.map_err(rejection)?;
+    Ok(axum::Json(notify(&state, changed)))
+}
+
+async fn list_lines(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+) -> Result<axum::Json<LineList>, AppError> {
+    Ok(axum::Json(LineList {
+        lines: state.store().lines().await?,
+    }))
+}
+
+async fn get_line(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(line): ApiPath<String>,
+) -> Result<axum::Json<Line>, AppError> {
+    state
+        .store()
+        .lines()
+        .await?
+        .into_iter()
+        .find(|l| l.line == line)
+        .map(axum::Json)
+        .ok_or_else(|| {
+            AppError::not_found(format!(
+                "no line {line:?}; expected one created with put /api/v1/lines/{{id}}"
+            ))
+        })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkCenterList {
+    pub work_centers: Vec<WorkCenter>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutWorkCenter {
+    #[serde(default)]
+    pub description: String,
+    pub line: String,
+    pub station: Option<String>,
+}
+
+async fn put_work_center(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(work_center): ApiPath<String>,
+    ApiJson(body): ApiJson<PutWorkCenter>,
+) -> Result<axum::Json<WorkCenter>, AppError> {
+    check_id("work center", &work_center)?;
+    check_text("description", &body.description)?;
+    check_id("line", &body.line)?;
+    if let Some(station) = &body.station {
+        check_id("station", station)?;
+    }
+    let wc = WorkCenter {
+        work_center,
+        description: body.description,
+        line: body.line,
+        station: body.station,
+    };
+    let changed = state
+        .store()
+        .put_work_center(wc)
+        .await?
+        .map_err(rejection)?;
+    Ok(axum::Json(notify(&state, changed)))
+}
+
+async fn list_work_centers(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+) -> Result<axum::Json<WorkCenterList>, AppError> {
+    Ok(axum::Json(WorkCenterList {
+        work_centers: state.store().work_centers().await?,
+    }))
+}
+
+async fn get_work_center(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(work_center): ApiPath<String>,
+) -> Result<axum::Json<WorkCenter>, AppError> {
+    state
+        .store()
+        .work_centers()
+        .await?
+        .into_iter()
+        .find(|w| w.work_center == work_center)
+        .map(axum::Json)
+        .ok_or_else(|| {
+            AppError::not_found(format!(
+                "no work center {work_center:?}; expected one created with put /api/v1/work-centers/{{id}}"
+            ))
+        })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutRouting {
+    pub operations: Vec<RoutingOperationBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingOperationBody {
+    pub operation: u32,
+    #[serde(default)]
+    pub description: String,
+    pub work_center: String,
+}
+
+async fn put_routing(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(item): ApiPath<String>,
+    ApiJson(body): ApiJson<PutRouting>,
+) -> Result<axum::Json<Routing>, AppError> {
+    check_id("item", &item)?;
+    if body.operations.is_empty() || body.operations.len() > MAX_OPERATIONS {
+        return Err(AppError::bad_request(format!(
+            "routing of {item:?} has {} operations; expected 1 to {MAX_OPERATIONS}",
+            body.operations.len()
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, op) in body.operations.iter().enumerate() {
+        if op.operation == 0 || op.operation > MAX_OPERATION {
+            return Err(AppError::bad_request(format!(
+                "operations[{i}]: operation {} is not valid; expected 1 to {MAX_OPERATION}",
+                op.operation
+            )));
+        }
+        if !seen.insert(op.operation) {
+            return Err(AppError::bad_request(format!(
+                "operations[{i}]: operation {} appears twice; expected each operation once",
+                op.operation
+            )));
+        }
+        check_text(&format!("operations[{i}].description"), &op.description)?;
+        check_id(&format!("operations[{i}].work_center"), &op.work_center)?;
+    }
+    let routing = Routing {
+        item,
+        operations: body
+            .operations
+            .into_iter()
+            .map(|op| RoutingOperation {
+                operation: op.operation,
+                description: op.description,
+                work_center: op.work_center,
+            })
+            .collect(),
+    };
+    let routing = state
+        .store()
+        .put_routing(routing)
+        .await?
+        .map_err(rejection)?;
+    Ok(axum::Json(routing))
+}
+
+async fn get_routing(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(item): ApiPath<String>,
+) -> Result<axum::Json<Routing>, AppError> {
+    state
+        .store()
+        .routing(item.clone())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| {
+            AppError::not_found(format!(
+                "item {item:?} has no routing; expected one set with put /api/v1/routings/{item}"
+            ))
+        })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWorkOrder {
+    pub work_order: Option<String>,
+    pub item: String,
+    pub qty: Decimal,
+    pub due: NaiveDate,
+    /// Lower runs first; 0 if absent.
+    #[serde(default)]
+    pub priority: i32,
+    pub line: String,
+}
+
+async fn create_work_order(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiJson(body): ApiJson<CreateWorkOrder>,
+) -> Result<(StatusCode, axum::Json<WorkOrderView>), AppError> {
+    if let Some(id) = &body.work_order {
+        check_id("work_order", id)?;
+    }
+    check_id("item", &body.item)?;
+    check_id("line", &body.line)?;
+    check_qty(body.qty)?;
+    let order = NewWorkOrder {
+        work_order: body.work_order,
+        item: body.item,
+        qty: body.qty,
+        due: body.due,
+        priority: body.priority,
+        line: body.line,
+    };
+    let view = state
+        .store()
+        .create_work_order(order, Utc::now())
+        .await?
+        .map_err(rejection)?;
+    tracing::info!(work_order = %view.work_order, "created work order");
+    Ok((StatusCode::CREATED, axum::Json(view)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkOrderQuery {
+    pub state: Option<State>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkOrderList {
+    pub work_orders: Vec<WorkOrderSummary>,
+}
+
+async fn list_work_orders(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiQuery(query): ApiQuery<WorkOrderQuery>,
+) -> Result<axum::Json<WorkOrderList>, AppError> {
+    Ok(axum::Json(WorkOrderList {
+        work_orders: state.store().work_orders(query.state).await?,
+    }))
+}
+
+async fn get_work_order(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<WorkOrderView>, AppError> {
+    state
+        .store()
+        .work_order(id.clone())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| rejection(no_order(&id)))
+}
+
+fn no_order(id: &str) -> WoRejection {
+    WoRejection::NotFound(format!(
+        "no work order {id:?}; expected one created with post /api/v1/work-orders"
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeWorkOrder {
+    pub qty: Option<Decimal>,
+    pub priority: Option<i32>,
+    pub due: Option<NaiveDate>,
+}
+
+/// `PATCH /api/v1/work-orders/{id}`: quantity, priority, due date. A dispatched order goes
+/// down to its edges as a new plan version.
+async fn change_work_order(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ChangeWorkOrder>,
+) -> Result<axum::Json<WorkOrderView>, AppError> {
+    if let Some(qty) = body.qty {
+        check_qty(qty)?;
+    }
+    if body.qty.is_none() && body.priority.is_none() && body.due.is_none() {
+        return Err(AppError::bad_request(
+            "the change is empty; expected at least one of qty, priority, due",
+        ));
+    }
+    let change = WorkOrderChange {
+        qty: body.qty,
+        priority: body.priority,
+        due: body.due,
+    };
+    let changed = state
+        .store()
+        .change_work_order(id, change, Utc::now())
+        .await?
+        .map_err(rejection)?;
+    Ok(axum::Json(notify(&state, changed)))
+}
+
+/// `POST /api/v1/work-orders/{id}/{release|hold|unhold|cancel|close}`.
+async fn work_order_action(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath((id, action)): ApiPath<(String, String)>,
+) -> Result<axum::Json<WorkOrderView>, AppError> {
+    let action = Action::parse_api(&action).ok_or_else(|| {
+        AppError::not_found(format!(
+            "no work order action {action:?}; expected one of release, hold, unhold, cancel, close"
+        ))
+    })?;
+    let changed = state
+        .store()
+        .work_order_action(id, action, Utc::now())
+        .await?
+        .map_err(rejection)?;
+    let view = notify(&state, changed);
+    tracing::info!(work_order = %view.work_order, state = %view.state, "work order {action}");
+    Ok(axum::Json(view))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UnmatchedList {
+    pub work_orders: Vec<UnmatchedOrder>,
+}
+
+async fn unmatched(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+) -> Result<axum::Json<UnmatchedList>, AppError> {
+    Ok(axum::Json(UnmatchedList {
+        work_orders: state.store().unmatched_work_orders().await?,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldLot {
+    pub reason: String,
+    /// Needed only for a lot the stock ledger does not know.
+    pub item: Option<String>,
+}
+
+/// `POST /api/v1/lots/{lot}/hold`: the lot goes down to every line as held.
+async fn hold_lot(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(lot): ApiPath<String>,
+    ApiJson(body): ApiJson<HoldLot>,
+) -> Result<(StatusCode, axum::Json<LotHold>), AppError> {
+    check_id("lot", &lot)?;
+    if body.reason.trim().is_empty() {
+        return Err(AppError::bad_request(
+            "reason is empty; expected why the lot is held, as the operator is told",
+        ));
+    }
+    check_text("reason", &body.reason)?;
+    if let Some(item) = &body.item {
+        check_id("item", item)?;
+    }
+    let changed = state
+        .store()
+        .hold_lot(lot, body.item, body.reason, Utc::now())
+        .await?
+        .map_err(rejection)?;
+    Ok((StatusCode::CREATED, axum::Json(notify(&state, changed))))
+}
+
+async fn release_lot(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(lot): ApiPath<String>,
+) -> Result<axum::Json<LotHold>, AppError> {
+    let changed = state.store().release_lot(lot).await?.map_err(rejection)?;
+    Ok(axum::Json(notify(&state, changed)))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LotHoldList {
+    pub holds: Vec<LotHold>,
+}
+
+async fn lot_holds(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+) -> Result<axum::Json<LotHoldList>, AppError> {
+    Ok(axum::Json(LotHoldList {
+        holds: state.store().lot_holds().await?,
+    }))
+}
+
+/// Adds these routes and their schemas to the OpenAPI document ([`super::openapi`]).
+pub fn document_into(document: &mut serde_json::Value) {
+    use serde_json::json;
+    let error = json!({"$ref": "#/components/responses/Error"});
+    let conflict = json!({"description": "refused by the state machine (invalid_transition: the message names the current state and the action) or an id taken (conflict)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let path_param = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}});
+    let body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let ok = |schema: &str| json!({"description": "ok", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let list = |key: &str, schema: &str| json!({"description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{schema}")}}}}}}});
+    let action = |name: &str, what: &str| {
+        json!({"post": {"summary": format!("{name} a work order"), "description": what, "tags": ["work orders"],
+            "parameters": [path_param("id")],
+            "responses": {"200": ok("WorkOrder"), "400": error, "401": error, "404": error, "409": conflict}}})
+    };
+    let paths = json!({
+        "/api/v1/lines": {"get": {"summary": "every line", "tags": ["shop floor"], "responses": {"200": list("lines", "Line"), "401": error}}},
+        "/api/v1/lines/{line}": {
+            "get": {"summary": "a line", "tags": ["shop floor"], "parameters": [path_param("line")], "responses": {"200": ok("Line"), "401": error, "404": error}},
+            "put": {"summary": "create or replace a line and the edge that runs it", "tags": ["shop floor"], "parameters": [path_param("line")],
+                "requestBody": body("LineBody"), "responses": {"200": ok("Line"), "400": error, "401": error}}},
+        "/api/v1/work-centers": {"get": {"summary": "every work center", "tags": ["shop floor"], "responses": {"200": list("work_centers", "WorkCenter"), "401": error}}},
+        "/api/v1/work-centers/{work_center}": {
+            "get": {"summary": "a work center", "tags": ["shop floor"], "parameters": [path_param("work_center")], "responses": {"200": ok("WorkCenter"), "401": error, "404": error}},
+            "put": {"summary": "create or replace a work center: its line and the station id the edge knows it by", "tags": ["shop floor"], "parameters": [path_param("work_center")],
+                "requestBody": body("WorkCenterBody"), "responses": {"200": ok("WorkCenter"), "400": error, "401": error}}},
+        "/api/v1/routings/{item}": {
+            "get": {"summary": "an item's routing", "tags": ["shop floor"], "parameters": [path_param("item")], "responses": {"200": ok("Routing"), "401": error, "404": error}},
+            "put": {"summary": "replace an item's routing", "description": "Operations 1 to 99999, each once; every work center must exist. Existing work orders keep the routing they were created with.",
+                "tags": ["shop floor"], "parameters": [path_param("item")],
+                "requestBody": body("RoutingBody"), "responses": {"200": ok("Routing"), "400": error, "401": error}}},
+        "/api/v1/work-orders": {
+            "get": {"summary": "work orders", "tags": ["work orders"],
+                "parameters": [{"name": "state", "in": "query", "required": false, "schema": {"$ref": "#/components/schemas/WorkOrderState"}}],
+                "responses": {"200": list("work_orders", "WorkOrderSummary"), "400": error, "401": error}},
+            "post": {"summary": "create a planned work order", "description": "Operations are copied from the item's routing, components from its BOM (required = qty_per × qty × (1 + scrap_pct/100)); later master-data changes leave the order alone.",
+                "tags": ["work orders"], "requestBody": body("NewWorkOrder"),
+                "responses": {"201": ok("WorkOrder"), "400": error, "401": error, "409": conflict}}},
+        "/api/v1/work-orders/{id}": {
+            "get": {"summary": "a work order: state, good and scrap per operation, material issued against required with variances, the plan versions it went down in", "tags": ["work orders"],
+                "parameters": [path_param("id")], "responses": {"200": ok("WorkOrder"), "401": error, "404": error}},
+            "patch": {"summary": "change quantity, priority or due date", "description": "Allowed while planned, released, in_progress or on_hold; a dispatched order goes down to its edges as a new plan version.",
+                "tags": ["work orders"], "parameters": [path_param("id")], "requestBody": body("WorkOrderChange"),
+                "responses": {"200": ok("WorkOrder"), "400": error, "401": error, "404": error, "409": conflict}}},
+        "/api/v1/work-orders/{id}/release": action("release", "planned → released; publishes a new plan version for the edges of the order's lines. The line needs an edge."),
+        "/api/v1/work-orders/{id}/hold": action("hold", "released or in_progress → on_hold; the order stays in the plan, marked on_hold."),
+        "/api/v1/work-orders/{id}/unhold": action("unhold", "on_hold → the state it was held from; a new plan version."),
+        "/api/v1/work-orders/{id}/cancel": action("cancel", "planned, released, in_progress or on_hold → cancelled; a dispatched order leaves the plan (a new version). Progress stays."),
+        "/api/v1/work-orders/{id}/close": action("close", "completed → closed."),
+        "/api/v1/unmatched-work-orders": {"get": {"summary": "work order ids edges reported that central does not know, with the number of events", "tags": ["work orders"],
+            "responses": {"200": list("work_orders", "UnmatchedWorkOrder"), "401": error}}},
+        "/api/v1/lots/{lot}/hold": {"post": {"summary": "put a lot on quality hold", "description": "Every edge that runs a line gets a new plan version listing the lot as held, so it refuses the lot even while central is unreachable.",
+            "tags": ["work orders"], "parameters": [path_param("lot")], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}, "item": {"type": "string", "description": "needed only for a lot the stock ledger does not know"}}}}}},
+            "responses": {"201": ok("LotHold"), "400": error, "401": error}}},
+        "/api/v1/lots/{lot}/release": {"post": {"summary": "lift a lot's hold (a new plan version for every line's edge)", "tags": ["work orders"], "parameters": [path_param("lot")],
+            "responses": {"200": ok("LotHold"), "401": error, "404": error}}},
+        "/api/v1/import/routings": {"post": {"summary": "import routings from csv, all or nothing", "tags": ["shop floor"],
+            "description": "Header line, then rows. Columns: `item,operation,description,work_center` (description optional). Replaces the whole routing of every item named; items and work centers must exist.",
+            "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}},
+            "responses": {"200": {"description": "{\"kind\": \"routings\", \"rows\": N}"}, "400": {"$ref": "#/components/responses/InvalidCsv"}, "401": error}}},
+        "/api/v1/lot-holds": {"get": {"summary": "held lots", "tags": ["work orders"], "responses": {"200": list("holds", "LotHold"), "401": error}}}
+    });
+    let state = json!({"type": "string", "enum": State::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()});
+    let dec = json!({"type": "string", "description": "exact decimal"});
+    let work_order = json!({"type": "object", "properties": {
+            "work_order": {"type": "string"}, "item": {"type": "string"}, "qty": dec, "uom": {"type": "string"}, "due": {"type": "string", "format": "date"},
+            "priority": {"type": "integer"}, "line": {"type": "string"}, "state": state, "held_from": {"type": "string", "nullable": true},
+            "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+            "operations": {"type": "array", "items": {"type": "object", "properties": {"operation": {"type": "integer"}, "description": {"type": "string"}, "work_center": {"type": "string"},
+                "station": {"type": "string", "nullable": true}, "started": {"type": "boolean"}, "good": {"type": "integer"}, "scrap": {"type": "integer"}}}},
+            "components": {"type": "array", "items": {"type": "object", "properties": {"item": {"type": "string"}, "uom": {"type": "string"}, "qty_per": dec, "scrap_pct": dec,
+                "required": dec, "issued": dec, "variance": {"type": "string", "description": "issued − required"},
+                "standard_for_output": {"type": "string", "description": "qty_per × (good + scrap at the last operation) × (1 + scrap_pct/100)"},
+                "usage_variance": {"type": "string", "description": "issued − standard_for_output"}, "unplanned": {"type": "boolean", "description": "issued but not in the order's BOM"}}}},
+            "plans": {"type": "array", "items": {"type": "object", "properties": {"edge_id": {"type": "string"}, "version": {"type": "integer", "description": "latest plan version of this edge that carried the order"},
+                "edge_applied": {"type": "integer", "description": "the version the edge reports it runs"}, "running": {"type": "boolean"}}}},
+            "warnings": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "edge_id": {"type": "string"}, "seq": {"type": "integer"}, "message": {"type": "string"}}},
+                "description": "what edge events did not fit (an operation started out of sequence, an event the state refuses), newest first, at most 100"},
+            "n_warnings": {"type": "integer"}}});
+    let schemas = json!({
+        "WorkOrderState": state,
+        "Line": {"type": "object", "required": ["line", "description"], "properties": {"line": {"type": "string"}, "description": {"type": "string"}, "edge_id": {"type": "string", "nullable": true}}},
+        "LineBody": {"type": "object", "properties": {"description": {"type": "string"}, "edge_id": {"type": "string", "nullable": true, "description": "an edge created with post /api/v1/edges"}}},
+        "WorkCenter": {"type": "object", "required": ["work_center", "line"], "properties": {"work_center": {"type": "string"}, "description": {"type": "string"}, "line": {"type": "string"}, "station": {"type": "string", "nullable": true}}},
+        "WorkCenterBody": {"type": "object", "required": ["line"], "properties": {"description": {"type": "string"}, "line": {"type": "string"}, "station": {"type": "string", "nullable": true, "description": "the station id of the edge's sources"}}},
+        "RoutingOperation": {"type": "object", "required": ["operation", "work_center"], "properties": {"operation": {"type": "integer", "minimum": 1, "maximum": MAX_OPERATION}, "description": {"type": "string"}, "work_center": {"type": "string"}}},
+        "Routing": {"type": "object", "required": ["item", "operations"], "properties": {"item": {"type": "string"}, "operations": {"type": "array", "items": {"$ref": "#/components/schemas/RoutingOperation"}}}},
+        "RoutingBody": {"type": "object", "required": ["operations"], "properties": {"operations": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/RoutingOperation"}}}},
+        "NewWorkOrder": {"type": "object", "required": ["item", "qty", "due", "line"], "properties": {
+            "work_order": {"type": "string", "description": "WO-000001, … when absent"}, "item": {"type": "string"}, "qty": dec,
+            "due": {"type": "string", "format": "date"}, "priority": {"type": "integer", "description": "lower runs first; 0 if absent"}, "line": {"type": "string"}}},
+        "WorkOrderChange": {"type": "object", "properties": {"qty": dec, "priority": {"type": "integer"}, "due": {"type": "string", "format": "date"}}},
+        "WorkOrderSummary": {"type": "object", "properties": {"work_order": {"type": "string"}, "item": {"type": "string"}, "qty": dec, "due": {"type": "string", "format": "date"},
+            "priority": {"type": "integer"}, "line": {"type": "string"}, "state": state, "good": {"type": "integer", "description": "at the last operation"}, "scrap": {"type": "integer"}}},
+        "WorkOrder": work_order,
+        "UnmatchedWorkOrder": {"type": "object", "properties": {"work_order": {"type": "string"}, "events": {"type": "integer"}, "last_edge_id": {"type": "string"}, "last_at": {"type": "string", "format": "date-time"}}},
+        "LotHold": {"type": "object", "properties": {"lot": {"type": "string"}, "item": {"type": "string"}, "reason": {"type": "string"}, "held_at": {"type": "string", "format": "date-time"}}}
+    });
+    for (key, extra) in [("paths", paths), ("schemas", schemas)] {
+        let target = if key == "paths" {
+            document.get_mut("paths")
+        } else {
+            document
+                .get_mut("components")
+                .and_then(|c| c.get_mut("schemas"))
+        };
+        if let (Some(target), serde_json::Value::Object(extra)) =
+            (target.and_then(|t| t.as_object_mut()), extra)
+        {
+            target.extend(extra);
+        }
+    }
+}

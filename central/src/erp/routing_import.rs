@@ -1,0 +1,233 @@
+//! CSV import of routings (`POST /api/v1/import/routings`), in the style of [`super::import`]:
+//! a header line, every bad cell named by line and column, all or nothing.
+//!
+//! Columns `item,operation,description,work_center` (any order; `description` may be left
+//! out). A file replaces the whole routing of every item it names. The store checks that
+//! items and work centers exist.
+
+use super::import::{Line, MAX_ID_LEN, MAX_REPORTED_ERRORS, RowError};
+use std::collections::HashMap;
+
+/// Highest operation number (as the JSON route allows).
+pub const MAX_OPERATION: u32 = 99_999;
+
+const REQUIRED: [&str; 3] = ["item", "operation", "work_center"];
+const OPTIONAL: [&str; 1] = ["description"];
+
+/// One routing operation as the file gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingRow {
+    pub item: String,
+    pub operation: u32,
+    pub description: String,
+    pub work_center: String,
+}
+
+/// Parses a routings file. `Err` holds every bad row (at most [`MAX_REPORTED_ERRORS`]) and
+/// the total found.
+pub fn parse(text: &[u8]) -> Result<Vec<Line<RoutingRow>>, (Vec<RowError>, usize)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text);
+    let expected = "item,operation,description,work_center";
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            let error = RowError::new(
+                1,
+                "",
+                format!("cannot read the header line: {}", message(&e)),
+            );
+            return Err((vec![error], 1));
+        }
+    };
+    let mut errors = Vec::new();
+    let mut index: HashMap<&'static str, usize> = HashMap::new();
+    for (i, name) in headers.iter().enumerate() {
+        match REQUIRED.iter().chain(&OPTIONAL).find(|&&k| k == name) {
+            Some(&k) if index.insert(k, i).is_some() => errors.push(RowError::new(
+                1,
+                name,
+                format!("column {name:?} appears twice; expected each column once"),
+            )),
+            Some(_) => {}
+            None => errors.push(RowError::new(
+                1,
+                name,
+                format!("unknown column {name:?}; expected the columns {expected}"),
+            )),
+        }
+    }
+    for required in REQUIRED {
+        if !index.contains_key(required) {
+            errors.push(RowError::new(
+                1,
+                required,
+                format!("column {required:?} is missing; expected the columns {expected}"),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        let n = errors.len();
+        return Err((errors, n));
+    }
+    let mut rows = Vec::new();
+    let mut first_line: HashMap<(String, u32), u64> = HashMap::new();
+    let mut record = csv::StringRecord::new();
+    let mut line = 1;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let at = e.position().map_or(line + 1, |p| p.line());
+                errors.push(RowError::new(
+                    at,
+                    "",
+                    format!("unreadable row: {}", message(&e)),
+                ));
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) || errors.len() > 100_000 {
+                    break;
+                }
+                line = at;
+                continue;
+            }
+        }
+        line = record.position().map_or(line + 1, |p| p.line());
+        if record.len() != headers.len() {
+            errors.push(RowError::new(
+                line,
+                "",
+                format!(
+                    "row has {} fields; expected {} like the header",
+                    record.len(),
+                    headers.len()
+                ),
+            ));
+            continue;
+        }
+        let cell = |column: &str| index.get(column).and_then(|&i| record.get(i)).unwrap_or("");
+        let n_errors = errors.len();
+        let mut id = |column: &str| {
+            let s = cell(column);
+            if s.is_empty() || s.chars().count() > MAX_ID_LEN || s.chars().any(char::is_control) {
+                errors.push(RowError::new(
+                    line,
+                    column,
+                    format!(
+                        "{column} {s:?} is not an id; expected 1 to {MAX_ID_LEN} characters without control characters"
+                    ),
+                ));
+            }
+            s.to_owned()
+        };
+        let item = id("item");
+        let work_center = id("work_center");
+        let raw = cell("operation");
+        let operation = raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_OPERATION).contains(n));
+        if operation.is_none() {
+            errors.push(RowError::new(
+                line,
+                "operation",
+                format!(
+                    "operation {raw:?} is not valid; expected a whole number from 1 to {MAX_OPERATION}"
+                ),
+            ));
+        }
+        let description = cell("description");
+        if description.chars().any(char::is_control) {
+            errors.push(RowError::new(
+                line,
+                "description",
+                "description has a control character; expected plain text",
+            ));
+        }
+        let (Some(operation), true) = (operation, errors.len() == n_errors) else {
+            continue;
+        };
+        if let Some(first) = first_line.insert((item.clone(), operation), line) {
+            errors.push(RowError::new(
+                line,
+                "operation",
+                format!(
+                    "item {item:?} operation {operation} repeats line {first}; expected each operation once per item"
+                ),
+            ));
+            continue;
+        }
+        rows.push(Line {
+            line,
+            row: RoutingRow {
+                item,
+                operation,
+                description: description.to_owned(),
+                work_center,
+            },
+        });
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        let total = errors.len();
+        errors.truncate(MAX_REPORTED_ERRORS);
+        Err((errors, total))
+    }
+}
+
+fn message(error: &csv::Error) -> String {
+    match error.kind() {
+        csv::ErrorKind::Utf8 { .. } => "it is not valid utf-8; expected utf-8 text".to_owned(),
+        _ => error.to_string().to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text.as_bytes())
+            .expect_err("refused")
+            .0
+            .iter()
+            .map(|e| format!("{}:{}", e.line, e.column))
+            .collect()
+    }
+
+    #[test]
+    fn rows_parse_in_any_column_order() {
+        let rows = parse(b"work_center,operation,item\nCUT,10,FRAME\nWELD,20,FRAME\n").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].line, 3);
+        assert_eq!(rows[1].row.operation, 20);
+        assert_eq!(rows[1].row.description, "");
+    }
+
+    #[test]
+    fn every_bad_cell_is_named() {
+        assert_eq!(
+            errors(
+                "item,operation,description,work_center\n\
+                 FRAME,10,cut,CUT\n\
+                 FRAME,0,x,\n\
+                 ,ten,x,CUT\n\
+                 FRAME,10,again,CUT\n\
+                 FRAME,20\n"
+            ),
+            [
+                "3:work_center",
+                "3:operation",
+                "4:item",
+                "4:operation",
+                "5:operation",
+                "6:"
+            ]
+        );
+        assert_eq!(errors("item,op,work_center\n"), ["1:op", "1:operation"]);
+    }
+}

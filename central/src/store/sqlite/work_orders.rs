@@ -1,0 +1,1360 @@
+//! [`WorkOrderStore`] on SQLite, and the work-order part of ingest ([`BatchProgress`]).
+//!
+//! Ingest loads each order a batch names once, applies the batch's facts to it in memory
+//! ([`OrderProgress`]) and writes it back once, so a batch of 5000 production reports for a
+//! handful of orders costs a handful of row updates, not 5000.
+
+use super::{SqliteStore, StoreError, parse_ts, to_i64, to_u64, ts};
+use crate::erp::import::{Line as CsvLine, RowError};
+use crate::erp::routing_import::RoutingRow;
+use crate::erp::work_order::{
+    Action, DispatchOperation, DispatchOrder, IssuedComponent, OpProgress, OrderFact,
+    OrderProgress, State, Status, plan_contents, required_qty, transition,
+};
+use crate::store::work_orders::{
+    Changed, ComponentView, Line, LotHold, MAX_LISTED_WARNINGS, NewWorkOrder, OperationView,
+    OrderPlan, OrderWarning, Routing, RoutingOperation, UnmatchedOrder, WoRejection, WoResult,
+    WorkCenter, WorkOrderChange, WorkOrderStore, WorkOrderSummary, WorkOrderView,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use protocol::{Plan, PlanLot};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rust_decimal::Decimal;
+use std::collections::{BTreeSet, HashMap};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS mes_lines (
+    line        TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    edge_id     TEXT
+);
+CREATE TABLE IF NOT EXISTS mes_work_centers (
+    work_center TEXT PRIMARY KEY,
+    description TEXT NOT NULL,
+    line        TEXT NOT NULL,
+    station     TEXT
+);
+CREATE TABLE IF NOT EXISTS mes_routing_ops (
+    item        TEXT NOT NULL,
+    operation   INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    work_center TEXT NOT NULL,
+    PRIMARY KEY (item, operation)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS wo_orders (
+    work_order TEXT PRIMARY KEY,
+    item       TEXT NOT NULL,
+    qty        TEXT NOT NULL,
+    uom        TEXT NOT NULL,
+    due        TEXT NOT NULL,
+    priority   INTEGER NOT NULL,
+    line       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    held_from  TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS wo_orders_state ON wo_orders (state);
+CREATE TABLE IF NOT EXISTS wo_operations (
+    work_order  TEXT NOT NULL,
+    operation   INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    work_center TEXT NOT NULL,
+    started     INTEGER NOT NULL DEFAULT 0,
+    good        INTEGER NOT NULL DEFAULT 0,
+    scrap       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (work_order, operation)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS wo_components (
+    work_order TEXT NOT NULL,
+    item       TEXT NOT NULL,
+    position   INTEGER NOT NULL,
+    qty_per    TEXT NOT NULL,
+    scrap_pct  TEXT NOT NULL,
+    required   TEXT NOT NULL,
+    uom        TEXT NOT NULL,
+    issued     TEXT NOT NULL,
+    unplanned  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (work_order, item)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS wo_plans (
+    work_order TEXT NOT NULL,
+    edge_id    TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    PRIMARY KEY (work_order, edge_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS wo_warnings (
+    id         INTEGER PRIMARY KEY,
+    work_order TEXT NOT NULL,
+    edge_id    TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    at         TEXT NOT NULL,
+    message    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS wo_warnings_order ON wo_warnings (work_order, id);
+CREATE TABLE IF NOT EXISTS wo_unmatched (
+    work_order   TEXT PRIMARY KEY,
+    events       INTEGER NOT NULL,
+    last_edge_id TEXT NOT NULL,
+    last_at      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lot_holds (
+    lot     TEXT PRIMARY KEY,
+    item    TEXT NOT NULL,
+    reason  TEXT NOT NULL,
+    held_at TEXT NOT NULL
+);
+";
+
+fn decimal(text: &str) -> Result<Decimal, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("quantity {text:?}: {e}")))
+}
+
+fn date(text: &str) -> Result<NaiveDate, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("date {text:?}: {e}")))
+}
+
+fn state(text: &str) -> Result<State, StoreError> {
+    State::parse(text).ok_or_else(|| StoreError::Corrupt(format!("work order state {text:?}")))
+}
+
+fn status(state_text: &str, held_from: Option<&str>) -> Result<Status, StoreError> {
+    let st = state(state_text)?;
+    let held = held_from.map(state).transpose()?;
+    Status::from_parts(st, held).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "work order state {state_text:?} held from {held_from:?}"
+        ))
+    })
+}
+
+fn op_number(n: i64) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("operation number {n}")))
+}
+
+/// One order as ingest holds it during a batch.
+struct Loaded {
+    progress: OrderProgress,
+}
+
+/// The work-order side of one ingest batch: facts are applied in memory and written once.
+#[derive(Default)]
+pub(super) struct BatchProgress {
+    /// `None`: central has no such order.
+    orders: HashMap<String, Option<Loaded>>,
+    /// Unknown order id → (events, last event time).
+    unmatched: HashMap<String, (u64, String)>,
+    /// `(work order, message)` → (seq and time of its first event, how many events
+    /// raised it): an edge that keeps reporting on a cancelled order gets one warning per
+    /// batch, not one per event.
+    warnings: HashMap<(String, String), (i64, String, u64)>,
+}
+
+impl BatchProgress {
+    pub(super) fn apply(
+        &mut self,
+        tx: &Transaction<'_>,
+        fact: &OrderFact,
+        seq: i64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let id = fact.work_order();
+        if !self.orders.contains_key(id) {
+            let loaded = load_progress(tx, id)?.map(|progress| Loaded { progress });
+            self.orders.insert(id.to_owned(), loaded);
+        }
+        match self.orders.get_mut(id) {
+            Some(Some(loaded)) => {
+                loaded.progress.apply(fact);
+                for message in loaded.progress.warnings.drain(..) {
+                    self.warnings
+                        .entry((id.to_owned(), message))
+                        .or_insert_with(|| (seq, at.to_owned(), 0))
+                        .2 += 1;
+                }
+            }
+            _ => {
+                let entry = self
+                    .unmatched
+                    .entry(id.to_owned())
+                    .or_insert((0, String::new()));
+                entry.0 += 1;
+                at.clone_into(&mut entry.1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what the batch changed. `received`: central's time, the orders' `updated_at`.
+    pub(super) fn flush(
+        self,
+        tx: &Transaction<'_>,
+        edge_id: &str,
+        received: &str,
+    ) -> Result<(), StoreError> {
+        for (id, loaded) in &self.orders {
+            let Some(Loaded { progress }) = loaded else {
+                continue;
+            };
+            if !progress.dirty {
+                continue;
+            }
+            tx.prepare_cached(
+                "UPDATE wo_orders SET state = ?2, held_from = ?3, updated_at = ?4
+                 WHERE work_order = ?1",
+            )?
+            .execute(params![
+                id,
+                progress.status.state().as_str(),
+                progress.status.held_from().map(State::as_str),
+                received
+            ])?;
+            let mut op = tx.prepare_cached(
+                "UPDATE wo_operations SET started = ?3, good = ?4, scrap = ?5
+                 WHERE work_order = ?1 AND operation = ?2",
+            )?;
+            for o in &progress.operations {
+                op.execute(params![
+                    id,
+                    o.operation,
+                    o.started,
+                    to_i64(o.good)?,
+                    to_i64(o.scrap)?
+                ])?;
+            }
+            let mut component = tx.prepare_cached(
+                "INSERT INTO wo_components (work_order, item, position, qty_per, scrap_pct,
+                     required, uom, issued, unplanned)
+                 VALUES (?1, ?2, ?3, '0', '0', '0', ?4, ?5, 1)
+                 ON CONFLICT (work_order, item) DO UPDATE SET issued = excluded.issued",
+            )?;
+            for (i, c) in progress.components.iter().enumerate() {
+                component.execute(params![id, c.item, i as i64, c.uom, c.issued.to_string()])?;
+            }
+        }
+        let mut warn = tx.prepare_cached(
+            "INSERT INTO wo_warnings (work_order, edge_id, seq, at, message)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut warnings: Vec<_> = self.warnings.into_iter().collect();
+        warnings.sort_by_key(|(_, (seq, _, _))| *seq);
+        for ((id, message), (seq, at, n)) in warnings {
+            let message = if n > 1 {
+                format!("{message} (and {} more times in this batch)", n - 1)
+            } else {
+                message
+            };
+            warn.execute(params![id, edge_id, seq, at, message])?;
+        }
+        let mut unmatched = tx.prepare_cached(
+            "INSERT INTO wo_unmatched (work_order, events, last_edge_id, last_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (work_order) DO UPDATE SET events = events + excluded.events,
+                 last_edge_id = excluded.last_edge_id, last_at = excluded.last_at",
+        )?;
+        for (id, (n, at)) in &self.unmatched {
+            unmatched.execute(params![id, to_i64(*n)?, edge_id, at])?;
+        }
+        Ok(())
+    }
+}
+
+fn load_progress(conn: &Connection, id: &str) -> Result<Option<OrderProgress>, StoreError> {
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached("SELECT state, held_from FROM wo_orders WHERE work_order = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((st, held)) = row else {
+        return Ok(None);
+    };
+    let status = status(&st, held.as_deref())?;
+    let mut operations = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT operation, started, good, scrap FROM wo_operations WHERE work_order = ?1
+             ORDER BY operation",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (operation, started, good, scrap) = row?;
+            operations.push(OpProgress {
+                operation: op_number(operation)?,
+                good: to_u64(good),
+                scrap: to_u64(scrap),
+                started,
+            });
+        }
+    }
+    let mut components = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT item, uom, issued, unplanned FROM wo_components WHERE work_order = ?1
+             ORDER BY position",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (item, uom, issued, unplanned) = row?;
+            components.push(IssuedComponent {
+                item,
+                uom,
+                issued: decimal(&issued)?,
+                unplanned,
+            });
+        }
+    }
+    Ok(Some(OrderProgress::new(status, operations, components)))
+}
+
+fn read_lines(conn: &Connection) -> Result<Vec<Line>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT line, description, edge_id FROM mes_lines ORDER BY line")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Line {
+            line: r.get(0)?,
+            description: r.get(1)?,
+            edge_id: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Line → edge, for the lines that have one.
+fn line_edges(conn: &Connection) -> Result<HashMap<String, String>, StoreError> {
+    Ok(read_lines(conn)?
+        .into_iter()
+        .filter_map(|l| l.edge_id.map(|e| (l.line, e)))
+        .collect())
+}
+
+fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(params![key], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn item_uom(conn: &Connection, item: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT uom FROM erp_items WHERE item = ?1")?
+        .query_row(params![item], |r| r.get(0))
+        .optional()?)
+}
+
+fn read_routing(conn: &Connection, item: &str) -> Result<Vec<RoutingOperation>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT operation, description, work_center FROM mes_routing_ops WHERE item = ?1
+         ORDER BY operation",
+    )?;
+    let rows = stmt.query_map(params![item], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut ops = Vec::new();
+    for row in rows {
+        let (operation, description, work_center) = row?;
+        ops.push(RoutingOperation {
+            operation: op_number(operation)?,
+            description,
+            work_center,
+        });
+    }
+    Ok(ops)
+}
+
+/// The order as the plans need it (whatever its state).
+fn load_dispatch(conn: &Connection, id: &str) -> Result<Option<DispatchOrder>, StoreError> {
+    let row: Option<(String, String, String, String, i32, String, String)> = conn
+        .prepare_cached(
+            "SELECT item, qty, uom, due, priority, line, state FROM wo_orders WHERE work_order = ?1",
+        )?
+        .query_row(params![id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((item, qty, uom, due, priority, line, st)) = row else {
+        return Ok(None);
+    };
+    let mut operations = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT o.operation, o.description, w.line, w.station FROM wo_operations o
+             LEFT JOIN mes_work_centers w ON w.work_center = o.work_center
+             WHERE o.work_order = ?1 ORDER BY o.operation",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (operation, description, line, station) = row?;
+            operations.push(DispatchOperation {
+                operation: op_number(operation)?,
+                description,
+                line,
+                station,
+            });
+        }
+    }
+    let mut components = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT item, required, uom FROM wo_components WHERE work_order = ?1 AND unplanned = 0
+             ORDER BY position",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (item, required, uom) = row?;
+            components.push((item, decimal(&required)?, uom));
+        }
+    }
+    Ok(Some(DispatchOrder {
+        work_order: id.to_owned(),
+        item,
+        qty: decimal(&qty)?,
+        uom,
+        due: date(&due)?,
+        priority,
+        line,
+        on_hold: state(&st)? == State::OnHold,
+        operations,
+        components,
+    }))
+}
+
+/// Publishes, inside `tx`, the next plan version of each of `edges` and records which
+/// version carried each order.
+fn publish(
+    tx: &Transaction<'_>,
+    edges: &BTreeSet<String>,
+    line_edges: &HashMap<String, String>,
+) -> Result<Vec<Plan>, StoreError> {
+    if edges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT work_order FROM wo_orders WHERE state IN ('released', 'in_progress', 'on_hold')",
+        )?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut orders = Vec::new();
+    for id in ids {
+        if let Some(order) = load_dispatch(tx, &id)? {
+            orders.push(order);
+        }
+    }
+    let lots = read_lot_holds(tx)?
+        .into_iter()
+        .map(|h| PlanLot {
+            lot: h.lot.as_str().into(),
+            item: h.item.as_str().into(),
+            expires: None,
+            on_hold: true,
+            hold_reason: Some(h.reason),
+            location: None,
+        })
+        .collect::<Vec<_>>();
+    let mut plans = Vec::new();
+    for (edge, content) in plan_contents(edges, &orders, line_edges, &lots) {
+        let carried: Vec<String> = content
+            .work_orders
+            .iter()
+            .map(|w| w.work_order.0.clone())
+            .collect();
+        let plan = super::publish_plan_in(tx, &edge, content)?;
+        let mut record = tx.prepare_cached(
+            "INSERT INTO wo_plans (work_order, edge_id, version) VALUES (?1, ?2, ?3)
+             ON CONFLICT (work_order, edge_id) DO UPDATE SET version = excluded.version",
+        )?;
+        for id in carried {
+            record.execute(params![id, edge.as_str(), to_i64(plan.version.0)?])?;
+        }
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+fn read_lot_holds(conn: &Connection) -> Result<Vec<LotHold>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT lot, item, reason, held_at FROM lot_holds ORDER BY lot")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut holds = Vec::new();
+    for row in rows {
+        let (lot, item, reason, held_at) = row?;
+        holds.push(LotHold {
+            lot,
+            item,
+            reason,
+            held_at: parse_ts(&held_at)?,
+        });
+    }
+    Ok(holds)
+}
+
+fn load_view(conn: &Connection, id: &str) -> Result<Option<WorkOrderView>, StoreError> {
+    type Head = (
+        String,
+        String,
+        String,
+        String,
+        i32,
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+    );
+    let head: Option<Head> = conn
+        .prepare_cached(
+            "SELECT item, qty, uom, due, priority, line, state, held_from, created_at, updated_at
+             FROM wo_orders WHERE work_order = ?1",
+        )?
+        .query_row(params![id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
+        })
+        .optional()?;
+    let Some((item, qty, uom, due, priority, line, st, held, created, updated)) = head else {
+        return Ok(None);
+    };
+    let status = status(&st, held.as_deref())?;
+    let mut operations = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT o.operation, o.description, o.work_center, w.station, o.started, o.good,
+                    o.scrap
+             FROM wo_operations o LEFT JOIN mes_work_centers w ON w.work_center = o.work_center
+             WHERE o.work_order = ?1 ORDER BY o.operation",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })?;
+        for row in rows {
+            let (operation, description, work_center, station, started, good, scrap) = row?;
+            operations.push(OperationView {
+                operation: op_number(operation)?,
+                description,
+                work_center,
+                station,
+                started,
+                good: to_u64(good),
+                scrap: to_u64(scrap),
+            });
+        }
+    }
+    let output = operations.last().map_or(Decimal::ZERO, |o| {
+        Decimal::from(o.good) + Decimal::from(o.scrap)
+    });
+    let mut components = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT item, uom, qty_per, scrap_pct, required, issued, unplanned FROM wo_components
+             WHERE work_order = ?1 ORDER BY position",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, bool>(6)?,
+            ))
+        })?;
+        for row in rows {
+            let (item, uom, qty_per, scrap_pct, required, issued, unplanned) = row?;
+            let (qty_per, scrap_pct) = (decimal(&qty_per)?, decimal(&scrap_pct)?);
+            let (required, issued) = (decimal(&required)?, decimal(&issued)?);
+            let standard = required_qty(qty_per, output, scrap_pct)
+                .ok_or_else(|| StoreError::Corrupt(format!("{id}: {item} overflows")))?;
+            components.push(ComponentView {
+                item,
+                uom,
+                qty_per,
+                scrap_pct,
+                required,
+                issued: issued.normalize(),
+                variance: (issued - required).normalize(),
+                standard_for_output: standard,
+                usage_variance: (issued - standard).normalize(),
+                unplanned,
+            });
+        }
+    }
+    let mut plans = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT p.edge_id, p.version, COALESCE(e.plan_version_applied, 0) FROM wo_plans p
+             LEFT JOIN edges e ON e.edge_id = p.edge_id
+             WHERE p.work_order = ?1 ORDER BY p.edge_id",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (edge_id, version, applied) = row?;
+            let (version, edge_applied) = (to_u64(version), to_u64(applied));
+            plans.push(OrderPlan {
+                edge_id,
+                version,
+                edge_applied,
+                running: edge_applied >= version,
+            });
+        }
+    }
+    let n_warnings: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM wo_warnings WHERE work_order = ?1")?
+        .query_row(params![id], |r| r.get(0))?;
+    let mut warnings = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT at, edge_id, seq, message FROM wo_warnings WHERE work_order = ?1
+             ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![id, MAX_LISTED_WARNINGS as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (at, edge_id, seq, message) = row?;
+            warnings.push(OrderWarning {
+                at: parse_ts(&at)?,
+                edge_id,
+                seq: to_u64(seq),
+                message,
+            });
+        }
+    }
+    Ok(Some(WorkOrderView {
+        work_order: id.to_owned(),
+        item,
+        qty: decimal(&qty)?,
+        uom,
+        due: date(&due)?,
+        priority,
+        line,
+        state: status.state(),
+        held_from: status.held_from(),
+        created_at: parse_ts(&created)?,
+        updated_at: parse_ts(&updated)?,
+        operations,
+        components,
+        plans,
+        warnings,
+        n_warnings: to_u64(n_warnings),
+    }))
+}
+
+fn view_of(tx: &Transaction<'_>, id: &str) -> Result<WorkOrderView, StoreError> {
+    load_view(tx, id)?.ok_or_else(|| StoreError::Corrupt(format!("work order {id:?} vanished")))
+}
+
+fn no_order(id: &str) -> WoRejection {
+    WoRejection::NotFound(format!(
+        "no work order {id:?}; expected one created with post /api/v1/work-orders"
+    ))
+}
+
+/// After a change of where `lines` run or of their stations: new plan versions for the
+/// edges of those lines, before and after, if any order is dispatched.
+fn republish(
+    tx: &Transaction<'_>,
+    lines: &[&str],
+    before: &HashMap<String, String>,
+    after: &HashMap<String, String>,
+) -> Result<Vec<Plan>, StoreError> {
+    let dispatched: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM wo_orders WHERE state IN ('released', 'in_progress', 'on_hold')",
+        [],
+        |r| r.get(0),
+    )?;
+    if dispatched == 0 {
+        return Ok(Vec::new());
+    }
+    let edges: BTreeSet<String> = lines
+        .iter()
+        .flat_map(|l| [before.get(*l), after.get(*l)])
+        .flatten()
+        .cloned()
+        .collect();
+    publish(tx, &edges, after)
+}
+
+/// Every edge that runs a line.
+fn all_edges(line_edges: &HashMap<String, String>) -> BTreeSet<String> {
+    line_edges.values().cloned().collect()
+}
+
+fn generated_id(tx: &Transaction<'_>) -> Result<String, StoreError> {
+    let n: i64 = tx.query_row("SELECT COUNT(*) FROM wo_orders", [], |r| r.get(0))?;
+    let mut n = n + 1;
+    loop {
+        let id = format!("WO-{n:06}");
+        if !exists(tx, "SELECT 1 FROM wo_orders WHERE work_order = ?1", &id)? {
+            return Ok(id);
+        }
+        n += 1;
+    }
+}
+
+fn create(
+    tx: &Transaction<'_>,
+    order: &NewWorkOrder,
+    now: DateTime<Utc>,
+) -> Result<Result<String, WoRejection>, StoreError> {
+    let Some(uom) = item_uom(tx, &order.item)? else {
+        return Ok(Err(WoRejection::Invalid(format!(
+            "item {:?} is not in the item master; expected an item imported with post /api/v1/import/items",
+            order.item
+        ))));
+    };
+    if !exists(tx, "SELECT 1 FROM mes_lines WHERE line = ?1", &order.line)? {
+        return Ok(Err(WoRejection::Invalid(format!(
+            "line {:?} does not exist; expected a line created with put /api/v1/lines/{{id}}",
+            order.line
+        ))));
+    }
+    let routing = read_routing(tx, &order.item)?;
+    if routing.is_empty() {
+        return Ok(Err(WoRejection::Invalid(format!(
+            "item {:?} has no routing; expected one set with put /api/v1/routings/{}",
+            order.item, order.item
+        ))));
+    }
+    let id = match &order.work_order {
+        Some(id) => {
+            if exists(tx, "SELECT 1 FROM wo_orders WHERE work_order = ?1", id)? {
+                return Ok(Err(WoRejection::Conflict(format!(
+                    "work order {id:?} already exists; expected a new id, or none to have one generated"
+                ))));
+            }
+            id.clone()
+        }
+        None => generated_id(tx)?,
+    };
+    // The BOM revision in effect on the due date, phantoms replaced by their components, in
+    // base units (`super::erp::work_order_components`).
+    let bom: Vec<(String, String, String)> =
+        super::erp::work_order_components(tx, &order.item, order.due)?
+            .into_iter()
+            .map(|(c, q, s)| (c, q.to_string(), s.to_string()))
+            .collect();
+    let now = ts(now);
+    tx.prepare_cached(
+        "INSERT INTO wo_orders (work_order, item, qty, uom, due, priority, line, state,
+             held_from, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'planned', NULL, ?8, ?8)",
+    )?
+    .execute(params![
+        id,
+        order.item,
+        order.qty.normalize().to_string(),
+        uom,
+        order.due.to_string(),
+        order.priority,
+        order.line,
+        now
+    ])?;
+    let mut op = tx.prepare_cached(
+        "INSERT INTO wo_operations (work_order, operation, description, work_center)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for r in &routing {
+        op.execute(params![id, r.operation, r.description, r.work_center])?;
+    }
+    let mut component = tx.prepare_cached(
+        "INSERT INTO wo_components (work_order, item, position, qty_per, scrap_pct, required,
+             uom, issued, unplanned)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '0', 0)",
+    )?;
+    for (i, (item, qty_per, scrap)) in bom.iter().enumerate() {
+        let (qty_per_d, scrap_d) = (decimal(qty_per)?, decimal(scrap)?);
+        let Some(required) = required_qty(qty_per_d, order.qty, scrap_d) else {
+            return Ok(Err(WoRejection::Invalid(format!(
+                "the required quantity of component {item:?} overflows; expected a smaller order quantity"
+            ))));
+        };
+        let uom = item_uom(tx, item)?.unwrap_or_default();
+        component.execute(params![
+            id,
+            item,
+            i as i64,
+            qty_per,
+            scrap,
+            required.to_string(),
+            uom
+        ])?;
+    }
+    Ok(Ok(id))
+}
+
+#[async_trait]
+impl WorkOrderStore for SqliteStore {
+    async fn put_line(&self, line: Line) -> WoResult<Changed<Line>> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(edge) = &line.edge_id
+                && !exists(&tx, "SELECT 1 FROM edges WHERE edge_id = ?1", edge)?
+            {
+                return Ok(Err(WoRejection::Invalid(format!(
+                    "edge {edge:?} does not exist; expected an edge created with post /api/v1/edges"
+                ))));
+            }
+            let before = line_edges(&tx)?;
+            tx.prepare_cached(
+                "INSERT INTO mes_lines (line, description, edge_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (line) DO UPDATE SET description = excluded.description,
+                     edge_id = excluded.edge_id",
+            )?
+            .execute(params![line.line, line.description, line.edge_id])?;
+            let after = line_edges(&tx)?;
+            let plans = if before.get(&line.line) == after.get(&line.line) {
+                Vec::new()
+            } else {
+                republish(&tx, &[&line.line], &before, &after)?
+            };
+            tx.commit()?;
+            Ok(Ok(Changed { value: line, plans }))
+        })
+        .await
+    }
+
+    async fn lines(&self) -> Result<Vec<Line>, StoreError> {
+        self.read(|conn| read_lines(conn)).await
+    }
+
+    async fn put_work_center(&self, wc: WorkCenter) -> WoResult<Changed<WorkCenter>> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if !exists(&tx, "SELECT 1 FROM mes_lines WHERE line = ?1", &wc.line)? {
+                return Ok(Err(WoRejection::Invalid(format!(
+                    "line {:?} does not exist; expected a line created with put /api/v1/lines/{{id}}",
+                    wc.line
+                ))));
+            }
+            let old: Option<(String, Option<String>)> = tx
+                .prepare_cached("SELECT line, station FROM mes_work_centers WHERE work_center = ?1")?
+                .query_row(params![wc.work_center], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            tx.prepare_cached(
+                "INSERT INTO mes_work_centers (work_center, description, line, station)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (work_center) DO UPDATE SET description = excluded.description,
+                     line = excluded.line, station = excluded.station",
+            )?
+            .execute(params![wc.work_center, wc.description, wc.line, wc.station])?;
+            let plans = match old {
+                Some((old_line, old_station)) if old_line != wc.line || old_station != wc.station => {
+                    let edges = line_edges(&tx)?;
+                    republish(&tx, &[&old_line, &wc.line], &edges, &edges)?
+                }
+                _ => Vec::new(),
+            };
+            tx.commit()?;
+            Ok(Ok(Changed { value: wc, plans }))
+        })
+        .await
+    }
+
+    async fn work_centers(&self) -> Result<Vec<WorkCenter>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT work_center, description, line, station FROM mes_work_centers
+                 ORDER BY work_center",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(WorkCenter {
+                    work_center: r.get(0)?,
+                    description: r.get(1)?,
+                    line: r.get(2)?,
+                    station: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn put_routing(&self, routing: Routing) -> WoResult<Routing> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if item_uom(&tx, &routing.item)?.is_none() {
+                return Ok(Err(WoRejection::Invalid(format!(
+                    "item {:?} is not in the item master; expected an item imported with post /api/v1/import/items",
+                    routing.item
+                ))));
+            }
+            for op in &routing.operations {
+                if !exists(
+                    &tx,
+                    "SELECT 1 FROM mes_work_centers WHERE work_center = ?1",
+                    &op.work_center,
+                )? {
+                    return Ok(Err(WoRejection::Invalid(format!(
+                        "operation {}: work center {:?} does not exist; expected one created with put /api/v1/work-centers/{{id}}",
+                        op.operation, op.work_center
+                    ))));
+                }
+            }
+            tx.prepare_cached("DELETE FROM mes_routing_ops WHERE item = ?1")?
+                .execute(params![routing.item])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO mes_routing_ops (item, operation, description, work_center)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for op in &routing.operations {
+                insert.execute(params![
+                    routing.item,
+                    op.operation,
+                    op.description,
+                    op.work_center
+                ])?;
+            }
+            drop(insert);
+            let operations = read_routing(&tx, &routing.item)?;
+            tx.commit()?;
+            Ok(Ok(Routing {
+                item: routing.item,
+                operations,
+            }))
+        })
+        .await
+    }
+
+    async fn routing(&self, item: String) -> Result<Option<Routing>, StoreError> {
+        self.read(move |conn| {
+            let operations = read_routing(conn, &item)?;
+            Ok((!operations.is_empty()).then_some(Routing { item, operations }))
+        })
+        .await
+    }
+
+    async fn import_routings(
+        &self,
+        rows: Vec<CsvLine<RoutingRow>>,
+    ) -> Result<Result<usize, Vec<RowError>>, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut errors = Vec::new();
+            for row in &rows {
+                let r = &row.row;
+                if item_uom(&tx, &r.item)?.is_none() {
+                    errors.push(RowError::new(
+                        row.line,
+                        "item",
+                        format!(
+                            "item {:?} is not in the item master; expected an item imported with post /api/v1/import/items first",
+                            r.item
+                        ),
+                    ));
+                }
+                if !exists(
+                    &tx,
+                    "SELECT 1 FROM mes_work_centers WHERE work_center = ?1",
+                    &r.work_center,
+                )? {
+                    errors.push(RowError::new(
+                        row.line,
+                        "work_center",
+                        format!(
+                            "work center {:?} does not exist; expected one created with put /api/v1/work-centers/{{id}}",
+                            r.work_center
+                        ),
+                    ));
+                }
+            }
+            if !errors.is_empty() {
+                return Ok(Err(errors));
+            }
+            let items: BTreeSet<&str> = rows.iter().map(|r| r.row.item.as_str()).collect();
+            let mut delete = tx.prepare_cached("DELETE FROM mes_routing_ops WHERE item = ?1")?;
+            for item in items {
+                delete.execute(params![item])?;
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO mes_routing_ops (item, operation, description, work_center)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for row in &rows {
+                let r = &row.row;
+                insert.execute(params![r.item, r.operation, r.description, r.work_center])?;
+            }
+            drop((delete, insert));
+            tx.commit()?;
+            Ok(Ok(rows.len()))
+        })
+        .await
+    }
+
+    async fn create_work_order(
+        &self,
+        order: NewWorkOrder,
+        now: DateTime<Utc>,
+    ) -> WoResult<WorkOrderView> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id = match create(&tx, &order, now)? {
+                Ok(id) => id,
+                Err(rejection) => return Ok(Err(rejection)),
+            };
+            let view = view_of(&tx, &id)?;
+            tx.commit()?;
+            Ok(Ok(view))
+        })
+        .await
+    }
+
+    async fn work_orders(
+        &self,
+        filter: Option<State>,
+    ) -> Result<Vec<WorkOrderSummary>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT o.work_order, o.item, o.qty, o.due, o.priority, o.line, o.state,
+                        COALESCE(l.good, 0), COALESCE(l.scrap, 0)
+                 FROM wo_orders o
+                 LEFT JOIN wo_operations l ON l.work_order = o.work_order AND l.operation =
+                     (SELECT MAX(operation) FROM wo_operations m WHERE m.work_order = o.work_order)
+                 WHERE ?1 IS NULL OR o.state = ?1
+                 ORDER BY o.work_order",
+            )?;
+            let rows = stmt.query_map(params![filter.map(State::as_str)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i32>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (work_order, item, qty, due, priority, line, st, good, scrap) = row?;
+                out.push(WorkOrderSummary {
+                    work_order,
+                    item,
+                    qty: decimal(&qty)?,
+                    due: date(&due)?,
+                    priority,
+                    line,
+                    state: state(&st)?,
+                    good: to_u64(good),
+                    scrap: to_u64(scrap),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn work_order(&self, id: String) -> Result<Option<WorkOrderView>, StoreError> {
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let view = load_view(&tx, &id)?;
+            tx.finish()?;
+            Ok(view)
+        })
+        .await
+    }
+
+    async fn work_order_action(
+        &self,
+        id: String,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> WoResult<Changed<WorkOrderView>> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row: Option<(String, Option<String>)> = tx
+                .prepare_cached("SELECT state, held_from FROM wo_orders WHERE work_order = ?1")?
+                .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((st, held)) = row else {
+                return Ok(Err(no_order(&id)));
+            };
+            let before = status(&st, held.as_deref())?;
+            let after = match transition(before, action) {
+                Ok(after) => after,
+                Err(refused) => return Ok(Err(WoRejection::Refused(refused))),
+            };
+            let lines = line_edges(&tx)?;
+            let order = load_dispatch(&tx, &id)?
+                .ok_or_else(|| StoreError::Corrupt(format!("work order {id:?} vanished")))?;
+            let edges = order.edges(&lines);
+            if action == Action::Release && edges.is_empty() {
+                return Ok(Err(WoRejection::Invalid(format!(
+                    "work order {id:?} cannot be released: line {:?} has no edge; expected one assigned with put /api/v1/lines/{}",
+                    order.line, order.line
+                ))));
+            }
+            tx.prepare_cached(
+                "UPDATE wo_orders SET state = ?2, held_from = ?3, updated_at = ?4
+                 WHERE work_order = ?1",
+            )?
+            .execute(params![
+                id,
+                after.state().as_str(),
+                after.held_from().map(State::as_str),
+                ts(now)
+            ])?;
+            let plans = if before.state().is_dispatched() || after.state().is_dispatched() {
+                publish(&tx, &edges, &lines)?
+            } else {
+                Vec::new()
+            };
+            let view = view_of(&tx, &id)?;
+            tx.commit()?;
+            Ok(Ok(Changed { value: view, plans }))
+        })
+        .await
+    }
+
+    async fn change_work_order(
+        &self,
+        id: String,
+        change: WorkOrderChange,
+        now: DateTime<Utc>,
+    ) -> WoResult<Changed<WorkOrderView>> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row: Option<(String, Option<String>)> = tx
+                .prepare_cached("SELECT state, held_from FROM wo_orders WHERE work_order = ?1")?
+                .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((st, held)) = row else {
+                return Ok(Err(no_order(&id)));
+            };
+            let before = status(&st, held.as_deref())?;
+            if let Err(refused) = transition(before, Action::Change) {
+                return Ok(Err(WoRejection::Refused(refused)));
+            }
+            if let Some(qty) = change.qty {
+                let components: Vec<(String, String, String)> = {
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT item, qty_per, scrap_pct FROM wo_components
+                         WHERE work_order = ?1 AND unplanned = 0",
+                    )?;
+                    stmt.query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect::<Result<_, _>>()?
+                };
+                let mut update = tx.prepare_cached(
+                    "UPDATE wo_components SET required = ?3 WHERE work_order = ?1 AND item = ?2",
+                )?;
+                for (item, qty_per, scrap) in components {
+                    let Some(required) = required_qty(decimal(&qty_per)?, qty, decimal(&scrap)?)
+                    else {
+                        return Ok(Err(WoRejection::Invalid(format!(
+                            "the required quantity of component {item:?} overflows; expected a smaller order quantity"
+                        ))));
+                    };
+                    update.execute(params![id, item, required.to_string()])?;
+                }
+            }
+            tx.prepare_cached(
+                "UPDATE wo_orders SET qty = COALESCE(?2, qty), priority = COALESCE(?3, priority),
+                     due = COALESCE(?4, due), updated_at = ?5
+                 WHERE work_order = ?1",
+            )?
+            .execute(params![
+                id,
+                change.qty.map(|q| q.normalize().to_string()),
+                change.priority,
+                change.due.map(|d| d.to_string()),
+                ts(now)
+            ])?;
+            let plans = if before.state().is_dispatched() {
+                let lines = line_edges(&tx)?;
+                let order = load_dispatch(&tx, &id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("work order {id:?} vanished")))?;
+                publish(&tx, &order.edges(&lines), &lines)?
+            } else {
+                Vec::new()
+            };
+            let view = view_of(&tx, &id)?;
+            tx.commit()?;
+            Ok(Ok(Changed { value: view, plans }))
+        })
+        .await
+    }
+
+    async fn unmatched_work_orders(&self) -> Result<Vec<UnmatchedOrder>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT work_order, events, last_edge_id, last_at FROM wo_unmatched
+                 ORDER BY work_order",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (work_order, events, last_edge_id, last_at) = row?;
+                out.push(UnmatchedOrder {
+                    work_order,
+                    events: to_u64(events),
+                    last_edge_id,
+                    last_at: parse_ts(&last_at)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn hold_lot(
+        &self,
+        lot: String,
+        item: Option<String>,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> WoResult<Changed<LotHold>> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let item = match item {
+                Some(item) => item,
+                None => {
+                    let known: Option<String> = tx
+                        .prepare_cached(
+                            "SELECT item FROM inv_ledger WHERE lot = ?1
+                             UNION ALL SELECT item FROM gen_produced WHERE lot = ?1
+                             UNION ALL SELECT item FROM erp_inventory WHERE lot = ?1
+                             LIMIT 1",
+                        )?
+                        .query_row(params![lot], |r| r.get(0))
+                        .optional()?;
+                    match known {
+                        Some(item) => item,
+                        None => {
+                            return Ok(Err(WoRejection::Invalid(format!(
+                                "lot {lot:?} is not in the stock ledger; expected its item in the request ({{\"item\": ...}})"
+                            ))));
+                        }
+                    }
+                }
+            };
+            let hold = LotHold {
+                lot,
+                item,
+                reason,
+                held_at: now,
+            };
+            tx.prepare_cached(
+                "INSERT INTO lot_holds (lot, item, reason, held_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (lot) DO UPDATE SET item = excluded.item, reason = excluded.reason,
+                     held_at = excluded.held_at",
+            )?
+            .execute(params![hold.lot, hold.item, hold.reason, ts(now)])?;
+            let lines = line_edges(&tx)?;
+            let plans = publish(&tx, &all_edges(&lines), &lines)?;
+            tx.commit()?;
+            Ok(Ok(Changed { value: hold, plans }))
+        })
+        .await
+    }
+
+    async fn release_lot(&self, lot: String) -> WoResult<Changed<LotHold>> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let held = read_lot_holds(&tx)?.into_iter().find(|h| h.lot == lot);
+            let Some(hold) = held else {
+                return Ok(Err(WoRejection::NotFound(format!(
+                    "lot {lot:?} is not on hold; expected a lot held with post /api/v1/lots/{lot}/hold"
+                ))));
+            };
+            tx.prepare_cached("DELETE FROM lot_holds WHERE lot = ?1")?
+                .execute(params![lot])?;
+            let lines = line_edges(&tx)?;
+            let plans = publish(&tx, &all_edges(&lines), &lines)?;
+            tx.commit()?;
+            Ok(Ok(Changed { value: hold, plans }))
+        })
+        .await
+    }
+
+    async fn lot_holds(&self) -> Result<Vec<LotHold>, StoreError> {
+        self.read(|conn| read_lot_holds(conn)).await
+    }
+}
