@@ -37,7 +37,8 @@ async fn import_csv(
 ) -> Result<axum::Json<ImportSummary>, AppError> {
     let kind = ImportKind::parse(&kind).ok_or_else(|| {
         AppError::not_found(format!(
-            "no import kind {kind:?}; expected one of items, boms, inventory, demands, receipts"
+            "no import kind {kind:?}; expected one of {}, routings",
+            ImportKind::list()
         ))
     })?;
     let batch = tokio::task::spawn_blocking(move || import::parse(kind, &body))
@@ -85,6 +86,7 @@ async fn run_mrp(
         on_hand: data.on_hand,
         demands: data.demands,
         receipts: data.receipts,
+        supplier_items: data.supplier_items,
     };
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || {

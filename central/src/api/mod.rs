@@ -13,13 +13,27 @@
 //! | `GET /api/v1/edges/{edge_id}/events?from&to&limit` | admin | `{"events": [Event…]}` |
 //! | `POST /api/v1/edges/{edge_id}/plans` | admin | `{"work_orders": […]}` → 201 Plan |
 //! | `GET /api/v1/edges/{edge_id}/plan` | admin | Plan or 404 |
-//! | `POST /api/v1/import/{items,boms,inventory,demands,receipts}` | admin | `text/csv` → `{kind, rows}`; 400 `invalid_csv` with `details` |
+//! | `POST /api/v1/import/{items,boms,inventory,demands,receipts,uom_conversions,suppliers,locations}` | admin | `text/csv` → `{kind, rows}` (boms: also `revisions`, `unchanged`); 400 `invalid_csv` with `details` |
 //! | `POST /api/v1/mrp/run?as_of=YYYY-MM-DD&pegging=single\|full` | admin | the MRP plan ([`crate::erp::mrp::MrpPlan`]) |
 //! | `GET`, `PUT /api/v1/calendar` | admin | the working calendar |
 //! | `GET /api/v1/inventory?item&lot&location&at=RFC3339` | admin | `{at, on_hand: [{item, lot, location, uom, qty}]}` |
 //! | `GET /api/v1/inventory/ledger?item&lot&location&at&limit` | admin | `{entries: [LedgerEntry…]}` |
 //! | `POST /api/v1/inventory/reversals` | admin | `{entry_id, note}` → 201 the reversal entry; 409 if reversed |
 //! | `GET /api/v1/genealogy/{lot}?direction=backward\|forward` | admin | `{lot, direction, nodes, links}` |
+//! | `GET /api/v1/lines`, `GET`, `PUT /api/v1/lines/{line}` | admin | `{description, edge_id}`: a line and the edge that runs it |
+//! | `GET /api/v1/work-centers`, `GET`, `PUT /api/v1/work-centers/{wc}` | admin | `{description, line, station}` |
+//! | `GET`, `PUT /api/v1/routings/{item}` | admin | `{operations: [{operation, description, work_center}]}` |
+//! | `POST /api/v1/import/routings` | admin | `text/csv` `item,operation,description,work_center`, all or nothing |
+//! | `POST`, `GET /api/v1/work-orders[?state=]` | admin | create (planned; routing and BOM copied) → 201 view; list |
+//! | `GET`, `PATCH /api/v1/work-orders/{id}` | admin | state, progress, material variance, plan versions; change qty/priority/due |
+//! | `POST /api/v1/work-orders/{id}/{release,hold,unhold,cancel,close}` | admin | the state machine; 409 `invalid_transition` |
+//! | `GET /api/v1/unmatched-work-orders` | admin | order ids edges reported that central does not know |
+//! | `POST /api/v1/lots/{lot}/hold`, `/release`; `GET /api/v1/lot-holds` | admin | quality holds, sent to every line |
+//! | `GET /api/v1/items`, `GET`, `PUT /api/v1/items/{item}` | admin | the item master (tracking, shelf life, phantom) ([`master_data`]) |
+//! | `GET`, `PUT /api/v1/items/{item}/uom-conversions` | admin | `{conversions: [{from_uom, to_uom, factor}]}` |
+//! | `GET /api/v1/boms/{parent}`; `POST …/revisions`; `GET`, `PUT …/revisions/{rev}`; `POST …/revisions/{rev}/release` | admin | BOM revisions; 409 `revision_released` on editing a released one |
+//! | `GET /api/v1/warehouses`, `GET`, `PUT /api/v1/warehouses/{wh}`, `PUT …/{wh}/locations/{loc}` | admin | warehouses and locations |
+//! | `GET /api/v1/suppliers`, `GET`, `PUT /api/v1/suppliers/{s}`, `PUT`, `DELETE …/{s}/items/{item}` | admin | suppliers and their lead times and prices |
 //! | `GET /api/v1/openapi.json` | admin | OpenAPI 3 document ([`openapi`]) |
 //!
 //! Every error is a [`protocol::ErrorBody`] ([`error::AppError`]).
@@ -29,8 +43,10 @@ pub mod erp;
 pub mod error;
 pub mod extract;
 pub mod inventory;
+pub mod master_data;
 pub mod openapi;
 pub mod sync;
+pub mod work_orders;
 
 use crate::config::CentralConfig;
 use crate::metrics::Metrics;
@@ -169,6 +185,8 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(erp::routes())
         .merge(inventory::routes())
+        .merge(work_orders::routes())
+        .merge(master_data::routes())
         .merge(openapi::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

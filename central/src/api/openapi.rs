@@ -43,7 +43,7 @@ fn inventory_filters() -> Value {
 
 pub fn document() -> Value {
     let error_ref = json!({"$ref": "#/components/responses/Error"});
-    json!({
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "mes central",
@@ -53,16 +53,22 @@ pub fn document() -> Value {
         "security": [{"admin": []}],
         "paths": {
             "/api/v1/import/items": csv_import("items",
-                "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock[,scrap_pct]",
-                "kind: make|buy; lot_size_rule: lfl|fixed|min|multiple. Created or updated by item."),
-            "/api/v1/import/boms": csv_import("boms", "parent,component,qty_per,scrap_pct",
-                "Replaces the whole bom of every parent named; items must exist, parents be make items, and the bom stay acyclic."),
-            "/api/v1/import/inventory": csv_import("inventory", "item,lot,location,qty",
-                "Sets the quantity of (item, lot, location); 0 removes it."),
-            "/api/v1/import/demands": csv_import("demands", "item,qty,due_date,reference",
+                "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock[,scrap_pct][,tracking][,shelf_life_days][,phantom]",
+                "kind: make|buy; lot_size_rule: lfl|fixed|min|multiple; tracking: none|lot|serial; phantom: true|false (make items only). Created or updated by item; an absent tracking, shelf_life_days or phantom column keeps the item's value."),
+            "/api/v1/import/boms": csv_import("boms", "parent,component,qty_per,scrap_pct[,uom]",
+                "The whole bom of every parent named: where it differs from the revision in effect today it becomes a new released revision effective today (a parent's first: since 1970-01-01; listed in the answer's `revisions`; the same content is listed in `unchanged`). Items must exist, parents be make items, the bom stay acyclic; qty_per in uom (default the component's base unit) is converted to the base unit."),
+            "/api/v1/import/inventory": csv_import("inventory", "item,lot,location,qty[,uom]",
+                "Sets the quantity of (item, lot, location); 0 removes it. The location must exist (put /api/v1/warehouses/{warehouse}/locations/{location}); lot- and serial-tracked items need a lot, a serial's qty is 0 or 1; phantoms are never stocked."),
+            "/api/v1/import/demands": csv_import("demands", "item,qty,due_date,reference[,uom]",
                 "Independent demand, created or updated by reference; qty 0 removes it."),
-            "/api/v1/import/receipts": csv_import("receipts", "item,qty,due_date,reference",
-                "Scheduled receipts (open purchase and work orders), by reference; qty 0 removes it."),
+            "/api/v1/import/receipts": csv_import("receipts", "item,qty,due_date,reference[,uom]",
+                "Scheduled receipts (open purchase and work orders), by reference; qty 0 removes it. Not for phantoms."),
+            "/api/v1/import/uom_conversions": csv_import("uom_conversions", "item,from_uom,to_uom,factor",
+                "1 from_uom = factor to_uom, by (item, from_uom, to_uom); factor 0 removes it."),
+            "/api/v1/import/suppliers": csv_import("suppliers", "supplier,item,lead_time_days,price,preferred",
+                "Supplier terms by (supplier, item); an unknown supplier is created. preferred (true|false, empty false): at most one per item in a file, and it makes the item's other suppliers not preferred."),
+            "/api/v1/import/locations": csv_import("locations", "warehouse,location,description",
+                "Locations by location id, unique across warehouses; an unknown warehouse is created."),
             "/api/v1/mrp/run": {
                 "post": {
                     "summary": "regenerative mrp run over the stored master data",
@@ -155,7 +161,9 @@ pub fn document() -> Value {
                     "column": {"type": "string", "description": "column name; empty when the whole row is wrong"},
                     "message": {"type": "string"}}},
                 "ImportSummary": {"type": "object", "required": ["kind", "rows"], "properties": {
-                    "kind": {"type": "string", "enum": ["items", "boms", "inventory", "demands", "receipts"]}, "rows": {"type": "integer"}}},
+                    "kind": {"type": "string", "enum": ["items", "boms", "inventory", "demands", "receipts", "uom_conversions", "suppliers", "locations"]}, "rows": {"type": "integer"},
+                    "revisions": {"type": "array", "description": "boms: the released revisions made", "items": {"type": "object", "properties": {"parent": {"type": "string"}, "revision": {"type": "string"}, "effective_from": {"type": "string", "format": "date"}}}},
+                    "unchanged": {"type": "array", "description": "boms: parents whose bom in effect today already had this content", "items": {"type": "string"}}}},
                 "Calendar": {"type": "object", "required": ["working_days"], "properties": {
                     "working_days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
                     "holidays": {"type": "array", "items": {"type": "string", "format": "date"}}}},
@@ -169,7 +177,8 @@ pub fn document() -> Value {
                     "qty": {"type": "number"},
                     "start": {"type": "string", "format": "date"},
                     "due": {"type": "string", "format": "date"},
-                    "pegged_to": {"type": "array", "items": {"type": "string"}, "description": "demand references, safety_stock:ITEM, or parent planned-order references"}}},
+                    "pegged_to": {"type": "array", "items": {"type": "string"}, "description": "demand references, safety_stock:ITEM, or parent planned-order references"},
+                    "supplier": {"type": "string", "description": "buy items: the preferred supplier, whose lead time offset the order; absent when none"}}},
                 "OnHand": {"type": "object", "required": ["at", "on_hand"], "properties": {
                     "at": {"type": "string", "format": "date-time"},
                     "on_hand": {"type": "array", "items": {"type": "object", "required": ["item", "lot", "location", "uom", "qty"], "properties": {
@@ -192,5 +201,8 @@ pub fn document() -> Value {
                     "date": {"type": "string", "format": "date", "description": "new due date; for cancel the current one"}}}
             }
         }
-    })
+    });
+    super::work_orders::document_into(&mut document);
+    super::master_data::document_into(&mut document);
+    document
 }

@@ -7,9 +7,15 @@
 //! levels. Components stay within their product family (`families`), except for a pool of
 //! common parts (a tenth of each lower level) that every family draws on. Demands fall on level-0 items (and one in twenty on a component, as service parts)
 //! over the 13 weeks after `as_of`.
+//!
+//! Master data beyond that, drawn from a second random stream so that the items, BOM and
+//! demands above stay those of earlier figures: `phantoms_per_mille` of the make items below
+//! level 0 are phantoms (blown through), and half of the buy items have one to three suppliers,
+//! one of them preferred with its own lead time. Unit conversions cost the engine nothing
+//! (quantities reach it in base units), so the plant has none.
 
 use super::calendar::Calendar;
-use super::mrp::{BomLine, Dated, Item, ItemKind, LotSizeRule, MrpInput, OnHand};
+use super::mrp::{BomLine, Dated, Item, ItemKind, LotSizeRule, MrpInput, OnHand, SupplierItem};
 use chrono::NaiveDate;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -26,6 +32,10 @@ pub struct PlantSize {
     /// Product families; components stay in their family, or come from a common pool.
     /// 1: one family, components drawn from the whole next levels (a worst case).
     pub families: usize,
+    /// Make items below level 0 that are phantoms, per thousand.
+    pub phantoms_per_mille: u32,
+    /// Whether buy items get suppliers (half of them, one to three each, one preferred).
+    pub suppliers: bool,
 }
 
 impl Default for PlantSize {
@@ -37,6 +47,8 @@ impl Default for PlantSize {
             demands: 10_000,
             receipts: 2_000,
             families: 20,
+            phantoms_per_mille: 10,
+            suppliers: true,
         }
     }
 }
@@ -95,6 +107,7 @@ pub fn generate_plant(size: PlantSize, seed: u64, as_of: NaiveDate) -> MrpInput 
                 } else {
                     Decimal::ZERO
                 },
+                phantom: false,
             }
         })
         .collect();
@@ -144,20 +157,20 @@ pub fn generate_plant(size: PlantSize, seed: u64, as_of: NaiveDate) -> MrpInput 
         if !seen.insert((parent, component)) {
             continue;
         }
-        bom.push(BomLine {
-            parent: items[parent].item.clone(),
-            component: items[component].item.clone(),
-            qty_per: Decimal::from(match rng.random_range(0..10) {
+        bom.push(BomLine::new(
+            items[parent].item.clone(),
+            items[component].item.clone(),
+            Decimal::from(match rng.random_range(0..10) {
                 0..7 => 1,
                 7..9 => 2,
                 _ => rng.random_range(3..=4),
             }),
-            scrap_pct: if rng.random_bool(0.1) {
+            if rng.random_bool(0.1) {
                 Decimal::new(rng.random_range(5..50), 1)
             } else {
                 Decimal::ZERO
             },
-        });
+        ));
     }
 
     let day = |rng: &mut StdRng| {
@@ -198,6 +211,35 @@ pub fn generate_plant(size: PlantSize, seed: u64, as_of: NaiveDate) -> MrpInput 
             }
         })
         .collect();
+    // The second stream: phantoms and suppliers.
+    let mut rng2 = StdRng::seed_from_u64(seed ^ 0x5eed_0f0a_57e2_da7a);
+    let mut items = items;
+    for (i, item) in items.iter_mut().enumerate() {
+        if item.kind == ItemKind::Make
+            && level_of[i] > 0
+            && rng2.random_range(0..1000) < size.phantoms_per_mille
+        {
+            item.phantom = true;
+        }
+    }
+    let mut supplier_items = Vec::new();
+    if size.suppliers {
+        for item in items.iter().filter(|i| i.kind == ItemKind::Buy) {
+            if !rng2.random_bool(0.5) {
+                continue;
+            }
+            let n = rng2.random_range(1..=3);
+            let preferred = rng2.random_range(0..n);
+            for k in 0..n {
+                supplier_items.push(SupplierItem {
+                    supplier: format!("S{:03}", rng2.random_range(0..200)),
+                    item: item.item.clone(),
+                    lead_time_days: rng2.random_range(1..=10),
+                    preferred: k == preferred,
+                });
+            }
+        }
+    }
     let mut on_hand = Vec::new();
     for item in &items {
         if rng.random_bool(0.5) {
@@ -216,6 +258,7 @@ pub fn generate_plant(size: PlantSize, seed: u64, as_of: NaiveDate) -> MrpInput 
         on_hand,
         demands,
         receipts,
+        supplier_items,
     }
 }
 
@@ -232,11 +275,27 @@ mod tests {
             demands: 100,
             receipts: 20,
             families: 4,
+            phantoms_per_mille: 50,
+            suppliers: true,
         };
         let input = generate_plant(size, 7, "2025-01-06".parse().unwrap());
         assert_eq!(input.items.len(), 200);
         assert_eq!(input.bom.len(), 1000);
+        assert!(input.items.iter().any(|i| i.phantom));
+        assert!(input.supplier_items.iter().any(|s| s.preferred));
         let plan = super::super::mrp::run(&input).unwrap();
+        let phantoms: std::collections::HashSet<&str> = input
+            .items
+            .iter()
+            .filter(|i| i.phantom)
+            .map(|i| i.item.as_str())
+            .collect();
+        assert!(
+            plan.planned_orders
+                .iter()
+                .all(|po| !phantoms.contains(po.item.as_str())),
+            "phantoms are never planned"
+        );
         assert!(!plan.planned_orders.is_empty());
         assert!(
             plan.planned_orders
@@ -262,6 +321,15 @@ mod tests {
             .and_then(|v| v.parse().ok())
         {
             size.families = n;
+        }
+        if let Some(n) = std::env::var("PLANT_PHANTOMS_PER_MILLE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            size.phantoms_per_mille = n;
+        }
+        if std::env::var("PLANT_SUPPLIERS").is_ok_and(|v| v == "0") {
+            size.suppliers = false;
         }
         let mut input = generate_plant(size, 42, "2025-01-06".parse().unwrap());
         if std::env::var("PLANT_PEGGING").is_ok_and(|v| v == "full") {

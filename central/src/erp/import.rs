@@ -7,17 +7,29 @@
 //!
 //! | kind | columns |
 //! | --- | --- |
-//! | `items` | `item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock`, optional `scrap_pct` |
-//! | `boms` | `parent,component,qty_per,scrap_pct` |
-//! | `inventory` | `item,lot,location,qty` |
-//! | `demands`, `receipts` | `item,qty,due_date,reference` |
+//! | `items` | `item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock`, optional `scrap_pct`, `tracking`, `shelf_life_days`, `phantom` |
+//! | `boms` | `parent,component,qty_per,scrap_pct`, optional `uom` |
+//! | `inventory` | `item,lot,location,qty`, optional `uom` |
+//! | `demands`, `receipts` | `item,qty,due_date,reference`, optional `uom` |
+//! | `uom_conversions` | `item,from_uom,to_uom,factor` |
+//! | `suppliers` | `supplier,item,lead_time_days,price,preferred` |
+//! | `locations` | `warehouse,location,description` |
 //!
-//! Semantics: items are created or updated by `item`; a BOM file replaces the whole BOM of
-//! every parent it names; inventory rows set the quantity of `(item, lot, location)`;
-//! demands and receipts are created or updated by `reference`. A quantity of 0 removes an
-//! inventory row, a demand or a receipt. Empty `lot_size_qty`, `safety_stock`, `scrap_pct`
-//! and `lot` mean 0 (or no lot).
+//! Semantics: items are created or updated by `item` (an absent `tracking`, `shelf_life_days`
+//! or `phantom` column keeps what the item had; an empty cell means none, no shelf life, not
+//! phantom); a BOM file gives the whole BOM of every parent it names, and the store makes it a
+//! new released revision effective today where it differs from the one in effect (a parent's first BOM: effective since 1970-01-01)
+//! ([`crate::store::ErpStore::import`]); inventory rows set the quantity of `(item, lot,
+//! location)`, and the location must exist (a typo must not split stock across two names;
+//! lot- and serial-tracked items need a lot, a serial is one unit); demands and receipts are created or updated by `reference`; conversions by
+//! `(item, from_uom, to_uom)`; supplier terms by `(supplier, item)` (an unknown supplier is
+//! created; `preferred` true makes the others of the item not preferred); locations by
+//! `location`, unique across warehouses (an unknown warehouse is created). A quantity of 0
+//! removes an inventory row, a demand, a receipt; a factor of 0 a conversion. Empty
+//! `lot_size_qty`, `safety_stock`, `scrap_pct` and `lot` mean 0 (or no lot); an empty `uom`
+//! means the item's base unit, and any other unit is converted to it.
 
+use super::master_data::{MAX_SHELF_LIFE_DAYS, Tracking, parse_bool};
 use super::mrp::{BomLine, Dated, Item, ItemKind, LotSizeRule};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -41,15 +53,21 @@ pub enum ImportKind {
     Inventory,
     Demands,
     Receipts,
+    UomConversions,
+    Suppliers,
+    Locations,
 }
 
 impl ImportKind {
-    pub const ALL: [ImportKind; 5] = [
+    pub const ALL: [ImportKind; 8] = [
         ImportKind::Items,
         ImportKind::Boms,
         ImportKind::Inventory,
         ImportKind::Demands,
         ImportKind::Receipts,
+        ImportKind::UomConversions,
+        ImportKind::Suppliers,
+        ImportKind::Locations,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,7 +77,15 @@ impl ImportKind {
             ImportKind::Inventory => "inventory",
             ImportKind::Demands => "demands",
             ImportKind::Receipts => "receipts",
+            ImportKind::UomConversions => "uom_conversions",
+            ImportKind::Suppliers => "suppliers",
+            ImportKind::Locations => "locations",
         }
+    }
+
+    /// `items, boms, …`, for messages.
+    pub fn list() -> String {
+        Self::ALL.map(ImportKind::as_str).join(", ")
     }
 
     pub fn parse(s: &str) -> Option<ImportKind> {
@@ -82,13 +108,20 @@ impl ImportKind {
             ImportKind::Boms => &["parent", "component", "qty_per", "scrap_pct"],
             ImportKind::Inventory => &["item", "lot", "location", "qty"],
             ImportKind::Demands | ImportKind::Receipts => &["item", "qty", "due_date", "reference"],
+            ImportKind::UomConversions => &["item", "from_uom", "to_uom", "factor"],
+            ImportKind::Suppliers => &["supplier", "item", "lead_time_days", "price", "preferred"],
+            ImportKind::Locations => &["warehouse", "location", "description"],
         }
     }
 
     pub fn optional_columns(self) -> &'static [&'static str] {
         match self {
-            ImportKind::Items => &["scrap_pct"],
-            _ => &[],
+            ImportKind::Items => &["scrap_pct", "tracking", "shelf_life_days", "phantom"],
+            ImportKind::Boms
+            | ImportKind::Inventory
+            | ImportKind::Demands
+            | ImportKind::Receipts => &["uom"],
+            ImportKind::UomConversions | ImportKind::Suppliers | ImportKind::Locations => &[],
         }
     }
 }
@@ -124,6 +157,10 @@ pub struct ItemRecord {
     pub item: Item,
     pub description: String,
     pub uom: String,
+    /// `None` when the file has no such column (the item keeps what it had).
+    pub tracking: Option<Tracking>,
+    pub shelf_life_days: Option<Option<u32>>,
+    pub phantom: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,16 +169,60 @@ pub struct InventoryRow {
     pub lot: String,
     pub location: String,
     pub qty: Decimal,
+    /// Unit of `qty`; empty: the item's base unit.
+    pub uom: String,
+}
+
+/// A BOM line and the unit its `qty_per` is in (empty: the component's base unit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BomRow {
+    pub line: BomLine,
+    pub uom: String,
+}
+
+/// A demand or receipt and the unit its `qty` is in (empty: the item's base unit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatedRow {
+    pub dated: Dated,
+    pub uom: String,
+}
+
+/// `1 from_uom = factor to_uom` for `item`; factor 0 removes the conversion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversionRow {
+    pub item: String,
+    pub from_uom: String,
+    pub to_uom: String,
+    pub factor: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocationRow {
+    pub warehouse: String,
+    pub location: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupplierRow {
+    pub supplier: String,
+    pub item: String,
+    pub lead_time_days: u32,
+    pub price: Decimal,
+    pub preferred: bool,
 }
 
 /// A parsed, row-valid file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImportBatch {
     Items(Vec<Line<ItemRecord>>),
-    Boms(Vec<Line<BomLine>>),
+    Boms(Vec<Line<BomRow>>),
     Inventory(Vec<Line<InventoryRow>>),
-    Demands(Vec<Line<Dated>>),
-    Receipts(Vec<Line<Dated>>),
+    Demands(Vec<Line<DatedRow>>),
+    Receipts(Vec<Line<DatedRow>>),
+    UomConversions(Vec<Line<ConversionRow>>),
+    Suppliers(Vec<Line<SupplierRow>>),
+    Locations(Vec<Line<LocationRow>>),
 }
 
 impl ImportBatch {
@@ -152,6 +233,9 @@ impl ImportBatch {
             ImportBatch::Inventory(_) => ImportKind::Inventory,
             ImportBatch::Demands(_) => ImportKind::Demands,
             ImportBatch::Receipts(_) => ImportKind::Receipts,
+            ImportBatch::UomConversions(_) => ImportKind::UomConversions,
+            ImportBatch::Suppliers(_) => ImportKind::Suppliers,
+            ImportBatch::Locations(_) => ImportKind::Locations,
         }
     }
 
@@ -161,6 +245,9 @@ impl ImportBatch {
             ImportBatch::Boms(rows) => rows.len(),
             ImportBatch::Inventory(rows) => rows.len(),
             ImportBatch::Demands(rows) | ImportBatch::Receipts(rows) => rows.len(),
+            ImportBatch::UomConversions(rows) => rows.len(),
+            ImportBatch::Suppliers(rows) => rows.len(),
+            ImportBatch::Locations(rows) => rows.len(),
         }
     }
 
@@ -178,6 +265,10 @@ struct Cells<'a> {
 }
 
 impl Cells<'_> {
+    fn has(&self, column: &str) -> bool {
+        self.index.contains_key(column)
+    }
+
     fn raw(&self, column: &str) -> &str {
         self.index
             .get(column)
@@ -248,6 +339,34 @@ impl Cells<'_> {
             );
         }
         Some(q)
+    }
+
+    fn days(&mut self, column: &str) -> Option<u32> {
+        let raw = self.raw(column).to_owned();
+        raw.parse::<u32>()
+            .ok()
+            .filter(|&d| d <= MAX_LEAD_TIME_DAYS)
+            .or_else(|| {
+                self.fail(
+                    column,
+                    format!("{column} {raw:?} is not valid; expected whole working days from 0 to {MAX_LEAD_TIME_DAYS}"),
+                )
+            })
+    }
+
+    fn flag(&mut self, column: &str) -> Option<bool> {
+        let raw = self.raw(column).to_owned();
+        if raw.is_empty() {
+            return Some(false);
+        }
+        parse_bool(&raw).or_else(|| {
+            self.fail(
+                column,
+                format!(
+                    "{column} {raw:?} is not valid; expected true or false (or empty for false)"
+                ),
+            )
+        })
     }
 
     fn date(&mut self, column: &str) -> Option<NaiveDate> {
@@ -345,6 +464,9 @@ pub fn parse(kind: ImportKind, text: &[u8]) -> Result<ImportBatch, (Vec<RowError
         ImportKind::Inventory => ImportBatch::Inventory(Vec::new()),
         ImportKind::Demands => ImportBatch::Demands(Vec::new()),
         ImportKind::Receipts => ImportBatch::Receipts(Vec::new()),
+        ImportKind::UomConversions => ImportBatch::UomConversions(Vec::new()),
+        ImportKind::Suppliers => ImportBatch::Suppliers(Vec::new()),
+        ImportKind::Locations => ImportBatch::Locations(Vec::new()),
     };
     // Key → first line, to report duplicates within the file.
     let mut keys: HashMap<String, u64> = HashMap::new();
@@ -395,7 +517,7 @@ pub fn parse(kind: ImportKind, text: &[u8]) -> Result<ImportBatch, (Vec<RowError
                 key
             }),
             ImportBatch::Boms(rows) => parse_bom(&mut cells).map(|r| {
-                let key = format!("{}\u{0}{}", r.parent, r.component);
+                let key = format!("{}\u{0}{}", r.line.parent, r.line.component);
                 rows.push(Line { line, row: r });
                 key
             }),
@@ -406,10 +528,25 @@ pub fn parse(kind: ImportKind, text: &[u8]) -> Result<ImportBatch, (Vec<RowError
             }),
             ImportBatch::Demands(rows) | ImportBatch::Receipts(rows) => parse_dated(&mut cells)
                 .map(|r| {
-                    let key = r.reference.clone();
+                    let key = r.dated.reference.clone();
                     rows.push(Line { line, row: r });
                     key
                 }),
+            ImportBatch::UomConversions(rows) => parse_conversion(&mut cells).map(|r| {
+                let key = format!("{}\u{0}{}\u{0}{}", r.item, r.from_uom, r.to_uom);
+                rows.push(Line { line, row: r });
+                key
+            }),
+            ImportBatch::Suppliers(rows) => parse_supplier(&mut cells).map(|r| {
+                let key = format!("{}\u{0}{}", r.supplier, r.item);
+                rows.push(Line { line, row: r });
+                key
+            }),
+            ImportBatch::Locations(rows) => parse_location(&mut cells).map(|r| {
+                let key = r.location.clone();
+                rows.push(Line { line, row: r });
+                key
+            }),
         };
         if let Some(key) = key
             && errors.len() == n_errors
@@ -420,6 +557,9 @@ pub fn parse(kind: ImportKind, text: &[u8]) -> Result<ImportBatch, (Vec<RowError
                 ImportKind::Boms => "component",
                 ImportKind::Inventory => "location",
                 ImportKind::Demands | ImportKind::Receipts => "reference",
+                ImportKind::UomConversions => "to_uom",
+                ImportKind::Suppliers => "item",
+                ImportKind::Locations => "location",
             };
             errors.push(RowError::new(
                 line,
@@ -455,17 +595,7 @@ fn parse_item(c: &mut Cells<'_>) -> Option<ItemRecord> {
         )
     });
     let uom = c.id("uom", true);
-    let lt_raw = c.raw("lead_time_days").to_owned();
-    let lead_time_days = lt_raw
-        .parse::<u32>()
-        .ok()
-        .filter(|&d| d <= MAX_LEAD_TIME_DAYS)
-        .or_else(|| {
-            c.fail(
-                "lead_time_days",
-                format!("lead_time_days {lt_raw:?} is not valid; expected whole working days from 0 to {MAX_LEAD_TIME_DAYS}"),
-            )
-        });
+    let lead_time_days = c.days("lead_time_days");
     let rule_raw = c.raw("lot_size_rule").to_owned();
     let rule_raw = if rule_raw.is_empty() {
         "lfl".to_owned()
@@ -484,6 +614,50 @@ fn parse_item(c: &mut Cells<'_>) -> Option<ItemRecord> {
     let lot_size_qty = c.qty("lot_size_qty", !needs_qty, needs_qty);
     let safety_stock = c.qty("safety_stock", true, false);
     let scrap_pct = c.percent("scrap_pct");
+    let tracking = if c.has("tracking") {
+        let raw = c.raw("tracking").to_owned();
+        let raw = if raw.is_empty() {
+            "none".to_owned()
+        } else {
+            raw
+        };
+        match Tracking::parse(&raw) {
+            Some(t) => Some(Some(t)),
+            None => c.fail(
+                "tracking",
+                format!("tracking {raw:?} is not valid; expected none, lot or serial"),
+            ),
+        }
+    } else {
+        Some(None)
+    };
+    let shelf_life_days = if c.has("shelf_life_days") {
+        let raw = c.raw("shelf_life_days").to_owned();
+        if raw.is_empty() {
+            Some(Some(None))
+        } else {
+            match raw.parse::<u32>() {
+                Ok(d) if (1..=MAX_SHELF_LIFE_DAYS).contains(&d) => Some(Some(Some(d))),
+                _ => c.fail(
+                    "shelf_life_days",
+                    format!("shelf_life_days {raw:?} is not valid; expected whole days from 1 to {MAX_SHELF_LIFE_DAYS}, or empty for none"),
+                ),
+            }
+        }
+    } else {
+        Some(None)
+    };
+    let phantom = if c.has("phantom") {
+        c.flag("phantom").map(Some)
+    } else {
+        Some(None)
+    };
+    if phantom == Some(Some(true)) && kind == Some(ItemKind::Buy) {
+        return c.fail(
+            "phantom",
+            "a buy item cannot be a phantom; expected phantom false or kind make".to_owned(),
+        );
+    }
     Some(ItemRecord {
         item: Item {
             item: item?,
@@ -493,17 +667,22 @@ fn parse_item(c: &mut Cells<'_>) -> Option<ItemRecord> {
             lot_size_qty: lot_size_qty?,
             safety_stock: safety_stock?,
             scrap_pct: scrap_pct?,
+            phantom: phantom == Some(Some(true)),
         },
         description: description?,
         uom: uom?,
+        tracking: tracking?,
+        shelf_life_days: shelf_life_days?,
+        phantom: phantom?,
     })
 }
 
-fn parse_bom(c: &mut Cells<'_>) -> Option<BomLine> {
+fn parse_bom(c: &mut Cells<'_>) -> Option<BomRow> {
     let parent = c.id("parent", true);
     let component = c.id("component", true);
     let qty_per = c.qty("qty_per", false, true);
     let scrap_pct = c.percent("scrap_pct");
+    let uom = c.id("uom", false);
     let (parent, component) = (parent?, component?);
     if parent == component {
         return c.fail(
@@ -511,11 +690,9 @@ fn parse_bom(c: &mut Cells<'_>) -> Option<BomLine> {
             format!("item {parent:?} is its own component; expected another item"),
         );
     }
-    Some(BomLine {
-        parent,
-        component,
-        qty_per: qty_per?,
-        scrap_pct: scrap_pct?,
+    Some(BomRow {
+        line: BomLine::new(parent, component, qty_per?, scrap_pct?),
+        uom: uom?,
     })
 }
 
@@ -524,24 +701,76 @@ fn parse_inventory(c: &mut Cells<'_>) -> Option<InventoryRow> {
     let lot = c.id("lot", false);
     let location = c.id("location", true);
     let qty = c.qty("qty", false, false);
+    let uom = c.id("uom", false);
     Some(InventoryRow {
         item: item?,
         lot: lot?,
         location: location?,
         qty: qty?,
+        uom: uom?,
     })
 }
 
-fn parse_dated(c: &mut Cells<'_>) -> Option<Dated> {
+fn parse_dated(c: &mut Cells<'_>) -> Option<DatedRow> {
     let item = c.id("item", true);
     let qty = c.qty("qty", false, false);
     let due = c.date("due_date");
     let reference = c.id("reference", true);
-    Some(Dated {
+    let uom = c.id("uom", false);
+    Some(DatedRow {
+        dated: Dated {
+            item: item?,
+            qty: qty?,
+            due: due?,
+            reference: reference?,
+        },
+        uom: uom?,
+    })
+}
+
+fn parse_conversion(c: &mut Cells<'_>) -> Option<ConversionRow> {
+    let item = c.id("item", true);
+    let from_uom = c.id("from_uom", true);
+    let to_uom = c.id("to_uom", true);
+    let factor = c.qty("factor", false, false);
+    let (from_uom, to_uom) = (from_uom?, to_uom?);
+    if from_uom == to_uom {
+        return c.fail(
+            "to_uom",
+            format!("from_uom and to_uom are both {from_uom:?}; expected two different units"),
+        );
+    }
+    Some(ConversionRow {
         item: item?,
-        qty: qty?,
-        due: due?,
-        reference: reference?,
+        from_uom,
+        to_uom,
+        factor: factor?,
+    })
+}
+
+fn parse_location(c: &mut Cells<'_>) -> Option<LocationRow> {
+    let warehouse = c.id("warehouse", true);
+    let location = c.id("location", true);
+    let description = c.text("description");
+    Some(LocationRow {
+        warehouse: warehouse?,
+        location: location?,
+        description: description?,
+    })
+}
+
+fn parse_supplier(c: &mut Cells<'_>) -> Option<SupplierRow> {
+    let supplier = c.id("supplier", true);
+    let item = c.id("item", true);
+    let lead_time_days = c.days("lead_time_days");
+    let price = c.qty("price", false, false);
+    let preferred = c.flag("preferred");
+    Some(SupplierRow {
+        supplier: supplier?,
+        item: item?,
+        lead_time_days: lead_time_days?,
+        price: price?,
+        preferred: preferred?,
     })
 }
 
@@ -641,6 +870,72 @@ mod tests {
         assert_eq!(errors[0].line, 3, "{errors:?}");
         let (errors, _) = parse(ImportKind::Inventory, b"\xff\xfe,x\n").unwrap_err();
         assert_eq!(errors[0].line, 1);
+    }
+
+    #[test]
+    fn new_kinds_and_optional_columns() {
+        let ImportBatch::UomConversions(rows) = parse(
+            ImportKind::UomConversions,
+            b"item,from_uom,to_uom,factor\nSCREW,box,pcs,12\nCOIL,coil,kg,250\n",
+        )
+        .unwrap() else {
+            panic!("wrong kind");
+        };
+        assert_eq!(rows[1].row.factor, Decimal::from(250));
+        assert_eq!(
+            errors(
+                ImportKind::UomConversions,
+                "item,from_uom,to_uom,factor\nA,box,box,2\nA,box,pcs,-1\nA,box,pcs,3\nA,box,pcs,4\n"
+            ),
+            ["2:to_uom", "3:factor", "5:to_uom"]
+        );
+        let ImportBatch::Suppliers(rows) = parse(
+            ImportKind::Suppliers,
+            b"supplier,item,lead_time_days,price,preferred\nS1,B,2,1.5,true\nS2,B,1,1.2,\n",
+        )
+        .unwrap() else {
+            panic!("wrong kind");
+        };
+        assert!(rows[0].row.preferred && !rows[1].row.preferred);
+        let ImportBatch::Items(rows) = parse(
+            ImportKind::Items,
+            b"item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock,tracking,shelf_life_days,phantom\n\
+              A,a,make,ea,1,lfl,,,lot,30,true\nB,b,buy,ea,1,lfl,,,,,\n",
+        )
+        .unwrap() else {
+            panic!("wrong kind");
+        };
+        assert_eq!(
+            (
+                rows[0].row.tracking,
+                rows[0].row.shelf_life_days,
+                rows[0].row.phantom
+            ),
+            (Some(Tracking::Lot), Some(Some(30)), Some(true))
+        );
+        assert_eq!(
+            (
+                rows[1].row.tracking,
+                rows[1].row.shelf_life_days,
+                rows[1].row.phantom
+            ),
+            (Some(Tracking::None), Some(None), Some(false))
+        );
+        assert_eq!(
+            errors(
+                ImportKind::Items,
+                "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock,phantom\nB,b,buy,ea,1,lfl,,,true\n"
+            ),
+            ["2:phantom"]
+        );
+        let ImportBatch::Boms(rows) = parse(
+            ImportKind::Boms,
+            b"parent,component,qty_per,scrap_pct,uom\nKIT,SCREW,2,0,box\n",
+        )
+        .unwrap() else {
+            panic!("wrong kind");
+        };
+        assert_eq!(rows[0].row.uom, "box");
     }
 
     #[test]

@@ -28,6 +28,20 @@
 //!    ([`Pegging::Full`]). Full pegging's output grows with orders × demands (47 million pegs
 //!    on the benchmark plant), so it is asked for, not the default.
 //!
+//! 7. **Phantoms** (blow-through): a phantom item is never planned or stocked. Its gross
+//!    requirements pass straight to its components on the same date (lead time 0), with the
+//!    phantom's `qty_per` (and line scrap) multiplied in and the same pegs, so the components
+//!    serve the phantom's parent's order. Its on-hand, scheduled receipts, safety stock and
+//!    lot sizing are ignored (the store refuses stock and receipts of phantoms).
+//! 8. **BOM revisions**: a BOM line carries its revision's effectivity. A make item's planned
+//!    order explodes the revision in effect on its start date (a phantom's, on the date of its
+//!    requirement): of the lines whose `effective_from` is on or before that date, those with
+//!    the latest `effective_from` (none counts as the beginning of time), unless their
+//!    `effective_to` (inclusive) is already past. Low-level codes use every revision's lines.
+//! 9. **Suppliers**: a buy item with a preferred supplier ([`SupplierItem::preferred`]) is
+//!    offset by that supplier's lead time instead of the item's, and its purchase
+//!    requisitions name the supplier.
+//!
 //! Quantities are exact decimals; exploded and scrapped quantities are rounded up to
 //! [`QTY_DP`] decimal places. Arithmetic is checked: an overflow is an error, not a panic.
 //! Make items explode their BOM; buy items never do. Open work orders' own component needs
@@ -122,6 +136,8 @@ pub struct Item {
     pub safety_stock: Decimal,
     /// Assembly scrap, in percent of the good quantity.
     pub scrap_pct: Decimal,
+    /// Blown through, never planned (module docs, point 7). Only make items are phantoms.
+    pub phantom: bool,
 }
 
 impl Item {
@@ -135,6 +151,7 @@ impl Item {
             lot_size_qty: Decimal::ZERO,
             safety_stock: Decimal::ZERO,
             scrap_pct: Decimal::ZERO,
+            phantom: false,
         }
     }
 }
@@ -146,6 +163,39 @@ pub struct BomLine {
     pub qty_per: Decimal,
     /// Component scrap, in percent of `qty_per`.
     pub scrap_pct: Decimal,
+    /// First day the line's BOM revision is in effect; `None`: since always.
+    pub effective_from: Option<NaiveDate>,
+    /// Last day (inclusive) the revision is in effect; `None`: until superseded.
+    pub effective_to: Option<NaiveDate>,
+}
+
+impl BomLine {
+    /// A line in effect at all times.
+    pub fn new(
+        parent: impl Into<String>,
+        component: impl Into<String>,
+        qty_per: Decimal,
+        scrap_pct: Decimal,
+    ) -> BomLine {
+        BomLine {
+            parent: parent.into(),
+            component: component.into(),
+            qty_per,
+            scrap_pct,
+            effective_from: None,
+            effective_to: None,
+        }
+    }
+}
+
+/// A supplier's terms for an item, as MRP needs them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupplierItem {
+    pub supplier: String,
+    pub item: String,
+    pub lead_time_days: u32,
+    /// At most one preferred supplier per item; only the preferred one is used.
+    pub preferred: bool,
 }
 
 /// Stock of an item (all lots and locations together).
@@ -187,6 +237,7 @@ pub struct MrpInput {
     pub demands: Vec<Dated>,
     /// Scheduled receipts: open purchase orders and open work orders.
     pub receipts: Vec<Dated>,
+    pub supplier_items: Vec<SupplierItem>,
 }
 
 /// What `POST /api/v1/mrp/run` returns.
@@ -209,6 +260,9 @@ pub struct PlannedOrder {
     pub start: NaiveDate,
     pub due: NaiveDate,
     pub pegged_to: Vec<String>,
+    /// The preferred supplier of a buy item, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supplier: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,6 +334,23 @@ struct Receipt<'a> {
     needed: Option<NaiveDate>,
 }
 
+/// One BOM revision of a parent: its effectivity and its lines as `(component, qty_per × (1 +
+/// scrap %))`.
+struct Revision {
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    lines: Vec<(usize, Decimal)>,
+}
+
+/// The lines in effect on `date` of revisions sorted by `from` (module docs, point 8).
+fn effective_lines(revisions: &[Revision], date: NaiveDate) -> &[(usize, Decimal)] {
+    let k = revisions.partition_point(|r| r.from.is_none_or(|from| from <= date));
+    match k.checked_sub(1).map(|k| &revisions[k]) {
+        Some(r) if r.to.is_none_or(|to| date <= to) => &r.lines,
+        _ => &[],
+    }
+}
+
 struct Planned {
     item: usize,
     qty: Decimal,
@@ -324,9 +395,9 @@ fn check_qty(what: impl FnOnce() -> String, qty: Decimal) -> Result<(), MrpError
 
 /// Low-level codes and a processing order (by low-level code, then item id); an error
 /// naming a cycle if the BOM has one.
-fn low_level_codes(
+fn low_level_codes<T>(
     items: &[Item],
-    children: &[Vec<(usize, Decimal)>],
+    children: &[Vec<(usize, T)>],
 ) -> Result<(Vec<u32>, Vec<usize>), MrpError> {
     let n = items.len();
     let mut indegree = vec![0u32; n];
@@ -465,6 +536,12 @@ pub fn run(input: &MrpInput) -> Result<MrpPlan, MrpError> {
             item.safety_stock,
         )?;
         check_qty(|| format!("scrap_pct of {:?}", item.item), item.scrap_pct)?;
+        if item.phantom && item.kind != ItemKind::Make {
+            return Err(MrpError::Invalid(format!(
+                "item {:?} is a phantom buy item; expected phantoms to be make items",
+                item.item
+            )));
+        }
         if item.lot_size_rule.needs_qty() && item.lot_size_qty.is_zero() {
             return Err(MrpError::Invalid(format!(
                 "item {:?} has lot size rule {} with lot_size_qty 0; expected a positive lot_size_qty",
@@ -483,7 +560,7 @@ pub fn run(input: &MrpInput) -> Result<MrpPlan, MrpError> {
             })
     };
 
-    let mut children: Vec<Vec<(usize, Decimal)>> = vec![Vec::new(); n];
+    let mut revisions: Vec<Vec<Revision>> = (0..n).map(|_| Vec::new()).collect();
     for line in &input.bom {
         let what = || format!("bom line {} -> {}", line.parent, line.component);
         let p = lookup(&what, &line.parent)?;
@@ -499,9 +576,61 @@ pub fn run(input: &MrpInput) -> Result<MrpPlan, MrpError> {
         let factor = scrap_factor(line.scrap_pct)
             .and_then(|f| f.checked_mul(line.qty_per))
             .ok_or_else(|| overflow(&items[p]))?;
-        children[p].push((c, factor));
+        let revs = &mut revisions[p];
+        let k = match revs.iter().position(|r| r.from == line.effective_from) {
+            Some(k) => k,
+            None => {
+                revs.push(Revision {
+                    from: line.effective_from,
+                    to: line.effective_to,
+                    lines: Vec::new(),
+                });
+                revs.len() - 1
+            }
+        };
+        if revs[k].to != line.effective_to {
+            return Err(MrpError::Invalid(format!(
+                "{} is effective to {:?} but another line of its revision to {:?}; expected one effectivity per revision",
+                what(),
+                line.effective_to,
+                revs[k].to
+            )));
+        }
+        revs[k].lines.push((c, factor));
     }
-    let (_llc, order) = low_level_codes(items, &children)?;
+    let (_llc, order) = {
+        // Every revision's components, so that low-level codes hold on any date.
+        let mut children: Vec<Vec<(usize, ())>> = vec![Vec::new(); n];
+        for (p, revs) in revisions.iter_mut().enumerate() {
+            revs.sort_by_key(|r| r.from);
+            for r in revs.iter() {
+                children[p].extend(r.lines.iter().map(|&(c, _)| (c, ())));
+            }
+            if revs.len() > 1 {
+                children[p].sort_unstable_by_key(|&(c, _)| c);
+                children[p].dedup_by_key(|&mut (c, _)| c);
+            }
+        }
+        low_level_codes(items, &children)?
+    };
+
+    // Lead times: a buy item's preferred supplier's, else the item's (point 9).
+    let mut lead_time: Vec<u32> = items.iter().map(|item| item.lead_time_days).collect();
+    let mut supplier_of: Vec<Option<&str>> = vec![None; n];
+    for terms in &input.supplier_items {
+        let i = lookup(&|| format!("supplier {:?}", terms.supplier), &terms.item)?;
+        if !terms.preferred || items[i].kind != ItemKind::Buy {
+            continue;
+        }
+        if let Some(other) = supplier_of[i] {
+            return Err(MrpError::Invalid(format!(
+                "item {:?} has two preferred suppliers, {other:?} and {:?}; expected at most one",
+                items[i].item, terms.supplier
+            )));
+        }
+        supplier_of[i] = Some(terms.supplier.as_str());
+        lead_time[i] = terms.lead_time_days;
+    }
     // Peg ids below `n_refs` are `refs`; from `n_refs` on, planned orders by index.
 
     // Pegging references: demand references, then safety-stock pegs, interned.
@@ -524,7 +653,7 @@ pub fn run(input: &MrpInput) -> Result<MrpPlan, MrpError> {
     let mut gross: Vec<Vec<Req>> = (0..n).map(|_| Vec::new()).collect();
     // Safety stock first, so that on-hand protects it before serving demand due the same day.
     for (i, item) in items.iter().enumerate() {
-        if item.safety_stock > Decimal::ZERO {
+        if item.safety_stock > Decimal::ZERO && !item.phantom {
             let peg = intern(&safety_stock_peg(&item.item));
             gross[i].push(Req {
                 date: as_of,
@@ -584,6 +713,24 @@ pub fn run(input: &MrpInput) -> Result<MrpPlan, MrpError> {
     let mut messages = Vec::new();
     for &i in &order {
         let item = &items[i];
+        if item.phantom {
+            // Blow-through: the requirements go straight to the components (point 7).
+            for req in std::mem::take(&mut gross[i]) {
+                for &(c, factor) in effective_lines(&revisions[i], req.date) {
+                    let qty = req
+                        .qty
+                        .checked_mul(factor)
+                        .map(round_up)
+                        .ok_or_else(|| overflow(item))?;
+                    gross[c].push(Req {
+                        date: req.date,
+                        qty,
+                        pegs: req.pegs.clone(),
+                    });
+                }
+            }
+            continue;
+        }
         let mut reqs = std::mem::take(&mut gross[i]);
         // Stable: the same day keeps safety stock, then demand order, then explosion order.
         reqs.sort_by_key(|r| r.date);
@@ -654,7 +801,7 @@ pub fn run(input: &MrpInput) -> Result<MrpPlan, MrpError> {
                         .ok_or_else(|| overflow(item))?;
                     let due = reqs[k].date;
                     let start = cal
-                        .sub_working_days(due, item.lead_time_days)
+                        .sub_working_days(due, lead_time[i])
                         .ok_or_else(|| MrpError::OffCalendar(item.item.clone()))?;
                     planned.push(Planned {
                         item: i,
@@ -687,7 +834,8 @@ pub fn run(input: &MrpInput) -> Result<MrpPlan, MrpError> {
         for (po_index, po) in planned.iter_mut().enumerate().skip(first_planned) {
             po.pegs.sort_unstable();
             po.pegs.dedup();
-            if item.kind != ItemKind::Make || children[i].is_empty() {
+            let lines = effective_lines(&revisions[i], po.start);
+            if item.kind != ItemKind::Make || lines.is_empty() {
                 continue;
             }
             let pegs: Rc<[u32]> = match input.pegging {
@@ -699,7 +847,7 @@ pub fn run(input: &MrpInput) -> Result<MrpPlan, MrpError> {
                     Rc::from([id])
                 }
             };
-            for &(c, factor) in &children[i] {
+            for &(c, factor) in lines {
                 let qty = po
                     .qty
                     .checked_mul(factor)
@@ -732,6 +880,7 @@ pub fn run(input: &MrpInput) -> Result<MrpPlan, MrpError> {
                     None => planned_reference(id as usize - n_refs),
                 })
                 .collect(),
+            supplier: supplier_of[po.item].map(str::to_owned),
         })
         .collect();
     Ok(MrpPlan {

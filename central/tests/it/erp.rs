@@ -43,7 +43,32 @@ async fn mrp(h: &Harness, query: &str) -> Reply {
     .await
 }
 
+/// Warehouse `WH` with locations `WH1` and `WH2`: inventory rows must name a known location.
+pub async fn locations(h: &Harness) {
+    let reply = h
+        .call(
+            Method::PUT,
+            "/api/v1/warehouses/WH",
+            Some(ADMIN),
+            Some(json!({"description": "main"})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    for location in ["WH1", "WH2"] {
+        let reply = h
+            .call(
+                Method::PUT,
+                &format!("/api/v1/warehouses/WH/locations/{location}"),
+                Some(ADMIN),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    }
+}
+
 async fn plant(h: &Harness) {
+    locations(h).await;
     for (kind, csv) in [
         ("items", ITEMS),
         ("boms", BOMS),

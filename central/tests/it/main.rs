@@ -7,7 +7,9 @@ mod bad_input;
 mod erp;
 mod ingest;
 mod inventory;
+mod master_data;
 mod plan;
+mod work_orders;
 
 use axum::Router;
 use axum::body::Body;

@@ -20,12 +20,7 @@ fn item(id: &str, kind: ItemKind, lead_time_days: u32) -> Item {
 }
 
 fn line(parent: &str, component: &str, qty_per: &str, scrap_pct: &str) -> BomLine {
-    BomLine {
-        parent: parent.into(),
-        component: component.into(),
-        qty_per: q(qty_per),
-        scrap_pct: q(scrap_pct),
-    }
+    BomLine::new(parent, component, q(qty_per), q(scrap_pct))
 }
 
 fn dated(item: &str, qty: &str, due: &str, reference: &str) -> Dated {
@@ -441,4 +436,183 @@ fn bom_cycles_are_found_and_named() {
     let cycle = find_bom_cycle([("X", "A"), ("A", "B"), ("B", "C"), ("C", "A")]).unwrap();
     assert_eq!(cycle.len(), 4, "{cycle:?}");
     assert_eq!(cycle.first(), cycle.last());
+}
+
+fn effective(mut line: BomLine, from: Option<&str>, to: Option<&str>) -> BomLine {
+    line.effective_from = from.map(d);
+    line.effective_to = to.map(d);
+    line
+}
+
+/// A (make, lt 1) needs 2 P; P is a phantom (its lead time 5 is ignored) of 3 C (buy, lt 2)
+/// and 1 D (buy, lt 1, line scrap 10 %). P's on-hand 5 and safety stock 7 are ignored.
+///
+/// - A: SO-1 10 due Fri 17th → PLN-1, 10, start Thu 16th.
+/// - P: 20 on 16th, blown through: C 60 and D 20 × 1.1 = 22 on the 16th, pegged to A's
+///   order (P gets no order). SP-1, 1 P due Mon 20th, blows through as 3 C and 1.1 D on the
+///   20th, pegged to SP-1.
+/// - C (lt 2): 60 due 16th start Tue 14th; 3 due 20th start Thu 16th. D (lt 1): 22 due 16th
+///   start 15th; 1.1 due 20th start Fri 17th.
+#[test]
+fn phantoms_are_blown_through_to_the_parents_order() {
+    let mut input = input(vec![
+        item("A", ItemKind::Make, 1),
+        Item {
+            phantom: true,
+            safety_stock: q("7"),
+            ..item("P", ItemKind::Make, 5)
+        },
+        item("C", ItemKind::Buy, 2),
+        item("D", ItemKind::Buy, 1),
+    ]);
+    input.bom = vec![
+        line("A", "P", "2", "0"),
+        line("P", "C", "3", "0"),
+        line("P", "D", "1", "10"),
+    ];
+    input.on_hand = vec![stock("P", "5")];
+    input.demands = vec![
+        dated("A", "10", "2025-01-17", "SO-1"),
+        dated("P", "1", "2025-01-20", "SP-1"),
+    ];
+    let plan = run(&input).unwrap();
+    assert_eq!(
+        orders_with_references(&plan),
+        [
+            "PLN-000001 A make 10 2025-01-16 2025-01-17 [SO-1]",
+            "PLN-000002 C buy 60 2025-01-14 2025-01-16 [PLN-000001]",
+            "PLN-000003 C buy 3 2025-01-16 2025-01-20 [SP-1]",
+            "PLN-000004 D buy 22 2025-01-15 2025-01-16 [PLN-000001]",
+            "PLN-000005 D buy 1.1 2025-01-17 2025-01-20 [SP-1]",
+        ]
+    );
+
+    input.pegging = Pegging::Full;
+    let plan = run(&input).unwrap();
+    assert_eq!(plan.planned_orders[1].pegged_to, ["SO-1"]);
+
+    input.items[1].kind = ItemKind::Buy;
+    let Err(MrpError::Invalid(message)) = run(&input) else {
+        panic!("a phantom buy item was planned");
+    };
+    assert!(message.contains("phantom"), "{message}");
+}
+
+/// A (make, lt 2): revision 1 (since always) is 1 B; revision 2, effective from Wed 15th, is
+/// 2 C. Each planned order explodes the revision in effect on its start date:
+///
+/// - SO-1 5 due Mon 13th → start Thu 9th → revision 1 → 5 B on the 9th.
+/// - SO-3 1 due Thu 16th → start Tue 14th, the day before the change → 1 B on the 14th.
+/// - SO-2 5 due Fri 17th → start Wed 15th → revision 2 → 10 C on the 15th.
+///
+/// With `effective_to` 2025-01-15 on revision 2, an order starting on the 16th finds nothing
+/// in effect (revision 1 stays superseded), so it explodes no components.
+#[test]
+fn bom_revisions_take_effect_on_the_planned_orders_start_date() {
+    let mut input = input(vec![
+        item("A", ItemKind::Make, 2),
+        item("B", ItemKind::Buy, 0),
+        item("C", ItemKind::Buy, 0),
+    ]);
+    input.bom = vec![
+        line("A", "B", "1", "0"),
+        effective(line("A", "C", "2", "0"), Some("2025-01-15"), None),
+    ];
+    input.demands = vec![
+        dated("A", "5", "2025-01-13", "SO-1"),
+        dated("A", "5", "2025-01-17", "SO-2"),
+        dated("A", "1", "2025-01-16", "SO-3"),
+    ];
+    let plan = run(&input).unwrap();
+    assert_eq!(
+        orders_with_references(&plan),
+        [
+            "PLN-000001 A make 5 2025-01-09 2025-01-13 [SO-1]",
+            "PLN-000002 A make 1 2025-01-14 2025-01-16 [SO-3]",
+            "PLN-000003 A make 5 2025-01-15 2025-01-17 [SO-2]",
+            "PLN-000004 B buy 5 2025-01-09 2025-01-09 [PLN-000001]",
+            "PLN-000005 B buy 1 2025-01-14 2025-01-14 [PLN-000002]",
+            "PLN-000006 C buy 10 2025-01-15 2025-01-15 [PLN-000003]",
+        ]
+    );
+
+    // Revision 2 ends on the 15th: an order starting on the 16th (SO-4 due Mon 20th) has no
+    // revision in effect and explodes nothing.
+    input.bom[1] = effective(
+        line("A", "C", "2", "0"),
+        Some("2025-01-15"),
+        Some("2025-01-15"),
+    );
+    input.demands = vec![
+        dated("A", "5", "2025-01-17", "SO-2"),
+        dated("A", "2", "2025-01-20", "SO-4"),
+    ];
+    assert_eq!(
+        orders(&run(&input).unwrap()),
+        [
+            "A make 5 2025-01-15 2025-01-17 [SO-2]",
+            "A make 2 2025-01-16 2025-01-20 [SO-4]",
+            "C buy 10 2025-01-15 2025-01-15 [PLN-000001]",
+        ]
+    );
+
+    // Two lines of one revision with different ends are refused.
+    input.bom.push(effective(
+        line("A", "B", "1", "0"),
+        Some("2025-01-15"),
+        None,
+    ));
+    assert!(matches!(run(&input), Err(MrpError::Invalid(_))));
+}
+
+/// A (make, lt 1) needs 1 B (buy, item lead time 5) and 1 C (buy, lt 3, no supplier). B's
+/// preferred supplier S1 quotes 2 days (S2, not preferred, 1 day).
+///
+/// - A: 4 due Fri 17th → start Thu 16th.
+/// - B: 4 due 16th, offset by S1's 2 days → start Tue 14th (not Thu 9th), supplier S1.
+/// - C: 4 due 16th, item lead time 3 → start Mon 13th, no supplier.
+#[test]
+fn preferred_supplier_lead_time_offsets_buy_items() {
+    let mut input = input(vec![
+        item("A", ItemKind::Make, 1),
+        item("B", ItemKind::Buy, 5),
+        item("C", ItemKind::Buy, 3),
+    ]);
+    input.bom = vec![line("A", "B", "1", "0"), line("A", "C", "1", "0")];
+    input.demands = vec![dated("A", "4", "2025-01-17", "SO-1")];
+    let terms = |supplier: &str, item: &str, lead_time_days, preferred| SupplierItem {
+        supplier: supplier.into(),
+        item: item.into(),
+        lead_time_days,
+        preferred,
+    };
+    input.supplier_items = vec![
+        terms("S1", "B", 2, true),
+        terms("S2", "B", 1, false),
+        terms("S3", "A", 9, true),
+    ];
+    let plan = run(&input).unwrap();
+    assert_eq!(
+        orders(&plan),
+        [
+            "A make 4 2025-01-16 2025-01-17 [SO-1]",
+            "B buy 4 2025-01-14 2025-01-16 [PLN-000001]",
+            "C buy 4 2025-01-13 2025-01-16 [PLN-000001]",
+        ]
+    );
+    let suppliers: Vec<Option<&str>> = plan
+        .planned_orders
+        .iter()
+        .map(|po| po.supplier.as_deref())
+        .collect();
+    assert_eq!(suppliers, [None, Some("S1"), None], "make items name none");
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["planned_orders"][1]["supplier"], "S1");
+    assert!(json["planned_orders"][2].get("supplier").is_none());
+
+    input.supplier_items.push(terms("S2", "B", 1, true));
+    let Err(MrpError::Invalid(message)) = run(&input) else {
+        panic!("two preferred suppliers were accepted");
+    };
+    assert!(message.contains("two preferred suppliers"), "{message}");
 }
