@@ -17,6 +17,24 @@
 //! role = "counter"
 //! ```
 //!
+//! A device on a serial line (Modbus RTU, RS-485) names its port instead of a host; several
+//! devices (unit ids) may share one port, and then share its line settings:
+//!
+//! ```toml
+//! [[sources]]
+//! type = "modbus"
+//! device = "press-2"
+//! serial = "/dev/ttyUSB0"   # or /dev/serial/by-id/..., COM3
+//! baud = 19200              # the default
+//! parity = "even"           # even (the Modbus default), odd or none
+//! stop_bits = 1             # 1 (the default) or 2; the spec wants 2 with parity = "none"
+//! unit = 2                  # 1 to 247 on a serial line
+//! ```
+//!
+//! Serial fields are read and checked in every build, so `mes check-config` can say what is
+//! wrong with them; only opening the port needs the `rtu` cargo feature, and a build without
+//! it reports a serial device as a mistake rather than starting a source that cannot work.
+//!
 //! The file's shape ([`RawModbus`], strict) is turned into a validated [`ModbusDevice`] as it
 //! is read; the mistakes found are kept with the path of the key they concern, and
 //! `EdgeConfig::from_toml_str` reports each with its line.
@@ -74,8 +92,11 @@ pub enum PathSeg {
 pub struct ModbusDevice {
     /// The device id events carry.
     pub device: String,
-    /// `host:port`; resolved at every connect, so a PLC's DNS name may change.
+    /// `host:port` of a TCP device, resolved at every connect so a PLC's DNS name may change.
+    /// For a serial device, the port's path: messages name the device by it.
     pub host: String,
+    /// The serial line of a Modbus RTU device; `None` for Modbus TCP.
+    pub serial: Option<SerialLine>,
     pub unit: u8,
     /// Longest wait for one reply (and for a connect). A reply later than this is never taken:
     /// the connection is dropped and made anew.
@@ -95,6 +116,129 @@ pub struct ModbusDevice {
     /// Where the plan's PLC parameters are written when a work order starts on the device's
     /// station (`[[sources.write]]`). Empty: the device is never written.
     pub writes: Vec<WriteTarget>,
+}
+
+/// Parity of a serial line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Parity {
+    None,
+    Even,
+    Odd,
+}
+
+impl Parity {
+    fn parse(text: &str) -> Option<Parity> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "none" | "n" => Some(Parity::None),
+            "even" | "e" => Some(Parity::Even),
+            "odd" | "o" => Some(Parity::Odd),
+            _ => None,
+        }
+    }
+
+    /// The letter of the usual `8E1` notation.
+    pub fn letter(self) -> char {
+        match self {
+            Parity::None => 'N',
+            Parity::Even => 'E',
+            Parity::Odd => 'O',
+        }
+    }
+}
+
+/// A serial port and its line settings (Modbus RTU). Every device on one port shares them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SerialLine {
+    /// `/dev/ttyUSB0`, `/dev/serial/by-id/...`, `COM3`.
+    pub path: String,
+    pub baud: u32,
+    pub parity: Parity,
+    /// Always 8 for RTU (7 is Modbus ASCII); kept so the port is opened as configured.
+    pub data_bits: u8,
+    pub stop_bits: u8,
+}
+
+impl SerialLine {
+    /// Bits on the wire per character: start, data, parity, stop.
+    pub fn bits_per_char(&self) -> u32 {
+        1 + u32::from(self.data_bits)
+            + u32::from(self.parity != Parity::None)
+            + u32::from(self.stop_bits)
+    }
+
+    /// Time of one character on the wire.
+    pub fn char_time(&self) -> Duration {
+        Duration::from_secs_f64(f64::from(self.bits_per_char()) / f64::from(self.baud.max(1)))
+    }
+
+    /// The silent interval that ends an RTU frame (t3.5): 3.5 character times, and a fixed
+    /// 1.75 ms above 19200 baud, as the Modbus serial line specification (2.5.1.1) says.
+    pub fn frame_gap(&self) -> Duration {
+        if self.baud > 19_200 {
+            Duration::from_micros(1750)
+        } else {
+            self.char_time().mul_f64(3.5)
+        }
+    }
+
+    /// `19200 8E1`, as device manuals write it.
+    pub fn settings(&self) -> String {
+        format!(
+            "{} {}{}{}",
+            self.baud,
+            self.data_bits,
+            self.parity.letter(),
+            self.stop_bits
+        )
+    }
+}
+
+/// Mistakes between devices on one serial port, which one device's table cannot see: every
+/// device on a port must use the same line settings, and no two may share a unit id. Each
+/// mistake is given with the index (in `devices`) of the device it concerns, and the path of the
+/// key within that device's table.
+pub fn serial_line_mistakes(devices: &[&ModbusDevice]) -> Vec<(usize, PathMistake)> {
+    let mut out = Vec::new();
+    // First device on each port, and the units seen there.
+    let mut ports: BTreeMap<&str, (usize, BTreeSet<u8>)> = BTreeMap::new();
+    for (i, d) in devices.iter().enumerate() {
+        let Some(line) = &d.serial else { continue };
+        let (first, units) = ports
+            .entry(line.path.as_str())
+            .or_insert((i, BTreeSet::new()));
+        let first_device = devices[*first];
+        if let Some(first_line) = &first_device.serial
+            && first_line != line
+        {
+            out.push((
+                i,
+                PathMistake {
+                    path: key("serial"),
+                    message: format!(
+                        "device {:?} uses {} on {}, but device {:?} on the same port uses {}; every device on one port shares its line settings",
+                        d.device,
+                        line.settings(),
+                        line.path,
+                        first_device.device,
+                        first_line.settings()
+                    ),
+                },
+            ));
+        }
+        if !units.insert(d.unit) {
+            out.push((
+                i,
+                PathMistake {
+                    path: key("unit"),
+                    message: format!(
+                        "device {:?}: unit {} on {} is already another device's; each slave on a serial line has its own unit id",
+                        d.device, d.unit, line.path
+                    ),
+                },
+            ));
+        }
+    }
+    out
 }
 
 /// One parameter written to holding registers (function 16) and read back to verify.
@@ -372,8 +516,20 @@ pub struct StateCode {
 #[serde(deny_unknown_fields)]
 pub struct RawModbus {
     device: String,
-    /// `host:port`; the port defaults to 502.
-    host: String,
+    /// `host:port`; the port defaults to 502. Either this or `serial`.
+    #[serde(default)]
+    host: Option<String>,
+    /// A serial port (Modbus RTU). Either this or `host`.
+    #[serde(default)]
+    serial: Option<String>,
+    #[serde(default)]
+    baud: Option<i64>,
+    #[serde(default)]
+    parity: Option<String>,
+    #[serde(default)]
+    data_bits: Option<i64>,
+    #[serde(default)]
+    stop_bits: Option<i64>,
     #[serde(default = "default_unit")]
     unit: i64,
     #[serde(default = "default_timeout", with = "humantime_serde")]
@@ -669,11 +825,21 @@ fn validate(raw: RawModbus) -> Result<ModbusDevice, Vec<PathMistake>> {
             ),
         );
     }
-    let host = normalise_host(&raw.host).unwrap_or_else(|e| {
-        m.at(key("host"), e);
-        String::new()
-    });
-    let unit = in_range(&mut m, key("unit"), "unit", raw.unit, 0, 255) as u8;
+    let (host, serial) = validate_link(&mut m, &raw, &device);
+    let unit = if serial.is_some() {
+        if !(1..=247).contains(&raw.unit) {
+            m.at(
+                key("unit"),
+                format!(
+                    "unit is {} on a serial line; expected 1 to 247 (0 is broadcast, which no slave answers; 248 to 255 are reserved)",
+                    raw.unit
+                ),
+            );
+        }
+        raw.unit.clamp(0, 255) as u8
+    } else {
+        in_range(&mut m, key("unit"), "unit", raw.unit, 0, 255) as u8
+    };
     if raw.timeout.is_zero() || raw.timeout > Duration::from_secs(60) {
         m.at(
             key("timeout"),
@@ -815,6 +981,7 @@ fn validate(raw: RawModbus) -> Result<ModbusDevice, Vec<PathMistake>> {
         Ok(ModbusDevice {
             device,
             host,
+            serial,
             unit,
             timeout: raw.timeout,
             station: raw.station,
@@ -968,6 +1135,127 @@ fn validate_writes(
         });
     }
     out
+}
+
+/// Whether the build can open serial ports (the `rtu` cargo feature).
+pub const SERIAL_SUPPORT: bool = cfg!(feature = "rtu");
+
+/// `host` (Modbus TCP) or `serial` and its line settings (Modbus RTU): exactly one of the two.
+fn validate_link(m: &mut Mistakes, raw: &RawModbus, device: &str) -> (String, Option<SerialLine>) {
+    let serial_only = [
+        ("baud", raw.baud.is_some()),
+        ("parity", raw.parity.is_some()),
+        ("data_bits", raw.data_bits.is_some()),
+        ("stop_bits", raw.stop_bits.is_some()),
+    ];
+    let path = match (&raw.host, &raw.serial) {
+        (Some(host), None) => {
+            for (field, set) in serial_only {
+                if set {
+                    m.at(
+                        key(field),
+                        format!(
+                            "{field} is only for a serial device (serial = \"/dev/ttyUSB0\"), not one at host {host:?}"
+                        ),
+                    );
+                }
+            }
+            let host = normalise_host(host).unwrap_or_else(|e| {
+                m.at(key("host"), e);
+                String::new()
+            });
+            return (host, None);
+        }
+        (None, None) => {
+            m.at(
+                key("device"),
+                format!(
+                    "device {device:?} has neither host (Modbus TCP: host = \"10.0.0.5:502\") nor serial (Modbus RTU: serial = \"/dev/ttyUSB0\"); expected one of them"
+                ),
+            );
+            return (String::new(), None);
+        }
+        (Some(_), Some(_)) => {
+            m.at(
+                key("serial"),
+                format!(
+                    "device {device:?} has both host and serial; a device is either at a host (Modbus TCP) or on a serial line (Modbus RTU), so give one of them"
+                ),
+            );
+            return (String::new(), None);
+        }
+        (None, Some(path)) => path.trim().to_owned(),
+    };
+    if path.is_empty() {
+        m.at(
+            key("serial"),
+            "serial is empty; expected the port's path, e.g. \"/dev/ttyUSB0\" or \"COM3\""
+                .to_owned(),
+        );
+    } else if !SERIAL_SUPPORT {
+        m.at(
+            key("serial"),
+            format!(
+                "device {device:?} is on serial port {path:?}, but this build has no serial support; build with --features rtu"
+            ),
+        );
+    }
+    let baud = match raw.baud {
+        None => 19_200,
+        Some(b) if (50..=4_000_000).contains(&b) => b as u32,
+        Some(b) => {
+            m.at(
+                key("baud"),
+                format!(
+                    "baud is {b}; expected a rate such as 9600, 19200 or 115200 (50 to 4000000)"
+                ),
+            );
+            19_200
+        }
+    };
+    let parity = match &raw.parity {
+        None => Parity::Even,
+        Some(p) => Parity::parse(p).unwrap_or_else(|| {
+            m.at(
+                key("parity"),
+                format!("parity {p:?} is unknown; expected even, odd or none"),
+            );
+            Parity::Even
+        }),
+    };
+    let data_bits = match raw.data_bits {
+        None | Some(8) => 8,
+        Some(n) => {
+            m.at(
+                key("data_bits"),
+                format!(
+                    "data_bits is {n}; Modbus RTU sends 8 data bits (7 is Modbus ASCII, which is not supported)"
+                ),
+            );
+            8
+        }
+    };
+    let stop_bits = match raw.stop_bits {
+        None | Some(1) => 1,
+        Some(2) => 2,
+        Some(n) => {
+            m.at(
+                key("stop_bits"),
+                format!("stop_bits is {n}; expected 1 or 2 (2 when parity = \"none\", as the Modbus specification asks)"),
+            );
+            1
+        }
+    };
+    (
+        path.clone(),
+        Some(SerialLine {
+            path,
+            baud,
+            parity,
+            data_bits,
+            stop_bits,
+        }),
+    )
 }
 
 fn normalise_host(host: &str) -> Result<String, String> {
@@ -1873,6 +2161,216 @@ address = "holding:9.3"
                 "line 20: tag \"door-again\" (400010.3, 1 register) overlaps tag \"door\" (400010.3, 1 register)"
             ]
         );
+    }
+
+    /// The raw shape of one source table, as the file gives it.
+    fn raw(source: &str) -> RawModbus {
+        toml::from_str(source).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn serial_line_settings_are_read_and_defaulted_in_every_build() {
+        let mut m = Mistakes(Vec::new());
+        let (host, line) = validate_link(
+            &mut m,
+            &raw("device = \"p\"\nserial = \" /dev/ttyUSB0 \"\n"),
+            "p",
+        );
+        assert_eq!(host, "/dev/ttyUSB0");
+        assert_eq!(
+            line,
+            Some(SerialLine {
+                path: "/dev/ttyUSB0".into(),
+                baud: 19_200,
+                parity: Parity::Even,
+                data_bits: 8,
+                stop_bits: 1,
+            }),
+            "19200 8E1 unless told otherwise (even parity is the Modbus default)"
+        );
+        let no_support: Vec<_> = m.0.iter().map(|x| x.message.as_str()).collect();
+        if SERIAL_SUPPORT {
+            assert!(no_support.is_empty(), "{no_support:?}");
+        } else {
+            assert_eq!(no_support.len(), 1, "{no_support:?}");
+            assert!(
+                no_support[0]
+                    .ends_with("this build has no serial support; build with --features rtu"),
+                "{no_support:?}"
+            );
+        }
+
+        let mut m = Mistakes(Vec::new());
+        let (_, line) = validate_link(
+            &mut m,
+            &raw(
+                "device = \"p\"\nserial = \"COM3\"\nbaud = 9600\nparity = \"None\"\ndata_bits = 8\nstop_bits = 2\n",
+            ),
+            "p",
+        );
+        let line = line.unwrap();
+        assert_eq!(line.settings(), "9600 8N2");
+        assert_eq!(line.bits_per_char(), 11);
+        assert_eq!(m.0.len(), usize::from(!SERIAL_SUPPORT));
+    }
+
+    #[test]
+    fn the_frame_gap_is_three_and_a_half_characters_up_to_19200_baud() {
+        let mut line = SerialLine {
+            path: "/dev/ttyS0".into(),
+            baud: 19_200,
+            parity: Parity::Even,
+            data_bits: 8,
+            stop_bits: 1,
+        };
+        // 11 bits a character: 3.5 * 11 / 19200 s.
+        assert_eq!(line.frame_gap().as_micros(), 2005);
+        line.baud = 9600;
+        assert_eq!(line.frame_gap().as_micros(), 4010);
+        line.baud = 115_200;
+        assert_eq!(line.frame_gap(), Duration::from_micros(1750));
+    }
+
+    #[test]
+    fn serial_mistakes_are_reported_with_their_lines() {
+        let tags = "[[sources.tags]]\nname = \"a\"\naddress = \"400001\"\n";
+        let m = mistakes(&format!(
+            r#"[[sources]]
+type = "modbus"
+device = "both"
+host = "10.0.0.5"
+serial = "/dev/ttyUSB0"
+{tags}
+[[sources]]
+type = "modbus"
+device = "neither"
+{tags}
+[[sources]]
+type = "modbus"
+device = "bad-line"
+serial = "/dev/ttyUSB1"
+baud = 0
+parity = "mark"
+data_bits = 7
+stop_bits = 3
+unit = 0
+{tags}
+[[sources]]
+type = "modbus"
+device = "tcp"
+host = "10.0.0.6"
+parity = "even"
+{tags}"#
+        ));
+        let (no_support, rest): (Vec<_>, Vec<_>) = m
+            .into_iter()
+            .partition(|x| x.contains("this build has no serial support"));
+        assert_eq!(
+            rest,
+            vec![
+                "line 9: device \"both\" has both host and serial; a device is either at a host (Modbus TCP) or on a serial line (Modbus RTU), so give one of them",
+                "line 16: device \"neither\" has neither host (Modbus TCP: host = \"10.0.0.5:502\") nor serial (Modbus RTU: serial = \"/dev/ttyUSB0\"); expected one of them",
+                "line 25: baud is 0; expected a rate such as 9600, 19200 or 115200 (50 to 4000000)",
+                "line 26: parity \"mark\" is unknown; expected even, odd or none",
+                "line 27: data_bits is 7; Modbus RTU sends 8 data bits (7 is Modbus ASCII, which is not supported)",
+                "line 28: stop_bits is 3; expected 1 or 2 (2 when parity = \"none\", as the Modbus specification asks)",
+                "line 29: unit is 0 on a serial line; expected 1 to 247 (0 is broadcast, which no slave answers; 248 to 255 are reserved)",
+                "line 38: parity is only for a serial device (serial = \"/dev/ttyUSB0\"), not one at host \"10.0.0.6\"",
+            ]
+        );
+        if SERIAL_SUPPORT {
+            assert!(no_support.is_empty(), "{no_support:?}");
+        } else {
+            assert_eq!(
+                no_support,
+                vec![
+                    "line 24: device \"bad-line\" is on serial port \"/dev/ttyUSB1\", but this build has no serial support; build with --features rtu"
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn devices_on_one_port_share_its_settings_and_not_their_unit_ids() {
+        let line = |baud| SerialLine {
+            path: "/dev/ttyUSB0".into(),
+            baud,
+            parity: Parity::Even,
+            data_bits: 8,
+            stop_bits: 1,
+        };
+        let on = |name: &str, unit, serial: Option<SerialLine>| ModbusDevice {
+            device: name.into(),
+            host: "/dev/ttyUSB0".into(),
+            serial,
+            unit,
+            timeout: Duration::from_secs(1),
+            station: None,
+            max_gap_registers: 8,
+            max_gap_bits: 64,
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            fault_interval: Duration::from_secs(60),
+            groups: Vec::new(),
+            writes: Vec::new(),
+        };
+        let a = on("a", 1, Some(line(19_200)));
+        let b = on("b", 2, Some(line(19_200)));
+        let c = on("c", 2, Some(line(19_200)));
+        let d = on("d", 3, Some(line(9600)));
+        let tcp = on("tcp", 1, None);
+        assert!(serial_line_mistakes(&[&a, &b, &tcp]).is_empty());
+        let found = serial_line_mistakes(&[&a, &b, &c, &d, &tcp]);
+        let found: Vec<(usize, &str)> = found
+            .iter()
+            .map(|(i, m)| (*i, m.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    2,
+                    "device \"c\": unit 2 on /dev/ttyUSB0 is already another device's; each slave on a serial line has its own unit id"
+                ),
+                (
+                    3,
+                    "device \"d\" uses 9600 8E1 on /dev/ttyUSB0, but device \"a\" on the same port uses 19200 8E1; every device on one port shares its line settings"
+                ),
+            ]
+        );
+    }
+
+    /// The RTU example is a commented block in configs/edge-modbus.toml (a default build refuses
+    /// serial devices, and every file under configs/ must pass `mes check-config` there). Keep
+    /// it honest: uncommented, it parses, and a build without `rtu` says only that.
+    #[test]
+    fn the_commented_rtu_example_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/edge-modbus.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text
+            .find("# --- Modbus RTU")
+            .expect("the RTU example block in configs/edge-modbus.toml");
+        let block: String = text[start..]
+            .lines()
+            .skip_while(|l| *l != "# [[sources]]")
+            .take_while(|l| !l.starts_with("# ---"))
+            .filter_map(|l| l.strip_prefix("# "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(block.contains("serial = "), "{block}");
+        let m = mistakes(&block);
+        if SERIAL_SUPPORT {
+            assert!(m.is_empty(), "{m:?}\n{block}");
+            let d = device(&block);
+            let line = d.serial.as_ref().unwrap();
+            assert_eq!(line.settings(), "19200 8E1");
+        } else {
+            assert!(!m.is_empty());
+            assert!(
+                m.iter().all(|x| x.contains("no serial support")),
+                "{m:?}\n{block}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `mes sim plc`: a press behind a Modbus TCP server (tokio-modbus), for the demo, the tests
-//! and anyone without a PLC at hand.
+//! and anyone without a PLC at hand; with the `rtu` feature also a slave on a serial line
+//! (`mes sim plc --serial PATH`, tokio-modbus's RTU server), answering only its unit id.
 //!
 //! Register map (Modicon; the example `configs/edge-modbus.toml` reads exactly this):
 //!
@@ -298,21 +299,7 @@ impl Plc {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let runner = options.cycle.map(|cycle| {
-            let plc = self.clone();
-            let seed = options.seed;
-            tokio::spawn(async move {
-                let mut rng = match seed {
-                    Some(s) => StdRng::seed_from_u64(s),
-                    None => StdRng::from_rng(&mut rand::rng()),
-                };
-                let mut tick = tokio::time::interval(cycle);
-                loop {
-                    tick.tick().await;
-                    plc.with(|p| p.cycle(&mut rng));
-                }
-            })
-        });
+        let runner = self.run_press(&options);
         let server = Server::new(listener);
         let plc = self.clone();
         let new_service = move |_addr| Ok(Some(Service { plc: plc.clone() }));
@@ -327,6 +314,150 @@ impl Plc {
         }
         watcher.abort();
         result.map(|_| ())
+    }
+
+    /// Serves Modbus RTU as slave `unit` on `port` until `shutdown` resolves, running the press
+    /// every `cycle` if one is given. Requests to other units get no reply (they are another
+    /// slave's on the same bus); broadcasts (unit 0) are carried out without one.
+    ///
+    /// tokio-modbus's server gives up on a port after a long run of bytes that are no request;
+    /// then this returns the error, and [`Plc::serve_rtu_path`] opens the port again.
+    #[cfg(feature = "rtu")]
+    pub async fn serve_rtu(
+        &self,
+        port: tokio_serial::SerialStream,
+        unit: u8,
+        options: PlcOptions,
+        shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    ) -> std::io::Result<()> {
+        let runner = self.run_press(&options);
+        let server = tokio_modbus::server::rtu::Server::new(port);
+        let service = RtuService {
+            plc: self.clone(),
+            unit,
+        };
+        let result = server.serve_until(service, shutdown).await;
+        if let Some(r) = runner {
+            r.abort();
+        }
+        result.map(|_| ())
+    }
+
+    /// [`Plc::serve_rtu`] on the serial port `line` names, opened anew whenever the server
+    /// gives up on it, until `shutdown`.
+    #[cfg(feature = "rtu")]
+    pub async fn serve_rtu_path(
+        &self,
+        line: &crate::config::modbus::SerialLine,
+        unit: u8,
+        options: PlcOptions,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let watcher = tokio::spawn(async move {
+            shutdown.await;
+            stop.send_replace(true);
+        });
+        let mut first = true;
+        let result = loop {
+            if *stopped.borrow() {
+                break Ok(());
+            }
+            let port = match crate::sources::modbus::rtu::open_port(line) {
+                Ok(p) => p,
+                // At start, a wrong path is the user's to fix; later, the adapter may come back.
+                Err(e) if first => break Err(e),
+                Err(e) => {
+                    tracing::warn!("simulated PLC: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            first = false;
+            let mut until = stopped.clone();
+            let stop = async move {
+                let _ = until.wait_for(|s| *s).await;
+            };
+            if let Err(e) = self.serve_rtu(port, unit, options.clone(), stop).await {
+                tracing::warn!(error = %e, "simulated PLC: serial server stopped; opening the port again");
+            }
+        };
+        watcher.abort();
+        result
+    }
+
+    /// Runs the press every `cycle`, if the options give one.
+    fn run_press(&self, options: &PlcOptions) -> Option<tokio::task::JoinHandle<()>> {
+        options.cycle.map(|cycle| {
+            let plc = self.clone();
+            let seed = options.seed;
+            tokio::spawn(async move {
+                let mut rng = match seed {
+                    Some(s) => StdRng::seed_from_u64(s),
+                    None => StdRng::from_rng(&mut rand::rng()),
+                };
+                let mut tick = tokio::time::interval(cycle);
+                loop {
+                    tick.tick().await;
+                    plc.with(|p| p.cycle(&mut rng));
+                }
+            })
+        })
+    }
+
+    /// Records the arrival, then answers as the press (or refuses, or is slow, as set).
+    fn respond(
+        &self,
+        request: &Request<'_>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response, ExceptionCode>> + Send>> {
+        if let Some(arrivals) = self
+            .arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            arrivals.push(std::time::Instant::now());
+        }
+        let refuse = *self.refuse.lock().unwrap_or_else(|e| e.into_inner());
+        let answer = match refuse {
+            Some(e) => Err(e),
+            None => self.with(|p| p.answer(request)),
+        };
+        let slow = *self.slow.lock().unwrap_or_else(|e| e.into_inner());
+        Box::pin(async move {
+            if let Some(d) = slow {
+                tokio::time::sleep(d).await;
+            }
+            answer
+        })
+    }
+}
+
+/// The press as slave `unit` on a serial line.
+#[cfg(feature = "rtu")]
+struct RtuService {
+    plc: Plc,
+    unit: u8,
+}
+
+#[cfg(feature = "rtu")]
+impl tokio_modbus::server::Service for RtuService {
+    type Request = SlaveRequest<'static>;
+    type Response = Option<Response>;
+    type Exception = ExceptionCode;
+    type Future = Pin<Box<dyn Future<Output = Result<Option<Response>, ExceptionCode>> + Send>>;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        if req.slave == 0 {
+            // A broadcast: carried out, never answered.
+            let _ = self.plc.with(|p| p.answer(&req.request));
+            return Box::pin(async { Ok(None) });
+        }
+        if req.slave != self.unit {
+            return Box::pin(async { Ok(None) });
+        }
+        let answer = self.plc.respond(&req.request);
+        Box::pin(async move { answer.await.map(Some) })
     }
 }
 
@@ -351,27 +482,7 @@ impl tokio_modbus::server::Service for Service {
     type Future = Pin<Box<dyn Future<Output = Result<Response, ExceptionCode>> + Send>>;
 
     fn call(&self, req: Self::Request) -> Self::Future {
-        if let Some(arrivals) = self
-            .plc
-            .arrivals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            arrivals.push(std::time::Instant::now());
-        }
-        let refuse = *self.plc.refuse.lock().unwrap_or_else(|e| e.into_inner());
-        let answer = match refuse {
-            Some(e) => Err(e),
-            None => self.plc.with(|p| p.answer(&req.request)),
-        };
-        let slow = *self.plc.slow.lock().unwrap_or_else(|e| e.into_inner());
-        Box::pin(async move {
-            if let Some(d) = slow {
-                tokio::time::sleep(d).await;
-            }
-            answer
-        })
+        self.plc.respond(&req.request)
     }
 }
 

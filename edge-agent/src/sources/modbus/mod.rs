@@ -1,5 +1,6 @@
-//! The Modbus TCP source: one task per device polls its groups, decodes the registers and
-//! hands raw readings to the processor. It knows nothing of work orders.
+//! The Modbus source (TCP, RTU-over-TCP gateways, and RTU on a serial line with the `rtu`
+//! feature): one task per device polls its groups, decodes the registers and hands raw readings
+//! to the processor. It knows nothing of work orders.
 //!
 //! ```text
 //!  per device (one task, one connection):
@@ -22,12 +23,19 @@
 //! runs one between two polls on the same connection (write, then read back), so the invariant
 //! above holds for them too. A device without `[[sources.write]]` targets gets no jobs.
 //!
-//! Devices never wait on each other: each has its own task, and the only shared resource is
-//! the bounded channel to the processor.
+//! Devices at hosts never wait on each other: each has its own task, and the only shared
+//! resource is the bounded channel to the processor. Devices on one serial port share that
+//! port's bus task (`bus.rs`), which serves their requests one at a time: a dead slave delays
+//! the others by at most its timeout per request, and never while it backs off. On a serial
+//! line a failed exchange drains the line instead of dropping a connection (`rtu.rs`), to the
+//! same end: a late reply is never taken for a later request.
 
+pub mod bus;
 pub mod decode;
 pub mod health;
 pub mod plan;
+#[cfg(feature = "rtu")]
+pub mod rtu;
 pub mod write;
 
 use self::health::{FaultLimiter, Health, LinkState, PollOutcome};
@@ -40,6 +48,7 @@ use crate::sync::state::Backoff;
 use chrono::Utc;
 use protocol::{EventBody, EventId, EventKind, Source};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -74,10 +83,40 @@ pub enum ReadData {
     Bits(Vec<bool>),
 }
 
+/// A device's way to its unit: one request, and its reply or exception, or why there was
+/// none (the link is then not to be trusted until made anew).
+pub trait Link: Send {
+    /// Sends `request` and waits at most `timeout` from when it goes out for the reply.
+    fn transact(
+        &mut self,
+        request: Request<'static>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Result<Response, ExceptionCode>, String>> + Send;
+}
+
+/// Modbus TCP (and RTU-over-TCP gateways): the connection is the device's own, so the timeout
+/// runs from the call.
+impl Link for Context {
+    async fn transact(
+        &mut self,
+        request: Request<'static>,
+        timeout: Duration,
+    ) -> Result<Result<Response, ExceptionCode>, String> {
+        match tokio::time::timeout(timeout, self.call(request)).await {
+            Err(_) => Err(format!(
+                "no reply within {}",
+                humantime_serde::re::humantime::format_duration(timeout)
+            )),
+            Ok(Err(e)) => Err(transport_message(&e)),
+            Ok(Ok(answer)) => Ok(answer),
+        }
+    }
+}
+
 /// Sends one read and checks that the reply is the answer to it (function, length), within
 /// `timeout`. Never panics on what the device sends.
-pub async fn read(
-    ctx: &mut Context,
+pub async fn read<L: Link + ?Sized>(
+    ctx: &mut L,
     table: Table,
     start: u16,
     count: u16,
@@ -89,16 +128,10 @@ pub async fn read(
         Table::InputRegisters => Request::ReadInputRegisters(start, count),
         Table::HoldingRegisters => Request::ReadHoldingRegisters(start, count),
     };
-    let reply = match tokio::time::timeout(timeout, ctx.call(request)).await {
-        Err(_) => {
-            return Err(ReadError::Transport(format!(
-                "no reply within {}",
-                humantime_serde::re::humantime::format_duration(timeout)
-            )));
-        }
-        Ok(Err(e)) => return Err(ReadError::Transport(transport_message(&e))),
-        Ok(Ok(Err(exception))) => return Err(ReadError::Exception(exception)),
-        Ok(Ok(Ok(response))) => response,
+    let reply = match ctx.transact(request, timeout).await {
+        Err(e) => return Err(ReadError::Transport(e)),
+        Ok(Err(exception)) => return Err(ReadError::Exception(exception)),
+        Ok(Ok(response)) => response,
     };
     let n = usize::from(count);
     let short = |got: usize| {
@@ -229,9 +262,37 @@ pub async fn run(
 }
 
 /// [`run`], also running the write jobs that arrive on `writes` (between two polls, once
-/// connected; a job waits while the device is down).
+/// connected; a job waits while the device is down). A serial device gets a bus of its own,
+/// run in this task; devices that share a port go through [`run_device`] with the port's bus.
 pub async fn run_with_writes(
     device: ModbusDevice,
+    live: Arc<Live>,
+    to_processor: mpsc::Sender<SourceMessage>,
+    writes: Option<mpsc::Receiver<WriteJob>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    match device.serial.clone() {
+        None => run_device(device, None, live, to_processor, writes, shutdown).await,
+        Some(line) => {
+            let (bus, task) = bus::serial_bus(line);
+            let poll = run_device(
+                device,
+                Some(bus),
+                live,
+                to_processor,
+                writes,
+                shutdown.clone(),
+            );
+            tokio::join!(task.run(shutdown), poll);
+        }
+    }
+}
+
+/// Polls one device until shutdown: over its own TCP connection, or through `bus`, the bus
+/// task of its serial port (`bus::SerialBuses` gives each serial device its port's).
+pub async fn run_device(
+    device: ModbusDevice,
+    bus: Option<bus::BusHandle>,
     live: Arc<Live>,
     to_processor: mpsc::Sender<SourceMessage>,
     writes: Option<mpsc::Receiver<WriteJob>>,
@@ -239,9 +300,41 @@ pub async fn run_with_writes(
 ) {
     let mut poller = Poller::new(device, live, to_processor);
     poller.jobs = writes;
+    poller.bus = bus;
     tokio::select! {
         _ = poller.run() => {}
         _ = shutdown.wait_for(|s| *s) => {}
+    }
+}
+
+/// A device's link while it is up.
+enum Connection {
+    /// Its own TCP connection: dropped after a failure.
+    Tcp(Context),
+    /// Its unit on a serial bus: the bus has drained the line after a failure.
+    Bus(bus::BusLink),
+}
+
+impl Connection {
+    /// What became of the link after a transport failure, for the fault message.
+    fn after_failure(&self) -> &'static str {
+        match self {
+            Connection::Tcp(_) => "; connection dropped",
+            Connection::Bus(_) => "",
+        }
+    }
+}
+
+impl Link for Connection {
+    async fn transact(
+        &mut self,
+        request: Request<'static>,
+        timeout: Duration,
+    ) -> Result<Result<Response, ExceptionCode>, String> {
+        match self {
+            Connection::Tcp(ctx) => ctx.transact(request, timeout).await,
+            Connection::Bus(link) => link.transact(request, timeout).await,
+        }
     }
 }
 
@@ -256,6 +349,8 @@ struct Poller {
     filter: ChangeFilter,
     detail: String,
     jobs: Option<mpsc::Receiver<WriteJob>>,
+    /// The bus of a serial device's port.
+    bus: Option<bus::BusHandle>,
 }
 
 /// The processor has gone: the source stops.
@@ -283,6 +378,17 @@ impl Poller {
             filter: ChangeFilter::default(),
             detail: "not yet connected".to_owned(),
             jobs: None,
+            bus: None,
+        }
+    }
+
+    /// Makes the device's link: connects to its host, or has its bus open the port.
+    async fn open(&self) -> Result<Connection, String> {
+        match &self.bus {
+            None => connect(&self.device.host, self.device.unit, self.device.timeout)
+                .await
+                .map(Connection::Tcp),
+            Some(bus) => bus.attach(self.device.unit).await.map(Connection::Bus),
         }
     }
 
@@ -291,11 +397,11 @@ impl Poller {
         let n_requests: usize = self.plans.iter().map(Vec::len).sum();
         tracing::info!(device = %self.device.device, host = %self.device.host, unit = self.device.unit,
             groups = self.device.groups.len(), requests_per_round = n_requests, "modbus device polling");
-        let mut connection: Option<Context> = None;
+        let mut connection: Option<Connection> = None;
         let mut next_due: Vec<Instant> = vec![Instant::now(); self.device.groups.len()];
         loop {
             let Some(ctx) = connection.as_mut() else {
-                match connect(&self.device.host, self.device.unit, self.device.timeout).await {
+                match self.open().await {
                     Ok(ctx) => {
                         tracing::info!(device = %self.device.device, "modbus device connected");
                         connection = Some(ctx);
@@ -378,7 +484,7 @@ impl Poller {
     }
 
     /// Reads one group. `Ok(false)` when the connection must be dropped.
-    async fn poll_group(&mut self, ctx: &mut Context, g: usize) -> Result<bool, Closed> {
+    async fn poll_group(&mut self, ctx: &mut Connection, g: usize) -> Result<bool, Closed> {
         let at = Utc::now();
         let group: &PollGroup = &self.device.groups[g];
         let mut values = Vec::new();
@@ -434,7 +540,7 @@ impl Poller {
                         request.count,
                     );
                     if transport {
-                        broken = Some(format!("{what}; connection dropped"));
+                        broken = Some(format!("{what}{}", ctx.after_failure()));
                         break;
                     }
                     refused.push(what);

@@ -7,14 +7,13 @@
 //! is only named values; the device encodes them as its `[[sources.write]]` targets say, and
 //! refuses a value that does not fit (never truncates it).
 
-use super::{ReadData, ReadError, read, transport_message};
+use super::{Link, ReadData, ReadError, read};
 use crate::config::modbus::{DataType, Table, WriteTarget, modicon};
 use crate::sources::Value;
 use crate::sources::modbus::decode::encode_registers;
 use std::borrow::Cow;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tokio_modbus::client::{Client, Context};
 use tokio_modbus::{Request, Response};
 
 /// Named values to write, and where to say how it went.
@@ -102,8 +101,8 @@ pub fn encode_for(target: &WriteTarget, value: &Value) -> Result<Vec<u16>, Strin
 }
 
 /// Writes every value to its target and reads each back. Stops at the first failure.
-pub async fn write_and_verify(
-    ctx: &mut Context,
+pub async fn write_and_verify<L: Link + ?Sized>(
+    ctx: &mut L,
     targets: &[WriteTarget],
     values: &[(String, Value)],
     timeout: Duration,
@@ -129,28 +128,21 @@ pub async fn write_and_verify(
             target.parameter, target.address
         );
         let request = Request::WriteMultipleRegisters(target.address, Cow::Owned(words.clone()));
-        match tokio::time::timeout(timeout, ctx.call(request)).await {
-            Err(_) => {
+        match ctx.transact(request, timeout).await {
+            Err(e) => {
                 return Err(WriteFailure {
-                    message: format!("{what}: no reply within {timeout:?}"),
+                    message: format!("{what}: {e}"),
                     transport: true,
                 });
             }
-            Ok(Err(e)) => {
-                return Err(WriteFailure {
-                    message: format!("{what}: {}", transport_message(&e)),
-                    transport: true,
-                });
-            }
-            Ok(Ok(Err(exception))) => {
+            Ok(Err(exception)) => {
                 return Err(refuse(format!(
                     "{what}: exception 0x{:02X} ({exception})",
                     u8::from(exception)
                 )));
             }
-            Ok(Ok(Ok(Response::WriteMultipleRegisters(a, c)))) if a == target.address && c == n => {
-            }
-            Ok(Ok(Ok(other))) => {
+            Ok(Ok(Response::WriteMultipleRegisters(a, c))) if a == target.address && c == n => {}
+            Ok(Ok(other)) => {
                 return Err(WriteFailure {
                     message: format!("{what}: reply {other:?} does not answer the write"),
                     transport: true,
