@@ -10,8 +10,15 @@ use super::config::{BrokerAddr, MqttConfig, resolve_secret};
 use super::rules::{Mapped, MappedValue, Rule, Yields};
 use super::sparkplug::{Session, Topic, rebirth_request};
 use crate::live::{DeviceStatus, Live};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, Transport};
+use rumqttc::tokio_rustls::rustls;
+use rumqttc::tokio_rustls::rustls::pki_types::pem::PemObject;
+use rumqttc::tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, Publish, QoS,
+    TlsConfiguration, Transport,
+};
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -212,20 +219,122 @@ pub fn options(config: &MqttConfig, addr: &BrokerAddr) -> Result<MqttOptions, St
         o.set_credentials(resolve_secret(user)?, password);
     }
     if addr.tls {
-        let read = |p: &std::path::Path| {
-            std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
-        };
-        let ca = match &config.ca_file {
-            Some(p) => read(p)?,
-            None => return Err("an mqtts:// broker needs ca_file".into()),
-        };
-        let client_auth = match (&config.client_cert, &config.client_key) {
-            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
-            _ => None,
-        };
-        o.set_transport(Transport::tls(ca, client_auth, None));
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls_config(config)?),
+        )));
     }
     Ok(o)
+}
+
+/// The TLS settings of an `mqtts://` broker, built once at start: a missing or wrong file is
+/// reported then, by its name, instead of failing every reconnect with a vaguer message. The
+/// crypto provider is named here rather than taken from the process default, which rustls
+/// cannot pick (and panics) once two providers are compiled in.
+pub fn tls_config(config: &MqttConfig) -> Result<rustls::ClientConfig, String> {
+    let ca_file = config.ca_file.as_deref().ok_or(
+        "an mqtts:// broker needs ca_file: the PEM file of the CA that signed the broker's \
+         certificate",
+    )?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in read_certs(ca_file, "ca_file")? {
+        roots.add(cert).map_err(|e| {
+            format!(
+                "ca_file {}: not a usable CA certificate: {e}",
+                ca_file.display()
+            )
+        })?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .with_root_certificates(roots);
+    match (&config.client_cert, &config.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certs(cert, "client_cert")?;
+            let pem = read_file(key, "client_key")?;
+            let key_der = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+                format!(
+                    "client_key {}: no PEM private key in it ({e}); expected a PKCS#8, PKCS#1 \
+                     or SEC1 key",
+                    key.display()
+                )
+            })?;
+            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
+                format!(
+                    "client_cert {} and client_key {} do not go together: {e}",
+                    cert.display(),
+                    key.display()
+                )
+            })
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+fn read_file(path: &Path, setting: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{setting} {}: cannot read it: {e}", path.display()))
+}
+
+/// Every certificate in a PEM file; none at all is a mistake.
+fn read_certs(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = read_file(path, setting)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{setting} {}: bad PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{setting} {}: no certificate in it (expected PEM, -----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// A connection failure in words an operator can act on: which broker, what failed, and for
+/// TLS and logins what to check. Shown as the source's device status.
+pub fn describe_failure(broker: &str, e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::Tls(e) => format!(
+            "TLS with {broker} failed: {e}; check that ca_file is the CA that signed the \
+             broker's certificate, that the certificate names the host in the broker URL, and \
+             (if the broker wants one) client_cert and client_key"
+        ),
+        ConnectionError::ConnectionRefused(
+            code @ (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
+        ) => format!(
+            "broker {broker} refused the login ({code:?}): check username and password (or the \
+             client certificate) and the broker's access rules"
+        ),
+        ConnectionError::ConnectionRefused(code) => {
+            format!("broker {broker} refused the connection: {code:?}")
+        }
+        other if tls_alert(other).is_some() => format!(
+            "broker {broker} ended TLS: {}; it may want a client certificate (client_cert, \
+             client_key) or reject the one given",
+            tls_alert(other).map(|a| a.to_string()).unwrap_or_default()
+        ),
+        other => format!("broker {broker}: {other}"),
+    }
+}
+
+/// A TLS alert from the broker anywhere in the error's chain. TLS 1.3 reports a refused or
+/// missing client certificate after the handshake, so it surfaces on the first read, wrapped
+/// in rumqttc's state and decoding errors.
+fn tls_alert<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let found = e.downcast_ref::<rustls::Error>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(alert @ rustls::Error::AlertReceived(_)) = found {
+            return Some(alert);
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// Runs the subscriber until shutdown. Never returns early on a broker problem: it reports
@@ -347,8 +456,9 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => {
-                live.set_device(status(&device_name, "down", Some(e.to_string())));
-                tracing::warn!(error = %e, retry_in = ?wait, "mqtt connection failed");
+                let why = describe_failure(&config.broker, &e);
+                live.set_device(status(&device_name, "down", Some(why.clone())));
+                tracing::warn!(error = %why, retry_in = ?wait, "mqtt connection failed");
             }
         }
     }

@@ -98,6 +98,13 @@ impl MqttConfig {
         {
             mistakes.push("mqtt ca_file and client certificates need an mqtts:// broker".into());
         }
+        if addr.as_ref().is_some_and(|a| a.tls) && self.ca_file.is_none() {
+            mistakes.push(format!(
+                "mqtt broker {} uses TLS and needs ca_file: the PEM file of the CA that signed \
+                 the broker's certificate",
+                self.broker
+            ));
+        }
         if self.rules.is_empty() {
             mistakes.push("mqtt source has no rules; add [[sources.rules]]".into());
         }
@@ -192,5 +199,21 @@ counter = "good"
             assert!(all.contains(part), "{part} missing in {all}");
         }
         assert!(config("mqtt://x").validate().is_ok());
+    }
+
+    #[test]
+    fn tls_needs_a_ca_file_and_a_certificate_needs_its_key() {
+        let mut c = config("mqtts://broker.plant");
+        c.client_cert = Some("line-4.pem".into());
+        let all = c.validate().unwrap_err().join("\n");
+        for part in [
+            "mqtts://broker.plant uses TLS and needs ca_file",
+            "client_key",
+        ] {
+            assert!(all.contains(part), "{part} missing in {all}");
+        }
+        c.ca_file = Some("ca.pem".into());
+        c.client_key = Some("line-4.key".into());
+        assert!(c.validate().is_ok());
     }
 }
