@@ -159,6 +159,9 @@ pub enum SourceConfig {
     /// Devices over MQTT: a broker, and rules that say what each topic means
     /// (`sources/mqtt/`).
     Mqtt(crate::sources::mqtt::config::MqttConfig),
+    /// A fixed-mount barcode scanner over TCP (either side dialing) or a serial port, bound to
+    /// a station (`sources/scanner/`).
+    Scanner(crate::sources::scanner::ScannerConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -502,6 +505,7 @@ impl EdgeConfig {
 
         let mut modbus_devices = std::collections::BTreeSet::new();
         let mut modbus_mistakes = Vec::new();
+        let mut scanner_names = std::collections::BTreeSet::new();
         for (i, source) in raw.sources.iter().enumerate() {
             match source {
                 SourceConfig::Modbus(modbus) => match modbus.device() {
@@ -529,6 +533,22 @@ impl EdgeConfig {
                         }));
                     }
                 }
+                SourceConfig::Scanner(scanner) => match scanner.validate() {
+                    Ok(valid) => {
+                        if !scanner_names.insert(valid.name.clone()) {
+                            modbus_mistakes.push(ConfigMistake {
+                                line: line_of_path(text, i, &[modbus::PathSeg::Key("name")]),
+                                message: format!("scanner {:?} is configured twice", valid.name),
+                            });
+                        }
+                    }
+                    Err(found) => {
+                        modbus_mistakes.extend(found.into_iter().map(|m| ConfigMistake {
+                            line: line_of_path(text, i, &m.path),
+                            message: m.message,
+                        }))
+                    }
+                },
                 SourceConfig::Simulated(sim) => {
                     if sim.machines == 0 || sim.machines > 1000 {
                         mistake(
@@ -547,6 +567,23 @@ impl EdgeConfig {
                     }
                 }
             }
+        }
+        // Devices on one serial port share its line settings and cannot share a unit id.
+        let serial: Vec<(usize, &modbus::ModbusDevice)> = raw
+            .sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                SourceConfig::Modbus(m) => m.device().ok().map(|d| (i, d)),
+                _ => None,
+            })
+            .collect();
+        let devices: Vec<&modbus::ModbusDevice> = serial.iter().map(|(_, d)| *d).collect();
+        for (k, m) in modbus::serial_line_mistakes(&devices) {
+            modbus_mistakes.push(ConfigMistake {
+                line: line_of_path(text, serial[k].0, &m.path),
+                message: m.message,
+            });
         }
 
         if let Some(ls) = &raw.line_state

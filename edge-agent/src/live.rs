@@ -1,15 +1,16 @@
 //! The edge's live state, shared by its tasks and read by the HTTP endpoints: sync health,
 //! device states, the plan in force, and the Prometheus metrics.
 
+use crate::processor::scan::{Floor, ScanOutcome};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use protocol::{Plan, PlanVersion, Seq};
+use protocol::{Plan, PlanVersion, Seq, StationId, WorkOrderId};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -226,6 +227,30 @@ pub struct Live {
     pub station_counts: Mutex<BTreeMap<String, StationCount>>,
     plan: watch::Sender<Option<Arc<Plan>>>,
     acked: watch::Sender<Seq>,
+    floor: watch::Sender<Arc<FloorView>>,
+}
+
+/// The committed state of the stations, as the line terminal shows it: who is signed in, what
+/// runs, what was issued, each work order's counts, the last scans.
+#[derive(Debug, Clone, Default)]
+pub struct FloorView {
+    pub floor: Floor,
+    /// Good and scrap per work order, from committed production reports (kept across restarts).
+    pub progress: BTreeMap<WorkOrderId, StationCount>,
+    /// The last scans per station, newest first.
+    pub scans: BTreeMap<StationId, VecDeque<ScanRecord>>,
+}
+
+/// How many scans per station the terminal lists.
+pub const RECENT_SCANS: usize = 20;
+
+/// One committed scan (or station command) and what the operator was told.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanRecord {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub raw: String,
+    #[serde(flatten)]
+    pub outcome: ScanOutcome,
 }
 
 impl Live {
@@ -237,6 +262,7 @@ impl Live {
             station_counts: Mutex::new(BTreeMap::new()),
             plan: watch::Sender::new(plan.map(Arc::new)),
             acked: watch::Sender::new(Seq::ZERO),
+            floor: watch::Sender::new(Arc::default()),
         };
         live.metrics.plan_version.set(live.plan_version().0 as i64);
         Arc::new(live)
@@ -262,6 +288,21 @@ impl Live {
     pub fn apply_plan(&self, plan: Plan) {
         self.metrics.plan_version.set(plan.version.0 as i64);
         self.plan.send_replace(Some(Arc::new(plan)));
+    }
+
+    /// The stations' committed state.
+    pub fn floor(&self) -> Arc<FloorView> {
+        self.floor.borrow().clone()
+    }
+
+    /// Changes after every commit that changed a station (the terminal's live updates).
+    pub fn watch_floor(&self) -> watch::Receiver<Arc<FloorView>> {
+        self.floor.subscribe()
+    }
+
+    /// Publishes the stations' state after a commit (the processor only).
+    pub fn set_floor(&self, view: FloorView) {
+        self.floor.send_replace(Arc::new(view));
     }
 
     /// Records that central acknowledged everything through `seq` (and the journal stored it).

@@ -46,6 +46,7 @@ pub struct RunningEdge {
     pub journal: JournalHandle,
     pub live: Arc<Live>,
     stop_sources: watch::Sender<bool>,
+    scan_gate: terminal::stations::ScanGate,
     stop_rest: watch::Sender<bool>,
     sources: Vec<JoinHandle<()>>,
     processor: JoinHandle<()>,
@@ -63,6 +64,7 @@ impl RunningEdge {
     /// keeps running.
     pub async fn stop_sources(&mut self) {
         self.stop_sources.send_replace(true);
+        self.scan_gate.close();
         for s in self.sources.drain(..) {
             let _ = s.await;
         }
@@ -134,6 +136,8 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
 
     let (to_processor, from_sources) = mpsc::channel(SOURCE_CHANNEL_CAPACITY);
     let mut source_tasks = Vec::new();
+    // One bus task per serial port, shared by the Modbus RTU devices on it.
+    let mut serial_buses = sources::modbus::bus::SerialBuses::default();
     for source in &config.sources {
         match source {
             SourceConfig::Simulated(sim) => {
@@ -157,6 +161,7 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
                         source_tasks.push(tokio::spawn(crate::processor::writeback::run(
                             device.clone(),
                             live.watch_plan(),
+                            live.watch_floor(),
                             to_device,
                             to_processor.clone(),
                             journal.clone(),
@@ -164,8 +169,9 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
                         )));
                         Some(jobs)
                     };
-                    source_tasks.push(tokio::spawn(sources::modbus::run_with_writes(
+                    source_tasks.push(tokio::spawn(sources::modbus::run_device(
                         device.clone(),
+                        serial_buses.handle(device),
                         live.clone(),
                         to_processor.clone(),
                         writes,
@@ -201,8 +207,25 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
                     sources_stopping.clone(),
                 )));
             }
+            SourceConfig::Scanner(scanner) => match scanner.validate() {
+                Ok(scanner) => source_tasks.push(tokio::spawn(sources::scanner::run(
+                    scanner,
+                    live.clone(),
+                    to_processor.clone(),
+                    sources_stopping.clone(),
+                ))),
+                Err(mistakes) => tracing::error!(
+                    ?mistakes,
+                    "scanner source not started: its configuration was not validated"
+                ),
+            },
         }
     }
+    for bus in serial_buses.take_tasks() {
+        source_tasks.push(tokio::spawn(bus.run(sources_stopping.clone())));
+    }
+    // The terminal's scans reach the processor through a gate that closes with the sources.
+    let scan_gate = terminal::stations::ScanGate::new(to_processor.clone());
     drop(to_processor);
     let processor = tokio::spawn(crate::processor::run(
         from_sources,
@@ -252,6 +275,8 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
         edge_id: config.edge_id.clone(),
         journal: journal.clone(),
         live: live.clone(),
+        scans: scan_gate.clone(),
+        stations: config_stations(&config),
     });
     let mut http_stopping = rest_stopping.clone();
     rest.push(tokio::spawn(async move {
@@ -270,11 +295,40 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
         journal,
         live,
         stop_sources,
+        scan_gate,
         stop_rest,
         sources: source_tasks,
         processor,
         rest,
     })
+}
+
+/// The stations the configuration binds devices to.
+fn config_stations(config: &EdgeConfig) -> Vec<protocol::StationId> {
+    let mut stations = Vec::new();
+    for source in &config.sources {
+        match source {
+            SourceConfig::Modbus(modbus) => {
+                if let Ok(device) = modbus.device()
+                    && let Some(station) = &device.station
+                {
+                    stations.push(station.as_str().into());
+                }
+            }
+            SourceConfig::Scanner(scanner) => {
+                stations.extend(scanner.station.iter().map(|s| s.as_str().into()));
+                stations.extend(
+                    scanner
+                        .peers
+                        .iter()
+                        .flat_map(|peers| peers.values())
+                        .map(|s| s.as_str().into()),
+                );
+            }
+            SourceConfig::Simulated(_) | SourceConfig::Mqtt(_) => {}
+        }
+    }
+    stations
 }
 
 /// Prunes acknowledged events past their retention, now and then.

@@ -8,3 +8,4 @@ mod demo;
 mod mqtt;
 mod plans;
 mod support;
+mod terminal;

@@ -970,3 +970,42 @@ pub fn batch(edge_id: &str, events: &[Event]) -> EventBatch {
         events: events.to_vec(),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Plans with lots, and posting to an edge
+
+impl Central {
+    /// Publishes the next plan version with the whole content (`work_orders`, and `lots` or
+    /// `gtins` when given) and returns central's answer (the plan).
+    pub async fn publish_plan_content(&self, edge_id: &str, content: &Value) -> Value {
+        let response = self
+            .admin(
+                self.http
+                    .post(format!("{}/api/v1/edges/{edge_id}/plans", self.url())),
+            )
+            .json(content)
+            .send()
+            .await
+            .expect("POST plans");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json answer");
+        assert_eq!(status, 201, "publishing a plan for {edge_id}: {body}");
+        body
+    }
+}
+
+impl Edge {
+    /// POST of a JSON body to the edge's HTTP face: status code and JSON answer.
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let addr = self.http.expect("wait_ready before posting to the edge");
+        let response = self
+            .client
+            .post(format!("http://{addr}{path}"))
+            .json(body)
+            .send()
+            .await
+            .expect("the edge answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}

@@ -221,6 +221,10 @@ enum Command {
         key: String,
         reply: Reply<Option<String>>,
     },
+    StateWithPrefix {
+        prefix: String,
+        reply: Reply<Vec<(String, String)>>,
+    },
     ReadAfter {
         after: Seq,
         max_events: usize,
@@ -387,6 +391,17 @@ impl JournalHandle {
     pub async fn get_state(&self, key: &str) -> Result<Option<String>, JournalError> {
         let key = key.to_owned();
         self.call(|reply| Command::GetState { key, reply }).await
+    }
+
+    /// Every stored key/value pair whose key starts with `prefix`, in key order (the scan
+    /// processor loads its stations' state at start this way).
+    pub async fn state_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, JournalError> {
+        let prefix = prefix.to_owned();
+        self.call(|reply| Command::StateWithPrefix { prefix, reply })
+            .await
     }
 
     /// The last committed seq; changes after every group commit. The uplink waits on it.

@@ -166,6 +166,9 @@ impl Writer {
             } => send(reply, self.save_plan(version, &json)),
             Command::LoadPlan { reply } => send(reply, self.load_plan()),
             Command::GetState { key, reply } => send(reply, self.get_state(&key)),
+            Command::StateWithPrefix { prefix, reply } => {
+                send(reply, self.state_with_prefix(&prefix))
+            }
             Command::Append { .. } | Command::PutState { .. } | Command::Shutdown { .. } => {
                 unreachable!("writes and shutdown are handled by the round loop")
             }
@@ -403,6 +406,19 @@ impl Writer {
             .prepare_cached("SELECT value FROM state WHERE key = ?1")?
             .query_row(params![key], |row| row.get(0))
             .optional()?)
+    }
+}
+
+impl Writer {
+    fn state_with_prefix(&mut self, prefix: &str) -> Result<Vec<(String, String)>, JournalError> {
+        // Keys are compared as text: `key >= prefix AND key < prefix + U+10FFFF` is a range
+        // scan on the primary key, unlike LIKE (whose `_` and `%` would need escaping).
+        let upper = format!("{prefix}\u{10ffff}");
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, value FROM state WHERE key >= ?1 AND key < ?2 ORDER BY key",
+        )?;
+        let rows = stmt.query_map(params![prefix, upper], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

@@ -16,8 +16,8 @@ pub mod writeback;
 
 use self::readings::{Interpreted, Interpreter, Meanings};
 use crate::journal::{JournalError, JournalHandle};
-use crate::live::Live;
-use crate::sources::SourceMessage;
+use crate::live::{FloorView, Live, RECENT_SCANS, ScanRecord};
+use crate::sources::{ScanRequest, SourceMessage};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -41,10 +41,17 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, key, "cannot load a persisted counter or state"),
         }
     }
+    let mut view = restore_floor(&journal).await;
+    let mut floor = view.floor.clone();
+    interpreter.started = floor.started();
+    live.set_floor(view.clone());
     let mut mqtt = mqtt::MqttInterpreter::default();
+    mqtt.started = floor.started();
     let mut batch = Interpreted::default();
     // Sources waiting to hear that what they handed over is committed (MQTT acks after it).
     let mut receipts: Vec<oneshot::Sender<bool>> = Vec::new();
+    // Scans waiting for their outcome: the outcome, the index of its event in the batch.
+    let mut answers: Vec<PendingAnswer> = Vec::new();
     while let Some(first) = from_sources.recv().await {
         let plan = live.plan();
         let mut next = Some(first);
@@ -67,15 +74,42 @@ pub async fn run(
                         });
                         mqtt.restore(key, value.as_deref());
                     }
+                    let scans_from = batch.scans.len();
                     mqtt.interpret_delivery(
                         &delivery.messages,
                         delivery.redelivered,
                         plan.as_deref(),
                         &mut batch,
                     );
+                    // Scans that arrived over MQTT go through the scan processor too.
+                    for scan in batch.scans.split_off(scans_from) {
+                        let request = ScanRequest {
+                            raw: scan.raw,
+                            at: scan.at,
+                            station: scan.station,
+                            device: Some(scan.device),
+                            reply: None,
+                        };
+                        let decision = floor.scan(&request, plan.as_deref());
+                        answers.push(take_decision(&mut batch, &request, decision));
+                    }
                     receipts.push(delivery.committed);
                 }
-                SourceMessage::Scan(_) => {}
+                SourceMessage::Scan(request) => {
+                    let mut request = *request;
+                    let decision = floor.scan(&request, plan.as_deref());
+                    let mut answer = take_decision(&mut batch, &request, decision);
+                    answer.reply = request.reply.take();
+                    answers.push(answer);
+                }
+                SourceMessage::Station(command) => {
+                    let mut command = *command;
+                    let decision = floor.command(&command, plan.as_deref());
+                    let as_request = command.as_request();
+                    let mut answer = take_decision(&mut batch, &as_request, decision);
+                    answer.reply = command.reply.take();
+                    answers.push(answer);
+                }
             }
             if derived {
                 live.metrics
@@ -86,20 +120,147 @@ pub async fn run(
                 next = from_sources.try_recv().ok();
             }
         }
+        // Production counts per work order, for the terminal's target against good and scrap.
+        let progressed = count_progress(&mut view, &batch);
+        for wo in &progressed {
+            if let Some(count) = view.progress.get(wo) {
+                batch.state.insert(
+                    format!("{PROGRESS_PREFIX}{wo}"),
+                    format!("{} {}", count.good, count.scrap),
+                );
+            }
+        }
         let committed = commit(&journal, &live, std::mem::take(&mut batch)).await;
         for receipt in receipts.drain(..) {
-            let _ = receipt.send(committed);
+            let _ = receipt.send(committed.is_ok());
+        }
+        let changed_floor = !answers.is_empty() || !progressed.is_empty();
+        for answer in answers.drain(..) {
+            let mut outcome = answer.outcome;
+            match (&committed, answer.event_index) {
+                (Ok(Some(first)), Some(i)) => outcome.seq = Some(protocol::Seq(first.0 + i as u64)),
+                (Ok(_), _) => {}
+                (Err(()), _) => {
+                    outcome.result = scan::ScanResult::NotStored;
+                    outcome.message = format!("not stored, scan again: {}", outcome.message);
+                    outcome.seq = None;
+                    outcome.event_id = None;
+                }
+            }
+            if committed.is_ok() {
+                let scans = view.scans.entry(answer.station).or_default();
+                scans.push_front(ScanRecord {
+                    at: answer.at,
+                    raw: answer.raw,
+                    outcome: outcome.clone(),
+                });
+                scans.truncate(RECENT_SCANS);
+            }
+            if let Some(reply) = answer.reply {
+                let _ = reply.send(outcome);
+            }
+        }
+        if changed_floor {
+            if view.floor != floor {
+                interpreter.started = floor.started();
+                mqtt.started = floor.started();
+                view.floor = floor.clone();
+            }
+            live.set_floor(view.clone());
         }
     }
+}
+
+/// Journal state key prefix of a work order's good and scrap (`"{good} {scrap}"`).
+pub const PROGRESS_PREFIX: &str = "progress/";
+
+/// A decided scan waiting for its batch to be committed.
+struct PendingAnswer {
+    station: protocol::StationId,
+    at: chrono::DateTime<chrono::Utc>,
+    raw: String,
+    reply: Option<oneshot::Sender<scan::ScanOutcome>>,
+    outcome: scan::ScanOutcome,
+    /// The index in the batch of the scan's own event (its last), if it made one.
+    event_index: Option<usize>,
+}
+
+/// Puts a decided scan's events and state into the batch; its answer waits for the commit.
+fn take_decision(
+    batch: &mut Interpreted,
+    request: &ScanRequest,
+    decision: scan::Decision,
+) -> PendingAnswer {
+    let n = decision.events.len();
+    batch.events.extend(decision.events);
+    batch.state.extend(decision.state);
+    PendingAnswer {
+        station: request.station.clone(),
+        at: request.at,
+        raw: request.raw.clone(),
+        reply: None,
+        outcome: decision.outcome,
+        event_index: (n > 0).then(|| batch.events.len() - 1),
+    }
+}
+
+/// Adds the batch's production reports to the work orders' counts; returns the orders changed.
+fn count_progress(view: &mut FloorView, batch: &Interpreted) -> Vec<protocol::WorkOrderId> {
+    let mut changed = Vec::new();
+    for e in &batch.events {
+        if let protocol::EventKind::ProductionReported {
+            work_order: Some(wo),
+            good,
+            scrap,
+            ..
+        } = &e.kind
+        {
+            let count = view.progress.entry(wo.clone()).or_default();
+            count.good += good;
+            count.scrap += scrap;
+            if !changed.contains(wo) {
+                changed.push(wo.clone());
+            }
+        }
+    }
+    changed
+}
+
+/// The stations' state and the work orders' counts as last committed.
+async fn restore_floor(journal: &JournalHandle) -> FloorView {
+    let mut view = FloorView::default();
+    match journal.state_with_prefix("scan/").await {
+        Ok(pairs) => view.floor = scan::Floor::restore(pairs),
+        Err(e) => tracing::error!(error = %e, "cannot load the stations' saved state"),
+    }
+    match journal.state_with_prefix(PROGRESS_PREFIX).await {
+        Ok(pairs) => {
+            for (key, value) in pairs {
+                let wo = key.trim_start_matches(PROGRESS_PREFIX);
+                let mut parts = value.split(' ').map(str::parse::<u64>);
+                if let (Some(Ok(good)), Some(Ok(scrap))) = (parts.next(), parts.next()) {
+                    view.progress
+                        .insert(wo.into(), crate::live::StationCount { good, scrap });
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot load the work orders' counts"),
+    }
+    view
 }
 
 /// Commits a batch and the state derived with it, in one transaction, waiting while the
 /// journal is full: the sources back up behind the bounded channel, so nothing is dropped, and
 /// the quota alarm tells people why.
-/// Returns whether the batch is committed.
-async fn commit(journal: &JournalHandle, live: &Live, batch: Interpreted) -> bool {
+/// Returns the seq of the batch's first event once committed (`None` if it held no event), or
+/// `Err` if it could not be committed.
+async fn commit(
+    journal: &JournalHandle,
+    live: &Live,
+    batch: Interpreted,
+) -> Result<Option<protocol::Seq>, ()> {
     if batch.events.is_empty() && batch.state.is_empty() {
-        return true;
+        return Ok(None);
     }
     let n = batch.events.len() as u64;
     let state: Vec<(String, String)> = batch.state.into_iter().collect();
@@ -107,9 +268,9 @@ async fn commit(journal: &JournalHandle, live: &Live, batch: Interpreted) -> boo
     loop {
         let result = if batch.events.is_empty() {
             // Only state (a counter's first baseline): no event to carry it.
-            let mut r = Ok(());
+            let mut r = Ok(None);
             for (key, value) in &state {
-                r = journal.put_state(key, value).await;
+                r = journal.put_state(key, value).await.map(|()| None);
                 if r.is_err() {
                     break;
                 }
@@ -119,10 +280,10 @@ async fn commit(journal: &JournalHandle, live: &Live, batch: Interpreted) -> boo
             journal
                 .append_with_state(&batch.events, state.clone())
                 .await
-                .map(|_| ())
+                .map(|range| Some(range.first))
         };
         match result {
-            Ok(()) => {
+            Ok(first) => {
                 live.metrics.events_appended.inc_by(n);
                 for e in &batch.events {
                     if let protocol::EventKind::ProductionReported { good, scrap, .. } = e.kind {
@@ -133,11 +294,11 @@ async fn commit(journal: &JournalHandle, live: &Live, batch: Interpreted) -> boo
                         );
                     }
                 }
-                return true;
+                return Ok(first);
             }
             Err(JournalError::Closed) => {
                 tracing::error!(n, "journal closed; {n} events were not committed");
-                return false;
+                return Err(());
             }
             Err(e) => {
                 if !warned {

@@ -5,7 +5,7 @@
 //! Sans-I/O, like `readings.rs`.
 
 use super::counter::{CounterStep, CounterTracker};
-use super::readings::{Interpreted, counter_key, state_key, work_order_for};
+use super::readings::{DeviceScan, Interpreted, Started, counter_key, state_key, work_order_at};
 use crate::sources::mqtt::client::MqttMessage;
 use crate::sources::mqtt::rules::{Mapped, MappedValue, StateCode};
 use chrono::{DateTime, Utc};
@@ -19,6 +19,12 @@ const MAX_STEP: u64 = 1_000_000;
 pub struct MqttInterpreter {
     counters: HashMap<String, CounterTracker>,
     states: HashMap<String, StateCode>,
+    /// The device's timestamp of each counter's last committed running total, when the device
+    /// sends one: an older total that arrives later (a broker replaying a backlog out of order
+    /// after a restart, without DUP) is stale, not a counter reset.
+    stamps: HashMap<String, DateTime<Utc>>,
+    /// Work orders started by scans; set by the processor after each change.
+    pub started: Started,
 }
 
 /// The counter tag name of a count (good or scrap).
@@ -49,9 +55,19 @@ impl MqttInterpreter {
             .collect()
     }
 
-    /// Takes a counter's persisted last value back (`None`: never seen).
+    /// Takes a counter's persisted last value back (`None`: never seen). The value is the last
+    /// total, then, if the device stamps its messages, a space and that total's time in
+    /// milliseconds since the epoch.
     pub fn restore(&mut self, key: String, value: Option<&str>) {
-        let last = value.and_then(|v| v.parse::<u64>().ok());
+        let mut parts = value.unwrap_or_default().split(' ');
+        let last = parts.next().and_then(|v| v.parse::<u64>().ok());
+        if let Some(stamp) = parts
+            .next()
+            .and_then(|ms| ms.parse::<i64>().ok())
+            .and_then(DateTime::from_timestamp_millis)
+        {
+            self.stamps.insert(key.clone(), stamp);
+        }
         self.counters
             .insert(key, CounterTracker::new(64, MAX_STEP, last));
     }
@@ -130,9 +146,26 @@ impl MqttInterpreter {
                         .counters
                         .entry(key.clone())
                         .or_insert_with(|| CounterTracker::new(64, MAX_STEP, None));
+                    // A lower total stamped before the last one is an old message arriving
+                    // late, not a reset (a reset's total is stamped after).
+                    let older = m
+                        .at
+                        .zip(self.stamps.get(&key))
+                        .is_some_and(|(at, last_at)| at < *last_at);
+                    if older && tracker.last().is_some_and(|last| *value < last) {
+                        return;
+                    }
                     let step = tracker.observe(*value);
+                    if let Some(at) = m.at {
+                        let stamp = self.stamps.entry(key.clone()).or_insert(at);
+                        *stamp = (*stamp).max(at);
+                    }
                     if let Some(last) = tracker.last() {
-                        out.state.insert(key, last.to_string());
+                        let value = match self.stamps.get(&key) {
+                            Some(at) => format!("{last} {}", at.timestamp_millis()),
+                            None => last.to_string(),
+                        };
+                        out.state.insert(key, value);
                     }
                     match step {
                         CounterStep::Baseline => 0,
@@ -156,7 +189,7 @@ impl MqttInterpreter {
                     *value
                 };
                 if n > 0 {
-                    let (work_order, operation) = work_order_for(plan, station);
+                    let (work_order, operation) = work_order_at(plan, &self.started, station);
                     let (good, scrap) = if *scrap { (0, n) } else { (n, 0) };
                     out.events.push(body(
                         m.at,
@@ -192,7 +225,7 @@ impl MqttInterpreter {
                 unit,
                 value,
             } => {
-                let (work_order, _) = work_order_for(plan, station);
+                let (work_order, _) = work_order_at(plan, &self.started, station);
                 out.events.push(body(
                     m.at,
                     &m.device,
@@ -205,15 +238,26 @@ impl MqttInterpreter {
                     },
                 ));
             }
-            MappedValue::Scan(raw) => out.events.push(body(
-                m.at,
-                &m.device,
-                station,
-                EventKind::ScanRejected {
+            MappedValue::Scan(raw) => match station {
+                Some(station) => out.scans.push(DeviceScan {
                     raw: raw.clone(),
-                    reason: "scans over MQTT are read, but this edge does not check scans against the plan yet".into(),
-                },
-            )),
+                    at: m.at.unwrap_or_else(Utc::now),
+                    station: station.into(),
+                    device: m.device.as_str().into(),
+                }),
+                None => out.events.push(body(
+                    m.at,
+                    &m.device,
+                    station,
+                    EventKind::ScanRejected {
+                        raw: raw.clone(),
+                        reason: format!(
+                            "scanner {} is bound to no station, so its scans cannot be checked; set `station` in its MQTT rule",
+                            m.device
+                        ),
+                    },
+                )),
+            },
         }
     }
 }
@@ -301,6 +345,48 @@ mod tests {
         // A device that really reset its total sends it fresh (no DUP): counted from 0.
         i.interpret(&[count("press-1", 4)], None, &mut out);
         assert_eq!(good_of(&out), 7);
+    }
+
+    fn stamped(value: u64, second: u32) -> MqttMessage {
+        use chrono::TimeZone;
+        let MqttMessage::Mapped(mut m) = count("press-1", value) else {
+            unreachable!()
+        };
+        m.at = Some(Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, second).unwrap());
+        MqttMessage::Mapped(m)
+    }
+
+    /// Mosquitto replaying a restored backlog can put newer totals before older ones, without
+    /// DUP (found by tests/it/mqtt_restart.rs): the device's timestamps tell them apart.
+    #[test]
+    fn an_older_stamped_total_arriving_late_counts_nothing_and_survives_a_restart() {
+        let mut i = MqttInterpreter::default();
+        let mut out = Interpreted::default();
+        i.interpret(&[stamped(100, 0), stamped(130, 30)], None, &mut out);
+        assert_eq!(good_of(&out), 30);
+        // 110 (stamped at :10) arrives after 130: stale.
+        i.interpret(&[stamped(110, 10)], None, &mut out);
+        assert_eq!(good_of(&out), 30, "an old message is no counter reset");
+        i.interpret(&[stamped(135, 35)], None, &mut out);
+        assert_eq!(good_of(&out), 35);
+        // The stamp is persisted with the total; after a restart the rule still holds.
+        let saved = out.state["counter/press-1/mqtt/good"].clone();
+        assert_eq!(saved, format!("135 {}", stamped_ms(35)));
+        let mut restarted = MqttInterpreter::default();
+        restarted.restore("counter/press-1/mqtt/good".into(), Some(&saved));
+        let mut out = Interpreted::default();
+        restarted.interpret(&[stamped(120, 20)], None, &mut out);
+        assert_eq!(good_of(&out), 0);
+        // A real reset is stamped later: counted from 0.
+        restarted.interpret(&[stamped(4, 50)], None, &mut out);
+        assert_eq!(good_of(&out), 4);
+    }
+
+    fn stamped_ms(second: u32) -> i64 {
+        let MqttMessage::Mapped(m) = stamped(0, second) else {
+            unreachable!()
+        };
+        m.at.unwrap().timestamp_millis()
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::config::SourceConfig;
 use crate::config::modbus::{Counts, Meaning, StateCode};
 use crate::sources::{Readings, Value};
 use chrono::{DateTime, Utc};
-use protocol::{EventBody, EventId, EventKind, MachineState, Plan, Source, WorkOrderId};
+use protocol::{EventBody, EventId, EventKind, MachineState, Plan, Source, StationId, WorkOrderId};
 use std::collections::{BTreeMap, HashMap};
 
 /// (device, tag)
@@ -53,8 +53,27 @@ pub fn state_key(device: &str, tag: &str) -> String {
     format!("machine_state/{device}/{tag}")
 }
 
-/// The work order running on `station`: the plan's work order with an operation at that
-/// station (and that operation), else the plan's first work order.
+/// The work order (and operation) started at each station by a scan (`processor/scan.rs`).
+pub type Started = BTreeMap<StationId, (WorkOrderId, Option<u32>)>;
+
+/// The work order running on `station`: the one started there by a scan while the plan still
+/// holds it, else the plan's first work order with an operation at that station (and that
+/// operation), else the plan's first work order.
+pub fn work_order_at(
+    plan: Option<&Plan>,
+    started: &Started,
+    station: Option<&str>,
+) -> (Option<WorkOrderId>, Option<u32>) {
+    if let (Some(plan), Some(station)) = (plan, station)
+        && let Some((wo, op)) = started.get(&StationId::from(station))
+        && plan.work_order(wo.as_str()).is_some()
+    {
+        return (Some(wo.clone()), *op);
+    }
+    work_order_for(plan, station)
+}
+
+/// [`work_order_at`] with nothing started by a scan.
 pub fn work_order_for(
     plan: Option<&Plan>,
     station: Option<&str>,
@@ -84,12 +103,25 @@ pub fn work_order_for(
 pub struct Interpreted {
     pub events: Vec<EventBody>,
     pub state: BTreeMap<String, String>,
+    /// Scans read from devices (MQTT scanners), for the scan processor.
+    pub scans: Vec<DeviceScan>,
+}
+
+/// A code an MQTT device published as a scan, bound to its station.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceScan {
+    pub raw: String,
+    pub at: DateTime<Utc>,
+    pub station: StationId,
+    pub device: protocol::DeviceId,
 }
 
 /// Holds each counter's tracker and each state tag's last code.
 #[derive(Debug, Default)]
 pub struct Interpreter {
     meanings: Meanings,
+    /// Work orders started by scans; set by the processor after each change.
+    pub started: Started,
     counters: HashMap<TagKey, CounterTracker>,
     codes: HashMap<TagKey, i64>,
 }
@@ -229,7 +261,7 @@ impl Interpreter {
                     let Some(value) = reading.value.as_f64().filter(|v| v.is_finite()) else {
                         continue;
                     };
-                    let (work_order, _) = work_order_for(plan, station.as_deref());
+                    let (work_order, _) = work_order_at(plan, &self.started, station.as_deref());
                     out.events.push(body(
                         readings.at,
                         device,
@@ -248,7 +280,7 @@ impl Interpreter {
             if good == 0 && scrap == 0 {
                 continue;
             }
-            let (work_order, operation) = work_order_for(plan, station.as_deref());
+            let (work_order, operation) = work_order_at(plan, &self.started, station.as_deref());
             out.events.push(body(
                 readings.at,
                 device,

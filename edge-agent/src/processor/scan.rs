@@ -1,7 +1,14 @@
 //! Scans: what a read barcode means at its station, checked against the plan on the edge.
 
-use protocol::{EventId, Seq};
-use serde::Serialize;
+use crate::sources::ScanRequest;
+use chrono::{DateTime, Local, NaiveDate, Utc};
+use protocol::barcode::{self, LabelCode, MaterialLotCode, Reading};
+use protocol::{
+    EventBody, EventId, EventKind, ItemId, LocationId, LotId, OperatorId, Plan, PlanWorkOrder, Seq,
+    Source, StationId, WorkOrderId,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// What the operator (or the scanner, or the HTTP caller) is told about one scan, once its
@@ -13,6 +20,14 @@ pub struct ScanOutcome {
     /// `gs1`; absent when it could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<&'static str>,
+    /// For an accepted scan: what it did (`signed_in`, `signed_out`, `started`, `issued`,
+    /// `location_set`, `location_cleared`, `received`, `moved`, `station_checked`,
+    /// `lot_completed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'static str>,
+    /// For a completed lot: the new lot's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lot: Option<LotId>,
     /// For a refused scan: why, as a stable code the terminal translates (`wrong_item`,
     /// `expired`, `on_hold`, `no_work_order`, `unknown_code`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,4 +53,1238 @@ pub enum ScanResult {
     Rejected,
     /// The journal could not store it: the operator must scan again.
     NotStored,
+}
+
+/// Journal state keys: a station's state, and what was issued to one work order's operation.
+pub const STATION_PREFIX: &str = "scan/station/";
+pub const ISSUED_PREFIX: &str = "scan/issued/";
+pub const LOT_LOCATION_PREFIX: &str = "scan/lot-location/";
+
+/// What the edge remembers of a station between scans. Committed with the events that change
+/// it, so a restart finds the operator signed in and the work order running.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StationState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_order: Option<WorkOrderId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<u32>,
+    /// A location scanned for the next lots: they are received or moved there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationId>,
+}
+
+/// What was issued to one operation of one work order, and the finished lots made so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Issued {
+    #[serde(default)]
+    pub by_item: BTreeMap<ItemId, Decimal>,
+    #[serde(default)]
+    pub lots: Vec<LotId>,
+    #[serde(default)]
+    pub lots_produced: u32,
+}
+
+/// The scan processor's memory: every station's state, what each work order's operations got,
+/// and where lots were last put. Sans-I/O: [`Floor::scan`] decides and records, the
+/// processor commits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Floor {
+    pub stations: BTreeMap<StationId, StationState>,
+    pub issued: BTreeMap<(WorkOrderId, u32), Issued>,
+    pub lot_locations: BTreeMap<LotId, LocationId>,
+}
+
+/// Something done at a station without a scan: the terminal's buttons.
+#[derive(Debug)]
+pub struct StationCommand {
+    pub station: StationId,
+    pub at: DateTime<Utc>,
+    pub action: StationAction,
+    pub reply: Option<tokio::sync::oneshot::Sender<ScanOutcome>>,
+}
+
+impl StationCommand {
+    /// The command as the scan list shows it.
+    pub fn as_request(&self) -> ScanRequest {
+        let raw = match &self.action {
+            StationAction::SignOut => "sign out".to_owned(),
+            StationAction::CompleteLot { qty } => format!("complete lot: {}", qty.normalize()),
+        };
+        ScanRequest {
+            raw,
+            at: self.at,
+            station: self.station.clone(),
+            device: None,
+            reply: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StationAction {
+    SignOut,
+    /// A finished lot (or container) of the running work order is full: record it, and print
+    /// its label.
+    CompleteLot {
+        qty: Decimal,
+    },
+}
+
+/// One decided scan: the events to commit (the first one is the scan's own), the state to
+/// commit with them, and the outcome to send once they are committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub events: Vec<EventBody>,
+    pub state: Vec<(String, String)>,
+    pub outcome: ScanOutcome,
+}
+
+impl Floor {
+    /// Rebuilds the floor from the journal's state pairs (any order, unknown keys ignored; a
+    /// value that does not parse is reported and skipped).
+    pub fn restore(pairs: impl IntoIterator<Item = (String, String)>) -> Floor {
+        let mut floor = Floor::default();
+        for (key, value) in pairs {
+            if let Some(station) = key.strip_prefix(STATION_PREFIX) {
+                match serde_json::from_str(&value) {
+                    Ok(state) => {
+                        floor.stations.insert(station.into(), state);
+                    }
+                    Err(e) => {
+                        tracing::error!(key, error = %e, "cannot read a station's saved state")
+                    }
+                }
+            } else if let Some(rest) = key.strip_prefix(ISSUED_PREFIX) {
+                // `scan/issued/{operation}/{work order}`: the operation first, as work order
+                // numbers may hold a `/`.
+                let parsed = rest.split_once('/').and_then(|(op, wo)| {
+                    let issued = serde_json::from_str(&value).ok()?;
+                    Some(((WorkOrderId::from(wo), op.parse().ok()?), issued))
+                });
+                match parsed {
+                    Some((k, issued)) => {
+                        floor.issued.insert(k, issued);
+                    }
+                    None => tracing::error!(key, "cannot read what was issued to a work order"),
+                }
+            } else if let Some(lot) = key.strip_prefix(LOT_LOCATION_PREFIX) {
+                floor
+                    .lot_locations
+                    .insert(lot.into(), LocationId::from(value.as_str()));
+            }
+        }
+        floor
+    }
+
+    /// The work order (and operation) started at each station, for attributing counts.
+    pub fn started(&self) -> BTreeMap<StationId, (WorkOrderId, Option<u32>)> {
+        self.stations
+            .iter()
+            .filter_map(|(s, st)| Some((s.clone(), (st.work_order.clone()?, st.operation))))
+            .collect()
+    }
+
+    /// Decides what one scan means and records its effect in the floor.
+    pub fn scan(&mut self, request: &ScanRequest, plan: Option<&Plan>) -> Decision {
+        let today = request.at.with_timezone(&Local).date_naive();
+        let reading = barcode::parse(&request.raw, chrono::Datelike::year(&today));
+        let mut d = Deciding {
+            floor: self,
+            station: &request.station,
+            at: request.at,
+            source: Source {
+                device: request.device.clone(),
+                station: Some(request.station.clone()),
+            },
+            events: Vec::new(),
+            state: Vec::new(),
+        };
+        let verdict = d.decide(&reading, plan, today);
+        let (events, state) = (d.events, d.state);
+        conclude(request, kind_of(&reading), verdict, events, state)
+    }
+
+    /// A station command from the terminal (no code scanned): sign out, complete a lot.
+    pub fn command(&mut self, command: &StationCommand, plan: Option<&Plan>) -> Decision {
+        let mut d = Deciding {
+            floor: self,
+            station: &command.station,
+            at: command.at,
+            source: Source {
+                device: None,
+                station: Some(command.station.clone()),
+            },
+            events: Vec::new(),
+            state: Vec::new(),
+        };
+        let verdict = match &command.action {
+            StationAction::SignOut => d.sign_out(),
+            StationAction::CompleteLot { qty } => d.complete_lot(*qty, plan),
+        };
+        let (events, state) = (d.events, d.state);
+        let as_request = command.as_request();
+        let mut decision = conclude(&as_request, None, verdict, events, state);
+        if decision.outcome.action == Some("lot_completed") {
+            decision.outcome.lot = decision
+                .outcome
+                .params
+                .get("lot")
+                .map(|l| LotId::from(l.as_str()));
+        }
+        decision
+    }
+}
+
+/// Turns a verdict into the events to commit and the outcome to send after: a refusal
+/// becomes one scan-rejected event and changes nothing else.
+fn conclude(
+    request: &ScanRequest,
+    kind: Option<&'static str>,
+    verdict: Result<Accepted, Refusal>,
+    events: Vec<EventBody>,
+    mut state: Vec<(String, String)>,
+) -> Decision {
+    let (mut outcome, events) = match verdict {
+        Ok(accepted) => (
+            ScanOutcome {
+                result: ScanResult::Accepted,
+                kind,
+                action: Some(accepted.action),
+                lot: None,
+                reason: None,
+                message: accepted.message,
+                params: accepted.params,
+                seq: None,
+                event_id: None,
+            },
+            events,
+        ),
+        Err(refusal) => {
+            // Nothing of a refused scan changes the floor but the refusal itself.
+            state.clear();
+            let event = EventBody {
+                id: EventId(uuid::Uuid::now_v7()),
+                at: request.at,
+                source: Source {
+                    device: request.device.clone(),
+                    station: Some(request.station.clone()),
+                },
+                kind: EventKind::ScanRejected {
+                    raw: request.raw.clone(),
+                    reason: refusal.message.clone(),
+                },
+            };
+            (
+                ScanOutcome {
+                    result: ScanResult::Rejected,
+                    kind,
+                    action: None,
+                    lot: None,
+                    reason: Some(refusal.reason),
+                    message: refusal.message,
+                    params: refusal.params,
+                    seq: None,
+                    event_id: None,
+                },
+                vec![event],
+            )
+        }
+    };
+    outcome.event_id = events.last().map(|e| e.id);
+    Decision {
+        events,
+        state,
+        outcome,
+    }
+}
+
+impl Floor {
+    fn save_station(&self, station: &StationId) -> (String, String) {
+        let state = self.stations.get(station).cloned().unwrap_or_default();
+        (
+            format!("{STATION_PREFIX}{station}"),
+            serde_json::to_string(&state).unwrap_or_default(),
+        )
+    }
+
+    fn save_issued(&self, key: &(WorkOrderId, u32)) -> (String, String) {
+        let issued = self.issued.get(key).cloned().unwrap_or_default();
+        (
+            format!("{ISSUED_PREFIX}{}/{}", key.1, key.0),
+            serde_json::to_string(&issued).unwrap_or_default(),
+        )
+    }
+}
+
+fn kind_of(reading: &Reading) -> Option<&'static str> {
+    match reading {
+        Reading::Gs1 { .. } => Some("gs1"),
+        Reading::Label { code, .. } => Some(match code {
+            LabelCode::WorkOrder(_) => "work_order",
+            LabelCode::MaterialLot(_) => "material_lot",
+            LabelCode::Location(_) => "location",
+            LabelCode::Operator(_) => "operator",
+            LabelCode::Station(_) => "station",
+        }),
+        Reading::Rejected { .. } => None,
+    }
+}
+
+struct Accepted {
+    action: &'static str,
+    message: String,
+    params: BTreeMap<&'static str, String>,
+}
+
+struct Refusal {
+    reason: &'static str,
+    message: String,
+    params: BTreeMap<&'static str, String>,
+}
+
+fn refuse<const N: usize>(
+    reason: &'static str,
+    message: String,
+    params: [(&'static str, String); N],
+) -> Result<Accepted, Refusal> {
+    Err(Refusal {
+        reason,
+        message,
+        params: BTreeMap::from(params),
+    })
+}
+
+fn accept<const N: usize>(
+    action: &'static str,
+    message: String,
+    params: [(&'static str, String); N],
+) -> Result<Accepted, Refusal> {
+    Ok(Accepted {
+        action,
+        message,
+        params: BTreeMap::from(params),
+    })
+}
+
+/// A material lot however it was labelled: ours, or a supplier's GS1 label.
+struct LotScan {
+    item: ItemId,
+    lot: LotId,
+    qty: Decimal,
+    uom: String,
+    /// From a GS1 label's expiry date (17).
+    expires: Option<NaiveDate>,
+}
+
+struct Deciding<'a> {
+    floor: &'a mut Floor,
+    station: &'a StationId,
+    at: DateTime<Utc>,
+    source: Source,
+    events: Vec<EventBody>,
+    state: Vec<(String, String)>,
+}
+
+impl Deciding<'_> {
+    fn emit(&mut self, kind: EventKind) {
+        self.events.push(EventBody {
+            id: EventId(uuid::Uuid::now_v7()),
+            at: self.at,
+            source: self.source.clone(),
+            kind,
+        });
+    }
+
+    fn station_state(&mut self) -> &mut StationState {
+        self.floor.stations.entry(self.station.clone()).or_default()
+    }
+
+    fn save_station(&mut self) {
+        let pair = self.floor.save_station(self.station);
+        self.state.push(pair);
+    }
+
+    fn decide(
+        &mut self,
+        reading: &Reading,
+        plan: Option<&Plan>,
+        today: NaiveDate,
+    ) -> Result<Accepted, Refusal> {
+        match reading {
+            Reading::Rejected { reason } => refuse(
+                "unknown_code",
+                format!("not understood: {reason}"),
+                [("detail", reason.clone())],
+            ),
+            Reading::Label { code, .. } => match code {
+                LabelCode::Operator(badge) => self.badge(badge),
+                LabelCode::WorkOrder(wo) => self.start(wo, plan),
+                LabelCode::Location(location) => self.location(location),
+                LabelCode::Station(station) => {
+                    if station == self.station {
+                        accept(
+                            "station_checked",
+                            format!("this is station {station}"),
+                            [("station", station.to_string())],
+                        )
+                    } else {
+                        refuse(
+                            "other_station",
+                            format!("this label is for station {station}, not {}", self.station),
+                            [("station", station.to_string())],
+                        )
+                    }
+                }
+                LabelCode::MaterialLot(MaterialLotCode {
+                    item,
+                    lot,
+                    qty,
+                    uom,
+                    work_order: _,
+                }) => self.lot(
+                    LotScan {
+                        item: item.clone(),
+                        lot: lot.clone(),
+                        qty: *qty,
+                        uom: uom.clone(),
+                        expires: None,
+                    },
+                    plan,
+                    today,
+                ),
+            },
+            Reading::Gs1 { .. } => {
+                let lot = gs1_lot(reading, plan)?;
+                self.lot(lot, plan, today)
+            }
+        }
+    }
+
+    fn badge(&mut self, badge: &OperatorId) -> Result<Accepted, Refusal> {
+        let previous = self.station_state().operator.clone();
+        if previous.as_ref() == Some(badge) {
+            // The same badge again signs out: how operators leave a shared terminal.
+            self.station_state().operator = None;
+            self.emit(EventKind::OperatorSignedOut {
+                operator: badge.clone(),
+            });
+            self.save_station();
+            return accept(
+                "signed_out",
+                format!("{badge} signed out"),
+                [("operator", badge.to_string())],
+            );
+        }
+        if let Some(previous) = previous {
+            self.emit(EventKind::OperatorSignedOut { operator: previous });
+        }
+        self.station_state().operator = Some(badge.clone());
+        self.emit(EventKind::OperatorSignedIn {
+            operator: badge.clone(),
+        });
+        self.save_station();
+        accept(
+            "signed_in",
+            format!("{badge} signed in"),
+            [("operator", badge.to_string())],
+        )
+    }
+
+    /// Signs out whoever is signed in (the terminal's sign-out button).
+    fn sign_out(&mut self) -> Result<Accepted, Refusal> {
+        let Some(operator) = self.station_state().operator.take() else {
+            return refuse(
+                "not_signed_in",
+                "nobody is signed in at this station".into(),
+                [],
+            );
+        };
+        self.emit(EventKind::OperatorSignedOut {
+            operator: operator.clone(),
+        });
+        self.save_station();
+        accept(
+            "signed_out",
+            format!("{operator} signed out"),
+            [("operator", operator.to_string())],
+        )
+    }
+
+    fn complete_lot(&mut self, qty: Decimal, plan: Option<&Plan>) -> Result<Accepted, Refusal> {
+        let state = self.station_state().clone();
+        let (Some(wo), Some(operation)) = (state.work_order, state.operation) else {
+            return refuse(
+                "no_work_order",
+                format!("no work order is running at station {}", self.station),
+                [],
+            );
+        };
+        let Some(order) = plan.and_then(|p| p.work_order(wo.as_str())) else {
+            return refuse(
+                "unknown_work_order",
+                format!("work order {wo} is no longer in this line's plan"),
+                [("work_order", wo.to_string())],
+            );
+        };
+        if qty <= Decimal::ZERO {
+            return refuse(
+                "bad_quantity",
+                format!("a lot holds more than nothing; got {qty}"),
+                [("qty", qty.to_string())],
+            );
+        }
+        let key = (wo.clone(), operation);
+        let entry = self.floor.issued.entry(key.clone()).or_default();
+        entry.lots_produced += 1;
+        // Work order numbers are unique, so `{work order}-{n}` is a unique lot number
+        // without asking central.
+        let lot = LotId::from(format!("{wo}-{:03}", entry.lots_produced).as_str());
+        let consumed_lots = entry.lots.clone();
+        let pair = self.floor.save_issued(&key);
+        self.state.push(pair);
+        let (item, uom) = (order.item.clone(), order.uom.clone());
+        let message = format!("lot {lot} of {item} completed: {} {uom}", qty.normalize());
+        let params = [
+            ("lot", lot.to_string()),
+            ("item", item.to_string()),
+            ("qty", qty.normalize().to_string()),
+            ("uom", uom.clone()),
+            ("work_order", wo.to_string()),
+        ];
+        self.emit(EventKind::LotProduced {
+            work_order: wo,
+            item,
+            lot,
+            qty,
+            uom,
+            consumed_lots,
+        });
+        accept("lot_completed", message, params)
+    }
+
+    fn start(&mut self, wo: &WorkOrderId, plan: Option<&Plan>) -> Result<Accepted, Refusal> {
+        let Some(plan) = plan else {
+            return refuse(
+                "no_plan",
+                "this edge has no plan from central yet, so no work order can start".into(),
+                [],
+            );
+        };
+        let Some(order) = plan.work_order(wo.as_str()) else {
+            return refuse(
+                "unknown_work_order",
+                format!("work order {wo} is not in this line's plan"),
+                [("work_order", wo.to_string())],
+            );
+        };
+        if order.on_hold {
+            return refuse(
+                "work_order_on_hold",
+                format!("work order {wo} is on hold"),
+                [("work_order", wo.to_string())],
+            );
+        }
+        let Some(op) = order.operation_at(self.station.as_str()) else {
+            return refuse(
+                "work_order_not_at_station",
+                format!(
+                    "work order {wo} has no operation at station {}",
+                    self.station
+                ),
+                [
+                    ("work_order", wo.to_string()),
+                    ("station", self.station.to_string()),
+                ],
+            );
+        };
+        let operation = op.operation;
+        let state = self.station_state();
+        if state.work_order.as_ref() == Some(wo) && state.operation == Some(operation) {
+            return accept(
+                "started",
+                format!("work order {wo} is already running here"),
+                [
+                    ("work_order", wo.to_string()),
+                    ("operation", operation.to_string()),
+                ],
+            );
+        }
+        if let Some(previous) = state.work_order.clone() {
+            self.emit(EventKind::WorkOrderPaused {
+                work_order: previous,
+                reason: Some(format!("{wo} started at {}", self.station)),
+            });
+        }
+        let state = self.station_state();
+        state.work_order = Some(wo.clone());
+        state.operation = Some(operation);
+        self.emit(EventKind::WorkOrderStarted {
+            work_order: wo.clone(),
+            operation: Some(operation),
+        });
+        self.save_station();
+        accept(
+            "started",
+            format!("work order {wo} started, operation {operation}"),
+            [
+                ("work_order", wo.to_string()),
+                ("operation", operation.to_string()),
+            ],
+        )
+    }
+
+    fn location(&mut self, location: &LocationId) -> Result<Accepted, Refusal> {
+        let state = self.station_state();
+        if state.location.as_ref() == Some(location) {
+            state.location = None;
+            self.save_station();
+            return accept(
+                "location_cleared",
+                format!("lots are no longer put to {location}"),
+                [("location", location.to_string())],
+            );
+        }
+        state.location = Some(location.clone());
+        self.save_station();
+        accept(
+            "location_set",
+            format!("lots scanned next are put to {location}"),
+            [("location", location.to_string())],
+        )
+    }
+
+    fn lot(
+        &mut self,
+        scan: LotScan,
+        plan: Option<&Plan>,
+        today: NaiveDate,
+    ) -> Result<Accepted, Refusal> {
+        let known = plan.and_then(|p| p.lot(scan.lot.as_str()));
+        if let Some(known) = known {
+            if known.on_hold {
+                let why = known.hold_reason.clone().unwrap_or_default();
+                return refuse(
+                    "on_hold",
+                    if why.is_empty() {
+                        format!("lot {} is on hold", scan.lot)
+                    } else {
+                        format!("lot {} is on hold: {why}", scan.lot)
+                    },
+                    [("lot", scan.lot.to_string()), ("reason", why)],
+                );
+            }
+            if known.item != scan.item {
+                return refuse(
+                    "unknown_code",
+                    format!(
+                        "lot {} is {} according to central, but its label says {}",
+                        scan.lot, known.item, scan.item
+                    ),
+                    [("detail", format!("lot {} is {}", scan.lot, known.item))],
+                );
+            }
+        }
+        let expires = match (scan.expires, known.and_then(|k| k.expires)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(expires) = expires.filter(|e| *e < today) {
+            return refuse(
+                "expired",
+                format!("lot {} expired on {expires}", scan.lot),
+                [
+                    ("lot", scan.lot.to_string()),
+                    ("expires", expires.to_string()),
+                ],
+            );
+        }
+        if let Some(location) = self.station_state().location.clone() {
+            return Ok(self.put_away(scan, location, known.and_then(|k| k.location.clone())));
+        }
+        self.issue(scan, plan)
+    }
+
+    /// A lot scanned after a location: received there, or moved there from where it was.
+    fn put_away(
+        &mut self,
+        scan: LotScan,
+        to: LocationId,
+        central_knows: Option<LocationId>,
+    ) -> Accepted {
+        let from = self
+            .floor
+            .lot_locations
+            .get(&scan.lot)
+            .cloned()
+            .or(central_knows);
+        self.floor
+            .lot_locations
+            .insert(scan.lot.clone(), to.clone());
+        self.state
+            .push((format!("{LOT_LOCATION_PREFIX}{}", scan.lot), to.to_string()));
+        let mut params = BTreeMap::from([
+            ("item", scan.item.to_string()),
+            ("lot", scan.lot.to_string()),
+            ("qty", scan.qty.normalize().to_string()),
+            ("uom", scan.uom.clone()),
+        ]);
+        match from {
+            Some(from) if from != to => {
+                params.insert("from", from.to_string());
+                params.insert("to", to.to_string());
+                let message = format!(
+                    "lot {} moved from {from} to {to}: {} {}",
+                    scan.lot,
+                    scan.qty.normalize(),
+                    scan.uom
+                );
+                self.emit(EventKind::MaterialMoved {
+                    item: scan.item,
+                    lot: scan.lot,
+                    qty: scan.qty,
+                    uom: scan.uom,
+                    from,
+                    to,
+                });
+                Accepted {
+                    action: "moved",
+                    message,
+                    params,
+                }
+            }
+            _ => {
+                params.insert("location", to.to_string());
+                let message = format!(
+                    "lot {} received at {to}: {} {}",
+                    scan.lot,
+                    scan.qty.normalize(),
+                    scan.uom
+                );
+                self.emit(EventKind::MaterialReceived {
+                    item: scan.item,
+                    lot: scan.lot,
+                    qty: scan.qty,
+                    uom: scan.uom,
+                    location: to,
+                });
+                Accepted {
+                    action: "received",
+                    message,
+                    params,
+                }
+            }
+        }
+    }
+
+    fn issue(&mut self, scan: LotScan, plan: Option<&Plan>) -> Result<Accepted, Refusal> {
+        let state = self.station_state().clone();
+        let (Some(wo), Some(operation)) = (state.work_order, state.operation) else {
+            return refuse(
+                "no_work_order",
+                format!(
+                    "no work order is running at station {}: scan a work order first",
+                    self.station
+                ),
+                [],
+            );
+        };
+        let op = plan
+            .and_then(|p| p.work_order(wo.as_str()))
+            .and_then(|o: &PlanWorkOrder| o.operations.iter().find(|op| op.operation == operation));
+        let Some(op) = op else {
+            return refuse(
+                "no_work_order",
+                format!("work order {wo} is no longer in this line's plan"),
+                [],
+            );
+        };
+        if !op.allowed_components.contains(&scan.item) {
+            return refuse(
+                "wrong_item",
+                format!(
+                    "wrong item: {} is not a component of operation {operation} of {wo}",
+                    scan.item
+                ),
+                [
+                    ("item", scan.item.to_string()),
+                    ("operation", operation.to_string()),
+                ],
+            );
+        }
+        let key = (wo.clone(), operation);
+        let issued = self.floor.issued.get(&key).cloned().unwrap_or_default();
+        if issued.lots.contains(&scan.lot) {
+            return refuse(
+                "already_issued",
+                format!("lot {} was already issued to {wo}", scan.lot),
+                [
+                    ("lot", scan.lot.to_string()),
+                    ("work_order", wo.to_string()),
+                ],
+            );
+        }
+        let already = issued.by_item.get(&scan.item).copied().unwrap_or_default();
+        if let Some(need) = op.components.iter().find(|c| c.item == scan.item) {
+            if need.uom != scan.uom {
+                return refuse(
+                    "wrong_unit",
+                    format!(
+                        "the label counts {} in {}, the work order in {}",
+                        scan.item, scan.uom, need.uom
+                    ),
+                    [
+                        ("item", scan.item.to_string()),
+                        ("uom", scan.uom.clone()),
+                        ("expected", need.uom.clone()),
+                    ],
+                );
+            }
+            let open = (need.qty - already).max(Decimal::ZERO);
+            if scan.qty > open {
+                return refuse(
+                    "over_issue",
+                    format!(
+                        "too much {}: the lot holds {} {}, the work order still needs {} {}",
+                        scan.item,
+                        scan.qty.normalize(),
+                        scan.uom,
+                        open.normalize(),
+                        need.uom
+                    ),
+                    [
+                        ("item", scan.item.to_string()),
+                        ("qty", scan.qty.normalize().to_string()),
+                        ("open", open.normalize().to_string()),
+                        ("uom", need.uom.clone()),
+                    ],
+                );
+            }
+        }
+        let entry = self.floor.issued.entry(key.clone()).or_default();
+        *entry.by_item.entry(scan.item.clone()).or_default() += scan.qty;
+        entry.lots.push(scan.lot.clone());
+        let pair = self.floor.save_issued(&key);
+        self.state.push(pair);
+        let params = [
+            ("item", scan.item.to_string()),
+            ("lot", scan.lot.to_string()),
+            ("qty", scan.qty.normalize().to_string()),
+            ("uom", scan.uom.clone()),
+            ("work_order", wo.to_string()),
+        ];
+        let message = format!(
+            "{} {} of lot {} issued to {wo}",
+            scan.qty.normalize(),
+            scan.uom,
+            scan.lot
+        );
+        self.emit(EventKind::MaterialIssued {
+            work_order: wo,
+            operation: Some(operation),
+            item: scan.item,
+            lot: scan.lot,
+            qty: scan.qty,
+            uom: scan.uom,
+        });
+        accept("issued", message, params)
+    }
+}
+
+/// A supplier's GS1 label as a lot: GTIN (01) to item through the plan, batch (10), quantity
+/// from a count (30, 37) or a net weight (310n), expiry (17).
+fn gs1_lot(reading: &Reading, plan: Option<&Plan>) -> Result<LotScan, Refusal> {
+    let gtin = reading
+        .element("01")
+        .or_else(|| reading.element("02"))
+        .map(|e| e.value.clone());
+    let Some(gtin) = gtin else {
+        return Err(Refusal {
+            reason: "unknown_code",
+            message: "this GS1 code names no trade item (01), so it is not a material lot".into(),
+            params: BTreeMap::from([("detail", "a GS1 code without a GTIN (01)".to_owned())]),
+        });
+    };
+    let Some(item) = plan.and_then(|p| p.gtins.get(&gtin)).cloned() else {
+        return Err(Refusal {
+            reason: "unknown_item",
+            message: format!("GTIN {gtin} is not an item central told this line about"),
+            params: BTreeMap::from([("gtin", gtin)]),
+        });
+    };
+    let Some(lot) = reading.element("10") else {
+        return Err(Refusal {
+            reason: "missing_lot",
+            message: format!("the label of {item} carries no batch or lot number (10)"),
+            params: BTreeMap::new(),
+        });
+    };
+    let count = reading
+        .element("30")
+        .or_else(|| reading.element("37"))
+        .and_then(|e| e.value.parse::<Decimal>().ok())
+        .map(|q| (q, "pcs".to_owned()));
+    let weight = (0..=5).find_map(|n| {
+        reading
+            .element(&format!("310{n}"))
+            .and_then(|e| e.decimal)
+            .map(|q| (q, "kg".to_owned()))
+    });
+    let Some((qty, uom)) = weight.or(count) else {
+        return Err(Refusal {
+            reason: "missing_quantity",
+            message: format!(
+                "the label of lot {} carries no quantity (30, 37 or 310n)",
+                lot.value
+            ),
+            params: BTreeMap::new(),
+        });
+    };
+    Ok(LotScan {
+        item,
+        lot: LotId::from(lot.value.as_str()),
+        qty,
+        uom,
+        expires: reading.element("17").and_then(|e| e.date),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use protocol::{PlanComponent, PlanLot, PlanOperation, PlanVersion};
+
+    fn plan() -> Plan {
+        let wo = |id: &str, station: &str, on_hold: bool| PlanWorkOrder {
+            work_order: id.into(),
+            item: "BRACKET".into(),
+            qty: Decimal::new(500, 0),
+            uom: "pcs".into(),
+            due: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            priority: 1,
+            operations: vec![PlanOperation {
+                operation: 10,
+                description: "stamp".into(),
+                station: Some(station.into()),
+                allowed_components: vec!["STEEL-2MM".into(), "GREASE".into()],
+                components: vec![PlanComponent {
+                    item: "STEEL-2MM".into(),
+                    qty: Decimal::new(50, 0),
+                    uom: "kg".into(),
+                }],
+            }],
+            plc_parameters: Default::default(),
+            on_hold,
+        };
+        Plan {
+            edge_id: "line-1".into(),
+            version: PlanVersion(4),
+            published_at: Utc::now(),
+            work_orders: vec![
+                wo("WO-1", "st-10", false),
+                wo("WO-2", "st-10", false),
+                wo("WO-HELD", "st-10", true),
+                wo("WO-ELSEWHERE", "st-20", false),
+            ],
+            lots: vec![
+                PlanLot {
+                    lot: "L-HOLD".into(),
+                    item: "STEEL-2MM".into(),
+                    expires: None,
+                    on_hold: true,
+                    hold_reason: Some("QC-17 tensile test failed".into()),
+                    location: None,
+                },
+                PlanLot {
+                    lot: "L-OLD".into(),
+                    item: "STEEL-2MM".into(),
+                    expires: NaiveDate::from_ymd_opt(2026, 11, 26),
+                    on_hold: false,
+                    hold_reason: None,
+                    location: Some("WH-A".into()),
+                },
+            ],
+            gtins: BTreeMap::from([("09506000134352".to_owned(), "STEEL-2MM".into())]),
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap()
+    }
+
+    fn request(code: &str) -> ScanRequest {
+        ScanRequest {
+            raw: code.into(),
+            at: at(),
+            station: "st-10".into(),
+            device: Some("scanner-1".into()),
+            reply: None,
+        }
+    }
+
+    /// Scans `codes` in order at st-10; returns the last decision.
+    fn scan_all(floor: &mut Floor, plan: Option<&Plan>, codes: &[&str]) -> Decision {
+        let mut last = None;
+        for code in codes {
+            last = Some(floor.scan(&request(code), plan));
+        }
+        last.expect("at least one code")
+    }
+
+    fn names(d: &Decision) -> Vec<&'static str> {
+        d.events.iter().map(|e| e.kind.name()).collect()
+    }
+
+    /// `check(codes, expected)`: the last scan's result, reason or action, and event kinds.
+    #[track_caller]
+    fn check(codes: &[&str], expect: (&str, &[&str])) {
+        let plan = plan();
+        let mut floor = Floor::default();
+        let d = scan_all(&mut floor, Some(&plan), codes);
+        let what = match d.outcome.result {
+            ScanResult::Accepted => d.outcome.action.unwrap_or("?"),
+            _ => d.outcome.reason.unwrap_or("?"),
+        };
+        assert_eq!(
+            (what, names(&d).as_slice()),
+            expect,
+            "{}",
+            d.outcome.message
+        );
+        if d.outcome.result == ScanResult::Rejected {
+            assert!(d.state.is_empty(), "a refused scan changes no state");
+        }
+    }
+
+    const START: &str = "(91)WO-1";
+    const STEEL: &str = "(92)STEEL-2MM(93)L-1(94)25kg";
+
+    #[test]
+    fn badges_sign_in_switch_and_sign_out() {
+        check(&["(96)10442"], ("signed_in", &["operator_signed_in"]));
+        check(
+            &["(96)10442", "(96)10443"],
+            ("signed_in", &["operator_signed_out", "operator_signed_in"]),
+        );
+        check(
+            &["(96)10442", "(96)10442"],
+            ("signed_out", &["operator_signed_out"]),
+        );
+    }
+
+    #[test]
+    fn work_orders_start_only_from_the_plan_at_their_station() {
+        check(&[START], ("started", &["work_order_started"]));
+        check(&["(91)WO-9"], ("unknown_work_order", &["scan_rejected"]));
+        check(&["(91)WO-HELD"], ("work_order_on_hold", &["scan_rejected"]));
+        check(
+            &["(91)WO-ELSEWHERE"],
+            ("work_order_not_at_station", &["scan_rejected"]),
+        );
+        check(
+            &[START, "(91)WO-2"],
+            ("started", &["work_order_paused", "work_order_started"]),
+        );
+        // Scanning the running order again changes nothing.
+        check(&[START, START], ("started", &[]));
+        let mut floor = Floor::default();
+        let d = floor.scan(&request(START), None);
+        assert_eq!(d.outcome.reason, Some("no_plan"));
+    }
+
+    #[test]
+    fn material_is_issued_only_when_allowed_current_and_open() {
+        check(&[STEEL], ("no_work_order", &["scan_rejected"]));
+        check(&[START, STEEL], ("issued", &["material_issued"]));
+        check(
+            &[START, "(92)BOLT-M8(93)B-1(94)100pcs"],
+            ("wrong_item", &["scan_rejected"]),
+        );
+        check(
+            &[START, "(92)STEEL-2MM(93)L-HOLD(94)5kg"],
+            ("on_hold", &["scan_rejected"]),
+        );
+        check(
+            &[START, "(92)STEEL-2MM(93)L-OLD(94)5kg"],
+            ("expired", &["scan_rejected"]),
+        );
+        // 50 kg needed: 25 + 25 fit, a third 25 does not.
+        check(
+            &[
+                START,
+                STEEL,
+                "(92)STEEL-2MM(93)L-2(94)25kg",
+                "(92)STEEL-2MM(93)L-3(94)25kg",
+            ],
+            ("over_issue", &["scan_rejected"]),
+        );
+        check(
+            &[START, STEEL, STEEL],
+            ("already_issued", &["scan_rejected"]),
+        );
+        check(
+            &[START, "(92)STEEL-2MM(93)L-9(94)25lb"],
+            ("wrong_unit", &["scan_rejected"]),
+        );
+        // Not limited by the plan: any quantity.
+        check(
+            &[START, "(92)GREASE(93)G-1(94)999kg"],
+            ("issued", &["material_issued"]),
+        );
+        // A lot whose label contradicts central.
+        check(
+            &[START, "(92)GREASE(93)L-HOLD(94)1kg"],
+            ("on_hold", &["scan_rejected"]),
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_the_reason_and_its_values() {
+        let plan = plan();
+        let mut floor = Floor::default();
+        let d = scan_all(
+            &mut floor,
+            Some(&plan),
+            &[START, "(92)BOLT-M8(93)B-1(94)100pcs"],
+        );
+        assert_eq!(
+            d.outcome.message,
+            "wrong item: BOLT-M8 is not a component of operation 10 of WO-1"
+        );
+        assert_eq!(d.outcome.params["item"], "BOLT-M8");
+        let EventKind::ScanRejected { raw, reason } = &d.events[0].kind else {
+            panic!("{:?}", d.events);
+        };
+        assert_eq!(
+            (raw.as_str(), reason.as_str()),
+            ("(92)BOLT-M8(93)B-1(94)100pcs", d.outcome.message.as_str())
+        );
+        assert_eq!(d.outcome.event_id, Some(d.events[0].id));
+        assert_eq!(
+            d.events[0].source.device.as_ref().map(|d| d.as_str()),
+            Some("scanner-1")
+        );
+    }
+
+    #[test]
+    fn suppliers_gs1_labels_are_lots_through_the_plan_s_gtins() {
+        // Net weight 25.5 kg (3101), batch, expiry 2027-01-31.
+        let good = "]C101095060001343523101000255\u{1d}10SUP-7\u{1d}17270131";
+        check(&[START, good], ("issued", &["material_issued"]));
+        let d = scan_all(&mut Floor::default(), Some(&plan()), &[START, good]);
+        let EventKind::MaterialIssued { qty, uom, lot, .. } = &d.events[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            (*qty, uom.as_str(), lot.as_str()),
+            (Decimal::new(255, 1), "kg", "SUP-7")
+        );
+        check(
+            &[START, "(01)09506000134352(3101)000255(10)SUP-8(17)261101"],
+            ("expired", &["scan_rejected"]),
+        );
+        check(
+            &[START, "(01)09506000134369(10)X(30)5"],
+            ("unknown_item", &["scan_rejected"]),
+        );
+        check(
+            &[START, "(01)09506000134352(30)5"],
+            ("missing_lot", &["scan_rejected"]),
+        );
+        check(
+            &[START, "(01)09506000134352(10)X"],
+            ("missing_quantity", &["scan_rejected"]),
+        );
+    }
+
+    #[test]
+    fn lots_after_a_location_are_received_or_moved_there() {
+        check(&["(95)RACK-1"], ("location_set", &[]));
+        check(&["(95)RACK-1", STEEL], ("received", &["material_received"]));
+        // Central knows L-OLD's place... but it is expired: refused before anything moves.
+        check(
+            &["(95)RACK-1", "(92)STEEL-2MM(93)L-OLD(94)5kg"],
+            ("expired", &["scan_rejected"]),
+        );
+        check(
+            &["(95)RACK-1", STEEL, "(95)RACK-2", STEEL],
+            ("moved", &["material_moved"]),
+        );
+        check(&["(95)RACK-1", "(95)RACK-1"], ("location_cleared", &[]));
+        check(
+            &["(95)RACK-1", "(95)RACK-1", STEEL],
+            ("no_work_order", &["scan_rejected"]),
+        );
+    }
+
+    #[test]
+    fn unreadable_codes_and_other_stations_are_refused() {
+        check(&["hello"], ("unknown_code", &["scan_rejected"]));
+        check(&[""], ("unknown_code", &["scan_rejected"]));
+        check(&["(97)st-10"], ("station_checked", &[]));
+        check(&["(97)st-20"], ("other_station", &["scan_rejected"]));
+    }
+
+    #[test]
+    fn completing_a_lot_names_it_after_the_order_and_records_what_went_in() {
+        let plan = plan();
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[START, STEEL]);
+        let complete = |floor: &mut Floor, qty| {
+            floor.command(
+                &StationCommand {
+                    station: "st-10".into(),
+                    at: at(),
+                    action: StationAction::CompleteLot { qty },
+                    reply: None,
+                },
+                Some(&plan),
+            )
+        };
+        let d = complete(&mut floor, Decimal::new(48, 0));
+        assert_eq!(d.outcome.lot.as_ref().map(|l| l.as_str()), Some("WO-1-001"));
+        let EventKind::LotProduced {
+            consumed_lots, qty, ..
+        } = &d.events[0].kind
+        else {
+            panic!("{:?}", d.events)
+        };
+        assert_eq!(
+            (consumed_lots.clone(), *qty),
+            (vec![LotId::from("L-1")], Decimal::new(48, 0))
+        );
+        let d = complete(&mut floor, Decimal::new(48, 0));
+        assert_eq!(d.outcome.lot.as_ref().map(|l| l.as_str()), Some("WO-1-002"));
+        let d = complete(&mut floor, Decimal::ZERO);
+        assert_eq!(d.outcome.reason, Some("bad_quantity"));
+    }
+
+    #[test]
+    fn the_floor_comes_back_from_the_state_its_decisions_saved() {
+        let plan = plan();
+        let mut floor = Floor::default();
+        let mut saved = BTreeMap::new();
+        for code in [
+            "(96)10442",
+            START,
+            STEEL,
+            "(95)RACK-1",
+            "(92)GREASE(93)G-1(94)5kg",
+        ] {
+            saved.extend(floor.scan(&request(code), Some(&plan)).state);
+        }
+        assert_eq!(Floor::restore(saved), floor);
+        assert_eq!(
+            floor.started(),
+            BTreeMap::from([(
+                StationId::from("st-10"),
+                (WorkOrderId::from("WO-1"), Some(10))
+            )])
+        );
+        // A value that does not parse is skipped, not fatal.
+        let restored = Floor::restore([(format!("{STATION_PREFIX}st-1"), "{oops".to_owned())]);
+        assert_eq!(restored, Floor::default());
+    }
 }

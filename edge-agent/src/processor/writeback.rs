@@ -18,7 +18,8 @@
 
 use crate::config::modbus::{ModbusDevice, WriteTarget};
 use crate::journal::JournalHandle;
-use crate::processor::readings::work_order_for;
+use crate::live::FloorView;
+use crate::processor::readings::{Started, work_order_at};
 use crate::sources::modbus::write::{WriteFailure, WriteJob};
 use crate::sources::{SourceMessage, Value};
 use chrono::Utc;
@@ -39,9 +40,10 @@ pub struct Parameters {
 pub fn job_for(
     targets: &[WriteTarget],
     plan: Option<&Plan>,
+    started: &Started,
     station: Option<&str>,
 ) -> Option<Parameters> {
-    let (Some(work_order), operation) = work_order_for(plan, station) else {
+    let (Some(work_order), operation) = work_order_at(plan, started, station) else {
         return None;
     };
     let wo = plan?
@@ -93,6 +95,7 @@ pub fn written_key(device: &str) -> String {
 pub async fn run(
     device: ModbusDevice,
     mut plan: watch::Receiver<Option<Arc<Plan>>>,
+    mut floor: watch::Receiver<Arc<FloorView>>,
     to_device: mpsc::Sender<WriteJob>,
     to_processor: mpsc::Sender<SourceMessage>,
     journal: JournalHandle,
@@ -103,6 +106,7 @@ pub async fn run(
         let mut last = journal.get_state(&key).await.ok().flatten();
         loop {
             let current = plan.borrow_and_update().clone();
+            let started = floor.borrow_and_update().floor.started();
             if let Some(Parameters {
                 work_order,
                 operation,
@@ -110,6 +114,7 @@ pub async fn run(
             }) = job_for(
                 &device.writes,
                 current.as_deref(),
+                &started,
                 device.station.as_deref(),
             ) && last.as_deref() != Some(work_order.as_str())
             {
@@ -166,7 +171,12 @@ pub async fn run(
                     tracing::error!(error = %e, key, "cannot save the last work order written");
                 }
             }
-            if plan.changed().await.is_err() {
+            // A new plan or a work order started by a scan.
+            let changed = tokio::select! {
+                r = plan.changed() => r,
+                r = floor.changed() => r,
+            };
+            if changed.is_err() {
                 return;
             }
         }
@@ -232,7 +242,7 @@ mod tests {
             target("work_order", 13, DataType::String { chars: 14 }),
             target("not_in_plan", 20, DataType::U16),
         ];
-        let p = job_for(&targets, Some(&plan()), Some("st-20")).unwrap();
+        let p = job_for(&targets, Some(&plan()), &Started::new(), Some("st-20")).unwrap();
         assert_eq!((p.work_order.as_str(), p.operation), ("WO-2", Some(10)));
         assert_eq!(
             p.values,
@@ -242,7 +252,7 @@ mod tests {
                 ("work_order".to_owned(), Value::Text("WO-2".into())),
             ]
         );
-        assert!(job_for(&targets, None, Some("st-20")).is_none());
-        assert!(job_for(&targets[3..], Some(&plan()), Some("st-20")).is_none());
+        assert!(job_for(&targets, None, &Started::new(), Some("st-20")).is_none());
+        assert!(job_for(&targets[3..], Some(&plan()), &Started::new(), Some("st-20")).is_none());
     }
 }

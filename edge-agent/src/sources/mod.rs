@@ -5,6 +5,7 @@
 
 pub mod modbus;
 pub mod mqtt;
+pub mod scanner;
 pub mod simulated;
 
 use protocol::EventBody;
@@ -21,6 +22,8 @@ pub enum SourceMessage {
     /// A barcode read at a station (scanner, line terminal, `POST /api/v1/scans`): the
     /// processor checks it against the plan (`processor/scan.rs`).
     Scan(Box<ScanRequest>),
+    /// A terminal's button at a station (sign out, complete a lot), answered like a scan.
+    Station(Box<crate::processor::scan::StationCommand>),
 }
 
 /// One read of a barcode, as a scanner or a person handed it in.

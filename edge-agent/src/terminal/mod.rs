@@ -12,23 +12,33 @@ use protocol::{EdgeId, ErrorBody, PlanVersion, Seq};
 use serde::Serialize;
 use std::sync::Arc;
 
+pub mod page;
+
+pub mod stations;
+
 #[derive(Clone)]
 pub struct TerminalState {
     pub edge_id: EdgeId,
     pub journal: JournalHandle,
     pub live: Arc<Live>,
+    /// Scans and station commands from HTTP to the processor.
+    pub scans: stations::ScanGate,
+    /// The stations the configuration names (scanners', PLCs'); the plan adds its own.
+    pub stations: Vec<protocol::StationId>,
 }
 
 pub fn app(state: TerminalState) -> Router {
     Router::new()
+        .merge(stations::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))
+        .merge(page::routes())
         .fallback(not_found)
         .with_state(state)
 }
 
-fn error(status: StatusCode, code: &str, message: String) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: String) -> Response {
     (status, Json(ErrorBody::new(code, message))).into_response()
 }
 

@@ -2,4 +2,9 @@
 
 mod labels;
 mod modbus;
+mod modbus_rtu;
 mod mqtt;
+mod mqtt_restart;
+mod mqtt_tls;
+mod scanner;
+mod scans;

@@ -476,7 +476,7 @@ async fn a_dead_plc_never_delays_another() {
                 "no fault is due before the dead PLC's 10 s timeout, yet: {:?}",
                 e.kind
             ),
-            SourceMessage::Mqtt(_) | SourceMessage::Scan(_) => {
+            SourceMessage::Mqtt(_) | SourceMessage::Scan(_) | SourceMessage::Station(_) => {
                 unreachable!("no MQTT or scanner source in this test")
             }
         }
@@ -646,7 +646,7 @@ report = "every_poll"
                     EventKind::DeviceFault { message, .. } => faults.push(message),
                     other => panic!("{other:?}"),
                 },
-                SourceMessage::Mqtt(_) | SourceMessage::Scan(_) => {
+                SourceMessage::Mqtt(_) | SourceMessage::Scan(_) | SourceMessage::Station(_) => {
                     unreachable!("no MQTT or scanner source in this test")
                 }
             }
@@ -823,7 +823,7 @@ address = "coil:1"
                     }
                 }
                 SourceMessage::Event(e) => panic!("{:?}", e.kind),
-                SourceMessage::Mqtt(_) | SourceMessage::Scan(_) => {
+                SourceMessage::Mqtt(_) | SourceMessage::Scan(_) | SourceMessage::Station(_) => {
                     unreachable!("no MQTT or scanner source in this test")
                 }
             }
@@ -938,6 +938,7 @@ fn start_writing(path: &std::path::Path, device: ModbusDevice, live: Arc<Live>) 
         tokio::spawn(edge_agent::processor::writeback::run(
             device.clone(),
             live.watch_plan(),
+            live.watch_floor(),
             to_device,
             tx.clone(),
             journal.clone(),

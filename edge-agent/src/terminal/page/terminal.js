@@ -1,0 +1,816 @@
+// The operators' line terminal: one station's running work order, the components still to
+// issue, the work-order queue, the last scans and a scan input for keyboard-wedge scanners.
+//
+// Plain JavaScript, no build step and nothing from outside the edge, so it runs while the
+// plant's network is down. The station view comes from the edge's server-sent events
+// (`/api/v1/stations/{station}/events`); a scan is posted to `/api/v1/scans`, and the edge
+// answers only after the scan's event is committed, so the green banner and the "accepted"
+// tone never come before the commit.
+'use strict';
+
+(function () {
+  // ---- Texts ---------------------------------------------------------------------------
+  // Every visible text in both languages. `{name}` is replaced by the parameter of that name;
+  // a text whose parameters are missing falls back to the edge's English message.
+  const TEXTS = {
+    en: {
+      title: 'Line terminal',
+      pick_station: 'Choose your station',
+      no_stations: 'This edge has no stations yet: it needs a plan with work orders for its stations.',
+      unknown_station: 'Station {station} is not known to this edge.',
+      sign_in_prompt: 'Sign in: scan your badge',
+      signed_in_as: 'Operator {operator}',
+      sign_out: 'Sign out',
+      scan_label: 'Scan',
+      scan_placeholder: 'Scan here',
+      keyboard: 'Show the on-screen keyboard',
+      ready: 'Ready to scan',
+      checking: 'Checking…',
+      result_accepted: 'Accepted',
+      result_rejected: 'Rejected',
+      result_not_stored: 'Not stored — scan again',
+      request_failed: 'The edge did not answer: {detail}',
+      scans: 'Last scans',
+      no_scans: 'No scans yet',
+      work_order: 'Work order',
+      no_work_order: 'No work order running: tap one below or scan its label',
+      operation: 'operation {operation}',
+      target: 'Target',
+      good: 'Good',
+      scrap: 'Scrap',
+      components: 'Components to issue',
+      no_components: 'No components listed for this operation',
+      component_item: 'Item',
+      required: 'Required',
+      issued: 'Issued',
+      open: 'Open',
+      queue: 'Work orders',
+      queue_empty: 'No work orders for this station',
+      due: 'due {due}',
+      on_hold: 'On hold',
+      running: 'Running',
+      location: 'Location {location}',
+      plan_version: 'Plan version {version}',
+      central_offline: 'Central unreachable — working locally',
+      edge_offline: 'Edge not answering — reconnecting…',
+      complete_lot_qty: 'Finished quantity',
+      complete_lot: 'Complete lot',
+      lot_completed: 'Lot {lot} completed',
+      qty_needed: 'Enter the finished quantity first',
+      label: 'Label',
+    },
+    zh: {
+      title: '产线终端',
+      pick_station: '请选择工位',
+      no_stations: '本边缘节点还没有工位：需要包含本工位工单的生产计划。',
+      unknown_station: '本边缘节点没有工位 {station}。',
+      sign_in_prompt: '请登录：扫描您的工牌',
+      signed_in_as: '操作员 {operator}',
+      sign_out: '退出登录',
+      scan_label: '扫描',
+      scan_placeholder: '请在此扫描',
+      keyboard: '显示屏幕键盘',
+      ready: '请扫描',
+      checking: '正在核对…',
+      result_accepted: '已接受',
+      result_rejected: '已拒绝',
+      result_not_stored: '未保存 — 请重新扫描',
+      request_failed: '边缘节点无响应：{detail}',
+      scans: '最近扫描',
+      no_scans: '尚无扫描',
+      work_order: '工单',
+      no_work_order: '没有正在生产的工单：请点击下方工单或扫描工单标签',
+      operation: '工序 {operation}',
+      target: '目标',
+      good: '良品',
+      scrap: '废品',
+      components: '待发物料',
+      no_components: '本工序没有列出物料',
+      component_item: '物料',
+      required: '需求',
+      issued: '已发',
+      open: '未发',
+      queue: '工单',
+      queue_empty: '本工位没有工单',
+      due: '交期 {due}',
+      on_hold: '已冻结',
+      running: '生产中',
+      location: '库位 {location}',
+      plan_version: '计划版本 {version}',
+      central_offline: '无法连接中心 — 本地继续工作',
+      edge_offline: '边缘节点无响应 — 正在重新连接…',
+      complete_lot_qty: '完工数量',
+      complete_lot: '完工入批',
+      lot_completed: '批次 {lot} 已完工',
+      qty_needed: '请先输入完工数量',
+      label: '标签',
+    },
+  };
+
+  // Why a scan was refused, by the edge's reason code.
+  const REASONS = {
+    en: {
+      unknown_code: 'Unreadable code: {detail}',
+      no_plan: 'No plan on this edge yet',
+      unknown_work_order: 'Unknown work order {work_order}',
+      work_order_not_at_station: 'Work order {work_order} does not run at station {station}',
+      work_order_on_hold: 'Work order {work_order} is on hold',
+      no_work_order: 'No work order running: start one first',
+      wrong_item: 'Wrong item: {item} is not used at operation {operation}',
+      expired: 'Expired: lot {lot} could be used until {expires}',
+      on_hold: 'On hold: lot {lot} ({reason})',
+      over_issue: 'Too much: {qty} {uom} of {item}, only {open} {uom} still open',
+      unknown_item: 'Unknown item: GTIN {gtin}',
+      missing_lot: 'The label has no lot number',
+      missing_quantity: 'The label has no quantity',
+      other_station: 'Wrong station: this label is for station {station}',
+      wrong_unit: 'Wrong unit: {item} is counted in {expected}, the label says {uom}',
+      already_issued: 'Lot {lot} was already issued to {work_order}',
+      not_signed_in: 'Nobody is signed in at this station',
+      bad_quantity: 'Enter a quantity above zero (got {qty})',
+    },
+    zh: {
+      unknown_code: '无法识别的条码：{detail}',
+      no_plan: '本边缘节点尚无生产计划',
+      unknown_work_order: '未知工单 {work_order}',
+      work_order_not_at_station: '工单 {work_order} 不在工位 {station} 生产',
+      work_order_on_hold: '工单 {work_order} 已冻结',
+      no_work_order: '没有正在生产的工单：请先开工',
+      wrong_item: '物料错误：工序 {operation} 不使用 {item}',
+      expired: '批次已过期：{lot} 有效期至 {expires}',
+      on_hold: '批次已冻结：{lot}（{reason}）',
+      over_issue: '超量发料：{item} {qty} {uom}，仅剩 {open} {uom} 未发',
+      unknown_item: '未知物料：GTIN {gtin}',
+      missing_lot: '标签缺少批次号',
+      missing_quantity: '标签缺少数量',
+      other_station: '工位错误：此标签属于工位 {station}',
+      wrong_unit: '单位错误：{item} 应以 {expected} 计，标签为 {uom}',
+      already_issued: '批次 {lot} 已发料给工单 {work_order}',
+      not_signed_in: '本工位无人登录',
+      bad_quantity: '数量必须大于零（输入为 {qty}）',
+    },
+  };
+
+  // What an accepted scan did, by the edge's action code.
+  const ACTIONS = {
+    en: {
+      signed_in: 'Signed in: {operator}',
+      signed_out: 'Signed out: {operator}',
+      started: 'Started {work_order}, operation {operation}',
+      issued: 'Issued {qty} {uom} of {item}, lot {lot}',
+      location_set: 'Location set: {location}',
+      location_cleared: 'Location cleared: {location}',
+      received: 'Received {qty} {uom} of {item}, lot {lot}, at {location}',
+      moved: 'Moved {qty} {uom} of {item}, lot {lot}: {from} → {to}',
+      station_checked: 'Station {station} confirmed',
+      lot_completed: 'Lot {lot} completed: {qty} {uom}',
+    },
+    zh: {
+      signed_in: '已登录：{operator}',
+      signed_out: '已退出：{operator}',
+      started: '已开工：{work_order} 工序 {operation}',
+      issued: '已发料：{item} 批次 {lot} {qty} {uom}',
+      location_set: '库位已设定：{location}',
+      location_cleared: '库位已清除：{location}',
+      received: '已收货：{item} 批次 {lot} {qty} {uom}，库位 {location}',
+      moved: '已移库：{item} 批次 {lot} {qty} {uom}：{from} → {to}',
+      station_checked: '工位已确认：{station}',
+      lot_completed: '批次 {lot} 已完工：{qty} {uom}',
+    },
+  };
+
+  const LANGS = ['en', 'zh'];
+  const HTML_LANG = { en: 'en', zh: 'zh-CN' };
+  const GS = '\u001d';
+
+  // ---- State ---------------------------------------------------------------------------
+  const params = new URLSearchParams(window.location.search);
+  const station = params.get('station');
+  let lang = pickLanguage();
+  let view = null; // the last StationView
+  let lastOutcome = null; // what the banner shows: {state, outcome?, error?}
+  const rendered = {}; // JSON of what each section last showed, to rebuild only what changed
+  let events = null; // the EventSource
+  let streamOpen = false;
+  let scanChain = Promise.resolve(); // scans are posted one after another, in scan order
+  let audio = null;
+
+  // For the browser test and for a curious technician: what the page did, in order.
+  const record = { beeps: [], scans: 0, views: 0 };
+
+  function pickLanguage() {
+    const asked = params.get('lang');
+    if (LANGS.includes(asked)) return asked;
+    let saved = null;
+    try {
+      saved = window.localStorage.getItem('mes.terminal.lang');
+    } catch (e) {
+      saved = null; // storage can be off (private mode); the browser's language decides then
+    }
+    if (LANGS.includes(saved)) return saved;
+    const nav = (navigator.language || 'en').toLowerCase();
+    return nav.startsWith('zh') ? 'zh' : 'en';
+  }
+
+  // ---- Small helpers -------------------------------------------------------------------
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  // An element with attributes and children (strings become text nodes: nothing from the
+  // network is ever parsed as HTML).
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === 'class') node.className = value;
+      else if (key === 'dataset') Object.assign(node.dataset, value);
+      else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? '' : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  // A decimal as the edge sends it ("225.000") written plainly ("225"): no grouping, no
+  // exponent, no trailing zeros.
+  function plain(value) {
+    if (value === null || value === undefined) return '—';
+    const text = String(value);
+    if (/^-?\d+\.\d+$/.test(text)) return text.replace(/0+$/, '').replace(/\.$/, '');
+    return text;
+  }
+
+  // Fills `{name}` placeholders; null when one is missing, so the caller can fall back.
+  function fill(template, values) {
+    let missing = false;
+    const text = template.replace(/\{(\w+)\}/g, (_, name) => {
+      const value = values ? values[name] : undefined;
+      if (value === undefined || value === null) {
+        missing = true;
+        return '';
+      }
+      return plain(value);
+    });
+    return missing ? null : text;
+  }
+
+  function t(key, values) {
+    const template = TEXTS[lang][key] ?? TEXTS.en[key] ?? key;
+    return fill(template, values) ?? template.replace(/\{\w+\}/g, '—');
+  }
+
+  // The sentence for a scan outcome (or a scan in the view's list) in the chosen language.
+  function describe(outcome) {
+    let template = null;
+    if (outcome.result === 'rejected' && outcome.reason) template = REASONS[lang][outcome.reason];
+    if (outcome.result === 'accepted' && outcome.action) template = ACTIONS[lang][outcome.action];
+    const params = Object.assign({}, outcome.params);
+    if (outcome.lot && !params.lot) params.lot = outcome.lot;
+    if (outcome.reason === 'on_hold' && !params.reason) params.reason = '—';
+    const text = template ? fill(template, params) : null;
+    return text ?? outcome.message ?? '';
+  }
+
+  function headline(result) {
+    if (result === 'accepted') return t('result_accepted');
+    if (result === 'rejected') return t('result_rejected');
+    return t('result_not_stored');
+  }
+
+  function clock(at) {
+    const date = new Date(at);
+    if (Number.isNaN(date.getTime())) return '';
+    const two = (n) => String(n).padStart(2, '0');
+    return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+  }
+
+  function stationPath(suffix) {
+    return `/api/v1/stations/${encodeURIComponent(station)}${suffix || ''}`;
+  }
+
+  // The edge's error shape, `{"error":{"code","message"}}`, or the HTTP status.
+  async function errorText(response) {
+    try {
+      const body = await response.json();
+      if (body && body.error && body.error.message) return body.error.message;
+    } catch (e) {
+      // not JSON: the status says enough
+    }
+    return `HTTP ${response.status}`;
+  }
+
+  // ---- Sound ---------------------------------------------------------------------------
+  // Browsers allow audio only after a user gesture; the first key or touch unlocks it.
+  function unlockAudio() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!audio && Context) {
+      try {
+        audio = new Context();
+      } catch (e) {
+        audio = null;
+      }
+    }
+    if (audio && audio.state === 'suspended') audio.resume().catch(() => {});
+  }
+
+  // A high short tone for accepted, a low long one for anything else.
+  function beep(accepted) {
+    record.beeps.push(accepted ? 'accepted' : 'rejected');
+    unlockAudio();
+    if (!audio) return;
+    const start = audio.currentTime + 0.01;
+    const length = accepted ? 0.12 : 0.6;
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.type = accepted ? 'sine' : 'square';
+    osc.frequency.value = accepted ? 1760 : 220;
+    gain.gain.setValueAtTime(0.0001, start);
+    gain.gain.exponentialRampToValueAtTime(0.4, start + 0.01);
+    gain.gain.setValueAtTime(0.4, start + length - 0.03);
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + length);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(start);
+    osc.stop(start + length + 0.02);
+  }
+
+  // ---- The banner ----------------------------------------------------------------------
+  function showBanner() {
+    const banner = $('banner');
+    const state = lastOutcome ? lastOutcome.state : 'idle';
+    banner.className = state;
+    banner.dataset.result = lastOutcome && lastOutcome.outcome ? lastOutcome.outcome.result : '';
+    banner.dataset.reason = lastOutcome && lastOutcome.outcome ? lastOutcome.outcome.reason || '' : '';
+    let head = t('ready');
+    let detail = '';
+    if (state === 'pending') {
+      head = t('checking');
+      detail = lastOutcome.code || '';
+    } else if (lastOutcome && lastOutcome.outcome) {
+      head = headline(lastOutcome.outcome.result);
+      detail = describe(lastOutcome.outcome);
+      if (!detail && lastOutcome.outcome.lot) detail = t('lot_completed', { lot: lastOutcome.outcome.lot });
+    } else if (lastOutcome && lastOutcome.error) {
+      head = t('result_not_stored');
+      detail = lastOutcome.error.key ? t(lastOutcome.error.key, lastOutcome.error.values) : '';
+    }
+    $('banner-head').textContent = head;
+    $('banner-detail').textContent = detail;
+    // A completed lot's label, to print again from the browser if the printer missed it.
+    const label = $('banner-label');
+    const lot = lastOutcome && lastOutcome.outcome && lastOutcome.outcome.result === 'accepted'
+      ? lastOutcome.outcome.lot : null;
+    label.hidden = !lot;
+    label.textContent = t('label');
+    if (lot) label.href = lastOutcome.outcome.label_png || `/api/v1/labels/${encodeURIComponent(lot)}.png`;
+  }
+
+  // What the edge answered for one request: shown and sounded only now, after the commit.
+  function answer(outcome) {
+    const state = outcome.result === 'accepted' ? 'accepted' : 'rejected';
+    lastOutcome = { state, outcome };
+    showBanner();
+    beep(state === 'accepted');
+  }
+
+  function failed(key, values) {
+    lastOutcome = { state: 'rejected', error: { key, values } };
+    showBanner();
+    beep(false);
+  }
+
+  // ---- Requests ------------------------------------------------------------------------
+  async function post(path, body) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        cache: 'no-store',
+      });
+    } catch (e) {
+      failed('request_failed', { detail: String(e.message || e) });
+      return null;
+    }
+    if (!response.ok) {
+      failed('request_failed', { detail: await errorText(response) });
+      return null;
+    }
+    try {
+      return await response.json();
+    } catch (e) {
+      failed('request_failed', { detail: String(e.message || e) });
+      return null;
+    }
+  }
+
+  // Posts the scan and shows the edge's answer; scans queue up behind each other so a fast
+  // scanner's codes are checked in the order they were read.
+  function submitScan(code) {
+    if (!code) return;
+    record.scans += 1;
+    scanChain = scanChain.then(async () => {
+      lastOutcome = { state: 'pending', code };
+      showBanner();
+      const outcome = await post('/api/v1/scans', { station, code });
+      if (outcome) answer(outcome);
+      if (!streamOpen) await refresh();
+    });
+  }
+
+  async function signOut() {
+    scanChain = scanChain.then(async () => {
+      const outcome = await post(stationPath('/sign-out'), {});
+      if (outcome) answer(outcome);
+      if (!streamOpen) await refresh();
+    });
+  }
+
+  async function completeLot() {
+    const input = $('lot-qty');
+    const qty = input.value.trim();
+    if (!qty) {
+      failed('qty_needed');
+      return;
+    }
+    scanChain = scanChain.then(async () => {
+      const outcome = await post(stationPath('/lots'), { qty });
+      if (outcome) {
+        answer(outcome);
+        if (outcome.result === 'accepted') input.value = '';
+      }
+      if (!streamOpen) await refresh();
+    });
+    focusScan();
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch(stationPath(), { cache: 'no-store' });
+      if (response.ok) render(await response.json());
+    } catch (e) {
+      setEdgeOnline(false);
+    }
+  }
+
+  // ---- The scan input ------------------------------------------------------------------
+  function focusScan() {
+    const scan = $('scan');
+    if (!scan || $('terminal').hidden) return;
+    if (document.activeElement === $('lot-qty')) return;
+    if (document.activeElement !== scan) scan.focus({ preventScroll: true });
+  }
+
+  function setupScanInput() {
+    const scan = $('scan');
+    scan.addEventListener('keydown', (event) => {
+      unlockAudio();
+      // Enter (or the Tab some scanners are set to send) ends a code.
+      if (event.key === 'Enter' || (event.key === 'Tab' && scan.value !== '')) {
+        event.preventDefault();
+        const code = scan.value.replace(/^\s+|\s+$/g, '');
+        scan.value = '';
+        submitScan(code);
+        return;
+      }
+      // A GS1 separator: scanners send it as the character itself or as Ctrl+].
+      if (event.key === GS || (event.ctrlKey && (event.key === ']' || event.code === 'BracketRight'))) {
+        event.preventDefault();
+        const start = scan.selectionStart ?? scan.value.length;
+        const end = scan.selectionEnd ?? scan.value.length;
+        scan.value = scan.value.slice(0, start) + GS + scan.value.slice(end);
+        scan.setSelectionRange(start + 1, start + 1);
+      }
+    });
+    // Keep the input focused: a keyboard-wedge scanner types into whatever has focus.
+    scan.addEventListener('blur', () => window.setTimeout(focusScan, 0));
+    $('lot-qty').addEventListener('blur', () => window.setTimeout(focusScan, 0));
+    $('lot-qty').addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') {
+        event.preventDefault();
+        completeLot();
+      }
+    });
+    document.addEventListener('click', () => window.setTimeout(focusScan, 0));
+    document.addEventListener('pointerdown', unlockAudio, true);
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden) focusScan();
+    });
+    // On a touch screen the on-screen keyboard would cover the page at every refocus: it
+    // stays hidden (a wedge scanner still types) until the operator asks for it.
+    const keyboard = $('keyboard');
+    const coarse = window.matchMedia && window.matchMedia('(pointer: coarse)').matches;
+    setKeyboard(!coarse);
+    keyboard.addEventListener('click', () => {
+      setKeyboard(scan.getAttribute('inputmode') === 'none');
+      scan.blur();
+      focusScan();
+    });
+  }
+
+  function setKeyboard(on) {
+    $('scan').setAttribute('inputmode', on ? 'text' : 'none');
+    $('keyboard').setAttribute('aria-pressed', on ? 'true' : 'false');
+    $('keyboard').classList.toggle('current', on);
+  }
+
+  // ---- Rendering -----------------------------------------------------------------------
+  function applyTexts() {
+    document.documentElement.lang = HTML_LANG[lang];
+    document.title = station ? `${station} · ${t('title')}` : t('title');
+    for (const node of document.querySelectorAll('[data-i18n]')) {
+      node.textContent = t(node.dataset.i18n);
+    }
+    for (const node of document.querySelectorAll('[data-i18n-placeholder]')) {
+      node.placeholder = t(node.dataset.i18nPlaceholder);
+    }
+    for (const node of document.querySelectorAll('[data-i18n-title]')) {
+      node.title = t(node.dataset.i18nTitle);
+    }
+    for (const button of document.querySelectorAll('#lang button')) {
+      button.classList.toggle('current', button.dataset.lang === lang);
+      button.setAttribute('aria-pressed', button.dataset.lang === lang ? 'true' : 'false');
+    }
+  }
+
+  function setLanguage(next) {
+    if (!LANGS.includes(next)) return;
+    lang = next;
+    try {
+      window.localStorage.setItem('mes.terminal.lang', lang);
+    } catch (e) {
+      // the URL keeps the choice instead
+    }
+    params.set('lang', lang);
+    window.history.replaceState(null, '', `${window.location.pathname}?${params}`);
+    for (const key of Object.keys(rendered)) delete rendered[key];
+    applyTexts();
+    showBanner();
+    if (view) render(view);
+    if (!station) showPicker();
+    focusScan();
+  }
+
+  // Rebuilds a section only when what it shows changed, so a tap is not lost to a redraw.
+  function section(name, data, build) {
+    const key = JSON.stringify(data);
+    if (rendered[name] === key) return;
+    rendered[name] = key;
+    build();
+  }
+
+  function render(next) {
+    view = next;
+    record.views += 1;
+    $('central-offline').hidden = next.central_connected !== false;
+
+    section('header', [next.station, next.operator], () => {
+      $('station-name').textContent = next.station;
+      const operator = $('operator');
+      operator.classList.toggle('none', !next.operator);
+      operator.dataset.operator = next.operator || '';
+      operator.textContent = next.operator
+        ? t('signed_in_as', { operator: next.operator })
+        : t('sign_in_prompt');
+      $('sign-out').hidden = !next.operator;
+    });
+
+    section('work_order', next.work_order, () => renderWorkOrder(next.work_order));
+    section('components', next.work_order && next.work_order.components, () =>
+      renderComponents(next.work_order));
+    section('queue', [next.queue, next.work_order && next.work_order.work_order], () =>
+      renderQueue(next.queue || [], next.work_order));
+    section('scans', next.scans, () => renderScans(next.scans || []));
+    section('footer', [next.location, next.plan_version], () => {
+      $('location').textContent = next.location ? t('location', { location: next.location }) : '';
+      $('plan-version').textContent =
+        next.plan_version !== undefined && next.plan_version !== null
+          ? t('plan_version', { version: next.plan_version })
+          : '';
+    });
+  }
+
+  function renderWorkOrder(wo) {
+    const box = $('work-order');
+    box.replaceChildren();
+    $('complete').hidden = !wo;
+    if (!wo) {
+      box.dataset.workOrder = '';
+      box.append(el('div', { class: 'empty' }, t('no_work_order')));
+      return;
+    }
+    box.dataset.workOrder = wo.work_order;
+    const target = Number(wo.qty);
+    const good = Number(wo.good) || 0;
+    const percent = target > 0 ? Math.min(100, (good / target) * 100) : 0;
+    const bar = el('div', { class: 'bar' });
+    bar.style.width = `${percent.toFixed(1)}%`;
+    box.append(
+      el('div', { class: 'wo-id' }, wo.work_order, ' ',
+        wo.on_hold ? el('span', { class: 'badge held' }, t('on_hold')) : null),
+      el('div', { class: 'wo-what' },
+        [wo.item, wo.description,
+          wo.operation === null || wo.operation === undefined ? null : t('operation', { operation: wo.operation })]
+          .filter((part) => part !== undefined && part !== null && part !== '')
+          .join(' · ')),
+      el('div', { class: 'counts' },
+        el('span', { class: 'target' }, `${t('target')} `, el('b', null, plain(wo.qty)), ` ${wo.uom || ''}`),
+        el('span', { class: 'good' }, `${t('good')} `, el('b', { id: 'good' }, plain(wo.good))),
+        el('span', { class: 'scrap' }, `${t('scrap')} `, el('b', { id: 'scrap' }, plain(wo.scrap)))),
+      el('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0',
+        'aria-valuemax': plain(wo.qty), 'aria-valuenow': plain(wo.good) }, bar));
+  }
+
+  function renderComponents(wo) {
+    const box = $('components');
+    box.replaceChildren();
+    // Without a running work order there is nothing to issue to: the section goes away.
+    $('components-box').hidden = !wo;
+    const components = (wo && wo.components) || [];
+    if (components.length === 0) {
+      box.append(el('p', { class: 'empty' }, t('no_components')));
+      return;
+    }
+    const amount = (value, uom) => (value === null || value === undefined ? '—' : `${plain(value)} ${uom || ''}`);
+    const rows = components.map((c) => {
+      const done = c.open !== null && c.open !== undefined && Number(c.open) <= 0;
+      return el('tr', { class: done ? 'done' : null, dataset: { item: c.item } },
+        el('td', { class: 'item' }, c.item),
+        el('td', { class: 'required' }, amount(c.required, c.uom)),
+        el('td', { class: 'issued' }, amount(c.issued, c.uom)),
+        el('td', { class: 'open' }, amount(c.open, c.uom)));
+    });
+    box.append(el('table', null,
+      el('thead', null, el('tr', null,
+        el('th', null, t('component_item')), el('th', null, t('required')),
+        el('th', null, t('issued')), el('th', null, t('open')))),
+      el('tbody', null, rows)));
+  }
+
+  function renderQueue(queue, running) {
+    const box = $('queue');
+    box.replaceChildren();
+    if (queue.length === 0) {
+      box.append(el('p', { class: 'empty' }, t('queue_empty')));
+      return;
+    }
+    for (const wo of queue) {
+      const isRunning = running && running.work_order === wo.work_order;
+      const classes = ['queue-item', wo.on_hold ? 'held' : '', isRunning ? 'running' : ''].join(' ').trim();
+      let badge = null;
+      if (isRunning) badge = t('running');
+      else if (wo.on_hold) badge = t('on_hold');
+      // A held work order stays tappable: the edge refuses it and the operator hears why.
+      box.append(el('button', {
+        type: 'button',
+        class: classes,
+        dataset: { workOrder: wo.work_order },
+        disabled: isRunning,
+        onclick: () => submitScan(`(91)${wo.work_order}`),
+      },
+      el('span', { class: 'wo' }, wo.work_order), ' ',
+      badge ? el('span', { class: 'badge' }, badge) : null,
+      el('span', { class: 'meta' },
+        [wo.item, `${plain(wo.qty)} ${wo.uom || ''}`.trim(), wo.due ? t('due', { due: wo.due }) : null]
+          .filter(Boolean).join(' · '))));
+    }
+  }
+
+  function renderScans(scans) {
+    const list = $('scans');
+    list.replaceChildren();
+    if (scans.length === 0) {
+      list.append(el('li', { class: 'empty' }, t('no_scans')));
+      return;
+    }
+    for (const scan of scans) {
+      const ok = scan.result === 'accepted';
+      list.append(el('li', { class: ok ? 'accepted' : 'rejected', dataset: { result: scan.result, reason: scan.reason || '' } },
+        el('span', { class: 'mark' }, ok ? '✔' : '✘'),
+        el('span', { class: 'text' }, describe(scan), ' ', el('span', { class: 'time' }, clock(scan.at))),
+        el('span', { class: 'raw' }, (scan.raw || '').split(GS).join('<GS>'))));
+    }
+  }
+
+  function setEdgeOnline(online) {
+    $('edge-offline').hidden = online;
+  }
+
+  // ---- Live updates --------------------------------------------------------------------
+  // EventSource reconnects by itself after a dropped connection; it gives up only when the
+  // edge answers with an error status, and then the page tries again a little later.
+  function connect() {
+    const source = new EventSource(stationPath('/events'));
+    events = source;
+    source.addEventListener('station', (event) => {
+      streamOpen = true;
+      setEdgeOnline(true);
+      try {
+        render(JSON.parse(event.data));
+      } catch (e) {
+        console.error('a station event the page cannot read', e);
+      }
+    });
+    source.addEventListener('open', () => {
+      streamOpen = true;
+      setEdgeOnline(true);
+    });
+    source.addEventListener('error', () => {
+      streamOpen = false;
+      setEdgeOnline(false);
+      if (source.readyState === EventSource.CLOSED) {
+        window.setTimeout(() => {
+          if (events === source) start();
+        }, 3000);
+      }
+    });
+  }
+
+  async function start() {
+    let response;
+    try {
+      response = await fetch(stationPath(), { cache: 'no-store' });
+    } catch (e) {
+      setEdgeOnline(false);
+      window.setTimeout(start, 3000);
+      return;
+    }
+    if (response.status === 404) {
+      showPicker(t('unknown_station', { station }));
+      return;
+    }
+    if (response.ok) {
+      setEdgeOnline(true);
+      try {
+        render(await response.json());
+      } catch (e) {
+        console.error('a station view the page cannot read', e);
+      }
+    }
+    connect();
+  }
+
+  // ---- Station picker ------------------------------------------------------------------
+  async function showPicker(message) {
+    $('terminal').hidden = true;
+    $('picker').hidden = false;
+    $('station-name').textContent = t('title');
+    $('operator').hidden = true;
+    const note = $('picker-message');
+    note.hidden = !message;
+    note.textContent = message || '';
+    const list = $('picker-list');
+    let stations = [];
+    try {
+      const response = await fetch('/api/v1/stations', { cache: 'no-store' });
+      if (response.ok) stations = await response.json();
+      setEdgeOnline(true);
+    } catch (e) {
+      setEdgeOnline(false);
+    }
+    list.replaceChildren();
+    if (!Array.isArray(stations) || stations.length === 0) {
+      list.append(el('p', null, t('no_stations')));
+      return;
+    }
+    for (const id of stations) {
+      list.append(el('button', {
+        type: 'button',
+        dataset: { station: id },
+        onclick: () => {
+          const next = new URLSearchParams({ station: id, lang });
+          window.location.assign(`${window.location.pathname}?${next}`);
+        },
+      }, id));
+    }
+  }
+
+  // ---- Start ---------------------------------------------------------------------------
+  function main() {
+    for (const button of document.querySelectorAll('#lang button')) {
+      button.addEventListener('click', () => setLanguage(button.dataset.lang));
+    }
+    $('sign-out').addEventListener('click', signOut);
+    $('complete-lot').addEventListener('click', completeLot);
+    applyTexts();
+    if (!station) {
+      showPicker();
+      return;
+    }
+    $('station-name').textContent = station;
+    $('terminal').hidden = false;
+    setupScanInput();
+    showBanner();
+    focusScan();
+    start();
+  }
+
+  window.terminal = { TEXTS, REASONS, ACTIONS, record, describe, get lang() { return lang; } };
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', main);
+  else main();
+})();

@@ -1,0 +1,498 @@
+//! Stations and scans over HTTP: what the line terminal, handheld terminals and other callers
+//! use.
+//!
+//! - `POST /api/v1/scans` hands a code to the scan processor and answers with the outcome
+//!   once the scan's event is committed ([`ScanOutcome`]).
+//! - `GET /api/v1/stations`, `GET /api/v1/stations/{station}`: the stations and one station's
+//!   view ([`StationView`]).
+//! - `GET /api/v1/stations/{station}/events`: the same view as server-sent events, at connect
+//!   and after every committed change, so the terminal updates without reloading.
+//! - `POST /api/v1/stations/{station}/sign-out`, `POST /api/v1/stations/{station}/lots`:
+//!   the terminal's buttons, answered like scans.
+//! - `GET /api/v1/labels/{lot}.png`: the label of a lot completed at one of the stations.
+//!
+//! Everything here is served from the edge's own state: it keeps working while central is
+//! unreachable.
+
+use super::{TerminalState, error};
+use crate::labels::{FinishedLot, Symbology, finished_lot_label};
+use crate::live::{FloorView, ScanRecord};
+use crate::processor::scan::{ScanOutcome, StationAction, StationCommand};
+use crate::sources::{ScanRequest, SourceMessage};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use protocol::{EdgeId, Plan, PlanVersion, StationId, WorkOrderId};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// The longest code accepted over HTTP; scanners send far less.
+pub const MAX_CODE_LEN: usize = 4096;
+
+/// The way from HTTP into the processor. Closed when the edge stops its sources, so the
+/// processor can finish; later requests get 503.
+/// Closing it also ends the live streams, so the HTTP server's graceful shutdown is not held
+/// open by terminals that never hang up.
+#[derive(Clone)]
+pub struct ScanGate {
+    to_processor: Arc<Mutex<Option<mpsc::Sender<SourceMessage>>>>,
+    closed: watch::Sender<bool>,
+}
+
+impl ScanGate {
+    pub fn new(to_processor: mpsc::Sender<SourceMessage>) -> ScanGate {
+        ScanGate {
+            to_processor: Arc::new(Mutex::new(Some(to_processor))),
+            closed: watch::Sender::new(false),
+        }
+    }
+
+    pub fn close(&self) {
+        self.to_processor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.closed.send_replace(true);
+    }
+
+    fn sender(&self) -> Option<mpsc::Sender<SourceMessage>> {
+        self.to_processor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn watch_closed(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+}
+
+pub fn routes() -> Router<TerminalState> {
+    Router::new()
+        .route("/api/v1/scans", post(scan))
+        .route("/api/v1/stations", get(stations))
+        .route("/api/v1/stations/{station}", get(station))
+        .route("/api/v1/stations/{station}/events", get(station_events))
+        .route("/api/v1/stations/{station}/sign-out", post(sign_out))
+        .route("/api/v1/stations/{station}/lots", post(complete_lot))
+        .route("/api/v1/labels/{file}", get(label))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanBody {
+    pub station: String,
+    pub code: String,
+    /// The handheld or scanner that read it, if the caller knows.
+    #[serde(default)]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LotBody {
+    /// The quantity in the lot, in the work order's unit: a number or a decimal string.
+    pub qty: Decimal,
+}
+
+/// One station as the terminal shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StationView {
+    pub station: StationId,
+    pub edge_id: EdgeId,
+    pub operator: Option<String>,
+    pub work_order: Option<RunningView>,
+    /// Where lots scanned next are put (receipts and moves).
+    pub location: Option<String>,
+    /// The plan's work orders with an operation here, not running here now, in plan order.
+    pub queue: Vec<QueuedView>,
+    /// Newest first.
+    pub scans: Vec<ScanRecord>,
+    pub plan_version: PlanVersion,
+    pub central_connected: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunningView {
+    pub work_order: WorkOrderId,
+    pub item: String,
+    pub operation: Option<u32>,
+    pub description: Option<String>,
+    pub qty: Option<Decimal>,
+    pub uom: Option<String>,
+    pub good: u64,
+    pub scrap: u64,
+    pub on_hold: bool,
+    pub components: Vec<ComponentView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentView {
+    pub item: String,
+    /// Absent when the plan does not limit it.
+    pub required: Option<Decimal>,
+    pub issued: Decimal,
+    pub open: Option<Decimal>,
+    pub uom: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueuedView {
+    pub work_order: WorkOrderId,
+    pub item: String,
+    pub qty: Decimal,
+    pub uom: String,
+    pub due: chrono::NaiveDate,
+    pub on_hold: bool,
+    pub operation: u32,
+}
+
+/// The stations this edge knows: configured ones, the plan's, and those with saved state.
+pub fn known_stations(s: &TerminalState, plan: Option<&Plan>, view: &FloorView) -> Vec<StationId> {
+    let mut all: BTreeSet<StationId> = s.stations.iter().cloned().collect();
+    if let Some(plan) = plan {
+        for wo in &plan.work_orders {
+            all.extend(wo.operations.iter().filter_map(|op| op.station.clone()));
+        }
+    }
+    all.extend(view.floor.stations.keys().cloned());
+    all.into_iter().collect()
+}
+
+/// Builds one station's view from the plan and the committed floor.
+pub fn station_view(
+    edge_id: &EdgeId,
+    station: &StationId,
+    plan: Option<&Plan>,
+    view: &FloorView,
+    central_connected: bool,
+) -> StationView {
+    let state = view
+        .floor
+        .stations
+        .get(station)
+        .cloned()
+        .unwrap_or_default();
+    let running = state.work_order.as_ref().map(|wo| {
+        let order = plan.and_then(|p| p.work_order(wo.as_str()));
+        let op = order.and_then(|o| {
+            o.operations
+                .iter()
+                .find(|op| Some(op.operation) == state.operation)
+        });
+        let issued = state
+            .operation
+            .and_then(|op| view.floor.issued.get(&(wo.clone(), op)));
+        let issued_of = |item: &protocol::ItemId| {
+            issued
+                .and_then(|i| i.by_item.get(item))
+                .copied()
+                .unwrap_or_default()
+        };
+        let mut components: Vec<ComponentView> = Vec::new();
+        if let Some(op) = op {
+            for item in &op.allowed_components {
+                let need = op.components.iter().find(|c| &c.item == item);
+                let done = issued_of(item);
+                components.push(ComponentView {
+                    item: item.to_string(),
+                    required: need.map(|c| c.qty),
+                    issued: done,
+                    open: need.map(|c| (c.qty - done).max(Decimal::ZERO)),
+                    uom: need.map(|c| c.uom.clone()),
+                });
+            }
+        }
+        let count = view.progress.get(wo).copied().unwrap_or_default();
+        RunningView {
+            work_order: wo.clone(),
+            item: order.map(|o| o.item.to_string()).unwrap_or_default(),
+            operation: state.operation,
+            description: op.map(|op| op.description.clone()),
+            qty: order.map(|o| o.qty),
+            uom: order.map(|o| o.uom.clone()),
+            good: count.good,
+            scrap: count.scrap,
+            on_hold: order.is_some_and(|o| o.on_hold),
+            components,
+        }
+    });
+    let queue = plan
+        .map(|p| {
+            p.work_orders
+                .iter()
+                .filter(|wo| Some(&wo.work_order) != state.work_order.as_ref())
+                .filter_map(|wo| {
+                    let op = wo.operation_at(station.as_str())?;
+                    Some(QueuedView {
+                        work_order: wo.work_order.clone(),
+                        item: wo.item.to_string(),
+                        qty: wo.qty,
+                        uom: wo.uom.clone(),
+                        due: wo.due,
+                        on_hold: wo.on_hold,
+                        operation: op.operation,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    StationView {
+        station: station.clone(),
+        edge_id: edge_id.clone(),
+        operator: state.operator.map(|o| o.to_string()),
+        work_order: running,
+        location: state.location.map(|l| l.to_string()),
+        queue,
+        scans: view
+            .scans
+            .get(station)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default(),
+        plan_version: plan.map(|p| p.version).unwrap_or_default(),
+        central_connected,
+    }
+}
+
+fn unknown_station(station: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "unknown_station",
+        format!(
+            "station {station:?} is not known to this edge: it is in neither its configuration nor its plan"
+        ),
+    )
+}
+
+/// The station's view, or `None` if the edge does not know the station.
+fn view_of(s: &TerminalState, station: &str) -> Option<StationView> {
+    let plan = s.live.plan();
+    let floor = s.live.floor();
+    let station = StationId::from(station);
+    if !known_stations(s, plan.as_deref(), &floor).contains(&station) {
+        return None;
+    }
+    Some(station_view(
+        &s.edge_id,
+        &station,
+        plan.as_deref(),
+        &floor,
+        s.live.sync_health().connected,
+    ))
+}
+
+async fn stations(State(s): State<TerminalState>) -> Response {
+    let plan = s.live.plan();
+    Json(known_stations(&s, plan.as_deref(), &s.live.floor())).into_response()
+}
+
+async fn station(State(s): State<TerminalState>, Path(station): Path<String>) -> Response {
+    match view_of(&s, &station) {
+        Some(view) => Json(view).into_response(),
+        None => unknown_station(&station),
+    }
+}
+
+async fn station_events(State(s): State<TerminalState>, Path(station): Path<String>) -> Response {
+    let Some(first) = view_of(&s, &station) else {
+        return unknown_station(&station);
+    };
+    let floor = s.live.watch_floor();
+    let plan = s.live.watch_plan();
+    let closed = s.scans.watch_closed();
+    // Sent at connect, then whenever the floor or the plan changes; the central link's state
+    // is looked at every few seconds, and the view is sent only when it differs.
+    let stream = futures_util::stream::unfold(
+        (
+            s,
+            station,
+            floor,
+            plan,
+            closed,
+            None::<StationView>,
+            Some(first),
+        ),
+        |(s, station, mut floor, mut plan, mut closed, last, first)| async move {
+            if let Some(first) = first {
+                let event = sse_event(&first);
+                return Some((event, (s, station, floor, plan, closed, Some(first), None)));
+            }
+            loop {
+                let ended = tokio::select! {
+                    r = floor.changed() => r.is_err(),
+                    r = plan.changed() => r.is_err(),
+                    _ = closed.wait_for(|c| *c) => true,
+                    () = tokio::time::sleep(Duration::from_secs(3)) => false,
+                };
+                if ended {
+                    return None;
+                }
+                let view = view_of(&s, &station)?;
+                if last.as_ref() != Some(&view) {
+                    let event = sse_event(&view);
+                    return Some((event, (s, station, floor, plan, closed, Some(view), None)));
+                }
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn sse_event(view: &StationView) -> Result<Event, Infallible> {
+    Ok(Event::default()
+        .event("station")
+        .data(serde_json::to_string(view).unwrap_or_default()))
+}
+
+/// Hands a message to the processor and waits for the outcome (after commit).
+async fn ask(
+    s: &TerminalState,
+    message: SourceMessage,
+    answer: oneshot::Receiver<ScanOutcome>,
+) -> Response {
+    let Some(to_processor) = s.scans.sender() else {
+        return stopping();
+    };
+    if to_processor.send(message).await.is_err() {
+        return stopping();
+    }
+    match answer.await {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(_) => stopping(),
+    }
+}
+
+fn stopping() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "stopping",
+        "the edge is stopping and takes no scans; scan again when it is back".into(),
+    )
+}
+
+fn bad_body(rejection: JsonRejection) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        format!(
+            "the request body is not what was expected: {}",
+            rejection.body_text()
+        ),
+    )
+}
+
+async fn scan(
+    State(s): State<TerminalState>,
+    body: Result<Json<ScanBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    if body.code.len() > MAX_CODE_LEN {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "the code is {} bytes long; at most {MAX_CODE_LEN} are accepted",
+                body.code.len()
+            ),
+        );
+    }
+    if view_of(&s, &body.station).is_none() {
+        return unknown_station(&body.station);
+    }
+    let (reply, answer) = oneshot::channel();
+    let request = ScanRequest {
+        raw: body.code,
+        at: chrono::Utc::now(),
+        station: body.station.as_str().into(),
+        device: body.device.map(|d| d.as_str().into()),
+        reply: Some(reply),
+    };
+    ask(&s, SourceMessage::Scan(Box::new(request)), answer).await
+}
+
+async fn command(s: &TerminalState, station: &str, action: StationAction) -> Response {
+    if view_of(s, station).is_none() {
+        return unknown_station(station);
+    }
+    let (reply, answer) = oneshot::channel();
+    let command = StationCommand {
+        station: station.into(),
+        at: chrono::Utc::now(),
+        action,
+        reply: Some(reply),
+    };
+    ask(s, SourceMessage::Station(Box::new(command)), answer).await
+}
+
+async fn sign_out(State(s): State<TerminalState>, Path(station): Path<String>) -> Response {
+    command(&s, &station, StationAction::SignOut).await
+}
+
+async fn complete_lot(
+    State(s): State<TerminalState>,
+    Path(station): Path<String>,
+    body: Result<Json<LotBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    command(&s, &station, StationAction::CompleteLot { qty: body.qty }).await
+}
+
+/// The finished-lot label of a lot completed recently at one of this edge's stations.
+async fn label(State(s): State<TerminalState>, Path(file): Path<String>) -> Response {
+    let Some(lot) = file.strip_suffix(".png") else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "labels are served as PNG: /api/v1/labels/{lot}.png".into(),
+        );
+    };
+    let floor = s.live.floor();
+    let completed = floor.scans.values().flatten().find(|r| {
+        r.outcome.action == Some("lot_completed")
+            && r.outcome.lot.as_ref().is_some_and(|l| l.as_str() == lot)
+    });
+    let Some(record) = completed else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_lot",
+            format!("lot {lot:?} was not completed recently at this edge's stations"),
+        );
+    };
+    let p = &record.outcome.params;
+    let field = |k: &str| p.get(k).cloned().unwrap_or_default();
+    let finished = FinishedLot {
+        item: field("item").as_str().into(),
+        lot: lot.into(),
+        qty: field("qty").parse().unwrap_or_default(),
+        uom: field("uom"),
+        work_order: field("work_order").as_str().into(),
+    };
+    let rendered = finished_lot_label(&finished, Symbology::Gs1128)
+        .or_else(|_| finished_lot_label(&finished, Symbology::Gs1Qr))
+        .and_then(|label| label.to_png());
+    match rendered {
+        Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "label",
+            format!("cannot render the label of lot {lot}: {e}"),
+        ),
+    }
+}
