@@ -4,7 +4,9 @@
 use anyhow::Context;
 use chrono::{Duration as Days, Utc};
 use edge_agent::{EdgeConfig, RunningEdge};
-use protocol::{EdgeId, PlanContent, PlanOperation, PlanWorkOrder, Seq};
+use protocol::{
+    EdgeId, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanWorkOrder, Seq,
+};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -87,7 +89,15 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
                 &edge_id,
                 PlanContent {
                     work_orders: demo_plan(i),
-                    ..PlanContent::default()
+                    lots: vec![PlanLot {
+                        lot: "L-HOLD".into(),
+                        item: "STEEL-2MM".into(),
+                        expires: None,
+                        on_hold: true,
+                        hold_reason: Some("QC-17 tensile test failed".into()),
+                        location: None,
+                    }],
+                    gtins: [("09506000134352".to_owned(), "STEEL-2MM".into())].into(),
                 },
             )
             .await?;
@@ -192,8 +202,13 @@ fn demo_plan(line: usize) -> Vec<PlanWorkOrder> {
                 description: "stamp".into(),
                 // Press n of each line works at station st-n0.
                 station: Some(format!("st-{n}0").as_str().into()),
-                allowed_components: vec!["STEEL-2MM".into()],
-                components: vec![],
+                allowed_components: vec!["STEEL-2MM".into(), "GREASE".into()],
+                // 0.05 kg of steel a bracket: what the line may still issue.
+                components: vec![PlanComponent {
+                    item: "STEEL-2MM".into(),
+                    qty: Decimal::new(250, 0),
+                    uom: "kg".into(),
+                }],
             }],
             plc_parameters: Default::default(),
             on_hold: false,
@@ -223,7 +238,18 @@ fn print_urls(
             edge.http_addr
         );
         eprintln!("  {edge_id} metrics   http://{}/metrics", edge.http_addr);
+        eprintln!(
+            "  {edge_id} terminal  http://{}/terminal?station=st-10  (中文: &lang=zh)",
+            edge.http_addr
+        );
     }
+    eprintln!("  scan these into a terminal (type them, then Enter):");
+    eprintln!("    badge           (96)10442");
+    eprintln!("    work order      (91)WO-1001 on line-1, (91)WO-2001 on line-2");
+    eprintln!("    right lot       (92)STEEL-2MM(93)L-0001(94)25kg");
+    eprintln!("    wrong item      (92)BOLT-M8(93)B-77(94)100pcs");
+    eprintln!("    lot on hold     (92)STEEL-2MM(93)L-HOLD(94)25kg");
+    eprintln!("    supplier label  (01)09506000134352(3101)000250(10)SUP-7(17)271231");
     eprintln!("  data              {}", dir.display());
     eprintln!("Ctrl-C stops it.");
     eprintln!();
