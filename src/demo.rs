@@ -4,9 +4,7 @@
 use anyhow::Context;
 use chrono::{Duration as Days, Utc};
 use edge_agent::{EdgeConfig, RunningEdge};
-use protocol::{
-    EdgeId, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanWorkOrder, Seq,
-};
+use protocol::{EdgeId, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanWorkOrder, Seq};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::HashSet;

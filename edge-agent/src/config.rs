@@ -23,6 +23,20 @@ pub struct EdgeConfig {
     pub mqtt_broker: Option<SocketAddr>,
     /// Where the edge publishes its own line state (andon boards, local HMIs), if anywhere.
     pub line_state: Option<LineStateConfig>,
+    /// `[[stations]]`: stations named here (the plan and the sources name others) and their
+    /// label printers.
+    pub stations: Vec<StationConfig>,
+}
+
+/// `[[stations]]`: a station of this line, for the line terminal.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationConfig {
+    pub id: String,
+    /// A Zebra (ZPL) printer, `host` or `host:port` (9100 by default): finished-lot labels of
+    /// lots completed at this station are printed there.
+    #[serde(default)]
+    pub printer: Option<String>,
 }
 
 /// `[line_state]`: the edge publishes its line state, retained, to an MQTT broker
@@ -214,6 +228,8 @@ struct RawConfig {
     /// Publish the line state for andon boards and HMIs.
     #[serde(default)]
     line_state: Option<Spanned<LineStateConfig>>,
+    #[serde(default)]
+    stations: Vec<Spanned<StationConfig>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -591,6 +607,30 @@ impl EdgeConfig {
         {
             mistake(ls.span(), e);
         }
+        let mut station_ids = std::collections::BTreeSet::new();
+        for station in &raw.stations {
+            let st = station.get_ref();
+            if st.id.is_empty() || st.id.len() > 90 {
+                mistake(
+                    station.span(),
+                    format!("station id {:?}: expected 1 to 90 characters", st.id),
+                );
+            } else if !station_ids.insert(st.id.clone()) {
+                mistake(
+                    station.span(),
+                    format!("station {:?} is configured twice", st.id),
+                );
+            }
+            if st.printer.as_deref().is_some_and(|p| p.trim().is_empty()) {
+                mistake(
+                    station.span(),
+                    format!(
+                        "station {:?}: printer is empty; give host or host:port",
+                        st.id
+                    ),
+                );
+            }
+        }
         mistakes.extend(modbus_mistakes);
         if !mistakes.is_empty() {
             return Err(ConfigError::Invalid(mistakes));
@@ -622,6 +662,7 @@ impl EdgeConfig {
             sources: raw.sources,
             mqtt_broker: raw.mqtt_broker.map(|b| b.listen),
             line_state: raw.line_state.map(Spanned::into_inner),
+            stations: raw.stations.into_iter().map(Spanned::into_inner).collect(),
         })
     }
 }

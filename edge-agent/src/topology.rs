@@ -104,6 +104,7 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
             source,
         })?;
     let live = Live::new(plan);
+    live.set_floor(crate::processor::restore_floor(&journal).await);
     let token = config.central.token.resolve().map_err(StartError::Client)?;
     let client = CentralClient::new(
         &config.central.url,
@@ -277,6 +278,11 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
         live: live.clone(),
         scans: scan_gate.clone(),
         stations: config_stations(&config),
+        printers: config
+            .stations
+            .iter()
+            .filter_map(|st| Some((st.id.as_str().into(), st.printer.clone()?)))
+            .collect(),
     });
     let mut http_stopping = rest_stopping.clone();
     rest.push(tokio::spawn(async move {
@@ -305,7 +311,11 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
 
 /// The stations the configuration binds devices to.
 fn config_stations(config: &EdgeConfig) -> Vec<protocol::StationId> {
-    let mut stations = Vec::new();
+    let mut stations: Vec<protocol::StationId> = config
+        .stations
+        .iter()
+        .map(|st| st.id.as_str().into())
+        .collect();
     for source in &config.sources {
         match source {
             SourceConfig::Modbus(modbus) => {

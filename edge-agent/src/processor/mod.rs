@@ -41,10 +41,11 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, key, "cannot load a persisted counter or state"),
         }
     }
-    let mut view = restore_floor(&journal).await;
+    // Restored by topology::start before any task runs (`restore_floor`), so the terminal
+    // never shows a station without its saved state.
+    let mut view = (*live.floor()).clone();
     let mut floor = view.floor.clone();
     interpreter.started = floor.started();
-    live.set_floor(view.clone());
     let mut mqtt = mqtt::MqttInterpreter::default();
     mqtt.started = floor.started();
     let mut batch = Interpreted::default();
@@ -227,7 +228,7 @@ fn count_progress(view: &mut FloorView, batch: &Interpreted) -> Vec<protocol::Wo
 }
 
 /// The stations' state and the work orders' counts as last committed.
-async fn restore_floor(journal: &JournalHandle) -> FloorView {
+pub async fn restore_floor(journal: &JournalHandle) -> FloorView {
     let mut view = FloorView::default();
     match journal.state_with_prefix("scan/").await {
         Ok(pairs) => view.floor = scan::Floor::restore(pairs),

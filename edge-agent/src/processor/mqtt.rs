@@ -390,6 +390,43 @@ mod tests {
     }
 
     #[test]
+    fn scans_go_to_the_scan_processor_only_with_a_station() {
+        let scan = |station: Option<&str>| {
+            MqttMessage::Mapped(Mapped {
+                device: "handheld-3".into(),
+                station: station.map(Into::into),
+                at: None,
+                what: MappedValue::Scan("(96)10442".into()),
+            })
+        };
+        let mut i = MqttInterpreter::default();
+        let mut out = Interpreted::default();
+        i.interpret(&[scan(Some("st-10"))], None, &mut out);
+        assert!(
+            out.events.is_empty(),
+            "the scan processor decides: {:?}",
+            out.events
+        );
+        assert_eq!(out.scans.len(), 1);
+        assert_eq!(
+            (
+                out.scans[0].raw.as_str(),
+                out.scans[0].station.as_str(),
+                out.scans[0].device.as_str()
+            ),
+            ("(96)10442", "st-10", "handheld-3")
+        );
+        let mut out = Interpreted::default();
+        i.interpret(&[scan(None)], None, &mut out);
+        assert!(out.scans.is_empty());
+        assert!(
+            matches!(&out.events[0].kind, EventKind::ScanRejected { reason, .. } if reason.contains("no station")),
+            "{:?}",
+            out.events
+        );
+    }
+
+    #[test]
     fn states_are_events_only_when_they_change_and_faults_are_events() {
         let mut i = MqttInterpreter::default();
         let mut out = Interpreted::default();

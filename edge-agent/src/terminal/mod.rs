@@ -25,6 +25,8 @@ pub struct TerminalState {
     pub scans: stations::ScanGate,
     /// The stations the configuration names (scanners', PLCs'); the plan adds its own.
     pub stations: Vec<protocol::StationId>,
+    /// Label printers by station (`[[stations]] printer`).
+    pub printers: std::collections::BTreeMap<protocol::StationId, String>,
 }
 
 pub fn app(state: TerminalState) -> Router {

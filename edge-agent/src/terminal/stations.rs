@@ -101,7 +101,23 @@ pub struct ScanBody {
 #[serde(deny_unknown_fields)]
 pub struct LotBody {
     /// The quantity in the lot, in the work order's unit: a number or a decimal string.
+    #[serde(deserialize_with = "number_or_string")]
     pub qty: Decimal,
+}
+
+/// A decimal given as a JSON number (`48`, `12.5`) or string (`"12.5"`).
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.to_string().parse().map_err(D::Error::custom),
+        serde_json::Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|e| D::Error::custom(format!("{s:?} is not a decimal number: {e}"))),
+        other => Err(D::Error::custom(format!(
+            "expected a number or a decimal string, found {other}"
+        ))),
+    }
 }
 
 /// One station as the terminal shows it.
@@ -442,6 +458,26 @@ async fn sign_out(State(s): State<TerminalState>, Path(station): Path<String>) -
     command(&s, &station, StationAction::SignOut).await
 }
 
+/// What became of a completed lot's label on the station's printer.
+#[derive(Debug, Serialize)]
+pub struct Printed {
+    pub printer: String,
+    pub printed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct LotAnswer {
+    #[serde(flatten)]
+    outcome: ScanOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<Printed>,
+}
+
+/// How long a label may take to reach the printer before the operator is told it did not.
+const PRINT_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn complete_lot(
     State(s): State<TerminalState>,
     Path(station): Path<String>,
@@ -451,7 +487,100 @@ async fn complete_lot(
         Ok(body) => body,
         Err(rejection) => return bad_body(rejection),
     };
-    command(&s, &station, StationAction::CompleteLot { qty: body.qty }).await
+    if view_of(&s, &station).is_none() {
+        return unknown_station(&station);
+    }
+    let (reply, answer) = oneshot::channel();
+    let command = StationCommand {
+        station: station.as_str().into(),
+        at: chrono::Utc::now(),
+        action: StationAction::CompleteLot { qty: body.qty },
+        reply: Some(reply),
+    };
+    let Some(to_processor) = s.scans.sender() else {
+        return stopping();
+    };
+    if to_processor
+        .send(SourceMessage::Station(Box::new(command)))
+        .await
+        .is_err()
+    {
+        return stopping();
+    }
+    let Ok(outcome) = answer.await else {
+        return stopping();
+    };
+    // The lot is committed; now its label goes to the station's printer, if it has one.
+    let printer = s.printers.get(&StationId::from(station.as_str()));
+    let label = match (printer, outcome.lot.as_ref()) {
+        (Some(printer), Some(_)) => Some(print(&station, printer, &outcome, &to_processor).await),
+        _ => None,
+    };
+    Json(LotAnswer { outcome, label }).into_response()
+}
+
+/// Prints a completed lot's label; a failure is recorded as the printer's device fault.
+async fn print(
+    station: &str,
+    printer: &str,
+    outcome: &ScanOutcome,
+    to_processor: &mpsc::Sender<SourceMessage>,
+) -> Printed {
+    let zpl = finished_lot(outcome)
+        .and_then(|lot| {
+            finished_lot_label(&lot, Symbology::Gs1128)
+                .or_else(|_| finished_lot_label(&lot, Symbology::Gs1Qr))
+        })
+        .map(|label| label.to_zpl());
+    let result = match zpl {
+        Ok(zpl) => crate::labels::send_zpl(printer, &zpl, PRINT_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("cannot make the label: {e}")),
+    };
+    if let Err(e) = &result {
+        tracing::warn!(printer, station, error = %e, "finished-lot label not printed");
+        let fault = protocol::EventBody {
+            id: protocol::EventId(uuid::Uuid::now_v7()),
+            at: chrono::Utc::now(),
+            source: protocol::Source {
+                device: Some(printer.into()),
+                station: Some(station.into()),
+            },
+            kind: protocol::EventKind::DeviceFault {
+                device: printer.into(),
+                message: format!(
+                    "label of lot {} not printed: {e}",
+                    outcome.lot.as_ref().map(|l| l.as_str()).unwrap_or_default()
+                ),
+            },
+        };
+        let _ = to_processor
+            .send(SourceMessage::Event(Box::new(fault)))
+            .await;
+    }
+    Printed {
+        printer: printer.to_owned(),
+        printed: result.is_ok(),
+        error: result.err(),
+    }
+}
+
+/// The finished lot an accepted `lot_completed` outcome describes.
+fn finished_lot(outcome: &ScanOutcome) -> Result<FinishedLot, crate::labels::LabelError> {
+    let p = &outcome.params;
+    let field = |k: &str| p.get(k).cloned().unwrap_or_default();
+    let lot = outcome
+        .lot
+        .clone()
+        .ok_or_else(|| crate::labels::LabelError::Data("the outcome names no lot".into()))?;
+    Ok(FinishedLot {
+        item: field("item").as_str().into(),
+        lot,
+        qty: field("qty").parse().unwrap_or_default(),
+        uom: field("uom"),
+        work_order: field("work_order").as_str().into(),
+    })
 }
 
 /// The finished-lot label of a lot completed recently at one of this edge's stations.
@@ -475,17 +604,11 @@ async fn label(State(s): State<TerminalState>, Path(file): Path<String>) -> Resp
             format!("lot {lot:?} was not completed recently at this edge's stations"),
         );
     };
-    let p = &record.outcome.params;
-    let field = |k: &str| p.get(k).cloned().unwrap_or_default();
-    let finished = FinishedLot {
-        item: field("item").as_str().into(),
-        lot: lot.into(),
-        qty: field("qty").parse().unwrap_or_default(),
-        uom: field("uom"),
-        work_order: field("work_order").as_str().into(),
-    };
-    let rendered = finished_lot_label(&finished, Symbology::Gs1128)
-        .or_else(|_| finished_lot_label(&finished, Symbology::Gs1Qr))
+    let rendered = finished_lot(&record.outcome)
+        .and_then(|finished| {
+            finished_lot_label(&finished, Symbology::Gs1128)
+                .or_else(|_| finished_lot_label(&finished, Symbology::Gs1Qr))
+        })
         .and_then(|label| label.to_png());
     match rendered {
         Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),

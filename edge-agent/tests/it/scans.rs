@@ -60,8 +60,13 @@ fn dead_central() -> String {
 }
 
 async fn start(dir: &Path, plan: Option<&Plan>) -> RunningEdge {
+    start_with(dir, plan, "").await
+}
+
+/// `extra` is appended to the configuration (e.g. `[[stations]]` tables).
+async fn start_with(dir: &Path, plan: Option<&Plan>, extra: &str) -> RunningEdge {
     let toml = format!(
-        "edge_id = \"line-1\"\n[central]\nurl = \"{}\"\ntoken = \"t\"\n[journal]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
+        "edge_id = \"line-1\"\n[central]\nurl = \"{}\"\ntoken = \"t\"\n[journal]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n{extra}",
         dead_central(),
         dir.join("journal.db").display()
     );
@@ -323,5 +328,71 @@ async fn the_station_view_streams_every_committed_change() {
     })
     .await;
     assert_eq!(view["scans"][0]["reason"], "no_work_order");
+    edge.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_completed_lot_s_label_goes_to_the_station_s_printer_and_a_dead_printer_is_a_fault() {
+    use tokio::io::AsyncReadExt;
+    // A Zebra printer's raw port: it takes one ZPL job per connection.
+    let printer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let printer_addr = printer.local_addr().unwrap();
+    let job = tokio::spawn(async move {
+        let (mut conn, _) = printer.accept().await.unwrap();
+        let mut zpl = String::new();
+        conn.read_to_string(&mut zpl).await.unwrap();
+        zpl
+    });
+    let dead = dead_central().trim_start_matches("http://").to_owned();
+    let stations = format!(
+        "[[stations]]\nid = \"st-10\"\nprinter = \"{printer_addr}\"\n[[stations]]\nid = \"st-20\"\nprinter = \"{dead}\"\n"
+    );
+    let mut plan = plan();
+    let mut second = plan.work_orders[0].clone();
+    second.work_order = "WO-2002".into();
+    second.operations[0].station = Some("st-20".into());
+    plan.work_orders.push(second);
+    let dir = tempfile::tempdir().unwrap();
+    let mut edge = start_with(dir.path(), Some(&plan), &stations).await;
+    scan(&edge, "(91)WO-1001").await;
+    let (_, done) = post(&edge, "/api/v1/stations/st-10/lots", json!({"qty": 48})).await;
+    assert_eq!(done["label"]["printed"], true, "{done}");
+    let zpl = job.await.unwrap();
+    assert!(
+        zpl.starts_with("^XA") && zpl.contains("WO-1001-001"),
+        "{zpl}"
+    );
+
+    // st-20's printer is off: the lot is still recorded, the operator told, the fault stored.
+    let (status, started) = post(
+        &edge,
+        "/api/v1/scans",
+        json!({"station": "st-20", "code": "(91)WO-2002"}),
+    )
+    .await;
+    assert_eq!(
+        (status, started["action"].as_str()),
+        (200, Some("started")),
+        "{started}"
+    );
+    let (_, done) = post(&edge, "/api/v1/stations/st-20/lots", json!({"qty": "10"})).await;
+    assert_eq!(
+        (done["result"].as_str(), done["label"]["printed"].as_bool()),
+        (Some("accepted"), Some(false)),
+        "{done}"
+    );
+    assert!(
+        done["label"]["error"].as_str().unwrap().contains(&dead),
+        "{done}"
+    );
+    edge.stop_sources().await;
+    let events = journal_events(&edge).await;
+    assert!(events.iter().any(
+        |e| matches!(&e.kind, EventKind::LotProduced { lot, .. } if lot.as_str() == "WO-2002-001")
+    ));
+    assert!(
+        events.iter().any(|e| matches!(&e.kind, EventKind::DeviceFault { device, message } if device.as_str() == dead && message.contains("WO-2002-001"))),
+        "{events:?}"
+    );
     edge.shutdown().await;
 }
