@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod mqtt_ingest;
 use mqtt_ingest::mqtt_ingest;
+mod scan;
 
 #[derive(Subcommand, Clone)]
 pub enum Which {
@@ -60,8 +61,9 @@ pub enum Which {
         #[arg(long, default_value = "20s")]
         duration: humantime::Duration,
     },
-    /// Central ingest of ERP-bearing edge events (stock ledger, genealogy) over HTTP from
-    /// concurrent edges, each with one batch in flight.
+    /// Central ingest of ERP-bearing edge events (stock ledger, genealogy, work-order
+    /// progress of released orders) over HTTP from concurrent edges, each with one batch in
+    /// flight.
     CentralIngest {
         #[arg(long, default_value_t = 20)]
         edges: usize,
@@ -76,6 +78,28 @@ pub enum Which {
     MqttIngest {
         #[arg(long, default_value_t = 50_000)]
         messages: u64,
+    },
+    /// Scan to committed to answer (issue 5), p50 and p99, over HTTP and a TCP scanner, at
+    /// an operator's rate and a busy dock's, open-loop, against the journal commit alone and
+    /// `GET /healthz` in the same run.
+    Scan {
+        /// Sends per path at `--slow-rate`.
+        #[arg(long, default_value_t = 60)]
+        slow_samples: usize,
+        #[arg(long, default_value_t = 1.0)]
+        slow_rate: f64,
+        /// Scans per second of the fast run.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        /// How long each path runs at `--rate`.
+        #[arg(long, default_value = "10s")]
+        duration: humantime::Duration,
+        /// Journal durabilities to run: `normal`, `full` or both.
+        #[arg(long, default_value = "normal,full")]
+        durability: String,
+        /// Scanner connections the TCP path spreads its codes over.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
     },
     /// Used by `memory`: run an edge from a config file (a separate process to measure).
     #[command(hide = true)]
@@ -145,6 +169,21 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             batch,
         } => runtime.block_on(central_ingest(edges, events_per_edge, batch)),
         Which::MqttIngest { messages } => runtime.block_on(mqtt_ingest(messages)),
+        Which::Scan {
+            slow_samples,
+            slow_rate,
+            rate,
+            duration,
+            durability,
+            connections,
+        } => runtime.block_on(scan::scan(scan::ScanBench {
+            slow_samples,
+            slow_rate,
+            fast_samples: (rate * duration.as_secs_f64()).round() as usize,
+            fast_rate: rate,
+            durabilities: scan::parse_durabilities(&durability)?,
+            connections,
+        })),
         Which::EdgeProcess { config } => runtime.block_on(async {
             let config = edge_agent::EdgeConfig::load(&config)?;
             edge_agent::run(config, crate::shutdown_signal()).await?;
@@ -517,6 +556,8 @@ fn mrp(
     let mut times = Vec::new();
     let mut plan = mrp::MrpPlan::default();
     for _ in 0..runs.max(1) {
+        // The previous run's plan goes first, so the peak is one run's, however many runs.
+        drop(std::mem::take(&mut plan));
         let t = Instant::now();
         plan = mrp::run(&input)?;
         times.push(t.elapsed());
@@ -530,6 +571,8 @@ fn mrp(
     println!(
         "{}",
         json!({"bench":"mrp","items":input.items.len(),"levels":levels,"bom_lines":input.bom.len(),
+            "phantoms":input.items.iter().filter(|i| i.phantom).count(),
+            "supplier_items":input.supplier_items.len(),
             "demands":input.demands.len(),"receipts":input.receipts.len(),"runs":times.len(),
             "run_seconds_min":round3(times[0].as_secs_f64()),
             "run_seconds_median":round3(percentile_s(&times, 0.5)),
@@ -933,16 +976,24 @@ async fn modbus_fleet(
     Ok(())
 }
 
+/// Cycles (of ten events) per work order in the central-ingest mix.
+const INGEST_CYCLES_PER_ORDER: usize = 1000;
+
 /// Event `n` of an edge in the central-ingest mix, ten to a cycle: a receipt, a move to the
-/// line, two issues, a produced lot (with its consumed lot) and five production reports.
+/// line, two issues, a produced lot (with its consumed lot) and five production reports, of
+/// which the first of each work order is a `work_order_started` instead.
 fn ingest_mix_event(edge: &EdgeId, n: usize, mix: bool) -> protocol::Event {
     use protocol::EventKind;
     let cycle = n / 10;
     let line = edge.as_str();
     let raw = format!("R-{line}-{cycle}");
-    let wo = format!("WO-{line}-{}", cycle / 10);
+    let wo = format!("WO-{line}-{}", cycle / INGEST_CYCLES_PER_ORDER);
     let qty = |x: i64| rust_decimal::Decimal::new(x, 1);
     let kind = match if mix { n % 10 } else { 9 } {
+        5 if cycle.is_multiple_of(INGEST_CYCLES_PER_ORDER) => EventKind::WorkOrderStarted {
+            work_order: wo.as_str().into(),
+            operation: Some(10),
+        },
         0 => EventKind::MaterialReceived {
             item: "STEEL".into(),
             lot: raw.as_str().into(),
@@ -995,30 +1046,126 @@ fn ingest_mix_event(edge: &EdgeId, n: usize, mix: bool) -> protocol::Event {
 }
 
 async fn central_ingest(edges: usize, per_edge: usize, batch: usize) -> anyhow::Result<()> {
-    // Baseline: the same run with production reports only, which book nothing in the ledger.
-    let (base_s, _) = ingest_round(edges, per_edge, batch, false).await?;
-    let (seconds, ledger) = ingest_round(edges, per_edge, batch, true).await?;
+    // Baselines: the same run with production reports only, which book nothing in the
+    // ledger; and the mix without work orders at central, so no progress is booked.
+    let (base_s, _, _) = ingest_round(edges, per_edge, batch, false, true).await?;
+    let (no_wo_s, _, _) = ingest_round(edges, per_edge, batch, true, false).await?;
+    let (seconds, ledger, orders) = ingest_round(edges, per_edge, batch, true, true).await?;
     let total = (edges * per_edge) as f64;
     let rate = total / seconds;
     let base = total / base_s;
+    let no_wo = total / no_wo_s;
     println!(
         "{}",
         json!({"bench":"central_ingest","edges":edges,"events":total as u64,"batch":batch,
             "seconds":round3(seconds),"events_per_s":rate.round(),"ledger_rows":ledger,
+            "work_orders":orders,
             "baseline_production_reports_only_events_per_s":base.round(),
-            "ratio":round3(rate/base),"target_events_per_s":100_000})
+            "ratio":round3(rate/base),
+            "baseline_mix_without_work_orders_events_per_s":no_wo.round(),
+            "ratio_to_without_work_orders":round3(rate/no_wo),
+            "target_events_per_s":100_000})
     );
     Ok(())
 }
 
-/// One run on a fresh central; `mix`: the ERP mix, else production reports only. Returns the
-/// seconds from the first request to the last ack, and the ledger rows booked.
+/// Master data for the central-ingest mix: per edge a line run by it, a work center at
+/// `st-10`, an item `FRAME-{edge}` routed there (0.5 kg STEEL each) and its released work
+/// orders `WO-{edge}-{k}`, which the mix's events name. Returns the number of orders.
+async fn ingest_work_orders(
+    store: &std::sync::Arc<dyn central::Store>,
+    ids: &[EdgeId],
+    per_edge: usize,
+) -> anyhow::Result<usize> {
+    use central::erp::import::{ImportKind, parse};
+    use central::erp::work_order::Action;
+    use central::store::work_orders::{
+        Line, NewWorkOrder, Routing, RoutingOperation, WoRejection, WorkCenter,
+    };
+    let mut items = String::from(
+        "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock\nSTEEL,steel,buy,kg,1,lfl,,\n",
+    );
+    let mut boms = String::from("parent,component,qty_per,scrap_pct\n");
+    for id in ids {
+        items.push_str(&format!("FRAME-{id},frame,make,ea,1,lfl,,\n"));
+        boms.push_str(&format!("FRAME-{id},STEEL,0.5,0\n"));
+    }
+    for (kind, csv) in [(ImportKind::Items, items), (ImportKind::Boms, boms)] {
+        let batch = parse(kind, csv.as_bytes()).map_err(|(e, _)| anyhow::anyhow!("{e:?}"))?;
+        store
+            .import(batch)
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    }
+    let n_orders = per_edge.div_ceil(10 * INGEST_CYCLES_PER_ORDER);
+    let due = chrono::Utc::now().date_naive();
+    let refused = |e: WoRejection| anyhow::anyhow!("{e:?}");
+    for id in ids {
+        let line = id.as_str().to_owned();
+        store
+            .put_line(Line {
+                line: line.clone(),
+                description: String::new(),
+                edge_id: Some(line.clone()),
+            })
+            .await?
+            .map_err(refused)?;
+        store
+            .put_work_center(WorkCenter {
+                work_center: format!("WC-{line}"),
+                description: String::new(),
+                line: line.clone(),
+                station: Some("st-10".into()),
+            })
+            .await?
+            .map_err(refused)?;
+        store
+            .put_routing(Routing {
+                item: format!("FRAME-{line}"),
+                operations: vec![RoutingOperation {
+                    operation: 10,
+                    description: "weld".into(),
+                    work_center: format!("WC-{line}"),
+                }],
+            })
+            .await?
+            .map_err(refused)?;
+        for k in 0..n_orders {
+            let work_order = format!("WO-{line}-{k}");
+            store
+                .create_work_order(
+                    NewWorkOrder {
+                        work_order: Some(work_order.clone()),
+                        item: format!("FRAME-{line}"),
+                        qty: rust_decimal::Decimal::from(40_000),
+                        due,
+                        priority: 0,
+                        line: line.clone(),
+                    },
+                    chrono::Utc::now(),
+                )
+                .await?
+                .map_err(refused)?;
+            store
+                .work_order_action(work_order, Action::Release, chrono::Utc::now())
+                .await?
+                .map_err(refused)?;
+        }
+    }
+    Ok(n_orders * ids.len())
+}
+
+/// One run on a fresh central; `mix`: the ERP mix, else production reports only;
+/// `orders`: central knows the work orders the events name (else every event's order is
+/// unmatched). Returns the seconds from the first request to the last ack, the ledger rows
+/// booked and the work orders; checks that the orders' good counts add up to the events'.
 async fn ingest_round(
     edges: usize,
     per_edge: usize,
     batch: usize,
     mix: bool,
-) -> anyhow::Result<(f64, i64)> {
+    orders: bool,
+) -> anyhow::Result<(f64, i64, usize)> {
     let dir = tempfile::tempdir()?;
     let ids: Vec<EdgeId> = (0..edges)
         .map(|i| EdgeId::from(format!("line-{i:02}").as_str()))
@@ -1033,7 +1180,16 @@ async fn ingest_round(
             .await?;
         tokens.push(token);
     }
-    eprintln!("encoding {} events (mix: {mix})…", edges * per_edge);
+    let n_orders = if orders {
+        ingest_work_orders(&central.store, &ids, per_edge).await?
+    } else {
+        0
+    };
+    eprintln!(
+        "encoding {} events (mix: {mix}, work orders: {n_orders})…",
+        edges * per_edge
+    );
+    let mut expected_good = 0u64;
     // Every batch is encoded before the clock starts, as an edge's journal holds it.
     let mut bodies: Vec<Vec<String>> = Vec::new();
     for id in &ids {
@@ -1043,6 +1199,11 @@ async fn ingest_round(
             let k = (per_edge - n).min(batch.max(1));
             let events: Vec<protocol::Event> =
                 (n..n + k).map(|i| ingest_mix_event(id, i, mix)).collect();
+            for e in &events {
+                if let protocol::EventKind::ProductionReported { good, .. } = e.kind {
+                    expected_good += good;
+                }
+            }
             batches.push(serde_json::to_string(&protocol::EventBatch {
                 protocol: protocol::PROTOCOL_VERSION,
                 edge_id: id.clone(),
@@ -1095,5 +1256,23 @@ async fn ingest_round(
             .join(central::store::sqlite::DB_FILE),
     )?;
     let ledger: i64 = db.query_row("SELECT COUNT(*) FROM inv_ledger", [], |r| r.get(0))?;
-    Ok((elapsed.as_secs_f64(), ledger))
+    let good: i64 = db.query_row(
+        "SELECT COALESCE(SUM(good), 0) FROM wo_operations",
+        [],
+        |r| r.get(0),
+    )?;
+    let unmatched: i64 = db.query_row(
+        "SELECT COALESCE(SUM(events), 0) FROM wo_unmatched",
+        [],
+        |r| r.get(0),
+    )?;
+    if orders && (good as u64 != expected_good || unmatched != 0) {
+        bail!(
+            "work orders hold {good} good and {unmatched} unmatched events, expected {expected_good} and 0"
+        );
+    }
+    if !orders && good != 0 {
+        bail!("no work orders, yet {good} good booked");
+    }
+    Ok((elapsed.as_secs_f64(), ledger, n_orders))
 }
