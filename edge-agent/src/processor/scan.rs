@@ -80,8 +80,9 @@ pub struct StationState {
 pub struct Issued {
     #[serde(default)]
     pub by_item: BTreeMap<ItemId, Decimal>,
+    /// A set: the repeat check on every issue stays cheap however many lots an order takes.
     #[serde(default)]
-    pub lots: Vec<LotId>,
+    pub lots: std::collections::BTreeSet<LotId>,
     #[serde(default)]
     pub lots_produced: u32,
 }
@@ -541,7 +542,7 @@ impl Deciding<'_> {
         // Work order numbers are unique, so `{work order}-{n}` is a unique lot number
         // without asking central.
         let lot = LotId::from(format!("{wo}-{:03}", entry.lots_produced).as_str());
-        let consumed_lots = entry.lots.clone();
+        let consumed_lots = entry.lots.iter().cloned().collect();
         let pair = self.floor.save_issued(&key);
         self.state.push(pair);
         let (item, uom) = (order.item.clone(), order.uom.clone());
@@ -814,8 +815,8 @@ impl Deciding<'_> {
             );
         }
         let key = (wo.clone(), operation);
-        let issued = self.floor.issued.get(&key).cloned().unwrap_or_default();
-        if issued.lots.contains(&scan.lot) {
+        let issued = self.floor.issued.get(&key);
+        if issued.is_some_and(|i| i.lots.contains(&scan.lot)) {
             return refuse(
                 "already_issued",
                 format!("lot {} was already issued to {wo}", scan.lot),
@@ -825,7 +826,10 @@ impl Deciding<'_> {
                 ],
             );
         }
-        let already = issued.by_item.get(&scan.item).copied().unwrap_or_default();
+        let already = issued
+            .and_then(|i| i.by_item.get(&scan.item))
+            .copied()
+            .unwrap_or_default();
         if let Some(need) = op.components.iter().find(|c| c.item == scan.item) {
             if need.uom != scan.uom {
                 return refuse(
@@ -864,7 +868,7 @@ impl Deciding<'_> {
         }
         let entry = self.floor.issued.entry(key.clone()).or_default();
         *entry.by_item.entry(scan.item.clone()).or_default() += scan.qty;
-        entry.lots.push(scan.lot.clone());
+        entry.lots.insert(scan.lot.clone());
         let pair = self.floor.save_issued(&key);
         self.state.push(pair);
         let params = [
