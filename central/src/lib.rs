@@ -39,4 +39,4 @@ pub use api::{AppState, app, serve};
 pub use auth::{hash_token, new_token};
 pub use config::{CentralConfig, ConfigError};
 pub use store::sqlite::open_sqlite_store;
-pub use store::{EdgeSummary, IngestOutcome, Store, StoreError};
+pub use store::{EdgeSummary, IngestOutcome, Ingested, Store, StoreError};

@@ -8,7 +8,7 @@ use super::extract::{AdminAuth, ApiJson, ApiPath};
 use crate::erp::import::{MAX_ID_LEN, MAX_LEAD_TIME_DAYS, MAX_QTY, MAX_QTY_DP};
 use crate::erp::master_data::{
     BomRevision, ItemDetails, Location, MAX_SHELF_LIFE_DAYS, RevisionInput, Supplier,
-    SupplierTerms, Tracking, Warehouse,
+    SupplierTerms, Tracking, Warehouse, normalize_gtin,
 };
 use crate::erp::mrp::{ItemKind, LotSizeRule};
 use crate::erp::uom::UomConversion;
@@ -162,6 +162,9 @@ pub struct ItemBody {
     pub shelf_life_days: Option<u32>,
     #[serde(default)]
     pub phantom: bool,
+    /// GTIN-8, -12, -13 or -14; stored as 14 digits.
+    #[serde(default)]
+    pub gtin: Option<String>,
 }
 
 fn lfl() -> LotSizeRule {
@@ -198,6 +201,12 @@ async fn put_item(
             "shelf_life_days {days} is not valid; expected whole days from 1 to {MAX_SHELF_LIFE_DAYS}, or null for none"
         )));
     }
+    let gtin = body
+        .gtin
+        .as_deref()
+        .map(normalize_gtin)
+        .transpose()
+        .map_err(|why| AppError::bad_request(format!("gtin {why}")))?;
     let master = ItemMaster {
         item,
         description: body.description,
@@ -212,6 +221,7 @@ async fn put_item(
             tracking: body.tracking,
             shelf_life_days: body.shelf_life_days,
             phantom: body.phantom,
+            gtin,
         },
         conversions: Vec::new(),
     };
@@ -611,7 +621,7 @@ pub fn document_into(document: &mut Value) {
             "description": {"type": "string"}, "kind": {"type": "string", "enum": ["make", "buy"]}, "uom": {"type": "string", "description": "base unit"},
             "lead_time_days": {"type": "integer"}, "lot_size_rule": {"type": "string", "enum": ["lfl", "fixed", "min", "multiple"]},
             "lot_size_qty": dec, "safety_stock": dec, "scrap_pct": dec,
-            "tracking": {"type": "string", "enum": ["none", "lot", "serial"]}, "shelf_life_days": {"type": "integer", "nullable": true}, "phantom": {"type": "boolean"}}},
+            "tracking": {"type": "string", "enum": ["none", "lot", "serial"]}, "shelf_life_days": {"type": "integer", "nullable": true}, "phantom": {"type": "boolean"}, "gtin": {"type": "string", "nullable": true, "description": "GTIN-8, -12, -13 or -14 with a valid GS1 check digit; stored and shown as 14 digits; unique across items (409 gtin_taken)"}}},
         "Item": {"allOf": [{"$ref": "#/components/schemas/ItemInput"}, {"type": "object", "properties": {"item": {"type": "string"}, "conversions": {"type": "array", "items": {"$ref": "#/components/schemas/UomConversion"}}}}]},
         "UomConversion": conversion,
         "RevisionInput": {"type": "object", "required": ["effective_from", "lines"], "properties": {

@@ -53,8 +53,8 @@ pub fn document() -> Value {
         "security": [{"admin": []}],
         "paths": {
             "/api/v1/import/items": csv_import("items",
-                "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock[,scrap_pct][,tracking][,shelf_life_days][,phantom]",
-                "kind: make|buy; lot_size_rule: lfl|fixed|min|multiple; tracking: none|lot|serial; phantom: true|false (make items only). Created or updated by item; an absent tracking, shelf_life_days or phantom column keeps the item's value."),
+                "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock[,scrap_pct][,tracking][,shelf_life_days][,phantom][,gtin]",
+                "kind: make|buy; lot_size_rule: lfl|fixed|min|multiple; tracking: none|lot|serial; phantom: true|false (make items only); gtin: 8, 12, 13 or 14 digits with a valid GS1 check digit, stored as 14, unique across items. Created or updated by item; an absent tracking, shelf_life_days, phantom or gtin column keeps the item's value."),
             "/api/v1/import/boms": csv_import("boms", "parent,component,qty_per,scrap_pct[,uom]",
                 "The whole bom of every parent named: where it differs from the revision in effect today it becomes a new released revision effective today (a parent's first: since 1970-01-01; listed in the answer's `revisions`; the same content is listed in `unchanged`). Items must exist, parents be make items, the bom stay acyclic; qty_per in uom (default the component's base unit) is converted to the base unit."),
             "/api/v1/import/inventory": csv_import("inventory", "item,lot,location,qty[,uom]",

@@ -135,10 +135,15 @@ async fn post_events(
     check_events(&edge_id, events.iter().map(|e| &e.event))
         .map_err(|e| AppError::bad_batch(e.to_string()))?;
     let first_seq = events.first().map(|e| e.event.seq);
-    let outcome = state
+    let ingested = state
         .store()
         .ingest_encoded(&edge_id, events, Utc::now())
         .await?;
+    // A completed order left its lines' plans: wake those edges now the batch is committed.
+    for plan in &ingested.plans {
+        state.notify_plan(&plan.edge_id, plan.version);
+    }
+    let outcome = ingested.outcome;
     let metrics = state.metrics();
     match outcome {
         IngestOutcome::Acked {

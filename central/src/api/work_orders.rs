@@ -9,8 +9,8 @@ use super::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery, CsvBody};
 use crate::erp::import::{MAX_ID_LEN, MAX_QTY, MAX_QTY_DP};
 use crate::erp::work_order::{Action, State};
 use crate::store::work_orders::{
-    Changed, Line, LotHold, NewWorkOrder, Routing, RoutingOperation, UnmatchedOrder, WoRejection,
-    WorkCenter, WorkOrderChange, WorkOrderSummary, WorkOrderView,
+    Changed, Line, LotExpiry, LotHold, NewWorkOrder, Routing, RoutingOperation, UnmatchedOrder,
+    WoRejection, WorkCenter, WorkOrderChange, WorkOrderSummary, WorkOrderView,
 };
 use axum::Router;
 use axum::extract::State as AxumState;
@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/unmatched-work-orders", get(unmatched))
         .route("/api/v1/lots/{lot}/hold", post(hold_lot))
         .route("/api/v1/lots/{lot}/release", post(release_lot))
+        .route("/api/v1/lots/{lot}/expiry", post(set_lot_expiry))
         .route("/api/v1/lot-holds", get(lot_holds))
         .route("/api/v1/import/routings", post(import_routings))
 }
@@ -500,7 +501,8 @@ pub struct HoldLot {
     pub item: Option<String>,
 }
 
-/// `POST /api/v1/lots/{lot}/hold`: the lot goes down to every line as held.
+/// `POST /api/v1/lots/{lot}/hold`: the lot goes down as held to the lines whose orders use
+/// its item.
 async fn hold_lot(
     AxumState(state): AxumState<AppState>,
     _: AdminAuth,
@@ -531,6 +533,36 @@ async fn release_lot(
     ApiPath(lot): ApiPath<String>,
 ) -> Result<axum::Json<LotHold>, AppError> {
     let changed = state.store().release_lot(lot).await?.map_err(rejection)?;
+    Ok(axum::Json(notify(&state, changed)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetLotExpiry {
+    /// The last day the lot may be used (`YYYY-MM-DD`).
+    pub expires: NaiveDate,
+    /// Needed only for a lot the stock ledger does not know.
+    pub item: Option<String>,
+}
+
+/// `POST /api/v1/lots/{lot}/expiry`: a supplier-given expiry date, which overrides the one
+/// computed from the first receipt and the item's shelf life. The lines whose orders use the
+/// lot's item get a new plan version.
+async fn set_lot_expiry(
+    AxumState(state): AxumState<AppState>,
+    _: AdminAuth,
+    ApiPath(lot): ApiPath<String>,
+    ApiJson(body): ApiJson<SetLotExpiry>,
+) -> Result<axum::Json<LotExpiry>, AppError> {
+    check_id("lot", &lot)?;
+    if let Some(item) = &body.item {
+        check_id("item", item)?;
+    }
+    let changed = state
+        .store()
+        .set_lot_expiry(lot, body.item, body.expires, Utc::now())
+        .await?
+        .map_err(rejection)?;
     Ok(axum::Json(notify(&state, changed)))
 }
 
@@ -598,11 +630,14 @@ pub fn document_into(document: &mut serde_json::Value) {
         "/api/v1/work-orders/{id}/close": action("close", "completed → closed."),
         "/api/v1/unmatched-work-orders": {"get": {"summary": "work order ids edges reported that central does not know, with the number of events", "tags": ["work orders"],
             "responses": {"200": list("work_orders", "UnmatchedWorkOrder"), "401": error}}},
-        "/api/v1/lots/{lot}/hold": {"post": {"summary": "put a lot on quality hold", "description": "Every edge that runs a line gets a new plan version listing the lot as held, so it refuses the lot even while central is unreachable.",
+        "/api/v1/lots/{lot}/hold": {"post": {"summary": "put a lot on quality hold", "description": "Every edge whose orders use the lot's item gets a new plan version listing the lot as held, so it refuses the lot even while central is unreachable.",
             "tags": ["work orders"], "parameters": [path_param("lot")], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}, "item": {"type": "string", "description": "needed only for a lot the stock ledger does not know"}}}}}},
             "responses": {"201": ok("LotHold"), "400": error, "401": error}}},
-        "/api/v1/lots/{lot}/release": {"post": {"summary": "lift a lot's hold (a new plan version for every line's edge)", "tags": ["work orders"], "parameters": [path_param("lot")],
+        "/api/v1/lots/{lot}/release": {"post": {"summary": "lift a lot's hold (a new plan version for the edges whose orders use its item)", "tags": ["work orders"], "parameters": [path_param("lot")],
             "responses": {"200": ok("LotHold"), "401": error, "404": error}}},
+        "/api/v1/lots/{lot}/expiry": {"post": {"summary": "set a lot's expiry date (a supplier's date)", "description": "Overrides the computed expiry (first receipt date plus the item's shelf_life_days). The edges whose orders use the lot's item get a new plan version carrying the date, and refuse the lot from the day after, even while central is unreachable.",
+            "tags": ["work orders"], "parameters": [path_param("lot")], "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["expires"], "properties": {"expires": {"type": "string", "format": "date", "description": "the last day the lot may be used"}, "item": {"type": "string", "description": "needed only for a lot the stock ledger does not know"}}}}}},
+            "responses": {"200": ok("LotExpiry"), "400": error, "401": error}}},
         "/api/v1/import/routings": {"post": {"summary": "import routings from csv, all or nothing", "tags": ["shop floor"],
             "description": "Header line, then rows. Columns: `item,operation,description,work_center` (description optional). Replaces the whole routing of every item named; items and work centers must exist.",
             "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -643,7 +678,8 @@ pub fn document_into(document: &mut serde_json::Value) {
             "priority": {"type": "integer"}, "line": {"type": "string"}, "state": state, "good": {"type": "integer", "description": "at the last operation"}, "scrap": {"type": "integer"}}},
         "WorkOrder": work_order,
         "UnmatchedWorkOrder": {"type": "object", "properties": {"work_order": {"type": "string"}, "events": {"type": "integer"}, "last_edge_id": {"type": "string"}, "last_at": {"type": "string", "format": "date-time"}}},
-        "LotHold": {"type": "object", "properties": {"lot": {"type": "string"}, "item": {"type": "string"}, "reason": {"type": "string"}, "held_at": {"type": "string", "format": "date-time"}}}
+        "LotHold": {"type": "object", "properties": {"lot": {"type": "string"}, "item": {"type": "string"}, "reason": {"type": "string"}, "held_at": {"type": "string", "format": "date-time"}}},
+        "LotExpiry": {"type": "object", "properties": {"lot": {"type": "string"}, "item": {"type": "string"}, "expires": {"type": "string", "format": "date"}, "set_at": {"type": "string", "format": "date-time"}}}
     });
     for (key, extra) in [("paths", paths), ("schemas", schemas)] {
         let target = if key == "paths" {

@@ -7,7 +7,7 @@
 //!
 //! | kind | columns |
 //! | --- | --- |
-//! | `items` | `item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock`, optional `scrap_pct`, `tracking`, `shelf_life_days`, `phantom` |
+//! | `items` | `item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock`, optional `scrap_pct`, `tracking`, `shelf_life_days`, `phantom`, `gtin` |
 //! | `boms` | `parent,component,qty_per,scrap_pct`, optional `uom` |
 //! | `inventory` | `item,lot,location,qty`, optional `uom` |
 //! | `demands`, `receipts` | `item,qty,due_date,reference`, optional `uom` |
@@ -15,9 +15,10 @@
 //! | `suppliers` | `supplier,item,lead_time_days,price,preferred` |
 //! | `locations` | `warehouse,location,description` |
 //!
-//! Semantics: items are created or updated by `item` (an absent `tracking`, `shelf_life_days`
-//! or `phantom` column keeps what the item had; an empty cell means none, no shelf life, not
-//! phantom); a BOM file gives the whole BOM of every parent it names, and the store makes it a
+//! Semantics: items are created or updated by `item` (an absent `tracking`, `shelf_life_days`,
+//! `phantom` or `gtin` column keeps what the item had; an empty cell means none, no shelf life,
+//! not phantom, no GTIN; a GTIN is 8, 12, 13 or 14 digits with a valid check digit, stored as
+//! 14, and unique across items); a BOM file gives the whole BOM of every parent it names, and the store makes it a
 //! new released revision effective today where it differs from the one in effect (a parent's first BOM: effective since 1970-01-01)
 //! ([`crate::store::ErpStore::import`]); inventory rows set the quantity of `(item, lot,
 //! location)`, and the location must exist (a typo must not split stock across two names;
@@ -29,7 +30,7 @@
 //! `lot_size_qty`, `safety_stock`, `scrap_pct` and `lot` mean 0 (or no lot); an empty `uom`
 //! means the item's base unit, and any other unit is converted to it.
 
-use super::master_data::{MAX_SHELF_LIFE_DAYS, Tracking, parse_bool};
+use super::master_data::{MAX_SHELF_LIFE_DAYS, Tracking, normalize_gtin, parse_bool};
 use super::mrp::{BomLine, Dated, Item, ItemKind, LotSizeRule};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -116,7 +117,13 @@ impl ImportKind {
 
     pub fn optional_columns(self) -> &'static [&'static str] {
         match self {
-            ImportKind::Items => &["scrap_pct", "tracking", "shelf_life_days", "phantom"],
+            ImportKind::Items => &[
+                "scrap_pct",
+                "tracking",
+                "shelf_life_days",
+                "phantom",
+                "gtin",
+            ],
             ImportKind::Boms
             | ImportKind::Inventory
             | ImportKind::Demands
@@ -161,6 +168,8 @@ pub struct ItemRecord {
     pub tracking: Option<Tracking>,
     pub shelf_life_days: Option<Option<u32>>,
     pub phantom: Option<bool>,
+    /// As 14 digits; `Some(None)`: an empty cell (no GTIN).
+    pub gtin: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -652,6 +661,19 @@ fn parse_item(c: &mut Cells<'_>) -> Option<ItemRecord> {
     } else {
         Some(None)
     };
+    let gtin = if c.has("gtin") {
+        let raw = c.raw("gtin").to_owned();
+        if raw.is_empty() {
+            Some(Some(None))
+        } else {
+            match normalize_gtin(&raw) {
+                Ok(g) => Some(Some(Some(g))),
+                Err(why) => c.fail("gtin", format!("gtin {why}")),
+            }
+        }
+    } else {
+        Some(None)
+    };
     if phantom == Some(Some(true)) && kind == Some(ItemKind::Buy) {
         return c.fail(
             "phantom",
@@ -674,6 +696,7 @@ fn parse_item(c: &mut Cells<'_>) -> Option<ItemRecord> {
         tracking: tracking?,
         shelf_life_days: shelf_life_days?,
         phantom: phantom?,
+        gtin: gtin?,
     })
 }
 

@@ -158,6 +158,39 @@ pub struct ItemDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shelf_life_days: Option<u32>,
     pub phantom: bool,
+    /// The item's GS1 trade item number, as 14 digits ([`normalize_gtin`]); unique across
+    /// items. Plans carry it so the edge can read a supplier's GS1 label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtin: Option<String>,
+}
+
+/// A GTIN-8, -12 (UPC-A), -13 (EAN) or -14 as the 14 digits GS1 element string (01) carries
+/// (zero-padded on the left), after checking its check digit. The error says what is wrong,
+/// for the caller to put after the field's name.
+pub fn normalize_gtin(raw: &str) -> Result<String, String> {
+    let digits = raw.trim();
+    if !matches!(digits.len(), 8 | 12 | 13 | 14) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{raw:?} is not a GTIN; expected 8, 12, 13 or 14 digits"
+        ));
+    }
+    let padded = format!("{digits:0>14}");
+    let bytes = padded.as_bytes();
+    // GS1 check digit: weights 3, 1, 3, … from the rightmost data digit.
+    let sum: u32 = bytes[..13]
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
+    let expected = (10 - sum % 10) % 10;
+    let given = u32::from(bytes[13] - b'0');
+    if given != expected {
+        return Err(format!(
+            "{raw:?} has check digit {given}; expected {expected} (the GS1 check digit of the other digits)"
+        ));
+    }
+    Ok(padded)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +230,29 @@ pub struct Supplier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gtins_are_checked_and_padded_to_14_digits() {
+        for (raw, padded) in [
+            ("96385074", "00000096385074"),
+            ("036000291452", "00036000291452"),
+            ("4006381333931", "04006381333931"),
+            ("10012345678902", "10012345678902"),
+        ] {
+            assert_eq!(normalize_gtin(raw).as_deref(), Ok(padded), "{raw}");
+        }
+        let bad = normalize_gtin("4006381333932").unwrap_err();
+        assert!(bad.contains("check digit 2; expected 1"), "{bad}");
+        for raw in [
+            "",
+            "1234567",
+            "400638133393X",
+            "123456789012345",
+            "1234567890",
+        ] {
+            assert!(normalize_gtin(raw).is_err(), "{raw}");
+        }
+    }
 
     #[test]
     fn revision_letters_run_like_spreadsheet_columns() {

@@ -630,32 +630,73 @@ impl DispatchOrder {
     }
 }
 
+/// Most lots one plan carries. A plan goes down whole on every change, and the edge keeps it
+/// in memory and looks lots up by id, so it is bounded; 10 000 lots are about 1.5 MB of JSON.
+/// Beyond it, held lots are kept first (a hold is an explicit "do not use"), then the
+/// soonest-expiring; a lot left out is one the edge accepts on its own checks.
+pub const MAX_PLAN_LOTS: usize = 10_000;
+
 /// The plan content of each of `edges`: every dispatched order with an operation on that
-/// edge's lines (priority, then due date, then id), and `lots` (held lots) for all.
+/// edge's lines (priority, then due date, then id); the GTINs (`gtins`: item → 14-digit
+/// GTIN) of the components those orders allow, so the edge can read suppliers' GS1 labels;
+/// and of `lots` (held or expiring lots) those of the same components, at most
+/// [`MAX_PLAN_LOTS`].
 pub fn plan_contents(
     edges: &BTreeSet<String>,
     orders: &[DispatchOrder],
     line_edges: &HashMap<String, String>,
     lots: &[PlanLot],
+    gtins: &HashMap<String, String>,
 ) -> BTreeMap<EdgeId, PlanContent> {
     let mut sorted: Vec<&DispatchOrder> = orders.iter().collect();
     sorted.sort_by(|a, b| {
         (a.priority, a.due, &a.work_order).cmp(&(b.priority, b.due, &b.work_order))
     });
+    let mut ranked: Vec<&PlanLot> = lots.iter().collect();
+    // Held first, then by expiry (none last), then by id, so the bound cuts the same way on
+    // every publication.
+    ranked.sort_by(|a, b| {
+        (!a.on_hold, a.expires.is_none(), a.expires, &a.lot).cmp(&(
+            !b.on_hold,
+            b.expires.is_none(),
+            b.expires,
+            &b.lot,
+        ))
+    });
     edges
         .iter()
         .map(|edge| {
-            let work_orders = sorted
+            let work_orders: Vec<PlanWorkOrder> = sorted
                 .iter()
                 .filter(|o| o.edges(line_edges).contains(edge))
                 .map(|o| o.for_edge(edge, line_edges))
+                .collect();
+            let components: BTreeSet<&str> = work_orders
+                .iter()
+                .flat_map(|w| &w.operations)
+                .flat_map(|op| &op.allowed_components)
+                .map(ItemId::as_str)
+                .collect();
+            let plan_gtins = components
+                .iter()
+                .filter_map(|item| {
+                    gtins
+                        .get(*item)
+                        .map(|gtin| (gtin.clone(), ItemId::from(*item)))
+                })
+                .collect();
+            let plan_lots = ranked
+                .iter()
+                .filter(|l| components.contains(l.item.as_str()))
+                .take(MAX_PLAN_LOTS)
+                .map(|l| (*l).clone())
                 .collect();
             (
                 EdgeId(edge.clone()),
                 PlanContent {
                     work_orders,
-                    lots: lots.to_vec(),
-                    gtins: BTreeMap::new(),
+                    lots: plan_lots,
+                    gtins: plan_gtins,
                 },
             )
         })
@@ -905,7 +946,13 @@ mod tests {
         ]);
         let edges = order.edges(&lines);
         assert_eq!(edges.len(), 2);
-        let plans = plan_contents(&edges, std::slice::from_ref(&order), &lines, &[]);
+        let plans = plan_contents(
+            &edges,
+            std::slice::from_ref(&order),
+            &lines,
+            &[],
+            &HashMap::new(),
+        );
         let one = &plans[&EdgeId::from("edge-1")].work_orders[0];
         assert_eq!(one.operations.len(), 1);
         assert_eq!(
@@ -917,5 +964,64 @@ mod tests {
         let two = &plans[&EdgeId::from("edge-2")].work_orders[0];
         assert_eq!(two.operations[0].operation, 20);
         assert!(two.operations[0].allowed_components.is_empty());
+    }
+
+    #[test]
+    fn plans_carry_their_components_gtins_and_lots_held_first_then_soonest_expiring() {
+        let order = DispatchOrder {
+            work_order: "WO-1".into(),
+            item: "FRAME".into(),
+            qty: Decimal::from(1),
+            uom: "ea".into(),
+            due: "2026-12-01".parse().unwrap(),
+            priority: 1,
+            line: "L1".into(),
+            on_hold: false,
+            operations: vec![DispatchOperation {
+                operation: 10,
+                description: "cut".into(),
+                line: None,
+                station: Some("st-10".into()),
+            }],
+            components: vec![("STEEL".into(), Decimal::from(1), "kg".into())],
+        };
+        let lines = HashMap::from([("L1".to_owned(), "edge-1".to_owned())]);
+        let day = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap() + chrono::Days::new(d.into())
+        };
+        let lot = |id: String, item: &str, expires: Option<u32>, on_hold: bool| PlanLot {
+            lot: id.as_str().into(),
+            item: item.into(),
+            expires: expires.map(day),
+            on_hold,
+            hold_reason: None,
+            location: None,
+        };
+        // More expiring lots than a plan carries, newest first, plus a held lot without
+        // expiry and lots of an item no order uses.
+        let mut lots: Vec<PlanLot> = (0..MAX_PLAN_LOTS as u32 + 5)
+            .rev()
+            .map(|i| lot(format!("S-{i:05}"), "STEEL", Some(i), false))
+            .collect();
+        lots.push(lot("HELD".into(), "STEEL", None, true));
+        lots.push(lot("P-1".into(), "PAINT", Some(0), true));
+        let gtins = HashMap::from([
+            ("STEEL".to_owned(), "04006381333931".to_owned()),
+            ("PAINT".to_owned(), "00036000291452".to_owned()),
+        ]);
+        let edges = order.edges(&lines);
+        let plans = plan_contents(&edges, std::slice::from_ref(&order), &lines, &lots, &gtins);
+        let plan = &plans[&EdgeId::from("edge-1")];
+        assert_eq!(
+            plan.gtins,
+            BTreeMap::from([("04006381333931".to_owned(), ItemId::from("STEEL"))])
+        );
+        assert_eq!(plan.lots.len(), MAX_PLAN_LOTS);
+        assert_eq!(plan.lots[0].lot.as_str(), "HELD");
+        assert_eq!(plan.lots[1].lot.as_str(), "S-00000");
+        assert_eq!(plan.lots[1].expires, Some(day(0)));
+        let last = &plan.lots[MAX_PLAN_LOTS - 1];
+        assert_eq!(last.expires, Some(day(MAX_PLAN_LOTS as u32 - 2)));
+        assert!(plan.lots.iter().all(|l| l.item.as_str() == "STEEL"));
     }
 }

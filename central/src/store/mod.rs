@@ -54,6 +54,15 @@ pub enum IngestOutcome {
     Gap { expected: Seq, acked_through: Seq },
 }
 
+/// What [`Store::ingest_encoded`] did: the outcome, and the plan versions the batch
+/// published inside its transaction (a `work_order_completed` takes the order out of its
+/// lines' plans), for the API to wake those edges' long polls after the commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingested {
+    pub outcome: IngestOutcome,
+    pub plans: Vec<Plan>,
+}
+
 /// One edge as the admin list shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeSummary {
@@ -110,9 +119,10 @@ pub trait Store: ErpStore + InventoryStore + WorkOrderStore + Send + Sync + 'sta
         edge_id: &EdgeId,
         events: Vec<EncodedEvent>,
         received_at: DateTime<Utc>,
-    ) -> Result<IngestOutcome, StoreError>;
+    ) -> Result<Ingested, StoreError>;
 
-    /// [`Store::ingest_encoded`] for events without their JSON text (tests, tools).
+    /// [`Store::ingest_encoded`] for events without their JSON text (tests, tools); the plans
+    /// it published are not returned (nobody long-polls here).
     async fn ingest(
         &self,
         edge_id: &EdgeId,
@@ -123,7 +133,10 @@ pub trait Store: ErpStore + InventoryStore + WorkOrderStore + Send + Sync + 'sta
             .into_iter()
             .map(EncodedEvent::encode)
             .collect::<Result<Vec<_>, _>>()?;
-        self.ingest_encoded(edge_id, encoded, received_at).await
+        Ok(self
+            .ingest_encoded(edge_id, encoded, received_at)
+            .await?
+            .outcome)
     }
 
     /// The edge's acknowledged seq; `None` if the edge is unknown.

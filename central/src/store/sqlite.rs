@@ -13,7 +13,7 @@ mod inventory;
 mod work_orders;
 
 use super::inventory::InventoryFacts;
-use super::{EdgeSummary, EncodedEvent, IngestOutcome, Store, StoreError};
+use super::{EdgeSummary, EncodedEvent, IngestOutcome, Ingested, Store, StoreError};
 use crate::erp::work_order::OrderFact;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -247,7 +247,7 @@ impl Store for SqliteStore {
         edge_id: &EdgeId,
         events: Vec<EncodedEvent>,
         received_at: DateTime<Utc>,
-    ) -> Result<IngestOutcome, StoreError> {
+    ) -> Result<Ingested, StoreError> {
         let edge_id = edge_id.clone();
         // Rows are made before the writer lock is taken.
         let rows = events
@@ -270,10 +270,13 @@ impl Store for SqliteStore {
                 touch.execute(params![edge_id.as_str(), to_i64(acked)?, received])?;
                 drop(touch);
                 tx.commit()?;
-                return Ok(IngestOutcome::Acked {
-                    acked_through: Seq(acked),
-                    n_new: 0,
-                    n_duplicate: 0,
+                return Ok(Ingested {
+                    outcome: IngestOutcome::Acked {
+                        acked_through: Seq(acked),
+                        n_new: 0,
+                        n_duplicate: 0,
+                    },
+                    plans: Vec::new(),
                 });
             };
             if to_u64(first.seq) > acked + 1 {
@@ -281,9 +284,12 @@ impl Store for SqliteStore {
                 touch.execute(params![edge_id.as_str(), to_i64(acked)?, received])?;
                 drop(touch);
                 tx.commit()?;
-                return Ok(IngestOutcome::Gap {
-                    expected: Seq(acked + 1),
-                    acked_through: Seq(acked),
+                return Ok(Ingested {
+                    outcome: IngestOutcome::Gap {
+                        expected: Seq(acked + 1),
+                        acked_through: Seq(acked),
+                    },
+                    plans: Vec::new(),
                 });
             }
             let last_seq = to_u64(last.seq);
@@ -310,6 +316,7 @@ impl Store for SqliteStore {
                         row.body,
                     ])?;
                     if let Some(facts) = &row.facts {
+                        progress.note_stock(&tx, facts)?;
                         inventory::apply(&tx, edge_id.as_str(), row.seq, &row.at, facts)?;
                     }
                     if let Some(fact) = &row.order {
@@ -318,15 +325,18 @@ impl Store for SqliteStore {
                     n_new += 1;
                 }
             }
-            progress.flush(&tx, edge_id.as_str(), &received)?;
+            let plans = progress.flush(&tx, edge_id.as_str(), &received)?;
             let acked_through = acked.max(last_seq);
             touch.execute(params![edge_id.as_str(), to_i64(acked_through)?, received])?;
             drop(touch);
             tx.commit()?;
-            Ok(IngestOutcome::Acked {
-                acked_through: Seq(acked_through),
-                n_new,
-                n_duplicate,
+            Ok(Ingested {
+                outcome: IngestOutcome::Acked {
+                    acked_through: Seq(acked_through),
+                    n_new,
+                    n_duplicate,
+                },
+                plans,
             })
         })
         .await

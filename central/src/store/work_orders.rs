@@ -8,10 +8,12 @@
 //! not know are stored as always and counted per order id as unmatched.
 //!
 //! A change that the lines must see (a release; a change of quantity, priority, due date or
-//! hold of a dispatched order; a cancellation; a lot hold) publishes, in the same
-//! transaction, a new plan version for every edge concerned, holding all of its lines'
-//! released, in-progress and held orders and every held lot. The API wakes the edges' long
-//! polls after the commit.
+//! hold of a dispatched order; a cancellation; a completion reported by ingest; a lot hold,
+//! release or expiry date) publishes, in the same transaction, a new plan version for every
+//! edge concerned, holding all of its lines' released, in-progress and held orders, the
+//! GTINs of their components, and those components' held lots and lots in stock with an
+//! expiry date (at most [`crate::erp::work_order::MAX_PLAN_LOTS`]). The API wakes the edges'
+//! long polls after the commit.
 
 use super::StoreError;
 use crate::erp::import::{Line as CsvLine, RowError};
@@ -189,6 +191,17 @@ pub struct LotHold {
     pub held_at: DateTime<Utc>,
 }
 
+/// A lot's expiry date as set through the API (a supplier's date), which overrides the one
+/// computed from its first receipt and the item's shelf life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotExpiry {
+    pub lot: String,
+    pub item: String,
+    /// The last day the lot may be used.
+    pub expires: NaiveDate,
+    pub set_at: DateTime<Utc>,
+}
+
 /// A change that was made, and the plan versions it published (to wake the edges' polls).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Changed<T> {
@@ -274,4 +287,15 @@ pub trait WorkOrderStore: Send + Sync + 'static {
     async fn release_lot(&self, lot: String) -> WoResult<Changed<LotHold>>;
 
     async fn lot_holds(&self) -> Result<Vec<LotHold>, StoreError>;
+
+    /// Sets a lot's expiry date, overriding the computed one. `item` may be left out for a
+    /// lot the ledger knows. Publishes new plan versions for the edges whose orders use the
+    /// lot's item.
+    async fn set_lot_expiry(
+        &self,
+        lot: String,
+        item: Option<String>,
+        expires: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> WoResult<Changed<LotExpiry>>;
 }

@@ -9,6 +9,7 @@ mod ingest;
 mod inventory;
 mod master_data;
 mod plan;
+mod plan_content;
 mod work_orders;
 
 use axum::Router;

@@ -5,8 +5,8 @@
 //! `erp_bom_rev_lines`): a released revision is never updated. What schema 3 had in
 //! `erp_bom_lines` (one unrevised BOM per parent) becomes released revision A, effective since
 //! 1970-01-01, the first time this build opens the file; the attributes added since schema 3
-//! (tracking, shelf life, phantom) live in `erp_item_details`, so that an older file needs no
-//! `ALTER TABLE`.
+//! (tracking, shelf life, phantom) live in `erp_item_details`, and GTINs in `erp_item_gtins`
+//! (`UNIQUE`, so no two items share one), so that an older file needs no `ALTER TABLE`.
 
 use super::{SqliteStore, StoreError};
 use crate::erp::calendar::CalendarSpec;
@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS erp_item_details (
     tracking        TEXT NOT NULL,
     shelf_life_days INTEGER,
     phantom         INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS erp_item_gtins (
+    item TEXT PRIMARY KEY,
+    gtin TEXT NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS erp_uom_conversions (
     item     TEXT NOT NULL,
@@ -318,15 +322,42 @@ fn read_details(conn: &Connection, item: &str) -> Result<ItemDetails, StoreError
         )?
         .query_row(params![item], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
+    let gtin: Option<String> = conn
+        .prepare_cached("SELECT gtin FROM erp_item_gtins WHERE item = ?1")?
+        .query_row(params![item], |r| r.get(0))
+        .optional()?;
     Ok(match row {
-        None => ItemDetails::default(),
+        None => ItemDetails {
+            gtin,
+            ..ItemDetails::default()
+        },
         Some((tracking, shelf_life_days, phantom)) => ItemDetails {
             tracking: Tracking::parse(&tracking)
                 .ok_or_else(|| StoreError::Corrupt(format!("tracking {tracking:?}")))?,
             shelf_life_days,
             phantom,
+            gtin,
         },
     })
+}
+
+/// Why `item` may not have `gtin`, if it may not: another item has it (a scanned GTIN must
+/// name one item).
+fn gtin_refusal(
+    conn: &Connection,
+    item: &str,
+    gtin: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    let Some(gtin) = gtin else {
+        return Ok(None);
+    };
+    let owner: Option<String> = conn
+        .prepare_cached("SELECT item FROM erp_item_gtins WHERE gtin = ?1 AND item <> ?2")?
+        .query_row(params![gtin, item], |r| r.get(0))
+        .optional()?;
+    Ok(owner.map(|owner| {
+        format!("gtin {gtin} is already item {owner:?}'s; expected a GTIN no other item has")
+    }))
 }
 
 fn write_details(conn: &Connection, item: &str, d: &ItemDetails) -> Result<(), StoreError> {
@@ -342,6 +373,17 @@ fn write_details(conn: &Connection, item: &str, d: &ItemDetails) -> Result<(), S
         d.shelf_life_days,
         d.phantom
     ])?;
+    match &d.gtin {
+        Some(gtin) => conn
+            .prepare_cached(
+                "INSERT INTO erp_item_gtins (item, gtin) VALUES (?1, ?2)
+                 ON CONFLICT (item) DO UPDATE SET gtin = excluded.gtin",
+            )?
+            .execute(params![item, gtin])?,
+        None => conn
+            .prepare_cached("DELETE FROM erp_item_gtins WHERE item = ?1")?
+            .execute(params![item])?,
+    };
     Ok(())
 }
 
@@ -592,6 +634,13 @@ fn apply(
                 }
                 if let Some(p) = r.phantom {
                     details.phantom = p;
+                }
+                if let Some(g) = &r.gtin {
+                    details.gtin.clone_from(g);
+                }
+                if let Some(why) = gtin_refusal(tx, &r.item.item, details.gtin.as_deref())? {
+                    errors.push(RowError::new(row.line, "gtin", why));
+                    continue;
                 }
                 if let Some(why) = uom_change_refusal(tx, &r.item.item, &r.uom)? {
                     errors.push(RowError::new(row.line, "uom", why));
@@ -1394,6 +1443,12 @@ impl ErpStore for SqliteStore {
                 && let Some(why) = phantom_refusal(&tx, &item.item, item.kind)?
             {
                 return Ok(Err(Rejection::Invalid(why)));
+            }
+            if let Some(why) = gtin_refusal(&tx, &item.item, item.details.gtin.as_deref())? {
+                return Ok(Err(Rejection::Conflict {
+                    code: "gtin_taken",
+                    message: why,
+                }));
             }
             upsert_item(&tx, &item)?;
             let stored = read_item_masters(&tx, Some(&item.item))?.into_iter().next();

@@ -11,17 +11,18 @@ use crate::erp::work_order::{
     Action, DispatchOperation, DispatchOrder, IssuedComponent, OpProgress, OrderFact,
     OrderProgress, State, Status, plan_contents, required_qty, transition,
 };
+use crate::store::inventory::InventoryFacts;
 use crate::store::work_orders::{
-    Changed, ComponentView, Line, LotHold, MAX_LISTED_WARNINGS, NewWorkOrder, OperationView,
-    OrderPlan, OrderWarning, Routing, RoutingOperation, UnmatchedOrder, WoRejection, WoResult,
-    WorkCenter, WorkOrderChange, WorkOrderStore, WorkOrderSummary, WorkOrderView,
+    Changed, ComponentView, Line, LotExpiry, LotHold, MAX_LISTED_WARNINGS, NewWorkOrder,
+    OperationView, OrderPlan, OrderWarning, Routing, RoutingOperation, UnmatchedOrder, WoRejection,
+    WoResult, WorkCenter, WorkOrderChange, WorkOrderStore, WorkOrderSummary, WorkOrderView,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use protocol::{Plan, PlanLot};
+use protocol::{EdgeId, Plan, PlanContent, PlanLot};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::Decimal;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS mes_lines (
@@ -105,6 +106,12 @@ CREATE TABLE IF NOT EXISTS lot_holds (
     reason  TEXT NOT NULL,
     held_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lot_expiry (
+    lot     TEXT PRIMARY KEY,
+    item    TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    set_at  TEXT NOT NULL
+);
 ";
 
 fn decimal(text: &str) -> Result<Decimal, StoreError> {
@@ -138,6 +145,9 @@ fn op_number(n: i64) -> Result<u32, StoreError> {
 /// One order as ingest holds it during a batch.
 struct Loaded {
     progress: OrderProgress,
+    /// Its state before the batch: an order that leaves the dispatched states (completed)
+    /// leaves its lines' plans.
+    before: State,
 }
 
 /// The work-order side of one ingest batch: facts are applied in memory and written once.
@@ -151,9 +161,40 @@ pub(super) struct BatchProgress {
     /// raised it): an edge that keeps reporting on a cancelled order gets one warning per
     /// batch, not one per event.
     warnings: HashMap<(String, String), (i64, String, u64)>,
+    /// Items of which the batch received or produced a lot not seen before: a new lot with
+    /// an expiry date must reach the lines that use the item before it expires, not at their
+    /// next unrelated change.
+    new_lot_items: BTreeSet<String>,
 }
 
 impl BatchProgress {
+    /// Notes the lots an event brings into stock for the first time; call it before the
+    /// event's movements are booked.
+    pub(super) fn note_stock(
+        &mut self,
+        tx: &Transaction<'_>,
+        facts: &InventoryFacts,
+    ) -> Result<(), StoreError> {
+        for m in &facts.movements {
+            if !matches!(m.reason, "received" | "produced") || self.new_lot_items.contains(&m.item)
+            {
+                continue;
+            }
+            let seen = tx
+                .prepare_cached(
+                    "SELECT 1 FROM inv_ledger WHERE item = ?1 AND lot = ?2
+                         AND reason IN ('received', 'produced') LIMIT 1",
+                )?
+                .query_row(params![m.item, m.lot], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !seen {
+                self.new_lot_items.insert(m.item.clone());
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn apply(
         &mut self,
         tx: &Transaction<'_>,
@@ -163,7 +204,10 @@ impl BatchProgress {
     ) -> Result<(), StoreError> {
         let id = fact.work_order();
         if !self.orders.contains_key(id) {
-            let loaded = load_progress(tx, id)?.map(|progress| Loaded { progress });
+            let loaded = load_progress(tx, id)?.map(|progress| Loaded {
+                before: progress.status.state(),
+                progress,
+            });
             self.orders.insert(id.to_owned(), loaded);
         }
         match self.orders.get_mut(id) {
@@ -189,16 +233,22 @@ impl BatchProgress {
     }
 
     /// Writes what the batch changed. `received`: central's time, the orders' `updated_at`.
+    /// An order the batch completed leaves its lines' plans: the new plan versions, published
+    /// in `tx`, are returned for the caller to wake the edges' polls after the commit.
     pub(super) fn flush(
         self,
         tx: &Transaction<'_>,
         edge_id: &str,
         received: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Plan>, StoreError> {
+        let mut left_plans = Vec::new();
         for (id, loaded) in &self.orders {
-            let Some(Loaded { progress }) = loaded else {
+            let Some(Loaded { progress, before }) = loaded else {
                 continue;
             };
+            if before.is_dispatched() && !progress.status.state().is_dispatched() {
+                left_plans.push(id.as_str());
+            }
             if !progress.dirty {
                 continue;
             }
@@ -258,7 +308,29 @@ impl BatchProgress {
         for (id, (n, at)) in &self.unmatched {
             unmatched.execute(params![id, to_i64(*n)?, edge_id, at])?;
         }
-        Ok(())
+        // Only new lots that get an expiry date change what a plan carries.
+        let mut expiring = Vec::new();
+        for item in &self.new_lot_items {
+            if exists(
+                tx,
+                "SELECT 1 FROM erp_item_details WHERE item = ?1 AND shelf_life_days IS NOT NULL
+                 UNION ALL SELECT 1 FROM lot_expiry WHERE item = ?1",
+                item,
+            )? {
+                expiring.push(item.as_str());
+            }
+        }
+        if left_plans.is_empty() && expiring.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lines = line_edges(tx)?;
+        let mut edges = BTreeSet::new();
+        for id in left_plans {
+            if let Some(order) = load_dispatch(tx, id)? {
+                edges.extend(order.edges(&lines));
+            }
+        }
+        publish_concerned(tx, &lines, &edges, &expiring)
     }
 }
 
@@ -460,15 +532,14 @@ fn load_dispatch(conn: &Connection, id: &str) -> Result<Option<DispatchOrder>, S
     }))
 }
 
-/// Publishes, inside `tx`, the next plan version of each of `edges` and records which
-/// version carried each order.
-fn publish(
+/// The plan content of each of `edges` as the store stands in `tx`.
+fn contents(
     tx: &Transaction<'_>,
     edges: &BTreeSet<String>,
     line_edges: &HashMap<String, String>,
-) -> Result<Vec<Plan>, StoreError> {
+) -> Result<BTreeMap<EdgeId, PlanContent>, StoreError> {
     if edges.is_empty() {
-        return Ok(Vec::new());
+        return Ok(BTreeMap::new());
     }
     let ids: Vec<String> = {
         let mut stmt = tx.prepare_cached(
@@ -483,19 +554,198 @@ fn publish(
             orders.push(order);
         }
     }
-    let lots = read_lot_holds(tx)?
+    // Only components are scanned against a plan, so only their GTINs and lots matter.
+    let components: BTreeSet<&str> = orders
+        .iter()
+        .flat_map(|o| &o.components)
+        .map(|(item, _, _)| item.as_str())
+        .collect();
+    let mut gtins = HashMap::new();
+    let mut lots = Vec::new();
+    {
+        let mut gtin = tx.prepare_cached("SELECT gtin FROM erp_item_gtins WHERE item = ?1")?;
+        for item in &components {
+            if let Some(g) = gtin
+                .query_row(params![item], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                gtins.insert((*item).to_owned(), g);
+            }
+            lots.extend(item_lots(tx, item)?);
+        }
+    }
+    Ok(plan_contents(edges, &orders, line_edges, &lots, &gtins))
+}
+
+/// The lots of `item` a line must know about: every held lot (a hold may come before central
+/// sees the receipt, so it needs no stock), and every lot with stock (on-hand above 0 in the
+/// ledger, over all locations) that has an expiry date: the one set with
+/// `POST /api/v1/lots/{lot}/expiry`, or else its first receipt date (the earliest
+/// `material_received` or `lot_produced` in the ledger that was not reversed) plus the item's
+/// shelf life. The location is given when all of the lot's stock is at one.
+fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreError> {
+    #[derive(Default)]
+    struct Lot {
+        at: BTreeMap<String, Decimal>,
+        first_receipt: Option<NaiveDate>,
+        hold: Option<String>,
+        expires: Option<NaiveDate>,
+    }
+    let mut by_lot: BTreeMap<String, Lot> = BTreeMap::new();
+    {
+        let mut stmt = tx.prepare_cached("SELECT lot, reason FROM lot_holds WHERE item = ?1")?;
+        let rows = stmt.query_map(params![item], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (lot, reason) = row?;
+            by_lot.entry(lot).or_default().hold = Some(reason);
+        }
+    }
+    let mut overridden = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached("SELECT lot, expires FROM lot_expiry WHERE item = ?1")?;
+        let rows = stmt.query_map(params![item], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (lot, expires) = row?;
+            by_lot.entry(lot.clone()).or_default().expires = Some(date(&expires)?);
+            overridden.push(lot);
+        }
+    }
+    let shelf_life: Option<u32> = tx
+        .prepare_cached("SELECT shelf_life_days FROM erp_item_details WHERE item = ?1")?
+        .query_row(params![item], |r| r.get(0))
+        .optional()?
+        .flatten();
+    // The ledger is read only where an expiry can come from: every lot of an item with a shelf
+    // life, else only the lots with a date set (an item with neither costs no ledger scan).
+    const COLUMNS: &str = "SELECT l.lot, l.location, l.qty_delta, l.at,
+            l.reason IN ('received', 'produced')
+                AND NOT EXISTS (SELECT 1 FROM inv_ledger r WHERE r.reverses = l.entry_id)
+        FROM inv_ledger l";
+    let mut book = |row: Result<(String, String, String, String, bool), rusqlite::Error>| {
+        let (lot, location, qty, at, receipt) = row?;
+        let entry = by_lot.entry(lot).or_default();
+        *entry.at.entry(location).or_default() += decimal(&qty)?;
+        if receipt {
+            let day = parse_ts(&at)?.date_naive();
+            entry.first_receipt = Some(entry.first_receipt.map_or(day, |d| d.min(day)));
+        }
+        Ok::<_, StoreError>(())
+    };
+    let columns = |r: &rusqlite::Row<'_>| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, bool>(4)?,
+        ))
+    };
+    if shelf_life.is_some() {
+        let mut stmt = tx.prepare_cached(&format!("{COLUMNS} WHERE l.item = ?1"))?;
+        for row in stmt.query_map(params![item], columns)? {
+            book(row)?;
+        }
+    } else {
+        let mut stmt = tx.prepare_cached(&format!("{COLUMNS} WHERE l.item = ?1 AND l.lot = ?2"))?;
+        for lot in &overridden {
+            for row in stmt.query_map(params![item, lot], columns)? {
+                book(row)?;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (lot, l) in by_lot {
+        let expires = l.expires.or_else(|| {
+            let days = shelf_life?;
+            l.first_receipt?
+                .checked_add_days(chrono::Days::new(days.into()))
+        });
+        let stocked: Vec<&String> =
+            l.at.iter()
+                .filter(|(_, q)| **q > Decimal::ZERO)
+                .map(|(location, _)| location)
+                .collect();
+        let on_hand: Decimal = l.at.values().sum();
+        let in_stock = on_hand > Decimal::ZERO;
+        if l.hold.is_none() && !(in_stock && expires.is_some()) {
+            continue;
+        }
+        out.push(PlanLot {
+            lot: lot.as_str().into(),
+            item: item.into(),
+            expires,
+            on_hold: l.hold.is_some(),
+            hold_reason: l.hold,
+            location: match stocked.as_slice() {
+                [location] => Some(location.as_str().into()),
+                _ => None,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Publishes, inside `tx`, the next plan version of each of `edges` and records which
+/// version carried each order.
+fn publish(
+    tx: &Transaction<'_>,
+    edges: &BTreeSet<String>,
+    line_edges: &HashMap<String, String>,
+) -> Result<Vec<Plan>, StoreError> {
+    let all = contents(tx, edges, line_edges)?;
+    publish_contents(tx, all)
+}
+
+/// Publishes, inside `tx`, a new plan version for the edges whose orders use one of `items` as
+/// a component: after a change of a lot (a hold, a release, an expiry date), only those
+/// plans change.
+fn publish_for_items(
+    tx: &Transaction<'_>,
+    items: &[&str],
+    line_edges: &HashMap<String, String>,
+) -> Result<Vec<Plan>, StoreError> {
+    publish_concerned(tx, line_edges, &BTreeSet::new(), items)
+}
+
+/// Publishes, inside `tx`, a new plan version for each of `edges` and for every other edge
+/// whose orders use one of `items` as a component, one version per edge.
+fn publish_concerned(
+    tx: &Transaction<'_>,
+    line_edges: &HashMap<String, String>,
+    edges: &BTreeSet<String>,
+    items: &[&str],
+) -> Result<Vec<Plan>, StoreError> {
+    let candidates = if items.is_empty() {
+        edges.clone()
+    } else {
+        all_edges(line_edges)
+    };
+    let all = contents(tx, &candidates, line_edges)?;
+    let concerned = all
         .into_iter()
-        .map(|h| PlanLot {
-            lot: h.lot.as_str().into(),
-            item: h.item.as_str().into(),
-            expires: None,
-            on_hold: true,
-            hold_reason: Some(h.reason),
-            location: None,
+        .filter(|(edge, content)| {
+            edges.contains(edge.as_str())
+                || content
+                    .work_orders
+                    .iter()
+                    .flat_map(|w| &w.operations)
+                    .flat_map(|op| &op.allowed_components)
+                    .any(|c| items.contains(&c.as_str()))
         })
-        .collect::<Vec<_>>();
+        .collect();
+    publish_contents(tx, concerned)
+}
+
+fn publish_contents(
+    tx: &Transaction<'_>,
+    contents: BTreeMap<EdgeId, PlanContent>,
+) -> Result<Vec<Plan>, StoreError> {
     let mut plans = Vec::new();
-    for (edge, content) in plan_contents(edges, &orders, line_edges, &lots) {
+    for (edge, content) in contents {
         let carried: Vec<String> = content
             .work_orders
             .iter()
@@ -755,6 +1005,32 @@ fn republish(
 }
 
 /// Every edge that runs a line.
+/// The item of `lot`: `given`, or the one the stock ledger, the genealogy or the imported
+/// inventory knows it by.
+fn lot_item(
+    tx: &Transaction<'_>,
+    lot: &str,
+    given: Option<String>,
+) -> Result<Result<String, WoRejection>, StoreError> {
+    if let Some(item) = given {
+        return Ok(Ok(item));
+    }
+    let known: Option<String> = tx
+        .prepare_cached(
+            "SELECT item FROM inv_ledger WHERE lot = ?1
+             UNION ALL SELECT item FROM gen_produced WHERE lot = ?1
+             UNION ALL SELECT item FROM erp_inventory WHERE lot = ?1
+             LIMIT 1",
+        )?
+        .query_row(params![lot], |r| r.get(0))
+        .optional()?;
+    Ok(known.ok_or_else(|| {
+        WoRejection::Invalid(format!(
+            "lot {lot:?} is not in the stock ledger; expected its item in the request ({{\"item\": ...}})"
+        ))
+    }))
+}
+
 fn all_edges(line_edges: &HashMap<String, String>) -> BTreeSet<String> {
     line_edges.values().cloned().collect()
 }
@@ -1293,28 +1569,14 @@ impl WorkOrderStore for SqliteStore {
     ) -> WoResult<Changed<LotHold>> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let item = match item {
-                Some(item) => item,
-                None => {
-                    let known: Option<String> = tx
-                        .prepare_cached(
-                            "SELECT item FROM inv_ledger WHERE lot = ?1
-                             UNION ALL SELECT item FROM gen_produced WHERE lot = ?1
-                             UNION ALL SELECT item FROM erp_inventory WHERE lot = ?1
-                             LIMIT 1",
-                        )?
-                        .query_row(params![lot], |r| r.get(0))
-                        .optional()?;
-                    match known {
-                        Some(item) => item,
-                        None => {
-                            return Ok(Err(WoRejection::Invalid(format!(
-                                "lot {lot:?} is not in the stock ledger; expected its item in the request ({{\"item\": ...}})"
-                            ))));
-                        }
-                    }
-                }
+            let item = match lot_item(&tx, &lot, item)? {
+                Ok(item) => item,
+                Err(rejection) => return Ok(Err(rejection)),
             };
+            let previous: Option<String> = tx
+                .prepare_cached("SELECT item FROM lot_holds WHERE lot = ?1")?
+                .query_row(params![lot], |r| r.get(0))
+                .optional()?;
             let hold = LotHold {
                 lot,
                 item,
@@ -1328,7 +1590,10 @@ impl WorkOrderStore for SqliteStore {
             )?
             .execute(params![hold.lot, hold.item, hold.reason, ts(now)])?;
             let lines = line_edges(&tx)?;
-            let plans = publish(&tx, &all_edges(&lines), &lines)?;
+            let items: Vec<&str> = std::iter::once(hold.item.as_str())
+                .chain(previous.as_deref())
+                .collect();
+            let plans = publish_for_items(&tx, &items, &lines)?;
             tx.commit()?;
             Ok(Ok(Changed { value: hold, plans }))
         })
@@ -1347,7 +1612,7 @@ impl WorkOrderStore for SqliteStore {
             tx.prepare_cached("DELETE FROM lot_holds WHERE lot = ?1")?
                 .execute(params![lot])?;
             let lines = line_edges(&tx)?;
-            let plans = publish(&tx, &all_edges(&lines), &lines)?;
+            let plans = publish_for_items(&tx, &[hold.item.as_str()], &lines)?;
             tx.commit()?;
             Ok(Ok(Changed { value: hold, plans }))
         })
@@ -1356,5 +1621,45 @@ impl WorkOrderStore for SqliteStore {
 
     async fn lot_holds(&self) -> Result<Vec<LotHold>, StoreError> {
         self.read(|conn| read_lot_holds(conn)).await
+    }
+
+    async fn set_lot_expiry(
+        &self,
+        lot: String,
+        item: Option<String>,
+        expires: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> WoResult<Changed<LotExpiry>> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let item = match lot_item(&tx, &lot, item)? {
+                Ok(item) => item,
+                Err(rejection) => return Ok(Err(rejection)),
+            };
+            let previous: Option<String> = tx
+                .prepare_cached("SELECT item FROM lot_expiry WHERE lot = ?1")?
+                .query_row(params![lot], |r| r.get(0))
+                .optional()?;
+            let set = LotExpiry {
+                lot,
+                item,
+                expires,
+                set_at: now,
+            };
+            tx.prepare_cached(
+                "INSERT INTO lot_expiry (lot, item, expires, set_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (lot) DO UPDATE SET item = excluded.item,
+                     expires = excluded.expires, set_at = excluded.set_at",
+            )?
+            .execute(params![set.lot, set.item, expires.to_string(), ts(now)])?;
+            let lines = line_edges(&tx)?;
+            let items: Vec<&str> = std::iter::once(set.item.as_str())
+                .chain(previous.as_deref())
+                .collect();
+            let plans = publish_for_items(&tx, &items, &lines)?;
+            tx.commit()?;
+            Ok(Ok(Changed { value: set, plans }))
+        })
+        .await
     }
 }
