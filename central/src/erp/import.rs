@@ -410,6 +410,111 @@ pub fn parse_qty(s: &str) -> Option<Decimal> {
 /// Parses a CSV file of `kind`. `Err` holds every bad row (at most [`MAX_REPORTED_ERRORS`])
 /// and the total number found.
 pub fn parse(kind: ImportKind, text: &[u8]) -> Result<ImportBatch, (Vec<RowError>, usize)> {
+    let mut batch = match kind {
+        ImportKind::Items => ImportBatch::Items(Vec::new()),
+        ImportKind::Boms => ImportBatch::Boms(Vec::new()),
+        ImportKind::Inventory => ImportBatch::Inventory(Vec::new()),
+        ImportKind::Demands => ImportBatch::Demands(Vec::new()),
+        ImportKind::Receipts => ImportBatch::Receipts(Vec::new()),
+        ImportKind::UomConversions => ImportBatch::UomConversions(Vec::new()),
+        ImportKind::Suppliers => ImportBatch::Suppliers(Vec::new()),
+        ImportKind::Locations => ImportBatch::Locations(Vec::new()),
+    };
+    // Key → first line, to report duplicates within the file.
+    let mut keys: HashMap<String, u64> = HashMap::new();
+    let expected = kind.columns().join(",");
+    let mut errors = read_rows(
+        text,
+        kind.columns(),
+        kind.optional_columns(),
+        &expected,
+        |line, record, index, errors| {
+            let n_errors = errors.len();
+            let mut cells = Cells {
+                line,
+                record,
+                index,
+                errors,
+            };
+            let key = match &mut batch {
+                ImportBatch::Items(rows) => parse_item(&mut cells).map(|r| {
+                    let key = r.item.item.clone();
+                    rows.push(Line { line, row: r });
+                    key
+                }),
+                ImportBatch::Boms(rows) => parse_bom(&mut cells).map(|r| {
+                    let key = format!("{}\u{0}{}", r.line.parent, r.line.component);
+                    rows.push(Line { line, row: r });
+                    key
+                }),
+                ImportBatch::Inventory(rows) => parse_inventory(&mut cells).map(|r| {
+                    let key = format!("{}\u{0}{}\u{0}{}", r.item, r.lot, r.location);
+                    rows.push(Line { line, row: r });
+                    key
+                }),
+                ImportBatch::Demands(rows) | ImportBatch::Receipts(rows) => parse_dated(&mut cells)
+                    .map(|r| {
+                        let key = r.dated.reference.clone();
+                        rows.push(Line { line, row: r });
+                        key
+                    }),
+                ImportBatch::UomConversions(rows) => parse_conversion(&mut cells).map(|r| {
+                    let key = format!("{}\u{0}{}\u{0}{}", r.item, r.from_uom, r.to_uom);
+                    rows.push(Line { line, row: r });
+                    key
+                }),
+                ImportBatch::Suppliers(rows) => parse_supplier(&mut cells).map(|r| {
+                    let key = format!("{}\u{0}{}", r.supplier, r.item);
+                    rows.push(Line { line, row: r });
+                    key
+                }),
+                ImportBatch::Locations(rows) => parse_location(&mut cells).map(|r| {
+                    let key = r.location.clone();
+                    rows.push(Line { line, row: r });
+                    key
+                }),
+            };
+            if let Some(key) = key
+                && errors.len() == n_errors
+                && let Some(first) = keys.insert(key, line)
+            {
+                let column = match kind {
+                    ImportKind::Items => "item",
+                    ImportKind::Boms => "component",
+                    ImportKind::Inventory => "location",
+                    ImportKind::Demands | ImportKind::Receipts => "reference",
+                    ImportKind::UomConversions => "to_uom",
+                    ImportKind::Suppliers => "item",
+                    ImportKind::Locations => "location",
+                };
+                errors.push(RowError::new(
+                    line,
+                    column,
+                    format!("row repeats the key of line {first}; expected each key once per file"),
+                ));
+            }
+        },
+    );
+    if errors.is_empty() {
+        Ok(batch)
+    } else {
+        let total = errors.len();
+        errors.truncate(MAX_REPORTED_ERRORS);
+        Err((errors, total))
+    }
+}
+
+/// Reads a CSV file: checks its header against the `required` and `optional` columns (each
+/// once, nothing unknown; `expected` is how the message lists them), then hands each row with
+/// as many fields as the header to `row` with its line number and the column index. Unreadable
+/// rows and rows of the wrong width are errors; returns every error found.
+pub(crate) fn read_rows(
+    text: &[u8],
+    required: &[&'static str],
+    optional: &[&'static str],
+    expected: &str,
+    mut row: impl FnMut(u64, &csv::StringRecord, &HashMap<&'static str, usize>, &mut Vec<RowError>),
+) -> Vec<RowError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -424,19 +529,12 @@ pub fn parse(kind: ImportKind, text: &[u8]) -> Result<ImportBatch, (Vec<RowError
                 "",
                 format!("cannot read the header line: {}", csv_message(&e)),
             ));
-            return Err((errors, 1));
+            return errors;
         }
     };
     let mut index: HashMap<&'static str, usize> = HashMap::new();
-    let known: Vec<&'static str> = kind
-        .columns()
-        .iter()
-        .chain(kind.optional_columns())
-        .copied()
-        .collect();
-    let expected = kind.columns().join(",");
     for (i, name) in headers.iter().enumerate() {
-        match known.iter().find(|&&k| k == name) {
+        match required.iter().chain(optional).find(|&&k| k == name) {
             Some(&k) => {
                 if index.insert(k, i).is_some() {
                     errors.push(RowError::new(
@@ -453,32 +551,18 @@ pub fn parse(kind: ImportKind, text: &[u8]) -> Result<ImportBatch, (Vec<RowError
             )),
         }
     }
-    for &required in kind.columns() {
-        if !index.contains_key(required) {
+    for &column in required {
+        if !index.contains_key(column) {
             errors.push(RowError::new(
                 1,
-                required,
-                format!("column {required:?} is missing; expected the columns {expected}"),
+                column,
+                format!("column {column:?} is missing; expected the columns {expected}"),
             ));
         }
     }
     if !errors.is_empty() {
-        let n = errors.len();
-        return Err((errors, n));
+        return errors;
     }
-
-    let mut batch = match kind {
-        ImportKind::Items => ImportBatch::Items(Vec::new()),
-        ImportKind::Boms => ImportBatch::Boms(Vec::new()),
-        ImportKind::Inventory => ImportBatch::Inventory(Vec::new()),
-        ImportKind::Demands => ImportBatch::Demands(Vec::new()),
-        ImportKind::Receipts => ImportBatch::Receipts(Vec::new()),
-        ImportKind::UomConversions => ImportBatch::UomConversions(Vec::new()),
-        ImportKind::Suppliers => ImportBatch::Suppliers(Vec::new()),
-        ImportKind::Locations => ImportBatch::Locations(Vec::new()),
-    };
-    // Key → first line, to report duplicates within the file.
-    let mut keys: HashMap<String, u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
     let mut line = 1;
     loop {
@@ -512,78 +596,9 @@ pub fn parse(kind: ImportKind, text: &[u8]) -> Result<ImportBatch, (Vec<RowError
             ));
             continue;
         }
-        let n_errors = errors.len();
-        let mut cells = Cells {
-            line,
-            record: &record,
-            index: &index,
-            errors: &mut errors,
-        };
-        let key = match &mut batch {
-            ImportBatch::Items(rows) => parse_item(&mut cells).map(|r| {
-                let key = r.item.item.clone();
-                rows.push(Line { line, row: r });
-                key
-            }),
-            ImportBatch::Boms(rows) => parse_bom(&mut cells).map(|r| {
-                let key = format!("{}\u{0}{}", r.line.parent, r.line.component);
-                rows.push(Line { line, row: r });
-                key
-            }),
-            ImportBatch::Inventory(rows) => parse_inventory(&mut cells).map(|r| {
-                let key = format!("{}\u{0}{}\u{0}{}", r.item, r.lot, r.location);
-                rows.push(Line { line, row: r });
-                key
-            }),
-            ImportBatch::Demands(rows) | ImportBatch::Receipts(rows) => parse_dated(&mut cells)
-                .map(|r| {
-                    let key = r.dated.reference.clone();
-                    rows.push(Line { line, row: r });
-                    key
-                }),
-            ImportBatch::UomConversions(rows) => parse_conversion(&mut cells).map(|r| {
-                let key = format!("{}\u{0}{}\u{0}{}", r.item, r.from_uom, r.to_uom);
-                rows.push(Line { line, row: r });
-                key
-            }),
-            ImportBatch::Suppliers(rows) => parse_supplier(&mut cells).map(|r| {
-                let key = format!("{}\u{0}{}", r.supplier, r.item);
-                rows.push(Line { line, row: r });
-                key
-            }),
-            ImportBatch::Locations(rows) => parse_location(&mut cells).map(|r| {
-                let key = r.location.clone();
-                rows.push(Line { line, row: r });
-                key
-            }),
-        };
-        if let Some(key) = key
-            && errors.len() == n_errors
-            && let Some(first) = keys.insert(key, line)
-        {
-            let column = match kind {
-                ImportKind::Items => "item",
-                ImportKind::Boms => "component",
-                ImportKind::Inventory => "location",
-                ImportKind::Demands | ImportKind::Receipts => "reference",
-                ImportKind::UomConversions => "to_uom",
-                ImportKind::Suppliers => "item",
-                ImportKind::Locations => "location",
-            };
-            errors.push(RowError::new(
-                line,
-                column,
-                format!("row repeats the key of line {first}; expected each key once per file"),
-            ));
-        }
+        row(line, &record, &index, &mut errors);
     }
-    if errors.is_empty() {
-        Ok(batch)
-    } else {
-        let total = errors.len();
-        errors.truncate(MAX_REPORTED_ERRORS);
-        Err((errors, total))
-    }
+    errors
 }
 
 fn csv_message(error: &csv::Error) -> String {

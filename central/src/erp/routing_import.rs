@@ -5,7 +5,7 @@
 //! out). A file replaces the whole routing of every item it names. The store checks that
 //! items and work centers exist.
 
-use super::import::{Line, MAX_ID_LEN, MAX_REPORTED_ERRORS, RowError};
+use super::import::{Line, MAX_ID_LEN, MAX_REPORTED_ERRORS, RowError, read_rows};
 use std::collections::HashMap;
 
 /// Highest operation number (as the JSON route allows).
@@ -26,163 +26,84 @@ pub struct RoutingRow {
 /// Parses a routings file. `Err` holds every bad row (at most [`MAX_REPORTED_ERRORS`]) and
 /// the total found.
 pub fn parse(text: &[u8]) -> Result<Vec<Line<RoutingRow>>, (Vec<RowError>, usize)> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text);
-    let expected = "item,operation,description,work_center";
-    let headers = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            let error = RowError::new(
-                1,
-                "",
-                format!("cannot read the header line: {}", message(&e)),
-            );
-            return Err((vec![error], 1));
-        }
-    };
-    let mut errors = Vec::new();
-    let mut index: HashMap<&'static str, usize> = HashMap::new();
-    for (i, name) in headers.iter().enumerate() {
-        match REQUIRED.iter().chain(&OPTIONAL).find(|&&k| k == name) {
-            Some(&k) if index.insert(k, i).is_some() => errors.push(RowError::new(
-                1,
-                name,
-                format!("column {name:?} appears twice; expected each column once"),
-            )),
-            Some(_) => {}
-            None => errors.push(RowError::new(
-                1,
-                name,
-                format!("unknown column {name:?}; expected the columns {expected}"),
-            )),
-        }
-    }
-    for required in REQUIRED {
-        if !index.contains_key(required) {
-            errors.push(RowError::new(
-                1,
-                required,
-                format!("column {required:?} is missing; expected the columns {expected}"),
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        let n = errors.len();
-        return Err((errors, n));
-    }
     let mut rows = Vec::new();
     let mut first_line: HashMap<(String, u32), u64> = HashMap::new();
-    let mut record = csv::StringRecord::new();
-    let mut line = 1;
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let at = e.position().map_or(line + 1, |p| p.line());
-                errors.push(RowError::new(
-                    at,
-                    "",
-                    format!("unreadable row: {}", message(&e)),
-                ));
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) || errors.len() > 100_000 {
-                    break;
+    let mut errors = read_rows(
+        text,
+        &REQUIRED,
+        &OPTIONAL,
+        "item,operation,description,work_center",
+        |line, record, index, errors| {
+            let cell = |column: &str| index.get(column).and_then(|&i| record.get(i)).unwrap_or("");
+            let n_errors = errors.len();
+            let mut id = |column: &str| {
+                let s = cell(column);
+                if s.is_empty() || s.chars().count() > MAX_ID_LEN || s.chars().any(char::is_control)
+                {
+                    errors.push(RowError::new(
+                        line,
+                        column,
+                        format!(
+                            "{column} {s:?} is not an id; expected 1 to {MAX_ID_LEN} characters without control characters"
+                        ),
+                    ));
                 }
-                line = at;
-                continue;
-            }
-        }
-        line = record.position().map_or(line + 1, |p| p.line());
-        if record.len() != headers.len() {
-            errors.push(RowError::new(
-                line,
-                "",
-                format!(
-                    "row has {} fields; expected {} like the header",
-                    record.len(),
-                    headers.len()
-                ),
-            ));
-            continue;
-        }
-        let cell = |column: &str| index.get(column).and_then(|&i| record.get(i)).unwrap_or("");
-        let n_errors = errors.len();
-        let mut id = |column: &str| {
-            let s = cell(column);
-            if s.is_empty() || s.chars().count() > MAX_ID_LEN || s.chars().any(char::is_control) {
+                s.to_owned()
+            };
+            let item = id("item");
+            let work_center = id("work_center");
+            let raw = cell("operation");
+            let operation = raw
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_OPERATION).contains(n));
+            if operation.is_none() {
                 errors.push(RowError::new(
                     line,
-                    column,
+                    "operation",
                     format!(
-                        "{column} {s:?} is not an id; expected 1 to {MAX_ID_LEN} characters without control characters"
+                        "operation {raw:?} is not valid; expected a whole number from 1 to {MAX_OPERATION}"
                     ),
                 ));
             }
-            s.to_owned()
-        };
-        let item = id("item");
-        let work_center = id("work_center");
-        let raw = cell("operation");
-        let operation = raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_OPERATION).contains(n));
-        if operation.is_none() {
-            errors.push(RowError::new(
+            let description = cell("description");
+            if description.chars().any(char::is_control) {
+                errors.push(RowError::new(
+                    line,
+                    "description",
+                    "description has a control character; expected plain text",
+                ));
+            }
+            let (Some(operation), true) = (operation, errors.len() == n_errors) else {
+                return;
+            };
+            if let Some(first) = first_line.insert((item.clone(), operation), line) {
+                errors.push(RowError::new(
+                    line,
+                    "operation",
+                    format!(
+                        "item {item:?} operation {operation} repeats line {first}; expected each operation once per item"
+                    ),
+                ));
+                return;
+            }
+            rows.push(Line {
                 line,
-                "operation",
-                format!(
-                    "operation {raw:?} is not valid; expected a whole number from 1 to {MAX_OPERATION}"
-                ),
-            ));
-        }
-        let description = cell("description");
-        if description.chars().any(char::is_control) {
-            errors.push(RowError::new(
-                line,
-                "description",
-                "description has a control character; expected plain text",
-            ));
-        }
-        let (Some(operation), true) = (operation, errors.len() == n_errors) else {
-            continue;
-        };
-        if let Some(first) = first_line.insert((item.clone(), operation), line) {
-            errors.push(RowError::new(
-                line,
-                "operation",
-                format!(
-                    "item {item:?} operation {operation} repeats line {first}; expected each operation once per item"
-                ),
-            ));
-            continue;
-        }
-        rows.push(Line {
-            line,
-            row: RoutingRow {
-                item,
-                operation,
-                description: description.to_owned(),
-                work_center,
-            },
-        });
-    }
+                row: RoutingRow {
+                    item,
+                    operation,
+                    description: description.to_owned(),
+                    work_center,
+                },
+            });
+        },
+    );
     if errors.is_empty() {
         Ok(rows)
     } else {
         let total = errors.len();
         errors.truncate(MAX_REPORTED_ERRORS);
         Err((errors, total))
-    }
-}
-
-fn message(error: &csv::Error) -> String {
-    match error.kind() {
-        csv::ErrorKind::Utf8 { .. } => "it is not valid utf-8; expected utf-8 text".to_owned(),
-        _ => error.to_string().to_lowercase(),
     }
 }
 
