@@ -61,6 +61,11 @@ pub async fn run(
             // generated here; simulated machines count their own.
             let derived_from = batch.events.len();
             let derived = !matches!(message, SourceMessage::Event(_));
+            // Scans (MQTT deliveries may carry some) can start a work order at a station.
+            let may_start = matches!(
+                message,
+                SourceMessage::Scan(_) | SourceMessage::Station(_) | SourceMessage::Mqtt(_)
+            );
             match message {
                 SourceMessage::Event(body) => batch.events.push(*body),
                 SourceMessage::Readings(readings) => {
@@ -111,6 +116,12 @@ pub async fn run(
                     answer.reply = command.reply.take();
                     answers.push(answer);
                 }
+            }
+            if may_start {
+                // A work order started by this scan counts the parts reported after it, even
+                // in the same batch.
+                interpreter.started = floor.started();
+                mqtt.started = interpreter.started.clone();
             }
             if derived {
                 live.metrics
@@ -163,8 +174,6 @@ pub async fn run(
         }
         if changed_floor {
             if view.floor != floor {
-                interpreter.started = floor.started();
-                mqtt.started = floor.started();
                 view.floor = floor.clone();
             }
             live.set_floor(view.clone());

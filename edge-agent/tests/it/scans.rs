@@ -396,3 +396,73 @@ async fn a_completed_lot_s_label_goes_to_the_station_s_printer_and_a_dead_printe
     );
     edge.shutdown().await;
 }
+
+/// A work order started by a scan gets the parts reported right after it, even when both reach
+/// the processor in one batch (they are queued before it runs, so it takes them together).
+#[tokio::test]
+async fn parts_after_a_start_scan_in_the_same_batch_count_for_the_started_order() {
+    use edge_agent::processor::{self, readings::Meanings};
+    use edge_agent::sources::mqtt::client::{MqttDelivery, MqttMessage};
+    use edge_agent::sources::mqtt::rules::{Mapped, MappedValue};
+    use edge_agent::sources::{ScanRequest, SourceMessage};
+    let dir = tempfile::tempdir().unwrap();
+    let journal = journal::open(journal::JournalConfig::new(
+        &dir.path().join("journal.db"),
+        "line-1".into(),
+    ))
+    .unwrap();
+    let mut plan = plan();
+    let mut second = plan.work_orders[0].clone();
+    second.work_order = "WO-1002".into();
+    plan.work_orders.push(second);
+    let live = edge_agent::live::Live::new(Some(plan));
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    tx.send(SourceMessage::Scan(Box::new(ScanRequest {
+        raw: "(91)WO-1002".into(),
+        at: chrono::Utc::now(),
+        station: "st-10".into(),
+        device: None,
+        reply: Some(reply),
+    })))
+    .await
+    .unwrap();
+    let (committed, _receipt) = tokio::sync::oneshot::channel();
+    tx.send(SourceMessage::Mqtt(Box::new(MqttDelivery {
+        messages: vec![MqttMessage::Mapped(Mapped {
+            device: "press-1".into(),
+            station: Some("st-10".into()),
+            at: None,
+            what: MappedValue::Count {
+                scrap: false,
+                cumulative: false,
+                value: 5,
+            },
+        })],
+        redelivered: false,
+        committed,
+    })))
+    .await
+    .unwrap();
+    drop(tx);
+    processor::run(rx, journal.clone(), live, Meanings::default()).await;
+    assert_eq!(answer.await.unwrap().action, Some("started"));
+    let events: Vec<protocol::Event> = journal
+        .read_after(Seq::ZERO, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::from_str(&c.json).unwrap())
+        .collect();
+    let produced: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ProductionReported {
+                work_order, good, ..
+            } => Some((work_order.as_ref().map(|w| w.as_str().to_owned()), *good)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(produced, vec![(Some("WO-1002".to_owned()), 5)]);
+    journal.shutdown().await.unwrap();
+}
