@@ -407,7 +407,7 @@ async fn parts_after_a_start_scan_in_the_same_batch_count_for_the_started_order(
     use edge_agent::sources::{ScanRequest, SourceMessage};
     let dir = tempfile::tempdir().unwrap();
     let journal = journal::open(journal::JournalConfig::new(
-        &dir.path().join("journal.db"),
+        dir.path().join("journal.db"),
         "line-1".into(),
     ))
     .unwrap();
