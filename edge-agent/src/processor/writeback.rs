@@ -6,8 +6,11 @@
 //!
 //! - every target written and read back as written: `WorkOrderStarted` (work order and
 //!   operation, from the device and its station);
-//! - otherwise a `DeviceFault` naming the device, the work order and what failed. It is not
-//!   retried until the work order on the station changes again.
+//! - otherwise a `DeviceFault` naming the device, the work order and what failed. A failure
+//!   of the link (timeout, connection lost) is retried after a wait that doubles from 1 s to
+//!   60 s, until written or until the station's work order changes; a refusal (a value that does
+//!   not fit, a PLC exception, a read-back that differs) is not retried, as writing the same
+//!   values again would fail the same way.
 //!
 //! The last work order written is kept in the journal's state (`plc_written/<device>`), so an
 //! edge restart does not write (and report) the same work order again. It is saved after the
@@ -25,7 +28,13 @@ use crate::sources::{SourceMessage, Value};
 use chrono::Utc;
 use protocol::{EventBody, EventId, EventKind, Plan, Source, WorkOrderId};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+
+/// The first wait before writing a work order's parameters again after a link failure; it
+/// doubles up to [`RETRY_MAX`].
+pub const RETRY_MIN: Duration = Duration::from_secs(1);
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// A work order's values for a device's write targets.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +113,8 @@ pub async fn run(
     let watching = async {
         let key = written_key(&device.device);
         let mut last = journal.get_state(&key).await.ok().flatten();
+        // After a link failure: the work order to write again, and the wait before it.
+        let mut retry: Option<(WorkOrderId, Duration)> = None;
         loop {
             let current = plan.borrow_and_update().clone();
             let started = floor.borrow_and_update().floor.started();
@@ -118,6 +129,10 @@ pub async fn run(
                 device.station.as_deref(),
             ) && last.as_deref() != Some(work_order.as_str())
             {
+                let wait = match retry.take() {
+                    Some((wo, wait)) if wo == work_order => wait,
+                    _ => RETRY_MIN,
+                };
                 let (done, result) = oneshot::channel();
                 if to_device.send(WriteJob { values, done }).await.is_err() {
                     return;
@@ -128,14 +143,19 @@ pub async fn run(
                         work_order: work_order.clone(),
                         operation,
                     },
-                    Err(WriteFailure { message, .. }) => EventKind::DeviceFault {
+                    Err(WriteFailure { message, transport }) => EventKind::DeviceFault {
                         device: device.device.as_str().into(),
                         message: format!(
-                            "modbus device {} (unit {} at {}): parameters of work order {} not written: {message}; not retried until the station's work order changes",
+                            "modbus device {} (unit {} at {}): parameters of work order {} not written: {message}; {}",
                             device.device,
                             device.unit,
                             device.host,
-                            work_order.as_str()
+                            work_order.as_str(),
+                            if *transport {
+                                format!("retried in {} s", wait.as_secs())
+                            } else {
+                                "not retried until the station's work order changes".to_owned()
+                            }
                         ),
                     },
                 };
@@ -165,7 +185,23 @@ pub async fn run(
                 {
                     return;
                 }
-                // A failed work order is not retried; it counts as handled either way.
+                if matches!(
+                    &result,
+                    Err(WriteFailure {
+                        transport: true,
+                        ..
+                    })
+                ) {
+                    retry = Some((work_order, (wait * 2).min(RETRY_MAX)));
+                    // Not handled yet: written again after the wait (below).
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        r = plan.changed() => if r.is_err() { return },
+                        r = floor.changed() => if r.is_err() { return },
+                    }
+                    continue;
+                }
+                // Written, or refused for good: handled either way.
                 last = Some(work_order.as_str().to_owned());
                 if let Err(e) = journal.put_state(&key, work_order.as_str()).await {
                     tracing::error!(error = %e, key, "cannot save the last work order written");

@@ -1072,3 +1072,41 @@ async fn work_order_parameters_are_written_verified_and_recorded() {
     assert_eq!(&write_area(&plc)[..3], &[0, 9, 4]);
     agent.stop().await;
 }
+
+/// A write cut off by the link (the PLC answers too late) is a fault that says it will be
+/// retried, and the parameters are written once the PLC answers again; nothing is retried
+/// for a refusal (see `work_order_parameters_are_written_verified_and_recorded`).
+#[tokio::test]
+async fn a_write_cut_off_by_the_link_is_written_once_the_plc_answers_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let (plc, port, _stop_plc) = press(100).await;
+    let device = device(&format!("{}{WRITES}", press_source(port)));
+    // Slower than the device's 500 ms timeout: every request, the write among them, times out.
+    plc.set_slow(Some(Duration::from_millis(800)));
+    let live = Live::new(Some(plan_with(
+        1,
+        "WO-1001",
+        serde_json::json!({"target_qty": 70000, "recipe": 17}),
+    )));
+    let agent = start_writing(&path, device, live);
+    let events = wait_write_events(&agent, 1).await;
+    assert_eq!(events[0].0, "fault", "{events:?}");
+    assert!(
+        events[0].1.contains("WO-1001") && events[0].1.contains("retried in 1 s"),
+        "{events:?}"
+    );
+    plc.set_slow(None);
+    let events = eventually("the retried write", || async {
+        let e = write_events(&agent).await;
+        e.iter().any(|(kind, _)| kind == "started").then_some(e)
+    })
+    .await;
+    let started: Vec<_> = events
+        .iter()
+        .filter(|(kind, _)| kind == "started")
+        .collect();
+    assert_eq!(started, vec![&("started".to_owned(), "WO-1001".to_owned())]);
+    assert_eq!(&write_area(&plc)[..3], &[1, 4464, 17]);
+    agent.stop().await;
+}
