@@ -127,7 +127,22 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
 
     if let Some(listen) = config.mqtt_broker {
         // Before the sources, so an MQTT source of this edge finds it up.
-        crate::broker::start(listen).map_err(StartError::Broker)?;
+        // Devices are let in once this edge's sources reading it have subscribed.
+        let sources = config
+            .sources
+            .iter()
+            .filter(|s| match s {
+                // A source that cannot start never subscribes: not waited for.
+                SourceConfig::Mqtt(mqtt) => {
+                    mqtt.validate().is_ok()
+                        && crate::sources::mqtt::config::BrokerAddr::parse(&mqtt.broker).is_ok_and(
+                            |a| a.port == listen.port() && crate::broker::is_local(&a.host),
+                        )
+                }
+                _ => false,
+            })
+            .count();
+        crate::broker::start(listen, sources).map_err(StartError::Broker)?;
         tracing::info!(%listen, "embedded MQTT broker listening");
     }
 

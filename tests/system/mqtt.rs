@@ -177,3 +177,156 @@ counter = "good"
         "no kill landed while the edge had messages to commit"
     );
 }
+
+/// The same with the edge's embedded broker, which dies with the agent and keeps nothing: a
+/// device is told a message is stored (PUBACK) only once the edge committed it, so what the
+/// device was told is never lost. The device here behaves like the MQTT clients that send
+/// unacknowledged messages again after reconnecting (rumqttc itself drops them when the
+/// broker has no session, so the test does it): it publishes single parts (increments, which
+/// nothing else would make up for), and in the end every part it was told was stored is in
+/// the journal. A message committed but not yet acknowledged at a kill is sent again and may
+/// count twice; that bound is checked too.
+#[tokio::test]
+async fn mqtt_edge_with_its_embedded_broker_killed_loses_no_acknowledged_part() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const KILLS: u32 = 12;
+    const INFLIGHT: u64 = 100;
+    let mut rng = StdRng::seed_from_u64(seed());
+    let tmp = temp_dir();
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let port = crate::support::free_port();
+    let topic = format!("parts/{run}/press-1");
+    let sources = format!(
+        r#"
+[mqtt_broker]
+listen = "127.0.0.1:{port}"
+[[sources]]
+type = "mqtt"
+broker = "mqtt://127.0.0.1:{port}"
+client_id = "mes-edge-{run}"
+[[sources.rules]]
+topic = "parts/{run}/+"
+device = "{{1}}"
+station = "st-10"
+payload = "plain"
+yields = "count"
+counter = "good"
+cumulative = false
+"#
+    );
+    let mut home = EdgeHome::new(
+        &tmp.path().join("edge"),
+        "mqtt-embedded-edge",
+        "token",
+        "http://127.0.0.1:9",
+        Link {
+            batch_max_events: 100,
+        },
+    );
+    let journal = home.journal_path();
+    let mut edge = home.spawn_with(&sources);
+
+    // The device: counts the broker's PUBACKs and its own (re)connections.
+    let mut options = MqttOptions::new(format!("press-{run}"), "127.0.0.1", port);
+    options.set_clean_session(false);
+    options.set_keep_alive(Duration::from_secs(5));
+    options.set_inflight(INFLIGHT as u16);
+    let (device, mut device_loop) = AsyncClient::new(options, 10_000);
+    let acked = Arc::new(AtomicU64::new(0));
+    let (connected_tx, mut connected) = tokio::sync::watch::channel(0u64);
+    {
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            loop {
+                match device_loop.poll().await {
+                    Ok(edge_agent::rumqttc::Event::Incoming(
+                        edge_agent::rumqttc::Packet::PubAck(_),
+                    )) => {
+                        acked.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(edge_agent::rumqttc::Event::Incoming(
+                        edge_agent::rumqttc::Packet::ConnAck(_),
+                    )) => {
+                        connected_tx.send_modify(|n| *n += 1);
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        });
+    }
+    let mut sent = 0u64;
+    let mut seen_connections = 0u64;
+    for kill in 1..=KILLS {
+        // Wait for the device to be (re)connected, which the edge allows once its source has
+        // subscribed; rumqttc dropped whatever was not acknowledged: send it again.
+        tokio::time::timeout(DEADLINE, connected.wait_for(|n| *n > seen_connections))
+            .await
+            .unwrap_or_else(|_| panic!("kill {kill}: the device never got back in"))
+            .unwrap();
+        seen_connections = *connected.borrow();
+        let missing = sent - acked.load(Ordering::SeqCst);
+        for _ in 0..missing {
+            device
+                .publish(&topic, QoS::AtLeastOnce, false, "1")
+                .await
+                .unwrap();
+        }
+        for _ in 0..rng.random_range(20..=200) {
+            sent += 1;
+            device
+                .publish(&topic, QoS::AtLeastOnce, false, "1")
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..=30))).await;
+        edge.proc.kill();
+        // Everything acknowledged before the kill is committed.
+        let acknowledged = acked.load(Ordering::SeqCst);
+        let j = Journal::try_read(&journal)
+            .unwrap_or_else(|e| panic!("kill {kill}: the journal is unreadable: {e}"));
+        assert!(
+            j.good() >= acknowledged,
+            "kill {kill}: the device was told {acknowledged} parts were stored, the journal holds {}",
+            j.good()
+        );
+        edge = home.spawn_with(&sources);
+    }
+    // The last edge takes the rest: the device resends until every part is acknowledged.
+    tokio::time::timeout(DEADLINE, connected.wait_for(|n| *n > seen_connections))
+        .await
+        .expect("the device got back in")
+        .unwrap();
+    let missing = sent - acked.load(Ordering::SeqCst);
+    for _ in 0..missing {
+        device
+            .publish(&topic, QoS::AtLeastOnce, false, "1")
+            .await
+            .unwrap();
+    }
+    wait_until("every part acknowledged", DEADLINE, || {
+        let done = acked.load(Ordering::SeqCst) >= sent;
+        async move { done.then_some(()) }
+    })
+    .await;
+    edge.proc.terminate().await;
+    let j = home.read_journal();
+    crate::support::assert_contiguous_from_one("the journal", &j.events);
+    assert!(
+        j.good() >= sent,
+        "{} parts sent and acknowledged, {} in the journal",
+        sent,
+        j.good()
+    );
+    assert!(
+        j.good() <= sent + u64::from(KILLS) * INFLIGHT,
+        "{} in the journal for {sent} parts: more duplicates than messages in flight at the kills",
+        j.good()
+    );
+    println!(
+        "{sent} parts, {} counted ({} again after a kill)",
+        j.good(),
+        j.good() - sent
+    );
+}

@@ -37,7 +37,7 @@ fn embedded_broker() -> SocketAddr {
         .unwrap()
         .port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    edge_agent::broker::start(addr).unwrap();
+    edge_agent::broker::start(addr, 0).unwrap();
     addr
 }
 

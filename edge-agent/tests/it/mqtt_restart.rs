@@ -509,7 +509,10 @@ async fn mosquitto_restarted_with_a_backlog_while_new_messages_arrive_counts_eve
 /// What a second connection of the same persistent session gets after the first received
 /// running totals 1, 2, 3 and acknowledged none of them (as after a crash between commit
 /// and acknowledgement): each value with the message's DUP flag.
-async fn redelivered_after_reconnect(broker: SocketAddr) -> Vec<(u64, bool)> {
+/// `commit_first`: the broker acknowledges a publish to its device only once the source has
+/// committed it (the embedded broker's front), so the publisher cannot wait for the
+/// acknowledgements of the messages left uncommitted on the first connection.
+async fn redelivered_after_reconnect(broker: SocketAddr, commit_first: bool) -> Vec<(u64, bool)> {
     use edge_agent::live::Live;
     use edge_agent::sources::mqtt::client::{self, MqttMessage};
     use edge_agent::sources::mqtt::rules::MappedValue;
@@ -545,7 +548,9 @@ counter = "good"
     let deadline = Instant::now() + DEADLINE;
     loop {
         acks += 1;
-        publisher.publish_totals(&topic, 0..=0, acks).await;
+        // With the front, an ingested message is acknowledged only after its commit (below).
+        let expected = if commit_first { 0 } else { acks };
+        publisher.publish_totals(&topic, 0..=0, expected).await;
         if let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
             let _ = d.committed.send(true);
             break;
@@ -553,7 +558,8 @@ counter = "good"
         assert!(Instant::now() < deadline, "the subscription never came");
     }
     acks += 3;
-    publisher.publish_totals(&topic, 1..=3, acks).await;
+    let first_acks = if commit_first { acks - 3 } else { acks };
+    publisher.publish_totals(&topic, 1..=3, first_acks).await;
     let mut first = Vec::new();
     while first.last() != Some(&3) {
         let d = tokio::time::timeout(DEADLINE, rx.recv())
@@ -581,6 +587,15 @@ counter = "good"
         again.push((value(&d.messages), d.redelivered));
         let _ = d.committed.send(true);
     }
+    // Committed now: every publish is acknowledged to the publisher.
+    let all_acked = tokio::time::timeout(DEADLINE, publisher.acked.wait_for(|n| *n >= acks))
+        .await
+        .is_ok();
+    assert!(
+        all_acked,
+        "acknowledged {} of {acks}",
+        *publisher.acked.borrow()
+    );
     drop(rx);
     stop.send_replace(true);
     task.await.unwrap();
@@ -594,7 +609,7 @@ async fn mosquitto_marks_messages_sent_again_after_a_reconnect_as_redelivered() 
     };
     let dir = tempfile::tempdir().unwrap();
     let broker = PrivateMosquitto::start(binary, dir.path(), "allow_anonymous true").await;
-    let again = redelivered_after_reconnect(broker.addr).await;
+    let again = redelivered_after_reconnect(broker.addr, false).await;
     assert_eq!(again, vec![(1, true), (2, true), (3, true)]);
 }
 
@@ -607,8 +622,8 @@ async fn mosquitto_marks_messages_sent_again_after_a_reconnect_as_redelivered() 
 #[tokio::test]
 async fn embedded_broker_sends_messages_again_after_a_reconnect_but_without_dup() {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    edge_agent::broker::start(addr).unwrap();
-    let again = redelivered_after_reconnect(addr).await;
+    edge_agent::broker::start(addr, 0).unwrap();
+    let again = redelivered_after_reconnect(addr, true).await;
     assert_eq!(again, vec![(1, false), (2, false), (3, false)]);
 }
 
@@ -664,4 +679,84 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The embedded broker tells a device its QoS 1 message is stored only once the edge has
+/// committed it: until then the device holds it and would send it again after a crash of the
+/// agent (issue 4: nothing lost when the broker or the agent restarts). Messages on topics no
+/// source ingests, and the source's own publishes, are acknowledged at once.
+#[tokio::test]
+async fn the_embedded_broker_acknowledges_a_device_s_message_only_after_its_commit() {
+    use edge_agent::live::Live;
+    use edge_agent::sources::mqtt::client;
+    let port = free_port();
+    let broker = SocketAddr::from(([127, 0, 0, 1], port));
+    edge_agent::broker::start(broker, 0).unwrap();
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let config: edge_agent::sources::mqtt::config::MqttConfig = toml::from_str(&format!(
+        r#"
+broker = "mqtt://{broker}"
+client_id = "mes-gate-{run}"
+[[rules]]
+topic = "gate/{run}/+/parts"
+device = "{{1}}"
+payload = "plain"
+yields = "count"
+counter = "good"
+cumulative = false
+"#
+    ))
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let (stop, stopping) = watch::channel(false);
+    let task = tokio::spawn(client::run(config, tx, Live::new(None), stopping));
+    let mut publisher = Publisher::connect(broker);
+    let topic = format!("gate/{run}/press-1/parts");
+    // Until the source has subscribed nothing is held: publish until one reaches it, and
+    // commit that one.
+    let mut published = 0;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        published += 1;
+        publisher.publish_totals(&topic, 1..=1, 0).await;
+        if let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+            let _ = d.committed.send(true);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the subscription never came");
+    }
+    tokio::time::timeout(DEADLINE, publisher.acked.wait_for(|n| *n >= published))
+        .await
+        .expect("all acknowledged once committed")
+        .unwrap();
+
+    // One more part: delivered to the source, not committed yet, so not acknowledged.
+    publisher.publish_totals(&topic, 1..=1, 0).await;
+    let d = tokio::time::timeout(DEADLINE, rx.recv())
+        .await
+        .expect("delivered")
+        .unwrap();
+    // Absence cannot be waited for: give an immediate PUBACK ample time to arrive (loopback,
+    // microseconds), then check none did.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        *publisher.acked.borrow(),
+        published,
+        "acknowledged to the device before the edge committed it"
+    );
+    // A topic no source ingests is acknowledged at once (to another device: on one
+    // connection acknowledgements keep the order of the messages, MQTT 3.1.1 4.6).
+    let mut other = Publisher::connect(broker);
+    other
+        .publish_totals(&format!("gate/{run}/other"), 1..=1, 1)
+        .await;
+    // The commit releases the held acknowledgement.
+    let _ = d.committed.send(true);
+    tokio::time::timeout(DEADLINE, publisher.acked.wait_for(|n| *n > published))
+        .await
+        .expect("acknowledged after the commit")
+        .unwrap();
+    drop(rx);
+    stop.send_replace(true);
+    task.await.unwrap();
 }

@@ -353,6 +353,18 @@ pub async fn run(
             return;
         }
     };
+    // The embedded broker of this edge, if that is where the source reads: the source
+    // connects to rumqttd itself, past the front that holds each device's PUBACK until the
+    // message is committed here (broker.rs).
+    let gate = crate::broker::gate_for(&addr.host, addr.port);
+    let addr = match &gate {
+        Some(gate) => BrokerAddr {
+            host: gate.inner.ip().to_string(),
+            port: gate.inner.port(),
+            tls: false,
+        },
+        None => addr,
+    };
     let options = match options(&config, &addr) {
         Ok(o) => o,
         Err(e) => {
@@ -378,7 +390,7 @@ pub async fn run(
             let failed = event.is_err();
             match &event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => wait = Duration::from_millis(200),
-                Ok(Event::Incoming(Packet::Publish(_))) | Err(_) => {}
+                Ok(Event::Incoming(Packet::Publish(_) | Packet::SubAck(_))) | Err(_) => {}
                 Ok(_) => continue,
             }
             if to_loop.send((event, wait)).is_err() {
@@ -392,12 +404,17 @@ pub async fn run(
     });
     let (to_acker, mut acks) =
         mpsc::channel::<(Publish, oneshot::Receiver<bool>)>(config.inflight.max(1) as usize);
+    let mut registration = None;
     // Acknowledges in the order messages arrived (MQTT 3.1.1, 4.6), each after its commit.
     let acker_client = client.clone();
+    let acker_gate = gate.clone();
     let acker = tokio::spawn(async move {
         while let Some((publish, committed)) = acks.recv().await {
             if committed.await.unwrap_or(false) {
                 let _ = acker_client.ack(&publish).await;
+                if let Some(gate) = &acker_gate {
+                    gate.committed(&publish.topic, &publish.payload);
+                }
             }
         }
     });
@@ -420,6 +437,17 @@ pub async fn run(
                     if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
                         tracing::error!(error = %e, topic = %filter, "cannot subscribe");
                     }
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                // Subscribed: from now on every message the embedded broker holds for this
+                // source reaches it.
+                if let (Some(gate), None) = (&gate, &registration) {
+                    let filters = subscriptions(&rules)
+                        .iter()
+                        .filter_map(|f| crate::sources::mqtt::topic::TopicFilter::parse(f).ok())
+                        .collect();
+                    registration = Some(gate.register(&config.client_id, filters));
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -464,6 +492,7 @@ pub async fn run(
     }
     drop(to_acker);
     let _ = acker.await;
+    drop(registration);
     let _ = client.try_disconnect();
     driver.abort();
 }
