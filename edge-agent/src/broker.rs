@@ -26,6 +26,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
+/// MQTT control packet types (the first byte's high nibble).
+const CONNECT: u8 = 1;
+const PUBLISH: u8 = 3;
+const PUBACK: u8 = 4;
+
 /// How long devices are kept out while the edge's MQTT sources subscribe.
 const SOURCES_WAIT: Duration = Duration::from_secs(30);
 
@@ -241,9 +246,15 @@ async fn pass_through(
             let Some(frame) = frame else {
                 return Ok::<(), std::io::Error>(());
             };
-            match Packet::read(&mut frame.clone(), MAX_PACKET) {
-                Ok(Packet::Connect(c)) => client_id = c.client_id,
-                Ok(Packet::Publish(p))
+            // Only CONNECT and PUBLISH matter this way; the rest passes unread.
+            let kind = frame.first().map(|b| b >> 4);
+            let parsed = match kind {
+                Some(CONNECT | PUBLISH) => Packet::read(&mut frame.clone(), MAX_PACKET).ok(),
+                _ => None,
+            };
+            match parsed {
+                Some(Packet::Connect(c)) => client_id = c.client_id,
+                Some(Packet::Publish(p))
                     if p.qos == QoS::AtLeastOnce && gate.holds(&client_id, &p.topic) =>
                 {
                     let release = gate.wait_for(&p.topic, &p.payload);
@@ -261,13 +272,17 @@ async fn pass_through(
             let Some(frame) = frame else {
                 return Ok::<(), std::io::Error>(());
             };
-            if let Ok(Packet::PubAck(ack)) = Packet::read(&mut frame.clone(), MAX_PACKET) {
+            // Only PUBACKs matter this way (publishes to subscribers pass unread).
+            if frame.first().map(|b| b >> 4) == Some(PUBACK)
+                && let Ok(Packet::PubAck(ack)) = Packet::read(&mut frame.clone(), MAX_PACKET)
+            {
                 let release = lock(&held).remove(&ack.pkid);
                 if let Some(release) = release {
                     // In order: what the broker sends after this PUBACK waits with it.
                     if release.await.is_err() {
-                        // The gate forgot it (the source went away): not confirmed, so the
-                        // device is not told it is stored; it sends it again on reconnect.
+                        // Not confirmed (the gate keeps every waiter until a commit releases
+                        // it, so this means the edge is going away): the device is not told it
+                        // is stored, and sends it again when it reconnects.
                         return Ok(());
                     }
                 }
@@ -363,5 +378,77 @@ fn start_rumqttd(listen: SocketAddr) -> Result<(), String> {
             }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(expected: usize) -> Arc<Gate> {
+        Arc::new(Gate {
+            inner: SocketAddr::from(([127, 0, 0, 1], 1)),
+            expected,
+            ready: tokio::sync::watch::Sender::new(expected == 0),
+            next_id: AtomicU64::new(0),
+            filters: Mutex::default(),
+            waiting: Mutex::default(),
+        })
+    }
+
+    #[test]
+    fn only_ingested_topics_from_devices_are_held_and_only_while_registered() {
+        let gate = gate(1);
+        assert!(
+            !gate.holds("press-1", "plant/press-1/count"),
+            "nothing registered"
+        );
+        assert!(!*gate.ready.borrow());
+        let registration =
+            gate.register("edge", vec![TopicFilter::parse("plant/+/count").unwrap()]);
+        assert!(
+            *gate.ready.borrow(),
+            "devices are let in once every source registered"
+        );
+        assert!(gate.holds("press-1", "plant/press-1/count"));
+        assert!(
+            !gate.holds("press-1", "plant/press-1/state"),
+            "a topic nobody ingests"
+        );
+        assert!(
+            !gate.holds("edge", "plant/press-1/count"),
+            "the source's own publishes"
+        );
+        drop(registration);
+        assert!(!gate.holds("press-1", "plant/press-1/count"));
+    }
+
+    #[test]
+    fn a_commit_releases_the_oldest_waiter_for_the_same_message_skipping_gone_devices() {
+        let gate = gate(0);
+        let one = Bytes::from_static(b"1");
+        let gone = gate.wait_for("t", &one);
+        let first = gate.wait_for("t", &one);
+        let mut second = gate.wait_for("t", &one);
+        let mut other = gate.wait_for("t", &Bytes::from_static(b"2"));
+        drop(gone);
+        gate.committed("t", &one);
+        let mut first = first;
+        assert_eq!(first.try_recv(), Ok(()));
+        assert!(
+            second.try_recv().is_err(),
+            "one commit releases one acknowledgement"
+        );
+        assert!(
+            other.try_recv().is_err(),
+            "another payload waits for its own commit"
+        );
+        gate.committed("t", &one);
+        assert_eq!(second.try_recv(), Ok(()));
+        gate.committed("t", &one);
+        assert!(
+            lock(&gate.waiting).values().all(|q| q.len() == 1),
+            "only payload 2 waits"
+        );
     }
 }
