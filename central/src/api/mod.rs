@@ -46,6 +46,7 @@ pub mod inventory;
 pub mod master_data;
 pub mod openapi;
 pub mod sync;
+mod validate;
 pub mod work_orders;
 
 use crate::config::CentralConfig;

@@ -6,7 +6,7 @@
 use super::AppState;
 use super::error::AppError;
 use super::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery, CsvBody};
-use crate::erp::import::{MAX_ID_LEN, MAX_QTY, MAX_QTY_DP};
+use super::validate::{check_id, check_qty, check_text};
 use crate::erp::work_order::{Action, State};
 use crate::store::work_orders::{
     Changed, Line, LotExpiry, LotHold, NewWorkOrder, Routing, RoutingOperation, UnmatchedOrder,
@@ -89,34 +89,6 @@ fn rejection(r: WoRejection) -> AppError {
             refused.to_string(),
         ),
     }
-}
-
-fn check_id(what: &str, id: &str) -> Result<(), AppError> {
-    if id.is_empty() || id.chars().count() > MAX_ID_LEN || id.chars().any(char::is_control) {
-        return Err(AppError::bad_request(format!(
-            "{what} {id:?} is not an id; expected 1 to {MAX_ID_LEN} characters without control characters"
-        )));
-    }
-    Ok(())
-}
-
-fn check_text(what: &str, text: &str) -> Result<(), AppError> {
-    if text.chars().count() > 1000 || text.chars().any(char::is_control) {
-        return Err(AppError::bad_request(format!(
-            "{what} is not plain text; expected at most 1000 characters without control characters"
-        )));
-    }
-    Ok(())
-}
-
-fn check_qty(qty: Decimal) -> Result<(), AppError> {
-    if qty <= Decimal::ZERO || qty > Decimal::from(MAX_QTY) || qty.normalize().scale() > MAX_QTY_DP
-    {
-        return Err(AppError::bad_request(format!(
-            "qty {qty} is not valid; expected a number above 0, at most {MAX_QTY} with at most {MAX_QTY_DP} decimals"
-        )));
-    }
-    Ok(())
 }
 
 /// Publishes the plan versions a change made to the waiting long polls.
@@ -363,7 +335,7 @@ async fn create_work_order(
     }
     check_id("item", &body.item)?;
     check_id("line", &body.line)?;
-    check_qty(body.qty)?;
+    check_qty("qty", body.qty, true)?;
     let order = NewWorkOrder {
         work_order: body.work_order,
         item: body.item,
@@ -438,7 +410,7 @@ async fn change_work_order(
     ApiJson(body): ApiJson<ChangeWorkOrder>,
 ) -> Result<axum::Json<WorkOrderView>, AppError> {
     if let Some(qty) = body.qty {
-        check_qty(qty)?;
+        check_qty("qty", qty, true)?;
     }
     if body.qty.is_none() && body.priority.is_none() && body.due.is_none() {
         return Err(AppError::bad_request(
