@@ -371,21 +371,21 @@ fn sse_event(view: &StationView) -> Result<Event, Infallible> {
         .data(serde_json::to_string(view).unwrap_or_default()))
 }
 
-/// Hands a message to the processor and waits for the outcome (after commit).
+/// Hands a message to the processor and waits for the outcome (after commit); `None` when
+/// the edge is stopping.
 async fn ask(
     s: &TerminalState,
     message: SourceMessage,
     answer: oneshot::Receiver<ScanOutcome>,
-) -> Response {
-    let Some(to_processor) = s.scans.sender() else {
-        return stopping();
-    };
-    if to_processor.send(message).await.is_err() {
-        return stopping();
-    }
-    match answer.await {
-        Ok(outcome) => Json(outcome).into_response(),
-        Err(_) => stopping(),
+) -> Option<ScanOutcome> {
+    s.scans.sender()?.send(message).await.ok()?;
+    answer.await.ok()
+}
+
+fn answer(outcome: Option<ScanOutcome>) -> Response {
+    match outcome {
+        Some(outcome) => Json(outcome).into_response(),
+        None => stopping(),
     }
 }
 
@@ -429,7 +429,7 @@ async fn scan(
     if view_of(&s, &body.station).is_none() {
         return unknown_station(&body.station);
     }
-    let (reply, answer) = oneshot::channel();
+    let (reply, reply_to) = oneshot::channel();
     let request = ScanRequest {
         raw: body.code,
         at: chrono::Utc::now(),
@@ -437,25 +437,26 @@ async fn scan(
         device: body.device.map(|d| d.as_str().into()),
         reply: Some(reply),
     };
-    ask(&s, SourceMessage::Scan(Box::new(request)), answer).await
+    answer(ask(&s, SourceMessage::Scan(Box::new(request)), reply_to).await)
 }
 
-async fn command(s: &TerminalState, station: &str, action: StationAction) -> Response {
-    if view_of(s, station).is_none() {
-        return unknown_station(station);
-    }
-    let (reply, answer) = oneshot::channel();
+/// A terminal button at a known station, answered like a scan; `None` when stopping.
+async fn command(s: &TerminalState, station: &str, action: StationAction) -> Option<ScanOutcome> {
+    let (reply, reply_to) = oneshot::channel();
     let command = StationCommand {
         station: station.into(),
         at: chrono::Utc::now(),
         action,
         reply: Some(reply),
     };
-    ask(s, SourceMessage::Station(Box::new(command)), answer).await
+    ask(s, SourceMessage::Station(Box::new(command)), reply_to).await
 }
 
 async fn sign_out(State(s): State<TerminalState>, Path(station): Path<String>) -> Response {
-    command(&s, &station, StationAction::SignOut).await
+    if view_of(&s, &station).is_none() {
+        return unknown_station(&station);
+    }
+    answer(command(&s, &station, StationAction::SignOut).await)
 }
 
 /// What became of a completed lot's label on the station's printer.
@@ -490,42 +491,21 @@ async fn complete_lot(
     if view_of(&s, &station).is_none() {
         return unknown_station(&station);
     }
-    let (reply, answer) = oneshot::channel();
-    let command = StationCommand {
-        station: station.as_str().into(),
-        at: chrono::Utc::now(),
-        action: StationAction::CompleteLot { qty: body.qty },
-        reply: Some(reply),
-    };
-    let Some(to_processor) = s.scans.sender() else {
-        return stopping();
-    };
-    if to_processor
-        .send(SourceMessage::Station(Box::new(command)))
-        .await
-        .is_err()
-    {
-        return stopping();
-    }
-    let Ok(outcome) = answer.await else {
+    let action = StationAction::CompleteLot { qty: body.qty };
+    let Some(outcome) = command(&s, &station, action).await else {
         return stopping();
     };
     // The lot is committed; now its label goes to the station's printer, if it has one.
     let printer = s.printers.get(&StationId::from(station.as_str()));
     let label = match (printer, outcome.lot.as_ref()) {
-        (Some(printer), Some(_)) => Some(print(&station, printer, &outcome, &to_processor).await),
+        (Some(printer), Some(_)) => Some(print(&s, &station, printer, &outcome).await),
         _ => None,
     };
     Json(LotAnswer { outcome, label }).into_response()
 }
 
 /// Prints a completed lot's label; a failure is recorded as the printer's device fault.
-async fn print(
-    station: &str,
-    printer: &str,
-    outcome: &ScanOutcome,
-    to_processor: &mpsc::Sender<SourceMessage>,
-) -> Printed {
+async fn print(s: &TerminalState, station: &str, printer: &str, outcome: &ScanOutcome) -> Printed {
     let zpl = finished_lot(outcome)
         .and_then(|lot| {
             finished_lot_label(&lot, Symbology::Gs1128)
@@ -555,9 +535,11 @@ async fn print(
                 ),
             },
         };
-        let _ = to_processor
-            .send(SourceMessage::Event(Box::new(fault)))
-            .await;
+        if let Some(to_processor) = s.scans.sender() {
+            let _ = to_processor
+                .send(SourceMessage::Event(Box::new(fault)))
+                .await;
+        }
     }
     Printed {
         printer: printer.to_owned(),
