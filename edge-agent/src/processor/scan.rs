@@ -191,17 +191,7 @@ impl Floor {
     pub fn scan(&mut self, request: &ScanRequest, plan: Option<&Plan>) -> Decision {
         let today = request.at.with_timezone(&Local).date_naive();
         let reading = barcode::parse(&request.raw, chrono::Datelike::year(&today));
-        let mut d = Deciding {
-            floor: self,
-            station: &request.station,
-            at: request.at,
-            source: Source {
-                device: request.device.clone(),
-                station: Some(request.station.clone()),
-            },
-            events: Vec::new(),
-            state: Vec::new(),
-        };
+        let mut d = Deciding::new(self, request);
         let verdict = d.decide(&reading, plan, today);
         let (events, state) = (d.events, d.state);
         conclude(request, kind_of(&reading), verdict, events, state)
@@ -209,23 +199,13 @@ impl Floor {
 
     /// A station command from the terminal (no code scanned): sign out, complete a lot.
     pub fn command(&mut self, command: &StationCommand, plan: Option<&Plan>) -> Decision {
-        let mut d = Deciding {
-            floor: self,
-            station: &command.station,
-            at: command.at,
-            source: Source {
-                device: None,
-                station: Some(command.station.clone()),
-            },
-            events: Vec::new(),
-            state: Vec::new(),
-        };
+        let as_request = command.as_request();
+        let mut d = Deciding::new(self, &as_request);
         let verdict = match &command.action {
             StationAction::SignOut => d.sign_out(),
             StationAction::CompleteLot { qty } => d.complete_lot(*qty, plan),
         };
         let (events, state) = (d.events, d.state);
-        let as_request = command.as_request();
         let mut decision = conclude(&as_request, None, verdict, events, state);
         if decision.outcome.action == Some("lot_completed") {
             decision.outcome.lot = decision
@@ -268,10 +248,7 @@ fn conclude(
             let event = EventBody {
                 id: EventId(uuid::Uuid::now_v7()),
                 at: request.at,
-                source: Source {
-                    device: request.device.clone(),
-                    station: Some(request.station.clone()),
-                },
+                source: source_of(request),
                 kind: EventKind::ScanRejected {
                     raw: request.raw.clone(),
                     reason: refusal.message.clone(),
@@ -316,6 +293,13 @@ impl Floor {
             format!("{ISSUED_PREFIX}{}/{}", key.1, key.0),
             serde_json::to_string(&issued).unwrap_or_default(),
         )
+    }
+}
+
+fn source_of(request: &ScanRequest) -> Source {
+    Source {
+        device: request.device.clone(),
+        station: Some(request.station.clone()),
     }
 }
 
@@ -388,7 +372,19 @@ struct Deciding<'a> {
     state: Vec<(String, String)>,
 }
 
-impl Deciding<'_> {
+impl<'a> Deciding<'a> {
+    /// Deciding `request` at its station: its events come from its device and station.
+    fn new(floor: &'a mut Floor, request: &'a ScanRequest) -> Deciding<'a> {
+        Deciding {
+            floor,
+            station: &request.station,
+            at: request.at,
+            source: source_of(request),
+            events: Vec::new(),
+            state: Vec::new(),
+        }
+    }
+
     fn emit(&mut self, kind: EventKind) {
         self.events.push(EventBody {
             id: EventId(uuid::Uuid::now_v7()),
