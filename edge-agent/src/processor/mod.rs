@@ -146,7 +146,9 @@ pub async fn run(
         for receipt in receipts.drain(..) {
             let _ = receipt.send(committed.is_ok());
         }
-        let changed_floor = !answers.is_empty() || !progressed.is_empty();
+        // Only scans change the stations; production changes the counts.
+        let scanned = !answers.is_empty();
+        let changed_floor = scanned || !progressed.is_empty();
         for answer in answers.drain(..) {
             let mut outcome = answer.outcome;
             match (&committed, answer.event_index) {
@@ -173,7 +175,7 @@ pub async fn run(
             }
         }
         if changed_floor {
-            if view.floor != floor {
+            if scanned {
                 view.floor = floor.clone();
             }
             live.set_floor(view.clone());
