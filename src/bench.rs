@@ -220,7 +220,11 @@ async fn start_central(dir: &Path, edge: &EdgeId) -> anyhow::Result<TestCentral>
     store.create_edge(edge, central::hash_token(&token)).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let state = central::AppState::new(store.clone(), central::new_token(), &config);
+    let state = central::AppState::new(
+        store.clone(),
+        central::AdminToken::new(&central::new_token(), "a new random token")?,
+        &config,
+    );
     let (stop, stopping) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(central::serve(listener, state, async move {
         let _ = stopping.await;

@@ -28,7 +28,13 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
         .prefix("mes-demo-")
         .tempdir()
         .context("cannot create a data directory for the demo")?;
-    let admin_token = std::env::var("MES_ADMIN_TOKEN").unwrap_or_else(|_| central::new_token());
+    // A token in the environment is checked like central's (at least 32 characters).
+    let admin_token = match std::env::var(central::config::ADMIN_TOKEN_ENV) {
+        Ok(t) if !t.trim().is_empty() => {
+            central::AdminToken::new(&t, central::config::ADMIN_TOKEN_ENV)?
+        }
+        _ => central::AdminToken::new(&central::new_token(), "a new random token")?,
+    };
 
     // Central.
     let central_config = central::CentralConfig {
@@ -120,7 +126,7 @@ listen = "127.0.0.1:0"
         edges.push((edge_id, edge));
     }
 
-    print_urls(&central_url, &admin_token, &edges, dir.path());
+    print_urls(&central_url, admin_token.expose(), &edges, dir.path());
 
     match run_for {
         Some(d) => tokio::time::sleep(d).await,

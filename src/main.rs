@@ -56,8 +56,8 @@ enum Command {
     Import {
         #[arg(long)]
         central: String,
-        #[arg(long)]
-        token: String,
+        #[command(flatten)]
+        token: erp_cli::TokenArgs,
         kind: String,
         file: PathBuf,
     },
@@ -65,8 +65,8 @@ enum Command {
     Mrp {
         #[arg(long)]
         central: String,
-        #[arg(long)]
-        token: String,
+        #[command(flatten)]
+        token: erp_cli::TokenArgs,
         /// Planning date (YYYY-MM-DD); central's today if absent.
         #[arg(long)]
         as_of: Option<String>,
@@ -134,6 +134,10 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
+    // What this process creates (journals, central's store, labels) is owner-only whatever the
+    // shell's umask; the stores also set their files' modes themselves.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     if let Command::Bench { which } = cli.command {
         init_logging();

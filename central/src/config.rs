@@ -3,15 +3,17 @@
 //! ```toml
 //! listen = "0.0.0.0:8080"
 //! data_dir = "/var/lib/mes/central"
-//! admin_token = "..."          # optional; env MES_ADMIN_TOKEN overrides it
+//! admin_token = "..."          # optional, at least 32 characters; env MES_ADMIN_TOKEN overrides it
 //! max_body_bytes = 33554432    # 32 MiB
 //! max_plan_wait = "30s"        # longest plan long poll
 //! ```
 //!
 //! Every field has a default, so an empty file (or no file) is a valid configuration; the
 //! admin token is the one thing central refuses to start without
-//! ([`CentralConfig::resolve_admin_token`]).
+//! ([`CentralConfig::resolve_admin_token`]), and it must be at least [`MIN_ADMIN_TOKEN_CHARS`]
+//! long (`openssl rand -hex 32` makes one): a short token can be guessed over the network.
 
+use protocol::Secret;
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +21,9 @@ use std::time::Duration;
 
 /// Environment variable that holds the bootstrap admin token; it overrides the config file.
 pub const ADMIN_TOKEN_ENV: &str = "MES_ADMIN_TOKEN";
+
+/// Shortest admin token central accepts.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -31,8 +36,9 @@ pub struct CentralConfig {
     pub listen: SocketAddr,
     /// Directory of `central.db`.
     pub data_dir: PathBuf,
-    /// Bootstrap admin token. `MES_ADMIN_TOKEN` overrides it.
-    pub admin_token: Option<String>,
+    /// Bootstrap admin token, at least [`MIN_ADMIN_TOKEN_CHARS`] characters.
+    /// `MES_ADMIN_TOKEN` overrides it.
+    pub admin_token: Option<Secret>,
     /// Largest request body accepted; larger ones get 413 `payload_too_large`.
     pub max_body_bytes: usize,
     /// Longest time a plan long poll is held open, whatever `wait_ms` the edge asks for.
@@ -70,9 +76,40 @@ pub enum ConfigError {
         message: String,
     },
     #[error(
-        "no admin token: set the environment variable {ADMIN_TOKEN_ENV} or `admin_token` in the config; central refuses to start without one"
+        "no admin token: set the environment variable {ADMIN_TOKEN_ENV} or `admin_token` in the config (make one with `openssl rand -hex 32`); central refuses to start without one"
     )]
     MissingAdminToken,
+    /// The admin token is too short to resist guessing.
+    #[error(
+        "the admin token from {from} is {chars} characters; expected at least {MIN_ADMIN_TOKEN_CHARS} (make one with `openssl rand -hex 32`)"
+    )]
+    ShortAdminToken { from: &'static str, chars: usize },
+}
+
+/// Central's admin token, checked: at least [`MIN_ADMIN_TOKEN_CHARS`] characters, no
+/// surrounding whitespace. The only way to make one is [`AdminToken::new`], so central cannot
+/// run with a token that can be guessed. `Debug` shows `AdminToken(Secret(***))`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminToken(Secret);
+
+impl AdminToken {
+    /// Checks a token; `from` names where it came from, for the error.
+    pub fn new(token: &str, from: &'static str) -> Result<AdminToken, ConfigError> {
+        let token = token.trim();
+        let chars = token.chars().count();
+        if chars == 0 {
+            return Err(ConfigError::MissingAdminToken);
+        }
+        if chars < MIN_ADMIN_TOKEN_CHARS {
+            return Err(ConfigError::ShortAdminToken { from, chars });
+        }
+        Ok(AdminToken(Secret::new(token)))
+    }
+
+    /// The token's text, to compare a presented token with.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
 }
 
 impl CentralConfig {
@@ -113,23 +150,40 @@ impl CentralConfig {
                 ),
             });
         }
+        if let Some(token) = &self.admin_token
+            && let Err(ConfigError::ShortAdminToken { chars, .. }) =
+                AdminToken::new(token.expose(), "admin_token")
+        {
+            return Err(ConfigError::Invalid {
+                field: "admin_token",
+                message: format!(
+                    "is {chars} characters; expected at least {MIN_ADMIN_TOKEN_CHARS} \
+                     (make one with `openssl rand -hex 32`)"
+                ),
+            });
+        }
         Ok(())
     }
 
     /// The admin token to use: `MES_ADMIN_TOKEN` if set and non-empty, else the config's.
-    /// Errors when there is neither: central must not start without one.
-    pub fn resolve_admin_token(&self) -> Result<String, ConfigError> {
+    /// Errors when there is neither, or when the one found is shorter than
+    /// [`MIN_ADMIN_TOKEN_CHARS`]: central must not start without a token that resists guessing.
+    pub fn resolve_admin_token(&self) -> Result<AdminToken, ConfigError> {
         self.admin_token_with_env(std::env::var(ADMIN_TOKEN_ENV).ok())
     }
 
     /// [`Self::resolve_admin_token`] with the environment passed in (for tests).
-    pub fn admin_token_with_env(&self, env_value: Option<String>) -> Result<String, ConfigError> {
-        [env_value, self.admin_token.clone()]
-            .into_iter()
-            .flatten()
-            .map(|t| t.trim().to_owned())
-            .find(|t| !t.is_empty())
-            .ok_or(ConfigError::MissingAdminToken)
+    pub fn admin_token_with_env(
+        &self,
+        env_value: Option<String>,
+    ) -> Result<AdminToken, ConfigError> {
+        match env_value.filter(|t| !t.trim().is_empty()) {
+            Some(t) => AdminToken::new(&t, ADMIN_TOKEN_ENV),
+            None => match &self.admin_token {
+                Some(t) => AdminToken::new(t.expose(), "admin_token in the config"),
+                None => Err(ConfigError::MissingAdminToken),
+            },
+        }
     }
 }
 
@@ -188,7 +242,7 @@ mod tests {
             r#"
 listen = "0.0.0.0:9000"
 data_dir = "/tmp/central"
-admin_token = "secret"
+admin_token = "0123456789abcdef0123456789abcdef"
 max_body_bytes = 4096
 max_plan_wait = "500ms"
 "#,
@@ -196,7 +250,10 @@ max_plan_wait = "500ms"
         .unwrap();
         assert_eq!(config.listen, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("/tmp/central"));
-        assert_eq!(config.admin_token.as_deref(), Some("secret"));
+        assert_eq!(
+            config.admin_token.as_ref().map(Secret::expose),
+            Some("0123456789abcdef0123456789abcdef")
+        );
         assert_eq!(config.max_body_bytes, 4096);
         assert_eq!(config.max_plan_wait, Duration::from_millis(500));
     }
@@ -260,6 +317,8 @@ max_plan_wait = "500ms"
 
     #[test]
     fn admin_token_env_overrides_config_and_one_is_required() {
+        let from_config = "c".repeat(32);
+        let from_env = "e".repeat(40);
         let mut config = CentralConfig::default();
         assert_eq!(
             config.admin_token_with_env(None),
@@ -269,18 +328,83 @@ max_plan_wait = "500ms"
             config.admin_token_with_env(Some("  ".into())),
             Err(ConfigError::MissingAdminToken)
         );
-        config.admin_token = Some("from-config".into());
-        assert_eq!(config.admin_token_with_env(None).unwrap(), "from-config");
+        config.admin_token = Some(Secret::new(from_config.clone()));
+        assert_eq!(
+            config.admin_token_with_env(None).unwrap().expose(),
+            from_config
+        );
         assert_eq!(
             config
-                .admin_token_with_env(Some("from-env".into()))
-                .unwrap(),
-            "from-env"
+                .admin_token_with_env(Some(format!(" {from_env}\n")))
+                .unwrap()
+                .expose(),
+            from_env
         );
         assert!(
             ConfigError::MissingAdminToken
                 .to_string()
                 .contains(ADMIN_TOKEN_ENV)
         );
+    }
+
+    /// Issue 11: a one-character admin token was accepted.
+    #[test]
+    fn issue_11_an_admin_token_shorter_than_32_characters_is_refused() {
+        let mut config = CentralConfig::default();
+        let err = config
+            .admin_token_with_env(Some("x".repeat(31)))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::ShortAdminToken {
+                from: ADMIN_TOKEN_ENV,
+                chars: 31
+            }
+        );
+        let message = err.to_string();
+        assert!(message.contains("at least 32"), "{message}");
+        assert!(message.contains("openssl rand -hex 32"), "{message}");
+        assert!(
+            !message.contains("xxx"),
+            "the token is not printed: {message}"
+        );
+        config.admin_token = Some(Secret::new("a"));
+        assert!(matches!(
+            config.admin_token_with_env(None),
+            Err(ConfigError::ShortAdminToken { chars: 1, .. })
+        ));
+        // Whitespace around it does not count.
+        assert!(
+            config
+                .admin_token_with_env(Some(format!("  {}  ", "y".repeat(31))))
+                .is_err()
+        );
+        assert!(config.admin_token_with_env(Some("y".repeat(32))).is_ok());
+        assert!(AdminToken::new(&"z".repeat(31), "test").is_err());
+        // The file is checked when it is read, so `mes check-config` names it.
+        let err = CentralConfig::from_toml_str("admin_token = \"short\"\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    field: "admin_token",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("openssl rand -hex 32"), "{err}");
+        assert!(!err.to_string().contains("short"), "{err}");
+    }
+
+    /// Issue 11: secrets never show in `Debug`.
+    #[test]
+    fn issue_11_debug_of_the_config_and_the_token_hides_the_token() {
+        let token = "s3cr3t-admin-token-0123456789abcdef";
+        let config = CentralConfig::from_toml_str(&format!("admin_token = \"{token}\"\n")).unwrap();
+        let shown = format!("{config:?} {:?}", config.admin_token_with_env(None));
+        assert!(!shown.contains(token), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("Secret(***)"), "{shown}");
     }
 }

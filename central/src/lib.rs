@@ -37,6 +37,6 @@ pub mod store;
 
 pub use api::{AppState, app, serve};
 pub use auth::{hash_token, new_token};
-pub use config::{CentralConfig, ConfigError};
+pub use config::{AdminToken, CentralConfig, ConfigError};
 pub use store::sqlite::open_sqlite_store;
 pub use store::{EdgeSummary, IngestOutcome, Ingested, Store, StoreError};

@@ -4,7 +4,7 @@
 pub mod modbus;
 
 use crate::journal::{Durability, JournalConfig};
-use protocol::EdgeId;
+use protocol::{EdgeId, Secret};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -100,35 +100,104 @@ pub struct CentralLink {
     pub backoff_max: Duration,
 }
 
-/// Where the edge's credential comes from. An environment variable is read when the agent
-/// starts, so `mes check-config` judges the file, not the environment it runs in.
+/// Where the edge's credential comes from. An environment variable or a file is read when the
+/// agent starts, so `mes check-config` judges the file, not the environment it runs in.
+/// `Debug` never shows a literal token (`Token(Secret(***))`).
 #[derive(Clone, PartialEq, Eq)]
 pub enum Token {
-    Literal(String),
+    Literal(Secret),
+    /// `env:NAME`.
     Env(String),
+    /// `file:/path`: read once at start, surrounding whitespace (the trailing newline) trimmed;
+    /// a relative path is taken relative to the configuration file.
+    File(PathBuf),
 }
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Token::Literal(_) => f.write_str("Token(<literal>)"),
+            Token::Literal(secret) => write!(f, "Token({secret:?})"),
             Token::Env(var) => write!(f, "Token(env:{var})"),
+            Token::File(path) => write!(f, "Token(file:{})", path.display()),
         }
     }
 }
 
 impl Token {
-    pub fn resolve(&self) -> Result<String, String> {
+    /// The token itself. A file readable by group or others is used, and a warning logged.
+    pub fn resolve(&self) -> Result<Secret, String> {
         match self {
             Token::Literal(t) => Ok(t.clone()),
             Token::Env(var) => match std::env::var(var) {
-                Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
+                Ok(t) if !t.trim().is_empty() => Ok(Secret::new(t.trim())),
                 _ => Err(format!(
                     "central.token names the environment variable {var}, which is not set"
                 )),
             },
+            Token::File(path) => {
+                let file = read_secret_file(path).map_err(|e| format!("central.token: {e}"))?;
+                if let Some(warning) = &file.warning {
+                    tracing::warn!("central.token: {warning}");
+                }
+                Ok(file.secret)
+            }
         }
     }
+}
+
+/// A secret read from a file ([`read_secret_file`]).
+#[derive(Debug)]
+pub struct SecretFile {
+    pub secret: Secret,
+    /// Said when the file is readable by group or others: the secret is not kept secret.
+    pub warning: Option<String>,
+}
+
+/// Reads a secret (a token) from a file: surrounding whitespace, such as the trailing newline
+/// `echo` or an editor leaves, is trimmed; an empty file is an error. A file that group or
+/// others may read is still used, with a warning saying how to fix it. Files over 64 KiB are
+/// refused (no token is that long; it is the wrong file).
+pub fn read_secret_file(path: &Path) -> Result<SecretFile, String> {
+    use std::io::Read;
+    const MAX_BYTES: u64 = 64 * 1024;
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !metadata.is_file() {
+        return Err(format!("{shown} is not a file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {shown}: {e} (expected a token as UTF-8 text)"))?;
+    if text.len() as u64 > MAX_BYTES {
+        return Err(format!(
+            "{shown} is larger than 64 KiB; expected a file holding one token"
+        ));
+    }
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("{shown} is empty; expected a token"));
+    }
+    #[cfg(unix)]
+    let warning = {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "{shown} may be read by group or others (mode {mode:04o}); \
+                 make it private with `chmod 600 {shown}`"
+            )
+        })
+    };
+    #[cfg(not(unix))]
+    let warning = None;
+    Ok(SecretFile {
+        secret: Secret::new(token),
+        warning,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -242,8 +311,9 @@ struct RawBroker {
 #[serde(deny_unknown_fields)]
 struct RawCentral {
     url: Spanned<String>,
-    /// The credential, or `env:NAME` to read it from an environment variable.
-    token: Spanned<String>,
+    /// The credential, `env:NAME` to read it from an environment variable, or `file:PATH` to
+    /// read it from a file.
+    token: Spanned<Secret>,
     #[serde(default = "default_batch")]
     batch_max_events: Spanned<usize>,
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
@@ -409,17 +479,23 @@ fn line_of(text: &str, offset: usize) -> usize {
 // ---------------------------------------------------------------------------------------------
 
 impl EdgeConfig {
-    /// Reads and validates a file. Relative journal paths are taken relative to the file.
+    /// Reads and validates a file. Relative paths (the journal, a `file:` token) are taken
+    /// relative to the file.
     pub fn load(path: &Path) -> Result<EdgeConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
         let mut config = EdgeConfig::from_toml_str(&text)?;
-        if config.journal.path.is_relative()
-            && let Some(dir) = path.parent()
-        {
-            config.journal.path = dir.join(&config.journal.path);
+        if let Some(dir) = path.parent() {
+            if config.journal.path.is_relative() {
+                config.journal.path = dir.join(&config.journal.path);
+            }
+            if let Token::File(file) = &mut config.central.token
+                && file.is_relative()
+            {
+                *file = dir.join(&*file);
+            }
         }
         Ok(config)
     }
@@ -462,25 +538,33 @@ impl EdgeConfig {
                 format!("central.url {url:?} must start with http:// or https://"),
             );
         }
-        let token = match raw.central.token.get_ref().strip_prefix("env:") {
-            Some(var) => {
-                if var.is_empty() {
-                    mistake(
-                        raw.central.token.span(),
-                        "central.token \"env:\" names no environment variable".to_owned(),
-                    );
-                }
-                Token::Env(var.to_owned())
+        let token_text = raw.central.token.get_ref().expose();
+        let token = if let Some(var) = token_text.strip_prefix("env:") {
+            if var.is_empty() {
+                mistake(
+                    raw.central.token.span(),
+                    "central.token \"env:\" names no environment variable".to_owned(),
+                );
             }
-            None => {
-                if raw.central.token.get_ref().is_empty() {
-                    mistake(
-                        raw.central.token.span(),
-                        "central.token must not be empty".to_owned(),
-                    );
-                }
-                Token::Literal(raw.central.token.get_ref().clone())
+            Token::Env(var.to_owned())
+        } else if let Some(path) = token_text.strip_prefix("file:") {
+            if path.trim().is_empty() {
+                mistake(
+                    raw.central.token.span(),
+                    "central.token \"file:\" names no file; expected e.g. \
+                     \"file:/etc/mes/edge.token\""
+                        .to_owned(),
+                );
             }
+            Token::File(PathBuf::from(path))
+        } else {
+            if token_text.is_empty() {
+                mistake(
+                    raw.central.token.span(),
+                    "central.token must not be empty".to_owned(),
+                );
+            }
+            Token::Literal(raw.central.token.get_ref().clone())
         };
         let batch = *raw.central.batch_max_events.get_ref();
         if !(1..=100_000).contains(&batch) {
@@ -831,6 +915,97 @@ alarm_at = 1.5
         assert_eq!(m.len(), 1, "{m:?}");
         assert!(
             m[0].starts_with("line 6:") && m[0].contains("mqtt://"),
+            "{m:?}"
+        );
+    }
+
+    /// Issue 11: secrets never show in `Debug`: the edge's token, MQTT passwords.
+    #[test]
+    fn issue_11_debug_of_the_config_hides_every_secret() {
+        let text = r#"
+edge_id = "line-1"
+[central]
+url = "http://127.0.0.1:8080"
+token = "edge-token-do-not-print-0123456789"
+[[sources]]
+type = "mqtt"
+broker = "mqtt://127.0.0.1:1883"
+client_id = "mes-line-1"
+username = "line-1"
+password = "mqtt-password-do-not-print"
+[[sources.rules]]
+topic = "plant/+/count"
+device = "{1}"
+payload = "plain"
+yields = "count"
+counter = "good"
+"#;
+        let config = EdgeConfig::from_toml_str(text).unwrap();
+        let shown = format!("{config:?}\n{config:#?}");
+        assert!(!shown.contains("do-not-print"), "{shown}");
+        assert!(shown.contains("Token(Secret(***))"), "{shown}");
+        assert!(shown.contains("password: Some(Secret(***))"), "{shown}");
+        assert_eq!(
+            config.central.token.resolve().unwrap().expose(),
+            "edge-token-do-not-print-0123456789"
+        );
+        let SourceConfig::Mqtt(mqtt) = &config.sources[0] else {
+            panic!("{:?}", config.sources[0])
+        };
+        assert_eq!(
+            mqtt.password.as_ref().map(Secret::expose),
+            Some("mqtt-password-do-not-print")
+        );
+        // The raw shape, as an error about the file would show it, hides it too.
+        let raw: RawConfig = toml::from_str(text).unwrap();
+        assert!(!format!("{raw:?}").contains("do-not-print"));
+    }
+
+    /// Issue 11: `file:/path` reads the token from a file once, at start.
+    #[cfg(unix)]
+    #[test]
+    fn issue_11_the_token_can_come_from_a_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("edge.token");
+        std::fs::write(&token_file, "tok-from-a-file-0123456789\n").unwrap();
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // Relative to the configuration file, like the journal.
+        let config_path = dir.path().join("edge.toml");
+        std::fs::write(
+            &config_path,
+            "edge_id = \"line-1\"\n[central]\nurl = \"http://x\"\ntoken = \"file:edge.token\"\n",
+        )
+        .unwrap();
+        let config = EdgeConfig::load(&config_path).unwrap();
+        assert_eq!(config.central.token, Token::File(token_file.clone()));
+        assert!(format!("{:?}", config.central.token).contains("file:"));
+        assert_eq!(
+            config.central.token.resolve().unwrap().expose(),
+            "tok-from-a-file-0123456789"
+        );
+        let private = read_secret_file(&token_file).unwrap();
+        assert_eq!(private.warning, None);
+        // Readable by others: used, with a warning that says how to fix it.
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let open = read_secret_file(&token_file).unwrap();
+        assert_eq!(open.secret.expose(), "tok-from-a-file-0123456789");
+        let warning = open.warning.unwrap();
+        assert!(
+            warning.contains("0644") && warning.contains("chmod 600"),
+            "{warning}"
+        );
+        std::fs::write(&token_file, "\n").unwrap();
+        assert!(read_secret_file(&token_file).unwrap_err().contains("empty"));
+        let missing = Token::File(dir.path().join("nope")).resolve().unwrap_err();
+        assert!(
+            missing.starts_with("central.token: cannot read"),
+            "{missing}"
+        );
+        let m = mistakes("edge_id = \"l\"\n[central]\nurl = \"http://x\"\ntoken = \"file:\"\n");
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with("line 4:") && m[0].contains("names no file"),
             "{m:?}"
         );
     }

@@ -108,7 +108,7 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
     let token = config.central.token.resolve().map_err(StartError::Client)?;
     let client = CentralClient::new(
         &config.central.url,
-        &token,
+        token.expose(),
         config.edge_id.clone(),
         config.central.request_timeout,
     )

@@ -16,6 +16,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod plan;
+pub mod secret;
 pub mod sync;
 
 pub use error::{ErrorBody, ErrorDetail};
@@ -26,6 +27,7 @@ pub use ids::{
 pub use plan::{
     Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanVersion, PlanWorkOrder,
 };
+pub use secret::Secret;
 pub use sync::{
     Ack, BatchError, EdgeStatus, EventBatch, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER,
     PROTOCOL_VERSION, PlanPoll, StatusReply,

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// The bootstrap admin token every central of these tests starts with.
-pub const ADMIN_TOKEN: &str = "system-test-admin-token";
+/// The bootstrap admin token every central of these tests starts with (at least 32
+/// characters, or central refuses to start).
+pub const ADMIN_TOKEN: &str = "system-test-admin-token-0123456789abcdef";
 
 /// How long a condition may take before a test gives up on it.
 pub const DEADLINE: Duration = Duration::from_secs(60);

@@ -49,7 +49,7 @@ pub mod sync;
 mod validate;
 pub mod work_orders;
 
-use crate::config::CentralConfig;
+use crate::config::{AdminToken, CentralConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use axum::Router;
@@ -73,7 +73,7 @@ pub struct AppState {
 
 struct Inner {
     store: Arc<dyn Store>,
-    admin_token: String,
+    admin_token: AdminToken,
     metrics: Metrics,
     plan_notify: PlanNotify,
     max_body_bytes: usize,
@@ -82,9 +82,10 @@ struct Inner {
 }
 
 impl AppState {
-    /// `admin_token` is the resolved token ([`CentralConfig::resolve_admin_token`]); from
-    /// `config` only the limits (`max_body_bytes`, `max_plan_wait`) are taken.
-    pub fn new(store: Arc<dyn Store>, admin_token: String, config: &CentralConfig) -> Self {
+    /// `admin_token` is the resolved, checked token ([`CentralConfig::resolve_admin_token`] or
+    /// [`AdminToken::new`]: at least 32 characters); from `config` only the limits
+    /// (`max_body_bytes`, `max_plan_wait`) are taken.
+    pub fn new(store: Arc<dyn Store>, admin_token: AdminToken, config: &CentralConfig) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -107,7 +108,7 @@ impl AppState {
     }
 
     pub fn admin_token(&self) -> &str {
-        &self.inner.admin_token
+        self.inner.admin_token.expose()
     }
 
     pub fn max_body_bytes(&self) -> usize {

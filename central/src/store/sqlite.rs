@@ -71,6 +71,50 @@ pub async fn open_sqlite_store(data_dir: &Path) -> Result<Arc<dyn Store>, StoreE
     Ok(Arc::new(store))
 }
 
+/// Creates `dir` and its missing parents owner-only (0700); existing directories keep their
+/// mode.
+fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the database file owner-only (0600) when it does not exist; never truncates.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
+}
+
+/// Makes the database and its `-wal` and `-shm` owner-only (0600): they hold every edge's
+/// events, the plans and the token hashes.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = std::path::PathBuf::from(name);
+            match std::fs::metadata(&file) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
@@ -79,11 +123,15 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Blocking open; prefer [`open_sqlite_store`] from async code.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        let data_dir_error = |source| StoreError::DataDir {
             path: data_dir.display().to_string(),
             source,
-        })?;
+        };
+        create_private_dir_all(data_dir).map_err(data_dir_error)?;
         let path = data_dir.join(DB_FILE);
+        // Owner-only before SQLite opens it, whatever the umask; SQLite gives -wal and -shm
+        // the database file's mode.
+        create_private_file(&path).map_err(data_dir_error)?;
         let mut writer = Connection::open(&path)?;
         writer.busy_timeout(std::time::Duration::from_secs(5))?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -107,6 +155,8 @@ impl SqliteStore {
         }
         writer.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         writer.set_prepared_statement_cache_capacity(32);
+        // The -wal and -shm exist now; a store made 0644 by an older central is repaired.
+        make_private(&path).map_err(data_dir_error)?;
 
         let reader = Connection::open(&path)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -581,4 +631,46 @@ fn publish_plan_in(
         ],
     )?;
     Ok(plan)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    /// Issue 11: central's data directory and database were created 0755/0644. Now the
+    /// directory is 0700 and central.db, -wal and -shm 0600 whatever the umask, and loose
+    /// modes left by an older central are repaired on open.
+    #[test]
+    fn issue_11_data_dir_and_database_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("central");
+        let store = SqliteStore::open(&data).unwrap();
+        let db = data.join(DB_FILE);
+        let files = [
+            db.clone(),
+            data.join(format!("{DB_FILE}-wal")),
+            data.join(format!("{DB_FILE}-shm")),
+        ];
+        assert_eq!(mode(&data), 0o700);
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+        drop(store);
+        for file in files.iter().filter(|f| f.exists()) {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let _store = SqliteStore::open(&data).unwrap();
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{} after reopening", file.display());
+        }
+    }
 }

@@ -425,7 +425,7 @@ async fn issue_6_an_upgraded_store_books_its_stored_events_once() {
         .unwrap();
     }
     let store = central::open_sqlite_store(dir.path()).await.unwrap();
-    let state = central::AppState::new(store, ADMIN.to_owned(), &config);
+    let state = central::AppState::new(store, crate::admin_token(), &config);
     let h = Harness { dir, config, state };
     assert_eq!(ledger(&h, "").await.len(), 5);
     assert_eq!(

@@ -23,7 +23,13 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
 
-pub const ADMIN: &str = "admin-secret";
+/// The admin token of the tests (central refuses one shorter than 32 characters).
+pub const ADMIN: &str = "admin-secret-of-the-central-tests";
+
+/// [`ADMIN`], checked.
+pub fn admin_token() -> central::AdminToken {
+    central::AdminToken::new(ADMIN, "the tests").unwrap()
+}
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -69,7 +75,7 @@ impl Harness {
     pub async fn with_config(config: CentralConfig) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = open_sqlite_store(dir.path()).await.unwrap();
-        let state = AppState::new(store, ADMIN.to_owned(), &config);
+        let state = AppState::new(store, admin_token(), &config);
         Harness { dir, config, state }
     }
 
@@ -78,7 +84,7 @@ impl Harness {
         let Harness { dir, config, state } = self;
         drop(state);
         let store = open_sqlite_store(dir.path()).await.unwrap();
-        let state = AppState::new(store, ADMIN.to_owned(), &config);
+        let state = AppState::new(store, admin_token(), &config);
         Harness { dir, config, state }
     }
 

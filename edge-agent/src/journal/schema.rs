@@ -55,8 +55,11 @@ pub(super) fn open_connection(
     quota_bytes: u64,
 ) -> Result<(Connection, u64), JournalError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        create_private_dir_all(dir)?;
     }
+    // Created owner-only before SQLite opens it, whatever the umask; SQLite gives the -wal and
+    // -shm files the database file's mode.
+    create_private_file(path)?;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -96,6 +99,54 @@ pub(super) fn open_connection(
         conn.pragma_update_and_check(None, "max_page_count", max_pages as i64, |row| row.get(0))?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok((conn, page_size))
+}
+
+/// Creates `dir` and its missing parents owner-only (0700); existing directories are left as
+/// they are.
+fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the database file owner-only (0600) when it does not exist yet; never truncates.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
+}
+
+/// Makes the database file and its `-wal` and `-shm` files owner-only (0600), whatever mode
+/// they were created with (a journal made by an older agent, a loose umask). The files hold
+/// every event and the plan; nobody else on the gateway needs to read them.
+pub(super) fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files {
+            match std::fs::metadata(&file) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// What `migrate` found in the file.

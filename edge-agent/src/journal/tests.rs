@@ -473,3 +473,55 @@ fn bench_append_vs_raw() {
         }
     }
 }
+
+/// Mode bits of a file or directory.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Issue 11: the journal (every event, the plan) was created 0644, readable by every user of
+/// the gateway. Now the database, its -wal and -shm are 0600 and a directory it creates 0700,
+/// whatever the umask; an older journal's loose modes are repaired when it is opened.
+#[cfg(unix)]
+#[tokio::test]
+async fn issue_11_journal_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A directory the journal creates, under one that exists (and keeps its mode).
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("data").join("line-1").join("journal.db");
+    let journal = open(JournalConfig::new(&path, edge())).unwrap();
+    journal.append(bodies(0..3)).await.unwrap();
+    let wal = path.with_file_name("journal.db-wal");
+    let shm = path.with_file_name("journal.db-shm");
+    for file in [&path, &wal, &shm] {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    assert_eq!(mode(&dir.path().join("data/line-1")), 0o700);
+    assert_eq!(
+        mode(dir.path()),
+        0o755,
+        "an existing directory is left alone"
+    );
+    journal.shutdown().await.unwrap();
+
+    // A journal left 0644 by an older agent is made private when opened again.
+    for file in [&path, &wal, &shm] {
+        if file.exists() {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let journal = open(JournalConfig::new(&path, edge())).unwrap();
+    journal.append(bodies(3..4)).await.unwrap();
+    for file in [&path, &wal, &shm] {
+        assert_eq!(mode(file), 0o600, "{} after reopening", file.display());
+    }
+    journal.shutdown().await.unwrap();
+}

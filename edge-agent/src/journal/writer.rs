@@ -62,6 +62,8 @@ impl Writer {
             acked_seq,
             last_seq,
         } = schema::migrate(&mut conn, &cfg.edge_id)?;
+        // The -wal and -shm files exist now (migrate wrote); all three are owner-only.
+        schema::make_private(&cfg.path)?;
         let dir = match cfg.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),

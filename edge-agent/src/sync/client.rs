@@ -1,7 +1,7 @@
 //! HTTP client for central's sync endpoints. Only `sync` talks to central.
 
 use super::state::Reply;
-use protocol::{Ack, EdgeId, EdgeStatus, ErrorBody, Plan, PlanVersion, Seq, StatusReply};
+use protocol::{Ack, EdgeId, EdgeStatus, ErrorBody, Plan, PlanVersion, Secret, Seq, StatusReply};
 use reqwest::StatusCode;
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ impl SyncError {
 pub struct CentralClient {
     http: reqwest::Client,
     base: String,
-    token: String,
+    token: Secret,
     edge_id: EdgeId,
 }
 
@@ -74,7 +74,7 @@ impl CentralClient {
         Ok(CentralClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
+            token: Secret::new(token),
             edge_id,
         })
     }
@@ -84,7 +84,7 @@ impl CentralClient {
         let response = self
             .http
             .post(format!("{}/api/v1/sync/events", self.base))
-            .bearer_auth(&self.token)
+            .bearer_auth(self.token.expose())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(batch_json)
             .send()
@@ -116,7 +116,7 @@ impl CentralClient {
                 protocol::PROTOCOL_HEADER,
                 protocol::PROTOCOL_VERSION.to_string(),
             )
-            .bearer_auth(&self.token)
+            .bearer_auth(self.token.expose())
             .timeout(wait + Duration::from_secs(10))
             .send()
             .await
@@ -141,7 +141,7 @@ impl CentralClient {
         let response = self
             .http
             .post(format!("{}/api/v1/sync/status", self.base))
-            .bearer_auth(&self.token)
+            .bearer_auth(self.token.expose())
             .json(status)
             .send()
             .await

@@ -227,7 +227,14 @@ fn publisher(broker: SocketAddr, config: &MqttConfig) -> AsyncClient {
     );
     o.set_keep_alive(Duration::from_secs(5));
     if let Some(user) = &config.username {
-        o.set_credentials(user.clone(), config.password.clone().unwrap_or_default());
+        o.set_credentials(
+            user.clone(),
+            config
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_owned())
+                .unwrap_or_default(),
+        );
     }
     o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
         Arc::new(client::tls_config(config).unwrap()),

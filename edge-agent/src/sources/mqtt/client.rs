@@ -213,7 +213,7 @@ pub fn options(config: &MqttConfig, addr: &BrokerAddr) -> Result<MqttOptions, St
         .set_inflight(config.inflight.max(1));
     if let Some(user) = &config.username {
         let password = match &config.password {
-            Some(p) => resolve_secret(p)?,
+            Some(p) => resolve_secret(p.expose())?,
             None => String::new(),
         };
         o.set_credentials(resolve_secret(user)?, password);

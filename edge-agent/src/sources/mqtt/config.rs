@@ -15,7 +15,8 @@ pub struct MqttConfig {
     pub client_id: String,
     /// `env:NAME` reads it from the environment.
     pub username: Option<String>,
-    pub password: Option<String>,
+    /// `env:NAME` reads it from the environment. `Debug` shows `Secret(***)`.
+    pub password: Option<protocol::Secret>,
     /// PEM file of the CA that signed the broker's certificate (mqtts).
     pub ca_file: Option<PathBuf>,
     /// PEM client certificate and key, for brokers that authenticate clients by certificate.
