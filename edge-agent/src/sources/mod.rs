@@ -7,6 +7,7 @@ pub mod modbus;
 pub mod mqtt;
 pub mod scanner;
 pub mod simulated;
+pub mod tcp;
 
 use protocol::EventBody;
 

@@ -758,3 +758,138 @@ async fn a_listening_source_takes_at_most_max_connections_scanners() {
     assert_eq!(source.scan().await.raw, "ROOM");
     source.stop().await;
 }
+
+/// The TCP timer the kernel has armed on the connection from `local` to `remote`, from
+/// `/proc/net/tcp`: 0 none, 1 retransmit, 2 keep-alive, 3 TIME_WAIT, 4 zero-window probe. An
+/// idle connection with keep-alive on has its keep-alive timer armed; one without has none.
+#[cfg(target_os = "linux")]
+fn tcp_timer(local: SocketAddr, remote: SocketAddr) -> u8 {
+    fn hex(addr: SocketAddr) -> String {
+        let SocketAddr::V4(v4) = addr else {
+            panic!("IPv4 only: {addr}")
+        };
+        let [a, b, c, d] = v4.ip().octets();
+        format!("{d:02X}{c:02X}{b:02X}{a:02X}:{:04X}", v4.port())
+    }
+    let (local, remote) = (hex(local), hex(remote));
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) == Some(&local.as_str()) && fields.get(2) == Some(&remote.as_str()) {
+            let timer = fields[5].split(':').next().unwrap();
+            return u8::from_str_radix(timer, 16).unwrap();
+        }
+    }
+    panic!("no connection {local} -> {remote} in /proc/net/tcp");
+}
+
+/// Issue 11: a scanner that lost power left a half-open connection the agent never noticed.
+/// Every scanner connection now has TCP keep-alive, in both modes (and none when turned off).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn issue_11_scanner_connections_have_tcp_keepalive() {
+    const KEEPALIVE: u8 = 2;
+    // The agent dials: its end of the connection is the scanner's peer.
+    let (listener, addr) = fake_scanner().await;
+    let mut source = start(client_config(addr, ""));
+    let mut device = accept(&listener).await;
+    device.write_all(b"ONE\r").await.unwrap();
+    assert_eq!(source.scan().await.raw, "ONE");
+    let agent_end = device.peer_addr().unwrap();
+    assert_eq!(tcp_timer(agent_end, addr), KEEPALIVE);
+    // The test's own end has no keep-alive: the reading tells the two apart.
+    assert_eq!(tcp_timer(addr, agent_end), 0);
+    source.stop().await;
+
+    // Turned off.
+    let (listener, addr) = fake_scanner().await;
+    let mut source = start(client_config(addr, "keepalive_idle = \"0s\"\n"));
+    let mut device = accept(&listener).await;
+    device.write_all(b"TWO\r").await.unwrap();
+    assert_eq!(source.scan().await.raw, "TWO");
+    assert_eq!(tcp_timer(device.peer_addr().unwrap(), addr), 0);
+    source.stop().await;
+
+    // Scanners dial the agent.
+    let mut source = start(scanner(
+        "name = \"gate\"\nstation = \"st-1\"\nlisten = \"127.0.0.1:0\"\n",
+    ));
+    let addr = listening_on(&source, "gate").await;
+    let mut scanner_side = TcpStream::connect(addr).await.unwrap();
+    scanner_side.write_all(b"THREE\r").await.unwrap();
+    assert_eq!(source.scan().await.raw, "THREE");
+    assert_eq!(
+        tcp_timer(addr, scanner_side.local_addr().unwrap()),
+        KEEPALIVE
+    );
+    source.stop().await;
+}
+
+/// Issue 11: a scanner that says nothing for `idle_timeout` is noticed: the agent closes the
+/// connection, says so in the status, and dials again at once (no fault: it may just have had
+/// nothing to read). The fake scanner keeps its end open and answers TCP, but never sends.
+#[tokio::test]
+async fn issue_11_a_silent_scanner_is_dialed_again_after_the_idle_timeout() {
+    let (listener, addr) = fake_scanner().await;
+    let mut source = start(client_config(addr, "idle_timeout = \"1s\"\n"));
+    let mut silent = accept(&listener).await;
+    silent.write_all(b"BEFORE\r").await.unwrap();
+    assert_eq!(source.scan().await.raw, "BEFORE");
+    // From now on the scanner says nothing. The agent closes its connection…
+    let mut buf = [0u8; 8];
+    let n = within(
+        "the agent to close the silent connection",
+        silent.read(&mut buf),
+    )
+    .await;
+    assert!(matches!(n, Ok(0)), "{n:?}");
+    // …and dials again.
+    let mut again = accept(&listener).await;
+    again.write_all(b"AFTER\r").await.unwrap();
+    assert_eq!(
+        source.scan().await.raw,
+        "AFTER",
+        "an idle timeout is no fault event"
+    );
+    let detail = source.state("scan-1", "connected").await;
+    assert!(
+        detail.contains("dialed again after 1s without data"),
+        "{detail}"
+    );
+    source.stop().await;
+}
+
+/// Issue 11: in listen mode a silent scanner's connection is closed and its slot freed, and
+/// the status says which one was closed.
+#[tokio::test]
+async fn issue_11_a_silent_scanner_connecting_in_is_closed_and_its_slot_freed() {
+    let mut source = start(scanner(
+        "name = \"gate\"\nstation = \"st-1\"\nlisten = \"127.0.0.1:0\"\nidle_timeout = \"1s\"\n",
+    ));
+    let addr = listening_on(&source, "gate").await;
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let detail = source.state("gate", "connected").await;
+    assert!(detail.contains(&silent_addr.to_string()), "{detail}");
+    let mut buf = [0u8; 8];
+    let n = within(
+        "the agent to close the silent connection",
+        silent.read(&mut buf),
+    )
+    .await;
+    assert!(matches!(n, Ok(0)), "{n:?}");
+    let detail = source.state("gate", "down").await;
+    assert!(detail.contains("no scanner connected"), "{detail}");
+    assert!(
+        detail.contains(&format!(
+            "last closed {silent_addr} (station st-1) after 1s without data"
+        )),
+        "{detail}"
+    );
+    assert!(source.from_source.try_recv().is_err(), "no fault event");
+    // A scanner that talks is served as before.
+    let mut talking = TcpStream::connect(addr).await.unwrap();
+    talking.write_all(b"HELLO\r").await.unwrap();
+    assert_eq!(source.scan().await.raw, "HELLO");
+    source.stop().await;
+}

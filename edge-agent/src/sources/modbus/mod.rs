@@ -44,6 +44,7 @@ use self::write::{WriteJob, write_and_verify};
 use super::{Reading, Readings, SourceMessage, Value};
 use crate::config::modbus::{ModbusDevice, PollGroup, Report, Table, Tag, modicon};
 use crate::live::{DeviceStatus, Live};
+use crate::sources::tcp::{KeepAlive, set_keepalive};
 use crate::sync::state::Backoff;
 use chrono::Utc;
 use protocol::{EventBody, EventId, EventKind, Source};
@@ -177,7 +178,9 @@ pub(crate) fn transport_message(e: &tokio_modbus::Error) -> String {
     }
 }
 
-/// Resolves the host and connects, within `timeout`.
+/// Resolves the host and connects, within `timeout`. The connection gets TCP keep-alive
+/// ([`KeepAlive::default`]: a PLC that lost power is noticed within a minute even between
+/// slow polls; every request also has its own timeout).
 pub async fn connect(host: &str, unit: u8, timeout: Duration) -> Result<Context, String> {
     let attempt = async {
         let mut last = format!("{host} resolves to no address");
@@ -185,8 +188,10 @@ pub async fn connect(host: &str, unit: u8, timeout: Duration) -> Result<Context,
             .await
             .map_err(|e| format!("cannot resolve {host}: {e}"))?
         {
-            match tokio_modbus::client::tcp::connect_slave(addr, Slave(unit)).await {
-                Ok(ctx) => return Ok(ctx),
+            match open_stream(addr).await {
+                Ok(stream) => {
+                    return Ok(tokio_modbus::client::tcp::attach_slave(stream, Slave(unit)));
+                }
                 Err(e) => last = format!("connect to {addr} failed: {e}"),
             }
         }
@@ -199,6 +204,16 @@ pub async fn connect(host: &str, unit: u8, timeout: Duration) -> Result<Context,
             humantime_serde::re::humantime::format_duration(timeout)
         )),
     }
+}
+
+/// Opens a device's TCP connection, with keep-alive on (a failure to set it is logged; the
+/// connection is still used, with its per-request timeouts).
+async fn open_stream(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    if let Err(e) = set_keepalive(&stream, &KeepAlive::default()) {
+        tracing::warn!(%addr, error = %e, "cannot set TCP keep-alive on a modbus connection");
+    }
+    Ok(stream)
 }
 
 /// Keeps the last reported value per tag and says whether a new one is worth reporting.
@@ -644,6 +659,19 @@ mod tests {
             report: Report::OnChange,
             meaning: None,
         }
+    }
+
+    /// Issue 11: a PLC that lost power left a half-open connection; the device's connection
+    /// now has keep-alive on.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn issue_11_the_connection_to_a_plc_has_keepalive() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = open_stream(listener.local_addr().unwrap()).await.unwrap();
+        assert_eq!(
+            crate::sources::tcp::keepalive_of(&stream).unwrap(),
+            Some(KeepAlive::default())
+        );
     }
 
     #[test]

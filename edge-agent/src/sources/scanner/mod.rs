@@ -27,9 +27,14 @@
 //! device fault, not a scan (`framing.rs` says why). A serial scanner in a build without the
 //! `serial-scanner` feature is one fault event and a `down` status, not a failed start.
 //!
-//! Not detected: a scanner that vanishes without closing its TCP connection (power cut) in
-//! `connect` mode looks connected until the agent next writes to it; scanners idle for hours,
-//! so an idle timeout would be wrong, and the OS keep-alive is not set here.
+//! A scanner that vanishes without closing its TCP connection (power cut, cable pulled) is
+//! noticed by TCP keep-alive, on by default on every scanner connection (`keepalive_idle`
+//! 30 s, then `keepalive_probes` 3 probes `keepalive_interval` 10 s apart: about a minute;
+//! `sources/tcp.rs`): the read fails, which is a lost link like any other (`connect`: dial
+//! again; `listen`: the peer's slot is freed). `idle_timeout`, off by default since scanners
+//! idle for hours, also closes a connection that carried no byte for that long (a scanner
+//! behind a firewall that silently drops idle flows, one that sends heartbeats): `connect`
+//! dials again at once, `listen` frees the slot; the status says so, and it is not a fault.
 
 pub mod framing;
 #[cfg(feature = "serial-scanner")]
@@ -41,6 +46,7 @@ use crate::config::modbus::PathSeg;
 use crate::live::{DeviceStatus, Live};
 use crate::processor::scan::ScanResult;
 use crate::sources::modbus::health::FaultLimiter;
+use crate::sources::tcp::{KeepAlive, set_keepalive};
 use crate::sync::state::Backoff;
 use chrono::Utc;
 use protocol::{DeviceId, EventBody, EventId, EventKind, Source, StationId};
@@ -99,6 +105,20 @@ pub struct ScannerConfig {
     /// At most one fault event of each kind (link, data) per interval.
     #[serde(default = "default_fault_interval", with = "humantime_serde")]
     pub fault_interval: Duration,
+    /// TCP only: close a connection that carried no byte for this long (`connect`: dial
+    /// again; `listen`: free its slot). Off when absent.
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
+    /// TCP only: silence before the first keep-alive probe (default 30s); `"0s"` turns
+    /// keep-alive off.
+    #[serde(default, with = "humantime_serde")]
+    pub keepalive_idle: Option<Duration>,
+    /// TCP only: time between keep-alive probes (default 10s).
+    #[serde(default, with = "humantime_serde")]
+    pub keepalive_interval: Option<Duration>,
+    /// TCP only: unanswered probes before the connection counts as lost (default 3).
+    #[serde(default)]
+    pub keepalive_probes: Option<u32>,
 }
 
 fn default_max_len() -> usize {
@@ -137,6 +157,10 @@ pub struct Scanner {
     pub backoff_min: Duration,
     pub backoff_max: Duration,
     pub fault_interval: Duration,
+    /// TCP: a connection silent this long is closed. `None` for a serial scanner.
+    pub idle_timeout: Option<Duration>,
+    /// TCP keep-alive on each connection; `None` when turned off, or for a serial scanner.
+    pub keepalive: Option<KeepAlive>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -393,6 +417,56 @@ impl ScannerConfig {
                 format!("{who}: connect_timeout must be above zero"),
             );
         }
+        let tcp = self.serial.is_none();
+        let tcp_only = [
+            ("idle_timeout", self.idle_timeout.is_some()),
+            ("keepalive_idle", self.keepalive_idle.is_some()),
+            ("keepalive_interval", self.keepalive_interval.is_some()),
+            ("keepalive_probes", self.keepalive_probes.is_some()),
+        ];
+        for (key, given) in tcp_only {
+            if given && !tcp {
+                wrong(
+                    key,
+                    format!("{who}: {key} is only for a TCP scanner (connect or listen)"),
+                );
+            }
+        }
+        if self
+            .idle_timeout
+            .is_some_and(|t| t < Duration::from_millis(100))
+        {
+            wrong(
+                "idle_timeout",
+                format!(
+                    "{who}: idle_timeout must be at least 100ms (leave it out for no idle timeout)"
+                ),
+            );
+        }
+        let keepalive = match self.keepalive_idle {
+            Some(idle) if idle.is_zero() => None,
+            idle => Some(KeepAlive {
+                idle: idle.unwrap_or(KeepAlive::DEFAULT_IDLE),
+                interval: self
+                    .keepalive_interval
+                    .unwrap_or(KeepAlive::DEFAULT_INTERVAL),
+                probes: self.keepalive_probes.unwrap_or(KeepAlive::DEFAULT_PROBES),
+            }),
+        };
+        if tcp
+            && let Some(k) = &keepalive
+            && let Err(e) = k.check()
+        {
+            let key = if e.contains("probes") {
+                "keepalive_probes"
+            } else {
+                "keepalive_idle"
+            };
+            wrong(
+                key,
+                format!("{who}: {e} (keepalive_idle = \"0s\" turns it off)"),
+            );
+        }
         match link {
             Some(link) if mistakes.is_empty() => Ok(Scanner {
                 name: name.to_owned(),
@@ -409,6 +483,8 @@ impl ScannerConfig {
                 backoff_min: self.backoff_min,
                 backoff_max: self.backoff_max,
                 fault_interval: self.fault_interval,
+                idle_timeout: self.idle_timeout.filter(|_| tcp),
+                keepalive: keepalive.filter(|_| tcp),
             }),
             _ => Err(mistakes),
         }
@@ -429,6 +505,7 @@ pub async fn run(
         link_faults: Mutex::new(FaultLimiter::new(scanner.fault_interval)),
         data_faults: Mutex::new(FaultLimiter::new(scanner.fault_interval)),
         peers: Mutex::new(BTreeMap::new()),
+        last_idle: Mutex::new(None),
         scanner,
         live,
         to_processor,
@@ -458,6 +535,8 @@ struct Shared {
     data_faults: Mutex<FaultLimiter>,
     /// Listening: the scanners connected now, with their stations.
     peers: Mutex<BTreeMap<SocketAddr, StationId>>,
+    /// Listening: the last connection closed for carrying nothing for `idle_timeout`.
+    last_idle: Mutex<Option<String>>,
 }
 
 /// How a session with one scanner ended.
@@ -468,6 +547,8 @@ enum End {
     ProcessorGone,
     /// The connection failed or was closed; the message says how.
     Lost(String),
+    /// Nothing came for `idle_timeout`: the agent closed the connection.
+    Idle,
 }
 
 /// The processor has hung up: the agent is stopping.
@@ -543,6 +624,24 @@ impl Shared {
         Backoff::new(self.scanner.backoff_min, self.scanner.backoff_max)
     }
 
+    /// Turns on TCP keep-alive as configured; a failure is logged, the connection still used.
+    fn keep_alive(&self, stream: &tokio::net::TcpStream, peer: &str) {
+        if let Some(keepalive) = &self.scanner.keepalive
+            && let Err(e) = set_keepalive(stream, keepalive)
+        {
+            tracing::warn!(scanner = %self.scanner.name, %peer, error = %e,
+                "cannot set TCP keep-alive on the scanner connection");
+        }
+    }
+
+    /// `idle_timeout`, as the status and log say it.
+    fn idle_text(&self) -> String {
+        self.scanner
+            .idle_timeout
+            .map(|t| humantime_serde::re::humantime::format_duration(t).to_string())
+            .unwrap_or_default()
+    }
+
     /// Reads codes from one connection (or port) until it ends, handing each to the processor
     /// and, when configured, writing back the ack or nak once the outcome is known.
     async fn session<S: AsyncRead + AsyncWrite>(
@@ -558,8 +657,16 @@ impl Shared {
         let mut frames = Vec::new();
         let wants_outcome = self.scanner.ack.is_some() || self.scanner.nak.is_some();
         loop {
+            // Only the wait for the scanner's bytes counts as idle, not a wait for an outcome.
+            let idle = async {
+                match self.scanner.idle_timeout {
+                    Some(timeout) => tokio::time::sleep(timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
             let read = tokio::select! {
                 r = reader.read(&mut buf) => r,
+                () = idle => return End::Idle,
                 _ = stopping.wait_for(|s| *s) => return End::Stopped,
             };
             match read {
@@ -671,6 +778,8 @@ async fn run_client(
     tracing::info!(scanner = %shared.scanner.name, %addr, %station, "scanner source connecting");
     shared.show(false, Some(station), format!("not yet connected to {addr}"));
     let mut backoff = shared.backoff();
+    // Said in the status while connected after an idle timeout made the agent dial again.
+    let mut redialed = String::new();
     loop {
         let connected = tokio::select! {
             c = tokio::time::timeout(shared.scanner.connect_timeout, tokio::net::TcpStream::connect(addr)) => c,
@@ -679,6 +788,7 @@ async fn run_client(
         let problem = match connected {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
+                shared.keep_alive(&stream, addr);
                 backoff.succeed();
                 shared
                     .link_faults
@@ -686,10 +796,30 @@ async fn run_client(
                     .unwrap_or_else(|e| e.into_inner())
                     .reset();
                 tracing::info!(scanner = %shared.scanner.name, %addr, "scanner connected");
-                shared.show(true, Some(station), format!("connected to {addr}"));
+                shared.show(
+                    true,
+                    Some(station),
+                    format!("connected to {addr}{redialed}"),
+                );
                 match shared.session(stream, station, addr, stopping).await {
                     End::Stopped | End::ProcessorGone => return,
                     End::Lost(message) => format!("connection lost: {message}"),
+                    End::Idle => {
+                        // Not a fault: the scanner may just have had nothing to read. If it is
+                        // gone, dialing again says so.
+                        let idle = shared.idle_text();
+                        tracing::info!(scanner = %shared.scanner.name, %addr,
+                            "no data from the scanner for {idle}: closed the connection, dialing again");
+                        redialed = format!(" (dialed again after {idle} without data)");
+                        shared.show(
+                            false,
+                            Some(station),
+                            format!(
+                                "no data from {addr} for {idle}: connection closed, dialing again"
+                            ),
+                        );
+                        continue;
+                    }
                 }
             }
             Ok(Err(e)) => format!("cannot connect to {addr}: {e}"),
@@ -698,6 +828,7 @@ async fn run_client(
                 humantime_serde::re::humantime::format_duration(shared.scanner.connect_timeout)
             ),
         };
+        redialed.clear();
         shared.show(false, Some(station), problem.clone());
         if shared
             .fault(FaultKind::Link, Some(station), problem)
@@ -769,6 +900,7 @@ async fn run_server(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        shared.keep_alive(&stream, &peer.to_string());
         tracing::info!(scanner = %shared.scanner.name, %peer, %station, "scanner connected");
         shared
             .peers
@@ -788,6 +920,13 @@ async fn run_server(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&peer);
+            if let End::Idle = end {
+                let idle = shared.idle_text();
+                tracing::info!(scanner = %shared.scanner.name, %peer,
+                    "no data from the scanner for {idle}: closed its connection");
+                *shared.last_idle.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(format!("closed {label} after {idle} without data"));
+            }
             show_peers(&shared, local);
             if let End::Lost(message) = end {
                 let _ = shared
@@ -814,7 +953,7 @@ fn show_peers(shared: &Shared, local: SocketAddr) {
         Some(s) if peers.values().all(|p| p == s) => Some(s.clone()),
         _ => None,
     };
-    let detail = if peers.is_empty() {
+    let mut detail = if peers.is_empty() {
         format!("listening on {local}; no scanner connected")
     } else {
         let list: Vec<String> = peers
@@ -823,6 +962,10 @@ fn show_peers(shared: &Shared, local: SocketAddr) {
             .collect();
         format!("listening on {local}; connected: {}", list.join(", "))
     };
+    if let Some(idle) = &*shared.last_idle.lock().unwrap_or_else(|e| e.into_inner()) {
+        detail.push_str("; last ");
+        detail.push_str(idle);
+    }
     shared.show(!peers.is_empty(), station.as_ref(), detail);
 }
 
@@ -853,6 +996,8 @@ async fn run_serial(
                 match shared.session(port, station, path, stopping).await {
                     End::Stopped | End::ProcessorGone => return,
                     End::Lost(message) => format!("serial port lost: {message}"),
+                    // A serial scanner has no idle timeout (`validate`).
+                    End::Idle => format!("{path} idle"),
                 }
             }
             Err(e) => e,
@@ -1000,6 +1145,54 @@ mod tests {
         let m = parse("name = \"s\"\nstation = \"x\"\nserial = \"/dev/ttyS0\"\nbaud = 0\n")
             .unwrap_err();
         assert!(m[0].contains("baud is 0"), "{m:?}");
+    }
+
+    #[test]
+    fn keepalive_is_on_by_default_and_idle_timeout_off() {
+        let s = parse("name = \"s\"\nstation = \"x\"\nconnect = \"a:1\"\n").unwrap();
+        assert_eq!(s.keepalive, Some(KeepAlive::default()));
+        assert_eq!(s.idle_timeout, None);
+        let s = parse(
+            "name = \"s\"\nstation = \"x\"\nlisten = \"0.0.0.0:1\"\nidle_timeout = \"10m\"\n\
+             keepalive_idle = \"5s\"\nkeepalive_interval = \"2s\"\nkeepalive_probes = 4\n",
+        )
+        .unwrap();
+        assert_eq!(s.idle_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(
+            s.keepalive,
+            Some(KeepAlive {
+                idle: Duration::from_secs(5),
+                interval: Duration::from_secs(2),
+                probes: 4
+            })
+        );
+        let s =
+            parse("name = \"s\"\nstation = \"x\"\nconnect = \"a:1\"\nkeepalive_idle = \"0s\"\n")
+                .unwrap();
+        assert_eq!(s.keepalive, None, "0s turns keep-alive off");
+        let m = parse(
+            "name = \"s\"\nstation = \"x\"\nconnect = \"a:1\"\nidle_timeout = \"0s\"\n\
+             keepalive_interval = \"100ms\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(
+            m[0].contains("idle_timeout must be at least 100ms"),
+            "{m:?}"
+        );
+        assert!(m[1].contains("at least 1s"), "{m:?}");
+        let m = parse(
+            "name = \"s\"\nstation = \"x\"\nserial = \"/dev/ttyS0\"\nidle_timeout = \"1m\"\n\
+             keepalive_probes = 2\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            m,
+            vec![
+                "scanner \"s\": idle_timeout is only for a TCP scanner (connect or listen)",
+                "scanner \"s\": keepalive_probes is only for a TCP scanner (connect or listen)",
+            ]
+        );
     }
 
     #[test]
