@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod mqtt_ingest;
 use mqtt_ingest::mqtt_ingest;
+mod memory_poll;
 mod scan;
 
 #[derive(Subcommand, Clone)]
@@ -38,6 +39,20 @@ pub enum Which {
     Memory {
         #[arg(long, default_value_t = 1_000_000)]
         events: usize,
+    },
+    /// The edge's resident memory idle and polling simulated PLCs (issue 11), each after a
+    /// warm-up, in the same run.
+    MemoryPoll {
+        #[arg(long, default_value_t = 10)]
+        plcs: usize,
+        /// u16 registers per PLC, read from 400001 (3 to 125: one request per poll).
+        #[arg(long, default_value_t = 100)]
+        registers: u16,
+        #[arg(long, default_value = "100ms")]
+        interval: humantime::Duration,
+        /// How long each run goes before its memory is read.
+        #[arg(long, default_value = "60s")]
+        warmup: humantime::Duration,
     },
     /// One Modbus read (plan, read, check, decode) through the agent's read path against raw
     /// tokio-modbus reading the same registers of the same simulated PLC on loopback.
@@ -120,6 +135,13 @@ pub enum Which {
 }
 
 pub fn run(which: Which) -> anyhow::Result<()> {
+    if let Which::EdgeProcess { config } = &which {
+        // On the runtime `mes edge` would build from this config, so memory figures are its.
+        let config = edge_agent::EdgeConfig::load(config)?;
+        let runtime = config.runtime.build()?;
+        runtime.block_on(edge_agent::run(config, crate::shutdown_signal()))?;
+        return Ok(());
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match which {
         Which::Journal {
@@ -147,6 +169,14 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Latency { samples } => runtime.block_on(latency(samples)),
         Which::Drain { events } => runtime.block_on(drain(events)),
         Which::Memory { events } => runtime.block_on(memory(events)),
+        Which::MemoryPoll {
+            plcs,
+            registers,
+            interval,
+            warmup,
+        } => runtime.block_on(memory_poll::memory_poll(
+            plcs, registers, *interval, *warmup,
+        )),
         Which::Mrp {
             items,
             levels,
@@ -184,11 +214,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             durabilities: scan::parse_durabilities(&durability)?,
             connections,
         })),
-        Which::EdgeProcess { config } => runtime.block_on(async {
-            let config = edge_agent::EdgeConfig::load(&config)?;
-            edge_agent::run(config, crate::shutdown_signal()).await?;
-            Ok(())
-        }),
+        Which::EdgeProcess { .. } => unreachable!("run above on the edge's own runtime"),
     }
 }
 

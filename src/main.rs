@@ -139,12 +139,29 @@ fn main() -> anyhow::Result<()> {
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
-    if let Command::Bench { which } = cli.command {
-        init_logging();
-        return bench::run(which);
+    match cli.command {
+        Command::Bench { which } => {
+            init_logging();
+            bench::run(which)
+        }
+        // The edge's runtime is sized by its config (`[runtime]`), so the config comes first.
+        Command::Edge { config } => {
+            init_logging();
+            let config = edge_agent::EdgeConfig::load(&config)
+                .with_context(|| format!("invalid configuration {}", config.display()))?;
+            let runtime = config
+                .runtime
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(edge_agent::run(config, shutdown_signal()))?;
+            Ok(())
+        }
+        command => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(async_main(command))
+        }
     }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async_main(cli.command))
 }
 
 async fn async_main(command: Command) -> anyhow::Result<()> {
@@ -160,13 +177,6 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
         } => {
             init_logging();
             run_central(listen, data, config).await
-        }
-        Command::Edge { config } => {
-            init_logging();
-            let config = edge_agent::EdgeConfig::load(&config)
-                .with_context(|| format!("invalid configuration {}", config.display()))?;
-            edge_agent::run(config, shutdown_signal()).await?;
-            Ok(())
         }
         Command::CheckConfig { file } => check_config(&file),
         Command::Import {
@@ -187,7 +197,9 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
         }
         Command::Barcode { command } => barcode_cli::barcode(command),
         Command::Label(args) => barcode_cli::label(args).await,
-        Command::Bench { .. } => unreachable!("handled before the runtime starts"),
+        Command::Bench { .. } | Command::Edge { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }
 

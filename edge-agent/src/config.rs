@@ -26,6 +26,68 @@ pub struct EdgeConfig {
     /// `[[stations]]`: stations named here (the plan and the sources name others) and their
     /// label printers.
     pub stations: Vec<StationConfig>,
+    /// `[runtime]`: the threads the agent runs on.
+    pub runtime: RuntimeSettings,
+}
+
+/// `[runtime]`: threads sized to a small gateway rather than to the machine. Each thread costs
+/// stack and, with glibc, a malloc arena of its own; an agent polling a few dozen devices is
+/// mostly waiting, and two workers keep a slow step (a large commit's encoding, a big HTTP
+/// answer) from delaying the polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSettings {
+    /// Async worker threads (tokio's default would be one per core).
+    pub worker_threads: usize,
+    /// Most threads for blocking calls (name lookups, file reads); the journal's SQLite has a
+    /// thread of its own and is not counted here. Calls beyond it wait their turn.
+    pub max_blocking_threads: usize,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            worker_threads: 2,
+            max_blocking_threads: 4,
+        }
+    }
+}
+
+impl RuntimeSettings {
+    /// Most worker threads accepted.
+    pub const MAX_WORKER_THREADS: usize = 64;
+    /// Most blocking threads accepted.
+    pub const MAX_BLOCKING_THREADS: usize = 512;
+
+    /// The runtime the agent runs on: multi-threaded, with these threads; idle blocking
+    /// threads leave after 10 s.
+    pub fn build(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.worker_threads)
+            .max_blocking_threads(self.max_blocking_threads)
+            .thread_name("mes-edge")
+            .enable_all()
+            .build()
+    }
+
+    fn mistakes(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if !(1..=Self::MAX_WORKER_THREADS).contains(&self.worker_threads) {
+            found.push(format!(
+                "runtime.worker_threads is {}; expected 1 to {}",
+                self.worker_threads,
+                Self::MAX_WORKER_THREADS
+            ));
+        }
+        if !(1..=Self::MAX_BLOCKING_THREADS).contains(&self.max_blocking_threads) {
+            found.push(format!(
+                "runtime.max_blocking_threads is {}; expected 1 to {}",
+                self.max_blocking_threads,
+                Self::MAX_BLOCKING_THREADS
+            ));
+        }
+        found
+    }
 }
 
 /// `[[stations]]`: a station of this line, for the line terminal.
@@ -209,6 +271,8 @@ pub struct JournalSettings {
     pub min_free_disk_bytes: u64,
     pub retention: Duration,
     pub prune_interval: Duration,
+    /// Most memory the journal's SQLite page cache may take.
+    pub cache_bytes: u64,
 }
 
 impl JournalSettings {
@@ -221,6 +285,7 @@ impl JournalSettings {
             alarm_ratio: self.alarm_ratio,
             min_free_disk_bytes: self.min_free_disk_bytes,
             retention: self.retention,
+            cache_bytes: self.cache_bytes,
         }
     }
 }
@@ -299,6 +364,8 @@ struct RawConfig {
     line_state: Option<Spanned<LineStateConfig>>,
     #[serde(default)]
     stations: Vec<Spanned<StationConfig>>,
+    #[serde(default)]
+    runtime: Option<Spanned<RuntimeSettings>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -367,6 +434,9 @@ struct RawJournal {
     retention: Duration,
     #[serde(default = "default_prune_interval", with = "humantime_serde")]
     prune_interval: Duration,
+    /// SQLite's page cache, e.g. `"2 MiB"`.
+    #[serde(default = "default_journal_cache")]
+    cache: Spanned<String>,
 }
 
 impl Default for RawJournal {
@@ -379,8 +449,13 @@ impl Default for RawJournal {
             min_free_disk: default_min_free_disk(),
             retention: default_retention(),
             prune_interval: default_prune_interval(),
+            cache: default_journal_cache(),
         }
     }
+}
+
+fn default_journal_cache() -> Spanned<String> {
+    Spanned::new(0..0, "2 MiB".to_owned())
 }
 
 fn default_journal_path() -> PathBuf {
@@ -589,6 +664,13 @@ impl EdgeConfig {
         };
         let quota_bytes = size(&raw.journal.quota, "quota");
         let min_free_disk_bytes = size(&raw.journal.min_free_disk, "min_free_disk");
+        let cache_bytes = size(&raw.journal.cache, "cache");
+        if !(256 << 10..=1 << 30).contains(&cache_bytes) {
+            mistake(
+                raw.journal.cache.span(),
+                format!("journal.cache is {cache_bytes} bytes; expected 256 KiB to 1 GiB"),
+            );
+        }
         if quota_bytes != 0 && quota_bytes < 1 << 20 {
             mistake(
                 raw.journal.quota.span(),
@@ -715,6 +797,15 @@ impl EdgeConfig {
                 );
             }
         }
+        let runtime = match &raw.runtime {
+            Some(r) => {
+                for m in r.get_ref().mistakes() {
+                    mistake(r.span(), m);
+                }
+                *r.get_ref()
+            }
+            None => RuntimeSettings::default(),
+        };
         mistakes.extend(modbus_mistakes);
         if !mistakes.is_empty() {
             return Err(ConfigError::Invalid(mistakes));
@@ -739,6 +830,7 @@ impl EdgeConfig {
                 min_free_disk_bytes,
                 retention: raw.journal.retention,
                 prune_interval: raw.journal.prune_interval,
+                cache_bytes,
             },
             http: HttpSettings {
                 listen: raw.http.listen,
@@ -747,6 +839,7 @@ impl EdgeConfig {
             mqtt_broker: raw.mqtt_broker.map(|b| b.listen),
             line_state: raw.line_state.map(Spanned::into_inner),
             stations: raw.stations.into_iter().map(Spanned::into_inner).collect(),
+            runtime,
         })
     }
 }
@@ -838,6 +931,7 @@ token = "secret"
         assert_eq!(c.central.batch_max_events, 5000);
         assert_eq!(c.journal.durability, Durability::Normal);
         assert_eq!(c.journal.quota_bytes, 2 << 30);
+        assert_eq!(c.journal.cache_bytes, 2 << 20);
         assert!(c.sources.is_empty());
     }
 
@@ -891,6 +985,36 @@ alarm_at = 1.5
         assert!(
             m[0].starts_with("line 6:") || m[0].starts_with("line 7:"),
             "{m:?}"
+        );
+    }
+
+    #[test]
+    fn runtime_threads_default_small_and_are_checked() {
+        let c = EdgeConfig::from_toml_str(MINIMAL).unwrap();
+        assert_eq!(c.runtime, RuntimeSettings::default());
+        assert_eq!(c.runtime.worker_threads, 2);
+        let c = EdgeConfig::from_toml_str(&format!(
+            "{MINIMAL}[runtime]\nworker_threads = 1\nmax_blocking_threads = 2\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.runtime,
+            RuntimeSettings {
+                worker_threads: 1,
+                max_blocking_threads: 2
+            }
+        );
+        let runtime = c.runtime.build().unwrap();
+        assert_eq!(runtime.metrics().num_workers(), 1);
+        let m = mistakes(&format!(
+            "{MINIMAL}[runtime]\nworker_threads = 0\nmax_blocking_threads = 100000\n"
+        ));
+        assert_eq!(
+            m,
+            vec![
+                "line 6: runtime.worker_threads is 0; expected 1 to 64",
+                "line 6: runtime.max_blocking_threads is 100000; expected 1 to 512",
+            ]
         );
     }
 

@@ -181,7 +181,8 @@ fn run_raw(
 ) -> Result<Duration, JournalError> {
     let path = dir.join("raw.db");
     fresh(&path);
-    let (mut conn, _page_size) = schema::open_connection(&path, durability, 64 << 30)?;
+    let (mut conn, _page_size) =
+        schema::open_connection(&path, durability, 64 << 30, super::DEFAULT_CACHE_BYTES)?;
     schema::migrate(&mut conn, &EdgeId::from("bench-edge"))?;
     let start = Instant::now();
     let mut seq: i64 = 0;

@@ -83,11 +83,17 @@ pub struct JournalConfig {
     pub min_free_disk_bytes: u64,
     /// Acknowledged events are pruned once committed longer ago than this.
     pub retention: Duration,
+    /// Most memory SQLite's page cache may take ([`DEFAULT_CACHE_BYTES`] by default).
+    pub cache_bytes: u64,
 }
+
+/// The journal's page cache unless configured: enough for the pages the uplink and the
+/// appends touch (the newest events), small enough for a gateway.
+pub const DEFAULT_CACHE_BYTES: u64 = 2 << 20;
 
 impl JournalConfig {
     /// Defaults: normal durability, 1 GiB quota, alarm at 80 %, alarm below 256 MiB free disk,
-    /// 7 days retention of acknowledged events.
+    /// 7 days retention of acknowledged events, a 2 MiB page cache.
     pub fn new(path: impl Into<PathBuf>, edge_id: EdgeId) -> JournalConfig {
         JournalConfig {
             path: path.into(),
@@ -97,6 +103,7 @@ impl JournalConfig {
             alarm_ratio: 0.8,
             min_free_disk_bytes: 256 << 20,
             retention: Duration::from_secs(7 * 24 * 3600),
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }

@@ -20,9 +20,6 @@ pub(super) const MIN_QUOTA_PAGES: u64 = 16;
 /// The WAL is truncated back to this size after a checkpoint (it is not part of the quota).
 const WAL_SIZE_LIMIT: i64 = 16 << 20;
 
-/// Page cache of the connection, in KiB (negative `cache_size` means KiB).
-const CACHE_SIZE_KIB: i64 = -16 * 1024;
-
 const CREATE_V1: &str = "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -53,6 +50,7 @@ pub(super) fn open_connection(
     path: &Path,
     durability: Durability,
     quota_bytes: u64,
+    cache_bytes: u64,
 ) -> Result<(Connection, u64), JournalError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_private_dir_all(dir)?;
@@ -82,9 +80,14 @@ pub(super) fn open_connection(
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
-    // A group commit can hold thousands of events; a cache smaller than the transaction makes
-    // SQLite spill dirty pages to the WAL mid-transaction.
-    conn.pragma_update(None, "cache_size", CACHE_SIZE_KIB)?;
+    // The page cache is the journal's largest memory: bounded (`JournalConfig::cache_bytes`,
+    // 2 MiB by default) so it stays small on a gateway however large the journal grows. A
+    // group commit larger than the cache spills dirty pages to the WAL before its commit,
+    // which costs time, never correctness. Negative `cache_size` means KiB.
+    let cache_kib = i64::try_from(cache_bytes / 1024)
+        .unwrap_or(i64::MAX)
+        .max(64);
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
     let page_size = page_size as u64;
     let max_pages = quota_bytes / page_size;

@@ -525,3 +525,33 @@ async fn issue_11_journal_files_are_owner_only() {
     }
     journal.shutdown().await.unwrap();
 }
+
+/// Issue 11: the page cache was 16 MiB, most of a small gateway's memory once the journal
+/// grows; it is bounded by `cache_bytes` (2 MiB unless configured).
+#[test]
+fn issue_11_the_page_cache_is_bounded_by_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(config(dir.path()).cache_bytes, 2 << 20);
+    let (conn, _) = schema::open_connection(
+        &dir.path().join("journal.db"),
+        Durability::Normal,
+        1 << 30,
+        config(dir.path()).cache_bytes,
+    )
+    .unwrap();
+    let kib: i64 = conn
+        .pragma_query_value(None, "cache_size", |row| row.get(0))
+        .unwrap();
+    assert_eq!(kib, -2048, "negative: KiB");
+    let (conn, _) = schema::open_connection(
+        &dir.path().join("other.db"),
+        Durability::Normal,
+        1 << 30,
+        512 << 10,
+    )
+    .unwrap();
+    let kib: i64 = conn
+        .pragma_query_value(None, "cache_size", |row| row.get(0))
+        .unwrap();
+    assert_eq!(kib, -512);
+}

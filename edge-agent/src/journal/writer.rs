@@ -57,7 +57,7 @@ impl Writer {
             )));
         }
         let (mut conn, page_size) =
-            schema::open_connection(&cfg.path, cfg.durability, cfg.quota_bytes)?;
+            schema::open_connection(&cfg.path, cfg.durability, cfg.quota_bytes, cfg.cache_bytes)?;
         let Stored {
             acked_seq,
             last_seq,

@@ -43,10 +43,11 @@ use self::plan::{ReadRequest, plan_reads};
 use self::write::{WriteJob, write_and_verify};
 use super::{Reading, Readings, SourceMessage, Value};
 use crate::config::modbus::{ModbusDevice, PollGroup, Report, Table, Tag, modicon};
-use crate::live::{DeviceStatus, Live};
+use crate::live::{DeviceStatus, Live, RequestOutcome};
 use crate::sources::tcp::{KeepAlive, set_keepalive};
 use crate::sync::state::Backoff;
 use chrono::Utc;
+use prometheus_client::metrics::counter::Counter;
 use protocol::{EventBody, EventId, EventKind, Source};
 use std::collections::HashMap;
 use std::future::Future;
@@ -232,38 +233,41 @@ impl ChangeFilter {
             },
         };
         if report {
-            self.last.insert(tag.name.clone(), value.clone());
+            // The tag's entry is made once; later reports overwrite it in place.
+            match self.last.get_mut(&tag.name) {
+                Some(last) => last.clone_from(value),
+                None => {
+                    self.last.insert(tag.name.clone(), value.clone());
+                }
+            }
         }
         report
     }
 }
 
-/// Picks each tag's value out of the reads that carried it.
-pub fn extract(
-    tags: &[Tag],
-    request: &ReadRequest,
-    data: &ReadData,
-) -> Vec<(usize, Result<Value, String>)> {
-    request
-        .tags
-        .iter()
-        .map(|&i| {
-            let tag = &tags[i];
-            let from = usize::from(tag.address - request.start);
-            let width = usize::from(tag.width());
-            let value = match data {
-                ReadData::Bits(bits) => bits
-                    .get(from)
-                    .map(|b| Value::Bool(*b))
-                    .ok_or_else(|| "bit missing from the reply".to_owned()),
-                ReadData::Registers(words) => match words.get(from..from + width) {
-                    Some(w) => decode::decode_registers(tag, w).map_err(|e| e.to_string()),
-                    None => Err("registers missing from the reply".to_owned()),
-                },
-            };
-            (i, value)
-        })
-        .collect()
+/// Picks each tag's value out of the reads that carried it (lazily: a poll allocates nothing
+/// for the tags it reads, only for the values it reports).
+pub fn extract<'a>(
+    tags: &'a [Tag],
+    request: &'a ReadRequest,
+    data: &'a ReadData,
+) -> impl Iterator<Item = (usize, Result<Value, String>)> + 'a {
+    request.tags.iter().map(move |&i| {
+        let tag = &tags[i];
+        let from = usize::from(tag.address - request.start);
+        let width = usize::from(tag.width());
+        let value = match data {
+            ReadData::Bits(bits) => bits
+                .get(from)
+                .map(|b| Value::Bool(*b))
+                .ok_or_else(|| "bit missing from the reply".to_owned()),
+            ReadData::Registers(words) => match words.get(from..from + width) {
+                Some(w) => decode::decode_registers(tag, w).map_err(|e| e.to_string()),
+                None => Err("registers missing from the reply".to_owned()),
+            },
+        };
+        (i, value)
+    })
 }
 
 /// Polls one device until shutdown. Starts whether or not the device is reachable.
@@ -353,9 +357,39 @@ impl Link for Connection {
     }
 }
 
+/// A device's `modbus_requests` counters, each looked up once: a lookup builds its labels
+/// (two strings), which a poll should not do every time.
+#[derive(Default)]
+struct RequestCounters {
+    ok: Option<Counter>,
+    exception: Option<Counter>,
+    transport_error: Option<Counter>,
+}
+
+impl RequestCounters {
+    fn inc(&mut self, live: &Live, device: &str, outcome: &'static str) {
+        let slot = match outcome {
+            "ok" => &mut self.ok,
+            "exception" => &mut self.exception,
+            _ => &mut self.transport_error,
+        };
+        slot.get_or_insert_with(|| {
+            live.metrics
+                .modbus_requests
+                .get_or_create(&RequestOutcome {
+                    device: device.to_owned(),
+                    outcome: outcome.to_owned(),
+                })
+                .clone()
+        })
+        .inc();
+    }
+}
+
 struct Poller {
     device: ModbusDevice,
     live: Arc<Live>,
+    requests: RequestCounters,
     to_processor: mpsc::Sender<SourceMessage>,
     plans: Vec<Vec<ReadRequest>>,
     health: Health,
@@ -387,6 +421,7 @@ impl Poller {
             backoff: Backoff::new(device.backoff_min, device.backoff_max),
             device,
             live,
+            requests: RequestCounters::default(),
             to_processor,
             plans,
             health: Health::new(),
@@ -455,7 +490,8 @@ impl Poller {
                     write_and_verify(ctx, &self.device.writes, &job.values, self.device.timeout)
                         .await;
                 let dropped = result.as_ref().is_err_and(|e| e.transport);
-                self.live.metrics.modbus_request(
+                self.requests.inc(
+                    &self.live,
                     &self.device.device,
                     match &result {
                         Ok(()) => "ok",
@@ -516,7 +552,7 @@ impl Poller {
             .await
             {
                 Ok(data) => {
-                    self.live.metrics.modbus_request(&self.device.device, "ok");
+                    self.requests.inc(&self.live, &self.device.device, "ok");
                     for (i, value) in extract(&group.tags, request, &data) {
                         let tag = &group.tags[i];
                         match value {
@@ -538,7 +574,8 @@ impl Poller {
                 }
                 Err(e) => {
                     let transport = matches!(e, ReadError::Transport(_));
-                    self.live.metrics.modbus_request(
+                    self.requests.inc(
+                        &self.live,
                         &self.device.device,
                         if transport {
                             "transport_error"
@@ -683,9 +720,10 @@ mod tests {
             count: 4,
             tags: vec![0, 1],
         };
-        let got = extract(&tags, &request, &ReadData::Registers(vec![7, 0, 0, 9]));
+        let got: Vec<_> =
+            extract(&tags, &request, &ReadData::Registers(vec![7, 0, 0, 9])).collect();
         assert_eq!(got, vec![(0, Ok(Value::UInt(7))), (1, Ok(Value::UInt(9)))]);
-        let got = extract(&tags, &request, &ReadData::Registers(vec![7, 0, 0]));
+        let got: Vec<_> = extract(&tags, &request, &ReadData::Registers(vec![7, 0, 0])).collect();
         assert!(got[1].1.is_err());
     }
 
