@@ -179,12 +179,14 @@ fn sample_plan(version: u64) -> Plan {
                 station: Some("st-10".into()),
                 allowed_components: vec!["STEEL-2MM".into()],
                 components: vec![],
+                skill: None,
             }],
             plc_parameters: BTreeMap::from([("target_qty".to_owned(), serde_json::json!(500))]),
             on_hold: false,
         }],
         lots: vec![],
         gtins: BTreeMap::new(),
+        operators: Vec::new(),
     }
 }
 

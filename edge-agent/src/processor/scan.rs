@@ -974,6 +974,7 @@ mod tests {
                     qty: Decimal::new(50, 0),
                     uom: "kg".into(),
                 }],
+                skill: None,
             }],
             plc_parameters: Default::default(),
             on_hold,
@@ -1007,6 +1008,7 @@ mod tests {
                 },
             ],
             gtins: BTreeMap::from([("09506000134352".to_owned(), "STEEL-2MM".into())]),
+            operators: Vec::new(),
         }
     }
 

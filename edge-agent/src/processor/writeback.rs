@@ -253,6 +253,7 @@ mod tests {
                 station: Some(station.into()),
                 allowed_components: vec![],
                 components: vec![],
+                skill: None,
             }],
             plc_parameters: BTreeMap::from([
                 ("target_qty".to_owned(), serde_json::json!(qty)),
@@ -267,6 +268,7 @@ mod tests {
             work_orders: vec![wo("WO-1", "st-10", 500), wo("WO-2", "st-20", 80)],
             lots: vec![],
             gtins: Default::default(),
+            operators: Vec::new(),
         }
     }
 
