@@ -26,7 +26,7 @@ pub const MAX_TEXT_LEN: usize = 1024;
 /// with ISO 15434 envelopes stay well under it).
 pub const MAX_CODE_LEN: usize = 4096;
 /// Most input lots recorded for one produced lot.
-pub const MAX_CONSUMED_LOTS: usize = 512;
+pub const MAX_CONSUMED_LOTS: usize = 256;
 /// Most good or scrapped parts in one production report.
 pub const MAX_COUNT: u64 = 1_000_000_000;
 /// Most decimals a quantity may have.

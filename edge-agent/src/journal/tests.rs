@@ -226,6 +226,34 @@ async fn state_put_get_and_atomic_with_append() {
 }
 
 #[tokio::test]
+async fn an_empty_state_value_deletes_the_key_with_the_events_it_came_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    journal
+        .put_state("scan/issued/10/WO-1", "{}")
+        .await
+        .unwrap();
+    journal
+        .put_state("scan/issued/10/WO-2", "{}")
+        .await
+        .unwrap();
+    journal
+        .append_with_state(
+            &bodies(0..1),
+            vec![("scan/issued/10/WO-1".into(), String::new())],
+        )
+        .await
+        .unwrap();
+    journal.shutdown().await.unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    let left = journal.state_with_prefix("scan/issued/").await.unwrap();
+    assert_eq!(
+        left,
+        vec![("scan/issued/10/WO-2".to_owned(), "{}".to_owned())]
+    );
+}
+
+#[tokio::test]
 async fn reopen_under_another_edge_id_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     open(config(dir.path())).unwrap().shutdown().await.unwrap();
