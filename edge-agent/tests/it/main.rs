@@ -1,6 +1,7 @@
 //! The edge agent's one integration-test binary.
 
 mod labels;
+mod line_access;
 mod modbus;
 mod modbus_rtu;
 mod mqtt;
