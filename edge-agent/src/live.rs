@@ -273,6 +273,162 @@ pub struct ScanRecord {
     pub outcome: ScanOutcome,
 }
 
+/// Journal state key prefix of a station's last scans (JSON), so the terminal shows them
+/// again after a restart.
+pub const RECENT_PREFIX: &str = "scan/recent/";
+
+/// Every code a scan outcome carries (kinds, actions, reasons, parameter names). A saved
+/// scan's strings are matched back to these; a test keeps the list complete.
+const CODES: &[&str] = &[
+    // kinds
+    "gs1",
+    "location",
+    "material_lot",
+    "operator",
+    "station",
+    "work_order",
+    // actions
+    "issued",
+    "location_cleared",
+    "location_set",
+    "lot_completed",
+    "moved",
+    "received",
+    "signed_in",
+    "signed_out",
+    "started",
+    "station_checked",
+    // reasons
+    "already_issued",
+    "bad_code",
+    "bad_quantity",
+    "expired",
+    "missing_lot",
+    "missing_quantity",
+    "missing_skill",
+    "no_plan",
+    "no_work_order",
+    "not_signed_in",
+    "on_hold",
+    "other_station",
+    "over_completion",
+    "over_issue",
+    "pin_locked",
+    "pin_required",
+    "unknown_badge",
+    "unknown_code",
+    "unknown_item",
+    "unknown_work_order",
+    "work_order_not_at_station",
+    "work_order_on_hold",
+    "wrong_item",
+    "wrong_pin",
+    "wrong_unit",
+    // parameters
+    "detail",
+    "expected",
+    "expires",
+    "from",
+    "gtin",
+    "item",
+    "lot",
+    "name",
+    "open",
+    "operation",
+    "qty",
+    "reason",
+    "skill",
+    "to",
+    "uom",
+];
+
+fn code(s: &str) -> Option<&'static str> {
+    CODES.iter().find(|c| **c == s).copied()
+}
+
+/// A [`ScanRecord`] as the journal keeps it.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct SavedScan {
+    at: chrono::DateTime<chrono::Utc>,
+    raw: String,
+    result: crate::processor::scan::ScanResult,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    lot: Option<protocol::LotId>,
+    #[serde(default)]
+    reason: Option<String>,
+    message: String,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+    #[serde(default)]
+    seq: Option<Seq>,
+    #[serde(default)]
+    event_id: Option<protocol::EventId>,
+}
+
+/// A station's last scans as the journal keeps them.
+pub fn save_scans(scans: &VecDeque<ScanRecord>) -> String {
+    let saved: Vec<SavedScan> = scans
+        .iter()
+        .map(|r| SavedScan {
+            at: r.at,
+            raw: r.raw.clone(),
+            result: r.outcome.result,
+            kind: r.outcome.kind.map(str::to_owned),
+            action: r.outcome.action.map(str::to_owned),
+            lot: r.outcome.lot.clone(),
+            reason: r.outcome.reason.map(str::to_owned),
+            message: r.outcome.message.clone(),
+            params: r
+                .outcome
+                .params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            seq: r.outcome.seq,
+            event_id: r.outcome.event_id,
+        })
+        .collect();
+    serde_json::to_string(&saved).unwrap_or_default()
+}
+
+/// The scans [`save_scans`] kept (unknown codes and parameters are dropped, not guessed).
+pub fn restore_scans(json: &str) -> VecDeque<ScanRecord> {
+    let saved: Vec<SavedScan> = match serde_json::from_str(json) {
+        Ok(saved) => saved,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a station's last scans");
+            return VecDeque::new();
+        }
+    };
+    saved
+        .into_iter()
+        .take(RECENT_SCANS)
+        .map(|s| ScanRecord {
+            at: s.at,
+            raw: s.raw,
+            outcome: ScanOutcome {
+                result: s.result,
+                kind: s.kind.as_deref().and_then(code),
+                action: s.action.as_deref().and_then(code),
+                lot: s.lot,
+                reason: s.reason.as_deref().and_then(code),
+                message: s.message,
+                params: s
+                    .params
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((code(&k)?, v)))
+                    .collect(),
+                seq: s.seq,
+                event_id: s.event_id,
+            },
+        })
+        .collect()
+}
+
 impl Live {
     pub fn new(plan: Option<Plan>) -> Arc<Live> {
         let live = Live {
@@ -445,5 +601,63 @@ impl Live {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reason, action, kind and parameter the scan processor writes is one a saved scan
+    /// comes back with: read from the scan processor's own source, so a new code cannot be
+    /// forgotten here.
+    #[test]
+    fn every_code_the_scan_processor_uses_comes_back_from_a_saved_scan() {
+        let source = include_str!("processor/scan.rs");
+        let source = &source[..source.find("mod tests {").unwrap_or(source.len())];
+        let mut used = Vec::new();
+        for marker in ["refuse(\n", "accept(\n", "reason: \"", "action: \"", "(\""] {
+            let mut rest = source;
+            while let Some(at) = rest.find(marker) {
+                rest = &rest[at + marker.len()..];
+                let text = rest.trim_start().trim_start_matches('"');
+                let end = text
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()))
+                    .unwrap_or(0);
+                let word = &text[..end];
+                // GS1 application identifiers (`element("01")`) are digits, not codes.
+                if word.starts_with(|c: char| c.is_ascii_lowercase())
+                    && text[end..].starts_with('"')
+                {
+                    used.push(word.to_owned());
+                }
+            }
+        }
+        assert!(used.len() > 40, "{used:?}");
+        let missing: Vec<&String> = used.iter().filter(|w| code(w).is_none()).collect();
+        // Parameter names that are also action names appear once in the list.
+        assert!(missing.is_empty(), "codes missing from CODES: {missing:?}");
+    }
+
+    #[test]
+    fn a_station_s_last_scans_come_back_as_they_were() {
+        let outcome = ScanOutcome {
+            result: crate::processor::scan::ScanResult::Rejected,
+            kind: Some("material_lot"),
+            action: None,
+            lot: None,
+            reason: Some("over_issue"),
+            message: "too much STEEL-2MM".into(),
+            params: BTreeMap::from([("item", "STEEL-2MM".to_owned()), ("open", "5".to_owned())]),
+            seq: Some(Seq(42)),
+            event_id: None,
+        };
+        let scans = VecDeque::from([ScanRecord {
+            at: chrono::Utc::now(),
+            raw: "(92)STEEL-2MM(93)L-1(94)25kg".into(),
+            outcome,
+        }]);
+        assert_eq!(restore_scans(&save_scans(&scans)), scans);
+        assert!(restore_scans("{oops").is_empty());
     }
 }

@@ -115,6 +115,8 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
     let live = Live::new(plan);
     let mut floor = crate::processor::restore_floor(&journal).await;
     floor.floor.limits = config.limits.clone();
+    floor.floor.limits.retention =
+        chrono::TimeDelta::from_std(config.journal.retention).unwrap_or(chrono::TimeDelta::days(7));
     live.set_floor(floor);
     let admin_token = match &config.http.admin_token {
         Some(token) => Some(token.resolve().map_err(StartError::Client)?),

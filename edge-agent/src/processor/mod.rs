@@ -49,6 +49,8 @@ pub async fn run(
     let mut mqtt = mqtt::MqttInterpreter::default();
     mqtt.started = floor.started();
     let mut batch = Interpreted::default();
+    // When the floor last forgot what it no longer needs.
+    let mut last_prune: Option<std::time::Instant> = None;
     // Sources waiting to hear that what they handed over is committed (MQTT acks after it).
     let mut receipts: Vec<oneshot::Sender<bool>> = Vec::new();
     // Scans waiting for their outcome: the outcome, the index of its event in the batch.
@@ -132,6 +134,32 @@ pub async fn run(
                 next = from_sources.try_recv().ok();
             }
         }
+        // Now and then, forget what no longer matters (orders long out of the plan, lots long
+        // left alone), in the same commit as the batch.
+        let mut pruned_floor = false;
+        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(std::time::Instant::now());
+            let pruned = floor.prune(
+                plan.as_deref(),
+                chrono::Utc::now(),
+                view.progress.keys().cloned().collect::<Vec<_>>(),
+            );
+            if !pruned.state.is_empty() || !pruned.orders.is_empty() {
+                tracing::info!(
+                    orders = pruned.orders.len(),
+                    lots = pruned.lots,
+                    "forgot what the floor no longer needs"
+                );
+                for wo in &pruned.orders {
+                    view.progress.remove(wo);
+                    batch
+                        .state
+                        .insert(format!("{PROGRESS_PREFIX}{wo}"), String::new());
+                }
+                batch.state.extend(pruned.state);
+                pruned_floor = true;
+            }
+        }
         // Production counts per work order, for the terminal's target against good and scrap.
         let progressed = count_progress(&mut view, &batch);
         for wo in &progressed {
@@ -149,7 +177,8 @@ pub async fn run(
         }
         // Only scans change the stations; production changes the counts.
         let scanned = !answers.is_empty();
-        let changed_floor = scanned || !progressed.is_empty();
+        let changed_floor = scanned || !progressed.is_empty() || pruned_floor;
+        let mut rescanned: Vec<protocol::StationId> = Vec::new();
         for answer in answers.drain(..) {
             let mut outcome = answer.outcome;
             match (&committed, answer.event_index) {
@@ -163,10 +192,17 @@ pub async fn run(
                 }
             }
             if committed.is_ok() {
+                if !rescanned.contains(&answer.station) {
+                    rescanned.push(answer.station.clone());
+                }
                 let scans = view.scans.entry(answer.station).or_default();
                 scans.push_front(ScanRecord {
                     at: answer.at,
-                    raw: answer.raw,
+                    raw: protocol::bounds::sanitize(
+                        &answer.raw,
+                        protocol::bounds::MAX_CODE_LEN,
+                        true,
+                    ),
                     outcome: outcome.clone(),
                 });
                 scans.truncate(RECENT_SCANS);
@@ -175,8 +211,22 @@ pub async fn run(
                 let _ = reply.send(outcome);
             }
         }
+        // The last scans are kept with the stations' state, so the terminal shows what was
+        // just done after a restart too. Written after the commit: they repeat what the
+        // journal's events already hold, so a crash in between loses nothing but the list.
+        for station in rescanned {
+            if let Some(scans) = view.scans.get(&station) {
+                let key = format!("{}{station}", crate::live::RECENT_PREFIX);
+                if let Err(e) = journal
+                    .put_state(&key, &crate::live::save_scans(scans))
+                    .await
+                {
+                    tracing::warn!(error = %e, %station, "cannot save the station's last scans");
+                }
+            }
+        }
         if changed_floor {
-            if scanned {
+            if scanned || pruned_floor {
                 view.floor = floor.clone();
             }
             live.set_floor(view.clone());
@@ -261,6 +311,9 @@ fn fit_id(id: &str) -> String {
     }
 }
 
+/// How often the floor forgets what it no longer needs ([`scan::Floor::prune`]).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// Journal state key prefix of a work order's good and scrap (`"{good} {scrap}"`).
 pub const PROGRESS_PREFIX: &str = "progress/";
 
@@ -320,7 +373,15 @@ fn count_progress(view: &mut FloorView, batch: &Interpreted) -> Vec<protocol::Wo
 pub async fn restore_floor(journal: &JournalHandle) -> FloorView {
     let mut view = FloorView::default();
     match journal.state_with_prefix("scan/").await {
-        Ok(pairs) => view.floor = scan::Floor::restore(pairs),
+        Ok(pairs) => {
+            for (key, value) in &pairs {
+                if let Some(station) = key.strip_prefix(crate::live::RECENT_PREFIX) {
+                    view.scans
+                        .insert(station.into(), crate::live::restore_scans(value));
+                }
+            }
+            view.floor = scan::Floor::restore(pairs);
+        }
         Err(e) => tracing::error!(error = %e, "cannot load the stations' saved state"),
     }
     match journal.state_with_prefix(PROGRESS_PREFIX).await {

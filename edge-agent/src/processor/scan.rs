@@ -45,7 +45,7 @@ pub struct ScanOutcome {
     pub event_id: Option<EventId>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanResult {
     /// Understood, allowed and stored.
@@ -60,6 +60,13 @@ pub enum ScanResult {
 pub const STATION_PREFIX: &str = "scan/station/";
 pub const ISSUED_PREFIX: &str = "scan/issued/";
 pub const LOT_LOCATION_PREFIX: &str = "scan/lot-location/";
+
+/// Where a lot was put, and when (the journal state of `scan/lot-location/{lot}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LotPlace {
+    location: LocationId,
+    at: DateTime<Utc>,
+}
 
 /// What the edge remembers of a station between scans. Committed with the events that change
 /// it, so a restart finds the operator signed in and the work order running.
@@ -102,9 +109,21 @@ pub struct Issued {
 pub struct Floor {
     pub stations: BTreeMap<StationId, StationState>,
     pub issued: BTreeMap<(WorkOrderId, u32), Issued>,
-    pub lot_locations: BTreeMap<LotId, LocationId>,
+    /// Where each lot was last put, and when.
+    pub lot_locations: BTreeMap<LotId, (LocationId, DateTime<Utc>)>,
     /// The line's limits on quantities (from the configuration).
     pub limits: Limits,
+    /// Since when each order with records here has been out of the plan (not saved: after a
+    /// restart the count starts again, which only delays forgetting it).
+    pub absent_since: BTreeMap<WorkOrderId, DateTime<Utc>>,
+}
+
+/// What [`Floor::prune`] forgot: the state keys to delete (empty values) and the orders.
+#[derive(Debug, Default, PartialEq)]
+pub struct Pruned {
+    pub state: Vec<(String, String)>,
+    pub orders: Vec<WorkOrderId>,
+    pub lots: usize,
 }
 
 /// The limits a line sets on what operators may record (`[limits]` in the configuration).
@@ -116,6 +135,9 @@ pub struct Limits {
     /// How far the finished lots of a work order may go beyond its quantity, in percent,
     /// before a supervisor must approve.
     pub completion_tolerance_pct: Decimal,
+    /// How long what the floor remembers of an order is kept once the order has left the
+    /// plan, and a lot's place once nobody moved it (the journal's `retention`).
+    pub retention: chrono::TimeDelta,
 }
 
 impl Default for Limits {
@@ -123,6 +145,7 @@ impl Default for Limits {
         Limits {
             max_qty: BTreeMap::new(),
             completion_tolerance_pct: Decimal::ZERO,
+            retention: chrono::TimeDelta::days(7),
         }
     }
 }
@@ -246,12 +269,82 @@ impl Floor {
                     None => tracing::error!(key, "cannot read what was issued to a work order"),
                 }
             } else if let Some(lot) = key.strip_prefix(LOT_LOCATION_PREFIX) {
-                floor
-                    .lot_locations
-                    .insert(lot.into(), LocationId::from(value.as_str()));
+                // `{"location": …, "at": …}`; a plain location from before times were kept
+                // counts from now.
+                let place = serde_json::from_str::<LotPlace>(&value)
+                    .map(|p| (p.location, p.at))
+                    .unwrap_or_else(|_| (LocationId::from(value.as_str()), Utc::now()));
+                floor.lot_locations.insert(lot.into(), place);
             }
         }
         floor
+    }
+
+    /// Forgets what the floor no longer needs, so its memory stays flat over months: what
+    /// was issued to and produced by orders that have been out of the plan (and not running
+    /// anywhere) for the retention, and where lots were put when nobody moved them for as long.
+    /// `also`: other orders the caller keeps records of (their counts), forgotten by the same
+    /// rule. Without a plan nothing is forgotten (the edge may not have received one yet).
+    pub fn prune(
+        &mut self,
+        plan: Option<&Plan>,
+        now: DateTime<Utc>,
+        also: impl IntoIterator<Item = WorkOrderId>,
+    ) -> Pruned {
+        let mut pruned = Pruned::default();
+        let Some(plan) = plan else {
+            return pruned;
+        };
+        let retention = self.limits.retention;
+        let mut orders: std::collections::BTreeSet<WorkOrderId> =
+            self.issued.keys().map(|(wo, _)| wo.clone()).collect();
+        orders.extend(also);
+        let running: std::collections::BTreeSet<&WorkOrderId> = self
+            .stations
+            .values()
+            .filter_map(|s| s.work_order.as_ref())
+            .collect();
+        let mut forget = Vec::new();
+        for wo in orders {
+            if plan.work_order(wo.as_str()).is_some() || running.contains(&wo) {
+                self.absent_since.remove(&wo);
+                continue;
+            }
+            let since = *self.absent_since.entry(wo.clone()).or_insert(now);
+            if now - since >= retention {
+                forget.push(wo);
+            }
+        }
+        for wo in forget {
+            let keys: Vec<(WorkOrderId, u32)> = self
+                .issued
+                .keys()
+                .filter(|(w, _)| *w == wo)
+                .cloned()
+                .collect();
+            for key in keys {
+                self.issued.remove(&key);
+                pruned
+                    .state
+                    .push((format!("{ISSUED_PREFIX}{}/{}", key.1, key.0), String::new()));
+            }
+            self.absent_since.remove(&wo);
+            pruned.orders.push(wo);
+        }
+        let old: Vec<LotId> = self
+            .lot_locations
+            .iter()
+            .filter(|(_, (_, at))| now - *at >= retention)
+            .map(|(lot, _)| lot.clone())
+            .collect();
+        for lot in old {
+            self.lot_locations.remove(&lot);
+            pruned
+                .state
+                .push((format!("{LOT_LOCATION_PREFIX}{lot}"), String::new()));
+            pruned.lots += 1;
+        }
+        pruned
     }
 
     /// The work order (and operation) started at each station, for attributing counts.
@@ -945,13 +1038,19 @@ impl<'a> Deciding<'a> {
             .floor
             .lot_locations
             .get(&scan.lot)
-            .cloned()
+            .map(|(l, _)| l.clone())
             .or(central_knows);
         self.floor
             .lot_locations
-            .insert(scan.lot.clone(), to.clone());
-        self.state
-            .push((format!("{LOT_LOCATION_PREFIX}{}", scan.lot), to.to_string()));
+            .insert(scan.lot.clone(), (to.clone(), self.at));
+        let place = LotPlace {
+            location: to.clone(),
+            at: self.at,
+        };
+        self.state.push((
+            format!("{LOT_LOCATION_PREFIX}{}", scan.lot),
+            serde_json::to_string(&place).unwrap_or_default(),
+        ));
         let mut params = BTreeMap::from([
             ("item", scan.item.to_string()),
             ("lot", scan.lot.to_string()),
@@ -1552,6 +1651,62 @@ mod tests {
             complete(&mut floor, Decimal::ONE, None).outcome.reason,
             Some("not_signed_in")
         );
+    }
+
+    #[test]
+    fn orders_long_out_of_the_plan_and_lots_long_left_alone_are_forgotten() {
+        // Issue 11: the processor's lot state was never pruned.
+        let full = plan();
+        let mut floor = Floor::default();
+        scan_all(
+            &mut floor,
+            Some(&full),
+            &[
+                BADGE,
+                START,
+                STEEL,
+                "(95)RACK-1",
+                "(92)GREASE(93)G-1(94)5kg",
+            ],
+        );
+        // WO-1 still runs at st-10: kept however long it is absent from the plan.
+        let mut later = full.clone();
+        later
+            .work_orders
+            .retain(|w| w.work_order.as_str() != "WO-1");
+        let day = chrono::TimeDelta::days(1);
+        let t0 = at();
+        assert_eq!(
+            floor.prune(Some(&later), t0, []).orders,
+            Vec::<WorkOrderId>::new()
+        );
+        // Another order starts at st-10: WO-1 no longer runs anywhere; its clock starts now.
+        scan_all(&mut floor, Some(&later), &["(91)WO-2"]);
+        assert!(floor.prune(Some(&later), t0, []).orders.is_empty());
+        assert!(floor.issued.contains_key(&(WorkOrderId::from("WO-1"), 10)));
+        // Six days later: kept. Seven: forgotten, with its state keys deleted.
+        assert!(
+            floor
+                .prune(Some(&later), t0 + day * 6, [])
+                .orders
+                .is_empty()
+        );
+        let pruned = floor.prune(Some(&later), t0 + day * 7, [WorkOrderId::from("WO-7")]);
+        assert_eq!(pruned.orders, vec![WorkOrderId::from("WO-1")]);
+        assert!(
+            pruned
+                .state
+                .contains(&(format!("{ISSUED_PREFIX}10/WO-1"), String::new()))
+        );
+        assert!(!floor.issued.keys().any(|(wo, _)| wo.as_str() == "WO-1"));
+        // The lot put to RACK-1 at t0 was left alone for the retention: forgotten too.
+        assert_eq!(pruned.lots, 1);
+        assert!(floor.lot_locations.is_empty());
+        // WO-7 (only known to the caller) counts from when it was first seen absent.
+        let pruned = floor.prune(Some(&later), t0 + day * 14, [WorkOrderId::from("WO-7")]);
+        assert_eq!(pruned.orders, vec![WorkOrderId::from("WO-7")]);
+        // Without a plan, nothing is forgotten.
+        assert_eq!(floor.prune(None, t0 + day * 365, []), Pruned::default());
     }
 
     #[test]

@@ -262,6 +262,14 @@ async fn the_station_survives_a_restart_and_lots_get_labels() {
     let edge = start(dir.path(), None).await;
     let (_, view) = get(&edge, "/api/v1/stations/st-10").await;
     assert_eq!(view["operator"], "10442", "{view}");
+    // Issue 11: the last scans lived only in memory; they come back with the station.
+    let kept: Vec<&str> = view["scans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kept, ["issued", "started", "signed_in"], "{view}");
     assert_eq!(view["work_order"]["work_order"], "WO-1001");
     assert_eq!(view["work_order"]["components"][0]["issued"], "25");
     // The same lot again is refused: the edge remembers what it issued before the restart.
