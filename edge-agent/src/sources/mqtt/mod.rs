@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod config;
+pub mod framing;
 pub mod payload;
 pub mod rules;
 pub mod sparkplug;
