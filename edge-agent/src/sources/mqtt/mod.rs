@@ -9,3 +9,4 @@ pub mod payload;
 pub mod rules;
 pub mod sparkplug;
 pub mod topic;
+pub mod transport;
