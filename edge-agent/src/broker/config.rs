@@ -451,6 +451,28 @@ password = "env:F"
     }
 
     #[test]
+    fn the_commented_example_in_configs_edge_mqtt_toml_is_valid() {
+        let text = include_str!("../../../configs/edge-mqtt.toml");
+        let block: String = text
+            .lines()
+            .skip_while(|l| !l.contains("mqtt_broker example begins"))
+            .skip(1)
+            .take_while(|l| !l.contains("mqtt_broker example ends"))
+            .map(|l| l.strip_prefix("# ").or(l.strip_prefix('#')).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            mqtt_broker: RawBrokerConfig,
+        }
+        let doc: Doc = toml::from_str(&block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let c = doc.mqtt_broker.validate(|_| None).unwrap();
+        assert_eq!(c.devices.len(), 2);
+        assert!(!c.allow_anonymous);
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    }
+
+    #[test]
     fn with_a_client_ca_a_device_may_have_no_password() {
         let c = parse(
             r#"

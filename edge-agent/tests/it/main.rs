@@ -1,9 +1,11 @@
 //! The edge agent's one integration-test binary.
 
+mod broker_auth;
 mod labels;
 mod modbus;
 mod modbus_rtu;
 mod mqtt;
+mod mqtt_oversize;
 mod mqtt_restart;
 mod mqtt_tls;
 mod scanner;

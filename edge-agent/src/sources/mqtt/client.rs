@@ -855,6 +855,80 @@ counter = "good"
     }
 
     #[test]
+    fn reconnects_back_off_and_start_again_only_after_a_connection_that_stayed_up() {
+        let mut b = Backoff::default();
+        let t0 = Instant::now();
+        // A broker that takes the connection and drops it at once (a message it cannot
+        // send, a session it refuses): the waits grow as if it never connected.
+        let mut waits = Vec::new();
+        let mut now = t0;
+        for _ in 0..10 {
+            b.connected(now);
+            now += Duration::from_millis(5);
+            let w = b.failed(now);
+            waits.push(w);
+            now += w;
+        }
+        assert_eq!(waits[0], BACKOFF_MIN);
+        assert_eq!(waits[1], BACKOFF_MIN * 2);
+        assert_eq!(waits[9], BACKOFF_MAX, "{waits:?}");
+        assert_eq!(b.failures, 10);
+        // A connection that stayed up starts again from the bottom.
+        b.connected(now);
+        assert_eq!(b.failed(now + STAYED_UP), BACKOFF_MIN);
+        assert_eq!(b.failures, 1);
+        // So does nothing else: failing to connect at all keeps growing.
+        assert_eq!(b.failed(now + STAYED_UP), BACKOFF_MIN * 2);
+    }
+
+    #[test]
+    fn the_fault_limiter_keeps_a_bounded_number_of_keys() {
+        let mut f = FaultLimiter::default();
+        let t0 = Instant::now();
+        let admitted = (0..FAULT_KEYS * 3)
+            .filter(|n| {
+                f.admit(&format!("plant/{n}/count"), "bad".into(), t0)
+                    .is_some()
+            })
+            .count();
+        assert!(f.last.len() <= FAULT_KEYS + 1);
+        assert_eq!(
+            admitted,
+            FAULT_KEYS + 1,
+            "past the bound, new keys share one window"
+        );
+        // Once their window passed, keys are forgotten and new ones are told apart again.
+        let later = t0 + FAULT_WINDOW + Duration::from_millis(1);
+        assert!(f.admit("plant/new/count", "bad".into(), later).is_some());
+        assert!(f.last.len() <= 2);
+    }
+
+    #[test]
+    fn a_refused_message_is_a_fault_naming_topic_and_size() {
+        let mut f = FaultLimiter::default();
+        let now = Instant::now();
+        let marker = Marker {
+            payload_bytes: 2 * 1024 * 1024,
+            topic_bytes: 14,
+        };
+        let Some(MqttMessage::Fault { device, message }) =
+            refused_fault(&mut f, "plant/p1/count", marker, 64 * 1024, now)
+        else {
+            panic!("a fault")
+        };
+        assert_eq!(device, "plant/p1/count");
+        assert!(
+            message.contains("2.0 MiB") && message.contains("max_payload_bytes (64.0 KiB)"),
+            "{message}"
+        );
+        assert!(
+            refused_fault(&mut f, "plant/p1/count", marker, 64 * 1024, now).is_none(),
+            "rate-limited like other faults"
+        );
+        assert_eq!(fault_device(&"é".repeat(200)).len(), MAX_FAULT_DEVICE);
+    }
+
+    #[test]
     fn a_sparkplug_gap_yields_a_fault_and_a_rebirth_request() {
         use crate::sources::mqtt::sparkplug::{Metric, MetricValue, Payload, datatype};
         use prost::Message;
