@@ -123,8 +123,7 @@ impl Device {
             .await
             .expect("a CONNACK in time")
             .unwrap()
-            .clone()
-            .unwrap()
+            .expect("some answer")
     }
 
     async fn acked(&mut self, n: u64) {
