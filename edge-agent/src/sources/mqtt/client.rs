@@ -418,15 +418,11 @@ pub(crate) fn read_certs(
     Ok(certs)
 }
 
-/// A connection failure in words an operator can act on: which broker, what failed, and for
-/// TLS and logins what to check. Shown as the source's device status.
+/// A connection failure as rumqttc sees it, in words an operator can act on: which broker,
+/// what failed, and for logins what to check. Shown as the source's device status. (TLS and
+/// socket errors are the relay's to describe: `transport.rs`.)
 pub fn describe_failure(broker: &str, e: &ConnectionError) -> String {
     match e {
-        ConnectionError::Tls(e) => format!(
-            "TLS with {broker} failed: {e}; check that ca_file is the CA that signed the \
-             broker's certificate, that the certificate names the host in the broker URL, and \
-             (if the broker wants one) client_cert and client_key"
-        ),
         ConnectionError::ConnectionRefused(
             code @ (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
         ) => format!(
@@ -436,32 +432,8 @@ pub fn describe_failure(broker: &str, e: &ConnectionError) -> String {
         ConnectionError::ConnectionRefused(code) => {
             format!("broker {broker} refused the connection: {code:?}")
         }
-        other if tls_alert(other).is_some() => format!(
-            "broker {broker} ended TLS: {}; it may want a client certificate (client_cert, \
-             client_key) or reject the one given",
-            tls_alert(other).map(|a| a.to_string()).unwrap_or_default()
-        ),
         other => format!("broker {broker}: {other}"),
     }
-}
-
-/// A TLS alert from the broker anywhere in the error's chain. TLS 1.3 reports a refused or
-/// missing client certificate after the handshake, so it surfaces on the first read, wrapped
-/// in rumqttc's state and decoding errors.
-fn tls_alert<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
-    let mut next = Some(e);
-    while let Some(e) = next {
-        let found = e.downcast_ref::<rustls::Error>().or_else(|| {
-            e.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(alert @ rustls::Error::AlertReceived(_)) = found {
-            return Some(alert);
-        }
-        next = e.source();
-    }
-    None
 }
 
 /// Runs the subscriber until shutdown. Never returns early on a broker problem: it reports
