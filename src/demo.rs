@@ -96,6 +96,7 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
                         location: None,
                     }],
                     gtins: [("09506000134352".to_owned(), "STEEL-2MM".into())].into(),
+                    operators: Vec::new(),
                 },
             )
             .await?;
@@ -207,6 +208,7 @@ fn demo_plan(line: usize) -> Vec<PlanWorkOrder> {
                     qty: Decimal::new(250, 0),
                     uom: "kg".into(),
                 }],
+                skill: None,
             }],
             plc_parameters: Default::default(),
             on_hold: false,

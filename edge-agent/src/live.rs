@@ -219,8 +219,28 @@ pub struct StationCount {
     pub scrap: u64,
 }
 
+/// What `/healthz` judges besides the journal answering.
+#[derive(Debug, Clone)]
+pub struct HealthRules {
+    /// Unhealthy once the oldest event central has not acknowledged is older than this.
+    pub uplink_stalled_after: std::time::Duration,
+}
+
+impl Default for HealthRules {
+    fn default() -> Self {
+        HealthRules {
+            uplink_stalled_after: std::time::Duration::from_secs(15 * 60),
+        }
+    }
+}
+
 pub struct Live {
     pub metrics: Metrics,
+    /// Parts of the agent that stopped when they should not have (a panic, an early end): the
+    /// agent is unhealthy and exits.
+    failures: watch::Sender<Vec<String>>,
+    /// Why the journal refuses new events, while it does.
+    journal_refusing: Mutex<Option<String>>,
     pub sync: Mutex<SyncHealth>,
     pub devices: Mutex<BTreeMap<String, DeviceStatus>>,
     /// Per station (`""` for production with no station), updated after each commit.
@@ -257,6 +277,8 @@ impl Live {
     pub fn new(plan: Option<Plan>) -> Arc<Live> {
         let live = Live {
             metrics: Metrics::new(),
+            failures: watch::Sender::new(Vec::new()),
+            journal_refusing: Mutex::new(None),
             sync: Mutex::new(SyncHealth::default()),
             devices: Mutex::new(BTreeMap::new()),
             station_counts: Mutex::new(BTreeMap::new()),
@@ -373,8 +395,49 @@ impl Live {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let entry = c.entry(station.unwrap_or_default().to_owned()).or_default();
-        entry.good += good;
-        entry.scrap += scrap;
+        entry.good = entry.good.saturating_add(good);
+        entry.scrap = entry.scrap.saturating_add(scrap);
+    }
+
+    /// A part of the agent stopped when it should not have.
+    pub fn part_failed(&self, part: &str, why: &str) {
+        tracing::error!(
+            part,
+            why,
+            "a part of the edge agent stopped; the agent exits so that its service manager restarts it"
+        );
+        self.failures
+            .send_modify(|f| f.push(format!("{part} stopped: {why}")));
+    }
+
+    /// The parts that stopped, each with why.
+    pub fn failures(&self) -> Vec<String> {
+        self.failures.borrow().clone()
+    }
+
+    /// Resolves with the first part that stopped.
+    pub async fn first_failure(&self) -> String {
+        let mut rx = self.failures.subscribe();
+        match rx.wait_for(|f| !f.is_empty()).await {
+            Ok(f) => f.first().cloned().unwrap_or_default(),
+            // The sender lives in `self`: not reached.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// The journal refuses new events (`Some(why)`), or takes them again (`None`).
+    pub fn set_journal_refusing(&self, why: Option<String>) {
+        *self
+            .journal_refusing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = why;
+    }
+
+    pub fn journal_refusing(&self) -> Option<String> {
+        self.journal_refusing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn station_counts(&self) -> BTreeMap<String, StationCount> {

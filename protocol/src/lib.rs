@@ -12,6 +12,7 @@
 //! (see [`sync::PROTOCOL_VERSION`]).
 
 pub mod barcode;
+pub mod bounds;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -24,7 +25,8 @@ pub use ids::{
     DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, Seq, StationId, WorkOrderId,
 };
 pub use plan::{
-    Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanVersion, PlanWorkOrder,
+    Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanOperator, PlanVersion,
+    PlanWorkOrder, SUPERVISOR_SKILL,
 };
 pub use sync::{
     Ack, BatchError, EdgeStatus, EventBatch, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER,

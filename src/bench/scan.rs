@@ -215,12 +215,14 @@ fn plan() -> Plan {
                 station: Some(STATION.into()),
                 allowed_components: vec!["STEEL-2MM".into()],
                 components: Vec::new(),
+                skill: None,
             }],
             plc_parameters: Default::default(),
             on_hold: false,
         }],
         lots: Vec::new(),
         gtins: Default::default(),
+        operators: Vec::new(),
     }
 }
 

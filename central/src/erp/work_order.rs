@@ -603,6 +603,7 @@ impl DispatchOrder {
                     station: op.station.as_deref().map(Into::into),
                     allowed_components: allowed,
                     components,
+                    skill: None,
                 }
             })
             .collect();
@@ -697,6 +698,8 @@ pub fn plan_contents(
                     work_orders,
                     lots: plan_lots,
                     gtins: plan_gtins,
+                    // The registry is added where every plan is published (the store).
+                    operators: Vec::new(),
                 },
             )
         })

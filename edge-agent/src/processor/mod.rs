@@ -142,6 +142,7 @@ pub async fn run(
                 );
             }
         }
+        fit(&mut batch.events, chrono::Utc::now());
         let committed = commit(&journal, &live, std::mem::take(&mut batch)).await;
         for receipt in receipts.drain(..) {
             let _ = receipt.send(committed.is_ok());
@@ -180,6 +181,83 @@ pub async fn run(
             }
             live.set_floor(view.clone());
         }
+    }
+}
+
+/// How far ahead of the edge's clock an event time is believed (a device's own clock may run
+/// a little ahead).
+const FUTURE_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// The last check before a commit: every event the edge commits is within
+/// [`protocol::bounds`], so no committed fact is one central cannot store. Sources and the scan
+/// processor bound what they take where it enters; an event still out of bounds (a device's
+/// text too long, a time from a broken clock, a bug) is committed as a device fault that says
+/// what was wrong, never dropped silently and never committed as it was.
+pub fn fit(events: &mut [protocol::EventBody], now: chrono::DateTime<chrono::Utc>) {
+    use protocol::EventKind;
+    use protocol::bounds::{self, TimeWindow};
+    let window = TimeWindow::around(now, FUTURE_TOLERANCE);
+    for event in events.iter_mut() {
+        let Err(violation) = bounds::check_event(event, &window) else {
+            continue;
+        };
+        // Text quoting a device or a scan is made printable and short, and kept.
+        match &mut event.kind {
+            EventKind::DeviceFault { device, message } => {
+                *device = fit_id(device.as_str()).into();
+                *message = bounds::sanitize_text(message);
+            }
+            EventKind::ScanRejected { raw, reason } => {
+                *raw = bounds::sanitize(raw, bounds::MAX_CODE_LEN, true);
+                *reason = bounds::sanitize_text(reason);
+            }
+            EventKind::MachineStateChanged {
+                reason: Some(reason),
+                ..
+            } => *reason = bounds::sanitize_text(reason),
+            _ => {}
+        }
+        if let Some(device) = &event.source.device
+            && bounds::check_id("source.device", device.as_str()).is_err()
+        {
+            event.source.device = Some(fit_id(device.as_str()).into());
+        }
+        if let Some(station) = &event.source.station
+            && bounds::check_id("source.station", station.as_str()).is_err()
+        {
+            event.source.station = Some(fit_id(station.as_str()).into());
+        }
+        if window.check("at", event.at).is_err() {
+            event.at = now;
+        }
+        if bounds::check_event(event, &window).is_ok() {
+            continue;
+        }
+        tracing::error!(kind = event.kind.name(), %violation, "an event out of bounds is recorded as a fault instead");
+        let device = event
+            .source
+            .device
+            .as_ref()
+            .map(|d| d.as_str())
+            .unwrap_or("edge");
+        event.kind = EventKind::DeviceFault {
+            device: fit_id(device).into(),
+            message: bounds::sanitize_text(&format!(
+                "{} not recorded, out of bounds: {violation}",
+                event.kind.name()
+            )),
+        };
+    }
+}
+
+/// An id made to fit: printable, trimmed, at most [`protocol::bounds::MAX_ID_LEN`] bytes.
+fn fit_id(id: &str) -> String {
+    let clean = protocol::bounds::sanitize(id.trim(), protocol::bounds::MAX_ID_LEN, false);
+    let clean = clean.trim();
+    if clean.is_empty() {
+        "unknown".to_owned()
+    } else {
+        clean.to_owned()
     }
 }
 
@@ -228,8 +306,8 @@ fn count_progress(view: &mut FloorView, batch: &Interpreted) -> Vec<protocol::Wo
         } = &e.kind
         {
             let count = view.progress.entry(wo.clone()).or_default();
-            count.good += good;
-            count.scrap += scrap;
+            count.good = count.good.saturating_add(*good);
+            count.scrap = count.scrap.saturating_add(*scrap);
             if !changed.contains(wo) {
                 changed.push(wo.clone());
             }
@@ -296,6 +374,10 @@ async fn commit(
         };
         match result {
             Ok(first) => {
+                if warned {
+                    live.set_journal_refusing(None);
+                    tracing::info!("the journal takes events again");
+                }
                 live.metrics.events_appended.inc_by(n);
                 for e in &batch.events {
                     if let protocol::EventKind::ProductionReported { good, scrap, .. } = e.kind {
@@ -315,6 +397,7 @@ async fn commit(
             Err(e) => {
                 if !warned {
                     tracing::error!(error = %e, n, "cannot commit events; sources wait until the journal accepts them");
+                    live.set_journal_refusing(Some(e.to_string()));
                     warned = true;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;

@@ -3,6 +3,7 @@
 use crate::sources::ScanRequest;
 use chrono::{DateTime, Local, NaiveDate, Utc};
 use protocol::barcode::{self, LabelCode, MaterialLotCode, Reading};
+use protocol::bounds;
 use protocol::{
     EventBody, EventId, EventKind, ItemId, LocationId, LotId, OperatorId, Plan, PlanWorkOrder, Seq,
     Source, StationId, WorkOrderId,
@@ -70,6 +71,10 @@ pub struct StationState {
     pub work_order: Option<WorkOrderId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<u32>,
+    /// The operator who started the running work order. Parameters are written to a PLC only
+    /// for an order someone started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<OperatorId>,
     /// A location scanned for the next lots: they are received or moved there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<LocationId>,
@@ -85,6 +90,9 @@ pub struct Issued {
     pub lots: std::collections::BTreeSet<LotId>,
     #[serde(default)]
     pub lots_produced: u32,
+    /// What the finished lots completed here hold together, in the order's unit.
+    #[serde(default)]
+    pub qty_produced: Decimal,
 }
 
 /// The scan processor's memory: every station's state, what each work order's operations got,
@@ -95,6 +103,51 @@ pub struct Floor {
     pub stations: BTreeMap<StationId, StationState>,
     pub issued: BTreeMap<(WorkOrderId, u32), Issued>,
     pub lot_locations: BTreeMap<LotId, LocationId>,
+    /// The line's limits on quantities (from the configuration).
+    pub limits: Limits,
+}
+
+/// The limits a line sets on what operators may record (`[limits]` in the configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// The largest quantity one scan or lot may hold, by unit; other units are limited by
+    /// [`protocol::bounds::MAX_QTY`].
+    pub max_qty: BTreeMap<String, Decimal>,
+    /// How far the finished lots of a work order may go beyond its quantity, in percent,
+    /// before a supervisor must approve.
+    pub completion_tolerance_pct: Decimal,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_qty: BTreeMap::new(),
+            completion_tolerance_pct: Decimal::ZERO,
+        }
+    }
+}
+
+impl Limits {
+    /// The largest quantity accepted in `uom`.
+    pub fn max_qty(&self, uom: &str) -> Decimal {
+        self.max_qty
+            .get(uom)
+            .copied()
+            .unwrap_or(bounds::MAX_QTY)
+            .min(bounds::MAX_QTY)
+    }
+
+    /// `qty` checked against the bounds of its unit; the refusal names the field.
+    fn check_qty(&self, field: &str, qty: Decimal, uom: &str) -> Result<(), Refusal> {
+        bounds::check_qty_within(field, qty, self.max_qty(uom)).map_err(|v| Refusal {
+            reason: "bad_quantity",
+            message: format!("{} {uom}: {}", qty.normalize(), v.problem),
+            params: BTreeMap::from([
+                ("qty", qty.normalize().to_string()),
+                ("uom", uom.to_owned()),
+            ]),
+        })
+    }
 }
 
 /// Something done at a station without a scan: the terminal's buttons.
@@ -110,8 +163,11 @@ impl StationCommand {
     /// The command as the scan list shows it.
     pub fn as_request(&self) -> ScanRequest {
         let raw = match &self.action {
+            StationAction::SignIn { badge, .. } => format!("sign in: {badge}"),
             StationAction::SignOut => "sign out".to_owned(),
-            StationAction::CompleteLot { qty } => format!("complete lot: {}", qty.normalize()),
+            StationAction::CompleteLot { qty, .. } => {
+                format!("complete lot: {}", qty.normalize())
+            }
         };
         ScanRequest {
             raw,
@@ -125,12 +181,31 @@ impl StationCommand {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StationAction {
+    /// An operator signs in by badge at the terminal, with the PIN checked by the caller.
+    SignIn {
+        badge: OperatorId,
+        pin: PinCheck,
+    },
     SignOut,
     /// A finished lot (or container) of the running work order is full: record it, and print
-    /// its label.
+    /// its label. `approved_by`: a supervisor whose badge and PIN the caller checked, who
+    /// allows a lot beyond the order's open quantity.
     CompleteLot {
         qty: Decimal,
+        approved_by: Option<OperatorId>,
     },
+}
+
+/// What became of the PIN that came with a sign-in. PINs are checked (argon2, slow on
+/// purpose) by the HTTP handler, never in the processor, which must not stall the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinCheck {
+    /// No PIN came (a badge scanned at a scanner).
+    NotGiven,
+    Verified,
+    Wrong,
+    /// Too many wrong PINs for this badge lately: not even checked.
+    Locked,
 }
 
 /// One decided scan: the events to commit (the first one is the scan's own), the state to
@@ -187,6 +262,16 @@ impl Floor {
             .collect()
     }
 
+    /// The work orders a signed-in operator started, by station: the only ones whose
+    /// parameters are written to a PLC.
+    pub fn started_by_operator(&self) -> BTreeMap<StationId, (WorkOrderId, Option<u32>)> {
+        self.stations
+            .iter()
+            .filter(|(_, st)| st.started_by.is_some())
+            .filter_map(|(s, st)| Some((s.clone(), (st.work_order.clone()?, st.operation))))
+            .collect()
+    }
+
     /// Decides what one scan means and records its effect in the floor.
     pub fn scan(&mut self, request: &ScanRequest, plan: Option<&Plan>) -> Decision {
         let today = request.at.with_timezone(&Local).date_naive();
@@ -202,8 +287,11 @@ impl Floor {
         let as_request = command.as_request();
         let mut d = Deciding::new(self, &as_request);
         let verdict = match &command.action {
+            StationAction::SignIn { badge, pin } => d.badge(badge, *pin, plan),
             StationAction::SignOut => d.sign_out(),
-            StationAction::CompleteLot { qty } => d.complete_lot(*qty, plan),
+            StationAction::CompleteLot { qty, approved_by } => {
+                d.complete_lot(*qty, approved_by.as_ref(), plan)
+            }
         };
         let (events, state) = (d.events, d.state);
         let mut decision = conclude(&as_request, None, verdict, events, state);
@@ -242,15 +330,18 @@ fn conclude(
             },
             events,
         ),
-        Err(refusal) => {
+        Err(mut refusal) => {
             // Nothing of a refused scan changes the floor but the refusal itself.
             state.clear();
+            // The code and the reason may quote anything a scanner sent: kept printable and
+            // bounded, so the refusal itself is always a fact the journal and central take.
+            refusal.message = bounds::sanitize_text(&refusal.message);
             let event = EventBody {
                 id: EventId(uuid::Uuid::now_v7()),
                 at: request.at,
                 source: source_of(request),
                 kind: EventKind::ScanRejected {
-                    raw: request.raw.clone(),
+                    raw: bounds::sanitize(&request.raw, bounds::MAX_CODE_LEN, true),
                     reason: refusal.message.clone(),
                 },
             };
@@ -416,7 +507,7 @@ impl<'a> Deciding<'a> {
                 [("detail", reason.clone())],
             ),
             Reading::Label { code, .. } => match code {
-                LabelCode::Operator(badge) => self.badge(badge),
+                LabelCode::Operator(badge) => self.badge(badge, PinCheck::NotGiven, plan),
                 LabelCode::WorkOrder(wo) => self.start(wo, plan),
                 LabelCode::Location(location) => self.location(location),
                 LabelCode::Station(station) => {
@@ -459,7 +550,14 @@ impl<'a> Deciding<'a> {
         }
     }
 
-    fn badge(&mut self, badge: &OperatorId) -> Result<Accepted, Refusal> {
+    /// A badge at a station: signs its operator in (the same badge again signs out). Only a
+    /// badge of central's operator registry signs in, with its PIN where it has one.
+    fn badge(
+        &mut self,
+        badge: &OperatorId,
+        pin: PinCheck,
+        plan: Option<&Plan>,
+    ) -> Result<Accepted, Refusal> {
         let previous = self.station_state().operator.clone();
         if previous.as_ref() == Some(badge) {
             // The same badge again signs out: how operators leave a shared terminal.
@@ -474,6 +572,40 @@ impl<'a> Deciding<'a> {
                 [("operator", badge.to_string())],
             );
         }
+        let Some(operator) = plan.and_then(|p| p.operator(badge.as_str())) else {
+            return refuse(
+                "unknown_badge",
+                format!("badge {badge} is not in the operator registry central sent this line"),
+                [("operator", badge.to_string())],
+            );
+        };
+        if operator.pin_hash.is_some() {
+            match pin {
+                PinCheck::Verified => {}
+                PinCheck::NotGiven => {
+                    return refuse(
+                        "pin_required",
+                        format!("{badge} signs in with a PIN: enter it at the line terminal"),
+                        [("operator", badge.to_string())],
+                    );
+                }
+                PinCheck::Wrong => {
+                    return refuse(
+                        "wrong_pin",
+                        format!("wrong PIN for badge {badge}"),
+                        [("operator", badge.to_string())],
+                    );
+                }
+                PinCheck::Locked => {
+                    return refuse(
+                        "pin_locked",
+                        format!("too many wrong PINs for badge {badge}; wait a few minutes"),
+                        [("operator", badge.to_string())],
+                    );
+                }
+            }
+        }
+        let name = operator.name.clone();
         if let Some(previous) = previous {
             self.emit(EventKind::OperatorSignedOut { operator: previous });
         }
@@ -484,8 +616,8 @@ impl<'a> Deciding<'a> {
         self.save_station();
         accept(
             "signed_in",
-            format!("{badge} signed in"),
-            [("operator", badge.to_string())],
+            format!("{name} ({badge}) signed in"),
+            [("operator", badge.to_string()), ("name", name)],
         )
     }
 
@@ -509,7 +641,15 @@ impl<'a> Deciding<'a> {
         )
     }
 
-    fn complete_lot(&mut self, qty: Decimal, plan: Option<&Plan>) -> Result<Accepted, Refusal> {
+    /// A finished lot of the running order: it must hold something, and together with the
+    /// lots completed before it at most the order's quantity plus the line's tolerance, unless
+    /// a supervisor approves.
+    fn complete_lot(
+        &mut self,
+        qty: Decimal,
+        approved_by: Option<&OperatorId>,
+        plan: Option<&Plan>,
+    ) -> Result<Accepted, Refusal> {
         let state = self.station_state().clone();
         let (Some(wo), Some(operation)) = (state.work_order, state.operation) else {
             return refuse(
@@ -525,24 +665,85 @@ impl<'a> Deciding<'a> {
                 [("work_order", wo.to_string())],
             );
         };
-        if qty <= Decimal::ZERO {
+        if state.operator.is_none() {
             return refuse(
-                "bad_quantity",
-                format!("a lot holds more than nothing; got {qty}"),
-                [("qty", qty.to_string())],
+                "not_signed_in",
+                format!(
+                    "nobody is signed in at station {}: sign in before completing a lot",
+                    self.station
+                ),
+                [],
             );
         }
+        self.floor.limits.check_qty("qty", qty, &order.uom)?;
         let key = (wo.clone(), operation);
+        let produced = self
+            .floor
+            .issued
+            .get(&key)
+            .map(|i| i.qty_produced)
+            .unwrap_or_default();
+        let allowed = order
+            .qty
+            .checked_mul(Decimal::ONE_HUNDRED + self.floor.limits.completion_tolerance_pct)
+            .and_then(|q| q.checked_div(Decimal::ONE_HUNDRED))
+            .unwrap_or(order.qty);
+        let open = allowed
+            .checked_sub(produced)
+            .unwrap_or_default()
+            .max(Decimal::ZERO);
+        let total = produced.checked_add(qty);
+        if total.is_none_or(|t| t > allowed) {
+            let supervisor = approved_by.and_then(|b| plan.and_then(|p| p.operator(b.as_str())));
+            if !supervisor.is_some_and(|s| s.has_skill(protocol::SUPERVISOR_SKILL)) {
+                return refuse(
+                    "over_completion",
+                    format!(
+                        "lots of {wo} would hold {} {} against an order of {} {}: at most {} more without a supervisor's approval",
+                        total.unwrap_or(Decimal::MAX).normalize(),
+                        order.uom,
+                        order.qty.normalize(),
+                        order.uom,
+                        open.normalize()
+                    ),
+                    [
+                        ("work_order", wo.to_string()),
+                        ("qty", qty.normalize().to_string()),
+                        ("open", open.normalize().to_string()),
+                        ("uom", order.uom.clone()),
+                    ],
+                );
+            }
+        }
         let entry = self.floor.issued.entry(key.clone()).or_default();
-        entry.lots_produced += 1;
+        entry.lots_produced = entry.lots_produced.saturating_add(1);
+        entry.qty_produced = total.unwrap_or(entry.qty_produced);
         // Work order numbers are unique, so `{work order}-{n}` is a unique lot number
         // without asking central.
         let lot = LotId::from(format!("{wo}-{:03}", entry.lots_produced).as_str());
-        let consumed_lots = entry.lots.iter().cloned().collect();
+        if let Err(v) = bounds::check_id("lot", lot.as_str()) {
+            return refuse(
+                "bad_code",
+                format!("no lot number fits: {v}"),
+                [("work_order", wo.to_string())],
+            );
+        }
+        let consumed_lots = entry
+            .lots
+            .iter()
+            .take(bounds::MAX_CONSUMED_LOTS)
+            .cloned()
+            .collect();
         let pair = self.floor.save_issued(&key);
         self.state.push(pair);
         let (item, uom) = (order.item.clone(), order.uom.clone());
-        let message = format!("lot {lot} of {item} completed: {} {uom}", qty.normalize());
+        let message = match approved_by {
+            Some(by) if total.is_none_or(|t| t > allowed) => format!(
+                "lot {lot} of {item} completed: {} {uom}, beyond the order, approved by {by}",
+                qty.normalize()
+            ),
+            _ => format!("lot {lot} of {item} completed: {} {uom}", qty.normalize()),
+        };
         let params = [
             ("lot", lot.to_string()),
             ("item", item.to_string()),
@@ -597,6 +798,34 @@ impl<'a> Deciding<'a> {
             );
         };
         let operation = op.operation;
+        let Some(operator) = self.station_state().operator.clone() else {
+            return refuse(
+                "not_signed_in",
+                format!(
+                    "nobody is signed in at station {}: scan your badge before the work order",
+                    self.station
+                ),
+                [("work_order", wo.to_string())],
+            );
+        };
+        if let Some(skill) = &op.skill {
+            let qualified = plan
+                .operator(operator.as_str())
+                .is_some_and(|o| o.has_skill(skill));
+            if !qualified {
+                return refuse(
+                    "missing_skill",
+                    format!(
+                        "{operator} is not qualified for operation {operation} of {wo} ({skill})"
+                    ),
+                    [
+                        ("operator", operator.to_string()),
+                        ("skill", skill.clone()),
+                        ("work_order", wo.to_string()),
+                    ],
+                );
+            }
+        }
         let state = self.station_state();
         if state.work_order.as_ref() == Some(wo) && state.operation == Some(operation) {
             return accept(
@@ -617,6 +846,7 @@ impl<'a> Deciding<'a> {
         let state = self.station_state();
         state.work_order = Some(wo.clone());
         state.operation = Some(operation);
+        state.started_by = Some(operator);
         self.emit(EventKind::WorkOrderStarted {
             work_order: wo.clone(),
             operation: Some(operation),
@@ -658,6 +888,7 @@ impl<'a> Deciding<'a> {
         plan: Option<&Plan>,
         today: NaiveDate,
     ) -> Result<Accepted, Refusal> {
+        self.floor.limits.check_qty("qty", scan.qty, &scan.uom)?;
         let known = plan.and_then(|p| p.lot(scan.lot.as_str()));
         if let Some(known) = known {
             if known.on_hold {
@@ -841,7 +1072,11 @@ impl<'a> Deciding<'a> {
                     ],
                 );
             }
-            let open = (need.qty - already).max(Decimal::ZERO);
+            let open = need
+                .qty
+                .checked_sub(already)
+                .unwrap_or_default()
+                .max(Decimal::ZERO);
             if scan.qty > open {
                 return refuse(
                     "over_issue",
@@ -862,8 +1097,26 @@ impl<'a> Deciding<'a> {
                 );
             }
         }
+        let Some(total) = already.checked_add(scan.qty) else {
+            // Only reachable for a component the plan does not limit, after more issues than a
+            // plant makes in its life: refused, never a panic.
+            return refuse(
+                "over_issue",
+                format!(
+                    "too much {}: what was issued to {wo} cannot grow beyond {}",
+                    scan.item,
+                    already.normalize()
+                ),
+                [
+                    ("item", scan.item.to_string()),
+                    ("qty", scan.qty.normalize().to_string()),
+                    ("open", "0".to_owned()),
+                    ("uom", scan.uom.clone()),
+                ],
+            );
+        };
         let entry = self.floor.issued.entry(key.clone()).or_default();
-        *entry.by_item.entry(scan.item.clone()).or_default() += scan.qty;
+        entry.by_item.insert(scan.item.clone(), total);
         entry.lots.insert(scan.lot.clone());
         let pair = self.floor.save_issued(&key);
         self.state.push(pair);
@@ -957,6 +1210,15 @@ mod tests {
     use protocol::{PlanComponent, PlanLot, PlanOperation, PlanVersion};
 
     fn plan() -> Plan {
+        let mut plan = plan_without_skills();
+        let mut welded = plan.work_orders[0].clone();
+        welded.work_order = "WO-WELD".into();
+        welded.operations[0].skill = Some("weld".into());
+        plan.work_orders.push(welded);
+        plan
+    }
+
+    fn plan_without_skills() -> Plan {
         let wo = |id: &str, station: &str, on_hold: bool| PlanWorkOrder {
             work_order: id.into(),
             item: "BRACKET".into(),
@@ -974,6 +1236,7 @@ mod tests {
                     qty: Decimal::new(50, 0),
                     uom: "kg".into(),
                 }],
+                skill: None,
             }],
             plc_parameters: Default::default(),
             on_hold,
@@ -1007,6 +1270,21 @@ mod tests {
                 },
             ],
             gtins: BTreeMap::from([("09506000134352".to_owned(), "STEEL-2MM".into())]),
+            operators: vec![
+                operator("10442", &["press"], false),
+                operator("10443", &[], false),
+                operator("9001", &[protocol::SUPERVISOR_SKILL], true),
+            ],
+        }
+    }
+
+    fn operator(badge: &str, skills: &[&str], pin: bool) -> protocol::PlanOperator {
+        protocol::PlanOperator {
+            badge: badge.into(),
+            name: format!("operator {badge}"),
+            skills: skills.iter().map(|s| (*s).to_owned()).collect(),
+            // Checked by the HTTP layer, never here: any PHC string marks "has a PIN".
+            pin_hash: pin.then(|| "$argon2id$v=19$m=8192,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
         }
     }
 
@@ -1058,6 +1336,7 @@ mod tests {
         }
     }
 
+    const BADGE: &str = "(96)10442";
     const START: &str = "(91)WO-1";
     const STEEL: &str = "(92)STEEL-2MM(93)L-1(94)25kg";
 
@@ -1075,8 +1354,226 @@ mod tests {
     }
 
     #[test]
+    fn only_badges_of_the_registry_sign_in_and_a_pin_badge_needs_its_pin() {
+        // Issue 11: anyone could sign in with any badge.
+        check(&["(96)66666"], ("unknown_badge", &["scan_rejected"]));
+        check(&["(96)9001"], ("pin_required", &["scan_rejected"]));
+        let plan = plan();
+        let sign_in = |floor: &mut Floor, pin| {
+            floor.command(
+                &StationCommand {
+                    station: "st-10".into(),
+                    at: at(),
+                    action: StationAction::SignIn {
+                        badge: "9001".into(),
+                        pin,
+                    },
+                    reply: None,
+                },
+                Some(&plan),
+            )
+        };
+        let mut floor = Floor::default();
+        assert_eq!(
+            sign_in(&mut floor, PinCheck::Wrong).outcome.reason,
+            Some("wrong_pin")
+        );
+        assert_eq!(
+            sign_in(&mut floor, PinCheck::Locked).outcome.reason,
+            Some("pin_locked")
+        );
+        assert_eq!(
+            floor
+                .stations
+                .get(&StationId::from("st-10"))
+                .and_then(|s| s.operator.clone()),
+            None
+        );
+        let d = sign_in(&mut floor, PinCheck::Verified);
+        assert_eq!(d.outcome.action, Some("signed_in"));
+        // Without a plan there is no registry: nobody signs in.
+        let d = Floor::default().scan(&request(BADGE), None);
+        assert_eq!(d.outcome.reason, Some("unknown_badge"));
+    }
+
+    #[test]
+    fn a_work_order_starts_only_for_a_signed_in_operator_with_its_skill() {
+        // Issue 11: anyone could start any work order (and with it, write to the PLC).
+        check(&[START], ("not_signed_in", &["scan_rejected"]));
+        check(
+            &["(96)10443", "(91)WO-WELD"],
+            ("missing_skill", &["scan_rejected"]),
+        );
+        let plan = plan();
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START]);
+        assert_eq!(
+            floor.stations[&StationId::from("st-10")].started_by,
+            Some(OperatorId::from("10442"))
+        );
+        // Signing out leaves the order running, started by whoever started it.
+        scan_all(&mut floor, Some(&plan), &[BADGE]);
+        assert_eq!(
+            floor.started().get(&StationId::from("st-10")),
+            Some(&(WorkOrderId::from("WO-1"), Some(10)))
+        );
+    }
+
+    #[test]
+    fn quantities_out_of_bounds_are_refused_never_summed() {
+        // Issue 11: two scans of an unlimited component with a quantity of 7.9e28 overflowed
+        // the issued sum and killed the processor.
+        let huge = "(92)GREASE(93)G1(94)79228162514264337593543950335kg";
+        let plan = plan();
+        let mut floor = Floor::default();
+        let d = scan_all(&mut floor, Some(&plan), &[BADGE, START, huge, huge]);
+        assert_eq!(
+            d.outcome.reason,
+            Some("unknown_code"),
+            "{}",
+            d.outcome.message
+        );
+        assert!(
+            d.outcome.message.contains("at most 1000000000"),
+            "{}",
+            d.outcome.message
+        );
+        check(
+            &[BADGE, START, "(92)GREASE(93)G2(94)0kg"],
+            ("unknown_code", &["scan_rejected"]),
+        );
+        // A line's own limit per unit.
+        let mut floor = Floor::default();
+        floor
+            .limits
+            .max_qty
+            .insert("kg".into(), Decimal::new(100, 0));
+        let d = scan_all(
+            &mut floor,
+            Some(&plan),
+            &[BADGE, START, "(92)GREASE(93)G3(94)101kg"],
+        );
+        assert_eq!(
+            d.outcome.reason,
+            Some("bad_quantity"),
+            "{}",
+            d.outcome.message
+        );
+        // Even a sum that could overflow is refused, not a panic.
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START]);
+        floor
+            .issued
+            .entry((WorkOrderId::from("WO-1"), 10))
+            .or_default()
+            .by_item
+            .insert("GREASE".into(), Decimal::MAX);
+        let d = scan_all(&mut floor, Some(&plan), &["(92)GREASE(93)G4(94)5kg"]);
+        assert_eq!(
+            d.outcome.reason,
+            Some("over_issue"),
+            "{}",
+            d.outcome.message
+        );
+    }
+
+    #[test]
+    fn a_lot_beyond_the_order_needs_a_supervisor() {
+        // Issue 11: a lot of 7.9e28 pieces against an order of 500 was completed (and its
+        // label printed).
+        let plan = plan();
+        let complete = |floor: &mut Floor, qty: Decimal, by: Option<&str>| {
+            floor.command(
+                &StationCommand {
+                    station: "st-10".into(),
+                    at: at(),
+                    action: StationAction::CompleteLot {
+                        qty,
+                        approved_by: by.map(OperatorId::from),
+                    },
+                    reply: None,
+                },
+                Some(&plan),
+            )
+        };
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START]);
+        let d = complete(&mut floor, Decimal::MAX, None);
+        assert_eq!(
+            d.outcome.reason,
+            Some("bad_quantity"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(
+            complete(&mut floor, Decimal::new(400, 0), None)
+                .outcome
+                .action,
+            Some("lot_completed")
+        );
+        let d = complete(&mut floor, Decimal::new(101, 0), None);
+        assert_eq!(
+            d.outcome.reason,
+            Some("over_completion"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(d.outcome.params["open"], "100");
+        // Not a supervisor: still refused.
+        let d = complete(&mut floor, Decimal::new(101, 0), Some("10443"));
+        assert_eq!(d.outcome.reason, Some("over_completion"));
+        let d = complete(&mut floor, Decimal::new(101, 0), Some("9001"));
+        assert_eq!(
+            d.outcome.action,
+            Some("lot_completed"),
+            "{}",
+            d.outcome.message
+        );
+        assert!(
+            d.outcome.message.contains("approved by 9001"),
+            "{}",
+            d.outcome.message
+        );
+        // Within a tolerance set for the line, no approval is needed.
+        let mut floor = Floor::default();
+        floor.limits.completion_tolerance_pct = Decimal::new(10, 0);
+        scan_all(&mut floor, Some(&plan), &[BADGE, START]);
+        let d = complete(&mut floor, Decimal::new(550, 0), None);
+        assert_eq!(
+            d.outcome.action,
+            Some("lot_completed"),
+            "{}",
+            d.outcome.message
+        );
+        // Nobody signed in: nobody completes a lot.
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START, BADGE]);
+        assert_eq!(
+            complete(&mut floor, Decimal::ONE, None).outcome.reason,
+            Some("not_signed_in")
+        );
+    }
+
+    #[test]
+    fn a_refused_code_is_stored_printable_and_bounded() {
+        let raw = format!("\u{0}{}\u{202E}", "x".repeat(10_000));
+        let d = Floor::default().scan(&request(&raw), Some(&plan()));
+        let EventKind::ScanRejected { raw: kept, reason } = &d.events[0].kind else {
+            panic!("{:?}", d.events)
+        };
+        assert!(
+            kept.len() <= protocol::bounds::MAX_CODE_LEN,
+            "{}",
+            kept.len()
+        );
+        assert!(kept.starts_with("\\u{0}x"), "{}", &kept[..10]);
+        assert_eq!(protocol::bounds::check_code("raw", kept), Ok(()));
+        assert_eq!(protocol::bounds::check_text("reason", reason), Ok(()));
+    }
+
+    #[test]
     fn work_orders_start_only_from_the_plan_at_their_station() {
-        check(&[START], ("started", &["work_order_started"]));
+        check(&[BADGE, START], ("started", &["work_order_started"]));
         check(&["(91)WO-9"], ("unknown_work_order", &["scan_rejected"]));
         check(&["(91)WO-HELD"], ("work_order_on_hold", &["scan_rejected"]));
         check(
@@ -1084,11 +1581,11 @@ mod tests {
             ("work_order_not_at_station", &["scan_rejected"]),
         );
         check(
-            &[START, "(91)WO-2"],
+            &[BADGE, START, "(91)WO-2"],
             ("started", &["work_order_paused", "work_order_started"]),
         );
         // Scanning the running order again changes nothing.
-        check(&[START, START], ("started", &[]));
+        check(&[BADGE, START, START], ("started", &[]));
         let mut floor = Floor::default();
         let d = floor.scan(&request(START), None);
         assert_eq!(d.outcome.reason, Some("no_plan"));
@@ -1097,22 +1594,23 @@ mod tests {
     #[test]
     fn material_is_issued_only_when_allowed_current_and_open() {
         check(&[STEEL], ("no_work_order", &["scan_rejected"]));
-        check(&[START, STEEL], ("issued", &["material_issued"]));
+        check(&[BADGE, START, STEEL], ("issued", &["material_issued"]));
         check(
-            &[START, "(92)BOLT-M8(93)B-1(94)100pcs"],
+            &[BADGE, START, "(92)BOLT-M8(93)B-1(94)100pcs"],
             ("wrong_item", &["scan_rejected"]),
         );
         check(
-            &[START, "(92)STEEL-2MM(93)L-HOLD(94)5kg"],
+            &[BADGE, START, "(92)STEEL-2MM(93)L-HOLD(94)5kg"],
             ("on_hold", &["scan_rejected"]),
         );
         check(
-            &[START, "(92)STEEL-2MM(93)L-OLD(94)5kg"],
+            &[BADGE, START, "(92)STEEL-2MM(93)L-OLD(94)5kg"],
             ("expired", &["scan_rejected"]),
         );
         // 50 kg needed: 25 + 25 fit, a third 25 does not.
         check(
             &[
+                BADGE,
                 START,
                 STEEL,
                 "(92)STEEL-2MM(93)L-2(94)25kg",
@@ -1121,21 +1619,21 @@ mod tests {
             ("over_issue", &["scan_rejected"]),
         );
         check(
-            &[START, STEEL, STEEL],
+            &[BADGE, START, STEEL, STEEL],
             ("already_issued", &["scan_rejected"]),
         );
         check(
-            &[START, "(92)STEEL-2MM(93)L-9(94)25lb"],
+            &[BADGE, START, "(92)STEEL-2MM(93)L-9(94)25lb"],
             ("wrong_unit", &["scan_rejected"]),
         );
         // Not limited by the plan: any quantity.
         check(
-            &[START, "(92)GREASE(93)G-1(94)999kg"],
+            &[BADGE, START, "(92)GREASE(93)G-1(94)999kg"],
             ("issued", &["material_issued"]),
         );
         // A lot whose label contradicts central.
         check(
-            &[START, "(92)GREASE(93)L-HOLD(94)1kg"],
+            &[BADGE, START, "(92)GREASE(93)L-HOLD(94)1kg"],
             ("on_hold", &["scan_rejected"]),
         );
     }
@@ -1147,7 +1645,7 @@ mod tests {
         let d = scan_all(
             &mut floor,
             Some(&plan),
-            &[START, "(92)BOLT-M8(93)B-1(94)100pcs"],
+            &[BADGE, START, "(92)BOLT-M8(93)B-1(94)100pcs"],
         );
         assert_eq!(
             d.outcome.message,
@@ -1172,8 +1670,8 @@ mod tests {
     fn suppliers_gs1_labels_are_lots_through_the_plan_s_gtins() {
         // Net weight 25.5 kg (3101), batch, expiry 2027-01-31.
         let good = "]C101095060001343523101000255\u{1d}10SUP-7\u{1d}17270131";
-        check(&[START, good], ("issued", &["material_issued"]));
-        let d = scan_all(&mut Floor::default(), Some(&plan()), &[START, good]);
+        check(&[BADGE, START, good], ("issued", &["material_issued"]));
+        let d = scan_all(&mut Floor::default(), Some(&plan()), &[BADGE, START, good]);
         let EventKind::MaterialIssued { qty, uom, lot, .. } = &d.events[0].kind else {
             panic!()
         };
@@ -1182,19 +1680,23 @@ mod tests {
             (Decimal::new(255, 1), "kg", "SUP-7")
         );
         check(
-            &[START, "(01)09506000134352(3101)000255(10)SUP-8(17)261101"],
+            &[
+                BADGE,
+                START,
+                "(01)09506000134352(3101)000255(10)SUP-8(17)261101",
+            ],
             ("expired", &["scan_rejected"]),
         );
         check(
-            &[START, "(01)09506000134369(10)X(30)5"],
+            &[BADGE, START, "(01)09506000134369(10)X(30)5"],
             ("unknown_item", &["scan_rejected"]),
         );
         check(
-            &[START, "(01)09506000134352(30)5"],
+            &[BADGE, START, "(01)09506000134352(30)5"],
             ("missing_lot", &["scan_rejected"]),
         );
         check(
-            &[START, "(01)09506000134352(10)X"],
+            &[BADGE, START, "(01)09506000134352(10)X"],
             ("missing_quantity", &["scan_rejected"]),
         );
     }
@@ -1231,13 +1733,16 @@ mod tests {
     fn completing_a_lot_names_it_after_the_order_and_records_what_went_in() {
         let plan = plan();
         let mut floor = Floor::default();
-        scan_all(&mut floor, Some(&plan), &[START, STEEL]);
+        scan_all(&mut floor, Some(&plan), &[BADGE, START, STEEL]);
         let complete = |floor: &mut Floor, qty| {
             floor.command(
                 &StationCommand {
                     station: "st-10".into(),
                     at: at(),
-                    action: StationAction::CompleteLot { qty },
+                    action: StationAction::CompleteLot {
+                        qty,
+                        approved_by: None,
+                    },
                     reply: None,
                 },
                 Some(&plan),
@@ -1267,7 +1772,7 @@ mod tests {
         let mut floor = Floor::default();
         let mut saved = BTreeMap::new();
         for code in [
-            "(96)10442",
+            BADGE,
             START,
             STEEL,
             "(95)RACK-1",

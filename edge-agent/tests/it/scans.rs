@@ -35,6 +35,7 @@ fn plan() -> Plan {
                     qty: Decimal::new(250, 0),
                     uom: "kg".into(),
                 }],
+                skill: None,
             }],
             plc_parameters: Default::default(),
             on_hold: false,
@@ -48,6 +49,7 @@ fn plan() -> Plan {
             location: None,
         }],
         gtins: Default::default(),
+        operators: Vec::new(),
     }
 }
 
