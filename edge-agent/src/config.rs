@@ -494,7 +494,7 @@ impl EdgeConfig {
             );
         }
         let batch_bytes = match parse_size(raw.central.batch_max_bytes.get_ref()) {
-            Ok(n) if n >= 256 * 1024 && n <= 64 << 20 => n as usize,
+            Ok(n) if (256 * 1024..=64 << 20).contains(&n) => n as usize,
             _ => {
                 mistake(
                     raw.central.batch_max_bytes.span(),

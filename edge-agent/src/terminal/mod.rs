@@ -63,6 +63,30 @@ pub(crate) fn error(status: StatusCode, code: &str, message: String) -> Response
     (status, Json(ErrorBody::new(code, message))).into_response()
 }
 
+/// A refusal on its way to becoming an [`error`] answer (small, so `Result`s stay cheap).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, code: &'static str, message: String) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.status, self.code, self.message)
+    }
+}
+
 async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "not_found", "no such route".into())
 }

@@ -180,7 +180,7 @@ fn host_name(host: &str) -> &str {
 /// loopback name, or a name the configuration allows.
 pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
     let name = host_name(host).trim_end_matches('.').to_ascii_lowercase();
-    name.parse::<IpAddr>().is_ok() || name == "localhost" || allowed.iter().any(|a| *a == name)
+    name.parse::<IpAddr>().is_ok() || name == "localhost" || allowed.contains(&name)
 }
 
 /// Refuses requests for another host (421) and state-changing requests from another origin

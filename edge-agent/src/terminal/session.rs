@@ -14,7 +14,7 @@ use super::access::{
     Caller, PAIRING_COOKIE, PairingState, TERMINAL_COOKIE, cookie, csrf_token, set_cookie,
 };
 use super::stations::{bad_body, unknown_station};
-use super::{TerminalState, error};
+use super::{Refusal, TerminalState, error};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -177,12 +177,12 @@ async fn approver(
     s: &TerminalState,
     headers: &HeaderMap,
     supervisor: Option<&SupervisorBody>,
-) -> Result<String, Response> {
+) -> Result<String, Refusal> {
     if s.access.caller(headers) == Caller::Admin {
         return Ok("administrator".into());
     }
     let Some(sup) = supervisor else {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a supervisor's badge and PIN (or the edge's administrator token) are needed".into(),
@@ -197,7 +197,7 @@ async fn approver(
         Ok(operator) => Ok(format!("{} ({})", operator.name, operator.badge)),
         Err(e) => {
             tracing::warn!(badge = %sup.badge, reason = %e, "supervisor approval refused");
-            Err(error(StatusCode::FORBIDDEN, "not_approved", e))
+            Err(Refusal::new(StatusCode::FORBIDDEN, "not_approved", e))
         }
     }
 }
@@ -213,7 +213,7 @@ async fn confirm_pairing(
     };
     let by = match approver(&s, &headers, body.supervisor.as_ref()).await {
         Ok(by) => by,
-        Err(answer) => return answer,
+        Err(refusal) => return refusal.into_response(),
     };
     let stations = body
         .stations
@@ -248,7 +248,7 @@ async fn revoke(
 ) -> Response {
     let by = match approver(&s, &headers, body.as_ref().map(|b| &b.0)).await {
         Ok(by) => by,
-        Err(answer) => return answer,
+        Err(refusal) => return refusal.into_response(),
     };
     match s.access.revoke(&id, &by).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

@@ -17,7 +17,7 @@
 //! Everything here is served from the edge's own state: it keeps working while central is
 //! unreachable.
 
-use super::{TerminalState, error};
+use super::{Refusal, TerminalState, error};
 use crate::labels::{FinishedLot, Symbology, finished_lot_label};
 use crate::live::{FloorView, ScanRecord};
 use crate::processor::scan::{PinCheck, ScanOutcome, StationAction, StationCommand};
@@ -450,17 +450,21 @@ pub(super) fn bad_body(rejection: JsonRejection) -> Response {
 }
 
 /// The terminal may act at `station`, or the answer that says why not.
-fn may_act(s: &TerminalState, headers: &HeaderMap, station: &str) -> Result<(), Response> {
+fn may_act(s: &TerminalState, headers: &HeaderMap, station: &str) -> Result<(), Refusal> {
     match s.access.may_act(headers, station) {
         Ok(_) => Ok(()),
-        Err(denied) => Err(error(denied.status(), denied.code(), denied.to_string())),
+        Err(denied) => Err(Refusal::new(
+            denied.status(),
+            denied.code(),
+            denied.to_string(),
+        )),
     }
 }
 
 /// An id from a request body, within bounds, or the 400 that names it.
-fn id_field(field: &str, value: &str) -> Result<(), Response> {
+fn id_field(field: &str, value: &str) -> Result<(), Refusal> {
     protocol::bounds::check_id(field, value)
-        .map_err(|v| error(StatusCode::BAD_REQUEST, "bad_request", v.to_string()))
+        .map_err(|v| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", v.to_string()))
 }
 
 async fn scan(
@@ -472,14 +476,18 @@ async fn scan(
         Ok(body) => body,
         Err(rejection) => return bad_body(rejection),
     };
-    let checked = id_field("station", &body.station)
-        .and_then(|()| match &body.device {
-            Some(device) => id_field("device", device),
-            None => Ok(()),
-        })
-        .and_then(|()| may_act(&s, &headers, &body.station));
-    if let Err(answer) = checked {
-        return answer;
+    let checked = id_field("station", &body.station).and_then(|()| match &body.device {
+        Some(device) => id_field("device", device),
+        None => Ok(()),
+    });
+    if let Err(refusal) = checked {
+        return refusal.into_response();
+    }
+    if view_of(&s, &body.station).is_none() {
+        return unknown_station(&body.station);
+    }
+    if let Err(refusal) = may_act(&s, &headers, &body.station) {
+        return refusal.into_response();
     }
     if body.code.len() > MAX_CODE_LEN {
         return error(
@@ -490,9 +498,6 @@ async fn scan(
                 body.code.len()
             ),
         );
-    }
-    if view_of(&s, &body.station).is_none() {
-        return unknown_station(&body.station);
     }
     let (reply, reply_to) = oneshot::channel();
     let request = ScanRequest {
@@ -525,8 +530,8 @@ async fn sign_out(
     if view_of(&s, &station).is_none() {
         return unknown_station(&station);
     }
-    if let Err(answer) = may_act(&s, &headers, &station) {
-        return answer;
+    if let Err(refusal) = may_act(&s, &headers, &station) {
+        return refusal.into_response();
     }
     answer(command(&s, &station, StationAction::SignOut).await)
 }
@@ -546,10 +551,10 @@ async fn sign_in(
     if view_of(&s, &station).is_none() {
         return unknown_station(&station);
     }
-    if let Err(answer) =
+    if let Err(refusal) =
         id_field("badge", &body.badge).and_then(|()| may_act(&s, &headers, &station))
     {
-        return answer;
+        return refusal.into_response();
     }
     let plan = s.live.plan();
     let pin = match (
@@ -606,8 +611,8 @@ async fn complete_lot(
     if view_of(&s, &station).is_none() {
         return unknown_station(&station);
     }
-    if let Err(answer) = may_act(&s, &headers, &station) {
-        return answer;
+    if let Err(refusal) = may_act(&s, &headers, &station) {
+        return refusal.into_response();
     }
     // A supervisor's approval is checked here (badge, skill, PIN); the processor then allows
     // the lot beyond the order's open quantity.

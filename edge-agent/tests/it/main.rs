@@ -2,6 +2,7 @@
 
 mod broker_auth;
 mod labels;
+mod line_access;
 mod modbus;
 mod modbus_rtu;
 mod mqtt;
