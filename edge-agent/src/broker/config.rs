@@ -31,8 +31,9 @@ pub const MAX_ARGON2_M_KIB: u32 = 64 * 1024;
 pub const MAX_ARGON2_T: u32 = 10;
 pub const MAX_ARGON2_P: u32 = 4;
 
-/// The longest device user name.
-pub const MAX_USERNAME: usize = 128;
+/// The longest device user name: it names the device in fault events, an id of the event
+/// protocol.
+pub const MAX_USERNAME: usize = protocol::bounds::MAX_ID_LEN;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -206,9 +207,8 @@ impl RawDevice {
     fn validate(&self, client_ca: bool) -> Result<DeviceAccount, Vec<String>> {
         let mut mistakes = Vec::new();
         let name = &self.username;
-        if name.is_empty()
-            || name.len() > MAX_USERNAME
-            || name.chars().any(|c| c.is_control() || c.is_whitespace())
+        if name.chars().any(char::is_whitespace)
+            || protocol::bounds::check_id("username", name).is_err()
         {
             mistakes.push(format!(
                 "username must be 1 to {MAX_USERNAME} bytes without spaces or control characters"

@@ -337,17 +337,19 @@ pub fn refused_fault(
     })
 }
 
-/// The longest device name a fault gets from a topic.
-pub const MAX_FAULT_DEVICE: usize = 128;
+/// The longest device name a fault gets from a topic: an id of the event protocol.
+pub const MAX_FAULT_DEVICE: usize = protocol::bounds::MAX_ID_LEN;
 
-/// A topic as the device of a fault: cut to [`MAX_FAULT_DEVICE`] bytes at a character
-/// boundary.
+/// A topic as the device of a fault: control characters escaped, cut to [`MAX_FAULT_DEVICE`]
+/// bytes (a fault need not tell devices apart as exactly as a count; its message names the
+/// whole topic).
 pub fn fault_device(topic: &str) -> String {
-    let mut end = topic.len().min(MAX_FAULT_DEVICE);
-    while !topic.is_char_boundary(end) {
-        end -= 1;
+    let name = protocol::bounds::sanitize(topic.trim(), MAX_FAULT_DEVICE, false);
+    if name.is_empty() {
+        "mqtt".to_owned()
+    } else {
+        name
     }
-    topic[..end].to_owned()
 }
 
 /// The TLS settings of an `mqtts://` broker, built once at start: a missing or wrong file is
@@ -897,7 +899,13 @@ counter = "good"
             refused_fault(&mut f, "plant/p1/count", marker, 64 * 1024, now).is_none(),
             "rate-limited like other faults"
         );
-        assert_eq!(fault_device(&"é".repeat(200)).len(), MAX_FAULT_DEVICE);
+        for topic in ["é".repeat(200), "a\u{0}b/\u{202E}".into(), " ".into()] {
+            let d = fault_device(&topic);
+            assert!(
+                protocol::bounds::check_id("device", &d).is_ok(),
+                "{d:?} from {topic:?}"
+            );
+        }
     }
 
     #[test]

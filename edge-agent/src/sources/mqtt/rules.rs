@@ -255,6 +255,11 @@ impl RawRule {
     }
 }
 
+/// A message that may quote a long name, cut to 300 bytes.
+fn clip_message(m: &str) -> String {
+    protocol::bounds::sanitize(m, 300, false)
+}
+
 /// A reading for a fault message, text cut short.
 fn shown(r: &Reading) -> String {
     match r {
@@ -286,16 +291,17 @@ fn parse_state(meaning: &str) -> Result<StateCode, String> {
     Ok(StateCode { state, reason })
 }
 
-/// The longest device name taken from a topic.
-pub const MAX_DEVICE_NAME: usize = 128;
+/// The longest device name taken from a topic: an id of the event protocol.
+pub const MAX_DEVICE_NAME: usize = protocol::bounds::MAX_ID_LEN;
 /// The longest scan code taken from a payload (as the terminal's scans).
 pub const MAX_SCAN_BYTES: usize = 4096;
 /// The largest count: beyond 2^53 a number is not exact in JSON or as a float.
 pub const MAX_COUNT: u64 = 1 << 53;
 
 impl Rule {
-    /// The device a message is from; a name taken from the topic must be 1 to
-    /// [`MAX_DEVICE_NAME`] bytes.
+    /// The device a message is from; a name taken from the topic must be an id of the event
+    /// protocol (1 to [`MAX_DEVICE_NAME`] bytes, printable): cutting it short instead could
+    /// make two devices one, and mix their counters.
     fn device_of(&self, topic: &str) -> Result<String, String> {
         let name = match &self.device {
             DeviceName::Fixed(d) => return Ok(d.clone()),
@@ -309,12 +315,8 @@ impl Rule {
                 .map(|t| t.device.unwrap_or(t.node))
                 .unwrap_or_default(),
         };
-        if name.is_empty() || name.len() > MAX_DEVICE_NAME {
-            return Err(format!(
-                "the device name from the topic is {} bytes; expected 1 to {MAX_DEVICE_NAME}",
-                name.len()
-            ));
-        }
+        protocol::bounds::check_id("the device name from the topic", &name)
+            .map_err(|v| clip_message(&v.to_string()))?;
         Ok(name)
     }
 
