@@ -10,7 +10,6 @@ pub use self::floor::{
 use crate::journal::{Durability, JournalConfig};
 use protocol::EdgeId;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
@@ -23,8 +22,9 @@ pub struct EdgeConfig {
     pub journal: JournalSettings,
     pub http: HttpSettings,
     pub sources: Vec<SourceConfig>,
-    /// Where the embedded MQTT broker listens, when the agent runs one.
-    pub mqtt_broker: Option<SocketAddr>,
+    /// The embedded MQTT broker, when the agent runs one: where it listens, the devices'
+    /// logins and topic rights (`broker/config.rs`).
+    pub mqtt_broker: Option<crate::broker::config::BrokerConfig>,
     /// Where the edge publishes its own line state (andon boards, local HMIs), if anywhere.
     pub line_state: Option<LineStateConfig>,
     /// `[[stations]]`: stations named here (the plan and the sources name others) and their
@@ -231,7 +231,7 @@ struct RawConfig {
     sources: Vec<SourceConfig>,
     /// Run an MQTT broker inside the agent, for gateways that have none.
     #[serde(default)]
-    mqtt_broker: Option<RawBroker>,
+    mqtt_broker: Option<crate::broker::config::RawBrokerConfig>,
     /// Publish the line state for andon boards and HMIs.
     #[serde(default)]
     line_state: Option<Spanned<LineStateConfig>>,
@@ -245,12 +245,6 @@ struct RawConfig {
     terminals: Vec<floor::RawTerminalEntry>,
     #[serde(default)]
     health: floor::RawHealth,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBroker {
-    listen: SocketAddr,
 }
 
 #[derive(Debug, Deserialize)]
@@ -410,6 +404,15 @@ fn line_of(text: &str, offset: usize) -> usize {
 // ---------------------------------------------------------------------------------------------
 
 impl EdgeConfig {
+    /// Settings that are valid but risky (an embedded broker open to anonymous clients): the
+    /// agent logs them at start and `mes check-config` prints them.
+    pub fn warnings(&self) -> Vec<String> {
+        self.mqtt_broker
+            .as_ref()
+            .map(|b| b.warnings())
+            .unwrap_or_default()
+    }
+
     /// Reads and validates a file. Relative journal paths are taken relative to the file.
     pub fn load(path: &Path) -> Result<EdgeConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -649,6 +652,20 @@ impl EdgeConfig {
         let http = raw.http.validate(&mut mistake);
         let terminals = floor::terminals(raw.terminal, raw.terminals, &mut mistake);
         let health = raw.health.validate();
+        let mqtt_broker = match &raw.mqtt_broker {
+            None => None,
+            Some(b) => match b.validate(|span| Some(line_of(text, span.start))) {
+                Ok(b) => Some(b),
+                Err(errors) => {
+                    mistakes.extend(
+                        errors
+                            .into_iter()
+                            .map(|(line, message)| ConfigMistake { line, message }),
+                    );
+                    None
+                }
+            },
+        };
         mistakes.extend(modbus_mistakes);
         if !mistakes.is_empty() {
             return Err(ConfigError::Invalid(mistakes));
@@ -677,7 +694,7 @@ impl EdgeConfig {
             },
             http,
             sources: raw.sources,
-            mqtt_broker: raw.mqtt_broker.map(|b| b.listen),
+            mqtt_broker,
             line_state: raw.line_state.map(Spanned::into_inner),
             stations: raw.stations.into_iter().map(Spanned::into_inner).collect(),
             limits,

@@ -145,7 +145,8 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
         source,
     })?;
 
-    if let Some(listen) = config.mqtt_broker {
+    if let Some(broker) = &config.mqtt_broker {
+        let listen = broker.listen;
         // Before the sources, so an MQTT source of this edge finds it up.
         // Devices are let in once this edge's sources reading it have subscribed.
         let sources = config
@@ -162,7 +163,17 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
                 _ => false,
             })
             .count();
-        crate::broker::start(listen, sources).map_err(StartError::Broker)?;
+        // The edge's own MQTT clients connect past the front; no device may use their ids.
+        let reserved = config
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                SourceConfig::Mqtt(mqtt) => Some(mqtt.client_id.clone()),
+                _ => None,
+            })
+            .chain(config.line_state.iter().map(|l| l.client_id.clone()))
+            .collect();
+        crate::broker::start(broker, reserved, sources).map_err(StartError::Broker)?;
         tracing::info!(%listen, "embedded MQTT broker listening");
     }
 
