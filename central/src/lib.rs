@@ -19,6 +19,9 @@
 //! - [`erp`]: MRP as a pure function, the working calendar, CSV import parsing; `api::erp`
 //!   serves them (`/api/v1/import/…`, `/api/v1/mrp/run`, `/api/v1/calendar`) and
 //!   `api::openapi` documents them.
+//! - [`ingest`]: what central makes of the events an edge sends: a malformed envelope refuses
+//!   the batch; a body that does not read or is out of [`protocol::bounds`] is stored,
+//!   acknowledged and quarantined, never applied.
 //! - [`auth`]: token generation, hashing and bearer extraction.
 //! - [`metrics`]: Prometheus counters and gauges served at `/metrics`.
 //!
@@ -32,6 +35,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod erp;
+pub mod ingest;
 pub mod metrics;
 pub mod store;
 

@@ -9,9 +9,10 @@
 //! | `POST /api/v1/sync/status` | edge | [`protocol::EdgeStatus`] → [`protocol::StatusReply`] |
 //! | `POST /api/v1/edges` | admin | create an edge or rotate its token → 201 `{edge_id, token}` |
 //! | `POST /api/v1/edges/{edge_id}/revoke` | admin | 204 |
-//! | `GET /api/v1/edges` | admin | `{"edges": [EdgeSummary…]}` |
-//! | `GET /api/v1/edges/{edge_id}/events?from&to&limit` | admin | `{"events": [Event…]}` |
-//! | `POST /api/v1/edges/{edge_id}/plans` | admin | `{"work_orders": […]}` → 201 Plan |
+//! | `GET /api/v1/edges` | admin | `{"edges": [EdgeSummary…]}` (with `quarantined`, a count) |
+//! | `GET /api/v1/edges/{edge_id}/events?from&to&limit` | admin | `{"events": [Event…], "quarantined": [seq…]}` |
+//! | `GET /api/v1/quarantine?edge&limit` | admin | `{"quarantined": [QuarantinedEvent…]}`, newest first ([`crate::ingest`]) |
+//! | `POST /api/v1/edges/{edge_id}/plans` | admin | `{"work_orders": […]}` → 201 Plan; 400 `invalid_plan` naming every field out of bounds |
 //! | `GET /api/v1/edges/{edge_id}/plan` | admin | Plan or 404 |
 //! | `POST /api/v1/import/{items,boms,inventory,demands,receipts,uom_conversions,suppliers,locations}` | admin | `text/csv` → `{kind, rows}` (boms: also `revisions`, `unchanged`); 400 `invalid_csv` with `details` |
 //! | `POST /api/v1/mrp/run?as_of=YYYY-MM-DD&pegging=single\|full` | admin | the MRP plan ([`crate::erp::mrp::MrpPlan`]) |

@@ -10,6 +10,7 @@ mod inventory;
 mod master_data;
 mod plan;
 mod plan_content;
+mod quarantine;
 mod work_orders;
 
 use axum::Router;
