@@ -201,9 +201,11 @@ async fn publish_plan(
     State(state): State<AppState>,
     _: AdminAuth,
     ApiPath(edge_id): ApiPath<String>,
-    ApiJson(request): ApiJson<PublishPlan>,
+    ApiJson(mut request): ApiJson<PublishPlan>,
 ) -> Result<(StatusCode, axum::Json<Plan>), AppError> {
     let edge_id = EdgeId(edge_id);
+    // The operators are central's registry's, filled in when the plan is published.
+    request.operators.clear();
     check_plan(&request)?;
     let plan = state.store().publish_plan(&edge_id, request).await?;
     state.notify_plan(&edge_id, plan.version);

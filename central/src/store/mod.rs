@@ -8,11 +8,13 @@
 
 pub mod erp;
 pub mod inventory;
+pub mod operators;
 pub mod sqlite;
 pub mod work_orders;
 
 pub use erp::{ErpStore, ImportSummary, MasterData};
 pub use inventory::InventoryStore;
+pub use operators::OperatorStore;
 pub use work_orders::WorkOrderStore;
 
 use async_trait::async_trait;
@@ -159,9 +161,12 @@ pub struct StoredEvents {
 }
 
 /// Central's store. ERP master data is its supertrait [`ErpStore`], the stock ledger and
-/// genealogy [`InventoryStore`], lines, routings and work orders [`WorkOrderStore`].
+/// genealogy [`InventoryStore`], lines, routings and work orders [`WorkOrderStore`], the
+/// operator registry [`OperatorStore`].
 #[async_trait]
-pub trait Store: ErpStore + InventoryStore + WorkOrderStore + Send + Sync + 'static {
+pub trait Store:
+    ErpStore + InventoryStore + WorkOrderStore + OperatorStore + Send + Sync + 'static
+{
     /// Creates an edge with this credential, or replaces the credential of an existing one
     /// (rotation), which also lifts a revocation. Its events and acked seq stay.
     async fn create_edge(&self, edge_id: &EdgeId, token_hash: [u8; 32]) -> Result<(), StoreError>;
@@ -253,7 +258,8 @@ pub trait Store: ErpStore + InventoryStore + WorkOrderStore + Send + Sync + 'sta
         limit: usize,
     ) -> Result<Vec<(Seq, EventId)>, StoreError>;
 
-    /// Publishes the next plan version of an edge (previous + 1, starting at 1).
+    /// Publishes the next plan version of an edge (previous + 1, starting at 1), with the
+    /// active operators of the registry in place of whatever `content.operators` holds.
     /// [`StoreError::NotFound`] if the edge is unknown.
     async fn publish_plan(
         &self,

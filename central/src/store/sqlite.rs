@@ -10,6 +10,7 @@
 
 mod erp;
 mod inventory;
+mod operators;
 mod quarantine;
 mod work_orders;
 
@@ -31,7 +32,8 @@ pub const DB_FILE: &str = "central.db";
 
 /// 2: the ERP tables ([`erp::SCHEMA`]). 3: the stock ledger and genealogy
 /// ([`inventory::SCHEMA`]), backfilled from stored events on upgrade. 4: the quarantine
-/// ([`quarantine::SCHEMA`]), a new table that starts empty.
+/// ([`quarantine::SCHEMA`]) and the operator registry ([`operators::SCHEMA`]), new tables
+/// that start empty.
 const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
@@ -108,6 +110,7 @@ impl SqliteStore {
         writer.execute_batch(inventory::SCHEMA)?;
         writer.execute_batch(work_orders::SCHEMA)?;
         writer.execute_batch(quarantine::SCHEMA)?;
+        writer.execute_batch(operators::SCHEMA)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
         }
@@ -615,12 +618,14 @@ impl Store for SqliteStore {
 }
 
 /// Stores the next plan version of an edge inside `tx` (previous + 1, starting at 1), so a
-/// work-order change and the plan it publishes commit together.
+/// work-order change and the plan it publishes commit together. Every plan is published
+/// here, and every plan carries the registry's active operators, whatever `content` held.
 fn publish_plan_in(
     tx: &rusqlite::Transaction<'_>,
     edge_id: &EdgeId,
-    content: PlanContent,
+    mut content: PlanContent,
 ) -> Result<Plan, StoreError> {
+    content.operators = operators::active(tx)?;
     let exists: Option<i64> = tx
         .query_row(
             "SELECT 1 FROM edges WHERE edge_id = ?1",
