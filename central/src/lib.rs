@@ -47,4 +47,4 @@ pub use auth::{hash_token, new_token};
 pub use config::{CentralConfig, ConfigError};
 pub use people::operators::{Operator, OperatorUpdate, Pin, PinUpdate};
 pub use store::sqlite::open_sqlite_store;
-pub use store::{EdgeSummary, IngestOutcome, Ingested, Store, StoreError};
+pub use store::{EdgeSummary, IngestOutcome, Ingested, OperatorStore, Store, StoreError};
