@@ -490,3 +490,40 @@ pub async fn run(
         Some(why) => Err(StartError::Failed(why)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11: the processor panicked and the agent looked alive. A part that panics or
+    /// ends on its own is a failure the agent reports (and exits on); a part that ends because
+    /// the agent stops is not.
+    #[tokio::test]
+    async fn a_part_that_panics_or_ends_early_is_a_failure_and_one_that_is_stopped_is_not() {
+        let live = Live::new(None);
+        let (stop, stopping) = watch::channel(false);
+        spawn_part("processor", &live, &stopping, async {
+            panic!("attempt to add with overflow")
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            live.failures(),
+            vec!["processor stopped: panicked: attempt to add with overflow".to_owned()]
+        );
+        assert_eq!(
+            live.first_failure().await,
+            "processor stopped: panicked: attempt to add with overflow"
+        );
+        spawn_part("uplink", &live, &stopping, async {})
+            .await
+            .unwrap();
+        assert_eq!(live.failures().len(), 2);
+        assert_eq!(live.failures()[1], "uplink stopped: ended on its own");
+        stop.send_replace(true);
+        spawn_part("downlink", &live, &stopping, async {})
+            .await
+            .unwrap();
+        assert_eq!(live.failures().len(), 2, "stopping is not failing");
+    }
+}

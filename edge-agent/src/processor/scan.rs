@@ -1947,4 +1947,152 @@ mod tests {
         let restored = Floor::restore([(format!("{STATION_PREFIX}st-1"), "{oops".to_owned())]);
         assert_eq!(restored, Floor::default());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One thing done at st-10: a code scanned, or a button.
+        #[derive(Debug, Clone)]
+        enum Act {
+            Code(String),
+            SignIn(&'static str, PinCheck),
+            SignOut,
+            Complete(Decimal, Option<&'static str>),
+        }
+
+        fn qty() -> impl Strategy<Value = String> {
+            prop_oneof![
+                (1u32..500).prop_map(|n| n.to_string()),
+                (0u64..=u64::MAX).prop_map(|n| n.to_string()),
+                Just("0".to_owned()),
+                Just("79228162514264337593543950335".to_owned()),
+                (1u32..100_000, 0u32..12).prop_map(|(n, s)| Decimal::new(n.into(), s).to_string()),
+            ]
+        }
+
+        fn decimal() -> impl Strategy<Value = Decimal> {
+            prop_oneof![
+                (1i64..2_000).prop_map(Decimal::from),
+                Just(Decimal::ZERO),
+                Just(Decimal::MAX),
+                Just(Decimal::MIN),
+                (any::<i64>(), 0u32..28).prop_map(|(n, s)| Decimal::new(n, s)),
+            ]
+        }
+
+        fn act() -> impl Strategy<Value = Act> {
+            let item = prop_oneof![Just("STEEL-2MM"), Just("GREASE"), Just("BOLT-M8")];
+            let lot = prop_oneof![
+                Just("L-1".to_owned()),
+                Just("L-2".to_owned()),
+                Just("L-HOLD".to_owned()),
+                Just("L-OLD".to_owned()),
+                "[A-Z]{1,3}"
+            ];
+            let uom = prop_oneof![Just("kg"), Just("pcs"), Just("lb")];
+            let badge = prop_oneof![Just("10442"), Just("10443"), Just("9001"), Just("66666")];
+            let pin = prop_oneof![
+                Just(PinCheck::NotGiven),
+                Just(PinCheck::Verified),
+                Just(PinCheck::Wrong),
+                Just(PinCheck::Locked)
+            ];
+            prop_oneof![
+                (item, lot, qty(), uom)
+                    .prop_map(|(i, l, q, u)| Act::Code(format!("(92){i}(93){l}(94){q}{u}"))),
+                prop_oneof![
+                    Just("WO-1"),
+                    Just("WO-2"),
+                    Just("WO-HELD"),
+                    Just("WO-WELD"),
+                    Just("WO-9")
+                ]
+                .prop_map(|wo| Act::Code(format!("(91){wo}"))),
+                badge.clone().prop_map(|b| Act::Code(format!("(96){b}"))),
+                (badge, pin).prop_map(|(b, p)| Act::SignIn(b, p)),
+                prop_oneof![Just("RACK-1"), Just("RACK-2")]
+                    .prop_map(|l| Act::Code(format!("(95){l}"))),
+                Just(Act::SignOut),
+                (
+                    decimal(),
+                    prop_oneof![Just(None), Just(Some("9001")), Just(Some("10443"))]
+                )
+                    .prop_map(|(q, by)| Act::Complete(q, by)),
+                any::<String>().prop_map(Act::Code),
+                "(01)09506000134352(3101)[0-9]{6}(10)[A-Z0-9]{1,8}".prop_map(Act::Code),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever is scanned and pressed, in whatever order: no panic; every event is
+            /// within the bounds central takes; a refusal changes nothing but itself; a limited
+            /// component is never issued beyond what the order needs; finished lots stay within
+            /// the order unless a supervisor approved; and the floor comes back whole from the
+            /// state its decisions saved.
+            #[test]
+            fn the_scan_processor_keeps_its_promises(acts in proptest::collection::vec(act(), 1..60)) {
+                let plan = plan();
+                let mut floor = Floor::default();
+                let mut saved = BTreeMap::new();
+                let window = protocol::bounds::TimeWindow::around(at(), chrono::TimeDelta::hours(1));
+                let mut approved = false;
+                for act in acts {
+                    let d = match &act {
+                        Act::Code(code) => floor.scan(&request(code), Some(&plan)),
+                        other => {
+                            let action = match other {
+                                Act::SignIn(badge, pin) => StationAction::SignIn { badge: (*badge).into(), pin: *pin },
+                                Act::SignOut => StationAction::SignOut,
+                                Act::Complete(qty, by) => StationAction::CompleteLot { qty: *qty, approved_by: by.map(OperatorId::from) },
+                                Act::Code(_) => unreachable!(),
+                            };
+                            floor.command(
+                                &StationCommand { station: "st-10".into(), at: at(), action, reply: None },
+                                Some(&plan),
+                            )
+                        }
+                    };
+                    for e in &d.events {
+                        prop_assert_eq!(protocol::bounds::check_event(e, &window), Ok(()), "{:?} gave {:?}", act, e);
+                    }
+                    if d.outcome.result == ScanResult::Rejected {
+                        prop_assert!(d.state.is_empty());
+                        prop_assert_eq!(d.events.len(), 1);
+                    }
+                    if d.outcome.action == Some("lot_completed")
+                        && let Act::Complete(_, Some("9001")) = act
+                    {
+                        approved = true;
+                    }
+                    saved.extend(d.state);
+                }
+                for ((wo, op), issued) in &floor.issued {
+                    let order = plan.work_order(wo.as_str()).unwrap();
+                    let operation = order.operations.iter().find(|o| o.operation == *op).unwrap();
+                    for need in &operation.components {
+                        let done = issued.by_item.get(&need.item).copied().unwrap_or_default();
+                        prop_assert!(done <= need.qty, "{} issued {} of {}", wo, done, need.qty);
+                    }
+                    if !approved {
+                        prop_assert!(issued.qty_produced <= order.qty, "{} produced {}", wo, issued.qty_produced);
+                    }
+                }
+                let restored = Floor::restore(saved);
+                // A station looked at but never changed has an empty entry in memory only.
+                let changed = |f: &Floor| -> BTreeMap<StationId, StationState> {
+                    f.stations
+                        .iter()
+                        .filter(|(_, s)| **s != StationState::default())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                };
+                prop_assert_eq!(changed(&restored), changed(&floor));
+                prop_assert_eq!(&restored.issued, &floor.issued);
+                prop_assert_eq!(&restored.lot_locations, &floor.lot_locations);
+            }
+        }
+    }
 }

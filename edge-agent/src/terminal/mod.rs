@@ -248,3 +248,48 @@ pub(crate) async fn test_state() -> (TerminalState, tempfile::TempDir) {
     };
     (state, dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    async fn healthz_of(state: TerminalState) -> (StatusCode, serde_json::Value) {
+        let response = app(state, 1 << 16)
+            .oneshot(
+                Request::get("/healthz")
+                    .header("host", "127.0.0.1:9101")
+                    .body(Body::empty())
+                    .expect("a request"),
+            )
+            .await
+            .expect("an answer");
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("a body");
+        (status, serde_json::from_slice(&body).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn healthz_names_a_stopped_part_and_a_journal_refusing_events() {
+        let (state, _dir) = test_state().await;
+        assert_eq!(healthz_of(state.clone()).await.0, StatusCode::OK);
+        state.live.part_failed("processor", "panicked: boom");
+        state
+            .live
+            .set_journal_refusing(Some("journal full: 10 of 10 bytes".into()));
+        let (status, body) = healthz_of(state.clone()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "unhealthy");
+        assert_eq!(
+            body["problems"],
+            serde_json::json!([
+                "processor stopped: panicked: boom",
+                "the journal refuses new events: journal full: 10 of 10 bytes"
+            ])
+        );
+    }
+}

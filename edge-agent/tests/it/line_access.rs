@@ -637,3 +637,35 @@ async fn healthz_tells_when_events_wait_too_long_for_central() {
     );
     edge.shutdown().await;
 }
+
+/// Issue 11: two scans of an unlimited component with a quantity of 7.9e28 killed the
+/// processor (PLC counts stopped, scans got 503, /healthz said ok). Now both are refused with
+/// the reason and the line goes on: the next scan is decided and the agent is healthy.
+#[tokio::test]
+async fn huge_quantities_are_refused_and_the_line_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plan = plan();
+    plan.work_orders[0].operations[0]
+        .allowed_components
+        .push("GREASE".into());
+    let edge = edge(dir.path(), Some(&plan), "", &terminal("\"st-10\"")).await;
+    scan(&edge, "(96)10442").await;
+    scan(&edge, "(91)WO-1001").await;
+    let huge = "(92)GREASE(93)G1(94)79228162514264337593543950335kg";
+    for _ in 0..2 {
+        let outcome = scan(&edge, huge).await;
+        assert_eq!(outcome["result"], "rejected", "{outcome}");
+        assert!(
+            outcome["message"]
+                .as_str()
+                .unwrap()
+                .contains("at most 1000000000"),
+            "{outcome}"
+        );
+    }
+    let outcome = scan(&edge, "(92)GREASE(93)G2(94)5kg").await;
+    assert_eq!(outcome["action"], "issued", "{outcome}");
+    let (status, body, _) = call(&edge, reqwest::Method::GET, "/healthz", &[], None).await;
+    assert_eq!(status, 200, "{body}");
+    edge.shutdown().await;
+}
