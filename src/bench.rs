@@ -9,6 +9,7 @@ use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod floor;
 mod mqtt_ingest;
 use mqtt_ingest::mqtt_ingest;
 mod memory_poll;
@@ -116,6 +117,14 @@ pub enum Which {
         #[arg(long, default_value_t = 8)]
         connections: usize,
     },
+    /// The scan processor's memory over months of a busy line, with and without forgetting
+    /// orders long out of the plan and lots long left alone (issue 11).
+    Floor {
+        #[arg(long, default_value_t = 180)]
+        days: u64,
+        #[arg(long, default_value_t = 40)]
+        orders_per_day: u64,
+    },
     /// Used by `memory`: run an edge from a config file (a separate process to measure).
     #[command(hide = true)]
     EdgeProcess { config: std::path::PathBuf },
@@ -167,6 +176,13 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             Ok(())
         }
         Which::Latency { samples } => runtime.block_on(latency(samples)),
+        Which::Floor {
+            days,
+            orders_per_day,
+        } => {
+            floor::floor(days, orders_per_day);
+            Ok(())
+        }
         Which::Drain { events } => runtime.block_on(drain(events)),
         Which::Memory { events } => runtime.block_on(memory(events)),
         Which::MemoryPoll {

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 const EDGES: [&str; 2] = ["line-1", "line-2"];
 
+/// The demo supervisor's PIN, printed with the URLs.
+const DEMO_SUPERVISOR_PIN: &str = "2468";
+
 /// The one-line summary `mes demo --for N` prints last.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {
@@ -80,6 +83,42 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
         ));
     }
 
+    // The operator registry every plan carries down: an operator without a PIN and a
+    // supervisor with one (who pairs terminals and approves lots beyond an order).
+    for (badge, name, skills, pin) in [
+        ("10442", "Li Wei", vec!["press".to_owned()], None),
+        (
+            "9001",
+            "Zhang Min",
+            vec!["press".to_owned(), protocol::SUPERVISOR_SKILL.to_owned()],
+            Some(DEMO_SUPERVISOR_PIN),
+        ),
+    ] {
+        let pin = match pin {
+            Some(pin) => central::PinUpdate::Set(
+                central::Pin::parse(pin)
+                    .and_then(|p| p.hash())
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            None => central::PinUpdate::Keep,
+        };
+        store
+            .put_operator(
+                central::OperatorUpdate {
+                    badge: badge.into(),
+                    name: name.into(),
+                    skills,
+                    pin,
+                    active: None,
+                },
+                Utc::now(),
+            )
+            .await?
+            .map_err(|e| anyhow::anyhow!("the demo's operator {badge}: {e:?}"))?;
+    }
+    // Each line's terminal is a kiosk with a key of its own (its URL carries it).
+    let kiosk_key = central::new_token();
+
     // Two edges, each with its own credential and a plan of two work orders.
     let mut edges: Vec<(EdgeId, RunningEdge)> = Vec::new();
     for (i, name) in EDGES.iter().enumerate() {
@@ -102,6 +141,7 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
                         location: None,
                     }],
                     gtins: [("09506000134352".to_owned(), "STEEL-2MM".into())].into(),
+                    operators: Vec::new(),
                 },
             )
             .await?;
@@ -116,6 +156,10 @@ status_interval = "2s"
 path = "{journal}"
 [http]
 listen = "127.0.0.1:0"
+[[terminals]]
+id = "kiosk"
+stations = ["st-10", "st-20"]
+key = "{kiosk_key}"
 {presses}"#,
             journal = dir.path().join(format!("{name}.db")).display(),
             presses = (0..2)
@@ -126,7 +170,13 @@ listen = "127.0.0.1:0"
         edges.push((edge_id, edge));
     }
 
-    print_urls(&central_url, admin_token.expose(), &edges, dir.path());
+    print_urls(
+        &central_url,
+        admin_token.expose(),
+        &kiosk_key,
+        &edges,
+        dir.path(),
+    );
 
     match run_for {
         Some(d) => tokio::time::sleep(d).await,
@@ -213,6 +263,7 @@ fn demo_plan(line: usize) -> Vec<PlanWorkOrder> {
                     qty: Decimal::new(250, 0),
                     uom: "kg".into(),
                 }],
+                skill: None,
             }],
             plc_parameters: Default::default(),
             on_hold: false,
@@ -223,6 +274,7 @@ fn demo_plan(line: usize) -> Vec<PlanWorkOrder> {
 fn print_urls(
     central: &str,
     admin_token: &str,
+    kiosk_key: &str,
     edges: &[(EdgeId, RunningEdge)],
     dir: &std::path::Path,
 ) {
@@ -243,12 +295,18 @@ fn print_urls(
         );
         eprintln!("  {edge_id} metrics   http://{}/metrics", edge.http_addr);
         eprintln!(
-            "  {edge_id} terminal  http://{}/terminal?station=st-10  (中文: &lang=zh)",
+            "  {edge_id} terminal  http://{}/terminal?station=st-10&key={kiosk_key}  (中文: &lang=zh)",
             edge.http_addr
         );
     }
+    eprintln!(
+        "  a terminal opened without the key shows its station and a pairing code: confirm it at"
+    );
+    eprintln!(
+        "  the kiosk (\"Pair a terminal\") as supervisor 9001 with PIN {DEMO_SUPERVISOR_PIN}"
+    );
     eprintln!("  scan these into a terminal (type them, then Enter):");
-    eprintln!("    badge           (96)10442");
+    eprintln!("    badge           (96)10442  (supervisor: (96)9001, PIN {DEMO_SUPERVISOR_PIN})");
     eprintln!("    work order      (91)WO-1001 on line-1, (91)WO-2001 on line-2");
     eprintln!("    right lot       (92)STEEL-2MM(93)L-0001(94)25kg");
     eprintln!("    wrong item      (92)BOLT-M8(93)B-77(94)100pcs");

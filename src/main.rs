@@ -244,7 +244,13 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
     let is_edge = text.lines().any(|l| l.trim_start().starts_with("edge_id"));
     let result = if is_edge {
         edge_agent::EdgeConfig::from_toml_str(&text)
-            .map(|_| "edge")
+            .map(|config| {
+                // Valid but risky (an embedded MQTT broker open to anonymous clients).
+                for warning in config.warnings() {
+                    eprintln!("{}: WARNING: {warning}", file.display());
+                }
+                "edge"
+            })
             .map_err(|e| e.to_string())
     } else {
         central::CentralConfig::from_toml_str(&text)

@@ -19,6 +19,11 @@
 //! - [`erp`]: MRP as a pure function, the working calendar, CSV import parsing; `api::erp`
 //!   serves them (`/api/v1/import/…`, `/api/v1/mrp/run`, `/api/v1/calendar`) and
 //!   `api::openapi` documents them.
+//! - [`ingest`]: what central makes of the events an edge sends: a malformed envelope refuses
+//!   the batch; a body that does not read or is out of [`protocol::bounds`] is stored,
+//!   acknowledged and quarantined, never applied.
+//! - [`people`]: the operator registry (badge, name, skills, argon2id PIN hash) that every
+//!   plan carries down to the lines.
 //! - [`auth`]: token generation, hashing and bearer extraction.
 //! - [`metrics`]: Prometheus counters and gauges served at `/metrics`.
 //!
@@ -32,11 +37,14 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod erp;
+pub mod ingest;
 pub mod metrics;
+pub mod people;
 pub mod store;
 
 pub use api::{AppState, app, serve};
 pub use auth::{hash_token, new_token};
 pub use config::{AdminToken, CentralConfig, ConfigError};
+pub use people::operators::{Operator, OperatorUpdate, Pin, PinUpdate};
 pub use store::sqlite::open_sqlite_store;
-pub use store::{EdgeSummary, IngestOutcome, Ingested, Store, StoreError};
+pub use store::{EdgeSummary, IngestOutcome, Ingested, OperatorStore, Store, StoreError};

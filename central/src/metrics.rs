@@ -29,6 +29,7 @@ pub struct Metrics {
     pub seq_gaps: Counter,
     pub sync_requests: Family<RequestLabels, Counter>,
     pub edge_acked_seq: Family<EdgeLabels, Gauge>,
+    pub edge_events_quarantined: Family<EdgeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -45,6 +46,7 @@ impl Metrics {
         let seq_gaps = Counter::default();
         let sync_requests = Family::<RequestLabels, Counter>::default();
         let edge_acked_seq = Family::<EdgeLabels, Gauge>::default();
+        let edge_events_quarantined = Family::<EdgeLabels, Counter>::default();
         registry.register(
             "events_ingested",
             "Events newly stored from edges",
@@ -70,6 +72,11 @@ impl Metrics {
             "Highest contiguous seq central has stored, per edge",
             edge_acked_seq.clone(),
         );
+        registry.register(
+            "events_quarantined",
+            "Events stored and acknowledged but not applied, because their body does not read or is out of bounds (GET /api/v1/quarantine), per edge",
+            edge_events_quarantined.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             events_ingested,
@@ -77,7 +84,16 @@ impl Metrics {
             seq_gaps,
             sync_requests,
             edge_acked_seq,
+            edge_events_quarantined,
         }
+    }
+
+    pub fn events_quarantined(&self, edge_id: &str, n: u64) {
+        self.edge_events_quarantined
+            .get_or_create(&EdgeLabels {
+                edge_id: edge_id.to_owned(),
+            })
+            .inc_by(n);
     }
 
     pub fn sync_request(&self, route: &str, outcome: &str) {
@@ -116,6 +132,7 @@ mod tests {
         metrics.events_ingested.inc_by(3);
         metrics.sync_request("events", "ok");
         metrics.set_acked_seq("line-1", 42);
+        metrics.events_quarantined("line-1", 2);
         let text = metrics.encode();
         assert!(
             text.contains("mes_central_events_ingested_total 3"),
@@ -132,6 +149,10 @@ mod tests {
         );
         assert!(
             text.contains(r#"mes_central_edge_acked_seq{edge_id="line-1"} 42"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"mes_central_events_quarantined_total{edge_id="line-1"} 2"#),
             "{text}"
         );
     }

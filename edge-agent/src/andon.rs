@@ -64,11 +64,28 @@ fn topics(config: &LineStateConfig) -> (String, String) {
     (format!("{prefix}/state"), format!("{prefix}/status"))
 }
 
-/// Connection options: a clean session, and the retained last will `offline`.
+/// Connection options: a clean session, and the retained last will `offline`. With the
+/// edge's embedded broker, straight to rumqttd with the loopback login (past the front, which
+/// asks devices for theirs: `broker/`).
 pub fn options(config: &LineStateConfig) -> Result<MqttOptions, String> {
     let (host, port) = config.validate()?;
     let (_, status) = topics(config);
-    let mut o = MqttOptions::new(config.client_id.clone(), host, port);
+    let gate = crate::broker::gate_for(&host, port);
+    let mut o = match &gate {
+        Some(gate) => {
+            let mut o = MqttOptions::new(
+                config.client_id.clone(),
+                gate.inner.ip().to_string(),
+                gate.inner.port(),
+            );
+            o.set_credentials(
+                gate.inner_login.username.clone(),
+                gate.inner_login.password.clone(),
+            );
+            o
+        }
+        None => MqttOptions::new(config.client_id.clone(), host, port),
+    };
     o.set_keep_alive(Duration::from_secs(5))
         .set_clean_session(true)
         .set_last_will(LastWill::new(status, OFFLINE, QoS::AtLeastOnce, true));

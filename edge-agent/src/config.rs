@@ -1,12 +1,15 @@
 //! The edge agent's configuration: TOML, strict (`deny_unknown_fields`), parsed into a raw
 //! shape and then validated, with every mistake reported with its line.
 
+pub mod floor;
 pub mod modbus;
 
+pub use self::floor::{
+    ConfiguredTerminal, HealthSettings, HttpSettings, MIN_SECRET_LEN, TerminalSettings,
+};
 use crate::journal::{Durability, JournalConfig};
 use protocol::{EdgeId, Secret};
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
@@ -19,13 +22,20 @@ pub struct EdgeConfig {
     pub journal: JournalSettings,
     pub http: HttpSettings,
     pub sources: Vec<SourceConfig>,
-    /// Where the embedded MQTT broker listens, when the agent runs one.
-    pub mqtt_broker: Option<SocketAddr>,
+    /// The embedded MQTT broker, when the agent runs one: where it listens, the devices'
+    /// logins and topic rights (`broker/config.rs`).
+    pub mqtt_broker: Option<crate::broker::config::BrokerConfig>,
     /// Where the edge publishes its own line state (andon boards, local HMIs), if anywhere.
     pub line_state: Option<LineStateConfig>,
     /// `[[stations]]`: stations named here (the plan and the sources name others) and their
     /// label printers.
     pub stations: Vec<StationConfig>,
+    /// `[limits]`: the largest quantities operators may record, the completion tolerance.
+    pub limits: crate::processor::scan::Limits,
+    /// `[terminal]`, `[[terminals]]`: pairing, and terminals with credentials of their own.
+    pub terminals: TerminalSettings,
+    /// `[health]`: when `/healthz` says the agent is not well.
+    pub health: HealthSettings,
     /// `[runtime]`: the threads the agent runs on.
     pub runtime: RuntimeSettings,
 }
@@ -155,6 +165,8 @@ pub struct CentralLink {
     /// This edge's credential.
     pub token: Token,
     pub batch_max_events: usize,
+    /// A batch's JSON stays below this many bytes (central's body limit is 32 MiB by default).
+    pub batch_max_bytes: usize,
     pub request_timeout: Duration,
     pub status_interval: Duration,
     pub plan_wait: Duration,
@@ -290,11 +302,6 @@ impl JournalSettings {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    pub listen: SocketAddr,
-}
-
 /// The sources this edge reads. A closed set: each variant builds its own component.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -353,25 +360,27 @@ struct RawConfig {
     #[serde(default)]
     journal: RawJournal,
     #[serde(default)]
-    http: RawHttp,
+    http: floor::RawHttp,
     #[serde(default)]
     sources: Vec<SourceConfig>,
     /// Run an MQTT broker inside the agent, for gateways that have none.
     #[serde(default)]
-    mqtt_broker: Option<RawBroker>,
+    mqtt_broker: Option<crate::broker::config::RawBrokerConfig>,
     /// Publish the line state for andon boards and HMIs.
     #[serde(default)]
     line_state: Option<Spanned<LineStateConfig>>,
     #[serde(default)]
     stations: Vec<Spanned<StationConfig>>,
     #[serde(default)]
+    limits: floor::RawLimits,
+    #[serde(default)]
+    terminal: floor::RawTerminal,
+    #[serde(default)]
+    terminals: Vec<floor::RawTerminalEntry>,
+    #[serde(default)]
+    health: floor::RawHealth,
+    #[serde(default)]
     runtime: Option<Spanned<RuntimeSettings>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBroker {
-    listen: SocketAddr,
 }
 
 #[derive(Debug, Deserialize)]
@@ -383,6 +392,8 @@ struct RawCentral {
     token: Spanned<Secret>,
     #[serde(default = "default_batch")]
     batch_max_events: Spanned<usize>,
+    #[serde(default = "default_batch_bytes")]
+    batch_max_bytes: Spanned<String>,
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
     request_timeout: Duration,
     #[serde(default = "default_status_interval", with = "humantime_serde")]
@@ -397,6 +408,9 @@ struct RawCentral {
 
 fn default_batch() -> Spanned<usize> {
     Spanned::new(0..0, 5000)
+}
+fn default_batch_bytes() -> Spanned<String> {
+    Spanned::new(0..0, "4 MiB".to_owned())
 }
 fn default_request_timeout() -> Duration {
     Duration::from_secs(30)
@@ -480,25 +494,6 @@ fn default_prune_interval() -> Duration {
     Duration::from_secs(60)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    #[serde(default = "default_listen")]
-    listen: SocketAddr,
-}
-
-impl Default for RawHttp {
-    fn default() -> Self {
-        RawHttp {
-            listen: default_listen(),
-        }
-    }
-}
-
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 9101))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Errors
 
@@ -554,6 +549,15 @@ fn line_of(text: &str, offset: usize) -> usize {
 // ---------------------------------------------------------------------------------------------
 
 impl EdgeConfig {
+    /// Settings that are valid but risky (an embedded broker open to anonymous clients): the
+    /// agent logs them at start and `mes check-config` prints them.
+    pub fn warnings(&self) -> Vec<String> {
+        self.mqtt_broker
+            .as_ref()
+            .map(|b| b.warnings())
+            .unwrap_or_default()
+    }
+
     /// Reads and validates a file. Relative paths (the journal, a `file:` token) are taken
     /// relative to the file.
     pub fn load(path: &Path) -> Result<EdgeConfig, ConfigError> {
@@ -648,6 +652,19 @@ impl EdgeConfig {
                 format!("central.batch_max_events is {batch}; expected 1 to 100000"),
             );
         }
+        let batch_bytes = match parse_size(raw.central.batch_max_bytes.get_ref()) {
+            Ok(n) if (256 * 1024..=64 << 20).contains(&n) => n as usize,
+            _ => {
+                mistake(
+                    raw.central.batch_max_bytes.span(),
+                    format!(
+                        "central.batch_max_bytes {:?} must be a size from 256 KiB to 64 MiB, like \"4 MiB\" (below central's max_body_bytes)",
+                        raw.central.batch_max_bytes.get_ref()
+                    ),
+                );
+                0
+            }
+        };
         if raw.central.backoff_min > raw.central.backoff_max {
             mistake(
                 0..0,
@@ -797,6 +814,10 @@ impl EdgeConfig {
                 );
             }
         }
+        let limits = raw.limits.validate(&mut mistake);
+        let http = raw.http.validate(&mut mistake);
+        let terminals = floor::terminals(raw.terminal, raw.terminals, &mut mistake);
+        let health = raw.health.validate();
         let runtime = match &raw.runtime {
             Some(r) => {
                 for m in r.get_ref().mistakes() {
@@ -805,6 +826,20 @@ impl EdgeConfig {
                 *r.get_ref()
             }
             None => RuntimeSettings::default(),
+        };
+        let mqtt_broker = match &raw.mqtt_broker {
+            None => None,
+            Some(b) => match b.validate(|span| Some(line_of(text, span.start))) {
+                Ok(b) => Some(b),
+                Err(errors) => {
+                    mistakes.extend(
+                        errors
+                            .into_iter()
+                            .map(|(line, message)| ConfigMistake { line, message }),
+                    );
+                    None
+                }
+            },
         };
         mistakes.extend(modbus_mistakes);
         if !mistakes.is_empty() {
@@ -816,6 +851,7 @@ impl EdgeConfig {
                 url,
                 token,
                 batch_max_events: batch,
+                batch_max_bytes: batch_bytes,
                 request_timeout: raw.central.request_timeout,
                 status_interval: raw.central.status_interval,
                 plan_wait: raw.central.plan_wait,
@@ -832,13 +868,14 @@ impl EdgeConfig {
                 prune_interval: raw.journal.prune_interval,
                 cache_bytes,
             },
-            http: HttpSettings {
-                listen: raw.http.listen,
-            },
+            http,
             sources: raw.sources,
-            mqtt_broker: raw.mqtt_broker.map(|b| b.listen),
+            mqtt_broker,
             line_state: raw.line_state.map(Spanned::into_inner),
             stations: raw.stations.into_iter().map(Spanned::into_inner).collect(),
+            limits,
+            terminals,
+            health,
             runtime,
         })
     }

@@ -219,8 +219,28 @@ pub struct StationCount {
     pub scrap: u64,
 }
 
+/// What `/healthz` judges besides the journal answering.
+#[derive(Debug, Clone)]
+pub struct HealthRules {
+    /// Unhealthy once the oldest event central has not acknowledged is older than this.
+    pub uplink_stalled_after: std::time::Duration,
+}
+
+impl Default for HealthRules {
+    fn default() -> Self {
+        HealthRules {
+            uplink_stalled_after: std::time::Duration::from_secs(15 * 60),
+        }
+    }
+}
+
 pub struct Live {
     pub metrics: Metrics,
+    /// Parts of the agent that stopped when they should not have (a panic, an early end): the
+    /// agent is unhealthy and exits.
+    failures: watch::Sender<Vec<String>>,
+    /// Why the journal refuses new events, while it does.
+    journal_refusing: Mutex<Option<String>>,
     pub sync: Mutex<SyncHealth>,
     pub devices: Mutex<BTreeMap<String, DeviceStatus>>,
     /// Per station (`""` for production with no station), updated after each commit.
@@ -253,10 +273,168 @@ pub struct ScanRecord {
     pub outcome: ScanOutcome,
 }
 
+/// Journal state key prefix of a station's last scans (JSON), so the terminal shows them
+/// again after a restart.
+pub const RECENT_PREFIX: &str = "scan/recent/";
+
+/// Every code a scan outcome carries (kinds, actions, reasons, parameter names). A saved
+/// scan's strings are matched back to these; a test keeps the list complete.
+const CODES: &[&str] = &[
+    // kinds
+    "gs1",
+    "location",
+    "material_lot",
+    "operator",
+    "station",
+    "work_order",
+    // actions
+    "issued",
+    "location_cleared",
+    "location_set",
+    "lot_completed",
+    "moved",
+    "received",
+    "signed_in",
+    "signed_out",
+    "started",
+    "station_checked",
+    // reasons
+    "already_issued",
+    "bad_code",
+    "bad_quantity",
+    "expired",
+    "missing_lot",
+    "missing_quantity",
+    "missing_skill",
+    "no_plan",
+    "no_work_order",
+    "not_signed_in",
+    "on_hold",
+    "other_station",
+    "over_completion",
+    "over_issue",
+    "pin_locked",
+    "pin_required",
+    "unknown_badge",
+    "unknown_code",
+    "unknown_item",
+    "unknown_work_order",
+    "work_order_not_at_station",
+    "work_order_on_hold",
+    "wrong_item",
+    "wrong_pin",
+    "wrong_unit",
+    // parameters
+    "detail",
+    "expected",
+    "expires",
+    "from",
+    "gtin",
+    "item",
+    "lot",
+    "name",
+    "open",
+    "operation",
+    "qty",
+    "reason",
+    "skill",
+    "to",
+    "uom",
+];
+
+fn code(s: &str) -> Option<&'static str> {
+    CODES.iter().find(|c| **c == s).copied()
+}
+
+/// A [`ScanRecord`] as the journal keeps it.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct SavedScan {
+    at: chrono::DateTime<chrono::Utc>,
+    raw: String,
+    result: crate::processor::scan::ScanResult,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    lot: Option<protocol::LotId>,
+    #[serde(default)]
+    reason: Option<String>,
+    message: String,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+    #[serde(default)]
+    seq: Option<Seq>,
+    #[serde(default)]
+    event_id: Option<protocol::EventId>,
+}
+
+/// A station's last scans as the journal keeps them.
+pub fn save_scans(scans: &VecDeque<ScanRecord>) -> String {
+    let saved: Vec<SavedScan> = scans
+        .iter()
+        .map(|r| SavedScan {
+            at: r.at,
+            raw: r.raw.clone(),
+            result: r.outcome.result,
+            kind: r.outcome.kind.map(str::to_owned),
+            action: r.outcome.action.map(str::to_owned),
+            lot: r.outcome.lot.clone(),
+            reason: r.outcome.reason.map(str::to_owned),
+            message: r.outcome.message.clone(),
+            params: r
+                .outcome
+                .params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            seq: r.outcome.seq,
+            event_id: r.outcome.event_id,
+        })
+        .collect();
+    serde_json::to_string(&saved).unwrap_or_default()
+}
+
+/// The scans [`save_scans`] kept (unknown codes and parameters are dropped, not guessed).
+pub fn restore_scans(json: &str) -> VecDeque<ScanRecord> {
+    let saved: Vec<SavedScan> = match serde_json::from_str(json) {
+        Ok(saved) => saved,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a station's last scans");
+            return VecDeque::new();
+        }
+    };
+    saved
+        .into_iter()
+        .take(RECENT_SCANS)
+        .map(|s| ScanRecord {
+            at: s.at,
+            raw: s.raw,
+            outcome: ScanOutcome {
+                result: s.result,
+                kind: s.kind.as_deref().and_then(code),
+                action: s.action.as_deref().and_then(code),
+                lot: s.lot,
+                reason: s.reason.as_deref().and_then(code),
+                message: s.message,
+                params: s
+                    .params
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((code(&k)?, v)))
+                    .collect(),
+                seq: s.seq,
+                event_id: s.event_id,
+            },
+        })
+        .collect()
+}
+
 impl Live {
     pub fn new(plan: Option<Plan>) -> Arc<Live> {
         let live = Live {
             metrics: Metrics::new(),
+            failures: watch::Sender::new(Vec::new()),
+            journal_refusing: Mutex::new(None),
             sync: Mutex::new(SyncHealth::default()),
             devices: Mutex::new(BTreeMap::new()),
             station_counts: Mutex::new(BTreeMap::new()),
@@ -373,8 +551,49 @@ impl Live {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let entry = c.entry(station.unwrap_or_default().to_owned()).or_default();
-        entry.good += good;
-        entry.scrap += scrap;
+        entry.good = entry.good.saturating_add(good);
+        entry.scrap = entry.scrap.saturating_add(scrap);
+    }
+
+    /// A part of the agent stopped when it should not have.
+    pub fn part_failed(&self, part: &str, why: &str) {
+        tracing::error!(
+            part,
+            why,
+            "a part of the edge agent stopped; the agent exits so that its service manager restarts it"
+        );
+        self.failures
+            .send_modify(|f| f.push(format!("{part} stopped: {why}")));
+    }
+
+    /// The parts that stopped, each with why.
+    pub fn failures(&self) -> Vec<String> {
+        self.failures.borrow().clone()
+    }
+
+    /// Resolves with the first part that stopped.
+    pub async fn first_failure(&self) -> String {
+        let mut rx = self.failures.subscribe();
+        match rx.wait_for(|f| !f.is_empty()).await {
+            Ok(f) => f.first().cloned().unwrap_or_default(),
+            // The sender lives in `self`: not reached.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// The journal refuses new events (`Some(why)`), or takes them again (`None`).
+    pub fn set_journal_refusing(&self, why: Option<String>) {
+        *self
+            .journal_refusing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = why;
+    }
+
+    pub fn journal_refusing(&self) -> Option<String> {
+        self.journal_refusing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn station_counts(&self) -> BTreeMap<String, StationCount> {
@@ -382,5 +601,63 @@ impl Live {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reason, action, kind and parameter the scan processor writes is one a saved scan
+    /// comes back with: read from the scan processor's own source, so a new code cannot be
+    /// forgotten here.
+    #[test]
+    fn every_code_the_scan_processor_uses_comes_back_from_a_saved_scan() {
+        let source = include_str!("processor/scan.rs");
+        let source = &source[..source.find("mod tests {").unwrap_or(source.len())];
+        let mut used = Vec::new();
+        for marker in ["refuse(\n", "accept(\n", "reason: \"", "action: \"", "(\""] {
+            let mut rest = source;
+            while let Some(at) = rest.find(marker) {
+                rest = &rest[at + marker.len()..];
+                let text = rest.trim_start().trim_start_matches('"');
+                let end = text
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()))
+                    .unwrap_or(0);
+                let word = &text[..end];
+                // GS1 application identifiers (`element("01")`) are digits, not codes.
+                if word.starts_with(|c: char| c.is_ascii_lowercase())
+                    && text[end..].starts_with('"')
+                {
+                    used.push(word.to_owned());
+                }
+            }
+        }
+        assert!(used.len() > 40, "{used:?}");
+        let missing: Vec<&String> = used.iter().filter(|w| code(w).is_none()).collect();
+        // Parameter names that are also action names appear once in the list.
+        assert!(missing.is_empty(), "codes missing from CODES: {missing:?}");
+    }
+
+    #[test]
+    fn a_station_s_last_scans_come_back_as_they_were() {
+        let outcome = ScanOutcome {
+            result: crate::processor::scan::ScanResult::Rejected,
+            kind: Some("material_lot"),
+            action: None,
+            lot: None,
+            reason: Some("over_issue"),
+            message: "too much STEEL-2MM".into(),
+            params: BTreeMap::from([("item", "STEEL-2MM".to_owned()), ("open", "5".to_owned())]),
+            seq: Some(Seq(42)),
+            event_id: None,
+        };
+        let scans = VecDeque::from([ScanRecord {
+            at: chrono::Utc::now(),
+            raw: "(92)STEEL-2MM(93)L-1(94)25kg".into(),
+            outcome,
+        }]);
+        assert_eq!(restore_scans(&save_scans(&scans)), scans);
+        assert!(restore_scans("{oops").is_empty());
     }
 }

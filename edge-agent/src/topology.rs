@@ -38,6 +38,10 @@ pub enum StartError {
     Client(String),
     #[error("{0}")]
     Broker(String),
+    #[error("{0}")]
+    Access(String),
+    #[error("the edge agent stopped because a part of it failed: {0}")]
+    Failed(String),
 }
 
 /// A running edge agent.
@@ -54,6 +58,11 @@ pub struct RunningEdge {
 }
 
 impl RunningEdge {
+    /// Resolves when a part of the agent stopped when it should not have, with which and why.
+    pub async fn failed(&self) -> String {
+        self.live.first_failure().await
+    }
+
     /// Events produced since start: by simulated machines, and derived by the processor from
     /// what PLCs and MQTT devices said.
     pub fn generated(&self) -> u64 {
@@ -104,7 +113,24 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
             source,
         })?;
     let live = Live::new(plan);
-    live.set_floor(crate::processor::restore_floor(&journal).await);
+    let mut floor = crate::processor::restore_floor(&journal).await;
+    floor.floor.limits = config.limits.clone();
+    floor.floor.limits.retention =
+        chrono::TimeDelta::from_std(config.journal.retention).unwrap_or(chrono::TimeDelta::days(7));
+    live.set_floor(floor);
+    let admin_token = match &config.http.admin_token {
+        Some(token) => Some(
+            token
+                .resolve()
+                .map_err(StartError::Client)?
+                .expose()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let access = terminal::access::Access::load(journal.clone(), &config.terminals, admin_token)
+        .await
+        .map_err(StartError::Access)?;
     let token = config.central.token.resolve().map_err(StartError::Client)?;
     let client = CentralClient::new(
         &config.central.url,
@@ -125,7 +151,8 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
         source,
     })?;
 
-    if let Some(listen) = config.mqtt_broker {
+    if let Some(broker) = &config.mqtt_broker {
+        let listen = broker.listen;
         // Before the sources, so an MQTT source of this edge finds it up.
         // Devices are let in once this edge's sources reading it have subscribed.
         let sources = config
@@ -142,7 +169,17 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
                 _ => false,
             })
             .count();
-        crate::broker::start(listen, sources).map_err(StartError::Broker)?;
+        // The edge's own MQTT clients connect past the front; no device may use their ids.
+        let reserved = config
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                SourceConfig::Mqtt(mqtt) => Some(mqtt.client_id.clone()),
+                _ => None,
+            })
+            .chain(config.line_state.iter().map(|l| l.client_id.clone()))
+            .collect();
+        crate::broker::start(broker, reserved, sources).map_err(StartError::Broker)?;
         tracing::info!(%listen, "embedded MQTT broker listening");
     }
 
@@ -243,42 +280,67 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
     // The terminal's scans reach the processor through a gate that closes with the sources.
     let scan_gate = terminal::stations::ScanGate::new(to_processor.clone());
     drop(to_processor);
-    let processor = tokio::spawn(crate::processor::run(
-        from_sources,
-        journal.clone(),
-        live.clone(),
-        crate::processor::readings::Meanings::from_sources(&config.sources),
-    ));
+    let processor = spawn_part(
+        "processor",
+        &live,
+        &sources_stopping,
+        crate::processor::run(
+            from_sources,
+            journal.clone(),
+            live.clone(),
+            crate::processor::readings::Meanings::from_sources(&config.sources),
+        ),
+    );
 
     let mut rest = vec![
-        tokio::spawn(sync::run_uplink(
-            journal.clone(),
-            client.clone(),
-            live.clone(),
-            config.central.clone(),
-            config.edge_id.clone(),
-            rest_stopping.clone(),
-        )),
-        tokio::spawn(sync::run_downlink(
-            journal.clone(),
-            client.clone(),
-            live.clone(),
-            config.central.clone(),
-            rest_stopping.clone(),
-        )),
-        tokio::spawn(sync::run_status_reporter(
-            journal.clone(),
-            client,
-            live.clone(),
-            config.central.clone(),
-            config.edge_id.clone(),
-            rest_stopping.clone(),
-        )),
-        tokio::spawn(run_pruner(
-            journal.clone(),
-            config.journal.prune_interval,
-            rest_stopping.clone(),
-        )),
+        spawn_part(
+            "uplink",
+            &live,
+            &rest_stopping,
+            sync::run_uplink(
+                journal.clone(),
+                client.clone(),
+                live.clone(),
+                config.central.clone(),
+                config.edge_id.clone(),
+                rest_stopping.clone(),
+            ),
+        ),
+        spawn_part(
+            "downlink",
+            &live,
+            &rest_stopping,
+            sync::run_downlink(
+                journal.clone(),
+                client.clone(),
+                live.clone(),
+                config.central.clone(),
+                rest_stopping.clone(),
+            ),
+        ),
+        spawn_part(
+            "status reporter",
+            &live,
+            &rest_stopping,
+            sync::run_status_reporter(
+                journal.clone(),
+                client,
+                live.clone(),
+                config.central.clone(),
+                config.edge_id.clone(),
+                rest_stopping.clone(),
+            ),
+        ),
+        spawn_part(
+            "pruner",
+            &live,
+            &rest_stopping,
+            run_pruner(
+                journal.clone(),
+                config.journal.prune_interval,
+                rest_stopping.clone(),
+            ),
+        ),
     ];
     if let Some(line_state) = config.line_state.clone() {
         rest.push(tokio::spawn(crate::andon::run(
@@ -287,29 +349,42 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
             rest_stopping.clone(),
         )));
     }
-    let app = terminal::app(TerminalState {
-        edge_id: config.edge_id.clone(),
-        journal: journal.clone(),
-        live: live.clone(),
-        scans: scan_gate.clone(),
-        stations: config_stations(&config),
-        printers: config
-            .stations
-            .iter()
-            .filter_map(|st| Some((st.id.as_str().into(), st.printer.clone()?)))
-            .collect(),
-    });
-    let mut http_stopping = rest_stopping.clone();
-    rest.push(tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stopping.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "edge HTTP server failed");
-        }
-    }));
+    let app = terminal::app(
+        TerminalState {
+            edge_id: config.edge_id.clone(),
+            journal: journal.clone(),
+            live: live.clone(),
+            scans: scan_gate.clone(),
+            stations: config_stations(&config),
+            printers: config
+                .stations
+                .iter()
+                .filter_map(|st| Some((st.id.as_str().into(), st.printer.clone()?)))
+                .collect(),
+            access,
+            allowed_hosts: Arc::new(config.http.allowed_hosts.clone()),
+            streams: Arc::new(tokio::sync::Semaphore::new(config.http.max_event_streams)),
+            stream_lifetime: config.http.stream_lifetime,
+            health: crate::live::HealthRules {
+                uplink_stalled_after: config.health.uplink_stalled_after,
+            },
+        },
+        config.http.max_body_bytes,
+    );
+    rest.push(spawn_part(
+        "http",
+        &live,
+        &rest_stopping,
+        terminal::serve::serve(
+            listener,
+            app,
+            terminal::serve::ServeLimits {
+                max_connections: config.http.max_connections,
+                idle_timeout: config.http.idle_timeout,
+            },
+            rest_stopping.clone(),
+        ),
+    ));
     tracing::info!(edge = %config.edge_id, http = %http_addr, central = %config.central.url, "edge agent started");
     Ok(RunningEdge {
         http_addr,
@@ -321,6 +396,39 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
         sources: source_tasks,
         processor,
         rest,
+    })
+}
+
+/// Spawns one of the agent's parts. A part that panics, or ends while the agent is not
+/// stopping, is reported to [`Live::part_failed`]: `/healthz` turns unhealthy and
+/// [`RunningEdge::failed`] resolves, so `mes edge` exits non-zero and its service manager
+/// restarts it, instead of an agent that looks alive and records nothing.
+pub fn spawn_part<F>(
+    name: &'static str,
+    live: &Arc<Live>,
+    stopping: &watch::Receiver<bool>,
+    part: F,
+) -> JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    use futures_util::FutureExt;
+    let live = live.clone();
+    let stopping = stopping.clone();
+    tokio::spawn(async move {
+        let ended = std::panic::AssertUnwindSafe(part).catch_unwind().await;
+        match ended {
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                live.part_failed(name, &format!("panicked: {why}"));
+            }
+            Ok(()) if !*stopping.borrow() => live.part_failed(name, "ended on its own"),
+            Ok(()) => {}
+        }
     })
 }
 
@@ -377,8 +485,51 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
     let edge = start(config).await?;
-    shutdown.await;
+    let failed = tokio::select! {
+        () = shutdown => None,
+        why = edge.failed() => Some(why),
+    };
     tracing::info!("edge agent stopping");
     edge.shutdown().await;
-    Ok(())
+    match failed {
+        None => Ok(()),
+        Some(why) => Err(StartError::Failed(why)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11: the processor panicked and the agent looked alive. A part that panics or
+    /// ends on its own is a failure the agent reports (and exits on); a part that ends because
+    /// the agent stops is not.
+    #[tokio::test]
+    async fn a_part_that_panics_or_ends_early_is_a_failure_and_one_that_is_stopped_is_not() {
+        let live = Live::new(None);
+        let (stop, stopping) = watch::channel(false);
+        spawn_part("processor", &live, &stopping, async {
+            panic!("attempt to add with overflow")
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            live.failures(),
+            vec!["processor stopped: panicked: attempt to add with overflow".to_owned()]
+        );
+        assert_eq!(
+            live.first_failure().await,
+            "processor stopped: panicked: attempt to add with overflow"
+        );
+        spawn_part("uplink", &live, &stopping, async {})
+            .await
+            .unwrap();
+        assert_eq!(live.failures().len(), 2);
+        assert_eq!(live.failures()[1], "uplink stopped: ended on its own");
+        stop.send_replace(true);
+        spawn_part("downlink", &live, &stopping, async {})
+            .await
+            .unwrap();
+        assert_eq!(live.failures().len(), 2, "stopping is not failing");
+    }
 }

@@ -12,6 +12,7 @@
 //! (see [`sync::PROTOCOL_VERSION`]).
 
 pub mod barcode;
+pub mod bounds;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -25,7 +26,8 @@ pub use ids::{
     DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, Seq, StationId, WorkOrderId,
 };
 pub use plan::{
-    Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanVersion, PlanWorkOrder,
+    Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanOperator, PlanVersion,
+    PlanWorkOrder, SUPERVISOR_SKILL,
 };
 pub use secret::Secret;
 pub use sync::{

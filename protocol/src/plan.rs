@@ -3,7 +3,7 @@
 //! Central publishes a new [`Plan`] version for an edge whenever something the line needs to
 //! know changes; the edge applies a version whole or not at all and reports which one it runs.
 
-use crate::ids::{EdgeId, ItemId, LocationId, LotId, StationId, WorkOrderId};
+use crate::ids::{EdgeId, ItemId, LocationId, LotId, OperatorId, StationId, WorkOrderId};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,34 @@ pub struct Plan {
     /// Items by GTIN, for suppliers' GS1 labels: a scanned (01) GTIN is looked up here.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub gtins: BTreeMap<String, ItemId>,
+    /// The operator registry: the people who may sign in at this line's stations. A badge not
+    /// listed here is refused, so sign-in works offline and only against central's registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<PlanOperator>,
+}
+
+/// One person of the operator registry, as a line needs them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanOperator {
+    pub badge: OperatorId,
+    pub name: String,
+    /// What they are qualified for: an operation naming a `skill` starts only for an operator
+    /// who has it; `supervisor` may pair terminals and approve overrides at the line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<String>,
+    /// The PHC string (argon2id) of the operator's PIN. With one, signing in takes the badge
+    /// and the PIN; a badge alone is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_hash: Option<String>,
+}
+
+/// The skill that lets an operator pair terminals and approve overrides at the line.
+pub const SUPERVISOR_SKILL: &str = "supervisor";
+
+impl PlanOperator {
+    pub fn has_skill(&self, skill: &str) -> bool {
+        self.skills.iter().any(|s| s == skill)
+    }
 }
 
 /// What central publishes for an edge: everything of a [`Plan`] but its header.
@@ -47,6 +75,10 @@ pub struct PlanContent {
     pub lots: Vec<PlanLot>,
     #[serde(default)]
     pub gtins: BTreeMap<String, ItemId>,
+    /// Filled by central from its operator registry when it publishes; what a caller sends
+    /// here is replaced.
+    #[serde(default)]
+    pub operators: Vec<PlanOperator>,
 }
 
 impl Plan {
@@ -63,7 +95,22 @@ impl Plan {
             work_orders: content.work_orders,
             lots: content.lots,
             gtins: content.gtins,
+            operators: content.operators,
         }
+    }
+
+    /// The plan's content, without its header.
+    pub fn content(&self) -> PlanContent {
+        PlanContent {
+            work_orders: self.work_orders.clone(),
+            lots: self.lots.clone(),
+            gtins: self.gtins.clone(),
+            operators: self.operators.clone(),
+        }
+    }
+
+    pub fn operator(&self, badge: &str) -> Option<&PlanOperator> {
+        self.operators.iter().find(|o| o.badge.as_str() == badge)
     }
 
     pub fn work_order(&self, id: &str) -> Option<&PlanWorkOrder> {
@@ -141,6 +188,9 @@ pub struct PlanOperation {
     /// open. A component allowed but not listed here is not limited.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<PlanComponent>,
+    /// The skill an operator needs to run this operation, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,6 +227,7 @@ pub(crate) mod tests {
                         qty: Decimal::new(250, 0),
                         uom: "kg".into(),
                     }],
+                    skill: Some("press".into()),
                 }],
                 plc_parameters: BTreeMap::from([
                     ("target_qty".to_owned(), serde_json::json!(500)),
@@ -193,6 +244,14 @@ pub(crate) mod tests {
                 location: Some("LINE-1".into()),
             }],
             gtins: BTreeMap::from([("09506000134352".to_owned(), "STEEL-2MM".into())]),
+            operators: vec![PlanOperator {
+                badge: "10442".into(),
+                name: "Li Wei".into(),
+                skills: vec!["press".into(), SUPERVISOR_SKILL.into()],
+                pin_hash: Some(
+                    "$argon2id$v=19$m=8192,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+                ),
+            }],
         }
     }
 

@@ -22,7 +22,7 @@ impl Secret {
     }
 
     /// Length in characters, for checks that must not print the secret.
-    pub fn chars(&self) -> usize {
+    pub fn char_count(&self) -> usize {
         self.0.chars().count()
     }
 }
@@ -63,7 +63,7 @@ mod tests {
         assert_eq!(format!("{:?}", Some(&s)), "Some(Secret(***))");
         assert_eq!(format!("{s:#?}"), "Secret(***)");
         assert_eq!(s.expose(), "hunter2-very-secret");
-        assert_eq!(s.chars(), 19);
+        assert_eq!(s.char_count(), 19);
     }
 
     #[test]

@@ -196,6 +196,21 @@ fn code(tag: &str, i: usize) -> String {
     }
 }
 
+/// The bench terminal's key.
+const TERMINAL_KEY: &str = "bench-terminal-key-0123456789abcdef01";
+
+/// An HTTP client that acts as the station's paired terminal.
+fn terminal_client() -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {TERMINAL_KEY}"))?,
+    );
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
+}
+
 /// One work order at the station; its one component allowed without a quantity limit.
 fn plan() -> Plan {
     Plan {
@@ -215,12 +230,19 @@ fn plan() -> Plan {
                 station: Some(STATION.into()),
                 allowed_components: vec!["STEEL-2MM".into()],
                 components: Vec::new(),
+                skill: None,
             }],
             plc_parameters: Default::default(),
             on_hold: false,
         }],
         lots: Vec::new(),
         gtins: Default::default(),
+        operators: vec![protocol::PlanOperator {
+            badge: "10442".into(),
+            name: "Li Wei".into(),
+            skills: Vec::new(),
+            pin_hash: None,
+        }],
     }
 }
 
@@ -261,8 +283,10 @@ struct Target {
 }
 
 async fn start(dir: &Path, durability: Durability) -> anyhow::Result<Target> {
+    // The line terminal that posts the HTTP scans (its key as a bearer credential).
     let source = format!(
-        "\n[[sources]]\ntype = \"scanner\"\nname = \"{SCANNER}\"\nstation = \"{STATION}\"\n\
+        "\n[[terminals]]\nid = \"bench\"\nstations = [\"{STATION}\"]\nkey = \"{TERMINAL_KEY}\"\n\
+         \n[[sources]]\ntype = \"scanner\"\nname = \"{SCANNER}\"\nstation = \"{STATION}\"\n\
          listen = \"127.0.0.1:0\"\nack = \"\\u0006\"\nnak = \"\\u0015\"\n"
     );
     let config = edge_agent::EdgeConfig::from_toml_str(&edge_toml(
@@ -285,7 +309,7 @@ async fn start(dir: &Path, durability: Durability) -> anyhow::Result<Target> {
     Ok(Target {
         edge,
         baseline,
-        client: reqwest::Client::new(),
+        client: terminal_client()?,
         base_url,
         scanner,
     })

@@ -306,3 +306,67 @@ async fn bad_sync_requests_get_a_json_4xx_and_change_nothing() {
         10,
     );
 }
+
+/// Issue 11: once the backlog passed central's body limit, central answered 413 to every
+/// retry and the uplink stalled for good. The edge sizes batches in bytes and halves them when
+/// central still says "too large", so a backlog far above the limit drains exactly once.
+#[tokio::test]
+async fn a_backlog_larger_than_central_s_body_limit_drains_in_smaller_batches() {
+    use crate::support::{DEADLINE, EdgeHome, Link, Simulated, assert_exactly_once, wait_until};
+    const BACKLOG: u64 = 3_000;
+    let tmp = temp_dir();
+    // Central takes bodies of at most 64 KiB; the edge's batches may be 4 MiB by default.
+    let mut central = Central::start(
+        &tmp.path().join("central"),
+        Some("max_body_bytes = 65536\n"),
+    )
+    .await;
+    let token = central.create_edge("big-edge").await;
+    central.terminate().await;
+    let mut home = EdgeHome::new(
+        &tmp.path().join("edge"),
+        "big-edge",
+        &token,
+        &central.url(),
+        Link {
+            batch_max_events: 5_000,
+        },
+    );
+    let edge = home
+        .start(Some(Simulated {
+            machines: 3,
+            cycle_ms: 1,
+            max_events: Some(BACKLOG),
+            seed: 11,
+        }))
+        .await;
+    edge.wait_status("the edge to build its backlog", |s| s.last_seq == BACKLOG)
+        .await;
+    central.launch().await;
+    wait_until("central to take the whole backlog", DEADLINE, || async {
+        central
+            .try_edge("big-edge")
+            .await
+            .filter(|e| e.acked_seq == BACKLOG)
+    })
+    .await;
+    let status = edge.wait_drained(BACKLOG).await;
+    assert_eq!(status.inconsistency, None);
+    // It did meet the limit on the way: central refused the first batches as too large.
+    let metrics = crate::support::http_client()
+        .get(format!("{}/metrics", central.url()))
+        .send()
+        .await
+        .expect("central's metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let refused = metrics
+        .lines()
+        .find(|l| l.contains("route=\"events\"") && l.contains("payload_too_large"))
+        .unwrap_or_else(|| panic!("no 413 counted:\n{metrics}"));
+    assert!(!refused.ends_with(" 0"), "{refused}");
+    let mut edge = edge;
+    edge.proc.terminate().await;
+    assert_exactly_once(&central, &home).await;
+}

@@ -197,10 +197,16 @@ async fn mqtt_edge_with_its_embedded_broker_killed_loses_no_acknowledged_part() 
     let run = uuid::Uuid::now_v7().simple().to_string();
     let port = crate::support::free_port();
     let topic = format!("parts/{run}/press-1");
+    // The device logs in with its own password and may publish only on its topic.
+    let password_hash = edge_agent::broker::config::hash_password("press-1-secret");
     let sources = format!(
         r#"
 [mqtt_broker]
 listen = "127.0.0.1:{port}"
+[[mqtt_broker.devices]]
+username = "press-1"
+password_hash = "{password_hash}"
+publish = ["{topic}"]
 [[sources]]
 type = "mqtt"
 broker = "mqtt://127.0.0.1:{port}"
@@ -229,6 +235,7 @@ cumulative = false
 
     // The device: counts the broker's PUBACKs and its own (re)connections.
     let mut options = MqttOptions::new(format!("press-{run}"), "127.0.0.1", port);
+    options.set_credentials("press-1", "press-1-secret");
     options.set_clean_session(false);
     options.set_keep_alive(Duration::from_secs(5));
     options.set_inflight(INFLIGHT as u16);

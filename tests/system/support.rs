@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 /// characters, or central refuses to start).
 pub const ADMIN_TOKEN: &str = "system-test-admin-token-0123456789abcdef";
 
+/// The key of the line terminal every edge of these tests knows (`[[terminals]]`, stations
+/// st-10 to st-30): what a kiosk's URL carries and a script sends as a bearer credential.
+pub const TERMINAL_KEY: &str = "system-test-terminal-key-0123456789abcdef";
+
 /// How long a condition may take before a test gives up on it.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -373,6 +377,29 @@ impl Central {
         response.json().await.expect("json answer")
     }
 
+    /// Registers (or changes) an operator in central's registry, which every plan carries to
+    /// the lines: `pin` for a badge that signs in with one.
+    pub async fn put_operator(&self, badge: &str, name: &str, skills: &[&str], pin: Option<&str>) {
+        let mut body = serde_json::json!({ "name": name, "skills": skills });
+        if let Some(pin) = pin {
+            body["pin"] = pin.into();
+        }
+        let response = self
+            .admin(
+                self.http
+                    .put(format!("{}/api/v1/operators/{badge}", self.url())),
+            )
+            .json(&body)
+            .send()
+            .await
+            .expect("PUT operator");
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "registering operator {badge}: {status}"
+        );
+    }
+
     /// The edge's entry in `GET /api/v1/edges`, as JSON; `None` if central does not answer.
     pub async fn edge_json(&self, edge_id: &str) -> Option<Value> {
         let response = self
@@ -433,21 +460,27 @@ impl Central {
                 .await
                 .expect("GET events");
             assert_eq!(response.status(), 200, "listing events of {edge_id}");
-            let page: Value = response.json().await.expect("json page");
+            let body: Value = response.json().await.expect("json page");
             let page: Vec<Event> =
-                serde_json::from_value(page["events"].clone()).expect("a page of events");
+                serde_json::from_value(body["events"].clone()).expect("a page of events");
+            // Quarantined events are listed by seq beside the page; the next page starts
+            // after them too.
+            let quarantined_last = body["quarantined"]
+                .as_array()
+                .and_then(|q| q.iter().filter_map(|s| s.as_u64()).max());
             assert!(
                 page.len() <= PAGE,
                 "central returned more than limit={PAGE}"
             );
-            let Some(last) = page.last() else {
+            let last = page.last().map(|e| e.seq.0).max(quarantined_last);
+            let Some(last) = last else {
                 return events;
             };
             assert!(
-                page.first().is_some_and(|e| e.seq.0 >= from),
+                page.first().is_none_or(|e| e.seq.0 >= from),
                 "page from={from} starts below {from}"
             );
-            from = last.seq.0 + 1;
+            from = last + 1;
             events.extend(page);
         }
     }
@@ -570,7 +603,13 @@ path = "{journal}"
 
 [http]
 listen = "127.0.0.1:0"
+
+[[terminals]]
+id = "kiosk"
+stations = ["st-10", "st-20", "st-30"]
+key = "{terminal_key}"
 "#,
+            terminal_key = TERMINAL_KEY,
             edge_id = self.edge_id,
             url = self.central_url,
             token = self.token,
@@ -996,16 +1035,20 @@ impl Central {
 }
 
 impl Edge {
-    /// POST of a JSON body to the edge's HTTP face: status code and JSON answer.
+    /// POST of a JSON body to the edge's HTTP face, as the line's terminal (its key): status
+    /// code and JSON answer.
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_json_as(Some(TERMINAL_KEY), path, body).await
+    }
+
+    /// POST with `key` as the bearer credential, or none.
+    pub async fn post_json_as(&self, key: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
         let addr = self.http.expect("wait_ready before posting to the edge");
-        let response = self
-            .client
-            .post(format!("http://{addr}{path}"))
-            .json(body)
-            .send()
-            .await
-            .expect("the edge answers");
+        let mut request = self.client.post(format!("http://{addr}{path}"));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.json(body).send().await.expect("the edge answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }

@@ -32,6 +32,8 @@ const WRONG_ITEM_LOT: &str = "]C192COPPER-1MM\u{1d}93L-901\u{1d}945kg";
 const HELD_LOT: &str = "(92)STEEL-2MM(93)L-HOLD(94)10kg";
 /// Scanned while central is down.
 const OFFLINE_LOT: &str = "(92)STEEL-2MM(93)L-779(94)25kg";
+/// The supervisor (badge 9001) who pairs the handheld.
+const SUPERVISOR_PIN: &str = "2468";
 
 /// Interval between two looks at the page while waiting for a condition.
 const PAGE_POLL: Duration = Duration::from_millis(20);
@@ -91,6 +93,11 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
     let tmp = temp_dir();
     let mut central = Central::start(&tmp.path().join("central"), None).await;
     let token = central.create_edge(EDGE_ID).await;
+    // The operator registry the plan carries down: an operator, and a supervisor with a PIN.
+    central.put_operator("10442", "Li Wei", &[], None).await;
+    central
+        .put_operator("9001", "Zhang Min", &["supervisor"], Some(SUPERVISOR_PIN))
+        .await;
     central.publish_plan_content(EDGE_ID, &plan()).await;
     let mut home = EdgeHome::new(
         &tmp.path().join("edge"),
@@ -135,11 +142,24 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
     };
     let terminal = open("terminal", (800, 480)).await;
     let handheld = open("handheld", (360, 640)).await;
+    // The line terminal is a kiosk: its URL carries its key once, which the edge trades for
+    // a cookie before the page loads without it.
     terminal
         .client
-        .goto(&format!("{base}/terminal?station={STATION}&lang=en"))
+        .goto(&format!(
+            "{base}/terminal?station={STATION}&lang=en&key={TERMINAL_KEY}"
+        ))
         .await
         .expect("open the terminal page");
+    let url = terminal
+        .client
+        .current_url()
+        .await
+        .expect("the page's address");
+    assert!(
+        !url.as_str().contains("key="),
+        "the key left the address bar: {url}"
+    );
     // The handheld asks for a station the edge does not know: it is told so, and picks one.
     handheld
         .client
@@ -174,9 +194,95 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
         .await;
         page.assert_no_horizontal_scrolling().await;
     }
+    terminal.screenshot("01-not-signed-in").await;
+
+    // The handheld is not paired: it sees the station but offers no scan input. It asks to be
+    // paired and shows a code; the supervisor confirms it at the line terminal with badge and
+    // PIN; the handheld is paired without a reload.
+    handheld
+        .wait(
+            "the handheld to say it is not paired",
+            r#"return !document.getElementById('pairing').hidden
+                   && document.getElementById('scan-box').hidden;"#,
+        )
+        .await;
+    let refused = edge
+        .post_json_as(
+            None,
+            "/api/v1/scans",
+            &json!({"station": STATION, "code": BADGE}),
+        )
+        .await;
+    assert_eq!(
+        refused.0, 401,
+        "an unpaired browser cannot scan: {}",
+        refused.1
+    );
+    handheld
+        .client
+        .find(Locator::Id("ask-pairing"))
+        .await
+        .expect("the pairing button")
+        .click()
+        .await
+        .expect("ask to pair");
+    let code = handheld
+        .wait(
+            "the pairing code",
+            r#"const code = document.getElementById('pairing-code').textContent.trim();
+               return /^[0-9]{6}$/.test(code) ? code : null;"#,
+        )
+        .await;
+    handheld.screenshot("01b-handheld-pairing-code").await;
+    terminal
+        .client
+        .find(Locator::Id("pair-other"))
+        .await
+        .expect("the terminal offers to pair another")
+        .click()
+        .await
+        .expect("tap pair a terminal");
+    for (field, value) in [
+        ("dialog-code", code.as_str().unwrap_or_default()),
+        ("dialog-badge", "9001"),
+        ("dialog-pin", SUPERVISOR_PIN),
+    ] {
+        terminal
+            .client
+            .find(Locator::Id(field))
+            .await
+            .expect("a dialog field")
+            .send_keys(value)
+            .await
+            .expect("type into the dialog");
+    }
+    terminal.screenshot("01c-supervisor-confirms").await;
+    terminal
+        .client
+        .find(Locator::Id("dialog-ok"))
+        .await
+        .expect("the dialog's OK")
+        .click()
+        .await
+        .expect("confirm");
+    terminal
+        .wait(
+            "the supervisor's confirmation",
+            r#"const b = document.getElementById('banner');
+               return b.dataset.result === 'accepted' && b.innerText.includes('st-10');"#,
+        )
+        .await;
+    handheld
+        .wait(
+            "the handheld to be paired",
+            r#"return document.getElementById('pairing').hidden
+                   && !document.getElementById('scan-box').hidden
+                   && window.terminal.session.paired === true;"#,
+        )
+        .await;
+    handheld.screenshot("01d-handheld-paired").await;
     // Marks the handheld's document: the mark survives only if the page is never reloaded.
     handheld.js("window.loadedOnce = 'yes'; return true;").await;
-    terminal.screenshot("01-not-signed-in").await;
 
     // Sign in: the badge typed into the focused scan input, as a keyboard-wedge scanner does.
     terminal.scan_into_focus(BADGE).await;
@@ -339,12 +445,13 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
         .await;
     terminal.screenshot("08-central-unreachable").await;
 
-    // Sounds: one per answer, the high one for accepted and the low one for rejected.
+    // Sounds: one per answer (the pairing confirmed first), the high one for accepted and the
+    // low one for rejected.
     let beeps = terminal.js("return window.terminal.record.beeps;").await;
     assert_eq!(
         beeps,
         json!([
-            "accepted", "accepted", "accepted", "rejected", "rejected", "accepted"
+            "accepted", "accepted", "accepted", "accepted", "rejected", "rejected", "accepted"
         ]),
         "one tone per answer, in order"
     );

@@ -1,15 +1,16 @@
-//! Admin routes: edges and their credentials, their events, their plans. All need the admin
-//! token.
+//! Admin routes: edges and their credentials, their events and the quarantine, their plans.
+//! All need the admin token.
 
 use super::AppState;
 use super::error::AppError;
 use super::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery};
 use crate::auth::{hash_token, new_token};
-use crate::store::EdgeSummary;
+use crate::store::{EdgeSummary, QuarantinedEvent};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use protocol::bounds;
 use protocol::{EdgeId, Event, Plan, PlanContent, Seq};
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/edges/{edge_id}/events", get(list_events))
         .route("/api/v1/edges/{edge_id}/plans", post(publish_plan))
         .route("/api/v1/edges/{edge_id}/plan", get(latest_plan))
+        .route("/api/v1/quarantine", get(list_quarantine))
 }
+
+/// Most quarantined events one `GET /api/v1/quarantine` lists, whatever `limit` asks for.
+pub const MAX_QUARANTINE_PAGE: usize = 1_000;
+pub const DEFAULT_QUARANTINE_PAGE: usize = 100;
+/// Most violations one refused plan lists.
+pub const MAX_LISTED_VIOLATIONS: usize = 100;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,9 +52,27 @@ pub struct EdgeList {
     pub edges: Vec<EdgeSummary>,
 }
 
+/// Events by seq. Quarantined events are left out of `events` (their bodies may not read as
+/// events at all) and their seqs listed in `quarantined`; a client paging through continues
+/// after the highest seq of either.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct EventPage {
     pub events: Vec<Event>,
+    #[serde(default)]
+    pub quarantined: Vec<Seq>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineQuery {
+    pub edge: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct QuarantinePage {
+    /// Newest first.
+    pub quarantined: Vec<QuarantinedEvent>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,25 +159,54 @@ async fn list_events(
         .limit
         .unwrap_or(DEFAULT_EVENTS_PER_PAGE)
         .min(MAX_EVENTS_PER_PAGE);
-    let events = state
+    let from = query.from.unwrap_or(1);
+    for (what, n) in [("from", Some(from)), ("to", query.to)] {
+        if let Some(n) = n {
+            bounds::check_seq(what, n).map_err(|v| AppError::bad_request(v.to_string()))?;
+        }
+    }
+    let page = state
         .store()
-        .events(
-            &edge_id,
-            Seq(query.from.unwrap_or(1)),
-            query.to.map(Seq),
-            limit,
-        )
+        .events(&edge_id, Seq(from), query.to.map(Seq), limit)
         .await?;
-    Ok(axum::Json(EventPage { events }))
+    Ok(axum::Json(EventPage {
+        events: page.events,
+        quarantined: page.quarantined,
+    }))
+}
+
+/// `GET /api/v1/quarantine?edge=&limit=`: events central stored and acknowledged but could
+/// not apply, newest first, with the reason and the start of the text the edge sent.
+async fn list_quarantine(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiQuery(query): ApiQuery<QuarantineQuery>,
+) -> Result<axum::Json<QuarantinePage>, AppError> {
+    let edge_id = query.edge.map(EdgeId);
+    if let Some(edge_id) = &edge_id
+        && state.store().acked_through(edge_id).await?.is_none()
+    {
+        return Err(unknown_edge(edge_id));
+    }
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_QUARANTINE_PAGE)
+        .min(MAX_QUARANTINE_PAGE);
+    Ok(axum::Json(QuarantinePage {
+        quarantined: state.store().quarantined(edge_id, limit).await?,
+    }))
 }
 
 async fn publish_plan(
     State(state): State<AppState>,
     _: AdminAuth,
     ApiPath(edge_id): ApiPath<String>,
-    ApiJson(request): ApiJson<PublishPlan>,
+    ApiJson(mut request): ApiJson<PublishPlan>,
 ) -> Result<(StatusCode, axum::Json<Plan>), AppError> {
     let edge_id = EdgeId(edge_id);
+    // The operators are central's registry's, filled in when the plan is published.
+    request.operators.clear();
+    check_plan(&request)?;
     let plan = state.store().publish_plan(&edge_id, request).await?;
     state.notify_plan(&edge_id, plan.version);
     tracing::info!(%edge_id, version = %plan.version, "published plan");
@@ -175,6 +230,33 @@ async fn latest_plan(
             edge_id.as_str()
         ))),
     }
+}
+
+/// A plan out of [`protocol::bounds`] is refused with every violation, each naming its field:
+/// the edge would refuse it whole.
+fn check_plan(plan: &PlanContent) -> Result<(), AppError> {
+    let Err(violations) = bounds::check_plan(plan) else {
+        return Ok(());
+    };
+    let total = violations.len();
+    let listed: Vec<String> = violations
+        .iter()
+        .take(MAX_LISTED_VIOLATIONS)
+        .map(|v| bounds::sanitize_text(&v.to_string()))
+        .collect();
+    let more = if total > listed.len() {
+        format!(" (the first {} of {total})", listed.len())
+    } else {
+        String::new()
+    };
+    Err(AppError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_plan",
+        format!(
+            "the plan is out of bounds, nothing was published: {}{more}; expected every field within protocol bounds",
+            listed.join("; ")
+        ),
+    ))
 }
 
 fn unknown_edge(edge_id: &EdgeId) -> AppError {

@@ -5,7 +5,7 @@
 use super::AppState;
 use super::error::AppError;
 use super::extract::{AdminAuth, ApiJson, ApiPath};
-use super::validate::{check_id, check_qty, check_text};
+use super::validate::{check_id, check_qty, check_text, check_uom};
 use crate::erp::import::MAX_LEAD_TIME_DAYS;
 use crate::erp::master_data::{
     BomRevision, ItemDetails, Location, MAX_SHELF_LIFE_DAYS, RevisionInput, Supplier,
@@ -145,7 +145,7 @@ async fn put_item(
 ) -> Result<axum::Json<ItemMaster>, AppError> {
     check_id("item", &item)?;
     check_text("description", &body.description)?;
-    check_id("uom", &body.uom)?;
+    check_uom("uom", &body.uom)?;
     check_lead_time(body.lead_time_days)?;
     check_qty(
         "lot_size_qty",
@@ -228,8 +228,8 @@ async fn put_conversions(
     }
     let mut seen = HashSet::new();
     for c in &body.conversions {
-        check_id("from_uom", &c.from_uom)?;
-        check_id("to_uom", &c.to_uom)?;
+        check_uom("from_uom", &c.from_uom)?;
+        check_uom("to_uom", &c.to_uom)?;
         check_qty("factor", c.factor, true)?;
         if c.from_uom == c.to_uom {
             return Err(AppError::bad_request(format!(
@@ -297,7 +297,7 @@ fn check_revision(input: &RevisionInput) -> Result<(), AppError> {
     for line in &input.lines {
         check_id("component", &line.component)?;
         if let Some(uom) = &line.uom {
-            check_id("uom", uom)?;
+            check_uom("uom", uom)?;
         }
     }
     Ok(())

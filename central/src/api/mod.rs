@@ -9,9 +9,10 @@
 //! | `POST /api/v1/sync/status` | edge | [`protocol::EdgeStatus`] → [`protocol::StatusReply`] |
 //! | `POST /api/v1/edges` | admin | create an edge or rotate its token → 201 `{edge_id, token}` |
 //! | `POST /api/v1/edges/{edge_id}/revoke` | admin | 204 |
-//! | `GET /api/v1/edges` | admin | `{"edges": [EdgeSummary…]}` |
-//! | `GET /api/v1/edges/{edge_id}/events?from&to&limit` | admin | `{"events": [Event…]}` |
-//! | `POST /api/v1/edges/{edge_id}/plans` | admin | `{"work_orders": […]}` → 201 Plan |
+//! | `GET /api/v1/edges` | admin | `{"edges": [EdgeSummary…]}` (with `quarantined`, a count) |
+//! | `GET /api/v1/edges/{edge_id}/events?from&to&limit` | admin | `{"events": [Event…], "quarantined": [seq…]}` |
+//! | `GET /api/v1/quarantine?edge&limit` | admin | `{"quarantined": [QuarantinedEvent…]}`, newest first ([`crate::ingest`]) |
+//! | `POST /api/v1/edges/{edge_id}/plans` | admin | `{"work_orders": […]}` → 201 Plan; 400 `invalid_plan` naming every field out of bounds |
 //! | `GET /api/v1/edges/{edge_id}/plan` | admin | Plan or 404 |
 //! | `POST /api/v1/import/{items,boms,inventory,demands,receipts,uom_conversions,suppliers,locations}` | admin | `text/csv` → `{kind, rows}` (boms: also `revisions`, `unchanged`); 400 `invalid_csv` with `details` |
 //! | `POST /api/v1/mrp/run?as_of=YYYY-MM-DD&pegging=single\|full` | admin | the MRP plan ([`crate::erp::mrp::MrpPlan`]) |
@@ -34,6 +35,8 @@
 //! | `GET /api/v1/boms/{parent}`; `POST …/revisions`; `GET`, `PUT …/revisions/{rev}`; `POST …/revisions/{rev}/release` | admin | BOM revisions; 409 `revision_released` on editing a released one |
 //! | `GET /api/v1/warehouses`, `GET`, `PUT /api/v1/warehouses/{wh}`, `PUT …/{wh}/locations/{loc}` | admin | warehouses and locations |
 //! | `GET /api/v1/suppliers`, `GET`, `PUT /api/v1/suppliers/{s}`, `PUT`, `DELETE …/{s}/items/{item}` | admin | suppliers and their lead times and prices |
+//! | `GET /api/v1/operators`, `GET`, `PUT /api/v1/operators/{badge}` | admin | the operator registry ([`operators`]): `{name, skills, pin?, clear_pin?, active?}`; every plan carries the active ones |
+//! | `POST /api/v1/import/operators` | admin | `text/csv` `badge,name,skills[,pin][,active]`, all or nothing |
 //! | `GET /api/v1/openapi.json` | admin | OpenAPI 3 document ([`openapi`]) |
 //!
 //! Every error is a [`protocol::ErrorBody`] ([`error::AppError`]).
@@ -45,6 +48,7 @@ pub mod extract;
 pub mod inventory;
 pub mod master_data;
 pub mod openapi;
+pub mod operators;
 pub mod sync;
 mod validate;
 pub mod work_orders;
@@ -189,6 +193,7 @@ pub fn app(state: AppState) -> Router {
         .merge(inventory::routes())
         .merge(work_orders::routes())
         .merge(master_data::routes())
+        .merge(operators::routes())
         .merge(openapi::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,5 +1,6 @@
 //! `GET /api/v1/openapi.json`: a hand-written OpenAPI 3.0 document of the ERP routes (import,
-//! calendar, MRP run, inventory and genealogy) and the admin edge routes. Hand-written rather than generated, so that
+//! calendar, MRP run, inventory and genealogy), the admin edge routes, the quarantine and the
+//! operator registry. Hand-written rather than generated, so that
 //! no derive crate is needed; a test checks that every documented path is routed.
 
 use super::AppState;
@@ -204,5 +205,72 @@ pub fn document() -> Value {
     });
     super::work_orders::document_into(&mut document);
     super::master_data::document_into(&mut document);
+    super::operators::document_into(&mut document);
+    edges_document_into(&mut document);
     document
+}
+
+/// The quarantine and the edge summary (apart from [`document`]'s literal, which is at the
+/// `json!` macro's recursion limit).
+fn edges_document_into(document: &mut Value) {
+    let error_ref = json!({"$ref": "#/components/responses/Error"});
+    document["paths"]["/api/v1/edges"]["get"] = json!({"summary": "list edges", "tags": ["edges"],
+        "responses": {"200": {"description": "{\"edges\": [EdgeSummary...]}", "content": {"application/json": {"schema": {"type": "object", "properties": {"edges": {"type": "array", "items": {"$ref": "#/components/schemas/EdgeSummary"}}}}}}}, "401": error_ref}});
+    document["paths"]["/api/v1/edges/{edge_id}/events"] = json!({
+        "get": {"summary": "an edge's events", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"},
+            {"name": "from", "in": "query", "schema": {"type": "integer"}}, {"name": "to", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+            "description": "Events by seq, at most `limit` rows (default 1000, at most 10000). Quarantined events are left out of `events` (their bodies may not read as events; see /api/v1/quarantine) and their seqs listed in `quarantined`; to page on, continue after the highest seq of either.",
+            "responses": {"200": {"description": "{\"events\": [Event...], \"quarantined\": [seq...]}", "content": {"application/json": {"schema": {"type": "object", "required": ["events", "quarantined"], "properties": {
+                "events": {"type": "array", "items": {"type": "object"}},
+                "quarantined": {"type": "array", "items": {"type": "integer"}}}}}}}, "400": error_ref, "401": error_ref, "404": error_ref}}
+    });
+    document["paths"]["/api/v1/edges/{edge_id}/plans"] = json!({
+        "post": {"summary": "publish the next plan version of an edge", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"}],
+            "description": "Body: the plan content (`work_orders`, optional `lots`, `gtins`). `operators` is ignored: every plan carries the active operators of central's registry (/api/v1/operators). A content out of protocol bounds (ids, quantities, duplicate work orders or lots, control characters, plc_parameters that are not a number, a boolean or a short text) is refused with 400 invalid_plan listing every violation by field.",
+            "responses": {"201": {"description": "the plan"}, "400": error_ref, "401": error_ref, "404": error_ref}}
+    });
+    document["components"]["schemas"]["OnHand"] = json!({"type": "object", "required": ["at", "on_hand"], "properties": {
+        "at": {"type": "string", "format": "date-time"},
+        "on_hand": {"type": "array", "items": {"type": "object", "required": ["item", "lot", "location", "uom", "qty"], "properties": {
+            "item": {"type": "string"}, "lot": {"type": "string"}, "location": {"type": "string"}, "uom": {"type": "string"},
+            "qty": {"type": "string", "nullable": true, "description": "exact decimal; null when the balance cannot be computed (see problem)"},
+            "problem": {"type": "string", "description": "present only when qty is null: the ledger's entries sum beyond what a quantity holds, or an entry is not a quantity (only entries booked before central bounded events can do that); reversing the entries concerned clears it, since an entry and its reversal are left out of the sum"}}}}}});
+    let paths = json!({
+        "/api/v1/quarantine": {
+                "get": {"summary": "events stored and acknowledged but not applied, newest first", "tags": ["edges"],
+                    "description": "An event whose envelope (edge_id, seq) reads is a fact the edge committed: central stores and acknowledges it whatever its body says. One whose body does not read as an event (an unknown kind, a count beyond 2^64) or is out of bounds (a quantity not above zero or beyond 10^9, a time before 2000 or more than a day after central received it, an id over 64 bytes, control or invisible characters, an event over 64 KiB) is applied to nothing (no ledger, genealogy or work-order progress) and listed here with the reason. Counted per edge in /api/v1/edges (`quarantined`) and in the metric mes_central_events_quarantined_total{edge_id}.",
+                    "parameters": [{"name": "edge", "in": "query", "required": false, "schema": {"type": "string"}, "description": "one edge's; all edges' if absent"},
+                        {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "default": 100, "maximum": 1000}}],
+                    "responses": {"200": {"description": "the quarantine", "content": {"application/json": {"schema": {"type": "object", "required": ["quarantined"], "properties": {"quarantined": {"type": "array", "items": {"$ref": "#/components/schemas/QuarantinedEvent"}}}}}}},
+                        "400": error_ref, "401": error_ref, "404": error_ref}}
+        }
+    });
+    let schemas = json!({
+                "EdgeSummary": {"type": "object", "required": ["edge_id", "acked_seq", "plan_version_published", "plan_version_applied", "revoked", "quarantined"], "properties": {
+                    "edge_id": {"type": "string"}, "acked_seq": {"type": "integer"},
+                    "last_contact": {"type": "string", "format": "date-time", "nullable": true},
+                    "reported_backlog": {"type": "integer", "nullable": true}, "clock_skew_ms": {"type": "integer", "nullable": true},
+                    "agent_version": {"type": "string", "nullable": true},
+                    "plan_version_published": {"type": "integer"}, "plan_version_applied": {"type": "integer"},
+                    "revoked": {"type": "boolean"},
+                    "quarantined": {"type": "integer", "description": "events of this edge in quarantine"}}},
+                "QuarantinedEvent": {"type": "object", "required": ["edge_id", "seq", "kind", "received_at", "reason", "body", "body_bytes"], "properties": {
+                    "edge_id": {"type": "string"}, "seq": {"type": "integer"},
+                    "event_id": {"type": "string", "format": "uuid", "nullable": true, "description": "null when the id does not read"},
+                    "kind": {"type": "string", "description": "the kind, what the body says it is, or unreadable"},
+                    "at": {"type": "string", "format": "date-time", "nullable": true, "description": "the event time, when it reads"},
+                    "received_at": {"type": "string", "format": "date-time"},
+                    "reason": {"type": "string", "description": "the field out of bounds and why, or why the body does not read"},
+                    "body": {"type": "string", "description": "the start of the text the edge sent (at most 1024 bytes, control and invisible characters escaped); the whole text stays in the store"},
+                    "body_bytes": {"type": "integer"}}}
+    });
+    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
+        target.extend(source.clone());
+    }
+    if let (Some(target), Some(source)) = (
+        document["components"]["schemas"].as_object_mut(),
+        schemas.as_object(),
+    ) {
+        target.extend(source.clone());
+    }
 }

@@ -3,6 +3,7 @@
 use super::AppState;
 use super::error::{AppError, ErrorCode};
 use super::extract::{ApiJson, ApiQuery, EdgeAuth};
+use crate::ingest;
 use crate::store::{EncodedEvent, IngestOutcome};
 use axum::Router;
 use axum::extract::{Request, State};
@@ -10,10 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use protocol::bounds::{self, TimeWindow};
 use protocol::{
-    Ack, EdgeId, EdgeStatus, Event, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION,
-    PlanPoll, StatusReply, sync::check_events,
+    Ack, EdgeId, EdgeStatus, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION, PlanPoll,
+    StatusReply,
 };
 use serde_json::value::RawValue;
 use std::time::Duration;
@@ -66,7 +68,7 @@ fn check_edge(token_edge: &EdgeId, body_edge: &EdgeId, what: &str) -> Result<(),
 }
 
 /// An [`protocol::EventBatch`] whose events are kept as JSON text until [`parse_events`]
-/// turns each into an [`EncodedEvent`]: the text the edge sent is what central stores, so no
+/// reads each ([`ingest::classify`]): the text the edge sent is what central stores, so no
 /// event is encoded again.
 #[derive(serde::Deserialize)]
 struct RawBatch {
@@ -78,44 +80,47 @@ struct RawBatch {
 /// Batches at least this long are parsed on several threads.
 const PARALLEL_PARSE_MIN: usize = 2048;
 
-fn parse_events(raw: Vec<Box<RawValue>>) -> Result<Vec<EncodedEvent>, AppError> {
+/// Most quarantined events of one batch logged one by one; the rest are summed up in one line.
+const MAX_LOGGED_QUARANTINES: usize = 20;
+
+fn parse_events(
+    edge_id: &EdgeId,
+    raw: Vec<Box<RawValue>>,
+    received_at: DateTime<Utc>,
+) -> Result<Vec<EncodedEvent>, AppError> {
+    let window: TimeWindow = ingest::window(received_at);
     let parse = |offset: usize, part: &[Box<RawValue>]| -> Result<Vec<EncodedEvent>, AppError> {
         part.iter()
             .enumerate()
             .map(|(i, text)| {
-                let event: Event = serde_json::from_str(text.get()).map_err(|e| {
-                    AppError::bad_request(format!(
-                        "event at index {} has the wrong shape: {e}",
-                        offset + i
-                    ))
-                })?;
-                Ok(EncodedEvent {
-                    event,
-                    json: text.get().to_owned(),
-                })
+                ingest::classify(edge_id, offset + i, text.get(), &window)
+                    .map_err(|e| AppError::bad_batch(e.to_string()))
             })
             .collect()
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if raw.len() < PARALLEL_PARSE_MIN || threads == 1 {
-        return parse(0, &raw);
-    }
-    let chunk = raw.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parsers: Vec<_> = raw
-            .chunks(chunk)
-            .enumerate()
-            .map(|(n, part)| scope.spawn(move || parse(n * chunk, part)))
-            .collect();
-        let mut events = Vec::with_capacity(raw.len());
-        for parser in parsers {
-            let part = parser
-                .join()
-                .map_err(|_| AppError::internal("event parser thread panicked".to_owned()))??;
-            events.extend(part);
-        }
-        Ok(events)
-    })
+    let events = if raw.len() < PARALLEL_PARSE_MIN || threads == 1 {
+        parse(0, &raw)?
+    } else {
+        let chunk = raw.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parsers: Vec<_> = raw
+                .chunks(chunk)
+                .enumerate()
+                .map(|(n, part)| scope.spawn(move || parse(n * chunk, part)))
+                .collect();
+            let mut events = Vec::with_capacity(raw.len());
+            for parser in parsers {
+                let part = parser
+                    .join()
+                    .map_err(|_| AppError::internal("event parser thread panicked".to_owned()))??;
+                events.extend(part);
+            }
+            Ok::<_, AppError>(events)
+        })?
+    };
+    ingest::check_sequence(&events).map_err(|e| AppError::bad_batch(e.to_string()))?;
+    Ok(events)
 }
 
 async fn post_events(
@@ -125,27 +130,40 @@ async fn post_events(
 ) -> Result<axum::Json<Ack>, AppError> {
     check_protocol(batch.protocol)?;
     check_edge(&edge_id, &batch.edge_id, "batch")?;
+    let received_at = Utc::now();
     let events = if batch.events.len() < 64 {
-        parse_events(batch.events)?
+        parse_events(&edge_id, batch.events, received_at)?
     } else {
-        tokio::task::spawn_blocking(move || parse_events(batch.events))
+        let edge = edge_id.clone();
+        tokio::task::spawn_blocking(move || parse_events(&edge, batch.events, received_at))
             .await
             .map_err(|e| AppError::internal(format!("event parser task failed: {e}")))??
     };
-    check_events(&edge_id, events.iter().map(|e| &e.event))
-        .map_err(|e| AppError::bad_batch(e.to_string()))?;
-    let first_seq = events.first().map(|e| e.event.seq);
+    let first_seq = events.first().map(|e| e.seq);
     let ingested = state
         .store()
-        .ingest_encoded(&edge_id, events, Utc::now())
+        .ingest_encoded(&edge_id, events, received_at)
         .await?;
     // A completed order left its lines' plans: wake those edges now the batch is committed.
     for plan in &ingested.plans {
         state.notify_plan(&plan.edge_id, plan.version);
     }
-    let outcome = ingested.outcome;
     let metrics = state.metrics();
-    match outcome {
+    if !ingested.quarantined.is_empty() {
+        metrics.events_quarantined(edge_id.as_str(), ingested.quarantined.len() as u64);
+        for (seq, reason) in ingested.quarantined.iter().take(MAX_LOGGED_QUARANTINES) {
+            tracing::error!(%edge_id, %seq, reason, "quarantined an event central cannot apply; it is stored and acknowledged, see get /api/v1/quarantine");
+        }
+        if let Some(more) = ingested
+            .quarantined
+            .len()
+            .checked_sub(MAX_LOGGED_QUARANTINES)
+            .filter(|n| *n > 0)
+        {
+            tracing::error!(%edge_id, more, "quarantined more events of the same batch");
+        }
+    }
+    match ingested.outcome {
         IngestOutcome::Acked {
             acked_through,
             n_new,
@@ -171,6 +189,11 @@ async fn post_events(
     }
 }
 
+/// A number from an edge that central stores as a signed 64-bit integer.
+fn check_number(what: &str, n: u64) -> Result<(), AppError> {
+    bounds::check_seq(what, n).map_err(|v| AppError::bad_request(v.to_string()))
+}
+
 /// `GET /api/v1/sync/plan?have=V&wait_ms=N`: 200 with the latest plan as soon as it is newer
 /// than `have`, else 204 after `min(wait_ms, max_plan_wait)`.
 async fn get_plan(
@@ -191,6 +214,7 @@ async fn get_plan(
             })?;
         check_protocol(version)?;
     }
+    check_number("have", poll.have.0)?;
     // Subscribe before reading the store: a publish after the read still wakes us.
     let mut published = state.subscribe_plan(&edge_id);
     state
@@ -225,6 +249,23 @@ async fn post_status(
 ) -> Result<axum::Json<StatusReply>, AppError> {
     check_protocol(status.protocol)?;
     check_edge(&edge_id, &status.edge_id, "status")?;
+    check_number("backlog", status.backlog)?;
+    check_number("plan_version", status.plan_version.0)?;
+    bounds::check_text("agent_version", &status.agent_version)
+        .and_then(|()| {
+            if status.agent_version.len() > 64 {
+                Err(bounds::Violation {
+                    field: "agent_version".into(),
+                    problem: format!(
+                        "is {} bytes long; at most 64 are kept",
+                        status.agent_version.len()
+                    ),
+                })
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|v| AppError::bad_request(v.to_string()))?;
     let received_at = Utc::now();
     let clock_skew_ms = (status.clock - received_at).num_milliseconds();
     state

@@ -1,28 +1,27 @@
 //! Checks of request fields shared by the master-data and work-order routes: one wording for
-//! the same mistake wherever it is made.
+//! the same mistake wherever it is made. Ids and texts are checked against
+//! [`protocol::bounds`], the bounds the edges check plans against.
 
 use super::error::AppError;
-use crate::erp::import::{MAX_ID_LEN, MAX_QTY, MAX_QTY_DP};
+use crate::erp::import::{MAX_QTY, MAX_QTY_DP};
 use rust_decimal::Decimal;
 
-/// An id: 1 to [`MAX_ID_LEN`] characters, no control characters.
+/// An id within [`protocol::bounds::check_id`]: 1 to 64 bytes, no control or invisible
+/// characters, no spaces at its ends (ids go down to the lines in plans, which the edges check
+/// against the same bounds).
 pub(crate) fn check_id(what: &str, id: &str) -> Result<(), AppError> {
-    if id.is_empty() || id.chars().count() > MAX_ID_LEN || id.chars().any(char::is_control) {
-        return Err(AppError::bad_request(format!(
-            "{what} {id:?} is not an id; expected 1 to {MAX_ID_LEN} characters without control characters"
-        )));
-    }
-    Ok(())
+    protocol::bounds::check_id(what, id).map_err(|v| AppError::bad_request(v.to_string()))
 }
 
-/// Plain text: at most 1000 characters, no control characters.
+/// A unit of measure within [`protocol::bounds::check_uom`] (at most 16 bytes).
+pub(crate) fn check_uom(what: &str, uom: &str) -> Result<(), AppError> {
+    protocol::bounds::check_uom(what, uom).map_err(|v| AppError::bad_request(v.to_string()))
+}
+
+/// Plain text within [`protocol::bounds::check_text`]: at most 1024 bytes, no control or
+/// invisible characters.
 pub(crate) fn check_text(what: &str, text: &str) -> Result<(), AppError> {
-    if text.chars().count() > 1000 || text.chars().any(char::is_control) {
-        return Err(AppError::bad_request(format!(
-            "{what} is not plain text; expected at most 1000 characters without control characters"
-        )));
-    }
-    Ok(())
+    protocol::bounds::check_text(what, text).map_err(|v| AppError::bad_request(v.to_string()))
 }
 
 /// A quantity of at least 0 (above 0 if `positive`), at most [`MAX_QTY`], [`MAX_QTY_DP`]

@@ -91,6 +91,16 @@ fn rejection(r: WoRejection) -> AppError {
     }
 }
 
+/// An order's quantity goes down to its lines in plans, which hold at most
+/// [`protocol::bounds::MAX_QTY`] in one quantity.
+fn check_plan_qty(what: &str, qty: Decimal) -> Result<(), AppError> {
+    protocol::bounds::check_qty(what, qty).map_err(|v| {
+        AppError::bad_request(format!(
+            "{v}; a work order goes down to its lines in a plan"
+        ))
+    })
+}
+
 /// Publishes the plan versions a change made to the waiting long polls.
 fn notify<T>(state: &AppState, changed: Changed<T>) -> T {
     for plan in &changed.plans {
@@ -336,6 +346,7 @@ async fn create_work_order(
     check_id("item", &body.item)?;
     check_id("line", &body.line)?;
     check_qty("qty", body.qty, true)?;
+    check_plan_qty("qty", body.qty)?;
     let order = NewWorkOrder {
         work_order: body.work_order,
         item: body.item,
@@ -411,6 +422,7 @@ async fn change_work_order(
 ) -> Result<axum::Json<WorkOrderView>, AppError> {
     if let Some(qty) = body.qty {
         check_qty("qty", qty, true)?;
+        check_plan_qty("qty", qty)?;
     }
     if body.qty.is_none() && body.priority.is_none() && body.due.is_none() {
         return Err(AppError::bad_request(
@@ -627,7 +639,8 @@ pub fn document_into(document: &mut serde_json::Value) {
             "components": {"type": "array", "items": {"type": "object", "properties": {"item": {"type": "string"}, "uom": {"type": "string"}, "qty_per": dec, "scrap_pct": dec,
                 "required": dec, "issued": dec, "variance": {"type": "string", "description": "issued − required"},
                 "standard_for_output": {"type": "string", "description": "qty_per × (good + scrap at the last operation) × (1 + scrap_pct/100)"},
-                "usage_variance": {"type": "string", "description": "issued − standard_for_output"}, "unplanned": {"type": "boolean", "description": "issued but not in the order's BOM"}}}},
+                "usage_variance": {"type": "string", "description": "issued − standard_for_output"}, "unplanned": {"type": "boolean", "description": "issued but not in the order's BOM"},
+                "problem": {"type": "string", "description": "present when a figure overflows what a quantity holds (only counts or issues booked before central bounded events can); the figures are then saturated"}}}},
             "plans": {"type": "array", "items": {"type": "object", "properties": {"edge_id": {"type": "string"}, "version": {"type": "integer", "description": "latest plan version of this edge that carried the order"},
                 "edge_applied": {"type": "integer", "description": "the version the edge reports it runs"}, "running": {"type": "boolean"}}}},
             "warnings": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "edge_id": {"type": "string"}, "seq": {"type": "integer"}, "message": {"type": "string"}}},

@@ -39,8 +39,10 @@ use std::collections::HashMap;
 
 /// Most row errors one response lists; the message gives the total.
 pub const MAX_REPORTED_ERRORS: usize = 1000;
-/// Longest id (item, lot, location, reference).
-pub const MAX_ID_LEN: usize = 100;
+/// Longest id (item, lot, location, reference), in bytes: [`protocol::bounds::MAX_ID_LEN`],
+/// since items, lots and locations go down to the lines in plans, which the edges check
+/// against the same bounds.
+pub const MAX_ID_LEN: usize = protocol::bounds::MAX_ID_LEN;
 /// Largest quantity accepted, and most decimal places.
 pub const MAX_QTY: i64 = 1_000_000_000_000;
 pub const MAX_QTY_DP: u32 = 6;
@@ -291,28 +293,39 @@ impl Cells<'_> {
     }
 
     fn text(&mut self, column: &str) -> Option<String> {
-        let s = self.raw(column);
-        if s.chars().any(char::is_control) {
-            return self.fail(
-                column,
-                format!("{column} has a control character; expected plain text"),
-            );
+        let s = self.raw(column).to_owned();
+        match protocol::bounds::check_text(column, &s) {
+            Ok(()) => Some(s),
+            Err(v) => self.fail(column, v.to_string()),
         }
-        Some(s.to_owned())
     }
 
+    /// An id within [`protocol::bounds::check_id`]; an empty cell is an error if `required`.
     fn id(&mut self, column: &str, required: bool) -> Option<String> {
         let s = self.raw(column).to_owned();
-        if s.is_empty() && required {
-            return self.fail(column, format!("{column} is empty; expected an id"));
+        if s.is_empty() {
+            return if required {
+                self.fail(column, format!("{column} is empty; expected an id"))
+            } else {
+                Some(s)
+            };
         }
-        if s.chars().count() > MAX_ID_LEN || s.chars().any(char::is_control) {
-            return self.fail(
-                column,
-                format!("{column} {s:?} is not an id; expected at most {MAX_ID_LEN} characters without control characters"),
-            );
+        match protocol::bounds::check_id(column, &s) {
+            Ok(()) => Some(s),
+            Err(v) => self.fail(column, v.to_string()),
         }
-        Some(s)
+    }
+
+    /// A unit of measure within [`protocol::bounds::check_uom`] (empty if not `required`).
+    fn uom(&mut self, column: &str, required: bool) -> Option<String> {
+        let s = self.id(column, required)?;
+        if s.is_empty() {
+            return Some(s);
+        }
+        match protocol::bounds::check_uom(column, &s) {
+            Ok(()) => Some(s),
+            Err(v) => self.fail(column, v.to_string()),
+        }
     }
 
     fn qty(&mut self, column: &str, empty_is_zero: bool, positive: bool) -> Option<Decimal> {
@@ -618,7 +631,7 @@ fn parse_item(c: &mut Cells<'_>) -> Option<ItemRecord> {
             format!("kind {kind_raw:?} is not valid; expected make or buy"),
         )
     });
-    let uom = c.id("uom", true);
+    let uom = c.uom("uom", true);
     let lead_time_days = c.days("lead_time_days");
     let rule_raw = c.raw("lot_size_rule").to_owned();
     let rule_raw = if rule_raw.is_empty() {
@@ -720,7 +733,7 @@ fn parse_bom(c: &mut Cells<'_>) -> Option<BomRow> {
     let component = c.id("component", true);
     let qty_per = c.qty("qty_per", false, true);
     let scrap_pct = c.percent("scrap_pct");
-    let uom = c.id("uom", false);
+    let uom = c.uom("uom", false);
     let (parent, component) = (parent?, component?);
     if parent == component {
         return c.fail(
@@ -739,7 +752,7 @@ fn parse_inventory(c: &mut Cells<'_>) -> Option<InventoryRow> {
     let lot = c.id("lot", false);
     let location = c.id("location", true);
     let qty = c.qty("qty", false, false);
-    let uom = c.id("uom", false);
+    let uom = c.uom("uom", false);
     Some(InventoryRow {
         item: item?,
         lot: lot?,
@@ -754,7 +767,7 @@ fn parse_dated(c: &mut Cells<'_>) -> Option<DatedRow> {
     let qty = c.qty("qty", false, false);
     let due = c.date("due_date");
     let reference = c.id("reference", true);
-    let uom = c.id("uom", false);
+    let uom = c.uom("uom", false);
     Some(DatedRow {
         dated: Dated {
             item: item?,
@@ -768,8 +781,8 @@ fn parse_dated(c: &mut Cells<'_>) -> Option<DatedRow> {
 
 fn parse_conversion(c: &mut Cells<'_>) -> Option<ConversionRow> {
     let item = c.id("item", true);
-    let from_uom = c.id("from_uom", true);
-    let to_uom = c.id("to_uom", true);
+    let from_uom = c.uom("from_uom", true);
+    let to_uom = c.uom("to_uom", true);
     let factor = c.qty("factor", false, false);
     let (from_uom, to_uom) = (from_uom?, to_uom?);
     if from_uom == to_uom {

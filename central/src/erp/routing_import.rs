@@ -5,7 +5,7 @@
 //! out). A file replaces the whole routing of every item it names. The store checks that
 //! items and work centers exist.
 
-use super::import::{Line, MAX_ID_LEN, MAX_REPORTED_ERRORS, RowError, read_rows};
+use super::import::{Line, MAX_REPORTED_ERRORS, RowError, read_rows};
 use std::collections::HashMap;
 
 /// Highest operation number (as the JSON route allows).
@@ -38,15 +38,14 @@ pub fn parse(text: &[u8]) -> Result<Vec<Line<RoutingRow>>, (Vec<RowError>, usize
             let n_errors = errors.len();
             let mut id = |column: &str| {
                 let s = cell(column);
-                if s.is_empty() || s.chars().count() > MAX_ID_LEN || s.chars().any(char::is_control)
-                {
+                if s.is_empty() {
                     errors.push(RowError::new(
                         line,
                         column,
-                        format!(
-                            "{column} {s:?} is not an id; expected 1 to {MAX_ID_LEN} characters without control characters"
-                        ),
+                        format!("{column} is empty; expected an id"),
                     ));
+                } else if let Err(v) = protocol::bounds::check_id(column, s) {
+                    errors.push(RowError::new(line, column, v.to_string()));
                 }
                 s.to_owned()
             };
@@ -67,12 +66,8 @@ pub fn parse(text: &[u8]) -> Result<Vec<Line<RoutingRow>>, (Vec<RowError>, usize
                 ));
             }
             let description = cell("description");
-            if description.chars().any(char::is_control) {
-                errors.push(RowError::new(
-                    line,
-                    "description",
-                    "description has a control character; expected plain text",
-                ));
+            if let Err(v) = protocol::bounds::check_text("description", description) {
+                errors.push(RowError::new(line, "description", v.to_string()));
             }
             let (Some(operation), true) = (operation, errors.len() == n_errors) else {
                 return;

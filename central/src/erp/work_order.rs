@@ -489,10 +489,15 @@ impl OrderProgress {
                         "{qty} {uom} of {item} issued, but the order counts {item} in {}; not booked",
                         c.uom
                     )),
-                    Some(c) => {
-                        c.issued += *qty;
-                        self.dirty = true;
-                    }
+                    Some(c) => match c.issued.checked_add(*qty) {
+                        Some(issued) => {
+                            c.issued = issued;
+                            self.dirty = true;
+                        }
+                        None => self.warnings.push(format!(
+                            "{qty} {uom} of {item} issued, but the order's issued quantity would overflow what a quantity holds; not booked"
+                        )),
+                    },
                     None => {
                         self.components.push(IssuedComponent {
                             item: item.clone(),
@@ -603,6 +608,7 @@ impl DispatchOrder {
                     station: op.station.as_deref().map(Into::into),
                     allowed_components: allowed,
                     components,
+                    skill: None,
                 }
             })
             .collect();
@@ -697,6 +703,8 @@ pub fn plan_contents(
                     work_orders,
                     lots: plan_lots,
                     gtins: plan_gtins,
+                    // The registry is added where every plan is published (the store).
+                    operators: Vec::new(),
                 },
             )
         })
@@ -899,6 +907,31 @@ mod tests {
         assert_eq!(
             p.warnings[2],
             "work_order_started while the order is completed"
+        );
+    }
+
+    /// Issue 11: an issued quantity that would overflow (a database holding issues from before
+    /// central bounded events) is a warning, never a panic, and the sum stays as it was.
+    #[test]
+    fn issue_11_an_issue_that_would_overflow_is_a_warning() {
+        let mut p = progress(S::InProgress);
+        let issue = |qty: Decimal| OrderFact::Issued {
+            work_order: "WO".into(),
+            item: "GREASE".into(),
+            qty,
+            uom: "kg".into(),
+        };
+        let huge: Decimal = "79228162514264337593543950335".parse().unwrap();
+        p.apply(&issue(huge));
+        p.apply(&issue(huge));
+        p.apply(&issue(Decimal::ONE));
+        assert_eq!(p.components[1].item, "GREASE");
+        assert_eq!(p.components[1].issued, huge);
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+        assert!(
+            p.warnings[0].contains("would overflow"),
+            "{}",
+            p.warnings[0]
         );
     }
 

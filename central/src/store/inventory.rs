@@ -65,7 +65,13 @@ pub struct OnHandRow {
     pub lot: String,
     pub location: String,
     pub uom: String,
-    pub qty: Decimal,
+    /// `None` (JSON `null`) when the balance cannot be computed; `problem` says why.
+    pub qty: Option<Decimal>,
+    /// Why there is no `qty`: a ledger that sums beyond what a quantity holds, or an entry
+    /// that is not a quantity (only entries booked before central bounded events can do
+    /// that). Reversing the entries concerned clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// Why a reversal was refused.

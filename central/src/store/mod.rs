@@ -8,11 +8,13 @@
 
 pub mod erp;
 pub mod inventory;
+pub mod operators;
 pub mod sqlite;
 pub mod work_orders;
 
 pub use erp::{ErpStore, ImportSummary, MasterData};
 pub use inventory::InventoryStore;
+pub use operators::OperatorStore;
 pub use work_orders::WorkOrderStore;
 
 use async_trait::async_trait;
@@ -61,6 +63,9 @@ pub enum IngestOutcome {
 pub struct Ingested {
     pub outcome: IngestOutcome,
     pub plans: Vec<Plan>,
+    /// `(seq, reason)` of every event this call stored into quarantine (not duplicates), for
+    /// the API to count and log after the commit.
+    pub quarantined: Vec<(Seq, String)>,
 }
 
 /// One edge as the admin list shows it.
@@ -81,27 +86,87 @@ pub struct EdgeSummary {
     /// Plan version the edge last said it runs (0: none or unknown).
     pub plan_version_applied: PlanVersion,
     pub revoked: bool,
+    /// Events of this edge central holds in quarantine (`GET /api/v1/quarantine?edge=`).
+    #[serde(default)]
+    pub quarantined: u64,
 }
 
-/// An event with its JSON text, as stored. Central keeps the text the edge sent (it was
-/// parsed into `event` and checked), so ingest need not encode every event again.
+/// An event as ingest stores it: its place in the edge's sequence, its id when it reads, the
+/// JSON text the edge sent (stored as is, so no event is encoded again), and whether central
+/// applies it ([`crate::ingest::classify`] decides).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedEvent {
-    pub event: Event,
+    pub seq: Seq,
+    pub id: Option<EventId>,
     pub json: String,
+    pub body: Checked,
+}
+
+/// What central makes of an event's body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked {
+    /// Read and within bounds: applied to the projections (ledger, genealogy, work orders).
+    Valid(Event),
+    /// A committed fact central cannot apply: stored and acknowledged, applied to nothing,
+    /// listed at `GET /api/v1/quarantine` with the reason.
+    Quarantined {
+        /// The kind's name, what the body says it is when it does not read, or `unreadable`.
+        kind: String,
+        /// The event time, when it reads.
+        at: Option<DateTime<Utc>>,
+        /// Which field is out of bounds and why, or why the body does not read.
+        reason: String,
+    },
 }
 
 impl EncodedEvent {
-    pub fn encode(event: Event) -> Result<EncodedEvent, StoreError> {
+    /// An event held in memory (tests, tools), encoded and checked as if it had arrived at
+    /// `received_at`.
+    pub fn encode(event: Event, received_at: DateTime<Utc>) -> Result<EncodedEvent, StoreError> {
         let json = serde_json::to_string(&event)?;
-        Ok(EncodedEvent { event, json })
+        Ok(crate::ingest::classify_event(
+            event,
+            json,
+            &crate::ingest::window(received_at),
+        ))
     }
 }
 
+/// An event central holds in quarantine, as `GET /api/v1/quarantine` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantinedEvent {
+    pub edge_id: EdgeId,
+    pub seq: Seq,
+    /// The event's id, when it reads.
+    pub event_id: Option<EventId>,
+    /// The kind's name, what the body says it is, or `unreadable`.
+    pub kind: String,
+    /// The event time, when it reads.
+    pub at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub reason: String,
+    /// The start of the text the edge sent, at most 1024 bytes, control and invisible
+    /// characters escaped (`\u{202E}`); the whole text stays in the store.
+    pub body: String,
+    /// The length of the whole text, in bytes.
+    pub body_bytes: u64,
+}
+
+/// Events of one edge by seq: those central applied, and the seqs of the range that are in
+/// quarantine (left out of `events`; their bodies are at `GET /api/v1/quarantine`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvents {
+    pub events: Vec<Event>,
+    pub quarantined: Vec<Seq>,
+}
+
 /// Central's store. ERP master data is its supertrait [`ErpStore`], the stock ledger and
-/// genealogy [`InventoryStore`], lines, routings and work orders [`WorkOrderStore`].
+/// genealogy [`InventoryStore`], lines, routings and work orders [`WorkOrderStore`], the
+/// operator registry [`OperatorStore`].
 #[async_trait]
-pub trait Store: ErpStore + InventoryStore + WorkOrderStore + Send + Sync + 'static {
+pub trait Store:
+    ErpStore + InventoryStore + WorkOrderStore + OperatorStore + Send + Sync + 'static
+{
     /// Creates an edge with this credential, or replaces the credential of an existing one
     /// (rotation), which also lifts a revocation. Its events and acked seq stay.
     async fn create_edge(&self, edge_id: &EdgeId, token_hash: [u8; 32]) -> Result<(), StoreError>;
@@ -112,8 +177,10 @@ pub trait Store: ErpStore + InventoryStore + WorkOrderStore + Send + Sync + 'sta
     /// The edge this credential belongs to; `None` if unknown or revoked.
     async fn authenticate(&self, token_hash: [u8; 32]) -> Result<Option<EdgeId>, StoreError>;
 
-    /// Applies a batch (already checked by [`protocol::EventBatch::check`]) under the delivery
-    /// contract; see the module documentation. Also records `received_at` as last contact.
+    /// Applies a batch (envelopes already checked: [`crate::ingest::classify`], contiguous)
+    /// under the delivery contract; see the module documentation. Events
+    /// [`Checked::Quarantined`] are stored and acknowledged like the others, but applied to no
+    /// projection and put into quarantine. Also records `received_at` as last contact.
     async fn ingest_encoded(
         &self,
         edge_id: &EdgeId,
@@ -131,7 +198,7 @@ pub trait Store: ErpStore + InventoryStore + WorkOrderStore + Send + Sync + 'sta
     ) -> Result<IngestOutcome, StoreError> {
         let encoded = events
             .into_iter()
-            .map(EncodedEvent::encode)
+            .map(|e| EncodedEvent::encode(e, received_at))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(self
             .ingest_encoded(edge_id, encoded, received_at)
@@ -162,19 +229,28 @@ pub trait Store: ErpStore + InventoryStore + WorkOrderStore + Send + Sync + 'sta
     /// Every edge, ordered by id.
     async fn edges(&self) -> Result<Vec<EdgeSummary>, StoreError>;
 
-    /// Events of one edge with `from <= seq` (and `seq <= to`), ascending, at most `limit`.
+    /// Events of one edge with `from <= seq` (and `seq <= to`), ascending, at most `limit`
+    /// rows; quarantined events are left out and their seqs listed.
     async fn events(
         &self,
         edge_id: &EdgeId,
         from: Seq,
         to: Option<Seq>,
         limit: usize,
-    ) -> Result<Vec<Event>, StoreError>;
+    ) -> Result<StoredEvents, StoreError>;
+
+    /// Quarantined events, newest first, of one edge or of all, at most `limit`.
+    async fn quarantined(
+        &self,
+        edge_id: Option<EdgeId>,
+        limit: usize,
+    ) -> Result<Vec<QuarantinedEvent>, StoreError>;
 
     async fn count_events(&self, edge_id: &EdgeId) -> Result<u64, StoreError>;
 
     /// `(seq, event id)` pairs from `from`, ascending, at most `limit`: enough to compare an
-    /// edge's journal with what central holds.
+    /// edge's journal with what central holds. Quarantined events whose id did not read are
+    /// left out.
     async fn event_ids(
         &self,
         edge_id: &EdgeId,
@@ -182,7 +258,8 @@ pub trait Store: ErpStore + InventoryStore + WorkOrderStore + Send + Sync + 'sta
         limit: usize,
     ) -> Result<Vec<(Seq, EventId)>, StoreError>;
 
-    /// Publishes the next plan version of an edge (previous + 1, starting at 1).
+    /// Publishes the next plan version of an edge (previous + 1, starting at 1), with the
+    /// active operators of the registry in place of whatever `content.operators` holds.
     /// [`StoreError::NotFound`] if the edge is unknown.
     async fn publish_plan(
         &self,

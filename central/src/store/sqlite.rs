@@ -10,14 +10,19 @@
 
 mod erp;
 mod inventory;
+mod operators;
+mod quarantine;
 mod work_orders;
 
 use super::inventory::InventoryFacts;
-use super::{EdgeSummary, EncodedEvent, IngestOutcome, Ingested, Store, StoreError};
+use super::{
+    Checked, EdgeSummary, EncodedEvent, IngestOutcome, Ingested, QuarantinedEvent, Store,
+    StoreError, StoredEvents,
+};
 use crate::erp::work_order::OrderFact;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use protocol::{EdgeId, EdgeStatus, Event, EventId, Plan, PlanContent, PlanVersion, Seq};
+use protocol::{EdgeId, EdgeStatus, EventId, Plan, PlanContent, PlanVersion, Seq};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -26,8 +31,10 @@ use std::sync::{Arc, Mutex};
 pub const DB_FILE: &str = "central.db";
 
 /// 2: the ERP tables ([`erp::SCHEMA`]). 3: the stock ledger and genealogy
-/// ([`inventory::SCHEMA`]), backfilled from stored events on upgrade.
-const SCHEMA_VERSION: i64 = 3;
+/// ([`inventory::SCHEMA`]), backfilled from stored events on upgrade. 4: the quarantine
+/// ([`quarantine::SCHEMA`]) and the operator registry ([`operators::SCHEMA`]), new tables
+/// that start empty.
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -150,6 +157,8 @@ impl SqliteStore {
         writer.execute_batch(erp::SCHEMA)?;
         writer.execute_batch(inventory::SCHEMA)?;
         writer.execute_batch(work_orders::SCHEMA)?;
+        writer.execute_batch(quarantine::SCHEMA)?;
+        writer.execute_batch(operators::SCHEMA)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
         }
@@ -203,28 +212,48 @@ impl SqliteStore {
 /// One event, as a row of the `events` table.
 struct EventRow {
     seq: i64,
+    /// Empty when the id does not read (a quarantined event).
     event_id: String,
+    /// Empty when the time does not read (a quarantined event).
     at: String,
-    kind: &'static str,
+    kind: std::borrow::Cow<'static, str>,
     body: String,
     /// What the event books in the stock ledger and genealogy, if anything.
     facts: Option<InventoryFacts>,
     /// What the event says about a work order's progress, if anything.
     order: Option<OrderFact>,
+    /// Why central cannot apply it: then it is stored and quarantined, and nothing else.
+    quarantine: Option<String>,
 }
 
 impl EventRow {
-    fn new(encoded: EncodedEvent) -> Result<EventRow, StoreError> {
-        let event = &encoded.event;
-        let facts = InventoryFacts::of(&event.kind, event.edge_id.as_str());
-        Ok(EventRow {
-            seq: to_i64(event.seq.0)?,
-            event_id: event.id.0.hyphenated().to_string(),
-            at: ts(event.at),
-            kind: event.kind.name(),
-            order: OrderFact::of(&event.kind),
-            body: encoded.json,
-            facts,
+    fn new(edge_id: &EdgeId, encoded: EncodedEvent) -> Result<EventRow, StoreError> {
+        let event_id = encoded
+            .id
+            .map(|id| id.0.hyphenated().to_string())
+            .unwrap_or_default();
+        let seq = to_i64(encoded.seq.0)?;
+        Ok(match encoded.body {
+            Checked::Valid(event) => EventRow {
+                seq,
+                event_id,
+                at: ts(event.at),
+                kind: event.kind.name().into(),
+                facts: InventoryFacts::of(&event.kind, edge_id.as_str()),
+                order: OrderFact::of(&event.kind),
+                body: encoded.json,
+                quarantine: None,
+            },
+            Checked::Quarantined { kind, at, reason } => EventRow {
+                seq,
+                event_id,
+                at: at.map(ts).unwrap_or_default(),
+                kind: kind.into(),
+                facts: None,
+                order: None,
+                body: encoded.json,
+                quarantine: Some(reason),
+            },
         })
     }
 }
@@ -302,7 +331,7 @@ impl Store for SqliteStore {
         // Rows are made before the writer lock is taken.
         let rows = events
             .into_iter()
-            .map(EventRow::new)
+            .map(|e| EventRow::new(&edge_id, e))
             .collect::<Result<Vec<_>, _>>()?;
         self.write(move |conn| {
             let received = ts(received_at);
@@ -327,6 +356,7 @@ impl Store for SqliteStore {
                         n_duplicate: 0,
                     },
                     plans: Vec::new(),
+                    quarantined: Vec::new(),
                 });
             };
             if to_u64(first.seq) > acked + 1 {
@@ -340,12 +370,14 @@ impl Store for SqliteStore {
                         acked_through: Seq(acked),
                     },
                     plans: Vec::new(),
+                    quarantined: Vec::new(),
                 });
             }
             let last_seq = to_u64(last.seq);
             let mut n_new = 0u64;
             let mut n_duplicate = 0u64;
             let mut progress = work_orders::BatchProgress::default();
+            let mut quarantined = Vec::new();
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO events (edge_id, seq, event_id, at, received_at, kind, body)
@@ -365,6 +397,13 @@ impl Store for SqliteStore {
                         row.kind,
                         row.body,
                     ])?;
+                    n_new += 1;
+                    if let Some(reason) = &row.quarantine {
+                        // Stored and acknowledged, applied to nothing.
+                        quarantine::put(&tx, edge_id.as_str(), row.seq, &received, reason)?;
+                        quarantined.push((Seq(to_u64(row.seq)), reason.clone()));
+                        continue;
+                    }
                     if let Some(facts) = &row.facts {
                         progress.note_stock(&tx, facts)?;
                         inventory::apply(&tx, edge_id.as_str(), row.seq, &row.at, facts)?;
@@ -372,7 +411,6 @@ impl Store for SqliteStore {
                     if let Some(fact) = &row.order {
                         progress.apply(&tx, fact, row.seq, &row.at)?;
                     }
-                    n_new += 1;
                 }
             }
             let plans = progress.flush(&tx, edge_id.as_str(), &received)?;
@@ -387,6 +425,7 @@ impl Store for SqliteStore {
                     n_duplicate,
                 },
                 plans,
+                quarantined,
             })
         })
         .await
@@ -459,7 +498,8 @@ impl Store for SqliteStore {
                 "SELECT e.edge_id, e.acked_through, e.last_contact, e.reported_backlog,
                         e.clock_skew_ms, e.agent_version,
                         (SELECT MAX(p.version) FROM plans p WHERE p.edge_id = e.edge_id),
-                        e.plan_version_applied, e.revoked
+                        e.plan_version_applied, e.revoked,
+                        (SELECT COUNT(*) FROM quarantine q WHERE q.edge_id = e.edge_id)
                  FROM edges e ORDER BY e.edge_id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -473,12 +513,23 @@ impl Store for SqliteStore {
                     r.get::<_, Option<i64>>(6)?,
                     r.get::<_, i64>(7)?,
                     r.get::<_, bool>(8)?,
+                    r.get::<_, i64>(9)?,
                 ))
             })?;
             let mut edges = Vec::new();
             for row in rows {
-                let (id, acked, contact, backlog, skew, version, published, applied, revoked) =
-                    row?;
+                let (
+                    id,
+                    acked,
+                    contact,
+                    backlog,
+                    skew,
+                    version,
+                    published,
+                    applied,
+                    revoked,
+                    quarantined,
+                ) = row?;
                 edges.push(EdgeSummary {
                     edge_id: EdgeId(id),
                     acked_seq: Seq(to_u64(acked)),
@@ -489,6 +540,7 @@ impl Store for SqliteStore {
                     plan_version_published: PlanVersion(published.map_or(0, to_u64)),
                     plan_version_applied: PlanVersion(to_u64(applied)),
                     revoked,
+                    quarantined: to_u64(quarantined),
                 });
             }
             Ok(edges)
@@ -502,26 +554,47 @@ impl Store for SqliteStore {
         from: Seq,
         to: Option<Seq>,
         limit: usize,
-    ) -> Result<Vec<Event>, StoreError> {
+    ) -> Result<StoredEvents, StoreError> {
         let edge_id = edge_id.clone();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT body FROM events WHERE edge_id = ?1 AND seq >= ?2 AND seq <= ?3
-                 ORDER BY seq LIMIT ?4",
+                "SELECT e.seq, e.body, q.seq IS NOT NULL FROM events e
+                 LEFT JOIN quarantine q ON q.edge_id = e.edge_id AND q.seq = e.seq
+                 WHERE e.edge_id = ?1 AND e.seq >= ?2 AND e.seq <= ?3
+                 ORDER BY e.seq LIMIT ?4",
             )?;
             let to = to.map_or(Ok(i64::MAX), |t| to_i64(t.0))?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = stmt
-                .query_map(params![edge_id.as_str(), to_i64(from.0)?, to, limit], |r| {
-                    r.get::<_, String>(0)
+            let rows =
+                stmt.query_map(params![edge_id.as_str(), to_i64(from.0)?, to, limit], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                    ))
                 })?;
-            let mut events = Vec::new();
-            for body in rows {
-                events.push(serde_json::from_str(&body?)?);
+            let mut page = StoredEvents::default();
+            for row in rows {
+                let (seq, body, quarantined) = row?;
+                if quarantined {
+                    // Its body may not read as an event at all: listed by seq only.
+                    page.quarantined.push(Seq(to_u64(seq)));
+                } else {
+                    page.events.push(serde_json::from_str(&body)?);
+                }
             }
-            Ok(events)
+            Ok(page)
         })
         .await
+    }
+
+    async fn quarantined(
+        &self,
+        edge_id: Option<EdgeId>,
+        limit: usize,
+    ) -> Result<Vec<QuarantinedEvent>, StoreError> {
+        self.read(move |conn| quarantine::list(conn, edge_id.as_ref(), limit))
+            .await
     }
 
     async fn count_events(&self, edge_id: &EdgeId) -> Result<u64, StoreError> {
@@ -545,6 +618,7 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, event_id FROM events WHERE edge_id = ?1 AND seq >= ?2
+                     AND event_id != ''
                  ORDER BY seq LIMIT ?3",
             )?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -594,12 +668,14 @@ impl Store for SqliteStore {
 }
 
 /// Stores the next plan version of an edge inside `tx` (previous + 1, starting at 1), so a
-/// work-order change and the plan it publishes commit together.
+/// work-order change and the plan it publishes commit together. Every plan is published
+/// here, and every plan carries the registry's active operators, whatever `content` held.
 fn publish_plan_in(
     tx: &rusqlite::Transaction<'_>,
     edge_id: &EdgeId,
-    content: PlanContent,
+    mut content: PlanContent,
 ) -> Result<Plan, StoreError> {
+    content.operators = operators::active(tx)?;
     let exists: Option<i64> = tx
         .query_row(
             "SELECT 1 FROM edges WHERE edge_id = ?1",

@@ -112,6 +112,10 @@ pub struct ComponentView {
     pub usage_variance: Decimal,
     /// Issued, but not in the order's BOM.
     pub unplanned: bool,
+    /// Set when a figure overflows what a quantity holds (only data booked before central
+    /// bounded events can do that); the figures are then saturated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// A plan version an order went down in, and whether its edge runs it.

@@ -8,8 +8,10 @@ mod erp;
 mod ingest;
 mod inventory;
 mod master_data;
+mod operators;
 mod plan;
 mod plan_content;
+mod quarantine;
 mod work_orders;
 
 use axum::Router;

@@ -203,3 +203,101 @@ async fn serve_shuts_down_gracefully() {
         .unwrap()
         .unwrap();
 }
+
+/// Issue 11: the raw plan route checks its content against `protocol::bounds` and lists every
+/// violation; nothing is published.
+#[tokio::test]
+async fn issue_11_a_raw_plan_out_of_bounds_is_refused_naming_every_field() {
+    let h = Harness::new().await;
+    h.create_edge("line-1").await;
+    let mut bad = work_order("WO-1");
+    bad["qty"] = json!("-500");
+    bad["operations"][0]["description"] = json!("stamp\u{0}");
+    bad["plc_parameters"] = json!({"recipe": {"nested": [1, 2]}, "target_qty": 500});
+    let mut twice = work_order("WO-1");
+    twice["item"] = json!("BRACKET\u{202E}");
+    let reply = h
+        .post(
+            "/api/v1/edges/line-1/plans",
+            ADMIN,
+            json!({"work_orders": [bad, twice]}),
+        )
+        .await;
+    let message = reply.assert_error(StatusCode::BAD_REQUEST, "invalid_plan");
+    for field in [
+        "work_orders[0].qty: is -500; expected a quantity above zero",
+        "work_orders[0].plc_parameters.recipe: must be a number, a boolean or a short text",
+        "work_orders[0].operations[0].description: holds the control or invisible character U+0000",
+        "work_orders[1].work_order: WO-1 appears twice",
+        "work_orders[1].item: holds the control or invisible character U+202E",
+    ] {
+        assert!(message.contains(field), "{message:?} lacks {field:?}");
+    }
+    assert!(
+        !message.contains('\u{0}') && !message.contains('\u{202E}'),
+        "{message}"
+    );
+    let reply = h.get("/api/v1/edges/line-1/plan", ADMIN).await;
+    reply.assert_error(StatusCode::NOT_FOUND, "not_found");
+    // Within bounds, the same route publishes.
+    publish(&h, "line-1", "WO-1").await;
+}
+
+/// Issue 11: what ERP publishes stays within the bounds the edge checks plans against, so a
+/// line never refuses a plan whole: ids, units and quantities out of bounds are refused where
+/// they enter.
+#[tokio::test]
+async fn issue_11_erp_data_a_plan_could_not_carry_is_refused_where_it_enters() {
+    use crate::work_orders::{create, plant};
+    let h = Harness::new().await;
+    plant(&h).await;
+    let order = |qty: &str| {
+        json!({"work_order": "WO-BIG", "item": "FRAME", "qty": qty, "due": "2026-12-01",
+               "priority": 5, "line": "L1"})
+    };
+    let reply = h
+        .post("/api/v1/work-orders", ADMIN, order("2000000000"))
+        .await;
+    let message = reply.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert!(message.contains("at most 1000000000"), "{message}");
+    // 4 bolts a frame: 4e9 bolts is more than one quantity of a plan holds.
+    let reply = h
+        .post("/api/v1/work-orders", ADMIN, order("1000000000"))
+        .await;
+    let message = reply.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert!(message.contains("\"BOLT\""), "{message}");
+    create(&h, "WO-1", "10").await;
+    let reply = h
+        .call(
+            Method::PATCH,
+            "/api/v1/work-orders/WO-1",
+            Some(ADMIN),
+            Some(json!({"qty": "300000000"})),
+        )
+        .await;
+    let message = reply.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert!(message.contains("\"BOLT\""), "{message}");
+    let item = |uom: &str| json!({"kind": "buy", "uom": uom});
+    let reply = h
+        .call(
+            Method::PUT,
+            "/api/v1/items/GREASE",
+            Some(ADMIN),
+            Some(item("kilograms-of-grease")),
+        )
+        .await;
+    let message = reply.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert!(
+        message.contains("a unit of measure has at most 16"),
+        "{message}"
+    );
+    let reply = h
+        .call(
+            Method::PUT,
+            &format!("/api/v1/items/{}", "G".repeat(65)),
+            Some(ADMIN),
+            Some(item("kg")),
+        )
+        .await;
+    reply.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+}

@@ -6,7 +6,7 @@ use protocol::{Plan, PlanVersion};
 use rust_decimal::Decimal;
 use std::time::Duration;
 
-async fn import(h: &Harness, kind: &str, csv: &str) {
+pub(crate) async fn import(h: &Harness, kind: &str, csv: &str) {
     let reply = h
         .send(
             Request::builder()
@@ -21,7 +21,7 @@ async fn import(h: &Harness, kind: &str, csv: &str) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
 }
 
-async fn put(h: &Harness, uri: &str, body: Value) -> Reply {
+pub(crate) async fn put(h: &Harness, uri: &str, body: Value) -> Reply {
     h.call(Method::PUT, uri, Some(ADMIN), Some(body)).await
 }
 
@@ -30,14 +30,14 @@ async fn patch(h: &Harness, uri: &str, body: Value) -> Reply {
 }
 
 #[track_caller]
-fn ok(reply: &Reply) {
+pub(crate) fn ok(reply: &Reply) {
     assert!(reply.status.is_success(), "{} {}", reply.status, reply.json);
 }
 
 /// Items FRAME (make; 0.5 kg STEEL at 2 % scrap and 4 BOLT per frame), a line L1 run by edge
 /// `line-1`, work centers CUT (st-10) and WELD (st-20), routing 10 cut, 20 weld. Returns the
 /// edge's token.
-async fn plant(h: &Harness) -> String {
+pub(crate) async fn plant(h: &Harness) -> String {
     let token = h.create_edge("line-1").await;
     import(
         h,
@@ -84,7 +84,7 @@ async fn plant(h: &Harness) -> String {
     token
 }
 
-async fn create(h: &Harness, id: &str, qty: &str) -> Value {
+pub(crate) async fn create(h: &Harness, id: &str, qty: &str) -> Value {
     let reply = h
         .post(
             "/api/v1/work-orders",
@@ -96,7 +96,7 @@ async fn create(h: &Harness, id: &str, qty: &str) -> Value {
     reply.json
 }
 
-async fn act(h: &Harness, id: &str, action: &str) -> Reply {
+pub(crate) async fn act(h: &Harness, id: &str, action: &str) -> Reply {
     h.post(
         &format!("/api/v1/work-orders/{id}/{action}"),
         ADMIN,
@@ -106,7 +106,7 @@ async fn act(h: &Harness, id: &str, action: &str) -> Reply {
 }
 
 /// Polls the plan as the edge does and returns it (200 expected).
-async fn poll(h: &Harness, token: &str, have: u64) -> Plan {
+pub(crate) async fn poll(h: &Harness, token: &str, have: u64) -> Plan {
     let reply = h
         .get(&format!("/api/v1/sync/plan?have={have}&wait_ms=0"), token)
         .await;

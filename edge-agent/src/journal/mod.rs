@@ -235,6 +235,7 @@ enum Command {
     ReadAfter {
         after: Seq,
         max_events: usize,
+        max_bytes: usize,
         reply: Reply<Vec<CommittedEvent>>,
     },
     Ack {
@@ -340,9 +341,22 @@ impl JournalHandle {
         after: Seq,
         max_events: usize,
     ) -> Result<Vec<CommittedEvent>, JournalError> {
+        self.read_batch(after, max_events, usize::MAX).await
+    }
+
+    /// Committed events with `seq > after`, ascending: at most `max_events`, and no more than
+    /// fit `max_bytes` of JSON together (but always the first, if there is one). The uplink
+    /// sizes its batches this way, below central's body limit.
+    pub async fn read_batch(
+        &self,
+        after: Seq,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<CommittedEvent>, JournalError> {
         self.call(|reply| Command::ReadAfter {
             after,
             max_events,
+            max_bytes,
             reply,
         })
         .await
@@ -388,7 +402,8 @@ impl JournalHandle {
     }
 
     /// Stores a small key/value pair (for example a PLC counter's last value). Committed in
-    /// the same group transaction as the appends queued with it, in arrival order.
+    /// the same group transaction as the appends queued with it, in arrival order. An empty
+    /// `value` deletes the key (here and in [`append_with_state`](Self::append_with_state)).
     pub async fn put_state(&self, key: &str, value: &str) -> Result<(), JournalError> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.call(|reply| Command::PutState { key, value, reply })

@@ -179,12 +179,14 @@ fn sample_plan(version: u64) -> Plan {
                 station: Some("st-10".into()),
                 allowed_components: vec!["STEEL-2MM".into()],
                 components: vec![],
+                skill: None,
             }],
             plc_parameters: BTreeMap::from([("target_qty".to_owned(), serde_json::json!(500))]),
             on_hold: false,
         }],
         lots: vec![],
         gtins: BTreeMap::new(),
+        operators: Vec::new(),
     }
 }
 
@@ -220,6 +222,34 @@ async fn state_put_get_and_atomic_with_append() {
     assert_eq!(
         journal.get_state("press-1/good").await.unwrap().as_deref(),
         Some("42")
+    );
+}
+
+#[tokio::test]
+async fn an_empty_state_value_deletes_the_key_with_the_events_it_came_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    journal
+        .put_state("scan/issued/10/WO-1", "{}")
+        .await
+        .unwrap();
+    journal
+        .put_state("scan/issued/10/WO-2", "{}")
+        .await
+        .unwrap();
+    journal
+        .append_with_state(
+            &bodies(0..1),
+            vec![("scan/issued/10/WO-1".into(), String::new())],
+        )
+        .await
+        .unwrap();
+    journal.shutdown().await.unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    let left = journal.state_with_prefix("scan/issued/").await.unwrap();
+    assert_eq!(
+        left,
+        vec![("scan/issued/10/WO-2".to_owned(), "{}".to_owned())]
     );
 }
 

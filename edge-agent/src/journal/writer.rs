@@ -16,6 +16,8 @@ const MAX_COMMANDS_PER_ROUND: usize = 4 * super::COMMAND_CAPACITY;
 const INSERT_EVENT: &str = "INSERT INTO events (seq, committed_at_ms, json) VALUES (?1, ?2, ?3)";
 const UPSERT_STATE: &str = "INSERT INTO state (key, value, updated_at_ms) VALUES (?1, ?2, ?3) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms";
+/// A state pair with an empty value deletes its key (no state is ever stored empty).
+const DELETE_STATE: &str = "DELETE FROM state WHERE key = ?1";
 
 /// A write that goes into the group transaction.
 enum Write {
@@ -156,8 +158,9 @@ impl Writer {
             Command::ReadAfter {
                 after,
                 max_events,
+                max_bytes,
                 reply,
-            } => send(reply, self.read_after(after, max_events)),
+            } => send(reply, self.read_after(after, max_events, max_bytes)),
             Command::Ack { through, reply } => send(reply, self.ack(through)),
             Command::Stats { reply } => send(reply, self.stats()),
             Command::Prune { now, reply } => send(reply, self.prune(now)),
@@ -265,6 +268,14 @@ impl Writer {
         {
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
             let mut upsert = tx.prepare_cached(UPSERT_STATE)?;
+            let mut delete = tx.prepare_cached(DELETE_STATE)?;
+            let mut put = |key: &str, value: &str| {
+                if value.is_empty() {
+                    delete.execute(params![key])
+                } else {
+                    upsert.execute(params![key, value, now_ms])
+                }
+            };
             let mut seq = self.last_seq.0;
             for write in writes {
                 match write {
@@ -275,11 +286,11 @@ impl Writer {
                             insert.execute(params![seq as i64, now_ms, json])?;
                         }
                         for (key, value) in state {
-                            upsert.execute(params![key, value, now_ms])?;
+                            put(key, value)?;
                         }
                     }
                     Write::PutState { key, value, .. } => {
-                        upsert.execute(params![key, value, now_ms])?;
+                        put(key, value)?;
                     }
                 }
             }
@@ -291,18 +302,28 @@ impl Writer {
         &mut self,
         after: Seq,
         max_events: usize,
+        max_bytes: usize,
     ) -> Result<Vec<CommittedEvent>, JournalError> {
         let limit = i64::try_from(max_events).unwrap_or(i64::MAX);
         let mut stmt = self
             .conn
             .prepare_cached("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-        let rows = stmt.query_map(params![after.0 as i64, limit], |row| {
-            Ok(CommittedEvent {
+        let mut rows = stmt.query(params![after.0 as i64, limit])?;
+        let mut events = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(row) = rows.next()? {
+            let event = CommittedEvent {
                 seq: Seq(row.get::<_, i64>(0)? as u64),
                 json: row.get(1)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            };
+            // One byte per event for the comma between them in the batch.
+            bytes = bytes.saturating_add(event.json.len() + 1);
+            if bytes > max_bytes && !events.is_empty() {
+                break;
+            }
+            events.push(event);
+        }
+        Ok(events)
     }
 
     fn ack(&mut self, through: Seq) -> Result<(), JournalError> {

@@ -49,6 +49,8 @@ pub async fn run(
     let mut mqtt = mqtt::MqttInterpreter::default();
     mqtt.started = floor.started();
     let mut batch = Interpreted::default();
+    // When the floor last forgot what it no longer needs.
+    let mut last_prune: Option<std::time::Instant> = None;
     // Sources waiting to hear that what they handed over is committed (MQTT acks after it).
     let mut receipts: Vec<oneshot::Sender<bool>> = Vec::new();
     // Scans waiting for their outcome: the outcome, the index of its event in the batch.
@@ -132,6 +134,32 @@ pub async fn run(
                 next = from_sources.try_recv().ok();
             }
         }
+        // Now and then, forget what no longer matters (orders long out of the plan, lots long
+        // left alone), in the same commit as the batch.
+        let mut pruned_floor = false;
+        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            last_prune = Some(std::time::Instant::now());
+            let pruned = floor.prune(
+                plan.as_deref(),
+                chrono::Utc::now(),
+                view.progress.keys().cloned().collect::<Vec<_>>(),
+            );
+            if !pruned.state.is_empty() || !pruned.orders.is_empty() {
+                tracing::info!(
+                    orders = pruned.orders.len(),
+                    lots = pruned.lots,
+                    "forgot what the floor no longer needs"
+                );
+                for wo in &pruned.orders {
+                    view.progress.remove(wo);
+                    batch
+                        .state
+                        .insert(format!("{PROGRESS_PREFIX}{wo}"), String::new());
+                }
+                batch.state.extend(pruned.state);
+                pruned_floor = true;
+            }
+        }
         // Production counts per work order, for the terminal's target against good and scrap.
         let progressed = count_progress(&mut view, &batch);
         for wo in &progressed {
@@ -142,13 +170,15 @@ pub async fn run(
                 );
             }
         }
+        fit(&mut batch.events, chrono::Utc::now());
         let committed = commit(&journal, &live, std::mem::take(&mut batch)).await;
         for receipt in receipts.drain(..) {
             let _ = receipt.send(committed.is_ok());
         }
         // Only scans change the stations; production changes the counts.
         let scanned = !answers.is_empty();
-        let changed_floor = scanned || !progressed.is_empty();
+        let changed_floor = scanned || !progressed.is_empty() || pruned_floor;
+        let mut rescanned: Vec<protocol::StationId> = Vec::new();
         for answer in answers.drain(..) {
             let mut outcome = answer.outcome;
             match (&committed, answer.event_index) {
@@ -162,10 +192,17 @@ pub async fn run(
                 }
             }
             if committed.is_ok() {
+                if !rescanned.contains(&answer.station) {
+                    rescanned.push(answer.station.clone());
+                }
                 let scans = view.scans.entry(answer.station).or_default();
                 scans.push_front(ScanRecord {
                     at: answer.at,
-                    raw: answer.raw,
+                    raw: protocol::bounds::sanitize(
+                        &answer.raw,
+                        protocol::bounds::MAX_CODE_LEN,
+                        true,
+                    ),
                     outcome: outcome.clone(),
                 });
                 scans.truncate(RECENT_SCANS);
@@ -174,14 +211,108 @@ pub async fn run(
                 let _ = reply.send(outcome);
             }
         }
+        // The last scans are kept with the stations' state, so the terminal shows what was
+        // just done after a restart too. Written after the commit: they repeat what the
+        // journal's events already hold, so a crash in between loses nothing but the list.
+        for station in rescanned {
+            if let Some(scans) = view.scans.get(&station) {
+                let key = format!("{}{station}", crate::live::RECENT_PREFIX);
+                if let Err(e) = journal
+                    .put_state(&key, &crate::live::save_scans(scans))
+                    .await
+                {
+                    tracing::warn!(error = %e, %station, "cannot save the station's last scans");
+                }
+            }
+        }
         if changed_floor {
-            if scanned {
+            if scanned || pruned_floor {
                 view.floor = floor.clone();
             }
             live.set_floor(view.clone());
         }
     }
 }
+
+/// How far ahead of the edge's clock an event time is believed (a device's own clock may run
+/// a little ahead).
+const FUTURE_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// The last check before a commit: every event the edge commits is within
+/// [`protocol::bounds`], so no committed fact is one central cannot store. Sources and the scan
+/// processor bound what they take where it enters; an event still out of bounds (a device's
+/// text too long, a time from a broken clock, a bug) is committed as a device fault that says
+/// what was wrong, never dropped silently and never committed as it was.
+pub fn fit(events: &mut [protocol::EventBody], now: chrono::DateTime<chrono::Utc>) {
+    use protocol::EventKind;
+    use protocol::bounds::{self, TimeWindow};
+    let window = TimeWindow::around(now, FUTURE_TOLERANCE);
+    for event in events.iter_mut() {
+        let Err(violation) = bounds::check_event(event, &window) else {
+            continue;
+        };
+        // Text quoting a device or a scan is made printable and short, and kept.
+        match &mut event.kind {
+            EventKind::DeviceFault { device, message } => {
+                *device = fit_id(device.as_str()).into();
+                *message = bounds::sanitize_text(message);
+            }
+            EventKind::ScanRejected { raw, reason } => {
+                *raw = bounds::sanitize(raw, bounds::MAX_CODE_LEN, true);
+                *reason = bounds::sanitize_text(reason);
+            }
+            EventKind::MachineStateChanged {
+                reason: Some(reason),
+                ..
+            } => *reason = bounds::sanitize_text(reason),
+            _ => {}
+        }
+        if let Some(device) = &event.source.device
+            && bounds::check_id("source.device", device.as_str()).is_err()
+        {
+            event.source.device = Some(fit_id(device.as_str()).into());
+        }
+        if let Some(station) = &event.source.station
+            && bounds::check_id("source.station", station.as_str()).is_err()
+        {
+            event.source.station = Some(fit_id(station.as_str()).into());
+        }
+        if window.check("at", event.at).is_err() {
+            event.at = now;
+        }
+        if bounds::check_event(event, &window).is_ok() {
+            continue;
+        }
+        tracing::error!(kind = event.kind.name(), %violation, "an event out of bounds is recorded as a fault instead");
+        let device = event
+            .source
+            .device
+            .as_ref()
+            .map(|d| d.as_str())
+            .unwrap_or("edge");
+        event.kind = EventKind::DeviceFault {
+            device: fit_id(device).into(),
+            message: bounds::sanitize_text(&format!(
+                "{} not recorded, out of bounds: {violation}",
+                event.kind.name()
+            )),
+        };
+    }
+}
+
+/// An id made to fit: printable, trimmed, at most [`protocol::bounds::MAX_ID_LEN`] bytes.
+fn fit_id(id: &str) -> String {
+    let clean = protocol::bounds::sanitize(id.trim(), protocol::bounds::MAX_ID_LEN, false);
+    let clean = clean.trim();
+    if clean.is_empty() {
+        "unknown".to_owned()
+    } else {
+        clean.to_owned()
+    }
+}
+
+/// How often the floor forgets what it no longer needs ([`scan::Floor::prune`]).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Journal state key prefix of a work order's good and scrap (`"{good} {scrap}"`).
 pub const PROGRESS_PREFIX: &str = "progress/";
@@ -228,8 +359,8 @@ fn count_progress(view: &mut FloorView, batch: &Interpreted) -> Vec<protocol::Wo
         } = &e.kind
         {
             let count = view.progress.entry(wo.clone()).or_default();
-            count.good += good;
-            count.scrap += scrap;
+            count.good = count.good.saturating_add(*good);
+            count.scrap = count.scrap.saturating_add(*scrap);
             if !changed.contains(wo) {
                 changed.push(wo.clone());
             }
@@ -242,7 +373,15 @@ fn count_progress(view: &mut FloorView, batch: &Interpreted) -> Vec<protocol::Wo
 pub async fn restore_floor(journal: &JournalHandle) -> FloorView {
     let mut view = FloorView::default();
     match journal.state_with_prefix("scan/").await {
-        Ok(pairs) => view.floor = scan::Floor::restore(pairs),
+        Ok(pairs) => {
+            for (key, value) in &pairs {
+                if let Some(station) = key.strip_prefix(crate::live::RECENT_PREFIX) {
+                    view.scans
+                        .insert(station.into(), crate::live::restore_scans(value));
+                }
+            }
+            view.floor = scan::Floor::restore(pairs);
+        }
         Err(e) => tracing::error!(error = %e, "cannot load the stations' saved state"),
     }
     match journal.state_with_prefix(PROGRESS_PREFIX).await {
@@ -296,6 +435,10 @@ async fn commit(
         };
         match result {
             Ok(first) => {
+                if warned {
+                    live.set_journal_refusing(None);
+                    tracing::info!("the journal takes events again");
+                }
                 live.metrics.events_appended.inc_by(n);
                 for e in &batch.events {
                     if let protocol::EventKind::ProductionReported { good, scrap, .. } = e.kind {
@@ -315,6 +458,7 @@ async fn commit(
             Err(e) => {
                 if !warned {
                     tracing::error!(error = %e, n, "cannot commit events; sources wait until the journal accepts them");
+                    live.set_journal_refusing(Some(e.to_string()));
                     warned = true;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;

@@ -418,6 +418,7 @@ mod tests {
                 station: Some(station.into()),
                 allowed_components: vec![],
                 components: vec![],
+                skill: None,
             }],
             plc_parameters: Default::default(),
             on_hold: false,
@@ -429,6 +430,7 @@ mod tests {
             work_orders: vec![wo("WO-A", 10, "st-99"), wo("WO-B", 20, "st-10")],
             lots: vec![],
             gtins: Default::default(),
+            operators: Vec::new(),
         }
     }
 

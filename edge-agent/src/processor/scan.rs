@@ -3,6 +3,7 @@
 use crate::sources::ScanRequest;
 use chrono::{DateTime, Local, NaiveDate, Utc};
 use protocol::barcode::{self, LabelCode, MaterialLotCode, Reading};
+use protocol::bounds;
 use protocol::{
     EventBody, EventId, EventKind, ItemId, LocationId, LotId, OperatorId, Plan, PlanWorkOrder, Seq,
     Source, StationId, WorkOrderId,
@@ -44,7 +45,7 @@ pub struct ScanOutcome {
     pub event_id: Option<EventId>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanResult {
     /// Understood, allowed and stored.
@@ -60,6 +61,13 @@ pub const STATION_PREFIX: &str = "scan/station/";
 pub const ISSUED_PREFIX: &str = "scan/issued/";
 pub const LOT_LOCATION_PREFIX: &str = "scan/lot-location/";
 
+/// Where a lot was put, and when (the journal state of `scan/lot-location/{lot}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LotPlace {
+    location: LocationId,
+    at: DateTime<Utc>,
+}
+
 /// What the edge remembers of a station between scans. Committed with the events that change
 /// it, so a restart finds the operator signed in and the work order running.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -70,6 +78,10 @@ pub struct StationState {
     pub work_order: Option<WorkOrderId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<u32>,
+    /// The operator who started the running work order. Parameters are written to a PLC only
+    /// for an order someone started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<OperatorId>,
     /// A location scanned for the next lots: they are received or moved there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<LocationId>,
@@ -85,6 +97,9 @@ pub struct Issued {
     pub lots: std::collections::BTreeSet<LotId>,
     #[serde(default)]
     pub lots_produced: u32,
+    /// What the finished lots completed here hold together, in the order's unit.
+    #[serde(default)]
+    pub qty_produced: Decimal,
 }
 
 /// The scan processor's memory: every station's state, what each work order's operations got,
@@ -94,7 +109,68 @@ pub struct Issued {
 pub struct Floor {
     pub stations: BTreeMap<StationId, StationState>,
     pub issued: BTreeMap<(WorkOrderId, u32), Issued>,
-    pub lot_locations: BTreeMap<LotId, LocationId>,
+    /// Where each lot was last put, and when.
+    pub lot_locations: BTreeMap<LotId, (LocationId, DateTime<Utc>)>,
+    /// The line's limits on quantities (from the configuration).
+    pub limits: Limits,
+    /// Since when each order with records here has been out of the plan (not saved: after a
+    /// restart the count starts again, which only delays forgetting it).
+    pub absent_since: BTreeMap<WorkOrderId, DateTime<Utc>>,
+}
+
+/// What [`Floor::prune`] forgot: the state keys to delete (empty values) and the orders.
+#[derive(Debug, Default, PartialEq)]
+pub struct Pruned {
+    pub state: Vec<(String, String)>,
+    pub orders: Vec<WorkOrderId>,
+    pub lots: usize,
+}
+
+/// The limits a line sets on what operators may record (`[limits]` in the configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// The largest quantity one scan or lot may hold, by unit; other units are limited by
+    /// [`protocol::bounds::MAX_QTY`].
+    pub max_qty: BTreeMap<String, Decimal>,
+    /// How far the finished lots of a work order may go beyond its quantity, in percent,
+    /// before a supervisor must approve.
+    pub completion_tolerance_pct: Decimal,
+    /// How long what the floor remembers of an order is kept once the order has left the
+    /// plan, and a lot's place once nobody moved it (the journal's `retention`).
+    pub retention: chrono::TimeDelta,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_qty: BTreeMap::new(),
+            completion_tolerance_pct: Decimal::ZERO,
+            retention: chrono::TimeDelta::days(7),
+        }
+    }
+}
+
+impl Limits {
+    /// The largest quantity accepted in `uom`.
+    pub fn max_qty(&self, uom: &str) -> Decimal {
+        self.max_qty
+            .get(uom)
+            .copied()
+            .unwrap_or(bounds::MAX_QTY)
+            .min(bounds::MAX_QTY)
+    }
+
+    /// `qty` checked against the bounds of its unit; the refusal names the field.
+    fn check_qty(&self, field: &str, qty: Decimal, uom: &str) -> Result<(), Refusal> {
+        bounds::check_qty_within(field, qty, self.max_qty(uom)).map_err(|v| Refusal {
+            reason: "bad_quantity",
+            message: format!("{} {uom}: {}", qty.normalize(), v.problem),
+            params: BTreeMap::from([
+                ("qty", qty.normalize().to_string()),
+                ("uom", uom.to_owned()),
+            ]),
+        })
+    }
 }
 
 /// Something done at a station without a scan: the terminal's buttons.
@@ -110,8 +186,11 @@ impl StationCommand {
     /// The command as the scan list shows it.
     pub fn as_request(&self) -> ScanRequest {
         let raw = match &self.action {
+            StationAction::SignIn { badge, .. } => format!("sign in: {badge}"),
             StationAction::SignOut => "sign out".to_owned(),
-            StationAction::CompleteLot { qty } => format!("complete lot: {}", qty.normalize()),
+            StationAction::CompleteLot { qty, .. } => {
+                format!("complete lot: {}", qty.normalize())
+            }
         };
         ScanRequest {
             raw,
@@ -125,12 +204,31 @@ impl StationCommand {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StationAction {
+    /// An operator signs in by badge at the terminal, with the PIN checked by the caller.
+    SignIn {
+        badge: OperatorId,
+        pin: PinCheck,
+    },
     SignOut,
     /// A finished lot (or container) of the running work order is full: record it, and print
-    /// its label.
+    /// its label. `approved_by`: a supervisor whose badge and PIN the caller checked, who
+    /// allows a lot beyond the order's open quantity.
     CompleteLot {
         qty: Decimal,
+        approved_by: Option<OperatorId>,
     },
+}
+
+/// What became of the PIN that came with a sign-in. PINs are checked (argon2, slow on
+/// purpose) by the HTTP handler, never in the processor, which must not stall the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinCheck {
+    /// No PIN came (a badge scanned at a scanner).
+    NotGiven,
+    Verified,
+    Wrong,
+    /// Too many wrong PINs for this badge lately: not even checked.
+    Locked,
 }
 
 /// One decided scan: the events to commit (the first one is the scan's own), the state to
@@ -171,18 +269,98 @@ impl Floor {
                     None => tracing::error!(key, "cannot read what was issued to a work order"),
                 }
             } else if let Some(lot) = key.strip_prefix(LOT_LOCATION_PREFIX) {
-                floor
-                    .lot_locations
-                    .insert(lot.into(), LocationId::from(value.as_str()));
+                // `{"location": …, "at": …}`; a plain location from before times were kept
+                // counts from now.
+                let place = serde_json::from_str::<LotPlace>(&value)
+                    .map(|p| (p.location, p.at))
+                    .unwrap_or_else(|_| (LocationId::from(value.as_str()), Utc::now()));
+                floor.lot_locations.insert(lot.into(), place);
             }
         }
         floor
+    }
+
+    /// Forgets what the floor no longer needs, so its memory stays flat over months: what
+    /// was issued to and produced by orders that have been out of the plan (and not running
+    /// anywhere) for the retention, and where lots were put when nobody moved them for as long.
+    /// `also`: other orders the caller keeps records of (their counts), forgotten by the same
+    /// rule. Without a plan nothing is forgotten (the edge may not have received one yet).
+    pub fn prune(
+        &mut self,
+        plan: Option<&Plan>,
+        now: DateTime<Utc>,
+        also: impl IntoIterator<Item = WorkOrderId>,
+    ) -> Pruned {
+        let mut pruned = Pruned::default();
+        let Some(plan) = plan else {
+            return pruned;
+        };
+        let retention = self.limits.retention;
+        let mut orders: std::collections::BTreeSet<WorkOrderId> =
+            self.issued.keys().map(|(wo, _)| wo.clone()).collect();
+        orders.extend(also);
+        let running: std::collections::BTreeSet<&WorkOrderId> = self
+            .stations
+            .values()
+            .filter_map(|s| s.work_order.as_ref())
+            .collect();
+        let mut forget = Vec::new();
+        for wo in orders {
+            if plan.work_order(wo.as_str()).is_some() || running.contains(&wo) {
+                self.absent_since.remove(&wo);
+                continue;
+            }
+            let since = *self.absent_since.entry(wo.clone()).or_insert(now);
+            if now - since >= retention {
+                forget.push(wo);
+            }
+        }
+        for wo in forget {
+            let keys: Vec<(WorkOrderId, u32)> = self
+                .issued
+                .keys()
+                .filter(|(w, _)| *w == wo)
+                .cloned()
+                .collect();
+            for key in keys {
+                self.issued.remove(&key);
+                pruned
+                    .state
+                    .push((format!("{ISSUED_PREFIX}{}/{}", key.1, key.0), String::new()));
+            }
+            self.absent_since.remove(&wo);
+            pruned.orders.push(wo);
+        }
+        let old: Vec<LotId> = self
+            .lot_locations
+            .iter()
+            .filter(|(_, (_, at))| now - *at >= retention)
+            .map(|(lot, _)| lot.clone())
+            .collect();
+        for lot in old {
+            self.lot_locations.remove(&lot);
+            pruned
+                .state
+                .push((format!("{LOT_LOCATION_PREFIX}{lot}"), String::new()));
+            pruned.lots += 1;
+        }
+        pruned
     }
 
     /// The work order (and operation) started at each station, for attributing counts.
     pub fn started(&self) -> BTreeMap<StationId, (WorkOrderId, Option<u32>)> {
         self.stations
             .iter()
+            .filter_map(|(s, st)| Some((s.clone(), (st.work_order.clone()?, st.operation))))
+            .collect()
+    }
+
+    /// The work orders a signed-in operator started, by station: the only ones whose
+    /// parameters are written to a PLC.
+    pub fn started_by_operator(&self) -> BTreeMap<StationId, (WorkOrderId, Option<u32>)> {
+        self.stations
+            .iter()
+            .filter(|(_, st)| st.started_by.is_some())
             .filter_map(|(s, st)| Some((s.clone(), (st.work_order.clone()?, st.operation))))
             .collect()
     }
@@ -202,8 +380,11 @@ impl Floor {
         let as_request = command.as_request();
         let mut d = Deciding::new(self, &as_request);
         let verdict = match &command.action {
+            StationAction::SignIn { badge, pin } => d.badge(badge, *pin, plan),
             StationAction::SignOut => d.sign_out(),
-            StationAction::CompleteLot { qty } => d.complete_lot(*qty, plan),
+            StationAction::CompleteLot { qty, approved_by } => {
+                d.complete_lot(*qty, approved_by.as_ref(), plan)
+            }
         };
         let (events, state) = (d.events, d.state);
         let mut decision = conclude(&as_request, None, verdict, events, state);
@@ -242,15 +423,18 @@ fn conclude(
             },
             events,
         ),
-        Err(refusal) => {
+        Err(mut refusal) => {
             // Nothing of a refused scan changes the floor but the refusal itself.
             state.clear();
+            // The code and the reason may quote anything a scanner sent: kept printable and
+            // bounded, so the refusal itself is always a fact the journal and central take.
+            refusal.message = bounds::sanitize_text(&refusal.message);
             let event = EventBody {
                 id: EventId(uuid::Uuid::now_v7()),
                 at: request.at,
                 source: source_of(request),
                 kind: EventKind::ScanRejected {
-                    raw: request.raw.clone(),
+                    raw: bounds::sanitize(&request.raw, bounds::MAX_CODE_LEN, true),
                     reason: refusal.message.clone(),
                 },
             };
@@ -416,7 +600,7 @@ impl<'a> Deciding<'a> {
                 [("detail", reason.clone())],
             ),
             Reading::Label { code, .. } => match code {
-                LabelCode::Operator(badge) => self.badge(badge),
+                LabelCode::Operator(badge) => self.badge(badge, PinCheck::NotGiven, plan),
                 LabelCode::WorkOrder(wo) => self.start(wo, plan),
                 LabelCode::Location(location) => self.location(location),
                 LabelCode::Station(station) => {
@@ -459,7 +643,14 @@ impl<'a> Deciding<'a> {
         }
     }
 
-    fn badge(&mut self, badge: &OperatorId) -> Result<Accepted, Refusal> {
+    /// A badge at a station: signs its operator in (the same badge again signs out). Only a
+    /// badge of central's operator registry signs in, with its PIN where it has one.
+    fn badge(
+        &mut self,
+        badge: &OperatorId,
+        pin: PinCheck,
+        plan: Option<&Plan>,
+    ) -> Result<Accepted, Refusal> {
         let previous = self.station_state().operator.clone();
         if previous.as_ref() == Some(badge) {
             // The same badge again signs out: how operators leave a shared terminal.
@@ -474,6 +665,40 @@ impl<'a> Deciding<'a> {
                 [("operator", badge.to_string())],
             );
         }
+        let Some(operator) = plan.and_then(|p| p.operator(badge.as_str())) else {
+            return refuse(
+                "unknown_badge",
+                format!("badge {badge} is not in the operator registry central sent this line"),
+                [("operator", badge.to_string())],
+            );
+        };
+        if operator.pin_hash.is_some() {
+            match pin {
+                PinCheck::Verified => {}
+                PinCheck::NotGiven => {
+                    return refuse(
+                        "pin_required",
+                        format!("{badge} signs in with a PIN: enter it at the line terminal"),
+                        [("operator", badge.to_string())],
+                    );
+                }
+                PinCheck::Wrong => {
+                    return refuse(
+                        "wrong_pin",
+                        format!("wrong PIN for badge {badge}"),
+                        [("operator", badge.to_string())],
+                    );
+                }
+                PinCheck::Locked => {
+                    return refuse(
+                        "pin_locked",
+                        format!("too many wrong PINs for badge {badge}; wait a few minutes"),
+                        [("operator", badge.to_string())],
+                    );
+                }
+            }
+        }
+        let name = operator.name.clone();
         if let Some(previous) = previous {
             self.emit(EventKind::OperatorSignedOut { operator: previous });
         }
@@ -484,8 +709,8 @@ impl<'a> Deciding<'a> {
         self.save_station();
         accept(
             "signed_in",
-            format!("{badge} signed in"),
-            [("operator", badge.to_string())],
+            format!("{name} ({badge}) signed in"),
+            [("operator", badge.to_string()), ("name", name)],
         )
     }
 
@@ -509,7 +734,15 @@ impl<'a> Deciding<'a> {
         )
     }
 
-    fn complete_lot(&mut self, qty: Decimal, plan: Option<&Plan>) -> Result<Accepted, Refusal> {
+    /// A finished lot of the running order: it must hold something, and together with the
+    /// lots completed before it at most the order's quantity plus the line's tolerance, unless
+    /// a supervisor approves.
+    fn complete_lot(
+        &mut self,
+        qty: Decimal,
+        approved_by: Option<&OperatorId>,
+        plan: Option<&Plan>,
+    ) -> Result<Accepted, Refusal> {
         let state = self.station_state().clone();
         let (Some(wo), Some(operation)) = (state.work_order, state.operation) else {
             return refuse(
@@ -525,24 +758,85 @@ impl<'a> Deciding<'a> {
                 [("work_order", wo.to_string())],
             );
         };
-        if qty <= Decimal::ZERO {
+        if state.operator.is_none() {
             return refuse(
-                "bad_quantity",
-                format!("a lot holds more than nothing; got {qty}"),
-                [("qty", qty.to_string())],
+                "not_signed_in",
+                format!(
+                    "nobody is signed in at station {}: sign in before completing a lot",
+                    self.station
+                ),
+                [],
             );
         }
+        self.floor.limits.check_qty("qty", qty, &order.uom)?;
         let key = (wo.clone(), operation);
+        let produced = self
+            .floor
+            .issued
+            .get(&key)
+            .map(|i| i.qty_produced)
+            .unwrap_or_default();
+        let allowed = order
+            .qty
+            .checked_mul(Decimal::ONE_HUNDRED + self.floor.limits.completion_tolerance_pct)
+            .and_then(|q| q.checked_div(Decimal::ONE_HUNDRED))
+            .unwrap_or(order.qty);
+        let open = allowed
+            .checked_sub(produced)
+            .unwrap_or_default()
+            .max(Decimal::ZERO);
+        let total = produced.checked_add(qty);
+        if total.is_none_or(|t| t > allowed) {
+            let supervisor = approved_by.and_then(|b| plan.and_then(|p| p.operator(b.as_str())));
+            if !supervisor.is_some_and(|s| s.has_skill(protocol::SUPERVISOR_SKILL)) {
+                return refuse(
+                    "over_completion",
+                    format!(
+                        "lots of {wo} would hold {} {} against an order of {} {}: at most {} more without a supervisor's approval",
+                        total.unwrap_or(Decimal::MAX).normalize(),
+                        order.uom,
+                        order.qty.normalize(),
+                        order.uom,
+                        open.normalize()
+                    ),
+                    [
+                        ("work_order", wo.to_string()),
+                        ("qty", qty.normalize().to_string()),
+                        ("open", open.normalize().to_string()),
+                        ("uom", order.uom.clone()),
+                    ],
+                );
+            }
+        }
         let entry = self.floor.issued.entry(key.clone()).or_default();
-        entry.lots_produced += 1;
+        entry.lots_produced = entry.lots_produced.saturating_add(1);
+        entry.qty_produced = total.unwrap_or(entry.qty_produced);
         // Work order numbers are unique, so `{work order}-{n}` is a unique lot number
         // without asking central.
         let lot = LotId::from(format!("{wo}-{:03}", entry.lots_produced).as_str());
-        let consumed_lots = entry.lots.iter().cloned().collect();
+        if let Err(v) = bounds::check_id("lot", lot.as_str()) {
+            return refuse(
+                "bad_code",
+                format!("no lot number fits: {v}"),
+                [("work_order", wo.to_string())],
+            );
+        }
+        let consumed_lots = entry
+            .lots
+            .iter()
+            .take(bounds::MAX_CONSUMED_LOTS)
+            .cloned()
+            .collect();
         let pair = self.floor.save_issued(&key);
         self.state.push(pair);
         let (item, uom) = (order.item.clone(), order.uom.clone());
-        let message = format!("lot {lot} of {item} completed: {} {uom}", qty.normalize());
+        let message = match approved_by {
+            Some(by) if total.is_none_or(|t| t > allowed) => format!(
+                "lot {lot} of {item} completed: {} {uom}, beyond the order, approved by {by}",
+                qty.normalize()
+            ),
+            _ => format!("lot {lot} of {item} completed: {} {uom}", qty.normalize()),
+        };
         let params = [
             ("lot", lot.to_string()),
             ("item", item.to_string()),
@@ -597,6 +891,34 @@ impl<'a> Deciding<'a> {
             );
         };
         let operation = op.operation;
+        let Some(operator) = self.station_state().operator.clone() else {
+            return refuse(
+                "not_signed_in",
+                format!(
+                    "nobody is signed in at station {}: scan your badge before the work order",
+                    self.station
+                ),
+                [("work_order", wo.to_string())],
+            );
+        };
+        if let Some(skill) = &op.skill {
+            let qualified = plan
+                .operator(operator.as_str())
+                .is_some_and(|o| o.has_skill(skill));
+            if !qualified {
+                return refuse(
+                    "missing_skill",
+                    format!(
+                        "{operator} is not qualified for operation {operation} of {wo} ({skill})"
+                    ),
+                    [
+                        ("operator", operator.to_string()),
+                        ("skill", skill.clone()),
+                        ("work_order", wo.to_string()),
+                    ],
+                );
+            }
+        }
         let state = self.station_state();
         if state.work_order.as_ref() == Some(wo) && state.operation == Some(operation) {
             return accept(
@@ -617,6 +939,7 @@ impl<'a> Deciding<'a> {
         let state = self.station_state();
         state.work_order = Some(wo.clone());
         state.operation = Some(operation);
+        state.started_by = Some(operator);
         self.emit(EventKind::WorkOrderStarted {
             work_order: wo.clone(),
             operation: Some(operation),
@@ -658,6 +981,7 @@ impl<'a> Deciding<'a> {
         plan: Option<&Plan>,
         today: NaiveDate,
     ) -> Result<Accepted, Refusal> {
+        self.floor.limits.check_qty("qty", scan.qty, &scan.uom)?;
         let known = plan.and_then(|p| p.lot(scan.lot.as_str()));
         if let Some(known) = known {
             if known.on_hold {
@@ -714,13 +1038,19 @@ impl<'a> Deciding<'a> {
             .floor
             .lot_locations
             .get(&scan.lot)
-            .cloned()
+            .map(|(l, _)| l.clone())
             .or(central_knows);
         self.floor
             .lot_locations
-            .insert(scan.lot.clone(), to.clone());
-        self.state
-            .push((format!("{LOT_LOCATION_PREFIX}{}", scan.lot), to.to_string()));
+            .insert(scan.lot.clone(), (to.clone(), self.at));
+        let place = LotPlace {
+            location: to.clone(),
+            at: self.at,
+        };
+        self.state.push((
+            format!("{LOT_LOCATION_PREFIX}{}", scan.lot),
+            serde_json::to_string(&place).unwrap_or_default(),
+        ));
         let mut params = BTreeMap::from([
             ("item", scan.item.to_string()),
             ("lot", scan.lot.to_string()),
@@ -841,7 +1171,11 @@ impl<'a> Deciding<'a> {
                     ],
                 );
             }
-            let open = (need.qty - already).max(Decimal::ZERO);
+            let open = need
+                .qty
+                .checked_sub(already)
+                .unwrap_or_default()
+                .max(Decimal::ZERO);
             if scan.qty > open {
                 return refuse(
                     "over_issue",
@@ -862,8 +1196,26 @@ impl<'a> Deciding<'a> {
                 );
             }
         }
+        let Some(total) = already.checked_add(scan.qty) else {
+            // Only reachable for a component the plan does not limit, after more issues than a
+            // plant makes in its life: refused, never a panic.
+            return refuse(
+                "over_issue",
+                format!(
+                    "too much {}: what was issued to {wo} cannot grow beyond {}",
+                    scan.item,
+                    already.normalize()
+                ),
+                [
+                    ("item", scan.item.to_string()),
+                    ("qty", scan.qty.normalize().to_string()),
+                    ("open", "0".to_owned()),
+                    ("uom", scan.uom.clone()),
+                ],
+            );
+        };
         let entry = self.floor.issued.entry(key.clone()).or_default();
-        *entry.by_item.entry(scan.item.clone()).or_default() += scan.qty;
+        entry.by_item.insert(scan.item.clone(), total);
         entry.lots.insert(scan.lot.clone());
         let pair = self.floor.save_issued(&key);
         self.state.push(pair);
@@ -957,6 +1309,15 @@ mod tests {
     use protocol::{PlanComponent, PlanLot, PlanOperation, PlanVersion};
 
     fn plan() -> Plan {
+        let mut plan = plan_without_skills();
+        let mut welded = plan.work_orders[0].clone();
+        welded.work_order = "WO-WELD".into();
+        welded.operations[0].skill = Some("weld".into());
+        plan.work_orders.push(welded);
+        plan
+    }
+
+    fn plan_without_skills() -> Plan {
         let wo = |id: &str, station: &str, on_hold: bool| PlanWorkOrder {
             work_order: id.into(),
             item: "BRACKET".into(),
@@ -974,6 +1335,7 @@ mod tests {
                     qty: Decimal::new(50, 0),
                     uom: "kg".into(),
                 }],
+                skill: None,
             }],
             plc_parameters: Default::default(),
             on_hold,
@@ -1007,6 +1369,21 @@ mod tests {
                 },
             ],
             gtins: BTreeMap::from([("09506000134352".to_owned(), "STEEL-2MM".into())]),
+            operators: vec![
+                operator("10442", &["press"], false),
+                operator("10443", &[], false),
+                operator("9001", &[protocol::SUPERVISOR_SKILL], true),
+            ],
+        }
+    }
+
+    fn operator(badge: &str, skills: &[&str], pin: bool) -> protocol::PlanOperator {
+        protocol::PlanOperator {
+            badge: badge.into(),
+            name: format!("operator {badge}"),
+            skills: skills.iter().map(|s| (*s).to_owned()).collect(),
+            // Checked by the HTTP layer, never here: any PHC string marks "has a PIN".
+            pin_hash: pin.then(|| "$argon2id$v=19$m=8192,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
         }
     }
 
@@ -1058,6 +1435,7 @@ mod tests {
         }
     }
 
+    const BADGE: &str = "(96)10442";
     const START: &str = "(91)WO-1";
     const STEEL: &str = "(92)STEEL-2MM(93)L-1(94)25kg";
 
@@ -1075,8 +1453,282 @@ mod tests {
     }
 
     #[test]
+    fn only_badges_of_the_registry_sign_in_and_a_pin_badge_needs_its_pin() {
+        // Issue 11: anyone could sign in with any badge.
+        check(&["(96)66666"], ("unknown_badge", &["scan_rejected"]));
+        check(&["(96)9001"], ("pin_required", &["scan_rejected"]));
+        let plan = plan();
+        let sign_in = |floor: &mut Floor, pin| {
+            floor.command(
+                &StationCommand {
+                    station: "st-10".into(),
+                    at: at(),
+                    action: StationAction::SignIn {
+                        badge: "9001".into(),
+                        pin,
+                    },
+                    reply: None,
+                },
+                Some(&plan),
+            )
+        };
+        let mut floor = Floor::default();
+        assert_eq!(
+            sign_in(&mut floor, PinCheck::Wrong).outcome.reason,
+            Some("wrong_pin")
+        );
+        assert_eq!(
+            sign_in(&mut floor, PinCheck::Locked).outcome.reason,
+            Some("pin_locked")
+        );
+        assert_eq!(
+            floor
+                .stations
+                .get(&StationId::from("st-10"))
+                .and_then(|s| s.operator.clone()),
+            None
+        );
+        let d = sign_in(&mut floor, PinCheck::Verified);
+        assert_eq!(d.outcome.action, Some("signed_in"));
+        // Without a plan there is no registry: nobody signs in.
+        let d = Floor::default().scan(&request(BADGE), None);
+        assert_eq!(d.outcome.reason, Some("unknown_badge"));
+    }
+
+    #[test]
+    fn a_work_order_starts_only_for_a_signed_in_operator_with_its_skill() {
+        // Issue 11: anyone could start any work order (and with it, write to the PLC).
+        check(&[START], ("not_signed_in", &["scan_rejected"]));
+        check(
+            &["(96)10443", "(91)WO-WELD"],
+            ("missing_skill", &["scan_rejected"]),
+        );
+        let plan = plan();
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START]);
+        assert_eq!(
+            floor.stations[&StationId::from("st-10")].started_by,
+            Some(OperatorId::from("10442"))
+        );
+        // Signing out leaves the order running, started by whoever started it.
+        scan_all(&mut floor, Some(&plan), &[BADGE]);
+        assert_eq!(
+            floor.started().get(&StationId::from("st-10")),
+            Some(&(WorkOrderId::from("WO-1"), Some(10)))
+        );
+    }
+
+    #[test]
+    fn quantities_out_of_bounds_are_refused_never_summed() {
+        // Issue 11: two scans of an unlimited component with a quantity of 7.9e28 overflowed
+        // the issued sum and killed the processor.
+        let huge = "(92)GREASE(93)G1(94)79228162514264337593543950335kg";
+        let plan = plan();
+        let mut floor = Floor::default();
+        let d = scan_all(&mut floor, Some(&plan), &[BADGE, START, huge, huge]);
+        assert_eq!(
+            d.outcome.reason,
+            Some("unknown_code"),
+            "{}",
+            d.outcome.message
+        );
+        assert!(
+            d.outcome.message.contains("at most 1000000000"),
+            "{}",
+            d.outcome.message
+        );
+        check(
+            &[BADGE, START, "(92)GREASE(93)G2(94)0kg"],
+            ("unknown_code", &["scan_rejected"]),
+        );
+        // A line's own limit per unit.
+        let mut floor = Floor::default();
+        floor
+            .limits
+            .max_qty
+            .insert("kg".into(), Decimal::new(100, 0));
+        let d = scan_all(
+            &mut floor,
+            Some(&plan),
+            &[BADGE, START, "(92)GREASE(93)G3(94)101kg"],
+        );
+        assert_eq!(
+            d.outcome.reason,
+            Some("bad_quantity"),
+            "{}",
+            d.outcome.message
+        );
+        // Even a sum that could overflow is refused, not a panic.
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START]);
+        floor
+            .issued
+            .entry((WorkOrderId::from("WO-1"), 10))
+            .or_default()
+            .by_item
+            .insert("GREASE".into(), Decimal::MAX);
+        let d = scan_all(&mut floor, Some(&plan), &["(92)GREASE(93)G4(94)5kg"]);
+        assert_eq!(
+            d.outcome.reason,
+            Some("over_issue"),
+            "{}",
+            d.outcome.message
+        );
+    }
+
+    #[test]
+    fn a_lot_beyond_the_order_needs_a_supervisor() {
+        // Issue 11: a lot of 7.9e28 pieces against an order of 500 was completed (and its
+        // label printed).
+        let plan = plan();
+        let complete = |floor: &mut Floor, qty: Decimal, by: Option<&str>| {
+            floor.command(
+                &StationCommand {
+                    station: "st-10".into(),
+                    at: at(),
+                    action: StationAction::CompleteLot {
+                        qty,
+                        approved_by: by.map(OperatorId::from),
+                    },
+                    reply: None,
+                },
+                Some(&plan),
+            )
+        };
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START]);
+        let d = complete(&mut floor, Decimal::MAX, None);
+        assert_eq!(
+            d.outcome.reason,
+            Some("bad_quantity"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(
+            complete(&mut floor, Decimal::new(400, 0), None)
+                .outcome
+                .action,
+            Some("lot_completed")
+        );
+        let d = complete(&mut floor, Decimal::new(101, 0), None);
+        assert_eq!(
+            d.outcome.reason,
+            Some("over_completion"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(d.outcome.params["open"], "100");
+        // Not a supervisor: still refused.
+        let d = complete(&mut floor, Decimal::new(101, 0), Some("10443"));
+        assert_eq!(d.outcome.reason, Some("over_completion"));
+        let d = complete(&mut floor, Decimal::new(101, 0), Some("9001"));
+        assert_eq!(
+            d.outcome.action,
+            Some("lot_completed"),
+            "{}",
+            d.outcome.message
+        );
+        assert!(
+            d.outcome.message.contains("approved by 9001"),
+            "{}",
+            d.outcome.message
+        );
+        // Within a tolerance set for the line, no approval is needed.
+        let mut floor = Floor::default();
+        floor.limits.completion_tolerance_pct = Decimal::new(10, 0);
+        scan_all(&mut floor, Some(&plan), &[BADGE, START]);
+        let d = complete(&mut floor, Decimal::new(550, 0), None);
+        assert_eq!(
+            d.outcome.action,
+            Some("lot_completed"),
+            "{}",
+            d.outcome.message
+        );
+        // Nobody signed in: nobody completes a lot.
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START, BADGE]);
+        assert_eq!(
+            complete(&mut floor, Decimal::ONE, None).outcome.reason,
+            Some("not_signed_in")
+        );
+    }
+
+    #[test]
+    fn orders_long_out_of_the_plan_and_lots_long_left_alone_are_forgotten() {
+        // Issue 11: the processor's lot state was never pruned.
+        let full = plan();
+        let mut floor = Floor::default();
+        scan_all(
+            &mut floor,
+            Some(&full),
+            &[
+                BADGE,
+                START,
+                STEEL,
+                "(95)RACK-1",
+                "(92)GREASE(93)G-1(94)5kg",
+            ],
+        );
+        // WO-1 still runs at st-10: kept however long it is absent from the plan.
+        let mut later = full.clone();
+        later
+            .work_orders
+            .retain(|w| w.work_order.as_str() != "WO-1");
+        let day = chrono::TimeDelta::days(1);
+        let t0 = at();
+        assert_eq!(
+            floor.prune(Some(&later), t0, []).orders,
+            Vec::<WorkOrderId>::new()
+        );
+        // Another order starts at st-10: WO-1 no longer runs anywhere; its clock starts now.
+        scan_all(&mut floor, Some(&later), &["(91)WO-2"]);
+        assert!(floor.prune(Some(&later), t0, []).orders.is_empty());
+        assert!(floor.issued.contains_key(&(WorkOrderId::from("WO-1"), 10)));
+        // Six days later: kept. Seven: forgotten, with its state keys deleted.
+        assert!(
+            floor
+                .prune(Some(&later), t0 + day * 6, [])
+                .orders
+                .is_empty()
+        );
+        let pruned = floor.prune(Some(&later), t0 + day * 7, [WorkOrderId::from("WO-7")]);
+        assert_eq!(pruned.orders, vec![WorkOrderId::from("WO-1")]);
+        assert!(
+            pruned
+                .state
+                .contains(&(format!("{ISSUED_PREFIX}10/WO-1"), String::new()))
+        );
+        assert!(!floor.issued.keys().any(|(wo, _)| wo.as_str() == "WO-1"));
+        // The lot put to RACK-1 at t0 was left alone for the retention: forgotten too.
+        assert_eq!(pruned.lots, 1);
+        assert!(floor.lot_locations.is_empty());
+        // WO-7 (only known to the caller) counts from when it was first seen absent.
+        let pruned = floor.prune(Some(&later), t0 + day * 14, [WorkOrderId::from("WO-7")]);
+        assert_eq!(pruned.orders, vec![WorkOrderId::from("WO-7")]);
+        // Without a plan, nothing is forgotten.
+        assert_eq!(floor.prune(None, t0 + day * 365, []), Pruned::default());
+    }
+
+    #[test]
+    fn a_refused_code_is_stored_printable_and_bounded() {
+        let raw = format!("\u{0}{}\u{202E}", "x".repeat(10_000));
+        let d = Floor::default().scan(&request(&raw), Some(&plan()));
+        let EventKind::ScanRejected { raw: kept, reason } = &d.events[0].kind else {
+            panic!("{:?}", d.events)
+        };
+        assert!(
+            kept.len() <= protocol::bounds::MAX_CODE_LEN,
+            "{}",
+            kept.len()
+        );
+        assert!(kept.starts_with("\\u{0}x"), "{}", &kept[..10]);
+        assert_eq!(protocol::bounds::check_code("raw", kept), Ok(()));
+        assert_eq!(protocol::bounds::check_text("reason", reason), Ok(()));
+    }
+
+    #[test]
     fn work_orders_start_only_from_the_plan_at_their_station() {
-        check(&[START], ("started", &["work_order_started"]));
+        check(&[BADGE, START], ("started", &["work_order_started"]));
         check(&["(91)WO-9"], ("unknown_work_order", &["scan_rejected"]));
         check(&["(91)WO-HELD"], ("work_order_on_hold", &["scan_rejected"]));
         check(
@@ -1084,11 +1736,11 @@ mod tests {
             ("work_order_not_at_station", &["scan_rejected"]),
         );
         check(
-            &[START, "(91)WO-2"],
+            &[BADGE, START, "(91)WO-2"],
             ("started", &["work_order_paused", "work_order_started"]),
         );
         // Scanning the running order again changes nothing.
-        check(&[START, START], ("started", &[]));
+        check(&[BADGE, START, START], ("started", &[]));
         let mut floor = Floor::default();
         let d = floor.scan(&request(START), None);
         assert_eq!(d.outcome.reason, Some("no_plan"));
@@ -1097,22 +1749,23 @@ mod tests {
     #[test]
     fn material_is_issued_only_when_allowed_current_and_open() {
         check(&[STEEL], ("no_work_order", &["scan_rejected"]));
-        check(&[START, STEEL], ("issued", &["material_issued"]));
+        check(&[BADGE, START, STEEL], ("issued", &["material_issued"]));
         check(
-            &[START, "(92)BOLT-M8(93)B-1(94)100pcs"],
+            &[BADGE, START, "(92)BOLT-M8(93)B-1(94)100pcs"],
             ("wrong_item", &["scan_rejected"]),
         );
         check(
-            &[START, "(92)STEEL-2MM(93)L-HOLD(94)5kg"],
+            &[BADGE, START, "(92)STEEL-2MM(93)L-HOLD(94)5kg"],
             ("on_hold", &["scan_rejected"]),
         );
         check(
-            &[START, "(92)STEEL-2MM(93)L-OLD(94)5kg"],
+            &[BADGE, START, "(92)STEEL-2MM(93)L-OLD(94)5kg"],
             ("expired", &["scan_rejected"]),
         );
         // 50 kg needed: 25 + 25 fit, a third 25 does not.
         check(
             &[
+                BADGE,
                 START,
                 STEEL,
                 "(92)STEEL-2MM(93)L-2(94)25kg",
@@ -1121,21 +1774,21 @@ mod tests {
             ("over_issue", &["scan_rejected"]),
         );
         check(
-            &[START, STEEL, STEEL],
+            &[BADGE, START, STEEL, STEEL],
             ("already_issued", &["scan_rejected"]),
         );
         check(
-            &[START, "(92)STEEL-2MM(93)L-9(94)25lb"],
+            &[BADGE, START, "(92)STEEL-2MM(93)L-9(94)25lb"],
             ("wrong_unit", &["scan_rejected"]),
         );
         // Not limited by the plan: any quantity.
         check(
-            &[START, "(92)GREASE(93)G-1(94)999kg"],
+            &[BADGE, START, "(92)GREASE(93)G-1(94)999kg"],
             ("issued", &["material_issued"]),
         );
         // A lot whose label contradicts central.
         check(
-            &[START, "(92)GREASE(93)L-HOLD(94)1kg"],
+            &[BADGE, START, "(92)GREASE(93)L-HOLD(94)1kg"],
             ("on_hold", &["scan_rejected"]),
         );
     }
@@ -1147,7 +1800,7 @@ mod tests {
         let d = scan_all(
             &mut floor,
             Some(&plan),
-            &[START, "(92)BOLT-M8(93)B-1(94)100pcs"],
+            &[BADGE, START, "(92)BOLT-M8(93)B-1(94)100pcs"],
         );
         assert_eq!(
             d.outcome.message,
@@ -1172,8 +1825,8 @@ mod tests {
     fn suppliers_gs1_labels_are_lots_through_the_plan_s_gtins() {
         // Net weight 25.5 kg (3101), batch, expiry 2027-01-31.
         let good = "]C101095060001343523101000255\u{1d}10SUP-7\u{1d}17270131";
-        check(&[START, good], ("issued", &["material_issued"]));
-        let d = scan_all(&mut Floor::default(), Some(&plan()), &[START, good]);
+        check(&[BADGE, START, good], ("issued", &["material_issued"]));
+        let d = scan_all(&mut Floor::default(), Some(&plan()), &[BADGE, START, good]);
         let EventKind::MaterialIssued { qty, uom, lot, .. } = &d.events[0].kind else {
             panic!()
         };
@@ -1182,19 +1835,23 @@ mod tests {
             (Decimal::new(255, 1), "kg", "SUP-7")
         );
         check(
-            &[START, "(01)09506000134352(3101)000255(10)SUP-8(17)261101"],
+            &[
+                BADGE,
+                START,
+                "(01)09506000134352(3101)000255(10)SUP-8(17)261101",
+            ],
             ("expired", &["scan_rejected"]),
         );
         check(
-            &[START, "(01)09506000134369(10)X(30)5"],
+            &[BADGE, START, "(01)09506000134369(10)X(30)5"],
             ("unknown_item", &["scan_rejected"]),
         );
         check(
-            &[START, "(01)09506000134352(30)5"],
+            &[BADGE, START, "(01)09506000134352(30)5"],
             ("missing_lot", &["scan_rejected"]),
         );
         check(
-            &[START, "(01)09506000134352(10)X"],
+            &[BADGE, START, "(01)09506000134352(10)X"],
             ("missing_quantity", &["scan_rejected"]),
         );
     }
@@ -1231,13 +1888,16 @@ mod tests {
     fn completing_a_lot_names_it_after_the_order_and_records_what_went_in() {
         let plan = plan();
         let mut floor = Floor::default();
-        scan_all(&mut floor, Some(&plan), &[START, STEEL]);
+        scan_all(&mut floor, Some(&plan), &[BADGE, START, STEEL]);
         let complete = |floor: &mut Floor, qty| {
             floor.command(
                 &StationCommand {
                     station: "st-10".into(),
                     at: at(),
-                    action: StationAction::CompleteLot { qty },
+                    action: StationAction::CompleteLot {
+                        qty,
+                        approved_by: None,
+                    },
                     reply: None,
                 },
                 Some(&plan),
@@ -1267,7 +1927,7 @@ mod tests {
         let mut floor = Floor::default();
         let mut saved = BTreeMap::new();
         for code in [
-            "(96)10442",
+            BADGE,
             START,
             STEEL,
             "(95)RACK-1",
@@ -1286,5 +1946,153 @@ mod tests {
         // A value that does not parse is skipped, not fatal.
         let restored = Floor::restore([(format!("{STATION_PREFIX}st-1"), "{oops".to_owned())]);
         assert_eq!(restored, Floor::default());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One thing done at st-10: a code scanned, or a button.
+        #[derive(Debug, Clone)]
+        enum Act {
+            Code(String),
+            SignIn(&'static str, PinCheck),
+            SignOut,
+            Complete(Decimal, Option<&'static str>),
+        }
+
+        fn qty() -> impl Strategy<Value = String> {
+            prop_oneof![
+                (1u32..500).prop_map(|n| n.to_string()),
+                (0u64..=u64::MAX).prop_map(|n| n.to_string()),
+                Just("0".to_owned()),
+                Just("79228162514264337593543950335".to_owned()),
+                (1u32..100_000, 0u32..12).prop_map(|(n, s)| Decimal::new(n.into(), s).to_string()),
+            ]
+        }
+
+        fn decimal() -> impl Strategy<Value = Decimal> {
+            prop_oneof![
+                (1i64..2_000).prop_map(Decimal::from),
+                Just(Decimal::ZERO),
+                Just(Decimal::MAX),
+                Just(Decimal::MIN),
+                (any::<i64>(), 0u32..28).prop_map(|(n, s)| Decimal::new(n, s)),
+            ]
+        }
+
+        fn act() -> impl Strategy<Value = Act> {
+            let item = prop_oneof![Just("STEEL-2MM"), Just("GREASE"), Just("BOLT-M8")];
+            let lot = prop_oneof![
+                Just("L-1".to_owned()),
+                Just("L-2".to_owned()),
+                Just("L-HOLD".to_owned()),
+                Just("L-OLD".to_owned()),
+                "[A-Z]{1,3}"
+            ];
+            let uom = prop_oneof![Just("kg"), Just("pcs"), Just("lb")];
+            let badge = prop_oneof![Just("10442"), Just("10443"), Just("9001"), Just("66666")];
+            let pin = prop_oneof![
+                Just(PinCheck::NotGiven),
+                Just(PinCheck::Verified),
+                Just(PinCheck::Wrong),
+                Just(PinCheck::Locked)
+            ];
+            prop_oneof![
+                (item, lot, qty(), uom)
+                    .prop_map(|(i, l, q, u)| Act::Code(format!("(92){i}(93){l}(94){q}{u}"))),
+                prop_oneof![
+                    Just("WO-1"),
+                    Just("WO-2"),
+                    Just("WO-HELD"),
+                    Just("WO-WELD"),
+                    Just("WO-9")
+                ]
+                .prop_map(|wo| Act::Code(format!("(91){wo}"))),
+                badge.clone().prop_map(|b| Act::Code(format!("(96){b}"))),
+                (badge, pin).prop_map(|(b, p)| Act::SignIn(b, p)),
+                prop_oneof![Just("RACK-1"), Just("RACK-2")]
+                    .prop_map(|l| Act::Code(format!("(95){l}"))),
+                Just(Act::SignOut),
+                (
+                    decimal(),
+                    prop_oneof![Just(None), Just(Some("9001")), Just(Some("10443"))]
+                )
+                    .prop_map(|(q, by)| Act::Complete(q, by)),
+                any::<String>().prop_map(Act::Code),
+                "(01)09506000134352(3101)[0-9]{6}(10)[A-Z0-9]{1,8}".prop_map(Act::Code),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever is scanned and pressed, in whatever order: no panic; every event is
+            /// within the bounds central takes; a refusal changes nothing but itself; a limited
+            /// component is never issued beyond what the order needs; finished lots stay within
+            /// the order unless a supervisor approved; and the floor comes back whole from the
+            /// state its decisions saved.
+            #[test]
+            fn the_scan_processor_keeps_its_promises(acts in proptest::collection::vec(act(), 1..60)) {
+                let plan = plan();
+                let mut floor = Floor::default();
+                let mut saved = BTreeMap::new();
+                let window = protocol::bounds::TimeWindow::around(at(), chrono::TimeDelta::hours(1));
+                let mut approved = false;
+                for act in acts {
+                    let d = match &act {
+                        Act::Code(code) => floor.scan(&request(code), Some(&plan)),
+                        other => {
+                            let action = match other {
+                                Act::SignIn(badge, pin) => StationAction::SignIn { badge: (*badge).into(), pin: *pin },
+                                Act::SignOut => StationAction::SignOut,
+                                Act::Complete(qty, by) => StationAction::CompleteLot { qty: *qty, approved_by: by.map(OperatorId::from) },
+                                Act::Code(_) => unreachable!(),
+                            };
+                            floor.command(
+                                &StationCommand { station: "st-10".into(), at: at(), action, reply: None },
+                                Some(&plan),
+                            )
+                        }
+                    };
+                    for e in &d.events {
+                        prop_assert_eq!(protocol::bounds::check_event(e, &window), Ok(()), "{:?} gave {:?}", act, e);
+                    }
+                    if d.outcome.result == ScanResult::Rejected {
+                        prop_assert!(d.state.is_empty());
+                        prop_assert_eq!(d.events.len(), 1);
+                    }
+                    if d.outcome.action == Some("lot_completed")
+                        && let Act::Complete(_, Some("9001")) = act
+                    {
+                        approved = true;
+                    }
+                    saved.extend(d.state);
+                }
+                for ((wo, op), issued) in &floor.issued {
+                    let order = plan.work_order(wo.as_str()).unwrap();
+                    let operation = order.operations.iter().find(|o| o.operation == *op).unwrap();
+                    for need in &operation.components {
+                        let done = issued.by_item.get(&need.item).copied().unwrap_or_default();
+                        prop_assert!(done <= need.qty, "{} issued {} of {}", wo, done, need.qty);
+                    }
+                    if !approved {
+                        prop_assert!(issued.qty_produced <= order.qty, "{} produced {}", wo, issued.qty_produced);
+                    }
+                }
+                let restored = Floor::restore(saved);
+                // A station looked at but never changed has an empty entry in memory only.
+                let changed = |f: &Floor| -> BTreeMap<StationId, StationState> {
+                    f.stations
+                        .iter()
+                        .filter(|(_, s)| **s != StationState::default())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                };
+                prop_assert_eq!(changed(&restored), changed(&floor));
+                prop_assert_eq!(&restored.issued, &floor.issued);
+                prop_assert_eq!(&restored.lot_locations, &floor.lot_locations);
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Work-order parameters written down to a PLC. For each Modbus device with
 //! `[[sources.write]]` targets, a small task watches the plan in force: when the work order
-//! running on the device's station changes (the plan's work order with an operation there, as
-//! for counted production), it hands the device task a job with the work order's
+//! an operator started on the device's station changes (a signed-in operator scanned it), it
+//! hands the device task a job with the work order's
 //! `plc_parameters` (and its id as the parameter `work_order`) and records how it went:
 //!
 //! - every target written and read back as written: `WorkOrderStarted` (work order and
@@ -22,7 +22,7 @@
 use crate::config::modbus::{ModbusDevice, WriteTarget};
 use crate::journal::JournalHandle;
 use crate::live::FloorView;
-use crate::processor::readings::{Started, work_order_at};
+use crate::processor::readings::Started;
 use crate::sources::modbus::write::{WriteFailure, WriteJob};
 use crate::sources::{SourceMessage, Value};
 use chrono::Utc;
@@ -44,17 +44,20 @@ pub struct Parameters {
     pub values: Vec<(String, Value)>,
 }
 
-/// What to write for the work order running on `station` under `plan`: the work order, its
-/// operation there, and the values of the configured targets it carries.
+/// What to write for the work order an operator started on `station` under `plan`: the work
+/// order, its operation there, and the values of the configured targets it carries. `started`
+/// holds only orders started by a signed-in operator ([`Floor::started_by_operator`]): nothing
+/// is written to a PLC for an order nobody started, whatever the plan lists first.
+///
+/// [`Floor::started_by_operator`]: crate::processor::scan::Floor::started_by_operator
 pub fn job_for(
     targets: &[WriteTarget],
     plan: Option<&Plan>,
     started: &Started,
     station: Option<&str>,
 ) -> Option<Parameters> {
-    let (Some(work_order), operation) = work_order_at(plan, started, station) else {
-        return None;
-    };
+    let (work_order, operation) = started.get(&protocol::StationId::from(station?))?.clone();
+    plan?.work_order(work_order.as_str())?;
     let wo = plan?
         .work_orders
         .iter()
@@ -117,7 +120,7 @@ pub async fn run(
         let mut retry: Option<(WorkOrderId, Duration)> = None;
         loop {
             let current = plan.borrow_and_update().clone();
-            let started = floor.borrow_and_update().floor.started();
+            let started = floor.borrow_and_update().floor.started_by_operator();
             if let Some(Parameters {
                 work_order,
                 operation,
@@ -253,6 +256,7 @@ mod tests {
                 station: Some(station.into()),
                 allowed_components: vec![],
                 components: vec![],
+                skill: None,
             }],
             plc_parameters: BTreeMap::from([
                 ("target_qty".to_owned(), serde_json::json!(qty)),
@@ -267,6 +271,7 @@ mod tests {
             work_orders: vec![wo("WO-1", "st-10", 500), wo("WO-2", "st-20", 80)],
             lots: vec![],
             gtins: Default::default(),
+            operators: Vec::new(),
         }
     }
 
@@ -278,7 +283,13 @@ mod tests {
             target("work_order", 13, DataType::String { chars: 14 }),
             target("not_in_plan", 20, DataType::U16),
         ];
-        let p = job_for(&targets, Some(&plan()), &Started::new(), Some("st-20")).unwrap();
+        // Issue 11: nothing is written for an order nobody started, even the plan's only one.
+        assert!(job_for(&targets, Some(&plan()), &Started::new(), Some("st-20")).is_none());
+        let started = Started::from([(
+            protocol::StationId::from("st-20"),
+            (protocol::WorkOrderId::from("WO-2"), Some(10)),
+        )]);
+        let p = job_for(&targets, Some(&plan()), &started, Some("st-20")).unwrap();
         assert_eq!((p.work_order.as_str(), p.operation), ("WO-2", Some(10)));
         assert_eq!(
             p.values,
@@ -288,7 +299,8 @@ mod tests {
                 ("work_order".to_owned(), Value::Text("WO-2".into())),
             ]
         );
-        assert!(job_for(&targets, None, &Started::new(), Some("st-20")).is_none());
-        assert!(job_for(&targets[3..], Some(&plan()), &Started::new(), Some("st-20")).is_none());
+        assert!(job_for(&targets, None, &started, Some("st-20")).is_none());
+        assert!(job_for(&targets[3..], Some(&plan()), &started, Some("st-20")).is_none());
+        assert!(job_for(&targets, Some(&plan()), &started, Some("st-10")).is_none());
     }
 }

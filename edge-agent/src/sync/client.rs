@@ -165,16 +165,34 @@ fn transport(e: reqwest::Error) -> SyncError {
     SyncError::Transport(message)
 }
 
+/// The largest answer read from central: a plan of 2 000 orders, 10 000 lots, GTINs and
+/// operators stays far below it. Anything longer is refused, not read into memory.
+pub const MAX_ANSWER_BYTES: usize = 32 << 20;
+
+/// An answer's body, at most [`MAX_ANSWER_BYTES`].
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, SyncError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(SyncError::BadAnswer(format!(
+                "central's answer is longer than {MAX_ANSWER_BYTES} bytes; not read"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, SyncError> {
-    let bytes = response.bytes().await.map_err(transport)?;
+    let bytes = read_body(response).await?;
     serde_json::from_slice(&bytes).map_err(|e| SyncError::BadAnswer(e.to_string()))
 }
 
 /// Turns an error answer into a [`SyncError`], with the `expected_seq` of a `seq_gap` answer.
 async fn error_of(status: StatusCode, response: reqwest::Response) -> (SyncError, Option<Seq>) {
-    let bytes = response.bytes().await.unwrap_or_default();
+    let bytes = read_body(response).await.unwrap_or_default();
     let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
     let (code, message, expected) = match body {
         Some(b) => (b.error.code, b.error.message, b.error.expected_seq),

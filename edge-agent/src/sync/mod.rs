@@ -97,6 +97,11 @@ pub async fn run_uplink(
         }
     };
     live.set_acked(state.acked());
+    // The byte budget of a batch: below central's body limit. Halved when central still says
+    // a batch is too large (413), down to one event, which always fits ([`protocol::bounds`]
+    // keeps every event far below any body limit central accepts): a committed fact never
+    // stops the uplink.
+    let mut max_bytes = link.batch_max_bytes;
     let mut committed = journal.committed();
     let mut prefetched: Option<(Seq, Vec<crate::journal::CommittedEvent>)> = None;
     loop {
@@ -114,7 +119,11 @@ pub async fn run_uplink(
         // The batch read ahead while the previous one was in flight, if it still fits.
         let events = match prefetched.take() {
             Some((from, events)) if from == after => Ok(events),
-            _ => journal.read_after(after, link.batch_max_events).await,
+            _ => {
+                journal
+                    .read_batch(after, link.batch_max_events, max_bytes)
+                    .await
+            }
         };
         let events = match events {
             Ok(events) => events,
@@ -147,13 +156,14 @@ pub async fn run_uplink(
             &edge_id,
             &events.into_iter().map(|e| e.json).collect::<Vec<_>>(),
         );
+        let body_len = body.len();
         // Read the next batch from the journal while central works on this one.
         let more = batch_last < *committed.borrow();
         let send_and_read_ahead = async {
             let read_ahead = async {
                 if more {
                     journal
-                        .read_after(batch_last, link.batch_max_events)
+                        .read_batch(batch_last, link.batch_max_events, max_bytes)
                         .await
                         .ok()
                 } else {
@@ -208,6 +218,17 @@ pub async fn run_uplink(
                     }
                 }
             }
+            Err(SyncError::Refused { status: 413, .. }) if n > 1 => {
+                // Central takes less than this edge thought: smaller batches from now on.
+                max_bytes = (body_len / 2).max(1);
+                prefetched = None;
+                tracing::warn!(
+                    n,
+                    bytes = body_len,
+                    max_bytes,
+                    "central refused a batch as too large; sending smaller batches"
+                );
+            }
             Err(e) => {
                 let wait = backoff.fail(jitter());
                 log_sync_error(&e, wait, backoff.failures());
@@ -248,6 +269,23 @@ pub async fn run_downlink(
             Ok(Some(plan)) if plan.version > have => {
                 backoff.succeed();
                 let version = plan.version;
+                // A plan is outside input too: one that breaks the bounds is not applied (the
+                // line keeps the plan in force) and says why.
+                if let Err(violations) = protocol::bounds::check_plan(&plan.content()) {
+                    let list: Vec<String> =
+                        violations.iter().take(5).map(|v| v.to_string()).collect();
+                    let message = format!(
+                        "plan version {version} from central is refused: {}{}",
+                        list.join("; "),
+                        if violations.len() > 5 { "; …" } else { "" }
+                    );
+                    tracing::error!("{message}");
+                    live.sync_failed("refused", message);
+                    if pause(link.backoff_max, &mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
                 match journal.save_plan(&plan).await {
                     Ok(()) => {
                         live.apply_plan(plan);

@@ -26,12 +26,8 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      img-src 'self' data:; connect-src 'self'; media-src 'self'; object-src 'none'; \
      base-uri 'none'; frame-ancestors 'self'; form-action 'self'";
 
-/// The page's routes. Generic over the router's state because the page reads none of it;
-/// `terminal::app` merges them into its `Router<TerminalState>`.
-pub fn routes<S>() -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
+/// The page's routes; `/terminal?key=…` signs a configured kiosk in first.
+pub fn routes() -> Router<super::TerminalState> {
     Router::new()
         .route("/", get(root))
         .route("/terminal", get(index))
@@ -53,7 +49,13 @@ async fn root(RawQuery(query): RawQuery) -> Response {
         .into_response()
 }
 
-async fn index() -> Response {
+async fn index(
+    axum::extract::State(s): axum::extract::State<super::TerminalState>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(answer) = super::session::kiosk_login(&s, query.as_deref()) {
+        return answer;
+    }
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -94,7 +96,9 @@ mod tests {
     use tower::ServiceExt;
 
     async fn get(path: &str) -> (axum::http::StatusCode, axum::http::HeaderMap, String) {
-        let response = routes::<()>()
+        let (state, _dir) = super::super::test_state().await;
+        let response = routes()
+            .with_state(state)
             .oneshot(Request::get(path).body(Body::empty()).expect("a request"))
             .await
             .expect("the router answers");

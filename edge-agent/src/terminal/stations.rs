@@ -7,21 +7,24 @@
 //!   view ([`StationView`]).
 //! - `GET /api/v1/stations/{station}/events`: the same view as server-sent events, at connect
 //!   and after every committed change, so the terminal updates without reloading.
-//! - `POST /api/v1/stations/{station}/sign-out`, `POST /api/v1/stations/{station}/lots`:
-//!   the terminal's buttons, answered like scans.
+//! - `POST /api/v1/stations/{station}/sign-in` (badge and PIN), `…/sign-out`,
+//!   `…/lots`: the terminal's buttons, answered like scans.
+//!
+//! Looking is open to the plant network; acting (scans, sign-in and out, lots) needs a terminal
+//! paired for the station ([`super::access`]): an unpaired browser gets 401 `not_paired`.
 //! - `GET /api/v1/labels/{lot}.png`: the label of a lot completed at one of the stations.
 //!
 //! Everything here is served from the edge's own state: it keeps working while central is
 //! unreachable.
 
-use super::{TerminalState, error};
+use super::{Refusal, TerminalState, error};
 use crate::labels::{FinishedLot, Symbology, finished_lot_label};
 use crate::live::{FloorView, ScanRecord};
-use crate::processor::scan::{ScanOutcome, StationAction, StationCommand};
+use crate::processor::scan::{PinCheck, ScanOutcome, StationAction, StationCommand};
 use crate::sources::{ScanRequest, SourceMessage};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,7 +39,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The longest code accepted over HTTP; scanners send far less.
-pub const MAX_CODE_LEN: usize = 4096;
+pub const MAX_CODE_LEN: usize = protocol::bounds::MAX_CODE_LEN;
 
 /// The way from HTTP into the processor. Closed when the edge stops its sources, so the
 /// processor can finish; later requests get 503.
@@ -82,6 +85,7 @@ pub fn routes() -> Router<TerminalState> {
         .route("/api/v1/stations", get(stations))
         .route("/api/v1/stations/{station}", get(station))
         .route("/api/v1/stations/{station}/events", get(station_events))
+        .route("/api/v1/stations/{station}/sign-in", post(sign_in))
         .route("/api/v1/stations/{station}/sign-out", post(sign_out))
         .route("/api/v1/stations/{station}/lots", post(complete_lot))
         .route("/api/v1/labels/{file}", get(label))
@@ -103,6 +107,17 @@ pub struct LotBody {
     /// The quantity in the lot, in the work order's unit: a number or a decimal string.
     #[serde(deserialize_with = "number_or_string")]
     pub qty: Decimal,
+    /// A supervisor who approves a lot beyond the order's open quantity.
+    #[serde(default)]
+    pub approved_by: Option<super::session::SupervisorBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInBody {
+    pub badge: String,
+    #[serde(default)]
+    pub pin: Option<String>,
 }
 
 /// A decimal given as a JSON number (`48`, `12.5`) or string (`"12.5"`).
@@ -279,7 +294,7 @@ pub fn station_view(
     }
 }
 
-fn unknown_station(station: &str) -> Response {
+pub(super) fn unknown_station(station: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
         "unknown_station",
@@ -322,9 +337,19 @@ async fn station_events(State(s): State<TerminalState>, Path(station): Path<Stri
     let Some(first) = view_of(&s, &station) else {
         return unknown_station(&station);
     };
+    // Each open stream holds a permit: idle browsers cannot use up the edge's sockets.
+    let Ok(permit) = s.streams.clone().try_acquire_owned() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            "this edge has as many live terminals open as it serves ([http] max_event_streams); close one or try again".into(),
+        );
+    };
     let floor = s.live.watch_floor();
     let plan = s.live.watch_plan();
     let closed = s.scans.watch_closed();
+    // A stream ends after its lifetime; the browser's EventSource reconnects by itself.
+    let ends = tokio::time::Instant::now() + s.stream_lifetime;
     // Sent at connect, then whenever the floor or the plan changes; the central link's state
     // is looked at every few seconds, and the view is sent only when it differs.
     let stream = futures_util::stream::unfold(
@@ -336,17 +361,22 @@ async fn station_events(State(s): State<TerminalState>, Path(station): Path<Stri
             closed,
             None::<StationView>,
             Some(first),
+            permit,
         ),
-        |(s, station, mut floor, mut plan, mut closed, last, first)| async move {
+        move |(s, station, mut floor, mut plan, mut closed, last, first, permit)| async move {
             if let Some(first) = first {
                 let event = sse_event(&first);
-                return Some((event, (s, station, floor, plan, closed, Some(first), None)));
+                return Some((
+                    event,
+                    (s, station, floor, plan, closed, Some(first), None, permit),
+                ));
             }
             loop {
                 let ended = tokio::select! {
                     r = floor.changed() => r.is_err(),
                     r = plan.changed() => r.is_err(),
                     _ = closed.wait_for(|c| *c) => true,
+                    () = tokio::time::sleep_until(ends) => true,
                     () = tokio::time::sleep(Duration::from_secs(3)) => false,
                 };
                 if ended {
@@ -355,7 +385,10 @@ async fn station_events(State(s): State<TerminalState>, Path(station): Path<Stri
                 let view = view_of(&s, &station)?;
                 if last.as_ref() != Some(&view) {
                     let event = sse_event(&view);
-                    return Some((event, (s, station, floor, plan, closed, Some(view), None)));
+                    return Some((
+                        event,
+                        (s, station, floor, plan, closed, Some(view), None, permit),
+                    ));
                 }
             }
         },
@@ -397,7 +430,15 @@ fn stopping() -> Response {
     )
 }
 
-fn bad_body(rejection: JsonRejection) -> Response {
+/// A body that did not parse: 413 `too_large` past the edge's body limit, else 400.
+pub(super) fn bad_body(rejection: JsonRejection) -> Response {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the request body is larger than this edge takes ([http] max_body)".into(),
+        );
+    }
     error(
         StatusCode::BAD_REQUEST,
         "bad_request",
@@ -408,14 +449,46 @@ fn bad_body(rejection: JsonRejection) -> Response {
     )
 }
 
+/// The terminal may act at `station`, or the answer that says why not.
+fn may_act(s: &TerminalState, headers: &HeaderMap, station: &str) -> Result<(), Refusal> {
+    match s.access.may_act(headers, station) {
+        Ok(_) => Ok(()),
+        Err(denied) => Err(Refusal::new(
+            denied.status(),
+            denied.code(),
+            denied.to_string(),
+        )),
+    }
+}
+
+/// An id from a request body, within bounds, or the 400 that names it.
+fn id_field(field: &str, value: &str) -> Result<(), Refusal> {
+    protocol::bounds::check_id(field, value)
+        .map_err(|v| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", v.to_string()))
+}
+
 async fn scan(
     State(s): State<TerminalState>,
+    headers: HeaderMap,
     body: Result<Json<ScanBody>, JsonRejection>,
 ) -> Response {
     let Json(body) = match body {
         Ok(body) => body,
         Err(rejection) => return bad_body(rejection),
     };
+    let checked = id_field("station", &body.station).and_then(|()| match &body.device {
+        Some(device) => id_field("device", device),
+        None => Ok(()),
+    });
+    if let Err(refusal) = checked {
+        return refusal.into_response();
+    }
+    if view_of(&s, &body.station).is_none() {
+        return unknown_station(&body.station);
+    }
+    if let Err(refusal) = may_act(&s, &headers, &body.station) {
+        return refusal.into_response();
+    }
     if body.code.len() > MAX_CODE_LEN {
         return error(
             StatusCode::BAD_REQUEST,
@@ -425,9 +498,6 @@ async fn scan(
                 body.code.len()
             ),
         );
-    }
-    if view_of(&s, &body.station).is_none() {
-        return unknown_station(&body.station);
     }
     let (reply, reply_to) = oneshot::channel();
     let request = ScanRequest {
@@ -452,11 +522,60 @@ async fn command(s: &TerminalState, station: &str, action: StationAction) -> Opt
     ask(s, SourceMessage::Station(Box::new(command)), reply_to).await
 }
 
-async fn sign_out(State(s): State<TerminalState>, Path(station): Path<String>) -> Response {
+async fn sign_out(
+    State(s): State<TerminalState>,
+    Path(station): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     if view_of(&s, &station).is_none() {
         return unknown_station(&station);
     }
+    if let Err(refusal) = may_act(&s, &headers, &station) {
+        return refusal.into_response();
+    }
     answer(command(&s, &station, StationAction::SignOut).await)
+}
+
+/// An operator signs in with badge and PIN. The PIN is checked here, off the processor, and
+/// the processor decides with the outcome (a wrong PIN is stored as a refused sign-in).
+async fn sign_in(
+    State(s): State<TerminalState>,
+    Path(station): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<SignInBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    if view_of(&s, &station).is_none() {
+        return unknown_station(&station);
+    }
+    if let Err(refusal) =
+        id_field("badge", &body.badge).and_then(|()| may_act(&s, &headers, &station))
+    {
+        return refusal.into_response();
+    }
+    let plan = s.live.plan();
+    let pin = match (
+        plan.as_deref().and_then(|p| p.operator(&body.badge)),
+        &body.pin,
+    ) {
+        (Some(operator), Some(pin)) if operator.pin_hash.is_some() => {
+            match s.access.check_pin(operator, pin).await {
+                super::access::PinOutcome::Verified => PinCheck::Verified,
+                super::access::PinOutcome::Wrong => PinCheck::Wrong,
+                super::access::PinOutcome::Locked => PinCheck::Locked,
+                super::access::PinOutcome::NoPin => PinCheck::NotGiven,
+            }
+        }
+        _ => PinCheck::NotGiven,
+    };
+    let action = StationAction::SignIn {
+        badge: body.badge.as_str().into(),
+        pin,
+    };
+    answer(command(&s, &station, action).await)
 }
 
 /// What became of a completed lot's label on the station's printer.
@@ -482,6 +601,7 @@ const PRINT_TIMEOUT: Duration = Duration::from_secs(5);
 async fn complete_lot(
     State(s): State<TerminalState>,
     Path(station): Path<String>,
+    headers: HeaderMap,
     body: Result<Json<LotBody>, JsonRejection>,
 ) -> Response {
     let Json(body) = match body {
@@ -491,7 +611,29 @@ async fn complete_lot(
     if view_of(&s, &station).is_none() {
         return unknown_station(&station);
     }
-    let action = StationAction::CompleteLot { qty: body.qty };
+    if let Err(refusal) = may_act(&s, &headers, &station) {
+        return refusal.into_response();
+    }
+    // A supervisor's approval is checked here (badge, skill, PIN); the processor then allows
+    // the lot beyond the order's open quantity.
+    let approved_by = match &body.approved_by {
+        None => None,
+        Some(sup) => {
+            let plan = s.live.plan();
+            match s
+                .access
+                .supervisor(plan.as_deref(), &sup.badge, &sup.pin)
+                .await
+            {
+                Ok(operator) => Some(operator.badge),
+                Err(e) => return error(StatusCode::FORBIDDEN, "not_approved", e),
+            }
+        }
+    };
+    let action = StationAction::CompleteLot {
+        qty: body.qty,
+        approved_by,
+    };
     let Some(outcome) = command(&s, &station, action).await else {
         return stopping();
     };

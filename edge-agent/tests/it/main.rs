@@ -1,9 +1,12 @@
 //! The edge agent's one integration-test binary.
 
+mod broker_auth;
 mod labels;
+mod line_access;
 mod modbus;
 mod modbus_rtu;
 mod mqtt;
+mod mqtt_oversize;
 mod mqtt_restart;
 mod mqtt_tls;
 mod scanner;

@@ -135,6 +135,8 @@ struct Agent {
     stop: watch::Sender<bool>,
     sources: Vec<JoinHandle<()>>,
     processor: JoinHandle<()>,
+    /// Scans at the stations (an operator starting work orders), where a test makes them.
+    scans: Option<mpsc::Sender<SourceMessage>>,
 }
 
 impl Agent {
@@ -175,6 +177,45 @@ impl Agent {
             stop,
             sources,
             processor,
+            scans: None,
+        }
+    }
+
+    /// An operator at st-10 starts `work_order` (signing in first if nobody is): write-back
+    /// happens only for an order an operator started.
+    async fn start_order(&self, work_order: &str) {
+        let scans = self.scans.as_ref().expect("an agent that takes scans");
+        let signed_in = self
+            .live
+            .floor()
+            .floor
+            .stations
+            .get(&protocol::StationId::from("st-10"))
+            .is_some_and(|s| s.operator.is_some());
+        let mut codes = vec![format!("(91){work_order}")];
+        if !signed_in {
+            codes.insert(0, "(96)10442".to_owned());
+        }
+        for code in codes {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let request = sources::ScanRequest {
+                raw: code.clone(),
+                at: chrono::Utc::now(),
+                station: "st-10".into(),
+                device: None,
+                reply: Some(reply),
+            };
+            scans
+                .send(SourceMessage::Scan(Box::new(request)))
+                .await
+                .unwrap();
+            let outcome = answer.await.unwrap();
+            assert_eq!(
+                outcome.result,
+                edge_agent::processor::scan::ScanResult::Accepted,
+                "{code}: {}",
+                outcome.message
+            );
         }
     }
 
@@ -229,7 +270,8 @@ impl Agent {
     }
 
     /// Stops in order: sources, the processor (commits what it has), the journal.
-    async fn stop(self) {
+    async fn stop(mut self) {
+        self.scans.take();
         self.stop.send_replace(true);
         for s in self.sources {
             s.await.unwrap();
@@ -921,13 +963,16 @@ fn plan_with(version: u64, work_order: &str, params: serde_json::Value) -> proto
                 "allowed_components": []}],
             "plc_parameters": params,
         }],
+        "operators": [{"badge": "10442", "name": "Li Wei"}],
     }))
     .unwrap()
 }
 
 /// The Modbus source with its write-back watcher, the processor and a journal.
-fn start_writing(path: &std::path::Path, device: ModbusDevice, live: Arc<Live>) -> Agent {
+async fn start_writing(path: &std::path::Path, device: ModbusDevice, live: Arc<Live>) -> Agent {
     let journal = journal::open(JournalConfig::new(path, EdgeId::new("line-1"))).unwrap();
+    // As the agent does at start: the stations as last committed.
+    live.set_floor(edge_agent::processor::restore_floor(&journal).await);
     let (stop, stopping) = watch::channel(false);
     let (tx, rx) = mpsc::channel(sources::SOURCE_CHANNEL_CAPACITY);
     let (to_device, jobs) = mpsc::channel(4);
@@ -947,11 +992,12 @@ fn start_writing(path: &std::path::Path, device: ModbusDevice, live: Arc<Live>) 
         tokio::spawn(sources::modbus::run_with_writes(
             device,
             live.clone(),
-            tx,
+            tx.clone(),
             Some(jobs),
             stopping,
         )),
     ];
+    let scans = tx;
     let processor = tokio::spawn(edge_agent::processor::run(
         rx,
         journal.clone(),
@@ -964,6 +1010,7 @@ fn start_writing(path: &std::path::Path, device: ModbusDevice, live: Arc<Live>) 
         stop,
         sources,
         processor,
+        scans: Some(scans),
     }
 }
 
@@ -974,7 +1021,8 @@ async fn write_events(agent: &Agent) -> Vec<(String, String)> {
         .await
         .into_iter()
         .filter_map(|e| match e.kind {
-            EventKind::WorkOrderStarted { work_order, .. } => {
+            // The write-back's own record (from the device), not the operator's start scan.
+            EventKind::WorkOrderStarted { work_order, .. } if e.source.device.is_some() => {
                 Some(("started".to_owned(), work_order.as_str().to_owned()))
             }
             EventKind::DeviceFault { message, .. } if message.contains("not written") => {
@@ -1016,7 +1064,20 @@ async fn work_order_parameters_are_written_verified_and_recorded() {
         "WO-1001",
         serde_json::json!({"target_qty": 70000, "recipe": 17}),
     )));
-    let agent = start_writing(&path, device.clone(), live.clone());
+    let agent = start_writing(&path, device.clone(), live.clone()).await;
+    // Issue 11: nothing is written for an order nobody started, though the plan holds it.
+    agent.events().await.iter().for_each(|e| {
+        assert!(
+            !matches!(e.kind, EventKind::WorkOrderStarted { .. }),
+            "{e:?}"
+        )
+    });
+    assert_eq!(
+        write_area(&plc)[..3],
+        [0, 0, 0],
+        "nothing written before a start"
+    );
+    agent.start_order("WO-1001").await;
     let events = wait_write_events(&agent, 1).await;
     assert_eq!(events, vec![("started".to_owned(), "WO-1001".to_owned())]);
     let mut expect = vec![1, 4464, 17];
@@ -1029,6 +1090,7 @@ async fn work_order_parameters_are_written_verified_and_recorded() {
         "WO-1002",
         serde_json::json!({"target_qty": 5, "recipe": 70000}),
     ));
+    agent.start_order("WO-1002").await;
     let events = wait_write_events(&agent, 2).await;
     assert_eq!(events[1].0, "fault");
     assert!(
@@ -1043,6 +1105,7 @@ async fn work_order_parameters_are_written_verified_and_recorded() {
         "WO-1003",
         serde_json::json!({"target_qty": 8, "recipe": 3, "beyond_the_area": 1}),
     ));
+    agent.start_order("WO-1003").await;
     let events = wait_write_events(&agent, 3).await;
     assert_eq!(events[2].0, "fault");
     assert!(
@@ -1060,12 +1123,13 @@ async fn work_order_parameters_are_written_verified_and_recorded() {
         "WO-1003",
         serde_json::json!({"target_qty": 8, "recipe": 3, "beyond_the_area": 1}),
     )));
-    let agent = start_writing(&path, device, live.clone());
+    let agent = start_writing(&path, device, live.clone()).await;
     live.apply_plan(plan_with(
         4,
         "WO-1004",
         serde_json::json!({"target_qty": 9, "recipe": 4}),
     ));
+    agent.start_order("WO-1004").await;
     let events = wait_write_events(&agent, 4).await;
     assert_eq!(events[3], ("started".to_owned(), "WO-1004".to_owned()));
     assert_eq!(events.len(), 4, "{events:?}");
@@ -1089,7 +1153,8 @@ async fn a_write_cut_off_by_the_link_is_written_once_the_plc_answers_again() {
         "WO-1001",
         serde_json::json!({"target_qty": 70000, "recipe": 17}),
     )));
-    let agent = start_writing(&path, device, live);
+    let agent = start_writing(&path, device, live).await;
+    agent.start_order("WO-1001").await;
     let events = wait_write_events(&agent, 1).await;
     assert_eq!(events[0].0, "fault", "{events:?}");
     assert!(

@@ -37,7 +37,12 @@ fn embedded_broker() -> SocketAddr {
         .unwrap()
         .port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    edge_agent::broker::start(addr, 0).unwrap();
+    edge_agent::broker::start(
+        &edge_agent::broker::config::BrokerConfig::anonymous(addr),
+        vec![],
+        0,
+    )
+    .unwrap();
     addr
 }
 

@@ -622,7 +622,12 @@ async fn mosquitto_marks_messages_sent_again_after_a_reconnect_as_redelivered() 
 #[tokio::test]
 async fn embedded_broker_sends_messages_again_after_a_reconnect_but_without_dup() {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    edge_agent::broker::start(addr, 0).unwrap();
+    edge_agent::broker::start(
+        &edge_agent::broker::config::BrokerConfig::anonymous(addr),
+        vec![],
+        0,
+    )
+    .unwrap();
     let again = redelivered_after_reconnect(addr, true).await;
     assert_eq!(again, vec![(1, false), (2, false), (3, false)]);
 }
@@ -691,7 +696,12 @@ async fn the_embedded_broker_acknowledges_a_device_s_message_only_after_its_comm
     use edge_agent::sources::mqtt::client;
     let port = free_port();
     let broker = SocketAddr::from(([127, 0, 0, 1], port));
-    edge_agent::broker::start(broker, 0).unwrap();
+    edge_agent::broker::start(
+        &edge_agent::broker::config::BrokerConfig::anonymous(broker),
+        vec![],
+        0,
+    )
+    .unwrap();
     let run = uuid::Uuid::now_v7().simple().to_string();
     let config: edge_agent::sources::mqtt::config::MqttConfig = toml::from_str(&format!(
         r#"

@@ -23,14 +23,20 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 /// PEM files of one test's certificates.
-struct Pki {
-    ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
+pub struct Pki {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
     /// A CA that signed nothing the broker or the clients have.
-    other_ca: PathBuf,
+    pub other_ca: PathBuf,
+    /// Client certificates signed by `ca` for devices of the embedded broker
+    /// (`broker_auth.rs`): common name `press-1`, and `intruder`, a name no device has.
+    pub press_cert: PathBuf,
+    pub press_key: PathBuf,
+    pub intruder_cert: PathBuf,
+    pub intruder_key: PathBuf,
 }
 
 fn new_ca(name: &str) -> (CertificateParams, KeyPair) {
@@ -68,7 +74,7 @@ fn leaf(
     (cert_path, key_path)
 }
 
-fn make_pki(dir: &Path) -> Pki {
+pub fn make_pki(dir: &Path) -> Pki {
     let (ca_params, ca_key) = new_ca("mes test ca");
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let ca = dir.join("ca.pem");
@@ -88,6 +94,20 @@ fn make_pki(dir: &Path) -> Pki {
         ExtendedKeyUsagePurpose::ClientAuth,
         &issuer,
     );
+    let (press_cert, press_key) = leaf(
+        dir,
+        "press-1",
+        &[],
+        ExtendedKeyUsagePurpose::ClientAuth,
+        &issuer,
+    );
+    let (intruder_cert, intruder_key) = leaf(
+        dir,
+        "intruder",
+        &[],
+        ExtendedKeyUsagePurpose::ClientAuth,
+        &issuer,
+    );
     let (other_params, other_key) = new_ca("some other ca");
     let other_ca = dir.join("other-ca.pem");
     std::fs::write(
@@ -102,6 +122,10 @@ fn make_pki(dir: &Path) -> Pki {
         client_cert,
         client_key,
         other_ca,
+        press_cert,
+        press_key,
+        intruder_cert,
+        intruder_key,
     }
 }
 
@@ -157,7 +181,7 @@ counter = "good"
     .unwrap()
 }
 
-fn toml_path(p: &Path) -> String {
+pub fn toml_path(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }
 

@@ -687,8 +687,21 @@ async fn end_to_end_the_scanner_is_acknowledged_only_after_the_commit() {
         dir.path().join("journal.db").display()
     );
     let config = EdgeConfig::from_toml_str(&toml).unwrap();
+    // The operator registry comes with the plan: a badge of it signs in.
+    let plan: protocol::Plan = serde_json::from_value(serde_json::json!({
+        "edge_id": "line-1", "version": 1, "published_at": "2026-01-01T00:00:00Z",
+        "work_orders": [], "operators": [{"badge": "10442", "name": "Li Wei"}],
+    }))
+    .unwrap();
+    let j = edge_agent::journal::open(config.journal.journal_config(&config.edge_id)).unwrap();
+    j.save_plan(&plan).await.unwrap();
+    j.shutdown().await.unwrap();
     let edge = edge_agent::topology::start(config).await.unwrap();
     let mut device = accept(&listener).await;
+
+    // A badge the registry does not know: refused, the refusal stored, nak.
+    device.write_all(b"(96)66666\r\n").await.unwrap();
+    assert_eq!(read_reply(&mut device, 1).await, [0x15]);
 
     // An operator badge: accepted, and its event is committed before the ack goes out.
     device.write_all(b"(96)10442\r\n").await.unwrap();

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
-fn plan() -> Plan {
+pub(crate) fn plan() -> Plan {
     Plan {
         edge_id: "line-1".into(),
         version: PlanVersion(7),
@@ -35,6 +35,7 @@ fn plan() -> Plan {
                     qty: Decimal::new(250, 0),
                     uom: "kg".into(),
                 }],
+                skill: None,
             }],
             plc_parameters: Default::default(),
             on_hold: false,
@@ -48,25 +49,52 @@ fn plan() -> Plan {
             location: None,
         }],
         gtins: Default::default(),
+        operators: operators(),
     }
 }
 
+/// The line's terminal key in these tests (a `[[terminals]]` entry for st-10 and st-20).
+pub(crate) const TERMINAL_KEY: &str = "test-terminal-key-0123456789abcdef";
+/// The supervisor's PIN.
+pub(crate) const PIN: &str = "2468";
+
+/// The operator registry: 10442 operates, 9001 supervises with a PIN.
+pub(crate) fn operators() -> Vec<protocol::PlanOperator> {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| edge_agent::terminal::access::hash_pin(PIN).unwrap());
+    vec![
+        protocol::PlanOperator {
+            badge: "10442".into(),
+            name: "Li Wei".into(),
+            skills: vec![],
+            pin_hash: None,
+        },
+        protocol::PlanOperator {
+            badge: "9001".into(),
+            name: "Zhang Min".into(),
+            skills: vec![protocol::SUPERVISOR_SKILL.into()],
+            pin_hash: Some(hash.clone()),
+        },
+    ]
+}
+
 /// An address where nothing listens: central is down for the whole test.
-fn dead_central() -> String {
+pub(crate) fn dead_central() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
     format!("http://{addr}")
 }
 
-async fn start(dir: &Path, plan: Option<&Plan>) -> RunningEdge {
+pub(crate) async fn start(dir: &Path, plan: Option<&Plan>) -> RunningEdge {
     start_with(dir, plan, "").await
 }
 
 /// `extra` is appended to the configuration (e.g. `[[stations]]` tables).
-async fn start_with(dir: &Path, plan: Option<&Plan>, extra: &str) -> RunningEdge {
+pub(crate) async fn start_with(dir: &Path, plan: Option<&Plan>, extra: &str) -> RunningEdge {
     let toml = format!(
-        "edge_id = \"line-1\"\n[central]\nurl = \"{}\"\ntoken = \"t\"\n[journal]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n{extra}",
+        "edge_id = \"line-1\"\n[central]\nurl = \"{}\"\ntoken = \"t\"\n[journal]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [[terminals]]\nid = \"test\"\nstations = [\"st-10\", \"st-20\"]\nkey = \"{TERMINAL_KEY}\"\n{extra}",
         dead_central(),
         dir.join("journal.db").display()
     );
@@ -79,9 +107,11 @@ async fn start_with(dir: &Path, plan: Option<&Plan>, extra: &str) -> RunningEdge
     topology::start(config).await.unwrap()
 }
 
-async fn post(edge: &RunningEdge, path: &str, body: Value) -> (u16, Value) {
+/// A POST from the line's terminal (its key as a bearer credential).
+pub(crate) async fn post(edge: &RunningEdge, path: &str, body: Value) -> (u16, Value) {
     let r = reqwest::Client::new()
         .post(format!("http://{}{path}", edge.http_addr))
+        .bearer_auth(TERMINAL_KEY)
         .json(&body)
         .send()
         .await
@@ -89,7 +119,7 @@ async fn post(edge: &RunningEdge, path: &str, body: Value) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
-async fn scan(edge: &RunningEdge, code: &str) -> Value {
+pub(crate) async fn scan(edge: &RunningEdge, code: &str) -> Value {
     let (status, outcome) = post(
         edge,
         "/api/v1/scans",
@@ -100,7 +130,7 @@ async fn scan(edge: &RunningEdge, code: &str) -> Value {
     outcome
 }
 
-async fn journal_events(edge: &RunningEdge) -> Vec<protocol::Event> {
+pub(crate) async fn journal_events(edge: &RunningEdge) -> Vec<protocol::Event> {
     let committed = edge.journal.read_after(Seq::ZERO, 1000).await.unwrap();
     committed
         .iter()
@@ -108,7 +138,7 @@ async fn journal_events(edge: &RunningEdge) -> Vec<protocol::Event> {
         .collect()
 }
 
-async fn get(edge: &RunningEdge, path: &str) -> (u16, Value) {
+pub(crate) async fn get(edge: &RunningEdge, path: &str) -> (u16, Value) {
     let r = reqwest::get(format!("http://{}{path}", edge.http_addr))
         .await
         .unwrap();
@@ -232,6 +262,14 @@ async fn the_station_survives_a_restart_and_lots_get_labels() {
     let edge = start(dir.path(), None).await;
     let (_, view) = get(&edge, "/api/v1/stations/st-10").await;
     assert_eq!(view["operator"], "10442", "{view}");
+    // Issue 11: the last scans lived only in memory; they come back with the station.
+    let kept: Vec<&str> = view["scans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kept, ["issued", "started", "signed_in"], "{view}");
     assert_eq!(view["work_order"]["work_order"], "WO-1001");
     assert_eq!(view["work_order"]["components"][0]["issued"], "25");
     // The same lot again is refused: the edge remembers what it issued before the restart.
@@ -354,6 +392,7 @@ async fn a_completed_lot_s_label_goes_to_the_station_s_printer_and_a_dead_printe
     plan.work_orders.push(second);
     let dir = tempfile::tempdir().unwrap();
     let mut edge = start_with(dir.path(), Some(&plan), &stations).await;
+    scan(&edge, "(96)10442").await;
     scan(&edge, "(91)WO-1001").await;
     let (_, done) = post(&edge, "/api/v1/stations/st-10/lots", json!({"qty": 48})).await;
     assert_eq!(done["label"]["printed"], true, "{done}");
@@ -364,6 +403,12 @@ async fn a_completed_lot_s_label_goes_to_the_station_s_printer_and_a_dead_printe
     );
 
     // st-20's printer is off: the lot is still recorded, the operator told, the fault stored.
+    post(
+        &edge,
+        "/api/v1/scans",
+        json!({"station": "st-20", "code": "(96)10442"}),
+    )
+    .await;
     let (status, started) = post(
         &edge,
         "/api/v1/scans",
@@ -417,6 +462,16 @@ async fn parts_after_a_start_scan_in_the_same_batch_count_for_the_started_order(
     plan.work_orders.push(second);
     let live = edge_agent::live::Live::new(Some(plan));
     let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let (signed, _) = tokio::sync::oneshot::channel();
+    tx.send(SourceMessage::Scan(Box::new(ScanRequest {
+        raw: "(96)10442".into(),
+        at: chrono::Utc::now(),
+        station: "st-10".into(),
+        device: None,
+        reply: Some(signed),
+    })))
+    .await
+    .unwrap();
     let (reply, answer) = tokio::sync::oneshot::channel();
     tx.send(SourceMessage::Scan(Box::new(ScanRequest {
         raw: "(91)WO-1002".into(),

@@ -137,8 +137,30 @@ impl LabelCode {
         if elements.is_empty() || !elements.iter().all(|e| field_name(&e.ai).is_some()) {
             return None;
         }
-        Some(read(elements))
+        Some(read(elements).and_then(within_bounds))
     }
+}
+
+/// A label read whole is still refused when a field is outside what the system keeps
+/// ([`crate::bounds`]): GS1 allows 90 characters per field, an id here has at most 64, and a
+/// quantity must fit one event.
+fn within_bounds(code: LabelCode) -> Result<LabelCode, String> {
+    use crate::bounds::{check_id, check_qty, check_uom};
+    let checked = match &code {
+        LabelCode::WorkOrder(wo) => check_id("work order (91)", wo.as_str()),
+        LabelCode::Location(l) => check_id("location (95)", l.as_str()),
+        LabelCode::Operator(o) => check_id("operator badge (96)", o.as_str()),
+        LabelCode::Station(s) => check_id("station (97)", s.as_str()),
+        LabelCode::MaterialLot(m) => check_id("item (92)", m.item.as_str())
+            .and_then(|()| check_id("lot (93)", m.lot.as_str()))
+            .and_then(|()| check_qty("quantity (94)", m.qty))
+            .and_then(|()| check_uom("unit of quantity (94)", &m.uom))
+            .and_then(|()| match &m.work_order {
+                Some(wo) => check_id("work order (91)", wo.as_str()),
+                None => Ok(()),
+            }),
+    };
+    checked.map(|()| code).map_err(|v| v.to_string())
 }
 
 fn read(elements: &[Element]) -> Result<LabelCode, String> {

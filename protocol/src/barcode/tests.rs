@@ -364,6 +364,26 @@ fn label_codes() {
             r#"rejected: a label names one thing, but this one names a location (95) and a operator badge (96)"#
         ]],
     );
+    // Issue 11: a label whose quantity or ids no event can hold is refused when read, so
+    // nothing downstream sums a quantity of 7.9e28.
+    check(
+        "(92)GREASE(93)G1(94)79228162514264337593543950335kg",
+        expect![[
+            r#"rejected: quantity (94): is 79228162514264337593543950335; at most 1000000000 are accepted in one event"#
+        ]],
+    );
+    check(
+        "(92)A(93)L(94)0kg",
+        expect![[r#"rejected: quantity (94): is 0; expected a quantity above zero"#]],
+    );
+    check(
+        "(92)A(93)L(94)0.0000001kg",
+        expect![[r#"rejected: quantity (94): is 0.0000001; at most 6 decimals are kept"#]],
+    );
+    check(
+        &format!("(91){}", "W".repeat(80)),
+        expect![[r#"rejected: work order (91): is 80 bytes long; an id has at most 64"#]],
+    );
     // Another company's internal AIs next to a GTIN: plain GS1 data, not our label.
     check(
         "(01)09506000134352(91)WO-1",

@@ -124,8 +124,10 @@ pub(super) fn backfill(conn: &mut Connection) -> Result<(), StoreError> {
     }
     let rows: Vec<(String, i64, String, String)> = {
         let mut stmt = tx.prepare(
-            "SELECT edge_id, seq, at, body FROM events
+            "SELECT edge_id, seq, at, body FROM events e
              WHERE kind IN ('material_received', 'material_issued', 'material_moved', 'lot_produced')
+                 AND NOT EXISTS (SELECT 1 FROM quarantine q
+                                 WHERE q.edge_id = e.edge_id AND q.seq = e.seq)
              ORDER BY edge_id, seq",
         )?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
@@ -139,6 +141,38 @@ pub(super) fn backfill(conn: &mut Connection) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+/// The running on-hand of one item, lot and location: a sum, or why there is none. Entries
+/// from before the bounds (a quantity of 7.9e28, twice) may sum beyond what a decimal holds;
+/// such a balance is reported, not a failure of the whole answer.
+enum Balance {
+    Sum(Decimal),
+    Problem(String),
+}
+
+impl Default for Balance {
+    fn default() -> Self {
+        Balance::Sum(Decimal::ZERO)
+    }
+}
+
+impl Balance {
+    fn add(&mut self, entry_id: i64, qty: &str) {
+        let Balance::Sum(sum) = self else { return };
+        *self = match qty.parse::<Decimal>() {
+            Err(_) => Balance::Problem(format!(
+                "ledger entry {entry_id} holds {:?}, which is not a quantity; expected it reversed with post /api/v1/inventory/reversals",
+                protocol::bounds::sanitize(qty, 64, false)
+            )),
+            Ok(qty) => match sum.checked_add(qty) {
+                Some(sum) => Balance::Sum(sum),
+                None => Balance::Problem(format!(
+                    "the ledger entries sum beyond what a quantity holds at entry {entry_id} (qty_delta {qty}); expected the entries booked from out-of-bounds events reversed with post /api/v1/inventory/reversals"
+                )),
+            },
+        };
+    }
 }
 
 fn decimal(text: &str) -> Result<Decimal, StoreError> {
@@ -222,35 +256,51 @@ fn lot_item(conn: &Connection, lot: &str) -> Result<Option<String>, StoreError> 
 impl InventoryStore for SqliteStore {
     async fn on_hand(&self, filter: InventoryFilter) -> Result<Vec<OnHandRow>, StoreError> {
         self.read(move |conn| {
+            // An entry and its reversal cancel exactly, so both are left out of the sum (once
+            // the reversal is booked by `at`): an entry whose quantity no sum can hold is
+            // corrected by reversing it.
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT item, lot, location, uom, qty_delta FROM inv_ledger WHERE {FILTER}"
+                "SELECT entry_id, item, lot, location, uom, qty_delta FROM inv_ledger l
+                 WHERE {FILTER} AND l.reverses IS NULL
+                     AND NOT EXISTS (SELECT 1 FROM inv_ledger r
+                                     WHERE r.reverses = l.entry_id AND (?4 IS NULL OR r.at <= ?4))"
             ))?;
             let rows = stmt.query_map(
                 params![filter.item, filter.lot, filter.location, filter.at.map(ts)],
                 |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
                         r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
                     ))
                 },
             )?;
-            let mut sums: BTreeMap<(String, String, String, String), Decimal> = BTreeMap::new();
+            let mut sums: BTreeMap<(String, String, String, String), Balance> = BTreeMap::new();
             for row in rows {
-                let (item, lot, location, uom, qty) = row?;
-                *sums.entry((item, lot, location, uom)).or_default() += decimal(&qty)?;
+                let (entry_id, item, lot, location, uom, qty) = row?;
+                sums.entry((item, lot, location, uom))
+                    .or_default()
+                    .add(entry_id, &qty);
             }
             Ok(sums
                 .into_iter()
-                .filter(|(_, qty)| !qty.is_zero())
-                .map(|((item, lot, location, uom), qty)| OnHandRow {
-                    item,
-                    lot,
-                    location,
-                    uom,
-                    qty: qty.normalize(),
+                .filter_map(|((item, lot, location, uom), balance)| {
+                    let (qty, problem) = match balance {
+                        Balance::Sum(qty) if qty.is_zero() => return None,
+                        Balance::Sum(qty) => (Some(qty.normalize()), None),
+                        Balance::Problem(problem) => (None, Some(problem)),
+                    };
+                    Some(OnHandRow {
+                        item,
+                        lot,
+                        location,
+                        uom,
+                        qty,
+                        problem,
+                    })
                 })
                 .collect())
         })

@@ -587,6 +587,9 @@ fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreErro
     #[derive(Default)]
     struct Lot {
         at: BTreeMap<String, Decimal>,
+        /// The ledger sums beyond what a quantity holds (entries from before central bounded
+        /// events): the lot counts as in stock, at no one location.
+        overflow: bool,
         first_receipt: Option<NaiveDate>,
         hold: Option<String>,
         expires: Option<NaiveDate>,
@@ -621,14 +624,20 @@ fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreErro
         .flatten();
     // The ledger is read only where an expiry can come from: every lot of an item with a shelf
     // life, else only the lots with a date set (an item with neither costs no ledger scan).
+    // An entry and its reversal cancel exactly; both are left out, as on-hand does.
     const COLUMNS: &str = "SELECT l.lot, l.location, l.qty_delta, l.at,
             l.reason IN ('received', 'produced')
-                AND NOT EXISTS (SELECT 1 FROM inv_ledger r WHERE r.reverses = l.entry_id)
-        FROM inv_ledger l";
+        FROM inv_ledger l
+        WHERE l.reverses IS NULL
+            AND NOT EXISTS (SELECT 1 FROM inv_ledger r WHERE r.reverses = l.entry_id)";
     let mut book = |row: Result<(String, String, String, String, bool), rusqlite::Error>| {
         let (lot, location, qty, at, receipt) = row?;
         let entry = by_lot.entry(lot).or_default();
-        *entry.at.entry(location).or_default() += decimal(&qty)?;
+        let at_location = entry.at.entry(location).or_default();
+        match at_location.checked_add(decimal(&qty)?) {
+            Some(sum) => *at_location = sum,
+            None => entry.overflow = true,
+        }
         if receipt {
             let day = parse_ts(&at)?.date_naive();
             entry.first_receipt = Some(entry.first_receipt.map_or(day, |d| d.min(day)));
@@ -645,12 +654,12 @@ fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreErro
         ))
     };
     if shelf_life.is_some() {
-        let mut stmt = tx.prepare_cached(&format!("{COLUMNS} WHERE l.item = ?1"))?;
+        let mut stmt = tx.prepare_cached(&format!("{COLUMNS} AND l.item = ?1"))?;
         for row in stmt.query_map(params![item], columns)? {
             book(row)?;
         }
     } else {
-        let mut stmt = tx.prepare_cached(&format!("{COLUMNS} WHERE l.item = ?1 AND l.lot = ?2"))?;
+        let mut stmt = tx.prepare_cached(&format!("{COLUMNS} AND l.item = ?1 AND l.lot = ?2"))?;
         for lot in &overridden {
             for row in stmt.query_map(params![item, lot], columns)? {
                 book(row)?;
@@ -669,8 +678,11 @@ fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreErro
                 .filter(|(_, q)| **q > Decimal::ZERO)
                 .map(|(location, _)| location)
                 .collect();
-        let on_hand: Decimal = l.at.values().sum();
-        let in_stock = on_hand > Decimal::ZERO;
+        let on_hand =
+            l.at.values()
+                .try_fold(Decimal::ZERO, |sum, q| sum.checked_add(*q));
+        let overflow = l.overflow || on_hand.is_none();
+        let in_stock = overflow || on_hand.is_some_and(|q| q > Decimal::ZERO);
         if l.hold.is_none() && !(in_stock && expires.is_some()) {
             continue;
         }
@@ -681,7 +693,7 @@ fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreErro
             on_hold: l.hold.is_some(),
             hold_reason: l.hold,
             location: match stocked.as_slice() {
-                [location] => Some(location.as_str().into()),
+                [location] if !overflow => Some(location.as_str().into()),
                 _ => None,
             },
         });
@@ -881,8 +893,17 @@ fn load_view(conn: &Connection, id: &str) -> Result<Option<WorkOrderView>, Store
             let (item, uom, qty_per, scrap_pct, required, issued, unplanned) = row?;
             let (qty_per, scrap_pct) = (decimal(&qty_per)?, decimal(&scrap_pct)?);
             let (required, issued) = (decimal(&required)?, decimal(&issued)?);
-            let standard = required_qty(qty_per, output, scrap_pct)
-                .ok_or_else(|| StoreError::Corrupt(format!("{id}: {item} overflows")))?;
+            // Checked: counts and quantities booked before central bounded events can be
+            // anything; a figure that overflows is shown at the end of the range it left,
+            // with a problem saying so, rather than failing the whole view.
+            let standard = required_qty(qty_per, output, scrap_pct);
+            let variance = issued.checked_sub(required);
+            let usage_variance = standard.and_then(|s| issued.checked_sub(s));
+            let problem = (standard.is_none() || variance.is_none() || usage_variance.is_none())
+                .then(|| {
+                    "a figure of this component overflows what a quantity holds (counts or issues booked before central bounded events); it is shown saturated".to_owned()
+                });
+            let standard = standard.unwrap_or(Decimal::MAX);
             components.push(ComponentView {
                 item,
                 uom,
@@ -890,10 +911,15 @@ fn load_view(conn: &Connection, id: &str) -> Result<Option<WorkOrderView>, Store
                 scrap_pct,
                 required,
                 issued: issued.normalize(),
-                variance: (issued - required).normalize(),
+                variance: variance
+                    .unwrap_or_else(|| issued.saturating_sub(required))
+                    .normalize(),
                 standard_for_output: standard,
-                usage_variance: (issued - standard).normalize(),
+                usage_variance: usage_variance
+                    .unwrap_or_else(|| issued.saturating_sub(standard))
+                    .normalize(),
                 unplanned,
+                problem,
             });
         }
     }
@@ -1047,6 +1073,27 @@ fn generated_id(tx: &Transaction<'_>) -> Result<String, StoreError> {
     }
 }
 
+/// The required quantity of a component, which goes down to the lines in plans: it must not
+/// overflow and must be a quantity a plan holds ([`protocol::bounds::check_qty`]).
+fn plan_required(
+    item: &str,
+    qty_per: Decimal,
+    order_qty: Decimal,
+    scrap_pct: Decimal,
+) -> Result<Decimal, WoRejection> {
+    let Some(required) = required_qty(qty_per, order_qty, scrap_pct) else {
+        return Err(WoRejection::Invalid(format!(
+            "the required quantity of component {item:?} overflows; expected a smaller order quantity"
+        )));
+    };
+    protocol::bounds::check_qty("required", required).map_err(|v| {
+        WoRejection::Invalid(format!(
+            "component {item:?}: {v}, and it goes down to the lines in a plan; expected a smaller order quantity"
+        ))
+    })?;
+    Ok(required)
+}
+
 fn create(
     tx: &Transaction<'_>,
     order: &NewWorkOrder,
@@ -1119,10 +1166,9 @@ fn create(
     )?;
     for (i, (item, qty_per, scrap)) in bom.iter().enumerate() {
         let (qty_per_d, scrap_d) = (decimal(qty_per)?, decimal(scrap)?);
-        let Some(required) = required_qty(qty_per_d, order.qty, scrap_d) else {
-            return Ok(Err(WoRejection::Invalid(format!(
-                "the required quantity of component {item:?} overflows; expected a smaller order quantity"
-            ))));
+        let required = match plan_required(item, qty_per_d, order.qty, scrap_d) {
+            Ok(required) => required,
+            Err(rejection) => return Ok(Err(rejection)),
         };
         let uom = item_uom(tx, item)?.unwrap_or_default();
         component.execute(params![
@@ -1495,12 +1541,11 @@ impl WorkOrderStore for SqliteStore {
                     "UPDATE wo_components SET required = ?3 WHERE work_order = ?1 AND item = ?2",
                 )?;
                 for (item, qty_per, scrap) in components {
-                    let Some(required) = required_qty(decimal(&qty_per)?, qty, decimal(&scrap)?)
-                    else {
-                        return Ok(Err(WoRejection::Invalid(format!(
-                            "the required quantity of component {item:?} overflows; expected a smaller order quantity"
-                        ))));
-                    };
+                    let required =
+                        match plan_required(&item, decimal(&qty_per)?, qty, decimal(&scrap)?) {
+                            Ok(required) => required,
+                            Err(rejection) => return Ok(Err(rejection)),
+                        };
                     update.execute(params![id, item, required.to_string()])?;
                 }
             }

@@ -6,16 +6,18 @@
 //! twice. Cumulative counters (the default for count rules) make that harmless; increments
 //! would count twice, which is why they are not the default.
 
-use super::config::{BrokerAddr, MqttConfig, resolve_secret};
+use super::config::{MqttConfig, resolve_secret};
+use super::framing::{Framer, MAX_CONTROL_PACKET, MAX_TOPIC_BYTES, human_bytes};
 use super::rules::{Mapped, MappedValue, Rule, Yields};
 use super::sparkplug::{Session, Topic, rebirth_request};
+use super::transport::{MARKER_LEN, Marker, Relay, Upstream};
 use crate::live::{DeviceStatus, Live};
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::tokio_rustls::rustls::pki_types::pem::PemObject;
 use rumqttc::tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, Publish, QoS,
-    TlsConfiguration, Transport,
+    Transport,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -55,9 +57,25 @@ pub struct FaultLimiter {
     last: HashMap<String, (Instant, u64)>,
 }
 
+/// Keys a [`FaultLimiter`] tells apart; beyond them (a device inventing topics) every new key
+/// shares one window.
+pub const FAULT_KEYS: usize = 1024;
+const OTHER_KEYS: &str = "\0(other keys)";
+
 impl FaultLimiter {
     /// The message to record now, or `None` when it falls in the window of an earlier one.
     pub fn admit(&mut self, key: &str, message: String, now: Instant) -> Option<String> {
+        let key = if self.last.contains_key(key) || self.last.len() < FAULT_KEYS {
+            key
+        } else {
+            self.last
+                .retain(|_, (since, _)| now.duration_since(*since) < FAULT_WINDOW);
+            if self.last.len() < FAULT_KEYS {
+                key
+            } else {
+                OTHER_KEYS
+            }
+        };
         match self.last.get_mut(key) {
             Some((since, suppressed)) if now.duration_since(*since) < FAULT_WINDOW => {
                 *suppressed += 1;
@@ -102,7 +120,7 @@ pub fn map_message(
             Err(e) => {
                 if let Some(m) = faults.admit(topic, e.clone(), now) {
                     out.push(MqttMessage::Fault {
-                        device: topic.to_owned(),
+                        device: fault_device(topic),
                         message: format!("topic {topic}: {m}"),
                     });
                 }
@@ -195,7 +213,7 @@ fn push_result(
             let key = format!("{topic}|{}", rule.filter.as_str());
             if let Some(m) = faults.admit(&key, e, now) {
                 out.push(MqttMessage::Fault {
-                    device: topic.to_owned(),
+                    device: fault_device(topic),
                     message: format!("topic {topic}, rule {}: {m}", rule.filter.as_str()),
                 });
             }
@@ -203,27 +221,135 @@ fn push_result(
     }
 }
 
-/// Connection options: persistent session, QoS 1 with manual acknowledgements, TLS and
-/// credentials as configured.
-pub fn options(config: &MqttConfig, addr: &BrokerAddr) -> Result<MqttOptions, String> {
-    let mut o = MqttOptions::new(config.client_id.clone(), addr.host.clone(), addr.port);
+/// Connection options for rumqttc: persistent session, QoS 1 with manual acknowledgements,
+/// credentials as configured (or `login` for the embedded broker), through the relay's socket
+/// (`transport.rs`) with room for packets of `max_payload` bytes.
+pub fn options(
+    config: &MqttConfig,
+    socket: &Path,
+    login: Option<(String, String)>,
+    max_payload: usize,
+) -> Result<MqttOptions, String> {
+    let mut o = MqttOptions::new(config.client_id.clone(), socket.display().to_string(), 0);
+    o.set_transport(Transport::Unix);
     o.set_keep_alive(config.keep_alive)
         .set_clean_session(false)
         .set_manual_acks(true)
-        .set_inflight(config.inflight.max(1));
-    if let Some(user) = &config.username {
-        let password = match &config.password {
-            Some(p) => resolve_secret(p.expose())?,
-            None => String::new(),
-        };
-        o.set_credentials(resolve_secret(user)?, password);
-    }
-    if addr.tls {
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(tls_config(config)?),
-        )));
+        .set_inflight(config.inflight.max(1))
+        .set_max_packet_size(
+            Framer::new(max_payload).max_packet() + MARKER_LEN,
+            MAX_CONTROL_PACKET,
+        );
+    match login {
+        Some((user, password)) => {
+            o.set_credentials(user, password);
+        }
+        None => {
+            if let Some(user) = &config.username {
+                let password = match &config.password {
+                    Some(p) => resolve_secret(p.expose())?,
+                    None => String::new(),
+                };
+                o.set_credentials(resolve_secret(user)?, password);
+            }
+        }
     }
     Ok(o)
+}
+
+/// Waits between reconnects: from [`BACKOFF_MIN`] doubling to [`BACKOFF_MAX`], and back to
+/// the start only after a connection that stayed up [`STAYED_UP`]. A connection that fails
+/// right after each CONNACK (a broker that drops it at once, a message it cannot take) so
+/// backs off like one that never connects.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+    up_since: Option<Instant>,
+    /// Failures since the last connection that stayed up.
+    pub failures: u32,
+}
+
+pub const BACKOFF_MIN: Duration = Duration::from_millis(200);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+pub const STAYED_UP: Duration = Duration::from_secs(30);
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            next: BACKOFF_MIN,
+            up_since: None,
+            failures: 0,
+        }
+    }
+}
+
+impl Backoff {
+    /// A connection was made (CONNACK) at `now`.
+    pub fn connected(&mut self, now: Instant) {
+        self.up_since = Some(now);
+    }
+
+    /// The connection failed at `now`: how long to wait before the next attempt.
+    pub fn failed(&mut self, now: Instant) -> Duration {
+        if self
+            .up_since
+            .take()
+            .is_some_and(|since| now.saturating_duration_since(since) >= STAYED_UP)
+        {
+            self.next = BACKOFF_MIN;
+            self.failures = 0;
+        }
+        self.failures = self.failures.saturating_add(1);
+        let wait = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        wait
+    }
+}
+
+/// The fault for a message the relay refused for its size (a [`Marker`] in its place).
+pub fn refused_fault(
+    faults: &mut FaultLimiter,
+    topic: &str,
+    marker: Marker,
+    max_payload: usize,
+    now: Instant,
+) -> Option<MqttMessage> {
+    let why = if marker.topic_bytes as usize > MAX_TOPIC_BYTES {
+        format!(
+            "a message whose topic has {} bytes, over {MAX_TOPIC_BYTES}",
+            marker.topic_bytes
+        )
+    } else {
+        format!(
+            "a message of {} over max_payload_bytes ({})",
+            human_bytes(usize::try_from(marker.payload_bytes).unwrap_or(usize::MAX)),
+            human_bytes(max_payload)
+        )
+    };
+    let message = faults.admit(
+        &format!("{topic}|too large"),
+        format!("topic {topic}: {why}; refused, acknowledged and dropped"),
+        now,
+    )?;
+    Some(MqttMessage::Fault {
+        device: fault_device(topic),
+        message,
+    })
+}
+
+/// The longest device name a fault gets from a topic: an id of the event protocol.
+pub const MAX_FAULT_DEVICE: usize = protocol::bounds::MAX_ID_LEN;
+
+/// A topic as the device of a fault: control characters escaped, cut to [`MAX_FAULT_DEVICE`]
+/// bytes (a fault need not tell devices apart as exactly as a count; its message names the
+/// whole topic).
+pub fn fault_device(topic: &str) -> String {
+    let name = protocol::bounds::sanitize(topic.trim(), MAX_FAULT_DEVICE, false);
+    if name.is_empty() {
+        "mqtt".to_owned()
+    } else {
+        name
+    }
 }
 
 /// The TLS settings of an `mqtts://` broker, built once at start: a missing or wrong file is
@@ -272,12 +398,15 @@ pub fn tls_config(config: &MqttConfig) -> Result<rustls::ClientConfig, String> {
     }
 }
 
-fn read_file(path: &Path, setting: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn read_file(path: &Path, setting: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{setting} {}: cannot read it: {e}", path.display()))
 }
 
 /// Every certificate in a PEM file; none at all is a mistake.
-fn read_certs(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn read_certs(
+    path: &Path,
+    setting: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = read_file(path, setting)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
@@ -291,15 +420,11 @@ fn read_certs(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
-/// A connection failure in words an operator can act on: which broker, what failed, and for
-/// TLS and logins what to check. Shown as the source's device status.
+/// A connection failure as rumqttc sees it, in words an operator can act on: which broker,
+/// what failed, and for logins what to check. Shown as the source's device status. (TLS and
+/// socket errors are the relay's to describe: `transport.rs`.)
 pub fn describe_failure(broker: &str, e: &ConnectionError) -> String {
     match e {
-        ConnectionError::Tls(e) => format!(
-            "TLS with {broker} failed: {e}; check that ca_file is the CA that signed the \
-             broker's certificate, that the certificate names the host in the broker URL, and \
-             (if the broker wants one) client_cert and client_key"
-        ),
         ConnectionError::ConnectionRefused(
             code @ (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
         ) => format!(
@@ -309,32 +434,8 @@ pub fn describe_failure(broker: &str, e: &ConnectionError) -> String {
         ConnectionError::ConnectionRefused(code) => {
             format!("broker {broker} refused the connection: {code:?}")
         }
-        other if tls_alert(other).is_some() => format!(
-            "broker {broker} ended TLS: {}; it may want a client certificate (client_cert, \
-             client_key) or reject the one given",
-            tls_alert(other).map(|a| a.to_string()).unwrap_or_default()
-        ),
         other => format!("broker {broker}: {other}"),
     }
-}
-
-/// A TLS alert from the broker anywhere in the error's chain. TLS 1.3 reports a refused or
-/// missing client certificate after the handshake, so it surfaces on the first read, wrapped
-/// in rumqttc's state and decoding errors.
-fn tls_alert<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
-    let mut next = Some(e);
-    while let Some(e) = next {
-        let found = e.downcast_ref::<rustls::Error>().or_else(|| {
-            e.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(alert @ rustls::Error::AlertReceived(_)) = found {
-            return Some(alert);
-        }
-        next = e.source();
-    }
-    None
 }
 
 /// Runs the subscriber until shutdown. Never returns early on a broker problem: it reports
@@ -357,16 +458,45 @@ pub async fn run(
     // connects to rumqttd itself, past the front that holds each device's PUBACK until the
     // message is committed here (broker.rs).
     let gate = crate::broker::gate_for(&addr.host, addr.port);
-    let addr = match &gate {
-        Some(gate) => BrokerAddr {
-            host: gate.inner.ip().to_string(),
-            port: gate.inner.port(),
-            tls: false,
-        },
-        None => addr,
+    let max_payload = match &gate {
+        Some(gate) => config.max_payload_bytes.max(gate.max_payload_bytes),
+        None => config.max_payload_bytes,
     };
-    let options = match options(&config, &addr) {
-        Ok(o) => o,
+    let prepared = (|| {
+        let (upstream, login) = match &gate {
+            Some(gate) => (
+                Upstream {
+                    host: gate.inner.ip().to_string(),
+                    port: gate.inner.port(),
+                    tls: None,
+                    broker: config.broker.clone(),
+                },
+                Some((
+                    gate.inner_login.username.clone(),
+                    gate.inner_login.password.clone(),
+                )),
+            ),
+            None => (
+                Upstream {
+                    host: addr.host.clone(),
+                    port: addr.port,
+                    tls: if addr.tls {
+                        Some(Arc::new(tls_config(&config)?))
+                    } else {
+                        None
+                    },
+                    broker: config.broker.clone(),
+                },
+                None,
+            ),
+        };
+        let nonce: [u8; 16] = rand::random();
+        let relay = Relay::start(upstream, max_payload, nonce)?;
+        let options = options(&config, relay.socket(), login, max_payload)?;
+        Ok::<_, String>((relay, options, nonce))
+    })();
+    let (relay, options, nonce) = match prepared {
+        Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "mqtt source not started");
             live.set_device(status(&device_name, "down", Some(e)));
@@ -384,21 +514,23 @@ pub async fn run(
     // driver itself waits before polling again (rumqttc reconnects on the next poll).
     let (to_loop, mut events) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
-        let mut wait = Duration::from_millis(200);
+        let mut backoff = Backoff::default();
         loop {
             let event = eventloop.poll().await;
-            let failed = event.is_err();
-            match &event {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => wait = Duration::from_millis(200),
-                Ok(Event::Incoming(Packet::Publish(_) | Packet::SubAck(_))) | Err(_) => {}
+            let wait = match &event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    backoff.connected(Instant::now());
+                    None
+                }
+                Ok(Event::Incoming(Packet::Publish(_) | Packet::SubAck(_))) => None,
+                Err(_) => Some(backoff.failed(Instant::now())),
                 Ok(_) => continue,
-            }
-            if to_loop.send((event, wait)).is_err() {
+            };
+            if to_loop.send((event, wait, backoff.failures)).is_err() {
                 return;
             }
-            if failed {
+            if let Some(wait) = wait {
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(30));
             }
         }
     });
@@ -422,11 +554,34 @@ pub async fn run(
     let mut faults = FaultLimiter::default();
     live.set_device(status(&device_name, "connecting", None));
     loop {
-        let (event, wait) = tokio::select! {
+        let broker_faults = async {
+            match &gate {
+                Some(gate) => gate.take_faults().await,
+                None => std::future::pending().await,
+            }
+        };
+        let (event, wait, failures) = tokio::select! {
             e = events.recv() => match e {
                 Some(e) => e,
                 None => break,
             },
+            found = broker_faults => {
+                // The embedded broker's own faults (refused logins and publishes), recorded
+                // like a device's; nothing to acknowledge.
+                let (committed, _receipt) = oneshot::channel();
+                let messages = found
+                    .into_iter()
+                    .map(|(device, message)| MqttMessage::Fault { device, message })
+                    .collect();
+                if out
+                    .send(MqttDelivery { messages, redelivered: false, committed })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
             _ = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
         };
         match event {
@@ -451,14 +606,34 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                let (messages, rebirth) = map_message(
-                    &rules,
-                    &mut session,
-                    &mut faults,
-                    &publish.topic,
-                    &publish.payload,
-                    Instant::now(),
-                );
+                let now = Instant::now();
+                let (messages, rebirth) = match Marker::decode(&publish.payload, &nonce) {
+                    Some(marker) => {
+                        let detail = format!(
+                            "refused a message of {} on {}: over max_payload_bytes ({})",
+                            human_bytes(
+                                usize::try_from(marker.payload_bytes).unwrap_or(usize::MAX)
+                            ),
+                            fault_device(&publish.topic),
+                            human_bytes(max_payload)
+                        );
+                        live.set_device(status(&device_name, "connected", Some(detail)));
+                        (
+                            refused_fault(&mut faults, &publish.topic, marker, max_payload, now)
+                                .into_iter()
+                                .collect(),
+                            None,
+                        )
+                    }
+                    None => map_message(
+                        &rules,
+                        &mut session,
+                        &mut faults,
+                        &publish.topic,
+                        &publish.payload,
+                        now,
+                    ),
+                };
                 if let Some((topic, payload)) = rebirth {
                     let _ = client
                         .publish(topic, QoS::AtLeastOnce, false, payload)
@@ -484,9 +659,22 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => {
-                let why = describe_failure(&config.broker, &e);
-                live.set_device(status(&device_name, "down", Some(why.clone())));
-                tracing::warn!(error = %why, retry_in = ?wait, "mqtt connection failed");
+                // The relay knows best what went wrong with the broker (TLS, a dead
+                // connection); rumqttc what the broker said (a refused login).
+                let why = relay
+                    .take_error()
+                    .filter(|_| !matches!(e, ConnectionError::ConnectionRefused(_)))
+                    .unwrap_or_else(|| describe_failure(&config.broker, &e));
+                let retry = wait.unwrap_or_default();
+                live.set_device(status(
+                    &device_name,
+                    "down",
+                    Some(format!(
+                        "{why} ({failures} failed connection{} in a row; next try in {retry:?})",
+                        if failures == 1 { "" } else { "s" }
+                    )),
+                ));
+                tracing::warn!(error = %why, failures, retry_in = ?retry, "mqtt connection failed");
             }
         }
     }
@@ -495,6 +683,7 @@ pub async fn run(
     drop(registration);
     let _ = client.try_disconnect();
     driver.abort();
+    drop(relay);
 }
 
 fn status(device: &str, state: &str, detail: Option<String>) -> DeviceStatus {
@@ -637,6 +826,86 @@ counter = "good"
             later,
         );
         assert!(m.is_empty(), "no rule, nothing");
+    }
+
+    #[test]
+    fn reconnects_back_off_and_start_again_only_after_a_connection_that_stayed_up() {
+        let mut b = Backoff::default();
+        let t0 = Instant::now();
+        // A broker that takes the connection and drops it at once (a message it cannot
+        // send, a session it refuses): the waits grow as if it never connected.
+        let mut waits = Vec::new();
+        let mut now = t0;
+        for _ in 0..10 {
+            b.connected(now);
+            now += Duration::from_millis(5);
+            let w = b.failed(now);
+            waits.push(w);
+            now += w;
+        }
+        assert_eq!(waits[0], BACKOFF_MIN);
+        assert_eq!(waits[1], BACKOFF_MIN * 2);
+        assert_eq!(waits[9], BACKOFF_MAX, "{waits:?}");
+        assert_eq!(b.failures, 10);
+        // A connection that stayed up starts again from the bottom.
+        b.connected(now);
+        assert_eq!(b.failed(now + STAYED_UP), BACKOFF_MIN);
+        assert_eq!(b.failures, 1);
+        // So does nothing else: failing to connect at all keeps growing.
+        assert_eq!(b.failed(now + STAYED_UP), BACKOFF_MIN * 2);
+    }
+
+    #[test]
+    fn the_fault_limiter_keeps_a_bounded_number_of_keys() {
+        let mut f = FaultLimiter::default();
+        let t0 = Instant::now();
+        let admitted = (0..FAULT_KEYS * 3)
+            .filter(|n| {
+                f.admit(&format!("plant/{n}/count"), "bad".into(), t0)
+                    .is_some()
+            })
+            .count();
+        assert!(f.last.len() <= FAULT_KEYS + 1);
+        assert_eq!(
+            admitted,
+            FAULT_KEYS + 1,
+            "past the bound, new keys share one window"
+        );
+        // Once their window passed, keys are forgotten and new ones are told apart again.
+        let later = t0 + FAULT_WINDOW + Duration::from_millis(1);
+        assert!(f.admit("plant/new/count", "bad".into(), later).is_some());
+        assert!(f.last.len() <= 2);
+    }
+
+    #[test]
+    fn a_refused_message_is_a_fault_naming_topic_and_size() {
+        let mut f = FaultLimiter::default();
+        let now = Instant::now();
+        let marker = Marker {
+            payload_bytes: 2 * 1024 * 1024,
+            topic_bytes: 14,
+        };
+        let Some(MqttMessage::Fault { device, message }) =
+            refused_fault(&mut f, "plant/p1/count", marker, 64 * 1024, now)
+        else {
+            panic!("a fault")
+        };
+        assert_eq!(device, "plant/p1/count");
+        assert!(
+            message.contains("2.0 MiB") && message.contains("max_payload_bytes (64.0 KiB)"),
+            "{message}"
+        );
+        assert!(
+            refused_fault(&mut f, "plant/p1/count", marker, 64 * 1024, now).is_none(),
+            "rate-limited like other faults"
+        );
+        for topic in ["é".repeat(200), "a\u{0}b/\u{202E}".into(), " ".into()] {
+            let d = fault_device(&topic);
+            assert!(
+                protocol::bounds::check_id("device", &d).is_ok(),
+                "{d:?} from {topic:?}"
+            );
+        }
     }
 
     #[test]

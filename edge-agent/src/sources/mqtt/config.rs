@@ -27,8 +27,22 @@ pub struct MqttConfig {
     /// QoS 1 messages in flight from the broker at once (acknowledged after commit).
     #[serde(default = "default_inflight")]
     pub inflight: u16,
+    /// A message with a larger payload is refused (a device fault) and acknowledged, reading
+    /// no more of it than its header. Between 1 KiB and 1 MiB; with the embedded broker, its
+    /// own `max_payload_bytes` if that is larger. At most `inflight` messages of this size are
+    /// in memory at once.
+    #[serde(default = "default_max_payload")]
+    pub max_payload_bytes: usize,
     #[serde(default)]
     pub rules: Vec<RawRule>,
+}
+
+/// The default and the largest payload an MQTT source takes.
+pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024;
+pub const MAX_MAX_PAYLOAD: usize = 1024 * 1024;
+
+fn default_max_payload() -> usize {
+    DEFAULT_MAX_PAYLOAD
 }
 
 fn default_keep_alive() -> Duration {
@@ -104,6 +118,12 @@ impl MqttConfig {
                 "mqtt broker {} uses TLS and needs ca_file: the PEM file of the CA that signed \
                  the broker's certificate",
                 self.broker
+            ));
+        }
+        if !(1024..=MAX_MAX_PAYLOAD).contains(&self.max_payload_bytes) {
+            mistakes.push(format!(
+                "mqtt max_payload_bytes {} must be between 1024 and {MAX_MAX_PAYLOAD}",
+                self.max_payload_bytes
             ));
         }
         if self.rules.is_empty() {

@@ -4,7 +4,9 @@
 
 pub mod client;
 pub mod config;
+pub mod framing;
 pub mod payload;
 pub mod rules;
 pub mod sparkplug;
 pub mod topic;
+pub mod transport;

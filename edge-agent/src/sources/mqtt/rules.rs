@@ -2,7 +2,7 @@
 //! (JSON by pointer, plain, or a Sparkplug B metric) and yields a typed reading — a count, a
 //! machine state, a measurement or a scan — that the processor turns into events.
 
-use super::payload::{PayloadFormat, Reading};
+use super::payload::{PayloadFormat, Reading, clip};
 use super::sparkplug::{NamedMetric, Value};
 use super::topic::TopicFilter;
 use chrono::{DateTime, TimeZone, Utc};
@@ -255,6 +255,21 @@ impl RawRule {
     }
 }
 
+/// A message that may quote a long name, cut to 300 bytes.
+fn clip_message(m: &str) -> String {
+    protocol::bounds::sanitize(m, 300, false)
+}
+
+/// A reading for a fault message, text cut short.
+fn shown(r: &Reading) -> String {
+    match r {
+        Reading::Number(n) if n.abs() < 1e16 => format!("the number {n}"),
+        Reading::Number(n) => format!("the number {n:e}"),
+        Reading::Text(t) => format!("the text {}", clip(t)),
+        Reading::Bool(b) => format!("the boolean {b}"),
+    }
+}
+
 fn parse_state(meaning: &str) -> Result<StateCode, String> {
     use protocol::MachineState::*;
     let (state, reason) = match meaning.split_once(':') {
@@ -276,10 +291,20 @@ fn parse_state(meaning: &str) -> Result<StateCode, String> {
     Ok(StateCode { state, reason })
 }
 
+/// The longest device name taken from a topic: an id of the event protocol.
+pub const MAX_DEVICE_NAME: usize = protocol::bounds::MAX_ID_LEN;
+/// The longest scan code taken from a payload (as the terminal's scans).
+pub const MAX_SCAN_BYTES: usize = 4096;
+/// The largest count: beyond 2^53 a number is not exact in JSON or as a float.
+pub const MAX_COUNT: u64 = 1 << 53;
+
 impl Rule {
-    fn device_of(&self, topic: &str) -> String {
-        match &self.device {
-            DeviceName::Fixed(d) => d.clone(),
+    /// The device a message is from; a name taken from the topic must be an id of the event
+    /// protocol (1 to [`MAX_DEVICE_NAME`] bytes, printable): cutting it short instead could
+    /// make two devices one, and mix their counters.
+    fn device_of(&self, topic: &str) -> Result<String, String> {
+        let name = match &self.device {
+            DeviceName::Fixed(d) => return Ok(d.clone()),
             DeviceName::Capture(n) => self
                 .filter
                 .captures(topic)
@@ -289,7 +314,10 @@ impl Rule {
             DeviceName::Sparkplug => super::sparkplug::Topic::parse(topic)
                 .map(|t| t.device.unwrap_or(t.node))
                 .unwrap_or_default(),
-        }
+        };
+        protocol::bounds::check_id("the device name from the topic", &name)
+            .map_err(|v| clip_message(&v.to_string()))?;
+        Ok(name)
     }
 
     /// Maps a plain (json or plain) payload. `Err` says why it cannot be read.
@@ -297,10 +325,11 @@ impl Rule {
         let RulePayload::Plain(format) = &self.payload else {
             return Err("rule reads Sparkplug B; use map_sparkplug".into());
         };
+        let device = self.device_of(topic)?;
         let read = format.read(payload)?;
         let what = self.value(read.value)?;
         Ok(Mapped {
-            device: self.device_of(topic),
+            device,
             station: self.station.clone(),
             at: read.at,
             what,
@@ -326,13 +355,18 @@ impl Rule {
             Value::Text(t) => Reading::Text(t.clone()),
             Value::Null => return Some(Err(format!("metric {metric} is null"))),
         };
+        let device = match self.device_of(topic) {
+            Ok(d) => d,
+            Err(e) => return Some(Err(e)),
+        };
         Some(self.value(reading).map(|what| {
             Mapped {
-                device: self.device_of(topic),
+                device,
                 station: self.station.clone(),
                 at: m
                     .timestamp_ms
-                    .and_then(|ms| Utc.timestamp_millis_opt(ms as i64).single()),
+                    .and_then(|ms| i64::try_from(ms).ok())
+                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
                 what,
             }
         }))
@@ -341,8 +375,15 @@ impl Rule {
     fn value(&self, reading: Reading) -> Result<MappedValue, String> {
         match (&self.yields, reading) {
             (Yields::Count { scrap, cumulative }, Reading::Number(n)) => {
-                if n < 0.0 || n.fract() != 0.0 || n > u64::MAX as f64 {
-                    return Err(format!("count {n} is not a whole, non-negative number"));
+                if !n.is_finite() || n < 0.0 || n.fract() != 0.0 || n > MAX_COUNT as f64 {
+                    return Err(format!(
+                        "count {} is not a whole, non-negative number of at most 2^53",
+                        if n.abs() < 1e16 {
+                            n.to_string()
+                        } else {
+                            format!("{n:e}")
+                        }
+                    ));
                 }
                 Ok(MappedValue::Count {
                     scrap: *scrap,
@@ -350,7 +391,9 @@ impl Rule {
                     value: n as u64,
                 })
             }
-            (Yields::Count { .. }, other) => Err(format!("count is {other:?}; expected a number")),
+            (Yields::Count { .. }, other) => {
+                Err(format!("count is {}; expected a number", shown(&other)))
+            }
             (Yields::State { codes }, reading) => {
                 let code = match reading {
                     Reading::Number(n) => n.to_string(),
@@ -361,7 +404,9 @@ impl Rule {
                     .get(&code)
                     .cloned()
                     .map(MappedValue::State)
-                    .ok_or_else(|| format!("state code {code:?} is not in the rule's states"))
+                    .ok_or_else(|| {
+                        format!("state code {} is not in the rule's states", clip(&code))
+                    })
             }
             (
                 Yields::Measurement {
@@ -369,14 +414,19 @@ impl Rule {
                     unit,
                 },
                 Reading::Number(value),
-            ) => Ok(MappedValue::Measurement {
+            ) if value.is_finite() => Ok(MappedValue::Measurement {
                 characteristic: characteristic.clone(),
                 unit: unit.clone(),
                 value,
             }),
-            (Yields::Measurement { .. }, other) => {
-                Err(format!("measurement is {other:?}; expected a number"))
-            }
+            (Yields::Measurement { .. }, other) => Err(format!(
+                "measurement is {}; expected a finite number",
+                shown(&other)
+            )),
+            (Yields::Scan, Reading::Text(code)) if code.len() > MAX_SCAN_BYTES => Err(format!(
+                "scan code is {} bytes; at most {MAX_SCAN_BYTES} are accepted",
+                code.len()
+            )),
             (Yields::Scan, Reading::Text(code)) => Ok(MappedValue::Scan(code)),
             (Yields::Scan, Reading::Number(n)) => Ok(MappedValue::Scan(n.to_string())),
             (Yields::Scan, Reading::Bool(_)) => Err("scan is a boolean; expected text".into()),
@@ -453,6 +503,99 @@ states = { "1" = "running", "2" = "idle", "7" = "down:jam" }
         );
         let e = r.map_plain("plant/press-1/state", b"9").unwrap_err();
         assert!(e.contains("\"9\""), "{e}");
+    }
+
+    #[test]
+    fn hostile_values_are_faults_with_short_messages() {
+        let count = rule(
+            r#"
+topic = "plant/+/count"
+device = "{1}"
+payload = "plain"
+yields = "count"
+counter = "good"
+"#,
+        )
+        .unwrap();
+        for payload in ["1e300", "18014398509481984", "-1", "2.5", "NaN", "inf"] {
+            let e = count
+                .map_plain("plant/p1/count", payload.as_bytes())
+                .unwrap_err();
+            assert!(e.len() < 200, "{e}");
+        }
+        assert!(
+            count
+                .map_plain("plant/p1/count", b"9007199254740992")
+                .is_ok()
+        );
+        let e = count
+            .map_plain("plant/p1/count", "x".repeat(10_000).as_bytes())
+            .unwrap_err();
+        assert!(e.len() < 200, "{e}");
+        // The device named by the topic: not empty, not endless.
+        assert!(
+            count
+                .map_plain("plant//count", b"1")
+                .unwrap_err()
+                .contains("device name")
+        );
+        let long = format!("plant/{}/count", "p".repeat(MAX_DEVICE_NAME + 1));
+        assert!(
+            count
+                .map_plain(&long, b"1")
+                .unwrap_err()
+                .contains("device name")
+        );
+
+        let scan = rule(
+            r#"
+topic = "plant/+/scan"
+device = "{1}"
+payload = "plain"
+yields = "scan"
+"#,
+        )
+        .unwrap();
+        let code = "9".repeat(MAX_SCAN_BYTES + 1) + "x";
+        assert!(
+            scan.map_plain("plant/s/scan", code.as_bytes())
+                .unwrap_err()
+                .contains("bytes")
+        );
+
+        let temp = rule(
+            r#"
+topic = "spBv1.0/plant/DDATA/gw-1/+"
+device = "{device}"
+payload = "sparkplug"
+metric = "Temp"
+yields = "measurement"
+characteristic = "oil-temp"
+unit = "C"
+"#,
+        )
+        .unwrap();
+        for v in [f64::NAN, f64::INFINITY] {
+            let m = [NamedMetric {
+                name: "Temp".into(),
+                value: Value::Float(v),
+                timestamp_ms: Some(u64::MAX),
+                historical: false,
+            }];
+            let r = temp.map_sparkplug("spBv1.0/plant/DDATA/gw-1/press-1", &m);
+            assert!(r.unwrap().unwrap_err().contains("finite"));
+        }
+        let m = [NamedMetric {
+            name: "Temp".into(),
+            value: Value::Float(1.5),
+            timestamp_ms: Some(u64::MAX),
+            historical: false,
+        }];
+        let r = temp
+            .map_sparkplug("spBv1.0/plant/DDATA/gw-1/press-1", &m)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.at, None, "a timestamp past i64 is no time");
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl Topic {
             group: parts.get(1).copied().unwrap_or_default().to_owned(),
             kind,
             node: parts.get(3).copied().unwrap_or_default().to_owned(),
-            device: is_device.then(|| parts[4].to_owned()),
+            device: is_device.then(|| parts.get(4).copied().unwrap_or_default().to_owned()),
         })
     }
 
@@ -219,11 +219,41 @@ pub struct Session {
     nodes: HashMap<(String, String), NodeState>,
 }
 
+/// Bounds on what hostile or broken nodes can make the session hold: metrics in one payload
+/// (counted before it is decoded), edge nodes, devices per node.
+pub const MAX_METRICS: usize = 4096;
+pub const MAX_NODES: usize = 1024;
+pub const MAX_DEVICES_PER_NODE: usize = 1024;
+
+/// How many metrics a payload carries, from its top-level fields, without decoding them; an
+/// error for bytes that are not protobuf or for more than [`MAX_METRICS`].
+fn count_metrics(mut buf: &[u8]) -> Result<usize, String> {
+    use prost::encoding::{DecodeContext, WireType, decode_key, skip_field};
+    let mut n = 0usize;
+    while !buf.is_empty() {
+        let (tag, wire) = decode_key(&mut buf)
+            .map_err(|e| format!("payload is not a Sparkplug B protobuf: {e}"))?;
+        if tag == 2 && wire == WireType::LengthDelimited {
+            n += 1;
+            if n > MAX_METRICS {
+                return Err(format!(
+                    "payload carries more than {MAX_METRICS} metrics; refused"
+                ));
+            }
+        }
+        skip_field(wire, tag, &mut buf, DecodeContext::default())
+            .map_err(|e| format!("payload is not a Sparkplug B protobuf: {e}"))?;
+    }
+    Ok(n)
+}
+
 impl Session {
-    /// Decodes and interprets one message. `Err` only for a payload that is not Sparkplug B
-    /// protobuf at all (the caller reports it as a device fault).
+    /// Decodes and interprets one message. `Err` for a payload that is not Sparkplug B
+    /// protobuf at all or is over the session's bounds (the caller reports it as a device
+    /// fault).
     pub fn handle(&mut self, topic: &Topic, payload: &[u8]) -> Result<Outcome, String> {
         use prost::Message;
+        count_metrics(payload)?;
         let payload = Payload::decode(payload)
             .map_err(|e| format!("payload is not a Sparkplug B protobuf: {e}"))?;
         let key = (topic.group.clone(), topic.node.clone());
@@ -238,6 +268,13 @@ impl Session {
                 return Ok(out);
             }
             MessageType::NBirth => {
+                if !self.nodes.contains_key(&key) && self.nodes.len() >= MAX_NODES {
+                    return Err(format!(
+                        "the birth of edge node {} is refused: the session already follows \
+                         {MAX_NODES} edge nodes",
+                        topic.node
+                    ));
+                }
                 let mut node = NodeState::default();
                 let seq = payload.seq.unwrap_or(0) as u8;
                 node.next_seq = Some(seq.wrapping_add(1));
@@ -276,6 +313,15 @@ impl Session {
         }
         match topic.kind {
             MessageType::DBirth => {
+                if !node.aliases.contains_key(&device) && node.aliases.len() > MAX_DEVICES_PER_NODE
+                {
+                    return Err(format!(
+                        "the birth of device {} is refused: edge node {} already has \
+                         {MAX_DEVICES_PER_NODE} devices",
+                        device.as_deref().unwrap_or("?"),
+                        topic.node
+                    ));
+                }
                 node.aliases.insert(device, birth_aliases(&payload));
                 out.metrics = name_metrics(&payload, &HashMap::new());
                 out.online = Some(true);
@@ -556,6 +602,56 @@ mod tests {
         assert!(
             s.handle(&topic("spBv1.0/g/NBIRTH/n"), &[0xFF, 0xFF, 0xFF])
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn hostile_payloads_are_bounded_errors_not_panics_or_big_allocations() {
+        let mut s = Session::default();
+        // 100 000 empty metrics: 200 KB on the wire, far more once decoded.
+        let many = payload(0, vec![Metric::default(); MAX_METRICS + 1]);
+        let e = s.handle(&topic("spBv1.0/g/NBIRTH/n"), &many).unwrap_err();
+        assert!(e.contains("more than"), "{e}");
+        assert!(s.nodes.is_empty());
+        // A length that runs past the payload, a group that never ends, a varint too long.
+        for bytes in [
+            &[0x12, 0xff, 0xff, 0xff, 0xff, 0x0f][..],
+            &[0x13, 0x13, 0x13],
+            &[
+                0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
+        ] {
+            assert!(
+                s.handle(&topic("spBv1.0/g/NBIRTH/n"), bytes).is_err(),
+                "{bytes:?}"
+            );
+        }
+        // Edge nodes and devices are bounded.
+        for n in 0..MAX_NODES {
+            s.handle(
+                &topic(&format!("spBv1.0/g/NBIRTH/n{n}")),
+                &payload(0, vec![]),
+            )
+            .unwrap();
+        }
+        assert!(
+            s.handle(&topic("spBv1.0/g/NBIRTH/one-more"), &payload(0, vec![]))
+                .unwrap_err()
+                .contains("refused")
+        );
+        s.handle(&topic("spBv1.0/g/NBIRTH/n0"), &payload(0, vec![]))
+            .expect("a known node may be born again");
+        let mut seq = 1;
+        for d in 0..MAX_DEVICES_PER_NODE {
+            let t = topic(&format!("spBv1.0/g/DBIRTH/n0/d{d}"));
+            s.handle(&t, &payload(seq, vec![])).unwrap();
+            seq = (seq + 1) % 256;
+        }
+        let t = topic("spBv1.0/g/DBIRTH/n0/one-more");
+        assert!(
+            s.handle(&t, &payload(seq, vec![]))
+                .unwrap_err()
+                .contains("refused")
         );
     }
 

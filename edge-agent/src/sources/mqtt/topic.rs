@@ -74,6 +74,29 @@ impl TopicFilter {
         parts.next().is_none()
     }
 
+    /// Whether every topic that `other` matches is matched by this filter too: a device whose
+    /// subscribe ACL is this filter may subscribe to `other`. `+` covers one level (a `+` of
+    /// `other` too, not its `#`); `#` covers the rest, whatever it is. Topics starting with
+    /// `$` are left out as in [`matches`](Self::matches): a filter beginning with a wildcard
+    /// covers no filter that begins with `$`.
+    pub fn covers(&self, other: &TopicFilter) -> bool {
+        if matches!(other.levels.first(), Some(Level::Exact(l)) if l.starts_with('$'))
+            && !matches!(self.levels.first(), Some(Level::Exact(_)))
+        {
+            return false;
+        }
+        let mut theirs = other.levels.iter();
+        for mine in &self.levels {
+            match (mine, theirs.next()) {
+                (Level::Rest, _) => return true,
+                (Level::One, Some(Level::One | Level::Exact(_))) => {}
+                (Level::Exact(a), Some(Level::Exact(b))) if a == b => {}
+                _ => return false,
+            }
+        }
+        theirs.next().is_none()
+    }
+
     /// The levels of `topic` that the `+` wildcards matched, in order (for naming the device
     /// from the topic, e.g. `plant/+/counter` → `["press-1"]`).
     pub fn captures<'t>(&self, topic: &'t str) -> Vec<&'t str> {
@@ -128,6 +151,30 @@ mod tests {
             let e = TopicFilter::parse(filter).unwrap_err();
             assert!(e.contains(why), "{filter}: {e}");
         }
+    }
+
+    #[test]
+    fn covering_a_filter_means_matching_every_topic_it_matches() {
+        let check = |acl: &str, wanted: &str, expect: bool| {
+            let a = TopicFilter::parse(acl).unwrap();
+            let w = TopicFilter::parse(wanted).unwrap();
+            assert_eq!(a.covers(&w), expect, "{acl} covers {wanted}");
+        };
+        check("a/b", "a/b", true);
+        check("a/b", "a/c", false);
+        check("a/+", "a/b", true);
+        check("a/+", "a/+", true);
+        check("a/+", "a/#", false);
+        check("a/b", "a/+", false);
+        check("a/#", "a/b/c", true);
+        check("a/#", "a/+/#", true);
+        check("a/#", "a", true);
+        check("a/#", "#", false);
+        check("a/+/c", "a/b/c/d", false);
+        check("a/b/c", "a/b", false);
+        check("#", "anything/+/#", true);
+        check("#", "$SYS/#", false);
+        check("$SYS/#", "$SYS/broker", true);
     }
 
     #[test]

@@ -58,6 +58,26 @@
       lot_completed: 'Lot {lot} completed',
       qty_needed: 'Enter the finished quantity first',
       label: 'Label',
+      pair_other: 'Pair a terminal',
+      not_paired_title: 'This terminal is not paired',
+      not_paired_text: 'It shows the station, but scans and buttons need a terminal paired with the edge.',
+      ask_pairing: 'Pair this terminal',
+      pairing_code_text: 'Ask a supervisor to confirm this code:',
+      pairing_code: 'Code',
+      pairing_waiting: 'Waiting for a supervisor…',
+      pairing_done: 'Paired',
+      pairing_expired: 'The code expired; ask again',
+      badge: 'Badge',
+      pin: 'PIN',
+      ok: 'OK',
+      cancel: 'Cancel',
+      pin_title: 'Sign in with your PIN',
+      pin_text: 'Badge {operator} signs in with a PIN.',
+      approve_title: 'A supervisor approves',
+      approve_text: 'This lot goes beyond the work order: a supervisor enters badge and PIN.',
+      confirm_title: 'Confirm a terminal',
+      confirm_text: 'The code the other terminal shows, and your supervisor badge and PIN.',
+      confirmed: 'Terminal paired for {stations}',
     },
     zh: {
       title: '产线终端',
@@ -104,6 +124,26 @@
       lot_completed: '批次 {lot} 已完工',
       qty_needed: '请先输入完工数量',
       label: '标签',
+      pair_other: '配对终端',
+      not_paired_title: '本终端尚未配对',
+      not_paired_text: '可以查看本工位，但扫描和按钮需要与边缘节点配对的终端。',
+      ask_pairing: '配对本终端',
+      pairing_code_text: '请主管确认此代码：',
+      pairing_code: '代码',
+      pairing_waiting: '等待主管确认…',
+      pairing_done: '已配对',
+      pairing_expired: '代码已过期，请重新申请',
+      badge: '工牌',
+      pin: '密码',
+      ok: '确定',
+      cancel: '取消',
+      pin_title: '输入密码登录',
+      pin_text: '工牌 {operator} 需要密码登录。',
+      approve_title: '主管批准',
+      approve_text: '此批次超出工单数量：需主管输入工牌和密码。',
+      confirm_title: '确认终端',
+      confirm_text: '输入另一终端显示的代码，以及您的主管工牌和密码。',
+      confirmed: '终端已配对：{stations}',
     },
   };
 
@@ -126,8 +166,15 @@
       other_station: 'Wrong station: this label is for station {station}',
       wrong_unit: 'Wrong unit: {item} is counted in {expected}, the label says {uom}',
       already_issued: 'Lot {lot} was already issued to {work_order}',
-      not_signed_in: 'Nobody is signed in at this station',
-      bad_quantity: 'Enter a quantity above zero (got {qty})',
+      not_signed_in: 'Nobody is signed in at this station: scan your badge first',
+      bad_quantity: 'Quantity {qty} {uom} is not accepted',
+      unknown_badge: 'Badge {operator} is not registered for this line',
+      pin_required: 'Badge {operator} needs a PIN',
+      wrong_pin: 'Wrong PIN for badge {operator}',
+      pin_locked: 'Too many wrong PINs for badge {operator}: wait a few minutes',
+      missing_skill: '{operator} is not qualified for {work_order} ({skill})',
+      over_completion: 'Beyond the work order: at most {open} {uom} more without a supervisor',
+      not_paired: 'This terminal is not paired with the edge',
     },
     zh: {
       unknown_code: '无法识别的条码：{detail}',
@@ -146,8 +193,15 @@
       other_station: '工位错误：此标签属于工位 {station}',
       wrong_unit: '单位错误：{item} 应以 {expected} 计，标签为 {uom}',
       already_issued: '批次 {lot} 已发料给工单 {work_order}',
-      not_signed_in: '本工位无人登录',
-      bad_quantity: '数量必须大于零（输入为 {qty}）',
+      not_signed_in: '本工位无人登录：请先扫描工牌',
+      bad_quantity: '数量 {qty} {uom} 不被接受',
+      unknown_badge: '工牌 {operator} 未在本产线登记',
+      pin_required: '工牌 {operator} 需要输入密码',
+      wrong_pin: '工牌 {operator} 密码错误',
+      pin_locked: '工牌 {operator} 密码错误次数过多：请稍候再试',
+      missing_skill: '{operator} 没有 {work_order} 所需资质（{skill}）',
+      over_completion: '超出工单数量：无主管批准最多还可完工 {open} {uom}',
+      not_paired: '本终端尚未与边缘节点配对',
     },
   };
 
@@ -193,6 +247,8 @@
   let events = null; // the EventSource
   let streamOpen = false;
   let scanChain = Promise.resolve(); // scans are posted one after another, in scan order
+  let session = { paired: false, stations: [], csrf: null }; // GET /api/v1/session
+  let dialogDone = null; // what the open dialog does with its fields
   let audio = null;
 
   // For the browser test and for a curious technician: what the page did, in order.
@@ -383,17 +439,31 @@
   }
 
   // ---- Requests ------------------------------------------------------------------------
+  // Every request that changes something carries the session's CSRF token.
+  function postRaw(path, body) {
+    const headers = { 'content-type': 'application/json' };
+    if (session.csrf) headers['x-csrf-token'] = session.csrf;
+    return fetch(path, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(body),
+      cache: 'no-store',
+      credentials: 'same-origin',
+    });
+  }
+
   async function post(path, body) {
     let response;
     try {
-      response = await fetch(path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        cache: 'no-store',
-      });
+      response = await postRaw(path, body);
     } catch (e) {
       failed('request_failed', { detail: String(e.message || e) });
+      return null;
+    }
+    if (response.status === 401) {
+      // The pairing was revoked (or never was): the page says so and offers pairing.
+      await loadSession();
+      failed('request_failed', { detail: await errorText(response) });
       return null;
     }
     if (!response.ok) {
@@ -418,7 +488,19 @@
       showBanner();
       const outcome = await post('/api/v1/scans', { station, code });
       if (outcome) answer(outcome);
+      if (outcome && outcome.reason === 'pin_required') askPin(outcome.params.operator);
       if (!streamOpen) await refresh();
+    });
+  }
+
+  // An operator whose badge needs a PIN: the PIN pad, then sign-in with badge and PIN.
+  function askPin(badge) {
+    openDialog('pin_title', t('pin_text', { operator: badge }), { badge, code: false }, async (fields) => {
+      scanChain = scanChain.then(async () => {
+        const outcome = await post(stationPath('/sign-in'), { badge, pin: fields.pin });
+        if (outcome) answer(outcome);
+        if (!streamOpen) await refresh();
+      });
     });
   }
 
@@ -437,15 +519,133 @@
       failed('qty_needed');
       return;
     }
-    scanChain = scanChain.then(async () => {
-      const outcome = await post(stationPath('/lots'), { qty });
-      if (outcome) {
-        answer(outcome);
-        if (outcome.result === 'accepted') input.value = '';
-      }
-      if (!streamOpen) await refresh();
-    });
+    const send = (approvedBy) => {
+      scanChain = scanChain.then(async () => {
+        const body = approvedBy ? { qty, approved_by: approvedBy } : { qty };
+        const outcome = await post(stationPath('/lots'), body);
+        if (outcome) {
+          answer(outcome);
+          if (outcome.result === 'accepted') input.value = '';
+          // Beyond the order: a supervisor may approve it here and now.
+          if (outcome.reason === 'over_completion' && !approvedBy) {
+            openDialog('approve_title', t('approve_text'), { code: false }, (fields) =>
+              send({ badge: fields.badge, pin: fields.pin }));
+          }
+        }
+        if (!streamOpen) await refresh();
+      });
+    };
+    send(null);
     focusScan();
+  }
+
+  // ---- Badge-and-PIN dialog ------------------------------------------------------------
+  function openDialog(titleKey, text, options, done) {
+    $('dialog-title').textContent = t(titleKey);
+    $('dialog-text').textContent = text;
+    $('dialog-code-row').hidden = !options.code;
+    $('dialog-code').value = '';
+    $('dialog-badge-row').hidden = Boolean(options.badge);
+    $('dialog-badge').value = options.badge || '';
+    $('dialog-pin').value = '';
+    dialogDone = done;
+    $('dialog').hidden = false;
+    (options.code ? $('dialog-code') : options.badge ? $('dialog-pin') : $('dialog-badge')).focus();
+  }
+
+  function closeDialog() {
+    $('dialog').hidden = true;
+    dialogDone = null;
+    focusScan();
+  }
+
+  function setupDialog() {
+    $('dialog-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const done = dialogDone;
+      const fields = {
+        code: $('dialog-code').value.trim(),
+        badge: $('dialog-badge').value.trim(),
+        pin: $('dialog-pin').value,
+      };
+      closeDialog();
+      if (done) done(fields);
+    });
+    $('dialog-cancel').addEventListener('click', closeDialog);
+    $('pair-other').addEventListener('click', () => {
+      openDialog('confirm_title', t('confirm_text'), { code: true }, async (fields) => {
+        const response = await postRaw('/api/v1/pairings/confirm',
+          { code: fields.code, badge: fields.badge, pin: fields.pin });
+        if (response.ok) {
+          const body = await response.json();
+          lastOutcome = { state: 'accepted', outcome: { result: 'accepted', message: t('confirmed', { stations: (body.stations || []).join(', ') }) } };
+          showBanner();
+          beep(true);
+        } else {
+          failed('request_failed', { detail: await errorText(response) });
+        }
+      });
+    });
+  }
+
+  // ---- Session and pairing -------------------------------------------------------------
+  // Whether this browser may act at the station; if not, the pairing panel replaces the
+  // scan input (the station's view stays visible).
+  async function loadSession() {
+    try {
+      const response = await fetch('/api/v1/session', { cache: 'no-store', credentials: 'same-origin' });
+      if (response.ok) session = await response.json();
+    } catch (e) {
+      setEdgeOnline(false);
+    }
+    const mayAct = session.paired && (session.stations || []).includes(station);
+    $('pairing').hidden = mayAct || !station;
+    $('scan-box').hidden = !mayAct;
+    $('complete').dataset.mayAct = mayAct ? 'yes' : 'no';
+    $('pair-other').hidden = !session.paired;
+    $('ask-pairing').hidden = mayAct || session.pairing === false;
+    return mayAct;
+  }
+
+  async function askPairing() {
+    const response = await postRaw('/api/v1/pairings', { stations: [station] });
+    const note = $('pairing-message');
+    if (!response.ok) {
+      note.textContent = await errorText(response);
+      return;
+    }
+    const body = await response.json();
+    $('pairing-code').textContent = body.code;
+    $('pairing-code-box').hidden = false;
+    $('ask-pairing').hidden = true;
+    note.textContent = t('pairing_waiting');
+    waitForPairing();
+  }
+
+  async function waitForPairing() {
+    let state = null;
+    try {
+      const response = await fetch('/api/v1/pairings/current', { cache: 'no-store', credentials: 'same-origin' });
+      if (response.ok) state = await response.json();
+    } catch (e) {
+      state = null;
+    }
+    if (state && state.state === 'paired') {
+      $('pairing-code-box').hidden = true;
+      $('pairing-message').textContent = t('pairing_done');
+      await loadSession();
+      rendered.work_order = null;
+      if (view) render(view);
+      focusScan();
+      return;
+    }
+    if (state && state.state === 'unknown') {
+      $('pairing-code-box').hidden = true;
+      $('ask-pairing').hidden = false;
+      $('pairing-message').textContent = t('pairing_expired');
+      return;
+    }
+    window.setTimeout(waitForPairing, 2000);
   }
 
   async function refresh() {
@@ -460,7 +660,7 @@
   // ---- The scan input ------------------------------------------------------------------
   function focusScan() {
     const scan = $('scan');
-    if (!scan || $('terminal').hidden) return;
+    if (!scan || $('terminal').hidden || !$('dialog').hidden || $('scan-box').hidden) return;
     if (document.activeElement === $('lot-qty')) return;
     if (document.activeElement !== scan) scan.focus({ preventScroll: true });
   }
@@ -495,7 +695,10 @@
         completeLot();
       }
     });
-    document.addEventListener('click', () => window.setTimeout(focusScan, 0));
+    document.addEventListener('click', (event) => {
+      // Taps inside the dialog stay there.
+      if (!$('dialog').contains(event.target)) window.setTimeout(focusScan, 0);
+    });
     document.addEventListener('pointerdown', unlockAudio, true);
     document.addEventListener('visibilitychange', () => {
       if (!document.hidden) focusScan();
@@ -576,7 +779,7 @@
       operator.textContent = next.operator
         ? t('signed_in_as', { operator: next.operator })
         : t('sign_in_prompt');
-      $('sign-out').hidden = !next.operator;
+      $('sign-out').hidden = !next.operator || !(session.paired && (session.stations || []).includes(station));
     });
 
     section('work_order', next.work_order, () => renderWorkOrder(next.work_order));
@@ -597,7 +800,7 @@
   function renderWorkOrder(wo) {
     const box = $('work-order');
     box.replaceChildren();
-    $('complete').hidden = !wo;
+    $('complete').hidden = !wo || $('complete').dataset.mayAct !== 'yes';
     if (!wo) {
       box.dataset.workOrder = '';
       box.append(el('div', { class: 'empty' }, t('no_work_order')));
@@ -796,6 +999,8 @@
     }
     $('sign-out').addEventListener('click', signOut);
     $('complete-lot').addEventListener('click', completeLot);
+    $('ask-pairing').addEventListener('click', askPairing);
+    setupDialog();
     applyTexts();
     if (!station) {
       showPicker();
@@ -805,11 +1010,13 @@
     $('terminal').hidden = false;
     setupScanInput();
     showBanner();
-    focusScan();
-    start();
+    loadSession().then(() => {
+      focusScan();
+      start();
+    });
   }
 
-  window.terminal = { TEXTS, REASONS, ACTIONS, record, describe, get lang() { return lang; } };
+  window.terminal = { TEXTS, REASONS, ACTIONS, record, describe, get lang() { return lang; }, get session() { return session; } };
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', main);
   else main();

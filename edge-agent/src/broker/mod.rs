@@ -1,41 +1,69 @@
 //! An MQTT broker embedded in the edge (rumqttd), for gateways that have no broker of their
-//! own: devices and the edge's MQTT source connect to it like to any other broker.
+//! own: devices connect to it like to any other broker, and the edge's MQTT sources read from
+//! it.
 //!
-//! rumqttd keeps its sessions in memory and acknowledges a device's QoS 1 publish as soon as
-//! it has it, so a crash of the agent (and with it the broker) would lose what the broker had
-//! acknowledged and the processor had not committed yet. So devices do not talk to rumqttd
-//! directly: rumqttd listens on a loopback port of its own, and a **front** on the configured
-//! address passes every connection's bytes through, packet by packet, with one change: the
-//! PUBACK of a QoS 1 publish whose topic an MQTT source of this edge ingests (a [`Gate`]
-//! registration) goes back to the device only once that source has committed the message.
-//! If the agent dies first, the device never got its PUBACK and sends the message again when
-//! it reconnects (MQTT 3.1.1, 4.4): nothing it was told is stored is lost.
+//! Devices do not talk to rumqttd directly: rumqttd listens on a loopback port of its own
+//! (with a login that only this process knows), and a **front** (`front.rs`) on the configured
+//! address reads every connection packet by packet. The front
+//! - asks who is there (`auth.rs`): a user name and password per device, or a client
+//!   certificate when it listens on TLS; anonymous clients only with `allow_anonymous`; a
+//!   client id of the edge's own MQTT clients, or another device's, is refused;
+//! - keeps each device to its topics: a PUBLISH outside the device's publish filters is
+//!   acknowledged and dropped, with a warning and a device fault (MQTT 3.1.1 has no negative
+//!   PUBACK; dropping the connection instead would make the device send the same message
+//!   again for ever); a subscription outside its subscribe filters gets the SUBACK failure
+//!   code 0x80;
+//! - refuses a PUBLISH over `max_payload_bytes` the same way, reading no more of it than its
+//!   header;
+//! - holds back the PUBACK of a QoS 1 publish whose topic an MQTT source of this edge ingests
+//!   (a [`Gate`] registration) until that source has committed the message. rumqttd keeps its
+//!   sessions in memory and acknowledges a publish as soon as it has it, so a crash of the
+//!   agent would otherwise lose what the broker had acknowledged and the processor had not
+//!   committed yet. If the agent dies first, the device never got its PUBACK and sends the
+//!   message again when it reconnects (MQTT 3.1.1, 4.4).
 //!
 //! Messages are matched by topic and payload, first come first served: two devices publishing
 //! the same bytes on the same topic are interchangeable for the count, and one's PUBACK may be
 //! released by the other's commit.
+//!
+//! The edge's own MQTT clients (its sources, the line state) connect to rumqttd itself, past
+//! the front, with the loopback login ([`Gate::inner_login`]).
 
+pub mod auth;
+pub mod config;
+mod front;
+
+use crate::sources::mqtt::client::FaultLimiter;
 use crate::sources::mqtt::topic::TopicFilter;
-use bytes::{Bytes, BytesMut};
-use rumqttc::mqttbytes::{self, QoS, v4::Packet};
+use bytes::Bytes;
+use config::BrokerConfig;
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
-
-/// MQTT control packet types (the first byte's high nibble).
-const CONNECT: u8 = 1;
-const PUBLISH: u8 = 3;
-const PUBACK: u8 = 4;
 
 /// How long devices are kept out while the edge's MQTT sources subscribe.
 const SOURCES_WAIT: Duration = Duration::from_secs(30);
 
-/// The largest packet the front passes (as rumqttd's `max_payload_size`, plus headers).
-const MAX_PACKET: usize = 256 * 1024 + 64 * 1024;
+/// Faults of the broker (refused logins, publishes outside a device's rights, oversized
+/// messages) waiting for an MQTT source of this edge to record them; beyond this the oldest
+/// go (they were logged).
+const MAX_QUEUED_FAULTS: usize = 256;
+
+/// The user name and password of the loopback listener of rumqttd, random per process.
+#[derive(Clone)]
+pub struct InnerLogin {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for InnerLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InnerLogin({}, <password>)", self.username)
+    }
+}
 
 /// A published message as the front matches it: topic and payload.
 type Message = (String, Bytes);
@@ -44,8 +72,13 @@ type Message = (String, Bytes);
 /// and the devices' PUBACKs waiting for it. One per embedded broker.
 #[derive(Debug)]
 pub struct Gate {
-    /// Where rumqttd itself listens: this edge's MQTT sources connect there, past the front.
+    /// Where rumqttd itself listens: this edge's MQTT clients connect there, past the front.
     pub inner: SocketAddr,
+    /// The login they use there.
+    pub inner_login: InnerLogin,
+    /// The largest payload the front lets in: a source reading from this broker takes at least
+    /// as much, so that nothing the front passed (and holds the PUBACK of) is refused later.
+    pub max_payload_bytes: usize,
     /// Sources of this edge that will register; devices are let in once they all have, so
     /// no device message reaches the broker before the sources' subscriptions can take it.
     expected: usize,
@@ -54,6 +87,9 @@ pub struct Gate {
     /// The client id and topic filters of each MQTT source that ingests from this broker.
     filters: Mutex<HashMap<u64, (String, Vec<TopicFilter>)>>,
     waiting: Mutex<HashMap<Message, VecDeque<oneshot::Sender<()>>>>,
+    /// Faults for a source to record (device, message), rate-limited by key.
+    faults: Mutex<(VecDeque<(String, String)>, FaultLimiter)>,
+    faults_queued: tokio::sync::Notify,
 }
 
 /// An MQTT source's registration with a [`Gate`]; dropping it ends the source's holds.
@@ -114,6 +150,36 @@ impl Gate {
         rx
     }
 
+    /// A fault of the broker: logged and queued for a source of this edge to record as a
+    /// device-fault event, at most one per `key` in the fault window (the rest counted in the
+    /// next one).
+    pub fn fault(&self, key: &str, device: &str, message: String) {
+        let mut faults = lock(&self.faults);
+        let (queue, limiter) = &mut *faults;
+        let Some(message) = limiter.admit(key, message, Instant::now()) else {
+            return;
+        };
+        tracing::warn!(device, "embedded MQTT broker: {message}");
+        if queue.len() >= MAX_QUEUED_FAULTS {
+            queue.pop_front();
+        }
+        queue.push_back((device.to_owned(), message));
+        drop(faults);
+        self.faults_queued.notify_one();
+    }
+
+    /// Waits for faults of the broker and takes them all (for one source to record).
+    pub async fn take_faults(&self) -> Vec<(String, String)> {
+        loop {
+            let notified = self.faults_queued.notified();
+            let taken: Vec<_> = lock(&self.faults).0.drain(..).collect();
+            if !taken.is_empty() {
+                return taken;
+            }
+            notified.await;
+        }
+    }
+
     /// The source has committed (or had nothing to commit for) a message it received: the
     /// oldest device PUBACK waiting for the same topic and payload may go.
     pub fn committed(&self, topic: &str, payload: &Bytes) {
@@ -155,14 +221,29 @@ pub fn is_local(host: &str) -> bool {
     )
 }
 
-/// Starts a broker for devices on `listen` (MQTT 3.1.1): rumqttd on its own threads behind
-/// the committing front (module docs), and returns once it accepts connections. It runs until
-/// the process ends (rumqttd has no stop). Must be called within a tokio runtime.
+/// Starts the broker for devices as `config` says (MQTT 3.1.1): rumqttd on its own threads
+/// behind the front (module docs), and returns once it accepts connections. It runs until the
+/// process ends (rumqttd has no stop). Must be called within a tokio runtime. TLS files and
+/// `env:` passwords are read now; a problem names the file or variable.
 ///
-/// `sources`: how many MQTT sources of this edge read from it. Devices are let in only once
-/// they have all subscribed (rumqttd keeps nothing across a restart, so a device message that
-/// arrived before would reach no one).
-pub fn start(listen: SocketAddr, sources: usize) -> Result<(), String> {
+/// `reserved_client_ids`: the client ids of the edge's own MQTT clients, which no device may
+/// use. `sources`: how many MQTT sources of this edge read from it. Devices are let in only
+/// once they have all subscribed (rumqttd keeps nothing across a restart, so a device message
+/// that arrived before would reach no one).
+pub fn start(
+    config: &BrokerConfig,
+    reserved_client_ids: Vec<String>,
+    sources: usize,
+) -> Result<(), String> {
+    let listen = config.listen;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let accounts = auth::Accounts::new(config, reserved_client_ids)?;
+    let tls = match &config.tls {
+        Some(tls) => Some(front::tls_acceptor(tls)?),
+        None => None,
+    };
     let front = std::net::TcpListener::bind(listen)
         .map_err(|e| format!("the embedded MQTT broker cannot listen on {listen}: {e}"))?;
     let front_port = front
@@ -170,7 +251,11 @@ pub fn start(listen: SocketAddr, sources: usize) -> Result<(), String> {
         .map_err(|e| format!("the embedded MQTT broker's address: {e}"))?
         .port();
     let inner = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-    start_rumqttd(inner)?;
+    let inner_login = InnerLogin {
+        username: "mes-edge".into(),
+        password: format!("{:032x}", rand::random::<u128>()),
+    };
+    start_rumqttd(inner, &inner_login, config.max_payload_bytes)?;
     front
         .set_nonblocking(true)
         .map_err(|e| format!("the embedded MQTT broker's listener: {e}"))?;
@@ -178,13 +263,23 @@ pub fn start(listen: SocketAddr, sources: usize) -> Result<(), String> {
         .map_err(|e| format!("the embedded MQTT broker's listener: {e}"))?;
     let gate = Arc::new(Gate {
         inner,
+        inner_login,
+        max_payload_bytes: config.max_payload_bytes,
         expected: sources,
         ready: tokio::sync::watch::Sender::new(sources == 0),
         next_id: AtomicU64::new(0),
         filters: Mutex::default(),
         waiting: Mutex::default(),
+        faults: Mutex::default(),
+        faults_queued: tokio::sync::Notify::new(),
     });
     lock(gates()).insert(front_port, gate.clone());
+    let front_state = Arc::new(front::Front::new(
+        gate.clone(),
+        accounts,
+        tls,
+        config.max_payload_bytes,
+    ));
     let mut ready = gate.ready.subscribe();
     tokio::spawn(async move {
         // Connections wait in the listen backlog until the sources have subscribed; a source
@@ -197,22 +292,7 @@ pub fn start(listen: SocketAddr, sources: usize) -> Result<(), String> {
                 "the edge's MQTT sources have not subscribed to the embedded broker; letting devices in anyway: what they publish before a source subscribes reaches no one"
             ),
         }
-        loop {
-            match front.accept().await {
-                Ok((device, peer)) => {
-                    let gate = gate.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = pass_through(device, inner, gate).await {
-                            tracing::debug!(%peer, error = %e, "mqtt connection through the front ended");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the embedded MQTT broker cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
+        front::serve(front_state, front).await;
     });
     Ok(())
 }
@@ -224,103 +304,12 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free loopback port for the embedded MQTT broker: {e}"))
 }
 
-/// One device connection: bytes both ways, packet by packet; PUBACKs of held publishes wait.
-async fn pass_through(
-    device: tokio::net::TcpStream,
-    broker: SocketAddr,
-    gate: Arc<Gate>,
-) -> std::io::Result<()> {
-    let _ = device.set_nodelay(true);
-    let upstream = tokio::net::TcpStream::connect(broker).await?;
-    let _ = upstream.set_nodelay(true);
-    let (mut from_device, mut to_device) = device.into_split();
-    let (mut from_broker, mut to_broker) = upstream.into_split();
-    // PUBACKs from the broker to hold, by packet id, with what releases each.
-    let held: Arc<Mutex<HashMap<u16, oneshot::Receiver<()>>>> = Arc::default();
-    let held_up = held.clone();
-    let up = async move {
-        let mut buf = BytesMut::with_capacity(8 * 1024);
-        let mut client_id = String::new();
-        loop {
-            let frame = next_frame(&mut from_device, &mut buf).await?;
-            let Some(frame) = frame else {
-                return Ok::<(), std::io::Error>(());
-            };
-            // Only CONNECT and PUBLISH matter this way; the rest passes unread.
-            let kind = frame.first().map(|b| b >> 4);
-            let parsed = match kind {
-                Some(CONNECT | PUBLISH) => Packet::read(&mut frame.clone(), MAX_PACKET).ok(),
-                _ => None,
-            };
-            match parsed {
-                Some(Packet::Connect(c)) => client_id = c.client_id,
-                Some(Packet::Publish(p))
-                    if p.qos == QoS::AtLeastOnce && gate.holds(&client_id, &p.topic) =>
-                {
-                    let release = gate.wait_for(&p.topic, &p.payload);
-                    lock(&held_up).insert(p.pkid, release);
-                }
-                _ => {}
-            }
-            to_broker.write_all(&frame).await?;
-        }
-    };
-    let down = async move {
-        let mut buf = BytesMut::with_capacity(8 * 1024);
-        loop {
-            let frame = next_frame(&mut from_broker, &mut buf).await?;
-            let Some(frame) = frame else {
-                return Ok::<(), std::io::Error>(());
-            };
-            // Only PUBACKs matter this way (publishes to subscribers pass unread).
-            if frame.first().map(|b| b >> 4) == Some(PUBACK)
-                && let Ok(Packet::PubAck(ack)) = Packet::read(&mut frame.clone(), MAX_PACKET)
-            {
-                let release = lock(&held).remove(&ack.pkid);
-                if let Some(release) = release {
-                    // In order: what the broker sends after this PUBACK waits with it.
-                    if release.await.is_err() {
-                        // Not confirmed (the gate keeps every waiter until a commit releases
-                        // it, so this means the edge is going away): the device is not told it
-                        // is stored, and sends it again when it reconnects.
-                        return Ok(());
-                    }
-                }
-            }
-            to_device.write_all(&frame).await?;
-        }
-    };
-    // Either side closing ends the connection, as it would without the front.
-    tokio::select! {
-        r = up => r,
-        r = down => r,
-    }
-}
-
-/// The next whole MQTT packet's bytes, or `None` at the end of the stream.
-async fn next_frame(
-    from: &mut tokio::net::tcp::OwnedReadHalf,
-    buf: &mut BytesMut,
-) -> std::io::Result<Option<BytesMut>> {
-    loop {
-        match mqttbytes::check(buf.iter(), MAX_PACKET) {
-            Ok(header) => return Ok(Some(buf.split_to(header.frame_length()))),
-            Err(mqttbytes::Error::InsufficientBytes(_)) => {}
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("not an MQTT packet: {e}"),
-                ));
-            }
-        }
-        if from.read_buf(buf).await? == 0 {
-            return Ok(None);
-        }
-    }
-}
-
-/// rumqttd on `listen`, on its own threads.
-fn start_rumqttd(listen: SocketAddr) -> Result<(), String> {
+/// rumqttd on `listen`, on its own threads, taking only `login`.
+fn start_rumqttd(
+    listen: SocketAddr,
+    login: &InnerLogin,
+    max_payload_bytes: usize,
+) -> Result<(), String> {
     let mut v4 = HashMap::new();
     v4.insert(
         "1".to_owned(),
@@ -331,9 +320,15 @@ fn start_rumqttd(listen: SocketAddr) -> Result<(), String> {
             next_connection_delay_ms: 1,
             connections: rumqttd::ConnectionSettings {
                 connection_timeout_ms: 60_000,
-                max_payload_size: 256 * 1024,
+                // Whole packets: the front lets in payloads up to `max_payload_bytes` with a
+                // topic of up to 1 KiB, and other packets up to 64 KiB.
+                max_payload_size: (max_payload_bytes + 4 * 1024)
+                    .max(crate::sources::mqtt::framing::MAX_CONTROL_PACKET + 1024),
                 max_inflight_count: 500,
-                auth: None,
+                auth: Some(HashMap::from([(
+                    login.username.clone(),
+                    login.password.clone(),
+                )])),
                 external_auth: None,
                 dynamic_filters: true,
             },
@@ -388,11 +383,18 @@ mod tests {
     fn gate(expected: usize) -> Arc<Gate> {
         Arc::new(Gate {
             inner: SocketAddr::from(([127, 0, 0, 1], 1)),
+            inner_login: InnerLogin {
+                username: "u".into(),
+                password: "p".into(),
+            },
+            max_payload_bytes: 1024,
             expected,
             ready: tokio::sync::watch::Sender::new(expected == 0),
             next_id: AtomicU64::new(0),
             filters: Mutex::default(),
             waiting: Mutex::default(),
+            faults: Mutex::default(),
+            faults_queued: tokio::sync::Notify::new(),
         })
     }
 

@@ -1,0 +1,840 @@
+//! What a valid value is: the bounds every value from outside is checked against where it
+//! enters, on the edge and at central alike.
+//!
+//! One place says how long an id may be, which characters text may hold, how large and how
+//! precise a quantity may be and which timestamps are believable, so the edge refuses at the
+//! door what central would refuse at ingest, and a fact the edge has committed is one central
+//! can store. [`check_event`] checks a whole event; the `check_*` functions check one field and
+//! name it in the [`Violation`].
+//!
+//! The limits are far above anything a plant produces (a quantity of a billion in one event,
+//! a billion parts in one report) and far below what would overflow a sum: a billion events
+//! of the largest quantity still sum to less than 10^19, where a `Decimal` holds 7.9 × 10^28.
+
+use crate::event::{EventBody, EventKind, Source};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use rust_decimal::Decimal;
+use std::fmt;
+
+/// Longest id (edge, device, station, work order, item, lot, location, badge), in bytes.
+pub const MAX_ID_LEN: usize = 64;
+/// Longest unit of measure, in bytes.
+pub const MAX_UOM_LEN: usize = 16;
+/// Longest free text (reasons, fault messages, descriptions), in bytes.
+pub const MAX_TEXT_LEN: usize = 1024;
+/// Longest scanned code, in bytes (GS1 allows far less in one symbol; two-dimensional codes
+/// with ISO 15434 envelopes stay well under it).
+pub const MAX_CODE_LEN: usize = 4096;
+/// Most input lots recorded for one produced lot.
+pub const MAX_CONSUMED_LOTS: usize = 256;
+/// Most good or scrapped parts in one production report.
+pub const MAX_COUNT: u64 = 1_000_000_000;
+/// Most decimals a quantity may have.
+pub const QTY_SCALE: u32 = 6;
+/// The largest quantity one event may carry, in any unit.
+pub const MAX_QTY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+/// The largest encoded event, in bytes: every batch of events fits a request body.
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+/// Highest sequence or version number (what a signed 64-bit database column holds).
+pub const MAX_SEQ: u64 = i64::MAX as u64;
+
+/// The earliest event time believed: no plant recorded production with this system before.
+pub fn earliest() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(2000, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// A value outside its bounds: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The field's path, e.g. `kind.qty` or `source.station`.
+    pub field: String,
+    /// What is wrong, lowercase, with what was expected.
+    pub problem: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+fn violation(field: &str, problem: String) -> Violation {
+    Violation {
+        field: field.to_owned(),
+        problem,
+    }
+}
+
+/// Characters that change how text is displayed without being seen: bidirectional controls
+/// (which can make `LOT-1` read as another lot), zero-width characters, line separators.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// Control characters a scanned code may carry: GS (FNC1 in GS1 data), RS and EOT (ISO 15434
+/// envelopes of two-dimensional codes).
+fn code_control(c: char) -> bool {
+    matches!(c, '\u{1D}' | '\u{1E}' | '\u{04}')
+}
+
+fn first_bad_char(s: &str, allow: impl Fn(char) -> bool) -> Option<(usize, char)> {
+    s.char_indices()
+        .find(|&(_, c)| (c.is_control() || invisible(c)) && !allow(c))
+}
+
+fn describe(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
+}
+
+/// An id: 1 to [`MAX_ID_LEN`] bytes, no control or invisible characters, no spaces at its ends.
+pub fn check_id(field: &str, value: &str) -> Result<(), Violation> {
+    if value.is_empty() {
+        return Err(violation(field, "is empty; expected an id".into()));
+    }
+    if value.len() > MAX_ID_LEN {
+        return Err(violation(
+            field,
+            format!(
+                "is {} bytes long; an id has at most {MAX_ID_LEN}",
+                value.len()
+            ),
+        ));
+    }
+    if let Some((at, c)) = first_bad_char(value, |_| false) {
+        return Err(violation(
+            field,
+            format!(
+                "holds the control or invisible character {} at byte {at}; ids are printable text",
+                describe(c)
+            ),
+        ));
+    }
+    if value.trim() != value {
+        return Err(violation(
+            field,
+            format!("{value:?} starts or ends with a space"),
+        ));
+    }
+    Ok(())
+}
+
+/// A unit of measure: 1 to [`MAX_UOM_LEN`] bytes of printable text.
+pub fn check_uom(field: &str, value: &str) -> Result<(), Violation> {
+    if value.len() > MAX_UOM_LEN {
+        return Err(violation(
+            field,
+            format!(
+                "is {} bytes long; a unit of measure has at most {MAX_UOM_LEN}",
+                value.len()
+            ),
+        ));
+    }
+    check_id(field, value)
+}
+
+/// Free text: at most [`MAX_TEXT_LEN`] bytes, no control or invisible characters.
+pub fn check_text(field: &str, value: &str) -> Result<(), Violation> {
+    if value.len() > MAX_TEXT_LEN {
+        return Err(violation(
+            field,
+            format!(
+                "is {} bytes long; at most {MAX_TEXT_LEN} are kept",
+                value.len()
+            ),
+        ));
+    }
+    if let Some((at, c)) = first_bad_char(value, |_| false) {
+        return Err(violation(
+            field,
+            format!(
+                "holds the control or invisible character {} at byte {at}",
+                describe(c)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A scanned code as recorded: at most [`MAX_CODE_LEN`] bytes; GS, RS and EOT are the only
+/// control characters it may hold.
+pub fn check_code(field: &str, value: &str) -> Result<(), Violation> {
+    if value.len() > MAX_CODE_LEN {
+        return Err(violation(
+            field,
+            format!(
+                "is {} bytes long; a code has at most {MAX_CODE_LEN}",
+                value.len()
+            ),
+        ));
+    }
+    if let Some((at, c)) = first_bad_char(value, code_control) {
+        return Err(violation(
+            field,
+            format!(
+                "holds the character {} at byte {at}, which no barcode carries",
+                describe(c)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A quantity: more than zero, at most `max`, with at most [`QTY_SCALE`] decimals.
+pub fn check_qty_within(field: &str, qty: Decimal, max: Decimal) -> Result<(), Violation> {
+    if qty <= Decimal::ZERO {
+        return Err(violation(
+            field,
+            format!("is {qty}; expected a quantity above zero"),
+        ));
+    }
+    if qty > max {
+        return Err(violation(
+            field,
+            format!("is {qty}; at most {max} are accepted in one event"),
+        ));
+    }
+    if qty.normalize().scale() > QTY_SCALE {
+        return Err(violation(
+            field,
+            format!("is {qty}; at most {QTY_SCALE} decimals are kept"),
+        ));
+    }
+    Ok(())
+}
+
+/// [`check_qty_within`] the absolute maximum [`MAX_QTY`].
+pub fn check_qty(field: &str, qty: Decimal) -> Result<(), Violation> {
+    check_qty_within(field, qty, MAX_QTY)
+}
+
+/// A count of parts: at most [`MAX_COUNT`].
+pub fn check_count(field: &str, n: u64) -> Result<(), Violation> {
+    if n > MAX_COUNT {
+        return Err(violation(
+            field,
+            format!("is {n}; at most {MAX_COUNT} parts are accepted in one report"),
+        ));
+    }
+    Ok(())
+}
+
+/// A sequence or version number: at most [`MAX_SEQ`].
+pub fn check_seq(field: &str, n: u64) -> Result<(), Violation> {
+    if n > MAX_SEQ {
+        return Err(violation(field, format!("is {n}; at most {MAX_SEQ}")));
+    }
+    Ok(())
+}
+
+/// The times an event may carry: from [`earliest`] to a little after the checker's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub earliest: DateTime<Utc>,
+    pub latest: DateTime<Utc>,
+}
+
+impl TimeWindow {
+    /// From [`earliest`] to `now + ahead`: edge clocks drift, and devices stamp their own
+    /// messages, so a little of the future is believed; a year 262142 is not.
+    pub fn around(now: DateTime<Utc>, ahead: TimeDelta) -> TimeWindow {
+        TimeWindow {
+            earliest: earliest(),
+            latest: now.checked_add_signed(ahead).unwrap_or(now),
+        }
+    }
+
+    pub fn check(&self, field: &str, at: DateTime<Utc>) -> Result<(), Violation> {
+        if at < self.earliest || at > self.latest {
+            return Err(violation(
+                field,
+                format!(
+                    "is {}; expected a time between {} and {}",
+                    at.to_rfc3339(),
+                    self.earliest.to_rfc3339(),
+                    self.latest.to_rfc3339()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks every field of an event body: ids, texts, quantities, counts, the time.
+pub fn check_event(body: &EventBody, window: &TimeWindow) -> Result<(), Violation> {
+    window.check("at", body.at)?;
+    check_source(&body.source)?;
+    check_kind(&body.kind)
+}
+
+fn check_source(source: &Source) -> Result<(), Violation> {
+    if let Some(device) = &source.device {
+        check_id("source.device", device.as_str())?;
+    }
+    if let Some(station) = &source.station {
+        check_id("source.station", station.as_str())?;
+    }
+    Ok(())
+}
+
+/// Checks the fields of one kind of event.
+pub fn check_kind(kind: &EventKind) -> Result<(), Violation> {
+    match kind {
+        EventKind::ProductionReported {
+            work_order,
+            good,
+            scrap,
+            ..
+        } => {
+            if let Some(wo) = work_order {
+                check_id("kind.work_order", wo.as_str())?;
+            }
+            check_count("kind.good", *good)?;
+            check_count("kind.scrap", *scrap)
+        }
+        EventKind::MachineStateChanged { reason, .. } => match reason {
+            Some(reason) => check_text("kind.reason", reason),
+            None => Ok(()),
+        },
+        EventKind::MaterialReceived {
+            item,
+            lot,
+            qty,
+            uom,
+            location,
+        } => {
+            check_id("kind.item", item.as_str())?;
+            check_id("kind.lot", lot.as_str())?;
+            check_qty("kind.qty", *qty)?;
+            check_uom("kind.uom", uom)?;
+            check_id("kind.location", location.as_str())
+        }
+        EventKind::MaterialIssued {
+            work_order,
+            item,
+            lot,
+            qty,
+            uom,
+            ..
+        } => {
+            check_id("kind.work_order", work_order.as_str())?;
+            check_id("kind.item", item.as_str())?;
+            check_id("kind.lot", lot.as_str())?;
+            check_qty("kind.qty", *qty)?;
+            check_uom("kind.uom", uom)
+        }
+        EventKind::MaterialMoved {
+            item,
+            lot,
+            qty,
+            uom,
+            from,
+            to,
+        } => {
+            check_id("kind.item", item.as_str())?;
+            check_id("kind.lot", lot.as_str())?;
+            check_qty("kind.qty", *qty)?;
+            check_uom("kind.uom", uom)?;
+            check_id("kind.from", from.as_str())?;
+            check_id("kind.to", to.as_str())
+        }
+        EventKind::LotProduced {
+            work_order,
+            item,
+            lot,
+            qty,
+            uom,
+            consumed_lots,
+        } => {
+            check_id("kind.work_order", work_order.as_str())?;
+            check_id("kind.item", item.as_str())?;
+            check_id("kind.lot", lot.as_str())?;
+            check_qty("kind.qty", *qty)?;
+            check_uom("kind.uom", uom)?;
+            if consumed_lots.len() > MAX_CONSUMED_LOTS {
+                return Err(violation(
+                    "kind.consumed_lots",
+                    format!(
+                        "names {} lots; at most {MAX_CONSUMED_LOTS} are recorded for one lot",
+                        consumed_lots.len()
+                    ),
+                ));
+            }
+            consumed_lots
+                .iter()
+                .try_for_each(|l| check_id("kind.consumed_lots[]", l.as_str()))
+        }
+        EventKind::WorkOrderStarted { work_order, .. }
+        | EventKind::WorkOrderCompleted { work_order } => {
+            check_id("kind.work_order", work_order.as_str())
+        }
+        EventKind::WorkOrderPaused { work_order, reason } => {
+            check_id("kind.work_order", work_order.as_str())?;
+            match reason {
+                Some(reason) => check_text("kind.reason", reason),
+                None => Ok(()),
+            }
+        }
+        EventKind::Measurement {
+            characteristic,
+            value,
+            unit,
+            work_order,
+        } => {
+            check_id("kind.characteristic", characteristic)?;
+            if !value.is_finite() {
+                return Err(violation(
+                    "kind.value",
+                    format!("is {value}; expected a finite number"),
+                ));
+            }
+            if !unit.is_empty() {
+                check_uom("kind.unit", unit)?;
+            }
+            match work_order {
+                Some(wo) => check_id("kind.work_order", wo.as_str()),
+                None => Ok(()),
+            }
+        }
+        EventKind::OperatorSignedIn { operator } | EventKind::OperatorSignedOut { operator } => {
+            check_id("kind.operator", operator.as_str())
+        }
+        EventKind::ScanRejected { raw, reason } => {
+            check_code("kind.raw", raw)?;
+            check_text("kind.reason", reason)
+        }
+        EventKind::DeviceFault { device, message } => {
+            check_id("kind.device", device.as_str())?;
+            check_text("kind.message", message)
+        }
+    }
+}
+
+/// Most work orders in one plan.
+pub const MAX_PLAN_WORK_ORDERS: usize = 2_000;
+/// Most operations of one work order, components of one operation, parameters of one order.
+pub const MAX_PLAN_LIST: usize = 200;
+/// Most lots, GTINs or operators one plan carries.
+pub const MAX_PLAN_ENTRIES: usize = 10_000;
+/// Longest PHC string of a PIN hash.
+pub const MAX_HASH_LEN: usize = 256;
+
+fn check_len(field: &str, n: usize, max: usize) -> Result<(), Violation> {
+    if n > max {
+        return Err(violation(
+            field,
+            format!("has {n} entries; at most {max} are accepted"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks what a plan says before anyone acts on it: ids, quantities, lists and their lengths,
+/// one entry per work order, operation, lot, GTIN and badge, and PLC parameters that are plain
+/// values. Every violation is reported, each naming its field (`work_orders[2].qty`).
+pub fn check_plan(plan: &crate::plan::PlanContent) -> Result<(), Vec<Violation>> {
+    use std::collections::BTreeSet;
+    let mut out = Vec::new();
+    let mut push = |r: Result<(), Violation>| {
+        if let Err(v) = r {
+            out.push(v);
+        }
+    };
+    push(check_len(
+        "work_orders",
+        plan.work_orders.len(),
+        MAX_PLAN_WORK_ORDERS,
+    ));
+    let mut orders = BTreeSet::new();
+    for (i, wo) in plan.work_orders.iter().enumerate() {
+        let f = |name: &str| format!("work_orders[{i}].{name}");
+        push(check_id(&f("work_order"), wo.work_order.as_str()));
+        if !orders.insert(wo.work_order.as_str()) {
+            push(Err(violation(
+                &f("work_order"),
+                format!(
+                    "{} appears twice; a plan names each work order once",
+                    wo.work_order
+                ),
+            )));
+        }
+        push(check_id(&f("item"), wo.item.as_str()));
+        push(check_qty(&f("qty"), wo.qty));
+        push(check_uom(&f("uom"), &wo.uom));
+        push(check_len(
+            &f("operations"),
+            wo.operations.len(),
+            MAX_PLAN_LIST,
+        ));
+        push(check_len(
+            &f("plc_parameters"),
+            wo.plc_parameters.len(),
+            MAX_PLAN_LIST,
+        ));
+        for (name, value) in &wo.plc_parameters {
+            let field = f(&format!("plc_parameters.{name}"));
+            push(check_id(&field, name));
+            let plain = match value {
+                serde_json::Value::Bool(_) => true,
+                serde_json::Value::Number(n) => n.as_f64().is_some_and(f64::is_finite),
+                serde_json::Value::String(s) => check_text(&field, s).is_ok() && s.len() <= 256,
+                _ => false,
+            };
+            if !plain {
+                push(Err(violation(
+                    &field,
+                    "must be a number, a boolean or a short text (at most 256 bytes); a PLC register holds nothing else".into(),
+                )));
+            }
+        }
+        let mut ops = BTreeSet::new();
+        for (j, op) in wo.operations.iter().enumerate() {
+            let g = |name: &str| format!("work_orders[{i}].operations[{j}].{name}");
+            if !ops.insert(op.operation) {
+                push(Err(violation(
+                    &g("operation"),
+                    format!(
+                        "operation {} appears twice in {}",
+                        op.operation, wo.work_order
+                    ),
+                )));
+            }
+            push(check_text(&g("description"), &op.description));
+            if let Some(station) = &op.station {
+                push(check_id(&g("station"), station.as_str()));
+            }
+            if let Some(skill) = &op.skill {
+                push(check_id(&g("skill"), skill));
+            }
+            push(check_len(
+                &g("allowed_components"),
+                op.allowed_components.len(),
+                MAX_PLAN_LIST,
+            ));
+            for item in &op.allowed_components {
+                push(check_id(&g("allowed_components[]"), item.as_str()));
+            }
+            push(check_len(
+                &g("components"),
+                op.components.len(),
+                MAX_PLAN_LIST,
+            ));
+            for (k, c) in op.components.iter().enumerate() {
+                let h =
+                    |name: &str| format!("work_orders[{i}].operations[{j}].components[{k}].{name}");
+                push(check_id(&h("item"), c.item.as_str()));
+                push(check_qty(&h("qty"), c.qty));
+                push(check_uom(&h("uom"), &c.uom));
+            }
+        }
+    }
+    push(check_len("lots", plan.lots.len(), MAX_PLAN_ENTRIES));
+    let mut lots = BTreeSet::new();
+    for (i, lot) in plan.lots.iter().enumerate() {
+        let f = |name: &str| format!("lots[{i}].{name}");
+        push(check_id(&f("lot"), lot.lot.as_str()));
+        if !lots.insert(lot.lot.as_str()) {
+            push(Err(violation(
+                &f("lot"),
+                format!("{} appears twice; a plan names each lot once", lot.lot),
+            )));
+        }
+        push(check_id(&f("item"), lot.item.as_str()));
+        if let Some(reason) = &lot.hold_reason {
+            push(check_text(&f("hold_reason"), reason));
+        }
+        if let Some(location) = &lot.location {
+            push(check_id(&f("location"), location.as_str()));
+        }
+    }
+    push(check_len("gtins", plan.gtins.len(), MAX_PLAN_ENTRIES));
+    for (gtin, item) in &plan.gtins {
+        if gtin.len() != 14 || !gtin.bytes().all(|b| b.is_ascii_digit()) {
+            push(Err(violation(
+                "gtins",
+                format!("{gtin:?} is not a GTIN of 14 digits"),
+            )));
+        }
+        push(check_id(&format!("gtins.{gtin}"), item.as_str()));
+    }
+    push(check_len(
+        "operators",
+        plan.operators.len(),
+        MAX_PLAN_ENTRIES,
+    ));
+    let mut badges = BTreeSet::new();
+    for (i, op) in plan.operators.iter().enumerate() {
+        let f = |name: &str| format!("operators[{i}].{name}");
+        push(check_id(&f("badge"), op.badge.as_str()));
+        if !badges.insert(op.badge.as_str()) {
+            push(Err(violation(
+                &f("badge"),
+                format!("{} appears twice; each badge is one person", op.badge),
+            )));
+        }
+        push(check_text(&f("name"), &op.name));
+        push(check_len(&f("skills"), op.skills.len(), MAX_PLAN_LIST));
+        for skill in &op.skills {
+            push(check_id(&f("skills[]"), skill));
+        }
+        if let Some(hash) = &op.pin_hash
+            && (hash.len() > MAX_HASH_LEN || !hash.starts_with("$argon2"))
+        {
+            push(Err(violation(
+                &f("pin_hash"),
+                format!("expected an argon2 PHC string of at most {MAX_HASH_LEN} bytes"),
+            )));
+        }
+    }
+    if out.is_empty() { Ok(()) } else { Err(out) }
+}
+
+/// Text from a device or a person made fit to keep: control and invisible characters shown as
+/// `\u{…}` escapes (GS, RS and EOT too when `code` is false), cut at a character boundary to at
+/// most `max` bytes with `…` marking the cut. What [`check_text`] and [`check_code`] accept
+/// passes unchanged.
+pub fn sanitize(value: &str, max: usize, code: bool) -> String {
+    use std::fmt::Write;
+    let keep = |c: char| !(c.is_control() || invisible(c)) || (code && code_control(c));
+    if value.len() <= max && value.chars().all(keep) {
+        return value.to_owned();
+    }
+    let mut out = String::with_capacity(value.len().min(max));
+    for c in value.chars() {
+        if keep(c) {
+            out.push(c);
+        } else {
+            let _ = write!(out, "\\u{{{:X}}}", u32::from(c));
+        }
+        if out.len() > max {
+            break;
+        }
+    }
+    if out.len() > max {
+        let ellipsis = '…';
+        let mut end = max.saturating_sub(ellipsis.len_utf8());
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push(ellipsis);
+    }
+    out
+}
+
+/// Free text cut to [`MAX_TEXT_LEN`] with control characters escaped: for messages that quote
+/// what a device sent.
+pub fn sanitize_text(value: &str) -> String {
+    sanitize(value, MAX_TEXT_LEN, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::tests::{at, sample_events};
+    use chrono::TimeZone;
+
+    fn window() -> TimeWindow {
+        TimeWindow::around(at(), TimeDelta::days(1))
+    }
+
+    #[test]
+    fn every_sample_event_is_within_bounds() {
+        for event in sample_events("line-1") {
+            let body = event.into_body();
+            assert_eq!(check_event(&body, &window()), Ok(()), "{body:?}");
+        }
+    }
+
+    /// `check(value) -> "field: problem"` or `ok`.
+    fn check(r: Result<(), Violation>) -> String {
+        match r {
+            Ok(()) => "ok".into(),
+            Err(v) => v.to_string(),
+        }
+    }
+
+    #[test]
+    fn ids() {
+        let cases = [
+            ("WO-1001", "ok"),
+            ("工单-1", "ok"),
+            ("", "id: is empty; expected an id"),
+            (" WO-1", "id: \" WO-1\" starts or ends with a space"),
+            (
+                "WO\u{0}1",
+                "id: holds the control or invisible character U+0000 at byte 2; ids are printable text",
+            ),
+            (
+                "LOT-\u{202E}1-TOL",
+                "id: holds the control or invisible character U+202E at byte 4; ids are printable text",
+            ),
+            (
+                "A\u{200B}",
+                "id: holds the control or invisible character U+200B at byte 1; ids are printable text",
+            ),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(check(check_id("id", value)), expected, "{value:?}");
+        }
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        assert_eq!(
+            check(check_id("id", &long)),
+            "id: is 65 bytes long; an id has at most 64"
+        );
+        assert_eq!(check(check_id("id", &"x".repeat(MAX_ID_LEN))), "ok");
+    }
+
+    #[test]
+    fn quantities() {
+        let q = |s: &str| s.parse::<Decimal>().unwrap();
+        let cases = [
+            ("25", "ok"),
+            ("0.000001", "ok"),
+            ("1000000000", "ok"),
+            ("0", "qty: is 0; expected a quantity above zero"),
+            ("-5", "qty: is -5; expected a quantity above zero"),
+            (
+                "1000000000.5",
+                "qty: is 1000000000.5; at most 1000000000 are accepted in one event",
+            ),
+            (
+                "79228162514264337593543950335",
+                "qty: is 79228162514264337593543950335; at most 1000000000 are accepted in one event",
+            ),
+            (
+                "0.0000001",
+                "qty: is 0.0000001; at most 6 decimals are kept",
+            ),
+            ("2.5000000", "ok"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(check(check_qty("qty", q(value))), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn times() {
+        let w = window();
+        let year = |y| Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(check(w.check("at", at())), "ok");
+        assert!(check(w.check("at", year(1))).starts_with("at: is 0001-01-01"));
+        assert!(check(w.check("at", DateTime::<Utc>::MAX_UTC)).starts_with("at: is +262142"));
+        assert!(check(w.check("at", at() + TimeDelta::days(2))).contains("expected a time"));
+        assert_eq!(check(w.check("at", at() + TimeDelta::hours(23))), "ok");
+    }
+
+    #[test]
+    fn texts_and_codes() {
+        assert_eq!(check(check_text("t", "jam at die 2")), "ok");
+        assert_eq!(
+            check(check_text("t", "a\nb")),
+            "t: holds the control or invisible character U+000A at byte 1"
+        );
+        assert_eq!(
+            check(check_code("raw", "]C1010950600013435210ABC\u{1d}17270131")),
+            "ok"
+        );
+        assert_eq!(
+            check(check_code("raw", "ab\u{0}")),
+            "raw: holds the character U+0000 at byte 2, which no barcode carries"
+        );
+        let long = "x".repeat(MAX_TEXT_LEN + 1);
+        assert_eq!(
+            check(check_text("t", &long)),
+            "t: is 1025 bytes long; at most 1024 are kept"
+        );
+    }
+
+    #[test]
+    fn the_sample_plan_is_within_bounds_and_a_bad_one_is_named_field_by_field() {
+        let plan = crate::plan::tests::sample_plan().content();
+        assert_eq!(check_plan(&plan), Ok(()));
+        let mut bad = plan.clone();
+        bad.work_orders.push(bad.work_orders[0].clone());
+        bad.work_orders[1].qty = Decimal::NEGATIVE_ONE;
+        bad.work_orders[1].operations[0].description = "stamp\u{0}".into();
+        bad.work_orders[1]
+            .plc_parameters
+            .insert("recipe".into(), serde_json::json!({"nested": [1, 2]}));
+        bad.operators.push(bad.operators[0].clone());
+        let found: Vec<String> = check_plan(&bad)
+            .unwrap_err()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "work_orders[1].work_order: WO-1001 appears twice; a plan names each work order once",
+                "work_orders[1].qty: is -1; expected a quantity above zero",
+                "work_orders[1].plc_parameters.recipe: must be a number, a boolean or a short text (at most 256 bytes); a PLC register holds nothing else",
+                "work_orders[1].operations[0].description: holds the control or invisible character U+0000 at byte 5",
+                "operators[1].badge: 10442 appears twice; each badge is one person",
+            ]
+        );
+    }
+
+    #[test]
+    fn sanitize_escapes_controls_and_cuts_long_text_at_a_character() {
+        assert_eq!(sanitize_text("plain"), "plain");
+        assert_eq!(sanitize_text("a\u{0}b\u{202E}c"), "a\\u{0}b\\u{202E}c");
+        assert_eq!(sanitize("a\u{1d}b", 100, true), "a\u{1d}b");
+        assert_eq!(sanitize("a\u{1d}b", 100, false), "a\\u{1D}b");
+        let long = "工".repeat(1000);
+        let cut = sanitize_text(&long);
+        assert!(cut.len() <= MAX_TEXT_LEN, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+        assert_eq!(check(check_text("t", &cut)), "ok");
+        // Whatever goes in, what comes out passes the check it was made for.
+        for s in [
+            "\u{0}".repeat(5000),
+            "\u{7f}x".repeat(3000),
+            "é".repeat(4000),
+        ] {
+            assert_eq!(check(check_text("t", &sanitize_text(&s))), "ok");
+            assert_eq!(
+                check(check_code("c", &sanitize(&s, MAX_CODE_LEN, true))),
+                "ok"
+            );
+        }
+    }
+
+    #[test]
+    fn events_name_the_field_that_is_out_of_bounds() {
+        let mut events = sample_events("line-1");
+        let EventKind::MaterialIssued { qty, .. } = &mut events[3].kind else {
+            panic!()
+        };
+        *qty = Decimal::MAX;
+        let body = events[3].clone().into_body();
+        assert_eq!(
+            check(check_event(&body, &window())),
+            "kind.qty: is 79228162514264337593543950335; at most 1000000000 are accepted in one event"
+        );
+        let mut body = events[0].clone().into_body();
+        body.source.station = Some("st\u{0}".into());
+        assert!(check(check_event(&body, &window())).starts_with("source.station: holds"));
+        let mut body = events[9].clone().into_body();
+        body.kind = EventKind::Measurement {
+            characteristic: "d".into(),
+            value: f64::NAN,
+            unit: "mm".into(),
+            work_order: None,
+        };
+        assert_eq!(
+            check(check_event(&body, &window())),
+            "kind.value: is NaN; expected a finite number"
+        );
+    }
+}
