@@ -561,10 +561,7 @@ impl EdgeConfig {
     /// Reads and validates a file. Relative paths (the journal, a `file:` token) are taken
     /// relative to the file.
     pub fn load(path: &Path) -> Result<EdgeConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_bounded(path)?;
         let mut config = EdgeConfig::from_toml_str(&text)?;
         if let Some(dir) = path.parent() {
             if config.journal.path.is_relative() {
@@ -918,6 +915,34 @@ fn line_of_path(text: &str, source: usize, path: &[modbus::PathSeg]) -> Option<u
         }
     }
     Some(line_of(text, span.start))
+}
+
+/// The largest configuration file read: a register map of thousands of tags stays far below.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// A configuration file's text, refused (not read) when larger than [`MAX_CONFIG_BYTES`].
+fn read_bounded(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let read = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read)?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Invalid(vec![ConfigMistake {
+            line: None,
+            message: format!(
+                "{} is larger than {} MiB; a configuration is far smaller, is this the right file?",
+                path.display(),
+                MAX_CONFIG_BYTES >> 20
+            ),
+        }]));
+    }
+    Ok(text)
 }
 
 /// Parses a size such as `"512 MiB"`, `"2GB"`, `"1048576"`.
