@@ -1153,6 +1153,7 @@ async fn ingest_work_orders(
                 line: line.clone(),
                 description: String::new(),
                 edge_id: Some(line.clone()),
+                plant: "default".into(),
             })
             .await?
             .map_err(refused)?;

@@ -139,9 +139,11 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
                         on_hold: true,
                         hold_reason: Some("QC-17 tensile test failed".into()),
                         location: None,
+                        on_hand: None,
                     }],
                     gtins: [("09506000134352".to_owned(), "STEEL-2MM".into())].into(),
                     operators: Vec::new(),
+                    rules: None,
                 },
             )
             .await?;

@@ -556,6 +556,27 @@ pub fn check_plan(plan: &crate::plan::PlanContent) -> Result<(), Vec<Violation>>
         if let Some(location) = &lot.location {
             push(check_id(&f("location"), location.as_str()));
         }
+        if let Some(on_hand) = lot.on_hand
+            && (on_hand < Decimal::ZERO || on_hand.normalize().scale() > QTY_SCALE)
+        {
+            push(Err(violation(
+                &f("on_hand"),
+                format!(
+                    "is {on_hand}; expected a stock of zero or more, at most {QTY_SCALE} decimals"
+                ),
+            )));
+        }
+    }
+    if let Some(rules) = &plan.rules
+        && !(Decimal::ZERO..=Decimal::ONE_THOUSAND).contains(&rules.over_tolerance_pct)
+    {
+        push(Err(violation(
+            "rules.over_tolerance_pct",
+            format!(
+                "is {}; expected a percentage from 0 to 1000",
+                rules.over_tolerance_pct
+            ),
+        )));
     }
     push(check_len("gtins", plan.gtins.len(), MAX_PLAN_ENTRIES));
     for (gtin, item) in &plan.gtins {

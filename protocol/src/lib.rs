@@ -26,8 +26,8 @@ pub use ids::{
     DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, Seq, StationId, WorkOrderId,
 };
 pub use plan::{
-    Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanOperator, PlanVersion,
-    PlanWorkOrder, SUPERVISOR_SKILL,
+    NegativeStock, Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanOperator,
+    PlanRules, PlanVersion, PlanWorkOrder, SUPERVISOR_SKILL,
 };
 pub use secret::Secret;
 pub use sync::{

@@ -40,6 +40,56 @@ pub struct Plan {
     /// listed here is refused, so sign-in works offline and only against central's registry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operators: Vec<PlanOperator>,
+    /// The plant's rules for this line (tolerances, negative stock); absent: the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<PlanRules>,
+}
+
+/// What a plant decided for its lines, carried down with the plan so the edge applies it
+/// offline too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRules {
+    /// How far good parts and issued material may exceed the order (percent) before it is
+    /// over-production or over-issue: a warning on the terminal and on the order.
+    #[serde(default)]
+    pub over_tolerance_pct: Decimal,
+    /// Once an order's good parts reach its quantity plus the tolerance, counts at its
+    /// stations are no longer booked to it but kept unassigned (and visible).
+    #[serde(default)]
+    pub stop_counting_when_complete: bool,
+    #[serde(default)]
+    pub negative_stock: NegativeStock,
+}
+
+impl Default for PlanRules {
+    fn default() -> Self {
+        PlanRules {
+            over_tolerance_pct: Decimal::ZERO,
+            stop_counting_when_complete: false,
+            negative_stock: NegativeStock::Flag,
+        }
+    }
+}
+
+impl PlanRules {
+    /// `qty` plus the tolerance; `None` on overflow.
+    pub fn with_tolerance(&self, qty: Decimal) -> Option<Decimal> {
+        qty.checked_mul(Decimal::ONE_HUNDRED.checked_add(self.over_tolerance_pct)?)?
+            .checked_div(Decimal::ONE_HUNDRED)
+    }
+}
+
+/// What happens when a line issues a lot that central has no stock of at that place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NegativeStock {
+    /// The edge refuses the issue (the lot has no stock central told it about).
+    Refuse,
+    /// Booked, and the negative balance is flagged on the ledger and the work order.
+    #[default]
+    Flag,
+    /// Booked without a word.
+    Allow,
 }
 
 /// One person of the operator registry, as a line needs them.
@@ -79,6 +129,9 @@ pub struct PlanContent {
     /// here is replaced.
     #[serde(default)]
     pub operators: Vec<PlanOperator>,
+    /// Filled by central from the plant of the edge's line when it publishes.
+    #[serde(default)]
+    pub rules: Option<PlanRules>,
 }
 
 impl Plan {
@@ -96,7 +149,13 @@ impl Plan {
             lots: content.lots,
             gtins: content.gtins,
             operators: content.operators,
+            rules: content.rules,
         }
+    }
+
+    /// The plant's rules in force (the defaults when central sent none).
+    pub fn rules(&self) -> PlanRules {
+        self.rules.clone().unwrap_or_default()
     }
 
     /// The plan's content, without its header.
@@ -106,6 +165,7 @@ impl Plan {
             lots: self.lots.clone(),
             gtins: self.gtins.clone(),
             operators: self.operators.clone(),
+            rules: self.rules.clone(),
         }
     }
 
@@ -141,6 +201,10 @@ pub struct PlanLot {
     /// Where it is stored, when central knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<LocationId>,
+    /// How much of it central holds in stock (all locations), in the item's base unit, when
+    /// the plant refuses negative stock: the edge then issues no more than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_hand: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,6 +306,7 @@ pub(crate) mod tests {
                 on_hold: true,
                 hold_reason: Some("QC-17 tensile test failed".into()),
                 location: Some("LINE-1".into()),
+                on_hand: Some(Decimal::new(120, 0)),
             }],
             gtins: BTreeMap::from([("09506000134352".to_owned(), "STEEL-2MM".into())]),
             operators: vec![PlanOperator {
@@ -252,6 +317,11 @@ pub(crate) mod tests {
                     "$argon2id$v=19$m=8192,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
                 ),
             }],
+            rules: Some(PlanRules {
+                over_tolerance_pct: Decimal::new(5, 0),
+                stop_counting_when_complete: true,
+                negative_stock: NegativeStock::Refuse,
+            }),
         }
     }
 

@@ -68,6 +68,7 @@ fn plan(orders: impl Iterator<Item = u64>) -> Plan {
             skills: Vec::new(),
             pin_hash: None,
         }],
+        rules: None,
     }
 }
 

@@ -243,6 +243,7 @@ fn plan() -> Plan {
             skills: Vec::new(),
             pin_hash: None,
         }],
+        rules: None,
     }
 }
 

@@ -37,6 +37,7 @@
 //! | `GET /api/v1/suppliers`, `GET`, `PUT /api/v1/suppliers/{s}`, `PUT`, `DELETE …/{s}/items/{item}` | admin | suppliers and their lead times and prices |
 //! | `GET /api/v1/operators`, `GET`, `PUT /api/v1/operators/{badge}` | admin | the operator registry ([`operators`]): `{name, skills, pin?, clear_pin?, active?}`; every plan carries the active ones |
 //! | `POST /api/v1/import/operators` | admin | `text/csv` `badge,name,skills[,pin][,active]`, all or nothing |
+//! | `GET /api/v1/plants`, `GET`, `PUT /api/v1/plants/{plant}` | admin | plants and their rules for the floor: `{name, over_tolerance_pct?, stop_counting_when_complete?, negative_stock?}` ([`plants`]) |
 //! | `GET /api/v1/openapi.json` | admin | OpenAPI 3 document ([`openapi`]) |
 //!
 //! Every error is a [`protocol::ErrorBody`] ([`error::AppError`]).
@@ -49,6 +50,7 @@ pub mod inventory;
 pub mod master_data;
 pub mod openapi;
 pub mod operators;
+pub mod plants;
 pub mod sync;
 mod validate;
 pub mod work_orders;
@@ -194,6 +196,7 @@ pub fn app(state: AppState) -> Router {
         .merge(work_orders::routes())
         .merge(master_data::routes())
         .merge(operators::routes())
+        .merge(plants::routes())
         .merge(openapi::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

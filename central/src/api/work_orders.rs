@@ -122,6 +122,9 @@ pub struct PutLine {
     pub description: String,
     /// The edge that runs the line (created with `POST /api/v1/edges`).
     pub edge_id: Option<String>,
+    /// The plant it belongs to (`default` unless said).
+    #[serde(default)]
+    pub plant: Option<String>,
 }
 
 async fn put_line(
@@ -135,10 +138,15 @@ async fn put_line(
     if let Some(edge) = &body.edge_id {
         super::admin::validate_edge_id(&edge.as_str().into())?;
     }
+    let plant = body
+        .plant
+        .unwrap_or_else(|| crate::people::plants::DEFAULT_PLANT.to_owned());
+    check_id("plant", &plant)?;
     let line = Line {
         line,
         description: body.description,
         edge_id: body.edge_id,
+        plant,
     };
     let changed = state.store().put_line(line).await?.map_err(rejection)?;
     Ok(axum::Json(notify(&state, changed)))

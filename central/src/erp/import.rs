@@ -126,10 +126,8 @@ impl ImportKind {
                 "phantom",
                 "gtin",
             ],
-            ImportKind::Boms
-            | ImportKind::Inventory
-            | ImportKind::Demands
-            | ImportKind::Receipts => &["uom"],
+            ImportKind::Inventory => &["uom", "note"],
+            ImportKind::Boms | ImportKind::Demands | ImportKind::Receipts => &["uom"],
             ImportKind::UomConversions | ImportKind::Suppliers | ImportKind::Locations => &[],
         }
     }
@@ -179,9 +177,12 @@ pub struct InventoryRow {
     pub item: String,
     pub lot: String,
     pub location: String,
+    /// The quantity counted there: the ledger gets the difference to what it holds.
     pub qty: Decimal,
     /// Unit of `qty`; empty: the item's base unit.
     pub uom: String,
+    /// Why (a stocktake, the opening balance); empty: "inventory import".
+    pub note: String,
 }
 
 /// A BOM line and the unit its `qty_per` is in (empty: the component's base unit).
@@ -753,12 +754,14 @@ fn parse_inventory(c: &mut Cells<'_>) -> Option<InventoryRow> {
     let location = c.id("location", true);
     let qty = c.qty("qty", false, false);
     let uom = c.uom("uom", false);
+    let note = c.text("note");
     Some(InventoryRow {
         item: item?,
         lot: lot?,
         location: location?,
         qty: qty?,
         uom: uom?,
+        note: note?,
     })
 }
 

@@ -303,6 +303,8 @@ pub struct IssuedComponent {
     pub item: String,
     pub uom: String,
     pub issued: Decimal,
+    /// What the order needs (zero for a component not in its BOM copy).
+    pub required: Decimal,
     /// Not in the order's BOM copy: booked all the same, with nothing required.
     pub unplanned: bool,
 }
@@ -394,6 +396,25 @@ pub struct OrderProgress {
     pub components: Vec<IssuedComponent>,
     pub dirty: bool,
     pub warnings: Vec<String>,
+    /// The order's quantity and the plant's tolerance: beyond them, production and issues
+    /// are warned about (over-production, over-issue). `None`: not checked.
+    pub limits: Option<OrderLimits>,
+}
+
+/// What an order may take before central warns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderLimits {
+    pub qty: Decimal,
+    pub tolerance_pct: Decimal,
+}
+
+impl OrderLimits {
+    /// `base` plus the tolerance.
+    pub fn allowed(&self, base: Decimal) -> Decimal {
+        base.checked_mul(Decimal::ONE_HUNDRED + self.tolerance_pct)
+            .and_then(|v| v.checked_div(Decimal::ONE_HUNDRED))
+            .unwrap_or(Decimal::MAX)
+    }
 }
 
 impl OrderProgress {
@@ -408,7 +429,13 @@ impl OrderProgress {
             components,
             dirty: false,
             warnings: Vec::new(),
+            limits: None,
         }
+    }
+
+    pub fn with_limits(mut self, limits: OrderLimits) -> OrderProgress {
+        self.limits = Some(limits);
+        self
     }
 
     fn step(&mut self, action: Action, what: &str) {
@@ -468,9 +495,21 @@ impl OrderProgress {
                 match index {
                     Some(i) => {
                         let o = &mut self.operations[i];
+                        let before = o.good;
                         o.good = o.good.saturating_add(*good);
                         o.scrap = o.scrap.saturating_add(*scrap);
                         self.dirty = true;
+                        let (after, op) = (o.good, o.operation);
+                        if let Some(limits) = self.limits {
+                            let allowed = limits.allowed(limits.qty);
+                            if Decimal::from(before) <= allowed && Decimal::from(after) > allowed {
+                                self.warnings.push(format!(
+                                    "over-production: {after} good at operation {op} against an order of {} (tolerance {}%)",
+                                    limits.qty.normalize(),
+                                    limits.tolerance_pct.normalize()
+                                ));
+                            }
+                        }
                     }
                     None => self.warnings.push(match operation {
                         Some(op) => format!(
@@ -491,8 +530,22 @@ impl OrderProgress {
                     )),
                     Some(c) => match c.issued.checked_add(*qty) {
                         Some(issued) => {
+                            let before = c.issued;
                             c.issued = issued;
                             self.dirty = true;
+                            if let Some(limits) = self.limits
+                                && !c.unplanned
+                            {
+                                let allowed = limits.allowed(c.required);
+                                if before <= allowed && issued > allowed {
+                                    self.warnings.push(format!(
+                                        "over-issue: {} {uom} of {item} issued against {} required (tolerance {}%)",
+                                        issued.normalize(),
+                                        c.required.normalize(),
+                                        limits.tolerance_pct.normalize()
+                                    ));
+                                }
+                            }
                         }
                         None => self.warnings.push(format!(
                             "{qty} {uom} of {item} issued, but the order's issued quantity would overflow what a quantity holds; not booked"
@@ -503,6 +556,7 @@ impl OrderProgress {
                             item: item.clone(),
                             uom: uom.clone(),
                             issued: *qty,
+                            required: Decimal::ZERO,
                             unplanned: true,
                         });
                         self.dirty = true;
@@ -705,6 +759,7 @@ pub fn plan_contents(
                     gtins: plan_gtins,
                     // The registry is added where every plan is published (the store).
                     operators: Vec::new(),
+                    rules: None,
                 },
             )
         })
@@ -827,6 +882,7 @@ mod tests {
                 item: "STEEL".into(),
                 uom: "kg".into(),
                 issued: Decimal::ZERO,
+                required: Decimal::new(255, 1),
                 unplanned: false,
             }],
         )
@@ -935,6 +991,43 @@ mod tests {
         );
     }
 
+    /// Issue 12: 701 good against an order of 500 and 95 kg of steel against 25.5 kg passed
+    /// without a word. Crossing the order (plus the plant's tolerance) is a warning, once.
+    #[test]
+    fn over_production_and_over_issue_beyond_the_tolerance_are_warned_once() {
+        let mut p = progress(S::Released).with_limits(OrderLimits {
+            qty: Decimal::from(500),
+            tolerance_pct: Decimal::from(10),
+        });
+        p.apply(&reported(10, 550, 0));
+        assert!(p.warnings.is_empty(), "within 10%: {:?}", p.warnings);
+        p.apply(&reported(10, 151, 0));
+        p.apply(&reported(10, 5, 0));
+        assert_eq!(
+            p.warnings,
+            ["over-production: 701 good at operation 10 against an order of 500 (tolerance 10%)"]
+        );
+        let issue = |qty: i64| OrderFact::Issued {
+            work_order: "WO".into(),
+            item: "STEEL".into(),
+            qty: Decimal::from(qty),
+            uom: "kg".into(),
+        };
+        p.apply(&issue(25));
+        assert_eq!(p.warnings.len(), 1, "25 kg of 25.5 required: fine");
+        p.apply(&issue(70));
+        p.apply(&issue(1));
+        assert_eq!(
+            p.warnings[1],
+            "over-issue: 95 kg of STEEL issued against 25.5 required (tolerance 10%)"
+        );
+        assert_eq!(p.warnings.len(), 2);
+        // Without limits (an order loaded without its plant's rules) nothing is checked.
+        let mut p = progress(S::Released);
+        p.apply(&reported(10, 10_000, 0));
+        assert!(p.warnings.is_empty());
+    }
+
     #[test]
     fn required_quantity_includes_scrap_and_rounds_up() {
         let d = |s: &str| s.parse::<Decimal>().unwrap();
@@ -1029,6 +1122,7 @@ mod tests {
             on_hold,
             hold_reason: None,
             location: None,
+            on_hand: None,
         };
         // More expiring lots than a plan carries, newest first, plus a held lot without
         // expiry and lots of an item no order uses.

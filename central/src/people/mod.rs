@@ -2,3 +2,4 @@
 //! carry down to the edges; plants, users, roles and the audit trail come here as they land.
 
 pub mod operators;
+pub mod plants;

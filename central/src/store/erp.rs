@@ -34,6 +34,14 @@ pub struct ImportSummary {
     /// BOM imports: parents whose BOM in effect today already had the file's content.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unchanged: Vec<String>,
+    /// Inventory imports: ledger rows posted (`opening` or `count`), one per row whose count
+    /// differs from what the ledger held.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub adjustments: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,6 +72,9 @@ pub struct OnHandRow {
     /// that). Reversing the entries concerned clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// More was taken out than central knew was there: negative stock, flagged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub negative: bool,
 }
 
 /// Why a reversal was refused.

@@ -9,12 +9,14 @@
 pub mod erp;
 pub mod inventory;
 pub mod operators;
+pub mod plants;
 pub mod sqlite;
 pub mod work_orders;
 
 pub use erp::{ErpStore, ImportSummary, MasterData};
 pub use inventory::InventoryStore;
 pub use operators::OperatorStore;
+pub use plants::PlantStore;
 pub use work_orders::WorkOrderStore;
 
 use async_trait::async_trait;
@@ -165,7 +167,7 @@ pub struct StoredEvents {
 /// operator registry [`OperatorStore`].
 #[async_trait]
 pub trait Store:
-    ErpStore + InventoryStore + WorkOrderStore + OperatorStore + Send + Sync + 'static
+    ErpStore + InventoryStore + WorkOrderStore + OperatorStore + PlantStore + Send + Sync + 'static
 {
     /// Creates an edge with this credential, or replaces the credential of an existing one
     /// (rotation), which also lifts a revocation. Its events and acked seq stay.

@@ -12,6 +12,7 @@ mod erp;
 mod inventory;
 mod operators;
 mod quarantine;
+mod stock;
 mod work_orders;
 
 use super::inventory::InventoryFacts;
@@ -33,8 +34,9 @@ pub const DB_FILE: &str = "central.db";
 /// 2: the ERP tables ([`erp::SCHEMA`]). 3: the stock ledger and genealogy
 /// ([`inventory::SCHEMA`]), backfilled from stored events on upgrade. 4: the quarantine
 /// ([`quarantine::SCHEMA`]) and the operator registry ([`operators::SCHEMA`]), new tables
-/// that start empty.
-const SCHEMA_VERSION: i64 = 4;
+/// that start empty. 5: one stock ([`stock`]): plants, running balances of the ledger, and
+/// the stock imports kept beside the ledger posted to it as opening balances.
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -159,8 +161,13 @@ impl SqliteStore {
         writer.execute_batch(work_orders::SCHEMA)?;
         writer.execute_batch(quarantine::SCHEMA)?;
         writer.execute_batch(operators::SCHEMA)?;
+        writer.execute_batch(stock::SCHEMA)?;
+        stock::add_columns(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
+        }
+        if version < 5 {
+            stock::upgrade_to_one_stock(&mut writer)?;
         }
         writer.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         writer.set_prepared_statement_cache_capacity(32);
@@ -377,6 +384,8 @@ impl Store for SqliteStore {
             let mut n_new = 0u64;
             let mut n_duplicate = 0u64;
             let mut progress = work_orders::BatchProgress::default();
+            // The plant of the edge's line, read once a batch when a movement needs it.
+            let mut plant: Option<crate::people::plants::Plant> = None;
             let mut quarantined = Vec::new();
             {
                 let mut insert = tx.prepare_cached(
@@ -406,7 +415,25 @@ impl Store for SqliteStore {
                     }
                     if let Some(facts) = &row.facts {
                         progress.note_stock(&tx, facts)?;
-                        inventory::apply(&tx, edge_id.as_str(), row.seq, &row.at, facts)?;
+                        let negative = match &plant {
+                            Some(p) => p.negative_stock,
+                            None => {
+                                let p = stock::plant_of_edge(&tx, edge_id.as_str())?;
+                                let n = p.negative_stock;
+                                plant = Some(p);
+                                n
+                            }
+                        };
+                        for (wo, message) in inventory::apply(
+                            &tx,
+                            edge_id.as_str(),
+                            row.seq,
+                            &row.at,
+                            facts,
+                            negative,
+                        )? {
+                            progress.warn(&tx, &wo, message, row.seq, &row.at)?;
+                        }
                     }
                     if let Some(fact) = &row.order {
                         progress.apply(&tx, fact, row.seq, &row.at)?;
@@ -667,15 +694,75 @@ impl Store for SqliteStore {
     }
 }
 
+/// What central fills into every plan, whatever the caller's content said: the operator
+/// registry, the rules of the plant of the edge's line, and, where that plant refuses lots
+/// without stock, how much central holds of each lot the plan's operations may take.
+pub(crate) fn fill_central_parts(
+    tx: &rusqlite::Transaction<'_>,
+    edge_id: &EdgeId,
+    mut content: PlanContent,
+) -> Result<PlanContent, StoreError> {
+    content.operators = operators::active(tx)?;
+    let plant = stock::plant_of_edge(tx, edge_id.as_str())?;
+    content.rules = Some(plant.rules());
+    for lot in &mut content.lots {
+        lot.on_hand = None;
+    }
+    if plant.negative_stock == protocol::NegativeStock::Refuse {
+        let components: std::collections::BTreeSet<String> = content
+            .work_orders
+            .iter()
+            .flat_map(|w| &w.operations)
+            .flat_map(|op| &op.allowed_components)
+            .map(|i| i.0.clone())
+            .collect();
+        for item in components {
+            let mut by_lot: std::collections::BTreeMap<
+                String,
+                (rust_decimal::Decimal, Vec<String>),
+            > = Default::default();
+            for (_, lot, location, _, qty) in stock::balances(tx, Some(&item), None, None)? {
+                if qty > rust_decimal::Decimal::ZERO {
+                    let entry = by_lot.entry(lot).or_default();
+                    entry.0 = entry.0.checked_add(qty).unwrap_or(entry.0);
+                    entry.1.push(location);
+                }
+            }
+            for (lot, (qty, locations)) in by_lot {
+                let n_lots = content.lots.len();
+                match content.lots.iter_mut().find(|l| l.lot.as_str() == lot) {
+                    Some(known) => known.on_hand = Some(qty.normalize()),
+                    None if n_lots < crate::erp::work_order::MAX_PLAN_LOTS => {
+                        content.lots.push(protocol::PlanLot {
+                            lot: lot.as_str().into(),
+                            item: item.as_str().into(),
+                            expires: None,
+                            on_hold: false,
+                            hold_reason: None,
+                            location: match locations.as_slice() {
+                                [one] => Some(one.as_str().into()),
+                                _ => None,
+                            },
+                            on_hand: Some(qty.normalize()),
+                        })
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok(content)
+}
+
 /// Stores the next plan version of an edge inside `tx` (previous + 1, starting at 1), so a
 /// work-order change and the plan it publishes commit together. Every plan is published
 /// here, and every plan carries the registry's active operators, whatever `content` held.
 fn publish_plan_in(
     tx: &rusqlite::Transaction<'_>,
     edge_id: &EdgeId,
-    mut content: PlanContent,
+    content: PlanContent,
 ) -> Result<Plan, StoreError> {
-    content.operators = operators::active(tx)?;
+    let content = fill_central_parts(tx, edge_id, content)?;
     let exists: Option<i64> = tx
         .query_row(
             "SELECT 1 FROM edges WHERE edge_id = ?1",

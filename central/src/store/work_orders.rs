@@ -33,6 +33,13 @@ pub struct Line {
     /// The edge agent that runs this line; `None` until one is assigned.
     #[serde(default)]
     pub edge_id: Option<String>,
+    /// The plant the line belongs to (its rules go down with the line's plans).
+    #[serde(default = "default_plant")]
+    pub plant: String,
+}
+
+fn default_plant() -> String {
+    crate::people::plants::DEFAULT_PLANT.to_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

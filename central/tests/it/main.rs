@@ -12,6 +12,7 @@ mod operators;
 mod plan;
 mod plan_content;
 mod quarantine;
+mod stock;
 mod work_orders;
 
 use axum::Router;

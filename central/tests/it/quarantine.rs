@@ -173,7 +173,7 @@ async fn issue_11_each_bad_value_is_quarantined_acked_and_applied_to_nothing() {
     assert_eq!(after["ledger"], n_good, "{after}");
     assert_eq!(
         after["on_hand"],
-        json!([{"item": "STEEL", "lot": "L-1", "location": "line-1", "uom": "kg", "qty": format!("-{n_good}")}])
+        json!([{"item": "STEEL", "lot": "L-1", "location": "line-1", "uom": "kg", "qty": format!("-{n_good}"), "negative": true}])
     );
     assert_eq!(
         after["wo"],
@@ -445,6 +445,6 @@ async fn issue_11_an_overflowing_ledger_or_issue_sum_from_before_the_fix_breaks_
     let order = h.get("/api/v1/work-orders/WO-1", ADMIN).await;
     assert_eq!(order.status, StatusCode::OK, "{}", order.json);
     assert_eq!(issued_steel(&h).await["issued"], HUGE);
-    let warning = order.json["warnings"][0]["message"].as_str().unwrap();
-    assert!(warning.contains("would overflow"), "{warning}");
+    let warnings = order.json["warnings"].to_string();
+    assert!(warnings.contains("would overflow"), "{warnings}");
 }

@@ -187,6 +187,7 @@ fn sample_plan(version: u64) -> Plan {
         lots: vec![],
         gtins: BTreeMap::new(),
         operators: Vec::new(),
+        rules: None,
     }
 }
 

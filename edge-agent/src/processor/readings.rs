@@ -431,6 +431,7 @@ mod tests {
             lots: vec![],
             gtins: Default::default(),
             operators: Vec::new(),
+            rules: None,
         }
     }
 

@@ -1358,6 +1358,7 @@ mod tests {
                     on_hold: true,
                     hold_reason: Some("QC-17 tensile test failed".into()),
                     location: None,
+                    on_hand: None,
                 },
                 PlanLot {
                     lot: "L-OLD".into(),
@@ -1366,6 +1367,7 @@ mod tests {
                     on_hold: false,
                     hold_reason: None,
                     location: Some("WH-A".into()),
+                    on_hand: None,
                 },
             ],
             gtins: BTreeMap::from([("09506000134352".to_owned(), "STEEL-2MM".into())]),
@@ -1374,6 +1376,7 @@ mod tests {
                 operator("10443", &[], false),
                 operator("9001", &[protocol::SUPERVISOR_SKILL], true),
             ],
+            rules: None,
         }
     }
 

@@ -47,9 +47,11 @@ pub(crate) fn plan() -> Plan {
             on_hold: true,
             hold_reason: Some("QC-17".into()),
             location: None,
+            on_hand: None,
         }],
         gtins: Default::default(),
         operators: operators(),
+        rules: None,
     }
 }
 

@@ -267,7 +267,7 @@ fn phantom_refusal(
             "item {item:?} is a buy item and cannot be a phantom; expected phantom false or kind make"
         )));
     }
-    if exists(conn, "SELECT 1 FROM erp_inventory WHERE item = ?1", item)? {
+    if super::stock::item_has_stock(conn, item)? {
         return Ok(Some(format!(
             "item {item:?} has stock and cannot be a phantom (a phantom is never stocked); expected its inventory set to 0 first"
         )));
@@ -294,8 +294,12 @@ fn uom_change_refusal(
     let Some(old) = old.filter(|old| old != uom) else {
         return Ok(None);
     };
+    if super::stock::item_has_stock(conn, item)? {
+        return Ok(Some(format!(
+            "item {item:?} has stock in {old}; its unit cannot change to {uom} (the stock would change meaning)"
+        )));
+    }
     for (sql, what) in [
-        ("SELECT 1 FROM erp_inventory WHERE item = ?1", "stock"),
         ("SELECT 1 FROM erp_demands WHERE item = ?1", "demands"),
         (
             "SELECT 1 FROM erp_receipts WHERE item = ?1",
@@ -782,13 +786,8 @@ fn apply(
         ImportBatch::Inventory(rows) => {
             let infos = item_infos(tx)?;
             let conversions = all_conversions(tx)?;
-            let mut upsert = tx.prepare(
-                "INSERT INTO erp_inventory (item, lot, location, qty) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (item, lot, location) DO UPDATE SET qty = excluded.qty",
-            )?;
-            let mut delete = tx.prepare(
-                "DELETE FROM erp_inventory WHERE item = ?1 AND lot = ?2 AND location = ?3",
-            )?;
+            // A count is posted to the ledger: the difference to what it holds there.
+            let now = chrono::Utc::now();
             for row in rows {
                 let r = &row.row;
                 let Some(info) = infos.get(&r.item) else {
@@ -840,10 +839,20 @@ fn apply(
                         "item {:?} is serial-tracked, so serial {:?} is one unit; expected qty 0 or 1 {}", r.item, r.lot, info.uom)));
                     continue;
                 }
-                if qty.is_zero() {
-                    delete.execute(params![r.item, r.lot, r.location])?;
+                let note = if r.note.is_empty() {
+                    "inventory import"
                 } else {
-                    upsert.execute(params![r.item, r.lot, r.location, qty.to_string()])?;
+                    r.note.as_str()
+                };
+                let count = super::stock::Count {
+                    item: &r.item,
+                    lot: &r.lot,
+                    location: &r.location,
+                    uom: &info.uom,
+                    counted: qty,
+                };
+                if super::stock::post_count(tx, &count, note, "admin", now)?.is_some() {
+                    summary.adjustments += 1;
                 }
             }
         }
@@ -1097,19 +1106,8 @@ fn read_master_data(conn: &mut Connection) -> Result<MasterData, StoreError> {
         }
     }
     let bom = read_released_bom(&tx)?;
-    let mut on_hand: BTreeMap<String, Decimal> = BTreeMap::new();
-    {
-        let mut stmt = tx.prepare("SELECT item, qty FROM erp_inventory")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (item, qty) = row?;
-            let qty = decimal(&qty)?;
-            let sum = on_hand.entry(item).or_default();
-            *sum = sum
-                .checked_add(qty)
-                .ok_or_else(|| StoreError::Corrupt("on-hand sum overflows".into()))?;
-        }
-    }
+    // One stock: MRP nets against the ledger's balances (imports are counts posted to it).
+    let on_hand = super::stock::on_hand_by_item(&tx)?;
     let demands = read_dated(&tx, "erp_demands")?;
     let receipts = read_dated(&tx, "erp_receipts")?;
     let supplier_items = read_terms(&tx, None)?
@@ -1391,6 +1389,7 @@ impl ErpStore for SqliteStore {
                 rows: batch.len(),
                 revisions: Vec::new(),
                 unchanged: Vec::new(),
+                adjustments: 0,
             };
             let mut errors = apply(&tx, &batch, today, &mut summary)?;
             if !errors.is_empty() {

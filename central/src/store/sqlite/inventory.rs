@@ -5,13 +5,14 @@
 //! `WITHOUT ROWID` (the key is the row) with one index each for the other direction, and the
 //! reversal link is a partial index (only reversal rows carry it).
 
-use super::{SqliteStore, StoreError, parse_ts, to_i64, to_u64, ts};
+use super::{SqliteStore, StoreError, parse_ts, stock, to_i64, to_u64, ts};
 use crate::store::inventory::{
     Direction, Genealogy, GenealogyLink, GenealogyNode, InventoryFacts, InventoryFilter,
     InventoryStore, LedgerEntry, OnHandRow, ReversalRejection,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use protocol::NegativeStock;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -62,25 +63,34 @@ CREATE INDEX IF NOT EXISTS gen_issued_lot ON gen_issued (lot);
 ";
 
 /// Books what one newly stored event means for inventory and genealogy, inside ingest's
-/// transaction. `at` is the event time as stored (`ts`).
+/// transaction. `at` is the event time as stored (`ts`). An issue is taken from where the lot
+/// is ([`stock::issue_location`]); every row moves its balance. Returns, per work order, what
+/// to warn about: a balance that went below zero, when the plant flags negative stock.
 pub(super) fn apply(
     tx: &Transaction<'_>,
     edge_id: &str,
     seq: i64,
     at: &str,
     facts: &InventoryFacts,
-) -> Result<(), StoreError> {
+    negative: NegativeStock,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut warnings = Vec::new();
     if !facts.movements.is_empty() {
         let mut insert = tx.prepare_cached(
             "INSERT INTO inv_ledger (item, lot, location, qty_delta, uom, edge_id, seq, at,
-                 reason, work_order)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 reason, work_order, booked_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6)",
         )?;
         for m in &facts.movements {
+            let location = if m.reason == "issued" {
+                stock::issue_location(tx, &m.item, &m.lot, &m.location, -m.qty_delta)?
+            } else {
+                m.location.clone()
+            };
             insert.execute(params![
                 m.item,
                 m.lot,
-                m.location,
+                location,
                 m.qty_delta.to_string(),
                 m.uom,
                 edge_id,
@@ -89,6 +99,25 @@ pub(super) fn apply(
                 m.reason,
                 m.work_order,
             ])?;
+            let (before, after) =
+                stock::add_to_balance(tx, &m.item, &m.lot, &location, &m.uom, m.qty_delta)?;
+            if after < Decimal::ZERO
+                && before >= Decimal::ZERO
+                && negative != NegativeStock::Allow
+                && let Some(wo) = &m.work_order
+            {
+                warnings.push((
+                    wo.clone(),
+                    format!(
+                        "negative stock: lot {} of {} at {location} is now {} {} (central had {} there)",
+                        m.lot,
+                        m.item,
+                        after.normalize(),
+                        m.uom,
+                        before.normalize()
+                    ),
+                ));
+            }
         }
     }
     if let Some((work_order, lot, item)) = &facts.issued {
@@ -112,7 +141,7 @@ pub(super) fn apply(
             link.execute(params![lot, c])?;
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// After an upgrade from a schema without the ledger: books every stored event once.
@@ -136,7 +165,7 @@ pub(super) fn backfill(conn: &mut Connection) -> Result<(), StoreError> {
     for (edge_id, seq, at, body) in rows {
         let event: protocol::Event = serde_json::from_str(&body)?;
         if let Some(facts) = InventoryFacts::of(&event.kind, &edge_id) {
-            apply(&tx, &edge_id, seq, &at, &facts)?;
+            apply(&tx, &edge_id, seq, &at, &facts, NegativeStock::Allow)?;
         }
     }
     tx.commit()?;
@@ -294,6 +323,7 @@ impl InventoryStore for SqliteStore {
                         Balance::Problem(problem) => (None, Some(problem)),
                     };
                     Some(OnHandRow {
+                        negative: qty.is_some_and(|q| q < Decimal::ZERO),
                         item,
                         lot,
                         location,
@@ -374,6 +404,14 @@ impl InventoryStore for SqliteStore {
                 note,
             ])?;
             let id = tx.last_insert_rowid();
+            stock::add_to_balance(
+                &tx,
+                &original.item,
+                &original.lot,
+                &original.location,
+                &original.uom,
+                -original.qty_delta,
+            )?;
             let reversal = tx
                 .prepare_cached(&format!(
                     "SELECT {ENTRY_COLUMNS} FROM inv_ledger WHERE entry_id = ?1"

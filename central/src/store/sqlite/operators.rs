@@ -131,10 +131,10 @@ fn too_many(tx: &Transaction<'_>) -> Result<Option<RegistryRejection>, StoreErro
     )
 }
 
-/// After a registry change, inside `tx`: a new plan version (the latest content, with the
-/// registry's active operators) for every edge that has a plan whose operators differ.
-pub(super) fn republish(tx: &Transaction<'_>) -> Result<Vec<Plan>, StoreError> {
-    let operators = active(tx)?;
+/// After a change of what central fills into plans (the registry, a plant's rules), inside
+/// `tx`: a new plan version (the latest content, filled again) for every edge that has a plan
+/// whose filled parts differ.
+pub(crate) fn republish(tx: &Transaction<'_>) -> Result<Vec<Plan>, StoreError> {
     let latest: Vec<(String, String)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT p.edge_id, p.body FROM plans p
@@ -147,10 +147,13 @@ pub(super) fn republish(tx: &Transaction<'_>) -> Result<Vec<Plan>, StoreError> {
     let mut plans = Vec::new();
     for (edge, body) in latest {
         let plan: Plan = serde_json::from_str(&body)?;
-        if plan.operators == operators {
+        let edge = EdgeId(edge);
+        // Only where what central fills in (registry, plant rules, stock) changed.
+        let content = plan.content();
+        if super::fill_central_parts(tx, &edge, content.clone())? == content {
             continue;
         }
-        let plan = super::publish_plan_in(tx, &EdgeId(edge), plan.content())?;
+        let plan = super::publish_plan_in(tx, &edge, content)?;
         // The orders it carries went down again in this version.
         let mut record = tx.prepare_cached(
             "UPDATE wo_plans SET version = ?3 WHERE work_order = ?1 AND edge_id = ?2",

@@ -195,6 +195,32 @@ impl BatchProgress {
         Ok(())
     }
 
+    /// A warning about an order that central knows (ignored for an unknown one), one per
+    /// message and batch like the others.
+    pub(super) fn warn(
+        &mut self,
+        tx: &Transaction<'_>,
+        id: &str,
+        message: String,
+        seq: i64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        if !self.orders.contains_key(id) {
+            let loaded = load_progress(tx, id)?.map(|progress| Loaded {
+                before: progress.status.state(),
+                progress,
+            });
+            self.orders.insert(id.to_owned(), loaded);
+        }
+        if let Some(Some(_)) = self.orders.get(id) {
+            self.warnings
+                .entry((id.to_owned(), message))
+                .or_insert_with(|| (seq, at.to_owned(), 0))
+                .2 += 1;
+        }
+        Ok(())
+    }
+
     pub(super) fn apply(
         &mut self,
         tx: &Transaction<'_>,
@@ -311,10 +337,13 @@ impl BatchProgress {
         // Only new lots that get an expiry date change what a plan carries.
         let mut expiring = Vec::new();
         for item in &self.new_lot_items {
+            // A new lot with an expiry, or a new lot in a plant whose lines refuse lots
+            // without stock: the lines using the item must hear of it now.
             if exists(
                 tx,
                 "SELECT 1 FROM erp_item_details WHERE item = ?1 AND shelf_life_days IS NOT NULL
-                 UNION ALL SELECT 1 FROM lot_expiry WHERE item = ?1",
+                 UNION ALL SELECT 1 FROM lot_expiry WHERE item = ?1
+                 UNION ALL SELECT 1 FROM plants WHERE negative_stock = 'refuse'",
                 item,
             )? {
                 expiring.push(item.as_str());
@@ -335,12 +364,18 @@ impl BatchProgress {
 }
 
 fn load_progress(conn: &Connection, id: &str) -> Result<Option<OrderProgress>, StoreError> {
-    let row: Option<(String, Option<String>)> = conn
-        .prepare_cached("SELECT state, held_from FROM wo_orders WHERE work_order = ?1")?
-        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(String, Option<String>, String, String)> = conn
+        .prepare_cached("SELECT state, held_from, qty, line FROM wo_orders WHERE work_order = ?1")?
+        .query_row(params![id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    let Some((st, held)) = row else {
+    let Some((st, held, order_qty, line)) = row else {
         return Ok(None);
+    };
+    let limits = crate::erp::work_order::OrderLimits {
+        qty: decimal(&order_qty)?,
+        tolerance_pct: super::stock::plant_of_line(conn, &line)?.over_tolerance_pct,
     };
     let status = status(&st, held.as_deref())?;
     let mut operations = Vec::new();
@@ -370,8 +405,8 @@ fn load_progress(conn: &Connection, id: &str) -> Result<Option<OrderProgress>, S
     let mut components = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT item, uom, issued, unplanned FROM wo_components WHERE work_order = ?1
-             ORDER BY position",
+            "SELECT item, uom, issued, unplanned, required FROM wo_components
+             WHERE work_order = ?1 ORDER BY position",
         )?;
         let rows = stmt.query_map(params![id], |r| {
             Ok((
@@ -379,29 +414,34 @@ fn load_progress(conn: &Connection, id: &str) -> Result<Option<OrderProgress>, S
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, bool>(3)?,
+                r.get::<_, String>(4)?,
             ))
         })?;
         for row in rows {
-            let (item, uom, issued, unplanned) = row?;
+            let (item, uom, issued, unplanned, required) = row?;
             components.push(IssuedComponent {
                 item,
                 uom,
                 issued: decimal(&issued)?,
+                required: decimal(&required)?,
                 unplanned,
             });
         }
     }
-    Ok(Some(OrderProgress::new(status, operations, components)))
+    Ok(Some(
+        OrderProgress::new(status, operations, components).with_limits(limits),
+    ))
 }
 
 fn read_lines(conn: &Connection) -> Result<Vec<Line>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT line, description, edge_id FROM mes_lines ORDER BY line")?;
+    let mut stmt = conn
+        .prepare_cached("SELECT line, description, edge_id, plant FROM mes_lines ORDER BY line")?;
     let rows = stmt.query_map([], |r| {
         Ok(Line {
             line: r.get(0)?,
             description: r.get(1)?,
             edge_id: r.get(2)?,
+            plant: r.get(3)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -696,6 +736,7 @@ fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreErro
                 [location] if !overflow => Some(location.as_str().into()),
                 _ => None,
             },
+            on_hand: None,
         });
     }
     Ok(out)
@@ -1196,19 +1237,33 @@ impl WorkOrderStore for SqliteStore {
                     "edge {edge:?} does not exist; expected an edge created with post /api/v1/edges"
                 ))));
             }
+            if !exists(&tx, "SELECT 1 FROM plants WHERE plant = ?1", &line.plant)? {
+                return Ok(Err(WoRejection::Invalid(format!(
+                    "plant {:?} does not exist; expected a plant created with put /api/v1/plants/{{plant}}",
+                    line.plant
+                ))));
+            }
             let before = line_edges(&tx)?;
+            let plant_before: Option<String> = tx
+                .prepare_cached("SELECT plant FROM mes_lines WHERE line = ?1")?
+                .query_row(params![line.line], |r| r.get(0))
+                .optional()?;
             tx.prepare_cached(
-                "INSERT INTO mes_lines (line, description, edge_id) VALUES (?1, ?2, ?3)
+                "INSERT INTO mes_lines (line, description, edge_id, plant) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (line) DO UPDATE SET description = excluded.description,
-                     edge_id = excluded.edge_id",
+                     edge_id = excluded.edge_id, plant = excluded.plant",
             )?
-            .execute(params![line.line, line.description, line.edge_id])?;
+            .execute(params![line.line, line.description, line.edge_id, line.plant])?;
             let after = line_edges(&tx)?;
-            let plans = if before.get(&line.line) == after.get(&line.line) {
+            let mut plans = if before.get(&line.line) == after.get(&line.line) {
                 Vec::new()
             } else {
                 republish(&tx, &[&line.line], &before, &after)?
             };
+            if plant_before.is_some_and(|p| p != line.plant) {
+                // Another plant's rules now apply to the line's edge.
+                plans.extend(super::operators::republish(&tx)?);
+            }
             tx.commit()?;
             Ok(Ok(Changed { value: line, plans }))
         })
