@@ -108,7 +108,11 @@ fn timestamp_of(v: &serde_json::Value) -> Option<DateTime<Utc>> {
             .map(|t| t.with_timezone(&Utc)),
         serde_json::Value::Number(n) => {
             let n = n.as_i64()?;
-            let ms = if n < 100_000_000_000 { n * 1000 } else { n };
+            let ms = if n < 100_000_000_000 {
+                n.checked_mul(1000)?
+            } else {
+                n
+            };
             Utc.timestamp_millis_opt(ms).single()
         }
         _ => None,
@@ -162,6 +166,19 @@ mod tests {
         );
         let r = f.read(br#"{"counts":{"good":19}}"#).unwrap();
         assert_eq!(r.at, None, "a missing timestamp is not an error");
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/mqtt_message.rs): a timestamp in seconds so far
+    /// below zero that it has no milliseconds overflowed `n * 1000` and panicked.
+    #[test]
+    fn a_json_timestamp_far_below_zero_is_refused_not_a_panic() {
+        let f = json("/count", Some("/ts"));
+        for ts in [i64::MIN, i64::MIN / 1000 - 1] {
+            let e = f
+                .read(format!(r#"{{"count":1,"ts":{ts}}}"#).as_bytes())
+                .unwrap_err();
+            assert!(e.contains("timestamp at /ts"), "{e}");
+        }
     }
 
     #[test]
