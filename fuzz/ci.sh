@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A short run of every fuzz target (issue 11): each target for FUZZ_SECONDS (default 15) from
+# A short run of every fuzz target (issue 11): each target for FUZZ_SECONDS (default 12) from
 # the corpus kept in the repo, failing on any crash, panic, hang (-timeout) or unbounded
 # allocation (-rss_limit_mb). The long runs and their figures are in RELIABILITY.md.
 #
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-seconds="${FUZZ_SECONDS:-15}"
+seconds="${FUZZ_SECONDS:-12}"
 target_dir="${FUZZ_TARGET_DIR:-$HOME/.cache/mes-fuzz}"
 
 if cargo +nightly --version >/dev/null 2>&1; then
