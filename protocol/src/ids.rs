@@ -83,8 +83,10 @@ pub struct Seq(pub u64);
 impl Seq {
     pub const ZERO: Seq = Seq(0);
 
+    /// The seq after this one; the largest seq has none after it (stays there: callers check
+    /// seqs against [`crate::bounds::MAX_SEQ`] first).
     pub fn next(self) -> Seq {
-        Seq(self.0 + 1)
+        Seq(self.0.saturating_add(1))
     }
 }
 

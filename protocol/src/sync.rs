@@ -54,6 +54,11 @@ pub enum BatchError {
     #[error("event at index {index} has seq 0; sequence numbers start at 1")]
     ZeroSeq { index: usize },
     #[error(
+        "event at index {index} has seq {found}; sequence numbers go up to {max}",
+        max = crate::bounds::MAX_SEQ
+    )]
+    SeqOutOfRange { index: usize, found: Seq },
+    #[error(
         "event at index {index} has seq {found}, expected {expected}: a batch must be contiguous and ascending"
     )]
     NotContiguous {
@@ -95,6 +100,12 @@ pub fn check_events<'a>(
         }
         if event.seq == Seq::ZERO {
             return Err(BatchError::ZeroSeq { index });
+        }
+        if event.seq.0 > crate::bounds::MAX_SEQ {
+            return Err(BatchError::SeqOutOfRange {
+                index,
+                found: event.seq,
+            });
         }
         if let Some(expected) = expected
             && event.seq != expected

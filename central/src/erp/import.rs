@@ -584,7 +584,9 @@ pub(crate) fn read_rows(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let at = e.position().map_or(line + 1, |p| p.line());
+                // The csv crate counts LF only: in a file with CR line endings (Excel's
+                // "CSV (Macintosh)") every row would be line 1. A row is always after the last.
+                let at = e.position().map_or(line + 1, |p| p.line()).max(line + 1);
                 errors.push(RowError::new(
                     at,
                     "",
@@ -597,7 +599,10 @@ pub(crate) fn read_rows(
                 continue;
             }
         }
-        line = record.position().map_or(line + 1, |p| p.line());
+        line = record
+            .position()
+            .map_or(line + 1, |p| p.line())
+            .max(line + 1);
         if record.len() != headers.len() {
             errors.push(RowError::new(
                 line,
@@ -840,6 +845,26 @@ mod tests {
                 .map(|e| format!("{}:{}", e.line, e.column))
                 .collect(),
         }
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/csv_import.rs): the csv crate counts LF only, so in
+    /// a file with CR line endings every row was "line 1", the header's line, in errors and in
+    /// the duplicate-key message.
+    #[test]
+    fn rows_of_a_file_with_cr_line_endings_get_their_own_lines() {
+        let text = "warehouse,location,description\rWH1,A,x\rWH1,B,y\r";
+        let ImportBatch::Locations(rows) = parse(ImportKind::Locations, text.as_bytes()).unwrap()
+        else {
+            panic!("wrong kind");
+        };
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(
+            errors(
+                ImportKind::Locations,
+                "warehouse,location,description\rWH1,A,x\rWH2,A,y\rWH3\r"
+            ),
+            ["3:location", "4:"]
+        );
     }
 
     #[test]

@@ -343,5 +343,79 @@ mod tests {
             let b = sum(readings[cut..].iter().map(|r| second.observe(*r)).collect());
             prop_assert_eq!(whole, a + b);
         }
+
+        /// Any width the tracker may be given (even outside 16/32/64), any max_step, any
+        /// persisted value, any readings, restarts anywhere: no panic, no count above max_step
+        /// (capped at half the range), the last reading always kept, and a restart from the
+        /// persisted value gives exactly the counts one tracker gives.
+        #[test]
+        fn any_readings_and_restarts_count_within_max_step_and_restarts_change_nothing(
+            bits in prop_oneof![Just(16u32), Just(32), Just(64), any::<u32>()],
+            max_step in any::<u64>(),
+            last in any::<Option<u64>>(),
+            ops in prop::collection::vec(prop::option::weighted(0.9, any::<u64>()), 0..100),
+        ) {
+            let width = bits.clamp(1, 64);
+            let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+            let cap = max_step.clamp(1, 1u64 << (width - 1));
+            let mut steady = CounterTracker::new(bits, max_step, last);
+            let mut restarted = CounterTracker::new(bits, max_step, last);
+            for op in ops {
+                let Some(raw) = op else {
+                    restarted = CounterTracker::new(bits, max_step, restarted.last());
+                    continue;
+                };
+                let step = steady.observe(raw);
+                prop_assert_eq!(restarted.observe(raw), step);
+                if let CounterStep::Counted { n, .. } = step {
+                    prop_assert!(n <= cap, "{} counted, max_step {}", n, cap);
+                }
+                prop_assert_eq!(steady.last(), Some(raw & mask));
+            }
+        }
+
+        /// A PLC counter that counts, wraps and is reset (to 0, then counting on), read by an
+        /// edge that restarts now and then, is counted exactly: the counts add up to the parts
+        /// made, and no reading is called implausible. A reset is plausible when the value it
+        /// leaves is not within max_step ahead across the wrap (else it looks like a rollover,
+        /// the table in the module docs).
+        #[test]
+        fn a_plc_that_counts_resets_and_wraps_is_counted_exactly_across_restarts(
+            bits in prop::sample::select(vec![16u32, 32, 64]),
+            max_step in 1u64..5000,
+            start in any::<u64>(),
+            ops in prop::collection::vec((0u8..3, 0u64..5000), 0..200),
+        ) {
+            let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+            let mut plc = start & mask;
+            let mut t = CounterTracker::new(bits, max_step, None);
+            prop_assert_eq!(t.observe(plc), CounterStep::Baseline);
+            let (mut made, mut counted) = (0u64, 0u64);
+            for (what, k) in ops {
+                let k = k % (max_step + 1);
+                match what {
+                    0 => {
+                        plc = plc.wrapping_add(k) & mask;
+                    }
+                    1 => {
+                        let to_wrap = u128::from(mask) + 1 - u128::from(plc);
+                        if k >= plc || to_wrap + u128::from(k) <= u128::from(max_step) {
+                            continue;
+                        }
+                        plc = k;
+                    }
+                    _ => {
+                        t = CounterTracker::new(bits, max_step, t.last());
+                        continue;
+                    }
+                }
+                made += k;
+                match t.observe(plc) {
+                    CounterStep::Counted { n, .. } => counted += n,
+                    other => prop_assert!(false, "{:?} at {}", other, plc),
+                }
+            }
+            prop_assert_eq!(counted, made);
+        }
     }
 }

@@ -189,7 +189,7 @@ pub fn parse_bracketed(data: &str, current_year: i32) -> Result<Vec<Element>, Gs
         let ai = data[pos + 1..close].trim_matches(' ');
         if !(2..=4).contains(&ai.len()) || !ai.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Gs1Error::NotAnAi {
-                found: format!("({ai})"),
+                found: format!("({})", excerpt(ai.as_bytes())),
             });
         }
         let spec = ai::spec(ai).ok_or_else(|| Gs1Error::UnknownAi { ai: ai.to_owned() })?;

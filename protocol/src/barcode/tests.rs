@@ -498,6 +498,19 @@ fn reading_json_matches_the_issue() {
     );
 }
 
+/// Found by fuzzing (fuzz/fuzz_targets/barcode.rs): in the bracketed form, whatever stood
+/// between "(" and ")" was quoted whole in the reason, so one scan of a few hundred bytes gave a
+/// reason as long, shown to the operator and journaled with the rejection.
+#[test]
+fn a_long_bracketed_ai_is_refused_with_a_short_reason() {
+    let scan = format!("({})01", "\u{1f}%/".repeat(2000));
+    let Reading::Rejected { reason } = parse(&scan, YEAR) else {
+        panic!("read {scan:?}");
+    };
+    assert!(reason.len() < 200, "{} bytes: {reason}", reason.len());
+    assert!(reason.contains("application identifier"), "{reason}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 

@@ -32,10 +32,16 @@ pub fn bytes_in_order(words: &[u16], order: ByteOrder, keep_word_order: bool) ->
     bytes
 }
 
-fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    let mut a = [0u8; N];
-    a.copy_from_slice(&bytes[..N]);
-    a
+/// The first `N` bytes; fewer is a length error (a tag whose width is too small for its type,
+/// which the config refuses, must not panic here either).
+fn array<const N: usize>(bytes: &[u8]) -> Result<[u8; N], DecodeError> {
+    bytes
+        .get(..N)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(DecodeError::Length {
+            expected: N / 2,
+            got: bytes.len() / 2,
+        })
 }
 
 /// Decodes a register tag from exactly its registers (`words.len() == tag.width()`).
@@ -54,14 +60,14 @@ pub fn decode_registers(tag: &Tag, words: &[u16]) -> Result<Value, DecodeError> 
     let b = bytes_in_order(words, tag.order, keep_word_order);
     let raw = match tag.data_type {
         DataType::Bool => return Ok(Value::Bool(words[0] != 0)),
-        DataType::I16 => Value::Int(i64::from(i16::from_be_bytes(array(&b)))),
-        DataType::U16 => Value::UInt(u64::from(u16::from_be_bytes(array(&b)))),
-        DataType::I32 => Value::Int(i64::from(i32::from_be_bytes(array(&b)))),
-        DataType::U32 => Value::UInt(u64::from(u32::from_be_bytes(array(&b)))),
-        DataType::I64 => Value::Int(i64::from_be_bytes(array(&b))),
-        DataType::U64 => Value::UInt(u64::from_be_bytes(array(&b))),
-        DataType::F32 => Value::Float(f64::from(f32::from_be_bytes(array(&b)))),
-        DataType::F64 => Value::Float(f64::from_be_bytes(array(&b))),
+        DataType::I16 => Value::Int(i64::from(i16::from_be_bytes(array(&b)?))),
+        DataType::U16 => Value::UInt(u64::from(u16::from_be_bytes(array(&b)?))),
+        DataType::I32 => Value::Int(i64::from(i32::from_be_bytes(array(&b)?))),
+        DataType::U32 => Value::UInt(u64::from(u32::from_be_bytes(array(&b)?))),
+        DataType::I64 => Value::Int(i64::from_be_bytes(array(&b)?)),
+        DataType::U64 => Value::UInt(u64::from_be_bytes(array(&b)?)),
+        DataType::F32 => Value::Float(f64::from(f32::from_be_bytes(array(&b)?))),
+        DataType::F64 => Value::Float(f64::from_be_bytes(array(&b)?)),
         DataType::String { chars } => {
             let text = &b[..usize::from(chars).min(b.len())];
             let text = text.split(|c| *c == 0).next().unwrap_or_default();
@@ -144,6 +150,31 @@ mod tests {
 
     use ByteOrder::*;
     use DataType::*;
+
+    /// Found by fuzzing (fuzz/fuzz_targets/modbus_decode.rs): a coil (one bit wide) given a
+    /// 32-bit type took one register and sliced four bytes out of two. The config refuses such
+    /// a tag; the decoder refuses it too instead of panicking.
+    #[test]
+    fn a_tag_narrower_than_its_type_is_refused_not_a_panic() {
+        let coil = Tag {
+            table: Table::Coils,
+            ..tag(I32, Abcd)
+        };
+        assert_eq!(coil.width(), 1);
+        assert_eq!(
+            decode_registers(&coil, &[7]),
+            Err(DecodeError::Length {
+                expected: 2,
+                got: 1
+            })
+        );
+        let bit = Tag {
+            bit: None,
+            table: Table::DiscreteInputs,
+            ..tag(F64, Dcba)
+        };
+        assert!(decode_registers(&bit, &[1]).is_err());
+    }
 
     /// 0x11223344 as each order stores it.
     #[test]

@@ -350,6 +350,19 @@ mod tests {
         assert_eq!(r.at, None, "a missing timestamp is not an error");
     }
 
+    /// Found by fuzzing (fuzz/fuzz_targets/mqtt_message.rs): a timestamp in seconds so far
+    /// below zero that it has no milliseconds overflowed `n * 1000` and panicked.
+    #[test]
+    fn a_json_timestamp_far_below_zero_is_refused_not_a_panic() {
+        let f = json("/count", Some("/ts"));
+        for ts in [i64::MIN, i64::MIN / 1000 - 1] {
+            let e = f
+                .read(format!(r#"{{"count":1,"ts":{ts}}}"#).as_bytes())
+                .unwrap_err();
+            assert!(e.contains("timestamp at /ts"), "{e}");
+        }
+    }
+
     #[test]
     fn json_pointers_reach_into_arrays_and_escaped_keys() {
         let r = |pointer: &str, payload: &str| json(pointer, None).read(payload.as_bytes());

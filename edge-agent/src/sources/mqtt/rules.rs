@@ -408,6 +408,9 @@ impl Rule {
                         format!("state code {} is not in the rule's states", clip(&code))
                     })
             }
+            (Yields::Measurement { .. }, Reading::Number(value)) if !value.is_finite() => Err(
+                format!("measurement {value} is not a finite number; expected a measured value"),
+            ),
             (
                 Yields::Measurement {
                     characteristic,
@@ -649,5 +652,73 @@ unit = "C"
             }
         );
         assert!(r.map_sparkplug("t", &[]).is_none());
+    }
+
+    /// 2^64 is no count (one past u64::MAX); it was taken as u64::MAX, a counter value no
+    /// device sent. Seen while writing the MQTT fuzz target's invariants.
+    #[test]
+    fn a_count_of_two_to_the_64_is_refused_not_saturated() {
+        let r = rule(
+            r#"
+topic = "plant/+/counts"
+device = "{1}"
+payload = "json"
+value = "/good"
+yields = "count"
+counter = "good"
+"#,
+        )
+        .unwrap();
+        let e = r
+            .map_plain("plant/press-1/counts", br#"{"good":18446744073709551616}"#)
+            .unwrap_err();
+        assert!(e.contains("not a whole, non-negative number"), "{e}");
+        // Counts are exact up to 2^53 (what a JSON number holds without rounding).
+        let m = r
+            .map_plain("plant/press-1/counts", br#"{"good":9007199254740992}"#)
+            .unwrap();
+        assert!(matches!(
+            m.what,
+            MappedValue::Count {
+                value: 9_007_199_254_740_992,
+                ..
+            }
+        ));
+        assert!(
+            r.map_plain("plant/press-1/counts", br#"{"good":9007199254740994}"#)
+                .is_err()
+        );
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/mqtt_message.rs): a Sparkplug float or double
+    /// metric of NaN or infinity became a measurement of NaN (plain payloads already refused
+    /// non-finite numbers). It is refused with a reason, which becomes a device fault.
+    #[test]
+    fn a_sparkplug_measurement_that_is_not_finite_is_refused() {
+        let r = rule(
+            r#"
+topic = "spBv1.0/plant/#"
+device = "{device}"
+payload = "sparkplug"
+metric = "Temp"
+yields = "measurement"
+characteristic = "oil-temp"
+unit = "C"
+"#,
+        )
+        .unwrap();
+        for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let metrics = vec![NamedMetric {
+                name: "Temp".into(),
+                value: Value::Float(value),
+                timestamp_ms: None,
+                historical: false,
+            }];
+            let e = r
+                .map_sparkplug("spBv1.0/plant/DDATA/gw-1/press-1", &metrics)
+                .unwrap()
+                .unwrap_err();
+            assert!(e.contains("not a finite number"), "{e}");
+        }
     }
 }
