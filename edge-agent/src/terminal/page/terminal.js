@@ -80,7 +80,7 @@
       confirmed: 'Terminal paired for {stations}',
       over_production: 'Over-production: {good} good against {qty} {uom} (at most {allowed} with the tolerance)',
       not_counting: 'Complete: parts counted here are no longer booked to {work_order}; they are kept unassigned',
-      by_plan: 'Counting into this order from the plan: scan a work order to start another',
+      by_plan: 'Counted into this order by the plan: tap or scan a work order to start it',
       unassigned: 'Unassigned here: {good} good, {scrap} scrap (booked to no work order)',
     },
     zh: {
@@ -150,7 +150,7 @@
       confirmed: '终端已配对：{stations}',
       over_production: '超产：良品 {good}，工单数量 {qty} {uom}（含允差最多 {allowed}）',
       not_counting: '已完工：本工位计数不再计入 {work_order}，记为未分配',
-      by_plan: '按生产计划计入此工单：扫描其他工单可切换',
+      by_plan: '按生产计划计入此工单：点击或扫描工单即可开工',
       unassigned: '本工位未分配计数：良品 {good}，废品 {scrap}（未计入任何工单）',
     },
   };
