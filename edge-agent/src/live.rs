@@ -257,8 +257,79 @@ pub struct FloorView {
     pub floor: Floor,
     /// Good and scrap per work order, from committed production reports (kept across restarts).
     pub progress: BTreeMap<WorkOrderId, StationCount>,
+    /// Good and scrap per station booked to no work order (`""`: reported without a station),
+    /// from committed production reports (kept across restarts).
+    pub unassigned: BTreeMap<StationId, StationCount>,
     /// The last scans per station, newest first.
     pub scans: BTreeMap<StationId, VecDeque<ScanRecord>>,
+}
+
+impl FloorView {
+    /// What runs on `station` and how its counts stand: the work order from
+    /// [`running_at`](crate::processor::readings::running_at) (the function the counting
+    /// uses), its counts, whether it is over-produced or no longer counted (the plant's
+    /// rules), and the parts counted here that were booked to no order. The terminal's station
+    /// view and the edge's status (its own and the one sent to central) both show this.
+    pub fn station_run(&self, plan: Option<&Plan>, station: &StationId) -> protocol::StationRun {
+        let running =
+            crate::processor::readings::running_at(plan, &self.floor.started(), station.as_str());
+        let unassigned = self.unassigned.get(station).copied().unwrap_or_default();
+        let mut run = protocol::StationRun {
+            station: station.clone(),
+            work_order: None,
+            operation: None,
+            by: None,
+            good: 0,
+            scrap: 0,
+            over_production: false,
+            counting: true,
+            unassigned_good: unassigned.good,
+            unassigned_scrap: unassigned.scrap,
+        };
+        let Some(running) = running else {
+            return run;
+        };
+        let count = self
+            .progress
+            .get(&running.work_order)
+            .copied()
+            .unwrap_or_default();
+        let rules = plan.map(|p| p.rules()).unwrap_or_default();
+        let limit = plan
+            .and_then(|p| p.work_order(running.work_order.as_str()))
+            .and_then(|o| rules.with_tolerance(o.qty));
+        let good = rust_decimal::Decimal::from(count.good);
+        run.over_production = limit.is_some_and(|l| good > l);
+        run.counting =
+            !(rules.stop_counting_when_complete && limit.is_some_and(|l| good >= l.floor()));
+        run.good = count.good;
+        run.scrap = count.scrap;
+        run.work_order = Some(running.work_order);
+        run.operation = running.operation;
+        run.by = Some(running.by);
+        run
+    }
+
+    /// [`station_run`](Self::station_run) of every station named: what the status reports.
+    pub fn station_runs<'a>(
+        &self,
+        plan: Option<&Plan>,
+        stations: impl IntoIterator<Item = &'a StationId>,
+    ) -> Vec<protocol::StationRun> {
+        let mut all: std::collections::BTreeSet<&StationId> = stations.into_iter().collect();
+        if let Some(plan) = plan {
+            all.extend(
+                plan.work_orders
+                    .iter()
+                    .flat_map(|wo| &wo.operations)
+                    .filter_map(|op| op.station.as_ref()),
+            );
+        }
+        all.extend(self.floor.stations.keys());
+        // Counts reported without a station are in `unassigned[""]`, not a station.
+        all.extend(self.unassigned.keys().filter(|s| !s.as_str().is_empty()));
+        all.into_iter().map(|s| self.station_run(plan, s)).collect()
+    }
 }
 
 /// How many scans per station the terminal lists.
@@ -307,6 +378,7 @@ const CODES: &[&str] = &[
     "missing_quantity",
     "missing_skill",
     "no_plan",
+    "no_stock",
     "no_work_order",
     "not_signed_in",
     "on_hold",
@@ -324,6 +396,9 @@ const CODES: &[&str] = &[
     "wrong_item",
     "wrong_pin",
     "wrong_unit",
+    // warnings
+    "negative_stock",
+    "over_required",
     // parameters
     "detail",
     "expected",
@@ -333,10 +408,12 @@ const CODES: &[&str] = &[
     "item",
     "lot",
     "name",
+    "on_hand",
     "open",
     "operation",
     "qty",
     "reason",
+    "required",
     "skill",
     "to",
     "uom",
@@ -360,6 +437,8 @@ struct SavedScan {
     lot: Option<protocol::LotId>,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    warning: Option<String>,
     message: String,
     #[serde(default)]
     params: BTreeMap<String, String>,
@@ -381,6 +460,7 @@ pub fn save_scans(scans: &VecDeque<ScanRecord>) -> String {
             action: r.outcome.action.map(str::to_owned),
             lot: r.outcome.lot.clone(),
             reason: r.outcome.reason.map(str::to_owned),
+            warning: r.outcome.warning.map(str::to_owned),
             message: r.outcome.message.clone(),
             params: r
                 .outcome
@@ -416,6 +496,7 @@ pub fn restore_scans(json: &str) -> VecDeque<ScanRecord> {
                 action: s.action.as_deref().and_then(code),
                 lot: s.lot,
                 reason: s.reason.as_deref().and_then(code),
+                warning: s.warning.as_deref().and_then(code),
                 message: s.message,
                 params: s
                     .params
@@ -647,6 +728,7 @@ mod tests {
             action: None,
             lot: None,
             reason: Some("over_issue"),
+            warning: Some("negative_stock"),
             message: "too much STEEL-2MM".into(),
             params: BTreeMap::from([("item", "STEEL-2MM".to_owned()), ("open", "5".to_owned())]),
             seq: Some(Seq(42)),

@@ -32,5 +32,5 @@ pub use plan::{
 pub use secret::Secret;
 pub use sync::{
     Ack, BatchError, EdgeStatus, EventBatch, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER,
-    PROTOCOL_VERSION, PlanPoll, StatusReply,
+    PROTOCOL_VERSION, PlanPoll, RunBy, StationRun, StatusReply,
 };

@@ -17,7 +17,7 @@
 //! type denies unknown fields, so an older edge keeps working against a newer central.
 
 use crate::event::Event;
-use crate::ids::{EdgeId, Seq};
+use crate::ids::{EdgeId, Seq, StationId, WorkOrderId};
 use crate::plan::PlanVersion;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -150,6 +150,57 @@ pub struct EdgeStatus {
     pub backlog: u64,
     /// The plan version the edge has applied.
     pub plan_version: PlanVersion,
+    /// What runs on each of the edge's stations, as its terminal shows it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stations: Vec<StationRun>,
+}
+
+/// What runs on one station: the work order its counts are booked to, and the counts kept
+/// unassigned there. One fact, computed by one function on the edge, shown the same on the
+/// line terminal, the edge's status and at central.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationRun {
+    pub station: StationId,
+    /// The work order whose operation runs here; absent: counts here are unassigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_order: Option<WorkOrderId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<u32>,
+    /// Why it runs here: `scan` (started by a scan at the station) or `plan` (the plan's
+    /// first work order with an operation at the station, nobody started another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<RunBy>,
+    /// The work order's good and scrap parts counted on this edge.
+    #[serde(default)]
+    pub good: u64,
+    #[serde(default)]
+    pub scrap: u64,
+    /// Good parts beyond the order's quantity plus the plant's tolerance.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_production: bool,
+    /// False when the order reached its quantity plus the tolerance and the plant stops
+    /// counting complete orders: counts here are then kept unassigned.
+    #[serde(default = "yes")]
+    pub counting: bool,
+    /// Parts counted here and booked to no work order.
+    #[serde(default)]
+    pub unassigned_good: u64,
+    #[serde(default)]
+    pub unassigned_scrap: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Why a work order runs on a station.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunBy {
+    /// Started by a scan (or the terminal) at the station.
+    Scan,
+    /// The plan's first work order with an operation at the station.
+    Plan,
 }
 
 /// Central's answer to a status report.
@@ -200,6 +251,32 @@ mod tests {
                 acked_seq: Seq(1100),
                 backlog: 100,
                 plan_version: PlanVersion(3),
+                stations: vec![
+                    StationRun {
+                        station: "st-10".into(),
+                        work_order: Some("WO-1001".into()),
+                        operation: Some(10),
+                        by: Some(RunBy::Scan),
+                        good: 512,
+                        scrap: 3,
+                        over_production: true,
+                        counting: true,
+                        unassigned_good: 0,
+                        unassigned_scrap: 0,
+                    },
+                    StationRun {
+                        station: "st-20".into(),
+                        work_order: None,
+                        operation: None,
+                        by: None,
+                        good: 0,
+                        scrap: 0,
+                        over_production: false,
+                        counting: true,
+                        unassigned_good: 40,
+                        unassigned_scrap: 1,
+                    },
+                ],
             }
         );
         insta::assert_json_snapshot!(

@@ -15,7 +15,7 @@ fn work_orders(prefix: &str) -> Value {
             "due": "2026-12-01",
             "priority": 1,
             "operations": [
-                {"operation": 10, "description": "stamp", "allowed_components": ["STEEL-2MM"]}
+                {"operation": 10, "description": "stamp", "station": "st-10", "allowed_components": ["STEEL-2MM"]}
             ]
         }
     ])

@@ -186,10 +186,12 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
         .expect("pick st-10");
     for page in [&terminal, &handheld] {
         page.wait(
-            "the station view and the sign-in prompt",
+            "the station view, the sign-in prompt and WO-1001 counting from the plan",
             r#"const op = document.getElementById('operator');
                return document.querySelector('#queue button[data-work-order="WO-1001"]') !== null
-                   && op.textContent.includes('Sign in: scan your badge');"#,
+                   && op.textContent.includes('Sign in: scan your badge')
+                   && document.getElementById('work-order').dataset.workOrder === 'WO-1001'
+                   && document.querySelector('#work-order [data-note="by_plan"]') !== null;"#,
         )
         .await;
         page.assert_no_horizontal_scrolling().await;
@@ -318,8 +320,9 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
             "WO-1001 to be started with 250 kg of steel open",
             r#"const b = document.getElementById('banner');
                const open = document.querySelector('#components tr[data-item="STEEL-2MM"] td.open');
-               return b.dataset.result === 'accepted'
+               return b.dataset.result === 'accepted' && b.innerText.includes('WO-1001')
                    && document.getElementById('work-order').dataset.workOrder === 'WO-1001'
+                   && document.querySelector('#work-order [data-note="by_plan"]') === null
                    && open !== null && open.textContent.trim() === '250 kg'
                    && document.activeElement === document.getElementById('scan');"#,
         )

@@ -352,3 +352,51 @@ async fn http_ingest_throughput() {
     );
     assert_eq!(h.count("line-1").await, batch_size * n_batches);
 }
+
+/// Issue 12: the edge books counts from a station that no work order's routing names (or of
+/// a complete order, where the plant stops counting) to no order. Central keeps them, as
+/// sent, and counts them against no order (not even as an unmatched one).
+#[tokio::test]
+async fn production_booked_to_no_work_order_is_kept() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    let mut unassigned = events("line-1", 1..=2);
+    unassigned[1].source.station = Some("st-20".into());
+    unassigned[1].kind = protocol::EventKind::ProductionReported {
+        work_order: None,
+        operation: None,
+        good: 40,
+        scrap: 1,
+    };
+    let reply = h
+        .post(
+            "/api/v1/sync/events",
+            &token,
+            json!({"protocol": PROTOCOL_VERSION, "edge_id": "line-1", "events": unassigned}),
+        )
+        .await;
+    assert_eq!(reply.json, json!({"acked_through": 2}));
+    let stored = h
+        .store()
+        .events(&"line-1".into(), Seq(1), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(stored.events, unassigned);
+    assert!(stored.quarantined.is_empty());
+    let listed = h.get("/api/v1/edges/line-1/events", ADMIN).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.json);
+    assert!(
+        listed.json.to_string().contains("\"good\":40"),
+        "{}",
+        listed.json
+    );
+    let unmatched = h.get("/api/v1/unmatched-work-orders", ADMIN).await.json;
+    // Only the first event names an order (unknown here); the unassigned one names none.
+    assert_eq!(
+        unmatched["work_orders"].as_array().map(Vec::len),
+        Some(1),
+        "{unmatched}"
+    );
+    assert_eq!(unmatched["work_orders"][0]["work_order"], "WO-1001");
+    assert_eq!(unmatched["work_orders"][0]["events"], 1);
+}

@@ -69,7 +69,12 @@ pub async fn run(
                 SourceMessage::Scan(_) | SourceMessage::Station(_) | SourceMessage::Mqtt(_)
             );
             match message {
-                SourceMessage::Event(body) => batch.events.push(*body),
+                SourceMessage::Event(mut body) => {
+                    // Simulated machines name a station; what runs there is decided here,
+                    // by the same rule as every other count.
+                    attribute(&mut body, plan.as_deref(), &interpreter.started);
+                    batch.events.push(*body)
+                }
                 SourceMessage::Readings(readings) => {
                     interpreter.interpret(&readings, plan.as_deref(), &mut batch)
                 }
@@ -160,9 +165,10 @@ pub async fn run(
                 pruned_floor = true;
             }
         }
-        // Production counts per work order, for the terminal's target against good and scrap.
-        let progressed = count_progress(&mut view, &batch);
-        for wo in &progressed {
+        // Production counts per work order, for the terminal's target against good and scrap,
+        // and per station for what is booked to no order.
+        let booked = book_production(&mut view, plan.as_deref(), &mut batch.events);
+        for wo in &booked.orders {
             if let Some(count) = view.progress.get(wo) {
                 batch.state.insert(
                     format!("{PROGRESS_PREFIX}{wo}"),
@@ -170,6 +176,15 @@ pub async fn run(
                 );
             }
         }
+        for station in &booked.stations {
+            if let Some(count) = view.unassigned.get(station) {
+                batch.state.insert(
+                    format!("{UNASSIGNED_PREFIX}{station}"),
+                    format!("{} {}", count.good, count.scrap),
+                );
+            }
+        }
+        let progressed = booked.orders;
         fit(&mut batch.events, chrono::Utc::now());
         let committed = commit(&journal, &live, std::mem::take(&mut batch)).await;
         for receipt in receipts.drain(..) {
@@ -177,7 +192,8 @@ pub async fn run(
         }
         // Only scans change the stations; production changes the counts.
         let scanned = !answers.is_empty();
-        let changed_floor = scanned || !progressed.is_empty() || pruned_floor;
+        let changed_floor =
+            scanned || !progressed.is_empty() || !booked.stations.is_empty() || pruned_floor;
         let mut rescanned: Vec<protocol::StationId> = Vec::new();
         for answer in answers.drain(..) {
             let mut outcome = answer.outcome;
@@ -347,26 +363,137 @@ fn take_decision(
     }
 }
 
-/// Adds the batch's production reports to the work orders' counts; returns the orders changed.
-fn count_progress(view: &mut FloorView, batch: &Interpreted) -> Vec<protocol::WorkOrderId> {
-    let mut changed = Vec::new();
-    for e in &batch.events {
-        if let protocol::EventKind::ProductionReported {
-            work_order: Some(wo),
-            good,
-            scrap,
+/// Journal state key prefix of a station's parts booked to no work order (`"{good} {scrap}"`).
+pub const UNASSIGNED_PREFIX: &str = "unassigned/";
+
+/// Gives a ready-made event (a simulated machine's) the work order that runs on its station
+/// ([`readings::running_at`]), as counts read from devices get it.
+fn attribute(
+    body: &mut protocol::EventBody,
+    plan: Option<&protocol::Plan>,
+    started: &readings::Started,
+) {
+    let station = body.source.station.as_ref().map(|s| s.as_str());
+    match &mut body.kind {
+        protocol::EventKind::ProductionReported {
+            work_order,
+            operation,
             ..
-        } = &e.kind
-        {
-            let count = view.progress.entry(wo.clone()).or_default();
-            count.good = count.good.saturating_add(*good);
-            count.scrap = count.scrap.saturating_add(*scrap);
-            if !changed.contains(wo) {
-                changed.push(wo.clone());
+        } => (*work_order, *operation) = readings::work_order_at(plan, started, station),
+        protocol::EventKind::Measurement { work_order, .. } => {
+            *work_order = readings::work_order_at(plan, started, station).0
+        }
+        _ => {}
+    }
+}
+
+/// What [`book_production`] changed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Booked {
+    pub orders: Vec<protocol::WorkOrderId>,
+    pub stations: Vec<protocol::StationId>,
+}
+
+/// Adds the batch's production reports to the work orders' counts, and those booked to no
+/// order to their station's unassigned count. Where the plant stops counting complete orders
+/// (`stop_counting_when_complete`), good parts beyond an order's quantity plus the tolerance
+/// are not booked to it: a report that crosses the line is split, the parts beyond it (a new
+/// event at the end of the batch, so the scans' event indices stay right) kept unassigned.
+pub fn book_production(
+    view: &mut FloorView,
+    plan: Option<&protocol::Plan>,
+    events: &mut Vec<protocol::EventBody>,
+) -> Booked {
+    use protocol::EventKind;
+    let mut booked = Booked::default();
+    let rules = plan.map(|p| p.rules()).unwrap_or_default();
+    let mut split_off = Vec::new();
+    for e in events.iter_mut() {
+        let EventKind::ProductionReported {
+            work_order,
+            operation,
+            good,
+            ..
+        } = &mut e.kind
+        else {
+            continue;
+        };
+        if let Some(wo) = work_order.clone() {
+            let counted = view.progress.get(&wo).map(|c| c.good).unwrap_or(0);
+            let limit = rules
+                .stop_counting_when_complete
+                .then(|| plan.and_then(|p| p.work_order(wo.as_str())))
+                .flatten()
+                .and_then(|order| rules.with_tolerance(order.qty))
+                .map(|q| {
+                    use rust_decimal::prelude::ToPrimitive;
+                    q.floor().to_u64().unwrap_or(u64::MAX)
+                });
+            let room = limit.map(|l| l.saturating_sub(counted));
+            match room {
+                Some(0) => {
+                    // Complete: nothing more is booked to it.
+                    *work_order = None;
+                    *operation = None;
+                }
+                Some(room) if room < *good => {
+                    let beyond = *good - room;
+                    *good = room;
+                    let mut rest = e.clone();
+                    rest.id = protocol::EventId(uuid::Uuid::now_v7());
+                    rest.kind = EventKind::ProductionReported {
+                        work_order: None,
+                        operation: None,
+                        good: beyond,
+                        scrap: 0,
+                    };
+                    split_off.push(rest);
+                }
+                _ => {}
+            }
+            if let EventKind::ProductionReported {
+                work_order: Some(wo),
+                good,
+                scrap,
+                ..
+            } = &e.kind
+            {
+                let count = view.progress.entry(wo.clone()).or_default();
+                count.good = count.good.saturating_add(*good);
+                count.scrap = count.scrap.saturating_add(*scrap);
+                if !booked.orders.contains(wo) {
+                    booked.orders.push(wo.clone());
+                }
+                continue;
             }
         }
+        unassigned(view, &mut booked, e);
     }
-    changed
+    for e in &split_off {
+        unassigned(view, &mut booked, e);
+    }
+    events.extend(split_off);
+    booked
+}
+
+/// Adds a report booked to no order to its station's unassigned count (`""`: no station).
+fn unassigned(view: &mut FloorView, booked: &mut Booked, e: &protocol::EventBody) {
+    let protocol::EventKind::ProductionReported {
+        work_order: None,
+        good,
+        scrap,
+        ..
+    } = &e.kind
+    else {
+        return;
+    };
+    let station = e.source.station.clone().unwrap_or_else(|| "".into());
+    let count = view.unassigned.entry(station.clone()).or_default();
+    count.good = count.good.saturating_add(*good);
+    count.scrap = count.scrap.saturating_add(*scrap);
+    if !booked.stations.contains(&station) {
+        booked.stations.push(station);
+    }
 }
 
 /// The stations' state and the work orders' counts as last committed.
@@ -396,6 +523,19 @@ pub async fn restore_floor(journal: &JournalHandle) -> FloorView {
             }
         }
         Err(e) => tracing::error!(error = %e, "cannot load the work orders' counts"),
+    }
+    match journal.state_with_prefix(UNASSIGNED_PREFIX).await {
+        Ok(pairs) => {
+            for (key, value) in pairs {
+                let station = key.trim_start_matches(UNASSIGNED_PREFIX);
+                let mut parts = value.split(' ').map(str::parse::<u64>);
+                if let (Some(Ok(good)), Some(Ok(scrap))) = (parts.next(), parts.next()) {
+                    view.unassigned
+                        .insert(station.into(), crate::live::StationCount { good, scrap });
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot load the stations' unassigned counts"),
     }
     view
 }
@@ -464,5 +604,134 @@ async fn commit(
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{EventBody, EventKind, Plan, PlanRules, WorkOrderId};
+    use rust_decimal::Decimal;
+
+    fn plan(rules: PlanRules) -> Plan {
+        let json = serde_json::json!({
+            "edge_id": "line-1", "version": 3, "published_at": "2026-11-27T06:00:00Z",
+            "work_orders": [{
+                "work_order": "WO-1", "item": "BRACKET", "qty": "30", "uom": "pcs",
+                "due": "2026-11-30",
+                "operations": [{"operation": 10, "description": "stamp", "station": "st-10"}]
+            }]
+        });
+        let mut plan: Plan = serde_json::from_value(json).unwrap();
+        plan.rules = Some(rules);
+        plan
+    }
+
+    fn report(station: &str, wo: Option<&str>, good: u64, scrap: u64) -> EventBody {
+        EventBody {
+            id: protocol::EventId(uuid::Uuid::now_v7()),
+            at: chrono::Utc::now(),
+            source: protocol::Source {
+                device: Some("press".into()),
+                station: Some(station.into()),
+            },
+            kind: EventKind::ProductionReported {
+                work_order: wo.map(WorkOrderId::from),
+                operation: wo.map(|_| 10),
+                good,
+                scrap,
+            },
+        }
+    }
+
+    fn booked(events: &[EventBody]) -> Vec<(Option<String>, u64, u64)> {
+        events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::ProductionReported {
+                    work_order,
+                    good,
+                    scrap,
+                    ..
+                } => Some((work_order.as_ref().map(|w| w.to_string()), *good, *scrap)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_complete_order_books_no_more_parts_where_the_plant_stops_counting() {
+        // 30 pieces + 10 %: 33 booked, what crosses the line is split, the rest unassigned.
+        let plan = plan(PlanRules {
+            over_tolerance_pct: Decimal::new(10, 0),
+            stop_counting_when_complete: true,
+            ..PlanRules::default()
+        });
+        let mut view = FloorView::default();
+        let mut events = vec![report("st-10", Some("WO-1"), 30, 2)];
+        book_production(&mut view, Some(&plan), &mut events);
+        let mut events = vec![
+            report("st-10", Some("WO-1"), 5, 1),
+            report("st-10", Some("WO-1"), 4, 0),
+        ];
+        let b = book_production(&mut view, Some(&plan), &mut events);
+        assert_eq!(
+            booked(&events),
+            vec![(Some("WO-1".into()), 3, 1), (None, 4, 0), (None, 2, 0)]
+        );
+        assert_eq!(b.orders, vec![WorkOrderId::from("WO-1")]);
+        assert_eq!(b.stations, vec![protocol::StationId::from("st-10")]);
+        let wo = &view.progress[&WorkOrderId::from("WO-1")];
+        assert_eq!((wo.good, wo.scrap), (33, 3));
+        let kept = &view.unassigned[&protocol::StationId::from("st-10")];
+        assert_eq!((kept.good, kept.scrap), (6, 0));
+        let run = view.station_run(Some(&plan), &"st-10".into());
+        assert_eq!(
+            (
+                run.work_order.as_ref().map(|w| w.as_str()),
+                run.counting,
+                run.over_production
+            ),
+            (Some("WO-1"), false, false)
+        );
+        assert_eq!(run.unassigned_good, 6);
+    }
+
+    #[test]
+    fn without_the_rule_an_order_counts_on_and_is_flagged_over_produced() {
+        let plan = plan(PlanRules {
+            over_tolerance_pct: Decimal::new(10, 0),
+            ..PlanRules::default()
+        });
+        let mut view = FloorView::default();
+        let mut events = vec![
+            report("st-10", Some("WO-1"), 33, 0),
+            report("st-30", None, 7, 1),
+        ];
+        book_production(&mut view, Some(&plan), &mut events);
+        let run = view.station_run(Some(&plan), &"st-10".into());
+        assert!(run.counting && !run.over_production, "{run:?}");
+        let mut events = vec![report("st-10", Some("WO-1"), 1, 0)];
+        book_production(&mut view, Some(&plan), &mut events);
+        assert_eq!(booked(&events), vec![(Some("WO-1".into()), 1, 0)]);
+        let run = view.station_run(Some(&plan), &"st-10".into());
+        assert!(run.counting && run.over_production, "{run:?}");
+        // A station no routing names runs nothing, and shows what it counted.
+        let run = view.station_run(Some(&plan), &"st-30".into());
+        assert_eq!(run.work_order, None);
+        assert_eq!((run.unassigned_good, run.unassigned_scrap), (7, 1));
+    }
+
+    #[test]
+    fn a_simulated_machine_s_counts_go_to_what_runs_on_its_station() {
+        let plan = plan(PlanRules::default());
+        let mut at_10 = report("st-10", Some("WO-OTHER"), 1, 0);
+        attribute(&mut at_10, Some(&plan), &Default::default());
+        let mut at_20 = report("st-20", Some("WO-1"), 1, 0);
+        attribute(&mut at_20, Some(&plan), &Default::default());
+        assert_eq!(
+            booked(&[at_10, at_20]),
+            vec![(Some("WO-1".into()), 1, 0), (None, 1, 0)]
+        );
     }
 }

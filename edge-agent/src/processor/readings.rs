@@ -7,7 +7,9 @@ use crate::config::SourceConfig;
 use crate::config::modbus::{Counts, Meaning, StateCode};
 use crate::sources::{Readings, Value};
 use chrono::{DateTime, Utc};
-use protocol::{EventBody, EventId, EventKind, MachineState, Plan, Source, StationId, WorkOrderId};
+use protocol::{
+    EventBody, EventId, EventKind, MachineState, Plan, RunBy, Source, StationId, WorkOrderId,
+};
 use std::collections::{BTreeMap, HashMap};
 
 /// (device, tag)
@@ -56,21 +58,55 @@ pub fn state_key(device: &str, tag: &str) -> String {
 /// The work order (and operation) started at each station by a scan (`processor/scan.rs`).
 pub type Started = BTreeMap<StationId, (WorkOrderId, Option<u32>)>;
 
-/// The work order running on `station`: the one started there by a scan while the plan still
-/// holds it, else the plan's first work order with an operation at that station (and that
-/// operation), else the plan's first work order.
+/// What runs on a station: the work order (and operation) its counts are booked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    pub work_order: WorkOrderId,
+    pub operation: Option<u32>,
+    pub by: RunBy,
+}
+
+/// What runs on `station`: the work order started there by a scan while the plan still holds
+/// it, else the plan's first work order not on hold with an operation at that station (and
+/// that operation), else nothing: counts there are then booked to no work order (unassigned).
+///
+/// **The one answer** to "what runs here": the counting (Modbus readings, MQTT values,
+/// simulated machines), the terminal's station view and the edge's status all ask it, so they
+/// cannot disagree. A work order whose routing does not name the station never runs there.
+pub fn running_at(plan: Option<&Plan>, started: &Started, station: &str) -> Option<Running> {
+    let plan = plan?;
+    if let Some((wo, op)) = started.get(&StationId::from(station))
+        && plan.work_order(wo.as_str()).is_some()
+    {
+        return Some(Running {
+            work_order: wo.clone(),
+            operation: *op,
+            by: RunBy::Scan,
+        });
+    }
+    plan.work_orders
+        .iter()
+        .filter(|wo| !wo.on_hold)
+        .find_map(|wo| {
+            let op = wo.operation_at(station)?;
+            Some(Running {
+                work_order: wo.work_order.clone(),
+                operation: Some(op.operation),
+                by: RunBy::Plan,
+            })
+        })
+}
+
+/// [`running_at`] as the work order and operation an event carries (none without a station).
 pub fn work_order_at(
     plan: Option<&Plan>,
     started: &Started,
     station: Option<&str>,
 ) -> (Option<WorkOrderId>, Option<u32>) {
-    if let (Some(plan), Some(station)) = (plan, station)
-        && let Some((wo, op)) = started.get(&StationId::from(station))
-        && plan.work_order(wo.as_str()).is_some()
-    {
-        return (Some(wo.clone()), *op);
+    match station.and_then(|s| running_at(plan, started, s)) {
+        Some(r) => (Some(r.work_order), r.operation),
+        None => (None, None),
     }
-    work_order_for(plan, station)
 }
 
 /// [`work_order_at`] with nothing started by a scan.
@@ -78,24 +114,7 @@ pub fn work_order_for(
     plan: Option<&Plan>,
     station: Option<&str>,
 ) -> (Option<WorkOrderId>, Option<u32>) {
-    let Some(plan) = plan else {
-        return (None, None);
-    };
-    if let Some(station) = station {
-        for wo in &plan.work_orders {
-            if let Some(op) = wo
-                .operations
-                .iter()
-                .find(|op| op.station.as_ref().is_some_and(|s| s.as_str() == station))
-            {
-                return (Some(wo.work_order.clone()), Some(op.operation));
-            }
-        }
-    }
-    match plan.work_orders.first() {
-        Some(wo) => (Some(wo.work_order.clone()), None),
-        None => (None, None),
-    }
+    work_order_at(plan, &Started::new(), station)
 }
 
 /// Events and the state to commit with them, in one transaction.
@@ -472,16 +491,67 @@ mod tests {
     }
 
     #[test]
-    fn the_first_work_order_when_none_runs_at_the_station_and_none_without_a_plan() {
+    fn counts_go_to_the_order_routed_through_the_station_or_to_none() {
+        // Issue 12: presses on st-20 and st-30 counted into a work order routed through st-10
+        // only (the plan's first work order was the fallback).
         let mut plan = plan();
-        plan.work_orders.remove(1);
         assert_eq!(
             work_order_for(Some(&plan), Some("st-10")),
-            (Some("WO-A".into()), None)
+            (Some("WO-B".into()), Some(20))
         );
+        assert_eq!(work_order_for(Some(&plan), Some("st-30")), (None, None));
+        assert_eq!(work_order_for(Some(&plan), None), (None, None));
         assert_eq!(work_order_for(None, Some("st-10")), (None, None));
-        plan.work_orders.clear();
+        // A held order does not run anywhere by the plan alone.
+        plan.work_orders[1].on_hold = true;
         assert_eq!(work_order_for(Some(&plan), Some("st-10")), (None, None));
+        // One started by a scan runs where it was started, while the plan holds it.
+        let started = Started::from([(StationId::from("st-10"), ("WO-B".into(), Some(20)))]);
+        assert_eq!(
+            running_at(Some(&plan), &started, "st-10"),
+            Some(Running {
+                work_order: "WO-B".into(),
+                operation: Some(20),
+                by: RunBy::Scan
+            })
+        );
+        plan.work_orders.remove(1);
+        assert_eq!(running_at(Some(&plan), &started, "st-10"), None);
+        assert_eq!(
+            running_at(Some(&plan), &started, "st-99").map(|r| (r.work_order, r.by)),
+            Some(("WO-A".into(), RunBy::Plan))
+        );
+    }
+
+    #[test]
+    fn a_counter_at_a_station_no_order_runs_on_reports_unassigned_production() {
+        let mut m = Meanings::default();
+        m.insert(
+            "press-30",
+            "good",
+            Meaning::Counter {
+                station: Some("st-30".into()),
+                counts: Counts::Good,
+                bits: 32,
+                max_step: 1000,
+            },
+        );
+        let mut i = Interpreter::new(m);
+        i.restore("counter/press-30/good", "10");
+        let plan = plan();
+        let mut out = Interpreted::default();
+        let mut r = readings(&[("good", Value::UInt(25))]);
+        r.device = "press-30".into();
+        i.interpret(&r, Some(&plan), &mut out);
+        assert_eq!(
+            kinds(&out),
+            vec![EventKind::ProductionReported {
+                work_order: None,
+                operation: None,
+                good: 15,
+                scrap: 0
+            }]
+        );
     }
 
     #[test]

@@ -30,9 +30,14 @@ pub struct ScanOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lot: Option<LotId>,
     /// For a refused scan: why, as a stable code the terminal translates (`wrong_item`,
-    /// `expired`, `on_hold`, `no_work_order`, `unknown_code`, …).
+    /// `expired`, `on_hold`, `no_work_order`, `no_stock`, `unknown_code`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+    /// For an accepted scan the operator should look at: what is wrong, as a stable code the
+    /// terminal translates (`over_required`: issued beyond what the order needs, within the
+    /// plant's tolerance; `negative_stock`: central holds less of the lot than was issued).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<&'static str>,
     /// The outcome in one English sentence (logs, scanners with a display, API callers).
     pub message: String,
     /// The values the message names, for translations of it.
@@ -60,6 +65,16 @@ pub enum ScanResult {
 pub const STATION_PREFIX: &str = "scan/station/";
 pub const ISSUED_PREFIX: &str = "scan/issued/";
 pub const LOT_LOCATION_PREFIX: &str = "scan/lot-location/";
+/// What this edge issued from a lot since the plan that told it the lot's stock.
+pub const DRAWN_PREFIX: &str = "scan/drawn/";
+
+/// What this edge issued from one lot under one plan version (`scan/drawn/{lot}`): the lot's
+/// `on_hand` in that plan less this is what is left for the edge to issue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drawn {
+    pub plan: protocol::PlanVersion,
+    pub qty: Decimal,
+}
 
 /// Where a lot was put, and when (the journal state of `scan/lot-location/{lot}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +126,8 @@ pub struct Floor {
     pub issued: BTreeMap<(WorkOrderId, u32), Issued>,
     /// Where each lot was last put, and when.
     pub lot_locations: BTreeMap<LotId, (LocationId, DateTime<Utc>)>,
+    /// What was issued from each lot since the plan version that gave its stock.
+    pub drawn: BTreeMap<LotId, Drawn>,
     /// The line's limits on quantities (from the configuration).
     pub limits: Limits,
     /// Since when each order with records here has been out of the plan (not saved: after a
@@ -275,6 +292,13 @@ impl Floor {
                     .map(|p| (p.location, p.at))
                     .unwrap_or_else(|_| (LocationId::from(value.as_str()), Utc::now()));
                 floor.lot_locations.insert(lot.into(), place);
+            } else if let Some(lot) = key.strip_prefix(DRAWN_PREFIX) {
+                match serde_json::from_str(&value) {
+                    Ok(drawn) => {
+                        floor.drawn.insert(lot.into(), drawn);
+                    }
+                    Err(e) => tracing::error!(key, error = %e, "cannot read what a lot gave"),
+                }
             }
         }
         floor
@@ -343,6 +367,19 @@ impl Floor {
                 .state
                 .push((format!("{LOT_LOCATION_PREFIX}{lot}"), String::new()));
             pruned.lots += 1;
+        }
+        // What was drawn under an older plan no longer counts: its stock came again since.
+        let stale: Vec<LotId> = self
+            .drawn
+            .iter()
+            .filter(|(_, d)| d.plan != plan.version)
+            .map(|(lot, _)| lot.clone())
+            .collect();
+        for lot in stale {
+            self.drawn.remove(&lot);
+            pruned
+                .state
+                .push((format!("{DRAWN_PREFIX}{lot}"), String::new()));
         }
         pruned
     }
@@ -416,6 +453,7 @@ fn conclude(
                 action: Some(accepted.action),
                 lot: None,
                 reason: None,
+                warning: accepted.warning,
                 message: accepted.message,
                 params: accepted.params,
                 seq: None,
@@ -445,6 +483,7 @@ fn conclude(
                     action: None,
                     lot: None,
                     reason: Some(refusal.reason),
+                    warning: None,
                     message: refusal.message,
                     params: refusal.params,
                     seq: None,
@@ -503,6 +542,8 @@ fn kind_of(reading: &Reading) -> Option<&'static str> {
 
 struct Accepted {
     action: &'static str,
+    /// Accepted, but the operator should look: a code the terminal translates.
+    warning: Option<&'static str>,
     message: String,
     params: BTreeMap<&'static str, String>,
 }
@@ -532,6 +573,7 @@ fn accept<const N: usize>(
 ) -> Result<Accepted, Refusal> {
     Ok(Accepted {
         action,
+        warning: None,
         message,
         params: BTreeMap::from(params),
     })
@@ -744,7 +786,7 @@ impl<'a> Deciding<'a> {
         plan: Option<&Plan>,
     ) -> Result<Accepted, Refusal> {
         let state = self.station_state().clone();
-        let (Some(wo), Some(operation)) = (state.work_order, state.operation) else {
+        let Some((wo, operation)) = self.running(plan) else {
             return refuse(
                 "no_work_order",
                 format!("no work order is running at station {}", self.station),
@@ -776,11 +818,17 @@ impl<'a> Deciding<'a> {
             .get(&key)
             .map(|i| i.qty_produced)
             .unwrap_or_default();
-        let allowed = order
-            .qty
-            .checked_mul(Decimal::ONE_HUNDRED + self.floor.limits.completion_tolerance_pct)
-            .and_then(|q| q.checked_div(Decimal::ONE_HUNDRED))
-            .unwrap_or(order.qty);
+        // The line's own tolerance, or the plant's where central sets a larger one.
+        let tolerance = plan
+            .map(|p| p.rules().over_tolerance_pct)
+            .unwrap_or_default()
+            .max(self.floor.limits.completion_tolerance_pct);
+        let allowed = protocol::PlanRules {
+            over_tolerance_pct: tolerance,
+            ..Default::default()
+        }
+        .with_tolerance(order.qty)
+        .unwrap_or(order.qty);
         let open = allowed
             .checked_sub(produced)
             .unwrap_or_default()
@@ -1077,6 +1125,7 @@ impl<'a> Deciding<'a> {
                 });
                 Accepted {
                     action: "moved",
+                    warning: None,
                     message,
                     params,
                 }
@@ -1098,6 +1147,7 @@ impl<'a> Deciding<'a> {
                 });
                 Accepted {
                     action: "received",
+                    warning: None,
                     message,
                     params,
                 }
@@ -1105,9 +1155,16 @@ impl<'a> Deciding<'a> {
         }
     }
 
+    /// The order and operation that run on this station: the one answer the counting, the
+    /// terminal and the status use too ([`running_at`](super::readings::running_at)).
+    fn running(&self, plan: Option<&Plan>) -> Option<(WorkOrderId, u32)> {
+        let running =
+            super::readings::running_at(plan, &self.floor.started(), self.station.as_str())?;
+        Some((running.work_order, running.operation?))
+    }
+
     fn issue(&mut self, scan: LotScan, plan: Option<&Plan>) -> Result<Accepted, Refusal> {
-        let state = self.station_state().clone();
-        let (Some(wo), Some(operation)) = (state.work_order, state.operation) else {
+        let Some((wo, operation)) = self.running(plan) else {
             return refuse(
                 "no_work_order",
                 format!(
@@ -1171,8 +1228,11 @@ impl<'a> Deciding<'a> {
                     ],
                 );
             }
-            let open = need
-                .qty
+            // Beyond what the order needs, a lot is still taken up to the plant's tolerance
+            // (with a warning), and refused beyond it.
+            let rules = plan.map(|p| p.rules()).unwrap_or_default();
+            let allowed = rules.with_tolerance(need.qty).unwrap_or(need.qty);
+            let open = allowed
                 .checked_sub(already)
                 .unwrap_or_default()
                 .max(Decimal::ZERO);
@@ -1180,7 +1240,7 @@ impl<'a> Deciding<'a> {
                 return refuse(
                     "over_issue",
                     format!(
-                        "too much {}: the lot holds {} {}, the work order still needs {} {}",
+                        "too much {}: the lot holds {} {}, the work order still takes {} {}",
                         scan.item,
                         scan.qty.normalize(),
                         scan.uom,
@@ -1196,6 +1256,7 @@ impl<'a> Deciding<'a> {
                 );
             }
         }
+        let stock = self.stock_check(&scan, plan)?;
         let Some(total) = already.checked_add(scan.qty) else {
             // Only reachable for a component the plan does not limit, after more issues than a
             // plant makes in its life: refused, never a panic.
@@ -1214,24 +1275,60 @@ impl<'a> Deciding<'a> {
                 ],
             );
         };
+        let required = op
+            .components
+            .iter()
+            .find(|c| c.item == scan.item)
+            .map(|c| c.qty);
         let entry = self.floor.issued.entry(key.clone()).or_default();
         entry.by_item.insert(scan.item.clone(), total);
         entry.lots.insert(scan.lot.clone());
         let pair = self.floor.save_issued(&key);
         self.state.push(pair);
-        let params = [
+        if let Some((version, drawn)) = stock.drawn {
+            self.floor.drawn.insert(
+                scan.lot.clone(),
+                Drawn {
+                    plan: version,
+                    qty: drawn,
+                },
+            );
+            let saved = serde_json::to_string(&self.floor.drawn[&scan.lot]).unwrap_or_default();
+            self.state
+                .push((format!("{DRAWN_PREFIX}{}", scan.lot), saved));
+        }
+        let mut params = BTreeMap::from([
             ("item", scan.item.to_string()),
             ("lot", scan.lot.to_string()),
             ("qty", scan.qty.normalize().to_string()),
             ("uom", scan.uom.clone()),
             ("work_order", wo.to_string()),
-        ];
-        let message = format!(
+        ]);
+        let mut message = format!(
             "{} {} of lot {} issued to {wo}",
             scan.qty.normalize(),
             scan.uom,
             scan.lot
         );
+        // What the operator should look at: first the stock, then the requirement.
+        let mut warning = None;
+        if let Some(required) = required.filter(|r| total > *r) {
+            message.push_str(&format!(
+                "; warning: {} {} issued against {} {} required (within the plant's tolerance)",
+                total.normalize(),
+                scan.uom,
+                required.normalize(),
+                scan.uom
+            ));
+            params.insert("issued", total.normalize().to_string());
+            params.insert("required", required.normalize().to_string());
+            warning = Some("over_required");
+        }
+        if let Some(short) = stock.short {
+            message.push_str(&format!("; warning: {short}"));
+            params.extend(stock.params);
+            warning = Some("negative_stock");
+        }
         self.emit(EventKind::MaterialIssued {
             work_order: wo,
             operation: Some(operation),
@@ -1240,8 +1337,94 @@ impl<'a> Deciding<'a> {
             qty: scan.qty,
             uom: scan.uom,
         });
-        accept("issued", message, params)
+        Ok(Accepted {
+            action: "issued",
+            warning,
+            message,
+            params,
+        })
     }
+
+    /// The plant's rule on negative stock against what central said the lot holds
+    /// (`on_hand`, at the plan's version) less what this edge issued from it since: `refuse`
+    /// refuses a lot short of the scanned quantity (`no_stock`), `flag` takes it with a
+    /// warning, `allow` takes it. A lot central gave no `on_hand` for is never refused.
+    fn stock_check(&self, scan: &LotScan, plan: Option<&Plan>) -> Result<StockCheck, Refusal> {
+        let mut check = StockCheck::default();
+        let Some(plan) = plan else {
+            return Ok(check);
+        };
+        let Some(known) = plan.lot(scan.lot.as_str()) else {
+            return Ok(check);
+        };
+        let Some(on_hand) = known.on_hand else {
+            return Ok(check);
+        };
+        let drawn = self
+            .floor
+            .drawn
+            .get(&scan.lot)
+            .filter(|d| d.plan == plan.version)
+            .map(|d| d.qty)
+            .unwrap_or_default();
+        let left = on_hand.checked_sub(drawn).unwrap_or(Decimal::MIN);
+        check.drawn = Some((
+            plan.version,
+            drawn.checked_add(scan.qty).unwrap_or(Decimal::MAX),
+        ));
+        if left >= scan.qty {
+            return Ok(check);
+        }
+        let left = left.max(Decimal::ZERO).normalize();
+        let place = match &known.location {
+            Some(location) => format!("at {location}"),
+            None => "in stock".to_owned(),
+        };
+        let short = format!(
+            "lot {} has {left} {} {place}, {} {} scanned",
+            scan.lot,
+            scan.uom,
+            scan.qty.normalize(),
+            scan.uom
+        );
+        let params = BTreeMap::from([
+            ("lot", scan.lot.to_string()),
+            ("on_hand", left.to_string()),
+            ("qty", scan.qty.normalize().to_string()),
+            ("uom", scan.uom.clone()),
+            (
+                "location",
+                known
+                    .location
+                    .as_ref()
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| "—".to_owned()),
+            ),
+        ]);
+        match plan.rules().negative_stock {
+            protocol::NegativeStock::Refuse => Err(Refusal {
+                reason: "no_stock",
+                message: short,
+                params,
+            }),
+            protocol::NegativeStock::Flag => {
+                check.short = Some(short);
+                check.params = params;
+                Ok(check)
+            }
+            protocol::NegativeStock::Allow => Ok(check),
+        }
+    }
+}
+
+/// What [`Deciding::stock_check`] found for an issue it lets through.
+#[derive(Default)]
+struct StockCheck {
+    /// The lot's new drawn quantity under the plan version, when central gave its stock.
+    drawn: Option<(protocol::PlanVersion, Decimal)>,
+    /// Short of stock, flagged: the warning's sentence and values.
+    short: Option<String>,
+    params: BTreeMap<&'static str, String>,
 }
 
 /// A supplier's GS1 label as a lot: GTIN (01) to item through the plan, batch (10), quantity
@@ -1751,7 +1934,14 @@ mod tests {
 
     #[test]
     fn material_is_issued_only_when_allowed_current_and_open() {
-        check(&[STEEL], ("no_work_order", &["scan_rejected"]));
+        // Issue 12: what runs on a station is one fact. Nobody started an order at st-10, but
+        // the plan's WO-1 runs there (its counts go to it, the terminal shows it): so does the
+        // material. A station no order is routed through takes none.
+        check(&[STEEL], ("issued", &["material_issued"]));
+        let mut elsewhere = request(STEEL);
+        elsewhere.station = "st-30".into();
+        let d = Floor::default().scan(&elsewhere, Some(&plan()));
+        assert_eq!(d.outcome.reason, Some("no_work_order"));
         check(&[BADGE, START, STEEL], ("issued", &["material_issued"]));
         check(
             &[BADGE, START, "(92)BOLT-M8(93)B-1(94)100pcs"],
@@ -1794,6 +1984,238 @@ mod tests {
             &[BADGE, START, "(92)GREASE(93)L-HOLD(94)1kg"],
             ("on_hold", &["scan_rejected"]),
         );
+    }
+
+    #[test]
+    fn an_issue_beyond_the_need_warns_within_the_plant_s_tolerance_and_is_refused_beyond_it() {
+        // Issue 12: 95 kg issued against 25.5 kg required passed silently. 50 kg needed here,
+        // 10 % tolerance: up to 55 kg.
+        let mut plan = plan();
+        plan.rules = Some(protocol::PlanRules {
+            over_tolerance_pct: Decimal::new(10, 0),
+            ..Default::default()
+        });
+        let mut floor = Floor::default();
+        let d = scan_all(
+            &mut floor,
+            Some(&plan),
+            &[
+                BADGE,
+                START,
+                "(92)STEEL-2MM(93)L-1(94)25kg",
+                "(92)STEEL-2MM(93)L-2(94)25kg",
+            ],
+        );
+        assert_eq!(
+            (d.outcome.action, d.outcome.warning),
+            (Some("issued"), None)
+        );
+        let d = scan_all(&mut floor, Some(&plan), &["(92)STEEL-2MM(93)L-3(94)5kg"]);
+        assert_eq!(
+            (d.outcome.action, d.outcome.warning),
+            (Some("issued"), Some("over_required")),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(
+            (
+                d.outcome.params["issued"].as_str(),
+                d.outcome.params["required"].as_str()
+            ),
+            ("55", "50")
+        );
+        assert!(
+            d.outcome
+                .message
+                .contains("55 kg issued against 50 kg required")
+        );
+        let d = scan_all(&mut floor, Some(&plan), &["(92)STEEL-2MM(93)L-4(94)1kg"]);
+        assert_eq!(
+            d.outcome.reason,
+            Some("over_issue"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(d.outcome.params["open"], "0");
+        // Without a tolerance, nothing beyond the need is taken (as before).
+        check(
+            &[
+                BADGE,
+                START,
+                STEEL,
+                "(92)STEEL-2MM(93)L-2(94)25kg",
+                "(92)STEEL-2MM(93)L-3(94)1kg",
+            ],
+            ("over_issue", &["scan_rejected"]),
+        );
+    }
+
+    #[test]
+    fn finished_lots_may_reach_the_plant_s_tolerance_without_a_supervisor() {
+        let mut plan = plan();
+        plan.rules = Some(protocol::PlanRules {
+            over_tolerance_pct: Decimal::new(10, 0),
+            ..Default::default()
+        });
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START]);
+        let complete = |floor: &mut Floor, qty| {
+            floor.command(
+                &StationCommand {
+                    station: "st-10".into(),
+                    at: at(),
+                    action: StationAction::CompleteLot {
+                        qty,
+                        approved_by: None,
+                    },
+                    reply: None,
+                },
+                Some(&plan),
+            )
+        };
+        assert_eq!(
+            complete(&mut floor, Decimal::new(550, 0)).outcome.action,
+            Some("lot_completed")
+        );
+        assert_eq!(
+            complete(&mut floor, Decimal::ONE).outcome.reason,
+            Some("over_completion")
+        );
+    }
+
+    /// A plan whose lot L-0001 has 30 kg at RACK-A by central's books, under `rule`.
+    fn stock_plan(rule: protocol::NegativeStock) -> Plan {
+        let mut plan = plan();
+        plan.lots.push(PlanLot {
+            lot: "L-0001".into(),
+            item: "STEEL-2MM".into(),
+            expires: None,
+            on_hold: false,
+            hold_reason: None,
+            location: Some("RACK-A".into()),
+            on_hand: Some(Decimal::new(30, 0)),
+        });
+        plan.rules = Some(protocol::PlanRules {
+            negative_stock: rule,
+            ..Default::default()
+        });
+        plan
+    }
+
+    #[test]
+    fn negative_stock_is_refused_flagged_or_allowed_as_the_plant_says() {
+        use protocol::NegativeStock;
+        let lot = |qty: u32| format!("(92)STEEL-2MM(93)L-0001(94){qty}kg");
+        // Refuse: the lot's stock less what this edge drew from it since the plan.
+        let plan = stock_plan(NegativeStock::Refuse);
+        let mut floor = Floor::default();
+        let d = scan_all(&mut floor, Some(&plan), &[BADGE, START, lot(40).as_str()]);
+        assert_eq!(d.outcome.reason, Some("no_stock"));
+        assert_eq!(
+            d.outcome.message,
+            "lot L-0001 has 30 kg at RACK-A, 40 kg scanned"
+        );
+        assert_eq!(
+            (
+                d.outcome.params["on_hand"].as_str(),
+                d.outcome.params["location"].as_str()
+            ),
+            ("30", "RACK-A")
+        );
+        let d = scan_all(&mut floor, Some(&plan), &[lot(20).as_str()]);
+        assert_eq!(
+            (d.outcome.action, d.outcome.warning),
+            (Some("issued"), None)
+        );
+        let d = scan_all(&mut floor, Some(&plan), &["(91)WO-2", lot(20).as_str()]);
+        assert_eq!(
+            d.outcome.message,
+            "lot L-0001 has 10 kg at RACK-A, 20 kg scanned"
+        );
+        assert_eq!(d.outcome.action, None);
+        let d = scan_all(&mut floor, Some(&plan), &[lot(10).as_str()]);
+        assert_eq!(d.outcome.action, Some("issued"), "{}", d.outcome.message);
+        // A newer plan brings the lot's stock anew: what was drawn before no longer counts.
+        let mut newer = plan.clone();
+        newer.version = PlanVersion(5);
+        newer.lots.last_mut().unwrap().on_hand = Some(Decimal::new(5, 0));
+        let mut fresh = Floor::default();
+        fresh.drawn.insert(
+            "L-0001".into(),
+            Drawn {
+                plan: PlanVersion(4),
+                qty: Decimal::new(30, 0),
+            },
+        );
+        let d = scan_all(&mut fresh, Some(&newer), &[BADGE, START, lot(6).as_str()]);
+        assert_eq!(
+            d.outcome.message,
+            "lot L-0001 has 5 kg at RACK-A, 6 kg scanned"
+        );
+        let d = scan_all(&mut fresh, Some(&newer), &[lot(5).as_str()]);
+        assert_eq!(d.outcome.action, Some("issued"), "{}", d.outcome.message);
+        assert_eq!(fresh.drawn[&LotId::from("L-0001")].plan, PlanVersion(5));
+        // Lots central told nothing of the stock of are not refused.
+        let d = scan_all(&mut floor, Some(&plan), &["(92)STEEL-2MM(93)L-9(94)20kg"]);
+        assert_eq!(d.outcome.action, Some("issued"));
+
+        // Flag: taken, with a warning that says the same.
+        let plan = stock_plan(NegativeStock::Flag);
+        let d = scan_all(
+            &mut Floor::default(),
+            Some(&plan),
+            &[BADGE, START, lot(40).as_str()],
+        );
+        assert_eq!(
+            (d.outcome.action, d.outcome.warning),
+            (Some("issued"), Some("negative_stock"))
+        );
+        assert!(
+            d.outcome
+                .message
+                .ends_with("warning: lot L-0001 has 30 kg at RACK-A, 40 kg scanned"),
+            "{}",
+            d.outcome.message
+        );
+        // Allow: taken without a word.
+        let plan = stock_plan(NegativeStock::Allow);
+        let d = scan_all(
+            &mut Floor::default(),
+            Some(&plan),
+            &[BADGE, START, lot(40).as_str()],
+        );
+        assert_eq!(
+            (d.outcome.action, d.outcome.warning),
+            (Some("issued"), None)
+        );
+    }
+
+    #[test]
+    fn what_was_drawn_from_a_lot_comes_back_and_is_forgotten_with_its_plan() {
+        let plan = stock_plan(protocol::NegativeStock::Refuse);
+        let mut floor = Floor::default();
+        let mut saved = BTreeMap::new();
+        for code in [BADGE, START, "(92)STEEL-2MM(93)L-0001(94)20kg"] {
+            saved.extend(floor.scan(&request(code), Some(&plan)).state);
+        }
+        assert_eq!(
+            floor.drawn[&LotId::from("L-0001")],
+            Drawn {
+                plan: PlanVersion(4),
+                qty: Decimal::new(20, 0)
+            }
+        );
+        assert_eq!(Floor::restore(saved), floor);
+        let mut newer = plan.clone();
+        newer.version = PlanVersion(5);
+        let pruned = floor.prune(Some(&newer), at(), []);
+        assert!(
+            pruned
+                .state
+                .contains(&(format!("{DRAWN_PREFIX}L-0001"), String::new())),
+            "{pruned:?}"
+        );
+        assert!(floor.drawn.is_empty());
     }
 
     #[test]
@@ -1873,9 +2295,10 @@ mod tests {
             ("moved", &["material_moved"]),
         );
         check(&["(95)RACK-1", "(95)RACK-1"], ("location_cleared", &[]));
+        // Location cleared: the lot is issued to what runs here again.
         check(
             &["(95)RACK-1", "(95)RACK-1", STEEL],
-            ("no_work_order", &["scan_rejected"]),
+            ("issued", &["material_issued"]),
         );
     }
 

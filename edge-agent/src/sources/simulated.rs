@@ -141,14 +141,15 @@ pub async fn run(
             _ = shutdown.wait_for(|s| *s) => return,
         }
         let plan = live.plan();
-        for (i, machine) in machines.iter_mut().enumerate() {
-            // Each machine runs the plan's work orders round robin.
-            let work_order = plan.as_ref().and_then(|p| {
-                (!p.work_orders.is_empty())
-                    .then(|| &p.work_orders[i % p.work_orders.len()].work_order)
-            });
+        for machine in machines.iter_mut() {
+            // Each machine runs the work order routed through its station, if any (the
+            // processor books its counts by the same rule, and to nothing without one).
+            let (work_order, _) = crate::processor::readings::work_order_for(
+                plan.as_deref(),
+                Some(machine.station.as_str()),
+            );
             let before = machine.state();
-            for kind in machine.cycle(&mut rng, config.parts_per_cycle, work_order) {
+            for kind in machine.cycle(&mut rng, config.parts_per_cycle, work_order.as_ref()) {
                 if config.max_events.is_some_and(|max| n_generated >= max) {
                     return;
                 }

@@ -329,6 +329,7 @@ pub fn edge_status(edge_id: &EdgeId, stats: &JournalStats, live: &Live) -> EdgeS
         acked_seq: stats.acked_seq,
         backlog: stats.backlog,
         plan_version: live.plan_version(),
+        stations: live.floor().station_runs(live.plan().as_deref(), []),
     }
 }
 

@@ -179,6 +179,9 @@ pub struct StatusView {
     pub journal: JournalView,
     pub central: SyncHealth,
     pub devices: Vec<DeviceStatus>,
+    /// What runs on each station and the counts booked to no order there
+    /// ([`crate::live::FloorView::station_run`], as the terminal shows it).
+    pub stations: Vec<protocol::StationRun>,
 }
 
 #[derive(Debug, Serialize)]
@@ -218,6 +221,10 @@ async fn status(State(s): State<TerminalState>) -> Response {
         },
         central: s.live.sync_health(),
         devices: s.live.devices(),
+        stations: s
+            .live
+            .floor()
+            .station_runs(s.live.plan().as_deref(), &s.stations),
     })
     .into_response()
 }

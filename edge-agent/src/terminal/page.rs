@@ -251,4 +251,36 @@ mod tests {
             );
         }
     }
+
+    /// Issue 12: the warnings an accepted scan carries and the stock refusal are said in both
+    /// languages, and every code the scan processor and the station view use has its text.
+    #[test]
+    fn warnings_and_the_stock_refusal_are_said_in_both_languages() {
+        let table = |name: &str, lang: &str| -> String {
+            let start = TERMINAL_JS
+                .find(&format!("const {name} = {{"))
+                .unwrap_or_else(|| panic!("terminal.js defines {name}"));
+            let body = &TERMINAL_JS[start..];
+            let at = body
+                .find(&format!("\n    {lang}: {{"))
+                .unwrap_or_else(|| panic!("{name} has {lang}"));
+            let body = &body[at + 1..];
+            body[..body.find("\n    },").expect("the table ends")].to_owned()
+        };
+        for lang in ["en", "zh"] {
+            for code in ["over_required", "negative_stock"] {
+                assert!(
+                    table("WARNINGS", lang).contains(&format!("{code}:")),
+                    "WARNINGS.{lang} lacks {code}"
+                );
+            }
+            assert!(table("REASONS", lang).contains("no_stock:"), "{lang}");
+            for key in ["over_production", "not_counting", "by_plan", "unassigned"] {
+                assert!(
+                    table("TEXTS", lang).contains(&format!("{key}:")),
+                    "TEXTS.{lang} lacks {key}"
+                );
+            }
+        }
+    }
 }

@@ -144,10 +144,14 @@ pub struct StationView {
     pub work_order: Option<RunningView>,
     /// Where lots scanned next are put (receipts and moves).
     pub location: Option<String>,
-    /// The plan's work orders with an operation here, not running here now, in plan order.
+    /// The plan's work orders with an operation here, in plan order, but the one started here
+    /// by a scan (one running by the plan alone stays, so it can be started).
     pub queue: Vec<QueuedView>,
     /// Newest first.
     pub scans: Vec<ScanRecord>,
+    /// Parts counted at this station and booked to no work order (no order runs here, or
+    /// the one that runs is complete and the plant stops counting complete orders).
+    pub unassigned: crate::live::StationCount,
     pub plan_version: PlanVersion,
     pub central_connected: bool,
 }
@@ -155,6 +159,16 @@ pub struct StationView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunningView {
     pub work_order: WorkOrderId,
+    /// `scan`: started here; `plan`: the plan's first order with an operation here, which
+    /// the counts go to until someone starts another.
+    pub by: protocol::RunBy,
+    /// Good parts beyond the order's quantity plus the plant's tolerance.
+    pub over_production: bool,
+    /// False once the order reached its quantity plus the tolerance where the plant stops
+    /// counting complete orders: counts here are then kept unassigned.
+    pub counting: bool,
+    /// The order's quantity plus the plant's tolerance.
+    pub allowed: Option<Decimal>,
     pub item: String,
     pub operation: Option<u32>,
     pub description: Option<String>,
@@ -196,6 +210,13 @@ pub fn known_stations(s: &TerminalState, plan: Option<&Plan>, view: &FloorView) 
         }
     }
     all.extend(view.floor.stations.keys().cloned());
+    // A station whose counts went to no order is shown, so those counts are seen.
+    all.extend(
+        view.unassigned
+            .keys()
+            .filter(|s| !s.as_str().is_empty())
+            .cloned(),
+    );
     all.into_iter().collect()
 }
 
@@ -213,14 +234,16 @@ pub fn station_view(
         .get(station)
         .cloned()
         .unwrap_or_default();
-    let running = state.work_order.as_ref().map(|wo| {
+    // What runs here is what the counting books to: one function decides both.
+    let run = view.station_run(plan, station);
+    let running = run.work_order.as_ref().map(|wo| {
         let order = plan.and_then(|p| p.work_order(wo.as_str()));
         let op = order.and_then(|o| {
             o.operations
                 .iter()
-                .find(|op| Some(op.operation) == state.operation)
+                .find(|op| Some(op.operation) == run.operation)
         });
-        let issued = state
+        let issued = run
             .operation
             .and_then(|op| view.floor.issued.get(&(wo.clone(), op)));
         let issued_of = |item: &protocol::ItemId| {
@@ -243,16 +266,24 @@ pub fn station_view(
                 });
             }
         }
-        let count = view.progress.get(wo).copied().unwrap_or_default();
         RunningView {
             work_order: wo.clone(),
+            by: run.by.unwrap_or(protocol::RunBy::Plan),
+            over_production: run.over_production,
+            counting: run.counting,
+            allowed: order.and_then(|o| {
+                plan.map(|p| p.rules())
+                    .unwrap_or_default()
+                    .with_tolerance(o.qty)
+                    .map(|q| q.normalize())
+            }),
             item: order.map(|o| o.item.to_string()).unwrap_or_default(),
-            operation: state.operation,
+            operation: run.operation,
             description: op.map(|op| op.description.clone()),
             qty: order.map(|o| o.qty),
             uom: order.map(|o| o.uom.clone()),
-            good: count.good,
-            scrap: count.scrap,
+            good: run.good,
+            scrap: run.scrap,
             on_hold: order.is_some_and(|o| o.on_hold),
             components,
         }
@@ -261,7 +292,11 @@ pub fn station_view(
         .map(|p| {
             p.work_orders
                 .iter()
-                .filter(|wo| Some(&wo.work_order) != state.work_order.as_ref())
+                // An order running by the plan alone stays here, to be started by a tap.
+                .filter(|wo| {
+                    run.by != Some(protocol::RunBy::Scan)
+                        || Some(&wo.work_order) != run.work_order.as_ref()
+                })
                 .filter_map(|wo| {
                     let op = wo.operation_at(station.as_str())?;
                     Some(QueuedView {
@@ -289,6 +324,10 @@ pub fn station_view(
             .get(station)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default(),
+        unassigned: crate::live::StationCount {
+            good: run.unassigned_good,
+            scrap: run.unassigned_scrap,
+        },
         plan_version: plan.map(|p| p.version).unwrap_or_default(),
         central_connected,
     }

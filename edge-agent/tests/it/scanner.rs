@@ -123,6 +123,7 @@ fn outcome(result: ScanResult) -> ScanOutcome {
         action: None,
         lot: None,
         reason: (result != ScanResult::Accepted).then_some("unknown_code"),
+        warning: None,
         message: format!("{result:?}"),
         params: BTreeMap::new(),
         seq: None,

@@ -78,6 +78,10 @@
       confirm_title: 'Confirm a terminal',
       confirm_text: 'The code the other terminal shows, and your supervisor badge and PIN.',
       confirmed: 'Terminal paired for {stations}',
+      over_production: 'Over-production: {good} good against {qty} {uom} (at most {allowed} with the tolerance)',
+      not_counting: 'Complete: parts counted here are no longer booked to {work_order}; they are kept unassigned',
+      by_plan: 'Counted into this order by the plan: tap or scan a work order to start it',
+      unassigned: 'Unassigned here: {good} good, {scrap} scrap (booked to no work order)',
     },
     zh: {
       title: '产线终端',
@@ -144,6 +148,10 @@
       confirm_title: '确认终端',
       confirm_text: '输入另一终端显示的代码，以及您的主管工牌和密码。',
       confirmed: '终端已配对：{stations}',
+      over_production: '超产：良品 {good}，工单数量 {qty} {uom}（含允差最多 {allowed}）',
+      not_counting: '已完工：本工位计数不再计入 {work_order}，记为未分配',
+      by_plan: '按生产计划计入此工单：点击或扫描工单即可开工',
+      unassigned: '本工位未分配计数：良品 {good}，废品 {scrap}（未计入任何工单）',
     },
   };
 
@@ -175,6 +183,7 @@
       missing_skill: '{operator} is not qualified for {work_order} ({skill})',
       over_completion: 'Beyond the work order: at most {open} {uom} more without a supervisor',
       not_paired: 'This terminal is not paired with the edge',
+      no_stock: 'No stock: lot {lot} has {on_hand} {uom} at {location}, {qty} {uom} scanned',
     },
     zh: {
       unknown_code: '无法识别的条码：{detail}',
@@ -202,6 +211,7 @@
       missing_skill: '{operator} 没有 {work_order} 所需资质（{skill}）',
       over_completion: '超出工单数量：无主管批准最多还可完工 {open} {uom}',
       not_paired: '本终端尚未与边缘节点配对',
+      no_stock: '库存不足：批次 {lot} 在 {location} 仅有 {on_hand} {uom}，扫描 {qty} {uom}',
     },
   };
 
@@ -230,6 +240,18 @@
       moved: '已移库：{item} 批次 {lot} {qty} {uom}：{from} → {to}',
       station_checked: '工位已确认：{station}',
       lot_completed: '批次 {lot} 已完工：{qty} {uom}',
+    },
+  };
+
+  // What an accepted scan warns about, by the edge's warning code.
+  const WARNINGS = {
+    en: {
+      over_required: 'Warning: {issued} {uom} of {item} issued, {required} {uom} required',
+      negative_stock: 'Warning: lot {lot} has only {on_hand} {uom} at {location} in stock',
+    },
+    zh: {
+      over_required: '警告：{item} 已发 {issued} {uom}，需求 {required} {uom}',
+      negative_stock: '警告：批次 {lot} 在 {location} 库存仅 {on_hand} {uom}',
     },
   };
 
@@ -328,7 +350,14 @@
     if (outcome.lot && !params.lot) params.lot = outcome.lot;
     if (outcome.reason === 'on_hold' && !params.reason) params.reason = '—';
     const text = template ? fill(template, params) : null;
-    return text ?? outcome.message ?? '';
+    const said = text ?? outcome.message ?? '';
+    // An accepted scan's warning is said after what it did (the edge's message holds both).
+    if (text && outcome.result === 'accepted' && outcome.warning) {
+      const warning = WARNINGS[lang][outcome.warning];
+      const warned = warning ? fill(warning, params) : null;
+      return warned ? `${said} — ${warned}` : outcome.message || said;
+    }
+    return said;
   }
 
   function headline(result) {
@@ -400,6 +429,7 @@
     banner.className = state;
     banner.dataset.result = lastOutcome && lastOutcome.outcome ? lastOutcome.outcome.result : '';
     banner.dataset.reason = lastOutcome && lastOutcome.outcome ? lastOutcome.outcome.reason || '' : '';
+    banner.dataset.warning = lastOutcome && lastOutcome.outcome ? lastOutcome.outcome.warning || '' : '';
     let head = t('ready');
     let detail = '';
     if (state === 'pending') {
@@ -426,10 +456,11 @@
 
   // What the edge answered for one request: shown and sounded only now, after the commit.
   function answer(outcome) {
-    const state = outcome.result === 'accepted' ? 'accepted' : 'rejected';
+    let state = outcome.result === 'accepted' ? 'accepted' : 'rejected';
+    if (state === 'accepted' && outcome.warning) state = 'warning';
     lastOutcome = { state, outcome };
     showBanner();
-    beep(state === 'accepted');
+    beep(outcome.result === 'accepted');
   }
 
   function failed(key, values) {
@@ -782,7 +813,10 @@
       $('sign-out').hidden = !next.operator || !(session.paired && (session.stations || []).includes(station));
     });
 
-    section('work_order', next.work_order, () => renderWorkOrder(next.work_order));
+    section('work_order', [next.work_order, next.unassigned], () => {
+      renderWorkOrder(next.work_order);
+      renderRunNotes(next.work_order, next.unassigned);
+    });
     section('components', next.work_order && next.work_order.components, () =>
       renderComponents(next.work_order));
     section('queue', [next.queue, next.work_order && next.work_order.work_order], () =>
@@ -826,6 +860,21 @@
         el('span', { class: 'scrap' }, `${t('scrap')} `, el('b', { id: 'scrap' }, plain(wo.scrap)))),
       el('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0',
         'aria-valuemax': plain(wo.qty), 'aria-valuenow': plain(wo.good) }, bar));
+  }
+
+  // What the operator should know of the counting here: over-production, a complete order
+  // no longer counted, an order counted from the plan, parts booked to no order.
+  function renderRunNotes(wo, unassigned) {
+    const box = $('work-order');
+    const note = (kind, text) => box.append(el('div', { class: `notice run-note ${kind}`, dataset: { note: kind } }, text));
+    if (wo && wo.over_production) {
+      note('over_production', t('over_production', { good: wo.good, qty: wo.qty, uom: wo.uom || '', allowed: wo.allowed }));
+    }
+    if (wo && wo.counting === false) note('not_counting', t('not_counting', { work_order: wo.work_order }));
+    if (wo && wo.by === 'plan') note('by_plan', t('by_plan'));
+    if (unassigned && (Number(unassigned.good) > 0 || Number(unassigned.scrap) > 0)) {
+      note('unassigned', t('unassigned', { good: unassigned.good, scrap: unassigned.scrap }));
+    }
   }
 
   function renderComponents(wo) {
@@ -872,7 +921,8 @@
         type: 'button',
         class: classes,
         dataset: { workOrder: wo.work_order },
-        disabled: isRunning,
+        // One running by the plan alone can be started (then an operator runs it).
+        disabled: isRunning && running.by !== 'plan',
         onclick: () => submitScan(`(91)${wo.work_order}`),
       },
       el('span', { class: 'wo' }, wo.work_order), ' ',
@@ -892,7 +942,8 @@
     }
     for (const scan of scans) {
       const ok = scan.result === 'accepted';
-      list.append(el('li', { class: ok ? 'accepted' : 'rejected', dataset: { result: scan.result, reason: scan.reason || '' } },
+      const warned = ok && scan.warning ? ' warning' : '';
+      list.append(el('li', { class: (ok ? 'accepted' : 'rejected') + warned, dataset: { result: scan.result, reason: scan.reason || '', warning: scan.warning || '' } },
         el('span', { class: 'mark' }, ok ? '✔' : '✘'),
         el('span', { class: 'text' }, describe(scan), ' ', el('span', { class: 'time' }, clock(scan.at))),
         el('span', { class: 'raw' }, (scan.raw || '').split(GS).join('<GS>'))));
