@@ -273,6 +273,8 @@ cumulative = false
         .as_millis() as u64;
     let part = |n: u64| format!(r#"{{"parts":1,"ts":{}}}"#, start_ms + n);
     let mut sent = 0u64;
+    // Parts sent again after a kill (some of them committed before it).
+    let mut resent = 0u64;
     let mut seen_connections = 0u64;
     for kill in 1..=KILLS {
         // Wait for the device to be (re)connected, which the edge allows once its source has
@@ -285,6 +287,7 @@ cumulative = false
         // Acknowledgements come in the order of the messages (MQTT 3.1.1, 4.6): the parts
         // after the acknowledged ones are the ones to send again.
         for n in acked.load(Ordering::SeqCst) + 1..=sent {
+            resent += 1;
             device
                 .publish(&topic, QoS::AtLeastOnce, false, part(n))
                 .await
@@ -316,6 +319,7 @@ cumulative = false
         .expect("the device got back in")
         .unwrap();
     for n in acked.load(Ordering::SeqCst) + 1..=sent {
+        resent += 1;
         device
             .publish(&topic, QoS::AtLeastOnce, false, part(n))
             .await
@@ -334,5 +338,8 @@ cumulative = false
         sent,
         "{sent} parts sent and acknowledged, each exactly once in the journal"
     );
-    println!("{sent} parts, {} counted through {KILLS} kills", j.good());
+    println!(
+        "{sent} parts, {} counted through {KILLS} kills; {resent} sent again",
+        j.good()
+    );
 }
