@@ -279,7 +279,7 @@ fn lifecycle(
             None => format!("spBv1.0/{}/NDATA/{}", topic.group, topic.node),
             Some(d) => format!("spBv1.0/{}/DDATA/{}/{d}", topic.group, topic.node),
         };
-        for rule in rules.iter().filter(|r| is_sparkplug(r)) {
+        for rule in rules.iter().filter(is_sparkplug) {
             if let Some(device) = rule.device_named_by(&data)
                 && !named
                     .iter()
