@@ -34,6 +34,9 @@ pub const SEEN_WINDOW: u64 = 4096;
 /// Journal state key prefix of the remembered deliveries: `mqtt/seen/NNNN` = `"{n} {key}"`.
 pub const SEEN_PREFIX: &str = "mqtt/seen/";
 
+/// The journal value of a device's MQTT state key while a Sparkplug death holds it offline.
+const OFFLINE: &str = "offline";
+
 /// Counters and states held in memory at most; past it they are forgotten (a counter's last
 /// total is in the journal and read again when its device sends next).
 pub const MAX_TRACKED: usize = 4096;
@@ -110,8 +113,12 @@ pub struct MqttInterpreter {
     counters: HashMap<String, Counter>,
     /// Each device's last state, and the device's timestamp of it if it sent one.
     states: HashMap<String, (StateCode, Option<DateTime<Utc>>)>,
-    /// Devices recorded as offline by a Sparkplug death (their state keys).
+    /// Devices recorded as offline by a Sparkplug death (their state keys); kept in the
+    /// journal too (the state key = `offline`), so a birth after an edge restart still brings
+    /// the device back.
     offline: HashSet<String>,
+    /// State keys whose journal value has been read (`offline` or not).
+    checked: HashSet<String>,
     seen: Seen,
     /// Work orders started by scans; set by the processor after each change.
     pub started: Started,
@@ -131,9 +138,22 @@ impl MqttInterpreter {
         if self.counters.len() > MAX_TRACKED {
             self.counters.clear();
         }
+        if self.states.len() > MAX_TRACKED {
+            self.states.clear();
+        }
+        if self.checked.len() > MAX_TRACKED || self.offline.len() > MAX_TRACKED {
+            self.checked.clear();
+            self.offline.clear();
+        }
         let mut keys: Vec<String> = messages
             .iter()
             .filter_map(|m| match m {
+                MqttMessage::Online { device, .. }
+                | MqttMessage::Mapped(Mapped {
+                    device,
+                    what: MappedValue::State(_),
+                    ..
+                }) => Some(state_key(device, "mqtt/state")).filter(|k| !self.checked.contains(k)),
                 MqttMessage::Mapped(Mapped {
                     device,
                     what:
@@ -156,6 +176,13 @@ impl MqttInterpreter {
     /// total, then, if the device stamps its messages, a space and that total's time in
     /// milliseconds since the epoch.
     pub fn restore(&mut self, key: String, value: Option<&str>) {
+        if key.starts_with("machine_state/") {
+            if value == Some(OFFLINE) {
+                self.offline.insert(key.clone());
+            }
+            self.checked.insert(key);
+            return;
+        }
         let mut parts = value.unwrap_or_default().split(' ');
         let last = parts.next().and_then(|v| v.parse::<u64>().ok());
         let stamp = parts
@@ -205,12 +232,6 @@ impl MqttInterpreter {
         plan: Option<&Plan>,
         out: &mut Interpreted,
     ) {
-        if self.states.len() > MAX_TRACKED {
-            self.states.clear();
-        }
-        if self.offline.len() > MAX_TRACKED {
-            self.offline.clear();
-        }
         if let Some(key) = key {
             let stamped = messages
                 .iter()
@@ -262,6 +283,7 @@ impl MqttInterpreter {
             if !self.offline.remove(&key) {
                 return;
             }
+            out.state.insert(key.clone(), String::new());
             let reports_state = delivery.iter().any(|m| {
                 matches!(m, MqttMessage::Mapped(Mapped { device: d, what: MappedValue::State(_), .. }) if d == device)
             });
@@ -275,6 +297,7 @@ impl MqttInterpreter {
             }
         } else {
             self.offline.insert(key.clone());
+            out.state.insert(key.clone(), OFFLINE.to_owned());
             StateCode {
                 state: MachineState::Down,
                 reason: Some(format!("offline ({detail})")),
@@ -455,7 +478,9 @@ impl MqttInterpreter {
                     self.states.insert(key, (code.clone(), stamp));
                     return;
                 }
-                self.offline.remove(&key);
+                if self.offline.remove(&key) {
+                    out.state.insert(key.clone(), String::new());
+                }
                 self.states.insert(key, (code.clone(), stamp));
                 out.events.push(body(
                     m.at,
@@ -1024,5 +1049,37 @@ mod tests {
             states.iter().map(|s| s.0).collect::<Vec<_>>(),
             vec![Down, Running]
         );
+    }
+
+    /// The death is kept in the journal: after an edge restart the birth still brings the
+    /// device back, and a state reported meanwhile ends it.
+    #[test]
+    fn a_death_survives_an_edge_restart() {
+        use protocol::MachineState::*;
+        let mut i = MqttInterpreter::default();
+        let mut out = Interpreted::default();
+        let died = [online("press-1", false)];
+        assert_eq!(
+            i.unknown_keys(&died),
+            vec!["machine_state/press-1/mqtt/state"]
+        );
+        i.restore("machine_state/press-1/mqtt/state".into(), None);
+        i.interpret(&died, None, &mut out);
+        let saved = out.state["machine_state/press-1/mqtt/state"].clone();
+        assert_eq!(saved, "offline");
+
+        let mut restarted = MqttInterpreter::default();
+        let mut out = Interpreted::default();
+        let born = [online("press-1", true)];
+        for key in restarted.unknown_keys(&born) {
+            restarted.restore(key, Some(&saved));
+        }
+        assert!(restarted.unknown_keys(&born).is_empty(), "read once");
+        restarted.interpret(&born, None, &mut out);
+        assert_eq!(
+            states_of(&out).iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![Idle]
+        );
+        assert_eq!(out.state["machine_state/press-1/mqtt/state"], "", "deleted");
     }
 }
