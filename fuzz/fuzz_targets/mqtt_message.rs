@@ -310,6 +310,10 @@ fuzz_target!(|messages: Vec<MessageInput>| {
                     }
                     MappedValue::State(_) | MappedValue::Scan(_) => {}
                 },
+                MqttMessage::Online { device, .. } => {
+                    assert!(topic.starts_with("spBv1.0/"), "{topic}");
+                    assert!(!device.is_empty());
+                }
             }
         }
     }

@@ -48,6 +48,11 @@ pub async fn run(
     interpreter.started = floor.started();
     let mut mqtt = mqtt::MqttInterpreter::default();
     mqtt.started = floor.started();
+    // The MQTT deliveries remembered for deduplication, as last committed.
+    match journal.state_with_prefix(mqtt::SEEN_PREFIX).await {
+        Ok(rows) => mqtt.restore_seen(&rows),
+        Err(e) => tracing::error!(error = %e, "cannot load the MQTT deliveries already seen"),
+    }
     let mut batch = Interpreted::default();
     // When the floor last forgot what it no longer needs.
     let mut last_prune: Option<std::time::Instant> = None;
@@ -91,6 +96,7 @@ pub async fn run(
                     mqtt.interpret_delivery(
                         &delivery.messages,
                         delivery.redelivered,
+                        delivery.key,
                         plan.as_deref(),
                         &mut batch,
                     );

@@ -662,3 +662,401 @@ async fn mosquitto_line_state_is_retained_and_the_will_says_offline() {
     })
     .await;
 }
+
+/// An edge with one MQTT source reading `broker` through `rules` (TOML of
+/// `[[sources.rules]]`), its journal in `dir`.
+async fn edge_with_rules(
+    broker: SocketAddr,
+    dir: &std::path::Path,
+    rules: &str,
+) -> edge_agent::RunningEdge {
+    let config = edge_agent::EdgeConfig::from_toml_str(&format!(
+        r#"
+edge_id = "mqtt-exact"
+[central]
+url = "http://127.0.0.1:9"
+token = "t"
+[journal]
+path = "{journal}"
+[http]
+listen = "127.0.0.1:0"
+[[sources]]
+type = "mqtt"
+broker = "mqtt://{broker}"
+client_id = "mes-edge-{id}"
+{rules}
+"#,
+        journal = dir.join("journal.db").display(),
+        id = uuid::Uuid::now_v7(),
+    ))
+    .unwrap();
+    edge_agent::start(config).await.unwrap()
+}
+
+async fn journal_events(edge: &edge_agent::RunningEdge) -> Vec<protocol::Event> {
+    edge.journal
+        .read_after(protocol::Seq::ZERO, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::from_str(&e.json).unwrap())
+        .collect()
+}
+
+/// Waits until the journal's state `key` is `value`, publishing `payload` on `topic` meanwhile
+/// when given (a first message is lost until the subscription exists).
+async fn wait_for_state_value(
+    edge: &edge_agent::RunningEdge,
+    key: &str,
+    value: &str,
+    republish: Option<(&AsyncClient, &str, &[u8])>,
+) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let now = edge.journal.get_state(key).await.unwrap();
+        if now.as_deref() == Some(value) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "state {key} is {now:?}, not {value}"
+        );
+        if let Some((client, topic, payload)) = republish {
+            client
+                .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A 16-bit device counter that wraps: 65530, 65535, then 3 is 5 + 4 parts (65535 -> 0 -> 1
+/// -> 2 -> 3), not a reset that counts 3; no fault, nothing flagged.
+async fn a_16_bit_counter_counts_across_its_wrap(broker: SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("mes-test/{}", uuid::Uuid::now_v7());
+    let edge = edge_with_rules(
+        broker,
+        dir.path(),
+        &format!(
+            r#"
+[[sources.rules]]
+topic = "{prefix}/+/total"
+device = "{{1}}"
+station = "st-10"
+payload = "plain"
+yields = "count"
+counter = "good"
+bits = 16
+"#
+        ),
+    )
+    .await;
+    let publisher = publisher(broker).await;
+    let topic = format!("{prefix}/press-1/total");
+    let key = "counter/press-1/mqtt/good";
+    wait_for_state_value(
+        &edge,
+        key,
+        "65530",
+        Some((&publisher, &topic, &b"65530"[..])),
+    )
+    .await;
+    for total in ["65535", "3"] {
+        publisher
+            .publish(&topic, QoS::AtLeastOnce, false, total.as_bytes().to_vec())
+            .await
+            .unwrap();
+    }
+    wait_for_state_value(&edge, key, "3", None).await;
+    let events = journal_events(&edge).await;
+    let goods: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            protocol::EventKind::ProductionReported { good, .. } => Some(good),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(goods, vec![5, 4], "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e.kind, protocol::EventKind::DeviceFault { .. })),
+        "{events:?}"
+    );
+    edge.shutdown().await;
+}
+
+#[tokio::test]
+async fn mosquitto_a_16_bit_counter_counts_across_its_wrap() {
+    if let Some(broker) = mosquitto().await {
+        a_16_bit_counter_counts_across_its_wrap(broker).await;
+    }
+}
+
+#[tokio::test]
+async fn embedded_broker_a_16_bit_counter_counts_across_its_wrap() {
+    a_16_bit_counter_counts_across_its_wrap(embedded_broker()).await;
+}
+
+/// A scan the processor took but did not see acknowledged (a crash or a broker restart
+/// between commit and acknowledgement) comes again on the next connection; interpreted as the
+/// processor does, it is one scan. Mosquitto marks it DUP; the embedded broker does not, so
+/// there the scanner stamps its payload (`stamped`), which makes it one message however often
+/// it comes.
+async fn a_scan_sent_again_after_a_reconnect_is_one_scan(broker: SocketAddr, stamped: bool) {
+    use edge_agent::processor::mqtt::MqttInterpreter;
+    use edge_agent::processor::readings::Interpreted;
+    let prefix = format!("mes-test/{}", uuid::Uuid::now_v7());
+    let payload = if stamped {
+        "payload = \"json\"\nvalue = \"/code\"\ntimestamp = \"/ts\""
+    } else {
+        "payload = \"plain\""
+    };
+    let config: MqttConfig = toml::from_str(&format!(
+        r#"
+broker = "mqtt://{broker}"
+client_id = "mes-edge-{id}"
+keep_alive = "5s"
+[[rules]]
+topic = "{prefix}/+/scan"
+device = "{{1}}"
+station = "st-10"
+{payload}
+yields = "scan"
+"#,
+        id = uuid::Uuid::now_v7(),
+    ))
+    .unwrap();
+    let code = |c: &str| -> Vec<u8> {
+        if stamped {
+            format!(r#"{{"code":"{c}","ts":1764232200000}}"#).into_bytes()
+        } else {
+            c.as_bytes().to_vec()
+        }
+    };
+    let topic = format!("{prefix}/handheld-3/scan");
+    let publisher = publisher(broker).await;
+    let mut processor = MqttInterpreter::default();
+    let mut out = Interpreted::default();
+    let mut sub = subscribe(config.clone());
+    // Until the subscription exists nothing is kept: publish a first code until one arrives.
+    loop {
+        publisher
+            .publish(&topic, QoS::AtLeastOnce, false, code("warm-up"))
+            .await
+            .unwrap();
+        if let Ok(Some(d)) =
+            tokio::time::timeout(Duration::from_millis(200), sub.deliveries.recv()).await
+        {
+            let _ = d.committed.send(true);
+            break;
+        }
+    }
+    publisher
+        .publish(&topic, QoS::AtLeastOnce, false, code("(96)10442"))
+        .await
+        .unwrap();
+    let first = loop {
+        let d = sub.next().await;
+        if d.messages
+            .iter()
+            .any(|m| format!("{m:?}").contains("10442"))
+        {
+            break d;
+        }
+        let _ = d.committed.send(true);
+    };
+    processor.interpret_delivery(
+        &first.messages,
+        first.redelivered,
+        first.key,
+        None,
+        &mut out,
+    );
+    // Taken, but the acknowledgement never reached the broker.
+    let _ = first.committed.send(false);
+    sub.stop().await;
+
+    let mut sub = subscribe(config);
+    let again = sub.next().await;
+    assert_eq!(
+        again.key, first.key,
+        "the same message: {:?}",
+        again.messages
+    );
+    assert_eq!(
+        again.redelivered, !stamped,
+        "Mosquitto marks it DUP, rumqttd does not"
+    );
+    processor.interpret_delivery(
+        &again.messages,
+        again.redelivered,
+        again.key,
+        None,
+        &mut out,
+    );
+    let _ = again.committed.send(true);
+    sub.stop().await;
+    assert_eq!(out.scans.len(), 1, "{:?}", out.scans);
+    assert_eq!(out.scans[0].raw, "(96)10442");
+}
+
+#[tokio::test]
+async fn mosquitto_a_scan_sent_again_after_a_reconnect_is_one_scan() {
+    if let Some(broker) = mosquitto().await {
+        a_scan_sent_again_after_a_reconnect_is_one_scan(broker, false).await;
+    }
+}
+
+#[tokio::test]
+async fn embedded_broker_a_stamped_scan_sent_again_after_a_reconnect_is_one_scan() {
+    a_scan_sent_again_after_a_reconnect_is_one_scan(embedded_broker(), true).await;
+}
+
+/// A Sparkplug DDEATH is recorded as the device's machine state (down, offline) and shown in
+/// the edge's status; a later DBIRTH brings it back.
+async fn a_sparkplug_death_is_a_state_change_and_a_birth_brings_the_device_back(
+    broker: SocketAddr,
+) {
+    use edge_agent::sources::mqtt::sparkplug::{Metric, MetricValue, Payload, datatype};
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let group = format!("g{}", uuid::Uuid::now_v7().simple());
+    let edge = edge_with_rules(
+        broker,
+        dir.path(),
+        &format!(
+            r#"
+[[sources.rules]]
+topic = "spBv1.0/{group}/DDATA/gw-1/+"
+device = "{{device}}"
+station = "st-20"
+payload = "sparkplug"
+metric = "Counts/Good"
+yields = "count"
+counter = "good"
+"#
+        ),
+    )
+    .await;
+    let publisher = publisher(broker).await;
+    let payload = |seq: u64, metrics: Vec<Metric>| {
+        Payload {
+            timestamp: Some(1_764_232_200_000 + seq),
+            metrics,
+            seq: Some(seq),
+            uuid: None,
+            body: None,
+        }
+        .encode_to_vec()
+    };
+    let good = |value: u32| Metric {
+        name: Some("Counts/Good".into()),
+        alias: Some(1),
+        datatype: Some(datatype::UINT32),
+        value: Some(MetricValue::IntValue(value)),
+        ..Default::default()
+    };
+    let send = |kind: &str, device: bool, body: Vec<u8>| {
+        let topic = if device {
+            format!("spBv1.0/{group}/{kind}/gw-1/press-1")
+        } else {
+            format!("spBv1.0/{group}/{kind}/gw-1")
+        };
+        let publisher = publisher.clone();
+        async move {
+            publisher
+                .publish(topic, QoS::AtLeastOnce, false, body)
+                .await
+                .unwrap()
+        }
+    };
+    // Births and a first total until the source has subscribed and taken it (the rule reads
+    // DDATA; the births go through the session, which sees the whole group).
+    let key = "counter/press-1/mqtt/good";
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while edge.journal.get_state(key).await.unwrap().is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "no birth taken");
+        send("NBIRTH", false, payload(0, vec![])).await;
+        send("DBIRTH", true, payload(1, vec![good(100)])).await;
+        send("DDATA", true, payload(2, vec![good(100)])).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    send("DDEATH", true, payload(3, vec![])).await;
+    let states = |events: &[protocol::Event]| -> Vec<(protocol::MachineState, String)> {
+        events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                protocol::EventKind::MachineStateChanged { state, reason } => {
+                    Some((*state, reason.clone().unwrap_or_default()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let events = journal_events(&edge).await;
+        if let [(protocol::MachineState::Down, reason)] = &states(&events)[..] {
+            assert!(
+                reason.contains("offline") && reason.contains("DDEATH"),
+                "{reason}"
+            );
+            let e = events
+                .iter()
+                .find(|e| matches!(e.kind, protocol::EventKind::MachineStateChanged { .. }))
+                .unwrap();
+            assert_eq!(e.source.device.as_ref().unwrap().as_str(), "press-1");
+            assert_eq!(e.source.station.as_ref().unwrap().as_str(), "st-20");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{events:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let shown = edge
+        .live
+        .devices()
+        .into_iter()
+        .find(|d| d.device == "press-1")
+        .expect("the device in the edge's status");
+    assert_eq!(shown.state, "offline");
+
+    send("DBIRTH", true, payload(4, vec![good(100)])).await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let events = journal_events(&edge).await;
+        let now = states(&events);
+        if now.len() == 2 {
+            assert_eq!(now[1].0, protocol::MachineState::Idle, "{now:?}");
+            assert!(now[1].1.contains("online again"), "{now:?}");
+            break;
+        }
+        assert!(
+            now.len() < 2 && tokio::time::Instant::now() < deadline,
+            "{now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let shown = edge
+        .live
+        .devices()
+        .into_iter()
+        .find(|d| d.device == "press-1")
+        .unwrap();
+    assert_eq!(shown.state, "online");
+    edge.shutdown().await;
+}
+
+#[tokio::test]
+async fn mosquitto_a_sparkplug_death_is_a_state_change_and_a_birth_brings_the_device_back() {
+    if let Some(broker) = mosquitto().await {
+        a_sparkplug_death_is_a_state_change_and_a_birth_brings_the_device_back(broker).await;
+    }
+}
+
+#[tokio::test]
+async fn embedded_broker_a_sparkplug_death_is_a_state_change_and_a_birth_brings_the_device_back() {
+    a_sparkplug_death_is_a_state_change_and_a_birth_brings_the_device_back(embedded_broker()).await;
+}

@@ -158,6 +158,7 @@ async fn big_messages_are_faults_and_the_stream_goes_on(
                 MqttMessage::Fault { device, message } => {
                     faults.push((device.clone(), message.clone()))
                 }
+                other @ MqttMessage::Online { .. } => panic!("no Sparkplug here: {other:?}"),
             }
         }
         let _ = d.committed.send(true);

@@ -499,9 +499,11 @@ async fn parts_after_a_start_scan_in_the_same_batch_count_for_the_started_order(
                 scrap: false,
                 cumulative: false,
                 value: 5,
+                bits: 64,
             },
         })],
         redelivered: false,
+        key: None,
         committed,
     })))
     .await

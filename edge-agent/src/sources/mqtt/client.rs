@@ -2,9 +2,11 @@
 //! acknowledged to the broker only after what it said is committed to the journal, so a crash
 //! between receive and commit loses nothing: the broker delivers it again.
 //!
-//! Delivery is at least once: a crash between commit and acknowledgement delivers a message
-//! twice. Cumulative counters (the default for count rules) make that harmless; increments
-//! would count twice, which is why they are not the default.
+//! Delivery is at least once: a crash between commit and acknowledgement, or a broker restart,
+//! delivers a message twice, and a broker restoring its backlog may reorder messages. Each
+//! delivery carries a key (a hash of topic and payload) the processor remembers in the
+//! journal, so a message sent again has no effect twice; running totals carry the device's
+//! timestamp to tell an old total arriving late from a counter reset (`processor/mqtt.rs`).
 
 use super::config::{MqttConfig, resolve_secret};
 use super::framing::{Framer, MAX_CONTROL_PACKET, MAX_TOPIC_BYTES, human_bytes};
@@ -34,6 +36,15 @@ pub enum MqttMessage {
         device: String,
         message: String,
     },
+    /// A Sparkplug birth (`online`) or death of a device the rules name: a death is recorded
+    /// as the machine going down, a later birth brings it back.
+    Online {
+        device: String,
+        station: Option<String>,
+        online: bool,
+        /// What said so, e.g. "Sparkplug DDEATH from edge node gw-1".
+        detail: String,
+    },
 }
 
 /// Messages handed to the processor; `committed` is answered `true` once they are in the
@@ -44,8 +55,74 @@ pub struct MqttDelivery {
     /// The broker sent this message before (DUP set): the agent may have committed it
     /// already and died before acknowledging it.
     pub redelivered: bool,
+    /// The message's identity: a hash of its topic and payload ([`message_key`]); `None` for
+    /// what no device sent (the embedded broker's own faults).
+    pub key: Option<u128>,
     pub committed: oneshot::Sender<bool>,
 }
+
+/// A message's identity for deduplication: the first 128 bits of SHA-256 over its topic and
+/// payload. Stable across restarts and versions (it is kept in the journal).
+pub fn message_key(topic: &str, payload: &[u8]) -> u128 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update((topic.len() as u64).to_be_bytes());
+    h.update(topic.as_bytes());
+    h.update(payload);
+    let digest = h.finalize();
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(first)
+}
+
+/// The keys of messages handed to the processor and not acknowledged, on this connection and
+/// the one before. Bounded: at most the broker's in-flight window is unacknowledged at once,
+/// and the keys of the connection before are kept only until the next reconnect.
+#[derive(Debug, Default)]
+pub struct Unacked {
+    now: HashMap<u128, u32>,
+    before: HashMap<u128, u32>,
+}
+
+impl Unacked {
+    /// A message is handed over; `true` if a message of the same key was handed over on the
+    /// last connection and never acknowledged (this is it again).
+    pub fn handed_over(&mut self, key: u128) -> bool {
+        *self.now.entry(key).or_default() += 1;
+        match self.before.get_mut(&key) {
+            Some(n) => {
+                *n -= 1;
+                if *n == 0 {
+                    self.before.remove(&key);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Its commit was answered (acknowledged to the broker if `committed`); a message not
+    /// committed stays unacknowledged, and comes again.
+    pub fn done(&mut self, key: u128, committed: bool) {
+        if !committed {
+            return;
+        }
+        if let Some(n) = self.now.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.now.remove(&key);
+            }
+        }
+    }
+
+    /// A new connection: what is still unacknowledged comes again.
+    pub fn reconnected(&mut self) {
+        self.before = std::mem::take(&mut self.now);
+    }
+}
+
+/// Sparkplug devices whose birth and death the edge's status shows, at most.
+const MAX_SHOWN_DEVICES: usize = 1024;
 
 /// At most one fault event per key (topic and rule) in this window; the rest are counted and
 /// named in the next one, so a device sending garbage ten times a second cannot flood the
@@ -141,6 +218,9 @@ pub fn map_message(
                         ));
                     }
                 }
+                if let Some(online) = o.online {
+                    lifecycle(&mut out, rules, &t, &o.concerns, online);
+                }
                 let (live, historical): (Vec<_>, Vec<_>) =
                     o.metrics.into_iter().partition(|m| !m.historical);
                 for rule in &sparkplug {
@@ -172,6 +252,51 @@ pub fn map_message(
         push_result(&mut out, faults, rule, topic, r, now);
     }
     (out, rebirth)
+}
+
+/// The births and deaths of a Sparkplug message as [`MqttMessage::Online`], one per device the
+/// rules name: each concerned node or device's data topic (NDATA, DDATA) through every
+/// Sparkplug rule that matches it.
+fn lifecycle(
+    out: &mut Vec<MqttMessage>,
+    rules: &[Rule],
+    topic: &Topic,
+    concerns: &[Option<String>],
+    online: bool,
+) {
+    let what = format!(
+        "Sparkplug {}",
+        match topic.kind {
+            super::sparkplug::MessageType::NBirth => "NBIRTH",
+            super::sparkplug::MessageType::NDeath => "NDEATH",
+            super::sparkplug::MessageType::DBirth => "DBIRTH",
+            _ => "DDEATH",
+        }
+    );
+    let mut named: Vec<(String, Option<String>)> = Vec::new();
+    for concern in concerns {
+        let data = match concern {
+            None => format!("spBv1.0/{}/NDATA/{}", topic.group, topic.node),
+            Some(d) => format!("spBv1.0/{}/DDATA/{}/{d}", topic.group, topic.node),
+        };
+        for rule in rules.iter().filter(is_sparkplug) {
+            if let Some(device) = rule.device_named_by(&data)
+                && !named
+                    .iter()
+                    .any(|(d, s)| *d == device && *s == rule.station)
+            {
+                named.push((device, rule.station.clone()));
+            }
+        }
+    }
+    for (device, station) in named {
+        out.push(MqttMessage::Online {
+            device,
+            station,
+            online,
+            detail: format!("{what} from edge node {}", topic.node),
+        });
+    }
 }
 
 fn is_sparkplug(rule: &&Rule) -> bool {
@@ -536,13 +661,24 @@ pub async fn run(
     });
     let (to_acker, mut acks) =
         mpsc::channel::<(Publish, oneshot::Receiver<bool>)>(config.inflight.max(1) as usize);
+    // Messages handed to the processor and not acknowledged yet, by key. A broker sends them
+    // again after a reconnect, not always marked DUP (rumqttd replays without it): what comes
+    // on a new connection with the key of one unacknowledged on the last is a redelivery.
+    let unacked = Arc::new(std::sync::Mutex::new(Unacked::default()));
     let mut registration = None;
     // Acknowledges in the order messages arrived (MQTT 3.1.1, 4.6), each after its commit.
     let acker_client = client.clone();
     let acker_gate = gate.clone();
+    let acker_unacked = unacked.clone();
     let acker = tokio::spawn(async move {
         while let Some((publish, committed)) = acks.recv().await {
-            if committed.await.unwrap_or(false) {
+            let key = message_key(&publish.topic, &publish.payload);
+            let committed = committed.await.unwrap_or(false);
+            acker_unacked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .done(key, committed);
+            if committed {
                 let _ = acker_client.ack(&publish).await;
                 if let Some(gate) = &acker_gate {
                     gate.committed(&publish.topic, &publish.payload);
@@ -552,6 +688,7 @@ pub async fn run(
     });
     let mut session = Session::default();
     let mut faults = FaultLimiter::default();
+    let mut shown = std::collections::HashSet::new();
     live.set_device(status(&device_name, "connecting", None));
     loop {
         let broker_faults = async {
@@ -574,7 +711,7 @@ pub async fn run(
                     .map(|(device, message)| MqttMessage::Fault { device, message })
                     .collect();
                 if out
-                    .send(MqttDelivery { messages, redelivered: false, committed })
+                    .send(MqttDelivery { messages, redelivered: false, key: None, committed })
                     .await
                     .is_err()
                 {
@@ -586,6 +723,10 @@ pub async fn run(
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                unacked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .reconnected();
                 live.set_device(status(&device_name, "connected", None));
                 tracing::info!(broker = %config.broker, session_present = ack.session_present, "mqtt connected");
                 for filter in subscriptions(&rules) {
@@ -639,13 +780,40 @@ pub async fn run(
                         .publish(topic, QoS::AtLeastOnce, false, payload)
                         .await;
                 }
+                // Births and deaths show in the edge's status (a bounded number of devices).
+                for m in &messages {
+                    if let MqttMessage::Online {
+                        device,
+                        station,
+                        online,
+                        detail,
+                    } = m
+                        && (shown.contains(device) || shown.len() < MAX_SHOWN_DEVICES)
+                    {
+                        shown.insert(device.clone());
+                        live.set_device(DeviceStatus {
+                            device: device.clone(),
+                            station: station.clone(),
+                            state: if *online { "online" } else { "offline" }.to_owned(),
+                            detail: Some(detail.clone()),
+                        });
+                    }
+                }
+                let key = message_key(&publish.topic, &publish.payload);
+                let redelivered = unacked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .handed_over(key)
+                    || publish.dup;
+                let key = Some(key);
                 let (committed, receipt) = oneshot::channel();
                 if messages.is_empty() {
                     let _ = committed.send(true);
                 } else if out
                     .send(MqttDelivery {
                         messages,
-                        redelivered: publish.dup,
+                        redelivered,
+                        key,
                         committed,
                     })
                     .await
@@ -950,8 +1118,40 @@ counter = "good"
             &p(0, 10),
             now,
         );
-        assert_eq!(m.len(), 1);
+        // The node's birth (its metrics are its own: the rule names it by its node id), then
+        // its count.
+        assert!(
+            matches!(
+                &m[..],
+                [
+                    MqttMessage::Online { device, online: true, .. },
+                    MqttMessage::Mapped(Mapped { what: MappedValue::Count { value: 10, .. }, .. }),
+                ] if device == "gw-1"
+            ),
+            "{m:?}"
+        );
         assert!(r.is_none());
+        // Its death: the node and, with it, every device it had.
+        let (m, _) = map_message(
+            &rules,
+            &mut session,
+            &mut faults,
+            "spBv1.0/plant/NDEATH/gw-1",
+            &Payload::default().encode_to_vec(),
+            now,
+        );
+        assert!(
+            matches!(&m[..], [MqttMessage::Online { device, online: false, detail, .. }] if device == "gw-1" && detail.contains("NDEATH")),
+            "{m:?}"
+        );
+        let (_, _) = map_message(
+            &rules,
+            &mut session,
+            &mut faults,
+            "spBv1.0/plant/NBIRTH/gw-1",
+            &p(0, 10),
+            now,
+        );
         let (m, r) = map_message(
             &rules,
             &mut session,
@@ -980,5 +1180,27 @@ counter = "good"
             matches!(&m[..], [MqttMessage::Fault { message, .. }] if message.contains("rebirth"))
         );
         assert_eq!(r.unwrap().0, "spBv1.0/plant/NCMD/gw-1");
+    }
+
+    /// What was handed over and not acknowledged when a connection dropped is a redelivery
+    /// when it comes again on the next (rumqttd sends it without DUP); what was acknowledged,
+    /// or comes on a later connection still, is news.
+    #[test]
+    fn a_message_unacknowledged_on_the_last_connection_is_a_redelivery() {
+        let mut u = Unacked::default();
+        assert!(!u.handed_over(1));
+        assert!(!u.handed_over(2));
+        assert!(!u.handed_over(2));
+        u.done(1, true);
+        u.done(2, false);
+        u.reconnected();
+        assert!(!u.handed_over(1), "acknowledged: news");
+        assert!(u.handed_over(2));
+        assert!(u.handed_over(2), "both copies");
+        assert!(!u.handed_over(2), "a third is news");
+        u.reconnected();
+        u.reconnected();
+        assert!(!u.handed_over(2), "forgotten after the connection after");
+        assert!(u.before.is_empty());
     }
 }

@@ -33,6 +33,10 @@ pub struct RawRule {
     pub counter: Option<String>,
     /// For counts: the value is a running total (true, the default) or an increment.
     pub cumulative: Option<bool>,
+    /// For running totals: the device counter's width, 16, 32 or 64 bits; it rolls over at
+    /// `2^bits` (65535 -> 3 counts 4). Unset: a Sparkplug metric's data type says (UInt16,
+    /// Int32, ...); other payloads are 64 bits, which never wrap in practice.
+    pub bits: Option<u32>,
     /// For states: device code → `running`, `idle`, `setup`, `off`, or `down:REASON`.
     #[serde(default)]
     pub states: BTreeMap<String, String>,
@@ -69,6 +73,8 @@ pub enum Yields {
     Count {
         scrap: bool,
         cumulative: bool,
+        /// The counter's width as configured (`None`: from the Sparkplug data type, or 64).
+        bits: Option<u32>,
     },
     State {
         codes: BTreeMap<String, StateCode>,
@@ -102,6 +108,8 @@ pub enum MappedValue {
         scrap: bool,
         cumulative: bool,
         value: u64,
+        /// The device counter's width: a running total rolls over at `2^bits`.
+        bits: u32,
     },
     State(StateCode),
     Measurement {
@@ -204,9 +212,23 @@ impl RawRule {
                         false
                     }
                 };
+                let cumulative = self.cumulative.unwrap_or(true);
+                match self.bits {
+                    None | Some(16 | 32 | 64) if cumulative => {}
+                    None => {}
+                    Some(_) if !cumulative => mistakes.push(
+                        "bits is the width of a running total; this rule counts increments \
+                         (cumulative = false)"
+                            .into(),
+                    ),
+                    Some(b) => {
+                        mistakes.push(format!("bits = {b}: a counter is 16, 32 or 64 bits wide"))
+                    }
+                }
                 Yields::Count {
                     scrap,
-                    cumulative: self.cumulative.unwrap_or(true),
+                    cumulative,
+                    bits: self.bits,
                 }
             }
             "state" => {
@@ -242,6 +264,12 @@ impl RawRule {
                 Yields::Scan
             }
         };
+        if self.bits.is_some() && !matches!(yields, Yields::Count { .. }) {
+            mistakes.push(format!(
+                "bits is the width of a counter; this rule yields {}",
+                self.yields
+            ));
+        }
         match (filter, mistakes.is_empty()) {
             (Some(filter), true) => Ok(Rule {
                 filter,
@@ -252,6 +280,19 @@ impl RawRule {
             }),
             _ => Err(mistakes),
         }
+    }
+}
+
+/// The width of a Sparkplug integer data type (what a counter of that type rolls over at);
+/// `None` for a type that is no integer, or none declared.
+pub fn sparkplug_bits(datatype: u32) -> Option<u32> {
+    use super::sparkplug::datatype::*;
+    match datatype {
+        INT8 | UINT8 => Some(8),
+        INT16 | UINT16 => Some(16),
+        INT32 | UINT32 => Some(32),
+        INT64 | UINT64 => Some(64),
+        _ => None,
     }
 }
 
@@ -320,6 +361,14 @@ impl Rule {
         Ok(name)
     }
 
+    /// The device this rule names for a message on `topic`, if the rule matches it.
+    pub fn device_named_by(&self, topic: &str) -> Option<String> {
+        if !self.filter.matches(topic) {
+            return None;
+        }
+        self.device_of(topic).ok()
+    }
+
     /// Maps a plain (json or plain) payload. `Err` says why it cannot be read.
     pub fn map_plain(&self, topic: &str, payload: &[u8]) -> Result<Mapped, String> {
         let RulePayload::Plain(format) = &self.payload else {
@@ -347,19 +396,41 @@ impl Rule {
             return None;
         };
         let m = metrics.iter().rev().find(|m| &m.name == metric)?;
-        let reading = match &m.value {
-            Value::Int(i) => Reading::Number(*i as f64),
-            Value::UInt(u) => Reading::Number(*u as f64),
-            Value::Float(f) => Reading::Number(*f),
-            Value::Bool(b) => Reading::Bool(*b),
-            Value::Text(t) => Reading::Text(t.clone()),
-            Value::Null => return Some(Err(format!("metric {metric} is null"))),
+        // A signed counter that wrapped is negative: its bits, read as unsigned in its width,
+        // are the counter value the rollover rules need.
+        let datatype_bits = sparkplug_bits(m.datatype);
+        let reading = match (&m.value, &self.yields) {
+            (
+                Value::Int(i),
+                Yields::Count {
+                    cumulative: true,
+                    bits,
+                    ..
+                },
+            ) if *i < 0 => match bits.or(datatype_bits) {
+                Some(b) if b < 64 => Reading::Number((*i as u64 & ((1u64 << b) - 1)) as f64),
+                _ => Reading::Number(*i as f64),
+            },
+            _ => match &m.value {
+                Value::Int(i) => Reading::Number(*i as f64),
+                Value::UInt(u) => Reading::Number(*u as f64),
+                Value::Float(f) => Reading::Number(*f),
+                Value::Bool(b) => Reading::Bool(*b),
+                Value::Text(t) => Reading::Text(t.clone()),
+                Value::Null => return Some(Err(format!("metric {metric} is null"))),
+            },
         };
         let device = match self.device_of(topic) {
             Ok(d) => d,
             Err(e) => return Some(Err(e)),
         };
-        Some(self.value(reading).map(|what| {
+        Some(self.value(reading).map(|mut what| {
+            if let (MappedValue::Count { bits, .. }, Yields::Count { bits: None, .. }) =
+                (&mut what, &self.yields)
+                && let Some(b) = datatype_bits
+            {
+                *bits = b;
+            }
             Mapped {
                 device,
                 station: self.station.clone(),
@@ -374,7 +445,14 @@ impl Rule {
 
     fn value(&self, reading: Reading) -> Result<MappedValue, String> {
         match (&self.yields, reading) {
-            (Yields::Count { scrap, cumulative }, Reading::Number(n)) => {
+            (
+                Yields::Count {
+                    scrap,
+                    cumulative,
+                    bits,
+                },
+                Reading::Number(n),
+            ) => {
                 if !n.is_finite() || n < 0.0 || n.fract() != 0.0 || n > MAX_COUNT as f64 {
                     return Err(format!(
                         "count {} is not a whole, non-negative number of at most 2^53",
@@ -389,6 +467,7 @@ impl Rule {
                     scrap: *scrap,
                     cumulative: *cumulative,
                     value: n as u64,
+                    bits: bits.unwrap_or(64),
                 })
             }
             (Yields::Count { .. }, other) => {
@@ -474,7 +553,8 @@ counter = "good"
             MappedValue::Count {
                 scrap: false,
                 cumulative: true,
-                value: 1200
+                value: 1200,
+                bits: 64
             }
         );
         assert!(m.at.is_some());
@@ -584,6 +664,7 @@ unit = "C"
                 value: Value::Float(v),
                 timestamp_ms: Some(u64::MAX),
                 historical: false,
+                datatype: 0,
             }];
             let r = temp.map_sparkplug("spBv1.0/plant/DDATA/gw-1/press-1", &m);
             assert!(r.unwrap().unwrap_err().contains("finite"));
@@ -593,6 +674,7 @@ unit = "C"
             value: Value::Float(1.5),
             timestamp_ms: Some(u64::MAX),
             historical: false,
+            datatype: 0,
         }];
         let r = temp
             .map_sparkplug("spBv1.0/plant/DDATA/gw-1/press-1", &m)
@@ -637,6 +719,7 @@ unit = "C"
             value: Value::Int(-10),
             timestamp_ms: Some(1_764_232_200_000),
             historical: false,
+            datatype: 0,
         }];
         let m = r
             .map_sparkplug("spBv1.0/plant/DDATA/gw-1/press-1", &metrics)
@@ -713,6 +796,7 @@ unit = "C"
                 value: Value::Float(value),
                 timestamp_ms: None,
                 historical: false,
+                datatype: 0,
             }];
             let e = r
                 .map_sparkplug("spBv1.0/plant/DDATA/gw-1/press-1", &metrics)
@@ -720,5 +804,134 @@ unit = "C"
                 .unwrap_err();
             assert!(e.contains("not a finite number"), "{e}");
         }
+    }
+
+    /// A counter has a width: from `bits`, or from the Sparkplug data type, and a signed
+    /// Sparkplug counter that wrapped (negative) is read as its unsigned bits.
+    #[test]
+    fn a_count_has_the_width_of_its_counter() {
+        let json = rule(
+            r#"
+topic = "plant/+/counts"
+device = "{1}"
+payload = "json"
+value = "/good"
+yields = "count"
+counter = "good"
+bits = 16
+"#,
+        )
+        .unwrap();
+        let m = json
+            .map_plain("plant/press-1/counts", br#"{"good":65535}"#)
+            .unwrap();
+        assert!(matches!(m.what, MappedValue::Count { bits: 16, .. }));
+        let unset = rule(
+            r#"
+topic = "plant/+/counts"
+device = "{1}"
+payload = "plain"
+yields = "count"
+counter = "good"
+"#,
+        )
+        .unwrap();
+        let m = unset.map_plain("plant/press-1/counts", b"3").unwrap();
+        assert!(matches!(m.what, MappedValue::Count { bits: 64, .. }));
+
+        let sparkplug = |bits: &str| {
+            rule(&format!(
+                r#"
+topic = "spBv1.0/plant/#"
+device = "{{device}}"
+payload = "sparkplug"
+metric = "Good"
+yields = "count"
+counter = "good"
+{bits}
+"#
+            ))
+            .unwrap()
+        };
+        let metric = |value: Value, datatype: u32| {
+            [NamedMetric {
+                name: "Good".into(),
+                value,
+                timestamp_ms: None,
+                historical: false,
+                datatype,
+            }]
+        };
+        use crate::sources::mqtt::sparkplug::datatype;
+        let topic = "spBv1.0/plant/DDATA/gw-1/press-1";
+        let width = |r: &Rule, m: &[NamedMetric]| match r.map_sparkplug(topic, m) {
+            Some(Ok(Mapped {
+                what: MappedValue::Count { bits, value, .. },
+                ..
+            })) => (bits, value),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            width(
+                &sparkplug(""),
+                &metric(Value::UInt(65535), datatype::UINT16)
+            ),
+            (16, 65535)
+        );
+        assert_eq!(
+            width(&sparkplug(""), &metric(Value::UInt(7), datatype::UINT32)),
+            (32, 7)
+        );
+        // Int16 -1 is 0xFFFF of a 16-bit counter.
+        assert_eq!(
+            width(&sparkplug(""), &metric(Value::Int(-1), datatype::INT16)),
+            (16, 65535)
+        );
+        assert_eq!(
+            width(&sparkplug(""), &metric(Value::UInt(7), 0)),
+            (64, 7),
+            "no type: 64 bits"
+        );
+        // The configured width wins over the data type.
+        assert_eq!(
+            width(
+                &sparkplug("bits = 16"),
+                &metric(Value::UInt(7), datatype::UINT64)
+            ),
+            (16, 7)
+        );
+
+        for (extra, mistake) in [
+            ("bits = 12", "16, 32 or 64"),
+            ("bits = 16\ncumulative = false", "increments"),
+        ] {
+            let e = rule(&format!(
+                r#"
+topic = "plant/+/counts"
+device = "{{1}}"
+payload = "plain"
+yields = "count"
+counter = "good"
+{extra}
+"#
+            ))
+            .unwrap_err()
+            .join("\n");
+            assert!(e.contains(mistake), "{e}");
+        }
+        let e = rule(
+            r#"
+topic = "plant/+/temp"
+device = "{1}"
+payload = "plain"
+yields = "measurement"
+characteristic = "t"
+unit = "C"
+bits = 16
+"#,
+        )
+        .unwrap_err()
+        .join("\n");
+        assert!(e.contains("width of a counter"), "{e}");
     }
 }

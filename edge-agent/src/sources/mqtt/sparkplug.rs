@@ -190,6 +190,9 @@ pub struct NamedMetric {
     /// A stored value sent late (store and forward): record it, never let it overwrite the
     /// live state.
     pub historical: bool,
+    /// The Sparkplug data type ([`datatype`]), the metric's or its birth certificate's; 0 when
+    /// neither says. A counter's width comes from it (UInt16 wraps at 65536).
+    pub datatype: u32,
 }
 
 /// What the session made of one message.
@@ -198,6 +201,9 @@ pub struct Outcome {
     pub metrics: Vec<NamedMetric>,
     /// A node or device came online (birth) or went offline (death).
     pub online: Option<bool>,
+    /// Whom `online` concerns: `None` the edge node itself, `Some` a device. A node's death
+    /// takes its devices with it, so they are listed too.
+    pub concerns: Vec<Option<String>>,
     /// The message could not be trusted (sequence gap, unknown alias, data before birth):
     /// publish [`rebirth_request`] on this topic. Its metrics were not used.
     pub rebirth: Option<String>,
@@ -263,7 +269,16 @@ impl Session {
             MessageType::NCmd | MessageType::DCmd | MessageType::State => return Ok(out),
             MessageType::NDeath => {
                 // A death carries no seq; the node must be born again before we trust it.
-                self.nodes.remove(&key);
+                let devices = self
+                    .nodes
+                    .remove(&key)
+                    .map(|n| n.aliases)
+                    .unwrap_or_default();
+                let mut concerns: Vec<Option<String>> =
+                    devices.into_keys().filter(Option::is_some).collect();
+                concerns.sort();
+                concerns.insert(0, None);
+                out.concerns = concerns;
                 out.online = Some(false);
                 return Ok(out);
             }
@@ -281,6 +296,7 @@ impl Session {
                 node.aliases.insert(None, birth_aliases(&payload));
                 out.metrics = name_metrics(&payload, &HashMap::new());
                 out.online = Some(true);
+                out.concerns = vec![None];
                 self.nodes.insert(key, node);
                 return Ok(out);
             }
@@ -322,13 +338,15 @@ impl Session {
                         topic.node
                     ));
                 }
-                node.aliases.insert(device, birth_aliases(&payload));
+                node.aliases.insert(device.clone(), birth_aliases(&payload));
                 out.metrics = name_metrics(&payload, &HashMap::new());
                 out.online = Some(true);
+                out.concerns = vec![device];
             }
             MessageType::DDeath => {
                 node.aliases.remove(&device);
                 out.online = Some(false);
+                out.concerns = vec![device];
             }
             MessageType::NData | MessageType::DData => {
                 let Some(aliases) = node.aliases.get(&device) else {
@@ -397,6 +415,7 @@ fn name_metrics(payload: &Payload, aliases: &HashMap<u64, (String, u32)>) -> Vec
                 },
                 timestamp_ms: m.timestamp.or(payload.timestamp),
                 historical: m.is_historical == Some(true),
+                datatype,
             })
         })
         .collect()
@@ -490,6 +509,8 @@ mod tests {
             .handle(&topic("spBv1.0/plant/DBIRTH/gw-1/press-1"), &db)
             .unwrap();
         assert_eq!(out.online, Some(true));
+        assert_eq!(out.concerns, vec![Some("press-1".to_owned())]);
+        assert_eq!(out.metrics[0].datatype, datatype::UINT32);
         assert_eq!(
             out.metrics[1].value,
             Value::Int(-10),
@@ -587,6 +608,11 @@ mod tests {
             .handle(&topic("spBv1.0/plant/NDEATH/gw-1"), &payload(0, vec![]))
             .unwrap();
         assert_eq!(out.online, Some(false));
+        assert_eq!(
+            out.concerns,
+            vec![None, Some("press-1".to_owned())],
+            "the node's death is its devices' too"
+        );
         let dd = payload(2, vec![metric(None, 1, 0, MetricValue::IntValue(1))]);
         assert!(
             s.handle(&topic("spBv1.0/plant/DDATA/gw-1/press-1"), &dd)
