@@ -1,13 +1,19 @@
 //! `mes demo`: central and two edge agents reading simulated PLCs over Modbus TCP, on loopback, in one
-//! process, with plans published down and events flowing up.
+//! process. The plant is built through central's ERP API, as a planner would: items, BOMs,
+//! lines and work centers, routings, stock (an inventory import, posted to the ledger), a held
+//! lot, sales demand, an MRP run, its planned orders firmed into work orders and released, which
+//! sends them down to the lines as plans. Nothing is published as a raw plan: every work order
+//! the terminals show is one of central's. At the end the demo checks that central's books
+//! and the edges' journals agree ([`agreement`]).
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use chrono::{Duration as Days, Utc};
 use edge_agent::{EdgeConfig, RunningEdge};
-use protocol::{EdgeId, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanWorkOrder, Seq};
+use protocol::{EdgeId, Event, EventKind, Seq};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use std::collections::HashSet;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 const EDGES: [&str; 2] = ["line-1", "line-2"];
@@ -24,6 +30,202 @@ pub struct Summary {
     pub at_central: u64,
     pub lost: u64,
     pub duplicated: u64,
+    /// Work orders the edges run, each one of central's.
+    pub work_orders: u64,
+    /// Lots whose stock was compared.
+    pub lots: u64,
+    /// Central's work orders, stock and plan versions agree with the edges' journals and
+    /// plans ([`agreement`]).
+    pub agree: bool,
+    /// What did not agree, one sentence each; empty when `agree`.
+    pub disagreements: Vec<String>,
+}
+
+/// Central's admin API, as the demo drives it (what a planner would do with curl).
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        csv: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(csv) = csv {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "text/csv")
+                .body(csv.to_owned());
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}: central does not answer"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{method} {path}: central answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::GET, path, None, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::POST, path, Some(body), None)
+            .await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::PUT, path, Some(body), None)
+            .await
+    }
+
+    async fn import(&self, kind: &str, csv: &str) -> anyhow::Result<Value> {
+        self.send(
+            reqwest::Method::POST,
+            &format!("/api/v1/import/{kind}"),
+            None,
+            Some(csv),
+        )
+        .await
+    }
+}
+
+/// The stock the demo imports: `(item, lot, qty)`, all on rack RACK-A.
+const STOCK: [(&str, &str, i64); 3] = [
+    ("STEEL-2MM", "L-0001", 300),
+    ("STEEL-2MM", "L-HOLD", 100),
+    ("GREASE", "G-0001", 20),
+];
+
+/// Builds the plant through the ERP and returns, per line (edge), the work orders released to
+/// it.
+async fn build_plant(api: &Api) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    api.put(
+        "/api/v1/warehouses/WH",
+        json!({"description": "main store"}),
+    )
+    .await?;
+    api.put(
+        "/api/v1/warehouses/WH/locations/RACK-A",
+        json!({"description": "rack A"}),
+    )
+    .await?;
+    api.import(
+        "items",
+        "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock,scrap_pct,tracking,gtin\n\
+         BRACKET-A,Bracket A,make,pcs,1,lfl,,,0,lot,\n\
+         BRACKET-B,Bracket B,make,pcs,1,lfl,,,0,lot,\n\
+         STEEL-2MM,Steel coil 2 mm,buy,kg,5,lfl,,,0,lot,09506000134352\n\
+         GREASE,Press grease,buy,kg,3,lfl,,,0,lot,\n\
+         BOLT-M8,Bolt M8,buy,pcs,3,lfl,,,0,none,\n",
+    )
+    .await?;
+    // 0.05 kg of steel a bracket A, 0.08 kg a bracket B.
+    api.import(
+        "boms",
+        "parent,component,qty_per,scrap_pct\n\
+         BRACKET-A,STEEL-2MM,0.05,0\nBRACKET-A,GREASE,0.001,0\n\
+         BRACKET-B,STEEL-2MM,0.08,0\nBRACKET-B,GREASE,0.001,0\n",
+    )
+    .await?;
+    // Each line has two presses, at st-10 (stamp) and st-20 (form); the routing names both,
+    // so every count of either press books to an operation of the order.
+    for (n, (edge, item)) in EDGES.iter().zip(["BRACKET-A", "BRACKET-B"]).enumerate() {
+        let line = *edge;
+        api.put(
+            &format!("/api/v1/lines/{line}"),
+            json!({"description": format!("press line {}", n + 1), "edge_id": edge}),
+        )
+        .await?;
+        let mut operations = Vec::new();
+        for (op, what, station) in [(10, "stamp", "st-10"), (20, "form", "st-20")] {
+            let wc = format!("L{}-{}", n + 1, what.to_uppercase());
+            api.put(
+                &format!("/api/v1/work-centers/{wc}"),
+                json!({"description": format!("{what} press"), "line": line, "station": station}),
+            )
+            .await?;
+            operations.push(json!({"operation": op, "description": what, "work_center": wc}));
+        }
+        api.put(
+            &format!("/api/v1/routings/{item}"),
+            json!({"operations": operations}),
+        )
+        .await?;
+    }
+    // Stock: a count posted to the ledger as opening balances; one lot on quality hold.
+    let mut csv = String::from("item,lot,location,qty,note\n");
+    for (item, lot, qty) in STOCK {
+        csv.push_str(&format!("{item},{lot},RACK-A,{qty},demo opening stock\n"));
+    }
+    api.import("inventory", &csv).await?;
+    api.post(
+        "/api/v1/lots/L-HOLD/hold",
+        json!({"reason": "QC-17 tensile test failed"}),
+    )
+    .await?;
+    // Demand, MRP, firm every planned work order, release them: the plans go down.
+    let today = Utc::now().date_naive();
+    let due = today + Days::days(10);
+    api.import(
+        "demands",
+        &format!(
+            "item,qty,due_date,reference\nBRACKET-A,5000,{due},SO-1001\nBRACKET-B,5000,{due},SO-1002\n"
+        ),
+    )
+    .await?;
+    let plan = api
+        .post(&format!("/api/v1/mrp/run?as_of={today}"), json!({}))
+        .await?;
+    let run = plan["run"]
+        .as_u64()
+        .context("central's mrp run has no run number")?;
+    let firmed = api
+        .post(
+            &format!("/api/v1/mrp/runs/{run}/firm"),
+            json!({"all": true, "priority": 1}),
+        )
+        .await?;
+    let requisitions = api
+        .get(&format!("/api/v1/mrp/runs/{run}/requisitions"))
+        .await?;
+    let mut by_line: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in firmed["firmed"].as_array().into_iter().flatten() {
+        let wo = f["work_order"]
+            .as_str()
+            .context("a firmed order without a work order")?;
+        let released = api
+            .post(&format!("/api/v1/work-orders/{wo}/release"), json!({}))
+            .await?;
+        let line = released["line"].as_str().unwrap_or_default().to_owned();
+        by_line.entry(line).or_default().push(wo.to_owned());
+    }
+    tracing::info!(
+        run,
+        planned_orders = plan["planned_orders"].as_array().map_or(0, Vec::len),
+        work_orders = ?by_line,
+        requisitions = requisitions["requisitions"].as_array().map_or(0, Vec::len),
+        "demo plant built through the erp"
+    );
+    if by_line.values().map(Vec::len).sum::<usize>() != EDGES.len() {
+        bail!("the demo's mrp run firmed {firmed}; expected one work order a line");
+    }
+    Ok(by_line)
 }
 
 pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
@@ -119,34 +321,28 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
     // Each line's terminal is a kiosk with a key of its own (its URL carries it).
     let kiosk_key = central::new_token();
 
-    // Two edges, each with its own credential and a plan of two work orders.
+    // The plant, through the ERP: every work order the lines run is one of central's.
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: central_url.clone(),
+        token: admin_token.expose().to_owned(),
+    };
+    let mut tokens = Vec::new();
+    for name in EDGES {
+        let created = api.post("/api/v1/edges", json!({"edge_id": name})).await?;
+        tokens.push(
+            created["token"]
+                .as_str()
+                .context("central issued no edge token")?
+                .to_owned(),
+        );
+    }
+    let work_orders = build_plant(&api).await?;
+
+    // Two edges, each with its own credential, fetching the plan the release published.
     let mut edges: Vec<(EdgeId, RunningEdge)> = Vec::new();
-    for (i, name) in EDGES.iter().enumerate() {
+    for (i, (name, token)) in EDGES.iter().zip(&tokens).enumerate() {
         let edge_id = EdgeId::from(*name);
-        let token = central::new_token();
-        store
-            .create_edge(&edge_id, central::hash_token(&token))
-            .await?;
-        store
-            .publish_plan(
-                &edge_id,
-                PlanContent {
-                    work_orders: demo_plan(i),
-                    lots: vec![PlanLot {
-                        lot: "L-HOLD".into(),
-                        item: "STEEL-2MM".into(),
-                        expires: None,
-                        on_hold: true,
-                        hold_reason: Some("QC-17 tensile test failed".into()),
-                        location: None,
-                        on_hand: None,
-                    }],
-                    gtins: [("09506000134352".to_owned(), "STEEL-2MM".into())].into(),
-                    operators: Vec::new(),
-                    rules: None,
-                },
-            )
-            .await?;
         let config = EdgeConfig::from_toml_str(&format!(
             r#"
 edge_id = "{name}"
@@ -177,6 +373,7 @@ key = "{kiosk_key}"
         admin_token.expose(),
         &kiosk_key,
         &edges,
+        &work_orders,
         dir.path(),
     );
 
@@ -192,14 +389,33 @@ key = "{kiosk_key}"
     for (edge_id, edge) in &edges {
         wait_drained(edge_id, edge, Duration::from_secs(30)).await;
     }
-    let summary = summarize(&edges, store.as_ref()).await?;
+    let mut summary = summarize(&edges, store.as_ref()).await?;
+    agreement(&api, &edges, &mut summary).await?;
     for (_, edge) in edges {
         edge.shutdown().await;
     }
     stop_plcs.send_replace(true);
     let _ = stop_central.send(());
     let _ = central_task.await;
+    if summary.agree {
+        eprintln!(
+            "central and the edges agree: {} work orders (good and scrap per operation), {} lots (stock), plan versions",
+            summary.work_orders, summary.lots
+        );
+    } else {
+        for d in &summary.disagreements {
+            eprintln!("disagreement: {d}");
+        }
+    }
     println!("{}", serde_json::to_string(&summary)?);
+    if summary.lost > 0 || summary.duplicated > 0 || !summary.agree {
+        bail!(
+            "central and the edges do not agree: {} lost, {} duplicated, {} disagreements",
+            summary.lost,
+            summary.duplicated,
+            summary.disagreements.len()
+        );
+    }
     Ok(())
 }
 
@@ -243,47 +459,28 @@ states = {{ 0 = "off", 1 = "running", 2 = "idle", 3 = "down: jam", 4 = "down: to
     )
 }
 
-fn demo_plan(line: usize) -> Vec<PlanWorkOrder> {
-    let due = (Utc::now() + Days::days(3)).date_naive();
-    (1..=2)
-        .map(|n| PlanWorkOrder {
-            work_order: format!("WO-{}{:03}", line + 1, n).as_str().into(),
-            item: if n == 1 { "BRACKET-A" } else { "BRACKET-B" }.into(),
-            qty: Decimal::new(5000, 0),
-            uom: "pcs".into(),
-            due,
-            priority: n,
-            operations: vec![PlanOperation {
-                operation: 10,
-                description: "stamp".into(),
-                // Press n of each line works at station st-n0.
-                station: Some(format!("st-{n}0").as_str().into()),
-                allowed_components: vec!["STEEL-2MM".into(), "GREASE".into()],
-                // 0.05 kg of steel a bracket: what the line may still issue.
-                components: vec![PlanComponent {
-                    item: "STEEL-2MM".into(),
-                    qty: Decimal::new(250, 0),
-                    uom: "kg".into(),
-                }],
-                skill: None,
-            }],
-            plc_parameters: Default::default(),
-            on_hold: false,
-        })
-        .collect()
-}
-
 fn print_urls(
     central: &str,
     admin_token: &str,
     kiosk_key: &str,
     edges: &[(EdgeId, RunningEdge)],
+    work_orders: &BTreeMap<String, Vec<String>>,
     dir: &std::path::Path,
 ) {
     eprintln!();
     eprintln!(
         "MES demo running: central and {} edge agents, each reading two simulated presses over Modbus TCP.",
         edges.len()
+    );
+    eprintln!(
+        "  the plant was built through central's ERP: items, boms, routings, stock, demand, an MRP run"
+    );
+    eprintln!("  whose planned orders were firmed into work orders and released to the lines:");
+    eprintln!(
+        "  work orders       curl -H 'Authorization: Bearer {admin_token}' {central}/api/v1/work-orders"
+    );
+    eprintln!(
+        "  stock             curl -H 'Authorization: Bearer {admin_token}' {central}/api/v1/inventory"
     );
     eprintln!("  central health    {central}/healthz");
     eprintln!("  central metrics   {central}/metrics");
@@ -309,8 +506,12 @@ fn print_urls(
     );
     eprintln!("  scan these into a terminal (type them, then Enter):");
     eprintln!("    badge           (96)10442  (supervisor: (96)9001, PIN {DEMO_SUPERVISOR_PIN})");
-    eprintln!("    work order      (91)WO-1001 on line-1, (91)WO-2001 on line-2");
-    eprintln!("    right lot       (92)STEEL-2MM(93)L-0001(94)25kg");
+    let orders: Vec<String> = work_orders
+        .iter()
+        .flat_map(|(line, wos)| wos.iter().map(move |wo| format!("(91){wo} on {line}")))
+        .collect();
+    eprintln!("    work order      {}", orders.join(", "));
+    eprintln!("    right lot       (92)STEEL-2MM(93)L-0001(94)25kg  (300 kg on rack RACK-A)");
     eprintln!("    wrong item      (92)BOLT-M8(93)B-77(94)100pcs");
     eprintln!("    lot on hold     (92)STEEL-2MM(93)L-HOLD(94)25kg");
     eprintln!("    supplier label  (01)09506000134352(3101)000250(10)SUP-7(17)271231");
@@ -394,4 +595,221 @@ async fn compare(
     // the demo's retention of seven days rules out).
     duplicated += central_ids.len() as u64;
     Ok((lost, duplicated))
+}
+
+/// Per `(work order, operation)`: good and scrap the edge reported.
+type Counts = BTreeMap<(String, u32), (u64, u64)>;
+
+/// What one edge's journal says: counts per work order and operation, counts at no work
+/// order, and the net stock movement per lot (`received + produced − issued`).
+#[derive(Debug, Default)]
+struct EdgeBook {
+    counts: Counts,
+    unassigned: (u64, u64),
+    lots: BTreeMap<String, Decimal>,
+}
+
+async fn read_book(edge: &RunningEdge) -> anyhow::Result<EdgeBook> {
+    const PAGE: usize = 10_000;
+    let mut book = EdgeBook::default();
+    let mut after = Seq::ZERO;
+    loop {
+        let page = edge.journal.read_after(after, PAGE).await?;
+        let Some(last) = page.last().map(|e| e.seq) else {
+            break;
+        };
+        for e in page {
+            let event: Event = serde_json::from_str(&e.json)?;
+            book.add(&event.kind);
+        }
+        after = last;
+    }
+    Ok(book)
+}
+
+impl EdgeBook {
+    fn add(&mut self, kind: &EventKind) {
+        let mut lot_delta = |lot: &str, delta: Decimal| {
+            let entry = self.lots.entry(lot.to_owned()).or_default();
+            *entry = entry.checked_add(delta).unwrap_or(*entry);
+        };
+        match kind {
+            EventKind::ProductionReported {
+                work_order,
+                operation,
+                good,
+                scrap,
+            } => {
+                let slot = match (work_order, operation) {
+                    (Some(wo), Some(op)) => self.counts.entry((wo.0.clone(), *op)).or_default(),
+                    _ => &mut self.unassigned,
+                };
+                slot.0 = slot.0.saturating_add(*good);
+                slot.1 = slot.1.saturating_add(*scrap);
+            }
+            EventKind::MaterialIssued { lot, qty, .. } => lot_delta(&lot.0, -*qty),
+            EventKind::MaterialReceived { lot, qty, .. }
+            | EventKind::LotProduced { lot, qty, .. } => lot_delta(&lot.0, *qty),
+            _ => {}
+        }
+    }
+}
+
+/// Whether central's books and the edges agree, after the uplinks drained:
+///
+/// - every work order in an edge's plan is one of central's (`GET /api/v1/work-orders`), and
+///   central knows of no order id it does not have (`unmatched-work-orders` is empty);
+/// - per work order and operation, central's good and scrap equal the sum of the edges'
+///   `production_reported` events for it;
+/// - per lot, central's stock (`GET /api/v1/inventory?lot=`) equals the import plus what the
+///   edges received and produced less what they issued;
+/// - each edge runs the plan version central last published for it, and central's edge list
+///   says so.
+async fn agreement(
+    api: &Api,
+    edges: &[(EdgeId, RunningEdge)],
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    let mut counts = Counts::new();
+    let mut unassigned = (0u64, 0u64);
+    let mut lots: BTreeMap<String, Decimal> = STOCK
+        .iter()
+        .map(|(_, lot, qty)| ((*lot).to_owned(), Decimal::from(*qty)))
+        .collect();
+    let mut on_the_floor = HashSet::new();
+    for (edge_id, edge) in edges {
+        let book = read_book(edge).await?;
+        for (key, (good, scrap)) in book.counts {
+            let slot = counts.entry(key).or_default();
+            slot.0 += good;
+            slot.1 += scrap;
+        }
+        unassigned.0 += book.unassigned.0;
+        unassigned.1 += book.unassigned.1;
+        for (lot, delta) in book.lots {
+            let entry = lots.entry(lot).or_default();
+            *entry = entry.checked_add(delta).unwrap_or(*entry);
+        }
+        // The plan: the edge applies what central published (its downlink may still be
+        // fetching the last version; wait for it, bounded).
+        let published = api.get(&format!("/api/v1/edges/{edge_id}/plan")).await?["version"]
+            .as_u64()
+            .unwrap_or(0);
+        let mut plan = edge.live.watch_plan();
+        let applied = tokio::time::timeout(
+            Duration::from_secs(10),
+            plan.wait_for(|p| p.as_ref().is_some_and(|p| p.version.0 >= published)),
+        )
+        .await;
+        let version = edge.live.plan_version().0;
+        if applied.is_err() || version != published {
+            out.push(format!(
+                "{edge_id} runs plan version {version}, central published {published}"
+            ));
+        }
+        if let Some(plan) = edge.live.plan() {
+            on_the_floor.extend(plan.work_orders.iter().map(|w| w.work_order.0.clone()));
+        }
+    }
+    // Central learns the applied version from the edge's next poll or status report.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let central_edges = loop {
+        let listed = api.get("/api/v1/edges").await?;
+        let caught_up = listed["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["plan_version_applied"] == e["plan_version_published"]);
+        if caught_up || Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for e in central_edges["edges"].as_array().into_iter().flatten() {
+        if e["plan_version_applied"] != e["plan_version_published"] {
+            out.push(format!(
+                "central says {} applied plan version {} of {}",
+                e["edge_id"], e["plan_version_applied"], e["plan_version_published"]
+            ));
+        }
+    }
+
+    let listed = api.get("/api/v1/work-orders").await?;
+    let central_orders: HashSet<String> = listed["work_orders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w["work_order"].as_str().map(str::to_owned))
+        .collect();
+    for wo in &on_the_floor {
+        if !central_orders.contains(wo) {
+            out.push(format!(
+                "{wo} is on the floor but not among central's work orders"
+            ));
+        }
+    }
+    let unmatched = api.get("/api/v1/unmatched-work-orders").await?;
+    for u in unmatched["work_orders"].as_array().into_iter().flatten() {
+        out.push(format!(
+            "the edges reported {} events for {}, which central does not know",
+            u["events"], u["work_order"]
+        ));
+    }
+    let mut orders: Vec<&String> = central_orders.iter().collect();
+    orders.sort();
+    for wo in orders {
+        let view = api.get(&format!("/api/v1/work-orders/{wo}")).await?;
+        for op in view["operations"].as_array().into_iter().flatten() {
+            let n = op["operation"].as_u64().unwrap_or(0);
+            let central = (
+                op["good"].as_u64().unwrap_or(0),
+                op["scrap"].as_u64().unwrap_or(0),
+            );
+            let edges = counts
+                .remove(&(wo.clone(), u32::try_from(n).unwrap_or(u32::MAX)))
+                .unwrap_or_default();
+            if central != edges {
+                out.push(format!(
+                    "{wo} operation {n}: central has {} good {} scrap, the edges reported {} good {} scrap",
+                    central.0, central.1, edges.0, edges.1
+                ));
+            }
+        }
+    }
+    for ((wo, op), (good, scrap)) in counts {
+        out.push(format!(
+            "the edges reported {good} good {scrap} scrap for {wo} operation {op}, which central's order does not have"
+        ));
+    }
+    if unassigned != (0, 0) {
+        // Not a disagreement of the books (central keeps them unassigned too), but the demo's
+        // routing names every station that counts, so none are expected.
+        out.push(format!(
+            "{} good {} scrap were counted at stations no work order's routing names",
+            unassigned.0, unassigned.1
+        ));
+    }
+
+    for (lot, expected) in &lots {
+        let stock = api.get(&format!("/api/v1/inventory?lot={lot}")).await?;
+        let mut at_central = Decimal::ZERO;
+        for row in stock["on_hand"].as_array().into_iter().flatten() {
+            let qty: Option<Decimal> = row["qty"].as_str().and_then(|q| q.parse().ok());
+            match qty {
+                Some(q) => at_central += q,
+                None => out.push(format!("central cannot sum the stock of lot {lot}: {row}")),
+            }
+        }
+        if at_central != *expected {
+            out.push(format!(
+                "lot {lot}: central holds {at_central}, the import and the edges' movements make {expected}"
+            ));
+        }
+    }
+    summary.work_orders = on_the_floor.len() as u64;
+    summary.lots = lots.len() as u64;
+    summary.agree = out.is_empty();
+    summary.disagreements = out;
+    Ok(())
 }
