@@ -13,7 +13,7 @@ use protocol::{EdgeId, Event, EventKind, Seq};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 const EDGES: [&str; 2] = ["line-1", "line-2"];
@@ -34,6 +34,9 @@ pub struct Summary {
     pub work_orders: u64,
     /// Lots whose stock was compared.
     pub lots: u64,
+    /// Good parts central booked to the work orders' operations (all of them agreeing with
+    /// the edges' journals when `agree`).
+    pub good: u64,
     /// Central's work orders, stock and plan versions agree with the edges' journals and
     /// plans ([`agreement`]).
     pub agree: bool,
@@ -655,6 +658,84 @@ impl EdgeBook {
     }
 }
 
+/// Central's books as its API shows them.
+#[derive(Debug, Default)]
+struct CentralBooks {
+    /// Per work order: `(operation, good, scrap)`.
+    orders: BTreeMap<String, Vec<(u32, u64, u64)>>,
+    /// Order ids edges reported that central does not know, with their number of events.
+    unmatched: Vec<(String, u64)>,
+    /// Per lot, the stock summed over locations; `None` when central cannot sum it.
+    lots: BTreeMap<String, Option<Decimal>>,
+}
+
+/// The floor's books: the edges' journals and plans, and the stock the demo imported.
+#[derive(Debug, Default)]
+struct FloorBooks {
+    counts: Counts,
+    unassigned: (u64, u64),
+    /// Per lot: the import plus the edges' receipts and production less their issues.
+    lots: BTreeMap<String, Decimal>,
+    /// Work orders in the edges' plans.
+    on_the_floor: BTreeSet<String>,
+}
+
+/// What does not agree between central's books and the floor's, one sentence each.
+fn disagreements(central: &CentralBooks, floor: &FloorBooks) -> Vec<String> {
+    let mut out = Vec::new();
+    for wo in &floor.on_the_floor {
+        if !central.orders.contains_key(wo) {
+            out.push(format!(
+                "{wo} is on the floor but not among central's work orders"
+            ));
+        }
+    }
+    for (wo, events) in &central.unmatched {
+        out.push(format!(
+            "the edges reported {events} events for {wo}, which central does not know"
+        ));
+    }
+    let mut counts = floor.counts.clone();
+    for (wo, operations) in &central.orders {
+        for &(op, good, scrap) in operations {
+            let edges = counts.remove(&(wo.clone(), op)).unwrap_or_default();
+            if (good, scrap) != edges {
+                out.push(format!(
+                    "{wo} operation {op}: central has {good} good {scrap} scrap, the edges reported {} good {} scrap",
+                    edges.0, edges.1
+                ));
+            }
+        }
+    }
+    for ((wo, op), (good, scrap)) in counts {
+        out.push(format!(
+            "the edges reported {good} good {scrap} scrap for {wo} operation {op}, which central's order does not have"
+        ));
+    }
+    if floor.unassigned != (0, 0) {
+        // Central keeps them unassigned too, but the demo's routings name every station that
+        // counts, so none are expected.
+        out.push(format!(
+            "{} good {} scrap were counted at stations no work order's routing names",
+            floor.unassigned.0, floor.unassigned.1
+        ));
+    }
+    for (lot, expected) in &floor.lots {
+        match central.lots.get(lot) {
+            Some(Some(held)) if held == expected => {}
+            Some(Some(held)) => out.push(format!(
+                "lot {lot}: central holds {held}, the import and the edges' movements make {expected}"
+            )),
+            Some(None) => out.push(format!("central cannot sum the stock of lot {lot}")),
+            None if expected.is_zero() => {}
+            None => out.push(format!(
+                "lot {lot}: central has no stock of it, the import and the edges' movements make {expected}"
+            )),
+        }
+    }
+    out
+}
+
 /// Whether central's books and the edges agree, after the uplinks drained:
 ///
 /// - every work order in an edge's plan is one of central's (`GET /api/v1/work-orders`), and
@@ -671,24 +752,24 @@ async fn agreement(
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     let mut out = Vec::new();
-    let mut counts = Counts::new();
-    let mut unassigned = (0u64, 0u64);
-    let mut lots: BTreeMap<String, Decimal> = STOCK
-        .iter()
-        .map(|(_, lot, qty)| ((*lot).to_owned(), Decimal::from(*qty)))
-        .collect();
-    let mut on_the_floor = HashSet::new();
+    let mut floor = FloorBooks {
+        lots: STOCK
+            .iter()
+            .map(|(_, lot, qty)| ((*lot).to_owned(), Decimal::from(*qty)))
+            .collect(),
+        ..Default::default()
+    };
     for (edge_id, edge) in edges {
         let book = read_book(edge).await?;
         for (key, (good, scrap)) in book.counts {
-            let slot = counts.entry(key).or_default();
+            let slot = floor.counts.entry(key).or_default();
             slot.0 += good;
             slot.1 += scrap;
         }
-        unassigned.0 += book.unassigned.0;
-        unassigned.1 += book.unassigned.1;
+        floor.unassigned.0 += book.unassigned.0;
+        floor.unassigned.1 += book.unassigned.1;
         for (lot, delta) in book.lots {
-            let entry = lots.entry(lot).or_default();
+            let entry = floor.lots.entry(lot).or_default();
             *entry = entry.checked_add(delta).unwrap_or(*entry);
         }
         // The plan: the edge applies what central published (its downlink may still be
@@ -709,7 +790,9 @@ async fn agreement(
             ));
         }
         if let Some(plan) = edge.live.plan() {
-            on_the_floor.extend(plan.work_orders.iter().map(|w| w.work_order.0.clone()));
+            floor
+                .on_the_floor
+                .extend(plan.work_orders.iter().map(|w| w.work_order.0.clone()));
         }
     }
     // Central learns the applied version from the edge's next poll or status report.
@@ -735,81 +818,120 @@ async fn agreement(
         }
     }
 
+    let mut central = CentralBooks::default();
     let listed = api.get("/api/v1/work-orders").await?;
-    let central_orders: HashSet<String> = listed["work_orders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|w| w["work_order"].as_str().map(str::to_owned))
-        .collect();
-    for wo in &on_the_floor {
-        if !central_orders.contains(wo) {
-            out.push(format!(
-                "{wo} is on the floor but not among central's work orders"
-            ));
-        }
+    for w in listed["work_orders"].as_array().into_iter().flatten() {
+        let Some(wo) = w["work_order"].as_str() else {
+            continue;
+        };
+        let view = api.get(&format!("/api/v1/work-orders/{wo}")).await?;
+        let operations = view["operations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|op| {
+                (
+                    op["operation"]
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(u32::MAX),
+                    op["good"].as_u64().unwrap_or(0),
+                    op["scrap"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        central.orders.insert(wo.to_owned(), operations);
     }
     let unmatched = api.get("/api/v1/unmatched-work-orders").await?;
     for u in unmatched["work_orders"].as_array().into_iter().flatten() {
-        out.push(format!(
-            "the edges reported {} events for {}, which central does not know",
-            u["events"], u["work_order"]
+        central.unmatched.push((
+            u["work_order"].as_str().unwrap_or_default().to_owned(),
+            u["events"].as_u64().unwrap_or(0),
         ));
     }
-    let mut orders: Vec<&String> = central_orders.iter().collect();
-    orders.sort();
-    for wo in orders {
-        let view = api.get(&format!("/api/v1/work-orders/{wo}")).await?;
-        for op in view["operations"].as_array().into_iter().flatten() {
-            let n = op["operation"].as_u64().unwrap_or(0);
-            let central = (
-                op["good"].as_u64().unwrap_or(0),
-                op["scrap"].as_u64().unwrap_or(0),
-            );
-            let edges = counts
-                .remove(&(wo.clone(), u32::try_from(n).unwrap_or(u32::MAX)))
-                .unwrap_or_default();
-            if central != edges {
-                out.push(format!(
-                    "{wo} operation {n}: central has {} good {} scrap, the edges reported {} good {} scrap",
-                    central.0, central.1, edges.0, edges.1
-                ));
-            }
-        }
-    }
-    for ((wo, op), (good, scrap)) in counts {
-        out.push(format!(
-            "the edges reported {good} good {scrap} scrap for {wo} operation {op}, which central's order does not have"
-        ));
-    }
-    if unassigned != (0, 0) {
-        // Not a disagreement of the books (central keeps them unassigned too), but the demo's
-        // routing names every station that counts, so none are expected.
-        out.push(format!(
-            "{} good {} scrap were counted at stations no work order's routing names",
-            unassigned.0, unassigned.1
-        ));
-    }
-
-    for (lot, expected) in &lots {
+    for lot in floor.lots.keys() {
         let stock = api.get(&format!("/api/v1/inventory?lot={lot}")).await?;
-        let mut at_central = Decimal::ZERO;
-        for row in stock["on_hand"].as_array().into_iter().flatten() {
-            let qty: Option<Decimal> = row["qty"].as_str().and_then(|q| q.parse().ok());
-            match qty {
-                Some(q) => at_central += q,
-                None => out.push(format!("central cannot sum the stock of lot {lot}: {row}")),
-            }
+        let rows = stock["on_hand"].as_array().cloned().unwrap_or_default();
+        if rows.is_empty() {
+            continue;
         }
-        if at_central != *expected {
-            out.push(format!(
-                "lot {lot}: central holds {at_central}, the import and the edges' movements make {expected}"
-            ));
-        }
+        let sum = rows.iter().try_fold(Decimal::ZERO, |sum, row| {
+            let qty: Decimal = row["qty"].as_str()?.parse().ok()?;
+            sum.checked_add(qty)
+        });
+        central.lots.insert(lot.clone(), sum);
     }
-    summary.work_orders = on_the_floor.len() as u64;
-    summary.lots = lots.len() as u64;
+    out.extend(disagreements(&central, &floor));
+    summary.work_orders = floor.on_the_floor.len() as u64;
+    summary.lots = floor.lots.len() as u64;
+    summary.good = central
+        .orders
+        .values()
+        .flatten()
+        .map(|&(_, good, _)| good)
+        .sum();
     summary.agree = out.is_empty();
     summary.disagreements = out;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn books() -> (CentralBooks, FloorBooks) {
+        let central = CentralBooks {
+            orders: [("WO-000001".to_owned(), vec![(10, 120, 3), (20, 118, 1)])].into(),
+            unmatched: Vec::new(),
+            lots: [("L-0001".to_owned(), Some(Decimal::from(275)))].into(),
+        };
+        let floor = FloorBooks {
+            counts: [
+                (("WO-000001".to_owned(), 10), (120, 3)),
+                (("WO-000001".to_owned(), 20), (118, 1)),
+            ]
+            .into(),
+            unassigned: (0, 0),
+            lots: [("L-0001".to_owned(), Decimal::from(275))].into(),
+            on_the_floor: ["WO-000001".to_owned()].into(),
+        };
+        (central, floor)
+    }
+
+    #[test]
+    fn books_that_agree_say_nothing() {
+        let (central, floor) = books();
+        assert_eq!(disagreements(&central, &floor), Vec::<String>::new());
+    }
+
+    /// Each way the books can differ is named: a count, an operation central lacks, an order
+    /// it does not know, an unmatched order, counts at no order, a lot's stock.
+    #[test]
+    fn every_difference_is_named() {
+        let (central, mut floor) = books();
+        floor.counts.insert(("WO-000001".to_owned(), 20), (119, 1));
+        floor.counts.insert(("WO-000001".to_owned(), 30), (5, 0));
+        floor.on_the_floor.insert("WO-1001".to_owned());
+        floor.unassigned = (7, 0);
+        floor.lots.insert("L-0001".to_owned(), Decimal::from(250));
+        floor.lots.insert("L-0002".to_owned(), Decimal::from(1));
+        let mut central = central;
+        central.unmatched.push(("WO-9".to_owned(), 4));
+        let found = disagreements(&central, &floor);
+        for expected in [
+            "WO-1001 is on the floor but not among central's work orders",
+            "the edges reported 4 events for WO-9",
+            "WO-000001 operation 20: central has 118 good 1 scrap, the edges reported 119 good 1 scrap",
+            "for WO-000001 operation 30, which central's order does not have",
+            "7 good 0 scrap were counted at stations no work order's routing names",
+            "lot L-0001: central holds 275, the import and the edges' movements make 250",
+            "lot L-0002: central has no stock of it",
+        ] {
+            assert!(
+                found.iter().any(|d| d.contains(expected)),
+                "{expected:?} not in {found:#?}"
+            );
+        }
+        assert_eq!(found.len(), 7, "{found:#?}");
+    }
 }

@@ -33,6 +33,10 @@ fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing()
     assert_eq!((n("lost"), n("duplicated")), (0, 0), "{summary}");
     // One firmed ERP work order a line, and three lots of stock (the import's).
     assert_eq!((n("work_orders"), n("lots")), (2, 3), "{summary}");
+    assert!(
+        n("good") > 0,
+        "the presses counted into the orders: {summary}"
+    );
     assert_eq!(summary["agree"], true, "{summary}");
     assert_eq!(summary["disagreements"], serde_json::json!([]), "{summary}");
     let stderr = String::from_utf8_lossy(&output.stderr);
