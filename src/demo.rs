@@ -1,13 +1,19 @@
 //! `mes demo`: central and two edge agents reading simulated PLCs over Modbus TCP, on loopback, in one
-//! process, with plans published down and events flowing up.
+//! process. The plant is built through central's ERP API, as a planner would: items, BOMs,
+//! lines and work centers, routings, stock (an inventory import, posted to the ledger), a held
+//! lot, sales demand, an MRP run, its planned orders firmed into work orders and released, which
+//! sends them down to the lines as plans. Nothing is published as a raw plan: every work order
+//! the terminals show is one of central's. At the end the demo checks that central's books
+//! and the edges' journals agree ([`agreement`]).
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use chrono::{Duration as Days, Utc};
 use edge_agent::{EdgeConfig, RunningEdge};
-use protocol::{EdgeId, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanWorkOrder, Seq};
+use protocol::{EdgeId, Event, EventKind, Seq};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use std::collections::HashSet;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 const EDGES: [&str; 2] = ["line-1", "line-2"];
@@ -24,6 +30,208 @@ pub struct Summary {
     pub at_central: u64,
     pub lost: u64,
     pub duplicated: u64,
+    /// Work orders the edges run, each one of central's.
+    pub work_orders: u64,
+    /// Lots whose stock was compared.
+    pub lots: u64,
+    /// Good parts central booked to the work orders' operations (all of them agreeing with
+    /// the edges' journals when `agree`).
+    pub good: u64,
+    /// Good parts the edges counted at no work order (a station no running order's routing
+    /// names): kept unassigned, here and at central, not booked to an order.
+    pub unassigned: u64,
+    /// Central's work orders, stock and plan versions agree with the edges' journals and
+    /// plans ([`agreement`]).
+    pub agree: bool,
+    /// What did not agree, one sentence each; empty when `agree`.
+    pub disagreements: Vec<String>,
+}
+
+/// Central's admin API, as the demo drives it (what a planner would do with curl).
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        csv: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(csv) = csv {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "text/csv")
+                .body(csv.to_owned());
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}: central does not answer"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{method} {path}: central answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::GET, path, None, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::POST, path, Some(body), None)
+            .await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::PUT, path, Some(body), None)
+            .await
+    }
+
+    async fn import(&self, kind: &str, csv: &str) -> anyhow::Result<Value> {
+        self.send(
+            reqwest::Method::POST,
+            &format!("/api/v1/import/{kind}"),
+            None,
+            Some(csv),
+        )
+        .await
+    }
+}
+
+/// The stock the demo imports: `(item, lot, qty)`, all on rack RACK-A.
+const STOCK: [(&str, &str, i64); 3] = [
+    ("STEEL-2MM", "L-0001", 300),
+    ("STEEL-2MM", "L-HOLD", 100),
+    ("GREASE", "G-0001", 20),
+];
+
+/// Builds the plant through the ERP and returns, per line (edge), the work orders released to
+/// it.
+async fn build_plant(api: &Api) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    api.put(
+        "/api/v1/warehouses/WH",
+        json!({"description": "main store"}),
+    )
+    .await?;
+    api.put(
+        "/api/v1/warehouses/WH/locations/RACK-A",
+        json!({"description": "rack A"}),
+    )
+    .await?;
+    api.import(
+        "items",
+        "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock,scrap_pct,tracking,gtin\n\
+         BRACKET-A,Bracket A,make,pcs,1,lfl,,,0,lot,\n\
+         BRACKET-B,Bracket B,make,pcs,1,lfl,,,0,lot,\n\
+         STEEL-2MM,Steel coil 2 mm,buy,kg,5,lfl,,,0,lot,09506000134352\n\
+         GREASE,Press grease,buy,kg,3,lfl,,,0,lot,\n\
+         BOLT-M8,Bolt M8,buy,pcs,3,lfl,,,0,none,\n",
+    )
+    .await?;
+    // 0.05 kg of steel a bracket A, 0.08 kg a bracket B.
+    api.import(
+        "boms",
+        "parent,component,qty_per,scrap_pct\n\
+         BRACKET-A,STEEL-2MM,0.05,0\nBRACKET-A,GREASE,0.001,0\n\
+         BRACKET-B,STEEL-2MM,0.08,0\nBRACKET-B,GREASE,0.001,0\n",
+    )
+    .await?;
+    // Each line has two presses, at st-10 (stamp) and st-20 (form); the routing names both,
+    // so every count of either press books to an operation of the order.
+    for (n, (edge, item)) in EDGES.iter().zip(["BRACKET-A", "BRACKET-B"]).enumerate() {
+        let line = *edge;
+        api.put(
+            &format!("/api/v1/lines/{line}"),
+            json!({"description": format!("press line {}", n + 1), "edge_id": edge}),
+        )
+        .await?;
+        let mut operations = Vec::new();
+        for (op, what, station) in [(10, "stamp", "st-10"), (20, "form", "st-20")] {
+            let wc = format!("L{}-{}", n + 1, what.to_uppercase());
+            api.put(
+                &format!("/api/v1/work-centers/{wc}"),
+                json!({"description": format!("{what} press"), "line": line, "station": station}),
+            )
+            .await?;
+            operations.push(json!({"operation": op, "description": what, "work_center": wc}));
+        }
+        api.put(
+            &format!("/api/v1/routings/{item}"),
+            json!({"operations": operations}),
+        )
+        .await?;
+    }
+    // Stock: a count posted to the ledger as opening balances; one lot on quality hold.
+    let mut csv = String::from("item,lot,location,qty,note\n");
+    for (item, lot, qty) in STOCK {
+        csv.push_str(&format!("{item},{lot},RACK-A,{qty},demo opening stock\n"));
+    }
+    api.import("inventory", &csv).await?;
+    api.post(
+        "/api/v1/lots/L-HOLD/hold",
+        json!({"reason": "QC-17 tensile test failed"}),
+    )
+    .await?;
+    // Demand, MRP, firm every planned work order, release them: the plans go down.
+    let today = Utc::now().date_naive();
+    let due = today + Days::days(10);
+    api.import(
+        "demands",
+        &format!(
+            "item,qty,due_date,reference\nBRACKET-A,5000,{due},SO-1001\nBRACKET-B,5000,{due},SO-1002\n"
+        ),
+    )
+    .await?;
+    let plan = api
+        .post(&format!("/api/v1/mrp/run?as_of={today}"), json!({}))
+        .await?;
+    let run = plan["run"]
+        .as_u64()
+        .context("central's mrp run has no run number")?;
+    let firmed = api
+        .post(
+            &format!("/api/v1/mrp/runs/{run}/firm"),
+            json!({"all": true, "priority": 1}),
+        )
+        .await?;
+    let requisitions = api
+        .get(&format!("/api/v1/mrp/runs/{run}/requisitions"))
+        .await?;
+    let mut by_line: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in firmed["firmed"].as_array().into_iter().flatten() {
+        let wo = f["work_order"]
+            .as_str()
+            .context("a firmed order without a work order")?;
+        let released = api
+            .post(&format!("/api/v1/work-orders/{wo}/release"), json!({}))
+            .await?;
+        let line = released["line"].as_str().unwrap_or_default().to_owned();
+        by_line.entry(line).or_default().push(wo.to_owned());
+    }
+    tracing::info!(
+        run,
+        planned_orders = plan["planned_orders"].as_array().map_or(0, Vec::len),
+        work_orders = ?by_line,
+        requisitions = requisitions["requisitions"].as_array().map_or(0, Vec::len),
+        "demo plant built through the erp"
+    );
+    if by_line.values().map(Vec::len).sum::<usize>() != EDGES.len() {
+        bail!("the demo's mrp run firmed {firmed}; expected one work order a line");
+    }
+    Ok(by_line)
 }
 
 pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
@@ -119,34 +327,28 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
     // Each line's terminal is a kiosk with a key of its own (its URL carries it).
     let kiosk_key = central::new_token();
 
-    // Two edges, each with its own credential and a plan of two work orders.
+    // The plant, through the ERP: every work order the lines run is one of central's.
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: central_url.clone(),
+        token: admin_token.expose().to_owned(),
+    };
+    let mut tokens = Vec::new();
+    for name in EDGES {
+        let created = api.post("/api/v1/edges", json!({"edge_id": name})).await?;
+        tokens.push(
+            created["token"]
+                .as_str()
+                .context("central issued no edge token")?
+                .to_owned(),
+        );
+    }
+    let work_orders = build_plant(&api).await?;
+
+    // Two edges, each with its own credential, fetching the plan the release published.
     let mut edges: Vec<(EdgeId, RunningEdge)> = Vec::new();
-    for (i, name) in EDGES.iter().enumerate() {
+    for (i, (name, token)) in EDGES.iter().zip(&tokens).enumerate() {
         let edge_id = EdgeId::from(*name);
-        let token = central::new_token();
-        store
-            .create_edge(&edge_id, central::hash_token(&token))
-            .await?;
-        store
-            .publish_plan(
-                &edge_id,
-                PlanContent {
-                    work_orders: demo_plan(i),
-                    lots: vec![PlanLot {
-                        lot: "L-HOLD".into(),
-                        item: "STEEL-2MM".into(),
-                        expires: None,
-                        on_hold: true,
-                        hold_reason: Some("QC-17 tensile test failed".into()),
-                        location: None,
-                        on_hand: None,
-                    }],
-                    gtins: [("09506000134352".to_owned(), "STEEL-2MM".into())].into(),
-                    operators: Vec::new(),
-                    rules: None,
-                },
-            )
-            .await?;
         let config = EdgeConfig::from_toml_str(&format!(
             r#"
 edge_id = "{name}"
@@ -177,6 +379,7 @@ key = "{kiosk_key}"
         admin_token.expose(),
         &kiosk_key,
         &edges,
+        &work_orders,
         dir.path(),
     );
 
@@ -192,14 +395,39 @@ key = "{kiosk_key}"
     for (edge_id, edge) in &edges {
         wait_drained(edge_id, edge, Duration::from_secs(30)).await;
     }
-    let summary = summarize(&edges, store.as_ref()).await?;
+    let mut summary = summarize(&edges, store.as_ref()).await?;
+    agreement(&api, &edges, &mut summary).await?;
     for (_, edge) in edges {
         edge.shutdown().await;
     }
     stop_plcs.send_replace(true);
     let _ = stop_central.send(());
     let _ = central_task.await;
+    if summary.agree {
+        eprintln!(
+            "central and the edges agree: {} work orders (good and scrap per operation), {} lots (stock), plan versions",
+            summary.work_orders, summary.lots
+        );
+        if summary.unassigned > 0 {
+            eprintln!(
+                "{} good parts were counted at stations no running order's routing names (kept unassigned)",
+                summary.unassigned
+            );
+        }
+    } else {
+        for d in &summary.disagreements {
+            eprintln!("disagreement: {d}");
+        }
+    }
     println!("{}", serde_json::to_string(&summary)?);
+    if summary.lost > 0 || summary.duplicated > 0 || !summary.agree {
+        bail!(
+            "central and the edges do not agree: {} lost, {} duplicated, {} disagreements",
+            summary.lost,
+            summary.duplicated,
+            summary.disagreements.len()
+        );
+    }
     Ok(())
 }
 
@@ -243,47 +471,28 @@ states = {{ 0 = "off", 1 = "running", 2 = "idle", 3 = "down: jam", 4 = "down: to
     )
 }
 
-fn demo_plan(line: usize) -> Vec<PlanWorkOrder> {
-    let due = (Utc::now() + Days::days(3)).date_naive();
-    (1..=2)
-        .map(|n| PlanWorkOrder {
-            work_order: format!("WO-{}{:03}", line + 1, n).as_str().into(),
-            item: if n == 1 { "BRACKET-A" } else { "BRACKET-B" }.into(),
-            qty: Decimal::new(5000, 0),
-            uom: "pcs".into(),
-            due,
-            priority: n,
-            operations: vec![PlanOperation {
-                operation: 10,
-                description: "stamp".into(),
-                // Press n of each line works at station st-n0.
-                station: Some(format!("st-{n}0").as_str().into()),
-                allowed_components: vec!["STEEL-2MM".into(), "GREASE".into()],
-                // 0.05 kg of steel a bracket: what the line may still issue.
-                components: vec![PlanComponent {
-                    item: "STEEL-2MM".into(),
-                    qty: Decimal::new(250, 0),
-                    uom: "kg".into(),
-                }],
-                skill: None,
-            }],
-            plc_parameters: Default::default(),
-            on_hold: false,
-        })
-        .collect()
-}
-
 fn print_urls(
     central: &str,
     admin_token: &str,
     kiosk_key: &str,
     edges: &[(EdgeId, RunningEdge)],
+    work_orders: &BTreeMap<String, Vec<String>>,
     dir: &std::path::Path,
 ) {
     eprintln!();
     eprintln!(
         "MES demo running: central and {} edge agents, each reading two simulated presses over Modbus TCP.",
         edges.len()
+    );
+    eprintln!(
+        "  the plant was built through central's ERP: items, boms, routings, stock, demand, an MRP run"
+    );
+    eprintln!("  whose planned orders were firmed into work orders and released to the lines:");
+    eprintln!(
+        "  work orders       curl -H 'Authorization: Bearer {admin_token}' {central}/api/v1/work-orders"
+    );
+    eprintln!(
+        "  stock             curl -H 'Authorization: Bearer {admin_token}' {central}/api/v1/inventory"
     );
     eprintln!("  central health    {central}/healthz");
     eprintln!("  central metrics   {central}/metrics");
@@ -309,8 +518,12 @@ fn print_urls(
     );
     eprintln!("  scan these into a terminal (type them, then Enter):");
     eprintln!("    badge           (96)10442  (supervisor: (96)9001, PIN {DEMO_SUPERVISOR_PIN})");
-    eprintln!("    work order      (91)WO-1001 on line-1, (91)WO-2001 on line-2");
-    eprintln!("    right lot       (92)STEEL-2MM(93)L-0001(94)25kg");
+    let orders: Vec<String> = work_orders
+        .iter()
+        .flat_map(|(line, wos)| wos.iter().map(move |wo| format!("(91){wo} on {line}")))
+        .collect();
+    eprintln!("    work order      {}", orders.join(", "));
+    eprintln!("    right lot       (92)STEEL-2MM(93)L-0001(94)25kg  (300 kg on rack RACK-A)");
     eprintln!("    wrong item      (92)BOLT-M8(93)B-77(94)100pcs");
     eprintln!("    lot on hold     (92)STEEL-2MM(93)L-HOLD(94)25kg");
     eprintln!("    supplier label  (01)09506000134352(3101)000250(10)SUP-7(17)271231");
@@ -394,4 +607,331 @@ async fn compare(
     // the demo's retention of seven days rules out).
     duplicated += central_ids.len() as u64;
     Ok((lost, duplicated))
+}
+
+/// Per `(work order, operation)`: good and scrap the edge reported.
+type Counts = BTreeMap<(String, u32), (u64, u64)>;
+
+/// What one edge's journal says: counts per work order and operation, counts at no work
+/// order, and the net stock movement per lot (`received + produced − issued`).
+#[derive(Debug, Default)]
+struct EdgeBook {
+    counts: Counts,
+    unassigned: (u64, u64),
+    lots: BTreeMap<String, Decimal>,
+}
+
+async fn read_book(edge: &RunningEdge) -> anyhow::Result<EdgeBook> {
+    const PAGE: usize = 10_000;
+    let mut book = EdgeBook::default();
+    let mut after = Seq::ZERO;
+    loop {
+        let page = edge.journal.read_after(after, PAGE).await?;
+        let Some(last) = page.last().map(|e| e.seq) else {
+            break;
+        };
+        for e in page {
+            let event: Event = serde_json::from_str(&e.json)?;
+            book.add(&event.kind);
+        }
+        after = last;
+    }
+    Ok(book)
+}
+
+impl EdgeBook {
+    fn add(&mut self, kind: &EventKind) {
+        let mut lot_delta = |lot: &str, delta: Decimal| {
+            let entry = self.lots.entry(lot.to_owned()).or_default();
+            *entry = entry.checked_add(delta).unwrap_or(*entry);
+        };
+        match kind {
+            EventKind::ProductionReported {
+                work_order,
+                operation,
+                good,
+                scrap,
+            } => {
+                let slot = match (work_order, operation) {
+                    (Some(wo), Some(op)) => self.counts.entry((wo.0.clone(), *op)).or_default(),
+                    _ => &mut self.unassigned,
+                };
+                slot.0 = slot.0.saturating_add(*good);
+                slot.1 = slot.1.saturating_add(*scrap);
+            }
+            EventKind::MaterialIssued { lot, qty, .. } => lot_delta(&lot.0, -*qty),
+            EventKind::MaterialReceived { lot, qty, .. }
+            | EventKind::LotProduced { lot, qty, .. } => lot_delta(&lot.0, *qty),
+            _ => {}
+        }
+    }
+}
+
+/// Central's books as its API shows them.
+#[derive(Debug, Default)]
+struct CentralBooks {
+    /// Per work order: `(operation, good, scrap)`.
+    orders: BTreeMap<String, Vec<(u32, u64, u64)>>,
+    /// Order ids edges reported that central does not know, with their number of events.
+    unmatched: Vec<(String, u64)>,
+    /// Per lot, the stock summed over locations; `None` when central cannot sum it.
+    lots: BTreeMap<String, Option<Decimal>>,
+}
+
+/// The floor's books: the edges' journals and plans, and the stock the demo imported.
+#[derive(Debug, Default)]
+struct FloorBooks {
+    counts: Counts,
+    unassigned: (u64, u64),
+    /// Per lot: the import plus the edges' receipts and production less their issues.
+    lots: BTreeMap<String, Decimal>,
+    /// Work orders in the edges' plans.
+    on_the_floor: BTreeSet<String>,
+}
+
+/// What does not agree between central's books and the floor's, one sentence each.
+fn disagreements(central: &CentralBooks, floor: &FloorBooks) -> Vec<String> {
+    let mut out = Vec::new();
+    for wo in &floor.on_the_floor {
+        if !central.orders.contains_key(wo) {
+            out.push(format!(
+                "{wo} is on the floor but not among central's work orders"
+            ));
+        }
+    }
+    for (wo, events) in &central.unmatched {
+        out.push(format!(
+            "the edges reported {events} events for {wo}, which central does not know"
+        ));
+    }
+    let mut counts = floor.counts.clone();
+    for (wo, operations) in &central.orders {
+        for &(op, good, scrap) in operations {
+            let edges = counts.remove(&(wo.clone(), op)).unwrap_or_default();
+            if (good, scrap) != edges {
+                out.push(format!(
+                    "{wo} operation {op}: central has {good} good {scrap} scrap, the edges reported {} good {} scrap",
+                    edges.0, edges.1
+                ));
+            }
+        }
+    }
+    for ((wo, op), (good, scrap)) in counts {
+        out.push(format!(
+            "the edges reported {good} good {scrap} scrap for {wo} operation {op}, which central's order does not have"
+        ));
+    }
+    for (lot, expected) in &floor.lots {
+        match central.lots.get(lot) {
+            Some(Some(held)) if held == expected => {}
+            Some(Some(held)) => out.push(format!(
+                "lot {lot}: central holds {held}, the import and the edges' movements make {expected}"
+            )),
+            Some(None) => out.push(format!("central cannot sum the stock of lot {lot}")),
+            None if expected.is_zero() => {}
+            None => out.push(format!(
+                "lot {lot}: central has no stock of it, the import and the edges' movements make {expected}"
+            )),
+        }
+    }
+    out
+}
+
+/// Whether central's books and the edges agree, after the uplinks drained:
+///
+/// - every work order in an edge's plan is one of central's (`GET /api/v1/work-orders`), and
+///   central knows of no order id it does not have (`unmatched-work-orders` is empty);
+/// - per work order and operation, central's good and scrap equal the sum of the edges'
+///   `production_reported` events for it;
+/// - per lot, central's stock (`GET /api/v1/inventory?lot=`) equals the import plus what the
+///   edges received and produced less what they issued;
+/// - each edge runs the plan version central last published for it, and central's edge list
+///   says so.
+async fn agreement(
+    api: &Api,
+    edges: &[(EdgeId, RunningEdge)],
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    let mut floor = FloorBooks {
+        lots: STOCK
+            .iter()
+            .map(|(_, lot, qty)| ((*lot).to_owned(), Decimal::from(*qty)))
+            .collect(),
+        ..Default::default()
+    };
+    for (edge_id, edge) in edges {
+        let book = read_book(edge).await?;
+        for (key, (good, scrap)) in book.counts {
+            let slot = floor.counts.entry(key).or_default();
+            slot.0 += good;
+            slot.1 += scrap;
+        }
+        floor.unassigned.0 += book.unassigned.0;
+        floor.unassigned.1 += book.unassigned.1;
+        for (lot, delta) in book.lots {
+            let entry = floor.lots.entry(lot).or_default();
+            *entry = entry.checked_add(delta).unwrap_or(*entry);
+        }
+        // The plan: the edge applies what central published (its downlink may still be
+        // fetching the last version; wait for it, bounded).
+        let published = api.get(&format!("/api/v1/edges/{edge_id}/plan")).await?["version"]
+            .as_u64()
+            .unwrap_or(0);
+        let mut plan = edge.live.watch_plan();
+        let applied = tokio::time::timeout(
+            Duration::from_secs(10),
+            plan.wait_for(|p| p.as_ref().is_some_and(|p| p.version.0 >= published)),
+        )
+        .await;
+        let version = edge.live.plan_version().0;
+        if applied.is_err() || version != published {
+            out.push(format!(
+                "{edge_id} runs plan version {version}, central published {published}"
+            ));
+        }
+        if let Some(plan) = edge.live.plan() {
+            floor
+                .on_the_floor
+                .extend(plan.work_orders.iter().map(|w| w.work_order.0.clone()));
+        }
+    }
+    // Central learns the applied version from the edge's next poll or status report.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let central_edges = loop {
+        let listed = api.get("/api/v1/edges").await?;
+        let caught_up = listed["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["plan_version_applied"] == e["plan_version_published"]);
+        if caught_up || Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for e in central_edges["edges"].as_array().into_iter().flatten() {
+        if e["plan_version_applied"] != e["plan_version_published"] {
+            out.push(format!(
+                "central says {} applied plan version {} of {}",
+                e["edge_id"], e["plan_version_applied"], e["plan_version_published"]
+            ));
+        }
+    }
+
+    let mut central = CentralBooks::default();
+    let listed = api.get("/api/v1/work-orders").await?;
+    for w in listed["work_orders"].as_array().into_iter().flatten() {
+        let Some(wo) = w["work_order"].as_str() else {
+            continue;
+        };
+        let view = api.get(&format!("/api/v1/work-orders/{wo}")).await?;
+        let operations = view["operations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|op| {
+                (
+                    op["operation"]
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(u32::MAX),
+                    op["good"].as_u64().unwrap_or(0),
+                    op["scrap"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        central.orders.insert(wo.to_owned(), operations);
+    }
+    let unmatched = api.get("/api/v1/unmatched-work-orders").await?;
+    for u in unmatched["work_orders"].as_array().into_iter().flatten() {
+        central.unmatched.push((
+            u["work_order"].as_str().unwrap_or_default().to_owned(),
+            u["events"].as_u64().unwrap_or(0),
+        ));
+    }
+    for lot in floor.lots.keys() {
+        let stock = api.get(&format!("/api/v1/inventory?lot={lot}")).await?;
+        let rows = stock["on_hand"].as_array().cloned().unwrap_or_default();
+        if rows.is_empty() {
+            continue;
+        }
+        let sum = rows.iter().try_fold(Decimal::ZERO, |sum, row| {
+            let qty: Decimal = row["qty"].as_str()?.parse().ok()?;
+            sum.checked_add(qty)
+        });
+        central.lots.insert(lot.clone(), sum);
+    }
+    out.extend(disagreements(&central, &floor));
+    summary.work_orders = floor.on_the_floor.len() as u64;
+    summary.lots = floor.lots.len() as u64;
+    summary.good = central
+        .orders
+        .values()
+        .flatten()
+        .map(|&(_, good, _)| good)
+        .sum();
+    summary.unassigned = floor.unassigned.0;
+    summary.agree = out.is_empty();
+    summary.disagreements = out;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn books() -> (CentralBooks, FloorBooks) {
+        let central = CentralBooks {
+            orders: [("WO-000001".to_owned(), vec![(10, 120, 3), (20, 118, 1)])].into(),
+            unmatched: Vec::new(),
+            lots: [("L-0001".to_owned(), Some(Decimal::from(275)))].into(),
+        };
+        let floor = FloorBooks {
+            counts: [
+                (("WO-000001".to_owned(), 10), (120, 3)),
+                (("WO-000001".to_owned(), 20), (118, 1)),
+            ]
+            .into(),
+            unassigned: (0, 0),
+            lots: [("L-0001".to_owned(), Decimal::from(275))].into(),
+            on_the_floor: ["WO-000001".to_owned()].into(),
+        };
+        (central, floor)
+    }
+
+    #[test]
+    fn books_that_agree_say_nothing() {
+        let (central, floor) = books();
+        assert_eq!(disagreements(&central, &floor), Vec::<String>::new());
+    }
+
+    /// Each way the books can differ is named: a count, an operation central lacks, an order
+    /// it does not know, an unmatched order, a lot's stock.
+    #[test]
+    fn every_difference_is_named() {
+        let (central, mut floor) = books();
+        floor.counts.insert(("WO-000001".to_owned(), 20), (119, 1));
+        floor.counts.insert(("WO-000001".to_owned(), 30), (5, 0));
+        floor.on_the_floor.insert("WO-1001".to_owned());
+        floor.lots.insert("L-0001".to_owned(), Decimal::from(250));
+        floor.lots.insert("L-0002".to_owned(), Decimal::from(1));
+        let mut central = central;
+        central.unmatched.push(("WO-9".to_owned(), 4));
+        let found = disagreements(&central, &floor);
+        for expected in [
+            "WO-1001 is on the floor but not among central's work orders",
+            "the edges reported 4 events for WO-9",
+            "WO-000001 operation 20: central has 118 good 1 scrap, the edges reported 119 good 1 scrap",
+            "for WO-000001 operation 30, which central's order does not have",
+            "lot L-0001: central holds 275, the import and the edges' movements make 250",
+            "lot L-0002: central has no stock of it",
+        ] {
+            assert!(
+                found.iter().any(|d| d.contains(expected)),
+                "{expected:?} not in {found:#?}"
+            );
+        }
+        assert_eq!(found.len(), 6, "{found:#?}");
+    }
 }

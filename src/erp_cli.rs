@@ -131,15 +131,18 @@ pub async fn import(
     finish(response, &format!("import {kind} from {}", file.display())).await
 }
 
-/// `mes mrp --central URL [--token-file PATH] [--as-of DATE] [--pegging single|full]`: runs
-/// MRP and prints the plan as central returns it.
+/// `mes mrp --central URL [--token-file PATH] [--as-of DATE] [--pegging single|full]
+/// [--firm all|PLN-…,…]`: runs MRP and prints the plan as central returns it; with `--firm`,
+/// then firms the run's planned orders into work orders and prints what was firmed.
 pub async fn mrp(
     central: &str,
     token_args: &TokenArgs,
     as_of: Option<&str>,
     pegging: Option<&str>,
+    firm: Option<&str>,
 ) -> anyhow::Result<()> {
     let token = token(token_args)?;
+    let firm_body = firm.map(firm_body).transpose()?;
     let mut query = Vec::new();
     if let Some(as_of) = as_of {
         query.push(("as_of", as_of));
@@ -147,14 +150,54 @@ pub async fn mrp(
     if let Some(pegging) = pegging {
         query.push(("pegging", pegging));
     }
-    let response = reqwest::Client::new()
+    let client = reqwest::Client::new();
+    let response = client
         .post(url(central, "/api/v1/mrp/run"))
         .bearer_auth(token.expose())
         .query(&query)
         .send()
         .await
         .with_context(|| format!("cannot reach central at {central}"))?;
-    finish(response, "mrp run").await
+    let Some(body) = firm_body else {
+        return finish(response, "mrp run").await;
+    };
+    if !response.status().is_success() {
+        return finish(response, "mrp run").await;
+    }
+    let text = response
+        .text()
+        .await
+        .context("mrp run: cannot read central's answer")?;
+    println!("{text}");
+    let plan: serde_json::Value =
+        serde_json::from_str(&text).context("mrp run: central's answer is not json")?;
+    let run = plan["run"]
+        .as_u64()
+        .context("mrp run: central's answer has no run number to firm")?;
+    let response = client
+        .post(url(central, &format!("/api/v1/mrp/runs/{run}/firm")))
+        .bearer_auth(token.expose())
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach central at {central}"))?;
+    finish(response, &format!("firm mrp run {run}")).await
+}
+
+/// The body of a firming: `all`, or planned-order references separated by commas.
+fn firm_body(firm: &str) -> anyhow::Result<serde_json::Value> {
+    if firm.trim() == "all" {
+        return Ok(serde_json::json!({"all": true}));
+    }
+    let refs: Vec<&str> = firm
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .collect();
+    if refs.is_empty() {
+        bail!("--firm {firm:?} names no planned order; expected all or PLN-000001,PLN-000002");
+    }
+    Ok(serde_json::json!({"planned_orders": refs}))
 }
 
 #[cfg(test)]
@@ -221,6 +264,16 @@ mod tests {
         let (t, warnings) = on_the_line.resolve_with_env(env(&[])).unwrap();
         assert_eq!(t.expose(), "cli-tok");
         assert!(warnings[0].contains("`ps`"), "{warnings:?}");
+    }
+
+    #[test]
+    fn firm_takes_all_or_references() {
+        assert_eq!(firm_body("all").unwrap(), serde_json::json!({"all": true}));
+        assert_eq!(
+            firm_body("PLN-000001, PLN-000003").unwrap(),
+            serde_json::json!({"planned_orders": ["PLN-000001", "PLN-000003"]})
+        );
+        assert!(firm_body(" , ").is_err());
     }
 
     #[test]

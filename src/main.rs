@@ -73,6 +73,10 @@ enum Command {
         /// `single` (parent planned order, the default) or `full` (the demand at the top).
         #[arg(long)]
         pegging: Option<String>,
+        /// Then firm the run's planned orders into work orders: `all` (every make order) or
+        /// references separated by commas (`PLN-000001,PLN-000003`); prints what was firmed.
+        #[arg(long, value_name = "all|PLN-…")]
+        firm: Option<String>,
     },
     /// Measure the figures BENCHMARKS.md records.
     Bench {
@@ -190,7 +194,17 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             token,
             as_of,
             pegging,
-        } => erp_cli::mrp(&central, &token, as_of.as_deref(), pegging.as_deref()).await,
+            firm,
+        } => {
+            erp_cli::mrp(
+                &central,
+                &token,
+                as_of.as_deref(),
+                pegging.as_deref(),
+                firm.as_deref(),
+            )
+            .await
+        }
         Command::Sim { which } => {
             init_logging();
             sim_cli::run(which).await

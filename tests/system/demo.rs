@@ -1,6 +1,11 @@
 //! The quick start: `mes demo --for N` runs central and two edges reading simulated PLCs,
-//! stops by itself, and its last line says nothing was lost or duplicated.
+//! stops by itself, and its last line says nothing was lost or duplicated, and that central's
+//! work orders, stock and plan versions agree with the edges' journals and plans.
 
+/// Issue 12: the demo's work orders were not ERP work orders (raw plans; `GET
+/// /api/v1/work-orders` empty, WO-1001 only under `unmatched-work-orders`). Now the plant is
+/// built through the ERP, and the demo compares central's books with the edges' and exits
+/// non-zero when they disagree.
 #[test]
 fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
@@ -26,9 +31,26 @@ fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing()
     assert_eq!(n("acknowledged"), n("committed"), "{summary}");
     assert_eq!(n("at_central"), n("committed"), "{summary}");
     assert_eq!((n("lost"), n("duplicated")), (0, 0), "{summary}");
+    // One firmed ERP work order a line, and three lots of stock (the import's).
+    assert_eq!((n("work_orders"), n("lots")), (2, 3), "{summary}");
+    assert!(
+        n("good") > 0,
+        "the presses counted into the orders: {summary}"
+    );
+    assert_eq!(summary["agree"], true, "{summary}");
+    assert_eq!(summary["disagreements"], serde_json::json!([]), "{summary}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("/api/v1/status"),
         "the demo prints the URLs to open"
+    );
+    assert!(
+        stderr.contains("central and the edges agree"),
+        "the demo says its books agree: {stderr}"
+    );
+    // The work orders it tells a newcomer to scan are the firmed ones (WO-000001, …).
+    assert!(
+        stderr.contains("(91)WO-000001 on line-") && stderr.contains("(91)WO-000002 on line-"),
+        "{stderr}"
     );
 }

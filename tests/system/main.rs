@@ -7,5 +7,6 @@ mod delivery;
 mod demo;
 mod mqtt;
 mod plans;
+mod plant;
 mod support;
 mod terminal;

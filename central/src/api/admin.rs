@@ -197,6 +197,11 @@ async fn list_quarantine(
     }))
 }
 
+/// `POST /api/v1/edges/{edge_id}/plans`: an administrator's raw plan, for an edge the ERP does
+/// not feed (commissioning, a test line). It cannot shadow ERP work orders: one naming an ERP
+/// work order, or for an edge that runs released ERP work orders, is refused with 409
+/// ([`crate::store::Store::publish_raw_plan`]). The ERP's next plan for the edge (a release on
+/// one of its lines) replaces it.
 async fn publish_plan(
     State(state): State<AppState>,
     _: AdminAuth,
@@ -207,7 +212,11 @@ async fn publish_plan(
     // The operators are central's registry's, filled in when the plan is published.
     request.operators.clear();
     check_plan(&request)?;
-    let plan = state.store().publish_plan(&edge_id, request).await?;
+    let plan = state
+        .store()
+        .publish_raw_plan(&edge_id, request)
+        .await?
+        .map_err(|refused| AppError::new(StatusCode::CONFLICT, refused.code, refused.message))?;
     state.notify_plan(&edge_id, plan.version);
     tracing::info!(%edge_id, version = %plan.version, "published plan");
     Ok((StatusCode::CREATED, axum::Json(plan)))

@@ -1,13 +1,15 @@
-//! ERP routes: CSV import of master data, the working calendar, and the MRP run. All need the
-//! admin token.
+//! ERP routes: CSV import of master data, the working calendar, the MRP run, and firming a
+//! stored run's planned orders into work orders. All need the admin token.
 
 use super::AppState;
 use super::error::AppError;
 use super::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery, CsvBody};
+use super::validate::check_id;
 use crate::erp::calendar::{Calendar, CalendarSpec};
 use crate::erp::import::{self, ImportKind};
 use crate::erp::mrp::{self, MrpError, MrpInput, Pegging};
 use crate::store::ImportSummary;
+use crate::store::mrp::{FirmRequest, FirmSelection, Firmed, Requisitions, StoredRun};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,6 +23,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/import/{kind}", post(import_csv))
         .route("/api/v1/mrp/run", post(run_mrp))
+        .route("/api/v1/mrp/runs/{run}", get(get_run))
+        .route("/api/v1/mrp/runs/{run}/firm", post(firm))
+        .route("/api/v1/mrp/runs/{run}/requisitions", get(requisitions))
         .route("/api/v1/calendar", get(get_calendar).put(put_calendar))
 }
 
@@ -88,19 +93,24 @@ async fn run_mrp(
         receipts: data.receipts,
         supplier_items: data.supplier_items,
     };
+    let as_of = input.as_of;
     let started = std::time::Instant::now();
-    let result = tokio::task::spawn_blocking(move || {
-        mrp::run(&input).map(|plan| (plan.planned_orders.len(), serde_json::to_vec(&plan)))
-    })
-    .await
-    .map_err(task_failed)?;
-    let (n_orders, json) = result.map_err(mrp_error)?;
-    let json = json.map_err(|e| AppError::internal(format!("cannot encode the plan: {e}")))?;
-    tracing::info!(
-        planned_orders = n_orders,
-        ms = started.elapsed().as_millis() as u64,
-        "mrp run"
-    );
+    let plan = tokio::task::spawn_blocking(move || mrp::run(&input))
+        .await
+        .map_err(task_failed)?
+        .map_err(mrp_error)?;
+    let n_orders = plan.planned_orders.len();
+    let planned_ms = started.elapsed().as_millis() as u64;
+    let plan = state
+        .store()
+        .save_mrp_run(plan, as_of, chrono::Utc::now())
+        .await?;
+    let run = plan.run.unwrap_or_default();
+    let json = tokio::task::spawn_blocking(move || serde_json::to_vec(&plan))
+        .await
+        .map_err(task_failed)?
+        .map_err(|e| AppError::internal(format!("cannot encode the plan: {e}")))?;
+    tracing::info!(run, planned_orders = n_orders, ms = planned_ms, "mrp run");
     Ok(([(CONTENT_TYPE, "application/json")], json).into_response())
 }
 
@@ -129,4 +139,109 @@ async fn put_calendar(
     let spec = calendar.spec();
     state.store().set_calendar(spec.clone()).await?;
     Ok(axum::Json(spec))
+}
+
+fn no_run(run: u64) -> AppError {
+    AppError::not_found(format!(
+        "no mrp run {run}; expected a run made by post /api/v1/mrp/run (central keeps the latest {})",
+        crate::store::mrp::MAX_STORED_RUNS
+    ))
+}
+
+/// `GET /api/v1/mrp/runs/{run}`: a stored run's plan and what of it was firmed.
+async fn get_run(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(run): ApiPath<u64>,
+) -> Result<axum::Json<StoredRun>, AppError> {
+    state
+        .store()
+        .mrp_run(run)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| no_run(run))
+}
+
+/// Most planned orders one firming names.
+pub const MAX_FIRM_ORDERS: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmBody {
+    /// References of the run's planned orders (`PLN-000001`, …).
+    #[serde(default)]
+    pub planned_orders: Option<Vec<String>>,
+    /// Every make planned order of the run.
+    #[serde(default)]
+    pub all: bool,
+    /// The line the work orders go to; by default that of the routing's first work center.
+    #[serde(default)]
+    pub line: Option<String>,
+    #[serde(default)]
+    pub priority: i32,
+}
+
+/// `POST /api/v1/mrp/runs/{run}/firm`: planned orders become work orders (state planned),
+/// all or none; a planned order firmed before answers its work order again.
+async fn firm(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(run): ApiPath<u64>,
+    ApiJson(body): ApiJson<FirmBody>,
+) -> Result<axum::Json<Firmed>, AppError> {
+    let selection = match (body.all, body.planned_orders) {
+        (true, None) => FirmSelection::All,
+        (false, Some(refs)) if !refs.is_empty() && refs.len() <= MAX_FIRM_ORDERS => {
+            for r in &refs {
+                check_id("planned order", r)?;
+            }
+            FirmSelection::Some(refs)
+        }
+        (false, Some(refs)) if !refs.is_empty() => {
+            return Err(AppError::bad_request(format!(
+                "planned_orders names {} orders; expected at most {MAX_FIRM_ORDERS} (or \"all\": true)",
+                refs.len()
+            )));
+        }
+        _ => {
+            return Err(AppError::bad_request(
+                "expected either \"planned_orders\": [references…] (at least one) or \"all\": true",
+            ));
+        }
+    };
+    if let Some(line) = &body.line {
+        check_id("line", line)?;
+    }
+    let request = FirmRequest {
+        selection,
+        line: body.line,
+        priority: body.priority,
+    };
+    let firmed = state
+        .store()
+        .firm(run, request, chrono::Utc::now())
+        .await?
+        .map_err(super::work_orders::rejection)?;
+    let created = firmed.firmed.iter().filter(|f| f.created).count();
+    tracing::info!(
+        run,
+        created,
+        again = firmed.firmed.len() - created,
+        "firmed planned orders"
+    );
+    Ok(axum::Json(firmed))
+}
+
+/// `GET /api/v1/mrp/runs/{run}/requisitions`: the run's purchased items to buy.
+async fn requisitions(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(run): ApiPath<u64>,
+) -> Result<axum::Json<Requisitions>, AppError> {
+    state
+        .store()
+        .requisitions(run)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| no_run(run))
 }

@@ -12,10 +12,13 @@
 //! | `GET /api/v1/edges` | admin | `{"edges": [EdgeSummary…]}` (with `quarantined`, a count) |
 //! | `GET /api/v1/edges/{edge_id}/events?from&to&limit` | admin | `{"events": [Event…], "quarantined": [seq…]}` |
 //! | `GET /api/v1/quarantine?edge&limit` | admin | `{"quarantined": [QuarantinedEvent…]}`, newest first ([`crate::ingest`]) |
-//! | `POST /api/v1/edges/{edge_id}/plans` | admin | `{"work_orders": […]}` → 201 Plan; 400 `invalid_plan` naming every field out of bounds |
+//! | `POST /api/v1/edges/{edge_id}/plans` | admin | a raw plan, for an edge the ERP does not feed: `{"work_orders": […]}` → 201 Plan; 400 `invalid_plan` naming every field out of bounds; 409 `erp_work_order` / `edge_runs_erp_orders` where it would shadow ERP work orders |
 //! | `GET /api/v1/edges/{edge_id}/plan` | admin | Plan or 404 |
 //! | `POST /api/v1/import/{items,boms,inventory,demands,receipts,uom_conversions,suppliers,locations}` | admin | `text/csv` → `{kind, rows}` (boms: also `revisions`, `unchanged`); 400 `invalid_csv` with `details` |
-//! | `POST /api/v1/mrp/run?as_of=YYYY-MM-DD&pegging=single\|full` | admin | the MRP plan ([`crate::erp::mrp::MrpPlan`]) |
+//! | `POST /api/v1/mrp/run?as_of=YYYY-MM-DD&pegging=single\|full` | admin | the MRP plan ([`crate::erp::mrp::MrpPlan`]), stored as run `run` |
+//! | `GET /api/v1/mrp/runs/{run}` | admin | a stored run: its plan and what was firmed ([`crate::store::mrp`]) |
+//! | `POST /api/v1/mrp/runs/{run}/firm` | admin | `{planned_orders: [PLN-…]}` or `{all: true}` (`line?`, `priority?`) → `{run, firmed: [{planned_order, work_order, created}], skipped}`; once per planned order |
+//! | `GET /api/v1/mrp/runs/{run}/requisitions` | admin | `{run, as_of, requisitions: [{planned_order, item, qty, uom, need_date, order_by, late, days_late?, supplier?, pegged_to}]}` |
 //! | `GET`, `PUT /api/v1/calendar` | admin | the working calendar |
 //! | `GET /api/v1/inventory?item&lot&location&at=RFC3339` | admin | `{at, on_hand: [{item, lot, location, uom, qty}]}` |
 //! | `GET /api/v1/inventory/ledger?item&lot&location&at&limit` | admin | `{entries: [LedgerEntry…]}` |

@@ -208,7 +208,86 @@ pub fn document() -> Value {
     super::operators::document_into(&mut document);
     super::plants::document_into(&mut document);
     edges_document_into(&mut document);
+    mrp_document_into(&mut document);
     document
+}
+
+/// Stored MRP runs, firming and purchase requisitions.
+fn mrp_document_into(document: &mut Value) {
+    let error_ref = json!({"$ref": "#/components/responses/Error"});
+    let run_param = json!({"name": "run", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}, "description": "the `run` a post /api/v1/mrp/run answered"});
+    document["paths"]["/api/v1/mrp/run"]["post"]["description"] = json!(
+        "Plans, stores the run (central keeps the latest 50) and answers its plan with `run` and `as_of`. Open work orders (planned, released, in progress, on hold) are scheduled receipts for what they have still to put into stock (quantity less the `produced` ledger rows booked to them), so a firmed order is not planned again and produced stock is counted once."
+    );
+    let paths = json!({
+        "/api/v1/mrp/runs/{run}": {
+            "get": {"summary": "a stored mrp run", "tags": ["erp"], "parameters": [run_param],
+                "responses": {"200": {"description": "the run's plan, when it was made, and the planned orders firmed so far", "content": {"application/json": {"schema": {"allOf": [{"$ref": "#/components/schemas/MrpPlan"}, {"type": "object", "properties": {
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "firmed": {"type": "array", "items": {"$ref": "#/components/schemas/FirmedOrder"}}}}]}}}},
+                    "400": error_ref, "401": error_ref, "404": error_ref}}
+        },
+        "/api/v1/mrp/runs/{run}/firm": {
+            "post": {"summary": "firm planned orders into work orders", "tags": ["erp"], "parameters": [run_param],
+                "description": "Each selected make planned order becomes a work order in state `planned` (item, quantity and due date of the planned order; routing and bom copied as for post /api/v1/work-orders), on `line` or else the line of the work center of the first operation of the item's routing. Release it (post /api/v1/work-orders/{id}/release) to send it down. All or none: a planned order that cannot become a work order (no routing, an unknown line, a purchase requisition named) refuses the request with 400 naming it. Idempotent per planned order: one firmed before answers the same work order with `created: false`, never a second order. With `all`, the run's purchase requisitions are listed in `skipped`.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "planned_orders": {"type": "array", "maxItems": 10000, "items": {"type": "string"}, "description": "references (PLN-000001…); give this or all"},
+                    "all": {"type": "boolean", "description": "every make planned order of the run"},
+                    "line": {"type": "string"},
+                    "priority": {"type": "integer", "default": 0}}}}}},
+                "responses": {"200": {"description": "what was firmed", "content": {"application/json": {"schema": {"type": "object", "required": ["run", "firmed", "skipped"], "properties": {
+                    "run": {"type": "integer"},
+                    "firmed": {"type": "array", "items": {"$ref": "#/components/schemas/FirmedOrder"}},
+                    "skipped": {"type": "array", "items": {"type": "object", "properties": {"planned_order": {"type": "string"}, "reason": {"type": "string"}}}}}}}}},
+                    "400": error_ref, "401": error_ref, "404": error_ref}}
+        },
+        "/api/v1/mrp/runs/{run}/requisitions": {
+            "get": {"summary": "purchase requisitions of a run: what to buy, how much, by when", "tags": ["erp"], "parameters": [run_param],
+                "responses": {"200": {"description": "the run's buy planned orders", "content": {"application/json": {"schema": {"type": "object", "required": ["run", "as_of", "requisitions"], "properties": {
+                    "run": {"type": "integer"}, "as_of": {"type": "string", "format": "date"},
+                    "requisitions": {"type": "array", "items": {"type": "object", "required": ["planned_order", "item", "qty", "uom", "need_date", "order_by", "late", "pegged_to"], "properties": {
+                        "planned_order": {"type": "string"}, "item": {"type": "string"}, "qty": {"type": "number"}, "uom": {"type": "string"},
+                        "need_date": {"type": "string", "format": "date", "description": "the planned order's due date"},
+                        "order_by": {"type": "string", "format": "date", "description": "due date less the preferred supplier's (else the item's) lead time in working days"},
+                        "late": {"type": "boolean", "description": "order_by is before the run's as_of"},
+                        "days_late": {"type": "integer", "description": "calendar days from order_by to as_of; present when late"},
+                        "supplier": {"type": "string"},
+                        "pegged_to": {"type": "array", "items": {"type": "string"}}}}}}}}}},
+                    "400": error_ref, "401": error_ref, "404": error_ref}}
+        }
+    });
+    let schemas = json!({
+        "FirmedOrder": {"type": "object", "required": ["planned_order", "work_order", "created"], "properties": {
+            "planned_order": {"type": "string"}, "work_order": {"type": "string"},
+            "created": {"type": "boolean", "description": "false when it had been firmed before"}}}
+    });
+    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
+        target.extend(source.clone());
+    }
+    if let (Some(target), Some(source)) = (
+        document["components"]["schemas"].as_object_mut(),
+        schemas.as_object(),
+    ) {
+        target.extend(source.clone());
+    }
+    let mrp_plan = &mut document["components"]["schemas"]["MrpPlan"]["properties"];
+    mrp_plan["run"] =
+        json!({"type": "integer", "description": "the stored run (/api/v1/mrp/runs/{run})"});
+    mrp_plan["as_of"] =
+        json!({"type": "string", "format": "date", "description": "the planning date"});
+    let planned = &mut document["components"]["schemas"]["PlannedOrder"];
+    planned["required"] = json!([
+        "reference",
+        "item",
+        "kind",
+        "qty",
+        "start",
+        "due",
+        "pegged_to",
+        "late"
+    ]);
+    planned["properties"]["late"] = json!({"type": "boolean", "description": "start is before the planning date (as_of): the lead time does not fit before the due date"});
+    planned["properties"]["days_late"] = json!({"type": "integer", "description": "calendar days from start to as_of; present when late"});
 }
 
 /// The quarantine and the edge summary (apart from [`document`]'s literal, which is at the
@@ -226,9 +305,10 @@ fn edges_document_into(document: &mut Value) {
                 "quarantined": {"type": "array", "items": {"type": "integer"}}}}}}}, "400": error_ref, "401": error_ref, "404": error_ref}}
     });
     document["paths"]["/api/v1/edges/{edge_id}/plans"] = json!({
-        "post": {"summary": "publish the next plan version of an edge", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"}],
-            "description": "Body: the plan content (`work_orders`, optional `lots`, `gtins`). `operators` is ignored: every plan carries the active operators of central's registry (/api/v1/operators). A content out of protocol bounds (ids, quantities, duplicate work orders or lots, control characters, plc_parameters that are not a number, a boolean or a short text) is refused with 400 invalid_plan listing every violation by field.",
-            "responses": {"201": {"description": "the plan"}, "400": error_ref, "401": error_ref, "404": error_ref}}
+        "post": {"summary": "an administrator's raw plan for an edge the ERP does not feed", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"}],
+            "description": "Plans are made by the ERP from released work orders (post /api/v1/work-orders/{id}/release). This route is an administrator's tool for an edge the ERP does not feed (commissioning, a test line), and it cannot shadow ERP work orders: a plan naming a work order that exists in the ERP is refused with 409 erp_work_order, and any raw plan for an edge that runs ERP work orders (released, in progress or on hold on one of its lines) with 409 edge_runs_erp_orders; nothing is published then. The ERP's next plan for the edge (a release on one of its lines) replaces a raw plan. Body: the plan content (`work_orders`, optional `lots`, `gtins`). `operators` is ignored: every plan carries the active operators of central's registry (/api/v1/operators). A content out of protocol bounds (ids, quantities, duplicate work orders or lots, control characters, plc_parameters that are not a number, a boolean or a short text) is refused with 400 invalid_plan listing every violation by field.",
+            "responses": {"201": {"description": "the plan"}, "400": error_ref, "401": error_ref, "404": error_ref,
+                "409": {"description": "the plan would shadow ERP work orders (erp_work_order, edge_runs_erp_orders); nothing was published", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}
     });
     document["components"]["schemas"]["OnHand"] = json!({"type": "object", "required": ["at", "on_hand"], "properties": {
         "at": {"type": "string", "format": "date-time"},

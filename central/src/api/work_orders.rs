@@ -78,7 +78,7 @@ async fn import_routings(
     }
 }
 
-fn rejection(r: WoRejection) -> AppError {
+pub(crate) fn rejection(r: WoRejection) -> AppError {
     match r {
         WoRejection::NotFound(m) => AppError::not_found(m),
         WoRejection::Invalid(m) => AppError::bad_request(m),

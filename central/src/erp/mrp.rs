@@ -42,10 +42,15 @@
 //!    offset by that supplier's lead time instead of the item's, and its purchase
 //!    requisitions name the supplier.
 //!
+//! 10. **Late starts**: a planned order whose start falls before `as_of` is `late`, with
+//!     `days_late` the calendar days from its start to `as_of` (the order is still planned on
+//!     its offset start, so its components' requirements stay where the lead time puts them).
+//!
 //! Quantities are exact decimals; exploded and scrapped quantities are rounded up to
 //! [`QTY_DP`] decimal places. Arithmetic is checked: an overflow is an error, not a panic.
-//! Make items explode their BOM; buy items never do. Open work orders' own component needs
-//! are taken as already allocated (they are not exploded again).
+//! Make items explode their BOM; buy items never do. Scheduled receipts are not exploded:
+//! central passes an open work order's components still to issue as demand of their own,
+//! referenced by the order (`store::sqlite::erp`'s `open_work_orders`).
 
 use super::calendar::Calendar;
 use chrono::NaiveDate;
@@ -243,6 +248,13 @@ pub struct MrpInput {
 /// What `POST /api/v1/mrp/run` returns.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct MrpPlan {
+    /// The stored run's number (`/api/v1/mrp/runs/{run}`), once central has stored it;
+    /// [`run`] leaves it `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<u64>,
+    /// The planning date of the run, once stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<NaiveDate>,
     pub planned_orders: Vec<PlannedOrder>,
     pub messages: Vec<ActionMessage>,
 }
@@ -263,6 +275,19 @@ pub struct PlannedOrder {
     /// The preferred supplier of a buy item, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supplier: Option<String>,
+    /// `start` is before the planning date: the order cannot start on time (its lead time
+    /// does not fit before its due date).
+    pub late: bool,
+    /// How late, in calendar days from `start` to the planning date; present when `late`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_late: Option<u32>,
+}
+
+/// Whether an order starting on `start` is late on the planning date `as_of`, and by how many
+/// calendar days.
+pub fn lateness(start: NaiveDate, as_of: NaiveDate) -> Option<u32> {
+    let days = as_of.signed_duration_since(start).num_days();
+    (days > 0).then(|| u32::try_from(days).unwrap_or(u32::MAX))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,7 +300,7 @@ pub enum MessageKind {
 
 /// An action message for a scheduled receipt: move it to `date` (expedite, push out), or
 /// cancel it (`date` is then its current due date).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionMessage {
     pub kind: MessageKind,
     pub reference: String,
@@ -881,9 +906,13 @@ pub fn run(input: &MrpInput) -> Result<MrpPlan, MrpError> {
                 })
                 .collect(),
             supplier: supplier_of[po.item].map(str::to_owned),
+            late: lateness(po.start, as_of).is_some(),
+            days_late: lateness(po.start, as_of),
         })
         .collect();
     Ok(MrpPlan {
+        run: None,
+        as_of: None,
         planned_orders,
         messages,
     })

@@ -8,6 +8,7 @@
 
 pub mod erp;
 pub mod inventory;
+pub mod mrp;
 pub mod operators;
 pub mod plants;
 pub mod sqlite;
@@ -15,6 +16,7 @@ pub mod work_orders;
 
 pub use erp::{ErpStore, ImportSummary, MasterData};
 pub use inventory::InventoryStore;
+pub use mrp::MrpStore;
 pub use operators::OperatorStore;
 pub use plants::PlantStore;
 pub use work_orders::WorkOrderStore;
@@ -163,11 +165,19 @@ pub struct StoredEvents {
 }
 
 /// Central's store. ERP master data is its supertrait [`ErpStore`], the stock ledger and
-/// genealogy [`InventoryStore`], lines, routings and work orders [`WorkOrderStore`], the
+/// genealogy [`InventoryStore`], stored MRP runs and firming [`MrpStore`], lines, routings and work orders [`WorkOrderStore`], the
 /// operator registry [`OperatorStore`].
 #[async_trait]
 pub trait Store:
-    ErpStore + InventoryStore + WorkOrderStore + OperatorStore + PlantStore + Send + Sync + 'static
+    ErpStore
+    + MrpStore
+    + InventoryStore
+    + WorkOrderStore
+    + OperatorStore
+    + PlantStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Creates an edge with this credential, or replaces the credential of an existing one
     /// (rotation), which also lifts a revocation. Its events and acked seq stay.
@@ -262,6 +272,8 @@ pub trait Store:
 
     /// Publishes the next plan version of an edge (previous + 1, starting at 1), with the
     /// active operators of the registry in place of whatever `content.operators` holds.
+    /// Unchecked against the ERP (tools and tests); the API's raw route uses
+    /// [`Store::publish_raw_plan`].
     /// [`StoreError::NotFound`] if the edge is unknown.
     async fn publish_plan(
         &self,
@@ -269,5 +281,24 @@ pub trait Store:
         content: PlanContent,
     ) -> Result<Plan, StoreError>;
 
+    /// An administrator's raw plan (`POST /api/v1/edges/{id}/plans`), which must not shadow
+    /// the ERP: refused, in the same transaction that would publish it, when one of its work
+    /// orders is an ERP work order (`erp_work_order`), or when the edge runs ERP work orders
+    /// (released, in progress or on hold on one of its lines: `edge_runs_erp_orders`), which
+    /// the raw plan would replace. Otherwise [`Store::publish_plan`].
+    async fn publish_raw_plan(
+        &self,
+        edge_id: &EdgeId,
+        content: PlanContent,
+    ) -> Result<Result<Plan, RawPlanRefused>, StoreError>;
+
     async fn latest_plan(&self, edge_id: &EdgeId) -> Result<Option<Plan>, StoreError>;
+}
+
+/// Why a raw plan was refused ([`Store::publish_raw_plan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawPlanRefused {
+    /// `erp_work_order` or `edge_runs_erp_orders`.
+    pub code: &'static str,
+    pub message: String,
 }

@@ -10,6 +10,7 @@
 
 mod erp;
 mod inventory;
+mod mrp;
 mod operators;
 mod quarantine;
 mod stock;
@@ -17,8 +18,8 @@ mod work_orders;
 
 use super::inventory::InventoryFacts;
 use super::{
-    Checked, EdgeSummary, EncodedEvent, IngestOutcome, Ingested, QuarantinedEvent, Store,
-    StoreError, StoredEvents,
+    Checked, EdgeSummary, EncodedEvent, IngestOutcome, Ingested, QuarantinedEvent, RawPlanRefused,
+    Store, StoreError, StoredEvents,
 };
 use crate::erp::work_order::OrderFact;
 use async_trait::async_trait;
@@ -35,7 +36,9 @@ pub const DB_FILE: &str = "central.db";
 /// ([`inventory::SCHEMA`]), backfilled from stored events on upgrade. 4: the quarantine
 /// ([`quarantine::SCHEMA`]) and the operator registry ([`operators::SCHEMA`]), new tables
 /// that start empty. 5: one stock ([`stock`]): plants, running balances of the ledger, and
-/// the stock imports kept beside the ledger posted to it as opening balances.
+/// the stock imports kept beside the ledger posted to it as opening balances. Stored MRP runs
+/// ([`mrp::SCHEMA`]) are new tables that start empty, made on open, without a version of
+/// their own.
 const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
@@ -162,6 +165,7 @@ impl SqliteStore {
         writer.execute_batch(quarantine::SCHEMA)?;
         writer.execute_batch(operators::SCHEMA)?;
         writer.execute_batch(stock::SCHEMA)?;
+        writer.execute_batch(mrp::SCHEMA)?;
         stock::add_columns(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
@@ -675,6 +679,59 @@ impl Store for SqliteStore {
             let plan = publish_plan_in(&tx, &edge_id, content)?;
             tx.commit()?;
             Ok(plan)
+        })
+        .await
+    }
+
+    async fn publish_raw_plan(
+        &self,
+        edge_id: &EdgeId,
+        content: PlanContent,
+    ) -> Result<Result<Plan, RawPlanRefused>, StoreError> {
+        let edge_id = edge_id.clone();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut known =
+                    tx.prepare_cached("SELECT state FROM wo_orders WHERE work_order = ?1")?;
+                for wo in &content.work_orders {
+                    let id = wo.work_order.0.as_str();
+                    if let Some(state) = known
+                        .query_row(params![id], |r| r.get::<_, String>(0))
+                        .optional()?
+                    {
+                        return Ok(Err(RawPlanRefused {
+                            code: "erp_work_order",
+                            message: format!(
+                                "work order {id:?} is an ERP work order (state {state}); it goes down when released (post /api/v1/work-orders/{id}/release), never in a raw plan; nothing was published"
+                            ),
+                        }));
+                    }
+                }
+            }
+            let running: Vec<String> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT o.work_order FROM wo_orders o JOIN mes_lines l ON l.line = o.line
+                     WHERE l.edge_id = ?1 AND o.state IN ('released', 'in_progress', 'on_hold')
+                     ORDER BY o.work_order LIMIT 11",
+                )?;
+                stmt.query_map(params![edge_id.as_str()], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            };
+            if !running.is_empty() {
+                let more = if running.len() > 10 { ", …" } else { "" };
+                return Ok(Err(RawPlanRefused {
+                    code: "edge_runs_erp_orders",
+                    message: format!(
+                        "edge {:?} runs ERP work orders ({}{more}), which a raw plan would replace; nothing was published; expected an edge without released ERP work orders (let them complete or cancel them, or send the work through the ERP)",
+                        edge_id.as_str(),
+                        running.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                }));
+            }
+            let plan = publish_plan_in(&tx, &edge_id, content)?;
+            tx.commit()?;
+            Ok(Ok(plan))
         })
         .await
     }

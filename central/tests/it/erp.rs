@@ -104,10 +104,12 @@ async fn issue_6_import_then_mrp_run_gives_the_plan() {
     assert_eq!(
         reply.json,
         json!({
+            "run": 1,
+            "as_of": "2025-01-06",
             "planned_orders": [
-                {"reference": "PLN-000001", "item": "BIKE", "kind": "make", "qty": 10, "start": "2025-01-16", "due": "2025-01-17", "pegged_to": ["SO-1"]},
-                {"reference": "PLN-000002", "item": "FRAME", "kind": "make", "qty": 10, "start": "2025-01-14", "due": "2025-01-16", "pegged_to": ["PLN-000001"]},
-                {"reference": "PLN-000003", "item": "TUBE", "kind": "buy", "qty": 10, "start": "2025-01-13", "due": "2025-01-16", "pegged_to": ["PLN-000001"]}
+                {"reference": "PLN-000001", "item": "BIKE", "kind": "make", "qty": 10, "start": "2025-01-16", "due": "2025-01-17", "pegged_to": ["SO-1"], "late": false},
+                {"reference": "PLN-000002", "item": "FRAME", "kind": "make", "qty": 10, "start": "2025-01-14", "due": "2025-01-16", "pegged_to": ["PLN-000001"], "late": false},
+                {"reference": "PLN-000003", "item": "TUBE", "kind": "buy", "qty": 10, "start": "2025-01-13", "due": "2025-01-16", "pegged_to": ["PLN-000001"], "late": false}
             ],
             "messages": [
                 {"kind": "expedite", "reference": "PO-1", "item": "TUBE", "date": "2025-01-14"}
@@ -273,7 +275,14 @@ async fn issue_6_erp_routes_need_the_admin_token_and_the_right_content() {
     reply.assert_error(StatusCode::BAD_REQUEST, "bad_request");
     // An empty plant plans nothing.
     let reply = mrp(&h, "").await;
-    assert_eq!(reply.json, json!({"planned_orders": [], "messages": []}));
+    assert_eq!(
+        (
+            &reply.json["planned_orders"],
+            &reply.json["messages"],
+            &reply.json["run"]
+        ),
+        (&json!([]), &json!([]), &json!(1))
+    );
 }
 
 #[tokio::test]
@@ -290,6 +299,9 @@ async fn issue_6_openapi_documents_every_erp_route() {
         "/api/v1/import/demands",
         "/api/v1/import/receipts",
         "/api/v1/mrp/run",
+        "/api/v1/mrp/runs/{run}",
+        "/api/v1/mrp/runs/{run}/firm",
+        "/api/v1/mrp/runs/{run}/requisitions",
         "/api/v1/calendar",
         "/api/v1/inventory",
         "/api/v1/inventory/ledger",

@@ -8,6 +8,7 @@ mod erp;
 mod ingest;
 mod inventory;
 mod master_data;
+mod mrp_firm;
 mod operators;
 mod plan;
 mod plan_content;

@@ -301,3 +301,69 @@ async fn issue_11_erp_data_a_plan_could_not_carry_is_refused_where_it_enters() {
         .await;
     reply.assert_error(StatusCode::BAD_REQUEST, "bad_request");
 }
+
+/// Issue 12: the raw `POST /api/v1/edges/{id}/plans` silently replaced a released ERP work
+/// order on the line while central still reported the earlier version as running. It is an
+/// administrator's tool now that cannot shadow ERP work orders: a raw plan naming one is
+/// refused, as is any raw plan for an edge that runs released ERP orders; nothing is
+/// published then, and the edge's plan still carries the ERP's order.
+#[tokio::test]
+async fn issue_12_a_raw_plan_cannot_shadow_erp_work_orders() {
+    use crate::work_orders::{act, create, ok, plant};
+    let h = Harness::new().await;
+    let token = plant(&h).await;
+    create(&h, "WO-1", "100").await;
+    // Planned, not released: still the ERP's; its id cannot go down in a raw plan.
+    let reply = h
+        .post(
+            "/api/v1/edges/line-1/plans",
+            ADMIN,
+            json!({"work_orders": [work_order("WO-1")]}),
+        )
+        .await;
+    let message = reply.assert_error(StatusCode::CONFLICT, "erp_work_order");
+    assert!(
+        message.contains("WO-1") && message.contains("release"),
+        "{message}"
+    );
+    // Nothing of the ERP runs on line-1 yet: a raw plan for commissioning goes down.
+    publish(&h, "line-1", "TEST-1").await;
+
+    ok(&act(&h, "WO-1", "release").await);
+    let erp_plan = h.get("/api/v1/edges/line-1/plan", ADMIN).await.json;
+    assert_eq!(erp_plan["version"], 2, "the release replaced the raw plan");
+    assert_eq!(erp_plan["work_orders"][0]["work_order"], "WO-1");
+    let reply = h
+        .post(
+            "/api/v1/edges/line-1/plans",
+            ADMIN,
+            json!({"work_orders": [work_order("TEST-2")]}),
+        )
+        .await;
+    let message = reply.assert_error(StatusCode::CONFLICT, "edge_runs_erp_orders");
+    assert!(message.contains("WO-1"), "{message}");
+    // Nothing was published: the edge's plan, and central's view of the order, are the ERP's.
+    assert_eq!(
+        h.get("/api/v1/edges/line-1/plan", ADMIN).await.json,
+        erp_plan
+    );
+    let reply = h.get("/api/v1/sync/plan?have=0&wait_ms=0", &token).await;
+    assert_eq!(reply.json["version"], 2);
+    let view = h.get("/api/v1/work-orders/WO-1", ADMIN).await.json;
+    assert_eq!(view["plans"][0]["version"], 2, "{view}");
+
+    // Input is still checked before anything else: out of bounds is 400 invalid_plan.
+    let mut bad = work_order("TEST-3");
+    bad["qty"] = json!("-1");
+    let reply = h
+        .post(
+            "/api/v1/edges/line-1/plans",
+            ADMIN,
+            json!({"work_orders": [bad]}),
+        )
+        .await;
+    reply.assert_error(StatusCode::BAD_REQUEST, "invalid_plan");
+    // Another edge the ERP does not feed still takes a raw plan.
+    h.create_edge("line-9").await;
+    publish(&h, "line-9", "TEST-9").await;
+}

@@ -424,9 +424,36 @@ fn plan_json_has_the_api_shape() {
         json,
         serde_json::json!({
             "planned_orders": [{"reference": "PLN-000001", "item": "X", "kind": "buy", "qty": 1.5, "start": "2025-01-07",
-                "due": "2025-01-07", "pegged_to": ["D1"]}],
+                "due": "2025-01-07", "pegged_to": ["D1"], "late": false}],
             "messages": [{"kind": "expedite", "reference": "PO-1", "item": "X", "date": "2025-01-07"}]
         })
+    );
+}
+
+/// Issue 12: a planned order whose lead time does not fit before its due date starts before
+/// the planning date; it is `late`, with the calendar days from its start to `as_of`.
+#[test]
+fn a_start_before_the_planning_date_is_late_by_its_calendar_days() {
+    let mut input = input(vec![item("X", ItemKind::Buy, 3)]);
+    let as_of = input.as_of;
+    input.demands = vec![
+        dated("X", "1", &as_of.to_string(), "D-NOW"),
+        dated("X", "1", "2025-03-03", "D-LATER"),
+    ];
+    let plan = run(&input).unwrap();
+    let now = &plan.planned_orders[0];
+    let days = (as_of - now.start).num_days();
+    assert!(days > 0, "{now:?}");
+    assert_eq!((now.late, now.days_late), (true, Some(days as u32)));
+    let later = &plan.planned_orders[1];
+    assert_eq!((later.late, later.days_late), (false, None), "{later:?}");
+    let json = serde_json::to_value(now).unwrap();
+    assert_eq!(json["days_late"], days);
+    assert!(
+        serde_json::to_value(later)
+            .unwrap()
+            .get("days_late")
+            .is_none()
     );
 }
 

@@ -1068,6 +1068,92 @@ fn read_dated(conn: &Connection, table: &str) -> Result<Vec<Dated>, StoreError> 
     Ok(out)
 }
 
+/// Open work orders (planned, released, in progress, on hold) as MRP sees them:
+///
+/// - a scheduled receipt each, of what it has still to put into stock: its quantity less what
+///   the ledger received from it (`produced` rows not reversed), on its due date, referenced
+///   by its id. A firmed planned order is then supply to the next run, and produced stock is
+///   counted once: on hand, not also as a receipt;
+/// - its components still to issue (`required − issued`, where above 0) as demand referenced
+///   by the order, due on its start (its due date less its item's lead time in working days),
+///   so that firming a planned order does not make its material disappear from the plan.
+fn open_work_orders(
+    conn: &Connection,
+    items: &[Item],
+    calendar: &CalendarSpec,
+) -> Result<(Vec<Dated>, Vec<Dated>), StoreError> {
+    let calendar = crate::erp::calendar::Calendar::from_spec(calendar)
+        .map_err(|e| StoreError::Corrupt(format!("the stored calendar: {e}")))?;
+    let lead_times: std::collections::HashMap<&str, u32> = items
+        .iter()
+        .map(|i| (i.item.as_str(), i.lead_time_days))
+        .collect();
+    let mut components = conn.prepare(
+        "SELECT item, required, issued FROM wo_components WHERE work_order = ?1 ORDER BY position",
+    )?;
+    let mut allocations = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT o.work_order, o.item, o.qty, o.due FROM wo_orders o
+         WHERE o.state IN ('planned', 'released', 'in_progress', 'on_hold')
+         ORDER BY o.work_order",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut received = conn.prepare(
+        "SELECT l.qty_delta FROM inv_ledger l
+         WHERE l.work_order = ?1 AND l.item = ?2 AND l.reason = 'produced'
+             AND NOT EXISTS (SELECT 1 FROM inv_ledger r WHERE r.reverses = l.entry_id)",
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (reference, item, qty, due) = row?;
+        let due = date(&due)?;
+        let lead_time = lead_times.get(item.as_str()).copied().unwrap_or(0);
+        let start = calendar.sub_working_days(due, lead_time).unwrap_or(due);
+        let needs = components.query_map(params![reference], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for need in needs {
+            let (component, required, issued) = need?;
+            let left = decimal(&required)?
+                .checked_sub(decimal(&issued)?)
+                .unwrap_or(Decimal::ZERO);
+            if left > Decimal::ZERO {
+                allocations.push(Dated {
+                    item: component,
+                    qty: left,
+                    due: start,
+                    reference: reference.clone(),
+                });
+            }
+        }
+        let mut left = decimal(&qty)?;
+        let deltas = received.query_map(params![reference, item], |r| r.get::<_, String>(0))?;
+        for delta in deltas {
+            left = left.checked_sub(decimal(&delta?)?).unwrap_or(Decimal::ZERO);
+        }
+        if left > Decimal::ZERO {
+            out.push(Dated {
+                item,
+                qty: left,
+                due,
+                reference,
+            });
+        }
+    }
+    Ok((out, allocations))
+}
+
 fn read_master_data(conn: &mut Connection) -> Result<MasterData, StoreError> {
     let tx = conn.transaction()?;
     let mut items = Vec::new();
@@ -1109,7 +1195,12 @@ fn read_master_data(conn: &mut Connection) -> Result<MasterData, StoreError> {
     // One stock: MRP nets against the ledger's balances (imports are counts posted to it).
     let on_hand = super::stock::on_hand_by_item(&tx)?;
     let demands = read_dated(&tx, "erp_demands")?;
-    let receipts = read_dated(&tx, "erp_receipts")?;
+    let mut demands = demands;
+    let mut receipts = read_dated(&tx, "erp_receipts")?;
+    let calendar = read_calendar(&tx)?;
+    let (wo_receipts, allocations) = open_work_orders(&tx, &items, &calendar)?;
+    receipts.extend(wo_receipts);
+    demands.extend(allocations);
     let supplier_items = read_terms(&tx, None)?
         .into_iter()
         .map(|t| SupplierItem {
@@ -1119,7 +1210,6 @@ fn read_master_data(conn: &mut Connection) -> Result<MasterData, StoreError> {
             preferred: t.preferred,
         })
         .collect();
-    let calendar = read_calendar(&tx)?;
     tx.finish()?;
     Ok(MasterData {
         items,

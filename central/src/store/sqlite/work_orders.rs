@@ -463,7 +463,7 @@ fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
         .is_some())
 }
 
-fn item_uom(conn: &Connection, item: &str) -> Result<Option<String>, StoreError> {
+pub(super) fn item_uom(conn: &Connection, item: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT uom FROM erp_items WHERE item = ?1")?
         .query_row(params![item], |r| r.get(0))
@@ -1135,7 +1135,7 @@ fn plan_required(
     Ok(required)
 }
 
-fn create(
+pub(super) fn create(
     tx: &Transaction<'_>,
     order: &NewWorkOrder,
     now: DateTime<Utc>,
