@@ -37,6 +37,8 @@ pub const MAX_QTY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 /// Highest sequence or version number (what a signed 64-bit database column holds).
 pub const MAX_SEQ: u64 = i64::MAX as u64;
+/// Most stations one edge's status reports (what runs on each, [`crate::StationRun`]).
+pub const MAX_STATIONS: usize = 1024;
 
 /// The earliest event time believed: no plant recorded production with this system before.
 pub fn earliest() -> DateTime<Utc> {

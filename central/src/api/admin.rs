@@ -5,7 +5,7 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery};
 use crate::auth::{hash_token, new_token};
-use crate::store::{EdgeSummary, QuarantinedEvent};
+use crate::store::{EdgeSummary, QuarantinedEvent, ReportedStations, StoreError};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/edges/{edge_id}/events", get(list_events))
         .route("/api/v1/edges/{edge_id}/plans", post(publish_plan))
         .route("/api/v1/edges/{edge_id}/plan", get(latest_plan))
+        .route("/api/v1/edges/{edge_id}/stations", get(edge_stations))
         .route("/api/v1/quarantine", get(list_quarantine))
 }
 
@@ -143,6 +144,26 @@ async fn list_edges(
     Ok(axum::Json(EdgeList {
         edges: state.store().edges().await?,
     }))
+}
+
+/// `GET /api/v1/edges/{edge_id}/stations`: what runs on the edge's stations as its last
+/// status said, with when central received it; 404 for an unknown edge or one that has sent
+/// no status yet.
+async fn edge_stations(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(edge_id): ApiPath<String>,
+) -> Result<axum::Json<ReportedStations>, AppError> {
+    let edge_id = EdgeId(edge_id);
+    match state.store().edge_stations(&edge_id).await {
+        Ok(Some(stations)) => Ok(axum::Json(stations)),
+        Ok(None) => Err(AppError::not_found(format!(
+            "edge {:?} has sent no status yet; its stations show after its next one",
+            edge_id.as_str()
+        ))),
+        Err(StoreError::NotFound(_)) => Err(unknown_edge(&edge_id)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn list_events(

@@ -9,7 +9,8 @@
 //! | `POST /api/v1/sync/status` | edge | [`protocol::EdgeStatus`] → [`protocol::StatusReply`] |
 //! | `POST /api/v1/edges` | admin | create an edge or rotate its token → 201 `{edge_id, token}` |
 //! | `POST /api/v1/edges/{edge_id}/revoke` | admin | 204 |
-//! | `GET /api/v1/edges` | admin | `{"edges": [EdgeSummary…]}` (with `quarantined`, a count) |
+//! | `GET /api/v1/edges` | admin | `{"edges": [EdgeSummary…]}` (with `quarantined`, a count, and `stations`: what runs on them per the last status) |
+//! | `GET /api/v1/edges/{id}/stations` | admin | what runs on the edge's stations per its last status, with `reported_at` |
 //! | `GET /api/v1/edges/{edge_id}/events?from&to&limit` | admin | `{"events": [Event…], "quarantined": [seq…]}` |
 //! | `GET /api/v1/quarantine?edge&limit` | admin | `{"quarantined": [QuarantinedEvent…]}`, newest first ([`crate::ingest`]) |
 //! | `POST /api/v1/edges/{edge_id}/plans` | admin | a raw plan, for an edge the ERP does not feed: `{"work_orders": […]}` → 201 Plan; 400 `invalid_plan` naming every field out of bounds; 409 `erp_work_order` / `edge_runs_erp_orders` where it would shadow ERP work orders |
@@ -29,7 +30,7 @@
 //! | `GET`, `PUT /api/v1/routings/{item}` | admin | `{operations: [{operation, description, work_center}]}` |
 //! | `POST /api/v1/import/routings` | admin | `text/csv` `item,operation,description,work_center`, all or nothing |
 //! | `POST`, `GET /api/v1/work-orders[?state=]` | admin | create (planned; routing and BOM copied) → 201 view; list |
-//! | `GET`, `PATCH /api/v1/work-orders/{id}` | admin | state, progress, material variance, plan versions; change qty/priority/due |
+//! | `GET`, `PATCH /api/v1/work-orders/{id}` | admin | state, progress, material variance, plan versions, the stations that run it (per the edges' last status); change qty/priority/due |
 //! | `POST /api/v1/work-orders/{id}/{release,hold,unhold,cancel,close}` | admin | the state machine; 409 `invalid_transition` |
 //! | `GET /api/v1/unmatched-work-orders` | admin | order ids edges reported that central does not know |
 //! | `POST /api/v1/lots/{lot}/hold`, `/release`; `GET /api/v1/lot-holds` | admin | quality holds, sent to every line |

@@ -296,6 +296,11 @@ fn edges_document_into(document: &mut Value) {
     let error_ref = json!({"$ref": "#/components/responses/Error"});
     document["paths"]["/api/v1/edges"]["get"] = json!({"summary": "list edges", "tags": ["edges"],
         "responses": {"200": {"description": "{\"edges\": [EdgeSummary...]}", "content": {"application/json": {"schema": {"type": "object", "properties": {"edges": {"type": "array", "items": {"$ref": "#/components/schemas/EdgeSummary"}}}}}}}, "401": error_ref}});
+    document["paths"]["/api/v1/edges/{edge_id}/stations"] = json!({
+        "get": {"summary": "what runs on an edge's stations, as its last status said", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"}],
+            "description": "Each status the edge sends (post /api/v1/sync/status, at most 1024 stations) replaces what the previous one said; `reported_at` says how fresh it is. 404 for an unknown edge or one that has sent no status yet.",
+            "responses": {"200": {"description": "the stations", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReportedStations"}}}}, "401": error_ref, "404": error_ref}}
+    });
     document["paths"]["/api/v1/edges/{edge_id}/events"] = json!({
         "get": {"summary": "an edge's events", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"},
             {"name": "from", "in": "query", "schema": {"type": "integer"}}, {"name": "to", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
@@ -334,7 +339,21 @@ fn edges_document_into(document: &mut Value) {
                     "agent_version": {"type": "string", "nullable": true},
                     "plan_version_published": {"type": "integer"}, "plan_version_applied": {"type": "integer"},
                     "revoked": {"type": "boolean"},
-                    "quarantined": {"type": "integer", "description": "events of this edge in quarantine"}}},
+                    "quarantined": {"type": "integer", "description": "events of this edge in quarantine"},
+                    "stations": {"$ref": "#/components/schemas/ReportedStations"}}},
+                "ReportedStations": {"type": "object", "required": ["reported_at", "edge_clock", "stations"], "description": "what runs on an edge's stations as its last status said (each status replaces the previous one)", "properties": {
+                    "reported_at": {"type": "string", "format": "date-time", "description": "when central received the status: how fresh this is"},
+                    "edge_clock": {"type": "string", "format": "date-time", "description": "the edge's clock when it sent the status"},
+                    "stations": {"type": "array", "maxItems": protocol::bounds::MAX_STATIONS, "items": {"$ref": "#/components/schemas/StationRun"}}}},
+                "StationRun": {"type": "object", "required": ["station", "good", "scrap", "counting", "unassigned_good", "unassigned_scrap"], "description": "what runs on one station, as the edge's terminal and its /api/v1/status show it", "properties": {
+                    "station": {"type": "string"},
+                    "work_order": {"type": "string", "description": "the work order whose operation runs here; absent: counts here are unassigned"},
+                    "operation": {"type": "integer"},
+                    "by": {"type": "string", "enum": ["scan", "plan"], "description": "started by a scan at the station, or the plan's first work order with an operation here"},
+                    "good": {"type": "integer", "description": "the work order's good parts counted on this edge"}, "scrap": {"type": "integer"},
+                    "over_production": {"type": "boolean", "description": "good parts beyond the order's quantity plus the plant's tolerance; absent: false"},
+                    "counting": {"type": "boolean", "description": "false when the order is complete and the plant stops counting complete orders: counts here are then unassigned"},
+                    "unassigned_good": {"type": "integer", "description": "parts counted here and booked to no work order"}, "unassigned_scrap": {"type": "integer"}}},
                 "QuarantinedEvent": {"type": "object", "required": ["edge_id", "seq", "kind", "received_at", "reason", "body", "body_bytes"], "properties": {
                     "edge_id": {"type": "string"}, "seq": {"type": "integer"},
                     "event_id": {"type": "string", "format": "uuid", "nullable": true, "description": "null when the id does not read"},

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use protocol::bounds::{self, TimeWindow};
 use protocol::{
     Ack, EdgeId, EdgeStatus, MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION, PlanPoll,
-    StatusReply,
+    StationRun, StatusReply,
 };
 use serde_json::value::RawValue;
 use std::time::Duration;
@@ -194,6 +194,46 @@ fn check_number(what: &str, n: u64) -> Result<(), AppError> {
     bounds::check_seq(what, n).map_err(|v| AppError::bad_request(v.to_string()))
 }
 
+/// What a status says runs on the edge's stations: at most [`bounds::MAX_STATIONS`], each
+/// station once, ids within bounds, counts that a database integer holds.
+fn check_stations(stations: &[StationRun]) -> Result<(), AppError> {
+    if stations.len() > bounds::MAX_STATIONS {
+        return Err(AppError::bad_request(format!(
+            "stations: {} reported; at most {} are accepted",
+            stations.len(),
+            bounds::MAX_STATIONS
+        )));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(stations.len());
+    for (i, s) in stations.iter().enumerate() {
+        let field = |name: &str| format!("stations[{i}].{name}");
+        bounds::check_id(&field("station"), s.station.as_str())
+            .and_then(|()| match &s.work_order {
+                Some(wo) => bounds::check_id(&field("work_order"), wo.as_str()),
+                None => Ok(()),
+            })
+            .and_then(|()| {
+                [
+                    ("good", s.good),
+                    ("scrap", s.scrap),
+                    ("unassigned_good", s.unassigned_good),
+                    ("unassigned_scrap", s.unassigned_scrap),
+                ]
+                .into_iter()
+                .try_for_each(|(name, n)| bounds::check_seq(&field(name), n))
+            })
+            .map_err(|v| AppError::bad_request(v.to_string()))?;
+        if !seen.insert(s.station.as_str()) {
+            return Err(AppError::bad_request(format!(
+                "{}: station {:?} is reported twice",
+                field("station"),
+                s.station.as_str()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `GET /api/v1/sync/plan?have=V&wait_ms=N`: 200 with the latest plan as soon as it is newer
 /// than `have`, else 204 after `min(wait_ms, max_plan_wait)`.
 async fn get_plan(
@@ -266,6 +306,7 @@ async fn post_status(
             }
         })
         .map_err(|v| AppError::bad_request(v.to_string()))?;
+    check_stations(&status.stations)?;
     let received_at = Utc::now();
     let clock_skew_ms = (status.clock - received_at).num_milliseconds();
     state

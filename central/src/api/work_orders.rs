@@ -651,6 +651,13 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "problem": {"type": "string", "description": "present when a figure overflows what a quantity holds (only counts or issues booked before central bounded events can); the figures are then saturated"}}}},
             "plans": {"type": "array", "items": {"type": "object", "properties": {"edge_id": {"type": "string"}, "version": {"type": "integer", "description": "latest plan version of this edge that carried the order"},
                 "edge_applied": {"type": "integer", "description": "the version the edge reports it runs"}, "running": {"type": "boolean"}}}},
+            "stations": {"type": "array", "description": "the stations that run the order right now, per their edges' last status; reported_at says how fresh each is",
+                "items": {"type": "object", "required": ["edge_id", "station", "good", "scrap", "over_production", "counting", "reported_at", "edge_clock"], "properties": {
+                "edge_id": {"type": "string"}, "station": {"type": "string"}, "operation": {"type": "integer"}, "by": {"type": "string", "enum": ["scan", "plan"]},
+                "good": {"type": "integer", "description": "the order's good parts counted on that edge, as it reported them"}, "scrap": {"type": "integer"},
+                "over_production": {"type": "boolean"}, "counting": {"type": "boolean"},
+                "reported_at": {"type": "string", "format": "date-time", "description": "when central received the status"},
+                "edge_clock": {"type": "string", "format": "date-time", "description": "the edge's clock when it sent the status"}}}},
             "warnings": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}, "edge_id": {"type": "string"}, "seq": {"type": "integer"}, "message": {"type": "string"}}},
                 "description": "what edge events did not fit (an operation started out of sequence, an event the state refuses), newest first, at most 100"},
             "n_warnings": {"type": "integer"}}});

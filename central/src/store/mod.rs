@@ -23,7 +23,9 @@ pub use work_orders::WorkOrderStore;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use protocol::{EdgeId, EdgeStatus, Event, EventId, Plan, PlanContent, PlanVersion, Seq};
+use protocol::{
+    EdgeId, EdgeStatus, Event, EventId, Plan, PlanContent, PlanVersion, RunBy, Seq, StationRun,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,41 @@ pub struct EdgeSummary {
     /// Events of this edge central holds in quarantine (`GET /api/v1/quarantine?edge=`).
     #[serde(default)]
     pub quarantined: u64,
+    /// What runs on each of its stations, as its last status said; absent until the edge
+    /// sends a status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stations: Option<ReportedStations>,
+}
+
+/// What runs on an edge's stations, as one status reported it, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedStations {
+    /// When central received the status (central's clock): how fresh this is.
+    pub reported_at: DateTime<Utc>,
+    /// The edge's clock when it sent the status.
+    pub edge_clock: DateTime<Utc>,
+    /// Ordered by station id.
+    pub stations: Vec<StationRun>,
+}
+
+/// A station that runs a work order right now, per its edge's last status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderStation {
+    pub edge_id: String,
+    pub station: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<RunBy>,
+    /// The order's good and scrap parts counted on that edge, as the edge reported them.
+    pub good: u64,
+    pub scrap: u64,
+    pub over_production: bool,
+    pub counting: bool,
+    /// When central received the status (central's clock).
+    pub reported_at: DateTime<Utc>,
+    /// The edge's clock when it sent the status.
+    pub edge_clock: DateTime<Utc>,
 }
 
 /// An event as ingest stores it: its place in the edge's sequence, its id when it reads, the
@@ -222,7 +259,8 @@ pub trait Store:
     async fn acked_through(&self, edge_id: &EdgeId) -> Result<Option<Seq>, StoreError>;
 
     /// Records a status report (agent version, backlog, clock skew, plan applied) and the
-    /// contact.
+    /// contact, and replaces what the edge's previous status said runs on its stations with
+    /// what this one says (an empty list: nothing reported, nothing shown as running).
     async fn record_status(
         &self,
         status: &EdgeStatus,
@@ -240,6 +278,11 @@ pub trait Store:
 
     /// Every edge, ordered by id.
     async fn edges(&self) -> Result<Vec<EdgeSummary>, StoreError>;
+
+    /// One edge's stations as its last status said; `None` if none reported stations.
+    /// [`StoreError::NotFound`] if the edge is unknown.
+    async fn edge_stations(&self, edge_id: &EdgeId)
+    -> Result<Option<ReportedStations>, StoreError>;
 
     /// Events of one edge with `from <= seq` (and `seq <= to`), ascending, at most `limit`
     /// rows; quarantined events are left out and their seqs listed.

@@ -13,13 +13,14 @@ mod inventory;
 mod mrp;
 mod operators;
 mod quarantine;
+mod stations;
 mod stock;
 mod work_orders;
 
 use super::inventory::InventoryFacts;
 use super::{
     Checked, EdgeSummary, EncodedEvent, IngestOutcome, Ingested, QuarantinedEvent, RawPlanRefused,
-    Store, StoreError, StoredEvents,
+    ReportedStations, Store, StoreError, StoredEvents,
 };
 use crate::erp::work_order::OrderFact;
 use async_trait::async_trait;
@@ -38,8 +39,9 @@ pub const DB_FILE: &str = "central.db";
 /// that start empty. 5: one stock ([`stock`]): plants, running balances of the ledger, and
 /// the stock imports kept beside the ledger posted to it as opening balances. Stored MRP runs
 /// ([`mrp::SCHEMA`]) are new tables that start empty, made on open, without a version of
-/// their own.
-const SCHEMA_VERSION: i64 = 5;
+/// their own. 6: what runs on each edge's stations as its last status said
+/// ([`stations::SCHEMA`]), new tables that start empty and fill with the next status.
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -166,6 +168,7 @@ impl SqliteStore {
         writer.execute_batch(operators::SCHEMA)?;
         writer.execute_batch(stock::SCHEMA)?;
         writer.execute_batch(mrp::SCHEMA)?;
+        writer.execute_batch(stations::SCHEMA)?;
         stock::add_columns(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
@@ -482,7 +485,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let status = status.clone();
         self.write(move |conn| {
-            let n = conn.execute(
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let n = tx.execute(
                 "UPDATE edges SET last_contact = ?2, reported_backlog = ?3, clock_skew_ms = ?4,
                         agent_version = ?5, plan_version_applied = ?6
                  WHERE edge_id = ?1",
@@ -498,6 +502,14 @@ impl Store for SqliteStore {
             if n == 0 {
                 return Err(not_found(&status.edge_id));
             }
+            stations::replace(
+                &tx,
+                status.edge_id.as_str(),
+                &status.stations,
+                received_at,
+                status.clock,
+            )?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -547,6 +559,7 @@ impl Store for SqliteStore {
                     r.get::<_, i64>(9)?,
                 ))
             })?;
+            let mut stations = stations::all(conn)?;
             let mut edges = Vec::new();
             for row in rows {
                 let (
@@ -562,7 +575,7 @@ impl Store for SqliteStore {
                     quarantined,
                 ) = row?;
                 edges.push(EdgeSummary {
-                    edge_id: EdgeId(id),
+                    edge_id: EdgeId(id.clone()),
                     acked_seq: Seq(to_u64(acked)),
                     last_contact: contact.as_deref().map(parse_ts).transpose()?,
                     reported_backlog: backlog.map(to_u64),
@@ -572,9 +585,28 @@ impl Store for SqliteStore {
                     plan_version_applied: PlanVersion(to_u64(applied)),
                     revoked,
                     quarantined: to_u64(quarantined),
+                    stations: stations.remove(&id),
                 });
             }
             Ok(edges)
+        })
+        .await
+    }
+
+    async fn edge_stations(
+        &self,
+        edge_id: &EdgeId,
+    ) -> Result<Option<ReportedStations>, StoreError> {
+        let edge_id = edge_id.clone();
+        self.read(move |conn| {
+            let known: Option<i64> = conn
+                .prepare_cached("SELECT 1 FROM edges WHERE edge_id = ?1")?
+                .query_row(params![edge_id.as_str()], |r| r.get(0))
+                .optional()?;
+            if known.is_none() {
+                return Err(not_found(&edge_id));
+            }
+            stations::of_edge(conn, &edge_id)
         })
         .await
     }

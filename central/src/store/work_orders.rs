@@ -163,6 +163,10 @@ pub struct WorkOrderView {
     pub operations: Vec<OperationView>,
     pub components: Vec<ComponentView>,
     pub plans: Vec<OrderPlan>,
+    /// The stations that run the order right now, per their edges' last status (each with
+    /// the time central received it).
+    #[serde(default)]
+    pub stations: Vec<crate::store::OrderStation>,
     /// The latest [`MAX_LISTED_WARNINGS`], newest first.
     pub warnings: Vec<OrderWarning>,
     pub n_warnings: u64,

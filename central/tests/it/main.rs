@@ -13,6 +13,7 @@ mod operators;
 mod plan;
 mod plan_content;
 mod quarantine;
+mod stations;
 mod stock;
 mod work_orders;
 

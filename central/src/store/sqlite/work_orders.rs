@@ -1031,6 +1031,7 @@ fn load_view(conn: &Connection, id: &str) -> Result<Option<WorkOrderView>, Store
         operations,
         components,
         plans,
+        stations: super::stations::of_order(conn, id)?,
         warnings,
         n_warnings: to_u64(n_warnings),
     }))

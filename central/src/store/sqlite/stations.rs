@@ -1,0 +1,250 @@
+//! What runs on each edge's stations, as the edge's last status said ([`protocol::StationRun`]):
+//! one row per station in `edge_stations`, and when that status came in
+//! (`edge_stations_reported`). Each status replaces the edge's rows in the transaction that
+//! records it ([`replace`]), so central shows the latest fact the edge reported, never a mix.
+
+use super::{StoreError, parse_ts, to_i64, to_u64, ts};
+use crate::store::{OrderStation, ReportedStations};
+use chrono::{DateTime, Utc};
+use protocol::{EdgeId, RunBy, StationRun};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::BTreeMap;
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS edge_stations_reported (
+    edge_id     TEXT PRIMARY KEY,
+    reported_at TEXT NOT NULL,
+    edge_clock  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS edge_stations (
+    edge_id          TEXT NOT NULL,
+    station          TEXT NOT NULL,
+    work_order       TEXT,
+    operation        INTEGER,
+    run_by           TEXT,
+    good             INTEGER NOT NULL,
+    scrap            INTEGER NOT NULL,
+    over_production  INTEGER NOT NULL,
+    counting         INTEGER NOT NULL,
+    unassigned_good  INTEGER NOT NULL,
+    unassigned_scrap INTEGER NOT NULL,
+    PRIMARY KEY (edge_id, station)
+);
+CREATE INDEX IF NOT EXISTS edge_stations_work_order ON edge_stations (work_order);
+";
+
+fn run_by_name(by: RunBy) -> &'static str {
+    match by {
+        RunBy::Scan => "scan",
+        RunBy::Plan => "plan",
+    }
+}
+
+fn run_by(name: Option<String>) -> Result<Option<RunBy>, StoreError> {
+    match name.as_deref() {
+        None => Ok(None),
+        Some("scan") => Ok(Some(RunBy::Scan)),
+        Some("plan") => Ok(Some(RunBy::Plan)),
+        Some(other) => Err(StoreError::Corrupt(format!(
+            "edge_stations.run_by {other:?}: expected scan or plan"
+        ))),
+    }
+}
+
+/// Replaces what the edge's stations run with `stations` (station ids unique: the API checks).
+pub(super) fn replace(
+    tx: &Transaction<'_>,
+    edge_id: &str,
+    stations: &[StationRun],
+    reported_at: DateTime<Utc>,
+    edge_clock: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO edge_stations_reported (edge_id, reported_at, edge_clock) VALUES (?1, ?2, ?3)
+         ON CONFLICT (edge_id) DO UPDATE SET reported_at = excluded.reported_at,
+             edge_clock = excluded.edge_clock",
+    )?
+    .execute(params![edge_id, ts(reported_at), ts(edge_clock)])?;
+    tx.prepare_cached("DELETE FROM edge_stations WHERE edge_id = ?1")?
+        .execute(params![edge_id])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO edge_stations (edge_id, station, work_order, operation, run_by, good, scrap,
+             over_production, counting, unassigned_good, unassigned_scrap)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for s in stations {
+        insert.execute(params![
+            edge_id,
+            s.station.as_str(),
+            s.work_order.as_ref().map(|w| w.as_str()),
+            s.operation,
+            s.by.map(run_by_name),
+            to_i64(s.good)?,
+            to_i64(s.scrap)?,
+            s.over_production,
+            s.counting,
+            to_i64(s.unassigned_good)?,
+            to_i64(s.unassigned_scrap)?,
+        ])?;
+    }
+    Ok(())
+}
+
+const COLUMNS: &str = "s.edge_id, s.station, s.work_order, s.operation, s.run_by, s.good, s.scrap,
+    s.over_production, s.counting, s.unassigned_good, s.unassigned_scrap, r.reported_at,
+    r.edge_clock";
+
+type Row = (String, StationRun, String, String);
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, [Option<String>; 3], RowNums)> {
+    Ok((
+        r.get(0)?,
+        [r.get(1)?, r.get(2)?, r.get(4)?],
+        RowNums {
+            operation: r.get(3)?,
+            good: r.get(5)?,
+            scrap: r.get(6)?,
+            over_production: r.get(7)?,
+            counting: r.get(8)?,
+            unassigned_good: r.get(9)?,
+            unassigned_scrap: r.get(10)?,
+            reported_at: r.get(11)?,
+            edge_clock: r.get(12)?,
+        },
+    ))
+}
+
+struct RowNums {
+    operation: Option<u32>,
+    good: i64,
+    scrap: i64,
+    over_production: bool,
+    counting: bool,
+    unassigned_good: i64,
+    unassigned_scrap: i64,
+    reported_at: String,
+    edge_clock: String,
+}
+
+fn to_row(
+    (edge_id, [station, work_order, by], n): (String, [Option<String>; 3], RowNums),
+) -> Result<Row, StoreError> {
+    Ok((
+        edge_id,
+        StationRun {
+            station: station.unwrap_or_default().into(),
+            work_order: work_order.map(Into::into),
+            operation: n.operation,
+            by: run_by(by)?,
+            good: to_u64(n.good),
+            scrap: to_u64(n.scrap),
+            over_production: n.over_production,
+            counting: n.counting,
+            unassigned_good: to_u64(n.unassigned_good),
+            unassigned_scrap: to_u64(n.unassigned_scrap),
+        },
+        n.reported_at,
+        n.edge_clock,
+    ))
+}
+
+/// Every edge's stations, by edge, as their last status said.
+pub(super) fn all(conn: &Connection) -> Result<BTreeMap<String, ReportedStations>, StoreError> {
+    let mut by_edge = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT edge_id, reported_at, edge_clock FROM edge_stations_reported",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (edge_id, reported_at, edge_clock) = row?;
+            by_edge.insert(
+                edge_id,
+                ReportedStations {
+                    reported_at: parse_ts(&reported_at)?,
+                    edge_clock: parse_ts(&edge_clock)?,
+                    stations: Vec::new(),
+                },
+            );
+        }
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM edge_stations s
+         JOIN edge_stations_reported r ON r.edge_id = s.edge_id
+         ORDER BY s.edge_id, s.station"
+    ))?;
+    let rows = stmt.query_map([], read_row)?;
+    for row in rows {
+        let (edge_id, run, _, _) = to_row(row?)?;
+        if let Some(reported) = by_edge.get_mut(&edge_id) {
+            reported.stations.push(run);
+        }
+    }
+    Ok(by_edge)
+}
+
+/// One edge's stations as its last status said; `None` if it sent none since central kept
+/// them.
+pub(super) fn of_edge(
+    conn: &Connection,
+    edge_id: &EdgeId,
+) -> Result<Option<ReportedStations>, StoreError> {
+    let reported: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT reported_at, edge_clock FROM edge_stations_reported WHERE edge_id = ?1",
+        )?
+        .query_row(params![edge_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((reported_at, edge_clock)) = reported else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM edge_stations s
+         JOIN edge_stations_reported r ON r.edge_id = s.edge_id
+         WHERE s.edge_id = ?1 ORDER BY s.station"
+    ))?;
+    let stations = stmt
+        .query_map(params![edge_id.as_str()], read_row)?
+        .map(|row| Ok(to_row(row?)?.1))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some(ReportedStations {
+        reported_at: parse_ts(&reported_at)?,
+        edge_clock: parse_ts(&edge_clock)?,
+        stations,
+    }))
+}
+
+/// The stations that run `work_order` right now, per their edges' last status.
+pub(super) fn of_order(
+    conn: &Connection,
+    work_order: &str,
+) -> Result<Vec<OrderStation>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM edge_stations s
+         JOIN edge_stations_reported r ON r.edge_id = s.edge_id
+         WHERE s.work_order = ?1 ORDER BY s.edge_id, s.station"
+    ))?;
+    stmt.query_map(params![work_order], read_row)?
+        .map(|row| {
+            let (edge_id, run, reported_at, edge_clock) = to_row(row?)?;
+            Ok(OrderStation {
+                edge_id,
+                station: run.station.as_str().to_owned(),
+                operation: run.operation,
+                by: run.by,
+                good: run.good,
+                scrap: run.scrap,
+                over_production: run.over_production,
+                counting: run.counting,
+                reported_at: parse_ts(&reported_at)?,
+                edge_clock: parse_ts(&edge_clock)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,215 @@
+//! What runs on a station is one fact, shown the same on the terminal, the edge's status and
+//! at central: central keeps the stations of each edge's last status and shows them in the
+//! edge's view and in each work order's view. Issue 12.
+
+use crate::work_orders::{act, create, ok, plant};
+use crate::*;
+
+fn status(stations: Value) -> Value {
+    json!({
+        "protocol": PROTOCOL_VERSION, "edge_id": "line-1", "agent_version": "0.1.0",
+        "clock": Utc::now(), "last_seq": 0, "acked_seq": 0, "backlog": 0, "plan_version": 1,
+        "stations": stations
+    })
+}
+
+fn time(v: &Value) -> chrono::DateTime<Utc> {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a time: {v}"))
+        .parse()
+        .unwrap()
+}
+
+async fn order_stations(h: &Harness, id: &str) -> Value {
+    let reply = h.get(&format!("/api/v1/work-orders/{id}"), ADMIN).await;
+    ok(&reply);
+    reply.json["stations"].clone()
+}
+
+#[tokio::test]
+async fn issue_12_a_status_shows_in_the_edge_view_and_the_work_order_view_and_the_next_replaces_it()
+{
+    let h = Harness::new().await;
+    let token = plant(&h).await;
+    create(&h, "WO-1", "100").await;
+    ok(&act(&h, "WO-1", "release").await);
+
+    // Before any status: nothing shown as running, and the edge's stations are not known yet.
+    assert_eq!(order_stations(&h, "WO-1").await, json!([]));
+    let edges = h.get("/api/v1/edges", ADMIN).await;
+    assert!(
+        edges.json["edges"][0].get("stations").is_none(),
+        "{}",
+        edges.json
+    );
+    h.get("/api/v1/edges/line-1/stations", ADMIN)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+
+    let first = json!([
+        {"station": "st-10", "work_order": "WO-1", "operation": 10, "by": "scan", "good": 12, "scrap": 1,
+         "over_production": false, "counting": true, "unassigned_good": 0, "unassigned_scrap": 0},
+        {"station": "st-20", "good": 0, "scrap": 0, "counting": true, "unassigned_good": 40, "unassigned_scrap": 2}
+    ]);
+    let before = Utc::now();
+    let reply = h
+        .post("/api/v1/sync/status", &token, status(first.clone()))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let after = Utc::now();
+
+    // The edge's view: what the status said, station by station, with when it came in.
+    let edges = h.get("/api/v1/edges", ADMIN).await;
+    let shown = &edges.json["edges"][0]["stations"];
+    let reported_at = time(&shown["reported_at"]);
+    assert!(
+        before <= reported_at && reported_at <= after,
+        "{reported_at}"
+    );
+    assert_eq!(shown["stations"][0]["station"], "st-10");
+    assert_eq!(shown["stations"][0]["work_order"], "WO-1");
+    assert_eq!(shown["stations"][0]["operation"], 10);
+    assert_eq!(shown["stations"][0]["by"], "scan");
+    assert_eq!(shown["stations"][0]["good"], 12);
+    assert_eq!(shown["stations"][0]["scrap"], 1);
+    assert_eq!(shown["stations"][1]["station"], "st-20");
+    assert!(shown["stations"][1].get("work_order").is_none(), "{shown}");
+    assert_eq!(shown["stations"][1]["unassigned_good"], 40);
+    assert_eq!(shown["stations"][1]["unassigned_scrap"], 2);
+    let one = h.get("/api/v1/edges/line-1/stations", ADMIN).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.json);
+    assert_eq!(&one.json, shown);
+    // What central shows is what the edge sent, field for field.
+    let sent: Vec<protocol::StationRun> = serde_json::from_value(first).unwrap();
+    let kept: Vec<protocol::StationRun> =
+        serde_json::from_value(shown["stations"].clone()).unwrap();
+    assert_eq!(kept, sent);
+
+    // The work order's view: the station that runs it, with the status's time.
+    let running = order_stations(&h, "WO-1").await;
+    assert_eq!(running.as_array().unwrap().len(), 1, "{running}");
+    assert_eq!(running[0]["edge_id"], "line-1");
+    assert_eq!(running[0]["station"], "st-10");
+    assert_eq!(running[0]["operation"], 10);
+    assert_eq!(running[0]["by"], "scan");
+    assert_eq!(running[0]["good"], 12);
+    assert_eq!(time(&running[0]["reported_at"]), reported_at);
+
+    // A second status replaces the first: st-10 idle, st-20 runs the order's operation 20.
+    let second = json!([
+        {"station": "st-10", "good": 0, "scrap": 0, "counting": true, "unassigned_good": 3, "unassigned_scrap": 0},
+        {"station": "st-20", "work_order": "WO-1", "operation": 20, "by": "plan", "good": 5, "scrap": 0,
+         "over_production": true, "counting": true, "unassigned_good": 40, "unassigned_scrap": 2}
+    ]);
+    let reply = h.post("/api/v1/sync/status", &token, status(second)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let running = order_stations(&h, "WO-1").await;
+    assert_eq!(running.as_array().unwrap().len(), 1, "{running}");
+    assert_eq!(running[0]["station"], "st-20");
+    assert_eq!(running[0]["operation"], 20);
+    assert_eq!(running[0]["by"], "plan");
+    assert_eq!(running[0]["over_production"], true);
+    assert!(time(&running[0]["reported_at"]) >= reported_at);
+    let one = h.get("/api/v1/edges/line-1/stations", ADMIN).await;
+    assert_eq!(one.json["stations"].as_array().unwrap().len(), 2);
+    assert!(one.json["stations"][0].get("work_order").is_none());
+    assert_eq!(one.json["stations"][0]["unassigned_good"], 3);
+
+    // A status with no stations: nothing runs there any more, as far as central knows.
+    let reply = h
+        .post("/api/v1/sync/status", &token, status(json!([])))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(order_stations(&h, "WO-1").await, json!([]));
+    let one = h.get("/api/v1/edges/line-1/stations", ADMIN).await;
+    assert_eq!(one.json["stations"], json!([]));
+}
+
+#[tokio::test]
+async fn issue_12_a_status_out_of_bounds_is_refused_and_changes_nothing() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    let station = |id: String| json!({"station": id, "good": 1, "scrap": 0, "counting": true, "unassigned_good": 0, "unassigned_scrap": 0});
+    let kept = json!([station("st-10".into())]);
+    let reply = h
+        .post("/api/v1/sync/status", &token, status(kept.clone()))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+
+    let too_many: Vec<Value> = (0..=protocol::bounds::MAX_STATIONS)
+        .map(|i| station(format!("st-{i}")))
+        .collect();
+    let long_work_order = json!([{"station": "st-10", "work_order": "W".repeat(65), "good": 0, "scrap": 0,
+        "counting": true, "unassigned_good": 0, "unassigned_scrap": 0}]);
+    let huge_count = json!([{"station": "st-10", "good": u64::MAX, "scrap": 0,
+        "counting": true, "unassigned_good": 0, "unassigned_scrap": 0}]);
+    for (stations, names) in [
+        (json!(too_many), "stations: 1025 reported; at most 1024"),
+        (
+            json!([station("st-1".into()), station("st-1".into())]),
+            "stations[1].station",
+        ),
+        (json!([station("st\u{7}10".into())]), "stations[0].station"),
+        (long_work_order, "stations[0].work_order"),
+        (huge_count, "stations[0].good"),
+    ] {
+        let reply = h
+            .post("/api/v1/sync/status", &token, status(stations))
+            .await;
+        let message = reply.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+        assert!(message.contains(names), "{names}: {message}");
+    }
+    let one = h.get("/api/v1/edges/line-1/stations", ADMIN).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.json);
+    assert_eq!(one.json["stations"], kept);
+}
+
+#[tokio::test]
+async fn issue_12_the_stations_route_is_documented_and_an_unknown_edge_is_404() {
+    let h = Harness::new().await;
+    let doc = h.get("/api/v1/openapi.json", ADMIN).await.json;
+    assert!(
+        doc["paths"]
+            .as_object()
+            .unwrap()
+            .contains_key("/api/v1/edges/{edge_id}/stations")
+    );
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["EdgeSummary"]["properties"]["stations"].is_object());
+    assert!(schemas["WorkOrder"]["properties"]["stations"].is_object());
+    assert!(schemas["StationRun"]["properties"]["unassigned_good"].is_object());
+    h.get("/api/v1/edges/nope/stations", ADMIN)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+/// A data directory from before central kept stations (schema 5) opens, gets the new tables,
+/// and keeps the next status's stations.
+#[tokio::test]
+async fn issue_12_a_schema_5_data_dir_gets_the_stations() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    h.send_events(&token, "line-1", 1..=3).await;
+    {
+        let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
+        conn.execute_batch(
+            "DROP TABLE edge_stations; DROP TABLE edge_stations_reported; PRAGMA user_version = 5;",
+        )
+        .unwrap();
+    }
+    let h = h.reopen().await;
+    let version: i64 = rusqlite::Connection::open(h.dir.path().join("central.db"))
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 6);
+    let stations = json!([{"station": "st-10", "good": 0, "scrap": 0, "counting": true,
+        "unassigned_good": 7, "unassigned_scrap": 0}]);
+    let reply = h
+        .post("/api/v1/sync/status", &token, status(stations.clone()))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let edges = h.get("/api/v1/edges", ADMIN).await;
+    assert_eq!(edges.json["edges"][0]["acked_seq"], 3);
+    assert_eq!(edges.json["edges"][0]["stations"]["stations"], stations);
+}
