@@ -13,6 +13,25 @@ use std::time::Duration;
 const EDGE_ID: &str = "line-1";
 const STATION: &str = "st-10";
 
+/// The stations that run a work order, from a list of `StationRun`s (the edge's status or
+/// central's view of it): station, work order, operation and why.
+fn running(stations: &Value) -> Vec<(String, Value, Value, Value)> {
+    stations
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s.get("work_order").is_some())
+        .map(|s| {
+            (
+                s["station"].as_str().unwrap_or_default().to_owned(),
+                s["work_order"].clone(),
+                s["operation"].clone(),
+                s["by"].clone(),
+            )
+        })
+        .collect()
+}
+
 /// Central's admin API for this test.
 struct Admin {
     url: String,
@@ -297,6 +316,33 @@ async fn a_plant_from_import_to_shipment_ready_stock_agrees_at_every_step() {
         || async { (admin.good(&wo).await >= 20).then_some(()) },
     )
     .await;
+
+    // What runs on a station is one fact: central shows what the edge's status says runs,
+    // in the edge's view and in the work order's.
+    let on_edge = running(&edge.status_json().await.unwrap()["stations"]);
+    assert!(
+        on_edge
+            .iter()
+            .any(|(st, w, _, _)| st == STATION && *w == json!(wo)),
+        "the edge runs {wo} on {STATION}: {on_edge:?}"
+    );
+    wait_until(
+        "central to show what runs as the edge does",
+        DEADLINE,
+        || async {
+            let at_central = central.edge_json(EDGE_ID).await?;
+            (running(&at_central["stations"]["stations"]) == on_edge).then_some(())
+        },
+    )
+    .await;
+    let view = admin.get(&format!("/api/v1/work-orders/{wo}")).await;
+    let at = &view["stations"];
+    assert_eq!(at.as_array().map(Vec::len), Some(1), "{view}");
+    assert_eq!(
+        (&at[0]["edge_id"], &at[0]["station"]),
+        (&json!(EDGE_ID), &json!(STATION))
+    );
+    assert!(at[0]["reported_at"].is_string(), "{view}");
     let (status, answer) = edge
         .post_json(
             &format!("/api/v1/stations/{STATION}/lots"),
