@@ -5,7 +5,7 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery};
 use crate::auth::{hash_token, new_token};
-use crate::store::{EdgeSummary, QuarantinedEvent, ReportedStations, StoreError};
+use crate::store::{EdgeSummary, QuarantinedEvent, ReportedStations, StoreError, Unassigned};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -27,11 +27,15 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/edges/{edge_id}/plan", get(latest_plan))
         .route("/api/v1/edges/{edge_id}/stations", get(edge_stations))
         .route("/api/v1/quarantine", get(list_quarantine))
+        .route("/api/v1/unassigned", get(list_unassigned))
 }
 
 /// Most quarantined events one `GET /api/v1/quarantine` lists, whatever `limit` asks for.
 pub const MAX_QUARANTINE_PAGE: usize = 1_000;
 pub const DEFAULT_QUARANTINE_PAGE: usize = 100;
+/// Most rows one `GET /api/v1/unassigned` returns, whatever `limit` asks for.
+pub const MAX_UNASSIGNED_PAGE: usize = 10_000;
+pub const DEFAULT_UNASSIGNED_PAGE: usize = 1_000;
 /// Most violations one refused plan lists.
 pub const MAX_LISTED_VIOLATIONS: usize = 100;
 
@@ -68,6 +72,12 @@ pub struct EventPage {
 pub struct QuarantineQuery {
     pub edge: Option<String>,
     pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UnassignedPage {
+    /// By edge and station.
+    pub unassigned: Vec<Unassigned>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -215,6 +225,28 @@ async fn list_quarantine(
         .min(MAX_QUARANTINE_PAGE);
     Ok(axum::Json(QuarantinePage {
         quarantined: state.store().quarantined(edge_id, limit).await?,
+    }))
+}
+
+/// `GET /api/v1/unassigned?edge=&limit=`: parts counted and booked to no work order, per
+/// edge and station, summed from the stored production reports that name none.
+async fn list_unassigned(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiQuery(query): ApiQuery<QuarantineQuery>,
+) -> Result<axum::Json<UnassignedPage>, AppError> {
+    let edge_id = query.edge.map(EdgeId);
+    if let Some(edge_id) = &edge_id
+        && state.store().acked_through(edge_id).await?.is_none()
+    {
+        return Err(unknown_edge(edge_id));
+    }
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_UNASSIGNED_PAGE)
+        .min(MAX_UNASSIGNED_PAGE);
+    Ok(axum::Json(UnassignedPage {
+        unassigned: state.store().unassigned(edge_id, limit).await?,
     }))
 }
 

@@ -11,6 +11,7 @@
 //! | `POST /api/v1/edges/{edge_id}/revoke` | admin | 204 |
 //! | `GET /api/v1/edges` | admin | `{"edges": [EdgeSummary…]}` (with `quarantined`, a count, and `stations`: what runs on them per the last status) |
 //! | `GET /api/v1/edges/{id}/stations` | admin | what runs on the edge's stations per its last status, with `reported_at` |
+//! | `GET /api/v1/unassigned[?edge=&limit=]` | admin | parts booked to no work order, per edge and station, from stored events |
 //! | `GET /api/v1/edges/{edge_id}/events?from&to&limit` | admin | `{"events": [Event…], "quarantined": [seq…]}` |
 //! | `GET /api/v1/quarantine?edge&limit` | admin | `{"quarantined": [QuarantinedEvent…]}`, newest first ([`crate::ingest`]) |
 //! | `POST /api/v1/edges/{edge_id}/plans` | admin | a raw plan, for an edge the ERP does not feed: `{"work_orders": […]}` → 201 Plan; 400 `invalid_plan` naming every field out of bounds; 409 `erp_work_order` / `edge_runs_erp_orders` where it would shadow ERP work orders |

@@ -296,6 +296,18 @@ fn edges_document_into(document: &mut Value) {
     let error_ref = json!({"$ref": "#/components/responses/Error"});
     document["paths"]["/api/v1/edges"]["get"] = json!({"summary": "list edges", "tags": ["edges"],
         "responses": {"200": {"description": "{\"edges\": [EdgeSummary...]}", "content": {"application/json": {"schema": {"type": "object", "properties": {"edges": {"type": "array", "items": {"$ref": "#/components/schemas/EdgeSummary"}}}}}}}, "401": error_ref}});
+    document["paths"]["/api/v1/unassigned"] = json!({
+        "get": {"summary": "parts counted and booked to no work order, per edge and station", "tags": ["edges"],
+            "description": "Summed from the stored production reports that name no work order (a station no order's routing names, a complete order the plant stops counting); quarantined events left out. The edge's last status shows its own running figures per station (/api/v1/edges/{edge_id}/stations).",
+            "parameters": [{"name": "edge", "in": "query", "required": false, "schema": {"type": "string"}, "description": "one edge's; all edges' if absent"},
+                {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "default": 1000, "maximum": 10000}}],
+            "responses": {"200": {"description": "the unassigned counts", "content": {"application/json": {"schema": {"type": "object", "required": ["unassigned"], "properties": {"unassigned": {"type": "array", "items": {"type": "object",
+                "required": ["edge_id", "good", "scrap", "reports", "last_at"], "properties": {
+                "edge_id": {"type": "string"}, "station": {"type": "string", "nullable": true, "description": "null: the reports named no station"},
+                "good": {"type": "integer"}, "scrap": {"type": "integer"}, "reports": {"type": "integer", "description": "production reports summed"},
+                "last_at": {"type": "string", "format": "date-time", "description": "the latest report's event time"}}}}}}}}},
+                "400": error_ref, "401": error_ref, "404": error_ref}}
+    });
     document["paths"]["/api/v1/edges/{edge_id}/stations"] = json!({
         "get": {"summary": "what runs on an edge's stations, as its last status said", "tags": ["edges"], "parameters": [{"$ref": "#/components/parameters/EdgeId"}],
             "description": "Each status the edge sends (post /api/v1/sync/status, at most 1024 stations) replaces what the previous one said; `reported_at` says how fresh it is. 404 for an unknown edge or one that has sent no status yet.",

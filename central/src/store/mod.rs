@@ -112,6 +112,21 @@ pub struct ReportedStations {
     pub stations: Vec<StationRun>,
 }
 
+/// Parts counted at a station and booked to no work order, summed from the edge's stored
+/// production reports that name none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unassigned {
+    pub edge_id: String,
+    /// Absent: the reports named no station.
+    pub station: Option<String>,
+    pub good: u64,
+    pub scrap: u64,
+    /// Production reports summed.
+    pub reports: u64,
+    /// The latest report's event time.
+    pub last_at: DateTime<Utc>,
+}
+
 /// A station that runs a work order right now, per its edge's last status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderStation {
@@ -283,6 +298,14 @@ pub trait Store:
     /// [`StoreError::NotFound`] if the edge is unknown.
     async fn edge_stations(&self, edge_id: &EdgeId)
     -> Result<Option<ReportedStations>, StoreError>;
+
+    /// Parts booked to no work order per edge and station, of one edge or all, ordered by
+    /// edge and station, at most `limit` rows.
+    async fn unassigned(
+        &self,
+        edge_id: Option<EdgeId>,
+        limit: usize,
+    ) -> Result<Vec<Unassigned>, StoreError>;
 
     /// Events of one edge with `from <= seq` (and `seq <= to`), ascending, at most `limit`
     /// rows; quarantined events are left out and their seqs listed.

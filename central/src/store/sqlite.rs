@@ -20,7 +20,7 @@ mod work_orders;
 use super::inventory::InventoryFacts;
 use super::{
     Checked, EdgeSummary, EncodedEvent, IngestOutcome, Ingested, QuarantinedEvent, RawPlanRefused,
-    ReportedStations, Store, StoreError, StoredEvents,
+    ReportedStations, Store, StoreError, StoredEvents, Unassigned,
 };
 use crate::erp::work_order::OrderFact;
 use async_trait::async_trait;
@@ -40,7 +40,9 @@ pub const DB_FILE: &str = "central.db";
 /// the stock imports kept beside the ledger posted to it as opening balances. Stored MRP runs
 /// ([`mrp::SCHEMA`]) are new tables that start empty, made on open, without a version of
 /// their own. 6: what runs on each edge's stations as its last status said
-/// ([`stations::SCHEMA`]), new tables that start empty and fill with the next status.
+/// ([`stations::SCHEMA`]), new tables that start empty and fill with the next status, and
+/// the counts booked to no work order per edge and station, summed from stored events on
+/// upgrade.
 const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
@@ -176,6 +178,9 @@ impl SqliteStore {
         if version < 5 {
             stock::upgrade_to_one_stock(&mut writer)?;
         }
+        if version < 6 {
+            stations::backfill_unassigned(&mut writer)?;
+        }
         writer.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         writer.set_prepared_statement_cache_capacity(32);
         // The -wal and -shm exist now; a store made 0644 by an older central is repaired.
@@ -236,6 +241,8 @@ struct EventRow {
     facts: Option<InventoryFacts>,
     /// What the event says about a work order's progress, if anything.
     order: Option<OrderFact>,
+    /// A production report naming no work order: `(station or empty, good, scrap)`.
+    unassigned: Option<(String, u64, u64)>,
     /// Why central cannot apply it: then it is stored and quarantined, and nothing else.
     quarantine: Option<String>,
 }
@@ -255,6 +262,24 @@ impl EventRow {
                 kind: event.kind.name().into(),
                 facts: InventoryFacts::of(&event.kind, edge_id.as_str()),
                 order: OrderFact::of(&event.kind),
+                unassigned: match &event.kind {
+                    protocol::EventKind::ProductionReported {
+                        work_order: None,
+                        good,
+                        scrap,
+                        ..
+                    } => Some((
+                        event
+                            .source
+                            .station
+                            .as_ref()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                        *good,
+                        *scrap,
+                    )),
+                    _ => None,
+                },
                 body: encoded.json,
                 quarantine: None,
             },
@@ -265,6 +290,7 @@ impl EventRow {
                 kind: kind.into(),
                 facts: None,
                 order: None,
+                unassigned: None,
                 body: encoded.json,
                 quarantine: Some(reason),
             },
@@ -419,6 +445,16 @@ impl Store for SqliteStore {
                         quarantine::put(&tx, edge_id.as_str(), row.seq, &received, reason)?;
                         quarantined.push((Seq(to_u64(row.seq)), reason.clone()));
                         continue;
+                    }
+                    if let Some((station, good, scrap)) = &row.unassigned {
+                        stations::add_unassigned(
+                            &tx,
+                            edge_id.as_str(),
+                            station,
+                            *good,
+                            *scrap,
+                            &row.at,
+                        )?;
                     }
                     if let Some(facts) = &row.facts {
                         progress.note_stock(&tx, facts)?;
@@ -609,6 +645,15 @@ impl Store for SqliteStore {
             stations::of_edge(conn, &edge_id)
         })
         .await
+    }
+
+    async fn unassigned(
+        &self,
+        edge_id: Option<EdgeId>,
+        limit: usize,
+    ) -> Result<Vec<Unassigned>, StoreError> {
+        self.read(move |conn| stations::unassigned(conn, edge_id.as_ref(), limit))
+            .await
     }
 
     async fn events(

@@ -213,3 +213,121 @@ async fn issue_12_a_schema_5_data_dir_gets_the_stations() {
     assert_eq!(edges.json["edges"][0]["acked_seq"], 3);
     assert_eq!(edges.json["edges"][0]["stations"]["stations"], stations);
 }
+
+/// A production report at `station` naming no work order.
+fn unassigned_report(seq: u64, station: Option<&str>, good: u64, scrap: u64) -> protocol::Event {
+    let mut e = event("line-1", seq);
+    e.source.station = station.map(Into::into);
+    e.kind = EventKind::ProductionReported {
+        work_order: None,
+        operation: None,
+        good,
+        scrap,
+    };
+    e
+}
+
+async fn send(h: &Harness, token: &str, events: Vec<protocol::Event>) {
+    let reply = h
+        .post(
+            "/api/v1/sync/events",
+            token,
+            json!({"protocol": PROTOCOL_VERSION, "edge_id": "line-1", "events": events}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+}
+
+fn rows(reply: &Reply) -> Vec<(Value, u64, u64, u64)> {
+    reply.json["unassigned"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", reply.json))
+        .iter()
+        .map(|r| {
+            (
+                r["station"].clone(),
+                r["good"].as_u64().unwrap(),
+                r["scrap"].as_u64().unwrap(),
+                r["reports"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn issue_12_unassigned_counts_per_edge_and_station_are_listed_once_each() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    h.create_edge("line-2").await;
+    let mut too_many = unassigned_report(5, Some("st-20"), 0, 0);
+    too_many.kind = EventKind::ProductionReported {
+        work_order: None,
+        operation: None,
+        good: protocol::bounds::MAX_COUNT + 1,
+        scrap: 0,
+    };
+    let first = vec![
+        unassigned_report(1, Some("st-20"), 3, 1),
+        event("line-1", 2), // booked to WO-1001: not unassigned
+        unassigned_report(3, Some("st-20"), 4, 0),
+        unassigned_report(4, None, 2, 0),
+        too_many, // quarantined: applied to nothing
+    ];
+    send(&h, &token, first.clone()).await;
+    // The same batch again (a retry after a lost ack) counts nothing twice.
+    send(&h, &token, first).await;
+    send(&h, &token, vec![unassigned_report(6, Some("st-30"), 1, 0)]).await;
+
+    let reply = h.get("/api/v1/unassigned?edge=line-1", ADMIN).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(
+        rows(&reply),
+        vec![
+            (Value::Null, 2, 0, 1),
+            (json!("st-20"), 7, 1, 2),
+            (json!("st-30"), 1, 0, 1)
+        ]
+    );
+    assert_eq!(reply.json["unassigned"][1]["edge_id"], "line-1");
+    assert!(reply.json["unassigned"][1]["last_at"].is_string());
+    assert_eq!(
+        rows(&h.get("/api/v1/unassigned?limit=1", ADMIN).await).len(),
+        1
+    );
+    assert_eq!(
+        rows(&h.get("/api/v1/unassigned?edge=line-2", ADMIN).await),
+        vec![]
+    );
+    h.get("/api/v1/unassigned?edge=nope", ADMIN)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+/// A schema-5 data dir's unassigned counts are summed from the events it holds.
+#[tokio::test]
+async fn issue_12_a_schema_5_data_dir_gets_its_unassigned_counts_from_its_events() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    send(
+        &h,
+        &token,
+        vec![
+            unassigned_report(1, Some("st-20"), 3, 1),
+            event("line-1", 2),
+            unassigned_report(3, Some("st-20"), 4, 0),
+        ],
+    )
+    .await;
+    {
+        let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
+        conn.execute_batch("DROP TABLE unassigned_counts; PRAGMA user_version = 5;")
+            .unwrap();
+    }
+    let h = h.reopen().await;
+    let reply = h.get("/api/v1/unassigned", ADMIN).await;
+    assert_eq!(rows(&reply), vec![(json!("st-20"), 7, 1, 2)]);
+    // And ingest adds to them from there.
+    send(&h, &token, vec![unassigned_report(4, Some("st-20"), 1, 0)]).await;
+    let reply = h.get("/api/v1/unassigned", ADMIN).await;
+    assert_eq!(rows(&reply), vec![(json!("st-20"), 8, 1, 3)]);
+}

@@ -4,7 +4,7 @@
 //! records it ([`replace`]), so central shows the latest fact the edge reported, never a mix.
 
 use super::{StoreError, parse_ts, to_i64, to_u64, ts};
-use crate::store::{OrderStation, ReportedStations};
+use crate::store::{OrderStation, ReportedStations, Unassigned};
 use chrono::{DateTime, Utc};
 use protocol::{EdgeId, RunBy, StationRun};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -31,7 +31,108 @@ CREATE TABLE IF NOT EXISTS edge_stations (
     PRIMARY KEY (edge_id, station)
 );
 CREATE INDEX IF NOT EXISTS edge_stations_work_order ON edge_stations (work_order);
+CREATE TABLE IF NOT EXISTS unassigned_counts (
+    edge_id TEXT NOT NULL,
+    station TEXT NOT NULL,
+    good    INTEGER NOT NULL,
+    scrap   INTEGER NOT NULL,
+    reports INTEGER NOT NULL,
+    last_at TEXT NOT NULL,
+    PRIMARY KEY (edge_id, station)
+);
 ";
+
+/// The most a sum of counts holds; sums saturate there (a billion parts a report would need
+/// nine billion reports to get near it).
+const MAX_SUM: i64 = i64::MAX;
+
+/// Books a production report that names no work order to its station's unassigned counts
+/// (`station` empty: the report named no station), in ingest's transaction.
+pub(super) fn add_unassigned(
+    tx: &Transaction<'_>,
+    edge_id: &str,
+    station: &str,
+    good: u64,
+    scrap: u64,
+    at: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO unassigned_counts (edge_id, station, good, scrap, reports, last_at)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5)
+         ON CONFLICT (edge_id, station) DO UPDATE SET
+             good = CASE WHEN good > ?6 - excluded.good THEN ?6 ELSE good + excluded.good END,
+             scrap = CASE WHEN scrap > ?6 - excluded.scrap THEN ?6 ELSE scrap + excluded.scrap END,
+             reports = reports + 1,
+             last_at = MAX(last_at, excluded.last_at)",
+    )?
+    .execute(params![
+        edge_id,
+        station,
+        to_i64(good)?,
+        to_i64(scrap)?,
+        at,
+        MAX_SUM
+    ])?;
+    Ok(())
+}
+
+/// The upgrade to schema 6: unassigned counts summed from the production reports already
+/// stored that name no work order (quarantined events left out, as ingest leaves them).
+/// `TOTAL` and the cast saturate where `SUM` would fail the open with an overflow; sums of
+/// counts below 2^53 (each at most a billion) are exact.
+pub(super) fn backfill_unassigned(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "DELETE FROM unassigned_counts;
+         INSERT INTO unassigned_counts (edge_id, station, good, scrap, reports, last_at)
+         SELECT e.edge_id, COALESCE(json_extract(e.body, '$.source.station'), ''),
+                CAST(TOTAL(json_extract(e.body, '$.kind.good')) AS INTEGER),
+                CAST(TOTAL(json_extract(e.body, '$.kind.scrap')) AS INTEGER),
+                COUNT(*), MAX(e.at)
+         FROM events e
+         WHERE e.kind = 'production_reported'
+           AND json_extract(e.body, '$.kind.work_order') IS NULL
+           AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.edge_id = e.edge_id AND q.seq = e.seq)
+         GROUP BY 1, 2;",
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Unassigned counts per edge and station, of one edge or all, at most `limit` rows.
+pub(super) fn unassigned(
+    conn: &Connection,
+    edge_id: Option<&EdgeId>,
+    limit: usize,
+) -> Result<Vec<Unassigned>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT edge_id, station, good, scrap, reports, last_at FROM unassigned_counts
+         WHERE ?1 IS NULL OR edge_id = ?1 ORDER BY edge_id, station LIMIT ?2",
+    )?;
+    let limit = to_i64(limit as u64)?;
+    stmt.query_map(params![edge_id.map(EdgeId::as_str), limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, String>(5)?,
+        ))
+    })?
+    .map(|row| {
+        let (edge_id, station, good, scrap, reports, last_at) = row?;
+        Ok(Unassigned {
+            edge_id,
+            station: (!station.is_empty()).then_some(station),
+            good: to_u64(good),
+            scrap: to_u64(scrap),
+            reports: to_u64(reports),
+            last_at: parse_ts(&last_at)?,
+        })
+    })
+    .collect()
+}
 
 fn run_by_name(by: RunBy) -> &'static str {
     match by {
