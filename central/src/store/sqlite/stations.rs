@@ -195,58 +195,41 @@ const COLUMNS: &str = "s.edge_id, s.station, s.work_order, s.operation, s.run_by
     s.over_production, s.counting, s.unassigned_good, s.unassigned_scrap, r.reported_at,
     r.edge_clock";
 
-type Row = (String, StationRun, String, String);
-
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, [Option<String>; 3], RowNums)> {
-    Ok((
-        r.get(0)?,
-        [r.get(1)?, r.get(2)?, r.get(4)?],
-        RowNums {
-            operation: r.get(3)?,
-            good: r.get(5)?,
-            scrap: r.get(6)?,
-            over_production: r.get(7)?,
-            counting: r.get(8)?,
-            unassigned_good: r.get(9)?,
-            unassigned_scrap: r.get(10)?,
-            reported_at: r.get(11)?,
-            edge_clock: r.get(12)?,
-        },
-    ))
-}
-
-struct RowNums {
-    operation: Option<u32>,
-    good: i64,
-    scrap: i64,
-    over_production: bool,
-    counting: bool,
-    unassigned_good: i64,
-    unassigned_scrap: i64,
+/// One row of `edge_stations` joined with its status's times.
+struct Row {
+    edge_id: String,
+    run: StationRun,
     reported_at: String,
     edge_clock: String,
 }
 
-fn to_row(
-    (edge_id, [station, work_order, by], n): (String, [Option<String>; 3], RowNums),
-) -> Result<Row, StoreError> {
+/// Reads a row selected with [`COLUMNS`]; `run_by` is checked by [`to_row`].
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, Option<String>)> {
     Ok((
-        edge_id,
-        StationRun {
-            station: station.unwrap_or_default().into(),
-            work_order: work_order.map(Into::into),
-            operation: n.operation,
-            by: run_by(by)?,
-            good: to_u64(n.good),
-            scrap: to_u64(n.scrap),
-            over_production: n.over_production,
-            counting: n.counting,
-            unassigned_good: to_u64(n.unassigned_good),
-            unassigned_scrap: to_u64(n.unassigned_scrap),
+        Row {
+            edge_id: r.get(0)?,
+            run: StationRun {
+                station: r.get::<_, String>(1)?.into(),
+                work_order: r.get::<_, Option<String>>(2)?.map(Into::into),
+                operation: r.get(3)?,
+                by: None,
+                good: to_u64(r.get(5)?),
+                scrap: to_u64(r.get(6)?),
+                over_production: r.get(7)?,
+                counting: r.get(8)?,
+                unassigned_good: to_u64(r.get(9)?),
+                unassigned_scrap: to_u64(r.get(10)?),
+            },
+            reported_at: r.get(11)?,
+            edge_clock: r.get(12)?,
         },
-        n.reported_at,
-        n.edge_clock,
+        r.get(4)?,
     ))
+}
+
+fn to_row((mut row, by): (Row, Option<String>)) -> Result<Row, StoreError> {
+    row.run.by = run_by(by)?;
+    Ok(row)
 }
 
 /// Every edge's stations, by edge, as their last status said.
@@ -282,9 +265,9 @@ pub(super) fn all(conn: &Connection) -> Result<BTreeMap<String, ReportedStations
     ))?;
     let rows = stmt.query_map([], read_row)?;
     for row in rows {
-        let (edge_id, run, _, _) = to_row(row?)?;
-        if let Some(reported) = by_edge.get_mut(&edge_id) {
-            reported.stations.push(run);
+        let row = to_row(row?)?;
+        if let Some(reported) = by_edge.get_mut(&row.edge_id) {
+            reported.stations.push(row.run);
         }
     }
     Ok(by_edge)
@@ -312,7 +295,7 @@ pub(super) fn of_edge(
     ))?;
     let stations = stmt
         .query_map(params![edge_id.as_str()], read_row)?
-        .map(|row| Ok(to_row(row?)?.1))
+        .map(|row| Ok(to_row(row?)?.run))
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(Some(ReportedStations {
         reported_at: parse_ts(&reported_at)?,
@@ -333,7 +316,12 @@ pub(super) fn of_order(
     ))?;
     stmt.query_map(params![work_order], read_row)?
         .map(|row| {
-            let (edge_id, run, reported_at, edge_clock) = to_row(row?)?;
+            let Row {
+                edge_id,
+                run,
+                reported_at,
+                edge_clock,
+            } = to_row(row?)?;
             Ok(OrderStation {
                 edge_id,
                 station: run.station.as_str().to_owned(),
