@@ -329,8 +329,21 @@ pub fn edge_status(edge_id: &EdgeId, stats: &JournalStats, live: &Live) -> EdgeS
         acked_seq: stats.acked_seq,
         backlog: stats.backlog,
         plan_version: live.plan_version(),
-        stations: live.floor().station_runs(live.plan().as_deref(), []),
+        stations: reportable(live.floor().station_runs(live.plan().as_deref(), [])),
     }
+}
+
+/// The station runs central takes: ids within `protocol::bounds` and at most
+/// [`MAX_STATIONS`](protocol::bounds::MAX_STATIONS), stations running a work order first.
+/// Central refuses a whole status over its bounds, so one odd station must not hide the rest.
+fn reportable(mut runs: Vec<protocol::StationRun>) -> Vec<protocol::StationRun> {
+    runs.retain(|r| protocol::bounds::check_id("station", r.station.as_str()).is_ok());
+    if runs.len() > protocol::bounds::MAX_STATIONS {
+        // Stable: within each group the stations keep their order.
+        runs.sort_by_key(|r| r.work_order.is_none());
+        runs.truncate(protocol::bounds::MAX_STATIONS);
+    }
+    runs
 }
 
 /// Tells central, every `status_interval`, how this edge is doing.
@@ -358,6 +371,32 @@ pub async fn run_status_reporter(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_status_reports_stations_within_central_s_bounds_running_ones_first() {
+        let run = |station: &str, wo: Option<&str>| protocol::StationRun {
+            station: station.into(),
+            work_order: wo.map(Into::into),
+            operation: None,
+            by: None,
+            good: 0,
+            scrap: 0,
+            over_production: false,
+            counting: true,
+            unassigned_good: 0,
+            unassigned_scrap: 0,
+        };
+        let mut runs: Vec<_> = (0..protocol::bounds::MAX_STATIONS + 5)
+            .map(|i| run(&format!("st-{i:05}"), None))
+            .collect();
+        runs.push(run("st-running", Some("WO-1")));
+        runs.push(run("st-\u{202e}", Some("WO-2")));
+        let reported = super::reportable(runs);
+        assert_eq!(reported.len(), protocol::bounds::MAX_STATIONS);
+        assert_eq!(reported[0].station.as_str(), "st-running");
+        assert!(reported.iter().all(|r| r.station.as_str() != "st-\u{202e}"));
+        assert_eq!(reported[1].station.as_str(), "st-00000");
+    }
+
     use super::*;
 
     #[test]
