@@ -177,7 +177,9 @@
       not_paired: 'This terminal is not paired with the edge',
     },
     zh: {
-      unknown_code: '无法识别的条码：{detail}',
+      // The edge's detail for this reason is an English sentence: the Chinese text names
+      // the scanned code instead (the page knows it), never the English.
+      unknown_code: '无法识别的条码：{code}',
       no_plan: '本边缘节点尚无生产计划',
       unknown_work_order: '未知工单 {work_order}',
       work_order_not_at_station: '工单 {work_order} 不在工位 {station} 生产',
@@ -327,6 +329,8 @@
     const params = Object.assign({}, outcome.params);
     if (outcome.lot && !params.lot) params.lot = outcome.lot;
     if (outcome.reason === 'on_hold' && !params.reason) params.reason = '—';
+    // What was scanned, for texts that name it (GS shown as <GS>, as in the list of scans).
+    if (!params.code && outcome.raw !== undefined) params.code = String(outcome.raw).split(GS).join('<GS>');
     const text = template ? fill(template, params) : null;
     return text ?? outcome.message ?? '';
   }
@@ -487,7 +491,7 @@
       lastOutcome = { state: 'pending', code };
       showBanner();
       const outcome = await post('/api/v1/scans', { station, code });
-      if (outcome) answer(outcome);
+      if (outcome) answer(Object.assign({ raw: code }, outcome));
       if (outcome && outcome.reason === 'pin_required') askPin(outcome.params.operator);
       if (!streamOpen) await refresh();
     });
@@ -498,7 +502,7 @@
     openDialog('pin_title', t('pin_text', { operator: badge }), { badge, code: false }, async (fields) => {
       scanChain = scanChain.then(async () => {
         const outcome = await post(stationPath('/sign-in'), { badge, pin: fields.pin });
-        if (outcome) answer(outcome);
+        if (outcome) answer(Object.assign({ raw: code }, outcome));
         if (!streamOpen) await refresh();
       });
     });
@@ -507,7 +511,7 @@
   async function signOut() {
     scanChain = scanChain.then(async () => {
       const outcome = await post(stationPath('/sign-out'), {});
-      if (outcome) answer(outcome);
+      if (outcome) answer(Object.assign({ raw: code }, outcome));
       if (!streamOpen) await refresh();
     });
   }
