@@ -1258,8 +1258,7 @@ async fn requests_after_a_start(writes: &str, polls_after: usize) -> Vec<u8> {
     })
     .await;
     edge.shutdown().await;
-    let seen = seen.lock().unwrap().clone();
-    seen
+    seen.lock().unwrap().clone()
 }
 
 #[tokio::test]
