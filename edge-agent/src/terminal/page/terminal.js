@@ -177,8 +177,6 @@
       not_paired: 'This terminal is not paired with the edge',
     },
     zh: {
-      // The edge's detail for this reason is an English sentence: the Chinese text names
-      // the scanned code instead (the page knows it), never the English.
       unknown_code: '无法识别的条码：{code}',
       no_plan: '本边缘节点尚无生产计划',
       unknown_work_order: '未知工单 {work_order}',
@@ -329,7 +327,9 @@
     const params = Object.assign({}, outcome.params);
     if (outcome.lot && !params.lot) params.lot = outcome.lot;
     if (outcome.reason === 'on_hold' && !params.reason) params.reason = '—';
-    // What was scanned, for texts that name it (GS shown as <GS>, as in the list of scans).
+    // What was scanned, for texts that name it (GS shown as <GS>, as in the list of scans):
+    // the edge's `detail` for unknown_code is an English sentence, so the Chinese text names
+    // the scanned code instead.
     if (!params.code && outcome.raw !== undefined) params.code = String(outcome.raw).split(GS).join('<GS>');
     const text = template ? fill(template, params) : null;
     return text ?? outcome.message ?? '';
