@@ -170,7 +170,9 @@ pub fn run(which: Which) -> anyhow::Result<()> {
                 json!({"bench":"journal_append","events":events,"batch":batch,
                     "durability":format!("{durability:?}").to_lowercase(),
                     "journal_events_per_s":r.journal_events_per_s.round(),
+                    "journal_commits":r.journal_commits,
                     "raw_rusqlite_events_per_s":r.raw_events_per_s.round(),
+                    "raw_rows_per_commit":r.raw_rows_per_commit,
                     "ratio":(r.ratio()*100.0).round()/100.0})
             );
             Ok(())

@@ -110,6 +110,16 @@ async fn finish(response: reqwest::Response, what: &str) -> anyhow::Result<()> {
     )
 }
 
+/// Every kind `POST /api/v1/import/KIND` takes: the ERP's CSV imports, routings and the
+/// operator registry.
+pub fn import_kinds() -> Vec<&'static str> {
+    central::erp::import::ImportKind::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .chain(["routings", "operators"])
+        .collect()
+}
+
 /// `mes import --central URL [--token-file PATH] KIND FILE`: posts a CSV file to
 /// `/api/v1/import/KIND`; prints `{"kind":…,"rows":…}`.
 pub async fn import(

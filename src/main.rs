@@ -3,6 +3,7 @@
 
 mod barcode_cli;
 mod bench;
+mod check_config;
 mod demo;
 mod erp_cli;
 mod sim_cli;
@@ -51,13 +52,15 @@ enum Command {
     },
     /// Validate a configuration file (edge or central) and name the line of each mistake.
     CheckConfig { file: PathBuf },
-    /// Import master data into central from a CSV file (KIND: items, boms, inventory, demands,
-    /// receipts); all or nothing, every bad row named with its line and column.
+    /// Import master data into central from a CSV file (`POST /api/v1/import/KIND`); all or
+    /// nothing, every bad row named with its line and column.
     Import {
         #[arg(long)]
         central: String,
         #[command(flatten)]
         token: erp_cli::TokenArgs,
+        /// What the file holds: every kind central imports.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(erp_cli::import_kinds()))]
         kind: String,
         file: PathBuf,
     },
@@ -109,9 +112,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only on a terminal: logs redirected to a file or a journal stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
 }
 
@@ -255,32 +261,26 @@ async fn run_central(
 fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let is_edge = text.lines().any(|l| l.trim_start().starts_with("edge_id"));
-    let result = if is_edge {
-        edge_agent::EdgeConfig::from_toml_str(&text)
-            .map(|config| {
-                // Valid but risky (an embedded MQTT broker open to anonymous clients).
-                for warning in config.warnings() {
-                    eprintln!("{}: WARNING: {warning}", file.display());
-                }
-                "edge"
-            })
-            .map_err(|e| e.to_string())
-    } else {
-        central::CentralConfig::from_toml_str(&text)
-            .map(|_| "central")
-            .map_err(|e| e.to_string())
-    };
-    match result {
-        Ok(kind) => {
-            println!("{}: valid {kind} configuration", file.display());
+    let kind = check_config::Kind::of(&text);
+    match check_config::check(&text, kind) {
+        Ok(warnings) => {
+            // Valid but risky (an embedded MQTT broker open to anonymous clients).
+            for warning in warnings {
+                eprintln!("{}: WARNING: {warning}", file.display());
+            }
+            println!("{}: valid {} configuration", file.display(), kind.name());
             Ok(())
         }
         Err(mistakes) => {
-            for line in mistakes.lines() {
-                eprintln!("{}: {line}", file.display());
+            for mistake in &mistakes {
+                eprintln!("{}: {mistake}", file.display());
             }
-            bail!("{} is not a valid configuration", file.display())
+            bail!(
+                "{} is not a valid configuration: {} mistake{}",
+                file.display(),
+                mistakes.len(),
+                if mistakes.len() == 1 { "" } else { "s" }
+            )
         }
     }
 }
@@ -301,6 +301,42 @@ mod tests {
             }
         }
         assert!(n >= 3, "expected the example configs in {}", dir.display());
+    }
+
+    /// Issue 12: `mes import --help` listed 5 kinds while central took more. The CLI takes
+    /// and lists every kind central imports, and refuses others before reaching central.
+    #[test]
+    fn issue_12_mes_import_takes_and_lists_every_kind_central_imports() {
+        use clap::CommandFactory;
+        let kinds = erp_cli::import_kinds();
+        for kind in [
+            "items",
+            "boms",
+            "inventory",
+            "routings",
+            "operators",
+            "locations",
+        ] {
+            assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+        }
+        for kind in &kinds {
+            let parsed = Cli::try_parse_from(["mes", "import", "--central", "http://c", kind, "f"]);
+            assert!(parsed.is_ok(), "{kind}: {}", parsed.err().unwrap());
+        }
+        let err = Cli::try_parse_from(["mes", "import", "--central", "http://c", "widgets", "f"])
+            .err()
+            .expect("an unknown kind is refused")
+            .to_string();
+        assert!(err.contains("widgets"), "{err}");
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("import")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for kind in &kinds {
+            assert!(help.contains(kind), "{kind} missing from the help:\n{help}");
+        }
     }
 
     #[test]

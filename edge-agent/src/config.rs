@@ -577,6 +577,13 @@ impl EdgeConfig {
     }
 
     /// Parses and validates; every mistake found is reported, each with its line.
+    /// Only the file's shape: TOML syntax, known keys, value types (what serde checks, which
+    /// stops at the first mistake). `mes check-config` calls it again after each mistake it
+    /// found, to report them all.
+    pub fn check_shape(text: &str) -> Result<(), toml::de::Error> {
+        toml::from_str::<RawConfig>(text).map(|_| ())
+    }
+
     pub fn from_toml_str(text: &str) -> Result<EdgeConfig, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             ConfigError::Invalid(vec![ConfigMistake {

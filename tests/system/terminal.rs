@@ -328,6 +328,14 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
         )
         .await;
     terminal.screenshot("03-work-order-started").await;
+    // Issue 12: on a 1024x600 panel the "Complete lot" button was below the fold. It is on
+    // screen there and on the 7-inch screen, without scrolling.
+    terminal.assert_on_screen("complete-lot", "800x480").await;
+    terminal.resize((1024, 600)).await;
+    terminal.assert_on_screen("complete-lot", "1024x600").await;
+    terminal.assert_no_horizontal_scrolling().await;
+    terminal.screenshot("03b-work-order-started-1024x600").await;
+    terminal.resize((800, 480)).await;
 
     // The right lot: green, and the open quantity drops by the lot's 25 kg.
     let seq_before = last_seq(&edge).await;
@@ -485,10 +493,28 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
     terminal.screenshot("09-chinese").await;
     handheld.screenshot("09-handheld").await;
 
-    // Central is back: what the operator saw reaches it, both issues and both refusals.
+    // Issue 12: a code the system does not know was refused in Chinese with the edge's English
+    // sentence inside. The refusal reads in Chinese and names the code scanned.
+    terminal.scan_into_focus("HELLO-WORLD").await;
+    let refusal = terminal
+        .wait(
+            "the unknown code to be refused in Chinese",
+            r#"const b = document.getElementById('banner');
+               return b.dataset.reason === 'unknown_code' ? b.innerText : null;"#,
+        )
+        .await;
+    let refusal = refusal.as_str().unwrap_or_default();
+    assert!(refusal.contains("无法识别的条码：HELLO-WORLD"), "{refusal}");
+    assert!(
+        !refusal.contains("not a code") && !refusal.contains("neither"),
+        "English inside the Chinese refusal: {refusal}"
+    );
+    terminal.screenshot("09b-chinese-unknown-code").await;
+
+    // Central is back: what the operator saw reaches it, both issues and the three refusals.
     central.launch().await;
     wait_until(
-        "central to hold both issues and the two refusals",
+        "central to hold both issues and the three refusals",
         DEADLINE,
         || async {
             let events = central.events(EDGE_ID).await;
@@ -503,7 +529,7 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
                 .iter()
                 .filter(|e| matches!(e.kind, protocol::EventKind::ScanRejected { .. }))
                 .count();
-            (issued == 2 && refused == 2).then_some(())
+            (issued == 2 && refused == 3).then_some(())
         },
     )
     .await;
@@ -780,8 +806,15 @@ impl Page {
         };
         // Headless Chromium may size the window a little differently from --window-size:
         // make the page's viewport what a 7-inch screen or a handheld has.
+        page.resize((width, height)).await;
+        page
+    }
+
+    /// Makes the page's viewport `width`x`height` (the window is grown or shrunk by what its
+    /// frame takes).
+    async fn resize(&self, (width, height): (u32, u32)) {
         let viewport = || async {
-            let inner = page
+            let inner = self
                 .js("return [window.innerWidth, window.innerHeight];")
                 .await;
             (
@@ -792,19 +825,19 @@ impl Page {
         let want = (i64::from(width), i64::from(height));
         let (w, h) = viewport().await;
         if (w, h) != want {
-            let (outer_w, outer_h) = page
+            let (outer_w, outer_h) = self
                 .client
                 .get_window_size()
                 .await
                 .expect("the window's size");
             let grow =
                 |outer: u64, want: i64, have: i64| (outer as i64 + want - have).max(1) as u32;
-            page.client
+            self.client
                 .set_window_size(grow(outer_w, want.0, w), grow(outer_h, want.1, h))
                 .await
                 .expect("resize the window");
             // The page learns its new size a moment later.
-            page.wait(
+            self.wait(
                 &format!("the viewport to be {width}x{height}"),
                 &format!(
                     "return window.innerWidth === {width} && window.innerHeight === {height};"
@@ -812,7 +845,31 @@ impl Page {
             )
             .await;
         }
-        page
+    }
+
+    /// The element `id` is entirely inside the viewport and nothing covers its middle: an
+    /// operator sees it and can tap it without scrolling.
+    async fn assert_on_screen(&self, id: &str, step: &str) {
+        let seen = self
+            .js(&format!(
+                r#"const e = document.getElementById('{id}');
+                   const r = e.getBoundingClientRect();
+                   const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                   return [r.top, r.bottom, r.left, r.right, window.innerWidth, window.innerHeight,
+                           hit === e || e.contains(hit)];"#
+            ))
+            .await;
+        let n = |i: usize| seen[i].as_f64().unwrap_or(f64::NAN);
+        let inside = n(0) >= 0.0 && n(1) <= n(5) && n(2) >= 0.0 && n(3) <= n(4) && n(1) > n(0);
+        if !(inside && seen[6] == json!(true)) {
+            self.screenshot(&format!("FAILED-{}-{step}", self.name))
+                .await;
+            panic!(
+                "{}: #{id} is not on screen at {step} (top, bottom, left, right, innerWidth, \
+                 innerHeight, not covered): {seen}",
+                self.name
+            );
+        }
     }
 
     async fn js(&self, script: &str) -> Value {

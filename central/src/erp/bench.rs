@@ -307,7 +307,7 @@ mod tests {
     /// The full-size plant, timed (`cargo test --release -p central -- --ignored --nocapture
     /// full_size`); `mes bench mrp` is the recorded figure.
     #[test]
-    #[ignore]
+    #[ignore = "timing of the full-size plant; run in release with --ignored --nocapture"]
     fn full_size_plant_timing() {
         let mut size = PlantSize::default();
         if let Some(n) = std::env::var("PLANT_DEMANDS")

@@ -297,7 +297,7 @@ async fn healthz_needs_no_auth() {
 /// Throughput of the store's ingest path. Run with
 /// `cargo test -p central --release --test it -- --ignored --nocapture ingest_throughput`.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore]
+#[ignore = "throughput figure; run in release with --ignored --nocapture"]
 async fn ingest_throughput() {
     let h = Harness::new().await;
     h.create_edge("line-1").await;
@@ -323,7 +323,7 @@ async fn ingest_throughput() {
 /// Throughput through the HTTP stack (JSON parsing included). Run with
 /// `cargo test -p central --release --test it -- --ignored --nocapture http_ingest_throughput`.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore]
+#[ignore = "throughput figure; run in release with --ignored --nocapture"]
 async fn http_ingest_throughput() {
     let h = Harness::new().await;
     let token = h.create_edge("line-1").await;

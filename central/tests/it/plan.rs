@@ -108,26 +108,41 @@ async fn publish_wakes_a_waiting_poll() {
 
 #[tokio::test]
 async fn publish_for_another_edge_does_not_answer_the_poll() {
-    let config = CentralConfig {
-        max_plan_wait: Duration::from_millis(200),
-        ..CentralConfig::default()
-    };
-    let h = Harness::with_config(config).await;
+    let h = Harness::new().await;
     let token = h.create_edge("line-1").await;
     h.create_edge("line-2").await;
+    let line_1 = EdgeId::from("line-1");
     let app = h.app();
     let req = request(
         Method::GET,
-        "/api/v1/sync/plan?have=0&wait_ms=200",
+        "/api/v1/sync/plan?have=0&wait_ms=30000",
         Some(&token),
         None,
     );
     let poll = tokio::spawn(async move { app.oneshot(req).await.unwrap() });
-    while h.state.plan_waiters(&EdgeId::from("line-1")) == 0 {
+    while h.state.plan_waiters(&line_1) == 0 {
         tokio::task::yield_now().await;
     }
     publish(&h, "line-2", "WO-9").await;
-    assert_eq!(poll.await.unwrap().status(), StatusCode::NO_CONTENT);
+    // The poll gets every chance to run (one runtime thread: each yield lets it), and it is
+    // still waiting: line-2's plan did not answer it.
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!poll.is_finished(), "line-2's plan answered line-1's poll");
+    assert_eq!(h.state.plan_waiters(&line_1), 1);
+
+    // Its own edge's plan does, with that plan (not line-2's).
+    let published = publish(&h, "line-1", "WO-1").await;
+    let response = tokio::time::timeout(Duration::from_secs(20), poll)
+        .await
+        .expect("line-1's plan answered the poll before its 30 s wait ran out")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let plan: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(plan, published);
+    assert_eq!(plan["work_orders"][0]["work_order"], "WO-1");
 }
 
 #[tokio::test]

@@ -157,6 +157,9 @@ pub struct JournalStats {
     pub quota_alarm: bool,
     /// Events committed since this journal was opened.
     pub appended_total: u64,
+    /// Write transactions committed since this journal was opened: group commit makes this
+    /// smaller than the number of appends when producers append concurrently.
+    pub commits_total: u64,
     /// Events pruned since this journal was opened.
     pub pruned_total: u64,
 }

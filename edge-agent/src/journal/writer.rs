@@ -47,6 +47,7 @@ pub(super) struct Writer {
     last_seq: Seq,
     acked_seq: Seq,
     appended_total: u64,
+    commits_total: u64,
     pruned_total: u64,
 }
 
@@ -82,12 +83,22 @@ impl Writer {
             last_seq,
             acked_seq,
             appended_total: 0,
+            commits_total: 0,
             pruned_total: 0,
         })
     }
 
     pub(super) fn last_seq(&self) -> Seq {
         self.last_seq
+    }
+
+    /// The connection's `PRAGMA synchronous` (1 NORMAL, 2 FULL): a per-connection setting, so
+    /// only the writer's own connection can tell which one commits use.
+    #[cfg(test)]
+    pub(super) fn synchronous(&self) -> i64 {
+        self.conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .expect("PRAGMA synchronous answers")
     }
 
     /// The thread's body. Returns when every handle is gone or on `Shutdown`; the connection
@@ -200,6 +211,7 @@ impl Writer {
         }
         match result {
             Ok(()) => {
+                self.commits_total += 1;
                 // The watch moves before any caller hears back, so a caller that saw its
                 // append succeed also sees `committed()` at or past its last seq.
                 let appended: u64 = writes
@@ -392,6 +404,7 @@ impl Writer {
             disk_free_bytes,
             quota_alarm,
             appended_total: self.appended_total,
+            commits_total: self.commits_total,
             pruned_total: self.pruned_total,
         })
     }

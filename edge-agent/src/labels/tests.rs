@@ -164,6 +164,41 @@ fn label_codes_that_cannot_be_printed_are_refused() {
     );
 }
 
+/// Whether `symbology` can carry `data`, decided apart from the encoder: Code 128 takes
+/// non-empty printable ASCII, EAN-13 12 digits or 13 with the right check digit, QR any
+/// non-empty text (the generator stays far below a QR's capacity), GS1 what the GS1 parser
+/// accepts (within 48 characters for GS1-128).
+fn printable(symbology: Symbology, data: &str) -> bool {
+    match symbology {
+        Symbology::Code128 => {
+            !data.is_empty() && data.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        }
+        Symbology::Ean13 => {
+            let digits = data.bytes().all(|b| b.is_ascii_digit());
+            match data.len() {
+                12 => digits,
+                13 => {
+                    digits
+                        && protocol::barcode::ai::check_digit(&data.as_bytes()[..12])
+                            == data.as_bytes()[12] - b'0'
+                }
+                _ => false,
+            }
+        }
+        Symbology::Qr => !data.is_empty(),
+        Symbology::Gs1128 | Symbology::Gs1Qr => {
+            match protocol::barcode::parse_gs1_data(data, 2026) {
+                Ok(elements) => {
+                    symbology == Symbology::Gs1Qr
+                        || protocol::barcode::to_element_string(&elements).len()
+                            <= GS1_128_MAX_CHARS
+                }
+                Err(_) => false,
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -175,14 +210,24 @@ proptest! {
         module in proptest::option::of(0u32..50),
     ) {
         let symbology = Symbology::ALL[which];
-        if let Ok(barcode) = Barcode::new(symbology, &data, 2026) {
-            let label = Label::single(barcode, module);
-            for format in [OutputFormat::Png, OutputFormat::Svg, OutputFormat::Zpl] {
-                prop_assert!(!label.render(format).unwrap().is_empty());
+        match Barcode::new(symbology, &data, 2026) {
+            Ok(barcode) => {
+                prop_assert!(printable(symbology, &data), "{symbology} took {data:?}");
+                let label = Label::single(barcode, module);
+                for format in [OutputFormat::Png, OutputFormat::Svg, OutputFormat::Zpl] {
+                    prop_assert!(!label.render(format).unwrap().is_empty());
+                }
+            }
+            // Refused only where the symbology cannot carry the data, with a reason.
+            Err(e) => {
+                prop_assert!(!printable(symbology, &data), "{symbology} refused {data:?}: {e}");
+                prop_assert!(!e.to_string().trim().is_empty());
             }
         }
     }
 
+    /// A finished lot is refused only for a field a GS1 barcode cannot carry, and then with a
+    /// reason that names it.
     #[test]
     fn any_finished_lot_is_a_label_or_a_reason(
         item in "[A-Za-z0-9 ._-]{0,40}",
@@ -200,9 +245,35 @@ proptest! {
             work_order: "WO-1".into(),
         };
         let symbology = if gs1_128 { Symbology::Gs1128 } else { Symbology::Gs1Qr };
-        if let Ok(label) = finished_lot_label(&finished, symbology) {
-            prop_assert!(!label.to_png().unwrap().is_empty());
-            prop_assert!(label.to_zpl().contains("^XZ"));
+        match finished_lot_label(&finished, symbology) {
+            Ok(label) => {
+                prop_assert!(!label.to_png().unwrap().is_empty());
+                prop_assert!(label.to_zpl().contains("^XZ"));
+            }
+            Err(e) => {
+                // The reason names the field and its value, or says what is too long.
+                let message = e.to_string();
+                let names_a_field = match &e {
+                    LabelError::LabelCode(code) => {
+                        (code.field == "item" && code.value == item)
+                            || (code.field == "lot" && code.value == lot)
+                            || !["item", "lot"].contains(&code.field)
+                    }
+                    LabelError::TooLong(_) => true,
+                    _ => false,
+                };
+                prop_assert!(names_a_field, "{item:?} {lot:?} refused: {message}");
+                // The generators use GS1's characters and a space: an item or lot is refused
+                // for a space, for being empty, or for its length (AI 10 holds 20, AI 240 30).
+                if let LabelError::LabelCode(code) = &e
+                    && ["item", "lot"].contains(&code.field)
+                {
+                    prop_assert!(
+                        code.value.contains(' ') || code.value.is_empty() || code.value.len() > 20,
+                        "{item:?} {lot:?} refused: {message}"
+                    );
+                }
+            }
         }
     }
 }

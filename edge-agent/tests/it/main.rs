@@ -1,6 +1,7 @@
 //! The edge agent's one integration-test binary.
 
 mod broker_auth;
+mod disk_alarm;
 mod floor_rules;
 mod labels;
 mod line_access;

@@ -1175,3 +1175,125 @@ async fn a_write_cut_off_by_the_link_is_written_once_the_plc_answers_again() {
     assert_eq!(&write_area(&plc)[..3], &[1, 4464, 17]);
     agent.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// "Without `[[sources.write]]` the agent never writes", end to end: a whole edge (topology,
+// terminal, processor, write-back) in front of the simulated press, through a proxy that
+// records the function code of every request the edge sends.
+
+/// Modbus function codes that write: single coil, single register, multiple coils, multiple
+/// registers, mask write, read/write multiple.
+const WRITE_FUNCTIONS: [u8; 6] = [5, 6, 15, 16, 22, 23];
+
+/// A TCP proxy in front of `upstream` that records each request's function code.
+async fn recording_proxy(upstream: u16) -> (u16, Arc<std::sync::Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    return;
+                };
+                let (mut client_rx, mut client_tx) = client.into_split();
+                let (mut server_rx, mut server_tx) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_rx, &mut client_tx).await;
+                });
+                loop {
+                    // One request: the MBAP header, then its PDU (function code first).
+                    let mut header = [0u8; 7];
+                    if client_rx.read_exact(&mut header).await.is_err() {
+                        return;
+                    }
+                    let len = u16::from_be_bytes([header[4], header[5]]) as usize;
+                    let mut pdu = vec![0u8; len.saturating_sub(1)];
+                    if client_rx.read_exact(&mut pdu).await.is_err() {
+                        return;
+                    }
+                    if let Some(&function) = pdu.first() {
+                        record.lock().unwrap().push(function);
+                    }
+                    let mut frame = header.to_vec();
+                    frame.extend_from_slice(&pdu);
+                    if server_tx.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Starts an edge whose press source carries `writes`, has an operator start WO-1001 (whose
+/// plan carries PLC parameters) at the press's station, and returns the function codes of the
+/// requests the edge sent once it had polled the press `polls_after` more times.
+async fn requests_after_a_start(writes: &str, polls_after: usize) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (_plc, plc_port, _stop_plc) = press(100).await;
+    let (proxy_port, seen) = recording_proxy(plc_port).await;
+    let mut plan = crate::scans::plan();
+    plan.work_orders[0].plc_parameters = std::collections::BTreeMap::from([
+        ("target_qty".to_owned(), serde_json::json!(500)),
+        ("recipe".to_owned(), serde_json::json!(17)),
+    ]);
+    let source = format!("{}{writes}", press_source(proxy_port));
+    let edge = crate::scans::start_with(dir.path(), Some(&plan), &source).await;
+    let n_requests = || seen.lock().unwrap().len();
+    eventually("the edge to poll the press", || async {
+        (n_requests() > 0).then_some(())
+    })
+    .await;
+    let signed_in = crate::scans::scan(&edge, "(96)10442").await;
+    assert_eq!(signed_in["result"], "accepted", "{signed_in}");
+    let started = crate::scans::scan(&edge, "]C191WO-1001").await;
+    assert_eq!(started["action"], "started", "{started}");
+    let at_start = n_requests();
+    eventually("the edge to poll the press after the start", || async {
+        (n_requests() >= at_start + polls_after).then_some(())
+    })
+    .await;
+    edge.shutdown().await;
+    seen.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn without_sources_write_the_edge_never_writes_to_the_plc() {
+    // 40 polls at 20 ms after the start: far longer than a write-back takes (the test below).
+    let functions = requests_after_a_start("", 40).await;
+    let writes: Vec<u8> = functions
+        .iter()
+        .copied()
+        .filter(|f| WRITE_FUNCTIONS.contains(f))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "the edge sent write requests (function codes {writes:?}) with no [[sources.write]]"
+    );
+    assert!(functions.len() > 40, "{functions:?}");
+}
+
+/// The control for the test above: with `[[sources.write]]` for the plan's parameters the
+/// proxy sees the writes, within the same 40 polls after the start.
+#[tokio::test]
+async fn with_sources_write_the_proxy_sees_the_writes() {
+    let writes = r#"
+[[sources.write]]
+parameter = "target_qty"
+address = "400011"
+type = "u32"
+
+[[sources.write]]
+parameter = "recipe"
+address = "400013"
+"#;
+    let functions = requests_after_a_start(writes, 40).await;
+    assert!(
+        functions.iter().any(|f| WRITE_FUNCTIONS.contains(f)),
+        "no write request seen: {functions:?}"
+    );
+}

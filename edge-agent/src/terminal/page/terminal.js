@@ -186,7 +186,7 @@
       no_stock: 'No stock: lot {lot} has {on_hand} {uom} at {location}, {qty} {uom} scanned',
     },
     zh: {
-      unknown_code: '无法识别的条码：{detail}',
+      unknown_code: '无法识别的条码：{code}',
       no_plan: '本边缘节点尚无生产计划',
       unknown_work_order: '未知工单 {work_order}',
       work_order_not_at_station: '工单 {work_order} 不在工位 {station} 生产',
@@ -349,6 +349,10 @@
     const params = Object.assign({}, outcome.params);
     if (outcome.lot && !params.lot) params.lot = outcome.lot;
     if (outcome.reason === 'on_hold' && !params.reason) params.reason = '—';
+    // What was scanned, for texts that name it (GS shown as <GS>, as in the list of scans):
+    // the edge's `detail` for unknown_code is an English sentence, so the Chinese text names
+    // the scanned code instead.
+    if (!params.code && outcome.raw !== undefined) params.code = String(outcome.raw).split(GS).join('<GS>');
     const text = template ? fill(template, params) : null;
     const said = text ?? outcome.message ?? '';
     // An accepted scan's warning is said after what it did (the edge's message holds both).
@@ -518,7 +522,7 @@
       lastOutcome = { state: 'pending', code };
       showBanner();
       const outcome = await post('/api/v1/scans', { station, code });
-      if (outcome) answer(outcome);
+      if (outcome) answer(Object.assign({ raw: code }, outcome));
       if (outcome && outcome.reason === 'pin_required') askPin(outcome.params.operator);
       if (!streamOpen) await refresh();
     });
@@ -529,7 +533,7 @@
     openDialog('pin_title', t('pin_text', { operator: badge }), { badge, code: false }, async (fields) => {
       scanChain = scanChain.then(async () => {
         const outcome = await post(stationPath('/sign-in'), { badge, pin: fields.pin });
-        if (outcome) answer(outcome);
+        if (outcome) answer(Object.assign({ raw: code }, outcome));
         if (!streamOpen) await refresh();
       });
     });
@@ -538,7 +542,7 @@
   async function signOut() {
     scanChain = scanChain.then(async () => {
       const outcome = await post(stationPath('/sign-out'), {});
-      if (outcome) answer(outcome);
+      if (outcome) answer(Object.assign({ raw: code }, outcome));
       if (!streamOpen) await refresh();
     });
   }
