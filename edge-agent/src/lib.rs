@@ -1,6 +1,7 @@
 //! The edge agent. See ARCHITECTURE.md for the map.
 
 pub mod andon;
+pub mod backoff;
 pub mod broker;
 pub mod config;
 pub mod journal;

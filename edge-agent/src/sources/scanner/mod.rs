@@ -42,12 +42,12 @@ pub mod serial;
 
 use self::framing::{DEFAULT_MAX_LEN, Decoder, Frame, Framing, Terminator};
 use super::{ScanRequest, SourceMessage};
+use crate::backoff::Backoff;
 use crate::config::modbus::PathSeg;
 use crate::live::{DeviceStatus, Live};
 use crate::processor::scan::ScanResult;
 use crate::sources::modbus::health::FaultLimiter;
 use crate::sources::tcp::{KeepAlive, set_keepalive};
-use crate::sync::state::Backoff;
 use chrono::Utc;
 use protocol::{DeviceId, EventBody, EventId, EventKind, Source, StationId};
 use serde::Deserialize;
