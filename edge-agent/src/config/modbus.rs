@@ -532,7 +532,7 @@ pub struct RawModbus {
     stop_bits: Option<i64>,
     #[serde(default = "default_unit")]
     unit: i64,
-    #[serde(default = "default_timeout", with = "humantime_serde")]
+    #[serde(default = "default_timeout", with = "protocol::duration")]
     timeout: Duration,
     #[serde(default)]
     station: Option<String>,
@@ -543,17 +543,17 @@ pub struct RawModbus {
     #[serde(default)]
     address_base: Option<i64>,
     /// Interval of the default poll group.
-    #[serde(default = "default_interval", with = "humantime_serde")]
+    #[serde(default = "default_interval", with = "protocol::duration")]
     interval: Duration,
     #[serde(default = "default_max_gap_registers")]
     max_gap_registers: i64,
     #[serde(default = "default_max_gap_bits")]
     max_gap_bits: i64,
-    #[serde(default = "default_backoff_min", with = "humantime_serde")]
+    #[serde(default = "default_backoff_min", with = "protocol::duration")]
     backoff_min: Duration,
-    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    #[serde(default = "default_backoff_max", with = "protocol::duration")]
     backoff_max: Duration,
-    #[serde(default = "default_fault_interval", with = "humantime_serde")]
+    #[serde(default = "default_fault_interval", with = "protocol::duration")]
     fault_interval: Duration,
     #[serde(default)]
     groups: Vec<RawGroup>,
@@ -605,7 +605,7 @@ fn default_fault_interval() -> Duration {
 #[serde(deny_unknown_fields)]
 struct RawGroup {
     name: String,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "protocol::duration")]
     interval: Duration,
 }
 
@@ -845,7 +845,7 @@ fn validate(raw: RawModbus) -> Result<ModbusDevice, Vec<PathMistake>> {
             key("timeout"),
             format!(
                 "timeout is {}; expected above 0 and at most 60s",
-                humantime_serde::re::humantime::format_duration(raw.timeout)
+                protocol::duration::format(raw.timeout)
             ),
         );
     }

@@ -107,7 +107,7 @@ impl Link for Context {
         match tokio::time::timeout(timeout, self.call(request)).await {
             Err(_) => Err(format!(
                 "no reply within {}",
-                humantime_serde::re::humantime::format_duration(timeout)
+                protocol::duration::format(timeout)
             )),
             Ok(Err(e)) => Err(transport_message(&e)),
             Ok(Ok(answer)) => Ok(answer),
@@ -202,7 +202,7 @@ pub async fn connect(host: &str, unit: u8, timeout: Duration) -> Result<Context,
         Ok(r) => r,
         Err(_) => Err(format!(
             "connect to {host} took longer than {}",
-            humantime_serde::re::humantime::format_duration(timeout)
+            protocol::duration::format(timeout)
         )),
     }
 }

@@ -96,25 +96,25 @@ pub struct ScannerConfig {
     /// Written when a scan is refused, not stored, or not a code (e.g. `"\u0015"`).
     #[serde(default)]
     pub nak: Option<String>,
-    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    #[serde(default = "default_connect_timeout", with = "protocol::duration")]
     pub connect_timeout: Duration,
-    #[serde(default = "default_backoff_min", with = "humantime_serde")]
+    #[serde(default = "default_backoff_min", with = "protocol::duration")]
     pub backoff_min: Duration,
-    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    #[serde(default = "default_backoff_max", with = "protocol::duration")]
     pub backoff_max: Duration,
     /// At most one fault event of each kind (link, data) per interval.
-    #[serde(default = "default_fault_interval", with = "humantime_serde")]
+    #[serde(default = "default_fault_interval", with = "protocol::duration")]
     pub fault_interval: Duration,
     /// TCP only: close a connection that carried no byte for this long (`connect`: dial
     /// again; `listen`: free its slot). Off when absent.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "protocol::duration::option")]
     pub idle_timeout: Option<Duration>,
     /// TCP only: silence before the first keep-alive probe (default 30s); `"0s"` turns
     /// keep-alive off.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "protocol::duration::option")]
     pub keepalive_idle: Option<Duration>,
     /// TCP only: time between keep-alive probes (default 10s).
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "protocol::duration::option")]
     pub keepalive_interval: Option<Duration>,
     /// TCP only: unanswered probes before the connection counts as lost (default 3).
     #[serde(default)]
@@ -638,7 +638,7 @@ impl Shared {
     fn idle_text(&self) -> String {
         self.scanner
             .idle_timeout
-            .map(|t| humantime_serde::re::humantime::format_duration(t).to_string())
+            .map(|t| protocol::duration::format(t).to_string())
             .unwrap_or_default()
     }
 
@@ -825,7 +825,7 @@ async fn run_client(
             Ok(Err(e)) => format!("cannot connect to {addr}: {e}"),
             Err(_) => format!(
                 "cannot connect to {addr}: no answer within {}",
-                humantime_serde::re::humantime::format_duration(shared.scanner.connect_timeout)
+                protocol::duration::format(shared.scanner.connect_timeout)
             ),
         };
         redialed.clear();
