@@ -309,7 +309,7 @@ pub enum SourceConfig {
     /// Simulated machines that count parts, stop now and then and consume material; stands in
     /// for real PLCs until the Modbus and MQTT sources replace it.
     Simulated(SimulatedConfig),
-    /// One PLC over Modbus TCP: its connection, poll groups and register map (`config/modbus.rs`).
+    /// One PLC over Modbus TCP: its connection, poll groups and register map (`config/modbus/`).
     Modbus(modbus::ModbusConfig),
     /// Devices over MQTT: a broker, and rules that say what each topic means
     /// (`sources/mqtt/`).
