@@ -4,6 +4,7 @@ pub mod andon;
 pub mod backoff;
 pub mod broker;
 pub mod config;
+pub mod exchange;
 pub mod journal;
 pub mod labels;
 pub mod live;

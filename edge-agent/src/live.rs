@@ -1,7 +1,8 @@
 //! The edge's live state, shared by its tasks and read by the HTTP endpoints: sync health,
 //! device states, the plan in force, and the Prometheus metrics.
 
-use crate::processor::scan::{Floor, ScanOutcome};
+use crate::exchange::{ScanOutcome, ScanResult};
+use crate::processor::scan::Floor;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -428,7 +429,7 @@ fn code(s: &str) -> Option<&'static str> {
 struct SavedScan {
     at: chrono::DateTime<chrono::Utc>,
     raw: String,
-    result: crate::processor::scan::ScanResult,
+    result: ScanResult,
     #[serde(default)]
     kind: Option<String>,
     #[serde(default)]
@@ -723,7 +724,7 @@ mod tests {
     #[test]
     fn a_station_s_last_scans_come_back_as_they_were() {
         let outcome = ScanOutcome {
-            result: crate::processor::scan::ScanResult::Rejected,
+            result: ScanResult::Rejected,
             kind: Some("material_lot"),
             action: None,
             lot: None,

@@ -9,6 +9,8 @@ pub mod scanner;
 pub mod simulated;
 pub mod tcp;
 
+pub use crate::exchange::ScanRequest;
+use crate::exchange::StationCommand;
 use protocol::EventBody;
 
 /// What a source hands to the processor.
@@ -24,21 +26,7 @@ pub enum SourceMessage {
     /// processor checks it against the plan (`processor/scan.rs`).
     Scan(Box<ScanRequest>),
     /// A terminal's button at a station (sign out, complete a lot), answered like a scan.
-    Station(Box<crate::processor::scan::StationCommand>),
-}
-
-/// One read of a barcode, as a scanner or a person handed it in.
-#[derive(Debug)]
-pub struct ScanRequest {
-    /// The code as read, framing removed: symbology identifier, GS separators and all.
-    pub raw: String,
-    pub at: chrono::DateTime<chrono::Utc>,
-    /// The station the scanner is bound to, or the terminal's station.
-    pub station: protocol::StationId,
-    /// The scanner (a configured source's name), or none for a person at the terminal.
-    pub device: Option<protocol::DeviceId>,
-    /// Told the outcome once the scan's event is committed (or could not be).
-    pub reply: Option<tokio::sync::oneshot::Sender<crate::processor::scan::ScanOutcome>>,
+    Station(Box<StationCommand>),
 }
 
 /// Values read from one device at one moment (one poll group's reads).
