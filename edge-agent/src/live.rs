@@ -201,6 +201,30 @@ pub struct SyncHealth {
     pub inconsistency: Option<String>,
 }
 
+/// The one part of the live state a source may write: its devices' link status. Sources get
+/// this handle, not [`Live`], so what else the status shows (the floor, counts, the plan) has
+/// one writer each and a source cannot reach it.
+#[derive(Clone)]
+pub struct DeviceBoard(Arc<Live>);
+
+impl DeviceBoard {
+    /// Shows `status` for its device, replacing what was shown before.
+    pub fn set(&self, status: DeviceStatus) {
+        self.0.set_device(status);
+    }
+
+    /// The device's state gauge on `/metrics` (0 connected, 1 degraded, 2 down).
+    pub fn set_state_metric(&self, device: &str, state: i64) {
+        self.0.metrics.set_device_state(device, state);
+    }
+}
+
+impl From<Arc<Live>> for DeviceBoard {
+    fn from(live: Arc<Live>) -> DeviceBoard {
+        DeviceBoard(live)
+    }
+}
+
 /// A device's state as the status page shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceStatus {

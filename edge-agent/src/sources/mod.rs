@@ -92,3 +92,47 @@ impl std::fmt::Display for Value {
 /// Capacity of the sources → processor channel. When it is full a source waits (backpressure):
 /// a simulated machine simply produces later; no message is dropped.
 pub const SOURCE_CHANNEL_CAPACITY: usize = 4096;
+
+#[cfg(test)]
+mod layering {
+    /// Sources depend on no module above them (ARCHITECTURE.md): read from the sources' own
+    /// files, so a new `use crate::processor::…` fails here.
+    #[test]
+    fn sources_import_nothing_above_them() {
+        let above = [
+            "crate::processor",
+            "crate::terminal",
+            "crate::sync",
+            "crate::journal",
+            "crate::topology",
+            "crate::andon",
+        ];
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sources");
+        let mut dirs = vec![root];
+        let mut files = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files += 1;
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (n, line) in text.lines().enumerate() {
+                        let code = line.split("//").next().unwrap_or_default();
+                        for module in above {
+                            assert!(
+                                !code.contains(&format!("{module}::"))
+                                    && !code.contains(&format!("{module};")),
+                                "{}:{}: a source imports {module}",
+                                path.display(),
+                                n + 1
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(files > 10, "read only {files} source files");
+    }
+}

@@ -14,7 +14,7 @@ use super::rules::{Mapped, MappedValue, Rule, Yields};
 use super::sparkplug::{Session, Topic, rebirth_request};
 use super::transport::{MARKER_LEN, Marker, Relay, Upstream};
 use crate::backoff::Reconnect;
-use crate::live::{DeviceStatus, Live};
+use crate::live::{DeviceBoard, DeviceStatus};
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::tokio_rustls::rustls::pki_types::pem::PemObject;
 use rumqttc::tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -526,10 +526,11 @@ pub fn describe_failure(broker: &str, e: &ConnectionError) -> String {
 pub async fn run(
     config: MqttConfig,
     out: mpsc::Sender<MqttDelivery>,
-    live: Arc<Live>,
+    devices: impl Into<DeviceBoard>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let device_name = format!("mqtt:{}", config.broker);
+    let devices: DeviceBoard = devices.into();
     let (addr, rules) = match config.validate() {
         Ok(v) => v,
         Err(mistakes) => {
@@ -582,7 +583,7 @@ pub async fn run(
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "mqtt source not started");
-            live.set_device(status(&device_name, "down", Some(e)));
+            devices.set(status(&device_name, "down", Some(e)));
             return;
         }
     };
@@ -647,7 +648,7 @@ pub async fn run(
     let mut session = Session::default();
     let mut faults = FaultLimiter::default();
     let mut shown = std::collections::HashSet::new();
-    live.set_device(status(&device_name, "connecting", None));
+    devices.set(status(&device_name, "connecting", None));
     loop {
         let broker_faults = async {
             match &gate {
@@ -685,7 +686,7 @@ pub async fn run(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .reconnected();
-                live.set_device(status(&device_name, "connected", None));
+                devices.set(status(&device_name, "connected", None));
                 tracing::info!(broker = %config.broker, session_present = ack.session_present, "mqtt connected");
                 for filter in subscriptions(&rules) {
                     if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
@@ -716,7 +717,7 @@ pub async fn run(
                             fault_device(&publish.topic),
                             human_bytes(max_payload)
                         );
-                        live.set_device(status(&device_name, "connected", Some(detail)));
+                        devices.set(status(&device_name, "connected", Some(detail)));
                         (
                             refused_fault(&mut faults, &publish.topic, marker, max_payload, now)
                                 .into_iter()
@@ -749,7 +750,7 @@ pub async fn run(
                         && (shown.contains(device) || shown.len() < MAX_SHOWN_DEVICES)
                     {
                         shown.insert(device.clone());
-                        live.set_device(DeviceStatus {
+                        devices.set(DeviceStatus {
                             device: device.clone(),
                             station: station.clone(),
                             state: if *online { "online" } else { "offline" }.to_owned(),
@@ -792,7 +793,7 @@ pub async fn run(
                     .filter(|_| !matches!(e, ConnectionError::ConnectionRefused(_)))
                     .unwrap_or_else(|| describe_failure(&config.broker, &e));
                 let retry = wait.unwrap_or_default();
-                live.set_device(status(
+                devices.set(status(
                     &device_name,
                     "down",
                     Some(format!(

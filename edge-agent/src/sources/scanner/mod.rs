@@ -45,7 +45,7 @@ use super::{ScanRequest, SourceMessage};
 use crate::backoff::Backoff;
 use crate::config::modbus::PathSeg;
 use crate::exchange::ScanResult;
-use crate::live::{DeviceStatus, Live};
+use crate::live::{DeviceBoard, DeviceStatus};
 use crate::sources::modbus::health::FaultLimiter;
 use crate::sources::tcp::{KeepAlive, set_keepalive};
 use chrono::Utc;
@@ -497,7 +497,7 @@ impl ScannerConfig {
 /// there.
 pub async fn run(
     scanner: Scanner,
-    live: Arc<Live>,
+    devices: impl Into<DeviceBoard>,
     to_processor: mpsc::Sender<SourceMessage>,
     mut stopping: watch::Receiver<bool>,
 ) {
@@ -507,7 +507,7 @@ pub async fn run(
         peers: Mutex::new(BTreeMap::new()),
         last_idle: Mutex::new(None),
         scanner,
-        live,
+        devices: devices.into(),
         to_processor,
     });
     match shared.scanner.link.clone() {
@@ -527,7 +527,8 @@ pub async fn run(
 
 struct Shared {
     scanner: Scanner,
-    live: Arc<Live>,
+    /// Where the scanner's link status is shown.
+    devices: DeviceBoard,
     to_processor: mpsc::Sender<SourceMessage>,
     /// Connections lost or refused.
     link_faults: Mutex<FaultLimiter>,
@@ -564,10 +565,9 @@ enum FaultKind {
 impl Shared {
     fn show(&self, connected: bool, station: Option<&StationId>, detail: String) {
         let state = if connected { "connected" } else { "down" };
-        self.live
-            .metrics
-            .set_device_state(&self.scanner.name, if connected { 0 } else { 2 });
-        self.live.set_device(DeviceStatus {
+        self.devices
+            .set_state_metric(&self.scanner.name, if connected { 0 } else { 2 });
+        self.devices.set(DeviceStatus {
             device: self.scanner.name.clone(),
             station: station.map(|s| s.as_str().to_owned()),
             state: state.to_owned(),
