@@ -49,11 +49,11 @@ pub enum Which {
         /// u16 registers per PLC, read from 400001 (3 to 125: one request per poll).
         #[arg(long, default_value_t = 100)]
         registers: u16,
-        #[arg(long, default_value = "100ms")]
-        interval: humantime::Duration,
+        #[arg(long, value_parser = crate::parse_duration, default_value = "100ms")]
+        interval: Duration,
         /// How long each run goes before its memory is read.
-        #[arg(long, default_value = "60s")]
-        warmup: humantime::Duration,
+        #[arg(long, value_parser = crate::parse_duration, default_value = "60s")]
+        warmup: Duration,
     },
     /// One Modbus read (plan, read, check, decode) through the agent's read path against raw
     /// tokio-modbus reading the same registers of the same simulated PLC on loopback.
@@ -72,10 +72,10 @@ pub enum Which {
         /// u16 registers per PLC, read from 400001 (at most 125: one request per poll).
         #[arg(long, default_value_t = 100)]
         registers: u16,
-        #[arg(long, default_value = "100ms")]
-        interval: humantime::Duration,
-        #[arg(long, default_value = "20s")]
-        duration: humantime::Duration,
+        #[arg(long, value_parser = crate::parse_duration, default_value = "100ms")]
+        interval: Duration,
+        #[arg(long, value_parser = crate::parse_duration, default_value = "20s")]
+        duration: Duration,
     },
     /// Central ingest of ERP-bearing edge events (stock ledger, genealogy, work-order
     /// progress of released orders) over HTTP from concurrent edges, each with one batch in
@@ -108,8 +108,8 @@ pub enum Which {
         #[arg(long, default_value_t = 200.0)]
         rate: f64,
         /// How long each path runs at `--rate`.
-        #[arg(long, default_value = "10s")]
-        duration: humantime::Duration,
+        #[arg(long, value_parser = crate::parse_duration, default_value = "10s")]
+        duration: Duration,
         /// Journal durabilities to run: `normal`, `full` or both.
         #[arg(long, default_value = "normal,full")]
         durability: String,
@@ -192,9 +192,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             registers,
             interval,
             warmup,
-        } => runtime.block_on(memory_poll::memory_poll(
-            plcs, registers, *interval, *warmup,
-        )),
+        } => runtime.block_on(memory_poll::memory_poll(plcs, registers, interval, warmup)),
         Which::Mrp {
             items,
             levels,
@@ -210,7 +208,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             registers,
             interval,
             duration,
-        } => runtime.block_on(modbus_fleet(plcs, registers, *interval, *duration)),
+        } => runtime.block_on(modbus_fleet(plcs, registers, interval, duration)),
         Which::CentralIngest {
             edges,
             events_per_edge,

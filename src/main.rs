@@ -105,8 +105,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration ({e}); try 30s or 2m"))
+    protocol::duration::parse(s).map_err(|e| e.to_string())
 }
 
 fn init_logging() {

@@ -14,7 +14,7 @@
 //! long (`openssl rand -hex 32` makes one): a short token can be guessed over the network.
 
 use protocol::Secret;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,7 +42,7 @@ pub struct CentralConfig {
     /// Largest request body accepted; larger ones get 413 `payload_too_large`.
     pub max_body_bytes: usize,
     /// Longest time a plan long poll is held open, whatever `wait_ms` the edge asks for.
-    #[serde(deserialize_with = "deserialize_duration")]
+    #[serde(deserialize_with = "protocol::duration::deserialize")]
     pub max_plan_wait: Duration,
 }
 
@@ -197,33 +197,6 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Parses `"500ms"`, `"30s"`, `"5m"`, `"1h"` (a non-negative integer and a unit).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let expected = "expected a duration like \"500ms\", \"30s\", \"5m\" or \"1h\"";
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: {expected}"))?;
-    let millis_per_unit = match unit.trim() {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "" => return Err(format!("duration {s:?} has no unit: {expected}")),
-        other => return Err(format!("unknown duration unit {other:?}: {expected}")),
-    };
-    n.checked_mul(millis_per_unit)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("duration {s:?} is too large"))
-}
-
-fn deserialize_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,18 +274,6 @@ max_plan_wait = "500ms"
                 ..
             }
         ));
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert!(parse_duration("30").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("1.5s").is_err());
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub struct LineStateConfig {
     pub topic_prefix: String,
     pub client_id: String,
     /// How often the state is looked at; it is published when it changed.
-    #[serde(default = "default_line_state_interval", with = "humantime_serde")]
+    #[serde(default = "default_line_state_interval", with = "protocol::duration")]
     pub interval: Duration,
 }
 
@@ -309,7 +309,7 @@ pub enum SourceConfig {
     /// Simulated machines that count parts, stop now and then and consume material; stands in
     /// for real PLCs until the Modbus and MQTT sources replace it.
     Simulated(SimulatedConfig),
-    /// One PLC over Modbus TCP: its connection, poll groups and register map (`config/modbus.rs`).
+    /// One PLC over Modbus TCP: its connection, poll groups and register map (`config/modbus/`).
     Modbus(modbus::ModbusConfig),
     /// Devices over MQTT: a broker, and rules that say what each topic means
     /// (`sources/mqtt/`).
@@ -326,7 +326,7 @@ pub struct SimulatedConfig {
     #[serde(default = "default_machines")]
     pub machines: u32,
     /// Time between two production reports of one machine.
-    #[serde(default = "default_cycle", with = "humantime_serde")]
+    #[serde(default = "default_cycle", with = "protocol::duration")]
     pub cycle: Duration,
     /// Parts made per cycle.
     #[serde(default = "default_parts_per_cycle")]
@@ -394,15 +394,15 @@ struct RawCentral {
     batch_max_events: Spanned<usize>,
     #[serde(default = "default_batch_bytes")]
     batch_max_bytes: Spanned<String>,
-    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    #[serde(default = "default_request_timeout", with = "protocol::duration")]
     request_timeout: Duration,
-    #[serde(default = "default_status_interval", with = "humantime_serde")]
+    #[serde(default = "default_status_interval", with = "protocol::duration")]
     status_interval: Duration,
-    #[serde(default = "default_plan_wait", with = "humantime_serde")]
+    #[serde(default = "default_plan_wait", with = "protocol::duration")]
     plan_wait: Duration,
-    #[serde(default = "default_backoff_min", with = "humantime_serde")]
+    #[serde(default = "default_backoff_min", with = "protocol::duration")]
     backoff_min: Duration,
-    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    #[serde(default = "default_backoff_max", with = "protocol::duration")]
     backoff_max: Duration,
 }
 
@@ -444,9 +444,9 @@ struct RawJournal {
     #[serde(default = "default_min_free_disk")]
     min_free_disk: Spanned<String>,
     /// How long acknowledged events are kept on the edge.
-    #[serde(default = "default_retention", with = "humantime_serde")]
+    #[serde(default = "default_retention", with = "protocol::duration")]
     retention: Duration,
-    #[serde(default = "default_prune_interval", with = "humantime_serde")]
+    #[serde(default = "default_prune_interval", with = "protocol::duration")]
     prune_interval: Duration,
     /// SQLite's page cache, e.g. `"2 MiB"`.
     #[serde(default = "default_journal_cache")]

@@ -1,8 +1,10 @@
 //! The edge agent. See ARCHITECTURE.md for the map.
 
 pub mod andon;
+pub mod backoff;
 pub mod broker;
 pub mod config;
+pub mod exchange;
 pub mod journal;
 pub mod labels;
 pub mod live;

@@ -1,7 +1,8 @@
 //! The edge's live state, shared by its tasks and read by the HTTP endpoints: sync health,
 //! device states, the plan in force, and the Prometheus metrics.
 
-use crate::processor::scan::{Floor, ScanOutcome};
+use crate::exchange::{ScanOutcome, ScanResult};
+use crate::processor::scan::Floor;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -198,6 +199,30 @@ pub struct SyncHealth {
     pub clock_skew_ms: Option<i64>,
     /// Set when central and this journal disagree in a way that needs a person.
     pub inconsistency: Option<String>,
+}
+
+/// The one part of the live state a source may write: its devices' link status. Sources get
+/// this handle, not [`Live`], so what else the status shows (the floor, counts, the plan) has
+/// one writer each and a source cannot reach it.
+#[derive(Clone)]
+pub struct DeviceBoard(Arc<Live>);
+
+impl DeviceBoard {
+    /// Shows `status` for its device, replacing what was shown before.
+    pub fn set(&self, status: DeviceStatus) {
+        self.0.set_device(status);
+    }
+
+    /// The device's state gauge on `/metrics` (0 connected, 1 degraded, 2 down).
+    pub fn set_state_metric(&self, device: &str, state: i64) {
+        self.0.metrics.set_device_state(device, state);
+    }
+}
+
+impl From<Arc<Live>> for DeviceBoard {
+    fn from(live: Arc<Live>) -> DeviceBoard {
+        DeviceBoard(live)
+    }
 }
 
 /// A device's state as the status page shows it.
@@ -428,7 +453,7 @@ fn code(s: &str) -> Option<&'static str> {
 struct SavedScan {
     at: chrono::DateTime<chrono::Utc>,
     raw: String,
-    result: crate::processor::scan::ScanResult,
+    result: ScanResult,
     #[serde(default)]
     kind: Option<String>,
     #[serde(default)]
@@ -723,7 +748,7 @@ mod tests {
     #[test]
     fn a_station_s_last_scans_come_back_as_they_were() {
         let outcome = ScanOutcome {
-            result: crate::processor::scan::ScanResult::Rejected,
+            result: ScanResult::Rejected,
             kind: Some("material_lot"),
             action: None,
             lot: None,

@@ -13,6 +13,7 @@
 
 pub mod barcode;
 pub mod bounds;
+pub mod duration;
 pub mod error;
 pub mod event;
 pub mod ids;

@@ -182,6 +182,15 @@ impl Plan {
     pub fn lot(&self, lot: &str) -> Option<&PlanLot> {
         self.lots.iter().find(|l| l.lot.as_str() == lot)
     }
+
+    /// What the plan runs at `station` when no scan started a work order there: the first
+    /// work order not on hold whose routing names the station, and that operation.
+    pub fn planned_at(&self, station: &str) -> Option<(&PlanWorkOrder, &PlanOperation)> {
+        self.work_orders
+            .iter()
+            .filter(|wo| !wo.on_hold)
+            .find_map(|wo| Some((wo, wo.operation_at(station)?)))
+    }
 }
 
 /// What central knows of one material lot.

@@ -155,15 +155,15 @@ pub async fn memory_poll(
 
     eprintln!(
         "idle edge: warming up for {}…",
-        humantime::format_duration(warmup)
+        protocol::duration::format(warmup)
     );
     let idle_config = write_config("idle", "")?;
     let idle = measure_edge(&idle_config, warmup, async || Ok(true)).await?;
 
     eprintln!(
         "edge polling {plcs} PLCs × {registers} registers every {}: warming up for {}…",
-        humantime::format_duration(interval),
-        humantime::format_duration(warmup)
+        protocol::duration::format(interval),
+        protocol::duration::format(warmup)
     );
     let polling_config = write_config("polling", &sources)?;
     for (plc, _) in &sims {

@@ -77,9 +77,9 @@ pub(super) struct RawHttp {
     max_event_streams: Spanned<usize>,
     /// A connection with no request for this long is closed; live streams end after
     /// `stream_lifetime` and the terminal reconnects.
-    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    #[serde(default = "default_idle_timeout", with = "protocol::duration")]
     idle_timeout: Duration,
-    #[serde(default = "default_stream_lifetime", with = "humantime_serde")]
+    #[serde(default = "default_stream_lifetime", with = "protocol::duration")]
     stream_lifetime: Duration,
     /// The largest request body, e.g. `"64 KiB"`.
     #[serde(default = "default_max_body")]
@@ -358,7 +358,7 @@ pub(super) fn terminals(
 pub(super) struct RawHealth {
     /// `/healthz` answers 503 once events have waited this long for central (the agent keeps
     /// recording; someone should look at the link).
-    #[serde(default = "default_uplink_stalled_after", with = "humantime_serde")]
+    #[serde(default = "default_uplink_stalled_after", with = "protocol::duration")]
     uplink_stalled_after: Duration,
 }
 

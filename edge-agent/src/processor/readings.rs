@@ -84,17 +84,11 @@ pub fn running_at(plan: Option<&Plan>, started: &Started, station: &str) -> Opti
             by: RunBy::Scan,
         });
     }
-    plan.work_orders
-        .iter()
-        .filter(|wo| !wo.on_hold)
-        .find_map(|wo| {
-            let op = wo.operation_at(station)?;
-            Some(Running {
-                work_order: wo.work_order.clone(),
-                operation: Some(op.operation),
-                by: RunBy::Plan,
-            })
-        })
+    plan.planned_at(station).map(|(wo, op)| Running {
+        work_order: wo.work_order.clone(),
+        operation: Some(op.operation),
+        by: RunBy::Plan,
+    })
 }
 
 /// [`running_at`] as the work order and operation an event carries (none without a station).

@@ -9,6 +9,8 @@ pub mod scanner;
 pub mod simulated;
 pub mod tcp;
 
+pub use crate::exchange::ScanRequest;
+use crate::exchange::StationCommand;
 use protocol::EventBody;
 
 /// What a source hands to the processor.
@@ -24,21 +26,7 @@ pub enum SourceMessage {
     /// processor checks it against the plan (`processor/scan.rs`).
     Scan(Box<ScanRequest>),
     /// A terminal's button at a station (sign out, complete a lot), answered like a scan.
-    Station(Box<crate::processor::scan::StationCommand>),
-}
-
-/// One read of a barcode, as a scanner or a person handed it in.
-#[derive(Debug)]
-pub struct ScanRequest {
-    /// The code as read, framing removed: symbology identifier, GS separators and all.
-    pub raw: String,
-    pub at: chrono::DateTime<chrono::Utc>,
-    /// The station the scanner is bound to, or the terminal's station.
-    pub station: protocol::StationId,
-    /// The scanner (a configured source's name), or none for a person at the terminal.
-    pub device: Option<protocol::DeviceId>,
-    /// Told the outcome once the scan's event is committed (or could not be).
-    pub reply: Option<tokio::sync::oneshot::Sender<crate::processor::scan::ScanOutcome>>,
+    Station(Box<StationCommand>),
 }
 
 /// Values read from one device at one moment (one poll group's reads).
@@ -104,3 +92,47 @@ impl std::fmt::Display for Value {
 /// Capacity of the sources → processor channel. When it is full a source waits (backpressure):
 /// a simulated machine simply produces later; no message is dropped.
 pub const SOURCE_CHANNEL_CAPACITY: usize = 4096;
+
+#[cfg(test)]
+mod layering {
+    /// Sources depend on no module above them (ARCHITECTURE.md): read from the sources' own
+    /// files, so a new `use crate::processor::…` fails here.
+    #[test]
+    fn sources_import_nothing_above_them() {
+        let above = [
+            "crate::processor",
+            "crate::terminal",
+            "crate::sync",
+            "crate::journal",
+            "crate::topology",
+            "crate::andon",
+        ];
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sources");
+        let mut dirs = vec![root];
+        let mut files = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files += 1;
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (n, line) in text.lines().enumerate() {
+                        let code = line.split("//").next().unwrap_or_default();
+                        for module in above {
+                            assert!(
+                                !code.contains(&format!("{module}::"))
+                                    && !code.contains(&format!("{module};")),
+                                "{}:{}: a source imports {module}",
+                                path.display(),
+                                n + 1
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(files > 10, "read only {files} source files");
+    }
+}

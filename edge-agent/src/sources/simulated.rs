@@ -144,10 +144,10 @@ pub async fn run(
         for machine in machines.iter_mut() {
             // Each machine runs the work order routed through its station, if any (the
             // processor books its counts by the same rule, and to nothing without one).
-            let (work_order, _) = crate::processor::readings::work_order_for(
-                plan.as_deref(),
-                Some(machine.station.as_str()),
-            );
+            let work_order = plan
+                .as_deref()
+                .and_then(|p| p.planned_at(machine.station.as_str()))
+                .map(|(wo, _)| wo.work_order.clone());
             let before = machine.state();
             for kind in machine.cycle(&mut rng, config.parts_per_cycle, work_order.as_ref()) {
                 if config.max_events.is_some_and(|max| n_generated >= max) {

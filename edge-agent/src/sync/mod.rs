@@ -9,13 +9,14 @@
 pub mod client;
 pub mod state;
 
+use crate::backoff::Backoff;
 use crate::config::CentralLink;
 use crate::journal::{JournalHandle, JournalStats};
 use crate::live::Live;
 use client::{CentralClient, SyncError};
 use protocol::{EdgeId, EdgeStatus, PROTOCOL_VERSION, Seq};
 use rand::Rng;
-use state::{Backoff, Effect, UplinkState};
+use state::{Effect, UplinkState};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;

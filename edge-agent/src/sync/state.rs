@@ -1,47 +1,7 @@
 //! The uplink's decisions, without I/O: what to send next, what an answer from central means,
-//! and how long to wait after a failure. The task in `uplink.rs` only carries them out.
+//! and when to retry. The task in `uplink.rs` only carries them out.
 
 use protocol::Seq;
-use std::time::Duration;
-
-/// Exponential backoff with full jitter: the n-th consecutive failure waits a uniformly random
-/// time in `[min, min * 2^n]`, capped at `max`. Jitter keeps many edges that lost central at
-/// the same moment from all coming back at the same moment.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    min: Duration,
-    max: Duration,
-    failures: u32,
-}
-
-impl Backoff {
-    pub fn new(min: Duration, max: Duration) -> Backoff {
-        Backoff {
-            min,
-            max: max.max(min),
-            failures: 0,
-        }
-    }
-
-    /// The wait after one more failure. `unit` is a random number in `[0, 1)`.
-    pub fn fail(&mut self, unit: f64) -> Duration {
-        let ceiling = self
-            .min
-            .saturating_mul(1u32 << self.failures.min(20))
-            .min(self.max);
-        self.failures = self.failures.saturating_add(1);
-        let span = ceiling.saturating_sub(self.min);
-        self.min + span.mul_f64(unit.clamp(0.0, 1.0))
-    }
-
-    pub fn succeed(&mut self) {
-        self.failures = 0;
-    }
-
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-}
 
 /// What central said to a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,23 +211,5 @@ mod tests {
             Effect::Resend { from: Seq(10) }
         );
         assert_eq!(s.next_batch_after(), None);
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(b.fail(0.0), Duration::from_millis(100));
-        assert_eq!(b.fail(1.0), Duration::from_millis(200));
-        assert_eq!(b.fail(1.0), Duration::from_millis(400));
-        assert_eq!(b.fail(1.0), Duration::from_millis(800));
-        assert_eq!(b.fail(1.0), Duration::from_secs(1));
-        assert_eq!(b.fail(1.0), Duration::from_secs(1), "capped");
-        assert_eq!(b.fail(0.5), Duration::from_millis(550));
-        b.succeed();
-        assert_eq!(b.fail(1.0), Duration::from_millis(100));
-        for _ in 0..100 {
-            let d = b.fail(0.999);
-            assert!(d <= Duration::from_secs(1));
-        }
     }
 }

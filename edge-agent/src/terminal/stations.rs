@@ -18,9 +18,9 @@
 //! unreachable.
 
 use super::{Refusal, TerminalState, error};
+use crate::exchange::{PinCheck, ScanOutcome, StationAction, StationCommand};
 use crate::labels::{FinishedLot, Symbology, finished_lot_label};
 use crate::live::{FloorView, ScanRecord};
-use crate::processor::scan::{PinCheck, ScanOutcome, StationAction, StationCommand};
 use crate::sources::{ScanRequest, SourceMessage};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};

@@ -42,10 +42,10 @@ use self::health::{FaultLimiter, Health, LinkState, PollOutcome};
 use self::plan::{ReadRequest, plan_reads};
 use self::write::{WriteJob, write_and_verify};
 use super::{Reading, Readings, SourceMessage, Value};
+use crate::backoff::Backoff;
 use crate::config::modbus::{ModbusDevice, PollGroup, Report, Table, Tag, modicon};
 use crate::live::{DeviceStatus, Live, RequestOutcome};
 use crate::sources::tcp::{KeepAlive, set_keepalive};
-use crate::sync::state::Backoff;
 use chrono::Utc;
 use prometheus_client::metrics::counter::Counter;
 use protocol::{EventBody, EventId, EventKind, Source};
@@ -107,7 +107,7 @@ impl Link for Context {
         match tokio::time::timeout(timeout, self.call(request)).await {
             Err(_) => Err(format!(
                 "no reply within {}",
-                humantime_serde::re::humantime::format_duration(timeout)
+                protocol::duration::format(timeout)
             )),
             Ok(Err(e)) => Err(transport_message(&e)),
             Ok(Ok(answer)) => Ok(answer),
@@ -202,7 +202,7 @@ pub async fn connect(host: &str, unit: u8, timeout: Duration) -> Result<Context,
         Ok(r) => r,
         Err(_) => Err(format!(
             "connect to {host} took longer than {}",
-            humantime_serde::re::humantime::format_duration(timeout)
+            protocol::duration::format(timeout)
         )),
     }
 }

@@ -226,7 +226,7 @@ impl Port {
             Ok(Err(e)) => transport_message(&e),
             Err(_) => {
                 let got = self.tap.recorded();
-                let timeout = humantime_serde::re::humantime::format_duration(timeout);
+                let timeout = protocol::duration::format(timeout);
                 if got.is_empty() {
                     format!("no reply within {timeout}")
                 } else {
@@ -273,7 +273,7 @@ impl Port {
         };
         self.ctx = tokio_modbus::client::rtu::attach_slave(self.tap.clone(), Slave(1));
         self.idle_since = Instant::now();
-        let quiet = humantime_serde::re::humantime::format_duration(quiet);
+        let quiet = protocol::duration::format(quiet);
         Ok(match (silent, discarded) {
             (true, 0) => format!("line drained (silent for {quiet})"),
             (true, n) => {

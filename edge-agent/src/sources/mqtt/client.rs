@@ -13,7 +13,8 @@ use super::framing::{Framer, MAX_CONTROL_PACKET, MAX_TOPIC_BYTES, human_bytes};
 use super::rules::{Mapped, MappedValue, Rule, Yields};
 use super::sparkplug::{Session, Topic, rebirth_request};
 use super::transport::{MARKER_LEN, Marker, Relay, Upstream};
-use crate::live::{DeviceStatus, Live};
+use crate::backoff::Reconnect;
+use crate::live::{DeviceBoard, DeviceStatus};
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::tokio_rustls::rustls::pki_types::pem::PemObject;
 use rumqttc::tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -382,54 +383,11 @@ pub fn options(
     Ok(o)
 }
 
-/// Waits between reconnects: from [`BACKOFF_MIN`] doubling to [`BACKOFF_MAX`], and back to
-/// the start only after a connection that stayed up [`STAYED_UP`]. A connection that fails
-/// right after each CONNACK (a broker that drops it at once, a message it cannot take) so
-/// backs off like one that never connects.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
-    up_since: Option<Instant>,
-    /// Failures since the last connection that stayed up.
-    pub failures: u32,
-}
-
+/// The MQTT client's reconnect policy ([`Reconnect`]): from [`BACKOFF_MIN`] doubling to
+/// [`BACKOFF_MAX`], back to the start only after a connection that stayed up [`STAYED_UP`].
 pub const BACKOFF_MIN: Duration = Duration::from_millis(200);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub const STAYED_UP: Duration = Duration::from_secs(30);
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff {
-            next: BACKOFF_MIN,
-            up_since: None,
-            failures: 0,
-        }
-    }
-}
-
-impl Backoff {
-    /// A connection was made (CONNACK) at `now`.
-    pub fn connected(&mut self, now: Instant) {
-        self.up_since = Some(now);
-    }
-
-    /// The connection failed at `now`: how long to wait before the next attempt.
-    pub fn failed(&mut self, now: Instant) -> Duration {
-        if self
-            .up_since
-            .take()
-            .is_some_and(|since| now.saturating_duration_since(since) >= STAYED_UP)
-        {
-            self.next = BACKOFF_MIN;
-            self.failures = 0;
-        }
-        self.failures = self.failures.saturating_add(1);
-        let wait = self.next;
-        self.next = (self.next * 2).min(BACKOFF_MAX);
-        wait
-    }
-}
 
 /// The fault for a message the relay refused for its size (a [`Marker`] in its place).
 pub fn refused_fault(
@@ -568,10 +526,11 @@ pub fn describe_failure(broker: &str, e: &ConnectionError) -> String {
 pub async fn run(
     config: MqttConfig,
     out: mpsc::Sender<MqttDelivery>,
-    live: Arc<Live>,
+    devices: impl Into<DeviceBoard>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let device_name = format!("mqtt:{}", config.broker);
+    let devices: DeviceBoard = devices.into();
     let (addr, rules) = match config.validate() {
         Ok(v) => v,
         Err(mistakes) => {
@@ -624,7 +583,7 @@ pub async fn run(
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "mqtt source not started");
-            live.set_device(status(&device_name, "down", Some(e)));
+            devices.set(status(&device_name, "down", Some(e)));
             return;
         }
     };
@@ -639,7 +598,7 @@ pub async fn run(
     // driver itself waits before polling again (rumqttc reconnects on the next poll).
     let (to_loop, mut events) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
-        let mut backoff = Backoff::default();
+        let mut backoff = Reconnect::new(BACKOFF_MIN, BACKOFF_MAX, STAYED_UP);
         loop {
             let event = eventloop.poll().await;
             let wait = match &event {
@@ -651,7 +610,7 @@ pub async fn run(
                 Err(_) => Some(backoff.failed(Instant::now())),
                 Ok(_) => continue,
             };
-            if to_loop.send((event, wait, backoff.failures)).is_err() {
+            if to_loop.send((event, wait, backoff.failures())).is_err() {
                 return;
             }
             if let Some(wait) = wait {
@@ -689,7 +648,7 @@ pub async fn run(
     let mut session = Session::default();
     let mut faults = FaultLimiter::default();
     let mut shown = std::collections::HashSet::new();
-    live.set_device(status(&device_name, "connecting", None));
+    devices.set(status(&device_name, "connecting", None));
     loop {
         let broker_faults = async {
             match &gate {
@@ -727,7 +686,7 @@ pub async fn run(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .reconnected();
-                live.set_device(status(&device_name, "connected", None));
+                devices.set(status(&device_name, "connected", None));
                 tracing::info!(broker = %config.broker, session_present = ack.session_present, "mqtt connected");
                 for filter in subscriptions(&rules) {
                     if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
@@ -758,7 +717,7 @@ pub async fn run(
                             fault_device(&publish.topic),
                             human_bytes(max_payload)
                         );
-                        live.set_device(status(&device_name, "connected", Some(detail)));
+                        devices.set(status(&device_name, "connected", Some(detail)));
                         (
                             refused_fault(&mut faults, &publish.topic, marker, max_payload, now)
                                 .into_iter()
@@ -791,7 +750,7 @@ pub async fn run(
                         && (shown.contains(device) || shown.len() < MAX_SHOWN_DEVICES)
                     {
                         shown.insert(device.clone());
-                        live.set_device(DeviceStatus {
+                        devices.set(DeviceStatus {
                             device: device.clone(),
                             station: station.clone(),
                             state: if *online { "online" } else { "offline" }.to_owned(),
@@ -834,7 +793,7 @@ pub async fn run(
                     .filter(|_| !matches!(e, ConnectionError::ConnectionRefused(_)))
                     .unwrap_or_else(|| describe_failure(&config.broker, &e));
                 let retry = wait.unwrap_or_default();
-                live.set_device(status(
+                devices.set(status(
                     &device_name,
                     "down",
                     Some(format!(
@@ -994,33 +953,6 @@ counter = "good"
             later,
         );
         assert!(m.is_empty(), "no rule, nothing");
-    }
-
-    #[test]
-    fn reconnects_back_off_and_start_again_only_after_a_connection_that_stayed_up() {
-        let mut b = Backoff::default();
-        let t0 = Instant::now();
-        // A broker that takes the connection and drops it at once (a message it cannot
-        // send, a session it refuses): the waits grow as if it never connected.
-        let mut waits = Vec::new();
-        let mut now = t0;
-        for _ in 0..10 {
-            b.connected(now);
-            now += Duration::from_millis(5);
-            let w = b.failed(now);
-            waits.push(w);
-            now += w;
-        }
-        assert_eq!(waits[0], BACKOFF_MIN);
-        assert_eq!(waits[1], BACKOFF_MIN * 2);
-        assert_eq!(waits[9], BACKOFF_MAX, "{waits:?}");
-        assert_eq!(b.failures, 10);
-        // A connection that stayed up starts again from the bottom.
-        b.connected(now);
-        assert_eq!(b.failed(now + STAYED_UP), BACKOFF_MIN);
-        assert_eq!(b.failures, 1);
-        // So does nothing else: failing to connect at all keeps growing.
-        assert_eq!(b.failed(now + STAYED_UP), BACKOFF_MIN * 2);
     }
 
     #[test]

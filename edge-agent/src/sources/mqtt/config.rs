@@ -22,7 +22,7 @@ pub struct MqttConfig {
     /// PEM client certificate and key, for brokers that authenticate clients by certificate.
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
-    #[serde(default = "default_keep_alive", with = "humantime_serde")]
+    #[serde(default = "default_keep_alive", with = "protocol::duration")]
     pub keep_alive: Duration,
     /// QoS 1 messages in flight from the broker at once (acknowledged after commit).
     #[serde(default = "default_inflight")]

@@ -42,12 +42,12 @@ pub mod serial;
 
 use self::framing::{DEFAULT_MAX_LEN, Decoder, Frame, Framing, Terminator};
 use super::{ScanRequest, SourceMessage};
+use crate::backoff::Backoff;
 use crate::config::modbus::PathSeg;
-use crate::live::{DeviceStatus, Live};
-use crate::processor::scan::ScanResult;
+use crate::exchange::ScanResult;
+use crate::live::{DeviceBoard, DeviceStatus};
 use crate::sources::modbus::health::FaultLimiter;
 use crate::sources::tcp::{KeepAlive, set_keepalive};
-use crate::sync::state::Backoff;
 use chrono::Utc;
 use protocol::{DeviceId, EventBody, EventId, EventKind, Source, StationId};
 use serde::Deserialize;
@@ -96,25 +96,25 @@ pub struct ScannerConfig {
     /// Written when a scan is refused, not stored, or not a code (e.g. `"\u0015"`).
     #[serde(default)]
     pub nak: Option<String>,
-    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    #[serde(default = "default_connect_timeout", with = "protocol::duration")]
     pub connect_timeout: Duration,
-    #[serde(default = "default_backoff_min", with = "humantime_serde")]
+    #[serde(default = "default_backoff_min", with = "protocol::duration")]
     pub backoff_min: Duration,
-    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    #[serde(default = "default_backoff_max", with = "protocol::duration")]
     pub backoff_max: Duration,
     /// At most one fault event of each kind (link, data) per interval.
-    #[serde(default = "default_fault_interval", with = "humantime_serde")]
+    #[serde(default = "default_fault_interval", with = "protocol::duration")]
     pub fault_interval: Duration,
     /// TCP only: close a connection that carried no byte for this long (`connect`: dial
     /// again; `listen`: free its slot). Off when absent.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "protocol::duration::option")]
     pub idle_timeout: Option<Duration>,
     /// TCP only: silence before the first keep-alive probe (default 30s); `"0s"` turns
     /// keep-alive off.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "protocol::duration::option")]
     pub keepalive_idle: Option<Duration>,
     /// TCP only: time between keep-alive probes (default 10s).
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "protocol::duration::option")]
     pub keepalive_interval: Option<Duration>,
     /// TCP only: unanswered probes before the connection counts as lost (default 3).
     #[serde(default)]
@@ -497,7 +497,7 @@ impl ScannerConfig {
 /// there.
 pub async fn run(
     scanner: Scanner,
-    live: Arc<Live>,
+    devices: impl Into<DeviceBoard>,
     to_processor: mpsc::Sender<SourceMessage>,
     mut stopping: watch::Receiver<bool>,
 ) {
@@ -507,7 +507,7 @@ pub async fn run(
         peers: Mutex::new(BTreeMap::new()),
         last_idle: Mutex::new(None),
         scanner,
-        live,
+        devices: devices.into(),
         to_processor,
     });
     match shared.scanner.link.clone() {
@@ -527,7 +527,8 @@ pub async fn run(
 
 struct Shared {
     scanner: Scanner,
-    live: Arc<Live>,
+    /// Where the scanner's link status is shown.
+    devices: DeviceBoard,
     to_processor: mpsc::Sender<SourceMessage>,
     /// Connections lost or refused.
     link_faults: Mutex<FaultLimiter>,
@@ -564,10 +565,9 @@ enum FaultKind {
 impl Shared {
     fn show(&self, connected: bool, station: Option<&StationId>, detail: String) {
         let state = if connected { "connected" } else { "down" };
-        self.live
-            .metrics
-            .set_device_state(&self.scanner.name, if connected { 0 } else { 2 });
-        self.live.set_device(DeviceStatus {
+        self.devices
+            .set_state_metric(&self.scanner.name, if connected { 0 } else { 2 });
+        self.devices.set(DeviceStatus {
             device: self.scanner.name.clone(),
             station: station.map(|s| s.as_str().to_owned()),
             state: state.to_owned(),
@@ -638,7 +638,7 @@ impl Shared {
     fn idle_text(&self) -> String {
         self.scanner
             .idle_timeout
-            .map(|t| humantime_serde::re::humantime::format_duration(t).to_string())
+            .map(|t| protocol::duration::format(t).to_string())
             .unwrap_or_default()
     }
 
@@ -825,7 +825,7 @@ async fn run_client(
             Ok(Err(e)) => format!("cannot connect to {addr}: {e}"),
             Err(_) => format!(
                 "cannot connect to {addr}: no answer within {}",
-                humantime_serde::re::humantime::format_duration(shared.scanner.connect_timeout)
+                protocol::duration::format(shared.scanner.connect_timeout)
             ),
         };
         redialed.clear();

@@ -1,0 +1,131 @@
+//! What the sources and the line terminal exchange with the processor about a station: a scan
+//! or a terminal's button handed in ([`ScanRequest`], [`StationCommand`]) and the answer once
+//! its event is committed ([`ScanOutcome`]). It sits below all three, so neither the sources
+//! nor the terminal depend on the processor to speak to it.
+
+use chrono::{DateTime, Utc};
+use protocol::{EventId, LotId, OperatorId, Seq, StationId};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One read of a barcode, as a scanner or a person handed it in.
+#[derive(Debug)]
+pub struct ScanRequest {
+    /// The code as read, framing removed: symbology identifier, GS separators and all.
+    pub raw: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The station the scanner is bound to, or the terminal's station.
+    pub station: protocol::StationId,
+    /// The scanner (a configured source's name), or none for a person at the terminal.
+    pub device: Option<protocol::DeviceId>,
+    /// Told the outcome once the scan's event is committed (or could not be).
+    pub reply: Option<tokio::sync::oneshot::Sender<ScanOutcome>>,
+}
+
+/// What the operator (or the scanner, or the HTTP caller) is told about one scan, once its
+/// event is committed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanOutcome {
+    pub result: ScanResult,
+    /// What the code was: `operator`, `work_order`, `material_lot`, `location`, `station`,
+    /// `gs1`; absent when it could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    /// For an accepted scan: what it did (`signed_in`, `signed_out`, `started`, `issued`,
+    /// `location_set`, `location_cleared`, `received`, `moved`, `station_checked`,
+    /// `lot_completed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'static str>,
+    /// For a completed lot: the new lot's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lot: Option<LotId>,
+    /// For a refused scan: why, as a stable code the terminal translates (`wrong_item`,
+    /// `expired`, `on_hold`, `no_work_order`, `no_stock`, `unknown_code`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// For an accepted scan the operator should look at: what is wrong, as a stable code the
+    /// terminal translates (`over_required`: issued beyond what the order needs, within the
+    /// plant's tolerance; `negative_stock`: central holds less of the lot than was issued).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<&'static str>,
+    /// The outcome in one English sentence (logs, scanners with a display, API callers).
+    pub message: String,
+    /// The values the message names, for translations of it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<&'static str, String>,
+    /// The committed event's sequence number and id; absent if nothing was stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<Seq>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<EventId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanResult {
+    /// Understood, allowed and stored.
+    Accepted,
+    /// Refused with a reason; the refusal itself is stored.
+    Rejected,
+    /// The journal could not store it: the operator must scan again.
+    NotStored,
+}
+
+/// Something done at a station without a scan: the terminal's buttons.
+#[derive(Debug)]
+pub struct StationCommand {
+    pub station: StationId,
+    pub at: DateTime<Utc>,
+    pub action: StationAction,
+    pub reply: Option<tokio::sync::oneshot::Sender<ScanOutcome>>,
+}
+
+impl StationCommand {
+    /// The command as the scan list shows it.
+    pub fn as_request(&self) -> ScanRequest {
+        let raw = match &self.action {
+            StationAction::SignIn { badge, .. } => format!("sign in: {badge}"),
+            StationAction::SignOut => "sign out".to_owned(),
+            StationAction::CompleteLot { qty, .. } => {
+                format!("complete lot: {}", qty.normalize())
+            }
+        };
+        ScanRequest {
+            raw,
+            at: self.at,
+            station: self.station.clone(),
+            device: None,
+            reply: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StationAction {
+    /// An operator signs in by badge at the terminal, with the PIN checked by the caller.
+    SignIn {
+        badge: OperatorId,
+        pin: PinCheck,
+    },
+    SignOut,
+    /// A finished lot (or container) of the running work order is full: record it, and print
+    /// its label. `approved_by`: a supervisor whose badge and PIN the caller checked, who
+    /// allows a lot beyond the order's open quantity.
+    CompleteLot {
+        qty: Decimal,
+        approved_by: Option<OperatorId>,
+    },
+}
+
+/// What became of the PIN that came with a sign-in. PINs are checked (argon2, slow on
+/// purpose) by the HTTP handler, never in the processor, which must not stall the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinCheck {
+    /// No PIN came (a badge scanned at a scanner).
+    NotGiven,
+    Verified,
+    Wrong,
+    /// Too many wrong PINs for this badge lately: not even checked.
+    Locked,
+}
