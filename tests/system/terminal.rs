@@ -306,7 +306,14 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
     );
     terminal.screenshot("02-signed-in").await;
 
-    // Tap the queued work order to start it; the scan input takes the focus back.
+    // Tap the queued work order to start it; the scan input takes the focus back. The operator
+    // scrolls it clear of the Complete-lot card pinned at the foot of the column first.
+    terminal
+        .js(
+            r#"document.querySelector('#queue button[data-work-order="WO-1001"]')
+                .scrollIntoView({block: 'center'}); return true;"#,
+        )
+        .await;
     terminal
         .client
         .find(Locator::Css(r#"#queue button[data-work-order="WO-1001"]"#))
