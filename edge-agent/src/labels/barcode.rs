@@ -53,6 +53,14 @@ impl Symbology {
         )
     }
 
+    /// Whether it carries GS1 element strings (and so this system's label codes).
+    pub fn is_gs1(self) -> bool {
+        matches!(
+            self,
+            Symbology::Gs1128 | Symbology::Gs1Qr | Symbology::Gs1DataMatrix
+        )
+    }
+
     /// The quiet zone each side, in modules.
     pub fn quiet_zone(self) -> u32 {
         match self {
@@ -91,6 +99,14 @@ impl FromStr for Symbology {
                     "unknown symbology {s:?}; expected code128, gs1-128, ean-13, qr, gs1-qr or gs1-datamatrix"
                 )
             })
+    }
+}
+
+/// From its name in a configuration file (`label = "gs1-datamatrix"`), as [`FromStr`] reads it.
+impl<'de> serde::Deserialize<'de> for Symbology {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

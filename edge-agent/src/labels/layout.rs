@@ -165,10 +165,7 @@ pub const FINISHED_LOT_HEIGHT: u32 = 1218;
 /// holds about 48 characters, GS1-128's own limit. A code too long for it fails with a reason
 /// that says to print the label with GS1 QR.
 pub fn finished_lot_label(lot: &FinishedLot, symbology: Symbology) -> Result<Label, LabelError> {
-    if !matches!(
-        symbology,
-        Symbology::Gs1128 | Symbology::Gs1Qr | Symbology::Gs1DataMatrix
-    ) {
+    if !symbology.is_gs1() {
         return Err(LabelError::Data(format!(
             "a finished-lot label carries its code as gs1-128, gs1-qr or gs1-datamatrix, not {symbology}"
         )));

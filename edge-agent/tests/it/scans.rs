@@ -390,7 +390,7 @@ async fn a_completed_lot_s_label_goes_to_the_station_s_printer_and_a_dead_printe
     });
     let dead = dead_central().trim_start_matches("http://").to_owned();
     let stations = format!(
-        "[[stations]]\nid = \"st-10\"\nprinter = \"{printer_addr}\"\n[[stations]]\nid = \"st-20\"\nprinter = \"{dead}\"\n"
+        "[[stations]]\nid = \"st-10\"\nprinter = \"{printer_addr}\"\nlabel = \"gs1-datamatrix\"\n[[stations]]\nid = \"st-20\"\nprinter = \"{dead}\"\n"
     );
     let mut plan = plan();
     let mut second = plan.work_orders[0].clone();
@@ -406,6 +406,12 @@ async fn a_completed_lot_s_label_goes_to_the_station_s_printer_and_a_dead_printe
     let zpl = job.await.unwrap();
     assert!(
         zpl.starts_with("^XA") && zpl.contains("WO-1001-001"),
+        "{zpl}"
+    );
+    // st-10 prints its labels as GS1 DataMatrix (`label = "gs1-datamatrix"`): `^BX` with FNC1
+    // (`_1`) first, the lot's code after it.
+    assert!(
+        zpl.contains(",200,") && zpl.contains(",,_^FD_1") && zpl.contains("^BXN,"),
         "{zpl}"
     );
 
