@@ -25,7 +25,7 @@ fn zbarimg() -> Option<PathBuf> {
 
 /// `program` on the PATH, or `None` (after saying why) when the test should skip; under
 /// `CI=true` a missing program fails the test instead.
-fn tool(program: &str, package: &str) -> Option<PathBuf> {
+pub(crate) fn tool(program: &str, package: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(program))
@@ -244,7 +244,7 @@ fn every_label_decodes_back_with_zbarimg() {
 
 /// One Data Matrix as dmtxread read it: whether its first data codeword is FNC1 (232), which
 /// makes it GS1 DataMatrix, and the data it transmits after that (GS for each separator).
-fn decode_datamatrix(dmtxread: &Path, image: &Path) -> (bool, Vec<u8>) {
+pub(crate) fn decode_datamatrix(dmtxread: &Path, image: &Path) -> (bool, Vec<u8>) {
     let run = |args: &[&str]| {
         let out = Command::new(dmtxread)
             .args(args)
