@@ -20,11 +20,11 @@ pub enum BarcodeCommand {
 
 #[derive(Args)]
 pub struct LabelArgs {
-    /// code128, gs1-128, ean-13, qr or gs1-qr.
+    /// code128, gs1-128, ean-13, qr, gs1-qr or gs1-datamatrix.
     #[arg(long)]
     symbology: Symbology,
     /// What to encode: text (code128, qr); 12 or 13 digits (ean-13); GS1 data in the bracketed
-    /// form, `(01)09506000134352(10)ABC123` (gs1-128, gs1-qr).
+    /// form, `(01)09506000134352(10)ABC123` (gs1-128, gs1-qr, gs1-datamatrix).
     #[arg(long)]
     data: String,
     /// Write the label here; the extension picks the format: .png, .svg or .zpl.
@@ -33,8 +33,8 @@ pub struct LabelArgs {
     /// Also send it as ZPL to this Zebra printer: HOST or HOST:PORT (port 9100 by default).
     #[arg(long)]
     printer: Option<String>,
-    /// Width of the narrowest bar (or QR cell) in printer dots, 8 dots per mm. Default: 3 for
-    /// linear codes, 8 for QR.
+    /// Width of the narrowest bar (or QR or DataMatrix cell) in printer dots, 8 dots per mm.
+    /// Default: 3 for linear codes, 8 for QR and DataMatrix.
     #[arg(long)]
     module: Option<u32>,
 }

@@ -109,6 +109,10 @@ pub struct StationConfig {
     /// lots completed at this station are printed there.
     #[serde(default)]
     pub printer: Option<String>,
+    /// The symbology of the code on this station's finished-lot labels: `gs1-128`, `gs1-qr` or
+    /// `gs1-datamatrix`. Unset: GS1-128, or GS1 QR for a code too long for GS1-128.
+    #[serde(default)]
+    pub label: Option<crate::labels::Symbology>,
 }
 
 /// `[line_state]`: the edge publishes its line state, retained, to an MQTT broker
@@ -808,6 +812,18 @@ impl EdgeConfig {
                     format!("station {:?} is configured twice", st.id),
                 );
             }
+            if let Some(symbology) = st.label
+                && !symbology.is_gs1()
+            {
+                mistake(
+                    station.span(),
+                    format!(
+                        "station {:?}: label = {:?} cannot carry the finished-lot code; use gs1-128, gs1-qr or gs1-datamatrix",
+                        st.id,
+                        symbology.name()
+                    ),
+                );
+            }
             if st.printer.as_deref().is_some_and(|p| p.trim().is_empty()) {
                 mistake(
                     station.span(),
@@ -1011,6 +1027,33 @@ token = "secret"
             .iter()
             .map(|m| m.to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_station_s_label_symbology_is_one_that_carries_gs1() {
+        let c = EdgeConfig::from_toml_str(&format!(
+            "{MINIMAL}[[stations]]\nid = \"st-10\"\nlabel = \"gs1-datamatrix\"\n[[stations]]\nid = \"st-20\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.stations[0].label,
+            Some(crate::labels::Symbology::Gs1DataMatrix)
+        );
+        assert_eq!(c.stations[1].label, None);
+        let m = mistakes(&format!(
+            "{MINIMAL}[[stations]]\nid = \"st-10\"\nlabel = \"ean-13\"\n"
+        ));
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].ends_with(
+                "station \"st-10\": label = \"ean-13\" cannot carry the finished-lot code; use gs1-128, gs1-qr or gs1-datamatrix"
+            ),
+            "{m:?}"
+        );
+        let m = mistakes(&format!(
+            "{MINIMAL}[[stations]]\nid = \"st-10\"\nlabel = \"pdf417\"\n"
+        ));
+        assert!(m[0].contains("unknown symbology \"pdf417\""), "{m:?}");
     }
 
     #[test]

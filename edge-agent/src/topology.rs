@@ -361,6 +361,11 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
                 .iter()
                 .filter_map(|st| Some((st.id.as_str().into(), st.printer.clone()?)))
                 .collect(),
+            label_symbologies: config
+                .stations
+                .iter()
+                .filter_map(|st| Some((st.id.as_str().into(), st.label?)))
+                .collect(),
             access,
             allowed_hosts: Arc::new(config.http.allowed_hosts.clone()),
             streams: Arc::new(tokio::sync::Semaphore::new(config.http.max_event_streams)),

@@ -1,4 +1,5 @@
-//! Encoding data into barcode modules: Code 128, GS1-128, EAN-13, QR and GS1 QR.
+//! Encoding data into barcode modules: Code 128, GS1-128, EAN-13, QR, GS1 QR and GS1
+//! DataMatrix.
 
 use super::LabelError;
 use super::code128::{self, Token, Unit};
@@ -20,15 +21,18 @@ pub enum Symbology {
     Qr,
     /// QR in FNC1-first-position mode, carrying a GS1 element string (FNC1 as GS in byte mode).
     Gs1Qr,
+    /// Data Matrix (ECC 200, square) starting with FNC1, carrying a GS1 element string.
+    Gs1DataMatrix,
 }
 
 impl Symbology {
-    pub const ALL: [Symbology; 5] = [
+    pub const ALL: [Symbology; 6] = [
         Symbology::Code128,
         Symbology::Gs1128,
         Symbology::Ean13,
         Symbology::Qr,
         Symbology::Gs1Qr,
+        Symbology::Gs1DataMatrix,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +42,7 @@ impl Symbology {
             Symbology::Ean13 => "ean-13",
             Symbology::Qr => "qr",
             Symbology::Gs1Qr => "gs1-qr",
+            Symbology::Gs1DataMatrix => "gs1-datamatrix",
         }
     }
 
@@ -48,12 +53,22 @@ impl Symbology {
         )
     }
 
+    /// Whether it carries GS1 element strings (and so this system's label codes).
+    pub fn is_gs1(self) -> bool {
+        matches!(
+            self,
+            Symbology::Gs1128 | Symbology::Gs1Qr | Symbology::Gs1DataMatrix
+        )
+    }
+
     /// The quiet zone each side, in modules.
     pub fn quiet_zone(self) -> u32 {
         match self {
             Symbology::Code128 | Symbology::Gs1128 => 10,
             Symbology::Ean13 => 11,
             Symbology::Qr | Symbology::Gs1Qr => 4,
+            // ISO/IEC 16022 asks for one module; two leave room for a thermal head's bleed.
+            Symbology::Gs1DataMatrix => 2,
         }
     }
 }
@@ -73,14 +88,25 @@ impl FromStr for Symbology {
             "gs1128" => "gs1-128",
             "ean13" => "ean-13",
             "gs1qr" => "gs1-qr",
+            "gs1datamatrix" | "gs1-data-matrix" | "gs1-dm" => "gs1-datamatrix",
             other => other,
         };
         Symbology::ALL
             .into_iter()
             .find(|s| s.name() == wanted)
             .ok_or_else(|| {
-                format!("unknown symbology {s:?}; expected code128, gs1-128, ean-13, qr or gs1-qr")
+                format!(
+                    "unknown symbology {s:?}; expected code128, gs1-128, ean-13, qr, gs1-qr or gs1-datamatrix"
+                )
             })
+    }
+}
+
+/// From its name in a configuration file (`label = "gs1-datamatrix"`), as [`FromStr`] reads it.
+impl<'de> serde::Deserialize<'de> for Symbology {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -123,6 +149,10 @@ pub(crate) enum ZplData {
     Qr(String),
     /// Sent as a bitmap (`^GF`): GS1 QR, whose FNC1 mode `^BQ` does not reliably produce.
     Bitmap,
+    /// `^BX` (quality 200) field data of GS1 DataMatrix with `_` as the escape character: FNC1
+    /// first and as each separator as `_1`, a `_` of the data as `__`. Then the symbol's size in
+    /// modules, which `^BX` is told so the printer draws the size the layout made room for.
+    DataMatrix { data: String, size: usize },
 }
 
 /// An encoded barcode.
@@ -144,26 +174,26 @@ pub const GS1_128_MAX_CHARS: usize = 48;
 
 impl Barcode {
     /// Encodes `data` as `symbology` says: text for code128 and qr, 12 or 13 digits for ean-13,
-    /// GS1 data (bracketed, or an element string with GS) for gs1-128 and gs1-qr.
+    /// GS1 data (bracketed, or an element string with GS) for gs1-128, gs1-qr and gs1-datamatrix.
     /// `current_year` places GS1 dates in their century, for checking them.
     pub fn new(symbology: Symbology, data: &str, current_year: i32) -> Result<Barcode, LabelError> {
         match symbology {
             Symbology::Code128 => Barcode::code128(data),
             Symbology::Ean13 => Barcode::ean13(data),
             Symbology::Qr => Barcode::qr(data),
-            Symbology::Gs1128 | Symbology::Gs1Qr => {
+            Symbology::Gs1128 | Symbology::Gs1Qr | Symbology::Gs1DataMatrix => {
                 let elements = gs1::parse_gs1_data(data, current_year)?;
                 Barcode::gs1(symbology, &elements)
             }
         }
     }
 
-    /// One of this system's label codes, in GS1-128 or GS1 QR.
+    /// One of this system's label codes, in GS1-128, GS1 QR or GS1 DataMatrix.
     pub fn label_code(code: &LabelCode, symbology: Symbology) -> Result<Barcode, LabelError> {
         Barcode::gs1(symbology, &code.elements()?)
     }
 
-    /// GS1 elements in GS1-128 or GS1 QR.
+    /// GS1 elements in GS1-128, GS1 QR or GS1 DataMatrix.
     pub fn gs1(symbology: Symbology, elements: &[Element]) -> Result<Barcode, LabelError> {
         let data = gs1::to_element_string(elements);
         let text = gs1::to_bracketed(elements);
@@ -193,8 +223,22 @@ impl Barcode {
                     zpl: ZplData::Bitmap,
                 })
             }
+            Symbology::Gs1DataMatrix => {
+                let (modules, size) = gs1_datamatrix(&data)?;
+                let zpl = ZplData::DataMatrix {
+                    data: datamatrix_zpl_data(&data),
+                    size,
+                };
+                Ok(Barcode {
+                    symbology,
+                    data,
+                    text,
+                    modules,
+                    zpl,
+                })
+            }
             other => Err(LabelError::Data(format!(
-                "{other} does not carry GS1 data; use gs1-128 or gs1-qr"
+                "{other} does not carry GS1 data; use gs1-128, gs1-qr or gs1-datamatrix"
             ))),
         }
     }
@@ -332,6 +376,51 @@ fn qr_symbol(data: &[u8], header: QrHeader) -> Result<Modules, LabelError> {
     )))
 }
 
+/// A square GS1 DataMatrix (ECC 200) of a GS1 element string, in the smallest size that fits:
+/// FNC1 first, then the data as the `datamatrix` crate's optimising encoder plans it. The
+/// separators after variable-length elements go in as GS (ASCII 29), which the GS1 General
+/// Specifications allow in GS1 DataMatrix beside FNC1, and which readers transmit as the same
+/// GS. Only square sizes: ZPL's `^BX` draws no rectangular ones.
+fn gs1_datamatrix(element_string: &str) -> Result<(Modules, usize), LabelError> {
+    let symbols = datamatrix::SymbolList::default().enforce_square();
+    let code =
+        datamatrix::DataMatrix::encode_gs1(element_string.as_bytes(), symbols).map_err(|e| {
+            LabelError::TooLong(format!(
+                "{} characters do not fit a GS1 DataMatrix: {e:?}",
+                element_string.len()
+            ))
+        })?;
+    let bitmap = code.bitmap();
+    let size = bitmap.width();
+    if bitmap.height() != size {
+        return Err(LabelError::Render(format!(
+            "the DataMatrix encoder made a {size}×{} symbol where a square was asked for",
+            bitmap.height()
+        )));
+    }
+    let mut dark = vec![false; size * size];
+    for (x, y) in bitmap.pixels() {
+        dark[y * size + x] = true;
+    }
+    Ok((Modules::Matrix { size, dark }, size))
+}
+
+/// `^BX` field data for a GS1 element string, `_` being the escape character: `_1` (FNC1) first
+/// and for each GS separator, `__` for an underscore of the data. GS1 data holds only character
+/// set 82 and GS, so neither `^` nor `~` (which ZPL would take as commands) can occur.
+fn datamatrix_zpl_data(element_string: &str) -> String {
+    let mut out = String::with_capacity(element_string.len() + 4);
+    out.push_str("_1");
+    for c in element_string.chars() {
+        match c {
+            '\u{1d}' => out.push_str("_1"),
+            '_' => out.push_str("__"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn matrix(code: &qrcode::QrCode) -> Modules {
     Modules::Matrix {
         size: code.width(),
@@ -353,7 +442,37 @@ mod tests {
             assert_eq!(s.name().parse::<Symbology>(), Ok(s));
         }
         assert_eq!("GS1_128".parse::<Symbology>(), Ok(Symbology::Gs1128));
+        assert_eq!(
+            "GS1_DataMatrix".parse::<Symbology>(),
+            Ok(Symbology::Gs1DataMatrix)
+        );
         assert!("pdf417".parse::<Symbology>().is_err());
+    }
+
+    #[test]
+    fn gs1_datamatrix_data_text_and_zpl() {
+        let b = Barcode::new(
+            Symbology::Gs1DataMatrix,
+            "(01)09506000134352(10)AB_12(17)201225",
+            2026,
+        )
+        .unwrap();
+        assert_eq!(b.data, "010950600013435210AB_12\u{1d}17201225");
+        assert_eq!(b.text, "(01)09506000134352(10)AB_12(17)201225");
+        let Modules::Matrix { size, ref dark } = b.modules else {
+            panic!("{:?}", b.modules)
+        };
+        // ECC 200 squares are even-sized; the L finder runs down the left and along the bottom.
+        assert_eq!(size % 2, 0);
+        assert!((0..size).all(|y| dark[y * size]));
+        assert!((0..size).all(|x| dark[(size - 1) * size + x]));
+        assert_eq!(
+            b.zpl,
+            ZplData::DataMatrix {
+                data: "_1010950600013435210AB__12_117201225".into(),
+                size
+            }
+        );
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub const FINISHED_LOT_HEIGHT: u32 = 1218;
 
 /// The finished-lot label printed when a lot or container is completed: item, lot, quantity and
 /// work order in text, the label code's elements in the bracketed form, and the code itself as
-/// GS1-128 or GS1 QR (`symbology`).
+/// GS1-128, GS1 QR or GS1 DataMatrix (`symbology`; the two matrix codes sit alike).
 ///
 /// ```text
 /// ┌──────────────────────────┐     ┌──────────────────────────┐
@@ -165,9 +165,9 @@ pub const FINISHED_LOT_HEIGHT: u32 = 1218;
 /// holds about 48 characters, GS1-128's own limit. A code too long for it fails with a reason
 /// that says to print the label with GS1 QR.
 pub fn finished_lot_label(lot: &FinishedLot, symbology: Symbology) -> Result<Label, LabelError> {
-    if !matches!(symbology, Symbology::Gs1128 | Symbology::Gs1Qr) {
+    if !symbology.is_gs1() {
         return Err(LabelError::Data(format!(
-            "a finished-lot label carries its code as gs1-128 or gs1-qr, not {symbology}"
+            "a finished-lot label carries its code as gs1-128, gs1-qr or gs1-datamatrix, not {symbology}"
         )));
     }
     let code = lot.code();

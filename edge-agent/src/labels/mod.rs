@@ -2,7 +2,8 @@
 //! printers.
 //!
 //! - [`Barcode`]: data encoded in one of the symbologies we print ([`Symbology`]): Code 128,
-//!   GS1-128 (FNC1 in first position and as separator), EAN-13, QR and GS1 QR (FNC1 mode).
+//!   GS1-128 (FNC1 in first position and as separator), EAN-13, QR, GS1 QR (FNC1 mode) and
+//!   GS1 DataMatrix (ECC 200, FNC1 first; made with the `datamatrix` crate).
 //!   GS1 data is checked by `protocol::barcode` before it is encoded, so we never print a code
 //!   our own scanners would refuse; this system's label codes ([`LabelCode`]) are encoded from
 //!   their format in `protocol::barcode::label_code`.
@@ -14,7 +15,8 @@
 //!
 //! Understanding scans is not this module's job (`protocol::barcode` does it); the test
 //! `tests/it/labels.rs` closes the loop: every kind of label we print decodes back to the same
-//! data with zbarimg and reads back through `protocol::barcode::parse`.
+//! data with zbarimg (dmtxread for DataMatrix, which zbar does not read) and reads back through
+//! `protocol::barcode::parse`.
 
 mod barcode;
 mod code128;

@@ -20,6 +20,12 @@ fn every_kind() -> Vec<Barcode> {
         Barcode::new(Symbology::Ean13, "950600013435", 2026).unwrap(),
         Barcode::new(Symbology::Qr, "https://example.test/lot?id=7", 2026).unwrap(),
         Barcode::new(Symbology::Gs1Qr, "(01)09506000134352(17)201225", 2026).unwrap(),
+        Barcode::new(
+            Symbology::Gs1DataMatrix,
+            "(01)09506000134352(10)ABC123(17)201225",
+            2026,
+        )
+        .unwrap(),
     ]
 }
 
@@ -110,8 +116,12 @@ fn single_labels_leave_the_quiet_zone_free() {
 }
 
 #[test]
-fn finished_lot_label_in_both_symbologies() {
-    for symbology in [Symbology::Gs1Qr, Symbology::Gs1128] {
+fn finished_lot_label_in_each_gs1_symbology() {
+    for symbology in [
+        Symbology::Gs1Qr,
+        Symbology::Gs1128,
+        Symbology::Gs1DataMatrix,
+    ] {
         let label = finished_lot_label(&lot("HOUSING-A", "FL-000123"), symbology).unwrap();
         assert_eq!(
             (label.width, label.height),
@@ -151,7 +161,7 @@ fn finished_lot_too_long_for_gs1_128_says_to_use_qr() {
     let err = finished_lot_label(&long, Symbology::Ean13).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "a finished-lot label carries its code as gs1-128 or gs1-qr, not ean-13"
+        "a finished-lot label carries its code as gs1-128, gs1-qr or gs1-datamatrix, not ean-13"
     );
 }
 
@@ -167,7 +177,8 @@ fn label_codes_that_cannot_be_printed_are_refused() {
 /// Whether `symbology` can carry `data`, decided apart from the encoder: Code 128 takes
 /// non-empty printable ASCII, EAN-13 12 digits or 13 with the right check digit, QR any
 /// non-empty text (the generator stays far below a QR's capacity), GS1 what the GS1 parser
-/// accepts (within 48 characters for GS1-128).
+/// accepts (within 48 characters for GS1-128; the generator stays far below a DataMatrix's
+/// capacity too).
 fn printable(symbology: Symbology, data: &str) -> bool {
     match symbology {
         Symbology::Code128 => {
@@ -186,10 +197,10 @@ fn printable(symbology: Symbology, data: &str) -> bool {
             }
         }
         Symbology::Qr => !data.is_empty(),
-        Symbology::Gs1128 | Symbology::Gs1Qr => {
+        Symbology::Gs1128 | Symbology::Gs1Qr | Symbology::Gs1DataMatrix => {
             match protocol::barcode::parse_gs1_data(data, 2026) {
                 Ok(elements) => {
-                    symbology == Symbology::Gs1Qr
+                    symbology != Symbology::Gs1128
                         || protocol::barcode::to_element_string(&elements).len()
                             <= GS1_128_MAX_CHARS
                 }
@@ -206,7 +217,7 @@ proptest! {
     #[test]
     fn any_input_is_a_label_or_a_reason(
         data in "\\PC{0,60}|[0-9]{12,13}|(\\([0-9]{2}\\)[A-Z0-9]{1,8}){1,4}",
-        which in 0usize..5,
+        which in 0usize..Symbology::ALL.len(),
         module in proptest::option::of(0u32..50),
     ) {
         let symbology = Symbology::ALL[which];
@@ -235,7 +246,7 @@ proptest! {
         qty in 0i64..10_000_000,
         scale in 0u32..6,
         uom in "[a-z0-9]{0,4}",
-        gs1_128 in any::<bool>(),
+        which in 0usize..3,
     ) {
         let finished = FinishedLot {
             item: item.as_str().into(),
@@ -244,7 +255,7 @@ proptest! {
             uom,
             work_order: "WO-1".into(),
         };
-        let symbology = if gs1_128 { Symbology::Gs1128 } else { Symbology::Gs1Qr };
+        let symbology = [Symbology::Gs1128, Symbology::Gs1Qr, Symbology::Gs1DataMatrix][which];
         match finished_lot_label(&finished, symbology) {
             Ok(label) => {
                 prop_assert!(!label.to_png().unwrap().is_empty());

@@ -8,6 +8,11 @@
 //! - GS1 QR: sent as a `^GFA` bitmap of the symbol we drew. `^BQ` has no documented way to set
 //!   FNC1-first-position mode on every firmware (Link-OS before 6.6 cannot), and a QR without it
 //!   reads as `]Q1`, not GS1.
+//! - GS1 DataMatrix: `^BX` at quality 200 (ECC 200), the module size in dots, the rows and
+//!   columns of the symbol we laid out, and `_` named as the escape character (parameter g,
+//!   whose default differs between firmware versions): the field data starts with `_1`, FNC1,
+//!   which marks the symbol GS1, and `_1` separates a variable-length element from the next.
+//!   No `^FH` there, since it would take `_1…` for a hex escape before `^BX` saw it.
 //!
 //! Text is font 0 scaled to the item's height. Field data goes through `^FH` (hex escapes with
 //! `_`), and the label starts with `^CI28`, so any UTF-8 text prints as itself where the
@@ -63,6 +68,12 @@ pub fn zpl(label: &Label) -> String {
                         "^FO{x},{y}^BQN,2,{},M^FH^FDMA,{}^FS",
                         module.clamp(&1, &10),
                         escape(text)
+                    );
+                }
+                ZplData::DataMatrix { data, size } => {
+                    let _ = writeln!(
+                        out,
+                        "^FO{x},{y}^BXN,{module},200,{size},{size},,_^FD{data}^FS"
                     );
                 }
                 ZplData::Bitmap => {
@@ -147,6 +158,33 @@ mod tests {
 
         let q = zpl(&Label::single(Barcode::qr("WO_1").unwrap(), Some(4)));
         assert!(q.contains("^BQN,2,4,M^FH^FDMA,WO_5F1^FS"), "{q}");
+    }
+
+    #[test]
+    fn gs1_datamatrix_is_bx_with_fnc1_first_and_between_elements() {
+        let b = Barcode::new(
+            Symbology::Gs1DataMatrix,
+            "(01)09506000134352(10)ABC_1(17)201225",
+            2026,
+        )
+        .unwrap();
+        let (size, _) = b.modules.dimensions();
+        let label = Label::single(b, Some(6));
+        let Item::Code { x, y, .. } = &label.items[0] else {
+            panic!("{:?}", label.items[0])
+        };
+        let z = zpl(&label);
+        assert!(
+            z.contains(&format!(
+                "^FO{x},{y}^BXN,6,200,{size},{size},,_^FD_1010950600013435210ABC__1_117201225^FS"
+            )),
+            "{z}"
+        );
+        // The human-readable line is still its own `^FH` text field.
+        assert!(
+            z.contains("^FH^FD(01)09506000134352(10)ABC_5F1(17)201225^FS"),
+            "{z}"
+        );
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct TerminalState {
     pub stations: Vec<protocol::StationId>,
     /// Label printers by station (`[[stations]] printer`).
     pub printers: std::collections::BTreeMap<protocol::StationId, String>,
+    /// The symbology of finished-lot labels by station (`[[stations]] label`); a station not
+    /// named gets GS1-128, or GS1 QR for a code too long for it.
+    pub label_symbologies:
+        std::collections::BTreeMap<protocol::StationId, crate::labels::Symbology>,
     /// Who may act at which station: paired and configured terminals, PINs, the administrator.
     pub access: access::Access,
     /// Host names the edge answers to besides IP addresses and `localhost`.
@@ -247,6 +251,7 @@ pub(crate) async fn test_state() -> (TerminalState, tempfile::TempDir) {
         scans: stations::ScanGate::new(to_processor),
         stations: vec!["st-10".into()],
         printers: Default::default(),
+        label_symbologies: Default::default(),
         access: access::Access::detached(&settings),
         allowed_hosts: Arc::new(Vec::new()),
         streams: Arc::new(tokio::sync::Semaphore::new(4)),

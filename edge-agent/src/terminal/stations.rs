@@ -688,10 +688,7 @@ async fn complete_lot(
 /// Prints a completed lot's label; a failure is recorded as the printer's device fault.
 async fn print(s: &TerminalState, station: &str, printer: &str, outcome: &ScanOutcome) -> Printed {
     let zpl = finished_lot(outcome)
-        .and_then(|lot| {
-            finished_lot_label(&lot, Symbology::Gs1128)
-                .or_else(|_| finished_lot_label(&lot, Symbology::Gs1Qr))
-        })
+        .and_then(|lot| station_label(s, station, &lot))
         .map(|label| label.to_zpl());
     let result = match zpl {
         Ok(zpl) => crate::labels::send_zpl(printer, &zpl, PRINT_TIMEOUT)
@@ -730,6 +727,20 @@ async fn print(s: &TerminalState, station: &str, printer: &str, outcome: &ScanOu
 }
 
 /// The finished lot an accepted `lot_completed` outcome describes.
+/// A finished-lot label in the station's symbology (`[[stations]] label`); without one,
+/// GS1-128, or GS1 QR for a code too long for GS1-128.
+fn station_label(
+    s: &TerminalState,
+    station: &str,
+    lot: &FinishedLot,
+) -> Result<crate::labels::Label, crate::labels::LabelError> {
+    match s.label_symbologies.get(&StationId::from(station)) {
+        Some(&symbology) => finished_lot_label(lot, symbology),
+        None => finished_lot_label(lot, Symbology::Gs1128)
+            .or_else(|_| finished_lot_label(lot, Symbology::Gs1Qr)),
+    }
+}
+
 fn finished_lot(outcome: &ScanOutcome) -> Result<FinishedLot, crate::labels::LabelError> {
     let p = &outcome.params;
     let field = |k: &str| p.get(k).cloned().unwrap_or_default();
@@ -756,11 +767,15 @@ async fn label(State(s): State<TerminalState>, Path(file): Path<String>) -> Resp
         );
     };
     let floor = s.live.floor();
-    let completed = floor.scans.values().flatten().find(|r| {
-        r.outcome.action == Some("lot_completed")
-            && r.outcome.lot.as_ref().is_some_and(|l| l.as_str() == lot)
-    });
-    let Some(record) = completed else {
+    let completed = floor
+        .scans
+        .iter()
+        .flat_map(|(station, records)| records.iter().map(move |r| (station, r)))
+        .find(|(_, r)| {
+            r.outcome.action == Some("lot_completed")
+                && r.outcome.lot.as_ref().is_some_and(|l| l.as_str() == lot)
+        });
+    let Some((station, record)) = completed else {
         return error(
             StatusCode::NOT_FOUND,
             "unknown_lot",
@@ -768,10 +783,7 @@ async fn label(State(s): State<TerminalState>, Path(file): Path<String>) -> Resp
         );
     };
     let rendered = finished_lot(&record.outcome)
-        .and_then(|finished| {
-            finished_lot_label(&finished, Symbology::Gs1128)
-                .or_else(|_| finished_lot_label(&finished, Symbology::Gs1Qr))
-        })
+        .and_then(|finished| station_label(&s, station.as_str(), &finished))
         .and_then(|label| label.to_png());
     match rendered {
         Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),

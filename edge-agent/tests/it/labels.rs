@@ -4,6 +4,9 @@
 //!
 //! zbarimg comes from `apt-get install zbar-tools` (.ci/run installs it). Without it this test
 //! fails when `CI=true` and otherwise skips with a printed reason.
+//!
+//! zbar does not read Data Matrix: GS1 DataMatrix labels are decoded with libdmtx's dmtxread
+//! (`apt-get install dmtx-utils`, which .ci/run installs too), under the same rule.
 
 use edge_agent::labels::{
     Barcode, FinishedLot, Label, LabelCode, OutputFormat, Symbology, finished_lot_label,
@@ -17,13 +20,19 @@ const YEAR: i32 = 2026;
 
 /// The zbarimg to use, or `None` (after saying why) when the test should skip.
 fn zbarimg() -> Option<PathBuf> {
+    tool("zbarimg", "zbar-tools")
+}
+
+/// `program` on the PATH, or `None` (after saying why) when the test should skip; under
+/// `CI=true` a missing program fails the test instead.
+pub(crate) fn tool(program: &str, package: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|dir| dir.join("zbarimg"))
+            .map(|dir| dir.join(program))
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        let why = "zbarimg is not installed (apt-get install -y zbar-tools)";
+        let why = format!("{program} is not installed (apt-get install -y {package})");
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{why}; CI must decode the labels");
         }
@@ -231,4 +240,127 @@ fn every_label_decodes_back_with_zbarimg() {
         }
     }
     assert_eq!(n_checked, 2 * (5 + 5 * 2 + 2));
+}
+
+/// One Data Matrix as dmtxread read it: whether its first data codeword is FNC1 (232), which
+/// makes it GS1 DataMatrix, and the data it transmits after that (GS for each separator).
+pub(crate) fn decode_datamatrix(dmtxread: &Path, image: &Path) -> (bool, Vec<u8>) {
+    let run = |args: &[&str]| {
+        let out = Command::new(dmtxread)
+            .args(args)
+            .arg(image)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", dmtxread.display()));
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "dmtxread found no Data Matrix in {} ({}): {}",
+            image.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let mut data = run(&["-n", "-N1"]);
+    assert_eq!(data.pop(), Some(b'\n'));
+    // `-c` lists the codewords, data ones as `d:NNN`.
+    let codewords = String::from_utf8_lossy(&run(&["-c", "-N1"])).into_owned();
+    let first = codewords
+        .lines()
+        .find_map(|l| l.strip_prefix("d:"))
+        .unwrap_or_else(|| panic!("no data codewords from {}: {codewords}", image.display()));
+    (first.trim() == "232", data)
+}
+
+#[test]
+fn gs1_datamatrix_labels_decode_back_with_dmtxread() {
+    let Some(dmtxread) = tool("dmtxread", "dmtx-utils") else {
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("MES_LABEL_ARTIFACTS").map_or(temp.path().to_owned(), PathBuf::from);
+    std::fs::create_dir_all(&dir).unwrap();
+    // What a scanner sends for it: `]d2` and the data, which reads back through the parser.
+    let check = |image: &Path, barcode_data: &str| -> Reading {
+        let (gs1, data) = decode_datamatrix(&dmtxread, image);
+        assert!(gs1, "{}: no FNC1 in first position", image.display());
+        assert_eq!(
+            String::from_utf8_lossy(&data),
+            barcode_data,
+            "{}",
+            image.display()
+        );
+        parse(&format!("]d2{}", String::from_utf8_lossy(&data)), YEAR)
+    };
+    let mut n_checked = 0;
+
+    // 1. `mes label --symbology gs1-datamatrix`: fixed- and variable-length elements, an
+    //    underscore (ZPL's escape character) and a long code GS1-128 could not hold.
+    for (i, data) in [
+        "(01)09506000134352(10)AB_12(17)201225(21)XY-7",
+        "(92)HOUSING-ASSEMBLY-LEFT(93)FL-000123456(94)480pcs(91)WO-24-0042",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let barcode = Barcode::new(Symbology::Gs1DataMatrix, data, YEAR).unwrap();
+        let label = Label::single(barcode.clone(), None);
+        for image in write_images(&label, &dir, &format!("gs1-datamatrix-{i}")) {
+            let read = check(&image, &barcode.data);
+            match (&read, &parse(data, YEAR)) {
+                (Reading::Gs1 { elements: a, .. }, Reading::Gs1 { elements: b, .. }) => {
+                    assert_eq!(a, b, "{}", image.display())
+                }
+                (Reading::Label { code: a, .. }, Reading::Label { code: b, .. }) => {
+                    assert_eq!(a, b, "{}", image.display())
+                }
+                other => panic!("{}: {other:?}", image.display()),
+            }
+            n_checked += 1;
+        }
+    }
+
+    // 2. This system's label codes read back as themselves.
+    let codes = [
+        LabelCode::WorkOrder("WO-24-0042".into()),
+        lot_code(None),
+        LabelCode::Location("RACK-A-01-02".into()),
+        LabelCode::Operator("10442".into()),
+        LabelCode::Station("L1-PRESS-3".into()),
+    ];
+    for (i, code) in codes.iter().enumerate() {
+        let barcode = Barcode::label_code(code, Symbology::Gs1DataMatrix).unwrap();
+        let label = Label::single(barcode.clone(), None);
+        for image in write_images(&label, &dir, &format!("code-{i}-gs1-datamatrix")) {
+            match check(&image, &barcode.data) {
+                Reading::Label { code: read, .. } => {
+                    assert_eq!(&read, code, "{}", image.display())
+                }
+                other => panic!("{} read as {other:?}", image.display()),
+            }
+            n_checked += 1;
+        }
+    }
+
+    // 3. The finished-lot label with its code as GS1 DataMatrix.
+    let finished = FinishedLot {
+        item: "RESIN-PP".into(),
+        lot: "L2406-0117".into(),
+        qty: Decimal::new(255, 1),
+        uom: "kg".into(),
+        work_order: "WO-24-0042".into(),
+    };
+    let label = finished_lot_label(&finished, Symbology::Gs1DataMatrix).unwrap();
+    let data = Barcode::label_code(&lot_code(Some("WO-24-0042")), Symbology::Gs1DataMatrix)
+        .unwrap()
+        .data;
+    for image in write_images(&label, &dir, "finished-lot-gs1-datamatrix") {
+        match check(&image, &data) {
+            Reading::Label { code, .. } => {
+                assert_eq!(code, lot_code(Some("WO-24-0042")), "{}", image.display())
+            }
+            other => panic!("{} read as {other:?}", image.display()),
+        }
+        n_checked += 1;
+    }
+    assert_eq!(n_checked, 2 * (2 + 5 + 1));
 }

@@ -390,7 +390,7 @@ async fn a_completed_lot_s_label_goes_to_the_station_s_printer_and_a_dead_printe
     });
     let dead = dead_central().trim_start_matches("http://").to_owned();
     let stations = format!(
-        "[[stations]]\nid = \"st-10\"\nprinter = \"{printer_addr}\"\n[[stations]]\nid = \"st-20\"\nprinter = \"{dead}\"\n"
+        "[[stations]]\nid = \"st-10\"\nprinter = \"{printer_addr}\"\nlabel = \"gs1-datamatrix\"\n[[stations]]\nid = \"st-20\"\nprinter = \"{dead}\"\n"
     );
     let mut plan = plan();
     let mut second = plan.work_orders[0].clone();
@@ -408,6 +408,34 @@ async fn a_completed_lot_s_label_goes_to_the_station_s_printer_and_a_dead_printe
         zpl.starts_with("^XA") && zpl.contains("WO-1001-001"),
         "{zpl}"
     );
+    // st-10 prints its labels as GS1 DataMatrix (`label = "gs1-datamatrix"`): `^BX` with FNC1
+    // (`_1`) first, the lot's code after it.
+    assert!(
+        zpl.contains(",200,") && zpl.contains(",,_^FD_1") && zpl.contains("^BXN,"),
+        "{zpl}"
+    );
+    // The terminal's view of the same label is GS1 DataMatrix too, and reads back as the lot.
+    if let Some(dmtxread) = crate::labels::tool("dmtxread", "dmtx-utils") {
+        let png = reqwest::get(format!(
+            "http://{}/api/v1/labels/WO-1001-001.png",
+            edge.http_addr
+        ))
+        .await
+        .unwrap();
+        assert_eq!(png.status(), 200);
+        let image = dir.path().join("WO-1001-001.png");
+        std::fs::write(&image, png.bytes().await.unwrap()).unwrap();
+        let (gs1, data) = crate::labels::decode_datamatrix(&dmtxread, &image);
+        assert!(gs1, "no FNC1 first");
+        let scanned = format!("]d2{}", String::from_utf8_lossy(&data));
+        match protocol::barcode::parse(&scanned, 2026) {
+            protocol::barcode::Reading::Label {
+                code: protocol::barcode::LabelCode::MaterialLot(lot),
+                ..
+            } => assert_eq!(lot.lot.as_str(), "WO-1001-001"),
+            other => panic!("{scanned:?} read as {other:?}"),
+        }
+    }
 
     // st-20's printer is off: the lot is still recorded, the operator told, the fault stored.
     post(
