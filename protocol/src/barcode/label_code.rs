@@ -100,6 +100,13 @@ pub struct LabelCodeError {
 impl LabelCode {
     /// The element string's elements, in the order the format lists them.
     pub fn elements(&self) -> Result<Vec<Element>, LabelCodeError> {
+        let elements = self.gs1_elements()?;
+        self.check_bounds()?;
+        Ok(elements)
+    }
+
+    /// [`elements`](Self::elements) as GS1 allows them, before this system's bounds.
+    fn gs1_elements(&self) -> Result<Vec<Element>, LabelCodeError> {
         match self {
             LabelCode::WorkOrder(wo) => Ok(vec![element(ais::WORK_ORDER, "work order", &wo.0)?]),
             LabelCode::Location(l) => Ok(vec![element(ais::LOCATION, "location", &l.0)?]),
@@ -138,6 +145,42 @@ impl LabelCode {
             return None;
         }
         Some(read(elements).and_then(within_bounds))
+    }
+}
+
+impl LabelCode {
+    /// What a reader refuses ([`within_bounds`]) is not written either: a label printed must
+    /// scan back (an id over 64 bytes, a quantity of zero, above one event's maximum or with
+    /// more than six decimals, a unit over 16 bytes).
+    fn check_bounds(&self) -> Result<(), LabelCodeError> {
+        use crate::bounds::{check_id, check_qty, check_uom};
+        let id = |field: &'static str, value: &str| {
+            check_id(field, value).map_err(|v| LabelCodeError {
+                field,
+                value: value.to_owned(),
+                why: v.problem,
+            })
+        };
+        match self {
+            LabelCode::WorkOrder(wo) => id("work order", wo.as_str()),
+            LabelCode::Location(l) => id("location", l.as_str()),
+            LabelCode::Operator(o) => id("operator badge", o.as_str()),
+            LabelCode::Station(s) => id("station", s.as_str()),
+            LabelCode::MaterialLot(m) => {
+                id("item", m.item.as_str())?;
+                id("lot", m.lot.as_str())?;
+                if let Some(wo) = &m.work_order {
+                    id("work order", wo.as_str())?;
+                }
+                let quantity = |v: crate::bounds::Violation| LabelCodeError {
+                    field: "quantity",
+                    value: format!("{} {}", m.qty, m.uom),
+                    why: v.problem,
+                };
+                check_qty("quantity", m.qty).map_err(quantity)?;
+                check_uom("unit of quantity", &m.uom).map_err(quantity)
+            }
+        }
     }
 }
 
