@@ -399,6 +399,7 @@ const CODES: &[&str] = &[
     "bad_code",
     "bad_quantity",
     "expired",
+    "lot_item_mismatch",
     "missing_lot",
     "missing_quantity",
     "missing_skill",

@@ -942,12 +942,16 @@ impl<'a> Deciding<'a> {
             }
             if known.item != scan.item {
                 return refuse(
-                    "unknown_code",
+                    "lot_item_mismatch",
                     format!(
                         "lot {} is {} according to central, but its label says {}",
                         scan.lot, known.item, scan.item
                     ),
-                    [("detail", format!("lot {} is {}", scan.lot, known.item))],
+                    [
+                        ("lot", scan.lot.to_string()),
+                        ("item", scan.item.to_string()),
+                        ("expected", known.item.to_string()),
+                    ],
                 );
             }
         }
@@ -1826,6 +1830,30 @@ mod tests {
         let mut floor = Floor::default();
         let d = floor.scan(&request(START), None);
         assert_eq!(d.outcome.reason, Some("no_plan"));
+    }
+
+    #[test]
+    fn a_lot_whose_label_names_another_item_than_central_knows_is_refused_as_such() {
+        let plan = plan();
+        let mut floor = Floor::default();
+        let d = scan_all(
+            &mut floor,
+            Some(&plan),
+            &[BADGE, START, "(92)GREASE(93)L-OLD(94)5kg"],
+        );
+        assert_eq!(
+            d.outcome.reason,
+            Some("lot_item_mismatch"),
+            "{}",
+            d.outcome.message
+        );
+        assert!(
+            d.outcome.message.contains("lot L-OLD is STEEL-2MM"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(names(&d), ["scan_rejected"]);
+        assert!(d.state.is_empty());
     }
 
     #[test]

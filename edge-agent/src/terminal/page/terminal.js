@@ -184,6 +184,7 @@
       over_completion: 'Beyond the work order: at most {open} {uom} more without a supervisor',
       not_paired: 'This terminal is not paired with the edge',
       no_stock: 'No stock: lot {lot} has {on_hand} {uom} at {location}, {qty} {uom} scanned',
+      lot_item_mismatch: 'Wrong label: lot {lot} is {expected}, the label says {item}',
     },
     zh: {
       unknown_code: '无法识别的条码：{code}',
@@ -212,6 +213,7 @@
       over_completion: '超出工单数量：无主管批准最多还可完工 {open} {uom}',
       not_paired: '本终端尚未与边缘节点配对',
       no_stock: '库存不足：批次 {lot} 在 {location} 仅有 {on_hand} {uom}，扫描 {qty} {uom}',
+      lot_item_mismatch: '标签错误：批次 {lot} 是 {expected}，标签写的是 {item}',
     },
   };
 
