@@ -63,7 +63,7 @@ impl TokenArgs {
 }
 
 /// Resolves the token and prints its warnings to stderr.
-fn token(args: &TokenArgs) -> anyhow::Result<Secret> {
+pub(crate) fn token(args: &TokenArgs) -> anyhow::Result<Secret> {
     let (token, warnings) = args.resolve()?;
     for warning in warnings {
         eprintln!("warning: {warning}");
@@ -71,13 +71,13 @@ fn token(args: &TokenArgs) -> anyhow::Result<Secret> {
     Ok(token)
 }
 
-fn url(central: &str, path: &str) -> String {
+pub(crate) fn url(central: &str, path: &str) -> String {
     format!("{}{path}", central.trim_end_matches('/'))
 }
 
 /// Prints a successful body to stdout, or the error (with every row error of an import) to
 /// stderr and fails.
-async fn finish(response: reqwest::Response, what: &str) -> anyhow::Result<()> {
+pub(crate) async fn finish(response: reqwest::Response, what: &str) -> anyhow::Result<()> {
     let status = response.status();
     let body = response
         .text()
@@ -116,7 +116,7 @@ pub fn import_kinds() -> Vec<&'static str> {
     central::erp::import::ImportKind::ALL
         .iter()
         .map(|kind| kind.as_str())
-        .chain(["routings", "operators"])
+        .chain(["routings", "operators", "users"])
         .collect()
 }
 

@@ -6,6 +6,7 @@ mod bench;
 mod check_config;
 mod demo;
 mod erp_cli;
+mod people_cli;
 mod sim_cli;
 
 use anyhow::{Context, bail};
@@ -81,6 +82,23 @@ enum Command {
         #[arg(long, value_name = "all|PLN-…")]
         firm: Option<String>,
     },
+    /// Central's users: `mes user add|disable|reset-password|list` (through central's API,
+    /// with the admin token or a personal token of someone with `users.manage`).
+    User {
+        #[arg(long)]
+        central: String,
+        #[command(flatten)]
+        token: erp_cli::TokenArgs,
+        #[command(subcommand)]
+        command: people_cli::UserCommand,
+    },
+    /// Personal API tokens: `mes token create --central URL --name N [--days D]`.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the roles and permissions matrix (docs/ROLES.md is this output).
+    Roles,
     /// Measure the figures BENCHMARKS.md records.
     Bench {
         #[command(subcommand)]
@@ -99,6 +117,12 @@ enum Command {
     /// Make a barcode label (PNG, SVG or ZPL by the file's extension) or send it to a Zebra
     /// printer: `mes label --symbology gs1-128 --data '(01)09506000134352(10)ABC123' --out label.png`.
     Label(barcode_cli::LabelArgs),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a personal API token, printed once.
+    Create(people_cli::TokenCreate),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -215,6 +239,18 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             sim_cli::run(which).await
         }
         Command::Barcode { command } => barcode_cli::barcode(command),
+        Command::User {
+            central,
+            token,
+            command,
+        } => people_cli::user(&central, &token, command).await,
+        Command::Token {
+            command: TokenCommand::Create(args),
+        } => people_cli::token_create(args).await,
+        Command::Roles => {
+            people_cli::roles();
+            Ok(())
+        }
         Command::Label(args) => barcode_cli::label(args).await,
         Command::Bench { .. } | Command::Edge { .. } => {
             unreachable!("handled before the runtime starts")
@@ -251,6 +287,12 @@ async fn run_central(
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data = %cfg.data_dir.display(), "central listening");
+    if store.ensure_bootstrap_admin().await? {
+        tracing::info!(
+            login = central::people::users::BOOTSTRAP_ADMIN,
+            "made the first administrator; the admin token acts as them, `mes user add` makes the others"
+        );
+    }
     let state = central::AppState::new(store, admin_token, &cfg);
     central::serve(listener, state, shutdown_signal()).await?;
     Ok(())

@@ -6,6 +6,10 @@
 //! admin_token = "..."          # optional, at least 32 characters; env MES_ADMIN_TOKEN overrides it
 //! max_body_bytes = 33554432    # 32 MiB
 //! max_plan_wait = "30s"        # longest plan long poll
+//!
+//! [sessions]                   # signed-in pages
+//! idle = "30m"                 # ended after this long without a request
+//! absolute = "12h"             # ended this long after sign-in, whatever happens
 //! ```
 //!
 //! Every field has a default, so an empty file (or no file) is a valid configuration; the
@@ -44,6 +48,27 @@ pub struct CentralConfig {
     /// Longest time a plan long poll is held open, whatever `wait_ms` the edge asks for.
     #[serde(deserialize_with = "protocol::duration::deserialize")]
     pub max_plan_wait: Duration,
+    /// How long a signed-in page session lasts.
+    pub sessions: SessionConfig,
+}
+
+/// `[sessions]`: the idle and absolute timeouts of signed-in pages (OWASP ASVS V3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    #[serde(deserialize_with = "protocol::duration::deserialize")]
+    pub idle: Duration,
+    #[serde(deserialize_with = "protocol::duration::deserialize")]
+    pub absolute: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle: Duration::from_secs(30 * 60),
+            absolute: Duration::from_secs(12 * 3600),
+        }
+    }
 }
 
 impl Default for CentralConfig {
@@ -56,6 +81,7 @@ impl Default for CentralConfig {
             admin_token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_plan_wait: DEFAULT_MAX_PLAN_WAIT,
+            sessions: SessionConfig::default(),
         }
     }
 }
@@ -148,6 +174,22 @@ impl CentralConfig {
                     "is {:?}; expected at most 10 minutes (load balancers cut longer requests)",
                     self.max_plan_wait
                 ),
+            });
+        }
+        let s = &self.sessions;
+        if s.idle < Duration::from_secs(60) || s.idle > s.absolute {
+            return Err(ConfigError::Invalid {
+                field: "sessions.idle",
+                message: format!(
+                    "is {:?}; expected at least a minute and at most `sessions.absolute` ({:?})",
+                    s.idle, s.absolute
+                ),
+            });
+        }
+        if s.absolute > Duration::from_secs(7 * 24 * 3600) {
+            return Err(ConfigError::Invalid {
+                field: "sessions.absolute",
+                message: format!("is {:?}; expected at most 7 days", s.absolute),
             });
         }
         if let Some(token) = &self.admin_token

@@ -30,6 +30,13 @@ pub struct Metrics {
     pub sync_requests: Family<RequestLabels, Counter>,
     pub edge_acked_seq: Family<EdgeLabels, Gauge>,
     pub edge_events_quarantined: Family<EdgeLabels, Counter>,
+    pub denied: Counter,
+    pub sign_ins: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
 }
 
 impl Default for Metrics {
@@ -77,8 +84,22 @@ impl Metrics {
             "Events stored and acknowledged but not applied, because their body does not read or is out of bounds (GET /api/v1/quarantine), per edge",
             edge_events_quarantined.clone(),
         );
+        let denied = Counter::default();
+        let sign_ins = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "requests_denied",
+            "Requests refused with 403 because the caller lacks the route's permission",
+            denied.clone(),
+        );
+        registry.register(
+            "sign_ins",
+            "Sign-ins by outcome (ok, failed, locked); never which login",
+            sign_ins.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            denied,
+            sign_ins,
             events_ingested,
             events_duplicate,
             seq_gaps,
@@ -94,6 +115,18 @@ impl Metrics {
                 edge_id: edge_id.to_owned(),
             })
             .inc_by(n);
+    }
+
+    pub fn denied(&self) {
+        self.denied.inc();
+    }
+
+    pub fn sign_in(&self, outcome: &str) {
+        self.sign_ins
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     pub fn sync_request(&self, route: &str, outcome: &str) {

@@ -3,13 +3,14 @@
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::policy::{Principal, Routes, needs};
 use crate::auth::{hash_token, new_token};
+use crate::people::roles::Permission;
+use crate::store::people::Record;
 use crate::store::{EdgeSummary, QuarantinedEvent, ReportedStations, StoreError, Unassigned};
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use protocol::bounds;
 use protocol::{EdgeId, Event, Plan, PlanContent, Seq};
 use serde::{Deserialize, Serialize};
@@ -18,16 +19,35 @@ use serde::{Deserialize, Serialize};
 pub const MAX_EVENTS_PER_PAGE: usize = 10_000;
 pub const DEFAULT_EVENTS_PER_PAGE: usize = 1_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/edges", post(create_edge).get(list_edges))
-        .route("/api/v1/edges/{edge_id}/revoke", post(revoke_edge))
-        .route("/api/v1/edges/{edge_id}/events", get(list_events))
-        .route("/api/v1/edges/{edge_id}/plans", post(publish_plan))
-        .route("/api/v1/edges/{edge_id}/plan", get(latest_plan))
-        .route("/api/v1/edges/{edge_id}/stations", get(edge_stations))
-        .route("/api/v1/quarantine", get(list_quarantine))
-        .route("/api/v1/unassigned", get(list_unassigned))
+pub fn routes() -> Routes {
+    use Permission::{EdgesManage, EdgesRead};
+    let edge = |p| needs(p).on(Record::Edge, "edge_id");
+    Routes::new()
+        .post("/api/v1/edges", needs(EdgesManage), create_edge)
+        .get("/api/v1/edges", needs(EdgesRead), list_edges)
+        .post(
+            "/api/v1/edges/{edge_id}/revoke",
+            edge(EdgesManage),
+            revoke_edge,
+        )
+        .get(
+            "/api/v1/edges/{edge_id}/events",
+            edge(EdgesRead),
+            list_events,
+        )
+        .post(
+            "/api/v1/edges/{edge_id}/plans",
+            edge(EdgesManage),
+            publish_plan,
+        )
+        .get("/api/v1/edges/{edge_id}/plan", edge(EdgesRead), latest_plan)
+        .get(
+            "/api/v1/edges/{edge_id}/stations",
+            edge(EdgesRead),
+            edge_stations,
+        )
+        .get("/api/v1/quarantine", needs(EdgesRead), list_quarantine)
+        .get("/api/v1/unassigned", needs(EdgesRead), list_unassigned)
 }
 
 /// Most quarantined events one `GET /api/v1/quarantine` lists, whatever `limit` asks for.
@@ -117,7 +137,6 @@ pub fn validate_edge_id(edge_id: &EdgeId) -> Result<(), AppError> {
 /// Creates an edge, or rotates the token of an existing one (which also lifts a revocation).
 async fn create_edge(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiJson(request): ApiJson<CreateEdge>,
 ) -> Result<(StatusCode, axum::Json<CreatedEdge>), AppError> {
     validate_edge_id(&request.edge_id)?;
@@ -138,7 +157,6 @@ async fn create_edge(
 
 async fn revoke_edge(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(edge_id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     let edge_id = EdgeId(edge_id);
@@ -149,11 +167,23 @@ async fn revoke_edge(
 
 async fn list_edges(
     State(state): State<AppState>,
-    _: AdminAuth,
+    p: Principal,
 ) -> Result<axum::Json<EdgeList>, AppError> {
-    Ok(axum::Json(EdgeList {
-        edges: state.store().edges().await?,
-    }))
+    let mut edges = state.store().edges().await?;
+    if p.read != crate::people::users::PlantScope::All {
+        let mut visible = Vec::with_capacity(edges.len());
+        for edge in edges {
+            let plants = state
+                .store()
+                .plants_of(Record::Edge, edge.edge_id.as_str().to_owned())
+                .await?;
+            if p.may_see(&plants, false) {
+                visible.push(edge);
+            }
+        }
+        edges = visible;
+    }
+    Ok(axum::Json(EdgeList { edges }))
 }
 
 /// `GET /api/v1/edges/{edge_id}/stations`: what runs on the edge's stations as its last
@@ -161,7 +191,6 @@ async fn list_edges(
 /// no status yet.
 async fn edge_stations(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(edge_id): ApiPath<String>,
 ) -> Result<axum::Json<ReportedStations>, AppError> {
     let edge_id = EdgeId(edge_id);
@@ -178,7 +207,6 @@ async fn edge_stations(
 
 async fn list_events(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(edge_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> Result<axum::Json<EventPage>, AppError> {
@@ -210,7 +238,6 @@ async fn list_events(
 /// not apply, newest first, with the reason and the start of the text the edge sent.
 async fn list_quarantine(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiQuery(query): ApiQuery<QuarantineQuery>,
 ) -> Result<axum::Json<QuarantinePage>, AppError> {
     let edge_id = query.edge.map(EdgeId);
@@ -232,7 +259,6 @@ async fn list_quarantine(
 /// edge and station, summed from the stored production reports that name none.
 async fn list_unassigned(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiQuery(query): ApiQuery<QuarantineQuery>,
 ) -> Result<axum::Json<UnassignedPage>, AppError> {
     let edge_id = query.edge.map(EdgeId);
@@ -257,7 +283,6 @@ async fn list_unassigned(
 /// one of its lines) replaces it.
 async fn publish_plan(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(edge_id): ApiPath<String>,
     ApiJson(mut request): ApiJson<PublishPlan>,
 ) -> Result<(StatusCode, axum::Json<Plan>), AppError> {
@@ -277,7 +302,6 @@ async fn publish_plan(
 
 async fn latest_plan(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(edge_id): ApiPath<String>,
 ) -> Result<axum::Json<Plan>, AppError> {
     let edge_id = EdgeId(edge_id);

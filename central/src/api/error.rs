@@ -139,6 +139,9 @@ impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(message) => AppError::not_found(message),
+            StoreError::Conflict(message) => {
+                AppError::new(StatusCode::CONFLICT, "conflict", message)
+            }
             other => {
                 tracing::error!(error = %other, "store failed");
                 AppError::internal(

@@ -1,16 +1,14 @@
-//! Extractors whose rejections use the one error shape ([`AppError`]), and the two bearer
-//! authentications (edge token, admin token).
+//! Extractors whose rejections use the one error shape ([`AppError`]). Who is asking is
+//! [`super::policy`]'s.
 
 use super::AppState;
 use super::error::AppError;
-use crate::auth::{bearer_token, hash_token, tokens_equal};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use protocol::EdgeId;
 use serde::de::DeserializeOwned;
 
 /// A JSON body with rejections as [`AppError`]: 400 `bad_request` (naming serde's line and
@@ -142,65 +140,5 @@ fn lowercase_first(s: &str) -> String {
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
-    }
-}
-
-fn presented_token(parts: &Parts, what: &str) -> Result<String, AppError> {
-    let value = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-        AppError::unauthorized(format!(
-            "missing bearer token; expected `authorization: bearer <{what}>`"
-        ))
-    })?;
-    value
-        .to_str()
-        .ok()
-        .and_then(bearer_token)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            AppError::unauthorized(format!(
-                "malformed authorization header; expected `authorization: bearer <{what}>`"
-            ))
-        })
-}
-
-/// The edge a request's bearer token belongs to. 401 `unauthorized` when the token is
-/// missing, unknown or revoked.
-pub struct EdgeAuth(pub EdgeId);
-
-impl FromRequestParts<AppState> for EdgeAuth {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = presented_token(parts, "edge token")?;
-        match state.store().authenticate(hash_token(&token)).await? {
-            Some(edge_id) => Ok(EdgeAuth(edge_id)),
-            None => Err(AppError::unauthorized(
-                "unknown or revoked edge token; expected the token issued for this edge",
-            )),
-        }
-    }
-}
-
-/// A request that carries the admin token. 401 `unauthorized` otherwise.
-pub struct AdminAuth;
-
-impl FromRequestParts<AppState> for AdminAuth {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = presented_token(parts, "admin token")?;
-        if tokens_equal(&token, state.admin_token()) {
-            Ok(AdminAuth)
-        } else {
-            Err(AppError::unauthorized(
-                "wrong admin token; expected the token central was started with",
-            ))
-        }
     }
 }

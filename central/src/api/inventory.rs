@@ -3,26 +3,36 @@
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{AdminAuth, ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::policy::{Principal, Routes, needs};
+use crate::people::roles::Permission;
 use crate::store::inventory::{
     Direction, Genealogy, InventoryFilter, LedgerEntry, OnHandRow, ReversalRejection,
 };
-use axum::Router;
+use crate::store::people::Record;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Most rows one `GET /api/v1/inventory/ledger` returns, whatever `limit` asks for.
 pub const MAX_LEDGER_ROWS: usize = 10_000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/inventory", get(on_hand))
-        .route("/api/v1/inventory/ledger", get(ledger))
-        .route("/api/v1/inventory/reversals", post(reverse))
-        .route("/api/v1/genealogy/{lot}", get(genealogy))
+pub fn routes() -> Routes {
+    use Permission::{InventoryRead, InventoryReverse};
+    Routes::new()
+        .get("/api/v1/inventory", needs(InventoryRead), on_hand)
+        .get("/api/v1/inventory/ledger", needs(InventoryRead), ledger)
+        .post(
+            "/api/v1/inventory/reversals",
+            needs(InventoryReverse),
+            reverse,
+        )
+        .get(
+            "/api/v1/genealogy/{lot}",
+            needs(InventoryRead).on(Record::Lot, "lot"),
+            genealogy,
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,7 +67,6 @@ pub struct OnHandReply {
 /// `GET /api/v1/inventory?item&lot&location&at`: on-hand by item, lot and location.
 async fn on_hand(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiQuery(query): ApiQuery<InventoryQuery>,
 ) -> Result<axum::Json<OnHandReply>, AppError> {
     if query.limit.is_some() {
@@ -79,7 +88,6 @@ pub struct LedgerReply {
 /// `GET /api/v1/inventory/ledger?item&lot&location&at&limit`: ledger rows in entry order.
 async fn ledger(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiQuery(query): ApiQuery<InventoryQuery>,
 ) -> Result<axum::Json<LedgerReply>, AppError> {
     let limit = query.limit.unwrap_or(MAX_LEDGER_ROWS).min(MAX_LEDGER_ROWS);
@@ -98,10 +106,18 @@ pub struct ReversalRequest {
 /// `POST /api/v1/inventory/reversals {entry_id, note}` → 201 the reversal entry.
 async fn reverse(
     State(state): State<AppState>,
-    _: AdminAuth,
+    p: Principal,
     ApiJson(request): ApiJson<ReversalRequest>,
 ) -> Result<(StatusCode, axum::Json<LedgerEntry>), AppError> {
     let entry_id = request.entry_id;
+    // The record rule on a body's id: an entry of another plant is one that does not exist.
+    let plants = state
+        .store()
+        .plants_of(Record::LedgerEntry, entry_id.to_string())
+        .await?;
+    if !p.may_see(&plants, true) {
+        return Err(AppError::not_found(format!("no ledger entry {entry_id}")));
+    }
     match state
         .store()
         .reverse_entry(entry_id, request.note, Utc::now())
@@ -133,7 +149,6 @@ pub struct GenealogyQuery {
 /// `GET /api/v1/genealogy/{lot}?direction=backward|forward`.
 async fn genealogy(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(lot): ApiPath<String>,
     ApiQuery(query): ApiQuery<GenealogyQuery>,
 ) -> Result<axum::Json<Genealogy>, AppError> {

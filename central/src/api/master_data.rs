@@ -4,7 +4,8 @@
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{AdminAuth, ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath};
+use super::policy::{Principal, Routes, needs};
 use super::validate::{check_id, check_qty, check_text, check_uom};
 use crate::erp::import::MAX_LEAD_TIME_DAYS;
 use crate::erp::master_data::{
@@ -13,11 +14,11 @@ use crate::erp::master_data::{
 };
 use crate::erp::mrp::{ItemKind, LotSizeRule};
 use crate::erp::uom::UomConversion;
+use crate::people::roles::Permission;
 use crate::store::erp::{ItemMaster, Rejection};
-use axum::Router;
+use crate::store::people::Record;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -27,41 +28,72 @@ use std::collections::HashSet;
 pub const MAX_LINES: usize = 10_000;
 pub const MAX_CONVERSIONS: usize = 100;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/items", get(list_items))
-        .route("/api/v1/items/{item}", get(get_item).put(put_item))
-        .route(
+pub fn routes() -> Routes {
+    use Permission::{MasterDataRead as Read, MasterDataWrite as Write};
+    let warehouse = |p| needs(p).on(Record::Warehouse, "warehouse");
+    Routes::new()
+        .get("/api/v1/items", needs(Read), list_items)
+        .get("/api/v1/items/{item}", needs(Read), get_item)
+        .put("/api/v1/items/{item}", needs(Write), put_item)
+        .get(
             "/api/v1/items/{item}/uom-conversions",
-            get(get_conversions).put(put_conversions),
+            needs(Read),
+            get_conversions,
         )
-        .route("/api/v1/boms/{parent}", get(get_bom))
-        .route("/api/v1/boms/{parent}/revisions", post(create_revision))
-        .route(
+        .put(
+            "/api/v1/items/{item}/uom-conversions",
+            needs(Write),
+            put_conversions,
+        )
+        .get("/api/v1/boms/{parent}", needs(Read), get_bom)
+        .post(
+            "/api/v1/boms/{parent}/revisions",
+            needs(Write),
+            create_revision,
+        )
+        .get(
             "/api/v1/boms/{parent}/revisions/{revision}",
-            get(get_revision).put(update_revision),
+            needs(Read),
+            get_revision,
         )
-        .route(
+        .put(
+            "/api/v1/boms/{parent}/revisions/{revision}",
+            needs(Write),
+            update_revision,
+        )
+        .post(
             "/api/v1/boms/{parent}/revisions/{revision}/release",
-            post(release_revision),
+            needs(Write),
+            release_revision,
         )
-        .route("/api/v1/warehouses", get(list_warehouses))
-        .route(
+        .get("/api/v1/warehouses", needs(Read), list_warehouses)
+        .get(
             "/api/v1/warehouses/{warehouse}",
-            get(get_warehouse).put(put_warehouse),
+            warehouse(Read),
+            get_warehouse,
         )
-        .route(
+        .put(
+            "/api/v1/warehouses/{warehouse}",
+            warehouse(Write),
+            put_warehouse,
+        )
+        .put(
             "/api/v1/warehouses/{warehouse}/locations/{location}",
-            put(put_location),
+            warehouse(Write),
+            put_location,
         )
-        .route("/api/v1/suppliers", get(list_suppliers))
-        .route(
-            "/api/v1/suppliers/{supplier}",
-            get(get_supplier).put(put_supplier),
-        )
-        .route(
+        .get("/api/v1/suppliers", needs(Read), list_suppliers)
+        .get("/api/v1/suppliers/{supplier}", needs(Read), get_supplier)
+        .put("/api/v1/suppliers/{supplier}", needs(Write), put_supplier)
+        .put(
             "/api/v1/suppliers/{supplier}/items/{item}",
-            put(put_supplier_item).delete(delete_supplier_item),
+            needs(Write),
+            put_supplier_item,
+        )
+        .delete(
+            "/api/v1/suppliers/{supplier}/items/{item}",
+            needs(Write),
+            delete_supplier_item,
         )
 }
 
@@ -82,10 +114,7 @@ fn check_lead_time(days: u32) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn list_items(
-    State(state): State<AppState>,
-    _: AdminAuth,
-) -> Result<axum::Json<Value>, AppError> {
+async fn list_items(State(state): State<AppState>) -> Result<axum::Json<Value>, AppError> {
     Ok(axum::Json(json!({"items": state.store().items().await?})))
 }
 
@@ -97,7 +126,6 @@ fn no_item(item: &str) -> AppError {
 
 async fn get_item(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(item): ApiPath<String>,
 ) -> Result<axum::Json<ItemMaster>, AppError> {
     let found = state.store().item(item.clone()).await?;
@@ -139,7 +167,6 @@ fn lfl() -> LotSizeRule {
 
 async fn put_item(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(item): ApiPath<String>,
     ApiJson(body): ApiJson<ItemBody>,
 ) -> Result<axum::Json<ItemMaster>, AppError> {
@@ -197,7 +224,6 @@ async fn put_item(
 
 async fn get_conversions(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(item): ApiPath<String>,
 ) -> Result<axum::Json<Value>, AppError> {
     let found = state.store().item(item.clone()).await?;
@@ -216,7 +242,6 @@ pub struct ConversionsBody {
 /// `PUT /api/v1/items/{item}/uom-conversions`: replaces the item's conversions.
 async fn put_conversions(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(item): ApiPath<String>,
     ApiJson(body): ApiJson<ConversionsBody>,
 ) -> Result<axum::Json<Value>, AppError> {
@@ -268,7 +293,6 @@ struct BomView {
 
 async fn get_bom(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(parent): ApiPath<String>,
 ) -> Result<axum::Json<Value>, AppError> {
     let revisions = state
@@ -306,7 +330,6 @@ fn check_revision(input: &RevisionInput) -> Result<(), AppError> {
 /// `POST /api/v1/boms/{parent}/revisions`: a new draft revision.
 async fn create_revision(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(parent): ApiPath<String>,
     ApiJson(body): ApiJson<RevisionInput>,
 ) -> Result<(StatusCode, axum::Json<BomRevision>), AppError> {
@@ -321,7 +344,6 @@ async fn create_revision(
 
 async fn get_revision(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath((parent, revision)): ApiPath<(String, String)>,
 ) -> Result<axum::Json<BomRevision>, AppError> {
     let revisions = state
@@ -344,7 +366,6 @@ async fn get_revision(
 /// is refused with 409 `revision_released`.
 async fn update_revision(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath((parent, revision)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<RevisionInput>,
 ) -> Result<axum::Json<BomRevision>, AppError> {
@@ -359,7 +380,6 @@ async fn update_revision(
 
 async fn release_revision(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath((parent, revision)): ApiPath<(String, String)>,
 ) -> Result<axum::Json<BomRevision>, AppError> {
     let rev = state
@@ -375,10 +395,7 @@ async fn release_revision(
     Ok(axum::Json(rev))
 }
 
-async fn list_warehouses(
-    State(state): State<AppState>,
-    _: AdminAuth,
-) -> Result<axum::Json<Value>, AppError> {
+async fn list_warehouses(State(state): State<AppState>) -> Result<axum::Json<Value>, AppError> {
     Ok(axum::Json(
         json!({"warehouses": state.store().warehouses().await?}),
     ))
@@ -386,7 +403,6 @@ async fn list_warehouses(
 
 async fn get_warehouse(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(warehouse): ApiPath<String>,
 ) -> Result<axum::Json<Warehouse>, AppError> {
     let found = state.store().warehouse(warehouse.clone()).await?;
@@ -402,17 +418,37 @@ pub struct DescriptionBody {
     pub description: String,
 }
 
+/// The body of `PUT /api/v1/warehouses/{warehouse}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutWarehouse {
+    #[serde(default)]
+    pub description: String,
+    /// The plant it belongs to; absent: unchanged (a new warehouse: the default plant).
+    #[serde(default)]
+    pub plant: Option<String>,
+}
+
 async fn put_warehouse(
     State(state): State<AppState>,
-    _: AdminAuth,
+    p: Principal,
     ApiPath(warehouse): ApiPath<String>,
-    ApiJson(body): ApiJson<DescriptionBody>,
+    ApiJson(body): ApiJson<PutWarehouse>,
 ) -> Result<axum::Json<Warehouse>, AppError> {
     check_id("warehouse", &warehouse)?;
     check_text("description", &body.description)?;
+    let exists = state.store().warehouse(warehouse.clone()).await?.is_some();
+    match &body.plant {
+        Some(plant) => {
+            check_id("plant", plant)?;
+            p.check_plant(plant)?;
+        }
+        None if !exists => p.check_plant(crate::people::plants::DEFAULT_PLANT)?,
+        None => {}
+    }
     let stored = state
         .store()
-        .put_warehouse(warehouse, body.description)
+        .put_warehouse(warehouse, body.description, body.plant)
         .await?
         .map_err(rejection)?;
     Ok(axum::Json(stored))
@@ -420,7 +456,6 @@ async fn put_warehouse(
 
 async fn put_location(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath((warehouse, location)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<DescriptionBody>,
 ) -> Result<axum::Json<Location>, AppError> {
@@ -438,10 +473,7 @@ async fn put_location(
     Ok(axum::Json(stored))
 }
 
-async fn list_suppliers(
-    State(state): State<AppState>,
-    _: AdminAuth,
-) -> Result<axum::Json<Value>, AppError> {
+async fn list_suppliers(State(state): State<AppState>) -> Result<axum::Json<Value>, AppError> {
     Ok(axum::Json(
         json!({"suppliers": state.store().suppliers().await?}),
     ))
@@ -449,7 +481,6 @@ async fn list_suppliers(
 
 async fn get_supplier(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(supplier): ApiPath<String>,
 ) -> Result<axum::Json<Supplier>, AppError> {
     let found = state.store().supplier(supplier.clone()).await?;
@@ -467,7 +498,6 @@ pub struct SupplierBody {
 
 async fn put_supplier(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(supplier): ApiPath<String>,
     ApiJson(body): ApiJson<SupplierBody>,
 ) -> Result<axum::Json<Supplier>, AppError> {
@@ -492,7 +522,6 @@ pub struct TermsBody {
 
 async fn put_supplier_item(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath((supplier, item)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<TermsBody>,
 ) -> Result<axum::Json<SupplierTerms>, AppError> {
@@ -514,7 +543,6 @@ async fn put_supplier_item(
 
 async fn delete_supplier_item(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath((supplier, item)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     state

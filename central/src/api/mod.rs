@@ -55,20 +55,23 @@ pub mod inventory;
 pub mod master_data;
 pub mod openapi;
 pub mod operators;
+pub mod people;
 pub mod plants;
+pub mod policy;
 pub mod sync;
 mod validate;
 pub mod work_orders;
 
 use crate::config::{AdminToken, CentralConfig};
 use crate::metrics::Metrics;
+use crate::people::users::Lockout;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use error::AppError;
+use policy::Routes;
 use protocol::{EdgeId, PlanVersion};
 use std::collections::HashMap;
 use std::future::Future;
@@ -89,7 +92,17 @@ struct Inner {
     plan_notify: PlanNotify,
     max_body_bytes: usize,
     max_plan_wait: Duration,
+    sessions: SessionLimits,
+    lockout: Lockout,
+    cookies_secure: bool,
     shutdown: watch::Sender<bool>,
+}
+
+/// The timeouts of signed-in page sessions.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    pub idle: chrono::Duration,
+    pub absolute: chrono::Duration,
 }
 
 impl AppState {
@@ -105,6 +118,14 @@ impl AppState {
                 plan_notify: PlanNotify::default(),
                 max_body_bytes: config.max_body_bytes,
                 max_plan_wait: config.max_plan_wait,
+                sessions: SessionLimits {
+                    idle: chrono::Duration::from_std(config.sessions.idle)
+                        .unwrap_or(chrono::Duration::minutes(30)),
+                    absolute: chrono::Duration::from_std(config.sessions.absolute)
+                        .unwrap_or(chrono::Duration::hours(12)),
+                },
+                lockout: Lockout::default(),
+                cookies_secure: false,
                 shutdown: watch::Sender::new(false),
             }),
         }
@@ -128,6 +149,58 @@ impl AppState {
 
     pub fn max_plan_wait(&self) -> Duration {
         self.inner.max_plan_wait
+    }
+
+    pub fn session_limits(&self) -> SessionLimits {
+        self.inner.sessions
+    }
+
+    pub fn lockout(&self) -> Lockout {
+        self.inner.lockout
+    }
+
+    /// Whether session cookies are marked `Secure` (central serves HTTPS).
+    pub fn cookies_secure(&self) -> bool {
+        self.inner.cookies_secure
+    }
+
+    /// Other sign-in lockout rules (tests, benchmarks). Call it on a new state, before it
+    /// is cloned.
+    pub fn with_lockout(mut self, lockout: Lockout) -> AppState {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_lockout is called on a state not yet shared")
+            .lockout = lockout;
+        self
+    }
+
+    /// `Secure` session cookies (central serves HTTPS). Call it on a new state.
+    pub fn with_secure_cookies(mut self, secure: bool) -> AppState {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_secure_cookies is called on a state not yet shared")
+            .cookies_secure = secure;
+        self
+    }
+
+    /// Writes an event that is not a change of a record (a sign-in, a failed one, a lock, a
+    /// denial) to the audit trail; a failure to write is logged, never answered.
+    pub async fn audit_event(
+        &self,
+        login: Option<String>,
+        address: Option<String>,
+        action: &str,
+        entity: &str,
+        entity_id: &str,
+        detail: Option<serde_json::Value>,
+    ) {
+        tracing::info!(
+            login = login.as_deref().unwrap_or("-"),
+            address = address.as_deref().unwrap_or("-"),
+            action,
+            entity,
+            entity_id,
+            detail = %detail.unwrap_or_default(),
+            "audit"
+        );
     }
 
     /// How many plan long polls of this edge are waiting right now (tests wait on this
@@ -189,12 +262,13 @@ impl PlanNotify {
     }
 }
 
-/// The whole API as one router (what tests call with `oneshot`).
-pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .merge(sync::routes(state.clone()))
+/// Every route of central with the policy it needs: the one list the router is built from
+/// ([`app`]), the OpenAPI document checked against and the route tests walk.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/healthz", policy::PUBLIC, healthz)
+        .get("/metrics", policy::PUBLIC, metrics)
+        .merge(sync::routes())
         .merge(admin::routes())
         .merge(erp::routes())
         .merge(inventory::routes())
@@ -202,10 +276,23 @@ pub fn app(state: AppState) -> Router {
         .merge(master_data::routes())
         .merge(operators::routes())
         .merge(plants::routes())
+        .merge(people::routes())
         .merge(openapi::routes())
+}
+
+/// The whole API as one router (what tests call with `oneshot`).
+pub fn app(state: AppState) -> Router {
+    routes()
+        .into_router()
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            sync::count_requests,
+        ))
         .layer(DefaultBodyLimit::max(state.max_body_bytes()))
+        // The policy check of every route ([`policy::enforce`]) finds the state here.
+        .layer(axum::Extension(state.clone()))
         .with_state(state)
 }
 

@@ -3,17 +3,14 @@
 //! operator registry. Hand-written rather than generated, so that
 //! no derive crate is needed; a test checks that every documented path is routed.
 
-use super::AppState;
-use super::extract::AdminAuth;
-use axum::Router;
-use axum::routing::get;
+use super::policy::{Routes, SIGNED_IN};
 use serde_json::{Value, json};
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/openapi.json", get(openapi_json))
+pub fn routes() -> Routes {
+    Routes::new().get("/api/v1/openapi.json", SIGNED_IN, openapi_json)
 }
 
-async fn openapi_json(_: AdminAuth) -> axum::Json<Value> {
+async fn openapi_json() -> axum::Json<Value> {
     axum::Json(document())
 }
 
@@ -49,9 +46,9 @@ pub fn document() -> Value {
         "info": {
             "title": "mes central",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Central's admin API. Every route needs `Authorization: Bearer <admin token>`. Every error is `{\"error\": {\"code\", \"message\"}}`, with `details` for csv imports."
+            "description": "Central's API. A caller is the bootstrap admin token (`MES_ADMIN_TOKEN`, the first administrator), a personal API token (`mes_pat_…`, post /api/v1/me/tokens), an edge's token (the sync routes only) or a signed-in page session (the `mes_session` cookie from post /api/v1/session; its changes carry `x-csrf-token`). Every operation names the permission it needs in `x-permission` (`public`, `signed_in`, `edge` or a permission of docs/ROLES.md) and, where its path names a record of a plant, `x-record-rule`: a record of a plant outside the caller's answers 404. No credentials or bad ones: 401; a known caller without the permission: 403 naming it. Every error is `{\"error\": {\"code\", \"message\"}}`, with `details` for csv imports."
         },
-        "security": [{"admin": []}],
+        "security": [{"bearer": []}, {"session": []}],
         "paths": {
             "/api/v1/import/items": csv_import("items",
                 "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock[,scrap_pct][,tracking][,shelf_life_days][,phantom][,gtin]",
@@ -147,7 +144,10 @@ pub fn document() -> Value {
             }
         },
         "components": {
-            "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "the admin token, a personal API token or an edge's token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "mes_session", "description": "a signed-in page; changes also carry the session's `x-csrf-token` header"}
+            },
             "parameters": {"EdgeId": {"name": "edge_id", "in": "path", "required": true, "schema": {"type": "string"}}},
             "responses": {
                 "Error": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -209,7 +209,65 @@ pub fn document() -> Value {
     super::plants::document_into(&mut document);
     edges_document_into(&mut document);
     mrp_document_into(&mut document);
+    super::people::document_into(&mut document);
+    floor_document_into(&mut document);
+    policies_into(&mut document);
     document
+}
+
+/// Health, metrics and the edges' sync routes.
+fn floor_document_into(document: &mut Value) {
+    let error = json!({"$ref": "#/components/responses/Error"});
+    let paths = json!({
+        "/healthz": {"get": {"summary": "liveness", "tags": ["ops"], "responses": {"200": {"description": "{\"status\":\"ok\"}"}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics (OpenMetrics text); no secrets, no logins", "tags": ["ops"], "responses": {"200": {"description": "metrics"}}}},
+        "/api/v1/sync/events": {"post": {"summary": "an edge's batch of events (protocol::EventBatch) → Ack", "tags": ["sync"], "responses": {"200": {"description": "acknowledged through a seq"}, "400": error, "401": error, "403": error, "409": error, "413": error}}},
+        "/api/v1/sync/plan": {"get": {"summary": "long poll for the edge's plan newer than `have`", "tags": ["sync"], "responses": {"200": {"description": "protocol::Plan"}, "204": {"description": "no newer plan"}, "401": error, "403": error}}},
+        "/api/v1/sync/status": {"post": {"summary": "the edge's status (backlog, clock, stations) → StatusReply", "tags": ["sync"], "responses": {"200": {"description": "protocol::StatusReply"}, "400": error, "401": error, "403": error}}}
+    });
+    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
+        target.extend(source.clone());
+    }
+}
+
+/// Writes every route's policy ([`super::routes`], the list the router is built from) into
+/// its operation: `x-permission`, `x-record-rule`, `security` and the 401 and 403 answers.
+fn policies_into(document: &mut Value) {
+    use super::policy::Access;
+    let error = json!({"$ref": "#/components/responses/Error"});
+    for declared in super::routes().declared() {
+        let method = declared.method.as_str().to_lowercase();
+        let operation = &mut document["paths"][declared.path][method.as_str()];
+        if !operation.is_object() {
+            // Left for the route test to name: every declared route must be documented.
+            continue;
+        }
+        let (permission, security) = match declared.policy.access {
+            Access::Public => ("public".to_owned(), json!([])),
+            Access::SignedIn => (
+                "signed_in".to_owned(),
+                json!([{"bearer": []}, {"session": []}]),
+            ),
+            Access::Edge => ("edge".to_owned(), json!([{"bearer": []}])),
+            Access::Needs(p) => (
+                p.name().to_owned(),
+                json!([{"bearer": []}, {"session": []}]),
+            ),
+        };
+        operation["x-permission"] = json!(permission);
+        operation["security"] = security;
+        if let Some((record, param)) = declared.policy.record {
+            operation["x-record-rule"] = json!(format!(
+                "the {} named by {{{param}}} must be of one of the caller's plants",
+                record.noun()
+            ));
+            operation["responses"]["404"] = error.clone();
+        }
+        if declared.policy.access != Access::Public {
+            operation["responses"]["401"] = error.clone();
+            operation["responses"]["403"] = error.clone();
+        }
+    }
 }
 
 /// Stored MRP runs, firming and purchase requisitions.

@@ -8,27 +8,38 @@
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{AdminAuth, ApiJson, ApiPath, CsvBody};
+use super::extract::{ApiJson, ApiPath, CsvBody};
+use super::policy::{Routes, needs};
 use crate::people::operators::{
     self, Operator, OperatorUpdate, Pin, PinUpdate, check_fields, dedup_skills,
 };
+use crate::people::roles::Permission;
 use crate::store::operators::RegistryRejection;
 use crate::store::work_orders::Changed;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/operators", get(list_operators))
-        .route(
+pub fn routes() -> Routes {
+    use Permission::{OperatorsManage, OperatorsRead};
+    Routes::new()
+        .get("/api/v1/operators", needs(OperatorsRead), list_operators)
+        .get(
             "/api/v1/operators/{badge}",
-            get(get_operator).put(put_operator),
+            needs(OperatorsRead),
+            get_operator,
         )
-        .route("/api/v1/import/operators", post(import_operators))
+        .put(
+            "/api/v1/operators/{badge}",
+            needs(OperatorsManage),
+            put_operator,
+        )
+        .post(
+            "/api/v1/import/operators",
+            needs(OperatorsManage),
+            import_operators,
+        )
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,7 +83,6 @@ fn notify<T>(state: &AppState, changed: Changed<T>) -> T {
 
 async fn list_operators(
     State(state): State<AppState>,
-    _: AdminAuth,
 ) -> Result<axum::Json<OperatorList>, AppError> {
     Ok(axum::Json(OperatorList {
         operators: state.store().operators().await?,
@@ -81,7 +91,6 @@ async fn list_operators(
 
 async fn get_operator(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(badge): ApiPath<String>,
 ) -> Result<axum::Json<Operator>, AppError> {
     state
@@ -101,7 +110,6 @@ async fn get_operator(
 /// of bounds.
 async fn put_operator(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(badge): ApiPath<String>,
     ApiJson(body): ApiJson<PutOperator>,
 ) -> Result<axum::Json<Operator>, AppError> {
@@ -161,7 +169,6 @@ async fn put_operator(
 /// nothing, every bad row named.
 async fn import_operators(
     State(state): State<AppState>,
-    _: AdminAuth,
     CsvBody(body): CsvBody,
 ) -> Result<axum::Json<serde_json::Value>, AppError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -4,19 +4,30 @@
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{AdminAuth, ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath};
+use super::policy::{Principal, Routes, needs};
 use crate::people::plants::Plant;
-use axum::Router;
+use crate::people::roles::Permission;
+use crate::store::people::Record;
 use axum::extract::State;
-use axum::routing::get;
 use protocol::NegativeStock;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/plants", get(list_plants))
-        .route("/api/v1/plants/{plant}", get(get_plant).put(put_plant))
+pub fn routes() -> Routes {
+    use Permission::{PlantsManage, PlantsRead};
+    Routes::new()
+        .get("/api/v1/plants", needs(PlantsRead), list_plants)
+        .get(
+            "/api/v1/plants/{plant}",
+            needs(PlantsRead).on(Record::Plant, "plant"),
+            get_plant,
+        )
+        .put(
+            "/api/v1/plants/{plant}",
+            needs(PlantsManage).on(Record::Plant, "plant"),
+            put_plant,
+        )
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -40,16 +51,15 @@ pub struct PutPlant {
 
 async fn list_plants(
     State(state): State<AppState>,
-    _: AdminAuth,
+    p: Principal,
 ) -> Result<axum::Json<PlantList>, AppError> {
-    Ok(axum::Json(PlantList {
-        plants: state.store().plants().await?,
-    }))
+    let mut plants = state.store().plants().await?;
+    plants.retain(|plant| p.read.contains(&plant.plant));
+    Ok(axum::Json(PlantList { plants }))
 }
 
 async fn get_plant(
     State(state): State<AppState>,
-    _: AdminAuth,
     ApiPath(plant): ApiPath<String>,
 ) -> Result<axum::Json<Plant>, AppError> {
     state
@@ -62,15 +72,20 @@ async fn get_plant(
 
 async fn put_plant(
     State(state): State<AppState>,
-    _: AdminAuth,
+    p: Principal,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PutPlant>,
 ) -> Result<axum::Json<Plant>, AppError> {
-    let mut plant = state
-        .store()
-        .plant(id.clone())
-        .await?
-        .unwrap_or_else(|| Plant::new(&id, &body.name));
+    let existing = state.store().plant(id.clone()).await?;
+    // A new plant is the company's to make: only someone who changes every plant.
+    if existing.is_none() && p.write != crate::people::users::PlantScope::All {
+        return Err(AppError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an administrator creates plants",
+        ));
+    }
+    let mut plant = existing.unwrap_or_else(|| Plant::new(&id, &body.name));
     plant.name = body.name;
     if let Some(pct) = body.over_tolerance_pct {
         plant.over_tolerance_pct = pct;

@@ -2,15 +2,14 @@
 
 use super::AppState;
 use super::error::{AppError, ErrorCode};
-use super::extract::{ApiJson, ApiQuery, EdgeAuth};
+use super::extract::{ApiJson, ApiQuery};
+use super::policy::{EDGE, EdgeAuth, Routes};
 use crate::ingest;
 use crate::store::{EncodedEvent, IngestOutcome};
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use protocol::bounds::{self, TimeWindow};
 use protocol::{
@@ -20,21 +19,25 @@ use protocol::{
 use serde_json::value::RawValue;
 use std::time::Duration;
 
-pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sync/events", post(post_events))
-        .route("/api/v1/sync/plan", get(get_plan))
-        .route("/api/v1/sync/status", post(post_status))
-        .route_layer(middleware::from_fn_with_state(state, count_requests))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/api/v1/sync/events", EDGE, post_events)
+        .get("/api/v1/sync/plan", EDGE, get_plan)
+        .post("/api/v1/sync/status", EDGE, post_status)
 }
 
-/// Counts every sync request by route and outcome (`ok`, `no_content` or the error code).
-async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = match req.uri().path().rsplit('/').next() {
-        Some("events") => "events",
-        Some("plan") => "plan",
-        Some("status") => "status",
-        _ => "other",
+/// Counts every sync request by route and outcome (`ok`, `no_content` or the error code);
+/// other requests pass untouched.
+pub(super) async fn count_requests(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = match req.uri().path() {
+        "/api/v1/sync/events" => "events",
+        "/api/v1/sync/plan" => "plan",
+        "/api/v1/sync/status" => "status",
+        _ => return next.run(req).await,
     };
     let response = next.run(req).await;
     let outcome = match response.extensions().get::<ErrorCode>() {

@@ -86,6 +86,20 @@ impl ImportKind {
         }
     }
 
+    /// The route that imports this kind: `/api/v1/import/items`.
+    pub fn path(self) -> &'static str {
+        match self {
+            ImportKind::Items => "/api/v1/import/items",
+            ImportKind::Boms => "/api/v1/import/boms",
+            ImportKind::Inventory => "/api/v1/import/inventory",
+            ImportKind::Demands => "/api/v1/import/demands",
+            ImportKind::Receipts => "/api/v1/import/receipts",
+            ImportKind::UomConversions => "/api/v1/import/uom_conversions",
+            ImportKind::Suppliers => "/api/v1/import/suppliers",
+            ImportKind::Locations => "/api/v1/import/locations",
+        }
+    }
+
     /// `items, boms, …`, for messages.
     pub fn list() -> String {
         Self::ALL.map(ImportKind::as_str).join(", ")

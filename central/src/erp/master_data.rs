@@ -197,6 +197,9 @@ pub fn normalize_gtin(raw: &str) -> Result<String, String> {
 pub struct Warehouse {
     pub warehouse: String,
     pub description: String,
+    /// The plant it belongs to (its stock is that plant's).
+    #[serde(default = "default_plant")]
+    pub plant: String,
     #[serde(default)]
     pub locations: Vec<Location>,
 }
@@ -225,6 +228,10 @@ pub struct Supplier {
     pub name: String,
     #[serde(default)]
     pub items: Vec<SupplierTerms>,
+}
+
+fn default_plant() -> String {
+    crate::people::plants::DEFAULT_PLANT.to_owned()
 }
 
 #[cfg(test)]

@@ -1,5 +1,9 @@
-//! People: who works at the lines. For now the operator registry ([`operators`]) that plans
-//! carry down to the edges; plants, users, roles and the audit trail come here as they land.
+//! People: who works in the company and what they may do. The operator registry
+//! ([`operators`]) that plans carry down to the lines; [`plants`] and their rules; [`users`]
+//! who sign in to central, their passwords and lockouts; [`roles`], the one matrix of
+//! permissions.
 
 pub mod operators;
 pub mod plants;
+pub mod roles;
+pub mod users;

@@ -159,7 +159,14 @@ pub trait ErpStore: Send + Sync + 'static {
 
     async fn warehouses(&self) -> Result<Vec<Warehouse>, StoreError>;
     async fn warehouse(&self, warehouse: String) -> Result<Option<Warehouse>, StoreError>;
-    async fn put_warehouse(&self, warehouse: String, description: String) -> ErpResult<Warehouse>;
+    /// Creates or changes a warehouse; `plant` `None` keeps its plant (a new one: the
+    /// default plant).
+    async fn put_warehouse(
+        &self,
+        warehouse: String,
+        description: String,
+        plant: Option<String>,
+    ) -> ErpResult<Warehouse>;
     /// Creates or updates a location of a warehouse; a location id is unique across
     /// warehouses (inventory rows name only the location).
     async fn put_location(&self, location: Location) -> ErpResult<Location>;

@@ -10,6 +10,7 @@ pub mod erp;
 pub mod inventory;
 pub mod mrp;
 pub mod operators;
+pub mod people;
 pub mod plants;
 pub mod sqlite;
 pub mod work_orders;
@@ -18,6 +19,7 @@ pub use erp::{ErpStore, ImportSummary, MasterData};
 pub use inventory::InventoryStore;
 pub use mrp::MrpStore;
 pub use operators::OperatorStore;
+pub use people::PeopleStore;
 pub use plants::PlantStore;
 pub use work_orders::WorkOrderStore;
 
@@ -32,6 +34,9 @@ use serde::{Deserialize, Serialize};
 pub enum StoreError {
     #[error("{0}")]
     NotFound(String),
+    /// The change contradicts what is stored (a badge another user has); 409.
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("stored json is invalid: {0}")]
@@ -227,6 +232,7 @@ pub trait Store:
     + WorkOrderStore
     + OperatorStore
     + PlantStore
+    + PeopleStore
     + Send
     + Sync
     + 'static

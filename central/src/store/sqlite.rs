@@ -12,6 +12,7 @@ mod erp;
 mod inventory;
 mod mrp;
 mod operators;
+mod people;
 mod quarantine;
 mod stations;
 mod stock;
@@ -42,8 +43,10 @@ pub const DB_FILE: &str = "central.db";
 /// their own. 6: what runs on each edge's stations as its last status said
 /// ([`stations::SCHEMA`]), new tables that start empty and fill with the next status, and
 /// the counts booked to no work order per edge and station, summed from stored events on
-/// upgrade.
-const SCHEMA_VERSION: i64 = 6;
+/// upgrade. 7: people ([`people::SCHEMA`]): users, sessions, API tokens, failed sign-ins,
+/// new tables that start empty (the bootstrap administrator is made at start), and
+/// warehouses belong to a plant (existing ones to the default plant).
+const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -171,7 +174,9 @@ impl SqliteStore {
         writer.execute_batch(stock::SCHEMA)?;
         writer.execute_batch(mrp::SCHEMA)?;
         writer.execute_batch(stations::SCHEMA)?;
+        writer.execute_batch(people::SCHEMA)?;
         stock::add_columns(&writer)?;
+        people::add_columns(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
         }

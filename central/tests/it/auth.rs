@@ -108,10 +108,20 @@ async fn rotated_token_works_and_old_one_is_refused() {
 async fn admin_routes_need_the_admin_token() {
     let h = Harness::new().await;
     let edge_token = h.create_edge("line-1").await;
-    for token in [None, Some("wrong"), Some(edge_token.as_str())] {
+    // No token or an unknown one: 401. An edge's token is a known caller without the
+    // permission: 403.
+    for (token, status, code) in [
+        (None, StatusCode::UNAUTHORIZED, "unauthorized"),
+        (Some("wrong"), StatusCode::UNAUTHORIZED, "unauthorized"),
+        (
+            Some(edge_token.as_str()),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+    ] {
         h.call(Method::GET, "/api/v1/edges", token, None)
             .await
-            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+            .assert_error(status, code);
         h.call(
             Method::POST,
             "/api/v1/edges",
@@ -119,10 +129,10 @@ async fn admin_routes_need_the_admin_token() {
             Some(json!({"edge_id": "line-9"})),
         )
         .await
-        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        .assert_error(status, code);
         h.call(Method::POST, "/api/v1/edges/line-1/revoke", token, None)
             .await
-            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+            .assert_error(status, code);
     }
     let edges = h.store().edges().await.unwrap();
     assert_eq!(edges.len(), 1);
@@ -142,9 +152,9 @@ async fn malformed_authorization_header_is_unauthorized() {
     assert!(message.contains("bearer"), "{message}");
 }
 
-/// The route matrix: every operation the OpenAPI document lists (the whole admin API, new
-/// routes included as they are documented) refuses a caller without the admin token, with no
-/// token, a wrong one and an edge's own token alike.
+/// Every operation the OpenAPI document lists that is not public refuses a caller without
+/// credentials or with a wrong token (401), and an edge's own token everywhere but the sync
+/// routes (403). The role-by-role matrix is `people::every_role_on_every_route`.
 #[tokio::test]
 async fn every_documented_route_refuses_a_caller_without_the_admin_token() {
     let h = Harness::new().await;
@@ -153,7 +163,10 @@ async fn every_documented_route_refuses_a_caller_without_the_admin_token() {
         .call(Method::GET, "/api/v1/openapi.json", Some(ADMIN), None)
         .await;
     assert_eq!(doc.status, StatusCode::OK);
-    assert_eq!(doc.json["security"], json!([{"admin": []}]));
+    assert_eq!(
+        doc.json["security"],
+        json!([{"bearer": []}, {"session": []}])
+    );
     let paths = doc.json["paths"].as_object().expect("paths");
     let mut checked = 0;
     for (path, operations) in paths {
@@ -163,21 +176,30 @@ async fn every_documented_route_refuses_a_caller_without_the_admin_token() {
             .map(|part| if part.starts_with('{') { "x1" } else { part })
             .collect::<Vec<_>>()
             .join("/");
-        for method in operations.as_object().expect("operations").keys() {
+        for (method, operation) in operations.as_object().expect("operations") {
             let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) else {
                 continue;
             };
+            let permission = operation["x-permission"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} declares no x-permission"));
+            if permission == "public" || path.starts_with("/api/v1/sync/") {
+                continue;
+            }
             if !matches!(
                 method,
                 Method::GET | Method::POST | Method::PUT | Method::DELETE | Method::PATCH
             ) {
                 continue;
             }
-            for token in [None, Some("wrong"), Some(edge_token.as_str())] {
+            for (token, status) in [
+                (None, StatusCode::UNAUTHORIZED),
+                (Some("wrong"), StatusCode::UNAUTHORIZED),
+                (Some(edge_token.as_str()), StatusCode::FORBIDDEN),
+            ] {
                 let reply = h.call(method.clone(), &uri, token, None).await;
                 assert_eq!(
-                    reply.status,
-                    StatusCode::UNAUTHORIZED,
+                    reply.status, status,
                     "{method} {uri} with {token:?}: {}",
                     reply.json
                 );

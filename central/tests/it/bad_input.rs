@@ -163,9 +163,10 @@ async fn unauthenticated_batch_is_refused() {
     assert!(message.contains("bearer"), "{message}");
     let reply = h.send_events("not-a-token", "line-1", 6..=7).await;
     reply.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
-    // The admin token is not an edge token.
+    // The admin token is not an edge token: a known caller, without `edge.sync`.
     let reply = h.send_events(ADMIN, "line-1", 6..=7).await;
-    reply.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let message = reply.assert_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(message.contains("`edge.sync`"), "{message}");
     unchanged(&h).await;
 }
 

@@ -80,6 +80,8 @@ impl Harness {
     pub async fn with_config(config: CentralConfig) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = open_sqlite_store(dir.path()).await.unwrap();
+        // As `mes central` does at start: the first administrator, whom the admin token is.
+        store.ensure_bootstrap_admin().await.unwrap();
         let state = AppState::new(store, admin_token(), &config);
         Harness { dir, config, state }
     }

@@ -1343,19 +1343,19 @@ fn read_item_masters(conn: &Connection, only: Option<&str>) -> Result<Vec<ItemMa
 }
 
 fn read_warehouses(conn: &Connection, only: Option<&str>) -> Result<Vec<Warehouse>, StoreError> {
-    let heads: Vec<(String, String)> = conn
+    let heads: Vec<(String, String, String)> = conn
         .prepare_cached(
-            "SELECT warehouse, description FROM erp_warehouses
+            "SELECT warehouse, description, plant FROM erp_warehouses
              WHERE ?1 IS NULL OR warehouse = ?1 ORDER BY warehouse",
         )?
-        .query_map(params![only], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![only], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let mut locations_of = conn.prepare_cached(
         "SELECT location, warehouse, description FROM erp_locations WHERE warehouse = ?1
          ORDER BY location",
     )?;
     let mut out = Vec::with_capacity(heads.len());
-    for (warehouse, description) in heads {
+    for (warehouse, description, plant) in heads {
         let locations = locations_of
             .query_map(params![warehouse], |r| {
                 Ok(Location {
@@ -1368,6 +1368,7 @@ fn read_warehouses(conn: &Connection, only: Option<&str>) -> Result<Vec<Warehous
         out.push(Warehouse {
             warehouse,
             description,
+            plant,
             locations,
         });
     }
@@ -1710,13 +1711,26 @@ impl ErpStore for SqliteStore {
             .await
     }
 
-    async fn put_warehouse(&self, warehouse: String, description: String) -> ErpResult<Warehouse> {
+    async fn put_warehouse(
+        &self,
+        warehouse: String,
+        description: String,
+        plant: Option<String>,
+    ) -> ErpResult<Warehouse> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(plant) = &plant
+                && !exists(&tx, "SELECT 1 FROM plants WHERE plant = ?1", plant)?
+            {
+                return Ok(Err(Rejection::Invalid(format!(
+                    "plant: no plant {plant:?}; expected one created with put /api/v1/plants/{{plant}}"
+                ))));
+            }
             tx.execute(
-                "INSERT INTO erp_warehouses (warehouse, description) VALUES (?1, ?2)
-                 ON CONFLICT (warehouse) DO UPDATE SET description = excluded.description",
-                params![warehouse, description],
+                "INSERT INTO erp_warehouses (warehouse, description, plant) VALUES (?1, ?2, coalesce(?3, 'default'))
+                 ON CONFLICT (warehouse) DO UPDATE SET description = excluded.description,
+                    plant = coalesce(?3, erp_warehouses.plant)",
+                params![warehouse, description, plant],
             )?;
             let stored = read_warehouses(&tx, Some(&warehouse))?.into_iter().next();
             tx.commit()?;

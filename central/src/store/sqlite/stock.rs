@@ -44,7 +44,7 @@ fn decimal(s: &str) -> Result<Decimal, StoreError> {
 }
 
 /// Whether `table` has `column` (for upgrades that add one).
-fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, StoreError> {
+pub(super) fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
     let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
     for name in names {

@@ -1,0 +1,626 @@
+//! Who may call what: every route is registered through [`Routes`] with the [`Policy`] it
+//! needs, so a route without a declared policy cannot exist (deny by default).
+//!
+//! One middleware ([`enforce`]) runs in front of every handler:
+//!
+//! 1. **Who is asking.** `authorization: bearer <token>`: the bootstrap admin token
+//!    (`MES_ADMIN_TOKEN`, the first administrator), a personal API token (`mes_pat_…`,
+//!    [`crate::api::people`]) or an edge's token; otherwise the `mes_session` cookie of a
+//!    signed-in page, whose state-changing requests must carry the session's CSRF token
+//!    (`x-csrf-token`). Bad, expired or revoked credentials: 401 in the one error shape.
+//! 2. **May they.** The route's [`Access`]: public, any signed-in person, edges only, or a
+//!    [`Permission`] of the roles matrix ([`crate::people::roles`]). A known caller without
+//!    it: 403 naming the missing permission, and the denial is logged.
+//! 3. **Record rules.** A route that names a record in its path (`on(Record::WorkOrder,
+//!    "id")`) asks the store which plants the record belongs to; a record of a plant outside
+//!    the caller's plants is answered 404, exactly as a record that does not exist.
+//!
+//! The handler then finds the caller as a [`Principal`] extractor.
+
+use super::AppState;
+use super::error::AppError;
+use crate::auth::{bearer_token, hash_token, tokens_equal};
+use crate::people::roles::{Permission, Permissions, Role};
+use crate::people::users::{BOOTSTRAP_ADMIN, Language, PlantScope, User};
+use crate::store::people::Record;
+use axum::extract::{FromRequestParts, MatchedPath, Request};
+use axum::handler::Handler;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter};
+use chrono::Utc;
+use protocol::EdgeId;
+use std::collections::BTreeMap;
+
+/// The cookie that carries a page session's id.
+pub const SESSION_COOKIE: &str = "mes_session";
+/// The header that carries a page session's CSRF token on state-changing requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Personal API tokens start with this, so central knows where to look them up.
+pub const PERSONAL_TOKEN_PREFIX: &str = "mes_pat_";
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not (`/healthz`, `/metrics`, signing in).
+    Public,
+    /// Any person signed in or with a token of theirs (their own profile, tokens, password).
+    SignedIn,
+    /// An edge with its own credential (the sync routes).
+    Edge,
+    /// Someone whose roles grant this permission.
+    Needs(Permission),
+}
+
+/// What a route needs: who may call it and, when its path names a record, the record rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub access: Access,
+    /// The kind of record and the path parameter that names it.
+    pub record: Option<(Record, &'static str)>,
+}
+
+impl Policy {
+    /// The record named by path parameter `param` must be of one of the caller's plants.
+    pub const fn on(self, record: Record, param: &'static str) -> Policy {
+        Policy {
+            access: self.access,
+            record: Some((record, param)),
+        }
+    }
+}
+
+/// A route that needs `permission`.
+pub const fn needs(permission: Permission) -> Policy {
+    Policy {
+        access: Access::Needs(permission),
+        record: None,
+    }
+}
+
+pub const PUBLIC: Policy = Policy {
+    access: Access::Public,
+    record: None,
+};
+
+pub const SIGNED_IN: Policy = Policy {
+    access: Access::SignedIn,
+    record: None,
+};
+
+pub const EDGE: Policy = Policy {
+    access: Access::Edge,
+    record: None,
+};
+
+/// One registered route and its policy: what the route table, the OpenAPI document and the
+/// route tests read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    pub method: Method,
+    pub path: &'static str,
+    pub policy: Policy,
+}
+
+/// Routes with their policies; the only way a route is added to central's router.
+#[derive(Default)]
+pub struct Routes {
+    paths: BTreeMap<&'static str, MethodRouter<AppState>>,
+    declared: Vec<Declared>,
+}
+
+macro_rules! verb {
+    ($name:ident, $method:ident, $filter:ident) => {
+        pub fn $name<H, T>(self, path: &'static str, policy: Policy, handler: H) -> Self
+        where
+            H: Handler<T, AppState>,
+            T: 'static,
+        {
+            self.add(
+                Method::$method,
+                MethodFilter::$filter,
+                path,
+                policy,
+                handler,
+            )
+        }
+    };
+}
+
+impl Routes {
+    pub fn new() -> Routes {
+        Routes::default()
+    }
+
+    verb!(get, GET, GET);
+    verb!(post, POST, POST);
+    verb!(put, PUT, PUT);
+    verb!(patch, PATCH, PATCH);
+    verb!(delete, DELETE, DELETE);
+
+    fn add<H, T>(
+        mut self,
+        method: Method,
+        filter: MethodFilter,
+        path: &'static str,
+        policy: Policy,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        assert!(
+            !self
+                .declared
+                .iter()
+                .any(|d| d.path == path && d.method == method),
+            "{method} {path} registered twice"
+        );
+        let guarded = axum::routing::on(filter, handler).route_layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| enforce(policy, req, next),
+        ));
+        let merged = match self.paths.remove(path) {
+            Some(existing) => existing.merge(guarded),
+            None => guarded,
+        };
+        self.paths.insert(path, merged);
+        self.declared.push(Declared {
+            method,
+            path,
+            policy,
+        });
+        self
+    }
+
+    /// Both sets of routes (a path may not be registered twice for one method).
+    pub fn merge(mut self, other: Routes) -> Routes {
+        for (path, router) in other.paths {
+            let merged = match self.paths.remove(path) {
+                Some(existing) => existing.merge(router),
+                None => router,
+            };
+            self.paths.insert(path, merged);
+        }
+        for d in other.declared {
+            assert!(
+                !self
+                    .declared
+                    .iter()
+                    .any(|e| e.path == d.path && e.method == d.method),
+                "{} {} registered twice",
+                d.method,
+                d.path
+            );
+            self.declared.push(d);
+        }
+        self
+    }
+
+    pub fn declared(&self) -> &[Declared] {
+        &self.declared
+    }
+
+    pub fn into_router(self) -> axum::Router<AppState> {
+        self.paths
+            .into_iter()
+            .fold(axum::Router::new(), |router, (path, methods)| {
+                router.route(path, methods)
+            })
+    }
+}
+
+/// Who is asking, as the handler sees it.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub who: Who,
+    /// What they may do (for a token: its permissions within its owner's).
+    pub permissions: Permissions,
+    /// Whose records they see.
+    pub read: PlantScope,
+    /// Whose records they change.
+    pub write: PlantScope,
+    /// The person, for people (not for edges).
+    pub user: Option<User>,
+    /// The page session the request came with, if any.
+    pub session: Option<SessionRef>,
+    /// The peer address, when the server knows it.
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// Signed in on a page.
+    User {
+        login: String,
+    },
+    /// A personal API token of `login`.
+    Token {
+        login: String,
+        token_id: String,
+    },
+    /// The bootstrap admin token: the first administrator.
+    AdminToken,
+    Edge(EdgeId),
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRef {
+    pub hash: [u8; 32],
+    pub csrf: String,
+}
+
+impl Principal {
+    /// The login of the person, or `None` for an edge.
+    pub fn login(&self) -> Option<&str> {
+        match &self.who {
+            Who::User { login } | Who::Token { login, .. } => Some(login),
+            Who::AdminToken => Some(BOOTSTRAP_ADMIN),
+            Who::Edge(_) => None,
+        }
+    }
+
+    /// How the audit trail and the logs name them: `li.wei`, `li.wei/token:3f2a…`,
+    /// `admin (admin token)`, `edge:line-1`.
+    pub fn name(&self) -> String {
+        match &self.who {
+            Who::User { login } => login.clone(),
+            Who::Token { login, token_id } => format!("{login}/token:{token_id}"),
+            Who::AdminToken => format!("{BOOTSTRAP_ADMIN} (admin token)"),
+            Who::Edge(edge) => format!("edge:{}", edge.as_str()),
+        }
+    }
+
+    pub fn language(&self) -> Language {
+        self.user.as_ref().map(|u| u.language).unwrap_or_default()
+    }
+
+    pub fn can(&self, permission: Permission) -> bool {
+        self.permissions.contains(permission)
+    }
+
+    /// Whether a record of these plants is theirs to see (`write`: to change). A record of
+    /// no plant (unknown) is left to the handler.
+    pub fn may_see(&self, plants: &[String], write: bool) -> bool {
+        let scope = if write { &self.write } else { &self.read };
+        plants.is_empty() || plants.iter().any(|p| scope.contains(p))
+    }
+
+    /// 403 unless they may change records of `plant` (for bodies that name a plant, a
+    /// line or a location of one).
+    pub fn check_plant(&self, plant: &str) -> Result<(), AppError> {
+        if self.write.contains(plant) {
+            Ok(())
+        } else {
+            Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "plant {plant:?} is not one of yours; you may change records of your own plants only"
+                ),
+            ))
+        }
+    }
+
+    fn for_user(user: User, who: Who, permissions: Permissions, address: Option<String>) -> Self {
+        Principal {
+            who,
+            permissions,
+            read: user.read_scope(),
+            write: user.write_scope(),
+            user: Some(user),
+            session: None,
+            address,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, AppError> {
+        parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
+            AppError::unauthorized("missing credentials; expected `authorization: bearer <token>` or a signed-in session")
+        })
+    }
+}
+
+/// The peer's address as the server saw it (`None` where it does not know, as in tests
+/// that call the router directly). Every request past [`enforce`] has it.
+#[derive(Debug, Clone)]
+pub struct ClientAddress(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, AppError> {
+        Ok(parts
+            .extensions
+            .get::<ClientAddress>()
+            .cloned()
+            .unwrap_or(ClientAddress(None)))
+    }
+}
+
+/// The edge of a request on an edge route.
+pub struct EdgeAuth(pub EdgeId);
+
+impl FromRequestParts<AppState> for EdgeAuth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        match Principal::from_request_parts(parts, state).await?.who {
+            Who::Edge(edge) => Ok(EdgeAuth(edge)),
+            _ => Err(forbidden(Permission::EdgeSync)),
+        }
+    }
+}
+
+fn forbidden(permission: Permission) -> AppError {
+    AppError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "you may not do this: it needs the permission `{}` ({}), which none of your roles grants",
+            permission.name(),
+            permission.describe()
+        ),
+    )
+}
+
+/// The peer address the server recorded for this request, if any.
+fn peer(parts_ext: &axum::http::Extensions) -> Option<String> {
+    parts_ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// A cookie's value from the request's `cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// Who the request's credentials name; `Ok(None)` when it carries none.
+async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    address: Option<String>,
+) -> Result<Option<Principal>, AppError> {
+    if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
+        let token = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+            AppError::unauthorized(
+                "malformed authorization header; expected `authorization: bearer <token>`",
+            )
+        })?;
+        return bearer(state, token, address).await.map(Some);
+    }
+    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let hash = hash_token(id);
+    let Some((session, user)) = state.store().session(hash).await? else {
+        return Err(session_over());
+    };
+    let now = Utc::now();
+    let limits = state.session_limits();
+    if now - session.last_seen > limits.idle || now - session.created_at > limits.absolute {
+        state.store().end_session(hash).await?;
+        return Err(session_over());
+    }
+    // A write per request would cost more than it tells; a minute is fine for an idle
+    // timeout counted in tens of minutes.
+    if now - session.last_seen > chrono::Duration::seconds(60) {
+        state.store().touch_session(hash, now).await?;
+    }
+    let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method {
+        let presented = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !tokens_equal(presented, &session.csrf) {
+            return Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                format!(
+                    "missing or wrong `{CSRF_HEADER}` header; a page's changes must carry the token it was given at sign-in"
+                ),
+            ));
+        }
+    }
+    let permissions = user.permissions();
+    let login = user.login.clone();
+    let mut principal = Principal::for_user(user, Who::User { login }, permissions, address);
+    principal.session = Some(SessionRef {
+        hash,
+        csrf: session.csrf,
+    });
+    Ok(Some(principal))
+}
+
+fn session_over() -> AppError {
+    AppError::unauthorized("your session has ended or expired; sign in again")
+}
+
+async fn bearer(
+    state: &AppState,
+    token: &str,
+    address: Option<String>,
+) -> Result<Principal, AppError> {
+    if tokens_equal(token, state.admin_token()) {
+        let user = state
+            .store()
+            .user(BOOTSTRAP_ADMIN.to_owned())
+            .await?
+            .filter(|u| u.active)
+            .unwrap_or_else(bootstrap_admin);
+        return Ok(Principal::for_user(
+            user,
+            Who::AdminToken,
+            Role::Administrator.permissions(),
+            address,
+        ));
+    }
+    let hash = hash_token(token);
+    if token.starts_with(PERSONAL_TOKEN_PREFIX) {
+        let Some((t, user)) = state.store().api_token(hash).await? else {
+            return Err(AppError::unauthorized(
+                "unknown personal token, or its owner is disabled; expected a token from `post /api/v1/me/tokens`",
+            ));
+        };
+        let now = Utc::now();
+        if let Some(at) = t.revoked_at {
+            return Err(AppError::unauthorized(format!(
+                "this personal token was revoked at {}; make a new one",
+                at.to_rfc3339()
+            )));
+        }
+        if t.expires_at <= now {
+            return Err(AppError::unauthorized(format!(
+                "this personal token expired at {}; make a new one",
+                t.expires_at.to_rfc3339()
+            )));
+        }
+        if t.last_used_at
+            .is_none_or(|at| now - at > chrono::Duration::seconds(60))
+        {
+            state
+                .store()
+                .record_api_token_use(t.token_id.clone(), now, address.clone())
+                .await?;
+        }
+        // Never more than the owner may do now: a role taken away is taken from the token.
+        let permissions = t.permissions.intersect(user.permissions());
+        let who = Who::Token {
+            login: user.login.clone(),
+            token_id: t.token_id,
+        };
+        return Ok(Principal::for_user(user, who, permissions, address));
+    }
+    match state.store().authenticate(hash).await? {
+        Some(edge) => Ok(Principal {
+            who: Who::Edge(edge),
+            permissions: Role::Edge.permissions(),
+            read: PlantScope::Only(Vec::new()),
+            write: PlantScope::Only(Vec::new()),
+            user: None,
+            session: None,
+            address,
+        }),
+        None => Err(AppError::unauthorized(
+            "unknown or revoked token; expected an edge's token, a personal token or the admin token",
+        )),
+    }
+}
+
+/// The first administrator as the admin token acts when the store has no such user (it is
+/// made at start; this keeps the token working if someone disabled it).
+fn bootstrap_admin() -> User {
+    User {
+        login: BOOTSTRAP_ADMIN.to_owned(),
+        display_name: "Administrator".to_owned(),
+        language: Language::En,
+        time_zone: "UTC".to_owned(),
+        plants: Vec::new(),
+        roles: vec![Role::Administrator],
+        manager: None,
+        badge: None,
+        active: true,
+    }
+}
+
+/// The policy check in front of every handler (see the module docs).
+pub async fn enforce(policy: Policy, req: Request, next: Next) -> Response {
+    match check(policy, req).await {
+        Ok((req, principal)) => {
+            let _ = principal;
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The operation as the audit trail and the logs name it: `POST /api/v1/work-orders/{id}/release`.
+pub fn operation(req: &Request) -> String {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| req.uri().path().to_owned());
+    format!("{} {path}", req.method())
+}
+
+async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principal>), AppError> {
+    let Some(state) = req.extensions().get::<AppState>().cloned() else {
+        return Err(AppError::internal("the router was built without its state"));
+    };
+    let address = peer(req.extensions());
+    let principal = authenticate(&state, req.method(), req.headers(), address.clone()).await?;
+    let principal = match (policy.access, principal) {
+        (Access::Public, p) => p,
+        (_, None) => {
+            return Err(AppError::unauthorized(
+                "missing credentials; expected `authorization: bearer <token>` or a signed-in session",
+            ));
+        }
+        (Access::Edge, Some(p)) => {
+            if !matches!(p.who, Who::Edge(_)) {
+                return Err(deny(&state, &p, &req, Permission::EdgeSync));
+            }
+            Some(p)
+        }
+        (Access::SignedIn, Some(p)) => {
+            if matches!(p.who, Who::Edge(_)) {
+                return Err(AppError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "edges may call the sync routes only",
+                ));
+            }
+            Some(p)
+        }
+        (Access::Needs(permission), Some(p)) => {
+            if !p.can(permission) {
+                return Err(deny(&state, &p, &req, permission));
+            }
+            Some(p)
+        }
+    };
+    let (mut parts, body) = req.into_parts();
+    if let (Some((record, param)), Some(p)) = (policy.record, &principal) {
+        let params = axum::extract::RawPathParams::from_request_parts(&mut parts, &state)
+            .await
+            .map_err(|e| AppError::bad_request(e.body_text()))?;
+        if let Some((_, id)) = params.iter().find(|(name, _)| *name == param) {
+            let write = !matches!(parts.method, Method::GET | Method::HEAD);
+            let plants = state.store().plants_of(record, id.to_owned()).await?;
+            if !p.may_see(&plants, write) {
+                tracing::info!(who = %p.name(), record = record.noun(), id, "record of another plant answered 404");
+                return Err(AppError::not_found(format!("no {} {id:?}", record.noun())));
+            }
+        }
+    }
+    if let Some(p) = &principal {
+        parts.extensions.insert(p.clone());
+    }
+    parts.extensions.insert(ClientAddress(address));
+    Ok((Request::from_parts(parts, body), principal))
+}
+
+/// 403 for a known caller without the permission; the denial is logged (and audited).
+fn deny(state: &AppState, p: &Principal, req: &Request, permission: Permission) -> AppError {
+    let operation = operation(req);
+    tracing::warn!(who = %p.name(), %operation, permission = permission.name(), "denied");
+    state.metrics().denied();
+    forbidden(permission)
+}
