@@ -238,15 +238,16 @@ impl Role {
         ];
         let reads = Permissions::of(READS);
         match self {
-            Role::Administrator => Permissions::all().intersect(Permissions::of(
+            Role::Administrator => Permissions::of(
                 &Permission::ALL
                     .iter()
                     .copied()
                     .filter(|p| *p != EdgeSync)
                     .collect::<Vec<_>>(),
-            )),
+            ),
             Role::PlantManager => reads.union(Permissions::of(&[
                 EdgesRead,
+                EdgesManage,
                 MasterDataWrite,
                 WorkOrdersWrite,
                 WorkOrdersRelease,

@@ -10,6 +10,7 @@ mod inventory;
 mod master_data;
 mod mrp_firm;
 mod operators;
+mod people;
 mod plan;
 mod plan_content;
 mod quarantine;
