@@ -254,6 +254,7 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
         ..Default::default()
     };
     let store = central::open_sqlite_store(&central_config.data_dir).await?;
+    store.ensure_bootstrap_admin().await?;
     let listener = match tokio::net::TcpListener::bind(central_config.listen).await {
         Ok(l) => l,
         Err(e) if port != 0 => {
@@ -344,6 +345,7 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
         );
     }
     let work_orders = build_plant(&api).await?;
+    let people = make_people(&api).await?;
 
     // Two edges, each with its own credential, fetching the plan the release published.
     let mut edges: Vec<(EdgeId, RunningEdge)> = Vec::new();
@@ -380,6 +382,7 @@ key = "{kiosk_key}"
         &kiosk_key,
         &edges,
         &work_orders,
+        &people,
         dir.path(),
     );
 
@@ -471,12 +474,42 @@ states = {{ 0 = "off", 1 = "running", 2 = "idle", 3 = "down: jam", 4 = "down: to
     )
 }
 
+/// One user of each role a person can hold, in the demo's plant, with a new password each:
+/// a newcomer signs in as each of them and sees what that role may do.
+async fn make_people(api: &Api) -> anyhow::Result<Vec<(String, String)>> {
+    let mut people = Vec::new();
+    for role in central::people::roles::Role::for_people() {
+        let login = role.name().replace('_', "-");
+        let password = central::people::users::generate_password();
+        let plants: Vec<&str> = if role.company_wide() {
+            Vec::new()
+        } else {
+            vec![central::people::plants::DEFAULT_PLANT]
+        };
+        api.put(
+            &format!("/api/v1/users/{login}"),
+            json!({
+                "display_name": format!("Demo {}", role.name().replace('_', " ")),
+                "roles": [role.name()],
+                "plants": plants,
+                "language": "zh",
+                "password": password,
+            }),
+        )
+        .await?;
+        people.push((login, password));
+    }
+    Ok(people)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn print_urls(
     central: &str,
     admin_token: &str,
     kiosk_key: &str,
     edges: &[(EdgeId, RunningEdge)],
     work_orders: &BTreeMap<String, Vec<String>>,
+    people: &[(String, String)],
     dir: &std::path::Path,
 ) {
     eprintln!();
@@ -527,6 +560,12 @@ fn print_urls(
     eprintln!("    wrong item      (92)BOLT-M8(93)B-77(94)100pcs");
     eprintln!("    lot on hold     (92)STEEL-2MM(93)L-HOLD(94)25kg");
     eprintln!("    supplier label  (01)09506000134352(3101)000250(10)SUP-7(17)271231");
+    eprintln!(
+        "  sign in to central at {central}/sign-in as one of these (one per role; passwords are new each run):"
+    );
+    for (login, password) in people {
+        eprintln!("    {login:<16} {password}");
+    }
     eprintln!("  data              {}", dir.display());
     eprintln!("Ctrl-C stops it.");
     eprintln!();

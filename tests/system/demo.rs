@@ -38,6 +38,22 @@ fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing()
         "the presses counted into the orders: {summary}"
     );
     assert_eq!(summary["agree"], true, "{summary}");
+    // Issue 13: one user of each role, with a password, for a newcomer to sign in as.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for role in [
+        "administrator",
+        "plant-manager",
+        "supervisor",
+        "planner",
+        "viewer",
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with(role) && l.split_whitespace().count() == 2),
+            "no sign-in for {role} in:\n{stderr}"
+        );
+    }
     assert_eq!(summary["disagreements"], serde_json::json!([]), "{summary}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

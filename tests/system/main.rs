@@ -6,6 +6,7 @@ mod crash;
 mod delivery;
 mod demo;
 mod mqtt;
+mod people;
 mod plans;
 mod plant;
 mod support;
