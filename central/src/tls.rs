@@ -138,8 +138,11 @@ pub struct TlsListener {
     tcp: TcpListener,
     acceptor: TlsAcceptor,
     handshake_timeout: Duration,
-    handshakes: JoinSet<Result<(TlsStream<TcpStream>, SocketAddr), (SocketAddr, String)>>,
+    handshakes: JoinSet<Handshake>,
 }
+
+/// A finished handshake: the connection and its peer, or the peer and why it failed.
+type Handshake = Result<(TlsStream<TcpStream>, SocketAddr), (SocketAddr, String)>;
 
 impl TlsListener {
     pub fn new(
@@ -229,7 +232,7 @@ async fn handshake(
     stream: TcpStream,
     peer: SocketAddr,
     wait: Duration,
-) -> Result<(TlsStream<TcpStream>, SocketAddr), (SocketAddr, String)> {
+) -> Handshake {
     let _ = stream.set_nodelay(true);
     let attempt = async {
         let mut first = [0u8; 1];

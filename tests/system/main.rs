@@ -10,3 +10,4 @@ mod plans;
 mod plant;
 mod support;
 mod terminal;
+mod tls;
