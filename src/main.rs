@@ -304,7 +304,8 @@ async fn run_central(
             "made the first administrator; the admin token acts as them, `mes user add` makes the others"
         );
     }
-    let state = central::AppState::new(store, admin_token, &cfg);
+    // Session cookies are `Secure` when central serves HTTPS.
+    let state = central::AppState::new(store, admin_token, &cfg).with_secure_cookies(tls.is_some());
     match tls {
         Some(tls) => central::tls::serve_tls(listener, state, tls, shutdown_signal()).await?,
         None => central::serve(listener, state, shutdown_signal()).await?,

@@ -1,15 +1,17 @@
 //! Issue 13: central serving HTTPS (`[tls]` in its configuration) and edges that reach it with
 //! `[central] ca_file`, as the real `mes central` and `mes edge` processes. The certificates
 //! are made here (rcgen): the plant's CA, central's certificate for 127.0.0.1 and localhost,
-//! and a second CA that signed nothing central has.
+//! and a second CA that signed nothing central has. Over HTTPS, session cookies are `Secure`.
 
 use crate::support::{
-    Central, DEADLINE, EdgeHome, Link, Simulated, assert_exactly_once, temp_dir, wait_until,
+    ADMIN_TOKEN, Central, DEADLINE, EdgeHome, Link, Simulated, assert_exactly_once, https_client,
+    temp_dir, wait_until,
 };
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 fn new_ca(name: &str) -> (CertificateParams, KeyPair) {
@@ -59,6 +61,37 @@ async fn an_edge_with_the_plant_ca_delivers_over_https_and_one_with_another_ca_i
     let config = "[tls]\ncert = \"tls/central.pem\"\nkey = \"tls/central.key\"\n";
     let central = Central::start_tls(&central_dir, config, &ca).await;
     assert!(central.url().starts_with("https://"), "{}", central.url());
+
+    // Over HTTPS, a page's session cookie is `Secure`.
+    let https = https_client(&ca);
+    let password = "correct horse battery staple 13";
+    let made = https
+        .put(format!("{}/api/v1/users/tls-viewer", central.url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(
+            &json!({"display_name": "Viewer over TLS", "roles": ["viewer"], "password": password}),
+        )
+        .send()
+        .await
+        .expect("central answers");
+    assert!(made.status().is_success(), "{:?}", made.text().await);
+    let signed_in = https
+        .post(format!("{}/api/v1/session", central.url()))
+        .json(&json!({"login": "tls-viewer", "password": password}))
+        .send()
+        .await
+        .expect("central answers");
+    assert_eq!(signed_in.status(), 200);
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        cookie.starts_with("mes_session=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
 
     // An edge that trusts the plant's CA: every event reaches central once, in order.
     let token = central.create_edge("line-tls").await;
