@@ -7,8 +7,13 @@
 //!    where it was) and the file is read again, until it reads or nothing more can be blanked.
 //! 3. The values (ranges, references, durations): the configuration's own validation, on the
 //!    blanked text, which names every mistake it finds.
+//! 4. Of a valid file, the TLS files it names ([`check_files`]): central's `[tls]` certificate
+//!    and key, an edge's `[central] ca_file`, read and checked as the service reads them when
+//!    it starts (relative paths from the file's directory). A token file or variable is not
+//!    read: that is the environment the service runs in, not the file.
 
 use std::ops::Range;
+use std::path::Path;
 use toml::de::{DeTable, DeValue};
 
 /// At most this many shape mistakes are collected (each costs one more parse of the file).
@@ -175,6 +180,64 @@ pub fn check(text: &str, kind: Kind) -> Result<Vec<String>, Vec<Mistake>> {
         }
     }
     Err(sorted(mistakes))
+}
+
+/// Pass 4: the TLS files a valid configuration at `path` names, each problem with the line of
+/// its setting and the file named.
+pub fn check_files(path: &Path, text: &str, kind: Kind) -> Vec<Mistake> {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let mut found = Vec::new();
+    match kind {
+        Kind::Central => {
+            let Ok(config) = central::CentralConfig::from_toml_str(text) else {
+                return found;
+            };
+            if let Some(tls) = &config.tls
+                && let Err(e) = central::tls::server_config(&tls.relative_to(dir))
+            {
+                let key = match &e {
+                    central::ConfigError::Invalid {
+                        field: "tls.cert", ..
+                    } => "cert",
+                    _ => "key",
+                };
+                found.push(Mistake {
+                    line: line_of_key(text, &["tls", key]),
+                    message: e.to_string(),
+                });
+            }
+        }
+        Kind::Edge => {
+            let Ok(config) = edge_agent::EdgeConfig::load(path) else {
+                return found;
+            };
+            if let Some(ca_file) = &config.central.ca_file
+                && let Err(message) = edge_agent::sync::client::trusted_roots(ca_file)
+            {
+                found.push(Mistake {
+                    line: line_of_key(text, &["central", "ca_file"]),
+                    message,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// The line of the key at `path` (`["tls", "cert"]`), if the document has it.
+fn line_of_key(text: &str, path: &[&str]) -> Option<usize> {
+    let document = DeTable::parse(text).ok()?;
+    let mut table = document.get_ref();
+    let (last, tables) = path.split_last()?;
+    for name in tables {
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *name)?;
+        let DeValue::Table(inner) = value.get_ref() else {
+            return None;
+        };
+        table = inner;
+    }
+    let (key, _) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *last)?;
+    Some(line_of(text, key.span().start))
 }
 
 fn mistake(text: &str, span: Option<Range<usize>>, message: &str) -> Mistake {
@@ -386,5 +449,57 @@ mod tests {
         assert_eq!(found.key, "b");
         blank(&mut text, found.range).unwrap();
         assert_eq!(text, "a = 1\n       \n   \nc = 3\n");
+    }
+
+    /// Issue 13: the TLS files a configuration names are read by `mes check-config` as the
+    /// service would read them at start, relative to the file, each problem on its line and
+    /// naming the file.
+    #[test]
+    fn issue_13_tls_files_are_checked_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not-a-cert.pem");
+        std::fs::write(&not_pem, "hello\n").unwrap();
+
+        let central =
+            "listen = \"127.0.0.1:8443\"\n[tls]\ncert = \"missing.pem\"\nkey = \"k.pem\"\n";
+        assert_eq!(
+            check(central, Kind::Central),
+            Ok(Vec::new()),
+            "the text is fine"
+        );
+        let path = dir.path().join("central.toml");
+        let found = check_files(&path, central, Kind::Central);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].line, Some(3), "{found:?}");
+        let missing = dir.path().join("missing.pem");
+        assert!(
+            found[0].message.starts_with("tls.cert")
+                && found[0].message.contains(&missing.display().to_string())
+                && found[0].message.contains("cannot read"),
+            "{found:?}"
+        );
+        let central = "[tls]\ncert = \"not-a-cert.pem\"\nkey = \"k.pem\"\n";
+        let found = check_files(&path, central, Kind::Central);
+        assert!(
+            found[0].message.contains("no certificate") && found[0].line == Some(2),
+            "{found:?}"
+        );
+
+        let edge = "edge_id = \"l\"\n[central]\nurl = \"https://c\"\ntoken = \"t\"\nca_file = \"not-a-cert.pem\"\n";
+        let path = dir.path().join("edge.toml");
+        std::fs::write(&path, edge).unwrap();
+        assert_eq!(check(edge, Kind::Edge), Ok(Vec::new()), "the text is fine");
+        let found = check_files(&path, edge, Kind::Edge);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].line, Some(5), "{found:?}");
+        assert!(
+            found[0].message.starts_with("central.ca_file")
+                && found[0].message.contains(&not_pem.display().to_string())
+                && found[0].message.contains("no certificate"),
+            "{found:?}"
+        );
+        // Without TLS there is nothing to read.
+        let plain = dir.path().join("plain.toml");
+        assert!(check_files(&plain, "listen = \"127.0.0.1:1\"\n", Kind::Central).is_empty());
     }
 }

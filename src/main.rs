@@ -267,8 +267,13 @@ async fn run_central(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            central::CentralConfig::from_toml_str(&text)
-                .with_context(|| format!("invalid configuration {}", path.display()))?
+            let mut cfg = central::CentralConfig::from_toml_str(&text)
+                .with_context(|| format!("invalid configuration {}", path.display()))?;
+            // The certificate and key are named relative to the configuration file.
+            if let (Some(tls), Some(dir)) = (&mut cfg.tls, path.parent()) {
+                *tls = tls.relative_to(dir);
+            }
+            cfg
         }
         None => central::CentralConfig::default(),
     };
@@ -279,6 +284,11 @@ async fn run_central(
         cfg.data_dir = data;
     }
     let admin_token = cfg.resolve_admin_token()?;
+    // Read and checked before anything else starts: a wrong file stops central, named.
+    let tls = match &cfg.tls {
+        Some(tls) => Some(central::tls::server_config(tls)?),
+        None => None,
+    };
     let store = central::open_sqlite_store(&cfg.data_dir)
         .await
         .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
@@ -286,15 +296,20 @@ async fn run_central(
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data = %cfg.data_dir.display(), "central listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, data = %cfg.data_dir.display(), "central listening");
     if store.ensure_bootstrap_admin().await? {
         tracing::info!(
             login = central::people::users::BOOTSTRAP_ADMIN,
             "made the first administrator; the admin token acts as them, `mes user add` makes the others"
         );
     }
-    let state = central::AppState::new(store, admin_token, &cfg);
-    central::serve(listener, state, shutdown_signal()).await?;
+    // Session cookies are `Secure` when central serves HTTPS.
+    let state = central::AppState::new(store, admin_token, &cfg).with_secure_cookies(tls.is_some());
+    match tls {
+        Some(tls) => central::tls::serve_tls(listener, state, tls, shutdown_signal()).await?,
+        None => central::serve(listener, state, shutdown_signal()).await?,
+    }
     Ok(())
 }
 
@@ -303,7 +318,15 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let kind = check_config::Kind::of(&text);
-    match check_config::check(&text, kind) {
+    let result = check_config::check(&text, kind).and_then(|warnings| {
+        let unusable = check_config::check_files(file, &text, kind);
+        if unusable.is_empty() {
+            Ok(warnings)
+        } else {
+            Err(unusable)
+        }
+    });
+    match result {
         Ok(warnings) => {
             // Valid but risky (an embedded MQTT broker open to anonymous clients).
             for warning in warnings {

@@ -10,7 +10,18 @@
 //! [sessions]                   # signed-in pages
 //! idle = "30m"                 # ended after this long without a request
 //! absolute = "12h"             # ended this long after sign-in, whatever happens
+//!
+//! [tls]                        # optional: serve HTTPS instead of plain HTTP
+//! cert = "tls/fullchain.pem"   # PEM: the server certificate first, then its intermediates
+//! key = "tls/key.pem"          # PEM: PKCS#8, RSA (PKCS#1) or SEC1 (EC) private key
 //! ```
+//!
+//! Without `[tls]` central serves plain HTTP (the loopback default of the demo). With it,
+//! central serves HTTPS only (TLS 1.2 and 1.3, no client certificates) on `listen`; relative
+//! paths are taken relative to the configuration file. The files are read and checked when
+//! central starts ([`crate::tls::server_config`]): a missing file, a PEM without a
+//! certificate or a key that does not belong to the certificate stops it with the field and
+//! the file named.
 //!
 //! Every field has a default, so an empty file (or no file) is a valid configuration; the
 //! admin token is the one thing central refuses to start without
@@ -50,6 +61,9 @@ pub struct CentralConfig {
     pub max_plan_wait: Duration,
     /// How long a signed-in page session lasts.
     pub sessions: SessionConfig,
+    /// `[tls]`: serve HTTPS with this certificate and key. `None`: plain HTTP. Others read
+    /// `tls.is_some()` to know whether central is reached over HTTPS (a cookie's `Secure`).
+    pub tls: Option<TlsConfig>,
 }
 
 /// `[sessions]`: the idle and absolute timeouts of signed-in pages (OWASP ASVS V3.3).
@@ -71,6 +85,30 @@ impl Default for SessionConfig {
     }
 }
 
+/// `[tls]`: the certificate and key central serves HTTPS with. Loaded and checked by
+/// [`crate::tls::server_config`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of the certificate chain: central's certificate first, then the intermediates
+    /// (a `fullchain.pem`).
+    pub cert: PathBuf,
+    /// PEM file of the private key: PKCS#8 (`BEGIN PRIVATE KEY`), RSA (`BEGIN RSA PRIVATE
+    /// KEY`) or SEC1 (`BEGIN EC PRIVATE KEY`).
+    pub key: PathBuf,
+}
+
+impl TlsConfig {
+    /// The same settings with relative paths taken relative to `dir` (the configuration
+    /// file's directory).
+    pub fn relative_to(&self, dir: &std::path::Path) -> TlsConfig {
+        TlsConfig {
+            cert: dir.join(&self.cert),
+            key: dir.join(&self.key),
+        }
+    }
+}
+
 impl Default for CentralConfig {
     fn default() -> Self {
         CentralConfig {
@@ -82,6 +120,7 @@ impl Default for CentralConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_plan_wait: DEFAULT_MAX_PLAN_WAIT,
             sessions: SessionConfig::default(),
+            tls: None,
         }
     }
 }
@@ -191,6 +230,16 @@ impl CentralConfig {
                 field: "sessions.absolute",
                 message: format!("is {:?}; expected at most 7 days", s.absolute),
             });
+        }
+        if let Some(tls) = &self.tls {
+            for (field, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+                if path.as_os_str().is_empty() {
+                    return Err(ConfigError::Invalid {
+                        field,
+                        message: "is empty; expected the path of a PEM file".to_owned(),
+                    });
+                }
+            }
         }
         if let Some(token) = &self.admin_token
             && let Err(ConfigError::ShortAdminToken { chars, .. }) =
@@ -409,5 +458,41 @@ max_plan_wait = "500ms"
         assert!(!shown.contains(token), "{shown}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("Secret(***)"), "{shown}");
+    }
+
+    #[test]
+    fn tls_table_is_optional_and_strict() {
+        assert_eq!(CentralConfig::from_toml_str("").unwrap().tls, None);
+        let config = CentralConfig::from_toml_str(
+            "listen = \"0.0.0.0:8443\"\n[tls]\ncert = \"tls/fullchain.pem\"\nkey = \"/etc/mes/key.pem\"\n",
+        )
+        .unwrap();
+        let tls = config.tls.clone().expect("[tls] read");
+        assert_eq!(tls.cert, PathBuf::from("tls/fullchain.pem"));
+        // Relative to the configuration file; an absolute path stays as it is.
+        let resolved = tls.relative_to(std::path::Path::new("/etc/mes"));
+        assert_eq!(resolved.cert, PathBuf::from("/etc/mes/tls/fullchain.pem"));
+        assert_eq!(resolved.key, PathBuf::from("/etc/mes/key.pem"));
+
+        let err = CentralConfig::from_toml_str(
+            "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nclient_ca = \"ca.pem\"\n",
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { line: 4, .. }), "{err}");
+        assert!(err.to_string().contains("client_ca"), "{err}");
+        let err = CentralConfig::from_toml_str("[tls]\ncert = \"c.pem\"\n").unwrap_err();
+        assert!(err.to_string().contains("key"), "{err}");
+        let err =
+            CentralConfig::from_toml_str("[tls]\ncert = \"\"\nkey = \"k.pem\"\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    field: "tls.cert",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -6,7 +6,8 @@
 //!    [`CentralConfig::resolve_admin_token`] (env `MES_ADMIN_TOKEN` wins over the config);
 //! 2. [`open_sqlite_store`] on the data directory;
 //! 3. [`AppState::new`] with the store, the admin token and the config;
-//! 4. [`serve`] on a bound listener with a shutdown future (or [`app`] for tests).
+//! 4. [`serve`] on a bound listener with a shutdown future (or [`app`] for tests); with a
+//!    `[tls]` table, [`tls::server_config`] once at start and [`tls::serve_tls`] instead.
 //!
 //! Code map:
 //!
@@ -26,6 +27,8 @@
 //!   plan carries down to the lines.
 //! - [`auth`]: token generation, hashing and bearer extraction.
 //! - [`metrics`]: Prometheus counters and gauges served at `/metrics`.
+//! - [`tls`]: HTTPS (rustls): the certificate and key loaded and checked at start, the
+//!   handshakes bounded in time, the same router and graceful shutdown as plain HTTP.
 //!
 //! **Architecture Invariant:** an [`protocol::Ack`] is sent only after the events it covers
 //! are committed with `synchronous=FULL`; `(edge_id, seq)` is stored at most once.
@@ -41,6 +44,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod people;
 pub mod store;
+pub mod tls;
 
 pub use api::{AppState, app, serve};
 pub use auth::{hash_token, new_token};

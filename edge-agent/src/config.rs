@@ -176,6 +176,12 @@ pub struct CentralLink {
     pub plan_wait: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// `ca_file`: the PEM file of the CA that signed central's certificate, for an
+    /// `https://` URL. When set, the edge trusts that CA only (not the system's roots); unset,
+    /// an `https://` central is checked against the system's roots. A relative path is taken
+    /// relative to the configuration file; the file is read when the agent starts
+    /// (`sync::client::trusted_roots`).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where the edge's credential comes from. An environment variable or a file is read when the
@@ -408,6 +414,9 @@ struct RawCentral {
     backoff_min: Duration,
     #[serde(default = "default_backoff_max", with = "protocol::duration")]
     backoff_max: Duration,
+    /// PEM file of the CA that signed central's certificate (`https://` only).
+    #[serde(default)]
+    ca_file: Option<Spanned<PathBuf>>,
 }
 
 fn default_batch() -> Spanned<usize> {
@@ -562,7 +571,7 @@ impl EdgeConfig {
             .unwrap_or_default()
     }
 
-    /// Reads and validates a file. Relative paths (the journal, a `file:` token) are taken
+    /// Reads and validates a file. Relative paths (the journal, a `file:` token, `ca_file`) are taken
     /// relative to the file.
     pub fn load(path: &Path) -> Result<EdgeConfig, ConfigError> {
         let text = read_bounded(path)?;
@@ -575,6 +584,11 @@ impl EdgeConfig {
                 && file.is_relative()
             {
                 *file = dir.join(&*file);
+            }
+            if let Some(ca_file) = &mut config.central.ca_file
+                && ca_file.is_relative()
+            {
+                *ca_file = dir.join(&*ca_file);
             }
         }
         Ok(config)
@@ -673,6 +687,24 @@ impl EdgeConfig {
                 0
             }
         };
+        if let Some(ca_file) = &raw.central.ca_file {
+            if ca_file.get_ref().as_os_str().is_empty() {
+                mistake(
+                    ca_file.span(),
+                    "central.ca_file is empty; expected the PEM file of the CA that signed \
+                     central's certificate"
+                        .to_owned(),
+                );
+            } else if !url.starts_with("https://") {
+                mistake(
+                    ca_file.span(),
+                    format!(
+                        "central.ca_file is only used with an https:// central; central.url is \
+                         {url:?}"
+                    ),
+                );
+            }
+        }
         if raw.central.backoff_min > raw.central.backoff_max {
             mistake(
                 0..0,
@@ -877,6 +909,7 @@ impl EdgeConfig {
                 plan_wait: raw.central.plan_wait,
                 backoff_min: raw.central.backoff_min,
                 backoff_max: raw.central.backoff_max,
+                ca_file: raw.central.ca_file.map(Spanned::into_inner),
             },
             journal: JournalSettings {
                 path: raw.journal.path,
@@ -1242,6 +1275,52 @@ counter = "good"
         assert_eq!(m.len(), 1, "{m:?}");
         assert!(
             m[0].starts_with("line 4:") && m[0].contains("names no file"),
+            "{m:?}"
+        );
+    }
+
+    /// Issue 13: `[central] ca_file`, for an https:// central signed by the plant's own CA.
+    #[test]
+    fn issue_13_ca_file_is_taken_relative_to_the_config_and_needs_https() {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("edge.toml");
+        std::fs::write(
+            &config_path,
+            "edge_id = \"line-1\"\n[central]\nurl = \"https://central.plant:8443\"\n\
+             token = \"t\"\nca_file = \"tls/plant-ca.pem\"\n",
+        )
+        .unwrap();
+        let config = EdgeConfig::load(&config_path).unwrap();
+        assert_eq!(
+            config.central.ca_file,
+            Some(dir.path().join("tls/plant-ca.pem"))
+        );
+        let plain = EdgeConfig::from_toml_str(
+            "edge_id = \"l\"\n[central]\nurl = \"https://c\"\ntoken = \"t\"\n",
+        )
+        .unwrap();
+        assert_eq!(plain.central.ca_file, None);
+
+        let m = mistakes(
+            "edge_id = \"l\"\n[central]\nurl = \"http://c\"\ntoken = \"t\"\nca_file = \"ca.pem\"\n",
+        );
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with("line 5:") && m[0].contains("https://"),
+            "{m:?}"
+        );
+        let m = mistakes(
+            "edge_id = \"l\"\n[central]\nurl = \"https://c\"\ntoken = \"t\"\nca_file = \"\"\n",
+        );
+        assert!(
+            m[0].starts_with("line 5:") && m[0].contains("empty"),
+            "{m:?}"
+        );
+        let m = mistakes(
+            "edge_id = \"l\"\n[central]\nurl = \"https://c\"\ntoken = \"t\"\ncafile = \"x\"\n",
+        );
+        assert!(
+            m[0].starts_with("line 5:") && m[0].contains("cafile"),
             "{m:?}"
         );
     }

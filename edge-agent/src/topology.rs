@@ -132,11 +132,16 @@ pub async fn start(config: EdgeConfig) -> Result<RunningEdge, StartError> {
         .await
         .map_err(StartError::Access)?;
     let token = config.central.token.resolve().map_err(StartError::Client)?;
+    let roots = match &config.central.ca_file {
+        Some(ca_file) => Some(sync::client::trusted_roots(ca_file).map_err(StartError::Client)?),
+        None => None,
+    };
     let client = CentralClient::new(
         &config.central.url,
         token.expose(),
         config.edge_id.clone(),
         config.central.request_timeout,
+        roots,
     )
     .map_err(|e| StartError::Client(e.to_string()))?;
 

@@ -11,3 +11,4 @@ mod plans;
 mod plant;
 mod support;
 mod terminal;
+mod tls;

@@ -68,6 +68,17 @@ pub fn http_client() -> reqwest::Client {
         .expect("an HTTP client builds")
 }
 
+/// [`http_client`] for HTTPS, trusting the CA certificates of the PEM file `ca` only.
+pub fn https_client(ca: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca).expect("read the CA file");
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem).expect("PEM certificates"))
+        .build()
+        .expect("an HTTPS client builds")
+}
+
 // ---------------------------------------------------------------------------------------------
 // Processes
 
@@ -215,6 +226,8 @@ pub struct Central {
     proc: Option<Proc>,
     n_starts: u32,
     http: reqwest::Client,
+    /// `https` when its configuration has `[tls]`.
+    scheme: &'static str,
 }
 
 /// An edge as central's `GET /api/v1/edges` lists it.
@@ -241,7 +254,23 @@ impl Central {
             proc: None,
             n_starts: 0,
             http: http_client(),
+            scheme: "http",
         }
+    }
+
+    /// Starts a central whose `config_toml` has a `[tls]` table: it is reached over HTTPS by
+    /// a client that trusts the CA certificates in `ca` only.
+    pub async fn start_tls(dir: &Path, config_toml: &str, ca: &Path) -> Central {
+        let mut central = Central::new(dir, Some(config_toml));
+        central.http = https_client(ca);
+        central.scheme = "https";
+        for _ in 0..5 {
+            if central.try_launch().await {
+                return central;
+            }
+            central.addr.set_port(free_port());
+        }
+        panic!("central could not bind any of 5 free ports");
     }
 
     /// Starts a new central on a free port (retrying with another port if it was taken).
@@ -257,7 +286,7 @@ impl Central {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// (Re)starts central on its address, retrying while the address is still taken.
@@ -543,6 +572,8 @@ pub struct EdgeHome {
     dir: PathBuf,
     link: Link,
     n_starts: u32,
+    /// More settings of the `[central]` table, as TOML lines (`ca_file = "…"`).
+    central_extra: String,
 }
 
 /// A running edge process.
@@ -572,7 +603,18 @@ impl EdgeHome {
             dir: dir.to_owned(),
             link,
             n_starts: 0,
+            central_extra: String::new(),
         }
+    }
+
+    /// The same home with `toml` (lines such as `ca_file = "…"`) added to its `[central]`
+    /// table.
+    pub fn with_central_settings(mut self, toml: &str) -> EdgeHome {
+        self.central_extra.push_str(toml);
+        if !self.central_extra.ends_with('\n') {
+            self.central_extra.push('\n');
+        }
+        self
     }
 
     pub fn journal_path(&self) -> PathBuf {
@@ -597,7 +639,7 @@ status_interval = "500ms"
 plan_wait = "5s"
 backoff_min = "10ms"
 backoff_max = "200ms"
-
+{central_extra}
 [journal]
 path = "{journal}"
 
@@ -615,6 +657,7 @@ key = "{terminal_key}"
             token = self.token,
             batch = self.link.batch_max_events,
             journal = self.journal_path().display(),
+            central_extra = self.central_extra,
         );
         if let Some(sim) = source {
             text.push_str(&format!(

@@ -16,6 +16,7 @@ mod plan_content;
 mod quarantine;
 mod stations;
 mod stock;
+mod tls;
 mod work_orders;
 
 use axum::Router;

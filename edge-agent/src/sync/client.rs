@@ -3,6 +3,7 @@
 use super::state::Reply;
 use protocol::{Ack, EdgeId, EdgeStatus, ErrorBody, Plan, PlanVersion, Secret, Seq, StatusReply};
 use reqwest::StatusCode;
+use std::path::Path;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,16 +60,27 @@ pub struct CentralClient {
 }
 
 impl CentralClient {
+    /// A client of central at `base`. With `roots` (from `[central] ca_file`, read by
+    /// [`trusted_roots`]), central's certificate must be signed by one of them and by no other
+    /// CA: the system's roots are not trusted then, so no certificate a public CA issued for
+    /// the name can stand in for central. Without it an `https://` central is checked against
+    /// the system's roots. TLS 1.2 or later either way.
     pub fn new(
         base: &str,
         token: &str,
         edge_id: EdgeId,
         request_timeout: Duration,
+        roots: Option<Vec<reqwest::Certificate>>,
     ) -> Result<CentralClient, SyncError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(request_timeout)
-            .user_agent(concat!("mes-edge/", env!("CARGO_PKG_VERSION")))
+            .tls_version_min(reqwest::tls::Version::TLS_1_2)
+            .user_agent(concat!("mes-edge/", env!("CARGO_PKG_VERSION")));
+        if let Some(roots) = roots {
+            builder = builder.tls_certs_only(roots);
+        }
+        let http = builder
             .build()
             .map_err(|e| SyncError::Transport(e.to_string()))?;
         Ok(CentralClient {
@@ -153,16 +165,73 @@ impl CentralClient {
     }
 }
 
+/// The CA certificates of `[central] ca_file`, checked as trust anchors; a problem names the
+/// setting and the file. Read when the agent starts and by `mes check-config`.
+pub fn trusted_roots(ca_file: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    use rumqttc::tokio_rustls::rustls;
+    let certs = crate::sources::mqtt::client::read_certs(ca_file, "central.ca_file")?;
+    let mut store = rustls::RootCertStore::empty();
+    let mut roots = Vec::with_capacity(certs.len());
+    for cert in certs {
+        roots.push(reqwest::Certificate::from_der(cert.as_ref()).map_err(|e| {
+            format!(
+                "central.ca_file {}: not a usable CA certificate: {e}",
+                ca_file.display()
+            )
+        })?);
+        store.add(cert).map_err(|e| {
+            format!(
+                "central.ca_file {}: not a usable CA certificate: {e}",
+                ca_file.display()
+            )
+        })?;
+    }
+    Ok(roots)
+}
+
 fn transport(e: reqwest::Error) -> SyncError {
     // reqwest's Display hides the cause ("error sending request"); include the chain.
     let mut message = e.to_string();
+    let mut certificate = false;
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         message.push_str(": ");
         message.push_str(&s.to_string());
+        certificate |= is_certificate_error(s);
         source = s.source();
     }
+    if certificate {
+        message.push_str(
+            "; central's certificate failed verification: check that [central] ca_file is the \
+             CA that signed it (without ca_file, the system's roots) and that central.url names \
+             a host the certificate is for",
+        );
+    }
     SyncError::Transport(message)
+}
+
+/// Whether `e` is rustls refusing central's certificate. It comes inside `io::Error`s
+/// (tokio-rustls wraps it in one, hyper-rustls that in another), whose `source` skips it.
+fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    use rumqttc::tokio_rustls::rustls;
+    let mut current = e;
+    loop {
+        if let Some(refusal) = current.downcast_ref::<rustls::Error>() {
+            return matches!(
+                refusal,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::UnsupportedNameType
+            );
+        }
+        match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => current = inner,
+            None => return false,
+        }
+    }
 }
 
 /// The largest answer read from central: a plan of 2 000 orders, 10 000 lots, GTINs and
