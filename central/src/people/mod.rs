@@ -1,5 +1,8 @@
-//! People: who works at the lines. For now the operator registry ([`operators`]) that plans
-//! carry down to the edges; plants, users, roles and the audit trail come here as they land.
+//! People: who works at the lines and who acts on central. The operator registry
+//! ([`operators`]) that plans carry down to the edges, plants ([`plants`]), and the audit
+//! trail ([`audit`]): who changed what, when, from where; users and roles come here as they
+//! land.
 
+pub mod audit;
 pub mod operators;
 pub mod plants;
