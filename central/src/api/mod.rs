@@ -43,11 +43,14 @@
 //! | `GET /api/v1/operators`, `GET`, `PUT /api/v1/operators/{badge}` | admin | the operator registry ([`operators`]): `{name, skills, pin?, clear_pin?, active?}`; every plan carries the active ones |
 //! | `POST /api/v1/import/operators` | admin | `text/csv` `badge,name,skills[,pin][,active]`, all or nothing |
 //! | `GET /api/v1/plants`, `GET`, `PUT /api/v1/plants/{plant}` | admin | plants and their rules for the floor: `{name, over_tolerance_pct?, stop_counting_when_complete?, negative_stock?}` ([`plants`]) |
+//! | `GET /api/v1/audit?actor&actor_kind&entity&entity_id&action&operation&from&to&after&order&limit` | admin | `{"entries": [AuditEntry…], "next"?}`: the audit trail, oldest first by default ([`audit`]) |
+//! | `GET /api/v1/audit.csv?…` | admin | the same filters as one `text/csv` document (at most 100000 rows; `x-audit-next` when it stops early) |
 //! | `GET /api/v1/openapi.json` | admin | OpenAPI 3 document ([`openapi`]) |
 //!
 //! Every error is a [`protocol::ErrorBody`] ([`error::AppError`]).
 
 pub mod admin;
+pub mod audit;
 pub mod erp;
 pub mod error;
 pub mod extract;
@@ -203,6 +206,11 @@ pub fn app(state: AppState) -> Router {
         .merge(operators::routes())
         .merge(plants::routes())
         .merge(openapi::routes())
+        .merge(audit::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::audit_actor_layer,
+        ))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_body_bytes()))
@@ -217,6 +225,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = app(state.clone());
+    // The peer's address goes into the audit trail.
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
