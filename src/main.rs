@@ -99,6 +99,23 @@ enum Command {
     /// Make a barcode label (PNG, SVG or ZPL by the file's extension) or send it to a Zebra
     /// printer: `mes label --symbology gs1-128 --data '(01)09506000134352(10)ABC123' --out label.png`.
     Label(barcode_cli::LabelArgs),
+    /// Central's audit trail: `mes audit verify --data DIR` checks its hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of central's audit trail in a data directory (read-only; central
+    /// may be running). Prints the number of entries and the newest hash, or names the first
+    /// broken entry and exits with status 1.
+    Verify {
+        /// Central's data directory (the one holding central.db).
+        #[arg(long)]
+        data: PathBuf,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -153,6 +170,9 @@ fn main() -> anyhow::Result<()> {
             init_logging();
             bench::run(which)
         }
+        Command::Audit {
+            command: AuditCommand::Verify { data },
+        } => audit_verify(&data),
         // The edge's runtime is sized by its config (`[runtime]`), so the config comes first.
         Command::Edge { config } => {
             init_logging();
@@ -216,7 +236,7 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
         }
         Command::Barcode { command } => barcode_cli::barcode(command),
         Command::Label(args) => barcode_cli::label(args).await,
-        Command::Bench { .. } | Command::Edge { .. } => {
+        Command::Bench { .. } | Command::Edge { .. } | Command::Audit { .. } => {
             unreachable!("handled before the runtime starts")
         }
     }
@@ -254,6 +274,31 @@ async fn run_central(
     let state = central::AppState::new(store, admin_token, &cfg);
     central::serve(listener, state, shutdown_signal()).await?;
     Ok(())
+}
+
+/// `mes audit verify --data DIR`: the audit chain of `DIR/central.db`, opened read-only.
+fn audit_verify(data: &std::path::Path) -> anyhow::Result<()> {
+    let db = data.join(central::store::sqlite::DB_FILE);
+    let verdict = central::store::sqlite::audit::verify_file(&db)
+        .with_context(|| format!("cannot read the audit trail of {}", db.display()))?;
+    match verdict.broken {
+        None => {
+            println!(
+                "{}: audit trail verified: {} entries, newest hash {}",
+                db.display(),
+                verdict.entries,
+                verdict.head.as_deref().unwrap_or("(none)")
+            );
+            Ok(())
+        }
+        Some(broken) => bail!(
+            "{}: audit trail broken at entry {}: {} ({} entries read)",
+            db.display(),
+            broken.seq,
+            broken.reason,
+            verdict.entries
+        ),
+    }
 }
 
 /// Checks an edge or a central configuration; which one is told by its `edge_id` key.
