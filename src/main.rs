@@ -383,6 +383,41 @@ mod tests {
         }
     }
 
+    /// Issue 13: `mes audit verify --data DIR` reads the chain of a store (read-only, beside
+    /// a running central), and names the first broken entry with a non-zero exit.
+    #[test]
+    fn audit_verify_names_the_first_broken_entry() {
+        use central::people::audit::{Actor, ActorKind, with_actor};
+        let dir = tempfile::tempdir().unwrap();
+        let err = audit_verify(&dir.path().join("nowhere")).unwrap_err();
+        assert!(format!("{err:#}").contains("no database"), "{err:#}");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let store = runtime.block_on(async {
+            let store = central::open_sqlite_store(dir.path()).await.unwrap();
+            for edge in ["e1", "e2", "e3"] {
+                let actor = Actor::new(ActorKind::System, "test", "mes test");
+                with_actor(
+                    actor,
+                    store.create_edge(&edge.into(), central::hash_token(edge)),
+                )
+                .await
+                .unwrap();
+            }
+            store
+        });
+        audit_verify(dir.path()).unwrap();
+        let conn =
+            rusqlite::Connection::open(dir.path().join(central::store::sqlite::DB_FILE)).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER audit_log_no_update;
+             UPDATE audit_log SET actor = 'someone else' WHERE seq = 2;",
+        )
+        .unwrap();
+        let err = format!("{:#}", audit_verify(dir.path()).unwrap_err());
+        assert!(err.contains("broken at entry 2"), "{err}");
+        drop(store);
+    }
+
     #[test]
     fn check_config_names_the_line_of_a_mistake() {
         let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,12 @@
 //! only the empty `WHEN` check. TEMP triggers live on the writer connection alone: another
 //! connection (a tool, a test with rusqlite) writes unaudited; the chain still shows what it
 //! changed in `audit_log` itself, and `audit_log`'s own triggers refuse any update or delete.
+//!
+//! Two things to keep in mind when writing store code: a table created after open (lazily)
+//! has no triggers until [`install`] runs again on the writer; and `INSERT OR REPLACE`
+//! deletes the old row without firing delete triggers (SQLite's `recursive_triggers` is
+//! off), so its entry would show the new row only: use `ON CONFLICT … DO UPDATE`, which is
+//! audited as an update with the row before.
 
 use super::{SqliteStore, StoreError, parse_ts, to_i64, to_u64, ts};
 use crate::people::audit::{
