@@ -741,6 +741,59 @@ mod tests {
         }
     }
 
+    /// Every table of central's schema is audited, or on the deny-list with its reason: a
+    /// table added later is audited unless someone decides, here, that it should not be.
+    #[test]
+    fn every_table_of_the_real_schema_is_audited_or_deny_listed_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let conn = store.writer.lock().unwrap();
+        let tables: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM main.sqlite_master
+                 WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(tables.len() > 30, "{tables:?}");
+        let mut audited = 0;
+        for table in &tables {
+            let triggers: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM temp.sqlite_master WHERE type = 'trigger' AND tbl_name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let denied = NOT_AUDITED.iter().any(|(t, _)| t == table);
+            assert_eq!(triggers, if denied { 0 } else { 3 }, "{table}");
+            audited += usize::from(!denied);
+        }
+        for (table, why) in NOT_AUDITED {
+            assert!(why.len() > 10, "{table} needs a reason");
+        }
+        for table in [
+            "edges",
+            "plans",
+            "wo_orders",
+            "lot_holds",
+            "inv_ledger",
+            "erp_items",
+            "operators",
+            "plants",
+            "audit_log",
+        ] {
+            assert!(
+                tables.contains(&table.to_owned()),
+                "{table} is not in the schema"
+            );
+        }
+        assert!(audited >= 30, "{audited}");
+    }
+
     #[test]
     fn query_filters_and_pages() {
         let mut conn = conn();
