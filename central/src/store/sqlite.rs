@@ -43,7 +43,9 @@ pub const DB_FILE: &str = "central.db";
 /// their own. 6: what runs on each edge's stations as its last status said
 /// ([`stations::SCHEMA`]), new tables that start empty and fill with the next status, and
 /// the counts booked to no work order per edge and station, summed from stored events on
-/// upgrade.
+/// upgrade. The audit trail ([`audit::SCHEMA`]) is a new table that starts empty, made on
+/// open, without a version of its own; its triggers are TEMP, made on every open
+/// ([`audit::install`]).
 const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
