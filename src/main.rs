@@ -117,6 +117,23 @@ enum Command {
     /// Make a barcode label (PNG, SVG or ZPL by the file's extension) or send it to a Zebra
     /// printer: `mes label --symbology gs1-128 --data '(01)09506000134352(10)ABC123' --out label.png`.
     Label(barcode_cli::LabelArgs),
+    /// Central's audit trail: `mes audit verify --data DIR` checks its hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of central's audit trail in a data directory (read-only; central
+    /// may be running). Prints the number of entries and the newest hash, or names the first
+    /// broken entry and exits with status 1.
+    Verify {
+        /// Central's data directory (the one holding central.db).
+        #[arg(long)]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -177,6 +194,9 @@ fn main() -> anyhow::Result<()> {
             init_logging();
             bench::run(which)
         }
+        Command::Audit {
+            command: AuditCommand::Verify { data },
+        } => audit_verify(&data),
         // The edge's runtime is sized by its config (`[runtime]`), so the config comes first.
         Command::Edge { config } => {
             init_logging();
@@ -252,7 +272,7 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Label(args) => barcode_cli::label(args).await,
-        Command::Bench { .. } | Command::Edge { .. } => {
+        Command::Bench { .. } | Command::Edge { .. } | Command::Audit { .. } => {
             unreachable!("handled before the runtime starts")
         }
     }
@@ -311,6 +331,31 @@ async fn run_central(
         None => central::serve(listener, state, shutdown_signal()).await?,
     }
     Ok(())
+}
+
+/// `mes audit verify --data DIR`: the audit chain of `DIR/central.db`, opened read-only.
+fn audit_verify(data: &std::path::Path) -> anyhow::Result<()> {
+    let db = data.join(central::store::sqlite::DB_FILE);
+    let verdict = central::store::sqlite::audit::verify_file(&db)
+        .with_context(|| format!("cannot read the audit trail of {}", db.display()))?;
+    match verdict.broken {
+        None => {
+            println!(
+                "{}: audit trail verified: {} entries, newest hash {}",
+                db.display(),
+                verdict.entries,
+                verdict.head.as_deref().unwrap_or("(none)")
+            );
+            Ok(())
+        }
+        Some(broken) => bail!(
+            "{}: audit trail broken at entry {}: {} ({} entries read)",
+            db.display(),
+            broken.seq,
+            broken.reason,
+            verdict.entries
+        ),
+    }
 }
 
 /// Checks an edge or a central configuration; which one is told by its `edge_id` key.
@@ -401,6 +446,41 @@ mod tests {
         for kind in &kinds {
             assert!(help.contains(kind), "{kind} missing from the help:\n{help}");
         }
+    }
+
+    /// Issue 13: `mes audit verify --data DIR` reads the chain of a store (read-only, beside
+    /// a running central), and names the first broken entry with a non-zero exit.
+    #[test]
+    fn audit_verify_names_the_first_broken_entry() {
+        use central::people::audit::{Actor, ActorKind, with_actor};
+        let dir = tempfile::tempdir().unwrap();
+        let err = audit_verify(&dir.path().join("nowhere")).unwrap_err();
+        assert!(format!("{err:#}").contains("no database"), "{err:#}");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let store = runtime.block_on(async {
+            let store = central::open_sqlite_store(dir.path()).await.unwrap();
+            for edge in ["e1", "e2", "e3"] {
+                let actor = Actor::new(ActorKind::System, "test", "mes test");
+                with_actor(
+                    actor,
+                    store.create_edge(&edge.into(), central::hash_token(edge)),
+                )
+                .await
+                .unwrap();
+            }
+            store
+        });
+        audit_verify(dir.path()).unwrap();
+        let conn =
+            rusqlite::Connection::open(dir.path().join(central::store::sqlite::DB_FILE)).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER audit_log_no_update;
+             UPDATE audit_log SET actor = 'someone else' WHERE seq = 2;",
+        )
+        .unwrap();
+        let err = format!("{:#}", audit_verify(dir.path()).unwrap_err());
+        assert!(err.contains("broken at entry 2"), "{err}");
+        drop(store);
     }
 
     #[test]

@@ -119,8 +119,11 @@ pub async fn serve_tls(
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = TlsListener::new(listener, tls)?;
-    let router = crate::api::app(state.clone());
+    use axum::serve::ListenerExt;
+    // `tap_io` makes axum's own wrapper, whose connect info is the peer's address (for the
+    // audit trail and the sign-in throttle), which our listener type cannot have directly.
+    let listener = TlsListener::new(listener, tls)?.tap_io(|_| {});
+    let router = crate::api::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;

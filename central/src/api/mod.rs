@@ -43,11 +43,14 @@
 //! | `GET /api/v1/operators`, `GET`, `PUT /api/v1/operators/{badge}` | admin | the operator registry ([`operators`]): `{name, skills, pin?, clear_pin?, active?}`; every plan carries the active ones |
 //! | `POST /api/v1/import/operators` | admin | `text/csv` `badge,name,skills[,pin][,active]`, all or nothing |
 //! | `GET /api/v1/plants`, `GET`, `PUT /api/v1/plants/{plant}` | admin | plants and their rules for the floor: `{name, over_tolerance_pct?, stop_counting_when_complete?, negative_stock?}` ([`plants`]) |
+//! | `GET /api/v1/audit?actor&actor_kind&entity&entity_id&action&operation&from&to&after&order&limit` | admin | `{"entries": [AuditEntry…], "next"?}`: the audit trail, oldest first by default ([`audit`]) |
+//! | `GET /api/v1/audit.csv?…` | admin | the same filters as one `text/csv` document (at most 100000 rows; `x-audit-next` when it stops early) |
 //! | `GET /api/v1/openapi.json` | admin | OpenAPI 3 document ([`openapi`]) |
 //!
 //! Every error is a [`protocol::ErrorBody`] ([`error::AppError`]).
 
 pub mod admin;
+pub mod audit;
 pub mod erp;
 pub mod error;
 pub mod extract;
@@ -181,26 +184,14 @@ impl AppState {
         self
     }
 
-    /// Writes an event that is not a change of a record (a sign-in, a failed one, a lock, a
-    /// denial) to the audit trail; a failure to write is logged, never answered.
-    pub async fn audit_event(
-        &self,
-        login: Option<String>,
-        address: Option<String>,
-        action: &str,
-        entity: &str,
-        entity_id: &str,
-        detail: Option<serde_json::Value>,
-    ) {
-        tracing::info!(
-            login = login.as_deref().unwrap_or("-"),
-            address = address.as_deref().unwrap_or("-"),
-            action,
-            entity,
-            entity_id,
-            detail = %detail.unwrap_or_default(),
-            "audit"
-        );
+    /// Appends an entry that is not a change of a record (a sign-in, a failed one, a lock,
+    /// a denial) to the audit trail; a failure to write is logged, never answered (the
+    /// caller's answer does not depend on it).
+    pub async fn audit(&self, entry: crate::store::audit::NewAuditEntry) {
+        let what = format!("{} {}", entry.action, entry.entity);
+        if let Err(e) = self.store().append_audit(entry).await {
+            tracing::error!(error = %e, what, "could not write to the audit trail");
+        }
     }
 
     /// How many plan long polls of this edge are waiting right now (tests wait on this
@@ -278,6 +269,7 @@ pub fn routes() -> Routes {
         .merge(plants::routes())
         .merge(people::routes())
         .merge(openapi::routes())
+        .merge(audit::routes())
 }
 
 /// The whole API as one router (what tests call with `oneshot`).
@@ -304,6 +296,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = app(state.clone());
+    // The peer's address goes into the audit trail.
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;

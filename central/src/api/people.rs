@@ -24,11 +24,13 @@ use super::policy::{
 };
 use crate::auth::{hash_token, new_token};
 use crate::erp::import::{RowError, read_rows};
+use crate::people::audit::{Actor, ActorKind};
 use crate::people::roles::{Permission, Permissions, Role};
 use crate::people::users::{
     self, Failures, Language, User, check_login, check_new_password, generate_password,
     hash_password, verify_password,
 };
+use crate::store::audit::{NewAuditEntry, actions};
 use crate::store::people::{ApiToken, Session};
 use axum::extract::State;
 use axum::http::header::{RETRY_AFTER, SET_COOKIE};
@@ -208,21 +210,19 @@ async fn sign_in(
                 );
                 state.metrics().sign_in("locked");
                 state
-                    .audit_event(None, address.clone(), "locked", "sign_in", key, None)
+                    .audit(sign_in_entry(&login, &address, actions::LOCKED, key))
                     .await;
             }
             state.store().record_failure(key.clone(), after).await?;
         }
         state.metrics().sign_in("failed");
         state
-            .audit_event(
-                None,
-                address.clone(),
-                "sign_in_failed",
-                "user",
+            .audit(sign_in_entry(
                 &login,
-                None,
-            )
+                &address,
+                actions::SIGN_IN_FAILED,
+                &login,
+            ))
             .await;
         tokio::time::sleep(lockout.delay(most)).await;
         return Err(sign_in_failed());
@@ -246,14 +246,7 @@ async fn sign_in(
         .await?;
     state.metrics().sign_in("ok");
     state
-        .audit_event(
-            Some(user.login.clone()),
-            address,
-            "sign_in",
-            "user",
-            &user.login,
-            None,
-        )
+        .audit(sign_in_entry(&user.login, &address, "sign_in", &user.login))
         .await;
     tracing::info!(login = %user.login, "signed in");
     let limits = state.session_limits();
@@ -281,6 +274,19 @@ async fn sign_in(
     Ok(response)
 }
 
+/// An entry of the trail about signing in: the login tried (never the password), from where.
+fn sign_in_entry(login: &str, address: &Option<String>, action: &str, id: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: Actor::new(ActorKind::User, login, "POST /api/v1/session")
+            .with_address(address.clone()),
+        action: action.to_owned(),
+        entity: "session".to_owned(),
+        entity_id: Some(id.to_owned()),
+        before: None,
+        after: None,
+    }
+}
+
 /// `mes_session=<id>; HttpOnly; SameSite=Strict; Path=/` (and `Secure` over TLS).
 pub fn session_cookie(id: &str, secure: bool, max_age: Option<i64>) -> HeaderValue {
     let mut c = format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
@@ -301,6 +307,10 @@ async fn sign_out(State(state): State<AppState>, p: Principal) -> Result<Respons
         ));
     };
     state.store().end_session(session.hash).await?;
+    let login = p.login().unwrap_or_default().to_owned();
+    let mut entry = sign_in_entry(&login, &p.address, "sign_out", &login);
+    entry.actor.operation = "DELETE /api/v1/session".to_owned();
+    state.audit(entry).await;
     tracing::info!(who = %p.name(), "signed out");
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(

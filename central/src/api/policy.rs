@@ -20,8 +20,10 @@
 use super::AppState;
 use super::error::AppError;
 use crate::auth::{bearer_token, hash_token, tokens_equal};
+use crate::people::audit::{Actor, ActorKind, with_actor};
 use crate::people::roles::{Permission, Permissions, Role};
 use crate::people::users::{BOOTSTRAP_ADMIN, Language, PlantScope, User};
+use crate::store::audit::{NewAuditEntry, actions};
 use crate::store::people::Record;
 use axum::extract::{FromRequestParts, MatchedPath, Request};
 use axum::handler::Handler;
@@ -539,15 +541,31 @@ fn bootstrap_admin() -> User {
     }
 }
 
-/// The policy check in front of every handler (see the module docs).
+/// The policy check in front of every handler (see the module docs). The handler of a
+/// person's request runs with them as the audit trail's actor, so every change it makes is
+/// written with who, from where and through which operation; an edge's requests run without
+/// one (ingest is not audited: the events are their own trail).
 pub async fn enforce(policy: Policy, req: Request, next: Next) -> Response {
+    let operation = operation(&req);
     match check(policy, req).await {
-        Ok((req, principal)) => {
-            let _ = principal;
-            next.run(req).await
-        }
+        Ok((req, Some(principal))) => match actor(&principal, operation) {
+            Some(actor) => with_actor(actor, next.run(req)).await,
+            None => next.run(req).await,
+        },
+        Ok((req, None)) => next.run(req).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// The audit trail's actor for a caller; `None` for an edge.
+pub fn actor(p: &Principal, operation: String) -> Option<Actor> {
+    let (kind, id) = match &p.who {
+        Who::User { login } => (ActorKind::User, login.clone()),
+        Who::Token { login, token_id } => (ActorKind::Token, format!("{login}/{token_id}")),
+        Who::AdminToken => (ActorKind::AdminToken, BOOTSTRAP_ADMIN.to_owned()),
+        Who::Edge(_) => return None,
+    };
+    Some(Actor::new(kind, id, operation).with_address(p.address.clone()))
 }
 
 /// The operation as the audit trail and the logs name it: `POST /api/v1/work-orders/{id}/release`.
@@ -575,7 +593,7 @@ async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principa
         }
         (Access::Edge, Some(p)) => {
             if !matches!(p.who, Who::Edge(_)) {
-                return Err(deny(&state, &p, &req, Permission::EdgeSync));
+                return Err(deny(&state, &p, operation(&req), Permission::EdgeSync).await);
             }
             Some(p)
         }
@@ -591,7 +609,7 @@ async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principa
         }
         (Access::Needs(permission), Some(p)) => {
             if !p.can(permission) {
-                return Err(deny(&state, &p, &req, permission));
+                return Err(deny(&state, &p, operation(&req), permission).await);
             }
             Some(p)
         }
@@ -617,10 +635,32 @@ async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principa
     Ok((Request::from_parts(parts, body), principal))
 }
 
-/// 403 for a known caller without the permission; the denial is logged (and audited).
-fn deny(state: &AppState, p: &Principal, req: &Request, permission: Permission) -> AppError {
-    let operation = operation(req);
+/// 403 for a known caller without the permission; the denial is logged and audited
+/// (ASVS V7.2.2) before the answer goes out.
+async fn deny(
+    state: &AppState,
+    p: &Principal,
+    operation: String,
+    permission: Permission,
+) -> AppError {
     tracing::warn!(who = %p.name(), %operation, permission = permission.name(), "denied");
     state.metrics().denied();
+    let actor = actor(p, operation.clone()).unwrap_or_else(|| {
+        let edge = match &p.who {
+            Who::Edge(edge) => edge.as_str().to_owned(),
+            _ => p.name(),
+        };
+        Actor::new(ActorKind::Edge, edge, operation.clone()).with_address(p.address.clone())
+    });
+    state
+        .audit(NewAuditEntry {
+            actor,
+            action: actions::DENIED.to_owned(),
+            entity: "route".to_owned(),
+            entity_id: Some(operation),
+            before: None,
+            after: Some(serde_json::json!({"missing_permission": permission.name()})),
+        })
+        .await;
     forbidden(permission)
 }

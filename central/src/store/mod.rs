@@ -6,6 +6,7 @@
 //! or below `acked_through` (duplicates), stores the rest and advances `acked_through`. It
 //! returns only after the commit is durable.
 
+pub mod audit;
 pub mod erp;
 pub mod inventory;
 pub mod mrp;
@@ -15,6 +16,7 @@ pub mod plants;
 pub mod sqlite;
 pub mod work_orders;
 
+pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
 pub use erp::{ErpStore, ImportSummary, MasterData};
 pub use inventory::InventoryStore;
 pub use mrp::MrpStore;
@@ -223,10 +225,11 @@ pub struct StoredEvents {
 
 /// Central's store. ERP master data is its supertrait [`ErpStore`], the stock ledger and
 /// genealogy [`InventoryStore`], stored MRP runs and firming [`MrpStore`], lines, routings and work orders [`WorkOrderStore`], the
-/// operator registry [`OperatorStore`].
+/// operator registry [`OperatorStore`], the audit trail [`AuditStore`].
 #[async_trait]
 pub trait Store:
     ErpStore
+    + AuditStore
     + MrpStore
     + InventoryStore
     + WorkOrderStore

@@ -8,6 +8,7 @@
 //! The SQL is kept to what PostgreSQL also understands (`ON CONFLICT`, no `WITHOUT ROWID`),
 //! so the PostgreSQL store can share it where it fits.
 
+pub mod audit;
 mod erp;
 mod inventory;
 mod mrp;
@@ -45,7 +46,9 @@ pub const DB_FILE: &str = "central.db";
 /// the counts booked to no work order per edge and station, summed from stored events on
 /// upgrade. 7: people ([`people::SCHEMA`]): users, sessions, API tokens, failed sign-ins,
 /// new tables that start empty (the bootstrap administrator is made at start), and
-/// warehouses belong to a plant (existing ones to the default plant).
+/// warehouses belong to a plant (existing ones to the default plant). The audit trail
+/// ([`audit::SCHEMA`]) is a new table that starts empty, made on open; its triggers are
+/// TEMP, made on every open ([`audit::install`]).
 const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA: &str = "
@@ -137,6 +140,8 @@ fn make_private(path: &Path) -> std::io::Result<()> {
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    /// `central.db`, for what opens its own connection (verifying the audit chain).
+    path: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -175,6 +180,7 @@ impl SqliteStore {
         writer.execute_batch(mrp::SCHEMA)?;
         writer.execute_batch(stations::SCHEMA)?;
         writer.execute_batch(people::SCHEMA)?;
+        writer.execute_batch(audit::SCHEMA)?;
         stock::add_columns(&writer)?;
         people::add_columns(&writer)?;
         if version < 3 {
@@ -187,6 +193,9 @@ impl SqliteStore {
             stations::backfill_unassigned(&mut writer)?;
         }
         writer.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        // After every schema and upgrade ran (upgrades are not audited): the triggers are
+        // made from the tables as they are now.
+        audit::install(&writer)?;
         writer.set_prepared_statement_cache_capacity(32);
         // The -wal and -shm exist now; a store made 0644 by an older central is repaired.
         make_private(&path).map_err(data_dir_error)?;
@@ -197,6 +206,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
+            path,
         })
     }
 
@@ -216,12 +226,20 @@ impl SqliteStore {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
+    /// Runs `f` on the writer. When the task has an actor
+    /// ([`crate::people::audit::current_actor`], read here, before the blocking thread), every
+    /// row `f` changes is audited as theirs in `f`'s transactions ([`audit::as_actor`]).
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        Self::with_conn(&self.writer, f).await
+        match crate::people::audit::current_actor() {
+            None => Self::with_conn(&self.writer, f).await,
+            Some(actor) => {
+                Self::with_conn(&self.writer, move |conn| audit::as_actor(conn, &actor, f)).await
+            }
+        }
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>

@@ -412,7 +412,12 @@ async fn issue_6_an_upgraded_store_books_its_stored_events_once() {
     let h = Harness::new().await;
     let token = h.create_edge("e1").await;
     send(&h, &token, "e1", &floor("e1")).await;
-    let super::Harness { dir, config, state } = h;
+    let super::Harness {
+        audit_check,
+        dir,
+        config,
+        state,
+    } = h;
     drop(state);
     // Make the file look like schema 2, before the ledger existed.
     {
@@ -426,7 +431,8 @@ async fn issue_6_an_upgraded_store_books_its_stored_events_once() {
     }
     let store = central::open_sqlite_store(dir.path()).await.unwrap();
     let state = central::AppState::new(store, crate::admin_token(), &config);
-    let h = Harness { dir, config, state };
+    let mut h = Harness::from_parts(dir, config, state);
+    h.audit_check = audit_check;
     assert_eq!(ledger(&h, "").await.len(), 5);
     assert_eq!(
         on_hand(&h, "?item=TUBE&location=WH1").await,

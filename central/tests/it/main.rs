@@ -2,6 +2,7 @@
 //! store in a temp dir. No sockets, no sleeps.
 
 mod admin;
+mod audit;
 mod auth;
 mod bad_input;
 mod erp;
@@ -39,9 +40,49 @@ pub fn admin_token() -> central::AdminToken {
 }
 
 pub struct Harness {
+    /// Declared first, so it runs before `dir` is removed.
+    pub audit_check: AuditCheck,
     pub dir: tempfile::TempDir,
     pub config: CentralConfig,
     pub state: AppState,
+}
+
+/// Checks, when the test that made the [`Harness`] ends, that its store's audit chain
+/// verifies: every test's changes (all made through the API with the admin token are
+/// audited) leave a chain that holds. Not while the test is already failing.
+pub struct AuditCheck {
+    pub db: std::path::PathBuf,
+    /// A test that breaks the chain on purpose turns the check off.
+    pub armed: bool,
+}
+
+impl AuditCheck {
+    fn of(dir: &tempfile::TempDir) -> AuditCheck {
+        AuditCheck {
+            db: dir.path().join(central::store::sqlite::DB_FILE),
+            armed: true,
+        }
+    }
+}
+
+impl Drop for AuditCheck {
+    fn drop(&mut self) {
+        if !self.armed || std::thread::panicking() {
+            return;
+        }
+        match central::store::sqlite::audit::verify_file(&self.db) {
+            Ok(verdict) => assert!(
+                verdict.holds(),
+                "the audit chain of {} does not verify: {:?}",
+                self.db.display(),
+                verdict
+            ),
+            Err(e) => panic!(
+                "cannot verify the audit chain of {}: {e}",
+                self.db.display()
+            ),
+        }
+    }
 }
 
 pub struct Reply {
@@ -85,16 +126,35 @@ impl Harness {
         // As `mes central` does at start: the first administrator, whom the admin token is.
         store.ensure_bootstrap_admin().await.unwrap();
         let state = AppState::new(store, admin_token(), &config);
-        Harness { dir, config, state }
+        Harness::from_parts(dir, config, state)
+    }
+
+    pub fn from_parts(dir: tempfile::TempDir, config: CentralConfig, state: AppState) -> Harness {
+        Harness {
+            audit_check: AuditCheck::of(&dir),
+            dir,
+            config,
+            state,
+        }
     }
 
     /// A new central over the same data directory, as after a restart.
     pub async fn reopen(self) -> Harness {
-        let Harness { dir, config, state } = self;
+        let Harness {
+            audit_check,
+            dir,
+            config,
+            state,
+        } = self;
         drop(state);
         let store = open_sqlite_store(dir.path()).await.unwrap();
         let state = AppState::new(store, admin_token(), &config);
-        Harness { dir, config, state }
+        Harness {
+            audit_check,
+            dir,
+            config,
+            state,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -220,6 +220,24 @@ async fn every_role_on_every_route() {
         h.store().users().await.unwrap().len(),
         1 + Role::for_people().count()
     );
+    // Every denial is in the audit trail, with who, through which route, and what was missing.
+    let denied = h
+        .get(
+            "/api/v1/audit?action=denied&actor=u-sales&limit=1000",
+            ADMIN,
+        )
+        .await;
+    let entries = denied.json["entries"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    let release = entries
+        .iter()
+        .find(|e| e["operation"] == "POST /api/v1/work-orders/{id}/release")
+        .expect("the sales user's attempt to release an order");
+    assert_eq!(release["actor_kind"], "user");
+    assert_eq!(
+        release["after"]["missing_permission"],
+        "work_orders.release"
+    );
 }
 
 /// Two plants; a supervisor (with every plant-scoped role) of plant A asking for plant B's
@@ -501,6 +519,35 @@ async fn sign_in_sessions_and_csrf() {
     as_session(&h, &s, Method::GET, "/api/v1/me", None, false)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // A change made on a page is audited as its user's, with before and after.
+    let s = session(&h, "li.wei").await;
+    let held = as_session(
+        &h,
+        &s,
+        Method::POST,
+        "/api/v1/lots/L-9/hold",
+        Some(json!({"reason": "burr on edge", "item": "STEEL"})),
+        true,
+    )
+    .await;
+    assert!(held.status.is_success(), "{}", held.json);
+    let trail = h
+        .get("/api/v1/audit?entity=lot_holds&entity_id=L-9", ADMIN)
+        .await;
+    let entry = &trail.json["entries"][0];
+    assert_eq!(entry["actor"], "li.wei");
+    assert_eq!(entry["actor_kind"], "user");
+    assert_eq!(entry["action"], "insert");
+    assert_eq!(entry["after"]["reason"], "burr on edge");
+    // The failed sign-ins are there too, naming the login tried, never a password.
+    let failed = h.get("/api/v1/audit?action=sign_in_failed", ADMIN).await;
+    let text = failed.json.to_string();
+    assert!(text.contains("\"nobody\""), "{text}");
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("not-the-password"),
+        "{text}"
+    );
 
     // Sign out ends the session on the server.
     let s = session(&h, "li.wei").await;
