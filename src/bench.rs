@@ -9,6 +9,7 @@ use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod authz;
 mod floor;
 mod mqtt_ingest;
 use mqtt_ingest::mqtt_ingest;
@@ -125,6 +126,15 @@ pub enum Which {
         #[arg(long, default_value_t = 40)]
         orders_per_day: u64,
     },
+    /// What central's policy check costs on a hot read route (with and without it, same
+    /// run), and one argon2id sign-in verification (issue 13).
+    Authz {
+        /// Requests per caller per round.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Used by `memory`: run an edge from a config file (a separate process to measure).
     #[command(hide = true)]
     EdgeProcess { config: std::path::PathBuf },
@@ -215,6 +225,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             batch,
         } => runtime.block_on(central_ingest(edges, events_per_edge, batch)),
         Which::MqttIngest { messages } => runtime.block_on(mqtt_ingest(messages)),
+        Which::Authz { requests, rounds } => runtime.block_on(authz::authz(requests, rounds)),
         Which::Scan {
             slow_samples,
             slow_rate,

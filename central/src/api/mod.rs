@@ -51,6 +51,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod auth_cache;
 pub mod erp;
 pub mod error;
 pub mod extract;
@@ -98,6 +99,7 @@ struct Inner {
     sessions: SessionLimits,
     lockout: Lockout,
     cookies_secure: bool,
+    auth_cache: auth_cache::AuthCache,
     shutdown: watch::Sender<bool>,
 }
 
@@ -129,6 +131,7 @@ impl AppState {
                 },
                 lockout: Lockout::default(),
                 cookies_secure: false,
+                auth_cache: auth_cache::AuthCache::default(),
                 shutdown: watch::Sender::new(false),
             }),
         }
@@ -160,6 +163,17 @@ impl AppState {
 
     pub fn lockout(&self) -> Lockout {
         self.inner.lockout
+    }
+
+    /// What the policy check keeps between requests ([`auth_cache`]).
+    pub fn auth_cache(&self) -> &auth_cache::AuthCache {
+        &self.inner.auth_cache
+    }
+
+    /// Forgets every cached session, token and record plant: for tools and tests that change
+    /// the store behind central's back (every change through the API does this itself).
+    pub fn forget_cached_credentials(&self) {
+        self.inner.auth_cache.invalidate();
     }
 
     /// Whether session cookies are marked `Secure` (central serves HTTPS).

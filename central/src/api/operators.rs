@@ -84,20 +84,38 @@ fn notify<T>(state: &AppState, changed: Changed<T>) -> T {
 async fn list_operators(
     State(state): State<AppState>,
 ) -> Result<axum::Json<OperatorList>, AppError> {
-    Ok(axum::Json(OperatorList {
-        operators: state.store().operators().await?,
-    }))
+    let mut operators = state.store().operators().await?;
+    let people = badges(&state).await?;
+    for operator in &mut operators {
+        operator.user = people.get(&operator.badge).cloned();
+    }
+    Ok(axum::Json(OperatorList { operators }))
+}
+
+/// Badge → login of the users who have one: the people behind the badges.
+async fn badges(state: &AppState) -> Result<std::collections::HashMap<String, String>, AppError> {
+    Ok(state
+        .store()
+        .users()
+        .await?
+        .into_iter()
+        .filter_map(|u| u.badge.map(|b| (b, u.login)))
+        .collect())
 }
 
 async fn get_operator(
     State(state): State<AppState>,
     ApiPath(badge): ApiPath<String>,
 ) -> Result<axum::Json<Operator>, AppError> {
+    let people = badges(&state).await?;
     state
         .store()
         .operator(badge.clone())
         .await?
-        .map(axum::Json)
+        .map(|mut operator| {
+            operator.user = people.get(&operator.badge).cloned();
+            axum::Json(operator)
+        })
         .ok_or_else(|| {
             AppError::not_found(format!(
                 "no operator with badge {:?}; expected one created with put /api/v1/operators/{{badge}}",
@@ -225,7 +243,8 @@ pub fn document_into(document: &mut serde_json::Value) {
             "badge": {"type": "string"}, "name": {"type": "string"},
             "skills": {"type": "array", "items": {"type": "string"}},
             "active": {"type": "boolean"}, "has_pin": {"type": "boolean"},
-            "updated_at": {"type": "string", "format": "date-time"}}}
+            "updated_at": {"type": "string", "format": "date-time"},
+            "user": {"type": "string", "description": "the login of the user whose badge this is, if any"}}}
     });
     if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
         target.extend(source.clone());

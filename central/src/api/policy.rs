@@ -18,6 +18,7 @@
 //! The handler then finds the caller as a [`Principal`] extractor.
 
 use super::AppState;
+use super::auth_cache::{Key, Value};
 use super::error::AppError;
 use crate::auth::{bearer_token, hash_token, tokens_equal};
 use crate::people::audit::{Actor, ActorKind, with_actor};
@@ -110,6 +111,9 @@ pub struct Declared {
 #[derive(Default)]
 pub struct Routes {
     paths: BTreeMap<&'static str, MethodRouter<AppState>>,
+    /// The same handlers without the policy check: only for the benchmark that measures
+    /// what the check costs ([`Routes::into_unguarded_router`]).
+    unguarded: BTreeMap<&'static str, MethodRouter<AppState>>,
     declared: Vec<Declared>,
 }
 
@@ -161,6 +165,12 @@ impl Routes {
                 .any(|d| d.path == path && d.method == method),
             "{method} {path} registered twice"
         );
+        let bare = axum::routing::on(filter, handler.clone());
+        let merged = match self.unguarded.remove(path) {
+            Some(existing) => existing.merge(bare),
+            None => bare,
+        };
+        self.unguarded.insert(path, merged);
         let guarded = axum::routing::on(filter, handler).route_layer(axum::middleware::from_fn(
             move |req: Request, next: Next| enforce(policy, req, next),
         ));
@@ -186,6 +196,13 @@ impl Routes {
             };
             self.paths.insert(path, merged);
         }
+        for (path, router) in other.unguarded {
+            let merged = match self.unguarded.remove(path) {
+                Some(existing) => existing.merge(router),
+                None => router,
+            };
+            self.unguarded.insert(path, merged);
+        }
         for d in other.declared {
             assert!(
                 !self
@@ -203,6 +220,18 @@ impl Routes {
 
     pub fn declared(&self) -> &[Declared] {
         &self.declared
+    }
+
+    /// Every route WITHOUT its policy: no authentication, no permission, no record rule.
+    /// Never served; `mes bench authz` compares it with [`Routes::into_router`] on routes
+    /// whose handlers need no [`Principal`].
+    #[doc(hidden)]
+    pub fn into_unguarded_router(self) -> axum::Router<AppState> {
+        self.unguarded
+            .into_iter()
+            .fold(axum::Router::new(), |router, (path, methods)| {
+                router.route(path, methods)
+            })
     }
 
     pub fn into_router(self) -> axum::Router<AppState> {
@@ -410,18 +439,34 @@ async fn authenticate(
         return Ok(None);
     };
     let hash = hash_token(id);
-    let Some((session, user)) = state.store().session(hash).await? else {
-        return Err(session_over());
+    let cache = state.auth_cache();
+    let key = Key::Session(hash);
+    let (session, user) = match cache.get(&key) {
+        Some(Value::Session(session, user)) => (session, user),
+        _ => {
+            let generation = cache.generation();
+            let Some((session, user)) = state.store().session(hash).await? else {
+                return Err(session_over());
+            };
+            cache.put(
+                key.clone(),
+                Value::Session(session.clone(), user.clone()),
+                generation,
+            );
+            (session, user)
+        }
     };
     let now = Utc::now();
     let limits = state.session_limits();
     if now - session.last_seen > limits.idle || now - session.created_at > limits.absolute {
+        cache.forget(&key);
         state.store().end_session(hash).await?;
         return Err(session_over());
     }
     // A write per request would cost more than it tells; a minute is fine for an idle
     // timeout counted in tens of minutes.
     if now - session.last_seen > chrono::Duration::seconds(60) {
+        cache.forget(&key);
         state.store().touch_session(hash, now).await?;
     }
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -459,13 +504,23 @@ async fn bearer(
     token: &str,
     address: Option<String>,
 ) -> Result<Principal, AppError> {
+    let cache = state.auth_cache();
     if tokens_equal(token, state.admin_token()) {
-        let user = state
-            .store()
-            .user(BOOTSTRAP_ADMIN.to_owned())
-            .await?
-            .filter(|u| u.active)
-            .unwrap_or_else(bootstrap_admin);
+        let key = Key::User(BOOTSTRAP_ADMIN.to_owned());
+        let user = match cache.get(&key) {
+            Some(Value::User(user)) => user,
+            _ => {
+                let generation = cache.generation();
+                let user = state
+                    .store()
+                    .user(BOOTSTRAP_ADMIN.to_owned())
+                    .await?
+                    .filter(|u| u.active)
+                    .unwrap_or_else(bootstrap_admin);
+                cache.put(key, Value::User(user.clone()), generation);
+                user
+            }
+        };
         return Ok(Principal::for_user(
             user,
             Who::AdminToken,
@@ -475,7 +530,23 @@ async fn bearer(
     }
     let hash = hash_token(token);
     if token.starts_with(PERSONAL_TOKEN_PREFIX) {
-        let Some((t, user)) = state.store().api_token(hash).await? else {
+        let key = Key::Token(hash);
+        let found = match cache.get(&key) {
+            Some(Value::Token(t, user)) => Some((t, user)),
+            _ => {
+                let generation = cache.generation();
+                let found = state.store().api_token(hash).await?;
+                if let Some((t, user)) = &found {
+                    cache.put(
+                        key.clone(),
+                        Value::Token(t.clone(), user.clone()),
+                        generation,
+                    );
+                }
+                found
+            }
+        };
+        let Some((t, user)) = found else {
             return Err(AppError::unauthorized(
                 "unknown personal token, or its owner is disabled; expected a token from `post /api/v1/me/tokens`",
             ));
@@ -496,6 +567,7 @@ async fn bearer(
         if t.last_used_at
             .is_none_or(|at| now - at > chrono::Duration::seconds(60))
         {
+            cache.forget(&key);
             state
                 .store()
                 .record_api_token_use(t.token_id.clone(), now, address.clone())
@@ -509,7 +581,19 @@ async fn bearer(
         };
         return Ok(Principal::for_user(user, who, permissions, address));
     }
-    match state.store().authenticate(hash).await? {
+    let key = Key::Edge(hash);
+    let edge = match cache.get(&key) {
+        Some(Value::Edge(edge)) => Some(edge),
+        _ => {
+            let generation = cache.generation();
+            let edge = state.store().authenticate(hash).await?;
+            if let Some(edge) = &edge {
+                cache.put(key, Value::Edge(edge.clone()), generation);
+            }
+            edge
+        }
+    };
+    match edge {
         Some(edge) => Ok(Principal {
             who: Who::Edge(edge),
             permissions: Role::Edge.permissions(),
@@ -547,14 +631,23 @@ fn bootstrap_admin() -> User {
 /// one (ingest is not audited: the events are their own trail).
 pub async fn enforce(policy: Policy, req: Request, next: Next) -> Response {
     let operation = operation(&req);
-    match check(policy, req).await {
+    // A change by a person (or a sign-in) may change who may do what: the cached credentials
+    // and record plants are forgotten once it is done ([`super::auth_cache`]).
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && policy.access != Access::Edge;
+    let state = req.extensions().get::<AppState>().cloned();
+    let response = match check(policy, req).await {
         Ok((req, Some(principal))) => match actor(&principal, operation) {
             Some(actor) => with_actor(actor, next.run(req)).await,
             None => next.run(req).await,
         },
         Ok((req, None)) => next.run(req).await,
         Err(e) => e.into_response(),
+    };
+    if changes && let Some(state) = state {
+        state.auth_cache().invalidate();
     }
+    response
 }
 
 /// The audit trail's actor for a caller; `None` for an edge.
@@ -619,9 +712,24 @@ async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principa
         let params = axum::extract::RawPathParams::from_request_parts(&mut parts, &state)
             .await
             .map_err(|e| AppError::bad_request(e.body_text()))?;
-        if let Some((_, id)) = params.iter().find(|(name, _)| *name == param) {
-            let write = !matches!(parts.method, Method::GET | Method::HEAD);
-            let plants = state.store().plants_of(record, id.to_owned()).await?;
+        let write = !matches!(parts.method, Method::GET | Method::HEAD);
+        let scope = if write { &p.write } else { &p.read };
+        if *scope == PlantScope::All {
+            // Someone who sees every plant: no record to look up.
+        } else if let Some((_, id)) = params.iter().find(|(name, _)| *name == param) {
+            let key = Key::Plants(record, id.to_owned());
+            let cache = state.auth_cache();
+            let plants = match cache.get(&key) {
+                Some(Value::Plants(plants)) => plants,
+                _ => {
+                    let generation = cache.generation();
+                    let plants = state.store().plants_of(record, id.to_owned()).await?;
+                    if !plants.is_empty() {
+                        cache.put(key, Value::Plants(plants.clone()), generation);
+                    }
+                    plants
+                }
+            };
             if !p.may_see(&plants, write) {
                 tracing::info!(who = %p.name(), record = record.noun(), id, "record of another plant answered 404");
                 return Err(AppError::not_found(format!("no {} {id:?}", record.noun())));

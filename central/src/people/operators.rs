@@ -118,6 +118,10 @@ pub struct Operator {
     /// Signing in takes the badge and the PIN.
     pub has_pin: bool,
     pub updated_at: DateTime<Utc>,
+    /// The user whose `badge` this is: the person central knows by login, so a scan or a
+    /// production report signed with this badge names them (answers only; not stored here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// What happens to an operator's PIN.

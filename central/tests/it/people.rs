@@ -499,6 +499,17 @@ async fn sign_in_sessions_and_csrf() {
             .is_none_or(|a| a.is_empty())
     );
 
+    // /metrics counts sign-ins by outcome and names nobody.
+    let metrics = h.call(Method::GET, "/metrics", None, None).await;
+    let text = metrics.json.as_str().unwrap_or_default().to_owned();
+    assert!(
+        text.contains("mes_central_sign_ins_total{outcome=\"failed\"} 2"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("li.wei") && !text.contains(&s.csrf),
+        "{text}"
+    );
     // The session id is stored hashed: not in the database file.
     let id = s.cookie.split('=').nth(1).unwrap().to_owned();
     let db = std::fs::read(h.dir.path().join("central.db")).unwrap();
@@ -516,6 +527,8 @@ async fn sign_in_sessions_and_csrf() {
         )
         .unwrap();
     }
+    // Central keeps credentials in memory between requests; a change behind its back is told.
+    h.state.forget_cached_credentials();
     as_session(&h, &s, Method::GET, "/api/v1/me", None, false)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
@@ -718,6 +731,7 @@ async fn personal_tokens_carry_a_subset_and_can_be_revoked() {
         )
         .unwrap();
     }
+    h.state.forget_cached_credentials();
     let message = h
         .get("/api/v1/me", &token)
         .await
@@ -852,4 +866,89 @@ async fn users_import_from_csv_all_or_nothing() {
     let user = h.get("/api/v1/users/zhang.min", ADMIN).await;
     assert_eq!(user.json["manager"], "li.na");
     assert_eq!(user.json["roles"], json!(["supervisor", "quality"]));
+}
+
+/// A data directory made by the previous schema (6: no users, no audit trail, warehouses of
+/// no plant) opens: its warehouses and lines are the default plant's, the first
+/// administrator is made, the admin token goes on working, and a supervisor of the default
+/// plant sees what was there.
+#[tokio::test]
+async fn a_schema_6_data_dir_upgrades_into_the_default_plant() {
+    let h = Harness::new().await;
+    plant(&h).await;
+    ok(&put(
+        &h,
+        "/api/v1/warehouses/MAIN",
+        json!({"description": "main stores"}),
+    )
+    .await);
+    {
+        let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
+        conn.execute_batch(
+            "DROP TABLE users; DROP TABLE sessions; DROP TABLE sign_in_failures;
+             DROP TABLE api_tokens; DROP TABLE api_token_uses; DROP TABLE audit_log;
+             ALTER TABLE erp_warehouses DROP COLUMN plant;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+    }
+    let h = h.reopen().await;
+    let version: i64 = rusqlite::Connection::open(h.dir.path().join("central.db"))
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 7);
+    assert!(
+        h.store().ensure_bootstrap_admin().await.unwrap(),
+        "made on upgrade"
+    );
+    let admins = h.store().users().await.unwrap();
+    assert_eq!(admins.len(), 1);
+    assert_eq!(admins[0].roles, [Role::Administrator]);
+    let wh = h.get("/api/v1/warehouses/MAIN", ADMIN).await;
+    assert_eq!(wh.json["plant"], "default", "{}", wh.json);
+    assert_eq!(
+        h.get("/api/v1/lines/L1", ADMIN).await.json["plant"],
+        "default"
+    );
+    user(&h, "old.hand", &["supervisor"], &["default"]).await;
+    let s = session(&h, "old.hand").await;
+    let wh = as_session(&h, &s, Method::GET, "/api/v1/warehouses/MAIN", None, false).await;
+    assert_eq!(wh.status, StatusCode::OK, "{}", wh.json);
+    let lines = as_session(&h, &s, Method::GET, "/api/v1/lines", None, false).await;
+    assert_eq!(lines.json["lines"].as_array().unwrap().len(), 1);
+}
+
+/// Operators keep their badges at the line; a user with that badge is the person behind it.
+#[tokio::test]
+async fn a_badge_names_its_user() {
+    let h = Harness::new().await;
+    ok(&put(&h, "/api/v1/plants/A", json!({"name": "Plant A"})).await);
+    ok(&put(
+        &h,
+        "/api/v1/operators/10442",
+        json!({"name": "Li Wei", "skills": ["press"]}),
+    )
+    .await);
+    let reply = put(
+        &h,
+        "/api/v1/users/li.wei",
+        json!({"display_name": "Li Wei", "roles": ["supervisor"], "plants": ["A"], "badge": "10442"}),
+    )
+    .await;
+    ok(&reply);
+    assert_eq!(
+        h.get("/api/v1/operators/10442", ADMIN).await.json["user"],
+        "li.wei"
+    );
+    let list = h.get("/api/v1/operators", ADMIN).await;
+    assert_eq!(list.json["operators"][0]["user"], "li.wei");
+    // One badge, one person.
+    put(
+        &h,
+        "/api/v1/users/wang.fang",
+        json!({"display_name": "Wang Fang", "roles": ["supervisor"], "plants": ["A"], "badge": "10442"}),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "conflict");
 }

@@ -77,6 +77,7 @@ fn view(
         active,
         has_pin,
         updated_at: parse_ts(&updated)?,
+        user: None,
     })
 }
 

@@ -1,0 +1,125 @@
+//! What the policy check looks up on every request (a session, a personal token, an edge's
+//! token, the first administrator, the plant of a record) kept in memory, so a hot route does
+//! not pay a store round trip per request for its caller (BENCHMARKS.md, issue 13).
+//!
+//! **Architecture Invariant:** nothing cached outlives a change made through central: every
+//! state-changing request of a person (and every sign-in) ends by moving the generation on
+//! ([`AuthCache::invalidate`]), which drops every entry; reads made at an older generation are
+//! not kept. Only found records are cached (an unknown token or record is asked of the store
+//! each time, so guessing cannot fill the cache), lots are never cached (stock moves with
+//! every event), and the cache holds at most [`MAX_ENTRIES`]. One central process: several
+//! instances on one database (PostgreSQL, a later issue) must share the invalidation.
+
+use crate::people::users::User;
+use crate::store::people::{ApiToken, Record, Session};
+use protocol::EdgeId;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Most entries kept; when full, the cache starts empty again.
+pub const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    Session([u8; 32]),
+    Token([u8; 32]),
+    Edge([u8; 32]),
+    User(String),
+    Plants(Record, String),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    Session(Session, User),
+    Token(ApiToken, User),
+    Edge(EdgeId),
+    User(User),
+    Plants(Vec<String>),
+}
+
+#[derive(Default)]
+pub struct AuthCache {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<Key, Value>>,
+}
+
+impl AuthCache {
+    /// The generation to read at: a value read from the store is kept only if no change
+    /// happened in between.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn get(&self, key: &Key) -> Option<Value> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Keeps `value`, unless something changed since `generation` was read.
+    pub(crate) fn put(&self, key: Key, value: Value, generation: u64) {
+        if matches!(key, Key::Plants(Record::Lot, _)) {
+            return;
+        }
+        let mut entries = self.lock();
+        if self.generation() != generation {
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, value);
+    }
+
+    pub(crate) fn forget(&self, key: &Key) {
+        self.lock().remove(key);
+    }
+
+    /// Something may have changed: forget everything.
+    pub fn invalidate(&self) {
+        let mut entries = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Value>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_from_before_a_change_is_not_kept() {
+        let cache = AuthCache::default();
+        let g = cache.generation();
+        cache.invalidate();
+        cache.put(Key::Edge([1; 32]), Value::Edge("e".into()), g);
+        assert!(cache.get(&Key::Edge([1; 32])).is_none());
+        let g = cache.generation();
+        cache.put(Key::Edge([1; 32]), Value::Edge("e".into()), g);
+        assert!(cache.get(&Key::Edge([1; 32])).is_some());
+        cache.invalidate();
+        assert!(cache.get(&Key::Edge([1; 32])).is_none());
+        // Lots move with every event: never kept.
+        let g = cache.generation();
+        cache.put(
+            Key::Plants(Record::Lot, "L".into()),
+            Value::Plants(vec!["a".into()]),
+            g,
+        );
+        assert!(cache.get(&Key::Plants(Record::Lot, "L".into())).is_none());
+    }
+
+    #[test]
+    fn it_stays_bounded() {
+        let cache = AuthCache::default();
+        for i in 0..(MAX_ENTRIES as u32 + 10) {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_le_bytes());
+            cache.put(Key::Edge(k), Value::Edge("e".into()), cache.generation());
+        }
+        assert!(cache.lock().len() <= MAX_ENTRIES);
+    }
+}
