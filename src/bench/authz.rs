@@ -84,6 +84,9 @@ async fn admin(
     Ok(body)
 }
 
+/// A caller: its name, the router it calls and its credential headers.
+type Variant<'a> = (&'static str, &'a axum::Router, Vec<(&'static str, String)>);
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -196,7 +199,7 @@ pub async fn authz(requests: usize, rounds: usize) -> anyhow::Result<()> {
     let personal = made["token"].as_str().unwrap_or_default().to_owned();
 
     let uri = "/api/v1/work-orders/WO-0100";
-    let variants: Vec<(&str, &axum::Router, Vec<(&str, String)>)> = vec![
+    let variants: Vec<Variant> = vec![
         ("no policy check (baseline)", &bare, vec![]),
         (
             "admin token",
