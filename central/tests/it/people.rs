@@ -376,6 +376,39 @@ async fn records_of_another_plant_are_not_found() {
         swapped += 1;
     }
     assert!(swapped >= 20, "{swapped} routes with a record rule");
+    // Every other route that takes an id names a record of the whole company (or the
+    // caller's own), each for a reason; a new route with an id must be one or the other.
+    let company_wide = [
+        ("{item}", "items, their conversions and routings are the company's master data"),
+        ("{parent}", "BOMs belong to items"),
+        ("{revision}", "BOM revisions belong to items"),
+        ("{supplier}", "suppliers serve every plant"),
+        ("{run}", "an MRP run plans the whole company"),
+        ("{badge}", "the operator registry goes down to every line"),
+        ("{login}", "users: the handler answers 404 for one who shares none of the caller's plants"),
+        ("{token_id}", "one's own tokens only: another's answers 404"),
+        ("{location}", "a location is checked through its warehouse, the rule's {warehouse}"),
+    ];
+    for d in central::api::routes().declared() {
+        if d.policy.record.is_some() || !d.path.contains('{') {
+            continue;
+        }
+        for param in d.path.split('/').filter(|p| p.starts_with('{')) {
+            assert!(
+                company_wide.iter().any(|(p, _)| *p == param),
+                "{} {} takes {param} but has no record rule and is not a company-wide record",
+                d.method,
+                d.path
+            );
+        }
+    }
+    // A user of another plant is not found either.
+    user(&h, "op-b", &["supervisor"], &["B"]).await;
+    as_session(&h, &s, Method::GET, "/api/v1/users/op-b", None, false)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let mine = as_session(&h, &s, Method::GET, "/api/v1/users/sup-a", None, false).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.json);
 
     // Lists hold plant A's records only.
     let list = |uri: &'static str| {
