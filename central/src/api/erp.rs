@@ -55,6 +55,77 @@ fn task_failed(e: tokio::task::JoinError) -> AppError {
     AppError::internal(format!("central's worker task failed: {e}"))
 }
 
+/// The record rule on a file's rows: stock counted at, or locations added to, a warehouse of
+/// another plant are refused, each row named (the file is applied whole or not at all).
+async fn check_plants(
+    state: &AppState,
+    p: &Principal,
+    batch: &import::ImportBatch,
+) -> Result<(), AppError> {
+    use crate::store::people::Record;
+    let rows: Vec<(u64, Record, &str, &'static str)> = match batch {
+        import::ImportBatch::Inventory(rows) => rows
+            .iter()
+            .map(|l| {
+                (
+                    l.line,
+                    Record::Location,
+                    l.row.location.as_str(),
+                    "location",
+                )
+            })
+            .collect(),
+        import::ImportBatch::Locations(rows) => rows
+            .iter()
+            .flat_map(|l| {
+                [
+                    (
+                        l.line,
+                        Record::Warehouse,
+                        l.row.warehouse.as_str(),
+                        "warehouse",
+                    ),
+                    (
+                        l.line,
+                        Record::Location,
+                        l.row.location.as_str(),
+                        "location",
+                    ),
+                ]
+            })
+            .collect(),
+        _ => return Ok(()),
+    };
+    if p.write == crate::people::users::PlantScope::All {
+        return Ok(());
+    }
+    let mut plants_of = std::collections::HashMap::new();
+    let mut refused = Vec::new();
+    for (line, record, id, column) in rows {
+        if !plants_of.contains_key(&(record, id)) {
+            let plants = state.store().plants_of(record, id.to_owned()).await?;
+            plants_of.insert((record, id), plants);
+        }
+        let plants = &plants_of[&(record, id)];
+        if !p.may_see(plants, true) {
+            refused.push(import::RowError::new(
+                line,
+                column,
+                format!(
+                    "{column} {id:?} is of plant {}, not one of yours",
+                    plants.join(", ")
+                ),
+            ));
+        }
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        let total = refused.len();
+        Err(AppError::invalid_csv(refused, total))
+    }
+}
+
 /// `POST /api/v1/import/{kind}`: a CSV file, applied whole or not at all.
 async fn import_csv(
     State(state): State<AppState>,
@@ -62,11 +133,11 @@ async fn import_csv(
     kind: ImportKind,
     CsvBody(body): CsvBody,
 ) -> Result<axum::Json<ImportSummary>, AppError> {
-    let _ = &p;
     let batch = tokio::task::spawn_blocking(move || import::parse(kind, &body))
         .await
         .map_err(task_failed)?
         .map_err(|(rows, total)| AppError::invalid_csv(rows, total))?;
+    check_plants(&state, &p, &batch).await?;
     match state.store().import(batch).await? {
         Ok(summary) => {
             tracing::info!(kind = kind.as_str(), rows = summary.rows, "imported csv");

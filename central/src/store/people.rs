@@ -51,6 +51,8 @@ pub enum Record {
     WorkOrder,
     Edge,
     Warehouse,
+    /// A stock location, by its warehouse.
+    Location,
     Lot,
     LedgerEntry,
 }
@@ -65,6 +67,7 @@ impl Record {
             Record::WorkOrder => "work order",
             Record::Edge => "edge",
             Record::Warehouse => "warehouse",
+            Record::Location => "location",
             Record::Lot => "lot",
             Record::LedgerEntry => "ledger entry",
         }

@@ -379,15 +379,24 @@ async fn records_of_another_plant_are_not_found() {
     // Every other route that takes an id names a record of the whole company (or the
     // caller's own), each for a reason; a new route with an id must be one or the other.
     let company_wide = [
-        ("{item}", "items, their conversions and routings are the company's master data"),
+        (
+            "{item}",
+            "items, their conversions and routings are the company's master data",
+        ),
         ("{parent}", "BOMs belong to items"),
         ("{revision}", "BOM revisions belong to items"),
         ("{supplier}", "suppliers serve every plant"),
         ("{run}", "an MRP run plans the whole company"),
         ("{badge}", "the operator registry goes down to every line"),
-        ("{login}", "users: the handler answers 404 for one who shares none of the caller's plants"),
+        (
+            "{login}",
+            "users: the handler answers 404 for one who shares none of the caller's plants",
+        ),
         ("{token_id}", "one's own tokens only: another's answers 404"),
-        ("{location}", "a location is checked through its warehouse, the rule's {warehouse}"),
+        (
+            "{location}",
+            "a location is checked through its warehouse, the rule's {warehouse}",
+        ),
     ];
     for d in central::api::routes().declared() {
         if d.policy.record.is_some() || !d.path.contains('{') {
@@ -450,6 +459,29 @@ async fn records_of_another_plant_are_not_found() {
     )
     .await
     .assert_error(StatusCode::NOT_FOUND, "not_found");
+    // A stock count at another plant's location: refused, the row named, nothing booked.
+    let count = h
+        .send({
+            let mut r = request(Method::POST, "/api/v1/import/inventory", None, None);
+            *r.body_mut() =
+                Body::from("item,lot,location,qty\nSTEEL,LOT-A,LOC-A,90\nSTEEL,LOT-B,LOC-B,1\n");
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, "text/csv".parse().unwrap());
+            r.headers_mut()
+                .insert(header::COOKIE, s.cookie.parse().unwrap());
+            r.headers_mut()
+                .insert("x-csrf-token", s.csrf.parse().unwrap());
+            r
+        })
+        .await;
+    count.assert_error(StatusCode::BAD_REQUEST, "invalid_csv");
+    let details = count.json["error"]["details"].to_string();
+    assert!(
+        details.contains("LOC-B") && !details.contains("LOC-A"),
+        "{details}"
+    );
+    let b = h.get("/api/v1/inventory?lot=LOT-B", ADMIN).await;
+    assert_eq!(b.json["on_hand"][0]["qty"], "100", "{}", b.json);
     // Creating in another plant: 403 naming the plant.
     as_session(
         &h,

@@ -570,6 +570,7 @@ fn plants_of(conn: &Connection, record: Record, id: &str) -> Result<Vec<String>,
         Record::Edge => "SELECT DISTINCT l.plant FROM edges e JOIN mes_lines l ON l.edge_id = e.edge_id WHERE e.edge_id = ?1
              UNION SELECT 'default' FROM edges WHERE edge_id = ?1 AND NOT EXISTS (SELECT 1 FROM mes_lines WHERE edge_id = ?1)".to_owned(),
         Record::Warehouse => "SELECT plant FROM erp_warehouses WHERE warehouse = ?1".to_owned(),
+        Record::Location => "SELECT w.plant FROM erp_locations l JOIN erp_warehouses w ON w.warehouse = l.warehouse WHERE l.location = ?1".to_owned(),
         Record::LedgerEntry => format!("SELECT {LOCATION_PLANT} FROM inv_ledger x WHERE entry_id = CAST(?1 AS INTEGER)"),
         Record::Lot => format!(
             "SELECT {ORDER_PLANT} FROM gen_produced g JOIN wo_orders x ON x.work_order = g.work_order WHERE g.lot = ?1
