@@ -102,9 +102,8 @@ async fn check_plants(
     let mut plants_of = std::collections::HashMap::new();
     let mut refused = Vec::new();
     for (line, record, id, column) in rows {
-        if !plants_of.contains_key(&(record, id)) {
-            let plants = state.store().plants_of(record, id.to_owned()).await?;
-            plants_of.insert((record, id), plants);
+        if let std::collections::hash_map::Entry::Vacant(slot) = plants_of.entry((record, id)) {
+            slot.insert(state.store().plants_of(record, id.to_owned()).await?);
         }
         let plants = &plants_of[&(record, id)];
         if !p.may_see(plants, true) {
