@@ -676,7 +676,13 @@ async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principa
         return Err(AppError::internal("the router was built without its state"));
     };
     let address = peer(req.extensions());
-    let principal = authenticate(&state, req.method(), req.headers(), address.clone()).await?;
+    let principal = match authenticate(&state, req.method(), req.headers(), address.clone()).await {
+        Ok(principal) => principal,
+        // A public route answers anyone: an expired session or a stale token beside it (a
+        // browser signing in again) is no reason to refuse.
+        Err(_) if policy.access == Access::Public => None,
+        Err(e) => return Err(e),
+    };
     let principal = match (policy.access, principal) {
         (Access::Public, p) => p,
         (_, None) => {

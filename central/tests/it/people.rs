@@ -635,6 +635,18 @@ async fn sign_in_sessions_and_csrf() {
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
 
+    // Signing in again with the ended session's cookie still in the browser works.
+    let mut again = request(
+        Method::POST,
+        "/api/v1/session",
+        None,
+        Some(json!({"login": "li.wei", "password": PASSWORD})),
+    );
+    again
+        .headers_mut()
+        .insert(header::COOKIE, s.cookie.parse().unwrap());
+    assert_eq!(h.send(again).await.status, StatusCode::OK);
+
     // Disabling a user ends their sessions.
     let s = session(&h, "li.wei").await;
     ok(&h
