@@ -63,6 +63,10 @@ pub const MAX_LISTED_VIOLATIONS: usize = 100;
 #[serde(deny_unknown_fields)]
 pub struct CreateEdge {
     pub edge_id: EdgeId,
+    /// The plant it serves; absent: the caller's plant when they have exactly one, else the
+    /// default plant. Ignored when rotating an existing edge's token.
+    #[serde(default)]
+    pub plant: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -137,14 +141,52 @@ pub fn validate_edge_id(edge_id: &EdgeId) -> Result<(), AppError> {
 /// Creates an edge, or rotates the token of an existing one (which also lifts a revocation).
 async fn create_edge(
     State(state): State<AppState>,
+    p: Principal,
     ApiJson(request): ApiJson<CreateEdge>,
 ) -> Result<(StatusCode, axum::Json<CreatedEdge>), AppError> {
     validate_edge_id(&request.edge_id)?;
+    let existing = state
+        .store()
+        .plants_of(Record::Edge, request.edge_id.as_str().to_owned())
+        .await?;
+    // Rotating another plant's edge is rotating an edge that does not exist for the caller.
+    if !p.may_see(&existing, true) {
+        return Err(AppError::not_found(format!(
+            "no edge {:?}",
+            request.edge_id.as_str()
+        )));
+    }
+    let new_plant = if existing.is_empty() {
+        let plant = match (&request.plant, &p.write) {
+            (Some(plant), _) => plant.clone(),
+            (None, crate::people::users::PlantScope::Only(plants)) if plants.len() == 1 => {
+                plants[0].clone()
+            }
+            _ => crate::people::plants::DEFAULT_PLANT.to_owned(),
+        };
+        protocol::bounds::check_id("plant", &plant)
+            .map_err(|v| AppError::bad_request(v.to_string()))?;
+        p.check_plant(&plant)?;
+        if state.store().plant(plant.clone()).await?.is_none() {
+            return Err(AppError::bad_request(format!(
+                "plant: no plant {plant:?}; expected one created with put /api/v1/plants/{{plant}}"
+            )));
+        }
+        Some(plant)
+    } else {
+        None
+    };
     let token = new_token();
     state
         .store()
         .create_edge(&request.edge_id, hash_token(&token))
         .await?;
+    if let Some(plant) = new_plant {
+        state
+            .store()
+            .set_edge_plant(request.edge_id.as_str().to_owned(), plant)
+            .await?;
+    }
     tracing::info!(edge_id = %request.edge_id, "issued edge token");
     Ok((
         StatusCode::CREATED,

@@ -125,7 +125,8 @@ pub fn document() -> Value {
             "/api/v1/edges": {
                 "get": {"summary": "list edges", "tags": ["edges"], "responses": {"200": {"description": "{\"edges\": [...]}"}, "401": error_ref}},
                 "post": {"summary": "create an edge or rotate its token", "tags": ["edges"],
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["edge_id"], "properties": {"edge_id": {"type": "string"}}}}}},
+                    "description": "An edge serves one plant: `plant` (absent: the caller's plant when they have exactly one, else `default`). Its lines must be of that plant. Rotating the token of another plant's edge answers 404.",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["edge_id"], "properties": {"edge_id": {"type": "string"}, "plant": {"type": "string"}}}}}},
                     "responses": {"201": {"description": "{edge_id, token}"}, "400": error_ref, "401": error_ref}}
             },
             "/api/v1/edges/{edge_id}/revoke": {

@@ -224,6 +224,18 @@ async fn put_line(
         .unwrap_or_else(|| crate::people::plants::DEFAULT_PLANT.to_owned());
     check_id("plant", &plant)?;
     p.check_plant(&plant)?;
+    if let Some(edge) = &body.edge_id {
+        let edge_plants = state.store().plants_of(Record::Edge, edge.clone()).await?;
+        if !p.may_see(&edge_plants, true) {
+            return Err(AppError::not_found(format!("no edge {edge:?}")));
+        }
+        if !edge_plants.is_empty() && !edge_plants.contains(&plant) {
+            return Err(AppError::bad_request(format!(
+                "edge_id: edge {edge:?} serves plant {}, and line {line:?} is of plant {plant:?}; expected an edge of the line's plant (post /api/v1/edges with `plant`)",
+                edge_plants.join(", ")
+            )));
+        }
+    }
     let line = Line {
         line,
         description: body.description,

@@ -144,9 +144,12 @@ pub trait PeopleStore: Send + Sync + 'static {
         from: Option<String>,
     ) -> Result<(), StoreError>;
 
-    /// The plants a record belongs to: one for most, several for an edge that runs lines of
-    /// several plants or a lot that moved; empty when the record is unknown.
+    /// The plants a record belongs to: one for most, several for a lot made, used or stocked
+    /// in several; empty when the record is unknown.
     async fn plants_of(&self, record: Record, id: String) -> Result<Vec<String>, StoreError>;
+
+    /// Puts an edge in a plant (which must exist).
+    async fn set_edge_plant(&self, edge_id: String, plant: String) -> Result<(), StoreError>;
 
     /// The plant of every line, for filtering lists.
     async fn line_plants(&self) -> Result<std::collections::HashMap<String, String>, StoreError>;

@@ -256,7 +256,14 @@ async fn records_of_another_plant_are_not_found() {
         .await);
     }
     for p in ["A", "B"] {
-        h.create_edge(&format!("edge-{p}")).await;
+        let made = h
+            .post(
+                "/api/v1/edges",
+                ADMIN,
+                json!({"edge_id": format!("edge-{p}"), "plant": p}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.json);
         ok(&put(
             &h,
             &format!("/api/v1/lines/L{p}"),
@@ -482,6 +489,54 @@ async fn records_of_another_plant_are_not_found() {
     );
     let b = h.get("/api/v1/inventory?lot=LOT-B", ADMIN).await;
     assert_eq!(b.json["on_hand"][0]["qty"], "100", "{}", b.json);
+    // Rotating another plant's edge's token: as if it did not exist; running a line with it:
+    // the same; a new edge of one's own plant is made in it.
+    as_session(
+        &h,
+        &s,
+        Method::POST,
+        "/api/v1/edges",
+        Some(json!({"edge_id": "edge-B"})),
+        true,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    as_session(
+        &h,
+        &s,
+        Method::PUT,
+        "/api/v1/lines/LA",
+        Some(json!({"description": "line", "edge_id": "edge-B", "plant": "A"})),
+        true,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let made = as_session(
+        &h,
+        &s,
+        Method::POST,
+        "/api/v1/edges",
+        Some(json!({"edge_id": "edge-A2"})),
+        true,
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.json);
+    let listed = as_session(&h, &s, Method::GET, "/api/v1/edges", None, false).await;
+    assert_eq!(
+        listed.json["edges"].as_array().unwrap().len(),
+        2,
+        "{}",
+        listed.json
+    );
+    // An edge of plant A cannot run a line of the default plant.
+    let wrong = put(
+        &h,
+        "/api/v1/lines/L1",
+        json!({"description": "frames", "edge_id": "edge-A"}),
+    )
+    .await;
+    let message = wrong.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert!(message.contains("serves plant A"), "{message}");
     // Creating in another plant: 403 naming the plant.
     as_session(
         &h,

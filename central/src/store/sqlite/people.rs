@@ -64,11 +64,20 @@ CREATE TABLE IF NOT EXISTS api_token_uses (
 );
 ";
 
-/// Columns added to tables older versions made (schema 7): warehouses belong to a plant.
+/// Columns added to tables older versions made (schema 7): warehouses and edges belong to a
+/// plant. Existing warehouses go to the default plant; an existing edge to the plant of the
+/// lines it runs when they are all of one plant, else the default plant.
 pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
     if !super::stock::has_column(conn, "erp_warehouses", "plant")? {
         conn.execute_batch(&format!(
             "ALTER TABLE erp_warehouses ADD COLUMN plant TEXT NOT NULL DEFAULT '{DEFAULT_PLANT}'"
+        ))?;
+    }
+    if !super::stock::has_column(conn, "edges", "plant")? {
+        conn.execute_batch(&format!(
+            "ALTER TABLE edges ADD COLUMN plant TEXT NOT NULL DEFAULT '{DEFAULT_PLANT}';
+             UPDATE edges SET plant = (SELECT min(plant) FROM mes_lines l WHERE l.edge_id = edges.edge_id)
+             WHERE (SELECT count(DISTINCT plant) FROM mes_lines l WHERE l.edge_id = edges.edge_id) = 1;"
         ))?;
     }
     Ok(())
@@ -542,6 +551,30 @@ impl PeopleStore for SqliteStore {
         self.read(move |conn| plants_of(conn, record, &id)).await
     }
 
+    async fn set_edge_plant(&self, edge_id: String, plant: String) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            if conn
+                .query_row(
+                    "SELECT 1 FROM plants WHERE plant = ?1",
+                    [&plant],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_none()
+            {
+                return Err(StoreError::NotFound(format!(
+                    "no plant {plant:?}; expected one created with put /api/v1/plants/{{plant}}"
+                )));
+            }
+            conn.execute(
+                "UPDATE edges SET plant = ?2 WHERE edge_id = ?1",
+                params![edge_id, plant],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn line_plants(&self) -> Result<HashMap<String, String>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached("SELECT line, plant FROM mes_lines")?;
@@ -565,10 +598,7 @@ fn plants_of(conn: &Connection, record: Record, id: &str) -> Result<Vec<String>,
         Record::Line => "SELECT plant FROM mes_lines WHERE line = ?1".to_owned(),
         Record::WorkCenter => "SELECT coalesce((SELECT plant FROM mes_lines l WHERE l.line = w.line), 'default') FROM mes_work_centers w WHERE work_center = ?1".to_owned(),
         Record::WorkOrder => format!("SELECT {ORDER_PLANT} FROM wo_orders x WHERE work_order = ?1"),
-        // An edge running lines of several plants belongs to each of them; one that runs no
-        // line yet to the default plant.
-        Record::Edge => "SELECT DISTINCT l.plant FROM edges e JOIN mes_lines l ON l.edge_id = e.edge_id WHERE e.edge_id = ?1
-             UNION SELECT 'default' FROM edges WHERE edge_id = ?1 AND NOT EXISTS (SELECT 1 FROM mes_lines WHERE edge_id = ?1)".to_owned(),
+        Record::Edge => "SELECT plant FROM edges WHERE edge_id = ?1".to_owned(),
         Record::Warehouse => "SELECT plant FROM erp_warehouses WHERE warehouse = ?1".to_owned(),
         Record::Location => "SELECT w.plant FROM erp_locations l JOIN erp_warehouses w ON w.warehouse = l.warehouse WHERE l.location = ?1".to_owned(),
         Record::LedgerEntry => format!("SELECT {LOCATION_PLANT} FROM inv_ledger x WHERE entry_id = CAST(?1 AS INTEGER)"),
