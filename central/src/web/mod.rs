@@ -31,7 +31,9 @@ pub mod i18n;
 
 use crate::api::AppState;
 use crate::api::error::AppError;
-use crate::api::policy::{Access, PUBLIC, Policy, Principal, Routes, SIGNED_IN, cookie, needs};
+use crate::api::policy::{
+    Access, PUBLIC, Policy, Principal, Routes, SIGNED_IN, SessionRef, Who, cookie, needs,
+};
 use crate::auth::hash_token;
 use crate::people::roles::{Permission, Role};
 use crate::people::users::{Language, PlantScope};
@@ -357,23 +359,28 @@ pub async fn refused(
             .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
         return redirect(&format!("/sign-in?next={}", encode(&target)));
     }
-    // The user, for their language and time zone: only on this rare path, so the checks in
-    // front of every page stay as they are.
-    let mut user = None;
+    // Who they are, for their language, time zone and navigation: looked up again only on
+    // this rare path, so the checks in front of every page stay as they are.
+    let mut principal = None;
     if let (Some(state), Some(id)) = (&state, cookie(headers, crate::api::policy::SESSION_COOKIE))
-        && let Ok(Some((_, u))) = state.store().session(hash_token(id)).await
+        && let Ok(Some((session, user))) = state.store().session(hash_token(id)).await
     {
-        user = Some(u);
+        principal = Some(Principal {
+            who: Who::User {
+                login: user.login.clone(),
+            },
+            permissions: user.permissions(),
+            read: user.read_scope(),
+            write: user.write_scope(),
+            session: Some(SessionRef {
+                hash: hash_token(id),
+                csrf: session.csrf,
+            }),
+            user: Some(user),
+            address: None,
+        });
     }
-    let lang = query_value(uri, "lang")
-        .and_then(|l| Language::parse(&l))
-        .or_else(|| cookie(headers, LANGUAGE_COOKIE).and_then(Language::parse))
-        .or(user.as_ref().map(|u| u.language))
-        .unwrap_or_default();
-    let mut ctx = Ctx::new(None, uri, headers, "");
-    ctx.t = T::new(lang, user.as_ref().map_or("UTC", |u| u.time_zone.as_str()));
-    ctx.shell.messages = script_json(&i18n::table_json(lang));
-    ctx.shell.user = user.map(|u| format!("{} ({})", u.display_name, u.login));
+    let ctx = Ctx::new(principal.as_ref(), uri, headers, "");
     let permission = match (error.status, policy.access) {
         (StatusCode::FORBIDDEN, Access::Needs(p)) if error.code == "forbidden" => Some(p),
         _ => None,

@@ -380,6 +380,7 @@
     const load = async () => {
       const params = new URLSearchParams(filters);
       params.set('limit', '100');
+      params.set('order', 'desc');
       if (next !== null) params.set('after', String(next));
       more.hidden = true;
       const reply = await api('GET', '/api/v1/audit?' + params);
