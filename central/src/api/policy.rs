@@ -690,8 +690,9 @@ async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principa
         // An ended session's cookie (or a page's, without its CSRF token) does not keep anyone
         // from a public route: signing in again, the sign-in page. A bad bearer token still
         // answers 401.
-        Err(_)
+        Err(e)
             if policy.access == Access::Public
+                && matches!(e.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
                 && !req
                     .headers()
                     .contains_key(axum::http::header::AUTHORIZATION) =>
