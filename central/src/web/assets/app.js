@@ -417,6 +417,7 @@
       if (body.rows.length === 0) {
         show(status, t('no_entries'));
       } else {
+        status.textContent = '';
         status.hidden = true;
       }
       more.hidden = next === null;
