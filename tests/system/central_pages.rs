@@ -6,8 +6,9 @@
 //! makes a personal token (shown once, and it works) and revokes it (and it stops working);
 //! the users page refuses them naming `users.read`. An administrator signs in, creates a user
 //! on the users page, which the API then lists with the same values as the page, resets its
-//! password (shown once, and it signs in); the roles, plants and audit pages show what their
-//! APIs answer. Signing out ends the session: the back button and a reload land on the
+//! password (shown once, and it signs in), disables and enables it; the roles, plants and
+//! audit pages show what their APIs answer (a plant's rules changed on the page, the audit
+//! trail newest first in the user's zone, filtered, with its CSV link). Signing out ends the session: the back button and a reload land on the
 //! sign-in page. Screenshots of every page in Chinese and English (PNG) are kept under
 //! `<target>/test-artifacts/central/`, and the path is printed.
 
@@ -429,6 +430,37 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
     admin.screenshot("12-users-password-reset-en").await;
     assert_eq!(api.sign_in_status("liu.yang", &password).await, 200);
 
+    // Disabled: shown so, the API says so, and they cannot sign in; enabled again.
+    admin.click("#new-password-done").await;
+    admin.loaded("/admin/users").await;
+    admin.accept_confirms().await;
+    admin
+        .click(r#"#user-list tr[data-login="liu.yang"] button.disable"#)
+        .await;
+    admin
+        .wait(
+            "liu.yang shown disabled",
+            r#"const r = document.querySelector('#user-list tr[data-login="liu.yang"]');
+               return r !== null && r.dataset.active === 'false' && r.classList.contains('inactive')
+                   && r.querySelector('button.enable') !== null;"#,
+        )
+        .await;
+    let liu = api.get("/api/v1/users/liu.yang").await;
+    assert_eq!(liu["active"], false);
+    assert_eq!(api.sign_in_status("liu.yang", &password).await, 401);
+    admin.screenshot("13-users-disabled-en").await;
+    admin
+        .click(r#"#user-list tr[data-login="liu.yang"] button.enable"#)
+        .await;
+    admin
+        .wait(
+            "liu.yang shown active again",
+            r#"const r = document.querySelector('#user-list tr[data-login="liu.yang"]');
+               return r !== null && r.dataset.active === 'true';"#,
+        )
+        .await;
+    assert_eq!(api.get("/api/v1/users/liu.yang").await["active"], true);
+
     // Roles, plants, audit: what their APIs answer.
     admin.goto(&format!("{base}/admin/roles")).await;
     admin.loaded("/admin/roles").await;
@@ -465,6 +497,39 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
         })
         .collect();
     assert_eq!(plants, json!(from_api));
+    // A plant's rules changed on the page are the API's.
+    admin
+        .click(r#"#plant-list tr[data-plant="plant-a"] button.edit-plant"#)
+        .await;
+    admin.type_into("plant-tolerance", "4.5").await;
+    admin.click("#plant-stop").await;
+    admin
+        .js("document.getElementById('plant-negative').value = 'refuse'; return true;")
+        .await;
+    admin.click("#save-plant").await;
+    admin
+        .wait(
+            "plant-a's new rules listed",
+            r#"const r = document.querySelector('#plant-list tr[data-plant="plant-a"]');
+               return r !== null && r.querySelector('.tolerance').textContent === '4.5'
+                   && r.querySelector('.negative').dataset.value === 'negative_stock_refuse';"#,
+        )
+        .await;
+    let plant = api.get("/api/v1/plants/plant-a").await;
+    assert_eq!(
+        (
+            &plant["over_tolerance_pct"],
+            &plant["stop_counting_when_complete"],
+            &plant["negative_stock"],
+            &plant["name"],
+        ),
+        (
+            &json!("4.5"),
+            &json!(true),
+            &json!("refuse"),
+            &json!("A 厂")
+        )
+    );
 
     admin.goto(&format!("{base}/audit")).await;
     admin.loaded("/audit").await;
@@ -537,7 +602,7 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
             "/api/v1/audit.csv?actor={SUPERVISOR}&action=denied"
         ))
     );
-    admin.screenshot("13-audit-filtered-en").await;
+    admin.screenshot("14-audit-filtered-en").await;
     // How it shows entries whose values look like HTML, and times across midnight: a page
     // answered by a stand-in for `fetch`, asked for through the "older entries" button.
     admin
