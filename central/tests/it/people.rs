@@ -390,15 +390,24 @@ async fn records_of_another_plant_are_not_found() {
     // Every other route that takes an id names a record of the whole company (or the
     // caller's own), each for a reason; a new route with an id must be one or the other.
     let company_wide = [
-        ("{item}", "items, their conversions and routings are the company's master data"),
+        (
+            "{item}",
+            "items, their conversions and routings are the company's master data",
+        ),
         ("{parent}", "BOMs belong to items"),
         ("{revision}", "BOM revisions belong to items"),
         ("{supplier}", "suppliers serve every plant"),
         ("{run}", "an MRP run plans the whole company"),
         ("{badge}", "the operator registry goes down to every line"),
-        ("{login}", "users: the handler answers 404 for one who shares none of the caller's plants"),
+        (
+            "{login}",
+            "users: the handler answers 404 for one who shares none of the caller's plants",
+        ),
         ("{token_id}", "one's own tokens only: another's answers 404"),
-        ("{location}", "a location is checked through its warehouse, the rule's {warehouse}"),
+        (
+            "{location}",
+            "a location is checked through its warehouse, the rule's {warehouse}",
+        ),
     ];
     for d in central::api::routes().declared() {
         if d.policy.record.is_some() || !d.path.contains('{') {
