@@ -29,6 +29,8 @@
 //! - [`metrics`]: Prometheus counters and gauges served at `/metrics`.
 //! - [`tls`]: HTTPS (rustls): the certificate and key loaded and checked at start, the
 //!   handshakes bounded in time, the same router and graceful shutdown as plain HTTP.
+//! - [`web`]: the pages (sign-in, account, users, roles, plants, audit): askama templates,
+//!   one message catalogue in Chinese and English, assets compiled in.
 //!
 //! **Architecture Invariant:** an [`protocol::Ack`] is sent only after the events it covers
 //! are committed with `synchronous=FULL`; `(edge_id, seq)` is stored at most once.
@@ -45,6 +47,7 @@ pub mod metrics;
 pub mod people;
 pub mod store;
 pub mod tls;
+pub mod web;
 
 pub use api::{AppState, app, serve};
 pub use auth::{hash_token, new_token};

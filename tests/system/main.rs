@@ -2,6 +2,7 @@
 //! agents), killed and restarted, checked against the delivery contract of DESIGN.md: every
 //! event an edge commits reaches central exactly once, in order, with its id.
 
+mod central_pages;
 mod crash;
 mod delivery;
 mod demo;

@@ -615,7 +615,7 @@ async fn last_seq(edge: &Edge) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Chromium and chromedriver
 
-fn is_ci() -> bool {
+pub(crate) fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
@@ -627,7 +627,7 @@ fn find_in_path(names: &[&str]) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-struct BrowserTools {
+pub(crate) struct BrowserTools {
     chromium: PathBuf,
     chromedriver: PathBuf,
 }
@@ -635,7 +635,7 @@ struct BrowserTools {
 impl BrowserTools {
     /// Chromium and chromedriver, or `None` (test skipped) when either is missing; in CI
     /// (`CI=true`), where `.ci/run` installs them, their absence fails the test.
-    fn find() -> Option<BrowserTools> {
+    pub(crate) fn find() -> Option<BrowserTools> {
         let chromium = find_in_path(&["chromium", "chromium-browser", "google-chrome"]);
         let chromedriver = find_in_path(&["chromedriver"]);
         match (chromium, chromedriver) {
@@ -663,14 +663,14 @@ impl BrowserTools {
 }
 
 /// A chromedriver process on a free port; killed when dropped.
-struct Chromedriver {
+pub(crate) struct Chromedriver {
     child: Child,
     url: String,
     log: PathBuf,
 }
 
 impl Chromedriver {
-    async fn start(tools: &BrowserTools, log: &Path) -> Chromedriver {
+    pub(crate) async fn start(tools: &BrowserTools, log: &Path) -> Chromedriver {
         let http = http_client();
         for _ in 0..5 {
             let port = free_port();
@@ -738,19 +738,25 @@ impl Drop for Chromedriver {
     }
 }
 
-/// Where the screenshots go: `<target>/test-artifacts/terminal/`, emptied of older PNGs.
-struct Artifacts {
-    dir: PathBuf,
+/// Where the screenshots go: `<target>/test-artifacts/terminal/` (the central pages' test:
+/// `…/central/`), emptied of older PNGs.
+pub(crate) struct Artifacts {
+    pub(crate) dir: PathBuf,
 }
 
 impl Artifacts {
     fn new() -> Artifacts {
+        Artifacts::named("terminal")
+    }
+
+    /// `<target>/test-artifacts/<name>/`, emptied of older PNGs.
+    pub(crate) fn named(name: &str) -> Artifacts {
         // The `mes` binary sits in `<target>/<profile>/`, whatever CARGO_TARGET_DIR says.
         let target = Path::new(env!("CARGO_BIN_EXE_mes"))
             .parent()
             .and_then(Path::parent)
             .expect("the mes binary is inside the target directory");
-        let dir = target.join("test-artifacts").join("terminal");
+        let dir = target.join("test-artifacts").join(name);
         std::fs::create_dir_all(&dir).expect("create the test-artifacts directory");
         for entry in std::fs::read_dir(&dir)
             .expect("list the artifacts")
@@ -760,20 +766,20 @@ impl Artifacts {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        println!("terminal screenshots go to {}", dir.display());
+        println!("{name} screenshots go to {}", dir.display());
         Artifacts { dir }
     }
 }
 
 /// One browser session on the terminal page.
-struct Page {
-    client: Client,
+pub(crate) struct Page {
+    pub(crate) client: Client,
     name: &'static str,
     dir: PathBuf,
 }
 
 impl Page {
-    async fn open(
+    pub(crate) async fn open(
         driver: &Chromedriver,
         tools: &BrowserTools,
         name: &'static str,
@@ -879,7 +885,7 @@ impl Page {
         }
     }
 
-    async fn js(&self, script: &str) -> Value {
+    pub(crate) async fn js(&self, script: &str) -> Value {
         self.client
             .execute(script, vec![])
             .await
@@ -888,7 +894,7 @@ impl Page {
 
     /// Runs `script` until it returns something other than null or false, and returns that;
     /// on the deadline, keeps a screenshot and the page's text and fails naming `what`.
-    async fn wait(&self, what: &str, script: &str) -> Value {
+    pub(crate) async fn wait(&self, what: &str, script: &str) -> Value {
         let start = Instant::now();
         loop {
             let value = self.js(script).await;
@@ -946,7 +952,7 @@ impl Page {
     }
 
     /// The page fits the screen's width: a horizontal scroll bar is useless on a touch screen.
-    async fn assert_no_horizontal_scrolling(&self) {
+    pub(crate) async fn assert_no_horizontal_scrolling(&self) {
         let sizes = self
             .js(
                 "return [document.documentElement.scrollWidth, window.innerWidth, \
@@ -962,7 +968,7 @@ impl Page {
         );
     }
 
-    async fn screenshot(&self, step: &str) {
+    pub(crate) async fn screenshot(&self, step: &str) {
         let png = self
             .client
             .screenshot()
@@ -972,7 +978,7 @@ impl Page {
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.client.close().await.expect("end the browser session");
     }
 }

@@ -284,6 +284,7 @@ pub fn routes() -> Routes {
         .merge(people::routes())
         .merge(openapi::routes())
         .merge(audit::routes())
+        .merge(crate::web::routes())
 }
 
 /// The whole API as one router (what tests call with `oneshot`).

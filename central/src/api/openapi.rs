@@ -239,11 +239,16 @@ fn policies_into(document: &mut Value) {
     let error = json!({"$ref": "#/components/responses/Error"});
     for declared in super::routes().declared() {
         let method = declared.method.as_str().to_lowercase();
-        let operation = &mut document["paths"][declared.path][method.as_str()];
-        if !operation.is_object() {
-            // Left for the route test to name: every declared route must be documented.
+        // `get_mut`, not indexing: indexing would add an undocumented route (a page) to the
+        // document as `null`.
+        let Some(operation) = document["paths"]
+            .get_mut(declared.path)
+            .and_then(|p| p.get_mut(method.as_str()))
+            .filter(|o| o.is_object())
+        else {
+            // Left for the route test to name: every declared API route must be documented.
             continue;
-        }
+        };
         let (permission, security) = match declared.policy.access {
             Access::Public => ("public".to_owned(), json!([])),
             Access::SignedIn => (

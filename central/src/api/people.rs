@@ -551,8 +551,8 @@ pub struct UserList {
 }
 
 /// Users someone may see: an administrator or a company-wide reader all; a plant manager
-/// those who share one of their plants.
-fn visible(p: &Principal, user: &User) -> bool {
+/// those who share one of their plants. The users page ([`crate::web`]) lists the same.
+pub(crate) fn visible(p: &Principal, user: &User) -> bool {
     match &p.read {
         users::PlantScope::All => true,
         users::PlantScope::Only(plants) => {

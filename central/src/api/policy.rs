@@ -628,7 +628,9 @@ fn bootstrap_admin() -> User {
 /// The policy check in front of every handler (see the module docs). The handler of a
 /// person's request runs with them as the audit trail's actor, so every change it makes is
 /// written with who, from where and through which operation; an edge's requests run without
-/// one (ingest is not audited: the events are their own trail).
+/// one (ingest is not audited: the events are their own trail). A refused request for a page
+/// (not under `/api/`) is answered for a browser ([`crate::web::refused`]: to the sign-in
+/// page, or a page naming the missing permission).
 pub async fn enforce(policy: Policy, req: Request, next: Next) -> Response {
     let operation = operation(&req);
     // A change by a person (or a sign-in) may change who may do what: the cached credentials
@@ -636,13 +638,20 @@ pub async fn enforce(policy: Policy, req: Request, next: Next) -> Response {
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         && policy.access != Access::Edge;
     let state = req.extensions().get::<AppState>().cloned();
+    let page =
+        crate::web::is_page(req.uri().path()).then(|| (req.uri().clone(), req.headers().clone()));
     let response = match check(policy, req).await {
         Ok((req, Some(principal))) => match actor(&principal, operation) {
             Some(actor) => with_actor(actor, next.run(req)).await,
             None => next.run(req).await,
         },
         Ok((req, None)) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(e) => match page {
+            Some((uri, headers)) => {
+                crate::web::refused(state.clone(), policy, &uri, &headers, e).await
+            }
+            None => e.into_response(),
+        },
     };
     if changes && let Some(state) = state {
         state.auth_cache().invalidate();
@@ -678,9 +687,14 @@ async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principa
     let address = peer(req.extensions());
     let principal = match authenticate(&state, req.method(), req.headers(), address.clone()).await {
         Ok(principal) => principal,
-        // A public route answers anyone: an expired session or a stale token beside it (a
-        // browser signing in again) is no reason to refuse.
-        Err(_) if policy.access == Access::Public => None,
+        // A public route answers anyone: an ended session's cookie, a page's change without
+        // its CSRF token or a stale token beside it (a browser signing in again, a scraper of
+        // /metrics) is no reason to refuse. A store failure still is.
+        Err(e)
+            if policy.access == Access::Public && e.status != StatusCode::INTERNAL_SERVER_ERROR =>
+        {
+            None
+        }
         Err(e) => return Err(e),
     };
     let principal = match (policy.access, principal) {

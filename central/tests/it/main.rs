@@ -18,6 +18,7 @@ mod quarantine;
 mod stations;
 mod stock;
 mod tls;
+mod web;
 mod work_orders;
 
 use axum::Router;

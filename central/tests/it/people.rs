@@ -200,6 +200,17 @@ async fn every_role_on_every_route() {
                     reply.status,
                     reply.json
                 );
+            } else if central::web::is_page(path) {
+                // A page answers a browser: a page naming the permission (`web.rs`).
+                let Access::Needs(needed) = policy.access else {
+                    panic!("{method} {path}: a page for edges only?");
+                };
+                assert_eq!(reply.status, StatusCode::FORBIDDEN, "{role} {method} {uri}");
+                let html = reply.json.as_str().unwrap_or_default();
+                assert!(
+                    html.contains(&format!(r#"data-permission="{}""#, needed.name())),
+                    "{role} {method} {uri}: {html}"
+                );
             } else {
                 let message = reply.assert_error(StatusCode::FORBIDDEN, "forbidden");
                 let needed = match policy.access {

@@ -1,0 +1,431 @@
+// Central's pages: the one script (no inline scripts: the pages' content security policy
+// allows none). Every change goes to the JSON API with the session's CSRF token; texts come
+// from the page's catalogue (<script type="application/json" id="messages">).
+'use strict';
+
+(function () {
+  const messagesElement = document.getElementById('messages');
+  const messages = messagesElement ? JSON.parse(messagesElement.textContent) : {};
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = csrfMeta ? csrfMeta.content : '';
+  const lang = document.body.dataset.lang || 'zh';
+  const timeZone = document.body.dataset.timeZone || 'UTC';
+
+  /** The catalogue's text of `key`, with `{name}` holes filled from `values`. */
+  function t(key, values) {
+    let text = messages[key] || key;
+    for (const [name, value] of Object.entries(values || {})) {
+      text = text.split('{' + name + '}').join(String(value));
+    }
+    return text;
+  }
+
+  /** Calls the API; resolves to {status, body, headers}; a network failure to status 0. */
+  async function api(method, path, body) {
+    const headers = { accept: 'application/json' };
+    if (method !== 'GET') headers['x-csrf-token'] = csrf;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'same-origin',
+      });
+    } catch (e) {
+      return { status: 0, body: null, headers: new Headers() };
+    }
+    const text = await response.text();
+    let parsed = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch (e) {
+      parsed = null;
+    }
+    if (response.status === 401 && !path.startsWith('/api/v1/session')) {
+      // The session ended meanwhile: sign in again and come back.
+      location.assign('/sign-in?next=' + encodeURIComponent(location.pathname + location.search));
+    }
+    return { status: response.status, body: parsed, headers: response.headers };
+  }
+
+  /** What went wrong, for people: the catalogue's words where it has them. */
+  function problem(reply) {
+    if (reply.status === 0) return t('network_error');
+    const error = reply.body && reply.body.error;
+    if (error && error.code === 'sign_in_failed') return t('sign_in_failed');
+    if (error && error.code === 'wrong_password') return t('wrong_password');
+    if (error && error.code === 'locked') {
+      const seconds = Number(reply.headers.get('retry-after')) || 60;
+      return t('locked', { minutes: Math.ceil(seconds / 60) });
+    }
+    return t('request_failed', { message: error ? error.message : 'HTTP ' + reply.status });
+  }
+
+  function show(element, text) {
+    element.textContent = text;
+    element.hidden = false;
+  }
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  /** `2026-12-06 16:34` in the user's time zone. */
+  function formatTime(iso) {
+    if (!iso) return '';
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return iso;
+    const parts = new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    }).formatToParts(date);
+    const get = (type) => (parts.find((p) => p.type === type) || {}).value;
+    return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}:${get('second')}`;
+  }
+
+  /** A `datetime-local` value read in the user's time zone, as RFC 3339 UTC. */
+  function zonedToUtc(local) {
+    if (!local) return '';
+    const asUtc = new Date(local + (local.length === 16 ? ':00Z' : 'Z'));
+    if (Number.isNaN(asUtc.getTime())) return '';
+    const parts = new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    }).formatToParts(asUtc);
+    const get = (type) => Number((parts.find((p) => p.type === type) || {}).value);
+    const shown = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+    return new Date(asUtc.getTime() - (shown - asUtc.getTime())).toISOString().replace('.000Z', 'Z');
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Every page
+
+  const signOut = byId('sign-out');
+  if (signOut) {
+    signOut.addEventListener('click', async () => {
+      signOut.disabled = true;
+      await api('DELETE', '/api/v1/session');
+      location.replace('/sign-in');
+    });
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Sign-in
+
+  const signInForm = byId('sign-in-form');
+  if (signInForm) {
+    signInForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const button = byId('sign-in-button');
+      const error = byId('sign-in-error');
+      error.hidden = true;
+      button.disabled = true;
+      const reply = await api('POST', '/api/v1/session', {
+        login: byId('login').value,
+        password: byId('password').value,
+      });
+      button.disabled = false;
+      if (reply.status === 200) {
+        location.assign(signInForm.dataset.next || '/account');
+      } else {
+        show(error, problem(reply));
+        byId('password').select();
+      }
+    });
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Account: password and personal tokens
+
+  const passwordForm = byId('password-form');
+  if (passwordForm) {
+    passwordForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const note = byId('password-message');
+      note.classList.remove('error');
+      const current = byId('current-password').value;
+      const fresh = byId('new-password').value;
+      if (fresh !== byId('repeat-password').value) {
+        note.classList.add('error');
+        show(note, t('passwords_differ'));
+        return;
+      }
+      const reply = await api('PUT', '/api/v1/me/password', { current, new: fresh });
+      if (reply.status === 204) {
+        passwordForm.reset();
+        show(note, t('password_changed'));
+      } else {
+        note.classList.add('error');
+        show(note, problem(reply));
+      }
+    });
+  }
+
+  const tokenForm = byId('token-form');
+  if (tokenForm) {
+    tokenForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('token-message');
+      error.hidden = true;
+      const permissions = Array.from(tokenForm.querySelectorAll('input[name="permission"]:checked')).map(
+        (box) => box.value,
+      );
+      const reply = await api('POST', '/api/v1/me/tokens', {
+        name: byId('token-name').value,
+        expires_in_days: Number(byId('token-days').value),
+        permissions,
+      });
+      if (reply.status === 201) {
+        tokenForm.hidden = true;
+        byId('new-token-value').textContent = reply.body.token;
+        byId('new-token').hidden = false;
+        byId('new-token').dataset.tokenId = reply.body.token_id;
+      } else {
+        show(error, problem(reply));
+      }
+    });
+    // The secret is never shown again: the list is read anew without it.
+    byId('new-token-done').addEventListener('click', () => location.reload());
+  }
+
+  for (const button of document.querySelectorAll('button.revoke')) {
+    button.addEventListener('click', async () => {
+      if (!confirm(t('confirm_revoke'))) return;
+      const reply = await api('DELETE', '/api/v1/me/tokens/' + encodeURIComponent(button.dataset.tokenId));
+      if (reply.status === 204) {
+        location.reload();
+      } else {
+        alert(problem(reply));
+      }
+    });
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Users
+
+  const userForm = byId('user-form');
+  let editing = null;
+  function oneTimeSecret(label, value) {
+    byId('new-password-label').textContent = label;
+    byId('new-password-value').textContent = value;
+    byId('new-password').hidden = false;
+    byId('new-password').scrollIntoView({ block: 'nearest' });
+  }
+  const passwordDone = byId('new-password-done');
+  if (passwordDone) passwordDone.addEventListener('click', () => location.reload());
+
+  if (userForm) {
+    const title = byId('user-form-title');
+    userForm.addEventListener('reset', () => {
+      editing = null;
+      byId('user-login').readOnly = false;
+      title.textContent = title.dataset.new;
+    });
+    for (const button of document.querySelectorAll('button.edit')) {
+      button.addEventListener('click', () => {
+        const user = JSON.parse(button.dataset.user);
+        userForm.reset();
+        editing = user.login;
+        title.textContent = title.dataset.edit.split('{login}').join(user.login);
+        byId('user-login').value = user.login;
+        byId('user-login').readOnly = true;
+        byId('user-name').value = user.display_name;
+        byId('user-language').value = user.language;
+        byId('user-zone').value = user.time_zone;
+        byId('user-manager').value = user.manager || '';
+        byId('user-badge').value = user.badge || '';
+        for (const box of userForm.querySelectorAll('input[name="role"]')) box.checked = user.roles.includes(box.value);
+        for (const box of userForm.querySelectorAll('input[name="plant"]')) box.checked = user.plants.includes(box.value);
+        userForm.scrollIntoView({ block: 'start' });
+        byId('user-name').focus();
+      });
+    }
+    userForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('user-form-error');
+      error.hidden = true;
+      const login = byId('user-login').value.trim();
+      const checked = (name) =>
+        Array.from(userForm.querySelectorAll(`input[name="${name}"]:checked`)).map((box) => box.value);
+      const body = {
+        display_name: byId('user-name').value,
+        language: byId('user-language').value,
+        time_zone: byId('user-zone').value.trim(),
+        roles: checked('role'),
+        plants: checked('plant'),
+      };
+      const manager = byId('user-manager').value.trim();
+      const badge = byId('user-badge').value.trim();
+      if (manager) body.manager = manager;
+      if (badge) body.badge = badge;
+      const password = byId('user-password').value;
+      if (password) body.password = password;
+      const reply = await api('PUT', '/api/v1/users/' + encodeURIComponent(login), body);
+      if (reply.status === 200) {
+        location.reload();
+      } else {
+        show(error, problem(reply));
+      }
+    });
+  }
+
+  function userAction(selector, action, confirmKey) {
+    for (const button of document.querySelectorAll(selector)) {
+      button.addEventListener('click', async () => {
+        const login = button.dataset.login;
+        if (confirmKey && !confirm(t(confirmKey, { login }))) return;
+        const reply = await api('POST', `/api/v1/users/${encodeURIComponent(login)}/${action}`);
+        if (reply.status !== 200) {
+          show(byId('users-message'), problem(reply));
+        } else if (action === 'reset-password') {
+          oneTimeSecret(t('new_password_once', { login }), reply.body.password);
+        } else {
+          location.reload();
+        }
+      });
+    }
+  }
+  userAction('button.disable', 'disable', 'confirm_disable');
+  userAction('button.enable', 'enable', null);
+  userAction('button.reset', 'reset-password', 'confirm_reset');
+
+  // ----------------------------------------------------------------------------------------
+  // Plants
+
+  const plantForm = byId('plant-form');
+  if (plantForm) {
+    const title = byId('plant-form-title');
+    plantForm.addEventListener('reset', () => {
+      byId('plant-id').readOnly = false;
+      title.textContent = title.dataset.new;
+    });
+    for (const button of document.querySelectorAll('button.edit-plant')) {
+      button.addEventListener('click', () => {
+        const plant = JSON.parse(button.dataset.plantJson);
+        plantForm.reset();
+        plantForm.hidden = false;
+        title.textContent = title.dataset.edit.split('{plant}').join(plant.plant);
+        byId('plant-id').value = plant.plant;
+        byId('plant-id').readOnly = true;
+        byId('plant-name').value = plant.name;
+        byId('plant-tolerance').value = plant.over_tolerance_pct;
+        byId('plant-stop').checked = plant.stop_counting_when_complete;
+        byId('plant-negative').value = plant.negative_stock;
+        byId('plant-name').focus();
+      });
+    }
+    plantForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('plant-form-error');
+      error.hidden = true;
+      const id = byId('plant-id').value.trim();
+      const reply = await api('PUT', '/api/v1/plants/' + encodeURIComponent(id), {
+        name: byId('plant-name').value,
+        over_tolerance_pct: String(byId('plant-tolerance').value || '0'),
+        stop_counting_when_complete: byId('plant-stop').checked,
+        negative_stock: byId('plant-negative').value,
+      });
+      if (reply.status === 200) {
+        location.reload();
+      } else {
+        show(error, problem(reply));
+      }
+    });
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Audit trail: read from GET /api/v1/audit with the form's filters, paged by `next`
+
+  const auditFilters = byId('audit-filters');
+  if (auditFilters) {
+    const query = new URLSearchParams(location.search);
+    // The form shows the filters in the user's zone; the API takes UTC.
+    const filters = new URLSearchParams();
+    for (const name of ['actor', 'entity', 'entity_id', 'action']) {
+      const value = (query.get(name) || '').trim();
+      if (value) filters.set(name, value);
+    }
+    for (const name of ['from', 'to']) {
+      const local = query.get(name) || '';
+      auditFilters.elements[name].value = local;
+      const utc = zonedToUtc(local);
+      if (utc) filters.set(name, utc);
+    }
+    byId('audit-csv').href = '/api/v1/audit.csv' + (filters.toString() ? '?' + filters : '');
+    const status = byId('audit-status');
+    const table = byId('audit-list');
+    const body = table.querySelector('tbody');
+    const more = byId('audit-more');
+    let next = null;
+    const cell = (row, text, className) => {
+      const td = row.insertCell();
+      td.textContent = text == null ? '' : String(text);
+      if (className) td.className = className;
+      return td;
+    };
+    const load = async () => {
+      const params = new URLSearchParams(filters);
+      params.set('limit', '100');
+      params.set('order', 'desc');
+      if (next !== null) params.set('after', String(next));
+      more.hidden = true;
+      const reply = await api('GET', '/api/v1/audit?' + params);
+      if (reply.status !== 200 || !reply.body || !Array.isArray(reply.body.entries)) {
+        const error = reply.body && reply.body.error;
+        status.classList.add('error');
+        show(status, t('audit_unavailable', { message: error ? error.message : 'HTTP ' + reply.status }));
+        return;
+      }
+      for (const entry of reply.body.entries) {
+        const row = body.insertRow();
+        row.dataset.seq = entry.seq;
+        cell(row, entry.seq, 'num');
+        cell(row, formatTime(entry.at), 'nowrap');
+        cell(row, entry.actor_kind && entry.actor_kind !== 'user' ? `${entry.actor} (${entry.actor_kind})` : entry.actor);
+        cell(row, entry.address, 'small');
+        cell(row, entry.action);
+        cell(row, entry.entity_id ? `${entry.entity} ${entry.entity_id}` : entry.entity);
+        const change = cell(row, '', 'small');
+        if (entry.before != null || entry.after != null) {
+          const details = document.createElement('details');
+          const summary = document.createElement('summary');
+          summary.textContent = entry.operation || entry.action;
+          const pre = document.createElement('pre');
+          pre.textContent = JSON.stringify({ before: entry.before, after: entry.after }, null, 2);
+          details.append(summary, pre);
+          change.append(details);
+        } else if (entry.operation) {
+          change.textContent = entry.operation;
+        }
+      }
+      next = reply.body.next == null ? null : reply.body.next;
+      table.hidden = body.rows.length === 0;
+      if (body.rows.length === 0) {
+        show(status, t('no_entries'));
+      } else {
+        status.textContent = '';
+        status.hidden = true;
+      }
+      more.hidden = next === null;
+    };
+    more.addEventListener('click', load);
+    load();
+  }
+
+  // For the tests and anyone curious: the language and zone the page runs in.
+  document.documentElement.dataset.ready = lang + ' ' + timeZone;
+})();

@@ -1,0 +1,385 @@
+//! The one message catalogue of central's pages: every text a page or its script shows, in
+//! Chinese and English. Templates ask for a key (`{{ t.t("sign_in") }}`); the scripts get the
+//! page language's table as JSON. A test checks that every key has both languages and that
+//! every key the templates and the script use is here.
+
+use crate::people::roles::{Permission, Role};
+use crate::people::users::Language;
+
+/// `(key, zh, en)`. Placeholders in braces (`{minutes}`) are filled in by the caller.
+pub const MESSAGES: &[(&str, &str, &str)] = &[
+    ("app_name", "MES 中央", "MES Central"),
+    ("nav_account", "我的账户", "My account"),
+    ("nav_users", "用户", "Users"),
+    ("nav_roles", "角色与权限", "Roles"),
+    ("nav_plants", "工厂", "Plants"),
+    ("nav_audit", "审计记录", "Audit trail"),
+    ("home_title", "首页", "Home"),
+    (
+        "home_intro",
+        "你可以打开的页面：",
+        "The pages you may open:",
+    ),
+    ("sign_out", "退出登录", "Sign out"),
+    ("signed_in_as", "已登录：", "Signed in as"),
+    ("switch_language", "语言", "Language"),
+    // Sign-in
+    ("sign_in_title", "登录", "Sign in"),
+    ("login", "登录名", "Login"),
+    ("password", "密码", "Password"),
+    ("sign_in_button", "登录", "Sign in"),
+    (
+        "sign_in_failed",
+        "登录名或密码错误",
+        "Wrong login or password",
+    ),
+    (
+        "locked",
+        "登录失败次数过多，请在 {minutes} 分钟后再试",
+        "Too many failed sign-ins; try again in {minutes} minutes",
+    ),
+    (
+        "network_error",
+        "无法连接到中央服务器",
+        "Central cannot be reached",
+    ),
+    ("request_failed", "操作失败：{message}", "Failed: {message}"),
+    ("working", "请稍候……", "Working…"),
+    // Account
+    ("account_title", "我的账户", "My account"),
+    ("who_am_i", "我是谁", "Who I am"),
+    ("display_name", "姓名", "Name"),
+    ("roles", "角色", "Roles"),
+    ("plants", "工厂", "Plants"),
+    ("all_plants", "全部工厂", "every plant"),
+    ("no_plants", "无", "none"),
+    ("language_name", "语言", "Language"),
+    ("time_zone", "时区", "Time zone"),
+    (
+        "times_shown_in",
+        "时间按 {zone} 显示",
+        "Times are shown in {zone}",
+    ),
+    ("change_password", "修改密码", "Change password"),
+    ("current_password", "当前密码", "Current password"),
+    (
+        "new_password",
+        "新密码（至少 12 个字符）",
+        "New password (at least 12 characters)",
+    ),
+    ("repeat_password", "再次输入新密码", "New password again"),
+    (
+        "passwords_differ",
+        "两次输入的新密码不一致",
+        "The two new passwords differ",
+    ),
+    (
+        "password_changed",
+        "密码已修改；你在其他地方的登录已结束",
+        "Password changed; your other sessions were ended",
+    ),
+    (
+        "wrong_password",
+        "当前密码错误，未作任何修改",
+        "The current password is wrong; nothing was changed",
+    ),
+    ("tokens_title", "个人 API 令牌", "Personal API tokens"),
+    ("token_name", "用途", "What it is for"),
+    ("token_days", "有效天数", "Valid for days"),
+    ("token_permissions", "权限", "Permissions"),
+    ("create_token", "创建令牌", "Create token"),
+    (
+        "token_created_once",
+        "新令牌只显示这一次，请立即复制保存：",
+        "The new token is shown this once; copy it now:",
+    ),
+    ("done", "完成", "Done"),
+    ("revoke", "撤销", "Revoke"),
+    ("token_state", "状态", "State"),
+    ("state_live", "有效", "live"),
+    ("state_revoked", "已撤销", "revoked"),
+    ("state_expired", "已过期", "expired"),
+    ("created", "创建于", "Created"),
+    ("expires", "到期", "Expires"),
+    ("last_used", "最近使用", "Last used"),
+    ("never", "从未", "never"),
+    ("no_tokens", "还没有令牌。", "No tokens yet."),
+    (
+        "confirm_revoke",
+        "撤销这个令牌？使用它的程序将无法再访问。",
+        "Revoke this token? Programs using it will be refused.",
+    ),
+    // Users
+    ("users_title", "用户", "Users"),
+    ("user_login", "登录名", "Login"),
+    ("manager", "上级", "Manager"),
+    ("badge", "工牌", "Badge"),
+    ("active", "启用", "Active"),
+    ("yes", "是", "yes"),
+    ("no", "否", "no"),
+    ("actions", "操作", "Actions"),
+    ("edit", "编辑", "Edit"),
+    ("disable", "停用", "Disable"),
+    ("enable", "启用", "Enable"),
+    ("reset_password", "重置密码", "Reset password"),
+    (
+        "new_password_once",
+        "{login} 的新密码只显示这一次：",
+        "{login}'s new password, shown this once:",
+    ),
+    ("user_form_new", "新建用户", "New user"),
+    ("user_form_edit", "编辑用户 {login}", "Edit user {login}"),
+    (
+        "password_optional",
+        "初始密码（可留空）",
+        "Initial password (optional)",
+    ),
+    ("roles_hint", "至少选一个角色", "At least one role"),
+    (
+        "plants_hint",
+        "多个工厂用逗号分隔",
+        "Plants separated by commas",
+    ),
+    ("save", "保存", "Save"),
+    ("cancel", "取消", "Cancel"),
+    ("saved", "已保存", "Saved"),
+    ("no_users", "没有可见的用户。", "No users you may see."),
+    (
+        "confirm_disable",
+        "停用 {login}？其会话和令牌将立即失效。",
+        "Disable {login}? Their sessions and tokens stop at once.",
+    ),
+    (
+        "confirm_reset",
+        "为 {login} 生成新密码？其所有会话将结束。",
+        "Give {login} a new password? Their sessions end.",
+    ),
+    // Roles
+    ("roles_title", "角色与权限", "Roles and permissions"),
+    ("permission", "权限", "Permission"),
+    ("what_it_allows", "允许做什么", "What it allows"),
+    (
+        "roles_intro",
+        "用户的权限是其所有角色权限的并集。管理员和总部查看者可以看到所有工厂；其他人只能看到和修改自己工厂的记录。",
+        "A user's permissions are the union of their roles'. Administrators and viewers see every plant; everyone else sees and changes only the records of their own plants.",
+    ),
+    ("sees_every_plant", "所有工厂", "every plant"),
+    ("sees_own_plants", "自己的工厂", "their plants"),
+    ("sees", "可见范围", "Sees"),
+    // Plants
+    (
+        "plants_title",
+        "工厂及其现场规则",
+        "Plants and their rules for the floor",
+    ),
+    ("plant", "工厂", "Plant"),
+    ("name", "名称", "Name"),
+    (
+        "over_tolerance",
+        "超产/超发容差 %",
+        "Over-production tolerance %",
+    ),
+    (
+        "stop_counting",
+        "订单完成后停止计数",
+        "Stop counting when complete",
+    ),
+    ("negative_stock", "负库存", "Negative stock"),
+    ("negative_stock_refuse", "拒绝", "refuse"),
+    ("negative_stock_flag", "记账并标记", "book and flag"),
+    ("negative_stock_allow", "允许", "allow"),
+    ("plant_form_new", "新建工厂", "New plant"),
+    ("plant_form_edit", "编辑工厂 {plant}", "Edit plant {plant}"),
+    (
+        "no_plants_visible",
+        "没有可见的工厂。",
+        "No plants you may see.",
+    ),
+    // Audit
+    ("audit_title", "审计记录", "Audit trail"),
+    ("filter_actor", "操作人", "Who"),
+    ("filter_entity", "对象类型", "Entity"),
+    ("filter_entity_id", "对象编号", "Entity id"),
+    ("filter_action", "动作", "Action"),
+    ("filter_from", "从", "From"),
+    ("filter_to", "到", "To"),
+    ("apply", "筛选", "Filter"),
+    ("export_csv", "导出 CSV", "Export CSV"),
+    ("col_seq", "序号", "Seq"),
+    ("col_at", "时间", "When"),
+    ("col_actor", "操作人", "Who"),
+    ("col_address", "地址", "Address"),
+    ("col_action", "动作", "Action"),
+    ("col_entity", "对象", "Entity"),
+    ("col_change", "变更", "Change"),
+    ("more", "更早的记录", "Older entries"),
+    ("no_entries", "没有符合条件的记录。", "No entries match."),
+    (
+        "audit_unavailable",
+        "审计记录暂不可用：{message}",
+        "The audit trail is not available: {message}",
+    ),
+    ("loading", "加载中……", "Loading…"),
+    // Denied, errors
+    ("denied_title", "无权访问", "Not allowed"),
+    (
+        "denied_text",
+        "此页面需要权限 {permission}（{describe}），你的角色都没有授予该权限。",
+        "This page needs the permission {permission} ({describe}), which none of your roles grants.",
+    ),
+    (
+        "denied_other",
+        "你无权打开此页面：{message}",
+        "You may not open this page: {message}",
+    ),
+    ("back_home", "返回首页", "Back to the home page"),
+];
+
+/// The text of `key` in `language`; the key itself if the catalogue lacks it (a test makes
+/// sure no template or script asks for a missing one).
+pub fn text(language: Language, key: &str) -> &'static str {
+    match MESSAGES.iter().find(|(k, _, _)| *k == key) {
+        Some((_, zh, en)) => match language {
+            Language::Zh => zh,
+            Language::En => en,
+        },
+        None => {
+            tracing::warn!(key, "message missing from the catalogue");
+            "?"
+        }
+    }
+}
+
+/// A role's name for people.
+pub fn role(language: Language, role: Role) -> &'static str {
+    let (zh, en) = match role {
+        Role::Administrator => ("管理员", "Administrator"),
+        Role::PlantManager => ("厂长", "Plant manager"),
+        Role::Supervisor => ("班组长", "Supervisor"),
+        Role::Planner => ("计划员", "Planner"),
+        Role::Quality => ("质检", "Quality"),
+        Role::Warehouse => ("仓库", "Warehouse"),
+        Role::Sales => ("销售", "Sales"),
+        Role::SalesManager => ("销售经理", "Sales manager"),
+        Role::Approver => ("审批人", "Approver"),
+        Role::Viewer => ("总部查看者", "Viewer (head office)"),
+        Role::Edge => ("边缘网关", "Edge gateway"),
+    };
+    pick(language, zh, en)
+}
+
+/// What a permission allows, for people.
+pub fn permission(language: Language, permission: Permission) -> &'static str {
+    use Permission::*;
+    let zh = match permission {
+        EdgeSync => "作为边缘网关发送事件、获取计划、报告状态（仅限边缘凭据）",
+        EdgesRead => "查看边缘网关、其健康状况、工位、事件和隔离区",
+        EdgesManage => "创建边缘网关、轮换和吊销其令牌、发布原始计划",
+        MasterDataRead => "查看物料、BOM、工艺路线、供应商、仓库、产线、工作中心、日历",
+        MasterDataWrite => "修改并导入物料、BOM、工艺路线、供应商、仓库、产线、工作中心、日历",
+        WorkOrdersRead => "查看工单、进度和批次冻结",
+        WorkOrdersWrite => "创建工单，修改数量、优先级和交期",
+        WorkOrdersRelease => "下达、暂停、恢复工单（发送到产线）",
+        WorkOrdersClose => "取消和关闭工单",
+        LotsHold => "冻结、放行批次，设置有效期",
+        InventoryRead => "查看库存、台账和追溯",
+        InventoryWrite => "导入盘点和收货",
+        InventoryReverse => "冲销台账记录",
+        MrpRead => "查看 MRP 运算及其请购",
+        MrpRun => "运行 MRP、导入需求",
+        MrpFirm => "将计划订单确认为工单",
+        OperatorsRead => "查看操作员名册",
+        OperatorsManage => "修改操作员名册（工牌、技能、PIN）",
+        PlantsRead => "查看工厂及其现场规则",
+        PlantsManage => "创建工厂、修改其规则",
+        UsersRead => "查看用户、其角色和工厂",
+        UsersManage => "创建、修改、停用用户，重置密码，导入用户",
+        AuditRead => "查看和导出审计记录",
+    };
+    pick(language, zh, permission.describe())
+}
+
+fn pick(language: Language, zh: &'static str, en: &'static str) -> &'static str {
+    match language {
+        Language::Zh => zh,
+        Language::En => en,
+    }
+}
+
+/// The page language's table as a JSON object, for the scripts.
+pub fn table_json(language: Language) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = MESSAGES
+        .iter()
+        .map(|(k, zh, en)| ((*k).to_owned(), pick(language, zh, en).into()))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_key_has_both_languages_once() {
+        let mut seen = HashSet::new();
+        for (key, zh, en) in MESSAGES {
+            assert!(seen.insert(key), "{key} twice");
+            assert!(!zh.trim().is_empty() && !en.trim().is_empty(), "{key}");
+            // Placeholders match between the two.
+            let holes = |s: &str| -> Vec<String> {
+                s.split('{')
+                    .skip(1)
+                    .filter_map(|p| p.split_once('}').map(|(h, _)| h.to_owned()))
+                    .collect()
+            };
+            assert_eq!(holes(zh), holes(en), "{key}: placeholders differ");
+        }
+        for r in Role::ALL {
+            assert_ne!(role(Language::Zh, *r), role(Language::En, *r));
+        }
+        for p in Permission::ALL {
+            assert!(!permission(Language::Zh, *p).is_empty());
+        }
+    }
+
+    /// Every `t.t("key")` in the templates and every `t('key')` in the script is in the
+    /// catalogue.
+    #[test]
+    fn every_key_used_is_in_the_catalogue() {
+        let keys: HashSet<&str> = MESSAGES.iter().map(|(k, _, _)| *k).collect();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut sources: Vec<(String, String)> = std::fs::read_dir(dir)
+            .expect("templates")
+            .flatten()
+            .map(|e| {
+                (
+                    e.path().display().to_string(),
+                    std::fs::read_to_string(e.path()).expect("a template"),
+                )
+            })
+            .collect();
+        sources.push(("app.js".into(), super::super::APP_JS.to_owned()));
+        let mut used = 0;
+        for (name, text) in &sources {
+            for opener in ["t.t(\"", "t.fill(\"", "t('"] {
+                for (at, _) in text.match_indices(opener) {
+                    // `t('` alone, not the end of `split('`.
+                    if text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                        continue;
+                    }
+                    let key = text[at + opener.len()..]
+                        .split(['"', '\''])
+                        .next()
+                        .expect("split yields one part");
+                    assert!(
+                        keys.contains(key),
+                        "{name}: {key:?} is not in the catalogue"
+                    );
+                    used += 1;
+                }
+            }
+        }
+        assert!(used > 50, "the keys were found ({used})");
+    }
+}

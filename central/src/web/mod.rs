@@ -1,0 +1,817 @@
+//! Central's pages: one web app served by central itself, behind the API's sign-in and
+//! permissions.
+//!
+//! | page | policy | what |
+//! | --- | --- | --- |
+//! | `GET /` | public | to `/account` when signed in, else to `/sign-in` |
+//! | `GET /sign-in?next=` | public | login and password, posted to `POST /api/v1/session` |
+//! | `GET /account` | signed in | who I am, my password, my personal API tokens, sign out |
+//! | `GET /admin/users` | `users.read` | users; create, change, disable, reset with `users.manage` |
+//! | `GET /admin/roles` | signed in | the roles matrix ([`crate::people::roles`]) |
+//! | `GET /admin/plants` | `plants.read` | plants and their floor rules; change with `plants.manage` |
+//! | `GET /audit` | `audit.read` | the audit trail, read by its script from `GET /api/v1/audit` |
+//! | `GET /assets/app.css`, `/assets/app.js` | public | the only assets, compiled into the binary |
+//!
+//! Pages are rendered on the server from askama templates (`central/templates/`, checked when
+//! central compiles) with the same store reads as the API's handlers, so a page shows what
+//! the API answers. Changes go through the JSON API from the one script
+//! ([`APP_JS`]) with the session's CSRF token, which the page carries in
+//! `<meta name="csrf-token">`. Every text comes from one catalogue ([`i18n`]); the language is
+//! `?lang=` (remembered in the `mes_lang` cookie), else that cookie, else the user's. Times are
+//! shown in the user's time zone (`chrono-tz`), stored in UTC.
+//!
+//! **Architecture Invariant:** a page is registered through [`Routes`] like every API route, so
+//! it has a policy; a refused page request is answered for a browser ([`refused`]: 401 →
+//! `303 /sign-in?next=`, 403 → a page naming the missing permission) instead of JSON.
+//!
+//! **Architecture Invariant:** pages run no inline script and load nothing from elsewhere:
+//! `content-security-policy: default-src 'self'`.
+
+pub mod i18n;
+
+use crate::api::AppState;
+use crate::api::error::AppError;
+use crate::api::policy::{
+    Access, PUBLIC, Policy, Principal, Routes, SIGNED_IN, SessionRef, Who, cookie, needs,
+};
+use crate::auth::hash_token;
+use crate::people::roles::{Permission, Role};
+use crate::people::users::{Language, PlantScope};
+use askama::Template;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// The stylesheet, the only one.
+pub const APP_CSS: &str = include_str!("assets/app.css");
+/// The script of every page, the only one.
+pub const APP_JS: &str = include_str!("assets/app.js");
+
+/// The cookie that remembers the language chosen on a page (not a secret).
+pub const LANGUAGE_COOKIE: &str = "mes_lang";
+
+/// What every page answers with besides its body.
+pub const CONTENT_SECURITY: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+pub fn routes() -> Routes {
+    use Permission::*;
+    Routes::new()
+        .get("/", PUBLIC, home)
+        .get("/sign-in", PUBLIC, sign_in)
+        .get("/account", SIGNED_IN, account)
+        .get("/admin/users", needs(UsersRead), users)
+        .get("/admin/roles", SIGNED_IN, roles)
+        .get("/admin/plants", needs(PlantsRead), plants)
+        .get("/audit", needs(AuditRead), audit)
+        .get("/assets/app.css", PUBLIC, css)
+        .get("/assets/app.js", PUBLIC, js)
+}
+
+/// Whether a request is for a page (answered for a browser) rather than the API.
+pub fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/") || path == "/healthz" || path == "/metrics")
+}
+
+// ---------------------------------------------------------------------------------------------
+// What every page has
+
+/// The page's language and time zone: what templates ask for their texts and times.
+pub struct T {
+    pub lang: Language,
+    pub zone: String,
+    tz: chrono_tz::Tz,
+}
+
+impl T {
+    fn new(lang: Language, zone: &str) -> T {
+        let tz = zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
+        T {
+            lang,
+            zone: tz.name().to_owned(),
+            tz,
+        }
+    }
+
+    /// The catalogue's text of `key`.
+    pub fn t<K: AsRef<str>>(&self, key: K) -> &'static str {
+        i18n::text(self.lang, key.as_ref())
+    }
+
+    /// The catalogue's text of `key` with `{name}` replaced by `value`.
+    pub fn fill<K: AsRef<str>, V: std::fmt::Display>(
+        &self,
+        key: K,
+        name: &str,
+        value: V,
+    ) -> String {
+        self.t(key)
+            .replace(&format!("{{{name}}}"), &value.to_string())
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.lang.code()
+    }
+
+    /// `zh-CN` or `en`, for `<html lang>`.
+    pub fn html_lang(&self) -> &'static str {
+        match self.lang {
+            Language::Zh => "zh-CN",
+            Language::En => "en",
+        }
+    }
+
+    pub fn role(&self, role: &Role) -> &'static str {
+        i18n::role(self.lang, *role)
+    }
+
+    pub fn describe(&self, permission: &Permission) -> &'static str {
+        i18n::permission(self.lang, *permission)
+    }
+
+    /// `2026-12-06 16:34` in the page's time zone.
+    pub fn time(&self, at: &DateTime<Utc>) -> String {
+        at.with_timezone(&self.tz)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    }
+
+    pub fn opt_time(&self, at: &Option<DateTime<Utc>>) -> String {
+        match at {
+            Some(at) => self.time(at),
+            None => self.t("never").to_owned(),
+        }
+    }
+}
+
+pub struct NavLink {
+    pub href: &'static str,
+    pub key: &'static str,
+    pub current: bool,
+}
+
+/// The frame around every page: navigation, who is signed in, the language switch, the data
+/// the script needs.
+pub struct Shell {
+    pub nav: Vec<NavLink>,
+    /// `Name (login)` of who is signed in.
+    pub user: Option<String>,
+    pub csrf: String,
+    /// The page language's catalogue as JSON, safe inside `<script type="application/json">`.
+    pub messages: String,
+    pub lang_zh_href: String,
+    pub lang_en_href: String,
+}
+
+/// Everything a page needs to know about the request.
+struct Ctx {
+    t: T,
+    shell: Shell,
+    /// `?lang=` was given: remember it in the cookie.
+    remember: Option<Language>,
+}
+
+impl Ctx {
+    fn new(principal: Option<&Principal>, uri: &Uri, headers: &HeaderMap, current: &str) -> Ctx {
+        let asked = query_value(uri, "lang").and_then(|l| Language::parse(&l));
+        let lang = asked
+            .or_else(|| cookie(headers, LANGUAGE_COOKIE).and_then(Language::parse))
+            .or_else(|| principal.and_then(|p| p.user.as_ref()).map(|u| u.language))
+            .unwrap_or_default();
+        let zone = principal
+            .and_then(|p| p.user.as_ref())
+            .map_or("UTC", |u| u.time_zone.as_str());
+        let t = T::new(lang, zone);
+        let mut nav = Vec::new();
+        if let Some(p) = principal {
+            let links: [(&str, &str, Option<Permission>); 5] = [
+                ("/account", "nav_account", None),
+                ("/admin/users", "nav_users", Some(Permission::UsersRead)),
+                ("/admin/roles", "nav_roles", None),
+                ("/admin/plants", "nav_plants", Some(Permission::PlantsRead)),
+                ("/audit", "nav_audit", Some(Permission::AuditRead)),
+            ];
+            for (href, key, needs) in links {
+                if needs.is_none_or(|n| p.can(n)) {
+                    nav.push(NavLink {
+                        href,
+                        key,
+                        current: href == current,
+                    });
+                }
+            }
+        }
+        let shell = Shell {
+            nav,
+            user: principal
+                .and_then(|p| p.user.as_ref())
+                .map(|u| format!("{} ({})", u.display_name, u.login)),
+            csrf: principal
+                .and_then(|p| p.session.as_ref())
+                .map(|s| s.csrf.clone())
+                .unwrap_or_default(),
+            messages: script_json(&i18n::table_json(lang)),
+            lang_zh_href: with_lang(uri, "zh"),
+            lang_en_href: with_lang(uri, "en"),
+        };
+        Ctx {
+            t,
+            shell,
+            remember: asked,
+        }
+    }
+
+    /// The page as a response with the security headers.
+    fn respond(&self, status: StatusCode, html: Result<String, askama::Error>) -> Response {
+        let mut response = match html {
+            Ok(body) => (status, Html(body)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "a page failed to render");
+                AppError::internal(format!("the page failed to render: {e}")).into_response()
+            }
+        };
+        if let Some(lang) = self.remember
+            && let Ok(v) = HeaderValue::from_str(&format!(
+                "{LANGUAGE_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+                lang.code()
+            ))
+        {
+            response.headers_mut().append(SET_COOKIE, v);
+        }
+        secure(response)
+    }
+}
+
+/// The headers every page answer carries (redirects and refusals too).
+fn secure(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY),
+    );
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// JSON that may stand inside a `<script>` element: no `<`, `>` or `&` that could close it.
+fn script_json(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// A query parameter's value, percent-decoded.
+fn query_value(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?;
+    Query::<HashMap<String, String>>::try_from_uri(uri)
+        .ok()
+        .and_then(|Query(map)| map.get(name).cloned())
+}
+
+/// The page's own address with `lang=` set (other parameters kept as they were sent).
+fn with_lang(uri: &Uri, lang: &str) -> String {
+    let mut pairs: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("lang="))
+        .collect();
+    let wanted = format!("lang={lang}");
+    pairs.push(&wanted);
+    format!("{}?{}", uri.path(), pairs.join("&"))
+}
+
+/// Percent-encodes everything but the unreserved characters and `/`.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Where to go after signing in: a path of this site only (never `//host` or a URL).
+fn safe_next(next: Option<String>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/account".to_owned(),
+    }
+}
+
+/// The caller if they are signed in, on a public page.
+pub struct MaybePrincipal(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybePrincipal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, AppError> {
+        Ok(MaybePrincipal(parts.extensions.get::<Principal>().cloned()))
+    }
+}
+
+fn redirect(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    secure(response)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refused page requests (called from [`crate::api::policy::enforce`])
+
+#[derive(Template)]
+#[template(path = "refused.html")]
+struct RefusedPage {
+    t: T,
+    shell: Shell,
+    /// The permission the page needs, when that is why it was refused.
+    permission: Option<Permission>,
+    message: String,
+}
+
+/// A page request the policy refused, answered for a browser: not signed in (or the session
+/// ended) → `303 /sign-in?next=<the page>`; refused → a page in the user's language naming
+/// the permission that was missing; anything else → the same page with the error's message.
+pub async fn refused(
+    state: Option<AppState>,
+    policy: Policy,
+    uri: &Uri,
+    headers: &HeaderMap,
+    error: AppError,
+) -> Response {
+    if error.status == StatusCode::UNAUTHORIZED {
+        let target = uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+        return redirect(&format!("/sign-in?next={}", encode(&target)));
+    }
+    // Who they are, for their language, time zone and navigation: looked up again only on
+    // this rare path, so the checks in front of every page stay as they are.
+    let mut principal = None;
+    if let (Some(state), Some(id)) = (&state, cookie(headers, crate::api::policy::SESSION_COOKIE))
+        && let Ok(Some((session, user))) = state.store().session(hash_token(id)).await
+    {
+        principal = Some(Principal {
+            who: Who::User {
+                login: user.login.clone(),
+            },
+            permissions: user.permissions(),
+            read: user.read_scope(),
+            write: user.write_scope(),
+            session: Some(SessionRef {
+                hash: hash_token(id),
+                csrf: session.csrf,
+            }),
+            user: Some(user),
+            address: None,
+        });
+    }
+    let ctx = Ctx::new(principal.as_ref(), uri, headers, "");
+    let permission = match (error.status, policy.access) {
+        (StatusCode::FORBIDDEN, Access::Needs(p)) if error.code == "forbidden" => Some(p),
+        _ => None,
+    };
+    let page = RefusedPage {
+        t: ctx_t(&ctx),
+        shell: ctx_shell(&ctx),
+        permission,
+        message: error.message,
+    };
+    ctx.respond(error.status, page.render())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+async fn home(MaybePrincipal(p): MaybePrincipal) -> Response {
+    redirect(if p.is_some() { "/account" } else { "/sign-in" })
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    t: T,
+    shell: Shell,
+    next: String,
+}
+
+async fn sign_in(uri: Uri, headers: HeaderMap) -> Response {
+    // The page is for signing in: it shows no one as signed in, whatever cookie came with it.
+    let ctx = Ctx::new(None, &uri, &headers, "/sign-in");
+    let page = SignInPage {
+        next: safe_next(query_value(&uri, "next")),
+        t: T::new(ctx.t.lang, "UTC"),
+        shell: ctx_shell(&ctx),
+    };
+    ctx.respond(StatusCode::OK, page.render())
+}
+
+/// A copy of the context's shell for a page struct (templates own their fields).
+fn ctx_shell(ctx: &Ctx) -> Shell {
+    Shell {
+        nav: ctx
+            .shell
+            .nav
+            .iter()
+            .map(|l| NavLink {
+                href: l.href,
+                key: l.key,
+                current: l.current,
+            })
+            .collect(),
+        user: ctx.shell.user.clone(),
+        csrf: ctx.shell.csrf.clone(),
+        messages: ctx.shell.messages.clone(),
+        lang_zh_href: ctx.shell.lang_zh_href.clone(),
+        lang_en_href: ctx.shell.lang_en_href.clone(),
+    }
+}
+
+fn ctx_t(ctx: &Ctx) -> T {
+    T::new(ctx.t.lang, &ctx.t.zone)
+}
+
+/// One personal token as the account page lists it.
+pub struct TokenRow {
+    pub token_id: String,
+    pub name: String,
+    pub permissions: String,
+    pub created: String,
+    pub expires: String,
+    pub last_used: String,
+    pub last_used_from: String,
+    /// `state_live`, `state_revoked` or `state_expired`.
+    pub state: &'static str,
+    pub live: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    t: T,
+    shell: Shell,
+    display_name: String,
+    login: String,
+    roles: Vec<Role>,
+    plants: String,
+    language: &'static str,
+    /// Their own permissions: what a token may carry.
+    permissions: Vec<Permission>,
+    tokens: Vec<TokenRow>,
+    /// Signed in with a session (a password is changed from a page only).
+    has_session: bool,
+}
+
+fn plants_text(t: &T, scope: &PlantScope) -> String {
+    match scope {
+        PlantScope::All => t.t("all_plants").to_owned(),
+        PlantScope::Only(p) if p.is_empty() => t.t("no_plants").to_owned(),
+        PlantScope::Only(p) => p.join(", "),
+    }
+}
+
+async fn account(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/account");
+    let t = ctx_t(&ctx);
+    let user = p
+        .user
+        .clone()
+        .ok_or_else(|| AppError::bad_request("edges have no account page"))?;
+    let now = Utc::now();
+    let login = p.login().unwrap_or_default().to_owned();
+    let mut tokens: Vec<TokenRow> = state
+        .store()
+        .api_tokens(login)
+        .await?
+        .into_iter()
+        .map(|k| {
+            let state = if k.revoked_at.is_some() {
+                "state_revoked"
+            } else if k.expires_at <= now {
+                "state_expired"
+            } else {
+                "state_live"
+            };
+            TokenRow {
+                permissions: k.permissions.names().join(", "),
+                created: t.time(&k.created_at),
+                expires: t.time(&k.expires_at),
+                last_used: t.opt_time(&k.last_used_at),
+                last_used_from: k.last_used_from.unwrap_or_default(),
+                live: state == "state_live",
+                state,
+                token_id: k.token_id,
+                name: k.name,
+            }
+        })
+        .collect();
+    // Live ones first, then the rest, each newest first.
+    tokens.sort_by(|a, b| b.live.cmp(&a.live).then(b.created.cmp(&a.created)));
+    let page = AccountPage {
+        plants: plants_text(&t, &p.read),
+        language: match user.language {
+            Language::Zh => "中文",
+            Language::En => "English",
+        },
+        display_name: user.display_name,
+        login: user.login,
+        roles: user.roles,
+        permissions: p.permissions.iter().collect(),
+        tokens,
+        has_session: p.session.is_some(),
+        shell: ctx_shell(&ctx),
+        t,
+    };
+    Ok(ctx.respond(StatusCode::OK, page.render()))
+}
+
+/// One user as the users page lists them.
+pub struct UserRow {
+    pub login: String,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub plants: String,
+    pub manager: String,
+    pub active: bool,
+    /// The user as JSON, for the edit form.
+    pub json: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    t: T,
+    shell: Shell,
+    users: Vec<UserRow>,
+    can_manage: bool,
+    all_roles: Vec<Role>,
+    all_plants: Vec<String>,
+    me: String,
+}
+
+async fn users(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/admin/users");
+    let t = ctx_t(&ctx);
+    let users = state
+        .store()
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| crate::api::people::visible(&p, u))
+        .map(|u| UserRow {
+            json: serde_json::to_string(&u).unwrap_or_default(),
+            plants: u.plants.join(", "),
+            manager: u.manager.clone().unwrap_or_default(),
+            active: u.active,
+            roles: u.roles,
+            display_name: u.display_name,
+            login: u.login,
+        })
+        .collect();
+    let all_plants = state
+        .store()
+        .plants()
+        .await?
+        .into_iter()
+        .map(|x| x.plant)
+        .filter(|x| p.write.contains(x))
+        .collect();
+    let page = UsersPage {
+        users,
+        can_manage: p.can(Permission::UsersManage),
+        all_roles: Role::for_people().collect(),
+        all_plants,
+        me: p.login().unwrap_or_default().to_owned(),
+        shell: ctx_shell(&ctx),
+        t,
+    };
+    Ok(ctx.respond(StatusCode::OK, page.render()))
+}
+
+/// One row of the roles matrix.
+pub struct MatrixRow {
+    pub permission: Permission,
+    pub granted: Vec<bool>,
+}
+
+#[derive(Template)]
+#[template(path = "roles.html")]
+struct RolesPage {
+    t: T,
+    shell: Shell,
+    roles: Vec<Role>,
+    rows: Vec<MatrixRow>,
+}
+
+async fn roles(p: Principal, uri: Uri, headers: HeaderMap) -> Response {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/admin/roles");
+    let roles: Vec<Role> = Role::ALL.to_vec();
+    let rows = Permission::ALL
+        .iter()
+        .map(|permission| MatrixRow {
+            permission: *permission,
+            granted: roles
+                .iter()
+                .map(|r| r.permissions().contains(*permission))
+                .collect(),
+        })
+        .collect();
+    let page = RolesPage {
+        t: ctx_t(&ctx),
+        shell: ctx_shell(&ctx),
+        roles,
+        rows,
+    };
+    ctx.respond(StatusCode::OK, page.render())
+}
+
+/// One plant as the plants page lists it.
+pub struct PlantRow {
+    pub plant: String,
+    pub name: String,
+    pub over_tolerance_pct: String,
+    pub stop_counting_when_complete: bool,
+    /// The catalogue key of its negative-stock rule.
+    pub negative_stock: &'static str,
+    pub may_change: bool,
+    pub json: String,
+}
+
+#[derive(Template)]
+#[template(path = "plants.html")]
+struct PlantsPage {
+    t: T,
+    shell: Shell,
+    plants: Vec<PlantRow>,
+    can_manage: bool,
+    /// A new plant is the company's to make: someone who changes every plant.
+    can_create: bool,
+}
+
+async fn plants(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/admin/plants");
+    let can_manage = p.can(Permission::PlantsManage);
+    let plants = state
+        .store()
+        .plants()
+        .await?
+        .into_iter()
+        .filter(|x| p.read.contains(&x.plant))
+        .map(|x| PlantRow {
+            json: serde_json::to_string(&x).unwrap_or_default(),
+            may_change: can_manage && p.write.contains(&x.plant),
+            negative_stock: match x.negative_stock {
+                protocol::NegativeStock::Refuse => "negative_stock_refuse",
+                protocol::NegativeStock::Flag => "negative_stock_flag",
+                protocol::NegativeStock::Allow => "negative_stock_allow",
+            },
+            over_tolerance_pct: x.over_tolerance_pct.normalize().to_string(),
+            stop_counting_when_complete: x.stop_counting_when_complete,
+            name: x.name,
+            plant: x.plant,
+        })
+        .collect();
+    let page = PlantsPage {
+        t: ctx_t(&ctx),
+        shell: ctx_shell(&ctx),
+        plants,
+        can_manage,
+        can_create: can_manage && p.write == PlantScope::All,
+    };
+    Ok(ctx.respond(StatusCode::OK, page.render()))
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    t: T,
+    shell: Shell,
+    actor: String,
+    entity: String,
+    entity_id: String,
+    action: String,
+}
+
+/// The trail itself is read by the page's script from `GET /api/v1/audit` with the filters
+/// of the form (and paged by its `next`), so the page shows exactly what the API answers.
+async fn audit(p: Principal, uri: Uri, headers: HeaderMap) -> Response {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/audit");
+    let value = |name: &str| query_value(&uri, name).unwrap_or_default();
+    let page = AuditPage {
+        t: ctx_t(&ctx),
+        shell: ctx_shell(&ctx),
+        actor: value("actor"),
+        entity: value("entity"),
+        entity_id: value("entity_id"),
+        action: value("action"),
+    };
+    ctx.respond(StatusCode::OK, page.render())
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Revalidated on every use: a new central's assets are seen at once.
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn css() -> Response {
+    asset("text/css; charset=utf-8", APP_CSS)
+}
+
+async fn js() -> Response {
+    asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/admin/users".into())), "/admin/users");
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil",
+            "account",
+        ] {
+            assert_eq!(safe_next(Some(bad.into())), "/account", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/account");
+    }
+
+    #[test]
+    fn pages_and_api_are_told_apart() {
+        assert!(is_page("/account"));
+        assert!(is_page("/"));
+        assert!(!is_page("/api/v1/me"));
+        assert!(!is_page("/healthz"));
+        assert!(!is_page("/metrics"));
+    }
+
+    #[test]
+    fn encoding_and_the_language_switch() {
+        assert_eq!(
+            encode("/audit?actor=li wei&x=1"),
+            "/audit%3Factor%3Dli%20wei%26x%3D1"
+        );
+        let uri: Uri = "/sign-in?next=%2Faccount&lang=zh".parse().unwrap();
+        assert_eq!(with_lang(&uri, "en"), "/sign-in?next=%2Faccount&lang=en");
+        assert_eq!(query_value(&uri, "next").as_deref(), Some("/account"));
+        assert_eq!(
+            script_json(r#"{"a":"</script>&"}"#),
+            r#"{"a":"\u003c/script\u003e\u0026"}"#
+        );
+    }
+
+    #[test]
+    fn times_are_shown_in_the_users_zone() {
+        let at = DateTime::parse_from_rfc3339("2026-12-06T08:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            T::new(Language::Zh, "Asia/Shanghai").time(&at),
+            "2026-12-06 16:30"
+        );
+        assert_eq!(T::new(Language::En, "UTC").time(&at), "2026-12-06 08:30");
+        // An unknown zone falls back to UTC, and says so.
+        let t = T::new(Language::En, "Mars/Olympus");
+        assert_eq!(
+            (t.time(&at).as_str(), t.zone.as_str()),
+            ("2026-12-06 08:30", "UTC")
+        );
+    }
+}

@@ -1,0 +1,723 @@
+//! Central's pages in a real browser: headless Chromium over WebDriver (the line terminal's
+//! machinery, `terminal.rs`) against the real `mes central` binary.
+//!
+//! A supervisor of plant A signs in through the page (a wrong password first: told so in
+//! Chinese), sees their account in Chinese, switches to English, changes their password,
+//! makes a personal token (shown once, and it works) and revokes it (and it stops working);
+//! the users page refuses them naming `users.read`. An administrator signs in, creates a user
+//! on the users page, which the API then lists with the same values as the page, resets its
+//! password (shown once, and it signs in), disables and enables it; the roles, plants and
+//! audit pages show what their APIs answer (a plant's rules changed on the page, the audit
+//! trail newest first in the user's zone, filtered, with its CSV link). Signing out ends the session: the back button and a reload land on the
+//! sign-in page. Screenshots of every page in Chinese and English (PNG) are kept under
+//! `<target>/test-artifacts/central/`, and the path is printed.
+
+use crate::support::*;
+use crate::terminal::{Artifacts, BrowserTools, Chromedriver, Page};
+use fantoccini::Locator;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+const SUPERVISOR: &str = "zhang.wei";
+const ADMINISTRATOR: &str = "wang.fang";
+const FIRST_PASSWORD: &str = "first password of 16";
+const SECOND_PASSWORD: &str = "second password of 17";
+
+/// The admin API of the central under test.
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("central answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn put(&self, path: &str, body: Value) {
+        let (status, reply) = self.admin(reqwest::Method::PUT, path, Some(body)).await;
+        assert_eq!(status, 200, "PUT {path}: {reply}");
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, reply) = self.admin(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {reply}");
+        reply
+    }
+
+    /// `POST /api/v1/session`'s status with this password.
+    async fn sign_in_status(&self, login: &str, password: &str) -> u16 {
+        self.http
+            .post(format!("{}/api/v1/session", self.base))
+            .json(&json!({"login": login, "password": password}))
+            .send()
+            .await
+            .expect("central answers")
+            .status()
+            .as_u16()
+    }
+
+    /// `GET /api/v1/me`'s status with this bearer token or session cookie.
+    async fn me_status(&self, bearer: Option<&str>, session: Option<&str>) -> u16 {
+        let mut request = self.http.get(format!("{}/api/v1/me", self.base));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(id) = session {
+            request = request.header("cookie", format!("mes_session={id}"));
+        }
+        request
+            .send()
+            .await
+            .expect("central answers")
+            .status()
+            .as_u16()
+    }
+}
+
+impl Page {
+    async fn goto(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    }
+
+    /// Types `text` into the input `id` (emptied first).
+    async fn type_into(&self, id: &str, text: &str) {
+        let input = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+        input.clear().await.expect("clear the input");
+        input.send_keys(text).await.expect("type");
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("nothing matches {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Waits until the page at `path` has loaded and its script has run.
+    async fn loaded(&self, path: &str) {
+        self.wait(
+            &format!("{path} to load"),
+            &format!(
+                "return location.pathname === '{path}' && document.readyState === 'complete' \
+                 && document.documentElement.dataset.ready !== undefined;"
+            ),
+        )
+        .await;
+    }
+
+    /// The page's `<html lang>`.
+    async fn lang(&self) -> String {
+        self.js("return document.documentElement.lang;")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn sign_in(&self, login: &str, password: &str) {
+        self.type_into("login", login).await;
+        self.type_into("password", password).await;
+        self.click("#sign-in-button").await;
+    }
+
+    /// Confirms the next `confirm()` dialogs without showing them.
+    async fn accept_confirms(&self) {
+        self.js("window.confirm = () => true; return true;").await;
+    }
+}
+
+#[tokio::test]
+async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
+    let Some(tools) = BrowserTools::find() else {
+        return;
+    };
+    let artifacts = Artifacts::named("central");
+    let tmp = temp_dir();
+    let central = Central::start(&tmp.path().join("central"), None).await;
+    let base = central.url();
+    let api = Api {
+        base: base.clone(),
+        http: http_client(),
+    };
+    api.put(
+        "/api/v1/plants/plant-a",
+        json!({"name": "A 厂", "over_tolerance_pct": "2.5"}),
+    )
+    .await;
+    let user = |name: &str, roles: &[&str], plants: &[&str]| {
+        json!({"display_name": name, "roles": roles, "plants": plants, "language": "zh",
+               "time_zone": "Asia/Shanghai", "password": FIRST_PASSWORD})
+    };
+    api.put(
+        &format!("/api/v1/users/{SUPERVISOR}"),
+        user("张伟", &["supervisor"], &["plant-a"]),
+    )
+    .await;
+    api.put(
+        &format!("/api/v1/users/{ADMINISTRATOR}"),
+        user("王芳", &["administrator"], &[]),
+    )
+    .await;
+
+    let driver = Chromedriver::start(&tools, &tmp.path().join("chromedriver.log")).await;
+    let open = |name, size| {
+        let profile: PathBuf = tmp.path().join(format!("chromium-{name}"));
+        Page::open(&driver, &tools, name, size, &artifacts, profile)
+    };
+
+    // ---- The supervisor, on a 1024x600 panel.
+    let sup = open("supervisor", (1024, 600)).await;
+    sup.goto(&format!("{base}/account")).await;
+    sup.loaded("/sign-in").await;
+    sup.wait(
+        "the sign-in page to say where it goes next",
+        r#"return new URLSearchParams(location.search).get('next') === '/account'
+               && document.getElementById('sign-in-form').dataset.next === '/account';"#,
+    )
+    .await;
+    assert_eq!(sup.lang().await, "zh-CN");
+    sup.screenshot("01-sign-in-zh").await;
+    sup.sign_in(SUPERVISOR, "not the password").await;
+    sup.wait(
+        "the wrong password told in Chinese",
+        r#"const e = document.getElementById('sign-in-error');
+           return !e.hidden && e.textContent === '登录名或密码错误';"#,
+    )
+    .await;
+    sup.screenshot("02-sign-in-failed-zh").await;
+    sup.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
+    sup.loaded("/account").await;
+    sup.wait(
+        "the account page in Chinese, with who they are",
+        r#"return document.documentElement.lang === 'zh-CN'
+               && document.querySelector('h1').textContent === '我的账户'
+               && document.getElementById('me-login').textContent === 'zhang.wei'
+               && document.getElementById('me-name').textContent === '张伟'
+               && document.getElementById('me-plants').textContent === 'plant-a'
+               && document.querySelector('#me-roles [data-role="supervisor"]').textContent === '班组长'
+               && document.getElementById('me-zone').textContent === 'Asia/Shanghai';"#,
+    )
+    .await;
+    sup.assert_no_horizontal_scrolling().await;
+    sup.screenshot("03-account-zh").await;
+    // What the page says they may do is what the API says.
+    let me = api.get(&format!("/api/v1/users/{SUPERVISOR}")).await;
+    assert_eq!(me["roles"], json!(["supervisor"]));
+    let checkboxes = sup
+        .js("return Array.from(document.querySelectorAll('#token-form input[name=permission]')).map(b => b.value);")
+        .await;
+    let roles = api.get("/api/v1/roles").await;
+    let supervisor_permissions = roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "supervisor")
+        .map(|r| r["permissions"].clone())
+        .unwrap();
+    assert_eq!(checkboxes, supervisor_permissions);
+
+    sup.click("#lang-en").await;
+    sup.wait(
+        "the account page in English",
+        r#"return document.documentElement.lang === 'en'
+               && document.querySelector('h1').textContent === 'My account'
+               && document.querySelector('#me-roles [data-role="supervisor"]').textContent === 'Supervisor';"#,
+    )
+    .await;
+    sup.screenshot("04-account-en").await;
+
+    // Their password.
+    sup.type_into("current-password", FIRST_PASSWORD).await;
+    sup.type_into("new-password", SECOND_PASSWORD).await;
+    sup.type_into("repeat-password", SECOND_PASSWORD).await;
+    sup.click("#change-password").await;
+    sup.wait(
+        "the password changed",
+        r#"const m = document.getElementById('password-message');
+           return !m.hidden && m.textContent.startsWith('Password changed');"#,
+    )
+    .await;
+    assert_eq!(api.sign_in_status(SUPERVISOR, SECOND_PASSWORD).await, 200);
+    assert_eq!(api.sign_in_status(SUPERVISOR, FIRST_PASSWORD).await, 401);
+
+    // A personal token: shown once, works, revoked, stops working.
+    sup.type_into("token-name", "shift report <script>").await;
+    sup.type_into("token-days", "30").await;
+    sup.click("#create-token").await;
+    let token = sup
+        .wait(
+            "the new token shown once",
+            r#"const box = document.getElementById('new-token');
+               const v = document.getElementById('new-token-value').textContent;
+               return !box.hidden && v.startsWith('mes_pat_') ? v : null;"#,
+        )
+        .await
+        .as_str()
+        .expect("the token")
+        .to_owned();
+    sup.screenshot("05-account-token-once-en").await;
+    assert_eq!(
+        api.me_status(Some(&token), None).await,
+        200,
+        "the token works"
+    );
+    sup.click("#new-token-done").await;
+    sup.wait(
+        "the token listed as live, its secret gone",
+        &format!(
+            r#"const rows = document.querySelectorAll('#token-list tbody tr');
+               return rows.length === 1 && rows[0].dataset.state === 'state_live'
+                   && rows[0].cells[0].textContent === 'shift report <script>'
+                   && !document.documentElement.outerHTML.includes('{token}');"#
+        ),
+    )
+    .await;
+    sup.screenshot("06-account-token-listed-en").await;
+    sup.accept_confirms().await;
+    sup.click("#token-list button.revoke").await;
+    sup.wait(
+        "the token listed as revoked",
+        r#"const rows = document.querySelectorAll('#token-list tbody tr');
+           return rows.length === 1 && rows[0].dataset.state === 'state_revoked'
+               && rows[0].querySelector('button.revoke') === null;"#,
+    )
+    .await;
+    assert_eq!(api.me_status(Some(&token), None).await, 401, "revoked");
+
+    // Not theirs: the users page names the permission.
+    sup.goto(&format!("{base}/admin/users")).await;
+    sup.wait(
+        "the users page refused, naming users.read",
+        r#"const p = document.getElementById('refused');
+           return p !== null && p.dataset.permission === 'users.read'
+               && p.textContent.includes('users.read') && document.title.startsWith('Not allowed');"#,
+    )
+    .await;
+    sup.screenshot("07-users-refused-en").await;
+    sup.goto(&format!("{base}/admin/users?lang=zh")).await;
+    sup.wait(
+        "the refusal in Chinese",
+        r#"const p = document.getElementById('refused');
+           return p !== null && p.textContent.includes('users.read') && document.title.startsWith('无权访问');"#,
+    )
+    .await;
+    sup.screenshot("08-users-refused-zh").await;
+    // Their navigation, here as on every page, offers neither the users page nor the audit
+    // trail.
+    let nav = sup
+        .js("return Array.from(document.querySelectorAll('header nav a')).map(a => a.getAttribute('href'));")
+        .await;
+    assert_eq!(nav, json!(["/account", "/admin/roles", "/admin/plants"]));
+    sup.close().await;
+
+    // ---- The administrator, on a desktop.
+    let admin = open("administrator", (1280, 800)).await;
+    admin.goto(&format!("{base}/")).await;
+    admin.loaded("/sign-in").await;
+    admin.click("#lang-en").await;
+    admin
+        .wait(
+            "the sign-in page in English",
+            "return document.documentElement.lang === 'en' && document.getElementById('sign-in-button').textContent === 'Sign in';",
+        )
+        .await;
+    admin.screenshot("10-sign-in-en").await;
+    admin.sign_in(ADMINISTRATOR, FIRST_PASSWORD).await;
+    admin.loaded("/account").await;
+    admin.goto(&format!("{base}/admin/users")).await;
+    admin.loaded("/admin/users").await;
+    admin.type_into("user-login", "liu.yang").await;
+    admin.type_into("user-name", "刘洋").await;
+    admin
+        .click(r#"#user-form input[name="role"][value="supervisor"]"#)
+        .await;
+    admin
+        .click(r#"#user-form input[name="role"][value="quality"]"#)
+        .await;
+    admin
+        .click(r#"#user-form input[name="plant"][value="plant-a"]"#)
+        .await;
+    admin.type_into("user-manager", SUPERVISOR).await;
+    admin.click("#save-user").await;
+    admin
+        .wait(
+            "liu.yang in the list",
+            r#"return document.querySelector('#user-list tr[data-login="liu.yang"]') !== null;"#,
+        )
+        .await;
+    // The page lists what the API answers, value for value.
+    let listed = api.get("/api/v1/users").await;
+    let rows = admin
+        .js(
+            r#"return Array.from(document.querySelectorAll('#user-list tbody tr')).map(r => ({
+                   login: r.dataset.login,
+                   name: r.querySelector('.name').textContent,
+                   roles: Array.from(r.querySelectorAll('.roles [data-role]')).map(s => s.dataset.role),
+                   plants: r.querySelector('.plants').textContent,
+                   manager: r.querySelector('.manager').textContent,
+                   active: r.dataset.active === 'true'}));"#,
+        )
+        .await;
+    let from_api: Vec<Value> = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            json!({
+                "login": u["login"],
+                "name": u["display_name"],
+                "roles": u["roles"],
+                "plants": u["plants"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect::<Vec<_>>().join(", "),
+                "manager": u["manager"].as_str().unwrap_or(""),
+                "active": u["active"],
+            })
+        })
+        .collect();
+    assert_eq!(rows, json!(from_api));
+    let liu = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["login"] == "liu.yang")
+        .expect("the API lists the new user");
+    assert_eq!(liu["roles"], json!(["supervisor", "quality"]));
+    assert_eq!(liu["plants"], json!(["plant-a"]));
+    assert_eq!(liu["manager"], SUPERVISOR);
+    assert_eq!(liu["language"], "zh");
+    admin.screenshot("11-users-created-en").await;
+
+    // A password reset, shown once, signs in.
+    admin.accept_confirms().await;
+    admin
+        .click(r#"#user-list tr[data-login="liu.yang"] button.reset"#)
+        .await;
+    let password = admin
+        .wait(
+            "the new password shown once",
+            r#"const box = document.getElementById('new-password');
+               const v = document.getElementById('new-password-value').textContent;
+               return !box.hidden && v.length >= 12 ? v : null;"#,
+        )
+        .await
+        .as_str()
+        .expect("the password")
+        .to_owned();
+    admin.screenshot("12-users-password-reset-en").await;
+    assert_eq!(api.sign_in_status("liu.yang", &password).await, 200);
+
+    // Disabled: shown so, the API says so, and they cannot sign in; enabled again.
+    admin.click("#new-password-done").await;
+    admin.loaded("/admin/users").await;
+    admin.accept_confirms().await;
+    admin
+        .click(r#"#user-list tr[data-login="liu.yang"] button.disable"#)
+        .await;
+    admin
+        .wait(
+            "liu.yang shown disabled",
+            r#"const r = document.querySelector('#user-list tr[data-login="liu.yang"]');
+               return r !== null && r.dataset.active === 'false' && r.classList.contains('inactive')
+                   && r.querySelector('button.enable') !== null;"#,
+        )
+        .await;
+    let liu = api.get("/api/v1/users/liu.yang").await;
+    assert_eq!(liu["active"], false);
+    assert_eq!(api.sign_in_status("liu.yang", &password).await, 401);
+    admin.screenshot("13-users-disabled-en").await;
+    admin
+        .click(r#"#user-list tr[data-login="liu.yang"] button.enable"#)
+        .await;
+    admin
+        .wait(
+            "liu.yang shown active again",
+            r#"const r = document.querySelector('#user-list tr[data-login="liu.yang"]');
+               return r !== null && r.dataset.active === 'true';"#,
+        )
+        .await;
+    assert_eq!(api.get("/api/v1/users/liu.yang").await["active"], true);
+
+    // Roles, plants, audit: what their APIs answer.
+    admin.goto(&format!("{base}/admin/roles")).await;
+    admin.loaded("/admin/roles").await;
+    let ticks = admin
+        .js("return document.querySelectorAll('#matrix td.yes').length;")
+        .await;
+    let granted: usize = roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["permissions"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(ticks, json!(granted));
+    admin.goto(&format!("{base}/admin/plants")).await;
+    admin.loaded("/admin/plants").await;
+    let plants = admin
+        .js(
+            r#"return Array.from(document.querySelectorAll('#plant-list tbody tr')).map(r => [
+                   r.dataset.plant, r.querySelector('.name').textContent,
+                   r.querySelector('.tolerance').textContent, r.querySelector('.negative').dataset.value]);"#,
+        )
+        .await;
+    let from_api: Vec<Value> = api.get("/api/v1/plants").await["plants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            json!([
+                p["plant"],
+                p["name"],
+                p["over_tolerance_pct"],
+                format!("negative_stock_{}", p["negative_stock"].as_str().unwrap())
+            ])
+        })
+        .collect();
+    assert_eq!(plants, json!(from_api));
+    // A plant's rules changed on the page are the API's.
+    admin
+        .click(r#"#plant-list tr[data-plant="plant-a"] button.edit-plant"#)
+        .await;
+    admin.type_into("plant-tolerance", "4.5").await;
+    admin.click("#plant-stop").await;
+    admin
+        .js("document.getElementById('plant-negative').value = 'refuse'; return true;")
+        .await;
+    admin.click("#save-plant").await;
+    admin
+        .wait(
+            "plant-a's new rules listed",
+            r#"const r = document.querySelector('#plant-list tr[data-plant="plant-a"]');
+               return r !== null && r.querySelector('.tolerance').textContent === '4.5'
+                   && r.querySelector('.negative').dataset.value === 'negative_stock_refuse';"#,
+        )
+        .await;
+    let plant = api.get("/api/v1/plants/plant-a").await;
+    assert_eq!(
+        (
+            &plant["over_tolerance_pct"],
+            &plant["stop_counting_when_complete"],
+            &plant["negative_stock"],
+            &plant["name"],
+        ),
+        (
+            &json!("4.5"),
+            &json!(true),
+            &json!("refuse"),
+            &json!("A 厂")
+        )
+    );
+
+    admin.goto(&format!("{base}/audit")).await;
+    admin.loaded("/audit").await;
+    let (status, audit) = api
+        .admin(reqwest::Method::GET, "/api/v1/audit?limit=1", None)
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    // The page lists what the API answers, newest first, times in Asia/Shanghai (UTC+8,
+    // no summer time); then the same with filters, and the CSV link carries them.
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("an offset");
+    let rows_of = |audit: &Value| -> Vec<Value> {
+        audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| {
+                let at = chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap())
+                    .unwrap()
+                    .with_timezone(&shanghai)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string();
+                let actor = e["actor"].as_str().unwrap();
+                let who = match e["actor_kind"].as_str().unwrap() {
+                    "user" => actor.to_owned(),
+                    kind => format!("{actor} ({kind})"),
+                };
+                let entity = match e["entity_id"].as_str() {
+                    Some(id) => format!("{} {id}", e["entity"].as_str().unwrap()),
+                    None => e["entity"].as_str().unwrap().to_owned(),
+                };
+                json!([e["seq"].to_string(), at, who, e["action"], entity])
+            })
+            .collect()
+    };
+    let shown = r#"const s = document.getElementById('audit-status');
+        const rows = document.querySelectorAll('#audit-list tbody tr');
+        return s.hidden && !document.getElementById('audit-list').hidden && rows.length > 0
+            ? Array.from(rows).map(r => [0, 1, 2, 4, 5].map(i => r.cells[i].textContent))
+            : null;"#;
+    let (_, audit) = api
+        .admin(
+            reqwest::Method::GET,
+            "/api/v1/audit?limit=100&order=desc",
+            None,
+        )
+        .await;
+    let on_page = admin.wait("the audit page to list entries", shown).await;
+    assert_eq!(on_page, json!(rows_of(&audit)));
+    admin
+        .goto(&format!("{base}/audit?actor={SUPERVISOR}&action=denied"))
+        .await;
+    admin.loaded("/audit").await;
+    let (_, audit) = api
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/v1/audit?actor={SUPERVISOR}&action=denied&limit=100&order=desc"),
+            None,
+        )
+        .await;
+    let denied = rows_of(&audit);
+    assert!(!denied.is_empty(), "the supervisor's refusals are audited");
+    let on_page = admin.wait("the filtered audit page", shown).await;
+    assert_eq!(on_page, json!(denied));
+    let csv = admin
+        .js("return document.getElementById('audit-csv').getAttribute('href');")
+        .await;
+    assert_eq!(
+        csv,
+        json!(format!(
+            "/api/v1/audit.csv?actor={SUPERVISOR}&action=denied"
+        ))
+    );
+    admin.screenshot("14-audit-filtered-en").await;
+    // How it shows entries whose values look like HTML, and times across midnight: a page
+    // answered by a stand-in for `fetch`, asked for through the "older entries" button.
+    admin
+        .js(
+            r#"window.auditAsked = [];
+               window.auditBefore = document.querySelectorAll('#audit-list tbody tr').length;
+               window.fetch = async (url) => {
+                   window.auditAsked.push(String(url));
+                   const entry = (seq, at, actor_kind, actor, action, entity, entity_id, after) => ({
+                       seq, at, actor_kind, actor, address: '127.0.0.1', operation: 'PUT /api/v1/users/{login}',
+                       action, entity, entity_id, before: null, after, prev_hash: null, hash: 'h' + seq});
+                   return new Response(JSON.stringify({entries: [
+                       entry(7, '2026-12-06T08:30:00Z', 'user', 'wang.fang', 'insert', 'users', 'liu.yang',
+                             {display_name: '<b>刘洋</b>'}),
+                       entry(6, '2026-12-05T23:59:59Z', 'admin_token', 'admin', 'sign_in', 'user', null, null)],
+                       next: null}), {status: 200, headers: {'content-type': 'application/json'}});
+               };
+               document.getElementById('audit-more').click();
+               return true;"#,
+        )
+        .await;
+    let rows = admin
+        .wait(
+            "the stand-in's entries listed",
+            r#"const rows = document.querySelectorAll('#audit-list tbody tr');
+               return rows.length === window.auditBefore + 2
+                   ? Array.from(rows).slice(-2).map(r => Array.from(r.cells).slice(0, 6).map(c => c.textContent))
+                   : null;"#,
+        )
+        .await;
+    assert_eq!(
+        rows,
+        json!([
+            [
+                "7",
+                "2026-12-06 16:30:00",
+                "wang.fang",
+                "127.0.0.1",
+                "insert",
+                "users liu.yang"
+            ],
+            [
+                "6",
+                "2026-12-06 07:59:59",
+                "admin (admin_token)",
+                "127.0.0.1",
+                "sign_in",
+                "user"
+            ]
+        ]),
+        "times in the user's zone (Asia/Shanghai)"
+    );
+    let asked = admin
+        .js("return [window.auditAsked, document.querySelector('#audit-list b') === null];")
+        .await;
+    let url = asked[0][0].as_str().unwrap_or_default();
+    assert!(
+        url.starts_with("/api/v1/audit?actor=zhang.wei&action=denied&")
+            && url.contains("limit=100")
+            && url.contains("order=desc"),
+        "{url}"
+    );
+    assert_eq!(
+        asked[1],
+        json!(true),
+        "values are shown as text, not as HTML"
+    );
+
+    // Every page in both languages, for people to look at.
+    let pages = [
+        ("/account", "account"),
+        ("/admin/users", "users"),
+        ("/admin/roles", "roles"),
+        ("/admin/plants", "plants"),
+        ("/audit", "audit"),
+    ];
+    for (i, (path, name)) in pages.iter().enumerate() {
+        for lang in ["zh", "en"] {
+            admin.goto(&format!("{base}{path}?lang={lang}")).await;
+            admin.loaded(path).await;
+            admin
+                .wait(
+                    "the page's script to finish",
+                    "const s = document.getElementById('audit-status'); \
+                     return s === null || !s.textContent.startsWith('加载') && !s.textContent.startsWith('Loading');",
+                )
+                .await;
+            admin.assert_no_horizontal_scrolling().await;
+            admin.screenshot(&format!("2{i}-{name}-{lang}")).await;
+        }
+    }
+
+    // Signing out ends the session: back and reload land on the sign-in page.
+    let session = admin
+        .client
+        .get_named_cookie("mes_session")
+        .await
+        .expect("the session cookie")
+        .value()
+        .to_owned();
+    assert_eq!(api.me_status(None, Some(&session)).await, 200);
+    admin.click("#sign-out").await;
+    admin.loaded("/sign-in").await;
+    assert_eq!(
+        api.me_status(None, Some(&session)).await,
+        401,
+        "the session ended on the server"
+    );
+    admin.client.back().await.expect("back");
+    admin.loaded("/sign-in").await;
+    admin.goto(&format!("{base}/admin/users")).await;
+    admin.loaded("/sign-in").await;
+    admin.client.refresh().await.expect("reload");
+    admin.loaded("/sign-in").await;
+    admin.screenshot("30-signed-out-en").await;
+    admin.close().await;
+    println!("central page screenshots: {}", artifacts.dir.display());
+}
