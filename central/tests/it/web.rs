@@ -177,7 +177,9 @@ async fn a_stale_session_cookie_does_not_keep_anyone_from_signing_in_again() {
     .await
     .assert_error(StatusCode::UNAUTHORIZED, "sign_in_failed");
     assert_eq!(
-        h.call(Method::GET, "/healthz", Some("wrong"), None).await.status,
+        h.call(Method::GET, "/healthz", Some("wrong"), None)
+            .await
+            .status,
         StatusCode::OK
     );
 }
