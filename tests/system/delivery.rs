@@ -231,13 +231,14 @@ async fn bad_sync_requests_get_a_json_4xx_and_change_nothing() {
         "unauthorized",
     )
     .await;
+    // A known caller, but not an edge: 403 naming `edge.sync` (issue 13).
     assert_json_error(
         "admin token on the edge route",
         central
             .post_sync(Some(crate::support::ADMIN_TOKEN), ct, json(&next_a))
             .await,
-        401,
-        "unauthorized",
+        403,
+        "forbidden",
     )
     .await;
 
