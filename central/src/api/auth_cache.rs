@@ -3,7 +3,8 @@
 //! not pay a store round trip per request for its caller (BENCHMARKS.md, issue 13).
 //!
 //! **Architecture Invariant:** nothing cached outlives a change made through central: every
-//! state-changing request of a person (and every sign-in) ends by moving the generation on
+//! state-changing request of a person (and every sign-in) that is not refused (4xx: nothing
+//! changed) ends by moving the generation on
 //! ([`AuthCache::invalidate`]), which drops every entry; reads made at an older generation are
 //! not kept. Only found records are cached (an unknown token or record is asked of the store
 //! each time, so guessing cannot fill the cache), lots are never cached (stock moves with

@@ -653,7 +653,12 @@ pub async fn enforce(policy: Policy, req: Request, next: Next) -> Response {
             None => e.into_response(),
         },
     };
-    if changes && let Some(state) = state {
+    // A refused request (4xx) changed nothing (its denial's audit entry aside): it keeps the
+    // cache, so failed sign-ins cannot empty it for everyone.
+    if changes
+        && !response.status().is_client_error()
+        && let Some(state) = state
+    {
         state.auth_cache().invalidate();
     }
     response
