@@ -24,6 +24,14 @@ pub fn tokens_equal(presented: &str, expected: &str) -> bool {
         == 0
 }
 
+/// Compares two SHA-256 hashes in time independent of where they differ.
+pub fn hashes_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 /// The token of an `Authorization: Bearer <token>` header value, if it has that shape.
 pub fn bearer_token(header_value: &str) -> Option<&str> {
     let (scheme, token) = header_value.split_once(' ')?;

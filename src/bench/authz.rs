@@ -5,8 +5,9 @@
 //! the page supervisors keep open) is served by central's router with the policy check (the
 //! admin token, a supervisor's page session with the record rule's plant lookup, and a
 //! personal token) and by the same handlers without it
-//! ([`central::api::policy::Routes::into_unguarded_router`]), in the same process, over the
-//! same store, in interleaved rounds. Latencies are per request, in process (`oneshot`), so
+//! ([`central::api::policy::Routes::into_unguarded_router`] inside the same layers,
+//! [`central::api::with_layers`]), in the same process, over the same store, in interleaved
+//! rounds. Latencies are per request, in process (`oneshot`), so
 //! the difference is the check's own cost, not the network's. Then argon2id: the time of one
 //! password verification with central's parameters, and how many guesses the lockout lets
 //! through per hour.
@@ -100,9 +101,11 @@ pub async fn authz(requests: usize, rounds: usize) -> anyhow::Result<()> {
     let token = central::AdminToken::new(ADMIN, "the bench")?;
     let state = central::AppState::new(store, token, &config);
     let guarded = central::app(state.clone());
-    let bare = central::api::routes()
-        .into_unguarded_router()
-        .with_state(state.clone());
+    // The same router, layers and state, without the policy check on each route.
+    let bare = central::api::with_layers(
+        central::api::routes().into_unguarded_router(),
+        state.clone(),
+    );
 
     // A plant of 200 work orders; the one asked for has a routing of two operations and a BOM.
     csv(

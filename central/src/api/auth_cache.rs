@@ -26,7 +26,8 @@ pub(crate) enum Key {
     Session([u8; 32]),
     Token([u8; 32]),
     Edge([u8; 32]),
-    User(String),
+    /// The first administrator, whom the admin token is.
+    Admin,
     Plants(Record, String),
 }
 

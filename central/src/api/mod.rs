@@ -92,6 +92,8 @@ pub struct AppState {
 struct Inner {
     store: Arc<dyn Store>,
     admin_token: AdminToken,
+    /// Its SHA-256, what a presented token's hash is compared with.
+    admin_token_hash: [u8; 32],
     metrics: Metrics,
     plan_notify: PlanNotify,
     max_body_bytes: usize,
@@ -118,6 +120,7 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
+                admin_token_hash: crate::auth::hash_token(admin_token.expose()),
                 admin_token,
                 metrics: Metrics::new(),
                 plan_notify: PlanNotify::default(),
@@ -147,6 +150,10 @@ impl AppState {
 
     pub fn admin_token(&self) -> &str {
         self.inner.admin_token.expose()
+    }
+
+    pub(crate) fn admin_token_hash(&self) -> &[u8; 32] {
+        &self.inner.admin_token_hash
     }
 
     pub fn max_body_bytes(&self) -> usize {
@@ -289,8 +296,16 @@ pub fn routes() -> Routes {
 
 /// The whole API as one router (what tests call with `oneshot`).
 pub fn app(state: AppState) -> Router {
-    routes()
-        .into_router()
+    with_layers(routes().into_router(), state)
+}
+
+/// Central's router from `routes`, with what wraps every route: the fallbacks, the sync
+/// metrics, the body limit and the state the policy check finds. `mes bench authz` gives it
+/// the routes without their policies, so the baseline differs from [`app`] by the policy check
+/// alone.
+#[doc(hidden)]
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -20,7 +20,7 @@
 use super::AppState;
 use super::auth_cache::{Key, Value};
 use super::error::AppError;
-use crate::auth::{bearer_token, hash_token, tokens_equal};
+use crate::auth::{bearer_token, hash_token, hashes_equal, tokens_equal};
 use crate::people::audit::{Actor, ActorKind, with_actor};
 use crate::people::roles::{Permission, Permissions, Role};
 use crate::people::users::{BOOTSTRAP_ADMIN, Language, PlantScope, User};
@@ -505,8 +505,10 @@ async fn bearer(
     address: Option<String>,
 ) -> Result<Principal, AppError> {
     let cache = state.auth_cache();
-    if tokens_equal(token, state.admin_token()) {
-        let key = Key::User(BOOTSTRAP_ADMIN.to_owned());
+    // One SHA-256 of what was presented serves every comparison and lookup below.
+    let hash = hash_token(token);
+    if hashes_equal(&hash, state.admin_token_hash()) {
+        let key = Key::Admin;
         let user = match cache.get(&key) {
             Some(Value::User(user)) => user,
             _ => {
@@ -528,7 +530,6 @@ async fn bearer(
             address,
         ));
     }
-    let hash = hash_token(token);
     if token.starts_with(PERSONAL_TOKEN_PREFIX) {
         let key = Key::Token(hash);
         let found = match cache.get(&key) {
@@ -640,11 +641,8 @@ pub async fn enforce(policy: Policy, req: Request, next: Next) -> Response {
     let state = req.extensions().get::<AppState>().cloned();
     let page =
         crate::web::is_page(req.uri().path()).then(|| (req.uri().clone(), req.headers().clone()));
-    let response = match check(policy, req).await {
-        Ok((req, Some(principal))) => match actor(&principal, operation) {
-            Some(actor) => with_actor(actor, next.run(req)).await,
-            None => next.run(req).await,
-        },
+    let response = match check(policy, req, operation).await {
+        Ok((req, Some(actor))) => with_actor(actor, next.run(req)).await,
         Ok((req, None)) => next.run(req).await,
         Err(e) => match page {
             Some((uri, headers)) => {
@@ -685,7 +683,14 @@ pub fn operation(req: &Request) -> String {
     format!("{} {path}", req.method())
 }
 
-async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principal>), AppError> {
+/// Authenticates, authorizes and applies the record rule; answers the request with its
+/// `Principal` inside and the audit actor to run the handler as (none for edges and for the
+/// anonymous callers of public routes).
+async fn check(
+    policy: Policy,
+    req: Request,
+    operation: String,
+) -> Result<(Request, Option<Actor>), AppError> {
     let Some(state) = req.extensions().get::<AppState>().cloned() else {
         return Err(AppError::internal("the router was built without its state"));
     };
@@ -711,7 +716,7 @@ async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principa
         }
         (Access::Edge, Some(p)) => {
             if !matches!(p.who, Who::Edge(_)) {
-                return Err(deny(&state, &p, operation(&req), Permission::EdgeSync).await);
+                return Err(deny(&state, &p, operation, Permission::EdgeSync).await);
             }
             Some(p)
         }
@@ -727,21 +732,25 @@ async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principa
         }
         (Access::Needs(permission), Some(p)) => {
             if !p.can(permission) {
-                return Err(deny(&state, &p, operation(&req), permission).await);
+                return Err(deny(&state, &p, operation, permission).await);
             }
             Some(p)
         }
     };
     let (mut parts, body) = req.into_parts();
-    if let (Some((record, param)), Some(p)) = (policy.record, &principal) {
+    let write = !matches!(parts.method, Method::GET | Method::HEAD);
+    // Someone who sees (or changes) every plant has no record to look up.
+    let rule = policy.record.filter(|_| {
+        principal.as_ref().is_some_and(|p| {
+            let scope = if write { &p.write } else { &p.read };
+            *scope != PlantScope::All
+        })
+    });
+    if let (Some((record, param)), Some(p)) = (rule, &principal) {
         let params = axum::extract::RawPathParams::from_request_parts(&mut parts, &state)
             .await
             .map_err(|e| AppError::bad_request(e.body_text()))?;
-        let write = !matches!(parts.method, Method::GET | Method::HEAD);
-        let scope = if write { &p.write } else { &p.read };
-        if *scope == PlantScope::All {
-            // Someone who sees every plant: no record to look up.
-        } else if let Some((_, id)) = params.iter().find(|(name, _)| *name == param) {
+        if let Some((_, id)) = params.iter().find(|(name, _)| *name == param) {
             let key = Key::Plants(record, id.to_owned());
             let cache = state.auth_cache();
             let plants = match cache.get(&key) {
@@ -761,11 +770,12 @@ async fn check(policy: Policy, req: Request) -> Result<(Request, Option<Principa
             }
         }
     }
-    if let Some(p) = &principal {
-        parts.extensions.insert(p.clone());
+    let actor = principal.as_ref().and_then(|p| actor(p, operation));
+    if let Some(p) = principal {
+        parts.extensions.insert(p);
     }
     parts.extensions.insert(ClientAddress(address));
-    Ok((Request::from_parts(parts, body), principal))
+    Ok((Request::from_parts(parts, body), actor))
 }
 
 /// 403 for a known caller without the permission; the denial is logged and audited
