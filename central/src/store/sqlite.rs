@@ -137,8 +137,18 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Two connections to the one database, behind one lock so that they never write at once:
+/// `audited` carries the audit trail's TEMP triggers and is used by writes made with an actor;
+/// `unaudited` has none and is used by every write without one (edge ingest, statuses, plan
+/// polls, tools), which would otherwise pay for the triggers on every row (OLD and NEW read
+/// and the `WHEN` checked: 15% of the mixed ingest, BENCHMARKS.md).
+pub(super) struct Writers {
+    pub(super) audited: Connection,
+    pub(super) unaudited: Connection,
+}
+
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Writers>>,
     reader: Arc<Mutex<Connection>>,
     /// `central.db`, for what opens its own connection (verifying the audit chain).
     path: std::path::PathBuf,
@@ -197,6 +207,11 @@ impl SqliteStore {
         // made from the tables as they are now.
         audit::install(&writer)?;
         writer.set_prepared_statement_cache_capacity(32);
+        let unaudited = Connection::open(&path)?;
+        unaudited.busy_timeout(std::time::Duration::from_secs(5))?;
+        unaudited.pragma_update(None, "synchronous", "FULL")?;
+        unaudited.pragma_update(None, "cache_size", -131_072)?;
+        unaudited.set_prepared_statement_cache_capacity(32);
         // The -wal and -shm exist now; a store made 0644 by an older central is repaired.
         make_private(&path).map_err(data_dir_error)?;
 
@@ -204,16 +219,20 @@ impl SqliteStore {
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
         reader.pragma_update(None, "query_only", true)?;
         Ok(SqliteStore {
-            writer: Arc::new(Mutex::new(writer)),
+            writer: Arc::new(Mutex::new(Writers {
+                audited: writer,
+                unaudited,
+            })),
             reader: Arc::new(Mutex::new(reader)),
             path,
         })
     }
 
-    async fn with_conn<T, F>(conn: &Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
+    async fn with_conn<C, T, F>(conn: &Arc<Mutex<C>>, f: F) -> Result<T, StoreError>
     where
+        C: Send + 'static,
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut C) -> Result<T, StoreError> + Send + 'static,
     {
         let conn = conn.clone();
         tokio::task::spawn_blocking(move || {
@@ -226,7 +245,17 @@ impl SqliteStore {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Runs `f` on the writer. When the task has an actor
+    /// Runs `f` on the audited writer, whoever the task's actor is (entries the store appends
+    /// itself).
+    pub(super) async fn write_audited<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        Self::with_conn(&self.writer, move |w: &mut Writers| f(&mut w.audited)).await
+    }
+
+    /// Runs `f` on a writer. When the task has an actor
     /// ([`crate::people::audit::current_actor`], read here, before the blocking thread), every
     /// row `f` changes is audited as theirs in `f`'s transactions ([`audit::as_actor`]).
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -235,9 +264,12 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         match crate::people::audit::current_actor() {
-            None => Self::with_conn(&self.writer, f).await,
+            None => Self::with_conn(&self.writer, move |w: &mut Writers| f(&mut w.unaudited)).await,
             Some(actor) => {
-                Self::with_conn(&self.writer, move |conn| audit::as_actor(conn, &actor, f)).await
+                Self::with_conn(&self.writer, move |w: &mut Writers| {
+                    audit::as_actor(&mut w.audited, &actor, f)
+                })
+                .await
             }
         }
     }

@@ -8,9 +8,11 @@
 //! and the chain's next `seq`, `prev_hash` and `hash` (the SQL function `audit_hash`, the
 //! same [`entry_hash`] the verifier uses), inside the statement's transaction. They fire
 //! only while `temp.audit_ctx` holds a row: [`as_actor`] puts the task's actor there around
-//! a write and clears it after, so a write without an actor (ingest) is not audited and pays
-//! only the empty `WHEN` check. TEMP triggers live on the writer connection alone: another
-//! connection (a tool, a test with rusqlite) writes unaudited; the chain still shows what it
+//! a write and clears it after. TEMP triggers live on the audited writer connection alone
+//! (`Writers::audited`): a write without an actor (ingest, statuses, tools) goes through the
+//! other writer, which has none and pays nothing for them (with them, the empty `WHEN` and the
+//! OLD/NEW rows cost the mixed ingest 15%); any other connection (a test with rusqlite)
+//! writes unaudited too; the chain still shows what it
 //! changed in `audit_log` itself, and `audit_log`'s own triggers refuse any update or delete.
 //!
 //! Two things to keep in mind when writing store code: a table created after open (lazily)
@@ -547,7 +549,7 @@ fn query_in(conn: &Connection, query: &AuditQuery) -> Result<Vec<AuditEntry>, St
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
         // Its own entry, whoever the task's actor is: no row trigger fires here.
-        Self::with_conn(&self.writer, move |conn| {
+        self.write_audited(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let appended = append_in(&tx, entry)?;
             tx.commit()?;
@@ -751,7 +753,8 @@ mod tests {
     fn every_table_of_the_real_schema_is_audited_or_deny_listed_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let conn = store.writer.lock().unwrap();
+        let writers = store.writer.lock().unwrap();
+        let conn = &writers.audited;
         let tables: Vec<String> = conn
             .prepare(
                 "SELECT name FROM main.sqlite_master
