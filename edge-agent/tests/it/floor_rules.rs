@@ -153,10 +153,15 @@ async fn issue_12_counts_go_to_the_order_that_runs_on_their_station_and_all_view
     assert_eq!(serde_json::to_value(&sent).unwrap(), http);
 
     // Started by a scan: the same order, now "by scan", everywhere.
-    scan(&edge, "(96)10442").await;
-    scan(&edge, "(91)WO-1001").await;
+    let signed_in = scan(&edge, "(96)10442").await;
+    assert_eq!(signed_in["result"], "accepted", "{signed_in}");
+    let started = scan(&edge, "(91)WO-1001").await;
+    assert_eq!(started["result"], "accepted", "{started}");
     let (_, view) = get(&edge, "/api/v1/stations/st-10").await;
-    assert_eq!(view["work_order"]["by"], "scan", "{view}");
+    assert_eq!(
+        view["work_order"]["by"], "scan",
+        "{view}; the scan answered {started}"
+    );
     let (http, sent) = status_of(&edge, "st-10").await;
     assert_eq!(
         (http["work_order"].as_str(), http["by"].as_str()),

@@ -499,7 +499,9 @@ async fn sign_in_needs_a_badge_of_the_registry_and_its_pin() {
         .filter(|e| matches!(&e.kind, EventKind::ScanRejected { .. }))
         .count();
     assert_eq!(refused, 8);
-    let all = serde_json::to_string(&events).unwrap();
+    // What the events say (their kinds): ids and times are random digits that may hold "1111"
+    // by chance (a UUID with `0111122b` made this test fail once).
+    let all = serde_json::to_string(&events.iter().map(|e| &e.kind).collect::<Vec<_>>()).unwrap();
     assert!(!all.contains("1111") && !all.contains(PIN), "{all}");
     // Starting an order needs a signed-in operator.
     let outcome = scan(&edge, "(91)WO-1001").await;
