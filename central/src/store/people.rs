@@ -115,6 +115,7 @@ pub trait PeopleStore: Send + Sync + 'static {
     /// Failed sign-ins counted for `key` (`login:<login>` or `address:<ip>`).
     async fn failures(&self, key: String) -> Result<Option<Failures>, StoreError>;
 
+    /// Records a failure; counters older than an hour that lock nothing are dropped.
     async fn record_failure(&self, key: String, failures: Failures) -> Result<(), StoreError>;
 
     async fn clear_failures(&self, key: String) -> Result<(), StoreError>;

@@ -771,6 +771,24 @@ async fn repeated_failures_lock_the_login() {
         sign_in(&h, "wang.fang", PASSWORD).await.0.status,
         StatusCode::OK
     );
+    // Failures with made-up logins do not pile up: counters an hour old that lock nothing
+    // go as new failures come.
+    {
+        let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
+        for n in 0..50 {
+            conn.execute(
+                "INSERT INTO sign_in_failures (key, failures, first_at) VALUES (?1, 1, '2020-01-01T00:00:00.000000Z')",
+                [format!("login:made-up-{n}")],
+            )
+            .unwrap();
+        }
+    }
+    sign_in(&h, "made-up-now", "guess-guess-guess").await;
+    let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM sign_in_failures", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 1, "only the new failure is counted");
 }
 
 #[tokio::test]

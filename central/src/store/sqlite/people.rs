@@ -444,6 +444,14 @@ impl PeopleStore for SqliteStore {
 
     async fn record_failure(&self, key: String, f: Failures) -> Result<(), StoreError> {
         self.write(move |conn| {
+            // Counters older than an hour that lock nothing any more count nothing either
+            // (the lockout's window and lock are minutes): dropped as new ones come, so
+            // failures with made-up logins cannot grow the table without end.
+            let now = Utc::now();
+            conn.execute(
+                "DELETE FROM sign_in_failures WHERE first_at < ?1 AND (locked_until IS NULL OR locked_until < ?2)",
+                params![ts(now - chrono::Duration::hours(1)), ts(now)],
+            )?;
             conn.execute(
                 "INSERT INTO sign_in_failures (key, failures, first_at, locked_until) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,
