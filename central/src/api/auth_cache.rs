@@ -15,8 +15,8 @@ use crate::people::users::User;
 use crate::store::people::{ApiToken, Record, Session};
 use protocol::EdgeId;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Most entries kept; when full, the cache starts empty again.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -33,11 +33,11 @@ pub(crate) enum Key {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
-    Session(Session, User),
-    Token(ApiToken, User),
+    Session(Arc<Session>, Arc<User>),
+    Token(Arc<ApiToken>, Arc<User>),
     Edge(EdgeId),
-    User(User),
-    Plants(Vec<String>),
+    User(Arc<User>),
+    Plants(Arc<Vec<String>>),
 }
 
 #[derive(Default)]
@@ -108,7 +108,7 @@ mod tests {
         let g = cache.generation();
         cache.put(
             Key::Plants(Record::Lot, "L".into()),
-            Value::Plants(vec!["a".into()]),
+            Value::Plants(Arc::new(vec!["a".into()])),
             g,
         );
         assert!(cache.get(&Key::Plants(Record::Lot, "L".into())).is_none());

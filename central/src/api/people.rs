@@ -101,7 +101,8 @@ pub struct Me {
 fn me_of(p: &Principal, state: &AppState) -> Result<Me, AppError> {
     let user = p
         .user
-        .clone()
+        .as_deref()
+        .cloned()
         .ok_or_else(|| AppError::bad_request("edges have no profile"))?;
     let sees_plants = match &p.read {
         users::PlantScope::All => vec!["*".to_owned()],

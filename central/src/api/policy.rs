@@ -36,6 +36,7 @@ use axum::routing::{MethodFilter, MethodRouter};
 use chrono::Utc;
 use protocol::EdgeId;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The cookie that carries a page session's id.
 pub const SESSION_COOKIE: &str = "mes_session";
@@ -254,7 +255,7 @@ pub struct Principal {
     /// Whose records they change.
     pub write: PlantScope,
     /// The person, for people (not for edges).
-    pub user: Option<User>,
+    pub user: Option<Arc<User>>,
     /// The page session the request came with, if any.
     pub session: Option<SessionRef>,
     /// The peer address, when the server knows it.
@@ -335,7 +336,12 @@ impl Principal {
         }
     }
 
-    fn for_user(user: User, who: Who, permissions: Permissions, address: Option<String>) -> Self {
+    fn for_user(
+        user: Arc<User>,
+        who: Who,
+        permissions: Permissions,
+        address: Option<String>,
+    ) -> Self {
         Principal {
             who,
             permissions,
@@ -448,6 +454,7 @@ async fn authenticate(
             let Some((session, user)) = state.store().session(hash).await? else {
                 return Err(session_over());
             };
+            let (session, user) = (Arc::new(session), Arc::new(user));
             cache.put(
                 key.clone(),
                 Value::Session(session.clone(), user.clone()),
@@ -490,7 +497,7 @@ async fn authenticate(
     let mut principal = Principal::for_user(user, Who::User { login }, permissions, address);
     principal.session = Some(SessionRef {
         hash,
-        csrf: session.csrf,
+        csrf: session.csrf.clone(),
     });
     Ok(Some(principal))
 }
@@ -513,12 +520,14 @@ async fn bearer(
             Some(Value::User(user)) => user,
             _ => {
                 let generation = cache.generation();
-                let user = state
-                    .store()
-                    .user(BOOTSTRAP_ADMIN.to_owned())
-                    .await?
-                    .filter(|u| u.active)
-                    .unwrap_or_else(bootstrap_admin);
+                let user = Arc::new(
+                    state
+                        .store()
+                        .user(BOOTSTRAP_ADMIN.to_owned())
+                        .await?
+                        .filter(|u| u.active)
+                        .unwrap_or_else(bootstrap_admin),
+                );
                 cache.put(key, Value::User(user.clone()), generation);
                 user
             }
@@ -536,7 +545,11 @@ async fn bearer(
             Some(Value::Token(t, user)) => Some((t, user)),
             _ => {
                 let generation = cache.generation();
-                let found = state.store().api_token(hash).await?;
+                let found = state
+                    .store()
+                    .api_token(hash)
+                    .await?
+                    .map(|(t, user)| (Arc::new(t), Arc::new(user)));
                 if let Some((t, user)) = &found {
                     cache.put(
                         key.clone(),
@@ -578,7 +591,7 @@ async fn bearer(
         let permissions = t.permissions.intersect(user.permissions());
         let who = Who::Token {
             login: user.login.clone(),
-            token_id: t.token_id,
+            token_id: t.token_id.clone(),
         };
         return Ok(Principal::for_user(user, who, permissions, address));
     }
@@ -757,7 +770,7 @@ async fn check(
                 Some(Value::Plants(plants)) => plants,
                 _ => {
                     let generation = cache.generation();
-                    let plants = state.store().plants_of(record, id.to_owned()).await?;
+                    let plants = Arc::new(state.store().plants_of(record, id.to_owned()).await?);
                     if !plants.is_empty() {
                         cache.put(key, Value::Plants(plants.clone()), generation);
                     }

@@ -376,7 +376,7 @@ pub async fn refused(
                 hash: hash_token(id),
                 csrf: session.csrf,
             }),
-            user: Some(user),
+            user: Some(std::sync::Arc::new(user)),
             address: None,
         });
     }
@@ -494,7 +494,8 @@ async fn account(
     let t = ctx_t(&ctx);
     let user = p
         .user
-        .clone()
+        .as_deref()
+        .cloned()
         .ok_or_else(|| AppError::bad_request("edges have no account page"))?;
     let now = Utc::now();
     let login = p.login().unwrap_or_default().to_owned();
