@@ -78,9 +78,8 @@ pub async fn user(
                 .put(url(central, &format!("/api/v1/users/{login}")))
                 .header("authorization", &auth)
                 .json(&body)
-                .send()
-                .await
-                .with_context(|| format!("cannot reach central at {central}"))?;
+                .send_to(central)
+                .await?;
             if !response.status().is_success() {
                 return finish(response, "mes user add").await;
             }
@@ -90,18 +89,16 @@ pub async fn user(
                     &format!("/api/v1/users/{login}/reset-password"),
                 ))
                 .header("authorization", &auth)
-                .send()
-                .await
-                .with_context(|| format!("cannot reach central at {central}"))?;
+                .send_to(central)
+                .await?;
             finish(response, "mes user add").await
         }
         UserCommand::Disable { login } => {
             let response = http
                 .post(url(central, &format!("/api/v1/users/{login}/disable")))
                 .header("authorization", &auth)
-                .send()
-                .await
-                .with_context(|| format!("cannot reach central at {central}"))?;
+                .send_to(central)
+                .await?;
             finish(response, "mes user disable").await
         }
         UserCommand::ResetPassword { login } => {
@@ -111,20 +108,31 @@ pub async fn user(
                     &format!("/api/v1/users/{login}/reset-password"),
                 ))
                 .header("authorization", &auth)
-                .send()
-                .await
-                .with_context(|| format!("cannot reach central at {central}"))?;
+                .send_to(central)
+                .await?;
             finish(response, "mes user reset-password").await
         }
         UserCommand::List => {
             let response = http
                 .get(url(central, "/api/v1/users"))
                 .header("authorization", &auth)
-                .send()
-                .await
-                .with_context(|| format!("cannot reach central at {central}"))?;
+                .send_to(central)
+                .await?;
             finish(response, "mes user list").await
         }
+    }
+}
+
+/// Sends a request to central, naming central when it cannot be reached.
+trait SendTo {
+    async fn send_to(self, central: &str) -> anyhow::Result<reqwest::Response>;
+}
+
+impl SendTo for reqwest::RequestBuilder {
+    async fn send_to(self, central: &str) -> anyhow::Result<reqwest::Response> {
+        self.send()
+            .await
+            .with_context(|| format!("cannot reach central at {central}"))
     }
 }
 
@@ -173,9 +181,8 @@ pub async fn token_create(args: TokenCreate) -> anyhow::Result<()> {
             let signed_in = http
                 .post(url(central, "/api/v1/session"))
                 .json(&json!({"login": login, "password": password}))
-                .send()
-                .await
-                .with_context(|| format!("cannot reach central at {central}"))?;
+                .send_to(central)
+                .await?;
             if !signed_in.status().is_success() {
                 return finish(signed_in, "mes token create: sign-in").await;
             }
@@ -198,10 +205,7 @@ pub async fn token_create(args: TokenCreate) -> anyhow::Result<()> {
             request.header("authorization", format!("Bearer {}", token.expose()))
         }
     };
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach central at {central}"))?;
+    let response = request.send_to(central).await?;
     finish(response, "mes token create").await
 }
 
