@@ -1311,7 +1311,7 @@ async fn ingest_round(
     let db = rusqlite::Connection::open(
         dir.path()
             .join("central")
-            .join(central::store::sqlite::DB_FILE),
+            .join(central::store::sql::DB_FILE),
     )?;
     let ledger: i64 = db.query_row("SELECT COUNT(*) FROM inv_ledger", [], |r| r.get(0))?;
     let good: i64 = db.query_row(

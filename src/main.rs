@@ -335,8 +335,8 @@ async fn run_central(
 
 /// `mes audit verify --data DIR`: the audit chain of `DIR/central.db`, opened read-only.
 fn audit_verify(data: &std::path::Path) -> anyhow::Result<()> {
-    let db = data.join(central::store::sqlite::DB_FILE);
-    let verdict = central::store::sqlite::audit::verify_file(&db)
+    let db = data.join(central::store::sql::DB_FILE);
+    let verdict = central::store::sql::audit::verify_file(&db)
         .with_context(|| format!("cannot read the audit trail of {}", db.display()))?;
     match verdict.broken {
         None => {
@@ -472,7 +472,7 @@ mod tests {
         });
         audit_verify(dir.path()).unwrap();
         let conn =
-            rusqlite::Connection::open(dir.path().join(central::store::sqlite::DB_FILE)).unwrap();
+            rusqlite::Connection::open(dir.path().join(central::store::sql::DB_FILE)).unwrap();
         conn.execute_batch(
             "DROP TRIGGER audit_log_no_update;
              UPDATE audit_log SET actor = 'someone else' WHERE seq = 2;",

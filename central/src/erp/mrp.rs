@@ -50,7 +50,7 @@
 //! [`QTY_DP`] decimal places. Arithmetic is checked: an overflow is an error, not a panic.
 //! Make items explode their BOM; buy items never do. Scheduled receipts are not exploded:
 //! central passes an open work order's components still to issue as demand of their own,
-//! referenced by the order (`store::sqlite::erp`'s `open_work_orders`).
+//! referenced by the order (`store::sql::erp`'s `open_work_orders`).
 
 use super::calendar::Calendar;
 use chrono::NaiveDate;

@@ -13,7 +13,7 @@ pub mod mrp;
 pub mod operators;
 pub mod people;
 pub mod plants;
-pub mod sqlite;
+pub mod sql;
 pub mod work_orders;
 
 pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
@@ -41,6 +41,14 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Db(#[from] sql::db::DbError),
+    /// The store's settings do not read (a URL that does not parse).
+    #[error("{0}")]
+    Config(String),
+    /// The database cannot be reached.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("stored json is invalid: {0}")]
     Json(#[from] serde_json::Error),
     #[error("cannot create data directory {path}: {source}")]

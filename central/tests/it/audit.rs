@@ -448,7 +448,7 @@ async fn issue_13_filters_paging_and_csv() {
 }
 
 fn raw(h: &Harness) -> rusqlite::Connection {
-    rusqlite::Connection::open(h.dir.path().join(central::store::sqlite::DB_FILE)).unwrap()
+    rusqlite::Connection::open(h.dir.path().join(central::store::sql::DB_FILE)).unwrap()
 }
 
 #[tokio::test]
@@ -486,10 +486,9 @@ async fn issue_13_tampering_with_the_file_is_named_by_verify() {
     assert_eq!(broken.seq, 3, "{}", broken.reason);
     assert!(broken.reason.contains("changed"), "{}", broken.reason);
     // The same from the file alone, as `mes audit verify` reads it.
-    let from_file = central::store::sqlite::audit::verify_file(
-        &h.dir.path().join(central::store::sqlite::DB_FILE),
-    )
-    .unwrap();
+    let from_file =
+        central::store::sql::audit::verify_file(&h.dir.path().join(central::store::sql::DB_FILE))
+            .unwrap();
     assert_eq!(from_file.broken.map(|b| b.seq), Some(3));
     // Putting it back makes the chain hold again.
     conn.execute_batch(

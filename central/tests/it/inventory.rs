@@ -422,7 +422,7 @@ async fn issue_6_an_upgraded_store_books_its_stored_events_once() {
     // Make the file look like schema 2, before the ledger existed.
     {
         let conn =
-            rusqlite::Connection::open(dir.path().join(central::store::sqlite::DB_FILE)).unwrap();
+            rusqlite::Connection::open(dir.path().join(central::store::sql::DB_FILE)).unwrap();
         conn.execute_batch(
             "DROP TABLE inv_ledger; DROP TABLE gen_produced; DROP TABLE gen_consumed;
              DROP TABLE gen_issued; PRAGMA user_version = 2;",

@@ -60,7 +60,7 @@ pub struct AuditCheck {
 impl AuditCheck {
     fn of(dir: &tempfile::TempDir) -> AuditCheck {
         AuditCheck {
-            db: dir.path().join(central::store::sqlite::DB_FILE),
+            db: dir.path().join(central::store::sql::DB_FILE),
             armed: true,
         }
     }
@@ -71,7 +71,7 @@ impl Drop for AuditCheck {
         if !self.armed || std::thread::panicking() {
             return;
         }
-        match central::store::sqlite::audit::verify_file(&self.db) {
+        match central::store::sql::audit::verify_file(&self.db) {
             Ok(verdict) => assert!(
                 verdict.holds(),
                 "the audit chain of {} does not verify: {:?}",

@@ -3,11 +3,11 @@
 //! (`edge_stations_reported`). Each status replaces the edge's rows in the transaction that
 //! records it ([`replace`]), so central shows the latest fact the edge reported, never a mix.
 
+use super::db::{Connection, OptionalExtension, Transaction, params};
 use super::{StoreError, parse_ts, to_i64, to_u64, ts};
 use crate::store::{OrderStation, ReportedStations, Unassigned};
 use chrono::{DateTime, Utc};
 use protocol::{EdgeId, RunBy, StationRun};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::BTreeMap;
 
 pub(super) const SCHEMA: &str = "
@@ -204,7 +204,7 @@ struct Row {
 }
 
 /// Reads a row selected with [`COLUMNS`]; `run_by` is checked by [`to_row`].
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, Option<String>)> {
+fn read_row(r: &super::db::Row<'_>) -> super::db::Result<(Row, Option<String>)> {
     Ok((
         Row {
             edge_id: r.get(0)?,

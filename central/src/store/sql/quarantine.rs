@@ -1,10 +1,10 @@
 //! The quarantine on SQLite: one row per stored event central could not apply, written by
 //! ingest in its transaction ([`put`]); the event itself stays in `events` as the edge sent it.
 
+use super::db::{Connection, Transaction, params};
 use super::{StoreError, parse_ts, to_i64, to_u64};
 use crate::store::QuarantinedEvent;
 use protocol::{EdgeId, EventId, Seq, bounds};
-use rusqlite::{Connection, Transaction, params};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS quarantine (

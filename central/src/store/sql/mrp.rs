@@ -1,6 +1,7 @@
 //! [`MrpStore`] on SQLite: stored runs, their planned orders, and what was firmed.
 
-use super::{SqliteStore, StoreError, parse_ts, to_i64, to_u64, ts};
+use super::db::{Connection, OptionalExtension, TransactionBehavior, params};
+use super::{SqlStore, StoreError, parse_ts, to_i64, to_u64, ts};
 use crate::erp::mrp::{ItemKind, MrpPlan, PlannedOrder, lateness};
 use crate::store::mrp::{
     FirmRequest, FirmSelection, Firmed, FirmedOrder, MAX_STORED_RUNS, MrpStore, Requisition,
@@ -9,7 +10,6 @@ use crate::store::mrp::{
 use crate::store::work_orders::{NewWorkOrder, WoRejection, WoResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 
@@ -133,7 +133,7 @@ fn invalid(reference: &str, message: impl std::fmt::Display) -> WoRejection {
 }
 
 #[async_trait]
-impl MrpStore for SqliteStore {
+impl MrpStore for SqlStore {
     async fn save_mrp_run(
         &self,
         mut plan: MrpPlan,
@@ -142,15 +142,20 @@ impl MrpStore for SqliteStore {
     ) -> Result<MrpPlan, StoreError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.prepare_cached(
-                "INSERT INTO mrp_runs (as_of, created_at, messages) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![
-                as_of.to_string(),
-                ts(now),
-                serde_json::to_string(&plan.messages)?
-            ])?;
-            let run = to_u64(tx.last_insert_rowid());
+            let run = tx
+                .prepare_cached(
+                    "INSERT INTO mrp_runs (as_of, created_at, messages) VALUES (?1, ?2, ?3)
+                 RETURNING run",
+                )?
+                .query_row(
+                    params![
+                        as_of.to_string(),
+                        ts(now),
+                        serde_json::to_string(&plan.messages)?
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )?;
+            let run = to_u64(run);
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO mrp_planned (run, reference, position, item, kind, qty, start,

@@ -9,11 +9,13 @@
 //! so the PostgreSQL store can share it where it fits.
 
 pub mod audit;
+pub mod db;
 mod erp;
 mod inventory;
 mod mrp;
 mod operators;
 mod people;
+mod pg;
 mod quarantine;
 mod stations;
 mod stock;
@@ -27,8 +29,8 @@ use super::{
 use crate::erp::work_order::OrderFact;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use db::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use protocol::{EdgeId, EdgeStatus, EventId, Plan, PlanContent, PlanVersion, Seq};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -87,7 +89,17 @@ CREATE TABLE IF NOT EXISTS plans (
 /// Opens (creating if needed) `central.db` in `data_dir`.
 pub async fn open_sqlite_store(data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
     let data_dir = data_dir.to_owned();
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir))
+    let store = tokio::task::spawn_blocking(move || SqlStore::open(&data_dir))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+    Ok(Arc::new(store))
+}
+
+/// Connects to the PostgreSQL database at `url` (`postgres://user@host:port/db`), making or
+/// upgrading central's schema in it ([`pg::open`]).
+pub async fn open_postgres_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let url = url.to_owned();
+    let store = tokio::task::spawn_blocking(move || pg::open(&url))
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
     Ok(Arc::new(store))
@@ -147,14 +159,23 @@ pub(super) struct Writers {
     pub(super) unaudited: Connection,
 }
 
-pub struct SqliteStore {
-    writer: Arc<Mutex<Writers>>,
-    reader: Arc<Mutex<Connection>>,
-    /// `central.db`, for what opens its own connection (verifying the audit chain).
-    path: std::path::PathBuf,
+/// Central's store on either engine: the same SQL and code, over SQLite's two writers and
+/// reader or a pool of PostgreSQL connections.
+pub struct SqlStore {
+    backend: Backend,
 }
 
-impl SqliteStore {
+enum Backend {
+    Sqlite {
+        writer: Arc<Mutex<Writers>>,
+        reader: Arc<Mutex<Connection>>,
+        /// `central.db`, for what opens its own connection (verifying the audit chain).
+        path: std::path::PathBuf,
+    },
+    Postgres(Arc<pg::Pool>),
+}
+
+impl SqlStore {
     /// Blocking open; prefer [`open_sqlite_store`] from async code.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let data_dir_error = |source| StoreError::DataDir {
@@ -166,31 +187,25 @@ impl SqliteStore {
         // Owner-only before SQLite opens it, whatever the umask; SQLite gives -wal and -shm
         // the database file's mode.
         create_private_file(&path).map_err(data_dir_error)?;
-        let mut writer = Connection::open(&path)?;
-        writer.busy_timeout(std::time::Duration::from_secs(5))?;
-        writer.pragma_update(None, "journal_mode", "WAL")?;
-        writer.pragma_update(None, "synchronous", "FULL")?;
+        let raw = rusqlite::Connection::open(&path)?;
+        raw.busy_timeout(std::time::Duration::from_secs(5))?;
+        raw.pragma_update(None, "journal_mode", "WAL")?;
+        raw.pragma_update(None, "synchronous", "FULL")?;
         // A large batch is several MiB; a transaction that outgrows the page cache spills
         // pages to the WAL before commit, which costs a third of the ingest throughput.
-        writer.pragma_update(None, "cache_size", -131_072)?;
-        let version: i64 = writer.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        raw.pragma_update(None, "cache_size", -131_072)?;
+        let version: i64 = raw.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::Corrupt(format!(
                 "{} has schema version {version}, but this build knows up to {SCHEMA_VERSION}; upgrade central",
                 path.display()
             )));
         }
-        writer.execute_batch(SCHEMA)?;
-        writer.execute_batch(erp::SCHEMA)?;
-        writer.execute_batch(inventory::SCHEMA)?;
-        writer.execute_batch(work_orders::SCHEMA)?;
-        writer.execute_batch(quarantine::SCHEMA)?;
-        writer.execute_batch(operators::SCHEMA)?;
-        writer.execute_batch(stock::SCHEMA)?;
-        writer.execute_batch(mrp::SCHEMA)?;
-        writer.execute_batch(stations::SCHEMA)?;
-        writer.execute_batch(people::SCHEMA)?;
-        writer.execute_batch(audit::SCHEMA)?;
+        raw.set_prepared_statement_cache_capacity(64);
+        let mut writer = Connection::sqlite(raw);
+        for schema in schemas() {
+            writer.execute_batch(schema)?;
+        }
         stock::add_columns(&writer)?;
         people::add_columns(&writer)?;
         if version < 3 {
@@ -202,30 +217,56 @@ impl SqliteStore {
         if version < 6 {
             stations::backfill_unassigned(&mut writer)?;
         }
-        writer.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        // After every schema and upgrade ran (upgrades are not audited): the triggers are
-        // made from the tables as they are now.
-        audit::install(&writer)?;
-        writer.set_prepared_statement_cache_capacity(32);
-        let unaudited = Connection::open(&path)?;
+        if let Some(raw) = writer.as_sqlite() {
+            raw.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            // After every schema and upgrade ran (upgrades are not audited): the triggers
+            // are made from the tables as they are now.
+            audit::install(raw)?;
+        }
+        let unaudited = rusqlite::Connection::open(&path)?;
         unaudited.busy_timeout(std::time::Duration::from_secs(5))?;
         unaudited.pragma_update(None, "synchronous", "FULL")?;
         unaudited.pragma_update(None, "cache_size", -131_072)?;
-        unaudited.set_prepared_statement_cache_capacity(32);
+        unaudited.set_prepared_statement_cache_capacity(64);
         // The -wal and -shm exist now; a store made 0644 by an older central is repaired.
         make_private(&path).map_err(data_dir_error)?;
 
-        let reader = Connection::open(&path)?;
+        let reader = rusqlite::Connection::open(&path)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
         reader.pragma_update(None, "query_only", true)?;
-        Ok(SqliteStore {
-            writer: Arc::new(Mutex::new(Writers {
-                audited: writer,
-                unaudited,
-            })),
-            reader: Arc::new(Mutex::new(reader)),
-            path,
+        reader.set_prepared_statement_cache_capacity(64);
+        Ok(SqlStore {
+            backend: Backend::Sqlite {
+                writer: Arc::new(Mutex::new(Writers {
+                    audited: writer,
+                    unaudited: Connection::sqlite(unaudited),
+                })),
+                reader: Arc::new(Mutex::new(Connection::sqlite(reader))),
+                path,
+            },
         })
+    }
+
+    fn postgres(pool: pg::Pool) -> SqlStore {
+        SqlStore {
+            backend: Backend::Postgres(Arc::new(pool)),
+        }
+    }
+
+    /// `central.db`, when the store runs on SQLite.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => Some(path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The engine this store runs on.
+    pub fn dialect(&self) -> db::Dialect {
+        match self.backend {
+            Backend::Sqlite { .. } => db::Dialect::Sqlite,
+            Backend::Postgres(_) => db::Dialect::Postgres,
+        }
     }
 
     async fn with_conn<C, T, F>(conn: &Arc<Mutex<C>>, f: F) -> Result<T, StoreError>
@@ -245,6 +286,20 @@ impl SqliteStore {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
+    async fn with_pg<T, F>(pool: &Arc<pg::Pool>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
     /// Runs `f` on the audited writer, whoever the task's actor is (entries the store appends
     /// itself).
     pub(super) async fn write_audited<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -252,7 +307,12 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        Self::with_conn(&self.writer, move |w: &mut Writers| f(&mut w.audited)).await
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                Self::with_conn(writer, move |w: &mut Writers| f(&mut w.audited)).await
+            }
+            Backend::Postgres(pool) => Self::with_pg(pool, f).await,
+        }
     }
 
     /// Runs `f` on a writer. When the task has an actor
@@ -263,13 +323,20 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        match crate::people::audit::current_actor() {
-            None => Self::with_conn(&self.writer, move |w: &mut Writers| f(&mut w.unaudited)).await,
-            Some(actor) => {
-                Self::with_conn(&self.writer, move |w: &mut Writers| {
+        let actor = crate::people::audit::current_actor();
+        match (&self.backend, actor) {
+            (Backend::Sqlite { writer, .. }, None) => {
+                Self::with_conn(writer, move |w: &mut Writers| f(&mut w.unaudited)).await
+            }
+            (Backend::Sqlite { writer, .. }, Some(actor)) => {
+                Self::with_conn(writer, move |w: &mut Writers| {
                     audit::as_actor(&mut w.audited, &actor, f)
                 })
                 .await
+            }
+            (Backend::Postgres(pool), None) => Self::with_pg(pool, f).await,
+            (Backend::Postgres(pool), Some(actor)) => {
+                Self::with_pg(pool, move |conn| audit::as_actor(conn, &actor, f)).await
             }
         }
     }
@@ -279,8 +346,29 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        Self::with_conn(&self.reader, f).await
+        match &self.backend {
+            Backend::Sqlite { reader, .. } => Self::with_conn(reader, f).await,
+            Backend::Postgres(pool) => Self::with_pg(pool, f).await,
+        }
     }
+}
+
+/// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
+/// PostgreSQL's).
+fn schemas() -> [&'static str; 11] {
+    [
+        SCHEMA,
+        erp::SCHEMA,
+        inventory::SCHEMA,
+        work_orders::SCHEMA,
+        quarantine::SCHEMA,
+        operators::SCHEMA,
+        stock::SCHEMA,
+        mrp::SCHEMA,
+        stations::SCHEMA,
+        people::SCHEMA,
+        audit::SCHEMA,
+    ]
 }
 
 /// One event, as a row of the `events` table.
@@ -376,7 +464,7 @@ fn not_found(edge_id: &EdgeId) -> StoreError {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn create_edge(&self, edge_id: &EdgeId, token_hash: [u8; 32]) -> Result<(), StoreError> {
         let edge_id = edge_id.clone();
         self.write(move |conn| {
@@ -887,7 +975,7 @@ impl Store for SqliteStore {
 /// registry, the rules of the plant of the edge's line, and, where that plant refuses lots
 /// without stock, how much central holds of each lot the plan's operations may take.
 pub(crate) fn fill_central_parts(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Transaction<'_>,
     edge_id: &EdgeId,
     mut content: PlanContent,
 ) -> Result<PlanContent, StoreError> {
@@ -947,7 +1035,7 @@ pub(crate) fn fill_central_parts(
 /// work-order change and the plan it publishes commit together. Every plan is published
 /// here, and every plan carries the registry's active operators, whatever `content` held.
 fn publish_plan_in(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Transaction<'_>,
     edge_id: &EdgeId,
     content: PlanContent,
 ) -> Result<Plan, StoreError> {
@@ -1005,7 +1093,7 @@ mod tests {
     fn issue_11_data_dir_and_database_are_owner_only() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("central");
-        let store = SqliteStore::open(&data).unwrap();
+        let store = SqlStore::open(&data).unwrap();
         let db = data.join(DB_FILE);
         let files = [
             db.clone(),
@@ -1020,7 +1108,7 @@ mod tests {
         for file in files.iter().filter(|f| f.exists()) {
             std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
-        let _store = SqliteStore::open(&data).unwrap();
+        let _store = SqlStore::open(&data).unwrap();
         for file in &files {
             assert_eq!(mode(file), 0o600, "{} after reopening", file.display());
         }

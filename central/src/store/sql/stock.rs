@@ -11,11 +11,11 @@
 //! **Architecture Invariant:** `inv_balance` equals the ledger summed by item, lot and
 //! location (a test rebuilds it from the ledger and compares).
 
+use super::db::{Connection, OptionalExtension, Transaction, params};
 use super::{StoreError, ts};
 use crate::people::plants::{DEFAULT_PLANT, Plant};
 use chrono::{DateTime, Utc};
 use protocol::NegativeStock;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
@@ -45,6 +45,14 @@ fn decimal(s: &str) -> Result<Decimal, StoreError> {
 
 /// Whether `table` has `column` (for upgrades that add one).
 pub(super) fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, StoreError> {
+    if conn.dialect() == super::db::Dialect::Postgres {
+        return Ok(conn
+            .prepare(
+                "SELECT 1 FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = ?1 AND column_name = ?2",
+            )?
+            .exists(params![table, column])?);
+    }
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
     let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
     for name in names {
@@ -55,15 +63,28 @@ pub(super) fn has_column(conn: &Connection, table: &str, column: &str) -> Result
     Ok(false)
 }
 
+/// The type of a text column added to a table: on PostgreSQL, sorted by its bytes as SQLite
+/// sorts it ([`super::db::pg_ddl`]).
+pub(super) fn text_type(conn: &Connection) -> &'static str {
+    match conn.dialect() {
+        super::db::Dialect::Sqlite => "TEXT",
+        super::db::Dialect::Postgres => "TEXT COLLATE \"C\"",
+    }
+}
+
 /// Columns added to tables older versions made; run on every open (cheap when present).
 pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
     if !has_column(conn, "mes_lines", "plant")? {
         conn.execute_batch(&format!(
-            "ALTER TABLE mes_lines ADD COLUMN plant TEXT NOT NULL DEFAULT '{DEFAULT_PLANT}'"
+            "ALTER TABLE mes_lines ADD COLUMN plant {} NOT NULL DEFAULT '{DEFAULT_PLANT}'",
+            text_type(conn)
         ))?;
     }
     if !has_column(conn, "inv_ledger", "booked_by")? {
-        conn.execute_batch("ALTER TABLE inv_ledger ADD COLUMN booked_by TEXT")?;
+        conn.execute_batch(&format!(
+            "ALTER TABLE inv_ledger ADD COLUMN booked_by {}",
+            text_type(conn)
+        ))?;
     }
     conn.execute(
         "INSERT INTO plants (plant, name, updated_at) VALUES (?1, 'Default plant', ?2)
@@ -362,7 +383,7 @@ pub(super) fn negative_stock_str(n: NegativeStock) -> &'static str {
     }
 }
 
-fn plant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, bool, String)> {
+fn plant_row(r: &super::db::Row<'_>) -> super::db::Result<(String, String, String, bool, String)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
@@ -438,7 +459,7 @@ pub(super) fn put_plant(tx: &Transaction<'_>, p: &Plant) -> Result<(), StoreErro
 }
 
 #[async_trait::async_trait]
-impl crate::store::plants::PlantStore for super::SqliteStore {
+impl crate::store::plants::PlantStore for super::SqlStore {
     async fn plants(&self) -> Result<Vec<Plant>, StoreError> {
         self.read(|conn| plants(conn)).await
     }
@@ -452,7 +473,7 @@ impl crate::store::plants::PlantStore for super::SqliteStore {
         p: Plant,
     ) -> Result<crate::store::work_orders::Changed<Plant>, StoreError> {
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.transaction_with_behavior(super::db::TransactionBehavior::Immediate)?;
             put_plant(&tx, &p)?;
             let plans = super::operators::republish(&tx)?;
             tx.commit()?;

@@ -1,14 +1,14 @@
 //! [`OperatorStore`] on SQLite: the `operators` table, the active operators every plan carries
 //! ([`active`]), and the new plan versions a registry change publishes ([`republish`]).
 
-use super::{SqliteStore, StoreError, parse_ts, to_i64, ts};
+use super::db::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use super::{SqlStore, StoreError, parse_ts, to_i64, ts};
 use crate::people::operators::{MAX_ACTIVE_OPERATORS, Operator, OperatorUpdate, PinUpdate};
 use crate::store::operators::{OperatorStore, RegistryRejection, RegistryResult};
 use crate::store::work_orders::Changed;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use protocol::{EdgeId, Plan, PlanOperator};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS operators (
@@ -56,7 +56,7 @@ const VIEW_COLUMNS: &str =
 
 type RawOperator = (String, String, String, bool, bool, String);
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawOperator> {
+fn raw(r: &super::db::Row<'_>) -> super::db::Result<RawOperator> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -172,7 +172,7 @@ pub(crate) fn republish(tx: &Transaction<'_>) -> Result<Vec<Plan>, StoreError> {
 }
 
 #[async_trait]
-impl OperatorStore for SqliteStore {
+impl OperatorStore for SqlStore {
     async fn operators(&self) -> Result<Vec<Operator>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!("{VIEW_COLUMNS} ORDER BY badge"))?;

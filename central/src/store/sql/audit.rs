@@ -21,7 +21,10 @@
 //! off), so its entry would show the new row only: use `ON CONFLICT … DO UPDATE`, which is
 //! audited as an update with the row before.
 
-use super::{SqliteStore, StoreError, parse_ts, to_i64, to_u64, ts};
+use super::db::{
+    self, Connection, Dialect, OptionalExtension, ToSql, Transaction, TransactionBehavior, params,
+};
+use super::{SqlStore, StoreError, parse_ts, to_i64, to_u64, ts};
 use crate::people::audit::{
     Actor, ActorKind, AuditVerdict, ChainVerifier, HashInput, REDACTED, StoredEntry, entry_hash,
     is_secret_column,
@@ -31,9 +34,9 @@ use crate::store::audit::{
 };
 use async_trait::async_trait;
 use chrono::Utc;
+use rusqlite::OpenFlags;
 use rusqlite::functions::FunctionFlags;
-use rusqlite::types::{ToSql, ValueRef};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::types::ValueRef;
 use std::path::Path;
 
 pub(super) const SCHEMA: &str = "
@@ -105,7 +108,7 @@ const COLUMNS: &str = "seq, at, actor_kind, actor, address, operation, \"action\
 
 /// `audit_hash(prev_hash, seq, at, actor_kind, actor, address, operation, action, entity,
 /// entity_id, before, after)`: [`entry_hash`] as an SQL function, for the triggers.
-pub(super) fn register_functions(conn: &Connection) -> Result<(), StoreError> {
+pub(super) fn register_functions(conn: &rusqlite::Connection) -> Result<(), StoreError> {
     conn.create_scalar_function(
         "audit_hash",
         12,
@@ -155,6 +158,17 @@ fn value_text(value: ValueRef<'_>) -> Option<String> {
         ValueRef::Real(r) => Some(r.to_string()),
         ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => Some(hex::encode(b)),
+    }
+}
+
+/// [`value_text`] of a value read through [`db::Row`].
+fn db_value_text(value: db::ValueRef<'_>) -> Option<String> {
+    match value {
+        db::ValueRef::Null => None,
+        db::ValueRef::Integer(i) => Some(i.to_string()),
+        db::ValueRef::Real(r) => Some(r.to_string()),
+        db::ValueRef::Text(t) => Some(t.to_owned()),
+        db::ValueRef::Blob(b) => Some(hex::encode(b)),
     }
 }
 
@@ -253,7 +267,7 @@ END;
     }
 }
 
-fn audited_tables(conn: &Connection) -> Result<Vec<Table>, StoreError> {
+fn audited_tables(conn: &rusqlite::Connection) -> Result<Vec<Table>, StoreError> {
     let names: Vec<String> = conn
         .prepare(
             "SELECT name FROM main.sqlite_master
@@ -287,7 +301,7 @@ fn audited_tables(conn: &Connection) -> Result<Vec<Table>, StoreError> {
 /// Makes (again) the audit context and the TEMP triggers of every audited table on the
 /// writer connection. Called at open after every schema ran; call it again after creating a
 /// table later on the same connection.
-pub(crate) fn install(conn: &Connection) -> Result<(), StoreError> {
+pub(crate) fn install(conn: &rusqlite::Connection) -> Result<(), StoreError> {
     register_functions(conn)?;
     conn.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS audit_ctx (
@@ -324,42 +338,237 @@ pub(super) fn as_actor<T>(
     actor: &Actor,
     f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.prepare_cached("DELETE FROM audit_ctx")?.execute([])?;
-    conn.prepare_cached(
-        "INSERT INTO audit_ctx (at, actor_kind, actor, address, operation)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        ts(Utc::now()),
+    let at = ts(Utc::now());
+    let (set, clear) = match conn.dialect() {
+        Dialect::Sqlite => (
+            "INSERT INTO audit_ctx (at, actor_kind, actor, address, operation)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "DELETE FROM audit_ctx",
+        ),
+        // The session's settings, which the triggers read (`install_pg`); set for the
+        // session, not one transaction, as `f` may run several.
+        Dialect::Postgres => (
+            "SELECT set_config('mes.audit_at', ?1, false), set_config('mes.audit_kind', ?2, false),
+                    set_config('mes.audit_actor', ?3, false),
+                    set_config('mes.audit_address', COALESCE(?4, ''), false),
+                    set_config('mes.audit_operation', ?5, false)",
+            "SELECT set_config('mes.audit_actor', '', false)",
+        ),
+    };
+    if conn.dialect() == Dialect::Sqlite {
+        conn.prepare_cached(clear)?.execute([])?;
+    }
+    let values = params![
+        at,
         actor.kind.as_str(),
         actor.id,
         actor.address,
         actor.operation
-    ])?;
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
-    let cleared = conn
-        .prepare_cached("DELETE FROM audit_ctx")
-        .and_then(|mut s| s.execute([]));
-    match result {
-        Ok(result) => {
-            if let Err(e) = cleared {
-                // The next write clears it before it sets its own; a write without an actor
-                // in between would be audited as this actor's.
-                tracing::error!(error = %e, "cannot clear the audit context");
-            }
-            result
+    ];
+    match conn.dialect() {
+        Dialect::Sqlite => {
+            conn.prepare_cached(set)?.execute(values)?;
         }
+        Dialect::Postgres => {
+            conn.prepare_cached(set)?.query_row(values, |_| Ok(()))?;
+        }
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
+    let cleared = match conn.dialect() {
+        Dialect::Sqlite => conn
+            .prepare_cached(clear)
+            .and_then(|mut s| s.execute([]))
+            .map(drop),
+        Dialect::Postgres => conn
+            .prepare_cached(clear)
+            .and_then(|mut s| s.query_row([], |_| Ok(()))),
+    };
+    if let Err(e) = &cleared {
+        // The next write clears it before it sets its own (SQLite); a PostgreSQL connection
+        // that kept another's context is closed, never reused.
+        tracing::error!(error = %e, "cannot clear the audit context");
+        conn.discard();
+    }
+    match result {
+        Ok(result) => result,
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 
-fn stored_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntry> {
-    let text = |i: usize| r.get_ref(i).map(value_text);
+/// `mes_audit_hash(...)`: [`entry_hash`] in SQL, for PostgreSQL's triggers: SHA-256 of the
+/// domain, then each field as `0x00` for NULL or `0x01`, its UTF-8 length (8 bytes, big
+/// endian) and its bytes.
+const PG_FUNCTIONS: &str = "
+CREATE OR REPLACE FUNCTION mes_audit_field(f TEXT) RETURNS BYTEA LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN f IS NULL THEN '\\x00'::bytea
+           ELSE '\\x01'::bytea || int8send(octet_length(convert_to(f, 'UTF8'))::bigint)
+                || convert_to(f, 'UTF8') END
+$$;
+CREATE OR REPLACE FUNCTION mes_audit_hash(prev TEXT, seq BIGINT, at TEXT, kind TEXT,
+    actor TEXT, address TEXT, operation TEXT, action TEXT, entity TEXT, entity_id TEXT,
+    b TEXT, a TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
+    SELECT encode(sha256(convert_to('mes-audit-v1', 'UTF8') || mes_audit_field(prev)
+        || mes_audit_field(seq::text) || mes_audit_field(at) || mes_audit_field(kind)
+        || mes_audit_field(actor) || mes_audit_field(address) || mes_audit_field(operation)
+        || mes_audit_field(action) || mes_audit_field(entity) || mes_audit_field(entity_id)
+        || mes_audit_field(b) || mes_audit_field(a)), 'hex')
+$$;
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only';
+END
+$$;
+DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log;
+CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+";
+
+/// One column's value of `row` (`NEW` or `OLD`) as PostgreSQL's trail writes it.
+fn pg_value_sql(row: &str, column: &str) -> String {
+    let c = format!("{row}.{}", ident(column));
+    if is_secret_column(column) {
+        format!(
+            "CASE WHEN {c} IS NULL THEN NULL ELSE {} END",
+            literal(REDACTED)
+        )
+    } else {
+        format!("{c}")
+    }
+}
+
+/// The audited tables of PostgreSQL's schema, with their columns and primary key.
+fn pg_audited_tables(conn: &Connection) -> Result<Vec<Table>, StoreError> {
+    let names: Vec<String> = conn
+        .prepare(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+             ORDER BY table_name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut tables = Vec::new();
+    for name in names {
+        if name == "mes_schema" || NOT_AUDITED.iter().any(|(t, _)| *t == name) {
+            continue;
+        }
+        let columns: Vec<(String, String)> = conn
+            .prepare(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = ?1
+                 ORDER BY ordinal_position",
+            )?
+            .query_map(params![name], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let key: Vec<String> = conn
+            .prepare(
+                "SELECT a.attname::text FROM pg_index i
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                 WHERE i.indrelid = (quote_ident(current_schema()) || '.' || quote_ident(?1))::regclass
+                   AND i.indisprimary
+                 ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            )?
+            .query_map(params![name], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        tables.push(Table {
+            name,
+            columns: columns.into_iter().map(|(c, _)| c).collect(),
+            key,
+        });
+    }
+    Ok(tables)
+}
+
+impl Table {
+    fn pg_row_json(&self, row: &str) -> String {
+        // `json_build_object` takes at most 100 arguments: 50 columns a call, merged.
+        let parts: Vec<String> = self
+            .columns
+            .chunks(50)
+            .map(|chunk| {
+                let pairs: Vec<String> = chunk
+                    .iter()
+                    .map(|c| format!("{}, {}", literal(c), pg_value_sql(row, c)))
+                    .collect();
+                format!("jsonb_build_object({})", pairs.join(", "))
+            })
+            .collect();
+        format!("({})::text", parts.join(" || "))
+    }
+
+    fn pg_entity_id(&self, row: &str) -> String {
+        if self.key.is_empty() {
+            return "NULL".to_owned();
+        }
+        let parts: Vec<String> = self
+            .key
+            .iter()
+            .map(|c| format!("coalesce(({})::text, '')", pg_value_sql(row, c)))
+            .collect();
+        parts.join(" || '/' || ")
+    }
+
+    /// The table's trigger function and trigger: PostgreSQL's [`Table::triggers`].
+    fn pg_trigger(&self) -> String {
+        let table = ident(&self.name);
+        let function = ident(&format!("audit_row_{}", self.name));
+        let trigger = ident(&format!("audit_{}", self.name));
+        format!(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    b TEXT; a TEXT; id TEXT; s BIGINT; prev TEXT; act TEXT := lower(TG_OP);
+    at TEXT := current_setting('mes.audit_at', true);
+    kind TEXT := current_setting('mes.audit_kind', true);
+    actor TEXT := current_setting('mes.audit_actor', true);
+    address TEXT := NULLIF(current_setting('mes.audit_address', true), '');
+    operation TEXT := current_setting('mes.audit_operation', true);
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD IS NOT DISTINCT FROM NEW THEN RETURN NULL; END IF;
+    IF TG_OP <> 'INSERT' THEN b := {before}; END IF;
+    IF TG_OP <> 'DELETE' THEN a := {after}; id := {new_id}; ELSE id := {old_id}; END IF;
+    -- The chain's next entry, one writer at a time across instances.
+    PERFORM pg_advisory_xact_lock({lock});
+    SELECT coalesce(max(l.seq), 0) + 1 INTO s FROM audit_log l;
+    SELECT l.hash INTO prev FROM audit_log l ORDER BY l.seq DESC LIMIT 1;
+    INSERT INTO audit_log ({COLUMNS})
+    VALUES (s, at, kind, actor, address, operation, act, {entity}, id, b, a, prev,
+            mes_audit_hash(prev, s, at, kind, actor, address, operation, act, {entity}, id, b, a));
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS {trigger} ON {table};
+CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {table} FOR EACH ROW
+    WHEN (current_setting('mes.audit_actor', true) <> '')
+    EXECUTE FUNCTION {function}();
+",
+            before = self.pg_row_json("OLD"),
+            after = self.pg_row_json("NEW"),
+            new_id = self.pg_entity_id("NEW"),
+            old_id = self.pg_entity_id("OLD"),
+            lock = db::WRITE_LOCK,
+            entity = literal(&self.name),
+        )
+    }
+}
+
+/// Makes (again) PostgreSQL's audit functions and the trigger of every audited table. Run at
+/// every start, inside the schema's transaction.
+pub(super) fn install_pg(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(PG_FUNCTIONS)?;
+    let mut sql = String::new();
+    for table in pg_audited_tables(conn)? {
+        sql.push_str(&table.pg_trigger());
+    }
+    conn.execute_batch(&sql)?;
+    Ok(())
+}
+
+fn stored_entry(r: &db::Row<'_>) -> db::Result<StoredEntry> {
+    let text = |i: usize| r.with_ref(i, db_value_text);
     Ok(StoredEntry {
-        seq: match r.get_ref(0)? {
-            ValueRef::Integer(seq) => seq,
+        seq: r.with_ref(0, |v| match v {
+            db::ValueRef::Integer(seq) => seq,
             _ => -1,
-        },
+        })?,
         at: text(1)?,
         actor_kind: text(2)?,
         actor: text(3)?,
@@ -420,29 +629,43 @@ pub fn verify_file(path: &Path) -> Result<AuditVerdict, StoreError> {
             path.display()
         )));
     }
-    let conn = Connection::open_with_flags(
+    let conn = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    verify_conn(&conn)
+    verify_conn(&Connection::sqlite(conn))
 }
 
+/// Entries read at a time while verifying, so a long trail is never held in memory whole.
+const VERIFY_PAGE: i64 = 10_000;
+
 fn verify_conn(conn: &Connection) -> Result<AuditVerdict, StoreError> {
-    let exists: Option<i64> = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let exists_sql = match conn.dialect() {
+        Dialect::Sqlite => {
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'"
+        }
+        Dialect::Postgres => {
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'audit_log'"
+        }
+    };
+    let exists: Option<i64> = conn.query_row(exists_sql, [], |r| r.get(0)).optional()?;
     let mut verifier = ChainVerifier::new();
     if exists.is_some() {
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            if !verifier.push(&stored_entry(row)?) {
-                break;
+        let mut after = i64::MIN;
+        'pages: loop {
+            let page: Vec<StoredEntry> = conn
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                ))?
+                .query_map(params![after, VERIFY_PAGE], stored_entry)?
+                .collect::<Result<_, _>>()?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for entry in &page {
+                if !verifier.push(entry) {
+                    break 'pages;
+                }
             }
         }
     }
@@ -450,10 +673,7 @@ fn verify_conn(conn: &Connection) -> Result<AuditVerdict, StoreError> {
 }
 
 /// Appends `entry` inside `tx` as the chain's next.
-fn append_in(
-    tx: &rusqlite::Transaction<'_>,
-    entry: NewAuditEntry,
-) -> Result<AuditEntry, StoreError> {
+fn append_in(tx: &Transaction<'_>, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
     let (seq, prev): (i64, Option<String>) = tx.query_row(
         "SELECT (SELECT coalesce(max(seq), 0) + 1 FROM audit_log),
                 (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1)",
@@ -535,7 +755,7 @@ fn query_in(conn: &Connection, query: &AuditQuery) -> Result<Vec<AuditEntry>, St
     sql.push_str(&format!(" ORDER BY seq {order} LIMIT {limit}"));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
-        rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
+        db::params_from_iter(args.iter().map(|a| a.as_ref())),
         stored_entry,
     )?;
     let mut entries = Vec::new();
@@ -546,7 +766,7 @@ fn query_in(conn: &Connection, query: &AuditQuery) -> Result<Vec<AuditEntry>, St
 }
 
 #[async_trait]
-impl AuditStore for SqliteStore {
+impl AuditStore for SqlStore {
     async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
         // Its own entry, whoever the task's actor is: no row trigger fires here.
         self.write_audited(move |conn| {
@@ -563,11 +783,16 @@ impl AuditStore for SqliteStore {
     }
 
     async fn verify_audit(&self) -> Result<AuditVerdict, StoreError> {
-        // Its own read-only connection: a long trail does not hold up the reader's queries.
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || verify_file(&path))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+        match self.sqlite_path() {
+            // Its own read-only connection: a long trail does not hold up the reader's queries.
+            Some(path) => {
+                let path = path.to_owned();
+                tokio::task::spawn_blocking(move || verify_file(&path))
+                    .await
+                    .map_err(|e| StoreError::Task(e.to_string()))?
+            }
+            None => self.read(|conn| verify_conn(conn)).await,
+        }
     }
 }
 
@@ -586,7 +811,7 @@ mod tests {
              CREATE TABLE events (x TEXT);",
         )
         .unwrap();
-        install(&conn).unwrap();
+        install(conn.as_sqlite().unwrap()).unwrap();
         conn
     }
 
@@ -752,8 +977,11 @@ mod tests {
     #[test]
     fn every_table_of_the_real_schema_is_audited_or_deny_listed_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let writers = store.writer.lock().unwrap();
+        let store = SqlStore::open(dir.path()).unwrap();
+        let super::super::Backend::Sqlite { writer, .. } = &store.backend else {
+            unreachable!("opened on SQLite")
+        };
+        let writers = writer.lock().unwrap();
         let conn = &writers.audited;
         let tables: Vec<String> = conn
             .prepare(
@@ -771,7 +999,7 @@ mod tests {
             let triggers: i64 = conn
                 .query_row(
                     "SELECT count(*) FROM temp.sqlite_master WHERE type = 'trigger' AND tbl_name = ?1",
-                    [table],
+                    params![table],
                     |r| r.get(0),
                 )
                 .unwrap();
@@ -808,7 +1036,7 @@ mod tests {
             as_actor(&mut conn, &actor(), |c| {
                 c.execute(
                     "INSERT INTO things VALUES (?1, 'x', NULL, NULL)",
-                    [format!("t{i}")],
+                    params![format!("t{i}")],
                 )?;
                 Ok(())
             })

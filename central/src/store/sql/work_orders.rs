@@ -4,7 +4,8 @@
 //! ([`OrderProgress`]) and writes it back once, so a batch of 5000 production reports for a
 //! handful of orders costs a handful of row updates, not 5000.
 
-use super::{SqliteStore, StoreError, parse_ts, to_i64, to_u64, ts};
+use super::db::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use super::{SqlStore, StoreError, parse_ts, to_i64, to_u64, ts};
 use crate::erp::import::{Line as CsvLine, RowError};
 use crate::erp::routing_import::RoutingRow;
 use crate::erp::work_order::{
@@ -20,7 +21,6 @@ use crate::store::work_orders::{
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use protocol::{EdgeId, Plan, PlanContent, PlanLot};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -670,7 +670,7 @@ fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreErro
         FROM inv_ledger l
         WHERE l.reverses IS NULL
             AND NOT EXISTS (SELECT 1 FROM inv_ledger r WHERE r.reverses = l.entry_id)";
-    let mut book = |row: Result<(String, String, String, String, bool), rusqlite::Error>| {
+    let mut book = |row: Result<(String, String, String, String, bool), super::db::DbError>| {
         let (lot, location, qty, at, receipt) = row?;
         let entry = by_lot.entry(lot).or_default();
         let at_location = entry.at.entry(location).or_default();
@@ -684,7 +684,7 @@ fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreErro
         }
         Ok::<_, StoreError>(())
     };
-    let columns = |r: &rusqlite::Row<'_>| {
+    let columns = |r: &super::db::Row<'_>| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -1227,7 +1227,7 @@ pub(super) fn create(
 }
 
 #[async_trait]
-impl WorkOrderStore for SqliteStore {
+impl WorkOrderStore for SqlStore {
     async fn put_line(&self, line: Line) -> WoResult<Changed<Line>> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

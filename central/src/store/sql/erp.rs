@@ -8,7 +8,8 @@
 //! (tracking, shelf life, phantom) live in `erp_item_details`, and GTINs in `erp_item_gtins`
 //! (`UNIQUE`, so no two items share one), so that an older file needs no `ALTER TABLE`.
 
-use super::{SqliteStore, StoreError};
+use super::db::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use super::{SqlStore, StoreError};
 use crate::erp::calendar::CalendarSpec;
 use crate::erp::import::{ImportBatch, RowError};
 use crate::erp::master_data::{
@@ -25,7 +26,6 @@ use crate::store::erp::{
 };
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -1467,7 +1467,7 @@ pub(super) fn work_order_components(
 }
 
 #[async_trait]
-impl ErpStore for SqliteStore {
+impl ErpStore for SqlStore {
     async fn import_at(
         &self,
         batch: ImportBatch,

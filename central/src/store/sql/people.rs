@@ -6,14 +6,14 @@
 //! Warehouses belong to a plant from schema 7 on (`erp_warehouses.plant`); existing ones are
 //! migrated into the default plant, as lines were.
 
-use super::{SqliteStore, StoreError, parse_ts, ts};
+use super::db::{Connection, OptionalExtension, TransactionBehavior, params};
+use super::{SqlStore, StoreError, parse_ts, ts};
 use crate::people::plants::DEFAULT_PLANT;
 use crate::people::roles::{Permission, Permissions, Role};
 use crate::people::users::{BOOTSTRAP_ADMIN, Failures, Language, User};
 use crate::store::people::{ApiToken, PeopleStore, Record, Session};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
 
 pub(super) const SCHEMA: &str = "
@@ -70,14 +70,16 @@ CREATE TABLE IF NOT EXISTS api_token_uses (
 pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
     if !super::stock::has_column(conn, "erp_warehouses", "plant")? {
         conn.execute_batch(&format!(
-            "ALTER TABLE erp_warehouses ADD COLUMN plant TEXT NOT NULL DEFAULT '{DEFAULT_PLANT}'"
+            "ALTER TABLE erp_warehouses ADD COLUMN plant {} NOT NULL DEFAULT '{DEFAULT_PLANT}'",
+            super::stock::text_type(conn)
         ))?;
     }
     if !super::stock::has_column(conn, "edges", "plant")? {
         conn.execute_batch(&format!(
-            "ALTER TABLE edges ADD COLUMN plant TEXT NOT NULL DEFAULT '{DEFAULT_PLANT}';
+            "ALTER TABLE edges ADD COLUMN plant {} NOT NULL DEFAULT '{DEFAULT_PLANT}';
              UPDATE edges SET plant = (SELECT min(plant) FROM mes_lines l WHERE l.edge_id = edges.edge_id)
-             WHERE (SELECT count(DISTINCT plant) FROM mes_lines l WHERE l.edge_id = edges.edge_id) = 1;"
+             WHERE (SELECT count(DISTINCT plant) FROM mes_lines l WHERE l.edge_id = edges.edge_id) = 1;",
+            super::stock::text_type(conn)
         ))?;
     }
     Ok(())
@@ -89,7 +91,7 @@ fn corrupt(what: &str, text: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what} {text:?}: {e}"))
 }
 
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawUser> {
+fn user_row(r: &super::db::Row<'_>) -> super::db::Result<RawUser> {
     Ok(RawUser {
         login: r.get(0)?,
         display_name: r.get(1)?,
@@ -148,7 +150,7 @@ impl RawUser {
 
 fn load_user(conn: &Connection, login: &str) -> Result<Option<(User, Option<String>)>, StoreError> {
     conn.prepare_cached(&format!("{USER_COLUMNS} WHERE login = ?1"))?
-        .query_row([login], user_row)
+        .query_row(params![login], user_row)
         .optional()?
         .map(RawUser::into_user)
         .transpose()
@@ -172,7 +174,7 @@ type RawToken = (
     Option<String>,
 );
 
-fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawToken> {
+fn token_row(r: &super::db::Row<'_>) -> super::db::Result<RawToken> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -211,7 +213,7 @@ fn into_token(raw: RawToken) -> Result<ApiToken, StoreError> {
 }
 
 #[async_trait]
-impl PeopleStore for SqliteStore {
+impl PeopleStore for SqlStore {
     async fn users(&self) -> Result<Vec<User>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(&format!("{USER_COLUMNS} ORDER BY login"))?;
@@ -259,7 +261,7 @@ impl PeopleStore for SqliteStore {
                 }
                 let roles: Vec<&str> = user.roles.iter().map(|r| r.name()).collect();
                 let existed: bool = tx
-                    .query_row("SELECT 1 FROM users WHERE login = ?1", [&user.login], |_| {
+                    .query_row("SELECT 1 FROM users WHERE login = ?1", params![&user.login], |_| {
                         Ok(true)
                     })
                     .optional()?
@@ -288,7 +290,7 @@ impl PeopleStore for SqliteStore {
                     ],
                 )?;
                 if !user.active {
-                    tx.execute("DELETE FROM sessions WHERE login = ?1", [&user.login])?;
+                    tx.execute("DELETE FROM sessions WHERE login = ?1", params![&user.login])?;
                 }
                 created.push(!existed);
             }
@@ -344,7 +346,7 @@ impl PeopleStore for SqliteStore {
             // used either way; this keeps the table from growing).
             conn.execute(
                 "DELETE FROM sessions WHERE created_at < ?1",
-                [ts(Utc::now() - chrono::Duration::days(2))],
+                params![ts(Utc::now() - chrono::Duration::days(2))],
             )?;
             conn.execute(
                 "INSERT INTO sessions (session_hash, login, csrf, created_at, last_seen, address) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -361,7 +363,7 @@ impl PeopleStore for SqliteStore {
                 .prepare_cached(
                     "SELECT login, csrf, created_at, last_seen, address FROM sessions WHERE session_hash = ?1",
                 )?
-                .query_row([hash.to_vec()], |r| {
+                .query_row(params![hash.to_vec()], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
@@ -409,7 +411,7 @@ impl PeopleStore for SqliteStore {
         self.write(move |conn| {
             conn.execute(
                 "DELETE FROM sessions WHERE session_hash = ?1",
-                [hash.to_vec()],
+                params![hash.to_vec()],
             )?;
             Ok(())
         })
@@ -422,7 +424,7 @@ impl PeopleStore for SqliteStore {
                 .prepare_cached(
                     "SELECT failures, first_at, locked_until FROM sign_in_failures WHERE key = ?1",
                 )?
-                .query_row([key], |r| {
+                .query_row(params![key], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
@@ -465,7 +467,7 @@ impl PeopleStore for SqliteStore {
 
     async fn clear_failures(&self, key: String) -> Result<(), StoreError> {
         self.write(move |conn| {
-            conn.execute("DELETE FROM sign_in_failures WHERE key = ?1", [key])?;
+            conn.execute("DELETE FROM sign_in_failures WHERE key = ?1", params![key])?;
             Ok(())
         })
         .await
@@ -495,7 +497,7 @@ impl PeopleStore for SqliteStore {
             let mut stmt = conn.prepare_cached(&format!(
                 "{TOKEN_COLUMNS} WHERE t.login = ?1 ORDER BY t.created_at DESC, t.token_id"
             ))?;
-            let rows = stmt.query_map([login], token_row)?;
+            let rows = stmt.query_map(params![login], token_row)?;
             let mut out = Vec::new();
             for row in rows {
                 out.push(into_token(row?)?);
@@ -509,7 +511,7 @@ impl PeopleStore for SqliteStore {
         self.read(move |conn| {
             let raw = conn
                 .prepare_cached(&format!("{TOKEN_COLUMNS} WHERE t.token_hash = ?1"))?
-                .query_row([hash.to_vec()], token_row)
+                .query_row(params![hash.to_vec()], token_row)
                 .optional()?;
             let Some(raw) = raw else { return Ok(None) };
             let token = into_token(raw)?;
@@ -564,7 +566,7 @@ impl PeopleStore for SqliteStore {
             if conn
                 .query_row(
                     "SELECT 1 FROM plants WHERE plant = ?1",
-                    [&plant],
+                    params![&plant],
                     |_| Ok(()),
                 )
                 .optional()?
@@ -587,7 +589,7 @@ impl PeopleStore for SqliteStore {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached("SELECT line, plant FROM mes_lines")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<HashMap<String, String>>>()?)
+            Ok(rows.collect::<super::db::Result<HashMap<String, String>>>()?)
         })
         .await
     }
@@ -617,7 +619,7 @@ fn plants_of(conn: &Connection, record: Record, id: &str) -> Result<Vec<String>,
         ),
     };
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params![id], |r| r.get::<_, String>(0))?;
     let mut plants = Vec::new();
     for row in rows {
         let plant = row?;

@@ -5,7 +5,8 @@
 //! `WITHOUT ROWID` (the key is the row) with one index each for the other direction, and the
 //! reversal link is a partial index (only reversal rows carry it).
 
-use super::{SqliteStore, StoreError, parse_ts, stock, to_i64, to_u64, ts};
+use super::db::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use super::{SqlStore, StoreError, parse_ts, stock, to_i64, to_u64, ts};
 use crate::store::inventory::{
     Direction, Genealogy, GenealogyLink, GenealogyNode, InventoryFacts, InventoryFilter,
     InventoryStore, LedgerEntry, OnHandRow, ReversalRejection,
@@ -13,7 +14,6 @@ use crate::store::inventory::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use protocol::NegativeStock;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
@@ -228,7 +228,7 @@ type RawEntry = (
     Option<String>,
 );
 
-fn raw_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEntry> {
+fn raw_entry(r: &super::db::Row<'_>) -> super::db::Result<RawEntry> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -282,7 +282,7 @@ fn lot_item(conn: &Connection, lot: &str) -> Result<Option<String>, StoreError> 
 }
 
 #[async_trait]
-impl InventoryStore for SqliteStore {
+impl InventoryStore for SqlStore {
     async fn on_hand(&self, filter: InventoryFilter) -> Result<Vec<OnHandRow>, StoreError> {
         self.read(move |conn| {
             // An entry and its reversal cancel exactly, so both are left out of the sum (once
@@ -387,23 +387,27 @@ impl InventoryStore for SqliteStore {
             if let Some(by) = by {
                 return Ok(Err(ReversalRejection::AlreadyReversed { by }));
             }
-            tx.prepare_cached(
-                "INSERT INTO inv_ledger (item, lot, location, qty_delta, uom, at, reason,
-                     work_order, reverses, note)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reversal', ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                original.item,
-                original.lot,
-                original.location,
-                (-original.qty_delta).to_string(),
-                original.uom,
-                ts(at),
-                original.work_order,
-                entry_id,
-                note,
-            ])?;
-            let id = tx.last_insert_rowid();
+            let id: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO inv_ledger (item, lot, location, qty_delta, uom, at, reason,
+                         work_order, reverses, note)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reversal', ?7, ?8, ?9)
+                     RETURNING entry_id",
+                )?
+                .query_row(
+                    params![
+                        original.item,
+                        original.lot,
+                        original.location,
+                        (-original.qty_delta).to_string(),
+                        original.uom,
+                        ts(at),
+                        original.work_order,
+                        entry_id,
+                        note,
+                    ],
+                    |r| r.get(0),
+                )?;
             stock::add_to_balance(
                 &tx,
                 &original.item,
