@@ -43,6 +43,10 @@ enum Command {
         listen: Option<SocketAddr>,
         #[arg(long)]
         data: Option<PathBuf>,
+        /// `sqlite` (default) or a PostgreSQL URL without a password (put one with a password
+        /// in MES_STORE, which overrides this and the config file).
+        #[arg(long)]
+        store: Option<String>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -226,10 +230,11 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
         Command::Central {
             listen,
             data,
+            store,
             config,
         } => {
             init_logging();
-            run_central(listen, data, config).await
+            run_central(listen, data, store, config).await
         }
         Command::CheckConfig { file } => check_config(&file),
         Command::Import {
@@ -281,6 +286,7 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
 async fn run_central(
     listen: Option<SocketAddr>,
     data: Option<PathBuf>,
+    store: Option<String>,
     config: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let mut cfg = match &config {
@@ -303,21 +309,34 @@ async fn run_central(
     if let Some(data) = data {
         cfg.data_dir = data;
     }
+    if let Some(store) = store {
+        cfg.store = store.parse().map_err(|e| anyhow::anyhow!("--store {e}"))?;
+    }
+    if let Ok(store) = std::env::var(central::config::STORE_ENV) {
+        cfg.store = store
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{} {e}", central::config::STORE_ENV))?;
+    }
     let admin_token = cfg.resolve_admin_token()?;
     // Read and checked before anything else starts: a wrong file stops central, named.
     let tls = match &cfg.tls {
         Some(tls) => Some(central::tls::server_config(tls)?),
         None => None,
     };
-    let store = central::open_sqlite_store(&cfg.data_dir)
+    let store = central::open_store(&cfg)
         .await
-        .with_context(|| format!("cannot open the store in {}", cfg.data_dir.display()))?;
+        .with_context(|| match &cfg.store {
+            central::config::StoreSpec::Sqlite => {
+                format!("cannot open the store in {}", cfg.data_dir.display())
+            }
+            other => format!("cannot open the store {other:?}"),
+        })?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(%addr, scheme, data = %cfg.data_dir.display(), "central listening");
+    tracing::info!(%addr, scheme, data = %cfg.data_dir.display(), store = ?cfg.store, "central listening");
     if store.ensure_bootstrap_admin().await? {
         tracing::info!(
             login = central::people::users::BOOTSTRAP_ADMIN,

@@ -3,6 +3,7 @@
 //! ```toml
 //! listen = "0.0.0.0:8080"
 //! data_dir = "/var/lib/mes/central"
+//! store = "sqlite"             # or "postgres://mes@db.example:5432/mes"; env MES_STORE overrides it
 //! admin_token = "..."          # optional, at least 32 characters; env MES_ADMIN_TOKEN overrides it
 //! max_body_bytes = 33554432    # 32 MiB
 //! max_plan_wait = "30s"        # longest plan long poll
@@ -15,6 +16,10 @@
 //! cert = "tls/fullchain.pem"   # PEM: the server certificate first, then its intermediates
 //! key = "tls/key.pem"          # PEM: PKCS#8, RSA (PKCS#1) or SEC1 (EC) private key
 //! ```
+//!
+//! `store` chooses the engine: `sqlite` (the default: `central.db` in `data_dir`) or a
+//! PostgreSQL URL, on which several central instances can run side by side behind a load
+//! balancer. A password belongs in `MES_STORE` (the whole URL), not in the file.
 //!
 //! Without `[tls]` central serves plain HTTP (the loopback default of the demo). With it,
 //! central serves HTTPS only (TLS 1.2 and 1.3, no client certificates) on `listen`; relative
@@ -34,6 +39,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Environment variable that holds the store (`sqlite` or a PostgreSQL URL); it overrides the
+/// config file.
+pub const STORE_ENV: &str = "MES_STORE";
+
 /// Environment variable that holds the bootstrap admin token; it overrides the config file.
 pub const ADMIN_TOKEN_ENV: &str = "MES_ADMIN_TOKEN";
 
@@ -51,6 +60,8 @@ pub struct CentralConfig {
     pub listen: SocketAddr,
     /// Directory of `central.db`.
     pub data_dir: PathBuf,
+    /// The engine: `sqlite` (in `data_dir`) or a `postgres://` URL ([`StoreSpec`]).
+    pub store: StoreSpec,
     /// Bootstrap admin token, at least [`MIN_ADMIN_TOKEN_CHARS`] characters.
     /// `MES_ADMIN_TOKEN` overrides it.
     pub admin_token: Option<Secret>,
@@ -64,6 +75,60 @@ pub struct CentralConfig {
     /// `[tls]`: serve HTTPS with this certificate and key. `None`: plain HTTP. Others read
     /// `tls.is_some()` to know whether central is reached over HTTPS (a cookie's `Secure`).
     pub tls: Option<TlsConfig>,
+}
+
+/// Where central keeps its state.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum StoreSpec {
+    /// `central.db` in the data directory.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database (`postgres://` or `postgresql://` URL; it may hold a password).
+    Postgres(Secret),
+}
+
+impl std::fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::Sqlite => f.write_str("sqlite"),
+            StoreSpec::Postgres(url) => {
+                write!(f, "{}", crate::store::sql::pg::redact_url(url.expose()))
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for StoreSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<StoreSpec, String> {
+        let s = s.trim();
+        if s == "sqlite" {
+            return Ok(StoreSpec::Sqlite);
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            if s.len() > 2048 {
+                return Err("is longer than 2048 characters".to_owned());
+            }
+            return match s.parse::<postgres::Config>() {
+                Ok(_) => Ok(StoreSpec::Postgres(Secret::new(s.to_owned()))),
+                Err(e) => Err(format!(
+                    "{} does not read as a PostgreSQL URL: {e}",
+                    crate::store::sql::pg::redact_url(s)
+                )),
+            };
+        }
+        Err(format!(
+            "is {:?}; expected \"sqlite\" or a PostgreSQL URL (postgres://user@host:5432/database)",
+            crate::store::sql::pg::redact_url(s)
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for StoreSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// `[sessions]`: the idle and absolute timeouts of signed-in pages (OWASP ASVS V3.3).
@@ -116,6 +181,7 @@ impl Default for CentralConfig {
                 .parse()
                 .expect("default listen address parses"),
             data_dir: PathBuf::from("data"),
+            store: StoreSpec::Sqlite,
             admin_token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_plan_wait: DEFAULT_MAX_PLAN_WAIT,

@@ -53,5 +53,5 @@ pub use api::{AppState, app, serve};
 pub use auth::{hash_token, new_token};
 pub use config::{AdminToken, CentralConfig, ConfigError};
 pub use people::operators::{Operator, OperatorUpdate, Pin, PinUpdate};
-pub use store::sql::{open_postgres_store, open_sqlite_store};
+pub use store::sql::{open_postgres_store, open_sqlite_store, open_store};
 pub use store::{EdgeSummary, IngestOutcome, Ingested, OperatorStore, Store, StoreError};

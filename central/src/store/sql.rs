@@ -15,7 +15,7 @@ mod inventory;
 mod mrp;
 mod operators;
 mod people;
-mod pg;
+pub mod pg;
 mod quarantine;
 mod stations;
 mod stock;
@@ -93,6 +93,14 @@ pub async fn open_sqlite_store(data_dir: &Path) -> Result<Arc<dyn Store>, StoreE
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
     Ok(Arc::new(store))
+}
+
+/// The store `config` names: SQLite in its data directory, or PostgreSQL.
+pub async fn open_store(config: &crate::CentralConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match &config.store {
+        crate::config::StoreSpec::Sqlite => open_sqlite_store(&config.data_dir).await,
+        crate::config::StoreSpec::Postgres(url) => open_postgres_store(url.expose()).await,
+    }
 }
 
 /// Connects to the PostgreSQL database at `url` (`postgres://user@host:port/db`), making or

@@ -447,22 +447,27 @@ async fn issue_13_filters_paging_and_csv() {
     assert_eq!(store_page[0].actor_kind, ActorKind::AdminToken);
 }
 
-fn raw(h: &Harness) -> rusqlite::Connection {
-    rusqlite::Connection::open(h.dir.path().join(central::store::sql::DB_FILE)).unwrap()
+/// Drops the guard that keeps `audit_log` append-only, as someone with the database could.
+fn drop_guards(h: &Harness) {
+    if super::on_postgres() {
+        h.sql("DROP TRIGGER audit_log_no_change ON audit_log", vec![]);
+    } else {
+        h.sql("DROP TRIGGER audit_log_no_update", vec![]);
+        h.sql("DROP TRIGGER audit_log_no_delete", vec![]);
+    }
 }
 
 #[tokio::test]
 async fn issue_13_the_log_refuses_updates_and_deletes() {
     let h = Harness::new().await;
     h.create_edge("e1").await;
-    let conn = raw(&h);
     for sql in [
         "UPDATE audit_log SET actor = 'someone else'",
         "DELETE FROM audit_log",
         "UPDATE audit_log SET hash = 'x' WHERE seq = 1",
     ] {
-        let error = conn.execute(sql, []).unwrap_err();
-        assert!(error.to_string().contains("append-only"), "{sql}: {error}");
+        let error = h.try_sql(sql, vec![]).unwrap_err();
+        assert!(error.contains("append-only"), "{sql}: {error}");
     }
     assert_eq!(entries(&h).await.len(), 1);
 }
@@ -475,30 +480,37 @@ async fn issue_13_tampering_with_the_file_is_named_by_verify() {
     }
     assert!(h.store().verify_audit().await.unwrap().holds());
     // Someone with the file drops the guard and edits an entry's after.
-    let conn = raw(&h);
-    conn.execute_batch(
-        "DROP TRIGGER audit_log_no_update;
-         UPDATE audit_log SET \"after\" = replace(\"after\", '\"e3\"', '\"e9\"') WHERE seq = 3;",
-    )
-    .unwrap();
+    drop_guards(&h);
+    h.sql(
+        "UPDATE audit_log SET \"after\" = replace(\"after\", '\"e3\"', '\"e9\"') WHERE seq = 3",
+        vec![],
+    );
     let verdict = h.store().verify_audit().await.unwrap();
     let broken = verdict.broken.expect("the edit is found");
     assert_eq!(broken.seq, 3, "{}", broken.reason);
     assert!(broken.reason.contains("changed"), "{}", broken.reason);
-    // The same from the file alone, as `mes audit verify` reads it.
-    let from_file =
-        central::store::sql::audit::verify_file(&h.dir.path().join(central::store::sql::DB_FILE))
-            .unwrap();
+    // The same from the database alone, as `mes audit verify` reads it.
+    let from_file = match &h.pg {
+        Some(db) => {
+            let url = db.url.clone();
+            std::thread::spawn(move || central::store::sql::audit::verify_url(&url))
+                .join()
+                .unwrap()
+        }
+        None => central::store::sql::audit::verify_file(
+            &h.dir.path().join(central::store::sql::DB_FILE),
+        ),
+    }
+    .unwrap();
     assert_eq!(from_file.broken.map(|b| b.seq), Some(3));
     // Putting it back makes the chain hold again.
-    conn.execute_batch(
-        "UPDATE audit_log SET \"after\" = replace(\"after\", '\"e9\"', '\"e3\"') WHERE seq = 3;",
-    )
-    .unwrap();
+    h.sql(
+        "UPDATE audit_log SET \"after\" = replace(\"after\", '\"e9\"', '\"e3\"') WHERE seq = 3",
+        vec![],
+    );
     assert!(h.store().verify_audit().await.unwrap().holds());
     // A deleted entry.
-    conn.execute_batch("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 2;")
-        .unwrap();
+    h.sql("DELETE FROM audit_log WHERE seq = 2", vec![]);
     let broken = h.store().verify_audit().await.unwrap().broken.unwrap();
     assert_eq!(broken.seq, 3, "{}", broken.reason);
     assert!(broken.reason.contains("missing"), "{}", broken.reason);

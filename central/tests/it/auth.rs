@@ -8,21 +8,15 @@ async fn stored_hash_is_not_the_token() {
     let token = h.create_edge("line-1").await;
     assert_eq!(token.len(), 64);
 
-    let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
-    let stored: Vec<u8> = conn
-        .query_row(
-            "SELECT token_hash FROM edges WHERE edge_id = 'line-1'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let rows = h.sql(
+        "SELECT token_hash FROM edges WHERE edge_id = 'line-1'",
+        vec![],
+    );
+    let stored: Vec<u8> = serde_json::from_value(rows[0][0].clone()).unwrap();
     assert_ne!(stored, token.as_bytes());
     assert_eq!(stored, central::hash_token(&token));
     // The token appears nowhere in the database file.
-    drop(conn);
-    let file = std::fs::read(h.dir.path().join("central.db")).unwrap();
-    let wal = std::fs::read(h.dir.path().join("central.db-wal")).unwrap_or_default();
-    for bytes in [file, wal] {
+    for bytes in h.stored_bytes() {
         assert!(
             !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
             "token stored in clear"

@@ -409,6 +409,9 @@ async fn issue_6_genealogy_is_iterative_through_a_thousand_levels() {
 
 #[tokio::test]
 async fn issue_6_an_upgraded_store_books_its_stored_events_once() {
+    if !super::sqlite_only("an upgrade from SQLite schema 2") {
+        return;
+    }
     let h = Harness::new().await;
     let token = h.create_edge("e1").await;
     send(&h, &token, "e1", &floor("e1")).await;
@@ -417,6 +420,7 @@ async fn issue_6_an_upgraded_store_books_its_stored_events_once() {
         dir,
         config,
         state,
+        pg,
     } = h;
     drop(state);
     // Make the file look like schema 2, before the ledger existed.
@@ -431,7 +435,7 @@ async fn issue_6_an_upgraded_store_books_its_stored_events_once() {
     }
     let store = central::open_sqlite_store(dir.path()).await.unwrap();
     let state = central::AppState::new(store, crate::admin_token(), &config);
-    let mut h = Harness::from_parts(dir, config, state);
+    let mut h = Harness::from_parts(dir, pg, config, state);
     h.audit_check = audit_check;
     assert_eq!(ledger(&h, "").await.len(), 5);
     assert_eq!(

@@ -1,5 +1,7 @@
 //! Integration tests of central's HTTP API: `app(state)` driven with `oneshot`, over a SQLite
-//! store in a temp dir. No sockets, no sleeps.
+//! store in a temp dir, or, with `MES_TEST_STORE=postgres`, over a PostgreSQL database made for
+//! the test (on `MES_TEST_POSTGRES`, default the local server) and dropped after: the store
+//! conformance suite, which CI runs on both. No sockets, no sleeps.
 
 mod admin;
 mod audit;
@@ -24,7 +26,8 @@ mod work_orders;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use central::{AppState, CentralConfig, Store, app, open_sqlite_store};
+use central::store::sql::pg::ScratchDatabase;
+use central::{AppState, CentralConfig, Store, app, open_postgres_store, open_sqlite_store};
 use chrono::{TimeZone, Utc};
 use http_body_util::BodyExt;
 use protocol::{EdgeId, Event, EventKind, PROTOCOL_VERSION, Seq, Source};
@@ -46,6 +49,63 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     pub config: CentralConfig,
     pub state: AppState,
+    /// The test's PostgreSQL database, when the suite runs on PostgreSQL; dropped last.
+    pub pg: Option<Arc<ScratchDatabase>>,
+}
+
+/// A parameter of [`Harness::sql`].
+pub type SqlValue = central::store::sql::db::Value<'static>;
+
+/// Text as a parameter of [`Harness::sql`].
+pub fn text(t: impl Into<String>) -> SqlValue {
+    SqlValue::Text(t.into().into())
+}
+
+/// Whether this run of the suite is on PostgreSQL (`MES_TEST_STORE=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("MES_TEST_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("MES_TEST_STORE={other:?}: expected sqlite or postgres"),
+    }
+}
+
+/// A test that reads or changes SQLite's file directly (an upgrade from an older schema, a
+/// tampered trail) says so: on PostgreSQL it returns at once, and it runs on SQLite's pass.
+#[must_use]
+pub fn sqlite_only(what: &str) -> bool {
+    if on_postgres() {
+        println!("on SQLite's pass only: {what}");
+        return false;
+    }
+    true
+}
+
+/// The store of a test: SQLite in `dir`, or a new PostgreSQL database.
+pub async fn test_store(
+    dir: &tempfile::TempDir,
+    pg: &Option<Arc<ScratchDatabase>>,
+) -> Arc<dyn Store> {
+    match pg {
+        Some(db) => open_postgres_store(&db.url).await.unwrap(),
+        None => open_sqlite_store(dir.path()).await.unwrap(),
+    }
+}
+
+/// A new database for a test when the suite runs on PostgreSQL.
+pub async fn scratch_database() -> Option<Arc<ScratchDatabase>> {
+    if !on_postgres() {
+        return None;
+    }
+    let server = central::store::sql::pg::test_server_url();
+    Some(Arc::new(
+        tokio::task::spawn_blocking(move || ScratchDatabase::create(&server, "it"))
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| {
+                panic!("cannot make a test database (MES_TEST_STORE=postgres): {e}")
+            }),
+    ))
 }
 
 /// Checks, when the test that made the [`Harness`] ends, that its store's audit chain
@@ -53,14 +113,17 @@ pub struct Harness {
 /// audited) leave a chain that holds. Not while the test is already failing.
 pub struct AuditCheck {
     pub db: std::path::PathBuf,
+    /// The PostgreSQL database's URL, when the suite runs there.
+    pub url: Option<String>,
     /// A test that breaks the chain on purpose turns the check off.
     pub armed: bool,
 }
 
 impl AuditCheck {
-    fn of(dir: &tempfile::TempDir) -> AuditCheck {
+    fn of(dir: &tempfile::TempDir, pg: &Option<Arc<ScratchDatabase>>) -> AuditCheck {
         AuditCheck {
             db: dir.path().join(central::store::sql::DB_FILE),
+            url: pg.as_ref().map(|db| db.url.clone()),
             armed: true,
         }
     }
@@ -71,7 +134,16 @@ impl Drop for AuditCheck {
         if !self.armed || std::thread::panicking() {
             return;
         }
-        match central::store::sql::audit::verify_file(&self.db) {
+        let verdict = match &self.url {
+            Some(url) => {
+                let url = url.clone();
+                std::thread::spawn(move || central::store::sql::audit::verify_url(&url))
+                    .join()
+                    .unwrap()
+            }
+            None => central::store::sql::audit::verify_file(&self.db),
+        };
+        match verdict {
             Ok(verdict) => assert!(
                 verdict.holds(),
                 "the audit chain of {} does not verify: {:?}",
@@ -122,20 +194,30 @@ impl Harness {
     }
 
     pub async fn with_config(config: CentralConfig) -> Harness {
+        if std::env::var_os("MES_TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        }
         let dir = tempfile::tempdir().unwrap();
-        let store = open_sqlite_store(dir.path()).await.unwrap();
+        let pg = scratch_database().await;
+        let store = test_store(&dir, &pg).await;
         // As `mes central` does at start: the first administrator, whom the admin token is.
         store.ensure_bootstrap_admin().await.unwrap();
         let state = AppState::new(store, admin_token(), &config);
-        Harness::from_parts(dir, config, state)
+        Harness::from_parts(dir, pg, config, state)
     }
 
-    pub fn from_parts(dir: tempfile::TempDir, config: CentralConfig, state: AppState) -> Harness {
+    pub fn from_parts(
+        dir: tempfile::TempDir,
+        pg: Option<Arc<ScratchDatabase>>,
+        config: CentralConfig,
+        state: AppState,
+    ) -> Harness {
         Harness {
-            audit_check: AuditCheck::of(&dir),
+            audit_check: AuditCheck::of(&dir, &pg),
             dir,
             config,
             state,
+            pg,
         }
     }
 
@@ -146,16 +228,104 @@ impl Harness {
             dir,
             config,
             state,
+            pg,
         } = self;
         drop(state);
-        let store = open_sqlite_store(dir.path()).await.unwrap();
+        let store = test_store(&dir, &pg).await;
         let state = AppState::new(store, admin_token(), &config);
         Harness {
             audit_check,
             dir,
             config,
             state,
+            pg,
         }
+    }
+
+    /// Runs `sql` behind the store's back, on whichever engine the suite runs on (as a tool
+    /// with the database, or an older central, would): the rows, each as JSON values.
+    pub fn try_sql(&self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<Value>>, String> {
+        use central::store::sql::db::{Conn, ValueRef};
+        let sql = sql.to_owned();
+        let url = self.pg.as_ref().map(|db| db.url.clone());
+        let path = self.dir.path().join(central::store::sql::DB_FILE);
+        // The synchronous PostgreSQL client may not block an async task: its own thread.
+        std::thread::spawn(move || {
+            let run = |conn: &Conn| -> Result<Vec<Vec<Value>>, String> {
+                let values: Vec<&dyn central::store::sql::db::ToSql> = params
+                    .iter()
+                    .map(|p| p as &dyn central::store::sql::db::ToSql)
+                    .collect();
+                let rows = conn
+                    .prepare(&sql)
+                    .and_then(|mut s| {
+                        s.query_map(values.as_slice(), |r| {
+                            (0..r.len())
+                                .map(|i| {
+                                    r.with_ref(i, |v| match v {
+                                        ValueRef::Null => Value::Null,
+                                        ValueRef::Integer(i) => json!(i),
+                                        ValueRef::Real(f) => json!(f),
+                                        ValueRef::Text(t) => json!(t),
+                                        ValueRef::Blob(b) => json!(b),
+                                    })
+                                })
+                                .collect::<Result<Vec<_>, _>>()
+                        })
+                    })
+                    .map_err(|e| e.to_string())?;
+                rows.collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())
+            };
+            match url {
+                Some(url) => {
+                    let pool = central::store::sql::pg::Pool::new(&url, 1).unwrap();
+                    let conn = pool.get().unwrap();
+                    run(&conn)
+                }
+                None => {
+                    let raw = rusqlite::Connection::open(path).unwrap();
+                    raw.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+                    run(&Conn::sqlite(raw))
+                }
+            }
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// Everything the store holds, as bytes to search for a secret: SQLite's file and its
+    /// WAL, or every row of every PostgreSQL table as text.
+    pub fn stored_bytes(&self) -> Vec<Vec<u8>> {
+        if self.pg.is_none() {
+            let db = std::fs::read(self.dir.path().join("central.db")).unwrap();
+            let wal = std::fs::read(self.dir.path().join("central.db-wal")).unwrap_or_default();
+            return vec![db, wal];
+        }
+        let tables = self.sql(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            vec![],
+        );
+        tables
+            .iter()
+            .map(|t| {
+                let name = t[0].as_str().unwrap();
+                self.sql(&format!("SELECT t::text FROM \"{name}\" t"), vec![])
+                    .into_iter()
+                    .map(|r| r[0].as_str().unwrap_or_default().to_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes()
+            })
+            .collect()
+    }
+
+    /// [`Harness::try_sql`], which must succeed.
+    #[track_caller]
+    pub fn sql(&self, sql: &str, params: Vec<SqlValue>) -> Vec<Vec<Value>> {
+        self.try_sql(sql, params)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

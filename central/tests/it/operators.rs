@@ -387,6 +387,9 @@ async fn issue_11_the_pin_appears_in_no_answer_but_as_a_hash_in_plans() {
 /// new tables, and works.
 #[tokio::test]
 async fn issue_11_a_schema_3_data_dir_gets_the_registry_and_the_quarantine() {
+    if !super::sqlite_only("an upgrade from SQLite schema 3") {
+        return;
+    }
     let h = Harness::new().await;
     let token = h.create_edge("line-1").await;
     h.send_events(&token, "line-1", 1..=3).await;

@@ -643,21 +643,15 @@ async fn sign_in_sessions_and_csrf() {
     );
     // The session id is stored hashed: not in the database file.
     let id = s.cookie.split('=').nth(1).unwrap().to_owned();
-    let db = std::fs::read(h.dir.path().join("central.db")).unwrap();
-    let wal = std::fs::read(h.dir.path().join("central.db-wal")).unwrap_or_default();
-    for bytes in [db, wal] {
+    for bytes in h.stored_bytes() {
         assert!(!bytes.windows(id.len()).any(|w| w == id.as_bytes()));
     }
 
     // Idle timeout: a session not used for longer than `sessions.idle` is over.
-    {
-        let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
-        conn.execute(
-            "UPDATE sessions SET last_seen = '2020-01-01T00:00:00.000000Z'",
-            [],
-        )
-        .unwrap();
-    }
+    h.sql(
+        "UPDATE sessions SET last_seen = '2020-01-01T00:00:00.000000Z'",
+        vec![],
+    );
     // Central keeps credentials in memory between requests; a change behind its back is told.
     h.state.forget_cached_credentials();
     as_session(&h, &s, Method::GET, "/api/v1/me", None, false)
@@ -759,36 +753,25 @@ async fn repeated_failures_lock_the_login() {
         StatusCode::OK
     );
     // When the lock is over, the right password works again.
-    {
-        let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
-        conn.execute(
-            "UPDATE sign_in_failures SET locked_until = '2020-01-01T00:00:00.000000Z', first_at = '2020-01-01T00:00:00.000000Z'",
-            [],
-        )
-        .unwrap();
-    }
+    h.sql(
+        "UPDATE sign_in_failures SET locked_until = '2020-01-01T00:00:00.000000Z', first_at = '2020-01-01T00:00:00.000000Z'",
+        vec![],
+    );
     assert_eq!(
         sign_in(&h, "wang.fang", PASSWORD).await.0.status,
         StatusCode::OK
     );
     // Failures with made-up logins do not pile up: counters an hour old that lock nothing
     // go as new failures come.
-    {
-        let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
-        for n in 0..50 {
-            conn.execute(
-                "INSERT INTO sign_in_failures (key, failures, first_at) VALUES (?1, 1, '2020-01-01T00:00:00.000000Z')",
-                [format!("login:made-up-{n}")],
-            )
-            .unwrap();
-        }
+    for n in 0..50 {
+        h.sql(
+            "INSERT INTO sign_in_failures (key, failures, first_at) VALUES (?1, 1, '2020-01-01T00:00:00.000000Z')",
+            vec![crate::text(format!("login:made-up-{n}"))],
+        );
     }
     sign_in(&h, "made-up-now", "guess-guess-guess").await;
-    let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
-    let left: i64 = conn
-        .query_row("SELECT count(*) FROM sign_in_failures", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(left, 1, "only the new failure is counted");
+    let left = h.sql("SELECT count(*) FROM sign_in_failures", vec![]);
+    assert_eq!(left[0][0], 1, "only the new failure is counted");
 }
 
 #[tokio::test]
@@ -840,9 +823,7 @@ async fn personal_tokens_carry_a_subset_and_can_be_revoked() {
     assert!(!text.contains(&token));
     assert!(list.json["tokens"][0]["last_used_at"].is_string(), "{text}");
     // Stored as its hash only.
-    let db = std::fs::read(h.dir.path().join("central.db")).unwrap();
-    let wal = std::fs::read(h.dir.path().join("central.db-wal")).unwrap_or_default();
-    for bytes in [db, wal] {
+    for bytes in h.stored_bytes() {
         assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
     }
     // A token cannot make tokens.
@@ -884,14 +865,10 @@ async fn personal_tokens_carry_a_subset_and_can_be_revoked() {
     )
     .await;
     let token = made.json["token"].as_str().unwrap().to_owned();
-    {
-        let conn = rusqlite::Connection::open(h.dir.path().join("central.db")).unwrap();
-        conn.execute(
-            "UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE name = 'short'",
-            [],
-        )
-        .unwrap();
-    }
+    h.sql(
+        "UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE name = 'short'",
+        vec![],
+    );
     h.state.forget_cached_credentials();
     let message = h
         .get("/api/v1/me", &token)
@@ -1035,6 +1012,9 @@ async fn users_import_from_csv_all_or_nothing() {
 /// plant sees what was there.
 #[tokio::test]
 async fn a_schema_6_data_dir_upgrades_into_the_default_plant() {
+    if !super::sqlite_only("an upgrade from SQLite schema 6") {
+        return;
+    }
     let h = Harness::new().await;
     plant(&h).await;
     ok(&put(

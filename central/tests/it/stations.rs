@@ -187,6 +187,9 @@ async fn issue_12_the_stations_route_is_documented_and_an_unknown_edge_is_404() 
 /// and keeps the next status's stations.
 #[tokio::test]
 async fn issue_12_a_schema_5_data_dir_gets_the_stations() {
+    if !super::sqlite_only("an upgrade from SQLite schema 5") {
+        return;
+    }
     let h = Harness::new().await;
     let token = h.create_edge("line-1").await;
     h.send_events(&token, "line-1", 1..=3).await;
@@ -306,6 +309,9 @@ async fn issue_12_unassigned_counts_per_edge_and_station_are_listed_once_each() 
 /// A schema-5 data dir's unassigned counts are summed from the events it holds.
 #[tokio::test]
 async fn issue_12_a_schema_5_data_dir_gets_its_unassigned_counts_from_its_events() {
+    if !super::sqlite_only("an upgrade from SQLite schema 5") {
+        return;
+    }
     let h = Harness::new().await;
     let token = h.create_edge("line-1").await;
     send(

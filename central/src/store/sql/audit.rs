@@ -432,7 +432,7 @@ fn pg_value_sql(row: &str, column: &str) -> String {
             literal(REDACTED)
         )
     } else {
-        format!("{c}")
+        c
     }
 }
 
@@ -635,6 +635,13 @@ pub fn verify_file(path: &Path) -> Result<AuditVerdict, StoreError> {
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     verify_conn(&Connection::sqlite(conn))
+}
+
+/// Verifies the chain of the PostgreSQL database at `url` (blocking).
+pub fn verify_url(url: &str) -> Result<AuditVerdict, StoreError> {
+    let pool = super::pg::Pool::new(url, 1)?;
+    let conn = pool.get()?;
+    verify_conn(&conn)
 }
 
 /// Entries read at a time while verifying, so a long trail is never held in memory whole.

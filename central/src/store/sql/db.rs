@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 /// The key of PostgreSQL's advisory lock that serializes central's write transactions
 /// across instances ("mes-wrt" in ASCII).
-pub const WRITE_LOCK: i64 = 0x6d65_732d_7772_74;
+pub const WRITE_LOCK: i64 = 0x006d_6573_2d77_7274;
 
 /// Prepared statements kept per PostgreSQL connection before the cache is emptied.
 const PG_STATEMENT_CACHE: usize = 512;
@@ -42,6 +42,12 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("{}", pg_message(.0))]
     Postgres(#[from] postgres::Error),
+    /// PostgreSQL refused a statement: the error and the statement's start.
+    #[error("{}, in: {sql}", pg_message(.source))]
+    PgStatement {
+        source: postgres::Error,
+        sql: String,
+    },
     /// `query_row` found no row (`.optional()` turns it into `None`).
     #[error("query returned no rows")]
     NoRows,
@@ -355,6 +361,18 @@ pub enum Row<'a> {
 }
 
 impl Row<'_> {
+    /// How many columns the row has.
+    pub fn len(&self) -> usize {
+        match self {
+            Row::Sqlite(r) => r.as_ref().column_count(),
+            Row::Pg(r) => r.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn get<I: RowIndex, T: FromSql>(&self, idx: I) -> Result<T> {
         let column = idx.index();
         self.with_ref(column, |v| T::from_sql(v))?
@@ -720,6 +738,17 @@ fn pg_column_line(line: &str) -> String {
     line.to_owned()
 }
 
+/// A PostgreSQL error with the statement it came from (its first 300 characters, on one
+/// line), so a log names what failed.
+fn with_statement(source: postgres::Error, sql: &str) -> DbError {
+    let mut text: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some((cut, _)) = text.char_indices().nth(300) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    DbError::PgStatement { source, sql: text }
+}
+
 /// A PostgreSQL connection and its prepared statements.
 pub struct PgClient {
     client: postgres::Client,
@@ -743,6 +772,15 @@ impl PgClient {
     }
 
     fn statement(&mut self, sql: &str, values: &[Value<'_>]) -> Result<postgres::Statement> {
+        self.prepare_statement(sql, values)
+            .map_err(|source| with_statement(source, sql))
+    }
+
+    fn prepare_statement(
+        &mut self,
+        sql: &str,
+        values: &[Value<'_>],
+    ) -> std::result::Result<postgres::Statement, postgres::Error> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
@@ -753,7 +791,7 @@ impl PgClient {
                 let types: Vec<_> = values.iter().map(pg_type_of).collect();
                 self.client.prepare_typed(&text, &types)?
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         if self.statements.len() >= PG_STATEMENT_CACHE {
             self.statements.clear();
@@ -769,7 +807,9 @@ impl PgClient {
             .iter()
             .map(|p| p as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        Ok(self.client.query(&statement, &refs)?)
+        self.client
+            .query(&statement, &refs)
+            .map_err(|source| with_statement(source, sql))
     }
 
     fn execute(&mut self, sql: &str, values: &[Value<'_>]) -> Result<u64> {
@@ -779,13 +819,15 @@ impl PgClient {
             .iter()
             .map(|p| p as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        Ok(self.client.execute(&statement, &refs)?)
+        self.client
+            .execute(&statement, &refs)
+            .map_err(|source| with_statement(source, sql))
     }
 }
 
 enum Inner {
     Sqlite(rusqlite::Connection),
-    Pg(RefCell<PgClient>),
+    Pg(Box<RefCell<PgClient>>),
 }
 
 /// A connection to either engine.
@@ -816,7 +858,7 @@ impl Conn {
 
     pub fn postgres(client: PgClient) -> Conn {
         Conn {
-            inner: Inner::Pg(RefCell::new(client)),
+            inner: Inner::Pg(Box::new(RefCell::new(client))),
             discarded: std::cell::Cell::new(false),
         }
     }

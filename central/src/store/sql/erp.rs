@@ -1275,7 +1275,7 @@ fn read_released_bom(conn: &Connection) -> Result<Vec<BomLine>, StoreError> {
 fn read_terms(conn: &Connection, supplier: Option<&str>) -> Result<Vec<SupplierTerms>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT supplier, item, lead_time_days, price, preferred FROM erp_supplier_items
-         WHERE ?1 IS NULL OR supplier = ?1 ORDER BY supplier, item",
+         WHERE CAST(?1 AS TEXT) IS NULL OR supplier = ?1 ORDER BY supplier, item",
     )?;
     let rows = stmt.query_map(params![supplier], |r| {
         Ok((
@@ -1304,7 +1304,7 @@ fn read_item_masters(conn: &Connection, only: Option<&str>) -> Result<Vec<ItemMa
     let mut stmt = conn.prepare_cached(
         "SELECT i.item, i.description, i.kind, i.uom, i.lead_time_days, i.lot_size_rule,
              i.lot_size_qty, i.safety_stock, i.scrap_pct
-         FROM erp_items i WHERE ?1 IS NULL OR i.item = ?1 ORDER BY i.item",
+         FROM erp_items i WHERE CAST(?1 AS TEXT) IS NULL OR i.item = ?1 ORDER BY i.item",
     )?;
     let rows: Vec<StoredItem> = stmt
         .query_map(params![only], |r| {
@@ -1346,7 +1346,7 @@ fn read_warehouses(conn: &Connection, only: Option<&str>) -> Result<Vec<Warehous
     let heads: Vec<(String, String, String)> = conn
         .prepare_cached(
             "SELECT warehouse, description, plant FROM erp_warehouses
-             WHERE ?1 IS NULL OR warehouse = ?1 ORDER BY warehouse",
+             WHERE CAST(?1 AS TEXT) IS NULL OR warehouse = ?1 ORDER BY warehouse",
         )?
         .query_map(params![only], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
@@ -1378,7 +1378,7 @@ fn read_warehouses(conn: &Connection, only: Option<&str>) -> Result<Vec<Warehous
 fn read_suppliers(conn: &Connection, only: Option<&str>) -> Result<Vec<Supplier>, StoreError> {
     let heads: Vec<(String, String)> = conn
         .prepare_cached(
-            "SELECT supplier, name FROM erp_suppliers WHERE ?1 IS NULL OR supplier = ?1
+            "SELECT supplier, name FROM erp_suppliers WHERE CAST(?1 AS TEXT) IS NULL OR supplier = ?1
              ORDER BY supplier",
         )?
         .query_map(params![only], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -266,8 +266,9 @@ fn entry(raw: RawEntry) -> Result<LedgerEntry, StoreError> {
     })
 }
 
-const FILTER: &str = "(?1 IS NULL OR item = ?1) AND (?2 IS NULL OR lot = ?2)
-    AND (?3 IS NULL OR location = ?3) AND (?4 IS NULL OR at <= ?4)";
+const FILTER: &str =
+    "(CAST(?1 AS TEXT) IS NULL OR item = ?1) AND (CAST(?2 AS TEXT) IS NULL OR lot = ?2)
+    AND (CAST(?3 AS TEXT) IS NULL OR location = ?3) AND (CAST(?4 AS TEXT) IS NULL OR at <= ?4)";
 
 fn lot_item(conn: &Connection, lot: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
@@ -292,7 +293,7 @@ impl InventoryStore for SqlStore {
                 "SELECT entry_id, item, lot, location, uom, qty_delta FROM inv_ledger l
                  WHERE {FILTER} AND l.reverses IS NULL
                      AND NOT EXISTS (SELECT 1 FROM inv_ledger r
-                                     WHERE r.reverses = l.entry_id AND (?4 IS NULL OR r.at <= ?4))"
+                                     WHERE r.reverses = l.entry_id AND (CAST(?4 AS TEXT) IS NULL OR r.at <= ?4))"
             ))?;
             let rows = stmt.query_map(
                 params![filter.item, filter.lot, filter.location, filter.at.map(ts)],

@@ -96,7 +96,7 @@ fn upsert(tx: &Transaction<'_>, update: &OperatorUpdate, now: &str) -> Result<()
         "INSERT INTO operators (badge, name, skills, pin_hash, active, updated_at)
          VALUES (?1, ?2, ?3, NULL, COALESCE(?4, 1), ?5)
          ON CONFLICT (badge) DO UPDATE SET name = excluded.name, skills = excluded.skills,
-             active = COALESCE(?4, active), updated_at = excluded.updated_at",
+             active = COALESCE(?4, operators.active), updated_at = excluded.updated_at",
     )?
     .execute(params![
         update.badge,

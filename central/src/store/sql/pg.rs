@@ -13,7 +13,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 /// The advisory lock instances hold while they make or upgrade the schema ("mes-mig").
-const MIGRATE_LOCK: i64 = 0x6d65_732d_6d69_67;
+const MIGRATE_LOCK: i64 = 0x006d_6573_2d6d_6967;
 
 /// Connections a central instance keeps open at most.
 pub const DEFAULT_POOL_SIZE: usize = 8;
@@ -163,13 +163,17 @@ impl Pool {
                 .0;
         }
     }
+}
 
-    pub fn url_shown(&self) -> &str {
-        &self.shown
-    }
-
-    pub fn config(&self) -> &postgres::Config {
-        &self.config
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // The synchronous client closes its connection by blocking on its own runtime, which
+        // an async task (where the store is often dropped) must not do: closed on a thread.
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        let idle = std::mem::take(&mut state.idle);
+        if !idle.is_empty() {
+            std::thread::spawn(move || drop(idle));
+        }
     }
 }
 
@@ -230,4 +234,111 @@ fn migrate_locked(conn: &mut Conn) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+/// A database made for one test, soak run or demo, dropped (with its connections) when this is
+/// dropped.
+pub struct ScratchDatabase {
+    admin_url: String,
+    name: String,
+    /// The new database's URL.
+    pub url: String,
+}
+
+/// The PostgreSQL server tests use: `MES_TEST_POSTGRES`, or the local one with trust auth.
+pub fn test_server_url() -> String {
+    std::env::var("MES_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Runs `f` on a thread of its own, where the synchronous client may block whatever the
+/// caller is (an async task, a destructor).
+fn on_own_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match std::thread::spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+impl ScratchDatabase {
+    /// Makes a new, empty database on the server of `admin_url` (a URL whose user may create
+    /// databases), named `mes_<prefix>_<random>`.
+    pub fn create(admin_url: &str, prefix: &str) -> Result<ScratchDatabase, StoreError> {
+        let admin_url = admin_url.to_owned();
+        let prefix: String = prefix
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(20)
+            .collect();
+        on_own_thread(move || {
+            let name = format!("mes_{prefix}_{}", uuid::Uuid::now_v7().simple());
+            let pool = Pool::new(&admin_url, 1)?;
+            let conn = pool.get()?;
+            conn.execute_batch(&format!(
+                "CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0"
+            ))?;
+            let url = with_dbname(&admin_url, &name);
+            Ok(ScratchDatabase {
+                admin_url,
+                name,
+                url,
+            })
+        })
+    }
+}
+
+/// `url` with its database name replaced by `name` (the path of the URL).
+fn with_dbname(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[host_start..].find('/') {
+        Some(slash) => &base[..host_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        let dropped = on_own_thread(move || -> Result<(), StoreError> {
+            let pool = Pool::new(&admin_url, 1)?;
+            let conn = pool.get()?;
+            conn.execute_batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+            Ok(())
+        });
+        if let Err(e) = dropped {
+            tracing::warn!(database = %self.name, error = %e, "cannot drop the scratch database");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_show_no_password_and_name_another_database() {
+        assert_eq!(
+            redact_url("postgres://mes:s3cret@db:5432/mes"),
+            "postgres://mes:***@db:5432/mes"
+        );
+        assert_eq!(redact_url("postgres://mes@db/mes"), "postgres://mes@db/mes");
+        assert_eq!(
+            with_dbname("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_dbname("postgres://u@h/db?sslmode=disable", "t2"),
+            "postgres://u@h/t2?sslmode=disable"
+        );
+        assert_eq!(with_dbname("postgres://u@h", "t3"), "postgres://u@h/t3");
+    }
 }

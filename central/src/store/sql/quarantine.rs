@@ -42,9 +42,9 @@ pub(super) fn list(
 ) -> Result<Vec<QuarantinedEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT q.edge_id, q.seq, e.event_id, e.kind, e.at, q.received_at, q.reason,
-                substr(e.body, 1, ?3), length(CAST(e.body AS BLOB))
+                substr(e.body, 1, ?3), octet_length(e.body)
          FROM quarantine q JOIN events e ON e.edge_id = q.edge_id AND e.seq = q.seq
-         WHERE ?1 IS NULL OR q.edge_id = ?1
+         WHERE CAST(?1 AS TEXT) IS NULL OR q.edge_id = ?1
          ORDER BY q.id DESC LIMIT ?2",
     )?;
     let limit = to_i64(limit as u64)?;

@@ -57,13 +57,15 @@ pub(super) fn add_unassigned(
     at: &str,
 ) -> Result<(), StoreError> {
     tx.prepare_cached(
-        "INSERT INTO unassigned_counts (edge_id, station, good, scrap, reports, last_at)
+        "INSERT INTO unassigned_counts AS u (edge_id, station, good, scrap, reports, last_at)
          VALUES (?1, ?2, ?3, ?4, 1, ?5)
          ON CONFLICT (edge_id, station) DO UPDATE SET
-             good = CASE WHEN good > ?6 - excluded.good THEN ?6 ELSE good + excluded.good END,
-             scrap = CASE WHEN scrap > ?6 - excluded.scrap THEN ?6 ELSE scrap + excluded.scrap END,
-             reports = reports + 1,
-             last_at = MAX(last_at, excluded.last_at)",
+             good = CASE WHEN u.good > ?6 - excluded.good THEN ?6 ELSE u.good + excluded.good END,
+             scrap = CASE WHEN u.scrap > ?6 - excluded.scrap THEN ?6
+                          ELSE u.scrap + excluded.scrap END,
+             reports = u.reports + 1,
+             last_at = CASE WHEN excluded.last_at > u.last_at THEN excluded.last_at
+                            ELSE u.last_at END",
     )?
     .execute(params![
         edge_id,
@@ -107,7 +109,7 @@ pub(super) fn unassigned(
 ) -> Result<Vec<Unassigned>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT edge_id, station, good, scrap, reports, last_at FROM unassigned_counts
-         WHERE ?1 IS NULL OR edge_id = ?1 ORDER BY edge_id, station LIMIT ?2",
+         WHERE CAST(?1 AS TEXT) IS NULL OR edge_id = ?1 ORDER BY edge_id, station LIMIT ?2",
     )?;
     let limit = to_i64(limit as u64)?;
     stmt.query_map(params![edge_id.map(EdgeId::as_str), limit], |r| {

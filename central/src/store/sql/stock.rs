@@ -343,8 +343,8 @@ pub(super) fn balances(
 ) -> Result<Vec<BalanceRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT item, lot, location, uom, qty FROM inv_balance
-         WHERE (?1 IS NULL OR item = ?1) AND (?2 IS NULL OR lot = ?2)
-           AND (?3 IS NULL OR location = ?3)
+         WHERE (CAST(?1 AS TEXT) IS NULL OR item = ?1) AND (CAST(?2 AS TEXT) IS NULL OR lot = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR location = ?3)
          ORDER BY item, lot, location",
     )?;
     let rows = stmt.query_map(params![item, lot, location], |r| {

@@ -326,9 +326,9 @@ impl BatchProgress {
             warn.execute(params![id, edge_id, seq, at, message])?;
         }
         let mut unmatched = tx.prepare_cached(
-            "INSERT INTO wo_unmatched (work_order, events, last_edge_id, last_at)
+            "INSERT INTO wo_unmatched AS u (work_order, events, last_edge_id, last_at)
              VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (work_order) DO UPDATE SET events = events + excluded.events,
+             ON CONFLICT (work_order) DO UPDATE SET events = u.events + excluded.events,
                  last_edge_id = excluded.last_edge_id, last_at = excluded.last_at",
         )?;
         for (id, (n, at)) in &self.unmatched {
@@ -1467,7 +1467,7 @@ impl WorkOrderStore for SqlStore {
                  FROM wo_orders o
                  LEFT JOIN wo_operations l ON l.work_order = o.work_order AND l.operation =
                      (SELECT MAX(operation) FROM wo_operations m WHERE m.work_order = o.work_order)
-                 WHERE ?1 IS NULL OR o.state = ?1
+                 WHERE CAST(?1 AS TEXT) IS NULL OR o.state = ?1
                  ORDER BY o.work_order",
             )?;
             let rows = stmt.query_map(params![filter.map(State::as_str)], |r| {
