@@ -69,7 +69,7 @@ pub mod work_orders;
 use crate::config::{AdminToken, CentralConfig};
 use crate::metrics::Metrics;
 use crate::people::users::Lockout;
-use crate::store::Store;
+use crate::store::{Store, StoreChange};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::CONTENT_TYPE;
@@ -103,6 +103,8 @@ struct Inner {
     cookies_secure: bool,
     auth_cache: auth_cache::AuthCache,
     shutdown: watch::Sender<bool>,
+    /// Plan long polls that read the store and wait for a publish now.
+    polls_waiting: std::sync::atomic::AtomicUsize,
 }
 
 /// The timeouts of signed-in page sessions.
@@ -117,7 +119,7 @@ impl AppState {
     /// [`AdminToken::new`]: at least 32 characters); from `config` only the limits
     /// (`max_body_bytes`, `max_plan_wait`) are taken.
     pub fn new(store: Arc<dyn Store>, admin_token: AdminToken, config: &CentralConfig) -> Self {
-        AppState {
+        let state = AppState {
             inner: Arc::new(Inner {
                 store,
                 admin_token_hash: crate::auth::hash_token(admin_token.expose()),
@@ -136,8 +138,43 @@ impl AppState {
                 cookies_secure: false,
                 auth_cache: auth_cache::AuthCache::default(),
                 shutdown: watch::Sender::new(false),
+                polls_waiting: std::sync::atomic::AtomicUsize::new(0),
             }),
-        }
+        };
+        state.follow_other_instances();
+        state
+    }
+
+    /// On a store shared with other central instances (PostgreSQL), acts on what they
+    /// change: a plan they publish wakes this instance's long polls for that edge, and
+    /// credentials they change empty this instance's cache. The task ends with the state.
+    fn follow_other_instances(&self) {
+        let Some(mut changes) = self.inner.store.changes() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no runtime to follow other central instances' changes on");
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let change = changes.recv().await;
+                let Some(inner) = weak.upgrade() else { return };
+                match change {
+                    Ok(StoreChange::Plan { edge_id, version }) => {
+                        inner.plan_notify.notify(&edge_id, version);
+                    }
+                    Ok(StoreChange::Credentials) => inner.auth_cache.invalidate(),
+                    Ok(StoreChange::Resync) | Err(RecvError::Lagged(_)) => {
+                        inner.auth_cache.invalidate();
+                        inner.plan_notify.wake_all();
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -217,6 +254,21 @@ impl AppState {
 
     /// How many plan long polls of this edge are waiting right now (tests wait on this
     /// condition instead of sleeping).
+    /// Plan long polls of any edge that have read the store and wait for a publish now.
+    pub fn plan_polls_waiting(&self) -> usize {
+        self.inner
+            .polls_waiting
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Counts a poll as waiting until the guard is dropped.
+    pub(crate) fn poll_waiting(&self) -> PollWaiting {
+        self.inner
+            .polls_waiting
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        PollWaiting(self.inner.clone())
+    }
+
     pub fn plan_waiters(&self, edge_id: &EdgeId) -> usize {
         self.inner.plan_notify.waiters(edge_id)
     }
@@ -244,6 +296,17 @@ impl AppState {
     }
 }
 
+/// A plan long poll counted as waiting ([`AppState::plan_polls_waiting`]) while it lives.
+pub(crate) struct PollWaiting(Arc<Inner>);
+
+impl Drop for PollWaiting {
+    fn drop(&mut self) {
+        self.0
+            .polls_waiting
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// One watch channel per edge, holding the latest published plan version.
 #[derive(Default)]
 struct PlanNotify {
@@ -267,6 +330,14 @@ impl PlanNotify {
         self.sender(edge_id, |s| {
             s.send_replace(version);
         });
+    }
+
+    /// Wakes every waiting poll (each reads the store again).
+    fn wake_all(&self) {
+        let senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
+        for sender in senders.values() {
+            sender.send_modify(|_| {});
+        }
     }
 
     fn waiters(&self, edge_id: &EdgeId) -> usize {

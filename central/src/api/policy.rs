@@ -671,6 +671,10 @@ pub async fn enforce(policy: Policy, req: Request, next: Next) -> Response {
         && let Some(state) = state
     {
         state.auth_cache().invalidate();
+        // And the other instances on the same database (PostgreSQL); nothing on SQLite.
+        if let Err(e) = state.store().announce_credentials_changed().await {
+            tracing::warn!(error = %e, "cannot tell other central instances that credentials may have changed");
+        }
     }
     response
 }

@@ -272,6 +272,7 @@ async fn get_plan(
         {
             return Ok(axum::Json(plan).into_response());
         }
+        let _waiting = state.poll_waiting();
         tokio::select! {
             changed = published.changed() => {
                 if changed.is_err() {

@@ -62,6 +62,21 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A change another central instance made, as [`Store::changes`] hands it on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChange {
+    /// A plan version was published for this edge (its long polls wake and read it).
+    Plan {
+        edge_id: EdgeId,
+        version: PlanVersion,
+    },
+    /// People, roles, sessions or tokens may have changed: cached credentials are stale.
+    Credentials,
+    /// Changes may have been missed (the listening connection was lost and made again):
+    /// forget every cache and wake every waiting poll.
+    Resync,
+}
+
 /// What [`Store::ingest`] did with a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestOutcome {
@@ -248,6 +263,19 @@ pub trait Store:
     + Sync
     + 'static
 {
+    /// What other central instances on the same database changed that this one must act on
+    /// (a plan published, credentials changed): `None` when the store is this process's alone
+    /// (SQLite). Each call is a new subscriber.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
+        None
+    }
+
+    /// Tells the other instances on the same database that people or credentials may have
+    /// changed (they forget what they cached); nothing on SQLite.
+    async fn announce_credentials_changed(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Creates an edge with this credential, or replaces the credential of an existing one
     /// (rotation), which also lifts a revocation. Its events and acked seq stay.
     async fn create_edge(&self, edge_id: &EdgeId, token_hash: [u8; 32]) -> Result<(), StoreError>;

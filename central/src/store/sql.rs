@@ -9,6 +9,7 @@
 //! so the PostgreSQL store can share it where it fits.
 
 pub mod audit;
+mod changes;
 pub mod db;
 mod erp;
 mod inventory;
@@ -180,7 +181,11 @@ enum Backend {
         /// `central.db`, for what opens its own connection (verifying the audit chain).
         path: std::path::PathBuf,
     },
-    Postgres(Arc<pg::Pool>),
+    Postgres {
+        pool: Arc<pg::Pool>,
+        /// What other instances change, heard on a connection of its own.
+        feed: changes::Feed,
+    },
 }
 
 impl SqlStore {
@@ -256,8 +261,10 @@ impl SqlStore {
     }
 
     fn postgres(pool: pg::Pool) -> SqlStore {
+        let pool = Arc::new(pool);
+        let feed = changes::Feed::start(&pool);
         SqlStore {
-            backend: Backend::Postgres(Arc::new(pool)),
+            backend: Backend::Postgres { pool, feed },
         }
     }
 
@@ -265,7 +272,7 @@ impl SqlStore {
     pub fn sqlite_path(&self) -> Option<&Path> {
         match &self.backend {
             Backend::Sqlite { path, .. } => Some(path),
-            Backend::Postgres(_) => None,
+            Backend::Postgres { .. } => None,
         }
     }
 
@@ -273,7 +280,7 @@ impl SqlStore {
     pub fn dialect(&self) -> db::Dialect {
         match self.backend {
             Backend::Sqlite { .. } => db::Dialect::Sqlite,
-            Backend::Postgres(_) => db::Dialect::Postgres,
+            Backend::Postgres { .. } => db::Dialect::Postgres,
         }
     }
 
@@ -319,7 +326,7 @@ impl SqlStore {
             Backend::Sqlite { writer, .. } => {
                 Self::with_conn(writer, move |w: &mut Writers| f(&mut w.audited)).await
             }
-            Backend::Postgres(pool) => Self::with_pg(pool, f).await,
+            Backend::Postgres { pool, .. } => Self::with_pg(pool, f).await,
         }
     }
 
@@ -342,8 +349,8 @@ impl SqlStore {
                 })
                 .await
             }
-            (Backend::Postgres(pool), None) => Self::with_pg(pool, f).await,
-            (Backend::Postgres(pool), Some(actor)) => {
+            (Backend::Postgres { pool, .. }, None) => Self::with_pg(pool, f).await,
+            (Backend::Postgres { pool, .. }, Some(actor)) => {
                 Self::with_pg(pool, move |conn| audit::as_actor(conn, &actor, f)).await
             }
         }
@@ -356,7 +363,7 @@ impl SqlStore {
     {
         match &self.backend {
             Backend::Sqlite { reader, .. } => Self::with_conn(reader, f).await,
-            Backend::Postgres(pool) => Self::with_pg(pool, f).await,
+            Backend::Postgres { pool, .. } => Self::with_pg(pool, f).await,
         }
     }
 }
@@ -473,6 +480,25 @@ fn not_found(edge_id: &EdgeId) -> StoreError {
 
 #[async_trait]
 impl Store for SqlStore {
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<super::StoreChange>> {
+        match &self.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres { feed, .. } => Some(feed.subscribe()),
+        }
+    }
+
+    async fn announce_credentials_changed(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite { .. } => Ok(()),
+            Backend::Postgres { pool, .. } => {
+                Self::with_pg(pool, |conn| {
+                    changes::notify(conn, &super::StoreChange::Credentials)
+                })
+                .await
+            }
+        }
+    }
+
     async fn create_edge(&self, edge_id: &EdgeId, token_hash: [u8; 32]) -> Result<(), StoreError> {
         let edge_id = edge_id.clone();
         self.write(move |conn| {
@@ -1077,6 +1103,14 @@ fn publish_plan_in(
             ts(plan.published_at),
             serde_json::to_string(&plan)?
         ],
+    )?;
+    // Other instances wake this edge's long polls when the transaction commits.
+    changes::notify(
+        tx,
+        &super::StoreChange::Plan {
+            edge_id: edge_id.clone(),
+            version: plan.version,
+        },
     )?;
     Ok(plan)
 }

@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod erp;
 mod ingest;
+mod instances;
 mod inventory;
 mod master_data;
 mod mrp_firm;

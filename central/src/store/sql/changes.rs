@@ -1,0 +1,186 @@
+//! The change feed between central instances on one PostgreSQL database: `NOTIFY` on the
+//! channel [`CHANNEL`] inside the writing transaction (delivered when it commits), and one
+//! listening connection per instance, on a thread of its own, that hands what it hears to
+//! [`Store::changes`](crate::store::Store::changes) subscribers.
+//!
+//! Payloads are short text: `plan <version> <edge id>` or `credentials`. The listener
+//! reconnects when its connection drops (every 0.2 s to 5 s) and then says [`StoreChange::Resync`],
+//! since what was sent meanwhile is lost.
+
+use super::db::{Conn, params};
+use super::pg::Pool;
+use crate::store::{StoreChange, StoreError};
+use postgres::fallible_iterator::FallibleIterator;
+use protocol::{EdgeId, PlanVersion};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// The notification channel.
+pub const CHANNEL: &str = "mes_changes";
+
+/// Changes a slow subscriber may fall behind by before it is told it lagged.
+const CAPACITY: usize = 4096;
+
+/// Sends `change` to every instance when the transaction of `conn` commits (at once outside
+/// one). Nothing on SQLite.
+pub fn notify(conn: &Conn, change: &StoreChange) -> Result<(), StoreError> {
+    if conn.dialect() != super::db::Dialect::Postgres {
+        return Ok(());
+    }
+    let payload = match change {
+        StoreChange::Plan { edge_id, version } => {
+            format!("plan {} {}", version.0, edge_id.as_str())
+        }
+        StoreChange::Credentials => "credentials".to_owned(),
+        StoreChange::Resync => "resync".to_owned(),
+    };
+    conn.prepare_cached("SELECT pg_notify(?1, ?2)")?
+        .query_row(params![CHANNEL, payload], |_| Ok(()))?;
+    Ok(())
+}
+
+fn parse(payload: &str) -> Option<StoreChange> {
+    match payload.split_once(' ') {
+        None if payload == "credentials" => Some(StoreChange::Credentials),
+        None if payload == "resync" => Some(StoreChange::Resync),
+        Some(("plan", rest)) => {
+            let (version, edge) = rest.split_once(' ')?;
+            Some(StoreChange::Plan {
+                edge_id: EdgeId(edge.to_owned()),
+                version: PlanVersion(version.parse().ok()?),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The feed of one instance: the sender subscribers take receivers from, and the listening
+/// thread, stopped when this is dropped.
+pub struct Feed {
+    sender: broadcast::Sender<StoreChange>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Feed {
+    /// Starts listening on a connection of its own (not one of the pool's).
+    pub fn start(pool: &Arc<Pool>) -> Feed {
+        let (sender, _) = broadcast::channel(CAPACITY);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_sender = sender.clone();
+        let thread_stop = stop.clone();
+        let pool = pool.clone();
+        let spawned = std::thread::Builder::new()
+            .name("mes-pg-listen".into())
+            .spawn(move || listen(&pool, &thread_sender, &thread_stop));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the thread that listens for other instances' changes");
+        }
+        Feed { sender, stop }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<StoreChange> {
+        self.sender.subscribe()
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+fn listen(pool: &Pool, sender: &broadcast::Sender<StoreChange>, stop: &AtomicBool) {
+    let mut backoff = Duration::from_millis(200);
+    let mut first = true;
+    while !stop.load(Ordering::Acquire) {
+        let conn = match pool.connect() {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot listen for other instances' changes");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if let Err(e) = conn.execute_batch(&format!("LISTEN {CHANNEL}")) {
+            tracing::warn!(error = %e, "cannot listen for other instances' changes");
+            std::thread::sleep(backoff);
+            continue;
+        }
+        backoff = Duration::from_millis(200);
+        if !first {
+            // What was sent while the connection was down is lost.
+            let _ = sender.send(StoreChange::Resync);
+        }
+        first = false;
+        let lost = conn
+            .with_pg(|client| {
+                let client = client.client();
+                loop {
+                    if stop.load(Ordering::Acquire) {
+                        return None;
+                    }
+                    {
+                        let mut notifications = client.notifications();
+                        let mut batch = notifications.timeout_iter(Duration::from_millis(500));
+                        loop {
+                            match batch.next() {
+                                Ok(Some(n)) => {
+                                    if let Some(change) = parse(n.payload()) {
+                                        // No subscriber yet is not an error.
+                                        let _ = sender.send(change);
+                                    } else {
+                                        tracing::warn!(
+                                            payload = n.payload(),
+                                            "an unknown change notification, ignored"
+                                        );
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(e) => return Some(e),
+                            }
+                        }
+                    }
+                    if client.is_closed() {
+                        return None;
+                    }
+                }
+            })
+            .flatten();
+        if let Some(e) = lost {
+            tracing::warn!(error = %e, "lost the connection that listens for other instances' changes; reconnecting");
+        }
+        // The client is closed on this thread, which may block.
+        drop(conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_read_back() {
+        for change in [
+            StoreChange::Plan {
+                edge_id: EdgeId("line 1".into()),
+                version: PlanVersion(42),
+            },
+            StoreChange::Credentials,
+            StoreChange::Resync,
+        ] {
+            let payload = match &change {
+                StoreChange::Plan { edge_id, version } => {
+                    format!("plan {} {}", version.0, edge_id.as_str())
+                }
+                StoreChange::Credentials => "credentials".to_owned(),
+                StoreChange::Resync => "resync".to_owned(),
+            };
+            assert_eq!(parse(&payload), Some(change));
+        }
+        assert_eq!(parse("plan x e1"), None);
+        assert_eq!(parse("something"), None);
+    }
+}
