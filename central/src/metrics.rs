@@ -27,6 +27,7 @@ pub struct Metrics {
     pub events_ingested: Counter,
     pub events_duplicate: Counter,
     pub seq_gaps: Counter,
+    pub seq_conflicts: Counter,
     pub sync_requests: Family<RequestLabels, Counter>,
     pub edge_acked_seq: Family<EdgeLabels, Gauge>,
     pub edge_events_quarantined: Family<EdgeLabels, Counter>,
@@ -51,6 +52,7 @@ impl Metrics {
         let events_ingested = Counter::default();
         let events_duplicate = Counter::default();
         let seq_gaps = Counter::default();
+        let seq_conflicts = Counter::default();
         let sync_requests = Family::<RequestLabels, Counter>::default();
         let edge_acked_seq = Family::<EdgeLabels, Gauge>::default();
         let edge_events_quarantined = Family::<EdgeLabels, Counter>::default();
@@ -68,6 +70,11 @@ impl Metrics {
             "seq_gaps",
             "Batches refused because they would leave a gap",
             seq_gaps.clone(),
+        );
+        registry.register(
+            "seq_conflicts",
+            "Batches refused because they repeat a stored seq with another event (the edge's journal is not the one central took the seq from)",
+            seq_conflicts.clone(),
         );
         registry.register(
             "sync_requests",
@@ -103,6 +110,7 @@ impl Metrics {
             events_ingested,
             events_duplicate,
             seq_gaps,
+            seq_conflicts,
             sync_requests,
             edge_acked_seq,
             edge_events_quarantined,

@@ -89,6 +89,26 @@ impl AppError {
         error
     }
 
+    /// 409 `seq_conflict`: a seq central holds came again with another event.
+    pub fn seq_conflict(seq: Seq, stored: &str, sent: &str) -> Self {
+        let shown = |id: &str| {
+            if id.is_empty() {
+                "an event whose id does not read".to_owned()
+            } else {
+                format!("event {id}")
+            }
+        };
+        Self::new(
+            StatusCode::CONFLICT,
+            "seq_conflict",
+            format!(
+                "seq {seq} is {} at central but {} in this batch; the edge's journal is not the one central took seq {seq} from (restored from a copy, or made again); nothing was stored; expected the same events under the same seqs",
+                shown(stored),
+                shown(sent)
+            ),
+        )
+    }
+
     /// 400 `invalid_csv`: every bad row of an import (the first
     /// [`crate::erp::import::MAX_REPORTED_ERRORS`] of `total`) in `details`.
     pub fn invalid_csv(mut rows: Vec<RowError>, total: usize) -> Self {

@@ -189,6 +189,11 @@ async fn post_events(
             tracing::info!(%edge_id, %first_seq, %expected, "refused batch that would leave a gap");
             Err(AppError::seq_gap(first_seq, acked_through, expected))
         }
+        IngestOutcome::Conflict { seq, stored, sent } => {
+            metrics.seq_conflicts.inc();
+            tracing::error!(%edge_id, %seq, stored = %stored, sent = %sent, "refused batch that repeats a seq with another event");
+            Err(AppError::seq_conflict(seq, &stored, &sent))
+        }
     }
 }
 

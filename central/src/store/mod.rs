@@ -78,7 +78,7 @@ pub enum StoreChange {
 }
 
 /// What [`Store::ingest`] did with a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
     /// Everything through `acked_through` is durably stored.
     Acked {
@@ -90,6 +90,16 @@ pub enum IngestOutcome {
     },
     /// The batch starts after `expected`; nothing was written.
     Gap { expected: Seq, acked_through: Seq },
+    /// The batch repeats a seq central already holds with another event (another id, or
+    /// another body where the ids do not read): the edge's journal is not the one central
+    /// took the seq from (restored, or made again). Nothing was written.
+    Conflict {
+        seq: Seq,
+        /// The stored event's id (empty when it does not read).
+        stored: String,
+        /// The batch's event id at that seq (empty when it does not read).
+        sent: String,
+    },
 }
 
 /// What [`Store::ingest_encoded`] did: the outcome, and the plan versions the batch

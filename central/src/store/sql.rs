@@ -590,6 +590,49 @@ impl Store for SqlStore {
                     quarantined: Vec::new(),
                 });
             }
+            // A seq central holds comes again: it must be the same event. Another one is a
+            // journal that is not the one central took the seq from, refused whole.
+            if to_u64(first.seq) <= acked {
+                let mut stored = tx.prepare_cached(
+                    "SELECT seq, event_id, body FROM events
+                     WHERE edge_id = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
+                )?;
+                let upto = rows
+                    .iter()
+                    .take_while(|r| to_u64(r.seq) <= acked)
+                    .last()
+                    .map_or(first.seq, |r| r.seq);
+                let held: std::collections::HashMap<i64, (String, String)> = stored
+                    .query_map(params![edge_id.as_str(), first.seq, upto], |r| {
+                        Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?)))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                drop(stored);
+                for row in rows.iter().take_while(|r| to_u64(r.seq) <= acked) {
+                    let Some((id, body)) = held.get(&row.seq) else {
+                        continue;
+                    };
+                    let same = if !id.is_empty() && !row.event_id.is_empty() {
+                        *id == row.event_id
+                    } else {
+                        *body == row.body
+                    };
+                    if !same {
+                        touch.execute(params![edge_id.as_str(), to_i64(acked)?, received])?;
+                        drop(touch);
+                        tx.commit()?;
+                        return Ok(Ingested {
+                            outcome: IngestOutcome::Conflict {
+                                seq: Seq(to_u64(row.seq)),
+                                stored: id.clone(),
+                                sent: row.event_id.clone(),
+                            },
+                            plans: Vec::new(),
+                            quarantined: Vec::new(),
+                        });
+                    }
+                }
+            }
             let last_seq = to_u64(last.seq);
             let mut n_new = 0u64;
             let mut n_duplicate = 0u64;

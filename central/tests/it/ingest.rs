@@ -74,6 +74,37 @@ async fn replayed_batch_is_acked_and_stored_once() {
     assert_eq!(ingested, 10);
 }
 
+/// Issue 14: a seq central holds, sent again with another event (a journal restored from an
+/// old copy, or made again, that numbers new facts from 1), was skipped as a duplicate and
+/// the new fact was lost without a word. Now the batch is refused whole, loudly.
+#[tokio::test]
+async fn a_stored_seq_sent_with_another_event_is_a_conflict_and_nothing_is_stored() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    h.send_events(&token, "line-1", 1..=10).await;
+    let mut other: Vec<Event> = events("line-1", 8..=12);
+    // Seq 9 is another fact: another id, another count.
+    other[1].id = protocol::EventId(uuid::Uuid::now_v7());
+    other[1].kind = EventKind::ProductionReported {
+        work_order: Some("WO-1001".into()),
+        operation: Some(10),
+        good: 999,
+        scrap: 0,
+    };
+    let body = json!({"protocol": PROTOCOL_VERSION, "edge_id": "line-1", "events": other});
+    let reply = h.post("/api/v1/sync/events", &token, body).await;
+    let message = reply.assert_error(StatusCode::CONFLICT, "seq_conflict");
+    assert!(message.contains("seq 9"), "{message}");
+    assert!(message.contains(&other[1].id.0.to_string()), "{message}");
+    // Nothing of the batch was stored: not 11 and 12 either.
+    assert_eq!(h.acked("line-1").await, Seq(10));
+    assert_eq!(h.count("line-1").await, 10);
+    assert_eq!(h.state.metrics().seq_conflicts.get(), 1);
+    // The same events again are still plain duplicates.
+    let reply = h.send_events(&token, "line-1", 8..=12).await;
+    assert_eq!(reply.json, json!({"acked_through": 12}));
+}
+
 #[tokio::test]
 async fn store_reports_new_and_duplicate_counts() {
     let h = Harness::new().await;
