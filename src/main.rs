@@ -26,6 +26,42 @@ struct Cli {
     command: Command,
 }
 
+/// What `mes central` does besides running.
+#[derive(Subcommand)]
+enum CentralAction {
+    /// Copy the store to a new file while central runs (SQLite's online backup API, or
+    /// `pg_dump` in its custom format on PostgreSQL).
+    Backup {
+        /// The new file.
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Put a backup back (central stopped). A store that holds events is replaced only with
+    /// --force. Starts a new plan epoch, so edges take the restored central's plans.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Which store a `mes central` tool works on: as `mes central` would open it.
+#[derive(clap::Args)]
+struct StoreArgs {
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// `sqlite` (default) or a PostgreSQL URL (one with a password: MES_STORE).
+    #[arg(long)]
+    store: Option<String>,
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a whole plant on this machine: central and two edge agents with simulated machines.
@@ -37,8 +73,10 @@ enum Command {
         #[arg(long, default_value_t = 8080)]
         port: u16,
     },
-    /// Run central.
+    /// Run central (or, with `backup` / `restore`, copy its store).
     Central {
+        #[command(subcommand)]
+        action: Option<CentralAction>,
         #[arg(long)]
         listen: Option<SocketAddr>,
         #[arg(long)]
@@ -228,6 +266,11 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             demo::run(run_for, port).await
         }
         Command::Central {
+            action: Some(action),
+            ..
+        } => central_tool(action).await,
+        Command::Central {
+            action: None,
             listen,
             data,
             store,
@@ -283,13 +326,56 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn run_central(
+/// `mes central backup` and `restore`.
+async fn central_tool(action: CentralAction) -> anyhow::Result<()> {
+    use central::config::StoreSpec;
+    use central::store::sql::backup;
+    let (cfg, what) = match &action {
+        CentralAction::Backup { store, .. } | CentralAction::Restore { store, .. } => {
+            let cfg = central_config(None, store.data.clone(), store.store.clone(), &store.config)?;
+            let what = match &cfg.store {
+                StoreSpec::Sqlite => cfg
+                    .data_dir
+                    .join(central::store::sql::DB_FILE)
+                    .display()
+                    .to_string(),
+                other => format!("{other:?}"),
+            };
+            (cfg, what)
+        }
+    };
+    let summary = tokio::task::spawn_blocking(move || match (action, &cfg.store) {
+        (CentralAction::Backup { to, .. }, StoreSpec::Sqlite) => {
+            backup::backup_sqlite(&cfg.data_dir, &to)
+        }
+        (CentralAction::Backup { to, .. }, StoreSpec::Postgres(url)) => {
+            backup::backup_postgres(url.expose(), &to)
+        }
+        (CentralAction::Restore { from, force, .. }, StoreSpec::Sqlite) => {
+            backup::restore_sqlite(&from, &cfg.data_dir, force)
+        }
+        (CentralAction::Restore { from, force, .. }, StoreSpec::Postgres(url)) => {
+            backup::restore_postgres(&from, url.expose(), force)
+        }
+    })
+    .await??;
+    println!(
+        "{what}: {} events, {} ({} bytes)",
+        summary.events,
+        summary.file.display(),
+        summary.bytes
+    );
+    Ok(())
+}
+
+/// Central's configuration: the file, then the command line, then `MES_STORE`.
+fn central_config(
     listen: Option<SocketAddr>,
     data: Option<PathBuf>,
     store: Option<String>,
-    config: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let mut cfg = match &config {
+    config: &Option<PathBuf>,
+) -> anyhow::Result<central::CentralConfig> {
+    let mut cfg = match config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -317,6 +403,16 @@ async fn run_central(
             .parse()
             .map_err(|e| anyhow::anyhow!("{} {e}", central::config::STORE_ENV))?;
     }
+    Ok(cfg)
+}
+
+async fn run_central(
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    store: Option<String>,
+    config: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let cfg = central_config(listen, data, store, &config)?;
     let admin_token = cfg.resolve_admin_token()?;
     // Read and checked before anything else starts: a wrong file stops central, named.
     let tls = match &cfg.tls {

@@ -59,6 +59,7 @@ fn plan() -> Plan {
         edge_id: "line-1".into(),
         version: PlanVersion(1),
         published_at: Utc::now(),
+        epoch: None,
         work_orders: vec![
             wo("WO-1", "st-10", None, false),
             wo("WO-2", "st-20", Some("weld"), false),

@@ -28,6 +28,12 @@ pub struct Plan {
     pub version: PlanVersion,
     /// When central published this version.
     pub published_at: DateTime<Utc>,
+    /// Central's plan epoch: which line of versions this plan belongs to. A central restored
+    /// from a backup starts a new epoch, and an edge takes a plan of another epoch whatever
+    /// its version (the restored central no longer knows the versions it handed out after
+    /// the backup). Absent: a central from before epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
     pub work_orders: Vec<PlanWorkOrder>,
     /// Material lots the line may scan whose status central knows: held and expiring lots
     /// above all, so the edge can refuse them while central is unreachable.
@@ -145,6 +151,7 @@ impl Plan {
             edge_id,
             version,
             published_at,
+            epoch: None,
             work_orders: content.work_orders,
             lots: content.lots,
             gtins: content.gtins,
@@ -283,6 +290,7 @@ pub(crate) mod tests {
             edge_id: "line-1".into(),
             version: PlanVersion(3),
             published_at: Utc.with_ymd_and_hms(2026, 11, 27, 6, 0, 0).unwrap(),
+            epoch: None,
             work_orders: vec![PlanWorkOrder {
                 work_order: "WO-1001".into(),
                 item: "BRACKET".into(),

@@ -129,11 +129,15 @@ pub struct Ack {
 
 /// Query of the plan long poll: "I run `have`; answer when there is something newer, or after
 /// `wait_ms`".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanPoll {
     pub have: PlanVersion,
     #[serde(default)]
     pub wait_ms: u64,
+    /// The epoch of the plan the edge runs ([`crate::Plan::epoch`]); central answers a poll of
+    /// another epoch with its latest plan at once, whatever `have` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 /// What an edge tells central about itself, periodically.
@@ -237,7 +241,8 @@ mod tests {
             "plan_poll",
             PlanPoll {
                 have: PlanVersion(3),
-                wait_ms: 25_000
+                wait_ms: 25_000,
+                epoch: None,
             }
         );
         insta::assert_json_snapshot!(

@@ -59,6 +59,7 @@ fn plan(orders: impl Iterator<Item = u64>) -> Plan {
         edge_id: "line-1".into(),
         version: PlanVersion(1),
         published_at: Utc::now(),
+        epoch: None,
         work_orders: orders.map(order).collect(),
         lots: Vec::new(),
         gtins: Default::default(),

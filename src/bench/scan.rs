@@ -217,6 +217,7 @@ fn plan() -> Plan {
         edge_id: EDGE.into(),
         version: PlanVersion(1),
         published_at: chrono::Utc::now(),
+        epoch: None,
         work_orders: vec![PlanWorkOrder {
             work_order: "WO-BENCH".into(),
             item: "BRACKET".into(),

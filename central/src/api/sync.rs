@@ -263,6 +263,16 @@ async fn get_plan(
         check_protocol(version)?;
     }
     check_number("have", poll.have.0)?;
+    if let Some(epoch) = &poll.epoch
+        && (epoch.len() > 64
+            || !epoch
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        return Err(AppError::bad_request(
+            "epoch: expected the epoch of a plan central sent (up to 64 letters, digits and dashes)",
+        ));
+    }
     // Subscribe before reading the store: a publish after the read still wakes us.
     let mut published = state.subscribe_plan(&edge_id);
     state
@@ -273,7 +283,10 @@ async fn get_plan(
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         if let Some(plan) = state.store().latest_plan(&edge_id).await?
-            && plan.version > poll.have
+            && (plan.version > poll.have
+                // An edge that runs a plan of another epoch (central was restored from a
+                // backup since) takes this one whatever its version.
+                || poll.epoch.as_ref().is_some_and(|e| plan.epoch.as_ref() != Some(e)))
         {
             return Ok(axum::Json(plan).into_response());
         }

@@ -9,6 +9,7 @@
 //! so the PostgreSQL store can share it where it fits.
 
 pub mod audit;
+pub mod backup;
 mod changes;
 pub mod db;
 mod erp;
@@ -52,7 +53,8 @@ pub const DB_FILE: &str = "central.db";
 /// warehouses belong to a plant (existing ones to the default plant). The audit trail
 /// ([`audit::SCHEMA`]) is a new table that starts empty, made on open; its triggers are
 /// TEMP, made on every open ([`audit::install`]).
-const SCHEMA_VERSION: i64 = 7;
+/// 8: the plan epoch (`store_meta`), new, made on open.
+const SCHEMA_VERSION: i64 = 8;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -78,6 +80,11 @@ CREATE TABLE IF NOT EXISTS events (
     body        TEXT NOT NULL,
     PRIMARY KEY (edge_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS store_meta (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch      TEXT NOT NULL,
+    epoch_at   TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS plans (
     edge_id      TEXT NOT NULL,
     version      INTEGER NOT NULL,
@@ -221,6 +228,7 @@ impl SqlStore {
         }
         stock::add_columns(&writer)?;
         people::add_columns(&writer)?;
+        first_epoch(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
         }
@@ -366,6 +374,35 @@ impl SqlStore {
             Backend::Postgres { pool, .. } => Self::with_pg(pool, f).await,
         }
     }
+}
+
+/// Gives a store its first plan epoch (nothing when it has one).
+fn first_epoch(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO store_meta (id, epoch, epoch_at) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO NOTHING",
+        params![uuid::Uuid::now_v7().simple().to_string(), ts(Utc::now())],
+    )?;
+    Ok(())
+}
+
+/// Starts a new plan epoch (after a restore): edges take the next plan they are handed
+/// whatever its version.
+pub fn new_epoch(conn: &Connection) -> Result<String, StoreError> {
+    let epoch = uuid::Uuid::now_v7().simple().to_string();
+    conn.execute(
+        "INSERT INTO store_meta (id, epoch, epoch_at) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, epoch_at = excluded.epoch_at",
+        params![epoch, ts(Utc::now())],
+    )?;
+    Ok(epoch)
+}
+
+/// The store's plan epoch.
+fn epoch(conn: &Connection) -> Result<String, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT epoch FROM store_meta WHERE id = 1")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
@@ -1042,7 +1079,12 @@ impl Store for SqlStore {
                 )?
                 .query_row(params![edge_id.as_str()], |r| r.get(0))
                 .optional()?;
-            Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+            let Some(body) = body else { return Ok(None) };
+            let mut plan: Plan = serde_json::from_str(&body)?;
+            // The epoch of now, not of when it was published: a restored store hands out its
+            // plans in its new epoch.
+            plan.epoch = Some(epoch(conn)?);
+            Ok(Some(plan))
         })
         .await
     }

@@ -6,6 +6,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod backup;
 mod bad_input;
 mod erp;
 mod ingest;

@@ -166,6 +166,7 @@ fn sample_plan(version: u64) -> Plan {
         edge_id: edge(),
         version: PlanVersion(version),
         published_at: Utc.with_ymd_and_hms(2026, 11, 27, 6, 0, 0).unwrap(),
+        epoch: None,
         work_orders: vec![PlanWorkOrder {
             work_order: format!("WO-{version}").as_str().into(),
             item: "BRACKET".into(),

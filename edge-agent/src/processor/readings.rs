@@ -440,6 +440,7 @@ mod tests {
             edge_id: "line-1".into(),
             version: protocol::plan::PlanVersion(1),
             published_at: Utc::now(),
+            epoch: None,
             work_orders: vec![wo("WO-A", 10, "st-99"), wo("WO-B", 20, "st-10")],
             lots: vec![],
             gtins: Default::default(),

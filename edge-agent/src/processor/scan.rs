@@ -1427,6 +1427,7 @@ mod tests {
             edge_id: "line-1".into(),
             version: PlanVersion(4),
             published_at: Utc::now(),
+            epoch: None,
             work_orders: vec![
                 wo("WO-1", "st-10", false),
                 wo("WO-2", "st-10", false),

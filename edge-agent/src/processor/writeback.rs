@@ -268,6 +268,7 @@ mod tests {
             edge_id: "line-1".into(),
             version: protocol::PlanVersion(3),
             published_at: Utc::now(),
+            epoch: None,
             work_orders: vec![wo("WO-1", "st-10", 500), wo("WO-2", "st-20", 80)],
             lots: vec![],
             gtins: Default::default(),

@@ -114,16 +114,22 @@ impl CentralClient {
         }
     }
 
-    /// Long-polls for a plan newer than `have`. `None`: nothing newer within `wait`.
+    /// Long-polls for a plan newer than `have` (or of another epoch than `epoch`, the one
+    /// of the plan in force). `None`: nothing newer within `wait`.
     pub async fn poll_plan(
         &self,
         have: PlanVersion,
+        epoch: Option<&str>,
         wait: Duration,
     ) -> Result<Option<Plan>, SyncError> {
-        let response = self
+        let mut request = self
             .http
             .get(format!("{}/api/v1/sync/plan", self.base))
-            .query(&[("have", have.0), ("wait_ms", wait.as_millis() as u64)])
+            .query(&[("have", have.0), ("wait_ms", wait.as_millis() as u64)]);
+        if let Some(epoch) = epoch {
+            request = request.query(&[("epoch", epoch)]);
+        }
+        let response = request
             .header(
                 protocol::PROTOCOL_HEADER,
                 protocol::PROTOCOL_VERSION.to_string(),

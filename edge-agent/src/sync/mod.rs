@@ -261,13 +261,22 @@ pub async fn run_downlink(
 ) {
     let mut backoff = Backoff::new(link.backoff_min, link.backoff_max);
     loop {
-        let have = live.plan_version();
+        let in_force = live.plan();
+        let have = in_force.as_ref().map(|p| p.version).unwrap_or_default();
+        let epoch = in_force.as_ref().and_then(|p| p.epoch.clone());
         let answer = tokio::select! {
-            a = client.poll_plan(have, link.plan_wait) => a,
+            a = client.poll_plan(have, epoch.as_deref(), link.plan_wait) => a,
             _ = shutdown.wait_for(|s| *s) => return,
         };
         match answer {
-            Ok(Some(plan)) if plan.version > have => {
+            // Newer, or of another epoch: central was restored from a backup and no longer
+            // knows the versions it handed out after it; its plan is the one to run.
+            Ok(Some(plan))
+                if plan.version > have || (plan.epoch.is_some() && plan.epoch != epoch) =>
+            {
+                if plan.epoch != epoch && epoch.is_some() {
+                    tracing::warn!(got = %plan.version, %have, "central's plan epoch changed (restored from a backup?); taking its plan");
+                }
                 backoff.succeed();
                 let version = plan.version;
                 // A plan is outside input too: one that breaks the bounds is not applied (the

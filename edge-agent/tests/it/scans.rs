@@ -18,6 +18,7 @@ pub(crate) fn plan() -> Plan {
         edge_id: "line-1".into(),
         version: PlanVersion(7),
         published_at: chrono::Utc::now(),
+        epoch: None,
         work_orders: vec![PlanWorkOrder {
             work_order: "WO-1001".into(),
             item: "BRACKET".into(),

@@ -225,6 +225,7 @@ fn migrate_locked(conn: &mut Conn) -> Result<(), StoreError> {
     }
     super::stock::add_columns(&tx)?;
     super::people::add_columns(&tx)?;
+    super::first_epoch(&tx)?;
     super::audit::install_pg(&tx)?;
     if version < SCHEMA_VERSION {
         tx.execute(
