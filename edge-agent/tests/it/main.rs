@@ -2,6 +2,7 @@
 
 mod broker_auth;
 mod disk_alarm;
+mod disk_full;
 mod floor_rules;
 mod labels;
 mod line_access;
