@@ -183,6 +183,13 @@ pub enum JournalError {
          when space is freed"
     )]
     DiskFull { dir: String, free: u64 },
+    /// The file is damaged (cut short, overwritten): refused at open, never half-used.
+    #[error(
+        "the journal file is damaged: {detail}; the edge refuses to start rather than send \
+         central a wrong history: move the file aside (what central acknowledged is safe there) \
+         or put back a copy"
+    )]
+    Damaged { detail: String },
     #[error("journal database error: {0}")]
     Sqlite(#[source] Arc<rusqlite::Error>),
     #[error("journal closed: its writer thread has stopped")]

@@ -61,12 +61,29 @@ impl Writer {
                 cfg.alarm_ratio
             )));
         }
+        let damaged = |e: JournalError| match e {
+            JournalError::Sqlite(inner) if schema::is_damage(&inner) => JournalError::Damaged {
+                detail: inner.to_string(),
+            },
+            other => other,
+        };
         let (mut conn, page_size) =
-            schema::open_connection(&cfg.path, cfg.durability, cfg.quota_bytes, cfg.cache_bytes)?;
+            schema::open_connection(&cfg.path, cfg.durability, cfg.quota_bytes, cfg.cache_bytes)
+                .map_err(damaged)?;
+        let stored = schema::migrate(&mut conn, &cfg.edge_id).map_err(damaged)?;
+        let survivors = schema::check_survivors(&conn, &stored).map_err(damaged)?;
         let Stored {
             acked_seq,
             last_seq,
-        } = schema::migrate(&mut conn, &cfg.edge_id)?;
+        } = stored;
+        tracing::info!(
+            path = %cfg.path.display(),
+            events = survivors.events,
+            unacked = survivors.unacked,
+            %acked_seq,
+            %last_seq,
+            "journal opened and checked"
+        );
         // The -wal and -shm files exist now (migrate wrote); all three are owner-only.
         schema::make_private(&cfg.path)?;
         let dir = match cfg.path.parent() {
