@@ -30,15 +30,15 @@ fn issue_14_a_short_soak_of_every_scenario_loses_duplicates_and_mismatches_nothi
     let mut args: Vec<String> = [
         "soak",
         "--edge-kills",
-        "12",
+        "40",
         "--link-cuts",
-        "4",
+        "6",
         "--cut-max",
         "1s",
         "--central-kills",
-        "4",
+        "8",
         "--broker-restarts",
-        "4",
+        "8",
     ]
     .map(String::from)
     .to_vec();
