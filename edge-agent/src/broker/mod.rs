@@ -470,7 +470,8 @@ mod tests {
         let twin = {
             let gate = gate.clone();
             let one = one.clone();
-            tokio::spawn(async move { gate.wait_turn("t", &one).await })
+            // In an Option: the receiver is itself a future.
+            tokio::spawn(async move { Some(gate.wait_turn("t", &one).await) })
         };
         tokio::task::yield_now().await;
         assert!(
@@ -487,7 +488,8 @@ mod tests {
         let mut second = tokio::time::timeout(Duration::from_secs(5), twin)
             .await
             .expect("the twin's turn comes after the first's commit")
-            .unwrap();
+            .unwrap()
+            .expect("a receiver");
         assert!(second.try_recv().is_err(), "and waits for its own commit");
         gate.committed("t", &one);
         assert_eq!(second.try_recv(), Ok(()));
