@@ -8,6 +8,7 @@ mod demo;
 mod erp_cli;
 mod people_cli;
 mod sim_cli;
+mod soak;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -146,6 +147,9 @@ enum Command {
         #[command(subcommand)]
         which: bench::Which,
     },
+    /// Soak the delivery promise with the real binaries: edges, central and the MQTT broker
+    /// killed, links cut; ends comparing every edge journal with central (issue 14).
+    Soak(soak::SoakArgs),
     /// Run a simulator on its own (`mes sim plc`, `mes sim mqtt`).
     Sim {
         #[command(subcommand)]
@@ -320,6 +324,7 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Label(args) => barcode_cli::label(args).await,
+        Command::Soak(args) => soak::run(args).await,
         Command::Bench { .. } | Command::Edge { .. } | Command::Audit { .. } => {
             unreachable!("handled before the runtime starts")
         }

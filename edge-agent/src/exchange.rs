@@ -9,6 +9,37 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Why new facts are refused at the door right now: the journal cannot commit (its disk is
+/// full, its quota is reached, or it fails). The processor sets it while its commits fail and
+/// clears it at the first that succeeds; every entry point (the terminal, scanners) answers at
+/// once with it instead of handing in a scan that could not be stored. (MQTT needs nothing:
+/// a delivery is acknowledged only after its commit, so the broker keeps it meanwhile.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `disk_full`, `journal_full` or `journal_error`: a stable code the terminal translates.
+    pub reason: &'static str,
+    /// The journal's error, in words.
+    pub message: String,
+}
+
+impl Refusal {
+    /// The answer to a scan or a button refused at the door: not stored, with the reason.
+    pub fn outcome(&self) -> ScanOutcome {
+        ScanOutcome {
+            result: ScanResult::NotStored,
+            kind: None,
+            action: None,
+            lot: None,
+            reason: Some(self.reason),
+            warning: None,
+            message: format!("not stored, scan again later: {}", self.message),
+            params: BTreeMap::new(),
+            seq: None,
+            event_id: None,
+        }
+    }
+}
+
 /// One read of a barcode, as a scanner or a person handed it in.
 #[derive(Debug)]
 pub struct ScanRequest {

@@ -54,6 +54,7 @@ pub struct Metrics {
     pub journal_bytes: Gauge,
     pub journal_quota_bytes: Gauge,
     pub journal_quota_alarm: Gauge,
+    pub journal_disk_full: Gauge,
     pub plan_version: Gauge,
 }
 
@@ -73,6 +74,7 @@ impl Metrics {
             journal_bytes: Gauge::default(),
             journal_quota_bytes: Gauge::default(),
             journal_quota_alarm: Gauge::default(),
+            journal_disk_full: Gauge::default(),
             plan_version: Gauge::default(),
             device_state: Family::default(),
             modbus_requests: Family::default(),
@@ -153,6 +155,11 @@ impl Metrics {
             m.journal_quota_alarm.clone(),
         );
         registry.register(
+            "journal_disk_full",
+            "1 while the journal's disk is full and new events are refused",
+            m.journal_disk_full.clone(),
+        );
+        registry.register(
             "plan_version",
             "Plan version applied on this edge",
             m.plan_version.clone(),
@@ -219,6 +226,14 @@ impl DeviceBoard {
     }
 }
 
+impl DeviceBoard {
+    /// Why new facts are refused at the door right now (the journal cannot commit), if they
+    /// are: a source that answers its device (a scanner's NAK) answers at once.
+    pub fn refusal(&self) -> Option<crate::exchange::Refusal> {
+        self.0.journal_refusal()
+    }
+}
+
 impl From<Arc<Live>> for DeviceBoard {
     fn from(live: Arc<Live>) -> DeviceBoard {
         DeviceBoard(live)
@@ -265,7 +280,7 @@ pub struct Live {
     /// agent is unhealthy and exits.
     failures: watch::Sender<Vec<String>>,
     /// Why the journal refuses new events, while it does.
-    journal_refusing: Mutex<Option<String>>,
+    journal_refusing: Mutex<Option<crate::exchange::Refusal>>,
     pub sync: Mutex<SyncHealth>,
     pub devices: Mutex<BTreeMap<String, DeviceStatus>>,
     /// Per station (`""` for production with no station), updated after each commit.
@@ -689,14 +704,20 @@ impl Live {
     }
 
     /// The journal refuses new events (`Some(why)`), or takes them again (`None`).
-    pub fn set_journal_refusing(&self, why: Option<String>) {
+    pub fn set_journal_refusing(&self, why: Option<crate::exchange::Refusal>) {
         *self
             .journal_refusing
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = why;
     }
 
+    /// Why the journal refuses new events, in words, while it does.
     pub fn journal_refusing(&self) -> Option<String> {
+        self.journal_refusal().map(|r| r.message)
+    }
+
+    /// Why the journal refuses new events, while it does: what the entry points answer.
+    pub fn journal_refusal(&self) -> Option<crate::exchange::Refusal> {
         self.journal_refusing
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -10,6 +10,7 @@ mod mqtt;
 mod people;
 mod plans;
 mod plant;
+mod soak;
 mod support;
 mod terminal;
 mod tls;

@@ -474,7 +474,8 @@ where
                         continue;
                     }
                     if p.qos == QoS::AtLeastOnce && gate.holds(client_id, &p.topic) {
-                        let release = gate.wait_for(&p.topic, &p.payload);
+                        // Its turn first: no identical message waits for a commit.
+                        let release = gate.wait_turn(&p.topic, &p.payload).await;
                         lock(&held).insert(p.pkid, release);
                     }
                 }

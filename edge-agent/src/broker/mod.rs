@@ -22,9 +22,15 @@
 //!   committed yet. If the agent dies first, the device never got its PUBACK and sends the
 //!   message again when it reconnects (MQTT 3.1.1, 4.4).
 //!
-//! Messages are matched by topic and payload, first come first served: two devices publishing
-//! the same bytes on the same topic are interchangeable for the count, and one's PUBACK may be
-//! released by the other's commit.
+//! A held publish is known by its device connection and packet id (the front keeps each
+//! device's PUBACK by packet id); what the source commits is known by topic and payload, since
+//! rumqttd hands it on under a packet id of its own. So that a commit can only be of the one
+//! held publish it names, the front lets at most one message of a given topic and payload wait
+//! for its commit at a time ([`Gate::wait_turn`]): an identical one, from the same device or
+//! another, goes to rumqttd only once the first is committed. A device's PUBACK is thus
+//! released by the commit of its own message, never by a twin's (before, two identical
+//! messages from two devices could release each other's PUBACK, and a crash in between lose
+//! the one whose device had been told it was stored).
 //!
 //! The edge's own MQTT clients (its sources, the line state) connect to rumqttd itself, past
 //! the front, with the loopback login ([`Gate::inner_login`]).
@@ -87,6 +93,8 @@ pub struct Gate {
     /// The client id and topic filters of each MQTT source that ingests from this broker.
     filters: Mutex<HashMap<u64, (String, Vec<TopicFilter>)>>,
     waiting: Mutex<HashMap<Message, VecDeque<oneshot::Sender<()>>>>,
+    /// Told after every commit: a publish waiting for its turn looks again.
+    released: tokio::sync::Notify,
     /// Faults for a source to record (device, message), rate-limited by key.
     faults: Mutex<(VecDeque<(String, String)>, FaultLimiter)>,
     faults_queued: tokio::sync::Notify,
@@ -141,13 +149,33 @@ impl Gate {
                 .any(|f| f.matches(topic))
     }
 
-    fn wait_for(&self, topic: &str, payload: &Bytes) -> oneshot::Receiver<()> {
+    /// Registers a held publish of `topic` and `payload`, once no other message with the same
+    /// topic and payload waits for its commit (a waiter whose device has gone does not count):
+    /// the receiver is released by the commit of this very message. Waits for its turn, so
+    /// the caller forwards the publish to rumqttd only after this returns.
+    async fn wait_turn(&self, topic: &str, payload: &Bytes) -> oneshot::Receiver<()> {
+        let key = (topic.to_owned(), payload.clone());
+        loop {
+            // Made before looking, so a commit in between is not missed.
+            let released = self.released.notified();
+            if let Some(rx) = self.try_turn(&key) {
+                return rx;
+            }
+            // A waiter whose device went away is noticed by looking again.
+            let _ = tokio::time::timeout(Duration::from_millis(100), released).await;
+        }
+    }
+
+    fn try_turn(&self, key: &Message) -> Option<oneshot::Receiver<()>> {
+        let mut waiting = lock(&self.waiting);
+        let queue = waiting.entry(key.clone()).or_default();
+        queue.retain(|tx| !tx.is_closed());
+        if !queue.is_empty() {
+            return None;
+        }
         let (tx, rx) = oneshot::channel();
-        lock(&self.waiting)
-            .entry((topic.to_owned(), payload.clone()))
-            .or_default()
-            .push_back(tx);
-        rx
+        queue.push_back(tx);
+        Some(rx)
     }
 
     /// A fault of the broker: logged and queued for a source of this edge to record as a
@@ -196,6 +224,8 @@ impl Gate {
                 waiting.remove(&key);
             }
         }
+        drop(waiting);
+        self.released.notify_waiters();
     }
 }
 
@@ -272,6 +302,7 @@ pub fn start(
         waiting: Mutex::default(),
         faults: Mutex::default(),
         faults_queued: tokio::sync::Notify::new(),
+        released: tokio::sync::Notify::new(),
     });
     lock(gates()).insert(front_port, gate.clone());
     let front_state = Arc::new(front::Front::new(
@@ -395,6 +426,7 @@ mod tests {
             waiting: Mutex::default(),
             faults: Mutex::default(),
             faults_queued: tokio::sync::Notify::new(),
+            released: tokio::sync::Notify::new(),
         })
     }
 
@@ -425,29 +457,42 @@ mod tests {
         assert!(!gate.holds("press-1", "plant/press-1/count"));
     }
 
-    #[test]
-    fn a_commit_releases_the_oldest_waiter_for_the_same_message_skipping_gone_devices() {
+    #[tokio::test]
+    async fn one_message_of_a_topic_and_payload_waits_at_a_time_and_its_commit_releases_it() {
         let gate = gate(0);
         let one = Bytes::from_static(b"1");
-        let gone = gate.wait_for("t", &one);
-        let first = gate.wait_for("t", &one);
-        let mut second = gate.wait_for("t", &one);
-        let mut other = gate.wait_for("t", &Bytes::from_static(b"2"));
+        let gone = gate.wait_turn("t", &one).await;
         drop(gone);
-        gate.committed("t", &one);
-        let mut first = first;
-        assert_eq!(first.try_recv(), Ok(()));
+        // A waiter whose device has gone does not hold the turn.
+        let mut first = gate.wait_turn("t", &one).await;
+        let mut other = gate.wait_turn("t", &Bytes::from_static(b"2")).await;
+        // An identical message waits for its turn until the first is committed.
+        let twin = {
+            let gate = gate.clone();
+            let one = one.clone();
+            // In an Option: the receiver is itself a future.
+            tokio::spawn(async move { Some(gate.wait_turn("t", &one).await) })
+        };
+        tokio::task::yield_now().await;
         assert!(
-            second.try_recv().is_err(),
-            "one commit releases one acknowledgement"
+            !twin.is_finished(),
+            "an identical message waits for its turn"
         );
+        assert!(first.try_recv().is_err());
+        gate.committed("t", &one);
+        assert_eq!(first.try_recv(), Ok(()), "its commit releases it");
         assert!(
             other.try_recv().is_err(),
             "another payload waits for its own commit"
         );
+        let mut second = tokio::time::timeout(Duration::from_secs(5), twin)
+            .await
+            .expect("the twin's turn comes after the first's commit")
+            .unwrap()
+            .expect("a receiver");
+        assert!(second.try_recv().is_err(), "and waits for its own commit");
         gate.committed("t", &one);
         assert_eq!(second.try_recv(), Ok(()));
-        gate.committed("t", &one);
         assert!(
             lock(&gate.waiting).values().all(|q| q.len() == 1),
             "only payload 2 waits"

@@ -155,6 +155,9 @@ pub struct JournalStats {
     pub disk_free_bytes: Option<u64>,
     /// `bytes_used > alarm_ratio * quota_bytes`, or free disk below `min_free_disk_bytes`.
     pub quota_alarm: bool,
+    /// The last write failed because the disk is full, and none has succeeded since: new
+    /// events are refused until space returns (the next commit that succeeds clears it).
+    pub disk_full: bool,
     /// Events committed since this journal was opened.
     pub appended_total: u64,
     /// Write transactions committed since this journal was opened: group commit makes this
@@ -172,6 +175,21 @@ pub enum JournalError {
          new events refused, nothing dropped (central must acknowledge, or raise the quota)"
     )]
     Full { used: u64, quota: u64 },
+    /// The filesystem holding the journal has no room left (SQLite's SQLITE_FULL below the
+    /// quota, or an I/O error with the disk out of space): not the journal's quota.
+    #[error(
+        "disk full: the filesystem holding the journal ({dir}) has {free} bytes free; new events \
+         refused, nothing acknowledged that was not committed; recording resumes by itself \
+         when space is freed"
+    )]
+    DiskFull { dir: String, free: u64 },
+    /// The file is damaged (cut short, overwritten): refused at open, never half-used.
+    #[error(
+        "the journal file is damaged: {detail}; the edge refuses to start rather than send \
+         central a wrong history: move the file aside (what central acknowledged is safe there) \
+         or put back a copy"
+    )]
+    Damaged { detail: String },
     #[error("journal database error: {0}")]
     Sqlite(#[source] Arc<rusqlite::Error>),
     #[error("journal closed: its writer thread has stopped")]
@@ -198,6 +216,18 @@ pub enum JournalError {
     InvalidConfig(String),
     #[error("journal i/o error: {0}")]
     Io(#[source] Arc<std::io::Error>),
+}
+
+impl JournalError {
+    /// Why new facts are refused, as a stable code the entry points pass on (the terminal
+    /// translates it): `disk_full`, `journal_full` (the quota) or `journal_error`.
+    pub fn refusal_reason(&self) -> &'static str {
+        match self {
+            JournalError::DiskFull { .. } => "disk_full",
+            JournalError::Full { .. } => "journal_full",
+            _ => "journal_error",
+        }
+    }
 }
 
 impl From<rusqlite::Error> for JournalError {

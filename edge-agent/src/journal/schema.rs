@@ -204,6 +204,11 @@ pub(super) fn migrate(conn: &mut Connection, edge_id: &EdgeId) -> Result<Stored,
     )?;
     let max_seq: Option<i64> = tx.query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))?;
     tx.commit()?;
+    if acked < 0 || max_seq.is_some_and(|m| m < 0) {
+        return Err(JournalError::Damaged {
+            detail: format!("acked seq {acked} or last seq {max_seq:?} is negative"),
+        });
+    }
     let acked_seq = Seq(acked as u64);
     // Pruned events are all acknowledged, so after pruning everything the last seq is the
     // acknowledged one.
@@ -212,4 +217,95 @@ pub(super) fn migrate(conn: &mut Connection, edge_id: &EdgeId) -> Result<Stored,
         acked_seq,
         last_seq,
     })
+}
+
+/// What [`check_survivors`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Survivors {
+    /// Events in the file (acknowledged ones not pruned yet, and every unacknowledged one).
+    pub events: u64,
+    /// Of which not acknowledged by central yet: seqs `acked + 1 ..= last`, each read back.
+    pub unacked: u64,
+}
+
+/// Checks a journal just opened before anything trusts it: SQLite's own structure check
+/// (`PRAGMA quick_check`: every page, index and record), then every event central has not
+/// acknowledged yet, read back: present for each seq after the acknowledged one, and a whole
+/// event with its own seq. A file damaged (cut short, overwritten) either passes, and then the
+/// counts say exactly what survived, or is refused with [`JournalError::Damaged`]: never an
+/// agent that starts and then fails on a page it reads later. (A change inside an event that
+/// still reads as an event, a digit for another, is beyond any check without checksums.)
+pub(super) fn check_survivors(
+    conn: &Connection,
+    stored: &Stored,
+) -> Result<Survivors, JournalError> {
+    let mut stmt = conn.prepare("PRAGMA quick_check(5)")?;
+    let verdict: Vec<String> = stmt
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    if verdict.first().map(String::as_str) != Some("ok") {
+        return Err(JournalError::Damaged {
+            detail: format!("SQLite's check says: {}", verdict.join("; ")),
+        });
+    }
+    let events: i64 = conn.query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
+    let mut stmt = conn.prepare("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq")?;
+    let mut rows = stmt.query(params![stored.acked_seq.0 as i64])?;
+    let mut expected = stored.acked_seq.0 + 1;
+    while let Some(row) = rows.next()? {
+        let seq = row.get::<_, i64>(0)? as u64;
+        if seq != expected {
+            return Err(JournalError::Damaged {
+                detail: format!(
+                    "seq {expected} is missing (the next event is seq {seq}); central has acknowledged only through {}",
+                    stored.acked_seq
+                ),
+            });
+        }
+        let json: String = row.get(1)?;
+        match serde_json::from_str::<protocol::Event>(&json) {
+            Ok(event) if event.seq.0 == seq => {}
+            Ok(event) => {
+                return Err(JournalError::Damaged {
+                    detail: format!("the row of seq {seq} holds an event of seq {}", event.seq),
+                });
+            }
+            Err(e) => {
+                return Err(JournalError::Damaged {
+                    detail: format!("the event of seq {seq} does not read: {e}"),
+                });
+            }
+        }
+        expected += 1;
+    }
+    let unacked = expected - 1 - stored.acked_seq.0;
+    if expected - 1 != stored.last_seq.0 {
+        return Err(JournalError::Damaged {
+            detail: format!(
+                "events end at seq {}, expected {}",
+                expected - 1,
+                stored.last_seq
+            ),
+        });
+    }
+    Ok(Survivors {
+        events: events as u64,
+        unacked,
+    })
+}
+
+/// Whether an error met while opening means the file is damaged (not missing, not locked).
+pub(super) fn is_damage(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            ) || f.extended_code == rusqlite::ffi::SQLITE_IOERR_SHORT_READ
+        }
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => true,
+        _ => false,
+    }
 }

@@ -46,6 +46,8 @@ pub(super) struct Writer {
     dir: PathBuf,
     last_seq: Seq,
     acked_seq: Seq,
+    /// The last write failed for a full disk and none succeeded since.
+    disk_full: bool,
     appended_total: u64,
     commits_total: u64,
     pruned_total: u64,
@@ -59,12 +61,29 @@ impl Writer {
                 cfg.alarm_ratio
             )));
         }
+        let damaged = |e: JournalError| match e {
+            JournalError::Sqlite(inner) if schema::is_damage(&inner) => JournalError::Damaged {
+                detail: inner.to_string(),
+            },
+            other => other,
+        };
         let (mut conn, page_size) =
-            schema::open_connection(&cfg.path, cfg.durability, cfg.quota_bytes, cfg.cache_bytes)?;
+            schema::open_connection(&cfg.path, cfg.durability, cfg.quota_bytes, cfg.cache_bytes)
+                .map_err(damaged)?;
+        let stored = schema::migrate(&mut conn, &cfg.edge_id).map_err(damaged)?;
+        let survivors = schema::check_survivors(&conn, &stored).map_err(damaged)?;
         let Stored {
             acked_seq,
             last_seq,
-        } = schema::migrate(&mut conn, &cfg.edge_id)?;
+        } = stored;
+        tracing::info!(
+            path = %cfg.path.display(),
+            events = survivors.events,
+            unacked = survivors.unacked,
+            %acked_seq,
+            %last_seq,
+            "journal opened and checked"
+        );
         // The -wal and -shm files exist now (migrate wrote); all three are owner-only.
         schema::make_private(&cfg.path)?;
         let dir = match cfg.path.parent() {
@@ -82,6 +101,7 @@ impl Writer {
             dir,
             last_seq,
             acked_seq,
+            disk_full: false,
             appended_total: 0,
             commits_total: 0,
             pruned_total: 0,
@@ -211,6 +231,10 @@ impl Writer {
         }
         match result {
             Ok(()) => {
+                if self.disk_full {
+                    tracing::info!("disk space is back: the journal commits again");
+                    self.disk_full = false;
+                }
                 self.commits_total += 1;
                 // The watch moves before any caller hears back, so a caller that saw its
                 // append succeed also sees `committed()` at or past its last seq.
@@ -242,20 +266,7 @@ impl Writer {
                 }
             }
             Err(e) => {
-                let error = if is_full(&e) {
-                    let used = self.bytes_used().unwrap_or(self.quota_bytes);
-                    tracing::warn!(
-                        used,
-                        quota = self.quota_bytes,
-                        "journal full: appends refused, unacknowledged events kept"
-                    );
-                    JournalError::Full {
-                        used,
-                        quota: self.quota_bytes,
-                    }
-                } else {
-                    JournalError::from(e)
-                };
+                let error = self.refusal(e);
                 for write in writes.drain(..) {
                     match write {
                         Write::Append { reply, .. } => {
@@ -308,6 +319,58 @@ impl Writer {
             }
         }
         tx.commit()
+    }
+
+    /// What a failed write means: the quota reached ([`JournalError::Full`]), the disk full
+    /// ([`JournalError::DiskFull`], also remembered for the stats until a write succeeds), or
+    /// another error as it came.
+    fn refusal(&mut self, e: rusqlite::Error) -> JournalError {
+        let free = self.disk_free_bytes();
+        match classify_write_error(&e, self.at_quota(), free) {
+            WriteFailure::Quota => {
+                let used = self.bytes_used().unwrap_or(self.quota_bytes);
+                tracing::warn!(
+                    used,
+                    quota = self.quota_bytes,
+                    "journal full: appends refused, unacknowledged events kept"
+                );
+                JournalError::Full {
+                    used,
+                    quota: self.quota_bytes,
+                }
+            }
+            WriteFailure::DiskFull => {
+                if !self.disk_full {
+                    tracing::error!(
+                        dir = %self.dir.display(),
+                        free = free.unwrap_or(0),
+                        error = %e,
+                        "disk full: new events refused until space is freed"
+                    );
+                }
+                self.disk_full = true;
+                JournalError::DiskFull {
+                    dir: self.dir.display().to_string(),
+                    free: free.unwrap_or(0),
+                }
+            }
+            WriteFailure::Other => JournalError::from(e),
+        }
+    }
+
+    /// Whether the database is at its quota (`max_page_count`): one more page would pass it.
+    fn at_quota(&self) -> bool {
+        let pages: Result<i64, _> = self
+            .conn
+            .pragma_query_value(None, "page_count", |row| row.get(0));
+        pages
+            .is_ok_and(|pages| (pages as u64 + 1).saturating_mul(self.page_size) > self.quota_bytes)
+    }
+
+    fn disk_free_bytes(&self) -> Option<u64> {
+        rustix::fs::statvfs(&self.dir)
+            .ok()
+            .map(|vfs| vfs.f_bavail.saturating_mul(vfs.f_frsize))
     }
 
     fn read_after(
@@ -389,9 +452,7 @@ impl Writer {
             )?
             .query_row(params![self.acked_seq.0 as i64], |row| row.get(0))
             .optional()?;
-        let disk_free_bytes = rustix::fs::statvfs(&self.dir)
-            .ok()
-            .map(|vfs| vfs.f_bavail.saturating_mul(vfs.f_frsize));
+        let disk_free_bytes = self.disk_free_bytes();
         let quota_alarm = bytes_used as f64 > self.alarm_ratio * self.quota_bytes as f64
             || disk_free_bytes.is_some_and(|free| free < self.min_free_disk_bytes);
         Ok(JournalStats {
@@ -403,6 +464,7 @@ impl Writer {
             quota_bytes: self.quota_bytes,
             disk_free_bytes,
             quota_alarm,
+            disk_full: self.disk_full,
             appended_total: self.appended_total,
             commits_total: self.commits_total,
             pruned_total: self.pruned_total,
@@ -420,11 +482,7 @@ impl Writer {
             .execute(params![version as i64, Utc::now().timestamp_millis(), json]);
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_full(&e) => Err(JournalError::Full {
-                used: self.bytes_used().unwrap_or(self.quota_bytes),
-                quota: self.quota_bytes,
-            }),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.refusal(e)),
         }
     }
 
@@ -466,4 +524,76 @@ fn send<T>(reply: oneshot::Sender<Result<T, JournalError>>, result: Result<T, Jo
 /// SQLITE_FULL: the quota (`max_page_count`) or the disk is full.
 fn is_full(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::DiskFull)
+}
+
+/// Below this much free space, an I/O error on a write is taken for a full disk: SQLite
+/// reports ENOSPC as SQLITE_FULL where it writes pages, but as SQLITE_IOERR (write, fsync,
+/// truncate, shared-memory size) elsewhere.
+const DISK_FULL_BELOW: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteFailure {
+    Quota,
+    DiskFull,
+    Other,
+}
+
+/// Sans-I/O: what a failed write means, from SQLite's error, whether the database is at its
+/// quota, and the free space of its filesystem (when it could be read).
+fn classify_write_error(e: &rusqlite::Error, at_quota: bool, free: Option<u64>) -> WriteFailure {
+    let low_space = free.is_some_and(|f| f < DISK_FULL_BELOW);
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::DiskFull => {
+            // SQLITE_FULL is the quota only when the database is at it and the disk has room.
+            if at_quota && !low_space {
+                WriteFailure::Quota
+            } else {
+                WriteFailure::DiskFull
+            }
+        }
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == ErrorCode::SystemIoFailure && low_space =>
+        {
+            WriteFailure::DiskFull
+        }
+        _ => WriteFailure::Other,
+    }
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use super::*;
+
+    fn sqlite(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn a_full_disk_is_told_from_the_quota_and_from_other_errors() {
+        let full = sqlite(rusqlite::ffi::SQLITE_FULL);
+        let ioerr_write = sqlite(rusqlite::ffi::SQLITE_IOERR_WRITE);
+        let roomy = Some(10 << 30);
+        let none = Some(4096);
+        for (e, at_quota, free, want) in [
+            (&full, true, roomy, WriteFailure::Quota),
+            (&full, false, roomy, WriteFailure::DiskFull),
+            (&full, true, none, WriteFailure::DiskFull),
+            (&full, false, None, WriteFailure::DiskFull),
+            (&ioerr_write, false, none, WriteFailure::DiskFull),
+            (&ioerr_write, false, roomy, WriteFailure::Other),
+            (&ioerr_write, false, None, WriteFailure::Other),
+            (
+                &sqlite(rusqlite::ffi::SQLITE_CORRUPT),
+                false,
+                none,
+                WriteFailure::Other,
+            ),
+        ] {
+            assert_eq!(
+                classify_write_error(e, at_quota, free),
+                want,
+                "{e} at_quota={at_quota} free={free:?}"
+            );
+        }
+    }
 }

@@ -604,7 +604,10 @@ async fn commit(
             Err(e) => {
                 if !warned {
                     tracing::error!(error = %e, n, "cannot commit events; sources wait until the journal accepts them");
-                    live.set_journal_refusing(Some(e.to_string()));
+                    live.set_journal_refusing(Some(crate::exchange::Refusal {
+                        reason: e.refusal_reason(),
+                        message: e.to_string(),
+                    }));
                     warned = true;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;

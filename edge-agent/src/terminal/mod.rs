@@ -102,6 +102,12 @@ async fn healthz(State(s): State<TerminalState>) -> Response {
     let mut problems = s.live.failures();
     match s.journal.stats().await {
         Ok(stats) => {
+            if stats.disk_full {
+                problems.push(format!(
+                    "disk full: {} bytes free on the journal's filesystem; new events refused until space is freed",
+                    stats.disk_free_bytes.unwrap_or(0)
+                ));
+            }
             if let Some(oldest) = stats.oldest_unacked_at {
                 let waited = (chrono::Utc::now() - oldest).to_std().unwrap_or_default();
                 if waited > s.health.uplink_stalled_after {
@@ -151,6 +157,7 @@ async fn metrics(State(s): State<TerminalState>) -> Response {
         m.journal_bytes.set(stats.bytes_used as i64);
         m.journal_quota_bytes.set(stats.quota_bytes as i64);
         m.journal_quota_alarm.set(stats.quota_alarm as i64);
+        m.journal_disk_full.set(stats.disk_full as i64);
     }
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &s.live.metrics.registry) {
@@ -194,6 +201,11 @@ pub struct JournalView {
     pub quota_bytes: u64,
     pub disk_free_bytes: Option<u64>,
     pub quota_alarm: bool,
+    /// The disk is full: new events are refused until space is freed.
+    pub disk_full: bool,
+    /// Why new events are refused at the door, while they are (a full disk, the quota).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusing: Option<String>,
 }
 
 async fn status(State(s): State<TerminalState>) -> Response {
@@ -222,6 +234,8 @@ async fn status(State(s): State<TerminalState>) -> Response {
             quota_bytes: stats.quota_bytes,
             disk_free_bytes: stats.disk_free_bytes,
             quota_alarm: stats.quota_alarm,
+            disk_full: stats.disk_full,
+            refusing: s.live.journal_refusing(),
         },
         central: s.live.sync_health(),
         devices: s.live.devices(),
@@ -292,7 +306,10 @@ mod tests {
         state.live.part_failed("processor", "panicked: boom");
         state
             .live
-            .set_journal_refusing(Some("journal full: 10 of 10 bytes".into()));
+            .set_journal_refusing(Some(crate::exchange::Refusal {
+                reason: "journal_full",
+                message: "journal full: 10 of 10 bytes".into(),
+            }));
         let (status, body) = healthz_of(state.clone()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["error"]["code"], "unhealthy");

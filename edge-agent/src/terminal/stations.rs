@@ -538,6 +538,11 @@ async fn scan(
             ),
         );
     }
+    // The journal cannot store anything now (a full disk, say): a red answer at once that
+    // says why, not a scan queued behind a commit that cannot happen.
+    if let Some(refusal) = s.live.journal_refusal() {
+        return answer(Some(refusal.outcome()));
+    }
     let (reply, reply_to) = oneshot::channel();
     let request = ScanRequest {
         raw: body.code,
@@ -551,6 +556,9 @@ async fn scan(
 
 /// A terminal button at a known station, answered like a scan; `None` when stopping.
 async fn command(s: &TerminalState, station: &str, action: StationAction) -> Option<ScanOutcome> {
+    if let Some(refusal) = s.live.journal_refusal() {
+        return Some(refusal.outcome());
+    }
     let (reply, reply_to) = oneshot::channel();
     let command = StationCommand {
         station: station.into(),

@@ -601,3 +601,125 @@ async fn tls_files_are_checked_at_start_naming_the_file() {
         assert!(e.contains(&expected), "{expected:?} missing in: {e}");
     }
 }
+
+/// Issue 14: two devices publish the same payload on the same topic through the embedded
+/// broker. rumqttd hands each on under a packet id of its own, so the source's commit names
+/// the message only by topic and payload; the front therefore lets the second through only
+/// once the first is committed, and each device's PUBACK (held by its packet id) is released
+/// by the commit of its own message, never by its twin's.
+#[tokio::test]
+async fn issue_14_identical_messages_from_two_devices_are_each_acknowledged_after_their_own_commit()
+{
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let hash = hash_password(PASSWORD);
+    let settings = format!(
+        r#"
+[[devices]]
+username = "press-a"
+password_hash = "{hash}"
+publish = ["plant/{run}/#"]
+[[devices]]
+username = "press-b"
+password_hash = "{hash}"
+publish = ["plant/{run}/#"]
+"#
+    );
+    let edge_id = format!("mes-edge-{run}");
+    let broker = start_broker(&settings, &[&edge_id]);
+    let mut source = start_source(source_config(broker, &edge_id, &run));
+    let mut a = Device::connect(device_options(
+        broker,
+        "press-a",
+        Some(("press-a", PASSWORD)),
+    ));
+    assert_eq!(a.answer().await, Ok(()));
+    let mut b = Device::connect(device_options(
+        broker,
+        "press-b",
+        Some(("press-b", PASSWORD)),
+    ));
+    assert_eq!(b.answer().await, Ok(()));
+
+    // Warm-up on a topic of its own until the source's subscription is in place, then every
+    // warm-up message committed and acknowledged: what comes next is the test's.
+    let warm = format!("plant/{run}/warm/counts");
+    let deadline = Instant::now() + DEADLINE;
+    let mut n_warm = 0;
+    loop {
+        a.client
+            .publish(&warm, QoS::AtLeastOnce, false, "1")
+            .await
+            .unwrap();
+        n_warm += 1;
+        if let Ok(Some(d)) =
+            tokio::time::timeout(Duration::from_millis(300), source.deliveries.recv()).await
+        {
+            let _ = d.committed.send(true);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the source never subscribed");
+    }
+    while *a.acked.borrow() < n_warm {
+        if let Ok(Some(d)) =
+            tokio::time::timeout(Duration::from_millis(50), source.deliveries.recv()).await
+        {
+            let _ = d.committed.send(true);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the warm-up was never acknowledged"
+        );
+    }
+
+    let topic = format!("plant/{run}/shared/counts");
+    a.client
+        .publish(&topic, QoS::AtLeastOnce, false, "5")
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(DEADLINE, source.deliveries.recv())
+        .await
+        .expect("press-a's message in time")
+        .expect("the source runs");
+    assert_eq!(count_of(&first.messages), Some(("shared".into(), 5)));
+    b.client
+        .publish(&topic, QoS::AtLeastOnce, false, "5")
+        .await
+        .unwrap();
+    // While press-a's message is not committed, press-b's twin does not reach the source, and
+    // neither device is told its message is stored. (Before, the twin went through at once:
+    // two identical messages in flight from two devices could reach the source in another
+    // order than the front had registered them, and the first commit then released the PUBACK
+    // of the one not committed yet.)
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), source.deliveries.recv())
+            .await
+            .is_err(),
+        "the twin reached the source while the first was not committed"
+    );
+    assert_eq!(
+        *a.acked.borrow(),
+        n_warm,
+        "press-a acknowledged before its commit"
+    );
+    assert_eq!(
+        *b.acked.borrow(),
+        0,
+        "press-b acknowledged before its commit"
+    );
+
+    let _ = first.committed.send(true);
+    a.acked(n_warm + 1).await;
+    let second = tokio::time::timeout(DEADLINE, source.deliveries.recv())
+        .await
+        .expect("press-b's message after the first's commit")
+        .expect("the source runs");
+    assert_eq!(count_of(&second.messages), Some(("shared".into(), 5)));
+    assert_eq!(
+        *b.acked.borrow(),
+        0,
+        "press-b acknowledged before its commit"
+    );
+    let _ = second.committed.send(true);
+    b.acked(1).await;
+    source.stop().await;
+}

@@ -2,7 +2,9 @@
 
 mod broker_auth;
 mod disk_alarm;
+mod disk_full;
 mod floor_rules;
+mod journal_damage;
 mod labels;
 mod line_access;
 mod modbus;

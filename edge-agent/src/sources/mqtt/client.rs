@@ -384,7 +384,7 @@ pub fn options(
 }
 
 /// The MQTT client's reconnect policy ([`Reconnect`]): from [`BACKOFF_MIN`] doubling to
-/// [`BACKOFF_MAX`], back to the start only after a connection that stayed up [`STAYED_UP`].
+/// [`BACKOFF_MAX`] (or the source's `reconnect_max`), back to the start only after a connection that stayed up [`STAYED_UP`].
 pub const BACKOFF_MIN: Duration = Duration::from_millis(200);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub const STAYED_UP: Duration = Duration::from_secs(30);
@@ -588,6 +588,7 @@ pub async fn run(
         }
     };
     let (client, mut eventloop) = AsyncClient::new(options, 256);
+    let reconnect_max = config.reconnect_max;
     // The event loop runs in its own task, so keep-alives and acknowledgements go out while
     // this loop waits for the processor. It must never wait for this loop: acknowledgements
     // reach the broker only through the event loop, and this loop may be waiting for the
@@ -598,7 +599,7 @@ pub async fn run(
     // driver itself waits before polling again (rumqttc reconnects on the next poll).
     let (to_loop, mut events) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
-        let mut backoff = Reconnect::new(BACKOFF_MIN, BACKOFF_MAX, STAYED_UP);
+        let mut backoff = Reconnect::new(BACKOFF_MIN, reconnect_max, STAYED_UP);
         loop {
             let event = eventloop.poll().await;
             let wait = match &event {

@@ -33,8 +33,22 @@ pub struct MqttConfig {
     /// in memory at once.
     #[serde(default = "default_max_payload")]
     pub max_payload_bytes: usize,
+    /// The longest wait between two reconnects (the wait doubles from 200 ms, and starts
+    /// again from there only after a connection that stayed up 30 s). 30 s by default; the
+    /// soak (`mes soak`) sets it short so that a broker restarted a hundred times is reached
+    /// again at once each time.
+    #[serde(default = "default_reconnect_max", with = "protocol::duration")]
+    pub reconnect_max: Duration,
     #[serde(default)]
     pub rules: Vec<RawRule>,
+}
+
+/// The bounds of `reconnect_max`.
+const RECONNECT_MAX_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(200)..=Duration::from_secs(600);
+
+fn default_reconnect_max() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// The default and the largest payload an MQTT source takes.
@@ -126,6 +140,12 @@ impl MqttConfig {
                 self.max_payload_bytes
             ));
         }
+        if !RECONNECT_MAX_RANGE.contains(&self.reconnect_max) {
+            mistakes.push(format!(
+                "mqtt reconnect_max {:?} must be from 200ms to 10m",
+                self.reconnect_max
+            ));
+        }
         if self.rules.is_empty() {
             mistakes.push("mqtt source has no rules; add [[sources.rules]]".into());
         }
@@ -175,6 +195,24 @@ counter = "good"
 "#
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn reconnect_max_is_30s_by_default_and_bounded() {
+        let c = config("mqtt://127.0.0.1:1883");
+        assert_eq!(c.reconnect_max, Duration::from_secs(30));
+        let mut short = c.clone();
+        short.reconnect_max = Duration::from_millis(500);
+        assert!(short.validate().is_ok());
+        for bad in [Duration::from_millis(100), Duration::from_secs(3600)] {
+            let mut c = c.clone();
+            c.reconnect_max = bad;
+            let mistakes = c.validate().unwrap_err();
+            assert!(
+                mistakes.iter().any(|m| m.contains("reconnect_max")),
+                "{mistakes:?}"
+            );
+        }
     }
 
     #[test]

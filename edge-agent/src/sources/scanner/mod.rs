@@ -690,33 +690,41 @@ impl Shared {
                         } else {
                             (None, None)
                         };
-                        let request = ScanRequest {
-                            raw: text,
-                            at: Utc::now(),
-                            station: station.clone(),
-                            device: Some(DeviceId::from(self.scanner.name.as_str())),
-                            reply,
-                        };
-                        if self
-                            .to_processor
-                            .send(SourceMessage::Scan(Box::new(request)))
-                            .await
-                            .is_err()
-                        {
-                            return End::ProcessorGone;
-                        }
-                        let Some(outcome) = outcome else { continue };
-                        let outcome = tokio::select! {
-                            o = outcome => o,
-                            _ = stopping.wait_for(|s| *s) => return End::Stopped,
-                        };
-                        match outcome {
-                            Ok(o) => {
-                                tracing::debug!(scanner = %self.scanner.name, result = ?o.result, "{}", o.message);
-                                o.result == ScanResult::Accepted
+                        // Nothing can be stored now (a full disk, say): NAK at once, with
+                        // the reason in the log, rather than hold the scanner for a commit
+                        // that cannot happen.
+                        if let Some(refusal) = self.devices.refusal() {
+                            tracing::warn!(scanner = %self.scanner.name, %station, reason = refusal.reason, "scan refused: {}", refusal.message);
+                            false
+                        } else {
+                            let request = ScanRequest {
+                                raw: text,
+                                at: Utc::now(),
+                                station: station.clone(),
+                                device: Some(DeviceId::from(self.scanner.name.as_str())),
+                                reply,
+                            };
+                            if self
+                                .to_processor
+                                .send(SourceMessage::Scan(Box::new(request)))
+                                .await
+                                .is_err()
+                            {
+                                return End::ProcessorGone;
                             }
-                            // The processor dropped the reply: nothing says it was stored.
-                            Err(_) => false,
+                            let Some(outcome) = outcome else { continue };
+                            let outcome = tokio::select! {
+                                o = outcome => o,
+                                _ = stopping.wait_for(|s| *s) => return End::Stopped,
+                            };
+                            match outcome {
+                                Ok(o) => {
+                                    tracing::debug!(scanner = %self.scanner.name, result = ?o.result, "{}", o.message);
+                                    o.result == ScanResult::Accepted
+                                }
+                                // The processor dropped the reply: nothing says it was stored.
+                                Err(_) => false,
+                            }
                         }
                     }
                     Frame::Bad(e) => {

@@ -159,6 +159,9 @@
   const REASONS = {
     en: {
       unknown_code: 'Unreadable code: {detail}',
+      disk_full: 'Disk full: nothing is stored until space is freed on the edge',
+      journal_full: 'Journal full: nothing is stored until central takes the backlog',
+      journal_error: 'The edge cannot store anything now: call maintenance',
       no_plan: 'No plan on this edge yet',
       unknown_work_order: 'Unknown work order {work_order}',
       work_order_not_at_station: 'Work order {work_order} does not run at station {station}',
@@ -188,6 +191,9 @@
     },
     zh: {
       unknown_code: '无法识别的条码：{code}',
+      disk_full: '磁盘已满：释放边缘节点空间之前不保存任何数据',
+      journal_full: '日志已满：中心接收积压数据之前不保存任何数据',
+      journal_error: '边缘节点现在无法保存数据：请联系维护人员',
       no_plan: '本边缘节点尚无生产计划',
       unknown_work_order: '未知工单 {work_order}',
       work_order_not_at_station: '工单 {work_order} 不在工位 {station} 生产',
@@ -346,7 +352,7 @@
   // The sentence for a scan outcome (or a scan in the view's list) in the chosen language.
   function describe(outcome) {
     let template = null;
-    if (outcome.result === 'rejected' && outcome.reason) template = REASONS[lang][outcome.reason];
+    if ((outcome.result === 'rejected' || outcome.result === 'not_stored') && outcome.reason) template = REASONS[lang][outcome.reason];
     if (outcome.result === 'accepted' && outcome.action) template = ACTIONS[lang][outcome.action];
     const params = Object.assign({}, outcome.params);
     if (outcome.lot && !params.lot) params.lot = outcome.lot;
