@@ -1174,12 +1174,13 @@ fn publish_plan_in(
         params![edge_id.as_str()],
         |r| r.get(0),
     )?;
-    let plan = Plan::new(
+    let mut plan = Plan::new(
         edge_id.clone(),
         PlanVersion(to_u64(previous) + 1),
         Utc::now(),
         content,
     );
+    plan.epoch = Some(epoch(tx)?);
     tx.execute(
         "INSERT INTO plans (edge_id, version, published_at, body) VALUES (?1, ?2, ?3, ?4)",
         params![

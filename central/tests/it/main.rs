@@ -19,6 +19,7 @@ mod people;
 mod plan;
 mod plan_content;
 mod quarantine;
+mod schema;
 mod stations;
 mod stock;
 mod tls;
