@@ -105,6 +105,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// Plan long polls that read the store and wait for a publish now.
     polls_waiting: std::sync::atomic::AtomicUsize,
+    /// Whether the task that follows other instances' changes runs.
+    following: std::sync::atomic::AtomicBool,
 }
 
 /// The timeouts of signed-in page sessions.
@@ -139,16 +141,24 @@ impl AppState {
                 auth_cache: auth_cache::AuthCache::default(),
                 shutdown: watch::Sender::new(false),
                 polls_waiting: std::sync::atomic::AtomicUsize::new(0),
+                following: std::sync::atomic::AtomicBool::new(false),
             }),
         };
-        state.follow_other_instances();
         state
     }
 
     /// On a store shared with other central instances (PostgreSQL), acts on what they
     /// change: a plan they publish wakes this instance's long polls for that edge, and
-    /// credentials they change empty this instance's cache. The task ends with the state.
+    /// credentials they change empty this instance's cache. Started once, when the state is
+    /// first made into a router ([`app`]); the task ends with the state.
     fn follow_other_instances(&self) {
+        if self
+            .inner
+            .following
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
         let Some(mut changes) = self.inner.store.changes() else {
             return;
         };
@@ -367,6 +377,7 @@ pub fn routes() -> Routes {
 
 /// The whole API as one router (what tests call with `oneshot`).
 pub fn app(state: AppState) -> Router {
+    state.follow_other_instances();
     with_layers(routes().into_router(), state)
 }
 

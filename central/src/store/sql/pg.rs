@@ -95,7 +95,9 @@ impl Pool {
             config.connect_timeout(Duration::from_secs(10));
         }
         config.application_name("mes-central");
-        config.options("-c TimeZone=UTC -c statement_timeout=300000");
+        // UTC; no statement runs longer than 5 minutes; PostgreSQL's notices ("relation
+        // already exists" as the schema is made) stay out of central's log.
+        config.options("-c TimeZone=UTC -c statement_timeout=300000 -c client_min_messages=warning");
         Ok(Pool {
             config,
             shown,
