@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod authz;
 mod floor;
+mod instances;
 mod mqtt_ingest;
 use mqtt_ingest::mqtt_ingest;
 mod memory_poll;
@@ -126,6 +127,20 @@ pub enum Which {
         #[arg(long, default_value_t = 40)]
         orders_per_day: u64,
     },
+    /// Central on PostgreSQL with two instances against one central on SQLite, same run
+    /// (issue 14): ingest from 20 edges split between the instances, and a plan published at
+    /// one instance to a long poll waiting at the other (p50, p99). Needs PostgreSQL at
+    /// MES_TEST_POSTGRES (default the local server, trust auth); makes and drops a database.
+    Instances {
+        #[arg(long, default_value_t = 20)]
+        edges: usize,
+        #[arg(long, default_value_t = 10_000)]
+        events_per_edge: usize,
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
     /// What central's policy check costs on a hot read route (with and without it, same
     /// run), and one argon2id sign-in verification (issue 13).
     Authz {
@@ -225,6 +240,12 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             batch,
         } => runtime.block_on(central_ingest(edges, events_per_edge, batch)),
         Which::MqttIngest { messages } => runtime.block_on(mqtt_ingest(messages)),
+        Which::Instances {
+            edges,
+            events_per_edge,
+            batch,
+            samples,
+        } => runtime.block_on(instances::instances(edges, events_per_edge, batch, samples)),
         Which::Authz { requests, rounds } => runtime.block_on(authz::authz(requests, rounds)),
         Which::Scan {
             slow_samples,
