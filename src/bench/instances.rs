@@ -123,7 +123,10 @@ async fn ingest(
         stored += store.count_events(id).await?;
     }
     if stored != (edges * per_edge) as u64 {
-        bail!("central holds {stored} events, expected {}", edges * per_edge);
+        bail!(
+            "central holds {stored} events, expected {}",
+            edges * per_edge
+        );
     }
     Ok(seconds)
 }
@@ -134,8 +137,9 @@ async fn wake_ups(
     publisher: &Instance,
     waiter: &Instance,
     samples: usize,
+    edge: &str,
 ) -> anyhow::Result<Vec<Duration>> {
-    let edge = EdgeId::from("line-wake");
+    let edge = EdgeId::from(edge);
     let token = central::new_token();
     publisher
         .state
@@ -147,16 +151,21 @@ async fn wake_ups(
     for have in 0..samples as u64 {
         let poll = {
             let client = client.clone();
-            let url = format!(
-                "{}/api/v1/sync/plan?have={have}&wait_ms=20000",
-                waiter.url
-            );
+            let url = format!("{}/api/v1/sync/plan?have={have}&wait_ms=20000", waiter.url);
             let token = token.clone();
             tokio::spawn(async move { client.get(url).bearer_auth(token).send().await })
         };
         // The poll has read the store and waits: only a publish can answer it now.
         let deadline = Instant::now() + Duration::from_secs(10);
         while waiter.state.plan_polls_waiting() == 0 {
+            if poll.is_finished() {
+                let reply = poll.await??;
+                bail!(
+                    "the poll answered at once: {} {}",
+                    reply.status(),
+                    reply.text().await?
+                );
+            }
             if Instant::now() > deadline {
                 bail!("the poll never waited");
             }
@@ -194,7 +203,7 @@ pub async fn instances(
     let dir = tempfile::tempdir()?;
     let sqlite = Instance::start(central::open_sqlite_store(dir.path()).await?).await?;
     let sqlite_s = ingest(std::slice::from_ref(&sqlite), edges, per_edge, batch).await?;
-    let local = wake_ups(&sqlite, &sqlite, samples).await?;
+    let local = wake_ups(&sqlite, &sqlite, samples, "wake-local").await?;
     sqlite.stop().await;
 
     // Two instances on one PostgreSQL database.
@@ -203,8 +212,8 @@ pub async fn instances(
     let b = Instance::start(central::open_postgres_store(&db.url).await?).await?;
     let pair = [a, b];
     let pg_s = ingest(&pair, edges, per_edge, batch).await?;
-    let across = wake_ups(&pair[0], &pair[1], samples).await?;
-    let pg_one = wake_ups(&pair[0], &pair[0], samples).await?;
+    let across = wake_ups(&pair[0], &pair[1], samples, "wake-across").await?;
+    let pg_one = wake_ups(&pair[0], &pair[0], samples, "wake-one").await?;
     for instance in pair {
         instance.stop().await;
     }

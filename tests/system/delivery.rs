@@ -81,13 +81,13 @@ async fn duplicated_and_replayed_deliveries_are_applied_once() {
         15,
     );
 
-    // A replay of stored seqs carrying other ids must not replace the originals.
+    // A replay of stored seqs carrying other ids must not replace the originals, and is
+    // refused loudly (issue 14): another event under a stored seq is a journal that is not
+    // the one central took the seq from.
     let impostors = make_events(edge, 1, 3);
-    assert_ack(
-        "seqs 1..=3 with other ids",
-        central.post_batch(&token, &batch(edge, &impostors)).await,
-        15,
-    );
+    let (status, body) = central.post_batch(&token, &batch(edge, &impostors)).await;
+    assert_eq!(status, 409, "seqs 1..=3 with other ids: {body}");
+    assert_eq!(body["error"]["code"], "seq_conflict", "{body}");
 
     // An empty batch only asks where to resume.
     assert_ack(

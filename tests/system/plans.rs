@@ -176,3 +176,117 @@ async fn the_edge_serves_health_metrics_and_status() {
         "escape codes in the edge's log file:\n{log}"
     );
 }
+
+/// Runs `mes ARGS` to its end; panics with its output if it fails.
+fn mes_tool(args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
+        .args(args)
+        .output()
+        .expect("run mes");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "mes {args:?} failed:\n{text}");
+    text
+}
+
+/// Issue 14: a central restored from a backup no longer knows the plan versions it handed out
+/// after the backup; its plans (older versions, or new ones numbered again from there) were
+/// ignored by an edge that ran a higher version. The restore starts a new plan epoch, and the
+/// edge takes the restored central's plans.
+#[tokio::test]
+async fn after_a_restore_the_edge_takes_the_restored_central_s_plans() {
+    let tmp = temp_dir();
+    let mut central = Central::start(&tmp.path().join("central"), None).await;
+    let data = tmp.path().join("central").join("data");
+    let data = data.to_str().unwrap().to_owned();
+    let token = central.create_edge("epoch-edge").await;
+    central
+        .publish_plan("epoch-edge", work_orders("WO-A"))
+        .await;
+    let mut home = EdgeHome::new(
+        &tmp.path().join("edge"),
+        "epoch-edge",
+        &token,
+        &central.url(),
+        Link {
+            batch_max_events: 100,
+        },
+    );
+    let edge = home.start(None).await;
+    wait_until("the edge to apply plan version 1", DEADLINE, || async {
+        edge.status_json().await.filter(|s| s["plan_version"] == 1)
+    })
+    .await;
+    // A backup while central runs, then two more versions the backup does not hold.
+    let backup = tmp.path().join("central.backup");
+    let said = mes_tool(&[
+        "central",
+        "backup",
+        "--data",
+        &data,
+        "--to",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(said.contains("central.backup"), "{said}");
+    central
+        .publish_plan("epoch-edge", work_orders("WO-B"))
+        .await;
+    let third = central
+        .publish_plan("epoch-edge", work_orders("WO-C"))
+        .await;
+    assert_eq!(third["version"], 3);
+    wait_until("the edge to apply plan version 3", DEADLINE, || async {
+        edge.status_json().await.filter(|s| s["plan_version"] == 3)
+    })
+    .await;
+
+    // Central is lost and restored from the backup, which knows version 1 only.
+    central.kill();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
+        .args([
+            "central",
+            "restore",
+            "--data",
+            &data,
+            "--from",
+            backup.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "a store with data is replaced only with --force"
+    );
+    mes_tool(&[
+        "central",
+        "restore",
+        "--force",
+        "--data",
+        &data,
+        "--from",
+        backup.to_str().unwrap(),
+    ]);
+    central.launch().await;
+
+    // The edge, still running, takes the restored central's plan (version 1, WO-A) ...
+    wait_until(
+        "the edge to take the restored central's plan",
+        DEADLINE,
+        || async { edge.status_json().await.filter(|s| s["plan_version"] == 1) },
+    )
+    .await;
+    // ... and the next one it publishes, version 2 of the new epoch, below the 3 it ran.
+    let next = central
+        .publish_plan("epoch-edge", work_orders("WO-D"))
+        .await;
+    assert_eq!(next["version"], 2);
+    wait_until(
+        "the edge to apply the restored central's version 2",
+        DEADLINE,
+        || async { edge.status_json().await.filter(|s| s["plan_version"] == 2) },
+    )
+    .await;
+}

@@ -121,7 +121,7 @@ impl AppState {
     /// [`AdminToken::new`]: at least 32 characters); from `config` only the limits
     /// (`max_body_bytes`, `max_plan_wait`) are taken.
     pub fn new(store: Arc<dyn Store>, admin_token: AdminToken, config: &CentralConfig) -> Self {
-        let state = AppState {
+        AppState {
             inner: Arc::new(Inner {
                 store,
                 admin_token_hash: crate::auth::hash_token(admin_token.expose()),
@@ -143,8 +143,7 @@ impl AppState {
                 polls_waiting: std::sync::atomic::AtomicUsize::new(0),
                 following: std::sync::atomic::AtomicBool::new(false),
             }),
-        };
-        state
+        }
     }
 
     /// On a store shared with other central instances (PostgreSQL), acts on what they

@@ -150,6 +150,7 @@ fn listen(pool: &Pool, sender: &broadcast::Sender<StoreChange>, stop: &AtomicBoo
             })
             .flatten();
         if let Some(e) = lost {
+            let e = super::db::DbError::from(e);
             tracing::warn!(error = %e, "lost the connection that listens for other instances' changes; reconnecting");
         }
         // The client is closed on this thread, which may block.

@@ -97,7 +97,8 @@ impl Pool {
         config.application_name("mes-central");
         // UTC; no statement runs longer than 5 minutes; PostgreSQL's notices ("relation
         // already exists" as the schema is made) stay out of central's log.
-        config.options("-c TimeZone=UTC -c statement_timeout=300000 -c client_min_messages=warning");
+        config
+            .options("-c TimeZone=UTC -c statement_timeout=300000 -c client_min_messages=warning");
         Ok(Pool {
             config,
             shown,
