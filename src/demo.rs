@@ -5,6 +5,11 @@
 //! sends them down to the lines as plans. Nothing is published as a raw plan: every work order
 //! the terminals show is one of central's. At the end the demo checks that central's books
 //! and the edges' journals agree ([`agreement`]).
+//!
+//! With `--postgres URL` central runs as two instances on that PostgreSQL database (two stores
+//! opened on one URL, two listeners, in this process), as several instances behind a load
+//! balancer would: the plant is built through the first, `line-1` syncs with the first and
+//! `line-2` with the second, and the final check reads the second.
 
 use anyhow::{Context, bail};
 use chrono::{Duration as Days, Utc};
@@ -45,6 +50,8 @@ pub struct Summary {
     pub agree: bool,
     /// What did not agree, one sentence each; empty when `agree`.
     pub disagreements: Vec<String>,
+    /// Central instances the edges synced with: 1 on SQLite, 2 with `--postgres`.
+    pub central_instances: u64,
 }
 
 /// Central's admin API, as the demo drives it (what a planner would do with curl).
@@ -234,7 +241,20 @@ async fn build_plant(api: &Api) -> anyhow::Result<BTreeMap<String, Vec<String>>>
     Ok(by_line)
 }
 
-pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
+/// A central instance of the demo: its URL, what stops it, its task.
+struct Instance {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Runs the demo; `postgres`: central's PostgreSQL database (two instances on it), else
+/// SQLite in a temporary directory (one instance).
+pub async fn run(
+    run_for: Option<Duration>,
+    port: u16,
+    postgres: Option<String>,
+) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("mes-demo-")
         .tempdir()
@@ -253,23 +273,66 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
         data_dir: dir.path().join("central"),
         ..Default::default()
     };
-    let store = central::open_sqlite_store(&central_config.data_dir).await?;
-    store.ensure_bootstrap_admin().await?;
-    let listener = match tokio::net::TcpListener::bind(central_config.listen).await {
-        Ok(l) => l,
-        Err(e) if port != 0 => {
-            tracing::warn!(error = %e, port, "port taken; central takes any free port");
-            tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?
+    // One instance on SQLite; two on PostgreSQL, each with a store of its own on the one
+    // database, as two central processes behind a load balancer would have.
+    let stores: Vec<std::sync::Arc<dyn central::Store>> = match &postgres {
+        None => vec![central::open_sqlite_store(&central_config.data_dir).await?],
+        Some(url) => {
+            let mut stores = Vec::new();
+            for _ in 0..2 {
+                stores.push(central::open_postgres_store(url).await.with_context(|| {
+                    format!(
+                        "cannot open the PostgreSQL database {}",
+                        central::store::sql::pg::redact_url(url)
+                    )
+                })?);
+            }
+            stores
         }
-        Err(e) => return Err(e.into()),
     };
-    let central_addr = listener.local_addr()?;
-    let state = central::AppState::new(store.clone(), admin_token.clone(), &central_config);
-    let (stop_central, central_stopping) = tokio::sync::oneshot::channel::<()>();
-    let central_task = tokio::spawn(central::serve(listener, state, async move {
-        let _ = central_stopping.await;
-    }));
-    let central_url = format!("http://{central_addr}");
+    let store = stores[0].clone();
+    // The demo builds its plant in the database it is given: one that holds edges already
+    // (another demo's, or a real plant's) is refused, not mixed with.
+    if postgres.is_some() {
+        let existing = store.edges().await?;
+        if let Some(edge) = existing.first() {
+            bail!(
+                "the PostgreSQL database already holds {} edge(s) ({}, …); the demo needs a fresh, empty database (createdb mes_demo)",
+                existing.len(),
+                edge.edge_id
+            );
+        }
+    }
+    store.ensure_bootstrap_admin().await?;
+    let mut instances = Vec::new();
+    for (i, instance_store) in stores.iter().enumerate() {
+        // The first instance on `--port`; any others on any free port.
+        let listener = if i > 0 {
+            tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?
+        } else {
+            match tokio::net::TcpListener::bind(central_config.listen).await {
+                Ok(l) => l,
+                Err(e) if port != 0 => {
+                    tracing::warn!(error = %e, port, "port taken; central takes any free port");
+                    tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let addr = listener.local_addr()?;
+        let state =
+            central::AppState::new(instance_store.clone(), admin_token.clone(), &central_config);
+        let (stop, stopping) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(central::serve(listener, state, async move {
+            let _ = stopping.await;
+        }));
+        instances.push(Instance {
+            url: format!("http://{addr}"),
+            stop,
+            task,
+        });
+    }
+    let central_url = instances[0].url.clone();
 
     // Simulated PLCs, two presses a line, served over Modbus TCP on loopback.
     let (stop_plcs, plcs_stopping) = tokio::sync::watch::channel(false);
@@ -347,10 +410,12 @@ pub async fn run(run_for: Option<Duration>, port: u16) -> anyhow::Result<()> {
     let work_orders = build_plant(&api).await?;
     let people = make_people(&api).await?;
 
-    // Two edges, each with its own credential, fetching the plan the release published.
+    // Two edges, each with its own credential, fetching the plan the release published; with
+    // two central instances, each edge syncs with one of them.
     let mut edges: Vec<(EdgeId, RunningEdge)> = Vec::new();
     for (i, (name, token)) in EDGES.iter().zip(&tokens).enumerate() {
         let edge_id = EdgeId::from(*name);
+        let central_url = &instances[i % instances.len()].url;
         let config = EdgeConfig::from_toml_str(&format!(
             r#"
 edge_id = "{name}"
@@ -376,8 +441,9 @@ key = "{kiosk_key}"
         edges.push((edge_id, edge));
     }
 
+    let instance_urls: Vec<&str> = instances.iter().map(|i| i.url.as_str()).collect();
     print_urls(
-        &central_url,
+        &instance_urls,
         admin_token.expose(),
         &kiosk_key,
         &edges,
@@ -398,14 +464,24 @@ key = "{kiosk_key}"
     for (edge_id, edge) in &edges {
         wait_drained(edge_id, edge, Duration::from_secs(30)).await;
     }
-    let mut summary = summarize(&edges, store.as_ref()).await?;
-    agreement(&api, &edges, &mut summary).await?;
+    // Checked at the last instance: with two, not the one the plant was built through.
+    let last = instances.len() - 1;
+    let check_api = Api {
+        client: reqwest::Client::new(),
+        base: instances[last].url.clone(),
+        token: admin_token.expose().to_owned(),
+    };
+    let mut summary = summarize(&edges, stores[last].as_ref()).await?;
+    summary.central_instances = instances.len() as u64;
+    agreement(&check_api, &edges, &mut summary).await?;
     for (_, edge) in edges {
         edge.shutdown().await;
     }
     stop_plcs.send_replace(true);
-    let _ = stop_central.send(());
-    let _ = central_task.await;
+    for instance in instances {
+        let _ = instance.stop.send(());
+        let _ = instance.task.await;
+    }
     if summary.agree {
         eprintln!(
             "central and the edges agree: {} work orders (good and scrap per operation), {} lots (stock), plan versions",
@@ -504,7 +580,7 @@ async fn make_people(api: &Api) -> anyhow::Result<Vec<(String, String)>> {
 
 #[allow(clippy::too_many_arguments)]
 fn print_urls(
-    central: &str,
+    centrals: &[&str],
     admin_token: &str,
     kiosk_key: &str,
     edges: &[(EdgeId, RunningEdge)],
@@ -512,11 +588,19 @@ fn print_urls(
     people: &[(String, String)],
     dir: &std::path::Path,
 ) {
+    let central = centrals.first().copied().unwrap_or_default();
     eprintln!();
     eprintln!(
         "MES demo running: central and {} edge agents, each reading two simulated presses over Modbus TCP.",
         edges.len()
     );
+    if centrals.len() > 1 {
+        eprintln!(
+            "  central runs as {} instances on one PostgreSQL database: {} (the edges split between them)",
+            centrals.len(),
+            centrals.join(", ")
+        );
+    }
     eprintln!(
         "  the plant was built through central's ERP: items, boms, routings, stock, demand, an MRP run"
     );

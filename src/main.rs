@@ -73,6 +73,10 @@ enum Command {
         /// Port for central (0: any free port).
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Run central as two instances on this PostgreSQL database (`postgres://user@host/db`;
+        /// give it a fresh, empty one) instead of SQLite in a temporary directory.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// Run central (or, with `backup` / `restore`, copy its store).
     Central {
@@ -265,9 +269,13 @@ fn main() -> anyhow::Result<()> {
 
 async fn async_main(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Demo { run_for, port } => {
+        Command::Demo {
+            run_for,
+            port,
+            postgres,
+        } => {
             init_logging();
-            demo::run(run_for, port).await
+            demo::run(run_for, port, postgres).await
         }
         Command::Central {
             action: Some(action),

@@ -26,6 +26,7 @@ fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing()
             .as_u64()
             .unwrap_or_else(|| panic!("{k} in {summary}"))
     };
+    assert_eq!(n("central_instances"), 1, "{summary}");
     assert!(n("generated") > 0, "{summary}");
     assert_eq!(n("committed"), n("generated"), "{summary}");
     assert_eq!(n("acknowledged"), n("committed"), "{summary}");
@@ -67,6 +68,68 @@ fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing()
     // The work orders it tells a newcomer to scan are the firmed ones (WO-000001, …).
     assert!(
         stderr.contains("(91)WO-000001 on line-") && stderr.contains("(91)WO-000002 on line-"),
+        "{stderr}"
+    );
+}
+
+/// Issue 14: `mes demo --postgres URL` runs central as two instances on one PostgreSQL
+/// database, the edges split between them, and its check (read at the instance the plant was
+/// not built through) finds nothing lost, duplicated or disagreeing. A database that already
+/// holds edges is refused, named, before anything is written to it.
+#[test]
+fn demo_on_postgres_runs_two_central_instances_that_agree_with_the_edges() {
+    let Some(db) = crate::support::scratch_postgres("demo") else {
+        return;
+    };
+    let demo = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
+            .args(["demo", "--for", "4", "--port", "0", "--postgres", &db.url])
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("mes demo runs")
+    };
+    let output = demo();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().expect("a summary line");
+    let summary: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    let n = |k: &str| {
+        summary[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {summary}"))
+    };
+    assert_eq!(n("central_instances"), 2, "{summary}");
+    assert!(n("generated") > 0, "{summary}");
+    assert_eq!(n("committed"), n("generated"), "{summary}");
+    assert_eq!(n("acknowledged"), n("committed"), "{summary}");
+    assert_eq!(n("at_central"), n("committed"), "{summary}");
+    assert_eq!((n("lost"), n("duplicated")), (0, 0), "{summary}");
+    assert_eq!((n("work_orders"), n("lots")), (2, 3), "{summary}");
+    assert!(
+        n("good") > 0,
+        "the presses counted into the orders: {summary}"
+    );
+    assert_eq!(summary["agree"], true, "{summary}");
+    assert_eq!(summary["disagreements"], serde_json::json!([]), "{summary}");
+    assert!(
+        stderr.contains("2 instances on one PostgreSQL database"),
+        "the demo names its two instances: {stderr}"
+    );
+    assert!(
+        stderr.contains("central and the edges agree"),
+        "the demo says its books agree: {stderr}"
+    );
+
+    // Again on the same database: refused, and the database is left as it was.
+    let again = demo();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success(),
+        "a second demo on a used database ran: {stderr}"
+    );
+    assert!(
+        stderr.contains("already holds 2 edge(s)") && stderr.contains("fresh, empty database"),
         "{stderr}"
     );
 }

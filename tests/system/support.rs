@@ -228,6 +228,8 @@ pub struct Central {
     http: reqwest::Client,
     /// `https` when its configuration has `[tls]`.
     scheme: &'static str,
+    /// Passed as `--store` (a PostgreSQL URL) when set; else central's SQLite in its directory.
+    store: Option<String>,
 }
 
 /// An edge as central's `GET /api/v1/edges` lists it.
@@ -255,6 +257,7 @@ impl Central {
             n_starts: 0,
             http: http_client(),
             scheme: "http",
+            store: None,
         }
     }
 
@@ -311,6 +314,9 @@ impl Central {
         let data = self.dir.join("data");
         let data = data.to_str().expect("utf-8 temp path");
         let mut args = vec!["central", "--listen", &listen, "--data", data];
+        if let Some(store) = &self.store {
+            args.extend(["--store", store.as_str()]);
+        }
         let config;
         if let Some(path) = &self.config {
             config = path.to_str().expect("utf-8 temp path").to_owned();
@@ -574,6 +580,8 @@ pub struct EdgeHome {
     n_starts: u32,
     /// More settings of the `[central]` table, as TOML lines (`ca_file = "…"`).
     central_extra: String,
+    /// `[central] plan_wait`: how long one plan long poll lasts.
+    plan_wait: String,
 }
 
 /// A running edge process.
@@ -604,6 +612,7 @@ impl EdgeHome {
             link,
             n_starts: 0,
             central_extra: String::new(),
+            plan_wait: "5s".to_owned(),
         }
     }
 
@@ -614,6 +623,12 @@ impl EdgeHome {
         if !self.central_extra.ends_with('\n') {
             self.central_extra.push('\n');
         }
+        self
+    }
+
+    /// The same home with plan long polls lasting `wait` (`"25s"`) instead of 5 s.
+    pub fn with_plan_wait(mut self, wait: &str) -> EdgeHome {
+        wait.clone_into(&mut self.plan_wait);
         self
     }
 
@@ -636,7 +651,7 @@ token = "{token}"
 batch_max_events = {batch}
 request_timeout = "5s"
 status_interval = "500ms"
-plan_wait = "5s"
+plan_wait = "{plan_wait}"
 backoff_min = "10ms"
 backoff_max = "200ms"
 {central_extra}
@@ -658,6 +673,7 @@ key = "{terminal_key}"
             batch = self.link.batch_max_events,
             journal = self.journal_path().display(),
             central_extra = self.central_extra,
+            plan_wait = self.plan_wait,
         );
         if let Some(sim) = source {
             text.push_str(&format!(
@@ -1094,5 +1110,310 @@ impl Edge {
         let response = request.json(body).send().await.expect("the edge answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several central instances on one PostgreSQL database, behind a load balancer
+
+/// Whether this run is CI (`CI=true`), where a missing service fails the test.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A service the test needs is missing: in CI the test fails; elsewhere it prints `skipped`
+/// and the caller returns.
+fn missing_service(what: &str, hint: &str) {
+    if in_ci() {
+        panic!("{what}; {hint}");
+    }
+    eprintln!("skipped: {what}; {hint}");
+}
+
+/// The program `name` in `PATH`, or in `/usr/sbin` and `/sbin` (where Debian puts HAProxy and
+/// nginx, outside a normal user's `PATH`).
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A throwaway database on the test PostgreSQL server (dropped with the value), or `None`
+/// when the server is not there (the test is skipped, except in CI, where it fails).
+pub fn scratch_postgres(prefix: &str) -> Option<central::store::sql::pg::ScratchDatabase> {
+    let server = central::store::sql::pg::test_server_url();
+    match central::store::sql::pg::ScratchDatabase::create(&server, prefix) {
+        Ok(db) => Some(db),
+        Err(e) => {
+            missing_service(
+                &format!("no PostgreSQL to make a database on ({e})"),
+                ".ci/run starts one at 127.0.0.1:5432 (user postgres, trust auth); MES_TEST_POSTGRES names another",
+            );
+            None
+        }
+    }
+}
+
+impl Central {
+    /// Starts a central on a free port with `--store store_url` (PostgreSQL): several such
+    /// centrals on one URL are instances of one central.
+    pub async fn start_on_store(dir: &Path, store_url: &str) -> Central {
+        let mut central = Central::new(dir, None);
+        central.store = Some(store_url.to_owned());
+        for _ in 0..5 {
+            if central.try_launch().await {
+                return central;
+            }
+            central.addr.set_port(free_port());
+        }
+        panic!("central could not bind any of 5 free ports");
+    }
+}
+
+impl Central {
+    /// A counter or gauge of this instance's `/metrics` (summed over its labels), or `None` if
+    /// central does not answer or does not show it.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let response = self
+            .admin(self.http.get(format!("{}/metrics", self.url())))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        let text = response.text().await.ok()?;
+        let values: Vec<f64> = text
+            .lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with([' ', '{']))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+}
+
+impl Proc {
+    /// Runs `program` with `args`; stdout and stderr go to `log`.
+    pub fn spawn_program(name: &str, program: &Path, args: &[&str], log: &Path) -> Proc {
+        let out = File::create(log).expect("create the log file");
+        let err = out.try_clone().expect("clone the log file handle");
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({}): {e}", program.display()));
+        Proc {
+            name: name.to_owned(),
+            child: Some(child),
+            log: log.to_owned(),
+        }
+    }
+}
+
+/// The load balancers the tests put in front of several centrals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalancerKind {
+    HaProxy,
+    Nginx,
+}
+
+impl BalancerKind {
+    fn program_name(self) -> &'static str {
+        match self {
+            BalancerKind::HaProxy => "haproxy",
+            BalancerKind::Nginx => "nginx",
+        }
+    }
+
+    /// The balancer's program, or `None` when it is not installed (the test is skipped,
+    /// except in CI, where it fails).
+    pub fn program(self) -> Option<PathBuf> {
+        let name = self.program_name();
+        let found = find_program(name);
+        if found.is_none() {
+            missing_service(
+                &format!("{name} is not installed"),
+                &format!("`apt-get install {name}` (.ci/run installs it)"),
+            );
+        }
+        found
+    }
+
+    /// The configuration: round robin over `backends`, a dead backend skipped (its
+    /// connections refused: the request goes to the next one), timeouts beyond the longest
+    /// plan long poll (30 s), every file under `dir`.
+    fn config(self, dir: &Path, port: u16, backends: &[SocketAddr]) -> String {
+        let dir = dir.display();
+        match self {
+            BalancerKind::HaProxy => {
+                let mut text = format!(
+                    r#"global
+    maxconn 512
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 60s
+    timeout server 60s
+    timeout http-request 10s
+    timeout http-keep-alive 10s
+    # A refused connection is tried again, on another server.
+    retries 3
+    option redispatch 1
+
+frontend mes
+    bind 127.0.0.1:{port}
+    default_backend centrals
+
+backend centrals
+    balance roundrobin
+    option httpchk GET /healthz
+    default-server inter 200ms fall 2 rise 1
+"#
+                );
+                for (i, addr) in backends.iter().enumerate() {
+                    text.push_str(&format!("    server central-{i} {addr} check\n"));
+                }
+                text
+            }
+            BalancerKind::Nginx => {
+                let servers: String = backends
+                    .iter()
+                    .map(|addr| format!("        server {addr} max_fails=1 fail_timeout=1s;\n"))
+                    .collect();
+                format!(
+                    r#"worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+
+events {{
+    worker_connections 512;
+}}
+
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    # Bodies and answers stay in memory: no temporary files.
+    client_max_body_size 16m;
+    client_body_buffer_size 16m;
+    proxy_buffering off;
+
+    upstream centrals {{
+{servers}        keepalive 16;
+    }}
+
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://centrals;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_connect_timeout 1s;
+            proxy_send_timeout 60s;
+            proxy_read_timeout 60s;
+            proxy_next_upstream error timeout;
+        }}
+    }}
+}}
+"#
+                )
+            }
+        }
+    }
+}
+
+/// A load balancer (HAProxy or nginx) in the foreground, a child of the test, on a free port.
+pub struct LoadBalancer {
+    pub addr: SocketAddr,
+    pub proc: Proc,
+}
+
+impl LoadBalancer {
+    /// Writes the configuration under `dir`, starts `program` and waits until `/healthz`
+    /// answers through it (retrying with another port if the one chosen was taken).
+    pub async fn start(
+        kind: BalancerKind,
+        program: &Path,
+        dir: &Path,
+        backends: &[SocketAddr],
+    ) -> LoadBalancer {
+        std::fs::create_dir_all(dir).expect("create the balancer's directory");
+        let http = http_client();
+        for attempt in 1..=5 {
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let config = dir.join(format!("{}.conf", kind.program_name()));
+            std::fs::write(&config, kind.config(dir, addr.port(), backends))
+                .expect("write the balancer's configuration");
+            let config = config.to_str().expect("utf-8 temp path");
+            let log = dir.join(format!("{}-{attempt}.log", kind.program_name()));
+            let prefix = format!("{}/", dir.display());
+            let error_log = dir.join("error.log");
+            let args: Vec<&str> = match kind {
+                BalancerKind::HaProxy => vec!["-f", config, "-db"],
+                BalancerKind::Nginx => vec![
+                    "-p",
+                    prefix.as_str(),
+                    "-e",
+                    error_log.to_str().expect("utf-8 temp path"),
+                    "-c",
+                    config,
+                    "-g",
+                    "daemon off;",
+                ],
+            };
+            let mut proc = Proc::spawn_program(
+                &format!("{} on {addr}", kind.program_name()),
+                program,
+                &args,
+                &log,
+            );
+            let healthz = format!("http://{addr}/healthz");
+            let start = Instant::now();
+            let up = loop {
+                if let Some(status) = proc.exited() {
+                    let text = format!(
+                        "{}{}",
+                        proc.log_text(),
+                        std::fs::read_to_string(&error_log).unwrap_or_default()
+                    );
+                    if text.contains("in use") {
+                        break false;
+                    }
+                    panic!(
+                        "{} exited with {status} while starting; log:\n{text}",
+                        kind.program_name()
+                    );
+                }
+                if let Ok(response) = http.get(&healthz).send().await
+                    && response.status().is_success()
+                {
+                    break true;
+                }
+                assert!(
+                    start.elapsed() < DEADLINE,
+                    "{} did not pass /healthz through within {DEADLINE:?}",
+                    kind.program_name()
+                );
+                tokio::time::sleep(POLL_INTERVAL).await;
+            };
+            if up {
+                return LoadBalancer { addr, proc };
+            }
+        }
+        panic!("{} could not bind any of 5 free ports", kind.program_name());
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 }
