@@ -1026,16 +1026,12 @@ impl Conn {
         match &self.inner {
             Inner::Sqlite(c) => {
                 let binds: Vec<SqliteParam<'_>> = values.iter().map(SqliteParam).collect();
-                let mut stmt = if cached {
-                    c.prepare_cached(sql)?
+                if cached {
+                    let mut stmt = c.prepare_cached(sql)?;
+                    sqlite_first_row(&mut stmt, &binds, f)
                 } else {
-                    // Uncached statements are finalized when dropped.
-                    c.prepare_cached(sql)?
-                };
-                let mut rows = stmt.query(rusqlite::params_from_iter(binds.iter()))?;
-                match rows.next()? {
-                    Some(r) => f(&Row::Sqlite(r)),
-                    None => Err(DbError::NoRows),
+                    // A statement made for this call alone (finalized when dropped).
+                    sqlite_first_row(&mut c.prepare(sql)?, &binds, f)
                 }
             }
             Inner::Pg(c) => {
@@ -1073,6 +1069,19 @@ impl Conn {
                 Ok(rows.iter().map(|r| f(&Row::Pg(r))).collect())
             }
         }
+    }
+}
+
+/// The first row of `stmt` handed to `f`, or [`DbError::NoRows`].
+fn sqlite_first_row<T>(
+    stmt: &mut rusqlite::Statement<'_>,
+    binds: &[SqliteParam<'_>],
+    f: impl FnOnce(&Row<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut rows = stmt.query(rusqlite::params_from_iter(binds.iter()))?;
+    match rows.next()? {
+        Some(r) => f(&Row::Sqlite(r)),
+        None => Err(DbError::NoRows),
     }
 }
 
