@@ -39,7 +39,7 @@ enum CentralAction {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Put a backup back (central stopped). A store that holds events is replaced only with
+    /// Put a backup back (central stopped). A store that holds edges or events is replaced only with
     /// --force. Starts a new plan epoch, so edges take the restored central's plans.
     Restore {
         #[arg(long)]

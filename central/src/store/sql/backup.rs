@@ -2,7 +2,7 @@
 //! consistent copy while central runs, page by page, never holding the writer long), and
 //! PostgreSQL's own `pg_dump` / `pg_restore` (custom format).
 //!
-//! A restore refuses a store that holds data unless forced, and then gives the store a new
+//! A restore refuses a store that holds edges or events unless forced, and then gives the store a new
 //! plan epoch ([`super::new_epoch`]): plans it hands out from then on are taken by edges even
 //! when their versions are lower than the ones the edges run (which the restored central no
 //! longer knows of), instead of being ignored as old.
@@ -71,6 +71,22 @@ pub struct Summary {
     pub events: u64,
 }
 
+/// What a store holds that a restore would replace: `(edges, events)`.
+fn held(conn: &Conn) -> Result<(u64, u64), StoreError> {
+    let edges: i64 = conn.query_row("SELECT COUNT(*) FROM edges", [], |r| r.get(0))?;
+    Ok((u64::try_from(edges).unwrap_or(0), count_events(conn)?))
+}
+
+fn refuse_unless_forced(held: (u64, u64), force: bool, what: &str) -> Result<(), StoreError> {
+    let (edges, events) = held;
+    if (edges > 0 || events > 0) && !force {
+        return Err(StoreError::Conflict(format!(
+            "{what} holds {edges} edges and {events} events; restoring would replace them (--force to do so)"
+        )));
+    }
+    Ok(())
+}
+
 fn count_events(conn: &Conn) -> Result<u64, StoreError> {
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
@@ -115,7 +131,7 @@ pub fn backup_sqlite(data_dir: &Path, to: &Path) -> Result<Summary, StoreError> 
 }
 
 /// Restores `from` (a backup file) into `central.db` of `data_dir`. Central must be stopped.
-/// A store with events is replaced only when `force`.
+/// A store with edges or events is replaced only when `force`.
 pub fn restore_sqlite(from: &Path, data_dir: &Path, force: bool) -> Result<Summary, StoreError> {
     let source = rusqlite::Connection::open_with_flags(
         from,
@@ -135,13 +151,8 @@ pub fn restore_sqlite(from: &Path, data_dir: &Path, force: bool) -> Result<Summa
     let path = data_dir.join(DB_FILE);
     let mut target = rusqlite::Connection::open(&path)?;
     target.busy_timeout(std::time::Duration::from_secs(5))?;
-    let held = count_events(&Conn::sqlite(rusqlite::Connection::open(&path)?))?;
-    if held > 0 && !force {
-        return Err(StoreError::Conflict(format!(
-            "{} holds {held} events; restoring would replace them (--force to do so)",
-            path.display()
-        )));
-    }
+    let now = held(&Conn::sqlite(rusqlite::Connection::open(&path)?))?;
+    refuse_unless_forced(now, force, &path.display().to_string())?;
     let Some(raw) = source.as_sqlite() else {
         return Err(StoreError::Corrupt("the backup is not SQLite".into()));
     };
@@ -233,8 +244,8 @@ pub fn backup_postgres(url: &str, to: &Path) -> Result<Summary, StoreError> {
     })
 }
 
-/// `pg_restore` of `from` into the database at `url`; one that holds events only when
-/// `force` (its tables are dropped and made again from the backup).
+/// `pg_restore` of `from` into the database at `url`; one that holds edges or events only
+/// when `force` (its tables are dropped and made again from the backup).
 pub fn restore_postgres(from: &Path, url: &str, force: bool) -> Result<Summary, StoreError> {
     if !from.exists() {
         return Err(StoreError::NotFound(format!(
@@ -258,12 +269,7 @@ pub fn restore_postgres(from: &Path, url: &str, force: bool) -> Result<Summary, 
                 e => Err(e),
             })?;
         if has_events.is_some() {
-            let held = count_events(&conn)?;
-            if held > 0 && !force {
-                return Err(StoreError::Conflict(format!(
-                    "the database holds {held} events; restoring would replace them (--force to do so)"
-                )));
-            }
+            refuse_unless_forced(held(&conn)?, force, "the database")?;
         }
     }
     let (mut args, password) = pg_args(url)?;
