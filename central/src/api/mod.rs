@@ -261,9 +261,8 @@ impl AppState {
         }
     }
 
-    /// How many plan long polls of this edge are waiting right now (tests wait on this
-    /// condition instead of sleeping).
-    /// Plan long polls of any edge that have read the store and wait for a publish now.
+    /// Plan long polls of any edge that have read the store and wait for a publish now (only
+    /// a publish can answer them before their time is up).
     pub fn plan_polls_waiting(&self) -> usize {
         self.inner
             .polls_waiting
@@ -278,6 +277,8 @@ impl AppState {
         PollWaiting(self.inner.clone())
     }
 
+    /// How many plan long polls of this edge are waiting right now (tests wait on this
+    /// condition instead of sleeping).
     pub fn plan_waiters(&self, edge_id: &EdgeId) -> usize {
         self.inner.plan_notify.waiters(edge_id)
     }
