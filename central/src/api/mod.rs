@@ -5,7 +5,7 @@
 //! | `GET /healthz` | none | `{"status":"ok"}` |
 //! | `GET /metrics` | none | Prometheus text |
 //! | `POST /api/v1/sync/events` | edge | [`protocol::EventBatch`] → [`protocol::Ack`] |
-//! | `GET /api/v1/sync/plan?have=V&wait_ms=N` | edge | long poll → [`protocol::Plan`] or 204 |
+//! | `GET /api/v1/sync/plan?have=V&wait_ms=N[&epoch=E]` | edge | long poll → [`protocol::Plan`] or 204 |
 //! | `POST /api/v1/sync/status` | edge | [`protocol::EdgeStatus`] → [`protocol::StatusReply`] |
 //! | `POST /api/v1/edges` | admin | create an edge or rotate its token → 201 `{edge_id, token}` |
 //! | `POST /api/v1/edges/{edge_id}/revoke` | admin | 204 |
