@@ -1238,6 +1238,73 @@ async fn ingest_work_orders(
 /// `orders`: central knows the work orders the events name (else every event's order is
 /// unmatched). Returns the seconds from the first request to the last ack, the ledger rows
 /// booked and the work orders; checks that the orders' good counts add up to the events'.
+/// The mix's events of every edge in `ids`, `per_edge` each, encoded as the `EventBatch`
+/// bodies of `batch` events an edge sends; and the good parts they report in all.
+fn encode_mix_batches(
+    ids: &[EdgeId],
+    per_edge: usize,
+    batch: usize,
+    mix: bool,
+) -> anyhow::Result<(Vec<Vec<String>>, u64)> {
+    let mut good_total = 0u64;
+    let mut bodies = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut batches = Vec::new();
+        let mut n = 0;
+        while n < per_edge {
+            let k = (per_edge - n).min(batch.max(1));
+            let events: Vec<protocol::Event> =
+                (n..n + k).map(|i| ingest_mix_event(id, i, mix)).collect();
+            for e in &events {
+                if let protocol::EventKind::ProductionReported { good, .. } = e.kind {
+                    good_total += good;
+                }
+            }
+            batches.push(serde_json::to_string(&protocol::EventBatch {
+                protocol: protocol::PROTOCOL_VERSION,
+                edge_id: id.clone(),
+                events,
+            })?);
+            n += k;
+        }
+        bodies.push(batches);
+    }
+    Ok((bodies, good_total))
+}
+
+/// Sends each edge's `(edge, events URL, token, batch bodies)`, the edges at once and each with one
+/// batch in flight, as edges do; the wall time until every batch was acknowledged.
+async fn send_batches(
+    edges: Vec<(EdgeId, String, String, Vec<String>)>,
+) -> anyhow::Result<Duration> {
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (id, url, token, batches) in edges {
+        let client = client.clone();
+        tasks.spawn(async move {
+            for body in batches {
+                let reply = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                let status = reply.status();
+                if !status.is_success() {
+                    bail!("{id}: central answered {status}: {}", reply.text().await?);
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(t.elapsed())
+}
+
 async fn ingest_round(
     edges: usize,
     per_edge: usize,
@@ -1268,58 +1335,18 @@ async fn ingest_round(
         "encoding {} events (mix: {mix}, work orders: {n_orders})…",
         edges * per_edge
     );
-    let mut expected_good = 0u64;
     // Every batch is encoded before the clock starts, as an edge's journal holds it.
-    let mut bodies: Vec<Vec<String>> = Vec::new();
-    for id in &ids {
-        let mut batches = Vec::new();
-        let mut n = 0;
-        while n < per_edge {
-            let k = (per_edge - n).min(batch.max(1));
-            let events: Vec<protocol::Event> =
-                (n..n + k).map(|i| ingest_mix_event(id, i, mix)).collect();
-            for e in &events {
-                if let protocol::EventKind::ProductionReported { good, .. } = e.kind {
-                    expected_good += good;
-                }
-            }
-            batches.push(serde_json::to_string(&protocol::EventBatch {
-                protocol: protocol::PROTOCOL_VERSION,
-                edge_id: id.clone(),
-                events,
-            })?);
-            n += k;
-        }
-        bodies.push(batches);
-    }
-    let client = reqwest::Client::new();
+    let (bodies, expected_good) = encode_mix_batches(&ids, per_edge, batch, mix)?;
     let url = format!("{}/api/v1/sync/events", central.url);
-    let t = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for ((batches, token), id) in bodies.into_iter().zip(tokens).zip(ids.clone()) {
-        let client = client.clone();
-        let url = url.clone();
-        tasks.spawn(async move {
-            for body in batches {
-                let reply = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
-                let status = reply.status();
-                if !status.is_success() {
-                    bail!("{id}: central answered {status}: {}", reply.text().await?);
-                }
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
-    let elapsed = t.elapsed();
+    let elapsed = send_batches(
+        bodies
+            .into_iter()
+            .zip(tokens)
+            .zip(ids.clone())
+            .map(|((batches, token), id)| (id, url.clone(), token, batches))
+            .collect(),
+    )
+    .await?;
     let mut stored = 0;
     for id in &ids {
         stored += central.store.count_events(id).await?;

@@ -5,7 +5,7 @@
 //! - a plan published at one instance to the long poll waiting at the other (LISTEN/NOTIFY),
 //!   p50 and p99, against the same with poll and publish at one instance.
 
-use super::{ingest_mix_event, percentile_us, round3};
+use super::{encode_mix_batches, percentile_us, round3, send_batches};
 use anyhow::bail;
 use central::store::sql::pg::{ScratchDatabase, test_server_url};
 use protocol::EdgeId;
@@ -74,50 +74,18 @@ async fn ingest(
         store.create_edge(id, central::hash_token(&token)).await?;
         tokens.push(token);
     }
-    let mut bodies: Vec<Vec<String>> = Vec::new();
-    for id in &ids {
-        let mut batches = Vec::new();
-        let mut n = 0;
-        while n < per_edge {
-            let k = (per_edge - n).min(batch.max(1));
-            let events: Vec<protocol::Event> =
-                (n..n + k).map(|i| ingest_mix_event(id, i, true)).collect();
-            batches.push(serde_json::to_string(&protocol::EventBatch {
-                protocol: protocol::PROTOCOL_VERSION,
-                edge_id: id.clone(),
-                events,
-            })?);
-            n += k;
-        }
-        bodies.push(batches);
-    }
-    let client = reqwest::Client::new();
-    let t = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, (batches, token)) in bodies.into_iter().zip(tokens).enumerate() {
-        let client = client.clone();
-        let url = format!("{}/api/v1/sync/events", instances[i % instances.len()].url);
-        tasks.spawn(async move {
-            for body in batches {
-                let reply = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
-                let status = reply.status();
-                if !status.is_success() {
-                    bail!("central answered {status}: {}", reply.text().await?);
-                }
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
-    let seconds = t.elapsed().as_secs_f64();
+    let (bodies, _) = encode_mix_batches(&ids, per_edge, batch, true)?;
+    let sending = bodies
+        .into_iter()
+        .zip(tokens)
+        .zip(ids.clone())
+        .enumerate()
+        .map(|(i, ((batches, token), id))| {
+            let url = format!("{}/api/v1/sync/events", instances[i % instances.len()].url);
+            (id, url, token, batches)
+        })
+        .collect();
+    let seconds = send_batches(sending).await?.as_secs_f64();
     let mut stored = 0;
     for id in &ids {
         stored += store.count_events(id).await?;
