@@ -438,16 +438,8 @@ fn pg_value_sql(row: &str, column: &str) -> String {
 
 /// The audited tables of PostgreSQL's schema, with their columns and primary key.
 fn pg_audited_tables(conn: &Connection) -> Result<Vec<Table>, StoreError> {
-    let names: Vec<String> = conn
-        .prepare(
-            "SELECT table_name::text FROM information_schema.tables
-             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
-             ORDER BY table_name",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
     let mut tables = Vec::new();
-    for name in names {
+    for name in db::table_names(conn)? {
         if name == "mes_schema" || NOT_AUDITED.iter().any(|(t, _)| *t == name) {
             continue;
         }

@@ -10,7 +10,7 @@
 //! [`fingerprint`] sums up every table (rows and a hash of their content), so a restore can be
 //! checked against its source, table by table.
 
-use super::db::{Conn, Dialect};
+use super::db::Conn;
 use super::{DB_FILE, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -23,19 +23,7 @@ pub type Fingerprint = BTreeMap<String, (u64, String)>;
 /// Every table of the store with its row count and content hash (rows as text, sorted, so
 /// the physical order does not count).
 pub fn fingerprint(conn: &Conn) -> Result<Fingerprint, StoreError> {
-    let tables_sql = match conn.dialect() {
-        Dialect::Sqlite => {
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
-        }
-        Dialect::Postgres => {
-            "SELECT table_name::text FROM information_schema.tables
-             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"
-        }
-    };
-    let tables: Vec<String> = conn
-        .prepare(tables_sql)?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let tables = super::db::table_names(conn)?;
     let mut out = Fingerprint::new();
     for table in tables {
         let mut rows: Vec<String> = conn

@@ -738,6 +738,21 @@ fn pg_column_line(line: &str) -> String {
     line.to_owned()
 }
 
+/// The store's tables by name: SQLite's main schema (not its own `sqlite_*`), or
+/// PostgreSQL's base tables of the current schema.
+pub fn table_names(conn: &Conn) -> Result<Vec<String>> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+        }
+        Dialect::Postgres => {
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"
+        }
+    };
+    conn.prepare(sql)?.query_map([], |r| r.get(0))?.collect()
+}
+
 /// A PostgreSQL error with the statement it came from (its first 300 characters, on one
 /// line), so a log names what failed.
 fn with_statement(source: postgres::Error, sql: &str) -> DbError {
