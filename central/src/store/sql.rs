@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod backup;
 mod changes;
+mod checkpoint;
 pub mod db;
 mod erp;
 mod inventory;
@@ -173,6 +174,8 @@ fn make_private(path: &Path) -> std::io::Result<()> {
 pub(super) struct Writers {
     pub(super) audited: Connection,
     pub(super) unaudited: Connection,
+    /// Told after every write; checkpoints on its own thread.
+    checkpoint: checkpoint::Checkpointer,
 }
 
 /// Central's store on either engine: the same SQL and code, over SQLite's two writers and
@@ -247,6 +250,11 @@ impl SqlStore {
         let unaudited = rusqlite::Connection::open(&path)?;
         unaudited.busy_timeout(std::time::Duration::from_secs(5))?;
         unaudited.pragma_update(None, "synchronous", "FULL")?;
+        // Checkpoints run on their own thread; the writers' own are only a backstop.
+        for raw in [writer.as_sqlite(), Some(&unaudited)].into_iter().flatten() {
+            raw.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
+        }
+        let checkpoint = checkpoint::Checkpointer::start(&path)?;
         unaudited.pragma_update(None, "cache_size", -131_072)?;
         unaudited.set_prepared_statement_cache_capacity(64);
         // The -wal and -shm exist now; a store made 0644 by an older central is repaired.
@@ -261,6 +269,7 @@ impl SqlStore {
                 writer: Arc::new(Mutex::new(Writers {
                     audited: writer,
                     unaudited: Connection::sqlite(unaudited),
+                    checkpoint,
                 })),
                 reader: Arc::new(Mutex::new(Connection::sqlite(reader))),
                 path,
@@ -332,7 +341,12 @@ impl SqlStore {
     {
         match &self.backend {
             Backend::Sqlite { writer, .. } => {
-                Self::with_conn(writer, move |w: &mut Writers| f(&mut w.audited)).await
+                Self::with_conn(writer, move |w: &mut Writers| {
+                    let done = f(&mut w.audited);
+                    w.checkpoint.wrote();
+                    done
+                })
+                .await
             }
             Backend::Postgres { pool, .. } => Self::with_pg(pool, f).await,
         }
@@ -349,11 +363,18 @@ impl SqlStore {
         let actor = crate::people::audit::current_actor();
         match (&self.backend, actor) {
             (Backend::Sqlite { writer, .. }, None) => {
-                Self::with_conn(writer, move |w: &mut Writers| f(&mut w.unaudited)).await
+                Self::with_conn(writer, move |w: &mut Writers| {
+                    let done = f(&mut w.unaudited);
+                    w.checkpoint.wrote();
+                    done
+                })
+                .await
             }
             (Backend::Sqlite { writer, .. }, Some(actor)) => {
                 Self::with_conn(writer, move |w: &mut Writers| {
-                    audit::as_actor(&mut w.audited, &actor, f)
+                    let done = audit::as_actor(&mut w.audited, &actor, f);
+                    w.checkpoint.wrote();
+                    done
                 })
                 .await
             }
