@@ -43,6 +43,7 @@ pub mod auth;
 pub mod config;
 pub mod erp;
 pub mod ingest;
+pub mod ingest_order;
 pub mod metrics;
 pub mod people;
 pub mod store;

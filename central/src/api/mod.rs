@@ -107,6 +107,8 @@ struct Inner {
     polls_waiting: std::sync::atomic::AtomicUsize,
     /// Whether the task that follows other instances' changes runs.
     following: std::sync::atomic::AtomicBool,
+    /// Each edge's batches at this instance, stored in the order of their seqs.
+    ingest_order: crate::ingest_order::IngestOrder,
 }
 
 /// The timeouts of signed-in page sessions.
@@ -142,6 +144,7 @@ impl AppState {
                 shutdown: watch::Sender::new(false),
                 polls_waiting: std::sync::atomic::AtomicUsize::new(0),
                 following: std::sync::atomic::AtomicBool::new(false),
+                ingest_order: crate::ingest_order::IngestOrder::default(),
             }),
         }
     }
@@ -259,6 +262,11 @@ impl AppState {
         if let Err(e) = self.store().append_audit(entry).await {
             tracing::error!(error = %e, what, "could not write to the audit trail");
         }
+    }
+
+    /// Each edge's batches at this instance between being read and answered.
+    pub fn ingest_order(&self) -> &crate::ingest_order::IngestOrder {
+        &self.inner.ingest_order
     }
 
     /// Plan long polls of any edge that have read the store and wait for a publish now (only

@@ -134,6 +134,8 @@ async fn post_events(
     check_protocol(batch.protocol)?;
     check_edge(&edge_id, &batch.edge_id, "batch")?;
     let received_at = Utc::now();
+    // Its place among this edge's batches at this instance, taken before it is read in full.
+    let turn = first_seq_of(&batch.events).map(|seq| state.ingest_order().arrive(&edge_id, seq));
     let events = if batch.events.len() < 64 {
         parse_events(&edge_id, batch.events, received_at)?
     } else {
@@ -143,6 +145,11 @@ async fn post_events(
             .map_err(|e| AppError::internal(format!("event parser task failed: {e}")))??
     };
     let first_seq = events.first().map(|e| e.seq);
+    if let Some(turn) = &turn
+        && turn.wait(crate::ingest_order::MAX_WAIT).await
+    {
+        tracing::warn!(%edge_id, ?first_seq, "a batch of this edge before this one took too long; storing this one anyway");
+    }
     let ingested = state
         .store()
         .ingest_encoded(&edge_id, events, received_at)
@@ -195,6 +202,18 @@ async fn post_events(
             Err(AppError::seq_conflict(seq, &stored, &sent))
         }
     }
+}
+
+/// The seq of a batch's first event, read from that event alone (`None` when it does not
+/// read: the batch is refused when read in full).
+fn first_seq_of(events: &[Box<RawValue>]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct SeqOnly {
+        seq: u64,
+    }
+    serde_json::from_str::<SeqOnly>(events.first()?.get())
+        .ok()
+        .map(|e| e.seq)
 }
 
 /// A number from an edge that central stores as a signed 64-bit integer.

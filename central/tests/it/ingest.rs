@@ -431,3 +431,35 @@ async fn production_booked_to_no_work_order_is_kept() {
     assert_eq!(unmatched["work_orders"][0]["work_order"], "WO-1001");
     assert_eq!(unmatched["work_orders"][0]["events"], 1);
 }
+
+/// An edge sends its next batch before the one before it is answered
+/// (`central.batches_in_flight`): arriving while that one is still at work at this instance,
+/// it waits for it instead of being refused as a gap.
+#[tokio::test]
+async fn a_batch_that_arrives_while_the_one_before_it_is_at_work_is_stored_after_it() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    // The batch of seqs 1..=100 has arrived at this instance and is not answered yet.
+    let first_at_work = h.state.ingest_order().arrive(&EdgeId::from("line-1"), 1);
+    let second = h.send_events(&token, "line-1", 101..=110);
+    tokio::pin!(second);
+    // The next one arrives and waits.
+    while h.state.ingest_order().at_work() < 2 {
+        tokio::select! {
+            reply = &mut second => panic!("answered before the batch it follows: {} {}", reply.status, reply.json),
+            () = tokio::task::yield_now() => {}
+        }
+    }
+    // The first is stored meanwhile; the second still waits for its turn to be given up.
+    let first = tokio::select! {
+        reply = h.send_events(&token, "line-1", 1..=100) => reply,
+        reply = &mut second => panic!("answered before the batch it follows: {} {}", reply.status, reply.json),
+    };
+    assert_eq!(first.json, json!({"acked_through": 100}));
+    drop(first_at_work);
+    let second = second.await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.json);
+    assert_eq!(second.json, json!({"acked_through": 110}));
+    assert_eq!(h.count("line-1").await, 110);
+    assert_eq!(h.state.ingest_order().at_work(), 0);
+}
