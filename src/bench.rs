@@ -33,10 +33,15 @@ pub enum Which {
         #[arg(long, default_value_t = 500)]
         samples: usize,
     },
-    /// Drain a backlog from an edge to central over loopback.
+    /// Drain a backlog from an edge to central over loopback, with one and with two batches
+    /// in flight, against a raw SQLite-to-SQLite copy of the same rows.
     Drain {
         #[arg(long, default_value_t = 1_000_000)]
         events: usize,
+        /// Also drain into central on PostgreSQL (a scratch database on the server at
+        /// MES_TEST_POSTGRES, default postgres://postgres@127.0.0.1:5432/postgres).
+        #[arg(long)]
+        postgres: bool,
     },
     /// The edge's resident memory with a backlog on disk (central unreachable).
     Memory {
@@ -210,7 +215,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             floor::floor(days, orders_per_day);
             Ok(())
         }
-        Which::Drain { events } => runtime.block_on(drain(events)),
+        Which::Drain { events, postgres } => runtime.block_on(drain(events, postgres)),
         Which::Memory { events } => runtime.block_on(memory(events)),
         Which::MemoryPoll {
             plcs,
@@ -284,12 +289,19 @@ struct TestCentral {
 }
 
 async fn start_central(dir: &Path, edge: &EdgeId) -> anyhow::Result<TestCentral> {
+    let store = central::open_sqlite_store(&dir.join("central")).await?;
+    start_central_on(store, edge).await
+}
+
+/// Central on `store`, serving `edge` (made here) on a free loopback port.
+async fn start_central_on(
+    store: std::sync::Arc<dyn central::Store>,
+    edge: &EdgeId,
+) -> anyhow::Result<TestCentral> {
     let config = central::CentralConfig {
         listen: ([127, 0, 0, 1], 0).into(),
-        data_dir: dir.join("central"),
         ..Default::default()
     };
-    let store = central::open_sqlite_store(&config.data_dir).await?;
     let token = central::new_token();
     store.create_edge(edge, central::hash_token(&token)).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -468,46 +480,81 @@ async fn baseline_latency(dir: &Path, samples: usize) -> anyhow::Result<Vec<Dura
     Ok(out)
 }
 
-async fn drain(events: usize) -> anyhow::Result<()> {
+async fn drain(events: usize, postgres: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let edge_id = EdgeId::from("bench-drain");
-    let journal_path = dir.path().join("edge.db");
+    let filled = dir.path().join("filled.db");
     eprintln!("filling the edge journal with {events} events…");
-    prefill(&journal_path, &edge_id, events).await?;
+    prefill(&filled, &edge_id, events).await?;
 
     // Baseline: copy the same rows from one SQLite file into a table shaped like central's,
     // with central's durability, in one process, nothing else in between.
-    let raw = raw_copy(&journal_path, &dir.path().join("raw-central.db"))?;
+    let raw = raw_copy(&filled, &dir.path().join("raw-central.db"))?;
 
-    let central = start_central(dir.path(), &edge_id).await?;
-    let config = edge_agent::EdgeConfig::from_toml_str(&edge_toml(
-        edge_id.as_str(),
-        &central.url,
-        &central.token,
-        &journal_path,
-        "normal",
-        "",
-    ))?;
-    let t = Instant::now();
-    let edge = edge_agent::start(config).await?;
-    let mut acked = edge.live.watch_acked();
-    acked
-        .wait_for(|a| *a >= Seq(events as u64))
-        .await
-        .context("edge stopped before draining")?;
-    let elapsed = t.elapsed();
-    let at_central = central.store.count_events(&edge_id).await?;
-    edge.shutdown().await;
-    central.stop().await;
-    if at_central != events as u64 {
-        bail!("central holds {at_central} events, expected {events}");
+    // The same backlog drained with one batch in flight (the edge waits for each answer) and
+    // with two (central reads one while it stores the other, the default), and on PostgreSQL.
+    let mut runs = Vec::new();
+    let mut setups = vec![("sqlite", 1usize), ("sqlite", 2)];
+    if postgres {
+        setups.extend([("postgres", 1), ("postgres", 2)]);
     }
-    let rate = events as f64 / elapsed.as_secs_f64();
+    for (engine, in_flight) in setups {
+        let run_dir = dir.path().join(format!("{engine}-in-flight-{in_flight}"));
+        std::fs::create_dir_all(&run_dir)?;
+        let journal_path = run_dir.join("edge.db");
+        std::fs::copy(&filled, &journal_path)?;
+        let wal = filled.with_extension("db-wal");
+        if wal.exists() {
+            std::fs::copy(&wal, journal_path.with_extension("db-wal"))?;
+        }
+        let (store, scratch) = if engine == "postgres" {
+            let server = central::store::sql::pg::test_server_url();
+            let db = tokio::task::spawn_blocking(move || {
+                central::store::sql::pg::ScratchDatabase::create(&server, "bench_drain")
+            })
+            .await??;
+            (central::open_postgres_store(&db.url).await?, Some(db))
+        } else {
+            (
+                central::open_sqlite_store(&run_dir.join("central")).await?,
+                None,
+            )
+        };
+        let central = start_central_on(store, &edge_id).await?;
+        let mut config = edge_agent::EdgeConfig::from_toml_str(&edge_toml(
+            edge_id.as_str(),
+            &central.url,
+            &central.token,
+            &journal_path,
+            "normal",
+            "",
+        ))?;
+        config.central.batches_in_flight = in_flight;
+        let t = Instant::now();
+        let edge = edge_agent::start(config).await?;
+        let mut acked = edge.live.watch_acked();
+        acked
+            .wait_for(|a| *a >= Seq(events as u64))
+            .await
+            .context("edge stopped before draining")?;
+        let elapsed = t.elapsed();
+        let at_central = central.store.count_events(&edge_id).await?;
+        edge.shutdown().await;
+        central.stop().await;
+        if at_central != events as u64 {
+            bail!("central holds {at_central} events, expected {events}");
+        }
+        let rate = events as f64 / elapsed.as_secs_f64();
+        // The scratch database goes once central let go of it.
+        drop(scratch);
+        runs.push(json!({"central":engine,"batches_in_flight":in_flight,
+            "seconds":round3(elapsed.as_secs_f64()),"events_per_s":rate.round(),
+            "ratio":round3(rate/raw)}));
+    }
     println!(
         "{}",
-        json!({"bench":"backlog_drain","events":events,"seconds":round3(elapsed.as_secs_f64()),
-            "events_per_s":rate.round(),"baseline_raw_copy_events_per_s":raw.round(),
-            "ratio":round3(rate/raw)})
+        json!({"bench":"backlog_drain","events":events,
+            "baseline_raw_copy_events_per_s":raw.round(),"runs":runs})
     );
     Ok(())
 }

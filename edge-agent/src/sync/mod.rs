@@ -17,6 +17,7 @@ use client::{CentralClient, SyncError};
 use protocol::{EdgeId, EdgeStatus, PROTOCOL_VERSION, Seq};
 use rand::Rng;
 use state::{Effect, UplinkState};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -104,80 +105,110 @@ pub async fn run_uplink(
     // stops the uplink.
     let mut max_bytes = link.batch_max_bytes;
     let mut committed = journal.committed();
+    // The batch read ahead while others were in flight: the seq it follows and its events.
     let mut prefetched: Option<(Seq, Vec<crate::journal::CommittedEvent>)> = None;
-    loop {
+    // Batches sent and not answered yet, oldest first, each following the one before it;
+    // at most `link.batches_in_flight`. Dropping one cancels its request.
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    'send: loop {
         if *shutdown.borrow() {
             return;
         }
         state.on_committed(*committed.borrow_and_update());
-        let Some(after) = state.next_batch_after() else {
+        // Fill the window: each batch follows the last one sent, or central's ack.
+        while in_flight.len() < link.batches_in_flight.max(1) {
+            let after = in_flight.back().map_or(state.cursor(), |b| b.last);
+            if state.next_batch_after_seq(after).is_none() {
+                break;
+            }
+            let events = match prefetched.take() {
+                Some((from, events)) if from == after => Ok(events),
+                _ => {
+                    journal
+                        .read_batch(after, link.batch_max_events, max_bytes)
+                        .await
+                }
+            };
+            let events = match events {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::error!(error = %e, "uplink cannot read the journal");
+                    if !in_flight.is_empty() {
+                        // Answers first; the read is tried again after them.
+                        break;
+                    }
+                    if pause(backoff.fail(jitter()), &mut shutdown).await {
+                        return;
+                    }
+                    continue 'send;
+                }
+            };
+            if events.first().map(|e| e.seq) != Some(after.next()) {
+                let message = format!(
+                    "the journal does not hold seq {} that central still needs (oldest held: {:?})",
+                    after.next(),
+                    events.first().map(|e| e.seq.0)
+                );
+                tracing::error!("{message}");
+                live.set_inconsistency(Some(message));
+                in_flight.clear();
+                if pause(link.backoff_max, &mut shutdown).await {
+                    return;
+                }
+                continue 'send;
+            }
+            let n = events.len();
+            let last = events.last().map(|e| e.seq).unwrap_or(after);
+            // What the journal returned is committed, even if its watch has not told us yet.
+            state.on_committed(last);
+            let body = encode_batch(
+                &edge_id,
+                &events.into_iter().map(|e| e.json).collect::<Vec<_>>(),
+            );
+            let body_len = body.len();
+            let client = client.clone();
+            in_flight.push_back(InFlight {
+                last,
+                n,
+                body_len,
+                reply: AbortOnDrop(tokio::spawn(async move { client.post_events(body).await })),
+            });
+        }
+        // Read the batch after the newest one in flight while central works on them.
+        let newest = in_flight.back().map_or(state.cursor(), |b| b.last);
+        let Some(oldest) = in_flight.front_mut() else {
             tokio::select! {
                 changed = committed.changed() => if changed.is_err() { return },
                 _ = shutdown.wait_for(|s| *s) => return,
             }
             continue;
         };
-        // The batch read ahead while the previous one was in flight, if it still fits.
-        let events = match prefetched.take() {
-            Some((from, events)) if from == after => Ok(events),
-            _ => {
-                journal
-                    .read_batch(after, link.batch_max_events, max_bytes)
-                    .await
-            }
-        };
-        let events = match events {
-            Ok(events) => events,
-            Err(e) => {
-                tracing::error!(error = %e, "uplink cannot read the journal");
-                if pause(backoff.fail(jitter()), &mut shutdown).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        if events.first().map(|e| e.seq) != Some(after.next()) {
-            let message = format!(
-                "the journal does not hold seq {} that central still needs (oldest held: {:?})",
-                after.next(),
-                events.first().map(|e| e.seq.0)
-            );
-            tracing::error!("{message}");
-            live.set_inconsistency(Some(message));
-            if pause(link.backoff_max, &mut shutdown).await {
-                return;
-            }
-            continue;
-        }
-        let n = events.len();
-        let batch_last = events.last().map(|e| e.seq).unwrap_or(after);
-        // What the journal returned is committed, even if its watch has not told us yet.
-        state.on_committed(batch_last);
-        let body = encode_batch(
-            &edge_id,
-            &events.into_iter().map(|e| e.json).collect::<Vec<_>>(),
-        );
-        let body_len = body.len();
-        // Read the next batch from the journal while central works on this one.
-        let more = batch_last < *committed.borrow();
-        let send_and_read_ahead = async {
+        let ahead_after = (prefetched.is_none() && newest < *committed.borrow()).then_some(newest);
+        let wait_and_read_ahead = async {
             let read_ahead = async {
-                if more {
-                    journal
-                        .read_batch(batch_last, link.batch_max_events, max_bytes)
+                match ahead_after {
+                    Some(after) => journal
+                        .read_batch(after, link.batch_max_events, max_bytes)
                         .await
                         .ok()
-                } else {
-                    None
+                        .map(|events| (after, events)),
+                    None => None,
                 }
             };
-            tokio::join!(client.post_events(body), read_ahead)
+            tokio::join!(&mut oldest.reply.0, read_ahead)
         };
         let (reply, ahead) = tokio::select! {
-            r = send_and_read_ahead => r,
+            r = wait_and_read_ahead => r,
             _ = shutdown.wait_for(|s| *s) => return,
         };
-        prefetched = ahead.map(|events| (batch_last, events));
+        if ahead.is_some() {
+            prefetched = ahead;
+        }
+        let Some(batch) = in_flight.pop_front() else {
+            continue;
+        };
+        let reply = reply
+            .unwrap_or_else(|e| Err(SyncError::Transport(format!("the request task ended: {e}"))));
         match reply {
             Ok(reply) => {
                 backoff.succeed();
@@ -202,35 +233,50 @@ pub async fn run_uplink(
                             live.metrics.events_acked.inc_by(through.0 - acked_before.0);
                         }
                         live.set_inconsistency(None);
-                        tracing::debug!(n, acked = %through, "batch acknowledged");
+                        tracing::debug!(n = batch.n, acked = %through, "batch acknowledged");
+                        if through < batch.last {
+                            // Central took less than this batch: what follows it cannot be
+                            // stored either; send again from its answer.
+                            in_flight.clear();
+                        }
                     }
                     Effect::Resend { from } => {
-                        tracing::warn!(
-                            from = %from,
-                            "central is missing events it had acknowledged before; sending them again"
-                        );
+                        if from < acked_before {
+                            tracing::warn!(
+                                from = %from,
+                                "central is missing events it had acknowledged before; sending them again"
+                            );
+                        } else {
+                            // This batch reached central before the one it follows was stored
+                            // (another connection, another instance): sent again in order.
+                            tracing::debug!(from = %from, "batch arrived ahead of its predecessor; sending again");
+                        }
+                        in_flight.clear();
                     }
                     Effect::Inconsistent(message) => {
                         tracing::error!("{message}");
                         live.set_inconsistency(Some(message));
+                        in_flight.clear();
                         if pause(link.backoff_max, &mut shutdown).await {
                             return;
                         }
                     }
                 }
             }
-            Err(SyncError::Refused { status: 413, .. }) if n > 1 => {
+            Err(SyncError::Refused { status: 413, .. }) if batch.n > 1 => {
                 // Central takes less than this edge thought: smaller batches from now on.
-                max_bytes = (body_len / 2).max(1);
+                max_bytes = (batch.body_len / 2).max(1);
                 prefetched = None;
+                in_flight.clear();
                 tracing::warn!(
-                    n,
-                    bytes = body_len,
+                    n = batch.n,
+                    bytes = batch.body_len,
                     max_bytes,
                     "central refused a batch as too large; sending smaller batches"
                 );
             }
             Err(e) => {
+                in_flight.clear();
                 let wait = backoff.fail(jitter());
                 log_sync_error(&e, wait, backoff.failures());
                 live.sync_failed(e.kind(), e.to_string());
@@ -239,6 +285,26 @@ pub async fn run_uplink(
                 }
             }
         }
+    }
+}
+
+/// A batch sent to central and not answered yet.
+struct InFlight {
+    /// Its last seq.
+    last: Seq,
+    /// Its events.
+    n: usize,
+    body_len: usize,
+    reply: AbortOnDrop<Result<state::Reply, SyncError>>,
+}
+
+/// A request task that is cancelled when the uplink lets go of it (central's answer to a
+/// batch the uplink will send again is of no use).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -67,7 +67,13 @@ impl UplinkState {
 
     /// Whether there is something to send, and after which seq.
     pub fn next_batch_after(&self) -> Option<Seq> {
-        (self.cursor < self.last_committed).then_some(self.cursor)
+        self.next_batch_after_seq(self.cursor)
+    }
+
+    /// Whether there is something to send after `sent`, the last seq of the batches in flight
+    /// (the cursor when none is).
+    pub fn next_batch_after_seq(&self, sent: Seq) -> Option<Seq> {
+        (sent.max(self.cursor) < self.last_committed).then_some(sent.max(self.cursor))
     }
 
     /// Central answered a batch (or an empty probe).
