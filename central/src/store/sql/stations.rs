@@ -48,8 +48,8 @@ const MAX_SUM: i64 = i64::MAX;
 
 /// The production reports of a batch that name no work order, summed per station
 /// (`station` empty: the report named no station): `(good, scrap, reports, latest at)`.
-/// Sums saturate at [`MAX_SUM`] here and again when added to the stored ones, which is
-/// what adding each report in turn would give.
+/// Sums saturate at [`MAX_SUM`] (`i64::MAX`) here and again when added to the stored
+/// ones, which is what adding each report in turn would give.
 #[derive(Default)]
 pub(super) struct UnassignedSums(BTreeMap<String, (i64, i64, i64, String)>);
 
@@ -66,8 +66,8 @@ impl UnassignedSums {
             .0
             .entry(station.to_owned())
             .or_insert_with(|| (0, 0, 0, at.to_owned()));
-        sum.0 = sum.0.saturating_add(good).min(MAX_SUM);
-        sum.1 = sum.1.saturating_add(scrap).min(MAX_SUM);
+        sum.0 = sum.0.saturating_add(good);
+        sum.1 = sum.1.saturating_add(scrap);
         sum.2 += 1;
         if at > sum.3.as_str() {
             at.clone_into(&mut sum.3);
