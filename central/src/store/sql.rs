@@ -248,7 +248,9 @@ impl SqlStore {
         unaudited.busy_timeout(std::time::Duration::from_secs(5))?;
         unaudited.pragma_update(None, "synchronous", "FULL")?;
         unaudited.pragma_update(None, "cache_size", -131_072)?;
-        unaudited.set_prepared_statement_cache_capacity(64);
+        // Ingest's multi-row statements take a few dozen texts (a few chunk sizes a table,
+        // db::row_chunks) on top of the rest: room so that a batch finds them all prepared.
+        unaudited.set_prepared_statement_cache_capacity(256);
         // The -wal and -shm exist now; a store made 0644 by an older central is repaired.
         make_private(&path).map_err(data_dir_error)?;
 
