@@ -32,7 +32,7 @@ use super::{
 use crate::erp::work_order::OrderFact;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use db::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use db::{Connection, OptionalExtension, Transaction, TransactionBehavior, Value, params};
 use protocol::{EdgeId, EdgeStatus, EventId, Plan, PlanContent, PlanVersion, Seq};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -256,7 +256,9 @@ impl SqlStore {
         }
         let checkpoint = checkpoint::Checkpointer::start(&path)?;
         unaudited.pragma_update(None, "cache_size", -131_072)?;
-        unaudited.set_prepared_statement_cache_capacity(64);
+        // Ingest's multi-row statements take a few dozen texts (a few chunk sizes a table,
+        // db::row_chunks) on top of the rest: room so that a batch finds them all prepared.
+        unaudited.set_prepared_statement_cache_capacity(256);
         // The -wal and -shm exist now; a store made 0644 by an older central is repaired.
         make_private(&path).map_err(data_dir_error)?;
 
@@ -692,75 +694,81 @@ impl Store for SqlStore {
                 }
             }
             let last_seq = to_u64(last.seq);
-            let mut n_new = 0u64;
-            let mut n_duplicate = 0u64;
+            // The events central does not hold yet (a batch is contiguous: those after the
+            // acked seq), stored in multi-row statements; then what they book, kept in memory
+            // and written once for the batch: a few round trips on PostgreSQL, not one or more
+            // per event.
+            let fresh: Vec<&EventRow> = rows.iter().filter(|r| to_u64(r.seq) > acked).collect();
+            let n_new = fresh.len() as u64;
+            let n_duplicate = (rows.len() - fresh.len()) as u64;
+            let values: Vec<Value<'_>> = fresh
+                .iter()
+                .flat_map(|row| {
+                    [
+                        Value::from(edge_id.as_str()),
+                        Value::from(row.seq),
+                        Value::from(row.event_id.as_str()),
+                        Value::from(row.at.as_str()),
+                        Value::from(received.as_str()),
+                        Value::from(row.kind.as_ref()),
+                        Value::from(row.body.as_str()),
+                    ]
+                })
+                .collect();
+            tx.execute_rows(&values, 7, |rows| {
+                format!(
+                    "INSERT INTO events (edge_id, seq, event_id, at, received_at, kind, body)
+                     VALUES {rows}"
+                )
+            })?;
+            drop(values);
             let mut progress = work_orders::BatchProgress::default();
+            let mut booking = inventory::Booking::default();
+            let mut unassigned = stations::UnassignedSums::default();
             // The plant of the edge's line, read once a batch when a movement needs it.
             let mut plant: Option<crate::people::plants::Plant> = None;
             let mut quarantined = Vec::new();
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO events (edge_id, seq, event_id, at, received_at, kind, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?;
-                for row in &rows {
-                    if to_u64(row.seq) <= acked {
-                        n_duplicate += 1;
-                        continue;
-                    }
-                    insert.execute(params![
-                        edge_id.as_str(),
-                        row.seq,
-                        row.event_id,
-                        row.at,
-                        received,
-                        row.kind,
-                        row.body,
-                    ])?;
-                    n_new += 1;
-                    if let Some(reason) = &row.quarantine {
-                        // Stored and acknowledged, applied to nothing.
-                        quarantine::put(&tx, edge_id.as_str(), row.seq, &received, reason)?;
-                        quarantined.push((Seq(to_u64(row.seq)), reason.clone()));
-                        continue;
-                    }
-                    if let Some((station, good, scrap)) = &row.unassigned {
-                        stations::add_unassigned(
-                            &tx,
-                            edge_id.as_str(),
-                            station,
-                            *good,
-                            *scrap,
-                            &row.at,
-                        )?;
-                    }
-                    if let Some(facts) = &row.facts {
-                        progress.note_stock(&tx, facts)?;
-                        let negative = match &plant {
-                            Some(p) => p.negative_stock,
-                            None => {
-                                let p = stock::plant_of_edge(&tx, edge_id.as_str())?;
-                                let n = p.negative_stock;
-                                plant = Some(p);
-                                n
-                            }
-                        };
-                        for (wo, message) in inventory::apply(
-                            &tx,
-                            edge_id.as_str(),
-                            row.seq,
-                            &row.at,
-                            facts,
-                            negative,
-                        )? {
-                            progress.warn(&tx, &wo, message, row.seq, &row.at)?;
+            booking.read_lots(
+                &tx,
+                fresh
+                    .iter()
+                    .filter(|row| row.quarantine.is_none())
+                    .filter_map(|row| row.facts.as_ref()),
+            )?;
+            for row in &fresh {
+                if let Some(reason) = &row.quarantine {
+                    // Stored and acknowledged, applied to nothing.
+                    quarantined.push((Seq(to_u64(row.seq)), reason.clone()));
+                    continue;
+                }
+                if let Some((station, good, scrap)) = &row.unassigned {
+                    unassigned.add(station, *good, *scrap, &row.at)?;
+                }
+                if let Some(facts) = &row.facts {
+                    progress.note_stock(&tx, facts)?;
+                    let negative = match &plant {
+                        Some(p) => p.negative_stock,
+                        None => {
+                            let p = stock::plant_of_edge(&tx, edge_id.as_str())?;
+                            let n = p.negative_stock;
+                            plant = Some(p);
+                            n
                         }
-                    }
-                    if let Some(fact) = &row.order {
-                        progress.apply(&tx, fact, row.seq, &row.at)?;
+                    };
+                    for (wo, message) in
+                        booking.apply(&tx, edge_id.as_str(), row.seq, &row.at, facts, negative)?
+                    {
+                        progress.warn(&tx, &wo, message, row.seq, &row.at)?;
                     }
                 }
+                if let Some(fact) = &row.order {
+                    progress.apply(&tx, fact, row.seq, &row.at)?;
+                }
             }
+            quarantine::put(&tx, edge_id.as_str(), &received, &quarantined)?;
+            unassigned.write(&tx, edge_id.as_str())?;
+            // Before the plans: a plan carries the lots in stock.
+            booking.write(&tx)?;
             let plans = progress.flush(&tx, edge_id.as_str(), &received)?;
             let acked_through = acked.max(last_seq);
             touch.execute(params![edge_id.as_str(), to_i64(acked_through)?, received])?;
@@ -1233,6 +1241,97 @@ mod tests {
             .permissions()
             .mode()
             & 0o777
+    }
+
+    /// An event of the stock-booking mix: receipt, move to the line, issue, produced lot,
+    /// production report naming no order, by `seq`; each receipt a new lot.
+    fn mix_event(edge: &EdgeId, seq: u64) -> protocol::Event {
+        use protocol::EventKind;
+        let lot = format!("R-{}", seq / 5);
+        let qty = rust_decimal::Decimal::new;
+        let kind = match seq % 5 {
+            0 => EventKind::MaterialReceived {
+                item: "STEEL".into(),
+                lot: lot.as_str().into(),
+                qty: qty(1000, 1),
+                uom: "kg".into(),
+                location: "WH1".into(),
+            },
+            1 => EventKind::MaterialMoved {
+                item: "STEEL".into(),
+                lot: lot.as_str().into(),
+                qty: qty(600, 1),
+                uom: "kg".into(),
+                from: "WH1".into(),
+                to: edge.as_str().into(),
+            },
+            2 => EventKind::MaterialIssued {
+                work_order: "WO-1".into(),
+                operation: Some(10),
+                item: "STEEL".into(),
+                lot: lot.as_str().into(),
+                qty: qty(125, 1),
+                uom: "kg".into(),
+            },
+            3 => EventKind::LotProduced {
+                work_order: "WO-1".into(),
+                item: "FRAME".into(),
+                lot: format!("F-{}", seq / 5).as_str().into(),
+                qty: qty(40, 1),
+                uom: "ea".into(),
+                consumed_lots: vec![lot.as_str().into()],
+            },
+            _ => EventKind::ProductionReported {
+                work_order: None,
+                operation: Some(10),
+                good: 3,
+                scrap: 1,
+            },
+        };
+        protocol::Event {
+            edge_id: edge.clone(),
+            seq: Seq(seq),
+            id: EventId(uuid::Uuid::now_v7()),
+            at: Utc::now(),
+            source: protocol::Source {
+                device: None,
+                station: Some("st-10".into()),
+            },
+            kind,
+        }
+    }
+
+    /// Issue 14: ingest ran four to seven statements per stock-booking event, each a round
+    /// trip on PostgreSQL. It now writes a batch in a few multi-row statements: a batch ten
+    /// times the size runs about as many statements, far fewer than it has events.
+    #[tokio::test]
+    async fn issue_14_ingest_statements_do_not_grow_with_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open(&dir.path().join("central")).unwrap();
+        let edge = EdgeId::from("line-1");
+        store
+            .create_edge(&edge, crate::hash_token("t"))
+            .await
+            .unwrap();
+        let mut seq = 0;
+        let mut statements = Vec::new();
+        for n in [100, 1000] {
+            let events: Vec<_> = (0..n)
+                .map(|_| {
+                    seq += 1;
+                    mix_event(&edge, seq)
+                })
+                .collect();
+            let before = store.write(|c| Ok(c.statements_run())).await.unwrap();
+            let outcome = store.ingest(&edge, events, Utc::now()).await.unwrap();
+            assert!(matches!(outcome, IngestOutcome::Acked { n_new, .. } if n_new == n));
+            let after = store.write(|c| Ok(c.statements_run())).await.unwrap();
+            statements.push(after - before);
+        }
+        assert!(
+            statements[1] <= statements[0] + 20 && statements[1] <= 50,
+            "statements for 100 and 1000 events: {statements:?}"
+        );
     }
 
     /// Issue 11: central's data directory and database were created 0755/0644. Now the

@@ -121,6 +121,30 @@ pub enum Value<'a> {
     Blob(Cow<'a, [u8]>),
 }
 
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(s: &'a str) -> Value<'a> {
+        Value::Text(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for Value<'_> {
+    fn from(s: String) -> Self {
+        Value::Text(Cow::Owned(s))
+    }
+}
+
+impl From<i64> for Value<'_> {
+    fn from(i: i64) -> Self {
+        Value::Integer(i)
+    }
+}
+
+impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
+    fn from(v: Option<T>) -> Value<'a> {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
 /// What a parameter can be bound as.
 pub trait ToSql {
     fn to_sql(&self) -> Result<Value<'_>>;
@@ -753,6 +777,91 @@ pub fn table_names(conn: &Conn) -> Result<Vec<String>> {
     conn.prepare(sql)?.query_map([], |r| r.get(0))?.collect()
 }
 
+/// Rows one multi-row statement holds at most: a power of two.
+const MAX_ROWS_PER_STATEMENT: usize = 512;
+
+/// Parameters one multi-row statement holds at most, well within SQLite's 32766 and
+/// PostgreSQL's 65535.
+const MAX_PARAMS_PER_STATEMENT: usize = 8192;
+
+/// How many rows each statement takes when `n` rows of `width` values are written (or
+/// looked up) together: powers of two, largest first, each within [`MAX_ROWS_PER_STATEMENT`]
+/// and [`MAX_PARAMS_PER_STATEMENT`]. A batch of any size so runs a few statements of a few
+/// distinct texts, each prepared once per connection: 1000 rows are 6 statements.
+pub fn row_chunks(n: usize, width: usize) -> Vec<usize> {
+    let most = (MAX_PARAMS_PER_STATEMENT / width.max(1)).clamp(1, MAX_ROWS_PER_STATEMENT);
+    let most = 1 << most.ilog2();
+    let mut chunks = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let k = most.min(1 << left.ilog2());
+        chunks.push(k);
+        left -= k;
+    }
+    chunks
+}
+
+/// `(?1, ?2), (?3, ?4)`: the parameters of `rows` rows of `width` values, for `VALUES`.
+pub fn values_rows(rows: usize, width: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 6);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('?');
+            sql.push_str(&(r * width + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+impl Conn {
+    /// Runs `sql(values)` for the rows in `values` (`width` values a row, in order), the
+    /// rows cut by [`row_chunks`], `values` being the text of [`values_rows`]. Returns the
+    /// rows changed. One round trip per statement instead of one per row on PostgreSQL.
+    pub fn execute_rows(
+        &self,
+        values: &[Value<'_>],
+        width: usize,
+        sql: impl Fn(&str) -> String,
+    ) -> Result<usize> {
+        let mut changed = 0;
+        let mut at = 0;
+        for k in row_chunks(values.len() / width.max(1), width) {
+            let text = sql(&values_rows(k, width));
+            changed += self.run_execute(&text, &values[at..at + k * width], true)?;
+            at += k * width;
+        }
+        Ok(changed)
+    }
+
+    /// Like [`Conn::execute_rows`] for a query: every row of every statement mapped by `f`.
+    pub fn query_rows<T>(
+        &self,
+        values: &[Value<'_>],
+        width: usize,
+        sql: impl Fn(&str) -> String,
+        mut f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for k in row_chunks(values.len() / width.max(1), width) {
+            let text = sql(&values_rows(k, width));
+            for row in self.run_query_map(&text, &values[at..at + k * width], &mut f)? {
+                out.push(row?);
+            }
+            at += k * width;
+        }
+        Ok(out)
+    }
+}
+
 /// A PostgreSQL error with the statement it came from (its first 300 characters, on one
 /// line), so a log names what failed.
 fn with_statement(source: postgres::Error, sql: &str) -> DbError {
@@ -850,6 +959,8 @@ pub struct Conn {
     inner: Inner,
     /// Set when the connection must not be handed to anyone else ([`Conn::discard`]).
     discarded: std::cell::Cell<bool>,
+    /// Statements run through this API ([`Conn::statements_run`]).
+    statements: std::cell::Cell<u64>,
 }
 
 /// rusqlite's name, so the store's functions read as they always did.
@@ -868,6 +979,7 @@ impl Conn {
         Conn {
             inner: Inner::Sqlite(conn),
             discarded: std::cell::Cell::new(false),
+            statements: std::cell::Cell::new(0),
         }
     }
 
@@ -875,6 +987,7 @@ impl Conn {
         Conn {
             inner: Inner::Pg(Box::new(RefCell::new(client))),
             discarded: std::cell::Cell::new(false),
+            statements: std::cell::Cell::new(0),
         }
     }
 
@@ -923,6 +1036,12 @@ impl Conn {
             Inner::Sqlite(_) => true,
             Inner::Pg(c) => c.try_borrow().is_ok_and(|c| !c.is_closed()),
         }
+    }
+
+    /// How many statements the store ran on this connection (each a round trip on
+    /// PostgreSQL; transactions' own statements left out): what the tests hold ingest to.
+    pub fn statements_run(&self) -> u64 {
+        self.statements.get()
     }
 
     /// Marks the connection as not to be reused (a pool closes it).
@@ -1016,6 +1135,7 @@ impl Conn {
     }
 
     fn run_execute(&self, sql: &str, values: &[Value<'_>], cached: bool) -> Result<usize> {
+        self.statements.set(self.statements.get() + 1);
         match &self.inner {
             Inner::Sqlite(c) => {
                 let binds: Vec<SqliteParam<'_>> = values.iter().map(SqliteParam).collect();
@@ -1038,6 +1158,7 @@ impl Conn {
     where
         F: FnOnce(&Row<'_>) -> Result<T>,
     {
+        self.statements.set(self.statements.get() + 1);
         match &self.inner {
             Inner::Sqlite(c) => {
                 let binds: Vec<SqliteParam<'_>> = values.iter().map(SqliteParam).collect();
@@ -1068,6 +1189,7 @@ impl Conn {
     where
         F: FnMut(&Row<'_>) -> Result<T>,
     {
+        self.statements.set(self.statements.get() + 1);
         match &self.inner {
             Inner::Sqlite(c) => {
                 let binds: Vec<SqliteParam<'_>> = values.iter().map(SqliteParam).collect();
@@ -1199,6 +1321,18 @@ impl Drop for Transaction<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_cut_into_few_statements_of_few_texts() {
+        assert_eq!(row_chunks(0, 7), Vec::<usize>::new());
+        assert_eq!(row_chunks(1, 7), vec![1]);
+        assert_eq!(row_chunks(1000, 7), vec![512, 256, 128, 64, 32, 8]);
+        assert_eq!(row_chunks(1100, 7), vec![512, 512, 64, 8, 4]);
+        // Wide rows: at most MAX_PARAMS_PER_STATEMENT parameters a statement.
+        assert_eq!(row_chunks(100, 100), vec![64, 32, 4]);
+        assert_eq!(row_chunks(3, 10_000), vec![1, 1, 1]);
+        assert_eq!(values_rows(2, 3), "(?1, ?2, ?3), (?4, ?5, ?6)");
+    }
 
     #[test]
     fn parameters_become_dollar_numbers_outside_quotes() {

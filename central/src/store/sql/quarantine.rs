@@ -1,7 +1,7 @@
 //! The quarantine on SQLite: one row per stored event central could not apply, written by
 //! ingest in its transaction ([`put`]); the event itself stays in `events` as the edge sent it.
 
-use super::db::{Connection, Transaction, params};
+use super::db::{Connection, Transaction, Value, params};
 use super::{StoreError, parse_ts, to_i64, to_u64};
 use crate::store::QuarantinedEvent;
 use protocol::{EdgeId, EventId, Seq, bounds};
@@ -20,17 +20,26 @@ CREATE TABLE IF NOT EXISTS quarantine (
 /// Longest excerpt of a quarantined body an answer quotes.
 pub const BODY_EXCERPT: usize = bounds::MAX_TEXT_LEN;
 
+/// The quarantine rows of a batch's newly stored events, `(seq, reason)`, in multi-row
+/// statements.
 pub(super) fn put(
     tx: &Transaction<'_>,
     edge_id: &str,
-    seq: i64,
     received_at: &str,
-    reason: &str,
+    events: &[(Seq, String)],
 ) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO quarantine (edge_id, seq, received_at, reason) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![edge_id, seq, received_at, reason])?;
+    let mut values: Vec<Value<'_>> = Vec::with_capacity(events.len() * 4);
+    for (seq, reason) in events {
+        values.extend([
+            Value::from(edge_id),
+            Value::from(to_i64(seq.0)?),
+            Value::from(received_at),
+            Value::from(reason.as_str()),
+        ]);
+    }
+    tx.execute_rows(&values, 4, |rows| {
+        format!("INSERT INTO quarantine (edge_id, seq, received_at, reason) VALUES {rows}")
+    })?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! (`edge_stations_reported`). Each status replaces the edge's rows in the transaction that
 //! records it ([`replace`]), so central shows the latest fact the edge reported, never a mix.
 
-use super::db::{Connection, OptionalExtension, Transaction, params};
+use super::db::{Connection, OptionalExtension, Transaction, Value, params};
 use super::{StoreError, parse_ts, to_i64, to_u64, ts};
 use crate::store::{OrderStation, ReportedStations, Unassigned};
 use chrono::{DateTime, Utc};
@@ -46,36 +46,64 @@ CREATE TABLE IF NOT EXISTS unassigned_counts (
 /// nine billion reports to get near it).
 const MAX_SUM: i64 = i64::MAX;
 
-/// Books a production report that names no work order to its station's unassigned counts
-/// (`station` empty: the report named no station), in ingest's transaction.
-pub(super) fn add_unassigned(
-    tx: &Transaction<'_>,
-    edge_id: &str,
-    station: &str,
-    good: u64,
-    scrap: u64,
-    at: &str,
-) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO unassigned_counts AS u (edge_id, station, good, scrap, reports, last_at)
-         VALUES (?1, ?2, ?3, ?4, 1, ?5)
-         ON CONFLICT (edge_id, station) DO UPDATE SET
-             good = CASE WHEN u.good > ?6 - excluded.good THEN ?6 ELSE u.good + excluded.good END,
-             scrap = CASE WHEN u.scrap > ?6 - excluded.scrap THEN ?6
-                          ELSE u.scrap + excluded.scrap END,
-             reports = u.reports + 1,
-             last_at = CASE WHEN excluded.last_at > u.last_at THEN excluded.last_at
-                            ELSE u.last_at END",
-    )?
-    .execute(params![
-        edge_id,
-        station,
-        to_i64(good)?,
-        to_i64(scrap)?,
-        at,
-        MAX_SUM
-    ])?;
-    Ok(())
+/// The production reports of a batch that name no work order, summed per station
+/// (`station` empty: the report named no station): `(good, scrap, reports, latest at)`.
+/// Sums saturate at [`MAX_SUM`] (`i64::MAX`) here and again when added to the stored
+/// ones, which is what adding each report in turn would give.
+#[derive(Default)]
+pub(super) struct UnassignedSums(BTreeMap<String, (i64, i64, i64, String)>);
+
+impl UnassignedSums {
+    pub(super) fn add(
+        &mut self,
+        station: &str,
+        good: u64,
+        scrap: u64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let (good, scrap) = (to_i64(good)?, to_i64(scrap)?);
+        let sum = self
+            .0
+            .entry(station.to_owned())
+            .or_insert_with(|| (0, 0, 0, at.to_owned()));
+        sum.0 = sum.0.saturating_add(good);
+        sum.1 = sum.1.saturating_add(scrap);
+        sum.2 += 1;
+        if at > sum.3.as_str() {
+            at.clone_into(&mut sum.3);
+        }
+        Ok(())
+    }
+
+    /// Books the sums to the stations' unassigned counts, in ingest's transaction.
+    pub(super) fn write(self, tx: &Transaction<'_>, edge_id: &str) -> Result<(), StoreError> {
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(self.0.len() * 6);
+        for (station, (good, scrap, reports, at)) in self.0 {
+            values.extend([
+                Value::from(edge_id),
+                Value::from(station),
+                Value::from(good),
+                Value::from(scrap),
+                Value::from(reports),
+                Value::from(at),
+            ]);
+        }
+        tx.execute_rows(&values, 6, |rows| {
+            format!(
+                "INSERT INTO unassigned_counts AS u (edge_id, station, good, scrap, reports, last_at)
+                 VALUES {rows}
+                 ON CONFLICT (edge_id, station) DO UPDATE SET
+                     good = CASE WHEN u.good > {MAX_SUM} - excluded.good THEN {MAX_SUM}
+                                 ELSE u.good + excluded.good END,
+                     scrap = CASE WHEN u.scrap > {MAX_SUM} - excluded.scrap THEN {MAX_SUM}
+                                  ELSE u.scrap + excluded.scrap END,
+                     reports = u.reports + excluded.reports,
+                     last_at = CASE WHEN excluded.last_at > u.last_at THEN excluded.last_at
+                                    ELSE u.last_at END"
+            )
+        })?;
+        Ok(())
+    }
 }
 
 /// The upgrade to schema 6: unassigned counts summed from the production reports already

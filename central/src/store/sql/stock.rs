@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS inv_balance (
 ) WITHOUT ROWID;
 ";
 
-fn decimal(s: &str) -> Result<Decimal, StoreError> {
+pub(super) fn decimal(s: &str) -> Result<Decimal, StoreError> {
     s.parse()
         .map_err(|e| StoreError::Corrupt(format!("quantity {s:?}: {e}")))
 }
@@ -221,35 +221,6 @@ pub(super) fn add_to_balance(
         after.normalize().to_string()
     ])?;
     Ok((before, after))
-}
-
-/// Where a line's issue of a lot is taken from: the line's own location if it holds enough,
-/// else the location holding the most of the lot, else the line (which then goes negative).
-pub(super) fn issue_location(
-    tx: &Transaction<'_>,
-    item: &str,
-    lot: &str,
-    line_location: &str,
-    qty: Decimal,
-) -> Result<String, StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT location, qty FROM inv_balance WHERE item = ?1 AND lot = ?2 ORDER BY location",
-    )?;
-    let rows = stmt.query_map(params![item, lot], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut best: Option<(String, Decimal)> = None;
-    for row in rows {
-        let (location, held) = row?;
-        let held = decimal(&held)?;
-        if location == line_location && held >= qty {
-            return Ok(location);
-        }
-        if held > Decimal::ZERO && best.as_ref().is_none_or(|(_, b)| held > *b) {
-            best = Some((location, held));
-        }
-    }
-    Ok(best.map_or_else(|| line_location.to_owned(), |(l, _)| l))
 }
 
 /// A counted quantity of one lot at one location.
