@@ -489,7 +489,9 @@ async fn drain(events: usize, postgres: bool) -> anyhow::Result<()> {
 
     // Baseline: copy the same rows from one SQLite file into a table shaped like central's,
     // with central's durability, in one process, nothing else in between.
+    let cpu = own_cpu_seconds();
     let raw = raw_copy(&filled, &dir.path().join("raw-central.db"))?;
+    let raw_cpu_us = (own_cpu_seconds() - cpu) * 1e6 / events as f64;
 
     // The same backlog drained with one batch in flight (the edge waits for each answer) and
     // with two (central reads one while it stores the other, the default), and on PostgreSQL.
@@ -531,6 +533,7 @@ async fn drain(events: usize, postgres: bool) -> anyhow::Result<()> {
         ))?;
         config.central.batches_in_flight = in_flight;
         let t = Instant::now();
+        let cpu = own_cpu_seconds();
         let edge = edge_agent::start(config).await?;
         let mut acked = edge.live.watch_acked();
         acked
@@ -538,6 +541,8 @@ async fn drain(events: usize, postgres: bool) -> anyhow::Result<()> {
             .await
             .context("edge stopped before draining")?;
         let elapsed = t.elapsed();
+        // Edge and central both: they run in this process (PostgreSQL's server does not).
+        let cpu_us = (own_cpu_seconds() - cpu) * 1e6 / events as f64;
         let at_central = central.store.count_events(&edge_id).await?;
         edge.shutdown().await;
         central.stop().await;
@@ -549,12 +554,13 @@ async fn drain(events: usize, postgres: bool) -> anyhow::Result<()> {
         drop(scratch);
         runs.push(json!({"central":engine,"batches_in_flight":in_flight,
             "seconds":round3(elapsed.as_secs_f64()),"events_per_s":rate.round(),
-            "ratio":round3(rate/raw)}));
+            "ratio":round3(rate/raw),"cpu_us_per_event":round3(cpu_us)}));
     }
     println!(
         "{}",
         json!({"bench":"backlog_drain","events":events,
-            "baseline_raw_copy_events_per_s":raw.round(),"runs":runs})
+            "baseline_raw_copy_events_per_s":raw.round(),
+            "baseline_raw_copy_cpu_us_per_event":round3(raw_cpu_us),"runs":runs})
     );
     Ok(())
 }
@@ -638,6 +644,23 @@ async fn memory(events: usize) -> anyhow::Result<()> {
             "baseline_empty_peak_rss_mib":round3(base_hwm as f64/1024.0)})
     );
     Ok(())
+}
+
+/// CPU time this process has used, user and system, in seconds (`/proc/self/stat`, in the
+/// kernel's 100 Hz ticks).
+fn own_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name in parentheses: state is the 1st field, utime the 12th, stime the 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 /// This process's memory figures in KiB (`VmRSS`, `VmHWM`) from `/proc/self/status`.
