@@ -117,10 +117,10 @@ pub async fn run_uplink(
         state.on_committed(*committed.borrow_and_update());
         // Fill the window: each batch follows the last one sent, or central's ack.
         while in_flight.len() < link.batches_in_flight.max(1) {
-            let after = in_flight.back().map_or(state.cursor(), |b| b.last);
-            if state.next_batch_after_seq(after).is_none() {
+            let sent = in_flight.back().map_or(state.cursor(), |b| b.last);
+            let Some(after) = state.next_batch_after_seq(sent) else {
                 break;
-            }
+            };
             let events = match prefetched.take() {
                 Some((from, events)) if from == after => Ok(events),
                 _ => {

@@ -71,7 +71,7 @@ impl UplinkState {
     }
 
     /// Whether there is something to send after `sent`, the last seq of the batches in flight
-    /// (the cursor when none is).
+    /// (the cursor when none is), and after which seq: never behind what central acknowledged.
     pub fn next_batch_after_seq(&self, sent: Seq) -> Option<Seq> {
         (sent.max(self.cursor) < self.last_committed).then_some(sent.max(self.cursor))
     }
@@ -140,6 +140,21 @@ mod tests {
         assert_eq!(s.next_batch_after(), None);
         s.on_committed(Seq(3));
         assert_eq!(s.next_batch_after(), Some(Seq(0)));
+    }
+
+    #[test]
+    fn with_batches_in_flight_the_next_follows_the_newest_and_never_an_acked_seq() {
+        let mut s = state(0, 30, 1);
+        // Batches 1..=10 and 11..=20 in flight: the next one follows 20.
+        assert_eq!(s.next_batch_after_seq(Seq(20)), Some(Seq(20)));
+        // Central has acknowledged more than the newest in flight: follow its ack.
+        assert_eq!(
+            s.on_reply(Reply::Acked(Seq(25))),
+            Effect::PersistAck(Seq(25))
+        );
+        assert_eq!(s.next_batch_after_seq(Seq(20)), Some(Seq(25)));
+        // Everything committed is in flight: nothing more to send.
+        assert_eq!(s.next_batch_after_seq(Seq(30)), None);
     }
 
     #[test]
