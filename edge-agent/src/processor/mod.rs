@@ -201,6 +201,9 @@ pub async fn run(
         let changed_floor =
             scanned || !progressed.is_empty() || !booked.stations.is_empty() || pruned_floor;
         let mut rescanned: Vec<protocol::StationId> = Vec::new();
+        // Answered once the floor that holds them is published, so what a person does next
+        // (the lot's label, the station's view) already sees what they were answered.
+        let mut replies = Vec::with_capacity(answers.len());
         for answer in answers.drain(..) {
             let mut outcome = answer.outcome;
             match (&committed, answer.event_index) {
@@ -230,8 +233,17 @@ pub async fn run(
                 scans.truncate(RECENT_SCANS);
             }
             if let Some(reply) = answer.reply {
-                let _ = reply.send(outcome);
+                replies.push((reply, outcome));
             }
+        }
+        if changed_floor {
+            if scanned || pruned_floor {
+                view.floor = floor.clone();
+            }
+            live.set_floor(view.clone());
+        }
+        for (reply, outcome) in replies {
+            let _ = reply.send(outcome);
         }
         // The last scans are kept with the stations' state, so the terminal shows what was
         // just done after a restart too. Written after the commit: they repeat what the
@@ -246,12 +258,6 @@ pub async fn run(
                     tracing::warn!(error = %e, %station, "cannot save the station's last scans");
                 }
             }
-        }
-        if changed_floor {
-            if scanned || pruned_floor {
-                view.floor = floor.clone();
-            }
-            live.set_floor(view.clone());
         }
     }
 }
