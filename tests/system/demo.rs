@@ -18,27 +18,7 @@ fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing()
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout.lines().last().expect("a summary line");
-    let summary: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
-    let n = |k: &str| {
-        summary[k]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{k} in {summary}"))
-    };
-    assert_eq!(n("central_instances"), 1, "{summary}");
-    assert!(n("generated") > 0, "{summary}");
-    assert_eq!(n("committed"), n("generated"), "{summary}");
-    assert_eq!(n("acknowledged"), n("committed"), "{summary}");
-    assert_eq!(n("at_central"), n("committed"), "{summary}");
-    assert_eq!((n("lost"), n("duplicated")), (0, 0), "{summary}");
-    // One firmed ERP work order a line, and three lots of stock (the import's).
-    assert_eq!((n("work_orders"), n("lots")), (2, 3), "{summary}");
-    assert!(
-        n("good") > 0,
-        "the presses counted into the orders: {summary}"
-    );
-    assert_eq!(summary["agree"], true, "{summary}");
+    assert_summary_agrees(&output.stdout, 1);
     // Issue 13: one user of each role, with a password, for a newcomer to sign in as.
     let stderr = String::from_utf8_lossy(&output.stderr);
     for role in [
@@ -55,8 +35,6 @@ fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing()
             "no sign-in for {role} in:\n{stderr}"
         );
     }
-    assert_eq!(summary["disagreements"], serde_json::json!([]), "{summary}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("/api/v1/status"),
         "the demo prints the URLs to open"
@@ -91,27 +69,7 @@ fn demo_on_postgres_runs_two_central_instances_that_agree_with_the_edges() {
     let output = demo();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout.lines().last().expect("a summary line");
-    let summary: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
-    let n = |k: &str| {
-        summary[k]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{k} in {summary}"))
-    };
-    assert_eq!(n("central_instances"), 2, "{summary}");
-    assert!(n("generated") > 0, "{summary}");
-    assert_eq!(n("committed"), n("generated"), "{summary}");
-    assert_eq!(n("acknowledged"), n("committed"), "{summary}");
-    assert_eq!(n("at_central"), n("committed"), "{summary}");
-    assert_eq!((n("lost"), n("duplicated")), (0, 0), "{summary}");
-    assert_eq!((n("work_orders"), n("lots")), (2, 3), "{summary}");
-    assert!(
-        n("good") > 0,
-        "the presses counted into the orders: {summary}"
-    );
-    assert_eq!(summary["agree"], true, "{summary}");
-    assert_eq!(summary["disagreements"], serde_json::json!([]), "{summary}");
+    assert_summary_agrees(&output.stdout, 2);
     assert!(
         stderr.contains("2 instances on one PostgreSQL database"),
         "the demo names its two instances: {stderr}"
@@ -132,4 +90,32 @@ fn demo_on_postgres_runs_two_central_instances_that_agree_with_the_edges() {
         stderr.contains("already holds 2 edge(s)") && stderr.contains("fresh, empty database"),
         "{stderr}"
     );
+}
+
+/// The demo's last line, its JSON summary: `instances` central instances, every generated
+/// event committed, acknowledged and at central once, one firmed ERP work order a line and the
+/// import's three lots, parts counted, and central's books agreeing with the edges'.
+fn assert_summary_agrees(stdout: &[u8], instances: u64) {
+    let stdout = String::from_utf8_lossy(stdout);
+    let last = stdout.lines().last().expect("a summary line");
+    let summary: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    let n = |k: &str| {
+        summary[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {summary}"))
+    };
+    assert_eq!(n("central_instances"), instances, "{summary}");
+    assert!(n("generated") > 0, "{summary}");
+    assert_eq!(n("committed"), n("generated"), "{summary}");
+    assert_eq!(n("acknowledged"), n("committed"), "{summary}");
+    assert_eq!(n("at_central"), n("committed"), "{summary}");
+    assert_eq!((n("lost"), n("duplicated")), (0, 0), "{summary}");
+    // One firmed ERP work order a line, and three lots of stock (the import's).
+    assert_eq!((n("work_orders"), n("lots")), (2, 3), "{summary}");
+    assert!(
+        n("good") > 0,
+        "the presses counted into the orders: {summary}"
+    );
+    assert_eq!(summary["agree"], true, "{summary}");
+    assert_eq!(summary["disagreements"], serde_json::json!([]), "{summary}");
 }
