@@ -435,15 +435,22 @@ impl Central {
         );
     }
 
-    /// The edge's entry in `GET /api/v1/edges`, as JSON; `None` if central does not answer.
-    pub async fn edge_json(&self, edge_id: &str) -> Option<Value> {
+    /// `GET path` with the admin token, answered within 2 s with a success status; `None`
+    /// otherwise.
+    async fn admin_get(&self, path: &str) -> Option<reqwest::Response> {
         let response = self
-            .admin(self.http.get(format!("{}/api/v1/edges", self.url())))
+            .admin(self.http.get(format!("{}{path}", self.url())))
             .timeout(Duration::from_secs(2))
             .send()
             .await
             .ok()?;
-        let body: Value = response.json().await.ok()?;
+        response.status().is_success().then_some(response)
+    }
+
+    /// The edge's entry in `GET /api/v1/edges`, as JSON; `None` if unknown or if central does
+    /// not answer.
+    pub async fn edge_json(&self, edge_id: &str) -> Option<Value> {
+        let body: Value = self.admin_get("/api/v1/edges").await?.json().await.ok()?;
         body["edges"]
             .as_array()?
             .iter()
@@ -453,24 +460,11 @@ impl Central {
 
     /// The edge as central lists it; `None` if unknown or if central does not answer.
     pub async fn try_edge(&self, edge_id: &str) -> Option<EdgeSummary> {
-        let response = self
-            .admin(self.http.get(format!("{}/api/v1/edges", self.url())))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        let body: Value = response.json().await.ok()?;
-        body["edges"]
-            .as_array()?
-            .iter()
-            .find(|e| e["edge_id"] == edge_id)
-            .map(|e| EdgeSummary {
-                acked_seq: e["acked_seq"].as_u64().expect("acked_seq is a number"),
-                revoked: e["revoked"].as_bool().unwrap_or(false),
-            })
+        let e = self.edge_json(edge_id).await?;
+        Some(EdgeSummary {
+            acked_seq: e["acked_seq"].as_u64().expect("acked_seq is a number"),
+            revoked: e["revoked"].as_bool().unwrap_or(false),
+        })
     }
 
     pub async fn edge(&self, edge_id: &str) -> EdgeSummary {
@@ -1176,13 +1170,7 @@ impl Central {
     /// A counter or gauge of this instance's `/metrics` (summed over its labels), or `None` if
     /// central does not answer or does not show it.
     pub async fn metric(&self, name: &str) -> Option<f64> {
-        let response = self
-            .admin(self.http.get(format!("{}/metrics", self.url())))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .ok()?;
-        let text = response.text().await.ok()?;
+        let text = self.admin_get("/metrics").await?.text().await.ok()?;
         let values: Vec<f64> = text
             .lines()
             .filter(|line| {
