@@ -510,11 +510,7 @@ async fn drain(events: usize, postgres: bool) -> anyhow::Result<()> {
             std::fs::copy(&wal, journal_path.with_extension("db-wal"))?;
         }
         let (store, scratch) = if engine == "postgres" {
-            let server = central::store::sql::pg::test_server_url();
-            let db = tokio::task::spawn_blocking(move || {
-                central::store::sql::pg::ScratchDatabase::create(&server, "bench_drain")
-            })
-            .await??;
+            let db = instances::scratch("bench_drain").await?;
             (central::open_postgres_store(&db.url).await?, Some(db))
         } else {
             (

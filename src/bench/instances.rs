@@ -51,9 +51,11 @@ impl Instance {
     }
 }
 
-async fn scratch() -> anyhow::Result<ScratchDatabase> {
+/// A throwaway database named after `prefix` on the PostgreSQL server the tests use
+/// (`MES_TEST_POSTGRES`), dropped with the value.
+pub(super) async fn scratch(prefix: &'static str) -> anyhow::Result<ScratchDatabase> {
     let server = test_server_url();
-    Ok(tokio::task::spawn_blocking(move || ScratchDatabase::create(&server, "bench")).await??)
+    Ok(tokio::task::spawn_blocking(move || ScratchDatabase::create(&server, prefix)).await??)
 }
 
 /// Ingest of `edges` × `per_edge` events (the stock-booking mix) in batches of `batch`,
@@ -175,7 +177,7 @@ pub async fn instances(
     sqlite.stop().await;
 
     // Two instances on one PostgreSQL database.
-    let db = scratch().await?;
+    let db = scratch("bench").await?;
     let a = Instance::start(central::open_postgres_store(&db.url).await?).await?;
     let b = Instance::start(central::open_postgres_store(&db.url).await?).await?;
     let pair = [a, b];
