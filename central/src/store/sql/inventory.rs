@@ -94,8 +94,9 @@ struct LedgerRow {
 /// event. Nothing else in ingest's transaction reads these tables before `write`.
 #[derive(Default)]
 pub(super) struct Booking {
-    /// Per item and lot, its balances by location (sorted as the store sorts text).
-    lots: HashMap<(String, String), BTreeMap<String, Held>>,
+    /// Per item, per lot, its balances by location (sorted as the store sorts text); looked
+    /// up by `&str`, so booking a movement copies no key.
+    lots: HashMap<String, HashMap<String, BTreeMap<String, Held>>>,
     ledger: Vec<LedgerRow>,
     /// `gen_issued` and `gen_produced`: per `(work order, lot)` the first item named.
     issued: BTreeMap<(String, String), String>,
@@ -105,6 +106,11 @@ pub(super) struct Booking {
 }
 
 impl Booking {
+    /// The balances of `item`'s `lot` by location, if the booking has read them.
+    fn balances(&self, item: &str, lot: &str) -> Option<&BTreeMap<String, Held>> {
+        self.lots.get(item)?.get(lot)
+    }
+
     /// Reads the balances of every lot the facts move that the booking does not hold yet, in
     /// multi-row lookups.
     pub(super) fn read_lots<'f>(
@@ -112,12 +118,11 @@ impl Booking {
         tx: &Transaction<'_>,
         facts: impl IntoIterator<Item = &'f InventoryFacts>,
     ) -> Result<(), StoreError> {
-        let mut wanted = BTreeSet::new();
+        let mut wanted: BTreeSet<(&str, &str)> = BTreeSet::new();
         for f in facts {
             for m in &f.movements {
-                let key = (m.item.clone(), m.lot.clone());
-                if !self.lots.contains_key(&key) {
-                    wanted.insert(key);
+                if self.balances(&m.item, &m.lot).is_none() {
+                    wanted.insert((&m.item, &m.lot));
                 }
             }
         }
@@ -126,7 +131,7 @@ impl Booking {
         }
         let values: Vec<Value<'_>> = wanted
             .iter()
-            .flat_map(|(item, lot)| [Value::from(item.as_str()), Value::from(lot.as_str())])
+            .flat_map(|(item, lot)| [Value::from(*item), Value::from(*lot)])
             .collect();
         let rows = tx.query_rows(
             &values,
@@ -148,19 +153,28 @@ impl Booking {
                 ))
             },
         )?;
-        for key in wanted {
-            self.lots.entry(key).or_default();
+        for (item, lot) in wanted {
+            self.lots
+                .entry(item.to_owned())
+                .or_default()
+                .entry(lot.to_owned())
+                .or_default();
         }
         for (item, lot, location, uom, qty) in rows {
             let parsed = qty.parse::<Decimal>().map_err(|_| qty);
-            self.lots.entry((item, lot)).or_default().insert(
-                location,
-                Held {
-                    uom,
-                    qty: parsed,
-                    changed: false,
-                },
-            );
+            self.lots
+                .entry(item)
+                .or_default()
+                .entry(lot)
+                .or_default()
+                .insert(
+                    location,
+                    Held {
+                        uom,
+                        qty: parsed,
+                        changed: false,
+                    },
+                );
         }
         Ok(())
     }
@@ -183,7 +197,8 @@ impl Booking {
         for m in &facts.movements {
             let balances = self
                 .lots
-                .get_mut(&(m.item.clone(), m.lot.clone()))
+                .get_mut(m.item.as_str())
+                .and_then(|lots| lots.get_mut(m.lot.as_str()))
                 .ok_or_else(|| StoreError::Corrupt("a lot's balances were not read".into()))?;
             let location = if m.reason == "issued" {
                 issue_location(balances, &m.location, -m.qty_delta)?
@@ -281,7 +296,11 @@ impl Booking {
             )
         })?;
         let mut values: Vec<Value<'_>> = Vec::new();
-        for ((item, lot), balances) in &self.lots {
+        for (item, lot, balances) in self
+            .lots
+            .iter()
+            .flat_map(|(item, lots)| lots.iter().map(move |(lot, b)| (item, lot, b)))
+        {
             for (location, held) in balances {
                 if let (true, Ok(qty)) = (held.changed, &held.qty) {
                     values.extend([
