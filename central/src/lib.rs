@@ -26,6 +26,8 @@
 //! - [`people`]: the operator registry (badge, name, skills, argon2id PIN hash) that every
 //!   plan carries down to the lines.
 //! - [`auth`]: token generation, hashing and bearer extraction.
+//! - [`mes`]: pure manufacturing figures: shift calendars, ISO 22400-2 OEE, Pareto, SPC
+//!   (no I/O; callers bring the spans, counts and calendars).
 //! - [`metrics`]: Prometheus counters and gauges served at `/metrics`.
 //! - [`tls`]: HTTPS (rustls): the certificate and key loaded and checked at start, the
 //!   handshakes bounded in time, the same router and graceful shutdown as plain HTTP.
@@ -44,6 +46,7 @@ pub mod config;
 pub mod erp;
 pub mod ingest;
 pub mod ingest_order;
+pub mod mes;
 pub mod metrics;
 pub mod people;
 pub mod store;

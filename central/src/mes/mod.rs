@@ -1,0 +1,10 @@
+//! Manufacturing figures as pure functions: no I/O, no store, no clock, no tokio.
+//!
+//! - [`shifts`]: a plant's shift calendar (shifts with breaks, in the plant's IANA time zone)
+//!   and the shift runs it yields over a period, as UTC instants.
+//!
+//! **Architecture Invariant:** nothing here panics on input: no `unwrap`, `expect` or
+//! indexing that input can reach; arithmetic on input is checked or saturating, and each
+//! function says which; every loop is bounded by its input or a named `MAX_` constant.
+
+pub mod shifts;
