@@ -4,10 +4,12 @@
 //!   and the shift runs it yields over a period, as UTC instants.
 //! - [`oee`]: ISO 22400-2 time and quantity figures (POT, PDOT, PBT, APT, ADOT, PQ, GQ, …) for
 //!   one station over one window, and availability, effectiveness, quality and OEE from them.
+//! - [`pareto`]: losses (or anything keyed) ranked, with share and cumulative share.
 //!
 //! **Architecture Invariant:** nothing here panics on input: no `unwrap`, `expect` or
 //! indexing that input can reach; arithmetic on input is checked or saturating, and each
 //! function says which; every loop is bounded by its input or a named `MAX_` constant.
 
 pub mod oee;
+pub mod pareto;
 pub mod shifts;
