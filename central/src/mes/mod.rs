@@ -5,6 +5,7 @@
 //! - [`oee`]: ISO 22400-2 time and quantity figures (POT, PDOT, PBT, APT, ADOT, PQ, GQ, …) for
 //!   one station over one window, and availability, effectiveness, quality and OEE from them.
 //! - [`pareto`]: losses (or anything keyed) ranked, with share and cumulative share.
+//! - [`spc`]: control limits (X-bar/R, I-MR), the Nelson rules 1-4 and capability indices.
 //!
 //! **Architecture Invariant:** nothing here panics on input: no `unwrap`, `expect` or
 //! indexing that input can reach; arithmetic on input is checked or saturating, and each
@@ -13,3 +14,4 @@
 pub mod oee;
 pub mod pareto;
 pub mod shifts;
+pub mod spc;
