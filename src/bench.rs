@@ -1271,6 +1271,7 @@ async fn ingest_work_orders(
                     operation: 10,
                     description: "weld".into(),
                     work_center: format!("WC-{line}"),
+                    ideal_cycle_s: None,
                 }],
             })
             .await?

@@ -55,6 +55,7 @@ pub mod auth_cache;
 pub mod erp;
 pub mod error;
 pub mod extract;
+pub mod floor;
 pub mod inventory;
 pub mod master_data;
 pub mod openapi;
@@ -109,6 +110,9 @@ struct Inner {
     following: std::sync::atomic::AtomicBool,
     /// Each edge's batches at this instance, stored in the order of their seqs.
     ingest_order: crate::ingest_order::IngestOrder,
+    /// Bumped when a batch (here or at another instance) changed the floor's projections:
+    /// what the live pages wait on.
+    floor: watch::Sender<u64>,
 }
 
 /// The timeouts of signed-in page sessions.
@@ -145,6 +149,7 @@ impl AppState {
                 polls_waiting: std::sync::atomic::AtomicUsize::new(0),
                 following: std::sync::atomic::AtomicBool::new(false),
                 ingest_order: crate::ingest_order::IngestOrder::default(),
+                floor: watch::channel(0).0,
             }),
         }
     }
@@ -179,9 +184,13 @@ impl AppState {
                         inner.plan_notify.notify(&edge_id, version);
                     }
                     Ok(StoreChange::Credentials) => inner.auth_cache.invalidate(),
+                    Ok(StoreChange::Floor { .. }) => {
+                        inner.floor.send_modify(|n| *n = n.wrapping_add(1));
+                    }
                     Ok(StoreChange::Resync) | Err(RecvError::Lagged(_)) => {
                         inner.auth_cache.invalidate();
                         inner.plan_notify.wake_all();
+                        inner.floor.send_modify(|n| *n = n.wrapping_add(1));
                     }
                     Err(RecvError::Closed) => return,
                 }
@@ -191,6 +200,16 @@ impl AppState {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// Tells the live pages that the floor changed.
+    pub fn floor_changed(&self) {
+        self.inner.floor.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// What the live pages wait on: a new value when the floor changed.
+    pub fn floor_updates(&self) -> watch::Receiver<u64> {
+        self.inner.floor.subscribe()
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -377,6 +396,7 @@ pub fn routes() -> Routes {
         .merge(master_data::routes())
         .merge(operators::routes())
         .merge(plants::routes())
+        .merge(floor::routes())
         .merge(people::routes())
         .merge(openapi::routes())
         .merge(audit::routes())

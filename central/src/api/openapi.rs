@@ -208,6 +208,7 @@ pub fn document() -> Value {
     super::master_data::document_into(&mut document);
     super::operators::document_into(&mut document);
     super::plants::document_into(&mut document);
+    super::floor::document_into(&mut document);
     super::audit::document_into(&mut document);
     edges_document_into(&mut document);
     mrp_document_into(&mut document);

@@ -158,6 +158,9 @@ async fn post_events(
     for plan in &ingested.plans {
         state.notify_plan(&plan.edge_id, plan.version);
     }
+    if ingested.floor {
+        state.floor_changed();
+    }
     let metrics = state.metrics();
     if !ingested.quarantined.is_empty() {
         metrics.events_quarantined(edge_id.as_str(), ingested.quarantined.len() as u64);

@@ -355,6 +355,8 @@ pub struct RoutingOperationBody {
     #[serde(default)]
     pub description: String,
     pub work_center: String,
+    #[serde(default)]
+    pub ideal_cycle_s: Option<rust_decimal::Decimal>,
 }
 
 async fn put_routing(
@@ -385,6 +387,11 @@ async fn put_routing(
         }
         check_text(&format!("operations[{i}].description"), &op.description)?;
         check_id(&format!("operations[{i}].work_center"), &op.work_center)?;
+        if let Some(seconds) = op.ideal_cycle_s {
+            crate::erp::routing_import::ideal_cycle_ms(seconds).map_err(|e| {
+                AppError::bad_request(format!("operations[{i}].ideal_cycle_s: {e}"))
+            })?;
+        }
     }
     let routing = Routing {
         item,
@@ -395,6 +402,7 @@ async fn put_routing(
                 operation: op.operation,
                 description: op.description,
                 work_center: op.work_center,
+                ideal_cycle_s: op.ideal_cycle_s.map(|s| s.normalize()),
             })
             .collect(),
     };
@@ -766,7 +774,7 @@ pub fn document_into(document: &mut serde_json::Value) {
         "LineBody": {"type": "object", "properties": {"description": {"type": "string"}, "edge_id": {"type": "string", "nullable": true, "description": "an edge created with post /api/v1/edges"}}},
         "WorkCenter": {"type": "object", "required": ["work_center", "line"], "properties": {"work_center": {"type": "string"}, "description": {"type": "string"}, "line": {"type": "string"}, "station": {"type": "string", "nullable": true}}},
         "WorkCenterBody": {"type": "object", "required": ["line"], "properties": {"description": {"type": "string"}, "line": {"type": "string"}, "station": {"type": "string", "nullable": true, "description": "the station id of the edge's sources"}}},
-        "RoutingOperation": {"type": "object", "required": ["operation", "work_center"], "properties": {"operation": {"type": "integer", "minimum": 1, "maximum": MAX_OPERATION}, "description": {"type": "string"}, "work_center": {"type": "string"}}},
+        "RoutingOperation": {"type": "object", "required": ["operation", "work_center"], "properties": {"operation": {"type": "integer", "minimum": 1, "maximum": MAX_OPERATION}, "description": {"type": "string"}, "work_center": {"type": "string"}, "ideal_cycle_s": {"type": "string", "description": "planned run time per unit in seconds (ISO 22400 PRI), more than 0, at most 86400, to the millisecond; OEE's performance measures against it"}}},
         "Routing": {"type": "object", "required": ["item", "operations"], "properties": {"item": {"type": "string"}, "operations": {"type": "array", "items": {"$ref": "#/components/schemas/RoutingOperation"}}}},
         "RoutingBody": {"type": "object", "required": ["operations"], "properties": {"operations": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/RoutingOperation"}}}},
         "NewWorkOrder": {"type": "object", "required": ["item", "qty", "due", "line"], "properties": {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 pub const MAX_OPERATION: u32 = 99_999;
 
 const REQUIRED: [&str; 3] = ["item", "operation", "work_center"];
-const OPTIONAL: [&str; 1] = ["description"];
+const OPTIONAL: [&str; 2] = ["description", "ideal_cycle_s"];
 
 /// One routing operation as the file gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,30 @@ pub struct RoutingRow {
     pub operation: u32,
     pub description: String,
     pub work_center: String,
+    /// Planned run time per unit (ISO 22400's PRI), in milliseconds; `ideal_cycle_s` in the
+    /// file, in seconds.
+    pub ideal_cycle_ms: Option<i64>,
+}
+
+/// The most an ideal cycle time may be: one unit a day.
+pub const MAX_IDEAL_CYCLE_MS: i64 = 86_400_000;
+
+/// Seconds per unit (`"12.5"`) as whole milliseconds: more than 0 and at most a day, at most
+/// millisecond precision.
+pub fn ideal_cycle_ms(seconds: rust_decimal::Decimal) -> Result<i64, String> {
+    use rust_decimal::prelude::ToPrimitive;
+    let ms = seconds * rust_decimal::Decimal::ONE_THOUSAND;
+    if ms.fract() != rust_decimal::Decimal::ZERO {
+        return Err(format!(
+            "{seconds} s has more than three decimals; expected seconds to the millisecond"
+        ));
+    }
+    match ms.to_i64() {
+        Some(ms) if (1..=MAX_IDEAL_CYCLE_MS).contains(&ms) => Ok(ms),
+        _ => Err(format!(
+            "{seconds} s is not valid; expected more than 0 and at most 86400 seconds a unit"
+        )),
+    }
 }
 
 /// Parses a routings file. `Err` holds every bad row (at most [`MAX_REPORTED_ERRORS`]) and
@@ -69,6 +93,22 @@ pub fn parse(text: &[u8]) -> Result<Vec<Line<RoutingRow>>, (Vec<RowError>, usize
             if let Err(v) = protocol::bounds::check_text("description", description) {
                 errors.push(RowError::new(line, "description", v.to_string()));
             }
+            let raw_ideal = cell("ideal_cycle_s");
+            let ideal = if raw_ideal.is_empty() {
+                None
+            } else {
+                match raw_ideal
+                    .parse::<rust_decimal::Decimal>()
+                    .map_err(|_| format!("{raw_ideal:?} is not a number of seconds"))
+                    .and_then(ideal_cycle_ms)
+                {
+                    Ok(ms) => Some(ms),
+                    Err(e) => {
+                        errors.push(RowError::new(line, "ideal_cycle_s", e));
+                        None
+                    }
+                }
+            };
             let (Some(operation), true) = (operation, errors.len() == n_errors) else {
                 return;
             };
@@ -89,6 +129,7 @@ pub fn parse(text: &[u8]) -> Result<Vec<Line<RoutingRow>>, (Vec<RowError>, usize
                     operation,
                     description: description.to_owned(),
                     work_center,
+                    ideal_cycle_ms: ideal,
                 },
             });
         },

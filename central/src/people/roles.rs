@@ -62,6 +62,8 @@ permissions! {
     OperatorsManage = "operators.manage": "change the operator registry (badges, skills, PINs)",
     PlantsRead = "plants.read": "see plants and their rules for the floor",
     PlantsManage = "plants.manage": "create plants and change their rules",
+    FloorRead = "floor.read": "see the plant board, OEE, downtime, shifts and stop reasons",
+    FloorManage = "floor.manage": "change plants' shift calendars and stop reasons; rebuild the floor's figures from the events",
     UsersRead = "users.read": "see users, their roles and plants",
     UsersManage = "users.manage": "create, change, disable users, reset passwords, import users",
     AuditRead = "audit.read": "read and export the audit trail",
@@ -174,6 +176,8 @@ pub enum Role {
     Approver,
     /// Head office: reads every plant, changes nothing.
     Viewer,
+    /// A shop-floor TV (the andon board): sees its plants' floor, nothing else, changes nothing.
+    Kiosk,
     /// An edge gateway: its own credential, nothing but the sync routes.
     Edge,
 }
@@ -190,6 +194,7 @@ impl Role {
         Role::SalesManager,
         Role::Approver,
         Role::Viewer,
+        Role::Kiosk,
         Role::Edge,
     ];
 
@@ -205,6 +210,7 @@ impl Role {
             Role::SalesManager => "sales_manager",
             Role::Approver => "approver",
             Role::Viewer => "viewer",
+            Role::Kiosk => "kiosk",
             Role::Edge => "edge",
         }
     }
@@ -235,6 +241,7 @@ impl Role {
             InventoryRead,
             PlantsRead,
             OperatorsRead,
+            FloorRead,
         ];
         let reads = Permissions::of(READS);
         match self {
@@ -260,6 +267,7 @@ impl Role {
                 MrpFirm,
                 OperatorsManage,
                 PlantsManage,
+                FloorManage,
                 UsersRead,
                 AuditRead,
             ])),
@@ -270,6 +278,7 @@ impl Role {
                 LotsHold,
                 MrpRead,
                 OperatorsManage,
+                FloorManage,
             ])),
             Role::Planner => reads.union(Permissions::of(&[
                 EdgesRead,
@@ -285,6 +294,7 @@ impl Role {
             Role::Sales | Role::Approver => reads,
             Role::SalesManager => reads.union(Permissions::of(&[MrpRead, UsersRead])),
             Role::Viewer => Permissions::all().read_only(),
+            Role::Kiosk => Permissions::of(&[FloorRead]),
             Role::Edge => Permissions::of(&[EdgeSync]),
         }
     }

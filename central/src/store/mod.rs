@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod erp;
+pub mod floor;
 pub mod inventory;
 pub mod mrp;
 pub mod operators;
@@ -18,6 +19,7 @@ pub mod work_orders;
 
 pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
 pub use erp::{ErpStore, ImportSummary, MasterData};
+pub use floor::FloorStore;
 pub use inventory::InventoryStore;
 pub use mrp::MrpStore;
 pub use operators::OperatorStore;
@@ -72,6 +74,8 @@ pub enum StoreChange {
     },
     /// People, roles, sessions or tokens may have changed: cached credentials are stale.
     Credentials,
+    /// A batch of this edge changed the floor's projections (live pages refresh).
+    Floor { edge_id: EdgeId },
     /// Changes may have been missed (the listening connection was lost and made again):
     /// forget every cache and wake every waiting poll.
     Resync,
@@ -112,6 +116,8 @@ pub struct Ingested {
     /// `(seq, reason)` of every event this call stored into quarantine (not duplicates), for
     /// the API to count and log after the commit.
     pub quarantined: Vec<(Seq, String)>,
+    /// Whether the batch changed the floor's projections (a state, a count, an operator).
+    pub floor: bool,
 }
 
 /// One edge as the admin list shows it.
@@ -268,6 +274,7 @@ pub trait Store:
     + WorkOrderStore
     + OperatorStore
     + PlantStore
+    + FloorStore
     + PeopleStore
     + Send
     + Sync

@@ -14,6 +14,7 @@ mod changes;
 mod checkpoint;
 pub mod db;
 mod erp;
+pub mod floor;
 mod inventory;
 mod mrp;
 mod operators;
@@ -55,7 +56,10 @@ pub const DB_FILE: &str = "central.db";
 /// ([`audit::SCHEMA`]) is a new table that starts empty, made on open; its triggers are
 /// TEMP, made on every open ([`audit::install`]).
 /// 8: the plan epoch (`store_meta`), new, made on open.
-const SCHEMA_VERSION: i64 = 8;
+/// 9: the floor ([`floor::SCHEMA`]): plants' shift calendars and stop reasons, routings'
+/// ideal cycle times, and the projections of what stations do, rebuilt from stored events on
+/// upgrade.
+const SCHEMA_VERSION: i64 = 9;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -231,6 +235,7 @@ impl SqlStore {
         }
         stock::add_columns(&writer)?;
         people::add_columns(&writer)?;
+        floor::add_columns(&writer)?;
         first_epoch(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
@@ -240,6 +245,9 @@ impl SqlStore {
         }
         if version < 6 {
             stations::backfill_unassigned(&mut writer)?;
+        }
+        if version < 9 {
+            floor::rebuild(&mut writer)?;
         }
         if let Some(raw) = writer.as_sqlite() {
             raw.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -430,7 +438,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 11] {
+fn schemas() -> [&'static str; 12] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -441,6 +449,7 @@ fn schemas() -> [&'static str; 11] {
         stock::SCHEMA,
         mrp::SCHEMA,
         stations::SCHEMA,
+        floor::SCHEMA,
         people::SCHEMA,
         audit::SCHEMA,
     ]
@@ -461,6 +470,8 @@ struct EventRow {
     order: Option<OrderFact>,
     /// A production report naming no work order: `(station or empty, good, scrap)`.
     unassigned: Option<(String, u64, u64)>,
+    /// What the event tells the floor's projections, if anything.
+    floor: Option<floor::FloorFact>,
     /// Why central cannot apply it: then it is stored and quarantined, and nothing else.
     quarantine: Option<String>,
 }
@@ -480,6 +491,7 @@ impl EventRow {
                 kind: event.kind.name().into(),
                 facts: InventoryFacts::of(&event.kind, edge_id.as_str()),
                 order: OrderFact::of(&event.kind),
+                floor: floor::FloorFact::of(&event),
                 unassigned: match &event.kind {
                     protocol::EventKind::ProductionReported {
                         work_order: None,
@@ -509,6 +521,7 @@ impl EventRow {
                 facts: None,
                 order: None,
                 unassigned: None,
+                floor: None,
                 body: encoded.json,
                 quarantine: Some(reason),
             },
@@ -634,6 +647,7 @@ impl Store for SqlStore {
                     },
                     plans: Vec::new(),
                     quarantined: Vec::new(),
+                    floor: false,
                 });
             };
             if to_u64(first.seq) > acked + 1 {
@@ -648,6 +662,7 @@ impl Store for SqlStore {
                     },
                     plans: Vec::new(),
                     quarantined: Vec::new(),
+                    floor: false,
                 });
             }
             // A seq central holds comes again: it must be the same event. Another one is a
@@ -689,6 +704,7 @@ impl Store for SqlStore {
                             },
                             plans: Vec::new(),
                             quarantined: Vec::new(),
+                            floor: false,
                         });
                     }
                 }
@@ -725,6 +741,7 @@ impl Store for SqlStore {
             let mut progress = work_orders::BatchProgress::default();
             let mut booking = inventory::Booking::default();
             let mut unassigned = stations::UnassignedSums::default();
+            let mut floor = floor::FloorBatch::default();
             // The plant of the edge's line, read once a batch when a movement needs it.
             let mut plant: Option<crate::people::plants::Plant> = None;
             let mut quarantined = Vec::new();
@@ -743,6 +760,9 @@ impl Store for SqlStore {
                 }
                 if let Some((station, good, scrap)) = &row.unassigned {
                     unassigned.add(station, *good, *scrap, &row.at)?;
+                }
+                if let Some(fact) = &row.floor {
+                    floor.apply(&tx, edge_id.as_str(), row.seq, &row.at, fact)?;
                 }
                 if let Some(facts) = &row.facts {
                     progress.note_stock(&tx, facts)?;
@@ -767,6 +787,16 @@ impl Store for SqlStore {
             }
             quarantine::put(&tx, edge_id.as_str(), &received, &quarantined)?;
             unassigned.write(&tx, edge_id.as_str())?;
+            let floor_changed = floor.changes_anything();
+            floor.write(&tx, edge_id.as_str())?;
+            if floor_changed {
+                changes::notify(
+                    &tx,
+                    &super::StoreChange::Floor {
+                        edge_id: edge_id.clone(),
+                    },
+                )?;
+            }
             // Before the plans: a plan carries the lots in stock.
             booking.write(&tx)?;
             let plans = progress.flush(&tx, edge_id.as_str(), &received)?;
@@ -782,6 +812,7 @@ impl Store for SqlStore {
                 },
                 plans,
                 quarantined,
+                floor: floor_changed,
             })
         })
         .await

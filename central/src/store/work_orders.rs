@@ -60,6 +60,10 @@ pub struct RoutingOperation {
     #[serde(default)]
     pub description: String,
     pub work_center: String,
+    /// Planned run time per unit (ISO 22400's PRI), seconds: what OEE's performance measures
+    /// against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ideal_cycle_s: Option<rust_decimal::Decimal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

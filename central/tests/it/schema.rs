@@ -29,7 +29,7 @@ fn version(h: &Harness) -> i64 {
 }
 
 #[tokio::test]
-async fn a_schema_7_store_upgrades_to_8_with_nothing_lost() {
+async fn a_schema_7_store_upgrades_to_the_current_schema_with_nothing_lost() {
     let h = Harness::new().await;
     let token = h.create_edge("line-1").await;
     h.send_events(&token, "line-1", 1..=12).await;
@@ -37,7 +37,7 @@ async fn a_schema_7_store_upgrades_to_8_with_nothing_lost() {
     make_schema_7(&h);
     assert_eq!(version(&h), 7);
     let h = h.reopen().await;
-    assert_eq!(version(&h), 8);
+    assert_eq!(version(&h), 9);
     assert_eq!(h.sql("SELECT COUNT(*) FROM events", vec![]), before);
     assert_eq!(h.acked("line-1").await, protocol::Seq(12));
     // The upgrade gave the store its epoch, which plans carry.
@@ -53,6 +53,61 @@ async fn a_schema_7_store_upgrades_to_8_with_nothing_lost() {
     assert!(reply.status.is_success(), "{}", reply.json);
     let plan = h.get("/api/v1/sync/plan?have=0&wait_ms=0", &token).await;
     assert_eq!(plan.json["epoch"], epoch[0][0]);
+}
+
+/// Schema 9 (issue 15) adds the floor's projections: a store of schema 8, with events but none
+/// of the new tables, gets them rebuilt from its events on the upgrade, equal to what ingest
+/// would have kept.
+#[tokio::test]
+async fn a_schema_8_store_gets_the_floors_projections_from_its_events() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    let mut events = super::events("line-1", 1..=6);
+    for (i, e) in events.iter_mut().enumerate() {
+        e.source.station = Some("st-10".into());
+        if i % 3 == 0 {
+            e.kind = protocol::EventKind::MachineStateChanged {
+                state: if i == 3 {
+                    protocol::MachineState::Down
+                } else {
+                    protocol::MachineState::Running
+                },
+                reason: (i == 3).then(|| "JAM".to_owned()),
+            };
+        }
+        e.at += chrono::Duration::minutes(i as i64);
+    }
+    let reply = h
+        .post(
+            "/api/v1/sync/events",
+            &token,
+            json!({"protocol": protocol::PROTOCOL_VERSION, "edge_id": "line-1", "events": events}),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.json);
+    let kept = h.store().floor_fingerprint().await.unwrap();
+    assert_eq!(kept.len(), 1 + 1 + 4, "{kept:?}");
+    for table in [
+        "floor_state",
+        "floor_spans",
+        "floor_counts",
+        "plant_shifts",
+        "stop_reasons",
+    ] {
+        h.sql(&format!("DROP TABLE {table}"), vec![]);
+    }
+    if on_postgres() {
+        h.sql("DELETE FROM mes_schema", vec![]);
+        h.sql(
+            "INSERT INTO mes_schema (version, applied_at) VALUES (8, '2026-12-01T00:00:00.000000Z')",
+            vec![],
+        );
+    } else {
+        h.sql("PRAGMA user_version = 8", vec![]);
+    }
+    let h = h.reopen().await;
+    assert_eq!(version(&h), 9);
+    assert_eq!(h.store().floor_fingerprint().await.unwrap(), kept);
 }
 
 #[tokio::test]

@@ -29,22 +29,30 @@ pub fn notify(conn: &Conn, change: &StoreChange) -> Result<(), StoreError> {
     if conn.dialect() != super::db::Dialect::Postgres {
         return Ok(());
     }
-    let payload = match change {
+    conn.prepare_cached("SELECT pg_notify(?1, ?2)")?
+        .query_row(params![CHANNEL, payload(change)], |_| Ok(()))?;
+    Ok(())
+}
+
+/// The text a change travels as; [`parse`] reads it back.
+fn payload(change: &StoreChange) -> String {
+    match change {
         StoreChange::Plan { edge_id, version } => {
             format!("plan {} {}", version.0, edge_id.as_str())
         }
         StoreChange::Credentials => "credentials".to_owned(),
+        StoreChange::Floor { edge_id } => format!("floor {}", edge_id.as_str()),
         StoreChange::Resync => "resync".to_owned(),
-    };
-    conn.prepare_cached("SELECT pg_notify(?1, ?2)")?
-        .query_row(params![CHANNEL, payload], |_| Ok(()))?;
-    Ok(())
+    }
 }
 
 fn parse(payload: &str) -> Option<StoreChange> {
     match payload.split_once(' ') {
         None if payload == "credentials" => Some(StoreChange::Credentials),
         None if payload == "resync" => Some(StoreChange::Resync),
+        Some(("floor", edge)) => Some(StoreChange::Floor {
+            edge_id: EdgeId(edge.to_owned()),
+        }),
         Some(("plan", rest)) => {
             let (version, edge) = rest.split_once(' ')?;
             Some(StoreChange::Plan {
@@ -170,16 +178,12 @@ mod tests {
                 version: PlanVersion(42),
             },
             StoreChange::Credentials,
+            StoreChange::Floor {
+                edge_id: EdgeId("line 1".into()),
+            },
             StoreChange::Resync,
         ] {
-            let payload = match &change {
-                StoreChange::Plan { edge_id, version } => {
-                    format!("plan {} {}", version.0, edge_id.as_str())
-                }
-                StoreChange::Credentials => "credentials".to_owned(),
-                StoreChange::Resync => "resync".to_owned(),
-            };
-            assert_eq!(parse(&payload), Some(change));
+            assert_eq!(parse(&payload(&change)), Some(change));
         }
         assert_eq!(parse("plan x e1"), None);
         assert_eq!(parse("something"), None);

@@ -228,8 +228,12 @@ fn migrate_locked(conn: &mut Conn) -> Result<(), StoreError> {
     }
     super::stock::add_columns(&tx)?;
     super::people::add_columns(&tx)?;
+    super::floor::add_columns(&tx)?;
     super::first_epoch(&tx)?;
     super::audit::install_pg(&tx)?;
+    if version > 0 && version < 9 {
+        super::floor::rebuild_in(&tx)?;
+    }
     if version < SCHEMA_VERSION {
         tx.execute(
             "INSERT INTO mes_schema (version, applied_at) VALUES (?1, ?2)",

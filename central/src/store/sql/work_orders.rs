@@ -114,6 +114,12 @@ CREATE TABLE IF NOT EXISTS lot_expiry (
 );
 ";
 
+/// An ideal cycle time in seconds as the store keeps it (whole milliseconds; the API checked
+/// it is within [`crate::erp::routing_import::ideal_cycle_ms`]'s bounds).
+fn ideal_ms(seconds: Option<Decimal>) -> Option<i64> {
+    seconds.and_then(|s| crate::erp::routing_import::ideal_cycle_ms(s).ok())
+}
+
 fn decimal(text: &str) -> Result<Decimal, StoreError> {
     text.parse()
         .map_err(|e| StoreError::Corrupt(format!("quantity {text:?}: {e}")))
@@ -472,23 +478,25 @@ pub(super) fn item_uom(conn: &Connection, item: &str) -> Result<Option<String>, 
 
 fn read_routing(conn: &Connection, item: &str) -> Result<Vec<RoutingOperation>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT operation, description, work_center FROM mes_routing_ops WHERE item = ?1
-         ORDER BY operation",
+        "SELECT operation, description, work_center, ideal_cycle_ms FROM mes_routing_ops
+         WHERE item = ?1 ORDER BY operation",
     )?;
     let rows = stmt.query_map(params![item], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
+            r.get::<_, Option<i64>>(3)?,
         ))
     })?;
     let mut ops = Vec::new();
     for row in rows {
-        let (operation, description, work_center) = row?;
+        let (operation, description, work_center, ideal_ms) = row?;
         ops.push(RoutingOperation {
             operation: op_number(operation)?,
             description,
             work_center,
+            ideal_cycle_s: ideal_ms.map(|ms| Decimal::new(ms, 3).normalize()),
         });
     }
     Ok(ops)
@@ -1195,11 +1203,18 @@ pub(super) fn create(
         now
     ])?;
     let mut op = tx.prepare_cached(
-        "INSERT INTO wo_operations (work_order, operation, description, work_center)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO wo_operations (work_order, operation, description, work_center,
+             ideal_cycle_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for r in &routing {
-        op.execute(params![id, r.operation, r.description, r.work_center])?;
+        op.execute(params![
+            id,
+            r.operation,
+            r.description,
+            r.work_center,
+            ideal_ms(r.ideal_cycle_s)
+        ])?;
     }
     let mut component = tx.prepare_cached(
         "INSERT INTO wo_components (work_order, item, position, qty_per, scrap_pct, required,
@@ -1351,15 +1366,17 @@ impl WorkOrderStore for SqlStore {
             tx.prepare_cached("DELETE FROM mes_routing_ops WHERE item = ?1")?
                 .execute(params![routing.item])?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO mes_routing_ops (item, operation, description, work_center)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO mes_routing_ops (item, operation, description, work_center,
+                     ideal_cycle_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for op in &routing.operations {
                 insert.execute(params![
                     routing.item,
                     op.operation,
                     op.description,
-                    op.work_center
+                    op.work_center,
+                    ideal_ms(op.ideal_cycle_s)
                 ])?;
             }
             drop(insert);
@@ -1424,12 +1441,19 @@ impl WorkOrderStore for SqlStore {
                 delete.execute(params![item])?;
             }
             let mut insert = tx.prepare_cached(
-                "INSERT INTO mes_routing_ops (item, operation, description, work_center)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO mes_routing_ops (item, operation, description, work_center,
+                     ideal_cycle_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for row in &rows {
                 let r = &row.row;
-                insert.execute(params![r.item, r.operation, r.description, r.work_center])?;
+                insert.execute(params![
+                    r.item,
+                    r.operation,
+                    r.description,
+                    r.work_center,
+                    r.ideal_cycle_ms
+                ])?;
             }
             drop((delete, insert));
             tx.commit()?;

@@ -1,0 +1,869 @@
+//! The floor for supervisors and head office: plants' shift calendars and stop reasons, the
+//! plant board (every station's state, order, operator and edge health), and OEE by
+//! ISO 22400-2 by shift, day, week or month with its loss tree, all from the projections
+//! ingest keeps (`store/sql/floor.rs`) and computed by [`crate::mes`].
+//!
+//! Who may: `floor.read` for the figures of one's plants (a plant outside one's scope answers
+//! 404, as records do), `floor.manage` to change a plant's shifts and reasons and to rebuild
+//! the projections from the events.
+
+use super::AppState;
+use super::error::AppError;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::policy::{Principal, Routes, needs};
+use crate::mes::oee::{self, Figures};
+use crate::mes::pareto::{ParetoRow, pareto};
+use crate::mes::shifts::{ShiftCalendar, ShiftCalendarSpec, ShiftRun};
+use crate::people::roles::Permission;
+use crate::people::users::PlantScope;
+use crate::store::floor::{FloorStation, StationHistory, StopReason};
+use crate::store::people::Record;
+use axum::extract::State;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use protocol::MachineState;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// At most this many stop reasons a plant.
+pub const MAX_STOP_REASONS: usize = 500;
+
+/// The longest period one OEE question covers.
+pub const MAX_PERIOD_DAYS: i64 = 400;
+
+pub fn routes() -> Routes {
+    use Permission::{FloorManage, FloorRead};
+    Routes::new()
+        .get(
+            "/api/v1/plants/{plant}/shifts",
+            needs(FloorRead).on(Record::Plant, "plant"),
+            get_shifts,
+        )
+        .put(
+            "/api/v1/plants/{plant}/shifts",
+            needs(FloorManage).on(Record::Plant, "plant"),
+            put_shifts,
+        )
+        .get(
+            "/api/v1/plants/{plant}/stop-reasons",
+            needs(FloorRead).on(Record::Plant, "plant"),
+            get_reasons,
+        )
+        .put(
+            "/api/v1/plants/{plant}/stop-reasons",
+            needs(FloorManage).on(Record::Plant, "plant"),
+            put_reasons,
+        )
+        .get("/api/v1/floor/board", needs(FloorRead), board)
+        .get("/api/v1/floor/oee", needs(FloorRead), oee_figures)
+        .get("/api/v1/floor/live", needs(FloorRead), live)
+        .get("/api/v1/floor/history", needs(FloorRead), station_history)
+        .post("/api/v1/floor/rebuild", needs(FloorManage), rebuild)
+}
+
+/// The calendar of a plant that has none: one 24-hour shift every day, in UTC.
+fn default_calendar() -> ShiftCalendarSpec {
+    use crate::erp::calendar::WeekdayName::*;
+    ShiftCalendarSpec {
+        time_zone: "UTC".into(),
+        shifts: vec![crate::mes::shifts::ShiftSpec {
+            name: "day".into(),
+            start: "00:00".into(),
+            end: "00:00".into(),
+            days: vec![Mon, Tue, Wed, Thu, Fri, Sat, Sun],
+            breaks: Vec::new(),
+        }],
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShiftsView {
+    pub plant: String,
+    /// Whether the plant set it (else the default: one 24-hour shift a day, UTC).
+    pub set: bool,
+    #[serde(flatten)]
+    pub calendar: ShiftCalendarSpec,
+}
+
+async fn plant_calendar(state: &AppState, plant: &str) -> Result<(bool, ShiftCalendar), AppError> {
+    let stored = state.store().shift_calendar(plant.to_owned()).await?;
+    let set = stored.is_some();
+    let spec = match stored {
+        Some(value) => serde_json::from_value(value)
+            .map_err(|e| AppError::internal(format!("stored shift calendar: {e}")))?,
+        None => default_calendar(),
+    };
+    let calendar = ShiftCalendar::new(&spec)
+        .map_err(|p| AppError::internal(format!("stored shift calendar: {}", p.join("; "))))?;
+    Ok((set, calendar))
+}
+
+async fn known_plant(state: &AppState, plant: &str) -> Result<(), AppError> {
+    state
+        .store()
+        .plant(plant.to_owned())
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| AppError::not_found(format!("no plant {plant:?}")))
+}
+
+async fn get_shifts(
+    State(state): State<AppState>,
+    ApiPath(plant): ApiPath<String>,
+) -> Result<axum::Json<ShiftsView>, AppError> {
+    known_plant(&state, &plant).await?;
+    let (set, calendar) = plant_calendar(&state, &plant).await?;
+    Ok(axum::Json(ShiftsView {
+        plant,
+        set,
+        calendar: calendar.spec(),
+    }))
+}
+
+async fn put_shifts(
+    State(state): State<AppState>,
+    ApiPath(plant): ApiPath<String>,
+    ApiJson(spec): ApiJson<ShiftCalendarSpec>,
+) -> Result<axum::Json<ShiftsView>, AppError> {
+    known_plant(&state, &plant).await?;
+    let calendar = ShiftCalendar::new(&spec).map_err(|p| AppError::bad_request(p.join("; ")))?;
+    let spec = calendar.spec();
+    let value = serde_json::to_value(&spec)
+        .map_err(|e| AppError::internal(format!("shift calendar: {e}")))?;
+    state
+        .store()
+        .put_shift_calendar(plant.clone(), value)
+        .await?;
+    Ok(axum::Json(ShiftsView {
+        plant,
+        set: true,
+        calendar: spec,
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StopReasons {
+    pub reasons: Vec<StopReason>,
+}
+
+async fn get_reasons(
+    State(state): State<AppState>,
+    ApiPath(plant): ApiPath<String>,
+) -> Result<axum::Json<StopReasons>, AppError> {
+    known_plant(&state, &plant).await?;
+    let reasons = state.store().stop_reasons(plant).await?;
+    Ok(axum::Json(StopReasons { reasons }))
+}
+
+/// Every problem of a reason list, each named by its place.
+fn check_reasons(reasons: &[StopReason]) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    if reasons.len() > MAX_STOP_REASONS {
+        problems.push(format!(
+            "reasons: {} given; expected at most {MAX_STOP_REASONS}",
+            reasons.len()
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, r) in reasons.iter().enumerate() {
+        // The code is what a PLC's reason text is matched against: any text an event may carry.
+        if r.code.trim().is_empty() {
+            problems.push(format!(
+                "reasons[{i}].code: is empty; expected the code the line sends"
+            ));
+        }
+        for (field, value) in [
+            ("code", &r.code),
+            ("name", &r.name),
+            ("name_zh", &r.name_zh),
+            ("category", &r.category),
+        ] {
+            if let Err(v) = protocol::bounds::check_text(&format!("reasons[{i}].{field}"), value) {
+                problems.push(v.to_string());
+            }
+        }
+        if r.name.trim().is_empty() {
+            problems.push(format!(
+                "reasons[{i}].name: is empty; expected the reason's name"
+            ));
+        }
+        if r.category.trim().is_empty() {
+            problems.push(format!(
+                "reasons[{i}].category: is empty; expected a group such as mechanical or material"
+            ));
+        }
+        if !seen.insert(r.code.as_str()) {
+            problems.push(format!(
+                "reasons[{i}].code: {:?} appears twice; expected each code once",
+                r.code
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+async fn put_reasons(
+    State(state): State<AppState>,
+    ApiPath(plant): ApiPath<String>,
+    ApiJson(body): ApiJson<StopReasons>,
+) -> Result<axum::Json<StopReasons>, AppError> {
+    known_plant(&state, &plant).await?;
+    check_reasons(&body.reasons).map_err(|p| AppError::bad_request(p.join("; ")))?;
+    let reasons = state.store().put_stop_reasons(plant, body.reasons).await?;
+    Ok(axum::Json(StopReasons { reasons }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardQuery {
+    /// One plant; every plant one may see when absent.
+    #[serde(default)]
+    pub plant: Option<String>,
+}
+
+/// A station on the board.
+#[derive(Debug, Serialize)]
+pub struct BoardStation {
+    #[serde(flatten)]
+    pub station: FloorStation,
+    /// The stop reason's name in English and Chinese, when the plant's list has the code.
+    pub reason_name: Option<String>,
+    pub reason_name_zh: Option<String>,
+    /// How long it has been in its state, in seconds.
+    pub for_s: Option<i64>,
+    /// The current shift's figures so far, when the plant is in a shift.
+    pub shift: Option<FigureView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Board {
+    pub generated_at: DateTime<Utc>,
+    pub stations: Vec<BoardStation>,
+}
+
+fn visible(scope: &PlantScope, asked: Option<&str>, plant: &str) -> bool {
+    scope.contains(plant) && asked.is_none_or(|a| a == plant)
+}
+
+async fn board(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+) -> Result<axum::Json<Board>, AppError> {
+    if let Some(plant) = &q.plant {
+        if !p.read.contains(plant) {
+            return Err(AppError::not_found(format!("no plant {plant:?}")));
+        }
+    }
+    Ok(axum::Json(
+        board_of(&state, &p.read, q.plant.as_deref(), Utc::now()).await?,
+    ))
+}
+
+/// The board as of `now` for the plants of `scope` (one of them when `plant` is given); the
+/// pages render the same.
+pub async fn board_of(
+    state: &AppState,
+    scope: &PlantScope,
+    plant: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Board, AppError> {
+    let mut stations = state.store().floor_stations().await?;
+    stations.retain(|s| visible(scope, plant, &s.plant));
+    let mut reasons: BTreeMap<String, BTreeMap<String, StopReason>> = BTreeMap::new();
+    let mut calendars: BTreeMap<String, ShiftCalendar> = BTreeMap::new();
+    for s in &stations {
+        if !reasons.contains_key(&s.plant) {
+            let list = state.store().stop_reasons(s.plant.clone()).await?;
+            reasons.insert(
+                s.plant.clone(),
+                list.into_iter().map(|r| (r.code.clone(), r)).collect(),
+            );
+            calendars.insert(s.plant.clone(), plant_calendar(state, &s.plant).await?.1);
+        }
+    }
+    let mut out = Vec::with_capacity(stations.len());
+    for s in stations {
+        let plant_reasons = reasons.get(&s.plant);
+        let reason = s
+            .reason
+            .as_ref()
+            .and_then(|code| plant_reasons.and_then(|r| r.get(code)));
+        let shift = match calendars.get(&s.plant) {
+            Some(calendar) => {
+                let planned = |code: &str| {
+                    plant_reasons
+                        .and_then(|r| r.get(code))
+                        .is_some_and(|r| r.planned)
+                };
+                current_shift_figures(state, calendar, &s, now, planned).await?
+            }
+            None => None,
+        };
+        out.push(BoardStation {
+            reason_name: reason.map(|r| r.name.clone()),
+            reason_name_zh: reason.map(|r| r.name_zh.clone()),
+            for_s: s.since.map(|since| (now - since).num_seconds().max(0)),
+            shift,
+            station: s,
+        });
+    }
+    Ok(Board {
+        generated_at: now,
+        stations: out,
+    })
+}
+
+async fn current_shift_figures(
+    state: &AppState,
+    calendar: &ShiftCalendar,
+    s: &FloorStation,
+    now: DateTime<Utc>,
+    planned: impl Fn(&str) -> bool,
+) -> Result<Option<FigureView>, AppError> {
+    let runs = calendar
+        .runs(now - Duration::days(1), now + Duration::seconds(1), |_| {
+            false
+        })
+        .map_err(AppError::internal)?;
+    let Some(run) = runs.iter().rev().find(|r| r.start <= now && now < r.end) else {
+        return Ok(None);
+    };
+    let history = state
+        .store()
+        .station_history(s.edge_id.clone(), s.station.clone(), run.start, now)
+        .await?;
+    let figures = figures_of(&history, run, run.start, now, now, &planned);
+    Ok(Some(FigureView::new(figures)))
+}
+
+/// A live page hears at least this often, changed or not (durations and the shift move on).
+const LIVE_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Changes that come this close together are sent as one board.
+const LIVE_COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The board as server-sent events: `event: board` with the board's JSON at once, then after
+/// every batch that changed the floor (at this instance or another on the same database), at
+/// most one per [`LIVE_COALESCE`], and every [`LIVE_REFRESH`]. The stream ends when central
+/// shuts down; the browser's `EventSource` reconnects by itself (`retry: 1000`).
+async fn live(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    AppError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    if let Some(plant) = &q.plant {
+        if !p.read.contains(plant) {
+            return Err(AppError::not_found(format!("no plant {plant:?}")));
+        }
+    }
+    let scope = p.read.clone();
+    let plant = q.plant.clone();
+    let updates = state.floor_updates();
+    let stream = futures_util::stream::unfold(
+        (state, updates, true),
+        move |(state, mut updates, first)| {
+            let (scope, plant) = (scope.clone(), plant.clone());
+            async move {
+                if !first {
+                    tokio::select! {
+                        changed = updates.changed() => {
+                            if changed.is_err() {
+                                return None;
+                            }
+                            tokio::time::sleep(LIVE_COALESCE).await;
+                            updates.borrow_and_update();
+                        }
+                        () = tokio::time::sleep(LIVE_REFRESH) => {}
+                        () = state.shutting_down() => return None,
+                    }
+                }
+                let event = match board_of(&state, &scope, plant.as_deref(), Utc::now()).await {
+                    Ok(board) => Event::default()
+                        .event("board")
+                        .retry(std::time::Duration::from_secs(1))
+                        .json_data(&board)
+                        .unwrap_or_else(|e| Event::default().event("problem").data(e.to_string())),
+                    Err(e) => Event::default()
+                        .event("problem")
+                        .data(e.body().error.message),
+                };
+                Some((Ok(event), (state, updates, false)))
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The figures of one station over one shift run clipped to `[from, to)` and to `now`.
+fn figures_of(
+    history: &StationHistory,
+    run: &ShiftRun,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+    planned: &impl Fn(&str) -> bool,
+) -> Figures {
+    let Some(run) = run.clipped(from, to.min(now)) else {
+        return Figures::default();
+    };
+    let spans: Vec<oee::StateSpan> = history
+        .spans
+        .iter()
+        .map(|s| oee::StateSpan {
+            from: s.from,
+            to: s.to.unwrap_or(now).max(s.from),
+            state: s.state,
+            reason: s.reason.clone(),
+        })
+        .collect();
+    let counts: Vec<oee::Count> = history
+        .counts
+        .iter()
+        .map(|c| oee::Count {
+            minute: c.minute,
+            good: c.good,
+            scrap: c.scrap,
+            ideal_cycle_ms: c.ideal_cycle_ms,
+        })
+        .collect();
+    oee::figures(&oee::Window::of_run(&run), &spans, &counts, planned)
+}
+
+/// Figures with their ratios.
+#[derive(Debug, Clone, Serialize)]
+pub struct FigureView {
+    #[serde(flatten)]
+    pub figures: Figures,
+    pub availability: Option<f64>,
+    pub effectiveness: Option<f64>,
+    pub quality: Option<f64>,
+    pub oee: Option<f64>,
+    pub speed_loss_ms: i64,
+}
+
+impl FigureView {
+    pub fn new(figures: Figures) -> FigureView {
+        FigureView {
+            availability: figures.availability(),
+            effectiveness: figures.effectiveness(),
+            quality: figures.quality(),
+            oee: figures.oee(),
+            speed_loss_ms: figures.speed_loss_ms(),
+            figures,
+        }
+    }
+}
+
+/// How the figures are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    Shift,
+    #[default]
+    Day,
+    Week,
+    Month,
+    Total,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OeeQuery {
+    pub plant: String,
+    #[serde(default)]
+    pub line: Option<String>,
+    #[serde(default)]
+    pub edge_id: Option<String>,
+    #[serde(default)]
+    pub station: Option<String>,
+    /// RFC 3339; the start of the plant's day six days ago when absent.
+    #[serde(default)]
+    pub from: Option<DateTime<Utc>>,
+    /// RFC 3339; now when absent.
+    #[serde(default)]
+    pub to: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub by: By,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Bucket {
+    /// `2026-12-06 night` (shift, by the local date it starts), `2026-12-06`, `2026-W49`,
+    /// `2026-12`, or `total`.
+    pub key: String,
+    #[serde(flatten)]
+    pub figures: FigureView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StationFigures {
+    pub edge_id: String,
+    pub station: String,
+    pub line: Option<String>,
+    pub work_center: Option<String>,
+    #[serde(flatten)]
+    pub figures: FigureView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LineFigures {
+    pub line: String,
+    #[serde(flatten)]
+    pub figures: FigureView,
+}
+
+/// The loss tree behind the figures.
+#[derive(Debug, Serialize)]
+pub struct Losses {
+    /// Unplanned down time by reason code (ms), largest first, with the cumulative share.
+    pub down_by_reason: Vec<ParetoRow>,
+    /// Down time by the reason's category.
+    pub down_by_category: Vec<ParetoRow>,
+    pub planned_by_reason: Vec<ParetoRow>,
+    pub setup_ms: i64,
+    pub idle_ms: i64,
+    pub off_ms: i64,
+    pub unknown_ms: i64,
+    /// APT - PRI x PQ.
+    pub speed_loss_ms: i64,
+    pub scrap: u64,
+    /// Scrap by station (`edge/station`).
+    pub scrap_by_station: Vec<ParetoRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OeeReport {
+    pub plant: String,
+    pub time_zone: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub by: By,
+    pub total: FigureView,
+    pub buckets: Vec<Bucket>,
+    pub lines: Vec<LineFigures>,
+    pub stations: Vec<StationFigures>,
+    pub losses: Losses,
+}
+
+fn bucket_key(by: By, run: &ShiftRun) -> String {
+    match by {
+        By::Shift => format!("{} {}", run.date, run.shift),
+        By::Day => run.date.to_string(),
+        By::Week => {
+            let w = run.date.iso_week();
+            format!("{}-W{:02}", w.year(), w.week())
+        }
+        By::Month => format!("{}-{:02}", run.date.year(), run.date.month()),
+        By::Total => "total".into(),
+    }
+}
+
+async fn oee_figures(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<OeeQuery>,
+) -> Result<axum::Json<OeeReport>, AppError> {
+    if !p.read.contains(&q.plant) {
+        return Err(AppError::not_found(format!("no plant {:?}", q.plant)));
+    }
+    known_plant(&state, &q.plant).await?;
+    Ok(axum::Json(oee_report(&state, &q, Utc::now()).await?))
+}
+
+/// The OEE report as of `now`; the pages render the same.
+pub async fn oee_report(
+    state: &AppState,
+    q: &OeeQuery,
+    now: DateTime<Utc>,
+) -> Result<OeeReport, AppError> {
+    let (_, calendar) = plant_calendar(state, &q.plant).await?;
+    let tz = calendar.time_zone();
+    let to = q.to.unwrap_or(now);
+    let from = match q.from {
+        Some(from) => from,
+        None => {
+            let today = now.with_timezone(&tz).date_naive();
+            let first = today - Duration::days(6);
+            local_midnight(tz, first)
+        }
+    };
+    if from >= to {
+        return Err(AppError::bad_request(format!(
+            "from {from} is not before to {to}; expected a period"
+        )));
+    }
+    if to - from > Duration::days(MAX_PERIOD_DAYS) {
+        return Err(AppError::bad_request(format!(
+            "the period from {from} to {to} is longer than {MAX_PERIOD_DAYS} days; expected a shorter one"
+        )));
+    }
+    let holidays: HashSet<NaiveDate> = state
+        .store()
+        .calendar()
+        .await?
+        .holidays
+        .into_iter()
+        .collect();
+    let runs = calendar
+        .runs(from, to, |d| holidays.contains(&d))
+        .map_err(AppError::bad_request)?;
+    let reasons: BTreeMap<String, StopReason> = state
+        .store()
+        .stop_reasons(q.plant.clone())
+        .await?
+        .into_iter()
+        .map(|r| (r.code.clone(), r))
+        .collect();
+    let planned = |code: &str| reasons.get(code).is_some_and(|r| r.planned);
+    let mut stations = state.store().floor_stations().await?;
+    stations.retain(|s| {
+        s.plant == q.plant
+            && q.line.as_ref().is_none_or(|l| s.line.as_ref() == Some(l))
+            && q.edge_id.as_ref().is_none_or(|e| &s.edge_id == e)
+            && q.station.as_ref().is_none_or(|st| &s.station == st)
+    });
+    let first = runs.first().map_or(from, |r| r.start.min(from));
+    let mut total = Figures::default();
+    let mut buckets: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut lines: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut per_station = Vec::with_capacity(stations.len());
+    let mut scrap_by_station = Vec::new();
+    for s in stations {
+        let history = state
+            .store()
+            .station_history(s.edge_id.clone(), s.station.clone(), first, to.min(now))
+            .await?;
+        let mut station_total = Figures::default();
+        for run in &runs {
+            let f = figures_of(&history, run, from, to, now, &planned);
+            if f == Figures::default() {
+                continue;
+            }
+            buckets.entry(bucket_key(q.by, run)).or_default().add(&f);
+            station_total.add(&f);
+        }
+        total.add(&station_total);
+        if let Some(line) = &s.line {
+            lines.entry(line.clone()).or_default().add(&station_total);
+        }
+        scrap_by_station.push((
+            format!("{}/{}", s.edge_id, s.station),
+            i64::try_from(station_total.scrap).unwrap_or(i64::MAX),
+        ));
+        per_station.push(StationFigures {
+            edge_id: s.edge_id,
+            station: s.station,
+            line: s.line,
+            work_center: s.work_center,
+            figures: FigureView::new(station_total),
+        });
+    }
+    let mut by_category: BTreeMap<String, i64> = BTreeMap::new();
+    for (code, ms) in &total.down_by_reason {
+        let category = reasons
+            .get(code)
+            .map_or_else(|| "unclassified".to_owned(), |r| r.category.clone());
+        let sum = by_category.entry(category).or_default();
+        *sum = sum.saturating_add(*ms);
+    }
+    let losses = Losses {
+        down_by_reason: pareto(total.down_by_reason.clone()),
+        down_by_category: pareto(by_category),
+        planned_by_reason: pareto(total.planned_by_reason.clone()),
+        setup_ms: total.setup_ms,
+        idle_ms: total.idle_ms,
+        off_ms: total.off_ms,
+        unknown_ms: total.unknown_ms,
+        speed_loss_ms: total.speed_loss_ms(),
+        scrap: total.scrap,
+        scrap_by_station: pareto(scrap_by_station),
+    };
+    Ok(OeeReport {
+        plant: q.plant.clone(),
+        time_zone: tz.name().to_owned(),
+        from,
+        to,
+        by: q.by,
+        total: FigureView::new(total),
+        buckets: buckets
+            .into_iter()
+            .map(|(key, f)| Bucket {
+                key,
+                figures: FigureView::new(f),
+            })
+            .collect(),
+        lines: lines
+            .into_iter()
+            .map(|(line, f)| LineFigures {
+                line,
+                figures: FigureView::new(f),
+            })
+            .collect(),
+        stations: per_station,
+        losses,
+    })
+}
+
+fn local_midnight(tz: chrono_tz::Tz, date: NaiveDate) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    pub edge_id: String,
+    #[serde(default)]
+    pub station: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// The spans and counts behind a station's figures: each span names the event that started
+/// it (`seq`, at `GET /api/v1/edges/{id}/events`).
+async fn station_history(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<axum::Json<StationHistory>, AppError> {
+    if q.from >= q.to || q.to - q.from > Duration::days(MAX_PERIOD_DAYS) {
+        return Err(AppError::bad_request(format!(
+            "from {} to {}: expected a period of at most {MAX_PERIOD_DAYS} days",
+            q.from, q.to
+        )));
+    }
+    let stations = state.store().floor_stations().await?;
+    let known = stations
+        .iter()
+        .find(|s| s.edge_id == q.edge_id && s.station == q.station);
+    match known {
+        Some(s) if p.read.contains(&s.plant) => {}
+        _ => {
+            return Err(AppError::not_found(format!(
+                "no station {:?} of edge {:?}",
+                q.station, q.edge_id
+            )));
+        }
+    }
+    Ok(axum::Json(
+        state
+            .store()
+            .station_history(q.edge_id, q.station, q.from, q.to)
+            .await?,
+    ))
+}
+
+/// The projections are a function of the stored events, so a rebuild changes nothing that
+/// is right: anyone who manages a floor may ask for one.
+async fn rebuild(
+    State(state): State<AppState>,
+) -> Result<axum::Json<crate::store::floor::Rebuilt>, AppError> {
+    let done = state.store().rebuild_floor().await?;
+    tracing::info!(
+        events = done.events,
+        spans = done.spans,
+        "rebuilt the floor's projections"
+    );
+    Ok(axum::Json(done))
+}
+
+/// A station's state as the pages name it.
+pub fn state_key(state: Option<MachineState>) -> &'static str {
+    match state {
+        Some(MachineState::Running) => "running",
+        Some(MachineState::Idle) => "idle",
+        Some(MachineState::Down) => "down",
+        Some(MachineState::Setup) => "setup",
+        Some(MachineState::Off) => "off",
+        None => "unknown",
+    }
+}
+
+/// Adds this module's paths and schemas to the OpenAPI document.
+pub fn document_into(document: &mut serde_json::Value) {
+    use serde_json::json;
+    let error = json!({"$ref": "#/components/responses/Error"});
+    let plant =
+        json!({"name": "plant", "in": "path", "required": true, "schema": {"type": "string"}});
+    let q = |name: &str, description: &str| json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}});
+    let shifts = json!({"description": "the plant's shift calendar", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ShiftCalendar"}}}});
+    let reasons = json!({"description": "the plant's stop reasons", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StopReasons"}}}});
+    let paths = json!({
+        "/api/v1/plants/{plant}/shifts": {
+            "get": {"summary": "a plant's shift calendar", "tags": ["floor"], "parameters": [plant],
+                "description": "`set: false` is the default a plant has until one is put: one 24-hour shift every day, UTC.",
+                "responses": {"200": shifts, "401": error, "404": error}},
+            "put": {"summary": "set a plant's shift calendar", "tags": ["floor"], "parameters": [plant],
+                "description": "Shifts with local start and end (`HH:MM`; an end at or before the start ends the next day), the weekdays they start on, and breaks (planned downtime, ISO 22400 PDOT) within them, in the plant's IANA time zone. Shifts starting on a holiday of the working calendar do not run. Every problem is named in the 400.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ShiftCalendar"}}}},
+                "responses": {"200": shifts, "400": error, "401": error, "404": error}}},
+        "/api/v1/plants/{plant}/stop-reasons": {
+            "get": {"summary": "a plant's stop reasons", "tags": ["floor"], "parameters": [plant], "responses": {"200": reasons, "401": error, "404": error}},
+            "put": {"summary": "replace a plant's stop reasons", "tags": ["floor"], "parameters": [plant],
+                "description": "`code` is what the PLC or the operator sends as the reason of `machine_state_changed`; `planned` reasons (planned maintenance, no orders) are planned downtime: they lower planned busy time, not availability. At most 500.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StopReasons"}}}},
+                "responses": {"200": reasons, "400": error, "401": error, "404": error}}},
+        "/api/v1/floor/board": {"get": {"summary": "the plant board: every station's state, reason and for how long, running order with good and scrap against its quantity, operator, the edge's health, and the current shift's OEE so far", "tags": ["floor"],
+            "parameters": [q("plant", "one plant; all one may see when absent")],
+            "responses": {"200": {"description": "{\"generated_at\", \"stations\": [...]}"}, "401": error, "404": error}}},
+        "/api/v1/floor/oee": {"get": {"summary": "OEE by ISO 22400-2 with its loss tree", "tags": ["floor"],
+            "description": "A = APT/PBT, E = PRI x PQ / APT, Q = GQ/PQ, OEE = A x E x Q, with PBT = shift time - breaks - planned stops, APT = running time within PBT, PRI the operation's ideal cycle time, PQ = good + scrap and GQ = good counted within PBT. Buckets by `shift` (named by the local date the shift starts), `day`, `week` (ISO), `month` or `total`, in the plant's time zone; figures of lines and stations over the period; the loss tree: unplanned down time by reason and category (Pareto with the cumulative share), planned down time, setup, idle, off, unknown, speed loss and scrap by station. Durations in milliseconds; ratios null when their denominator is 0.",
+            "parameters": [
+                {"name": "plant", "in": "query", "required": true, "schema": {"type": "string"}},
+                q("line", "one line"), q("edge_id", "one edge's stations"), q("station", "one station (with edge_id)"),
+                q("from", "RFC 3339; the start of the plant's day six days ago when absent"),
+                q("to", "RFC 3339; now when absent; at most 400 days after from"),
+                {"name": "by", "in": "query", "required": false, "schema": {"type": "string", "enum": ["shift", "day", "week", "month", "total"], "default": "day"}}],
+            "responses": {"200": {"description": "{plant, time_zone, from, to, by, total, buckets, lines, stations, losses}"}, "400": error, "401": error, "404": error}}},
+        "/api/v1/floor/history": {"get": {"summary": "a station's state spans and minute counts: what its figures are made of", "tags": ["floor"],
+            "description": "Each span names the seq of the event that started it (`GET /api/v1/edges/{id}/events`); the span it is in now has `to: null`.",
+            "parameters": [
+                {"name": "edge_id", "in": "query", "required": true, "schema": {"type": "string"}},
+                q("station", "the station (empty: events that named none)"),
+                {"name": "from", "in": "query", "required": true, "schema": {"type": "string", "format": "date-time"}},
+                {"name": "to", "in": "query", "required": true, "schema": {"type": "string", "format": "date-time"}}],
+            "responses": {"200": {"description": "{spans: [...], counts: [...]}"}, "400": error, "401": error, "404": error}}},
+        "/api/v1/floor/live": {"get": {"summary": "the plant board, live: server-sent events", "tags": ["floor"],
+            "description": "`text/event-stream`: an `event: board` with the board's JSON (as `GET /api/v1/floor/board`) at once, then after every batch that changed the floor at any central instance on the same database (at most one per 100 ms) and every 15 s; `event: problem` with a message when the board cannot be read. The stream ends when central shuts down; `retry: 1000` tells the browser to reconnect after a second.",
+            "parameters": [q("plant", "one plant; all one may see when absent")],
+            "responses": {"200": {"description": "server-sent events", "content": {"text/event-stream": {}}}, "401": error, "404": error}}},
+        "/api/v1/floor/rebuild": {"post": {"summary": "rebuild the floor's projections from the stored events", "tags": ["floor"],
+            "description": "Empties the projections and replays every stored event not in quarantine; the result equals what ingest kept, so it changes nothing that was right.",
+            "responses": {"200": {"description": "{events, stations, spans, count_rows}"}, "401": error, "403": error}}}
+    });
+    let schemas = json!({
+        "ShiftCalendar": {"type": "object", "required": ["time_zone", "shifts"], "properties": {
+            "time_zone": {"type": "string", "description": "IANA, e.g. Asia/Shanghai"},
+            "shifts": {"type": "array", "items": {"type": "object", "required": ["name", "start", "end", "days"], "properties": {
+                "name": {"type": "string"}, "start": {"type": "string", "description": "HH:MM local"}, "end": {"type": "string"},
+                "days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
+                "breaks": {"type": "array", "items": {"type": "object", "required": ["name", "start", "end"], "properties": {
+                    "name": {"type": "string"}, "start": {"type": "string"}, "end": {"type": "string"}}}}}}}}},
+        "StopReasons": {"type": "object", "required": ["reasons"], "properties": {"reasons": {"type": "array", "items": {
+            "type": "object", "required": ["code", "name", "category", "planned"], "properties": {
+                "code": {"type": "string"}, "name": {"type": "string"}, "name_zh": {"type": "string"},
+                "category": {"type": "string"}, "planned": {"type": "boolean"}}}}}}
+    });
+    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
+        target.extend(source.clone());
+    }
+    if let (Some(target), Some(source)) = (
+        document["components"]["schemas"].as_object_mut(),
+        schemas.as_object(),
+    ) {
+        target.extend(source.clone());
+    }
+}

@@ -1,0 +1,880 @@
+//! The floor's projections (schema 9): what every station is doing and has done, kept up to
+//! date by ingest in its transaction so that no page scans raw events.
+//!
+//! - `floor_state`: one row per `(edge, station)`: the state it is in and since when, the
+//!   reason, the event that put it there, and the operator signed in.
+//! - `floor_spans`: every state a station has left, `[from_at, to_at)`, keyed by the seq of
+//!   the event that started it. A span is written when the next state change closes it; the
+//!   open one is `floor_state`.
+//! - `floor_counts`: good and scrap reported per station, minute (UTC, the minute the report
+//!   was made in), work order and operation (empty and 0 when the report named none).
+//!
+//! [`FloorBatch`] works a batch's events out in seq order in memory and writes them in a few
+//! multi-row statements; [`rebuild`] replays every stored event through the same code, and a
+//! test holds that both give the same rows.
+//!
+//! Time on the floor is the edge's clock. A state change dated before the state it ends (the
+//! edge's clock stepped back) starts when the previous state started: spans never overlap and
+//! never run backwards. Quarantined and duplicate events change nothing here, as elsewhere.
+
+use super::db::{Connection, OptionalExtension, Transaction, Value, params};
+use super::{StoreError, to_i64};
+use crate::store::floor::{FloorStation, StationHistory, StopReason, StoredCount, StoredSpan};
+use protocol::{EventKind, MachineState};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS plant_shifts (
+    plant      TEXT PRIMARY KEY,
+    spec       TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stop_reasons (
+    plant    TEXT NOT NULL,
+    code     TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    name_zh  TEXT NOT NULL,
+    category TEXT NOT NULL,
+    planned  INTEGER NOT NULL,
+    PRIMARY KEY (plant, code)
+);
+CREATE TABLE IF NOT EXISTS floor_state (
+    edge_id     TEXT NOT NULL,
+    station     TEXT NOT NULL,
+    state       TEXT,
+    reason      TEXT,
+    since       TEXT,
+    seq         INTEGER,
+    operator    TEXT,
+    operator_at TEXT,
+    PRIMARY KEY (edge_id, station)
+);
+CREATE TABLE IF NOT EXISTS floor_spans (
+    edge_id TEXT NOT NULL,
+    station TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    from_at TEXT NOT NULL,
+    to_at   TEXT NOT NULL,
+    state   TEXT NOT NULL,
+    reason  TEXT,
+    PRIMARY KEY (edge_id, station, seq)
+);
+CREATE INDEX IF NOT EXISTS floor_spans_to ON floor_spans (edge_id, station, to_at);
+CREATE TABLE IF NOT EXISTS floor_counts (
+    edge_id    TEXT NOT NULL,
+    station    TEXT NOT NULL,
+    minute     TEXT NOT NULL,
+    work_order TEXT NOT NULL,
+    operation  INTEGER NOT NULL,
+    good       INTEGER NOT NULL,
+    scrap      INTEGER NOT NULL,
+    reports    INTEGER NOT NULL,
+    PRIMARY KEY (edge_id, station, minute, work_order, operation)
+);
+CREATE INDEX IF NOT EXISTS floor_counts_minute ON floor_counts (minute);
+";
+
+/// Columns added to tables older versions made: routings' and work orders' ideal cycle time
+/// (ISO 22400's planned run time per item), in milliseconds.
+pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
+    let integer = match conn.dialect() {
+        super::db::Dialect::Sqlite => "INTEGER",
+        super::db::Dialect::Postgres => "BIGINT",
+    };
+    for table in ["mes_routing_ops", "wo_operations"] {
+        if !super::stock::has_column(conn, table, "ideal_cycle_ms")? {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN ideal_cycle_ms {integer}"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// Counts saturate here, as the unassigned sums do.
+const MAX_SUM: i64 = i64::MAX;
+
+/// What one event tells the floor's projections.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum FloorFact {
+    State {
+        station: String,
+        state: MachineState,
+        reason: Option<String>,
+    },
+    Count {
+        station: String,
+        work_order: String,
+        operation: i64,
+        good: u64,
+        scrap: u64,
+    },
+    Operator {
+        station: String,
+        operator: Option<String>,
+    },
+}
+
+impl FloorFact {
+    /// `None` for events the floor's projections do not use.
+    pub(super) fn of(event: &protocol::Event) -> Option<FloorFact> {
+        let station = || {
+            event
+                .source
+                .station
+                .as_ref()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default()
+        };
+        match &event.kind {
+            EventKind::MachineStateChanged { state, reason } => Some(FloorFact::State {
+                station: station(),
+                state: *state,
+                reason: reason.clone(),
+            }),
+            EventKind::ProductionReported {
+                work_order,
+                operation,
+                good,
+                scrap,
+            } => Some(FloorFact::Count {
+                station: station(),
+                work_order: work_order
+                    .as_ref()
+                    .map(|w| w.as_str().to_owned())
+                    .unwrap_or_default(),
+                operation: operation.map_or(0, i64::from),
+                good: *good,
+                scrap: *scrap,
+            }),
+            EventKind::OperatorSignedIn { operator } => Some(FloorFact::Operator {
+                station: station(),
+                operator: Some(operator.as_str().to_owned()),
+            }),
+            EventKind::OperatorSignedOut { .. } => Some(FloorFact::Operator {
+                station: station(),
+                operator: None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+pub(super) fn state_name(state: MachineState) -> &'static str {
+    match state {
+        MachineState::Running => "running",
+        MachineState::Idle => "idle",
+        MachineState::Down => "down",
+        MachineState::Setup => "setup",
+        MachineState::Off => "off",
+    }
+}
+
+pub(super) fn parse_state(text: &str) -> Result<MachineState, StoreError> {
+    Ok(match text {
+        "running" => MachineState::Running,
+        "idle" => MachineState::Idle,
+        "down" => MachineState::Down,
+        "setup" => MachineState::Setup,
+        "off" => MachineState::Off,
+        other => return Err(StoreError::Corrupt(format!("machine state {other:?}"))),
+    })
+}
+
+/// A station's row of `floor_state` as a batch sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Now {
+    state: Option<String>,
+    reason: Option<String>,
+    since: Option<String>,
+    seq: Option<i64>,
+    operator: Option<String>,
+    operator_at: Option<String>,
+}
+
+/// A closed span, for `floor_spans`.
+struct Span {
+    station: String,
+    seq: i64,
+    from: String,
+    to: String,
+    state: String,
+    reason: Option<String>,
+}
+
+/// One batch's (or one rebuild's) effect on the floor's projections of one edge, worked out
+/// in memory in seq order and written with [`FloorBatch::write`].
+#[derive(Default)]
+pub(super) struct FloorBatch {
+    /// The edge's `floor_state` rows, read on the first fact of the batch.
+    now: Option<BTreeMap<String, Now>>,
+    changed: BTreeSet<String>,
+    spans: Vec<Span>,
+    /// `(station, minute, work_order, operation)` → `(good, scrap, reports)`.
+    counts: BTreeMap<(String, String, String, i64), (i64, i64, i64)>,
+}
+
+/// `at` (as `ts` writes it: `2026-12-06T08:31:12.345678Z`) cut to its minute.
+fn minute_of(at: &str) -> String {
+    match at.get(..17) {
+        Some(head) if at.len() >= 17 => format!("{head}00.000000Z"),
+        _ => at.to_owned(),
+    }
+}
+
+impl FloorBatch {
+    fn now(
+        &mut self,
+        conn: &Connection,
+        edge_id: &str,
+    ) -> Result<&mut BTreeMap<String, Now>, StoreError> {
+        if self.now.is_none() {
+            let mut stmt = conn.prepare_cached(
+                "SELECT station, state, reason, since, seq, operator, operator_at
+                 FROM floor_state WHERE edge_id = ?1",
+            )?;
+            let rows = stmt
+                .query_map(params![edge_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        Now {
+                            state: r.get(1)?,
+                            reason: r.get(2)?,
+                            since: r.get(3)?,
+                            seq: r.get(4)?,
+                            operator: r.get(5)?,
+                            operator_at: r.get(6)?,
+                        },
+                    ))
+                })?
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            self.now = Some(rows);
+        }
+        Ok(self.now.get_or_insert_with(BTreeMap::new))
+    }
+
+    /// What the event with `seq`, made at `at`, tells the projections.
+    pub(super) fn apply(
+        &mut self,
+        conn: &Connection,
+        edge_id: &str,
+        seq: i64,
+        at: &str,
+        fact: &FloorFact,
+    ) -> Result<(), StoreError> {
+        match fact {
+            FloorFact::Count {
+                station,
+                work_order,
+                operation,
+                good,
+                scrap,
+            } => {
+                let (good, scrap) = (to_i64(*good)?, to_i64(*scrap)?);
+                let sum = self
+                    .counts
+                    .entry((
+                        station.clone(),
+                        minute_of(at),
+                        work_order.clone(),
+                        *operation,
+                    ))
+                    .or_insert((0, 0, 0));
+                sum.0 = sum.0.saturating_add(good);
+                sum.1 = sum.1.saturating_add(scrap);
+                sum.2 = sum.2.saturating_add(1);
+            }
+            FloorFact::State {
+                station,
+                state,
+                reason,
+            } => {
+                let now = self.now(conn, edge_id)?.entry(station.clone()).or_default();
+                // Spans never run backwards: a change dated before the state it ends starts
+                // when that state started.
+                let mut from = at.to_owned();
+                let mut closed = None;
+                if let (Some(prev), Some(since), Some(prev_seq)) = (&now.state, &now.since, now.seq)
+                {
+                    if from.as_str() < since.as_str() {
+                        from.clone_from(since);
+                    }
+                    if from.as_str() > since.as_str() {
+                        closed = Some(Span {
+                            station: station.clone(),
+                            seq: prev_seq,
+                            from: since.clone(),
+                            to: from.clone(),
+                            state: prev.clone(),
+                            reason: now.reason.clone(),
+                        });
+                    }
+                }
+                now.state = Some(state_name(*state).to_owned());
+                now.reason.clone_from(reason);
+                now.since = Some(from);
+                now.seq = Some(seq);
+                self.changed.insert(station.clone());
+                self.spans.extend(closed);
+            }
+            FloorFact::Operator { station, operator } => {
+                let now = self.now(conn, edge_id)?.entry(station.clone()).or_default();
+                now.operator.clone_from(operator);
+                now.operator_at = Some(at.to_owned());
+                self.changed.insert(station.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether [`FloorBatch::write`] would write anything.
+    pub(super) fn changes_anything(&self) -> bool {
+        !self.counts.is_empty() || !self.spans.is_empty() || !self.changed.is_empty()
+    }
+
+    /// Writes what the batch changed, in its transaction.
+    pub(super) fn write(self, tx: &Transaction<'_>, edge_id: &str) -> Result<(), StoreError> {
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(self.counts.len() * 8);
+        for ((station, minute, work_order, operation), (good, scrap, reports)) in &self.counts {
+            values.extend([
+                Value::from(edge_id),
+                Value::from(station.as_str()),
+                Value::from(minute.as_str()),
+                Value::from(work_order.as_str()),
+                Value::from(*operation),
+                Value::from(*good),
+                Value::from(*scrap),
+                Value::from(*reports),
+            ]);
+        }
+        tx.execute_rows(&values, 8, |rows| {
+            format!(
+                "INSERT INTO floor_counts AS c
+                     (edge_id, station, minute, work_order, operation, good, scrap, reports)
+                 VALUES {rows}
+                 ON CONFLICT (edge_id, station, minute, work_order, operation) DO UPDATE SET
+                     good = CASE WHEN c.good > {MAX_SUM} - excluded.good THEN {MAX_SUM}
+                                 ELSE c.good + excluded.good END,
+                     scrap = CASE WHEN c.scrap > {MAX_SUM} - excluded.scrap THEN {MAX_SUM}
+                                  ELSE c.scrap + excluded.scrap END,
+                     reports = CASE WHEN c.reports > {MAX_SUM} - excluded.reports THEN {MAX_SUM}
+                                    ELSE c.reports + excluded.reports END"
+            )
+        })?;
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(self.spans.len() * 7);
+        for span in &self.spans {
+            values.extend([
+                Value::from(edge_id),
+                Value::from(span.station.as_str()),
+                Value::from(span.seq),
+                Value::from(span.from.as_str()),
+                Value::from(span.to.as_str()),
+                Value::from(span.state.as_str()),
+                Value::from(span.reason.as_deref()),
+            ]);
+        }
+        // A span is closed once: its starting event is stored once. `DO NOTHING` keeps a
+        // replay (the rebuild over rows an upgrade already made) harmless.
+        tx.execute_rows(&values, 7, |rows| {
+            format!(
+                "INSERT INTO floor_spans (edge_id, station, seq, from_at, to_at, state, reason)
+                 VALUES {rows}
+                 ON CONFLICT (edge_id, station, seq) DO NOTHING"
+            )
+        })?;
+        let now = self.now.unwrap_or_default();
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(self.changed.len() * 8);
+        for station in &self.changed {
+            let Some(row) = now.get(station) else {
+                continue;
+            };
+            values.extend([
+                Value::from(edge_id),
+                Value::from(station.as_str()),
+                Value::from(row.state.as_deref()),
+                Value::from(row.reason.as_deref()),
+                Value::from(row.since.as_deref()),
+                Value::from(row.seq),
+                Value::from(row.operator.as_deref()),
+                Value::from(row.operator_at.as_deref()),
+            ]);
+        }
+        tx.execute_rows(&values, 8, |rows| {
+            format!(
+                "INSERT INTO floor_state AS s
+                     (edge_id, station, state, reason, since, seq, operator, operator_at)
+                 VALUES {rows}
+                 ON CONFLICT (edge_id, station) DO UPDATE SET
+                     state = excluded.state, reason = excluded.reason, since = excluded.since,
+                     seq = excluded.seq, operator = excluded.operator,
+                     operator_at = excluded.operator_at"
+            )
+        })?;
+        Ok(())
+    }
+}
+
+/// How many events a rebuild reads at a time.
+const REBUILD_CHUNK: i64 = 5_000;
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rebuilt {
+    pub events: u64,
+    pub stations: u64,
+    pub spans: u64,
+    pub count_rows: u64,
+}
+
+/// Empties the floor's projections and replays every stored event that is not in quarantine
+/// through [`FloorBatch`], edge by edge in seq order, in one transaction: what ingest would
+/// have made had the projections always been there.
+pub(super) fn rebuild(conn: &mut Connection) -> Result<Rebuilt, StoreError> {
+    let tx = conn.transaction_with_behavior(super::db::TransactionBehavior::Immediate)?;
+    let done = rebuild_in(&tx)?;
+    tx.commit()?;
+    Ok(done)
+}
+
+/// [`rebuild`] inside a transaction of the caller's (PostgreSQL's migration).
+pub(super) fn rebuild_in(tx: &Transaction<'_>) -> Result<Rebuilt, StoreError> {
+    tx.execute_batch(
+        "DELETE FROM floor_state; DELETE FROM floor_spans; DELETE FROM floor_counts;",
+    )?;
+    let edges: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT edge_id FROM edges ORDER BY edge_id")?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut done = Rebuilt::default();
+    for edge in edges {
+        let mut after = 0_i64;
+        loop {
+            // Written a chunk at a time, so memory holds one chunk's counts, not an edge's.
+            let mut batch = FloorBatch::default();
+            let rows: Vec<(i64, String)> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT e.seq, e.body FROM events e
+                     WHERE e.edge_id = ?1 AND e.seq > ?2
+                       AND e.kind IN ('machine_state_changed', 'production_reported',
+                                      'operator_signed_in', 'operator_signed_out')
+                       AND NOT EXISTS (SELECT 1 FROM quarantine q
+                                       WHERE q.edge_id = e.edge_id AND q.seq = e.seq)
+                     ORDER BY e.seq LIMIT ?3",
+                )?;
+                stmt.query_map(params![edge.as_str(), after, REBUILD_CHUNK], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<Result<_, _>>()?
+            };
+            let Some(last) = rows.last().map(|r| r.0) else {
+                break;
+            };
+            after = last;
+            for (seq, body) in rows {
+                // Stored events were read at ingest; one that no longer reads would have
+                // been quarantined, and is left out here as there.
+                let Ok(event) = serde_json::from_str::<protocol::Event>(&body) else {
+                    continue;
+                };
+                if let Some(fact) = FloorFact::of(&event) {
+                    batch.apply(tx, &edge, seq, &super::ts(event.at), &fact)?;
+                    done.events += 1;
+                }
+            }
+            batch.write(tx, &edge)?;
+        }
+    }
+    let count = |sql: &str| -> Result<u64, StoreError> {
+        let n: i64 = tx.query_row(sql, [], |r| r.get(0))?;
+        Ok(super::to_u64(n))
+    };
+    done.stations = count("SELECT COUNT(*) FROM floor_state")?;
+    done.spans = count("SELECT COUNT(*) FROM floor_spans")?;
+    done.count_rows = count("SELECT COUNT(*) FROM floor_counts")?;
+    Ok(done)
+}
+
+fn utc(text: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    super::parse_ts(text)
+}
+
+fn count_u64(n: i64) -> u64 {
+    super::to_u64(n)
+}
+
+/// Every station known, placed on its plant and line, with what runs there and its edge's
+/// health.
+fn floor_stations(conn: &Connection) -> Result<Vec<FloorStation>, StoreError> {
+    use crate::people::plants::DEFAULT_PLANT;
+    // (edge, station) → (work center, line, plant) of a work center on a line of the edge.
+    let mut placed: BTreeMap<(String, String), (String, String, String)> = BTreeMap::new();
+    // edge → (first line, its plant).
+    let mut edge_line: BTreeMap<String, (String, String)> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT l.edge_id, l.line, l.plant, w.work_center, w.station
+             FROM mes_lines l LEFT JOIN mes_work_centers w ON w.line = l.line
+             WHERE l.edge_id IS NOT NULL ORDER BY l.line, w.work_center",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (edge, line, plant, work_center, station) = row?;
+            edge_line
+                .entry(edge.clone())
+                .or_insert_with(|| (line.clone(), plant.clone()));
+            if let (Some(wc), Some(station)) = (work_center, station) {
+                placed.entry((edge, station)).or_insert((wc, line, plant));
+            }
+        }
+    }
+    let mut stations: BTreeMap<(String, String), FloorStation> = BTreeMap::new();
+    let blank = |edge: &str, station: &str| FloorStation {
+        plant: DEFAULT_PLANT.to_owned(),
+        line: None,
+        work_center: None,
+        edge_id: edge.to_owned(),
+        station: station.to_owned(),
+        state: None,
+        reason: None,
+        since: None,
+        operator: None,
+        work_order: None,
+        operation: None,
+        good: 0,
+        scrap: 0,
+        order_qty: None,
+        item: None,
+        last_contact: None,
+        backlog: None,
+        plan_version_applied: 0,
+    };
+    for (edge, station) in placed.keys() {
+        stations.insert((edge.clone(), station.clone()), blank(edge, station));
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT edge_id, station, state, reason, since, operator FROM floor_state",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        for row in rows {
+            let (edge, station, state, reason, since, operator) = row?;
+            let s = stations
+                .entry((edge.clone(), station.clone()))
+                .or_insert_with(|| blank(&edge, &station));
+            s.state = state.as_deref().map(parse_state).transpose()?;
+            s.reason = reason;
+            s.since = since.as_deref().map(utc).transpose()?;
+            s.operator = operator;
+        }
+    }
+    {
+        // Stations that only ever counted.
+        let mut stmt = conn.prepare_cached("SELECT DISTINCT edge_id, station FROM floor_counts")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (edge, station) = row?;
+            stations
+                .entry((edge.clone(), station.clone()))
+                .or_insert_with(|| blank(&edge, &station));
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.edge_id, s.station, s.work_order, s.operation, s.good, s.scrap, o.qty, o.item
+             FROM edge_stations s LEFT JOIN wo_orders o ON o.work_order = s.work_order",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+            ))
+        })?;
+        for row in rows {
+            let (edge, station, wo, op, good, scrap, qty, item) = row?;
+            if let Some(s) = stations.get_mut(&(edge, station)) {
+                s.work_order = wo;
+                s.operation = op.and_then(|n| u32::try_from(n).ok());
+                s.good = count_u64(good);
+                s.scrap = count_u64(scrap);
+                s.order_qty = qty;
+                s.item = item;
+            }
+        }
+    }
+    let mut health: BTreeMap<String, (Option<String>, Option<i64>, i64)> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT edge_id, last_contact, reported_backlog, plan_version_applied FROM edges",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+        })?;
+        for row in rows {
+            let (edge, h) = row?;
+            health.insert(edge, h);
+        }
+    }
+    let mut out = Vec::with_capacity(stations.len());
+    for ((edge, station), mut s) in stations {
+        if let Some((wc, line, plant)) = placed.get(&(edge.clone(), station.clone())) {
+            s.work_center = Some(wc.clone());
+            s.line = Some(line.clone());
+            s.plant.clone_from(plant);
+        } else if let Some((line, plant)) = edge_line.get(&edge) {
+            s.line = Some(line.clone());
+            s.plant.clone_from(plant);
+        }
+        if let Some((contact, backlog, plan)) = health.get(&edge) {
+            s.last_contact = contact.as_deref().map(utc).transpose()?;
+            s.backlog = backlog.map(count_u64);
+            s.plan_version_applied = count_u64(*plan);
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn station_history(
+    conn: &Connection,
+    edge_id: &str,
+    station: &str,
+    from: &str,
+    to: &str,
+) -> Result<StationHistory, StoreError> {
+    let mut history = StationHistory::default();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT from_at, to_at, state, reason, seq FROM floor_spans
+             WHERE edge_id = ?1 AND station = ?2 AND to_at > ?3 AND from_at < ?4
+             ORDER BY from_at, seq",
+        )?;
+        let rows = stmt.query_map(params![edge_id, station, from, to], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (f, t, state, reason, seq) = row?;
+            history.spans.push(StoredSpan {
+                from: utc(&f)?,
+                to: Some(utc(&t)?),
+                state: parse_state(&state)?,
+                reason,
+                seq: count_u64(seq),
+            });
+        }
+    }
+    let open: Option<(Option<String>, Option<String>, Option<String>, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT state, reason, since, seq FROM floor_state WHERE edge_id = ?1 AND station = ?2",
+        )?
+        .query_row(params![edge_id, station], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    if let Some((Some(state), reason, Some(since), seq)) = open {
+        if since.as_str() < to {
+            history.spans.push(StoredSpan {
+                from: utc(&since)?,
+                to: None,
+                state: parse_state(&state)?,
+                reason,
+                seq: count_u64(seq.unwrap_or_default()),
+            });
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.minute, c.work_order, c.operation, c.good, c.scrap,
+                COALESCE(o.ideal_cycle_ms, r.ideal_cycle_ms)
+         FROM floor_counts c
+         LEFT JOIN wo_operations o ON o.work_order = c.work_order AND o.operation = c.operation
+         LEFT JOIN wo_orders w ON w.work_order = c.work_order
+         LEFT JOIN mes_routing_ops r ON r.item = w.item AND r.operation = c.operation
+         WHERE c.edge_id = ?1 AND c.station = ?2 AND c.minute >= ?3 AND c.minute < ?4
+         ORDER BY c.minute, c.work_order, c.operation",
+    )?;
+    let rows = stmt.query_map(params![edge_id, station, from, to], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, Option<i64>>(5)?,
+        ))
+    })?;
+    for row in rows {
+        let (minute, wo, op, good, scrap, ideal) = row?;
+        history.counts.push(StoredCount {
+            minute: utc(&minute)?,
+            work_order: (!wo.is_empty()).then_some(wo),
+            operation: u32::try_from(op).ok().filter(|n| *n > 0),
+            good: count_u64(good),
+            scrap: count_u64(scrap),
+            ideal_cycle_ms: ideal.map(count_u64),
+        });
+    }
+    Ok(history)
+}
+
+fn stop_reasons(conn: &Connection, plant: &str) -> Result<Vec<StopReason>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT code, name, name_zh, category, planned FROM stop_reasons WHERE plant = ?1
+         ORDER BY code",
+    )?;
+    let rows = stmt.query_map(params![plant], |r| {
+        Ok(StopReason {
+            code: r.get(0)?,
+            name: r.get(1)?,
+            name_zh: r.get(2)?,
+            category: r.get(3)?,
+            planned: r.get::<_, i64>(4)? != 0,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every row of the projections as text, in key order.
+fn fingerprint(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT edge_id || '|' || station || '|' || COALESCE(state, '-') || '|'
+                || COALESCE(reason, '-') || '|' || COALESCE(since, '-') || '|'
+                || COALESCE(CAST(seq AS TEXT), '-') || '|' || COALESCE(operator, '-')
+         FROM floor_state ORDER BY edge_id, station",
+        "SELECT edge_id || '|' || station || '|' || CAST(seq AS TEXT) || '|' || from_at || '|'
+                || to_at || '|' || state || '|' || COALESCE(reason, '-')
+         FROM floor_spans ORDER BY edge_id, station, seq",
+        "SELECT edge_id || '|' || station || '|' || minute || '|' || work_order || '|'
+                || CAST(operation AS TEXT) || '|' || CAST(good AS TEXT) || '|'
+                || CAST(scrap AS TEXT) || '|' || CAST(reports AS TEXT)
+         FROM floor_counts ORDER BY edge_id, station, minute, work_order, operation",
+    ] {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait::async_trait]
+impl crate::store::floor::FloorStore for super::SqlStore {
+    async fn shift_calendar(&self, plant: String) -> Result<Option<serde_json::Value>, StoreError> {
+        self.read(move |conn| {
+            let spec: Option<String> = conn
+                .prepare_cached("SELECT spec FROM plant_shifts WHERE plant = ?1")?
+                .query_row(params![plant], |r| r.get(0))
+                .optional()?;
+            Ok(spec.map(|s| serde_json::from_str(&s)).transpose()?)
+        })
+        .await
+    }
+
+    async fn put_shift_calendar(
+        &self,
+        plant: String,
+        spec: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(super::db::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO plant_shifts (plant, spec, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (plant) DO UPDATE SET spec = excluded.spec,
+                     updated_at = excluded.updated_at",
+                params![plant, spec.to_string(), super::ts(chrono::Utc::now())],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn stop_reasons(&self, plant: String) -> Result<Vec<StopReason>, StoreError> {
+        self.read(move |conn| stop_reasons(conn, &plant)).await
+    }
+
+    async fn put_stop_reasons(
+        &self,
+        plant: String,
+        reasons: Vec<StopReason>,
+    ) -> Result<Vec<StopReason>, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(super::db::TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM stop_reasons WHERE plant = ?1", params![plant])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO stop_reasons (plant, code, name, name_zh, category, planned)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for r in &reasons {
+                insert.execute(params![
+                    plant,
+                    r.code,
+                    r.name,
+                    r.name_zh,
+                    r.category,
+                    i64::from(r.planned)
+                ])?;
+            }
+            drop(insert);
+            let stored = stop_reasons(&tx, &plant)?;
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn floor_stations(&self) -> Result<Vec<FloorStation>, StoreError> {
+        self.read(|conn| floor_stations(conn)).await
+    }
+
+    async fn station_history(
+        &self,
+        edge_id: String,
+        station: String,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<StationHistory, StoreError> {
+        self.read(move |conn| {
+            station_history(conn, &edge_id, &station, &super::ts(from), &super::ts(to))
+        })
+        .await
+    }
+
+    async fn rebuild_floor(&self) -> Result<Rebuilt, StoreError> {
+        self.write(|conn| rebuild(conn)).await
+    }
+
+    async fn floor_fingerprint(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| fingerprint(conn)).await
+    }
+}

@@ -1,0 +1,396 @@
+//! The floor for supervisors and head office (issue 15): shift calendars and stop reasons,
+//! the projections ingest keeps (checked against a rebuild), OEE by ISO 22400-2 on a shift
+//! worked by hand, the plant board and its live feed.
+
+use crate::work_orders::{act, create, ok, plant, put};
+use crate::*;
+use chrono::DateTime;
+use protocol::MachineState;
+
+/// 2026-11-27 (a Friday) at `hh:mm` UTC; 08:00 in Shanghai is 00:00 UTC.
+fn at(hh: u32, mm: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, hh, mm, 0).unwrap()
+}
+
+fn floor_event(seq: u64, when: DateTime<Utc>, kind: EventKind) -> Event {
+    let mut e = event("line-1", seq);
+    e.at = when;
+    e.source = Source {
+        device: Some("plc-1".into()),
+        station: Some("st-10".into()),
+    };
+    e.kind = kind;
+    e
+}
+
+fn state(state: MachineState, reason: Option<&str>) -> EventKind {
+    EventKind::MachineStateChanged {
+        state,
+        reason: reason.map(str::to_owned),
+    }
+}
+
+fn count(good: u64, scrap: u64) -> EventKind {
+    EventKind::ProductionReported {
+        work_order: Some("WO-1".into()),
+        operation: Some(10),
+        good,
+        scrap,
+    }
+}
+
+/// The shift worked by hand below: Shanghai's shift A, 08:00-16:00 local (00:00-08:00 UTC)
+/// with lunch 12:00-12:30 (04:00-04:30 UTC); a jam from 01:00 to 02:00 and planned maintenance
+/// from 05:00 to 05:30; counts at 00:10 (100 good), 03:00 (300 good, 10 scrap), 04:15 (20
+/// good, in the lunch break), 06:00 (200 good) and 07:59 (50 good, 5 scrap).
+fn shift_events() -> Vec<Event> {
+    use MachineState::*;
+    vec![
+        floor_event(1, at(0, 0), state(Running, None)),
+        floor_event(2, at(0, 10), count(100, 0)),
+        floor_event(3, at(1, 0), state(Down, Some("JAM"))),
+        floor_event(4, at(2, 0), state(Running, None)),
+        floor_event(5, at(3, 0), count(300, 10)),
+        floor_event(6, at(4, 15), count(20, 0)),
+        floor_event(7, at(5, 0), state(Down, Some("PM"))),
+        floor_event(8, at(5, 30), state(Running, None)),
+        floor_event(9, at(6, 0), count(200, 0)),
+        floor_event(10, at(7, 59), count(50, 5)),
+        floor_event(
+            11,
+            at(0, 5),
+            EventKind::OperatorSignedIn {
+                operator: "OP-7".into(),
+            },
+        ),
+    ]
+}
+
+async fn send(h: &Harness, token: &str, events: Vec<Event>) {
+    let reply = h
+        .post(
+            "/api/v1/sync/events",
+            token,
+            json!({"protocol": PROTOCOL_VERSION, "edge_id": "line-1", "events": events}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+}
+
+/// The plant of `work_orders::plant` with an ideal cycle time of 30 s on operation 10, the
+/// Shanghai shift calendar and two stop reasons; WO-1 released.
+async fn floor_plant(h: &Harness) -> String {
+    let token = plant(h).await;
+    let reply = put(
+        h,
+        "/api/v1/routings/FRAME",
+        json!({"operations": [
+            {"operation": 10, "description": "cut", "work_center": "CUT", "ideal_cycle_s": "30"},
+            {"operation": 20, "description": "weld", "work_center": "WELD", "ideal_cycle_s": "45.5"}
+        ]}),
+    )
+    .await;
+    ok(&reply);
+    assert_eq!(reply.json["operations"][0]["ideal_cycle_s"], "30");
+    assert_eq!(reply.json["operations"][1]["ideal_cycle_s"], "45.5");
+    create(h, "WO-1", "1000").await;
+    ok(&act(h, "WO-1", "release").await);
+    let reply = put(
+        h,
+        "/api/v1/plants/default/shifts",
+        json!({"time_zone": "Asia/Shanghai", "shifts": [
+            {"name": "A", "start": "08:00", "end": "16:00",
+             "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+             "breaks": [{"name": "lunch", "start": "12:00", "end": "12:30"}]}
+        ]}),
+    )
+    .await;
+    ok(&reply);
+    assert_eq!(reply.json["set"], true);
+    let reply = put(
+        h,
+        "/api/v1/plants/default/stop-reasons",
+        json!({"reasons": [
+            {"code": "JAM", "name": "Jam", "name_zh": "卡料", "category": "mechanical", "planned": false},
+            {"code": "PM", "name": "Planned maintenance", "name_zh": "计划保养", "category": "maintenance", "planned": true}
+        ]}),
+    )
+    .await;
+    ok(&reply);
+    assert_eq!(reply.json["reasons"][0]["code"], "JAM");
+    token
+}
+
+fn close(value: &Value, expected: f64) {
+    let got = value
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {value}"));
+    assert!((got - expected).abs() < 1e-9, "{got} != {expected}");
+}
+
+#[tokio::test]
+async fn issue_15_oee_of_a_shift_worked_by_hand_by_iso_22400() {
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    send(&h, &token, shift_events()).await;
+
+    let reply = h
+        .get(
+            "/api/v1/floor/oee?plant=default&edge_id=line-1&station=st-10&by=shift&from=2026-11-27T00:00:00Z&to=2026-11-27T08:00:00Z",
+            ADMIN,
+        )
+        .await;
+    ok(&reply);
+    let total = &reply.json["total"];
+    let min = 60_000;
+    // POT 480 min; PDOT = lunch 30 + planned maintenance 30; PBT 420.
+    assert_eq!(total["pot_ms"], 480 * min, "{total}");
+    assert_eq!(total["pdot_ms"], 60 * min, "{total}");
+    assert_eq!(total["pbt_ms"], 420 * min, "{total}");
+    // Running 00:00-01:00, 02:00-04:00, 04:30-05:00, 05:30-08:00: 360 min; the jam 60.
+    assert_eq!(total["apt_ms"], 360 * min, "{total}");
+    assert_eq!(total["adot_ms"], 60 * min, "{total}");
+    // PQ and GQ within PBT; the 20 counted in the lunch break are apart.
+    assert_eq!(total["pq"], 665);
+    assert_eq!(total["gq"], 650);
+    assert_eq!(total["scrap"], 15);
+    assert_eq!(total["outside_pbt_good"], 20);
+    // PRI x PQ = 665 x 30 s.
+    assert_eq!(total["ideal_ms"], 665 * 30_000);
+    close(&total["availability"], 360.0 / 420.0);
+    close(&total["effectiveness"], 665.0 * 0.5 / 360.0);
+    close(&total["quality"], 650.0 / 665.0);
+    close(&total["oee"], 650.0 * 0.5 / 420.0);
+    assert_eq!(reply.json["time_zone"], "Asia/Shanghai");
+    assert_eq!(reply.json["buckets"][0]["key"], "2026-11-27 A");
+    assert_eq!(reply.json["buckets"].as_array().unwrap().len(), 1);
+    assert_eq!(reply.json["lines"][0]["line"], "L1");
+    assert_eq!(reply.json["stations"][0]["station"], "st-10");
+    assert_eq!(reply.json["stations"][0]["work_center"], "CUT");
+    let losses = &reply.json["losses"];
+    assert_eq!(losses["down_by_reason"][0]["key"], "JAM");
+    assert_eq!(losses["down_by_reason"][0]["value"], 60 * min);
+    close(&losses["down_by_reason"][0]["cumulative"], 1.0);
+    assert_eq!(losses["down_by_category"][0]["key"], "mechanical");
+    let planned: Vec<(&str, i64)> = losses["planned_by_reason"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap(), r["value"].as_i64().unwrap()))
+        .collect();
+    assert!(planned.contains(&("PM", 30 * min)), "{planned:?}");
+    assert!(planned.contains(&("break:lunch", 30 * min)), "{planned:?}");
+    assert_eq!(losses["speed_loss_ms"], 360 * min - 665 * 30_000);
+
+    // The figures' source: the station's spans, each naming the event that started it.
+    let history = h
+        .get(
+            "/api/v1/floor/history?edge_id=line-1&station=st-10&from=2026-11-27T00:00:00Z&to=2026-11-27T08:00:00Z",
+            ADMIN,
+        )
+        .await;
+    ok(&history);
+    let spans = history.json["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 5, "{spans:?}");
+    assert_eq!(spans[1]["state"], "down");
+    assert_eq!(spans[1]["reason"], "JAM");
+    assert_eq!(spans[1]["seq"], 3);
+    assert_eq!(spans[4]["to"], Value::Null, "the state it is in now");
+    assert_eq!(history.json["counts"].as_array().unwrap().len(), 5);
+    assert_eq!(history.json["counts"][0]["ideal_cycle_ms"], 30_000);
+
+    // The plant: WELD's station st-20 reported nothing all shift, so its planned time is
+    // unknown, and a loss.
+    let plant = h
+        .get(
+            "/api/v1/floor/oee?plant=default&by=shift&from=2026-11-27T00:00:00Z&to=2026-11-27T08:00:00Z",
+            ADMIN,
+        )
+        .await;
+    ok(&plant);
+    assert_eq!(plant.json["stations"].as_array().unwrap().len(), 2);
+    assert_eq!(plant.json["total"]["pot_ms"], 2 * 480 * min);
+    assert_eq!(
+        plant.json["total"]["unknown_ms"],
+        450 * min,
+        "st-20's shift less its lunch"
+    );
+    assert_eq!(plant.json["total"]["apt_ms"], 360 * min);
+    assert_eq!(plant.json["losses"]["unknown_ms"], 450 * min);
+
+    // By day the one shift is the day; a period longer than 400 days is refused.
+    let day = h
+        .get(
+            "/api/v1/floor/oee?plant=default&edge_id=line-1&station=st-10&by=day&from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z",
+            ADMIN,
+        )
+        .await;
+    ok(&day);
+    assert_eq!(day.json["buckets"][0]["key"], "2026-11-27");
+    // Shift A of the 28th starts at 00:00 UTC on the 28th, where the period ends.
+    assert_eq!(day.json["buckets"].as_array().unwrap().len(), 1);
+    assert_eq!(day.json["buckets"][0]["pbt_ms"], 420 * min);
+    close(&day.json["buckets"][0]["oee"], 650.0 * 0.5 / 420.0);
+    h.get(
+        "/api/v1/floor/oee?plant=default&from=2025-01-01T00:00:00Z&to=2026-11-28T00:00:00Z",
+        ADMIN,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+#[tokio::test]
+async fn issue_15_the_projections_equal_a_rebuild_from_the_events_and_replays_change_nothing() {
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    let events = shift_events();
+    send(&h, &token, events[..4].to_vec()).await;
+    send(&h, &token, events[4..].to_vec()).await;
+    let kept = h.store().floor_fingerprint().await.unwrap();
+    assert!(
+        kept.iter().any(|r| r.starts_with("line-1|st-10|running|")),
+        "{kept:?}"
+    );
+    assert_eq!(
+        kept.iter().filter(|r| r.contains("|2026-11-27T")).count(),
+        4 + 5 + 1,
+        "{kept:?}"
+    );
+    // The same batch again (the edge's retry) counts nothing twice.
+    send(&h, &token, events.clone()).await;
+    assert_eq!(h.store().floor_fingerprint().await.unwrap(), kept);
+    let rebuilt = h.post("/api/v1/floor/rebuild", ADMIN, json!({})).await;
+    ok(&rebuilt);
+    assert_eq!(rebuilt.json["events"], 11);
+    assert_eq!(rebuilt.json["spans"], 4);
+    assert_eq!(rebuilt.json["count_rows"], 5);
+    assert_eq!(h.store().floor_fingerprint().await.unwrap(), kept);
+}
+
+#[tokio::test]
+async fn issue_15_shift_calendars_and_stop_reasons_name_every_problem() {
+    let h = Harness::new().await;
+    let reply = h.get("/api/v1/plants/default/shifts", ADMIN).await;
+    ok(&reply);
+    assert_eq!(reply.json["set"], false, "{}", reply.json);
+    let message = put(
+        &h,
+        "/api/v1/plants/default/shifts",
+        json!({"time_zone": "Mars/Olympus", "shifts": [
+            {"name": "A", "start": "25:00", "end": "16:00", "days": ["mon"]}
+        ]}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "bad_request")
+    .to_owned();
+    assert!(message.contains("Mars/Olympus"), "{message}");
+    assert!(message.contains("shifts[0].start"), "{message}");
+    let message = put(
+        &h,
+        "/api/v1/plants/default/stop-reasons",
+        json!({"reasons": [
+            {"code": "JAM", "name": "Jam", "category": "mechanical", "planned": false},
+            {"code": "JAM", "name": "", "category": "", "planned": true}
+        ]}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "bad_request")
+    .to_owned();
+    assert!(message.contains("reasons[1].code"), "{message}");
+    assert!(message.contains("reasons[1].name"), "{message}");
+    assert!(message.contains("reasons[1].category"), "{message}");
+    put(
+        &h,
+        "/api/v1/plants/nowhere/stop-reasons",
+        json!({"reasons": []}),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+/// Reads server-sent events from a streaming body until one named `name` arrives.
+async fn next_event(body: &mut Body, name: &str) -> Value {
+    let mut text = String::new();
+    loop {
+        let frame = body
+            .frame()
+            .await
+            .expect("the stream ended")
+            .expect("a frame");
+        if let Some(data) = frame.data_ref() {
+            text.push_str(std::str::from_utf8(data).unwrap());
+        }
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let mut event = "";
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if event == name {
+                return serde_json::from_str(&data).unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn issue_15_the_board_shows_each_station_and_the_live_feed_sends_a_change() {
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    send(&h, &token, shift_events()[..2].to_vec()).await;
+    let board = h.get("/api/v1/floor/board?plant=default", ADMIN).await;
+    ok(&board);
+    let stations = board.json["stations"].as_array().unwrap();
+    let st10 = stations
+        .iter()
+        .find(|s| s["station"] == "st-10")
+        .expect("st-10 on the board");
+    assert_eq!(st10["state"], "running");
+    assert_eq!(st10["work_center"], "CUT");
+    assert_eq!(st10["line"], "L1");
+    assert_eq!(st10["plant"], "default");
+    assert_eq!(st10["operator"], Value::Null, "the sign-in is event 11");
+    // WELD's station has reported nothing yet and is on the board all the same.
+    assert!(
+        stations
+            .iter()
+            .any(|s| s["station"] == "st-20" && s["state"].is_null())
+    );
+
+    let response = h
+        .app()
+        .oneshot(request(
+            Method::GET,
+            "/api/v1/floor/live?plant=default",
+            Some(ADMIN),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+    let first = next_event(&mut body, "board").await;
+    assert_eq!(first["stations"].as_array().unwrap().len(), stations.len());
+    send(&h, &token, shift_events()[2..3].to_vec()).await;
+    let next = next_event(&mut body, "board").await;
+    let st10 = next["stations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["station"] == "st-10")
+        .unwrap()
+        .clone();
+    assert_eq!(st10["state"], "down", "{next}");
+    assert_eq!(st10["reason"], "JAM");
+    assert_eq!(st10["reason_name"], "Jam");
+    assert_eq!(st10["reason_name_zh"], "卡料");
+}
