@@ -332,7 +332,16 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
     let nav = sup
         .js("return Array.from(document.querySelectorAll('header nav a')).map(a => a.getAttribute('href'));")
         .await;
-    assert_eq!(nav, json!(["/account", "/admin/roles", "/admin/plants"]));
+    assert_eq!(
+        nav,
+        json!([
+            "/floor",
+            "/floor/oee",
+            "/account",
+            "/admin/roles",
+            "/admin/plants"
+        ])
+    );
     sup.close().await;
 
     // ---- The administrator, on a desktop.
@@ -720,4 +729,324 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
     admin.screenshot("30-signed-out-en").await;
     admin.close().await;
     println!("central page screenshots: {}", artifacts.dir.display());
+}
+
+/// An edge's floor events, posted as the edge's sync would.
+async fn post_floor_events(api: &Api, token: &str, events: &[protocol::Event]) {
+    let response = api
+        .http
+        .post(format!("{}/api/v1/sync/events", api.base))
+        .bearer_auth(token)
+        .json(&batch("line-1", events))
+        .send()
+        .await
+        .expect("central answers");
+    assert_eq!(response.status(), 200, "posting events");
+}
+
+fn floor_event(
+    seq: u64,
+    at: chrono::DateTime<chrono::Utc>,
+    station: &str,
+    kind: protocol::EventKind,
+) -> protocol::Event {
+    protocol::Event {
+        edge_id: protocol::EdgeId::new("line-1"),
+        seq: protocol::Seq(seq),
+        id: protocol::EventId(uuid::Uuid::from_u128(
+            0x0190_0000_0000_7000_8000_0000_0000_0000 + u128::from(seq),
+        )),
+        at,
+        source: protocol::Source {
+            device: Some("plc-1".into()),
+            station: Some(station.into()),
+        },
+        kind,
+    }
+}
+
+/// The floor's pages in a browser (issue 15): a supervisor's plant board shows what the API's
+/// board shows, in Chinese and English, and a stop the edge reports appears without a reload;
+/// the OEE page shows the API's figures; a kiosk user's andon board is the same board for a TV,
+/// and the kiosk is refused every other page. Screenshots of each under
+/// `<target>/test-artifacts/central-floor/`.
+#[tokio::test]
+async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
+    use protocol::{EventKind, MachineState};
+    let Some(tools) = BrowserTools::find() else {
+        return;
+    };
+    let artifacts = Artifacts::named("central-floor");
+    let tmp = temp_dir();
+    let central = Central::start(&tmp.path().join("central"), None).await;
+    let base = central.url();
+    let api = Api {
+        base: base.clone(),
+        http: http_client(),
+    };
+    let token = central.create_edge("line-1").await;
+    api.put(
+        "/api/v1/lines/L1",
+        json!({"description": "frames", "edge_id": "line-1"}),
+    )
+    .await;
+    for (wc, station) in [("CUT", "st-10"), ("WELD", "st-20"), ("PAINT", "st-30")] {
+        api.put(
+            &format!("/api/v1/work-centers/{wc}"),
+            json!({"line": "L1", "station": station}),
+        )
+        .await;
+    }
+    api.put(
+        "/api/v1/plants/default/shifts",
+        json!({"time_zone": "Asia/Shanghai", "shifts": [
+            {"name": "day", "start": "08:00", "end": "20:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+             "breaks": [{"name": "lunch", "start": "12:00", "end": "12:30"}]},
+            {"name": "night", "start": "20:00", "end": "08:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+        ]}),
+    )
+    .await;
+    api.put(
+        "/api/v1/plants/default/stop-reasons",
+        json!({"reasons": [
+            {"code": "JAM", "name": "Jam", "name_zh": "卡料", "category": "mechanical", "planned": false},
+            {"code": "NOMAT", "name": "No material", "name_zh": "缺料", "category": "material", "planned": false}
+        ]}),
+    )
+    .await;
+    let user = |name: &str, roles: &[&str]| {
+        json!({"display_name": name, "roles": roles, "plants": ["default"], "language": "zh",
+               "time_zone": "Asia/Shanghai", "password": FIRST_PASSWORD})
+    };
+    api.put(
+        &format!("/api/v1/users/{SUPERVISOR}"),
+        user("张伟", &["supervisor"]),
+    )
+    .await;
+    api.put("/api/v1/users/andon.tv", user("车间电视", &["kiosk"]))
+        .await;
+    let now = chrono::Utc::now();
+    let minutes = |m: i64| now - chrono::Duration::minutes(m);
+    post_floor_events(
+        &api,
+        &token,
+        &[
+            floor_event(
+                1,
+                minutes(50),
+                "st-10",
+                EventKind::MachineStateChanged {
+                    state: MachineState::Running,
+                    reason: None,
+                },
+            ),
+            floor_event(
+                2,
+                minutes(45),
+                "st-20",
+                EventKind::MachineStateChanged {
+                    state: MachineState::Running,
+                    reason: None,
+                },
+            ),
+            floor_event(
+                3,
+                minutes(40),
+                "st-30",
+                EventKind::MachineStateChanged {
+                    state: MachineState::Setup,
+                    reason: None,
+                },
+            ),
+            floor_event(
+                4,
+                minutes(30),
+                "st-10",
+                EventKind::ProductionReported {
+                    work_order: None,
+                    operation: None,
+                    good: 120,
+                    scrap: 3,
+                },
+            ),
+            floor_event(
+                5,
+                minutes(20),
+                "st-20",
+                EventKind::MachineStateChanged {
+                    state: MachineState::Down,
+                    reason: Some("NOMAT".into()),
+                },
+            ),
+            floor_event(
+                6,
+                minutes(10),
+                "st-10",
+                EventKind::OperatorSignedIn {
+                    operator: "OP-7".into(),
+                },
+            ),
+        ],
+    )
+    .await;
+    let board = api.get("/api/v1/floor/board?plant=default").await;
+
+    let driver = Chromedriver::start(&tools, &tmp.path().join("chromedriver.log")).await;
+    let open = |name, size| {
+        let profile: PathBuf = tmp.path().join(format!("chromium-{name}"));
+        Page::open(&driver, &tools, name, size, &artifacts, profile)
+    };
+
+    // ---- The supervisor's plant board.
+    let sup = open("supervisor", (1280, 800)).await;
+    sup.goto(&format!("{base}/floor")).await;
+    sup.loaded("/sign-in").await;
+    sup.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
+    sup.loaded("/floor").await;
+    let shown = sup
+        .wait(
+            "the board to be live",
+            "const s = document.getElementById('live-status'); \
+             if (!s || s.dataset.state !== 'live') return null; \
+             return Array.from(document.querySelectorAll('#board .station')).map(c => [c.dataset.edge, c.dataset.station, c.dataset.state]);",
+        )
+        .await;
+    let expected: Vec<Value> = board["stations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            json!([
+                s["edge_id"],
+                s["station"],
+                s["state"].as_str().unwrap_or("unknown")
+            ])
+        })
+        .collect();
+    assert_eq!(shown, json!(expected), "the page shows the API's board");
+    assert_eq!(
+        shown,
+        json!([
+            ["line-1", "st-10", "running"],
+            ["line-1", "st-20", "down"],
+            ["line-1", "st-30", "setup"]
+        ])
+    );
+    let st20 = sup
+        .js("return document.querySelector('[data-station=\"st-20\"] .reason').textContent;")
+        .await;
+    assert_eq!(st20, json!("缺料"), "the reason's Chinese name");
+    let st10 = sup
+        .js("return document.querySelector('[data-station=\"st-10\"] .operator').textContent;")
+        .await;
+    assert_eq!(st10, json!("操作员 OP-7"));
+    sup.assert_no_horizontal_scrolling().await;
+    sup.screenshot("01-board-zh").await;
+
+    // A stop reaches the open page without a reload.
+    sup.js("window.notReloaded = true; return true;").await;
+    post_floor_events(
+        &api,
+        &token,
+        &[floor_event(
+            7,
+            chrono::Utc::now(),
+            "st-10",
+            EventKind::MachineStateChanged {
+                state: MachineState::Down,
+                reason: Some("JAM".into()),
+            },
+        )],
+    )
+    .await;
+    sup.wait(
+        "the stop to show on the open page",
+        "const c = document.querySelector('[data-station=\"st-10\"]'); \
+         return window.notReloaded === true && c && c.dataset.state === 'down' \
+           && c.querySelector('.reason').textContent === '卡料' ? true : null;",
+    )
+    .await;
+    sup.screenshot("02-board-live-stop-zh").await;
+    sup.goto(&format!("{base}/floor?lang=en")).await;
+    sup.loaded("/floor").await;
+    sup.wait(
+        "the board in English",
+        "const c = document.querySelector('[data-station=\"st-10\"] .state'); \
+         return c && c.textContent.startsWith('Down') ? true : null;",
+    )
+    .await;
+    sup.screenshot("03-board-en").await;
+
+    // ---- OEE: the page's figures are the API's.
+    sup.goto(&format!("{base}/floor/oee?lang=en&by=shift"))
+        .await;
+    sup.loaded("/floor/oee").await;
+    let href = sup
+        .js("return document.getElementById('oee-json').getAttribute('href');")
+        .await;
+    let report = api
+        .get(href.as_str().expect("the page links its JSON"))
+        .await;
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or_else(|| "–".to_owned(), |x| format!("{:.1}%", x * 100.0))
+    };
+    let page_total = sup
+        .js("return ['total-oee', 'total-availability', 'total-effectiveness', 'total-quality'].map(id => document.getElementById(id).textContent);")
+        .await;
+    assert_eq!(
+        page_total,
+        json!([
+            pct(&report["total"]["oee"]),
+            pct(&report["total"]["availability"]),
+            pct(&report["total"]["effectiveness"]),
+            pct(&report["total"]["quality"])
+        ])
+    );
+    let pareto = sup
+        .js("return Array.from(document.querySelectorAll('#pareto-down tbody td.key')).map(td => td.textContent);")
+        .await;
+    let api_pareto: Vec<Value> = report["losses"]["down_by_reason"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].clone())
+        .collect();
+    assert_eq!(pareto, json!(api_pareto));
+    assert!(!api_pareto.is_empty(), "{report}");
+    sup.screenshot("04-oee-en").await;
+    sup.goto(&format!("{base}/floor/oee?lang=zh&by=shift"))
+        .await;
+    sup.loaded("/floor/oee").await;
+    sup.screenshot("05-oee-zh").await;
+    sup.close().await;
+
+    // ---- The kiosk: the andon board, and nothing else.
+    let tv = open("kiosk", (1920, 1080)).await;
+    tv.goto(&format!("{base}/floor/andon")).await;
+    tv.loaded("/sign-in").await;
+    tv.sign_in("andon.tv", FIRST_PASSWORD).await;
+    tv.loaded("/floor/andon").await;
+    let order = tv
+        .wait(
+            "the andon to be live",
+            "const s = document.getElementById('live-status'); \
+             if (!s || s.dataset.state !== 'live') return null; \
+             return Array.from(document.querySelectorAll('#board .station')).map(c => c.dataset.state);",
+        )
+        .await;
+    assert_eq!(order, json!(["down", "down", "setup"]), "stops first");
+    tv.screenshot("06-andon-zh").await;
+    tv.goto(&format!("{base}/admin/plants")).await;
+    tv.loaded("/admin/plants").await;
+    let refused = tv
+        .js("return document.body.textContent.includes('plants.read');")
+        .await;
+    assert_eq!(
+        refused,
+        json!(true),
+        "the kiosk is refused, naming the permission"
+    );
+    tv.close().await;
+    println!("floor page screenshots: {}", artifacts.dir.display());
 }

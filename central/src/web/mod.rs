@@ -10,6 +10,9 @@
 //! | `GET /admin/roles` | signed in | the roles matrix ([`crate::people::roles`]) |
 //! | `GET /admin/plants` | `plants.read` | plants and their floor rules; change with `plants.manage` |
 //! | `GET /audit` | `audit.read` | the audit trail, read by its script from `GET /api/v1/audit` |
+//! | `GET /floor?plant=` | `floor.read` | the plant board, live from `GET /api/v1/floor/live` |
+//! | `GET /floor/andon?plant=` | `floor.read` | the same board for a shop-floor TV (a kiosk user) |
+//! | `GET /floor/oee?plant=&by=&from=&to=` | `floor.read` | OEE by ISO 22400-2, its loss tree and Pareto |
 //! | `GET /assets/app.css`, `/assets/app.js` | public | the only assets, compiled into the binary |
 //!
 //! Pages are rendered on the server from askama templates (`central/templates/`, checked when
@@ -70,6 +73,9 @@ pub fn routes() -> Routes {
         .get("/admin/roles", SIGNED_IN, roles)
         .get("/admin/plants", needs(PlantsRead), plants)
         .get("/audit", needs(AuditRead), audit)
+        .get("/floor", needs(FloorRead), floor_board)
+        .get("/floor/andon", needs(FloorRead), floor_andon)
+        .get("/floor/oee", needs(FloorRead), floor_oee)
         .get("/assets/app.css", PUBLIC, css)
         .get("/assets/app.js", PUBLIC, js)
 }
@@ -190,7 +196,9 @@ impl Ctx {
         let t = T::new(lang, zone);
         let mut nav = Vec::new();
         if let Some(p) = principal {
-            let links: [(&str, &str, Option<Permission>); 5] = [
+            let links: [(&str, &str, Option<Permission>); 7] = [
+                ("/floor", "nav_floor", Some(Permission::FloorRead)),
+                ("/floor/oee", "nav_oee", Some(Permission::FloorRead)),
                 ("/account", "nav_account", None),
                 ("/admin/users", "nav_users", Some(Permission::UsersRead)),
                 ("/admin/roles", "nav_roles", None),
@@ -815,4 +823,359 @@ mod tests {
             ("2026-12-06 08:30", "UTC")
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The floor: board, andon, OEE ([`crate::api::floor`] answers the same figures as JSON)
+
+/// A plant one may choose on a floor page.
+pub struct PlantChoice {
+    pub plant: String,
+    pub name: String,
+    pub current: bool,
+}
+
+/// The plants of the caller's scope, the asked one (else the first) marked current.
+async fn plant_choices(
+    state: &AppState,
+    p: &Principal,
+    asked: Option<&str>,
+) -> Result<(Vec<PlantChoice>, Option<String>), AppError> {
+    let plants: Vec<_> = state
+        .store()
+        .plants()
+        .await?
+        .into_iter()
+        .filter(|x| p.read.contains(&x.plant))
+        .collect();
+    let current = asked
+        .filter(|a| plants.iter().any(|x| x.plant == *a))
+        .map(str::to_owned)
+        .or_else(|| plants.first().map(|x| x.plant.clone()));
+    if let Some(a) = asked
+        && current.as_deref() != Some(a)
+    {
+        return Err(AppError::not_found(format!("no plant {a:?}")));
+    }
+    let choices = plants
+        .into_iter()
+        .map(|x| PlantChoice {
+            current: current.as_deref() == Some(x.plant.as_str()),
+            plant: x.plant,
+            name: x.name,
+        })
+        .collect();
+    Ok((choices, current))
+}
+
+#[derive(Template)]
+#[template(path = "floor_board.html")]
+struct BoardPage {
+    t: T,
+    shell: Shell,
+    plants: Vec<PlantChoice>,
+    plant: String,
+    /// The board's JSON, safe inside `<script type="application/json">`; the script renders
+    /// it and then what `GET /api/v1/floor/live` sends.
+    board: String,
+    andon: bool,
+}
+
+async fn board_page(
+    state: AppState,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+    andon: bool,
+) -> Result<Response, AppError> {
+    let path = if andon { "/floor/andon" } else { "/floor" };
+    let ctx = Ctx::new(Some(&p), &uri, &headers, path);
+    let asked = query_value(&uri, "plant");
+    let (plants, plant) = plant_choices(&state, &p, asked.as_deref()).await?;
+    let plant = plant.unwrap_or_default();
+    let board = crate::api::floor::board_of(&state, &p.read, Some(&plant), Utc::now()).await?;
+    let json =
+        serde_json::to_string(&board).map_err(|e| AppError::internal(format!("the board: {e}")))?;
+    let page = BoardPage {
+        t: ctx_t(&ctx),
+        shell: ctx_shell(&ctx),
+        plants,
+        plant,
+        board: script_json(&json),
+        andon,
+    };
+    Ok(ctx.respond(StatusCode::OK, page.render()))
+}
+
+async fn floor_board(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    board_page(state, p, uri, headers, false).await
+}
+
+async fn floor_andon(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    board_page(state, p, uri, headers, true).await
+}
+
+/// One row of figures as the OEE page shows it: percentages and hours, ready to print.
+pub struct FigureRow {
+    pub key: String,
+    pub availability: String,
+    pub effectiveness: String,
+    pub quality: String,
+    pub oee: String,
+    /// 0 to 1, for the bar.
+    pub oee_value: f64,
+    pub pbt_h: String,
+    pub apt_h: String,
+    pub down_h: String,
+    pub good: u64,
+    pub scrap: u64,
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "–".to_owned(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn hours(ms: i64) -> String {
+    format!("{:.2}", ms as f64 / 3_600_000.0)
+}
+
+fn figure_row(key: String, f: &crate::api::floor::FigureView) -> FigureRow {
+    FigureRow {
+        key,
+        availability: pct(f.availability),
+        effectiveness: pct(f.effectiveness),
+        quality: pct(f.quality),
+        oee: pct(f.oee),
+        oee_value: f.oee.unwrap_or(0.0).clamp(0.0, 1.0),
+        pbt_h: hours(f.figures.pbt_ms),
+        apt_h: hours(f.figures.apt_ms),
+        down_h: hours(f.figures.adot_ms),
+        good: f.figures.gq,
+        scrap: f.figures.scrap,
+    }
+}
+
+pub struct ByOption {
+    pub value: &'static str,
+    pub key: &'static str,
+    pub selected: bool,
+}
+
+pub struct FigureTable {
+    pub title: &'static str,
+    pub id: &'static str,
+    pub rows: Vec<FigureRow>,
+}
+
+pub struct ParetoTable {
+    pub title: &'static str,
+    pub id: &'static str,
+    pub bars: Vec<ParetoBar>,
+}
+
+/// A Pareto bar: the reason, its hours or count, its share and the cumulative share.
+pub struct ParetoBar {
+    pub key: String,
+    pub value: String,
+    pub share: f64,
+    pub share_text: String,
+    pub cumulative: String,
+}
+
+fn pareto_bars(rows: &[crate::mes::pareto::ParetoRow], as_hours: bool) -> Vec<ParetoBar> {
+    rows.iter()
+        .map(|r| ParetoBar {
+            key: if r.key.is_empty() {
+                "–".to_owned()
+            } else {
+                r.key.clone()
+            },
+            value: if as_hours {
+                hours(r.value)
+            } else {
+                r.value.to_string()
+            },
+            share: r.share,
+            share_text: format!("{:.1}%", r.share * 100.0),
+            cumulative: format!("{:.1}%", r.cumulative * 100.0),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "floor_oee.html")]
+struct OeePage {
+    t: T,
+    shell: Shell,
+    plants: Vec<PlantChoice>,
+    from: String,
+    to: String,
+    time_zone: String,
+    by_options: Vec<ByOption>,
+    total: FigureRow,
+    /// Buckets (the trend), lines, stations.
+    tables: Vec<FigureTable>,
+    /// Down time by reason and by category, planned down time, scrap by station.
+    paretos: Vec<ParetoTable>,
+    setup_h: String,
+    idle_h: String,
+    unknown_h: String,
+    speed_loss_h: String,
+    /// The same figures as JSON (`GET /api/v1/floor/oee` with this page's query).
+    api_href: String,
+}
+
+async fn floor_oee(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    use crate::api::floor::{By, OeeQuery};
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/floor/oee");
+    let asked = query_value(&uri, "plant");
+    let (plants, plant) = plant_choices(&state, &p, asked.as_deref()).await?;
+    let plant = plant.ok_or_else(|| AppError::not_found("no plant to show"))?;
+    let by = match query_value(&uri, "by").as_deref() {
+        Some("shift") => By::Shift,
+        Some("week") => By::Week,
+        Some("month") => By::Month,
+        Some("total") => By::Total,
+        _ => By::Day,
+    };
+    let parse_at = |name: &str| -> Result<Option<DateTime<Utc>>, AppError> {
+        query_value(&uri, name)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                DateTime::parse_from_rfc3339(&v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| {
+                        AppError::bad_request(format!("{name}: {v:?} is not RFC 3339: {e}"))
+                    })
+            })
+            .transpose()
+    };
+    let q = OeeQuery {
+        plant: plant.clone(),
+        line: None,
+        edge_id: None,
+        station: None,
+        from: parse_at("from")?,
+        to: parse_at("to")?,
+        by,
+    };
+    let report = crate::api::floor::oee_report(&state, &q, Utc::now()).await?;
+    let by_name = match by {
+        By::Shift => "shift",
+        By::Day => "day",
+        By::Week => "week",
+        By::Month => "month",
+        By::Total => "total",
+    };
+    let from = report
+        .from
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = report.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let page = OeePage {
+        t: ctx_t(&ctx),
+        shell: ctx_shell(&ctx),
+        plants,
+        api_href: format!(
+            "/api/v1/floor/oee?plant={}&by={by_name}&from={}&to={}",
+            encode(&plant),
+            encode(&from),
+            encode(&to)
+        ),
+        time_zone: report.time_zone.clone(),
+        total: figure_row("total".into(), &report.total),
+        by_options: [
+            ("shift", "by_shift"),
+            ("day", "by_day"),
+            ("week", "by_week"),
+            ("month", "by_month"),
+            ("total", "by_total"),
+        ]
+        .into_iter()
+        .map(|(value, key)| ByOption {
+            value,
+            key,
+            selected: value == by_name,
+        })
+        .collect(),
+        tables: vec![
+            FigureTable {
+                title: "oee_trend",
+                id: "oee-buckets",
+                rows: report
+                    .buckets
+                    .iter()
+                    .map(|b| figure_row(b.key.clone(), &b.figures))
+                    .collect(),
+            },
+            FigureTable {
+                title: "by_line",
+                id: "oee-lines",
+                rows: report
+                    .lines
+                    .iter()
+                    .map(|l| figure_row(l.line.clone(), &l.figures))
+                    .collect(),
+            },
+            FigureTable {
+                title: "by_station",
+                id: "oee-stations",
+                rows: report
+                    .stations
+                    .iter()
+                    .map(|s| {
+                        let name = if s.station.is_empty() {
+                            s.edge_id.clone()
+                        } else {
+                            format!("{}/{}", s.edge_id, s.station)
+                        };
+                        figure_row(name, &s.figures)
+                    })
+                    .collect(),
+            },
+        ],
+        paretos: vec![
+            ParetoTable {
+                title: "pareto_down",
+                id: "pareto-down",
+                bars: pareto_bars(&report.losses.down_by_reason, true),
+            },
+            ParetoTable {
+                title: "pareto_category",
+                id: "pareto-category",
+                bars: pareto_bars(&report.losses.down_by_category, true),
+            },
+            ParetoTable {
+                title: "pareto_planned",
+                id: "pareto-planned",
+                bars: pareto_bars(&report.losses.planned_by_reason, true),
+            },
+            ParetoTable {
+                title: "pareto_scrap",
+                id: "pareto-scrap",
+                bars: pareto_bars(&report.losses.scrap_by_station, false),
+            },
+        ],
+        setup_h: hours(report.losses.setup_ms),
+        idle_h: hours(report.losses.idle_ms),
+        unknown_h: hours(report.losses.unknown_ms),
+        speed_loss_h: hours(report.losses.speed_loss_ms),
+        from,
+        to,
+    };
+    Ok(ctx.respond(StatusCode::OK, page.render()))
 }

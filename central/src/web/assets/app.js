@@ -426,6 +426,105 @@
     load();
   }
 
+  // The plant board and the andon: rendered from the board's JSON in the page, then from
+  // every `board` event of GET /api/v1/floor/live (EventSource reconnects by itself).
+  const board = byId('board');
+  if (board) {
+    const andon = board.classList.contains('andon');
+    const status = byId('live-status');
+    const empty = byId('board-empty');
+    // Stops first on the andon: what the hall must see from afar.
+    const rank = { down: 0, setup: 1, idle: 2, off: 3, unknown: 4, running: 5 };
+    const stateText = {
+      running: 'state_running',
+      idle: 'state_idle',
+      down: 'state_down',
+      setup: 'state_setup',
+      off: 'state_off',
+      unknown: 'state_unknown',
+    };
+    const duration = (seconds) => {
+      const s = Math.max(0, Math.floor(seconds));
+      const h = Math.floor(s / 3600);
+      const m = Math.floor((s % 3600) / 60);
+      return h > 0 ? `${h}h ${String(m).padStart(2, '0')}m` : `${m}m ${String(s % 60).padStart(2, '0')}s`;
+    };
+    const percent = (x) => (x == null ? '–' : (x * 100).toFixed(1) + '%');
+    const line = (parent, className, text) => {
+      const p = document.createElement('p');
+      p.className = className;
+      p.textContent = text;
+      parent.append(p);
+      return p;
+    };
+    const render = (data) => {
+      const stations = (data.stations || []).slice();
+      const stateOf = (s) => s.state || 'unknown';
+      stations.sort((a, b) =>
+        andon
+          ? rank[stateOf(a)] - rank[stateOf(b)] || (b.for_s || 0) - (a.for_s || 0)
+          : String(a.line || '').localeCompare(String(b.line || '')) ||
+            String(a.edge_id).localeCompare(String(b.edge_id)) ||
+            String(a.station).localeCompare(String(b.station)));
+      board.replaceChildren();
+      for (const s of stations) {
+        const state = stateOf(s);
+        const card = document.createElement('article');
+        card.className = 'station state-' + state;
+        card.dataset.edge = s.edge_id;
+        card.dataset.station = s.station;
+        card.dataset.state = state;
+        const head = document.createElement('header');
+        const name = document.createElement('h2');
+        name.textContent = s.work_center || s.station || s.edge_id;
+        const where = document.createElement('span');
+        where.className = 'where';
+        where.textContent = [s.line, s.edge_id + (s.station ? '/' + s.station : '')].filter(Boolean).join(' · ');
+        head.append(name, where);
+        card.append(head);
+        const stateLine = line(card, 'state', t(stateText[state] || 'state_unknown'));
+        if (s.for_s != null) stateLine.textContent += ' · ' + t('for_duration', { duration: duration(s.for_s) });
+        if (state === 'down' || state === 'setup' || state === 'idle') {
+          const reason = lang === 'zh' ? s.reason_name_zh || s.reason_name : s.reason_name;
+          line(card, 'reason', reason || s.reason || t('no_reason'));
+        }
+        if (s.work_order) {
+          const qty = s.order_qty ? ' ' + t('of_qty', { qty: s.order_qty }) : '';
+          line(card, 'order', `${t('work_order')} ${s.work_order}${s.operation ? ' / ' + s.operation : ''}`);
+          line(card, 'counts', `${t('good')} ${s.good}${qty} · ${t('scrap')} ${s.scrap}`);
+        } else {
+          line(card, 'order none', t('no_order'));
+        }
+        line(card, 'operator', s.operator ? `${t('operator')} ${s.operator}` : t('no_operator'));
+        if (s.shift) line(card, 'shift-oee', `${t('shift_oee')} ${percent(s.shift.oee)}`);
+        if (!andon) {
+          line(card, 'edge', `${t('edge_health')}: ${t('last_contact')} ${s.last_contact ? formatTime(s.last_contact) : t('never')}` +
+            ` · ${t('backlog')} ${s.backlog == null ? '–' : s.backlog} · ${t('plan_version')} ${s.plan_version_applied}`);
+        }
+        board.append(card);
+      }
+      if (empty) empty.hidden = stations.length > 0;
+      board.dataset.generatedAt = data.generated_at || '';
+      if (status) {
+        status.dataset.state = 'live';
+        status.textContent = t('live_on', { time: formatTime(data.generated_at) });
+      }
+    };
+    const initial = byId('board-data');
+    if (initial) render(JSON.parse(initial.textContent));
+    if (window.EventSource) {
+      const plant = board.dataset.plant;
+      const source = new EventSource('/api/v1/floor/live' + (plant ? '?plant=' + encodeURIComponent(plant) : ''));
+      source.addEventListener('board', (e) => render(JSON.parse(e.data)));
+      source.addEventListener('error', () => {
+        if (status) {
+          status.dataset.state = 'lost';
+          status.textContent = t('live_lost');
+        }
+      });
+    }
+  }
+
   // For the tests and anyone curious: the language and zone the page runs in.
   document.documentElement.dataset.ready = lang + ' ' + timeZone;
 })();
