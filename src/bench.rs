@@ -13,6 +13,7 @@ mod authz;
 mod floor;
 mod instances;
 mod mqtt_ingest;
+mod oee;
 use mqtt_ingest::mqtt_ingest;
 mod memory_poll;
 mod scan;
@@ -94,6 +95,25 @@ pub enum Which {
         events_per_edge: usize,
         #[arg(long, default_value_t = 5000)]
         batch: usize,
+    },
+    /// The floor's projections (issue 15): central's ingest with and without them, the OEE
+    /// and board answers over a plant's history (p50, p95), and the time until a stop shows
+    /// on many open live pages (p99).
+    Oee {
+        #[arg(long, default_value_t = 20)]
+        lines: usize,
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+        #[arg(long, default_value_t = 10_000_000)]
+        history_events: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        ingest_events: u64,
+        #[arg(long, default_value_t = 200)]
+        pages: usize,
+        #[arg(long, default_value_t = 30)]
+        samples: usize,
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
     },
     /// QoS 1 ingest from Mosquitto (127.0.0.1:1883) into the journal through the edge's MQTT
     /// source and processor, each message committed before its acknowledgement, against
@@ -245,6 +265,23 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             batch,
         } => runtime.block_on(central_ingest(edges, events_per_edge, batch)),
         Which::MqttIngest { messages } => runtime.block_on(mqtt_ingest(messages)),
+        Which::Oee {
+            lines,
+            days,
+            history_events,
+            ingest_events,
+            pages,
+            samples,
+            rounds,
+        } => runtime.block_on(oee::oee(oee::OeeBench {
+            lines,
+            days,
+            history_events,
+            ingest_events,
+            pages,
+            samples,
+            rounds,
+        })),
         Which::Instances {
             edges,
             events_per_edge,

@@ -22,7 +22,7 @@ use axum::extract::State;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use protocol::MachineState;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// At most this many stop reasons a plant.
 pub const MAX_STOP_REASONS: usize = 500;
@@ -56,6 +56,7 @@ pub fn routes() -> Routes {
         .get("/api/v1/floor/board", needs(FloorRead), board)
         .get("/api/v1/floor/oee", needs(FloorRead), oee_figures)
         .get("/api/v1/floor/live", needs(FloorRead), live)
+        .get("/api/v1/floor/metrics", needs(FloorRead), floor_metrics)
         .get("/api/v1/floor/history", needs(FloorRead), station_history)
         .post("/api/v1/floor/rebuild", needs(FloorManage), rebuild)
 }
@@ -336,8 +337,161 @@ async fn current_shift_figures(
         .store()
         .station_history(s.edge_id.clone(), s.station.clone(), run.start, now)
         .await?;
-    let figures = figures_of(&history, run, run.start, now, now, &planned);
+    let figures = figures_of(
+        &Prepared::new(&history, now),
+        run,
+        run.start,
+        now,
+        now,
+        &planned,
+    );
     Ok(Some(FigureView::new(figures)))
+}
+
+/// A label value of the OpenMetrics text: backslash, quote and newline escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The board as Prometheus gauges (OpenMetrics text), for a plant's own dashboards: each
+/// station's current shift OEE and its factors, its state (one gauge a state, 1 for the one
+/// it is in) and how long it has been in it. Scraped with a token that has `floor.read`
+/// (Prometheus' `authorization` in the scrape config); the plants of that token's scope.
+async fn floor_metrics(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<impl axum::response::IntoResponse, AppError> {
+    use std::fmt::Write;
+    let board = board_of(&state, &p.read, None, Utc::now()).await?;
+    let mut out = String::new();
+    let gauges: [(&str, &str, fn(&BoardStation) -> Option<f64>); 5] = [
+        (
+            "mes_floor_oee",
+            "OEE of the current shift so far (ISO 22400-2), 0 to 1",
+            |s| s.shift.as_ref().and_then(|f| f.oee),
+        ),
+        (
+            "mes_floor_availability",
+            "availability APT/PBT of the current shift so far",
+            |s| s.shift.as_ref().and_then(|f| f.availability),
+        ),
+        (
+            "mes_floor_effectiveness",
+            "effectiveness PRI x PQ / APT of the current shift so far",
+            |s| s.shift.as_ref().and_then(|f| f.effectiveness),
+        ),
+        (
+            "mes_floor_quality",
+            "quality GQ/PQ of the current shift so far",
+            |s| s.shift.as_ref().and_then(|f| f.quality),
+        ),
+        (
+            "mes_floor_state_seconds",
+            "seconds the station has been in its state",
+            |s| s.for_s.map(|v| v as f64),
+        ),
+    ];
+    let labels = |s: &BoardStation| {
+        format!(
+            "plant=\"{}\",line=\"{}\",edge_id=\"{}\",station=\"{}\"",
+            label(&s.station.plant),
+            label(s.station.line.as_deref().unwrap_or_default()),
+            label(&s.station.edge_id),
+            label(&s.station.station)
+        )
+    };
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# TYPE {name} gauge\n# HELP {name} {help}");
+        for s in &board.stations {
+            if let Some(v) = value(s) {
+                let _ = writeln!(out, "{name}{{{}}} {v}", labels(s));
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# TYPE mes_floor_state gauge\n# HELP mes_floor_state 1 for the state the station is in"
+    );
+    for s in &board.stations {
+        let now = state_key(s.station.state);
+        for key in ["running", "idle", "down", "setup", "off", "unknown"] {
+            let _ = writeln!(
+                out,
+                "mes_floor_state{{{},state=\"{key}\"}} {}",
+                labels(s),
+                u8::from(key == now)
+            );
+        }
+    }
+    out.push_str("# EOF\n");
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    ))
+}
+
+/// The boards the live feed sends, one per (plants the page may see, plant asked): the pages of
+/// one scope share one computation of the board per change instead of one each.
+#[derive(Default)]
+pub struct BoardCache(
+    std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<Option<CachedBoard>>>>>,
+);
+
+pub struct CachedBoard {
+    generation: u64,
+    at: std::time::Instant,
+    json: std::sync::Arc<str>,
+}
+
+/// Scopes kept at most; past it the cache starts again (a scope is a set of plants).
+const MAX_CACHED_BOARDS: usize = 1024;
+
+/// A board younger than this is sent again as it is when nothing changed meanwhile.
+const BOARD_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The board's JSON for `scope` and `plant` as of floor change `generation`: computed by the
+/// first page that asks, the others of the same scope wait for it and send the same text.
+async fn shared_board(
+    state: &AppState,
+    scope: &PlantScope,
+    plant: Option<&str>,
+    generation: u64,
+) -> Result<std::sync::Arc<str>, AppError> {
+    let key = format!("{scope:?}|{plant:?}");
+    let slot = {
+        let mut boards = state
+            .floor_boards()
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if boards.len() >= MAX_CACHED_BOARDS && !boards.contains_key(&key) {
+            boards.clear();
+        }
+        boards.entry(key).or_default().clone()
+    };
+    let mut cached = slot.lock().await;
+    if let Some(c) = cached.as_ref()
+        && c.generation == generation
+        && c.at.elapsed() < BOARD_FRESH
+    {
+        return Ok(c.json.clone());
+    }
+    let board = board_of(state, scope, plant, Utc::now()).await?;
+    let json: std::sync::Arc<str> = serde_json::to_string(&board)
+        .map_err(|e| AppError::internal(format!("the board: {e}")))?
+        .into();
+    *cached = Some(CachedBoard {
+        generation,
+        at: std::time::Instant::now(),
+        json: json.clone(),
+    });
+    Ok(json)
 }
 
 /// A live page hears at least this often, changed or not (durations and the shift move on).
@@ -381,18 +535,18 @@ async fn live(
                                 return None;
                             }
                             tokio::time::sleep(LIVE_COALESCE).await;
-                            updates.borrow_and_update();
                         }
                         () = tokio::time::sleep(LIVE_REFRESH) => {}
                         () = state.shutting_down() => return None,
                     }
                 }
-                let event = match board_of(&state, &scope, plant.as_deref(), Utc::now()).await {
-                    Ok(board) => Event::default()
+                let generation = *updates.borrow_and_update();
+                let shared = shared_board(&state, &scope, plant.as_deref(), generation).await;
+                let event = match shared {
+                    Ok(json) => Event::default()
                         .event("board")
                         .retry(std::time::Duration::from_secs(1))
-                        .json_data(&board)
-                        .unwrap_or_else(|e| Event::default().event("problem").data(e.to_string())),
+                        .data(&*json),
                     Err(e) => Event::default()
                         .event("problem")
                         .data(e.body().error.message),
@@ -404,9 +558,43 @@ async fn live(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// The figures of one station over one shift run clipped to `[from, to)` and to `now`.
+/// A station's history as `mes::oee` takes it, in time order (spans do not overlap), so
+/// each shift run is handed only its own part ([`figures_of`]).
+struct Prepared {
+    spans: Vec<oee::StateSpan>,
+    counts: Vec<oee::Count>,
+}
+
+impl Prepared {
+    fn new(history: &StationHistory, now: DateTime<Utc>) -> Prepared {
+        let spans = history
+            .spans
+            .iter()
+            .map(|s| oee::StateSpan {
+                from: s.from,
+                to: s.to.unwrap_or(now).max(s.from),
+                state: s.state,
+                reason: s.reason.clone(),
+            })
+            .collect();
+        let counts = history
+            .counts
+            .iter()
+            .map(|c| oee::Count {
+                minute: c.minute,
+                good: c.good,
+                scrap: c.scrap,
+                ideal_cycle_ms: c.ideal_cycle_ms,
+            })
+            .collect();
+        Prepared { spans, counts }
+    }
+}
+
+/// The figures of one station over one shift run clipped to `[from, to)` and to `now`: the
+/// spans and counts of the run found by binary search, so a month of shifts reads each once.
 fn figures_of(
-    history: &StationHistory,
+    history: &Prepared,
     run: &ShiftRun,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -416,27 +604,18 @@ fn figures_of(
     let Some(run) = run.clipped(from, to.min(now)) else {
         return Figures::default();
     };
-    let spans: Vec<oee::StateSpan> = history
-        .spans
-        .iter()
-        .map(|s| oee::StateSpan {
-            from: s.from,
-            to: s.to.unwrap_or(now).max(s.from),
-            state: s.state,
-            reason: s.reason.clone(),
-        })
-        .collect();
-    let counts: Vec<oee::Count> = history
-        .counts
-        .iter()
-        .map(|c| oee::Count {
-            minute: c.minute,
-            good: c.good,
-            scrap: c.scrap,
-            ideal_cycle_ms: c.ideal_cycle_ms,
-        })
-        .collect();
-    oee::figures(&oee::Window::of_run(&run), &spans, &counts, planned)
+    let spans = &history.spans;
+    let first = spans.partition_point(|s| s.to <= run.start);
+    let last = spans.partition_point(|s| s.from < run.end).max(first);
+    let counts = &history.counts;
+    let c0 = counts.partition_point(|c| c.minute < run.start);
+    let c1 = counts.partition_point(|c| c.minute < run.end).max(c0);
+    oee::figures(
+        &oee::Window::of_run(&run),
+        spans.get(first..last).unwrap_or_default(),
+        counts.get(c0..c1).unwrap_or_default(),
+        planned,
+    )
 }
 
 /// Figures with their ratios.
@@ -643,6 +822,7 @@ pub async fn oee_report(
             .store()
             .station_history(s.edge_id.clone(), s.station.clone(), first, to.min(now))
             .await?;
+        let history = Prepared::new(&history, now);
         let mut station_total = Figures::default();
         for run in &runs {
             let f = figures_of(&history, run, from, to, now, &planned);
@@ -840,6 +1020,9 @@ pub fn document_into(document: &mut serde_json::Value) {
             "description": "`text/event-stream`: an `event: board` with the board's JSON (as `GET /api/v1/floor/board`) at once, then after every batch that changed the floor at any central instance on the same database (at most one per 100 ms) and every 15 s; `event: problem` with a message when the board cannot be read. The stream ends when central shuts down; `retry: 1000` tells the browser to reconnect after a second.",
             "parameters": [q("plant", "one plant; all one may see when absent")],
             "responses": {"200": {"description": "server-sent events", "content": {"text/event-stream": {}}}, "401": error, "404": error}}},
+        "/api/v1/floor/metrics": {"get": {"summary": "the board as Prometheus gauges (OpenMetrics text)", "tags": ["floor"],
+            "description": "Per station (labels plant, line, edge_id, station): `mes_floor_oee`, `mes_floor_availability`, `mes_floor_effectiveness`, `mes_floor_quality` of the current shift so far, `mes_floor_state_seconds`, and `mes_floor_state{state=...}` 1 for the state it is in. Scrape with a token that has `floor.read`; the plants of its scope.",
+            "responses": {"200": {"description": "OpenMetrics text", "content": {"application/openmetrics-text": {}}}, "401": error, "403": error}}},
         "/api/v1/floor/rebuild": {"post": {"summary": "rebuild the floor's projections from the stored events", "tags": ["floor"],
             "description": "Empties the projections and replays every stored event not in quarantine; the result equals what ingest kept, so it changes nothing that was right.",
             "responses": {"200": {"description": "{events, stations, spans, count_rows}"}, "401": error, "403": error}}}

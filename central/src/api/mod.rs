@@ -113,6 +113,8 @@ struct Inner {
     /// Bumped when a batch (here or at another instance) changed the floor's projections:
     /// what the live pages wait on.
     floor: watch::Sender<u64>,
+    /// The live feed's boards, shared by the pages of one scope.
+    floor_boards: crate::api::floor::BoardCache,
 }
 
 /// The timeouts of signed-in page sessions.
@@ -150,6 +152,7 @@ impl AppState {
                 following: std::sync::atomic::AtomicBool::new(false),
                 ingest_order: crate::ingest_order::IngestOrder::default(),
                 floor: watch::channel(0).0,
+                floor_boards: crate::api::floor::BoardCache::default(),
             }),
         }
     }
@@ -205,6 +208,10 @@ impl AppState {
     /// Tells the live pages that the floor changed.
     pub fn floor_changed(&self) {
         self.inner.floor.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn floor_boards(&self) -> &crate::api::floor::BoardCache {
+        &self.inner.floor_boards
     }
 
     /// What the live pages wait on: a new value when the floor changed.

@@ -742,6 +742,7 @@ impl Store for SqlStore {
             let mut booking = inventory::Booking::default();
             let mut unassigned = stations::UnassignedSums::default();
             let mut floor = floor::FloorBatch::default();
+            let floor_on = floor::projections_on();
             // The plant of the edge's line, read once a batch when a movement needs it.
             let mut plant: Option<crate::people::plants::Plant> = None;
             let mut quarantined = Vec::new();
@@ -761,7 +762,7 @@ impl Store for SqlStore {
                 if let Some((station, good, scrap)) = &row.unassigned {
                     unassigned.add(station, *good, *scrap, &row.at)?;
                 }
-                if let Some(fact) = &row.floor {
+                if let Some(fact) = row.floor.as_ref().filter(|_| floor_on) {
                     floor.apply(&tx, edge_id.as_str(), row.seq, &row.at, fact)?;
                 }
                 if let Some(facts) = &row.facts {

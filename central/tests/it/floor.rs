@@ -393,4 +393,23 @@ async fn issue_15_the_board_shows_each_station_and_the_live_feed_sends_a_change(
     assert_eq!(st10["reason"], "JAM");
     assert_eq!(st10["reason_name"], "Jam");
     assert_eq!(st10["reason_name_zh"], "卡料");
+
+    // The same board for Prometheus.
+    let metrics = h.get("/api/v1/floor/metrics", ADMIN).await;
+    ok(&metrics);
+    let text = metrics.json.as_str().unwrap_or_default();
+    let st10 = r#"plant="default",line="L1",edge_id="line-1",station="st-10""#;
+    assert!(
+        text.contains(&format!("mes_floor_state{{{st10},state=\"down\"}} 1")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("mes_floor_state{{{st10},state=\"running\"}} 0")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("mes_floor_state_seconds{{{st10}}} ")),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
 }

@@ -71,7 +71,6 @@ CREATE TABLE IF NOT EXISTS floor_counts (
     reports    INTEGER NOT NULL,
     PRIMARY KEY (edge_id, station, minute, work_order, operation)
 );
-CREATE INDEX IF NOT EXISTS floor_counts_minute ON floor_counts (minute);
 ";
 
 /// Columns added to tables older versions made: routings' and work orders' ideal cycle time
@@ -89,6 +88,19 @@ pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Whether ingest keeps the projections: always, but for `mes bench oee`'s baseline (the same
+/// ingest without them, in the same run). Not a setting: pages and OEE read the projections.
+static PROJECTIONS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+#[doc(hidden)]
+pub fn set_projections_for_bench(on: bool) {
+    PROJECTIONS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub(super) fn projections_on() -> bool {
+    PROJECTIONS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Counts saturate here, as the unassigned sums do.
@@ -203,26 +215,35 @@ struct Span {
 }
 
 /// One batch's (or one rebuild's) effect on the floor's projections of one edge, worked out
-/// in memory in seq order and written with [`FloorBatch::write`].
+/// in memory in seq order and written with [`FloorBatch::write`]. Counts are keyed by the
+/// batch's own strings: nothing is allocated per production report while the writer lock is
+/// held.
 #[derive(Default)]
-pub(super) struct FloorBatch {
+pub(super) struct FloorBatch<'a> {
     /// The edge's `floor_state` rows, read on the first fact of the batch.
     now: Option<BTreeMap<String, Now>>,
     changed: BTreeSet<String>,
     spans: Vec<Span>,
-    /// `(station, minute, work_order, operation)` → `(good, scrap, reports)`.
-    counts: BTreeMap<(String, String, String, i64), (i64, i64, i64)>,
+    /// `(station, minute prefix of the time, work_order, operation)` →
+    /// `(good, scrap, reports)`.
+    counts: BTreeMap<(&'a str, &'a str, &'a str, i64), (i64, i64, i64)>,
 }
 
-/// `at` (as `ts` writes it: `2026-12-06T08:31:12.345678Z`) cut to its minute.
-fn minute_of(at: &str) -> String {
-    match at.get(..17) {
-        Some(head) if at.len() >= 17 => format!("{head}00.000000Z"),
-        _ => at.to_owned(),
+/// The minute of `at` (as `ts` writes it: `2026-12-06T08:31:12.345678Z`) as its prefix
+/// `2026-12-06T08:31:`; [`minute_text`] makes the stored minute of it.
+fn minute_prefix(at: &str) -> &str {
+    at.get(..17).unwrap_or(at)
+}
+
+fn minute_text(prefix: &str) -> String {
+    if prefix.len() == 17 {
+        format!("{prefix}00.000000Z")
+    } else {
+        prefix.to_owned()
     }
 }
 
-impl FloorBatch {
+impl<'a> FloorBatch<'a> {
     fn now(
         &mut self,
         conn: &Connection,
@@ -259,8 +280,8 @@ impl FloorBatch {
         conn: &Connection,
         edge_id: &str,
         seq: i64,
-        at: &str,
-        fact: &FloorFact,
+        at: &'a str,
+        fact: &'a FloorFact,
     ) -> Result<(), StoreError> {
         match fact {
             FloorFact::Count {
@@ -273,12 +294,7 @@ impl FloorBatch {
                 let (good, scrap) = (to_i64(*good)?, to_i64(*scrap)?);
                 let sum = self
                     .counts
-                    .entry((
-                        station.clone(),
-                        minute_of(at),
-                        work_order.clone(),
-                        *operation,
-                    ))
+                    .entry((station, minute_prefix(at), work_order, *operation))
                     .or_insert((0, 0, 0));
                 sum.0 = sum.0.saturating_add(good);
                 sum.1 = sum.1.saturating_add(scrap);
@@ -338,9 +354,9 @@ impl FloorBatch {
         for ((station, minute, work_order, operation), (good, scrap, reports)) in &self.counts {
             values.extend([
                 Value::from(edge_id),
-                Value::from(station.as_str()),
-                Value::from(minute.as_str()),
-                Value::from(work_order.as_str()),
+                Value::from(*station),
+                Value::from(minute_text(minute)),
+                Value::from(*work_order),
                 Value::from(*operation),
                 Value::from(*good),
                 Value::from(*scrap),
@@ -471,16 +487,18 @@ pub(super) fn rebuild_in(tx: &Transaction<'_>) -> Result<Rebuilt, StoreError> {
                 break;
             };
             after = last;
-            for (seq, body) in rows {
-                // Stored events were read at ingest; one that no longer reads would have
-                // been quarantined, and is left out here as there.
-                let Ok(event) = serde_json::from_str::<protocol::Event>(&body) else {
-                    continue;
-                };
-                if let Some(fact) = FloorFact::of(&event) {
-                    batch.apply(tx, &edge, seq, &super::ts(event.at), &fact)?;
-                    done.events += 1;
-                }
+            // Stored events were read at ingest; one that no longer reads would have been
+            // quarantined, and is left out here as there.
+            let facts: Vec<(i64, String, FloorFact)> = rows
+                .into_iter()
+                .filter_map(|(seq, body)| {
+                    let event = serde_json::from_str::<protocol::Event>(&body).ok()?;
+                    Some((seq, super::ts(event.at), FloorFact::of(&event)?))
+                })
+                .collect();
+            for (seq, at, fact) in &facts {
+                batch.apply(tx, &edge, *seq, at, fact)?;
+                done.events += 1;
             }
             batch.write(tx, &edge)?;
         }
@@ -711,15 +729,12 @@ fn station_history(
             });
         }
     }
+    // A plain range of the primary key (a month of a station is tens of thousands of rows);
+    // the ideal cycle times of the few operations it names are looked up once each.
     let mut stmt = conn.prepare_cached(
-        "SELECT c.minute, c.work_order, c.operation, c.good, c.scrap,
-                COALESCE(o.ideal_cycle_ms, r.ideal_cycle_ms)
-         FROM floor_counts c
-         LEFT JOIN wo_operations o ON o.work_order = c.work_order AND o.operation = c.operation
-         LEFT JOIN wo_orders w ON w.work_order = c.work_order
-         LEFT JOIN mes_routing_ops r ON r.item = w.item AND r.operation = c.operation
-         WHERE c.edge_id = ?1 AND c.station = ?2 AND c.minute >= ?3 AND c.minute < ?4
-         ORDER BY c.minute, c.work_order, c.operation",
+        "SELECT minute, work_order, operation, good, scrap FROM floor_counts
+         WHERE edge_id = ?1 AND station = ?2 AND minute >= ?3 AND minute < ?4
+         ORDER BY minute, work_order, operation",
     )?;
     let rows = stmt.query_map(params![edge_id, station, from, to], |r| {
         Ok((
@@ -728,18 +743,35 @@ fn station_history(
             r.get::<_, i64>(2)?,
             r.get::<_, i64>(3)?,
             r.get::<_, i64>(4)?,
-            r.get::<_, Option<i64>>(5)?,
         ))
     })?;
+    let mut ideal: BTreeMap<(String, i64), Option<u64>> = BTreeMap::new();
+    let mut ideal_of = conn.prepare_cached(
+        "SELECT COALESCE(o.ideal_cycle_ms, r.ideal_cycle_ms)
+         FROM wo_operations o JOIN wo_orders w ON w.work_order = o.work_order
+         LEFT JOIN mes_routing_ops r ON r.item = w.item AND r.operation = o.operation
+         WHERE o.work_order = ?1 AND o.operation = ?2",
+    )?;
     for row in rows {
-        let (minute, wo, op, good, scrap, ideal) = row?;
+        let (minute, wo, op, good, scrap) = row?;
+        let ideal_cycle_ms = match ideal.get(&(wo.clone(), op)) {
+            Some(known) => *known,
+            None => {
+                let found: Option<Option<i64>> = ideal_of
+                    .query_row(params![wo.as_str(), op], |r| r.get(0))
+                    .optional()?;
+                let ms = found.flatten().map(count_u64);
+                ideal.insert((wo.clone(), op), ms);
+                ms
+            }
+        };
         history.counts.push(StoredCount {
             minute: utc(&minute)?,
             work_order: (!wo.is_empty()).then_some(wo),
             operation: u32::try_from(op).ok().filter(|n| *n > 0),
             good: count_u64(good),
             scrap: count_u64(scrap),
-            ideal_cycle_ms: ideal.map(count_u64),
+            ideal_cycle_ms,
         });
     }
     Ok(history)
