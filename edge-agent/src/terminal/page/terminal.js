@@ -587,7 +587,7 @@
     openDialog('pin_title', t('pin_text', { operator: badge }), { badge, code: false }, async (fields) => {
       scanChain = scanChain.then(async () => {
         const outcome = await post(stationPath('/sign-in'), { badge, pin: fields.pin });
-        if (outcome) answer(Object.assign({ raw: code }, outcome));
+        if (outcome) answer(Object.assign({ raw: `sign in: ${badge}` }, outcome));
         if (!streamOpen) await refresh();
       });
     });
@@ -596,7 +596,7 @@
   async function signOut() {
     scanChain = scanChain.then(async () => {
       const outcome = await post(stationPath('/sign-out'), {});
-      if (outcome) answer(Object.assign({ raw: code }, outcome));
+      if (outcome) answer(Object.assign({ raw: 'sign out' }, outcome));
       if (!streamOpen) await refresh();
     });
   }
