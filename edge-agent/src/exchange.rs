@@ -121,6 +121,7 @@ impl StationCommand {
             StationAction::CompleteLot { qty, .. } => {
                 format!("complete lot: {}", qty.normalize())
             }
+            StationAction::GiveStopReason { reason, .. } => format!("stop reason: {reason}"),
         };
         ScanRequest {
             raw,
@@ -146,6 +147,12 @@ pub enum StationAction {
     CompleteLot {
         qty: Decimal,
         approved_by: Option<OperatorId>,
+    },
+    /// The reason for the station's stop that began at `since` and that the machine reported
+    /// without one: a code of the plan's `rules.stop_reasons`, or free text when it has none.
+    GiveStopReason {
+        reason: String,
+        since: DateTime<Utc>,
     },
 }
 

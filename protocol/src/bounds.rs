@@ -272,11 +272,25 @@ impl TimeWindow {
     }
 }
 
-/// Checks every field of an event body: ids, texts, quantities, counts, the time.
+/// Checks every field of an event body: ids, texts, quantities, counts, the times.
 pub fn check_event(body: &EventBody, window: &TimeWindow) -> Result<(), Violation> {
     window.check("at", body.at)?;
     check_source(&body.source)?;
-    check_kind(&body.kind)
+    check_kind(&body.kind)?;
+    if let EventKind::StopReasonGiven { since, .. } = &body.kind {
+        window.check("kind.since", *since)?;
+        if *since > body.at {
+            return Err(violation(
+                "kind.since",
+                format!(
+                    "is {}, after the event's time {}; a stop begins before its reason is given",
+                    since.to_rfc3339(),
+                    body.at.to_rfc3339()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_source(source: &Source) -> Result<(), Violation> {
@@ -419,7 +433,21 @@ pub fn check_kind(kind: &EventKind) -> Result<(), Violation> {
             check_id("kind.device", device.as_str())?;
             check_text("kind.message", message)
         }
+        // `since` needs the time window and the event's time: checked by `check_event`.
+        EventKind::StopReasonGiven { reason, .. } => check_reason("kind.reason", reason),
     }
+}
+
+/// A stop reason as given: a code of the plan's list or free text, not blank, within
+/// [`check_text`].
+pub fn check_reason(field: &str, value: &str) -> Result<(), Violation> {
+    if value.trim().is_empty() {
+        return Err(violation(
+            field,
+            "is empty; expected a reason code or text".into(),
+        ));
+    }
+    check_text(field, value)
 }
 
 /// Most work orders in one plan.
@@ -430,6 +458,8 @@ pub const MAX_PLAN_LIST: usize = 200;
 pub const MAX_PLAN_ENTRIES: usize = 10_000;
 /// Longest PHC string of a PIN hash.
 pub const MAX_HASH_LEN: usize = 256;
+/// Most stop reasons one plant lists (`rules.stop_reasons`).
+pub const MAX_STOP_REASONS: usize = 500;
 
 fn check_len(field: &str, n: usize, max: usize) -> Result<(), Violation> {
     if n > max {
@@ -569,16 +599,38 @@ pub fn check_plan(plan: &crate::plan::PlanContent) -> Result<(), Vec<Violation>>
             )));
         }
     }
-    if let Some(rules) = &plan.rules
-        && !(Decimal::ZERO..=Decimal::ONE_THOUSAND).contains(&rules.over_tolerance_pct)
-    {
-        push(Err(violation(
-            "rules.over_tolerance_pct",
-            format!(
-                "is {}; expected a percentage from 0 to 1000",
-                rules.over_tolerance_pct
-            ),
-        )));
+    if let Some(rules) = &plan.rules {
+        if !(Decimal::ZERO..=Decimal::ONE_THOUSAND).contains(&rules.over_tolerance_pct) {
+            push(Err(violation(
+                "rules.over_tolerance_pct",
+                format!(
+                    "is {}; expected a percentage from 0 to 1000",
+                    rules.over_tolerance_pct
+                ),
+            )));
+        }
+        push(check_len(
+            "rules.stop_reasons",
+            rules.stop_reasons.len(),
+            MAX_STOP_REASONS,
+        ));
+        let mut codes = BTreeSet::new();
+        for (i, reason) in rules.stop_reasons.iter().enumerate() {
+            let f = |name: &str| format!("rules.stop_reasons[{i}].{name}");
+            push(check_id(&f("code"), &reason.code));
+            if !codes.insert(reason.code.as_str()) {
+                push(Err(violation(
+                    &f("code"),
+                    format!(
+                        "{} appears twice; a plant lists each stop reason once",
+                        reason.code
+                    ),
+                )));
+            }
+            push(check_reason(&f("name"), &reason.name));
+            push(check_text(&f("name_zh"), &reason.name_zh));
+            push(check_text(&f("category"), &reason.category));
+        }
     }
     push(check_len("gtins", plan.gtins.len(), MAX_PLAN_ENTRIES));
     for (gtin, item) in &plan.gtins {
@@ -805,6 +857,91 @@ mod tests {
                 "work_orders[1].operations[0].description: holds the control or invisible character U+0000 at byte 5",
                 "operators[1].badge: 10442 appears twice; each badge is one person",
             ]
+        );
+    }
+
+    #[test]
+    fn a_plant_s_stop_reasons_are_bounded_and_each_problem_named() {
+        let mut plan = crate::plan::tests::sample_plan().content();
+        let rules = plan.rules.as_mut().unwrap();
+        rules.stop_reasons.push(rules.stop_reasons[0].clone());
+        rules.stop_reasons[1].code = " BREAK".into();
+        rules.stop_reasons[1].name = "".into();
+        rules.stop_reasons[1].name_zh = "休息\u{202E}".into();
+        rules.stop_reasons[1].category = "x".repeat(MAX_TEXT_LEN + 1);
+        let found: Vec<String> = check_plan(&plan)
+            .unwrap_err()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "rules.stop_reasons[1].code: \" BREAK\" starts or ends with a space",
+                "rules.stop_reasons[1].name: is empty; expected a reason code or text",
+                "rules.stop_reasons[1].name_zh: holds the control or invisible character U+202E at byte 6",
+                "rules.stop_reasons[1].category: is 1025 bytes long; at most 1024 are kept",
+                "rules.stop_reasons[2].code: JAM appears twice; a plant lists each stop reason once",
+            ]
+        );
+        let rules = plan.rules.as_mut().unwrap();
+        rules.stop_reasons = (0..=MAX_STOP_REASONS)
+            .map(|i| crate::PlanStopReason {
+                code: format!("R{i}"),
+                name: format!("reason {i}"),
+                name_zh: String::new(),
+                category: "breakdown".into(),
+                planned: false,
+            })
+            .collect();
+        assert_eq!(
+            check_plan(&plan)
+                .unwrap_err()
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>(),
+            ["rules.stop_reasons: has 501 entries; at most 500 are accepted"]
+        );
+    }
+
+    #[test]
+    fn a_stop_reason_names_a_stop_that_began_before_it_within_the_window() {
+        let stop = |reason: &str, since: DateTime<Utc>| EventBody {
+            id: crate::event::tests::id(1),
+            at: at(),
+            source: Source {
+                device: None,
+                station: Some("st-10".into()),
+            },
+            kind: EventKind::StopReasonGiven {
+                reason: reason.into(),
+                since,
+            },
+        };
+        let w = window();
+        assert_eq!(check(check_event(&stop("JAM", at()), &w)), "ok");
+        assert_eq!(
+            check(check_event(&stop("JAM", at() - TimeDelta::hours(3)), &w)),
+            "ok"
+        );
+        assert_eq!(
+            check(check_event(&stop("JAM", at() + TimeDelta::minutes(1)), &w)),
+            "kind.since: is 2026-11-27T08:31:00+00:00, after the event's time 2026-11-27T08:30:00+00:00; a stop begins before its reason is given"
+        );
+        assert!(
+            check(check_event(
+                &stop("JAM", Utc.with_ymd_and_hms(1999, 1, 1, 0, 0, 0).unwrap()),
+                &w
+            ))
+            .starts_with("kind.since: is 1999-01-01T00:00:00+00:00; expected a time between")
+        );
+        assert_eq!(
+            check(check_event(&stop(" ", at()), &w)),
+            "kind.reason: is empty; expected a reason code or text"
+        );
+        assert_eq!(
+            check(check_event(&stop("jam\nagain", at()), &w)),
+            "kind.reason: holds the control or invisible character U+000A at byte 3"
         );
     }
 

@@ -112,13 +112,18 @@ pub struct Source {
 pub enum MachineState {
     Running,
     Idle,
-    /// Unplanned stop; the event carries the reason.
+    /// Unplanned stop. The event carries the reason when the machine knows it; when it does
+    /// not, an operator gives it later as a [`EventKind::StopReasonGiven`] naming the stop's
+    /// start.
     Down,
     Setup,
     Off,
 }
 
-/// What happened. Closed: a new kind is a protocol change with a snapshot to review.
+/// What happened. Closed: a new kind is a protocol change with a snapshot to review. A central
+/// that does not know a kind yet stores and acknowledges the event and quarantines it (it is
+/// applied to nothing), so a new kind needs no new [`crate::PROTOCOL_VERSION`], only a central
+/// that reads it before it means anything there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
@@ -134,7 +139,8 @@ pub enum EventKind {
     /// A machine entered a new state.
     MachineStateChanged {
         state: MachineState,
-        /// Why (required in practice for `down`): a reason code or text.
+        /// Why (required in practice for `down`): a reason code or text. A `down` without one
+        /// is an unattributed stop until a [`EventKind::StopReasonGiven`] names it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
@@ -213,6 +219,16 @@ pub enum EventKind {
         device: DeviceId,
         message: String,
     },
+    /// The reason for an unplanned stop the machine reported without one: the stop of this
+    /// event's `source.station` that began at `since` (the `at` of its `machine_state_changed`
+    /// to `down` with no reason) was for `reason`. Given by an operator at the line terminal;
+    /// `at` is when it was given, so `since <= at`. `reason` is a `code` of the plan's
+    /// `rules.stop_reasons`, or free text where the plan lists none. (ISO 22400 availability:
+    /// every unplanned stop attributed.)
+    StopReasonGiven {
+        reason: String,
+        since: DateTime<Utc>,
+    },
 }
 
 impl EventKind {
@@ -233,6 +249,7 @@ impl EventKind {
             EventKind::OperatorSignedOut { .. } => "operator_signed_out",
             EventKind::ScanRejected { .. } => "scan_rejected",
             EventKind::DeviceFault { .. } => "device_fault",
+            EventKind::StopReasonGiven { .. } => "stop_reason_given",
         }
     }
 }
@@ -333,6 +350,10 @@ pub(crate) mod tests {
             EventKind::DeviceFault {
                 device: "press-1".into(),
                 message: "read holding 400001 x10 on unit 1: timed out after 500ms".into(),
+            },
+            EventKind::StopReasonGiven {
+                reason: "DIE-CHANGE-OVERRUN".into(),
+                since: at() - chrono::TimeDelta::minutes(17),
             },
         ]
     }

@@ -28,7 +28,7 @@ pub use ids::{
 };
 pub use plan::{
     NegativeStock, Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanOperator,
-    PlanRules, PlanVersion, PlanWorkOrder, SUPERVISOR_SKILL,
+    PlanRules, PlanStopReason, PlanVersion, PlanWorkOrder, SUPERVISOR_SKILL,
 };
 pub use secret::Secret;
 pub use sync::{

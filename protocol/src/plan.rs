@@ -46,7 +46,8 @@ pub struct Plan {
     /// listed here is refused, so sign-in works offline and only against central's registry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operators: Vec<PlanOperator>,
-    /// The plant's rules for this line (tolerances, negative stock); absent: the defaults.
+    /// The plant's rules for this line (tolerances, negative stock, stop reasons); absent: the
+    /// defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<PlanRules>,
 }
@@ -65,6 +66,10 @@ pub struct PlanRules {
     pub stop_counting_when_complete: bool,
     #[serde(default)]
     pub negative_stock: NegativeStock,
+    /// The plant's list of stop reasons, for an operator to attribute a stop the machine
+    /// reported without one (`stop_reason_given`). Empty: the line terminal takes free text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop_reasons: Vec<PlanStopReason>,
 }
 
 impl Default for PlanRules {
@@ -73,8 +78,26 @@ impl Default for PlanRules {
             over_tolerance_pct: Decimal::ZERO,
             stop_counting_when_complete: false,
             negative_stock: NegativeStock::Flag,
+            stop_reasons: Vec::new(),
         }
     }
+}
+
+/// One reason a plant attributes stops to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanStopReason {
+    /// What a `stop_reason_given` event records (`reason`).
+    pub code: String,
+    /// As the line terminal shows it in English.
+    pub name: String,
+    /// As the line terminal shows it in Chinese; empty: `name` is shown.
+    #[serde(default)]
+    pub name_zh: String,
+    /// The plant's grouping (breakdown, material, changeover, …), for loss analyses.
+    pub category: String,
+    /// A planned stop (a break, planned maintenance): ISO 22400 counts it outside the
+    /// planned busy time rather than as a loss of availability.
+    pub planned: bool,
 }
 
 impl PlanRules {
@@ -338,6 +361,22 @@ pub(crate) mod tests {
                 over_tolerance_pct: Decimal::new(5, 0),
                 stop_counting_when_complete: true,
                 negative_stock: NegativeStock::Refuse,
+                stop_reasons: vec![
+                    PlanStopReason {
+                        code: "JAM".into(),
+                        name: "Material jam".into(),
+                        name_zh: "卡料".into(),
+                        category: "breakdown".into(),
+                        planned: false,
+                    },
+                    PlanStopReason {
+                        code: "BREAK".into(),
+                        name: "Break".into(),
+                        name_zh: String::new(),
+                        category: "planned".into(),
+                        planned: true,
+                    },
+                ],
             }),
         }
     }

@@ -41,6 +41,8 @@ impl Plant {
             over_tolerance_pct: self.over_tolerance_pct,
             stop_counting_when_complete: self.stop_counting_when_complete,
             negative_stock: self.negative_stock,
+            // Filled from the plant's stop reasons by the central side of that feature.
+            stop_reasons: Vec::new(),
         }
     }
 

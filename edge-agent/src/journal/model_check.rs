@@ -49,6 +49,12 @@ fn body_strategy() -> impl Strategy<Value = EventBody> {
             state: MachineState::Down,
             reason,
         }),
+        ("\\PC{1,8}", 0i64..2_000_000_000_000).prop_map(|(reason, since_ms)| {
+            EventKind::StopReasonGiven {
+                reason,
+                since: DateTime::from_timestamp_millis(since_ms).unwrap(),
+            }
+        }),
     ];
     (any::<u128>(), 0i64..2_000_000_000_000, kind).prop_map(|(id, at_ms, kind)| EventBody {
         id: EventId(uuid::Uuid::from_u128(id)),

@@ -100,6 +100,37 @@ async fn append_read_ack_prune() {
     journal.shutdown().await.unwrap();
 }
 
+/// A stop's reason goes through the journal as it came, its `since` to the second and
+/// beyond, across a reopen, and reads back as the kind it is.
+#[tokio::test]
+async fn a_stop_reason_round_trips_through_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    let mut given = body(1);
+    given.source.device = None;
+    given.kind = EventKind::StopReasonGiven {
+        reason: "卡料 JAM".into(),
+        since: Utc.with_ymd_and_hms(2026, 11, 27, 8, 13, 0).unwrap()
+            + chrono::TimeDelta::microseconds(250_001),
+    };
+    let bodies = vec![body(0), given.clone()];
+    assert_eq!(journal.append(bodies.clone()).await.unwrap(), range(1, 2));
+    journal.shutdown().await.unwrap();
+    let journal = open(config(dir.path())).unwrap();
+    let read = journal.read_after(Seq::ZERO, 10).await.unwrap();
+    assert_event(&read[1], Seq(2), &given);
+    let event: Event = serde_json::from_str(&read[1].json).unwrap();
+    assert_eq!(event.kind.name(), "stop_reason_given");
+    assert!(
+        read[1]
+            .json
+            .contains(r#""since":"2026-11-27T08:13:00.250001Z""#),
+        "{}",
+        read[1].json
+    );
+    journal.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn seqs_continue_across_reopen_even_when_everything_was_pruned() {
     let dir = tempfile::tempdir().unwrap();

@@ -192,14 +192,23 @@ pub async fn run(
         }
         let progressed = booked.orders;
         fit(&mut batch.events, chrono::Utc::now());
+        // Stops the machines reported without a reason, for the terminal to ask one: followed
+        // from the events as they will be committed (after `fit`, so a stop's `since` is its
+        // event's committed time), and saved with them.
+        let stops = floor.track_stops(&batch.events);
+        let stopped = !stops.is_empty();
+        batch.state.extend(stops);
         let committed = commit(&journal, &live, std::mem::take(&mut batch)).await;
         for receipt in receipts.drain(..) {
             let _ = receipt.send(committed.is_ok());
         }
-        // Only scans change the stations; production changes the counts.
+        // Scans and machine stops change the stations; production changes the counts.
         let scanned = !answers.is_empty();
-        let changed_floor =
-            scanned || !progressed.is_empty() || !booked.stations.is_empty() || pruned_floor;
+        let changed_floor = scanned
+            || stopped
+            || !progressed.is_empty()
+            || !booked.stations.is_empty()
+            || pruned_floor;
         let mut rescanned: Vec<protocol::StationId> = Vec::new();
         // Answered once the floor that holds them is published, so what a person does next
         // (the lot's label, the station's view) already sees what they were answered.
@@ -237,7 +246,7 @@ pub async fn run(
             }
         }
         if changed_floor {
-            if scanned || pruned_floor {
+            if scanned || stopped || pruned_floor {
                 view.floor = floor.clone();
             }
             live.set_floor(view.clone());

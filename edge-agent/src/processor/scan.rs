@@ -54,6 +54,21 @@ pub struct StationState {
     /// A location scanned for the next lots: they are received or moved there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<LocationId>,
+    /// The station's last unplanned stop, while it has no reason: its machine went `down`
+    /// without one ([`Floor::track_stops`]) and no operator has given one yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unattributed_stop: Option<UnattributedStop>,
+}
+
+/// A stop the machine reported without a reason, as the terminal offers it for one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnattributedStop {
+    /// The `at` of the `machine_state_changed` to `down` that began it: what a
+    /// `stop_reason_given` names as its `since`.
+    pub since: DateTime<Utc>,
+    /// When the machine left `down` (a later state change); absent while it is still down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<DateTime<Utc>>,
 }
 
 /// What was issued to one operation of one work order, and the finished lots made so far.
@@ -308,7 +323,8 @@ impl Floor {
         conclude(request, kind_of(&reading), verdict, events, state)
     }
 
-    /// A station command from the terminal (no code scanned): sign out, complete a lot.
+    /// A station command from the terminal (no code scanned): sign in or out, complete a lot,
+    /// give a stop's reason.
     pub fn command(&mut self, command: &StationCommand, plan: Option<&Plan>) -> Decision {
         let as_request = command.as_request();
         let mut d = Deciding::new(self, &as_request);
@@ -317,6 +333,9 @@ impl Floor {
             StationAction::SignOut => d.sign_out(),
             StationAction::CompleteLot { qty, approved_by } => {
                 d.complete_lot(*qty, approved_by.as_ref(), plan)
+            }
+            StationAction::GiveStopReason { reason, since } => {
+                d.give_stop_reason(reason, *since, plan)
             }
         };
         let (events, state) = (d.events, d.state);
@@ -398,6 +417,54 @@ fn conclude(
 }
 
 impl Floor {
+    /// Follows the machines' states in a batch about to be committed, and keeps per station
+    /// the last unplanned stop that has no reason: a `down` without one begins it (a `down`
+    /// without one while it is open continues it), any other state ends it (it stays, ended,
+    /// for a reason to be given), a `down` with a reason replaces it (the station's last stop
+    /// is then attributed). A state stamped before the stop began is a late message and
+    /// changes nothing. Returns the station states to commit with the batch.
+    pub fn track_stops(&mut self, events: &[EventBody]) -> Vec<(String, String)> {
+        use protocol::MachineState;
+        let mut changed: Vec<StationId> = Vec::new();
+        for e in events {
+            let (EventKind::MachineStateChanged { state, reason }, Some(station)) =
+                (&e.kind, &e.source.station)
+            else {
+                continue;
+            };
+            let stop = self
+                .stations
+                .get(station)
+                .and_then(|s| s.unattributed_stop.as_ref());
+            if stop.is_some_and(|s| e.at < s.since) {
+                continue;
+            }
+            let next = match (state, reason, stop) {
+                (MachineState::Down, None, Some(open)) if open.ended.is_none() => continue,
+                (MachineState::Down, None, _) => Some(UnattributedStop {
+                    since: e.at,
+                    ended: None,
+                }),
+                (MachineState::Down, Some(_), _) => None,
+                (_, _, Some(open)) if open.ended.is_none() => Some(UnattributedStop {
+                    since: open.since,
+                    ended: Some(e.at),
+                }),
+                (_, _, other) => other.cloned(),
+            };
+            if stop != next.as_ref() {
+                self.stations
+                    .entry(station.clone())
+                    .or_default()
+                    .unattributed_stop = next;
+                if !changed.contains(station) {
+                    changed.push(station.clone());
+                }
+            }
+        }
+        changed.iter().map(|s| self.save_station(s)).collect()
+    }
+
     fn save_station(&self, station: &StationId) -> (String, String) {
         let state = self.stations.get(station).cloned().unwrap_or_default();
         (
@@ -649,6 +716,87 @@ impl<'a> Deciding<'a> {
             "signed_in",
             format!("{name} ({badge}) signed in"),
             [("operator", badge.to_string()), ("name", name)],
+        )
+    }
+
+    /// The reason for the station's stop that began at `since`. Taken only for the station's
+    /// last stop, and only while it has no reason: still open, or ended since (short stops are
+    /// often over before anyone reaches the terminal). An older stop, or one already
+    /// attributed, is refused: its reason can no longer be told apart from the last one's.
+    /// With a list of reasons in the plan the reason must be one of its codes; without one it
+    /// is free text.
+    fn give_stop_reason(
+        &mut self,
+        reason: &str,
+        since: DateTime<Utc>,
+        plan: Option<&Plan>,
+    ) -> Result<Accepted, Refusal> {
+        let since_text = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let Some(stop) = self.station_state().unattributed_stop.clone() else {
+            return refuse(
+                "no_open_stop",
+                format!(
+                    "station {} has no stop without a reason (the one since {since_text} has one already, or was never reported)",
+                    self.station
+                ),
+                [("since", since_text)],
+            );
+        };
+        if stop.since != since {
+            return refuse(
+                "other_stop",
+                format!(
+                    "the stop since {since_text} is not station {}'s last stop without a reason; that one began at {}",
+                    self.station,
+                    stop.since
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                [
+                    ("since", since_text),
+                    (
+                        "last",
+                        stop.since
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    ),
+                ],
+            );
+        }
+        if let Err(v) = bounds::check_reason("reason", reason) {
+            return refuse(
+                "bad_reason",
+                format!("the stop reason {}", v.problem),
+                [("detail", v.problem)],
+            );
+        }
+        let list = plan.map(|p| p.rules().stop_reasons).unwrap_or_default();
+        if !list.is_empty() && !list.iter().any(|r| r.code == reason) {
+            return refuse(
+                "unknown_stop_reason",
+                format!("{reason} is not one of the plant's stop reasons"),
+                [("reason", reason.to_owned())],
+            );
+        }
+        self.station_state().unattributed_stop = None;
+        // A device's clock may run a little ahead of the edge's: the reason is never recorded
+        // as given before the stop began.
+        let at = self.at.max(since);
+        self.events.push(EventBody {
+            id: EventId(uuid::Uuid::now_v7()),
+            at,
+            source: self.source.clone(),
+            kind: EventKind::StopReasonGiven {
+                reason: reason.to_owned(),
+                since,
+            },
+        });
+        self.save_station();
+        accept(
+            "stop_reason_given",
+            format!(
+                "the stop of station {} since {since_text} was for {reason}",
+                self.station
+            ),
+            [("reason", reason.to_owned()), ("since", since_text)],
         )
     }
 
@@ -2297,6 +2445,245 @@ mod tests {
         // A value that does not parse is skipped, not fatal.
         let restored = Floor::restore([(format!("{STATION_PREFIX}st-1"), "{oops".to_owned())]);
         assert_eq!(restored, Floor::default());
+    }
+
+    /// A machine state at `station`, `minutes` after [`at`], as a PLC reports it.
+    fn state_at(
+        station: &str,
+        minutes: i64,
+        state: protocol::MachineState,
+        reason: Option<&str>,
+    ) -> EventBody {
+        EventBody {
+            id: EventId(uuid::Uuid::now_v7()),
+            at: at() + chrono::TimeDelta::minutes(minutes),
+            source: Source {
+                device: Some("press-1".into()),
+                station: Some(station.into()),
+            },
+            kind: EventKind::MachineStateChanged {
+                state,
+                reason: reason.map(str::to_owned),
+            },
+        }
+    }
+
+    /// An operator's reason for the stop of st-10 since `since`, given 30 minutes after [`at`].
+    fn give(floor: &mut Floor, plan: &Plan, reason: &str, since: DateTime<Utc>) -> Decision {
+        floor.command(
+            &StationCommand {
+                station: "st-10".into(),
+                at: at() + chrono::TimeDelta::minutes(30),
+                action: StationAction::GiveStopReason {
+                    reason: reason.into(),
+                    since,
+                },
+                reply: None,
+            },
+            Some(plan),
+        )
+    }
+
+    fn with_stop_reasons(codes: &[(&str, bool)]) -> Plan {
+        let mut plan = plan();
+        plan.rules = Some(protocol::PlanRules {
+            stop_reasons: codes
+                .iter()
+                .map(|(code, planned)| protocol::PlanStopReason {
+                    code: (*code).into(),
+                    name: format!("{code} (en)"),
+                    name_zh: String::new(),
+                    category: "breakdown".into(),
+                    planned: *planned,
+                })
+                .collect(),
+            ..Default::default()
+        });
+        plan
+    }
+
+    fn stop_of(floor: &Floor, station: &str) -> Option<UnattributedStop> {
+        floor
+            .stations
+            .get(&StationId::from(station))
+            .and_then(|s| s.unattributed_stop.clone())
+    }
+
+    #[test]
+    fn a_stop_without_a_reason_waits_for_one_and_the_reason_names_it() {
+        use protocol::MachineState::*;
+        let plan = with_stop_reasons(&[("JAM", false), ("BREAK", true)]);
+        let mut floor = Floor::default();
+        let saved = floor.track_stops(&[
+            state_at("st-10", 0, Running, None),
+            state_at("st-10", 5, Down, None),
+            // The same stop read again (a PLC that repeats its state) changes nothing.
+            state_at("st-10", 6, Down, None),
+            state_at("st-20", 7, Down, Some("jam")),
+        ]);
+        let since = at() + chrono::TimeDelta::minutes(5);
+        assert_eq!(
+            stop_of(&floor, "st-10"),
+            Some(UnattributedStop { since, ended: None })
+        );
+        // Saved with the batch, so it is still asked for after a restart; a stop with a
+        // reason leaves no trace and st-20 is not made a station by it.
+        assert_eq!(
+            saved.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["scan/station/st-10"]
+        );
+        assert!(!floor.stations.contains_key(&StationId::from("st-20")));
+        assert_eq!(Floor::restore(saved), floor);
+
+        let d = give(&mut floor, &plan, "JAM", since);
+        assert_eq!(
+            d.outcome.result,
+            ScanResult::Accepted,
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(d.outcome.action, Some("stop_reason_given"));
+        assert_eq!(names(&d), ["stop_reason_given"]);
+        let event = &d.events[0];
+        assert_eq!(
+            event.kind,
+            EventKind::StopReasonGiven {
+                reason: "JAM".into(),
+                since
+            }
+        );
+        assert_eq!(event.source.station, Some("st-10".into()));
+        assert_eq!(event.at, at() + chrono::TimeDelta::minutes(30));
+        assert_eq!(stop_of(&floor, "st-10"), None);
+        assert_eq!(Floor::restore(d.state), floor);
+        // Given once: the same tap again is refused, and says why.
+        let again = give(&mut floor, &plan, "JAM", since);
+        assert_eq!(again.outcome.reason, Some("no_open_stop"));
+        assert_eq!(names(&again), ["scan_rejected"]);
+        assert!(again.state.is_empty());
+    }
+
+    #[test]
+    fn the_last_stop_takes_a_reason_after_it_ended_but_an_older_one_does_not() {
+        use protocol::MachineState::*;
+        let plan = with_stop_reasons(&[("JAM", false), ("BREAK", true)]);
+        let mut floor = Floor::default();
+        floor.track_stops(&[
+            state_at("st-10", 0, Down, None),
+            state_at("st-10", 2, Running, None),
+        ]);
+        let first = at();
+        assert_eq!(
+            stop_of(&floor, "st-10"),
+            Some(UnattributedStop {
+                since: first,
+                ended: Some(at() + chrono::TimeDelta::minutes(2))
+            })
+        );
+        // A late message stamped before the stop began changes nothing.
+        assert!(
+            floor
+                .track_stops(&[state_at("st-10", -1, Idle, None)])
+                .is_empty()
+        );
+        // A newer stop without a reason replaces it: the older one can no longer be named.
+        floor.track_stops(&[state_at("st-10", 4, Down, None)]);
+        let second = at() + chrono::TimeDelta::minutes(4);
+        let d = give(&mut floor, &plan, "JAM", first);
+        assert_eq!(
+            d.outcome.reason,
+            Some("other_stop"),
+            "{}",
+            d.outcome.message
+        );
+        assert!(
+            d.outcome.message.contains("began at 2026-11-27T10:04:00Z"),
+            "{}",
+            d.outcome.message
+        );
+        // A name not in the plant's list is refused; planned reasons are in the list.
+        let d = give(&mut floor, &plan, "COFFEE", second);
+        assert_eq!(d.outcome.reason, Some("unknown_stop_reason"));
+        assert_eq!(
+            d.outcome.message,
+            "COFFEE is not one of the plant's stop reasons"
+        );
+        assert!(stop_of(&floor, "st-10").is_some());
+        let d = give(&mut floor, &plan, "BREAK", second);
+        assert_eq!(
+            d.outcome.result,
+            ScanResult::Accepted,
+            "{}",
+            d.outcome.message
+        );
+        // A stop the machine gave a reason for replaces an unattributed one: the station's
+        // last stop is attributed, and the older one is no longer asked for.
+        floor.track_stops(&[state_at("st-10", 10, Down, None)]);
+        floor.track_stops(&[state_at("st-10", 12, Down, Some("tool change"))]);
+        assert_eq!(stop_of(&floor, "st-10"), None);
+    }
+
+    #[test]
+    fn without_a_list_of_reasons_free_text_is_taken_within_bounds() {
+        use protocol::MachineState::*;
+        let plan = with_stop_reasons(&[]);
+        let mut floor = Floor::default();
+        floor.track_stops(&[state_at("st-10", 0, Down, None)]);
+        for (reason, refused) in [
+            (
+                "",
+                "the stop reason is empty; expected a reason code or text",
+            ),
+            (
+                "jam\u{202E}",
+                "the stop reason holds the control or invisible character U+202E at byte 3",
+            ),
+        ] {
+            let d = give(&mut floor, &plan, reason, at());
+            assert_eq!(d.outcome.reason, Some("bad_reason"));
+            assert_eq!(d.outcome.message, refused);
+        }
+        let d = give(&mut floor, &plan, "hydraulic hose burst", at());
+        assert_eq!(
+            d.outcome.result,
+            ScanResult::Accepted,
+            "{}",
+            d.outcome.message
+        );
+        // With no plan at all, likewise.
+        floor.track_stops(&[state_at("st-10", 3, Down, None)]);
+        let d = floor.command(
+            &StationCommand {
+                station: "st-10".into(),
+                at: at() + chrono::TimeDelta::minutes(4),
+                action: StationAction::GiveStopReason {
+                    reason: "power cut".into(),
+                    since: at() + chrono::TimeDelta::minutes(3),
+                },
+                reply: None,
+            },
+            None,
+        );
+        assert_eq!(
+            d.outcome.result,
+            ScanResult::Accepted,
+            "{}",
+            d.outcome.message
+        );
+    }
+
+    #[test]
+    fn a_reason_is_never_recorded_before_the_stop_it_names() {
+        use protocol::MachineState::*;
+        let plan = with_stop_reasons(&[]);
+        let mut floor = Floor::default();
+        // A device whose clock runs ahead of the edge's stamped the stop after "now".
+        floor.track_stops(&[state_at("st-10", 45, Down, None)]);
+        let since = at() + chrono::TimeDelta::minutes(45);
+        let d = give(&mut floor, &plan, "jam", since);
+        assert_eq!(d.events[0].at, since);
+        let window = protocol::bounds::TimeWindow::around(since, chrono::TimeDelta::hours(1));
+        assert_eq!(protocol::bounds::check_event(&d.events[0], &window), Ok(()));
     }
 
     mod properties {

@@ -244,6 +244,10 @@ mod tests {
             "already_issued",
             "not_signed_in",
             "bad_quantity",
+            "no_open_stop",
+            "other_stop",
+            "unknown_stop_reason",
+            "bad_reason",
         ] {
             assert!(
                 keys("en", "REASONS").iter().any(|k| k == reason),
@@ -275,7 +279,15 @@ mod tests {
                 );
             }
             assert!(table("REASONS", lang).contains("no_stock:"), "{lang}");
-            for key in ["over_production", "not_counting", "by_plan", "unassigned"] {
+            for key in [
+                "over_production",
+                "not_counting",
+                "by_plan",
+                "unassigned",
+                "stop_open",
+                "stop_ended",
+                "stop_planned",
+            ] {
                 assert!(
                     table("TEXTS", lang).contains(&format!("{key}:")),
                     "TEXTS.{lang} lacks {key}"

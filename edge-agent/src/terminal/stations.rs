@@ -8,10 +8,12 @@
 //! - `GET /api/v1/stations/{station}/events`: the same view as server-sent events, at connect
 //!   and after every committed change, so the terminal updates without reloading.
 //! - `POST /api/v1/stations/{station}/sign-in` (badge and PIN), `…/sign-out`,
-//!   `…/lots`: the terminal's buttons, answered like scans.
+//!   `…/lots`, `…/stop-reason` (the reason for the station's stop the machine reported without
+//!   one): the terminal's buttons, answered like scans.
 //!
-//! Looking is open to the plant network; acting (scans, sign-in and out, lots) needs a terminal
-//! paired for the station ([`super::access`]): an unpaired browser gets 401 `not_paired`.
+//! Looking is open to the plant network; acting (scans, sign-in and out, lots, stop reasons)
+//! needs a terminal paired for the station ([`super::access`]): an unpaired browser gets 401
+//! `not_paired`.
 //! - `GET /api/v1/labels/{lot}.png`: the label of a lot completed at one of the stations.
 //!
 //! Everything here is served from the edge's own state: it keeps working while central is
@@ -88,6 +90,10 @@ pub fn routes() -> Router<TerminalState> {
         .route("/api/v1/stations/{station}/sign-in", post(sign_in))
         .route("/api/v1/stations/{station}/sign-out", post(sign_out))
         .route("/api/v1/stations/{station}/lots", post(complete_lot))
+        .route(
+            "/api/v1/stations/{station}/stop-reason",
+            post(give_stop_reason),
+        )
         .route("/api/v1/labels/{file}", get(label))
 }
 
@@ -110,6 +116,16 @@ pub struct LotBody {
     /// A supervisor who approves a lot beyond the order's open quantity.
     #[serde(default)]
     pub approved_by: Option<super::session::SupervisorBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopReasonBody {
+    /// A `code` of the plan's `rules.stop_reasons`, or free text when the plan lists none.
+    pub reason: String,
+    /// The stop's start, as the station's view gave it (`stop.since`): a reason is given for
+    /// the stop the operator saw, never for a newer one that began meanwhile.
+    pub since: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,8 +168,22 @@ pub struct StationView {
     /// Parts counted at this station and booked to no work order (no order runs here, or
     /// the one that runs is complete and the plant stops counting complete orders).
     pub unassigned: crate::live::StationCount,
+    /// The station's last unplanned stop while it has no reason: the terminal asks for one.
+    pub stop: Option<StopView>,
     pub plan_version: PlanVersion,
     pub central_connected: bool,
+}
+
+/// A stop the machine reported without a reason, and the reasons to pick from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StopView {
+    /// When it began: what `POST …/stop-reason` names as `since`.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// When the machine left `down`; absent while it is still stopped.
+    pub ended: Option<chrono::DateTime<chrono::Utc>>,
+    /// The plant's stop reasons (the plan's `rules.stop_reasons`), planned ones included and
+    /// marked; empty: the terminal takes free text.
+    pub reasons: Vec<protocol::PlanStopReason>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -328,6 +358,12 @@ pub fn station_view(
             good: run.unassigned_good,
             scrap: run.unassigned_scrap,
         },
+        // The list goes with the stop only, so a station's live updates stay small.
+        stop: state.unattributed_stop.map(|stop| StopView {
+            since: stop.since,
+            ended: stop.ended,
+            reasons: plan.map(|p| p.rules().stop_reasons).unwrap_or_default(),
+        }),
         plan_version: plan.map(|p| p.version).unwrap_or_default(),
         central_connected,
     }
@@ -621,6 +657,43 @@ async fn sign_in(
     let action = StationAction::SignIn {
         badge: body.badge.as_str().into(),
         pin,
+    };
+    answer(command(&s, &station, action).await)
+}
+
+/// The reason for the station's stop that the machine reported without one. Who may give it
+/// is who may act at the station; the processor checks the stop and the reason and answers
+/// after the `stop_reason_given` event (or the refusal) is committed.
+async fn give_stop_reason(
+    State(s): State<TerminalState>,
+    Path(station): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<StopReasonBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => return bad_body(rejection),
+    };
+    if view_of(&s, &station).is_none() {
+        return unknown_station(&station);
+    }
+    if let Err(refusal) = may_act(&s, &headers, &station) {
+        return refusal.into_response();
+    }
+    if body.reason.len() > protocol::bounds::MAX_TEXT_LEN {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "the reason is {} bytes long; at most {} are accepted",
+                body.reason.len(),
+                protocol::bounds::MAX_TEXT_LEN
+            ),
+        );
+    }
+    let action = StationAction::GiveStopReason {
+        reason: body.reason,
+        since: body.since,
     };
     answer(command(&s, &station, action).await)
 }

@@ -191,6 +191,7 @@ async fn a_complete_order_stops_counting_where_the_plant_says_so() {
         over_tolerance_pct: Decimal::new(10, 0),
         stop_counting_when_complete: true,
         negative_stock: NegativeStock::Flag,
+        stop_reasons: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let edge = start_with(dir.path(), Some(&plan_with(30, rules)), &simulated(1, 120)).await;
@@ -222,6 +223,7 @@ async fn over_production_beyond_the_tolerance_is_flagged_on_the_terminal_and_the
         over_tolerance_pct: Decimal::new(10, 0),
         stop_counting_when_complete: false,
         negative_stock: NegativeStock::Flag,
+        stop_reasons: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let edge = start_with(dir.path(), Some(&plan_with(30, rules)), &simulated(1, 120)).await;

@@ -15,3 +15,4 @@ mod mqtt_restart;
 mod mqtt_tls;
 mod scanner;
 mod scans;
+mod stop_reasons;

@@ -82,6 +82,13 @@
       not_counting: 'Complete: parts counted here are no longer booked to {work_order}; they are kept unassigned',
       by_plan: 'Counted into this order by the plan: tap or scan a work order to start it',
       unassigned: 'Unassigned here: {good} good, {scrap} scrap (booked to no work order)',
+      stop_open: 'Stopped since {since}, no reason: pick one',
+      stop_ended: 'Stopped {since}–{ended}, no reason: pick one',
+      stop_planned: 'planned',
+      stop_reason_text: 'Reason for the stop',
+      stop_reason_send: 'Record reason',
+      stop_reason_needed: 'Enter the reason for the stop first',
+      stop_reason_too_long: 'The reason is too long: at most 1024 bytes',
     },
     zh: {
       title: '产线终端',
@@ -152,6 +159,13 @@
       not_counting: '已完工：本工位计数不再计入 {work_order}，记为未分配',
       by_plan: '按生产计划计入此工单：点击或扫描工单即可开工',
       unassigned: '本工位未分配计数：良品 {good}，废品 {scrap}（未计入任何工单）',
+      stop_open: '自 {since} 停机，未填原因：请选择',
+      stop_ended: '{since}–{ended} 停机，未填原因：请选择',
+      stop_planned: '计划内',
+      stop_reason_text: '停机原因',
+      stop_reason_send: '记录原因',
+      stop_reason_needed: '请先输入停机原因',
+      stop_reason_too_long: '原因太长：最多 1024 字节',
     },
   };
 
@@ -188,6 +202,10 @@
       not_paired: 'This terminal is not paired with the edge',
       no_stock: 'No stock: lot {lot} has {on_hand} {uom} at {location}, {qty} {uom} scanned',
       lot_item_mismatch: 'Wrong label: lot {lot} is {expected}, the label says {item}',
+      no_open_stop: 'No stop without a reason at this station (already recorded?)',
+      other_stop: 'That stop is no longer the last one: pick the reason for the stop since {last}',
+      unknown_stop_reason: '{reason} is not one of the plant\'s stop reasons',
+      bad_reason: 'The reason is not accepted: {detail}',
     },
     zh: {
       unknown_code: '无法识别的条码：{code}',
@@ -220,6 +238,10 @@
       not_paired: '本终端尚未与边缘节点配对',
       no_stock: '库存不足：批次 {lot} 在 {location} 仅有 {on_hand} {uom}，扫描 {qty} {uom}',
       lot_item_mismatch: '标签错误：批次 {lot} 是 {expected}，标签写的是 {item}',
+      no_open_stop: '本工位没有未填原因的停机（可能已记录）',
+      other_stop: '该停机已不是最近一次：请为 {last} 起的停机选择原因',
+      unknown_stop_reason: '{reason} 不在本厂的停机原因列表中',
+      bad_reason: '停机原因不被接受：{detail}',
     },
   };
 
@@ -236,6 +258,7 @@
       moved: 'Moved {qty} {uom} of {item}, lot {lot}: {from} → {to}',
       station_checked: 'Station {station} confirmed',
       lot_completed: 'Lot {lot} completed: {qty} {uom}',
+      stop_reason_given: 'Reason recorded: {reason} (stop since {since})',
     },
     zh: {
       signed_in: '已登录：{operator}',
@@ -248,6 +271,7 @@
       moved: '已移库：{item} 批次 {lot} {qty} {uom}：{from} → {to}',
       station_checked: '工位已确认：{station}',
       lot_completed: '批次 {lot} 已完工：{qty} {uom}',
+      stop_reason_given: '停机原因已记录：{reason}（{since} 起的停机）',
     },
   };
 
@@ -280,6 +304,7 @@
   let session = { paired: false, stations: [], csrf: null }; // GET /api/v1/session
   let dialogDone = null; // what the open dialog does with its fields
   let audio = null;
+  let stopReasons = []; // the plant's stop reasons, as the last stop shown listed them
 
   // For the browser test and for a curious technician: what the page did, in order.
   const record = { beeps: [], scans: 0, views: 0 };
@@ -357,6 +382,11 @@
     const params = Object.assign({}, outcome.params);
     if (outcome.lot && !params.lot) params.lot = outcome.lot;
     if (outcome.reason === 'on_hold' && !params.reason) params.reason = '—';
+    // A stop reason is said by its name in the chosen language, its times as the clock shows.
+    if (outcome.action === 'stop_reason_given' || outcome.reason === 'unknown_stop_reason') {
+      params.reason = reasonName(params.reason);
+    }
+    for (const key of ['since', 'last']) if (params[key]) params[key] = hhmm(params[key]);
     // What was scanned, for texts that name it (GS shown as <GS>, as in the list of scans):
     // the edge's `detail` for unknown_code is an English sentence, so the Chinese text names
     // the scanned code instead.
@@ -383,6 +413,22 @@
     if (Number.isNaN(date.getTime())) return '';
     const two = (n) => String(n).padStart(2, '0');
     return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+  }
+
+  // A time as hours and minutes on the terminal's clock.
+  function hhmm(at) {
+    const date = new Date(at);
+    if (Number.isNaN(date.getTime())) return String(at);
+    const two = (n) => String(n).padStart(2, '0');
+    return `${two(date.getHours())}:${two(date.getMinutes())}`;
+  }
+
+  // A stop reason's name in the chosen language (the Chinese name where the plant gave one),
+  // or the code itself when the plant's list does not name it.
+  function reasonName(code) {
+    const reason = stopReasons.find((r) => r.code === code);
+    if (!reason) return code;
+    return lang === 'zh' && reason.name_zh ? reason.name_zh : reason.name;
   }
 
   function stationPath(suffix) {
@@ -541,7 +587,7 @@
     openDialog('pin_title', t('pin_text', { operator: badge }), { badge, code: false }, async (fields) => {
       scanChain = scanChain.then(async () => {
         const outcome = await post(stationPath('/sign-in'), { badge, pin: fields.pin });
-        if (outcome) answer(Object.assign({ raw: code }, outcome));
+        if (outcome) answer(Object.assign({ raw: `sign in: ${badge}` }, outcome));
         if (!streamOpen) await refresh();
       });
     });
@@ -550,7 +596,7 @@
   async function signOut() {
     scanChain = scanChain.then(async () => {
       const outcome = await post(stationPath('/sign-out'), {});
-      if (outcome) answer(Object.assign({ raw: code }, outcome));
+      if (outcome) answer(Object.assign({ raw: 'sign out' }, outcome));
       if (!streamOpen) await refresh();
     });
   }
@@ -580,6 +626,36 @@
     };
     send(null);
     focusScan();
+  }
+
+  // The reason for the station's stop that began at `since`: green only once the edge has
+  // committed it, red with the edge's reason when it refused.
+  function giveStopReason(reason, since) {
+    scanChain = scanChain.then(async () => {
+      lastOutcome = { state: 'pending', code: reasonName(reason) };
+      showBanner();
+      const outcome = await post(stationPath('/stop-reason'), { reason, since });
+      if (outcome) {
+        answer(outcome);
+        if (outcome.result === 'accepted') $('stop-text').value = '';
+      }
+      if (!streamOpen) await refresh();
+    });
+    focusScan();
+  }
+
+  function giveFreeStopReason() {
+    const text = $('stop-text').value.trim();
+    const since = $('stop').dataset.since;
+    if (!text) {
+      failed('stop_reason_needed');
+      return;
+    }
+    if (new TextEncoder().encode(text).length > 1024) {
+      failed('stop_reason_too_long');
+      return;
+    }
+    if (since) giveStopReason(text, since);
   }
 
   // ---- Badge-and-PIN dialog ------------------------------------------------------------
@@ -678,6 +754,7 @@
       $('pairing-message').textContent = t('pairing_done');
       await loadSession();
       rendered.work_order = null;
+      rendered.stop = null;
       if (view) render(view);
       focusScan();
       return;
@@ -704,7 +781,7 @@
   function focusScan() {
     const scan = $('scan');
     if (!scan || $('terminal').hidden || !$('dialog').hidden || $('scan-box').hidden) return;
-    if (document.activeElement === $('lot-qty')) return;
+    if (document.activeElement === $('lot-qty') || document.activeElement === $('stop-text')) return;
     if (document.activeElement !== scan) scan.focus({ preventScroll: true });
   }
 
@@ -732,6 +809,13 @@
     // Keep the input focused: a keyboard-wedge scanner types into whatever has focus.
     scan.addEventListener('blur', () => window.setTimeout(focusScan, 0));
     $('lot-qty').addEventListener('blur', () => window.setTimeout(focusScan, 0));
+    $('stop-text').addEventListener('blur', () => window.setTimeout(focusScan, 0));
+    $('stop-text').addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') {
+        event.preventDefault();
+        giveFreeStopReason();
+      }
+    });
     $('lot-qty').addEventListener('keydown', (event) => {
       if (event.key === 'Enter') {
         event.preventDefault();
@@ -825,6 +909,7 @@
       $('sign-out').hidden = !next.operator || !(session.paired && (session.stations || []).includes(station));
     });
 
+    section('stop', [next.stop, $('complete').dataset.mayAct], () => renderStop(next.stop));
     section('work_order', [next.work_order, next.unassigned], () => {
       renderWorkOrder(next.work_order);
       renderRunNotes(next.work_order, next.unassigned);
@@ -841,6 +926,37 @@
           ? t('plan_version', { version: next.plan_version })
           : '';
     });
+  }
+
+  // A stop without a reason: red, with the plant's reasons as buttons (planned ones marked),
+  // or a text field when the plan lists none. Only a terminal that may act here gets them.
+  function renderStop(stop) {
+    const box = $('stop');
+    box.hidden = !stop;
+    box.dataset.since = stop ? stop.since : '';
+    const list = $('stop-reasons');
+    list.replaceChildren();
+    if (!stop) {
+      $('stop-free').hidden = true;
+      return;
+    }
+    stopReasons = stop.reasons || [];
+    $('stop-head').textContent = stop.ended
+      ? t('stop_ended', { since: hhmm(stop.since), ended: hhmm(stop.ended) })
+      : t('stop_open', { since: hhmm(stop.since) });
+    const mayAct = $('complete').dataset.mayAct === 'yes';
+    $('stop-free').hidden = !mayAct || stopReasons.length > 0;
+    if (!mayAct) return;
+    for (const reason of stopReasons) {
+      list.append(el('button', {
+        type: 'button',
+        class: reason.planned ? 'planned' : null,
+        dataset: { reason: reason.code, planned: reason.planned ? 'yes' : 'no' },
+        onclick: () => giveStopReason(reason.code, stop.since),
+      },
+      reasonName(reason.code),
+      reason.planned ? el('span', { class: 'badge' }, t('stop_planned')) : null));
+    }
   }
 
   function renderWorkOrder(wo) {
@@ -1062,6 +1178,7 @@
     }
     $('sign-out').addEventListener('click', signOut);
     $('complete-lot').addEventListener('click', completeLot);
+    $('stop-send').addEventListener('click', giveFreeStopReason);
     $('ask-pairing').addEventListener('click', askPairing);
     setupDialog();
     applyTexts();
