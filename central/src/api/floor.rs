@@ -24,8 +24,8 @@ use protocol::MachineState;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// At most this many stop reasons a plant.
-pub const MAX_STOP_REASONS: usize = 500;
+/// At most this many stop reasons a plant: what a plan may carry.
+pub const MAX_STOP_REASONS: usize = protocol::bounds::MAX_STOP_REASONS;
 
 /// The longest period one OEE question covers.
 pub const MAX_PERIOD_DAYS: i64 = 400;
@@ -55,6 +55,11 @@ pub fn routes() -> Routes {
         )
         .get("/api/v1/floor/board", needs(FloorRead), board)
         .get("/api/v1/floor/oee", needs(FloorRead), oee_figures)
+        .get(
+            "/api/v1/floor/plants",
+            needs(FloorRead),
+            plants_side_by_side,
+        )
         .get("/api/v1/floor/live", needs(FloorRead), live)
         .get("/api/v1/floor/metrics", needs(FloorRead), floor_metrics)
         .get("/api/v1/floor/history", needs(FloorRead), station_history)
@@ -166,14 +171,11 @@ fn check_reasons(reasons: &[StopReason]) -> Result<(), Vec<String>> {
     }
     let mut seen = HashSet::new();
     for (i, r) in reasons.iter().enumerate() {
-        // The code is what a PLC's reason text is matched against: any text an event may carry.
-        if r.code.trim().is_empty() {
-            problems.push(format!(
-                "reasons[{i}].code: is empty; expected the code the line sends"
-            ));
+        // The code is what a PLC or the terminal sends as the reason: an id, as plans carry it.
+        if let Err(v) = protocol::bounds::check_id(&format!("reasons[{i}].code"), &r.code) {
+            problems.push(v.to_string());
         }
         for (field, value) in [
-            ("code", &r.code),
             ("name", &r.name),
             ("name_zh", &r.name_zh),
             ("category", &r.category),
@@ -213,8 +215,13 @@ async fn put_reasons(
 ) -> Result<axum::Json<StopReasons>, AppError> {
     known_plant(&state, &plant).await?;
     check_reasons(&body.reasons).map_err(|p| AppError::bad_request(p.join("; ")))?;
-    let reasons = state.store().put_stop_reasons(plant, body.reasons).await?;
-    Ok(axum::Json(StopReasons { reasons }))
+    let changed = state.store().put_stop_reasons(plant, body.reasons).await?;
+    for plan in &changed.plans {
+        state.notify_plan(&plan.edge_id, plan.version);
+    }
+    Ok(axum::Json(StopReasons {
+        reasons: changed.value,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,10 +261,10 @@ async fn board(
     p: Principal,
     ApiQuery(q): ApiQuery<BoardQuery>,
 ) -> Result<axum::Json<Board>, AppError> {
-    if let Some(plant) = &q.plant {
-        if !p.read.contains(plant) {
-            return Err(AppError::not_found(format!("no plant {plant:?}")));
-        }
+    if let Some(plant) = &q.plant
+        && !p.read.contains(plant)
+    {
+        return Err(AppError::not_found(format!("no plant {plant:?}")));
     }
     Ok(axum::Json(
         board_of(&state, &p.read, q.plant.as_deref(), Utc::now()).await?,
@@ -367,7 +374,8 @@ async fn floor_metrics(
     use std::fmt::Write;
     let board = board_of(&state, &p.read, None, Utc::now()).await?;
     let mut out = String::new();
-    let gauges: [(&str, &str, fn(&BoardStation) -> Option<f64>); 5] = [
+    type Gauge = fn(&BoardStation) -> Option<f64>;
+    let gauges: [(&str, &str, Gauge); 5] = [
         (
             "mes_floor_oee",
             "OEE of the current shift so far (ISO 22400-2), 0 to 1",
@@ -515,10 +523,10 @@ async fn live(
     AppError,
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
-    if let Some(plant) = &q.plant {
-        if !p.read.contains(plant) {
-            return Err(AppError::not_found(format!("no plant {plant:?}")));
-        }
+    if let Some(plant) = &q.plant
+        && !p.read.contains(plant)
+    {
+        return Err(AppError::not_found(format!("no plant {plant:?}")));
     }
     let scope = p.read.clone();
     let plant = q.plant.clone();
@@ -556,6 +564,52 @@ async fn live(
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The hours in which a count's minute matters (whole hours, merged, in order): those where
+/// the period, a shift, a break or a planned stop begins or ends, or the station's first
+/// state. Everywhere else a count is
+/// on the same side of every boundary wherever it fell in its hour, so the hour's sum
+/// (`floor_counts_hour`) gives the same figures as its minutes and a month reads hours.
+fn fine_hours(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    runs: &[ShiftRun],
+    spans: &[crate::store::floor::StoredSpan],
+    now: DateTime<Utc>,
+    planned: &impl Fn(&str) -> bool,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    use chrono::DurationRound;
+    let mut bounds = vec![from, to];
+    // Where the station's first state starts its planned time (`figures_of`).
+    bounds.extend(spans.first().map(|s| s.from));
+    for run in runs {
+        bounds.extend([run.start, run.end]);
+        bounds.extend(run.breaks.iter().flat_map(|b| [b.from, b.to]));
+    }
+    for s in spans {
+        if s.state == MachineState::Down && s.reason.as_deref().is_some_and(planned) {
+            bounds.extend([s.from, s.to.unwrap_or(now)]);
+        }
+    }
+    let hour = Duration::hours(1);
+    let mut hours: Vec<DateTime<Utc>> = bounds
+        .into_iter()
+        .filter_map(|b| {
+            let start = b.duration_trunc(hour).ok()?;
+            (start != b).then_some(start)
+        })
+        .collect();
+    hours.sort();
+    hours.dedup();
+    let mut ranges: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for h in hours {
+        match ranges.last_mut() {
+            Some(last) if last.1 == h => last.1 = h + hour,
+            _ => ranges.push((h, h + hour)),
+        }
+    }
+    ranges
 }
 
 /// A station's history as `mes::oee` takes it, in time order (spans do not overlap), so
@@ -601,7 +655,12 @@ fn figures_of(
     now: DateTime<Utc>,
     planned: &impl Fn(&str) -> bool,
 ) -> Figures {
-    let Some(run) = run.clipped(from, to.min(now)) else {
+    // Spans follow one another without gaps, so a first span that starts inside the period is
+    // the station's first state ever: before it the station was not connected, and that time
+    // is not planned for it. A station that never reported a state counts its planned time
+    // as unknown.
+    let connected = history.spans.first().map_or(from, |s| s.from.max(from));
+    let Some(run) = run.clipped(connected, to.min(now)) else {
         return Figures::default();
     };
     let spans = &history.spans;
@@ -759,6 +818,85 @@ async fn oee_figures(
     Ok(axum::Json(oee_report(&state, &q, Utc::now()).await?))
 }
 
+/// One plant's figures for head office: the last 7 and 30 days (each from the start of the
+/// plant's day), with a day-by-day trend over the 30.
+#[derive(Debug, Serialize)]
+pub struct PlantFigures {
+    pub plant: String,
+    pub name: String,
+    pub time_zone: String,
+    pub stations: usize,
+    pub week: FigureView,
+    pub month: FigureView,
+    /// Scrap / (good + scrap) of the 30 days.
+    pub scrap_rate: Option<f64>,
+    /// Unplanned down time of the 30 days, hours.
+    pub down_hours: f64,
+    /// OEE day by day over the 30 days (`key` the local date).
+    pub trend: Vec<Bucket>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlantsReport {
+    pub generated_at: DateTime<Utc>,
+    pub plants: Vec<PlantFigures>,
+}
+
+/// Every plant one may see, side by side.
+async fn plants_side_by_side(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<axum::Json<PlantsReport>, AppError> {
+    Ok(axum::Json(
+        plants_report(&state, &p.read, Utc::now()).await?,
+    ))
+}
+
+/// The plants of `scope` side by side as of `now`; the head office page renders the same.
+pub async fn plants_report(
+    state: &AppState,
+    scope: &PlantScope,
+    now: DateTime<Utc>,
+) -> Result<PlantsReport, AppError> {
+    let mut plants = Vec::new();
+    for plant in state.store().plants().await? {
+        if !scope.contains(&plant.plant) {
+            continue;
+        }
+        let (_, calendar) = plant_calendar(state, &plant.plant).await?;
+        let today = now.with_timezone(&calendar.time_zone()).date_naive();
+        let since = |days: i64| local_midnight(calendar.time_zone(), today - Duration::days(days));
+        let ask = |from: DateTime<Utc>, by: By| OeeQuery {
+            plant: plant.plant.clone(),
+            line: None,
+            edge_id: None,
+            station: None,
+            from: Some(from),
+            to: Some(now),
+            by,
+        };
+        let week = oee_report(state, &ask(since(6), By::Total), now).await?;
+        let month = oee_report(state, &ask(since(29), By::Day), now).await?;
+        let f = &month.total.figures;
+        let made = f.gq.saturating_add(f.scrap);
+        plants.push(PlantFigures {
+            stations: month.stations.len(),
+            scrap_rate: (made > 0).then(|| f.scrap as f64 / made as f64),
+            down_hours: f.adot_ms as f64 / 3_600_000.0,
+            week: week.total,
+            trend: month.buckets,
+            month: month.total,
+            time_zone: month.time_zone,
+            plant: plant.plant,
+            name: plant.name,
+        });
+    }
+    Ok(PlantsReport {
+        generated_at: now,
+        plants,
+    })
+}
+
 /// The OEE report as of `now`; the pages render the same.
 pub async fn oee_report(
     state: &AppState,
@@ -818,11 +956,17 @@ pub async fn oee_report(
     let mut per_station = Vec::with_capacity(stations.len());
     let mut scrap_by_station = Vec::new();
     for s in stations {
-        let history = state
+        let end = to.min(now);
+        let spans = state
             .store()
-            .station_history(s.edge_id.clone(), s.station.clone(), first, to.min(now))
+            .station_spans(s.edge_id.clone(), s.station.clone(), first, end)
             .await?;
-        let history = Prepared::new(&history, now);
+        let fine = fine_hours(first, end, &runs, &spans, now, &planned);
+        let counts = state
+            .store()
+            .station_counts(s.edge_id.clone(), s.station.clone(), first, end, fine)
+            .await?;
+        let history = Prepared::new(&StationHistory { spans, counts }, now);
         let mut station_total = Figures::default();
         for run in &runs {
             let f = figures_of(&history, run, from, to, now, &planned);
@@ -1008,6 +1152,9 @@ pub fn document_into(document: &mut serde_json::Value) {
                 q("to", "RFC 3339; now when absent; at most 400 days after from"),
                 {"name": "by", "in": "query", "required": false, "schema": {"type": "string", "enum": ["shift", "day", "week", "month", "total"], "default": "day"}}],
             "responses": {"200": {"description": "{plant, time_zone, from, to, by, total, buckets, lines, stations, losses}"}, "400": error, "401": error, "404": error}}},
+        "/api/v1/floor/plants": {"get": {"summary": "head office: every plant one may see side by side", "tags": ["floor"],
+            "description": "Per plant: OEE and its factors over the last 7 and 30 days (from the start of the plant's day), scrap rate and unplanned down hours of the 30 days, and the 30 days' OEE day by day.",
+            "responses": {"200": {"description": "{generated_at, plants: [...]}"}, "401": error}}},
         "/api/v1/floor/history": {"get": {"summary": "a station's state spans and minute counts: what its figures are made of", "tags": ["floor"],
             "description": "Each span names the seq of the event that started it (`GET /api/v1/edges/{id}/events`); the span it is in now has `to: null`.",
             "parameters": [

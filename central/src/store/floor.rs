@@ -103,12 +103,13 @@ pub trait FloorStore: Send + Sync + 'static {
     /// A plant's stop reasons, by code.
     async fn stop_reasons(&self, plant: String) -> Result<Vec<StopReason>, StoreError>;
 
-    /// Replaces a plant's list.
+    /// Replaces a plant's list; it goes down with every plan of the plant's lines, so the
+    /// plans it changes come back to wake their edges.
     async fn put_stop_reasons(
         &self,
         plant: String,
         reasons: Vec<StopReason>,
-    ) -> Result<Vec<StopReason>, StoreError>;
+    ) -> Result<super::work_orders::Changed<Vec<StopReason>>, StoreError>;
 
     /// Every station known: those that reported a state, a count or an operator, and every work
     /// center's station on a line with an edge.
@@ -122,6 +123,26 @@ pub trait FloorStore: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<StationHistory, StoreError>;
+
+    /// A station's spans that overlap `[from, to)` (the one it is in now last).
+    async fn station_spans(
+        &self,
+        edge_id: String,
+        station: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredSpan>, StoreError>;
+
+    /// A station's counts of `[from, to)` by the hour (each at its hour's start), and by the
+    /// minute within the `fine` ranges (whole hours, in order, not overlapping).
+    async fn station_counts(
+        &self,
+        edge_id: String,
+        station: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        fine: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<Vec<StoredCount>, StoreError>;
 
     /// Empties the projections and replays every stored event into them.
     async fn rebuild_floor(&self) -> Result<Rebuilt, StoreError>;

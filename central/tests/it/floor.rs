@@ -218,6 +218,41 @@ async fn issue_15_oee_of_a_shift_worked_by_hand_by_iso_22400() {
     assert_eq!(plant.json["total"]["apt_ms"], 360 * min);
     assert_eq!(plant.json["losses"]["unknown_ms"], 450 * min);
 
+    // A station that first reported mid-shift (st-30, at 02:40) has no planned time before
+    // that, and its count in that same hour, after it, is counted.
+    send(
+        &h,
+        &token,
+        vec![
+            {
+                let mut e = floor_event(12, at(2, 40), state(MachineState::Running, None));
+                e.source.station = Some("st-30".into());
+                e
+            },
+            {
+                let mut e = floor_event(13, at(2, 50), count(7, 0));
+                e.source.station = Some("st-30".into());
+                e
+            },
+        ],
+    )
+    .await;
+    let late = h
+        .get(
+            "/api/v1/floor/oee?plant=default&edge_id=line-1&station=st-30&by=total&from=2026-11-27T00:00:00Z&to=2026-11-27T08:00:00Z",
+            ADMIN,
+        )
+        .await;
+    ok(&late);
+    assert_eq!(
+        late.json["total"]["pot_ms"],
+        (8 * 60 - 160) * min,
+        "{}",
+        late.json["total"]
+    );
+    assert_eq!(late.json["total"]["unknown_ms"], 0);
+    assert_eq!(late.json["total"]["pq"], 7);
+
     // By day the one shift is the day; a period longer than 400 days is refused.
     let day = h
         .get(
@@ -247,13 +282,14 @@ async fn issue_15_the_projections_equal_a_rebuild_from_the_events_and_replays_ch
     send(&h, &token, events[..4].to_vec()).await;
     send(&h, &token, events[4..].to_vec()).await;
     let kept = h.store().floor_fingerprint().await.unwrap();
+    // 4 spans, 5 minutes and 5 hours with counts, and the state since 05:30.
     assert!(
         kept.iter().any(|r| r.starts_with("line-1|st-10|running|")),
         "{kept:?}"
     );
     assert_eq!(
         kept.iter().filter(|r| r.contains("|2026-11-27T")).count(),
-        4 + 5 + 1,
+        4 + 5 + 5 + 1,
         "{kept:?}"
     );
     // The same batch again (the edge's retry) counts nothing twice.
@@ -412,4 +448,131 @@ async fn issue_15_the_board_shows_each_station_and_the_live_feed_sends_a_change(
         "{text}"
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+#[tokio::test]
+async fn issue_15_a_reason_given_at_the_terminal_attributes_the_stop_and_plans_carry_the_list() {
+    use MachineState::*;
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    // The plant's reasons go down with the line's plan, for the terminal's buttons.
+    let plan = crate::work_orders::poll(&h, &token, 0).await;
+    let rules = plan.rules.expect("the plant's rules");
+    let codes: Vec<&str> = rules.stop_reasons.iter().map(|r| r.code.as_str()).collect();
+    assert_eq!(codes, ["JAM", "PM"]);
+    assert_eq!(rules.stop_reasons[0].name_zh, "卡料");
+
+    // Two stops without a reason: one over, one going on; the operator names both.
+    let reason = |seq, since, code: &str| {
+        floor_event(
+            seq,
+            at(3, 0),
+            EventKind::StopReasonGiven {
+                reason: code.to_owned(),
+                since,
+            },
+        )
+    };
+    send(
+        &h,
+        &token,
+        vec![
+            floor_event(1, at(0, 0), state(Running, None)),
+            floor_event(2, at(1, 0), state(Down, None)),
+            floor_event(3, at(1, 20), state(Running, None)),
+        ],
+    )
+    .await;
+    send(&h, &token, vec![reason(4, at(1, 0), "JAM")]).await;
+    send(
+        &h,
+        &token,
+        vec![
+            floor_event(5, at(2, 0), state(Down, None)),
+            reason(6, at(2, 0), "JAM"),
+        ],
+    )
+    .await;
+    let reply = h
+        .get(
+            "/api/v1/floor/oee?plant=default&edge_id=line-1&station=st-10&by=total&from=2026-11-27T00:00:00Z&to=2026-11-27T03:00:00Z",
+            ADMIN,
+        )
+        .await;
+    ok(&reply);
+    let down = &reply.json["total"]["down_by_reason"];
+    assert_eq!(
+        down["JAM"],
+        80 * 60_000,
+        "20 min closed + 60 min open: {down}"
+    );
+    assert!(
+        down.get("").is_none(),
+        "no stop left without a reason: {down}"
+    );
+    let board = h.get("/api/v1/floor/board?plant=default", ADMIN).await;
+    let st10 = board.json["stations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["station"] == "st-10")
+        .unwrap()
+        .clone();
+    assert_eq!(st10["reason"], "JAM");
+    // And a rebuild gives the same.
+    let kept = h.store().floor_fingerprint().await.unwrap();
+    ok(&h.post("/api/v1/floor/rebuild", ADMIN, json!({})).await);
+    assert_eq!(h.store().floor_fingerprint().await.unwrap(), kept);
+
+    // A list the plans could not carry is refused whole.
+    put(
+        &h,
+        "/api/v1/plants/default/stop-reasons",
+        json!({"reasons": [{"code": "x".repeat(300), "name": "x", "category": "y", "planned": false}]}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+/// Several instances (issue 14): a batch stored at one wakes the live pages open at another,
+/// through the change feed (PostgreSQL's pass of the suite).
+#[tokio::test]
+async fn issue_15_a_batch_at_one_instance_reaches_the_live_pages_of_another() {
+    if !on_postgres() {
+        println!("on PostgreSQL's pass only: instances share a database");
+        return;
+    }
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    let other = crate::instances::second_instance(&h).await;
+    let mut woke = other.floor_updates();
+    let response = central::app(other.clone())
+        .oneshot(request(
+            Method::GET,
+            "/api/v1/floor/live?plant=default",
+            Some(ADMIN),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = next_event(&mut body, "board").await;
+    let st10 = |board: &Value| {
+        board["stations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["station"] == "st-10")
+            .map(|s| s["state"].clone())
+    };
+    assert_eq!(st10(&first), Some(Value::Null), "nothing reported yet");
+    send(&h, &token, shift_events()[..1].to_vec()).await;
+    // The other instance hears of it through NOTIFY (not its 15 s refresh).
+    tokio::time::timeout(std::time::Duration::from_secs(10), woke.changed())
+        .await
+        .expect("the other instance heard of the batch")
+        .unwrap();
+    let next = next_event(&mut body, "board").await;
+    assert_eq!(st10(&next), Some(json!("running")), "{next}");
 }

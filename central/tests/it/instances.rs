@@ -11,7 +11,7 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 /// A second central instance on the harness's database.
-async fn second_instance(h: &Harness) -> AppState {
+pub(crate) async fn second_instance(h: &Harness) -> AppState {
     let store = test_store(&h.dir, &h.pg).await;
     AppState::new(store, admin_token(), &h.config)
 }

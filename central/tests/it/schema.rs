@@ -86,11 +86,13 @@ async fn a_schema_8_store_gets_the_floors_projections_from_its_events() {
         .await;
     assert!(reply.status.is_success(), "{}", reply.json);
     let kept = h.store().floor_fingerprint().await.unwrap();
-    assert_eq!(kept.len(), 1 + 1 + 4, "{kept:?}");
+    // The station's state, one span, four minutes and their one hour.
+    assert_eq!(kept.len(), 1 + 1 + 4 + 1, "{kept:?}");
     for table in [
         "floor_state",
         "floor_spans",
         "floor_counts",
+        "floor_counts_hour",
         "plant_shifts",
         "stop_reasons",
     ] {

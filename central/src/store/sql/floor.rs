@@ -1,13 +1,16 @@
 //! The floor's projections (schema 9): what every station is doing and has done, kept up to
 //! date by ingest in its transaction so that no page scans raw events.
 //!
-//! - `floor_state`: one row per `(edge, station)`: the state it is in and since when, the
-//!   reason, the event that put it there, and the operator signed in.
+//! - `floor_state`: one row per `(edge, station)` that ever reported a state, a count or an
+//!   operator: the state it is in and since when, the reason, the event that put it there,
+//!   and the operator signed in.
 //! - `floor_spans`: every state a station has left, `[from_at, to_at)`, keyed by the seq of
 //!   the event that started it. A span is written when the next state change closes it; the
 //!   open one is `floor_state`.
 //! - `floor_counts`: good and scrap reported per station, minute (UTC, the minute the report
-//!   was made in), work order and operation (empty and 0 when the report named none).
+//!   was made in), work order and operation (empty and 0 when the report named none), and
+//!   `floor_counts_hour` the same by the hour: OEE over a month reads hours, and minutes only
+//!   in the hours where a shift, a break or a planned stop begins or ends.
 //!
 //! [`FloorBatch`] works a batch's events out in seq order in memory and writes them in a few
 //! multi-row statements; [`rebuild`] replays every stored event through the same code, and a
@@ -20,6 +23,7 @@
 use super::db::{Connection, OptionalExtension, Transaction, Value, params};
 use super::{StoreError, to_i64};
 use crate::store::floor::{FloorStation, StationHistory, StopReason, StoredCount, StoredSpan};
+use chrono::{DateTime, Utc};
 use protocol::{EventKind, MachineState};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -48,18 +52,17 @@ CREATE TABLE IF NOT EXISTS floor_state (
     operator    TEXT,
     operator_at TEXT,
     PRIMARY KEY (edge_id, station)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS floor_spans (
     edge_id TEXT NOT NULL,
     station TEXT NOT NULL,
-    seq     INTEGER NOT NULL,
     from_at TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
     to_at   TEXT NOT NULL,
     state   TEXT NOT NULL,
     reason  TEXT,
-    PRIMARY KEY (edge_id, station, seq)
-);
-CREATE INDEX IF NOT EXISTS floor_spans_to ON floor_spans (edge_id, station, to_at);
+    PRIMARY KEY (edge_id, station, from_at, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS floor_counts (
     edge_id    TEXT NOT NULL,
     station    TEXT NOT NULL,
@@ -70,7 +73,18 @@ CREATE TABLE IF NOT EXISTS floor_counts (
     scrap      INTEGER NOT NULL,
     reports    INTEGER NOT NULL,
     PRIMARY KEY (edge_id, station, minute, work_order, operation)
-);
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS floor_counts_hour (
+    edge_id    TEXT NOT NULL,
+    station    TEXT NOT NULL,
+    hour       TEXT NOT NULL,
+    work_order TEXT NOT NULL,
+    operation  INTEGER NOT NULL,
+    good       INTEGER NOT NULL,
+    scrap      INTEGER NOT NULL,
+    reports    INTEGER NOT NULL,
+    PRIMARY KEY (edge_id, station, hour, work_order, operation)
+) WITHOUT ROWID;
 ";
 
 /// Columns added to tables older versions made: routings' and work orders' ideal cycle time
@@ -125,6 +139,12 @@ pub(super) enum FloorFact {
         station: String,
         operator: Option<String>,
     },
+    /// The operator gave the reason of the stop that began at `since` (as `ts` writes it).
+    Reason {
+        station: String,
+        since: String,
+        reason: String,
+    },
 }
 
 impl FloorFact {
@@ -166,6 +186,11 @@ impl FloorFact {
             EventKind::OperatorSignedOut { .. } => Some(FloorFact::Operator {
                 station: station(),
                 operator: None,
+            }),
+            EventKind::StopReasonGiven { reason, since } => Some(FloorFact::Reason {
+                station: station(),
+                since: super::ts(*since),
+                reason: reason.clone(),
             }),
             _ => None,
         }
@@ -214,6 +239,12 @@ struct Span {
     reason: Option<String>,
 }
 
+/// `(station, time prefix, work order, operation)`.
+type CountKey<'a> = (&'a str, &'a str, &'a str, i64);
+
+/// `(good, scrap, reports)`.
+type Sums = (i64, i64, i64);
+
 /// One batch's (or one rebuild's) effect on the floor's projections of one edge, worked out
 /// in memory in seq order and written with [`FloorBatch::write`]. Counts are keyed by the
 /// batch's own strings: nothing is allocated per production report while the writer lock is
@@ -226,13 +257,21 @@ pub(super) struct FloorBatch<'a> {
     spans: Vec<Span>,
     /// `(station, minute prefix of the time, work_order, operation)` →
     /// `(good, scrap, reports)`.
-    counts: BTreeMap<(&'a str, &'a str, &'a str, i64), (i64, i64, i64)>,
+    counts: BTreeMap<CountKey<'a>, Sums>,
 }
 
 /// The minute of `at` (as `ts` writes it: `2026-12-06T08:31:12.345678Z`) as its prefix
 /// `2026-12-06T08:31:`; [`minute_text`] makes the stored minute of it.
 fn minute_prefix(at: &str) -> &str {
     at.get(..17).unwrap_or(at)
+}
+
+fn hour_text(prefix: &str) -> String {
+    if prefix.len() == 14 {
+        format!("{prefix}00:00.000000Z")
+    } else {
+        prefix.to_owned()
+    }
 }
 
 fn minute_text(prefix: &str) -> String {
@@ -299,6 +338,13 @@ impl<'a> FloorBatch<'a> {
                 sum.0 = sum.0.saturating_add(good);
                 sum.1 = sum.1.saturating_add(scrap);
                 sum.2 = sum.2.saturating_add(1);
+                // Every station that ever counted has its `floor_state` row, so the board
+                // lists stations from that table alone.
+                let known = self.now(conn, edge_id)?;
+                if !known.contains_key(station.as_str()) {
+                    known.insert(station.clone(), Now::default());
+                    self.changed.insert(station.clone());
+                }
             }
             FloorFact::State {
                 station,
@@ -333,6 +379,42 @@ impl<'a> FloorBatch<'a> {
                 self.changed.insert(station.clone());
                 self.spans.extend(closed);
             }
+            FloorFact::Reason {
+                station,
+                since,
+                reason,
+            } => {
+                // The stop it names: the station's current one, a span this batch closed, or
+                // a stored span; only a `down` without a reason takes one (the edge allows the
+                // station's last stop only, so this changes at most one span).
+                let now = self.now(conn, edge_id)?.entry(station.clone()).or_default();
+                if now.state.as_deref() == Some("down")
+                    && now.since.as_deref() == Some(since.as_str())
+                    && now.reason.is_none()
+                {
+                    now.reason = Some(reason.clone());
+                    self.changed.insert(station.clone());
+                } else if let Some(span) = self.spans.iter_mut().find(|s| {
+                    s.station == *station
+                        && s.from == *since
+                        && s.state == "down"
+                        && s.reason.is_none()
+                }) {
+                    span.reason = Some(reason.clone());
+                } else {
+                    conn.prepare_cached(
+                        "UPDATE floor_spans SET reason = ?4
+                         WHERE edge_id = ?1 AND station = ?2 AND from_at = ?3
+                           AND state = 'down' AND reason IS NULL",
+                    )?
+                    .execute(params![
+                        edge_id,
+                        station.as_str(),
+                        since.as_str(),
+                        reason.as_str()
+                    ])?;
+                }
+            }
             FloorFact::Operator { station, operator } => {
                 let now = self.now(conn, edge_id)?.entry(station.clone()).or_default();
                 now.operator.clone_from(operator);
@@ -350,33 +432,54 @@ impl<'a> FloorBatch<'a> {
 
     /// Writes what the batch changed, in its transaction.
     pub(super) fn write(self, tx: &Transaction<'_>, edge_id: &str) -> Result<(), StoreError> {
-        let mut values: Vec<Value<'_>> = Vec::with_capacity(self.counts.len() * 8);
+        // The same sums by the hour (`2026-12-06T08:` of the minute's prefix).
+        let mut hours: BTreeMap<CountKey<'_>, Sums> = BTreeMap::new();
         for ((station, minute, work_order, operation), (good, scrap, reports)) in &self.counts {
-            values.extend([
-                Value::from(edge_id),
-                Value::from(*station),
-                Value::from(minute_text(minute)),
-                Value::from(*work_order),
-                Value::from(*operation),
-                Value::from(*good),
-                Value::from(*scrap),
-                Value::from(*reports),
-            ]);
+            let hour = minute.get(..14).unwrap_or(minute);
+            let sum = hours
+                .entry((station, hour, work_order, *operation))
+                .or_insert((0, 0, 0));
+            sum.0 = sum.0.saturating_add(*good);
+            sum.1 = sum.1.saturating_add(*scrap);
+            sum.2 = sum.2.saturating_add(*reports);
         }
-        tx.execute_rows(&values, 8, |rows| {
-            format!(
-                "INSERT INTO floor_counts AS c
-                     (edge_id, station, minute, work_order, operation, good, scrap, reports)
-                 VALUES {rows}
-                 ON CONFLICT (edge_id, station, minute, work_order, operation) DO UPDATE SET
-                     good = CASE WHEN c.good > {MAX_SUM} - excluded.good THEN {MAX_SUM}
-                                 ELSE c.good + excluded.good END,
-                     scrap = CASE WHEN c.scrap > {MAX_SUM} - excluded.scrap THEN {MAX_SUM}
-                                  ELSE c.scrap + excluded.scrap END,
-                     reports = CASE WHEN c.reports > {MAX_SUM} - excluded.reports THEN {MAX_SUM}
-                                    ELSE c.reports + excluded.reports END"
-            )
-        })?;
+        for (table, column, sums, text) in [
+            (
+                "floor_counts",
+                "minute",
+                &self.counts,
+                minute_text as fn(&str) -> String,
+            ),
+            ("floor_counts_hour", "hour", &hours, hour_text),
+        ] {
+            let mut values: Vec<Value<'_>> = Vec::with_capacity(sums.len() * 8);
+            for ((station, at, work_order, operation), (good, scrap, reports)) in sums {
+                values.extend([
+                    Value::from(edge_id),
+                    Value::from(*station),
+                    Value::from(text(at)),
+                    Value::from(*work_order),
+                    Value::from(*operation),
+                    Value::from(*good),
+                    Value::from(*scrap),
+                    Value::from(*reports),
+                ]);
+            }
+            tx.execute_rows(&values, 8, |rows| {
+                format!(
+                    "INSERT INTO {table} AS c
+                         (edge_id, station, {column}, work_order, operation, good, scrap, reports)
+                     VALUES {rows}
+                     ON CONFLICT (edge_id, station, {column}, work_order, operation) DO UPDATE SET
+                         good = CASE WHEN c.good > {MAX_SUM} - excluded.good THEN {MAX_SUM}
+                                     ELSE c.good + excluded.good END,
+                         scrap = CASE WHEN c.scrap > {MAX_SUM} - excluded.scrap THEN {MAX_SUM}
+                                      ELSE c.scrap + excluded.scrap END,
+                         reports = CASE WHEN c.reports > {MAX_SUM} - excluded.reports
+                                        THEN {MAX_SUM} ELSE c.reports + excluded.reports END"
+                )
+            })?;
+        }
         let mut values: Vec<Value<'_>> = Vec::with_capacity(self.spans.len() * 7);
         for span in &self.spans {
             values.extend([
@@ -395,7 +498,7 @@ impl<'a> FloorBatch<'a> {
             format!(
                 "INSERT INTO floor_spans (edge_id, station, seq, from_at, to_at, state, reason)
                  VALUES {rows}
-                 ON CONFLICT (edge_id, station, seq) DO NOTHING"
+                 ON CONFLICT (edge_id, station, from_at, seq) DO NOTHING"
             )
         })?;
         let now = self.now.unwrap_or_default();
@@ -455,7 +558,8 @@ pub(super) fn rebuild(conn: &mut Connection) -> Result<Rebuilt, StoreError> {
 /// [`rebuild`] inside a transaction of the caller's (PostgreSQL's migration).
 pub(super) fn rebuild_in(tx: &Transaction<'_>) -> Result<Rebuilt, StoreError> {
     tx.execute_batch(
-        "DELETE FROM floor_state; DELETE FROM floor_spans; DELETE FROM floor_counts;",
+        "DELETE FROM floor_state; DELETE FROM floor_spans; DELETE FROM floor_counts;
+         DELETE FROM floor_counts_hour;",
     )?;
     let edges: Vec<String> = {
         let mut stmt = tx.prepare("SELECT edge_id FROM edges ORDER BY edge_id")?;
@@ -473,7 +577,8 @@ pub(super) fn rebuild_in(tx: &Transaction<'_>) -> Result<Rebuilt, StoreError> {
                     "SELECT e.seq, e.body FROM events e
                      WHERE e.edge_id = ?1 AND e.seq > ?2
                        AND e.kind IN ('machine_state_changed', 'production_reported',
-                                      'operator_signed_in', 'operator_signed_out')
+                                      'operator_signed_in', 'operator_signed_out',
+                                      'stop_reason_given')
                        AND NOT EXISTS (SELECT 1 FROM quarantine q
                                        WHERE q.edge_id = e.edge_id AND q.seq = e.seq)
                      ORDER BY e.seq LIMIT ?3",
@@ -604,17 +709,6 @@ fn floor_stations(conn: &Connection) -> Result<Vec<FloorStation>, StoreError> {
         }
     }
     {
-        // Stations that only ever counted.
-        let mut stmt = conn.prepare_cached("SELECT DISTINCT edge_id, station FROM floor_counts")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (edge, station) = row?;
-            stations
-                .entry((edge.clone(), station.clone()))
-                .or_insert_with(|| blank(&edge, &station));
-        }
-    }
-    {
         let mut stmt = conn.prepare_cached(
             "SELECT s.edge_id, s.station, s.work_order, s.operation, s.good, s.scrap, o.qty, o.item
              FROM edge_stations s LEFT JOIN wo_orders o ON o.work_order = s.work_order",
@@ -676,18 +770,25 @@ fn floor_stations(conn: &Connection) -> Result<Vec<FloorStation>, StoreError> {
     Ok(out)
 }
 
-fn station_history(
+fn station_spans(
     conn: &Connection,
     edge_id: &str,
     station: &str,
     from: &str,
     to: &str,
-) -> Result<StationHistory, StoreError> {
-    let mut history = StationHistory::default();
+) -> Result<Vec<StoredSpan>, StoreError> {
+    let mut spans = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
+            // Spans do not overlap: from the last one that starts at or before `from` (it may
+            // reach into the period) to the last one that starts before `to`, all along the
+            // primary key; one b-tree a span, nothing else to keep up at ingest.
             "SELECT from_at, to_at, state, reason, seq FROM floor_spans
-             WHERE edge_id = ?1 AND station = ?2 AND to_at > ?3 AND from_at < ?4
+             WHERE edge_id = ?1 AND station = ?2 AND from_at < ?4
+               AND from_at >= COALESCE((SELECT MAX(from_at) FROM floor_spans
+                                        WHERE edge_id = ?1 AND station = ?2 AND from_at <= ?3),
+                                       ?3)
+               AND to_at > ?3
              ORDER BY from_at, seq",
         )?;
         let rows = stmt.query_map(params![edge_id, station, from, to], |r| {
@@ -701,7 +802,7 @@ fn station_history(
         })?;
         for row in rows {
             let (f, t, state, reason, seq) = row?;
-            history.spans.push(StoredSpan {
+            spans.push(StoredSpan {
                 from: utc(&f)?,
                 to: Some(utc(&t)?),
                 state: parse_state(&state)?,
@@ -710,7 +811,8 @@ fn station_history(
             });
         }
     }
-    let open: Option<(Option<String>, Option<String>, Option<String>, Option<i64>)> = conn
+    type Open = (Option<String>, Option<String>, Option<String>, Option<i64>);
+    let open: Option<Open> = conn
         .prepare_cached(
             "SELECT state, reason, since, seq FROM floor_state WHERE edge_id = ?1 AND station = ?2",
         )?
@@ -718,24 +820,42 @@ fn station_history(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
-    if let Some((Some(state), reason, Some(since), seq)) = open {
-        if since.as_str() < to {
-            history.spans.push(StoredSpan {
-                from: utc(&since)?,
-                to: None,
-                state: parse_state(&state)?,
-                reason,
-                seq: count_u64(seq.unwrap_or_default()),
-            });
-        }
+    if let Some((Some(state), reason, Some(since), seq)) = open
+        && since.as_str() < to
+    {
+        spans.push(StoredSpan {
+            from: utc(&since)?,
+            to: None,
+            state: parse_state(&state)?,
+            reason,
+            seq: count_u64(seq.unwrap_or_default()),
+        });
     }
-    // A plain range of the primary key (a month of a station is tens of thousands of rows);
-    // the ideal cycle times of the few operations it names are looked up once each.
-    let mut stmt = conn.prepare_cached(
+    Ok(spans)
+}
+
+/// Counts of a station over `[from, to)` from `floor_counts` (`hourly`: `floor_counts_hour`,
+/// each row at the start of its hour), appended to `out`. A plain range of the primary key;
+/// the ideal cycle times of the few operations it names are looked up once each (`ideal`).
+fn read_counts(
+    conn: &Connection,
+    hourly: bool,
+    key: (&str, &str),
+    from: &str,
+    to: &str,
+    ideal: &mut BTreeMap<(String, i64), Option<u64>>,
+    out: &mut Vec<StoredCount>,
+) -> Result<(), StoreError> {
+    let (edge_id, station) = key;
+    let mut stmt = conn.prepare_cached(if hourly {
+        "SELECT hour, work_order, operation, good, scrap FROM floor_counts_hour
+         WHERE edge_id = ?1 AND station = ?2 AND hour >= ?3 AND hour < ?4
+         ORDER BY hour, work_order, operation"
+    } else {
         "SELECT minute, work_order, operation, good, scrap FROM floor_counts
          WHERE edge_id = ?1 AND station = ?2 AND minute >= ?3 AND minute < ?4
-         ORDER BY minute, work_order, operation",
-    )?;
+         ORDER BY minute, work_order, operation"
+    })?;
     let rows = stmt.query_map(params![edge_id, station, from, to], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -745,7 +865,6 @@ fn station_history(
             r.get::<_, i64>(4)?,
         ))
     })?;
-    let mut ideal: BTreeMap<(String, i64), Option<u64>> = BTreeMap::new();
     let mut ideal_of = conn.prepare_cached(
         "SELECT COALESCE(o.ideal_cycle_ms, r.ideal_cycle_ms)
          FROM wo_operations o JOIN wo_orders w ON w.work_order = o.work_order
@@ -765,7 +884,7 @@ fn station_history(
                 ms
             }
         };
-        history.counts.push(StoredCount {
+        out.push(StoredCount {
             minute: utc(&minute)?,
             work_order: (!wo.is_empty()).then_some(wo),
             operation: u32::try_from(op).ok().filter(|n| *n > 0),
@@ -774,7 +893,89 @@ fn station_history(
             ideal_cycle_ms,
         });
     }
-    Ok(history)
+    Ok(())
+}
+
+fn station_history(
+    conn: &Connection,
+    edge_id: &str,
+    station: &str,
+    from: &str,
+    to: &str,
+) -> Result<StationHistory, StoreError> {
+    let spans = station_spans(conn, edge_id, station, from, to)?;
+    let mut counts = Vec::new();
+    read_counts(
+        conn,
+        false,
+        (edge_id, station),
+        from,
+        to,
+        &mut BTreeMap::new(),
+        &mut counts,
+    )?;
+    Ok(StationHistory { spans, counts })
+}
+
+/// The counts of `[from, to)` by the hour, but by the minute within `fine` (whole hours, in
+/// order, not overlapping): where a shift, a break or a planned stop begins or ends inside an
+/// hour, the minutes say which side each count is on; elsewhere the hour's sum is the same.
+fn station_counts(
+    conn: &Connection,
+    key: (&str, &str),
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    fine: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> Result<Vec<StoredCount>, StoreError> {
+    // Fine ranges a few hours apart are read as one (their gap by the minute too): a few
+    // queries a day instead of two for each range, for a few more rows.
+    const GAP: chrono::TimeDelta = chrono::TimeDelta::hours(3);
+    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for &(f0, f1) in fine {
+        let (f0, f1) = (f0.clamp(from, to), f1.clamp(from, to));
+        if f0 >= f1 {
+            continue;
+        }
+        match merged.last_mut() {
+            Some(last) if f0 - last.1 <= GAP => last.1 = last.1.max(f1),
+            _ => merged.push((f0, f1)),
+        }
+    }
+    let mut ideal = BTreeMap::new();
+    let mut hours = Vec::new();
+    let (start, end) = (super::ts(from), super::ts(to));
+    read_counts(conn, true, key, &start, &end, &mut ideal, &mut hours)?;
+    // An hour inside a fine range is read by the minute instead.
+    let mut out: Vec<StoredCount> = hours
+        .into_iter()
+        .filter(|c| {
+            let i = merged.partition_point(|r| r.1 <= c.minute);
+            merged.get(i).is_none_or(|r| c.minute < r.0)
+        })
+        .collect();
+    for (f0, f1) in merged {
+        let (f0, f1) = (super::ts(f0), super::ts(f1));
+        read_counts(conn, false, key, &f0, &f1, &mut ideal, &mut out)?;
+    }
+    out.sort_by_key(|c| c.minute);
+    Ok(out)
+}
+
+/// A plant's reasons as every plan of its lines carries them to the terminals.
+pub(super) fn plan_reasons(
+    conn: &Connection,
+    plant: &str,
+) -> Result<Vec<protocol::PlanStopReason>, StoreError> {
+    Ok(stop_reasons(conn, plant)?
+        .into_iter()
+        .map(|r| protocol::PlanStopReason {
+            code: r.code,
+            name: r.name,
+            name_zh: r.name_zh,
+            category: r.category,
+            planned: r.planned,
+        })
+        .collect())
 }
 
 fn stop_reasons(conn: &Connection, plant: &str) -> Result<Vec<StopReason>, StoreError> {
@@ -804,11 +1005,15 @@ fn fingerprint(conn: &Connection) -> Result<Vec<String>, StoreError> {
          FROM floor_state ORDER BY edge_id, station",
         "SELECT edge_id || '|' || station || '|' || CAST(seq AS TEXT) || '|' || from_at || '|'
                 || to_at || '|' || state || '|' || COALESCE(reason, '-')
-         FROM floor_spans ORDER BY edge_id, station, seq",
+         FROM floor_spans ORDER BY edge_id, station, from_at, seq",
         "SELECT edge_id || '|' || station || '|' || minute || '|' || work_order || '|'
                 || CAST(operation AS TEXT) || '|' || CAST(good AS TEXT) || '|'
                 || CAST(scrap AS TEXT) || '|' || CAST(reports AS TEXT)
          FROM floor_counts ORDER BY edge_id, station, minute, work_order, operation",
+        "SELECT edge_id || '|' || station || '|' || hour || '|' || work_order || '|'
+                || CAST(operation AS TEXT) || '|' || CAST(good AS TEXT) || '|'
+                || CAST(scrap AS TEXT) || '|' || CAST(reports AS TEXT)
+         FROM floor_counts_hour ORDER BY edge_id, station, hour, work_order, operation",
     ] {
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -859,7 +1064,7 @@ impl crate::store::floor::FloorStore for super::SqlStore {
         &self,
         plant: String,
         reasons: Vec<StopReason>,
-    ) -> Result<Vec<StopReason>, StoreError> {
+    ) -> Result<crate::store::work_orders::Changed<Vec<StopReason>>, StoreError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(super::db::TransactionBehavior::Immediate)?;
             tx.execute("DELETE FROM stop_reasons WHERE plant = ?1", params![plant])?;
@@ -879,8 +1084,13 @@ impl crate::store::floor::FloorStore for super::SqlStore {
             }
             drop(insert);
             let stored = stop_reasons(&tx, &plant)?;
+            // The list goes down with every plan: the terminals show it.
+            let plans = super::operators::republish(&tx)?;
             tx.commit()?;
-            Ok(stored)
+            Ok(crate::store::work_orders::Changed {
+                value: stored,
+                plans,
+            })
         })
         .await
     }
@@ -902,8 +1112,33 @@ impl crate::store::floor::FloorStore for super::SqlStore {
         .await
     }
 
+    async fn station_spans(
+        &self,
+        edge_id: String,
+        station: String,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<StoredSpan>, StoreError> {
+        self.read(move |conn| {
+            station_spans(conn, &edge_id, &station, &super::ts(from), &super::ts(to))
+        })
+        .await
+    }
+
+    async fn station_counts(
+        &self,
+        edge_id: String,
+        station: String,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        fine: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+    ) -> Result<Vec<StoredCount>, StoreError> {
+        self.read(move |conn| station_counts(conn, (&edge_id, &station), from, to, &fine))
+            .await
+    }
+
     async fn rebuild_floor(&self) -> Result<Rebuilt, StoreError> {
-        self.write(|conn| rebuild(conn)).await
+        self.write(rebuild).await
     }
 
     async fn floor_fingerprint(&self) -> Result<Vec<String>, StoreError> {
