@@ -335,6 +335,7 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
     assert_eq!(
         nav,
         json!([
+            "/floor/plants",
             "/floor",
             "/floor/oee",
             "/account",
@@ -1019,6 +1020,42 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         .await;
     sup.loaded("/floor/oee").await;
     sup.screenshot("05-oee-zh").await;
+
+    // ---- Head office: the plants side by side, as the API answers.
+    sup.goto(&format!("{base}/floor/plants?lang=en")).await;
+    sup.loaded("/floor/plants").await;
+    let side = api.get("/api/v1/floor/plants").await;
+    let row = sup
+        .js("const r = document.querySelector('#plants-side tr[data-plant=\"default\"]'); \
+             return r ? [r.querySelector('.week-oee').textContent, r.querySelector('.month-oee').textContent] : null;")
+        .await;
+    let default = side["plants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["plant"] == "default")
+        .expect("the default plant");
+    // Both are "as of now", a moment apart: equal within the last digit shown.
+    let shown = |v: &Value| -> f64 {
+        v.as_str()
+            .unwrap_or("")
+            .trim_end_matches('%')
+            .parse()
+            .unwrap_or(f64::NAN)
+    };
+    for (i, period) in ["week", "month"].iter().enumerate() {
+        let Some(api_oee) = default[period]["oee"].as_f64() else {
+            assert_eq!(row[i], json!("–"), "{period}: no OEE is shown as such");
+            continue;
+        };
+        let api_pct = api_oee * 100.0;
+        assert!(
+            (shown(&row[i]) - api_pct).abs() <= 0.11,
+            "{period}: page {} against the API's {api_pct}",
+            row[i]
+        );
+    }
+    sup.screenshot("05b-plants-side-by-side-en").await;
     sup.close().await;
 
     // ---- The kiosk: the andon board, and nothing else.

@@ -176,6 +176,17 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     // The floor: board, andon, OEE
     ("nav_floor", "车间看板", "Plant board"),
     ("nav_oee", "OEE", "OEE"),
+    ("nav_plants_side", "各厂对比", "Plants side by side"),
+    (
+        "plants_side_title",
+        "各厂对比（总部）",
+        "Plants side by side (head office)",
+    ),
+    ("stations", "工位", "Stations"),
+    ("oee_7_days", "7 天 OEE", "OEE 7 days"),
+    ("oee_30_days", "30 天 OEE", "OEE 30 days"),
+    ("scrap_rate", "报废率", "Scrap rate"),
+    ("trend_30_days", "30 天趋势", "30-day trend"),
     ("board_title", "车间看板", "Plant board"),
     ("andon_title", "安灯看板", "Andon board"),
     ("show", "显示", "Show"),

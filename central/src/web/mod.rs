@@ -13,6 +13,7 @@
 //! | `GET /floor?plant=` | `floor.read` | the plant board, live from `GET /api/v1/floor/live` |
 //! | `GET /floor/andon?plant=` | `floor.read` | the same board for a shop-floor TV (a kiosk user) |
 //! | `GET /floor/oee?plant=&by=&from=&to=` | `floor.read` | OEE by ISO 22400-2, its loss tree and Pareto |
+//! | `GET /floor/plants` | `floor.read` | head office: the plants side by side, drill-down to each |
 //! | `GET /assets/app.css`, `/assets/app.js` | public | the only assets, compiled into the binary |
 //!
 //! Pages are rendered on the server from askama templates (`central/templates/`, checked when
@@ -76,6 +77,7 @@ pub fn routes() -> Routes {
         .get("/floor", needs(FloorRead), floor_board)
         .get("/floor/andon", needs(FloorRead), floor_andon)
         .get("/floor/oee", needs(FloorRead), floor_oee)
+        .get("/floor/plants", needs(FloorRead), floor_plants)
         .get("/assets/app.css", PUBLIC, css)
         .get("/assets/app.js", PUBLIC, js)
 }
@@ -196,7 +198,12 @@ impl Ctx {
         let t = T::new(lang, zone);
         let mut nav = Vec::new();
         if let Some(p) = principal {
-            let links: [(&str, &str, Option<Permission>); 7] = [
+            let links: [(&str, &str, Option<Permission>); 8] = [
+                (
+                    "/floor/plants",
+                    "nav_plants_side",
+                    Some(Permission::FloorRead),
+                ),
                 ("/floor", "nav_floor", Some(Permission::FloorRead)),
                 ("/floor/oee", "nav_oee", Some(Permission::FloorRead)),
                 ("/account", "nav_account", None),
@@ -1090,11 +1097,20 @@ async fn floor_oee(
         t: ctx_t(&ctx),
         shell: ctx_shell(&ctx),
         plants,
+        // The exact period of the figures shown, so the JSON is the same figures.
         api_href: format!(
             "/api/v1/floor/oee?plant={}&by={by_name}&from={}&to={}",
             encode(&plant),
-            encode(&from),
-            encode(&to)
+            encode(
+                &report
+                    .from
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            ),
+            encode(
+                &report
+                    .to
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            )
         ),
         time_zone: report.time_zone.clone(),
         total: figure_row("total".into(), &report.total),
@@ -1176,6 +1192,61 @@ async fn floor_oee(
         speed_loss_h: hours(report.losses.speed_loss_ms),
         from,
         to,
+    };
+    Ok(ctx.respond(StatusCode::OK, page.render()))
+}
+
+/// One plant on the head office page.
+pub struct PlantSide {
+    pub plant: String,
+    pub name: String,
+    pub stations: usize,
+    pub week: FigureRow,
+    pub month: FigureRow,
+    pub scrap_rate: String,
+    pub down_hours: String,
+    /// The 30 days' OEE, oldest first, for the little bars.
+    pub trend: Vec<(String, f64)>,
+}
+
+#[derive(Template)]
+#[template(path = "floor_plants.html")]
+struct PlantsSidePage {
+    t: T,
+    shell: Shell,
+    plants: Vec<PlantSide>,
+}
+
+async fn floor_plants(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/floor/plants");
+    let report = crate::api::floor::plants_report(&state, &p.read, Utc::now()).await?;
+    let plants = report
+        .plants
+        .iter()
+        .map(|x| PlantSide {
+            plant: x.plant.clone(),
+            name: x.name.clone(),
+            stations: x.stations,
+            week: figure_row("week".into(), &x.week),
+            month: figure_row("month".into(), &x.month),
+            scrap_rate: pct(x.scrap_rate),
+            down_hours: format!("{:.1}", x.down_hours),
+            trend: x
+                .trend
+                .iter()
+                .map(|b| (b.key.clone(), b.figures.oee.unwrap_or(0.0).clamp(0.0, 1.0)))
+                .collect(),
+        })
+        .collect();
+    let page = PlantsSidePage {
+        t: ctx_t(&ctx),
+        shell: ctx_shell(&ctx),
+        plants,
     };
     Ok(ctx.respond(StatusCode::OK, page.render()))
 }
