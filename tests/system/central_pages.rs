@@ -338,6 +338,7 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
             "/floor/plants",
             "/floor",
             "/floor/oee",
+            "/floor/edges",
             "/account",
             "/admin/roles",
             "/admin/plants"
@@ -1015,6 +1016,19 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         .collect();
     assert_eq!(pareto, json!(api_pareto));
     assert!(!api_pareto.is_empty(), "{report}");
+    // A station's figures link to what they are made of: its spans, each naming its event.
+    let source = sup
+        .js("return document.querySelector('#oee-stations a.source').getAttribute('href');")
+        .await;
+    let history = api
+        .get(source.as_str().expect("a station links its history"))
+        .await;
+    assert!(
+        history["spans"]
+            .as_array()
+            .is_some_and(|s| s.iter().all(|span| span["seq"].as_u64().is_some())),
+        "{history}"
+    );
     sup.screenshot("04-oee-en").await;
     sup.goto(&format!("{base}/floor/oee?lang=zh&by=shift"))
         .await;
@@ -1056,6 +1070,16 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         );
     }
     sup.screenshot("05b-plants-side-by-side-en").await;
+
+    // ---- The edge fleet, as the API lists it.
+    sup.goto(&format!("{base}/floor/edges?lang=en")).await;
+    sup.loaded("/floor/edges").await;
+    let edges = api.get("/api/v1/edges").await;
+    let acked = sup
+        .js("return document.querySelector('#edge-fleet tr[data-edge=\"line-1\"] .acked').textContent;")
+        .await;
+    assert_eq!(acked, json!(edges["edges"][0]["acked_seq"].to_string()));
+    sup.screenshot("05c-edge-fleet-en").await;
     sup.close().await;
 
     // ---- The kiosk: the andon board, and nothing else.

@@ -211,6 +211,17 @@ async fn list_edges(
     State(state): State<AppState>,
     p: Principal,
 ) -> Result<axum::Json<EdgeList>, AppError> {
+    Ok(axum::Json(EdgeList {
+        edges: visible_edges(&state, &p).await?,
+    }))
+}
+
+/// The edges of the caller's plants (every edge for someone who sees every plant); the edge
+/// fleet page shows the same.
+pub(crate) async fn visible_edges(
+    state: &AppState,
+    p: &Principal,
+) -> Result<Vec<crate::store::EdgeSummary>, AppError> {
     let mut edges = state.store().edges().await?;
     if p.read != crate::people::users::PlantScope::All {
         let mut visible = Vec::with_capacity(edges.len());
@@ -225,7 +236,7 @@ async fn list_edges(
         }
         edges = visible;
     }
-    Ok(axum::Json(EdgeList { edges }))
+    Ok(edges)
 }
 
 /// `GET /api/v1/edges/{edge_id}/stations`: what runs on the edge's stations as its last

@@ -176,6 +176,23 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     // The floor: board, andon, OEE
     ("nav_floor", "车间看板", "Plant board"),
     ("nav_oee", "OEE", "OEE"),
+    ("nav_edges", "网关", "Edges"),
+    ("edges_title", "边缘网关", "Edge fleet"),
+    (
+        "no_edges",
+        "你的工厂还没有边缘网关。",
+        "No edge gateway in your plants yet.",
+    ),
+    ("edge", "网关", "Edge"),
+    ("agent_version", "版本", "Version"),
+    ("clock_skew", "时钟偏差", "Clock skew"),
+    ("acked_seq", "已确认序号", "Acked seq"),
+    ("plan_published", "已发布计划", "Plan published"),
+    ("plan_applied", "已应用计划", "Plan applied"),
+    ("quarantined", "隔离", "Quarantined"),
+    ("edge_silent", "已失联", "silent"),
+    ("plan_behind", "未更新", "behind"),
+    ("revoked", "已吊销", "revoked"),
     ("nav_plants_side", "各厂对比", "Plants side by side"),
     (
         "plants_side_title",

@@ -14,6 +14,7 @@
 //! | `GET /floor/andon?plant=` | `floor.read` | the same board for a shop-floor TV (a kiosk user) |
 //! | `GET /floor/oee?plant=&by=&from=&to=` | `floor.read` | OEE by ISO 22400-2, its loss tree and Pareto |
 //! | `GET /floor/plants` | `floor.read` | head office: the plants side by side, drill-down to each |
+//! | `GET /floor/edges` | `edges.read` | the edge fleet: version, last contact, backlog, clock skew, plans |
 //! | `GET /assets/app.css`, `/assets/app.js` | public | the only assets, compiled into the binary |
 //!
 //! Pages are rendered on the server from askama templates (`central/templates/`, checked when
@@ -78,6 +79,7 @@ pub fn routes() -> Routes {
         .get("/floor/andon", needs(FloorRead), floor_andon)
         .get("/floor/oee", needs(FloorRead), floor_oee)
         .get("/floor/plants", needs(FloorRead), floor_plants)
+        .get("/floor/edges", needs(EdgesRead), floor_edges)
         .get("/assets/app.css", PUBLIC, css)
         .get("/assets/app.js", PUBLIC, js)
 }
@@ -198,7 +200,7 @@ impl Ctx {
         let t = T::new(lang, zone);
         let mut nav = Vec::new();
         if let Some(p) = principal {
-            let links: [(&str, &str, Option<Permission>); 8] = [
+            let links: [(&str, &str, Option<Permission>); 9] = [
                 (
                     "/floor/plants",
                     "nav_plants_side",
@@ -206,6 +208,7 @@ impl Ctx {
                 ),
                 ("/floor", "nav_floor", Some(Permission::FloorRead)),
                 ("/floor/oee", "nav_oee", Some(Permission::FloorRead)),
+                ("/floor/edges", "nav_edges", Some(Permission::EdgesRead)),
                 ("/account", "nav_account", None),
                 ("/admin/users", "nav_users", Some(Permission::UsersRead)),
                 ("/admin/roles", "nav_roles", None),
@@ -946,6 +949,9 @@ pub struct FigureRow {
     pub down_h: String,
     pub good: u64,
     pub scrap: u64,
+    /// A station's row: its spans and counts of the period (each span names the event that
+    /// started it), what its figures are made of.
+    pub source: Option<String>,
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -969,6 +975,7 @@ fn figure_row(key: String, f: &crate::api::floor::FigureView) -> FigureRow {
         down_h: hours(f.figures.adot_ms),
         good: f.figures.gq,
         scrap: f.figures.scrap,
+        source: None,
     }
 }
 
@@ -1159,7 +1166,15 @@ async fn floor_oee(
                         } else {
                             format!("{}/{}", s.edge_id, s.station)
                         };
-                        figure_row(name, &s.figures)
+                        let mut row = figure_row(name, &s.figures);
+                        row.source = Some(format!(
+                            "/api/v1/floor/history?edge_id={}&station={}&from={}&to={}",
+                            encode(&s.edge_id),
+                            encode(&s.station),
+                            encode(&from),
+                            encode(&to)
+                        ));
+                        row
                     })
                     .collect(),
             },
@@ -1247,6 +1262,73 @@ async fn floor_plants(
         t: ctx_t(&ctx),
         shell: ctx_shell(&ctx),
         plants,
+    };
+    Ok(ctx.respond(StatusCode::OK, page.render()))
+}
+
+/// One edge as the fleet page lists it.
+pub struct EdgeRow {
+    pub edge_id: String,
+    pub version: String,
+    pub last_contact: String,
+    /// Silent for longer than [`STALE_EDGE_S`].
+    pub stale: bool,
+    pub backlog: String,
+    pub clock_skew: String,
+    pub acked_seq: u64,
+    pub plan_published: u64,
+    pub plan_applied: u64,
+    pub quarantined: u64,
+    pub revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "floor_edges.html")]
+struct EdgesPage {
+    t: T,
+    shell: Shell,
+    edges: Vec<EdgeRow>,
+}
+
+/// An edge silent for longer than this is marked on the fleet page.
+const STALE_EDGE_S: i64 = 300;
+
+async fn floor_edges(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/floor/edges");
+    let t = ctx_t(&ctx);
+    let now = Utc::now();
+    let edges = crate::api::admin::visible_edges(&state, &p)
+        .await?
+        .into_iter()
+        .map(|e| EdgeRow {
+            edge_id: e.edge_id.as_str().to_owned(),
+            version: e.agent_version.unwrap_or_else(|| "–".into()),
+            last_contact: t.opt_time(&e.last_contact),
+            stale: e
+                .last_contact
+                .is_some_and(|at| (now - at).num_seconds() > STALE_EDGE_S),
+            backlog: e
+                .reported_backlog
+                .map_or_else(|| "–".into(), |b| b.to_string()),
+            clock_skew: e
+                .clock_skew_ms
+                .map_or_else(|| "–".into(), |ms| format!("{:+.1} s", ms as f64 / 1000.0)),
+            acked_seq: e.acked_seq.0,
+            plan_published: e.plan_version_published.0,
+            plan_applied: e.plan_version_applied.0,
+            quarantined: e.quarantined,
+            revoked: e.revoked,
+        })
+        .collect();
+    let page = EdgesPage {
+        shell: ctx_shell(&ctx),
+        edges,
+        t,
     };
     Ok(ctx.respond(StatusCode::OK, page.render()))
 }
