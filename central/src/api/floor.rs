@@ -55,6 +55,7 @@ pub fn routes() -> Routes {
         )
         .get("/api/v1/floor/board", needs(FloorRead), board)
         .get("/api/v1/floor/oee", needs(FloorRead), oee_figures)
+        .get("/api/v1/floor/oee.csv", needs(FloorRead), oee_csv)
         .get(
             "/api/v1/floor/plants",
             needs(FloorRead),
@@ -897,6 +898,112 @@ pub async fn plants_report(
     })
 }
 
+/// The columns of `GET /api/v1/floor/oee.csv`.
+const OEE_CSV_COLUMNS: [&str; 16] = [
+    "table",
+    "key",
+    "oee",
+    "availability",
+    "effectiveness",
+    "quality",
+    "pot_ms",
+    "pbt_ms",
+    "apt_ms",
+    "adot_ms",
+    "setup_ms",
+    "unknown_ms",
+    "pq",
+    "gq",
+    "scrap",
+    "ideal_ms",
+];
+
+fn csv_ratio(x: Option<f64>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn csv_row(table: &str, key: &str, f: &FigureView) -> Vec<String> {
+    let g = &f.figures;
+    vec![
+        table.to_owned(),
+        key.to_owned(),
+        csv_ratio(f.oee),
+        csv_ratio(f.availability),
+        csv_ratio(f.effectiveness),
+        csv_ratio(f.quality),
+        g.pot_ms.to_string(),
+        g.pbt_ms.to_string(),
+        g.apt_ms.to_string(),
+        g.adot_ms.to_string(),
+        g.setup_ms.to_string(),
+        g.unknown_ms.to_string(),
+        g.pq.to_string(),
+        g.gq.to_string(),
+        g.scrap.to_string(),
+        g.ideal_ms.to_string(),
+    ]
+}
+
+/// `GET /api/v1/floor/oee.csv`: the report's figures as one CSV document, a row per bucket,
+/// line and station and one for the total (`table`: `bucket`, `line`, `station`, `total`);
+/// ratios empty where the report has none.
+async fn oee_csv(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<OeeQuery>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::HeaderValue;
+    use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+    use axum::response::IntoResponse;
+    if !p.read.contains(&q.plant) {
+        return Err(AppError::not_found(format!("no plant {:?}", q.plant)));
+    }
+    known_plant(&state, &q.plant).await?;
+    let report = oee_report(&state, &q, Utc::now()).await?;
+    let csv_error = |e: csv::Error| AppError::internal(format!("cannot write csv: {e}"));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(OEE_CSV_COLUMNS).map_err(csv_error)?;
+    writer
+        .write_record(csv_row("total", "total", &report.total))
+        .map_err(csv_error)?;
+    for b in &report.buckets {
+        writer
+            .write_record(csv_row("bucket", &b.key, &b.figures))
+            .map_err(csv_error)?;
+    }
+    for l in &report.lines {
+        writer
+            .write_record(csv_row("line", &l.line, &l.figures))
+            .map_err(csv_error)?;
+    }
+    for s in &report.stations {
+        writer
+            .write_record(csv_row(
+                "station",
+                &format!("{}/{}", s.edge_id, s.station),
+                &s.figures,
+            ))
+            .map_err(csv_error)?;
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|e| AppError::internal(format!("cannot write csv: {e}")))?;
+    Ok((
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"oee.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 /// The OEE report as of `now`; the pages render the same.
 pub async fn oee_report(
     state: &AppState,
@@ -1152,6 +1259,10 @@ pub fn document_into(document: &mut serde_json::Value) {
                 q("to", "RFC 3339; now when absent; at most 400 days after from"),
                 {"name": "by", "in": "query", "required": false, "schema": {"type": "string", "enum": ["shift", "day", "week", "month", "total"], "default": "day"}}],
             "responses": {"200": {"description": "{plant, time_zone, from, to, by, total, buckets, lines, stations, losses}"}, "400": error, "401": error, "404": error}}},
+        "/api/v1/floor/oee.csv": {"get": {"summary": "the OEE report as CSV", "tags": ["floor"],
+            "description": "The query of `GET /api/v1/floor/oee`; a row for the total, each bucket, line and station (`table`, `key`, then OEE, A, E, Q as 0-1 decimals, empty where there is none, and the durations in ms and quantities).",
+            "parameters": [{"name": "plant", "in": "query", "required": true, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "CSV with a header", "content": {"text/csv": {}}}, "400": error, "401": error, "404": error}}},
         "/api/v1/floor/plants": {"get": {"summary": "head office: every plant one may see side by side", "tags": ["floor"],
             "description": "Per plant: OEE and its factors over the last 7 and 30 days (from the start of the plant's day), scrap rate and unplanned down hours of the 30 days, and the 30 days' OEE day by day.",
             "responses": {"200": {"description": "{generated_at, plants: [...]}"}, "401": error}}},

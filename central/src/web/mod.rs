@@ -1047,6 +1047,8 @@ struct OeePage {
     speed_loss_h: String,
     /// The same figures as JSON (`GET /api/v1/floor/oee` with this page's query).
     api_href: String,
+    /// And as CSV.
+    csv_href: String,
 }
 
 async fn floor_oee(
@@ -1100,24 +1102,28 @@ async fn floor_oee(
         .from
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let to = report.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let exact_from = report
+        .from
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let exact_to = report
+        .to
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let page = OeePage {
         t: ctx_t(&ctx),
         shell: ctx_shell(&ctx),
         plants,
         // The exact period of the figures shown, so the JSON is the same figures.
+        csv_href: format!(
+            "/api/v1/floor/oee.csv?plant={}&by={by_name}&from={}&to={}",
+            encode(&plant),
+            encode(&exact_from),
+            encode(&exact_to)
+        ),
         api_href: format!(
             "/api/v1/floor/oee?plant={}&by={by_name}&from={}&to={}",
             encode(&plant),
-            encode(
-                &report
-                    .from
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-            ),
-            encode(
-                &report
-                    .to
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-            )
+            encode(&exact_from),
+            encode(&exact_to)
         ),
         time_zone: report.time_zone.clone(),
         total: figure_row("total".into(), &report.total),

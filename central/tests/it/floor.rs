@@ -182,6 +182,31 @@ async fn issue_15_oee_of_a_shift_worked_by_hand_by_iso_22400() {
     assert!(planned.contains(&("break:lunch", 30 * min)), "{planned:?}");
     assert_eq!(losses["speed_loss_ms"], 360 * min - 665 * 30_000);
 
+    // The same figures as CSV, a row for the total first.
+    let csv = h
+        .get(
+            "/api/v1/floor/oee.csv?plant=default&edge_id=line-1&station=st-10&by=shift&from=2026-11-27T00:00:00Z&to=2026-11-27T08:00:00Z",
+            ADMIN,
+        )
+        .await;
+    ok(&csv);
+    let text = csv.json.as_str().unwrap_or_default().to_owned();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "table,key,oee,availability,effectiveness,quality,pot_ms,pbt_ms,apt_ms,adot_ms,setup_ms,unknown_ms,pq,gq,scrap,ideal_ms"
+        )
+    );
+    let total: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    assert_eq!(total[..2], ["total", "total"]);
+    let oee: f64 = total[2].parse().unwrap();
+    assert!((oee - 650.0 * 0.5 / 420.0).abs() < 1e-9, "{text}");
+    assert_eq!(total[7], (420 * min).to_string(), "pbt_ms: {text}");
+    assert_eq!(total[12], "665", "pq: {text}");
+    assert!(text.contains("\nbucket,2026-11-27 A,"), "{text}");
+    assert!(text.contains("\nstation,line-1/st-10,"), "{text}");
+
     // The figures' source: the station's spans, each naming the event that started it.
     let history = h
         .get(
