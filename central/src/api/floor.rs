@@ -282,6 +282,18 @@ pub async fn board_of(
 ) -> Result<Board, AppError> {
     let mut stations = state.store().floor_stations().await?;
     stations.retain(|s| visible(scope, plant, &s.plant));
+    // A shift that starts on a holiday does not run, on the board as in OEE.
+    let holidays: HashSet<NaiveDate> = if stations.is_empty() {
+        HashSet::new()
+    } else {
+        state
+            .store()
+            .calendar()
+            .await?
+            .holidays
+            .into_iter()
+            .collect()
+    };
     let mut reasons: BTreeMap<String, BTreeMap<String, StopReason>> = BTreeMap::new();
     let mut calendars: BTreeMap<String, ShiftCalendar> = BTreeMap::new();
     for s in &stations {
@@ -308,7 +320,7 @@ pub async fn board_of(
                         .and_then(|r| r.get(code))
                         .is_some_and(|r| r.planned)
                 };
-                current_shift_figures(state, calendar, &s, now, planned).await?
+                current_shift_figures(state, (calendar, &holidays), &s, now, planned).await?
             }
             None => None,
         };
@@ -328,14 +340,14 @@ pub async fn board_of(
 
 async fn current_shift_figures(
     state: &AppState,
-    calendar: &ShiftCalendar,
+    (calendar, holidays): (&ShiftCalendar, &HashSet<NaiveDate>),
     s: &FloorStation,
     now: DateTime<Utc>,
     planned: impl Fn(&str) -> bool,
 ) -> Result<Option<FigureView>, AppError> {
     let runs = calendar
-        .runs(now - Duration::days(1), now + Duration::seconds(1), |_| {
-            false
+        .runs(now - Duration::days(1), now + Duration::seconds(1), |d| {
+            holidays.contains(&d)
         })
         .map_err(AppError::internal)?;
     let Some(run) = runs.iter().rev().find(|r| r.start <= now && now < r.end) else {

@@ -601,3 +601,43 @@ async fn issue_15_a_batch_at_one_instance_reaches_the_live_pages_of_another() {
     let next = next_event(&mut body, "board").await;
     assert_eq!(st10(&next), Some(json!("running")), "{next}");
 }
+
+/// A shift that starts on a holiday of the working calendar does not run: the board shows no
+/// current shift on it, as OEE counts no planned time.
+#[tokio::test]
+async fn issue_15_the_board_runs_no_shift_on_a_holiday() {
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    ok(&put(
+        &h,
+        "/api/v1/plants/default/shifts",
+        json!({"time_zone": "UTC", "shifts": [
+            {"name": "all day", "start": "00:00", "end": "00:00",
+             "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+        ]}),
+    )
+    .await);
+    send(&h, &token, shift_events()[..1].to_vec()).await;
+    let shift_of_st10 = |board: &Value| {
+        board["stations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["station"] == "st-10")
+            .unwrap()["shift"]
+            .clone()
+    };
+    let board = h.get("/api/v1/floor/board?plant=default", ADMIN).await;
+    ok(&board);
+    assert!(shift_of_st10(&board.json).is_object(), "{}", board.json);
+    let today = Utc::now().date_naive();
+    ok(&put(
+        &h,
+        "/api/v1/calendar",
+        json!({"working_days": ["mon", "tue", "wed", "thu", "fri"], "holidays": [today]}),
+    )
+    .await);
+    let board = h.get("/api/v1/floor/board?plant=default", ADMIN).await;
+    ok(&board);
+    assert_eq!(shift_of_st10(&board.json), Value::Null, "{}", board.json);
+}
