@@ -1225,14 +1225,7 @@ async fn rebuild(
 
 /// A station's state as the pages name it.
 pub fn state_key(state: Option<MachineState>) -> &'static str {
-    match state {
-        Some(MachineState::Running) => "running",
-        Some(MachineState::Idle) => "idle",
-        Some(MachineState::Down) => "down",
-        Some(MachineState::Setup) => "setup",
-        Some(MachineState::Off) => "off",
-        None => "unknown",
-    }
+    state.map_or("unknown", crate::store::sql::floor::state_name)
 }
 
 /// Adds this module's paths and schemas to the OpenAPI document.

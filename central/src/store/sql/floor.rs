@@ -197,7 +197,8 @@ impl FloorFact {
     }
 }
 
-pub(super) fn state_name(state: MachineState) -> &'static str {
+/// A machine state as the projections store it (and the pages and gauges name it).
+pub fn state_name(state: MachineState) -> &'static str {
     match state {
         MachineState::Running => "running",
         MachineState::Idle => "idle",
