@@ -223,7 +223,9 @@ impl MqttInterpreter {
     /// ([`message_key`](crate::sources::mqtt::client::message_key)). A delivery seen before
     /// that is marked DUP or carries a device timestamp has no effect again. A redelivered
     /// running total below the last committed one (its key forgotten already) is stale, not a
-    /// counter reset, and counts nothing.
+    /// counter reset, and counts nothing. A delivery that is only faults (its data was not
+    /// used: a Sparkplug message before its birth, a payload that did not parse) is not
+    /// remembered: the same message coming again once it can be used has its effect.
     pub fn interpret_delivery(
         &mut self,
         messages: &[MqttMessage],
@@ -232,7 +234,10 @@ impl MqttInterpreter {
         plan: Option<&Plan>,
         out: &mut Interpreted,
     ) {
-        if let Some(key) = key {
+        let used = messages
+            .iter()
+            .any(|m| !matches!(m, MqttMessage::Fault { .. }));
+        if let Some(key) = key.filter(|_| used) {
             let stamped = messages
                 .iter()
                 .any(|m| matches!(m, MqttMessage::Mapped(Mapped { at: Some(_), .. })));
@@ -867,6 +872,28 @@ mod tests {
                 value,
             },
         })
+    }
+
+    /// A message whose data could not be used (a Sparkplug DDATA before its birth: a fault
+    /// only) is not remembered: the same stamped message, once it can be used, counts. Found
+    /// by tests/it/mqtt.rs, whose publisher repeats its births and first total until the
+    /// subscription takes them.
+    #[test]
+    fn a_message_that_was_only_a_fault_has_its_effect_when_it_comes_again() {
+        let mut i = MqttInterpreter::default();
+        let mut out = Interpreted::default();
+        let fault = MqttMessage::Fault {
+            device: "press-1".into(),
+            message: "DDATA before its DBIRTH; asked for a rebirth".into(),
+        };
+        delivery(&mut i, &[fault], false, 7, &mut out);
+        assert_eq!(out.events.len(), 1, "the fault is recorded");
+        delivery(&mut i, &[stamped(100, 0)], false, 7, &mut out);
+        delivery(&mut i, &[stamped(130, 30)], false, 8, &mut out);
+        assert_eq!(good_of(&out), 30, "the first total is taken and the next counts");
+        // Once used, it has no effect again.
+        delivery(&mut i, &[stamped(130, 30)], true, 8, &mut out);
+        assert_eq!(good_of(&out), 30);
     }
 
     /// A message sent again (DUP) or a timestamped one seen before has no effect twice, of
