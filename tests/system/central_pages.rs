@@ -799,13 +799,43 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         )
         .await;
     }
+    // A work order whose operations have an ideal cycle time, so effectiveness is real.
+    api.put(
+        "/api/v1/items/FRAME",
+        json!({"description": "Frame", "kind": "make", "uom": "ea"}),
+    )
+    .await;
+    api.put(
+        "/api/v1/routings/FRAME",
+        json!({"operations": [
+            {"operation": 10, "description": "cut", "work_center": "CUT", "ideal_cycle_s": "20"},
+            {"operation": 20, "description": "weld", "work_center": "WELD", "ideal_cycle_s": "20"}
+        ]}),
+    )
+    .await;
+    let (status, reply) = api
+        .admin(
+            reqwest::Method::POST,
+            "/api/v1/work-orders",
+            Some(json!({"work_order": "WO-1", "item": "FRAME", "qty": "100000", "due": "2026-12-31", "priority": 5, "line": "L1"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let (status, reply) = api
+        .admin(
+            reqwest::Method::POST,
+            "/api/v1/work-orders/WO-1/release",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
     api.put(
         "/api/v1/plants/default/shifts",
         json!({"time_zone": "Asia/Shanghai", "shifts": [
             {"name": "day", "start": "08:00", "end": "20:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
              "breaks": [{"name": "lunch", "start": "12:00", "end": "12:30"}]},
             {"name": "night", "start": "20:00", "end": "08:00", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
-        ]}),
+        ], "targets": {"oee": 0.85, "quality": 0.99}}),
     )
     .await;
     api.put(
@@ -829,12 +859,85 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         .await;
     let now = chrono::Utc::now();
     let minutes = |m: i64| now - chrono::Duration::minutes(m);
+    // Six days of history before today, so the trends have a week to show: each day (from
+    // 08:00 in Shanghai, 00:00 UTC) st-10 and st-20 run both shifts, jam for a while (longer
+    // on some days), run out of material once, and count good parts and scrap of WO-1.
+    let mut history = Vec::new();
+    let today = now.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    for d in (1..=6i64).rev() {
+        let day = today - chrono::Duration::days(d);
+        let hm = |h: i64, m: i64| day + chrono::Duration::hours(h) + chrono::Duration::minutes(m);
+        for (station, operation, jam) in [("st-10", 10, 10 * d), ("st-20", 20, 45 - 5 * d)] {
+            let made = |good: u64, scrap: u64| EventKind::ProductionReported {
+                work_order: Some("WO-1".into()),
+                operation: Some(operation),
+                good,
+                scrap,
+            };
+            let seq = |history: &Vec<protocol::Event>| history.len() as u64 + 1;
+            for (at, kind) in [
+                (
+                    hm(0, 0),
+                    EventKind::MachineStateChanged {
+                        state: MachineState::Running,
+                        reason: None,
+                    },
+                ),
+                (
+                    hm(2, 0),
+                    EventKind::MachineStateChanged {
+                        state: MachineState::Down,
+                        reason: Some("JAM".into()),
+                    },
+                ),
+                (
+                    hm(2, jam),
+                    EventKind::MachineStateChanged {
+                        state: MachineState::Running,
+                        reason: None,
+                    },
+                ),
+                (hm(3, 0), made(900 + 40 * d as u64, 2 * d as u64)),
+                (
+                    hm(6, 0),
+                    EventKind::MachineStateChanged {
+                        state: MachineState::Down,
+                        reason: Some("NOMAT".into()),
+                    },
+                ),
+                (
+                    hm(6, 25),
+                    EventKind::MachineStateChanged {
+                        state: MachineState::Running,
+                        reason: None,
+                    },
+                ),
+                (hm(9, 0), made(700, 4)),
+                (hm(15, 0), made(950 - 20 * d as u64, 3)),
+                (hm(23, 0), made(800, 1)),
+            ] {
+                let e = floor_event(seq(&history), at, station, kind);
+                history.push(e);
+            }
+        }
+    }
+    // Each station's events in time order within the edge's seq order: the two stations
+    // interleave by time.
+    history.sort_by_key(|e| e.at);
+    for (i, e) in history.iter_mut().enumerate() {
+        e.seq = protocol::Seq(i as u64 + 1);
+        e.id = protocol::EventId(uuid::Uuid::from_u128(
+            0x0190_0000_0000_7000_8000_0000_0000_0000 + i as u128 + 1,
+        ));
+    }
+    post_floor_events(&api, &token, &history).await;
+    let before = history.len() as u64;
     post_floor_events(
         &api,
         &token,
         &[
             floor_event(
-                1,
+                before + 1,
                 minutes(50),
                 "st-10",
                 EventKind::MachineStateChanged {
@@ -843,7 +946,7 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
                 },
             ),
             floor_event(
-                2,
+                before + 2,
                 minutes(45),
                 "st-20",
                 EventKind::MachineStateChanged {
@@ -852,7 +955,7 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
                 },
             ),
             floor_event(
-                3,
+                before + 3,
                 minutes(40),
                 "st-30",
                 EventKind::MachineStateChanged {
@@ -861,18 +964,18 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
                 },
             ),
             floor_event(
-                4,
+                before + 4,
                 minutes(30),
                 "st-10",
                 EventKind::ProductionReported {
-                    work_order: None,
-                    operation: None,
+                    work_order: Some("WO-1".into()),
+                    operation: Some(10),
                     good: 120,
                     scrap: 3,
                 },
             ),
             floor_event(
-                5,
+                before + 5,
                 minutes(20),
                 "st-20",
                 EventKind::MachineStateChanged {
@@ -881,7 +984,7 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
                 },
             ),
             floor_event(
-                6,
+                before + 6,
                 minutes(10),
                 "st-10",
                 EventKind::OperatorSignedIn {
@@ -951,7 +1054,7 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         &api,
         &token,
         &[floor_event(
-            7,
+            before + 7,
             chrono::Utc::now(),
             "st-10",
             EventKind::MachineStateChanged {
@@ -1016,6 +1119,43 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         .collect();
     assert_eq!(pareto, json!(api_pareto));
     assert!(!api_pareto.is_empty(), "{report}");
+    // The plant's targets beside the figures, and the same figures drawn: the trend by shift
+    // and the Pareto of down time, each a uPlot canvas over the page's figures.
+    assert_eq!(report["targets"], json!({"oee": 0.85, "quality": 0.99}));
+    let targets = sup
+        .js("return ['target-oee', 'target-quality', 'target-availability'].map(id => { const e = document.getElementById(id); return e ? e.textContent : null; });")
+        .await;
+    assert_eq!(targets, json!(["target 85.0%", "target 99.0%", null]));
+    sup.wait(
+        "the trend and Pareto charts to be drawn",
+        "return ['oee-buckets-chart', 'pareto-down-chart'].every(id => \
+         !!document.querySelector('#' + id + '[data-drawn=\"true\"] canvas'));",
+    )
+    .await;
+    let drawn = sup
+        .js("return ['oee-buckets-data', 'pareto-down-data'].map(id => JSON.parse(document.getElementById(id).textContent));")
+        .await;
+    let buckets: Vec<Value> = report["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["key"].clone())
+        .collect();
+    assert_eq!(drawn[0]["labels"], json!(buckets));
+    let numbers = |v: &Value| -> Vec<Option<f64>> {
+        v.as_array()
+            .map(|a| a.iter().map(Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    let oees: Vec<Option<f64>> = report["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["oee"].as_f64())
+        .collect();
+    assert_eq!(numbers(&drawn[0]["series"][0]["values"]), oees);
+    assert_eq!(drawn[0]["targets"][0]["value"], json!(0.85));
+    assert_eq!(drawn[1]["labels"], json!(api_pareto));
     // A station's figures link to what they are made of: its spans, each naming its event.
     let source = sup
         .js("return document.querySelector('#oee-stations a.source').getAttribute('href');")
@@ -1041,7 +1181,7 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
     let side = api.get("/api/v1/floor/plants").await;
     let row = sup
         .js("const r = document.querySelector('#plants-side tr[data-plant=\"default\"]'); \
-             return r ? [r.querySelector('.week-oee').textContent, r.querySelector('.month-oee').textContent] : null;")
+             return r ? [r.querySelector('.week-oee').textContent, r.querySelector('.month-oee').firstChild.textContent] : null;")
         .await;
     let default = side["plants"]
         .as_array()
@@ -1069,6 +1209,20 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
             row[i]
         );
     }
+    sup.wait(
+        "the plants' chart to be drawn",
+        "return !!document.querySelector('#plants-chart[data-drawn=\"true\"] canvas');",
+    )
+    .await;
+    let labels = sup
+        .js("return JSON.parse(document.getElementById('plants-data').textContent).series.map(s => s.label);")
+        .await;
+    assert!(
+        labels.as_array().is_some_and(|l| l
+            .iter()
+            .any(|x| x.as_str().is_some_and(|x| x.ends_with("(default)")))),
+        "{labels}"
+    );
     sup.screenshot("05b-plants-side-by-side-en").await;
 
     // ---- The edge fleet, as the API lists it.

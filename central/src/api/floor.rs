@@ -13,7 +13,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::policy::{Principal, Routes, needs};
 use crate::mes::oee::{self, Figures};
 use crate::mes::pareto::{ParetoRow, pareto};
-use crate::mes::shifts::{ShiftCalendar, ShiftCalendarSpec, ShiftRun};
+use crate::mes::shifts::{OeeTargets, ShiftCalendar, ShiftCalendarSpec, ShiftRun};
 use crate::people::roles::Permission;
 use crate::people::users::PlantScope;
 use crate::store::floor::{FloorStation, StationHistory, StopReason};
@@ -79,6 +79,7 @@ fn default_calendar() -> ShiftCalendarSpec {
             days: vec![Mon, Tue, Wed, Thu, Fri, Sat, Sun],
             breaks: Vec::new(),
         }],
+        targets: None,
     }
 }
 
@@ -457,6 +458,119 @@ async fn floor_metrics(
     ))
 }
 
+/// The figures of shift runs that have ended, per station, so that a month of OEE reads and
+/// works out only the runs still open (or changed since). A figure stands until a batch
+/// changes the station's edge from a moment before the run's end (a late count, a stop's
+/// reason given afterwards): every instance hears of it, from its own ingest or from the
+/// database's change feed (`StoreChange::Floor { since }`), and drops the runs it touches.
+/// A report only keeps what it worked out if no change to that edge came meanwhile (the
+/// edge's generation is the same), and an entry is kept at most [`RUN_CACHE_TTL`], which
+/// bounds what a change the feed cannot see (a routing's ideal cycle time changed at another
+/// instance) can leave behind.
+#[derive(Default)]
+pub struct RunCache(std::sync::Mutex<RunCacheInner>);
+
+#[derive(Default)]
+struct RunCacheInner {
+    entries: HashMap<RunKey, (Figures, std::time::Instant)>,
+    /// Per edge: counts the changes heard, to tell a report that raced one.
+    generations: HashMap<String, u64>,
+    /// Counts `clear` calls, which concern every edge.
+    epoch: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RunKey {
+    edge_id: String,
+    station: String,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// What else the figures depend on: the plant's planned stop reasons and its calendar.
+    context: u64,
+}
+
+/// Runs kept at most; past it the cache starts again (a plant of 100 stations with three
+/// shifts a day fills 27,000 in three months).
+const MAX_CACHED_RUNS: usize = 200_000;
+
+/// How long a run's figures are used without being worked out again.
+const RUN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl RunCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunCacheInner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What a report notes before it reads an edge's history: given back to [`RunCache::put`].
+    fn generation(&self, edge_id: &str) -> (u64, u64) {
+        let inner = self.lock();
+        (
+            inner.epoch,
+            inner.generations.get(edge_id).copied().unwrap_or(0),
+        )
+    }
+
+    fn get(&self, key: &RunKey) -> Option<Figures> {
+        let inner = self.lock();
+        inner
+            .entries
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < RUN_CACHE_TTL)
+            .map(|(f, _)| f.clone())
+    }
+
+    /// Keeps the figures worked out from a history read at `generation`, unless a change came
+    /// since.
+    fn put(&self, generation: (u64, u64), found: Vec<(RunKey, Figures)>) {
+        let mut inner = self.lock();
+        let Some(first) = found.first() else { return };
+        let now = (
+            inner.epoch,
+            inner
+                .generations
+                .get(&first.0.edge_id)
+                .copied()
+                .unwrap_or(0),
+        );
+        if now != generation {
+            return;
+        }
+        if inner.entries.len().saturating_add(found.len()) > MAX_CACHED_RUNS {
+            inner.entries.clear();
+        }
+        let at = std::time::Instant::now();
+        for (key, figures) in found {
+            inner.entries.insert(key, (figures, at));
+        }
+    }
+
+    /// A batch changed `edge_id`'s floor from `since` on (`None`: from any time).
+    pub fn changed(&self, edge_id: &str, since: Option<DateTime<Utc>>) {
+        let mut inner = self.lock();
+        let generation = inner.generations.entry(edge_id.to_owned()).or_default();
+        *generation = generation.wrapping_add(1);
+        inner
+            .entries
+            .retain(|k, _| k.edge_id != edge_id || since.is_some_and(|since| k.end <= since));
+    }
+
+    /// Forgets everything (a rebuild, changes missed, master data changed here).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.entries.clear();
+        inner.epoch = inner.epoch.wrapping_add(1);
+    }
+
+    /// How many runs are kept (for tests and the bench).
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The boards the live feed sends, one per (plants the page may see, plant asked): the pages of
 /// one scope share one computation of the board per change instead of one each.
 #[derive(Default)]
@@ -800,6 +914,9 @@ pub struct OeeReport {
     pub to: DateTime<Utc>,
     pub by: By,
     pub total: FigureView,
+    /// The plant's targets (from its shift calendar), when it set them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<OeeTargets>,
     pub buckets: Vec<Bucket>,
     pub lines: Vec<LineFigures>,
     pub stations: Vec<StationFigures>,
@@ -847,6 +964,9 @@ pub struct PlantFigures {
     pub down_hours: f64,
     /// OEE day by day over the 30 days (`key` the local date).
     pub trend: Vec<Bucket>,
+    /// The plant's targets, when it set them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<OeeTargets>,
 }
 
 #[derive(Debug, Serialize)]
@@ -897,6 +1017,7 @@ pub async fn plants_report(
             scrap_rate: (made > 0).then(|| f.scrap as f64 / made as f64),
             down_hours: f.adot_ms as f64 / 3_600_000.0,
             week: week.total,
+            targets: month.targets,
             trend: month.buckets,
             month: month.total,
             time_zone: month.time_zone,
@@ -1068,7 +1189,19 @@ pub async fn oee_report(
             && q.edge_id.as_ref().is_none_or(|e| &s.edge_id == e)
             && q.station.as_ref().is_none_or(|st| &s.station == st)
     });
-    let first = runs.first().map_or(from, |r| r.start.min(from));
+    let context = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (code, r) in &reasons {
+            (code, r.planned).hash(&mut h);
+        }
+        // The calendar: a run's breaks are part of its figures.
+        serde_json::to_string(&calendar.spec())
+            .unwrap_or_default()
+            .hash(&mut h);
+        h.finish()
+    };
+    let cache = state.oee_runs();
     let mut total = Figures::default();
     let mut buckets: BTreeMap<String, Figures> = BTreeMap::new();
     let mut lines: BTreeMap<String, Figures> = BTreeMap::new();
@@ -1076,19 +1209,58 @@ pub async fn oee_report(
     let mut scrap_by_station = Vec::new();
     for s in stations {
         let end = to.min(now);
-        let spans = state
-            .store()
-            .station_spans(s.edge_id.clone(), s.station.clone(), first, end)
-            .await?;
-        let fine = fine_hours(first, end, &runs, &spans, now, &planned);
-        let counts = state
-            .store()
-            .station_counts(s.edge_id.clone(), s.station.clone(), first, end, fine)
-            .await?;
-        let history = Prepared::new(&StationHistory { spans, counts }, now);
+        // A run that ended inside the period is kept once worked out; only the others are
+        // read from the store (from the first of them on).
+        let generation = cache.generation(&s.edge_id);
+        let key = |run: &ShiftRun| RunKey {
+            edge_id: s.edge_id.clone(),
+            station: s.station.clone(),
+            start: run.start,
+            end: run.end,
+            context,
+        };
+        let closed = |run: &ShiftRun| run.start >= from && run.end <= to && run.end <= now;
+        let mut figures: Vec<Option<Figures>> = runs
+            .iter()
+            .map(|run| {
+                if closed(run) {
+                    cache.get(&key(run))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if let Some(i) = figures.iter().position(Option::is_none) {
+            let first = if i == 0 {
+                runs[0].start.min(from)
+            } else {
+                runs[i].start
+            };
+            let spans = state
+                .store()
+                .station_spans(s.edge_id.clone(), s.station.clone(), first, end)
+                .await?;
+            let fine = fine_hours(first, end, &runs[i..], &spans, now, &planned);
+            let counts = state
+                .store()
+                .station_counts(s.edge_id.clone(), s.station.clone(), first, end, fine)
+                .await?;
+            let history = Prepared::new(&StationHistory { spans, counts }, now);
+            let mut found = Vec::new();
+            for (run, slot) in runs.iter().zip(figures.iter_mut()).skip(i) {
+                if slot.is_none() {
+                    let f = figures_of(&history, run, from, to, now, &planned);
+                    if closed(run) {
+                        found.push((key(run), f.clone()));
+                    }
+                    *slot = Some(f);
+                }
+            }
+            cache.put(generation, found);
+        }
         let mut station_total = Figures::default();
-        for run in &runs {
-            let f = figures_of(&history, run, from, to, now, &planned);
+        for (run, f) in runs.iter().zip(figures) {
+            let f = f.unwrap_or_default();
             if f == Figures::default() {
                 continue;
             }
@@ -1138,6 +1310,7 @@ pub async fn oee_report(
         to,
         by: q.by,
         total: FigureView::new(total),
+        targets: calendar.spec().targets,
         buckets: buckets
             .into_iter()
             .map(|(key, f)| Bucket {
@@ -1215,6 +1388,7 @@ async fn rebuild(
     State(state): State<AppState>,
 ) -> Result<axum::Json<crate::store::floor::Rebuilt>, AppError> {
     let done = state.store().rebuild_floor().await?;
+    state.oee_runs().clear();
     tracing::info!(
         events = done.events,
         spans = done.spans,
@@ -1263,13 +1437,13 @@ pub fn document_into(document: &mut serde_json::Value) {
                 q("from", "RFC 3339; the start of the plant's day six days ago when absent"),
                 q("to", "RFC 3339; now when absent; at most 400 days after from"),
                 {"name": "by", "in": "query", "required": false, "schema": {"type": "string", "enum": ["shift", "day", "week", "month", "total"], "default": "day"}}],
-            "responses": {"200": {"description": "{plant, time_zone, from, to, by, total, buckets, lines, stations, losses}"}, "400": error, "401": error, "404": error}}},
+            "responses": {"200": {"description": "{plant, time_zone, from, to, by, total, targets (when the plant set them), buckets, lines, stations, losses}"}, "400": error, "401": error, "404": error}}},
         "/api/v1/floor/oee.csv": {"get": {"summary": "the OEE report as CSV", "tags": ["floor"],
             "description": "The query of `GET /api/v1/floor/oee`; a row for the total, each bucket, line and station (`table`, `key`, then OEE, A, E, Q as 0-1 decimals, empty where there is none, and the durations in ms and quantities).",
             "parameters": [{"name": "plant", "in": "query", "required": true, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "CSV with a header", "content": {"text/csv": {}}}, "400": error, "401": error, "404": error}}},
         "/api/v1/floor/plants": {"get": {"summary": "head office: every plant one may see side by side", "tags": ["floor"],
-            "description": "Per plant: OEE and its factors over the last 7 and 30 days (from the start of the plant's day), scrap rate and unplanned down hours of the 30 days, and the 30 days' OEE day by day.",
+            "description": "Per plant: OEE and its factors over the last 7 and 30 days (from the start of the plant's day), scrap rate and unplanned down hours of the 30 days, the 30 days' OEE day by day, and the plant's targets when it set them.",
             "responses": {"200": {"description": "{generated_at, plants: [...]}"}, "401": error}}},
         "/api/v1/floor/history": {"get": {"summary": "a station's state spans and minute counts: what its figures are made of", "tags": ["floor"],
             "description": "Each span names the seq of the event that started it (`GET /api/v1/edges/{id}/events`); the span it is in now has `to: null`.",
@@ -1297,7 +1471,9 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "name": {"type": "string"}, "start": {"type": "string", "description": "HH:MM local"}, "end": {"type": "string"},
                 "days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
                 "breaks": {"type": "array", "items": {"type": "object", "required": ["name", "start", "end"], "properties": {
-                    "name": {"type": "string"}, "start": {"type": "string"}, "end": {"type": "string"}}}}}}}}},
+                    "name": {"type": "string"}, "start": {"type": "string"}, "end": {"type": "string"}}}}}}},
+            "targets": {"type": "object", "description": "the plant's OEE targets, each a fraction in (0, 1], each optional; the OEE pages draw them", "properties": {
+                "oee": {"type": "number"}, "availability": {"type": "number"}, "effectiveness": {"type": "number"}, "quality": {"type": "number"}}}}},
         "StopReasons": {"type": "object", "required": ["reasons"], "properties": {"reasons": {"type": "array", "items": {
             "type": "object", "required": ["code", "name", "category", "planned"], "properties": {
                 "code": {"type": "string"}, "name": {"type": "string"}, "name_zh": {"type": "string"},

@@ -115,6 +115,7 @@ struct Inner {
     floor: watch::Sender<u64>,
     /// The live feed's boards, shared by the pages of one scope.
     floor_boards: crate::api::floor::BoardCache,
+    oee_runs: crate::api::floor::RunCache,
 }
 
 /// The timeouts of signed-in page sessions.
@@ -153,6 +154,7 @@ impl AppState {
                 ingest_order: crate::ingest_order::IngestOrder::default(),
                 floor: watch::channel(0).0,
                 floor_boards: crate::api::floor::BoardCache::default(),
+                oee_runs: crate::api::floor::RunCache::default(),
             }),
         }
     }
@@ -187,11 +189,13 @@ impl AppState {
                         inner.plan_notify.notify(&edge_id, version);
                     }
                     Ok(StoreChange::Credentials) => inner.auth_cache.invalidate(),
-                    Ok(StoreChange::Floor { .. }) => {
+                    Ok(StoreChange::Floor { edge_id, since }) => {
+                        inner.oee_runs.changed(edge_id.as_str(), since);
                         inner.floor.send_modify(|n| *n = n.wrapping_add(1));
                     }
                     Ok(StoreChange::Resync) | Err(RecvError::Lagged(_)) => {
                         inner.auth_cache.invalidate();
+                        inner.oee_runs.clear();
                         inner.plan_notify.wake_all();
                         inner.floor.send_modify(|n| *n = n.wrapping_add(1));
                     }
@@ -212,6 +216,11 @@ impl AppState {
 
     pub(crate) fn floor_boards(&self) -> &crate::api::floor::BoardCache {
         &self.inner.floor_boards
+    }
+
+    /// The figures of shift runs that have ended ([`crate::api::floor::RunCache`]).
+    pub fn oee_runs(&self) -> &crate::api::floor::RunCache {
+        &self.inner.oee_runs
     }
 
     /// What the live pages wait on: a new value when the floor changed.

@@ -159,6 +159,9 @@ async fn post_events(
         state.notify_plan(&plan.edge_id, plan.version);
     }
     if ingested.floor {
+        state
+            .oee_runs()
+            .changed(edge_id.as_str(), ingested.floor_since);
         state.floor_changed();
     }
     let metrics = state.metrics();

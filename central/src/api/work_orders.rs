@@ -145,7 +145,10 @@ async fn import_routings(
         .await
         .map_err(|e| AppError::internal(format!("central's worker task failed: {e}")))?
         .map_err(|(rows, total)| AppError::invalid_csv(rows, total))?;
-    match state.store().import_routings(rows).await? {
+    let imported = state.store().import_routings(rows).await?;
+    // An operation's ideal cycle time is in the figures of the runs it made.
+    state.oee_runs().clear();
+    match imported {
         Ok(n) => {
             tracing::info!(rows = n, "imported routings");
             Ok(axum::Json(
@@ -411,6 +414,8 @@ async fn put_routing(
         .put_routing(routing)
         .await?
         .map_err(rejection)?;
+    // An operation's ideal cycle time is in the figures of the runs it made.
+    state.oee_runs().clear();
     Ok(axum::Json(routing))
 }
 

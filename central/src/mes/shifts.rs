@@ -49,12 +49,48 @@ const MAX_GAP_MIN: i64 = 26 * 60;
 
 /// A shift calendar as it is configured and shown:
 /// `{"time_zone": "Asia/Shanghai", "shifts": [{"name": "early", "start": "06:00", …}]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShiftCalendarSpec {
     /// IANA time zone name, e.g. `"Asia/Shanghai"`.
     pub time_zone: String,
     pub shifts: Vec<ShiftSpec>,
+    /// What the plant aims for; the OEE pages draw it beside the figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<OeeTargets>,
+}
+
+/// A plant's OEE targets, each a fraction in `(0, 1]` (0.85 is 85 %), each optional.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OeeTargets {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oee: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effectiveness: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<f64>,
+}
+
+impl OeeTargets {
+    fn check(&self, errors: &mut Vec<String>) {
+        for (name, value) in [
+            ("oee", self.oee),
+            ("availability", self.availability),
+            ("effectiveness", self.effectiveness),
+            ("quality", self.quality),
+        ] {
+            if let Some(v) = value
+                && !(v > 0.0 && v <= 1.0)
+            {
+                errors.push(format!(
+                    "targets.{name}: {v} is not a fraction in (0, 1]; write 85 % as 0.85"
+                ));
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,7 +201,7 @@ impl ShiftRun {
 }
 
 /// A validated shift calendar. Build it with [`ShiftCalendar::new`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ShiftCalendar {
     spec: ShiftCalendarSpec,
     time_zone: Tz,
@@ -233,6 +269,9 @@ impl ShiftCalendar {
             }
         }
         check_overlaps(&shifts, &mut errors);
+        if let Some(targets) = &spec.targets {
+            targets.check(&mut errors);
+        }
         match time_zone {
             Some(time_zone) if errors.is_empty() => Ok(ShiftCalendar {
                 spec: spec.clone(),
@@ -637,6 +676,7 @@ mod tests {
                     vec![brk("night", "02:00", "02:30")],
                 ),
             ],
+            targets: None,
         }
     }
 
@@ -782,6 +822,7 @@ mod tests {
         let spec = ShiftCalendarSpec {
             time_zone: "Europe/Berlin".into(),
             shifts: vec![shift("odd", "02:30", "04:00", vec![])],
+            targets: None,
         };
         let calendar = ShiftCalendar::new(&spec).unwrap();
         let runs = calendar
@@ -843,6 +884,31 @@ mod tests {
     }
 
     #[test]
+    fn targets_are_fractions_and_each_wrong_one_is_named() {
+        let mut spec = three_shifts("UTC");
+        spec.targets = Some(OeeTargets {
+            oee: Some(0.85),
+            quality: Some(1.0),
+            ..OeeTargets::default()
+        });
+        let calendar = ShiftCalendar::new(&spec).unwrap();
+        assert_eq!(calendar.spec().targets, spec.targets);
+        spec.targets = Some(OeeTargets {
+            oee: Some(85.0),
+            availability: Some(0.0),
+            effectiveness: Some(f64::NAN),
+            quality: Some(0.99),
+        });
+        let errors = ShiftCalendar::new(&spec).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("targets.oee: 85 "), "{errors:?}");
+        assert!(errors[1].starts_with("targets.availability"), "{errors:?}");
+        assert!(errors[2].starts_with("targets.effectiveness"), "{errors:?}");
+        let json = r#"{"time_zone": "UTC", "shifts": [], "targets": {"oee": 0.8, "x": 1}}"#;
+        assert!(serde_json::from_str::<ShiftCalendarSpec>(json).is_err());
+    }
+
+    #[test]
     fn validation_names_every_problem() {
         use WeekdayName::*;
         let spec = ShiftCalendarSpec {
@@ -884,6 +950,7 @@ mod tests {
                     breaks: vec![],
                 },
             ],
+            targets: None,
         };
         let errors = ShiftCalendar::new(&spec).unwrap_err();
         let long = format!("\"{}\"", "n".repeat(33));
@@ -929,6 +996,7 @@ mod tests {
                     s
                 })
                 .collect(),
+            targets: None,
         };
         spec.shifts[0].breaks = (0..9)
             .map(|i| brk(&format!("b{i}"), &format!("0{i}:00"), &format!("0{i}:30")))
@@ -957,6 +1025,7 @@ mod tests {
                 days: vec![WeekdayName::Mon],
                 breaks: vec![brk("late", "23:50", "00:10"), brk("end", "05:30", "06:00")],
             }],
+            targets: None,
         };
         let calendar = ShiftCalendar::new(&spec).unwrap();
         // 2026-03-02 is a Monday.

@@ -74,8 +74,12 @@ pub enum StoreChange {
     },
     /// People, roles, sessions or tokens may have changed: cached credentials are stale.
     Credentials,
-    /// A batch of this edge changed the floor's projections (live pages refresh).
-    Floor { edge_id: EdgeId },
+    /// A batch of this edge changed the floor's projections (live pages refresh); figures
+    /// from `since` on may have changed (`None`: any of the edge's).
+    Floor {
+        edge_id: EdgeId,
+        since: Option<DateTime<Utc>>,
+    },
     /// Changes may have been missed (the listening connection was lost and made again):
     /// forget every cache and wake every waiting poll.
     Resync,
@@ -118,6 +122,10 @@ pub struct Ingested {
     pub quarantined: Vec<(Seq, String)>,
     /// Whether the batch changed the floor's projections (a state, a count, an operator).
     pub floor: bool,
+    /// The earliest moment whose figures the batch changed (a state's start, a count's
+    /// minute, the stop a reason was given for): figures of shift runs that ended by then
+    /// stand.
+    pub floor_since: Option<DateTime<Utc>>,
 }
 
 /// One edge as the admin list shows it.

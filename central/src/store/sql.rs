@@ -678,6 +678,7 @@ impl Store for SqlStore {
                     plans: Vec::new(),
                     quarantined: Vec::new(),
                     floor: false,
+                    floor_since: None,
                 });
             };
             if to_u64(first.seq) > acked + 1 {
@@ -693,6 +694,7 @@ impl Store for SqlStore {
                     plans: Vec::new(),
                     quarantined: Vec::new(),
                     floor: false,
+                    floor_since: None,
                 });
             }
             // A seq central holds comes again: it must be the same event. Another one is a
@@ -735,6 +737,7 @@ impl Store for SqlStore {
                             plans: Vec::new(),
                             quarantined: Vec::new(),
                             floor: false,
+                            floor_since: None,
                         });
                     }
                 }
@@ -819,12 +822,14 @@ impl Store for SqlStore {
             quarantine::put(&tx, edge_id.as_str(), &received, &quarantined)?;
             unassigned.write(&tx, edge_id.as_str())?;
             let floor_changed = floor.changes_anything();
+            let floor_since = floor.since();
             floor.write(&tx, edge_id.as_str())?;
             if floor_changed {
                 changes::notify(
                     &tx,
                     &super::StoreChange::Floor {
                         edge_id: edge_id.clone(),
+                        since: floor_since,
                     },
                 )?;
             }
@@ -844,6 +849,7 @@ impl Store for SqlStore {
                 plans,
                 quarantined,
                 floor: floor_changed,
+                floor_since,
             })
         })
         .await

@@ -82,6 +82,9 @@ pub fn routes() -> Routes {
         .get("/floor/edges", needs(EdgesRead), floor_edges)
         .get("/assets/app.css", PUBLIC, css)
         .get("/assets/app.js", PUBLIC, js)
+        .get("/assets/charts.js", PUBLIC, charts_js)
+        .get("/assets/uplot.js", PUBLIC, uplot_js)
+        .get("/assets/uplot.css", PUBLIC, uplot_css)
 }
 
 /// Whether a request is for a page (answered for a browser) rather than the API.
@@ -774,6 +777,24 @@ async fn js() -> Response {
     asset("text/javascript; charset=utf-8", APP_JS)
 }
 
+/// The pages' charts: the figures' JSON in the page, drawn with uPlot.
+pub const CHARTS_JS: &str = include_str!("assets/charts.js");
+/// uPlot 1.6.32, vendored (assets/vendor/uplot/README.md says why and from where).
+pub const UPLOT_JS: &str = include_str!("assets/vendor/uplot/uPlot.iife.min.js");
+pub const UPLOT_CSS: &str = include_str!("assets/vendor/uplot/uPlot.min.css");
+
+async fn charts_js() -> Response {
+    asset("text/javascript; charset=utf-8", CHARTS_JS)
+}
+
+async fn uplot_js() -> Response {
+    asset("text/javascript; charset=utf-8", UPLOT_JS)
+}
+
+async fn uplot_css() -> Response {
+    asset("text/css; charset=utf-8", UPLOT_CSS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -989,12 +1010,96 @@ pub struct FigureTable {
     pub title: &'static str,
     pub id: &'static str,
     pub rows: Vec<FigureRow>,
+    /// The rows drawn as a chart (assets/charts.js): JSON for a `<script>` element.
+    pub chart: Option<String>,
 }
 
 pub struct ParetoTable {
     pub title: &'static str,
     pub id: &'static str,
     pub bars: Vec<ParetoBar>,
+    /// The bars and the cumulative line as a chart: JSON for a `<script>` element.
+    pub chart: String,
+}
+
+/// A target beside a figure: its text and whether the figure falls short of it.
+pub struct TargetView {
+    pub text: String,
+    pub short: bool,
+}
+
+fn target_view(t: &T, figure: Option<f64>, target: Option<f64>) -> Option<TargetView> {
+    let target = target?;
+    Some(TargetView {
+        text: t.fill("target_is", "value", pct(Some(target))),
+        short: figure.is_some_and(|f| f < target),
+    })
+}
+
+/// A trend chart's JSON (assets/charts.js `lines`): OEE and its three factors per bucket, and
+/// the plant's targets as dashed lines.
+fn trend_chart(
+    t: &T,
+    buckets: &[crate::api::floor::Bucket],
+    targets: Option<&crate::mes::shifts::OeeTargets>,
+) -> String {
+    let series = |key: &str, pick: fn(&crate::api::floor::FigureView) -> Option<f64>| {
+        serde_json::json!({
+            "label": t.t(key),
+            "values": buckets.iter().map(|b| pick(&b.figures)).collect::<Vec<_>>(),
+        })
+    };
+    let mut target_lines = Vec::new();
+    if let Some(targets) = targets {
+        for (of, (key, value)) in [
+            ("target_oee", targets.oee),
+            ("target_availability", targets.availability),
+            ("target_effectiveness", targets.effectiveness),
+            ("target_quality", targets.quality),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(value) = value {
+                target_lines.push(serde_json::json!({"label": t.t(key), "value": value, "of": of}));
+            }
+        }
+    }
+    let chart = serde_json::json!({
+        "kind": "lines",
+        "percent": true,
+        "x_label": t.t("chart_period"),
+        "labels": buckets.iter().map(|b| b.key.as_str()).collect::<Vec<_>>(),
+        "series": [
+            series("oee", |f| f.oee),
+            series("availability", |f| f.availability),
+            series("effectiveness", |f| f.effectiveness),
+            series("quality", |f| f.quality),
+        ],
+        "targets": target_lines,
+    });
+    script_json(&chart.to_string())
+}
+
+/// A Pareto chart's JSON (assets/charts.js `pareto`): bars of hours or counts, largest first,
+/// and the cumulative share.
+fn pareto_chart(
+    t: &T,
+    rows: &[crate::mes::pareto::ParetoRow],
+    as_hours: bool,
+    x_label: &str,
+    bar_label: &str,
+) -> String {
+    let chart = serde_json::json!({
+        "kind": "pareto",
+        "x_label": t.t(x_label),
+        "labels": rows.iter().map(|r| if r.key.is_empty() { "–" } else { r.key.as_str() }).collect::<Vec<_>>(),
+        "values": rows.iter().map(|r| if as_hours { r.value as f64 / 3_600_000.0 } else { r.value as f64 }).collect::<Vec<_>>(),
+        "cumulative": rows.iter().map(|r| r.cumulative).collect::<Vec<_>>(),
+        "bar_label": t.t(bar_label),
+        "cumulative_label": t.t("cumulative"),
+    });
+    script_json(&chart.to_string())
 }
 
 /// A Pareto bar: the reason, its hours or count, its share and the cumulative share.
@@ -1037,6 +1142,11 @@ struct OeePage {
     time_zone: String,
     by_options: Vec<ByOption>,
     total: FigureRow,
+    /// The plant's targets beside the total's OEE, A, E and Q.
+    target_oee: Option<TargetView>,
+    target_availability: Option<TargetView>,
+    target_effectiveness: Option<TargetView>,
+    target_quality: Option<TargetView>,
     /// Buckets (the trend), lines, stations.
     tables: Vec<FigureTable>,
     /// Down time by reason and by category, planned down time, scrap by station.
@@ -1108,8 +1218,13 @@ async fn floor_oee(
     let exact_to = report
         .to
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let t = ctx_t(&ctx);
+    let targets = report.targets.unwrap_or_default();
     let page = OeePage {
-        t: ctx_t(&ctx),
+        target_oee: target_view(&t, report.total.oee, targets.oee),
+        target_availability: target_view(&t, report.total.availability, targets.availability),
+        target_effectiveness: target_view(&t, report.total.effectiveness, targets.effectiveness),
+        target_quality: target_view(&t, report.total.quality, targets.quality),
         shell: ctx_shell(&ctx),
         plants,
         // The exact period of the figures shown, so the JSON is the same figures.
@@ -1150,6 +1265,7 @@ async fn floor_oee(
                     .iter()
                     .map(|b| figure_row(b.key.clone(), &b.figures))
                     .collect(),
+                chart: Some(trend_chart(&t, &report.buckets, report.targets.as_ref())),
             },
             FigureTable {
                 title: "by_line",
@@ -1159,6 +1275,7 @@ async fn floor_oee(
                     .iter()
                     .map(|l| figure_row(l.line.clone(), &l.figures))
                     .collect(),
+                chart: None,
             },
             FigureTable {
                 title: "by_station",
@@ -1183,6 +1300,7 @@ async fn floor_oee(
                         row
                     })
                     .collect(),
+                chart: None,
             },
         ],
         paretos: vec![
@@ -1190,21 +1308,49 @@ async fn floor_oee(
                 title: "pareto_down",
                 id: "pareto-down",
                 bars: pareto_bars(&report.losses.down_by_reason, true),
+                chart: pareto_chart(
+                    &t,
+                    &report.losses.down_by_reason,
+                    true,
+                    "stop_reason",
+                    "down_h",
+                ),
             },
             ParetoTable {
                 title: "pareto_category",
                 id: "pareto-category",
                 bars: pareto_bars(&report.losses.down_by_category, true),
+                chart: pareto_chart(
+                    &t,
+                    &report.losses.down_by_category,
+                    true,
+                    "category",
+                    "down_h",
+                ),
             },
             ParetoTable {
                 title: "pareto_planned",
                 id: "pareto-planned",
                 bars: pareto_bars(&report.losses.planned_by_reason, true),
+                chart: pareto_chart(
+                    &t,
+                    &report.losses.planned_by_reason,
+                    true,
+                    "stop_reason",
+                    "hours_label",
+                ),
             },
             ParetoTable {
                 title: "pareto_scrap",
                 id: "pareto-scrap",
                 bars: pareto_bars(&report.losses.scrap_by_station, false),
+                chart: pareto_chart(
+                    &t,
+                    &report.losses.scrap_by_station,
+                    false,
+                    "station",
+                    "scrap",
+                ),
             },
         ],
         setup_h: hours(report.losses.setup_ms),
@@ -1213,6 +1359,7 @@ async fn floor_oee(
         speed_loss_h: hours(report.losses.speed_loss_ms),
         from,
         to,
+        t,
     };
     Ok(ctx.respond(StatusCode::OK, page.render()))
 }
@@ -1228,6 +1375,8 @@ pub struct PlantSide {
     pub down_hours: String,
     /// The 30 days' OEE, oldest first, for the little bars.
     pub trend: Vec<(String, f64)>,
+    /// The plant's OEE target beside the 30 days' OEE.
+    pub target: Option<TargetView>,
 }
 
 #[derive(Template)]
@@ -1236,6 +1385,40 @@ struct PlantsSidePage {
     t: T,
     shell: Shell,
     plants: Vec<PlantSide>,
+    /// Every plant's OEE day by day in one chart (assets/charts.js): JSON for a `<script>`.
+    chart: String,
+}
+
+/// The plants' daily OEE side by side: one line per plant over the days any of them has (each
+/// plant's days are its local dates).
+fn plants_chart(t: &T, plants: &[crate::api::floor::PlantFigures]) -> String {
+    let days: std::collections::BTreeSet<&str> = plants
+        .iter()
+        .flat_map(|p| p.trend.iter().map(|b| b.key.as_str()))
+        .collect();
+    let series: Vec<serde_json::Value> = plants
+        .iter()
+        .map(|p| {
+            let by_day: HashMap<&str, Option<f64>> = p
+                .trend
+                .iter()
+                .map(|b| (b.key.as_str(), b.figures.oee))
+                .collect();
+            serde_json::json!({
+                "label": format!("{} ({})", p.name, p.plant),
+                "values": days.iter().map(|d| by_day.get(d).copied().flatten()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let chart = serde_json::json!({
+        "kind": "lines",
+        "percent": true,
+        "x_label": t.t("chart_day"),
+        "labels": days,
+        "series": series,
+        "targets": [],
+    });
+    script_json(&chart.to_string())
 }
 
 async fn floor_plants(
@@ -1246,6 +1429,7 @@ async fn floor_plants(
 ) -> Result<Response, AppError> {
     let ctx = Ctx::new(Some(&p), &uri, &headers, "/floor/plants");
     let report = crate::api::floor::plants_report(&state, &p.read, Utc::now()).await?;
+    let t = ctx_t(&ctx);
     let plants = report
         .plants
         .iter()
@@ -1262,10 +1446,12 @@ async fn floor_plants(
                 .iter()
                 .map(|b| (b.key.clone(), b.figures.oee.unwrap_or(0.0).clamp(0.0, 1.0)))
                 .collect(),
+            target: target_view(&t, x.month.oee, x.targets.and_then(|t| t.oee)),
         })
         .collect();
     let page = PlantsSidePage {
-        t: ctx_t(&ctx),
+        chart: plants_chart(&t, &report.plants),
+        t,
         shell: ctx_shell(&ctx),
         plants,
     };

@@ -369,6 +369,65 @@ async fn issue_15_shift_calendars_and_stop_reasons_name_every_problem() {
     .assert_error(StatusCode::NOT_FOUND, "not_found");
 }
 
+/// A plant's OEE targets are kept with its shift calendar, come back in the OEE report and
+/// head office's report, and a target that is not a fraction is refused with its place named.
+#[tokio::test]
+async fn issue_15_oee_targets_are_kept_reported_and_checked() {
+    let h = Harness::new().await;
+    let calendar = |targets: Value| {
+        json!({"time_zone": "UTC", "shifts": [
+            {"name": "day", "start": "00:00", "end": "00:00",
+             "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+        ], "targets": targets})
+    };
+    let reply = put(
+        &h,
+        "/api/v1/plants/default/shifts",
+        calendar(json!({"oee": 0.85, "availability": 0.9})),
+    )
+    .await;
+    ok(&reply);
+    assert_eq!(
+        reply.json["targets"],
+        json!({"oee": 0.85, "availability": 0.9})
+    );
+    let reply = h.get("/api/v1/plants/default/shifts", ADMIN).await;
+    assert_eq!(reply.json["targets"]["oee"], 0.85, "{}", reply.json);
+    let reply = h.get("/api/v1/floor/oee?plant=default", ADMIN).await;
+    ok(&reply);
+    assert_eq!(
+        reply.json["targets"],
+        json!({"oee": 0.85, "availability": 0.9})
+    );
+    let reply = h.get("/api/v1/floor/plants", ADMIN).await;
+    ok(&reply);
+    let plant = reply.json["plants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["plant"] == "default")
+        .cloned()
+        .unwrap();
+    assert_eq!(plant["targets"]["oee"], 0.85, "{plant}");
+    let message = put(
+        &h,
+        "/api/v1/plants/default/shifts",
+        calendar(json!({"oee": 85, "quality": 0})),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "bad_request")
+    .to_owned();
+    assert!(message.contains("targets.oee: 85"), "{message}");
+    assert!(message.contains("targets.quality: 0"), "{message}");
+    // The refused calendar changed nothing.
+    let reply = h.get("/api/v1/plants/default/shifts", ADMIN).await;
+    assert_eq!(reply.json["targets"]["oee"], 0.85, "{}", reply.json);
+    // Without targets, none are reported.
+    ok(&put(&h, "/api/v1/plants/default/shifts", calendar(Value::Null)).await);
+    let reply = h.get("/api/v1/floor/oee?plant=default", ADMIN).await;
+    assert!(reply.json.get("targets").is_none(), "{}", reply.json);
+}
+
 /// Reads server-sent events from a streaming body until one named `name` arrives.
 async fn next_event(body: &mut Body, name: &str) -> Value {
     let mut text = String::new();
@@ -600,6 +659,142 @@ async fn issue_15_a_batch_at_one_instance_reaches_the_live_pages_of_another() {
         .unwrap();
     let next = next_event(&mut body, "board").await;
     assert_eq!(st10(&next), Some(json!("running")), "{next}");
+}
+
+/// The OEE of `query` at `state`, as JSON.
+async fn oee_at(state: &AppState, query: &str) -> Value {
+    let response = central::app(state.clone())
+        .oneshot(request(
+            Method::GET,
+            &format!("/api/v1/floor/oee?{query}"),
+            Some(ADMIN),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The figures of a shift that ended are kept, and a fact that reaches central late (scrap
+/// reported after the fact, a stop's reason given afterwards) changes them as if nothing had
+/// been kept; a fact of a later shift leaves them. Checked by asking again with the kept
+/// figures forgotten: the two must always agree.
+#[tokio::test]
+async fn issue_15_kept_figures_of_ended_shifts_follow_late_facts() {
+    use MachineState::*;
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    send(&h, &token, shift_events()).await;
+    let query = "plant=default&by=shift&from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z";
+    let fresh = |state: AppState| async move {
+        state.oee_runs().clear();
+        oee_at(&state, query).await
+    };
+    let first = oee_at(&h.state, query).await;
+    assert!(
+        !h.state.oee_runs().is_empty(),
+        "the ended shift's figures are kept"
+    );
+    assert_eq!(
+        oee_at(&h.state, query).await,
+        first,
+        "asked again: the same"
+    );
+    assert_eq!(first["total"]["scrap"], 15);
+    // Scrap reported late, at 06:30 in shift A, and a stop at 05:45 whose reason comes later.
+    send(
+        &h,
+        &token,
+        vec![
+            floor_event(12, at(6, 30), count(0, 7)),
+            floor_event(13, at(7, 0), state(Down, None)),
+            floor_event(14, at(7, 30), state(Running, None)),
+        ],
+    )
+    .await;
+    let late = oee_at(&h.state, query).await;
+    assert_eq!(late["total"]["scrap"], 22, "{}", late["total"]);
+    assert_eq!(late, fresh(h.state.clone()).await);
+    send(
+        &h,
+        &token,
+        vec![floor_event(
+            15,
+            at(9, 0),
+            EventKind::StopReasonGiven {
+                reason: "JAM".into(),
+                since: at(7, 0),
+            },
+        )],
+    )
+    .await;
+    let named = oee_at(&h.state, query).await;
+    assert_eq!(
+        named["losses"]["down_by_reason"][0],
+        json!({"key": "JAM", "value": 90 * 60_000, "share": 1.0, "cumulative": 1.0}),
+        "{}",
+        named["losses"]
+    );
+    assert_eq!(named, fresh(h.state.clone()).await);
+    // A count after shift A ended (08:30 UTC) leaves its figures kept.
+    assert!(oee_at(&h.state, query).await == named);
+    let kept = h.state.oee_runs().len();
+    assert!(kept > 0);
+    send(&h, &token, vec![floor_event(16, at(8, 30), count(5, 0))]).await;
+    assert_eq!(h.state.oee_runs().len(), kept, "shift A's figures stay");
+    let later = oee_at(&h.state, query).await;
+    assert_eq!(later, fresh(h.state.clone()).await);
+    // A plant's calendar is part of what is kept: a new break changes shift A's figures.
+    let reply = put(
+        &h,
+        "/api/v1/plants/default/shifts",
+        json!({"time_zone": "Asia/Shanghai", "shifts": [
+            {"name": "A", "start": "08:00", "end": "16:00",
+             "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+             "breaks": [{"name": "lunch", "start": "12:00", "end": "13:00"}]}
+        ]}),
+    )
+    .await;
+    ok(&reply);
+    let longer_break = oee_at(&h.state, query).await;
+    // Both stations' hour of lunch, and st-10's planned maintenance.
+    assert_eq!(
+        longer_break["total"]["pdot_ms"],
+        150 * 60_000,
+        "{}",
+        longer_break["total"]
+    );
+    assert_eq!(longer_break, fresh(h.state.clone()).await);
+}
+
+/// With several instances, a late fact stored at one changes the kept figures of the others:
+/// they hear of it through the database's change feed, with the time it changed things from.
+#[tokio::test]
+async fn issue_15_a_late_fact_at_one_instance_changes_the_kept_figures_of_another() {
+    if !on_postgres() {
+        println!("on PostgreSQL's pass only: instances share a database");
+        return;
+    }
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    send(&h, &token, shift_events()).await;
+    let other = crate::instances::second_instance(&h).await;
+    let query = "plant=default&by=shift&from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z";
+    let before = oee_at(&other, query).await;
+    assert_eq!(before["total"]["scrap"], 15);
+    assert!(!other.oee_runs().is_empty());
+    let mut woke = other.floor_updates();
+    send(&h, &token, vec![floor_event(12, at(6, 30), count(0, 7))]).await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), woke.changed())
+        .await
+        .expect("the other instance heard of the batch")
+        .unwrap();
+    let after = oee_at(&other, query).await;
+    assert_eq!(after["total"]["scrap"], 22, "{}", after["total"]);
 }
 
 /// A shift that starts on a holiday of the working calendar does not run: the board shows no

@@ -890,7 +890,11 @@ mod tests {
         assert_eq!(out.events.len(), 1, "the fault is recorded");
         delivery(&mut i, &[stamped(100, 0)], false, 7, &mut out);
         delivery(&mut i, &[stamped(130, 30)], false, 8, &mut out);
-        assert_eq!(good_of(&out), 30, "the first total is taken and the next counts");
+        assert_eq!(
+            good_of(&out),
+            30,
+            "the first total is taken and the next counts"
+        );
         // Once used, it has no effect again.
         delivery(&mut i, &[stamped(130, 30)], true, 8, &mut out);
         assert_eq!(good_of(&out), 30);

@@ -41,7 +41,18 @@ fn payload(change: &StoreChange) -> String {
             format!("plan {} {}", version.0, edge_id.as_str())
         }
         StoreChange::Credentials => "credentials".to_owned(),
-        StoreChange::Floor { edge_id } => format!("floor {}", edge_id.as_str()),
+        StoreChange::Floor {
+            edge_id,
+            since: None,
+        } => format!("floor {}", edge_id.as_str()),
+        StoreChange::Floor {
+            edge_id,
+            since: Some(since),
+        } => format!(
+            "floor-since {} {}",
+            since.timestamp_micros(),
+            edge_id.as_str()
+        ),
         StoreChange::Resync => "resync".to_owned(),
     }
 }
@@ -52,7 +63,17 @@ fn parse(payload: &str) -> Option<StoreChange> {
         None if payload == "resync" => Some(StoreChange::Resync),
         Some(("floor", edge)) => Some(StoreChange::Floor {
             edge_id: EdgeId(edge.to_owned()),
+            since: None,
         }),
+        Some(("floor-since", rest)) => {
+            let (micros, edge) = rest.split_once(' ')?;
+            Some(StoreChange::Floor {
+                edge_id: EdgeId(edge.to_owned()),
+                since: Some(chrono::DateTime::from_timestamp_micros(
+                    micros.parse().ok()?,
+                )?),
+            })
+        }
         Some(("plan", rest)) => {
             let (version, edge) = rest.split_once(' ')?;
             Some(StoreChange::Plan {
@@ -180,12 +201,19 @@ mod tests {
             StoreChange::Credentials,
             StoreChange::Floor {
                 edge_id: EdgeId("line 1".into()),
+                since: None,
+            },
+            StoreChange::Floor {
+                edge_id: EdgeId("line 1".into()),
+                since: chrono::DateTime::from_timestamp_micros(1_764_979_200_123_456),
             },
             StoreChange::Resync,
         ] {
             assert_eq!(parse(&payload(&change)), Some(change));
         }
         assert_eq!(parse("plan x e1"), None);
+        assert_eq!(parse("floor-since x e1"), None);
+        assert_eq!(parse("floor-since 99999999999999999999 e1"), None);
         assert_eq!(parse("something"), None);
     }
 }

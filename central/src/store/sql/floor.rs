@@ -259,6 +259,8 @@ pub(super) struct FloorBatch<'a> {
     /// `(station, minute prefix of the time, work_order, operation)` →
     /// `(good, scrap, reports)`.
     counts: BTreeMap<CountKey<'a>, Sums>,
+    /// The earliest moment whose figures the batch changes (as stored, or a minute prefix).
+    since: Option<String>,
 }
 
 /// The minute of `at` (as `ts` writes it: `2026-12-06T08:31:12.345678Z`) as its prefix
@@ -332,6 +334,7 @@ impl<'a> FloorBatch<'a> {
                 scrap,
             } => {
                 let (good, scrap) = (to_i64(*good)?, to_i64(*scrap)?);
+                self.touch(minute_prefix(at));
                 let sum = self
                     .counts
                     .entry((station, minute_prefix(at), work_order, *operation))
@@ -375,16 +378,19 @@ impl<'a> FloorBatch<'a> {
                 }
                 now.state = Some(state_name(*state).to_owned());
                 now.reason.clone_from(reason);
+                let changed_from = from.clone();
                 now.since = Some(from);
                 now.seq = Some(seq);
                 self.changed.insert(station.clone());
                 self.spans.extend(closed);
+                self.touch(&changed_from);
             }
             FloorFact::Reason {
                 station,
                 since,
                 reason,
             } => {
+                self.touch(since);
                 // The stop it names: the station's current one, a span this batch closed, or
                 // a stored span; only a `down` without a reason takes one (the edge allows the
                 // station's last stop only, so this changes at most one span).
@@ -417,6 +423,9 @@ impl<'a> FloorBatch<'a> {
                 }
             }
             FloorFact::Operator { station, operator } => {
+                // No figure depends on who is signed in; noted all the same, so that a batch
+                // that changed the floor always says from when (the runs before stand).
+                self.touch(at);
                 let now = self.now(conn, edge_id)?.entry(station.clone()).or_default();
                 now.operator.clone_from(operator);
                 now.operator_at = Some(at.to_owned());
@@ -426,9 +435,32 @@ impl<'a> FloorBatch<'a> {
         Ok(())
     }
 
+    /// Notes that figures from `at` (a stored time or a prefix of one) on change.
+    fn touch(&mut self, at: &str) {
+        if self.since.as_deref().is_none_or(|s| at < s) {
+            self.since = Some(at.to_owned());
+        }
+    }
+
+    /// The earliest moment whose figures the batch changes; `None` when it changed nothing
+    /// or that time cannot be read (then take any to have changed).
+    pub(super) fn since(&self) -> Option<DateTime<Utc>> {
+        let at = self.since.as_deref()?;
+        let full = if at.len() == 17 {
+            minute_text(at)
+        } else {
+            at.to_owned()
+        };
+        super::parse_own_ts(&full)
+    }
+
     /// Whether [`FloorBatch::write`] would write anything.
     pub(super) fn changes_anything(&self) -> bool {
-        !self.counts.is_empty() || !self.spans.is_empty() || !self.changed.is_empty()
+        // `since` too: a reason given for a stop already stored is written at once.
+        !self.counts.is_empty()
+            || !self.spans.is_empty()
+            || !self.changed.is_empty()
+            || self.since.is_some()
     }
 
     /// Writes what the batch changed, in its transaction.
