@@ -54,6 +54,7 @@ pub fn routes() -> Routes {
             put_reasons,
         )
         .get("/api/v1/floor/board", needs(FloorRead), board)
+        .get("/api/v1/floor/board.csv", needs(FloorRead), board_csv)
         .get("/api/v1/floor/oee", needs(FloorRead), oee_figures)
         .get("/api/v1/floor/oee.csv", needs(FloorRead), oee_csv)
         .get(
@@ -61,6 +62,7 @@ pub fn routes() -> Routes {
             needs(FloorRead),
             plants_side_by_side,
         )
+        .get("/api/v1/floor/plants.csv", needs(FloorRead), plants_csv)
         .get("/api/v1/floor/live", needs(FloorRead), live)
         .get("/api/v1/floor/metrics", needs(FloorRead), floor_metrics)
         .get("/api/v1/floor/history", needs(FloorRead), station_history)
@@ -1085,56 +1087,202 @@ async fn oee_csv(
     p: Principal,
     ApiQuery(q): ApiQuery<OeeQuery>,
 ) -> Result<axum::response::Response, AppError> {
-    use axum::http::HeaderValue;
-    use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
-    use axum::response::IntoResponse;
     if !p.read.contains(&q.plant) {
         return Err(AppError::not_found(format!("no plant {:?}", q.plant)));
     }
     known_plant(&state, &q.plant).await?;
     let report = oee_report(&state, &q, Utc::now()).await?;
-    let csv_error = |e: csv::Error| AppError::internal(format!("cannot write csv: {e}"));
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(OEE_CSV_COLUMNS).map_err(csv_error)?;
-    writer
-        .write_record(csv_row("total", "total", &report.total))
-        .map_err(csv_error)?;
+    let mut rows = vec![csv_row("total", "total", &report.total)];
     for b in &report.buckets {
-        writer
-            .write_record(csv_row("bucket", &b.key, &b.figures))
-            .map_err(csv_error)?;
+        rows.push(csv_row("bucket", &b.key, &b.figures));
     }
     for l in &report.lines {
-        writer
-            .write_record(csv_row("line", &l.line, &l.figures))
-            .map_err(csv_error)?;
+        rows.push(csv_row("line", &l.line, &l.figures));
     }
     for s in &report.stations {
-        writer
-            .write_record(csv_row(
-                "station",
-                &format!("{}/{}", s.edge_id, s.station),
-                &s.figures,
-            ))
-            .map_err(csv_error)?;
+        rows.push(csv_row(
+            "station",
+            &format!("{}/{}", s.edge_id, s.station),
+            &s.figures,
+        ));
+    }
+    csv_attachment("oee.csv", &OEE_CSV_COLUMNS, rows)
+}
+
+/// A CSV document (a header, then `rows`) as an attachment named `filename`.
+fn csv_attachment(
+    filename: &'static str,
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::HeaderValue;
+    use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+    use axum::response::IntoResponse;
+    let csv_error = |e: csv::Error| AppError::internal(format!("cannot write csv: {e}"));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header).map_err(csv_error)?;
+    for row in rows {
+        writer.write_record(row).map_err(csv_error)?;
     }
     let body = writer
         .into_inner()
         .map_err(|e| AppError::internal(format!("cannot write csv: {e}")))?;
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+        .map_err(|e| AppError::internal(format!("cannot name the csv: {e}")))?;
     Ok((
         [
             (
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/csv; charset=utf-8"),
             ),
-            (
-                CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"oee.csv\""),
-            ),
+            (CONTENT_DISPOSITION, disposition),
         ],
         body,
     )
         .into_response())
+}
+
+fn csv_opt<T: ToString>(x: &Option<T>) -> String {
+    x.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+fn csv_time(x: &Option<DateTime<Utc>>) -> String {
+    x.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// The columns of `GET /api/v1/floor/board.csv`.
+const BOARD_CSV_COLUMNS: [&str; 24] = [
+    "plant",
+    "line",
+    "work_center",
+    "edge_id",
+    "station",
+    "state",
+    "reason",
+    "reason_name",
+    "since",
+    "for_s",
+    "operator",
+    "work_order",
+    "operation",
+    "item",
+    "good",
+    "scrap",
+    "order_qty",
+    "shift_oee",
+    "shift_availability",
+    "shift_effectiveness",
+    "shift_quality",
+    "last_contact",
+    "backlog",
+    "plan_version_applied",
+];
+
+/// `GET /api/v1/floor/board.csv`: the board's stations, one row each, as `GET
+/// /api/v1/floor/board` answers them.
+async fn board_csv(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+) -> Result<axum::response::Response, AppError> {
+    if let Some(plant) = &q.plant
+        && !p.read.contains(plant)
+    {
+        return Err(AppError::not_found(format!("no plant {plant:?}")));
+    }
+    let board = board_of(&state, &p.read, q.plant.as_deref(), Utc::now()).await?;
+    let rows = board
+        .stations
+        .iter()
+        .map(|b| {
+            let s = &b.station;
+            let shift =
+                |pick: fn(&FigureView) -> Option<f64>| csv_ratio(b.shift.as_ref().and_then(pick));
+            vec![
+                s.plant.clone(),
+                csv_opt(&s.line),
+                csv_opt(&s.work_center),
+                s.edge_id.clone(),
+                s.station.clone(),
+                state_key(s.state).to_owned(),
+                csv_opt(&s.reason),
+                csv_opt(&b.reason_name),
+                csv_time(&s.since),
+                csv_opt(&b.for_s),
+                csv_opt(&s.operator),
+                csv_opt(&s.work_order),
+                csv_opt(&s.operation),
+                csv_opt(&s.item),
+                s.good.to_string(),
+                s.scrap.to_string(),
+                csv_opt(&s.order_qty),
+                shift(|f| f.oee),
+                shift(|f| f.availability),
+                shift(|f| f.effectiveness),
+                shift(|f| f.quality),
+                csv_time(&s.last_contact),
+                csv_opt(&s.backlog),
+                s.plan_version_applied.to_string(),
+            ]
+        })
+        .collect();
+    csv_attachment("board.csv", &BOARD_CSV_COLUMNS, rows)
+}
+
+/// The columns of `GET /api/v1/floor/plants.csv`.
+const PLANTS_CSV_COLUMNS: [&str; 17] = [
+    "plant",
+    "name",
+    "time_zone",
+    "stations",
+    "oee_7_days",
+    "availability_7_days",
+    "effectiveness_7_days",
+    "quality_7_days",
+    "oee_30_days",
+    "availability_30_days",
+    "effectiveness_30_days",
+    "quality_30_days",
+    "good_30_days",
+    "scrap_30_days",
+    "scrap_rate_30_days",
+    "down_hours_30_days",
+    "target_oee",
+];
+
+/// `GET /api/v1/floor/plants.csv`: head office's table, a row per plant one may see.
+async fn plants_csv(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<axum::response::Response, AppError> {
+    let report = plants_report(&state, &p.read, Utc::now()).await?;
+    let rows = report
+        .plants
+        .iter()
+        .map(|x| {
+            vec![
+                x.plant.clone(),
+                x.name.clone(),
+                x.time_zone.clone(),
+                x.stations.to_string(),
+                csv_ratio(x.week.oee),
+                csv_ratio(x.week.availability),
+                csv_ratio(x.week.effectiveness),
+                csv_ratio(x.week.quality),
+                csv_ratio(x.month.oee),
+                csv_ratio(x.month.availability),
+                csv_ratio(x.month.effectiveness),
+                csv_ratio(x.month.quality),
+                x.month.figures.gq.to_string(),
+                x.month.figures.scrap.to_string(),
+                csv_ratio(x.scrap_rate),
+                x.down_hours.to_string(),
+                csv_ratio(x.targets.and_then(|t| t.oee)),
+            ]
+        })
+        .collect();
+    csv_attachment("plants.csv", &PLANTS_CSV_COLUMNS, rows)
 }
 
 /// The OEE report as of `now`; the pages render the same.
@@ -1442,6 +1590,13 @@ pub fn document_into(document: &mut serde_json::Value) {
             "description": "The query of `GET /api/v1/floor/oee`; a row for the total, each bucket, line and station (`table`, `key`, then OEE, A, E, Q as 0-1 decimals, empty where there is none, and the durations in ms and quantities).",
             "parameters": [{"name": "plant", "in": "query", "required": true, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "CSV with a header", "content": {"text/csv": {}}}, "400": error, "401": error, "404": error}}},
+        "/api/v1/floor/board.csv": {"get": {"summary": "the plant board as CSV", "tags": ["floor"],
+            "description": "A row per station of `GET /api/v1/floor/board` (same query): plant, line, work_center, edge_id, station, state, reason, reason_name, since, for_s, operator, work_order, operation, item, good, scrap, order_qty, the current shift's OEE, A, E and Q (0-1 decimals, empty where there is none), last_contact, backlog, plan_version_applied.",
+            "parameters": [q("plant", "one plant; all one may see when absent")],
+            "responses": {"200": {"description": "CSV with a header", "content": {"text/csv": {}}}, "401": error, "404": error}}},
+        "/api/v1/floor/plants.csv": {"get": {"summary": "head office's table as CSV", "tags": ["floor"],
+            "description": "A row per plant of `GET /api/v1/floor/plants`: OEE, A, E, Q of 7 and 30 days, good and scrap, scrap rate and unplanned down hours of the 30 days, and the OEE target.",
+            "responses": {"200": {"description": "CSV with a header", "content": {"text/csv": {}}}, "401": error}}},
         "/api/v1/floor/plants": {"get": {"summary": "head office: every plant one may see side by side", "tags": ["floor"],
             "description": "Per plant: OEE and its factors over the last 7 and 30 days (from the start of the plant's day), scrap rate and unplanned down hours of the 30 days, the 30 days' OEE day by day, and the plant's targets when it set them.",
             "responses": {"200": {"description": "{generated_at, plants: [...]}"}, "401": error}}},

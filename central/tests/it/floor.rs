@@ -409,6 +409,18 @@ async fn issue_15_oee_targets_are_kept_reported_and_checked() {
         .cloned()
         .unwrap();
     assert_eq!(plant["targets"]["oee"], 0.85, "{plant}");
+    let csv = h.get("/api/v1/floor/plants.csv", ADMIN).await;
+    ok(&csv);
+    let text = csv.json.as_str().unwrap_or_default().to_owned();
+    let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let row = reader
+        .records()
+        .map(Result::unwrap)
+        .find(|r| &r[0] == "default")
+        .expect("the default plant's row");
+    let target = header.iter().position(|h| h == "target_oee").unwrap();
+    assert_eq!(&row[target], "0.85", "{text}");
     let message = put(
         &h,
         "/api/v1/plants/default/shifts",
@@ -481,6 +493,25 @@ async fn issue_15_the_board_shows_each_station_and_the_live_feed_sends_a_change(
             .iter()
             .any(|s| s["station"] == "st-20" && s["state"].is_null())
     );
+    // The same board as CSV: a header, then a row per station in the same order.
+    let csv = h.get("/api/v1/floor/board.csv?plant=default", ADMIN).await;
+    ok(&csv);
+    let text = csv.json.as_str().unwrap_or_default().to_owned();
+    let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), stations.len(), "{text}");
+    for (row, station) in rows.iter().zip(stations) {
+        assert_eq!(row[column("station")], station["station"], "{text}");
+        assert_eq!(
+            row[column("state")],
+            *station["state"].as_str().unwrap_or("unknown"),
+            "{text}"
+        );
+        assert_eq!(row[column("good")], station["good"].to_string(), "{text}");
+    }
+    assert_eq!(rows[0][column("edge_id")], *"line-1");
 
     let response = h
         .app()
