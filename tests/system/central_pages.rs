@@ -1236,6 +1236,36 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
     sup.screenshot("05c-edge-fleet-en").await;
     sup.close().await;
 
+    // ---- A supervisor on a handheld: the board and OEE fit 400 px, the charts too.
+    let hand = open("handheld", (400, 800)).await;
+    hand.goto(&format!("{base}/floor/oee?by=day")).await;
+    hand.loaded("/sign-in").await;
+    hand.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
+    hand.loaded("/floor/oee").await;
+    let width = hand
+        .wait(
+            "the trend chart to be drawn",
+            "const c = document.querySelector('#oee-buckets-chart[data-drawn=\"true\"] canvas'); \
+             return c ? c.getBoundingClientRect().right : null;",
+        )
+        .await;
+    assert!(
+        width.as_f64().is_some_and(|w| w <= 400.0),
+        "the chart fits the screen: {width}"
+    );
+    let page_width = hand
+        .js("return document.documentElement.scrollWidth;")
+        .await;
+    assert!(
+        page_width.as_f64().is_some_and(|w| w <= 400.0),
+        "nothing but the tables' own scroll boxes is wider than the screen: {page_width}"
+    );
+    hand.screenshot("07-oee-handheld-zh").await;
+    hand.goto(&format!("{base}/floor")).await;
+    hand.loaded("/floor").await;
+    hand.screenshot("08-board-handheld-zh").await;
+    hand.close().await;
+
     // ---- The kiosk: the andon board, and nothing else.
     let tv = open("kiosk", (1920, 1080)).await;
     tv.goto(&format!("{base}/floor/andon")).await;
