@@ -157,7 +157,8 @@ pub struct TraceReport {
     pub nodes: Vec<TraceNode>,
     /// "Made of" links between the lots shown.
     pub links: Vec<GenealogyLink>,
-    /// Lots beyond the bounds, each way.
+    /// Lots just beyond the bounds, each way: at least this many more (those beyond them
+    /// are not followed, so the work stays bounded).
     pub left_out_backward: usize,
     pub left_out_forward: usize,
 }
@@ -216,25 +217,21 @@ pub async fn trace(
     .into_iter()
     .enumerate()
     {
-        let genealogy = store.genealogy(lot.to_owned(), direction).await?;
-        let mut taken = 0usize;
-        for node in genealogy.nodes {
+        let near = store
+            .genealogy_near(lot.to_owned(), direction, levels, max_nodes)
+            .await?;
+        left_out[i] = near.left_out;
+        for node in near.nodes {
             if node.depth == 0 {
                 start_item = start_item.or(node.item);
                 continue;
             }
-            if node.depth > levels || taken >= max_nodes || shown.contains(&node.lot) {
-                // A lot already shown on the other side (a cycle) is not left out.
-                if !shown.contains(&node.lot) {
-                    left_out[i] = left_out[i].saturating_add(1);
-                }
-                continue;
+            // A lot already shown on the other side (a cycle) is shown once.
+            if shown.insert(node.lot.clone()) {
+                picked.push((node.lot, side, node.depth, node.item));
             }
-            taken += 1;
-            shown.insert(node.lot.clone());
-            picked.push((node.lot, side, node.depth, node.item));
         }
-        links.extend(genealogy.links);
+        links.extend(near.links);
     }
     let links: Vec<GenealogyLink> = links
         .into_iter()
@@ -329,7 +326,7 @@ pub fn document_into(document: &mut serde_json::Value) {
                 query("before_seq", "integer", "the cursor's seq"), query("limit", "integer", "1 to 200, 50 if absent")],
             "responses": {"200": ok("Timeline"), "400": error, "401": error, "404": error}}},
         "/api/v1/lots/{lot}/trace": {"get": {"summary": "a lot's genealogy backward and forward, bounded, with each lot's item, stock on hand, hold and the work orders it touched",
-            "description": "The nearest `levels` (1 to 20, 4 if absent) and at most `nodes` lots (1 to 200, 40 if absent) each way; left_out_backward and left_out_forward count the rest. A lot of a plant the caller does not see is named with visible=false and nothing more. No customers are listed: central records no shipments yet.",
+            "description": "The nearest `levels` (1 to 20, 4 if absent) and at most `nodes` lots (1 to 200, 40 if absent) each way; left_out_backward and left_out_forward count the lots just beyond (at least that many more; the trace stops there, so its work is bounded). A lot of a plant the caller does not see is named with visible=false and nothing more. No customers are listed: central records no shipments yet.",
             "tags": ["inventory"], "parameters": [path_param("lot"), query("levels", "integer", "levels each way"), query("nodes", "integer", "lots each way")],
             "responses": {"200": ok("LotTrace"), "400": error, "401": error, "404": error}}}
     });
@@ -347,7 +344,7 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "on_hand": {"type": "array", "items": {"type": "object"}, "description": "as GET /api/v1/inventory?item&lot answers"},
                 "made_by": {"type": "array", "items": {"type": "string"}}, "used_by": {"type": "array", "items": {"type": "string"}}, "hold": {"nullable": true, "allOf": [hold]}}}},
             "links": {"type": "array", "items": {"type": "object", "properties": {"produced": {"type": "string"}, "consumed": {"type": "string"}}}},
-            "left_out_backward": {"type": "integer"}, "left_out_forward": {"type": "integer"}}}
+            "left_out_backward": {"type": "integer", "description": "lots just beyond the bounds: at least this many more"}, "left_out_forward": {"type": "integer"}}}
     });
     for (key, extra) in [("paths", paths), ("schemas", schemas)] {
         let target = if key == "paths" {

@@ -5,6 +5,7 @@
 //! Every figure here is read from tables ingest already fills; nothing is written.
 
 use super::StoreError;
+use super::inventory::{Direction, GenealogyLink, GenealogyNode};
 use super::work_orders::LotHold;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -93,6 +94,18 @@ pub struct LotOrders {
     pub used_by: Vec<String>,
 }
 
+/// The near part of a lot's genealogy one way: what a page can draw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NearGenealogy {
+    /// The lot itself (depth 0), then the lots within `levels`, at most `max_nodes` of them,
+    /// breadth first.
+    pub nodes: Vec<GenealogyNode>,
+    /// "Made of" links between those lots.
+    pub links: Vec<GenealogyLink>,
+    /// Lots next to those shown that were left out: at least this many more.
+    pub left_out: usize,
+}
+
 #[async_trait]
 pub trait TraceStore: Send + Sync + 'static {
     /// The lots issued to and produced by an order; `None` if there is no such order.
@@ -108,6 +121,17 @@ pub trait TraceStore: Send + Sync + 'static {
         before: Option<TimelineCursor>,
         limit: usize,
     ) -> Result<Option<Timeline>, StoreError>;
+
+    /// A lot's genealogy one way as [`super::InventoryStore::genealogy`] traces it, but only
+    /// the nearest `levels` and at most `max_nodes` lots: the work is bounded by those, and
+    /// the lots just beyond them are counted, not followed.
+    async fn genealogy_near(
+        &self,
+        lot: String,
+        direction: Direction,
+        levels: u32,
+        max_nodes: usize,
+    ) -> Result<NearGenealogy, StoreError>;
 
     /// The work orders each lot touched, in the order asked (a lot nothing knows has empty
     /// lists).

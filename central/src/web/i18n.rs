@@ -490,8 +490,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     (
         "trace_left_out",
-        "只显示最近 {levels} 层、每个方向最多 {nodes} 个批次；未显示：反向 {backward} 个，正向 {forward} 个。",
-        "Showing the nearest {levels} levels and at most {nodes} lots each way; left out: {backward} backward, {forward} forward.",
+        "只显示最近 {levels} 层、每个方向最多 {nodes} 个批次；另有至少 {backward} 个原料批次、{forward} 个去向批次未显示。",
+        "Showing the nearest {levels} levels and at most {nodes} lots each way; left out: at least {backward} more backward and {forward} more forward.",
     ),
 ];
 

@@ -350,12 +350,19 @@ async fn issue_15_a_lots_trace_goes_both_ways_bounded_with_where_each_lot_is() {
         .iter()
         .map(|n| n["lot"].as_str().unwrap())
         .collect();
-    assert_eq!(shown.len(), 3, "{near}");
-    assert!(shown.contains(&"F-1") && shown.contains(&"P-1"), "{near}");
-    let left =
-        near["left_out_backward"].as_u64().unwrap() + near["left_out_forward"].as_u64().unwrap();
-    let full = trace.json["nodes"].as_array().unwrap().len() as u64;
-    assert_eq!(left + 3, full, "{near}");
+    // F-1 was made of what WO-1 issued (B-1, S-1, S-2): B-1 is shown, S-1 and S-2 counted;
+    // P-1 is shown and Q-1, beyond it, counted. R-1, beyond S-1, is not even looked at.
+    assert_eq!(shown, ["F-1", "B-1", "P-1"], "{near}");
+    assert_eq!(
+        (
+            near["left_out_backward"].as_u64(),
+            near["left_out_forward"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{near}"
+    );
+    let full = trace.json["nodes"].as_array().unwrap().len();
+    assert_eq!(full, 7, "{}", trace.json);
     for bad in ["levels=0", "levels=21", "nodes=0", "nodes=201", "levels=x"] {
         h.get(&format!("/api/v1/lots/F-1/trace?{bad}"), ADMIN)
             .await
@@ -618,4 +625,46 @@ async fn issue_15_a_timeline_page_pages_by_its_cursor() {
             .status,
         StatusCode::BAD_REQUEST
     );
+}
+
+#[tokio::test]
+async fn issue_15_a_widely_used_lot_is_traced_within_its_bounds() {
+    let h = Harness::new().await;
+    let token = plant(&h).await;
+    create(&h, "WO-1", "1000").await;
+    ok(&act(&h, "WO-1", "release").await);
+    // One coil of steel went into 300 frames.
+    let events: Vec<Event> = (1..=300)
+        .map(|i| {
+            at_minute(
+                i,
+                i as i64,
+                produce("WO-1", &format!("F-{i:03}"), "1", &["COIL-1"]),
+            )
+        })
+        .collect();
+    send(&h, &token, &events).await;
+    let trace = h.get("/api/v1/lots/COIL-1/trace", ADMIN).await;
+    ok(&trace);
+    let forward = trace.json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["side"] == "forward")
+        .count();
+    assert_eq!(forward, 40, "the default bound");
+    assert_eq!(trace.json["left_out_forward"], 260);
+    assert_eq!(trace.json["links"].as_array().unwrap().len(), 40);
+    // The page says so.
+    let session = person(&h, "zhou.min", &["supervisor"], &["default"], "en").await;
+    let reply = page(&h, "/trace/COIL-1", &session).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply
+            .body
+            .contains("left out: at least 0 more backward and 260 more forward"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body.matches(r#"class="lot forward""#).count(), 40);
 }

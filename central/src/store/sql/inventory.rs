@@ -517,7 +517,7 @@ const FILTER: &str =
     "(CAST(?1 AS TEXT) IS NULL OR item = ?1) AND (CAST(?2 AS TEXT) IS NULL OR lot = ?2)
     AND (CAST(?3 AS TEXT) IS NULL OR location = ?3) AND (CAST(?4 AS TEXT) IS NULL OR at <= ?4)";
 
-fn lot_item(conn: &Connection, lot: &str) -> Result<Option<String>, StoreError> {
+pub(super) fn lot_item(conn: &Connection, lot: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT item FROM gen_produced WHERE lot = ?1

@@ -9,9 +9,10 @@
 use super::db::{Connection, OptionalExtension, params};
 use super::inventory::Balance;
 use super::{SqlStore, StoreError, parse_ts, to_i64, to_u64, ts};
+use crate::store::inventory::{Direction, GenealogyLink, GenealogyNode};
 use crate::store::trace::{
-    LotOrders, LotQty, MAX_TIMELINE_PAGE, OrderLots, TIMELINE_KINDS, Timeline, TimelineCursor,
-    TimelineEntry, TraceStore,
+    LotOrders, LotQty, MAX_TIMELINE_PAGE, NearGenealogy, OrderLots, TIMELINE_KINDS, Timeline,
+    TimelineCursor, TimelineEntry, TraceStore,
 };
 use crate::store::work_orders::LotHold;
 use async_trait::async_trait;
@@ -132,6 +133,94 @@ impl TraceStore for SqlStore {
                 entries: found,
                 next,
             }))
+        })
+        .await
+    }
+
+    async fn genealogy_near(
+        &self,
+        lot: String,
+        direction: Direction,
+        levels: u32,
+        max_nodes: usize,
+    ) -> Result<NearGenealogy, StoreError> {
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            // The same neighbours as the full trace's (`inventory.rs`, `genealogy`).
+            let sql = match direction {
+                Direction::Backward => {
+                    "SELECT consumed_lot FROM gen_consumed WHERE produced_lot = ?1
+                     UNION SELECT i.lot FROM gen_produced p
+                       JOIN gen_issued i ON i.work_order = p.work_order WHERE p.lot = ?1
+                     ORDER BY 1"
+                }
+                Direction::Forward => {
+                    "SELECT produced_lot FROM gen_consumed WHERE consumed_lot = ?1
+                     UNION SELECT p.lot FROM gen_issued i
+                       JOIN gen_produced p ON p.work_order = i.work_order WHERE i.lot = ?1
+                     ORDER BY 1"
+                }
+            };
+            let mut seen: std::collections::HashSet<String> =
+                std::collections::HashSet::from([lot.clone()]);
+            let mut queue = std::collections::VecDeque::from([(lot.clone(), 0u32)]);
+            let mut accepted = 0usize;
+            let mut left_out = 0usize;
+            let mut nodes = Vec::new();
+            let mut links = Vec::new();
+            while let Some((current, depth)) = queue.pop_front() {
+                let neighbours: Vec<String> = {
+                    let mut stmt = tx.prepare_cached(sql)?;
+                    stmt.query_map(params![current], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?
+                };
+                for next in neighbours {
+                    if next == current {
+                        continue;
+                    }
+                    let link = match direction {
+                        Direction::Backward => GenealogyLink {
+                            produced: current.clone(),
+                            consumed: next.clone(),
+                        },
+                        Direction::Forward => GenealogyLink {
+                            produced: next.clone(),
+                            consumed: current.clone(),
+                        },
+                    };
+                    if seen.insert(next.clone()) {
+                        if depth < levels && accepted < max_nodes {
+                            accepted += 1;
+                            queue.push_back((next, depth + 1));
+                            links.push(link);
+                        } else {
+                            // Counted, not followed: the work stays bounded.
+                            left_out = left_out.saturating_add(1);
+                        }
+                    } else {
+                        links.push(link);
+                    }
+                }
+                let item = super::inventory::lot_item(&tx, &current)?;
+                nodes.push(GenealogyNode {
+                    lot: current,
+                    item,
+                    depth,
+                });
+            }
+            tx.finish()?;
+            let shown: std::collections::HashSet<&str> =
+                nodes.iter().map(|n| n.lot.as_str()).collect();
+            links.retain(|l| {
+                shown.contains(l.produced.as_str()) && shown.contains(l.consumed.as_str())
+            });
+            links.sort();
+            links.dedup();
+            Ok(NearGenealogy {
+                nodes,
+                links,
+                left_out,
+            })
         })
         .await
     }
