@@ -32,6 +32,11 @@ pub fn routes() -> Routes {
     use Permission::{InventoryRead, WorkOrdersRead};
     let order = needs(WorkOrdersRead).on(Record::WorkOrder, "id");
     Routes::new()
+        .get(
+            "/api/v1/work-orders.csv",
+            needs(WorkOrdersRead),
+            work_orders_csv,
+        )
         .get("/api/v1/work-orders/{id}/lots", order, order_lots)
         .get("/api/v1/work-orders/{id}/timeline", order, order_timeline)
         .get(
@@ -45,6 +50,69 @@ fn no_order(id: &str) -> AppError {
     AppError::not_found(format!(
         "no work order {id:?}; expected one created with post /api/v1/work-orders"
     ))
+}
+
+/// The columns of `GET /api/v1/work-orders.csv`.
+pub const WORK_ORDER_CSV_COLUMNS: [&str; 9] = [
+    "work_order",
+    "item",
+    "line",
+    "qty",
+    "due",
+    "priority",
+    "state",
+    "good",
+    "scrap",
+];
+
+/// `GET /api/v1/work-orders.csv`: the list `GET /api/v1/work-orders` answers with the same
+/// query, a row per order.
+async fn work_orders_csv(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(query): ApiQuery<crate::api::work_orders::WorkOrderQuery>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::http::HeaderValue;
+    use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+    use axum::response::IntoResponse;
+    let list = crate::api::work_orders::list(&state, &p, &query).await?;
+    let csv_error = |e: csv::Error| AppError::internal(format!("cannot write csv: {e}"));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer
+        .write_record(WORK_ORDER_CSV_COLUMNS)
+        .map_err(csv_error)?;
+    for wo in &list.work_orders {
+        writer
+            .write_record([
+                wo.work_order.clone(),
+                wo.item.clone(),
+                wo.line.clone(),
+                wo.qty.normalize().to_string(),
+                wo.due.to_string(),
+                wo.priority.to_string(),
+                wo.state.as_str().to_owned(),
+                wo.good.to_string(),
+                wo.scrap.to_string(),
+            ])
+            .map_err(csv_error)?;
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|e| AppError::internal(format!("cannot write csv: {e}")))?;
+    Ok((
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"work-orders.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/work-orders/{id}/lots`: lots issued to and produced by the order.
@@ -317,6 +385,9 @@ pub fn document_into(document: &mut serde_json::Value) {
         "problem": {"type": "string", "description": "present when the ledger entries do not sum to a quantity"}}});
     let hold = json!({"$ref": "#/components/schemas/LotHold"});
     let paths = json!({
+        "/api/v1/work-orders.csv": {"get": {"summary": "the work orders GET /api/v1/work-orders lists with the same query, as CSV",
+            "description": "Columns: work_order, item, line, qty, due, priority, state, good, scrap (good and scrap at the last operation).",
+            "tags": ["work orders"], "responses": {"200": {"description": "CSV with a header", "content": {"text/csv": {}}}, "400": error, "401": error}}},
         "/api/v1/work-orders/{id}/lots": {"get": {"summary": "lots issued to and produced by a work order, from the stock ledger (reversed entries left out), and the quality holds on them",
             "tags": ["work orders"], "parameters": [path_param("id")], "responses": {"200": ok("OrderLots"), "401": error, "404": error}}},
         "/api/v1/work-orders/{id}/timeline": {"get": {"summary": "the edge events that name a work order, newest first, paged",

@@ -117,6 +117,7 @@ struct ListPage {
     prev_href: Option<String>,
     next_href: Option<String>,
     api_href: String,
+    csv_href: String,
 }
 
 /// The list's query from the page's address: the API's parameters, with an empty field (a
@@ -290,6 +291,7 @@ async fn list_page(
         last: offset + shown,
         prev_href: (offset > 0).then(|| page_at(offset.saturating_sub(PAGE_ROWS))),
         next_href: (offset + shown < list.total).then(|| page_at(offset + shown)),
+        csv_href: href("/api/v1/work-orders.csv", &api_pairs),
         api_href: href("/api/v1/work-orders", &api_pairs),
     };
     Ok(ctx.respond(StatusCode::OK, page.render()))

@@ -280,6 +280,40 @@ async fn issue_15_the_list_filters_counts_and_pages() {
             .await
             .assert_error(StatusCode::BAD_REQUEST, "bad_request");
     }
+    // The same list as CSV.
+    let reply = h
+        .app()
+        .oneshot(request(
+            Method::GET,
+            "/api/v1/work-orders.csv?q=wo-1",
+            Some(ADMIN),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        reply.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(reply.status(), StatusCode::OK);
+    let bytes = reply.into_body().collect().await.unwrap().to_bytes();
+    let csv = String::from_utf8(bytes.to_vec()).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "work_order,item,line,qty,due,priority,state,good,scrap"
+    );
+    let wo1 = &found["work_orders"][0];
+    assert_eq!(
+        rows[1],
+        format!(
+            "WO-1,FRAME,L1,100,2026-12-01,5,in_progress,{},{}",
+            wo1["good"], wo1["scrap"]
+        )
+    );
+    assert_eq!(rows.len(), 3);
     let long = "x".repeat(101);
     h.get(&format!("/api/v1/work-orders?q={long}"), ADMIN)
         .await
