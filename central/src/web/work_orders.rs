@@ -369,6 +369,61 @@ pub struct TimelineRow {
     pub what: String,
 }
 
+/// A change people made to the order (from the audit trail): when, what, and who (for those
+/// who may read the audit trail).
+pub struct OfficeRow {
+    pub at: String,
+    pub what: String,
+    pub who: String,
+}
+
+/// Most office changes the page lists, newest first.
+pub const MAX_OFFICE_ROWS: usize = 20;
+
+/// What one audit entry of the order's row changed, in the page's words.
+fn office_change(
+    t: &T,
+    before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
+) -> String {
+    let field = |v: Option<&serde_json::Value>, name: &str| -> String {
+        match v.and_then(|v| v.get(name)) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        }
+    };
+    let state_name = |s: &str| -> String {
+        WoState::ALL
+            .iter()
+            .find(|x| x.as_str() == s)
+            .map_or_else(|| s.to_owned(), |x| t.t(state_key(*x)).to_owned())
+    };
+    if before.is_none() {
+        return format!(
+            "{} ({})",
+            t.t("wo_created"),
+            state_name(&field(after, "state"))
+        );
+    }
+    let mut parts = Vec::new();
+    let (from, to) = (field(before, "state"), field(after, "state"));
+    if from != to {
+        parts.push(format!("{} → {}", state_name(&from), state_name(&to)));
+    }
+    for (name, key) in [
+        ("qty", "wo_qty"),
+        ("due", "wo_due"),
+        ("priority", "wo_priority"),
+    ] {
+        let (from, to) = (field(before, name), field(after, name));
+        if from != to {
+            parts.push(format!("{} {from} → {to}", t.t(key)));
+        }
+    }
+    parts.join(" · ")
+}
+
 pub struct ActionButton {
     pub action: &'static str,
     pub key: &'static str,
@@ -403,6 +458,7 @@ struct OrderPage {
     warnings: Vec<(String, String)>,
     n_warnings: u64,
     timeline: Vec<TimelineRow>,
+    office: Vec<OfficeRow>,
     newer_href: Option<String>,
     older_href: Option<String>,
     actions: Vec<ActionButton>,
@@ -499,6 +555,27 @@ async fn order_page(
     };
     let timeline = crate::api::trace::timeline(&state, &id, &timeline_query).await?;
     let page_path = format!("/work-orders/{}", encode(&id));
+    let may_audit = p.can(Permission::AuditRead);
+    let office: Vec<OfficeRow> = state
+        .store()
+        .audit(crate::store::AuditQuery {
+            entity: Some("wo_orders".into()),
+            entity_id: Some(id.clone()),
+            order: crate::store::audit::AuditOrder::Desc,
+            limit: MAX_OFFICE_ROWS,
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .filter_map(|e| {
+            let what = office_change(&t, e.before.as_ref(), e.after.as_ref());
+            (!what.is_empty()).then(|| OfficeRow {
+                at: t.time(&e.at),
+                what,
+                who: if may_audit { e.actor } else { String::new() },
+            })
+        })
+        .collect();
     let last = view.operations.last();
     let (good, scrap) = last.map_or((0, 0), |o| (o.good, o.scrap));
     let trace_href = |lot: &str| format!("/trace/{}", encode(lot));
@@ -658,6 +735,7 @@ async fn order_page(
                 what: describe(&t, &e.event),
             })
             .collect(),
+        office,
         newer_href: timeline_query
             .before_at
             .is_some()

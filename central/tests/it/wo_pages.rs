@@ -558,6 +558,23 @@ async fn issue_15_the_pages_show_what_the_api_answers_to_whom_it_may() {
     assert!(one.body.contains(r#"data-action="hold""#));
     assert!(one.body.contains(r#"data-action="cancel""#));
     assert!(one.body.contains("Material issued against the BOM"));
+    // What people did to it, from the audit trail; who did it only for those who may read
+    // the trail.
+    assert!(
+        one.body
+            .contains(r#"<td class="change">Planned → Released</td><td></td>"#),
+        "{}",
+        one.body
+    );
+    let admin = person(&h, "wang.fang", &["administrator"], &[], "en").await;
+    let theirs = page(&h, "/work-orders/WO-1", &admin).await;
+    assert!(
+        theirs
+            .body
+            .contains(r#"<td class="change">Planned → Released</td><td>admin</td>"#),
+        "{}",
+        theirs.body
+    );
 
     // The trace: a graph whose lots link to their own traces, and the orders they touched.
     let trace = page(&h, "/trace/F-1", &supervisor).await;
