@@ -1431,6 +1431,42 @@ async fn work_order_and_trace_pages_show_the_api_figures_in_a_browser() {
     );
     sup.assert_no_horizontal_scrolling().await;
     sup.screenshot("03-work-order-en").await;
+    // Hold it from the page: the API decides, the page shows what the order became.
+    sup.js("window.notReloaded = true; return true;").await;
+    sup.click("button.wo-action[data-action=\"hold\"]").await;
+    sup.wait(
+        "the order on hold after a reload",
+        "const s = document.getElementById('wo-state'); \
+         return window.notReloaded === undefined && s && s.dataset.state === 'on_hold' ? true : null;",
+    )
+    .await;
+    assert_eq!(
+        api.get("/api/v1/work-orders/WO-1").await["state"],
+        "on_hold"
+    );
+    let resume = sup
+        .js("return Array.from(document.querySelectorAll('button.wo-action')).map(b => b.dataset.action);")
+        .await;
+    assert_eq!(resume, json!(["unhold", "cancel"]));
+    sup.click("button.wo-action[data-action=\"unhold\"]").await;
+    sup.wait(
+        "the order in progress again",
+        "const s = document.getElementById('wo-state'); \
+         return s && s.dataset.state === 'in_progress' ? true : null;",
+    )
+    .await;
+    let office = sup
+        .js("return Array.from(document.querySelectorAll('#wo-office td.change')).map(td => td.textContent);")
+        .await;
+    assert_eq!(
+        office,
+        json!([
+            "On hold → In progress",
+            "In progress → On hold",
+            "Planned → Released",
+            "Created (Planned)"
+        ])
+    );
     sup.goto(&format!("{base}/work-orders/WO-1?lang=zh")).await;
     sup.loaded("/work-orders/WO-1").await;
     sup.screenshot("04-work-order-zh").await;
