@@ -339,6 +339,8 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
             "/floor",
             "/floor/oee",
             "/floor/edges",
+            "/work-orders",
+            "/trace",
             "/account",
             "/admin/roles",
             "/admin/plants"
