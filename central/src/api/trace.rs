@@ -143,6 +143,12 @@ impl TimelineQuery {
     fn cursor(&self) -> Result<Option<TimelineCursor>, AppError> {
         match (&self.before_at, &self.before_edge, self.before_seq) {
             (None, None, None) => Ok(None),
+            (Some(_), Some(_), Some(seq)) if seq > protocol::bounds::MAX_SEQ => {
+                Err(AppError::bad_request(format!(
+                    "before_seq {seq} is beyond any seq; expected at most {}",
+                    protocol::bounds::MAX_SEQ
+                )))
+            }
             (Some(at), Some(edge), Some(seq)) => Ok(Some(TimelineCursor {
                 at: *at,
                 edge_id: edge.clone(),

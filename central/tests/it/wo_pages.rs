@@ -207,6 +207,12 @@ async fn issue_15_an_orders_timeline_is_its_own_events_newest_first_paged_withou
     h.get("/api/v1/work-orders/WO-1/timeline?before_seq=3", ADMIN)
         .await
         .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    h.get(
+        "/api/v1/work-orders/WO-1/timeline?before_at=2026-11-27T08:30:00Z&before_edge=line-1&before_seq=18446744073709551615",
+        ADMIN,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "bad_request");
     h.get("/api/v1/work-orders/WO-1/timeline?limit=0", ADMIN)
         .await
         .assert_error(StatusCode::BAD_REQUEST, "bad_request");
