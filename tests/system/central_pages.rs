@@ -339,6 +339,8 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
             "/floor",
             "/floor/oee",
             "/floor/edges",
+            "/work-orders",
+            "/trace",
             "/account",
             "/admin/roles",
             "/admin/plants"
@@ -1294,4 +1296,445 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
     );
     tv.close().await;
     println!("floor page screenshots: {}", artifacts.dir.display());
+}
+
+/// Posts a CSV import as the administrator.
+async fn import_csv(api: &Api, kind: &str, csv: &str) {
+    let response = api
+        .http
+        .post(format!("{}/api/v1/import/{kind}", api.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .expect("central answers");
+    assert_eq!(response.status(), 200, "import {kind}");
+}
+
+/// The work order pages and the traceability page in a browser (issue 15): a supervisor's
+/// list shows the orders and counts the API answers, one order's page its progress, material
+/// per lot and lots produced as the API has them; from a produced lot to its trace (a graph
+/// whose lots and stock are the API's), and from there to a parent lot. In Chinese and
+/// English, and at 400 px wide for handhelds. Screenshots under
+/// `<target>/test-artifacts/central-work-orders/`.
+#[tokio::test]
+async fn work_order_and_trace_pages_show_the_api_figures_in_a_browser() {
+    use protocol::EventKind;
+    let Some(tools) = BrowserTools::find() else {
+        return;
+    };
+    let artifacts = Artifacts::named("central-work-orders");
+    let tmp = temp_dir();
+    let central = Central::start(&tmp.path().join("central"), None).await;
+    let base = central.url();
+    let api = Api {
+        base: base.clone(),
+        http: http_client(),
+    };
+    let token = central.create_edge("line-1").await;
+    import_csv(
+        &api,
+        "items",
+        "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock\n\
+         FRAME,Frame,make,ea,1,lfl,,\nSTEEL,Steel,buy,kg,5,lfl,,\nBOLT,Bolt,buy,ea,5,lfl,,\n",
+    )
+    .await;
+    import_csv(
+        &api,
+        "boms",
+        "parent,component,qty_per,scrap_pct\nFRAME,STEEL,0.5,2\nFRAME,BOLT,4,0\n",
+    )
+    .await;
+    api.put(
+        "/api/v1/lines/L1",
+        json!({"description": "frames", "edge_id": "line-1"}),
+    )
+    .await;
+    for (wc, station) in [("CUT", "st-10"), ("WELD", "st-20")] {
+        api.put(
+            &format!("/api/v1/work-centers/{wc}"),
+            json!({"line": "L1", "station": station}),
+        )
+        .await;
+    }
+    api.put(
+        "/api/v1/routings/FRAME",
+        json!({"operations": [
+            {"operation": 10, "description": "cut", "work_center": "CUT"},
+            {"operation": 20, "description": "weld", "work_center": "WELD"}
+        ]}),
+    )
+    .await;
+    for (id, qty, due) in [("WO-1", "100", "2026-12-20"), ("WO-2", "40", "2026-12-24")] {
+        let (status, reply) = api
+            .admin(
+                reqwest::Method::POST,
+                "/api/v1/work-orders",
+                Some(json!({"work_order": id, "item": "FRAME", "qty": qty, "due": due, "line": "L1"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{reply}");
+    }
+    let (status, reply) = api
+        .admin(
+            reqwest::Method::POST,
+            "/api/v1/work-orders/WO-1/release",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let now = chrono::Utc::now();
+    let minutes = |m: i64| now - chrono::Duration::minutes(m);
+    let d = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+    post_floor_events(
+        &api,
+        &token,
+        &[
+            floor_event(
+                1,
+                minutes(60),
+                "st-10",
+                EventKind::MaterialReceived {
+                    item: "STEEL".into(),
+                    lot: "S-1".into(),
+                    qty: d("100"),
+                    uom: "kg".into(),
+                    location: "RM-1".into(),
+                },
+            ),
+            floor_event(
+                2,
+                minutes(55),
+                "st-10",
+                EventKind::MaterialMoved {
+                    item: "STEEL".into(),
+                    lot: "S-1".into(),
+                    qty: d("40"),
+                    uom: "kg".into(),
+                    from: "RM-1".into(),
+                    to: "line-1".into(),
+                },
+            ),
+            floor_event(
+                3,
+                minutes(50),
+                "st-10",
+                EventKind::WorkOrderStarted {
+                    work_order: "WO-1".into(),
+                    operation: Some(10),
+                },
+            ),
+            floor_event(
+                4,
+                minutes(45),
+                "st-10",
+                EventKind::MaterialIssued {
+                    work_order: "WO-1".into(),
+                    operation: Some(10),
+                    item: "STEEL".into(),
+                    lot: "S-1".into(),
+                    qty: d("30"),
+                    uom: "kg".into(),
+                },
+            ),
+            floor_event(
+                5,
+                minutes(40),
+                "st-10",
+                EventKind::ProductionReported {
+                    work_order: Some("WO-1".into()),
+                    operation: Some(10),
+                    good: 40,
+                    scrap: 2,
+                },
+            ),
+            floor_event(
+                6,
+                minutes(30),
+                "st-20",
+                EventKind::WorkOrderStarted {
+                    work_order: "WO-1".into(),
+                    operation: Some(20),
+                },
+            ),
+            floor_event(
+                7,
+                minutes(20),
+                "st-20",
+                EventKind::ProductionReported {
+                    work_order: Some("WO-1".into()),
+                    operation: Some(20),
+                    good: 38,
+                    scrap: 1,
+                },
+            ),
+            floor_event(
+                8,
+                minutes(10),
+                "st-20",
+                EventKind::LotProduced {
+                    work_order: "WO-1".into(),
+                    item: "FRAME".into(),
+                    lot: "F-1".into(),
+                    qty: d("38"),
+                    uom: "ea".into(),
+                    consumed_lots: vec!["S-1".into()],
+                },
+            ),
+        ],
+    )
+    .await;
+    api.put(
+        &format!("/api/v1/users/{SUPERVISOR}"),
+        json!({"display_name": "张伟", "roles": ["supervisor"], "plants": ["default"], "language": "zh",
+               "time_zone": "Asia/Shanghai", "password": FIRST_PASSWORD}),
+    )
+    .await;
+    let list = api.get("/api/v1/work-orders").await;
+    let view = api.get("/api/v1/work-orders/WO-1").await;
+    let lots = api.get("/api/v1/work-orders/WO-1/lots").await;
+
+    let driver = Chromedriver::start(&tools, &tmp.path().join("chromedriver.log")).await;
+    let open = |name, size| {
+        let profile: PathBuf = tmp.path().join(format!("chromium-{name}"));
+        Page::open(&driver, &tools, name, size, &artifacts, profile)
+    };
+    let sup = open("supervisor", (1280, 900)).await;
+    sup.goto(&format!("{base}/work-orders")).await;
+    sup.loaded("/sign-in").await;
+    sup.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
+    sup.loaded("/work-orders").await;
+    assert_eq!(sup.lang().await, "zh-CN");
+
+    // ---- The list: the API's rows, figures and counts.
+    let rows = sup
+        .js("return Array.from(document.querySelectorAll('#wo-list tbody tr')).map(r => \
+             [r.dataset.workOrder, r.dataset.state, r.querySelector('.good').textContent, r.querySelector('.qty').textContent]);")
+        .await;
+    let expected: Vec<Value> = list["work_orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| json!([w["work_order"], w["state"], w["good"].to_string(), w["qty"]]))
+        .collect();
+    assert_eq!(rows, json!(expected), "the page lists what the API answers");
+    assert_eq!(
+        rows,
+        json!([
+            ["WO-1", "in_progress", "38", "100"],
+            ["WO-2", "planned", "0", "40"]
+        ])
+    );
+    let counts = sup
+        .js("return Object.fromEntries(Array.from(document.querySelectorAll('#wo-counts a[data-state]')) \
+             .filter(a => a.dataset.count !== '0').map(a => [a.dataset.state, Number(a.dataset.count)]));")
+        .await;
+    assert_eq!(counts, list["counts"]);
+    sup.assert_no_horizontal_scrolling().await;
+    sup.screenshot("01-work-orders-zh").await;
+    // A filter from the form: the planned ones.
+    sup.js("document.getElementById('f-state').value = 'planned'; return true;")
+        .await;
+    sup.click("#wo-apply").await;
+    sup.wait(
+        "the list filtered to planned orders",
+        "return location.search.includes('state=planned') && document.readyState === 'complete' \
+         ? Array.from(document.querySelectorAll('#wo-list tbody tr')).map(r => r.dataset.workOrder) : null;",
+    )
+    .await;
+    let filtered = sup
+        .js("return Array.from(document.querySelectorAll('#wo-list tbody tr')).map(r => r.dataset.workOrder);")
+        .await;
+    assert_eq!(filtered, json!(["WO-2"]));
+    sup.goto(&format!("{base}/work-orders?lang=en")).await;
+    sup.loaded("/work-orders").await;
+    sup.screenshot("02-work-orders-en").await;
+
+    // ---- One order, reached from the list.
+    sup.click("#wo-list a[href=\"/work-orders/WO-1\"]").await;
+    sup.loaded("/work-orders/WO-1").await;
+    let ops = view["operations"].as_array().unwrap();
+    let head = sup
+        .js("return ['wo-good', 'wo-scrap', 'wo-item'].map(id => document.getElementById(id).textContent);")
+        .await;
+    assert_eq!(
+        head,
+        json!([
+            ops[1]["good"].to_string(),
+            ops[1]["scrap"].to_string(),
+            view["item"]
+        ])
+    );
+    let per_op = sup
+        .js("return Array.from(document.querySelectorAll('#wo-operations tbody tr')).map(r => \
+             [Number(r.dataset.operation), Number(r.querySelector('.good').textContent), Number(r.querySelector('.scrap').textContent)]);")
+        .await;
+    let api_ops: Vec<Value> = ops
+        .iter()
+        .map(|o| json!([o["operation"], o["good"], o["scrap"]]))
+        .collect();
+    assert_eq!(per_op, json!(api_ops));
+    let steel = sup
+        .js("const r = document.querySelector('#wo-material tr[data-item=\"STEEL\"]'); \
+             return [r.querySelector('.required').textContent, r.querySelector('.issued').textContent, \
+                     r.querySelector('.variance').textContent, r.querySelector('td.lots a').dataset.lot];")
+        .await;
+    let api_steel = view["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["item"] == "STEEL")
+        .unwrap();
+    assert_eq!(
+        steel,
+        json!([
+            api_steel["required"],
+            api_steel["issued"],
+            api_steel["variance"],
+            lots["issued"][0]["lot"]
+        ])
+    );
+    assert_eq!(steel[1], json!("30"));
+    let produced = sup
+        .js("return Array.from(document.querySelectorAll('#wo-produced tbody tr')).map(r => r.dataset.lot);")
+        .await;
+    assert_eq!(produced, json!([lots["produced"][0]["lot"]]));
+    let timeline = sup
+        .js("return Array.from(document.querySelectorAll('#wo-timeline tbody tr')).map(r => r.dataset.kind);")
+        .await;
+    assert_eq!(
+        timeline,
+        json!([
+            "lot_produced",
+            "production_reported",
+            "work_order_started",
+            "production_reported",
+            "material_issued",
+            "work_order_started"
+        ]),
+        "newest first"
+    );
+    sup.assert_no_horizontal_scrolling().await;
+    sup.screenshot("03-work-order-en").await;
+    // Hold it from the page: the API decides, the page shows what the order became.
+    sup.js("window.notReloaded = true; return true;").await;
+    sup.click("button.wo-action[data-action=\"hold\"]").await;
+    sup.wait(
+        "the order on hold after a reload",
+        "const s = document.getElementById('wo-state'); \
+         return window.notReloaded === undefined && s && s.dataset.state === 'on_hold' ? true : null;",
+    )
+    .await;
+    assert_eq!(
+        api.get("/api/v1/work-orders/WO-1").await["state"],
+        "on_hold"
+    );
+    let resume = sup
+        .js("return Array.from(document.querySelectorAll('button.wo-action')).map(b => b.dataset.action);")
+        .await;
+    assert_eq!(resume, json!(["unhold", "cancel"]));
+    sup.click("button.wo-action[data-action=\"unhold\"]").await;
+    sup.wait(
+        "the order in progress again",
+        "const s = document.getElementById('wo-state'); \
+         return s && s.dataset.state === 'in_progress' ? true : null;",
+    )
+    .await;
+    let office = sup
+        .js("return Array.from(document.querySelectorAll('#wo-office td.change')).map(td => td.textContent);")
+        .await;
+    assert_eq!(
+        office,
+        json!([
+            "On hold → In progress",
+            "In progress → On hold",
+            "Planned → Released",
+            "Created (Planned)"
+        ])
+    );
+    sup.goto(&format!("{base}/work-orders/WO-1?lang=zh")).await;
+    sup.loaded("/work-orders/WO-1").await;
+    sup.screenshot("04-work-order-zh").await;
+
+    // ---- From the produced lot to its trace, and on to the lot it was made of.
+    sup.click("#wo-produced a[href=\"/trace/F-1\"]").await;
+    sup.loaded("/trace/F-1").await;
+    let trace = api.get("/api/v1/lots/F-1/trace").await;
+    let drawn = sup
+        .js("return Array.from(document.querySelectorAll('#trace-graph a.lot')).map(a => a.dataset.lot);")
+        .await;
+    let api_lots: Vec<Value> = trace["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["lot"].clone())
+        .collect();
+    assert_eq!(drawn, json!(api_lots));
+    assert_eq!(drawn, json!(["F-1", "S-1"]));
+    let on_hand = sup
+        .js("return Array.from(document.querySelectorAll('#trace-lots tr[data-lot=\"F-1\"] .on-hand span')).map(s => s.textContent);")
+        .await;
+    let api_on_hand: Vec<Value> = trace["nodes"][0]["on_hand"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            json!(format!(
+                "{}: {} {}",
+                r["location"].as_str().unwrap(),
+                r["qty"].as_str().unwrap(),
+                r["uom"].as_str().unwrap()
+            ))
+        })
+        .collect();
+    assert_eq!(on_hand, json!(api_on_hand));
+    assert_eq!(on_hand, json!(["line-1: 38 ea"]));
+    sup.assert_no_horizontal_scrolling().await;
+    sup.screenshot("05-trace-F-1-zh").await;
+    sup.click("#trace-graph a.lot[data-lot=\"S-1\"]").await;
+    sup.loaded("/trace/S-1").await;
+    let parent = api.get("/api/v1/lots/S-1/trace").await;
+    let rows = sup
+        .js("return Array.from(document.querySelectorAll('#trace-lots tbody tr')).map(r => [r.dataset.lot, r.dataset.side]);")
+        .await;
+    let api_rows: Vec<Value> = parent["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| json!([n["lot"], n["side"]]))
+        .collect();
+    assert_eq!(rows, json!(api_rows));
+    assert_eq!(rows, json!([["S-1", "start"], ["F-1", "forward"]]));
+    let stock = sup
+        .js("return Array.from(document.querySelectorAll('#trace-lots tr[data-lot=\"S-1\"] .on-hand span')).map(s => s.textContent);")
+        .await;
+    assert_eq!(stock, json!(["RM-1: 60 kg", "line-1: 10 kg"]));
+    let used_by = sup
+        .js("return document.querySelector('#trace-lots tr[data-lot=\"S-1\"] .used-by a').getAttribute('href');")
+        .await;
+    assert_eq!(used_by, json!("/work-orders/WO-1"));
+    sup.goto(&format!("{base}/trace/S-1?lang=en")).await;
+    sup.loaded("/trace/S-1").await;
+    sup.screenshot("06-trace-S-1-en").await;
+    sup.close().await;
+
+    // ---- A handheld, 400 px wide: the same pages, nothing wider than the screen.
+    let handheld = open("handheld", (400, 800)).await;
+    handheld.goto(&format!("{base}/work-orders")).await;
+    handheld.loaded("/sign-in").await;
+    handheld.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
+    handheld.loaded("/work-orders").await;
+    for (path, name) in [
+        ("/work-orders", "07-work-orders-400px-zh"),
+        ("/work-orders/WO-1", "08-work-order-400px-zh"),
+        ("/trace/F-1", "09-trace-400px-zh"),
+    ] {
+        handheld.goto(&format!("{base}{path}")).await;
+        handheld.loaded(path).await;
+        handheld.assert_no_horizontal_scrolling().await;
+        handheld.screenshot(name).await;
+    }
+    handheld.close().await;
+    println!("work order page screenshots: {}", artifacts.dir.display());
 }

@@ -64,6 +64,7 @@ pub mod people;
 pub mod plants;
 pub mod policy;
 pub mod sync;
+pub mod trace;
 mod validate;
 pub mod work_orders;
 
@@ -409,6 +410,7 @@ pub fn routes() -> Routes {
         .merge(erp::routes())
         .merge(inventory::routes())
         .merge(work_orders::routes())
+        .merge(trace::routes())
         .merge(master_data::routes())
         .merge(operators::routes())
         .merge(plants::routes())

@@ -478,15 +478,42 @@ async fn create_work_order(
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkOrderQuery {
     pub state: Option<State>,
+    /// Only orders of this item.
+    pub item: Option<String>,
+    /// Only orders of this line.
+    pub line: Option<String>,
+    /// Only orders of this plant's lines.
+    pub plant: Option<String>,
+    /// Due on or after this day.
+    pub due_from: Option<NaiveDate>,
+    /// Due on or before this day.
+    pub due_to: Option<NaiveDate>,
+    /// Text found in the order's id or item, upper or lower case alike.
+    pub q: Option<String>,
+    /// Rows to skip (paging; 0 if absent).
+    pub offset: Option<usize>,
+    /// Most rows (at most [`MAX_LISTED_ORDERS`]); every row if absent.
+    pub limit: Option<usize>,
 }
+
+/// Most rows one page of `GET /api/v1/work-orders` holds when `limit` is given.
+pub const MAX_LISTED_ORDERS: usize = 1000;
+/// Longest text search, in characters.
+pub const MAX_SEARCH_CHARS: usize = 100;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WorkOrderList {
     pub work_orders: Vec<WorkOrderSummary>,
+    /// Orders that match the filters (before paging).
+    #[serde(default)]
+    pub total: usize,
+    /// Orders that match the filters but `state`, per state (paging aside).
+    #[serde(default)]
+    pub counts: std::collections::BTreeMap<String, usize>,
 }
 
 async fn list_work_orders(
@@ -494,10 +521,87 @@ async fn list_work_orders(
     p: Principal,
     ApiQuery(query): ApiQuery<WorkOrderQuery>,
 ) -> Result<axum::Json<WorkOrderList>, AppError> {
+    Ok(axum::Json(list(&state, &p, &query).await?))
+}
+
+/// The orders of the caller's plants that match the query, by id, with the counts per state:
+/// what `GET /api/v1/work-orders` answers and the work orders page shows.
+pub async fn list(
+    state: &AppState,
+    p: &Principal,
+    query: &WorkOrderQuery,
+) -> Result<WorkOrderList, AppError> {
+    for (what, value) in [
+        ("item", &query.item),
+        ("line", &query.line),
+        ("plant", &query.plant),
+    ] {
+        if let Some(v) = value {
+            check_id(what, v)?;
+        }
+    }
+    let needle = match &query.q {
+        Some(q) if q.chars().count() > MAX_SEARCH_CHARS => {
+            return Err(AppError::bad_request(format!(
+                "q is {} characters long; expected at most {MAX_SEARCH_CHARS}",
+                q.chars().count()
+            )));
+        }
+        Some(q) => q.trim().to_lowercase(),
+        None => String::new(),
+    };
+    if let Some(limit) = query.limit
+        && (limit == 0 || limit > MAX_LISTED_ORDERS)
+    {
+        return Err(AppError::bad_request(format!(
+            "limit {limit} is not valid; expected 1 to {MAX_LISTED_ORDERS}"
+        )));
+    }
     let plants = state.store().line_plants().await?;
-    let mut work_orders = state.store().work_orders(query.state).await?;
-    work_orders.retain(|wo| p.read.contains(plant_in(&plants, &wo.line)));
-    Ok(axum::Json(WorkOrderList { work_orders }))
+    let mut work_orders = state.store().work_orders(None).await?;
+    work_orders.retain(|wo| {
+        let plant = plant_in(&plants, &wo.line);
+        p.read.contains(plant)
+            && query.plant.as_deref().is_none_or(|x| x == plant)
+            && query.item.as_deref().is_none_or(|x| x == wo.item)
+            && query.line.as_deref().is_none_or(|x| x == wo.line)
+            && query.due_from.is_none_or(|d| wo.due >= d)
+            && query.due_to.is_none_or(|d| wo.due <= d)
+            && (needle.is_empty()
+                || wo.work_order.to_lowercase().contains(&needle)
+                || wo.item.to_lowercase().contains(&needle))
+    });
+    let mut counts = std::collections::BTreeMap::new();
+    for wo in &work_orders {
+        let n: &mut usize = counts.entry(wo.state.as_str().to_owned()).or_default();
+        *n = n.saturating_add(1);
+    }
+    if let Some(wanted) = query.state {
+        work_orders.retain(|wo| wo.state == wanted);
+    }
+    let total = work_orders.len();
+    let offset = query.offset.unwrap_or(0).min(total);
+    let limit = query.limit.unwrap_or(total);
+    let work_orders = work_orders.into_iter().skip(offset).take(limit).collect();
+    Ok(WorkOrderList {
+        work_orders,
+        total,
+        counts,
+    })
+}
+
+/// The lines of the caller's plants, by name (the work orders page's choice of line).
+pub async fn visible_lines(state: &AppState, p: &Principal) -> Result<Vec<String>, AppError> {
+    let mut lines: Vec<String> = state
+        .store()
+        .lines()
+        .await?
+        .into_iter()
+        .filter(|l| p.read.contains(&l.plant))
+        .map(|l| l.line)
+        .collect();
+    lines.sort();
+    Ok(lines)
 }
 
 /// The plant of a line from [`crate::store::PeopleStore::line_plants`]; a line central does
@@ -716,8 +820,19 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "requestBody": body("RoutingBody"), "responses": {"200": ok("Routing"), "400": error, "401": error}}},
         "/api/v1/work-orders": {
             "get": {"summary": "work orders", "tags": ["work orders"],
-                "parameters": [{"name": "state", "in": "query", "required": false, "schema": {"$ref": "#/components/schemas/WorkOrderState"}}],
-                "responses": {"200": list("work_orders", "WorkOrderSummary"), "400": error, "401": error}},
+                "description": "The orders of the caller's plants, by id. `total` counts the orders the filters match, `counts` those per state (every filter but `state`); `offset` and `limit` page the rows.",
+                "parameters": [{"name": "state", "in": "query", "required": false, "schema": {"$ref": "#/components/schemas/WorkOrderState"}},
+                    {"name": "item", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "line", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "plant", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "due_from", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}},
+                    {"name": "due_to", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}},
+                    {"name": "q", "in": "query", "required": false, "schema": {"type": "string", "maxLength": MAX_SEARCH_CHARS}, "description": "text in the order's id or item, either case"},
+                    {"name": "offset", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED_ORDERS}, "description": "every row if absent"}],
+                "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "work_orders": {"type": "array", "items": {"$ref": "#/components/schemas/WorkOrderSummary"}},
+                    "total": {"type": "integer"}, "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}}}}}, "400": error, "401": error}},
             "post": {"summary": "create a planned work order", "description": "Operations are copied from the item's routing, components from its BOM (required = qty_per × qty × (1 + scrap_pct/100)); later master-data changes leave the order alone.",
                 "tags": ["work orders"], "requestBody": body("NewWorkOrder"),
                 "responses": {"201": ok("WorkOrder"), "400": error, "401": error, "409": conflict}}},

@@ -15,6 +15,7 @@ pub mod operators;
 pub mod people;
 pub mod plants;
 pub mod sql;
+pub mod trace;
 pub mod work_orders;
 
 pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
@@ -25,6 +26,7 @@ pub use mrp::MrpStore;
 pub use operators::OperatorStore;
 pub use people::PeopleStore;
 pub use plants::PlantStore;
+pub use trace::TraceStore;
 pub use work_orders::WorkOrderStore;
 
 use async_trait::async_trait;
@@ -284,6 +286,7 @@ pub trait Store:
     + PlantStore
     + FloorStore
     + PeopleStore
+    + TraceStore
     + Send
     + Sync
     + 'static

@@ -23,6 +23,7 @@ pub mod pg;
 mod quarantine;
 mod stations;
 mod stock;
+mod trace;
 mod work_orders;
 
 use super::inventory::InventoryFacts;

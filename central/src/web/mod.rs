@@ -15,6 +15,9 @@
 //! | `GET /floor/oee?plant=&by=&from=&to=` | `floor.read` | OEE by ISO 22400-2, its loss tree and Pareto |
 //! | `GET /floor/plants` | `floor.read` | head office: the plants side by side, drill-down to each |
 //! | `GET /floor/edges` | `edges.read` | the edge fleet: version, last contact, backlog, clock skew, plans |
+//! | `GET /work-orders?state=&item=&line=&plant=&due_from=&due_to=&q=&offset=` | `work_orders.read` | work orders, filtered, counted per state, paged ([`work_orders`]) |
+//! | `GET /work-orders/{id}` | `work_orders.read` | one order: operations, plans, material per lot, lots produced, timeline, holds |
+//! | `GET /trace/{lot}`, `/trace?lot=` | `inventory.read` | a lot's genealogy as a graph to walk, where each lot is, its orders ([`trace`]) |
 //! | `GET /assets/app.css`, `/assets/app.js` | public | the only assets, compiled into the binary |
 //!
 //! Pages are rendered on the server from askama templates (`central/templates/`, checked when
@@ -33,6 +36,8 @@
 //! `content-security-policy: default-src 'self'`.
 
 pub mod i18n;
+pub mod trace;
+pub mod work_orders;
 
 use crate::api::AppState;
 use crate::api::error::AppError;
@@ -80,6 +85,8 @@ pub fn routes() -> Routes {
         .get("/floor/oee", needs(FloorRead), floor_oee)
         .get("/floor/plants", needs(FloorRead), floor_plants)
         .get("/floor/edges", needs(EdgesRead), floor_edges)
+        .merge(work_orders::routes())
+        .merge(trace::routes())
         .get("/assets/app.css", PUBLIC, css)
         .get("/assets/app.js", PUBLIC, js)
         .get("/assets/charts.js", PUBLIC, charts_js)
@@ -203,7 +210,7 @@ impl Ctx {
         let t = T::new(lang, zone);
         let mut nav = Vec::new();
         if let Some(p) = principal {
-            let links: [(&str, &str, Option<Permission>); 9] = [
+            let links: [(&str, &str, Option<Permission>); 11] = [
                 (
                     "/floor/plants",
                     "nav_plants_side",
@@ -212,6 +219,12 @@ impl Ctx {
                 ("/floor", "nav_floor", Some(Permission::FloorRead)),
                 ("/floor/oee", "nav_oee", Some(Permission::FloorRead)),
                 ("/floor/edges", "nav_edges", Some(Permission::EdgesRead)),
+                (
+                    "/work-orders",
+                    "nav_work_orders",
+                    Some(Permission::WorkOrdersRead),
+                ),
+                ("/trace", "nav_trace", Some(Permission::InventoryRead)),
                 ("/account", "nav_account", None),
                 ("/admin/users", "nav_users", Some(Permission::UsersRead)),
                 ("/admin/roles", "nav_roles", None),

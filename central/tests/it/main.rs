@@ -25,6 +25,7 @@ mod stations;
 mod stock;
 mod tls;
 mod web;
+mod wo_pages;
 mod work_orders;
 
 use axum::Router;

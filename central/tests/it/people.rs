@@ -357,6 +357,15 @@ async fn records_of_another_plant_are_not_found() {
             true,
         )
         .await;
+        if !d.path.starts_with("/api/") {
+            // A page: the same refusal, answered for a browser (a page naming what is not
+            // there); their own plant's record opens.
+            assert_eq!(theirs.status, StatusCode::NOT_FOUND, "{}", d.path);
+            let ours = as_session(&h, &s, d.method.clone(), &with(d.path, "A"), None, true).await;
+            assert_eq!(ours.status, StatusCode::OK, "{}", d.path);
+            swapped += 1;
+            continue;
+        }
         theirs.assert_error(StatusCode::NOT_FOUND, "not_found");
         let (record, param) = d.policy.record.unwrap();
         let id = ids("B")

@@ -422,7 +422,7 @@ pub(super) fn backfill(conn: &mut Connection) -> Result<(), StoreError> {
 /// The running on-hand of one item, lot and location: a sum, or why there is none. Entries
 /// from before the bounds (a quantity of 7.9e28, twice) may sum beyond what a decimal holds;
 /// such a balance is reported, not a failure of the whole answer.
-enum Balance {
+pub(super) enum Balance {
     Sum(Decimal),
     Problem(String),
 }
@@ -434,7 +434,7 @@ impl Default for Balance {
 }
 
 impl Balance {
-    fn add(&mut self, entry_id: i64, qty: &str) {
+    pub(super) fn add(&mut self, entry_id: i64, qty: &str) {
         let Balance::Sum(sum) = self else { return };
         *self = match qty.parse::<Decimal>() {
             Err(_) => Balance::Problem(format!(
@@ -517,7 +517,7 @@ const FILTER: &str =
     "(CAST(?1 AS TEXT) IS NULL OR item = ?1) AND (CAST(?2 AS TEXT) IS NULL OR lot = ?2)
     AND (CAST(?3 AS TEXT) IS NULL OR location = ?3) AND (CAST(?4 AS TEXT) IS NULL OR at <= ?4)";
 
-fn lot_item(conn: &Connection, lot: &str) -> Result<Option<String>, StoreError> {
+pub(super) fn lot_item(conn: &Connection, lot: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT item FROM gen_produced WHERE lot = ?1

@@ -525,6 +525,28 @@
     }
   }
 
+  // ----------------------------------------------------------------------------------------
+  // Work orders and traceability: an order's actions go to the API, which decides; the page
+  // is then loaded again to show what the order became.
+
+  for (const button of document.querySelectorAll('button.wo-action')) {
+    button.addEventListener('click', async () => {
+      const id = button.dataset.workOrder;
+      const action = button.dataset.action;
+      if (action === 'cancel' && !window.confirm(t('wo_confirm_cancel', { work_order: id }))) return;
+      const error = byId('wo-action-error');
+      if (error) error.hidden = true;
+      button.disabled = true;
+      const reply = await api('POST', '/api/v1/work-orders/' + encodeURIComponent(id) + '/' + action, {});
+      if (reply.status >= 200 && reply.status < 300) {
+        location.reload();
+        return;
+      }
+      button.disabled = false;
+      if (error) show(error, problem(reply));
+    });
+  }
+
   // For the tests and anyone curious: the language and zone the page runs in.
   document.documentElement.dataset.ready = lang + ' ' + timeZone;
 })();

@@ -1,0 +1,727 @@
+//! Issue 15: the work order pages and the traceability page, and the API they are rendered
+//! from (`GET /api/v1/work-orders` with filters, `/work-orders/{id}/lots`, `/timeline`,
+//! `GET /api/v1/lots/{lot}/trace`), on both engines.
+
+use crate::work_orders::{act, create, d, ok, plant, reported, send, started};
+use crate::*;
+use axum::http::HeaderMap;
+use chrono::{DateTime, Duration};
+
+const PASSWORD: &str = "a long enough password 1";
+
+fn at_minute(seq: u64, minute: i64, kind: EventKind) -> Event {
+    let mut e = event("line-1", seq);
+    e.at += Duration::minutes(minute);
+    e.kind = kind;
+    e
+}
+
+fn issue(wo: &str, item: &str, lot: &str, qty: &str, uom: &str) -> EventKind {
+    EventKind::MaterialIssued {
+        work_order: wo.into(),
+        operation: Some(10),
+        item: item.into(),
+        lot: lot.into(),
+        qty: d(qty),
+        uom: uom.into(),
+    }
+}
+
+fn produce(wo: &str, lot: &str, qty: &str, consumed: &[&str]) -> EventKind {
+    produce_item(wo, "FRAME", lot, qty, consumed)
+}
+
+fn produce_item(wo: &str, item: &str, lot: &str, qty: &str, consumed: &[&str]) -> EventKind {
+    EventKind::LotProduced {
+        work_order: wo.into(),
+        item: item.into(),
+        lot: lot.into(),
+        qty: d(qty),
+        uom: "ea".into(),
+        consumed_lots: consumed.iter().map(|l| (*l).into()).collect(),
+    }
+}
+
+/// WO-1 (100 FRAME) and WO-10 (an id WO-1's is a prefix of), released and produced on
+/// `line-1`: 12 events, the ones of WO-10 between WO-1's.
+async fn produced(h: &Harness) -> String {
+    let token = plant(h).await;
+    create(h, "WO-1", "100").await;
+    create(h, "WO-10", "5").await;
+    ok(&act(h, "WO-1", "release").await);
+    ok(&act(h, "WO-10", "release").await);
+    let events = vec![
+        at_minute(1, 0, started("WO-1", 10)),
+        at_minute(2, 1, issue("WO-1", "STEEL", "S-1", "30", "kg")),
+        at_minute(3, 1, issue("WO-1", "STEEL", "S-2", "5", "kg")),
+        at_minute(4, 2, issue("WO-10", "STEEL", "S-1", "2", "kg")),
+        at_minute(5, 2, reported("WO-1", 10, 40, 2)),
+        at_minute(6, 3, reported("WO-10", 10, 5, 0)),
+        at_minute(7, 3, started("WO-1", 20)),
+        at_minute(8, 4, reported("WO-1", 20, 38, 1)),
+        at_minute(9, 4, issue("WO-1", "BOLT", "B-1", "160", "ea")),
+        at_minute(10, 5, produce("WO-1", "F-1", "38", &["S-1"])),
+        at_minute(
+            11,
+            5,
+            EventKind::Measurement {
+                characteristic: "length".into(),
+                value: 12.5,
+                unit: "mm".into(),
+                work_order: Some("WO-1".into()),
+            },
+        ),
+        at_minute(12, 6, produce("WO-10", "F-10", "5", &["S-1"])),
+    ];
+    send(h, &token, &events).await;
+    token
+}
+
+#[tokio::test]
+async fn issue_15_an_orders_lots_come_from_the_ledger_net_of_reversals() {
+    let h = Harness::new().await;
+    produced(&h).await;
+    let lots = h.get("/api/v1/work-orders/WO-1/lots", ADMIN).await;
+    ok(&lots);
+    let issued: Vec<(String, String, String)> = lots.json["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["item"].as_str().unwrap().to_owned(),
+                l["lot"].as_str().unwrap().to_owned(),
+                format!(
+                    "{} {}",
+                    l["qty"].as_str().unwrap(),
+                    l["uom"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect();
+    let expected = [
+        ("BOLT", "B-1", "160 ea"),
+        ("STEEL", "S-1", "30 kg"),
+        ("STEEL", "S-2", "5 kg"),
+    ];
+    assert_eq!(
+        issued,
+        expected
+            .iter()
+            .map(|(a, b, c)| ((*a).into(), (*b).into(), (*c).into()))
+            .collect::<Vec<(String, String, String)>>(),
+        "WO-10's issue of S-1 is not WO-1's"
+    );
+    assert_eq!(lots.json["produced"][0]["lot"], "F-1");
+    assert_eq!(lots.json["produced"][0]["qty"], "38");
+    assert_eq!(lots.json["produced"].as_array().unwrap().len(), 1);
+    assert_eq!(lots.json["holds"], json!([]));
+
+    // The issue of S-2 reversed: it no longer counts. A hold on F-1 shows.
+    let ledger = h
+        .get(
+            "/api/v1/inventory/ledger?item=STEEL&lot=S-2&location=line-1",
+            ADMIN,
+        )
+        .await;
+    let entry = ledger.json["entries"][0]["entry_id"].as_i64().unwrap();
+    let reply = h
+        .post(
+            "/api/v1/inventory/reversals",
+            ADMIN,
+            json!({"entry_id": entry, "note": "wrong lot scanned"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    let reply = h
+        .post(
+            "/api/v1/lots/F-1/hold",
+            ADMIN,
+            json!({"reason": "weld porosity"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    let lots = h.get("/api/v1/work-orders/WO-1/lots", ADMIN).await.json;
+    let lots_issued: Vec<&str> = lots["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["lot"].as_str().unwrap())
+        .collect();
+    assert_eq!(lots_issued, ["B-1", "S-1"], "S-2's only issue was reversed");
+    assert_eq!(lots["holds"][0]["lot"], "F-1");
+    assert_eq!(lots["holds"][0]["reason"], "weld porosity");
+
+    h.get("/api/v1/work-orders/WO-404/lots", ADMIN)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn issue_15_an_orders_timeline_is_its_own_events_newest_first_paged_without_gaps() {
+    let h = Harness::new().await;
+    produced(&h).await;
+    let all = h
+        .get("/api/v1/work-orders/WO-1/timeline?limit=200", ADMIN)
+        .await;
+    ok(&all);
+    let seqs = |v: &Value| -> Vec<u64> {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_u64().unwrap())
+            .collect()
+    };
+    // Newest first by event time, then seq; none of WO-10's.
+    assert_eq!(seqs(&all.json), vec![11, 10, 9, 8, 7, 5, 3, 2, 1]);
+    assert_eq!(all.json["next"], Value::Null);
+    assert_eq!(all.json["entries"][0]["kind"], "measurement");
+    assert_eq!(all.json["entries"][1]["event"]["lot"], "F-1");
+
+    // Two at a time (ties in time across pages included): the same entries, once each.
+    let mut paged = Vec::new();
+    let mut uri = "/api/v1/work-orders/WO-1/timeline?limit=2".to_owned();
+    for _ in 0..10 {
+        let page = h.get(&uri, ADMIN).await;
+        ok(&page);
+        paged.extend(seqs(&page.json));
+        let next = &page.json["next"];
+        if next.is_null() {
+            break;
+        }
+        let at = next["at"].as_str().unwrap();
+        uri = format!(
+            "/api/v1/work-orders/WO-1/timeline?limit=2&before_at={}&before_edge={}&before_seq={}",
+            at.replace('+', "%2B").replace(':', "%3A"),
+            next["edge_id"].as_str().unwrap(),
+            next["seq"]
+        );
+    }
+    assert_eq!(paged, seqs(&all.json));
+
+    let wo10 = h.get("/api/v1/work-orders/WO-10/timeline", ADMIN).await;
+    assert_eq!(seqs(&wo10.json), vec![12, 6, 4]);
+
+    // Bad paging is refused, not guessed at.
+    h.get("/api/v1/work-orders/WO-1/timeline?before_seq=3", ADMIN)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    h.get(
+        "/api/v1/work-orders/WO-1/timeline?before_at=2026-11-27T08:30:00Z&before_edge=line-1&before_seq=18446744073709551615",
+        ADMIN,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    h.get("/api/v1/work-orders/WO-1/timeline?limit=0", ADMIN)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    h.get(
+        "/api/v1/work-orders/WO-1/timeline?limit=99999999999999999999999",
+        ADMIN,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+#[tokio::test]
+async fn issue_15_the_list_filters_counts_and_pages() {
+    let h = Harness::new().await;
+    produced(&h).await;
+    create(&h, "WO-2", "7").await;
+    let list = h.get("/api/v1/work-orders", ADMIN).await.json;
+    assert_eq!(list["total"], 3);
+    assert_eq!(
+        list["counts"],
+        json!({"in_progress": 2, "planned": 1}),
+        "{list}"
+    );
+    let ids = |v: &Value| -> Vec<String> {
+        v["work_orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["work_order"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&list), ["WO-1", "WO-10", "WO-2"]);
+    let planned = h.get("/api/v1/work-orders?state=planned", ADMIN).await.json;
+    assert_eq!(ids(&planned), ["WO-2"]);
+    assert_eq!(
+        planned["counts"]["in_progress"], 2,
+        "counts leave the state filter out"
+    );
+    let page = h
+        .get("/api/v1/work-orders?offset=1&limit=1", ADMIN)
+        .await
+        .json;
+    assert_eq!(
+        (ids(&page), page["total"].as_u64()),
+        (vec!["WO-10".to_owned()], Some(3))
+    );
+    let found = h.get("/api/v1/work-orders?q=wo-1", ADMIN).await.json;
+    assert_eq!(ids(&found), ["WO-1", "WO-10"]);
+    let none = h
+        .get(
+            "/api/v1/work-orders?due_from=2026-12-02&item=FRAME&line=L1",
+            ADMIN,
+        )
+        .await
+        .json;
+    assert_eq!(none["total"], 0);
+    let due = h
+        .get("/api/v1/work-orders?due_to=2026-12-01&plant=default", ADMIN)
+        .await
+        .json;
+    assert_eq!(due["total"], 3);
+    for bad in [
+        "limit=0",
+        "limit=1001",
+        "offset=-1",
+        "due_from=tomorrow",
+        "state=lost",
+        "nonsense=1",
+    ] {
+        h.get(&format!("/api/v1/work-orders?{bad}"), ADMIN)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    // The same list as CSV.
+    let reply = h
+        .app()
+        .oneshot(request(
+            Method::GET,
+            "/api/v1/work-orders.csv?q=wo-1",
+            Some(ADMIN),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        reply.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(reply.status(), StatusCode::OK);
+    let bytes = reply.into_body().collect().await.unwrap().to_bytes();
+    let csv = String::from_utf8(bytes.to_vec()).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "work_order,item,line,qty,due,priority,state,good,scrap"
+    );
+    let wo1 = &found["work_orders"][0];
+    assert_eq!(
+        rows[1],
+        format!(
+            "WO-1,FRAME,L1,100,2026-12-01,5,in_progress,{},{}",
+            wo1["good"], wo1["scrap"]
+        )
+    );
+    assert_eq!(rows.len(), 3);
+    let long = "x".repeat(101);
+    h.get(&format!("/api/v1/work-orders?q={long}"), ADMIN)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+/// R-1 → S-1 → F-1 → P-1 → Q-1 (each made of the one before), and S-1 also into F-10.
+async fn chain(h: &Harness) {
+    let token = produced(h).await;
+    let more = vec![
+        at_minute(13, 7, produce("WO-1", "P-1", "1", &["F-1"])),
+        at_minute(14, 8, produce("WO-10", "Q-1", "1", &["P-1"])),
+        at_minute(15, 9, produce_item("WO-10", "STEEL", "S-1", "1", &["R-1"])),
+    ];
+    send(h, &token, &more).await;
+}
+
+#[tokio::test]
+async fn issue_15_a_lots_trace_goes_both_ways_bounded_with_where_each_lot_is() {
+    let h = Harness::new().await;
+    chain(&h).await;
+    let trace = h.get("/api/v1/lots/F-1/trace", ADMIN).await;
+    ok(&trace);
+    let nodes = trace.json["nodes"].as_array().unwrap();
+    let side_of = |lot: &str| -> (String, u64) {
+        let n = nodes.iter().find(|n| n["lot"] == lot).unwrap_or_else(|| {
+            panic!("{lot} in {}", trace.json);
+        });
+        (
+            n["side"].as_str().unwrap().to_owned(),
+            n["depth"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(side_of("F-1"), ("start".into(), 0));
+    assert_eq!(side_of("S-1"), ("backward".into(), 1));
+    assert_eq!(side_of("R-1"), ("backward".into(), 2));
+    assert_eq!(side_of("P-1"), ("forward".into(), 1));
+    assert_eq!(side_of("Q-1"), ("forward".into(), 2));
+    assert_eq!(nodes[0]["lot"], "F-1");
+    assert_eq!(nodes[0]["made_by"], json!(["WO-1"]));
+    let s1 = nodes.iter().find(|n| n["lot"] == "S-1").unwrap();
+    assert_eq!(s1["used_by"], json!(["WO-1", "WO-10"]));
+    assert_eq!(s1["item"], "STEEL");
+    // Where it is now: what the inventory API answers for the lot.
+    let f1 = &nodes[0];
+    let stock = h
+        .get("/api/v1/inventory?item=FRAME&lot=F-1", ADMIN)
+        .await
+        .json;
+    assert_eq!(f1["on_hand"], stock["on_hand"]);
+    assert_eq!(f1["on_hand"][0]["location"], "line-1");
+    assert_eq!(trace.json["left_out_backward"], 0);
+    assert!(
+        trace.json["links"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"produced": "F-1", "consumed": "S-1"}))
+    );
+
+    // One level each way: the rest is counted, not shown.
+    let near = h
+        .get("/api/v1/lots/F-1/trace?levels=1&nodes=1", ADMIN)
+        .await
+        .json;
+    let shown: Vec<&str> = near["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["lot"].as_str().unwrap())
+        .collect();
+    // F-1 was made of what WO-1 issued (B-1, S-1, S-2): B-1 is shown, S-1 and S-2 counted;
+    // P-1 is shown and Q-1, beyond it, counted. R-1, beyond S-1, is not even looked at.
+    assert_eq!(shown, ["F-1", "B-1", "P-1"], "{near}");
+    assert_eq!(
+        (
+            near["left_out_backward"].as_u64(),
+            near["left_out_forward"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{near}"
+    );
+    let full = trace.json["nodes"].as_array().unwrap().len();
+    assert_eq!(full, 7, "{}", trace.json);
+    for bad in ["levels=0", "levels=21", "nodes=0", "nodes=201", "levels=x"] {
+        h.get(&format!("/api/v1/lots/F-1/trace?{bad}"), ADMIN)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pages
+
+struct PageReply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+async fn page(h: &Harness, path: &str, session: &str) -> PageReply {
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .header(header::COOKIE, format!("mes_session={session}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = h.app().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    PageReply {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).expect("pages are utf-8"),
+    }
+}
+
+async fn person(h: &Harness, login: &str, roles: &[&str], plants: &[&str], lang: &str) -> String {
+    let reply = h
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{login}"),
+            Some(ADMIN),
+            Some(json!({
+                "display_name": login, "roles": roles, "plants": plants,
+                "language": lang, "time_zone": "Asia/Shanghai", "password": PASSWORD
+            })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let response = h
+        .app()
+        .oneshot(request(
+            Method::POST,
+            "/api/v1/session",
+            None,
+            Some(json!({"login": login, "password": PASSWORD})),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    cookie
+        .strip_prefix("mes_session=")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned()
+}
+
+/// `attr="value"` values of the elements that carry `marker` in the body, in order.
+fn values_after<'a>(body: &'a str, marker: &str) -> Vec<&'a str> {
+    body.split(marker)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect()
+}
+
+#[tokio::test]
+async fn issue_15_the_pages_show_what_the_api_answers_to_whom_it_may() {
+    let h = Harness::new().await;
+    chain(&h).await;
+    let reply = h
+        .call(
+            Method::PUT,
+            "/api/v1/plants/plant-b",
+            Some(ADMIN),
+            Some(json!({"name": "Plant B"})),
+        )
+        .await;
+    ok(&reply);
+    let supervisor = person(&h, "zhou.min", &["supervisor"], &["default"], "zh").await;
+    let other_plant = person(&h, "zhao.lei", &["supervisor"], &["plant-b"], "en").await;
+    let kiosk = person(&h, "tv-1", &["kiosk"], &["default"], "zh").await;
+
+    // The list: the rows and counts the API answers, in Chinese.
+    let list = page(&h, "/work-orders", &supervisor).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(list.body.contains("工单"), "{}", list.body);
+    assert_eq!(
+        values_after(&list.body, r#"<tr data-work-order=""#),
+        ["WO-1", "WO-10"]
+    );
+    assert!(
+        list.body
+            .contains(r#"data-state="in_progress" data-count="2""#)
+    );
+    assert!(list.body.contains(r#"href="/work-orders/WO-1""#));
+    assert!(list.body.contains(r#"href="/work-orders""#), "the nav link");
+    assert!(list.body.contains(r#"href="/trace""#), "the nav link");
+    let filtered = page(&h, "/work-orders?q=WO-10&state=&lang=en", &supervisor).await;
+    assert_eq!(
+        values_after(&filtered.body, r#"<tr data-work-order=""#),
+        ["WO-10"]
+    );
+    assert!(filtered.body.contains("Work orders"));
+    assert_eq!(
+        page(&h, "/work-orders?due_from=someday", &supervisor)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // One order: its figures as the API has them.
+    let view = h.get("/api/v1/work-orders/WO-1", ADMIN).await.json;
+    let one = page(&h, "/work-orders/WO-1?lang=en", &supervisor).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    let good = view["operations"][1]["good"].as_u64().unwrap();
+    assert!(
+        one.body
+            .contains(&format!(r#"<dd id="wo-good">{good}</dd>"#)),
+        "{}",
+        one.body
+    );
+    let steel = view["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["item"] == "STEEL")
+        .unwrap();
+    assert!(one.body.contains(&format!(
+        r#"<td class="num issued">{}</td>"#,
+        steel["issued"].as_str().unwrap()
+    )));
+    assert!(
+        one.body.contains(r#"<a href="/trace/F-1">F-1</a>"#),
+        "{}",
+        one.body
+    );
+    assert!(
+        one.body.contains(r#"href="/trace/S-1" data-lot="S-1""#),
+        "{}",
+        one.body
+    );
+    assert_eq!(
+        values_after(&one.body, r#"<tr data-kind=""#).len(),
+        h.get("/api/v1/work-orders/WO-1/timeline", ADMIN).await.json["entries"]
+            .as_array()
+            .unwrap()
+            .len()
+    );
+    // A supervisor may hold it (work_orders.release) and cancel it (work_orders.close).
+    assert!(one.body.contains(r#"data-action="hold""#));
+    assert!(one.body.contains(r#"data-action="cancel""#));
+    assert!(one.body.contains("Material issued against the BOM"));
+    // What people did to it, from the audit trail; who did it only for those who may read
+    // the trail.
+    assert!(
+        one.body
+            .contains(r#"<td class="change">Planned → Released</td><td></td>"#),
+        "{}",
+        one.body
+    );
+    let admin = person(&h, "wang.fang", &["administrator"], &[], "en").await;
+    let theirs = page(&h, "/work-orders/WO-1", &admin).await;
+    assert!(
+        theirs
+            .body
+            .contains(r#"<td class="change">Planned → Released</td><td>admin</td>"#),
+        "{}",
+        theirs.body
+    );
+
+    // The trace: a graph whose lots link to their own traces, and the orders they touched.
+    let trace = page(&h, "/trace/F-1", &supervisor).await;
+    assert_eq!(trace.status, StatusCode::OK, "{}", trace.body);
+    assert!(trace.body.contains(r#"<svg id="trace-graph""#));
+    assert!(
+        trace
+            .body
+            .contains(r#"<a href="/trace/S-1" class="lot backward""#),
+        "{}",
+        trace.body
+    );
+    assert!(
+        trace
+            .body
+            .contains(r#"<a href="/trace/P-1" class="lot forward""#)
+    );
+    assert!(
+        trace
+            .body
+            .contains(r#"<a href="/work-orders/WO-10">WO-10</a>"#)
+    );
+    assert!(trace.body.contains("批次追溯"));
+    assert_eq!(trace.body.matches("<script").count(), 2, "no inline script");
+    let asked = page(&h, "/trace?lot=S-1", &supervisor).await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER);
+    assert_eq!(asked.headers["location"], "/trace/S-1");
+    assert_eq!(page(&h, "/trace", &supervisor).await.status, StatusCode::OK);
+
+    // Another plant's supervisor: none of it.
+    let theirs = page(&h, "/work-orders", &other_plant).await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    assert!(values_after(&theirs.body, r#"<tr data-work-order=""#).is_empty());
+    assert_eq!(
+        page(&h, "/work-orders/WO-1", &other_plant).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        page(&h, "/trace/F-1", &other_plant).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A kiosk reads neither: refused with the permission named, and no nav link.
+    let refused = page(&h, "/work-orders", &kiosk).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .body
+            .contains(r#"data-permission="work_orders.read""#)
+    );
+    let refused = page(&h, "/trace/F-1", &kiosk).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains(r#"data-permission="inventory.read""#));
+    assert!(!refused.body.contains(r#"href="/work-orders""#));
+}
+
+#[tokio::test]
+async fn issue_15_a_timeline_page_pages_by_its_cursor() {
+    let h = Harness::new().await;
+    produced(&h).await;
+    let session = person(&h, "wu.gang", &["planner"], &["default"], "en").await;
+    let first = page(&h, "/work-orders/WO-1", &session).await;
+    assert_eq!(first.status, StatusCode::OK);
+    // A planner may hold an order but not cancel it; quality may do neither.
+    assert!(first.body.contains(r#"data-action="hold""#));
+    assert!(!first.body.contains(r#"data-action="cancel""#));
+    let quality = person(&h, "sun.li", &["quality"], &["default"], "en").await;
+    let theirs = page(&h, "/work-orders/WO-1", &quality).await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    assert!(!theirs.body.contains("data-action="));
+    // Nine entries fit on one page: no link to older ones.
+    assert!(!first.body.contains(r#"id="timeline-older""#));
+    let cursor = h
+        .get("/api/v1/work-orders/WO-1/timeline?limit=3", ADMIN)
+        .await
+        .json["next"]
+        .clone();
+    let at: DateTime<chrono::Utc> = cursor["at"].as_str().unwrap().parse().unwrap();
+    let older = page(
+        &h,
+        &format!(
+            "/work-orders/WO-1?before_at={}&before_edge=line-1&before_seq={}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .replace(':', "%3A"),
+            cursor["seq"]
+        ),
+        &session,
+    )
+    .await;
+    assert_eq!(older.status, StatusCode::OK, "{}", older.body);
+    assert_eq!(
+        values_after(&older.body, r#"data-seq=""#),
+        ["8", "7", "5", "3", "2", "1"]
+    );
+    assert!(older.body.contains(r#"id="timeline-newest""#));
+    assert_eq!(
+        page(&h, "/work-orders/WO-1?before_seq=zz", &session)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn issue_15_a_widely_used_lot_is_traced_within_its_bounds() {
+    let h = Harness::new().await;
+    let token = plant(&h).await;
+    create(&h, "WO-1", "1000").await;
+    ok(&act(&h, "WO-1", "release").await);
+    // One coil of steel went into 300 frames.
+    let events: Vec<Event> = (1..=300)
+        .map(|i| {
+            at_minute(
+                i,
+                i as i64,
+                produce("WO-1", &format!("F-{i:03}"), "1", &["COIL-1"]),
+            )
+        })
+        .collect();
+    send(&h, &token, &events).await;
+    let trace = h.get("/api/v1/lots/COIL-1/trace", ADMIN).await;
+    ok(&trace);
+    let forward = trace.json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["side"] == "forward")
+        .count();
+    assert_eq!(forward, 40, "the default bound");
+    assert_eq!(trace.json["left_out_forward"], 260);
+    assert_eq!(trace.json["links"].as_array().unwrap().len(), 40);
+    // The page says so.
+    let session = person(&h, "zhou.min", &["supervisor"], &["default"], "en").await;
+    let reply = page(&h, "/trace/COIL-1", &session).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply
+            .body
+            .contains("left out: at least 0 more backward and 260 more forward"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body.matches(r#"class="lot forward""#).count(), 40);
+}
