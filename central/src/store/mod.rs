@@ -14,6 +14,7 @@ pub mod mrp;
 pub mod operators;
 pub mod people;
 pub mod plants;
+pub mod spc;
 pub mod sql;
 pub mod work_orders;
 
@@ -25,6 +26,7 @@ pub use mrp::MrpStore;
 pub use operators::OperatorStore;
 pub use people::PeopleStore;
 pub use plants::PlantStore;
+pub use spc::SpcStore;
 pub use work_orders::WorkOrderStore;
 
 use async_trait::async_trait;
@@ -275,6 +277,7 @@ pub trait Store:
     + OperatorStore
     + PlantStore
     + FloorStore
+    + SpcStore
     + PeopleStore
     + Send
     + Sync

@@ -21,6 +21,7 @@ mod operators;
 mod people;
 pub mod pg;
 mod quarantine;
+pub mod spc;
 mod stations;
 mod stock;
 mod work_orders;
@@ -59,7 +60,9 @@ pub const DB_FILE: &str = "central.db";
 /// 9: the floor ([`floor::SCHEMA`]): plants' shift calendars and stop reasons, routings'
 /// ideal cycle times, and the projections of what stations do, rebuilt from stored events on
 /// upgrade.
-const SCHEMA_VERSION: i64 = 9;
+/// 10: SPC ([`spc::SCHEMA`]): characteristics, their points and alarms, new tables that
+/// start empty (no characteristic existed before, so no stored measurement is charted).
+const SCHEMA_VERSION: i64 = 10;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -438,7 +441,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 12] {
+fn schemas() -> [&'static str; 13] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -450,6 +453,7 @@ fn schemas() -> [&'static str; 12] {
         mrp::SCHEMA,
         stations::SCHEMA,
         floor::SCHEMA,
+        spc::SCHEMA,
         people::SCHEMA,
         audit::SCHEMA,
     ]
@@ -472,6 +476,8 @@ struct EventRow {
     unassigned: Option<(String, u64, u64)>,
     /// What the event tells the floor's projections, if anything.
     floor: Option<floor::FloorFact>,
+    /// A measurement, for SPC.
+    spc: Option<spc::SpcFact>,
     /// Why central cannot apply it: then it is stored and quarantined, and nothing else.
     quarantine: Option<String>,
 }
@@ -492,6 +498,7 @@ impl EventRow {
                 facts: InventoryFacts::of(&event.kind, edge_id.as_str()),
                 order: OrderFact::of(&event.kind),
                 floor: floor::FloorFact::of(&event),
+                spc: spc::SpcFact::of(&event),
                 unassigned: match &event.kind {
                     protocol::EventKind::ProductionReported {
                         work_order: None,
@@ -522,6 +529,7 @@ impl EventRow {
                 order: None,
                 unassigned: None,
                 floor: None,
+                spc: None,
                 body: encoded.json,
                 quarantine: Some(reason),
             },
@@ -773,6 +781,7 @@ impl Store for SqlStore {
             let mut unassigned = stations::UnassignedSums::default();
             let mut floor = floor::FloorBatch::default();
             let floor_on = floor::projections_on();
+            let mut spc_batch = spc::SpcBatch::default();
             // The plant of the edge's line, read once a batch when a movement needs it.
             let mut plant: Option<crate::people::plants::Plant> = None;
             let mut quarantined = Vec::new();
@@ -794,6 +803,9 @@ impl Store for SqlStore {
                 }
                 if let Some(fact) = row.floor.as_ref().filter(|_| floor_on) {
                     floor.apply(&tx, edge_id.as_str(), row.seq, &row.at, fact)?;
+                }
+                if let Some(fact) = &row.spc {
+                    spc_batch.apply(&tx, edge_id.as_str(), row.seq, &row.at, fact)?;
                 }
                 if let Some(facts) = &row.facts {
                     progress.note_stock(&tx, facts)?;
@@ -818,8 +830,9 @@ impl Store for SqlStore {
             }
             quarantine::put(&tx, edge_id.as_str(), &received, &quarantined)?;
             unassigned.write(&tx, edge_id.as_str())?;
-            let floor_changed = floor.changes_anything();
+            let floor_changed = floor.changes_anything() || spc_batch.changes_anything();
             floor.write(&tx, edge_id.as_str())?;
+            spc_batch.write(&tx)?;
             if floor_changed {
                 changes::notify(
                     &tx,
