@@ -13,6 +13,7 @@
 //! | `GET /floor?plant=` | `floor.read` | the plant board, live from `GET /api/v1/floor/live` |
 //! | `GET /floor/andon?plant=` | `floor.read` | the same board for a shop-floor TV (a kiosk user) |
 //! | `GET /floor/oee?plant=&by=&from=&to=` | `floor.read` | OEE by ISO 22400-2, its loss tree and Pareto |
+//! | `GET /floor/spc?id=` | `floor.read` | SPC: characteristics and their status, one's X-bar/R or I-MR charts as SVG, capability ([`spc`]) |
 //! | `GET /floor/plants` | `floor.read` | head office: the plants side by side, drill-down to each |
 //! | `GET /floor/edges` | `edges.read` | the edge fleet: version, last contact, backlog, clock skew, plans |
 //! | `GET /assets/app.css`, `/assets/app.js` | public | the only assets, compiled into the binary |
@@ -33,6 +34,7 @@
 //! `content-security-policy: default-src 'self'`.
 
 pub mod i18n;
+mod spc;
 
 use crate::api::AppState;
 use crate::api::error::AppError;
@@ -80,6 +82,7 @@ pub fn routes() -> Routes {
         .get("/floor/oee", needs(FloorRead), floor_oee)
         .get("/floor/plants", needs(FloorRead), floor_plants)
         .get("/floor/edges", needs(EdgesRead), floor_edges)
+        .merge(spc::routes())
         .get("/assets/app.css", PUBLIC, css)
         .get("/assets/app.js", PUBLIC, js)
 }
@@ -200,7 +203,7 @@ impl Ctx {
         let t = T::new(lang, zone);
         let mut nav = Vec::new();
         if let Some(p) = principal {
-            let links: [(&str, &str, Option<Permission>); 9] = [
+            let links: [(&str, &str, Option<Permission>); 10] = [
                 (
                     "/floor/plants",
                     "nav_plants_side",
@@ -208,6 +211,7 @@ impl Ctx {
                 ),
                 ("/floor", "nav_floor", Some(Permission::FloorRead)),
                 ("/floor/oee", "nav_oee", Some(Permission::FloorRead)),
+                ("/floor/spc", "nav_spc", Some(Permission::FloorRead)),
                 ("/floor/edges", "nav_edges", Some(Permission::EdgesRead)),
                 ("/account", "nav_account", None),
                 ("/admin/users", "nav_users", Some(Permission::UsersRead)),
