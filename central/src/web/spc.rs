@@ -148,10 +148,17 @@ fn svg(
         (lo - 1.0, hi + 1.0)
     } else {
         let margin = (hi - lo) * 0.08;
-        (lo - margin, hi + margin)
+        if margin.is_finite() {
+            (lo - margin, hi + margin)
+        } else {
+            (lo, hi)
+        }
     };
     let y = |v: f64| {
-        let y = PAD + (hi - v) / (hi - lo) * (HEIGHT - 2.0 * PAD);
+        // Values so far apart that their difference is not finite are drawn in the middle.
+        let share = (hi - v) / (hi - lo);
+        let share = if share.is_finite() { share } else { 0.5 };
+        let y = PAD + share * (HEIGHT - 2.0 * PAD);
         format!("{:.1}", y.clamp(0.0, HEIGHT))
     };
     let span = WIDTH - LEFT - RIGHT;
@@ -362,4 +369,68 @@ async fn spc_page(
         rows,
     };
     Ok(ctx.respond(StatusCode::OK, page.render()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ys(chart: &Svg) -> Vec<f64> {
+        chart
+            .dots
+            .iter()
+            .map(|d| d.y.parse().unwrap())
+            .chain(chart.levels.iter().map(|l| l.y.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn charts_stay_inside_their_box_whatever_the_values() {
+        let p = |n: u64, v: Option<f64>| (n, v, String::new());
+        // Nothing, one point, equal values, no limits, a value that is not finite.
+        for (points, levels) in [
+            (vec![], vec![]),
+            (vec![p(1, Some(5.0))], vec![]),
+            (
+                vec![p(1, Some(2.0)), p(2, Some(2.0))],
+                vec![("center", "spc_center", Some(2.0))],
+            ),
+            (
+                vec![p(1, None), p(2, Some(f64::NAN)), p(3, Some(1e300))],
+                vec![("ucl", "spc_ucl", Some(-1e300)), ("lcl", "spc_lcl", None)],
+            ),
+        ] {
+            let chart = svg("x", "spc_i_chart", &points, &levels);
+            for y in ys(&chart) {
+                assert!((0.0..=HEIGHT).contains(&y), "{y}");
+            }
+            for d in &chart.dots {
+                let x: f64 = d.x.parse().unwrap();
+                assert!((LEFT..=WIDTH - RIGHT).contains(&x), "{x}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_highest_value_is_drawn_highest_and_a_broken_rule_is_kept() {
+        let points = vec![
+            (1, Some(10.0), String::new()),
+            (2, Some(12.0), "1".to_owned()),
+        ];
+        let chart = svg(
+            "x",
+            "spc_i_chart",
+            &points,
+            &[
+                ("ucl", "spc_ucl", Some(11.0)),
+                ("lcl", "spc_lcl", Some(9.0)),
+            ],
+        );
+        let y: Vec<f64> = chart.dots.iter().map(|d| d.y.parse().unwrap()).collect();
+        assert!(y[1] < y[0], "{y:?}");
+        assert_eq!(chart.dots[1].rules, "1");
+        assert_eq!(chart.dots[1].value, "12.0000");
+        assert_eq!(chart.levels.len(), 2);
+        assert_eq!(chart.path.split(' ').count(), 2);
+    }
 }
