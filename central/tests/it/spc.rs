@@ -195,6 +195,39 @@ async fn issue_15_spc_i_mr_worked_by_hand_freezes_after_the_baseline_and_rule_1_
         .assert_error(StatusCode::NOT_FOUND, "not_found");
 }
 
+/// Nine individuals in a row above the centre (after the baseline of the test above): rule 2
+/// at the ninth, counted from the first point above it, and an alarm naming rule 2.
+#[tokio::test]
+async fn issue_15_spc_nine_in_a_row_on_one_side_is_rule_2() {
+    let h = Harness::new().await;
+    let token = spc_plant(&h).await;
+    let c = put_one(
+        &h,
+        json!({"item": "FRAME", "name": "bore", "subgroup_size": 1, "baseline": 5}),
+    )
+    .await;
+    let id = c["id"].as_u64().unwrap();
+    let next = measure(&h, &token, 1, "bore", &[10.0, 10.2, 9.9, 10.1, 9.8]).await;
+    let above = [10.1, 10.2, 10.1, 10.2, 10.1, 10.2, 10.1, 10.2];
+    let next = measure(&h, &token, next, "bore", &above).await;
+    let got = chart(&h, id).await;
+    assert_eq!(got["status"], "in_control", "eight in a row: {got}");
+    measure(&h, &token, next, "bore", &[10.1]).await;
+    let got = chart(&h, id).await;
+    let rules: Vec<&Value> = got["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["rules"])
+        .collect();
+    let mut want = vec![json!([]); 13];
+    want.push(json!([2]));
+    assert_eq!(rules, want.iter().collect::<Vec<_>>());
+    let alarms = h.get("/api/v1/spc/alarms", ADMIN).await;
+    assert_eq!(alarms.json["alarms"][0]["rule"], 2);
+    assert_eq!(alarms.json["alarms"][0]["point"], 14);
+}
+
 /// Subgroups of 3: [10, 11, 12], [11, 12, 13], [9, 10, 11]: means 11, 12, 10 (grand mean 11),
 /// ranges 2 (R-bar 2); UCL 11 + 1.023 x 2, LCL 11 - 1.023 x 2, R UCL 2.574 x 2, R LCL 0. A
 /// subgroup split across batches waits for its last value.
