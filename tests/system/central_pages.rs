@@ -338,6 +338,7 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
             "/floor/plants",
             "/floor",
             "/floor/oee",
+            "/floor/spc",
             "/floor/edges",
             "/account",
             "/admin/roles",
