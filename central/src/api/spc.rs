@@ -377,7 +377,10 @@ async fn ack(
     p.check_plant(&alarm.plant)?;
     let acked = state.store().ack_spc_alarm(alarm.id, p.name()).await?;
     state.floor_changed();
-    Ok(axum::Json(acked))
+    for plan in &acked.plans {
+        state.notify_plan(&plan.edge_id, plan.version);
+    }
+    Ok(axum::Json(acked.value))
 }
 
 /// Adds this module's paths and schemas to the OpenAPI document.
@@ -409,7 +412,7 @@ pub fn document_into(document: &mut serde_json::Value) {
             "parameters": [{"name": "all", "in": "query", "required": false, "schema": {"type": "boolean", "default": false}}],
             "responses": {"200": {"description": "{alarms: [...]}"}, "401": error}}},
         "/api/v1/spc/alarms/{alarm}/ack": {"post": {"summary": "acknowledge an SPC alarm", "tags": ["spc"],
-            "description": "It leaves the board; recorded in the audit trail. An acknowledged alarm stays as it was.",
+            "description": "It leaves the board and the edge's terminal (the edge's next plan version no longer carries it in `rules.spc_alarms`); recorded in the audit trail. An acknowledged alarm stays as it was.",
             "parameters": [alarm], "responses": {"200": {"description": "the alarm"}, "401": error, "403": error, "404": error}}}
     });
     let spec_properties = json!({

@@ -126,6 +126,11 @@ pub trait SpcStore: Send + Sync + 'static {
 
     async fn spc_alarm(&self, id: u64) -> Result<Option<SpcAlarm>, StoreError>;
 
-    /// Acknowledges an open alarm (an acknowledged one stays as it was).
-    async fn ack_spc_alarm(&self, id: u64, by: String) -> Result<SpcAlarm, StoreError>;
+    /// Acknowledges an open alarm (an acknowledged one stays as it was); the edge's plan,
+    /// which carried it, comes back in its next version.
+    async fn ack_spc_alarm(
+        &self,
+        id: u64,
+        by: String,
+    ) -> Result<super::work_orders::Changed<SpcAlarm>, StoreError>;
 }

@@ -832,6 +832,7 @@ impl Store for SqlStore {
             unassigned.write(&tx, edge_id.as_str())?;
             let floor_changed = floor.changes_anything() || spc_batch.changes_anything();
             floor.write(&tx, edge_id.as_str())?;
+            let alarmed = spc_batch.raised_alarms();
             spc_batch.write(&tx)?;
             if floor_changed {
                 changes::notify(
@@ -843,7 +844,11 @@ impl Store for SqlStore {
             }
             // Before the plans: a plan carries the lots in stock.
             booking.write(&tx)?;
-            let plans = progress.flush(&tx, edge_id.as_str(), &received)?;
+            let mut plans = progress.flush(&tx, edge_id.as_str(), &received)?;
+            // A new SPC alarm goes down to the edge's terminal with its next plan.
+            if alarmed && !plans.iter().any(|p| p.edge_id == edge_id) {
+                plans.extend(spc::republish_edge(&tx, &edge_id)?);
+            }
             let acked_through = acked.max(last_seq);
             touch.execute(params![edge_id.as_str(), to_i64(acked_through)?, received])?;
             drop(touch);
@@ -1206,6 +1211,7 @@ pub(crate) fn fill_central_parts(
     let plant = stock::plant_of_edge(tx, edge_id.as_str())?;
     let mut rules = plant.rules();
     rules.stop_reasons = floor::plan_reasons(tx, &plant.plant)?;
+    rules.spc_alarms = spc::plan_alarms(tx, edge_id.as_str())?;
     content.rules = Some(rules);
     for lot in &mut content.lots {
         lot.on_hand = None;

@@ -160,6 +160,15 @@ async fn issue_15_spc_i_mr_worked_by_hand_freezes_after_the_baseline_and_rule_1_
     assert_eq!(alarms[0]["plant"], "default");
     close(&alarms[0]["value"], 10.9);
     let alarm = alarms[0]["id"].as_u64().unwrap();
+    // It goes down to the edge's terminal in its next plan.
+    let plan = crate::work_orders::poll(&h, &token, 0).await;
+    let carried = plan.rules().spc_alarms;
+    assert_eq!(carried.len(), 1, "{plan:?}");
+    assert_eq!(carried[0].id, alarm);
+    assert_eq!(carried[0].rule, 1);
+    assert_eq!(carried[0].station, "st-10");
+    assert_eq!(carried[0].characteristic, "bore");
+    assert!((carried[0].value - 10.9).abs() < 1e-12);
 
     // Replaying the batches changes nothing.
     let before = chart(&h, id).await;
@@ -182,6 +191,13 @@ async fn issue_15_spc_i_mr_worked_by_hand_freezes_after_the_baseline_and_rule_1_
     assert!(acked.json["acked_at"].is_string());
     let board = h.get("/api/v1/floor/board", ADMIN).await;
     assert_eq!(board.json["alarms"], json!([]));
+    let after = crate::work_orders::poll(&h, &token, plan.version.0).await;
+    assert!(after.version > plan.version);
+    assert_eq!(
+        after.rules().spc_alarms,
+        vec![],
+        "acknowledged: off the terminal"
+    );
     assert_eq!(chart(&h, id).await["status"], "in_control");
     let all = h.get("/api/v1/spc/alarms?all=true", ADMIN).await;
     assert_eq!(all.json["alarms"][0]["id"], alarm);

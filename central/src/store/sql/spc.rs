@@ -149,6 +149,7 @@ pub(super) struct SpcBatch {
     charts: BTreeMap<i64, Chart>,
     edge_plant: Option<String>,
     changed: bool,
+    alarmed: bool,
 }
 
 impl SpcBatch {
@@ -388,6 +389,7 @@ impl SpcBatch {
             range,
             rules_text(&rules)
         ])?;
+        let raised = !rules.is_empty();
         for rule in &rules {
             tx.prepare_cached(
                 "INSERT INTO spc_alarms (characteristic, plant, edge_id, station, point, rule, at,
@@ -439,12 +441,18 @@ impl SpcBatch {
                 chart.frozen_at = Some(at.to_owned());
             }
         }
+        self.alarmed |= raised;
         Ok(())
     }
 
     /// Whether the batch charted anything (the board wakes).
     pub(super) fn changes_anything(&self) -> bool {
         self.changed
+    }
+
+    /// Whether the batch raised an alarm (the edge's plan carries its open alarms).
+    pub(super) fn raised_alarms(&self) -> bool {
+        self.alarmed
     }
 
     /// Writes the characteristics the batch touched.
@@ -468,6 +476,77 @@ impl SpcBatch {
         }
         Ok(())
     }
+}
+
+/// The open alarms of an edge's stations, newest first, as its plans carry them.
+pub(super) fn plan_alarms(
+    conn: &Connection,
+    edge_id: &str,
+) -> Result<Vec<protocol::PlanSpcAlarm>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.id, a.station, c.name, a.rule, COALESCE(p.value, 0), a.at
+         FROM spc_alarms a JOIN spc_characteristics c ON c.id = a.characteristic
+         LEFT JOIN spc_points p ON p.characteristic = a.characteristic AND p.n = a.point
+         WHERE a.edge_id = ?1 AND a.acked_at IS NULL ORDER BY a.id DESC LIMIT ?2",
+    )?;
+    let limit = i64::try_from(protocol::bounds::MAX_SPC_ALARMS).unwrap_or(100);
+    let rows: Vec<(i64, String, String, i64, f64, String)> = stmt
+        .query_map(params![edge_id, limit], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter()
+        .map(|(id, station, characteristic, rule, value, at)| {
+            Ok(protocol::PlanSpcAlarm {
+                id: to_u64(id),
+                station,
+                characteristic,
+                rule: u8::try_from(rule).unwrap_or(0),
+                value,
+                at: parse_ts(&at)?,
+            })
+        })
+        .collect()
+}
+
+/// The next version of an edge's latest plan when its open alarms changed (none when it has
+/// no plan yet: its first one will carry them).
+pub(super) fn republish_edge(
+    tx: &Transaction<'_>,
+    edge_id: &protocol::EdgeId,
+) -> Result<Option<protocol::Plan>, StoreError> {
+    let body: Option<String> = tx
+        .prepare_cached("SELECT body FROM plans WHERE edge_id = ?1 ORDER BY version DESC LIMIT 1")?
+        .query_row(params![edge_id.as_str()], |r| r.get(0))
+        .optional()?;
+    let Some(body) = body else {
+        return Ok(None);
+    };
+    let plan: protocol::Plan = serde_json::from_str(&body)?;
+    let content = plan.content();
+    if super::fill_central_parts(tx, edge_id, content.clone())? == content {
+        return Ok(None);
+    }
+    let plan = super::publish_plan_in(tx, edge_id, content)?;
+    // The orders it carries went down again in this version.
+    let mut record = tx.prepare_cached(
+        "UPDATE wo_plans SET version = ?3 WHERE work_order = ?1 AND edge_id = ?2",
+    )?;
+    for wo in &plan.work_orders {
+        record.execute(params![
+            wo.work_order.as_str(),
+            plan.edge_id.as_str(),
+            to_i64(plan.version.0)?
+        ])?;
+    }
+    Ok(Some(plan))
 }
 
 fn rules_text(rules: &[u8]) -> String {
@@ -867,7 +946,11 @@ impl crate::store::spc::SpcStore for super::SqlStore {
         self.read(move |conn| alarm(conn, id)).await
     }
 
-    async fn ack_spc_alarm(&self, id: u64, by: String) -> Result<SpcAlarm, StoreError> {
+    async fn ack_spc_alarm(
+        &self,
+        id: u64,
+        by: String,
+    ) -> Result<crate::store::work_orders::Changed<SpcAlarm>, StoreError> {
         let id = id_of(id)?;
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -878,17 +961,23 @@ impl crate::store::spc::SpcStore for super::SqlStore {
             )?;
             let found = alarm(&tx, id)?
                 .ok_or_else(|| StoreError::NotFound(format!("no spc alarm {id}")))?;
+            let mut plans = Vec::new();
             if n > 0 {
-                // The boards of every instance drop it.
+                let edge_id = protocol::EdgeId(found.edge_id.clone());
+                // The boards of every instance drop it, and the edge's terminal.
                 super::changes::notify(
                     &tx,
                     &crate::store::StoreChange::Floor {
-                        edge_id: protocol::EdgeId(found.edge_id.clone()),
+                        edge_id: edge_id.clone(),
                     },
                 )?;
+                plans.extend(republish_edge(&tx, &edge_id)?);
             }
             tx.commit()?;
-            Ok(found)
+            Ok(crate::store::work_orders::Changed {
+                value: found,
+                plans,
+            })
         })
         .await
     }
