@@ -460,6 +460,8 @@ pub const MAX_PLAN_ENTRIES: usize = 10_000;
 pub const MAX_HASH_LEN: usize = 256;
 /// Most stop reasons one plant lists (`rules.stop_reasons`).
 pub const MAX_STOP_REASONS: usize = 500;
+/// Most open SPC alarms one plan carries (`rules.spc_alarms`).
+pub const MAX_SPC_ALARMS: usize = 100;
 
 fn check_len(field: &str, n: usize, max: usize) -> Result<(), Violation> {
     if n > max {
@@ -630,6 +632,33 @@ pub fn check_plan(plan: &crate::plan::PlanContent) -> Result<(), Vec<Violation>>
             push(check_reason(&f("name"), &reason.name));
             push(check_text(&f("name_zh"), &reason.name_zh));
             push(check_text(&f("category"), &reason.category));
+        }
+        push(check_len(
+            "rules.spc_alarms",
+            rules.spc_alarms.len(),
+            MAX_SPC_ALARMS,
+        ));
+        for (i, alarm) in rules.spc_alarms.iter().enumerate() {
+            let f = |name: &str| format!("rules.spc_alarms[{i}].{name}");
+            if !alarm.station.is_empty() {
+                push(check_id(&f("station"), &alarm.station));
+            }
+            push(check_id(&f("characteristic"), &alarm.characteristic));
+            if !(1..=4).contains(&alarm.rule) {
+                push(Err(violation(
+                    &f("rule"),
+                    format!(
+                        "is {}; expected a Western Electric rule from 1 to 4",
+                        alarm.rule
+                    ),
+                )));
+            }
+            if !alarm.value.is_finite() {
+                push(Err(violation(
+                    &f("value"),
+                    format!("is {}; expected a finite number", alarm.value),
+                )));
+            }
         }
     }
     push(check_len("gtins", plan.gtins.len(), MAX_PLAN_ENTRIES));
@@ -857,6 +886,59 @@ mod tests {
                 "work_orders[1].operations[0].description: holds the control or invisible character U+0000 at byte 5",
                 "operators[1].badge: 10442 appears twice; each badge is one person",
             ]
+        );
+    }
+
+    #[test]
+    fn spc_alarms_in_a_plan_are_bounded_and_each_problem_named() {
+        let mut plan = crate::plan::tests::sample_plan().content();
+        let alarm = |rule: u8, value: f64, station: &str| crate::PlanSpcAlarm {
+            id: 1,
+            station: station.into(),
+            characteristic: "bore".into(),
+            rule,
+            value,
+            at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let rules = plan.rules.as_mut().unwrap();
+        rules.spc_alarms = vec![
+            alarm(1, 10.9, ""),
+            alarm(0, f64::NAN, "st 10\n"),
+            alarm(5, 1.0, "st-10"),
+        ];
+        let found: Vec<String> = check_plan(&plan)
+            .unwrap_err()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(
+            found[0].starts_with("rules.spc_alarms[1].station"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].starts_with("rules.spc_alarms[1].rule: is 0"),
+            "{found:?}"
+        );
+        assert!(
+            found[2].starts_with("rules.spc_alarms[1].value: is NaN"),
+            "{found:?}"
+        );
+        assert!(
+            found[3].starts_with("rules.spc_alarms[2].rule: is 5"),
+            "{found:?}"
+        );
+        let rules = plan.rules.as_mut().unwrap();
+        rules.spc_alarms = (0..=MAX_SPC_ALARMS)
+            .map(|_| alarm(1, 1.0, "st-10"))
+            .collect();
+        assert_eq!(
+            check_plan(&plan)
+                .unwrap_err()
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>(),
+            ["rules.spc_alarms: has 101 entries; at most 100 are accepted"]
         );
     }
 

@@ -28,7 +28,7 @@ pub use ids::{
 };
 pub use plan::{
     NegativeStock, Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanOperator,
-    PlanRules, PlanStopReason, PlanVersion, PlanWorkOrder, SUPERVISOR_SKILL,
+    PlanRules, PlanSpcAlarm, PlanStopReason, PlanVersion, PlanWorkOrder, SUPERVISOR_SKILL,
 };
 pub use secret::Secret;
 pub use sync::{

@@ -70,6 +70,10 @@ pub struct PlanRules {
     /// reported without one (`stop_reason_given`). Empty: the line terminal takes free text.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop_reasons: Vec<PlanStopReason>,
+    /// Central's open SPC alarms of this edge's stations, newest first, for the line
+    /// terminal's andon until someone acknowledges them at central.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spc_alarms: Vec<PlanSpcAlarm>,
 }
 
 impl Default for PlanRules {
@@ -79,6 +83,7 @@ impl Default for PlanRules {
             stop_counting_when_complete: false,
             negative_stock: NegativeStock::Flag,
             stop_reasons: Vec::new(),
+            spc_alarms: Vec::new(),
         }
     }
 }
@@ -98,6 +103,24 @@ pub struct PlanStopReason {
     /// A planned stop (a break, planned maintenance): ISO 22400 counts it outside the
     /// planned busy time rather than as a loss of availability.
     pub planned: bool,
+}
+
+/// An SPC alarm central raised for a station of the edge: a control chart's Western Electric
+/// rule broken at a point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanSpcAlarm {
+    /// Central's alarm id.
+    pub id: u64,
+    /// Empty when the measurements named no station.
+    pub station: String,
+    /// The characteristic's name, as the edge measures it.
+    pub characteristic: String,
+    /// The rule broken (1-4).
+    pub rule: u8,
+    /// The point's value (a subgroup's mean, or the single value).
+    pub value: f64,
+    /// The edge's time of the measurement that made the point.
+    pub at: DateTime<Utc>,
 }
 
 impl PlanRules {
@@ -377,6 +400,7 @@ pub(crate) mod tests {
                         planned: true,
                     },
                 ],
+                spc_alarms: Vec::new(),
             }),
         }
     }

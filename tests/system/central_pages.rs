@@ -338,6 +338,7 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
             "/floor/plants",
             "/floor",
             "/floor/oee",
+            "/floor/spc",
             "/floor/edges",
             "/work-orders",
             "/trace",
@@ -1737,4 +1738,222 @@ async fn work_order_and_trace_pages_show_the_api_figures_in_a_browser() {
     }
     handheld.close().await;
     println!("work order page screenshots: {}", artifacts.dir.display());
+}
+
+/// SPC in a browser (issue 15): the SPC page lists the characteristics with their status and
+/// draws one's I-MR charts with the API's limits, the rule-1 point in red and the capability
+/// figures the API answers, in Chinese and English and 400 px wide; the plant board shows the
+/// alarm, and acknowledging it there takes it off. Screenshots under
+/// `<target>/test-artifacts/central-spc/`.
+#[tokio::test]
+async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
+    use protocol::EventKind;
+    let Some(tools) = BrowserTools::find() else {
+        return;
+    };
+    let artifacts = Artifacts::named("central-spc");
+    let tmp = temp_dir();
+    let central = Central::start(&tmp.path().join("central"), None).await;
+    let base = central.url();
+    let api = Api {
+        base: base.clone(),
+        http: http_client(),
+    };
+    let token = central.create_edge("line-1").await;
+    api.put(
+        "/api/v1/lines/L1",
+        json!({"description": "frames", "edge_id": "line-1"}),
+    )
+    .await;
+    api.put(
+        "/api/v1/work-centers/CUT",
+        json!({"line": "L1", "station": "st-10"}),
+    )
+    .await;
+    api.put(
+        "/api/v1/items/FRAME",
+        json!({"description": "Frame", "kind": "make", "uom": "ea"}),
+    )
+    .await;
+    api.put(
+        "/api/v1/routings/FRAME",
+        json!({"operations": [{"operation": 10, "description": "cut", "work_center": "CUT"}]}),
+    )
+    .await;
+    let (status, reply) = api
+        .admin(
+            reqwest::Method::POST,
+            "/api/v1/work-orders",
+            Some(json!({"work_order": "WO-1", "item": "FRAME", "qty": "10", "due": "2026-12-31", "line": "L1"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    api.put(
+        &format!("/api/v1/users/{SUPERVISOR}"),
+        json!({"display_name": "张伟", "roles": ["supervisor"], "plants": ["default"], "language": "zh",
+               "time_zone": "Asia/Shanghai", "password": FIRST_PASSWORD}),
+    )
+    .await;
+    api.put(
+        "/api/v1/spc/characteristics",
+        json!({"characteristics": [
+            {"item": "FRAME", "name": "bore", "unit": "mm", "target": 10.0, "lsl": 9.0, "usl": 11.0,
+             "subgroup_size": 1, "baseline": 5},
+            {"plant": "default", "item": "FRAME", "name": "len", "unit": "mm", "subgroup_size": 3, "baseline": 3}
+        ]}),
+    )
+    .await;
+    let list = api.get("/api/v1/spc/characteristics").await;
+    let id_of = |name: &str| {
+        list["characteristics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["id"]
+            .as_u64()
+            .unwrap()
+    };
+    let (bore, len) = (id_of("bore"), id_of("len"));
+    let now = chrono::Utc::now();
+    let values = [
+        ("bore", 10.0),
+        ("bore", 10.2),
+        ("bore", 9.9),
+        ("bore", 10.1),
+        ("bore", 9.8),
+        ("bore", 10.05),
+        ("bore", 10.9),
+        ("len", 10.0),
+        ("len", 11.0),
+    ];
+    let events: Vec<protocol::Event> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (name, value))| {
+            let seq = i as u64 + 1;
+            floor_event(
+                seq,
+                now - chrono::Duration::minutes(20 - i as i64),
+                "st-10",
+                EventKind::Measurement {
+                    characteristic: (*name).into(),
+                    value: *value,
+                    unit: "mm".into(),
+                    work_order: Some("WO-1".into()),
+                },
+            )
+        })
+        .collect();
+    post_floor_events(&api, &token, &events).await;
+    let chart = api
+        .get(&format!("/api/v1/spc/charts/{bore}?limit=100"))
+        .await;
+    assert_eq!(chart["status"], "alarm", "{chart}");
+
+    let driver = Chromedriver::start(&tools, &tmp.path().join("chromedriver.log")).await;
+    let open = |name, size| {
+        let profile: PathBuf = tmp.path().join(format!("chromium-{name}"));
+        Page::open(&driver, &tools, name, size, &artifacts, profile)
+    };
+    let sup = open("supervisor", (1280, 900)).await;
+    sup.goto(&format!("{base}/floor/spc?id={bore}")).await;
+    sup.loaded("/sign-in").await;
+    sup.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
+    sup.loaded("/floor/spc").await;
+    assert_eq!(sup.lang().await, "zh-CN");
+    let ratio = |v: &Value| {
+        v.as_f64()
+            .map_or_else(|| "–".to_owned(), |x| format!("{x:.2}"))
+    };
+    let number = |v: &Value| {
+        v.as_f64()
+            .map_or_else(|| "–".to_owned(), |x| format!("{x:.4}"))
+    };
+    for lang in ["zh", "en"] {
+        sup.goto(&format!("{base}/floor/spc?id={bore}&lang={lang}"))
+            .await;
+        sup.loaded("/floor/spc").await;
+        let figures = sup
+            .js("return ['spc-center', 'spc-ucl', 'spc-lcl', 'spc-cp', 'spc-cpk', 'spc-pp', 'spc-ppk'].map(id => document.getElementById(id).textContent);")
+            .await;
+        assert_eq!(
+            figures,
+            json!([
+                number(&chart["limits"]["center"]),
+                number(&chart["limits"]["ucl"]),
+                number(&chart["limits"]["lcl"]),
+                ratio(&chart["capability"]["cp"]),
+                ratio(&chart["capability"]["cpk"]),
+                ratio(&chart["capability"]["pp"]),
+                ratio(&chart["capability"]["ppk"])
+            ]),
+            "{lang}: the page's figures are the API's"
+        );
+        let dots = sup
+            .js("return Array.from(document.querySelectorAll('#spc-x circle.dot')).map(c => [Number(c.dataset.n), c.dataset.value, c.dataset.rules]);")
+            .await;
+        let expected: Vec<Value> = chart["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let rules: Vec<String> = p["rules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect();
+                json!([p["n"], number(&p["value"]), rules.join(",")])
+            })
+            .collect();
+        assert_eq!(dots, json!(expected), "{lang}: the points are the API's");
+        let red = sup
+            .js("return Array.from(document.querySelectorAll('#spc-x circle.dot.bad')).map(c => c.dataset.n + ':' + getComputedStyle(c).fill);")
+            .await;
+        assert_eq!(red, json!(["7:rgb(217, 45, 32)"]), "{lang}");
+        let statuses = sup
+            .js("return Array.from(document.querySelectorAll('#spc-list tbody tr')).map(r => [Number(r.dataset.id), r.dataset.status]);")
+            .await;
+        assert_eq!(statuses, json!([[bore, "alarm"], [len, "baseline"]]));
+        sup.assert_no_horizontal_scrolling().await;
+        sup.screenshot(&format!("01-spc-{lang}")).await;
+    }
+    let collecting = sup
+        .js("return document.querySelector('#spc-list tr[data-status=\"baseline\"] .spc-status').textContent;")
+        .await;
+    assert_eq!(collecting, json!("Collecting baseline 0/3"));
+
+    // ---- The board shows the alarm; acknowledged there, it is gone.
+    sup.goto(&format!("{base}/floor?lang=en")).await;
+    sup.loaded("/floor").await;
+    let shown = sup
+        .wait(
+            "the alarm on the board",
+            "const a = document.querySelectorAll('#spc-alarms .spc-alarm'); \
+             return a.length ? Array.from(a).map(x => Number(x.dataset.rule)) : null;",
+        )
+        .await;
+    assert_eq!(shown, json!([1]));
+    sup.screenshot("02-board-alarm-en").await;
+    sup.click("#spc-alarms .spc-ack").await;
+    sup.wait(
+        "the alarm to leave the board",
+        "return document.querySelectorAll('#spc-alarms .spc-alarm').length === 0 ? true : null;",
+    )
+    .await;
+    let open_alarms = api.get("/api/v1/spc/alarms").await;
+    assert_eq!(open_alarms["alarms"], json!([]));
+    sup.close().await;
+
+    // ---- 400 px wide.
+    let phone = open("phone", (400, 860)).await;
+    phone.goto(&format!("{base}/floor/spc?id={bore}")).await;
+    phone.loaded("/sign-in").await;
+    phone.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
+    phone.loaded("/floor/spc").await;
+    phone.assert_no_horizontal_scrolling().await;
+    phone.screenshot("03-spc-400px-zh").await;
+    phone.close().await;
+    println!("spc page screenshots: {}", artifacts.dir.display());
 }

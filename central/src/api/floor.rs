@@ -254,6 +254,9 @@ pub struct BoardStation {
 pub struct Board {
     pub generated_at: DateTime<Utc>,
     pub stations: Vec<BoardStation>,
+    /// Open SPC alarms of the plants shown, newest first, until acknowledged
+    /// (`api::spc`).
+    pub alarms: Vec<crate::store::spc::SpcAlarm>,
 }
 
 fn visible(scope: &PlantScope, asked: Option<&str>, plant: &str) -> bool {
@@ -335,9 +338,11 @@ pub async fn board_of(
             station: s,
         });
     }
+    let alarms = super::spc::visible_alarms(state, scope, plant, true).await?;
     Ok(Board {
         generated_at: now,
         stations: out,
+        alarms,
     })
 }
 
@@ -1576,7 +1581,7 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "responses": {"200": reasons, "400": error, "401": error, "404": error}}},
         "/api/v1/floor/board": {"get": {"summary": "the plant board: every station's state, reason and for how long, running order with good and scrap against its quantity, operator, the edge's health, and the current shift's OEE so far", "tags": ["floor"],
             "parameters": [q("plant", "one plant; all one may see when absent")],
-            "responses": {"200": {"description": "{\"generated_at\", \"stations\": [...]}"}, "401": error, "404": error}}},
+            "responses": {"200": {"description": "{\"generated_at\", \"stations\": [...], \"alarms\": [...open SPC alarms, as GET /api/v1/spc/alarms]}"}, "401": error, "404": error}}},
         "/api/v1/floor/oee": {"get": {"summary": "OEE by ISO 22400-2 with its loss tree", "tags": ["floor"],
             "description": "A = APT/PBT, E = PRI x PQ / APT, Q = GQ/PQ, OEE = A x E x Q, with PBT = shift time - breaks - planned stops, APT = running time within PBT, PRI the operation's ideal cycle time, PQ = good + scrap and GQ = good counted within PBT. Buckets by `shift` (named by the local date the shift starts), `day`, `week` (ISO), `month` or `total`, in the plant's time zone; figures of lines and stations over the period; the loss tree: unplanned down time by reason and category (Pareto with the cumulative share), planned down time, setup, idle, off, unknown, speed loss and scrap by station. Durations in milliseconds; ratios null when their denominator is 0.",
             "parameters": [

@@ -63,6 +63,7 @@ pub mod operators;
 pub mod people;
 pub mod plants;
 pub mod policy;
+pub mod spc;
 pub mod sync;
 pub mod trace;
 mod validate;
@@ -415,6 +416,7 @@ pub fn routes() -> Routes {
         .merge(operators::routes())
         .merge(plants::routes())
         .merge(floor::routes())
+        .merge(spc::routes())
         .merge(people::routes())
         .merge(openapi::routes())
         .merge(audit::routes())

@@ -43,6 +43,7 @@ impl Plant {
             negative_stock: self.negative_stock,
             // Filled from the plant's stop reasons by the central side of that feature.
             stop_reasons: Vec::new(),
+            spc_alarms: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod mrp;
 pub mod operators;
 pub mod people;
 pub mod plants;
+pub mod spc;
 pub mod sql;
 pub mod trace;
 pub mod work_orders;
@@ -26,6 +27,7 @@ pub use mrp::MrpStore;
 pub use operators::OperatorStore;
 pub use people::PeopleStore;
 pub use plants::PlantStore;
+pub use spc::SpcStore;
 pub use trace::TraceStore;
 pub use work_orders::WorkOrderStore;
 
@@ -285,6 +287,7 @@ pub trait Store:
     + OperatorStore
     + PlantStore
     + FloorStore
+    + SpcStore
     + PeopleStore
     + TraceStore
     + Send

@@ -55,6 +55,9 @@ pub enum Record {
     Location,
     Lot,
     LedgerEntry,
+    /// An SPC characteristic by id (one of every plant has none: the handler answers).
+    SpcCharacteristic,
+    SpcAlarm,
 }
 
 impl Record {
@@ -70,6 +73,8 @@ impl Record {
             Record::Location => "location",
             Record::Lot => "lot",
             Record::LedgerEntry => "ledger entry",
+            Record::SpcCharacteristic => "spc characteristic",
+            Record::SpcAlarm => "spc alarm",
         }
     }
 }

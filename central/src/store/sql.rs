@@ -21,6 +21,7 @@ mod operators;
 mod people;
 pub mod pg;
 mod quarantine;
+pub mod spc;
 mod stations;
 mod stock;
 mod trace;
@@ -60,7 +61,9 @@ pub const DB_FILE: &str = "central.db";
 /// 9: the floor ([`floor::SCHEMA`]): plants' shift calendars and stop reasons, routings'
 /// ideal cycle times, and the projections of what stations do, rebuilt from stored events on
 /// upgrade.
-const SCHEMA_VERSION: i64 = 9;
+/// 10: SPC ([`spc::SCHEMA`]): characteristics, their points and alarms, new tables that
+/// start empty (no characteristic existed before, so no stored measurement is charted).
+const SCHEMA_VERSION: i64 = 10;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -439,7 +442,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 12] {
+fn schemas() -> [&'static str; 13] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -451,6 +454,7 @@ fn schemas() -> [&'static str; 12] {
         mrp::SCHEMA,
         stations::SCHEMA,
         floor::SCHEMA,
+        spc::SCHEMA,
         people::SCHEMA,
         audit::SCHEMA,
     ]
@@ -473,6 +477,8 @@ struct EventRow {
     unassigned: Option<(String, u64, u64)>,
     /// What the event tells the floor's projections, if anything.
     floor: Option<floor::FloorFact>,
+    /// A measurement, for SPC.
+    spc: Option<spc::SpcFact>,
     /// Why central cannot apply it: then it is stored and quarantined, and nothing else.
     quarantine: Option<String>,
 }
@@ -493,6 +499,7 @@ impl EventRow {
                 facts: InventoryFacts::of(&event.kind, edge_id.as_str()),
                 order: OrderFact::of(&event.kind),
                 floor: floor::FloorFact::of(&event),
+                spc: spc::SpcFact::of(&event),
                 unassigned: match &event.kind {
                     protocol::EventKind::ProductionReported {
                         work_order: None,
@@ -523,6 +530,7 @@ impl EventRow {
                 order: None,
                 unassigned: None,
                 floor: None,
+                spc: None,
                 body: encoded.json,
                 quarantine: Some(reason),
             },
@@ -777,6 +785,7 @@ impl Store for SqlStore {
             let mut unassigned = stations::UnassignedSums::default();
             let mut floor = floor::FloorBatch::default();
             let floor_on = floor::projections_on();
+            let mut spc_batch = spc::SpcBatch::default();
             // The plant of the edge's line, read once a batch when a movement needs it.
             let mut plant: Option<crate::people::plants::Plant> = None;
             let mut quarantined = Vec::new();
@@ -798,6 +807,9 @@ impl Store for SqlStore {
                 }
                 if let Some(fact) = row.floor.as_ref().filter(|_| floor_on) {
                     floor.apply(&tx, edge_id.as_str(), row.seq, &row.at, fact)?;
+                }
+                if let Some(fact) = &row.spc {
+                    spc_batch.apply(&tx, edge_id.as_str(), row.seq, &row.at, fact)?;
                 }
                 if let Some(facts) = &row.facts {
                     progress.note_stock(&tx, facts)?;
@@ -822,9 +834,16 @@ impl Store for SqlStore {
             }
             quarantine::put(&tx, edge_id.as_str(), &received, &quarantined)?;
             unassigned.write(&tx, edge_id.as_str())?;
-            let floor_changed = floor.changes_anything();
-            let floor_since = floor.since();
+            let floor_changed = floor.changes_anything() || spc_batch.changes_anything();
+            // SPC alone changes no OEE figure: "from now on" keeps every ended shift's.
+            let floor_since = if floor.changes_anything() {
+                floor.since()
+            } else {
+                Some(Utc::now())
+            };
             floor.write(&tx, edge_id.as_str())?;
+            let alarmed = spc_batch.raised_alarms();
+            spc_batch.write(&tx)?;
             if floor_changed {
                 changes::notify(
                     &tx,
@@ -836,7 +855,11 @@ impl Store for SqlStore {
             }
             // Before the plans: a plan carries the lots in stock.
             booking.write(&tx)?;
-            let plans = progress.flush(&tx, edge_id.as_str(), &received)?;
+            let mut plans = progress.flush(&tx, edge_id.as_str(), &received)?;
+            // A new SPC alarm goes down to the edge's terminal with its next plan.
+            if alarmed && !plans.iter().any(|p| p.edge_id == edge_id) {
+                plans.extend(spc::republish_edge(&tx, &edge_id)?);
+            }
             let acked_through = acked.max(last_seq);
             touch.execute(params![edge_id.as_str(), to_i64(acked_through)?, received])?;
             drop(touch);
@@ -1200,6 +1223,7 @@ pub(crate) fn fill_central_parts(
     let plant = stock::plant_of_edge(tx, edge_id.as_str())?;
     let mut rules = plant.rules();
     rules.stop_reasons = floor::plan_reasons(tx, &plant.plant)?;
+    rules.spc_alarms = spc::plan_alarms(tx, edge_id.as_str())?;
     content.rules = Some(rules);
     for lot in &mut content.lots {
         lot.on_hand = None;

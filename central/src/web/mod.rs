@@ -13,6 +13,7 @@
 //! | `GET /floor?plant=` | `floor.read` | the plant board, live from `GET /api/v1/floor/live` |
 //! | `GET /floor/andon?plant=` | `floor.read` | the same board for a shop-floor TV (a kiosk user) |
 //! | `GET /floor/oee?plant=&by=&from=&to=` | `floor.read` | OEE by ISO 22400-2, its loss tree and Pareto |
+//! | `GET /floor/spc?id=` | `floor.read` | SPC: characteristics and their status, one's X-bar/R or I-MR charts as SVG, capability ([`spc`]) |
 //! | `GET /floor/plants` | `floor.read` | head office: the plants side by side, drill-down to each |
 //! | `GET /floor/edges` | `edges.read` | the edge fleet: version, last contact, backlog, clock skew, plans |
 //! | `GET /work-orders?state=&item=&line=&plant=&due_from=&due_to=&q=&offset=` | `work_orders.read` | work orders, filtered, counted per state, paged ([`work_orders`]) |
@@ -36,6 +37,7 @@
 //! `content-security-policy: default-src 'self'`.
 
 pub mod i18n;
+mod spc;
 pub mod trace;
 pub mod work_orders;
 
@@ -87,6 +89,7 @@ pub fn routes() -> Routes {
         .get("/floor/edges", needs(EdgesRead), floor_edges)
         .merge(work_orders::routes())
         .merge(trace::routes())
+        .merge(spc::routes())
         .get("/assets/app.css", PUBLIC, css)
         .get("/assets/app.js", PUBLIC, js)
         .get("/assets/charts.js", PUBLIC, charts_js)
@@ -210,7 +213,7 @@ impl Ctx {
         let t = T::new(lang, zone);
         let mut nav = Vec::new();
         if let Some(p) = principal {
-            let links: [(&str, &str, Option<Permission>); 11] = [
+            let links: [(&str, &str, Option<Permission>); 12] = [
                 (
                     "/floor/plants",
                     "nav_plants_side",
@@ -218,6 +221,7 @@ impl Ctx {
                 ),
                 ("/floor", "nav_floor", Some(Permission::FloorRead)),
                 ("/floor/oee", "nav_oee", Some(Permission::FloorRead)),
+                ("/floor/spc", "nav_spc", Some(Permission::FloorRead)),
                 ("/floor/edges", "nav_edges", Some(Permission::EdgesRead)),
                 (
                     "/work-orders",

@@ -21,6 +21,7 @@ mod plan;
 mod plan_content;
 mod quarantine;
 mod schema;
+mod spc;
 mod stations;
 mod stock;
 mod tls;

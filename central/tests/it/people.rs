@@ -266,6 +266,7 @@ async fn records_of_another_plant_are_not_found() {
         )
         .await);
     }
+    let mut edge_tokens = std::collections::HashMap::new();
     for p in ["A", "B"] {
         let made = h
             .post(
@@ -275,6 +276,7 @@ async fn records_of_another_plant_are_not_found() {
             )
             .await;
         assert_eq!(made.status, StatusCode::CREATED, "{}", made.json);
+        edge_tokens.insert(p, made.json["token"].as_str().unwrap().to_owned());
         ok(&put(
             &h,
             &format!("/api/v1/lines/L{p}"),
@@ -314,6 +316,13 @@ async fn records_of_another_plant_are_not_found() {
         "item,lot,location,qty\nSTEEL,LOT-A,LOC-A,100\nSTEEL,LOT-B,LOC-B,100\n",
     )
     .await;
+    // SPC: a characteristic and an alarm of each plant.
+    let mut spc = std::collections::HashMap::new();
+    for p in ["A", "B"] {
+        let wo = format!("WO-{p}");
+        let made = crate::spc::records_of(&h, p, &format!("edge-{p}"), &edge_tokens[p], &wo).await;
+        spc.insert(p.to_owned(), made);
+    }
     let roles = [
         "plant_manager",
         "supervisor",
@@ -326,6 +335,8 @@ async fn records_of_another_plant_are_not_found() {
 
     let ids = |p: &str| -> Vec<(&'static str, String)> {
         vec![
+            ("{characteristic}", spc[p].0.to_string()),
+            ("{alarm}", spc[p].1.to_string()),
             ("{edge_id}", format!("edge-{p}")),
             ("{line}", format!("L{p}")),
             ("{work_center}", format!("WC{p}")),
@@ -472,6 +483,22 @@ async fn records_of_another_plant_are_not_found() {
     assert_eq!(lines["lines"].as_array().unwrap().len(), 1);
     let plants = list("/api/v1/plants").await;
     assert_eq!(plants["plants"].as_array().unwrap().len(), 1);
+    let characteristics = list("/api/v1/spc/characteristics").await;
+    assert_eq!(
+        characteristics["characteristics"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(characteristics["characteristics"][0]["plant"], "A");
+    for uri in ["/api/v1/spc/alarms", "/api/v1/floor/board"] {
+        let alarms = list(uri).await;
+        let plants: Vec<&str> = alarms["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["plant"].as_str().unwrap())
+            .collect();
+        assert_eq!(plants, ["A"], "{uri}");
+    }
 
     // A body naming another plant's record: the ledger entry of plant B's stock.
     let ledger = h.get("/api/v1/inventory/ledger?lot=LOT-B", ADMIN).await;
@@ -1047,7 +1074,7 @@ async fn a_schema_6_data_dir_upgrades_into_the_default_plant() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 9, "upgraded to the current schema");
+    assert_eq!(version, 10, "upgraded to the current schema");
     assert!(
         h.store().ensure_bootstrap_admin().await.unwrap(),
         "made on upgrade"

@@ -37,7 +37,7 @@ async fn a_schema_7_store_upgrades_to_the_current_schema_with_nothing_lost() {
     make_schema_7(&h);
     assert_eq!(version(&h), 7);
     let h = h.reopen().await;
-    assert_eq!(version(&h), 9);
+    assert_eq!(version(&h), 10);
     assert_eq!(h.sql("SELECT COUNT(*) FROM events", vec![]), before);
     assert_eq!(h.acked("line-1").await, protocol::Seq(12));
     // The upgrade gave the store its epoch, which plans carry.
@@ -108,8 +108,47 @@ async fn a_schema_8_store_gets_the_floors_projections_from_its_events() {
         h.sql("PRAGMA user_version = 8", vec![]);
     }
     let h = h.reopen().await;
-    assert_eq!(version(&h), 9);
+    assert_eq!(version(&h), 10);
     assert_eq!(h.store().floor_fingerprint().await.unwrap(), kept);
+}
+
+/// Schema 10 (issue 15) adds SPC: a store of schema 9 gets the new tables, empty (no
+/// characteristic existed, so no stored measurement is charted), and SPC works on it.
+#[tokio::test]
+async fn a_schema_9_store_gets_spc() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    h.send_events(&token, "line-1", 1..=3).await;
+    for table in ["spc_alarms", "spc_points", "spc_characteristics"] {
+        h.sql(&format!("DROP TABLE {table}"), vec![]);
+    }
+    if on_postgres() {
+        h.sql("DELETE FROM mes_schema", vec![]);
+        h.sql(
+            "INSERT INTO mes_schema (version, applied_at) VALUES (9, '2026-12-05T00:00:00.000000Z')",
+            vec![],
+        );
+    } else {
+        h.sql("PRAGMA user_version = 9", vec![]);
+    }
+    let h = h.reopen().await;
+    assert_eq!(version(&h), 10);
+    assert_eq!(h.acked("line-1").await, protocol::Seq(3));
+    let reply = h.get("/api/v1/spc/characteristics", super::ADMIN).await;
+    assert!(reply.status.is_success(), "{}", reply.json);
+    assert_eq!(reply.json["characteristics"], json!([]));
+    let reply = h
+        .call(
+            axum::http::Method::PUT,
+            "/api/v1/spc/characteristics",
+            Some(super::ADMIN),
+            Some(
+                json!({"characteristics": [{"item": "FRAME", "name": "bore", "subgroup_size": 1}]}),
+            ),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.json);
+    assert_eq!(reply.json["characteristics"][0]["baseline"], 25);
 }
 
 #[tokio::test]

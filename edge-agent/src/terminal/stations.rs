@@ -172,6 +172,9 @@ pub struct StationView {
     pub stop: Option<StopView>,
     pub plan_version: PlanVersion,
     pub central_connected: bool,
+    /// Central's open SPC alarms at this station (the plan's `rules.spc_alarms`), newest
+    /// first, until someone acknowledges them at central.
+    pub spc_alarms: Vec<protocol::PlanSpcAlarm>,
 }
 
 /// A stop the machine reported without a reason, and the reasons to pick from.
@@ -366,6 +369,12 @@ pub fn station_view(
         }),
         plan_version: plan.map(|p| p.version).unwrap_or_default(),
         central_connected,
+        spc_alarms: plan
+            .map(|p| p.rules().spc_alarms)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a.station == station.as_str())
+            .collect(),
     }
 }
 

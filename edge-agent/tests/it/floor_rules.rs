@@ -192,6 +192,7 @@ async fn a_complete_order_stops_counting_where_the_plant_says_so() {
         stop_counting_when_complete: true,
         negative_stock: NegativeStock::Flag,
         stop_reasons: Vec::new(),
+        spc_alarms: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let edge = start_with(dir.path(), Some(&plan_with(30, rules)), &simulated(1, 120)).await;
@@ -224,6 +225,7 @@ async fn over_production_beyond_the_tolerance_is_flagged_on_the_terminal_and_the
         stop_counting_when_complete: false,
         negative_stock: NegativeStock::Flag,
         stop_reasons: Vec::new(),
+        spc_alarms: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let edge = start_with(dir.path(), Some(&plan_with(30, rules)), &simulated(1, 120)).await;
@@ -373,4 +375,40 @@ async fn an_issue_beyond_the_requirement_warns_within_the_tolerance_and_is_refus
         "{last}"
     );
     edge.shutdown().await;
+}
+
+/// Issue 15: central's open SPC alarms come down in the plan and each station's terminal
+/// view shows its own, newest first, until a plan without them replaces it.
+#[tokio::test]
+async fn the_plans_spc_alarms_show_at_their_station() {
+    let alarm = |id: u64, station: &str, rule: u8| protocol::PlanSpcAlarm {
+        id,
+        station: station.into(),
+        characteristic: "bore".into(),
+        rule,
+        value: 10.9,
+        at: "2026-12-06T08:00:00Z".parse().unwrap(),
+    };
+    let rules = PlanRules {
+        spc_alarms: vec![
+            alarm(9, "st-10", 2),
+            alarm(8, "st-20", 1),
+            alarm(7, "st-10", 1),
+        ],
+        ..PlanRules::default()
+    };
+    protocol::bounds::check_plan(&plan_with(30, rules.clone()).content())
+        .expect("a plan within bounds");
+    let dir = tempfile::tempdir().unwrap();
+    let edge = start_with(dir.path(), Some(&plan_with(30, rules)), "").await;
+    let (_, view) = get(&edge, "/api/v1/stations/st-10").await;
+    let shown: Vec<(u64, u64)> = view["spc_alarms"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{view}"))
+        .iter()
+        .map(|a| (a["id"].as_u64().unwrap(), a["rule"].as_u64().unwrap()))
+        .collect();
+    // Another station's alarm (st-20's, 8) is not shown here.
+    assert_eq!(shown, [(9, 2), (7, 1)]);
+    assert_eq!(view["spc_alarms"][0]["characteristic"], "bore");
 }

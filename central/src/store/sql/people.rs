@@ -612,6 +612,9 @@ fn plants_of(conn: &Connection, record: Record, id: &str) -> Result<Vec<String>,
         Record::Warehouse => "SELECT plant FROM erp_warehouses WHERE warehouse = ?1".to_owned(),
         Record::Location => "SELECT w.plant FROM erp_locations l JOIN erp_warehouses w ON w.warehouse = l.warehouse WHERE l.location = ?1".to_owned(),
         Record::LedgerEntry => format!("SELECT {LOCATION_PLANT} FROM inv_ledger x WHERE entry_id = CAST(?1 AS INTEGER)"),
+        // Compared as text: the id in the path may be anything.
+        Record::SpcCharacteristic => "SELECT plant FROM spc_characteristics WHERE CAST(id AS TEXT) = ?1 AND plant <> ''".to_owned(),
+        Record::SpcAlarm => "SELECT plant FROM spc_alarms WHERE CAST(id AS TEXT) = ?1".to_owned(),
         Record::Lot => format!(
             "SELECT {ORDER_PLANT} FROM gen_produced g JOIN wo_orders x ON x.work_order = g.work_order WHERE g.lot = ?1
              UNION SELECT {ORDER_PLANT} FROM gen_issued g JOIN wo_orders x ON x.work_order = g.work_order WHERE g.lot = ?1

@@ -466,6 +466,7 @@
           : String(a.line || '').localeCompare(String(b.line || '')) ||
             String(a.edge_id).localeCompare(String(b.edge_id)) ||
             String(a.station).localeCompare(String(b.station)));
+      renderSpcAlarms(data.alarms || [], andon);
       board.replaceChildren();
       for (const s of stations) {
         const state = stateOf(s);
@@ -545,6 +546,57 @@
       button.disabled = false;
       if (error) show(error, problem(reply));
     });
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // SPC: the open alarms above the board's stations (first on the andon too), each with an
+  // acknowledge button on the board (POST /api/v1/spc/alarms/{id}/ack, floor.manage).
+  function renderSpcAlarms(alarms, andon) {
+    const box = byId('spc-alarms');
+    if (!box) return;
+    box.replaceChildren();
+    box.hidden = alarms.length === 0;
+    if (alarms.length === 0) return;
+    const title = document.createElement('h2');
+    title.textContent = t('spc_alarms_title');
+    box.append(title);
+    for (const a of alarms) {
+      const item = document.createElement('article');
+      item.className = 'spc-alarm';
+      item.dataset.id = a.id;
+      item.dataset.rule = a.rule;
+      const text = document.createElement('p');
+      const link = document.createElement('a');
+      link.href = '/floor/spc?id=' + encodeURIComponent(a.characteristic);
+      link.textContent = t('spc_alarm_text', {
+        name: a.name, item: a.item, rule: a.rule, point: a.point, value: a.value,
+      });
+      text.append(link);
+      const where = document.createElement('span');
+      where.className = 'where';
+      where.textContent = a.edge_id + (a.station ? '/' + a.station : '') + ' · ' + formatTime(a.at);
+      text.append(' ', where);
+      item.append(text);
+      if (!andon) {
+        const ack = document.createElement('button');
+        ack.type = 'button';
+        ack.className = 'small spc-ack';
+        ack.textContent = t('spc_ack');
+        ack.addEventListener('click', async () => {
+          ack.disabled = true;
+          const reply = await api('POST', '/api/v1/spc/alarms/' + encodeURIComponent(a.id) + '/ack');
+          if (reply.status === 200) {
+            item.remove();
+            box.hidden = box.querySelectorAll('.spc-alarm').length === 0;
+          } else {
+            ack.disabled = false;
+            text.append(' ' + problem(reply));
+          }
+        });
+        item.append(ack);
+      }
+      box.append(item);
+    }
   }
 
   // For the tests and anyone curious: the language and zone the page runs in.

@@ -89,6 +89,8 @@
       stop_reason_send: 'Record reason',
       stop_reason_needed: 'Enter the reason for the stop first',
       stop_reason_too_long: 'The reason is too long: at most 1024 bytes',
+      spc_alarms: 'SPC alarm: the process is out of control',
+      spc_alarm: '{characteristic}: rule {rule} broken at {value} ({at})',
     },
     zh: {
       title: '产线终端',
@@ -166,6 +168,8 @@
       stop_reason_send: '记录原因',
       stop_reason_needed: '请先输入停机原因',
       stop_reason_too_long: '原因太长：最多 1024 字节',
+      spc_alarms: 'SPC 报警：过程失控',
+      spc_alarm: '{characteristic}：第 {rule} 条判异规则，值 {value}（{at}）',
     },
   };
 
@@ -910,6 +914,7 @@
     });
 
     section('stop', [next.stop, $('complete').dataset.mayAct], () => renderStop(next.stop));
+    section('spc', next.spc_alarms, () => renderSpc(next.spc_alarms || []));
     section('work_order', [next.work_order, next.unassigned], () => {
       renderWorkOrder(next.work_order);
       renderRunNotes(next.work_order, next.unassigned);
@@ -957,6 +962,13 @@
       reasonName(reason.code),
       reason.planned ? el('span', { class: 'badge' }, t('stop_planned')) : null));
     }
+  }
+
+  // Central's SPC alarms at this station, red above the work, until acknowledged at central.
+  function renderSpc(alarms) {
+    $('spc').hidden = alarms.length === 0;
+    $('spc-list').replaceChildren(...alarms.map((a) => el('li', { dataset: { alarm: a.id, rule: a.rule } },
+      t('spc_alarm', { characteristic: a.characteristic, rule: a.rule, value: a.value, at: hhmm(a.at) }))));
   }
 
   function renderWorkOrder(wo) {
