@@ -1383,34 +1383,46 @@ pub async fn oee_report(
                 }
             })
             .collect();
-        if let Some(i) = figures.iter().position(Option::is_none) {
+        // The runs not kept, read a stretch of consecutive ones at a time (typically the
+        // first, cut by the period, and the ones still open): the kept ones between are not
+        // read at all.
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < runs.len() {
+            if figures[i].is_some() {
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j + 1 < runs.len() && figures[j + 1].is_none() {
+                j += 1;
+            }
             let first = if i == 0 {
                 runs[0].start.min(from)
             } else {
                 runs[i].start
             };
+            let last = runs[j].end.min(end).max(first);
             let spans = state
                 .store()
-                .station_spans(s.edge_id.clone(), s.station.clone(), first, end)
+                .station_spans(s.edge_id.clone(), s.station.clone(), first, last)
                 .await?;
-            let fine = fine_hours(first, end, &runs[i..], &spans, now, &planned);
+            let fine = fine_hours(first, last, &runs[i..=j], &spans, now, &planned);
             let counts = state
                 .store()
-                .station_counts(s.edge_id.clone(), s.station.clone(), first, end, fine)
+                .station_counts(s.edge_id.clone(), s.station.clone(), first, last, fine)
                 .await?;
             let history = Prepared::new(&StationHistory { spans, counts }, now);
-            let mut found = Vec::new();
-            for (run, slot) in runs.iter().zip(figures.iter_mut()).skip(i) {
-                if slot.is_none() {
-                    let f = figures_of(&history, run, from, to, now, &planned);
-                    if closed(run) {
-                        found.push((key(run), f.clone()));
-                    }
-                    *slot = Some(f);
+            for k in i..=j {
+                let f = figures_of(&history, &runs[k], from, to, now, &planned);
+                if closed(&runs[k]) {
+                    found.push((key(&runs[k]), f.clone()));
                 }
+                figures[k] = Some(f);
             }
-            cache.put(generation, found);
+            i = j + 1;
         }
+        cache.put(generation, found);
         let mut station_total = Figures::default();
         for (run, f) in runs.iter().zip(figures) {
             let f = f.unwrap_or_default();

@@ -802,6 +802,52 @@ async fn issue_15_kept_figures_of_ended_shifts_follow_late_facts() {
     assert_eq!(longer_break, fresh(h.state.clone()).await);
 }
 
+/// Over several shifts, only the runs a late fact reaches are worked out again, and a report
+/// whose first shift is cut by its period reads that shift and the changed one while the
+/// shift between them stays kept: still the figures of a report with nothing kept.
+#[tokio::test]
+async fn issue_15_kept_shifts_between_changed_ones_are_not_read_again() {
+    use MachineState::*;
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    let day = |d: u32, hh: u32, mm: u32| Utc.with_ymd_and_hms(2026, 11, d, hh, mm, 0).unwrap();
+    let mut events = Vec::new();
+    for d in [25, 26, 27] {
+        for (when, kind) in [
+            (day(d, 0, 0), state(Running, None)),
+            (day(d, 1, 0), count(100, 1)),
+            (day(d, 2, 0), state(Down, Some("JAM"))),
+            (day(d, 2, 30), state(Running, None)),
+            (day(d, 5, 0), count(200, 2)),
+        ] {
+            let seq = events.len() as u64 + 1;
+            events.push(floor_event(seq, when, kind));
+        }
+    }
+    send(&h, &token, events).await;
+    let query = "plant=default&by=shift&from=2026-11-25T02:00:00Z&to=2026-11-28T00:00:00Z";
+    let first = oee_at(&h.state, query).await;
+    assert_eq!(
+        first["buckets"].as_array().map(Vec::len),
+        Some(3),
+        "{first}"
+    );
+    // The 26th and 27th of both stations are kept; the 25th is cut by the period.
+    assert_eq!(h.state.oee_runs().len(), 4);
+    send(
+        &h,
+        &token,
+        vec![floor_event(16, day(27, 6, 0), count(0, 9))],
+    )
+    .await;
+    assert_eq!(h.state.oee_runs().len(), 2, "the 26th stays kept");
+    let late = oee_at(&h.state, query).await;
+    // The 25th from 02:00 (2), the 26th and 27th (3 each), and the 9 reported late.
+    assert_eq!(late["total"]["scrap"], 2 + 3 + 3 + 9, "{}", late["total"]);
+    h.state.oee_runs().clear();
+    assert_eq!(late, oee_at(&h.state, query).await);
+}
+
 /// With several instances, a late fact stored at one changes the kept figures of the others:
 /// they hear of it through the database's change feed, with the time it changed things from.
 #[tokio::test]
