@@ -751,6 +751,10 @@ fn fine_hours(
 struct Prepared {
     spans: Vec<oee::StateSpan>,
     counts: Vec<oee::Count>,
+    /// When the station reported its first state (`Some(None)`: never), for a history read
+    /// over part of a period only; `None`: take it from the spans, read from the period's
+    /// start.
+    first_state: Option<Option<DateTime<Utc>>>,
 }
 
 impl Prepared {
@@ -775,7 +779,11 @@ impl Prepared {
                 ideal_cycle_ms: c.ideal_cycle_ms,
             })
             .collect();
-        Prepared { spans, counts }
+        Prepared {
+            spans,
+            counts,
+            first_state: None,
+        }
     }
 }
 
@@ -793,7 +801,11 @@ fn figures_of(
     // the station's first state ever: before it the station was not connected, and that time
     // is not planned for it. A station that never reported a state counts its planned time
     // as unknown.
-    let connected = history.spans.first().map_or(from, |s| s.from.max(from));
+    let first_state = match history.first_state {
+        Some(known) => known,
+        None => history.spans.first().map(|s| s.from),
+    };
+    let connected = first_state.map_or(from, |t| t.max(from));
     let Some(run) = run.clipped(connected, to.min(now)) else {
         return Figures::default();
     };
@@ -1385,8 +1397,10 @@ pub async fn oee_report(
             .collect();
         // The runs not kept, read a stretch of consecutive ones at a time (typically the
         // first, cut by the period, and the ones still open): the kept ones between are not
-        // read at all.
+        // read at all. A stretch's spans cannot tell whether the station reported before it,
+        // so when it reported first is asked once.
         let mut found = Vec::new();
+        let mut first_state = None;
         let mut i = 0;
         while i < runs.len() {
             if figures[i].is_some() {
@@ -1412,7 +1426,16 @@ pub async fn oee_report(
                 .store()
                 .station_counts(s.edge_id.clone(), s.station.clone(), first, last, fine)
                 .await?;
-            let history = Prepared::new(&StationHistory { spans, counts }, now);
+            let mut history = Prepared::new(&StationHistory { spans, counts }, now);
+            if first_state.is_none() {
+                first_state = Some(
+                    state
+                        .store()
+                        .station_first_state(s.edge_id.clone(), s.station.clone())
+                        .await?,
+                );
+            }
+            history.first_state = first_state;
             for k in i..=j {
                 let f = figures_of(&history, &runs[k], from, to, now, &planned);
                 if closed(&runs[k]) {

@@ -124,6 +124,14 @@ pub trait FloorStore: Send + Sync + 'static {
         to: DateTime<Utc>,
     ) -> Result<StationHistory, StoreError>;
 
+    /// When the station reported its first state (the start of its first span, or of the
+    /// state it is in when it has left none); `None` when it never reported one.
+    async fn station_first_state(
+        &self,
+        edge_id: String,
+        station: String,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// A station's spans that overlap `[from, to)` (the one it is in now last).
     async fn station_spans(
         &self,

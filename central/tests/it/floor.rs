@@ -824,6 +824,11 @@ async fn issue_15_kept_shifts_between_changed_ones_are_not_read_again() {
             events.push(floor_event(seq, when, kind));
         }
     }
+    // st-20 reports its first state on the 27th: before it, no time was planned for it, whether
+    // its figures are worked out from the whole period or from a stretch of it.
+    let mut welder = floor_event(16, day(27, 3, 0), state(Running, None));
+    welder.source.station = Some("st-20".into());
+    events.push(welder);
     send(&h, &token, events).await;
     let query = "plant=default&by=shift&from=2026-11-25T02:00:00Z&to=2026-11-28T00:00:00Z";
     let first = oee_at(&h.state, query).await;
@@ -837,7 +842,7 @@ async fn issue_15_kept_shifts_between_changed_ones_are_not_read_again() {
     send(
         &h,
         &token,
-        vec![floor_event(16, day(27, 6, 0), count(0, 9))],
+        vec![floor_event(17, day(27, 6, 0), count(0, 9))],
     )
     .await;
     assert_eq!(h.state.oee_runs().len(), 2, "the 26th stays kept");

@@ -1145,6 +1145,35 @@ impl crate::store::floor::FloorStore for super::SqlStore {
         .await
     }
 
+    async fn station_first_state(
+        &self,
+        edge_id: String,
+        station: String,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.read(move |conn| {
+            // The primary key's order: the first row is the first span.
+            let first: Option<String> = conn
+                .prepare_cached(
+                    "SELECT from_at FROM floor_spans WHERE edge_id = ?1 AND station = ?2
+                     ORDER BY from_at LIMIT 1",
+                )?
+                .query_row(params![edge_id, station], |r| r.get(0))
+                .optional()?;
+            let first = match first {
+                Some(at) => Some(at),
+                None => conn
+                    .prepare_cached(
+                        "SELECT since FROM floor_state WHERE edge_id = ?1 AND station = ?2",
+                    )?
+                    .query_row(params![edge_id, station], |r| r.get::<_, Option<String>>(0))
+                    .optional()?
+                    .flatten(),
+            };
+            first.as_deref().map(utc).transpose()
+        })
+        .await
+    }
+
     async fn station_spans(
         &self,
         edge_id: String,
