@@ -361,15 +361,7 @@ pub fn document_into(document: &mut serde_json::Value) {
             "prev_hash": {"type": "string", "nullable": true},
             "hash": {"type": "string", "description": "hex SHA-256 over the entry's fields and prev_hash"}}}
     });
-    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
-        target.extend(source.clone());
-    }
-    if let (Some(target), Some(source)) = (
-        document["components"]["schemas"].as_object_mut(),
-        schemas.as_object(),
-    ) {
-        target.extend(source.clone());
-    }
+    super::openapi::extend(document, &paths, &schemas);
 }
 
 #[cfg(test)]

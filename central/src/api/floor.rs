@@ -1674,13 +1674,5 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "code": {"type": "string"}, "name": {"type": "string"}, "name_zh": {"type": "string"},
                 "category": {"type": "string"}, "planned": {"type": "boolean"}}}}}}
     });
-    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
-        target.extend(source.clone());
-    }
-    if let (Some(target), Some(source)) = (
-        document["components"]["schemas"].as_object_mut(),
-        schemas.as_object(),
-    ) {
-        target.extend(source.clone());
-    }
+    super::openapi::extend(document, &paths, &schemas);
 }

@@ -631,13 +631,5 @@ pub fn document_into(document: &mut Value) {
         "SupplierTerms": {"type": "object", "properties": {"supplier": {"type": "string"}, "item": {"type": "string"}, "lead_time_days": {"type": "integer"}, "price": dec, "preferred": {"type": "boolean"}}},
         "Supplier": {"type": "object", "properties": {"supplier": {"type": "string"}, "name": {"type": "string"}, "items": {"type": "array", "items": {"$ref": "#/components/schemas/SupplierTerms"}}}}
     });
-    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
-        target.extend(source.clone());
-    }
-    if let (Some(target), Some(source)) = (
-        document["components"]["schemas"].as_object_mut(),
-        schemas.as_object(),
-    ) {
-        target.extend(source.clone());
-    }
+    super::openapi::extend(document, &paths, &schemas);
 }

@@ -39,6 +39,19 @@ fn inventory_filters() -> Value {
     ])
 }
 
+/// Adds a module's `paths` and `components.schemas` to the document (each an object).
+pub(super) fn extend(document: &mut Value, paths: &Value, schemas: &Value) {
+    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
+        target.extend(source.clone());
+    }
+    if let (Some(target), Some(source)) = (
+        document["components"]["schemas"].as_object_mut(),
+        schemas.as_object(),
+    ) {
+        target.extend(source.clone());
+    }
+}
+
 pub fn document() -> Value {
     let error_ref = json!({"$ref": "#/components/responses/Error"});
     let mut document = json!({
@@ -329,15 +342,7 @@ fn mrp_document_into(document: &mut Value) {
             "planned_order": {"type": "string"}, "work_order": {"type": "string"},
             "created": {"type": "boolean", "description": "false when it had been firmed before"}}}
     });
-    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
-        target.extend(source.clone());
-    }
-    if let (Some(target), Some(source)) = (
-        document["components"]["schemas"].as_object_mut(),
-        schemas.as_object(),
-    ) {
-        target.extend(source.clone());
-    }
+    extend(document, &paths, &schemas);
     let mrp_plan = &mut document["components"]["schemas"]["MrpPlan"]["properties"];
     mrp_plan["run"] =
         json!({"type": "integer", "description": "the stored run (/api/v1/mrp/runs/{run})"});
@@ -444,13 +449,5 @@ fn edges_document_into(document: &mut Value) {
                     "body": {"type": "string", "description": "the start of the text the edge sent (at most 1024 bytes, control and invisible characters escaped); the whole text stays in the store"},
                     "body_bytes": {"type": "integer"}}}
     });
-    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
-        target.extend(source.clone());
-    }
-    if let (Some(target), Some(source)) = (
-        document["components"]["schemas"].as_object_mut(),
-        schemas.as_object(),
-    ) {
-        target.extend(source.clone());
-    }
+    extend(document, &paths, &schemas);
 }

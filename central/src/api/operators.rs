@@ -246,13 +246,5 @@ pub fn document_into(document: &mut serde_json::Value) {
             "updated_at": {"type": "string", "format": "date-time"},
             "user": {"type": "string", "description": "the login of the user whose badge this is, if any"}}}
     });
-    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
-        target.extend(source.clone());
-    }
-    if let (Some(target), Some(source)) = (
-        document["components"]["schemas"].as_object_mut(),
-        schemas.as_object(),
-    ) {
-        target.extend(source.clone());
-    }
+    super::openapi::extend(document, &paths, &schemas);
 }

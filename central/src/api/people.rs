@@ -972,13 +972,5 @@ pub fn document_into(document: &mut serde_json::Value) {
             "via": {"type": "string", "enum": ["session", "token", "admin_token"]},
             "csrf_token": {"type": "string"}, "idle_timeout_s": {"type": "integer"}, "absolute_timeout_s": {"type": "integer"}}}
     });
-    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
-        target.extend(source.clone());
-    }
-    if let (Some(target), Some(source)) = (
-        document["components"]["schemas"].as_object_mut(),
-        schemas.as_object(),
-    ) {
-        target.extend(source.clone());
-    }
+    super::openapi::extend(document, &paths, &schemas);
 }

@@ -135,13 +135,5 @@ pub fn document_into(document: &mut serde_json::Value) {
             "stop_counting_when_complete": {"type": "boolean"},
             "negative_stock": {"type": "string", "enum": ["refuse", "flag", "allow"]}}}
     });
-    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
-        target.extend(source.clone());
-    }
-    if let (Some(target), Some(source)) = (
-        document["components"]["schemas"].as_object_mut(),
-        schemas.as_object(),
-    ) {
-        target.extend(source.clone());
-    }
+    super::openapi::extend(document, &paths, &schemas);
 }

@@ -450,13 +450,5 @@ pub fn document_into(document: &mut serde_json::Value) {
         "SpcCharacteristic": {"type": "object", "properties": stored_properties},
         "SpcCharacteristics": {"type": "object", "required": ["characteristics"], "properties": {"characteristics": {"type": "array", "items": {"$ref": "#/components/schemas/SpcCharacteristic"}}}}
     });
-    if let (Some(target), Some(source)) = (document["paths"].as_object_mut(), paths.as_object()) {
-        target.extend(source.clone());
-    }
-    if let (Some(target), Some(source)) = (
-        document["components"]["schemas"].as_object_mut(),
-        schemas.as_object(),
-    ) {
-        target.extend(source.clone());
-    }
+    super::openapi::extend(document, &paths, &schemas);
 }

@@ -423,18 +423,5 @@ pub fn document_into(document: &mut serde_json::Value) {
             "links": {"type": "array", "items": {"type": "object", "properties": {"produced": {"type": "string"}, "consumed": {"type": "string"}}}},
             "left_out_backward": {"type": "integer", "description": "lots just beyond the bounds: at least this many more"}, "left_out_forward": {"type": "integer"}}}
     });
-    for (key, extra) in [("paths", paths), ("schemas", schemas)] {
-        let target = if key == "paths" {
-            document.get_mut("paths")
-        } else {
-            document
-                .get_mut("components")
-                .and_then(|c| c.get_mut("schemas"))
-        };
-        if let (Some(target), serde_json::Value::Object(extra)) =
-            (target.and_then(|t| t.as_object_mut()), extra)
-        {
-            target.extend(extra);
-        }
-    }
+    super::openapi::extend(document, &paths, &schemas);
 }

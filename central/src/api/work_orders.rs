@@ -908,18 +908,5 @@ pub fn document_into(document: &mut serde_json::Value) {
         "LotHold": {"type": "object", "properties": {"lot": {"type": "string"}, "item": {"type": "string"}, "reason": {"type": "string"}, "held_at": {"type": "string", "format": "date-time"}}},
         "LotExpiry": {"type": "object", "properties": {"lot": {"type": "string"}, "item": {"type": "string"}, "expires": {"type": "string", "format": "date"}, "set_at": {"type": "string", "format": "date-time"}}}
     });
-    for (key, extra) in [("paths", paths), ("schemas", schemas)] {
-        let target = if key == "paths" {
-            document.get_mut("paths")
-        } else {
-            document
-                .get_mut("components")
-                .and_then(|c| c.get_mut("schemas"))
-        };
-        if let (Some(target), serde_json::Value::Object(extra)) =
-            (target.and_then(|t| t.as_object_mut()), extra)
-        {
-            target.extend(extra);
-        }
-    }
+    super::openapi::extend(document, &paths, &schemas);
 }
