@@ -30,6 +30,14 @@ struct Api {
 }
 
 impl Api {
+    /// The administrator's client of the central at `base`.
+    fn of(base: &str) -> Api {
+        Api {
+            base: base.to_owned(),
+            http: http_client(),
+        }
+    }
+
     async fn admin(
         &self,
         method: reqwest::Method,
@@ -160,10 +168,7 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
     let tmp = temp_dir();
     let central = Central::start(&tmp.path().join("central"), None).await;
     let base = central.url();
-    let api = Api {
-        base: base.clone(),
-        http: http_client(),
-    };
+    let api = Api::of(&base);
     api.put(
         "/api/v1/plants/plant-a",
         json!({"name": "A 厂", "over_tolerance_pct": "2.5"}),
@@ -737,6 +742,17 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
 }
 
 /// An edge's floor events, posted as the edge's sync would.
+/// Edge `line-1` (its token returned) running line `L1`, as the floor's tests need them.
+async fn edge_with_line(central: &Central, api: &Api) -> String {
+    let token = central.create_edge("line-1").await;
+    api.put(
+        "/api/v1/lines/L1",
+        json!({"description": "frames", "edge_id": "line-1"}),
+    )
+    .await;
+    token
+}
+
 async fn post_floor_events(api: &Api, token: &str, events: &[protocol::Event]) {
     let response = api
         .http
@@ -785,16 +801,8 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
     let tmp = temp_dir();
     let central = Central::start(&tmp.path().join("central"), None).await;
     let base = central.url();
-    let api = Api {
-        base: base.clone(),
-        http: http_client(),
-    };
-    let token = central.create_edge("line-1").await;
-    api.put(
-        "/api/v1/lines/L1",
-        json!({"description": "frames", "edge_id": "line-1"}),
-    )
-    .await;
+    let api = Api::of(&base);
+    let token = edge_with_line(&central, &api).await;
     for (wc, station) in [("CUT", "st-10"), ("WELD", "st-20"), ("PAINT", "st-30")] {
         api.put(
             &format!("/api/v1/work-centers/{wc}"),
@@ -1329,10 +1337,7 @@ async fn work_order_and_trace_pages_show_the_api_figures_in_a_browser() {
     let tmp = temp_dir();
     let central = Central::start(&tmp.path().join("central"), None).await;
     let base = central.url();
-    let api = Api {
-        base: base.clone(),
-        http: http_client(),
-    };
+    let api = Api::of(&base);
     let token = central.create_edge("line-1").await;
     import_csv(
         &api,
@@ -1755,16 +1760,8 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
     let tmp = temp_dir();
     let central = Central::start(&tmp.path().join("central"), None).await;
     let base = central.url();
-    let api = Api {
-        base: base.clone(),
-        http: http_client(),
-    };
-    let token = central.create_edge("line-1").await;
-    api.put(
-        "/api/v1/lines/L1",
-        json!({"description": "frames", "edge_id": "line-1"}),
-    )
-    .await;
+    let api = Api::of(&base);
+    let token = edge_with_line(&central, &api).await;
     api.put(
         "/api/v1/work-centers/CUT",
         json!({"line": "L1", "station": "st-10"}),
