@@ -479,11 +479,30 @@ pub struct RunCache(std::sync::Mutex<RunCacheInner>);
 
 #[derive(Default)]
 struct RunCacheInner {
-    entries: HashMap<RunKey, (Figures, std::time::Instant)>,
-    /// Per edge: counts the changes heard, to tell a report that raced one.
-    generations: HashMap<String, u64>,
+    /// By edge, so that a batch of one edge looks at that edge's runs only.
+    edges: HashMap<String, EdgeRuns>,
     /// Counts `clear` calls, which concern every edge.
     epoch: u64,
+}
+
+#[derive(Default)]
+struct EdgeRuns {
+    /// Counts the changes heard, to tell a report that raced one.
+    generation: u64,
+    runs: HashMap<RunKey, (Figures, std::time::Instant)>,
+}
+
+impl RunCacheInner {
+    fn generation(&self, edge_id: &str) -> (u64, u64) {
+        (
+            self.epoch,
+            self.edges.get(edge_id).map_or(0, |e| e.generation),
+        )
+    }
+
+    fn len(&self) -> usize {
+        self.edges.values().map(|e| e.runs.len()).sum()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -510,17 +529,15 @@ impl RunCache {
 
     /// What a report notes before it reads an edge's history: given back to [`RunCache::put`].
     fn generation(&self, edge_id: &str) -> (u64, u64) {
-        let inner = self.lock();
-        (
-            inner.epoch,
-            inner.generations.get(edge_id).copied().unwrap_or(0),
-        )
+        self.lock().generation(edge_id)
     }
 
     fn get(&self, key: &RunKey) -> Option<Figures> {
         let inner = self.lock();
         inner
-            .entries
+            .edges
+            .get(&key.edge_id)?
+            .runs
             .get(key)
             .filter(|(_, at)| at.elapsed() < RUN_CACHE_TTL)
             .map(|(f, _)| f.clone())
@@ -530,47 +547,45 @@ impl RunCache {
     /// since.
     fn put(&self, generation: (u64, u64), found: Vec<(RunKey, Figures)>) {
         let mut inner = self.lock();
-        let Some(first) = found.first() else { return };
-        let now = (
-            inner.epoch,
-            inner
-                .generations
-                .get(&first.0.edge_id)
-                .copied()
-                .unwrap_or(0),
-        );
-        if now != generation {
+        let Some(edge_id) = found.first().map(|(k, _)| k.edge_id.clone()) else {
+            return;
+        };
+        if inner.generation(&edge_id) != generation {
             return;
         }
-        if inner.entries.len().saturating_add(found.len()) > MAX_CACHED_RUNS {
-            inner.entries.clear();
+        if inner.len().saturating_add(found.len()) > MAX_CACHED_RUNS {
+            for edge in inner.edges.values_mut() {
+                edge.runs.clear();
+            }
         }
         let at = std::time::Instant::now();
+        let runs = &mut inner.edges.entry(edge_id).or_default().runs;
         for (key, figures) in found {
-            inner.entries.insert(key, (figures, at));
+            runs.insert(key, (figures, at));
         }
     }
 
     /// A batch changed `edge_id`'s floor from `since` on (`None`: from any time).
     pub fn changed(&self, edge_id: &str, since: Option<DateTime<Utc>>) {
         let mut inner = self.lock();
-        let generation = inner.generations.entry(edge_id.to_owned()).or_default();
-        *generation = generation.wrapping_add(1);
-        inner
-            .entries
-            .retain(|k, _| k.edge_id != edge_id || since.is_some_and(|since| k.end <= since));
+        let edge = inner.edges.entry(edge_id.to_owned()).or_default();
+        edge.generation = edge.generation.wrapping_add(1);
+        edge.runs
+            .retain(|k, _| since.is_some_and(|since| k.end <= since));
     }
 
     /// Forgets everything (a rebuild, changes missed, master data changed here).
     pub fn clear(&self) {
         let mut inner = self.lock();
-        inner.entries.clear();
+        for edge in inner.edges.values_mut() {
+            edge.runs.clear();
+        }
         inner.epoch = inner.epoch.wrapping_add(1);
     }
 
     /// How many runs are kept (for tests and the bench).
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
