@@ -88,6 +88,15 @@ pub struct StationHistory {
 
 pub use super::sql::floor::Rebuilt;
 
+/// The OEE figures of one station over one shift run that has ended, kept in the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptRun {
+    pub station: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub figures: crate::mes::oee::Figures,
+}
+
 #[async_trait]
 pub trait FloorStore: Send + Sync + 'static {
     /// A plant's shift calendar as stored (the API checks it with
@@ -154,6 +163,36 @@ pub trait FloorStore: Send + Sync + 'static {
 
     /// Empties the projections and replays every stored event into them.
     async fn rebuild_floor(&self) -> Result<Rebuilt, StoreError>;
+
+    /// The kept figures of a station's runs inside `[from, to)` worked out under `context`
+    /// (what else they depend on: the plant's calendar and stop reasons), by start.
+    async fn kept_runs(
+        &self,
+        edge_id: String,
+        station: String,
+        context: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<KeptRun>, StoreError>;
+
+    /// Before reading the histories of `edges` to keep runs that end by `end`: from now on a
+    /// batch that reaches back before `end` counts as late for the edge. Each edge's ticket
+    /// (its count of late batches), for [`FloorStore::keep_runs`].
+    async fn claim_runs(
+        &self,
+        edges: Vec<String>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Keeps `(edge, ticket, context, runs)` for each edge to which no late batch came since
+    /// its ticket; how many runs were kept.
+    async fn keep_runs(
+        &self,
+        runs: Vec<(String, i64, String, Vec<KeptRun>)>,
+    ) -> Result<usize, StoreError>;
+
+    /// Drops every kept run (a rebuild does too).
+    async fn forget_kept_runs(&self) -> Result<(), StoreError>;
 
     /// The projections' rows, in key order, for comparing ingest's with a rebuild's.
     async fn floor_fingerprint(&self) -> Result<Vec<String>, StoreError>;

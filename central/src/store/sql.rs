@@ -399,6 +399,26 @@ impl SqlStore {
         }
     }
 
+    /// Runs `f` on a writer, never audited whoever asks: for caches the store keeps beside
+    /// what people change (tables in [`audit::NOT_AUDITED`]).
+    async fn write_cache<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                Self::with_conn(writer, move |w: &mut Writers| {
+                    let done = f(&mut w.unaudited);
+                    w.checkpoint.wrote();
+                    done
+                })
+                .await
+            }
+            Backend::Postgres { pool, .. } => Self::with_pg(pool, f).await,
+        }
+    }
+
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -834,7 +854,8 @@ impl Store for SqlStore {
             }
             quarantine::put(&tx, edge_id.as_str(), &received, &quarantined)?;
             unassigned.write(&tx, edge_id.as_str())?;
-            let floor_changed = floor.changes_anything() || spc_batch.changes_anything();
+            let floor_itself = floor.changes_anything();
+            let floor_changed = floor_itself || spc_batch.changes_anything();
             // SPC alone changes no OEE figure: "from now on" keeps every ended shift's.
             let floor_since = if floor.changes_anything() {
                 floor.since()
@@ -863,6 +884,10 @@ impl Store for SqlStore {
             let acked_through = acked.max(last_seq);
             touch.execute(params![edge_id.as_str(), to_i64(acked_through)?, received])?;
             drop(touch);
+            // After the touch, which holds the edge's row on PostgreSQL (floor::claim_runs).
+            if floor_itself {
+                floor::forget_late(&tx, edge_id.as_str(), floor_since)?;
+            }
             tx.commit()?;
             Ok(Ingested {
                 outcome: IngestOutcome::Acked {

@@ -98,6 +98,14 @@ pub const NOT_AUDITED: &[(&str, &str)] = &[
         "the sign-in throttle's counters; lockouts are entries of their own",
     ),
     (
+        "floor_run_figures",
+        "OEE figures of ended shift runs, a cache worked out again from the floor's projections",
+    ),
+    (
+        "floor_run_guard",
+        "up to when that cache is kept per edge, and how many late batches reached it",
+    ),
+    (
         "api_token_uses",
         "when and from where a personal token was last used: a use is not a change",
     ),

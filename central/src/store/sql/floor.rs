@@ -12,6 +12,12 @@
 //!   `floor_counts_hour` the same by the hour: OEE over a month reads hours, and minutes only
 //!   in the hours where a shift, a break or a planned stop begins or ends.
 //!
+//! - `floor_run_figures`: the OEE figures of shift runs that have ended, per station, worked
+//!   out once and kept ([`KeptRun`]) so that a report after a restart, or at another instance,
+//!   does not read a month of history again; `floor_run_guard` per edge says up to when runs
+//!   are kept (or are being worked out) and counts the late batches that reached them
+//!   ([`forget_late`]). Both are a cache: dropping them loses nothing.
+//!
 //! [`FloorBatch`] works a batch's events out in seq order in memory and writes them in a few
 //! multi-row statements; [`rebuild`] replays every stored event through the same code, and a
 //! test holds that both give the same rows.
@@ -22,7 +28,9 @@
 
 use super::db::{Connection, OptionalExtension, Transaction, Value, params};
 use super::{StoreError, to_i64};
-use crate::store::floor::{FloorStation, StationHistory, StopReason, StoredCount, StoredSpan};
+use crate::store::floor::{
+    FloorStation, KeptRun, StationHistory, StopReason, StoredCount, StoredSpan,
+};
 use chrono::{DateTime, Utc};
 use protocol::{EventKind, MachineState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,6 +93,20 @@ CREATE TABLE IF NOT EXISTS floor_counts_hour (
     reports    INTEGER NOT NULL,
     PRIMARY KEY (edge_id, station, hour, work_order, operation)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS floor_run_figures (
+    edge_id   TEXT NOT NULL,
+    station   TEXT NOT NULL,
+    context   TEXT NOT NULL,
+    run_start TEXT NOT NULL,
+    run_end   TEXT NOT NULL,
+    figures   TEXT NOT NULL,
+    PRIMARY KEY (edge_id, station, context, run_start, run_end)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS floor_run_guard (
+    edge_id  TEXT PRIMARY KEY,
+    kept_end TEXT NOT NULL,
+    late_gen INTEGER NOT NULL
+);
 ";
 
 /// Columns added to tables older versions made: routings' and work orders' ideal cycle time
@@ -566,6 +588,182 @@ impl<'a> FloorBatch<'a> {
     }
 }
 
+/// A batch of `edge_id` changed its floor from `since` on (`None`: from any time), in the
+/// batch's transaction, after the edge's row was touched (which on PostgreSQL holds the row
+/// a report's [`claim_runs`] locks): when that reaches runs that are kept or being worked
+/// out, those runs are dropped and the edge's late count goes up, so that a report that read
+/// the history before this batch keeps nothing ([`keep_runs`]). A batch of the present,
+/// later than every kept run, costs one read of the guard's row.
+pub(super) fn forget_late(
+    tx: &Transaction<'_>,
+    edge_id: &str,
+    since: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    let lock = match tx.dialect() {
+        super::db::Dialect::Sqlite => "",
+        super::db::Dialect::Postgres => " FOR UPDATE",
+    };
+    let kept: Option<String> = tx
+        .prepare_cached(&format!(
+            "SELECT kept_end FROM floor_run_guard WHERE edge_id = ?1{lock}"
+        ))?
+        .query_row(params![edge_id], |r| r.get(0))
+        .optional()?;
+    let Some(kept) = kept else {
+        return Ok(());
+    };
+    let since = since.map(super::ts);
+    if since.as_deref().is_some_and(|s| s >= kept.as_str()) {
+        return Ok(());
+    }
+    tx.prepare_cached("UPDATE floor_run_guard SET late_gen = late_gen + 1 WHERE edge_id = ?1")?
+        .execute(params![edge_id])?;
+    tx.prepare_cached("DELETE FROM floor_run_figures WHERE edge_id = ?1 AND run_end > ?2")?
+        .execute(params![edge_id, since.unwrap_or_default()])?;
+    Ok(())
+}
+
+/// Drops every kept run, and makes every report under way keep nothing: a rebuild, or an
+/// ideal cycle time changed (it is in the figures of the runs the operation made).
+pub(super) fn forget_all(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "DELETE FROM floor_run_figures; UPDATE floor_run_guard SET late_gen = late_gen + 1;",
+    )?;
+    Ok(())
+}
+
+/// The figures of ended runs kept at most per station and context: a station with three
+/// shifts a day for the longest period a report covers, twice.
+const MAX_KEPT_RUNS_READ: i64 = 4 * 400 * 3;
+
+fn kept_runs(
+    conn: &Connection,
+    edge_id: &str,
+    station: &str,
+    context: &str,
+    from: &str,
+    to: &str,
+) -> Result<Vec<KeptRun>, StoreError> {
+    let rows: Vec<(String, String, String)> = conn
+        .prepare_cached(
+            "SELECT run_start, run_end, figures FROM floor_run_figures
+             WHERE edge_id = ?1 AND station = ?2 AND context = ?3
+               AND run_start >= ?4 AND run_start < ?5 AND run_end <= ?5
+             ORDER BY run_start LIMIT ?6",
+        )?
+        .query_map(
+            params![edge_id, station, context, from, to, MAX_KEPT_RUNS_READ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut runs = Vec::with_capacity(rows.len());
+    for (start, end, figures) in rows {
+        // A row that does not read (written by another version) is worked out again.
+        let Ok(figures) = serde_json::from_str(&figures) else {
+            continue;
+        };
+        runs.push(KeptRun {
+            station: station.to_owned(),
+            start: utc(&start)?,
+            end: utc(&end)?,
+            figures,
+        });
+    }
+    Ok(runs)
+}
+
+/// Before reading the histories of `edges` to keep runs that end by `end`: each edge's guard
+/// row says runs up to `end` are kept, so that a batch reaching them from now on counts as
+/// late. Returns each edge's late count, to hand back to [`keep_runs`].
+fn claim_runs(
+    conn: &mut Connection,
+    edges: &[String],
+    end: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let tx = conn.transaction_with_behavior(super::db::TransactionBehavior::Immediate)?;
+    let mut tickets = Vec::with_capacity(edges.len());
+    for edge_id in edges {
+        if tx.dialect() == super::db::Dialect::Postgres {
+            // A batch of the edge being applied holds this row until it commits: the history
+            // read after this claim holds it, and a batch after it sees the claim.
+            tx.prepare_cached("SELECT 1 FROM edges WHERE edge_id = ?1 FOR UPDATE")?
+                .query_map(params![edge_id], |_| Ok(()))?
+                .collect::<Result<Vec<()>, _>>()?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO floor_run_guard AS g (edge_id, kept_end, late_gen) VALUES (?1, ?2, 0)
+             ON CONFLICT (edge_id) DO UPDATE SET kept_end =
+                 CASE WHEN g.kept_end < excluded.kept_end THEN excluded.kept_end
+                      ELSE g.kept_end END",
+        )?
+        .execute(params![edge_id, end])?;
+        let late: i64 = tx
+            .prepare_cached("SELECT late_gen FROM floor_run_guard WHERE edge_id = ?1")?
+            .query_row(params![edge_id], |r| r.get(0))?;
+        tickets.push((edge_id.clone(), late));
+    }
+    tx.commit()?;
+    Ok(tickets)
+}
+
+/// Keeps the runs worked out for each edge whose late count is still its ticket's; returns
+/// how many were kept.
+fn keep_runs(
+    conn: &mut Connection,
+    runs: Vec<(String, i64, String, Vec<KeptRun>)>,
+) -> Result<usize, StoreError> {
+    let tx = conn.transaction_with_behavior(super::db::TransactionBehavior::Immediate)?;
+    let share = match tx.dialect() {
+        super::db::Dialect::Sqlite => "",
+        super::db::Dialect::Postgres => " FOR SHARE",
+    };
+    let mut kept = 0;
+    for (edge_id, ticket, context, runs) in &runs {
+        let late: Option<i64> = tx
+            .prepare_cached(&format!(
+                "SELECT late_gen FROM floor_run_guard WHERE edge_id = ?1{share}"
+            ))?
+            .query_row(params![edge_id], |r| r.get(0))
+            .optional()?;
+        if late != Some(*ticket) {
+            continue;
+        }
+        let texts: Vec<(String, String, String)> = runs
+            .iter()
+            .map(|r| {
+                Ok((
+                    super::ts(r.start),
+                    super::ts(r.end),
+                    serde_json::to_string(&r.figures)
+                        .map_err(|e| StoreError::Corrupt(format!("figures: {e}")))?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(runs.len() * 6);
+        for (run, (start, end, figures)) in runs.iter().zip(&texts) {
+            values.extend([
+                Value::from(edge_id.as_str()),
+                Value::from(run.station.as_str()),
+                Value::from(context.as_str()),
+                Value::from(start.as_str()),
+                Value::from(end.as_str()),
+                Value::from(figures.as_str()),
+            ]);
+        }
+        kept += tx.execute_rows(&values, 6, |rows| {
+            format!(
+                "INSERT INTO floor_run_figures
+                     (edge_id, station, context, run_start, run_end, figures)
+                 VALUES {rows}
+                 ON CONFLICT (edge_id, station, context, run_start, run_end)
+                 DO UPDATE SET figures = excluded.figures"
+            )
+        })?;
+    }
+    tx.commit()?;
+    Ok(kept)
+}
+
 /// How many events a rebuild reads at a time.
 const REBUILD_CHUNK: i64 = 5_000;
 
@@ -594,6 +792,7 @@ pub(super) fn rebuild_in(tx: &Transaction<'_>) -> Result<Rebuilt, StoreError> {
         "DELETE FROM floor_state; DELETE FROM floor_spans; DELETE FROM floor_counts;
          DELETE FROM floor_counts_hour;",
     )?;
+    forget_all(tx)?;
     let edges: Vec<String> = {
         let mut stmt = tx.prepare("SELECT edge_id FROM edges ORDER BY edge_id")?;
         stmt.query_map([], |r| r.get(0))?
@@ -1201,6 +1400,50 @@ impl crate::store::floor::FloorStore for super::SqlStore {
 
     async fn rebuild_floor(&self) -> Result<Rebuilt, StoreError> {
         self.write(rebuild).await
+    }
+
+    async fn kept_runs(
+        &self,
+        edge_id: String,
+        station: String,
+        context: String,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<KeptRun>, StoreError> {
+        self.read(move |conn| {
+            kept_runs(
+                conn,
+                &edge_id,
+                &station,
+                &context,
+                &super::ts(from),
+                &super::ts(to),
+            )
+        })
+        .await
+    }
+
+    async fn claim_runs(
+        &self,
+        edges: Vec<String>,
+        end: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.write_cache(move |conn| claim_runs(conn, &edges, &super::ts(end)))
+            .await
+    }
+
+    async fn keep_runs(
+        &self,
+        runs: Vec<(String, i64, String, Vec<KeptRun>)>,
+    ) -> Result<usize, StoreError> {
+        if runs.iter().all(|(_, _, _, r)| r.is_empty()) {
+            return Ok(0);
+        }
+        self.write_cache(move |conn| keep_runs(conn, runs)).await
+    }
+
+    async fn forget_kept_runs(&self) -> Result<(), StoreError> {
+        self.write_cache(|conn| forget_all(conn)).await
     }
 
     async fn floor_fingerprint(&self) -> Result<Vec<String>, StoreError> {

@@ -1381,6 +1381,8 @@ impl WorkOrderStore for SqlStore {
             }
             drop(insert);
             let operations = read_routing(&tx, &routing.item)?;
+            // An operation's ideal cycle time is in the kept figures of the runs it made.
+            super::floor::forget_all(&tx)?;
             tx.commit()?;
             Ok(Ok(Routing {
                 item: routing.item,
@@ -1456,6 +1458,7 @@ impl WorkOrderStore for SqlStore {
                 ])?;
             }
             drop((delete, insert));
+            super::floor::forget_all(&tx)?;
             tx.commit()?;
             Ok(Ok(rows.len()))
         })
