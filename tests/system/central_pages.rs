@@ -1181,6 +1181,21 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         "{history}"
     );
     sup.screenshot("04-oee-en").await;
+    // A bucket's figure leads down to its own period cut finer, which shows the same figure.
+    let bucket = sup
+        .js("const r = document.querySelector('#oee-buckets tbody tr:last-child'); \
+             return [r.querySelector('a.source').getAttribute('href'), r.querySelector('td.oee').textContent];")
+        .await;
+    sup.goto(&format!(
+        "{base}{}",
+        bucket[0].as_str().expect("a bucket links its period")
+    ))
+    .await;
+    sup.loaded("/floor/oee").await;
+    let drilled = sup
+        .js("return document.getElementById('total-oee').textContent;")
+        .await;
+    assert_eq!(drilled, bucket[1], "{bucket}");
     sup.goto(&format!("{base}/floor/oee?lang=zh&by=shift"))
         .await;
     sup.loaded("/floor/oee").await;

@@ -22,7 +22,7 @@ use axum::extract::State;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use protocol::MachineState;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// At most this many stop reasons a plant: what a plan may carry.
 pub const MAX_STOP_REASONS: usize = protocol::bounds::MAX_STOP_REASONS;
@@ -792,6 +792,7 @@ impl Prepared {
                 good: c.good,
                 scrap: c.scrap,
                 ideal_cycle_ms: c.ideal_cycle_ms,
+                work_order: c.work_order.clone(),
             })
             .collect();
         Prepared {
@@ -900,6 +901,9 @@ pub struct Bucket {
     /// `2026-12-06 night` (shift, by the local date it starts), `2026-12-06`, `2026-W49`,
     /// `2026-12`, or `total`.
     pub key: String,
+    /// The part of the period the bucket's shifts cover: what to ask for its figures alone.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
     #[serde(flatten)]
     pub figures: FigureView,
 }
@@ -938,6 +942,13 @@ pub struct Losses {
     pub scrap: u64,
     /// Scrap by station (`edge/station`).
     pub scrap_by_station: Vec<ParetoRow>,
+    /// Unplanned down time by shift (the calendar's shift names), ms.
+    pub down_by_shift: Vec<ParetoRow>,
+    /// Scrap by shift.
+    pub scrap_by_shift: Vec<ParetoRow>,
+    /// Scrap by the item of the work order it was counted on (`""`: counts that named no
+    /// order, or an order central does not know).
+    pub scrap_by_item: Vec<ParetoRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -1382,34 +1393,88 @@ pub async fn oee_report(
         h.finish()
     };
     let cache = state.oee_runs();
-    let mut total = Figures::default();
-    let mut buckets: BTreeMap<String, Figures> = BTreeMap::new();
-    let mut lines: BTreeMap<String, Figures> = BTreeMap::new();
-    let mut per_station = Vec::with_capacity(stations.len());
-    let mut scrap_by_station = Vec::new();
+    let context_text = format!("{context:016x}");
+    let end = to.min(now);
+    let closed = |run: &ShiftRun| run.start >= from && run.end <= to && run.end <= now;
+    let key = |s: &FloorStation, run: &ShiftRun| RunKey {
+        edge_id: s.edge_id.clone(),
+        station: s.station.clone(),
+        start: run.start,
+        end: run.end,
+        context,
+    };
+    // The figures of ended runs kept in this instance's memory, else in the database (kept
+    // there by any instance, before a restart too).
+    let mut work = Vec::with_capacity(stations.len());
     for s in stations {
-        let end = to.min(now);
-        // A run that ended inside the period is kept once worked out; only the others are
-        // read from the store (from the first of them on).
         let generation = cache.generation(&s.edge_id);
-        let key = |run: &ShiftRun| RunKey {
-            edge_id: s.edge_id.clone(),
-            station: s.station.clone(),
-            start: run.start,
-            end: run.end,
-            context,
-        };
-        let closed = |run: &ShiftRun| run.start >= from && run.end <= to && run.end <= now;
         let mut figures: Vec<Option<Figures>> = runs
             .iter()
-            .map(|run| {
-                if closed(run) {
-                    cache.get(&key(run))
-                } else {
-                    None
-                }
-            })
+            .map(|run| closed(run).then(|| cache.get(&key(&s, run))).flatten())
             .collect();
+        let missing = |figures: &[Option<Figures>]| {
+            runs.iter()
+                .zip(figures)
+                .any(|(run, f)| f.is_none() && closed(run))
+        };
+        if missing(&figures) {
+            let mut kept: HashMap<(DateTime<Utc>, DateTime<Utc>), Figures> = state
+                .store()
+                .kept_runs(
+                    s.edge_id.clone(),
+                    s.station.clone(),
+                    context_text.clone(),
+                    from,
+                    to,
+                )
+                .await?
+                .into_iter()
+                .map(|k| ((k.start, k.end), k.figures))
+                .collect();
+            let mut found = Vec::new();
+            for (run, f) in runs.iter().zip(figures.iter_mut()) {
+                if f.is_none()
+                    && closed(run)
+                    && let Some(kept) = kept.remove(&(run.start, run.end))
+                {
+                    found.push((key(&s, run), kept.clone()));
+                    *f = Some(kept);
+                }
+            }
+            cache.put(generation, found);
+        }
+        let to_work_out = missing(&figures);
+        work.push((s, generation, figures, to_work_out));
+    }
+    // The edges whose ended runs are worked out now say so first: a batch reaching back into
+    // them from now on makes this report keep nothing of theirs.
+    let claimed: Vec<String> = work
+        .iter()
+        .filter(|w| w.3)
+        .map(|w| w.0.edge_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let last_closed = runs.iter().filter(|r| closed(r)).map(|r| r.end).max();
+    let tickets: HashMap<String, i64> = match last_closed {
+        Some(last) if !claimed.is_empty() => match state.store().claim_runs(claimed, last).await {
+            Ok(tickets) => tickets.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim runs to keep their OEE figures");
+                HashMap::new()
+            }
+        },
+        _ => HashMap::new(),
+    };
+    let mut to_keep: BTreeMap<String, Vec<crate::store::floor::KeptRun>> = BTreeMap::new();
+    // Unplanned down time (ms) and scrap by shift name.
+    let mut by_shift: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut total = Figures::default();
+    let mut buckets: BTreeMap<String, (DateTime<Utc>, DateTime<Utc>, Figures)> = BTreeMap::new();
+    let mut lines: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut per_station = Vec::with_capacity(work.len());
+    let mut scrap_by_station = Vec::new();
+    for (s, generation, mut figures, _) in work {
         // The runs not kept, read a stretch of consecutive ones at a time (typically the
         // first, cut by the period, and the ones still open): the kept ones between are not
         // read at all. A stretch's spans cannot tell whether the station reported before it,
@@ -1454,7 +1519,17 @@ pub async fn oee_report(
             for k in i..=j {
                 let f = figures_of(&history, &runs[k], from, to, now, &planned);
                 if closed(&runs[k]) {
-                    found.push((key(&runs[k]), f.clone()));
+                    found.push((key(&s, &runs[k]), f.clone()));
+                    if tickets.contains_key(&s.edge_id) {
+                        to_keep.entry(s.edge_id.clone()).or_default().push(
+                            crate::store::floor::KeptRun {
+                                station: s.station.clone(),
+                                start: runs[k].start,
+                                end: runs[k].end,
+                                figures: f.clone(),
+                            },
+                        );
+                    }
                 }
                 figures[k] = Some(f);
             }
@@ -1467,7 +1542,20 @@ pub async fn oee_report(
             if f == Figures::default() {
                 continue;
             }
-            buckets.entry(bucket_key(q.by, run)).or_default().add(&f);
+            let bucket = buckets
+                .entry(bucket_key(q.by, run))
+                .or_insert_with(|| (run.start.max(from), run.end.min(to), Figures::default()));
+            bucket.0 = bucket.0.min(run.start.max(from));
+            bucket.1 = bucket.1.max(run.end.min(to));
+            bucket.2.add(&f);
+            let shift = by_shift.entry(run.shift.clone()).or_default();
+            shift.0 = f
+                .down_by_reason
+                .values()
+                .fold(shift.0, |sum, ms| sum.saturating_add(*ms));
+            shift.1 = shift
+                .1
+                .saturating_add(i64::try_from(f.scrap).unwrap_or(i64::MAX));
             station_total.add(&f);
         }
         total.add(&station_total);
@@ -1505,7 +1593,24 @@ pub async fn oee_report(
         speed_loss_ms: total.speed_loss_ms(),
         scrap: total.scrap,
         scrap_by_station: pareto(scrap_by_station),
+        down_by_shift: pareto(by_shift.iter().map(|(k, v)| (k.clone(), v.0))),
+        scrap_by_shift: pareto(by_shift.iter().map(|(k, v)| (k.clone(), v.1))),
+        scrap_by_item: scrap_by_item(state, &total.scrap_by_order).await?,
     };
+    let keep: Vec<_> = to_keep
+        .into_iter()
+        .filter_map(|(edge, runs)| {
+            Some((
+                edge.clone(),
+                *tickets.get(&edge)?,
+                context_text.clone(),
+                runs,
+            ))
+        })
+        .collect();
+    if let Err(e) = state.store().keep_runs(keep).await {
+        tracing::warn!(error = %e, "could not keep the OEE figures of ended runs");
+    }
     Ok(OeeReport {
         plant: q.plant.clone(),
         time_zone: tz.name().to_owned(),
@@ -1516,8 +1621,10 @@ pub async fn oee_report(
         targets: calendar.spec().targets,
         buckets: buckets
             .into_iter()
-            .map(|(key, f)| Bucket {
+            .map(|(key, (from, to, f))| Bucket {
                 key,
+                from,
+                to,
                 figures: FigureView::new(f),
             })
             .collect(),
@@ -1531,6 +1638,31 @@ pub async fn oee_report(
         stations: per_station,
         losses,
     })
+}
+
+/// Scrap by work order summed by the orders' items; an order central does not know (or none)
+/// counts as `""`.
+async fn scrap_by_item(
+    state: &AppState,
+    by_order: &BTreeMap<String, i64>,
+) -> Result<Vec<ParetoRow>, AppError> {
+    if by_order.keys().all(String::is_empty) {
+        return Ok(pareto(by_order.clone()));
+    }
+    let items: HashMap<String, String> = state
+        .store()
+        .work_orders(None)
+        .await?
+        .into_iter()
+        .map(|wo| (wo.work_order, wo.item))
+        .collect();
+    let mut by_item: BTreeMap<String, i64> = BTreeMap::new();
+    for (order, n) in by_order {
+        let item = items.get(order).cloned().unwrap_or_default();
+        let sum = by_item.entry(item).or_default();
+        *sum = sum.saturating_add(*n);
+    }
+    Ok(pareto(by_item))
 }
 
 fn local_midnight(tz: chrono_tz::Tz, date: NaiveDate) -> DateTime<Utc> {

@@ -62,6 +62,8 @@ pub struct Count {
     pub scrap: u64,
     /// PRI of the order's operation, `None` when not known.
     pub ideal_cycle_ms: Option<u64>,
+    /// The work order counted on, `None` when the report named none.
+    pub work_order: Option<String>,
 }
 
 /// The planned window: `[from, to)` and its breaks. Clip a [`ShiftRun`] to the asked period
@@ -84,8 +86,9 @@ impl<'a> Window<'a> {
     }
 }
 
-/// The figures of one window; [`Figures::add`] sums windows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The figures of one window; [`Figures::add`] sums windows. Read back from the figures
+/// central keeps of ended runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Figures {
     pub pot_ms: i64,
     pub pdot_ms: i64,
@@ -109,6 +112,9 @@ pub struct Figures {
     pub down_by_reason: BTreeMap<String, i64>,
     /// Planned down time: breaks as `break:<name>`, planned stops by their reason, ms.
     pub planned_by_reason: BTreeMap<String, i64>,
+    /// Scrap in PQ by work order; key `""` for counts that named none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scrap_by_order: BTreeMap<String, i64>,
 }
 
 impl Figures {
@@ -145,6 +151,9 @@ impl Figures {
         }
         for (key, ms) in &other.planned_by_reason {
             add_to(&mut self.planned_by_reason, key, *ms);
+        }
+        for (key, n) in &other.scrap_by_order {
+            add_to(&mut self.scrap_by_order, key, *n);
         }
     }
 
@@ -307,6 +316,13 @@ pub fn figures(
         f.pq = f.pq.saturating_add(pq);
         f.gq = f.gq.saturating_add(count.good);
         f.scrap = f.scrap.saturating_add(count.scrap);
+        if count.scrap > 0 {
+            add_to(
+                &mut f.scrap_by_order,
+                count.work_order.as_deref().unwrap_or_default(),
+                i64::try_from(count.scrap).unwrap_or(i64::MAX),
+            );
+        }
         match count.ideal_cycle_ms {
             Some(cycle) => {
                 let cycle = i64::try_from(cycle).unwrap_or(i64::MAX);
@@ -361,6 +377,7 @@ mod tests {
             good,
             scrap,
             ideal_cycle_ms,
+            work_order: None,
         }
     }
 

@@ -1280,7 +1280,22 @@ async fn floor_oee(
                 rows: report
                     .buckets
                     .iter()
-                    .map(|b| figure_row(b.key.clone(), &b.figures))
+                    .map(|b| {
+                        let mut row = figure_row(b.key.clone(), &b.figures);
+                        // Down to the bucket's own period, cut finer: a day by its shifts,
+                        // whose stations lead to their spans and counts.
+                        let finer = match by {
+                            By::Month | By::Week | By::Total => "day",
+                            By::Day | By::Shift => "shift",
+                        };
+                        row.source = Some(format!(
+                            "/floor/oee?plant={}&by={finer}&from={}&to={}",
+                            encode(&plant),
+                            encode(&b.from.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+                            encode(&b.to.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+                        ));
+                        row
+                    })
                     .collect(),
                 chart: Some(trend_chart(&t, &report.buckets, report.targets.as_ref())),
             },
@@ -1320,56 +1335,74 @@ async fn floor_oee(
                 chart: None,
             },
         ],
-        paretos: vec![
-            ParetoTable {
-                title: "pareto_down",
-                id: "pareto-down",
-                bars: pareto_bars(&report.losses.down_by_reason, true),
-                chart: pareto_chart(
-                    &t,
-                    &report.losses.down_by_reason,
+        paretos: {
+            let l = &report.losses;
+            let table =
+                |title, id, rows: &[crate::mes::pareto::ParetoRow], as_hours, x, bar| ParetoTable {
+                    title,
+                    id,
+                    bars: pareto_bars(rows, as_hours),
+                    chart: pareto_chart(&t, rows, as_hours, x, bar),
+                };
+            vec![
+                table(
+                    "pareto_down",
+                    "pareto-down",
+                    &l.down_by_reason,
                     true,
                     "stop_reason",
                     "down_h",
                 ),
-            },
-            ParetoTable {
-                title: "pareto_category",
-                id: "pareto-category",
-                bars: pareto_bars(&report.losses.down_by_category, true),
-                chart: pareto_chart(
-                    &t,
-                    &report.losses.down_by_category,
+                table(
+                    "pareto_category",
+                    "pareto-category",
+                    &l.down_by_category,
                     true,
                     "category",
                     "down_h",
                 ),
-            },
-            ParetoTable {
-                title: "pareto_planned",
-                id: "pareto-planned",
-                bars: pareto_bars(&report.losses.planned_by_reason, true),
-                chart: pareto_chart(
-                    &t,
-                    &report.losses.planned_by_reason,
+                table(
+                    "pareto_down_shift",
+                    "pareto-down-shift",
+                    &l.down_by_shift,
+                    true,
+                    "shift_name",
+                    "down_h",
+                ),
+                table(
+                    "pareto_planned",
+                    "pareto-planned",
+                    &l.planned_by_reason,
                     true,
                     "stop_reason",
                     "hours_label",
                 ),
-            },
-            ParetoTable {
-                title: "pareto_scrap",
-                id: "pareto-scrap",
-                bars: pareto_bars(&report.losses.scrap_by_station, false),
-                chart: pareto_chart(
-                    &t,
-                    &report.losses.scrap_by_station,
+                table(
+                    "pareto_scrap",
+                    "pareto-scrap",
+                    &l.scrap_by_station,
                     false,
                     "station",
                     "scrap",
                 ),
-            },
-        ],
+                table(
+                    "pareto_scrap_shift",
+                    "pareto-scrap-shift",
+                    &l.scrap_by_shift,
+                    false,
+                    "shift_name",
+                    "scrap",
+                ),
+                table(
+                    "pareto_scrap_item",
+                    "pareto-scrap-item",
+                    &l.scrap_by_item,
+                    false,
+                    "wo_item",
+                    "scrap",
+                ),
+            ]
+        },
         setup_h: hours(report.losses.setup_ms),
         idle_h: hours(report.losses.idle_ms),
         unknown_h: hours(report.losses.unknown_ms),

@@ -181,6 +181,24 @@ async fn issue_15_oee_of_a_shift_worked_by_hand_by_iso_22400() {
     assert!(planned.contains(&("PM", 30 * min)), "{planned:?}");
     assert!(planned.contains(&("break:lunch", 30 * min)), "{planned:?}");
     assert_eq!(losses["speed_loss_ms"], 360 * min - 665 * 30_000);
+    // By shift and by item: the jam in shift A; the 15 scrapped on WO-1, an order of FRAME.
+    let rows = |name: &str| -> Vec<(String, i64)> {
+        losses[name]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: {losses}"))
+            .iter()
+            .map(|r| {
+                (
+                    r["key"].as_str().unwrap().to_owned(),
+                    r["value"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rows("down_by_shift"), vec![("A".to_owned(), 60 * min)]);
+    assert_eq!(rows("scrap_by_shift"), vec![("A".to_owned(), 15)]);
+    assert_eq!(rows("scrap_by_item"), vec![("FRAME".to_owned(), 15)]);
+    assert_eq!(total["scrap_by_order"], json!({"WO-1": 15}));
 
     // The same figures as CSV, a row for the total first.
     let csv = h
@@ -722,7 +740,7 @@ async fn issue_15_kept_figures_of_ended_shifts_follow_late_facts() {
     send(&h, &token, shift_events()).await;
     let query = "plant=default&by=shift&from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z";
     let fresh = |state: AppState| async move {
-        state.oee_runs().clear();
+        forget_kept(&state).await;
         oee_at(&state, query).await
     };
     let first = oee_at(&h.state, query).await;
@@ -849,8 +867,144 @@ async fn issue_15_kept_shifts_between_changed_ones_are_not_read_again() {
     let late = oee_at(&h.state, query).await;
     // The 25th from 02:00 (2), the 26th and 27th (3 each), and the 9 reported late.
     assert_eq!(late["total"]["scrap"], 2 + 3 + 3 + 9, "{}", late["total"]);
-    h.state.oee_runs().clear();
+    forget_kept(&h.state).await;
     assert_eq!(late, oee_at(&h.state, query).await);
+}
+
+/// Forgets the figures of ended runs kept in `state`'s memory and in the database.
+async fn forget_kept(state: &AppState) {
+    state.oee_runs().clear();
+    state.store().forget_kept_runs().await.unwrap();
+}
+
+/// The figures of ended shifts are kept in the database too: an instance that starts (after
+/// a restart, or another one beside it) reads them instead of the month of history behind
+/// them, and a late fact drops the runs it reaches there as in memory. Shown by taking the
+/// history away underneath: the kept runs still give the figures, the open one does not.
+#[tokio::test]
+async fn issue_15_kept_figures_live_in_the_database_across_a_restart() {
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    send(&h, &token, shift_events()).await;
+    let query = "plant=default&by=shift&from=2026-11-27T00:00:00Z&to=2026-11-28T00:00:00Z";
+    let first = oee_at(&h.state, query).await;
+    assert_eq!(first["total"]["scrap"], 15, "{}", first["total"]);
+    let restarted = crate::instances::second_instance(&h).await;
+    assert!(restarted.oee_runs().is_empty());
+    assert_eq!(oee_at(&restarted, query).await, first, "read back the same");
+    assert!(
+        !restarted.oee_runs().is_empty(),
+        "what the database kept is kept in memory too"
+    );
+    // A late fact reaches shift A: dropped in the database in the batch's transaction, so a
+    // third instance that never heard of the batch works it out again.
+    send(&h, &token, vec![floor_event(12, at(6, 30), count(0, 7))]).await;
+    let third = crate::instances::second_instance(&h).await;
+    let late = oee_at(&third, query).await;
+    assert_eq!(late["total"]["scrap"], 22, "{}", late["total"]);
+    // Kept again by that report: with the history gone, an instance that starts still has
+    // shift A's figures from the database; with the kept figures forgotten too, it has none.
+    let history = [
+        "floor_spans",
+        "floor_counts",
+        "floor_counts_hour",
+        "floor_state",
+    ];
+    for table in history {
+        h.sql(&format!("DELETE FROM {table}"), vec![]);
+    }
+    let fourth = crate::instances::second_instance(&h).await;
+    let kept = oee_at(&fourth, query).await;
+    assert_eq!(kept["total"], late["total"]);
+    forget_kept(&fourth).await;
+    let gone = oee_at(&fourth, query).await;
+    assert_eq!(gone["total"]["scrap"], 0, "{}", gone["total"]);
+}
+
+/// A report keeps nothing for an edge when a batch reaching back into the runs it works out
+/// came between its claim and its keep (it read the history before that batch); a batch of
+/// the present does not stop it.
+#[tokio::test]
+async fn issue_15_a_late_batch_during_a_report_keeps_its_stale_figures_out() {
+    use central::store::floor::KeptRun;
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    send(&h, &token, shift_events()).await;
+    let store = h.state.store().clone();
+    let shift_end = at(8, 0);
+    let run = |scrap: u64| KeptRun {
+        station: "st-10".into(),
+        start: at(0, 0),
+        end: shift_end,
+        figures: central::mes::oee::Figures {
+            scrap,
+            ..Default::default()
+        },
+    };
+    let keep = |ticket: i64, scrap: u64| {
+        let store = store.clone();
+        let run = run(scrap);
+        async move {
+            store
+                .keep_runs(vec![("line-1".into(), ticket, "ctx".into(), vec![run])])
+                .await
+                .unwrap()
+        }
+    };
+    let read = || {
+        let store = store.clone();
+        async move {
+            store
+                .kept_runs(
+                    "line-1".into(),
+                    "st-10".into(),
+                    "ctx".into(),
+                    at(0, 0),
+                    at(23, 0),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let tickets = store
+        .claim_runs(vec!["line-1".into()], shift_end)
+        .await
+        .unwrap();
+    assert_eq!(tickets.len(), 1);
+    let ticket = tickets[0].1;
+    // Scrap of 06:30 reported now: late for the run that ends at 08:00.
+    send(&h, &token, vec![floor_event(12, at(6, 30), count(0, 7))]).await;
+    assert_eq!(keep(ticket, 15).await, 0, "figures read before the batch");
+    assert!(read().await.is_empty());
+    let ticket = store
+        .claim_runs(vec!["line-1".into()], shift_end)
+        .await
+        .unwrap()[0]
+        .1;
+    // A count of 09:00: after every run kept.
+    send(&h, &token, vec![floor_event(13, at(9, 0), count(1, 0))]).await;
+    assert_eq!(keep(ticket, 22).await, 1);
+    assert_eq!(read().await, vec![run(22)]);
+    // A late batch drops what was kept; so does a routing's new ideal cycle time.
+    send(&h, &token, vec![floor_event(14, at(7, 0), count(0, 1))]).await;
+    assert!(read().await.is_empty(), "dropped by the late batch");
+    let ticket = store
+        .claim_runs(vec!["line-1".into()], shift_end)
+        .await
+        .unwrap()[0]
+        .1;
+    assert_eq!(keep(ticket, 23).await, 1);
+    ok(&put(
+        &h,
+        "/api/v1/routings/FRAME",
+        json!({"operations": [
+            {"operation": 10, "description": "cut", "work_center": "CUT", "ideal_cycle_s": "20"},
+            {"operation": 20, "description": "weld", "work_center": "WELD", "ideal_cycle_s": "45.5"}
+        ]}),
+    )
+    .await);
+    assert!(read().await.is_empty(), "dropped by the routing");
+    assert_eq!(keep(ticket, 23).await, 0, "and the ticket is stale");
 }
 
 /// With several instances, a late fact stored at one changes the kept figures of the others:
