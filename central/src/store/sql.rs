@@ -353,10 +353,25 @@ impl SqlStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.write_on(true, f).await
+    }
+
+    /// Runs `f` on SQLite's audited or unaudited writer, or on a PostgreSQL connection (which
+    /// audits only under an actor's settings, [`audit::as_actor`]).
+    async fn write_on<T, F>(&self, audited: bool, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         match &self.backend {
             Backend::Sqlite { writer, .. } => {
                 Self::with_conn(writer, move |w: &mut Writers| {
-                    let done = f(&mut w.audited);
+                    let conn = if audited {
+                        &mut w.audited
+                    } else {
+                        &mut w.unaudited
+                    };
+                    let done = f(conn);
                     w.checkpoint.wrote();
                     done
                 })
@@ -376,14 +391,7 @@ impl SqlStore {
     {
         let actor = crate::people::audit::current_actor();
         match (&self.backend, actor) {
-            (Backend::Sqlite { writer, .. }, None) => {
-                Self::with_conn(writer, move |w: &mut Writers| {
-                    let done = f(&mut w.unaudited);
-                    w.checkpoint.wrote();
-                    done
-                })
-                .await
-            }
+            (_, None) => self.write_on(false, f).await,
             (Backend::Sqlite { writer, .. }, Some(actor)) => {
                 Self::with_conn(writer, move |w: &mut Writers| {
                     let done = audit::as_actor(&mut w.audited, &actor, f);
@@ -392,7 +400,6 @@ impl SqlStore {
                 })
                 .await
             }
-            (Backend::Postgres { pool, .. }, None) => Self::with_pg(pool, f).await,
             (Backend::Postgres { pool, .. }, Some(actor)) => {
                 Self::with_pg(pool, move |conn| audit::as_actor(conn, &actor, f)).await
             }
@@ -406,17 +413,7 @@ impl SqlStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        match &self.backend {
-            Backend::Sqlite { writer, .. } => {
-                Self::with_conn(writer, move |w: &mut Writers| {
-                    let done = f(&mut w.unaudited);
-                    w.checkpoint.wrote();
-                    done
-                })
-                .await
-            }
-            Backend::Postgres { pool, .. } => Self::with_pg(pool, f).await,
-        }
+        self.write_on(false, f).await
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
