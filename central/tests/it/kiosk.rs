@@ -270,7 +270,7 @@ async fn issue_15_a_kiosk_session_changes_nothing_and_reads_only_the_andon() {
         {
             continue;
         }
-        let path = d.path.replace('{', "").replace('}', "");
+        let path = d.path.replace(['{', '}'], "");
         let reply = raw(&h, d.method.clone(), &path, Some(&session)).await;
         assert_eq!(
             reply.status,
