@@ -333,7 +333,7 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
     .await;
     sup.screenshot("08-users-refused-zh").await;
     // Their navigation, here as on every page, offers neither the users page nor the audit
-    // trail.
+    // trail; a supervisor makes the shop-floor TVs' kiosk links.
     let nav = sup
         .js("return Array.from(document.querySelectorAll('header nav a')).map(a => a.getAttribute('href'));")
         .await;
@@ -349,7 +349,8 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
             "/trace",
             "/account",
             "/admin/roles",
-            "/admin/plants"
+            "/admin/plants",
+            "/admin/kiosks"
         ])
     );
     sup.close().await;
