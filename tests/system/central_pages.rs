@@ -1957,6 +1957,24 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
     .await;
     let open_alarms = api.get("/api/v1/spc/alarms").await;
     assert_eq!(open_alarms["alarms"], json!([]));
+
+    // ---- Retired on its chart: marked retired, as the API says; its chart stays.
+    sup.goto(&format!("{base}/floor/spc?id={len}&lang=en"))
+        .await;
+    sup.loaded("/floor/spc").await;
+    sup.accept_confirms().await;
+    sup.click("#spc-retire").await;
+    sup.wait(
+        "the characteristic to show retired",
+        &format!(
+            "const r = document.querySelector('#spc-list tr[data-id=\"{len}\"]'); \
+             return r && r.dataset.status === 'retired' && document.getElementById('spc-retired') ? true : null;"
+        ),
+    )
+    .await;
+    let retired = api.get(&format!("/api/v1/spc/charts/{len}")).await;
+    assert_eq!(retired["status"], "retired", "{retired}");
+    sup.screenshot("02b-spc-retired-en").await;
     sup.close().await;
 
     // ---- 400 px wide.
