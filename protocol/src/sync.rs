@@ -152,6 +152,11 @@ pub struct EdgeStatus {
     pub acked_seq: Seq,
     /// Committed events not yet acknowledged by central.
     pub backlog: u64,
+    /// When the oldest event central has not acknowledged was committed (the edge's clock);
+    /// absent when nothing is unsent, or from an agent that predates the field. Central
+    /// refuses a time before [`crate::bounds::earliest`] or more than a day after `clock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_unsent_at: Option<DateTime<Utc>>,
     /// The plan version the edge has applied.
     pub plan_version: PlanVersion,
     /// What runs on each of the edge's stations, as its terminal shows it.
@@ -255,6 +260,7 @@ mod tests {
                 last_seq: Seq(1200),
                 acked_seq: Seq(1100),
                 backlog: 100,
+                oldest_unsent_at: Some(at() - chrono::TimeDelta::minutes(20)),
                 plan_version: PlanVersion(3),
                 stations: vec![
                     StationRun {
@@ -299,6 +305,29 @@ mod tests {
         let json = r#"{"protocol":1,"edge_id":"line-1","events":[],"compression":"none"}"#;
         let batch: EventBatch = serde_json::from_str(json).unwrap();
         assert!(batch.events.is_empty());
+    }
+
+    #[test]
+    fn the_oldest_unsent_event_round_trips_and_an_older_agents_status_still_reads() {
+        let json = r#"{"protocol":1,"edge_id":"line-1","agent_version":"0.1.0",
+            "clock":"2026-11-27T08:30:00Z","last_seq":5,"acked_seq":2,"backlog":3,
+            "plan_version":1}"#;
+        let old: EdgeStatus = serde_json::from_str(json).unwrap();
+        assert_eq!(old.oldest_unsent_at, None);
+        assert!(old.stations.is_empty());
+        // Absent stays absent on the wire, so an older central sees what it always saw.
+        assert!(
+            !serde_json::to_string(&old)
+                .unwrap()
+                .contains("oldest_unsent_at")
+        );
+
+        let new = EdgeStatus {
+            oldest_unsent_at: Some(at() - chrono::TimeDelta::seconds(90)),
+            ..old
+        };
+        let back: EdgeStatus = serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(back, new);
     }
 
     #[test]

@@ -333,7 +333,7 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
     .await;
     sup.screenshot("08-users-refused-zh").await;
     // Their navigation, here as on every page, offers neither the users page nor the audit
-    // trail.
+    // trail; a supervisor makes the shop-floor TVs' kiosk links.
     let nav = sup
         .js("return Array.from(document.querySelectorAll('header nav a')).map(a => a.getAttribute('href'));")
         .await;
@@ -349,7 +349,8 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
             "/trace",
             "/account",
             "/admin/roles",
-            "/admin/plants"
+            "/admin/plants",
+            "/admin/kiosks"
         ])
     );
     sup.close().await;
@@ -1019,6 +1020,21 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
     sup.loaded("/sign-in").await;
     sup.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
     sup.loaded("/floor").await;
+    // The Show button is as tall as the links beside it (issue 15's screenshots).
+    let heights = sup
+        .js("return Array.from(document.querySelectorAll('.plant-pick > button, .plant-pick > .button')).map(b => Math.round(b.getBoundingClientRect().height));")
+        .await;
+    let heights: Vec<i64> = heights
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_i64().unwrap())
+        .collect();
+    assert_eq!(heights.len(), 4, "{heights:?}");
+    assert!(
+        heights.iter().all(|h| (h - heights[0]).abs() <= 1),
+        "the board's buttons are of one height: {heights:?}"
+    );
     let shown = sup
         .wait(
             "the board to be live",
@@ -1956,6 +1972,24 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
     .await;
     let open_alarms = api.get("/api/v1/spc/alarms").await;
     assert_eq!(open_alarms["alarms"], json!([]));
+
+    // ---- Retired on its chart: marked retired, as the API says; its chart stays.
+    sup.goto(&format!("{base}/floor/spc?id={len}&lang=en"))
+        .await;
+    sup.loaded("/floor/spc").await;
+    sup.accept_confirms().await;
+    sup.click("#spc-retire").await;
+    sup.wait(
+        "the characteristic to show retired",
+        &format!(
+            "const r = document.querySelector('#spc-list tr[data-id=\"{len}\"]'); \
+             return r && r.dataset.status === 'retired' && document.getElementById('spc-retired') ? true : null;"
+        ),
+    )
+    .await;
+    let retired = api.get(&format!("/api/v1/spc/charts/{len}")).await;
+    assert_eq!(retired["status"], "retired", "{retired}");
+    sup.screenshot("02b-spc-retired-en").await;
     sup.close().await;
 
     // ---- 400 px wide.
@@ -1965,7 +1999,173 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
     phone.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
     phone.loaded("/floor/spc").await;
     phone.assert_no_horizontal_scrolling().await;
+    // Readable at 400 px: the charts' labels are not specks, and each status stays on one
+    // line (issue 15's screenshots: a character per line).
+    let smallest = phone
+        .js("return Math.min(...Array.from(document.querySelectorAll('#spc-x .level-label')).map(t => t.getBoundingClientRect().height));")
+        .await;
+    assert!(
+        smallest.as_f64().is_some_and(|h| h >= 10.0),
+        "the chart labels are at least 10 px tall on screen: {smallest}"
+    );
+    let lines = phone
+        .js("return Array.from(document.querySelectorAll('#spc-list .spc-status')).map(s => { const l = parseFloat(getComputedStyle(s).lineHeight) || 20; return Math.round(s.getBoundingClientRect().height / l); });")
+        .await;
+    assert!(
+        lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n.as_i64() == Some(1)),
+        "each status on one line: {lines}"
+    );
     phone.screenshot("03-spc-400px-zh").await;
     phone.close().await;
     println!("spc page screenshots: {}", artifacts.dir.display());
+}
+
+/// Kiosk links in a browser (issue 15): a supervisor mints one on the kiosk page (the link
+/// shown once), a TV opens it with no password and shows the plant's andon, live; the
+/// supervisor revokes it on the page and the TV's live board ends; the link then opens
+/// nothing. Screenshots under `<target>/test-artifacts/central-kiosk/`.
+#[tokio::test]
+async fn a_kiosk_link_opens_the_andon_on_a_tv_and_revoking_it_ends_it_in_a_browser() {
+    use protocol::{EventKind, MachineState};
+    let Some(tools) = BrowserTools::find() else {
+        return;
+    };
+    let artifacts = Artifacts::named("central-kiosk");
+    let tmp = temp_dir();
+    let central = Central::start(&tmp.path().join("central"), None).await;
+    let base = central.url();
+    let api = Api::of(&base);
+    let token = edge_with_line(&central, &api).await;
+    api.put(
+        "/api/v1/work-centers/CUT",
+        json!({"line": "L1", "station": "st-10"}),
+    )
+    .await;
+    api.put(
+        &format!("/api/v1/users/{SUPERVISOR}"),
+        json!({"display_name": "张伟", "roles": ["supervisor"], "plants": ["default"], "language": "zh",
+               "time_zone": "Asia/Shanghai", "password": FIRST_PASSWORD}),
+    )
+    .await;
+    let now = chrono::Utc::now();
+    post_floor_events(
+        &api,
+        &token,
+        &[floor_event(
+            1,
+            now - chrono::Duration::minutes(3),
+            "st-10",
+            EventKind::MachineStateChanged {
+                state: MachineState::Down,
+                reason: Some("JAM".into()),
+            },
+        )],
+    )
+    .await;
+
+    let driver = Chromedriver::start(&tools, &tmp.path().join("chromedriver.log")).await;
+    let open = |name, size| {
+        let profile: PathBuf = tmp.path().join(format!("chromium-{name}"));
+        Page::open(&driver, &tools, name, size, &artifacts, profile)
+    };
+    let sup = open("supervisor", (1280, 800)).await;
+    sup.goto(&format!("{base}/admin/kiosks")).await;
+    sup.loaded("/sign-in").await;
+    sup.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
+    sup.loaded("/admin/kiosks").await;
+    sup.type_into("kiosk-name", "二号车间 3 线上方").await;
+    sup.click("#create-kiosk").await;
+    let url = sup
+        .wait(
+            "the new link",
+            "const b = document.getElementById('new-kiosk'); \
+             return b && !b.hidden ? document.getElementById('new-kiosk-url').textContent : null;",
+        )
+        .await;
+    let url = url.as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{base}/kiosk/")), "{url}");
+    sup.screenshot("01-kiosk-link-minted-zh").await;
+    let links = api.get("/api/v1/kiosk-links").await;
+    assert_eq!(links["links"][0]["name"], "二号车间 3 线上方");
+    assert_eq!(links["links"][0]["created_by"], SUPERVISOR);
+
+    // ---- The TV opens the link: no sign-in, the andon of its plant, live.
+    let tv = open("tv", (1920, 1080)).await;
+    tv.goto(&url).await;
+    tv.loaded("/floor/andon").await;
+    let states = tv
+        .wait(
+            "the andon to be live",
+            "const s = document.getElementById('live-status'); \
+             if (!s || s.dataset.state !== 'live') return null; \
+             return Array.from(document.querySelectorAll('#board .station')).map(c => c.dataset.state);",
+        )
+        .await;
+    assert_eq!(states, json!(["down"]));
+    assert_eq!(tv.lang().await, "zh-CN");
+    tv.screenshot("02-andon-by-kiosk-link-zh").await;
+    tv.goto(&format!("{base}/floor/andon?lang=en")).await;
+    tv.loaded("/floor/andon").await;
+    tv.wait(
+        "the andon to be live",
+        "const s = document.getElementById('live-status'); return s && s.dataset.state === 'live' ? true : null;",
+    )
+    .await;
+    tv.screenshot("03-andon-by-kiosk-link-en").await;
+    // Nothing else is open to it.
+    tv.goto(&format!("{base}/floor/oee")).await;
+    tv.loaded("/floor/oee").await;
+    let refused = tv
+        .js("return document.getElementById('refused').textContent;")
+        .await;
+    assert!(
+        refused.as_str().is_some_and(|t| t.contains("kiosk")),
+        "{refused}"
+    );
+    tv.goto(&format!("{base}/floor/andon")).await;
+    tv.loaded("/floor/andon").await;
+    tv.wait(
+        "the andon to be live again",
+        "const s = document.getElementById('live-status'); return s && s.dataset.state === 'live' ? true : null;",
+    )
+    .await;
+
+    // ---- Revoked on the page: the TV's live board ends.
+    sup.goto(&format!("{base}/admin/kiosks")).await;
+    sup.loaded("/admin/kiosks").await;
+    let used = sup
+        .js("return document.querySelector('#kiosk-list tbody tr').dataset.state;")
+        .await;
+    assert_eq!(used, json!("live"));
+    sup.accept_confirms().await;
+    sup.click("#kiosk-list button.revoke-kiosk").await;
+    sup.wait(
+        "the link to show revoked",
+        "const r = document.querySelector('#kiosk-list tbody tr'); \
+         return r && r.dataset.state === 'revoked' ? true : null;",
+    )
+    .await;
+    sup.screenshot("04-kiosk-link-revoked-zh").await;
+    tv.wait(
+        "the TV's board to end",
+        "const s = document.getElementById('live-status'); return s && s.dataset.state === 'ended' ? true : null;",
+    )
+    .await;
+    tv.screenshot("05-andon-link-revoked-en").await;
+    tv.goto(&url).await;
+    let text = tv
+        .wait(
+            "the link to be refused",
+            "const p = document.getElementById('kiosk-refused'); return p ? p.textContent : null;",
+        )
+        .await;
+    assert!(text.as_str().is_some_and(|t| !t.is_empty()), "{text}");
+    tv.screenshot("06-kiosk-link-refused").await;
+    tv.close().await;
+    sup.close().await;
+    println!("kiosk page screenshots: {}", artifacts.dir.display());
 }

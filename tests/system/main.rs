@@ -6,6 +6,7 @@ mod central_pages;
 mod crash;
 mod delivery;
 mod demo;
+mod fleet;
 mod instances;
 mod mqtt;
 mod people;

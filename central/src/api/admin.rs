@@ -25,6 +25,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .post("/api/v1/edges", needs(EdgesManage), create_edge)
         .get("/api/v1/edges", needs(EdgesRead), list_edges)
+        .get("/api/v1/edges.csv", needs(EdgesRead), edges_csv)
         .post(
             "/api/v1/edges/{edge_id}/revoke",
             edge(EdgesManage),
@@ -216,13 +217,87 @@ async fn list_edges(
     }))
 }
 
+/// The columns of `GET /api/v1/edges.csv`.
+pub(crate) const EDGES_CSV_COLUMNS: [&str; 13] = [
+    "edge_id",
+    "agent_version",
+    "last_contact",
+    "backlog",
+    "oldest_unsent_at",
+    "oldest_unsent_age_s",
+    "clock_skew_ms",
+    "acked_seq",
+    "plan_version_published",
+    "plan_version_applied",
+    "quarantined",
+    "revoked",
+    "stale_backlog",
+];
+
+/// An unsent event older than this is what a plant cares about: the fleet page marks it,
+/// and the CSV's `stale_backlog` says so.
+pub const STALE_UNSENT_S: i64 = 15 * 60;
+
+/// `GET /api/v1/edges.csv`: the fleet, as `GET /api/v1/edges` lists it.
+async fn edges_csv(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<axum::response::Response, AppError> {
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let opt = |x: Option<i64>| x.map(|x| x.to_string()).unwrap_or_default();
+    let rows = visible_edges(&state, &p)
+        .await?
+        .into_iter()
+        .map(|e| {
+            vec![
+                spreadsheet_safe(e.edge_id.as_str()),
+                spreadsheet_safe(e.agent_version.as_deref().unwrap_or_default()),
+                time(e.last_contact),
+                e.reported_backlog
+                    .map(|b| b.to_string())
+                    .unwrap_or_default(),
+                time(e.oldest_unsent_at),
+                opt(e.oldest_unsent_age_s),
+                opt(e.clock_skew_ms),
+                e.acked_seq.0.to_string(),
+                e.plan_version_published.0.to_string(),
+                e.plan_version_applied.0.to_string(),
+                e.quarantined.to_string(),
+                e.revoked.to_string(),
+                e.oldest_unsent_age_s
+                    .is_some_and(|age| age > STALE_UNSENT_S)
+                    .to_string(),
+            ]
+        })
+        .collect();
+    super::floor::csv_attachment("edges.csv", &EDGES_CSV_COLUMNS, rows)
+}
+
+/// A cell a spreadsheet would read as a formula, with `'` before it.
+fn spreadsheet_safe(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
 /// The edges of the caller's plants (every edge for someone who sees every plant); the edge
-/// fleet page shows the same.
+/// fleet page shows the same. Each carries the age of its oldest unsent event as of now.
 pub(crate) async fn visible_edges(
     state: &AppState,
     p: &Principal,
 ) -> Result<Vec<crate::store::EdgeSummary>, AppError> {
+    let now = chrono::Utc::now();
     let mut edges = state.store().edges().await?;
+    for edge in &mut edges {
+        edge.oldest_unsent_age_s = edge
+            .oldest_unsent_at
+            .map(|at| (now - at).num_seconds().max(0));
+    }
     if p.read != crate::people::users::PlantScope::All {
         let mut visible = Vec::with_capacity(edges.len());
         for edge in edges {

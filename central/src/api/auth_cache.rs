@@ -40,13 +40,30 @@ pub(crate) enum Value {
     Plants(Arc<Vec<String>>),
 }
 
-#[derive(Default)]
 pub struct AuthCache {
     generation: AtomicU64,
     entries: Mutex<HashMap<Key, Value>>,
+    /// Told of every invalidation: what holds a credential's answer longer than a request
+    /// (a kiosk's live stream) looks again when it moves.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for AuthCache {
+    fn default() -> Self {
+        AuthCache {
+            generation: AtomicU64::new(0),
+            entries: Mutex::new(HashMap::new()),
+            changed: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl AuthCache {
+    /// Moves whenever the cache is invalidated (credentials may have changed).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
     /// The generation to read at: a value read from the store is kept only if no change
     /// happened in between.
     pub(crate) fn generation(&self) -> u64 {
@@ -79,8 +96,10 @@ impl AuthCache {
     /// Something may have changed: forget everything.
     pub fn invalidate(&self) {
         let mut entries = self.lock();
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         entries.clear();
+        drop(entries);
+        self.changed.send_replace(generation);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Value>> {

@@ -660,7 +660,9 @@ const LIVE_COALESCE: std::time::Duration = std::time::Duration::from_millis(100)
 /// The board as server-sent events: `event: board` with the board's JSON at once, then after
 /// every batch that changed the floor (at this instance or another on the same database), at
 /// most one per [`LIVE_COALESCE`], and every [`LIVE_REFRESH`]. The stream ends when central
-/// shuts down; the browser's `EventSource` reconnects by itself (`retry: 1000`).
+/// shuts down; the browser's `EventSource` reconnects by itself (`retry: 1000`). A kiosk's
+/// stream also ends, with `event: ended`, once its link is revoked: it looks again whenever
+/// credentials may have changed (here or at another instance) and before every board.
 async fn live(
     State(state): State<AppState>,
     p: Principal,
@@ -680,11 +682,19 @@ async fn live(
     let scope = p.read.clone();
     let plant = q.plant.clone();
     let updates = state.floor_updates();
+    let kiosk = match (&p.who, &p.session) {
+        (super::policy::Who::Kiosk { .. }, Some(session)) => Some(session.hash),
+        _ => None,
+    };
+    let credentials = state.auth_cache().subscribe();
     let stream = futures_util::stream::unfold(
-        (state, updates, true),
-        move |(state, mut updates, first)| {
+        (state, updates, credentials, true, false),
+        move |(state, mut updates, mut credentials, first, ended)| {
             let (scope, plant) = (scope.clone(), plant.clone());
             async move {
+                if ended {
+                    return None;
+                }
                 if !first {
                     tokio::select! {
                         changed = updates.changed() => {
@@ -693,9 +703,18 @@ async fn live(
                             }
                             tokio::time::sleep(LIVE_COALESCE).await;
                         }
+                        Ok(()) = credentials.changed(), if kiosk.is_some() => {}
                         () = tokio::time::sleep(LIVE_REFRESH) => {}
                         () = state.shutting_down() => return None,
                     }
+                }
+                if let Some(hash) = kiosk
+                    && matches!(state.store().kiosk_session(hash).await, Ok(None))
+                {
+                    let event = Event::default()
+                        .event("ended")
+                        .data("this kiosk link was revoked");
+                    return Some((Ok(event), (state, updates, credentials, false, true)));
                 }
                 let generation = *updates.borrow_and_update();
                 let shared = shared_board(&state, &scope, plant.as_deref(), generation).await;
@@ -708,7 +727,7 @@ async fn live(
                         .event("problem")
                         .data(e.body().error.message),
                 };
-                Some((Ok(event), (state, updates, false)))
+                Some((Ok(event), (state, updates, credentials, false, false)))
             }
         },
     );
@@ -1153,7 +1172,7 @@ async fn oee_csv(
 }
 
 /// A CSV document (a header, then `rows`) as an attachment named `filename`.
-fn csv_attachment(
+pub(crate) fn csv_attachment(
     filename: &'static str,
     header: &[&str],
     rows: Vec<Vec<String>>,

@@ -57,6 +57,7 @@ pub mod error;
 pub mod extract;
 pub mod floor;
 pub mod inventory;
+pub mod kiosk;
 pub mod master_data;
 pub mod openapi;
 pub mod operators;
@@ -418,6 +419,7 @@ pub fn routes() -> Routes {
         .merge(floor::routes())
         .merge(spc::routes())
         .merge(people::routes())
+        .merge(kiosk::routes())
         .merge(openapi::routes())
         .merge(audit::routes())
         .merge(crate::web::routes())

@@ -228,6 +228,7 @@ pub fn document() -> Value {
     edges_document_into(&mut document);
     mrp_document_into(&mut document);
     super::people::document_into(&mut document);
+    super::kiosk::document_into(&mut document);
     floor_document_into(&mut document);
     policies_into(&mut document);
     document
@@ -369,6 +370,11 @@ fn edges_document_into(document: &mut Value) {
     let error_ref = json!({"$ref": "#/components/responses/Error"});
     document["paths"]["/api/v1/edges"]["get"] = json!({"summary": "list edges", "tags": ["edges"],
         "responses": {"200": {"description": "{\"edges\": [EdgeSummary...]}", "content": {"application/json": {"schema": {"type": "object", "properties": {"edges": {"type": "array", "items": {"$ref": "#/components/schemas/EdgeSummary"}}}}}}}, "401": error_ref}});
+    document["paths"]["/api/v1/edges.csv"] = json!({
+        "get": {"summary": "the edge fleet as csv", "tags": ["edges"],
+            "description": format!("The edges of the caller's plants, as get /api/v1/edges lists them, one row each with the header `{}`. Times in RFC 3339 UTC; cells a spreadsheet would read as a formula start with `'`.", super::admin::EDGES_CSV_COLUMNS.join(",")),
+            "responses": {"200": {"description": "csv", "content": {"text/csv": {"schema": {"type": "string"}}}}, "401": error_ref, "403": error_ref}}
+    });
     document["paths"]["/api/v1/unassigned"] = json!({
         "get": {"summary": "parts counted and booked to no work order, per edge and station", "tags": ["edges"],
             "description": "Summed from the stored production reports that name no work order (a station no order's routing names, a complete order the plant stops counting); quarantined events left out. The edge's last status shows its own running figures per station (/api/v1/edges/{edge_id}/stations).",
@@ -425,6 +431,8 @@ fn edges_document_into(document: &mut Value) {
                     "plan_version_published": {"type": "integer"}, "plan_version_applied": {"type": "integer"},
                     "revoked": {"type": "boolean"},
                     "quarantined": {"type": "integer", "description": "events of this edge in quarantine"},
+                    "oldest_unsent_at": {"type": "string", "format": "date-time", "nullable": true, "description": "when the oldest event the edge has not had acknowledged was committed, on central's clock (the age the edge measured on its own clock, taken from when its last status came in); null when its last status said nothing is unsent, or from an agent that does not say"},
+                    "oldest_unsent_age_s": {"type": "integer", "nullable": true, "description": "how long ago oldest_unsent_at was when this answer was made, in seconds; the fleet page marks it past 900"},
                     "stations": {"$ref": "#/components/schemas/ReportedStations"}}},
                 "ReportedStations": {"type": "object", "required": ["reported_at", "edge_clock", "stations"], "description": "what runs on an edge's stations as its last status said (each status replaces the previous one)", "properties": {
                     "reported_at": {"type": "string", "format": "date-time", "description": "when central received the status: how fresh this is"},

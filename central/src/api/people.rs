@@ -113,6 +113,7 @@ fn me_of(p: &Principal, state: &AppState) -> Result<Me, AppError> {
         Who::Token { .. } => "token",
         Who::AdminToken => "admin_token",
         Who::Edge(_) => "edge",
+        Who::Kiosk { .. } => "kiosk",
     };
     let limits = state.session_limits();
     let session = p.session.is_some();

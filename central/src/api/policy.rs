@@ -44,6 +44,18 @@ pub const SESSION_COOKIE: &str = "mes_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Personal API tokens start with this, so central knows where to look them up.
 pub const PERSONAL_TOKEN_PREFIX: &str = "mes_pat_";
+/// A kiosk session's id (in the session cookie) starts with this ([`crate::store::kiosk`]).
+pub const KIOSK_SESSION_PREFIX: &str = "mes_kiosk_";
+
+/// All a kiosk session may call, as `METHOD /route/template`: its plant's andon and board
+/// (pages and their data) and who it is. Every other route refuses it with 403, whatever
+/// its permission; the assets and the other public routes answer it as anyone.
+pub const KIOSK_ROUTES: &[&str] = &[
+    "GET /floor/andon",
+    "GET /floor",
+    "GET /api/v1/floor/board",
+    "GET /api/v1/floor/live",
+];
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +288,10 @@ pub enum Who {
     /// The bootstrap admin token: the first administrator.
     AdminToken,
     Edge(EdgeId),
+    /// A shop-floor TV signed in with a kiosk link: reads its plant's andon only.
+    Kiosk {
+        link_id: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -290,7 +306,7 @@ impl Principal {
         match &self.who {
             Who::User { login } | Who::Token { login, .. } => Some(login),
             Who::AdminToken => Some(BOOTSTRAP_ADMIN),
-            Who::Edge(_) => None,
+            Who::Edge(_) | Who::Kiosk { .. } => None,
         }
     }
 
@@ -302,6 +318,7 @@ impl Principal {
             Who::Token { login, token_id } => format!("{login}/token:{token_id}"),
             Who::AdminToken => format!("{BOOTSTRAP_ADMIN} (admin token)"),
             Who::Edge(edge) => format!("edge:{}", edge.as_str()),
+            Who::Kiosk { link_id } => format!("kiosk:{link_id}"),
         }
     }
 
@@ -445,6 +462,9 @@ async fn authenticate(
         return Ok(None);
     };
     let hash = hash_token(id);
+    if id.starts_with(KIOSK_SESSION_PREFIX) {
+        return kiosk(state, hash, address).await.map(Some);
+    }
     let cache = state.auth_cache();
     let key = Key::Session(hash);
     let (session, user) = match cache.get(&key) {
@@ -500,6 +520,56 @@ async fn authenticate(
         csrf: session.csrf.clone(),
     });
     Ok(Some(principal))
+}
+
+/// A TV's kiosk session: its link's plant to read, the andon and board only
+/// ([`KIOSK_ROUTES`]), nothing to change. Not cached: a revoked link's sessions are gone from
+/// the store at once, and a TV makes few requests (a page, then one live stream).
+async fn kiosk(
+    state: &AppState,
+    hash: [u8; 32],
+    address: Option<String>,
+) -> Result<Principal, AppError> {
+    let Some(link) = state.store().kiosk_session(hash).await? else {
+        return Err(AppError::unauthorized(
+            "this kiosk session has ended (its link was revoked); open a new kiosk link",
+        ));
+    };
+    Ok(kiosk_principal(link, hash, address))
+}
+
+/// The principal of a kiosk session of `link`.
+pub fn kiosk_principal(
+    link: crate::store::kiosk::KioskLink,
+    hash: [u8; 32],
+    address: Option<String>,
+) -> Principal {
+    let user = User {
+        login: format!("kiosk:{}", link.link_id),
+        display_name: link.name.clone(),
+        language: Language::parse(&link.language).unwrap_or_default(),
+        time_zone: link.time_zone.clone(),
+        plants: vec![link.plant.clone()],
+        roles: vec![Role::Kiosk],
+        manager: None,
+        badge: None,
+        active: true,
+    };
+    Principal {
+        who: Who::Kiosk {
+            link_id: link.link_id,
+        },
+        permissions: Permissions::of(&[Permission::FloorRead]),
+        read: PlantScope::Only(vec![link.plant]),
+        write: PlantScope::Only(Vec::new()),
+        user: Some(Arc::new(user)),
+        session: Some(SessionRef {
+            hash,
+            // A kiosk changes nothing: no change it sends is taken, whatever it carries.
+            csrf: String::new(),
+        }),
+        address,
+    }
 }
 
 fn session_over() -> AppError {
@@ -685,6 +755,7 @@ pub fn actor(p: &Principal, operation: String) -> Option<Actor> {
         Who::User { login } => (ActorKind::User, login.clone()),
         Who::Token { login, token_id } => (ActorKind::Token, format!("{login}/{token_id}")),
         Who::AdminToken => (ActorKind::AdminToken, BOOTSTRAP_ADMIN.to_owned()),
+        Who::Kiosk { link_id } => (ActorKind::Kiosk, link_id.clone()),
         Who::Edge(_) => return None,
     };
     Some(Actor::new(kind, id, operation).with_address(p.address.clone()))
@@ -724,6 +795,31 @@ async fn check(
         }
         Err(e) => return Err(e),
     };
+    if let Some(p) = &principal
+        && matches!(p.who, Who::Kiosk { .. })
+        && policy.access != Access::Public
+        && !KIOSK_ROUTES.contains(&operation.as_str())
+    {
+        tracing::warn!(who = %p.name(), %operation, "kiosk refused");
+        state.metrics().denied();
+        if let Some(actor) = actor(p, operation.clone()) {
+            state
+                .audit(NewAuditEntry {
+                    actor,
+                    action: actions::DENIED.to_owned(),
+                    entity: "route".to_owned(),
+                    entity_id: Some(operation),
+                    before: None,
+                    after: Some(serde_json::json!({"kiosk": "andon and board only"})),
+                })
+                .await;
+        }
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "kiosk_only",
+            "a kiosk link shows its plant's andon and board only; sign in as a person for anything else",
+        ));
+    }
     let principal = match (policy.access, principal) {
         (Access::Public, p) => p,
         (_, None) => {

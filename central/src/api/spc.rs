@@ -50,6 +50,11 @@ pub fn routes() -> Routes {
             needs(FloorManage).on(Record::SpcCharacteristic, "characteristic"),
             rebaseline,
         )
+        .post(
+            "/api/v1/spc/characteristics/{characteristic}/retire",
+            needs(FloorManage).on(Record::SpcCharacteristic, "characteristic"),
+            retire,
+        )
         .get(
             "/api/v1/spc/charts/{characteristic}",
             needs(FloorRead).on(Record::SpcCharacteristic, "characteristic"),
@@ -196,6 +201,31 @@ async fn put_characteristics(
             None => {}
         }
     }
+    // The item a characteristic names is one of the master data's: a typo would chart
+    // nothing, ever.
+    let mut items: Vec<String> = body
+        .characteristics
+        .iter()
+        .map(|c| c.item.clone())
+        .collect();
+    items.sort();
+    items.dedup();
+    let missing = state.store().missing_items(items).await?;
+    if !missing.is_empty() {
+        let named: Vec<String> = body
+            .characteristics
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| missing.contains(&c.item))
+            .map(|(i, c)| {
+                format!(
+                    "characteristics[{i}].item: no item {:?} in the master data; expected one made with put /api/v1/items/{{item}} or the items import",
+                    c.item
+                )
+            })
+            .collect();
+        return Err(AppError::bad_request(named.join("; ")));
+    }
     let stored = state
         .store()
         .put_spc_characteristics(body.characteristics)
@@ -242,6 +272,34 @@ async fn rebaseline(
     Ok(axum::Json(state.store().rebaseline_spc(c.id).await?))
 }
 
+/// `POST /api/v1/spc/characteristics/{id}/retire`: by those who may change its plant (an
+/// every-plant one: those who change every plant). Its open alarms close and leave the
+/// edges' terminals in their next plans; its chart stays, read-only.
+async fn retire(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<SpcCharacteristic>, AppError> {
+    let c = seen_characteristic(&state, &p.read, &id).await?;
+    match &c.spec.plant {
+        Some(plant) => p.check_plant(plant)?,
+        None if p.write != PlantScope::All => {
+            return Err(AppError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "a characteristic of every plant is retired by those who may change every \
+                 plant's records",
+            ));
+        }
+        None => {}
+    }
+    let retired = state.store().retire_spc(c.id, p.name()).await?;
+    for plan in &retired.plans {
+        state.notify_plan(&plan.edge_id, plan.version);
+    }
+    Ok(axum::Json(retired.value))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChartQuery {
@@ -258,10 +316,14 @@ pub enum Status {
     InControl,
     /// It has open alarms.
     Alarm,
+    /// Retired: it charts nothing more; its chart is kept.
+    Retired,
 }
 
 pub fn status_of(c: &SpcCharacteristic) -> Status {
-    if c.open_alarms > 0 {
+    if c.retired_at.is_some() {
+        Status::Retired
+    } else if c.open_alarms > 0 {
         Status::Alarm
     } else if c.limits.is_none() {
         Status::Baseline
@@ -397,11 +459,14 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "description": "Each with its specification, subgroup size, baseline, frozen control limits (`limits`, null while `baseline_points` of `baseline` are collected), points so far, values of the subgroup being filled (`pending`) and open alarms.",
                 "responses": {"200": list, "401": error}},
             "put": {"summary": "make or change characteristics, all or none", "tags": ["spc"],
-                "description": "Keyed by plant (absent: every plant), item, operation (absent: any) and name (what the edges send as `characteristic` of `measurement`). A measurement is charted on the characteristic of its name and the item of its work order (the event's, else what the station runs), the plant's before an every-plant one, the operation's before an any-operation one. `subgroup_size` 1 is I-MR (individuals), 2 to 10 X-bar/R; `baseline` (2 to 100, default 25) subgroups freeze the control limits. `lsl` < `usl`, `target` between them. The subgroup size of one with points cannot change (409). Every problem is named in the 400.",
+                "description": "Keyed by plant (absent: every plant), item, operation (absent: any) and name (what the edges send as `characteristic` of `measurement`). A measurement is charted on the characteristic of its name and the item of its work order (the event's, else what the station runs), the plant's before an every-plant one, the operation's before an any-operation one. `subgroup_size` 1 is I-MR (individuals), 2 to 10 X-bar/R; `baseline` (2 to 100, default 25) subgroups freeze the control limits. `lsl` < `usl`, `target` between them. The item must be one of the master data's (400 naming it). The subgroup size of one with points cannot change (409). Putting a retired one brings it back. Every problem is named in the 400.",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["characteristics"], "properties": {"characteristics": {"type": "array", "items": {"$ref": "#/components/schemas/SpcCharacteristicSpec"}}}}}}},
                 "responses": {"200": list, "400": error, "401": error, "403": error, "404": error, "409": error}}},
         "/api/v1/spc/characteristics/{characteristic}/rebaseline": {"post": {"summary": "unfreeze a characteristic's control limits", "tags": ["spc"],
-            "description": "The next `baseline` points (from the next one) freeze new limits; until then no rule is checked.",
+            "description": "The next `baseline` points (from the next one) freeze new limits; until then no rule is checked. A retired characteristic is not rebaselined (409).",
+            "parameters": [id], "responses": {"200": one, "401": error, "403": error, "404": error, "409": error}}},
+        "/api/v1/spc/characteristics/{characteristic}/retire": {"post": {"summary": "retire a characteristic: no more measurements charted, its chart kept read-only", "tags": ["spc"],
+            "description": "Characteristics are retired, not deleted: their points and alarms are quality records. A retired one (`retired_at`, `retired_by`) charts no measurement and raises no alarm; its open alarms are closed as acknowledged by the caller and leave the edges' terminals with their next plans; its chart and alarms stay readable. Who: `floor.manage` for its plant (an every-plant one: those who change every plant). Putting its plant, item, operation and name again brings it back with its history and limits. Recorded in the audit trail; retiring a retired one changes nothing.",
             "parameters": [id], "responses": {"200": one, "401": error, "403": error, "404": error}}},
         "/api/v1/spc/charts/{characteristic}": {"get": {"summary": "a characteristic's chart: points, limits, rule violations and capability", "tags": ["spc"],
             "description": "Points oldest first: `value` is the subgroup's mean (or the individual), `range` its range (or the moving range), `rules` the Western Electric rules 1-4 violated at it (checked against the frozen limits as each point arrives), `baseline` whether the frozen limits came from it. `capability`: Cp and Cpk with the limits' within sigma, Pp and Ppk with the overall sigma, over the values of the points shown; null until the limits are frozen.",
@@ -441,6 +506,11 @@ pub fn document_into(document: &mut serde_json::Value) {
             ("points", json!({"type": "integer"})),
             ("pending", json!({"type": "integer"})),
             ("open_alarms", json!({"type": "integer"})),
+            (
+                "retired_at",
+                json!({"type": ["string", "null"], "format": "date-time", "description": "when it was retired; null while in use"}),
+            ),
+            ("retired_by", json!({"type": ["string", "null"]})),
         ] {
             map.insert(k.into(), v);
         }

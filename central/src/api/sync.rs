@@ -354,6 +354,18 @@ async fn post_status(
         })
         .map_err(|v| AppError::bad_request(v.to_string()))?;
     check_stations(&status.stations)?;
+    if let Some(oldest) = status.oldest_unsent_at {
+        // On the edge's own clock: from 2000 to a day after the status's clock (a clock
+        // stepped back a little is believed; central counts such an event as just now).
+        bounds::TimeWindow::around(status.clock, chrono::TimeDelta::days(1))
+            .check("oldest_unsent_at", oldest)
+            .map_err(|v| {
+                AppError::bad_request(format!(
+                    "{v} (the status's clock is {}); an agent leaves out a time it cannot vouch for",
+                    status.clock.to_rfc3339()
+                ))
+            })?;
+    }
     let received_at = Utc::now();
     let clock_skew_ms = (status.clock - received_at).num_milliseconds();
     state

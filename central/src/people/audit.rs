@@ -40,15 +40,18 @@ pub enum ActorKind {
     AdminToken,
     /// Central itself: the command line, migrations (`id`: what ran).
     System,
+    /// A shop-floor TV signed in with a kiosk link (`id`: the link's id).
+    Kiosk,
 }
 
 impl ActorKind {
-    pub const ALL: [ActorKind; 5] = [
+    pub const ALL: [ActorKind; 6] = [
         ActorKind::User,
         ActorKind::Token,
         ActorKind::Edge,
         ActorKind::AdminToken,
         ActorKind::System,
+        ActorKind::Kiosk,
     ];
 
     /// The name stored in `audit_log.actor_kind` and used in queries.
@@ -59,6 +62,7 @@ impl ActorKind {
             ActorKind::Edge => "edge",
             ActorKind::AdminToken => "admin_token",
             ActorKind::System => "system",
+            ActorKind::Kiosk => "kiosk",
         }
     }
 

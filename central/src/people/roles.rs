@@ -67,6 +67,7 @@ permissions! {
     UsersRead = "users.read": "see users, their roles and plants",
     UsersManage = "users.manage": "create, change, disable users, reset passwords, import users",
     AuditRead = "audit.read": "read and export the audit trail",
+    KiosksManage = "kiosks.manage": "mint, list and revoke kiosk links: a shop-floor TV that opens one shows its plant's andon, signed in without a password",
 }
 
 /// A set of permissions as bits (there are fewer than 64).
@@ -270,6 +271,7 @@ impl Role {
                 FloorManage,
                 UsersRead,
                 AuditRead,
+                KiosksManage,
             ])),
             Role::Supervisor => reads.union(Permissions::of(&[
                 EdgesRead,
@@ -279,6 +281,7 @@ impl Role {
                 MrpRead,
                 OperatorsManage,
                 FloorManage,
+                KiosksManage,
             ])),
             Role::Planner => reads.union(Permissions::of(&[
                 EdgesRead,

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod erp;
 pub mod floor;
 pub mod inventory;
+pub mod kiosk;
 pub mod mrp;
 pub mod operators;
 pub mod people;
@@ -23,6 +24,7 @@ pub use audit::{AuditEntry, AuditQuery, AuditStore, NewAuditEntry};
 pub use erp::{ErpStore, ImportSummary, MasterData};
 pub use floor::FloorStore;
 pub use inventory::InventoryStore;
+pub use kiosk::KioskStore;
 pub use mrp::MrpStore;
 pub use operators::OperatorStore;
 pub use people::PeopleStore;
@@ -153,10 +155,29 @@ pub struct EdgeSummary {
     /// Events of this edge central holds in quarantine (`GET /api/v1/quarantine?edge=`).
     #[serde(default)]
     pub quarantined: u64,
+    /// When the oldest event the edge has not had acknowledged was committed, on central's
+    /// clock (the edge's time corrected by the skew of its status), as its last status said;
+    /// null when nothing is unsent or the agent does not say.
+    #[serde(default)]
+    pub oldest_unsent_at: Option<DateTime<Utc>>,
+    /// How long ago that was, in whole seconds, when this answer was made.
+    #[serde(default)]
+    pub oldest_unsent_age_s: Option<i64>,
     /// What runs on each of its stations, as its last status said; absent until the edge
     /// sends a status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stations: Option<ReportedStations>,
+}
+
+/// When the oldest unsent event of `status` was committed, on central's clock: the age the
+/// edge measured on its own clock (`status.clock - oldest_unsent_at`) taken from
+/// `received_at`, so a skewed edge clock does not make it older or younger. An event the
+/// edge stamped after its status's clock (its clock stepped back) counts as just now.
+/// Central refuses a time out of bounds before this (`api::sync`).
+pub fn oldest_unsent_at(status: &EdgeStatus, received_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let oldest = status.oldest_unsent_at?;
+    let age = (status.clock - oldest).max(chrono::TimeDelta::zero());
+    received_at.checked_sub_signed(age)
 }
 
 /// What runs on an edge's stations, as one status reported it, and when.
@@ -289,6 +310,7 @@ pub trait Store:
     + FloorStore
     + SpcStore
     + PeopleStore
+    + KioskStore
     + TraceStore
     + Send
     + Sync

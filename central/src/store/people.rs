@@ -58,6 +58,8 @@ pub enum Record {
     /// An SPC characteristic by id (one of every plant has none: the handler answers).
     SpcCharacteristic,
     SpcAlarm,
+    /// A kiosk link by id ([`crate::store::kiosk`]).
+    KioskLink,
 }
 
 impl Record {
@@ -75,6 +77,7 @@ impl Record {
             Record::LedgerEntry => "ledger entry",
             Record::SpcCharacteristic => "spc characteristic",
             Record::SpcAlarm => "spc alarm",
+            Record::KioskLink => "kiosk link",
         }
     }
 }

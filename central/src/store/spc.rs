@@ -57,6 +57,10 @@ pub struct SpcCharacteristic {
     pub pending: u64,
     /// Open (unacknowledged) alarms.
     pub open_alarms: u64,
+    /// When it was retired, and by whom: it takes no more measurements and raises no alarm;
+    /// its chart and alarms stay, read-only. Absent while it is in use.
+    pub retired_at: Option<DateTime<Utc>>,
+    pub retired_by: Option<String>,
 }
 
 /// One point of a chart: a subgroup's mean and range, or an individual and its moving range.
@@ -115,8 +119,22 @@ pub trait SpcStore: Send + Sync + 'static {
         specs: Vec<CharacteristicSpec>,
     ) -> Result<Vec<SpcCharacteristic>, StoreError>;
 
-    /// Unfreezes the limits: the next `baseline` points freeze new ones.
+    /// Unfreezes the limits: the next `baseline` points freeze new ones. A retired
+    /// characteristic is not rebaselined (409).
     async fn rebaseline_spc(&self, id: u64) -> Result<SpcCharacteristic, StoreError>;
+
+    /// Retires a characteristic: ingest charts no more measurements on it, and its open
+    /// alarms are closed as acknowledged by `by` (so the edges' next plans drop them); its
+    /// points and alarms stay, read-only. Retiring a retired one changes nothing. Putting
+    /// its `(plant, item, operation, name)` again brings it back, history and limits kept.
+    async fn retire_spc(
+        &self,
+        id: u64,
+        by: String,
+    ) -> Result<super::work_orders::Changed<SpcCharacteristic>, StoreError>;
+
+    /// The items of `items` the master data does not hold.
+    async fn missing_items(&self, items: Vec<String>) -> Result<Vec<String>, StoreError>;
 
     /// The last `limit` points of a characteristic, oldest first.
     async fn spc_points(&self, id: u64, limit: u64) -> Result<Vec<SpcPoint>, StoreError>;

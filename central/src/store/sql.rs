@@ -16,6 +16,7 @@ pub mod db;
 mod erp;
 pub mod floor;
 mod inventory;
+mod kiosk;
 mod mrp;
 mod operators;
 mod people;
@@ -240,6 +241,8 @@ impl SqlStore {
         stock::add_columns(&writer)?;
         people::add_columns(&writer)?;
         floor::add_columns(&writer)?;
+        stations::add_columns(&writer)?;
+        spc::add_columns(&writer)?;
         first_epoch(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
@@ -459,7 +462,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 13] {
+fn schemas() -> [&'static str; 14] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -473,6 +476,7 @@ fn schemas() -> [&'static str; 13] {
         floor::SCHEMA,
         spc::SCHEMA,
         people::SCHEMA,
+        kiosk::SCHEMA,
         audit::SCHEMA,
     ]
 }
@@ -924,7 +928,7 @@ impl Store for SqlStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let n = tx.execute(
                 "UPDATE edges SET last_contact = ?2, reported_backlog = ?3, clock_skew_ms = ?4,
-                        agent_version = ?5, plan_version_applied = ?6
+                        agent_version = ?5, plan_version_applied = ?6, oldest_unsent_at = ?7
                  WHERE edge_id = ?1",
                 params![
                     status.edge_id.as_str(),
@@ -933,6 +937,7 @@ impl Store for SqlStore {
                     clock_skew_ms,
                     status.agent_version,
                     to_i64(status.plan_version.0)?,
+                    crate::store::oldest_unsent_at(&status, received_at).map(ts),
                 ],
             )?;
             if n == 0 {
@@ -978,7 +983,8 @@ impl Store for SqlStore {
                         e.clock_skew_ms, e.agent_version,
                         (SELECT MAX(p.version) FROM plans p WHERE p.edge_id = e.edge_id),
                         e.plan_version_applied, e.revoked,
-                        (SELECT COUNT(*) FROM quarantine q WHERE q.edge_id = e.edge_id)
+                        (SELECT COUNT(*) FROM quarantine q WHERE q.edge_id = e.edge_id),
+                        e.oldest_unsent_at
                  FROM edges e ORDER BY e.edge_id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -993,6 +999,7 @@ impl Store for SqlStore {
                     r.get::<_, i64>(7)?,
                     r.get::<_, bool>(8)?,
                     r.get::<_, i64>(9)?,
+                    r.get::<_, Option<String>>(10)?,
                 ))
             })?;
             let mut stations = stations::all(conn)?;
@@ -1009,6 +1016,7 @@ impl Store for SqlStore {
                     applied,
                     revoked,
                     quarantined,
+                    oldest_unsent,
                 ) = row?;
                 edges.push(EdgeSummary {
                     edge_id: EdgeId(id.clone()),
@@ -1021,6 +1029,8 @@ impl Store for SqlStore {
                     plan_version_applied: PlanVersion(to_u64(applied)),
                     revoked,
                     quarantined: to_u64(quarantined),
+                    oldest_unsent_at: oldest_unsent.as_deref().map(parse_ts).transpose()?,
+                    oldest_unsent_age_s: None,
                     stations: stations.remove(&id),
                 });
             }

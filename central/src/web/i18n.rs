@@ -193,6 +193,61 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("edge_silent", "已失联", "silent"),
     ("plan_behind", "未更新", "behind"),
     ("revoked", "已吊销", "revoked"),
+    ("oldest_unsent", "最早未发送", "Oldest unsent"),
+    ("spc_retired", "已停用", "retired"),
+    ("spc_retire", "停用", "Retire"),
+    (
+        "spc_retired_note",
+        "已停用：不再记录测量值，图表仅供查看。停用于",
+        "Retired: no more measurements are charted; the chart is kept read-only. Retired",
+    ),
+    (
+        "spc_confirm_retire",
+        "停用特性“{name}”？它的未处理报警将关闭，图表保留只读。",
+        "Retire the characteristic “{name}”? Its open alarms close; its chart stays, read-only.",
+    ),
+    (
+        "kiosk_refused_title",
+        "看板链接无效",
+        "Kiosk link not valid",
+    ),
+    ("nav_kiosks", "看板终端链接", "Kiosk links"),
+    ("kiosks_title", "看板终端链接", "Kiosk links"),
+    (
+        "kiosks_intro",
+        "在车间电视上打开看板链接，即以只读方式显示该工厂的安灯看板，无需输入密码。吊销链接会立即让该电视退出。",
+        "Open a kiosk link on a shop-floor TV and it shows that plant's andon, read-only, with no password typed. Revoking a link signs its TV out at once.",
+    ),
+    ("create_kiosk_link", "创建看板链接", "Create kiosk link"),
+    ("kiosk_name", "名称（哪台电视）", "Name (which TV)"),
+    ("created_by", "创建人", "Created by"),
+    ("no_kiosk_links", "还没有看板链接。", "No kiosk links yet."),
+    (
+        "kiosk_link_once",
+        "在电视上打开此链接。它只显示这一次，请现在复制：",
+        "Open this link on the TV. It is shown this once only; copy it now:",
+    ),
+    (
+        "kiosk_confirm_revoke",
+        "吊销看板链接“{name}”？该电视将立即退出。",
+        "Revoke the kiosk link “{name}”? Its TV is signed out at once.",
+    ),
+    (
+        "kiosk_link_invalid",
+        "此看板链接无法打开：它可能已被吊销或输入有误。请向主管索取新链接。",
+        "This kiosk link does not open: it may have been revoked or mistyped. Ask a supervisor for a new link.",
+    ),
+    (
+        "kiosk_session_ended",
+        "此看板终端已退出：它的链接已被吊销。请向主管索取新链接。",
+        "This kiosk is signed out: its link was revoked. Ask a supervisor for a new link.",
+    ),
+    ("unsent_overdue", "积压过久", "overdue"),
+    ("nothing_unsent", "无", "none"),
+    ("age_s", "{n} 秒前", "{n} s ago"),
+    ("age_min", "{n} 分钟前", "{n} min ago"),
+    ("age_h", "{n} 小时前", "{n} h ago"),
+    ("age_d", "{n} 天前", "{n} days ago"),
     ("nav_plants_side", "各厂对比", "Plants side by side"),
     (
         "plants_side_title",
@@ -650,6 +705,9 @@ pub fn permission(language: Language, permission: Permission) -> &'static str {
         UsersRead => "查看用户、其角色和工厂",
         UsersManage => "创建、修改、停用用户，重置密码，导入用户",
         AuditRead => "查看和导出审计记录",
+        KiosksManage => {
+            "创建、查看和吊销看板终端链接：车间电视打开链接即显示本厂安灯看板，无需输入密码"
+        }
     };
     pick(language, zh, permission.describe())
 }

@@ -87,6 +87,7 @@ pub fn routes() -> Routes {
         .get("/floor/oee", needs(FloorRead), floor_oee)
         .get("/floor/plants", needs(FloorRead), floor_plants)
         .get("/floor/edges", needs(EdgesRead), floor_edges)
+        .get("/admin/kiosks", needs(KiosksManage), kiosks)
         .merge(work_orders::routes())
         .merge(trace::routes())
         .merge(spc::routes())
@@ -165,6 +166,17 @@ impl T {
             .to_string()
     }
 
+    /// How long ago, in the largest whole unit: `45 s ago`, `12 min ago`, `3 h ago`.
+    pub fn ago(&self, seconds: i64) -> String {
+        let s = seconds.max(0);
+        match s {
+            0..60 => self.fill("age_s", "n", s),
+            60..3_600 => self.fill("age_min", "n", s / 60),
+            3_600..86_400 => self.fill("age_h", "n", s / 3_600),
+            _ => self.fill("age_d", "n", s / 86_400),
+        }
+    }
+
     pub fn opt_time(&self, at: &Option<DateTime<Utc>>) -> String {
         match at {
             Some(at) => self.time(at),
@@ -213,7 +225,7 @@ impl Ctx {
         let t = T::new(lang, zone);
         let mut nav = Vec::new();
         if let Some(p) = principal {
-            let links: [(&str, &str, Option<Permission>); 12] = [
+            let links: [(&str, &str, Option<Permission>); 13] = [
                 (
                     "/floor/plants",
                     "nav_plants_side",
@@ -233,6 +245,11 @@ impl Ctx {
                 ("/admin/users", "nav_users", Some(Permission::UsersRead)),
                 ("/admin/roles", "nav_roles", None),
                 ("/admin/plants", "nav_plants", Some(Permission::PlantsRead)),
+                (
+                    "/admin/kiosks",
+                    "nav_kiosks",
+                    Some(Permission::KiosksManage),
+                ),
                 ("/audit", "nav_audit", Some(Permission::AuditRead)),
             ];
             for (href, key, needs) in links {
@@ -391,6 +408,13 @@ pub async fn refused(
     headers: &HeaderMap,
     error: AppError,
 ) -> Response {
+    if error.status == StatusCode::UNAUTHORIZED
+        && cookie(headers, crate::api::policy::SESSION_COOKIE)
+            .is_some_and(|id| id.starts_with(crate::api::policy::KIOSK_SESSION_PREFIX))
+    {
+        // A TV whose link was revoked: it has no one to sign in as.
+        return kiosk_page(headers, StatusCode::UNAUTHORIZED, true);
+    }
     if error.status == StatusCode::UNAUTHORIZED {
         let target = uri
             .path_and_query()
@@ -432,11 +456,54 @@ pub async fn refused(
     ctx.respond(error.status, page.render())
 }
 
+#[derive(Template)]
+#[template(path = "kiosk_refused.html")]
+struct KioskRefusedPage {
+    t: T,
+    shell: Shell,
+    /// A session that ended (its link revoked), rather than a link that does not open.
+    ended: bool,
+}
+
+fn kiosk_page(headers: &HeaderMap, status: StatusCode, ended: bool) -> Response {
+    // Its language links go to the sign-in page: the address it came to (a link's token)
+    // is not echoed back.
+    let ctx = Ctx::new(None, &Uri::from_static("/sign-in"), headers, "");
+    let page = KioskRefusedPage {
+        t: ctx_t(&ctx),
+        shell: ctx_shell(&ctx),
+        ended,
+    };
+    ctx.respond(status, page.render())
+}
+
+/// A kiosk link that does not open (never made, mistyped or revoked: one answer for all, so
+/// a guess learns nothing): 404, as for any record one may not have, with a page that says
+/// to ask for a new link.
+pub fn kiosk_refused(headers: &HeaderMap) -> Response {
+    kiosk_page(headers, StatusCode::NOT_FOUND, false)
+}
+
+/// `303 See Other` to a path of this site, with the pages' security headers.
+pub fn see_other(to: &str) -> Response {
+    redirect(to)
+}
+
+/// A query parameter's value, percent-encoded.
+pub fn encode_query(value: &str) -> String {
+    encode(value).replace('/', "%2F")
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pages
 
 async fn home(MaybePrincipal(p): MaybePrincipal) -> Response {
-    redirect(if p.is_some() { "/account" } else { "/sign-in" })
+    redirect(match p.map(|p| p.who) {
+        // A TV signed in with a kiosk link has the andon and nothing else.
+        Some(Who::Kiosk { .. }) => "/floor/andon",
+        Some(_) => "/account",
+        None => "/sign-in",
+    })
 }
 
 #[derive(Template)]
@@ -1508,6 +1575,67 @@ async fn floor_plants(
     Ok(ctx.respond(StatusCode::OK, page.render()))
 }
 
+/// One kiosk link as its page lists it.
+pub struct KioskRow {
+    pub link_id: String,
+    pub name: String,
+    pub plant: String,
+    pub created_by: String,
+    pub created: String,
+    pub last_used: String,
+    pub last_used_from: String,
+    pub live: bool,
+    pub revoked: String,
+}
+
+#[derive(Template)]
+#[template(path = "kiosks.html")]
+struct KiosksPage {
+    t: T,
+    shell: Shell,
+    /// The plants one may mint a link for.
+    plants: Vec<PlantChoice>,
+    links: Vec<KioskRow>,
+}
+
+/// `GET /admin/kiosks`: the kiosk links of one's plants; mint and revoke through the API.
+async fn kiosks(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/admin/kiosks");
+    let t = ctx_t(&ctx);
+    let (plants, _) = plant_choices(&state, &p, None).await?;
+    let plants = plants
+        .into_iter()
+        .filter(|x| p.write.contains(&x.plant))
+        .collect();
+    let links = crate::api::kiosk::visible_links(&state, &p)
+        .await?
+        .into_iter()
+        .map(|k| KioskRow {
+            created: t.time(&k.created_at),
+            last_used: t.opt_time(&k.last_used_at),
+            last_used_from: k.last_used_from.unwrap_or_default(),
+            live: k.revoked_at.is_none(),
+            revoked: k.revoked_at.map(|at| t.time(&at)).unwrap_or_default(),
+            link_id: k.link_id,
+            name: k.name,
+            plant: k.plant,
+            created_by: k.created_by,
+        })
+        .collect();
+    let page = KiosksPage {
+        shell: ctx_shell(&ctx),
+        plants,
+        links,
+        t,
+    };
+    Ok(ctx.respond(StatusCode::OK, page.render()))
+}
+
 /// One edge as the fleet page lists it.
 pub struct EdgeRow {
     pub edge_id: String,
@@ -1516,6 +1644,11 @@ pub struct EdgeRow {
     /// Silent for longer than [`STALE_EDGE_S`].
     pub stale: bool,
     pub backlog: String,
+    /// When the oldest unsent event was committed, and how long ago (empty: none unsent).
+    pub oldest_unsent: String,
+    pub oldest_unsent_age: String,
+    /// Older than [`crate::api::admin::STALE_UNSENT_S`].
+    pub unsent_overdue: bool,
     pub clock_skew: String,
     pub acked_seq: u64,
     pub plan_published: u64,
@@ -1557,6 +1690,16 @@ async fn floor_edges(
             backlog: e
                 .reported_backlog
                 .map_or_else(|| "–".into(), |b| b.to_string()),
+            oldest_unsent: match (e.oldest_unsent_at, e.reported_backlog) {
+                (Some(at), _) => t.time(&at),
+                (None, Some(0)) => t.t("nothing_unsent").to_owned(),
+                // No status yet, or an agent that does not say.
+                (None, _) => "–".to_owned(),
+            },
+            oldest_unsent_age: e.oldest_unsent_age_s.map(|s| t.ago(s)).unwrap_or_default(),
+            unsent_overdue: e
+                .oldest_unsent_age_s
+                .is_some_and(|s| s > crate::api::admin::STALE_UNSENT_S),
             clock_skew: e
                 .clock_skew_ms
                 .map_or_else(|| "–".into(), |ms| format!("{:+.1} s", ms as f64 / 1000.0)),

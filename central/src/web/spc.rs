@@ -91,6 +91,10 @@ pub struct Shown {
     pub capability: Vec<Figure>,
     pub api_href: String,
     pub n_points: usize,
+    /// The caller may retire it (`floor.manage`, its plant theirs) and it is in use.
+    pub can_retire: bool,
+    /// Who retired it and when, once retired.
+    pub retired: String,
 }
 
 const WIDTH: f64 = 720.0;
@@ -115,6 +119,7 @@ fn status_text(t: &T, c: &crate::store::spc::SpcCharacteristic) -> String {
             .replace("{n}", &c.spec.baseline.to_string()),
         Status::InControl => t.t("spc_in_control").to_owned(),
         Status::Alarm => t.fill("spc_alarms_open", "n", c.open_alarms),
+        Status::Retired => t.t("spc_retired").to_owned(),
     }
 }
 
@@ -123,6 +128,7 @@ fn status_key(status: Status) -> &'static str {
         Status::Baseline => "baseline",
         Status::InControl => "in_control",
         Status::Alarm => "alarm",
+        Status::Retired => "retired",
     }
 }
 
@@ -324,6 +330,11 @@ fn shown(t: &T, chart: &Chart) -> Shown {
             crate::api::spc::DEFAULT_POINTS
         ),
         n_points: chart.points.len(),
+        can_retire: false,
+        retired: match (&c.retired_at, &c.retired_by) {
+            (Some(at), by) => format!("{} {}", t.time(at), by.as_deref().unwrap_or_default()),
+            _ => String::new(),
+        },
     }
 }
 
@@ -362,8 +373,19 @@ async fn spc_page(
             current: current.as_deref() == Some(c.id.to_string().as_str()),
         })
         .collect();
+    let may_retire = |c: &crate::store::spc::SpcCharacteristic| {
+        p.can(Permission::FloorManage)
+            && c.retired_at.is_none()
+            && match &c.spec.plant {
+                Some(plant) => p.write.contains(plant),
+                None => p.write == crate::people::users::PlantScope::All,
+            }
+    };
     let page = SpcPage {
-        chart: chart.as_ref().map(|c| shown(&t, c)),
+        chart: chart.as_ref().map(|c| Shown {
+            can_retire: may_retire(&c.characteristic),
+            ..shown(&t, c)
+        }),
         t,
         shell: ctx_shell(&ctx),
         rows,

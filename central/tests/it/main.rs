@@ -13,6 +13,7 @@ mod floor;
 mod ingest;
 mod instances;
 mod inventory;
+mod kiosk;
 mod master_data;
 mod mrp_firm;
 mod operators;

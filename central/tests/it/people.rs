@@ -323,6 +323,19 @@ async fn records_of_another_plant_are_not_found() {
         let made = crate::spc::records_of(&h, p, &format!("edge-{p}"), &edge_tokens[p], &wo).await;
         spc.insert(p.to_owned(), made);
     }
+    // A kiosk link of each plant.
+    let mut kiosks = std::collections::HashMap::new();
+    for p in ["A", "B"] {
+        let made = h
+            .post(
+                "/api/v1/kiosk-links",
+                ADMIN,
+                json!({"name": format!("TV {p}"), "plant": p}),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.json);
+        kiosks.insert(p, made.json["link"]["link_id"].as_str().unwrap().to_owned());
+    }
     let roles = [
         "plant_manager",
         "supervisor",
@@ -345,6 +358,7 @@ async fn records_of_another_plant_are_not_found() {
             ("{location}", format!("LOC-{p}")),
             ("{lot}", format!("LOT-{p}")),
             ("{plant}", p.to_owned()),
+            ("{link_id}", kiosks[p].clone()),
         ]
     };
     let with = |path: &str, p: &str| {
@@ -431,6 +445,10 @@ async fn records_of_another_plant_are_not_found() {
             "users: the handler answers 404 for one who shares none of the caller's plants",
         ),
         ("{token_id}", "one's own tokens only: another's answers 404"),
+        (
+            "{token}",
+            "a kiosk link's token is its own credential: a wrong one gets one refusal",
+        ),
         (
             "{location}",
             "a location is checked through its warehouse, the rule's {warehouse}",

@@ -137,6 +137,16 @@ async fn a_schema_9_store_gets_spc() {
     let reply = h.get("/api/v1/spc/characteristics", super::ADMIN).await;
     assert!(reply.status.is_success(), "{}", reply.json);
     assert_eq!(reply.json["characteristics"], json!([]));
+    // A characteristic names an item of the master data.
+    let reply = h
+        .call(
+            axum::http::Method::PUT,
+            "/api/v1/items/FRAME",
+            Some(super::ADMIN),
+            Some(json!({"description": "Frame", "kind": "make", "uom": "ea"})),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.json);
     let reply = h
         .call(
             axum::http::Method::PUT,

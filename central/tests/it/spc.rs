@@ -481,3 +481,138 @@ pub(crate) async fn records_of(
         .unwrap();
     (c["id"].as_u64().unwrap(), alarm)
 }
+
+/// Issue 15's SPC gaps: a characteristic naming an item the master data lacks is refused,
+/// naming it; a characteristic is retired (who may: `floor.manage` for its plant), its open
+/// alarm closed and off the edge's terminal, its chart kept read-only, nothing more charted;
+/// putting it again brings it back; all in the audit trail.
+#[tokio::test]
+async fn issue_15_spc_an_unknown_item_is_refused_and_a_retired_characteristic_charts_nothing() {
+    let h = Harness::new().await;
+    let token = spc_plant(&h).await;
+
+    // The item must exist: each characteristic naming an unknown one is named.
+    let reply = put(
+        &h,
+        "/api/v1/spc/characteristics",
+        json!({"characteristics": [
+            {"item": "FRAME", "name": "bore", "subgroup_size": 1},
+            {"item": "FRAEM", "name": "bore", "subgroup_size": 1},
+            {"item": "NOPE", "name": "len", "subgroup_size": 1}
+        ]}),
+    )
+    .await;
+    let message = reply
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request")
+        .to_owned();
+    assert!(
+        message.contains("characteristics[1].item: no item \"FRAEM\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("characteristics[2].item: no item \"NOPE\""),
+        "{message}"
+    );
+    assert!(!message.contains("characteristics[0]"), "{message}");
+    let list = h.get("/api/v1/spc/characteristics", ADMIN).await;
+    assert_eq!(list.json["characteristics"], json!([]), "nothing stored");
+
+    // A characteristic with an open alarm, carried to the edge's terminal.
+    let c = put_one(
+        &h,
+        json!({"plant": "default", "item": "FRAME", "name": "bore", "subgroup_size": 1, "baseline": 5}),
+    )
+    .await;
+    let id = c["id"].as_u64().unwrap();
+    assert!(c["retired_at"].is_null());
+    let next = measure(&h, &token, 1, "bore", &[10.0, 10.2, 9.9, 10.1, 9.8, 10.9]).await;
+    let got = chart(&h, id).await;
+    assert_eq!(got["status"], "alarm");
+    let plan = crate::work_orders::poll(&h, &token, 0).await;
+    assert_eq!(plan.rules().spc_alarms.len(), 1);
+
+    // Retired by someone with floor.manage for its plant (the route's policy).
+    let retired = h
+        .post(
+            &format!("/api/v1/spc/characteristics/{id}/retire"),
+            ADMIN,
+            json!({}),
+        )
+        .await;
+    ok(&retired);
+    assert!(retired.json["retired_at"].is_string(), "{}", retired.json);
+    assert_eq!(retired.json["open_alarms"], 0, "its alarm closed with it");
+    let got = chart(&h, id).await;
+    assert_eq!(got["status"], "retired");
+    assert_eq!(
+        got["points"].as_array().unwrap().len(),
+        6,
+        "its chart is kept"
+    );
+    let board = h.get("/api/v1/floor/board", ADMIN).await;
+    assert_eq!(board.json["alarms"], json!([]));
+    let after = crate::work_orders::poll(&h, &token, plan.version.0).await;
+    assert!(after.version > plan.version);
+    assert_eq!(after.rules().spc_alarms, vec![], "off the terminal");
+    let alarms = h.get("/api/v1/spc/alarms?all=true", ADMIN).await;
+    assert!(
+        alarms.json["alarms"][0]["acked_by"]
+            .as_str()
+            .is_some_and(|by| by.contains("retired")),
+        "{}",
+        alarms.json
+    );
+
+    // Retired: measurements are no longer charted, it is not rebaselined, retiring again
+    // changes nothing.
+    measure(&h, &token, next, "bore", &[10.0, 10.1]).await;
+    assert_eq!(chart(&h, id).await["points"].as_array().unwrap().len(), 6);
+    h.post(
+        &format!("/api/v1/spc/characteristics/{id}/rebaseline"),
+        ADMIN,
+        json!({}),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "conflict");
+    let again = h
+        .post(
+            &format!("/api/v1/spc/characteristics/{id}/retire"),
+            ADMIN,
+            json!({}),
+        )
+        .await;
+    ok(&again);
+    assert_eq!(again.json["retired_at"], retired.json["retired_at"]);
+    h.post("/api/v1/spc/characteristics/999/retire", ADMIN, json!({}))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+
+    // Retiring is in the audit trail, by who did it.
+    let audit = h
+        .get(
+            &format!("/api/v1/audit?entity=spc_characteristics&entity_id={id}"),
+            ADMIN,
+        )
+        .await;
+    assert!(
+        audit.json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "update"
+                && e["after"]["retired_at"].is_string()
+                && e["actor"] == "admin"),
+        "{}",
+        audit.json
+    );
+
+    // Put again: back in use, its history kept.
+    let back = put_one(
+        &h,
+        json!({"plant": "default", "item": "FRAME", "name": "bore", "subgroup_size": 1, "baseline": 5}),
+    )
+    .await;
+    assert_eq!(back["id"], id);
+    assert!(back["retired_at"].is_null());
+    assert_eq!(back["points"], 6);
+}

@@ -4,6 +4,7 @@
 
 use crate::work_orders::{act, create, ok, plant};
 use crate::*;
+use chrono::Timelike;
 
 fn status(stations: Value) -> Value {
     json!({
@@ -336,4 +337,165 @@ async fn issue_12_a_schema_5_data_dir_gets_its_unassigned_counts_from_its_events
     send(&h, &token, vec![unassigned_report(4, Some("st-20"), 1, 0)]).await;
     let reply = h.get("/api/v1/unassigned", ADMIN).await;
     assert_eq!(rows(&reply), vec![(json!("st-20"), 8, 1, 3)]);
+}
+
+/// A status of `line-1` with `backlog` unsent events, the oldest committed at `oldest` on the
+/// edge's clock, which reads `clock`.
+fn backlog_status(
+    clock: chrono::DateTime<Utc>,
+    backlog: u64,
+    oldest: Option<chrono::DateTime<Utc>>,
+) -> Value {
+    let mut status = json!({
+        "protocol": PROTOCOL_VERSION, "edge_id": "line-1", "agent_version": "0.1.0",
+        "clock": clock, "last_seq": 10 + backlog, "acked_seq": 10, "backlog": backlog,
+        "plan_version": 0
+    });
+    if let Some(oldest) = oldest {
+        status["oldest_unsent_at"] = json!(oldest);
+    }
+    status
+}
+
+async fn fleet_row(h: &Harness) -> Value {
+    let edges = h.get("/api/v1/edges", ADMIN).await;
+    assert_eq!(edges.status, StatusCode::OK, "{}", edges.json);
+    edges.json["edges"][0].clone()
+}
+
+#[tokio::test]
+async fn issue_15_the_fleet_shows_when_the_oldest_unsent_event_was_committed_and_how_long_ago() {
+    let h = Harness::new().await;
+    let token = h.create_edge("line-1").await;
+    // No status yet: nothing known.
+    let row = fleet_row(&h).await;
+    assert!(row["oldest_unsent_at"].is_null(), "{row}");
+    assert!(row["oldest_unsent_age_s"].is_null(), "{row}");
+
+    // Three events unsent, the oldest committed 20 minutes ago by a clock that is right.
+    let before = Utc::now();
+    let sent = h
+        .post(
+            "/api/v1/sync/status",
+            &token,
+            backlog_status(
+                Utc::now(),
+                3,
+                Some(Utc::now() - chrono::TimeDelta::minutes(20)),
+            ),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.json);
+    let after = Utc::now();
+    let row = fleet_row(&h).await;
+    let oldest = time(&row["oldest_unsent_at"]);
+    let twenty = chrono::TimeDelta::minutes(20);
+    assert!(
+        before - twenty - chrono::TimeDelta::seconds(1) <= oldest && oldest <= after - twenty,
+        "{oldest}"
+    );
+    let age = row["oldest_unsent_age_s"].as_i64().unwrap();
+    assert!((20 * 60 - 1..=20 * 60 + 60).contains(&age), "{age}");
+    assert_eq!(row["reported_backlog"], 3);
+
+    // The CSV says the same, and that it is older than a plant lets it be.
+    let csv = h.get("/api/v1/edges.csv", ADMIN).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let text = csv.json.as_str().expect("csv text");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "edge_id,agent_version,last_contact,backlog,oldest_unsent_at,oldest_unsent_age_s,clock_skew_ms,acked_seq,plan_version_published,plan_version_applied,quarantined,revoked,stale_backlog"
+        )
+    );
+    let cells: Vec<&str> = lines.next().expect("a row for line-1").split(',').collect();
+    assert_eq!(cells[0], "line-1");
+    assert_eq!(cells[3], "3");
+    assert_eq!(
+        cells[4].parse::<chrono::DateTime<Utc>>().unwrap(),
+        oldest.with_nanosecond(0).unwrap()
+    );
+    assert!(cells[5].parse::<i64>().unwrap() >= 20 * 60 - 1, "{text}");
+    assert_eq!(cells[12], "true", "{text}");
+
+    // The page shows the time and the age, marked overdue.
+    let page = h.get("/floor/edges?lang=en", ADMIN).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.json.as_str().expect("the page");
+    assert!(html.contains("unsent overdue"), "{html}");
+    assert!(html.contains("min ago"), "{html}");
+
+    // An edge whose clock runs an hour ahead: the age it measured on its own clock counts,
+    // not the skew.
+    let ahead = Utc::now() + chrono::TimeDelta::hours(1);
+    let sent = h
+        .post(
+            "/api/v1/sync/status",
+            &token,
+            backlog_status(ahead, 1, Some(ahead - chrono::TimeDelta::minutes(5))),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.json);
+    let row = fleet_row(&h).await;
+    let age = row["oldest_unsent_age_s"].as_i64().unwrap();
+    assert!((5 * 60 - 1..=5 * 60 + 60).contains(&age), "{age}");
+    assert!(row["clock_skew_ms"].as_i64().unwrap() > 3_500_000, "{row}");
+    let page = h.get("/floor/edges?lang=zh", ADMIN).await;
+    let html = page.json.as_str().unwrap();
+    assert!(html.contains("分钟前"), "{html}");
+    assert!(
+        !html.contains("unsent overdue"),
+        "five minutes is not overdue: {html}"
+    );
+
+    // Bounds where it enters: before 2000, or more than a day after the status's clock, is
+    // refused with the field named, and the last good value stays.
+    let now = Utc::now();
+    for (oldest, says) in [
+        (
+            Utc.with_ymd_and_hms(1999, 12, 31, 23, 0, 0).unwrap(),
+            "1999-12-31",
+        ),
+        (now + chrono::TimeDelta::days(2), "expected a time between"),
+    ] {
+        let refused = h
+            .post(
+                "/api/v1/sync/status",
+                &token,
+                backlog_status(now, 1, Some(oldest)),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.json);
+        let message = refused.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("oldest_unsent_at"), "{message}");
+        assert!(message.contains(says), "{message}");
+    }
+    assert_eq!(fleet_row(&h).await["reported_backlog"], 1);
+    assert!(!fleet_row(&h).await["oldest_unsent_at"].is_null());
+
+    // A clock stepped back a little: the event counts as just committed.
+    let sent = h
+        .post(
+            "/api/v1/sync/status",
+            &token,
+            backlog_status(now, 1, Some(now + chrono::TimeDelta::minutes(3))),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.json);
+    assert!(fleet_row(&h).await["oldest_unsent_age_s"].as_i64().unwrap() < 60);
+
+    // Everything sent, or an older agent that does not say: nothing shown.
+    let sent = h
+        .post(
+            "/api/v1/sync/status",
+            &token,
+            backlog_status(Utc::now(), 0, None),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.json);
+    let row = fleet_row(&h).await;
+    assert!(row["oldest_unsent_at"].is_null(), "{row}");
+    let page = h.get("/floor/edges?lang=en", ADMIN).await;
+    assert!(page.json.as_str().unwrap().contains(">none<"));
 }

@@ -396,17 +396,35 @@ pub async fn run_downlink(
 
 /// Builds this edge's status report from the journal and the live state.
 pub fn edge_status(edge_id: &EdgeId, stats: &JournalStats, live: &Live) -> EdgeStatus {
+    let clock = chrono::Utc::now();
     EdgeStatus {
         protocol: PROTOCOL_VERSION,
         edge_id: edge_id.clone(),
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
-        clock: chrono::Utc::now(),
+        clock,
         last_seq: stats.last_seq,
         acked_seq: stats.acked_seq,
         backlog: stats.backlog,
+        oldest_unsent_at: oldest_unsent(stats, clock),
         plan_version: live.plan_version(),
         stations: reportable(live.floor().station_runs(live.plan().as_deref(), [])),
     }
+}
+
+/// The commit time of the oldest event central has not acknowledged (the journal finds it by
+/// its seq, the first above the acked one), when there is one and central would take it:
+/// central refuses a whole status whose time is before [`protocol::bounds::earliest`] or more
+/// than a day after the status's clock (a clock that was wrong when the event was committed),
+/// so such a time is left out rather than hide the rest of the status.
+fn oldest_unsent(
+    stats: &JournalStats,
+    clock: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let window = protocol::bounds::TimeWindow::around(clock, chrono::TimeDelta::days(1));
+    stats
+        .oldest_unacked_at
+        .filter(|_| stats.backlog > 0)
+        .filter(|at| window.check("oldest_unsent_at", *at).is_ok())
 }
 
 /// The station runs central takes: ids within `protocol::bounds` and at most
@@ -474,6 +492,91 @@ mod tests {
     }
 
     use super::*;
+
+    fn production(good: u64) -> protocol::EventBody {
+        protocol::EventBody {
+            id: protocol::EventId(uuid::Uuid::now_v7()),
+            at: chrono::Utc::now(),
+            source: Default::default(),
+            kind: protocol::EventKind::ProductionReported {
+                work_order: None,
+                operation: None,
+                good,
+                scrap: 0,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn issue_15_the_status_names_when_the_oldest_unsent_event_was_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = crate::journal::open(crate::journal::JournalConfig::new(
+            dir.path().join("journal.db"),
+            "line-1".into(),
+        ))
+        .unwrap();
+        let live = Live::new(None);
+        let edge: EdgeId = "line-1".into();
+        let status = edge_status(&edge, &journal.stats().await.unwrap(), &live);
+        assert_eq!(
+            status.oldest_unsent_at, None,
+            "nothing committed, nothing unsent"
+        );
+
+        journal.append(vec![production(1)]).await.unwrap();
+        let before_second = chrono::Utc::now();
+        journal
+            .append(vec![production(2), production(3)])
+            .await
+            .unwrap();
+        let after_second = chrono::Utc::now();
+        // Central acknowledged the first commit: the oldest unsent event is seq 2.
+        journal.ack(Seq(1)).await.unwrap();
+        let status = edge_status(&edge, &journal.stats().await.unwrap(), &live);
+        assert_eq!(status.backlog, 2);
+        let oldest = status.oldest_unsent_at.expect("two events are unsent");
+        // The journal keeps commit times in milliseconds.
+        let ms = chrono::TimeDelta::milliseconds(1);
+        assert!(
+            before_second - ms <= oldest && oldest <= after_second,
+            "{before_second} <= {oldest} <= {after_second}"
+        );
+
+        journal.ack(Seq(3)).await.unwrap();
+        let status = edge_status(&edge, &journal.stats().await.unwrap(), &live);
+        assert_eq!(status.backlog, 0);
+        assert_eq!(status.oldest_unsent_at, None, "everything is acknowledged");
+        journal.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn a_commit_time_central_would_refuse_is_left_out_of_the_status() {
+        let clock = chrono::Utc::now();
+        let stats = |at: chrono::DateTime<chrono::Utc>| JournalStats {
+            last_seq: Seq(2),
+            acked_seq: Seq(1),
+            backlog: 1,
+            oldest_unacked_at: Some(at),
+            bytes_used: 0,
+            quota_bytes: 1,
+            disk_free_bytes: None,
+            quota_alarm: false,
+            disk_full: false,
+            appended_total: 2,
+            commits_total: 2,
+            pruned_total: 0,
+        };
+        let hour_ago = clock - chrono::TimeDelta::hours(1);
+        assert_eq!(oldest_unsent(&stats(hour_ago), clock), Some(hour_ago));
+        // A clock stepped back by a little: still believed (central shows it as age 0).
+        let soon = clock + chrono::TimeDelta::minutes(5);
+        assert_eq!(oldest_unsent(&stats(soon), clock), Some(soon));
+        // Committed while the gateway's clock said 1970, or a year ahead: not a time.
+        let epoch = chrono::DateTime::UNIX_EPOCH;
+        assert_eq!(oldest_unsent(&stats(epoch), clock), None);
+        let next_year = clock + chrono::TimeDelta::days(365);
+        assert_eq!(oldest_unsent(&stats(next_year), clock), None);
+    }
 
     #[test]
     fn encoded_batch_is_an_event_batch() {

@@ -109,6 +109,14 @@ pub const NOT_AUDITED: &[(&str, &str)] = &[
         "api_token_uses",
         "when and from where a personal token was last used: a use is not a change",
     ),
+    (
+        "kiosk_link_uses",
+        "when and from where a kiosk link was last opened: a use is not a change",
+    ),
+    (
+        "kiosk_sessions",
+        "the TVs' sessions, one per opening of a kiosk link; the link's mint and revocation are audited",
+    ),
 ];
 
 const COLUMNS: &str = "seq, at, actor_kind, actor, address, operation, \"action\", entity, \

@@ -615,6 +615,7 @@ fn plants_of(conn: &Connection, record: Record, id: &str) -> Result<Vec<String>,
         // Compared as text: the id in the path may be anything.
         Record::SpcCharacteristic => "SELECT plant FROM spc_characteristics WHERE CAST(id AS TEXT) = ?1 AND plant <> ''".to_owned(),
         Record::SpcAlarm => "SELECT plant FROM spc_alarms WHERE CAST(id AS TEXT) = ?1".to_owned(),
+        Record::KioskLink => "SELECT plant FROM kiosk_links WHERE link_id = ?1".to_owned(),
         Record::Lot => format!(
             "SELECT {ORDER_PLANT} FROM gen_produced g JOIN wo_orders x ON x.work_order = g.work_order WHERE g.lot = ?1
              UNION SELECT {ORDER_PLANT} FROM gen_issued g JOIN wo_orders x ON x.work_order = g.work_order WHERE g.lot = ?1

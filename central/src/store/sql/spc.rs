@@ -24,6 +24,20 @@ use protocol::EventKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+/// Columns added to tables older versions made (issue 15): when a characteristic was retired
+/// and by whom ([`crate::store::SpcStore::retire_spc`]).
+pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
+    for column in ["retired_at", "retired_by"] {
+        if !super::stock::has_column(conn, "spc_characteristics", column)? {
+            conn.execute_batch(&format!(
+                "ALTER TABLE spc_characteristics ADD COLUMN {column} {}",
+                super::stock::text_type(conn)
+            ))?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS spc_characteristics (
     id            INTEGER PRIMARY KEY,
@@ -156,7 +170,8 @@ impl SpcBatch {
     fn candidates(&mut self, conn: &Connection, name: &str) -> Result<&[Candidate], StoreError> {
         if !self.by_name.contains_key(name) {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, plant, item, operation FROM spc_characteristics WHERE name = ?1",
+                "SELECT id, plant, item, operation FROM spc_characteristics
+                 WHERE name = ?1 AND retired_at IS NULL",
             )?;
             let rows = stmt
                 .query_map(params![name], |r| {
@@ -564,7 +579,8 @@ fn parse_rules(text: &str) -> Vec<u8> {
 const CHARACTERISTIC_COLUMNS: &str = "c.id, c.plant, c.item, c.operation, c.name, c.unit, c.target,
     c.lsl, c.usl, c.subgroup_size, c.baseline, c.base_from, c.n_points, c.pending, c.limits,
     c.frozen_at,
-    (SELECT COUNT(*) FROM spc_alarms a WHERE a.characteristic = c.id AND a.acked_at IS NULL)";
+    (SELECT COUNT(*) FROM spc_alarms a WHERE a.characteristic = c.id AND a.acked_at IS NULL),
+    c.retired_at, c.retired_by";
 
 fn characteristic_row(r: &super::db::Row<'_>) -> Result<RawCharacteristic, super::db::DbError> {
     Ok(RawCharacteristic {
@@ -585,6 +601,8 @@ fn characteristic_row(r: &super::db::Row<'_>) -> Result<RawCharacteristic, super
         limits: r.get(14)?,
         frozen_at: r.get(15)?,
         open_alarms: r.get(16)?,
+        retired_at: r.get(17)?,
+        retired_by: r.get(18)?,
     })
 }
 
@@ -606,6 +624,8 @@ struct RawCharacteristic {
     limits: Option<String>,
     frozen_at: Option<String>,
     open_alarms: i64,
+    retired_at: Option<String>,
+    retired_by: Option<String>,
 }
 
 impl RawCharacteristic {
@@ -632,6 +652,8 @@ impl RawCharacteristic {
             points: to_u64(self.n_points),
             pending: pending.len() as u64,
             open_alarms: to_u64(self.open_alarms),
+            retired_at: self.retired_at.as_deref().map(parse_ts).transpose()?,
+            retired_by: self.retired_by,
         })
     }
 }
@@ -685,9 +707,11 @@ fn put(tx: &Transaction<'_>, spec: &CharacteristicSpec) -> Result<i64, StoreErro
                     spec.name, spec.item, spec.subgroup_size
                 )));
             }
+            // Put again, a retired characteristic is back in use.
             tx.prepare_cached(
                 "UPDATE spc_characteristics SET unit = ?2, target = ?3, lsl = ?4, usl = ?5,
-                        subgroup_size = ?6, baseline = ?7, updated_at = ?8
+                        subgroup_size = ?6, baseline = ?7, updated_at = ?8,
+                        retired_at = NULL, retired_by = NULL
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -855,6 +879,11 @@ impl crate::store::spc::SpcStore for super::SqlStore {
         let id = id_of(id)?;
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if one(&tx, id)?.retired_at.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "spc characteristic {id} is retired; put it again to use it, then rebaseline"
+                )));
+            }
             let n = tx.execute(
                 "UPDATE spc_characteristics SET limits = NULL, frozen_at = NULL,
                         base_from = n_points, updated_at = ?2
@@ -944,6 +973,69 @@ impl crate::store::spc::SpcStore for super::SqlStore {
             return Ok(None);
         };
         self.read(move |conn| alarm(conn, id)).await
+    }
+
+    async fn retire_spc(
+        &self,
+        id: u64,
+        by: String,
+    ) -> Result<crate::store::work_orders::Changed<SpcCharacteristic>, StoreError> {
+        let id = id_of(id)?;
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = chrono::Utc::now();
+            let n = tx.execute(
+                "UPDATE spc_characteristics SET retired_at = ?2, retired_by = ?3, updated_at = ?2
+                 WHERE id = ?1 AND retired_at IS NULL",
+                params![id, ts(now), &by],
+            )?;
+            let mut plans = Vec::new();
+            if n > 0 {
+                // Its open alarms close with it: the edges that showed them get plans
+                // without them, and the boards of every instance drop them.
+                let edges: Vec<String> = tx
+                    .prepare_cached(
+                        "SELECT DISTINCT edge_id FROM spc_alarms
+                         WHERE characteristic = ?1 AND acked_at IS NULL ORDER BY edge_id",
+                    )?
+                    .query_map(params![id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                tx.execute(
+                    "UPDATE spc_alarms SET acked_at = ?2, acked_by = ?3
+                     WHERE characteristic = ?1 AND acked_at IS NULL",
+                    params![id, ts(now), format!("{by} (retired the characteristic)")],
+                )?;
+                for edge in edges {
+                    let edge_id = protocol::EdgeId(edge);
+                    super::changes::notify(
+                        &tx,
+                        &crate::store::StoreChange::Floor {
+                            edge_id: edge_id.clone(),
+                            since: Some(now),
+                        },
+                    )?;
+                    plans.extend(republish_edge(&tx, &edge_id)?);
+                }
+            }
+            let value = one(&tx, id)?;
+            tx.commit()?;
+            Ok(crate::store::work_orders::Changed { value, plans })
+        })
+        .await
+    }
+
+    async fn missing_items(&self, items: Vec<String>) -> Result<Vec<String>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT 1 FROM erp_items WHERE item = ?1")?;
+            let mut missing = Vec::new();
+            for item in items {
+                if !stmt.exists(params![&item])? {
+                    missing.push(item);
+                }
+            }
+            Ok(missing)
+        })
+        .await
     }
 
     async fn ack_spc_alarm(

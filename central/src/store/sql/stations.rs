@@ -10,6 +10,19 @@ use chrono::{DateTime, Utc};
 use protocol::{EdgeId, RunBy, StationRun};
 use std::collections::BTreeMap;
 
+/// Columns added to tables older versions made (issue 15): when the oldest event an edge has
+/// not had acknowledged was committed, on central's clock, as its last status said
+/// ([`crate::store::oldest_unsent_at`]); NULL when nothing is unsent or the agent is older.
+pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
+    if !super::stock::has_column(conn, "edges", "oldest_unsent_at")? {
+        conn.execute_batch(&format!(
+            "ALTER TABLE edges ADD COLUMN oldest_unsent_at {}",
+            super::stock::text_type(conn)
+        ))?;
+    }
+    Ok(())
+}
+
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edge_stations_reported (
     edge_id     TEXT PRIMARY KEY,

@@ -202,6 +202,62 @@
     byId('new-token-done').addEventListener('click', () => location.reload());
   }
 
+  // SPC: retiring a characteristic goes to the API; the page is read again to show it.
+  const spcRetire = byId('spc-retire');
+  if (spcRetire) {
+    spcRetire.addEventListener('click', async () => {
+      if (!confirm(t('spc_confirm_retire', { name: spcRetire.dataset.name }))) return;
+      const reply = await api('POST', '/api/v1/spc/characteristics/' + encodeURIComponent(spcRetire.dataset.id) + '/retire', {});
+      if (reply.status === 200) {
+        location.reload();
+      } else {
+        show(byId('spc-retire-error'), problem(reply));
+      }
+    });
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Kiosk links: minted through the API, the link shown once; revoked through the API.
+
+  const kioskForm = byId('kiosk-form');
+  if (kioskForm) {
+    kioskForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('kiosk-message');
+      error.hidden = true;
+      const reply = await api('POST', '/api/v1/kiosk-links', {
+        name: byId('kiosk-name').value,
+        plant: byId('kiosk-plant').value,
+        language: byId('kiosk-language').value,
+        time_zone: timeZone,
+      });
+      if (reply.status === 201) {
+        kioskForm.hidden = true;
+        byId('new-kiosk-url').textContent = location.origin + reply.body.path;
+        byId('new-kiosk').hidden = false;
+        byId('new-kiosk').dataset.linkId = reply.body.link.link_id;
+      } else {
+        show(error, problem(reply));
+      }
+    });
+    // The link is never shown again: the list is read anew without it.
+    byId('new-kiosk-done').addEventListener('click', () => location.reload());
+  }
+
+  for (const button of document.querySelectorAll('button.revoke-kiosk')) {
+    button.addEventListener('click', async () => {
+      const row = button.closest('tr');
+      const name = row ? row.querySelector('.key').textContent : '';
+      if (!confirm(t('kiosk_confirm_revoke', { name }))) return;
+      const reply = await api('POST', '/api/v1/kiosk-links/' + encodeURIComponent(button.dataset.linkId) + '/revoke', {});
+      if (reply.status === 200) {
+        location.reload();
+      } else {
+        alert(problem(reply));
+      }
+    });
+  }
+
   for (const button of document.querySelectorAll('button.revoke')) {
     button.addEventListener('click', async () => {
       if (!confirm(t('confirm_revoke'))) return;
@@ -517,6 +573,15 @@
       const plant = board.dataset.plant;
       const source = new EventSource('/api/v1/floor/live' + (plant ? '?plant=' + encodeURIComponent(plant) : ''));
       source.addEventListener('board', (e) => render(JSON.parse(e.data)));
+      // A kiosk whose link was revoked: the stream ends for good, and so does the board.
+      source.addEventListener('ended', () => {
+        source.close();
+        board.replaceChildren();
+        if (status) {
+          status.dataset.state = 'ended';
+          status.textContent = t('kiosk_session_ended');
+        }
+      });
       source.addEventListener('error', () => {
         if (status) {
           status.dataset.state = 'lost';

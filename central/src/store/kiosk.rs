@@ -1,0 +1,70 @@
+//! Kiosk links (issue 15): a shop-floor TV signs in by opening a link, with no password typed,
+//! and sees one plant's andon and board, nothing else.
+//!
+//! A link is minted by someone with `kiosks.manage` for a plant of theirs; its token (256
+//! random bits) is shown once and stored only as its SHA-256, like personal API tokens.
+//! Opening `/kiosk/{token}` makes a kiosk session (its id stored as a hash too) bound to the
+//! link; revoking the link deletes its sessions in the same transaction, so the TV is signed
+//! out at its next request and its live stream ends.
+//!
+//! **Architecture Invariant:** a kiosk session can only read its plant's andon and board
+//! (`api::policy::KIOSK_ROUTES`); every other route refuses it with 403.
+
+use super::StoreError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A kiosk link as the people who manage them see it (never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KioskLink {
+    pub link_id: String,
+    /// What the TV is, in the plant's words (`Hall 2, above line 3`).
+    pub name: String,
+    pub plant: String,
+    /// The language the andon shows (`zh` or `en`).
+    pub language: String,
+    /// The time zone the andon's times are shown in.
+    pub time_zone: String,
+    /// The login of who minted it.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+    /// When a TV last signed in with it, and from where.
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_from: Option<String>,
+}
+
+#[async_trait]
+pub trait KioskStore: Send + Sync + 'static {
+    /// Stores a new link; its plant must exist ([`StoreError::NotFound`] naming it).
+    async fn create_kiosk_link(&self, link: KioskLink, hash: [u8; 32]) -> Result<(), StoreError>;
+
+    /// Every link, newest first (the handler keeps those of the caller's plants).
+    async fn kiosk_links(&self) -> Result<Vec<KioskLink>, StoreError>;
+
+    /// The link whose token has this hash, revoked ones included (the caller refuses them).
+    async fn kiosk_link_by_token(&self, hash: [u8; 32]) -> Result<Option<KioskLink>, StoreError>;
+
+    /// Revokes the link and ends its sessions, in one transaction; the link as it is now, or
+    /// `None` when there is no such link. Revoking a revoked link changes nothing.
+    async fn revoke_kiosk_link(
+        &self,
+        link_id: String,
+        by: String,
+        at: DateTime<Utc>,
+    ) -> Result<Option<KioskLink>, StoreError>;
+
+    /// A TV signed in with the link: a session of this hash, and the link's last use.
+    async fn create_kiosk_session(
+        &self,
+        hash: [u8; 32],
+        link_id: String,
+        at: DateTime<Utc>,
+        from: Option<String>,
+    ) -> Result<(), StoreError>;
+
+    /// The link of a kiosk session, while the session lasts and the link is not revoked.
+    async fn kiosk_session(&self, hash: [u8; 32]) -> Result<Option<KioskLink>, StoreError>;
+}
