@@ -240,6 +240,7 @@ impl SqlStore {
         stock::add_columns(&writer)?;
         people::add_columns(&writer)?;
         floor::add_columns(&writer)?;
+        work_orders::add_columns(&writer)?;
         first_epoch(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
