@@ -1424,6 +1424,9 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         );
         sup.screenshot(&format!("05b-plants-side-by-side-{lang}"))
             .await;
+        sup.js("document.getElementById('plants-weeks-chart').scrollIntoView(); return true;")
+            .await;
+        sup.screenshot(&format!("05g-plants-weeks-{lang}")).await;
     }
     // Every table has its CSV.
     for id in ["plants-csv", "delivery-csv", "days-csv", "weeks-csv"] {
