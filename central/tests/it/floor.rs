@@ -1105,3 +1105,41 @@ async fn issue_15_head_office_output_against_plan_and_on_time_orders_worked_by_h
         "{late}"
     );
 }
+
+/// The live OEE and head office pages that ask the same question share one report per floor
+/// change (issue 15): many pages at once cost one computation, a page asking again before the
+/// floor changed gets the same report, and a change makes the next ask compute it again.
+#[tokio::test]
+async fn issue_15_live_pages_of_one_question_share_one_report() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let h = Harness::new().await;
+    let computed = Arc::new(AtomicUsize::new(0));
+    let ask = |generation: u64| {
+        let (state, computed) = (h.state.clone(), computed.clone());
+        async move {
+            central::api::floor::shared_report(
+                &state,
+                "test|question".into(),
+                generation,
+                || async {
+                    let n = computed.fetch_add(1, Ordering::SeqCst) + 1;
+                    tokio::task::yield_now().await;
+                    Ok::<usize, central::api::error::AppError>(n)
+                },
+            )
+            .await
+            .map(|n| *n)
+            .expect("a report")
+        }
+    };
+    let pages: Vec<usize> = futures_util::future::join_all((0..50).map(|_| ask(1))).await;
+    assert!(pages.iter().all(|n| *n == 1), "{pages:?}");
+    assert_eq!(
+        computed.load(Ordering::SeqCst),
+        1,
+        "one computation for 50 pages"
+    );
+    assert_eq!(ask(1).await, 1, "nothing changed: the same report");
+    assert_eq!(ask(2).await, 2, "the floor changed: worked out again");
+    assert_eq!(computed.load(Ordering::SeqCst), 2);
+}
