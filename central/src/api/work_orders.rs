@@ -849,7 +849,7 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "requestBody": body("RoutingBody"), "responses": {"200": ok("Routing"), "400": error, "401": error}}},
         "/api/v1/work-orders": {
             "get": {"summary": "work orders", "tags": ["work orders"],
-                "description": "The orders of the caller's plants, by id. `total` counts the orders the filters match, `counts` those per state (every filter but `state`); `offset` and `limit` page the rows.",
+                "description": "The orders of the caller's plants, by id. `total` counts the orders the filters match, `counts` those per state (every filter but `state`); `offset` and `limit` page the rows. With `plant`, `delivery` is head office's delivery of the orders the filters match but `state` (see `GET /api/v1/floor/plants`): orders due, planned and good quantity, output against plan, on time, late, open past due, not yet due and the on-time rate, today being the plant's local date.",
                 "parameters": [{"name": "state", "in": "query", "required": false, "schema": {"$ref": "#/components/schemas/WorkOrderState"}},
                     {"name": "item", "in": "query", "required": false, "schema": {"type": "string"}},
                     {"name": "line", "in": "query", "required": false, "schema": {"type": "string"}},
