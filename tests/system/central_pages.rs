@@ -794,6 +794,7 @@ fn floor_event(
 /// `<target>/test-artifacts/central-floor/`.
 #[tokio::test]
 async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
+    use chrono::Timelike;
     use protocol::{EventKind, MachineState};
     let Some(tools) = BrowserTools::find() else {
         return;
@@ -1196,11 +1197,72 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
             .is_some_and(|s| s.iter().all(|span| span["seq"].as_u64().is_some())),
         "{history}"
     );
+    // The OEE page is live: a count the edge reports now reaches the open page without a
+    // reload, and the page then shows what the API answers.
+    sup.wait(
+        "the OEE page to be live",
+        "const s = document.getElementById('live-status'); return s && s.dataset.state === 'live' ? true : null;",
+    )
+    .await;
+    sup.js("window.notReloaded = true; return true;").await;
+    let good_before = report["total"]["gq"].as_u64().expect("the total's good");
+    let shown_before = sup
+        .js("return document.getElementById('total-good').textContent;")
+        .await;
+    assert_eq!(shown_before, json!(good_before.to_string()));
+    // A minute ago, or before the lunch break (12:00-12:30 in Shanghai, 04:00-04:30 UTC) when
+    // that minute falls in it: within planned busy time either way.
+    let mut counted_at = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let utc_minute = counted_at.time().hour() * 60 + counted_at.time().minute();
+    if (240..271).contains(&utc_minute) {
+        counted_at = counted_at
+            .date_naive()
+            .and_hms_opt(3, 50, 0)
+            .unwrap()
+            .and_utc();
+    }
+    post_floor_events(
+        &api,
+        &token,
+        &[floor_event(
+            before + 8,
+            counted_at,
+            "st-10",
+            EventKind::ProductionReported {
+                work_order: Some("WO-1".into()),
+                operation: Some(10),
+                good: 77,
+                scrap: 0,
+            },
+        )],
+    )
+    .await;
+    let expected_good = (good_before + 77).to_string();
+    sup.wait(
+        "the new count to show on the open OEE page",
+        &format!(
+            "return window.notReloaded === true \
+               && document.getElementById('total-good').textContent === '{expected_good}' ? true : null;"
+        ),
+    )
+    .await;
+    let live_report = api.get("/api/v1/floor/oee?plant=default&by=shift").await;
+    assert_eq!(
+        live_report["total"]["gq"].to_string(),
+        expected_good,
+        "the live page shows the API's figure"
+    );
+    // The trend chart is drawn again over the new figures.
+    sup.wait(
+        "the trend chart to be drawn again",
+        "return !!document.querySelector('#oee-buckets-chart[data-drawn=\"true\"] canvas');",
+    )
+    .await;
     sup.screenshot("04-oee-en").await;
     // A bucket's figure leads down to its own period cut finer, which shows the same figure.
     let bucket = sup
         .js("const r = document.querySelector('#oee-buckets tbody tr:last-child'); \
-             return [r.querySelector('a.source').getAttribute('href'), r.querySelector('td.oee').textContent];")
+             return [r.querySelector('a.drill').getAttribute('href'), r.querySelector('td.oee').textContent];")
         .await;
     sup.goto(&format!(
         "{base}{}",
@@ -1217,20 +1279,78 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
     sup.loaded("/floor/oee").await;
     sup.screenshot("05-oee-zh").await;
 
-    // ---- Head office: the plants side by side, as the API answers.
-    sup.goto(&format!("{base}/floor/plants?lang=en")).await;
-    sup.loaded("/floor/plants").await;
+    // ---- Head office: the plants side by side, as the API answers. Two more orders, so
+    // delivery has figures: WO-2 completed a day before its due date, WO-3 open past its.
+    let today_utc = chrono::Utc::now().date_naive();
+    for (id, qty, due) in [
+        ("WO-2", "500", today_utc - chrono::Duration::days(1)),
+        ("WO-3", "300", today_utc - chrono::Duration::days(2)),
+    ] {
+        let (status, reply) = api
+            .admin(
+                reqwest::Method::POST,
+                "/api/v1/work-orders",
+                Some(json!({"work_order": id, "item": "FRAME", "qty": qty, "due": due.to_string(), "priority": 5, "line": "L1"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{reply}");
+        let (status, reply) = api
+            .admin(
+                reqwest::Method::POST,
+                &format!("/api/v1/work-orders/{id}/release"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    post_floor_events(
+        &api,
+        &token,
+        &[
+            floor_event(
+                before + 9,
+                two_days_ago,
+                "st-20",
+                EventKind::ProductionReported {
+                    work_order: Some("WO-2".into()),
+                    operation: Some(20),
+                    good: 480,
+                    scrap: 5,
+                },
+            ),
+            floor_event(
+                before + 10,
+                two_days_ago + chrono::Duration::minutes(1),
+                "st-20",
+                EventKind::WorkOrderCompleted {
+                    work_order: "WO-2".into(),
+                },
+            ),
+            floor_event(
+                before + 11,
+                two_days_ago + chrono::Duration::minutes(2),
+                "st-20",
+                EventKind::ProductionReported {
+                    work_order: Some("WO-3".into()),
+                    operation: Some(20),
+                    good: 120,
+                    scrap: 0,
+                },
+            ),
+        ],
+    )
+    .await;
     let side = api.get("/api/v1/floor/plants").await;
-    let row = sup
-        .js("const r = document.querySelector('#plants-side tr[data-plant=\"default\"]'); \
-             return r ? [r.querySelector('.week-oee').textContent, r.querySelector('.month-oee').firstChild.textContent] : null;")
-        .await;
     let default = side["plants"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["plant"] == "default")
-        .expect("the default plant");
+        .expect("the default plant")
+        .clone();
+    assert_eq!(default["delivery_week"]["on_time"], 1, "{default}");
+    assert_eq!(default["delivery_week"]["open_past_due"], 1, "{default}");
     // Both are "as of now", a moment apart: equal within the last digit shown.
     let shown = |v: &Value| -> f64 {
         v.as_str()
@@ -1239,33 +1359,213 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
             .parse()
             .unwrap_or(f64::NAN)
     };
-    for (i, period) in ["week", "month"].iter().enumerate() {
-        let Some(api_oee) = default[period]["oee"].as_f64() else {
-            assert_eq!(row[i], json!("–"), "{period}: no OEE is shown as such");
-            continue;
-        };
-        let api_pct = api_oee * 100.0;
-        assert!(
-            (shown(&row[i]) - api_pct).abs() <= 0.11,
-            "{period}: page {} against the API's {api_pct}",
-            row[i]
+    for lang in ["en", "zh"] {
+        sup.goto(&format!("{base}/floor/plants?lang={lang}")).await;
+        sup.loaded("/floor/plants").await;
+        assert_eq!(sup.lang().await, if lang == "zh" { "zh-CN" } else { "en" });
+        let row = sup
+            .js("const r = document.querySelector('#plants-side tr[data-plant=\"default\"]'); \
+                 return r ? ['.week-oee a', '.month-oee a', '.output-vs-plan', '.on-time'].map(c => r.querySelector(c).textContent) : null;")
+            .await;
+        for (i, period) in ["week", "month"].iter().enumerate() {
+            let Some(api_oee) = default[period]["oee"].as_f64() else {
+                assert_eq!(row[i], json!("–"), "{period}: no OEE is shown as such");
+                continue;
+            };
+            let api_pct = api_oee * 100.0;
+            assert!(
+                (shown(&row[i]) - api_pct).abs() <= 0.11,
+                "{period}: page {} against the API's {api_pct}",
+                row[i]
+            );
+        }
+        assert_eq!(
+            [row[2].clone(), row[3].clone()],
+            [
+                json!(pct(&default["delivery_month"]["output_vs_plan"])),
+                json!(pct(&default["delivery_month"]["on_time_rate"]))
+            ],
+            "output against plan and on time, 30 days"
         );
-    }
-    sup.wait(
-        "the plants' chart to be drawn",
-        "return !!document.querySelector('#plants-chart[data-drawn=\"true\"] canvas');",
-    )
-    .await;
-    let labels = sup
-        .js("return JSON.parse(document.getElementById('plants-data').textContent).series.map(s => s.label);")
-        .await;
-    assert!(
-        labels.as_array().is_some_and(|l| l
+        // The delivery table: each period's figures as the API counts them.
+        for (period, field) in [("7_days", "delivery_week"), ("30_days", "delivery_month")] {
+            let d = &default[field];
+            let cells = sup
+                .js(&format!(
+                    "const r = document.querySelector('#plants-delivery tr[data-plant=\"default\"][data-period=\"{period}\"]'); \
+                     return ['.due', '.planned', '.good', '.output-vs-plan', '.on-time-n', '.late', '.open-past-due', '.not-yet-due', '.on-time'] \
+                       .map(c => r.querySelector(c).textContent);"
+                ))
+                .await;
+            let planned: f64 = d["planned_qty"].as_str().unwrap().parse().unwrap();
+            assert_eq!(shown(&cells[1]), planned, "{period}: planned");
+            assert_eq!(
+                cells,
+                json!([
+                    d["due"].to_string(),
+                    cells[1],
+                    d["good"].to_string(),
+                    pct(&d["output_vs_plan"]),
+                    d["on_time"].to_string(),
+                    d["late"].to_string(),
+                    d["open_past_due"].to_string(),
+                    d["not_yet_due"].to_string(),
+                    pct(&d["on_time_rate"])
+                ]),
+                "{period} ({lang})"
+            );
+        }
+        // The weekly trend: the API's twelve ISO weeks, in a table and a chart.
+        let weeks = sup
+            .js("return Array.from(document.querySelectorAll('#plants-weeks tr[data-plant=\"default\"]')) \
+                 .map(r => [r.dataset.week, r.querySelector('.due').textContent]);")
+            .await;
+        let api_weeks: Vec<Value> = default["weeks"]
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|x| x.as_str().is_some_and(|x| x.ends_with("(default)")))),
-        "{labels}"
+            .map(|w| json!([w["key"], w["delivery"]["due"].to_string()]))
+            .collect();
+        assert_eq!(weeks, json!(api_weeks));
+        assert_eq!(api_weeks.len(), 12);
+        sup.wait(
+            "the plants' daily and weekly charts to be drawn",
+            "return ['plants-chart', 'plants-weeks-chart'].every(id => \
+             !!document.querySelector('#' + id + '[data-drawn=\"true\"] canvas'));",
+        )
+        .await;
+        let labels = sup
+            .js("return JSON.parse(document.getElementById('plants-weeks-data').textContent).labels;")
+            .await;
+        let api_keys: Vec<Value> = default["weeks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["key"].clone())
+            .collect();
+        assert_eq!(labels, json!(api_keys));
+        let labels = sup
+            .js("return JSON.parse(document.getElementById('plants-data').textContent).series.map(s => s.label);")
+            .await;
+        assert!(
+            labels.as_array().is_some_and(|l| l
+                .iter()
+                .any(|x| x.as_str().is_some_and(|x| x.ends_with("(default)")))),
+            "{labels}"
+        );
+        sup.screenshot(&format!("05b-plants-side-by-side-{lang}"))
+            .await;
+        sup.js("document.getElementById('plants-weeks-chart').scrollIntoView(); return true;")
+            .await;
+        sup.screenshot(&format!("05g-plants-weeks-{lang}")).await;
+    }
+    // Every table has its CSV.
+    for id in ["plants-csv", "delivery-csv", "days-csv", "weeks-csv"] {
+        let href = sup
+            .js(&format!(
+                "return document.getElementById('{id}').getAttribute('href');"
+            ))
+            .await;
+        let response = api
+            .http
+            .get(format!("{base}{}", href.as_str().unwrap()))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("central answers");
+        assert_eq!(response.status(), 200, "{id}");
+        let text = response.text().await.unwrap();
+        assert!(text.lines().count() > 1, "{id}: {text}");
+    }
+
+    // ---- Drill-down: company, plant, line, station; each link lands on a page that shows the
+    // figure it was clicked on.
+    let (page, base_url) = (&sup, base.as_str());
+    let follow = move |css: &'static str| {
+        let sup = page;
+        async move {
+            let found = sup
+                .js(&format!(
+                    "const a = document.querySelector('{css}'); return a ? [a.textContent, a.getAttribute('href')] : null;"
+                ))
+                .await;
+            assert!(found.is_array(), "a link at {css}");
+            let href = found[1].as_str().unwrap().to_owned();
+            sup.goto(&format!("{base_url}{href}")).await;
+            (found[0].as_str().unwrap().to_owned(), href)
+        }
+    };
+    let total_oee = move || async move {
+        page.js("return document.getElementById('total-oee').textContent;")
+            .await
+    };
+    for cell in ["week-oee", "month-oee"] {
+        sup.goto(&format!("{base}/floor/plants?lang=en")).await;
+        sup.loaded("/floor/plants").await;
+        let (text, href) = follow(if cell == "week-oee" {
+            "#plants-side tr[data-plant=\"default\"] .week-oee a"
+        } else {
+            "#plants-side tr[data-plant=\"default\"] .month-oee a"
+        })
+        .await;
+        sup.loaded("/floor/oee").await;
+        assert_eq!(total_oee().await, json!(text), "{cell}: {href}");
+    }
+    // From the plant's 30 days to its line, then to a station.
+    let line_oee = sup
+        .js("return document.querySelector('#oee-lines tbody tr .oee').textContent;")
+        .await;
+    let (line, _) = follow("#oee-lines a.drill").await;
+    sup.loaded("/floor/oee").await;
+    assert_eq!(line, "L1");
+    assert_eq!(
+        total_oee().await,
+        line_oee,
+        "the line's page shows its figure"
     );
-    sup.screenshot("05b-plants-side-by-side-en").await;
+    let crumbs = sup
+        .js("return Array.from(document.querySelectorAll('#oee-crumbs a, #oee-crumbs span')).map(e => e.textContent);")
+        .await;
+    assert_eq!(crumbs[2], json!("L1"), "{crumbs}");
+    sup.screenshot("05d-oee-line-en").await;
+    let station_oee = sup
+        .js("return document.querySelector('#oee-stations tbody tr .oee').textContent;")
+        .await;
+    let (station, _) = follow("#oee-stations a.drill").await;
+    sup.loaded("/floor/oee").await;
+    assert_eq!(
+        total_oee().await,
+        station_oee,
+        "{station}: the station's page shows its figure"
+    );
+    let rows = sup
+        .js("return Array.from(document.querySelectorAll('#oee-stations tbody tr')).map(r => r.dataset.key);")
+        .await;
+    assert_eq!(rows, json!([station]), "the station alone");
+    assert_eq!(
+        sup.js("return !!document.querySelector('#oee-stations a.source');")
+            .await,
+        json!(true),
+        "the station's spans and counts beside its figures"
+    );
+    sup.screenshot("05e-oee-station-en").await;
+    // From a plant's delivery to its orders due in the period, with the same figures.
+    sup.goto(&format!("{base}/floor/plants?lang=zh")).await;
+    sup.loaded("/floor/plants").await;
+    let (output, _) = follow("#plants-side tr[data-plant=\"default\"] .output-vs-plan a").await;
+    sup.loaded("/work-orders").await;
+    let summary = sup
+        .js("return ['.due', '.output-vs-plan', '.on-time'].map(c => document.querySelector('#wo-delivery ' + c).textContent);")
+        .await;
+    assert_eq!(
+        summary,
+        json!([
+            default["delivery_month"]["due"].to_string(),
+            output,
+            pct(&default["delivery_month"]["on_time_rate"])
+        ])
+    );
+    sup.screenshot("05f-work-orders-due-zh").await;
 
     // ---- The edge fleet, as the API lists it.
     sup.goto(&format!("{base}/floor/edges?lang=en")).await;
@@ -1306,6 +1606,21 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
     hand.goto(&format!("{base}/floor")).await;
     hand.loaded("/floor").await;
     hand.screenshot("08-board-handheld-zh").await;
+    hand.goto(&format!("{base}/floor/plants")).await;
+    hand.loaded("/floor/plants").await;
+    hand.wait(
+        "head office's weekly chart to be drawn",
+        "return !!document.querySelector('#plants-weeks-chart[data-drawn=\"true\"] canvas');",
+    )
+    .await;
+    let page_width = hand
+        .js("return document.documentElement.scrollWidth;")
+        .await;
+    assert!(
+        page_width.as_f64().is_some_and(|w| w <= 400.0),
+        "head office fits the screen but for its tables' scroll boxes: {page_width}"
+    );
+    hand.screenshot("08b-plants-handheld-zh").await;
     hand.close().await;
 
     // ---- The kiosk: the andon board, and nothing else.

@@ -11,6 +11,7 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::policy::{Principal, Routes, needs};
+use crate::erp::delivery::Delivery;
 use crate::mes::oee::{self, Figures};
 use crate::mes::pareto::{ParetoRow, pareto};
 use crate::mes::shifts::{OeeTargets, ShiftCalendar, ShiftCalendarSpec, ShiftRun};
@@ -105,6 +106,14 @@ async fn plant_calendar(state: &AppState, plant: &str) -> Result<(bool, ShiftCal
     let calendar = ShiftCalendar::new(&spec)
         .map_err(|p| AppError::internal(format!("stored shift calendar: {}", p.join("; "))))?;
     Ok((set, calendar))
+}
+
+/// A plant's time zone, from its shift calendar (UTC without one).
+pub(crate) async fn plant_time_zone(
+    state: &AppState,
+    plant: &str,
+) -> Result<chrono_tz::Tz, AppError> {
+    Ok(plant_calendar(state, plant).await?.1.time_zone())
 }
 
 async fn known_plant(state: &AppState, plant: &str) -> Result<(), AppError> {
@@ -734,6 +743,129 @@ async fn live(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// The reports the live OEE and head office pages send, one per question (plants seen, plant,
+/// line, station, period): the pages asking the same question share one computation per
+/// change, as the board's do ([`BoardCache`]), and one question is worked out at most once
+/// per [`REPORT_MIN_INTERVAL`] however often the floor changes.
+#[derive(Default)]
+pub struct ReportCache(
+    std::sync::Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<Option<CachedReport>>>>>,
+);
+
+pub struct CachedReport {
+    generation: u64,
+    at: tokio::time::Instant,
+    value: std::sync::Arc<dyn std::any::Any + Send + Sync>,
+}
+
+/// Questions kept at most; past it the cache starts again.
+const MAX_CACHED_REPORTS: usize = 1024;
+
+/// A question is worked out again at most this often: changes closer together are one.
+pub const REPORT_MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The report of `key` as of floor change `generation`: worked out by `compute` for the first
+/// page that asks, the others of the same key wait for it and get the same. A report of the
+/// same generation is used until [`LIVE_REFRESH`] has passed (the figures of a period that
+/// ends now move on with time); a newer generation waits until [`REPORT_MIN_INTERVAL`] has
+/// passed since the last one was worked out, so a burst of batches costs one report.
+pub async fn shared_report<T, F, Fut>(
+    state: &AppState,
+    key: String,
+    generation: u64,
+    compute: F,
+) -> Result<std::sync::Arc<T>, AppError>
+where
+    T: std::any::Any + Send + Sync,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    let slot = {
+        let mut reports = state
+            .floor_reports()
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if reports.len() >= MAX_CACHED_REPORTS && !reports.contains_key(&key) {
+            reports.clear();
+        }
+        reports.entry(key).or_default().clone()
+    };
+    let mut cached = slot.lock().await;
+    if let Some(c) = cached.as_ref() {
+        let age = c.at.elapsed();
+        if c.generation == generation && age < LIVE_REFRESH {
+            if let Ok(value) = c.value.clone().downcast::<T>() {
+                return Ok(value);
+            }
+        } else if age < REPORT_MIN_INTERVAL {
+            // Changes closer together than the interval are one: wait for its end, holding
+            // the slot, so the pages that asked meanwhile get the next report too.
+            tokio::time::sleep_until(c.at + REPORT_MIN_INTERVAL).await;
+        }
+    }
+    let value = std::sync::Arc::new(compute().await?);
+    *cached = Some(CachedReport {
+        generation,
+        at: tokio::time::Instant::now(),
+        value: value.clone(),
+    });
+    Ok(value)
+}
+
+/// A live page: `event: page` with what `render` makes of the floor as of a change (the
+/// fragment of the page the script swaps in) at once, then after every batch that changed the
+/// floor at this instance or another on the same database (at most one per
+/// [`LIVE_COALESCE`]), and every [`LIVE_REFRESH`]; `event: problem` with a message when it
+/// cannot be made. The browser's `EventSource` reconnects by itself after a restart
+/// (`retry: 1000`). `render` gets the floor's generation, to share the report with
+/// [`shared_report`].
+pub fn live_page<F, Fut>(
+    state: AppState,
+    render: F,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+>
+where
+    F: Fn(AppState, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<String, AppError>> + Send,
+{
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let updates = state.floor_updates();
+    let stream = futures_util::stream::unfold(
+        (state, updates, true),
+        move |(state, mut updates, first)| {
+            let render = render.clone();
+            async move {
+                if !first {
+                    tokio::select! {
+                        changed = updates.changed() => {
+                            if changed.is_err() {
+                                return None;
+                            }
+                            tokio::time::sleep(LIVE_COALESCE).await;
+                        }
+                        () = tokio::time::sleep(LIVE_REFRESH) => {}
+                        () = state.shutting_down() => return None,
+                    }
+                }
+                let generation = *updates.borrow_and_update();
+                let event = match render(state.clone(), generation).await {
+                    Ok(html) => Event::default()
+                        .event("page")
+                        .retry(std::time::Duration::from_secs(1))
+                        .data(html.replace('\r', "")),
+                    Err(e) => Event::default()
+                        .event("problem")
+                        .data(e.body().error.message),
+                };
+                Some((Ok(event), (state, updates, false)))
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
 /// The hours in which a count's minute matters (whole hours, merged, in order): those where
 /// the period, a shift, a break or a planned stop begins or ends, or the station's first
 /// state. Everywhere else a count is
@@ -1013,13 +1145,22 @@ async fn oee_figures(
 }
 
 /// One plant's figures for head office: the last 7 and 30 days (each from the start of the
-/// plant's day), with a day-by-day trend over the 30.
+/// plant's day), with a day-by-day trend over the 30 and a week-by-week one over
+/// [`TREND_WEEKS`] ISO weeks; the delivery of the work orders due in the 7 and 30 days
+/// ([`crate::erp::delivery`] says how each figure is counted).
 #[derive(Debug, Serialize)]
 pub struct PlantFigures {
     pub plant: String,
     pub name: String,
     pub time_zone: String,
     pub stations: usize,
+    /// The plant's local date as of `generated_at`: the orders of the 7 days are those due
+    /// from `today` - 6 to `today`, of the 30 days from `today` - 29.
+    pub today: NaiveDate,
+    /// The 7 days' period: from the start of the plant's day six days ago to `generated_at`.
+    pub week_from: DateTime<Utc>,
+    /// The 30 days' period: from the start of the plant's day 29 days ago.
+    pub month_from: DateTime<Utc>,
     pub week: FigureView,
     pub month: FigureView,
     /// Scrap / (good + scrap) of the 30 days.
@@ -1028,10 +1169,34 @@ pub struct PlantFigures {
     pub down_hours: f64,
     /// OEE day by day over the 30 days (`key` the local date).
     pub trend: Vec<Bucket>,
+    /// The last [`TREND_WEEKS`] ISO weeks, oldest first, this one (so far) last: OEE and the
+    /// delivery of the orders due in each week.
+    pub weeks: Vec<WeekFigures>,
+    /// Work orders due in the 7 days (local dates, today the last).
+    pub delivery_week: Delivery,
+    /// Work orders due in the 30 days.
+    pub delivery_month: Delivery,
     /// The plant's targets, when it set them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<OeeTargets>,
 }
+
+/// One ISO week of a plant's trend.
+#[derive(Debug, Serialize)]
+pub struct WeekFigures {
+    /// `2026-W49`.
+    pub key: String,
+    /// Its Monday and Sunday, local dates.
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+    #[serde(flatten)]
+    pub figures: FigureView,
+    /// The orders due in the week.
+    pub delivery: Delivery,
+}
+
+/// ISO weeks in head office's weekly trend.
+pub const TREND_WEEKS: i64 = 12;
 
 #[derive(Debug, Serialize)]
 pub struct PlantsReport {
@@ -1049,20 +1214,76 @@ async fn plants_side_by_side(
     ))
 }
 
+/// A plant's periods as of `now`: its time zone, today's local date, and the start of the
+/// local day `days` ago.
+struct PlantDays {
+    tz: chrono_tz::Tz,
+    today: NaiveDate,
+}
+
+impl PlantDays {
+    fn since(&self, days: i64) -> DateTime<Utc> {
+        local_midnight(self.tz, self.today - Duration::days(days))
+    }
+
+    /// The Monday of the first week of the weekly trend.
+    fn first_monday(&self) -> NaiveDate {
+        let monday =
+            self.today - Duration::days(i64::from(self.today.weekday().num_days_from_monday()));
+        monday - Duration::weeks(TREND_WEEKS - 1)
+    }
+
+    /// The Sunday of this week.
+    fn last_sunday(&self) -> NaiveDate {
+        self.first_monday() + Duration::weeks(TREND_WEEKS) - Duration::days(1)
+    }
+}
+
 /// The plants of `scope` side by side as of `now`; the head office page renders the same.
+/// Three OEE reports a plant (7 days, 30 days by day, 12 weeks by week; runs that ended are
+/// kept, [`RunCache`]) and one read of the work orders due in the 12 weeks for every plant.
 pub async fn plants_report(
     state: &AppState,
     scope: &PlantScope,
     now: DateTime<Utc>,
 ) -> Result<PlantsReport, AppError> {
-    let mut plants = Vec::new();
+    use crate::erp::delivery::{DueOrder, delivery};
+    use chrono::SubsecRound;
+    // To the microsecond, as links carry it: the OEE page of a period asked with `to` =
+    // `generated_at` shows the same figures.
+    let now = now.trunc_subsecs(6);
+    let mut visible = Vec::new();
     for plant in state.store().plants().await? {
         if !scope.contains(&plant.plant) {
             continue;
         }
         let (_, calendar) = plant_calendar(state, &plant.plant).await?;
-        let today = now.with_timezone(&calendar.time_zone()).date_naive();
-        let since = |days: i64| local_midnight(calendar.time_zone(), today - Duration::days(days));
+        let tz = calendar.time_zone();
+        let days = PlantDays {
+            tz,
+            today: now.with_timezone(&tz).date_naive(),
+        };
+        visible.push((plant, days));
+    }
+    // The orders due in any visible plant's 12 weeks, read once, by plant.
+    let mut by_plant: HashMap<String, Vec<DueOrder>> = HashMap::new();
+    let first = visible.iter().map(|(_, d)| d.first_monday()).min();
+    let last = visible.iter().map(|(_, d)| d.last_sunday()).max();
+    if let (Some(first), Some(last)) = (first, last) {
+        let line_plants = state.store().line_plants().await?;
+        for o in state.store().work_orders_due(first, last).await? {
+            let plant = super::work_orders::plant_in(&line_plants, &o.line).to_owned();
+            by_plant.entry(plant).or_default().push(DueOrder {
+                qty: o.qty,
+                due: o.due,
+                state: o.state,
+                good: o.good,
+                completed_at: o.completed_at,
+            });
+        }
+    }
+    let mut plants = Vec::new();
+    for (plant, days) in visible {
         let ask = |from: DateTime<Utc>, by: By| OeeQuery {
             plant: plant.plant.clone(),
             line: None,
@@ -1072,17 +1293,58 @@ pub async fn plants_report(
             to: Some(now),
             by,
         };
-        let week = oee_report(state, &ask(since(6), By::Total), now).await?;
-        let month = oee_report(state, &ask(since(29), By::Day), now).await?;
+        let (week_from, month_from) = (days.since(6), days.since(29));
+        let week = oee_report(state, &ask(week_from, By::Total), now).await?;
+        let month = oee_report(state, &ask(month_from, By::Day), now).await?;
+        let first_monday = days.first_monday();
+        let weekly = oee_report(
+            state,
+            &ask(local_midnight(days.tz, first_monday), By::Week),
+            now,
+        )
+        .await?;
+        let orders = by_plant.remove(&plant.plant).unwrap_or_default();
+        let due_in = |from: NaiveDate, to: NaiveDate| {
+            delivery(
+                orders.iter().filter(|o| o.due >= from && o.due <= to),
+                days.tz,
+                days.today,
+            )
+        };
+        let weeks = (0..TREND_WEEKS)
+            .map(|i| {
+                let monday = first_monday + Duration::weeks(i);
+                let sunday = monday + Duration::days(6);
+                let w = monday.iso_week();
+                let key = format!("{}-W{:02}", w.year(), w.week());
+                let figures = weekly.buckets.iter().find(|b| b.key == key).map_or_else(
+                    || FigureView::new(Figures::default()),
+                    |b| b.figures.clone(),
+                );
+                WeekFigures {
+                    delivery: due_in(monday, sunday),
+                    key,
+                    first_day: monday,
+                    last_day: sunday,
+                    figures,
+                }
+            })
+            .collect();
         let f = &month.total.figures;
         let made = f.gq.saturating_add(f.scrap);
         plants.push(PlantFigures {
             stations: month.stations.len(),
             scrap_rate: (made > 0).then(|| f.scrap as f64 / made as f64),
             down_hours: f.adot_ms as f64 / 3_600_000.0,
+            today: days.today,
+            week_from,
+            month_from,
             week: week.total,
             targets: month.targets,
             trend: month.buckets,
+            weeks,
+            delivery_week: due_in(days.today - Duration::days(6), days.today),
+            delivery_month: due_in(days.today - Duration::days(29), days.today),
             month: month.total,
             time_zone: month.time_zone,
             plant: plant.plant,
@@ -1292,8 +1554,8 @@ async fn board_csv(
     csv_attachment("board.csv", &BOARD_CSV_COLUMNS, rows)
 }
 
-/// The columns of `GET /api/v1/floor/plants.csv`.
-const PLANTS_CSV_COLUMNS: [&str; 17] = [
+/// The columns of `GET /api/v1/floor/plants.csv` (`table=plants`, the default).
+const PLANTS_CSV_COLUMNS: [&str; 35] = [
     "plant",
     "name",
     "time_zone",
@@ -1311,40 +1573,165 @@ const PLANTS_CSV_COLUMNS: [&str; 17] = [
     "scrap_rate_30_days",
     "down_hours_30_days",
     "target_oee",
+    "orders_due_7_days",
+    "planned_qty_7_days",
+    "good_qty_7_days",
+    "output_vs_plan_7_days",
+    "on_time_7_days",
+    "late_7_days",
+    "open_past_due_7_days",
+    "not_yet_due_7_days",
+    "on_time_rate_7_days",
+    "orders_due_30_days",
+    "planned_qty_30_days",
+    "good_qty_30_days",
+    "output_vs_plan_30_days",
+    "on_time_30_days",
+    "late_30_days",
+    "open_past_due_30_days",
+    "not_yet_due_30_days",
+    "on_time_rate_30_days",
 ];
 
-/// `GET /api/v1/floor/plants.csv`: head office's table, a row per plant one may see.
+/// The delivery columns of a CSV row, in [`DELIVERY_CSV_COLUMNS`]' order.
+fn delivery_csv(d: &Delivery) -> [String; 9] {
+    [
+        d.due.to_string(),
+        d.planned_qty.to_string(),
+        d.good.to_string(),
+        csv_ratio(d.output_vs_plan),
+        d.on_time.to_string(),
+        d.late.to_string(),
+        d.open_past_due.to_string(),
+        d.not_yet_due.to_string(),
+        csv_ratio(d.on_time_rate),
+    ]
+}
+
+const DELIVERY_CSV_COLUMNS: [&str; 9] = [
+    "orders_due",
+    "planned_qty",
+    "good_qty",
+    "output_vs_plan",
+    "on_time",
+    "late",
+    "open_past_due",
+    "not_yet_due",
+    "on_time_rate",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlantsCsvQuery {
+    /// Which of head office's tables: `plants` (the default), `delivery`, `weeks` or `days`.
+    #[serde(default)]
+    pub table: Option<String>,
+}
+
+/// `GET /api/v1/floor/plants.csv`: head office's tables, each a CSV document: `plants` a row
+/// per plant one may see (OEE, scrap, down hours and delivery of 7 and 30 days), `delivery` a
+/// row per plant and period (7 and 30 days) with its local dates, `weeks` a row
+/// per plant and ISO week of the weekly trend, `days` a row per plant and day of the 30 days.
 async fn plants_csv(
     State(state): State<AppState>,
     p: Principal,
+    ApiQuery(q): ApiQuery<PlantsCsvQuery>,
 ) -> Result<axum::response::Response, AppError> {
+    let table = q.table.as_deref().unwrap_or("plants");
+    if !matches!(table, "plants" | "delivery" | "weeks" | "days") {
+        return Err(AppError::bad_request(format!(
+            "table {table:?} is not one of head office's; expected plants, delivery, weeks or days"
+        )));
+    }
     let report = plants_report(&state, &p.read, Utc::now()).await?;
-    let rows = report
-        .plants
-        .iter()
-        .map(|x| {
-            vec![
-                x.plant.clone(),
-                x.name.clone(),
-                x.time_zone.clone(),
-                x.stations.to_string(),
-                csv_ratio(x.week.oee),
-                csv_ratio(x.week.availability),
-                csv_ratio(x.week.effectiveness),
-                csv_ratio(x.week.quality),
-                csv_ratio(x.month.oee),
-                csv_ratio(x.month.availability),
-                csv_ratio(x.month.effectiveness),
-                csv_ratio(x.month.quality),
-                x.month.figures.gq.to_string(),
-                x.month.figures.scrap.to_string(),
-                csv_ratio(x.scrap_rate),
-                x.down_hours.to_string(),
-                csv_ratio(x.targets.and_then(|t| t.oee)),
-            ]
-        })
-        .collect();
-    csv_attachment("plants.csv", &PLANTS_CSV_COLUMNS, rows)
+    match table {
+        "delivery" => {
+            let mut header = vec!["plant", "period", "first_day", "last_day"];
+            header.extend(DELIVERY_CSV_COLUMNS);
+            let mut rows = Vec::new();
+            for x in &report.plants {
+                for (period, d, days) in [
+                    ("7_days", &x.delivery_week, 6),
+                    ("30_days", &x.delivery_month, 29),
+                ] {
+                    let today = x.today;
+                    let mut row = vec![
+                        x.plant.clone(),
+                        period.to_owned(),
+                        (today - Duration::days(days)).to_string(),
+                        today.to_string(),
+                    ];
+                    row.extend(delivery_csv(d));
+                    rows.push(row);
+                }
+            }
+            csv_attachment("plants-delivery.csv", &header, rows)
+        }
+        "weeks" => {
+            let mut header = vec!["plant", "week", "first_day", "last_day"];
+            header.extend(&OEE_CSV_COLUMNS[2..]);
+            header.extend(DELIVERY_CSV_COLUMNS);
+            let mut rows = Vec::new();
+            for x in &report.plants {
+                for w in &x.weeks {
+                    let mut row = vec![
+                        x.plant.clone(),
+                        w.key.clone(),
+                        w.first_day.to_string(),
+                        w.last_day.to_string(),
+                    ];
+                    row.extend(csv_row("", "", &w.figures).into_iter().skip(2));
+                    row.extend(delivery_csv(&w.delivery));
+                    rows.push(row);
+                }
+            }
+            csv_attachment("plants-weeks.csv", &header, rows)
+        }
+        "days" => {
+            let mut header = vec!["plant", "day"];
+            header.extend(&OEE_CSV_COLUMNS[2..]);
+            let mut rows = Vec::new();
+            for x in &report.plants {
+                for b in &x.trend {
+                    let mut row = vec![x.plant.clone(), b.key.clone()];
+                    row.extend(csv_row("", "", &b.figures).into_iter().skip(2));
+                    rows.push(row);
+                }
+            }
+            csv_attachment("plants-days.csv", &header, rows)
+        }
+        _ => {
+            let rows = report
+                .plants
+                .iter()
+                .map(|x| {
+                    let mut row = vec![
+                        x.plant.clone(),
+                        x.name.clone(),
+                        x.time_zone.clone(),
+                        x.stations.to_string(),
+                        csv_ratio(x.week.oee),
+                        csv_ratio(x.week.availability),
+                        csv_ratio(x.week.effectiveness),
+                        csv_ratio(x.week.quality),
+                        csv_ratio(x.month.oee),
+                        csv_ratio(x.month.availability),
+                        csv_ratio(x.month.effectiveness),
+                        csv_ratio(x.month.quality),
+                        x.month.figures.gq.to_string(),
+                        x.month.figures.scrap.to_string(),
+                        csv_ratio(x.scrap_rate),
+                        x.down_hours.to_string(),
+                        csv_ratio(x.targets.and_then(|t| t.oee)),
+                    ];
+                    row.extend(delivery_csv(&x.delivery_week));
+                    row.extend(delivery_csv(&x.delivery_month));
+                    row
+                })
+                .collect();
+            csv_attachment("plants.csv", &PLANTS_CSV_COLUMNS, rows)
+        }
+    }
 }
 
 /// The OEE report as of `now`; the pages render the same.
@@ -1684,7 +2071,8 @@ async fn scrap_by_item(
     Ok(pareto(by_item))
 }
 
-fn local_midnight(tz: chrono_tz::Tz, date: NaiveDate) -> DateTime<Utc> {
+/// The start of `date` in `tz` (the earliest instant when midnight is ambiguous).
+pub fn local_midnight(tz: chrono_tz::Tz, date: NaiveDate) -> DateTime<Utc> {
     use chrono::TimeZone;
     let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
     tz.from_local_datetime(&midnight)
@@ -1800,12 +2188,13 @@ pub fn document_into(document: &mut serde_json::Value) {
             "description": "A row per station of `GET /api/v1/floor/board` (same query): plant, line, work_center, edge_id, station, state, reason, reason_name, since, for_s, operator, work_order, operation, item, good, scrap, order_qty, the current shift's OEE, A, E and Q (0-1 decimals, empty where there is none), last_contact, backlog, plan_version_applied.",
             "parameters": [q("plant", "one plant; all one may see when absent")],
             "responses": {"200": {"description": "CSV with a header", "content": {"text/csv": {}}}, "401": error, "404": error}}},
-        "/api/v1/floor/plants.csv": {"get": {"summary": "head office's table as CSV", "tags": ["floor"],
-            "description": "A row per plant of `GET /api/v1/floor/plants`: OEE, A, E, Q of 7 and 30 days, good and scrap, scrap rate and unplanned down hours of the 30 days, and the OEE target.",
-            "responses": {"200": {"description": "CSV with a header", "content": {"text/csv": {}}}, "401": error}}},
+        "/api/v1/floor/plants.csv": {"get": {"summary": "head office's tables as CSV", "tags": ["floor"],
+            "description": "`table=plants` (the default): a row per plant of `GET /api/v1/floor/plants`: OEE, A, E, Q of 7 and 30 days, good and scrap, scrap rate and unplanned down hours of the 30 days, the OEE target, and the delivery of the orders due in the 7 and 30 days (orders due, planned and good quantity, output against plan, on time, late, open past due, not yet due, on-time rate). `table=delivery`: a row per plant and period (`7_days`, `30_days`) with its first and last local day and the delivery columns. `table=weeks`: a row per plant and ISO week of the weekly trend, its OEE columns as `oee.csv`'s and its delivery. `table=days`: a row per plant and day of the 30 days' trend.",
+            "parameters": [{"name": "table", "in": "query", "required": false, "schema": {"type": "string", "enum": ["plants", "delivery", "weeks", "days"], "default": "plants"}}],
+            "responses": {"200": {"description": "CSV with a header", "content": {"text/csv": {}}}, "400": error, "401": error}}},
         "/api/v1/floor/plants": {"get": {"summary": "head office: every plant one may see side by side", "tags": ["floor"],
-            "description": "Per plant: OEE and its factors over the last 7 and 30 days (from the start of the plant's day), scrap rate and unplanned down hours of the 30 days, the 30 days' OEE day by day, and the plant's targets when it set them.",
-            "responses": {"200": {"description": "{generated_at, plants: [...]}"}, "401": error}}},
+            "description": "Per plant: OEE and its factors over the last 7 and 30 days (from the start of the plant's day, `week_from` and `month_from`, to `generated_at`), scrap rate and unplanned down hours of the 30 days, the 30 days' OEE day by day (`trend`), the last 12 ISO weeks (`weeks`: each week's OEE and the delivery of the orders due in it), the plant's targets when it set them, and the delivery of the work orders due in the 7 and 30 days (`delivery_week`, `delivery_month`; local dates, `today` the last). Delivery counts the orders of the plant's lines due in the period whatever their state but cancelled: `planned_qty` their quantity, `good` the good quantity at their last operation, `output_vs_plan` = good / planned_qty; an order is `on_time` when completed (the edge's `work_order_completed`) on or before its due date in the plant's time zone, `late` when completed after it, `open_past_due` when not completed and its due date has passed, `not_yet_due` otherwise; `on_time_rate` = on_time / (on_time + late + open_past_due). Ratios are null when their denominator is 0.",
+            "responses": {"200": {"description": "{generated_at, plants: [{plant, name, time_zone, stations, today, week_from, month_from, week, month, scrap_rate, down_hours, trend, weeks, delivery_week, delivery_month, targets}]}"}, "401": error}}},
         "/api/v1/floor/history": {"get": {"summary": "a station's state spans and minute counts: what its figures are made of", "tags": ["floor"],
             "description": "Each span names the seq of the event that started it (`GET /api/v1/edges/{id}/events`); the span it is in now has `to: null`.",
             "parameters": [

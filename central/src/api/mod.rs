@@ -118,6 +118,8 @@ struct Inner {
     floor: watch::Sender<u64>,
     /// The live feed's boards, shared by the pages of one scope.
     floor_boards: crate::api::floor::BoardCache,
+    /// The live OEE and head office pages' reports, shared by the pages of one question.
+    floor_reports: crate::api::floor::ReportCache,
     oee_runs: crate::api::floor::RunCache,
 }
 
@@ -157,6 +159,7 @@ impl AppState {
                 ingest_order: crate::ingest_order::IngestOrder::default(),
                 floor: watch::channel(0).0,
                 floor_boards: crate::api::floor::BoardCache::default(),
+                floor_reports: crate::api::floor::ReportCache::default(),
                 oee_runs: crate::api::floor::RunCache::default(),
             }),
         }
@@ -219,6 +222,10 @@ impl AppState {
 
     pub(crate) fn floor_boards(&self) -> &crate::api::floor::BoardCache {
         &self.inner.floor_boards
+    }
+
+    pub(crate) fn floor_reports(&self) -> &crate::api::floor::ReportCache {
+        &self.inner.floor_reports
     }
 
     /// The figures of shift runs that have ended ([`crate::api::floor::RunCache`]).

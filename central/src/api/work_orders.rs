@@ -514,6 +514,12 @@ pub struct WorkOrderList {
     /// Orders that match the filters but `state`, per state (paging aside).
     #[serde(default)]
     pub counts: std::collections::BTreeMap<String, usize>,
+    /// With `plant`: the delivery of the orders that match the filters but `state` (paging
+    /// aside), as head office counts it ([`crate::erp::delivery`]; today is the plant's local
+    /// date), so `?plant=&due_from=&due_to=` shows a period's output against plan and on-time
+    /// orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<crate::erp::delivery::Delivery>,
 }
 
 async fn list_work_orders(
@@ -576,6 +582,28 @@ pub async fn list(
         let n: &mut usize = counts.entry(wo.state.as_str().to_owned()).or_default();
         *n = n.saturating_add(1);
     }
+    let delivery = match &query.plant {
+        Some(plant) => {
+            use crate::erp::delivery::{DueOrder, delivery};
+            let tz = super::floor::plant_time_zone(state, plant).await?;
+            let due: Vec<DueOrder> = work_orders
+                .iter()
+                .map(|o| DueOrder {
+                    qty: o.qty,
+                    due: o.due,
+                    state: o.state,
+                    good: o.good,
+                    completed_at: o.completed_at,
+                })
+                .collect();
+            Some(delivery(
+                &due,
+                tz,
+                Utc::now().with_timezone(&tz).date_naive(),
+            ))
+        }
+        None => None,
+    };
     if let Some(wanted) = query.state {
         work_orders.retain(|wo| wo.state == wanted);
     }
@@ -587,6 +615,7 @@ pub async fn list(
         work_orders,
         total,
         counts,
+        delivery,
     })
 }
 
@@ -820,7 +849,7 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "requestBody": body("RoutingBody"), "responses": {"200": ok("Routing"), "400": error, "401": error}}},
         "/api/v1/work-orders": {
             "get": {"summary": "work orders", "tags": ["work orders"],
-                "description": "The orders of the caller's plants, by id. `total` counts the orders the filters match, `counts` those per state (every filter but `state`); `offset` and `limit` page the rows.",
+                "description": "The orders of the caller's plants, by id. `total` counts the orders the filters match, `counts` those per state (every filter but `state`); `offset` and `limit` page the rows. With `plant`, `delivery` is head office's delivery of the orders the filters match but `state` (see `GET /api/v1/floor/plants`): orders due, planned and good quantity, output against plan, on time, late, open past due, not yet due and the on-time rate, today being the plant's local date.",
                 "parameters": [{"name": "state", "in": "query", "required": false, "schema": {"$ref": "#/components/schemas/WorkOrderState"}},
                     {"name": "item", "in": "query", "required": false, "schema": {"type": "string"}},
                     {"name": "line", "in": "query", "required": false, "schema": {"type": "string"}},
@@ -902,7 +931,8 @@ pub fn document_into(document: &mut serde_json::Value) {
             "due": {"type": "string", "format": "date"}, "priority": {"type": "integer", "description": "lower runs first; 0 if absent"}, "line": {"type": "string"}}},
         "WorkOrderChange": {"type": "object", "properties": {"qty": dec, "priority": {"type": "integer"}, "due": {"type": "string", "format": "date"}}},
         "WorkOrderSummary": {"type": "object", "properties": {"work_order": {"type": "string"}, "item": {"type": "string"}, "qty": dec, "due": {"type": "string", "format": "date"},
-            "priority": {"type": "integer"}, "line": {"type": "string"}, "state": state, "good": {"type": "integer", "description": "at the last operation"}, "scrap": {"type": "integer"}}},
+            "priority": {"type": "integer"}, "line": {"type": "string"}, "state": state, "good": {"type": "integer", "description": "at the last operation"}, "scrap": {"type": "integer"},
+            "completed_at": {"type": "string", "format": "date-time", "description": "when the edge reported it completed (work_order_completed's time); absent while not completed"}}},
         "WorkOrder": work_order,
         "UnmatchedWorkOrder": {"type": "object", "properties": {"work_order": {"type": "string"}, "events": {"type": "integer"}, "last_edge_id": {"type": "string"}, "last_at": {"type": "string", "format": "date-time"}}},
         "LotHold": {"type": "object", "properties": {"lot": {"type": "string"}, "item": {"type": "string"}, "reason": {"type": "string"}, "held_at": {"type": "string", "format": "date-time"}}},

@@ -6,12 +6,14 @@
 //!   one transaction ([`crate::store::ErpStore`]).
 //! - [`work_order`]: the work-order state machine, progress from edge events and the
 //!   plans per edge, without I/O ([`crate::store::WorkOrderStore`] loads and saves).
+//! - [`delivery`]: output against plan and on-time delivery of orders due in a period.
 //! - [`routing_import`]: CSV parsing of routings, in [`import`]'s style.
 //! - [`master_data`]: item tracking, BOM revisions, warehouses, suppliers (types and rules);
 //!   [`uom`]: unit-of-measure conversions to an item's base unit.
 
 pub mod bench;
 pub mod calendar;
+pub mod delivery;
 pub mod import;
 pub mod master_data;
 pub mod mrp;

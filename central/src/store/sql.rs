@@ -243,6 +243,7 @@ impl SqlStore {
         floor::add_columns(&writer)?;
         stations::add_columns(&writer)?;
         spc::add_columns(&writer)?;
+        work_orders::add_columns(&writer)?;
         first_epoch(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;

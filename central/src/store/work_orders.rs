@@ -191,6 +191,10 @@ pub struct WorkOrderSummary {
     /// Good and scrap at the last operation (the order's output).
     pub good: u64,
     pub scrap: u64,
+    /// When it was completed: the time of the edge's `work_order_completed` (orders completed
+    /// before central kept it: their last change's). `None` while not completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 /// An order id edges reported that central does not know.
@@ -273,6 +277,14 @@ pub trait WorkOrderStore: Send + Sync + 'static {
     ) -> WoResult<WorkOrderView>;
 
     async fn work_orders(&self, state: Option<State>) -> Result<Vec<WorkOrderSummary>, StoreError>;
+
+    /// The orders due from `from` to `to` (both included), whatever their state, by id:
+    /// what head office's delivery figures are made of (one read for every plant).
+    async fn work_orders_due(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<WorkOrderSummary>, StoreError>;
 
     async fn work_order(&self, id: String) -> Result<Option<WorkOrderView>, StoreError>;
 

@@ -12,9 +12,9 @@
 //! | `GET /audit` | `audit.read` | the audit trail, read by its script from `GET /api/v1/audit` |
 //! | `GET /floor?plant=` | `floor.read` | the plant board, live from `GET /api/v1/floor/live` |
 //! | `GET /floor/andon?plant=` | `floor.read` | the same board for a shop-floor TV (a kiosk user) |
-//! | `GET /floor/oee?plant=&by=&from=&to=` | `floor.read` | OEE by ISO 22400-2, its loss tree and Pareto |
+//! | `GET /floor/oee?plant=&line=&edge_id=&station=&by=&from=&to=` | `floor.read` | OEE by ISO 22400-2, its loss tree and Pareto, of a plant, line or station; live from `/floor/oee/live` ([`oee`]) |
 //! | `GET /floor/spc?id=` | `floor.read` | SPC: characteristics and their status, one's X-bar/R or I-MR charts as SVG, capability ([`spc`]) |
-//! | `GET /floor/plants` | `floor.read` | head office: the plants side by side, drill-down to each |
+//! | `GET /floor/plants` | `floor.read` | head office: the plants side by side (OEE, output against plan, scrap, on-time orders, down hours, daily and weekly trends), drill-down to each; live from `/floor/plants/live` |
 //! | `GET /floor/edges` | `edges.read` | the edge fleet: version, last contact, backlog, clock skew, plans |
 //! | `GET /work-orders?state=&item=&line=&plant=&due_from=&due_to=&q=&offset=` | `work_orders.read` | work orders, filtered, counted per state, paged ([`work_orders`]) |
 //! | `GET /work-orders/{id}` | `work_orders.read` | one order: operations, plans, material per lot, lots produced, timeline, holds |
@@ -37,6 +37,7 @@
 //! `content-security-policy: default-src 'self'`.
 
 pub mod i18n;
+mod oee;
 mod spc;
 pub mod trace;
 pub mod work_orders;
@@ -84,8 +85,7 @@ pub fn routes() -> Routes {
         .get("/audit", needs(AuditRead), audit)
         .get("/floor", needs(FloorRead), floor_board)
         .get("/floor/andon", needs(FloorRead), floor_andon)
-        .get("/floor/oee", needs(FloorRead), floor_oee)
-        .get("/floor/plants", needs(FloorRead), floor_plants)
+        .merge(oee::routes())
         .get("/floor/edges", needs(EdgesRead), floor_edges)
         .get("/admin/kiosks", needs(KiosksManage), kiosks)
         .merge(work_orders::routes())
@@ -1057,6 +1057,8 @@ pub struct FigureRow {
     /// A station's row: its spans and counts of the period (each span names the event that
     /// started it), what its figures are made of.
     pub source: Option<String>,
+    /// The page of the row's own figures (a line's or a station's OEE), one level down.
+    pub drill: Option<String>,
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -1081,6 +1083,7 @@ fn figure_row(key: String, f: &crate::api::floor::FigureView) -> FigureRow {
         good: f.figures.gq,
         scrap: f.figures.scrap,
         source: None,
+        drill: None,
     }
 }
 
@@ -1213,366 +1216,6 @@ fn pareto_bars(rows: &[crate::mes::pareto::ParetoRow], as_hours: bool) -> Vec<Pa
             cumulative: format!("{:.1}%", r.cumulative * 100.0),
         })
         .collect()
-}
-
-#[derive(Template)]
-#[template(path = "floor_oee.html")]
-struct OeePage {
-    t: T,
-    shell: Shell,
-    plants: Vec<PlantChoice>,
-    from: String,
-    to: String,
-    time_zone: String,
-    by_options: Vec<ByOption>,
-    total: FigureRow,
-    /// The plant's targets beside the total's OEE, A, E and Q.
-    target_oee: Option<TargetView>,
-    target_availability: Option<TargetView>,
-    target_effectiveness: Option<TargetView>,
-    target_quality: Option<TargetView>,
-    /// Buckets (the trend), lines, stations.
-    tables: Vec<FigureTable>,
-    /// Down time by reason and by category, planned down time, scrap by station.
-    paretos: Vec<ParetoTable>,
-    setup_h: String,
-    idle_h: String,
-    unknown_h: String,
-    speed_loss_h: String,
-    /// The same figures as JSON (`GET /api/v1/floor/oee` with this page's query).
-    api_href: String,
-    /// And as CSV.
-    csv_href: String,
-}
-
-async fn floor_oee(
-    State(state): State<AppState>,
-    p: Principal,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    use crate::api::floor::{By, OeeQuery};
-    let ctx = Ctx::new(Some(&p), &uri, &headers, "/floor/oee");
-    let asked = query_value(&uri, "plant");
-    let (plants, plant) = plant_choices(&state, &p, asked.as_deref()).await?;
-    let plant = plant.ok_or_else(|| AppError::not_found("no plant to show"))?;
-    let by = match query_value(&uri, "by").as_deref() {
-        Some("shift") => By::Shift,
-        Some("week") => By::Week,
-        Some("month") => By::Month,
-        Some("total") => By::Total,
-        _ => By::Day,
-    };
-    let parse_at = |name: &str| -> Result<Option<DateTime<Utc>>, AppError> {
-        query_value(&uri, name)
-            .filter(|v| !v.is_empty())
-            .map(|v| {
-                DateTime::parse_from_rfc3339(&v)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| {
-                        AppError::bad_request(format!("{name}: {v:?} is not RFC 3339: {e}"))
-                    })
-            })
-            .transpose()
-    };
-    let q = OeeQuery {
-        plant: plant.clone(),
-        line: None,
-        edge_id: None,
-        station: None,
-        from: parse_at("from")?,
-        to: parse_at("to")?,
-        by,
-    };
-    let report = crate::api::floor::oee_report(&state, &q, Utc::now()).await?;
-    let by_name = match by {
-        By::Shift => "shift",
-        By::Day => "day",
-        By::Week => "week",
-        By::Month => "month",
-        By::Total => "total",
-    };
-    let from = report
-        .from
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let to = report.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let exact_from = report
-        .from
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let exact_to = report
-        .to
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let t = ctx_t(&ctx);
-    let targets = report.targets.unwrap_or_default();
-    let page = OeePage {
-        target_oee: target_view(&t, report.total.oee, targets.oee),
-        target_availability: target_view(&t, report.total.availability, targets.availability),
-        target_effectiveness: target_view(&t, report.total.effectiveness, targets.effectiveness),
-        target_quality: target_view(&t, report.total.quality, targets.quality),
-        shell: ctx_shell(&ctx),
-        plants,
-        // The exact period of the figures shown, so the JSON is the same figures.
-        csv_href: format!(
-            "/api/v1/floor/oee.csv?plant={}&by={by_name}&from={}&to={}",
-            encode(&plant),
-            encode(&exact_from),
-            encode(&exact_to)
-        ),
-        api_href: format!(
-            "/api/v1/floor/oee?plant={}&by={by_name}&from={}&to={}",
-            encode(&plant),
-            encode(&exact_from),
-            encode(&exact_to)
-        ),
-        time_zone: report.time_zone.clone(),
-        total: figure_row("total".into(), &report.total),
-        by_options: [
-            ("shift", "by_shift"),
-            ("day", "by_day"),
-            ("week", "by_week"),
-            ("month", "by_month"),
-            ("total", "by_total"),
-        ]
-        .into_iter()
-        .map(|(value, key)| ByOption {
-            value,
-            key,
-            selected: value == by_name,
-        })
-        .collect(),
-        tables: vec![
-            FigureTable {
-                title: "oee_trend",
-                id: "oee-buckets",
-                rows: report
-                    .buckets
-                    .iter()
-                    .map(|b| {
-                        let mut row = figure_row(b.key.clone(), &b.figures);
-                        // Down to the bucket's own period, cut finer: a day by its shifts,
-                        // whose stations lead to their spans and counts.
-                        let finer = match by {
-                            By::Month | By::Week | By::Total => "day",
-                            By::Day | By::Shift => "shift",
-                        };
-                        row.source = Some(format!(
-                            "/floor/oee?plant={}&by={finer}&from={}&to={}",
-                            encode(&plant),
-                            encode(&b.from.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-                            encode(&b.to.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-                        ));
-                        row
-                    })
-                    .collect(),
-                chart: Some(trend_chart(&t, &report.buckets, report.targets.as_ref())),
-            },
-            FigureTable {
-                title: "by_line",
-                id: "oee-lines",
-                rows: report
-                    .lines
-                    .iter()
-                    .map(|l| figure_row(l.line.clone(), &l.figures))
-                    .collect(),
-                chart: None,
-            },
-            FigureTable {
-                title: "by_station",
-                id: "oee-stations",
-                rows: report
-                    .stations
-                    .iter()
-                    .map(|s| {
-                        let name = if s.station.is_empty() {
-                            s.edge_id.clone()
-                        } else {
-                            format!("{}/{}", s.edge_id, s.station)
-                        };
-                        let mut row = figure_row(name, &s.figures);
-                        row.source = Some(format!(
-                            "/api/v1/floor/history?edge_id={}&station={}&from={}&to={}",
-                            encode(&s.edge_id),
-                            encode(&s.station),
-                            encode(&from),
-                            encode(&to)
-                        ));
-                        row
-                    })
-                    .collect(),
-                chart: None,
-            },
-        ],
-        paretos: {
-            let l = &report.losses;
-            let table =
-                |title, id, rows: &[crate::mes::pareto::ParetoRow], as_hours, x, bar| ParetoTable {
-                    title,
-                    id,
-                    bars: pareto_bars(rows, as_hours),
-                    chart: pareto_chart(&t, rows, as_hours, x, bar),
-                };
-            vec![
-                table(
-                    "pareto_down",
-                    "pareto-down",
-                    &l.down_by_reason,
-                    true,
-                    "stop_reason",
-                    "down_h",
-                ),
-                table(
-                    "pareto_category",
-                    "pareto-category",
-                    &l.down_by_category,
-                    true,
-                    "category",
-                    "down_h",
-                ),
-                table(
-                    "pareto_down_shift",
-                    "pareto-down-shift",
-                    &l.down_by_shift,
-                    true,
-                    "shift_name",
-                    "down_h",
-                ),
-                table(
-                    "pareto_planned",
-                    "pareto-planned",
-                    &l.planned_by_reason,
-                    true,
-                    "stop_reason",
-                    "hours_label",
-                ),
-                table(
-                    "pareto_scrap",
-                    "pareto-scrap",
-                    &l.scrap_by_station,
-                    false,
-                    "station",
-                    "scrap",
-                ),
-                table(
-                    "pareto_scrap_shift",
-                    "pareto-scrap-shift",
-                    &l.scrap_by_shift,
-                    false,
-                    "shift_name",
-                    "scrap",
-                ),
-                table(
-                    "pareto_scrap_item",
-                    "pareto-scrap-item",
-                    &l.scrap_by_item,
-                    false,
-                    "wo_item",
-                    "scrap",
-                ),
-            ]
-        },
-        setup_h: hours(report.losses.setup_ms),
-        idle_h: hours(report.losses.idle_ms),
-        unknown_h: hours(report.losses.unknown_ms),
-        speed_loss_h: hours(report.losses.speed_loss_ms),
-        from,
-        to,
-        t,
-    };
-    Ok(ctx.respond(StatusCode::OK, page.render()))
-}
-
-/// One plant on the head office page.
-pub struct PlantSide {
-    pub plant: String,
-    pub name: String,
-    pub stations: usize,
-    pub week: FigureRow,
-    pub month: FigureRow,
-    pub scrap_rate: String,
-    pub down_hours: String,
-    /// The 30 days' OEE, oldest first, for the little bars.
-    pub trend: Vec<(String, f64)>,
-    /// The plant's OEE target beside the 30 days' OEE.
-    pub target: Option<TargetView>,
-}
-
-#[derive(Template)]
-#[template(path = "floor_plants.html")]
-struct PlantsSidePage {
-    t: T,
-    shell: Shell,
-    plants: Vec<PlantSide>,
-    /// Every plant's OEE day by day in one chart (assets/charts.js): JSON for a `<script>`.
-    chart: String,
-}
-
-/// The plants' daily OEE side by side: one line per plant over the days any of them has (each
-/// plant's days are its local dates).
-fn plants_chart(t: &T, plants: &[crate::api::floor::PlantFigures]) -> String {
-    let days: std::collections::BTreeSet<&str> = plants
-        .iter()
-        .flat_map(|p| p.trend.iter().map(|b| b.key.as_str()))
-        .collect();
-    let series: Vec<serde_json::Value> = plants
-        .iter()
-        .map(|p| {
-            let by_day: HashMap<&str, Option<f64>> = p
-                .trend
-                .iter()
-                .map(|b| (b.key.as_str(), b.figures.oee))
-                .collect();
-            serde_json::json!({
-                "label": format!("{} ({})", p.name, p.plant),
-                "values": days.iter().map(|d| by_day.get(d).copied().flatten()).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let chart = serde_json::json!({
-        "kind": "lines",
-        "percent": true,
-        "x_label": t.t("chart_day"),
-        "labels": days,
-        "series": series,
-        "targets": [],
-    });
-    script_json(&chart.to_string())
-}
-
-async fn floor_plants(
-    State(state): State<AppState>,
-    p: Principal,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    let ctx = Ctx::new(Some(&p), &uri, &headers, "/floor/plants");
-    let report = crate::api::floor::plants_report(&state, &p.read, Utc::now()).await?;
-    let t = ctx_t(&ctx);
-    let plants = report
-        .plants
-        .iter()
-        .map(|x| PlantSide {
-            plant: x.plant.clone(),
-            name: x.name.clone(),
-            stations: x.stations,
-            week: figure_row("week".into(), &x.week),
-            month: figure_row("month".into(), &x.month),
-            scrap_rate: pct(x.scrap_rate),
-            down_hours: format!("{:.1}", x.down_hours),
-            trend: x
-                .trend
-                .iter()
-                .map(|b| (b.key.clone(), b.figures.oee.unwrap_or(0.0).clamp(0.0, 1.0)))
-                .collect(),
-            target: target_view(&t, x.month.oee, x.targets.and_then(|t| t.oee)),
-        })
-        .collect();
-    let page = PlantsSidePage {
-        chart: plants_chart(&t, &report.plants),
-        t,
-        shell: ctx_shell(&ctx),
-        plants,
-    };
-    Ok(ctx.respond(StatusCode::OK, page.render()))
 }
 
 /// One kiosk link as its page lists it.

@@ -118,6 +118,21 @@ struct ListPage {
     next_href: Option<String>,
     api_href: String,
     csv_href: String,
+    /// With a plant chosen: the delivery of the orders listed (head office's figures).
+    delivery: Option<DeliveryLine>,
+}
+
+/// The delivery of the orders a plant's list holds, as head office shows it.
+pub struct DeliveryLine {
+    pub due: u64,
+    pub planned_qty: String,
+    pub good: u64,
+    pub output_vs_plan: String,
+    pub on_time: u64,
+    pub late: u64,
+    pub open_past_due: u64,
+    pub not_yet_due: u64,
+    pub on_time_rate: String,
 }
 
 /// The list's query from the page's address: the API's parameters, with an empty field (a
@@ -293,6 +308,17 @@ async fn list_page(
         next_href: (offset + shown < list.total).then(|| page_at(offset + shown)),
         csv_href: href("/api/v1/work-orders.csv", &api_pairs),
         api_href: href("/api/v1/work-orders", &api_pairs),
+        delivery: list.delivery.as_ref().map(|d| DeliveryLine {
+            due: d.due,
+            planned_qty: d.planned_qty.normalize().to_string(),
+            good: d.good,
+            output_vs_plan: super::pct(d.output_vs_plan),
+            on_time: d.on_time,
+            late: d.late,
+            open_past_due: d.open_past_due,
+            not_yet_due: d.not_yet_due,
+            on_time_rate: super::pct(d.on_time_rate),
+        }),
     };
     Ok(ctx.respond(StatusCode::OK, page.render()))
 }

@@ -1072,3 +1072,228 @@ async fn issue_15_the_board_runs_no_shift_on_a_holiday() {
     ok(&board);
     assert_eq!(shift_of_st10(&board.json), Value::Null, "{}", board.json);
 }
+
+/// Head office's delivery figures on orders worked by hand (issue 15): one completed before its
+/// due date, one after it, one open past its due date, one due today, one cancelled (left
+/// out), one due before the 30 days; output against plan is the good at the last operation
+/// over the orders' quantity. The CSV, the weekly trend and the work orders list (with a
+/// plant) say the same.
+#[tokio::test]
+async fn issue_15_head_office_output_against_plan_and_on_time_orders_worked_by_hand() {
+    use crate::work_orders::{reported, started};
+    use chrono::Datelike;
+    let h = Harness::new().await;
+    let token = plant(&h).await;
+    // The default plant has no calendar: its days are UTC days.
+    let now = Utc::now();
+    let today = now.date_naive();
+    let day = |n: i64| today - chrono::Duration::days(n);
+    let order = |id: &str, qty: &str, due: chrono::NaiveDate| json!({"work_order": id, "item": "FRAME", "qty": qty, "due": due.to_string(), "priority": 5, "line": "L1"});
+    for (id, qty, due, release) in [
+        ("WO-ON", "100", day(12), true),
+        ("WO-LATE", "50", day(10), true),
+        ("WO-OPEN", "80", day(5), true),
+        ("WO-TODAY", "20", day(0), false),
+        ("WO-CANC", "70", day(3), false),
+        ("WO-OLD", "10", day(40), false),
+    ] {
+        let reply = h
+            .post("/api/v1/work-orders", ADMIN, order(id, qty, due))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+        if release {
+            ok(&act(&h, id, "release").await);
+        }
+    }
+    ok(&act(&h, "WO-CANC", "cancel").await);
+    // Completed two days before its due date, and two days after it (the edge's time).
+    let noon = |n: i64| (day(n).and_hms_opt(12, 0, 0).unwrap()).and_utc();
+    let mut events = Vec::new();
+    for (wo, good, scrap, done) in [
+        ("WO-ON", 100, 0, Some(noon(14))),
+        ("WO-LATE", 45, 2, Some(noon(8))),
+        ("WO-OPEN", 30, 1, None),
+    ] {
+        let when = done.unwrap_or_else(|| noon(6));
+        for kind in [
+            started(wo, 10),
+            reported(wo, 10, good + scrap, 0),
+            reported(wo, 20, good, scrap),
+        ] {
+            let mut e = event("line-1", events.len() as u64 + 1);
+            e.at = when - chrono::Duration::hours(1);
+            e.kind = kind;
+            events.push(e);
+        }
+        if let Some(done) = done {
+            let mut e = event("line-1", events.len() as u64 + 1);
+            e.at = done;
+            e.kind = EventKind::WorkOrderCompleted {
+                work_order: wo.into(),
+            };
+            events.push(e);
+        }
+    }
+    send(&h, &token, events).await;
+    let reply = h.get("/api/v1/work-orders/WO-LATE", ADMIN).await;
+    assert_eq!(reply.json["state"], "completed", "{}", reply.json);
+
+    let reply = h.get("/api/v1/floor/plants", ADMIN).await;
+    ok(&reply);
+    let plant = reply.json["plants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["plant"] == "default")
+        .cloned()
+        .unwrap();
+    assert_eq!(plant["today"], today.to_string(), "{plant}");
+    let month = &plant["delivery_month"];
+    // Due in the 30 days: ON, LATE, OPEN, TODAY (CANC cancelled, OLD before).
+    assert_eq!(month["due"], 4, "{month}");
+    assert_eq!(month["planned_qty"], "250", "{month}");
+    assert_eq!(month["good"], 175, "{month}");
+    close(&month["output_vs_plan"], 175.0 / 250.0);
+    assert_eq!(
+        (
+            &month["on_time"],
+            &month["late"],
+            &month["open_past_due"],
+            &month["not_yet_due"]
+        ),
+        (&json!(1), &json!(1), &json!(1), &json!(1)),
+        "{month}"
+    );
+    close(&month["on_time_rate"], 1.0 / 3.0);
+    // Due in the 7 days: OPEN (past due) and TODAY.
+    let week = &plant["delivery_week"];
+    assert_eq!(week["due"], 2, "{week}");
+    assert_eq!(week["planned_qty"], "100", "{week}");
+    assert_eq!(week["good"], 30, "{week}");
+    close(&week["output_vs_plan"], 0.3);
+    assert_eq!(week["open_past_due"], 1, "{week}");
+    assert_eq!(week["not_yet_due"], 1, "{week}");
+    close(&week["on_time_rate"], 0.0);
+    // Twelve ISO weeks, this one last; every order but the cancelled one is due in one of them.
+    let weeks = plant["weeks"].as_array().unwrap();
+    assert_eq!(weeks.len(), 12, "{plant}");
+    let iso = today.iso_week();
+    assert_eq!(
+        weeks[11]["key"],
+        format!("{}-W{:02}", iso.year(), iso.week()),
+        "{plant}"
+    );
+    let due: u64 = weeks
+        .iter()
+        .map(|w| w["delivery"]["due"].as_u64().unwrap())
+        .sum();
+    assert_eq!(due, 5, "{plant}");
+    let on_time: u64 = weeks
+        .iter()
+        .map(|w| w["delivery"]["on_time"].as_u64().unwrap())
+        .sum();
+    assert_eq!(on_time, 1);
+    // The 30 days' OEE trend is there beside the weeks.
+    assert!(plant["trend"].is_array(), "{plant}");
+
+    // The CSV's tables say the same.
+    let csv = h.get("/api/v1/floor/plants.csv", ADMIN).await;
+    ok(&csv);
+    let text = csv.json.as_str().unwrap_or_default().to_owned();
+    let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let row = reader
+        .records()
+        .map(Result::unwrap)
+        .find(|r| &r[0] == "default")
+        .expect("the default plant's row");
+    let cell = |name: &str| row[header.iter().position(|h| h == name).unwrap()].to_owned();
+    assert_eq!(cell("orders_due_30_days"), "4", "{text}");
+    assert_eq!(cell("planned_qty_30_days"), "250", "{text}");
+    assert_eq!(cell("good_qty_30_days"), "175", "{text}");
+    assert_eq!(cell("late_30_days"), "1", "{text}");
+    assert_eq!(cell("open_past_due_7_days"), "1", "{text}");
+    for table in ["delivery", "weeks", "days"] {
+        let csv = h
+            .get(&format!("/api/v1/floor/plants.csv?table={table}"), ADMIN)
+            .await;
+        ok(&csv);
+        let text = csv.json.as_str().unwrap_or_default().to_owned();
+        let rows = text.lines().count() - 1;
+        let expected = match table {
+            "delivery" => 2,
+            "weeks" => 12,
+            _ => plant["trend"].as_array().unwrap().len(),
+        };
+        assert_eq!(rows, expected, "{table}: {text}");
+    }
+    h.get("/api/v1/floor/plants.csv?table=orders", ADMIN)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+
+    // The plant's work orders due in the 30 days, listed with the same delivery figures.
+    let reply = h
+        .get(
+            &format!(
+                "/api/v1/work-orders?plant=default&due_from={}&due_to={}",
+                day(29),
+                day(0)
+            ),
+            ADMIN,
+        )
+        .await;
+    ok(&reply);
+    assert_eq!(reply.json["delivery"], *month, "{}", reply.json);
+    let late = reply.json["work_orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["work_order"] == "WO-LATE")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        late["completed_at"]
+            .as_str()
+            .map(|t| t.parse::<DateTime<Utc>>().unwrap()),
+        Some(noon(8)),
+        "{late}"
+    );
+}
+
+/// The live OEE and head office pages that ask the same question share one report per floor
+/// change (issue 15): many pages at once cost one computation, a page asking again before the
+/// floor changed gets the same report, and a change makes the next ask compute it again.
+#[tokio::test]
+async fn issue_15_live_pages_of_one_question_share_one_report() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let h = Harness::new().await;
+    let computed = Arc::new(AtomicUsize::new(0));
+    let ask = |generation: u64| {
+        let (state, computed) = (h.state.clone(), computed.clone());
+        async move {
+            central::api::floor::shared_report(
+                &state,
+                "test|question".into(),
+                generation,
+                || async {
+                    let n = computed.fetch_add(1, Ordering::SeqCst) + 1;
+                    tokio::task::yield_now().await;
+                    Ok::<usize, central::api::error::AppError>(n)
+                },
+            )
+            .await
+            .map(|n| *n)
+            .expect("a report")
+        }
+    };
+    let pages: Vec<usize> = futures_util::future::join_all((0..50).map(|_| ask(1))).await;
+    assert!(pages.iter().all(|n| *n == 1), "{pages:?}");
+    assert_eq!(
+        computed.load(Ordering::SeqCst),
+        1,
+        "one computation for 50 pages"
+    );
+    assert_eq!(ask(1).await, 1, "nothing changed: the same report");
+    assert_eq!(ask(2).await, 2, "the floor changed: worked out again");
+    assert_eq!(computed.load(Ordering::SeqCst), 2);
+}

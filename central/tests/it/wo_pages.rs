@@ -725,3 +725,88 @@ async fn issue_15_a_widely_used_lot_is_traced_within_its_bounds() {
     );
     assert_eq!(reply.body.matches(r#"class="lot forward""#).count(), 40);
 }
+
+/// The live OEE and head office pages (issue 15) keep to the caller's plants: another plant's
+/// supervisor is not told the default plant's figures, live or not, and head office lists
+/// their own plant alone; a page of one's own plant sends its live part at once.
+#[tokio::test]
+async fn issue_15_live_oee_and_head_office_pages_keep_to_ones_plants() {
+    let h = Harness::new().await;
+    plant(&h).await;
+    ok(&h
+        .call(
+            Method::PUT,
+            "/api/v1/plants/plant-b",
+            Some(ADMIN),
+            Some(json!({"name": "Plant B"})),
+        )
+        .await);
+    let supervisor = person(&h, "zhou.min", &["supervisor"], &["default"], "zh").await;
+    let other_plant = person(&h, "zhao.lei", &["supervisor"], &["plant-b"], "en").await;
+    for path in [
+        "/floor/oee/live?plant=default",
+        "/floor/oee?plant=default",
+        "/floor/oee?plant=default&line=L1",
+    ] {
+        let reply = page(&h, path, &other_plant).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{path}: {}",
+            reply.body
+        );
+    }
+    let side = page(&h, "/floor/plants", &other_plant).await;
+    assert_eq!(side.status, StatusCode::OK, "{}", side.body);
+    assert!(
+        side.body.contains("data-plant=\"plant-b\""),
+        "{}",
+        side.body
+    );
+    assert!(
+        !side.body.contains("data-plant=\"default\""),
+        "{}",
+        side.body
+    );
+    // An out-of-bounds line is refused where it enters.
+    let reply = page(
+        &h,
+        &format!("/floor/oee?line={}", "L".repeat(300)),
+        &supervisor,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    // One's own plant: the live part at once, as a server-sent `page` event.
+    for path in [
+        "/floor/oee/live?plant=default&lang=en",
+        "/floor/plants/live?lang=zh",
+    ] {
+        let request = Request::builder()
+            .uri(path)
+            .header(header::COOKIE, format!("mes_session={supervisor}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = h.app().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/event-stream",
+            "{path}"
+        );
+        let mut body = response.into_body();
+        let mut text = String::new();
+        while !text.contains("\n\n") {
+            let frame = body.frame().await.expect("a frame").expect("a frame");
+            if let Some(data) = frame.data_ref() {
+                text.push_str(std::str::from_utf8(data).unwrap());
+            }
+        }
+        assert!(text.starts_with("event: page\n"), "{path}: {text}");
+        let id = if path.starts_with("/floor/oee") {
+            "oee-figures"
+        } else {
+            "plants-figures"
+        };
+        assert!(text.contains(&format!("id=\"{id}\"")), "{path}: {text}");
+    }
+}

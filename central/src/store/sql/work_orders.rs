@@ -114,6 +114,71 @@ CREATE TABLE IF NOT EXISTS lot_expiry (
 );
 ";
 
+/// Columns added to tables older versions made: when a work order was completed (the time of
+/// the edge's `work_order_completed`), for on-time delivery. Orders completed before the
+/// column existed take the time of their last change.
+pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
+    if !super::stock::has_column(conn, "wo_orders", "completed_at")? {
+        conn.execute_batch(
+            "ALTER TABLE wo_orders ADD COLUMN completed_at TEXT;
+             UPDATE wo_orders SET completed_at = updated_at
+                 WHERE state IN ('completed', 'closed') AND completed_at IS NULL;",
+        )?;
+    }
+    Ok(())
+}
+
+/// Orders with their output (good and scrap at the last operation), by id: `filter` is the
+/// `WHERE` clause over `wo_orders o`.
+fn summaries(
+    conn: &Connection,
+    filter: &str,
+    args: &[&dyn super::db::ToSql],
+) -> Result<Vec<WorkOrderSummary>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT o.work_order, o.item, o.qty, o.due, o.priority, o.line, o.state,
+                COALESCE(l.good, 0), COALESCE(l.scrap, 0), o.completed_at
+         FROM wo_orders o
+         LEFT JOIN wo_operations l ON l.work_order = o.work_order AND l.operation =
+             (SELECT MAX(operation) FROM wo_operations m WHERE m.work_order = o.work_order)
+         {filter}
+         ORDER BY o.work_order"
+    ))?;
+    let rows = stmt.query_map(args, |r| {
+        Ok((
+            (
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i32>(4)?,
+            ),
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, i64>(7)?,
+            r.get::<_, i64>(8)?,
+            r.get::<_, Option<String>>(9)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let ((work_order, item, qty, due, priority), line, st, good, scrap, completed) = row?;
+        out.push(WorkOrderSummary {
+            work_order,
+            item,
+            qty: decimal(&qty)?,
+            due: date(&due)?,
+            priority,
+            line,
+            state: state(&st)?,
+            good: to_u64(good),
+            scrap: to_u64(scrap),
+            completed_at: completed.as_deref().map(parse_ts).transpose()?,
+        });
+    }
+    Ok(out)
+}
+
 /// An ideal cycle time in seconds as the store keeps it (whole milliseconds; the API checked
 /// it is within [`crate::erp::routing_import::ideal_cycle_ms`]'s bounds).
 fn ideal_ms(seconds: Option<Decimal>) -> Option<i64> {
@@ -154,6 +219,8 @@ struct Loaded {
     /// Its state before the batch: an order that leaves the dispatched states (completed)
     /// leaves its lines' plans.
     before: State,
+    /// The time (the edge's) of the event that completed it in this batch.
+    completed_at: Option<String>,
 }
 
 /// The work-order side of one ingest batch: facts are applied in memory and written once.
@@ -215,6 +282,7 @@ impl BatchProgress {
             let loaded = load_progress(tx, id)?.map(|progress| Loaded {
                 before: progress.status.state(),
                 progress,
+                completed_at: None,
             });
             self.orders.insert(id.to_owned(), loaded);
         }
@@ -239,12 +307,20 @@ impl BatchProgress {
             let loaded = load_progress(tx, id)?.map(|progress| Loaded {
                 before: progress.status.state(),
                 progress,
+                completed_at: None,
             });
             self.orders.insert(id.to_owned(), loaded);
         }
         match self.orders.get_mut(id) {
             Some(Some(loaded)) => {
+                let was = loaded.progress.status.state();
                 loaded.progress.apply(fact);
+                if was != State::Completed
+                    && loaded.progress.status.state() == State::Completed
+                    && loaded.completed_at.is_none()
+                {
+                    loaded.completed_at = Some(at.to_owned());
+                }
                 for message in loaded.progress.warnings.drain(..) {
                     self.warnings
                         .entry((id.to_owned(), message))
@@ -275,7 +351,12 @@ impl BatchProgress {
     ) -> Result<Vec<Plan>, StoreError> {
         let mut left_plans = Vec::new();
         for (id, loaded) in &self.orders {
-            let Some(Loaded { progress, before }) = loaded else {
+            let Some(Loaded {
+                progress,
+                before,
+                completed_at,
+            }) = loaded
+            else {
                 continue;
             };
             if before.is_dispatched() && !progress.status.state().is_dispatched() {
@@ -285,14 +366,16 @@ impl BatchProgress {
                 continue;
             }
             tx.prepare_cached(
-                "UPDATE wo_orders SET state = ?2, held_from = ?3, updated_at = ?4
+                "UPDATE wo_orders SET state = ?2, held_from = ?3, updated_at = ?4,
+                     completed_at = COALESCE(CAST(?5 AS TEXT), completed_at)
                  WHERE work_order = ?1",
             )?
             .execute(params![
                 id,
                 progress.status.state().as_str(),
                 progress.status.held_from().map(State::as_str),
-                received
+                received,
+                completed_at.as_deref()
             ])?;
             let mut op = tx.prepare_cached(
                 "UPDATE wo_operations SET started = ?3, good = ?4, scrap = ?5
@@ -1488,44 +1571,26 @@ impl WorkOrderStore for SqlStore {
         filter: Option<State>,
     ) -> Result<Vec<WorkOrderSummary>, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT o.work_order, o.item, o.qty, o.due, o.priority, o.line, o.state,
-                        COALESCE(l.good, 0), COALESCE(l.scrap, 0)
-                 FROM wo_orders o
-                 LEFT JOIN wo_operations l ON l.work_order = o.work_order AND l.operation =
-                     (SELECT MAX(operation) FROM wo_operations m WHERE m.work_order = o.work_order)
-                 WHERE CAST(?1 AS TEXT) IS NULL OR o.state = ?1
-                 ORDER BY o.work_order",
-            )?;
-            let rows = stmt.query_map(params![filter.map(State::as_str)], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i32>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, i64>(8)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (work_order, item, qty, due, priority, line, st, good, scrap) = row?;
-                out.push(WorkOrderSummary {
-                    work_order,
-                    item,
-                    qty: decimal(&qty)?,
-                    due: date(&due)?,
-                    priority,
-                    line,
-                    state: state(&st)?,
-                    good: to_u64(good),
-                    scrap: to_u64(scrap),
-                });
-            }
-            Ok(out)
+            summaries(
+                conn,
+                "WHERE CAST(?1 AS TEXT) IS NULL OR o.state = ?1",
+                params![filter.map(State::as_str)],
+            )
+        })
+        .await
+    }
+
+    async fn work_orders_due(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<WorkOrderSummary>, StoreError> {
+        self.read(move |conn| {
+            summaries(
+                conn,
+                "WHERE o.due >= ?1 AND o.due <= ?2",
+                params![from.to_string(), to.to_string()],
+            )
         })
         .await
     }

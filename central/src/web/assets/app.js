@@ -591,6 +591,32 @@
     }
   }
 
+  // The OEE page and head office: their live part ([data-live]) is rendered on the server;
+  // every `page` event of its feed (/floor/oee/live, /floor/plants/live, the page's query) is
+  // the same part rendered again after the floor changed, swapped in whole, its charts drawn
+  // again (charts.js). EventSource reconnects by itself after a restart.
+  for (const part of document.querySelectorAll('[data-live]')) {
+    if (!window.EventSource) break;
+    const status = byId('live-status');
+    const mark = (state, text) => {
+      if (!status) return;
+      status.dataset.state = state;
+      status.textContent = text;
+    };
+    const source = new EventSource(part.dataset.live);
+    source.addEventListener('page', (e) => {
+      // The user's place on the page and the open charts' size survive the swap.
+      const y = window.scrollY;
+      part.innerHTML = e.data;
+      if (window.mesCharts) window.mesCharts.draw(part);
+      window.scrollTo(0, y);
+      part.dataset.updates = String(Number(part.dataset.updates || '0') + 1);
+      mark('live', t('live_on', { time: formatTime(new Date().toISOString()) }));
+    });
+    source.addEventListener('problem', (e) => mark('lost', e.data));
+    source.addEventListener('error', () => mark('lost', t('live_lost')));
+  }
+
   // ----------------------------------------------------------------------------------------
   // Work orders and traceability: an order's actions go to the API, which decides; the page
   // is then loaded again to show what the order became.

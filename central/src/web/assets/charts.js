@@ -2,6 +2,7 @@
 // was rendered with: each <div class="chart" data-chart="ID"> takes its data from the JSON in
 // <script type="application/json" id="ID"> (no inline scripts: the content security policy
 // allows none). The same figures are in the page's tables and its API, which tests compare.
+// A live page (app.js) calls window.mesCharts.draw(part) after it swaps a part in.
 //
 // Data: {kind: "lines", x_label, labels: [...], percent: true, series: [{label, values}],
 // targets: [{label, value, of}]} or {kind: "pareto", x_label, labels: [...], bar_label,
@@ -157,31 +158,38 @@
     ];
   }
 
-  for (const element of document.querySelectorAll('div.chart[data-chart]')) {
-    const source = document.getElementById(element.dataset.chart);
-    if (!source) continue;
-    let data;
-    try {
-      data = JSON.parse(source.textContent);
-    } catch (e) {
-      element.textContent = String(e);
-      continue;
-    }
-    if (!data.labels || data.labels.length === 0) continue;
-    const width = Math.max(element.clientWidth, 240);
-    const [options, columns] = data.kind === 'pareto' ? pareto(data, width) : lines(data, width);
-    const chart = new uPlot(options, columns, element);
-    element.dataset.drawn = 'true';
-    element.dataset.points = String(data.labels.length);
-    if (typeof ResizeObserver !== 'undefined') {
-      let last = width;
-      new ResizeObserver(() => {
-        const now = Math.max(element.clientWidth, 240);
-        if (now !== last) {
-          last = now;
-          chart.setSize({ width: now, height: HEIGHT });
-        }
-      }).observe(element);
+  /** Draws every chart under `root` (the document, or a live page's part swapped in). */
+  function draw(root) {
+    for (const element of root.querySelectorAll('div.chart[data-chart]')) {
+      if (element.dataset.drawn === 'true') continue;
+      const source = document.getElementById(element.dataset.chart);
+      if (!source) continue;
+      let data;
+      try {
+        data = JSON.parse(source.textContent);
+      } catch (e) {
+        element.textContent = String(e);
+        continue;
+      }
+      if (!data.labels || data.labels.length === 0) continue;
+      const width = Math.max(element.clientWidth, 240);
+      const [options, columns] = data.kind === 'pareto' ? pareto(data, width) : lines(data, width);
+      const chart = new uPlot(options, columns, element);
+      element.dataset.drawn = 'true';
+      element.dataset.points = String(data.labels.length);
+      if (typeof ResizeObserver !== 'undefined') {
+        let last = width;
+        new ResizeObserver(() => {
+          const now = Math.max(element.clientWidth, 240);
+          if (now !== last) {
+            last = now;
+            chart.setSize({ width: now, height: HEIGHT });
+          }
+        }).observe(element);
+      }
     }
   }
+
+  window.mesCharts = { draw };
+  draw(document);
 })();
