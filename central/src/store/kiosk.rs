@@ -36,6 +36,10 @@ pub struct KioskLink {
     pub last_used_from: Option<String>,
 }
 
+/// Sessions a kiosk link keeps at most (its TVs): opening it again past that signs out the
+/// oldest.
+pub const MAX_SESSIONS_PER_LINK: i64 = 32;
+
 #[async_trait]
 pub trait KioskStore: Send + Sync + 'static {
     /// Stores a new link; its plant must exist ([`StoreError::NotFound`] naming it).

@@ -424,3 +424,35 @@ async fn issue_15_a_revoked_kiosk_link_signs_its_tv_out_and_ends_its_live_board(
     let list = h.get("/api/v1/kiosk-links", &supervisor).await;
     assert!(!list.json["links"][0]["revoked_at"].is_null());
 }
+
+/// A link opened again and again keeps its newest sessions only: the oldest TV is signed out,
+/// the newest works, and the table holds no more than the bound.
+#[tokio::test]
+async fn issue_15_a_kiosk_link_opened_again_and_again_keeps_its_newest_sessions() {
+    let h = Harness::new().await;
+    let supervisor = setup(&h).await;
+    let minted = mint(
+        &h,
+        &supervisor,
+        json!({"name": "Hall 2", "plant": "plant-a"}),
+    )
+    .await;
+    let path = minted.json["path"].as_str().unwrap().to_owned();
+    let bound = central::store::kiosk::MAX_SESSIONS_PER_LINK;
+    let mut sessions = Vec::new();
+    for _ in 0..bound + 3 {
+        sessions.push(open(&h, &path).await.0);
+    }
+    let rows = h.sql("SELECT count(*) FROM kiosk_sessions", vec![]);
+    assert_eq!(rows[0][0], json!(bound));
+    let oldest = raw(&h, Method::GET, "/api/v1/floor/board", Some(&sessions[0])).await;
+    assert_eq!(oldest.status, StatusCode::UNAUTHORIZED, "{}", oldest.body);
+    let newest = raw(
+        &h,
+        Method::GET,
+        "/api/v1/floor/board",
+        sessions.last().map(String::as_str),
+    )
+    .await;
+    assert_eq!(newest.status, StatusCode::OK, "{}", newest.body);
+}

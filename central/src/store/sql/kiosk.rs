@@ -222,6 +222,14 @@ impl KioskStore for SqlStore {
                 "INSERT INTO kiosk_sessions (session_hash, link_id, created_at) VALUES (?1, ?2, ?3)",
                 params![hash.to_vec(), &link_id, ts(at)],
             )?;
+            // A link signs in a few TVs; opened again and again, it keeps its newest sessions
+            // only, so a link cannot fill the database.
+            tx.execute(
+                "DELETE FROM kiosk_sessions WHERE link_id = ?1 AND session_hash NOT IN (
+                     SELECT session_hash FROM kiosk_sessions WHERE link_id = ?1
+                     ORDER BY created_at DESC, session_hash DESC LIMIT ?2)",
+                params![&link_id, crate::store::kiosk::MAX_SESSIONS_PER_LINK],
+            )?;
             tx.execute(
                 "INSERT INTO kiosk_link_uses (link_id, last_used_at, last_used_from) VALUES (?1, ?2, ?3)
                  ON CONFLICT (link_id) DO UPDATE SET last_used_at = excluded.last_used_at,
