@@ -2055,13 +2055,8 @@ async fn scrap_by_item(
     if by_order.keys().all(String::is_empty) {
         return Ok(pareto(by_order.clone()));
     }
-    let items: HashMap<String, String> = state
-        .store()
-        .work_orders(None)
-        .await?
-        .into_iter()
-        .map(|wo| (wo.work_order, wo.item))
-        .collect();
+    let orders = by_order.keys().filter(|o| !o.is_empty()).cloned().collect();
+    let items = state.store().work_order_items(orders).await?;
     let mut by_item: BTreeMap<String, i64> = BTreeMap::new();
     for (order, n) in by_order {
         let item = items.get(order).cloned().unwrap_or_default();

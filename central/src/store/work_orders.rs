@@ -278,6 +278,12 @@ pub trait WorkOrderStore: Send + Sync + 'static {
 
     async fn work_orders(&self, state: Option<State>) -> Result<Vec<WorkOrderSummary>, StoreError>;
 
+    /// The item of each of `orders` central knows, by order id (OEE's scrap by item).
+    async fn work_order_items(
+        &self,
+        orders: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError>;
+
     /// The orders due from `from` to `to` (both included), whatever their state, by id:
     /// what head office's delivery figures are made of (one read for every plant).
     async fn work_orders_due(

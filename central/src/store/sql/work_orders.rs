@@ -4,7 +4,7 @@
 //! ([`OrderProgress`]) and writes it back once, so a batch of 5000 production reports for a
 //! handful of orders costs a handful of row updates, not 5000.
 
-use super::db::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use super::db::{Connection, OptionalExtension, Transaction, TransactionBehavior, Value, params};
 use super::{SqlStore, StoreError, parse_ts, to_i64, to_u64, ts};
 use crate::erp::import::{Line as CsvLine, RowError};
 use crate::erp::routing_import::RoutingRow;
@@ -1562,6 +1562,31 @@ impl WorkOrderStore for SqlStore {
             let view = view_of(&tx, &id)?;
             tx.commit()?;
             Ok(Ok(view))
+        })
+        .await
+    }
+
+    async fn work_order_items(
+        &self,
+        orders: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        if orders.is_empty() {
+            return Ok(Default::default());
+        }
+        self.read(move |conn| {
+            let values: Vec<Value<'_>> = orders.iter().map(|o| Value::from(o.as_str())).collect();
+            let rows = conn.query_rows(
+                &values,
+                1,
+                |keys| {
+                    format!(
+                        "SELECT work_order, item FROM wo_orders
+                         WHERE work_order IN (SELECT column1 FROM (VALUES {keys}) AS k)"
+                    )
+                },
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )?;
+            Ok(rows.into_iter().collect())
         })
         .await
     }
