@@ -987,21 +987,23 @@ async fn issue_15_a_late_batch_during_a_report_keeps_its_stale_figures_out() {
                 .unwrap()
         }
     };
-    let tickets = store
-        .claim_runs(vec!["line-1".into()], shift_end)
-        .await
-        .unwrap();
-    assert_eq!(tickets.len(), 1);
-    let ticket = tickets[0].1;
+    let claim = || {
+        let store = store.clone();
+        async move {
+            let tickets = store
+                .claim_runs(vec!["line-1".into()], shift_end)
+                .await
+                .unwrap();
+            assert_eq!(tickets.len(), 1);
+            tickets[0].1
+        }
+    };
+    let ticket = claim().await;
     // Scrap of 06:30 reported now: late for the run that ends at 08:00.
     send(&h, &token, vec![floor_event(12, at(6, 30), count(0, 7))]).await;
     assert_eq!(keep(ticket, 15).await, 0, "figures read before the batch");
     assert!(read().await.is_empty());
-    let ticket = store
-        .claim_runs(vec!["line-1".into()], shift_end)
-        .await
-        .unwrap()[0]
-        .1;
+    let ticket = claim().await;
     // A count of 09:00: after every run kept.
     send(&h, &token, vec![floor_event(13, at(9, 0), count(1, 0))]).await;
     assert_eq!(keep(ticket, 22).await, 1);
@@ -1009,11 +1011,7 @@ async fn issue_15_a_late_batch_during_a_report_keeps_its_stale_figures_out() {
     // A late batch drops what was kept; so does a routing's new ideal cycle time.
     send(&h, &token, vec![floor_event(14, at(7, 0), count(0, 1))]).await;
     assert!(read().await.is_empty(), "dropped by the late batch");
-    let ticket = store
-        .claim_runs(vec!["line-1".into()], shift_end)
-        .await
-        .unwrap()[0]
-        .1;
+    let ticket = claim().await;
     assert_eq!(keep(ticket, 23).await, 1);
     ok(&put(
         &h,
