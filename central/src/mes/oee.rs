@@ -34,6 +34,12 @@
 //!   (`ideal_ms`); the others are in `pq_without_ideal`, so E then understates.
 //! - Only a `Down` span can be planned downtime; a planned reason on another state is
 //!   ignored (the state says what the machine did).
+//! - A stop's unplanned down time counts against the work order the station was making when
+//!   it stopped (`down_by_order`): the order with the most parts counted in the window in the
+//!   clock hour the stop began (ties to the smaller order id); none counted in that hour, the
+//!   nearest earlier hour of the window with counts, else the nearest later one; none at all,
+//!   `""`. Spans do not name an order, and an hour's counts sum the same whether read by
+//!   minute or by hour, so the figures do not depend on how finely the counts were read.
 //!
 //! Arithmetic: times are milliseconds in `i64` (any two chrono instants are less than
 //! 2^54 ms apart); sums saturate; quantities are `u64`, summed saturating.
@@ -115,6 +121,44 @@ pub struct Figures {
     /// Scrap in PQ by work order; key `""` for counts that named none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scrap_by_order: BTreeMap<String, i64>,
+    /// Unplanned down time by the work order the station was making when it stopped (module
+    /// doc), ms; key `""` when no order was counted in the window.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub down_by_order: BTreeMap<String, i64>,
+}
+
+/// One stop's part of a window: the down time of one `Down` span inside it (its breaks left
+/// out), what the figures sum in `down_by_reason` (unplanned) or `planned_by_reason`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stop {
+    /// When the span began (the event that started it), maybe before the window.
+    pub started: DateTime<Utc>,
+    /// The first and last instant of the stop inside the window.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Down time counted in the window: `to - from` less the breaks inside.
+    pub down_ms: i64,
+    /// `""` when the stop has no reason (yet).
+    pub reason: String,
+    pub planned: bool,
+    /// The order it counts against (`down_by_order`); `""` for none.
+    pub work_order: String,
+}
+
+/// A count with scrap that is in PQ: what `scrap_by_order` sums.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScrapCount {
+    pub minute: DateTime<Utc>,
+    pub scrap: u64,
+    /// `""` when the count named no order.
+    pub work_order: String,
+}
+
+/// The facts behind a window's losses: its stops and the scrap counted in PQ, in time order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Details {
+    pub stops: Vec<Stop>,
+    pub scrap: Vec<ScrapCount>,
 }
 
 impl Figures {
@@ -154,6 +198,9 @@ impl Figures {
         }
         for (key, n) in &other.scrap_by_order {
             add_to(&mut self.scrap_by_order, key, *n);
+        }
+        for (key, ms) in &other.down_by_order {
+            add_to(&mut self.down_by_order, key, *ms);
         }
     }
 
@@ -210,6 +257,58 @@ pub fn figures(
     counts: &[Count],
     planned: impl Fn(&str) -> bool,
 ) -> Figures {
+    walk(window, spans, counts, planned, None)
+}
+
+/// [`figures`] and the stops and scrap counts they are made of: each stop's `down_ms` sums
+/// to `down_by_reason` and `planned_by_reason` (breaks aside), each scrap count to
+/// `scrap_by_order`.
+pub fn figures_and_details(
+    window: &Window<'_>,
+    spans: &[StateSpan],
+    counts: &[Count],
+    planned: impl Fn(&str) -> bool,
+) -> (Figures, Details) {
+    let mut details = Details::default();
+    let f = walk(window, spans, counts, planned, Some(&mut details));
+    (f, details)
+}
+
+/// The order a stop beginning at `at` counts against (module doc), from the window's counts
+/// summed by clock hour and order.
+fn order_at<'a>(
+    by_hour: &BTreeMap<DateTime<Utc>, BTreeMap<&'a str, u64>>,
+    at: DateTime<Utc>,
+) -> &'a str {
+    let hour = hour_of(at);
+    let orders = by_hour
+        .get(&hour)
+        .or_else(|| by_hour.range(..hour).next_back().map(|(_, o)| o))
+        .or_else(|| by_hour.range(hour..).next().map(|(_, o)| o));
+    orders
+        .and_then(|o| {
+            // The most parts; of equal ones the smaller id (the first met, as `max_by` keeps the
+            // last of equals and the map iterates in ascending order, so iterate backwards).
+            o.iter()
+                .rev()
+                .max_by_key(|(_, n)| **n)
+                .map(|(order, _)| *order)
+        })
+        .unwrap_or("")
+}
+
+fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::DurationRound;
+    at.duration_trunc(chrono::TimeDelta::hours(1)).unwrap_or(at)
+}
+
+fn walk(
+    window: &Window<'_>,
+    spans: &[StateSpan],
+    counts: &[Count],
+    planned: impl Fn(&str) -> bool,
+    mut details: Option<&mut Details>,
+) -> Figures {
     let mut f = Figures::default();
     let (from, to) = (window.from, window.to);
     if to <= from {
@@ -262,6 +361,25 @@ pub fn figures(
     bounds.dedup();
     // Planned time (breaks and planned stops), sorted and disjoint, for the counts.
     let mut planned_time: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    // Parts counted in the window by clock hour and order, for `down_by_order`; and the
+    // order of the stop met last (by its span's index).
+    let mut by_hour: BTreeMap<DateTime<Utc>, BTreeMap<&str, u64>> = BTreeMap::new();
+    for c in counts {
+        if let Some(order) = c.work_order.as_deref()
+            && c.minute >= from
+            && c.minute < to
+        {
+            let n = by_hour
+                .entry(hour_of(c.minute))
+                .or_default()
+                .entry(order)
+                .or_default();
+            *n = n.saturating_add(c.good.saturating_add(c.scrap));
+        }
+    }
+    let mut stop_order: Option<(usize, &str)> = None;
+    // The index of the span of the last stop in `details`.
+    let mut last_stop: Option<usize> = None;
     let (mut bi, mut si) = (0, 0);
     for (a, z) in bounds.iter().zip(bounds.iter().skip(1)) {
         let (a, z) = (*a, *z);
@@ -278,27 +396,63 @@ pub fn figures(
             planned_time.push((a, z));
             continue;
         }
-        let Some((_, _, span)) = effective.get(si).filter(|s| s.0 <= a) else {
+        let Some((span_from, _, span)) = effective.get(si).filter(|s| s.0 <= a) else {
             f.unknown_ms = f.unknown_ms.saturating_add(d);
             continue;
         };
         let reason = span.reason.as_deref().unwrap_or("");
+        let is_planned = span.reason.is_some() && planned(reason);
         let slot = match span.state {
             MachineState::Running => &mut f.apt_ms,
             MachineState::Setup => &mut f.setup_ms,
             MachineState::Idle => &mut f.idle_ms,
             MachineState::Off => &mut f.off_ms,
-            MachineState::Down if span.reason.is_some() && planned(reason) => {
+            MachineState::Down if is_planned => {
                 add_to(&mut f.planned_by_reason, reason, d);
                 planned_time.push((a, z));
                 &mut f.pdot_ms
             }
             MachineState::Down => {
                 add_to(&mut f.down_by_reason, reason, d);
+                let order = match stop_order {
+                    Some((i, order)) if i == si => order,
+                    _ => {
+                        let order = order_at(&by_hour, *span_from);
+                        stop_order = Some((si, order));
+                        order
+                    }
+                };
+                add_to(&mut f.down_by_order, order, d);
                 &mut f.adot_ms
             }
         };
         *slot = slot.saturating_add(d);
+        if span.state == MachineState::Down
+            && let Some(details) = details.as_deref_mut()
+        {
+            match details.stops.last_mut() {
+                Some(stop) if last_stop == Some(si) => {
+                    stop.to = z;
+                    stop.down_ms = stop.down_ms.saturating_add(d);
+                }
+                _ => {
+                    details.stops.push(Stop {
+                        started: span.from,
+                        from: a,
+                        to: z,
+                        down_ms: d,
+                        reason: reason.to_owned(),
+                        planned: is_planned,
+                        work_order: if is_planned {
+                            String::new()
+                        } else {
+                            stop_order.map(|(_, o)| o.to_owned()).unwrap_or_default()
+                        },
+                    });
+                    last_stop = Some(si);
+                }
+            }
+        }
     }
     f.pbt_ms = f.pot_ms.saturating_sub(f.pdot_ms);
 
@@ -322,6 +476,13 @@ pub fn figures(
                 count.work_order.as_deref().unwrap_or_default(),
                 i64::try_from(count.scrap).unwrap_or(i64::MAX),
             );
+            if let Some(details) = details.as_deref_mut() {
+                details.scrap.push(ScrapCount {
+                    minute: count.minute,
+                    scrap: count.scrap,
+                    work_order: count.work_order.clone().unwrap_or_default(),
+                });
+            }
         }
         match count.ideal_cycle_ms {
             Some(cycle) => {
@@ -572,6 +733,101 @@ mod tests {
         close(f.oee(), 178.0 / 240.0 * 310.0 / 314.0);
         // Speed loss 210 - 178 = 32 min.
         assert_eq!(f.speed_loss_ms(), 32 * MIN);
+    }
+
+    #[test]
+    fn down_time_counts_against_the_order_made_when_the_station_stopped() {
+        // 06:00-14:00 with lunch 10:00-10:30. Order A runs until 09:00, B after.
+        // - jam 07:20-07:50: A made the most in the 07:00 hour (A 60, B none) -> A, 30 min;
+        // - jam 09:40-10:40 across lunch: in the 09:00 hour B made 50, A 10 -> B, 20 + 10 min
+        //   (lunch is planned, not down time);
+        // - no reason 12:10-12:20: nothing counted 12:00-13:00, the nearest earlier hour with
+        //   counts is 11:00 (B) -> B, 10 min;
+        // - planned maintenance "pm" 13:00-13:30: planned, no order.
+        let breaks = [brk("lunch", t(10, 0), t(10, 30))];
+        let spans = [
+            running(t(6, 0), t(7, 20)),
+            down(t(7, 20), t(7, 50), "jam"),
+            running(t(7, 50), t(9, 40)),
+            down(t(9, 40), t(10, 40), "jam"),
+            running(t(10, 40), t(12, 10)),
+            span(t(12, 10), t(12, 20), MachineState::Down, None),
+            running(t(12, 20), t(13, 0)),
+            down(t(13, 0), t(13, 30), "pm"),
+            running(t(13, 30), t(14, 0)),
+        ];
+        let made = |minute, good, scrap, order: &str| Count {
+            minute,
+            good,
+            scrap,
+            ideal_cycle_ms: None,
+            work_order: Some(order.into()),
+        };
+        let counts = [
+            made(t(7, 10), 60, 0, "A"),
+            made(t(9, 5), 10, 2, "A"),
+            made(t(9, 30), 50, 0, "B"),
+            made(t(11, 0), 40, 3, "B"),
+            made(t(13, 10), 1, 1, "B"), // in the planned stop: not PQ
+        ];
+        let is_pm = |r: &str| r == "pm";
+        let w = window(t(6, 0), t(14, 0), &breaks);
+        let (f, details) = figures_and_details(&w, &spans, &counts, is_pm);
+        assert_eq!(f, figures(&w, &spans, &counts, is_pm));
+        assert_balanced(&f);
+        assert_eq!(f.down_by_order, map(&[("A", 30 * MIN), ("B", 40 * MIN)]));
+        assert_eq!(f.adot_ms, f.down_by_order.values().sum::<i64>());
+        assert_eq!(f.down_by_reason, map(&[("", 10 * MIN), ("jam", 60 * MIN)]));
+        // The stops, one per span, the break left out of the one across it.
+        let stops: Vec<_> = details
+            .stops
+            .iter()
+            .map(|s| {
+                (
+                    s.from,
+                    s.to,
+                    s.down_ms,
+                    s.reason.as_str(),
+                    s.planned,
+                    s.work_order.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            stops,
+            [
+                (t(7, 20), t(7, 50), 30 * MIN, "jam", false, "A"),
+                (t(9, 40), t(10, 40), 30 * MIN, "jam", false, "B"),
+                (t(12, 10), t(12, 20), 10 * MIN, "", false, "B"),
+                (t(13, 0), t(13, 30), 30 * MIN, "pm", true, ""),
+            ]
+        );
+        // Scrap in PQ only: the count in the planned stop is outside.
+        let scrap: Vec<_> = details
+            .scrap
+            .iter()
+            .map(|c| (c.minute, c.scrap, c.work_order.as_str()))
+            .collect();
+        assert_eq!(scrap, [(t(9, 5), 2, "A"), (t(11, 0), 3, "B")]);
+        assert_eq!(f.scrap_by_order, map(&[("A", 2), ("B", 3)]));
+        // A stop that began before the window keeps its start; counted from the window's.
+        let late = window(t(7, 30), t(8, 0), &[]);
+        let (_, d) = figures_and_details(&late, &spans, &counts, is_pm);
+        assert_eq!(
+            (d.stops[0].started, d.stops[0].from, d.stops[0].down_ms),
+            (t(7, 20), t(7, 30), 20 * MIN)
+        );
+        // The same counts summed by hour (as a long period reads them) give the same orders.
+        let hourly = [
+            made(t(7, 0), 60, 0, "A"),
+            made(t(9, 0), 10, 2, "A"),
+            made(t(9, 0), 50, 0, "B"),
+            made(t(11, 0), 40, 3, "B"),
+        ];
+        assert_eq!(
+            figures(&w, &spans, &hourly, is_pm).down_by_order,
+            f.down_by_order
+        );
     }
 
     #[test]
