@@ -116,7 +116,7 @@ pub(crate) async fn plant_time_zone(
     Ok(plant_calendar(state, plant).await?.1.time_zone())
 }
 
-async fn known_plant(state: &AppState, plant: &str) -> Result<(), AppError> {
+pub(crate) async fn known_plant(state: &AppState, plant: &str) -> Result<(), AppError> {
     state
         .store()
         .plant(plant.to_owned())
@@ -914,17 +914,17 @@ fn fine_hours(
 
 /// A station's history as `mes::oee` takes it, in time order (spans do not overlap), so
 /// each shift run is handed only its own part ([`figures_of`]).
-struct Prepared {
+pub(crate) struct Prepared {
     spans: Vec<oee::StateSpan>,
     counts: Vec<oee::Count>,
     /// When the station reported its first state (`Some(None)`: never), for a history read
     /// over part of a period only; `None`: take it from the spans, read from the period's
     /// start.
-    first_state: Option<Option<DateTime<Utc>>>,
+    pub first_state: Option<Option<DateTime<Utc>>>,
 }
 
 impl Prepared {
-    fn new(history: &StationHistory, now: DateTime<Utc>) -> Prepared {
+    pub fn new(history: &StationHistory, now: DateTime<Utc>) -> Prepared {
         let spans = history
             .spans
             .iter()
@@ -964,6 +964,40 @@ fn figures_of(
     now: DateTime<Utc>,
     planned: &impl Fn(&str) -> bool,
 ) -> Figures {
+    match run_part(history, run, from, to, now) {
+        Some((run, spans, counts)) => {
+            oee::figures(&oee::Window::of_run(&run), spans, counts, planned)
+        }
+        None => Figures::default(),
+    }
+}
+
+/// [`figures_of`] with the stops and scrap counts behind them.
+pub(crate) fn details_of(
+    history: &Prepared,
+    run: &ShiftRun,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+    planned: &impl Fn(&str) -> bool,
+) -> (Figures, oee::Details) {
+    match run_part(history, run, from, to, now) {
+        Some((run, spans, counts)) => {
+            oee::figures_and_details(&oee::Window::of_run(&run), spans, counts, planned)
+        }
+        None => Default::default(),
+    }
+}
+
+/// A shift run clipped to `[from, to)`, to `now` and to the station's first state, with the
+/// spans and counts inside it; `None` when nothing of it is left.
+fn run_part<'h>(
+    history: &'h Prepared,
+    run: &ShiftRun,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<(ShiftRun, &'h [oee::StateSpan], &'h [oee::Count])> {
     // Spans follow one another without gaps, so a first span that starts inside the period is
     // the station's first state ever: before it the station was not connected, and that time
     // is not planned for it. A station that never reported a state counts its planned time
@@ -973,21 +1007,16 @@ fn figures_of(
         None => history.spans.first().map(|s| s.from),
     };
     let connected = first_state.map_or(from, |t| t.max(from));
-    let Some(run) = run.clipped(connected, to.min(now)) else {
-        return Figures::default();
-    };
+    let run = run.clipped(connected, to.min(now))?;
     let spans = &history.spans;
     let first = spans.partition_point(|s| s.to <= run.start);
     let last = spans.partition_point(|s| s.from < run.end).max(first);
     let counts = &history.counts;
     let c0 = counts.partition_point(|c| c.minute < run.start);
     let c1 = counts.partition_point(|c| c.minute < run.end).max(c0);
-    oee::figures(
-        &oee::Window::of_run(&run),
-        spans.get(first..last).unwrap_or_default(),
-        counts.get(c0..c1).unwrap_or_default(),
-        planned,
-    )
+    let spans = spans.get(first..last).unwrap_or_default();
+    let counts = counts.get(c0..c1).unwrap_or_default();
+    Some((run, spans, counts))
 }
 
 /// Figures with their ratios.
@@ -1100,6 +1129,11 @@ pub struct Losses {
     /// Scrap by the item of the work order it was counted on (`""`: counts that named no
     /// order, or an order central does not know).
     pub scrap_by_item: Vec<ParetoRow>,
+    /// Unplanned down time by station (`edge/station`), ms.
+    pub down_by_station: Vec<ParetoRow>,
+    /// Unplanned down time by the item of the order the station was making when it stopped
+    /// ([`crate::mes::oee`] says how), ms.
+    pub down_by_item: Vec<ParetoRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -1735,11 +1769,37 @@ async fn plants_csv(
 }
 
 /// The OEE report as of `now`; the pages render the same.
-pub async fn oee_report(
+/// What an OEE question covers: the plant's calendar and reasons, the period, its shift runs
+/// and the stations asked.
+pub(crate) struct Scope {
+    pub calendar: ShiftCalendar,
+    pub tz: chrono_tz::Tz,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub runs: Vec<ShiftRun>,
+    pub reasons: BTreeMap<String, StopReason>,
+    pub stations: Vec<FloorStation>,
+}
+
+impl Scope {
+    /// Whether a stop reason counts as planned down time.
+    pub fn planned(&self, code: &str) -> bool {
+        self.reasons.get(code).is_some_and(|r| r.planned)
+    }
+
+    /// A reason's category; `unclassified` for a code the plant's list does not have.
+    pub fn category(&self, code: &str) -> String {
+        self.reasons
+            .get(code)
+            .map_or_else(|| "unclassified".to_owned(), |r| r.category.clone())
+    }
+}
+
+pub(crate) async fn scope(
     state: &AppState,
     q: &OeeQuery,
     now: DateTime<Utc>,
-) -> Result<OeeReport, AppError> {
+) -> Result<Scope, AppError> {
     let (_, calendar) = plant_calendar(state, &q.plant).await?;
     let tz = calendar.time_zone();
     let to = q.to.unwrap_or(now);
@@ -1778,7 +1838,6 @@ pub async fn oee_report(
         .into_iter()
         .map(|r| (r.code.clone(), r))
         .collect();
-    let planned = |code: &str| reasons.get(code).is_some_and(|r| r.planned);
     let mut stations = state.store().floor_stations().await?;
     stations.retain(|s| {
         s.plant == q.plant
@@ -1786,9 +1845,38 @@ pub async fn oee_report(
             && q.edge_id.as_ref().is_none_or(|e| &s.edge_id == e)
             && q.station.as_ref().is_none_or(|st| &s.station == st)
     });
+    Ok(Scope {
+        calendar,
+        tz,
+        from,
+        to,
+        runs,
+        reasons,
+        stations,
+    })
+}
+
+pub async fn oee_report(
+    state: &AppState,
+    q: &OeeQuery,
+    now: DateTime<Utc>,
+) -> Result<OeeReport, AppError> {
+    let Scope {
+        calendar,
+        tz,
+        from,
+        to,
+        runs,
+        reasons,
+        stations,
+    } = scope(state, q, now).await?;
+    let planned = |code: &str| reasons.get(code).is_some_and(|r| r.planned);
     let context = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
+        // What the figures hold: kept figures of an older shape (before down time by order)
+        // are not read back as if they had it.
+        "figures v2".hash(&mut h);
         for (code, r) in &reasons {
             (code, r.planned).hash(&mut h);
         }
@@ -1880,6 +1968,7 @@ pub async fn oee_report(
     let mut lines: BTreeMap<String, Figures> = BTreeMap::new();
     let mut per_station = Vec::with_capacity(work.len());
     let mut scrap_by_station = Vec::new();
+    let mut down_by_station = Vec::new();
     for (s, generation, mut figures, _) in work {
         // The runs not kept, read a stretch of consecutive ones at a time (typically the
         // first, cut by the period, and the ones still open): the kept ones between are not
@@ -1972,6 +2061,10 @@ pub async fn oee_report(
             format!("{}/{}", s.edge_id, s.station),
             i64::try_from(station_total.scrap).unwrap_or(i64::MAX),
         ));
+        down_by_station.push((
+            format!("{}/{}", s.edge_id, s.station),
+            station_total.adot_ms,
+        ));
         per_station.push(StationFigures {
             edge_id: s.edge_id,
             station: s.station,
@@ -1988,6 +2081,7 @@ pub async fn oee_report(
         let sum = by_category.entry(category).or_default();
         *sum = sum.saturating_add(*ms);
     }
+    let items = order_items(state, [&total.scrap_by_order, &total.down_by_order]).await?;
     let losses = Losses {
         down_by_reason: pareto(total.down_by_reason.clone()),
         down_by_category: pareto(by_category),
@@ -2001,7 +2095,9 @@ pub async fn oee_report(
         scrap_by_station: pareto(scrap_by_station),
         down_by_shift: pareto(by_shift.iter().map(|(k, v)| (k.clone(), v.0))),
         scrap_by_shift: pareto(by_shift.iter().map(|(k, v)| (k.clone(), v.1))),
-        scrap_by_item: scrap_by_item(state, &total.scrap_by_order).await?,
+        scrap_by_item: pareto(by_item(&items, &total.scrap_by_order)),
+        down_by_station: pareto(down_by_station),
+        down_by_item: pareto(by_item(&items, &total.down_by_order)),
     };
     let keep: Vec<_> = to_keep
         .into_iter()
@@ -2046,24 +2142,38 @@ pub async fn oee_report(
     })
 }
 
-/// Scrap by work order summed by the orders' items; an order central does not know (or none)
-/// counts as `""`.
-async fn scrap_by_item(
+/// The items of the work orders named in `maps`' keys, in one query (none when only `""`).
+pub(crate) async fn order_items<'a>(
     state: &AppState,
-    by_order: &BTreeMap<String, i64>,
-) -> Result<Vec<ParetoRow>, AppError> {
-    if by_order.keys().all(String::is_empty) {
-        return Ok(pareto(by_order.clone()));
+    maps: impl IntoIterator<Item = &'a BTreeMap<String, i64>>,
+) -> Result<HashMap<String, String>, AppError> {
+    let orders: Vec<String> = maps
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|o| !o.is_empty())
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if orders.is_empty() {
+        return Ok(HashMap::new());
     }
-    let orders = by_order.keys().filter(|o| !o.is_empty()).cloned().collect();
-    let items = state.store().work_order_items(orders).await?;
+    Ok(state.store().work_order_items(orders).await?)
+}
+
+/// Figures by work order summed by the orders' items; an order central does not know (or
+/// none) counts as `""`.
+fn by_item(
+    items: &HashMap<String, String>,
+    by_order: &BTreeMap<String, i64>,
+) -> BTreeMap<String, i64> {
     let mut by_item: BTreeMap<String, i64> = BTreeMap::new();
     for (order, n) in by_order {
         let item = items.get(order).cloned().unwrap_or_default();
         let sum = by_item.entry(item).or_default();
         *sum = sum.saturating_add(*n);
     }
-    Ok(pareto(by_item))
+    by_item
 }
 
 /// The start of `date` in `tz` (the earliest instant when midnight is ambiguous).
@@ -2167,7 +2277,7 @@ pub fn document_into(document: &mut serde_json::Value) {
             "parameters": [q("plant", "one plant; all one may see when absent")],
             "responses": {"200": {"description": "{\"generated_at\", \"stations\": [...], \"alarms\": [...open SPC alarms, as GET /api/v1/spc/alarms]}"}, "401": error, "404": error}}},
         "/api/v1/floor/oee": {"get": {"summary": "OEE by ISO 22400-2 with its loss tree", "tags": ["floor"],
-            "description": "A = APT/PBT, E = PRI x PQ / APT, Q = GQ/PQ, OEE = A x E x Q, with PBT = shift time - breaks - planned stops, APT = running time within PBT, PRI the operation's ideal cycle time, PQ = good + scrap and GQ = good counted within PBT. Buckets by `shift` (named by the local date the shift starts), `day`, `week` (ISO), `month` or `total`, in the plant's time zone; figures of lines and stations over the period; the loss tree: unplanned down time by reason, category and shift (Pareto with the cumulative share), planned down time, setup, idle, off, unknown, speed loss, and scrap by station, shift and item (the item of the work order it was counted on; each figure with scrap carries `scrap_by_order`). Each bucket has the `from` and `to` its shifts cover: ask them for its figures alone. Durations in milliseconds; ratios null when their denominator is 0.",
+            "description": "A = APT/PBT, E = PRI x PQ / APT, Q = GQ/PQ, OEE = A x E x Q, with PBT = shift time - breaks - planned stops, APT = running time within PBT, PRI the operation's ideal cycle time, PQ = good + scrap and GQ = good counted within PBT. Buckets by `shift` (named by the local date the shift starts), `day`, `week` (ISO), `month` or `total`, in the plant's time zone; figures of lines and stations over the period; the loss tree: unplanned down time by reason, category, shift, station and item (Pareto with the cumulative share; a stop counts against the item of the order with the most parts counted in the clock hour it began, else the nearest hour of the shift with counts; each figure with down time carries `down_by_order`), planned down time, setup, idle, off, unknown, speed loss, and scrap by station, shift and item (the item of the work order it was counted on; each figure with scrap carries `scrap_by_order`). `GET /api/v1/floor/losses` lists the stops and scrap behind each Pareto bar. Each bucket has the `from` and `to` its shifts cover: ask them for its figures alone. Durations in milliseconds; ratios null when their denominator is 0.",
             "parameters": [
                 {"name": "plant", "in": "query", "required": true, "schema": {"type": "string"}},
                 q("line", "one line"), q("edge_id", "one edge's stations"), q("station", "one station (with edge_id)"),

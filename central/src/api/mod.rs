@@ -58,6 +58,7 @@ pub mod extract;
 pub mod floor;
 pub mod inventory;
 pub mod kiosk;
+pub mod losses;
 pub mod master_data;
 pub mod openapi;
 pub mod operators;
@@ -424,6 +425,7 @@ pub fn routes() -> Routes {
         .merge(operators::routes())
         .merge(plants::routes())
         .merge(floor::routes())
+        .merge(losses::routes())
         .merge(spc::routes())
         .merge(people::routes())
         .merge(kiosk::routes())

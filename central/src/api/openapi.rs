@@ -223,6 +223,7 @@ pub fn document() -> Value {
     super::operators::document_into(&mut document);
     super::plants::document_into(&mut document);
     super::floor::document_into(&mut document);
+    super::losses::document_into(&mut document);
     super::spc::document_into(&mut document);
     super::audit::document_into(&mut document);
     edges_document_into(&mut document);

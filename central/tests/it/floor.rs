@@ -338,6 +338,281 @@ async fn issue_15_oee_of_a_shift_worked_by_hand_by_iso_22400() {
     .assert_error(StatusCode::BAD_REQUEST, "bad_request");
 }
 
+fn count_on(order: &str, good: u64, scrap: u64) -> EventKind {
+    EventKind::ProductionReported {
+        work_order: Some(order.into()),
+        operation: Some(10),
+        good,
+        scrap,
+    }
+}
+
+#[tokio::test]
+async fn issue_15_every_pareto_bar_lists_the_stops_and_scrap_it_sums() {
+    let h = Harness::new().await;
+    let token = floor_plant(&h).await;
+    use MachineState::*;
+    // Shift A, 00:00-08:00 UTC, lunch 04:00-04:30. WO-1 (FRAME) runs first and last; WO-X,
+    // an order central does not know, between.
+    // - JAM 01:00-02:00: nothing counted in the 01:00 hour, the nearest earlier one (00:00)
+    //   has WO-1: 60 min on WO-1;
+    // - no reason 03:30-04:45: the 03:00 hour counted WO-X; the lunch inside is not down
+    //   time: 30 + 15 = 45 min on WO-X;
+    // - PM 05:00-05:30: planned;
+    // - JAM 07:30-07:45: the 07:00 hour counted WO-1: 15 min on WO-1.
+    send(
+        &h,
+        &token,
+        vec![
+            floor_event(1, at(0, 0), state(Running, None)),
+            floor_event(2, at(0, 10), count_on("WO-1", 100, 0)),
+            floor_event(3, at(1, 0), state(Down, Some("JAM"))),
+            floor_event(4, at(2, 0), state(Running, None)),
+            floor_event(5, at(3, 0), count_on("WO-X", 300, 10)),
+            floor_event(6, at(3, 30), state(Down, None)),
+            floor_event(7, at(4, 45), state(Running, None)),
+            floor_event(8, at(5, 0), state(Down, Some("PM"))),
+            floor_event(9, at(5, 30), state(Running, None)),
+            floor_event(10, at(6, 0), count_on("WO-X", 200, 0)),
+            floor_event(11, at(7, 30), state(Down, Some("JAM"))),
+            floor_event(12, at(7, 45), state(Running, None)),
+            floor_event(13, at(7, 59), count_on("WO-1", 50, 5)),
+        ],
+    )
+    .await;
+    let period = "plant=default&from=2026-11-27T00:00:00Z&to=2026-11-27T08:00:00Z";
+    let oee = h
+        .get(&format!("/api/v1/floor/oee?{period}&by=shift"), ADMIN)
+        .await;
+    ok(&oee);
+    let losses = &oee.json["losses"];
+    let min = 60_000;
+    let rows = |name: &str| -> Vec<(String, i64)> {
+        losses[name]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: {losses}"))
+            .iter()
+            .map(|r| {
+                (
+                    r["key"].as_str().unwrap().to_owned(),
+                    r["value"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let pairs = |list: &[(&str, i64)]| -> Vec<(String, i64)> {
+        list.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    // Down time by item, worked by hand above; and by station.
+    assert_eq!(
+        rows("down_by_item"),
+        pairs(&[("FRAME", 75 * min), ("", 45 * min)])
+    );
+    assert_eq!(
+        oee.json["total"]["down_by_order"],
+        json!({"WO-1": 75 * min, "WO-X": 45 * min})
+    );
+    assert_eq!(
+        rows("down_by_station"),
+        pairs(&[("line-1/st-10", 120 * min)]),
+        "st-20 stopped for nothing it reported"
+    );
+    assert_eq!(
+        rows("down_by_reason"),
+        pairs(&[("JAM", 75 * min), ("", 45 * min)])
+    );
+
+    // Each bar's facts, filtered by its key, sum to the bar.
+    let listed = |query: String| {
+        let h = &h;
+        async move {
+            let reply = h
+                .get(&format!("/api/v1/floor/losses?{period}&{query}"), ADMIN)
+                .await;
+            ok(&reply);
+            reply.json
+        }
+    };
+    let station_filter = |key: &str| {
+        let (edge, station) = key.split_once('/').unwrap();
+        format!("edge_id={edge}&station={station}")
+    };
+    let mut checked = 0;
+    for (pareto, kind, filter) in [
+        ("down_by_reason", "down", "reason"),
+        ("down_by_category", "down", "category"),
+        ("down_by_shift", "down", "shift"),
+        ("down_by_item", "down", "item"),
+        ("down_by_station", "down", ""),
+        ("scrap_by_shift", "scrap", "shift"),
+        ("scrap_by_item", "scrap", "item"),
+        ("scrap_by_station", "scrap", ""),
+    ] {
+        for (key, value) in rows(pareto) {
+            let by = if filter.is_empty() {
+                station_filter(&key)
+            } else {
+                format!("{filter}={}", urlencoding(&key))
+            };
+            let facts = listed(format!("kind={kind}&{by}")).await;
+            assert_eq!(facts["total"], value, "{pareto} {key:?}: {facts}");
+            let sum: i64 = facts["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    r[if kind == "scrap" { "scrap" } else { "down_ms" }]
+                        .as_i64()
+                        .unwrap()
+                })
+                .sum();
+            assert_eq!(
+                sum, value,
+                "{pareto} {key:?}: the rows listed are all of them"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} bars");
+    let planned = listed("kind=planned&reason=PM".into()).await;
+    assert_eq!(planned["total"], 30 * min, "{planned}");
+
+    // The stops behind JAM, one by one: when, how long, the event that began each, the
+    // order it counts against and that order's item.
+    let jams = listed("kind=down&reason=JAM".into()).await;
+    let jams: Vec<(&str, &str, i64, u64, &str, &str, &str)> = jams["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["from"].as_str().unwrap(),
+                r["to"].as_str().unwrap(),
+                r["down_ms"].as_i64().unwrap(),
+                r["seq"].as_u64().unwrap(),
+                r["work_order"].as_str().unwrap(),
+                r["item"].as_str().unwrap(),
+                r["category"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        jams,
+        [
+            (
+                "2026-11-27T01:00:00Z",
+                "2026-11-27T02:00:00Z",
+                60 * min,
+                3,
+                "WO-1",
+                "FRAME",
+                "mechanical"
+            ),
+            (
+                "2026-11-27T07:30:00Z",
+                "2026-11-27T07:45:00Z",
+                15 * min,
+                11,
+                "WO-1",
+                "FRAME",
+                "mechanical"
+            ),
+        ]
+    );
+    // The stop across lunch: one row, its lunch left out.
+    let unreasoned = listed("kind=down&reason=".into()).await;
+    assert_eq!(unreasoned["matched"], 1, "{unreasoned}");
+    let row = &unreasoned["rows"][0];
+    assert_eq!(
+        (
+            &row["from"],
+            &row["to"],
+            &row["down_ms"],
+            &row["category"],
+            &row["work_order"],
+            &row["item"]
+        ),
+        (
+            &json!("2026-11-27T03:30:00Z"),
+            &json!("2026-11-27T04:45:00Z"),
+            &json!(45 * min),
+            &json!("unclassified"),
+            &json!("WO-X"),
+            &json!("")
+        )
+    );
+    // Scrap minute by minute, with its order and item.
+    let scrap = listed("kind=scrap".into()).await;
+    let scrap: Vec<(&str, u64, &str, &str)> = scrap["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["from"].as_str().unwrap(),
+                r["scrap"].as_u64().unwrap(),
+                r["work_order"].as_str().unwrap(),
+                r["item"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        scrap,
+        [
+            ("2026-11-27T03:00:00Z", 10, "WO-X", ""),
+            ("2026-11-27T07:59:00Z", 5, "WO-1", "FRAME")
+        ]
+    );
+    // A limit lists fewer rows; the total still counts them all.
+    let first = listed("kind=down&limit=1".into()).await;
+    assert_eq!(
+        (first["matched"].as_u64(), first["truncated"].as_bool()),
+        (Some(3), Some(true))
+    );
+    assert_eq!(first["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(first["total"], 120 * min);
+    // The same rows as CSV.
+    let csv = h
+        .get(
+            &format!("/api/v1/floor/losses.csv?{period}&kind=down&reason=JAM"),
+            ADMIN,
+        )
+        .await;
+    ok(&csv);
+    let text = csv.json.as_str().unwrap_or_default().to_owned();
+    assert!(text.starts_with("kind,line,edge_id,station,shift_date,shift,started,from,to,down_s,scrap,reason,category,seq,work_order,item\n"), "{text}");
+    assert!(text.contains("\ndown,L1,line-1,st-10,2026-11-27,A,2026-11-27T01:00:00Z,2026-11-27T01:00:00Z,2026-11-27T02:00:00Z,3600.000,0,JAM,mechanical,3,WO-1,FRAME\n"), "{text}");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    // What does not make sense is refused, and another plant is not there.
+    for bad in [
+        "kind=scrap&reason=JAM",
+        "kind=idle",
+        "limit=0",
+        "limit=5001",
+    ] {
+        h.get(&format!("/api/v1/floor/losses?{period}&{bad}"), ADMIN)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    h.get(
+        "/api/v1/floor/losses?plant=nowhere&from=2026-11-27T00:00:00Z&to=2026-11-27T08:00:00Z",
+        ADMIN,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn issue_15_the_projections_equal_a_rebuild_from_the_events_and_replays_change_nothing() {
     let h = Harness::new().await;
