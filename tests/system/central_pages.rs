@@ -1274,6 +1274,59 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         .js("return document.getElementById('total-oee').textContent;")
         .await;
     assert_eq!(drilled, bucket[1], "{bucket}");
+    // A Pareto bar leads down to the stops it sums: the list's total is the bar's, and its
+    // rows add up to it. The chart's bars lead where the table's keys do.
+    sup.goto(&format!("{base}/floor/oee?lang=en&by=shift"))
+        .await;
+    sup.loaded("/floor/oee").await;
+    let bar = sup
+        .js("const r = document.querySelector('#pareto-down tbody tr'); \
+             return [r.querySelector('td.key a.drill').getAttribute('href'), r.querySelector('td.num').textContent, \
+                     Array.from(document.querySelectorAll('#pareto-down td.key a.drill')).map(a => a.getAttribute('href')), \
+                     JSON.parse(document.getElementById('pareto-down-data').textContent).links];")
+        .await;
+    assert_eq!(bar[2], bar[3], "the chart's links are the table's");
+    let bar_href = bar[0]
+        .as_str()
+        .expect("a Pareto bar links its stops")
+        .to_owned();
+    assert!(bar_href.starts_with("/floor/losses?"), "{bar_href}");
+    sup.goto(&format!("{base}{bar_href}")).await;
+    sup.loaded("/floor/losses").await;
+    let listed = sup
+        .js("const t = document.getElementById('losses-total'); \
+             return [Number(t.dataset.total), Number(t.dataset.matched), \
+                     Array.from(document.querySelectorAll('#losses-rows tbody tr')).map(r => Number(r.dataset.downMs))];")
+        .await;
+    let total_ms = listed[0].as_i64().expect("the list's total");
+    assert_eq!(
+        format!("{:.2}", total_ms as f64 / 3_600_000.0),
+        bar[1].as_str().unwrap_or_default(),
+        "the list's total is the bar's hours: {listed}"
+    );
+    let rows_ms: i64 = listed[2]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(rows_ms, total_ms, "{listed}");
+    assert!(listed[1].as_u64().unwrap_or_default() >= 1, "{listed}");
+    // The page's rows are the API's.
+    let losses_api = sup
+        .js("return document.getElementById('losses-json').getAttribute('href');")
+        .await;
+    let losses_report = api.get(losses_api.as_str().unwrap()).await;
+    assert_eq!(
+        losses_report["total"].as_i64(),
+        Some(total_ms),
+        "{losses_report}"
+    );
+    sup.assert_no_horizontal_scrolling().await;
+    sup.screenshot("04a-losses-en").await;
+    sup.goto(&format!("{base}{bar_href}&lang=zh")).await;
+    sup.loaded("/floor/losses").await;
+    sup.screenshot("04b-losses-zh").await;
     sup.goto(&format!("{base}/floor/oee?lang=zh&by=shift"))
         .await;
     sup.loaded("/floor/oee").await;

@@ -37,6 +37,7 @@
 //! `content-security-policy: default-src 'self'`.
 
 pub mod i18n;
+mod losses;
 mod oee;
 mod spc;
 pub mod trace;
@@ -86,6 +87,7 @@ pub fn routes() -> Routes {
         .get("/floor", needs(FloorRead), floor_board)
         .get("/floor/andon", needs(FloorRead), floor_andon)
         .merge(oee::routes())
+        .merge(losses::routes())
         .get("/floor/edges", needs(EdgesRead), floor_edges)
         .get("/admin/kiosks", needs(KiosksManage), kiosks)
         .merge(work_orders::routes())
@@ -1176,8 +1178,11 @@ fn pareto_chart(
     as_hours: bool,
     x_label: &str,
     bar_label: &str,
+    links: &[Option<String>],
 ) -> String {
     let chart = serde_json::json!({
+        // Where a click on each bar leads (the same links as the table's keys).
+        "links": links,
         "kind": "pareto",
         "x_label": t.t(x_label),
         "labels": rows.iter().map(|r| if r.key.is_empty() { "–" } else { r.key.as_str() }).collect::<Vec<_>>(),
@@ -1192,20 +1197,28 @@ fn pareto_chart(
 /// A Pareto bar: the reason, its hours or count, its share and the cumulative share.
 pub struct ParetoBar {
     pub key: String,
+    /// The facts the bar sums (`/floor/losses` with its key), where they can be listed.
+    pub href: Option<String>,
     pub value: String,
     pub share: f64,
     pub share_text: String,
     pub cumulative: String,
 }
 
-fn pareto_bars(rows: &[crate::mes::pareto::ParetoRow], as_hours: bool) -> Vec<ParetoBar> {
+fn pareto_bars(
+    rows: &[crate::mes::pareto::ParetoRow],
+    as_hours: bool,
+    links: &[Option<String>],
+) -> Vec<ParetoBar> {
     rows.iter()
-        .map(|r| ParetoBar {
+        .zip(links.iter().chain(std::iter::repeat(&None)))
+        .map(|(r, href)| ParetoBar {
             key: if r.key.is_empty() {
                 "–".to_owned()
             } else {
                 r.key.clone()
             },
+            href: href.clone(),
             value: if as_hours {
                 hours(r.value)
             } else {

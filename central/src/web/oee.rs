@@ -23,6 +23,7 @@ use crate::api::floor::{
     By, OeeQuery, OeeReport, PlantFigures, PlantsReport, live_page, oee_report, plants_report,
     shared_report,
 };
+use crate::api::losses::LossKind;
 use crate::api::policy::{Principal, Routes, needs};
 use crate::erp::delivery::Delivery;
 use crate::people::roles::Permission;
@@ -59,7 +60,7 @@ fn by_name(by: By) -> &'static str {
 }
 
 /// The OEE page of `plant` (and a line, or an edge's station) by `by` over a period.
-fn oee_href(
+pub(super) fn oee_href(
     plant: &str,
     scope: (Option<&str>, Option<(&str, &str)>),
     by: By,
@@ -83,6 +84,47 @@ fn oee_href(
         encode(&exact(from)),
         encode(&exact(to))
     ));
+    href
+}
+
+/// What a Pareto bar's facts are filtered by: its key under a name, or a station.
+pub(super) enum Filter<'a> {
+    Key(&'static str, &'a str),
+    Station(&'a str, &'a str),
+}
+
+/// The stops or scrap behind a figure of the OEE page `q` (period `from`..`to`), filtered.
+pub(super) fn losses_href(
+    q: &OeeQuery,
+    kind: LossKind,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    filter: Filter<'_>,
+) -> String {
+    let mut href = format!(
+        "/floor/losses?plant={}&kind={}&from={}&to={}",
+        encode(&q.plant),
+        kind.name(),
+        encode(&exact(from)),
+        encode(&exact(to))
+    );
+    if let Some(line) = &q.line {
+        href.push_str(&format!("&line={}", encode(line)));
+    }
+    let station = match filter {
+        Filter::Station(edge, station) => Some((edge, station)),
+        Filter::Key(..) => q.edge_id.as_deref().zip(q.station.as_deref()),
+    };
+    if let Some((edge, station)) = station {
+        href.push_str(&format!(
+            "&edge_id={}&station={}",
+            encode(edge),
+            encode(station)
+        ));
+    }
+    if let Filter::Key(name, key) = filter {
+        href.push_str(&format!("&{name}={}", encode(key)));
+    }
     href
 }
 
@@ -282,13 +324,44 @@ fn oee_figures(t: T, q: &OeeQuery, report: &OeeReport) -> Result<String, AppErro
         ],
         paretos: {
             let l = &report.losses;
-            let table =
-                |title, id, rows: &[crate::mes::pareto::ParetoRow], as_hours, x, bar| ParetoTable {
+            // Stations by their Pareto key (`edge/station`).
+            let stations: HashMap<String, (&str, &str)> = report
+                .stations
+                .iter()
+                .map(|s| {
+                    (
+                        format!("{}/{}", s.edge_id, s.station),
+                        (s.edge_id.as_str(), s.station.as_str()),
+                    )
+                })
+                .collect();
+            let facts = |kind: LossKind, filter: Filter<'_>| {
+                losses_href(q, kind, report.from, report.to, filter)
+            };
+            let table = |title,
+                         id,
+                         rows: &[crate::mes::pareto::ParetoRow],
+                         as_hours,
+                         x,
+                         bar,
+                         link: &dyn Fn(&str) -> Option<String>| {
+                let links: Vec<Option<String>> = rows.iter().map(|r| link(&r.key)).collect();
+                ParetoTable {
                     title,
                     id,
-                    bars: pareto_bars(rows, as_hours),
-                    chart: pareto_chart(&t, rows, as_hours, x, bar),
-                };
+                    bars: pareto_bars(rows, as_hours, &links),
+                    chart: pareto_chart(&t, rows, as_hours, x, bar, &links),
+                }
+            };
+            let stations = &stations;
+            let facts = &facts;
+            let by_station = |kind| {
+                move |key: &str| {
+                    stations
+                        .get(key)
+                        .map(|at| facts(kind, Filter::Station(at.0, at.1)))
+                }
+            };
             vec![
                 table(
                     "pareto_down",
@@ -297,6 +370,7 @@ fn oee_figures(t: T, q: &OeeQuery, report: &OeeReport) -> Result<String, AppErro
                     true,
                     "stop_reason",
                     "down_h",
+                    &|k| Some(facts(LossKind::Down, Filter::Key("reason", k))),
                 ),
                 table(
                     "pareto_category",
@@ -305,6 +379,7 @@ fn oee_figures(t: T, q: &OeeQuery, report: &OeeReport) -> Result<String, AppErro
                     true,
                     "category",
                     "down_h",
+                    &|k| Some(facts(LossKind::Down, Filter::Key("category", k))),
                 ),
                 table(
                     "pareto_down_shift",
@@ -313,6 +388,25 @@ fn oee_figures(t: T, q: &OeeQuery, report: &OeeReport) -> Result<String, AppErro
                     true,
                     "shift_name",
                     "down_h",
+                    &|k| Some(facts(LossKind::Down, Filter::Key("shift", k))),
+                ),
+                table(
+                    "pareto_down_station",
+                    "pareto-down-station",
+                    &l.down_by_station,
+                    true,
+                    "station",
+                    "down_h",
+                    &by_station(LossKind::Down),
+                ),
+                table(
+                    "pareto_down_item",
+                    "pareto-down-item",
+                    &l.down_by_item,
+                    true,
+                    "wo_item",
+                    "down_h",
+                    &|k| Some(facts(LossKind::Down, Filter::Key("item", k))),
                 ),
                 table(
                     "pareto_planned",
@@ -321,6 +415,11 @@ fn oee_figures(t: T, q: &OeeQuery, report: &OeeReport) -> Result<String, AppErro
                     true,
                     "stop_reason",
                     "hours_label",
+                    // Breaks are the calendar's, not stops to list.
+                    &|k| {
+                        (!k.starts_with("break:"))
+                            .then(|| facts(LossKind::Planned, Filter::Key("reason", k)))
+                    },
                 ),
                 table(
                     "pareto_scrap",
@@ -329,6 +428,7 @@ fn oee_figures(t: T, q: &OeeQuery, report: &OeeReport) -> Result<String, AppErro
                     false,
                     "station",
                     "scrap",
+                    &by_station(LossKind::Scrap),
                 ),
                 table(
                     "pareto_scrap_shift",
@@ -337,6 +437,7 @@ fn oee_figures(t: T, q: &OeeQuery, report: &OeeReport) -> Result<String, AppErro
                     false,
                     "shift_name",
                     "scrap",
+                    &|k| Some(facts(LossKind::Scrap, Filter::Key("shift", k))),
                 ),
                 table(
                     "pareto_scrap_item",
@@ -345,6 +446,7 @@ fn oee_figures(t: T, q: &OeeQuery, report: &OeeReport) -> Result<String, AppErro
                     false,
                     "wo_item",
                     "scrap",
+                    &|k| Some(facts(LossKind::Scrap, Filter::Key("item", k))),
                 ),
             ]
         },

@@ -175,6 +175,14 @@
       const width = Math.max(element.clientWidth, 240);
       const [options, columns] = data.kind === 'pareto' ? pareto(data, width) : lines(data, width);
       const chart = new uPlot(options, columns, element);
+      // A Pareto bar leads where its table row's key does: the facts it sums.
+      if (data.kind === 'pareto' && Array.isArray(data.links)) {
+        chart.over.addEventListener('click', () => {
+          const href = data.links[chart.cursor.idx];
+          if (typeof href === 'string') window.location.href = href;
+        });
+        chart.over.style.cursor = 'pointer';
+      }
       element.dataset.drawn = 'true';
       element.dataset.points = String(data.labels.length);
       if (typeof ResizeObserver !== 'undefined') {
