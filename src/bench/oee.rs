@@ -389,6 +389,11 @@ pub async fn oee(b: OeeBench) -> anyhow::Result<()> {
         "/api/v1/floor/oee?plant=default&by=shift&from={}",
         (now - chrono::Duration::days(7)).format("%Y-%m-%dT%H:%M:%SZ")
     );
+    let stops = format!(
+        "/api/v1/floor/losses?plant=default&kind=down&from={}",
+        (now - chrono::Duration::days(30)).format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let scrap = stops.replace("kind=down", "kind=scrap");
     let mut figures = json!({"bench": "oee_pages", "lines": b.lines, "days": b.days,
         "events": per_edge * b.lines as u64, "samples": b.samples});
     // Each OEE figure four ways: with nothing kept (cold), with only the database's kept
@@ -420,6 +425,9 @@ pub async fn oee(b: OeeBench) -> anyhow::Result<()> {
             Asked::Restarted,
         ),
         ("oee_7_days_by_shift", week, Asked::Warm),
+        // What a Pareto bar of the month leads to: every stop of the plant, and its scrap.
+        ("stops_30_days", stops, Asked::Warm),
+        ("scrap_30_days", scrap, Asked::Warm),
     ] {
         let times = timed_gets(&c, &path, b.samples, asked).await?;
         figures[format!("{name}_p50_ms")] = json!(round3(percentile(&times, 0.5)));

@@ -871,7 +871,7 @@ where
 /// state. Everywhere else a count is
 /// on the same side of every boundary wherever it fell in its hour, so the hour's sum
 /// (`floor_counts_hour`) gives the same figures as its minutes and a month reads hours.
-fn fine_hours(
+pub(crate) fn fine_hours(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     runs: &[ShiftRun],

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::ApiQuery;
 use super::floor::{
-    By, OeeQuery, Prepared, csv_attachment, details_of, known_plant, order_items, scope,
+    By, OeeQuery, Prepared, csv_attachment, details_of, fine_hours, known_plant, order_items, scope,
 };
 use super::policy::{Principal, Routes, needs};
 use crate::people::roles::Permission;
@@ -195,17 +195,24 @@ pub async fn loss_report(
                 .store()
                 .station_spans(s.edge_id.clone(), s.station.clone(), first, last)
                 .await?;
-            // Every count by the minute: scrap is listed minute by minute.
-            let counts = state
-                .store()
-                .station_counts(
-                    s.edge_id.clone(),
-                    s.station.clone(),
-                    first,
-                    last,
-                    vec![(first, last)],
-                )
-                .await?;
+            // Scrap is listed minute by minute: only the minutes with scrap are read (the
+            // spans say which are in PQ). Stops need the counts only for their order, by the
+            // hour, read as the OEE report reads them.
+            let counts = match q.kind {
+                LossKind::Scrap => {
+                    state
+                        .store()
+                        .station_scrap(s.edge_id.clone(), s.station.clone(), first, last)
+                        .await?
+                }
+                LossKind::Down | LossKind::Planned => {
+                    let fine = fine_hours(first, last, runs, &spans, now, &planned);
+                    state
+                        .store()
+                        .station_counts(s.edge_id.clone(), s.station.clone(), first, last, fine)
+                        .await?
+                }
+            };
             let seqs: HashMap<DateTime<Utc>, u64> =
                 spans.iter().map(|sp| (sp.from, sp.seq)).collect();
             let mut history = Prepared::new(&StationHistory { spans, counts }, now);

@@ -161,6 +161,16 @@ pub trait FloorStore: Send + Sync + 'static {
         fine: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<Vec<StoredCount>, StoreError>;
 
+    /// A station's minutes of `[from, to)` with scrap, by order and operation, in time order:
+    /// what a list of scrap reads instead of every minute.
+    async fn station_scrap(
+        &self,
+        edge_id: String,
+        station: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredCount>, StoreError>;
+
     /// Empties the projections and replays every stored event into them.
     async fn rebuild_floor(&self) -> Result<Rebuilt, StoreError>;
 

@@ -1069,9 +1069,20 @@ fn station_spans(
 /// Counts of a station over `[from, to)` from `floor_counts` (`hourly`: `floor_counts_hour`,
 /// each row at the start of its hour), appended to `out`. A plain range of the primary key;
 /// the ideal cycle times of the few operations it names are looked up once each (`ideal`).
+/// Which counts [`read_counts`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Grain {
+    /// `floor_counts_hour`.
+    Hour,
+    /// `floor_counts`.
+    Minute,
+    /// `floor_counts`, the minutes with scrap only.
+    ScrapMinutes,
+}
+
 fn read_counts(
     conn: &Connection,
-    hourly: bool,
+    grain: Grain,
     key: (&str, &str),
     from: &str,
     to: &str,
@@ -1079,14 +1090,22 @@ fn read_counts(
     out: &mut Vec<StoredCount>,
 ) -> Result<(), StoreError> {
     let (edge_id, station) = key;
-    let mut stmt = conn.prepare_cached(if hourly {
-        "SELECT hour, work_order, operation, good, scrap FROM floor_counts_hour
-         WHERE edge_id = ?1 AND station = ?2 AND hour >= ?3 AND hour < ?4
-         ORDER BY hour, work_order, operation"
-    } else {
-        "SELECT minute, work_order, operation, good, scrap FROM floor_counts
-         WHERE edge_id = ?1 AND station = ?2 AND minute >= ?3 AND minute < ?4
-         ORDER BY minute, work_order, operation"
+    let mut stmt = conn.prepare_cached(match grain {
+        Grain::Hour => {
+            "SELECT hour, work_order, operation, good, scrap FROM floor_counts_hour
+             WHERE edge_id = ?1 AND station = ?2 AND hour >= ?3 AND hour < ?4
+             ORDER BY hour, work_order, operation"
+        }
+        Grain::Minute => {
+            "SELECT minute, work_order, operation, good, scrap FROM floor_counts
+             WHERE edge_id = ?1 AND station = ?2 AND minute >= ?3 AND minute < ?4
+             ORDER BY minute, work_order, operation"
+        }
+        Grain::ScrapMinutes => {
+            "SELECT minute, work_order, operation, good, scrap FROM floor_counts
+             WHERE edge_id = ?1 AND station = ?2 AND minute >= ?3 AND minute < ?4 AND scrap > 0
+             ORDER BY minute, work_order, operation"
+        }
     })?;
     let rows = stmt.query_map(params![edge_id, station, from, to], |r| {
         Ok((
@@ -1139,7 +1158,7 @@ fn station_history(
     let mut counts = Vec::new();
     read_counts(
         conn,
-        false,
+        Grain::Minute,
         (edge_id, station),
         from,
         to,
@@ -1176,7 +1195,7 @@ fn station_counts(
     let mut ideal = BTreeMap::new();
     let mut hours = Vec::new();
     let (start, end) = (super::ts(from), super::ts(to));
-    read_counts(conn, true, key, &start, &end, &mut ideal, &mut hours)?;
+    read_counts(conn, Grain::Hour, key, &start, &end, &mut ideal, &mut hours)?;
     // An hour inside a fine range is read by the minute instead.
     let mut out: Vec<StoredCount> = hours
         .into_iter()
@@ -1187,7 +1206,7 @@ fn station_counts(
         .collect();
     for (f0, f1) in merged {
         let (f0, f1) = (super::ts(f0), super::ts(f1));
-        read_counts(conn, false, key, &f0, &f1, &mut ideal, &mut out)?;
+        read_counts(conn, Grain::Minute, key, &f0, &f1, &mut ideal, &mut out)?;
     }
     out.sort_by_key(|c| c.minute);
     Ok(out)
@@ -1396,6 +1415,29 @@ impl crate::store::floor::FloorStore for super::SqlStore {
     ) -> Result<Vec<StoredCount>, StoreError> {
         self.read(move |conn| station_counts(conn, (&edge_id, &station), from, to, &fine))
             .await
+    }
+
+    async fn station_scrap(
+        &self,
+        edge_id: String,
+        station: String,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<StoredCount>, StoreError> {
+        self.read(move |conn| {
+            let mut out = Vec::new();
+            read_counts(
+                conn,
+                Grain::ScrapMinutes,
+                (&edge_id, &station),
+                &super::ts(from),
+                &super::ts(to),
+                &mut BTreeMap::new(),
+                &mut out,
+            )?;
+            Ok(out)
+        })
+        .await
     }
 
     async fn rebuild_floor(&self) -> Result<Rebuilt, StoreError> {
