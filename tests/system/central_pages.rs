@@ -2283,13 +2283,18 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
             .map(|p| p["n"].clone())
             .collect();
         assert_eq!(marked, vec![json!(7)], "{chart}");
+        // (Numbers compared as numbers: the page's JavaScript writes 10.0 as 10.)
+        let numbers = |v: &Value| -> Vec<Option<f64>> {
+            v.as_array().unwrap().iter().map(Value::as_f64).collect()
+        };
         for (i, key, marked) in [(0, "value", json!(marked)), (1, "range", json!([]))] {
-            let values: Vec<Value> = points.iter().map(|p| p[key].clone()).collect();
+            let values: Vec<Option<f64>> = points.iter().map(|p| p[key].as_f64()).collect();
             assert_eq!(
-                drawn[i],
-                json!({"canvases": 1, "n": n, "values": values, "marked": marked}),
+                (&drawn[i]["canvases"], &drawn[i]["n"], &drawn[i]["marked"]),
+                (&json!(1), &json!(n), &marked),
                 "{lang}: chart {i} draws the API's points"
             );
+            assert_eq!(numbers(&drawn[i]["values"]), values, "{lang}: chart {i}");
         }
         let pixel = sup
             .js("const u = window.mesCharts.charts['spc-x-chart']; const i = u.data[2].findIndex(v => v !== null); \
@@ -2322,6 +2327,9 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
         assert_eq!(statuses, json!([[bore, "alarm"], [len, "baseline"]]));
         sup.assert_no_horizontal_scrolling().await;
         sup.screenshot(&format!("01-spc-{lang}")).await;
+        sup.js("document.getElementById('spc-r-chart').scrollIntoView(); return true;")
+            .await;
+        sup.screenshot(&format!("01b-spc-points-{lang}")).await;
     }
     let collecting = sup
         .js("return document.querySelector('#spc-list tr[data-status=\"baseline\"] .spc-status').textContent;")
@@ -2401,6 +2409,10 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
         "each status on one line: {lines}"
     );
     phone.screenshot("03-spc-400px-zh").await;
+    phone
+        .js("document.getElementById('spc-x-chart').scrollIntoView(); return true;")
+        .await;
+    phone.screenshot("03b-spc-charts-400px-zh").await;
     phone.close().await;
     println!("spc page screenshots: {}", artifacts.dir.display());
 }

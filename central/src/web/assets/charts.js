@@ -180,16 +180,23 @@
 
   const LABEL_FONT = 12;
 
-  function levelLabel(level) {
-    return level.label + ' ' + fixed(level.value);
+  // Below this width (a handheld) a level's label is its name alone: its value is in the
+  // list beneath the chart, and the plot keeps its room.
+  const NARROW = 520;
+
+  function levelLabel(level, narrow) {
+    return narrow ? level.label : level.label + ' ' + fixed(level.value);
   }
 
-  /** The room at the right of the plot for the levels' labels, in CSS pixels. */
-  function labelRoom(data) {
-    if (data.levels.length === 0) return null;
+  /**
+   * The room at the right of the plot for the labels of `levels` (every SPC chart's on the
+   * page, so an X-bar and its R chart line up), in CSS pixels.
+   */
+  function labelRoom(levels, narrow) {
+    if (levels.length === 0) return 8;
     const ctx = document.createElement('canvas').getContext('2d');
     ctx.font = LABEL_FONT + 'px sans-serif';
-    return Math.ceil(Math.max(...data.levels.map((l) => ctx.measureText(levelLabel(l)).width))) + 12;
+    return Math.ceil(Math.max(...levels.map((l) => ctx.measureText(levelLabel(l, narrow)).width))) + 12;
   }
 
   /** The levels as lines across the plot, under the points. */
@@ -237,7 +244,7 @@
         .map((level) => ({
           y: u.valToPos(level.value, 'y', true),
           color: (levelStyle[level.key] || levelStyle.ucl).color,
-          text: levelLabel(level),
+          text: levelLabel(level, u.width < NARROW),
         }))
         .sort((a, b) => a.y - b.y);
       let last = -Infinity;
@@ -260,7 +267,8 @@
     };
   }
 
-  function spc(data, width) {
+  function spc(data, width, shared) {
+    const room = { wide: labelRoom(shared, false), narrow: labelRoom(shared, true) };
     const n = data.n.length;
     const bad = data.values.map((v, i) => (data.rules[i] ? v : null));
     const first = n ? data.n[0] : 0;
@@ -287,6 +295,7 @@
         axes: [
           {
             incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
+            space: 28,
             values: (u, splits) => splits.map((v) => (Number.isInteger(v) ? String(v) : '')),
           },
           { values: (u, splits) => splits.map((v) => String(Number(v.toPrecision(6)))), size: 64 },
@@ -312,7 +321,7 @@
         ],
         legend: { live: true },
         cursor: { drag: { x: false, y: false } },
-        padding: [null, labelRoom(data), null, null],
+        padding: [null, (u) => ((u.width || width) < NARROW ? room.narrow : room.wide), null, null],
         hooks: { drawClear: [spcLevels(data)], draw: [spcLabels(data)] },
       },
       [data.n, data.values, bad],
@@ -321,6 +330,16 @@
 
   /** Draws every chart under `root` (the document, or a live page's part swapped in). */
   function draw(root) {
+    // Every SPC chart's levels, to give their labels the same room.
+    const allLevels = [];
+    for (const source of root.querySelectorAll('script[type="application/json"]')) {
+      try {
+        const data = JSON.parse(source.textContent);
+        if (data.kind === 'spc') allLevels.push(...data.levels);
+      } catch (e) {
+        // Said where the chart is drawn.
+      }
+    }
     for (const element of root.querySelectorAll('div.chart[data-chart]')) {
       if (element.dataset.drawn === 'true') continue;
       const source = document.getElementById(element.dataset.chart);
@@ -336,7 +355,7 @@
       if (count === 0) continue;
       const width = Math.max(element.clientWidth, 240);
       const build = { pareto, spc }[data.kind] || lines;
-      const [options, columns] = build(data, width);
+      const [options, columns] = build(data, width, allLevels);
       const chart = new uPlot(options, columns, element);
       charts[element.id] = chart;
       element.dataset.drawn = 'true';
