@@ -144,14 +144,16 @@ fn rules_text(rules: &[u8]) -> String {
 }
 
 /// One chart's levels (those that are set and finite) and its JSON for assets/charts.js:
-/// `{kind: "spc", title, x_label, value_label, n: [...], values: [...], rules: ["", "1", ...],
-/// levels: [{key, label, value}]}`; a value is `null` where there is none.
+/// `{kind: "spc", title, x_label, value_label, rule_label, n: [...], values: [...],
+/// rules: ["", "1,3", ...], levels: [{key, label, value}]}`; a value is `null` where there is
+/// none, `rules` is `null` for a chart whose points are checked against no rule (R, MR).
 fn chart(
     t: &T,
     id: &'static str,
     title: &'static str,
     value_label: &'static str,
-    points: &[(u64, Option<f64>, String)],
+    points: &[(u64, Option<f64>)],
+    rules: Option<&[String]>,
     levels: &[(&'static str, &'static str, Option<f64>)],
 ) -> SpcChart {
     let finite = |v: &f64| v.is_finite();
@@ -167,7 +169,7 @@ fn chart(
         "rule_label": t.t("spc_rules"),
         "n": points.iter().map(|p| p.0).collect::<Vec<_>>(),
         "values": points.iter().map(|p| p.1.filter(finite)).collect::<Vec<_>>(),
-        "rules": points.iter().map(|p| p.2.as_str()).collect::<Vec<_>>(),
+        "rules": rules,
         "levels": levels
             .iter()
             .map(|(key, label, value)| serde_json::json!({"key": key, "label": t.t(label), "value": value}))
@@ -202,22 +204,17 @@ fn shown(t: &T, chart: &Chart) -> Shown {
     } else {
         ("spc_xbar_chart", "spc_mean", "spc_r_chart", "spc_range")
     };
-    let values: Vec<(u64, Option<f64>, String)> = chart
-        .points
-        .iter()
-        .map(|p| (p.n, Some(p.value), rules_text(&p.rules)))
-        .collect();
-    let ranges: Vec<(u64, Option<f64>, String)> = chart
-        .points
-        .iter()
-        .map(|p| (p.n, p.range, String::new()))
-        .collect();
+    let values: Vec<(u64, Option<f64>)> =
+        chart.points.iter().map(|p| (p.n, Some(p.value))).collect();
+    let rules: Vec<String> = chart.points.iter().map(|p| rules_text(&p.rules)).collect();
+    let ranges: Vec<(u64, Option<f64>)> = chart.points.iter().map(|p| (p.n, p.range)).collect();
     let x_chart = self::chart(
         t,
         "spc-x",
         x_title,
         x_value,
         &values,
+        Some(&rules),
         &[
             ("usl", "spc_usl", c.spec.usl),
             ("ucl", "spc_ucl", limits.map(|l| l.ucl)),
@@ -233,6 +230,7 @@ fn shown(t: &T, chart: &Chart) -> Shown {
         r_title,
         r_value,
         &ranges,
+        None,
         &[
             ("ucl", "spc_ucl", limits.map(|l| l.range_ucl)),
             ("center", "spc_center", limits.map(|l| l.range_center)),
@@ -398,18 +396,18 @@ mod tests {
     #[test]
     fn a_chart_carries_every_point_and_only_the_levels_that_are_set() {
         let t = T::new(Language::En, "UTC");
-        let p = |n: u64, v: Option<f64>, rules: &str| (n, v, rules.to_owned());
         let chart = chart(
             &t,
             "spc-x",
             "spc_i_chart",
             "spc_value",
             &[
-                p(1, Some(10.0), ""),
-                p(2, None, ""),
-                p(3, Some(f64::NAN), ""),
-                p(4, Some(12.5), "1,3"),
+                (1, Some(10.0)),
+                (2, None),
+                (3, Some(f64::NAN)),
+                (4, Some(12.5)),
             ],
+            Some(&["".into(), "".into(), "".into(), "1,3".into()]),
             &[
                 ("ucl", "spc_ucl", Some(11.0)),
                 ("center", "spc_center", None),
@@ -441,11 +439,21 @@ mod tests {
     #[test]
     fn a_chart_in_chinese_and_with_no_points() {
         let t = T::new(Language::Zh, "Asia/Shanghai");
-        let chart = chart(&t, "spc-r", "spc_mr_chart", "spc_moving_range", &[], &[]);
+        let chart = chart(
+            &t,
+            "spc-r",
+            "spc_mr_chart",
+            "spc_moving_range",
+            &[],
+            None,
+            &[],
+        );
         let json = json_of(&chart);
         assert_eq!(json["title"], "移动极差图（MR）");
         assert_eq!(json["n"], serde_json::json!([]));
         assert_eq!(json["values"], serde_json::json!([]));
+        // A range chart checks no rules: it has none to show.
+        assert_eq!(json["rules"], serde_json::Value::Null);
         assert!(chart.levels.is_empty());
     }
 
@@ -457,7 +465,8 @@ mod tests {
             "spc-x",
             "spc_i_chart",
             "spc_value",
-            &[(1, Some(1.0), "</script><b>".to_owned())],
+            &[(1, Some(1.0))],
+            Some(&["</script><b>".to_owned()]),
             &[],
         );
         assert!(!chart.json.contains('<'), "{}", chart.json);

@@ -7,8 +7,8 @@
 // Data: {kind: "lines", x_label, labels: [...], percent: true, series: [{label, values}],
 // targets: [{label, value, of}]} or {kind: "pareto", x_label, labels: [...], bar_label,
 // values: [...], cumulative: [0..1], cumulative_label} or {kind: "spc", title, x_label,
-// value_label, rule_label, n: [...], values: [...], rules: ["", "1,3", ...], levels: [{key,
-// label, value}]}. A value is a fraction when `percent` (drawn as %), null where there is none;
+// value_label, rule_label, n: [...], values: [...], rules: ["", "1,3", ...] or null (a chart
+// checked against no rule), levels: [{key, label, value}]}. A value is a fraction when `percent` (drawn as %), null where there is none;
 // a target's `of` is the index of its series; an SPC point with rules is drawn in red with
 // their numbers, and its levels (control and specification limits, target) as lines.
 // window.mesCharts.charts holds each drawn chart (uPlot) by its element's id.
@@ -258,7 +258,7 @@
       ctx.textBaseline = 'bottom';
       ctx.font = 'bold ' + LABEL_FONT * pxRatio + 'px sans-serif';
       ctx.fillStyle = BAD;
-      data.rules.forEach((rules, i) => {
+      (data.rules || []).forEach((rules, i) => {
         const v = data.values[i];
         if (!rules || v === null || v === undefined) return;
         halo(rules, u.valToPos(data.n[i], 'x', true), u.valToPos(v, 'y', true) - 7 * pxRatio);
@@ -270,7 +270,6 @@
   function spc(data, width, shared) {
     const room = { wide: labelRoom(shared, false), narrow: labelRoom(shared, true) };
     const n = data.n.length;
-    const bad = data.values.map((v, i) => (data.rules[i] ? v : null));
     const first = n ? data.n[0] : 0;
     const last = n ? data.n[n - 1] : 1;
     return [
@@ -310,22 +309,30 @@
             points: { show: true, size: 6, fill: POINT },
             value: (u, v) => fixed(v),
           },
-          {
-            label: data.rule_label,
-            stroke: BAD,
-            width: 0,
-            paths: () => null,
-            points: { show: true, size: 10, fill: BAD, stroke: BAD },
-            value: (u, v, s, i) => (i === null || i === undefined || !data.rules[i] ? '–' : data.rules[i]),
-          },
         ],
         legend: { live: true },
         cursor: { drag: { x: false, y: false } },
         padding: [null, (u) => ((u.width || width) < NARROW ? room.narrow : room.wide), null, null],
         hooks: { drawClear: [spcLevels(data)], draw: [spcLabels(data)] },
       },
-      [data.n, data.values, bad],
+      [data.n, data.values],
     ];
+  }
+
+  /** A point that breaks a rule is drawn again in red: a series of its own, in the legend. */
+  function spcRules(data, width, shared) {
+    const [options, columns] = spc(data, width, shared);
+    if (!data.rules) return [options, columns];
+    options.series.push({
+      label: data.rule_label,
+      stroke: BAD,
+      width: 0,
+      paths: () => null,
+      points: { show: true, size: 10, fill: BAD, stroke: BAD },
+      value: (u, v, s, i) => (i === null || i === undefined || !data.rules[i] ? '–' : data.rules[i]),
+    });
+    columns.push(data.values.map((v, i) => (data.rules[i] ? v : null)));
+    return [options, columns];
   }
 
   /** Draws every chart under `root` (the document, or a live page's part swapped in). */
@@ -354,7 +361,7 @@
       const count = data.kind === 'spc' ? (data.n || []).length : (data.labels || []).length;
       if (count === 0) continue;
       const width = Math.max(element.clientWidth, 240);
-      const build = { pareto, spc }[data.kind] || lines;
+      const build = { pareto, spc: spcRules }[data.kind] || lines;
       const [options, columns] = build(data, width, allLevels);
       const chart = new uPlot(options, columns, element);
       charts[element.id] = chart;
