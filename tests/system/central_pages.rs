@@ -2145,8 +2145,8 @@ async fn work_order_and_trace_pages_show_the_api_figures_in_a_browser() {
 }
 
 /// SPC in a browser (issue 15): the SPC page lists the characteristics with their status and
-/// draws one's I-MR charts with the API's limits, the rule-1 point in red and the capability
-/// figures the API answers, in Chinese and English and 400 px wide; the plant board shows the
+/// draws one's I-MR charts (uPlot) with the API's points and limits, the rule-1 point in red,
+/// the table of points and the capability figures the API answers, in Chinese and English and 400 px wide; the plant board shows the
 /// alarm, and acknowledging it there takes it off. Screenshots under
 /// `<target>/test-artifacts/central-spc/`.
 #[tokio::test]
@@ -2286,34 +2286,104 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
             ]),
             "{lang}: the page's figures are the API's"
         );
-        let dots = sup
-            .js("return Array.from(document.querySelectorAll('#spc-x circle.dot')).map(c => [Number(c.dataset.n), c.dataset.value, c.dataset.rules]);")
+        // The table of points (what a browser without script shows) is the API's.
+        let rows = sup
+            .js("return Array.from(document.querySelectorAll('#spc-points tbody tr')).map(r => [Number(r.dataset.n), r.querySelector('.value').textContent, r.querySelector('.range').textContent, r.dataset.rules]);")
             .await;
-        let expected: Vec<Value> = chart["points"]
-            .as_array()
-            .unwrap()
+        let points = chart["points"].as_array().unwrap();
+        let rules_of = |p: &Value| {
+            p["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let expected: Vec<Value> = points
             .iter()
             .map(|p| {
-                let rules: Vec<String> = p["rules"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.to_string())
-                    .collect();
-                json!([p["n"], number(&p["value"]), rules.join(",")])
+                json!([
+                    p["n"],
+                    number(&p["value"]),
+                    number(&p["range"]),
+                    rules_of(p)
+                ])
             })
             .collect();
-        assert_eq!(dots, json!(expected), "{lang}: the points are the API's");
+        assert_eq!(rows, json!(expected), "{lang}: the points are the API's");
         let red = sup
-            .js("return Array.from(document.querySelectorAll('#spc-x circle.dot.bad')).map(c => c.dataset.n + ':' + getComputedStyle(c).fill);")
+            .js("return Array.from(document.querySelectorAll('#spc-points tr.bad')).map(r => r.dataset.n + ':' + getComputedStyle(r.querySelector('td')).color);")
             .await;
-        assert_eq!(red, json!(["7:rgb(217, 45, 32)"]), "{lang}");
+        assert_eq!(red, json!(["7:rgb(180, 35, 24)"]), "{lang}");
+        // The same points drawn by uPlot: one canvas a chart, a value a point, the API's
+        // values and ranges, and the points that break a rule as many as the API's, red.
+        sup.wait(
+            "the SPC charts to be drawn",
+            "return ['spc-x-chart', 'spc-r-chart'].every(id => \
+             !!document.querySelector('#' + id + '[data-drawn=\"true\"] canvas'));",
+        )
+        .await;
+        let drawn = sup
+            .js("return ['spc-x-chart', 'spc-r-chart'].map(id => { const u = window.mesCharts.charts[id]; \
+                 return {canvases: document.querySelectorAll('#' + id + ' canvas').length, n: u.data[0], values: u.data[1], \
+                 marked: u.data[2] ? u.data[0].filter((_, i) => u.data[2][i] !== null) : null}; });")
+            .await;
+        let n: Vec<Value> = points.iter().map(|p| p["n"].clone()).collect();
+        let marked: Vec<Value> = points
+            .iter()
+            .filter(|p| !p["rules"].as_array().unwrap().is_empty())
+            .map(|p| p["n"].clone())
+            .collect();
+        assert_eq!(marked, vec![json!(7)], "{chart}");
+        // (Numbers compared as numbers: the page's JavaScript writes 10.0 as 10.)
+        let numbers = |v: &Value| -> Vec<Option<f64>> {
+            v.as_array().unwrap().iter().map(Value::as_f64).collect()
+        };
+        // (The range chart checks no rule: it marks none.)
+        for (i, key, marked) in [(0, "value", json!(marked)), (1, "range", Value::Null)] {
+            let values: Vec<Option<f64>> = points.iter().map(|p| p[key].as_f64()).collect();
+            assert_eq!(
+                (&drawn[i]["canvases"], &drawn[i]["n"], &drawn[i]["marked"]),
+                (&json!(1), &json!(n), &marked),
+                "{lang}: chart {i} draws the API's points"
+            );
+            assert_eq!(numbers(&drawn[i]["values"]), values, "{lang}: chart {i}");
+        }
+        let pixel = sup
+            .js("const u = window.mesCharts.charts['spc-x-chart']; const i = u.data[2].findIndex(v => v !== null); \
+                 const x = Math.round(u.valToPos(u.data[0][i], 'x', true)), y = Math.round(u.valToPos(u.data[2][i], 'y', true)); \
+                 return Array.from(u.ctx.getImageData(x, y, 1, 1).data.slice(0, 3));")
+            .await;
+        assert_eq!(
+            pixel,
+            json!([217, 45, 32]),
+            "{lang}: the rule-1 point is red"
+        );
+        let levels = sup
+            .js("return Array.from(document.querySelectorAll('#spc-x-levels li')).map(l => [l.dataset.level, l.querySelector('strong').textContent]);")
+            .await;
+        assert_eq!(
+            levels,
+            json!([
+                ["usl", number(&chart["characteristic"]["usl"])],
+                ["ucl", number(&chart["limits"]["ucl"])],
+                ["center", number(&chart["limits"]["center"])],
+                ["target", number(&chart["characteristic"]["target"])],
+                ["lcl", number(&chart["limits"]["lcl"])],
+                ["lsl", number(&chart["characteristic"]["lsl"])]
+            ]),
+            "{lang}: the chart's levels are the API's"
+        );
         let statuses = sup
             .js("return Array.from(document.querySelectorAll('#spc-list tbody tr')).map(r => [Number(r.dataset.id), r.dataset.status]);")
             .await;
         assert_eq!(statuses, json!([[bore, "alarm"], [len, "baseline"]]));
         sup.assert_no_horizontal_scrolling().await;
         sup.screenshot(&format!("01-spc-{lang}")).await;
+        sup.js("document.getElementById('spc-r-chart').scrollIntoView(); return true;")
+            .await;
+        sup.screenshot(&format!("01b-spc-points-{lang}")).await;
     }
     let collecting = sup
         .js("return document.querySelector('#spc-list tr[data-status=\"baseline\"] .spc-status').textContent;")
@@ -2367,14 +2437,19 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
     phone.sign_in(SUPERVISOR, FIRST_PASSWORD).await;
     phone.loaded("/floor/spc").await;
     phone.assert_no_horizontal_scrolling().await;
-    // Readable at 400 px: the charts' labels are not specks, and each status stays on one
-    // line (issue 15's screenshots: a character per line).
-    let smallest = phone
-        .js("return Math.min(...Array.from(document.querySelectorAll('#spc-x .level-label')).map(t => t.getBoundingClientRect().height));")
+    // Readable at 400 px: the charts fit the screen (drawn to its width, their labels at a
+    // fixed 12 px), and each status stays on one line (issue 15's screenshots: a character
+    // per line).
+    let right = phone
+        .wait(
+            "the SPC charts to be drawn at 400 px",
+            "const c = Array.from(document.querySelectorAll('.spc-chart[data-drawn=\"true\"] canvas')); \
+             return c.length === 2 ? Math.max(...c.map(x => x.getBoundingClientRect().right)) : null;",
+        )
         .await;
     assert!(
-        smallest.as_f64().is_some_and(|h| h >= 10.0),
-        "the chart labels are at least 10 px tall on screen: {smallest}"
+        right.as_f64().is_some_and(|r| r <= 400.0),
+        "the charts fit the screen: {right}"
     );
     let lines = phone
         .js("return Array.from(document.querySelectorAll('#spc-list .spc-status')).map(s => { const l = parseFloat(getComputedStyle(s).lineHeight) || 20; return Math.round(s.getBoundingClientRect().height / l); });")
@@ -2388,6 +2463,10 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
         "each status on one line: {lines}"
     );
     phone.screenshot("03-spc-400px-zh").await;
+    phone
+        .js("document.getElementById('spc-x-chart').scrollIntoView(); return true;")
+        .await;
+    phone.screenshot("03b-spc-charts-400px-zh").await;
     phone.close().await;
     println!("spc page screenshots: {}", artifacts.dir.display());
 }

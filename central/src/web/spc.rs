@@ -1,10 +1,12 @@
 //! `GET /floor/spc?id=&lang=` (`floor.read`): the SPC characteristics of one's plants with
 //! where each stands (collecting its baseline, in control, alarms), and one characteristic's
-//! charts drawn on the server as inline SVG (no script, no chart library: the content
-//! security policy allows none from elsewhere): X-bar (or individuals) and R (or moving
-//! range) with the centre line, control limits and specification limits, rule violations in
-//! red with their rule numbers, and Cp, Cpk, Pp, Ppk beneath, from
-//! [`crate::api::spc::chart_of`], what `GET /api/v1/spc/charts/{id}` answers.
+//! charts, X-bar (or individuals) and R (or moving range) with the centre line, control limits,
+//! specification limits and target, rule violations in red with their rule numbers, and Cp,
+//! Cpk, Pp, Ppk beneath, from [`crate::api::spc::chart_of`], what
+//! `GET /api/v1/spc/charts/{id}` answers. The charts are drawn in the browser by the vendored
+//! uPlot (assets/charts.js, kind `spc`) from JSON in the page; each chart's levels and a
+//! table of its points (values, ranges, the rules broken) carry the same figures for a
+//! browser without script.
 
 use super::{Ctx, Shell, T, ctx_shell, ctx_t, query_value};
 use crate::api::AppState;
@@ -35,31 +37,33 @@ pub struct Row {
     pub current: bool,
 }
 
-/// A horizontal line of a chart.
+/// A horizontal line of a chart: a control or specification limit, or the target.
 pub struct Level {
-    pub class: &'static str,
+    /// `usl`, `ucl`, `center`, `lcl`, `lsl` or `target` (its colour on the page).
+    pub key: &'static str,
     pub label: &'static str,
-    pub y: String,
     pub value: String,
 }
 
-/// A point of a chart.
-pub struct Dot {
-    pub n: u64,
-    pub x: String,
-    pub y: String,
-    pub value: String,
-    /// The rules violated here, `1,3`; empty when none.
-    pub rules: String,
-}
-
-/// One chart as SVG coordinates (a 720 × 240 view box).
-pub struct Svg {
+/// One chart: its levels listed beneath it (readable without script) and the figures
+/// assets/charts.js draws it from (kind `spc`), as JSON for a `<script>` element.
+pub struct SpcChart {
     pub id: &'static str,
     pub title: &'static str,
     pub levels: Vec<Level>,
-    pub path: String,
-    pub dots: Vec<Dot>,
+    pub json: String,
+}
+
+/// A point as the table beneath the charts lists it.
+pub struct PointRow {
+    pub n: u64,
+    pub at: String,
+    pub value: String,
+    pub range: String,
+    pub station: String,
+    pub baseline: bool,
+    /// The rules violated here, `1,3`; empty when none.
+    pub rules: String,
 }
 
 /// A figure beneath the charts.
@@ -86,7 +90,12 @@ pub struct Shown {
     pub unit: String,
     pub status_text: String,
     pub frozen_at: String,
-    pub charts: Vec<Svg>,
+    pub charts: Vec<SpcChart>,
+    /// The points, oldest first, as the charts draw them.
+    pub points: Vec<PointRow>,
+    /// The table's headings: the X-bar or individual value, the range or moving range.
+    pub value_heading: &'static str,
+    pub range_heading: &'static str,
     pub limits: Vec<Figure>,
     pub capability: Vec<Figure>,
     pub api_href: String,
@@ -96,12 +105,6 @@ pub struct Shown {
     /// Who retired it and when, once retired.
     pub retired: String,
 }
-
-const WIDTH: f64 = 720.0;
-const HEIGHT: f64 = 240.0;
-const LEFT: f64 = 8.0;
-const RIGHT: f64 = 96.0;
-const PAD: f64 = 14.0;
 
 /// A number as the page shows it (and the browser test compares with the API's).
 pub fn number(x: f64) -> String {
@@ -132,81 +135,58 @@ fn status_key(status: Status) -> &'static str {
     }
 }
 
-/// One chart of `values` (with the rules of each point when `rules`) between `levels`.
-fn svg(
+fn rules_text(rules: &[u8]) -> String {
+    rules
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One chart's levels (those that are set and finite) and its JSON for assets/charts.js:
+/// `{kind: "spc", title, x_label, value_label, rule_label, n: [...], values: [...],
+/// rules: ["", "1,3", ...], levels: [{key, label, value}]}`; a value is `null` where there is
+/// none, `rules` is `null` for a chart whose points are checked against no rule (R, MR).
+fn chart(
+    t: &T,
     id: &'static str,
     title: &'static str,
-    points: &[(u64, Option<f64>, String)],
+    value_label: &'static str,
+    points: &[(u64, Option<f64>)],
+    rules: Option<&[String]>,
     levels: &[(&'static str, &'static str, Option<f64>)],
-) -> Svg {
+) -> SpcChart {
     let finite = |v: &f64| v.is_finite();
-    let all: Vec<f64> = points
+    let levels: Vec<(&'static str, &'static str, f64)> = levels
         .iter()
-        .filter_map(|p| p.1)
-        .chain(levels.iter().filter_map(|l| l.2))
-        .filter(finite)
+        .filter_map(|(key, label, v)| Some((*key, *label, v.filter(finite)?)))
         .collect();
-    let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if !lo.is_finite() || !hi.is_finite() {
-        (0.0, 1.0)
-    } else if hi - lo <= f64::EPSILON * hi.abs().max(1.0) {
-        (lo - 1.0, hi + 1.0)
-    } else {
-        let margin = (hi - lo) * 0.08;
-        if margin.is_finite() {
-            (lo - margin, hi + margin)
-        } else {
-            (lo, hi)
-        }
-    };
-    let y = |v: f64| {
-        // Values so far apart that their difference is not finite are drawn in the middle.
-        let share = (hi - v) / (hi - lo);
-        let share = if share.is_finite() { share } else { 0.5 };
-        let y = PAD + share * (HEIGHT - 2.0 * PAD);
-        format!("{:.1}", y.clamp(0.0, HEIGHT))
-    };
-    let span = WIDTH - LEFT - RIGHT;
-    let step = if points.len() > 1 {
-        span / (points.len() - 1) as f64
-    } else {
-        0.0
-    };
-    let mut path = Vec::new();
-    let mut dots = Vec::new();
-    for (i, (n, value, rules)) in points.iter().enumerate() {
-        let Some(v) = value.filter(finite) else {
-            continue;
-        };
-        let x = format!("{:.1}", LEFT + step * i as f64);
-        let yy = y(v);
-        path.push(format!("{x},{yy}"));
-        dots.push(Dot {
-            n: *n,
-            x,
-            y: yy,
-            value: number(v),
-            rules: rules.clone(),
-        });
-    }
-    Svg {
+    let json = serde_json::json!({
+        "kind": "spc",
+        "title": t.t(title),
+        "x_label": t.t("spc_point"),
+        "value_label": t.t(value_label),
+        "rule_label": t.t("spc_rules"),
+        "n": points.iter().map(|p| p.0).collect::<Vec<_>>(),
+        "values": points.iter().map(|p| p.1.filter(finite)).collect::<Vec<_>>(),
+        "rules": rules,
+        "levels": levels
+            .iter()
+            .map(|(key, label, value)| serde_json::json!({"key": key, "label": t.t(label), "value": value}))
+            .collect::<Vec<_>>(),
+    });
+    SpcChart {
         id,
         title,
         levels: levels
             .iter()
-            .filter_map(|(class, label, v)| {
-                let v = v.filter(finite)?;
-                Some(Level {
-                    class,
-                    label,
-                    y: y(v),
-                    value: number(v),
-                })
+            .map(|(key, label, value)| Level {
+                key,
+                label,
+                value: number(*value),
             })
             .collect(),
-        path: path.join(" "),
-        dots,
+        json: super::script_json(&json.to_string()),
     }
 }
 
@@ -214,54 +194,62 @@ fn shown(t: &T, chart: &Chart) -> Shown {
     let c = &chart.characteristic;
     let individuals = c.spec.subgroup_size <= 1;
     let limits = chart.limits.as_ref();
-    let values: Vec<(u64, Option<f64>, String)> = chart
-        .points
-        .iter()
-        .map(|p| {
-            let rules = p
-                .rules
-                .iter()
-                .map(u8::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            (p.n, Some(p.value), rules)
-        })
-        .collect();
-    let ranges: Vec<(u64, Option<f64>, String)> = chart
-        .points
-        .iter()
-        .map(|p| (p.n, p.range, String::new()))
-        .collect();
-    let x_chart = svg(
+    let (x_title, x_value, r_title, r_value) = if individuals {
+        (
+            "spc_i_chart",
+            "spc_value",
+            "spc_mr_chart",
+            "spc_moving_range",
+        )
+    } else {
+        ("spc_xbar_chart", "spc_mean", "spc_r_chart", "spc_range")
+    };
+    let values: Vec<(u64, Option<f64>)> =
+        chart.points.iter().map(|p| (p.n, Some(p.value))).collect();
+    let rules: Vec<String> = chart.points.iter().map(|p| rules_text(&p.rules)).collect();
+    let ranges: Vec<(u64, Option<f64>)> = chart.points.iter().map(|p| (p.n, p.range)).collect();
+    let x_chart = self::chart(
+        t,
         "spc-x",
-        if individuals {
-            "spc_i_chart"
-        } else {
-            "spc_xbar_chart"
-        },
+        x_title,
+        x_value,
         &values,
+        Some(&rules),
         &[
             ("usl", "spc_usl", c.spec.usl),
             ("ucl", "spc_ucl", limits.map(|l| l.ucl)),
             ("center", "spc_center", limits.map(|l| l.center)),
+            ("target", "spc_target", c.spec.target),
             ("lcl", "spc_lcl", limits.map(|l| l.lcl)),
             ("lsl", "spc_lsl", c.spec.lsl),
         ],
     );
-    let r_chart = svg(
+    let r_chart = self::chart(
+        t,
         "spc-r",
-        if individuals {
-            "spc_mr_chart"
-        } else {
-            "spc_r_chart"
-        },
+        r_title,
+        r_value,
         &ranges,
+        None,
         &[
             ("ucl", "spc_ucl", limits.map(|l| l.range_ucl)),
             ("center", "spc_center", limits.map(|l| l.range_center)),
             ("lcl", "spc_lcl", limits.map(|l| l.range_lcl)),
         ],
     );
+    let points = chart
+        .points
+        .iter()
+        .map(|p| PointRow {
+            n: p.n,
+            at: t.time(&p.at),
+            value: number(p.value),
+            range: p.range.map_or_else(|| "–".to_owned(), number),
+            station: p.station.clone(),
+            baseline: p.baseline,
+            rules: rules_text(&p.rules),
+        })
+        .collect();
     let opt = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), number);
     let cap = chart.capability.as_ref();
     Shown {
@@ -275,6 +263,9 @@ fn shown(t: &T, chart: &Chart) -> Shown {
             .as_ref()
             .map_or_else(|| "–".to_owned(), |at| t.time(at)),
         charts: vec![x_chart, r_chart],
+        points,
+        value_heading: x_value,
+        range_heading: r_value,
         limits: vec![
             Figure {
                 id: "spc-center",
@@ -396,63 +387,89 @@ async fn spc_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::people::users::Language;
 
-    fn ys(chart: &Svg) -> Vec<f64> {
-        chart
-            .dots
-            .iter()
-            .map(|d| d.y.parse().unwrap())
-            .chain(chart.levels.iter().map(|l| l.y.parse().unwrap()))
-            .collect()
+    fn json_of(chart: &SpcChart) -> serde_json::Value {
+        serde_json::from_str(&chart.json).expect("the chart's JSON")
     }
 
     #[test]
-    fn charts_stay_inside_their_box_whatever_the_values() {
-        let p = |n: u64, v: Option<f64>| (n, v, String::new());
-        // Nothing, one point, equal values, no limits, a value that is not finite.
-        for (points, levels) in [
-            (vec![], vec![]),
-            (vec![p(1, Some(5.0))], vec![]),
-            (
-                vec![p(1, Some(2.0)), p(2, Some(2.0))],
-                vec![("center", "spc_center", Some(2.0))],
-            ),
-            (
-                vec![p(1, None), p(2, Some(f64::NAN)), p(3, Some(1e300))],
-                vec![("ucl", "spc_ucl", Some(-1e300)), ("lcl", "spc_lcl", None)],
-            ),
-        ] {
-            let chart = svg("x", "spc_i_chart", &points, &levels);
-            for y in ys(&chart) {
-                assert!((0.0..=HEIGHT).contains(&y), "{y}");
-            }
-            for d in &chart.dots {
-                let x: f64 = d.x.parse().unwrap();
-                assert!((LEFT..=WIDTH - RIGHT).contains(&x), "{x}");
-            }
-        }
-    }
-
-    #[test]
-    fn the_highest_value_is_drawn_highest_and_a_broken_rule_is_kept() {
-        let points = vec![
-            (1, Some(10.0), String::new()),
-            (2, Some(12.0), "1".to_owned()),
-        ];
-        let chart = svg(
-            "x",
+    fn a_chart_carries_every_point_and_only_the_levels_that_are_set() {
+        let t = T::new(Language::En, "UTC");
+        let chart = chart(
+            &t,
+            "spc-x",
             "spc_i_chart",
-            &points,
+            "spc_value",
+            &[
+                (1, Some(10.0)),
+                (2, None),
+                (3, Some(f64::NAN)),
+                (4, Some(12.5)),
+            ],
+            Some(&["".into(), "".into(), "".into(), "1,3".into()]),
             &[
                 ("ucl", "spc_ucl", Some(11.0)),
-                ("lcl", "spc_lcl", Some(9.0)),
+                ("center", "spc_center", None),
+                ("lcl", "spc_lcl", Some(f64::INFINITY)),
+                ("lsl", "spc_lsl", Some(9.0)),
             ],
         );
-        let y: Vec<f64> = chart.dots.iter().map(|d| d.y.parse().unwrap()).collect();
-        assert!(y[1] < y[0], "{y:?}");
-        assert_eq!(chart.dots[1].rules, "1");
-        assert_eq!(chart.dots[1].value, "12.0000");
-        assert_eq!(chart.levels.len(), 2);
-        assert_eq!(chart.path.split(' ').count(), 2);
+        let json = json_of(&chart);
+        assert_eq!(json["kind"], "spc");
+        assert_eq!(json["n"], serde_json::json!([1, 2, 3, 4]));
+        // No value, or one that is not finite, is a gap: as many values as points.
+        assert_eq!(json["values"], serde_json::json!([10.0, null, null, 12.5]));
+        assert_eq!(json["rules"], serde_json::json!(["", "", "", "1,3"]));
+        assert_eq!(
+            json["levels"],
+            serde_json::json!([
+                {"key": "ucl", "label": "UCL", "value": 11.0},
+                {"key": "lsl", "label": "LSL", "value": 9.0}
+            ])
+        );
+        let listed: Vec<(&str, &str)> = chart
+            .levels
+            .iter()
+            .map(|l| (l.key, l.value.as_str()))
+            .collect();
+        assert_eq!(listed, [("ucl", "11.0000"), ("lsl", "9.0000")]);
+    }
+
+    #[test]
+    fn a_chart_in_chinese_and_with_no_points() {
+        let t = T::new(Language::Zh, "Asia/Shanghai");
+        let chart = chart(
+            &t,
+            "spc-r",
+            "spc_mr_chart",
+            "spc_moving_range",
+            &[],
+            None,
+            &[],
+        );
+        let json = json_of(&chart);
+        assert_eq!(json["title"], "移动极差图（MR）");
+        assert_eq!(json["n"], serde_json::json!([]));
+        assert_eq!(json["values"], serde_json::json!([]));
+        // A range chart checks no rules: it has none to show.
+        assert_eq!(json["rules"], serde_json::Value::Null);
+        assert!(chart.levels.is_empty());
+    }
+
+    #[test]
+    fn the_json_cannot_close_its_script_element() {
+        let t = T::new(Language::En, "UTC");
+        let chart = chart(
+            &t,
+            "spc-x",
+            "spc_i_chart",
+            "spc_value",
+            &[(1, Some(1.0))],
+            Some(&["</script><b>".to_owned()]),
+            &[],
+        );
+        assert!(!chart.json.contains('<'), "{}", chart.json);
+        assert_eq!(json_of(&chart)["rules"][0], "</script><b>");
     }
 }
