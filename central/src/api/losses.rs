@@ -21,7 +21,7 @@ use crate::store::floor::StationHistory;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 /// At most this many rows in one answer (the sums count them all).
 pub const MAX_ROWS: usize = 5000;
@@ -166,6 +166,40 @@ fn check(q: &LossQuery) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A row ordered by when it began, then where: the order rows are listed in.
+struct ByTime(LossRow);
+
+impl ByTime {
+    fn key(&self) -> (DateTime<Utc>, &str, &str, DateTime<Utc>) {
+        (
+            self.0.from,
+            &self.0.edge_id,
+            &self.0.station,
+            self.0.started,
+        )
+    }
+}
+
+impl PartialEq for ByTime {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for ByTime {}
+
+impl PartialOrd for ByTime {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByTime {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
 /// The rows of `q` as of `now`, its plant known and visible to the caller.
 pub async fn loss_report(
     state: &AppState,
@@ -186,7 +220,13 @@ pub async fn loss_report(
     let planned = |code: &str| scope.planned(code);
     let (from, to, runs) = (scope.from, scope.to, &scope.runs);
     let end = to.min(now);
-    let mut found: Vec<LossRow> = Vec::new();
+    let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+    let limit = q.limit.unwrap_or(DEFAULT_ROWS);
+    // The first `limit` rows by time (a heap of the latest kept on top), and the sums of all
+    // matched: a month of a plant's scrap is counted without being held.
+    let mut first_rows: BinaryHeap<ByTime> = BinaryHeap::with_capacity(limit.saturating_add(1));
+    let (mut total, mut matched) = (0i64, 0usize);
+    let mut items: HashMap<String, String> = HashMap::new();
     if let (Some(first_run), Some(last_run)) = (runs.first(), runs.last()) {
         let first = first_run.start.min(from);
         let last = last_run.end.min(end).max(first);
@@ -222,7 +262,11 @@ pub async fn loss_report(
                     .station_first_state(s.edge_id.clone(), s.station.clone())
                     .await?,
             );
+            let mut found: Vec<LossRow> = Vec::new();
             for run in runs {
+                if !same(&q.shift, &run.shift) {
+                    continue;
+                }
                 let (_, details) = details_of(&history, run, from, to, now, &planned);
                 let row = |started, from, to| LossRow {
                     edge_id: s.edge_id.clone(),
@@ -245,12 +289,17 @@ pub async fn loss_report(
                     LossKind::Down | LossKind::Planned => {
                         let planned_asked = q.kind == LossKind::Planned;
                         for stop in details.stops {
-                            if stop.planned != planned_asked {
+                            let category = scope.category(&stop.reason);
+                            if stop.planned != planned_asked
+                                || !same(&q.reason, &stop.reason)
+                                || !same(&q.category, &category)
+                                || !same(&q.work_order, &stop.work_order)
+                            {
                                 continue;
                             }
                             found.push(LossRow {
                                 down_ms: stop.down_ms,
-                                category: scope.category(&stop.reason),
+                                category,
                                 reason: stop.reason,
                                 seq: seqs.get(&stop.started).copied(),
                                 work_order: stop.work_order,
@@ -260,6 +309,9 @@ pub async fn loss_report(
                     }
                     LossKind::Scrap => {
                         for c in details.scrap {
+                            if !same(&q.work_order, &c.work_order) {
+                                continue;
+                            }
                             let minute_end = c.minute + chrono::Duration::minutes(1);
                             found.push(LossRow {
                                 scrap: c.scrap,
@@ -270,39 +322,43 @@ pub async fn loss_report(
                     }
                 }
             }
+            // The items of the orders this station named that are not known yet, in one
+            // query (an order central does not know has none).
+            let new: BTreeMap<String, i64> = found
+                .iter()
+                .filter(|r| !r.work_order.is_empty() && !items.contains_key(&r.work_order))
+                .map(|r| (r.work_order.clone(), 0))
+                .collect();
+            let mut known = order_items(state, [&new]).await?;
+            for order in new.into_keys() {
+                let item = known.remove(&order).unwrap_or_default();
+                items.insert(order, item);
+            }
+            for mut r in found {
+                if let Some(item) = items.get(&r.work_order) {
+                    r.item = item.clone();
+                }
+                if !same(&q.item, &r.item) {
+                    continue;
+                }
+                matched += 1;
+                let n = match q.kind {
+                    LossKind::Scrap => i64::try_from(r.scrap).unwrap_or(i64::MAX),
+                    LossKind::Down | LossKind::Planned => r.down_ms,
+                };
+                total = total.saturating_add(n);
+                first_rows.push(ByTime(r));
+                if first_rows.len() > limit {
+                    first_rows.pop();
+                }
+            }
         }
     }
-    // Items of the orders named, in one query.
-    let orders: BTreeMap<String, i64> = found
-        .iter()
-        .filter(|r| !r.work_order.is_empty())
-        .map(|r| (r.work_order.clone(), 0))
+    let found: Vec<LossRow> = first_rows
+        .into_sorted_vec()
+        .into_iter()
+        .map(|r| r.0)
         .collect();
-    let items = order_items(state, [&orders]).await?;
-    for r in &mut found {
-        if let Some(item) = items.get(&r.work_order) {
-            r.item = item.clone();
-        }
-    }
-    let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-    found.retain(|r| {
-        same(&q.reason, &r.reason)
-            && same(&q.category, &r.category)
-            && same(&q.shift, &r.shift)
-            && same(&q.work_order, &r.work_order)
-            && same(&q.item, &r.item)
-    });
-    found.sort_by(|a, b| (a.from, &a.edge_id, &a.station).cmp(&(b.from, &b.edge_id, &b.station)));
-    let total = found.iter().fold(0i64, |sum, r| {
-        let n = match q.kind {
-            LossKind::Scrap => i64::try_from(r.scrap).unwrap_or(i64::MAX),
-            _ => r.down_ms,
-        };
-        sum.saturating_add(n)
-    });
-    let matched = found.len();
-    let limit = q.limit.unwrap_or(DEFAULT_ROWS);
-    found.truncate(limit);
     Ok(LossReport {
         plant: q.plant.clone(),
         time_zone: scope.tz.name().to_owned(),
