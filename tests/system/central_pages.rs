@@ -1322,6 +1322,17 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         Some(total_ms),
         "{losses_report}"
     );
+    // Each stop names the event that began it: the edge's own record of it.
+    let event_href = sup
+        .js("return document.querySelector('#losses-rows tbody a.source').getAttribute('href');")
+        .await;
+    let event = api
+        .get(event_href.as_str().expect("a stop links its event"))
+        .await;
+    assert_eq!(
+        event["events"][0]["kind"]["type"], "machine_state_changed",
+        "{event}"
+    );
     sup.assert_no_horizontal_scrolling().await;
     sup.screenshot("04a-losses-en").await;
     sup.goto(&format!("{base}{bar_href}&lang=zh")).await;

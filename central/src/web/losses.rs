@@ -40,6 +40,8 @@ pub struct LossLine {
     pub work_order_href: Option<String>,
     pub item: String,
     pub event: String,
+    /// The event itself (`GET /api/v1/edges/{id}/events`, for who may read edges).
+    pub event_href: Option<String>,
 }
 
 /// A filter the page applies, and the page without it.
@@ -254,6 +256,12 @@ async fn floor_losses(
                 .seq
                 .map(|seq| format!("{} #{seq}", r.edge_id))
                 .unwrap_or_default(),
+            event_href: r.seq.map(|seq| {
+                format!(
+                    "/api/v1/edges/{}/events?from={seq}&to={seq}",
+                    encode(&r.edge_id)
+                )
+            }),
         })
         .collect();
     let own = filters(&q);
