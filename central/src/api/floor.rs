@@ -370,10 +370,26 @@ async fn current_shift_figures(
     let Some(run) = runs.iter().rev().find(|r| r.start <= now && now < r.end) else {
         return Ok(None);
     };
-    let history = state
+    // The hours of the shift so far by the hour, but where a boundary (a break, a planned
+    // stop, the shift's start, now) cuts one: the same figures as by the minute, and a
+    // board late in a shift reads no more rows than one early in it.
+    let spans = state
         .store()
-        .station_history(s.edge_id.clone(), s.station.clone(), run.start, now)
+        .station_spans(s.edge_id.clone(), s.station.clone(), run.start, now)
         .await?;
+    let fine = fine_hours(
+        run.start,
+        now,
+        std::slice::from_ref(run),
+        &spans,
+        now,
+        &planned,
+    );
+    let counts = state
+        .store()
+        .station_counts(s.edge_id.clone(), s.station.clone(), run.start, now, fine)
+        .await?;
+    let history = StationHistory { spans, counts };
     let figures = figures_of(
         &Prepared::new(&history, now),
         run,

@@ -614,6 +614,58 @@ fn urlencoding(text: &str) -> String {
 }
 
 #[tokio::test]
+async fn issue_15_the_boards_shift_so_far_is_the_oee_of_the_same_period() {
+    // The plant keeps the default calendar: one 24-hour shift a day in UTC, so a shift runs
+    // whenever the test does. The board reads the shift's whole hours by the hour and the
+    // hours a boundary cuts by the minute; OEE over the same period reads them as it does.
+    let h = Harness::new().await;
+    let token = plant(&h).await;
+    let now = Utc::now();
+    let shift_start = now.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let minutes_ago = |m: i64| (now - chrono::Duration::minutes(m)).max(shift_start);
+    use MachineState::*;
+    send(
+        &h,
+        &token,
+        vec![
+            floor_event(1, minutes_ago(200), state(Running, None)),
+            floor_event(2, minutes_ago(190), count(40, 1)),
+            floor_event(3, minutes_ago(150), count(55, 0)),
+            floor_event(4, minutes_ago(121), state(Down, Some("JAM"))),
+            floor_event(5, minutes_ago(95), state(Running, None)),
+            floor_event(6, minutes_ago(61), count(70, 3)),
+            floor_event(7, minutes_ago(30), count(12, 0)),
+            floor_event(8, minutes_ago(2), count(5, 1)),
+        ],
+    )
+    .await;
+    let board = h.get("/api/v1/floor/board?plant=default", ADMIN).await;
+    ok(&board);
+    let st10 = board.json["stations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["station"] == "st-10")
+        .expect("st-10 on the board")
+        .clone();
+    let at = board.json["generated_at"].as_str().unwrap();
+    let oee = h
+        .get(
+            &format!(
+                "/api/v1/floor/oee?plant=default&edge_id=line-1&station=st-10&by=total&from={}&to={}",
+                shift_start.format("%Y-%m-%dT%H:%M:%SZ"),
+                at.replace('+', "%2B")
+            ),
+            ADMIN,
+        )
+        .await;
+    ok(&oee);
+    let shift = &st10["shift"];
+    assert_eq!(*shift, oee.json["total"], "board {st10}\noee {}", oee.json);
+    assert_eq!(shift["pq"], 187, "{shift}");
+}
+
+#[tokio::test]
 async fn issue_15_the_projections_equal_a_rebuild_from_the_events_and_replays_change_nothing() {
     let h = Harness::new().await;
     let token = floor_plant(&h).await;
