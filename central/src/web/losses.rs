@@ -2,7 +2,7 @@
 //! Pareto charts leads. The rows are [`crate::api::losses::loss_report`]'s, the same as `GET
 //! /api/v1/floor/losses` answers with this page's query; their total is the bar's.
 
-use super::oee::oee_href;
+use super::oee::{exact, oee_href};
 use super::{
     Ctx, PlantChoice, Shell, T, ctx_shell, ctx_t, encode, hours, plant_choices, query_value,
 };
@@ -137,17 +137,17 @@ fn asked(uri: &Uri, plant: String) -> Result<LossQuery, AppError> {
     })
 }
 
-/// The API's query for `q` over the report's exact period.
-fn api_query(q: &LossQuery, report: &LossReport) -> String {
-    let exact = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+/// The query of `q` over `report`'s exact period, of `kind` and filtered by `keep`: what
+/// the page and the API are asked with.
+fn query_of(q: &LossQuery, report: &LossReport, kind: LossKind, keep: &[(&str, &str)]) -> String {
     let mut query = format!(
         "plant={}&kind={}&from={}&to={}",
         encode(&q.plant),
-        q.kind.name(),
+        kind.name(),
         encode(&exact(report.from)),
         encode(&exact(report.to))
     );
-    for (name, value) in filters(q) {
+    for (name, value) in keep {
         query.push_str(&format!("&{name}={}", encode(value)));
     }
     query
@@ -170,20 +170,9 @@ fn filters(q: &LossQuery) -> Vec<(&'static str, &str)> {
     .collect()
 }
 
-/// The page of `q` over `report`'s period with `filters` instead of its own.
+/// This page of `kind` over `report`'s period, filtered by `keep` instead of `q`'s filters.
 fn page_href(q: &LossQuery, report: &LossReport, kind: LossKind, keep: &[(&str, &str)]) -> String {
-    let exact = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let mut href = format!(
-        "/floor/losses?plant={}&kind={}&from={}&to={}",
-        encode(&q.plant),
-        kind.name(),
-        encode(&exact(report.from)),
-        encode(&exact(report.to))
-    );
-    for (name, value) in keep {
-        href.push_str(&format!("&{name}={}", encode(value)));
-    }
-    href
+    format!("/floor/losses?{}", query_of(q, report, kind, keep))
 }
 
 async fn floor_losses(
@@ -326,7 +315,7 @@ async fn floor_losses(
         by: By::Day,
     };
     let station = q.edge_id.as_deref().zip(q.station.as_deref());
-    let api = api_query(&q, &report);
+    let api = query_of(&q, &report, q.kind, &filters(&q));
     let scrap = q.kind == LossKind::Scrap;
     let page = LossesPage {
         plant_name: plants

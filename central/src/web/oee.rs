@@ -45,7 +45,7 @@ pub fn routes() -> Routes {
         .get("/floor/plants/live", needs(FloorRead), floor_plants_live)
 }
 
-fn exact(at: DateTime<Utc>) -> String {
+pub(super) fn exact(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
