@@ -123,11 +123,12 @@ struct Inner {
     oee_runs: crate::api::floor::RunCache,
 }
 
-/// The timeouts of signed-in page sessions.
+/// The timeouts of signed-in page sessions, and the idle timeout of kiosk sessions.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
     pub idle: chrono::Duration,
     pub absolute: chrono::Duration,
+    pub kiosk_idle: chrono::Duration,
 }
 
 impl AppState {
@@ -148,6 +149,8 @@ impl AppState {
                     idle: chrono::Duration::from_std(config.sessions.idle)
                         .unwrap_or(chrono::Duration::minutes(30)),
                     absolute: chrono::Duration::from_std(config.sessions.absolute)
+                        .unwrap_or(chrono::Duration::hours(12)),
+                    kiosk_idle: chrono::Duration::from_std(config.sessions.kiosk_idle)
                         .unwrap_or(chrono::Duration::hours(12)),
                 },
                 lockout: Lockout::default(),

@@ -244,6 +244,7 @@ impl SqlStore {
         stations::add_columns(&writer)?;
         spc::add_columns(&writer)?;
         work_orders::add_columns(&writer)?;
+        kiosk::add_columns(&writer)?;
         first_epoch(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
