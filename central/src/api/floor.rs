@@ -818,8 +818,8 @@ where
 
 /// A live page: `event: page` with what `render` makes of the floor as of a change (the
 /// fragment of the page the script swaps in) at once, then after every batch that changed the
-/// floor at this instance or another on the same database (at most one per
-/// [`LIVE_COALESCE`]), and every [`LIVE_REFRESH`]; `event: problem` with a message when it
+/// floor and every work order made or changed, at this instance or another on the same
+/// database (at most one per [`LIVE_COALESCE`]), and every [`LIVE_REFRESH`]; `event: problem` with a message when it
 /// cannot be made. The browser's `EventSource` reconnects by itself after a restart
 /// (`retry: 1000`). `render` gets the floor's generation, to share the report with
 /// [`shared_report`].

@@ -113,8 +113,8 @@ struct Inner {
     following: std::sync::atomic::AtomicBool,
     /// Each edge's batches at this instance, stored in the order of their seqs.
     ingest_order: crate::ingest_order::IngestOrder,
-    /// Bumped when a batch (here or at another instance) changed the floor's projections:
-    /// what the live pages wait on.
+    /// Bumped when a batch (here or at another instance) changed the floor's projections,
+    /// or work orders changed: what the live pages wait on.
     floor: watch::Sender<u64>,
     /// The live feed's boards, shared by the pages of one scope.
     floor_boards: crate::api::floor::BoardCache,
@@ -202,6 +202,11 @@ impl AppState {
                         inner.oee_runs.changed(edge_id.as_str(), since);
                         inner.floor.send_modify(|n| *n = n.wrapping_add(1));
                     }
+                    // No OEE figure reads an order's quantity, due date or state: the kept
+                    // runs stand, the live pages refresh.
+                    Ok(StoreChange::WorkOrders) => {
+                        inner.floor.send_modify(|n| *n = n.wrapping_add(1));
+                    }
                     Ok(StoreChange::Resync) | Err(RecvError::Lagged(_)) => {
                         inner.auth_cache.invalidate();
                         inner.oee_runs.clear();
@@ -220,6 +225,13 @@ impl AppState {
 
     /// Tells the live pages that the floor changed.
     pub fn floor_changed(&self) {
+        self.inner.floor.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Tells the live pages that work orders changed (head office's output against plan and
+    /// on-time delivery read them). Other instances hear it from the store's change feed
+    /// ([`StoreChange::WorkOrders`], sent in the changing transaction).
+    pub fn work_orders_changed(&self) {
         self.inner.floor.send_modify(|n| *n = n.wrapping_add(1));
     }
 

@@ -710,6 +710,7 @@ impl Store for SqlStore {
                     plans: Vec::new(),
                     quarantined: Vec::new(),
                     floor: false,
+                    work_orders: false,
                     floor_since: None,
                 });
             };
@@ -726,6 +727,7 @@ impl Store for SqlStore {
                     plans: Vec::new(),
                     quarantined: Vec::new(),
                     floor: false,
+                    work_orders: false,
                     floor_since: None,
                 });
             }
@@ -769,6 +771,7 @@ impl Store for SqlStore {
                             plans: Vec::new(),
                             quarantined: Vec::new(),
                             floor: false,
+                            work_orders: false,
                             floor_since: None,
                         });
                     }
@@ -879,6 +882,10 @@ impl Store for SqlStore {
             }
             // Before the plans: a plan carries the lots in stock.
             booking.write(&tx)?;
+            let orders_moved = progress.changes_states();
+            if orders_moved {
+                changes::notify(&tx, &super::StoreChange::WorkOrders)?;
+            }
             let mut plans = progress.flush(&tx, edge_id.as_str(), &received)?;
             // A new SPC alarm goes down to the edge's terminal with its next plan.
             if alarmed && !plans.iter().any(|p| p.edge_id == edge_id) {
@@ -901,6 +908,7 @@ impl Store for SqlStore {
                 plans,
                 quarantined,
                 floor: floor_changed,
+                work_orders: orders_moved,
                 floor_since,
             })
         })
