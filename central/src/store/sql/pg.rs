@@ -238,6 +238,9 @@ fn migrate_locked(conn: &mut Conn) -> Result<(), StoreError> {
     if version > 0 && version < 9 {
         super::floor::rebuild_in(&tx)?;
     }
+    if version > 0 && version < 11 {
+        super::trace::backfill_order_index(&tx)?;
+    }
     if version < SCHEMA_VERSION {
         tx.execute(
             "INSERT INTO mes_schema (version, applied_at) VALUES (?1, ?2)",
