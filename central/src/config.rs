@@ -11,6 +11,7 @@
 //! [sessions]                   # signed-in pages
 //! idle = "30m"                 # ended after this long without a request
 //! absolute = "12h"             # ended this long after sign-in, whatever happens
+//! kiosk_idle = "12h"           # a kiosk link's TV: ended after this long unused
 //!
 //! [tls]                        # optional: serve HTTPS instead of plain HTTP
 //! cert = "tls/fullchain.pem"   # PEM: the server certificate first, then its intermediates
@@ -131,7 +132,8 @@ impl<'de> Deserialize<'de> for StoreSpec {
     }
 }
 
-/// `[sessions]`: the idle and absolute timeouts of signed-in pages (OWASP ASVS V3.3).
+/// `[sessions]`: the idle and absolute timeouts of signed-in pages (OWASP ASVS V3.3), and
+/// the idle timeout of kiosk sessions (a shop-floor TV signed in by a kiosk link).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionConfig {
@@ -139,13 +141,24 @@ pub struct SessionConfig {
     pub idle: Duration,
     #[serde(deserialize_with = "protocol::duration::deserialize")]
     pub absolute: Duration,
+    /// A kiosk session not used for this long (no request, no live board open) ends; the TV
+    /// opens its link again to sign in. A kiosk has no absolute timeout: a TV that shows its
+    /// andon all along stays signed in until its link is revoked.
+    #[serde(deserialize_with = "protocol::duration::deserialize")]
+    pub kiosk_idle: Duration,
 }
+
+/// Shortest `sessions.kiosk_idle`: a kiosk's live board marks it used at most once a minute.
+pub const MIN_KIOSK_IDLE: Duration = Duration::from_secs(5 * 60);
+/// Longest `sessions.kiosk_idle`.
+pub const MAX_KIOSK_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             idle: Duration::from_secs(30 * 60),
             absolute: Duration::from_secs(12 * 3600),
+            kiosk_idle: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -297,6 +310,15 @@ impl CentralConfig {
                 message: format!("is {:?}; expected at most 7 days", s.absolute),
             });
         }
+        if s.kiosk_idle < MIN_KIOSK_IDLE || s.kiosk_idle > MAX_KIOSK_IDLE {
+            return Err(ConfigError::Invalid {
+                field: "sessions.kiosk_idle",
+                message: format!(
+                    "is {:?}; expected 5 minutes to 30 days (a kiosk's live board marks it used once a minute)",
+                    s.kiosk_idle
+                ),
+            });
+        }
         if let Some(tls) = &self.tls {
             for (field, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
                 if path.as_os_str().is_empty() {
@@ -431,6 +453,34 @@ max_plan_wait = "500ms"
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn kiosk_idle_is_read_and_bounded() {
+        let config = CentralConfig::default();
+        assert_eq!(config.sessions.kiosk_idle, Duration::from_secs(12 * 3600));
+        let config = CentralConfig::from_toml_str("[sessions]\nkiosk_idle = \"2days\"\n").unwrap();
+        assert_eq!(
+            config.sessions.kiosk_idle,
+            Duration::from_secs(2 * 24 * 3600)
+        );
+        // A kiosk has no absolute timeout: its idle one may exceed the people's.
+        assert_eq!(config.sessions.absolute, Duration::from_secs(12 * 3600));
+        for bad in ["1m", "31days"] {
+            let err =
+                CentralConfig::from_toml_str(&format!("[sessions]\nkiosk_idle = \"{bad}\"\n"))
+                    .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        field: "sessions.kiosk_idle",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -303,6 +303,9 @@ async fn firm(
         .await?
         .map_err(super::work_orders::rejection)?;
     let created = firmed.firmed.iter().filter(|f| f.created).count();
+    if created > 0 {
+        state.work_orders_changed();
+    }
     tracing::info!(
         run,
         created,

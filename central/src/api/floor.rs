@@ -687,7 +687,9 @@ const LIVE_COALESCE: std::time::Duration = std::time::Duration::from_millis(100)
 /// most one per [`LIVE_COALESCE`], and every [`LIVE_REFRESH`]. The stream ends when central
 /// shuts down; the browser's `EventSource` reconnects by itself (`retry: 1000`). A kiosk's
 /// stream also ends, with `event: ended`, once its link is revoked: it looks again whenever
-/// credentials may have changed (here or at another instance) and before every board.
+/// credentials may have changed (here or at another instance) and before every board, and
+/// that look marks the session used ([`super::policy::kiosk_in_use`]), so a TV whose board is
+/// open is never signed out by the kiosk idle timeout.
 async fn live(
     State(state): State<AppState>,
     p: Principal,
@@ -733,12 +735,13 @@ async fn live(
                         () = state.shutting_down() => return None,
                     }
                 }
+                // Also what keeps the TV's session in use while its board is open.
                 if let Some(hash) = kiosk
-                    && matches!(state.store().kiosk_session(hash).await, Ok(None))
+                    && matches!(super::policy::kiosk_in_use(&state, hash).await, Ok(None))
                 {
                     let event = Event::default()
                         .event("ended")
-                        .data("this kiosk link was revoked");
+                        .data("this kiosk session has ended");
                     return Some((Ok(event), (state, updates, credentials, false, true)));
                 }
                 let generation = *updates.borrow_and_update();
@@ -831,8 +834,8 @@ where
 
 /// A live page: `event: page` with what `render` makes of the floor as of a change (the
 /// fragment of the page the script swaps in) at once, then after every batch that changed the
-/// floor at this instance or another on the same database (at most one per
-/// [`LIVE_COALESCE`]), and every [`LIVE_REFRESH`]; `event: problem` with a message when it
+/// floor and every work order made or changed, at this instance or another on the same
+/// database (at most one per [`LIVE_COALESCE`]), and every [`LIVE_REFRESH`]; `event: problem` with a message when it
 /// cannot be made. The browser's `EventSource` reconnects by itself after a restart
 /// (`retry: 1000`). `render` gets the floor's generation, to share the report with
 /// [`shared_report`].

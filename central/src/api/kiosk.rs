@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NAME_CHARS: usize = 64;
 
 /// How long the TV's browser keeps the session cookie: as long as browsers allow (400 days);
-/// the link's revocation, not a timeout, ends a kiosk session.
+/// the link's revocation or the kiosk idle timeout (`[sessions] kiosk_idle`, kept on the
+/// server) ends a kiosk session, not the cookie.
 pub const KIOSK_COOKIE_S: i64 = 400 * 24 * 3600;
 
 pub fn routes() -> Routes {
@@ -227,7 +228,13 @@ async fn open(
     let now = Utc::now();
     match state
         .store()
-        .create_kiosk_session(hash, link.link_id.clone(), now, address.clone())
+        .create_kiosk_session(
+            hash,
+            link.link_id.clone(),
+            now,
+            address.clone(),
+            now - state.session_limits().kiosk_idle,
+        )
         .await
     {
         Ok(()) => {}
@@ -271,7 +278,7 @@ pub fn document_into(document: &mut serde_json::Value) {
             "get": {"summary": "kiosk links of one's plants, newest first", "tags": ["kiosk"],
                 "responses": {"200": {"description": "{links: [KioskLink...]}", "content": {"application/json": {"schema": {"type": "object", "required": ["links"], "properties": {"links": {"type": "array", "items": link}}}}}}, "401": error, "403": error}},
             "post": {"summary": "mint a kiosk link: a shop-floor TV that opens it shows the plant's andon, signed in without a password", "tags": ["kiosk"],
-                "description": format!("`name` (1 to {MAX_NAME_CHARS} characters) says what the TV is; `plant` one the caller may change (absent: theirs when they have one); `language` zh or en and `time_zone` (IANA) what the andon shows (absent: the caller's). The answer holds the token once (`token`, and `path` = /kiosk/<token> to open on the TV); central keeps only its SHA-256. A TV signed in with it reads that plant's andon and board and nothing else: every other route answers it 403. Minting and revoking are in the audit trail."),
+                "description": format!("`name` (1 to {MAX_NAME_CHARS} characters) says what the TV is; `plant` one the caller may change (absent: theirs when they have one); `language` zh or en and `time_zone` (IANA) what the andon shows (absent: the caller's). The answer holds the token once (`token`, and `path` = /kiosk/<token> to open on the TV); central keeps only its SHA-256. A TV signed in with it reads that plant's andon and board and nothing else: every other route answers it 403. Its session ends when the link is revoked, or when it goes unused (no request, no live board open) for central's `[sessions] kiosk_idle` (12 h by default); the TV then opens the link again. Minting and revoking are in the audit trail."),
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name"], "properties": {
                     "name": {"type": "string", "maxLength": MAX_NAME_CHARS}, "plant": {"type": "string"}, "language": {"type": "string", "enum": ["zh", "en"]}, "time_zone": {"type": "string"}}}}}},
                 "responses": {"201": {"description": "{link: KioskLink, token, path}", "content": {"application/json": {"schema": {"type": "object", "required": ["link", "token", "path"], "properties": {"link": link, "token": {"type": "string"}, "path": {"type": "string"}}}}}},
@@ -292,7 +299,7 @@ pub fn document_into(document: &mut serde_json::Value) {
             "created_at": {"type": "string", "format": "date-time"},
             "revoked_at": {"type": "string", "format": "date-time", "nullable": true},
             "revoked_by": {"type": "string", "nullable": true},
-            "last_used_at": {"type": "string", "format": "date-time", "nullable": true, "description": "when a TV last opened it"},
+            "last_used_at": {"type": "string", "format": "date-time", "nullable": true, "description": "when a TV last opened it (signed in with it)"},
             "last_used_from": {"type": "string", "nullable": true}}}
     });
     super::openapi::extend(document, &paths, &schemas);

@@ -114,8 +114,8 @@ struct Inner {
     following: std::sync::atomic::AtomicBool,
     /// Each edge's batches at this instance, stored in the order of their seqs.
     ingest_order: crate::ingest_order::IngestOrder,
-    /// Bumped when a batch (here or at another instance) changed the floor's projections:
-    /// what the live pages wait on.
+    /// Bumped when a batch (here or at another instance) changed the floor's projections,
+    /// or work orders changed: what the live pages wait on.
     floor: watch::Sender<u64>,
     /// The live feed's boards, shared by the pages of one scope.
     floor_boards: crate::api::floor::BoardCache,
@@ -124,11 +124,12 @@ struct Inner {
     oee_runs: crate::api::floor::RunCache,
 }
 
-/// The timeouts of signed-in page sessions.
+/// The timeouts of signed-in page sessions, and the idle timeout of kiosk sessions.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
     pub idle: chrono::Duration,
     pub absolute: chrono::Duration,
+    pub kiosk_idle: chrono::Duration,
 }
 
 impl AppState {
@@ -149,6 +150,8 @@ impl AppState {
                     idle: chrono::Duration::from_std(config.sessions.idle)
                         .unwrap_or(chrono::Duration::minutes(30)),
                     absolute: chrono::Duration::from_std(config.sessions.absolute)
+                        .unwrap_or(chrono::Duration::hours(12)),
+                    kiosk_idle: chrono::Duration::from_std(config.sessions.kiosk_idle)
                         .unwrap_or(chrono::Duration::hours(12)),
                 },
                 lockout: Lockout::default(),
@@ -200,6 +203,11 @@ impl AppState {
                         inner.oee_runs.changed(edge_id.as_str(), since);
                         inner.floor.send_modify(|n| *n = n.wrapping_add(1));
                     }
+                    // No OEE figure reads an order's quantity, due date or state: the kept
+                    // runs stand, the live pages refresh.
+                    Ok(StoreChange::WorkOrders) => {
+                        inner.floor.send_modify(|n| *n = n.wrapping_add(1));
+                    }
                     Ok(StoreChange::Resync) | Err(RecvError::Lagged(_)) => {
                         inner.auth_cache.invalidate();
                         inner.oee_runs.clear();
@@ -218,6 +226,13 @@ impl AppState {
 
     /// Tells the live pages that the floor changed.
     pub fn floor_changed(&self) {
+        self.inner.floor.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Tells the live pages that work orders changed (head office's output against plan and
+    /// on-time delivery read them). Other instances hear it from the store's change feed
+    /// ([`StoreChange::WorkOrders`], sent in the changing transaction).
+    pub fn work_orders_changed(&self) {
         self.inner.floor.send_modify(|n| *n = n.wrapping_add(1));
     }
 

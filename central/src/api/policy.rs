@@ -530,12 +530,46 @@ async fn kiosk(
     hash: [u8; 32],
     address: Option<String>,
 ) -> Result<Principal, AppError> {
-    let Some(link) = state.store().kiosk_session(hash).await? else {
+    let Some(link) = kiosk_in_use(state, hash).await? else {
         return Err(AppError::unauthorized(
-            "this kiosk session has ended (its link was revoked); open a new kiosk link",
+            "this kiosk session has ended (its link was revoked, or it went unused longer than the kiosk idle timeout); open the kiosk link again",
         ));
     };
     Ok(kiosk_principal(link, hash, address))
+}
+
+/// How often a kiosk session's `last_seen` is written at most: a write per request (or per
+/// board of its live stream) would cost more than it tells, for an idle timeout counted in
+/// hours.
+pub const KIOSK_TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The link of a kiosk session that is still in use, marking it used now: `None` when the
+/// session is gone (its link revoked) or went unused longer than `[sessions] kiosk_idle`,
+/// which ends it. Asked by every request of a kiosk and before every board of its live
+/// stream, so a TV that keeps its andon open stays signed in; `last_seen` is written at most
+/// once per [`KIOSK_TOUCH_EVERY`].
+pub(crate) async fn kiosk_in_use(
+    state: &AppState,
+    hash: [u8; 32],
+) -> Result<Option<crate::store::kiosk::KioskLink>, AppError> {
+    let Some(session) = state.store().kiosk_session(hash).await? else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    let unused = now - session.last_seen;
+    if unused > state.session_limits().kiosk_idle {
+        state.store().end_kiosk_session(hash).await?;
+        tracing::info!(
+            link = %session.link.link_id,
+            unused_s = unused.num_seconds(),
+            "kiosk session ended: unused longer than the kiosk idle timeout"
+        );
+        return Ok(None);
+    }
+    if unused > KIOSK_TOUCH_EVERY {
+        state.store().touch_kiosk_session(hash, now).await?;
+    }
+    Ok(Some(session.link))
 }
 
 /// The principal of a kiosk session of `link`.

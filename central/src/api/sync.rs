@@ -163,6 +163,8 @@ async fn post_events(
             .oee_runs()
             .changed(edge_id.as_str(), ingested.floor_since);
         state.floor_changed();
+    } else if ingested.work_orders {
+        state.work_orders_changed();
     }
     let metrics = state.metrics();
     if !ingested.quarantined.is_empty() {

@@ -1,7 +1,9 @@
 //! Shop-floor routes: lines (mapped to edges), work centers, routings, work orders and lot
 //! holds ([`crate::store::work_orders`]). All need the admin token.
 //!
-//! A change that publishes plan versions wakes the edges' long polls after the commit.
+//! A change that publishes plan versions wakes the edges' long polls after the commit; a
+//! work order made or changed wakes the live pages (head office's delivery figures), here
+//! and, through the store's change feed, at the other instances.
 
 use super::AppState;
 use super::error::AppError;
@@ -474,6 +476,7 @@ async fn create_work_order(
         .create_work_order(order, Utc::now())
         .await?
         .map_err(rejection)?;
+    state.work_orders_changed();
     tracing::info!(work_order = %view.work_order, "created work order");
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
@@ -702,6 +705,7 @@ async fn change_work_order(
         .change_work_order(id, change, Utc::now())
         .await?
         .map_err(rejection)?;
+    state.work_orders_changed();
     Ok(axum::Json(notify(&state, changed)))
 }
 
@@ -716,6 +720,7 @@ async fn work_order_action(
         .work_order_action(id, action, Utc::now())
         .await?
         .map_err(rejection)?;
+    state.work_orders_changed();
     let view = notify(&state, changed);
     tracing::info!(work_order = %view.work_order, state = %view.state, "work order {action}");
     Ok(axum::Json(view))

@@ -5,7 +5,9 @@
 //! random bits) is shown once and stored only as its SHA-256, like personal API tokens.
 //! Opening `/kiosk/{token}` makes a kiosk session (its id stored as a hash too) bound to the
 //! link; revoking the link deletes its sessions in the same transaction, so the TV is signed
-//! out at its next request and its live stream ends.
+//! out at its next request and its live stream ends. A session not used for
+//! `[sessions] kiosk_idle` (no request, no live board open) ends too: the policy check reads
+//! its `last_seen`, which a request or the open live board moves on at most once a minute.
 //!
 //! **Architecture Invariant:** a kiosk session can only read its plant's andon and board
 //! (`api::policy::KIOSK_ROUTES`); every other route refuses it with 403.
@@ -36,6 +38,15 @@ pub struct KioskLink {
     pub last_used_from: Option<String>,
 }
 
+/// A TV's kiosk session: its link, and when it was last used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KioskSession {
+    pub link: KioskLink,
+    pub created_at: DateTime<Utc>,
+    /// The last request or live board that marked it used (at most once a minute).
+    pub last_seen: DateTime<Utc>,
+}
+
 /// Sessions a kiosk link keeps at most (its TVs): opening it again past that signs out the
 /// oldest.
 pub const MAX_SESSIONS_PER_LINK: i64 = 32;
@@ -60,15 +71,28 @@ pub trait KioskStore: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<Option<KioskLink>, StoreError>;
 
-    /// A TV signed in with the link: a session of this hash, and the link's last use.
+    /// A TV signed in with the link: a session of this hash, and the link's last use. The
+    /// link's sessions last seen before `idle_before` (over by the idle timeout) are dropped.
     async fn create_kiosk_session(
         &self,
         hash: [u8; 32],
         link_id: String,
         at: DateTime<Utc>,
         from: Option<String>,
+        idle_before: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// The link of a kiosk session, while the session lasts and the link is not revoked.
-    async fn kiosk_session(&self, hash: [u8; 32]) -> Result<Option<KioskLink>, StoreError>;
+    /// A kiosk session and its link, while the session exists and the link is not revoked
+    /// (whether it is past its idle timeout is the caller's to decide, from `last_seen`).
+    async fn kiosk_session(&self, hash: [u8; 32]) -> Result<Option<KioskSession>, StoreError>;
+
+    /// The session was used at `at`.
+    async fn touch_kiosk_session(
+        &self,
+        hash: [u8; 32],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Ends a kiosk session (past its idle timeout); nothing when there is none.
+    async fn end_kiosk_session(&self, hash: [u8; 32]) -> Result<(), StoreError>;
 }

@@ -86,6 +86,10 @@ pub enum StoreChange {
         edge_id: EdgeId,
         since: Option<DateTime<Utc>>,
     },
+    /// Work orders were made or changed (created, firmed, released, changed, held, cancelled,
+    /// closed through the API, or completed at ingest): the live pages that show their
+    /// output against plan and on-time delivery refresh.
+    WorkOrders,
     /// Changes may have been missed (the listening connection was lost and made again):
     /// forget every cache and wake every waiting poll.
     Resync,
@@ -128,6 +132,9 @@ pub struct Ingested {
     pub quarantined: Vec<(Seq, String)>,
     /// Whether the batch changed the floor's projections (a state, a count, an operator).
     pub floor: bool,
+    /// Whether the batch moved a work order to another state (started, held, completed):
+    /// head office's live page refreshes.
+    pub work_orders: bool,
     /// The earliest moment whose figures the batch changed (a state's start, a count's
     /// minute, the stop a reason was given for): figures of shift runs that ended by then
     /// stand.

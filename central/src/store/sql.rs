@@ -64,7 +64,9 @@ pub const DB_FILE: &str = "central.db";
 /// upgrade.
 /// 10: SPC ([`spc::SCHEMA`]): characteristics, their points and alarms, new tables that
 /// start empty (no characteristic existed before, so no stored measurement is charted).
-const SCHEMA_VERSION: i64 = 10;
+/// 11: the events that name a work order, by order ([`trace::SCHEMA`], what its timeline
+/// reads), back-filled from the stored events on upgrade.
+const SCHEMA_VERSION: i64 = 11;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS edges (
@@ -244,6 +246,7 @@ impl SqlStore {
         stations::add_columns(&writer)?;
         spc::add_columns(&writer)?;
         work_orders::add_columns(&writer)?;
+        kiosk::add_columns(&writer)?;
         first_epoch(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
@@ -256,6 +259,11 @@ impl SqlStore {
         }
         if version < 9 {
             floor::rebuild(&mut writer)?;
+        }
+        if version < 11 {
+            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            trace::backfill_order_index(&tx)?;
+            tx.commit()?;
         }
         if let Some(raw) = writer.as_sqlite() {
             raw.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -463,7 +471,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 14] {
+fn schemas() -> [&'static str; 15] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -478,6 +486,7 @@ fn schemas() -> [&'static str; 14] {
         spc::SCHEMA,
         people::SCHEMA,
         kiosk::SCHEMA,
+        trace::SCHEMA,
         audit::SCHEMA,
     ]
 }
@@ -501,6 +510,8 @@ struct EventRow {
     floor: Option<floor::FloorFact>,
     /// A measurement, for SPC.
     spc: Option<spc::SpcFact>,
+    /// The work order whose timeline the event belongs on (`events_by_order`).
+    timeline_order: Option<String>,
     /// Why central cannot apply it: then it is stored and quarantined, and nothing else.
     quarantine: Option<String>,
 }
@@ -522,6 +533,7 @@ impl EventRow {
                 order: OrderFact::of(&event.kind),
                 floor: floor::FloorFact::of(&event),
                 spc: spc::SpcFact::of(&event),
+                timeline_order: trace::timeline_order(&event.kind).map(str::to_owned),
                 unassigned: match &event.kind {
                     protocol::EventKind::ProductionReported {
                         work_order: None,
@@ -553,6 +565,7 @@ impl EventRow {
                 unassigned: None,
                 floor: None,
                 spc: None,
+                timeline_order: None,
                 body: encoded.json,
                 quarantine: Some(reason),
             },
@@ -709,6 +722,7 @@ impl Store for SqlStore {
                     plans: Vec::new(),
                     quarantined: Vec::new(),
                     floor: false,
+                    work_orders: false,
                     floor_since: None,
                 });
             };
@@ -725,6 +739,7 @@ impl Store for SqlStore {
                     plans: Vec::new(),
                     quarantined: Vec::new(),
                     floor: false,
+                    work_orders: false,
                     floor_since: None,
                 });
             }
@@ -768,6 +783,7 @@ impl Store for SqlStore {
                             plans: Vec::new(),
                             quarantined: Vec::new(),
                             floor: false,
+                            work_orders: false,
                             floor_since: None,
                         });
                     }
@@ -802,6 +818,24 @@ impl Store for SqlStore {
                 )
             })?;
             drop(values);
+            // The timeline's index by order, in the same transaction as the events.
+            let indexed: Vec<Value<'_>> = fresh
+                .iter()
+                .filter_map(|row| {
+                    let order = row.timeline_order.as_deref()?;
+                    Some([
+                        Value::from(order),
+                        Value::from(row.at.as_str()),
+                        Value::from(edge_id.as_str()),
+                        Value::from(row.seq),
+                    ])
+                })
+                .flatten()
+                .collect();
+            tx.execute_rows(&indexed, 4, |rows| {
+                format!("INSERT INTO events_by_order (work_order, at, edge_id, seq) VALUES {rows}")
+            })?;
+            drop(indexed);
             let mut progress = work_orders::BatchProgress::default();
             let mut booking = inventory::Booking::default();
             let mut unassigned = stations::UnassignedSums::default();
@@ -878,6 +912,10 @@ impl Store for SqlStore {
             }
             // Before the plans: a plan carries the lots in stock.
             booking.write(&tx)?;
+            let orders_moved = progress.changes_states();
+            if orders_moved {
+                changes::notify(&tx, &super::StoreChange::WorkOrders)?;
+            }
             let mut plans = progress.flush(&tx, edge_id.as_str(), &received)?;
             // A new SPC alarm goes down to the edge's terminal with its next plan.
             if alarmed && !plans.iter().any(|p| p.edge_id == edge_id) {
@@ -900,6 +938,7 @@ impl Store for SqlStore {
                 plans,
                 quarantined,
                 floor: floor_changed,
+                work_orders: orders_moved,
                 floor_since,
             })
         })

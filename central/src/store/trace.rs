@@ -113,8 +113,9 @@ pub trait TraceStore: Send + Sync + 'static {
 
     /// The stored edge events naming the order (of [`TIMELINE_KINDS`], quarantined ones left
     /// out), newest first, at most `limit` (capped at [`MAX_TIMELINE_PAGE`]) older than
-    /// `before`. Reads the events of the edges whose plans carried the order and of its line's
-    /// edge; `None` if there is no such order.
+    /// `before`, of the edges whose plans carried the order and of its line's edge; `None` if
+    /// there is no such order. Reads the order's own events (through its index by order), not
+    /// every event of those edges.
     async fn order_timeline(
         &self,
         work_order: String,

@@ -239,8 +239,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     (
         "kiosk_session_ended",
-        "此看板终端已退出：它的链接已被吊销。请向主管索取新链接。",
-        "This kiosk is signed out: its link was revoked. Ask a supervisor for a new link.",
+        "此看板终端已退出：它的链接已被吊销，或长时间未使用。请重新打开看板链接；若仍无法打开，请向主管索取新链接。",
+        "This kiosk is signed out: its link was revoked, or it went unused for a long time. Open its kiosk link again; if that does not open, ask a supervisor for a new link.",
     ),
     ("unsent_overdue", "积压过久", "overdue"),
     ("nothing_unsent", "无", "none"),

@@ -414,7 +414,8 @@ pub async fn refused(
         && cookie(headers, crate::api::policy::SESSION_COOKIE)
             .is_some_and(|id| id.starts_with(crate::api::policy::KIOSK_SESSION_PREFIX))
     {
-        // A TV whose link was revoked: it has no one to sign in as.
+        // A TV whose link was revoked or whose session went unused too long: it has no one
+        // to sign in as, only its link to open again.
         return kiosk_page(headers, StatusCode::UNAUTHORIZED, true);
     }
     if error.status == StatusCode::UNAUTHORIZED {

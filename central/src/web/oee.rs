@@ -3,7 +3,8 @@
 //! Each page is its form and a live part rendered from the report the API answers
 //! ([`crate::api::floor::oee_report`], [`crate::api::floor::plants_report`]); the page's script
 //! opens `/floor/oee/live` or `/floor/plants/live` (server-sent events, same query) and swaps
-//! in each `page` event: the live part rendered again after the floor changed. The pages that
+//! in each `page` event: the live part rendered again after the floor or a work order changed
+//! (head office's output against plan and on-time delivery read the orders). The pages that
 //! ask the same question share one report per change ([`shared_report`]).
 //!
 //! Drill-down: head office's plant row links each figure to the OEE page of the same period

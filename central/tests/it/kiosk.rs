@@ -456,3 +456,108 @@ async fn issue_15_a_kiosk_link_opened_again_and_again_keeps_its_newest_sessions(
     .await;
     assert_eq!(newest.status, StatusCode::OK, "{}", newest.body);
 }
+
+/// The TV's live board, as its andon opens it; the stream's body.
+async fn live_board(h: &Harness, session: &str) -> Body {
+    let response = h
+        .app()
+        .oneshot(
+            Request::builder()
+                .uri("/api/v1/floor/live")
+                .header(header::COOKIE, format!("mes_session={session}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.into_body()
+}
+
+/// When the one kiosk session stored was last used.
+fn last_seen(h: &Harness) -> chrono::DateTime<Utc> {
+    let rows = h.sql("SELECT last_seen FROM kiosk_sessions", vec![]);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    chrono::DateTime::parse_from_rfc3339(rows[0][0].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Sets when the kiosk sessions were last used to `ago` before now: the clock moved on for
+/// them (central keeps no clock of its own to turn).
+fn unused_for(h: &Harness, ago: chrono::Duration) {
+    let at = (Utc::now() - ago).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    h.sql("UPDATE kiosk_sessions SET last_seen = ?1", vec![text(at)]);
+}
+
+/// Issue 15: a kiosk session had no idle timeout. One unused for `[sessions] kiosk_idle` ends
+/// (the TV opens its link again); one in use, by requests or by its open live board, stays,
+/// and is marked used at most once a minute, not at every request.
+#[tokio::test]
+async fn issue_15_a_kiosk_session_unused_for_kiosk_idle_ends_and_its_open_board_keeps_it() {
+    let mut config = CentralConfig::default();
+    config.sessions.kiosk_idle = std::time::Duration::from_secs(10 * 60);
+    let h = Harness::with_config(config).await;
+    let supervisor = setup(&h).await;
+    let minted = mint(
+        &h,
+        &supervisor,
+        json!({"name": "Hall 2", "plant": "plant-a"}),
+    )
+    .await;
+    let path = minted.json["path"].as_str().unwrap().to_owned();
+    let (session, _) = open(&h, &path).await;
+    let signed_in = last_seen(&h);
+
+    // Requests within a minute write nothing.
+    for _ in 0..3 {
+        let board = raw(&h, Method::GET, "/api/v1/floor/board", Some(&session)).await;
+        assert_eq!(board.status, StatusCode::OK, "{}", board.body);
+    }
+    assert_eq!(last_seen(&h), signed_in, "not written at every request");
+
+    // Unused for 9 of its 10 minutes: still signed in, and marked used now.
+    let before = Utc::now();
+    unused_for(&h, chrono::Duration::minutes(9));
+    let andon = raw(&h, Method::GET, "/floor/andon", Some(&session)).await;
+    assert_eq!(andon.status, StatusCode::OK, "{}", andon.body);
+    assert!(last_seen(&h) >= before, "a page load counts as use");
+
+    // Unused for 11 minutes: over. The page says so, the API answers 401, the row is gone.
+    unused_for(&h, chrono::Duration::minutes(11));
+    let andon = raw(&h, Method::GET, "/floor/andon", Some(&session)).await;
+    assert_eq!(andon.status, StatusCode::UNAUTHORIZED, "{}", andon.body);
+    assert!(andon.body.contains("kiosk-refused"), "{}", andon.body);
+    let data = raw(&h, Method::GET, "/api/v1/floor/board", Some(&session)).await;
+    assert_eq!(data.status, StatusCode::UNAUTHORIZED, "{}", data.body);
+    assert!(data.body.contains("idle"), "{}", data.body);
+    let rows = h.sql("SELECT count(*) FROM kiosk_sessions", vec![]);
+    assert_eq!(rows[0][0], json!(0));
+
+    // The link still opens: the TV signs in again.
+    let (again, _) = open(&h, &path).await;
+    let board = raw(&h, Method::GET, "/api/v1/floor/board", Some(&again)).await;
+    assert_eq!(board.status, StatusCode::OK, "{}", board.body);
+
+    // A TV that keeps its andon open: the live board marks the session used, with no other
+    // request, so it never runs out.
+    let mut stream = live_board(&h, &again).await;
+    assert!(read_until(&mut stream, "event: board").await);
+    let before = Utc::now();
+    unused_for(&h, chrono::Duration::minutes(9));
+    h.state.floor_changed();
+    assert!(read_until(&mut stream, "event: board").await);
+    assert!(last_seen(&h) >= before, "the open live board counts as use");
+    // Past the timeout (as if nothing had been open), the board ends instead of keeping it.
+    unused_for(&h, chrono::Duration::minutes(11));
+    h.state.floor_changed();
+    assert!(read_until(&mut stream, "event: ended").await);
+
+    // Sessions of the link already over are dropped when it is opened again.
+    let (_, _) = open(&h, &path).await;
+    let (_, _) = open(&h, &path).await;
+    unused_for(&h, chrono::Duration::minutes(11));
+    let (_, _) = open(&h, &path).await;
+    let rows = h.sql("SELECT count(*) FROM kiosk_sessions", vec![]);
+    assert_eq!(rows[0][0], json!(1), "only the new session is left");
+}

@@ -1092,7 +1092,7 @@ async fn a_schema_6_data_dir_upgrades_into_the_default_plant() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 10, "upgraded to the current schema");
+    assert_eq!(version, 11, "upgraded to the current schema");
     assert!(
         h.store().ensure_bootstrap_admin().await.unwrap(),
         "made on upgrade"

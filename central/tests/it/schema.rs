@@ -37,7 +37,7 @@ async fn a_schema_7_store_upgrades_to_the_current_schema_with_nothing_lost() {
     make_schema_7(&h);
     assert_eq!(version(&h), 7);
     let h = h.reopen().await;
-    assert_eq!(version(&h), 10);
+    assert_eq!(version(&h), 11);
     assert_eq!(h.sql("SELECT COUNT(*) FROM events", vec![]), before);
     assert_eq!(h.acked("line-1").await, protocol::Seq(12));
     // The upgrade gave the store its epoch, which plans carry.
@@ -108,7 +108,7 @@ async fn a_schema_8_store_gets_the_floors_projections_from_its_events() {
         h.sql("PRAGMA user_version = 8", vec![]);
     }
     let h = h.reopen().await;
-    assert_eq!(version(&h), 10);
+    assert_eq!(version(&h), 11);
     assert_eq!(h.store().floor_fingerprint().await.unwrap(), kept);
 }
 
@@ -132,7 +132,7 @@ async fn a_schema_9_store_gets_spc() {
         h.sql("PRAGMA user_version = 9", vec![]);
     }
     let h = h.reopen().await;
-    assert_eq!(version(&h), 10);
+    assert_eq!(version(&h), 11);
     assert_eq!(h.acked("line-1").await, protocol::Seq(3));
     let reply = h.get("/api/v1/spc/characteristics", super::ADMIN).await;
     assert!(reply.status.is_success(), "{}", reply.json);

@@ -206,7 +206,7 @@ async fn issue_12_a_schema_5_data_dir_gets_the_stations() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 10, "upgraded to the current schema");
+    assert_eq!(version, 11, "upgraded to the current schema");
     let stations = json!([{"station": "st-10", "good": 0, "scrap": 0, "counting": true,
         "unassigned_good": 7, "unassigned_scrap": 0}]);
     let reply = h

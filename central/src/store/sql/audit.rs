@@ -77,6 +77,10 @@ pub const NOT_AUDITED: &[(&str, &str)] = &[
         "events ingest stored but could not apply: part of the events' trail",
     ),
     (
+        "events_by_order",
+        "the events that name a work order, by order: an index of the events, filled by ingest",
+    ),
+    (
         "edge_stations_reported",
         "what an edge's last status said runs on its stations, replaced by every status",
     ),

@@ -3,7 +3,8 @@
 //! listening connection per instance, on a thread of its own, that hands what it hears to
 //! [`Store::changes`](crate::store::Store::changes) subscribers.
 //!
-//! Payloads are short text: `plan <version> <edge id>` or `credentials`. The listener
+//! Payloads are short text: `plan <version> <edge id>`, `credentials`, `floor <edge id>`,
+//! `floor-since <micros> <edge id>`, `work-orders` or `resync`. The listener
 //! reconnects when its connection drops (every 0.2 s to 5 s) and then says [`StoreChange::Resync`],
 //! since what was sent meanwhile is lost.
 
@@ -53,6 +54,7 @@ fn payload(change: &StoreChange) -> String {
             since.timestamp_micros(),
             edge_id.as_str()
         ),
+        StoreChange::WorkOrders => "work-orders".to_owned(),
         StoreChange::Resync => "resync".to_owned(),
     }
 }
@@ -61,6 +63,7 @@ fn parse(payload: &str) -> Option<StoreChange> {
     match payload.split_once(' ') {
         None if payload == "credentials" => Some(StoreChange::Credentials),
         None if payload == "resync" => Some(StoreChange::Resync),
+        None if payload == "work-orders" => Some(StoreChange::WorkOrders),
         Some(("floor", edge)) => Some(StoreChange::Floor {
             edge_id: EdgeId(edge.to_owned()),
             since: None,
@@ -207,6 +210,7 @@ mod tests {
                 edge_id: EdgeId("line 1".into()),
                 since: chrono::DateTime::from_timestamp_micros(1_764_979_200_123_456),
             },
+            StoreChange::WorkOrders,
             StoreChange::Resync,
         ] {
             assert_eq!(parse(&payload(&change)), Some(change));

@@ -5,7 +5,7 @@
 
 use super::db::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::{SqlStore, StoreError, parse_ts, ts};
-use crate::store::kiosk::{KioskLink, KioskStore};
+use crate::store::kiosk::{KioskLink, KioskSession, KioskStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -30,10 +30,24 @@ CREATE TABLE IF NOT EXISTS kiosk_link_uses (
 CREATE TABLE IF NOT EXISTS kiosk_sessions (
     session_hash BLOB PRIMARY KEY,
     link_id      TEXT NOT NULL,
-    created_at   TEXT NOT NULL
+    created_at   TEXT NOT NULL,
+    last_seen    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS kiosk_sessions_link ON kiosk_sessions (link_id);
 ";
+
+/// Columns added to tables older versions made: a kiosk session's `last_seen` (its idle
+/// timeout), which sessions made before it existed start from when they were made.
+pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
+    if !super::stock::has_column(conn, "kiosk_sessions", "last_seen")? {
+        conn.execute_batch(&format!(
+            "ALTER TABLE kiosk_sessions ADD COLUMN last_seen {} NOT NULL DEFAULT '';
+             UPDATE kiosk_sessions SET last_seen = created_at;",
+            super::stock::text_type(conn)
+        ))?;
+    }
+    Ok(())
+}
 
 const LINK_COLUMNS: &str =
     "SELECT k.link_id, k.name, k.plant, k.language, k.time_zone, k.created_by,
@@ -201,6 +215,7 @@ impl KioskStore for SqlStore {
         link_id: String,
         at: DateTime<Utc>,
         from: Option<String>,
+        idle_before: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -218,8 +233,15 @@ impl KioskStore for SqlStore {
                     "kiosk link {link_id:?} is revoked"
                 )));
             }
+            // The link's sessions over by the idle timeout can no longer be used: dropped
+            // as new ones come.
             tx.execute(
-                "INSERT INTO kiosk_sessions (session_hash, link_id, created_at) VALUES (?1, ?2, ?3)",
+                "DELETE FROM kiosk_sessions WHERE link_id = ?1 AND last_seen < ?2",
+                params![&link_id, ts(idle_before)],
+            )?;
+            tx.execute(
+                "INSERT INTO kiosk_sessions (session_hash, link_id, created_at, last_seen)
+                 VALUES (?1, ?2, ?3, ?3)",
                 params![hash.to_vec(), &link_id, ts(at)],
             )?;
             // A link signs in a few TVs; opened again and again, it keeps its newest sessions
@@ -242,19 +264,55 @@ impl KioskStore for SqlStore {
         .await
     }
 
-    async fn kiosk_session(&self, hash: [u8; 32]) -> Result<Option<KioskLink>, StoreError> {
+    async fn kiosk_session(&self, hash: [u8; 32]) -> Result<Option<KioskSession>, StoreError> {
         self.read(move |conn| {
-            let link_id: Option<String> = conn
+            let row: Option<(String, String, String)> = conn
                 .prepare_cached(
-                    "SELECT s.link_id FROM kiosk_sessions s JOIN kiosk_links k ON k.link_id = s.link_id
+                    "SELECT s.link_id, s.created_at, s.last_seen
+                     FROM kiosk_sessions s JOIN kiosk_links k ON k.link_id = s.link_id
                      WHERE s.session_hash = ?1 AND k.revoked_at IS NULL",
                 )?
-                .query_row(params![hash.to_vec()], |r| r.get(0))
+                .query_row(params![hash.to_vec()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
-            match link_id {
-                Some(id) => load(conn, &id),
-                None => Ok(None),
-            }
+            let Some((link_id, created, seen)) = row else {
+                return Ok(None);
+            };
+            let Some(link) = load(conn, &link_id)? else {
+                return Ok(None);
+            };
+            Ok(Some(KioskSession {
+                link,
+                created_at: parse_ts(&created)?,
+                last_seen: parse_ts(&seen)?,
+            }))
+        })
+        .await
+    }
+
+    async fn touch_kiosk_session(
+        &self,
+        hash: [u8; 32],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE kiosk_sessions SET last_seen = ?2 WHERE session_hash = ?1",
+                params![hash.to_vec(), ts(at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_kiosk_session(&self, hash: [u8; 32]) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM kiosk_sessions WHERE session_hash = ?1",
+                params![hash.to_vec()],
+            )?;
+            Ok(())
         })
         .await
     }

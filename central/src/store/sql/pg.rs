@@ -232,10 +232,14 @@ fn migrate_locked(conn: &mut Conn) -> Result<(), StoreError> {
     super::stations::add_columns(&tx)?;
     super::spc::add_columns(&tx)?;
     super::work_orders::add_columns(&tx)?;
+    super::kiosk::add_columns(&tx)?;
     super::first_epoch(&tx)?;
     super::audit::install_pg(&tx)?;
     if version > 0 && version < 9 {
         super::floor::rebuild_in(&tx)?;
+    }
+    if version > 0 && version < 11 {
+        super::trace::backfill_order_index(&tx)?;
     }
     if version < SCHEMA_VERSION {
         tx.execute(

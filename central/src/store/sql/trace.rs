@@ -1,10 +1,12 @@
 //! [`TraceStore`] on either engine: reads of the ledger, the genealogy tables and the stored
-//! events for the work order and traceability pages. Nothing here writes.
+//! events for the work order and traceability pages.
 //!
-//! The timeline reads `events` of the order's edges, filtered by kind and by the order's id
-//! in the body, then checks each body's `kind.work_order` exactly. `events` has no index on
-//! the order (its key is `(edge_id, seq)`), so a page costs a pass over those edges' events;
-//! an index or projection by order is schema work (see ARCHITECTURE.md, the web part).
+//! The timeline reads `events_by_order` ([`SCHEMA`], schema 11): one row per stored event
+//! that names a work order and belongs on a timeline, keyed by the order and the timeline's
+//! own order `(at, edge, seq)`, filled by ingest in the batch's transaction and back-filled
+//! from the stored events on the upgrade ([`backfill_order_index`]). A page is a range read
+//! of that key, newest first, stopped at the page's size, and one look-up of each event it
+//! shows: it costs the order's own events, not every event of its edges.
 
 use super::db::{Connection, OptionalExtension, params};
 use super::inventory::Balance;
@@ -17,6 +19,98 @@ use crate::store::trace::{
 use crate::store::work_orders::LotHold;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
+
+/// The events that name a work order, by order (schema 11): what its timeline reads. Only
+/// events of [`TIMELINE_KINDS`] that name one and are not in quarantine; `at` is the event's
+/// as `events` holds it. An index, not a fact: not audited, and a function of `events`.
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events_by_order (
+    work_order TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    edge_id    TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    PRIMARY KEY (work_order, at, edge_id, seq)
+) WITHOUT ROWID;
+";
+
+/// The work order an event of [`TIMELINE_KINDS`] names, for `events_by_order`.
+pub(super) fn timeline_order(kind: &protocol::EventKind) -> Option<&str> {
+    use protocol::EventKind::*;
+    let order = match kind {
+        WorkOrderStarted { work_order, .. }
+        | WorkOrderPaused { work_order, .. }
+        | WorkOrderCompleted { work_order }
+        | MaterialIssued { work_order, .. }
+        | LotProduced { work_order, .. } => work_order,
+        ProductionReported { work_order, .. } | Measurement { work_order, .. } => {
+            work_order.as_ref()?
+        }
+        _ => return None,
+    };
+    debug_assert!(TIMELINE_KINDS.contains(&kind.name()));
+    Some(order.as_str())
+}
+
+/// Events read at a time by [`backfill_order_index`].
+const BACKFILL_CHUNK: i64 = 5000;
+
+/// Fills `events_by_order` from the stored events (the upgrade to schema 11): every event of
+/// [`TIMELINE_KINDS`] not in quarantine whose body's `kind.work_order` is a text, as the
+/// timeline read them before the index. Returns the rows made. Runs in the caller's
+/// transaction; idempotent.
+pub(super) fn backfill_order_index(tx: &Connection) -> Result<u64, StoreError> {
+    let kinds = TIMELINE_KINDS
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let read = format!(
+        "SELECT e.edge_id, e.seq, e.at, e.body FROM events e
+         WHERE (e.edge_id > ?1 OR (e.edge_id = ?1 AND e.seq > ?2)) AND e.kind IN ({kinds})
+           AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.edge_id = e.edge_id AND q.seq = e.seq)
+         ORDER BY e.edge_id, e.seq LIMIT ?3"
+    );
+    let (mut edge, mut seq) = (String::new(), 0_i64);
+    let mut made = 0;
+    loop {
+        let rows: Vec<(String, i64, String, String)> = {
+            let mut stmt = tx.prepare(&read)?;
+            stmt.query_map(params![edge, seq, BACKFILL_CHUNK], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?
+        };
+        let Some((last_edge, last_seq, _, _)) = rows.last() else {
+            return Ok(made);
+        };
+        (edge, seq) = (last_edge.clone(), *last_seq);
+        let mut values = Vec::new();
+        for (edge_id, seq, at, body) in rows {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&body) else {
+                continue;
+            };
+            let Some(order) = event
+                .get("kind")
+                .and_then(|k| k.get("work_order"))
+                .and_then(|w| w.as_str())
+            else {
+                continue;
+            };
+            values.extend([
+                super::db::Value::from(order.to_owned()),
+                super::db::Value::from(at),
+                super::db::Value::from(edge_id),
+                super::db::Value::from(seq),
+            ]);
+        }
+        made += tx.execute_rows(&values, 4, |rows| {
+            format!(
+                "INSERT INTO events_by_order (work_order, at, edge_id, seq) VALUES {rows}
+                 ON CONFLICT DO NOTHING"
+            )
+        })? as u64;
+    }
+}
 
 #[async_trait]
 impl TraceStore for SqlStore {
@@ -93,31 +187,9 @@ impl TraceStore for SqlStore {
             if !order_exists(&tx, &work_order)? {
                 return Ok(None);
             }
-            let edges: Vec<String> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT edge_id FROM wo_plans WHERE work_order = ?1
-                     UNION SELECT l.edge_id FROM wo_orders o JOIN mes_lines l ON l.line = o.line
-                       WHERE o.work_order = ?1 AND l.edge_id IS NOT NULL
-                     ORDER BY 1",
-                )?;
-                stmt.query_map(params![work_order], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?
-            };
-            let want = limit + 1;
-            let mut found = Vec::new();
-            for edge_id in &edges {
-                found.extend(edge_timeline(
-                    &tx,
-                    edge_id,
-                    &work_order,
-                    before.as_ref(),
-                    want,
-                )?);
-            }
+            let found = order_page(&tx, &work_order, before.as_ref(), limit + 1)?;
             tx.finish()?;
-            found.sort_by(|a: &TimelineEntry, b| {
-                (b.at, &b.edge_id, b.seq).cmp(&(a.at, &a.edge_id, a.seq))
-            });
+            let mut found = found;
             let next = if found.len() > limit {
                 found.truncate(limit);
                 found.last().map(|e| TimelineCursor {
@@ -323,105 +395,61 @@ fn lot_sums(
     Ok(out)
 }
 
-/// `text` for a LIKE pattern with `\` as its escape character.
-fn like_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Up to `want` events of one edge naming the order, newest first, older than `before`.
-fn edge_timeline(
+/// Up to `want` events naming the order, newest first by `(at, edge, seq)`, older than
+/// `before`, of the edges whose plans carried the order and of its line's edge (the edges
+/// its timeline always read): a range of `events_by_order`'s key read backwards, each event
+/// looked up by its own key.
+fn order_page(
     conn: &Connection,
-    edge_id: &str,
     work_order: &str,
     before: Option<&TimelineCursor>,
     want: usize,
 ) -> Result<Vec<TimelineEntry>, StoreError> {
-    let kinds = TIMELINE_KINDS
-        .iter()
-        .map(|k| format!("'{k}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "SELECT seq, at, kind, body FROM events e
-         WHERE e.edge_id = ?1 AND e.kind IN ({kinds}) AND e.body LIKE ?2 ESCAPE '\\'
-             AND (CAST(?3 AS TEXT) IS NULL OR e.at < ?3 OR (e.at = ?3 AND e.seq < ?4))
-             AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.edge_id = e.edge_id AND q.seq = e.seq)
-         ORDER BY e.at DESC, e.seq DESC LIMIT ?5"
-    );
-    let pattern = format!("%{}%", like_escaped(work_order));
-    // The cursor orders by (at, edge, seq): at the cursor's own time, an edge before the
-    // cursor's keeps every seq, the cursor's edge the seqs below it, a later edge none.
-    let (mut at, mut seq_below) = match before {
-        None => (None, 0),
-        Some(c) => (
-            Some(ts(c.at)),
-            match edge_id.cmp(c.edge_id.as_str()) {
-                std::cmp::Ordering::Less => i64::MAX,
-                std::cmp::Ordering::Equal => to_i64(c.seq)?,
-                std::cmp::Ordering::Greater => 0,
-            },
-        ),
+    const EDGES: &str = "x.edge_id IN (
+             SELECT edge_id FROM wo_plans WHERE work_order = ?1
+             UNION SELECT l.edge_id FROM wo_orders o JOIN mes_lines l ON l.line = o.line
+               WHERE o.work_order = ?1 AND l.edge_id IS NOT NULL)";
+    let page = |cursor: &str| {
+        format!(
+            "SELECT x.edge_id, x.seq, e.at, e.kind, e.body
+             FROM events_by_order x JOIN events e ON e.edge_id = x.edge_id AND e.seq = x.seq
+             WHERE x.work_order = ?1 AND {EDGES} {cursor}
+             ORDER BY x.at DESC, x.edge_id DESC, x.seq DESC LIMIT ?2"
+        )
     };
-    let chunk = want.max(256);
-    let mut out = Vec::new();
-    loop {
-        let rows: Vec<(i64, String, String, String)> = {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            stmt.query_map(
-                params![edge_id, pattern, at, seq_below, to_i64(chunk as u64)?],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    let want = to_i64(want as u64)?;
+    let map = |r: &super::db::Row<'_>| -> super::db::Result<(String, i64, String, String, String)> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    };
+    let rows: Vec<(String, i64, String, String, String)> = match before {
+        None => conn
+            .prepare_cached(&page(""))?
+            .query_map(params![work_order, want], map)?
+            .collect::<Result<_, _>>()?,
+        Some(c) => conn
+            .prepare_cached(&page("AND (x.at, x.edge_id, x.seq) < (?3, ?4, ?5)"))?
+            .query_map(
+                params![work_order, want, ts(c.at), c.edge_id, to_i64(c.seq)?],
+                map,
             )?
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, _>>()?,
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for (edge_id, seq, at, kind, body) in rows {
+        let Ok(mut event) = serde_json::from_str::<serde_json::Value>(&body) else {
+            continue;
         };
-        let exhausted = rows.len() < chunk;
-        let last = rows.last().map(|(seq, at, _, _)| (*seq, at.clone()));
-        for (seq, when, kind, body) in rows {
-            let Ok(mut event) = serde_json::from_str::<serde_json::Value>(&body) else {
-                continue;
-            };
-            let kind_json = event
-                .get_mut("kind")
-                .map(serde_json::Value::take)
-                .unwrap_or_default();
-            if kind_json.get("work_order").and_then(|w| w.as_str()) != Some(work_order) {
-                continue;
-            }
-            out.push(TimelineEntry {
-                at: parse_ts(&when)?,
-                edge_id: edge_id.to_owned(),
-                seq: to_u64(seq),
-                kind,
-                event: kind_json,
-            });
-            if out.len() >= want {
-                return Ok(out);
-            }
-        }
-        match last {
-            Some((seq, when)) if !exhausted => {
-                at = Some(when);
-                seq_below = seq;
-            }
-            _ => return Ok(out),
-        }
+        let kind_json = event
+            .get_mut("kind")
+            .map(serde_json::Value::take)
+            .unwrap_or_default();
+        out.push(TimelineEntry {
+            at: parse_ts(&at)?,
+            edge_id,
+            seq: to_u64(seq),
+            kind,
+            event: kind_json,
+        });
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_escaped;
-
-    #[test]
-    fn like_patterns_match_ids_literally() {
-        assert_eq!(like_escaped("WO-1"), "WO-1");
-        assert_eq!(like_escaped("WO_1%"), "WO\\_1\\%");
-        assert_eq!(like_escaped("a\\b"), "a\\\\b");
-    }
+    Ok(out)
 }

@@ -340,6 +340,15 @@ impl BatchProgress {
         Ok(())
     }
 
+    /// Whether the batch moves an order it names to another state (started, held, completed):
+    /// what head office's live page shows of it.
+    pub(super) fn changes_states(&self) -> bool {
+        self.orders
+            .values()
+            .flatten()
+            .any(|l| l.before != l.progress.status.state())
+    }
+
     /// Writes what the batch changed. `received`: central's time, the orders' `updated_at`.
     /// An order the batch completed leaves its lines' plans: the new plan versions, published
     /// in `tx`, are returned for the caller to wake the edges' polls after the commit.
@@ -1321,6 +1330,8 @@ pub(super) fn create(
             uom
         ])?;
     }
+    // Head office's live pages count the orders due in a period: they refresh.
+    super::changes::notify(tx, &crate::store::StoreChange::WorkOrders)?;
     Ok(Ok(id))
 }
 
@@ -1675,6 +1686,7 @@ impl WorkOrderStore for SqlStore {
             } else {
                 Vec::new()
             };
+            super::changes::notify(&tx, &crate::store::StoreChange::WorkOrders)?;
             let view = view_of(&tx, &id)?;
             tx.commit()?;
             Ok(Ok(Changed { value: view, plans }))
@@ -1742,6 +1754,7 @@ impl WorkOrderStore for SqlStore {
             } else {
                 Vec::new()
             };
+            super::changes::notify(&tx, &crate::store::StoreChange::WorkOrders)?;
             let view = view_of(&tx, &id)?;
             tx.commit()?;
             Ok(Ok(Changed { value: view, plans }))

@@ -573,7 +573,8 @@
       const plant = board.dataset.plant;
       const source = new EventSource('/api/v1/floor/live' + (plant ? '?plant=' + encodeURIComponent(plant) : ''));
       source.addEventListener('board', (e) => render(JSON.parse(e.data)));
-      // A kiosk whose link was revoked: the stream ends for good, and so does the board.
+      // A kiosk whose session ended (its link revoked): the stream ends for good, and so
+      // does the board.
       source.addEventListener('ended', () => {
         source.close();
         board.replaceChildren();
