@@ -4,7 +4,8 @@
 
 use super::oee::{exact, oee_href};
 use super::{
-    Ctx, PlantChoice, Shell, T, ctx_shell, ctx_t, encode, hours, plant_choices, query_value,
+    Ctx, PlantChoice, Shell, T, ctx_shell, ctx_t, encode, hours, plant_choices, query_at, query_id,
+    query_value,
 };
 use crate::api::AppState;
 use crate::api::error::AppError;
@@ -84,28 +85,8 @@ struct LossesPage {
 
 /// The page's question from its query (`lang` and unknown names ignored, as pages do).
 fn asked(uri: &Uri, plant: String) -> Result<LossQuery, AppError> {
-    let at = |name: &str| -> Result<Option<DateTime<Utc>>, AppError> {
-        query_value(uri, name)
-            .filter(|v| !v.is_empty())
-            .map(|v| {
-                DateTime::parse_from_rfc3339(&v)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| {
-                        AppError::bad_request(format!("{name}: {v:?} is not RFC 3339: {e}"))
-                    })
-            })
-            .transpose()
-    };
-    let id = |name: &str| -> Result<Option<String>, AppError> {
-        match query_value(uri, name).filter(|v| !v.is_empty()) {
-            Some(v) => {
-                protocol::bounds::check_id(name, &v)
-                    .map_err(|e| AppError::bad_request(e.to_string()))?;
-                Ok(Some(v))
-            }
-            None => Ok(None),
-        }
-    };
+    let at = |name: &str| query_at(uri, name);
+    let id = |name: &str| query_id(uri, name);
     let kind = match query_value(uri, "kind").as_deref() {
         None | Some("" | "down") => LossKind::Down,
         Some("planned") => LossKind::Planned,

@@ -334,6 +334,30 @@ fn query_value(uri: &Uri, name: &str) -> Option<String> {
         .and_then(|Query(map)| map.get(name).cloned())
 }
 
+/// A query parameter that is an RFC 3339 instant; `None` when absent or empty.
+fn query_at(uri: &Uri, name: &str) -> Result<Option<DateTime<Utc>>, AppError> {
+    query_value(uri, name)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            DateTime::parse_from_rfc3339(&v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| AppError::bad_request(format!("{name}: {v:?} is not RFC 3339: {e}")))
+        })
+        .transpose()
+}
+
+/// A query parameter that is an id within protocol bounds; `None` when absent or empty.
+fn query_id(uri: &Uri, name: &str) -> Result<Option<String>, AppError> {
+    match query_value(uri, name).filter(|v| !v.is_empty()) {
+        Some(v) => {
+            protocol::bounds::check_id(name, &v)
+                .map_err(|e| AppError::bad_request(e.to_string()))?;
+            Ok(Some(v))
+        }
+        None => Ok(None),
+    }
+}
+
 /// The page's own address with `lang=` set (other parameters kept as they were sent).
 fn with_lang(uri: &Uri, lang: &str) -> String {
     let mut pairs: Vec<&str> = uri

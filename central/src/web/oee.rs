@@ -15,8 +15,8 @@
 
 use super::{
     ByOption, Ctx, FigureRow, FigureTable, ParetoTable, PlantChoice, Shell, T, ctx_shell, ctx_t,
-    encode, figure_row, hours, pareto_bars, pareto_chart, pct, plant_choices, query_value,
-    script_json, secure, target_view, trend_chart,
+    encode, figure_row, hours, pareto_bars, pareto_chart, pct, plant_choices, query_at, query_id,
+    query_value, script_json, secure, target_view, trend_chart,
 };
 use crate::api::AppState;
 use crate::api::error::AppError;
@@ -142,28 +142,8 @@ struct Asked {
 }
 
 fn asked(uri: &Uri) -> Result<Asked, AppError> {
-    let parse_at = |name: &str| -> Result<Option<DateTime<Utc>>, AppError> {
-        query_value(uri, name)
-            .filter(|v| !v.is_empty())
-            .map(|v| {
-                DateTime::parse_from_rfc3339(&v)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| {
-                        AppError::bad_request(format!("{name}: {v:?} is not RFC 3339: {e}"))
-                    })
-            })
-            .transpose()
-    };
-    let id = |name: &str| -> Result<Option<String>, AppError> {
-        match query_value(uri, name).filter(|v| !v.is_empty()) {
-            Some(v) => {
-                protocol::bounds::check_id(name, &v)
-                    .map_err(|e| AppError::bad_request(e.to_string()))?;
-                Ok(Some(v))
-            }
-            None => Ok(None),
-        }
-    };
+    let parse_at = |name: &str| query_at(uri, name);
+    let id = |name: &str| query_id(uri, name);
     let by = match query_value(uri, "by").as_deref() {
         Some("shift") => By::Shift,
         Some("week") => By::Week,
