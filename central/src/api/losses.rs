@@ -150,6 +150,19 @@ fn check(q: &LossQuery) -> Result<(), AppError> {
         )));
     }
     for (name, value) in [
+        ("plant", &Some(q.plant.clone())),
+        ("line", &q.line),
+        ("edge_id", &q.edge_id),
+        ("station", &q.station),
+    ] {
+        if let Some(v) = value
+            && !v.is_empty()
+        {
+            protocol::bounds::check_id(name, v)
+                .map_err(|e| AppError::bad_request(e.to_string()))?;
+        }
+    }
+    for (name, value) in [
         ("reason", &q.reason),
         ("category", &q.category),
         ("shift", &q.shift),

@@ -589,6 +589,8 @@ async fn issue_15_every_pareto_bar_lists_the_stops_and_scrap_it_sums() {
         "kind=idle",
         "limit=0",
         "limit=5001",
+        "edge_id=line-1&station=st%0A10",
+        "reason=J%00M",
     ] {
         h.get(&format!("/api/v1/floor/losses?{period}&{bad}"), ADMIN)
             .await
