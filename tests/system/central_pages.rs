@@ -2390,6 +2390,21 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
             .js("return Array.from(document.querySelectorAll('#spc-list tbody tr')).map(r => [Number(r.dataset.id), r.dataset.status]);")
             .await;
         assert_eq!(statuses, json!([[bore, "alarm"], [len, "baseline"]]));
+        // One open alarm, said in the singular.
+        let alarm_text = sup
+            .js(&format!(
+                "return document.querySelector('#spc-list tr[data-id=\"{bore}\"] .spc-status').textContent;"
+            ))
+            .await;
+        assert_eq!(
+            alarm_text,
+            json!(if lang == "zh" {
+                "1 个报警"
+            } else {
+                "1 alarm"
+            }),
+            "{lang}"
+        );
         sup.assert_no_horizontal_scrolling().await;
         sup.screenshot(&format!("01-spc-{lang}")).await;
         sup.js("document.getElementById('spc-r-chart').scrollIntoView(); return true;")
@@ -2400,6 +2415,92 @@ async fn spc_page_shows_the_api_chart_and_the_board_its_alarm_in_a_browser() {
         .js("return document.querySelector('#spc-list tr[data-status=\"baseline\"] .spc-status').textContent;")
         .await;
     assert_eq!(collecting, json!("Collecting baseline 0/3"));
+
+    // ---- Live: a measurement the edge reports now reaches the open page without a reload,
+    // its point in the table and in both charts, as the API then answers.
+    sup.wait(
+        "the SPC page to be live",
+        "const s = document.getElementById('live-status'); return s && s.dataset.state === 'live' ? true : null;",
+    )
+    .await;
+    sup.js("window.notReloaded = true; return true;").await;
+    let n_before = chart["points"].as_array().unwrap().len();
+    post_floor_events(
+        &api,
+        &token,
+        &[floor_event(
+            values.len() as u64 + 1,
+            now - chrono::Duration::minutes(1),
+            "st-10",
+            EventKind::Measurement {
+                characteristic: "bore".into(),
+                value: 10.02,
+                unit: "mm".into(),
+                work_order: Some("WO-1".into()),
+            },
+        )],
+    )
+    .await;
+    let n_after = n_before + 1;
+    sup.wait(
+        "the new point to show on the open SPC page",
+        &format!(
+            "const rows = document.querySelectorAll('#spc-points tbody tr'); \
+             const drawn = ['spc-x-chart', 'spc-r-chart'].every(id => {{ \
+               const e = document.getElementById(id), u = window.mesCharts.charts[id]; \
+               return e && e.dataset.drawn === 'true' && u && u.root.isConnected && u.data[0].length === {n_after}; }}); \
+             return window.notReloaded === true && rows.length === {n_after} \
+               && rows[{n_before}].dataset.n === '{n_after}' && drawn ? true : null;"
+        ),
+    )
+    .await;
+    let live_chart = api
+        .get(&format!("/api/v1/spc/charts/{bore}?limit=100"))
+        .await;
+    let live_points = live_chart["points"].as_array().unwrap();
+    assert_eq!(live_points.len(), n_after, "{live_chart}");
+    let row = sup
+        .js(&format!(
+            "const r = document.querySelectorAll('#spc-points tbody tr')[{n_before}]; \
+             return [Number(r.dataset.n), r.querySelector('.value').textContent, r.querySelector('.range').textContent];"
+        ))
+        .await;
+    assert_eq!(
+        row,
+        json!([
+            live_points[n_before]["n"],
+            number(&live_points[n_before]["value"]),
+            number(&live_points[n_before]["range"])
+        ]),
+        "the new point is the API's"
+    );
+    let drawn = sup
+        .js("return ['spc-x-chart', 'spc-r-chart'].map(id => window.mesCharts.charts[id].data[1]);")
+        .await;
+    for (i, key) in [(0, "value"), (1, "range")] {
+        let want: Vec<Option<f64>> = live_points.iter().map(|p| p[key].as_f64()).collect();
+        let got: Vec<Option<f64>> = drawn[i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(Value::as_f64)
+            .collect();
+        assert_eq!(got, want, "chart {i} is drawn again over the API's points");
+    }
+    // The figures beneath follow the points shown (capability over their values).
+    let cpk = sup
+        .js("return document.getElementById('spc-cpk').textContent;")
+        .await;
+    assert_eq!(cpk, json!(ratio(&live_chart["capability"]["cpk"])));
+    let pp = sup
+        .js("return document.getElementById('spc-pp').textContent;")
+        .await;
+    assert_eq!(pp, json!(ratio(&live_chart["capability"]["pp"])));
+    // (The place on the page the user scrolled to survives the swap.)
+    sup.screenshot("01c-spc-live-en").await;
+    sup.js("document.getElementById('spc-x-chart').scrollIntoView(); return true;")
+        .await;
+    sup.screenshot("01d-spc-live-chart-en").await;
 
     // ---- The board shows the alarm; acknowledged there, it is gone.
     sup.goto(&format!("{base}/floor?lang=en")).await;

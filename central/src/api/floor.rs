@@ -849,36 +849,96 @@ where
     F: Fn(AppState, u64) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<String, AppError>> + Send,
 {
+    live_feed(state, render, Resend::Always)
+}
+
+/// [`live_page`] for a page most floor changes leave as it was (SPC's: a count or a stop
+/// changes no chart): it wakes, is coalesced and refreshed the same way, but sends the part
+/// only when it differs from the last one sent, so the page is not swapped (its scrolled
+/// tables reset, its charts drawn again) for nothing. The first part is always sent, after a
+/// reconnection too.
+pub fn live_page_of_changes<F, Fut>(
+    state: AppState,
+    render: F,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+>
+where
+    F: Fn(AppState, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<String, AppError>> + Send,
+{
+    live_feed(state, render, Resend::WhenChanged)
+}
+
+/// Whether a live page sends a part that is the same as the last one it sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    Always,
+    WhenChanged,
+}
+
+fn live_feed<F, Fut>(
+    state: AppState,
+    render: F,
+    resend: Resend,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+>
+where
+    F: Fn(AppState, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<String, AppError>> + Send,
+{
     use axum::response::sse::{Event, KeepAlive, Sse};
     let updates = state.floor_updates();
+    // The state: the last part sent (none yet: the first is sent whatever it is).
     let stream = futures_util::stream::unfold(
-        (state, updates, true),
-        move |(state, mut updates, first)| {
+        (state, updates, None::<String>),
+        move |(state, mut updates, mut last)| {
             let render = render.clone();
             async move {
-                if !first {
-                    tokio::select! {
-                        changed = updates.changed() => {
-                            if changed.is_err() {
-                                return None;
+                let mut first = last.is_none();
+                loop {
+                    if !first {
+                        tokio::select! {
+                            changed = updates.changed() => {
+                                if changed.is_err() {
+                                    return None;
+                                }
+                                tokio::time::sleep(LIVE_COALESCE).await;
                             }
-                            tokio::time::sleep(LIVE_COALESCE).await;
+                            () = tokio::time::sleep(LIVE_REFRESH) => {}
+                            () = state.shutting_down() => return None,
                         }
-                        () = tokio::time::sleep(LIVE_REFRESH) => {}
-                        () = state.shutting_down() => return None,
                     }
+                    first = false;
+                    let generation = *updates.borrow_and_update();
+                    let event = match render(state.clone(), generation).await {
+                        Ok(html) => {
+                            let html = html.replace('\r', "");
+                            if resend == Resend::WhenChanged && last.as_deref() == Some(&html) {
+                                continue;
+                            }
+                            let event = Event::default()
+                                .event("page")
+                                .retry(std::time::Duration::from_secs(1))
+                                .data(&html);
+                            // (What `Always` sends is not compared: not kept.)
+                            last = Some(match resend {
+                                Resend::WhenChanged => html,
+                                Resend::Always => String::new(),
+                            });
+                            event
+                        }
+                        Err(e) => {
+                            // The next part is sent whatever it is.
+                            last = Some(String::new());
+                            Event::default()
+                                .event("problem")
+                                .data(e.body().error.message)
+                        }
+                    };
+                    return Some((Ok(event), (state, updates, last)));
                 }
-                let generation = *updates.borrow_and_update();
-                let event = match render(state.clone(), generation).await {
-                    Ok(html) => Event::default()
-                        .event("page")
-                        .retry(std::time::Duration::from_secs(1))
-                        .data(html.replace('\r', "")),
-                    Err(e) => Event::default()
-                        .event("problem")
-                        .data(e.body().error.message),
-                };
-                Some((Ok(event), (state, updates, false)))
             }
         },
     );

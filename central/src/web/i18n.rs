@@ -665,6 +665,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "Collecting baseline {k}/{n}",
     ),
     ("spc_in_control", "受控", "In control"),
+    ("spc_alarm_open", "1 个报警", "1 alarm"),
     ("spc_alarms_open", "{n} 个报警", "{n} alarms"),
     ("spc_frozen_at", "控制限冻结于", "Limits frozen at"),
     ("spc_no_points", "还没有数据点。", "No points yet."),

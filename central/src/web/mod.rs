@@ -13,7 +13,7 @@
 //! | `GET /floor?plant=` | `floor.read` | the plant board, live from `GET /api/v1/floor/live` |
 //! | `GET /floor/andon?plant=` | `floor.read` | the same board for a shop-floor TV (a kiosk user) |
 //! | `GET /floor/oee?plant=&line=&edge_id=&station=&by=&from=&to=` | `floor.read` | OEE by ISO 22400-2, its loss tree and Pareto, of a plant, line or station; live from `/floor/oee/live` ([`oee`]) |
-//! | `GET /floor/spc?id=` | `floor.read` | SPC: characteristics and their status, one's X-bar/R or I-MR charts (uPlot) and points, capability ([`spc`]) |
+//! | `GET /floor/spc?id=` | `floor.read` | SPC: characteristics and their status, one's X-bar/R or I-MR charts (uPlot) and points, capability; live from `/floor/spc/live` ([`spc`]) |
 //! | `GET /floor/plants` | `floor.read` | head office: the plants side by side (OEE, output against plan, scrap, on-time orders, down hours, daily and weekly trends), drill-down to each; live from `/floor/plants/live` |
 //! | `GET /floor/edges` | `edges.read` | the edge fleet: version, last contact, backlog, clock skew, plans |
 //! | `GET /work-orders?state=&item=&line=&plant=&due_from=&due_to=&q=&offset=` | `work_orders.read` | work orders, filtered, counted per state, paged ([`work_orders`]) |

@@ -7,20 +7,34 @@
 //! uPlot (assets/charts.js, kind `spc`) from JSON in the page; each chart's levels and a
 //! table of its points (values, ranges, the rules broken) carry the same figures for a
 //! browser without script.
+//!
+//! Live as the OEE pages are ([`super::oee`]): the page is its heading and a live part (the
+//! list and the chart, [`spc_figures`]) that `GET /floor/spc/live` (server-sent events, the
+//! page's query) renders again after every floor change, which a batch that charted a point
+//! and an alarm's acknowledgement are, at any instance
+//! ([`crate::api::floor::live_page_of_changes`]: sent only when it changed). The pages asking
+//! the same (plants seen, characteristic) share one read per change
+//! ([`crate::api::floor::shared_report`]).
 
-use super::{Ctx, Shell, T, ctx_shell, ctx_t, query_value};
+use super::{Ctx, Shell, T, ctx_shell, ctx_t, encode_query, query_value, secure};
 use crate::api::AppState;
 use crate::api::error::AppError;
+use crate::api::floor::{live_page_of_changes, shared_report};
 use crate::api::policy::{Principal, Routes, needs};
 use crate::api::spc::{Chart, Status, chart_of, status_of, visible_characteristics};
 use crate::people::roles::Permission;
+use crate::people::users::PlantScope;
+use crate::store::spc::SpcCharacteristic;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 
 pub fn routes() -> Routes {
-    Routes::new().get("/floor/spc", needs(Permission::FloorRead), spc_page)
+    Routes::new()
+        .get("/floor/spc", needs(Permission::FloorRead), spc_page)
+        .get("/floor/spc/live", needs(Permission::FloorRead), spc_live)
 }
 
 /// A characteristic in the list.
@@ -78,6 +92,17 @@ pub struct Figure {
 struct SpcPage {
     t: T,
     shell: Shell,
+    /// The live part, rendered ([`spc_figures`]).
+    figures: String,
+    /// `/floor/spc/live` with this page's query.
+    live_href: String,
+}
+
+/// The live part: the list and the characteristic shown.
+#[derive(Template)]
+#[template(path = "floor_spc_figures.html")]
+struct SpcFigures {
+    t: T,
     rows: Vec<Row>,
     /// The characteristic shown, if any.
     chart: Option<Shown>,
@@ -121,6 +146,7 @@ fn status_text(t: &T, c: &crate::store::spc::SpcCharacteristic) -> String {
             .fill("spc_collecting", "k", c.baseline_points)
             .replace("{n}", &c.spec.baseline.to_string()),
         Status::InControl => t.t("spc_in_control").to_owned(),
+        Status::Alarm if c.open_alarms == 1 => t.t("spc_alarm_open").to_owned(),
         Status::Alarm => t.fill("spc_alarms_open", "n", c.open_alarms),
         Status::Retired => t.t("spc_retired").to_owned(),
     }
@@ -329,25 +355,73 @@ fn shown(t: &T, chart: &Chart) -> Shown {
     }
 }
 
-async fn spc_page(
-    State(state): State<AppState>,
-    p: Principal,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    let ctx = Ctx::new(Some(&p), &uri, &headers, "/floor/spc");
-    let t = ctx_t(&ctx);
-    let all = visible_characteristics(&state, &p.read).await?;
-    let asked = query_value(&uri, "id");
-    let current = match &asked {
-        Some(id) => Some(id.clone()),
+/// What the page shows: the characteristics the caller sees and the chart of the one asked
+/// (else the first), read once per floor change for every page asking the same.
+struct SpcView {
+    all: Vec<SpcCharacteristic>,
+    chart: Option<Chart>,
+}
+
+async fn spc_view(
+    state: &AppState,
+    scope: &PlantScope,
+    asked: Option<&str>,
+) -> Result<SpcView, AppError> {
+    let all = visible_characteristics(state, scope).await?;
+    let current = match asked {
+        Some(id) => Some(id.to_owned()),
         None => all.first().map(|c| c.id.to_string()),
     };
     let chart = match &current {
-        Some(id) => Some(chart_of(&state, &p.read, id, crate::api::spc::DEFAULT_POINTS).await?),
+        Some(id) => Some(chart_of(state, scope, id, crate::api::spc::DEFAULT_POINTS).await?),
         None => None,
     };
-    let rows = all
+    Ok(SpcView { all, chart })
+}
+
+/// [`spc_view`] as of floor change `generation`, shared with the live pages asking the same.
+async fn shared_spc(
+    state: &AppState,
+    scope: &PlantScope,
+    asked: Option<&str>,
+    generation: u64,
+) -> Result<Arc<SpcView>, AppError> {
+    let key = format!("spc|{scope:?}|{asked:?}");
+    shared_report(state, key, generation, || spc_view(state, scope, asked)).await
+}
+
+/// Who may retire what: `floor.manage` and the characteristic's plant among those one
+/// changes (an every-plant one: every plant).
+#[derive(Clone)]
+struct Retirer {
+    manages: bool,
+    write: PlantScope,
+}
+
+impl Retirer {
+    fn of(p: &Principal) -> Retirer {
+        Retirer {
+            manages: p.can(Permission::FloorManage),
+            write: p.write.clone(),
+        }
+    }
+
+    fn may_retire(&self, c: &SpcCharacteristic) -> bool {
+        self.manages
+            && c.retired_at.is_none()
+            && match &c.spec.plant {
+                Some(plant) => self.write.contains(plant),
+                None => self.write == PlantScope::All,
+            }
+    }
+}
+
+/// The live part of the page: the list with each one's status, the chart shown, its figures
+/// and points.
+fn spc_figures(t: T, view: &SpcView, retirer: &Retirer) -> Result<String, AppError> {
+    let current = view.chart.as_ref().map(|c| c.characteristic.id);
+    let rows = view
+        .all
         .iter()
         .map(|c| Row {
             id: c.id,
@@ -361,27 +435,71 @@ async fn spc_page(
             subgroup_size: c.spec.subgroup_size,
             status: status_key(status_of(c)),
             status_text: status_text(&t, c),
-            current: current.as_deref() == Some(c.id.to_string().as_str()),
+            current: current == Some(c.id),
         })
         .collect();
-    let may_retire = |c: &crate::store::spc::SpcCharacteristic| {
-        p.can(Permission::FloorManage)
-            && c.retired_at.is_none()
-            && match &c.spec.plant {
-                Some(plant) => p.write.contains(plant),
-                None => p.write == crate::people::users::PlantScope::All,
-            }
-    };
-    let page = SpcPage {
-        chart: chart.as_ref().map(|c| Shown {
-            can_retire: may_retire(&c.characteristic),
+    let figures = SpcFigures {
+        chart: view.chart.as_ref().map(|c| Shown {
+            can_retire: retirer.may_retire(&c.characteristic),
             ..shown(&t, c)
         }),
         t,
-        shell: ctx_shell(&ctx),
         rows,
     };
+    figures
+        .render()
+        .map_err(|e| AppError::internal(format!("the page failed to render: {e}")))
+}
+
+async fn spc_page(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/floor/spc");
+    let asked = query_value(&uri, "id");
+    let generation = *state.floor_updates().borrow();
+    let view = shared_spc(&state, &p.read, asked.as_deref(), generation).await?;
+    let t = ctx_t(&ctx);
+    let mut live_href = format!("/floor/spc/live?lang={}", t.code());
+    if let Some(id) = &asked {
+        live_href.push_str(&format!("&id={}", encode_query(id)));
+    }
+    let page = SpcPage {
+        figures: spc_figures(ctx_t(&ctx), &view, &Retirer::of(&p))?,
+        live_href,
+        t,
+        shell: ctx_shell(&ctx),
+    };
     Ok(ctx.respond(StatusCode::OK, page.render()))
+}
+
+/// The page's live part as server-sent events ([`live_page_of_changes`]); a characteristic
+/// the caller does not see is a 404 as the page's.
+async fn spc_live(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/floor/spc");
+    let asked: Arc<Option<String>> = Arc::new(query_value(&uri, "id"));
+    let scope = Arc::new(p.read.clone());
+    // Refused here, before the stream, as the page is.
+    let generation = *state.floor_updates().borrow();
+    shared_spc(&state, &scope, asked.as_deref(), generation).await?;
+    let (lang, zone) = (ctx.t.lang, ctx.t.zone.clone());
+    let retirer = Arc::new(Retirer::of(&p));
+    let stream = live_page_of_changes(state, move |state, generation| {
+        let (asked, scope, retirer, zone) =
+            (asked.clone(), scope.clone(), retirer.clone(), zone.clone());
+        async move {
+            let view = shared_spc(&state, &scope, asked.as_deref(), generation).await?;
+            spc_figures(T::new(lang, &zone), &view, &retirer)
+        }
+    });
+    Ok(secure(stream.into_response()))
 }
 
 #[cfg(test)]
@@ -455,6 +573,40 @@ mod tests {
         // A range chart checks no rules: it has none to show.
         assert_eq!(json["rules"], serde_json::Value::Null);
         assert!(chart.levels.is_empty());
+    }
+
+    /// "1 alarms" read wrong: one open alarm is said in the singular, in both languages.
+    #[test]
+    fn the_status_says_one_alarm_in_the_singular() {
+        let mut c = SpcCharacteristic {
+            id: 1,
+            spec: crate::store::spc::CharacteristicSpec {
+                plant: None,
+                item: "FRAME".into(),
+                operation: None,
+                name: "bore".into(),
+                unit: "mm".into(),
+                target: None,
+                lsl: None,
+                usl: None,
+                subgroup_size: 1,
+                baseline: 5,
+            },
+            limits: None,
+            frozen_at: None,
+            baseline_points: 5,
+            points: 7,
+            pending: 0,
+            open_alarms: 1,
+            retired_at: None,
+            retired_by: None,
+        };
+        let (en, zh) = (T::new(Language::En, "UTC"), T::new(Language::Zh, "UTC"));
+        assert_eq!(status_text(&en, &c), "1 alarm");
+        assert_eq!(status_text(&zh, &c), "1 个报警");
+        c.open_alarms = 2;
+        assert_eq!(status_text(&en, &c), "2 alarms");
+        assert_eq!(status_text(&zh, &c), "2 个报警");
     }
 
     #[test]

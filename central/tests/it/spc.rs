@@ -616,3 +616,212 @@ async fn issue_15_spc_an_unknown_item_is_refused_and_a_retired_characteristic_ch
     assert!(back["retired_at"].is_null());
     assert_eq!(back["points"], 6);
 }
+
+/// Reads a live page's server-sent events until the next `page` one, and returns its data (the
+/// part of the page, HTML). A `problem` event fails the test; so does a stream silent for a
+/// minute (the feed sends at least every 15 s).
+async fn next_page(body: &mut Body, text: &mut String) -> String {
+    loop {
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let mut event = "";
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+            assert_ne!(event, "problem", "{}", data.join("\n"));
+            if event == "page" {
+                return data.join("\n");
+            }
+        }
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(60), body.frame())
+            .await
+            .expect("a live page sends within a minute")
+            .expect("the stream ended")
+            .expect("a frame");
+        if let Some(data) = frame.data_ref() {
+            text.push_str(std::str::from_utf8(data).unwrap());
+        }
+    }
+}
+
+/// Opens `path` (a live page) at `state` with `session`: its status, and its body when 200.
+async fn open_live(state: &AppState, path: &str, session: &str) -> (StatusCode, Body) {
+    let request = Request::builder()
+        .uri(path)
+        .header(header::COOKIE, format!("mes_session={session}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = central::app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    if status == StatusCode::OK {
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/event-stream",
+            "{path}"
+        );
+    }
+    (status, response.into_body())
+}
+
+/// The points listed in a part of the SPC page (`data-n` of the points table's rows).
+fn listed_points(part: &str) -> Vec<u64> {
+    part.split("<tr data-n=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The SPC page is live (issue 15): `/floor/spc/live` sends the page's live part at once, and
+/// again when a measurement charts a new point (the new point in the table and the chart's
+/// JSON), when it raises an alarm (the status, "1 alarm" in the singular) and when the alarm
+/// is acknowledged; on PostgreSQL a page open at another instance hears of the point through
+/// the change feed. Another plant's supervisor is refused the characteristic, live or not.
+#[tokio::test]
+async fn issue_15_the_spc_page_is_live_and_keeps_to_ones_plants() {
+    let h = Harness::new().await;
+    let token = spc_plant(&h).await;
+    let c = put_one(
+        &h,
+        json!({"plant": "default", "item": "FRAME", "name": "bore", "unit": "mm", "target": 10.0,
+               "lsl": 9.0, "usl": 11.0, "subgroup_size": 1, "baseline": 5}),
+    )
+    .await;
+    let id = c["id"].as_u64().unwrap();
+    let next = measure(&h, &token, 1, "bore", &[10.0, 10.2, 9.9]).await;
+    ok(&put(&h, "/api/v1/plants/plant-b", json!({"name": "Plant B"})).await);
+    let supervisor =
+        crate::wo_pages::person(&h, "zhou.min", &["supervisor"], &["default"], "en").await;
+    let other_plant =
+        crate::wo_pages::person(&h, "zhao.lei", &["supervisor"], &["plant-b"], "en").await;
+
+    // Another plant's supervisor: the characteristic is not there for them, live or not.
+    for path in [
+        format!("/floor/spc/live?id={id}"),
+        format!("/floor/spc?id={id}"),
+    ] {
+        let (status, _) = open_live(&h.state, &path, &other_plant).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    // Nor is it listed in their live part.
+    let (status, mut body) = open_live(&h.state, "/floor/spc/live?lang=en", &other_plant).await;
+    assert_eq!(status, StatusCode::OK);
+    let theirs = next_page(&mut body, &mut String::new()).await;
+    assert!(theirs.contains("id=\"spc-none\""), "{theirs}");
+    drop(body);
+
+    // One's own plant: the live part at once, as on the page.
+    let path = format!("/floor/spc/live?id={id}&lang=en");
+    let (status, mut body) = open_live(&h.state, &path, &supervisor).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut text = String::new();
+    let first = next_page(&mut body, &mut text).await;
+    assert!(first.contains("id=\"spc-figures\""), "{first}");
+    assert_eq!(listed_points(&first), [1, 2, 3]);
+    assert!(first.contains("Collecting baseline 3/5"), "{first}");
+    // A page open at a second instance on the same database (PostgreSQL's pass).
+    let other = if on_postgres() {
+        let other = crate::instances::second_instance(&h).await;
+        let (status, mut body) = open_live(&other, &path, &supervisor).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut text = String::new();
+        assert_eq!(
+            listed_points(&next_page(&mut body, &mut text).await),
+            [1, 2, 3]
+        );
+        Some((other, body, text))
+    } else {
+        None
+    };
+
+    // A measurement charts point 4: the next part has it, in the table and the chart's JSON.
+    let next = measure(&h, &token, next, "bore", &[10.1]).await;
+    let part = next_page(&mut body, &mut text).await;
+    assert_eq!(listed_points(&part), [1, 2, 3, 4], "{part}");
+    assert!(
+        part.contains("<td class=\"num value\">10.1000</td>"),
+        "{part}"
+    );
+    assert!(part.contains("\"n\":[1,2,3,4]"), "{part}");
+    assert!(part.contains("Collecting baseline 4/5"), "{part}");
+    if let Some((_other, mut body, mut text)) = other {
+        // Heard through NOTIFY: the batch was stored at the first instance.
+        let part = next_page(&mut body, &mut text).await;
+        assert_eq!(
+            listed_points(&part),
+            [1, 2, 3, 4],
+            "at the other instance: {part}"
+        );
+    }
+
+    // The baseline completes (point 5), then 10.9 breaks rule 1: an alarm, "1 alarm".
+    let next = measure(&h, &token, next, "bore", &[9.8]).await;
+    let part = next_page(&mut body, &mut text).await;
+    assert_eq!(listed_points(&part), [1, 2, 3, 4, 5], "{part}");
+    assert!(part.contains("data-status=\"in_control\""), "{part}");
+    measure(&h, &token, next, "bore", &[10.9]).await;
+    let part = next_page(&mut body, &mut text).await;
+    assert_eq!(listed_points(&part), [1, 2, 3, 4, 5, 6], "{part}");
+    assert!(part.contains("data-status=\"alarm\""), "{part}");
+    assert!(part.contains("<tr data-n=\"6\" data-rules=\"1\""), "{part}");
+    assert!(part.contains(">1 alarm<"), "the singular: {part}");
+
+    // Acknowledged: the next part says it is in control again.
+    let alarms = h.get("/api/v1/spc/alarms", ADMIN).await;
+    let alarm = alarms.json["alarms"][0]["id"].as_u64().unwrap();
+    ok(&h
+        .post(&format!("/api/v1/spc/alarms/{alarm}/ack"), ADMIN, json!({}))
+        .await);
+    let part = next_page(&mut body, &mut text).await;
+    assert!(part.contains("data-status=\"in_control\""), "{part}");
+    assert!(!part.contains("data-status=\"alarm\""), "{part}");
+}
+
+/// A live page that most floor changes leave as it was (SPC's) sends a part only when it
+/// changed: a floor change that renders the same part sends nothing, the next one that
+/// renders another part sends it.
+#[tokio::test]
+async fn issue_15_a_live_page_of_changes_sends_only_a_part_that_changed() {
+    use axum::response::IntoResponse;
+    let h = Harness::new().await;
+    let content = Arc::new(std::sync::Mutex::new("the same".to_owned()));
+    let (rendered, mut renders) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let stream = central::api::floor::live_page_of_changes(h.state.clone(), {
+        let content = content.clone();
+        move |_state, generation| {
+            let (content, rendered) = (content.clone(), rendered.clone());
+            async move {
+                let part = content.lock().unwrap().clone();
+                rendered.send(generation).unwrap();
+                Ok(part)
+            }
+        }
+    });
+    let mut body = stream.into_response().into_body();
+    // The stream is read by a task of its own: it renders only while it is read.
+    let (parts, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let reader = tokio::spawn(async move {
+        let mut text = String::new();
+        loop {
+            let part = next_page(&mut body, &mut text).await;
+            if parts.send(part).is_err() {
+                return;
+            }
+        }
+    });
+    assert_eq!(received.recv().await.unwrap(), "the same");
+    let first = renders.recv().await.unwrap();
+    // A floor change that renders the same part: rendered, not sent.
+    h.state.floor_changed();
+    let second = renders.recv().await.unwrap();
+    assert!(second > first);
+    // One that renders another part: sent, and it is the next the page gets.
+    *content.lock().unwrap() = "changed".to_owned();
+    h.state.floor_changed();
+    assert_eq!(received.recv().await.unwrap(), "changed");
+    reader.abort();
+}

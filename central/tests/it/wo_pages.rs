@@ -437,7 +437,13 @@ async fn page(h: &Harness, path: &str, session: &str) -> PageReply {
     }
 }
 
-async fn person(h: &Harness, login: &str, roles: &[&str], plants: &[&str], lang: &str) -> String {
+pub(crate) async fn person(
+    h: &Harness,
+    login: &str,
+    roles: &[&str],
+    plants: &[&str],
+    lang: &str,
+) -> String {
     let reply = h
         .call(
             Method::PUT,

@@ -202,10 +202,12 @@
     byId('new-token-done').addEventListener('click', () => location.reload());
   }
 
-  // SPC: retiring a characteristic goes to the API; the page is read again to show it.
-  const spcRetire = byId('spc-retire');
-  if (spcRetire) {
-    spcRetire.addEventListener('click', async () => {
+  // SPC: retiring a characteristic goes to the API; the page is read again to show it. The
+  // button is in the page's live part, swapped in anew after every change: listened for on
+  // the document.
+  document.addEventListener('click', async (event) => {
+    const spcRetire = event.target instanceof Element ? event.target.closest('#spc-retire') : null;
+    if (spcRetire) {
       if (!confirm(t('spc_confirm_retire', { name: spcRetire.dataset.name }))) return;
       const reply = await api('POST', '/api/v1/spc/characteristics/' + encodeURIComponent(spcRetire.dataset.id) + '/retire', {});
       if (reply.status === 200) {
@@ -213,8 +215,8 @@
       } else {
         show(byId('spc-retire-error'), problem(reply));
       }
-    });
-  }
+    }
+  });
 
   // ----------------------------------------------------------------------------------------
   // Kiosk links: minted through the API, the link shown once; revoked through the API.
@@ -592,10 +594,11 @@
     }
   }
 
-  // The OEE page and head office: their live part ([data-live]) is rendered on the server;
-  // every `page` event of its feed (/floor/oee/live, /floor/plants/live, the page's query) is
-  // the same part rendered again after the floor changed, swapped in whole, its charts drawn
-  // again (charts.js). EventSource reconnects by itself after a restart.
+  // The OEE page, head office and SPC: their live part ([data-live]) is rendered on the
+  // server; every `page` event of its feed (/floor/oee/live, /floor/plants/live,
+  // /floor/spc/live, the page's query) is the same part rendered again after the floor
+  // changed, swapped in whole, its charts drawn again (charts.js). EventSource reconnects by
+  // itself after a restart.
   for (const part of document.querySelectorAll('[data-live]')) {
     if (!window.EventSource) break;
     const status = byId('live-status');
