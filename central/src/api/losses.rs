@@ -244,9 +244,11 @@ pub async fn loss_report(
         let first = first_run.start.min(from);
         let last = last_run.end.min(end).max(first);
         for s in &scope.stations {
+            // Only the stops: the rest of the station's time is neither a stop nor planned
+            // down time, so the walk gives the same stops and the same planned time without it.
             let spans = state
                 .store()
-                .station_spans(s.edge_id.clone(), s.station.clone(), first, last)
+                .station_stops(s.edge_id.clone(), s.station.clone(), first, last)
                 .await?;
             // Scrap is listed minute by minute: only the minutes with scrap are read (the
             // spans say which are in PQ). Stops need the counts only for their order, by the

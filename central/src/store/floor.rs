@@ -161,6 +161,16 @@ pub trait FloorStore: Send + Sync + 'static {
         fine: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<Vec<StoredCount>, StoreError>;
 
+    /// [`FloorStore::station_spans`] of state `down` only: what a list of stops, and of the
+    /// scrap in planned busy time, needs (breaks come from the calendar).
+    async fn station_stops(
+        &self,
+        edge_id: String,
+        station: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StoredSpan>, StoreError>;
+
     /// A station's minutes of `[from, to)` with scrap, by order and operation, in time order:
     /// what a list of scrap reads instead of every minute.
     async fn station_scrap(

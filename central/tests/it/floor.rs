@@ -359,7 +359,9 @@ async fn issue_15_every_pareto_bar_lists_the_stops_and_scrap_it_sums() {
     // - no reason 03:30-04:45: the 03:00 hour counted WO-X; the lunch inside is not down
     //   time: 30 + 15 = 45 min on WO-X;
     // - PM 05:00-05:30: planned;
-    // - JAM 07:30-07:45: the 07:00 hour counted WO-1: 15 min on WO-1.
+    // - JAM 07:30-07:45: the 07:00 hour counted WO-1: 15 min on WO-1;
+    // - scrap 10 on WO-X at 03:00 and 5 on WO-1 at 07:59; the 2 at 05:10 fall in the planned
+    //   stop, outside PQ.
     send(
         &h,
         &token,
@@ -377,6 +379,8 @@ async fn issue_15_every_pareto_bar_lists_the_stops_and_scrap_it_sums() {
             floor_event(11, at(7, 30), state(Down, Some("JAM"))),
             floor_event(12, at(7, 45), state(Running, None)),
             floor_event(13, at(7, 59), count_on("WO-1", 50, 5)),
+            // In the planned stop: not in PQ, so not scrap to list.
+            floor_event(14, at(5, 10), count_on("WO-1", 1, 2)),
         ],
     )
     .await;

@@ -1002,27 +1002,37 @@ fn floor_stations(conn: &Connection) -> Result<Vec<FloorStation>, StoreError> {
     Ok(out)
 }
 
+/// A station's spans that overlap `[from, to)`, the state it is in now last; `down_only`:
+/// its stops alone.
 fn station_spans(
     conn: &Connection,
     edge_id: &str,
     station: &str,
-    from: &str,
-    to: &str,
+    (from, to): (&str, &str),
+    down_only: bool,
 ) -> Result<Vec<StoredSpan>, StoreError> {
     let mut spans = Vec::new();
     {
-        let mut stmt = conn.prepare_cached(
-            // Spans do not overlap: from the last one that starts at or before `from` (it may
-            // reach into the period) to the last one that starts before `to`, all along the
-            // primary key; one b-tree a span, nothing else to keep up at ingest.
+        // Spans do not overlap: from the last one that starts at or before `from` (it may
+        // reach into the period) to the last one that starts before `to`, all along the
+        // primary key; one b-tree a span, nothing else to keep up at ingest.
+        let mut stmt = conn.prepare_cached(if down_only {
+            "SELECT from_at, to_at, state, reason, seq FROM floor_spans
+             WHERE edge_id = ?1 AND station = ?2 AND from_at < ?4
+               AND from_at >= COALESCE((SELECT MAX(from_at) FROM floor_spans
+                                        WHERE edge_id = ?1 AND station = ?2 AND from_at <= ?3),
+                                       ?3)
+               AND to_at > ?3 AND state = 'down'
+             ORDER BY from_at, seq"
+        } else {
             "SELECT from_at, to_at, state, reason, seq FROM floor_spans
              WHERE edge_id = ?1 AND station = ?2 AND from_at < ?4
                AND from_at >= COALESCE((SELECT MAX(from_at) FROM floor_spans
                                         WHERE edge_id = ?1 AND station = ?2 AND from_at <= ?3),
                                        ?3)
                AND to_at > ?3
-             ORDER BY from_at, seq",
-        )?;
+             ORDER BY from_at, seq"
+        })?;
         let rows = stmt.query_map(params![edge_id, station, from, to], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -1054,6 +1064,7 @@ fn station_spans(
         .optional()?;
     if let Some((Some(state), reason, Some(since), seq)) = open
         && since.as_str() < to
+        && (!down_only || state == "down")
     {
         spans.push(StoredSpan {
             from: utc(&since)?,
@@ -1066,9 +1077,6 @@ fn station_spans(
     Ok(spans)
 }
 
-/// Counts of a station over `[from, to)` from `floor_counts` (`hourly`: `floor_counts_hour`,
-/// each row at the start of its hour), appended to `out`. A plain range of the primary key;
-/// the ideal cycle times of the few operations it names are looked up once each (`ideal`).
 /// Which counts [`read_counts`] reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Grain {
@@ -1080,6 +1088,10 @@ enum Grain {
     ScrapMinutes,
 }
 
+/// Counts of a station over `[from, to)` from `floor_counts` (`Grain::Hour`:
+/// `floor_counts_hour`, each row at the start of its hour), appended to `out`. A plain range
+/// of the primary key; the ideal cycle times of the few operations it names are looked up
+/// once each (`ideal`).
 fn read_counts(
     conn: &Connection,
     grain: Grain,
@@ -1154,7 +1166,7 @@ fn station_history(
     from: &str,
     to: &str,
 ) -> Result<StationHistory, StoreError> {
-    let spans = station_spans(conn, edge_id, station, from, to)?;
+    let spans = station_spans(conn, edge_id, station, (from, to), false)?;
     let mut counts = Vec::new();
     read_counts(
         conn,
@@ -1400,7 +1412,22 @@ impl crate::store::floor::FloorStore for super::SqlStore {
         to: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<StoredSpan>, StoreError> {
         self.read(move |conn| {
-            station_spans(conn, &edge_id, &station, &super::ts(from), &super::ts(to))
+            let period = (super::ts(from), super::ts(to));
+            station_spans(conn, &edge_id, &station, (&period.0, &period.1), false)
+        })
+        .await
+    }
+
+    async fn station_stops(
+        &self,
+        edge_id: String,
+        station: String,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<StoredSpan>, StoreError> {
+        self.read(move |conn| {
+            let period = (super::ts(from), super::ts(to));
+            station_spans(conn, &edge_id, &station, (&period.0, &period.1), true)
         })
         .await
     }
