@@ -16,6 +16,7 @@ use super::floor::{
     By, OeeQuery, Prepared, csv_attachment, details_of, fine_hours, known_plant, order_items, scope,
 };
 use super::policy::{Principal, Routes, needs};
+use crate::mes::shifts::ShiftRun;
 use crate::people::roles::Permission;
 use crate::store::floor::StationHistory;
 use axum::extract::State;
@@ -243,6 +244,13 @@ pub async fn loss_report(
     if let (Some(first_run), Some(last_run)) = (runs.first(), runs.last()) {
         let first = first_run.start.min(from);
         let last = last_run.end.min(end).max(first);
+        let bare_runs: Vec<ShiftRun> = runs
+            .iter()
+            .map(|r| ShiftRun {
+                breaks: Vec::new(),
+                ..r.clone()
+            })
+            .collect();
         for s in &scope.stations {
             // Only the stops: the rest of the station's time is neither a stop nor planned
             // down time, so the walk gives the same stops and the same planned time without it.
@@ -261,7 +269,10 @@ pub async fn loss_report(
                         .await?
                 }
                 LossKind::Down | LossKind::Planned => {
-                    let fine = fine_hours(first, last, runs, &spans, now, &planned);
+                    // A stop's order is summed by the clock hour over the whole run, breaks
+                    // and planned stops too: only an hour a run's start or end cuts must be
+                    // read by the minute for each run to get the counts OEE gives it.
+                    let fine = fine_hours(first, last, &bare_runs, &[], now, &|_| false);
                     state
                         .store()
                         .station_counts(s.edge_id.clone(), s.station.clone(), first, last, fine)
