@@ -1685,6 +1685,17 @@ async fn floor_pages_show_the_api_figures_and_go_live_in_a_browser() {
         "head office fits the screen but for its tables' scroll boxes: {page_width}"
     );
     hand.screenshot("08b-plants-handheld-zh").await;
+    // The stops behind a Pareto bar: its table scrolls in its own box.
+    hand.goto(&format!("{base}{bar_href}&lang=zh")).await;
+    hand.loaded("/floor/losses").await;
+    let page_width = hand
+        .js("return document.documentElement.scrollWidth;")
+        .await;
+    assert!(
+        page_width.as_f64().is_some_and(|w| w <= 400.0),
+        "the stops fit the screen but for their table's scroll box: {page_width}"
+    );
+    hand.screenshot("08c-losses-handheld-zh").await;
     hand.close().await;
 
     // ---- The kiosk: the andon board, and nothing else.

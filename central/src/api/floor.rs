@@ -1863,15 +1863,25 @@ pub(crate) struct Scope {
 impl Scope {
     /// Whether a stop reason counts as planned down time.
     pub fn planned(&self, code: &str) -> bool {
-        self.reasons.get(code).is_some_and(|r| r.planned)
+        is_planned(&self.reasons, code)
     }
 
     /// A reason's category; `unclassified` for a code the plant's list does not have.
     pub fn category(&self, code: &str) -> String {
-        self.reasons
-            .get(code)
-            .map_or_else(|| "unclassified".to_owned(), |r| r.category.clone())
+        category_of(&self.reasons, code)
     }
+}
+
+/// Whether a plant's reason `code` is planned down time.
+fn is_planned(reasons: &BTreeMap<String, StopReason>, code: &str) -> bool {
+    reasons.get(code).is_some_and(|r| r.planned)
+}
+
+/// The category of a plant's reason `code`; `unclassified` for a code its list does not have.
+fn category_of(reasons: &BTreeMap<String, StopReason>, code: &str) -> String {
+    reasons
+        .get(code)
+        .map_or_else(|| "unclassified".to_owned(), |r| r.category.clone())
 }
 
 pub(crate) async fn scope(
@@ -1949,7 +1959,7 @@ pub async fn oee_report(
         reasons,
         stations,
     } = scope(state, q, now).await?;
-    let planned = |code: &str| reasons.get(code).is_some_and(|r| r.planned);
+    let planned = |code: &str| is_planned(&reasons, code);
     let context = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -2154,10 +2164,7 @@ pub async fn oee_report(
     }
     let mut by_category: BTreeMap<String, i64> = BTreeMap::new();
     for (code, ms) in &total.down_by_reason {
-        let category = reasons
-            .get(code)
-            .map_or_else(|| "unclassified".to_owned(), |r| r.category.clone());
-        let sum = by_category.entry(category).or_default();
+        let sum = by_category.entry(category_of(&reasons, code)).or_default();
         *sum = sum.saturating_add(*ms);
     }
     let items = order_items(state, [&total.scrap_by_order, &total.down_by_order]).await?;
