@@ -43,6 +43,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod crm;
 pub mod erp;
 pub mod ingest;
 pub mod ingest_order;

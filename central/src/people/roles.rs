@@ -68,6 +68,10 @@ permissions! {
     UsersManage = "users.manage": "create, change, disable users, reset passwords, import users",
     AuditRead = "audit.read": "read and export the audit trail",
     KiosksManage = "kiosks.manage": "mint, list and revoke kiosk links: a shop-floor TV that opens one shows its plant's andon, signed in without a password",
+    CrmRead = "crm.read": "see customers, contacts, activities, deals, quotations and sales orders: one's own, and one's team's for a manager; see price lists",
+    CrmAllRead = "crm.all.read": "see every salesperson's customers, contacts, deals, quotations and sales orders (head office, planning)",
+    CrmWrite = "crm.write": "create and change the customers, contacts, activities, deals, quotations and sales orders one may see as one's own or one's team's; import business cards",
+    PricesManage = "prices.manage": "change price lists, exchange rates and tax rates",
 }
 
 /// A set of permissions as bits (there are fewer than 64).
@@ -254,6 +258,8 @@ impl Role {
                     .collect::<Vec<_>>(),
             ),
             Role::PlantManager => reads.union(Permissions::of(&[
+                CrmRead,
+                CrmAllRead,
                 EdgesRead,
                 EdgesManage,
                 MasterDataWrite,
@@ -284,6 +290,8 @@ impl Role {
                 KiosksManage,
             ])),
             Role::Planner => reads.union(Permissions::of(&[
+                CrmRead,
+                CrmAllRead,
                 EdgesRead,
                 MasterDataWrite,
                 WorkOrdersWrite,
@@ -294,8 +302,17 @@ impl Role {
             ])),
             Role::Quality => reads.union(Permissions::of(&[EdgesRead, LotsHold])),
             Role::Warehouse => reads.union(Permissions::of(&[InventoryWrite, InventoryReverse])),
-            Role::Sales | Role::Approver => reads,
-            Role::SalesManager => reads.union(Permissions::of(&[MrpRead, UsersRead])),
+            Role::Sales => reads.union(Permissions::of(&[CrmRead, CrmWrite])),
+            Role::Approver => reads,
+            // A sales manager sees and changes their team's records (the users whose manager
+            // they are, and theirs), and sets prices.
+            Role::SalesManager => reads.union(Permissions::of(&[
+                MrpRead,
+                UsersRead,
+                CrmRead,
+                CrmWrite,
+                PricesManage,
+            ])),
             Role::Viewer => Permissions::all().read_only(),
             Role::Kiosk => Permissions::of(&[FloorRead]),
             Role::Edge => Permissions::of(&[EdgeSync]),
