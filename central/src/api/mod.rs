@@ -52,6 +52,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth_cache;
+pub mod crm;
 pub mod erp;
 pub mod error;
 pub mod extract;
@@ -437,6 +438,7 @@ pub fn routes() -> Routes {
         .merge(work_orders::routes())
         .merge(trace::routes())
         .merge(master_data::routes())
+        .merge(crm::routes())
         .merge(operators::routes())
         .merge(plants::routes())
         .merge(floor::routes())

@@ -220,6 +220,7 @@ pub fn document() -> Value {
     super::work_orders::document_into(&mut document);
     super::trace::document_into(&mut document);
     super::master_data::document_into(&mut document);
+    super::crm::document_into(&mut document);
     super::operators::document_into(&mut document);
     super::plants::document_into(&mut document);
     super::floor::document_into(&mut document);

@@ -13,6 +13,8 @@
 //! - [`pricing`]: price lists (quantity breaks, validity, customer and group prices), exchange
 //!   rates, tax rates, and which price applies.
 //! - [`promise`]: promise dates: available-to-promise, then capable-to-promise.
+//! - [`sales`]: quotations and sales orders as documents: amounts, totals, states, validity,
+//!   the credit check.
 //! - [`pdf`]: documents people send (the quotation) as PDF, in Chinese or English.
 
 pub mod customers;
@@ -20,5 +22,6 @@ pub mod dedupe;
 pub mod pdf;
 pub mod pricing;
 pub mod promise;
+pub mod sales;
 pub mod scope;
 pub mod vcard;

@@ -7,6 +7,7 @@
 //! returns only after the commit is durable.
 
 pub mod audit;
+pub mod crm;
 pub mod erp;
 pub mod floor;
 pub mod inventory;
@@ -319,6 +320,7 @@ pub trait Store:
     + PeopleStore
     + KioskStore
     + TraceStore
+    + crm::CrmStore
     + Send
     + Sync
     + 'static

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod backup;
 mod changes;
 mod checkpoint;
+mod crm;
 pub mod db;
 mod erp;
 pub mod floor;
@@ -471,7 +472,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 15] {
+fn schemas() -> [&'static str; 16] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -487,6 +488,7 @@ fn schemas() -> [&'static str; 15] {
         people::SCHEMA,
         kiosk::SCHEMA,
         trace::SCHEMA,
+        crm::SCHEMA,
         audit::SCHEMA,
     ]
 }

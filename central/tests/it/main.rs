@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod backup;
 mod bad_input;
+mod crm;
 mod erp;
 mod floor;
 mod ingest;
