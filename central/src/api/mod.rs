@@ -65,6 +65,7 @@ pub mod operators;
 pub mod people;
 pub mod plants;
 pub mod policy;
+pub mod prices;
 pub mod spc;
 pub mod sync;
 pub mod trace;
@@ -438,6 +439,7 @@ pub fn routes() -> Routes {
         .merge(trace::routes())
         .merge(master_data::routes())
         .merge(operators::routes())
+        .merge(prices::routes())
         .merge(plants::routes())
         .merge(floor::routes())
         .merge(losses::routes())

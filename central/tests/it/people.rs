@@ -453,6 +453,10 @@ async fn records_of_another_plant_are_not_found() {
             "{location}",
             "a location is checked through its warehouse, the rule's {warehouse}",
         ),
+        (
+            "{price_id}",
+            "price rows are the company's price list, which every crm.read holder sees",
+        ),
     ];
     for d in central::api::routes().declared() {
         if d.policy.record.is_some() || !d.path.contains('{') {
