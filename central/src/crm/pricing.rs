@@ -1019,7 +1019,8 @@ mod tests {
     #[test]
     fn overlaps_name_both_rows() {
         // (rows, expected (row, other) pairs)
-        let cases: &[(&[&str], &[(RowRef, RowRef)])] = &[
+        type Case<'a> = (&'a [&'a str], &'a [(RowRef, RowRef)]);
+        let cases: &[Case<'_>] = &[
             // Back to back: no overlap (valid_to is inclusive).
             (
                 &["A,CNY,,,,1,2027-01-01,2027-01-31", "A,CNY,,,,2,2027-02-01,"],
@@ -1153,7 +1154,16 @@ mod tests {
             /* 7 */ "B,CNY,,,5,3,2027-01-01,2027-01-31",
         ]);
         // (customer, group, qty, date, currency, item) → row id or the no-price kind
-        let cases: &[(&str, &str, &str, &str, &str, &str, Result<i64, &str>)] = &[
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a str,
+            Result<i64, &'a str>,
+        );
+        let cases: &[Case<'_>] = &[
             ("", "", "1", "2027-03-01", "CNY", "A", Ok(1)),
             ("", "", "100", "2027-03-01", "CNY", "A", Ok(2)),
             ("", "", "99.999", "2027-03-01", "CNY", "A", Ok(1)),
