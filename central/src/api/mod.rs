@@ -66,6 +66,7 @@ pub mod operators;
 pub mod people;
 pub mod plants;
 pub mod policy;
+pub mod prices;
 pub mod spc;
 pub mod sync;
 pub mod trace;
@@ -440,6 +441,7 @@ pub fn routes() -> Routes {
         .merge(master_data::routes())
         .merge(crm::routes())
         .merge(operators::routes())
+        .merge(prices::routes())
         .merge(plants::routes())
         .merge(floor::routes())
         .merge(losses::routes())

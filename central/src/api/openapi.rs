@@ -222,6 +222,7 @@ pub fn document() -> Value {
     super::master_data::document_into(&mut document);
     super::crm::document_into(&mut document);
     super::operators::document_into(&mut document);
+    super::prices::document_into(&mut document);
     super::plants::document_into(&mut document);
     super::floor::document_into(&mut document);
     super::losses::document_into(&mut document);

@@ -16,6 +16,7 @@ pub mod mrp;
 pub mod operators;
 pub mod people;
 pub mod plants;
+pub mod prices;
 pub mod spc;
 pub mod sql;
 pub mod trace;
@@ -30,6 +31,7 @@ pub use mrp::MrpStore;
 pub use operators::OperatorStore;
 pub use people::PeopleStore;
 pub use plants::PlantStore;
+pub use prices::PriceStore;
 pub use spc::SpcStore;
 pub use trace::TraceStore;
 pub use work_orders::WorkOrderStore;
@@ -305,7 +307,8 @@ pub struct StoredEvents {
 
 /// Central's store. ERP master data is its supertrait [`ErpStore`], the stock ledger and
 /// genealogy [`InventoryStore`], stored MRP runs and firming [`MrpStore`], lines, routings and work orders [`WorkOrderStore`], the
-/// operator registry [`OperatorStore`], the audit trail [`AuditStore`].
+/// operator registry [`OperatorStore`], the audit trail [`AuditStore`], price lists, exchange
+/// and tax rates [`PriceStore`].
 #[async_trait]
 pub trait Store:
     ErpStore
@@ -321,6 +324,7 @@ pub trait Store:
     + KioskStore
     + TraceStore
     + crm::CrmStore
+    + PriceStore
     + Send
     + Sync
     + 'static

@@ -22,6 +22,7 @@ mod mrp;
 mod operators;
 mod people;
 pub mod pg;
+mod prices;
 mod quarantine;
 pub mod spc;
 mod stations;
@@ -66,7 +67,9 @@ pub const DB_FILE: &str = "central.db";
 /// 10: SPC ([`spc::SCHEMA`]): characteristics, their points and alarms, new tables that
 /// start empty (no characteristic existed before, so no stored measurement is charted).
 /// 11: the events that name a work order, by order ([`trace::SCHEMA`], what its timeline
-/// reads), back-filled from the stored events on upgrade.
+/// reads), back-filled from the stored events on upgrade. Price lists, exchange rates and tax
+/// rates ([`prices::SCHEMA`]) are new tables that start empty, made on open, without a version
+/// of their own.
 const SCHEMA_VERSION: i64 = 11;
 
 const SCHEMA: &str = "
@@ -472,7 +475,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 16] {
+fn schemas() -> [&'static str; 17] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -489,6 +492,7 @@ fn schemas() -> [&'static str; 16] {
         kiosk::SCHEMA,
         trace::SCHEMA,
         crm::SCHEMA,
+        prices::SCHEMA,
         audit::SCHEMA,
     ]
 }

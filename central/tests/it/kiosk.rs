@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 
 const PASSWORD: &str = "a long enough password 1";
 
-async fn put_plant(h: &Harness, plant: &str) {
+pub(crate) async fn put_plant(h: &Harness, plant: &str) {
     let reply = h
         .call(
             Method::PUT,
@@ -20,7 +20,7 @@ async fn put_plant(h: &Harness, plant: &str) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
 }
 
-async fn put_user(h: &Harness, login: &str, roles: &[&str], plants: &[&str]) {
+pub(crate) async fn put_user(h: &Harness, login: &str, roles: &[&str], plants: &[&str]) {
     let reply = h
         .call(
             Method::PUT,
@@ -36,7 +36,7 @@ async fn put_user(h: &Harness, login: &str, roles: &[&str], plants: &[&str]) {
 }
 
 /// A person's personal token with every permission of theirs.
-async fn token_of(h: &Harness, login: &str) -> String {
+pub(crate) async fn token_of(h: &Harness, login: &str) -> String {
     let response = h
         .app()
         .oneshot(request(

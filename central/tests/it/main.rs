@@ -21,6 +21,7 @@ mod operators;
 mod people;
 mod plan;
 mod plan_content;
+mod prices;
 mod quarantine;
 mod schema;
 mod spc;

@@ -472,6 +472,10 @@ async fn records_of_another_plant_are_not_found() {
             "{activity}",
             "an activity is scoped by its owner and its customer's",
         ),
+        (
+            "{price_id}",
+            "price rows are the company's price list, which every crm.read holder sees",
+        ),
     ];
     for d in central::api::routes().declared() {
         if d.policy.record.is_some() || !d.path.contains('{') {
