@@ -49,9 +49,11 @@
 //!   next call's [`PlantInput::holds`]).
 //! - It plans no lot sizes, safety stock, supplier choice or alternative routings, and does
 //!   not move scheduled receipts (MRP's action messages do that).
-//! - Capacity is infinite-free but finite-used: only work centers named by a routing count,
-//!   and only on working days of the one plant calendar. Components' own make times are
-//!   taken as they come (each on its own work centers); nothing is scheduled backwards.
+//! - Capacity is finite but simple: one calendar for every work center, whole working days,
+//!   no shifts or efficiency; operations of one make do not overlap, and components are made
+//!   as early as they can be (forward only; nothing is scheduled backwards from the need
+//!   date, so a make may take capacity earlier than a later need strictly requires).
+//! - A line's failure (an item beyond the horizon with no receipt) fails the whole answer.
 //! - Dates it computes fall on working days; a date from stock is the need date as it is.
 //!
 //! ## Bounds
