@@ -783,7 +783,9 @@ pub fn permission(language: Language, permission: Permission) -> &'static str {
         KiosksManage => {
             "创建、查看和吊销看板终端链接：车间电视打开链接即显示本厂安灯看板，无需输入密码"
         }
-        CrmRead => "查看客户、联系人、活动、商机、报价单和销售订单（本人的；经理可看团队的），查看价格表",
+        CrmRead => {
+            "查看客户、联系人、活动、商机、报价单和销售订单（本人的；经理可看团队的），查看价格表"
+        }
         CrmAllRead => "查看所有销售人员的客户、联系人、商机、报价单和销售订单（总部、计划）",
         CrmWrite => "创建和修改本人或本团队的客户、联系人、活动、商机、报价单和销售订单，导入名片",
         PricesManage => "修改价格表、汇率和税率",
