@@ -13,7 +13,8 @@
 //! - [`pricing`]: price lists (quantity breaks, validity, customer and group prices), exchange
 //!   rates, tax rates, and which price applies.
 //! - [`promise`]: promise dates: available-to-promise, then capable-to-promise.
-//! - [`pdf`]: documents people send (the quotation) as PDF, in Chinese or English.
+//! - [`pdf`]: documents people send as PDF, in Chinese or English: the quotation, the
+//!   delivery note, and SSCC shipping labels (also as ZPL).
 
 pub mod customers;
 pub mod dedupe;
