@@ -15,7 +15,8 @@
 //! - [`promise`]: promise dates: available-to-promise, then capable-to-promise.
 //! - [`sales`]: quotations and sales orders as documents: amounts, totals, states, validity,
 //!   the credit check.
-//! - [`pdf`]: documents people send (the quotation) as PDF, in Chinese or English.
+//! - [`pdf`]: documents people send as PDF, in Chinese or English: the quotation, the
+//!   delivery note, and SSCC shipping labels (also as ZPL).
 
 pub mod customers;
 pub mod dedupe;
