@@ -9,9 +9,9 @@
 //! typo caught in time) is deleted (`DELETE /api/v1/prices/{price_id}`); one already in effect
 //! answers 409 `price_in_effect`, pointing at ending it.
 //!
-//! `GET /api/v1/prices/resolve` takes the customer's group as `group`: customers (and their
-//! groups) are not in central yet, so the caller says which group the customer is in. When
-//! customers land, the group will be read from the customer and `group` will go.
+//! `GET /api/v1/prices/resolve` reads the customer's group from the customer (`customer` of
+//! `GET /api/v1/customers`); `group`, when given, is used instead (a customer not yet in
+//! central, or another group's price asked for).
 
 use super::AppState;
 use super::error::AppError;
@@ -305,7 +305,7 @@ pub struct ResolveParams {
     /// Absent: today (UTC).
     pub date: Option<String>,
     pub customer: Option<String>,
-    /// The customer's group, until customers (and their groups) are in central.
+    /// A customer group; absent: the customer's own group.
     pub group: Option<String>,
     /// A tax code: the answer's tax and gross use its rate in force on the date.
     pub tax: Option<String>,
@@ -359,20 +359,32 @@ async fn resolve(
             })?)
         }
     };
+    // The customer's group from the customer, unless the caller names one (a price for a
+    // customer not yet in central, or asked for another group).
+    let group = match (&q.group, &q.customer) {
+        (Some(group), _) => Some(group.clone()),
+        (None, Some(code)) => state
+            .store()
+            .customer(code.clone(), crate::crm::scope::SalesScope::All)
+            .await?
+            .map(|c| c.customer_group)
+            .filter(|g| !g.is_empty()),
+        (None, None) => None,
+    };
     let rows = state
         .store()
         .prices_to_resolve(
             q.item.clone(),
             q.currency.clone(),
             q.customer.clone(),
-            q.group.clone(),
+            group.clone(),
         )
         .await?;
     let query = PriceQuery {
         item: q.item,
         currency: q.currency,
         customer: q.customer,
-        group: q.group,
+        group,
         qty,
         date,
     };
@@ -589,7 +601,7 @@ pub fn document_into(document: &mut Value) {
                     "409": {"description": "the row overlaps a stored one (price_overlap)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}
         },
         "/api/v1/prices/resolve": {"get": {"summary": "the price that applies, and the row it came from", "tags": ["crm"],
-            "description": "The customer's price beats the group's, which beats the list price; within the first scope that has one, the row valid on the date (valid_to inclusive) with the highest min_qty at or below qty. `group` stands in for the customer's group until customers are in central. Money is rounded half away from zero to 2 decimals; tax is worked out on the rounded net, and gross = net + tax. No price: 404 no_price with the reason (no row, none valid on the date, every quantity break above qty).",
+            "description": "The customer's price beats the group's, which beats the list price; within the first scope that has one, the row valid on the date (valid_to inclusive) with the highest min_qty at or below qty. The customer's group is the customer's (`customer_group`) unless `group` names one. Money is rounded half away from zero to 2 decimals; tax is worked out on the rounded net, and gross = net + tax. No price: 404 no_price with the reason (no row, none valid on the date, every quantity break above qty).",
             "parameters": [required("item", "the item"), required("qty", "quantity in the item's base unit"), required("currency", "ISO 4217 code"),
                 q("date", "YYYY-MM-DD; today (UTC) if absent"), q("customer", "customer code"), q("group", "the customer's group"),
                 q("tax", "a tax code: tax and gross at its rate in force on the date")],

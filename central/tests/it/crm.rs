@@ -721,3 +721,48 @@ async fn issue_16_activities_and_the_salespersons_task_list() {
         4
     );
 }
+
+/// A customer's group prices: the price list reads the group from the customer.
+#[tokio::test]
+async fn issue_16_a_customer_gets_its_groups_price() {
+    let h = Harness::new().await;
+    crate::work_orders::import(
+        &h,
+        "items",
+        "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock\nPUMP,Pump,make,ea,1,lfl,,\n",
+    )
+    .await;
+    for body in [
+        json!({"item": "PUMP", "currency": "CNY", "price": "100", "valid_from": "2026-01-01"}),
+        json!({"item": "PUMP", "currency": "CNY", "group": "OEM", "price": "85", "valid_from": "2026-01-01"}),
+    ] {
+        let reply = h.post("/api/v1/prices", ADMIN, body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    }
+    let oem = h
+        .post(
+            "/api/v1/customers",
+            ADMIN,
+            json!({"name_en": "Pump OEM", "customer_group": "OEM"}),
+        )
+        .await;
+    let plain = h
+        .post("/api/v1/customers", ADMIN, json!({"name_en": "Walk-in"}))
+        .await;
+    let price = |code: &str| {
+        format!(
+            "/api/v1/prices/resolve?item=PUMP&qty=1&date=2026-12-07&currency=CNY&customer={code}"
+        )
+    };
+    let code = oem.json["code"].as_str().unwrap();
+    let r = h.get(&price(code), ADMIN).await;
+    assert_eq!(r.json["scope"], "group", "{}", r.json);
+    assert_eq!(r.json["unit_price"], "85");
+    let r = h
+        .get(&price(plain.json["code"].as_str().unwrap()), ADMIN)
+        .await;
+    assert_eq!(r.json["scope"], "list", "{}", r.json);
+    // A group named by the caller wins over the customer's.
+    let r = h.get(&format!("{}&group=none", price(code)), ADMIN).await;
+    assert_eq!(r.json["scope"], "list", "{}", r.json);
+}
