@@ -604,11 +604,10 @@ fn check_cards(cards: &[ImportCard]) -> Result<(), Vec<String>> {
 
 async fn import(
     state: &AppState,
-    p: &Principal,
+    s: Scopes,
     cards: Vec<ImportCard>,
 ) -> Result<axum::Json<ImportOutcome>, AppError> {
     check_cards(&cards).map_err(|p| invalid("import", p))?;
-    let s = scopes(state, p).await?;
     let outcome = state
         .store()
         .import_cards(cards, s.write, Utc::now())
@@ -647,7 +646,7 @@ async fn import_vcards(
             owner: owner.clone(),
         })
         .collect();
-    import(&state, &p, cards).await
+    import(&state, s, cards).await
 }
 
 /// `POST /api/v1/import/contacts`: business cards as CSV rows, all or nothing.
@@ -684,7 +683,7 @@ async fn import_contacts(
         let total = problems.len();
         return Err(AppError::invalid_csv(problems, total));
     }
-    import(&state, &p, cards).await
+    import(&state, s, cards).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -790,8 +790,8 @@ impl CrmStore for SqlStore {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = ts(now);
-            let code = match code {
-                None => next_code(&tx)?,
+            let (code, create) = match code {
+                None => (next_code(&tx)?, true),
                 Some(code) => {
                     let exists = tx
                         .prepare_cached("SELECT owner FROM crm_customers WHERE code = ?1")?
@@ -801,20 +801,12 @@ impl CrmStore for SqlStore {
                         Some(current) if !scope.allows(&current) => {
                             return Ok(Err(not_found(format!("no customer {code:?}"))));
                         }
-                        Some(_) => {
-                            write_customer(&tx, &code, &input, &owner, &now, false)?;
-                            let value =
-                                read_customer(&tx, &code, &SalesScope::All)?.ok_or_else(|| {
-                                    StoreError::Corrupt(format!("customer {code:?} vanished"))
-                                })?;
-                            tx.commit()?;
-                            return Ok(Ok(value));
-                        }
-                        None => code,
+                        Some(_) => (code, false),
+                        None => (code, true),
                     }
                 }
             };
-            write_customer(&tx, &code, &input, &owner, &now, true)?;
+            write_customer(&tx, &code, &input, &owner, &now, create)?;
             let value = read_customer(&tx, &code, &SalesScope::All)?
                 .ok_or_else(|| StoreError::Corrupt(format!("customer {code:?} vanished")))?;
             tx.commit()?;
