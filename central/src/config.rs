@@ -16,6 +16,12 @@
 //! [tls]                        # optional: serve HTTPS instead of plain HTTP
 //! cert = "tls/fullchain.pem"   # PEM: the server certificate first, then its intermediates
 //! key = "tls/key.pem"          # PEM: PKCS#8, RSA (PKCS#1) or SEC1 (EC) private key
+//!
+//! [documents]                  # the PDFs people send: quotations, delivery notes
+//! company_name = "Acme Precision Parts Co., Ltd."
+//! company_address = "88 Industrial Road\nSuzhou, Jiangsu 215000"
+//! company_contact = "sales@acme.example"
+//! cjk_font = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"   # absent: the system's CJK font
 //! ```
 //!
 //! `store` chooses the engine: `sqlite` (the default: `central.db` in `data_dir`) or a
@@ -76,6 +82,23 @@ pub struct CentralConfig {
     /// `[tls]`: serve HTTPS with this certificate and key. `None`: plain HTTP. Others read
     /// `tls.is_some()` to know whether central is reached over HTTPS (a cookie's `Secure`).
     pub tls: Option<TlsConfig>,
+    /// `[documents]`: the seller printed on PDFs and the font their Chinese is set in.
+    pub documents: DocumentsConfig,
+}
+
+/// `[documents]`: who the seller on central's PDF documents is, and where the font for their
+/// Chinese text comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentsConfig {
+    pub company_name: String,
+    /// Lines separated by `\n`.
+    pub company_address: String,
+    /// Phone, e-mail: lines separated by `\n`.
+    pub company_contact: String,
+    /// A `.ttf`, `.otf` or `.ttc` with Chinese glyphs (an absolute path); absent: the first of
+    /// the usual system fonts found (Noto CJK, WenQuanYi).
+    pub cjk_font: Option<PathBuf>,
 }
 
 /// Where central keeps its state.
@@ -200,6 +223,7 @@ impl Default for CentralConfig {
             max_plan_wait: DEFAULT_MAX_PLAN_WAIT,
             sessions: SessionConfig::default(),
             tls: None,
+            documents: DocumentsConfig::default(),
         }
     }
 }
@@ -316,6 +340,30 @@ impl CentralConfig {
                 message: format!(
                     "is {:?}; expected 5 minutes to 30 days (a kiosk's live board marks it used once a minute)",
                     s.kiosk_idle
+                ),
+            });
+        }
+        let d = &self.documents;
+        for (field, value, max) in [
+            ("documents.company_name", &d.company_name, 200),
+            ("documents.company_address", &d.company_address, 1000),
+            ("documents.company_contact", &d.company_contact, 1000),
+        ] {
+            if value.len() > max {
+                return Err(ConfigError::Invalid {
+                    field,
+                    message: format!("is {} bytes; expected at most {max}", value.len()),
+                });
+            }
+        }
+        if let Some(font) = &d.cjk_font
+            && !font.is_absolute()
+        {
+            return Err(ConfigError::Invalid {
+                field: "documents.cjk_font",
+                message: format!(
+                    "{:?} is not an absolute path; expected the full path of a .ttf, .otf or .ttc",
+                    font.display().to_string()
                 ),
             });
         }

@@ -79,7 +79,7 @@ pub struct Scopes {
 
 impl Scopes {
     /// The owner of a change: the one named (a user of the caller's team) or the caller.
-    fn owner(&self, named: Option<String>) -> Result<String, AppError> {
+    pub fn owner(&self, named: Option<String>) -> Result<String, AppError> {
         let Some(owner) = named else {
             return Ok(self.login.clone());
         };

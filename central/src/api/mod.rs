@@ -67,6 +67,7 @@ pub mod people;
 pub mod plants;
 pub mod policy;
 pub mod prices;
+pub mod sales;
 pub mod spc;
 pub mod sync;
 pub mod trace;
@@ -124,6 +125,10 @@ struct Inner {
     /// The live OEE and head office pages' reports, shared by the pages of one question.
     floor_reports: crate::api::floor::ReportCache,
     oee_runs: crate::api::floor::RunCache,
+    /// `[documents]`: the seller on PDFs and the CJK font's source.
+    documents: crate::config::DocumentsConfig,
+    /// The fonts PDFs are set in, loaded on the first document (a CJK font is tens of MB).
+    fonts: std::sync::OnceLock<crate::crm::pdf::Fonts>,
 }
 
 /// The timeouts of signed-in page sessions, and the idle timeout of kiosk sessions.
@@ -167,6 +172,8 @@ impl AppState {
                 floor_boards: crate::api::floor::BoardCache::default(),
                 floor_reports: crate::api::floor::ReportCache::default(),
                 oee_runs: crate::api::floor::RunCache::default(),
+                documents: config.documents.clone(),
+                fonts: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -224,6 +231,33 @@ impl AppState {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// `[documents]` of the config.
+    pub fn documents(&self) -> &crate::config::DocumentsConfig {
+        &self.inner.documents
+    }
+
+    /// The fonts of PDF documents: the vendored Latin fonts and the configured (or the
+    /// system's) CJK font, loaded once. Blocks on the first call: call it off the runtime. A
+    /// configured font that cannot be read is logged and documents with Chinese text are then
+    /// refused with the reason.
+    pub fn fonts(&self) -> crate::crm::pdf::Fonts {
+        use crate::crm::pdf::{FontSource, Fonts};
+        self.inner
+            .fonts
+            .get_or_init(|| match &self.inner.documents.cjk_font {
+                None => Fonts::system(),
+                Some(path) => Fonts::load(&FontSource::File {
+                    path: path.clone(),
+                    index: None,
+                })
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "[documents] cjk_font cannot be used; documents with Chinese text are refused");
+                    Fonts::latin_only()
+                }),
+            })
+            .clone()
     }
 
     /// Tells the live pages that the floor changed.
@@ -442,6 +476,7 @@ pub fn routes() -> Routes {
         .merge(crm::routes())
         .merge(operators::routes())
         .merge(prices::routes())
+        .merge(sales::routes())
         .merge(plants::routes())
         .merge(floor::routes())
         .merge(losses::routes())

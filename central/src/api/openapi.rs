@@ -223,6 +223,7 @@ pub fn document() -> Value {
     super::crm::document_into(&mut document);
     super::operators::document_into(&mut document);
     super::prices::document_into(&mut document);
+    super::sales::document_into(&mut document);
     super::plants::document_into(&mut document);
     super::floor::document_into(&mut document);
     super::losses::document_into(&mut document);

@@ -69,7 +69,7 @@ use crate::erp::calendar::Calendar;
 use crate::erp::mrp::{self, BomLine, Dated, Item, ItemKind, OnHand};
 use chrono::NaiveDate;
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 pub mod bench;
@@ -142,7 +142,7 @@ pub struct OrderLine {
 }
 
 /// What limits a date: a stable code (`code`) with its parameters, for the API to translate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Limit {
     /// Stock available on the date.

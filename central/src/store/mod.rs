@@ -17,6 +17,7 @@ pub mod operators;
 pub mod people;
 pub mod plants;
 pub mod prices;
+pub mod sales;
 pub mod spc;
 pub mod sql;
 pub mod trace;
@@ -308,7 +309,7 @@ pub struct StoredEvents {
 /// Central's store. ERP master data is its supertrait [`ErpStore`], the stock ledger and
 /// genealogy [`InventoryStore`], stored MRP runs and firming [`MrpStore`], lines, routings and work orders [`WorkOrderStore`], the
 /// operator registry [`OperatorStore`], the audit trail [`AuditStore`], price lists, exchange
-/// and tax rates [`PriceStore`].
+/// and tax rates [`PriceStore`], quotations and sales orders [`sales::SalesStore`].
 #[async_trait]
 pub trait Store:
     ErpStore
@@ -325,6 +326,7 @@ pub trait Store:
     + TraceStore
     + crm::CrmStore
     + PriceStore
+    + sales::SalesStore
     + Send
     + Sync
     + 'static

@@ -7,7 +7,7 @@
 //! engine), and refuses the whole write naming both rows. **Architecture Invariant:** every
 //! write of price rows (put, import, end, delete) calls `store::sql::prices::prices_changed_in`
 //! inside its transaction with the keys it changed, the one place where documents that use
-//! those prices are to be flagged.
+//! those prices are flagged ([`crate::store::sales`]).
 
 use super::StoreError;
 use crate::crm::pricing::{ExchangeRate, Overlap, Price, StoredPrice, TaxRate};

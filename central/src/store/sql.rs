@@ -24,6 +24,7 @@ mod people;
 pub mod pg;
 mod prices;
 mod quarantine;
+mod sales;
 pub mod spc;
 mod stations;
 mod stock;
@@ -475,7 +476,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 17] {
+fn schemas() -> [&'static str; 18] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -493,6 +494,7 @@ fn schemas() -> [&'static str; 17] {
         trace::SCHEMA,
         crm::SCHEMA,
         prices::SCHEMA,
+        sales::SCHEMA,
         audit::SCHEMA,
     ]
 }

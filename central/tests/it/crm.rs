@@ -18,15 +18,15 @@ async fn person(h: &Harness, login: &str, role: &str, manager: Option<&str>) -> 
     session(h, login).await
 }
 
-async fn get(h: &Harness, s: &Session, uri: &str) -> Reply {
+pub(crate) async fn get(h: &Harness, s: &Session, uri: &str) -> Reply {
     as_session(h, s, Method::GET, uri, None, false).await
 }
 
-async fn post(h: &Harness, s: &Session, uri: &str, body: Value) -> Reply {
+pub(crate) async fn post(h: &Harness, s: &Session, uri: &str, body: Value) -> Reply {
     as_session(h, s, Method::POST, uri, Some(body), true).await
 }
 
-async fn put_as(h: &Harness, s: &Session, uri: &str, body: Value) -> Reply {
+pub(crate) async fn put_as(h: &Harness, s: &Session, uri: &str, body: Value) -> Reply {
     as_session(h, s, Method::PUT, uri, Some(body), true).await
 }
 
@@ -46,14 +46,14 @@ async fn upload(h: &Harness, s: &Session, uri: &str, content_type: &str, body: V
 
 /// The sales team of these tests: chen.mgr manages li.sales and zhao.sales; wang.hq is head
 /// office (viewer).
-struct Team {
-    chen: Session,
-    li: Session,
-    zhao: Session,
-    wang: Session,
+pub(crate) struct Team {
+    pub(crate) chen: Session,
+    pub(crate) li: Session,
+    pub(crate) zhao: Session,
+    pub(crate) wang: Session,
 }
 
-async fn team(h: &Harness) -> Team {
+pub(crate) async fn team(h: &Harness) -> Team {
     let chen = person(h, "chen.mgr", "sales_manager", None).await;
     let li = person(h, "li.sales", "sales", Some("chen.mgr")).await;
     let zhao = person(h, "zhao.sales", "sales", Some("chen.mgr")).await;

@@ -23,6 +23,7 @@ mod plan;
 mod plan_content;
 mod prices;
 mod quarantine;
+mod sales;
 mod schema;
 mod spc;
 mod stations;

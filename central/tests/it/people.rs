@@ -457,7 +457,7 @@ async fn records_of_another_plant_are_not_found() {
         ("{token_id}", "one's own tokens only: another's answers 404"),
         (
             "{token}",
-            "a kiosk link's token is its own credential: a wrong one gets one refusal",
+            "a kiosk link's or an order status link's token is its own credential: a wrong one gets one refusal",
         ),
         (
             "{location}",
@@ -476,6 +476,8 @@ async fn records_of_another_plant_are_not_found() {
             "{price_id}",
             "price rows are the company's price list, which every crm.read holder sees",
         ),
+        ("{quotation}", "a quotation is scoped by its owner"),
+        ("{order}", "a sales order is scoped by its owner"),
     ];
     for d in central::api::routes().declared() {
         if d.policy.record.is_some() || !d.path.contains('{') {

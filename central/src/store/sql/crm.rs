@@ -113,10 +113,10 @@ CREATE INDEX IF NOT EXISTS crm_activities_contact ON crm_activities (contact, at
 CREATE INDEX IF NOT EXISTS crm_activities_open ON crm_activities (owner, due) WHERE done_at IS NULL AND due IS NOT NULL;
 ";
 
-type Params = Vec<Value<'static>>;
+pub(super) type Params = Vec<Value<'static>>;
 
 /// ` AND column IN (?n, ...)` for a scope of owners (nothing for all), its values pushed.
-fn scoped(scope: &SalesScope, column: &str, params: &mut Params) -> String {
+pub(super) fn scoped(scope: &SalesScope, column: &str, params: &mut Params) -> String {
     match scope.owners() {
         None => String::new(),
         Some(owners) if owners.is_empty() => " AND 1 = 0".into(),
@@ -134,13 +134,13 @@ fn scoped(scope: &SalesScope, column: &str, params: &mut Params) -> String {
 }
 
 /// `?n` for a new parameter.
-fn bind(params: &mut Params, value: impl Into<Value<'static>>) -> String {
+pub(super) fn bind(params: &mut Params, value: impl Into<Value<'static>>) -> String {
     params.push(value.into());
     format!("?{}", params.len())
 }
 
 /// A `LIKE` pattern finding `text` anywhere (lowercase; `%`, `_` and `!` escaped with `!`).
-fn like(text: &str) -> String {
+pub(super) fn like(text: &str) -> String {
     let mut out = String::from("%");
     for c in text.trim().to_lowercase().chars() {
         if matches!(c, '%' | '_' | '!') {
@@ -152,15 +152,15 @@ fn like(text: &str) -> String {
     out
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     Ok(serde_json::to_string(value)?)
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     Ok(serde_json::from_str(text)?)
 }
 
-fn decimal(text: &str) -> Result<Decimal, StoreError> {
+pub(super) fn decimal(text: &str) -> Result<Decimal, StoreError> {
     text.parse()
         .map_err(|e| StoreError::Corrupt(format!("amount {text:?}: {e}")))
 }
@@ -201,7 +201,7 @@ fn customer_row(r: &super::db::Row<'_>) -> Result<Customer, StoreError> {
     })
 }
 
-fn read_customer(
+pub(super) fn read_customer(
     conn: &Connection,
     code: &str,
     scope: &SalesScope,

@@ -755,6 +755,17 @@ fn apply(
                         lines: new_lines,
                     },
                 )?;
+                if !revisions.is_empty() {
+                    super::sales::flag_item_changed(
+                        tx,
+                        parent,
+                        "bom_revision",
+                        &format!(
+                            "BOM revision {revision} of {parent} is in effect from {effective_from}"
+                        ),
+                        chrono::Utc::now(),
+                    )?;
+                }
                 summary.revisions.push(RevisionMade {
                     parent: (*parent).to_owned(),
                     revision,
@@ -1156,6 +1167,16 @@ fn open_work_orders(
 
 fn read_master_data(conn: &mut Connection) -> Result<MasterData, StoreError> {
     let tx = conn.transaction()?;
+    let data = master_data_in(&tx)?;
+    tx.finish()?;
+    Ok(data)
+}
+
+/// What MRP plans from, read in the caller's transaction (the promise of an order's
+/// confirmation reads it in the transaction that writes the promise). Demand is the demands'
+/// file, the components open work orders still have to issue, and confirmed sales orders'
+/// open lines ([`super::sales::sales_demands`]).
+pub(super) fn master_data_in(tx: &Connection) -> Result<MasterData, StoreError> {
     let mut items = Vec::new();
     {
         let mut stmt = tx.prepare(
@@ -1191,17 +1212,18 @@ fn read_master_data(conn: &mut Connection) -> Result<MasterData, StoreError> {
             });
         }
     }
-    let bom = read_released_bom(&tx)?;
+    let bom = read_released_bom(tx)?;
     // One stock: MRP nets against the ledger's balances (imports are counts posted to it).
-    let on_hand = super::stock::on_hand_by_item(&tx)?;
-    let demands = read_dated(&tx, "erp_demands")?;
+    let on_hand = super::stock::on_hand_by_item(tx)?;
+    let demands = read_dated(tx, "erp_demands")?;
     let mut demands = demands;
-    let mut receipts = read_dated(&tx, "erp_receipts")?;
-    let calendar = read_calendar(&tx)?;
-    let (wo_receipts, allocations) = open_work_orders(&tx, &items, &calendar)?;
+    let mut receipts = read_dated(tx, "erp_receipts")?;
+    let calendar = read_calendar(tx)?;
+    let (wo_receipts, allocations) = open_work_orders(tx, &items, &calendar)?;
     receipts.extend(wo_receipts);
     demands.extend(allocations);
-    let supplier_items = read_terms(&tx, None)?
+    demands.extend(super::sales::sales_demands(tx)?);
+    let supplier_items = read_terms(tx, None)?
         .into_iter()
         .map(|t| SupplierItem {
             supplier: t.supplier,
@@ -1210,7 +1232,6 @@ fn read_master_data(conn: &mut Connection) -> Result<MasterData, StoreError> {
             preferred: t.preferred,
         })
         .collect();
-    tx.finish()?;
     Ok(MasterData {
         items,
         bom,
@@ -1695,6 +1716,18 @@ impl ErpStore for SqlStore {
                     "releasing revision {revision} of {parent:?} would make the bom cycle {}; expected a bom without cycles",
                     cycle.join(" -> ")
                 ))));
+            }
+            if seq > 1 {
+                super::sales::flag_item_changed(
+                    &tx,
+                    &parent,
+                    "bom_revision",
+                    &format!(
+                        "BOM revision {revision} of {parent} is released, in effect from {}",
+                        rev.effective_from
+                    ),
+                    chrono::Utc::now(),
+                )?;
             }
             tx.commit()?;
             Ok(Ok(rev))

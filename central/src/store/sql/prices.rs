@@ -53,15 +53,14 @@ CREATE TABLE IF NOT EXISTS crm_tax_rates (
 
 /// Where documents that use changed prices are flagged, inside the transaction that changed
 /// them: every write of price rows (put, import, end, delete) calls it once with the keys
-/// (item, currency, scope) it changed. Quotations and unconfirmed sales orders using the item
-/// will be flagged here with their old and new price, and their owners told (issue 16; filled
-/// when quotations land). A no-op for now: no document uses a price yet.
+/// (item, currency, scope) it changed. Open quotations and draft sales orders whose line the
+/// change reaches are flagged with their old and new price and their owners told
+/// ([`super::sales::flag_price_changes`]).
 pub(crate) fn prices_changed_in(
     tx: &Transaction<'_>,
     changed: &[PriceKey],
 ) -> Result<(), StoreError> {
-    let _ = (tx, changed);
-    Ok(())
+    super::sales::flag_price_changes(tx, changed, chrono::Utc::now())
 }
 
 const COLUMNS: &str = "SELECT id, item, currency, scope_kind, scope_code, min_qty, unit_price, valid_from, valid_to FROM crm_prices";
@@ -133,6 +132,20 @@ fn read_one(conn: &Connection, id: i64) -> Result<Option<StoredPrice>, StoreErro
         .optional()?
         .map(view)
         .transpose()
+}
+
+/// The stored rows of an item in a currency, every scope (what [`crate::crm::pricing::resolve`]
+/// chooses from).
+pub(super) fn rows_of_item(
+    conn: &Connection,
+    item: &str,
+    currency: &str,
+) -> Result<Vec<StoredPrice>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{COLUMNS} WHERE item = ?1 AND currency = ?2 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params![item, currency], raw)?;
+    collect(rows)
 }
 
 /// The stored rows of one key.

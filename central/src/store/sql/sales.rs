@@ -1,0 +1,2020 @@
+//! [`SalesStore`] on both engines: quotations and sales orders in one table of documents
+//! (`crm_sales_docs`, `kind` telling them apart), their lines, the flags ERP's changes raise
+//! on them, and their history. Decimals are text, dates `YYYY-MM-DD`; new tables made on open.
+//!
+//! Three functions other parts call inside their own transactions:
+//! - [`flag_price_changes`]: from every write of price rows (`prices_changed_in`);
+//! - [`flag_item_changed`]: from a BOM revision coming into effect;
+//! - [`sales_demands`]: MRP's and the promise's demand of confirmed orders.
+
+use super::crm::{Params, bind, decimal, from_json, json, like, read_customer, scoped};
+use super::db::{
+    Connection, OptionalExtension, TransactionBehavior, Value, params, params_from_iter,
+};
+use super::{SqlStore, StoreError, parse_ts, ts};
+use crate::crm::pricing::{PriceKey, PriceQuery, PriceScope, StoredPrice, resolve};
+use crate::crm::promise::{self, Limit, OrderLine, PlantInput};
+use crate::crm::sales::{
+    OrderStatus, QuoteStatus, Totals, check_line, credit_check, line_net, totals, valid_until,
+};
+use crate::crm::scope::SalesScope;
+use crate::erp::calendar::Calendar;
+use crate::erp::mrp::Dated;
+use crate::store::sales::{
+    Flag, HistoryEntry, LineInput, MAX_LIST, OrderAction, OrderInput, QuotationInput, QuoteAction,
+    SalesDoc, SalesDocSummary, SalesLine, SalesQuery, SalesRefusal, SalesResult, SalesStore,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS crm_sales_docs (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    number       TEXT NOT NULL,
+    revision     INTEGER NOT NULL,
+    replaces     INTEGER,
+    replaced_by  INTEGER,
+    customer     TEXT NOT NULL,
+    contact      INTEGER,
+    owner        TEXT NOT NULL,
+    currency     TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    doc_date     TEXT NOT NULL,
+    valid_until  TEXT,
+    quotation    INTEGER,
+    customer_po  TEXT NOT NULL,
+    tax_code     TEXT,
+    tax_pct      TEXT NOT NULL,
+    net          TEXT NOT NULL,
+    tax          TEXT NOT NULL,
+    gross        TEXT NOT NULL,
+    note         TEXT NOT NULL,
+    search       TEXT NOT NULL,
+    token        TEXT,
+    created_by   TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    sent_at      TEXT,
+    confirmed_at TEXT,
+    confirmed_by TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS crm_sales_docs_number ON crm_sales_docs (kind, number, revision);
+CREATE INDEX IF NOT EXISTS crm_sales_docs_owner ON crm_sales_docs (kind, owner, id);
+CREATE INDEX IF NOT EXISTS crm_sales_docs_customer ON crm_sales_docs (customer, id);
+CREATE UNIQUE INDEX IF NOT EXISTS crm_sales_docs_token ON crm_sales_docs (token);
+CREATE TABLE IF NOT EXISTS crm_sales_lines (
+    doc            INTEGER NOT NULL,
+    line           INTEGER NOT NULL,
+    item           TEXT NOT NULL,
+    description    TEXT NOT NULL,
+    qty            TEXT NOT NULL,
+    uom            TEXT NOT NULL,
+    list_price     TEXT,
+    price_source   TEXT NOT NULL,
+    unit_price     TEXT NOT NULL,
+    discount_pct   TEXT NOT NULL,
+    net            TEXT NOT NULL,
+    requested_date TEXT,
+    ordered_qty    TEXT NOT NULL,
+    quotation_line INTEGER,
+    confirmed_date TEXT,
+    promise_limit  TEXT,
+    promise        TEXT,
+    shipped_qty    TEXT NOT NULL,
+    PRIMARY KEY (doc, line)
+);
+CREATE INDEX IF NOT EXISTS crm_sales_lines_item ON crm_sales_lines (item, doc);
+CREATE TABLE IF NOT EXISTS crm_sales_flags (
+    id          INTEGER PRIMARY KEY,
+    doc         INTEGER NOT NULL,
+    line        INTEGER NOT NULL,
+    item        TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    old_price   TEXT,
+    new_price   TEXT,
+    detail      TEXT NOT NULL,
+    flagged_at  TEXT NOT NULL,
+    resolved_at TEXT,
+    resolved_by TEXT
+);
+CREATE INDEX IF NOT EXISTS crm_sales_flags_doc ON crm_sales_flags (doc, line);
+CREATE TABLE IF NOT EXISTS crm_sales_history (
+    id      INTEGER PRIMARY KEY,
+    doc     INTEGER NOT NULL,
+    at      TEXT NOT NULL,
+    by_user TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    detail  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS crm_sales_history_doc ON crm_sales_history (doc, id);
+";
+
+/// Documents whose prices are still an offer: flagged when ERP changes them.
+const OPEN: &str = "((d.kind = 'quotation' AND d.status IN ('draft', 'sent')) OR (d.kind = 'order' AND d.status = 'draft'))";
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn date(text: &str) -> Result<NaiveDate, StoreError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| StoreError::Corrupt(format!("date {text:?}: {e}")))
+}
+
+fn opt_date(text: Option<String>) -> Result<Option<NaiveDate>, StoreError> {
+    text.as_deref().map(date).transpose()
+}
+
+fn opt_decimal(text: Option<String>) -> Result<Option<Decimal>, StoreError> {
+    text.as_deref().map(decimal).transpose()
+}
+
+fn opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+fn text(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+fn not_found(what: String) -> SalesRefusal {
+    SalesRefusal::NotFound(what)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+const DOC_COLUMNS: &str = "d.id, d.kind, d.number, d.revision, d.replaces, d.replaced_by, d.customer,
+    COALESCE(c.name_zh, ''), COALESCE(c.name_en, ''), d.contact, d.owner, d.currency, d.status,
+    d.doc_date, d.valid_until, d.quotation, d.customer_po, d.tax_code, d.tax_pct, d.net, d.tax,
+    d.gross, d.note, d.created_by, d.created_at, d.updated_at, d.sent_at, d.confirmed_at,
+    d.confirmed_by, (SELECT q.number || '/' || q.revision FROM crm_sales_docs q WHERE q.id = d.quotation)";
+
+fn customer_name(zh: String, en: String) -> String {
+    if zh.is_empty() { en } else { zh }
+}
+
+fn expired(kind: &str, status: &str, until: Option<NaiveDate>, today: NaiveDate) -> bool {
+    kind == "quotation"
+        && QuoteStatus::parse(status).is_some_and(QuoteStatus::is_open)
+        && until.is_some_and(|u| crate::crm::sales::expired(u, today))
+}
+
+fn doc_row(r: &super::db::Row<'_>, today: NaiveDate) -> Result<SalesDoc, StoreError> {
+    let kind: String = r.get(1)?;
+    let status: String = r.get(12)?;
+    let valid_until = opt_date(r.get(14)?)?;
+    Ok(SalesDoc {
+        id: r.get(0)?,
+        expired: expired(&kind, &status, valid_until, today),
+        kind,
+        number: r.get(2)?,
+        revision: r.get(3)?,
+        replaces: r.get(4)?,
+        replaced_by: r.get(5)?,
+        customer: r.get(6)?,
+        customer_name: customer_name(r.get(7)?, r.get(8)?),
+        contact: r.get(9)?,
+        owner: r.get(10)?,
+        currency: r.get(11)?,
+        status,
+        date: date(&r.get::<_, String>(13)?)?,
+        valid_until,
+        quotation: r.get(15)?,
+        customer_po: r.get(16)?,
+        tax_code: r.get(17)?,
+        tax_pct: decimal(&r.get::<_, String>(18)?)?,
+        totals: Totals {
+            net: decimal(&r.get::<_, String>(19)?)?,
+            tax: decimal(&r.get::<_, String>(20)?)?,
+            gross: decimal(&r.get::<_, String>(21)?)?,
+        },
+        note: r.get(22)?,
+        created_by: r.get(23)?,
+        created_at: parse_ts(&r.get::<_, String>(24)?)?,
+        updated_at: parse_ts(&r.get::<_, String>(25)?)?,
+        sent_at: opt_ts(r.get(26)?)?,
+        confirmed_at: opt_ts(r.get(27)?)?,
+        confirmed_by: r.get(28)?,
+        quotation_number: r.get(29)?,
+        lines: Vec::new(),
+        flags: Vec::new(),
+        history: Vec::new(),
+    })
+}
+
+const LINE_COLUMNS: &str =
+    "line, item, description, qty, uom, list_price, price_source, unit_price,
+    discount_pct, net, requested_date, ordered_qty, quotation_line, confirmed_date, promise_limit,
+    promise, shipped_qty";
+
+fn line_row(r: &super::db::Row<'_>) -> Result<SalesLine, StoreError> {
+    let limit: Option<String> = r.get(14)?;
+    Ok(SalesLine {
+        line: r.get(0)?,
+        item: r.get(1)?,
+        description: r.get(2)?,
+        qty: decimal(&r.get::<_, String>(3)?)?,
+        uom: r.get(4)?,
+        list_price: opt_decimal(r.get(5)?)?,
+        price_source: r.get(6)?,
+        unit_price: decimal(&r.get::<_, String>(7)?)?,
+        discount_pct: decimal(&r.get::<_, String>(8)?)?,
+        net: decimal(&r.get::<_, String>(9)?)?,
+        requested_date: opt_date(r.get(10)?)?,
+        ordered_qty: decimal(&r.get::<_, String>(11)?)?,
+        quotation_line: r.get(12)?,
+        confirmed_date: opt_date(r.get(13)?)?,
+        limit: limit.as_deref().map(from_json::<Limit>).transpose()?,
+        promise: r.get(15)?,
+        shipped_qty: decimal(&r.get::<_, String>(16)?)?,
+    })
+}
+
+fn read_lines(conn: &Connection, doc: i64) -> Result<Vec<SalesLine>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LINE_COLUMNS} FROM crm_sales_lines WHERE doc = ?1 ORDER BY line"
+    ))?;
+    let rows = stmt.query_map(params![doc], |r| Ok(line_row(r)))?;
+    rows.map(|r| r?).collect()
+}
+
+const FLAG_COLUMNS: &str = "f.id, d.kind, f.doc, d.number, d.revision, d.customer, d.owner, f.line,
+    f.item, f.reason, f.old_price, f.new_price, f.detail, f.flagged_at, f.resolved_at, f.resolved_by";
+
+fn flag_row(r: &super::db::Row<'_>) -> Result<Flag, StoreError> {
+    let kind: String = r.get(1)?;
+    let number: String = r.get(3)?;
+    let revision: u32 = r.get(4)?;
+    Ok(Flag {
+        id: r.get(0)?,
+        number: if kind == "quotation" {
+            format!("{number}/{revision}")
+        } else {
+            number
+        },
+        kind,
+        document: r.get(2)?,
+        customer: r.get(5)?,
+        owner: r.get(6)?,
+        line: r.get(7)?,
+        item: r.get(8)?,
+        reason: r.get(9)?,
+        old_price: opt_decimal(r.get(10)?)?,
+        new_price: opt_decimal(r.get(11)?)?,
+        detail: r.get(12)?,
+        flagged_at: parse_ts(&r.get::<_, String>(13)?)?,
+        resolved_at: opt_ts(r.get(14)?)?,
+        resolved_by: r.get(15)?,
+    })
+}
+
+fn read_flags(conn: &Connection, doc: i64) -> Result<Vec<Flag>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {FLAG_COLUMNS} FROM crm_sales_flags f JOIN crm_sales_docs d ON d.id = f.doc
+         WHERE f.doc = ?1 AND f.resolved_at IS NULL ORDER BY f.line, f.id"
+    ))?;
+    let rows = stmt.query_map(params![doc], |r| Ok(flag_row(r)))?;
+    rows.map(|r| r?).collect()
+}
+
+fn read_history(conn: &Connection, doc: i64) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, by_user, action, detail FROM crm_sales_history WHERE doc = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![doc], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (at, by, action, detail) = row?;
+        Ok(HistoryEntry {
+            at: parse_ts(&at)?,
+            by,
+            action,
+            detail: from_json(&detail)?,
+        })
+    })
+    .collect()
+}
+
+/// The document `id` of `kind` when its owner is in `scope`, whole.
+fn read_doc(
+    conn: &Connection,
+    kind: &str,
+    id: i64,
+    scope: &SalesScope,
+    today: NaiveDate,
+) -> Result<Option<SalesDoc>, StoreError> {
+    let mut params: Params = vec![Value::from(id), Value::from(kind.to_owned())];
+    let filter = scoped(scope, "d.owner", &mut params);
+    let sql = format!(
+        "SELECT {DOC_COLUMNS} FROM crm_sales_docs d LEFT JOIN crm_customers c ON c.code = d.customer
+         WHERE d.id = ?1 AND d.kind = ?2{filter}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query_map(params_from_iter(params), |r| Ok(doc_row(r, today)))?;
+    let Some(row) = rows.next() else {
+        return Ok(None);
+    };
+    let mut doc = row??;
+    doc.lines = read_lines(conn, doc.id)?;
+    doc.flags = read_flags(conn, doc.id)?;
+    doc.history = read_history(conn, doc.id)?;
+    Ok(Some(doc))
+}
+
+fn must_read(
+    conn: &Connection,
+    kind: &str,
+    id: i64,
+    today: NaiveDate,
+) -> Result<SalesDoc, StoreError> {
+    read_doc(conn, kind, id, &SalesScope::All, today)?
+        .ok_or_else(|| StoreError::Corrupt(format!("{kind} {id} vanished")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+fn history(
+    conn: &Connection,
+    doc: i64,
+    by: &str,
+    action: &str,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO crm_sales_history (doc, at, by_user, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![doc, ts(now), by, action, json(&detail)?])?;
+    Ok(())
+}
+
+/// `Q000001` or `SO000001`: the next of the kind's counter.
+fn next_number(conn: &Connection, kind: &str) -> Result<String, StoreError> {
+    let prefix = if kind == "quotation" { "Q" } else { "SO" };
+    for _ in 0..1000 {
+        let n: i64 = conn.query_row(
+            "INSERT INTO crm_counters (name, value) VALUES (?1, 1)
+             ON CONFLICT (name) DO UPDATE SET value = crm_counters.value + 1 RETURNING value",
+            params![kind],
+            |r| r.get(0),
+        )?;
+        let number = format!("{prefix}{n:06}");
+        let taken = conn
+            .prepare_cached("SELECT 1 FROM crm_sales_docs WHERE kind = ?1 AND number = ?2")?
+            .exists(params![kind, &number])?;
+        if !taken {
+            return Ok(number);
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "no free {kind} number in 1000 tries"
+    )))
+}
+
+/// What a customer brings to a document.
+struct CustomerTerms {
+    code: String,
+    names: String,
+    currency: String,
+    group: Option<String>,
+    credit_limit: Option<Decimal>,
+}
+
+fn customer_terms(
+    conn: &Connection,
+    code: &str,
+    scope: &SalesScope,
+) -> Result<Option<CustomerTerms>, StoreError> {
+    Ok(read_customer(conn, code, scope)?.map(|c| CustomerTerms {
+        names: format!("{} {}", c.name_zh, c.name_en),
+        group: Some(c.customer_group).filter(|g| !g.is_empty()),
+        currency: c.currency,
+        credit_limit: c.credit_limit,
+        code: c.code,
+    }))
+}
+
+/// The rate of a tax code on a date.
+fn tax_rate_on(
+    conn: &Connection,
+    code: &str,
+    on: NaiveDate,
+) -> Result<Option<Decimal>, StoreError> {
+    let rate: Option<String> = conn
+        .prepare_cached(
+            "SELECT rate_pct FROM crm_tax_rates WHERE code = ?1 AND valid_from <= ?2
+             ORDER BY valid_from DESC LIMIT 1",
+        )?
+        .query_row(params![code, day(on)], |r| r.get(0))
+        .optional()?;
+    rate.as_deref().map(decimal).transpose()
+}
+
+/// 1 `from` in `to` on a date.
+fn exchange_rate_on(
+    conn: &Connection,
+    from: &str,
+    to: &str,
+    on: NaiveDate,
+) -> Result<Option<Decimal>, StoreError> {
+    let rate: Option<String> = conn
+        .prepare_cached(
+            "SELECT rate FROM crm_exchange_rates WHERE from_currency = ?1 AND to_currency = ?2
+             AND valid_from <= ?3 ORDER BY valid_from DESC LIMIT 1",
+        )?
+        .query_row(params![from, to, day(on)], |r| r.get(0))
+        .optional()?;
+    rate.as_deref().map(decimal).transpose()
+}
+
+/// The price rows of an item in a currency, every scope.
+fn price_rows(
+    conn: &Connection,
+    item: &str,
+    currency: &str,
+) -> Result<Vec<StoredPrice>, StoreError> {
+    super::prices::rows_of_item(conn, item, currency)
+}
+
+/// What the price lists give a line: `(price, source)`, or why there is none.
+fn list_price(
+    rows: &[StoredPrice],
+    item: &str,
+    currency: &str,
+    customer: &CustomerTerms,
+    qty: Decimal,
+    on: NaiveDate,
+) -> Result<(Decimal, &'static str), String> {
+    resolve(
+        rows,
+        &PriceQuery {
+            item: item.to_owned(),
+            currency: currency.to_owned(),
+            customer: Some(customer.code.clone()),
+            group: customer.group.clone(),
+            qty,
+            date: on,
+        },
+    )
+    .map(|p| (p.price.unit_price, p.price.scope.kind()))
+    .map_err(|e| e.to_string())
+}
+
+/// Lines as entered, priced and checked; every problem named by line.
+fn price_lines(
+    conn: &Connection,
+    input: &[LineInput],
+    currency: &str,
+    customer: &CustomerTerms,
+    on: NaiveDate,
+) -> Result<Result<Vec<SalesLine>, Vec<String>>, StoreError> {
+    let mut problems = Vec::new();
+    let mut lines = Vec::new();
+    let mut rows: HashMap<String, Vec<StoredPrice>> = HashMap::new();
+    for (i, l) in input.iter().enumerate() {
+        let n = i + 1;
+        let discount = l.discount_pct.unwrap_or(Decimal::ZERO);
+        let found = check_line(n, l.qty, l.unit_price, discount);
+        if !found.is_empty() {
+            problems.extend(found);
+            continue;
+        }
+        let item: Option<(String, String)> = conn
+            .prepare_cached("SELECT description, uom FROM erp_items WHERE item = ?1")?
+            .query_row(params![&l.item], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((description, uom)) = item else {
+            problems.push(format!(
+                "lines[{n}].item: no item {:?} in the item master",
+                l.item
+            ));
+            continue;
+        };
+        if !rows.contains_key(&l.item) {
+            rows.insert(l.item.clone(), price_rows(conn, &l.item, currency)?);
+        }
+        let listed = list_price(&rows[&l.item], &l.item, currency, customer, l.qty, on);
+        let (unit_price, list, source) = match (l.unit_price, listed) {
+            (Some(p), Ok((list, _))) => (p, Some(list), "manual"),
+            (Some(p), Err(_)) => (p, None, "manual"),
+            (None, Ok((list, source))) => (list, Some(list), source),
+            (None, Err(why)) => {
+                problems.push(format!("lines[{n}]: {why}; or write the line's unit_price"));
+                continue;
+            }
+        };
+        let Some(net) = line_net(l.qty, unit_price, discount) else {
+            problems.push(format!("lines[{n}]: the amount is too large"));
+            continue;
+        };
+        lines.push(SalesLine {
+            line: u32::try_from(n).unwrap_or(u32::MAX),
+            item: l.item.clone(),
+            description: l
+                .description
+                .clone()
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or(description),
+            qty: l.qty,
+            uom,
+            list_price: list,
+            price_source: source.into(),
+            unit_price,
+            discount_pct: discount,
+            net,
+            requested_date: l.requested_date,
+            ordered_qty: Decimal::ZERO,
+            quotation_line: None,
+            confirmed_date: None,
+            limit: None,
+            promise: None,
+            shipped_qty: Decimal::ZERO,
+        });
+    }
+    Ok(if problems.is_empty() {
+        Ok(lines)
+    } else {
+        Err(problems)
+    })
+}
+
+fn write_lines(conn: &Connection, doc: i64, lines: &[SalesLine]) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM crm_sales_lines WHERE doc = ?1")?
+        .execute(params![doc])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO crm_sales_lines (doc, line, item, description, qty, uom, list_price,
+             price_source, unit_price, discount_pct, net, requested_date, ordered_qty,
+             quotation_line, confirmed_date, promise_limit, promise, shipped_qty)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )?;
+    for l in lines {
+        insert.execute(params![
+            doc,
+            l.line,
+            l.item,
+            l.description,
+            text(l.qty),
+            l.uom,
+            l.list_price.map(text),
+            l.price_source,
+            text(l.unit_price),
+            text(l.discount_pct),
+            text(l.net),
+            l.requested_date.map(day),
+            text(l.ordered_qty),
+            l.quotation_line,
+            l.confirmed_date.map(day),
+            l.limit.as_ref().map(json).transpose()?,
+            l.promise,
+            text(l.shipped_qty),
+        ])?;
+    }
+    Ok(())
+}
+
+fn doc_totals(lines: &[SalesLine], tax_pct: Decimal) -> Option<Totals> {
+    totals(lines.iter().map(|l| l.net), tax_pct)
+}
+
+/// A document's header as written.
+struct Header<'a> {
+    kind: &'a str,
+    number: String,
+    revision: u32,
+    replaces: Option<i64>,
+    customer: &'a CustomerTerms,
+    contact: Option<i64>,
+    owner: &'a str,
+    currency: &'a str,
+    status: &'a str,
+    date: NaiveDate,
+    valid_until: Option<NaiveDate>,
+    quotation: Option<i64>,
+    customer_po: &'a str,
+    tax_code: Option<&'a str>,
+    tax_pct: Decimal,
+    totals: Totals,
+    note: &'a str,
+}
+
+impl Header<'_> {
+    fn search(&self) -> String {
+        [
+            self.number.as_str(),
+            &self.customer.code,
+            &self.customer.names,
+            self.customer_po,
+        ]
+        .join("\u{1F}")
+        .to_lowercase()
+    }
+}
+
+fn insert_doc(
+    conn: &Connection,
+    h: &Header<'_>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO crm_sales_docs (kind, number, revision, replaces, customer, contact, owner,
+                 currency, status, doc_date, valid_until, quotation, customer_po, tax_code, tax_pct,
+                 net, tax, gross, note, search, created_by, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19, ?20, ?21, ?22, ?22) RETURNING id",
+        )?
+        .query_row(
+            params![
+                h.kind,
+                h.number,
+                h.revision,
+                h.replaces,
+                h.customer.code,
+                h.contact,
+                h.owner,
+                h.currency,
+                h.status,
+                day(h.date),
+                h.valid_until.map(day),
+                h.quotation,
+                h.customer_po,
+                h.tax_code,
+                text(h.tax_pct),
+                text(h.totals.net),
+                text(h.totals.tax),
+                text(h.totals.gross),
+                h.note,
+                h.search(),
+                by,
+                ts(now)
+            ],
+            |r| r.get(0),
+        )?)
+}
+
+fn update_doc(
+    conn: &Connection,
+    id: i64,
+    h: &Header<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE crm_sales_docs SET customer = ?2, contact = ?3, owner = ?4, currency = ?5,
+             doc_date = ?6, valid_until = ?7, customer_po = ?8, tax_code = ?9, tax_pct = ?10,
+             net = ?11, tax = ?12, gross = ?13, note = ?14, search = ?15, updated_at = ?16
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        h.customer.code,
+        h.contact,
+        h.owner,
+        h.currency,
+        day(h.date),
+        h.valid_until.map(day),
+        h.customer_po,
+        h.tax_code,
+        text(h.tax_pct),
+        text(h.totals.net),
+        text(h.totals.tax),
+        text(h.totals.gross),
+        h.note,
+        h.search(),
+        ts(now)
+    ])?;
+    Ok(())
+}
+
+fn set_status(
+    conn: &Connection,
+    id: i64,
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE crm_sales_docs SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, status, ts(now)])?;
+    Ok(())
+}
+
+/// Resolves a document's open flags.
+fn resolve_flags(
+    conn: &Connection,
+    doc: i64,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE crm_sales_flags SET resolved_at = ?2, resolved_by = ?3
+             WHERE doc = ?1 AND resolved_at IS NULL",
+        )?
+        .execute(params![doc, ts(now), by])?)
+}
+
+/// The header's tax rate: the code's on the date, or refused.
+fn tax_of(
+    conn: &Connection,
+    code: Option<&str>,
+    on: NaiveDate,
+) -> Result<Result<Decimal, SalesRefusal>, StoreError> {
+    match code {
+        None => Ok(Ok(Decimal::ZERO)),
+        Some(code) => Ok(tax_rate_on(conn, code, on)?.ok_or_else(|| {
+            SalesRefusal::Invalid(vec![format!(
+                "tax_code: no tax rate {code:?} in force on {on}; expected one put at /api/v1/tax-rates"
+            )])
+        })),
+    }
+}
+
+fn contact_ok(
+    conn: &Connection,
+    contact: Option<i64>,
+    customer: &str,
+) -> Result<Result<(), SalesRefusal>, StoreError> {
+    let Some(id) = contact else {
+        return Ok(Ok(()));
+    };
+    let at: Option<Option<String>> = conn
+        .prepare_cached("SELECT customer FROM crm_contacts WHERE id = ?1")?
+        .query_row(params![id], |r| r.get(0))
+        .optional()?;
+    Ok(match at {
+        Some(Some(c)) if c == customer => Ok(()),
+        Some(_) => Err(SalesRefusal::Conflict(format!(
+            "contact {id} is not a contact of customer {customer:?}"
+        ))),
+        None => Err(not_found(format!("no contact {id}"))),
+    })
+}
+
+/// Lines priced again, and what changed (line, item, old and new price).
+type Repriced = (Vec<SalesLine>, Vec<serde_json::Value>);
+
+/// The lines priced again from the price lists on `on`: `(lines, what changed)`. A line with
+/// a manual price keeps it; its list price is brought up to date.
+fn repriced(
+    conn: &Connection,
+    doc: &SalesDoc,
+    customer: &CustomerTerms,
+    on: NaiveDate,
+) -> Result<Result<Repriced, Vec<String>>, StoreError> {
+    let mut lines = doc.lines.clone();
+    let mut changes = Vec::new();
+    let mut problems = Vec::new();
+    for l in &mut lines {
+        let rows = price_rows(conn, &l.item, &doc.currency)?;
+        let listed = list_price(&rows, &l.item, &doc.currency, customer, l.qty, on);
+        let old = l.unit_price;
+        match listed {
+            Ok((price, source)) => {
+                l.list_price = Some(price);
+                if l.price_source != "manual" {
+                    l.unit_price = price;
+                    l.price_source = source.into();
+                }
+            }
+            Err(_) if l.price_source == "manual" => l.list_price = None,
+            Err(why) => {
+                problems.push(format!("line {}: {why}", l.line));
+                continue;
+            }
+        }
+        match line_net(l.qty, l.unit_price, l.discount_pct) {
+            Some(net) => l.net = net,
+            None => problems.push(format!("line {}: the amount is too large", l.line)),
+        }
+        if l.unit_price != old {
+            changes.push(json!({"line": l.line, "item": l.item, "old": old, "new": l.unit_price}));
+        }
+    }
+    Ok(if problems.is_empty() {
+        Ok((lines, changes))
+    } else {
+        Err(problems)
+    })
+}
+
+fn terms_of_doc(conn: &Connection, doc: &SalesDoc) -> Result<CustomerTerms, StoreError> {
+    customer_terms(conn, &doc.customer, &SalesScope::All)?
+        .ok_or_else(|| StoreError::Corrupt(format!("customer {:?} vanished", doc.customer)))
+}
+
+/// A new revision of quotation `old` dated `today`, with `lines`; `old` superseded, its open
+/// flags moved over (or resolved, when the lines were re-priced).
+fn new_revision(
+    conn: &Connection,
+    old: &SalesDoc,
+    lines: &[SalesLine],
+    repriced: bool,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<i64, SalesRefusal>, StoreError> {
+    let today = now.date_naive();
+    let customer = terms_of_doc(conn, old)?;
+    let days = old
+        .valid_until
+        .map(|u| u.signed_duration_since(old.date).num_days())
+        .and_then(|d| u64::try_from(d).ok())
+        .filter(|d| *d > 0);
+    let until = match valid_until(today, days) {
+        Ok(u) => u,
+        Err(e) => return Ok(Err(SalesRefusal::Invalid(vec![e]))),
+    };
+    let tax_pct = match tax_of(conn, old.tax_code.as_deref(), today)? {
+        Ok(t) => t,
+        Err(r) => return Ok(Err(r)),
+    };
+    let mut lines = lines.to_vec();
+    for l in &mut lines {
+        l.ordered_qty = Decimal::ZERO;
+    }
+    let Some(totals) = doc_totals(&lines, tax_pct) else {
+        return Ok(Err(SalesRefusal::Invalid(vec![
+            "the totals are too large".into(),
+        ])));
+    };
+    let id = insert_doc(
+        conn,
+        &Header {
+            kind: "quotation",
+            number: old.number.clone(),
+            revision: old.revision + 1,
+            replaces: Some(old.id),
+            customer: &customer,
+            contact: old.contact,
+            owner: &old.owner,
+            currency: &old.currency,
+            status: QuoteStatus::Draft.as_str(),
+            date: today,
+            valid_until: Some(until),
+            quotation: None,
+            customer_po: "",
+            tax_code: old.tax_code.as_deref(),
+            tax_pct,
+            totals,
+            note: &old.note,
+        },
+        by,
+        now,
+    )?;
+    write_lines(conn, id, &lines)?;
+    conn.prepare_cached(
+        "UPDATE crm_sales_docs SET status = 'superseded', replaced_by = ?2, updated_at = ?3 WHERE id = ?1",
+    )?
+    .execute(params![old.id, id, ts(now)])?;
+    if repriced {
+        resolve_flags(conn, old.id, by, now)?;
+    } else {
+        conn.prepare_cached(
+            "UPDATE crm_sales_flags SET doc = ?2 WHERE doc = ?1 AND resolved_at IS NULL",
+        )?
+        .execute(params![old.id, id])?;
+    }
+    history(
+        conn,
+        old.id,
+        by,
+        "revised",
+        json!({"replaced_by": id, "revision": old.revision + 1}),
+        now,
+    )?;
+    history(
+        conn,
+        id,
+        by,
+        "created",
+        json!({"replaces": old.id, "revision": old.revision + 1, "valid_until": until}),
+        now,
+    )?;
+    Ok(Ok(id))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Confirming: credit and promise
+
+/// Confirmed orders of a customer not yet completed, in `currency` on `today`.
+fn open_orders_total(
+    conn: &Connection,
+    customer: &str,
+    currency: &str,
+    today: NaiveDate,
+) -> Result<Result<Decimal, String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT currency, gross FROM crm_sales_docs
+         WHERE kind = 'order' AND customer = ?1 AND status = 'confirmed'",
+    )?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map(params![customer], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut total = Decimal::ZERO;
+    for (cur, gross) in rows {
+        let Some(value) = converted(conn, decimal(&gross)?, &cur, currency, today)? else {
+            return Ok(Err(format!(
+                "no exchange rate from {cur} to {currency} on or before {today}; expected one put at /api/v1/exchange-rates"
+            )));
+        };
+        let Some(sum) = total.checked_add(value) else {
+            return Ok(Err("the open orders' total is too large".into()));
+        };
+        total = sum;
+    }
+    Ok(Ok(total))
+}
+
+fn converted(
+    conn: &Connection,
+    amount: Decimal,
+    from: &str,
+    to: &str,
+    on: NaiveDate,
+) -> Result<Option<Decimal>, StoreError> {
+    if from == to {
+        return Ok(Some(amount));
+    }
+    Ok(exchange_rate_on(conn, from, to, on)?
+        .and_then(|rate| amount.checked_mul(rate))
+        .map(crate::crm::sales::cents))
+}
+
+/// Demand of confirmed orders' open lines: `SO000001/1`, its quantity not yet shipped, on
+/// its confirmed date (else the requested one, else the order's date). MRP nets it like the
+/// demands of a file and pegs what it plans to it; the promise holds stock for it.
+pub(super) fn sales_demands(conn: &Connection) -> Result<Vec<Dated>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.number, l.line, l.item, l.qty, l.shipped_qty,
+             COALESCE(l.confirmed_date, l.requested_date, d.doc_date)
+         FROM crm_sales_lines l JOIN crm_sales_docs d ON d.id = l.doc
+         WHERE d.kind = 'order' AND d.status = 'confirmed' ORDER BY d.number, l.line",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (number, line, item, qty, shipped, due) = row?;
+        let open = decimal(&qty)?
+            .checked_sub(decimal(&shipped)?)
+            .unwrap_or(Decimal::ZERO);
+        if open > Decimal::ZERO {
+            out.push(Dated {
+                reference: format!("{number}/{line}"),
+                item,
+                qty: open,
+                due: date(&due)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Promise dates for an order's lines against what the plant has now (the other confirmed
+/// orders, demands and work orders' components held), or why there are none.
+fn promise_lines(
+    conn: &Connection,
+    doc: &SalesDoc,
+    today: NaiveDate,
+) -> Result<Result<Vec<promise::LinePromise>, String>, StoreError> {
+    let data = super::erp::master_data_in(conn)?;
+    let calendar = match Calendar::from_spec(&data.calendar) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(format!("the working calendar is invalid: {e}"))),
+    };
+    let input = PlantInput {
+        as_of: today,
+        calendar,
+        items: data.items,
+        bom: data.bom,
+        routings: Vec::new(),
+        work_centers: Vec::new(),
+        loads: Vec::new(),
+        on_hand: data.on_hand,
+        receipts: data.receipts,
+        holds: data.demands,
+    };
+    let lines: Vec<OrderLine> = doc
+        .lines
+        .iter()
+        .map(|l| OrderLine {
+            item: l.item.clone(),
+            qty: l.qty - l.shipped_qty,
+            requested: l.requested_date.unwrap_or(doc.date),
+        })
+        .collect();
+    Ok(promise::promise(&input, &lines).map_err(|e| e.to_string()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+/// Flags every open document line whose price the changed rows reach (a list row: every
+/// customer; a group's: its customers; a customer's: theirs) and whose price lists' price is
+/// now different from the one it was priced at; clears a price flag whose line is back at its
+/// price; tells each owner once, with a task. Runs in the transaction of the price change.
+pub(super) fn flag_price_changes(
+    conn: &Connection,
+    changed: &[PriceKey],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let today = now.date_naive();
+    let mut by_item: BTreeMap<(&str, &str), Vec<&PriceScope>> = BTreeMap::new();
+    for key in changed {
+        by_item
+            .entry((key.item.as_str(), key.currency.as_str()))
+            .or_default()
+            .push(&key.scope);
+    }
+    let mut told: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for ((item, currency), scopes) in by_item {
+        let rows = price_rows(conn, item, currency)?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT d.id, d.kind, d.number, d.revision, d.customer,
+                 COALESCE(c.customer_group, ''), d.owner, l.line, l.qty, l.list_price, l.unit_price
+             FROM crm_sales_lines l JOIN crm_sales_docs d ON d.id = l.doc
+                 LEFT JOIN crm_customers c ON c.code = d.customer
+             WHERE l.item = ?1 AND d.currency = ?2 AND {OPEN}
+             ORDER BY d.id, l.line"
+        ))?;
+        let lines = stmt.query_map(params![item, currency], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, u32>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, String>(10)?,
+            ))
+        })?;
+        let lines: Vec<_> = lines.collect::<Result<_, _>>()?;
+        for (doc, kind, number, revision, customer, group, owner, line, qty, list, unit) in lines {
+            let reached = scopes.iter().any(|s| match s {
+                PriceScope::List => true,
+                PriceScope::Group(g) => *g == group,
+                PriceScope::Customer(c) => *c == customer,
+            });
+            if !reached {
+                continue;
+            }
+            let old = match list {
+                Some(l) => decimal(&l)?,
+                None => decimal(&unit)?,
+            };
+            let terms = CustomerTerms {
+                code: customer.clone(),
+                names: String::new(),
+                currency: currency.to_owned(),
+                group: Some(group).filter(|g| !g.is_empty()),
+                credit_limit: None,
+            };
+            let new = list_price(&rows, item, currency, &terms, decimal(&qty)?, today);
+            let (new_price, detail) = match &new {
+                Ok((p, source)) => (
+                    Some(*p),
+                    format!("the {source} price of {item} is now {p} {currency} (was {old})"),
+                ),
+                Err(why) => (None, why.clone()),
+            };
+            let open: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT id FROM crm_sales_flags
+                     WHERE doc = ?1 AND line = ?2 AND reason = 'price' AND resolved_at IS NULL",
+                )?
+                .query_row(params![doc, line], |r| r.get(0))
+                .optional()?;
+            if new_price == Some(old) {
+                if let Some(flag) = open {
+                    conn.prepare_cached(
+                        "UPDATE crm_sales_flags SET resolved_at = ?2, resolved_by = 'price lists' WHERE id = ?1",
+                    )?
+                    .execute(params![flag, ts(now)])?;
+                }
+                continue;
+            }
+            match open {
+                Some(flag) => {
+                    conn.prepare_cached(
+                        "UPDATE crm_sales_flags SET new_price = ?2, detail = ?3, flagged_at = ?4 WHERE id = ?1",
+                    )?
+                    .execute(params![flag, new_price.map(text), detail, ts(now)])?;
+                }
+                None => {
+                    conn.prepare_cached(
+                        "INSERT INTO crm_sales_flags (doc, line, item, reason, old_price, new_price,
+                             detail, flagged_at)
+                         VALUES (?1, ?2, ?3, 'price', ?4, ?5, ?6, ?7)",
+                    )?
+                    .execute(params![doc, line, item, text(old), new_price.map(text), detail, ts(now)])?;
+                }
+            }
+            history(
+                conn,
+                doc,
+                "system",
+                "flagged",
+                json!({"line": line, "item": item, "reason": "price", "old": old, "new": new_price}),
+                now,
+            )?;
+            let reference = if kind == "quotation" {
+                format!("{number}/{revision}")
+            } else {
+                number
+            };
+            told.entry(owner).or_default().insert(reference);
+        }
+    }
+    tell_owners(conn, told, "price", now)
+}
+
+/// Flags every open document line of `item` for a change of what the product is (`reason`
+/// `bom_revision`), its price unchanged, and tells the owners.
+pub(super) fn flag_item_changed(
+    conn: &Connection,
+    item: &str,
+    reason: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT d.id, d.kind, d.number, d.revision, d.owner, l.line, COALESCE(l.list_price, l.unit_price)
+         FROM crm_sales_lines l JOIN crm_sales_docs d ON d.id = l.doc
+         WHERE l.item = ?1 AND {OPEN} ORDER BY d.id, l.line"
+    ))?;
+    let lines = stmt.query_map(params![item], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, u32>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, u32>(5)?,
+            r.get::<_, String>(6)?,
+        ))
+    })?;
+    let lines: Vec<_> = lines.collect::<Result<_, _>>()?;
+    let mut told: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (doc, kind, number, revision, owner, line, price) in lines {
+        // A second change of the same kind before anyone looked updates the flag.
+        let updated = conn
+            .prepare_cached(
+                "UPDATE crm_sales_flags SET detail = ?4, flagged_at = ?5
+                 WHERE doc = ?1 AND line = ?2 AND reason = ?3 AND resolved_at IS NULL",
+            )?
+            .execute(params![doc, line, reason, detail, ts(now)])?;
+        if updated == 0 {
+            conn.prepare_cached(
+                "INSERT INTO crm_sales_flags (doc, line, item, reason, old_price, new_price, detail, flagged_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+            )?
+            .execute(params![doc, line, item, reason, price, detail, ts(now)])?;
+        }
+        history(
+            conn,
+            doc,
+            "system",
+            "flagged",
+            json!({"line": line, "item": item, "reason": reason, "detail": detail}),
+            now,
+        )?;
+        let reference = if kind == "quotation" {
+            format!("{number}/{revision}")
+        } else {
+            number
+        };
+        told.entry(owner).or_default().insert(reference);
+    }
+    tell_owners(conn, told, reason, now)
+}
+
+/// One task per owner, due today, naming the documents to look at.
+fn tell_owners(
+    conn: &Connection,
+    told: BTreeMap<String, BTreeSet<String>>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for (owner, docs) in told {
+        let shown: Vec<&str> = docs.iter().take(10).map(String::as_str).collect();
+        let more = docs.len().saturating_sub(shown.len());
+        let what = if reason == "price" {
+            "Prices changed: re-price"
+        } else {
+            "Product changed: review"
+        };
+        let subject = if more > 0 {
+            format!("{what} {} and {more} more", shown.join(", "))
+        } else {
+            format!("{what} {}", shown.join(", "))
+        };
+        conn.prepare_cached(
+            "INSERT INTO crm_activities (kind, subject, body, customer, contact, at, due, done_at,
+                 owner, created_by, created_at)
+             VALUES ('task', ?1, ?2, NULL, NULL, ?3, ?4, NULL, ?5, 'system', ?3)",
+        )?
+        .execute(params![
+            subject,
+            format!(
+                "ERP changed what {} document(s) of yours use; each is flagged with the old and new price at /api/v1/crm/flags. Re-pricing is your decision.",
+                docs.len()
+            ),
+            ts(now),
+            day(now.date_naive()),
+            owner
+        ])?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn order_lines_from_quotation(
+    q: &SalesDoc,
+    input: &OrderInput,
+) -> Result<Vec<(u32, SalesLine)>, SalesRefusal> {
+    let picks: Vec<(u32, Option<Decimal>, Option<NaiveDate>)> = match &input.quoted_lines {
+        Some(picks) => picks
+            .iter()
+            .map(|p| (p.line, p.qty, p.requested_date))
+            .collect(),
+        None => q.lines.iter().map(|l| (l.line, None, None)).collect(),
+    };
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (line, qty, requested) in picks {
+        if !seen.insert(line) {
+            problems.push(format!("quoted_lines: line {line} twice"));
+            continue;
+        }
+        let Some(ql) = q.lines.iter().find(|l| l.line == line) else {
+            problems.push(format!(
+                "quoted_lines: quotation {} has no line {line}",
+                q.reference()
+            ));
+            continue;
+        };
+        let left = ql.qty - ql.ordered_qty;
+        let qty = qty.unwrap_or(left);
+        if qty <= Decimal::ZERO {
+            if input.quoted_lines.is_some() {
+                problems.push(format!(
+                    "line {line}: nothing left to order ({} quoted, {} ordered)",
+                    ql.qty.normalize(),
+                    ql.ordered_qty.normalize()
+                ));
+            }
+            continue;
+        }
+        if qty > left {
+            problems.push(format!(
+                "line {line}: {} ordered, but {} of the {} quoted were ordered already; at most {} left",
+                qty.normalize(),
+                ql.ordered_qty.normalize(),
+                ql.qty.normalize(),
+                left.normalize()
+            ));
+            continue;
+        }
+        let Some(net) = line_net(qty, ql.unit_price, ql.discount_pct) else {
+            problems.push(format!("line {line}: the amount is too large"));
+            continue;
+        };
+        let n = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
+        out.push((
+            line,
+            SalesLine {
+                line: n,
+                qty,
+                net,
+                requested_date: requested.or(ql.requested_date),
+                ordered_qty: Decimal::ZERO,
+                quotation_line: Some(line),
+                ..ql.clone()
+            },
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(SalesRefusal::Conflict(problems.join("; ")));
+    }
+    if out.is_empty() {
+        return Err(SalesRefusal::Conflict(format!(
+            "everything quotation {} offered has been ordered",
+            q.reference()
+        )));
+    }
+    Ok(out)
+}
+
+/// Gives a cancelled order's quantities back to its quotation's lines.
+fn give_back(conn: &Connection, order: &SalesDoc, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let Some(q) = order.quotation else {
+        return Ok(());
+    };
+    let quotation = must_read(conn, "quotation", q, now.date_naive())?;
+    for l in &order.lines {
+        let Some(ql) = l
+            .quotation_line
+            .and_then(|n| quotation.lines.iter().find(|x| x.line == n))
+        else {
+            continue;
+        };
+        let left = (ql.ordered_qty - l.qty).max(Decimal::ZERO);
+        conn.prepare_cached(
+            "UPDATE crm_sales_lines SET ordered_qty = ?3 WHERE doc = ?1 AND line = ?2",
+        )?
+        .execute(params![q, ql.line, text(left)])?;
+    }
+    let any: bool = conn
+        .prepare_cached(
+            "SELECT 1 FROM crm_sales_docs WHERE kind = 'order' AND quotation = ?1 AND status <> 'cancelled' AND id <> ?2",
+        )?
+        .exists(params![q, order.id])?;
+    if !any && quotation.status == QuoteStatus::Accepted.as_str() {
+        set_status(conn, q, QuoteStatus::Sent.as_str(), now)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl SalesStore for SqlStore {
+    async fn sales_docs(
+        &self,
+        kind: &'static str,
+        query: SalesQuery,
+        scope: SalesScope,
+        today: NaiveDate,
+    ) -> Result<Vec<SalesDocSummary>, StoreError> {
+        self.read(move |conn| {
+            let mut params: Params = vec![Value::from(kind.to_owned())];
+            let mut sql = String::from(
+                "SELECT d.id, d.kind, d.number, d.revision, d.customer, COALESCE(c.name_zh, ''),
+                     COALESCE(c.name_en, ''), d.owner, d.status, d.doc_date, d.valid_until,
+                     d.currency, d.gross,
+                     (SELECT COUNT(*) FROM crm_sales_lines l WHERE l.doc = d.id),
+                     (SELECT COUNT(*) FROM crm_sales_flags f WHERE f.doc = d.id AND f.resolved_at IS NULL)
+                 FROM crm_sales_docs d LEFT JOIN crm_customers c ON c.code = d.customer
+                 WHERE d.kind = ?1",
+            );
+            if let Some(customer) = query.customer {
+                let p = bind(&mut params, customer);
+                sql.push_str(&format!(" AND d.customer = {p}"));
+            }
+            if let Some(status) = query.status {
+                let p = bind(&mut params, status);
+                sql.push_str(&format!(" AND d.status = {p}"));
+            }
+            if let Some(owner) = query.owner {
+                let p = bind(&mut params, owner);
+                sql.push_str(&format!(" AND d.owner = {p}"));
+            }
+            if let Some(search) = query.search.as_deref().filter(|s| !s.trim().is_empty()) {
+                let p = bind(&mut params, like(search));
+                sql.push_str(&format!(" AND d.search LIKE {p} ESCAPE '!'"));
+            }
+            if query.flagged {
+                sql.push_str(
+                    " AND EXISTS (SELECT 1 FROM crm_sales_flags f WHERE f.doc = d.id AND f.resolved_at IS NULL)",
+                );
+            }
+            if let Some(before) = query.before {
+                let p = bind(&mut params, before);
+                sql.push_str(&format!(" AND d.id < {p}"));
+            }
+            sql.push_str(&scoped(&scope, "d.owner", &mut params));
+            let p = bind(
+                &mut params,
+                i64::try_from(query.limit.clamp(1, MAX_LIST)).unwrap_or(50),
+            );
+            sql.push_str(&format!(" ORDER BY d.id DESC LIMIT {p}"));
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(params), |r| {
+                Ok((|| -> Result<SalesDocSummary, StoreError> {
+                    let kind: String = r.get(1)?;
+                    let status: String = r.get(8)?;
+                    let valid_until = opt_date(r.get(10)?)?;
+                    Ok(SalesDocSummary {
+                        id: r.get(0)?,
+                        expired: expired(&kind, &status, valid_until, today),
+                        kind,
+                        number: r.get(2)?,
+                        revision: r.get(3)?,
+                        customer: r.get(4)?,
+                        customer_name: customer_name(r.get(5)?, r.get(6)?),
+                        owner: r.get(7)?,
+                        status,
+                        date: date(&r.get::<_, String>(9)?)?,
+                        valid_until,
+                        currency: r.get(11)?,
+                        gross: decimal(&r.get::<_, String>(12)?)?,
+                        lines: u32::try_from(r.get::<_, i64>(13)?).unwrap_or(0),
+                        flags: u32::try_from(r.get::<_, i64>(14)?).unwrap_or(0),
+                    })
+                })())
+            })?;
+            rows.map(|r| r?).collect()
+        })
+        .await
+    }
+
+    async fn sales_doc(
+        &self,
+        kind: &'static str,
+        id: i64,
+        scope: SalesScope,
+        today: NaiveDate,
+    ) -> Result<Option<SalesDoc>, StoreError> {
+        self.read(move |conn| read_doc(conn, kind, id, &scope, today))
+            .await
+    }
+
+    async fn put_quotation(
+        &self,
+        id: Option<i64>,
+        input: QuotationInput,
+        owner: String,
+        by: String,
+        scope: SalesScope,
+        now: DateTime<Utc>,
+    ) -> SalesResult<SalesDoc> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let today = now.date_naive();
+            let current = match id {
+                None => None,
+                Some(id) => match read_doc(&tx, "quotation", id, &scope, today)? {
+                    None => return Ok(Err(not_found(format!("no quotation {id}")))),
+                    Some(q) if q.status != QuoteStatus::Draft.as_str() => {
+                        return Ok(Err(SalesRefusal::Conflict(format!(
+                            "quotation {} is {}: a sent revision never changes; revise it (POST /api/v1/quotations/{id}/revise) for a new one",
+                            q.reference(),
+                            q.status
+                        ))));
+                    }
+                    Some(q) => Some(q),
+                },
+            };
+            let Some(customer) = customer_terms(&tx, &input.customer, &scope)? else {
+                return Ok(Err(not_found(format!("no customer {:?}", input.customer))));
+            };
+            if let Err(r) = contact_ok(&tx, input.contact, &customer.code)? {
+                return Ok(Err(r));
+            }
+            let date = input.date.unwrap_or(today);
+            let until = match valid_until(date, input.valid_days) {
+                Ok(u) => u,
+                Err(e) => return Ok(Err(SalesRefusal::Invalid(vec![e]))),
+            };
+            let tax_pct = match tax_of(&tx, input.tax_code.as_deref(), date)? {
+                Ok(t) => t,
+                Err(r) => return Ok(Err(r)),
+            };
+            let currency = input.currency.clone().unwrap_or(customer.currency.clone());
+            let lines = match price_lines(&tx, &input.lines, &currency, &customer, date)? {
+                Ok(lines) => lines,
+                Err(problems) => return Ok(Err(SalesRefusal::Invalid(problems))),
+            };
+            let Some(totals) = doc_totals(&lines, tax_pct) else {
+                return Ok(Err(SalesRefusal::Invalid(vec!["the totals are too large".into()])));
+            };
+            let header = |number: String, revision: u32| Header {
+                kind: "quotation",
+                number,
+                revision,
+                replaces: current.as_ref().and_then(|q| q.replaces),
+                customer: &customer,
+                contact: input.contact,
+                owner: &owner,
+                currency: &currency,
+                status: QuoteStatus::Draft.as_str(),
+                date,
+                valid_until: Some(until),
+                quotation: None,
+                customer_po: "",
+                tax_code: input.tax_code.as_deref(),
+                tax_pct,
+                totals,
+                note: &input.note,
+            };
+            let id = match &current {
+                None => {
+                    let number = next_number(&tx, "quotation")?;
+                    let id = insert_doc(&tx, &header(number, 1), &by, now)?;
+                    history(&tx, id, &by, "created", json!({"lines": lines.len(), "gross": totals.gross}), now)?;
+                    id
+                }
+                Some(q) => {
+                    update_doc(&tx, q.id, &header(q.number.clone(), q.revision), now)?;
+                    history(&tx, q.id, &by, "changed", json!({"lines": lines.len(), "gross": totals.gross}), now)?;
+                    // A draft re-entered is priced afresh: what flagged it no longer holds.
+                    resolve_flags(&tx, q.id, &by, now)?;
+                    q.id
+                }
+            };
+            write_lines(&tx, id, &lines)?;
+            let doc = must_read(&tx, "quotation", id, today)?;
+            tx.commit()?;
+            Ok(Ok(doc))
+        })
+        .await
+    }
+
+    async fn quotation_action(
+        &self,
+        id: i64,
+        action: QuoteAction,
+        by: String,
+        scope: SalesScope,
+        now: DateTime<Utc>,
+    ) -> SalesResult<SalesDoc> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let today = now.date_naive();
+            let Some(q) = read_doc(&tx, "quotation", id, &scope, today)? else {
+                return Ok(Err(not_found(format!("no quotation {id}"))));
+            };
+            let status = QuoteStatus::parse(&q.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("quotation status {:?}", q.status)))?;
+            let conflict = |what: String| Ok(Err(SalesRefusal::Conflict(what)));
+            if status == QuoteStatus::Superseded {
+                return conflict(format!(
+                    "quotation {} was replaced by a newer revision (id {}); act on that one",
+                    q.reference(),
+                    q.replaced_by.unwrap_or_default()
+                ));
+            }
+            let result = match action {
+                QuoteAction::Send => {
+                    if status != QuoteStatus::Draft {
+                        return conflict(format!("quotation {} is {}, not a draft", q.reference(), q.status));
+                    }
+                    if q.expired {
+                        return conflict(format!(
+                            "quotation {} expired on {}; re-price it before sending",
+                            q.reference(),
+                            q.valid_until.map(day).unwrap_or_default()
+                        ));
+                    }
+                    tx.prepare_cached(
+                        "UPDATE crm_sales_docs SET status = 'sent', sent_at = ?2, updated_at = ?2 WHERE id = ?1",
+                    )?
+                    .execute(params![id, ts(now)])?;
+                    history(&tx, id, &by, "sent", json!({}), now)?;
+                    id
+                }
+                QuoteAction::Reject { reason } => {
+                    if status != QuoteStatus::Sent {
+                        return conflict(format!("quotation {} is {}; only a sent one is rejected", q.reference(), q.status));
+                    }
+                    set_status(&tx, id, QuoteStatus::Rejected.as_str(), now)?;
+                    history(&tx, id, &by, "rejected", json!({"reason": reason}), now)?;
+                    id
+                }
+                QuoteAction::Revise => {
+                    if status == QuoteStatus::Draft {
+                        return conflict(format!("quotation {} is a draft: change it in place", q.reference()));
+                    }
+                    if status == QuoteStatus::Accepted {
+                        return conflict(format!(
+                            "orders were made from quotation {}; make a new quotation for new terms",
+                            q.reference()
+                        ));
+                    }
+                    match new_revision(&tx, &q, &q.lines, false, &by, now)? {
+                        Ok(new) => new,
+                        Err(r) => return Ok(Err(r)),
+                    }
+                }
+                QuoteAction::Reprice => {
+                    if status == QuoteStatus::Accepted {
+                        return conflict(format!(
+                            "orders were made from quotation {}; its price is the one on the document",
+                            q.reference()
+                        ));
+                    }
+                    let customer = terms_of_doc(&tx, &q)?;
+                    let (lines, changes) = match repriced(&tx, &q, &customer, today)? {
+                        Ok(r) => r,
+                        Err(problems) => return Ok(Err(SalesRefusal::Invalid(problems))),
+                    };
+                    if status == QuoteStatus::Draft && !q.expired {
+                        let Some(totals) = doc_totals(&lines, q.tax_pct) else {
+                            return Ok(Err(SalesRefusal::Invalid(vec!["the totals are too large".into()])));
+                        };
+                        write_lines(&tx, id, &lines)?;
+                        tx.prepare_cached(
+                            "UPDATE crm_sales_docs SET net = ?2, tax = ?3, gross = ?4, updated_at = ?5 WHERE id = ?1",
+                        )?
+                        .execute(params![id, text(totals.net), text(totals.tax), text(totals.gross), ts(now)])?;
+                        resolve_flags(&tx, id, &by, now)?;
+                        history(&tx, id, &by, "repriced", json!({"lines": changes}), now)?;
+                        id
+                    } else {
+                        let new = match new_revision(&tx, &q, &lines, true, &by, now)? {
+                            Ok(new) => new,
+                            Err(r) => return Ok(Err(r)),
+                        };
+                        history(&tx, new, &by, "repriced", json!({"lines": changes, "from": q.id}), now)?;
+                        new
+                    }
+                }
+            };
+            let doc = must_read(&tx, "quotation", result, today)?;
+            tx.commit()?;
+            Ok(Ok(doc))
+        })
+        .await
+    }
+
+    async fn put_order(
+        &self,
+        id: Option<i64>,
+        input: OrderInput,
+        owner: String,
+        by: String,
+        scope: SalesScope,
+        now: DateTime<Utc>,
+    ) -> SalesResult<SalesDoc> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let today = now.date_naive();
+            if let Some(id) = id {
+                if input.quotation.is_some() {
+                    return Ok(Err(SalesRefusal::Invalid(vec![
+                        "quotation: an order's quotation is named when the order is made".into(),
+                    ])));
+                }
+                let Some(o) = read_doc(&tx, "order", id, &scope, today)? else {
+                    return Ok(Err(not_found(format!("no sales order {id}"))));
+                };
+                if o.status != OrderStatus::Draft.as_str() {
+                    return Ok(Err(SalesRefusal::Conflict(format!(
+                        "sales order {} is {}; only a draft changes",
+                        o.number, o.status
+                    ))));
+                }
+                if o.quotation.is_some() && !input.lines.is_empty() {
+                    return Ok(Err(SalesRefusal::Conflict(format!(
+                        "sales order {} was made from quotation {}: its lines are the quotation's; change customer_po and note, or cancel it and order again",
+                        o.number,
+                        o.quotation_number.clone().unwrap_or_default()
+                    ))));
+                }
+                if o.quotation.is_some() {
+                    tx.prepare_cached(
+                        "UPDATE crm_sales_docs SET customer_po = ?2, note = ?3, updated_at = ?4 WHERE id = ?1",
+                    )?
+                    .execute(params![id, input.customer_po, input.note, ts(now)])?;
+                    history(&tx, id, &by, "changed", json!({"customer_po": input.customer_po}), now)?;
+                    let doc = must_read(&tx, "order", id, today)?;
+                    tx.commit()?;
+                    return Ok(Ok(doc));
+                }
+            }
+            let date = input.date.unwrap_or(today);
+            // From a quotation: its customer, currency, tax and prices.
+            let quotation = match input.quotation {
+                None => None,
+                Some(qid) => match read_doc(&tx, "quotation", qid, &scope, today)? {
+                    None => return Ok(Err(not_found(format!("no quotation {qid}")))),
+                    Some(q) => Some(q),
+                },
+            };
+            if let Some(q) = &quotation {
+                match QuoteStatus::parse(&q.status) {
+                    Some(QuoteStatus::Sent | QuoteStatus::Accepted) => {}
+                    _ => {
+                        return Ok(Err(SalesRefusal::Conflict(format!(
+                            "quotation {} is {}; an order is made from a sent quotation",
+                            q.reference(),
+                            q.status
+                        ))));
+                    }
+                }
+                if q.valid_until.is_some_and(|u| crate::crm::sales::expired(u, today)) {
+                    return Ok(Err(SalesRefusal::Conflict(format!(
+                        "quotation {} expired on {}; re-price it (POST /api/v1/quotations/{}/reprice makes a revision dated today) before ordering",
+                        q.reference(),
+                        q.valid_until.map(day).unwrap_or_default(),
+                        q.id
+                    ))));
+                }
+                if input.customer.as_ref().is_some_and(|c| *c != q.customer)
+                    || input.currency.as_ref().is_some_and(|c| *c != q.currency)
+                    || !input.lines.is_empty()
+                {
+                    return Ok(Err(SalesRefusal::Invalid(vec![
+                        "an order from a quotation takes its customer, currency and lines from it; name quoted_lines for a part".into(),
+                    ])));
+                }
+            }
+            let code = match (&quotation, &input.customer) {
+                (Some(q), _) => q.customer.clone(),
+                (None, Some(c)) => c.clone(),
+                (None, None) => {
+                    return Ok(Err(SalesRefusal::Invalid(vec![
+                        "customer: missing; expected a customer code, or a quotation".into(),
+                    ])));
+                }
+            };
+            let Some(customer) = customer_terms(&tx, &code, &scope)? else {
+                return Ok(Err(not_found(format!("no customer {code:?}"))));
+            };
+            let tax_code = match &quotation {
+                Some(q) => q.tax_code.clone(),
+                None => input.tax_code.clone(),
+            };
+            let tax_pct = match tax_of(&tx, tax_code.as_deref(), date)? {
+                Ok(t) => t,
+                Err(r) => return Ok(Err(r)),
+            };
+            let (currency, lines, taken) = match &quotation {
+                Some(q) => match order_lines_from_quotation(q, &input) {
+                    Ok(picked) => {
+                        let taken: Vec<(u32, Decimal)> =
+                            picked.iter().map(|(ql, l)| (*ql, l.qty)).collect();
+                        (q.currency.clone(), picked.into_iter().map(|(_, l)| l).collect(), taken)
+                    }
+                    Err(r) => return Ok(Err(r)),
+                },
+                None => {
+                    if input.lines.is_empty() {
+                        return Ok(Err(SalesRefusal::Invalid(vec![
+                            "lines: none; expected at least one line".into(),
+                        ])));
+                    }
+                    let currency = input.currency.clone().unwrap_or(customer.currency.clone());
+                    match price_lines(&tx, &input.lines, &currency, &customer, date)? {
+                        Ok(lines) => (currency, lines, Vec::new()),
+                        Err(problems) => return Ok(Err(SalesRefusal::Invalid(problems))),
+                    }
+                }
+            };
+            let Some(totals) = doc_totals(&lines, tax_pct) else {
+                return Ok(Err(SalesRefusal::Invalid(vec!["the totals are too large".into()])));
+            };
+            let header = |number: String| Header {
+                kind: "order",
+                number,
+                revision: 1,
+                replaces: None,
+                customer: &customer,
+                contact: quotation.as_ref().and_then(|q| q.contact),
+                owner: &owner,
+                currency: &currency,
+                status: OrderStatus::Draft.as_str(),
+                date,
+                valid_until: None,
+                quotation: quotation.as_ref().map(|q| q.id),
+                customer_po: &input.customer_po,
+                tax_code: tax_code.as_deref(),
+                tax_pct,
+                totals,
+                note: &input.note,
+            };
+            let id = match id {
+                Some(id) => {
+                    let number: String = tx
+                        .prepare_cached("SELECT number FROM crm_sales_docs WHERE id = ?1")?
+                        .query_row(params![id], |r| r.get(0))?;
+                    update_doc(&tx, id, &header(number), now)?;
+                    resolve_flags(&tx, id, &by, now)?;
+                    history(&tx, id, &by, "changed", json!({"lines": lines.len(), "gross": totals.gross}), now)?;
+                    id
+                }
+                None => {
+                    let number = next_number(&tx, "order")?;
+                    let id = insert_doc(&tx, &header(number.clone()), &by, now)?;
+                    history(
+                        &tx,
+                        id,
+                        &by,
+                        "created",
+                        json!({"lines": lines.len(), "gross": totals.gross, "quotation": quotation.as_ref().map(SalesDoc::reference)}),
+                        now,
+                    )?;
+                    if let Some(q) = &quotation {
+                        for (line, qty) in &taken {
+                            tx.prepare_cached(
+                                "UPDATE crm_sales_lines SET ordered_qty = ?3 WHERE doc = ?1 AND line = ?2",
+                            )?
+                            .execute(params![
+                                q.id,
+                                line,
+                                text(
+                                    q.lines
+                                        .iter()
+                                        .find(|l| l.line == *line)
+                                        .map_or(Decimal::ZERO, |l| l.ordered_qty)
+                                        + *qty
+                                )
+                            ])?;
+                        }
+                        set_status(&tx, q.id, QuoteStatus::Accepted.as_str(), now)?;
+                        history(
+                            &tx,
+                            q.id,
+                            &by,
+                            "ordered",
+                            json!({"order": number, "lines": taken.iter().map(|(l, q)| json!({"line": l, "qty": q})).collect::<Vec<_>>()}),
+                            now,
+                        )?;
+                    }
+                    id
+                }
+            };
+            write_lines(&tx, id, &lines)?;
+            let doc = must_read(&tx, "order", id, today)?;
+            tx.commit()?;
+            Ok(Ok(doc))
+        })
+        .await
+    }
+
+    async fn order_action(
+        &self,
+        id: i64,
+        action: OrderAction,
+        by: String,
+        scope: SalesScope,
+        now: DateTime<Utc>,
+    ) -> SalesResult<SalesDoc> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let today = now.date_naive();
+            let Some(o) = read_doc(&tx, "order", id, &scope, today)? else {
+                return Ok(Err(not_found(format!("no sales order {id}"))));
+            };
+            let status = OrderStatus::parse(&o.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("order status {:?}", o.status)))?;
+            match action {
+                OrderAction::Confirm => {
+                    if status != OrderStatus::Draft {
+                        return Ok(Err(SalesRefusal::Conflict(format!(
+                            "sales order {} is {}, not a draft",
+                            o.number, o.status
+                        ))));
+                    }
+                    let customer = terms_of_doc(&tx, &o)?;
+                    if customer.credit_limit.is_some() {
+                        let open = match open_orders_total(&tx, &o.customer, &customer.currency, today)? {
+                            Ok(t) => t,
+                            Err(why) => return Ok(Err(SalesRefusal::Conflict(format!("cannot check the credit limit: {why}")))),
+                        };
+                        let Some(this) = converted(&tx, o.totals.gross, &o.currency, &customer.currency, today)? else {
+                            return Ok(Err(SalesRefusal::Conflict(format!(
+                                "cannot check the credit limit: no exchange rate from {} to {} on or before {today}",
+                                o.currency, customer.currency
+                            ))));
+                        };
+                        if let Err(refusal) = credit_check(customer.credit_limit, open, this) {
+                            history(&tx, id, &by, "credit_refused", json!(refusal), now)?;
+                            tx.commit()?;
+                            return Ok(Err(SalesRefusal::Credit(refusal)));
+                        }
+                    }
+                    let promises = match promise_lines(&tx, &o, today)? {
+                        Ok(p) => p,
+                        Err(why) => {
+                            return Ok(Err(SalesRefusal::Conflict(format!(
+                                "no promise date can be given: {why}"
+                            ))));
+                        }
+                    };
+                    let mut dates = Vec::new();
+                    for (l, p) in o.lines.iter().zip(&promises) {
+                        tx.prepare_cached(
+                            "UPDATE crm_sales_lines SET confirmed_date = ?3, promise_limit = ?4, promise = ?5
+                             WHERE doc = ?1 AND line = ?2",
+                        )?
+                        .execute(params![id, l.line, day(p.promised), json(&p.limit)?, p.message])?;
+                        dates.push(json!({"line": l.line, "promised": p.promised, "limit": p.limit.code()}));
+                    }
+                    let token = crate::auth::new_token();
+                    tx.prepare_cached(
+                        "UPDATE crm_sales_docs SET status = 'confirmed', confirmed_at = ?2, confirmed_by = ?3,
+                             token = ?4, updated_at = ?2 WHERE id = ?1",
+                    )?
+                    .execute(params![id, ts(now), by, token])?;
+                    // Its prices are fixed now: what flagged it no longer concerns it.
+                    resolve_flags(&tx, id, &by, now)?;
+                    history(&tx, id, &by, "confirmed", json!({"lines": dates}), now)?;
+                }
+                OrderAction::Reprice => {
+                    if status != OrderStatus::Draft {
+                        return Ok(Err(SalesRefusal::Conflict(format!(
+                            "sales order {} is {}: a confirmed order keeps its price",
+                            o.number, o.status
+                        ))));
+                    }
+                    let customer = terms_of_doc(&tx, &o)?;
+                    let (lines, changes) = match repriced(&tx, &o, &customer, today)? {
+                        Ok(r) => r,
+                        Err(problems) => return Ok(Err(SalesRefusal::Invalid(problems))),
+                    };
+                    let Some(totals) = doc_totals(&lines, o.tax_pct) else {
+                        return Ok(Err(SalesRefusal::Invalid(vec!["the totals are too large".into()])));
+                    };
+                    write_lines(&tx, id, &lines)?;
+                    tx.prepare_cached(
+                        "UPDATE crm_sales_docs SET net = ?2, tax = ?3, gross = ?4, updated_at = ?5 WHERE id = ?1",
+                    )?
+                    .execute(params![id, text(totals.net), text(totals.tax), text(totals.gross), ts(now)])?;
+                    resolve_flags(&tx, id, &by, now)?;
+                    history(&tx, id, &by, "repriced", json!({"lines": changes}), now)?;
+                }
+                OrderAction::Cancel { reason } => {
+                    if !matches!(status, OrderStatus::Draft | OrderStatus::Confirmed) {
+                        return Ok(Err(SalesRefusal::Conflict(format!(
+                            "sales order {} is {}",
+                            o.number, o.status
+                        ))));
+                    }
+                    set_status(&tx, id, OrderStatus::Cancelled.as_str(), now)?;
+                    resolve_flags(&tx, id, &by, now)?;
+                    give_back(&tx, &o, now)?;
+                    history(&tx, id, &by, "cancelled", json!({"reason": reason}), now)?;
+                }
+            }
+            let doc = must_read(&tx, "order", id, today)?;
+            tx.commit()?;
+            Ok(Ok(doc))
+        })
+        .await
+    }
+
+    async fn sales_flags(&self, all: bool, scope: SalesScope) -> Result<Vec<Flag>, StoreError> {
+        self.read(move |conn| {
+            let mut params: Params = Vec::new();
+            let mut sql = format!(
+                "SELECT {FLAG_COLUMNS} FROM crm_sales_flags f JOIN crm_sales_docs d ON d.id = f.doc WHERE 1 = 1"
+            );
+            if !all {
+                sql.push_str(" AND f.resolved_at IS NULL");
+            }
+            sql.push_str(&scoped(&scope, "d.owner", &mut params));
+            sql.push_str(&format!(" ORDER BY f.id DESC LIMIT {MAX_LIST}"));
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(params), |r| Ok(flag_row(r)))?;
+            rows.map(|r| r?).collect()
+        })
+        .await
+    }
+
+    async fn order_by_token(&self, token: String) -> Result<Option<SalesDoc>, StoreError> {
+        self.read(move |conn| {
+            let id: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT id FROM crm_sales_docs WHERE token = ?1 AND kind = 'order'
+                     AND status IN ('confirmed', 'completed')",
+                )?
+                .query_row(params![token], |r| r.get(0))
+                .optional()?;
+            match id {
+                None => Ok(None),
+                Some(id) => read_doc(conn, "order", id, &SalesScope::All, Utc::now().date_naive()),
+            }
+        })
+        .await
+    }
+
+    async fn order_token(&self, id: i64, scope: SalesScope) -> Result<Option<String>, StoreError> {
+        self.read(move |conn| {
+            let mut params: Params = vec![Value::from(id)];
+            let filter = scoped(&scope, "owner", &mut params);
+            let sql = format!(
+                "SELECT token FROM crm_sales_docs WHERE id = ?1 AND kind = 'order'
+                 AND status IN ('confirmed', 'completed'){filter}"
+            );
+            let token: Option<Option<String>> = conn
+                .prepare_cached(&sql)?
+                .query_row(params_from_iter(params), |r| r.get(0))
+                .optional()?;
+            Ok(token.flatten())
+        })
+        .await
+    }
+}

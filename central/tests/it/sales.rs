@@ -1,0 +1,749 @@
+//! Issue 16, quotations and sales orders: priced from the price lists, sent, revised, ordered
+//! whole or in part; ERP's price and BOM changes flag the open ones and re-pricing is an
+//! explicit action; confirmation checks the credit limit and promises dates from stock and
+//! lead times; confirmed orders are MRP's demand; the customer's status link.
+
+use crate::crm::{Team, get, post, put_as, team};
+use crate::people::Session;
+use crate::work_orders::import;
+use crate::*;
+
+/// Items, their list prices (from 2020), the 13 % VAT, warehouse stock of FRAME.
+async fn catalogue(h: &Harness) {
+    import(
+        h,
+        "items",
+        "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock\n\
+         FRAME,Steel frame,make,ea,3,lfl,,\nBOLT,M8 bolt,buy,ea,5,lfl,,\nTUBE,Tube,buy,m,2,lfl,,\n",
+    )
+    .await;
+    for (item, price) in [("FRAME", "100"), ("BOLT", "0.5")] {
+        let reply = h
+            .post(
+                "/api/v1/prices",
+                ADMIN,
+                json!({"item": item, "currency": "CNY", "price": price, "valid_from": "2020-01-01"}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    }
+    let reply = h
+        .call(
+            Method::PUT,
+            "/api/v1/tax-rates",
+            Some(ADMIN),
+            Some(json!({"tax_rates": [{"code": "VAT", "name": "增值税 13%", "rate_pct": "13", "valid_from": "2019-04-01"}]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+}
+
+async fn customer(h: &Harness, s: &Session, body: Value) -> String {
+    let reply = post(h, s, "/api/v1/customers", body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    reply.json["code"].as_str().unwrap().to_owned()
+}
+
+#[track_caller]
+fn id_of(reply: &Reply, status: StatusCode) -> i64 {
+    assert_eq!(reply.status, status, "{}", reply.json);
+    reply.json["id"].as_i64().unwrap()
+}
+
+fn d(v: &Value) -> rust_decimal::Decimal {
+    match v {
+        Value::String(s) => s.parse().unwrap(),
+        other => other.to_string().parse().unwrap(),
+    }
+}
+
+#[track_caller]
+fn money(v: &Value, want: &str) {
+    assert_eq!(d(v), want.parse().unwrap(), "{v} != {want}");
+}
+
+/// The bytes of a GET as `s`.
+async fn bytes(h: &Harness, s: &Session, uri: &str) -> (StatusCode, String, Vec<u8>) {
+    let mut req = Request::builder()
+        .method(Method::GET)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
+    for (k, v) in crate::people::session_headers(s) {
+        req.headers_mut().insert(k, v);
+    }
+    let response = h.app().oneshot(req).await.unwrap();
+    let status = response.status();
+    let kind = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, kind, body.to_vec())
+}
+
+#[tokio::test]
+async fn issue_16_a_quotation_is_priced_sent_revised_and_ordered_in_parts() {
+    let h = Harness::new().await;
+    catalogue(&h).await;
+    let Team {
+        chen,
+        li,
+        zhao,
+        wang,
+    } = team(&h).await;
+    let oem = customer(
+        &h,
+        &li,
+        json!({"name_zh": "深圳华强电子", "name_en": "Huaqiang Electronics", "customer_group": "OEM",
+               "payment_terms": "30 days net", "addresses": [{"kind": "billing", "street": "1 Huaqiang Rd", "city": "Shenzhen"}]}),
+    )
+    .await;
+    let reply = post(
+        &h,
+        &chen,
+        "/api/v1/prices",
+        json!({"item": "FRAME", "currency": "CNY", "group": "OEM", "price": "85", "valid_from": "2020-01-01"}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+
+    // FRAME from the group's price; BOLT at a price agreed on, 10 % off.
+    let reply = post(
+        &h,
+        &li,
+        "/api/v1/quotations",
+        json!({"customer": oem, "tax_code": "VAT", "note": "Delivery ex works.",
+               "lines": [{"item": "FRAME", "qty": "10"},
+                         {"item": "BOLT", "qty": "100", "unit_price": "0.5", "discount_pct": "10"}]}),
+    )
+    .await;
+    let q = id_of(&reply, StatusCode::CREATED);
+    let doc = &reply.json;
+    assert_eq!(doc["number"], "Q000001");
+    assert_eq!(doc["revision"], 1);
+    assert_eq!(doc["status"], "draft");
+    assert_eq!(doc["owner"], "li.sales");
+    assert_eq!(doc["currency"], "CNY");
+    assert_eq!(doc["lines"][0]["price_source"], "group");
+    money(&doc["lines"][0]["unit_price"], "85");
+    money(&doc["lines"][0]["list_price"], "85");
+    assert_eq!(doc["lines"][0]["description"], "Steel frame");
+    assert_eq!(doc["lines"][1]["price_source"], "manual");
+    money(&doc["lines"][1]["net"], "45");
+    money(&doc["totals"]["net"], "895");
+    money(&doc["totals"]["tax"], "116.35");
+    money(&doc["totals"]["gross"], "1011.35");
+    let date =
+        chrono::NaiveDate::parse_from_str(doc["date"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    assert_eq!(
+        doc["valid_until"].as_str().unwrap(),
+        (date + chrono::Days::new(30)).to_string()
+    );
+    assert_eq!(doc["history"][0]["action"], "created");
+
+    // A line that cannot be priced is named, and nothing is written.
+    let reply = post(
+        &h,
+        &li,
+        "/api/v1/quotations",
+        json!({"customer": oem, "lines": [{"item": "TUBE", "qty": "3"}, {"item": "NOPE", "qty": "1"}]}),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.json
+    );
+    let message = reply.json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("lines[1]: no price for item \"TUBE\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("lines[2].item: no item \"NOPE\""),
+        "{message}"
+    );
+
+    // Who sees it: li's manager and head office; not li's colleague.
+    assert_eq!(
+        get(&h, &zhao, &format!("/api/v1/quotations/{q}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&h, &chen, &format!("/api/v1/quotations/{q}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&h, &wang, &format!("/api/v1/quotations/{q}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(
+            &h,
+            &wang,
+            &format!("/api/v1/quotations/{q}/send"),
+            json!({})
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let list = get(&h, &zhao, "/api/v1/quotations").await;
+    assert_eq!(list.json["documents"], json!([]));
+
+    // A draft changes in place; once sent it never changes.
+    let reply = put_as(
+        &h,
+        &li,
+        &format!("/api/v1/quotations/{q}"),
+        json!({"customer": oem, "tax_code": "VAT", "note": "Delivery ex works.",
+               "lines": [{"item": "FRAME", "qty": "20"},
+                         {"item": "BOLT", "qty": "100", "unit_price": "0.5", "discount_pct": "10"}]}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    money(&reply.json["totals"]["net"], "1745");
+    let reply = post(&h, &li, &format!("/api/v1/quotations/{q}/send"), json!({})).await;
+    assert_eq!(reply.json["status"], "sent", "{}", reply.json);
+    let reply = put_as(
+        &h,
+        &li,
+        &format!("/api/v1/quotations/{q}"),
+        json!({"customer": oem, "lines": [{"item": "FRAME", "qty": "1"}]}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.json);
+    assert!(
+        reply.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revise it")
+    );
+
+    // The PDF, in English, says what the document says.
+    let (status, kind, pdf) = bytes(&h, &li, &format!("/api/v1/quotations/{q}/pdf?lang=en")).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&pdf));
+    assert_eq!(kind, "application/pdf");
+    assert!(pdf.starts_with(b"%PDF-"));
+    if let Some(text) = pdftotext(&pdf) {
+        for want in ["Q000001", "FRAME", "Steel frame", "1,971.85", "Huaqiang"] {
+            assert!(
+                text.contains(want),
+                "{want:?} not in the PDF's text:\n{text}"
+            );
+        }
+    }
+    let (status, _, _) = bytes(&h, &zhao, &format!("/api/v1/quotations/{q}/pdf")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Part of it ordered: 5 of the 20 frames, at the quotation's price.
+    let reply = post(
+        &h,
+        &li,
+        "/api/v1/sales-orders",
+        json!({"quotation": q, "quoted_lines": [{"line": 1, "qty": "5"}], "customer_po": "PO-778"}),
+    )
+    .await;
+    let first = id_of(&reply, StatusCode::CREATED);
+    assert_eq!(reply.json["number"], "SO000001");
+    assert_eq!(reply.json["quotation_number"], "Q000001/1");
+    assert_eq!(reply.json["lines"].as_array().unwrap().len(), 1);
+    money(&reply.json["lines"][0]["unit_price"], "85");
+    money(&reply.json["lines"][0]["net"], "425");
+    assert_eq!(reply.json["lines"][0]["quotation_line"], 1);
+    let quote = get(&h, &li, &format!("/api/v1/quotations/{q}")).await.json;
+    assert_eq!(quote["status"], "accepted");
+    money(&quote["lines"][0]["ordered_qty"], "5");
+
+    // More than is left is refused with the figures.
+    let reply = post(
+        &h,
+        &li,
+        "/api/v1/sales-orders",
+        json!({"quotation": q, "quoted_lines": [{"line": 1, "qty": "16"}]}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.json);
+    assert!(
+        reply.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 15 left")
+    );
+
+    // The rest, whole: 15 frames and the bolts; then nothing is left.
+    let reply = post(&h, &li, "/api/v1/sales-orders", json!({"quotation": q})).await;
+    id_of(&reply, StatusCode::CREATED);
+    let lines = reply.json["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+    money(&lines[0]["qty"], "15");
+    money(&lines[1]["qty"], "100");
+    let reply = post(&h, &li, "/api/v1/sales-orders", json!({"quotation": q})).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.json);
+
+    // Cancelling the first gives its 5 back to the quotation.
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{first}/cancel"),
+        json!({"reason": "customer changed the PO"}),
+    )
+    .await;
+    assert_eq!(reply.json["status"], "cancelled", "{}", reply.json);
+    let quote = get(&h, &li, &format!("/api/v1/quotations/{q}")).await.json;
+    money(&quote["lines"][0]["ordered_qty"], "15");
+    assert!(
+        quote["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "ordered"),
+        "{quote}"
+    );
+}
+
+/// The text of a PDF by poppler's pdftotext; `None` where it is not installed (CI has it).
+fn pdftotext(pdf: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("doc.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    match std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "pdftotext: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        }
+        Err(e) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "pdftotext is missing in CI (apt-get install poppler-utils): {e}"
+            );
+            eprintln!("pdftotext not installed: the PDF's text is not checked");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn issue_16_price_and_bom_changes_flag_open_documents_and_repricing_is_explicit() {
+    let h = Harness::new().await;
+    catalogue(&h).await;
+    let Team { chen, li, zhao, .. } = team(&h).await;
+    let acme = customer(&h, &li, json!({"name_en": "Acme Bikes"})).await;
+    let other = customer(&h, &zhao, json!({"name_en": "Other Bikes"})).await;
+    let quote = |customer: &str| json!({"customer": customer, "lines": [{"item": "FRAME", "qty": "4"}, {"item": "BOLT", "qty": "10"}]});
+    let draft = id_of(
+        &post(&h, &li, "/api/v1/quotations", quote(&acme)).await,
+        StatusCode::CREATED,
+    );
+    let sent = id_of(
+        &post(&h, &li, "/api/v1/quotations", quote(&acme)).await,
+        StatusCode::CREATED,
+    );
+    assert_eq!(
+        post(
+            &h,
+            &li,
+            &format!("/api/v1/quotations/{sent}/send"),
+            json!({})
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let draft_order = id_of(
+        &post(&h, &li, "/api/v1/sales-orders", quote(&acme)).await,
+        StatusCode::CREATED,
+    );
+    let confirmed = id_of(
+        &post(&h, &li, "/api/v1/sales-orders", quote(&acme)).await,
+        StatusCode::CREATED,
+    );
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{confirmed}/confirm"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.json["status"], "confirmed", "{}", reply.json);
+    let others = id_of(
+        &post(&h, &zhao, "/api/v1/quotations", quote(&other)).await,
+        StatusCode::CREATED,
+    );
+
+    // Acme gets its own FRAME price: Acme's open documents are flagged, not Other's, not
+    // the confirmed order, not the BOLT lines.
+    let reply = post(
+        &h,
+        &chen,
+        "/api/v1/prices",
+        json!({"item": "FRAME", "currency": "CNY", "customer": acme, "price": "92.5", "valid_from": "2020-01-01"}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    let flags = get(&h, &li, "/api/v1/crm/flags").await.json;
+    let flags = flags["flags"].as_array().unwrap();
+    let mut flagged: Vec<i64> = flags
+        .iter()
+        .map(|f| f["document"].as_i64().unwrap())
+        .collect();
+    flagged.sort();
+    assert_eq!(flagged, vec![draft, sent, draft_order], "{flags:?}");
+    for f in flags {
+        assert_eq!(f["reason"], "price");
+        assert_eq!(f["line"], 1);
+        money(&f["old_price"], "100");
+        money(&f["new_price"], "92.5");
+    }
+    assert_eq!(
+        get(&h, &zhao, "/api/v1/crm/flags").await.json["flags"],
+        json!([])
+    );
+    let other_doc = get(&h, &zhao, &format!("/api/v1/quotations/{others}"))
+        .await
+        .json;
+    assert_eq!(other_doc["flags"], json!([]));
+    // li is told: a task due today naming the documents.
+    let tasks = get(&h, &li, "/api/v1/crm/tasks").await.json;
+    let subject = tasks["activities"][0]["subject"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(subject.starts_with("Prices changed: re-price"), "{subject}");
+    for number in ["Q000001/1", "Q000002/1", "SO000001"] {
+        assert!(subject.contains(number), "{number} not in {subject:?}");
+    }
+    // The document keeps its price until someone re-prices it.
+    let doc = get(&h, &li, &format!("/api/v1/quotations/{sent}"))
+        .await
+        .json;
+    money(&doc["lines"][0]["unit_price"], "100");
+    assert_eq!(doc["flags"].as_array().unwrap().len(), 1);
+
+    // A sent quotation re-priced is a new revision; the old one is superseded.
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/quotations/{sent}/reprice"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let new = &reply.json;
+    assert_eq!(new["number"], "Q000002");
+    assert_eq!(new["revision"], 2);
+    assert_eq!(new["replaces"], sent);
+    assert_eq!(new["status"], "draft");
+    money(&new["lines"][0]["unit_price"], "92.5");
+    assert_eq!(new["lines"][0]["price_source"], "customer");
+    assert_eq!(new["flags"], json!([]));
+    let repriced = new["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "repriced")
+        .unwrap();
+    money(&repriced["detail"]["lines"][0]["old"], "100");
+    money(&repriced["detail"]["lines"][0]["new"], "92.5");
+    let old = get(&h, &li, &format!("/api/v1/quotations/{sent}"))
+        .await
+        .json;
+    assert_eq!(old["status"], "superseded");
+    assert_eq!(old["flags"], json!([]));
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/quotations/{sent}/send"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.json);
+
+    // A draft is re-priced in place, a draft order too; the confirmed order keeps its price.
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/quotations/{draft}/reprice"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.json["id"], draft, "{}", reply.json);
+    money(&reply.json["lines"][0]["unit_price"], "92.5");
+    money(&reply.json["totals"]["net"], "375");
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{draft_order}/reprice"),
+        json!({}),
+    )
+    .await;
+    money(&reply.json["lines"][0]["unit_price"], "92.5");
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{confirmed}/reprice"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.json);
+    let doc = get(&h, &li, &format!("/api/v1/sales-orders/{confirmed}"))
+        .await
+        .json;
+    money(&doc["lines"][0]["unit_price"], "100");
+    assert_eq!(
+        get(&h, &li, "/api/v1/crm/flags").await.json["flags"],
+        json!([])
+    );
+    let all = get(&h, &li, "/api/v1/crm/flags?all=true").await.json;
+    assert_eq!(all["flags"].as_array().unwrap().len(), 3);
+    assert!(
+        all["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["resolved_by"] == "li.sales")
+    );
+
+    // A new BOM revision of FRAME flags every open document with FRAME (the first BOM of an
+    // item replaces nothing and flags nothing).
+    import(
+        &h,
+        "boms",
+        "parent,component,qty_per,scrap_pct\nFRAME,TUBE,2,0\n",
+    )
+    .await;
+    assert_eq!(
+        get(&h, &li, "/api/v1/crm/flags").await.json["flags"],
+        json!([])
+    );
+    import(
+        &h,
+        "boms",
+        "parent,component,qty_per,scrap_pct\nFRAME,TUBE,2.5,0\n",
+    )
+    .await;
+    let flags = get(&h, &li, "/api/v1/crm/flags").await.json;
+    let flags = flags["flags"].as_array().unwrap();
+    let mut flagged: Vec<i64> = flags
+        .iter()
+        .map(|f| f["document"].as_i64().unwrap())
+        .collect();
+    flagged.sort();
+    let revision_two = new["id"].as_i64().unwrap();
+    flagged.dedup();
+    assert_eq!(flagged, vec![draft, draft_order, revision_two], "{flags:?}");
+    assert!(flags.iter().all(|f| f["reason"] == "bom_revision"));
+    assert!(
+        flags[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("BOM revision B of FRAME"),
+        "{flags:?}"
+    );
+    let others_flags = get(&h, &zhao, "/api/v1/crm/flags").await.json;
+    assert_eq!(others_flags["flags"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn issue_16_confirming_checks_credit_promises_dates_and_feeds_mrp() {
+    let h = Harness::new().await;
+    catalogue(&h).await;
+    crate::erp::locations(&h).await;
+    import(&h, "inventory", "item,lot,location,qty\nFRAME,,WH1,10\n").await;
+    let Team { li, zhao, .. } = team(&h).await;
+    let acme = customer(
+        &h,
+        &li,
+        json!({"name_en": "Acme Bikes", "credit_limit": "1000"}),
+    )
+    .await;
+    let order = |qty: &str| json!({"customer": acme, "customer_po": "PO-1", "lines": [{"item": "FRAME", "qty": qty}]});
+
+    // 6 frames from stock, on the day asked for.
+    let first = id_of(
+        &post(&h, &li, "/api/v1/sales-orders", order("6")).await,
+        StatusCode::CREATED,
+    );
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{first}/confirm"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let doc = &reply.json;
+    assert_eq!(doc["status"], "confirmed");
+    assert_eq!(doc["lines"][0]["limit"]["code"], "stock");
+    assert_eq!(doc["lines"][0]["confirmed_date"], doc["date"]);
+
+    // 6 more would pass the limit: 600 open + 600 > 1000, refused with the figures.
+    let second = id_of(
+        &post(&h, &li, "/api/v1/sales-orders", order("6")).await,
+        StatusCode::CREATED,
+    );
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{second}/confirm"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.json);
+    assert_eq!(reply.error_code(), "credit_limit");
+    let message = reply.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("credit limit of 1000 by 200"), "{message}");
+    assert!(message.contains("open orders 600"), "{message}");
+    let doc = get(&h, &li, &format!("/api/v1/sales-orders/{second}"))
+        .await
+        .json;
+    assert_eq!(doc["status"], "draft");
+    assert!(
+        doc["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "credit_refused")
+    );
+
+    // With a higher limit: 4 are left in stock (the first order holds 6), the rest is made
+    // in FRAME's lead time.
+    let reply = put_as(
+        &h,
+        &li,
+        &format!("/api/v1/customers/{acme}"),
+        json!({"name_en": "Acme Bikes", "credit_limit": "5000"}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{second}/confirm"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let line = &reply.json["lines"][0];
+    assert_eq!(line["limit"]["code"], "lead_time", "{line}");
+    assert_eq!(line["limit"]["item"], "FRAME");
+    assert!(
+        line["confirmed_date"].as_str().unwrap() > reply.json["date"].as_str().unwrap(),
+        "{line}"
+    );
+    assert!(line["promise"].as_str().unwrap().len() > 10, "{line}");
+
+    // Both are MRP's demand, no CSV: the 2 short are planned, pegged to the second order.
+    let reply = h
+        .call(Method::POST, "/api/v1/mrp/run", Some(ADMIN), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let planned = reply.json["planned_orders"].as_array().unwrap();
+    let frame: Vec<&Value> = planned.iter().filter(|p| p["item"] == "FRAME").collect();
+    assert_eq!(frame.len(), 1, "{planned:?}");
+    money(&frame[0]["qty"], "2");
+    assert_eq!(frame[0]["pegged_to"], json!(["SO000002/1"]));
+
+    // The customer's link shows the dates, not prices or who sells.
+    let link = get(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{second}/status-link"),
+    )
+    .await;
+    assert_eq!(link.status, StatusCode::OK, "{}", link.json);
+    let api = link.json["api"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get(
+            &h,
+            &zhao,
+            &format!("/api/v1/sales-orders/{second}/status-link")
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let view = h.call(Method::GET, &api, None, None).await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.json);
+    assert_eq!(view.json["number"], "SO000002");
+    assert_eq!(view.json["customer_po"], "PO-1");
+    assert_eq!(
+        view.json["lines"][0]["confirmed_date"],
+        line["confirmed_date"]
+    );
+    let text = view.json.to_string();
+    for secret in ["unit_price", "li.sales", "history", "92.5", "credit"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let guess = format!("/api/v1/order-status/{}", "0".repeat(64));
+    assert_eq!(
+        h.call(Method::GET, &guess, None, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // A draft has no link.
+    let third = id_of(
+        &post(&h, &li, "/api/v1/sales-orders", order("1")).await,
+        StatusCode::CREATED,
+    );
+    assert_eq!(
+        get(
+            &h,
+            &li,
+            &format!("/api/v1/sales-orders/{third}/status-link")
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Cancelled, the second order is no longer demand, and its link ends.
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{second}/cancel"),
+        json!({"reason": "lost to a competitor"}),
+    )
+    .await;
+    assert_eq!(reply.json["status"], "cancelled", "{}", reply.json);
+    let reply = h
+        .call(Method::POST, "/api/v1/mrp/run", Some(ADMIN), None)
+        .await;
+    assert!(
+        !reply.json["planned_orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["item"] == "FRAME"),
+        "{}",
+        reply.json
+    );
+    assert_eq!(
+        h.call(Method::GET, &api, None, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let link = get(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{second}/status-link"),
+    )
+    .await;
+    assert_eq!(link.status, StatusCode::NOT_FOUND, "{}", link.json);
+}
