@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod authz;
+mod crm;
 mod floor;
 mod instances;
 mod mqtt_ingest;
@@ -199,6 +200,22 @@ pub enum Which {
         #[arg(long, default_value_t = 20)]
         lines: usize,
     },
+    /// The CRM at a company's size (issue 16): customer search and order lists over 100k
+    /// customers and 1M order lines against a hundredth of that (p50, p95, p99 by caller),
+    /// and the time a price change takes to flag 10k open quotations against one that flags
+    /// none.
+    Crm {
+        #[arg(long, default_value_t = 100_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 100_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 10)]
+        lines: usize,
+        #[arg(long, default_value_t = 10_000)]
+        quotations: usize,
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+    },
 }
 
 pub fn run(which: Which) -> anyhow::Result<()> {
@@ -259,6 +276,19 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             runs,
         } => mrp(items, levels, bom_lines, demands, runs),
         Which::Promise { orders, lines } => promise(orders, lines),
+        Which::Crm {
+            customers,
+            orders,
+            lines,
+            quotations,
+            samples,
+        } => runtime.block_on(crm::crm(crm::CrmBench {
+            customers,
+            orders,
+            lines,
+            quotations,
+            samples,
+        })),
         Which::ModbusRoundtrip { samples, registers } => {
             runtime.block_on(modbus_roundtrip(samples, registers))
         }

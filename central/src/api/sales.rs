@@ -724,6 +724,10 @@ pub struct StatusLine {
     pub uom: String,
     pub requested_date: Option<NaiveDate>,
     pub confirmed_date: Option<NaiveDate>,
+    /// Made so far (good, at the last operation of the work orders made for the line).
+    pub good: u64,
+    /// When it is expected ready.
+    pub projected_date: Option<NaiveDate>,
     pub shipped_qty: Decimal,
 }
 
@@ -756,6 +760,8 @@ pub fn status_view(doc: &SalesDoc) -> OrderStatusView {
                 uom: l.uom.clone(),
                 requested_date: l.requested_date,
                 confirmed_date: l.confirmed_date,
+                good: l.good,
+                projected_date: l.projected_date,
                 shipped_qty: l.shipped_qty,
             })
             .collect(),
@@ -857,7 +863,12 @@ pub fn document_into(document: &mut serde_json::Value) {
         "ordered_qty": money, "quotation_line": {"type": "integer", "nullable": true},
         "confirmed_date": {"type": "string", "format": "date", "nullable": true},
         "limit": {"type": "object", "nullable": true, "description": "what limits the confirmed date: {code: stock | scheduled_receipt | lead_time | component | capacity, ...}"},
-        "promise": {"type": "string", "nullable": true}, "shipped_qty": money}});
+        "promise": {"type": "string", "nullable": true}, "shipped_qty": money,
+        "work_orders": {"type": "array", "description": "confirmed orders: the work orders made for the line, live", "items": {"type": "object", "properties": {
+            "work_order": {"type": "string"}, "state": {"type": "string"}, "qty": money, "due": {"type": "string", "format": "date"}, "good": {"type": "integer"}, "scrap": {"type": "integer"}}}},
+        "good": {"type": "integer"}, "scrap": {"type": "integer"},
+        "projected_date": {"type": "string", "format": "date", "nullable": true},
+        "late_risk": {"type": "string", "nullable": true, "description": "why the line may miss its confirmed date; null: on track"}}});
     let flag = json!({"type": "object", "properties": {
         "id": {"type": "integer"}, "kind": {"type": "string"}, "document": {"type": "integer"}, "number": {"type": "string"},
         "customer": {"type": "string"}, "owner": {"type": "string"}, "line": {"type": "integer"}, "item": {"type": "string"},
@@ -896,7 +907,8 @@ pub fn document_into(document: &mut serde_json::Value) {
             "date": {"type": "string", "format": "date"}, "status": {"type": "string"},
             "lines": {"type": "array", "items": {"type": "object", "properties": {"line": {"type": "integer"}, "item": {"type": "string"}, "description": {"type": "string"},
                 "qty": money, "uom": {"type": "string"}, "requested_date": {"type": "string", "format": "date", "nullable": true},
-                "confirmed_date": {"type": "string", "format": "date", "nullable": true}, "shipped_qty": money}}}}}
+                "confirmed_date": {"type": "string", "format": "date", "nullable": true}, "good": {"type": "integer"},
+                "projected_date": {"type": "string", "format": "date", "nullable": true}, "shipped_qty": money}}}}}
     });
     super::openapi::extend(document, &paths, &schemas);
 }

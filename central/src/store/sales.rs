@@ -145,6 +145,33 @@ pub struct SalesLine {
     /// Orders: the promise's sentence.
     pub promise: Option<String>,
     pub shipped_qty: Decimal,
+    /// Confirmed orders: the work orders made for the line (firmed from MRP's planned orders
+    /// of its item pegged to it), live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub work_orders: Vec<PeggedOrder>,
+    /// Confirmed orders: good and scrap at those work orders' last operations.
+    #[serde(default)]
+    pub good: u64,
+    #[serde(default)]
+    pub scrap: u64,
+    /// Confirmed orders: when the line is expected ready: the latest due date of its open
+    /// work orders, else the confirmed date.
+    #[serde(default)]
+    pub projected_date: Option<NaiveDate>,
+    /// Confirmed orders: why the line may miss its confirmed date (`None`: on track).
+    #[serde(default)]
+    pub late_risk: Option<String>,
+}
+
+/// A work order made for an order line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeggedOrder {
+    pub work_order: String,
+    pub state: String,
+    pub qty: Decimal,
+    pub due: NaiveDate,
+    pub good: u64,
+    pub scrap: u64,
 }
 
 /// Something ERP changed that a document's line depends on.

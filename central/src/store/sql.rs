@@ -25,6 +25,7 @@ pub mod pg;
 mod prices;
 mod quarantine;
 mod sales;
+pub use sales::BenchFill;
 pub mod spc;
 mod stations;
 mod stock;

@@ -747,3 +747,136 @@ async fn issue_16_confirming_checks_credit_promises_dates_and_feeds_mrp() {
     .await;
     assert_eq!(link.status, StatusCode::NOT_FOUND, "{}", link.json);
 }
+
+/// Issue 16: "each order line shows, live, the good and scrap quantities of the work orders
+/// pegged to it, the projected completion against the confirmed date, and a late-risk flag".
+#[tokio::test]
+async fn issue_16_an_order_line_shows_its_work_orders_progress_and_late_risk() {
+    let h = Harness::new().await;
+    let edge = crate::work_orders::plant(&h).await;
+    let reply = h
+        .post(
+            "/api/v1/prices",
+            ADMIN,
+            json!({"item": "FRAME", "currency": "CNY", "price": "100", "valid_from": "2020-01-01"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    let Team { li, .. } = team(&h).await;
+    let acme = customer(&h, &li, json!({"name_en": "Acme Bikes"})).await;
+    let order = id_of(
+        &post(
+            &h,
+            &li,
+            "/api/v1/sales-orders",
+            json!({"customer": acme, "lines": [{"item": "FRAME", "qty": "10"}]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{order}/confirm"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    // No stock: made from bought components, the last of them limiting the date.
+    let line = reply.json["lines"][0].clone();
+    assert_eq!(line["limit"]["code"], "component", "{line}");
+    let confirmed = line["confirmed_date"].as_str().unwrap().to_owned();
+    assert_eq!(line["work_orders"], Value::Null, "none made yet: {line}");
+    assert_eq!(line["late_risk"], Value::Null);
+
+    // MRP plans the frames for the order; firming makes the work order pegged to its line.
+    let plan = h.post("/api/v1/mrp/run", ADMIN, json!({})).await;
+    assert_eq!(plan.status, StatusCode::OK, "{}", plan.json);
+    let frame = plan.json["planned_orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["item"] == "FRAME")
+        .cloned()
+        .unwrap();
+    assert_eq!(frame["pegged_to"], json!(["SO000001/1"]));
+    let run = &plan.json["run"];
+    let firmed = h
+        .post(
+            &format!("/api/v1/mrp/runs/{run}/firm"),
+            ADMIN,
+            json!({"planned_orders": [frame["reference"]]}),
+        )
+        .await;
+    assert_eq!(firmed.status, StatusCode::OK, "{}", firmed.json);
+    let wo = firmed.json["firmed"][0]["work_order"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let line = get(&h, &li, &format!("/api/v1/sales-orders/{order}"))
+        .await
+        .json["lines"][0]
+        .clone();
+    assert_eq!(line["work_orders"][0]["work_order"], wo.as_str(), "{line}");
+    assert_eq!(line["work_orders"][0]["state"], "planned");
+    assert_eq!(line["good"], 0);
+    assert_eq!(line["projected_date"], frame["due"]);
+    assert_eq!(
+        line["late_risk"],
+        Value::Null,
+        "due on the confirmed date {confirmed}: {line}"
+    );
+
+    // The line reports 7 good and 1 scrap at the last operation: the order shows them.
+    assert_eq!(
+        crate::work_orders::act(&h, &wo, "release").await.status,
+        StatusCode::OK
+    );
+    use crate::work_orders::{at, reported, send, started};
+    send(
+        &h,
+        &edge,
+        &[
+            at(1, started(&wo, 10)),
+            at(2, reported(&wo, 10, 8, 0)),
+            at(3, started(&wo, 20)),
+            at(4, reported(&wo, 20, 7, 1)),
+        ],
+    )
+    .await;
+    let line = get(&h, &li, &format!("/api/v1/sales-orders/{order}"))
+        .await
+        .json["lines"][0]
+        .clone();
+    assert_eq!(line["good"], 7, "{line}");
+    assert_eq!(line["scrap"], 1, "{line}");
+    assert_eq!(line["work_orders"][0]["state"], "in_progress");
+
+    // Held, the line is at risk, and says why.
+    assert_eq!(
+        crate::work_orders::act(&h, &wo, "hold").await.status,
+        StatusCode::OK
+    );
+    let line = get(&h, &li, &format!("/api/v1/sales-orders/{order}"))
+        .await
+        .json["lines"][0]
+        .clone();
+    assert_eq!(
+        line["late_risk"],
+        format!("work order {wo} is on hold"),
+        "{line}"
+    );
+    // The customer's link shows how far it is.
+    let link = get(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{order}/status-link"),
+    )
+    .await;
+    let view = h
+        .call(Method::GET, link.json["api"].as_str().unwrap(), None, None)
+        .await;
+    assert_eq!(view.json["lines"][0]["good"], 7, "{}", view.json);
+    assert_eq!(view.json["lines"][0]["projected_date"], frame["due"]);
+}

@@ -254,7 +254,7 @@ fn next_code(tx: &Transaction<'_>) -> Result<String, StoreError> {
     ))
 }
 
-fn write_customer(
+pub(super) fn write_customer(
     tx: &Transaction<'_>,
     code: &str,
     c: &CustomerInput,

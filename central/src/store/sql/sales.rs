@@ -21,8 +21,9 @@ use crate::crm::scope::SalesScope;
 use crate::erp::calendar::Calendar;
 use crate::erp::mrp::Dated;
 use crate::store::sales::{
-    Flag, HistoryEntry, LineInput, MAX_LIST, OrderAction, OrderInput, QuotationInput, QuoteAction,
-    SalesDoc, SalesDocSummary, SalesLine, SalesQuery, SalesRefusal, SalesResult, SalesStore,
+    Flag, HistoryEntry, LineInput, MAX_LIST, OrderAction, OrderInput, PeggedOrder, QuotationInput,
+    QuoteAction, SalesDoc, SalesDocSummary, SalesLine, SalesQuery, SalesRefusal, SalesResult,
+    SalesStore,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -232,7 +233,107 @@ fn line_row(r: &super::db::Row<'_>) -> Result<SalesLine, StoreError> {
         limit: limit.as_deref().map(from_json::<Limit>).transpose()?,
         promise: r.get(15)?,
         shipped_qty: decimal(&r.get::<_, String>(16)?)?,
+        work_orders: Vec::new(),
+        good: 0,
+        scrap: 0,
+        projected_date: None,
+        late_risk: None,
     })
+}
+
+/// The work orders made for an order line: firmed from planned orders of its item that MRP
+/// pegged to `SO000001/1` (in any run), with their output at the last operation.
+fn pegged_orders(
+    conn: &Connection,
+    reference: &str,
+    item: &str,
+) -> Result<Vec<PeggedOrder>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT o.work_order, o.state, o.qty, o.due, COALESCE(l.good, 0), COALESCE(l.scrap, 0)
+         FROM mrp_planned p
+             JOIN mrp_firmed f ON f.run = p.run AND f.planned_order = p.reference
+             JOIN wo_orders o ON o.work_order = f.work_order
+             LEFT JOIN wo_operations l ON l.work_order = o.work_order AND l.operation =
+                 (SELECT MAX(operation) FROM wo_operations m WHERE m.work_order = o.work_order)
+         WHERE p.item = ?1 AND p.pegged_to LIKE ?2 AND o.state <> 'cancelled'
+         ORDER BY o.work_order",
+    )?;
+    let rows = stmt.query_map(params![item, format!("%{}%", json(&reference)?)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (work_order, state, qty, due, good, scrap) = row?;
+        Ok(PeggedOrder {
+            work_order,
+            state,
+            qty: decimal(&qty)?,
+            due: date(&due)?,
+            good: u64::try_from(good).unwrap_or(0),
+            scrap: u64::try_from(scrap).unwrap_or(0),
+        })
+    })
+    .collect()
+}
+
+/// A confirmed order's lines with their work orders' progress, projected date and late risk.
+fn with_progress(
+    conn: &Connection,
+    doc: &mut SalesDoc,
+    today: NaiveDate,
+) -> Result<(), StoreError> {
+    if doc.kind != "order" || doc.status != OrderStatus::Confirmed.as_str() {
+        return Ok(());
+    }
+    for l in &mut doc.lines {
+        l.work_orders = pegged_orders(conn, &format!("{}/{}", doc.number, l.line), &l.item)?;
+        l.good = l
+            .work_orders
+            .iter()
+            .map(|w| w.good)
+            .fold(0, u64::saturating_add);
+        l.scrap = l
+            .work_orders
+            .iter()
+            .map(|w| w.scrap)
+            .fold(0, u64::saturating_add);
+        let open: Vec<&PeggedOrder> = l
+            .work_orders
+            .iter()
+            .filter(|w| !matches!(w.state.as_str(), "completed" | "closed"))
+            .collect();
+        l.projected_date = open.iter().map(|w| w.due).max().or(l.confirmed_date);
+        let shipped = l.shipped_qty >= l.qty;
+        l.late_risk = match l.confirmed_date {
+            _ if shipped => None,
+            None => None,
+            Some(confirmed) if today > confirmed => Some(format!(
+                "past its confirmed date {confirmed} and not shipped"
+            )),
+            Some(confirmed) => {
+                if let Some(held) = open.iter().find(|w| w.state == "on_hold") {
+                    Some(format!("work order {} is on hold", held.work_order))
+                } else {
+                    open.iter()
+                        .filter(|w| w.due > confirmed)
+                        .max_by_key(|w| w.due)
+                        .map(|w| {
+                            format!(
+                                "work order {} is due {}, after the confirmed date {confirmed}",
+                                w.work_order, w.due
+                            )
+                        })
+                }
+            }
+        };
+    }
+    Ok(())
 }
 
 fn read_lines(conn: &Connection, doc: i64) -> Result<Vec<SalesLine>, StoreError> {
@@ -327,6 +428,7 @@ fn read_doc(
     };
     let mut doc = row??;
     doc.lines = read_lines(conn, doc.id)?;
+    with_progress(conn, &mut doc, today)?;
     doc.flags = read_flags(conn, doc.id)?;
     doc.history = read_history(conn, doc.id)?;
     Ok(Some(doc))
@@ -541,6 +643,11 @@ fn price_lines(
             limit: None,
             promise: None,
             shipped_qty: Decimal::ZERO,
+            work_orders: Vec::new(),
+            good: 0,
+            scrap: 0,
+            projected_date: None,
+            late_risk: None,
         });
     }
     Ok(if problems.is_empty() {
@@ -2014,6 +2121,177 @@ impl SalesStore for SqlStore {
                 .query_row(params_from_iter(params), |r| r.get(0))
                 .optional()?;
             Ok(token.flatten())
+        })
+        .await
+    }
+}
+
+/// What `mes bench crm` puts in a store before it measures (not for anything else).
+#[derive(Debug, Clone)]
+pub struct BenchFill {
+    /// Customers `C000001`, ..., named from a list of words in both languages.
+    pub customers: usize,
+    /// The salespeople who own them, in turn.
+    pub owners: Vec<String>,
+    /// Confirmed orders, `lines` lines each of `items` in turn, customers in turn.
+    pub orders: usize,
+    pub lines: usize,
+    pub items: Vec<String>,
+    /// Sent quotations of one line of `quoted_item` (at `quoted_price`), for flagging.
+    pub quotations: usize,
+    pub quoted_item: String,
+    pub quoted_price: Decimal,
+}
+
+/// The words customers of the bench are named from.
+const BENCH_WORDS: &[(&str, &str)] = &[
+    ("精密", "Precision"),
+    ("电子", "Electronics"),
+    ("机械", "Machinery"),
+    ("汽车配件", "Auto Parts"),
+    ("塑料", "Plastics"),
+    ("五金", "Hardware"),
+    ("电机", "Motors"),
+    ("自行车", "Bicycles"),
+    ("医疗器械", "Medical Devices"),
+    ("家电", "Appliances"),
+    ("光伏", "Solar"),
+    ("包装", "Packaging"),
+];
+
+const BENCH_CITIES: &[(&str, &str)] = &[
+    ("深圳", "Shenzhen"),
+    ("苏州", "Suzhou"),
+    ("宁波", "Ningbo"),
+    ("东莞", "Dongguan"),
+    ("佛山", "Foshan"),
+    ("天津", "Tianjin"),
+    ("重庆", "Chongqing"),
+];
+
+impl SqlStore {
+    /// Fills the CRM for `mes bench crm` in one unaudited transaction per kind, through the
+    /// same row writers the API's writes use (customers' keys and search text, documents'
+    /// search text): a store as 100k customers and 1M order lines leave it, in seconds.
+    pub async fn fill_for_bench(&self, fill: BenchFill) -> Result<(), StoreError> {
+        self.write_on(false, move |conn| {
+            let now = Utc::now();
+            let today = now.date_naive();
+            let stamp = ts(now);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut terms = Vec::with_capacity(fill.customers);
+            for n in 0..fill.customers {
+                let (word_zh, word_en) = BENCH_WORDS[n % BENCH_WORDS.len()];
+                let (city_zh, city_en) = BENCH_CITIES[(n / BENCH_WORDS.len()) % BENCH_CITIES.len()];
+                let code = crate::crm::customers::generated_code(n as u64 + 1);
+                let input = crate::crm::customers::CustomerInput {
+                    name_zh: format!("{city_zh}{word_zh}{n}有限公司"),
+                    name_en: format!("{city_en} {word_en} {n} Co., Ltd."),
+                    industry: word_en.to_lowercase(),
+                    region: city_en.to_owned(),
+                    currency: "CNY".into(),
+                    customer_group: if n % 5 == 0 {
+                        "OEM".into()
+                    } else {
+                        String::new()
+                    },
+                    ..Default::default()
+                };
+                let owner = &fill.owners[n % fill.owners.len().max(1)];
+                super::crm::write_customer(&tx, &code, &input, owner, &stamp, true)?;
+                terms.push((
+                    CustomerTerms {
+                        names: format!("{} {}", input.name_zh, input.name_en),
+                        code,
+                        currency: "CNY".into(),
+                        group: None,
+                        credit_limit: None,
+                    },
+                    owner.clone(),
+                ));
+            }
+            tx.execute(
+                "INSERT INTO crm_counters (name, value) VALUES ('customer', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![i64::try_from(fill.customers).unwrap_or(i64::MAX)],
+            )?;
+            tx.commit()?;
+            let line = |n: u32, item: &str, price: Decimal| SalesLine {
+                line: n,
+                item: item.to_owned(),
+                description: item.to_owned(),
+                qty: Decimal::from(10),
+                uom: "ea".into(),
+                list_price: Some(price),
+                price_source: "list".into(),
+                unit_price: price,
+                discount_pct: Decimal::ZERO,
+                net: price * Decimal::from(10),
+                requested_date: Some(today),
+                ordered_qty: Decimal::ZERO,
+                quotation_line: None,
+                confirmed_date: Some(today),
+                limit: Some(Limit::Stock),
+                promise: None,
+                shipped_qty: Decimal::ZERO,
+                work_orders: Vec::new(),
+                good: 0,
+                scrap: 0,
+                projected_date: None,
+                late_risk: None,
+            };
+            for (kind, count) in [("order", fill.orders), ("quotation", fill.quotations)] {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                for n in 0..count {
+                    let (customer, owner) = &terms[n % terms.len().max(1)];
+                    let lines: Vec<SalesLine> = if kind == "order" {
+                        (0..fill.lines)
+                            .map(|l| {
+                                let item = &fill.items[(n + l) % fill.items.len().max(1)];
+                                line(l as u32 + 1, item, Decimal::from(100))
+                            })
+                            .collect()
+                    } else {
+                        vec![line(1, &fill.quoted_item, fill.quoted_price)]
+                    };
+                    let totals = doc_totals(&lines, Decimal::ZERO)
+                        .ok_or_else(|| StoreError::Corrupt("bench totals".into()))?;
+                    let prefix = if kind == "order" { "SO" } else { "Q" };
+                    let id = insert_doc(
+                        &tx,
+                        &Header {
+                            kind,
+                            number: format!("{prefix}{:06}", n + 1),
+                            revision: 1,
+                            replaces: None,
+                            customer,
+                            contact: None,
+                            owner,
+                            currency: "CNY",
+                            status: if kind == "order" { "confirmed" } else { "sent" },
+                            date: today,
+                            valid_until: (kind == "quotation")
+                                .then(|| today + chrono::Days::new(30)),
+                            quotation: None,
+                            customer_po: &format!("PO-{n}"),
+                            tax_code: None,
+                            tax_pct: Decimal::ZERO,
+                            totals,
+                            note: "",
+                        },
+                        "bench",
+                        now,
+                    )?;
+                    write_lines(&tx, id, &lines)?;
+                }
+                tx.execute(
+                    "INSERT INTO crm_counters (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    params![kind, i64::try_from(count).unwrap_or(i64::MAX)],
+                )?;
+                tx.commit()?;
+            }
+            Ok(())
         })
         .await
     }
