@@ -22,6 +22,7 @@ mod mrp;
 mod operators;
 mod people;
 pub mod pg;
+mod pipeline;
 mod prices;
 mod quarantine;
 pub mod spc;
@@ -251,6 +252,7 @@ impl SqlStore {
         spc::add_columns(&writer)?;
         work_orders::add_columns(&writer)?;
         kiosk::add_columns(&writer)?;
+        pipeline::add_columns(&writer)?;
         first_epoch(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
@@ -475,7 +477,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 17] {
+fn schemas() -> [&'static str; 18] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -492,6 +494,7 @@ fn schemas() -> [&'static str; 17] {
         kiosk::SCHEMA,
         trace::SCHEMA,
         crm::SCHEMA,
+        pipeline::SCHEMA,
         prices::SCHEMA,
         audit::SCHEMA,
     ]
