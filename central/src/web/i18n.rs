@@ -715,6 +715,73 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "{name} ({item}) broke rule {rule}: point {point} = {value}",
     ),
     ("spc_ack", "确认", "Acknowledge"),
+    // CRM pipeline (/crm/pipeline): its own block, beside the other CRM pages'.
+    ("nav_pipeline", "销售漏斗", "Pipeline"),
+    ("pipeline_title", "销售漏斗", "Sales pipeline"),
+    ("pipeline_owner", "销售员", "Salesperson"),
+    ("pipeline_any_owner", "全部（我能看到的）", "Everyone I see"),
+    ("pipeline_search", "客户或商机", "Customer or deal"),
+    ("pipeline_forecast", "加权预测", "Weighted forecast"),
+    (
+        "pipeline_forecast_range",
+        "预计成交日期 {from} 至 {to}",
+        "closing {from} to {to}",
+    ),
+    (
+        "pipeline_forecast_none",
+        "这段时间没有预计成交的商机。",
+        "No deals close in this period.",
+    ),
+    ("pipeline_weighted", "加权金额", "Weighted"),
+    ("pipeline_weighted_short", "加权", "weighted"),
+    ("pipeline_amount", "商机总额", "Pipeline amount"),
+    ("pipeline_commit", "承诺（谈判中）", "Commit (negotiation)"),
+    (
+        "pipeline_best_case",
+        "乐观（已报价）",
+        "Best case (proposal)",
+    ),
+    ("pipeline_closed_won", "已赢单", "Closed won"),
+    ("pipeline_deals", "商机数", "Deals"),
+    (
+        "pipeline_forecast_note",
+        "加权金额 = 金额 × 赢单概率，按币种分别汇总；输单不计入。",
+        "Weighted = amount × probability, summed per currency; lost deals are left out.",
+    ),
+    (
+        "pipeline_full",
+        "只显示了前 {n} 个商机；请按销售员或关键词筛选。",
+        "Only the first {n} deals are shown; filter by salesperson or search.",
+    ),
+    (
+        "pipeline_drag_hint",
+        "把卡片拖到另一列即可变更阶段；在手机上请用卡片下方的选择框。",
+        "Drag a card to another column to change its stage; on a phone, use the card's stage list.",
+    ),
+    ("stage_qualification", "初步接洽", "Qualification"),
+    ("stage_needs_analysis", "需求分析", "Needs analysis"),
+    ("stage_proposal", "方案报价", "Proposal"),
+    ("stage_negotiation", "商务谈判", "Negotiation"),
+    ("stage_won", "赢单", "Won"),
+    ("stage_lost", "输单", "Lost"),
+    ("pipeline_close_date", "预计成交日期", "Expected close date"),
+    ("pipeline_move_to", "移到阶段", "Move to stage"),
+    ("pipeline_empty", "暂无", "None"),
+    (
+        "pipeline_lost_reason",
+        "“{title}”为什么输单？（必填）",
+        "Why was “{title}” lost? (required)",
+    ),
+    (
+        "pipeline_confirm_reopen",
+        "“{title}”已结束，确定重新打开吗？",
+        "“{title}” is closed. Reopen it?",
+    ),
+    (
+        "pipeline_conflict",
+        "有人刚刚改动了这个商机，页面已刷新：{message}",
+        "Someone changed this deal meanwhile; the page shows it now: {message}",
+    ),
 ];
 
 /// The text of `key` in `language`; the key itself if the catalogue lacks it (a test makes
