@@ -204,6 +204,53 @@ async fn issue_16_a_lead_is_qualified_and_its_opportunity_is_won() {
     assert_eq!(q2["opportunity"]["probability"], 25);
     assert_eq!(q2["opportunity"]["weighted"], "2000.00");
 
+    // A lead qualified onto a customer named by code (a referral for Huaqiang's plant).
+    let third = post(
+        &h,
+        &t.li,
+        "/api/v1/leads",
+        json!({"name": "刘洋", "source": "referral", "email": "liu.yang@huaqiang.example"}),
+    )
+    .await;
+    let third = created(&third)["id"].as_i64().unwrap();
+    post(
+        &h,
+        &t.li,
+        &format!("/api/v1/leads/{third}/qualify"),
+        json!({"amount": "1.00", "close_date": "2027-02-15"}),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "crm_conflict");
+    let q3 = post(
+        &h,
+        &t.li,
+        &format!("/api/v1/leads/{third}/qualify"),
+        json!({"customer": "C000001", "title": "Second press", "amount": "50000.00", "close_date": "2027-04-30"}),
+    )
+    .await;
+    let q3 = created(&q3).clone();
+    assert_eq!(q3["customer"], "C000001");
+    assert_ne!(
+        q3["contact"], q["contact"],
+        "another person at the same customer"
+    );
+    post(
+        &h,
+        &t.zhao,
+        &format!("/api/v1/leads/{third}/qualify"),
+        json!({"amount": "1.00", "close_date": "2027-02-15"}),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let lost = move_to(
+        &h,
+        &t.li,
+        q3["opportunity"]["id"].as_i64().unwrap(),
+        json!({"stage": "lost", "version": 1, "lost_reason": "budget moved to 2028"}),
+    )
+    .await;
+    okay(&lost);
+
     // Through the stages to won; an override of the probability is kept.
     let mut version = 1;
     for (stage, probability, weighted) in [
@@ -316,7 +363,7 @@ async fn issue_16_a_lead_is_qualified_and_its_opportunity_is_won() {
         let seen = get(&h, s, &format!("/api/v1/opportunities/{id}")).await;
         assert_eq!(okay(&seen)["stage"], "won");
         let all = get(&h, s, "/api/v1/opportunities").await;
-        assert_eq!(okay(&all)["opportunities"].as_array().unwrap().len(), 2);
+        assert_eq!(okay(&all)["opportunities"].as_array().unwrap().len(), 3);
     }
     post(
         &h,
@@ -572,6 +619,44 @@ async fn issue_16_the_weighted_forecast_is_exact() {
         .find(|s| s["key"] == "commit")
         .unwrap();
     assert_eq!(commit["weighted"], "5325.00");
+    // The list: by stage, searched by title or the customer's name, closing in a range,
+    // paged by id.
+    let ids = |reply: &Reply| -> Vec<String> {
+        okay(reply)["opportunities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["amount"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (uri, want) in [
+        ("/api/v1/opportunities?stage=won", vec!["5000.00"]),
+        ("/api/v1/opportunities?search=globex", vec!["1000.00"]),
+        ("/api/v1/opportunities?search=DEAL%20333", vec!["333.33"]),
+        (
+            "/api/v1/opportunities?from=2027-01-16&to=2027-02-01",
+            vec!["20000.00", "333.33", "1000.00"],
+        ),
+        ("/api/v1/opportunities?owner=zhao.sales", vec!["1000.00"]),
+        (
+            "/api/v1/opportunities?limit=2",
+            vec!["10000.00", "20000.00"],
+        ),
+    ] {
+        assert_eq!(ids(&get(&h, &t.chen, uri).await), want, "{uri}");
+    }
+    let page = get(&h, &t.chen, "/api/v1/opportunities?limit=2").await;
+    let next = okay(&page)["next"].as_i64().unwrap();
+    let rest = get(
+        &h,
+        &t.chen,
+        &format!("/api/v1/opportunities?after={next}&limit=2"),
+    )
+    .await;
+    assert_eq!(ids(&rest), ["333.33", "1000.00"]);
+    get(&h, &t.chen, "/api/v1/opportunities?stage=closed")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
     get(
         &h,
         &t.chen,
@@ -579,4 +664,49 @@ async fn issue_16_the_weighted_forecast_is_exact() {
     )
     .await
     .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+/// A store made before the pipeline (its activities without `opportunity`, no pipeline
+/// tables) gets them when central opens it, and the pipeline works on it.
+#[tokio::test]
+async fn issue_16_a_store_made_before_the_pipeline_gets_its_tables_and_column() {
+    let h = Harness::new().await;
+    let t = team(&h).await;
+    let c = post(&h, &t.li, "/api/v1/customers", json!({"name_en": "Acme"})).await;
+    let code = created(&c)["code"].as_str().unwrap().to_owned();
+    let call = post(
+        &h,
+        &t.li,
+        "/api/v1/activities",
+        json!({"kind": "call", "subject": "before the pipeline", "customer": code}),
+    )
+    .await;
+    created(&call);
+    h.sql("DROP INDEX crm_activities_opportunity", vec![]);
+    h.sql("ALTER TABLE crm_activities DROP COLUMN opportunity", vec![]);
+    for table in ["crm_opportunity_stages", "crm_opportunities", "crm_leads"] {
+        h.sql(&format!("DROP TABLE {table}"), vec![]);
+    }
+    let h = h.reopen().await;
+    let li = session(&h, "li.sales").await;
+    let activities = get(&h, &li, &format!("/api/v1/activities?customer={code}")).await;
+    let activities = okay(&activities)["activities"].as_array().unwrap().clone();
+    assert_eq!(activities.len(), 1);
+    assert_eq!(activities[0]["opportunity"], Value::Null);
+    let o = post(
+        &h,
+        &li,
+        "/api/v1/opportunities",
+        json!({"customer": code, "title": "after", "amount": "10.00", "close_date": "2027-01-31"}),
+    )
+    .await;
+    let id = created(&o)["id"].as_i64().unwrap();
+    let note = post(
+        &h,
+        &li,
+        "/api/v1/activities",
+        json!({"kind": "note", "subject": "on the deal", "opportunity": id}),
+    )
+    .await;
+    assert_eq!(created(&note)["customer"], code);
 }
