@@ -314,6 +314,27 @@ async fn a_salesperson_moves_deals_on_the_pipeline_page() {
         ids.push(id);
     }
     let (press, spares, bender) = (ids[1], ids[2], ids[3]);
+    // A customer abroad, in dollars, and the rate the forecast converts it with.
+    let globex = li
+        .post(
+            "/api/v1/customers",
+            json!({"name_en": "Globex Automation GmbH", "currency": "USD"}),
+        )
+        .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    li.post(
+        "/api/v1/opportunities",
+        json!({"customer": globex, "title": "Servo press cell", "amount": "64000.00", "close_date": in_days(50)}),
+    )
+    .await;
+    admin_put(
+        &base,
+        "/api/v1/exchange-rates",
+        json!({"rates": [{"from": "USD", "to": "CNY", "rate": "7.1", "valid_from": "2020-01-01"}]}),
+    )
+    .await;
 
     let driver = Chromedriver::start(&tools, &tmp.path().join("chromedriver.log")).await;
     let open = |name, size| {
@@ -467,6 +488,30 @@ async fn a_salesperson_moves_deals_on_the_pipeline_page() {
     );
     assert_eq!(board(&desk).await, api_board(&li).await);
     desk.screenshot("03-pipeline-en").await;
+    // Converted to yuan at the exchange rate: one line, the API's.
+    goto(&desk, &format!("{base}/crm/pipeline?currency=CNY")).await;
+    loaded(&desk, "/crm/pipeline").await;
+    let converted = li.get("/api/v1/crm/forecast?currency=CNY").await;
+    assert_eq!(converted["totals"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        forecast_figures(&desk, "CNY").await,
+        json!([
+            format!(
+                "CNY {}",
+                grouped(converted["totals"][0]["weighted"].as_str().unwrap())
+            ),
+            format!(
+                "CNY {}",
+                grouped(converted["totals"][0]["amount"].as_str().unwrap())
+            ),
+            converted["totals"][0]["count"].to_string()
+        ])
+    );
+    assert_eq!(
+        desk.js("return document.querySelectorAll('#pipeline-forecast .figure-row').length;")
+            .await,
+        json!(1)
+    );
     desk.close().await;
 
     // On a phone, 400 px wide: the columns scroll sideways, the select moves a card.

@@ -721,6 +721,8 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("pipeline_owner", "销售员", "Salesperson"),
     ("pipeline_any_owner", "全部（我能看到的）", "Everyone I see"),
     ("pipeline_search", "客户或商机", "Customer or deal"),
+    ("pipeline_currency", "预测币种", "Forecast in"),
+    ("pipeline_each_currency", "各币种分别", "Each currency"),
     ("pipeline_forecast", "加权预测", "Weighted forecast"),
     (
         "pipeline_forecast_range",

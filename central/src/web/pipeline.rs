@@ -1,6 +1,6 @@
-//! The pipeline page, `/crm/pipeline?owner=&q=`: the opportunities the user sees in columns
+//! The pipeline page, `/crm/pipeline?owner=&q=&currency=`: the opportunities the user sees in columns
 //! by stage (cards: customer, title, amount, close date, probability, owner), the weighted
-//! forecast of the year ahead on top. Rendered from the functions the API answers with:
+//! forecast of the year ahead on top (per currency, or converted to `currency`). Rendered from the functions the API answers with:
 //! [`crate::api::pipeline::opportunity_list`] and [`crate::api::pipeline::forecast`].
 //!
 //! A card dragged to another column (HTML5 drag and drop), or its stage chosen in the card's
@@ -118,6 +118,9 @@ struct Page {
     stages: Vec<StageChoice>,
     forecast: Vec<ForecastRow>,
     forecast_range: String,
+    /// Why the forecast could not be converted (a missing exchange rate).
+    forecast_problem: Option<String>,
+    currencies: Vec<Choice>,
     owners: Vec<Choice>,
     q: String,
     can_write: bool,
@@ -150,6 +153,7 @@ async fn page(
     let ctx = Ctx::new(Some(&p), &uri, &headers, "/crm/pipeline");
     let owner = query_value(&uri, "owner").filter(|v| !v.trim().is_empty());
     let q = query_value(&uri, "q").filter(|v| !v.trim().is_empty());
+    let currency = query_value(&uri, "currency").filter(|v| !v.trim().is_empty());
     let limit = crate::store::crm::MAX_LIST;
     let list = crate::api::pipeline::opportunity_list(
         &state,
@@ -168,37 +172,55 @@ async fn page(
         .checked_add_months(chrono::Months::new(12))
         .and_then(|d| d.pred_opt())
         .unwrap_or(from);
-    let forecast = crate::api::pipeline::forecast(
+    // Converted to one currency when asked; a missing exchange rate is said on the page.
+    let (forecast, forecast_problem) = match crate::api::pipeline::forecast(
         &state,
         &p,
         ForecastParams {
             from: Some(from),
             to: Some(to),
             owner: owner.clone(),
-            currency: None,
+            currency: currency.clone(),
         },
     )
-    .await?;
-    let category = |currency: &str, key: &str| {
-        forecast
-            .by_category
-            .iter()
-            .find(|s| s.currency == currency && s.key == key)
-            .map_or_else(|| money(Decimal::ZERO), |s| money(s.weighted))
+    .await
+    {
+        Ok(f) => (Some(f), None),
+        Err(e) if e.status == StatusCode::CONFLICT => (None, Some(e.message)),
+        Err(e) => return Err(e),
     };
     let forecast_rows = forecast
-        .totals
         .iter()
-        .map(|s| ForecastRow {
-            currency: s.currency.clone(),
-            count: s.count,
-            amount: money(s.amount),
-            weighted: money(s.weighted),
-            commit: category(&s.currency, "commit"),
-            best_case: category(&s.currency, "best_case"),
-            closed: category(&s.currency, "closed"),
+        .flat_map(|f| {
+            let category = |currency: &str, key: &str| {
+                f.by_category
+                    .iter()
+                    .find(|s| s.currency == currency && s.key == key)
+                    .map_or_else(|| money(Decimal::ZERO), |s| money(s.weighted))
+            };
+            f.totals
+                .iter()
+                .map(|s| ForecastRow {
+                    currency: s.currency.clone(),
+                    count: s.count,
+                    amount: money(s.amount),
+                    weighted: money(s.weighted),
+                    commit: category(&s.currency, "commit"),
+                    best_case: category(&s.currency, "best_case"),
+                    closed: category(&s.currency, "closed"),
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
+    let mut currencies: Vec<String> = list
+        .opportunities
+        .iter()
+        .map(|o| o.currency.clone())
+        .chain([crate::crm::customers::DEFAULT_CURRENCY.to_owned()])
+        .chain(currency.clone())
+        .collect();
+    currencies.sort();
+    currencies.dedup();
     let columns = Stage::ALL
         .iter()
         .map(|&stage| {
@@ -255,6 +277,14 @@ async fn page(
             })
             .collect(),
         forecast: forecast_rows,
+        forecast_problem,
+        currencies: currencies
+            .into_iter()
+            .map(|c| Choice {
+                selected: currency.as_deref() == Some(c.as_str()),
+                value: c,
+            })
+            .collect(),
         forecast_range: ctx
             .t
             .t("pipeline_forecast_range")
