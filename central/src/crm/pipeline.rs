@@ -18,7 +18,7 @@
 //! to a forecast category as Salesforce's: pipeline (qualification, needs analysis), best
 //! case (proposal), commit (negotiation), closed (won); lost is omitted.
 
-use super::customers::{MAX_BODY_LEN, MAX_MONEY, check_currency, check_money, check_owner};
+use super::customers::{MAX_BODY_LEN, check_currency, check_money, check_owner};
 use super::pricing::{AmountError, ConvertError, ExchangeRate, convert, round_money};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use protocol::bounds::check_text;
@@ -668,11 +668,6 @@ pub fn weighted(amount: Decimal, probability: u8) -> Result<Decimal, AmountError
     Ok(round_money(product))
 }
 
-/// An amount that is money: at most [`MAX_MONEY`] (the forecast's sums may go past it).
-pub fn is_money(amount: Decimal) -> bool {
-    amount <= MAX_MONEY
-}
-
 /// One line of the forecast: the opportunities of one close month, owner, stage and currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForecastLine {
@@ -845,6 +840,7 @@ pub fn forecast(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crm::customers::MAX_MONEY;
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
