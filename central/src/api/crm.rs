@@ -1017,7 +1017,7 @@ pub fn document_into(document: &mut serde_json::Value) {
         map.insert("id".into(), json!({"type": "integer"}));
         map.insert(
             "source".into(),
-            json!({"type": "string", "enum": ["manual", "vcard", "csv"]}),
+            json!({"type": "string", "enum": ["manual", "vcard", "csv", "lead"]}),
         );
         map.insert(
             "created_at".into(),

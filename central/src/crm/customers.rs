@@ -184,7 +184,7 @@ pub struct Contact {
     pub note: String,
     pub tags: Vec<String>,
     pub owner: String,
-    /// `manual`, `vcard` or `csv`.
+    /// `manual`, `vcard`, `csv` or `lead` (made by qualifying a lead).
     pub source: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
