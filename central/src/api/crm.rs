@@ -133,7 +133,7 @@ pub async fn scopes(state: &AppState, p: &Principal) -> Result<Scopes, AppError>
     })
 }
 
-fn refused(r: CrmRefusal) -> AppError {
+pub(super) fn refused(r: CrmRefusal) -> AppError {
     match r {
         CrmRefusal::NotFound(what) => AppError::not_found(protocol::bounds::sanitize_text(&what)),
         CrmRefusal::Conflict(what) => AppError::new(
@@ -144,7 +144,7 @@ fn refused(r: CrmRefusal) -> AppError {
     }
 }
 
-fn invalid(what: &str, problems: Vec<String>) -> AppError {
+pub(super) fn invalid(what: &str, problems: Vec<String>) -> AppError {
     AppError::bad_request(format!(
         "the {what} is not valid: {}",
         problems
@@ -155,7 +155,7 @@ fn invalid(what: &str, problems: Vec<String>) -> AppError {
     ))
 }
 
-fn check_search(search: &Option<String>) -> Result<(), AppError> {
+pub(super) fn check_search(search: &Option<String>) -> Result<(), AppError> {
     if let Some(s) = search
         && s.len() > 200
     {
@@ -166,7 +166,7 @@ fn check_search(search: &Option<String>) -> Result<(), AppError> {
     Ok(())
 }
 
-fn page_limit(limit: Option<usize>) -> Result<usize, AppError> {
+pub(super) fn page_limit(limit: Option<usize>) -> Result<usize, AppError> {
     match limit {
         None => Ok(50),
         Some(n) if (1..=crate::store::crm::MAX_LIST).contains(&n) => Ok(n),
@@ -740,6 +740,7 @@ async fn resolve_duplicate(
 pub struct ActivityParams {
     pub customer: Option<String>,
     pub contact: Option<i64>,
+    pub opportunity: Option<i64>,
     pub kind: Option<String>,
     pub owner: Option<String>,
     pub limit: Option<usize>,
@@ -772,6 +773,7 @@ pub async fn activity_list(
             ActivityQuery {
                 customer: q.customer,
                 contact: q.contact,
+                opportunity: q.opportunity,
                 kind,
                 owner: q.owner,
                 open_tasks: false,
@@ -957,7 +959,7 @@ pub fn document_into(document: &mut serde_json::Value) {
         "/api/v1/activities": {
             "get": {"summary": "calls, visits, e-mails, notes and tasks, newest first", "tags": ["crm"],
                 "description": "Scoped: someone sees what they did and what was done with the customers they see. `kind=visit` is the visit log.",
-                "parameters": [q("customer", "string", "a customer's code"), q("contact", "integer", "a contact's id"), q("kind", "string", "call, visit, email, note or task"), q("owner", "string", "who did it"), limit],
+                "parameters": [q("customer", "string", "a customer's code"), q("contact", "integer", "a contact's id"), q("opportunity", "integer", "an opportunity's id"), q("kind", "string", "call, visit, email, note or task"), q("owner", "string", "who did it"), limit],
                 "responses": {"200": ok("ActivityList"), "400": error, "401": error, "403": error}},
             "post": {"summary": "record an activity on a customer or contact", "tags": ["crm"],
                 "description": "A task needs `due`; anything with `due` is in its owner's task list until done. A contact's customer is filled in.",
@@ -1015,7 +1017,7 @@ pub fn document_into(document: &mut serde_json::Value) {
         map.insert("id".into(), json!({"type": "integer"}));
         map.insert(
             "source".into(),
-            json!({"type": "string", "enum": ["manual", "vcard", "csv"]}),
+            json!({"type": "string", "enum": ["manual", "vcard", "csv", "lead"]}),
         );
         map.insert(
             "created_at".into(),
@@ -1029,6 +1031,7 @@ pub fn document_into(document: &mut serde_json::Value) {
     let kinds = json!({"type": "string", "enum": ["call", "visit", "email", "note", "task"]});
     let activity_fields = json!({"kind": kinds, "subject": {"type": "string"}, "body": {"type": "string"},
         "customer": {"type": "string", "nullable": true}, "contact": {"type": "integer", "nullable": true},
+        "opportunity": {"type": "integer", "nullable": true, "description": "the opportunity it is about; its customer is filled in"},
         "at": {"type": "string", "format": "date-time", "description": "when it happened; now when absent"},
         "due": {"type": "string", "format": "date", "nullable": true}, "owner": {"type": "string"}});
     let mut activity = activity_fields.clone();

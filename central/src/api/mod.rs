@@ -64,6 +64,7 @@ pub mod master_data;
 pub mod openapi;
 pub mod operators;
 pub mod people;
+pub mod pipeline;
 pub mod plants;
 pub mod policy;
 pub mod prices;
@@ -474,6 +475,7 @@ pub fn routes() -> Routes {
         .merge(trace::routes())
         .merge(master_data::routes())
         .merge(crm::routes())
+        .merge(pipeline::routes())
         .merge(operators::routes())
         .merge(prices::routes())
         .merge(sales::routes())

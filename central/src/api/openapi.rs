@@ -221,6 +221,7 @@ pub fn document() -> Value {
     super::trace::document_into(&mut document);
     super::master_data::document_into(&mut document);
     super::crm::document_into(&mut document);
+    super::pipeline::document_into(&mut document);
     super::operators::document_into(&mut document);
     super::prices::document_into(&mut document);
     super::sales::document_into(&mut document);

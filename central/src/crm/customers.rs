@@ -184,7 +184,7 @@ pub struct Contact {
     pub note: String,
     pub tags: Vec<String>,
     pub owner: String,
-    /// `manual`, `vcard` or `csv`.
+    /// `manual`, `vcard`, `csv` or `lead` (made by qualifying a lead).
     pub source: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -280,6 +280,9 @@ pub struct ActivityInput {
     pub customer: Option<String>,
     #[serde(default)]
     pub contact: Option<i64>,
+    /// The opportunity it is about (its customer is filled in).
+    #[serde(default)]
+    pub opportunity: Option<i64>,
     /// When it happened; now when absent.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
@@ -299,6 +302,9 @@ pub struct Activity {
     pub body: String,
     pub customer: Option<String>,
     pub contact: Option<i64>,
+    /// The opportunity it is about, if any.
+    #[serde(default)]
+    pub opportunity: Option<i64>,
     pub at: DateTime<Utc>,
     pub due: Option<NaiveDate>,
     pub done_at: Option<DateTime<Utc>>,
@@ -580,9 +586,9 @@ impl ActivityInput {
                 u32::from(c)
             ));
         }
-        if self.customer.is_none() && self.contact.is_none() {
+        if self.customer.is_none() && self.contact.is_none() && self.opportunity.is_none() {
             problems.push(
-                "customer, contact: expected the customer or the contact (or both) it is about"
+                "customer, contact: expected the customer, the contact or the opportunity it is about"
                     .into(),
             );
         }
@@ -856,6 +862,7 @@ mod tests {
             body: String::new(),
             customer: Some("C000001".into()),
             contact: None,
+            opportunity: None,
             at: None,
             due: None,
             owner: None,

@@ -10,6 +10,8 @@
 //! - [`dedupe`]: the keys duplicates are found by: an e-mail address, a phone number, a
 //!   company's name written differently (legal forms, width, case, punctuation).
 //! - [`scope`]: whose records a salesperson, their manager and head office see.
+//! - [`pipeline`]: leads, opportunities through their stages to won or lost, the weighted
+//!   forecast.
 //! - [`pricing`]: price lists (quantity breaks, validity, customer and group prices), exchange
 //!   rates, tax rates, and which price applies.
 //! - [`promise`]: promise dates: available-to-promise, then capable-to-promise.
@@ -21,6 +23,7 @@
 pub mod customers;
 pub mod dedupe;
 pub mod pdf;
+pub mod pipeline;
 pub mod pricing;
 pub mod promise;
 pub mod sales;

@@ -48,6 +48,8 @@ pub struct ContactQuery {
 pub struct ActivityQuery {
     pub customer: Option<String>,
     pub contact: Option<i64>,
+    /// Those on this opportunity.
+    pub opportunity: Option<i64>,
     pub kind: Option<ActivityKind>,
     pub owner: Option<String>,
     /// Only tasks not done (with a due date), soonest due first.

@@ -15,6 +15,7 @@ pub mod kiosk;
 pub mod mrp;
 pub mod operators;
 pub mod people;
+pub mod pipeline;
 pub mod plants;
 pub mod prices;
 pub mod sales;
@@ -325,6 +326,7 @@ pub trait Store:
     + KioskStore
     + TraceStore
     + crm::CrmStore
+    + pipeline::PipelineStore
     + PriceStore
     + sales::SalesStore
     + Send

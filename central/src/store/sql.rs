@@ -22,6 +22,7 @@ mod mrp;
 mod operators;
 mod people;
 pub mod pg;
+mod pipeline;
 mod prices;
 mod quarantine;
 mod sales;
@@ -253,6 +254,7 @@ impl SqlStore {
         spc::add_columns(&writer)?;
         work_orders::add_columns(&writer)?;
         kiosk::add_columns(&writer)?;
+        pipeline::add_columns(&writer)?;
         first_epoch(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
@@ -477,7 +479,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 18] {
+fn schemas() -> [&'static str; 19] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -494,6 +496,7 @@ fn schemas() -> [&'static str; 18] {
         kiosk::SCHEMA,
         trace::SCHEMA,
         crm::SCHEMA,
+        pipeline::SCHEMA,
         prices::SCHEMA,
         sales::SCHEMA,
         audit::SCHEMA,

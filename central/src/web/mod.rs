@@ -19,6 +19,7 @@
 //! | `GET /work-orders?state=&item=&line=&plant=&due_from=&due_to=&q=&offset=` | `work_orders.read` | work orders, filtered, counted per state, paged ([`work_orders`]) |
 //! | `GET /work-orders/{id}` | `work_orders.read` | one order: operations, plans, material per lot, lots produced, timeline, holds |
 //! | `GET /trace/{lot}`, `/trace?lot=` | `inventory.read` | a lot's genealogy as a graph to walk, where each lot is, its orders ([`trace`]) |
+//! | `GET /crm/pipeline?owner=&q=&currency=` | `crm.read` | the CRM pipeline: opportunities in columns by stage, moved by drag and drop or a select (`crm.write`), the weighted forecast on top ([`pipeline`]) |
 //! | `GET /assets/app.css`, `/assets/app.js` | public | the only assets, compiled into the binary |
 //!
 //! Pages are rendered on the server from askama templates (`central/templates/`, checked when
@@ -39,6 +40,7 @@
 pub mod i18n;
 mod losses;
 mod oee;
+mod pipeline;
 mod spc;
 pub mod trace;
 pub mod work_orders;
@@ -93,6 +95,7 @@ pub fn routes() -> Routes {
         .merge(work_orders::routes())
         .merge(trace::routes())
         .merge(spc::routes())
+        .merge(pipeline::routes())
         .get("/assets/app.css", PUBLIC, css)
         .get("/assets/app.js", PUBLIC, js)
         .get("/assets/charts.js", PUBLIC, charts_js)
@@ -262,6 +265,14 @@ impl Ctx {
                         current: href == current,
                     });
                 }
+            }
+            // The CRM pipeline.
+            if p.can(Permission::CrmRead) {
+                nav.push(NavLink {
+                    href: "/crm/pipeline",
+                    key: "nav_pipeline",
+                    current: current == "/crm/pipeline",
+                });
             }
         }
         let shell = Shell {

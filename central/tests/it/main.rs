@@ -19,6 +19,7 @@ mod master_data;
 mod mrp_firm;
 mod operators;
 mod people;
+mod pipeline;
 mod plan;
 mod plan_content;
 mod prices;

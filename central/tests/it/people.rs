@@ -472,6 +472,8 @@ async fn records_of_another_plant_are_not_found() {
             "{activity}",
             "an activity is scoped by its owner and its customer's",
         ),
+        ("{lead}", "a lead is scoped by its owner"),
+        ("{opportunity}", "an opportunity is scoped by its owner"),
         (
             "{price_id}",
             "price rows are the company's price list, which every crm.read holder sees",

@@ -101,6 +101,7 @@ CREATE TABLE IF NOT EXISTS crm_activities (
     body       TEXT NOT NULL,
     customer   TEXT,
     contact    INTEGER,
+    opportunity INTEGER,
     at         TEXT NOT NULL,
     due        TEXT,
     done_at    TEXT,
@@ -165,12 +166,12 @@ pub(super) fn decimal(text: &str) -> Result<Decimal, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("amount {text:?}: {e}")))
 }
 
-fn date(text: &str) -> Result<NaiveDate, StoreError> {
+pub(super) fn date(text: &str) -> Result<NaiveDate, StoreError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|e| StoreError::Corrupt(format!("date {text:?}: {e}")))
 }
 
-fn limit(n: usize) -> i64 {
+pub(super) fn limit(n: usize) -> i64 {
     i64::try_from(n.clamp(1, MAX_LIST)).unwrap_or(50)
 }
 
@@ -233,7 +234,7 @@ fn customer_search_text(code: &str, c: &CustomerInput) -> String {
 }
 
 /// The next free generated code.
-fn next_code(tx: &Transaction<'_>) -> Result<String, StoreError> {
+pub(super) fn next_code(tx: &Transaction<'_>) -> Result<String, StoreError> {
     for _ in 0..1000 {
         let n: i64 = tx.query_row(
             "INSERT INTO crm_counters (name, value) VALUES ('customer', 1)
@@ -302,7 +303,7 @@ pub(super) fn write_customer(
 }
 
 /// The customer whose Chinese or English name is written as `company` is (lowest code first).
-fn customer_by_name(
+pub(super) fn customer_by_name(
     tx: &Connection,
     company: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
@@ -323,7 +324,7 @@ fn has_cjk(s: &str) -> bool {
 }
 
 /// The customer a card's company is: found by its name, else made (owned by `owner`).
-fn customer_for_company(
+pub(super) fn customer_for_company(
     tx: &Transaction<'_>,
     company: &str,
     addresses: Vec<Address>,
@@ -389,7 +390,7 @@ fn contact_row(r: &super::db::Row<'_>) -> Result<Contact, StoreError> {
     })
 }
 
-fn read_contact(
+pub(super) fn read_contact(
     conn: &Connection,
     id: i64,
     scope: &SalesScope,
@@ -452,7 +453,7 @@ fn write_keys(tx: &Transaction<'_>, id: i64, c: &ContactInput) -> Result<(), Sto
 }
 
 /// Inserts (`id` `None`) or updates a contact and its keys; its id.
-fn write_contact(
+pub(super) fn write_contact(
     tx: &Transaction<'_>,
     id: Option<i64>,
     c: &ContactInput,
@@ -521,7 +522,7 @@ fn write_contact(
 }
 
 /// The stored contacts sharing a key with `c` (but `except`).
-fn matches_of(
+pub(super) fn matches_of(
     tx: &Connection,
     c: &ContactInput,
     except: Option<i64>,
@@ -645,7 +646,7 @@ fn read_duplicate(
 const ACTIVITY_COLUMNS: &str = "a.id, a.kind, a.subject, a.body, a.customer, a.contact, a.at, a.due,
     a.done_at, a.owner, a.created_by,
     (SELECT CASE WHEN c.name_zh <> '' THEN c.name_zh ELSE c.name_en END FROM crm_customers c WHERE c.code = a.customer),
-    (SELECT k.name FROM crm_contacts k WHERE k.id = a.contact)";
+    (SELECT k.name FROM crm_contacts k WHERE k.id = a.contact), a.opportunity";
 
 fn activity_row(r: &super::db::Row<'_>) -> Result<Activity, StoreError> {
     let kind: String = r.get(1)?;
@@ -666,6 +667,7 @@ fn activity_row(r: &super::db::Row<'_>) -> Result<Activity, StoreError> {
         created_by: r.get(10)?,
         customer_name: r.get(11)?,
         contact_name: r.get(12)?,
+        opportunity: r.get(13)?,
     })
 }
 
@@ -699,7 +701,7 @@ fn read_activity(
     }
 }
 
-fn not_found(what: String) -> CrmRefusal {
+pub(super) fn not_found(what: String) -> CrmRefusal {
     CrmRefusal::NotFound(what)
 }
 
@@ -1126,6 +1128,10 @@ impl CrmStore for SqlStore {
                 let p = bind(&mut params, contact);
                 sql.push_str(&format!(" AND a.contact = {p}"));
             }
+            if let Some(opportunity) = query.opportunity {
+                let p = bind(&mut params, opportunity);
+                sql.push_str(&format!(" AND a.opportunity = {p}"));
+            }
             if let Some(kind) = query.kind {
                 let p = bind(&mut params, kind.as_str());
                 sql.push_str(&format!(" AND a.kind = {p}"));
@@ -1165,6 +1171,20 @@ impl CrmStore for SqlStore {
     ) -> CrmResult<Activity> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(id) = input.opportunity {
+                let Some(customer) = super::pipeline::opportunity_customer(&tx, id, &scope)? else {
+                    return Ok(Err(not_found(format!("no opportunity {id}"))));
+                };
+                match &input.customer {
+                    Some(a) if *a != customer => {
+                        return Ok(Err(CrmRefusal::Conflict(format!(
+                            "opportunity {id} is with customer {customer}, not {a}"
+                        ))));
+                    }
+                    Some(_) => {}
+                    None => input.customer = Some(customer),
+                }
+            }
             if let Some(id) = input.contact {
                 let Some(contact) = read_contact(&tx, id, &scope)? else {
                     return Ok(Err(not_found(format!("no contact {id}"))));
@@ -1181,8 +1201,8 @@ impl CrmStore for SqlStore {
             }
             if let Some(code) = &input.customer {
                 let visible = read_customer(&tx, code, &scope)?.is_some();
-                // A contact in scope may be at a customer someone else owns.
-                if !visible && input.contact.is_none() {
+                // A contact or an opportunity in scope may be at a customer someone else owns.
+                if !visible && input.contact.is_none() && input.opportunity.is_none() {
                     return Ok(Err(not_found(format!("no customer {code:?}"))));
                 }
             }
@@ -1190,8 +1210,8 @@ impl CrmStore for SqlStore {
             let id: i64 = tx
                 .prepare_cached(
                     "INSERT INTO crm_activities (kind, subject, body, customer, contact, at, due,
-                         done_at, owner, created_by, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10) RETURNING id",
+                         done_at, owner, created_by, created_at, opportunity)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11) RETURNING id",
                 )?
                 .query_row(
                     params![
@@ -1204,7 +1224,8 @@ impl CrmStore for SqlStore {
                         input.due.map(|d| d.format("%Y-%m-%d").to_string()),
                         owner,
                         created_by,
-                        ts(now)
+                        ts(now),
+                        input.opportunity
                     ],
                     |r| r.get(0),
                 )?;

@@ -233,6 +233,7 @@ fn migrate_locked(conn: &mut Conn) -> Result<(), StoreError> {
     super::spc::add_columns(&tx)?;
     super::work_orders::add_columns(&tx)?;
     super::kiosk::add_columns(&tx)?;
+    super::pipeline::add_columns(&tx)?;
     super::first_epoch(&tx)?;
     super::audit::install_pg(&tx)?;
     if version > 0 && version < 9 {

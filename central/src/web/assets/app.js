@@ -694,6 +694,89 @@
     }
   }
 
+  // ----------------------------------------------------------------------------------------
+  // CRM pipeline (/crm/pipeline): a card dragged to another stage's column (HTML5 drag and
+  // drop), or its stage chosen in the card's select (phones cannot drag; keyboards can
+  // choose), is moved by POST /api/v1/opportunities/{id}/stage with the version the page
+  // showed; the page is then loaded again. Someone else's move meanwhile is refused (409)
+  // and said so after the reload, never silently overridden.
+  const pipelineBoard = byId('pipeline-board');
+  if (pipelineBoard) {
+    const pipelineError = byId('pipeline-error');
+    const noticeKey = 'mes-pipeline-notice';
+    const notice = window.sessionStorage.getItem(noticeKey);
+    if (notice && pipelineError) {
+      window.sessionStorage.removeItem(noticeKey);
+      show(pipelineError, notice);
+    }
+    const canWrite = pipelineBoard.dataset.canWrite === 'true';
+    const moveDeal = async (card, stage) => {
+      const select = card.querySelector('select.deal-stage');
+      const back = () => {
+        if (select) select.value = card.dataset.stage;
+      };
+      if (!canWrite || !stage || stage === card.dataset.stage) return back();
+      const title = card.dataset.title;
+      const body = { stage, version: Number(card.dataset.version) };
+      if (stage === 'lost') {
+        const reason = window.prompt(t('pipeline_lost_reason', { title }));
+        if (!reason || !reason.trim()) return back();
+        body.lost_reason = reason.trim();
+      }
+      if (card.dataset.closed === 'true' && stage !== 'won' && stage !== 'lost') {
+        if (!window.confirm(t('pipeline_confirm_reopen', { title }))) return back();
+        body.reopen = true;
+      }
+      if (pipelineError) pipelineError.hidden = true;
+      card.classList.add('moving');
+      if (select) select.disabled = true;
+      const reply = await api('POST', '/api/v1/opportunities/' + encodeURIComponent(card.dataset.id) + '/stage', body);
+      if (reply.status === 200) {
+        location.reload();
+        return undefined;
+      }
+      card.classList.remove('moving');
+      if (select) select.disabled = false;
+      back();
+      if (reply.status === 409) {
+        const error = reply.body && reply.body.error;
+        window.sessionStorage.setItem(noticeKey, t('pipeline_conflict', { message: error ? error.message : '' }));
+        location.reload();
+        return undefined;
+      }
+      if (pipelineError) show(pipelineError, problem(reply));
+      return undefined;
+    };
+    for (const card of pipelineBoard.querySelectorAll('.deal')) {
+      const select = card.querySelector('select.deal-stage');
+      if (select) select.addEventListener('change', () => moveDeal(card, select.value));
+      card.addEventListener('dragstart', (event) => {
+        event.dataTransfer.setData('text/plain', card.dataset.id);
+        event.dataTransfer.effectAllowed = 'move';
+        card.classList.add('dragging');
+      });
+      card.addEventListener('dragend', () => card.classList.remove('dragging'));
+    }
+    for (const column of pipelineBoard.querySelectorAll('.pipeline-column')) {
+      column.addEventListener('dragover', (event) => {
+        if (!canWrite) return;
+        event.preventDefault();
+        event.dataTransfer.dropEffect = 'move';
+        column.classList.add('drop-target');
+      });
+      column.addEventListener('dragleave', (event) => {
+        if (!column.contains(event.relatedTarget)) column.classList.remove('drop-target');
+      });
+      column.addEventListener('drop', (event) => {
+        event.preventDefault();
+        column.classList.remove('drop-target');
+        const id = event.dataTransfer.getData('text/plain');
+        const card = pipelineBoard.querySelector('.deal[data-id="' + CSS.escape(id) + '"]');
+        if (card) moveDeal(card, column.dataset.stage);
+      });
+    }
+  }
+
   // For the tests and anyone curious: the language and zone the page runs in.
   document.documentElement.dataset.ready = lang + ' ' + timeZone;
 })();
