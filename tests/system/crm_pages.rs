@@ -85,8 +85,16 @@ impl Page {
         assert_eq!(self.lang().await, want, "{path} in {lang}");
     }
 
-    /// Screenshots of the page at `path` in both languages at this width.
-    async fn both_languages(&self, base: &str, path: &str, step: &str, phone: bool) {
+    /// Screenshots of the page at `path` in both languages at this width, and of the part
+    /// `below` (an element's id) scrolled into view.
+    async fn both_languages(
+        &self,
+        base: &str,
+        path: &str,
+        step: &str,
+        phone: bool,
+        below: Option<&str>,
+    ) {
         for lang in ["zh", "en"] {
             self.open_in(base, path, lang).await;
             if phone {
@@ -94,6 +102,14 @@ impl Page {
             }
             let width = if phone { "400" } else { "desktop" };
             self.screenshot(&format!("{step}-{lang}-{width}")).await;
+            if let Some(id) = below {
+                self.js(&format!(
+                    "document.getElementById('{id}').scrollIntoView(); return true;"
+                ))
+                .await;
+                self.screenshot(&format!("{step}-{lang}-{width}-{id}"))
+                    .await;
+            }
         }
     }
 }
@@ -191,6 +207,16 @@ async fn issue_16_business_cards_to_customers_visits_and_tasks_in_a_browser() {
     )
     .await;
     li.screenshot("02-import-result-zh-desktop").await;
+    li.resize((400, 860)).await;
+    li.assert_no_horizontal_scrolling().await;
+    li.screenshot("03-import-result-zh-400").await;
+    li.js("document.getElementById('crm-duplicates').scrollIntoView(); return true;")
+        .await;
+    li.screenshot("03-import-duplicates-zh-400").await;
+    li.resize((1280, 860)).await;
+    li.open_in(&base, "/crm/import", "en").await;
+    li.screenshot("04-import-duplicates-en-desktop").await;
+    li.open_in(&base, "/crm/import", "zh").await;
     // The duplicate the page offers is the one the API has waiting, matched on the phone.
     let waiting = api.get("/api/v1/crm/duplicates").await;
     let waiting = waiting["duplicates"]
@@ -277,6 +303,7 @@ async fn issue_16_business_cards_to_customers_visits_and_tasks_in_a_browser() {
     );
 
     // A visit logged, and a follow-up task in three days.
+    li.click("#crm-log-details summary").await;
     li.js("document.getElementById('a-kind').value = 'visit'; return true;")
         .await;
     li.type_into("a-subject", "拜访深圳工厂，参观 SMT 产线")
@@ -369,15 +396,27 @@ async fn issue_16_business_cards_to_customers_visits_and_tasks_in_a_browser() {
         if phone {
             li.resize((400, 860)).await;
         }
-        li.both_languages(&base, "/crm/customers", "10-customers", phone)
+        li.both_languages(&base, "/crm/customers", "10-customers", phone, None)
             .await;
-        li.both_languages(&base, &customer, "11-customer", phone)
+        li.both_languages(
+            &base,
+            &customer,
+            "11-customer",
+            phone,
+            Some("crm-activities-card"),
+        )
+        .await;
+        li.both_languages(
+            &base,
+            &contact,
+            "12-contact",
+            phone,
+            Some("crm-activities-card"),
+        )
+        .await;
+        li.both_languages(&base, "/crm/tasks", "13-tasks", phone, None)
             .await;
-        li.both_languages(&base, &contact, "12-contact", phone)
-            .await;
-        li.both_languages(&base, "/crm/tasks", "13-tasks", phone)
-            .await;
-        li.both_languages(&base, "/crm/import", "14-import", phone)
+        li.both_languages(&base, "/crm/import", "14-import", phone, None)
             .await;
     }
     li.resize((1280, 860)).await;

@@ -76,6 +76,18 @@ fn answer(ctx: &Ctx, page: Result<Result<String, askama::Error>, AppError>) -> R
     }
 }
 
+impl T {
+    /// The value, or a dash for an empty one: a detail left blank still shows its place.
+    pub fn or_dash<S: AsRef<str>>(&self, value: S) -> String {
+        let value = value.as_ref();
+        if value.trim().is_empty() {
+            "–".to_owned()
+        } else {
+            value.to_owned()
+        }
+    }
+}
+
 /// Today in the page's time zone: what "overdue" is measured by.
 fn today(t: &T) -> NaiveDate {
     Utc::now().with_timezone(&t.tz).date_naive()

@@ -123,6 +123,15 @@
     });
   }
 
+  // On a phone the navigation is one row that scrolls sideways: the current page's link in
+  // view.
+  const currentLink = document.querySelector('header.top nav a[aria-current="page"]');
+  const navRow = currentLink ? currentLink.parentElement : null;
+  if (navRow && navRow.scrollWidth > navRow.clientWidth) {
+    const left = currentLink.getBoundingClientRect().left - navRow.getBoundingClientRect().left;
+    navRow.scrollLeft = Math.max(0, left - navRow.clientWidth / 3);
+  }
+
   // ----------------------------------------------------------------------------------------
   // Sign-in
 
