@@ -28,6 +28,9 @@ const FAIR_VCF: &str = "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Zhang;Wei;;;\r\nFN:Zhang
 BEGIN:VCARD\r\nVERSION:4.0\r\nFN:李娜\r\nORG:佛山精密机械有限公司\r\nTITLE:采购经理\r\nTEL;TYPE=work:0757-8888-1234\r\nEMAIL:li.na@fsjm.example\r\nEND:VCARD\r\n\
 BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Wei Zhang\r\nORG:Huaqiang Electronics\r\nTEL;TYPE=CELL:+86 138 0013 8000\r\nEMAIL:wei.zhang@private.example\r\nEND:VCARD\r\n";
 
+/// Two cards, the second with a wrong e-mail address and a phone number that is none.
+const BAD_VCF: &str = "BEGIN:VCARD\nVERSION:3.0\nFN:Good Card\nEMAIL:good@x.example\nEND:VCARD\nBEGIN:VCARD\nVERSION:3.0\nFN:Bad Card\nEMAIL:not-an-address\nTEL:call me\nEND:VCARD\n";
+
 /// The administrator's API of the central under test.
 struct Api {
     base: String,
@@ -175,19 +178,117 @@ async fn issue_16_business_cards_to_customers_visits_and_tasks_in_a_browser() {
         Page::open(&driver, &tools, name, size, &artifacts, profile)
     };
 
-    // ---- The salesperson, on a desktop: business cards in.
+    // ---- The salesperson, on a desktop: a customer they met before the fair, made on the
+    // customers page.
     let li = open("sales", (1280, 860)).await;
-    li.goto(&format!("{base}/crm/import")).await;
+    li.goto(&format!("{base}/crm/customers")).await;
     li.loaded("/sign-in").await;
     li.sign_in(SALES, PASSWORD).await;
-    li.loaded("/crm/import").await;
+    li.loaded("/crm/customers").await;
     assert_eq!(li.lang().await, "zh-CN");
+    li.wait(
+        "no customers yet",
+        "return document.getElementById('crm-none') !== null;",
+    )
+    .await;
+    li.type_into("c-name-zh", "佛山精密机械有限公司").await;
+    li.type_into("c-name-en", "Foshan Precision Machinery Co., Ltd.")
+        .await;
+    li.type_into("c-industry", "机械加工").await;
+    li.type_into("c-region", "华南").await;
+    li.type_into("c-tags", "老客户，重点").await;
+    li.screenshot("00-new-customer-zh-desktop").await;
+    li.click("#crm-customer-form button[type=submit]").await;
+    li.wait(
+        "the new customer's page",
+        r#"return location.pathname.startsWith('/crm/customers/C')
+               && document.getElementById('d-name-zh') !== null;"#,
+    )
+    .await;
+    let foshan = api.get("/api/v1/customers?search=foshan").await;
+    let foshan = foshan["customers"][0].clone();
+    assert_eq!(foshan["owner"], SALES);
+    assert_eq!(foshan["tags"], json!(["老客户", "重点"]));
+    assert_eq!(foshan["industry"], "机械加工");
+    assert_eq!(
+        li.data("#crm-title", "code").await,
+        json!([foshan["code"].clone()])
+    );
+
+    // Business cards in: a file with mistakes first, each named as the API names it.
+    li.goto(&format!("{base}/crm/import")).await;
+    li.loaded("/crm/import").await;
     li.wait(
         "no duplicates waiting yet",
         "return document.getElementById('crm-no-duplicates') !== null;",
     )
     .await;
     li.screenshot("01-import-empty-zh-desktop").await;
+    let bad = tmp.path().join("bad.vcf");
+    std::fs::write(&bad, BAD_VCF).expect("write the bad cards");
+    li.client
+        .find(Locator::Id("import-file"))
+        .await
+        .expect("the file input")
+        .send_keys(&bad.display().to_string())
+        .await
+        .expect("choose the file");
+    li.click("#crm-import").await;
+    let shown = li
+        .wait(
+            "the mistakes listed",
+            r#"const box = document.getElementById('crm-import-errors');
+               const rows = Array.from(document.querySelectorAll('#crm-import-error-list tbody tr'));
+               return !box.hidden && rows.length > 0
+                   ? rows.map(r => [r.cells[1].textContent, r.cells[2].textContent]) : null;"#,
+        )
+        .await;
+    let refused = api
+        .http
+        .post(format!("{base}/api/v1/import/vcards"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "text/vcard")
+        .body(BAD_VCF)
+        .send()
+        .await
+        .expect("central answers");
+    assert_eq!(refused.status().as_u16(), 400);
+    let refused: Value = refused.json().await.expect("the error");
+    assert_eq!(refused["error"]["code"], "invalid_vcard");
+    let details: Vec<Value> = refused["error"]["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| json!([d["column"], d["message"]]))
+        .collect();
+    assert_eq!(shown, json!(details));
+    let first = &refused["error"]["details"][0];
+    assert!(
+        first["message"].as_str().unwrap().starts_with("card 2 "),
+        "{first}"
+    );
+    assert_eq!(
+        li.texts("#crm-import-error-list tbody tr td:first-child")
+            .await[0],
+        json!(format!("第 2 张名片，第 {} 行", first["line"]))
+    );
+    assert_eq!(
+        li.texts("#crm-import-message").await,
+        json!([format!(
+            "文件中有 {} 处错误（见下表），全部名片均未导入；改正后请重新导入。",
+            details.len()
+        )])
+    );
+    li.screenshot("01-import-mistakes-zh-desktop").await;
+    assert_eq!(
+        api.get("/api/v1/customers").await["customers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "nothing imported"
+    );
+
     li.client
         .find(Locator::Id("import-file"))
         .await
@@ -201,7 +302,8 @@ async fn issue_16_business_cards_to_customers_visits_and_tasks_in_a_browser() {
         r#"const r = document.getElementById('crm-import-result');
            return r && !r.hidden && document.getElementById('import-cards').textContent === '3'
                && document.getElementById('import-contacts').textContent === '2'
-               && document.getElementById('import-customers').textContent === '2'
+               && document.getElementById('import-customers').textContent === '1'
+               && document.getElementById('import-joined').textContent === '1'
                && document.getElementById('import-duplicates').textContent === '1'
                && document.querySelectorAll('#crm-duplicate-list li.duplicate').length === 1;"#,
     )
@@ -301,6 +403,24 @@ async fn issue_16_business_cards_to_customers_visits_and_tasks_in_a_browser() {
         li.data("#crm-contacts tbody tr", "contact").await,
         json!([zhang.to_string()])
     );
+
+    // Its Chinese name and industry added on the page; what the card said stays.
+    li.click("#crm-edit").await;
+    li.type_into("c-name-zh", "深圳华强电子有限公司").await;
+    li.type_into("c-industry", "电子元器件").await;
+    li.click("#crm-save-customer").await;
+    li.wait(
+        "the customer changed",
+        r#"return document.getElementById('d-name-zh').textContent === '深圳华强电子有限公司'
+               && document.getElementById('crm-customer-form').hidden;"#,
+    )
+    .await;
+    let changed = api.get(&format!("/api/v1/customers/{code}")).await;
+    assert_eq!(changed["name_zh"], "深圳华强电子有限公司");
+    assert_eq!(changed["name_en"], huaqiang["name_en"]);
+    assert_eq!(changed["industry"], "电子元器件");
+    assert_eq!(changed["addresses"], huaqiang["addresses"]);
+    assert_eq!(changed["owner"], SALES);
 
     // A visit logged, and a follow-up task in three days.
     li.click("#crm-log-details summary").await;
@@ -499,6 +619,7 @@ async fn issue_16_business_cards_to_customers_visits_and_tasks_in_a_browser() {
         chen.texts("#crm-tasks .owner").await,
         json!(["李销售 (li.sales)"])
     );
+    assert_eq!(chen.texts("#crm-tasks-title").await, json!(["团队的待办"]));
     chen.screenshot("30-team-tasks-zh-desktop").await;
     chen.goto(&format!("{base}/crm/customers?lang=en")).await;
     chen.loaded("/crm/customers").await;

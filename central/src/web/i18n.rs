@@ -839,6 +839,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "No activities yet.",
     ),
     ("crm_tasks_title", "我的待办", "My tasks"),
+    ("crm_tasks_team_title", "团队的待办", "My team's tasks"),
     ("crm_tasks_mine", "我的", "Mine"),
     ("crm_tasks_team", "团队的", "My team's"),
     (
@@ -881,6 +882,11 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "crm_import_failed",
         "未导入任何名片",
         "Nothing was imported",
+    ),
+    (
+        "crm_import_mistakes",
+        "文件中有 {n} 处错误（见下表），全部名片均未导入；改正后请重新导入。",
+        "The file has {n} mistakes (listed below), so no card was imported; correct them and import it again.",
     ),
     ("crm_error_where", "位置", "Where"),
     ("crm_error_property", "属性 / 列", "Property / column"),

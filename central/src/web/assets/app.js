@@ -903,7 +903,10 @@
     const renderErrors = (reply) => {
       const box = byId('crm-import-errors');
       const error = reply.body && reply.body.error;
-      byId('crm-import-message').textContent = problem(reply);
+      const mistakes = error && (error.code === 'invalid_vcard' || error.code === 'invalid_csv') && error.details;
+      byId('crm-import-message').textContent = mistakes
+        ? t('crm_import_mistakes', { n: mistakes.length })
+        : problem(reply);
       const body = byId('crm-import-error-list').querySelector('tbody');
       body.replaceChildren();
       for (const d of (error && error.details) || []) {
