@@ -573,6 +573,36 @@ async fn issue_16_business_cards_to_customers_visits_and_tasks_in_a_browser() {
             .len(),
         1
     );
+
+    // A CSV of cards saved by Excel on a Chinese Windows (GBK), its charset chosen on the page.
+    let csv = tmp.path().join("fair-excel.csv");
+    let mut bytes = b"name,mobile,wechat,tags\n".to_vec();
+    bytes.extend_from_slice(&[0xCD, 0xF5, 0xC7, 0xBF]); // 王强
+    bytes.extend_from_slice(b",13900001111,wq_nb,fair\n");
+    std::fs::write(&csv, bytes).expect("write the csv");
+    li.open_in(&base, "/crm/import", "zh").await;
+    li.js("document.getElementById('import-charset').value = 'gbk'; return true;")
+        .await;
+    li.client
+        .find(Locator::Id("import-file"))
+        .await
+        .expect("the file input")
+        .send_keys(&csv.display().to_string())
+        .await
+        .expect("choose the file");
+    li.click("#crm-import").await;
+    li.wait(
+        "the csv imported",
+        r#"const r = document.getElementById('crm-import-result');
+           return r && !r.hidden && document.getElementById('import-cards').textContent === '1'
+               && document.getElementById('import-contacts').textContent === '1';"#,
+    )
+    .await;
+    li.screenshot("16-import-csv-gbk-zh-desktop").await;
+    let wang = api.get("/api/v1/contacts?search=13900001111").await;
+    assert_eq!(wang["contacts"][0]["name"], "王强");
+    assert_eq!(wang["contacts"][0]["source"], "csv");
+    assert_eq!(wang["contacts"][0]["owner"], SALES);
     li.close().await;
 
     // ---- Another salesperson: not theirs, a 404 page; an empty list.

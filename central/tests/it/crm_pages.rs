@@ -270,3 +270,35 @@ async fn issue_16_the_crm_pages_show_what_the_api_answers_to_whom_it_may() {
     assert!(refused.body.contains(r#"data-permission="crm.read""#));
     assert!(!refused.body.contains(r#"href="/crm/customers""#));
 }
+
+/// The import page sends a CSV with the charset chosen: a GBK file (Excel on a Chinese
+/// Windows) is read as GBK, and the same bytes sent as UTF-8 are refused, not stored garbled.
+#[tokio::test]
+async fn issue_16_a_gbk_csv_of_business_cards_is_read_by_its_charset() {
+    let h = Harness::new().await;
+    let li = person(&h, "li.sales", "sales", None, "zh").await;
+    // 王强 in GBK.
+    let mut csv = b"name,company,mobile\n".to_vec();
+    csv.extend_from_slice(&[0xCD, 0xF5, 0xC7, 0xBF]);
+    csv.extend_from_slice(b",Ningbo Mould,13900001111\n");
+    let send = |content_type: &'static str, body: Vec<u8>| {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/import/contacts")
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap();
+        for (k, v) in session_headers(&li) {
+            request.headers_mut().insert(k, v);
+        }
+        h.send(request)
+    };
+    let garbled = send("text/csv", csv.clone()).await;
+    assert_eq!(garbled.status, StatusCode::BAD_REQUEST, "{}", garbled.json);
+    let read = send("text/csv; charset=gbk", csv).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.json);
+    let id = read.json["contacts_created"][0].as_i64().unwrap();
+    let contact = api(&h, &li, &format!("/api/v1/contacts/{id}")).await;
+    assert_eq!(contact["name"], "王强");
+    assert_eq!(contact["source"], "csv");
+}
