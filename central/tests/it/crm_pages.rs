@@ -26,6 +26,7 @@ async fn person(
 
 struct Page {
     status: StatusCode,
+    csp: String,
     body: String,
 }
 
@@ -40,9 +41,16 @@ async fn page(h: &Harness, s: &Session, path: &str) -> Page {
     request.headers_mut().insert(name, value);
     let response = h.app().oneshot(request).await.unwrap();
     let status = response.status();
+    let csp = response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     Page {
         status,
+        csp,
         body: String::from_utf8(bytes.to_vec()).expect("pages are utf-8"),
     }
 }
@@ -126,6 +134,7 @@ async fn issue_16_the_crm_pages_show_what_the_api_answers_to_whom_it_may() {
     assert!(list.body.contains(r#"id="crm-customer-form""#), "crm.write");
     assert!(list.body.contains(r#"id="crm-duplicates-waiting""#));
     assert_eq!(list.body.matches("<script").count(), 2, "no inline script");
+    assert!(list.csp.starts_with("default-src 'self'"), "{}", list.csp);
     let searched = page(&h, &li, "/crm/customers?q=huaqiang&lang=en").await;
     assert_eq!(
         values_after(&searched.body, r#"<tr data-code=""#),
@@ -241,6 +250,7 @@ async fn issue_16_the_crm_pages_show_what_the_api_answers_to_whom_it_may() {
             theirs.body
         );
         assert!(theirs.body.contains("Not found"));
+        assert!(theirs.csp.starts_with("default-src 'self'"), "{path}");
     }
     let theirs = page(&h, &zhao, "/crm/customers").await;
     assert!(values_after(&theirs.body, r#"<tr data-code=""#).is_empty());
