@@ -1,7 +1,7 @@
 //! The CRM's pages (issue 16): `/crm/customers` (search, owner and tag filters, keyset pages,
-//! counts in all and per owner, a new customer), `/crm/customers/{code}` (one customer: its
+//! counts in all and per owner, a new customer), `/crm/customers/{customer}` (one customer: its
 //! details, contacts and activities; edit, log an activity, add a follow-up task),
-//! `/crm/contacts/{id}` (phones, e-mail addresses, handles, activities, the vCard, merging into
+//! `/crm/contacts/{contact}` (phones, e-mail addresses, handles, activities, the vCard, merging into
 //! another contact), `/crm/tasks` (open tasks soonest first, overdue marked; a manager's
 //! team's too) and `/crm/import` (business cards in as a `.vcf` or CSV file, and the
 //! duplicates waiting for a person).
@@ -473,7 +473,7 @@ struct CustomerPage {
     owner: String,
     created: String,
     updated: String,
-    /// The customer as `PUT /api/v1/customers/{code}` takes it, for the edit form.
+    /// The customer as `PUT /api/v1/customers/{customer}` takes it, for the edit form.
     input_json: String,
     contacts: Vec<ContactRow>,
     activities: Vec<ActivityRow>,
