@@ -541,6 +541,53 @@ async fn issue_16_business_cards_to_customers_visits_and_tasks_in_a_browser() {
     }
     li.resize((1280, 860)).await;
 
+    // Zhang Wei entered a second time by hand, merged into the first from its page.
+    let twice = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/contacts",
+            Some(json!({"name": "张伟", "customer": code, "owner": SALES,
+                        "phones": [{"kind": "work", "number": "0755-8300-1000"}],
+                        "emails": ["zw@huaqiang.example"]})),
+        )
+        .await;
+    let twice = twice["id"].as_i64().expect("the second contact");
+    li.open_in(&base, &format!("/crm/contacts/{twice}"), "zh")
+        .await;
+    li.click("#crm-merge-details summary").await;
+    li.js(&format!(
+        "document.getElementById('merge-into').value = '{zhang}'; return true;"
+    ))
+    .await;
+    li.screenshot("14-merge-contact-zh-desktop").await;
+    li.accept_confirms().await;
+    li.click("#crm-merge").await;
+    li.wait(
+        "Zhang Wei's page with the number merged in",
+        &format!(
+            r#"const phones = document.getElementById('crm-phones');
+               return location.pathname === '/crm/contacts/{zhang}' && phones !== null
+                   && phones.textContent.includes('0755-8300-1000');"#
+        ),
+    )
+    .await;
+    let gone = api
+        .http
+        .get(format!("{base}/api/v1/contacts/{twice}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("central answers");
+    assert_eq!(gone.status().as_u16(), 404, "merged away");
+    let merged = api.get(&format!("/api/v1/contacts/{zhang}")).await;
+    assert!(
+        merged["emails"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("zw@huaqiang.example")),
+        "{merged}"
+    );
+
     // The task done: gone from the list, and the API says when.
     li.open_in(&base, "/crm/tasks", "zh").await;
     li.click(&format!(r#"button.crm-done[data-activity="{task_id}"]"#))
