@@ -98,7 +98,7 @@ impl Api {
 }
 
 impl Page {
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.client
             .goto(url)
             .await
@@ -106,7 +106,7 @@ impl Page {
     }
 
     /// Types `text` into the input `id` (emptied first).
-    async fn type_into(&self, id: &str, text: &str) {
+    pub(crate) async fn type_into(&self, id: &str, text: &str) {
         let input = self
             .client
             .find(Locator::Id(id))
@@ -116,7 +116,7 @@ impl Page {
         input.send_keys(text).await.expect("type");
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -127,7 +127,7 @@ impl Page {
     }
 
     /// Waits until the page at `path` has loaded and its script has run.
-    async fn loaded(&self, path: &str) {
+    pub(crate) async fn loaded(&self, path: &str) {
         self.wait(
             &format!("{path} to load"),
             &format!(
@@ -139,7 +139,7 @@ impl Page {
     }
 
     /// The page's `<html lang>`.
-    async fn lang(&self) -> String {
+    pub(crate) async fn lang(&self) -> String {
         self.js("return document.documentElement.lang;")
             .await
             .as_str()
@@ -147,14 +147,14 @@ impl Page {
             .to_owned()
     }
 
-    async fn sign_in(&self, login: &str, password: &str) {
+    pub(crate) async fn sign_in(&self, login: &str, password: &str) {
         self.type_into("login", login).await;
         self.type_into("password", password).await;
         self.click("#sign-in-button").await;
     }
 
     /// Confirms the next `confirm()` dialogs without showing them.
-    async fn accept_confirms(&self) {
+    pub(crate) async fn accept_confirms(&self) {
         self.js("window.confirm = () => true; return true;").await;
     }
 }

@@ -4,6 +4,7 @@
 
 mod central_pages;
 mod crash;
+mod crm_pages;
 mod crm_pipeline;
 mod delivery;
 mod demo;

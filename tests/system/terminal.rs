@@ -825,7 +825,7 @@ impl Page {
 
     /// Makes the page's viewport `width`x`height` (the window is grown or shrunk by what its
     /// frame takes).
-    async fn resize(&self, (width, height): (u32, u32)) {
+    pub(crate) async fn resize(&self, (width, height): (u32, u32)) {
         let viewport = || async {
             let inner = self
                 .js("return [window.innerWidth, window.innerHeight];")

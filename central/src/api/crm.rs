@@ -491,12 +491,7 @@ impl FromRequest<AppState> for VcardBody {
                 "missing or wrong content type; expected `content-type: text/vcard`",
             ));
         }
-        let charset = content_type
-            .split(';')
-            .skip(1)
-            .filter_map(|p| p.split_once('='))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
-            .map(|(_, v)| v.trim().trim_matches('"').to_owned());
+        let charset = charset_of(&content_type);
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 AppError::payload_too_large(state.max_body_bytes())
@@ -509,6 +504,16 @@ impl FromRequest<AppState> for VcardBody {
         })?;
         decode(&bytes, charset.as_deref()).map(VcardBody)
     }
+}
+
+/// The `charset=` of a content type, if it names one.
+fn charset_of(content_type: &str) -> Option<String> {
+    content_type
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
 }
 
 fn content_type(headers: &HeaderMap) -> String {
@@ -653,8 +658,17 @@ async fn import_vcards(
 async fn import_contacts(
     State(state): State<AppState>,
     p: Principal,
+    headers: HeaderMap,
     CsvBody(body): CsvBody,
 ) -> Result<axum::Json<ImportOutcome>, AppError> {
+    // A CSV saved by Excel on a Chinese Windows is GBK: read by the charset the content type
+    // names, as a vCard is (the import page sends the one chosen); UTF-8 when none.
+    let body = match charset_of(&content_type(&headers)) {
+        Some(charset) if !matches!(charset.to_ascii_lowercase().as_str(), "utf-8" | "utf8") => {
+            Bytes::from(decode(&body, Some(&charset))?.into_bytes())
+        }
+        _ => body,
+    };
     let rows = tokio::task::spawn_blocking(move || customers::parse_contacts_csv(&body))
         .await
         .map_err(|e| AppError::internal(format!("csv parser task failed: {e}")))?
@@ -942,7 +956,7 @@ pub fn document_into(document: &mut serde_json::Value) {
         },
         "/api/v1/import/contacts": {
             "post": {"summary": "business cards as csv rows, all or nothing", "tags": ["crm"],
-                "description": "Columns: `name` and any of `company,customer,title,department,email,phone,mobile,fax,wechat,qq,tags,note,owner` (several e-mails, phones or tags separated by `;`). `customer` names a customer by code; else `company` is matched or made as a vCard's ORG. Duplicates as for /api/v1/import/vcards.",
+                "description": "The body's charset is the content type's (`text/csv; charset=gbk` for a file Excel saved on a Chinese Windows), utf-8 when none. Columns: `name` and any of `company,customer,title,department,email,phone,mobile,fax,wechat,qq,tags,note,owner` (several e-mails, phones or tags separated by `;`). `customer` names a customer by code; else `company` is matched or made as a vCard's ORG. Duplicates as for /api/v1/import/vcards.",
                 "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}},
                 "responses": import_answer}
         },

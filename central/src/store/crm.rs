@@ -33,6 +33,14 @@ pub struct CustomerQuery {
     pub limit: usize,
 }
 
+/// How many customers a search finds, in all and per owner (the customers page's counts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerCounts {
+    pub total: u64,
+    /// `(owner, customers)`, owners ascending.
+    pub by_owner: Vec<(String, u64)>,
+}
+
 /// `GET /api/v1/contacts`.
 #[derive(Debug, Clone, Default)]
 pub struct ContactQuery {
@@ -244,4 +252,12 @@ pub trait CrmStore: Send + Sync + 'static {
         scope: SalesScope,
         now: DateTime<Utc>,
     ) -> CrmResult<Activity>;
+
+    /// How many customers `query` finds in `scope` (its `owner`, `after` and `limit`
+    /// aside), in all and per owner: the customers page's counts.
+    async fn customer_counts(
+        &self,
+        query: CustomerQuery,
+        scope: SalesScope,
+    ) -> Result<CustomerCounts, StoreError>;
 }

@@ -19,6 +19,11 @@
 //! | `GET /work-orders?state=&item=&line=&plant=&due_from=&due_to=&q=&offset=` | `work_orders.read` | work orders, filtered, counted per state, paged ([`work_orders`]) |
 //! | `GET /work-orders/{id}` | `work_orders.read` | one order: operations, plans, material per lot, lots produced, timeline, holds |
 //! | `GET /trace/{lot}`, `/trace?lot=` | `inventory.read` | a lot's genealogy as a graph to walk, where each lot is, its orders ([`trace`]) |
+//! | `GET /crm/customers?q=&owner=&tag=&after=` | `crm.read` | customers of one's scope: searched, filtered by owner and tag, in pages of 50 by code, counted in all and per owner; a new customer with `crm.write` ([`crm`]) |
+//! | `GET /crm/customers/{customer}` | `crm.read` | one customer: details (edit), contacts, activities (log a call, visit, e-mail or note; a follow-up task) |
+//! | `GET /crm/contacts/{contact}` | `crm.read` | one contact: phones, e-mail addresses, handles, activities, its vCard, merging it into another contact |
+//! | `GET /crm/tasks?owner=all` | `crm.read` | my open tasks soonest first, overdue marked, done with a click; a manager's team's with `owner=all` |
+//! | `GET /crm/import` | `crm.read` | business cards in (a `.vcf` or CSV file, with `crm.write`) and what came of them; the duplicates waiting: merge, keep, discard |
 //! | `GET /crm/pipeline?owner=&q=&currency=` | `crm.read` | the CRM pipeline: opportunities in columns by stage, moved by drag and drop or a select (`crm.write`), the weighted forecast on top ([`pipeline`]) |
 //! | `GET /assets/app.css`, `/assets/app.js` | public | the only assets, compiled into the binary |
 //!
@@ -37,6 +42,7 @@
 //! **Architecture Invariant:** pages run no inline script and load nothing from elsewhere:
 //! `content-security-policy: default-src 'self'`.
 
+pub mod crm;
 pub mod i18n;
 mod losses;
 mod oee;
@@ -94,6 +100,7 @@ pub fn routes() -> Routes {
         .get("/admin/kiosks", needs(KiosksManage), kiosks)
         .merge(work_orders::routes())
         .merge(trace::routes())
+        .merge(crm::routes())
         .merge(spc::routes())
         .merge(pipeline::routes())
         .get("/assets/app.css", PUBLIC, css)
@@ -230,7 +237,7 @@ impl Ctx {
         let t = T::new(lang, zone);
         let mut nav = Vec::new();
         if let Some(p) = principal {
-            let links: [(&str, &str, Option<Permission>); 13] = [
+            let links: &[(&str, &str, Option<Permission>)] = &[
                 (
                     "/floor/plants",
                     "nav_plants_side",
@@ -246,6 +253,13 @@ impl Ctx {
                     Some(Permission::WorkOrdersRead),
                 ),
                 ("/trace", "nav_trace", Some(Permission::InventoryRead)),
+                // The CRM (issue 16).
+                (
+                    "/crm/customers",
+                    "nav_crm_customers",
+                    Some(Permission::CrmRead),
+                ),
+                ("/crm/tasks", "nav_crm_tasks", Some(Permission::CrmRead)),
                 ("/account", "nav_account", None),
                 ("/admin/users", "nav_users", Some(Permission::UsersRead)),
                 ("/admin/roles", "nav_roles", None),
@@ -257,7 +271,7 @@ impl Ctx {
                 ),
                 ("/audit", "nav_audit", Some(Permission::AuditRead)),
             ];
-            for (href, key, needs) in links {
+            for &(href, key, needs) in links {
                 if needs.is_none_or(|n| p.can(n)) {
                     nav.push(NavLink {
                         href,

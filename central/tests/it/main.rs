@@ -9,6 +9,7 @@ mod auth;
 mod backup;
 mod bad_input;
 mod crm;
+mod crm_pages;
 mod erp;
 mod floor;
 mod ingest;

@@ -19,8 +19,8 @@ use crate::crm::customers::{
 use crate::crm::dedupe::{company_key, email_key, phone_key};
 use crate::crm::scope::SalesScope;
 use crate::store::crm::{
-    ActivityQuery, ContactQuery, CrmRefusal, CrmResult, CrmStore, CustomerMatched, CustomerQuery,
-    Duplicate, ImportCard, ImportOutcome, MAX_LIST, Match, Resolution,
+    ActivityQuery, ContactQuery, CrmRefusal, CrmResult, CrmStore, CustomerCounts, CustomerMatched,
+    CustomerQuery, Duplicate, ImportCard, ImportOutcome, MAX_LIST, Match, Resolution,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -179,6 +179,28 @@ const CUSTOMER_COLUMNS: &str =
     "c.code, c.name_zh, c.name_en, c.industry, c.region, c.addresses, c.tax_id,
     c.currency, c.payment_terms, c.credit_limit, c.customer_group, c.tags, c.owner, c.created_at,
     c.updated_at, (SELECT COUNT(*) FROM crm_contacts k WHERE k.customer = c.code)";
+
+/// ` AND ...` for a customer search and tag (and its owner, with `with_owner`).
+fn customer_filter(
+    query: &CustomerQuery,
+    with_owner: bool,
+    params: &mut Params,
+) -> Result<String, StoreError> {
+    let mut sql = String::new();
+    if let Some(search) = query.search.as_deref().filter(|s| !s.trim().is_empty()) {
+        let p = bind(params, like(search));
+        sql.push_str(&format!(" AND c.search LIKE {p} ESCAPE '!'"));
+    }
+    if with_owner && let Some(owner) = &query.owner {
+        let p = bind(params, owner.clone());
+        sql.push_str(&format!(" AND c.owner = {p}"));
+    }
+    if let Some(tag) = &query.tag {
+        let p = bind(params, like(&json(tag)?));
+        sql.push_str(&format!(" AND lower(c.tags) LIKE {p} ESCAPE '!'"));
+    }
+    Ok(sql)
+}
 
 fn customer_row(r: &super::db::Row<'_>) -> Result<Customer, StoreError> {
     let limit: Option<String> = r.get(9)?;
@@ -746,18 +768,7 @@ impl CrmStore for SqlStore {
         self.read(move |conn| {
             let mut params: Params = Vec::new();
             let mut sql = format!("SELECT {CUSTOMER_COLUMNS} FROM crm_customers c WHERE 1 = 1");
-            if let Some(search) = query.search.as_deref().filter(|s| !s.trim().is_empty()) {
-                let p = bind(&mut params, like(search));
-                sql.push_str(&format!(" AND c.search LIKE {p} ESCAPE '!'"));
-            }
-            if let Some(owner) = query.owner {
-                let p = bind(&mut params, owner);
-                sql.push_str(&format!(" AND c.owner = {p}"));
-            }
-            if let Some(tag) = query.tag {
-                let p = bind(&mut params, like(&json(&tag)?));
-                sql.push_str(&format!(" AND lower(c.tags) LIKE {p} ESCAPE '!'"));
-            }
+            sql.push_str(&customer_filter(&query, true, &mut params)?);
             if let Some(after) = query.after {
                 let p = bind(&mut params, after);
                 sql.push_str(&format!(" AND c.code > {p}"));
@@ -1261,6 +1272,33 @@ impl CrmStore for SqlStore {
                 .ok_or_else(|| StoreError::Corrupt(format!("activity {id} vanished")))?;
             tx.commit()?;
             Ok(Ok(value))
+        })
+        .await
+    }
+
+    async fn customer_counts(
+        &self,
+        query: CustomerQuery,
+        scope: SalesScope,
+    ) -> Result<CustomerCounts, StoreError> {
+        self.read(move |conn| {
+            let mut params: Params = Vec::new();
+            let mut sql = String::from("SELECT c.owner, COUNT(*) FROM crm_customers c WHERE 1 = 1");
+            sql.push_str(&customer_filter(&query, false, &mut params)?);
+            sql.push_str(&scoped(&scope, "c.owner", &mut params));
+            sql.push_str(" GROUP BY c.owner ORDER BY c.owner");
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(params), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            let mut counts = CustomerCounts::default();
+            for row in rows {
+                let (owner, n) = row?;
+                let n = u64::try_from(n).unwrap_or(0);
+                counts.total += n;
+                counts.by_owner.push((owner, n));
+            }
+            Ok(counts)
         })
         .await
     }

@@ -123,6 +123,15 @@
     });
   }
 
+  // On a phone the navigation is one row that scrolls sideways: the current page's link in
+  // view.
+  const currentLink = document.querySelector('header.top nav a[aria-current="page"]');
+  const navRow = currentLink ? currentLink.parentElement : null;
+  if (navRow && navRow.scrollWidth > navRow.clientWidth) {
+    const left = currentLink.getBoundingClientRect().left - navRow.getBoundingClientRect().left;
+    navRow.scrollLeft = Math.max(0, left - navRow.clientWidth / 3);
+  }
+
   // ----------------------------------------------------------------------------------------
   // Sign-in
 
@@ -775,6 +784,276 @@
         if (card) moveDeal(card, column.dataset.stage);
       });
     }
+  }
+
+  // The CRM (issue 16): customers, contacts, activities, tasks and business cards. Every
+  // change goes to the JSON API, which decides; the page is then read again to show it.
+
+  /** `a, b；c` → ['a', 'b', 'c']: tags typed with Western or Chinese commas. */
+  const listOf = (text) => text.split(/[,，;；、]/).map((x) => x.trim()).filter(Boolean);
+  const valueOf = (id) => {
+    const element = byId(id);
+    return element ? element.value.trim() : '';
+  };
+
+  const customerForm = byId('crm-customer-form');
+  if (customerForm) {
+    const editing = customerForm.dataset.mode === 'edit';
+    const editButton = byId('crm-edit');
+    if (editButton) {
+      editButton.addEventListener('click', () => {
+        customerForm.hidden = false;
+        editButton.hidden = true;
+        byId('c-name-zh').focus();
+      });
+      customerForm.addEventListener('reset', () => {
+        customerForm.hidden = true;
+        editButton.hidden = false;
+      });
+    }
+    customerForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('crm-customer-error');
+      error.hidden = true;
+      // An edit sends the customer as it was with the form's fields over it: its addresses,
+      // credit limit and group stay as they are.
+      const body = editing ? JSON.parse(customerForm.dataset.customer) : {};
+      body.name_zh = valueOf('c-name-zh');
+      body.name_en = valueOf('c-name-en');
+      body.industry = valueOf('c-industry');
+      body.region = valueOf('c-region');
+      body.tags = listOf(valueOf('c-tags'));
+      body.payment_terms = valueOf('c-terms');
+      body.currency = valueOf('c-currency').toUpperCase();
+      if (byId('c-tax-id')) body.tax_id = valueOf('c-tax-id');
+      let reply;
+      if (editing) {
+        reply = await api('PUT', '/api/v1/customers/' + encodeURIComponent(customerForm.dataset.code), body);
+      } else {
+        if (valueOf('c-code')) body.code = valueOf('c-code');
+        reply = await api('POST', '/api/v1/customers', body);
+      }
+      if ((reply.status === 200 || reply.status === 201) && reply.body) {
+        location.assign('/crm/customers/' + encodeURIComponent(reply.body.code));
+      } else {
+        show(error, problem(reply));
+      }
+    });
+  }
+
+  /** Posts an activity from one of the forms on a customer's or contact's page. */
+  function activityForm(form, errorId, fields) {
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId(errorId);
+      error.hidden = true;
+      const body = fields();
+      const contact = body.contact || form.dataset.contact;
+      if (contact) body.contact = Number(contact);
+      else delete body.contact;
+      if (form.dataset.customer) body.customer = form.dataset.customer;
+      const button = form.querySelector('button[type="submit"]');
+      button.disabled = true;
+      const reply = await api('POST', '/api/v1/activities', body);
+      if (reply.status === 201) {
+        location.reload();
+      } else {
+        button.disabled = false;
+        show(error, problem(reply));
+      }
+    });
+  }
+  const logForm = byId('crm-activity-form');
+  if (logForm) {
+    activityForm(logForm, 'crm-activity-error', () => {
+      const body = { kind: valueOf('a-kind'), subject: valueOf('a-subject'), body: valueOf('a-body') };
+      if (valueOf('a-contact')) body.contact = valueOf('a-contact');
+      const at = zonedToUtc(valueOf('a-at'));
+      if (at) body.at = at;
+      return body;
+    });
+  }
+  const taskForm = byId('crm-task-form');
+  if (taskForm) {
+    activityForm(taskForm, 'crm-task-error', () => ({
+      kind: 'task',
+      subject: valueOf('task-subject'),
+      body: valueOf('task-body'),
+      due: valueOf('task-due'),
+    }));
+  }
+
+  for (const button of document.querySelectorAll('button.crm-done')) {
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      const reply = await api('POST', '/api/v1/activities/' + encodeURIComponent(button.dataset.activity) + '/done', { done: true });
+      if (reply.status === 200) {
+        location.reload();
+      } else {
+        button.disabled = false;
+        const error = byId('crm-done-error') || byId('crm-activity-error');
+        if (error) show(error, problem(reply));
+      }
+    });
+  }
+
+  const mergeForm = byId('crm-merge-form');
+  if (mergeForm) {
+    mergeForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('crm-merge-error');
+      error.hidden = true;
+      const into = Number(valueOf('merge-into-id') || valueOf('merge-into'));
+      if (!into) {
+        show(error, t('crm_merge_choose'));
+        return;
+      }
+      if (!confirm(t('crm_confirm_merge', { name: mergeForm.dataset.name, into }))) return;
+      const reply = await api('POST', '/api/v1/contacts/' + into + '/merge', { from: Number(mergeForm.dataset.contact) });
+      if (reply.status === 200) {
+        location.assign('/crm/contacts/' + into);
+      } else {
+        show(error, problem(reply));
+      }
+    });
+  }
+
+  for (const button of document.querySelectorAll('button.crm-resolve')) {
+    button.addEventListener('click', async () => {
+      const action = button.dataset.action;
+      if (action === 'discard' && !confirm(t('crm_confirm_discard'))) return;
+      const body = { action };
+      if (action === 'merge') body.into = Number(button.dataset.into);
+      button.disabled = true;
+      const reply = await api('POST', '/api/v1/crm/duplicates/' + encodeURIComponent(button.dataset.duplicate) + '/resolve', body);
+      if (reply.status === 200) {
+        location.reload();
+      } else {
+        button.disabled = false;
+        show(byId('crm-resolve-error'), problem(reply));
+      }
+    });
+  }
+
+  // Business cards: the file is read here and posted as it is, with the content type its
+  // name says (`.csv`: text/csv, else text/vcard) and the charset chosen; what the import
+  // did is kept for the page read again after it (its duplicates are listed there).
+  const importForm = byId('crm-import-form');
+  if (importForm) {
+    const resultKey = 'crm-import-result';
+    const renderResult = (saved) => {
+      const outcome = saved.outcome;
+      byId('crm-import-heading').textContent = t('crm_import_done', { file: saved.file });
+      const counts = byId('crm-import-counts');
+      counts.replaceChildren();
+      const fact = (key, value, id) => {
+        const box = document.createElement('div');
+        const dt = document.createElement('dt');
+        dt.textContent = t(key);
+        const dd = document.createElement('dd');
+        dd.textContent = String(value);
+        dd.id = id;
+        box.append(dt, dd);
+        counts.append(box);
+      };
+      fact('crm_import_cards', outcome.cards, 'import-cards');
+      fact('crm_import_contacts', outcome.contacts_created.length, 'import-contacts');
+      fact('crm_import_customers', outcome.customers_created.length, 'import-customers');
+      fact('crm_import_joined', outcome.customers_matched.length, 'import-joined');
+      fact('crm_import_duplicates', outcome.duplicates.length, 'import-duplicates');
+      const links = (box, key, items) => {
+        box.replaceChildren();
+        if (items.length === 0) return;
+        const p = document.createElement('p');
+        p.append(t(key) + ' ');
+        for (const [text, code] of items) {
+          const a = document.createElement('a');
+          a.href = '/crm/customers/' + encodeURIComponent(code);
+          a.textContent = text;
+          a.className = 'tag';
+          p.append(a, ' ');
+        }
+        box.append(p);
+      };
+      links(byId('crm-import-customers'), 'crm_import_new_customers', outcome.customers_created.map((c) => [c, c]));
+      links(byId('crm-import-joined'), 'crm_import_joined_customers',
+        outcome.customers_matched.map((m) => [`${m.company} → ${m.customer}`, m.customer]));
+      byId('crm-import-duplicates').textContent =
+        outcome.duplicates.length > 0 ? t('crm_import_duplicates_below', { n: outcome.duplicates.length }) : '';
+      byId('crm-import-result').hidden = false;
+    };
+    const renderErrors = (reply) => {
+      const box = byId('crm-import-errors');
+      const error = reply.body && reply.body.error;
+      const mistakes = error && (error.code === 'invalid_vcard' || error.code === 'invalid_csv') && error.details;
+      byId('crm-import-message').textContent = mistakes
+        ? t('crm_import_mistakes', { n: mistakes.length })
+        : problem(reply);
+      const body = byId('crm-import-error-list').querySelector('tbody');
+      body.replaceChildren();
+      for (const d of (error && error.details) || []) {
+        const row = body.insertRow();
+        const card = /^card (\d+)/.exec(d.message || '');
+        row.insertCell().textContent = card
+          ? t('crm_error_card_line', { card: card[1], line: d.line })
+          : t('crm_error_line', { line: d.line });
+        row.insertCell().textContent = d.column;
+        row.insertCell().textContent = d.message;
+      }
+      byId('crm-import-error-list').hidden = body.rows.length === 0;
+      box.hidden = false;
+    };
+    try {
+      const saved = sessionStorage.getItem(resultKey);
+      if (saved) {
+        sessionStorage.removeItem(resultKey);
+        renderResult(JSON.parse(saved));
+      }
+    } catch (e) {
+      // No storage (a private window): the duplicates below still show what waits.
+    }
+    importForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      byId('crm-import-result').hidden = true;
+      byId('crm-import-errors').hidden = true;
+      const file = byId('import-file').files[0];
+      if (!file) return;
+      const csv = /\.csv$/i.test(file.name) || file.type === 'text/csv';
+      const type = (csv ? 'text/csv' : 'text/vcard') + '; charset=' + valueOf('import-charset');
+      const button = byId('crm-import');
+      button.disabled = true;
+      let reply;
+      try {
+        const response = await fetch(csv ? '/api/v1/import/contacts' : '/api/v1/import/vcards', {
+          method: 'POST',
+          headers: { accept: 'application/json', 'content-type': type, 'x-csrf-token': csrf },
+          body: await file.arrayBuffer(),
+          credentials: 'same-origin',
+        });
+        const text = await response.text();
+        let parsed = null;
+        try {
+          parsed = text ? JSON.parse(text) : null;
+        } catch (e) {
+          parsed = null;
+        }
+        reply = { status: response.status, body: parsed, headers: response.headers };
+      } catch (e) {
+        reply = { status: 0, body: null, headers: new Headers() };
+      }
+      button.disabled = false;
+      if (reply.status === 200 && reply.body) {
+        const saved = { file: file.name, outcome: reply.body };
+        try {
+          sessionStorage.setItem(resultKey, JSON.stringify(saved));
+          location.reload();
+        } catch (e) {
+          renderResult(saved);
+        }
+      } else {
+        renderErrors(reply);
+      }
+    });
   }
 
   // For the tests and anyone curious: the language and zone the page runs in.
