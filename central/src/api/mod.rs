@@ -71,6 +71,7 @@ pub mod prices;
 pub mod sales;
 pub mod spc;
 pub mod sync;
+pub mod tickets;
 pub mod trace;
 mod validate;
 pub mod work_orders;
@@ -479,6 +480,7 @@ pub fn routes() -> Routes {
         .merge(operators::routes())
         .merge(prices::routes())
         .merge(sales::routes())
+        .merge(tickets::routes())
         .merge(plants::routes())
         .merge(floor::routes())
         .merge(losses::routes())

@@ -21,6 +21,7 @@ pub mod prices;
 pub mod sales;
 pub mod spc;
 pub mod sql;
+pub mod tickets;
 pub mod trace;
 pub mod work_orders;
 
@@ -329,6 +330,7 @@ pub trait Store:
     + pipeline::PipelineStore
     + PriceStore
     + sales::SalesStore
+    + tickets::TicketStore
     + Send
     + Sync
     + 'static

@@ -30,6 +30,7 @@ mod schema;
 mod spc;
 mod stations;
 mod stock;
+mod tickets;
 mod tls;
 mod web;
 mod wo_pages;

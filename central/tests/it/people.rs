@@ -480,6 +480,10 @@ async fn records_of_another_plant_are_not_found() {
         ),
         ("{quotation}", "a quotation is scoped by its owner"),
         ("{order}", "a sales order is scoped by its owner"),
+        (
+            "{ticket}",
+            "a ticket is scoped by its owner and its customer's owner",
+        ),
     ];
     for d in central::api::routes().declared() {
         if d.policy.record.is_some() || !d.path.contains('{') {
