@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS crm_sales_docs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS crm_sales_docs_number ON crm_sales_docs (kind, number, revision);
 CREATE INDEX IF NOT EXISTS crm_sales_docs_owner ON crm_sales_docs (kind, owner, id);
+CREATE INDEX IF NOT EXISTS crm_sales_docs_kind ON crm_sales_docs (kind, id);
 CREATE INDEX IF NOT EXISTS crm_sales_docs_customer ON crm_sales_docs (customer, id);
 CREATE UNIQUE INDEX IF NOT EXISTS crm_sales_docs_token ON crm_sales_docs (token);
 CREATE TABLE IF NOT EXISTS crm_sales_lines (
@@ -1511,7 +1512,10 @@ impl SalesStore for SqlStore {
                 let p = bind(&mut params, before);
                 sql.push_str(&format!(" AND d.id < {p}"));
             }
-            sql.push_str(&scoped(&scope, "d.owner", &mut params));
+            // Newest first by walking `crm_sales_docs_kind` backwards and stopping at the page's
+            // end; `|| ''` keeps SQLite from taking the owner index and sorting a whole team's
+            // documents (and counting their lines) first.
+            sql.push_str(&scoped(&scope, "(d.owner || '')", &mut params));
             let p = bind(
                 &mut params,
                 i64::try_from(query.limit.clamp(1, MAX_LIST)).unwrap_or(50),
