@@ -225,6 +225,7 @@ pub fn document() -> Value {
     super::operators::document_into(&mut document);
     super::prices::document_into(&mut document);
     super::sales::document_into(&mut document);
+    super::deliveries::document_into(&mut document);
     super::plants::document_into(&mut document);
     super::floor::document_into(&mut document);
     super::losses::document_into(&mut document);

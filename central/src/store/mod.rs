@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod crm;
+pub mod deliveries;
 pub mod erp;
 pub mod floor;
 pub mod inventory;
@@ -329,6 +330,7 @@ pub trait Store:
     + pipeline::PipelineStore
     + PriceStore
     + sales::SalesStore
+    + deliveries::DeliveryStore
     + Send
     + Sync
     + 'static

@@ -14,6 +14,7 @@ mod changes;
 mod checkpoint;
 mod crm;
 pub mod db;
+mod deliveries;
 mod erp;
 pub mod floor;
 mod inventory;
@@ -479,7 +480,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 19] {
+fn schemas() -> [&'static str; 20] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -499,6 +500,7 @@ fn schemas() -> [&'static str; 19] {
         pipeline::SCHEMA,
         prices::SCHEMA,
         sales::SCHEMA,
+        deliveries::SCHEMA,
         audit::SCHEMA,
     ]
 }
