@@ -264,6 +264,32 @@ async fn issue_16_a_confirmed_order_ships_in_two_deliveries_with_notes_labels_an
         "{message}"
     );
 
+    // A lot on quality hold does not ship, named or picked.
+    let hold = h
+        .post(
+            "/api/v1/lots/L-A/hold",
+            ADMIN,
+            json!({"reason": "QC-9 failed", "item": "FRAME"}),
+        )
+        .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.json);
+    let reply = ship(json!({"lines": [{"line": 1, "qty": "1", "lot": "L-A"}]})).await;
+    let message = reply
+        .assert_error(StatusCode::CONFLICT, "delivery_refused")
+        .to_owned();
+    assert!(
+        message.contains("lot L-A of FRAME is on quality hold (QC-9 failed)"),
+        "{message}"
+    );
+    let reply = ship(json!({"lines": [{"line": 1, "qty": "1", "location": "WH1"}]})).await;
+    let message = reply
+        .assert_error(StatusCode::CONFLICT, "delivery_refused")
+        .to_owned();
+    assert!(
+        message.contains("every lot of FRAME in stock at WH1 is on quality hold"),
+        "{message}"
+    );
+
     // The final delivery: 4 frames of F-1 (made from R-1) complete the order.
     let reply = ship(json!({"lines": [{"line": 1, "qty": "4", "lot": "F-1"}]})).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);

@@ -9,7 +9,7 @@
 //! transaction: either all of it is there or none of it.
 
 use super::crm::{Params, bind, decimal, from_json, json, scoped};
-use super::db::{Connection, TransactionBehavior, params, params_from_iter};
+use super::db::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use super::{SqlStore, StoreError, parse_ts, stock, ts};
 use crate::crm::pdf::sscc;
 use crate::crm::scope::SalesScope;
@@ -187,8 +187,16 @@ fn read_delivery(
 /// Where a line's quantity is taken from: `(lot, location, qty)` rows.
 type Picks = Vec<(String, String, Decimal)>;
 
+/// Why a lot is on quality hold (`None`: it is not).
+fn held(conn: &Connection, lot: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT reason FROM lot_holds WHERE lot = ?1")?
+        .query_row(params![lot], |r| r.get(0))
+        .optional()?)
+}
+
 /// Picks stock for `qty` of `item`: the lot given (at the location given, else wherever it
-/// is), else the item's lots in name order. What the positive balances do not cover is taken
+/// is), else the item's lots in name order. A lot on quality hold never ships. What the positive balances do not cover is taken
 /// from the last place picked (the plant's negative-stock rule then decides). `Err`: why not.
 fn pick(
     conn: &Connection,
@@ -197,7 +205,28 @@ fn pick(
     location: Option<&str>,
     qty: Decimal,
 ) -> Result<Result<Picks, String>, StoreError> {
-    let rows = stock::balances(conn, Some(item), lot, location)?;
+    if let Some(lot) = lot
+        && let Some(reason) = held(conn, lot)?
+    {
+        return Ok(Err(format!(
+            "lot {lot} of {item} is on quality hold ({reason}); a held lot does not ship"
+        )));
+    }
+    let mut rows = stock::balances(conn, Some(item), lot, location)?;
+    let n_found = rows.len();
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        if held(conn, &row.1)?.is_none() {
+            kept.push(row);
+        }
+    }
+    rows = kept;
+    if rows.is_empty() && n_found > 0 {
+        let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
+        return Ok(Err(format!(
+            "every lot of {item} in stock{at} is on quality hold; a held lot does not ship"
+        )));
+    }
     if rows.is_empty() {
         let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
         return Ok(Err(match lot {
