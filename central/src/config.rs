@@ -22,6 +22,7 @@
 //! company_address = "88 Industrial Road\nSuzhou, Jiangsu 215000"
 //! company_contact = "sales@acme.example"
 //! cjk_font = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"   # absent: the system's CJK font
+//! gs1_company_prefix = "0614141"  # 6-12 digits: the SSCCs of shipped packages; absent: no deliveries
 //! ```
 //!
 //! `store` chooses the engine: `sqlite` (the default: `central.db` in `data_dir`) or a
@@ -99,6 +100,9 @@ pub struct DocumentsConfig {
     /// A `.ttf`, `.otf` or `.ttc` with Chinese glyphs (an absolute path); absent: the first of
     /// the usual system fonts found (Noto CJK, WenQuanYi).
     pub cjk_font: Option<PathBuf>,
+    /// The GS1 company prefix (6 to 12 digits) the SSCCs of shipped packages start with;
+    /// absent: deliveries cannot be written (a package's label needs an SSCC).
+    pub gs1_company_prefix: Option<String>,
 }
 
 /// Where central keeps its state.
@@ -355,6 +359,17 @@ impl CentralConfig {
                     message: format!("is {} bytes; expected at most {max}", value.len()),
                 });
             }
+        }
+        if let Some(prefix) = &d.gs1_company_prefix
+            && !((6..=12).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConfigError::Invalid {
+                field: "documents.gs1_company_prefix",
+                message: format!(
+                    "{:?} is not a GS1 company prefix; expected 6 to 12 digits",
+                    protocol::bounds::sanitize(prefix, 40, false)
+                ),
+            });
         }
         if let Some(font) = &d.cjk_font
             && !font.is_absolute()

@@ -53,6 +53,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth_cache;
 pub mod crm;
+pub mod deliveries;
 pub mod erp;
 pub mod error;
 pub mod extract;
@@ -481,6 +482,7 @@ pub fn routes() -> Routes {
         .merge(prices::routes())
         .merge(sales::routes())
         .merge(tickets::routes())
+        .merge(deliveries::routes())
         .merge(plants::routes())
         .merge(floor::routes())
         .merge(losses::routes())

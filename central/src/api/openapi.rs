@@ -204,7 +204,7 @@ pub fn document() -> Value {
                     "qty_delta": {"type": "string", "description": "exact decimal, signed"}, "uom": {"type": "string"},
                     "edge_id": {"type": "string", "nullable": true}, "seq": {"type": "integer", "nullable": true},
                     "at": {"type": "string", "format": "date-time"},
-                    "reason": {"type": "string", "enum": ["received", "issued", "moved_out", "moved_in", "produced", "reversal"]},
+                    "reason": {"type": "string", "enum": ["received", "issued", "moved_out", "moved_in", "produced", "reversal", "opening", "count", "shipped"]},
                     "work_order": {"type": "string", "nullable": true}, "reverses": {"type": "integer", "nullable": true}, "note": {"type": "string", "nullable": true}}},
                 "Genealogy": {"type": "object", "required": ["lot", "direction", "nodes", "links"], "properties": {
                     "lot": {"type": "string"}, "direction": {"type": "string", "enum": ["backward", "forward"]},
@@ -226,6 +226,7 @@ pub fn document() -> Value {
     super::prices::document_into(&mut document);
     super::sales::document_into(&mut document);
     super::tickets::document_into(&mut document);
+    super::deliveries::document_into(&mut document);
     super::plants::document_into(&mut document);
     super::floor::document_into(&mut document);
     super::losses::document_into(&mut document);

@@ -41,7 +41,8 @@ pub struct LedgerEntry {
     pub seq: Option<u64>,
     /// Event time (the edge's clock); for a reversal, when it was booked.
     pub at: DateTime<Utc>,
-    /// `received`, `issued`, `moved_out`, `moved_in`, `produced` or `reversal`.
+    /// `received`, `issued`, `moved_out`, `moved_in`, `produced`, `reversal`, `opening`,
+    /// `count` or `shipped` (a delivery of a sales order, its number in the note).
     pub reason: String,
     pub work_order: Option<String>,
     /// The entry this one reverses.

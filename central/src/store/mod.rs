@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod crm;
+pub mod deliveries;
 pub mod erp;
 pub mod floor;
 pub mod inventory;
@@ -331,6 +332,7 @@ pub trait Store:
     + PriceStore
     + sales::SalesStore
     + tickets::TicketStore
+    + deliveries::DeliveryStore
     + Send
     + Sync
     + 'static

@@ -14,6 +14,7 @@ mod changes;
 mod checkpoint;
 mod crm;
 pub mod db;
+mod deliveries;
 mod erp;
 pub mod floor;
 mod inventory;
@@ -480,7 +481,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 20] {
+fn schemas() -> [&'static str; 21] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -501,6 +502,7 @@ fn schemas() -> [&'static str; 20] {
         prices::SCHEMA,
         sales::SCHEMA,
         tickets::SCHEMA,
+        deliveries::SCHEMA,
         audit::SCHEMA,
     ]
 }

@@ -10,6 +10,7 @@ mod backup;
 mod bad_input;
 mod crm;
 mod crm_pages;
+mod deliveries;
 mod erp;
 mod floor;
 mod ingest;

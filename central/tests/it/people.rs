@@ -466,6 +466,10 @@ async fn records_of_another_plant_are_not_found() {
         // CRM records belong to salespeople, not plants: the store answers 404 for one
         // outside the caller's sales scope (their own, their team's, or all).
         ("{customer}", "a customer is scoped by its owner"),
+        (
+            "{delivery}",
+            "a delivery is scoped by its sales order's owner",
+        ),
         ("{contact}", "a contact is scoped by its owner"),
         ("{duplicate}", "a waiting card is scoped by its importer"),
         (

@@ -27,7 +27,8 @@ pub use delivery::{DeliveryLine, DeliveryNoteDoc, delivery_note_pdf};
 pub use fonts::{FontSource, Fonts, MAX_FONT_BYTES, SYSTEM_CJK_FONTS};
 pub use quotation::{QuotationDoc, QuotationLine, quotation_pdf};
 pub use sscc::{
-    LabelFormat, SsccError, SsccLabel, check_sscc, sscc, sscc_label, sscc_label_pdf, sscc_label_zpl,
+    LabelFormat, SsccError, SsccLabel, check_sscc, sscc, sscc_label, sscc_label_pdf,
+    sscc_label_zpl, sscc_labels_pdf,
 };
 
 use rust_decimal::{Decimal, RoundingStrategy};

@@ -242,12 +242,48 @@ pub fn sscc_label_pdf(
     lang: Language,
     fonts: &Fonts,
 ) -> Result<Vec<u8>, PdfError> {
-    label.check()?;
+    sscc_labels_pdf(std::slice::from_ref(label), lang, fonts)
+}
+
+/// Most labels one PDF holds (a shipment's packages).
+pub const MAX_LABELS: usize = 999;
+
+/// Labels as one PDF, one 100 × 150 mm page each (a shipment's packages, in order).
+pub fn sscc_labels_pdf(
+    labels: &[SsccLabel],
+    lang: Language,
+    fonts: &Fonts,
+) -> Result<Vec<u8>, PdfError> {
+    if labels.is_empty() || labels.len() > MAX_LABELS {
+        return Err(PdfError::Render(format!(
+            "{} labels; expected 1 to {MAX_LABELS}",
+            labels.len()
+        )));
+    }
+    for label in labels {
+        label.check()?;
+    }
     if lang == Language::Zh {
         fonts.require_cjk()?;
     }
     let size = (mm(100.0), mm(150.0));
     let mut sheet = Sheet::new(fonts, size, mm(5.0));
+    for (i, label) in labels.iter().enumerate() {
+        if i > 0 {
+            sheet.new_page()?;
+        }
+        draw_label(&mut sheet, label, lang)?;
+    }
+    let title = match labels {
+        [one] => format!("SSCC {}", one.sscc),
+        many => format!("SSCC {} labels", many.len()),
+    };
+    let pages: Vec<Page> = sheet.pages;
+    write_pdf(fonts, &pages, size, &title, lang.code())
+}
+
+/// One label on the sheet's current page.
+fn draw_label(sheet: &mut Sheet<'_>, label: &SsccLabel, lang: Language) -> Result<(), PdfError> {
     let (left, width) = (sheet.left, sheet.content_width());
     let mut y = sheet.top;
     let block = |sheet: &mut Sheet<'_>,
@@ -262,29 +298,22 @@ pub fn sscc_label_pdf(
         *y += sheet.put_lines(left, *y, width, size, Align::Left, lines);
         Ok(())
     };
-    block(
-        &mut sheet,
-        &mut y,
-        tr(lang, "发货方 FROM", "FROM"),
-        7.0,
-        true,
-        1,
-    )?;
-    block(&mut sheet, &mut y, &label.ship_from.name, 9.0, true, 1)?;
-    block(&mut sheet, &mut y, &label.ship_from.address, 7.5, false, 2)?;
+    block(sheet, &mut y, tr(lang, "发货方 FROM", "FROM"), 7.0, true, 1)?;
+    block(sheet, &mut y, &label.ship_from.name, 9.0, true, 1)?;
+    block(sheet, &mut y, &label.ship_from.address, 7.5, false, 2)?;
     y = y.max(mm(22.0));
     sheet.line(left, y, left + width, y, 1.0);
     y += 4.0;
     block(
-        &mut sheet,
+        sheet,
         &mut y,
         tr(lang, "收货方 SHIP TO", "SHIP TO"),
         7.0,
         true,
         1,
     )?;
-    block(&mut sheet, &mut y, &label.ship_to.name, 13.0, true, 2)?;
-    block(&mut sheet, &mut y, &label.ship_to.address, 10.0, false, 3)?;
+    block(sheet, &mut y, &label.ship_to.name, 13.0, true, 2)?;
+    block(sheet, &mut y, &label.ship_to.address, 10.0, false, 3)?;
     y = y.max(mm(52.0));
     sheet.line(left, y, left + width, y, 1.0);
     y += 4.0;
@@ -294,10 +323,10 @@ pub fn sscc_label_pdf(
         ("件号", "PACKAGE", &label.package),
     ] {
         let text = format!("{} {value}", tr(lang, zh, en));
-        block(&mut sheet, &mut y, &text, 9.0, true, 1)?;
+        block(sheet, &mut y, &text, 9.0, true, 1)?;
     }
     y += 2.0;
-    block(&mut sheet, &mut y, &label.content, 9.0, false, 4)?;
+    block(sheet, &mut y, &label.content, 9.0, false, 4)?;
     let bars_top = mm(150.0 - 5.0 - 8.0 - 32.0);
     let rule_y = bars_top - mm(9.0);
     sheet.line(left, rule_y, left + width, rule_y, 1.0);
@@ -332,12 +361,5 @@ pub fn sscc_label_pdf(
         &label.human_readable(),
         Style::new(12.0, true, Align::Center),
     )?;
-    let pages: Vec<Page> = sheet.pages;
-    write_pdf(
-        fonts,
-        &pages,
-        size,
-        &format!("SSCC {}", label.sscc),
-        lang.code(),
-    )
+    Ok(())
 }

@@ -409,7 +409,7 @@ fn read_history(conn: &Connection, doc: i64) -> Result<Vec<HistoryEntry>, StoreE
 }
 
 /// The document `id` of `kind` when its owner is in `scope`, whole.
-fn read_doc(
+pub(super) fn read_doc(
     conn: &Connection,
     kind: &str,
     id: i64,
@@ -448,7 +448,7 @@ fn must_read(
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-fn history(
+pub(super) fn history(
     conn: &Connection,
     doc: i64,
     by: &str,

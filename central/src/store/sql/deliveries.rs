@@ -1,0 +1,636 @@
+//! [`DeliveryStore`] on SQLite and PostgreSQL: deliveries of confirmed orders, posted to the
+//! stock ledger, and the recall list walked down the genealogy.
+//!
+//! A delivery keeps the order's number, the customer's name and PO as they were when it
+//! shipped (it is a document that was handed over; a later rename does not change it).
+//!
+//! **Architecture Invariant:** a delivery, its ledger rows (reason `shipped`, the delivery's
+//! number in the note), the order lines' `shipped_qty`, the order's status and history are one
+//! transaction: either all of it is there or none of it.
+
+use super::crm::{Params, bind, decimal, from_json, json, scoped};
+use super::db::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use super::{SqlStore, StoreError, parse_ts, stock, ts};
+use crate::crm::pdf::sscc;
+use crate::crm::scope::SalesScope;
+use crate::people::plants::DEFAULT_PLANT;
+use crate::store::deliveries::{
+    Delivery, DeliveryInput, DeliveryLine, DeliveryPackage, DeliveryQuery, DeliveryStore,
+    MAX_RECALL_DEPTH, MAX_RECALL_LOTS, RecallList, RecallRow,
+};
+use crate::store::sales::{SalesRefusal, SalesResult};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use protocol::NegativeStock;
+use rust_decimal::Decimal;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS crm_deliveries (
+    id            INTEGER PRIMARY KEY,
+    number        TEXT NOT NULL,
+    doc           INTEGER NOT NULL,
+    order_number  TEXT NOT NULL,
+    customer      TEXT NOT NULL,
+    customer_name TEXT NOT NULL,
+    customer_po   TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    delivery_date TEXT NOT NULL,
+    note          TEXT NOT NULL,
+    warnings      TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS crm_deliveries_number ON crm_deliveries (number);
+CREATE INDEX IF NOT EXISTS crm_deliveries_doc ON crm_deliveries (doc, id);
+CREATE INDEX IF NOT EXISTS crm_deliveries_customer ON crm_deliveries (customer, id);
+CREATE TABLE IF NOT EXISTS crm_delivery_lines (
+    delivery    INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    line        INTEGER NOT NULL,
+    item        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    qty         TEXT NOT NULL,
+    uom         TEXT NOT NULL,
+    lot         TEXT NOT NULL,
+    location    TEXT NOT NULL,
+    PRIMARY KEY (delivery, seq)
+);
+CREATE INDEX IF NOT EXISTS crm_delivery_lines_lot ON crm_delivery_lines (lot, delivery);
+CREATE TABLE IF NOT EXISTS crm_delivery_packages (
+    delivery INTEGER NOT NULL,
+    package  INTEGER NOT NULL,
+    sscc     TEXT NOT NULL,
+    PRIMARY KEY (delivery, package)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS crm_delivery_packages_sscc ON crm_delivery_packages (sscc);
+";
+
+fn text(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// The next value of a `crm_counters` counter.
+fn next_counter(conn: &Connection, name: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "INSERT INTO crm_counters (name, value) VALUES (?1, 1)
+         ON CONFLICT (name) DO UPDATE SET value = crm_counters.value + 1 RETURNING value",
+        params![name],
+        |r| r.get(0),
+    )?)
+}
+
+/// `DN000001`: the next free delivery number.
+fn next_number(conn: &Connection) -> Result<String, StoreError> {
+    for _ in 0..1000 {
+        let number = format!("DN{:06}", next_counter(conn, "delivery")?);
+        let taken = conn
+            .prepare_cached("SELECT 1 FROM crm_deliveries WHERE number = ?1")?
+            .exists(params![&number])?;
+        if !taken {
+            return Ok(number);
+        }
+    }
+    Err(StoreError::Conflict(
+        "no free delivery number in 1000 tries".into(),
+    ))
+}
+
+const DELIVERY_COLUMNS: &str = "d.id, d.number, d.doc, d.order_number, d.customer, d.customer_name,
+    d.customer_po, d.owner, d.delivery_date, d.note, d.warnings, d.created_by, d.created_at";
+
+fn delivery_row(r: &super::db::Row<'_>) -> Result<Delivery, StoreError> {
+    let day: String = r.get(8)?;
+    Ok(Delivery {
+        id: r.get(0)?,
+        number: r.get(1)?,
+        order: r.get(2)?,
+        order_number: r.get(3)?,
+        customer: r.get(4)?,
+        customer_name: r.get(5)?,
+        customer_po: r.get(6)?,
+        owner: r.get(7)?,
+        date: NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+            .map_err(|e| StoreError::Corrupt(format!("delivery date {day:?}: {e}")))?,
+        note: r.get(9)?,
+        warnings: from_json(&r.get::<_, String>(10)?)?,
+        created_by: r.get(11)?,
+        created_at: parse_ts(&r.get::<_, String>(12)?)?,
+        lines: Vec::new(),
+        packages: Vec::new(),
+    })
+}
+
+fn with_parts(conn: &Connection, d: &mut Delivery) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT line, item, description, qty, uom, lot, location FROM crm_delivery_lines
+         WHERE delivery = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![d.id], |r| {
+        Ok((
+            r.get::<_, u32>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+        ))
+    })?;
+    for row in rows {
+        let (line, item, description, qty, uom, lot, location) = row?;
+        d.lines.push(DeliveryLine {
+            line,
+            item,
+            description,
+            qty: decimal(&qty)?,
+            uom,
+            lot,
+            location,
+        });
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT package, sscc FROM crm_delivery_packages WHERE delivery = ?1 ORDER BY package",
+    )?;
+    let rows = stmt.query_map(params![d.id], |r| {
+        Ok(DeliveryPackage {
+            package: r.get(0)?,
+            sscc: r.get(1)?,
+        })
+    })?;
+    for row in rows {
+        d.packages.push(row?);
+    }
+    Ok(())
+}
+
+fn read_delivery(
+    conn: &Connection,
+    id: i64,
+    scope: &SalesScope,
+) -> Result<Option<Delivery>, StoreError> {
+    let mut params: Params = vec![super::db::Value::from(id)];
+    let filter = scoped(scope, "d.owner", &mut params);
+    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM crm_deliveries d WHERE d.id = ?1{filter}");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query_map(params_from_iter(params), |r| Ok(delivery_row(r)))?;
+    let Some(row) = rows.next() else {
+        return Ok(None);
+    };
+    let mut d = row??;
+    drop(rows);
+    with_parts(conn, &mut d)?;
+    Ok(Some(d))
+}
+
+/// Where a line's quantity is taken from: `(lot, location, qty)` rows.
+type Picks = Vec<(String, String, Decimal)>;
+
+/// Why a lot is on quality hold (`None`: it is not).
+fn held(conn: &Connection, lot: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT reason FROM lot_holds WHERE lot = ?1")?
+        .query_row(params![lot], |r| r.get(0))
+        .optional()?)
+}
+
+/// Picks stock for `qty` of `item`: the lot given (at the location given, else wherever it
+/// is), else the item's lots in name order. A lot on quality hold never ships. What the positive balances do not cover is taken
+/// from the last place picked (the plant's negative-stock rule then decides). `Err`: why not.
+fn pick(
+    conn: &Connection,
+    item: &str,
+    lot: Option<&str>,
+    location: Option<&str>,
+    qty: Decimal,
+) -> Result<Result<Picks, String>, StoreError> {
+    if let Some(lot) = lot
+        && let Some(reason) = held(conn, lot)?
+    {
+        return Ok(Err(format!(
+            "lot {lot} of {item} is on quality hold ({reason}); a held lot does not ship"
+        )));
+    }
+    let mut rows = stock::balances(conn, Some(item), lot, location)?;
+    let n_found = rows.len();
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        if held(conn, &row.1)?.is_none() {
+            kept.push(row);
+        }
+    }
+    rows = kept;
+    if rows.is_empty() && n_found > 0 {
+        let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
+        return Ok(Err(format!(
+            "every lot of {item} in stock{at} is on quality hold; a held lot does not ship"
+        )));
+    }
+    if rows.is_empty() {
+        let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
+        return Ok(Err(match lot {
+            Some(lot) => format!("lot {lot} of {item} is not in stock{at}"),
+            None => format!("{item} has no stock{at} to ship"),
+        }));
+    }
+    let mut picks: Picks = Vec::new();
+    let mut left = qty;
+    for (_, lot, location, _, on_hand) in &rows {
+        if left <= Decimal::ZERO {
+            break;
+        }
+        if *on_hand <= Decimal::ZERO {
+            continue;
+        }
+        let take = left.min(*on_hand);
+        picks.push((lot.clone(), location.clone(), take));
+        left -= take;
+    }
+    if left > Decimal::ZERO {
+        match picks.last_mut() {
+            Some(last) => last.2 += left,
+            None => {
+                let (_, lot, location, _, _) = &rows[0];
+                picks.push((lot.clone(), location.clone(), left));
+            }
+        }
+    }
+    Ok(Ok(picks))
+}
+
+fn refuse<T>(why: String) -> Result<Result<T, SalesRefusal>, StoreError> {
+    Ok(Err(SalesRefusal::Conflict(why)))
+}
+
+fn create(
+    conn: &mut Connection,
+    order_id: i64,
+    input: DeliveryInput,
+    prefix: String,
+    by: String,
+    scope: SalesScope,
+    now: DateTime<Utc>,
+) -> SalesResult<Delivery> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let today = now.date_naive();
+    let Some(order) = super::sales::read_doc(&tx, "order", order_id, &scope, today)? else {
+        return Ok(Err(SalesRefusal::NotFound(format!(
+            "no sales order {order_id}"
+        ))));
+    };
+    if order.status != "confirmed" {
+        return refuse(format!(
+            "sales order {} is {}; only a confirmed order ships",
+            order.number, order.status
+        ));
+    }
+    // What each line ships in this delivery, summed with checked arithmetic.
+    let mut asked: BTreeMap<u32, Decimal> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (i, l) in input.lines.iter().enumerate() {
+        if !order.lines.iter().any(|o| o.line == l.line) {
+            problems.push(format!(
+                "lines[{}].line: {}; sales order {} has no such line",
+                i + 1,
+                l.line,
+                order.number
+            ));
+            continue;
+        }
+        let sum = asked.entry(l.line).or_default();
+        match sum.checked_add(l.qty) {
+            Some(s) => *sum = s,
+            None => problems.push(format!("lines[{}].qty: the sum overflows", i + 1)),
+        }
+    }
+    if !problems.is_empty() {
+        return Ok(Err(SalesRefusal::Invalid(problems)));
+    }
+    for (line, qty) in &asked {
+        let Some(o) = order.lines.iter().find(|o| o.line == *line) else {
+            continue;
+        };
+        let open = o.qty.checked_sub(o.shipped_qty).unwrap_or(Decimal::ZERO);
+        if *qty > open {
+            return refuse(format!(
+                "line {line} ({}): {} {} to ship, but {} ordered and {} shipped leave {}",
+                o.item,
+                qty.normalize(),
+                o.uom,
+                o.qty.normalize(),
+                o.shipped_qty.normalize(),
+                open.max(Decimal::ZERO).normalize()
+            ));
+        }
+    }
+    let rule = stock::plant(&tx, DEFAULT_PLANT)?
+        .map(|p| p.negative_stock)
+        .unwrap_or(NegativeStock::Flag);
+    let number = next_number(&tx)?;
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO crm_deliveries (number, doc, order_number, customer, customer_name,
+                 customer_po, owner, delivery_date, note, warnings, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '[]', ?10, ?11) RETURNING id",
+        )?
+        .query_row(
+            params![
+                number,
+                order.id,
+                order.number,
+                order.customer,
+                order.customer_name,
+                order.customer_po,
+                order.owner,
+                today.format("%Y-%m-%d").to_string(),
+                input.note,
+                by,
+                ts(now)
+            ],
+            |r| r.get(0),
+        )?;
+    let mut warnings = Vec::new();
+    let mut seq = 0u32;
+    for l in &input.lines {
+        let Some(o) = order.lines.iter().find(|o| o.line == l.line) else {
+            continue;
+        };
+        let picks = match pick(&tx, &o.item, l.lot.as_deref(), l.location.as_deref(), l.qty)? {
+            Ok(p) => p,
+            Err(why) => return refuse(format!("line {}: {why}", l.line)),
+        };
+        for (lot, location, qty) in picks {
+            let (before, after) =
+                stock::add_to_balance(&tx, &o.item, &lot, &location, &o.uom, -qty)?;
+            if after < Decimal::ZERO {
+                let said = format!(
+                    "line {}: lot {lot} of {} at {location} had {} {}; shipping {} leaves {}",
+                    l.line,
+                    o.item,
+                    before.normalize(),
+                    o.uom,
+                    qty.normalize(),
+                    after.normalize()
+                );
+                match rule {
+                    NegativeStock::Refuse => {
+                        return refuse(format!("{said}, and the plant refuses negative stock"));
+                    }
+                    NegativeStock::Flag => warnings.push(format!("negative stock: {said}")),
+                    NegativeStock::Allow => {}
+                }
+            }
+            tx.prepare_cached(
+                "INSERT INTO inv_ledger (item, lot, location, qty_delta, uom, at, reason, note, booked_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'shipped', ?7, ?8)",
+            )?
+            .execute(params![
+                o.item,
+                lot,
+                location,
+                text(-qty),
+                o.uom,
+                ts(now),
+                format!("delivery {number} of sales order {}", order.number),
+                by
+            ])?;
+            seq += 1;
+            tx.prepare_cached(
+                "INSERT INTO crm_delivery_lines (delivery, seq, line, item, description, qty, uom, lot, location)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![id, seq, l.line, o.item, o.description, text(qty), o.uom, lot, location])?;
+        }
+    }
+    let mut completed = true;
+    for o in &order.lines {
+        let shipped = match asked.get(&o.line) {
+            Some(qty) => o.shipped_qty.checked_add(*qty).unwrap_or(o.shipped_qty),
+            None => o.shipped_qty,
+        };
+        if shipped < o.qty {
+            completed = false;
+        }
+        if asked.contains_key(&o.line) {
+            tx.prepare_cached(
+                "UPDATE crm_sales_lines SET shipped_qty = ?3 WHERE doc = ?1 AND line = ?2",
+            )?
+            .execute(params![order.id, o.line, text(shipped)])?;
+        }
+    }
+    let mut packages = Vec::new();
+    for package in 1..=input.packages {
+        let serial = next_counter(&tx, "sscc")?;
+        let code = match sscc(0, &prefix, u64::try_from(serial).unwrap_or(u64::MAX)) {
+            Ok(code) => code,
+            Err(e) => return refuse(format!("package {package}'s SSCC cannot be made: {e}")),
+        };
+        tx.prepare_cached(
+            "INSERT INTO crm_delivery_packages (delivery, package, sscc) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, package, code])?;
+        packages.push(code);
+    }
+    tx.prepare_cached("UPDATE crm_deliveries SET warnings = ?2 WHERE id = ?1")?
+        .execute(params![id, json(&warnings)?])?;
+    let lines: Vec<serde_json::Value> = asked
+        .iter()
+        .map(|(line, qty)| json!({"line": line, "qty": qty.normalize().to_string()}))
+        .collect();
+    super::sales::history(
+        &tx,
+        order.id,
+        &by,
+        "shipped",
+        json!({"delivery": number, "lines": lines, "packages": packages, "warnings": warnings}),
+        now,
+    )?;
+    if completed {
+        tx.prepare_cached(
+            "UPDATE crm_sales_docs SET status = 'completed', updated_at = ?2 WHERE id = ?1",
+        )?
+        .execute(params![order.id, ts(now)])?;
+        super::sales::history(
+            &tx,
+            order.id,
+            &by,
+            "completed",
+            json!({"delivery": number, "reason": "every line shipped"}),
+            now,
+        )?;
+    }
+    let delivery = read_delivery(&tx, id, &SalesScope::All)?
+        .ok_or_else(|| StoreError::Corrupt(format!("delivery {id} vanished")))?;
+    tx.commit()?;
+    Ok(Ok(delivery))
+}
+
+/// The lots a recall walk visited (the lot first), each lot's parent on the way down, and
+/// whether the walk stopped at a bound.
+type Walk = (Vec<String>, HashMap<String, String>, bool);
+
+/// Lots made from `lot`, down the genealogy: lots whose production named it as consumed, and
+/// lots produced by work orders it was issued to. Bounded by depth and count.
+fn descendants(conn: &Connection, lot: &str) -> Result<Walk, StoreError> {
+    let mut order = vec![lot.to_owned()];
+    let mut parent: HashMap<String, String> = HashMap::new();
+    let mut queue = VecDeque::from([(lot.to_owned(), 0usize)]);
+    let mut truncated = false;
+    let mut stmt = conn.prepare_cached(
+        "SELECT produced_lot FROM gen_consumed WHERE consumed_lot = ?1
+         UNION SELECT p.lot FROM gen_issued i JOIN gen_produced p ON p.work_order = i.work_order
+         WHERE i.lot = ?1",
+    )?;
+    while let Some((current, depth)) = queue.pop_front() {
+        let children: Vec<String> = stmt
+            .query_map(params![current], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for child in children {
+            if child == lot || parent.contains_key(&child) {
+                continue;
+            }
+            if depth + 1 > MAX_RECALL_DEPTH || order.len() >= MAX_RECALL_LOTS {
+                truncated = true;
+                continue;
+            }
+            parent.insert(child.clone(), current.clone());
+            order.push(child.clone());
+            queue.push_back((child, depth + 1));
+        }
+    }
+    Ok((order, parent, truncated))
+}
+
+fn recall(conn: &Connection, lot: String) -> Result<RecallList, StoreError> {
+    let (lots, parent, truncated) = descendants(conn, &lot)?;
+    let mut deliveries = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.customer, d.customer_name, d.doc, d.order_number, d.customer_po, d.id, d.number,
+             d.delivery_date, l.item, l.qty, l.uom
+         FROM crm_delivery_lines l JOIN crm_deliveries d ON d.id = l.delivery
+         WHERE l.lot = ?1 ORDER BY d.id, l.seq",
+    )?;
+    for shipped in &lots {
+        let rows = stmt.query_map(params![shipped], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, String>(10)?,
+            ))
+        })?;
+        for row in rows {
+            let (
+                customer,
+                customer_name,
+                order,
+                order_number,
+                customer_po,
+                delivery,
+                number,
+                day,
+                item,
+                qty,
+                uom,
+            ) = row?;
+            let mut path = vec![shipped.clone()];
+            while let Some(up) = parent.get(path.last().map(String::as_str).unwrap_or_default()) {
+                path.push(up.clone());
+            }
+            path.reverse();
+            deliveries.push(RecallRow {
+                customer,
+                customer_name,
+                order,
+                order_number,
+                customer_po,
+                delivery,
+                delivery_number: number,
+                date: NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                    .map_err(|e| StoreError::Corrupt(format!("delivery date {day:?}: {e}")))?,
+                item,
+                lot: shipped.clone(),
+                qty: decimal(&qty)?,
+                uom,
+                path,
+            });
+        }
+    }
+    deliveries.sort_by_key(|a| (a.date, a.delivery));
+    Ok(RecallList {
+        lot,
+        lots,
+        deliveries,
+        truncated,
+    })
+}
+
+#[async_trait]
+impl DeliveryStore for SqlStore {
+    async fn create_delivery(
+        &self,
+        order: i64,
+        input: DeliveryInput,
+        gs1_company_prefix: String,
+        by: String,
+        scope: SalesScope,
+        now: DateTime<Utc>,
+    ) -> SalesResult<Delivery> {
+        self.write(move |conn| create(conn, order, input, gs1_company_prefix, by, scope, now))
+            .await
+    }
+
+    async fn deliveries(
+        &self,
+        query: DeliveryQuery,
+        scope: SalesScope,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.read(move |conn| {
+            let mut params: Params = Vec::new();
+            let mut filter = scoped(&scope, "d.owner", &mut params);
+            if let Some(order) = query.order {
+                filter.push_str(&format!(" AND d.doc = {}", bind(&mut params, order)));
+            }
+            if let Some(customer) = query.customer {
+                filter.push_str(&format!(
+                    " AND d.customer = {}",
+                    bind(&mut params, customer)
+                ));
+            }
+            let limit = bind(&mut params, i64::try_from(query.limit).unwrap_or(500));
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM crm_deliveries d WHERE 1 = 1{filter}
+                 ORDER BY d.id DESC LIMIT {limit}"
+            );
+            let mut out = Vec::new();
+            {
+                let mut stmt = conn.prepare(&sql)?;
+                let rows = stmt.query_map(params_from_iter(params), |r| Ok(delivery_row(r)))?;
+                for row in rows {
+                    out.push(row??);
+                }
+            }
+            for d in &mut out {
+                with_parts(conn, d)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delivery(&self, id: i64, scope: SalesScope) -> Result<Option<Delivery>, StoreError> {
+        self.read(move |conn| read_delivery(conn, id, &scope)).await
+    }
+
+    async fn lot_customers(&self, lot: String) -> Result<RecallList, StoreError> {
+        self.read(move |conn| recall(conn, lot)).await
+    }
+}
