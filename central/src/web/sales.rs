@@ -531,12 +531,18 @@ fn detail_text(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Object(map) => map
             .iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}: {s}"),
-                other => format!("{k}: {other}"),
-            })
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{k}: {}", detail_text(v)))
             .collect::<Vec<_>>()
             .join(" · "),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                serde_json::Value::Object(_) => format!("({})", detail_text(item)),
+                other => detail_text(other),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         other => other.to_string(),
     }
 }
