@@ -287,6 +287,8 @@ async fn issue_16_a_quotation_ordered_confirmed_and_followed_by_the_customer_in_
     li.resize((400, 900)).await;
     li.screenshot("03-credit-refused-zh-400").await;
     li.resize((1280, 900)).await;
+    shots(&li, &base, "/crm/quotations", "05-quotations").await;
+    shots(&li, &base, "/crm/orders", "06-orders").await;
     li.close().await;
 
     // ---- The customer: a fresh browser, not signed in, opens the link.
