@@ -287,6 +287,34 @@ async fn issue_16_a_quotation_ordered_confirmed_and_followed_by_the_customer_in_
     li.resize((400, 900)).await;
     li.screenshot("03-credit-refused-zh-400").await;
     li.resize((1280, 900)).await;
+    // ERP gives the customer its own FRAME price: the draft order is flagged, old → new.
+    call(
+        &base,
+        post.clone(),
+        "/api/v1/prices",
+        Some(json!({"item": "FRAME", "currency": "CNY", "customer": code, "price": "92.5", "valid_from": "2020-01-01"})),
+    )
+    .await;
+    li.goto(&format!("{base}/crm/flags")).await;
+    li.loaded("/crm/flags").await;
+    let flagged = li
+        .js("return Array.from(document.querySelectorAll('#sales-flag-list tbody tr')).map(r => [r.querySelector('a').textContent, r.querySelector('td.old').textContent, r.querySelector('td.new').textContent]);")
+        .await;
+    assert!(
+        flagged
+            .as_array()
+            .expect("rows")
+            .contains(&json!(["SO000002", "100.00", "92.50"])),
+        "{flagged}"
+    );
+    shots(&li, &base, "/crm/flags", "07-flags").await;
+    shots(
+        &li,
+        &base,
+        &format!("/crm/orders/{second}"),
+        "08-flagged-order",
+    )
+    .await;
     shots(&li, &base, "/crm/quotations", "05-quotations").await;
     shots(&li, &base, "/crm/orders", "06-orders").await;
     li.close().await;
