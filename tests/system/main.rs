@@ -6,6 +6,7 @@ mod central_pages;
 mod crash;
 mod crm_pages;
 mod crm_pipeline;
+mod crm_sales_pages;
 mod delivery;
 mod demo;
 mod fleet;

@@ -69,7 +69,7 @@ fn problem(ctx: &Ctx, error: AppError) -> Response {
 }
 
 /// The page's answer, or its refusal as a page.
-fn answer(ctx: &Ctx, page: Result<Result<String, askama::Error>, AppError>) -> Response {
+pub(super) fn answer(ctx: &Ctx, page: Result<Result<String, askama::Error>, AppError>) -> Response {
     match page {
         Ok(html) => ctx.respond(StatusCode::OK, html),
         Err(e) => problem(ctx, e),
@@ -89,12 +89,12 @@ impl T {
 }
 
 /// Today in the page's time zone: what "overdue" is measured by.
-fn today(t: &T) -> NaiveDate {
+pub(super) fn today(t: &T) -> NaiveDate {
     Utc::now().with_timezone(&t.tz).date_naive()
 }
 
 /// Logins to names, for showing owners.
-async fn names(state: &AppState) -> Result<HashMap<String, String>, AppError> {
+pub(super) async fn names(state: &AppState) -> Result<HashMap<String, String>, AppError> {
     Ok(state
         .store()
         .users()
@@ -104,7 +104,7 @@ async fn names(state: &AppState) -> Result<HashMap<String, String>, AppError> {
         .collect())
 }
 
-fn name_of(names: &HashMap<String, String>, login: &str) -> String {
+pub(super) fn name_of(names: &HashMap<String, String>, login: &str) -> String {
     match names.get(login) {
         Some(name) if !name.is_empty() && name != login => format!("{name} ({login})"),
         _ => login.to_owned(),
@@ -260,7 +260,7 @@ struct CustomersPage {
     duplicates_waiting: usize,
 }
 
-fn list_href(path: &str, pairs: &[(&str, String)]) -> String {
+pub(super) fn list_href(path: &str, pairs: &[(&str, String)]) -> String {
     let query: Vec<String> = pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())

@@ -25,6 +25,12 @@
 //! | `GET /crm/tasks?owner=all` | `crm.read` | my open tasks soonest first, overdue marked, done with a click; a manager's team's with `owner=all` |
 //! | `GET /crm/import` | `crm.read` | business cards in (a `.vcf` or CSV file, with `crm.write`) and what came of them; the duplicates waiting: merge, keep, discard |
 //! | `GET /crm/pipeline?owner=&q=&currency=` | `crm.read` | the CRM pipeline: opportunities in columns by stage, moved by drag and drop or a select (`crm.write`), the weighted forecast on top ([`pipeline`]) |
+//! | `GET /crm/quotations?status=&q=&flagged=&before=` | `crm.read` | quotations of one's scope, newest first, expired and flagged marked; a new quotation with `crm.write` ([`sales`]) |
+//! | `GET /crm/quotations/{quotation}` | `crm.read` | one quotation: lines with list price and source, totals, open flags (old → new price), history; send, revise, re-price, reject, the PDF (zh/en), an order from it whole or in part |
+//! | `GET /crm/orders?status=&q=&before=` | `crm.read` | sales orders of one's scope, newest first |
+//! | `GET /crm/orders/{order}` | `crm.read` | one order: per line the requested and confirmed dates, what limits the promise, the work orders made for it with good/scrap, projected date, late risk; confirm (a credit refusal with its figures), re-price, cancel, the customer's status link |
+//! | `GET /crm/flags` | `crm.read` | documents ERP's price and BOM changes flagged, with the old and new price |
+//! | `GET /order-status/{token}?lang=` | public (the token) | the customer's read-only view of a confirmed order: lines, quantities, requested, confirmed and projected dates, made so far, shipped; no prices; a 404 page for any token that does not open |
 //! | `GET /assets/app.css`, `/assets/app.js` | public | the only assets, compiled into the binary |
 //!
 //! Pages are rendered on the server from askama templates (`central/templates/`, checked when
@@ -47,6 +53,7 @@ pub mod i18n;
 mod losses;
 mod oee;
 mod pipeline;
+pub mod sales;
 mod spc;
 pub mod trace;
 pub mod work_orders;
@@ -103,6 +110,7 @@ pub fn routes() -> Routes {
         .merge(crm::routes())
         .merge(spc::routes())
         .merge(pipeline::routes())
+        .merge(sales::routes())
         .get("/assets/app.css", PUBLIC, css)
         .get("/assets/app.js", PUBLIC, js)
         .get("/assets/charts.js", PUBLIC, charts_js)
@@ -286,6 +294,14 @@ impl Ctx {
                     href: "/crm/pipeline",
                     key: "nav_pipeline",
                     current: current == "/crm/pipeline",
+                });
+            }
+            // Quotations, and from them the orders and flags ([`sales`]).
+            if p.can(Permission::CrmRead) {
+                nav.push(NavLink {
+                    href: "/crm/quotations",
+                    key: "nav_quotations",
+                    current: current == "/crm/quotations",
                 });
             }
         }

@@ -27,6 +27,7 @@ mod plan_content;
 mod prices;
 mod quarantine;
 mod sales;
+mod sales_pages;
 mod schema;
 mod spc;
 mod stations;

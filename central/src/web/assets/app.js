@@ -1056,6 +1056,153 @@
     });
   }
 
+  // Quotations and sales orders (issue 16, /crm/quotations, /crm/orders): every change goes
+  // to the JSON API, which decides; the page is then read again (or the new document's page
+  // opened) to show it.
+  const quotationForm = byId('sales-quotation-form');
+  if (quotationForm) {
+    const body = quotationForm.querySelector('#q-lines tbody');
+    const template = body.querySelector('tr.q-line').cloneNode(true);
+    const wireRemove = (row) => {
+      row.querySelector('.l-remove').addEventListener('click', () => {
+        if (body.rows.length > 1) row.remove();
+        else for (const input of row.querySelectorAll('input')) input.value = '';
+      });
+    };
+    wireRemove(body.querySelector('tr.q-line'));
+    byId('q-add-line').addEventListener('click', () => {
+      const row = template.cloneNode(true);
+      for (const input of row.querySelectorAll('input')) input.value = '';
+      body.appendChild(row);
+      wireRemove(row);
+      row.querySelector('.l-item').focus();
+    });
+    quotationForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('sales-quotation-error');
+      error.hidden = true;
+      const lines = [];
+      for (const row of body.querySelectorAll('tr.q-line')) {
+        const item = row.querySelector('.l-item').value.trim();
+        if (!item) continue;
+        const line = { item, qty: row.querySelector('.l-qty').value.trim() };
+        const price = row.querySelector('.l-price').value.trim();
+        const discount = row.querySelector('.l-discount').value.trim();
+        if (price) line.unit_price = price;
+        if (discount) line.discount_pct = discount;
+        lines.push(line);
+      }
+      const quotation = { customer: valueOf('q-customer'), note: valueOf('q-note'), lines };
+      if (valueOf('q-tax')) quotation.tax_code = valueOf('q-tax');
+      const button = byId('sales-create-quotation');
+      button.disabled = true;
+      const reply = await api('POST', '/api/v1/quotations', quotation);
+      if (reply.status === 201 && reply.body) {
+        location.assign('/crm/quotations/' + reply.body.id);
+      } else {
+        button.disabled = false;
+        show(error, problem(reply));
+      }
+    });
+  }
+
+  /** A credit refusal's figures in the page's language (the API's message is English). */
+  function creditText(message) {
+    const m = /credit limit of ([\d.]+) by ([\d.]+): open orders ([\d.]+) \+ this order ([\d.]+)/.exec(message || '');
+    if (!m) return message || '';
+    return t('sales_credit_figures', { limit: m[1], over: m[2], open: m[3], this: m[4] });
+  }
+
+  const salesActions = byId('sales-actions');
+  if (salesActions) {
+    const kind = salesActions.dataset.kind;
+    const id = salesActions.dataset.id;
+    const reference = salesActions.dataset.reference;
+    const base = kind === 'order' ? '/api/v1/sales-orders/' : '/api/v1/quotations/';
+    const pageOf = kind === 'order' ? '/crm/orders/' : '/crm/quotations/';
+    const error = byId('sales-error');
+    for (const button of salesActions.querySelectorAll('button[data-action]')) {
+      button.addEventListener('click', async () => {
+        const action = button.dataset.action;
+        let body = {};
+        if (action === 'send' && !confirm(t('sales_confirm_send', { reference }))) return;
+        if (action === 'reprice' && button.dataset.newRevision === 'true'
+          && !confirm(t('sales_confirm_reprice_revision', { reference }))) return;
+        if (action === 'reject' || action === 'cancel') {
+          const reason = prompt(t(action === 'reject' ? 'sales_reject_reason' : 'sales_cancel_reason', { reference }));
+          if (reason === null) return;
+          body = { reason };
+        }
+        error.hidden = true;
+        byId('sales-credit').hidden = true;
+        button.disabled = true;
+        const reply = await api('POST', base + encodeURIComponent(id) + '/' + action, body);
+        button.disabled = false;
+        if (reply.status === 200 && reply.body) {
+          // A revision (or a re-priced sent one) is a new document: open it.
+          if (String(reply.body.id) !== String(id)) location.assign(pageOf + reply.body.id);
+          else location.reload();
+        } else if (reply.body && reply.body.error && reply.body.error.code === 'credit_limit') {
+          byId('sales-credit-text').textContent = creditText(reply.body.error.message);
+          byId('sales-credit').hidden = false;
+        } else {
+          show(error, problem(reply));
+        }
+      });
+    }
+    const linkButton = byId('sales-status-link');
+    if (linkButton) {
+      linkButton.addEventListener('click', async () => {
+        const reply = await api('GET', base + encodeURIComponent(id) + '/status-link');
+        if (reply.status !== 200 || !reply.body) {
+          show(error, problem(reply));
+          return;
+        }
+        const input = byId('sales-link');
+        input.value = location.origin + reply.body.page;
+        byId('sales-link-box').hidden = false;
+        input.select();
+        try {
+          await navigator.clipboard.writeText(input.value);
+          byId('sales-link-copied').hidden = false;
+        } catch (e) {
+          // No clipboard (plain http, or refused): the link is selected to copy by hand.
+        }
+      });
+    }
+  }
+
+  const orderForm = byId('sales-order-form');
+  if (orderForm) {
+    orderForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('sales-order-error');
+      error.hidden = true;
+      let whole = true;
+      const picks = [];
+      for (const input of orderForm.querySelectorAll('input.o-qty')) {
+        const qty = input.value.trim();
+        if (qty !== input.dataset.left) whole = false;
+        if (qty && Number(qty) !== 0) picks.push({ line: Number(input.dataset.line), qty });
+      }
+      if (picks.length === 0) {
+        show(error, t('sales_nothing_to_order'));
+        return;
+      }
+      const order = { quotation: Number(orderForm.dataset.quotation), customer_po: valueOf('o-po') };
+      if (!whole) order.quoted_lines = picks;
+      const button = byId('sales-create-order');
+      button.disabled = true;
+      const reply = await api('POST', '/api/v1/sales-orders', order);
+      if (reply.status === 201 && reply.body) {
+        location.assign('/crm/orders/' + reply.body.id);
+      } else {
+        button.disabled = false;
+        show(error, problem(reply));
+      }
+    });
+  }
+
   // For the tests and anyone curious: the language and zone the page runs in.
   document.documentElement.dataset.ready = lang + ' ' + timeZone;
 })();
