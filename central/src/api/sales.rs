@@ -95,6 +95,7 @@ pub fn routes() -> Routes {
             status_link,
         )
         .get("/api/v1/crm/flags", needs(CrmRead), list_flags)
+        .get("/api/v1/crm/cockpit", needs(CrmRead), cockpit)
         .get("/api/v1/order-status/{token}", PUBLIC, order_status)
 }
 
@@ -714,6 +715,44 @@ async fn list_flags(
     Ok(axum::Json(FlagList { flags }))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CockpitParams {
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    currency: Option<String>,
+}
+
+/// `GET /api/v1/crm/cockpit?from=&to=&currency=`: sales by region, industry, item and
+/// salesperson, the top customers, the win rate and the open pipeline, over the caller's
+/// scope; this year to date in CNY unless asked.
+async fn cockpit(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<CockpitParams>,
+) -> Result<axum::Json<crate::store::sales::Cockpit>, AppError> {
+    use chrono::Datelike;
+    let today = Utc::now().date_naive();
+    let to = q.to.unwrap_or(today);
+    let from = q
+        .from
+        .or_else(|| NaiveDate::from_ymd_opt(to.year(), 1, 1))
+        .unwrap_or(to);
+    if from > to || (to - from).num_days() > 3660 {
+        return Err(AppError::bad_request(
+            "from, to: expected from on or before to, at most ten years apart",
+        ));
+    }
+    let currency = q.currency.unwrap_or_else(|| "CNY".into());
+    let mut problems = Vec::new();
+    check_currency_field(&Some(currency.clone()), &mut problems);
+    invalid(problems)?;
+    let s = scopes(&state, &p).await?;
+    Ok(axum::Json(
+        state.store().cockpit(from, to, currency, s.read).await?,
+    ))
+}
+
 /// A line as the customer follows it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct StatusLine {
@@ -846,6 +885,10 @@ pub fn document_into(document: &mut serde_json::Value) {
         "/api/v1/sales-orders/{order}/cancel": {"post": {"summary": "cancel; a quotation's ordered quantities are given back", "tags": ["crm"], "parameters": [id("order")], "requestBody": reason, "responses": doc_answer}},
         "/api/v1/sales-orders/{order}/status-link": {"get": {"summary": "the unguessable link to send the customer", "tags": ["crm"], "parameters": [id("order")],
             "responses": {"200": ok("StatusLink"), "401": error, "403": error, "404": error}}},
+        "/api/v1/crm/cockpit": {"get": {"summary": "the sales cockpit: sales by region, industry, item and salesperson, top customers, win rate, open pipeline", "tags": ["crm"],
+            "description": "Confirmed and completed orders dated in the period, in one currency (orders in others are counted, not summed); opportunities won and lost in the period; the caller's scope.",
+            "parameters": [q("from", "string", "YYYY-MM-DD; the year's first day when absent"), q("to", "string", "YYYY-MM-DD; today when absent"), q("currency", "string", "ISO 4217; CNY when absent")],
+            "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": error, "401": error, "403": error, "422": error}}},
         "/api/v1/crm/flags": {"get": {"summary": "documents ERP's changes flagged (a price, a BOM revision)", "tags": ["crm"], "parameters": [q("all", "boolean", "resolved ones too")],
             "responses": {"200": ok("FlagList"), "401": error, "403": error}}},
         "/api/v1/order-status/{token}": {"get": {"summary": "an order's status for its customer", "tags": ["crm"], "description": "Public: the token is the permission. No prices, owner or history.",

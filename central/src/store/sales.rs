@@ -413,6 +413,15 @@ pub trait SalesStore: Send + Sync + 'static {
 
     /// The status link's token of an order in `scope` (made on confirmation).
     async fn order_token(&self, id: i64, scope: SalesScope) -> Result<Option<String>, StoreError>;
+
+    /// The sales cockpit of `from..=to` in `currency` over `scope`.
+    async fn cockpit(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        currency: String,
+        scope: SalesScope,
+    ) -> Result<Cockpit, StoreError>;
 }
 
 /// Documents in one list answer at most.
@@ -425,4 +434,42 @@ pub fn status_known(kind: &str, status: &str) -> bool {
     } else {
         OrderStatus::parse(status).is_some()
     }
+}
+
+/// A share of sales in the cockpit: by region, industry, item, salesperson or customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Share {
+    pub key: String,
+    /// A customer's name; empty for the others.
+    pub name: String,
+    pub net: Decimal,
+    pub orders: u64,
+}
+
+/// `GET /api/v1/crm/cockpit`: the sales cockpit of a period, in one currency, over the
+/// caller's scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cockpit {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub currency: String,
+    /// Confirmed and completed orders dated in the period, in `currency`.
+    pub orders: u64,
+    pub net: Decimal,
+    /// Orders in other currencies, left out of the sums (asked for in their own currency).
+    pub other_currency_orders: u64,
+    pub by_region: Vec<Share>,
+    pub by_industry: Vec<Share>,
+    pub by_item: Vec<Share>,
+    pub by_salesperson: Vec<Share>,
+    /// The ten customers with the most sales.
+    pub top_customers: Vec<Share>,
+    /// Opportunities won and lost (closed in the period).
+    pub won: u64,
+    pub lost: u64,
+    /// `won / (won + lost)` in percent, 1 decimal; `None` when none closed.
+    pub win_rate_pct: Option<Decimal>,
+    /// Open opportunities in `currency`: their amounts, and weighted by probability.
+    pub pipeline: Decimal,
+    pub weighted_pipeline: Decimal,
 }

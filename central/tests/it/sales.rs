@@ -880,3 +880,157 @@ async fn issue_16_an_order_line_shows_its_work_orders_progress_and_late_risk() {
     assert_eq!(view.json["lines"][0]["good"], 7, "{}", view.json);
     assert_eq!(view.json["lines"][0]["projected_date"], frame["due"]);
 }
+
+/// Issue 16's sales cockpit: sales by region, industry, item and salesperson, top customers,
+/// win rate and the open pipeline, in the caller's scope.
+#[tokio::test]
+async fn issue_16_the_sales_cockpit_sums_what_was_sold_and_what_is_in_the_pipeline() {
+    let h = Harness::new().await;
+    catalogue(&h).await;
+    let Team { chen, li, zhao, .. } = team(&h).await;
+    let south = customer(
+        &h,
+        &li,
+        json!({"name_en": "Huaqiang", "region": "South China", "industry": "electronics"}),
+    )
+    .await;
+    let east = customer(
+        &h,
+        &zhao,
+        json!({"name_en": "Ningbo Molds", "region": "East China", "industry": "molds"}),
+    )
+    .await;
+    let usd = customer(&h, &zhao, json!({"name_en": "Globex", "region": "Export", "industry": "machinery", "currency": "USD"})).await;
+    // li: 10 frames (1000) + 100 bolts (50); zhao: 5 frames (500); a USD order left out.
+    confirmed(&h, &li, json!({"customer": south, "lines": [{"item": "FRAME", "qty": "10"}, {"item": "BOLT", "qty": "100"}]})).await;
+    confirmed(
+        &h,
+        &zhao,
+        json!({"customer": east, "lines": [{"item": "FRAME", "qty": "5"}]}),
+    )
+    .await;
+    confirmed(
+        &h,
+        &zhao,
+        json!({"customer": usd, "lines": [{"item": "FRAME", "qty": "1", "unit_price": "14"}]}),
+    )
+    .await;
+    // A draft is not a sale.
+    id_of(
+        &post(
+            &h,
+            &li,
+            "/api/v1/sales-orders",
+            json!({"customer": south, "lines": [{"item": "FRAME", "qty": "99"}]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    // Opportunities: li wins one and loses one; zhao has one open at 50 %.
+    let w = opportunity(&h, &li, &south, "3000").await;
+    let l = opportunity(&h, &li, &south, "1000").await;
+    let o = opportunity(&h, &zhao, &east, "8000").await;
+    for (s, id, body) in [
+        (&li, w, json!({"stage": "won", "version": 1})),
+        (
+            &li,
+            l,
+            json!({"stage": "lost", "version": 1, "lost_reason": "price"}),
+        ),
+        (&zhao, o, json!({"stage": "proposal", "version": 1})),
+    ] {
+        let reply = post(&h, s, &format!("/api/v1/opportunities/{id}/stage"), body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    }
+
+    // The manager sees the team: 1550 CNY in 2 orders, the USD one counted apart.
+    let c = get(&h, &chen, "/api/v1/crm/cockpit").await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.json);
+    let c = c.json;
+    assert_eq!(c["orders"], 2, "{c}");
+    money(&c["net"], "1550");
+    assert_eq!(c["other_currency_orders"], 1);
+    let shares = |key: &str| -> Vec<(String, String)> {
+        c[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["key"].as_str().unwrap().to_owned(),
+                    d(&s["net"]).normalize().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        shares("by_region"),
+        pairs(&[("South China", "1050"), ("East China", "500")])
+    );
+    assert_eq!(
+        shares("by_industry"),
+        pairs(&[("electronics", "1050"), ("molds", "500")])
+    );
+    assert_eq!(
+        shares("by_item"),
+        pairs(&[("FRAME", "1500"), ("BOLT", "50")])
+    );
+    assert_eq!(
+        shares("by_salesperson"),
+        pairs(&[("li.sales", "1050"), ("zhao.sales", "500")])
+    );
+    assert_eq!(c["top_customers"][0]["name"], "Huaqiang");
+    assert_eq!((c["won"].as_u64(), c["lost"].as_u64()), (Some(1), Some(1)));
+    money(&c["win_rate_pct"], "50");
+    money(&c["pipeline"], "8000");
+    money(&c["weighted_pipeline"], "4000");
+
+    // li sees only li's: 1050, and none of zhao's pipeline.
+    let mine = get(&h, &li, "/api/v1/crm/cockpit").await.json;
+    money(&mine["net"], "1050");
+    money(&mine["pipeline"], "0");
+    // In USD: the one order.
+    let dollars = get(&h, &chen, "/api/v1/crm/cockpit?currency=USD")
+        .await
+        .json;
+    money(&dollars["net"], "14");
+    assert_eq!(
+        get(
+            &h,
+            &chen,
+            "/api/v1/crm/cockpit?from=2027-01-02&to=2027-01-01"
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+async fn confirmed(h: &Harness, s: &Session, body: Value) {
+    let reply = post(h, s, "/api/v1/sales-orders", body).await;
+    let id = id_of(&reply, StatusCode::CREATED);
+    let reply = post(
+        h,
+        s,
+        &format!("/api/v1/sales-orders/{id}/confirm"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+}
+
+async fn opportunity(h: &Harness, s: &Session, customer: &str, amount: &str) -> i64 {
+    let reply = post(
+        h,
+        s,
+        "/api/v1/opportunities",
+        json!({"customer": customer, "title": "deal", "amount": amount, "close_date": "2027-01-31"}),
+    )
+    .await;
+    id_of(&reply, StatusCode::CREATED)
+}

@@ -21,9 +21,9 @@ use crate::crm::scope::SalesScope;
 use crate::erp::calendar::Calendar;
 use crate::erp::mrp::Dated;
 use crate::store::sales::{
-    Flag, HistoryEntry, LineInput, MAX_LIST, OrderAction, OrderInput, PeggedOrder, QuotationInput,
-    QuoteAction, SalesDoc, SalesDocSummary, SalesLine, SalesQuery, SalesRefusal, SalesResult,
-    SalesStore,
+    Cockpit, Flag, HistoryEntry, LineInput, MAX_LIST, OrderAction, OrderInput, PeggedOrder,
+    QuotationInput, QuoteAction, SalesDoc, SalesDocSummary, SalesLine, SalesQuery, SalesRefusal,
+    SalesResult, SalesStore, Share,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -2108,6 +2108,147 @@ impl SalesStore for SqlStore {
                 None => Ok(None),
                 Some(id) => read_doc(conn, "order", id, &SalesScope::All, Utc::now().date_naive()),
             }
+        })
+        .await
+    }
+
+    async fn cockpit(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        currency: String,
+        scope: SalesScope,
+    ) -> Result<Cockpit, StoreError> {
+        self.read(move |conn| {
+            // Orders of the period in the scope, with their customer's region and industry.
+            let mut params: Params = vec![Value::from(day(from)), Value::from(day(to))];
+            let filter = scoped(&scope, "d.owner", &mut params);
+            let sql = format!(
+                "SELECT d.id, d.currency, d.net, d.customer, COALESCE(c.name_zh, ''),
+                     COALESCE(c.name_en, ''), COALESCE(c.region, ''), COALESCE(c.industry, ''), d.owner
+                 FROM crm_sales_docs d LEFT JOIN crm_customers c ON c.code = d.customer
+                 WHERE d.kind = 'order' AND d.status IN ('confirmed', 'completed')
+                     AND d.doc_date >= ?1 AND d.doc_date <= ?2{filter}"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows: Vec<(i64, String, String, String, String, String, String, String, String)> =
+                stmt.query_map(params_from_iter(params), |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
+            type Sums = BTreeMap<String, (String, Decimal, u64)>;
+            let add = |sums: &mut Sums, key: &str, name: &str, net: Decimal| {
+                let entry = sums
+                    .entry(key.to_owned())
+                    .or_insert_with(|| (name.to_owned(), Decimal::ZERO, 0));
+                entry.1 = entry.1.checked_add(net).unwrap_or(Decimal::MAX);
+                entry.2 += 1;
+            };
+            let (mut region, mut industry, mut person, mut customers, mut items) =
+                (Sums::new(), Sums::new(), Sums::new(), Sums::new(), Sums::new());
+            let (mut orders, mut others, mut total) = (0u64, 0u64, Decimal::ZERO);
+            let mut ids = Vec::new();
+            for (id, cur, net, customer, zh, en, reg, ind, owner) in rows {
+                if cur != currency {
+                    others += 1;
+                    continue;
+                }
+                let net = decimal(&net)?;
+                orders += 1;
+                total = total.checked_add(net).unwrap_or(Decimal::MAX);
+                add(&mut region, &reg, "", net);
+                add(&mut industry, &ind, "", net);
+                add(&mut person, &owner, "", net);
+                add(&mut customers, &customer, &customer_name(zh, en), net);
+                ids.push(id);
+            }
+            for id in ids {
+                for l in read_lines(conn, id)? {
+                    add(&mut items, &l.item, &l.description, l.net);
+                }
+            }
+            let ranked = |sums: Sums, limit: usize, named: bool| -> Vec<Share> {
+                let mut out: Vec<Share> = sums
+                    .into_iter()
+                    .map(|(key, (name, net, orders))| Share {
+                        key,
+                        name: if named { name } else { String::new() },
+                        net,
+                        orders,
+                    })
+                    .collect();
+                out.sort_by(|a, b| b.net.cmp(&a.net).then(a.key.cmp(&b.key)));
+                out.truncate(limit);
+                out
+            };
+            // Opportunities: won and lost in the period, and the open pipeline.
+            let mut params: Params = Vec::new();
+            let filter = scoped(&scope, "o.owner", &mut params);
+            let sql = format!(
+                "SELECT o.stage, o.amount, o.currency, o.probability, o.closed_at
+                 FROM crm_opportunities o WHERE 1 = 1{filter}"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let opportunities: Vec<(String, String, String, i64, Option<String>)> = stmt
+                .query_map(params_from_iter(params), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let (mut won, mut lost) = (0u64, 0u64);
+            let (mut pipeline, mut weighted) = (Decimal::ZERO, Decimal::ZERO);
+            for (stage, amount, cur, probability, closed_at) in opportunities {
+                let closed_in = closed_at
+                    .as_deref()
+                    .and_then(|t| t.get(..10))
+                    .is_some_and(|d| d >= day(from).as_str() && d <= day(to).as_str());
+                match stage.as_str() {
+                    "won" if closed_in => won += 1,
+                    "lost" if closed_in => lost += 1,
+                    "won" | "lost" => {}
+                    _ if cur == currency => {
+                        let amount = decimal(&amount)?;
+                        pipeline = pipeline.checked_add(amount).unwrap_or(Decimal::MAX);
+                        let part = amount
+                            .checked_mul(Decimal::from(probability))
+                            .and_then(|a| a.checked_div(Decimal::ONE_HUNDRED))
+                            .map(crate::crm::sales::cents)
+                            .unwrap_or(Decimal::ZERO);
+                        weighted = weighted.checked_add(part).unwrap_or(Decimal::MAX);
+                    }
+                    _ => {}
+                }
+            }
+            let win_rate_pct = (won + lost > 0).then(|| {
+                (Decimal::from(won) * Decimal::ONE_HUNDRED / Decimal::from(won + lost)).round_dp(1)
+            });
+            Ok(Cockpit {
+                from,
+                to,
+                currency,
+                orders,
+                net: total,
+                other_currency_orders: others,
+                by_region: ranked(region, 50, false),
+                by_industry: ranked(industry, 50, false),
+                by_item: ranked(items, 50, true),
+                by_salesperson: ranked(person, 50, false),
+                top_customers: ranked(customers, 10, true),
+                won,
+                lost,
+                win_rate_pct,
+                pipeline,
+                weighted_pipeline: weighted,
+            })
         })
         .await
     }
