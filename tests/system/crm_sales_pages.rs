@@ -317,6 +317,19 @@ async fn issue_16_a_quotation_ordered_confirmed_and_followed_by_the_customer_in_
     .await;
     shots(&li, &base, "/crm/quotations", "05-quotations").await;
     shots(&li, &base, "/crm/orders", "06-orders").await;
+    // The cockpit shows what the API sums for li: the confirmed order's net.
+    li.goto(&format!("{base}/crm/cockpit")).await;
+    li.loaded("/crm/cockpit").await;
+    let api = li
+        .js("var x = new XMLHttpRequest(); x.open('GET', '/api/v1/crm/cockpit', false); x.send(); return JSON.parse(x.responseText);")
+        .await;
+    let net: f64 = api["net"].as_str().expect("net").parse().expect("a number");
+    assert!(net > 0.0 && api["orders"].as_u64() >= Some(1), "{api}");
+    let shown = li
+        .js("return document.getElementById('cockpit-net').textContent;")
+        .await;
+    assert_eq!(shown, json!(format!("CNY {net:.2}")), "{api}");
+    shots(&li, &base, "/crm/cockpit", "09-cockpit").await;
     li.close().await;
 
     // ---- The customer: a fresh browser, not signed in, opens the link.

@@ -1200,6 +1200,44 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "返回客户列表",
         "Back to the customers",
     ),
+    // The sales cockpit (/crm/cockpit).
+    ("cockpit_title", "销售驾驶舱", "Sales cockpit"),
+    ("cockpit_from", "从", "From"),
+    ("cockpit_to", "至", "To"),
+    ("cockpit_currency", "币种", "Currency"),
+    ("cockpit_show", "查看", "Show"),
+    ("cockpit_net", "不含税销售额", "Net sales"),
+    ("cockpit_orders", "订单数", "Orders"),
+    ("cockpit_win_rate", "赢单率", "Win rate"),
+    (
+        "cockpit_won_lost",
+        "赢 {won} · 输 {lost}",
+        "{won} won · {lost} lost",
+    ),
+    ("cockpit_pipeline", "在途商机", "Open pipeline"),
+    ("cockpit_weighted", "加权商机", "Weighted pipeline"),
+    (
+        "cockpit_other_currency",
+        "另有 {n} 张其他币种的订单未计入；请按该币种查看。",
+        "{n} orders in other currencies are not in these sums; show them in their currency.",
+    ),
+    ("cockpit_by_region", "按地区", "By region"),
+    ("cockpit_by_industry", "按行业", "By industry"),
+    ("cockpit_by_item", "按物料", "By item"),
+    ("cockpit_by_salesperson", "按销售员", "By salesperson"),
+    ("cockpit_top_customers", "前十大客户", "Top customers"),
+    ("cockpit_share", "占比", "Share"),
+    (
+        "cockpit_none",
+        "这段时间没有已确认的订单。",
+        "No confirmed orders in this period.",
+    ),
+    ("cockpit_unset", "（未填写）", "(not set)"),
+    (
+        "cockpit_bad_period",
+        "日期范围不对：开始日期须不晚于结束日期，且相隔不超过十年；下面显示的是结束日期当天。",
+        "The period is not valid: from must be on or before to, at most ten years apart; shown is the day of to.",
+    ),
 ];
 
 /// The text of `key` in `language`; the key itself if the catalogue lacks it (a test makes

@@ -27,6 +27,7 @@
 //! | `GET /crm/pipeline?owner=&q=&currency=` | `crm.read` | the CRM pipeline: opportunities in columns by stage, moved by drag and drop or a select (`crm.write`), the weighted forecast on top ([`pipeline`]) |
 //! | `GET /crm/quotations?status=&q=&flagged=&before=` | `crm.read` | quotations of one's scope, newest first, expired and flagged marked; a new quotation with `crm.write` ([`sales`]) |
 //! | `GET /crm/quotations/{quotation}` | `crm.read` | one quotation: lines with list price and source, totals, open flags (old → new price), history; send, revise, re-price, reject, the PDF (zh/en), an order from it whole or in part |
+//! | `GET /crm/cockpit?from=&to=&currency=` | `crm.read` | the sales cockpit of one's scope: net sales by region, industry, item and salesperson, top customers, win rate, open and weighted pipeline (`GET /api/v1/crm/cockpit`) |
 //! | `GET /crm/orders?status=&q=&before=` | `crm.read` | sales orders of one's scope, newest first |
 //! | `GET /crm/orders/{order}` | `crm.read` | one order: per line the requested and confirmed dates, what limits the promise, the work orders made for it with good/scrap, projected date, late risk; confirm (a credit refusal with its figures), re-price, cancel, the customer's status link |
 //! | `GET /crm/flags` | `crm.read` | documents ERP's price and BOM changes flagged, with the old and new price |

@@ -48,6 +48,7 @@ pub fn routes() -> Routes {
         .get("/crm/orders", needs(CrmRead), orders_page)
         .get("/crm/orders/{order}", needs(CrmRead), order_page)
         .get("/crm/flags", needs(CrmRead), flags_page)
+        .get("/crm/cockpit", needs(CrmRead), cockpit_page)
         .get("/order-status/{token}", PUBLIC, status_page)
 }
 
@@ -760,6 +761,153 @@ async fn flags(
         .collect();
     let page = FlagsPage {
         rows,
+        shell: ctx_shell(ctx),
+        t,
+    };
+    Ok(page.render())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sales cockpit
+
+/// One bar of a cockpit table.
+struct Bar {
+    label: String,
+    net: String,
+    orders: u64,
+    /// Permille of the largest bar, for `<progress>` (no inline style under the CSP).
+    permille: u64,
+}
+
+#[derive(Template)]
+#[template(path = "crm_cockpit.html")]
+struct CockpitPage {
+    t: T,
+    shell: Shell,
+    from: String,
+    to: String,
+    currency: String,
+    net: String,
+    orders: u64,
+    other_currency_orders: u64,
+    win_rate: String,
+    won: u64,
+    lost: u64,
+    pipeline: String,
+    weighted: String,
+    tables: Vec<(&'static str, Vec<Bar>)>,
+    error: String,
+}
+
+fn bars(
+    shares: &[crate::store::sales::Share],
+    label: impl Fn(&crate::store::sales::Share) -> String,
+) -> Vec<Bar> {
+    let top = shares.iter().map(|s| s.net).max().unwrap_or(Decimal::ZERO);
+    shares
+        .iter()
+        .map(|s| Bar {
+            label: label(s),
+            net: money(s.net),
+            orders: s.orders,
+            permille: if top > Decimal::ZERO {
+                (s.net * Decimal::from(1000) / top)
+                    .round()
+                    .try_into()
+                    .unwrap_or(0)
+            } else {
+                0
+            },
+        })
+        .collect()
+}
+
+async fn cockpit_page(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/crm/quotations");
+    let page = cockpit(&state, &p, &ctx, &uri).await;
+    answer(&ctx, page)
+}
+
+async fn cockpit(
+    state: &AppState,
+    p: &Principal,
+    ctx: &Ctx,
+    uri: &Uri,
+) -> Result<Result<String, askama::Error>, AppError> {
+    use chrono::Datelike;
+    let t = ctx_t(ctx);
+    let today = super::crm::today(&t);
+    let date = |name: &str| {
+        query_value(uri, name)
+            .filter(|v| !v.is_empty())
+            .and_then(|v| chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d").ok())
+    };
+    let to = date("to").unwrap_or(today);
+    let from = date("from")
+        .or_else(|| chrono::NaiveDate::from_ymd_opt(to.year(), 1, 1))
+        .unwrap_or(to);
+    let currency = query_value(uri, "currency")
+        .filter(|c| crate::crm::pricing::check_currency("currency", c).is_ok())
+        .unwrap_or_else(|| "CNY".into());
+    let error = if from > to || (to - from).num_days() > 3660 {
+        t.t("cockpit_bad_period").to_owned()
+    } else {
+        String::new()
+    };
+    let (from, to) = if error.is_empty() {
+        (from, to)
+    } else {
+        (to, to)
+    };
+    let s = scopes(state, p).await?;
+    let names = names(state).await?;
+    let c = state.store().cockpit(from, to, currency, s.read).await?;
+    let unset = t.t("cockpit_unset").to_owned();
+    let plain = |s: &crate::store::sales::Share| {
+        if s.key.is_empty() {
+            unset.clone()
+        } else {
+            s.key.clone()
+        }
+    };
+    let tables = vec![
+        ("cockpit_by_region", bars(&c.by_region, plain)),
+        ("cockpit_by_industry", bars(&c.by_industry, plain)),
+        (
+            "cockpit_by_item",
+            bars(&c.by_item, |s| format!("{} · {}", s.key, s.name)),
+        ),
+        (
+            "cockpit_by_salesperson",
+            bars(&c.by_salesperson, |s| name_of(&names, &s.key)),
+        ),
+        (
+            "cockpit_top_customers",
+            bars(&c.top_customers, |s| format!("{} · {}", s.name, s.key)),
+        ),
+    ];
+    let page = CockpitPage {
+        from: c.from.to_string(),
+        to: c.to.to_string(),
+        net: money(c.net),
+        orders: c.orders,
+        other_currency_orders: c.other_currency_orders,
+        win_rate: c
+            .win_rate_pct
+            .map(|w| format!("{w} %"))
+            .unwrap_or_else(|| "–".into()),
+        won: c.won,
+        lost: c.lost,
+        pipeline: money(c.pipeline),
+        weighted: money(c.weighted_pipeline),
+        currency: c.currency,
+        tables,
+        error,
         shell: ctx_shell(ctx),
         t,
     };

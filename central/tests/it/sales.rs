@@ -1009,6 +1009,28 @@ async fn issue_16_the_sales_cockpit_sums_what_was_sold_and_what_is_in_the_pipeli
         .status,
         StatusCode::BAD_REQUEST
     );
+
+    // The page shows the same figures, in either language.
+    let page = get(&h, &chen, "/crm/cockpit?lang=en").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.json.as_str().unwrap();
+    for want in [
+        "id=\"cockpit-net\">CNY 1550.00<",
+        "id=\"cockpit-win-rate\">50 %<",
+        "id=\"cockpit-weighted\">CNY 4000.00<",
+        "South China",
+        "Huaqiang · C000001",
+        "1 orders in other currencies",
+    ] {
+        assert!(html.contains(want), "{want:?} not on the page");
+    }
+    let zh = get(&h, &li, "/crm/cockpit?lang=zh").await;
+    let html = zh.json.as_str().unwrap();
+    assert!(
+        html.contains("销售驾驶舱") && html.contains("CNY 1050.00"),
+        "li's, in Chinese"
+    );
+    assert!(!html.contains("East China"), "not zhao's");
 }
 
 async fn confirmed(h: &Harness, s: &Session, body: Value) {
