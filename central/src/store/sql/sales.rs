@@ -916,6 +916,38 @@ fn repriced(
     })
 }
 
+/// A draft re-priced where it stands: its lines and totals written, its open flags resolved,
+/// the change kept in its history (quotations and orders alike).
+fn reprice_in_place(
+    conn: &Connection,
+    id: i64,
+    lines: &[SalesLine],
+    changes: Vec<serde_json::Value>,
+    tax_pct: Decimal,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), SalesRefusal>, StoreError> {
+    let Some(totals) = doc_totals(lines, tax_pct) else {
+        return Ok(Err(SalesRefusal::Invalid(vec![
+            "the totals are too large".into(),
+        ])));
+    };
+    write_lines(conn, id, lines)?;
+    conn.prepare_cached(
+        "UPDATE crm_sales_docs SET net = ?2, tax = ?3, gross = ?4, updated_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        text(totals.net),
+        text(totals.tax),
+        text(totals.gross),
+        ts(now)
+    ])?;
+    resolve_flags(conn, id, by, now)?;
+    history(conn, id, by, "repriced", json!({"lines": changes}), now)?;
+    Ok(Ok(()))
+}
+
 fn terms_of_doc(conn: &Connection, doc: &SalesDoc) -> Result<CustomerTerms, StoreError> {
     customer_terms(conn, &doc.customer, &SalesScope::All)?
         .ok_or_else(|| StoreError::Corrupt(format!("customer {:?} vanished", doc.customer)))
@@ -1732,16 +1764,9 @@ impl SalesStore for SqlStore {
                         Err(problems) => return Ok(Err(SalesRefusal::Invalid(problems))),
                     };
                     if status == QuoteStatus::Draft && !q.expired {
-                        let Some(totals) = doc_totals(&lines, q.tax_pct) else {
-                            return Ok(Err(SalesRefusal::Invalid(vec!["the totals are too large".into()])));
-                        };
-                        write_lines(&tx, id, &lines)?;
-                        tx.prepare_cached(
-                            "UPDATE crm_sales_docs SET net = ?2, tax = ?3, gross = ?4, updated_at = ?5 WHERE id = ?1",
-                        )?
-                        .execute(params![id, text(totals.net), text(totals.tax), text(totals.gross), ts(now)])?;
-                        resolve_flags(&tx, id, &by, now)?;
-                        history(&tx, id, &by, "repriced", json!({"lines": changes}), now)?;
+                        if let Err(r) = reprice_in_place(&tx, id, &lines, changes, q.tax_pct, &by, now)? {
+                            return Ok(Err(r));
+                        }
                         id
                     } else {
                         let new = match new_revision(&tx, &q, &lines, true, &by, now)? {
@@ -2046,16 +2071,9 @@ impl SalesStore for SqlStore {
                         Ok(r) => r,
                         Err(problems) => return Ok(Err(SalesRefusal::Invalid(problems))),
                     };
-                    let Some(totals) = doc_totals(&lines, o.tax_pct) else {
-                        return Ok(Err(SalesRefusal::Invalid(vec!["the totals are too large".into()])));
-                    };
-                    write_lines(&tx, id, &lines)?;
-                    tx.prepare_cached(
-                        "UPDATE crm_sales_docs SET net = ?2, tax = ?3, gross = ?4, updated_at = ?5 WHERE id = ?1",
-                    )?
-                    .execute(params![id, text(totals.net), text(totals.tax), text(totals.gross), ts(now)])?;
-                    resolve_flags(&tx, id, &by, now)?;
-                    history(&tx, id, &by, "repriced", json!({"lines": changes}), now)?;
+                    if let Err(r) = reprice_in_place(&tx, id, &lines, changes, o.tax_pct, &by, now)? {
+                        return Ok(Err(r));
+                    }
                 }
                 OrderAction::Cancel { reason } => {
                     if !matches!(status, OrderStatus::Draft | OrderStatus::Confirmed) {
