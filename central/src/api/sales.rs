@@ -723,6 +723,22 @@ struct CockpitParams {
     currency: Option<String>,
 }
 
+/// The cockpit's period: `to` today unless given, `from` the first day of `to`'s year unless
+/// given; `None` when `from` is after `to` or they are more than ten years apart (the API
+/// refuses it, the page says so).
+pub fn cockpit_period(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Option<(NaiveDate, NaiveDate)> {
+    use chrono::Datelike;
+    let to = to.unwrap_or(today);
+    let from = from
+        .or_else(|| NaiveDate::from_ymd_opt(to.year(), 1, 1))
+        .unwrap_or(to);
+    (from <= to && (to - from).num_days() <= 3660).then_some((from, to))
+}
+
 /// `GET /api/v1/crm/cockpit?from=&to=&currency=`: sales by region, industry, item and
 /// salesperson, the top customers, the win rate and the open pipeline, over the caller's
 /// scope; this year to date in CNY unless asked.
@@ -731,18 +747,9 @@ async fn cockpit(
     p: Principal,
     ApiQuery(q): ApiQuery<CockpitParams>,
 ) -> Result<axum::Json<crate::store::sales::Cockpit>, AppError> {
-    use chrono::Datelike;
-    let today = Utc::now().date_naive();
-    let to = q.to.unwrap_or(today);
-    let from = q
-        .from
-        .or_else(|| NaiveDate::from_ymd_opt(to.year(), 1, 1))
-        .unwrap_or(to);
-    if from > to || (to - from).num_days() > 3660 {
-        return Err(AppError::bad_request(
-            "from, to: expected from on or before to, at most ten years apart",
-        ));
-    }
+    let (from, to) = cockpit_period(q.from, q.to, Utc::now().date_naive()).ok_or_else(|| {
+        AppError::bad_request("from, to: expected from on or before to, at most ten years apart")
+    })?;
     let currency = q.currency.unwrap_or_else(|| "CNY".into());
     let mut problems = Vec::new();
     check_currency_field(&Some(currency.clone()), &mut problems);

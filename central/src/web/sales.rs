@@ -839,7 +839,6 @@ async fn cockpit(
     ctx: &Ctx,
     uri: &Uri,
 ) -> Result<Result<String, askama::Error>, AppError> {
-    use chrono::Datelike;
     let t = ctx_t(ctx);
     let today = super::crm::today(&t);
     let date = |name: &str| {
@@ -847,23 +846,15 @@ async fn cockpit(
             .filter(|v| !v.is_empty())
             .and_then(|v| chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d").ok())
     };
-    let to = date("to").unwrap_or(today);
-    let from = date("from")
-        .or_else(|| chrono::NaiveDate::from_ymd_opt(to.year(), 1, 1))
-        .unwrap_or(to);
     let currency = query_value(uri, "currency")
         .filter(|c| crate::crm::pricing::check_currency("currency", c).is_ok())
         .unwrap_or_else(|| "CNY".into());
-    let error = if from > to || (to - from).num_days() > 3660 {
-        t.t("cockpit_bad_period").to_owned()
-    } else {
-        String::new()
-    };
-    let (from, to) = if error.is_empty() {
-        (from, to)
-    } else {
-        (to, to)
-    };
+    let asked_to = date("to").unwrap_or(today);
+    let (from, to, error) =
+        match crate::api::sales::cockpit_period(date("from"), Some(asked_to), today) {
+            Some((from, to)) => (from, to, String::new()),
+            None => (asked_to, asked_to, t.t("cockpit_bad_period").to_owned()),
+        };
     let s = scopes(state, p).await?;
     let names = names(state).await?;
     let c = state.store().cockpit(from, to, currency, s.read).await?;
