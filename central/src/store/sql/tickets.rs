@@ -1,7 +1,7 @@
 //! [`TicketStore`] on both engines: `crm_tickets` (numbers `T000001` from `crm_counters`) and
 //! their log `crm_ticket_entries`; the phone lookup reads `crm_contact_keys`.
 
-use super::crm::{Params, bind, read_customer};
+use super::crm::{Params, bind, read_customer, scoped};
 use super::db::{
     Connection, OptionalExtension, TransactionBehavior, Value, params, params_from_iter,
 };
@@ -56,22 +56,12 @@ const COLUMNS: &str =
 /// ` AND (t.owner IN (...) OR c.owner IN (...))`: a ticket is seen by its owner's scope and
 /// its customer's owner's.
 fn ticket_scope(scope: &SalesScope, params: &mut Params) -> String {
-    match scope.owners() {
-        None => String::new(),
-        Some(owners) if owners.is_empty() => " AND 1 = 0".into(),
-        Some(owners) => {
-            let marks = |params: &mut Params| {
-                owners
-                    .iter()
-                    .map(|o| bind(params, o.clone()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let a = marks(params);
-            let b = marks(params);
-            format!(" AND (t.owner IN ({a}) OR c.owner IN ({b}))")
-        }
+    if scope.owners().is_none() {
+        return String::new();
     }
+    let own = scoped(scope, "t.owner", params);
+    let theirs = scoped(scope, "c.owner", params);
+    format!(" AND ((1 = 1{own}) OR (1 = 1{theirs}))")
 }
 
 fn ticket_row(r: &super::db::Row<'_>) -> Result<Ticket, StoreError> {
@@ -495,7 +485,7 @@ impl TicketStore for SqlStore {
         self.read(move |conn| {
             let wanted = phone_key.clone();
             let mut params: Params = vec![Value::from(phone_key)];
-            let filter = super::crm::scoped(&scope, "k.owner", &mut params);
+            let filter = scoped(&scope, "k.owner", &mut params);
             let sql = format!(
                 "SELECT k.id, k.name, k.customer, k.phones FROM crm_contact_keys x
                      JOIN crm_contacts k ON k.id = x.contact
