@@ -54,6 +54,7 @@ fn plan() -> Plan {
         operations: vec![op(station, skill)],
         plc_parameters: Default::default(),
         on_hold,
+        made_for: Vec::new(),
     };
     Plan {
         edge_id: "line-1".into(),

@@ -531,6 +531,13 @@ pub fn check_plan(plan: &crate::plan::PlanContent) -> Result<(), Vec<Violation>>
                 )));
             }
         }
+        push(check_len(&f("made_for"), wo.made_for.len(), MAX_PLAN_LIST));
+        for (j, m) in wo.made_for.iter().enumerate() {
+            let g = |name: &str| format!("work_orders[{i}].made_for[{j}].{name}");
+            push(check_id(&g("order"), &m.order));
+            push(check_id(&g("customer"), &m.customer));
+            push(check_text(&g("customer_name"), &m.customer_name));
+        }
         let mut ops = BTreeSet::new();
         for (j, op) in wo.operations.iter().enumerate() {
             let g = |name: &str| format!("work_orders[{i}].operations[{j}].{name}");
@@ -871,6 +878,8 @@ mod tests {
         bad.work_orders[1]
             .plc_parameters
             .insert("recipe".into(), serde_json::json!({"nested": [1, 2]}));
+        bad.work_orders[1].made_for[0].customer = String::new();
+        bad.work_orders[1].made_for[0].customer_name = "Hongda\u{7}".into();
         bad.operators.push(bad.operators[0].clone());
         let found: Vec<String> = check_plan(&bad)
             .unwrap_err()
@@ -883,6 +892,8 @@ mod tests {
                 "work_orders[1].work_order: WO-1001 appears twice; a plan names each work order once",
                 "work_orders[1].qty: is -1; expected a quantity above zero",
                 "work_orders[1].plc_parameters.recipe: must be a number, a boolean or a short text (at most 256 bytes); a PLC register holds nothing else",
+                "work_orders[1].made_for[0].customer: is empty; expected an id",
+                "work_orders[1].made_for[0].customer_name: holds the control or invisible character U+0007 at byte 6",
                 "work_orders[1].operations[0].description: holds the control or invisible character U+0000 at byte 5",
                 "operators[1].badge: 10442 appears twice; each badge is one person",
             ]

@@ -27,8 +27,9 @@ pub use ids::{
     DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, Seq, StationId, WorkOrderId,
 };
 pub use plan::{
-    NegativeStock, Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanOperator,
-    PlanRules, PlanSpcAlarm, PlanStopReason, PlanVersion, PlanWorkOrder, SUPERVISOR_SKILL,
+    NegativeStock, Plan, PlanComponent, PlanContent, PlanLot, PlanMadeFor, PlanOperation,
+    PlanOperator, PlanRules, PlanSpcAlarm, PlanStopReason, PlanVersion, PlanWorkOrder,
+    SUPERVISOR_SKILL,
 };
 pub use secret::Secret;
 pub use sync::{

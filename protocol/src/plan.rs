@@ -288,6 +288,25 @@ pub struct PlanWorkOrder {
     /// Held work orders stay in the plan, so the line sees them, but cannot be started.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub on_hold: bool,
+    /// Make-to-order: the customer order lines this work order is made for (central's MRP
+    /// pegging), so the line sees whom its lots are for. Empty: made to stock. At most
+    /// [`crate::bounds::MAX_PLAN_LIST`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub made_for: Vec<PlanMadeFor>,
+}
+
+/// One customer order line a work order is made for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanMadeFor {
+    /// The sales order and its line, as central numbers them: `SO000001/1`.
+    pub order: String,
+    /// The customer's code.
+    pub customer: String,
+    /// The customer's name as the line shows it.
+    pub customer_name: String,
+    /// The date promised to the customer for this line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<NaiveDate>,
 }
 
 impl PlanWorkOrder {
@@ -361,6 +380,12 @@ pub(crate) mod tests {
                     ("recipe".to_owned(), serde_json::json!(17)),
                 ]),
                 on_hold: false,
+                made_for: vec![PlanMadeFor {
+                    order: "SO000042/1".into(),
+                    customer: "C000007".into(),
+                    customer_name: "宏达自行车 Hongda Bikes".into(),
+                    confirmed: NaiveDate::from_ymd_opt(2026, 12, 4),
+                }],
             }],
             lots: vec![PlanLot {
                 lot: "L-779".into(),

@@ -51,6 +51,7 @@ fn order(n: u64) -> PlanWorkOrder {
         }],
         plc_parameters: Default::default(),
         on_hold: false,
+        made_for: Vec::new(),
     }
 }
 

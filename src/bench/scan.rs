@@ -235,6 +235,7 @@ fn plan() -> Plan {
             }],
             plc_parameters: Default::default(),
             on_hold: false,
+            made_for: Vec::new(),
         }],
         lots: Vec::new(),
         gtins: Default::default(),

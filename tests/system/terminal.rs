@@ -56,6 +56,12 @@ fn plan() -> Value {
                     "station": STATION,
                     "allowed_components": ["STEEL-2MM"],
                     "components": [{"item": "STEEL-2MM", "qty": "250", "uom": "kg"}]
+                }],
+                "made_for": [{
+                    "order": "SO000042/1",
+                    "customer": "C000007",
+                    "customer_name": "宏达自行车",
+                    "confirmed": "2026-12-04"
                 }]
             },
             {
@@ -334,6 +340,18 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
                    && document.activeElement === document.getElementById('scan');"#,
         )
         .await;
+    // Made to order: the running order and its queue entry say whom it is for.
+    let made_for = terminal
+        .js(
+            r#"return [document.querySelector('#work-order .wo-for')?.textContent,
+                       document.querySelector('#queue button[data-work-order="WO-1002"] .for')];"#,
+        )
+        .await;
+    assert_eq!(
+        made_for,
+        json!(["For 宏达自行车 · SO000042/1 · promised 2026-12-04", null]),
+        "WO-1001 is made for a customer, WO-1002 to stock"
+    );
     terminal.screenshot("03-work-order-started").await;
     // Issue 12: on a 1024x600 panel the "Complete lot" button was below the fold. It is on
     // screen there and on the 7-inch screen, without scrolling.
@@ -577,6 +595,11 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
     let text = completed["text"].as_str().unwrap_or_default();
     assert!(
         text.contains("WO-1001") && text.contains("48"),
+        "{completed}"
+    );
+    // Made to order: the operator is told whom the lot is for.
+    assert!(
+        text.contains("客户 宏达自行车（SO000042/1）"),
         "{completed}"
     );
     let label = completed["label"].as_str().unwrap_or_default();

@@ -22,7 +22,8 @@
 //! `work_order_started`. A completion while on hold is taken as the fact it is.
 
 use protocol::{
-    EdgeId, ItemId, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanWorkOrder, WorkOrderId,
+    EdgeId, ItemId, PlanComponent, PlanContent, PlanLot, PlanMadeFor, PlanOperation, PlanWorkOrder,
+    WorkOrderId,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -593,6 +594,9 @@ pub struct DispatchOrder {
     pub priority: i32,
     pub line: String,
     pub on_hold: bool,
+    /// The customer order lines it is made for (MRP's pegging), at most
+    /// [`protocol::bounds::MAX_PLAN_LIST`].
+    pub made_for: Vec<PlanMadeFor>,
     /// Ascending operation numbers.
     pub operations: Vec<DispatchOperation>,
     /// `(item, required qty, uom)`, BOM order.
@@ -686,6 +690,7 @@ impl DispatchOrder {
                 ),
             ]),
             on_hold: self.on_hold,
+            made_for: self.made_for.clone(),
         }
     }
 }
@@ -1050,6 +1055,7 @@ mod tests {
             priority: 2,
             line: "L1".into(),
             on_hold: false,
+            made_for: Vec::new(),
             operations: vec![
                 DispatchOperation {
                     operation: 10,
@@ -1103,6 +1109,7 @@ mod tests {
             priority: 1,
             line: "L1".into(),
             on_hold: false,
+            made_for: Vec::new(),
             operations: vec![DispatchOperation {
                 operation: 10,
                 description: "cut".into(),

@@ -833,6 +833,23 @@ async fn issue_16_an_order_line_shows_its_work_orders_progress_and_late_risk() {
         crate::work_orders::act(&h, &wo, "release").await.status,
         StatusCode::OK
     );
+    // Made to order: the released work order goes down to the line with the order line and
+    // the customer it is for, so the terminal can say whom its lots are for.
+    let down = crate::work_orders::poll(&h, &edge, 0).await;
+    let planned = down
+        .work_orders
+        .iter()
+        .find(|w| w.work_order.as_str() == wo)
+        .unwrap_or_else(|| panic!("{wo} not in {down:?}"));
+    assert_eq!(
+        planned.made_for,
+        vec![protocol::PlanMadeFor {
+            order: "SO000001/1".into(),
+            customer: acme.clone(),
+            customer_name: "Acme Bikes".into(),
+            confirmed: Some(confirmed.parse().unwrap()),
+        }]
+    );
     use crate::work_orders::{at, reported, send, started};
     send(
         &h,

@@ -215,6 +215,7 @@ fn sample_plan(version: u64) -> Plan {
             }],
             plc_parameters: BTreeMap::from([("target_qty".to_owned(), serde_json::json!(500))]),
             on_hold: false,
+            made_for: Vec::new(),
         }],
         lots: vec![],
         gtins: BTreeMap::new(),

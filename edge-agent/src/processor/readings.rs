@@ -435,6 +435,7 @@ mod tests {
             }],
             plc_parameters: Default::default(),
             on_hold: false,
+            made_for: Vec::new(),
         };
         Plan {
             edge_id: "line-1".into(),

@@ -922,6 +922,11 @@ impl<'a> Deciding<'a> {
         let pair = self.floor.save_issued(&key);
         self.state.push(pair);
         let (item, uom) = (order.item.clone(), order.uom.clone());
+        // Made to order: the operator is told whom the lot is for (the first order line).
+        let made_for = order
+            .made_for
+            .first()
+            .map(|m| (m.customer_name.clone(), m.order.clone()));
         let message = match approved_by {
             Some(by) if total.is_none_or(|t| t > allowed) => format!(
                 "lot {lot} of {item} completed: {} {uom}, beyond the order, approved by {by}",
@@ -944,7 +949,17 @@ impl<'a> Deciding<'a> {
             uom,
             consumed_lots,
         });
-        accept("lot_completed", message, params)
+        match made_for {
+            Some((customer, for_order)) => {
+                let [a, b, c, d, e] = params;
+                accept(
+                    "lot_completed",
+                    format!("{message}, for {customer} ({for_order})"),
+                    [a, b, c, d, e, ("customer", customer), ("order", for_order)],
+                )
+            }
+            None => accept("lot_completed", message, params),
+        }
     }
 
     fn start(&mut self, wo: &WorkOrderId, plan: Option<&Plan>) -> Result<Accepted, Refusal> {
@@ -1570,6 +1585,7 @@ mod tests {
             }],
             plc_parameters: Default::default(),
             on_hold,
+            made_for: Vec::new(),
         };
         Plan {
             edge_id: "line-1".into(),
@@ -2418,6 +2434,64 @@ mod tests {
         assert_eq!(d.outcome.lot.as_ref().map(|l| l.as_str()), Some("WO-1-002"));
         let d = complete(&mut floor, Decimal::ZERO);
         assert_eq!(d.outcome.reason, Some("bad_quantity"));
+    }
+
+    #[test]
+    fn a_lot_made_to_order_says_whom_it_is_for() {
+        let mut plan = plan();
+        plan.work_orders[0].made_for = vec![protocol::PlanMadeFor {
+            order: "SO000042/1".into(),
+            customer: "C000007".into(),
+            customer_name: "宏达自行车".into(),
+            confirmed: NaiveDate::from_ymd_opt(2026, 12, 4),
+        }];
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START, STEEL]);
+        let d = floor.command(
+            &StationCommand {
+                station: "st-10".into(),
+                at: at(),
+                action: StationAction::CompleteLot {
+                    qty: Decimal::new(48, 0),
+                    approved_by: None,
+                },
+                reply: None,
+            },
+            Some(&plan),
+        );
+        assert_eq!(d.outcome.action, Some("lot_completed"));
+        assert_eq!(d.outcome.lot.as_ref().map(|l| l.as_str()), Some("WO-1-001"));
+        assert_eq!(
+            (
+                d.outcome.params.get("customer").map(String::as_str),
+                d.outcome.params.get("order").map(String::as_str)
+            ),
+            (Some("宏达自行车"), Some("SO000042/1"))
+        );
+        assert!(
+            d.outcome.message.ends_with(", for 宏达自行车 (SO000042/1)"),
+            "{}",
+            d.outcome.message
+        );
+        // Made to stock: nothing about a customer.
+        let d = floor.command(
+            &StationCommand {
+                station: "st-10".into(),
+                at: at(),
+                action: StationAction::CompleteLot {
+                    qty: Decimal::new(48, 0),
+                    approved_by: None,
+                },
+                reply: None,
+            },
+            Some(&plan_without_skills()),
+        );
+        assert_eq!(d.outcome.action, Some("lot_completed"));
+        assert!(
+            !d.outcome.params.contains_key("customer"),
+            "{:?}",
+            d.outcome.params
+        );
     }
 
     #[test]

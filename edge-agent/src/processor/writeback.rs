@@ -263,6 +263,7 @@ mod tests {
                 ("recipe".to_owned(), serde_json::json!("17")),
             ]),
             on_hold: false,
+            made_for: Vec::new(),
         };
         Plan {
             edge_id: "line-1".into(),

@@ -211,6 +211,8 @@ pub struct RunningView {
     pub scrap: u64,
     pub on_hold: bool,
     pub components: Vec<ComponentView>,
+    /// Made to order: the customer order lines the work order is for.
+    pub made_for: Vec<protocol::PlanMadeFor>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -232,6 +234,7 @@ pub struct QueuedView {
     pub due: chrono::NaiveDate,
     pub on_hold: bool,
     pub operation: u32,
+    pub made_for: Vec<protocol::PlanMadeFor>,
 }
 
 /// The stations this edge knows: configured ones, the plan's, and those with saved state.
@@ -319,6 +322,7 @@ pub fn station_view(
             scrap: run.scrap,
             on_hold: order.is_some_and(|o| o.on_hold),
             components,
+            made_for: order.map(|o| o.made_for.clone()).unwrap_or_default(),
         }
     });
     let queue = plan
@@ -340,6 +344,7 @@ pub fn station_view(
                         due: wo.due,
                         on_hold: wo.on_hold,
                         operation: op.operation,
+                        made_for: wo.made_for.clone(),
                     })
                 })
                 .collect()

@@ -40,6 +40,7 @@ pub(crate) fn plan() -> Plan {
             }],
             plc_parameters: Default::default(),
             on_hold: false,
+            made_for: Vec::new(),
         }],
         lots: vec![PlanLot {
             lot: "L-HOLD".into(),

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS mrp_firmed (
     firmed_at     TEXT NOT NULL,
     PRIMARY KEY (run, planned_order)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mrp_firmed_work_order ON mrp_firmed (work_order);
 CREATE INDEX IF NOT EXISTS inv_ledger_produced_for ON inv_ledger (work_order, item)
     WHERE reason = 'produced';
 ";

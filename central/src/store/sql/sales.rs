@@ -283,6 +283,95 @@ fn pegged_orders(
     .collect()
 }
 
+/// An order line's customer code, Chinese and English names, and confirmed date.
+type SoldTo = (String, Option<String>, Option<String>, Option<String>);
+
+/// How many planned orders up the pegging [`made_for`] follows from a work order to the
+/// demands it serves (a component's planned order pegs to its parent's, and so on).
+const MADE_FOR_DEPTH: usize = 8;
+
+/// The customer order lines `work_order` is made for: the demands MRP pegged the planned
+/// order it was firmed from to, followed up through parent planned orders of the same run to
+/// the sales order lines (`SO000001/1`) they serve. Cancelled and completed orders are left
+/// out; at most [`protocol::bounds::MAX_PLAN_LIST`] lines, by order and line.
+pub(super) fn made_for(
+    conn: &Connection,
+    work_order: &str,
+) -> Result<Vec<protocol::PlanMadeFor>, StoreError> {
+    let firmed: Vec<(i64, String)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT p.run, p.pegged_to FROM mrp_firmed f
+                 JOIN mrp_planned p ON p.run = f.run AND p.reference = f.planned_order
+             WHERE f.work_order = ?1",
+        )?;
+        stmt.query_map(params![work_order], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut parent =
+        conn.prepare_cached("SELECT pegged_to FROM mrp_planned WHERE run = ?1 AND reference = ?2")?;
+    let mut line = conn.prepare_cached(
+        "SELECT d.customer, c.name_zh, c.name_en, l.confirmed_date
+         FROM crm_sales_docs d
+             JOIN crm_sales_lines l ON l.doc = d.id
+             LEFT JOIN crm_customers c ON c.code = d.customer
+         WHERE d.kind = 'order' AND d.number = ?1 AND l.line = ?2
+             AND d.status NOT IN ('cancelled', 'completed')",
+    )?;
+    let mut found: BTreeMap<(String, u32), protocol::PlanMadeFor> = BTreeMap::new();
+    for (run, pegged) in firmed {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let mut level: Vec<String> = from_json(&pegged)?;
+        for _ in 0..MADE_FOR_DEPTH {
+            let mut next = Vec::new();
+            for reference in level {
+                if found.len() >= protocol::bounds::MAX_PLAN_LIST || !seen.insert(reference.clone())
+                {
+                    continue;
+                }
+                let sales_line = reference
+                    .split_once('/')
+                    .and_then(|(number, n)| Some((number, n.parse::<u32>().ok()?)));
+                if let Some((number, n)) = sales_line {
+                    let row: Option<SoldTo> = line
+                        .query_row(params![number, n], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                        })
+                        .optional()?;
+                    if let Some((customer, zh, en, confirmed)) = row {
+                        let customer_name =
+                            match customer_name(zh.unwrap_or_default(), en.unwrap_or_default()) {
+                                name if name.is_empty() => customer.clone(),
+                                name => name,
+                            };
+                        found.insert(
+                            (number.to_owned(), n),
+                            protocol::PlanMadeFor {
+                                order: reference.clone(),
+                                customer,
+                                customer_name,
+                                confirmed: opt_date(confirmed)?,
+                            },
+                        );
+                        continue;
+                    }
+                }
+                // Not a sales order line: a parent's planned order, whose demands are ours.
+                let up: Option<String> = parent
+                    .query_row(params![run, reference], |r| r.get(0))
+                    .optional()?;
+                if let Some(up) = up {
+                    next.extend(from_json::<Vec<String>>(&up)?);
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
 /// A confirmed order's lines with their work orders' progress, projected date and late risk.
 fn with_progress(
     conn: &Connection,

@@ -667,6 +667,7 @@ fn load_dispatch(conn: &Connection, id: &str) -> Result<Option<DispatchOrder>, S
         priority,
         line,
         on_hold: state(&st)? == State::OnHold,
+        made_for: super::sales::made_for(conn, id)?,
         operations,
         components,
     }))

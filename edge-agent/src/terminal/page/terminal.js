@@ -47,6 +47,8 @@
       queue: 'Work orders',
       queue_empty: 'No work orders for this station',
       due: 'due {due}',
+      made_for: 'For {customer} · {order}',
+      promised: 'promised {date}',
       on_hold: 'On hold',
       running: 'Running',
       location: 'Location {location}',
@@ -126,6 +128,8 @@
       queue: '工单',
       queue_empty: '本工位没有工单',
       due: '交期 {due}',
+      made_for: '客户 {customer} · 订单 {order}',
+      promised: '承诺交期 {date}',
       on_hold: '已冻结',
       running: '生产中',
       location: '库位 {location}',
@@ -262,6 +266,7 @@
       moved: 'Moved {qty} {uom} of {item}, lot {lot}: {from} → {to}',
       station_checked: 'Station {station} confirmed',
       lot_completed: 'Lot {lot} completed: {qty} {uom}',
+      lot_completed_for: 'Lot {lot} completed: {qty} {uom}, for {customer} ({order})',
       stop_reason_given: 'Reason recorded: {reason} (stop since {since})',
     },
     zh: {
@@ -275,6 +280,7 @@
       moved: '已移库：{item} 批次 {lot} {qty} {uom}：{from} → {to}',
       station_checked: '工位已确认：{station}',
       lot_completed: '批次 {lot} 已完工：{qty} {uom}',
+      lot_completed_for: '批次 {lot} 已完工：{qty} {uom}，客户 {customer}（{order}）',
       stop_reason_given: '停机原因已记录：{reason}（{since} 起的停机）',
     },
   };
@@ -383,6 +389,10 @@
     let template = null;
     if ((outcome.result === 'rejected' || outcome.result === 'not_stored') && outcome.reason) template = REASONS[lang][outcome.reason];
     if (outcome.result === 'accepted' && outcome.action) template = ACTIONS[lang][outcome.action];
+    // A lot made to order says whom it is for.
+    if (outcome.action === 'lot_completed' && outcome.params && outcome.params.customer) {
+      template = ACTIONS[lang].lot_completed_for;
+    }
     const params = Object.assign({}, outcome.params);
     if (outcome.lot && !params.lot) params.lot = outcome.lot;
     if (outcome.reason === 'on_hold' && !params.reason) params.reason = '—';
@@ -999,7 +1009,16 @@
         el('span', { class: 'good' }, `${t('good')} `, el('b', { id: 'good' }, plain(wo.good))),
         el('span', { class: 'scrap' }, `${t('scrap')} `, el('b', { id: 'scrap' }, plain(wo.scrap)))),
       el('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0',
-        'aria-valuemax': plain(wo.qty), 'aria-valuenow': plain(wo.good) }, bar));
+        'aria-valuemax': plain(wo.qty), 'aria-valuenow': plain(wo.good) }, bar),
+      madeFor(wo.made_for, 'wo-for'));
+  }
+
+  // Made to order: whom the work order (and so its lots) is for, with the promised date.
+  function madeFor(lines, cls) {
+    if (!lines || lines.length === 0) return null;
+    return el('div', { class: cls }, lines.map((m) =>
+      [t('made_for', { customer: m.customer_name, order: m.order }),
+        m.confirmed ? t('promised', { date: m.confirmed }) : null].filter(Boolean).join(' · ')).join('; '));
   }
 
   // What the operator should know of the counting here: over-production, a complete order
@@ -1069,7 +1088,8 @@
       badge ? el('span', { class: 'badge' }, badge) : null,
       el('span', { class: 'meta' },
         [wo.item, `${plain(wo.qty)} ${wo.uom || ''}`.trim(), wo.due ? t('due', { due: wo.due }) : null]
-          .filter(Boolean).join(' · '))));
+          .filter(Boolean).join(' · ')),
+      madeFor(wo.made_for, 'meta for')));
     }
   }
 
