@@ -1357,6 +1357,7 @@ async fn ingest_work_orders(
                 description: String::new(),
                 line: line.clone(),
                 station: Some("st-10".into()),
+                hours_per_day: None,
             })
             .await?
             .map_err(refused)?;

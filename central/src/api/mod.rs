@@ -27,7 +27,7 @@
 //! | `POST /api/v1/inventory/reversals` | admin | `{entry_id, note}` → 201 the reversal entry; 409 if reversed |
 //! | `GET /api/v1/genealogy/{lot}?direction=backward\|forward` | admin | `{lot, direction, nodes, links}` |
 //! | `GET /api/v1/lines`, `GET`, `PUT /api/v1/lines/{line}` | admin | `{description, edge_id}`: a line and the edge that runs it |
-//! | `GET /api/v1/work-centers`, `GET`, `PUT /api/v1/work-centers/{wc}` | admin | `{description, line, station}` |
+//! | `GET /api/v1/work-centers`, `GET`, `PUT /api/v1/work-centers/{wc}` | admin | `{description, line, station, hours_per_day?}` |
 //! | `GET`, `PUT /api/v1/routings/{item}` | admin | `{operations: [{operation, description, work_center}]}` |
 //! | `POST /api/v1/import/routings` | admin | `text/csv` `item,operation,description,work_center`, all or nothing |
 //! | `POST`, `GET /api/v1/work-orders[?state=]` | admin | create (planned; routing and BOM copied) → 201 view; list |

@@ -290,6 +290,8 @@ pub struct PutWorkCenter {
     pub description: String,
     pub line: String,
     pub station: Option<String>,
+    #[serde(default)]
+    pub hours_per_day: Option<Decimal>,
 }
 
 async fn put_work_center(
@@ -304,12 +306,20 @@ async fn put_work_center(
     if let Some(station) = &body.station {
         check_id("station", station)?;
     }
+    if let Some(hours) = body.hours_per_day
+        && (hours <= Decimal::ZERO || hours > Decimal::from(24) || hours.scale() > 2)
+    {
+        return Err(AppError::bad_request(format!(
+            "hours_per_day {hours} is not valid; expected the hours it works a day, above 0 and at most 24, with at most 2 decimals"
+        )));
+    }
     p.check_plant(&plant_of_line(&state, &body.line).await?)?;
     let wc = WorkCenter {
         work_center,
         description: body.description,
         line: body.line,
         station: body.station,
+        hours_per_day: body.hours_per_day.map(|h| h.normalize()),
     };
     let changed = state
         .store()
@@ -926,9 +936,9 @@ pub fn document_into(document: &mut serde_json::Value) {
         "WorkOrderState": state,
         "Line": {"type": "object", "required": ["line", "description"], "properties": {"line": {"type": "string"}, "description": {"type": "string"}, "edge_id": {"type": "string", "nullable": true}}},
         "LineBody": {"type": "object", "properties": {"description": {"type": "string"}, "edge_id": {"type": "string", "nullable": true, "description": "an edge created with post /api/v1/edges"}}},
-        "WorkCenter": {"type": "object", "required": ["work_center", "line"], "properties": {"work_center": {"type": "string"}, "description": {"type": "string"}, "line": {"type": "string"}, "station": {"type": "string", "nullable": true}}},
-        "WorkCenterBody": {"type": "object", "required": ["line"], "properties": {"description": {"type": "string"}, "line": {"type": "string"}, "station": {"type": "string", "nullable": true, "description": "the station id of the edge's sources"}}},
-        "RoutingOperation": {"type": "object", "required": ["operation", "work_center"], "properties": {"operation": {"type": "integer", "minimum": 1, "maximum": MAX_OPERATION}, "description": {"type": "string"}, "work_center": {"type": "string"}, "ideal_cycle_s": {"type": "string", "description": "planned run time per unit in seconds (ISO 22400 PRI), more than 0, at most 86400, to the millisecond; OEE's performance measures against it"}}},
+        "WorkCenter": {"type": "object", "required": ["work_center", "line"], "properties": {"work_center": {"type": "string"}, "description": {"type": "string"}, "line": {"type": "string"}, "station": {"type": "string", "nullable": true}, "hours_per_day": {"type": "string", "description": "hours it works on a working day (all shifts), above 0, at most 24: capable-to-promise plans routings on it; absent: items made here are promised by their lead time"}}},
+        "WorkCenterBody": {"type": "object", "required": ["line"], "properties": {"description": {"type": "string"}, "line": {"type": "string"}, "station": {"type": "string", "nullable": true, "description": "the station id of the edge's sources"}, "hours_per_day": {"type": "string", "description": "hours it works on a working day (all shifts), above 0, at most 24: capable-to-promise plans routings on it; absent: items made here are promised by their lead time"}}},
+        "RoutingOperation": {"type": "object", "required": ["operation", "work_center"], "properties": {"operation": {"type": "integer", "minimum": 1, "maximum": MAX_OPERATION}, "description": {"type": "string"}, "work_center": {"type": "string"}, "ideal_cycle_s": {"type": "string", "description": "planned run time per unit in seconds (ISO 22400 PRI), more than 0, at most 86400, to the millisecond; OEE's performance measures against it, and capable-to-promise plans with it"}}},
         "Routing": {"type": "object", "required": ["item", "operations"], "properties": {"item": {"type": "string"}, "operations": {"type": "array", "items": {"$ref": "#/components/schemas/RoutingOperation"}}}},
         "RoutingBody": {"type": "object", "required": ["operations"], "properties": {"operations": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/RoutingOperation"}}}},
         "NewWorkOrder": {"type": "object", "required": ["item", "qty", "due", "line"], "properties": {

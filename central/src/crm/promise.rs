@@ -399,6 +399,124 @@ pub fn promise(input: &PlantInput, lines: &[OrderLine]) -> Result<Vec<LinePromis
     Plant::new(input)?.promise(lines)
 }
 
+/// Work an open work order still has to do, as the store knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenWork {
+    pub work_order: String,
+    pub due: NaiveDate,
+    /// In operation order: the work center and the hours still to run there.
+    pub operations: Vec<(String, Decimal)>,
+}
+
+/// Calendar days [`backward_loads`] walks back from a due date at most, per operation.
+const MAX_BACKWARD_DAYS: u32 = 3_660;
+
+/// The load open work orders put on the work centers (for [`PlantInput::loads`]): each
+/// order's operations scheduled backwards from its due date, the last ending on the due date
+/// (or the working day before it) and each earlier one ending on the day the next starts, day
+/// by day in what capacity the orders due earlier left free. Orders go in due-date order (then
+/// id), so the earliest due get the days nearest them. What does not fit between `as_of` and
+/// the due date is late: it takes the first free capacity from `as_of` on, forwards.
+/// Operations on a work center without `hours_per_day` are left out, and so are days before
+/// `as_of`.
+pub fn backward_loads(
+    calendar: &Calendar,
+    as_of: NaiveDate,
+    work_centers: &[WorkCenter],
+    work: &[OpenWork],
+) -> Vec<Load> {
+    let capacity: HashMap<&str, Decimal> = work_centers
+        .iter()
+        .map(|w| (w.work_center.as_str(), w.hours_per_day))
+        .collect();
+    let first_working = {
+        let mut d = as_of;
+        let mut steps = 0;
+        while !calendar.is_working(d) && steps < MAX_BACKWARD_DAYS {
+            match d.succ_opt() {
+                Some(next) => d = next,
+                None => break,
+            }
+            steps += 1;
+        }
+        d
+    };
+    let mut used: HashMap<(&str, NaiveDate), Decimal> = HashMap::new();
+    let mut sorted: Vec<&OpenWork> = work.iter().collect();
+    sorted.sort_by(|a, b| (a.due, &a.work_order).cmp(&(b.due, &b.work_order)));
+    for order in sorted {
+        // The day the operation after this one starts: this one ends on it or before.
+        let mut end = order.due;
+        for (wc, hours) in order.operations.iter().rev() {
+            let Some(&per_day) = capacity.get(wc.as_str()) else {
+                continue;
+            };
+            let mut left = (*hours).max(Decimal::ZERO);
+            let mut day = end;
+            let mut start = end;
+            let mut steps = 0;
+            while left > Decimal::ZERO && day >= as_of && steps < MAX_BACKWARD_DAYS {
+                if calendar.is_working(day) {
+                    let slot = used.entry((wc.as_str(), day)).or_insert(Decimal::ZERO);
+                    let free = per_day
+                        .checked_sub(*slot)
+                        .unwrap_or(Decimal::ZERO)
+                        .max(Decimal::ZERO);
+                    let take = free.min(left);
+                    if take > Decimal::ZERO {
+                        // take <= free <= per_day - slot and take <= left: neither overflows.
+                        *slot = slot.checked_add(take).unwrap_or(Decimal::MAX);
+                        left = left.checked_sub(take).unwrap_or(Decimal::ZERO);
+                        start = day;
+                    }
+                }
+                match day.pred_opt() {
+                    Some(d) => day = d,
+                    None => break,
+                }
+                steps += 1;
+            }
+            if left > Decimal::ZERO {
+                // Late already: the rest takes the first free capacity from today on.
+                start = first_working;
+                let mut day = first_working;
+                let mut steps = 0;
+                while left > Decimal::ZERO {
+                    let last = steps >= MAX_BACKWARD_DAYS;
+                    if calendar.is_working(day) || last {
+                        let slot = used.entry((wc.as_str(), day)).or_insert(Decimal::ZERO);
+                        let free = per_day
+                            .checked_sub(*slot)
+                            .unwrap_or(Decimal::ZERO)
+                            .max(Decimal::ZERO);
+                        // Beyond the bound, whatever is left lands on the last day.
+                        let take = if last { left } else { free.min(left) };
+                        *slot = slot.checked_add(take).unwrap_or(Decimal::MAX);
+                        left = left.checked_sub(take).unwrap_or(Decimal::ZERO);
+                    }
+                    match day.succ_opt() {
+                        Some(d) => day = d,
+                        None => break,
+                    }
+                    steps += 1;
+                }
+            }
+            end = start;
+        }
+    }
+    let mut loads: Vec<Load> = used
+        .into_iter()
+        .filter(|((_, date), hours)| *date >= as_of && *hours > Decimal::ZERO)
+        .map(|((wc, date), hours)| Load {
+            work_center: wc.to_owned(),
+            date,
+            hours,
+        })
+        .collect();
+    loads.sort_by(|a, b| (&a.work_center, a.date).cmp(&(&b.work_center, b.date)));
+    loads
+}
+
 fn ceil_qty(q: Decimal) -> Decimal {
     q.round_dp_with_strategy(QTY_DP, RoundingStrategy::ToPositiveInfinity)
 }

@@ -52,6 +52,10 @@ pub struct WorkCenter {
     /// The station id the edge knows it by (the `station` of the edge's sources).
     #[serde(default)]
     pub station: Option<String>,
+    /// The hours it works on a working day (all its shifts): what capable-to-promise plans
+    /// routings on. Absent: items made on it are promised by their lead time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_per_day: Option<rust_decimal::Decimal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -751,6 +751,109 @@ async fn issue_16_confirming_checks_credit_promises_dates_and_feeds_mrp() {
 /// Issue 16: "each order line shows, live, the good and scrap quantities of the work orders
 /// pegged to it, the projected completion against the confirmed date, and a late-risk flag".
 #[tokio::test]
+async fn issue_16_capable_to_promise_plans_the_routing_on_the_work_centers_capacity() {
+    let h = Harness::new().await;
+    crate::work_orders::plant(&h).await;
+    crate::erp::locations(&h).await;
+    // Components in stock: what is left to limit a frame is making it.
+    import(
+        &h,
+        "inventory",
+        "item,lot,location,qty
+STEEL,,WH1,1000
+BOLT,,WH1,10000
+",
+    )
+    .await;
+    let Team { li, .. } = team(&h).await;
+    let acme = customer(&h, &li, json!({"name_en": "Acme Bikes"})).await;
+    let confirm = |qty: &str| {
+        let body = json!({"customer": acme, "lines": [{"item": "FRAME", "qty": qty, "unit_price": "100"}]});
+        let (h, li) = (&h, &li);
+        async move {
+            let id = id_of(
+                &post(h, li, "/api/v1/sales-orders", body).await,
+                StatusCode::CREATED,
+            );
+            let reply = post(
+                h,
+                li,
+                &format!("/api/v1/sales-orders/{id}/confirm"),
+                json!({}),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+            (id, reply.json["lines"][0].clone())
+        }
+    };
+
+    // Without hours on the routing or capacity on the work centers: FRAME's lead time.
+    let (first, line) = confirm("40").await;
+    assert_eq!(line["limit"]["code"], "lead_time", "{line}");
+    let by_lead_time = line["confirmed_date"].as_str().unwrap().to_owned();
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{first}/cancel"),
+        json!({"reason": "asked again below"}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+
+    // CUT and WELD work 8 h a day; a frame takes 0.4 h to cut and 0.8 h to weld.
+    for wc in ["CUT", "WELD"] {
+        let station = if wc == "CUT" { "st-10" } else { "st-20" };
+        let reply = crate::work_orders::put(
+            &h,
+            &format!("/api/v1/work-centers/{wc}"),
+            json!({"line": "L1", "station": station, "hours_per_day": "8"}),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        assert_eq!(reply.json["hours_per_day"], "8");
+    }
+    let reply = crate::work_orders::put(
+        &h,
+        "/api/v1/work-centers/CUT",
+        json!({"line": "L1", "hours_per_day": "25"}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.json);
+    let reply = crate::work_orders::put(
+        &h,
+        "/api/v1/routings/FRAME",
+        json!({"operations": [
+            {"operation": 10, "description": "cut", "work_center": "CUT", "ideal_cycle_s": "1440"},
+            {"operation": 20, "description": "weld", "work_center": "WELD", "ideal_cycle_s": "2880"}
+        ]}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    // A released work order of 10 frames, already overdue: its 4 h of cutting and 8 h of
+    // welding take today's capacity (and its 10 frames are a receipt the order can take).
+    crate::work_orders::create(&h, "WO-BUSY", "10").await;
+    assert_eq!(
+        crate::work_orders::act(&h, "WO-BUSY", "release")
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // 40 frames: 10 from the busy order, 30 made: 12 h of cutting, then 24 h of welding
+    // from the day after today: the welding limits the date, three working days out, later
+    // than the one working day of the lead time.
+    let (_, line) = confirm("40").await;
+    assert_eq!(line["limit"]["code"], "capacity", "{line}");
+    assert_eq!(line["limit"]["work_center"], "WELD", "{line}");
+    let by_capacity = line["confirmed_date"].as_str().unwrap();
+    assert!(
+        by_capacity > by_lead_time.as_str(),
+        "{by_capacity} vs {by_lead_time}: {line}"
+    );
+    assert!(line["promise"].as_str().unwrap().contains("WELD"), "{line}");
+}
+
+#[tokio::test]
 async fn issue_16_an_order_line_shows_its_work_orders_progress_and_late_risk() {
     let h = Harness::new().await;
     let edge = crate::work_orders::plant(&h).await;

@@ -503,3 +503,85 @@ fn limits_serialize_as_codes_with_parameters() {
         r#"{"code":"stock"}"#
     );
 }
+
+fn open_work(work_order: &str, due: &str, operations: &[(&str, &str)]) -> OpenWork {
+    OpenWork {
+        work_order: work_order.into(),
+        due: d(due),
+        operations: operations
+            .iter()
+            .map(|(wc, hours)| ((*wc).to_owned(), q(hours)))
+            .collect(),
+    }
+}
+
+fn render_loads(loads: &[Load]) -> Vec<String> {
+    loads
+        .iter()
+        .map(|l| format!("{} {} {}", l.work_center, l.date, l.hours.normalize()))
+        .collect()
+}
+
+#[test]
+fn open_work_is_scheduled_backwards_from_its_due_date_in_the_free_capacity() {
+    let mut p = plant();
+    work_center(&mut p, "CUT", "8");
+    work_center(&mut p, "WELD", "8");
+    // WO-1 due Friday 10th: welding 12 h ends on Friday (8 h) and Thursday (4 h); cutting
+    // 6 h ends the day welding starts, Thursday, in what welding left free there — on its
+    // own work center, so all 6 h on Thursday.
+    // WO-2 due the same Friday, later id: Friday's 8 h of CUT and the 2 h WO-1 left free on
+    // Thursday.
+    // WO-3 due Tuesday 7th with 20 h of CUT: Tuesday 8, Monday 8, and the 4 h that do not
+    // fit before it are late: the first free capacity from today on, Wednesday. Orders due
+    // earlier go first, so WO-3 takes Monday to Wednesday before WO-1 and WO-2 are placed.
+    // UNPLANNED has no capacity: left out.
+    let loads = backward_loads(
+        &p.calendar,
+        p.as_of,
+        &p.work_centers,
+        &[
+            open_work("WO-2", "2025-01-10", &[("CUT", "10")]),
+            open_work("WO-1", "2025-01-10", &[("CUT", "6"), ("WELD", "12")]),
+            open_work("WO-3", "2025-01-07", &[("CUT", "20"), ("UNPLANNED", "5")]),
+        ],
+    );
+    assert_eq!(
+        render_loads(&loads),
+        [
+            "CUT 2025-01-06 8",
+            "CUT 2025-01-07 8",
+            "CUT 2025-01-08 4",
+            "CUT 2025-01-09 8",
+            "CUT 2025-01-10 8",
+            "WELD 2025-01-09 4",
+            "WELD 2025-01-10 8",
+        ]
+    );
+}
+
+#[test]
+fn backward_loads_skip_non_working_days_and_keep_nothing_before_today() {
+    let mut p = plant();
+    work_center(&mut p, "CUT", "8");
+    // Due Monday 13th, 16 h: Monday 13th and Friday 10th (the weekend skipped).
+    // Due Sunday 5th (overdue), 11 h: from today on, Monday 8 h and Tuesday 3 h.
+    let loads = backward_loads(
+        &p.calendar,
+        p.as_of,
+        &p.work_centers,
+        &[
+            open_work("WO-1", "2025-01-13", &[("CUT", "16")]),
+            open_work("WO-0", "2025-01-05", &[("CUT", "11")]),
+        ],
+    );
+    assert_eq!(
+        render_loads(&loads),
+        [
+            "CUT 2025-01-06 8",
+            "CUT 2025-01-07 3",
+            "CUT 2025-01-10 8",
+            "CUT 2025-01-13 8"
+        ]
+    );
+}

@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS crm_sales_docs (
@@ -1219,6 +1219,132 @@ pub(super) fn sales_demands(conn: &Connection) -> Result<Vec<Dated>, StoreError>
 
 /// Promise dates for an order's lines against what the plant has now (the other confirmed
 /// orders, demands and work orders' components held), or why there are none.
+/// The routings, work centers and open work capable-to-promise plans on.
+type Capacity = (
+    Vec<promise::Operation>,
+    Vec<promise::WorkCenter>,
+    Vec<promise::OpenWork>,
+);
+
+/// Milliseconds in an hour: routings keep their planned time per unit in milliseconds.
+const MS_PER_HOUR: i64 = 3_600_000;
+
+/// What capable-to-promise plans on, as the store keeps it: the routings of `known` items
+/// whose every operation has a planned time per unit (`ideal_cycle_ms`) on a work center with
+/// `hours_per_day` (an item with any other operation keeps its lead time; no setup times are
+/// kept, so setup is 0), those work centers, and the work open work orders (planned to on
+/// hold) still have on them: the quantity not yet good or scrapped at each operation times
+/// its planned time.
+fn capacity_in(conn: &Connection, known: &HashSet<&str>) -> Result<Capacity, StoreError> {
+    let mut work_centers = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT work_center, hours_per_day FROM mes_work_centers
+             WHERE hours_per_day IS NOT NULL ORDER BY work_center",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (work_center, hours) = row?;
+            work_centers.push(promise::WorkCenter {
+                work_center,
+                hours_per_day: decimal(&hours)?,
+            });
+        }
+    }
+    let planned: HashSet<&str> = work_centers
+        .iter()
+        .map(|w| w.work_center.as_str())
+        .collect();
+    let hours_of = |ms: i64| Decimal::from(ms) / Decimal::from(MS_PER_HOUR);
+    let mut routings = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT item, operation, work_center, ideal_cycle_ms FROM mes_routing_ops
+             ORDER BY item, operation",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u32>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })?;
+        let mut by_item: BTreeMap<String, Vec<(u32, String, Option<i64>)>> = BTreeMap::new();
+        for row in rows {
+            let (item, operation, work_center, ms) = row?;
+            by_item
+                .entry(item)
+                .or_default()
+                .push((operation, work_center, ms));
+        }
+        for (item, ops) in by_item {
+            let timed = ops
+                .iter()
+                .all(|(_, wc, ms)| ms.is_some_and(|ms| ms > 0) && planned.contains(wc.as_str()));
+            if !timed || !known.contains(item.as_str()) {
+                continue;
+            }
+            for (operation, work_center, ms) in ops {
+                routings.push(promise::Operation {
+                    item: item.clone(),
+                    operation,
+                    work_center,
+                    setup_hours: Decimal::ZERO,
+                    run_hours_per_unit: hours_of(ms.unwrap_or(0)),
+                });
+            }
+        }
+    }
+    let mut open: BTreeMap<String, promise::OpenWork> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT o.work_order, o.due, o.qty, p.work_center, p.ideal_cycle_ms, p.good, p.scrap
+             FROM wo_orders o JOIN wo_operations p ON p.work_order = o.work_order
+             WHERE o.state IN ('planned', 'released', 'in_progress', 'on_hold')
+             ORDER BY o.work_order, p.operation",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })?;
+        for row in rows {
+            let (work_order, due, qty, work_center, ms, good, scrap) = row?;
+            let Some(ms) = ms.filter(|ms| *ms > 0) else {
+                continue;
+            };
+            if !planned.contains(work_center.as_str()) {
+                continue;
+            }
+            let done = Decimal::from(good.saturating_add(scrap));
+            let left = decimal(&qty)?
+                .checked_sub(done)
+                .unwrap_or(Decimal::ZERO)
+                .max(Decimal::ZERO);
+            let Some(hours) = left.checked_mul(hours_of(ms)) else {
+                continue;
+            };
+            let due = date(&due)?;
+            open.entry(work_order.clone())
+                .or_insert_with(|| promise::OpenWork {
+                    work_order,
+                    due,
+                    operations: Vec::new(),
+                })
+                .operations
+                .push((work_center, hours));
+        }
+    }
+    Ok((routings, work_centers, open.into_values().collect()))
+}
+
 fn promise_lines(
     conn: &Connection,
     doc: &SalesDoc,
@@ -1229,14 +1355,17 @@ fn promise_lines(
         Ok(c) => c,
         Err(e) => return Ok(Err(format!("the working calendar is invalid: {e}"))),
     };
+    let known: HashSet<&str> = data.items.iter().map(|i| i.item.as_str()).collect();
+    let (routings, work_centers, open) = capacity_in(conn, &known)?;
+    let loads = promise::backward_loads(&calendar, today, &work_centers, &open);
     let input = PlantInput {
         as_of: today,
         calendar,
         items: data.items,
         bom: data.bom,
-        routings: Vec::new(),
-        work_centers: Vec::new(),
-        loads: Vec::new(),
+        routings,
+        work_centers,
+        loads,
         on_hand: data.on_hand,
         receipts: data.receipts,
         holds: data.demands,

@@ -118,6 +118,9 @@ CREATE TABLE IF NOT EXISTS lot_expiry (
 /// the edge's `work_order_completed`), for on-time delivery. Orders completed before the
 /// column existed take the time of their last change.
 pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
+    if !super::stock::has_column(conn, "mes_work_centers", "hours_per_day")? {
+        conn.execute_batch("ALTER TABLE mes_work_centers ADD COLUMN hours_per_day TEXT")?;
+    }
     if !super::stock::has_column(conn, "wo_orders", "completed_at")? {
         conn.execute_batch(
             "ALTER TABLE wo_orders ADD COLUMN completed_at TEXT;
@@ -1399,12 +1402,19 @@ impl WorkOrderStore for SqlStore {
                 .query_row(params![wc.work_center], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             tx.prepare_cached(
-                "INSERT INTO mes_work_centers (work_center, description, line, station)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO mes_work_centers (work_center, description, line, station, hours_per_day)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (work_center) DO UPDATE SET description = excluded.description,
-                     line = excluded.line, station = excluded.station",
+                     line = excluded.line, station = excluded.station,
+                     hours_per_day = excluded.hours_per_day",
             )?
-            .execute(params![wc.work_center, wc.description, wc.line, wc.station])?;
+            .execute(params![
+                wc.work_center,
+                wc.description,
+                wc.line,
+                wc.station,
+                wc.hours_per_day.map(|h| h.to_string())
+            ])?;
             let plans = match old {
                 Some((old_line, old_station)) if old_line != wc.line || old_station != wc.station => {
                     let edges = line_edges(&tx)?;
@@ -1421,18 +1431,27 @@ impl WorkOrderStore for SqlStore {
     async fn work_centers(&self) -> Result<Vec<WorkCenter>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT work_center, description, line, station FROM mes_work_centers
+                "SELECT work_center, description, line, station, hours_per_day FROM mes_work_centers
                  ORDER BY work_center",
             )?;
             let rows = stmt.query_map([], |r| {
-                Ok(WorkCenter {
-                    work_center: r.get(0)?,
-                    description: r.get(1)?,
-                    line: r.get(2)?,
-                    station: r.get(3)?,
-                })
+                Ok((
+                    WorkCenter {
+                        work_center: r.get(0)?,
+                        description: r.get(1)?,
+                        line: r.get(2)?,
+                        station: r.get(3)?,
+                        hours_per_day: None,
+                    },
+                    r.get::<_, Option<String>>(4)?,
+                ))
             })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            rows.map(|row| {
+                let (mut wc, hours) = row?;
+                wc.hours_per_day = hours.as_deref().map(decimal).transpose()?;
+                Ok(wc)
+            })
+            .collect()
         })
         .await
     }
