@@ -9,7 +9,7 @@ use super::policy::{Principal, Routes, needs};
 use super::validate::{check_id, check_qty, check_text, check_uom};
 use crate::erp::import::MAX_LEAD_TIME_DAYS;
 use crate::erp::master_data::{
-    BomRevision, ItemDetails, Location, MAX_SHELF_LIFE_DAYS, RevisionInput, Supplier,
+    BomRevision, ItemDetails, Location, MAX_SHELF_LIFE_DAYS, Obsolete, RevisionInput, Supplier,
     SupplierTerms, Tracking, Warehouse, normalize_gtin,
 };
 use crate::erp::mrp::{ItemKind, LotSizeRule};
@@ -159,6 +159,20 @@ pub struct ItemBody {
     /// GTIN-8, -12, -13 or -14; stored as 14 digits.
     #[serde(default)]
     pub gtin: Option<String>,
+    /// No longer sold: new quotation and order lines are refused, and open ones are flagged.
+    /// The shape the item is read in, so what a GET gave can be PUT back; null: in sale.
+    #[serde(default)]
+    pub obsolete: Option<ObsoleteBody>,
+}
+
+/// `obsolete` as written: `since` is central's (the day it was first marked) and ignored here.
+#[derive(Debug, Deserialize)]
+pub struct ObsoleteBody {
+    #[serde(default)]
+    pub since: Option<chrono::NaiveDate>,
+    /// What sales should offer instead: an item of the master.
+    #[serde(default)]
+    pub replaced_by: Option<String>,
 }
 
 fn lfl() -> LotSizeRule {
@@ -200,6 +214,14 @@ async fn put_item(
         .map(normalize_gtin)
         .transpose()
         .map_err(|why| AppError::bad_request(format!("gtin {why}")))?;
+    if let Some(by) = body.obsolete.as_ref().and_then(|o| o.replaced_by.as_ref()) {
+        check_id("obsolete.replaced_by", by)?;
+    }
+    let obsolete = body.obsolete.map(|o| Obsolete {
+        // The store keeps the first date while the item stays obsolete.
+        since: chrono::Utc::now().date_naive(),
+        replaced_by: o.replaced_by,
+    });
     let master = ItemMaster {
         item,
         description: body.description,
@@ -215,6 +237,7 @@ async fn put_item(
             shelf_life_days: body.shelf_life_days,
             phantom: body.phantom,
             gtin,
+            obsolete,
         },
         conversions: Vec::new(),
     };
@@ -615,7 +638,9 @@ pub fn document_into(document: &mut Value) {
             "description": {"type": "string"}, "kind": {"type": "string", "enum": ["make", "buy"]}, "uom": {"type": "string", "description": "base unit"},
             "lead_time_days": {"type": "integer"}, "lot_size_rule": {"type": "string", "enum": ["lfl", "fixed", "min", "multiple"]},
             "lot_size_qty": dec, "safety_stock": dec, "scrap_pct": dec,
-            "tracking": {"type": "string", "enum": ["none", "lot", "serial"]}, "shelf_life_days": {"type": "integer", "nullable": true}, "phantom": {"type": "boolean"}, "gtin": {"type": "string", "nullable": true, "description": "GTIN-8, -12, -13 or -14 with a valid GS1 check digit; stored and shown as 14 digits; unique across items (409 gtin_taken)"}}},
+            "tracking": {"type": "string", "enum": ["none", "lot", "serial"]}, "shelf_life_days": {"type": "integer", "nullable": true}, "phantom": {"type": "boolean"}, "gtin": {"type": "string", "nullable": true, "description": "GTIN-8, -12, -13 or -14 with a valid GS1 check digit; stored and shown as 14 digits; unique across items (409 gtin_taken)"},
+            "obsolete": {"type": "object", "nullable": true, "description": "no longer sold: new quotation and order lines of it are refused, and every open quotation and draft order line is flagged (reason obsolete) and its owner told; null puts it back in sale and resolves those flags",
+                "properties": {"since": {"type": "string", "format": "date", "description": "set by central: the day it was first marked"}, "replaced_by": {"type": "string", "description": "an item of the master to offer instead"}}}}},
         "Item": {"allOf": [{"$ref": "#/components/schemas/ItemInput"}, {"type": "object", "properties": {"item": {"type": "string"}, "conversions": {"type": "array", "items": {"$ref": "#/components/schemas/UomConversion"}}}}]},
         "UomConversion": conversion,
         "RevisionInput": {"type": "object", "required": ["effective_from", "lines"], "properties": {

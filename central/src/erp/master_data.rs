@@ -162,6 +162,29 @@ pub struct ItemDetails {
     /// items. Plans carry it so the edge can read a supplier's GS1 label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gtin: Option<String>,
+    /// Made obsolete: no new quotation or order line may use it, and every open one that
+    /// does is flagged for its owner (issue 16). Absent: the item is sold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obsolete: Option<Obsolete>,
+}
+
+/// An item made obsolete: since when (set by central when it is first marked), and what
+/// sales should offer instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Obsolete {
+    pub since: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+}
+
+impl Obsolete {
+    /// As a refusal or flag says it: "obsolete since 2026-12-01, replaced by BRACKET-2".
+    pub fn describe(&self) -> String {
+        match &self.replaced_by {
+            Some(by) => format!("obsolete since {}, replaced by {by}", self.since),
+            None => format!("obsolete since {}", self.since),
+        }
+    }
 }
 
 /// A GTIN-8, -12 (UPC-A), -13 (EAN) or -14 as the 14 digits GS1 element string (01) carries

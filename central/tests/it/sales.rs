@@ -563,6 +563,217 @@ async fn issue_16_price_and_bom_changes_flag_open_documents_and_repricing_is_exp
 }
 
 #[tokio::test]
+async fn issue_16_an_item_made_obsolete_flags_open_documents_and_is_no_longer_sold() {
+    let h = Harness::new().await;
+    catalogue(&h).await;
+    let Team { li, .. } = team(&h).await;
+    let acme = customer(&h, &li, json!({"name_en": "Acme Bikes"})).await;
+    let quote = json!({"customer": acme, "lines": [{"item": "FRAME", "qty": "4"}, {"item": "BOLT", "qty": "10"}]});
+    let draft = id_of(
+        &post(&h, &li, "/api/v1/quotations", quote.clone()).await,
+        StatusCode::CREATED,
+    );
+    let sent = id_of(
+        &post(&h, &li, "/api/v1/quotations", quote.clone()).await,
+        StatusCode::CREATED,
+    );
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/quotations/{sent}/send"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let confirmed = id_of(
+        &post(&h, &li, "/api/v1/sales-orders", quote.clone()).await,
+        StatusCode::CREATED,
+    );
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/sales-orders/{confirmed}/confirm"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(reply.json["status"], "confirmed", "{}", reply.json);
+
+    let frame = |obsolete: Value| json!({"description": "Steel frame", "kind": "make", "uom": "ea", "lead_time_days": 3, "obsolete": obsolete});
+    // The successor must be an item of the master, and not the item itself.
+    for (by, why) in [
+        ("FRAME", "the item itself"),
+        ("FRAME-9", "not in the item master"),
+    ] {
+        let reply = h
+            .call(
+                Method::PUT,
+                "/api/v1/items/FRAME",
+                Some(ADMIN),
+                Some(frame(json!({"replaced_by": by}))),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.json);
+        assert!(
+            reply.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(why),
+            "{}",
+            reply.json
+        );
+    }
+    assert_eq!(
+        get(&h, &li, "/api/v1/crm/flags").await.json["flags"],
+        json!([])
+    );
+
+    // FRAME made obsolete, BOLT offered instead (a stand-in successor): the open quotations'
+    // FRAME lines are flagged, the confirmed order is not, and li is told.
+    let reply = h
+        .call(
+            Method::PUT,
+            "/api/v1/items/FRAME",
+            Some(ADMIN),
+            Some(frame(json!({"replaced_by": "BOLT"}))),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert_eq!(
+        reply.json["obsolete"],
+        json!({"since": today, "replaced_by": "BOLT"})
+    );
+    let flags = get(&h, &li, "/api/v1/crm/flags").await.json;
+    let flags = flags["flags"].as_array().unwrap().clone();
+    let mut flagged: Vec<i64> = flags
+        .iter()
+        .map(|f| f["document"].as_i64().unwrap())
+        .collect();
+    flagged.sort();
+    assert_eq!(flagged, vec![draft, sent], "{flags:?}");
+    for f in &flags {
+        assert_eq!(f["reason"], "obsolete");
+        assert_eq!(f["item"], "FRAME");
+        assert_eq!(f["line"], 1);
+        let detail = f["detail"].as_str().unwrap();
+        assert!(detail.contains("replaced by BOLT"), "{detail}");
+    }
+    let tasks = get(&h, &li, "/api/v1/crm/tasks").await.json;
+    let subject = tasks["activities"][0]["subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("Item made obsolete") && subject.contains("Q000001/1"),
+        "{subject}"
+    );
+    // Writing the item again (still obsolete, later) keeps its date and flags nothing twice.
+    let reply = h
+        .call(
+            Method::PUT,
+            "/api/v1/items/FRAME",
+            Some(ADMIN),
+            Some(frame(json!({"since": "2030-01-01", "replaced_by": "BOLT"}))),
+        )
+        .await;
+    assert_eq!(reply.json["obsolete"]["since"], today.as_str());
+    assert_eq!(
+        get(&h, &li, "/api/v1/crm/flags").await.json["flags"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // No longer sold: a new quotation line, ordering the sent quotation, and re-pricing the
+    // draft (which would clear the flag and keep the item) are refused, naming the line.
+    let reply = post(&h, &li, "/api/v1/quotations", quote.clone()).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.json
+    );
+    assert!(
+        reply
+            .json
+            .to_string()
+            .contains("lines[1].item: FRAME is obsolete since"),
+        "{}",
+        reply.json
+    );
+    let reply = post(&h, &li, "/api/v1/sales-orders", json!({"quotation": sent})).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.json);
+    assert!(
+        reply.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1: FRAME is obsolete"),
+        "{}",
+        reply.json
+    );
+    let reply = post(
+        &h,
+        &li,
+        &format!("/api/v1/quotations/{draft}/reprice"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.json
+    );
+    assert!(
+        reply.json.to_string().contains("change the line instead"),
+        "{}",
+        reply.json
+    );
+    // The confirmed order keeps its line.
+    let doc = get(&h, &li, &format!("/api/v1/sales-orders/{confirmed}"))
+        .await
+        .json;
+    assert_eq!(doc["lines"][0]["item"], "FRAME");
+    assert_eq!(doc["status"], "confirmed");
+
+    // Changing the draft to the successor is what clears its flag.
+    let reply = put_as(
+        &h,
+        &li,
+        &format!("/api/v1/quotations/{draft}"),
+        json!({"customer": acme, "lines": [{"item": "BOLT", "qty": "14"}]}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["flags"], json!([]));
+
+    // Back in sale: the remaining flag is resolved by the system and FRAME can be quoted.
+    let reply = h
+        .call(
+            Method::PUT,
+            "/api/v1/items/FRAME",
+            Some(ADMIN),
+            Some(frame(Value::Null)),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert!(reply.json.get("obsolete").is_none(), "{}", reply.json);
+    assert_eq!(
+        get(&h, &li, "/api/v1/crm/flags").await.json["flags"],
+        json!([])
+    );
+    let all = get(&h, &li, "/api/v1/crm/flags?all=true").await.json;
+    assert!(
+        all["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["document"] == sent && f["resolved_by"] == "system"),
+        "{all}"
+    );
+    let reply = post(&h, &li, "/api/v1/quotations", quote).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+}
+
+#[tokio::test]
 async fn issue_16_confirming_checks_credit_promises_dates_and_feeds_mrp() {
     let h = Harness::new().await;
     catalogue(&h).await;

@@ -6,14 +6,15 @@
 //! `erp_bom_lines` (one unrevised BOM per parent) becomes released revision A, effective since
 //! 1970-01-01, the first time this build opens the file; the attributes added since schema 3
 //! (tracking, shelf life, phantom) live in `erp_item_details`, and GTINs in `erp_item_gtins`
-//! (`UNIQUE`, so no two items share one), so that an older file needs no `ALTER TABLE`.
+//! (`UNIQUE`, so no two items share one), and an obsolete item's date and successor in
+//! `erp_item_obsolete`, so that an older file needs no `ALTER TABLE`.
 
 use super::db::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use super::{SqlStore, StoreError};
 use crate::erp::calendar::CalendarSpec;
 use crate::erp::import::{ImportBatch, RowError};
 use crate::erp::master_data::{
-    BomRevision, ItemDetails, Location, RevisionInput, RevisionLine, RevisionLineInput,
+    BomRevision, ItemDetails, Location, Obsolete, RevisionInput, RevisionLine, RevisionLineInput,
     RevisionStatus, Supplier, SupplierTerms, Tracking, Warehouse, effective_revision,
     revision_letters,
 };
@@ -50,6 +51,11 @@ CREATE TABLE IF NOT EXISTS erp_item_details (
 CREATE TABLE IF NOT EXISTS erp_item_gtins (
     item TEXT PRIMARY KEY,
     gtin TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS erp_item_obsolete (
+    item        TEXT PRIMARY KEY,
+    since       TEXT NOT NULL,
+    replaced_by TEXT
 );
 CREATE TABLE IF NOT EXISTS erp_uom_conversions (
     item     TEXT NOT NULL,
@@ -330,9 +336,11 @@ fn read_details(conn: &Connection, item: &str) -> Result<ItemDetails, StoreError
         .prepare_cached("SELECT gtin FROM erp_item_gtins WHERE item = ?1")?
         .query_row(params![item], |r| r.get(0))
         .optional()?;
+    let obsolete = read_obsolete(conn, item)?;
     Ok(match row {
         None => ItemDetails {
             gtin,
+            obsolete,
             ..ItemDetails::default()
         },
         Some((tracking, shelf_life_days, phantom)) => ItemDetails {
@@ -341,8 +349,67 @@ fn read_details(conn: &Connection, item: &str) -> Result<ItemDetails, StoreError
             shelf_life_days,
             phantom,
             gtin,
+            obsolete,
         },
     })
+}
+
+/// Whether `item` is obsolete, since when and replaced by what.
+pub(super) fn read_obsolete(conn: &Connection, item: &str) -> Result<Option<Obsolete>, StoreError> {
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached("SELECT since, replaced_by FROM erp_item_obsolete WHERE item = ?1")?
+        .query_row(params![item], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(since, replaced_by)| {
+        Ok(Obsolete {
+            since: NaiveDate::parse_from_str(&since, "%Y-%m-%d")
+                .map_err(|e| StoreError::Corrupt(format!("obsolete since {since:?}: {e}")))?,
+            replaced_by,
+        })
+    })
+    .transpose()
+}
+
+/// Writes whether `item` is obsolete. Made obsolete now: every open quotation and draft order
+/// line of it is flagged and its owners told; back in sale: those flags are resolved. The
+/// date it became obsolete is kept while it stays obsolete.
+fn write_obsolete(
+    conn: &Connection,
+    item: &str,
+    obsolete: Option<&Obsolete>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    let before = read_obsolete(conn, item)?;
+    match (before, obsolete) {
+        (None, None) => {}
+        (Some(_), None) => {
+            conn.prepare_cached("DELETE FROM erp_item_obsolete WHERE item = ?1")?
+                .execute(params![item])?;
+            super::sales::resolve_item_flags(conn, item, "obsolete", now)?;
+        }
+        (before, Some(o)) => {
+            let since = before.as_ref().map_or(o.since, |b| b.since);
+            conn.prepare_cached(
+                "INSERT INTO erp_item_obsolete (item, since, replaced_by) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (item) DO UPDATE SET replaced_by = excluded.replaced_by",
+            )?
+            .execute(params![item, since.to_string(), o.replaced_by])?;
+            if before.is_none() {
+                let now_obsolete = Obsolete {
+                    since,
+                    replaced_by: o.replaced_by.clone(),
+                };
+                super::sales::flag_item_changed(
+                    conn,
+                    item,
+                    "obsolete",
+                    &format!("item {item} is {}", now_obsolete.describe()),
+                    now,
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Why `item` may not have `gtin`, if it may not: another item has it (a scanned GTIN must
@@ -388,7 +455,7 @@ fn write_details(conn: &Connection, item: &str, d: &ItemDetails) -> Result<(), S
             .prepare_cached("DELETE FROM erp_item_gtins WHERE item = ?1")?
             .execute(params![item])?,
     };
-    Ok(())
+    write_obsolete(conn, item, d.obsolete.as_ref(), chrono::Utc::now())
 }
 
 fn upsert_item(conn: &Connection, r: &ItemMaster) -> Result<(), StoreError> {
@@ -1554,6 +1621,18 @@ impl ErpStore for SqlStore {
                 && let Some(why) = phantom_refusal(&tx, &item.item, item.kind)?
             {
                 return Ok(Err(Rejection::Invalid(why)));
+            }
+            if let Some(by) = item.details.obsolete.as_ref().and_then(|o| o.replaced_by.as_ref()) {
+                if *by == item.item {
+                    return Ok(Err(Rejection::Invalid(format!(
+                        "obsolete.replaced_by {by:?} is the item itself; expected its successor"
+                    ))));
+                }
+                if !exists(&tx, "SELECT 1 FROM erp_items WHERE item = ?1", by)? {
+                    return Ok(Err(Rejection::Invalid(format!(
+                        "obsolete.replaced_by {by:?} is not in the item master; expected the item sold instead"
+                    ))));
+                }
             }
             if let Some(why) = gtin_refusal(&tx, &item.item, item.details.gtin.as_deref())? {
                 return Ok(Err(Rejection::Conflict {

@@ -4,7 +4,8 @@
 //!
 //! Three functions other parts call inside their own transactions:
 //! - [`flag_price_changes`]: from every write of price rows (`prices_changed_in`);
-//! - [`flag_item_changed`]: from a BOM revision coming into effect;
+//! - [`flag_item_changed`]: from a BOM revision coming into effect, and from an item made
+//!   obsolete (and [`resolve_item_flags`] when it is back in sale);
 //! - [`sales_demands`]: MRP's and the promise's demand of confirmed orders.
 
 use super::crm::{Params, bind, decimal, from_json, json, like, read_customer, scoped};
@@ -694,6 +695,14 @@ fn price_lines(
             ));
             continue;
         };
+        if let Some(o) = super::erp::read_obsolete(conn, &l.item)? {
+            problems.push(format!(
+                "lines[{n}].item: {} is {}; it is no longer sold",
+                l.item,
+                o.describe()
+            ));
+            continue;
+        }
         if !rows.contains_key(&l.item) {
             rows.insert(l.item.clone(), price_rows(conn, &l.item, currency)?);
         }
@@ -907,6 +916,40 @@ fn set_status(
 }
 
 /// Resolves a document's open flags.
+/// A refusal naming every quoted line (its number, its item) whose item was made obsolete: a
+/// quotation offering it must be revised before it is ordered.
+fn obsolete_lines<'a>(
+    conn: &Connection,
+    lines: impl Iterator<Item = (u32, &'a str)>,
+) -> Result<Option<SalesRefusal>, StoreError> {
+    let mut problems = Vec::new();
+    for (line, item) in lines {
+        if let Some(o) = super::erp::read_obsolete(conn, item)? {
+            problems.push(format!(
+                "line {line}: {item} is {}; revise the quotation to offer something else",
+                o.describe()
+            ));
+        }
+    }
+    Ok((!problems.is_empty()).then(|| SalesRefusal::Conflict(problems.join("; "))))
+}
+
+/// Resolves the open flags of `reason` on lines of `item` (an item back in sale): what raised
+/// them no longer holds.
+pub(super) fn resolve_item_flags(
+    conn: &Connection,
+    item: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE crm_sales_flags SET resolved_at = ?3, resolved_by = 'system'
+             WHERE item = ?1 AND reason = ?2 AND resolved_at IS NULL",
+        )?
+        .execute(params![item, reason, ts(now)])?)
+}
+
 fn resolve_flags(
     conn: &Connection,
     doc: i64,
@@ -973,6 +1016,16 @@ fn repriced(
     let mut changes = Vec::new();
     let mut problems = Vec::new();
     for l in &mut lines {
+        if let Some(o) = super::erp::read_obsolete(conn, &l.item)? {
+            // Re-pricing would resolve the flag without removing the item from the offer.
+            problems.push(format!(
+                "line {}: {} is {}; change the line instead",
+                l.line,
+                l.item,
+                o.describe()
+            ));
+            continue;
+        }
         let rows = price_rows(conn, &l.item, &doc.currency)?;
         let listed = list_price(&rows, &l.item, &doc.currency, customer, l.qty, on);
         let old = l.unit_price;
@@ -1578,10 +1631,10 @@ fn tell_owners(
     for (owner, docs) in told {
         let shown: Vec<&str> = docs.iter().take(10).map(String::as_str).collect();
         let more = docs.len().saturating_sub(shown.len());
-        let what = if reason == "price" {
-            "Prices changed: re-price"
-        } else {
-            "Product changed: review"
+        let what = match reason {
+            "price" => "Prices changed: re-price",
+            "obsolete" => "Item made obsolete: replace it in",
+            _ => "Product changed: review",
         };
         let subject = if more > 0 {
             format!("{what} {} and {more} more", shown.join(", "))
@@ -2108,6 +2161,12 @@ impl SalesStore for SqlStore {
             let (currency, lines, taken) = match &quotation {
                 Some(q) => match order_lines_from_quotation(q, &input) {
                     Ok(picked) => {
+                        if let Some(refusal) = obsolete_lines(
+                            &tx,
+                            picked.iter().map(|(ql, l)| (*ql, l.item.as_str())),
+                        )? {
+                            return Ok(Err(refusal));
+                        }
                         let taken: Vec<(u32, Decimal)> =
                             picked.iter().map(|(ql, l)| (*ql, l.qty)).collect();
                         (q.currency.clone(), picked.into_iter().map(|(_, l)| l).collect(), taken)
