@@ -185,6 +185,69 @@ async fn issue_16_a_quotation_ordered_confirmed_and_followed_by_the_customer_in_
     assert_eq!(doc["lines"][1]["price_source"], "manual");
     assert_eq!(doc["status"], "draft");
 
+    // The draft is edited on its page: the editor starts from its lines (the bolts' agreed
+    // price kept, the frame priced from the list), a line is added and one changed, and the
+    // saved draft keeps its number, customer and validity.
+    let editor = li
+        .js(
+            r#"return [...document.querySelectorAll('#sales-edit tr.q-line')].map(r =>
+               [r.querySelector('.l-item').value, r.querySelector('.l-qty').value,
+                r.querySelector('.l-price').value, r.querySelector('.l-discount').value]);"#,
+        )
+        .await;
+    assert_eq!(
+        editor,
+        json!([["FRAME", "10", "", ""], ["BOLT", "200", "0.45", "5"]])
+    );
+    li.js(r#"document.querySelector('#sales-edit tr.q-line .l-qty').value = '12'; return true;"#)
+        .await;
+    li.click("#q-add-line").await;
+    li.js(
+        r#"const rows = document.querySelectorAll('#sales-edit tr.q-line');
+           const row = rows[rows.length - 1];
+           row.querySelector('.l-item').value = 'BOLT'; row.querySelector('.l-qty').value = '8';
+           return true;"#,
+    )
+    .await;
+    li.screenshot("00-edit-draft-zh-desktop").await;
+    li.click("#sales-save-quotation").await;
+    li.wait(
+        "the saved draft, three lines",
+        "return document.querySelectorAll('#sales-lines tbody tr').length === 3 || null;",
+    )
+    .await;
+    let edited = call(
+        &base,
+        reqwest::Method::GET,
+        &format!("/api/v1/quotations/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(edited["number"], doc["number"]);
+    assert_eq!(edited["revision"], 1);
+    assert_eq!(edited["customer"], doc["customer"]);
+    assert_eq!(edited["valid_until"], doc["valid_until"]);
+    assert_eq!(edited["tax_code"], "VAT");
+    assert_eq!(edited["lines"][0]["qty"], json!("12"));
+    assert_eq!(
+        edited["lines"][1]["unit_price"],
+        doc["lines"][1]["unit_price"]
+    );
+    assert_eq!(edited["lines"][2]["price_source"], "list");
+    // Back as it was for the rest of the story: the added line removed, 10 frames.
+    li.js(
+        r#"const rows = document.querySelectorAll('#sales-edit tr.q-line');
+           rows[2].querySelector('.l-remove').click();
+           rows[0].querySelector('.l-qty').value = '10'; return true;"#,
+    )
+    .await;
+    li.click("#sales-save-quotation").await;
+    li.wait(
+        "the saved draft, two lines",
+        "return document.querySelectorAll('#sales-lines tbody tr').length === 2 || null;",
+    )
+    .await;
+
     li.accept_confirms().await;
     li.click("#sales-send").await;
     li.wait(

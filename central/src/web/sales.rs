@@ -125,10 +125,36 @@ fn action_key(action: &str) -> Option<&'static str> {
 }
 
 fn reason_key(reason: &str) -> &'static str {
-    if reason == "price" {
-        "sales_flag_price"
-    } else {
-        "sales_flag_bom"
+    match reason {
+        "price" => "sales_flag_price",
+        "obsolete" => "sales_flag_obsolete",
+        _ => "sales_flag_bom",
+    }
+}
+
+/// A draft's line as its editor starts from: a price only where it was agreed by hand (the
+/// others are priced again from the lists when the draft is saved).
+pub struct EditLine {
+    pub item: String,
+    pub qty: String,
+    pub price: String,
+    pub discount: String,
+}
+
+fn edit_line(l: &SalesLine) -> EditLine {
+    EditLine {
+        item: l.item.clone(),
+        qty: l.qty.normalize().to_string(),
+        price: if l.price_source == "manual" {
+            l.unit_price.normalize().to_string()
+        } else {
+            String::new()
+        },
+        discount: if l.discount_pct.is_zero() {
+            String::new()
+        } else {
+            l.discount_pct.normalize().to_string()
+        },
     }
 }
 
@@ -587,6 +613,13 @@ struct DocPage {
     can_confirm: bool,
     can_cancel: bool,
     has_link: bool,
+    /// A draft quotation's editor: its lines, tax code and note as they can be PUT back.
+    can_edit: bool,
+    edit_lines: Vec<EditLine>,
+    tax_code: String,
+    /// What the editor sends back unchanged (customer, contact, currency, date, validity), as
+    /// JSON: saving a draft's lines keeps the rest of it (an absent owner stays the owner).
+    edit_header: String,
     confirmed: String,
     api_href: String,
     pdf_zh: String,
@@ -706,6 +739,17 @@ async fn document(
         can_confirm: write && !quotation && status == "draft",
         can_cancel: write && !quotation && matches!(status, "draft" | "confirmed"),
         has_link: !quotation && matches!(status, "confirmed" | "completed"),
+        can_edit: write && quotation && status == "draft",
+        edit_lines: doc.lines.iter().map(edit_line).collect(),
+        tax_code: doc.tax_code.clone().unwrap_or_default(),
+        edit_header: serde_json::json!({
+            "customer": doc.customer,
+            "contact": doc.contact,
+            "currency": doc.currency,
+            "date": doc.date,
+            "valid_days": doc.valid_until.map(|until| (until - doc.date).num_days()),
+        })
+        .to_string(),
         confirmed: doc.confirmed_at.map(|at| t.time(&at)).unwrap_or_default(),
         api_href: if quotation {
             format!("/api/v1/quotations/{}", doc.id)

@@ -1069,7 +1069,8 @@
         else for (const input of row.querySelectorAll('input')) input.value = '';
       });
     };
-    wireRemove(body.querySelector('tr.q-line'));
+    // A draft's editor starts with its lines; the new quotation's form with one empty line.
+    for (const row of body.querySelectorAll('tr.q-line')) wireRemove(row);
     byId('q-add-line').addEventListener('click', () => {
       const row = template.cloneNode(true);
       for (const input of row.querySelectorAll('input')) input.value = '';
@@ -1092,13 +1093,20 @@
         if (discount) line.discount_pct = discount;
         lines.push(line);
       }
-      const quotation = { customer: valueOf('q-customer'), note: valueOf('q-note'), lines };
+      // On a draft's page the form edits that draft (PUT, the whole draft); on the list it
+      // makes a new quotation.
+      const draft = quotationForm.dataset.id;
+      const header = draft ? JSON.parse(quotationForm.dataset.header) : { customer: valueOf('q-customer') };
+      const quotation = Object.assign(header, { note: valueOf('q-note'), lines });
       if (valueOf('q-tax')) quotation.tax_code = valueOf('q-tax');
-      const button = byId('sales-create-quotation');
+      const button = byId(draft ? 'sales-save-quotation' : 'sales-create-quotation');
       button.disabled = true;
-      const reply = await api('POST', '/api/v1/quotations', quotation);
-      if (reply.status === 201 && reply.body) {
-        location.assign('/crm/quotations/' + reply.body.id);
+      const reply = draft
+        ? await api('PUT', '/api/v1/quotations/' + encodeURIComponent(draft), quotation)
+        : await api('POST', '/api/v1/quotations', quotation);
+      if ((reply.status === 201 || reply.status === 200) && reply.body) {
+        if (draft) location.reload();
+        else location.assign('/crm/quotations/' + reply.body.id);
       } else {
         button.disabled = false;
         show(error, problem(reply));
