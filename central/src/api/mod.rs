@@ -46,6 +46,8 @@
 //! | `GET /api/v1/audit?actor&actor_kind&entity&entity_id&action&operation&from&to&after&order&limit` | admin | `{"entries": [AuditEntry…], "next"?}`: the audit trail, oldest first by default ([`audit`]) |
 //! | `GET /api/v1/audit.csv?…` | admin | the same filters as one `text/csv` document (at most 100000 rows; `x-audit-next` when it stops early) |
 //! | `GET /api/v1/openapi.json` | admin | OpenAPI 3 document ([`openapi`]) |
+//! | `GET /api/v1/oa/forms`, `PUT …/forms/{form}`; `GET`, `PUT /api/v1/oa/workflows/{form}` | signed in (reads), `users.manage` (writes) | forms and versioned workflows ([`oa`]) |
+//! | `GET`, `POST /api/v1/oa/requests`; `GET …/{id}`; `POST …/{id}/{approve,reject,return,withdraw,resubmit}`; `GET`, `POST /api/v1/oa/delegations` | signed in | requests, the inbox, decisions by the assigned approvers or their delegates ([`oa`]) |
 //!
 //! Every error is a [`protocol::ErrorBody`] ([`error::AppError`]).
 
@@ -62,6 +64,7 @@ pub mod inventory;
 pub mod kiosk;
 pub mod losses;
 pub mod master_data;
+pub mod oa;
 pub mod openapi;
 pub mod operators;
 pub mod people;
@@ -483,6 +486,7 @@ pub fn routes() -> Routes {
         .merge(sales::routes())
         .merge(tickets::routes())
         .merge(deliveries::routes())
+        .merge(oa::routes())
         .merge(plants::routes())
         .merge(floor::routes())
         .merge(losses::routes())

@@ -227,6 +227,7 @@ pub fn document() -> Value {
     super::sales::document_into(&mut document);
     super::tickets::document_into(&mut document);
     super::deliveries::document_into(&mut document);
+    super::oa::document_into(&mut document);
     super::plants::document_into(&mut document);
     super::floor::document_into(&mut document);
     super::losses::document_into(&mut document);

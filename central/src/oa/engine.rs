@@ -67,6 +67,18 @@ impl RequestState {
         }
     }
 
+    pub fn parse(state: &str) -> Option<RequestState> {
+        [
+            RequestState::Pending,
+            RequestState::Approved,
+            RequestState::Rejected,
+            RequestState::Returned,
+            RequestState::Withdrawn,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == state)
+    }
+
     /// Whether the request is over (timers stop, nothing more can happen to it).
     pub fn ended(self) -> bool {
         matches!(

@@ -14,6 +14,7 @@ pub mod floor;
 pub mod inventory;
 pub mod kiosk;
 pub mod mrp;
+pub mod oa;
 pub mod operators;
 pub mod people;
 pub mod pipeline;
@@ -333,6 +334,7 @@ pub trait Store:
     + sales::SalesStore
     + tickets::TicketStore
     + deliveries::DeliveryStore
+    + oa::OaStore
     + Send
     + Sync
     + 'static

@@ -20,6 +20,7 @@ pub mod floor;
 mod inventory;
 mod kiosk;
 mod mrp;
+mod oa;
 mod operators;
 mod people;
 pub mod pg;
@@ -257,6 +258,7 @@ impl SqlStore {
         work_orders::add_columns(&writer)?;
         kiosk::add_columns(&writer)?;
         pipeline::add_columns(&writer)?;
+        oa::seed(&writer)?;
         first_epoch(&writer)?;
         if version < 3 {
             inventory::backfill(&mut writer)?;
@@ -481,7 +483,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 21] {
+fn schemas() -> [&'static str; 22] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -503,6 +505,7 @@ fn schemas() -> [&'static str; 21] {
         sales::SCHEMA,
         tickets::SCHEMA,
         deliveries::SCHEMA,
+        oa::SCHEMA,
         audit::SCHEMA,
     ]
 }

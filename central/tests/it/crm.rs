@@ -7,7 +7,7 @@ use crate::work_orders::{ok, put};
 use crate::*;
 
 /// A salesperson, manager, viewer, ... with a manager of their own, signed in.
-async fn person(h: &Harness, login: &str, role: &str, manager: Option<&str>) -> Session {
+pub(crate) async fn person(h: &Harness, login: &str, role: &str, manager: Option<&str>) -> Session {
     ok(&put(
         h,
         &format!("/api/v1/users/{login}"),

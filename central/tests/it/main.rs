@@ -19,6 +19,7 @@ mod inventory;
 mod kiosk;
 mod master_data;
 mod mrp_firm;
+mod oa;
 mod operators;
 mod people;
 mod pipeline;

@@ -488,6 +488,14 @@ async fn records_of_another_plant_are_not_found() {
             "{ticket}",
             "a ticket is scoped by its owner and its customer's owner",
         ),
+        // OA: forms and workflows are the company's; a request is seen by its requester,
+        // whoever it waits or waited on, and users.manage, others answer 404.
+        ("{form}", "forms and their workflows are the company's"),
+        (
+            "{request}",
+            "a request is seen by its requester and its approvers only",
+        ),
+        ("{action}", "an action on a request, checked like the request"),
     ];
     for d in central::api::routes().declared() {
         if d.policy.record.is_some() || !d.path.contains('{') {

@@ -1,0 +1,424 @@
+//! OA's forms, workflows, requests and delegations (issue 17).
+//!
+//! Who may use what:
+//! - every signed-in person reads the forms and workflows, submits requests, lists their own
+//!   and their inbox, decides what waits on them (or on someone they act for), withdraws and
+//!   resubmits their own, and says who acts for them while they are away;
+//! - a request is seen by its requester, by whoever it waits on or waited on (its trail names
+//!   them), and by those who manage users;
+//! - `users.manage` (administrators) changes forms and workflows and lists every request.
+//!
+//! What a request may be refused for (409 with the engine's code): `self_approval`,
+//! `not_assigned`, `not_waiting`, `not_requester`, `not_returned`, `comment_required`,
+//! `no_approver`, `no_workflow`. A form or workflow that does not check is 422 with every
+//! problem named.
+
+use super::AppState;
+use super::error::AppError;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::policy::{Principal, Routes, SIGNED_IN, needs};
+use crate::oa::engine::{Decision, RequestState};
+use crate::oa::form::FormDef;
+use crate::oa::workflow::WorkflowDef;
+use crate::people::roles::Permission;
+use crate::store::oa::{
+    Delegation, MAX_LIST, OaAction, OaQuery, OaRefusal, OaRequest, OaRequestSummary, OaView,
+    VersionedWorkflow,
+};
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub fn routes() -> Routes {
+    use Permission::UsersManage;
+    Routes::new()
+        .get("/api/v1/oa/forms", SIGNED_IN, list_forms)
+        .put("/api/v1/oa/forms/{form}", needs(UsersManage), put_form)
+        .get("/api/v1/oa/workflows/{form}", SIGNED_IN, get_workflow)
+        .put(
+            "/api/v1/oa/workflows/{form}",
+            needs(UsersManage),
+            put_workflow,
+        )
+        .get("/api/v1/oa/requests", SIGNED_IN, list_requests)
+        .post("/api/v1/oa/requests", SIGNED_IN, submit)
+        .get("/api/v1/oa/requests/{request}", SIGNED_IN, get_request)
+        .post("/api/v1/oa/requests/{request}/{action}", SIGNED_IN, act)
+        .get("/api/v1/oa/delegations", SIGNED_IN, list_delegations)
+        .post("/api/v1/oa/delegations", SIGNED_IN, delegate)
+}
+
+fn refused(r: OaRefusal) -> AppError {
+    let clean = |s: &str| protocol::bounds::sanitize_text(s);
+    match r {
+        OaRefusal::NotFound(what) => AppError::not_found(clean(&what)),
+        OaRefusal::Invalid(problems) => AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            problems
+                .iter()
+                .map(|p| clean(p))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        OaRefusal::Refused { code, message } => {
+            AppError::new(StatusCode::CONFLICT, code, clean(&message))
+        }
+    }
+}
+
+fn login(p: &Principal) -> Result<String, AppError> {
+    p.login()
+        .map(str::to_owned)
+        .ok_or_else(|| AppError::unauthorized("sign in as a person to use requests"))
+}
+
+/// Who saved a form or workflow: the person, or `admin` for the administrator's token.
+fn author(p: &Principal) -> String {
+    p.login().unwrap_or("admin").to_owned()
+}
+
+#[derive(Serialize)]
+struct Forms {
+    forms: Vec<FormDef>,
+}
+
+async fn list_forms(State(state): State<AppState>) -> Result<axum::Json<Forms>, AppError> {
+    Ok(axum::Json(Forms {
+        forms: state.store().oa_forms().await?,
+    }))
+}
+
+async fn put_form(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(form): ApiJson<FormDef>,
+) -> Result<axum::Json<FormDef>, AppError> {
+    if form.key != key {
+        return Err(AppError::bad_request(format!(
+            "key {:?} is not the form of the path, {key:?}",
+            form.key
+        )));
+    }
+    let stored = state
+        .store()
+        .put_oa_form(form, author(&p), Utc::now())
+        .await?
+        .map_err(refused)?;
+    Ok(axum::Json(stored))
+}
+
+async fn get_workflow(
+    State(state): State<AppState>,
+    ApiPath(form): ApiPath<String>,
+) -> Result<axum::Json<VersionedWorkflow>, AppError> {
+    state
+        .store()
+        .oa_workflow(form.clone())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| AppError::not_found(format!("the form {form:?} has no workflow")))
+}
+
+async fn put_workflow(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiPath(form): ApiPath<String>,
+    ApiJson(workflow): ApiJson<WorkflowDef>,
+) -> Result<(StatusCode, axum::Json<VersionedWorkflow>), AppError> {
+    if workflow.form != form {
+        return Err(AppError::bad_request(format!(
+            "form {:?} is not the form of the path, {form:?}",
+            workflow.form
+        )));
+    }
+    let saved = state
+        .store()
+        .put_oa_workflow(workflow, author(&p), Utc::now())
+        .await?
+        .map_err(refused)?;
+    Ok((StatusCode::CREATED, axum::Json(saved)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRequest {
+    form: String,
+    values: Map<String, Value>,
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiJson(body): ApiJson<NewRequest>,
+) -> Result<(StatusCode, axum::Json<OaRequest>), AppError> {
+    let request = state
+        .store()
+        .submit_oa_request(body.form, body.values, login(&p)?, Utc::now())
+        .await?
+        .map_err(refused)?;
+    Ok((StatusCode::CREATED, axum::Json(request)))
+}
+
+/// Whether `p` may see the request: its requester, whoever it waits or waited on, or someone
+/// who manages users.
+fn may_see(p: &Principal, r: &OaRequest) -> bool {
+    let Some(me) = p.login() else {
+        return false;
+    };
+    let is = |who: &str| who.eq_ignore_ascii_case(me);
+    p.can(Permission::UsersManage)
+        || is(&r.request.requester)
+        || r.waiting_on.iter().any(|w| is(w))
+        || r.request
+            .trail
+            .iter()
+            .any(|t| is(&t.by) || t.for_whom.as_deref().is_some_and(is))
+}
+
+async fn get_request(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<axum::Json<OaRequest>, AppError> {
+    let not_found = || AppError::not_found(format!("no request {id}"));
+    let r = state.store().oa_request(id).await?.ok_or_else(not_found)?;
+    if !may_see(&p, &r) {
+        return Err(not_found());
+    }
+    Ok(axum::Json(r))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    view: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    form: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct RequestList {
+    requests: Vec<OaRequestSummary>,
+}
+
+async fn list_requests(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<axum::Json<RequestList>, AppError> {
+    let view = match q.view.as_deref().unwrap_or("mine") {
+        "mine" => OaView::Mine(login(&p)?),
+        "inbox" => OaView::Inbox(login(&p)?),
+        "all" if p.can(Permission::UsersManage) => OaView::All,
+        "all" => {
+            return Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "every request is for those who manage users (users.manage); ask for view=mine or view=inbox",
+            ));
+        }
+        other => {
+            return Err(AppError::bad_request(format!(
+                "view {other:?}: expected mine, inbox or all"
+            )));
+        }
+    };
+    let state_filter = q
+        .state
+        .as_deref()
+        .map(|s| {
+            RequestState::parse(s).ok_or_else(|| {
+                AppError::bad_request(format!(
+                    "state {s:?}: expected pending, approved, rejected, returned or withdrawn"
+                ))
+            })
+        })
+        .transpose()?;
+    let requests = state
+        .store()
+        .oa_requests(OaQuery {
+            view,
+            state: state_filter,
+            form: q.form,
+            limit: q.limit.unwrap_or(100).clamp(1, MAX_LIST),
+        })
+        .await?;
+    Ok(axum::Json(RequestList { requests }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActBody {
+    #[serde(default)]
+    comment: String,
+    /// For `resubmit`: the changed form.
+    #[serde(default)]
+    values: Option<Map<String, Value>>,
+}
+
+async fn act(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiPath((id, action)): ApiPath<(i64, String)>,
+    ApiJson(body): ApiJson<ActBody>,
+) -> Result<axum::Json<OaRequest>, AppError> {
+    let me = login(&p)?;
+    let decide = |decision| OaAction::Decide {
+        decision,
+        comment: body.comment.clone(),
+    };
+    let action = match action.as_str() {
+        "approve" => decide(Decision::Approve),
+        "reject" => decide(Decision::Reject),
+        "return" => decide(Decision::Return),
+        "withdraw" => OaAction::Withdraw {
+            comment: body.comment.clone(),
+        },
+        "resubmit" => OaAction::Resubmit {
+            values: body
+                .values
+                .clone()
+                .ok_or_else(|| AppError::bad_request("values: the changed form is needed"))?,
+            comment: body.comment.clone(),
+        },
+        other => {
+            return Err(AppError::not_found(format!(
+                "no action {other:?}; expected approve, reject, return, withdraw or resubmit"
+            )));
+        }
+    };
+    // What the caller may not see does not exist for them.
+    let current = state.store().oa_request(id).await?;
+    if current.as_ref().is_none_or(|r| !may_see(&p, r)) {
+        return Err(AppError::not_found(format!("no request {id}")));
+    }
+    let r = state
+        .store()
+        .act_on_oa_request(id, me, action, Utc::now())
+        .await?
+        .map_err(refused)?;
+    Ok(axum::Json(r))
+}
+
+#[derive(Serialize)]
+struct Delegations {
+    delegations: Vec<Delegation>,
+}
+
+async fn list_delegations(
+    State(state): State<AppState>,
+    p: Principal,
+) -> Result<axum::Json<Delegations>, AppError> {
+    Ok(axum::Json(Delegations {
+        delegations: state.store().oa_delegations(login(&p)?).await?,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelegationBody {
+    delegate: String,
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+async fn delegate(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiJson(body): ApiJson<DelegationBody>,
+) -> Result<(StatusCode, axum::Json<Delegation>), AppError> {
+    let d = state
+        .store()
+        .put_oa_delegation(login(&p)?, body.delegate, body.from, body.to, Utc::now())
+        .await?
+        .map_err(refused)?;
+    Ok((StatusCode::CREATED, axum::Json(d)))
+}
+
+/// OA's routes and schemas in the OpenAPI document.
+pub fn document_into(document: &mut serde_json::Value) {
+    use serde_json::json;
+    let error = json!({"$ref": "#/components/responses/Error"});
+    let ok = |schema: &str| json!({"description": "ok", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let text = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}});
+    let id =
+        json!({"name": "request", "in": "path", "required": true, "schema": {"type": "integer"}});
+    let q = |name: &str, description: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": description});
+    let paths = json!({
+        "/api/v1/oa/forms": {"get": {"summary": "every form (document type) with its fields", "tags": ["oa"],
+            "responses": {"200": {"description": "{forms: [Form...]}"}, "401": error}}},
+        "/api/v1/oa/forms/{form}": {"put": {"summary": "create or change a form", "tags": ["oa"], "parameters": [text("form")],
+            "description": "Checked: keys and field names a-z, 0-9 and _, labels in both languages, choices for a choice field, min ≤ max; a form its workflow names fields of keeps them (422 names every problem).",
+            "requestBody": body("Form"), "responses": {"200": ok("Form"), "400": error, "401": error, "403": error, "422": error}}},
+        "/api/v1/oa/workflows/{form}": {
+            "get": {"summary": "the workflow in force for a form (its latest version)", "tags": ["oa"], "parameters": [text("form")],
+                "responses": {"200": ok("Workflow"), "401": error, "404": error}},
+            "put": {"summary": "save the next version of a form's workflow", "tags": ["oa"], "parameters": [text("form")],
+                "description": "Checked against the form and the people there are now: a step nobody can approve (a role nobody active holds, an inactive user, a user field that may be empty, a quorum larger than its approvers) is refused with each step named (422). Running requests keep the version they started with.",
+                "requestBody": body("Workflow"), "responses": {"201": ok("Workflow"), "400": error, "401": error, "403": error, "404": error, "422": error}}},
+        "/api/v1/oa/requests": {
+            "get": {"summary": "requests, newest first", "tags": ["oa"],
+                "parameters": [q("view", "mine (default), inbox (waiting on me or on someone I act for), all (users.manage)"),
+                    q("state", "pending, approved, rejected, returned or withdrawn"), q("form", "a form's key"),
+                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 100}}],
+                "responses": {"200": {"description": "{requests: [{id, number, form, requester, state, step_name?, waiting_on, waiting_since?, created_at, updated_at}]}"}, "400": error, "401": error, "403": error}},
+            "post": {"summary": "submit a request", "tags": ["oa"],
+                "description": "The form is checked (422 names every bad field), then the workflow runs: steps whose condition fails are skipped, a rule may approve a step without asking (the trail names it), and the first step that needs someone is assigned. 409 no_workflow, no_approver.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["form", "values"], "properties": {"form": {"type": "string"}, "values": {"type": "object"}}}}}},
+                "responses": {"201": ok("Request"), "400": error, "401": error, "404": error, "409": error, "422": error}}},
+        "/api/v1/oa/requests/{request}": {"get": {"summary": "a request with its trail", "tags": ["oa"], "parameters": [id],
+            "description": "Seen by its requester, whoever it waits or waited on, and users.manage; others answer 404.",
+            "responses": {"200": ok("Request"), "401": error, "404": error}}},
+        "/api/v1/oa/requests/{request}/{action}": {"post": {"summary": "approve, reject, return, withdraw or resubmit", "tags": ["oa"],
+            "parameters": [id, text("action")],
+            "description": "approve, reject and return: the waiting step's assigned approvers or whoever acts for one of them today (the trail says for whom); reject and return need a comment. withdraw and resubmit (with the changed values): the requester. 409 with the code: self_approval, not_assigned, not_waiting, not_requester, not_returned, comment_required, no_approver.",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"comment": {"type": "string"}, "values": {"type": "object"}}}}}},
+            "responses": {"200": ok("Request"), "400": error, "401": error, "404": error, "409": error, "422": error}}},
+        "/api/v1/oa/delegations": {
+            "get": {"summary": "my delegations (who acts for me while I am away)", "tags": ["oa"],
+                "responses": {"200": {"description": "{delegations: [{id, login, delegate, from, to, created_at}]}"}, "401": error}},
+            "post": {"summary": "someone acts for me from a day to a day (both included)", "tags": ["oa"],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["delegate", "from", "to"], "properties": {"delegate": {"type": "string"}, "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"}}}}}},
+                "responses": {"201": {"description": "the delegation"}, "400": error, "401": error, "422": error}}}
+    });
+    let schemas = json!({
+        "Form": {"type": "object", "required": ["key", "name_zh", "name_en", "fields"], "properties": {
+            "key": {"type": "string"}, "name_zh": {"type": "string"}, "name_en": {"type": "string"},
+            "fields": {"type": "array", "items": {"type": "object", "required": ["name", "label_zh", "label_en", "kind"], "properties": {
+                "name": {"type": "string"}, "label_zh": {"type": "string"}, "label_en": {"type": "string"},
+                "kind": {"type": "string", "enum": ["text", "number", "money", "date", "date_range", "choice", "user", "item", "customer", "attachment"]},
+                "required": {"type": "boolean"}, "choices": {"type": "array", "items": {"type": "string"}},
+                "min": {"type": "string"}, "max": {"type": "string"}, "max_len": {"type": "integer"}}}}}},
+        "Workflow": {"type": "object", "required": ["form", "steps"], "properties": {
+            "form": {"type": "string"}, "version": {"type": "integer", "description": "set by central"},
+            "allow_self_approval": {"type": "boolean", "default": false},
+            "steps": {"type": "array", "items": {"type": "object", "required": ["name", "approvers", "mode"], "properties": {
+                "name": {"type": "string"},
+                "approvers": {"type": "array", "items": {"type": "object", "description": "{by: role, role} | {by: user, login} | {by: manager, levels} | {by: plant_role, role, field} | {by: field, field}"}},
+                "mode": {"type": "object", "description": "{need: any} | {need: all} | {need: quorum, n}"},
+                "when": {"type": "object", "description": "{if: amount, field, op: gt|ge|lt|le|eq|ne, value} | {if: one_of, field, values} | {if: requester, logins} | {if: all|any, of: [...]} | {if: not, of}"},
+                "auto_approve": {"type": "array", "items": {"type": "object", "required": ["field", "up_to"], "properties": {
+                    "requester": {"type": "string"}, "role": {"type": "string"}, "field": {"type": "string"}, "up_to": {"type": "string", "description": "inclusive"}}}}}}}}},
+        "Request": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "number": {"type": "string"}, "form": {"type": "string"}, "workflow_version": {"type": "integer"},
+            "requester": {"type": "string"}, "values": {"type": "object"},
+            "state": {"type": "string", "enum": ["pending", "approved", "rejected", "returned", "withdrawn"]},
+            "step": {"type": "integer"}, "step_name": {"type": "string"}, "waiting_on": {"type": "array", "items": {"type": "string"}},
+            "tasks": {"type": "array", "items": {"type": "object", "properties": {"approver": {"type": "string"}, "delegate": {"type": "string"}, "decision": {"type": "string"}}}},
+            "waiting_since": {"type": "string", "format": "date-time"},
+            "trail": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"},
+                "action": {"type": "string"}, "by": {"type": "string"}, "for_whom": {"type": "string"}, "step": {"type": "string"}, "comment": {"type": "string"}}}},
+            "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}}
+    });
+    super::openapi::extend(document, &paths, &schemas);
+}

@@ -1,0 +1,169 @@
+//! OA's forms, workflows and requests as central keeps them (issue 17).
+//!
+//! Forms are data (the built-in ones written on first open, changed or added by an
+//! administrator). A workflow is kept in versions: saving one checks it against its form and
+//! the people there are now, and writes the next version; a request keeps the version it
+//! started with. A request is checked against its form and moved by [`crate::oa::engine`] in
+//! one write transaction, and the people it waits on are kept beside it, so an inbox is one
+//! indexed read.
+
+use super::StoreError;
+use crate::oa::engine::{Decision, Request, RequestState};
+use crate::oa::form::FormDef;
+use crate::oa::workflow::WorkflowDef;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Most requests one list answers.
+pub const MAX_LIST: usize = 500;
+
+/// A workflow version as kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionedWorkflow {
+    pub version: u32,
+    #[serde(flatten)]
+    pub workflow: WorkflowDef,
+    pub saved_by: String,
+    pub saved_at: DateTime<Utc>,
+}
+
+/// A request with what central adds to the engine's: its id and number, form and workflow
+/// version, the step it waits at by name, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OaRequest {
+    pub id: i64,
+    /// `R000001`.
+    pub number: String,
+    pub form: String,
+    pub workflow_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_name: Option<String>,
+    /// Who may act now (approvers and their delegates).
+    pub waiting_on: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// A line of a request list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OaRequestSummary {
+    pub id: i64,
+    pub number: String,
+    pub form: String,
+    pub requester: String,
+    pub state: RequestState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_name: Option<String>,
+    pub waiting_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which requests a list shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OaView {
+    /// The requester's own.
+    Mine(String),
+    /// Those waiting on this person (as approver or delegate).
+    Inbox(String),
+    /// Every request (an administrator's view).
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OaQuery {
+    pub view: OaView,
+    pub state: Option<RequestState>,
+    pub form: Option<String>,
+    /// At most [`MAX_LIST`].
+    pub limit: usize,
+}
+
+/// What someone does to a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OaAction {
+    Decide {
+        decision: Decision,
+        comment: String,
+    },
+    Withdraw {
+        comment: String,
+    },
+    Resubmit {
+        values: Map<String, Value>,
+        comment: String,
+    },
+}
+
+/// Someone away, and who acts for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delegation {
+    pub id: i64,
+    pub login: String,
+    pub delegate: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Why a write was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OaRefusal {
+    NotFound(String),
+    /// A form or workflow definition, or a filled-in form, with every problem named.
+    Invalid(Vec<String>),
+    /// The engine's refusal: a stable code and a sentence.
+    Refused {
+        code: &'static str,
+        message: String,
+    },
+}
+
+pub type OaResult<T> = Result<Result<T, OaRefusal>, StoreError>;
+
+#[async_trait]
+pub trait OaStore {
+    async fn oa_forms(&self) -> Result<Vec<FormDef>, StoreError>;
+    async fn put_oa_form(&self, form: FormDef, by: String, now: DateTime<Utc>)
+    -> OaResult<FormDef>;
+    /// The workflow in force for a form (its latest version).
+    async fn oa_workflow(&self, form: String) -> Result<Option<VersionedWorkflow>, StoreError>;
+    /// Checks and saves the next version of a form's workflow.
+    async fn put_oa_workflow(
+        &self,
+        workflow: WorkflowDef,
+        by: String,
+        now: DateTime<Utc>,
+    ) -> OaResult<VersionedWorkflow>;
+    async fn submit_oa_request(
+        &self,
+        form: String,
+        values: Map<String, Value>,
+        requester: String,
+        now: DateTime<Utc>,
+    ) -> OaResult<OaRequest>;
+    async fn oa_request(&self, id: i64) -> Result<Option<OaRequest>, StoreError>;
+    async fn act_on_oa_request(
+        &self,
+        id: i64,
+        actor: String,
+        action: OaAction,
+        now: DateTime<Utc>,
+    ) -> OaResult<OaRequest>;
+    async fn oa_requests(&self, query: OaQuery) -> Result<Vec<OaRequestSummary>, StoreError>;
+    async fn put_oa_delegation(
+        &self,
+        login: String,
+        delegate: String,
+        from: NaiveDate,
+        to: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> OaResult<Delegation>;
+    async fn oa_delegations(&self, login: String) -> Result<Vec<Delegation>, StoreError>;
+}
