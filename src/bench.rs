@@ -14,6 +14,7 @@ mod crm;
 mod floor;
 mod instances;
 mod mqtt_ingest;
+mod oa;
 mod oee;
 use mqtt_ingest::mqtt_ingest;
 mod memory_poll;
@@ -216,6 +217,19 @@ pub enum Which {
         #[arg(long, default_value_t = 50)]
         samples: usize,
     },
+    /// OA requests at a company's size (issue 17): a manager's inbox and a requester's list
+    /// over 100k open requests against a hundredth of that (p50, p95, p99), and approvals a
+    /// second through the API, each a durable write.
+    Oa {
+        #[arg(long, default_value_t = 100_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+        #[arg(long, default_value_t = 2_000)]
+        approvals: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 pub fn run(which: Which) -> anyhow::Result<()> {
@@ -288,6 +302,17 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             lines,
             quotations,
             samples,
+        })),
+        Which::Oa {
+            requests,
+            samples,
+            approvals,
+            concurrency,
+        } => runtime.block_on(oa::oa(oa::OaBench {
+            requests,
+            samples,
+            approvals,
+            concurrency,
         })),
         Which::ModbusRoundtrip { samples, registers } => {
             runtime.block_on(modbus_roundtrip(samples, registers))

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
-const ADMIN: &str = "bench-admin-token-0123456789abcdef0123";
-const PASSWORD: &str = "teal-kettle-on-line-3";
+pub(super) const ADMIN: &str = "bench-admin-token-0123456789abcdef0123";
+pub(super) const PASSWORD: &str = "teal-kettle-on-line-3";
 /// Salespeople the customers are shared among (the manager has them all in their team).
 const SALESPEOPLE: usize = 20;
 
@@ -35,7 +35,10 @@ pub struct CrmBench {
     pub samples: usize,
 }
 
-async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value, Option<String>) {
+pub(super) async fn call(
+    app: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, Value, Option<String>) {
     let response = app.clone().oneshot(request).await.expect("router answers");
     let status = response.status();
     let cookie = response
@@ -54,7 +57,7 @@ async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value,
     )
 }
 
-fn request(
+pub(super) fn request(
     method: Method,
     uri: &str,
     auth: &[(&str, String)],
@@ -77,14 +80,22 @@ fn bearer() -> Vec<(&'static str, String)> {
     vec![("authorization", format!("Bearer {ADMIN}"))]
 }
 
-async fn ok(app: &axum::Router, method: Method, uri: &str, body: Value) -> anyhow::Result<Value> {
+pub(super) async fn ok(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
     let (status, answer, _) = call(app, request(method, uri, &bearer(), Some(&body))).await;
     anyhow::ensure!(status.is_success(), "{uri}: {status} {answer}");
     Ok(answer)
 }
 
 /// Signs `login` in; the cookie and CSRF headers of their session.
-async fn session(app: &axum::Router, login: &str) -> anyhow::Result<Vec<(&'static str, String)>> {
+pub(super) async fn session(
+    app: &axum::Router,
+    login: &str,
+) -> anyhow::Result<Vec<(&'static str, String)>> {
     let (status, me, cookie) = call(
         app,
         request(
@@ -184,7 +195,7 @@ async fn company(
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -28,6 +28,7 @@ mod pipeline;
 mod prices;
 mod quarantine;
 mod sales;
+pub use oa::OaBenchFill;
 pub use sales::BenchFill;
 pub mod spc;
 mod stations;

@@ -495,7 +495,10 @@ async fn records_of_another_plant_are_not_found() {
             "{request}",
             "a request is seen by its requester and its approvers only",
         ),
-        ("{action}", "an action on a request, checked like the request"),
+        (
+            "{action}",
+            "an action on a request, checked like the request",
+        ),
     ];
     for d in central::api::routes().declared() {
         if d.policy.record.is_some() || !d.path.contains('{') {

@@ -266,7 +266,18 @@ fn read_workflow(
 
 type RequestRow = (i64, String, String, u32, String, String, String);
 
+/// Workflows read once per call, by form and version (a list names the same few many times).
+type Workflows = HashMap<(String, u32), Option<VersionedWorkflow>>;
+
 fn read_request(conn: &Connection, id: i64) -> Result<Option<OaRequest>, StoreError> {
+    read_request_with(conn, id, &mut HashMap::new())
+}
+
+fn read_request_with(
+    conn: &Connection,
+    id: i64,
+    workflows: &mut Workflows,
+) -> Result<Option<OaRequest>, StoreError> {
     let row: Option<RequestRow> = conn
         .prepare_cached(
             "SELECT id, number, form, workflow_version, body, created_at, updated_at
@@ -289,8 +300,17 @@ fn read_request(conn: &Connection, id: i64) -> Result<Option<OaRequest>, StoreEr
     };
     let request: Request = serde_json::from_str(&body).map_err(|e| corrupt("request", e))?;
     let step_name = match request.step {
-        Some(i) => read_workflow(conn, &form, Some(workflow_version))?
-            .and_then(|w| w.workflow.steps.get(i).map(|s| s.name.clone())),
+        Some(i) => {
+            let key = (form.clone(), workflow_version);
+            if !workflows.contains_key(&key) {
+                let w = read_workflow(conn, &form, Some(workflow_version))?;
+                workflows.insert(key.clone(), w);
+            }
+            workflows
+                .get(&key)
+                .and_then(Option::as_ref)
+                .and_then(|w| w.workflow.steps.get(i).map(|s| s.name.clone()))
+        }
         None => None,
     };
     Ok(Some(OaRequest {
@@ -623,15 +643,22 @@ impl OaStore for SqlStore {
             }
             let limit = i64::try_from(query.limit.clamp(1, MAX_LIST)).unwrap_or(1);
             let p = bind(&mut params, limit);
-            sql.push_str(&format!(" ORDER BY r.id DESC LIMIT {p}"));
+            // The inbox walks its index (login, request) backwards: newest first, no sort.
+            let newest = if matches!(query.view, OaView::Inbox(_)) {
+                "w.request"
+            } else {
+                "r.id"
+            };
+            sql.push_str(&format!(" ORDER BY {newest} DESC LIMIT {p}"));
             let ids: Vec<i64> = {
                 let mut stmt = conn.prepare_cached(&sql)?;
                 let rows = stmt.query_map(params_from_iter(params), |r| r.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };
             let mut out = Vec::with_capacity(ids.len());
+            let mut workflows = HashMap::new();
             for id in ids {
-                if let Some(r) = read_request(conn, id)? {
+                if let Some(r) = read_request_with(conn, id, &mut workflows)? {
                     out.push(OaRequestSummary {
                         id: r.id,
                         number: r.number,
@@ -732,6 +759,65 @@ impl OaStore for SqlStore {
                 })
             })
             .collect()
+        })
+        .await
+    }
+}
+
+/// What `mes bench oa` puts in a store before it measures (not for anything else).
+#[derive(Debug, Clone)]
+pub struct OaBenchFill {
+    /// Requests of `form` submitted by `requesters` in turn, with `values` (checked here).
+    pub requests: usize,
+    pub form: String,
+    pub requesters: Vec<String>,
+    pub values: Map<String, Value>,
+}
+
+impl SqlStore {
+    /// Submits `requests` requests for `mes bench oa` in one unaudited transaction, through
+    /// the same form check, engine and row writers as the API's submit: a store with 100k
+    /// open requests in seconds.
+    pub async fn fill_oa_for_bench(&self, fill: OaBenchFill) -> Result<(), StoreError> {
+        self.write_on(false, move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = Utc::now();
+            let form = read_form(&tx, &fill.form)?
+                .ok_or_else(|| StoreError::Conflict(format!("no form {}", fill.form)))?;
+            let workflow = read_workflow(&tx, &fill.form, None)?
+                .ok_or_else(|| StoreError::Conflict(format!("no workflow for {}", fill.form)))?;
+            let dir = SqlDirectory::read(&tx)?;
+            let values = checked(&tx, &dir, &form, &fill.values)
+                .map_err(|r| StoreError::Conflict(format!("{r:?}")))?;
+            for n in 0..fill.requests {
+                let requester = &fill.requesters[n % fill.requesters.len().max(1)];
+                let request =
+                    engine::submit(&workflow.workflow, requester, values.clone(), &dir, now)
+                        .map_err(|r| StoreError::Conflict(r.message))?;
+                let number = next_number(&tx)?;
+                let id: i64 = tx
+                    .prepare_cached(
+                        "INSERT INTO oa_requests (number, form, workflow_version, requester, state,
+                             body, waiting_since, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
+                    )?
+                    .query_row(
+                        params![
+                            number,
+                            fill.form,
+                            workflow.version,
+                            requester,
+                            request.state.as_str(),
+                            serde_json::to_string(&request)?,
+                            request.waiting_since.map(ts),
+                            ts(now)
+                        ],
+                        |r| r.get(0),
+                    )?;
+                write_request(&tx, id, &request, now)?;
+            }
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
