@@ -114,9 +114,10 @@ CREATE TABLE IF NOT EXISTS lot_expiry (
 );
 ";
 
-/// Columns added to tables older versions made: when a work order was completed (the time of
-/// the edge's `work_order_completed`), for on-time delivery. Orders completed before the
-/// column existed take the time of their last change.
+/// Columns added to tables older versions made: a work center's working hours a day (for
+/// capable-to-promise; none until set), and when a work order was completed (the time of the
+/// edge's `work_order_completed`), for on-time delivery. Orders completed before the column
+/// existed take the time of their last change.
 pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
     if !super::stock::has_column(conn, "mes_work_centers", "hours_per_day")? {
         conn.execute_batch("ALTER TABLE mes_work_centers ADD COLUMN hours_per_day TEXT")?;
