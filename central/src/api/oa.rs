@@ -165,7 +165,7 @@ async fn submit(
 
 /// Whether `p` may see the request: its requester, whoever it waits or waited on, or someone
 /// who manages users.
-fn may_see(p: &Principal, r: &OaRequest) -> bool {
+pub(crate) fn may_see(p: &Principal, r: &OaRequest) -> bool {
     let Some(me) = p.login() else {
         return false;
     };

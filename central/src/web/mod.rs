@@ -52,6 +52,7 @@
 pub mod crm;
 pub mod i18n;
 mod losses;
+mod oa;
 mod oee;
 mod pipeline;
 pub mod sales;
@@ -112,6 +113,7 @@ pub fn routes() -> Routes {
         .merge(spc::routes())
         .merge(pipeline::routes())
         .merge(sales::routes())
+        .merge(oa::routes())
         .get("/assets/app.css", PUBLIC, css)
         .get("/assets/app.js", PUBLIC, js)
         .get("/assets/charts.js", PUBLIC, charts_js)
@@ -269,6 +271,8 @@ impl Ctx {
                     Some(Permission::CrmRead),
                 ),
                 ("/crm/tasks", "nav_crm_tasks", Some(Permission::CrmRead)),
+                // Requests and approvals (issue 17): everyone's.
+                ("/oa", "nav_oa", None),
                 ("/account", "nav_account", None),
                 ("/admin/users", "nav_users", Some(Permission::UsersRead)),
                 ("/admin/roles", "nav_roles", None),

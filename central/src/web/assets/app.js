@@ -1211,6 +1211,86 @@
     });
   }
 
+  // Requests and approvals (issue 17, /oa): the API decides every change; the page is read
+  // again after it.
+  const oaInbox = byId('oa-inbox');
+  if (oaInbox) {
+    const picks = () => [...oaInbox.querySelectorAll('input.oa-pick:checked')].map((i) => i.value);
+    byId('oa-pick-all').addEventListener('change', (event) => {
+      for (const box of oaInbox.querySelectorAll('input.oa-pick')) box.checked = event.target.checked;
+    });
+    const decideAll = async (action, button) => {
+      const error = byId('oa-bulk-error');
+      error.hidden = true;
+      const ids = picks();
+      if (ids.length === 0) return show(error, t('oa_pick_some'));
+      const comment = byId('oa-bulk-comment').value.trim();
+      if (action !== 'approve' && !comment) return show(error, t('oa_comment_needed'));
+      button.disabled = true;
+      // One at a time: each is its own decision in each request's trail.
+      for (const id of ids) {
+        const reply = await api('POST', '/api/v1/oa/requests/' + encodeURIComponent(id) + '/' + action, { comment });
+        if (reply.status !== 200) {
+          button.disabled = false;
+          return show(error, problem(reply));
+        }
+      }
+      location.reload();
+    };
+    byId('oa-approve-picked').addEventListener('click', (e) => decideAll('approve', e.target));
+    byId('oa-reject-picked').addEventListener('click', (e) => decideAll('reject', e.target));
+  }
+
+  const oaNew = byId('oa-new-form');
+  if (oaNew) {
+    oaNew.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const error = byId('oa-new-error');
+      error.hidden = true;
+      const values = {};
+      for (const field of oaNew.querySelectorAll('.field')) {
+        const name = field.dataset.field;
+        const value = (selector) => (field.querySelector(selector).value || '').trim();
+        if (field.dataset.kind === 'money') {
+          if (value('.amount')) values[name] = { amount: value('.amount'), currency: value('.currency').toUpperCase() };
+        } else if (field.dataset.kind === 'date_range') {
+          if (value('.from') || value('.to')) values[name] = { from: value('.from'), to: value('.to') };
+        } else if (value('.v')) {
+          values[name] = value('.v');
+        }
+      }
+      const button = byId('oa-submit');
+      button.disabled = true;
+      const reply = await api('POST', '/api/v1/oa/requests', { form: oaNew.dataset.form, values });
+      if (reply.status === 201 && reply.body) {
+        location.assign('/oa/requests/' + reply.body.id);
+      } else {
+        button.disabled = false;
+        show(error, problem(reply));
+      }
+    });
+  }
+
+  const oaActions = byId('oa-actions');
+  if (oaActions) {
+    for (const button of oaActions.querySelectorAll('button[data-action]')) {
+      button.addEventListener('click', async () => {
+        const error = byId('oa-error');
+        error.hidden = true;
+        const comment = byId('oa-comment').value.trim();
+        const action = button.dataset.action;
+        if ((action === 'reject' || action === 'return') && !comment) return show(error, t('oa_comment_needed'));
+        button.disabled = true;
+        const reply = await api('POST', '/api/v1/oa/requests/' + encodeURIComponent(oaActions.dataset.id) + '/' + action, { comment });
+        if (reply.status === 200) location.reload();
+        else {
+          button.disabled = false;
+          show(error, problem(reply));
+        }
+      });
+    }
+  }
+
   // For the tests and anyone curious: the language and zone the page runs in.
   document.documentElement.dataset.ready = lang + ' ' + timeZone;
 })();
