@@ -85,6 +85,7 @@ fn plan() -> Plan {
             },
         ],
         rules: None,
+        shipments: Vec::new(),
     }
 }
 

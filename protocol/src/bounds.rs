@@ -435,6 +435,24 @@ pub fn check_kind(kind: &EventKind) -> Result<(), Violation> {
         }
         // `since` needs the time window and the event's time: checked by `check_event`.
         EventKind::StopReasonGiven { reason, .. } => check_reason("kind.reason", reason),
+        EventKind::LotShipped {
+            order,
+            item,
+            lot,
+            qty,
+            uom,
+            location,
+            shipment,
+            ..
+        } => {
+            check_id("kind.order", order.as_str())?;
+            check_id("kind.item", item.as_str())?;
+            check_id("kind.lot", lot.as_str())?;
+            check_qty("kind.qty", *qty)?;
+            check_uom("kind.uom", uom)?;
+            check_id("kind.location", location.as_str())?;
+            check_id("kind.shipment", shipment)
+        }
     }
 }
 
@@ -660,6 +678,30 @@ pub fn check_plan(plan: &crate::plan::PlanContent) -> Result<(), Vec<Violation>>
                 )));
             }
         }
+    }
+    push(check_len(
+        "shipments",
+        plan.shipments.len(),
+        crate::plan::MAX_PLAN_SHIPMENTS,
+    ));
+    let mut lines = BTreeSet::new();
+    for (i, s) in plan.shipments.iter().enumerate() {
+        let f = |name: &str| format!("shipments[{i}].{name}");
+        push(check_id(&f("order"), s.order.as_str()));
+        if !lines.insert((s.order.as_str(), s.line)) {
+            push(Err(violation(
+                &f("line"),
+                format!(
+                    "line {} of {} appears twice; a plan names each order line once",
+                    s.line, s.order
+                ),
+            )));
+        }
+        push(check_id(&f("customer"), &s.customer));
+        push(check_text(&f("customer_name"), &s.customer_name));
+        push(check_id(&f("item"), s.item.as_str()));
+        push(check_qty(&f("open_qty"), s.open_qty));
+        push(check_uom(&f("uom"), &s.uom));
     }
     push(check_len("gtins", plan.gtins.len(), MAX_PLAN_ENTRIES));
     for (gtin, item) in &plan.gtins {

@@ -446,6 +446,7 @@ mod tests {
             gtins: Default::default(),
             operators: Vec::new(),
             rules: None,
+            shipments: Vec::new(),
         }
     }
 

@@ -53,6 +53,7 @@ pub(crate) fn plan() -> Plan {
         gtins: Default::default(),
         operators: operators(),
         rules: None,
+        shipments: Vec::new(),
     }
 }
 
