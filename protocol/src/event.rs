@@ -5,8 +5,8 @@
 //! [`Event`] by committing it, which gives it the edge id and its `seq`.
 
 use crate::ids::{
-    DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, SalesOrderId, Seq,
-    StationId, WorkOrderId,
+    DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, SalesOrderId, Seq, StationId,
+    WorkOrderId,
 };
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

@@ -29,7 +29,8 @@ pub use ids::{
 };
 pub use plan::{
     NegativeStock, Plan, PlanComponent, PlanContent, PlanLot, PlanOperation, PlanOperator,
-    PlanRules, PlanShipment, PlanSpcAlarm, PlanStopReason, PlanVersion, PlanWorkOrder, SUPERVISOR_SKILL,
+    PlanRules, PlanShipment, PlanSpcAlarm, PlanStopReason, PlanVersion, PlanWorkOrder,
+    SUPERVISOR_SKILL,
 };
 pub use secret::Secret;
 pub use sync::{

@@ -274,7 +274,9 @@ impl Plan {
 
     /// The open lines of sales order `order` this edge may ship, in line order.
     pub fn shipment_lines<'a>(&'a self, order: &'a str) -> impl Iterator<Item = &'a PlanShipment> {
-        self.shipments.iter().filter(move |s| s.order.as_str() == order)
+        self.shipments
+            .iter()
+            .filter(move |s| s.order.as_str() == order)
     }
 
     /// What the plan runs at `station` when no scan started a work order there: the first

@@ -339,9 +339,10 @@ impl Floor {
             .collect();
         for key in stale {
             self.shipped.remove(&key);
-            pruned
-                .state
-                .push((format!("{SHIPPED_PREFIX}{}/{}", key.1, key.0), String::new()));
+            pruned.state.push((
+                format!("{SHIPPED_PREFIX}{}/{}", key.1, key.0),
+                String::new(),
+            ));
         }
         pruned
     }
@@ -1139,7 +1140,11 @@ impl<'a> Deciding<'a> {
     /// A sales order's label: starts shipping it here (a new shipment, picked location
     /// first), or, scanned again while it ships, ends its shipment. Only an order the plan
     /// lists open lines of starts.
-    fn ship_order(&mut self, order: &SalesOrderId, plan: Option<&Plan>) -> Result<Accepted, Refusal> {
+    fn ship_order(
+        &mut self,
+        order: &SalesOrderId,
+        plan: Option<&Plan>,
+    ) -> Result<Accepted, Refusal> {
         let Some(plan) = plan else {
             return refuse(
                 "no_plan",
@@ -1156,10 +1161,7 @@ impl<'a> Deciding<'a> {
             return accept(
                 "shipment_closed",
                 format!("shipment of {order} closed: {n_lots} lots shipped"),
-                [
-                    ("order", order.to_string()),
-                    ("lots", n_lots.to_string()),
-                ],
+                [("order", order.to_string()), ("lots", n_lots.to_string())],
             );
         }
         let lines: Vec<&PlanShipment> = plan.shipment_lines(order.as_str()).collect();
@@ -1217,9 +1219,8 @@ impl<'a> Deciding<'a> {
             .shipment_lines(order.as_str())
             .filter_map(|l| {
                 let left = self.still_open(plan, l);
-                (left > Decimal::ZERO).then(|| {
-                    format!("line {} {} {} {}", l.line, l.item, left.normalize(), l.uom)
-                })
+                (left > Decimal::ZERO)
+                    .then(|| format!("line {} {} {} {}", l.line, l.item, left.normalize(), l.uom))
             })
             .collect();
         if open.is_empty() {
@@ -1247,7 +1248,9 @@ impl<'a> Deciding<'a> {
         let Some(plan) = plan.filter(|_| !lines.is_empty()) else {
             return refuse(
                 "order_not_open",
-                format!("sales order {order} has no open line to ship in this edge's plan any more"),
+                format!(
+                    "sales order {order} has no open line to ship in this edge's plan any more"
+                ),
                 [("order", order.to_string())],
             );
         };
@@ -1258,8 +1261,11 @@ impl<'a> Deciding<'a> {
                 [("lot", scan.lot.to_string()), ("order", order.to_string())],
             );
         }
-        let of_item: Vec<&PlanShipment> =
-            lines.iter().copied().filter(|l| l.item == scan.item).collect();
+        let of_item: Vec<&PlanShipment> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.item == scan.item)
+            .collect();
         if of_item.is_empty() {
             let mut items: Vec<String> = Vec::new();
             for line in &lines {
@@ -2856,15 +2862,16 @@ mod tests {
             line("SO000001", 2, "COVER", 50),
             line("SO000002", 1, "BRACKET", 10),
         ];
-        let lot = |lot: &str, on_hold: bool, expires: Option<NaiveDate>, at: Option<&str>| PlanLot {
-            lot: lot.into(),
-            item: "BRACKET".into(),
-            expires,
-            on_hold,
-            hold_reason: on_hold.then(|| "customer complaint 88".to_owned()),
-            location: at.map(LocationId::from),
-            on_hand: None,
-        };
+        let lot =
+            |lot: &str, on_hold: bool, expires: Option<NaiveDate>, at: Option<&str>| PlanLot {
+                lot: lot.into(),
+                item: "BRACKET".into(),
+                expires,
+                on_hold,
+                hold_reason: on_hold.then(|| "customer complaint 88".to_owned()),
+                location: at.map(LocationId::from),
+                on_hand: None,
+            };
         plan.lots.extend([
             lot("FG-HOLD", true, None, Some("DOCK-A")),
             lot("FG-OLD", false, NaiveDate::from_ymd_opt(2026, 11, 26), None),
@@ -2930,7 +2937,10 @@ mod tests {
             d.outcome.message
         );
         // A location scanned before the order is not where its lots are picked.
-        check_ship(&[DOCK, ORDER, FG_200], ("location_first", &["scan_rejected"]));
+        check_ship(
+            &[DOCK, ORDER, FG_200],
+            ("location_first", &["scan_rejected"]),
+        );
         check_ship(&[ORDER, DOCK], ("pick_location_set", &[]));
     }
 
@@ -2968,11 +2978,16 @@ mod tests {
         let d = floor.scan(&request("(92)COVER(93)CV-1(94)50pcs"), Some(&plan));
         assert_eq!(d.outcome.action, Some("shipped"), "{}", d.outcome.message);
         assert!(
-            d.outcome.message.ends_with("still open: line 1 BRACKET 100 pcs"),
+            d.outcome
+                .message
+                .ends_with("still open: line 1 BRACKET 100 pcs"),
             "{}",
             d.outcome.message
         );
-        let EventKind::LotShipped { line, shipment: s, .. } = &d.events[0].kind else {
+        let EventKind::LotShipped {
+            line, shipment: s, ..
+        } = &d.events[0].kind
+        else {
             panic!("{:?}", d.events);
         };
         assert_eq!((*line, s), (2, &shipment));
@@ -3030,7 +3045,10 @@ mod tests {
             &[ORDER, DOCK, FG_200, "(92)BRACKET(93)FG-2(94)100pcs"],
             ("shipped", &["lot_shipped"]),
         );
-        check_ship(&[ORDER, DOCK, FG_200, FG_200], ("already_shipped", &["scan_rejected"]));
+        check_ship(
+            &[ORDER, DOCK, FG_200, FG_200],
+            ("already_shipped", &["scan_rejected"]),
+        );
     }
 
     #[test]
@@ -3068,7 +3086,10 @@ mod tests {
         let first = floor.stations[&StationId::from("st-10")].shipping.clone();
         let d = floor.scan(&request(ORDER), Some(&plan));
         assert_eq!(d.outcome.action, Some("shipment_closed"));
-        assert_eq!(d.outcome.message, "shipment of SO000001 closed: 1 lots shipped");
+        assert_eq!(
+            d.outcome.message,
+            "shipment of SO000001 closed: 1 lots shipped"
+        );
         let state = &floor.stations[&StationId::from("st-10")];
         assert_eq!((&state.shipping, &state.location), (&None, &None));
         scan_all(&mut floor, Some(&plan), &[ORDER]);
