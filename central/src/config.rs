@@ -516,6 +516,25 @@ max_plan_wait = "500ms"
     }
 
     #[test]
+    fn the_edges_that_ship_are_ids_named_once() {
+        let config = CentralConfig::from_toml_str("[shipping]\nedges = [\"dock-1\"]\n").unwrap();
+        assert_eq!(config.shipping.edges, vec!["dock-1".to_owned()]);
+        let err = CentralConfig::from_toml_str("[shipping]\nedges = [\"dock-1\", \"dock-1\"]\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "shipping.edges: \"dock-1\" is named twice; expected each edge once"
+        );
+        let err = CentralConfig::from_toml_str("[shipping]\nedges = [\"\"]\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("shipping.edges: edge 1:"),
+            "{err}"
+        );
+        let err = CentralConfig::from_toml_str("[shipping]\ndocks = []\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { line: 2, .. }), "{err}");
+    }
+
+    #[test]
     fn unknown_field_names_its_line() {
         let err = CentralConfig::from_toml_str("listen = \"127.0.0.1:1\"\nmax_wait = \"1s\"\n")
             .unwrap_err();

@@ -932,6 +932,66 @@ mod tests {
     }
 
     #[test]
+    fn the_open_order_lines_of_a_plan_are_bounded_and_each_problem_named() {
+        let mut plan = crate::plan::tests::sample_plan().content();
+        plan.shipments.push(plan.shipments[0].clone());
+        plan.shipments[1].open_qty = Decimal::ZERO;
+        plan.shipments[1].customer_name = "x".repeat(MAX_TEXT_LEN + 1);
+        let found: Vec<String> = check_plan(&plan)
+            .unwrap_err()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "shipments[1].line: line 1 of SO000001 appears twice; a plan names each order line once",
+                "shipments[1].customer_name: is 1025 bytes long; at most 1024 are kept",
+                "shipments[1].open_qty: is 0; expected a quantity above zero",
+            ]
+        );
+        plan.shipments = vec![plan.shipments[0].clone(); crate::plan::MAX_PLAN_SHIPMENTS + 1];
+        for (i, s) in plan.shipments.iter_mut().enumerate() {
+            s.line = i as u32;
+        }
+        let found = check_plan(&plan).unwrap_err();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .to_string()
+                .starts_with("shipments: has 2001 entries")
+        );
+    }
+
+    #[test]
+    fn a_lot_shipped_is_bounded_field_by_field() {
+        let shipped = |shipment: &str, qty: Decimal| EventKind::LotShipped {
+            order: "SO000001".into(),
+            line: 1,
+            item: "BRACKET".into(),
+            lot: "FG-1".into(),
+            qty,
+            uom: "pcs".into(),
+            location: "DOCK-A".into(),
+            shipment: shipment.into(),
+        };
+        assert_eq!(check_kind(&shipped("S-1", Decimal::ONE)), Ok(()));
+        let long = "s".repeat(MAX_ID_LEN + 1);
+        assert!(
+            check_kind(&shipped(&long, Decimal::ONE))
+                .unwrap_err()
+                .to_string()
+                .starts_with("kind.shipment")
+        );
+        assert!(
+            check_kind(&shipped("S-1", Decimal::ZERO))
+                .unwrap_err()
+                .to_string()
+                .starts_with("kind.qty")
+        );
+    }
+
+    #[test]
     fn spc_alarms_in_a_plan_are_bounded_and_each_problem_named() {
         let mut plan = crate::plan::tests::sample_plan().content();
         let alarm = |rule: u8, value: f64, station: &str| crate::PlanSpcAlarm {
