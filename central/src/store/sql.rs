@@ -1341,6 +1341,21 @@ pub(crate) fn fill_central_parts(
     rules.spc_alarms = spc::plan_alarms(tx, edge_id.as_str())?;
     content.rules = Some(rules);
     content.shipments = deliveries::plan_shipments(tx, edge_id.as_str())?;
+    if deliveries::ships(tx, edge_id.as_str())? {
+        // The lots of what the edge ships, from scratch: only components' lots come from the
+        // work orders' content, so every other lot was filled here by an earlier publication.
+        let components: std::collections::BTreeSet<&str> = content
+            .work_orders
+            .iter()
+            .flat_map(|w| &w.operations)
+            .flat_map(|op| &op.allowed_components)
+            .map(|i| i.as_str())
+            .collect();
+        let mut lots = std::mem::take(&mut content.lots);
+        lots.retain(|l| components.contains(l.item.as_str()));
+        deliveries::plan_lots(tx, &content.shipments, &mut lots)?;
+        content.lots = lots;
+    }
     for lot in &mut content.lots {
         lot.on_hand = None;
     }

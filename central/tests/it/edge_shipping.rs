@@ -113,6 +113,25 @@ async fn issue_16_lots_shipped_at_a_dock_make_one_delivery_per_shipment_exactly_
         ]
     );
     assert_eq!(plan.shipments[0].customer_name, "Huaqiang Electronics");
+    // With the lots of what it ships and where they are, for the dock to check offline.
+    let lots: Vec<(String, Option<String>, bool)> = plan
+        .lots
+        .iter()
+        .map(|l| {
+            (
+                l.lot.to_string(),
+                l.location.as_ref().map(|l| l.to_string()),
+                l.on_hold,
+            )
+        })
+        .collect();
+    for lot in [
+        ("L-A".to_owned(), Some("WH1".to_owned()), false),
+        ("F-1".to_owned(), Some("edge-1".to_owned()), false),
+        ("B-1".to_owned(), Some("WH1".to_owned()), false),
+    ] {
+        assert!(lots.contains(&lot), "{lot:?} in {lots:?}");
+    }
     let reply = h
         .post(
             "/api/v1/edges/edge-1/plans",
@@ -256,6 +275,19 @@ async fn issue_16_a_shipment_central_disagrees_with_is_booked_and_listed_never_r
         )
         .await;
     assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.json);
+    // A hold on a lot of what the dock ships goes down to it at once.
+    let hold = h
+        .post(
+            "/api/v1/lots/F-1/hold",
+            ADMIN,
+            json!({"reason": "QC-13 burrs", "item": "FRAME"}),
+        )
+        .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.json);
+    let plan = poll(&h, &dock, plan.version.0).await;
+    let held = plan.lot("F-1").expect("F-1 in the dock's plan");
+    assert!(held.on_hold, "{held:?}");
+    assert_eq!(held.hold_reason.as_deref(), Some("QC-13 burrs"));
 
     // An order central does not know, 8 frames on a line of 5, a lot held here meanwhile on
     // a cancelled order: every one acknowledged.

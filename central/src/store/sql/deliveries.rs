@@ -550,6 +550,13 @@ fn shipping_edges(conn: &Connection) -> Result<Vec<(String, Option<String>)>, St
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Whether `edge_id` is one of `[shipping] edges`.
+pub(super) fn ships(conn: &Connection, edge_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM shipping_edges WHERE edge_id = ?1")?
+        .exists(params![edge_id])?)
+}
+
 /// What a plan of `edge_id` ships: nothing unless the edge is one of `[shipping] edges`; else
 /// the open lines of confirmed orders, earliest confirmed date first (lines without one last),
 /// at most [`protocol::plan::MAX_PLAN_SHIPMENTS`].
@@ -557,10 +564,7 @@ pub(super) fn plan_shipments(
     conn: &Connection,
     edge_id: &str,
 ) -> Result<Vec<protocol::PlanShipment>, StoreError> {
-    let ships = conn
-        .prepare_cached("SELECT 1 FROM shipping_edges WHERE edge_id = ?1")?
-        .exists(params![edge_id])?;
-    if !ships {
+    if !ships(conn, edge_id)? {
         return Ok(Vec::new());
     }
     let mut stmt = conn.prepare_cached(
@@ -614,6 +618,60 @@ pub(super) fn plan_shipments(
         });
     }
     Ok(out)
+}
+
+/// The lots a dock must know of the items it ships (`lots` the plan holds already are left
+/// as they are): the held and expiring ones ([`super::work_orders::item_lots`]), and those in
+/// stock at one location (for `wrong_location`), at most
+/// [`crate::erp::work_order::MAX_PLAN_LOTS`] in all.
+pub(super) fn plan_lots(
+    tx: &super::db::Transaction<'_>,
+    shipments: &[protocol::PlanShipment],
+    lots: &mut Vec<protocol::PlanLot>,
+) -> Result<(), StoreError> {
+    let mut items: Vec<&str> = shipments.iter().map(|s| s.item.as_str()).collect();
+    items.sort_unstable();
+    items.dedup();
+    let max = crate::erp::work_order::MAX_PLAN_LOTS;
+    let mut known: std::collections::HashSet<String> =
+        lots.iter().map(|l| l.lot.0.clone()).collect();
+    for item in items {
+        let mut found = super::work_orders::item_lots(tx, item)?;
+        let mut places: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (_, lot, location, _, qty) in stock::balances(tx, Some(item), None, None)? {
+            if qty > Decimal::ZERO {
+                places.entry(lot).or_default().push(location);
+            }
+        }
+        for (lot, at) in places {
+            if let [location] = at.as_slice()
+                && !found.iter().any(|l| l.lot.as_str() == lot)
+            {
+                found.push(protocol::PlanLot {
+                    lot: lot.as_str().into(),
+                    item: item.into(),
+                    expires: None,
+                    on_hold: false,
+                    hold_reason: None,
+                    location: Some(location.as_str().into()),
+                    on_hand: None,
+                });
+            }
+        }
+        for lot in found {
+            if lots.len() >= max {
+                tracing::warn!(
+                    max,
+                    "more lots than a plan carries; a dock's plan leaves some out"
+                );
+                return Ok(());
+            }
+            if known.insert(lot.lot.0.clone()) {
+                lots.push(lot);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Publishes the plans of the edges that ship again where what they ship changed (an order
