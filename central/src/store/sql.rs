@@ -1355,6 +1355,7 @@ pub(crate) fn fill_central_parts(
         lots.retain(|l| components.contains(l.item.as_str()));
         deliveries::plan_lots(tx, &content.shipments, &mut lots)?;
         content.lots = lots;
+        deliveries::plan_gtins(tx, &content.shipments, &mut content.gtins)?;
     }
     for lot in &mut content.lots {
         lot.on_hand = None;

@@ -81,6 +81,13 @@ async fn issue_16_lots_shipped_at_a_dock_make_one_delivery_per_shipment_exactly_
     let h = Harness::with_config(config()).await;
     plant(&h).await;
     let dock = h.create_edge("dock-1").await;
+    let bolt = crate::work_orders::put(
+        &h,
+        "/api/v1/items/BOLT",
+        json!({"kind": "buy", "uom": "ea", "gtin": "96385074"}),
+    )
+    .await;
+    assert_eq!(bolt.status, StatusCode::OK, "{}", bolt.json);
     let team = team(&h).await;
     let li = team.li;
     let (order, number) = confirmed_order(
@@ -113,6 +120,11 @@ async fn issue_16_lots_shipped_at_a_dock_make_one_delivery_per_shipment_exactly_
         ]
     );
     assert_eq!(plan.shipments[0].customer_name, "Huaqiang Electronics");
+    // A GS1 label on a bolt finds its item at the dock.
+    assert_eq!(
+        plan.gtins.get("00000096385074").map(|i| i.as_str()),
+        Some("BOLT")
+    );
     // With the lots of what it ships and where they are, for the dock to check offline.
     let lots: Vec<(String, Option<String>, bool)> = plan
         .lots

@@ -674,6 +674,28 @@ pub(super) fn plan_lots(
     Ok(())
 }
 
+/// The GTINs of the items a dock ships, so a GS1 label on a finished lot finds its item there
+/// as a supplier's does on a line.
+pub(super) fn plan_gtins(
+    conn: &Connection,
+    shipments: &[protocol::PlanShipment],
+    gtins: &mut BTreeMap<String, protocol::ItemId>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT gtin FROM erp_item_gtins WHERE item = ?1")?;
+    for s in shipments {
+        if gtins.values().any(|i| *i == s.item) {
+            continue;
+        }
+        let gtin: Option<String> = stmt
+            .query_row(params![s.item.as_str()], |r| r.get(0))
+            .optional()?;
+        if let Some(gtin) = gtin {
+            gtins.insert(gtin, s.item.clone());
+        }
+    }
+    Ok(())
+}
+
 /// Publishes the plans of the edges that ship again where what they ship changed (an order
 /// confirmed, cancelled or shipped); an edge that ships but has no plan yet gets its first.
 pub(super) fn republish_shipping(
