@@ -452,6 +452,19 @@ async fn run_central(
             "made the first administrator; the admin token acts as them, `mes user add` makes the others"
         );
     }
+    // `[shipping] edges` into the store, which every plan publication reads.
+    let republished = store
+        .configure_shipping(
+            cfg.shipping.edges.clone(),
+            cfg.documents.gs1_company_prefix.clone(),
+        )
+        .await?;
+    if !republished.is_empty() {
+        tracing::info!(
+            n_plans = republished.len(),
+            "the edges that ship changed: their plans were published again"
+        );
+    }
     // Session cookies are `Secure` when central serves HTTPS.
     let state = central::AppState::new(store, admin_token, &cfg).with_secure_cookies(tls.is_some());
     match tls {

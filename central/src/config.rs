@@ -23,6 +23,9 @@
 //! company_contact = "sales@acme.example"
 //! cjk_font = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"   # absent: the system's CJK font
 //! gs1_company_prefix = "0614141"  # 6-12 digits: the SSCCs of shipped packages; absent: no deliveries
+//!
+//! [shipping]                   # picking and shipping scanned at an edge's dock station
+//! edges = ["dock-1"]           # the edges whose plans carry confirmed orders' open lines
 //! ```
 //!
 //! `store` chooses the engine: `sqlite` (the default: `central.db` in `data_dir`) or a
@@ -85,7 +88,22 @@ pub struct CentralConfig {
     pub tls: Option<TlsConfig>,
     /// `[documents]`: the seller printed on PDFs and the font their Chinese is set in.
     pub documents: DocumentsConfig,
+    /// `[shipping]`: which edges ship sales orders.
+    pub shipping: ShippingConfig,
 }
+
+/// `[shipping]`: the edges whose dock stations pick and ship confirmed sales orders. Only
+/// their plans carry the open order lines (`Plan::shipments`), so line edges' plans stay
+/// small. Central copies the list into its store at start ([`crate::store::Store`]'s
+/// `configure_shipping`), and republishes the plans of edges that entered or left it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShippingConfig {
+    pub edges: Vec<String>,
+}
+
+/// The most edges `[shipping] edges` may name.
+pub const MAX_SHIPPING_EDGES: usize = 64;
 
 /// `[documents]`: who the seller on central's PDF documents is, and where the font for their
 /// Chinese text comes from.
@@ -228,6 +246,7 @@ impl Default for CentralConfig {
             sessions: SessionConfig::default(),
             tls: None,
             documents: DocumentsConfig::default(),
+            shipping: ShippingConfig::default(),
         }
     }
 }
@@ -382,6 +401,29 @@ impl CentralConfig {
                 ),
             });
         }
+        if self.shipping.edges.len() > MAX_SHIPPING_EDGES {
+            return Err(ConfigError::Invalid {
+                field: "shipping.edges",
+                message: format!(
+                    "names {} edges; expected at most {MAX_SHIPPING_EDGES}",
+                    self.shipping.edges.len()
+                ),
+            });
+        }
+        for (i, edge) in self.shipping.edges.iter().enumerate() {
+            if let Err(v) = protocol::bounds::check_id("edge", edge) {
+                return Err(ConfigError::Invalid {
+                    field: "shipping.edges",
+                    message: format!("edge {}: {}", i + 1, v.problem),
+                });
+            }
+            if self.shipping.edges[..i].contains(edge) {
+                return Err(ConfigError::Invalid {
+                    field: "shipping.edges",
+                    message: format!("{edge:?} is named twice; expected each edge once"),
+                });
+            }
+        }
         if let Some(tls) = &self.tls {
             for (field, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
                 if path.as_os_str().is_empty() {
@@ -471,6 +513,25 @@ max_plan_wait = "500ms"
         );
         assert_eq!(config.max_body_bytes, 4096);
         assert_eq!(config.max_plan_wait, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_edges_that_ship_are_ids_named_once() {
+        let config = CentralConfig::from_toml_str("[shipping]\nedges = [\"dock-1\"]\n").unwrap();
+        assert_eq!(config.shipping.edges, vec!["dock-1".to_owned()]);
+        let err = CentralConfig::from_toml_str("[shipping]\nedges = [\"dock-1\", \"dock-1\"]\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "shipping.edges: \"dock-1\" is named twice; expected each edge once"
+        );
+        let err = CentralConfig::from_toml_str("[shipping]\nedges = [\"\"]\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("shipping.edges: edge 1:"),
+            "{err}"
+        );
+        let err = CentralConfig::from_toml_str("[shipping]\ndocks = []\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { line: 2, .. }), "{err}");
     }
 
     #[test]

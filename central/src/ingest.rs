@@ -145,7 +145,7 @@ fn checked(seq: Seq, text: &str, mut event: Event, window: &TimeWindow) -> Encod
         problem
     };
     let body = match problem {
-        None => Checked::Valid(event),
+        None => Checked::Valid(Box::new(event)),
         Some(reason) => Checked::Quarantined {
             kind: event.kind.name().to_owned(),
             at: Some(event.at),

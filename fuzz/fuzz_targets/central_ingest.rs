@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(&encoded.json, candidate, "stored as it came");
                 match &encoded.body {
                     Checked::Valid(event) => {
-                        let body = event.clone().into_body();
+                        let body = (**event).clone().into_body();
                         assert_eq!(protocol::bounds::check_event(&body, &window), Ok(()));
                     }
                     Checked::Quarantined { reason, .. } => {

@@ -6,7 +6,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use protocol::barcode::{self, LabelCode, MaterialLotCode, Reading};
-use protocol::{ItemId, LocationId, LotId, OperatorId, StationId, WorkOrderId};
+use protocol::{ItemId, LocationId, LotId, OperatorId, SalesOrderId, StationId, WorkOrderId};
 use rust_decimal::Decimal;
 
 #[derive(Debug, Arbitrary)]
@@ -15,6 +15,7 @@ enum Input {
     Location(String),
     Operator(String),
     Station(String),
+    SalesOrder(String),
     MaterialLot {
         item: String,
         lot: String,
@@ -31,6 +32,7 @@ fuzz_target!(|input: Input| {
         Input::Location(s) => LabelCode::Location(LocationId(s)),
         Input::Operator(s) => LabelCode::Operator(OperatorId(s)),
         Input::Station(s) => LabelCode::Station(StationId(s)),
+        Input::SalesOrder(s) => LabelCode::SalesOrder(SalesOrderId(s)),
         Input::MaterialLot {
             item,
             lot,

@@ -86,6 +86,7 @@ fn plan() -> Plan {
             },
         ],
         rules: None,
+        shipments: Vec::new(),
     }
 }
 

@@ -435,6 +435,24 @@ pub fn check_kind(kind: &EventKind) -> Result<(), Violation> {
         }
         // `since` needs the time window and the event's time: checked by `check_event`.
         EventKind::StopReasonGiven { reason, .. } => check_reason("kind.reason", reason),
+        EventKind::LotShipped {
+            order,
+            item,
+            lot,
+            qty,
+            uom,
+            location,
+            shipment,
+            ..
+        } => {
+            check_id("kind.order", order.as_str())?;
+            check_id("kind.item", item.as_str())?;
+            check_id("kind.lot", lot.as_str())?;
+            check_qty("kind.qty", *qty)?;
+            check_uom("kind.uom", uom)?;
+            check_id("kind.location", location.as_str())?;
+            check_id("kind.shipment", shipment)
+        }
     }
 }
 
@@ -668,6 +686,30 @@ pub fn check_plan(plan: &crate::plan::PlanContent) -> Result<(), Vec<Violation>>
             }
         }
     }
+    push(check_len(
+        "shipments",
+        plan.shipments.len(),
+        crate::plan::MAX_PLAN_SHIPMENTS,
+    ));
+    let mut lines = BTreeSet::new();
+    for (i, s) in plan.shipments.iter().enumerate() {
+        let f = |name: &str| format!("shipments[{i}].{name}");
+        push(check_id(&f("order"), s.order.as_str()));
+        if !lines.insert((s.order.as_str(), s.line)) {
+            push(Err(violation(
+                &f("line"),
+                format!(
+                    "line {} of {} appears twice; a plan names each order line once",
+                    s.line, s.order
+                ),
+            )));
+        }
+        push(check_id(&f("customer"), &s.customer));
+        push(check_text(&f("customer_name"), &s.customer_name));
+        push(check_id(&f("item"), s.item.as_str()));
+        push(check_qty(&f("open_qty"), s.open_qty));
+        push(check_uom(&f("uom"), &s.uom));
+    }
     push(check_len("gtins", plan.gtins.len(), MAX_PLAN_ENTRIES));
     for (gtin, item) in &plan.gtins {
         if gtin.len() != 14 || !gtin.bytes().all(|b| b.is_ascii_digit()) {
@@ -897,6 +939,66 @@ mod tests {
                 "work_orders[1].operations[0].description: holds the control or invisible character U+0000 at byte 5",
                 "operators[1].badge: 10442 appears twice; each badge is one person",
             ]
+        );
+    }
+
+    #[test]
+    fn the_open_order_lines_of_a_plan_are_bounded_and_each_problem_named() {
+        let mut plan = crate::plan::tests::sample_plan().content();
+        plan.shipments.push(plan.shipments[0].clone());
+        plan.shipments[1].open_qty = Decimal::ZERO;
+        plan.shipments[1].customer_name = "x".repeat(MAX_TEXT_LEN + 1);
+        let found: Vec<String> = check_plan(&plan)
+            .unwrap_err()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "shipments[1].line: line 1 of SO000001 appears twice; a plan names each order line once",
+                "shipments[1].customer_name: is 1025 bytes long; at most 1024 are kept",
+                "shipments[1].open_qty: is 0; expected a quantity above zero",
+            ]
+        );
+        plan.shipments = vec![plan.shipments[0].clone(); crate::plan::MAX_PLAN_SHIPMENTS + 1];
+        for (i, s) in plan.shipments.iter_mut().enumerate() {
+            s.line = i as u32;
+        }
+        let found = check_plan(&plan).unwrap_err();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .to_string()
+                .starts_with("shipments: has 2001 entries")
+        );
+    }
+
+    #[test]
+    fn a_lot_shipped_is_bounded_field_by_field() {
+        let shipped = |shipment: &str, qty: Decimal| EventKind::LotShipped {
+            order: "SO000001".into(),
+            line: 1,
+            item: "BRACKET".into(),
+            lot: "FG-1".into(),
+            qty,
+            uom: "pcs".into(),
+            location: "DOCK-A".into(),
+            shipment: shipment.into(),
+        };
+        assert_eq!(check_kind(&shipped("S-1", Decimal::ONE)), Ok(()));
+        let long = "s".repeat(MAX_ID_LEN + 1);
+        assert!(
+            check_kind(&shipped(&long, Decimal::ONE))
+                .unwrap_err()
+                .to_string()
+                .starts_with("kind.shipment")
+        );
+        assert!(
+            check_kind(&shipped("S-1", Decimal::ZERO))
+                .unwrap_err()
+                .to_string()
+                .starts_with("kind.qty")
         );
     }
 

@@ -5,7 +5,8 @@
 //! [`Event`] by committing it, which gives it the edge id and its `seq`.
 
 use crate::ids::{
-    DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, Seq, StationId, WorkOrderId,
+    DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, SalesOrderId, Seq, StationId,
+    WorkOrderId,
 };
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -229,6 +230,19 @@ pub enum EventKind {
         reason: String,
         since: DateTime<Utc>,
     },
+    /// A lot was picked from `location` and shipped against line `line` of sales order
+    /// `order`, scanned at a dock station. `shipment` is the id the edge made when the order's
+    /// label was scanned: central makes one delivery of the picks of one shipment.
+    LotShipped {
+        order: SalesOrderId,
+        line: u32,
+        item: ItemId,
+        lot: LotId,
+        qty: Decimal,
+        uom: String,
+        location: LocationId,
+        shipment: String,
+    },
 }
 
 impl EventKind {
@@ -250,6 +264,7 @@ impl EventKind {
             EventKind::ScanRejected { .. } => "scan_rejected",
             EventKind::DeviceFault { .. } => "device_fault",
             EventKind::StopReasonGiven { .. } => "stop_reason_given",
+            EventKind::LotShipped { .. } => "lot_shipped",
         }
     }
 }
@@ -354,6 +369,16 @@ pub(crate) mod tests {
             EventKind::StopReasonGiven {
                 reason: "DIE-CHANGE-OVERRUN".into(),
                 since: at() - chrono::TimeDelta::minutes(17),
+            },
+            EventKind::LotShipped {
+                order: "SO000001".into(),
+                line: 1,
+                item: "BRACKET".into(),
+                lot: "FG-0001".into(),
+                qty: Decimal::new(300, 0),
+                uom: "pcs".into(),
+                location: "DOCK-A".into(),
+                shipment: "0190a1b2-0000-7000-8000-000000000001".into(),
             },
         ]
     }

@@ -71,6 +71,10 @@ string_id!(
     /// An operator's badge number.
     OperatorId
 );
+string_id!(
+    /// A sales order number, as central numbers it and its labels print it (`SO000001`).
+    SalesOrderId
+);
 
 /// An edge's event sequence number: 1, 2, 3, … with no gaps, assigned at commit.
 /// `Seq(0)` means "nothing yet" (for example "nothing acknowledged").

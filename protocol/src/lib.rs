@@ -24,11 +24,13 @@ pub mod sync;
 pub use error::{ErrorBody, ErrorDetail};
 pub use event::{Event, EventBody, EventKind, MachineState, Source};
 pub use ids::{
-    DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, Seq, StationId, WorkOrderId,
+    DeviceId, EdgeId, EventId, ItemId, LocationId, LotId, OperatorId, SalesOrderId, Seq, StationId,
+    WorkOrderId,
 };
 pub use plan::{
     NegativeStock, Plan, PlanComponent, PlanContent, PlanLot, PlanMadeFor, PlanOperation,
-    PlanOperator, PlanRules, PlanSpcAlarm, PlanStopReason, PlanVersion, PlanWorkOrder,
+    PlanOperator, PlanRules, PlanShipment, PlanSpcAlarm, PlanStopReason, PlanVersion,
+    PlanWorkOrder,
     SUPERVISOR_SKILL,
 };
 pub use secret::Secret;

@@ -3,7 +3,9 @@
 //! Central publishes a new [`Plan`] version for an edge whenever something the line needs to
 //! know changes; the edge applies a version whole or not at all and reports which one it runs.
 
-use crate::ids::{EdgeId, ItemId, LocationId, LotId, OperatorId, StationId, WorkOrderId};
+use crate::ids::{
+    EdgeId, ItemId, LocationId, LotId, OperatorId, SalesOrderId, StationId, WorkOrderId,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -50,6 +52,34 @@ pub struct Plan {
     /// defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<PlanRules>,
+    /// What this edge may ship: the open lines of confirmed sales orders, earliest confirmed
+    /// date first (at most [`MAX_PLAN_SHIPMENTS`]). Only edges central's `[shipping] edges`
+    /// names get any, so the plans of production lines stay small.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shipments: Vec<PlanShipment>,
+}
+
+/// The most open sales order lines one plan carries.
+pub const MAX_PLAN_SHIPMENTS: usize = 2_000;
+
+/// One open line of a confirmed sales order, as a dock station ships it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanShipment {
+    /// The order's number (`SO000001`), as its label carries it (AI 98).
+    pub order: SalesOrderId,
+    /// The customer's code and name, for the operator's answer.
+    pub customer: String,
+    #[serde(default)]
+    pub customer_name: String,
+    /// The line number within the order (1, 2, …).
+    pub line: u32,
+    pub item: ItemId,
+    /// Ordered less shipped when central published the plan, in `uom`.
+    pub open_qty: Decimal,
+    pub uom: String,
+    /// The line's confirmed (promised) date, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<NaiveDate>,
 }
 
 /// What a plant decided for its lines, carried down with the plan so the edge applies it
@@ -184,6 +214,10 @@ pub struct PlanContent {
     /// Filled by central from the plant of the edge's line when it publishes.
     #[serde(default)]
     pub rules: Option<PlanRules>,
+    /// Filled by central from its confirmed sales orders when it publishes, for the edges
+    /// that ship; what a caller sends here is replaced.
+    #[serde(default)]
+    pub shipments: Vec<PlanShipment>,
 }
 
 impl Plan {
@@ -203,6 +237,7 @@ impl Plan {
             gtins: content.gtins,
             operators: content.operators,
             rules: content.rules,
+            shipments: content.shipments,
         }
     }
 
@@ -219,6 +254,7 @@ impl Plan {
             gtins: self.gtins.clone(),
             operators: self.operators.clone(),
             rules: self.rules.clone(),
+            shipments: self.shipments.clone(),
         }
     }
 
@@ -234,6 +270,13 @@ impl Plan {
 
     pub fn lot(&self, lot: &str) -> Option<&PlanLot> {
         self.lots.iter().find(|l| l.lot.as_str() == lot)
+    }
+
+    /// The open lines of sales order `order` this edge may ship, in line order.
+    pub fn shipment_lines<'a>(&'a self, order: &'a str) -> impl Iterator<Item = &'a PlanShipment> {
+        self.shipments
+            .iter()
+            .filter(move |s| s.order.as_str() == order)
     }
 
     /// What the plan runs at `station` when no scan started a work order there: the first
@@ -427,6 +470,16 @@ pub(crate) mod tests {
                 ],
                 spc_alarms: Vec::new(),
             }),
+            shipments: vec![PlanShipment {
+                order: "SO000001".into(),
+                customer: "C0001".into(),
+                customer_name: "Shenzhen Precision Ltd".into(),
+                line: 1,
+                item: "BRACKET".into(),
+                open_qty: Decimal::new(300, 0),
+                uom: "pcs".into(),
+                confirmed: NaiveDate::from_ymd_opt(2026, 12, 4),
+            }],
         }
     }
 

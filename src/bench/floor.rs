@@ -71,6 +71,7 @@ fn plan(orders: impl Iterator<Item = u64>) -> Plan {
             pin_hash: None,
         }],
         rules: None,
+        shipments: Vec::new(),
     }
 }
 

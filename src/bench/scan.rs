@@ -246,6 +246,7 @@ fn plan() -> Plan {
             pin_hash: None,
         }],
         rules: None,
+        shipments: Vec::new(),
     }
 }
 

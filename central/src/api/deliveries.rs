@@ -13,6 +13,9 @@
 //!   plant managers), and it must name *every* customer who got the lot, whoever's order it
 //!   was: a list narrowed to one salesperson's customers would be a dangerous recall. It is
 //!   plant-scoped through the lot like the lot's trace.
+//! - What central disagreed with in shipments scanned at an edge's dock
+//!   (`GET /api/v1/shipment-exceptions`) needs `crm.all.read`: an exception may name an order
+//!   central does not know, so it cannot be narrowed to an owner's orders.
 
 use super::AppState;
 use super::crm::scopes;
@@ -27,7 +30,7 @@ use crate::crm::scope::SalesScope;
 use crate::people::roles::Permission;
 use crate::store::deliveries::{
     Delivery, DeliveryInput, DeliveryQuery, MAX_DELIVERY_LINES, MAX_DELIVERY_LIST, MAX_PACKAGES,
-    RecallList,
+    RecallList, ShipmentException,
 };
 use crate::store::people::Record;
 use crate::store::sales::SalesRefusal;
@@ -40,7 +43,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 pub fn routes() -> Routes {
-    use Permission::{CrmRead, CrmWrite, LotsHold};
+    use Permission::{CrmAllRead, CrmRead, CrmWrite, LotsHold};
     Routes::new()
         .post(
             "/api/v1/sales-orders/{order}/deliveries",
@@ -73,6 +76,25 @@ pub fn routes() -> Routes {
             needs(LotsHold).on(Record::Lot, "lot"),
             lot_customers,
         )
+        .get(
+            "/api/v1/shipment-exceptions",
+            needs(CrmAllRead),
+            shipment_exceptions,
+        )
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ShipmentExceptionList {
+    pub exceptions: Vec<ShipmentException>,
+}
+
+/// `GET /api/v1/shipment-exceptions`: shipments scanned at edges that central disagreed
+/// with, newest first (at most [`MAX_DELIVERY_LIST`]).
+async fn shipment_exceptions(
+    State(state): State<AppState>,
+) -> Result<axum::Json<ShipmentExceptionList>, AppError> {
+    let exceptions = state.store().shipment_exceptions(MAX_DELIVERY_LIST).await?;
+    Ok(axum::Json(ShipmentExceptionList { exceptions }))
 }
 
 /// Longest lot, location or note text, in bytes.
@@ -180,6 +202,8 @@ async fn create_delivery(
         .create_delivery(order, body, prefix, s.login.clone(), s.write, Utc::now())
         .await?
         .map_err(refused)?;
+    // What shipped is no longer open on the docks.
+    state.wake_shipping_edges().await;
     tracing::info!(delivery = %delivery.number, order = %delivery.order_number, "delivery shipped");
     Ok((StatusCode::CREATED, axum::Json(delivery)))
 }
@@ -491,7 +515,10 @@ pub fn document_into(document: &mut serde_json::Value) {
         "/api/v1/lots/{lot}/customers": {"get": {"summary": "the recall list: every delivery that shipped the lot or a lot made from it", "tags": ["crm"],
             "description": "Needs lots.hold: a recall is a quality action and names every customer, whoever's order it was. The genealogy is walked downwards (lots produced by work orders that consumed or were issued the lot), bounded; `truncated` says when the walk stopped early.",
             "parameters": [{"name": "lot", "in": "path", "required": true, "schema": {"type": "string"}}],
-            "responses": {"200": ok("RecallList"), "400": error, "401": error, "403": error, "404": error}}}
+            "responses": {"200": ok("RecallList"), "400": error, "401": error, "403": error, "404": error}}},
+        "/api/v1/shipment-exceptions": {"get": {"summary": "shipments scanned at edges that central disagreed with, newest first", "tags": ["crm"],
+            "description": "A lot_shipped event is never refused: when its order is unknown or not confirmed, its line missing, of another item or over-shipped, or its lot held at central, it is booked as far as it can be (stock out, the delivery, shipped_qty) and each discrepancy is listed here, on the delivery's warnings and in the order's history. Needs crm.all.read.",
+            "responses": {"200": ok("ShipmentExceptionList"), "401": error, "403": error}}}
     });
     let qty = json!({"type": "string", "description": "decimal"});
     let delivery = json!({"type": "object", "properties": {
@@ -510,6 +537,10 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "location": {"type": "string", "description": "absent: wherever the lot (or item) is"}}}},
             "packages": {"type": "integer", "minimum": 1, "maximum": MAX_PACKAGES, "default": 1}, "note": {"type": "string"}}},
         "Delivery": delivery,
+        "ShipmentExceptionList": {"type": "object", "properties": {"exceptions": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "edge_id": {"type": "string"}, "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+            "order": {"type": "string"}, "line": {"type": "integer"}, "lot": {"type": "string"}, "qty": qty,
+            "delivery": {"type": ["string", "null"]}, "problem": {"type": "string"}}}}}},
         "DeliveryList": {"type": "object", "properties": {"deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}},
         "RecallList": {"type": "object", "properties": {"lot": {"type": "string"}, "lots": {"type": "array", "items": {"type": "string"}},
             "truncated": {"type": "boolean"},

@@ -133,6 +133,8 @@ struct Inner {
     oee_runs: crate::api::floor::RunCache,
     /// `[documents]`: the seller on PDFs and the CJK font's source.
     documents: crate::config::DocumentsConfig,
+    /// `[shipping] edges`: whose long polls a change of orders wakes.
+    shipping_edges: Vec<EdgeId>,
     /// The fonts PDFs are set in, loaded on the first document (a CJK font is tens of MB).
     fonts: std::sync::OnceLock<crate::crm::pdf::Fonts>,
 }
@@ -179,6 +181,12 @@ impl AppState {
                 floor_reports: crate::api::floor::ReportCache::default(),
                 oee_runs: crate::api::floor::RunCache::default(),
                 documents: config.documents.clone(),
+                shipping_edges: config
+                    .shipping
+                    .edges
+                    .iter()
+                    .map(|e| EdgeId::from(e.as_str()))
+                    .collect(),
                 fonts: std::sync::OnceLock::new(),
             }),
         }
@@ -392,6 +400,20 @@ impl AppState {
     /// condition instead of sleeping).
     pub fn plan_waiters(&self, edge_id: &EdgeId) -> usize {
         self.inner.plan_notify.waiters(edge_id)
+    }
+
+    /// Wakes the long polls of the edges that ship (`[shipping] edges`) with their latest
+    /// plan: after a change of orders that republished their plans in its transaction.
+    pub async fn wake_shipping_edges(&self) {
+        for edge in &self.inner.shipping_edges {
+            match self.inner.store.latest_plan(edge).await {
+                Ok(Some(plan)) => self.notify_plan(edge, plan.version),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(edge_id = %edge, error = %e, "cannot read a shipping edge's plan to wake its polls")
+                }
+            }
+        }
     }
 
     /// Wakes the edge's waiting plan long polls: a plan version was published.

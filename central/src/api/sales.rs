@@ -629,6 +629,8 @@ async fn order_action(
         .order_action(id, action, s.login.clone(), s.write, Utc::now())
         .await?
         .map_err(refused)?;
+    // A confirmed or cancelled order changed what the docks ship.
+    state.wake_shipping_edges().await;
     Ok(axum::Json(doc))
 }
 

@@ -765,6 +765,8 @@ pub fn plan_contents(
                     // The registry is added where every plan is published (the store).
                     operators: Vec::new(),
                     rules: None,
+                    // Open sales order lines are added where every plan is published.
+                    shipments: Vec::new(),
                 },
             )
         })

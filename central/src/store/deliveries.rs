@@ -169,4 +169,35 @@ pub trait DeliveryStore: Send + Sync + 'static {
 
     /// Every delivery that shipped `lot` or a lot made from it, whoever's order it was.
     async fn lot_customers(&self, lot: String) -> Result<RecallList, StoreError>;
+
+    /// `[shipping] edges` (and `[documents] gs1_company_prefix`, which their deliveries'
+    /// SSCCs start with) into the store, which every plan publication reads: called at start.
+    /// The edges that entered or left the list get a plan again; those plans are returned.
+    async fn configure_shipping(
+        &self,
+        edges: Vec<String>,
+        gs1_company_prefix: Option<String>,
+    ) -> Result<Vec<protocol::Plan>, StoreError>;
+
+    /// What central disagreed with in shipments scanned at edges, newest first.
+    async fn shipment_exceptions(&self, limit: usize)
+    -> Result<Vec<ShipmentException>, StoreError>;
+}
+
+/// A `lot_shipped` event central disagrees with (order unknown or not confirmed, no such line,
+/// another item, more than open, a lot held here): booked where it could be, and listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShipmentException {
+    pub id: i64,
+    pub edge_id: String,
+    pub seq: u64,
+    /// The edge's time of the shipment.
+    pub at: DateTime<Utc>,
+    pub order: String,
+    pub line: u32,
+    pub lot: String,
+    pub qty: Decimal,
+    /// The delivery it went on, when one was made.
+    pub delivery: Option<String>,
+    pub problem: String,
 }

@@ -231,6 +231,18 @@ impl InventoryFacts {
                 )),
                 ..Default::default()
             },
+            // Shipped at an edge's dock: out of the place it was picked from.
+            EventKind::LotShipped {
+                item,
+                lot,
+                qty,
+                uom,
+                location,
+                ..
+            } => InventoryFacts {
+                movements: vec![mv(item, lot, &location.0, -*qty, uom, "shipped", None)],
+                ..Default::default()
+            },
             _ => return None,
         };
         Some(facts)

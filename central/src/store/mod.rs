@@ -256,7 +256,8 @@ pub struct EncodedEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Checked {
     /// Read and within bounds: applied to the projections (ledger, genealogy, work orders).
-    Valid(Event),
+    /// Boxed: an event is several times the size of a quarantined one.
+    Valid(Box<Event>),
     /// A committed fact central cannot apply: stored and acknowledged, applied to nothing,
     /// listed at `GET /api/v1/quarantine` with the reason.
     Quarantined {

@@ -530,6 +530,8 @@ struct EventRow {
     floor: Option<floor::FloorFact>,
     /// A measurement, for SPC.
     spc: Option<spc::SpcFact>,
+    /// A lot shipped at an edge's dock: what it means for the sales order and its delivery.
+    shipped: Option<deliveries::ShippedFact>,
     /// The work order whose timeline the event belongs on (`events_by_order`).
     timeline_order: Option<String>,
     /// Why central cannot apply it: then it is stored and quarantined, and nothing else.
@@ -553,6 +555,7 @@ impl EventRow {
                 order: OrderFact::of(&event.kind),
                 floor: floor::FloorFact::of(&event),
                 spc: spc::SpcFact::of(&event),
+                shipped: deliveries::ShippedFact::of(&event.kind),
                 timeline_order: trace::timeline_order(&event.kind).map(str::to_owned),
                 unassigned: match &event.kind {
                     protocol::EventKind::ProductionReported {
@@ -585,6 +588,7 @@ impl EventRow {
                 unassigned: None,
                 floor: None,
                 spc: None,
+                shipped: None,
                 timeline_order: None,
                 body: encoded.json,
                 quarantine: Some(reason),
@@ -864,6 +868,8 @@ impl Store for SqlStore {
             let mut spc_batch = spc::SpcBatch::default();
             // The plant of the edge's line, read once a batch when a movement needs it.
             let mut plant: Option<crate::people::plants::Plant> = None;
+            // A shipment changed an order: the shipping edges' plans go again.
+            let mut orders_shipped = false;
             let mut quarantined = Vec::new();
             booking.read_lots(
                 &tx,
@@ -898,10 +904,24 @@ impl Store for SqlStore {
                             n
                         }
                     };
+                    let mut stock_warnings = Vec::new();
                     for (wo, message) in
                         booking.apply(&tx, edge_id.as_str(), row.seq, &row.at, facts, negative)?
                     {
-                        progress.warn(&tx, &wo, message, row.seq, &row.at)?;
+                        match wo {
+                            Some(wo) => progress.warn(&tx, &wo, message, row.seq, &row.at)?,
+                            None => stock_warnings.push(message),
+                        }
+                    }
+                    if let Some(fact) = &row.shipped {
+                        orders_shipped |= deliveries::book_edge_shipment(
+                            &tx,
+                            edge_id.as_str(),
+                            row.seq,
+                            &row.at,
+                            fact,
+                            stock_warnings,
+                        )?;
                     }
                 }
                 if let Some(fact) = &row.order {
@@ -940,6 +960,13 @@ impl Store for SqlStore {
             // A new SPC alarm goes down to the edge's terminal with its next plan.
             if alarmed && !plans.iter().any(|p| p.edge_id == edge_id) {
                 plans.extend(spc::republish_edge(&tx, &edge_id)?);
+            }
+            // What was shipped is no longer open on the docks (this one's included).
+            if orders_shipped {
+                for plan in deliveries::republish_shipping(&tx)? {
+                    plans.retain(|p| p.edge_id != plan.edge_id);
+                    plans.push(plan);
+                }
             }
             let acked_through = acked.max(last_seq);
             touch.execute(params![edge_id.as_str(), to_i64(acked_through)?, received])?;
@@ -1317,6 +1344,23 @@ pub(crate) fn fill_central_parts(
     rules.stop_reasons = floor::plan_reasons(tx, &plant.plant)?;
     rules.spc_alarms = spc::plan_alarms(tx, edge_id.as_str())?;
     content.rules = Some(rules);
+    content.shipments = deliveries::plan_shipments(tx, edge_id.as_str())?;
+    if deliveries::ships(tx, edge_id.as_str())? {
+        // The lots of what the edge ships, from scratch: only components' lots come from the
+        // work orders' content, so every other lot was filled here by an earlier publication.
+        let components: std::collections::BTreeSet<&str> = content
+            .work_orders
+            .iter()
+            .flat_map(|w| &w.operations)
+            .flat_map(|op| &op.allowed_components)
+            .map(|i| i.as_str())
+            .collect();
+        let mut lots = std::mem::take(&mut content.lots);
+        lots.retain(|l| components.contains(l.item.as_str()));
+        deliveries::plan_lots(tx, &content.shipments, &mut lots)?;
+        content.lots = lots;
+        deliveries::plan_gtins(tx, &content.shipments, &mut content.gtins)?;
+    }
     for lot in &mut content.lots {
         lot.on_hand = None;
     }

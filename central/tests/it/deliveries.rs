@@ -7,7 +7,7 @@ use crate::crm::{Team, get, post, team};
 use crate::work_orders::import;
 use crate::*;
 
-fn config() -> CentralConfig {
+pub(crate) fn config() -> CentralConfig {
     let mut config = CentralConfig::default();
     config.documents.company_name = "Acme Precision Parts Co., Ltd.".into();
     config.documents.company_address = "88 Industrial Road\nSuzhou".into();
@@ -15,7 +15,7 @@ fn config() -> CentralConfig {
     config
 }
 
-fn d(v: &Value) -> rust_decimal::Decimal {
+pub(crate) fn d(v: &Value) -> rust_decimal::Decimal {
     v.as_str()
         .map(|s| s.parse().unwrap())
         .unwrap_or_else(|| v.to_string().parse().unwrap())
@@ -72,7 +72,7 @@ fn tool(program: &str, args: &[&str]) -> Option<String> {
 
 /// Items, stock of FRAME (lot L-A) and BOLT, and FRAME lot F-1 made on the floor from the
 /// raw lot R-1.
-async fn plant(h: &Harness) {
+pub(crate) async fn plant(h: &Harness) {
     import(
         h,
         "items",
@@ -136,7 +136,7 @@ async fn plant(h: &Harness) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
 }
 
-fn on_hand(reply: &Reply, item: &str, lot: &str) -> rust_decimal::Decimal {
+pub(crate) fn on_hand(reply: &Reply, item: &str, lot: &str) -> rust_decimal::Decimal {
     reply.json["on_hand"]
         .as_array()
         .unwrap()

@@ -11,6 +11,7 @@ mod bad_input;
 mod crm;
 mod crm_pages;
 mod deliveries;
+mod edge_shipping;
 mod erp;
 mod floor;
 mod ingest;
@@ -218,6 +219,14 @@ impl Harness {
         let store = test_store(&dir, &pg).await;
         // As `mes central` does at start: the first administrator, whom the admin token is.
         store.ensure_bootstrap_admin().await.unwrap();
+        // As `mes central` does at start: `[shipping] edges` into the store.
+        store
+            .configure_shipping(
+                config.shipping.edges.clone(),
+                config.documents.gs1_company_prefix.clone(),
+            )
+            .await
+            .unwrap();
         let state = AppState::new(store, admin_token(), &config);
         Harness::from_parts(dir, pg, config, state)
     }

@@ -221,6 +221,7 @@ fn sample_plan(version: u64) -> Plan {
         gtins: BTreeMap::new(),
         operators: Vec::new(),
         rules: None,
+        shipments: Vec::new(),
     }
 }
 

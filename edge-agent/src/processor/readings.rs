@@ -447,6 +447,7 @@ mod tests {
             gtins: Default::default(),
             operators: Vec::new(),
             rules: None,
+            shipments: Vec::new(),
         }
     }
 

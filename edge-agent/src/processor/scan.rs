@@ -8,8 +8,8 @@ use chrono::{DateTime, Local, NaiveDate, Utc};
 use protocol::barcode::{self, LabelCode, MaterialLotCode, Reading};
 use protocol::bounds;
 use protocol::{
-    EventBody, EventId, EventKind, ItemId, LocationId, LotId, OperatorId, Plan, PlanWorkOrder,
-    Source, StationId, WorkOrderId,
+    EventBody, EventId, EventKind, ItemId, LocationId, LotId, OperatorId, Plan, PlanShipment,
+    PlanWorkOrder, SalesOrderId, Source, StationId, WorkOrderId,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -21,9 +21,14 @@ pub const ISSUED_PREFIX: &str = "scan/issued/";
 pub const LOT_LOCATION_PREFIX: &str = "scan/lot-location/";
 /// What this edge issued from a lot since the plan that told it the lot's stock.
 pub const DRAWN_PREFIX: &str = "scan/drawn/";
+/// What this edge shipped of a sales order line since the plan that told it the line's open
+/// quantity: `scan/shipped/{line}/{order}` (a [`Drawn`]).
+pub const SHIPPED_PREFIX: &str = "scan/shipped/";
 
 /// What this edge issued from one lot under one plan version (`scan/drawn/{lot}`): the lot's
-/// `on_hand` in that plan less this is what is left for the edge to issue.
+/// `on_hand` in that plan less this is what is left for the edge to issue. The same for what
+/// it shipped of a sales order line (`scan/shipped/{line}/{order}`) against the line's
+/// `open_qty`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drawn {
     pub plan: protocol::PlanVersion,
@@ -51,13 +56,30 @@ pub struct StationState {
     /// for an order someone started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<OperatorId>,
-    /// A location scanned for the next lots: they are received or moved there.
+    /// A location scanned for the next lots: they are received or moved there, or, while the
+    /// station ships an order, picked from there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<LocationId>,
+    /// The sales order this station ships, from its label's scan until it is scanned again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<Shipping>,
     /// The station's last unplanned stop, while it has no reason: its machine went `down`
     /// without one ([`Floor::track_stops`]) and no operator has given one yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unattributed_stop: Option<UnattributedStop>,
+}
+
+/// A sales order being shipped at a station: one shipment (one delivery at central) from the
+/// order's scan until the order is scanned again or another order is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipping {
+    pub order: SalesOrderId,
+    /// The id the `lot_shipped` events of this shipment carry: central makes one delivery of
+    /// them.
+    pub shipment: String,
+    /// The lots shipped in it, so a lot scanned twice is not shipped twice.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub lots: std::collections::BTreeSet<LotId>,
 }
 
 /// A stop the machine reported without a reason, as the terminal offers it for one.
@@ -97,6 +119,9 @@ pub struct Floor {
     pub lot_locations: BTreeMap<LotId, (LocationId, DateTime<Utc>)>,
     /// What was issued from each lot since the plan version that gave its stock.
     pub drawn: BTreeMap<LotId, Drawn>,
+    /// What was shipped of each sales order line since the plan version that gave its open
+    /// quantity.
+    pub shipped: BTreeMap<(SalesOrderId, u32), Drawn>,
     /// The line's limits on quantities (from the configuration).
     pub limits: Limits,
     /// Since when each order with records here has been out of the plan (not saved: after a
@@ -203,6 +228,19 @@ impl Floor {
                     .map(|p| (p.location, p.at))
                     .unwrap_or_else(|_| (LocationId::from(value.as_str()), Utc::now()));
                 floor.lot_locations.insert(lot.into(), place);
+            } else if let Some(rest) = key.strip_prefix(SHIPPED_PREFIX) {
+                // `scan/shipped/{line}/{order}`: the line first, as order numbers may hold a
+                // `/`.
+                let parsed = rest.split_once('/').and_then(|(line, order)| {
+                    let shipped = serde_json::from_str(&value).ok()?;
+                    Some(((SalesOrderId::from(order), line.parse().ok()?), shipped))
+                });
+                match parsed {
+                    Some((k, shipped)) => {
+                        floor.shipped.insert(k, shipped);
+                    }
+                    None => tracing::error!(key, "cannot read what was shipped of an order line"),
+                }
             } else if let Some(lot) = key.strip_prefix(DRAWN_PREFIX) {
                 match serde_json::from_str(&value) {
                     Ok(drawn) => {
@@ -291,6 +329,20 @@ impl Floor {
             pruned
                 .state
                 .push((format!("{DRAWN_PREFIX}{lot}"), String::new()));
+        }
+        // Likewise what was shipped: the newer plan's open quantities count it.
+        let stale: Vec<(SalesOrderId, u32)> = self
+            .shipped
+            .iter()
+            .filter(|(_, d)| d.plan != plan.version)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in stale {
+            self.shipped.remove(&key);
+            pruned.state.push((
+                format!("{SHIPPED_PREFIX}{}/{}", key.1, key.0),
+                String::new(),
+            ));
         }
         pruned
     }
@@ -498,6 +550,7 @@ fn kind_of(reading: &Reading) -> Option<&'static str> {
             LabelCode::Location(_) => "location",
             LabelCode::Operator(_) => "operator",
             LabelCode::Station(_) => "station",
+            LabelCode::SalesOrder(_) => "sales_order",
         }),
         Reading::Rejected { .. } => None,
     }
@@ -607,6 +660,7 @@ impl<'a> Deciding<'a> {
             Reading::Label { code, .. } => match code {
                 LabelCode::Operator(badge) => self.badge(badge, PinCheck::NotGiven, plan),
                 LabelCode::WorkOrder(wo) => self.start(wo, plan),
+                LabelCode::SalesOrder(order) => self.ship_order(order, plan),
                 LabelCode::Location(location) => self.location(location),
                 LabelCode::Station(station) => {
                     if station == self.station {
@@ -1064,22 +1118,344 @@ impl<'a> Deciding<'a> {
 
     fn location(&mut self, location: &LocationId) -> Result<Accepted, Refusal> {
         let state = self.station_state();
+        let shipping = state.shipping.as_ref().map(|s| s.order.clone());
         if state.location.as_ref() == Some(location) {
             state.location = None;
             self.save_station();
             return accept(
                 "location_cleared",
-                format!("lots are no longer put to {location}"),
+                match shipping {
+                    Some(order) => {
+                        format!("lots for {order} are no longer picked from {location}")
+                    }
+                    None => format!("lots are no longer put to {location}"),
+                },
                 [("location", location.to_string())],
             );
         }
         state.location = Some(location.clone());
         self.save_station();
+        match shipping {
+            Some(order) => accept(
+                "pick_location_set",
+                format!("lots scanned next are picked from {location} and shipped on {order}"),
+                [
+                    ("location", location.to_string()),
+                    ("order", order.to_string()),
+                ],
+            ),
+            None => accept(
+                "location_set",
+                format!("lots scanned next are put to {location}"),
+                [("location", location.to_string())],
+            ),
+        }
+    }
+
+    /// A sales order's label: starts shipping it here (a new shipment, picked location
+    /// first), or, scanned again while it ships, ends its shipment. Only an order the plan
+    /// lists open lines of starts.
+    fn ship_order(
+        &mut self,
+        order: &SalesOrderId,
+        plan: Option<&Plan>,
+    ) -> Result<Accepted, Refusal> {
+        let Some(plan) = plan else {
+            return refuse(
+                "no_plan",
+                "this edge has no plan from central yet, so no order can ship".into(),
+                [],
+            );
+        };
+        let state = self.station_state();
+        if state.shipping.as_ref().is_some_and(|s| &s.order == order) {
+            let ended = state.shipping.take();
+            state.location = None;
+            self.save_station();
+            let n_lots = ended.map(|s| s.lots.len()).unwrap_or_default();
+            return accept(
+                "shipment_closed",
+                format!("shipment of {order} closed: {n_lots} lots shipped"),
+                [("order", order.to_string()), ("lots", n_lots.to_string())],
+            );
+        }
+        let lines: Vec<&PlanShipment> = plan.shipment_lines(order.as_str()).collect();
+        let Some(first) = lines.first() else {
+            return refuse(
+                "order_not_open",
+                format!("sales order {order} has no open line to ship in this edge's plan"),
+                [("order", order.to_string())],
+            );
+        };
+        let customer = format!("{} {}", first.customer, first.customer_name)
+            .trim()
+            .to_owned();
+        let open = self.open_lines(plan, order);
+        let state = self.station_state();
+        // Location first: a place scanned before the order is not where its lots are picked.
+        state.location = None;
+        state.shipping = Some(Shipping {
+            order: order.clone(),
+            shipment: uuid::Uuid::now_v7().to_string(),
+            lots: Default::default(),
+        });
+        self.save_station();
         accept(
-            "location_set",
-            format!("lots scanned next are put to {location}"),
-            [("location", location.to_string())],
+            "shipping_started",
+            format!("shipping {order} to {customer}, open: {open}; scan the location to pick from"),
+            [
+                ("order", order.to_string()),
+                ("customer", customer),
+                ("open", open),
+            ],
         )
+    }
+
+    /// What this edge may still ship of `line` under `plan`: its open quantity less what the
+    /// edge shipped of it since that plan.
+    fn still_open(&self, plan: &Plan, line: &PlanShipment) -> Decimal {
+        let shipped = self
+            .floor
+            .shipped
+            .get(&(line.order.clone(), line.line))
+            .filter(|d| d.plan == plan.version)
+            .map(|d| d.qty)
+            .unwrap_or_default();
+        line.open_qty
+            .checked_sub(shipped)
+            .unwrap_or_default()
+            .max(Decimal::ZERO)
+    }
+
+    /// The order's lines still open, for the operator: `line 1 BRACKET 300 pcs, …`, or
+    /// `nothing`.
+    fn open_lines(&self, plan: &Plan, order: &SalesOrderId) -> String {
+        let open: Vec<String> = plan
+            .shipment_lines(order.as_str())
+            .filter_map(|l| {
+                let left = self.still_open(plan, l);
+                (left > Decimal::ZERO)
+                    .then(|| format!("line {} {} {} {}", l.line, l.item, left.normalize(), l.uom))
+            })
+            .collect();
+        if open.is_empty() {
+            "nothing".to_owned()
+        } else {
+            open.join(", ")
+        }
+    }
+
+    /// A lot scanned while the station ships an order, after the location it is picked from:
+    /// shipped on the order's open line of its item, if it fits what is still open, it is
+    /// where it was scanned and it was not shipped in this shipment already. Held and expired
+    /// lots were refused before.
+    fn ship(
+        &mut self,
+        scan: LotScan,
+        shipping: Shipping,
+        location: LocationId,
+        plan: Option<&Plan>,
+    ) -> Result<Accepted, Refusal> {
+        let order = &shipping.order;
+        let lines: Vec<&PlanShipment> = plan
+            .map(|p| p.shipment_lines(order.as_str()).collect())
+            .unwrap_or_default();
+        let Some(plan) = plan.filter(|_| !lines.is_empty()) else {
+            return refuse(
+                "order_not_open",
+                format!(
+                    "sales order {order} has no open line to ship in this edge's plan any more"
+                ),
+                [("order", order.to_string())],
+            );
+        };
+        if shipping.lots.contains(&scan.lot) {
+            return refuse(
+                "already_shipped",
+                format!("lot {} was already shipped on {order}", scan.lot),
+                [("lot", scan.lot.to_string()), ("order", order.to_string())],
+            );
+        }
+        let of_item: Vec<&PlanShipment> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.item == scan.item)
+            .collect();
+        if of_item.is_empty() {
+            let mut items: Vec<String> = Vec::new();
+            for line in &lines {
+                if !items.iter().any(|i| i == line.item.as_str()) {
+                    items.push(line.item.to_string());
+                }
+            }
+            let items = items.join(", ");
+            return refuse(
+                "not_on_order",
+                format!(
+                    "{} is not an open line of {order}, which ships {items}",
+                    scan.item
+                ),
+                [
+                    ("item", scan.item.to_string()),
+                    ("order", order.to_string()),
+                    ("items", items),
+                ],
+            );
+        }
+        if let Some(line) = of_item.iter().find(|l| l.uom != scan.uom) {
+            return refuse(
+                "wrong_unit",
+                format!(
+                    "the label counts {} in {}, the order in {}",
+                    scan.item, scan.uom, line.uom
+                ),
+                [
+                    ("item", scan.item.to_string()),
+                    ("uom", scan.uom.clone()),
+                    ("expected", line.uom.clone()),
+                ],
+            );
+        }
+        // The first line of the item that still takes the whole lot.
+        let fits = of_item
+            .iter()
+            .map(|l| (*l, self.still_open(plan, l)))
+            .find(|(_, open)| *open >= scan.qty);
+        let Some((line, open)) = fits else {
+            let open = of_item
+                .iter()
+                .map(|l| self.still_open(plan, l))
+                .max()
+                .unwrap_or_default();
+            return refuse(
+                "over_ship",
+                format!(
+                    "too much {} for {order}: the lot holds {} {}, the order still takes {} {}",
+                    scan.item,
+                    scan.qty.normalize(),
+                    scan.uom,
+                    open.normalize(),
+                    scan.uom
+                ),
+                [
+                    ("item", scan.item.to_string()),
+                    ("order", order.to_string()),
+                    ("qty", scan.qty.normalize().to_string()),
+                    ("open", open.normalize().to_string()),
+                    ("uom", scan.uom.clone()),
+                ],
+            );
+        };
+        let known_at = self
+            .floor
+            .lot_locations
+            .get(&scan.lot)
+            .map(|(l, _)| l.clone())
+            .or_else(|| plan.lot(scan.lot.as_str()).and_then(|l| l.location.clone()));
+        if let Some(known_at) = known_at.filter(|l| *l != location) {
+            return refuse(
+                "wrong_location",
+                format!(
+                    "lot {} is at {known_at}, not at {location}: pick it where it is",
+                    scan.lot
+                ),
+                [
+                    ("lot", scan.lot.to_string()),
+                    ("location", location.to_string()),
+                    ("expected", known_at.to_string()),
+                ],
+            );
+        }
+        let stock = self.stock_check(&scan, Some(plan))?;
+        let key = (order.clone(), line.line);
+        let shipped = self
+            .floor
+            .shipped
+            .get(&key)
+            .filter(|d| d.plan == plan.version)
+            .map(|d| d.qty)
+            .unwrap_or_default();
+        // `open >= qty` and `open <= open_qty - shipped`, so this sum stays within the line.
+        let Some(total) = shipped.checked_add(scan.qty) else {
+            return refuse(
+                "over_ship",
+                format!("too much {} for {order}", scan.item),
+                [
+                    ("item", scan.item.to_string()),
+                    ("order", order.to_string()),
+                    ("qty", scan.qty.normalize().to_string()),
+                    ("open", open.normalize().to_string()),
+                    ("uom", scan.uom.clone()),
+                ],
+            );
+        };
+        let line_no = line.line;
+        let customer = line.customer.clone();
+        self.floor.shipped.insert(
+            key.clone(),
+            Drawn {
+                plan: plan.version,
+                qty: total,
+            },
+        );
+        let saved = serde_json::to_string(&self.floor.shipped[&key]).unwrap_or_default();
+        self.state
+            .push((format!("{SHIPPED_PREFIX}{line_no}/{order}"), saved));
+        if let Some((version, drawn)) = stock.drawn {
+            self.floor.drawn.insert(
+                scan.lot.clone(),
+                Drawn {
+                    plan: version,
+                    qty: drawn,
+                },
+            );
+            let saved = serde_json::to_string(&self.floor.drawn[&scan.lot]).unwrap_or_default();
+            self.state
+                .push((format!("{DRAWN_PREFIX}{}", scan.lot), saved));
+        }
+        if let Some(s) = self.station_state().shipping.as_mut() {
+            s.lots.insert(scan.lot.clone());
+        }
+        self.save_station();
+        let still = self.open_lines(plan, order);
+        let mut message = format!(
+            "{} {} of lot {} shipped on {order} line {line_no} to {customer}; still open: {still}",
+            scan.qty.normalize(),
+            scan.uom,
+            scan.lot
+        );
+        let mut params = BTreeMap::from([
+            ("item", scan.item.to_string()),
+            ("lot", scan.lot.to_string()),
+            ("qty", scan.qty.normalize().to_string()),
+            ("uom", scan.uom.clone()),
+            ("order", order.to_string()),
+            ("line", line_no.to_string()),
+            ("location", location.to_string()),
+            ("open", still),
+        ]);
+        let mut warning = None;
+        if let Some(short) = stock.short {
+            message.push_str(&format!("; warning: {short}"));
+            params.extend(stock.params);
+            warning = Some("negative_stock");
+        }
+        self.emit(EventKind::LotShipped {
+            order: order.clone(),
+            line: line_no,
+            item: scan.item,
+            lot: scan.lot,
+            qty: scan.qty,
+            uom: scan.uom,
+            location,
+            shipment: shipping.shipment,
+        });
+        Ok(Accepted {
+            action: "shipped",
+            warning,
+            message,
+            params,
+        })
     }
 
     fn lot(
@@ -1088,6 +1464,22 @@ impl<'a> Deciding<'a> {
         plan: Option<&Plan>,
         today: NaiveDate,
     ) -> Result<Accepted, Refusal> {
+        let shipping = self.station_state().shipping.clone();
+        if let Some(shipping) = &shipping
+            && self.station_state().location.is_none()
+        {
+            return refuse(
+                "location_first",
+                format!(
+                    "scan the location first: where is lot {} picked from for {}?",
+                    scan.lot, shipping.order
+                ),
+                [
+                    ("lot", scan.lot.to_string()),
+                    ("order", shipping.order.to_string()),
+                ],
+            );
+        }
         self.floor.limits.check_qty("qty", scan.qty, &scan.uom)?;
         let known = plan.and_then(|p| p.lot(scan.lot.as_str()));
         if let Some(known) = known {
@@ -1133,6 +1525,9 @@ impl<'a> Deciding<'a> {
             );
         }
         if let Some(location) = self.station_state().location.clone() {
+            if let Some(shipping) = shipping {
+                return self.ship(scan, shipping, location, plan);
+            }
             return Ok(self.put_away(scan, location, known.and_then(|k| k.location.clone())));
         }
         self.issue(scan, plan)
@@ -1625,6 +2020,7 @@ mod tests {
                 operator("9001", &[protocol::SUPERVISOR_SKILL], true),
             ],
             rules: None,
+            shipments: Vec::new(),
         }
     }
 
@@ -2519,6 +2915,292 @@ mod tests {
         // A value that does not parse is skipped, not fatal.
         let restored = Floor::restore([(format!("{STATION_PREFIX}st-1"), "{oops".to_owned())]);
         assert_eq!(restored, Floor::default());
+    }
+
+    /// A dock's plan: two open lines of SO000001, one of SO000002, and finished lots held,
+    /// expired and stored at another place.
+    fn ship_plan() -> Plan {
+        let mut plan = plan_without_skills();
+        let line = |order: &str, line: u32, item: &str, open: i64| protocol::PlanShipment {
+            order: order.into(),
+            customer: "C0001".into(),
+            customer_name: "Shenzhen Precision".into(),
+            line,
+            item: item.into(),
+            open_qty: Decimal::new(open, 0),
+            uom: "pcs".into(),
+            confirmed: NaiveDate::from_ymd_opt(2026, 12, 1),
+        };
+        plan.shipments = vec![
+            line("SO000001", 1, "BRACKET", 300),
+            line("SO000001", 2, "COVER", 50),
+            line("SO000002", 1, "BRACKET", 10),
+        ];
+        let lot =
+            |lot: &str, on_hold: bool, expires: Option<NaiveDate>, at: Option<&str>| PlanLot {
+                lot: lot.into(),
+                item: "BRACKET".into(),
+                expires,
+                on_hold,
+                hold_reason: on_hold.then(|| "customer complaint 88".to_owned()),
+                location: at.map(LocationId::from),
+                on_hand: None,
+            };
+        plan.lots.extend([
+            lot("FG-HOLD", true, None, Some("DOCK-A")),
+            lot("FG-OLD", false, NaiveDate::from_ymd_opt(2026, 11, 26), None),
+            lot("FG-B", false, None, Some("DOCK-B")),
+        ]);
+        plan
+    }
+
+    const ORDER: &str = "(98)SO000001";
+    const DOCK: &str = "(95)DOCK-A";
+    const FG_200: &str = "(92)BRACKET(93)FG-1(94)200pcs";
+
+    /// `check` on the dock's plan: the last scan's result, reason or action, and event kinds.
+    #[track_caller]
+    fn check_ship(codes: &[&str], expect: (&str, &[&str])) -> Decision {
+        let plan = ship_plan();
+        let mut floor = Floor::default();
+        let d = scan_all(&mut floor, Some(&plan), codes);
+        let what = match d.outcome.result {
+            ScanResult::Accepted => d.outcome.action.unwrap_or("?"),
+            _ => d.outcome.reason.unwrap_or("?"),
+        };
+        assert_eq!(
+            (what, names(&d).as_slice()),
+            expect,
+            "{}",
+            d.outcome.message
+        );
+        if d.outcome.result == ScanResult::Rejected {
+            assert!(d.state.is_empty(), "a refused scan changes no state");
+        }
+        d
+    }
+
+    #[test]
+    fn an_order_ships_only_when_the_plan_lists_it_open() {
+        check_ship(&[ORDER], ("shipping_started", &[]));
+        let d = check_ship(&["(98)SO000009"], ("order_not_open", &["scan_rejected"]));
+        assert_eq!(
+            d.outcome.message,
+            "sales order SO000009 has no open line to ship in this edge's plan"
+        );
+        let mut floor = Floor::default();
+        let d = floor.scan(&request(ORDER), None);
+        assert_eq!(d.outcome.reason, Some("no_plan"));
+        // The answer names the customer and what is open.
+        let d = check_ship(&[ORDER], ("shipping_started", &[]));
+        assert!(
+            d.outcome.message.contains(
+                "C0001 Shenzhen Precision, open: line 1 BRACKET 300 pcs, line 2 COVER 50 pcs"
+            ),
+            "{}",
+            d.outcome.message
+        );
+    }
+
+    #[test]
+    fn a_lot_before_the_location_is_refused_location_first() {
+        let d = check_ship(&[ORDER, FG_200], ("location_first", &["scan_rejected"]));
+        assert!(
+            d.outcome.message.starts_with("scan the location first"),
+            "{}",
+            d.outcome.message
+        );
+        // A location scanned before the order is not where its lots are picked.
+        check_ship(
+            &[DOCK, ORDER, FG_200],
+            ("location_first", &["scan_rejected"]),
+        );
+        check_ship(&[ORDER, DOCK], ("pick_location_set", &[]));
+    }
+
+    #[test]
+    fn a_shipped_lot_is_a_lot_shipped_event_of_the_station_s_shipment() {
+        let plan = ship_plan();
+        let mut floor = Floor::default();
+        let d = scan_all(&mut floor, Some(&plan), &[ORDER, DOCK, FG_200]);
+        assert_eq!(d.outcome.action, Some("shipped"), "{}", d.outcome.message);
+        assert_eq!(
+            d.outcome.message,
+            "200 pcs of lot FG-1 shipped on SO000001 line 1 to C0001; \
+             still open: line 1 BRACKET 100 pcs, line 2 COVER 50 pcs"
+        );
+        let shipment = floor.stations[&StationId::from("st-10")]
+            .shipping
+            .clone()
+            .expect("shipping")
+            .shipment;
+        assert_eq!(
+            d.events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
+            vec![EventKind::LotShipped {
+                order: "SO000001".into(),
+                line: 1,
+                item: "BRACKET".into(),
+                lot: "FG-1".into(),
+                qty: Decimal::new(200, 0),
+                uom: "pcs".into(),
+                location: "DOCK-A".into(),
+                shipment: shipment.clone(),
+            }]
+        );
+        assert!(bounds::check_kind(&d.events[0].kind).is_ok());
+        // A second line and lot of the same shipment carry the same id.
+        let d = floor.scan(&request("(92)COVER(93)CV-1(94)50pcs"), Some(&plan));
+        assert_eq!(d.outcome.action, Some("shipped"), "{}", d.outcome.message);
+        assert!(
+            d.outcome
+                .message
+                .ends_with("still open: line 1 BRACKET 100 pcs"),
+            "{}",
+            d.outcome.message
+        );
+        let EventKind::LotShipped {
+            line, shipment: s, ..
+        } = &d.events[0].kind
+        else {
+            panic!("{:?}", d.events);
+        };
+        assert_eq!((*line, s), (2, &shipment));
+    }
+
+    #[test]
+    fn held_and_expired_lots_never_ship() {
+        let d = check_ship(
+            &[ORDER, DOCK, "(92)BRACKET(93)FG-HOLD(94)10pcs"],
+            ("on_hold", &["scan_rejected"]),
+        );
+        assert_eq!(
+            d.outcome.message,
+            "lot FG-HOLD is on hold: customer complaint 88"
+        );
+        check_ship(
+            &[ORDER, DOCK, "(92)BRACKET(93)FG-OLD(94)10pcs"],
+            ("expired", &["scan_rejected"]),
+        );
+    }
+
+    #[test]
+    fn a_lot_of_an_item_the_order_does_not_ship_is_refused_naming_its_items() {
+        let d = check_ship(
+            &[ORDER, DOCK, "(92)GREASE(93)G-1(94)5pcs"],
+            ("not_on_order", &["scan_rejected"]),
+        );
+        assert_eq!(
+            d.outcome.message,
+            "GREASE is not an open line of SO000001, which ships BRACKET, COVER"
+        );
+        check_ship(
+            &[ORDER, DOCK, "(92)BRACKET(93)FG-1(94)5kg"],
+            ("wrong_unit", &["scan_rejected"]),
+        );
+    }
+
+    #[test]
+    fn more_than_is_still_open_is_refused_with_the_figures() {
+        let d = check_ship(
+            &[ORDER, DOCK, "(92)BRACKET(93)FG-1(94)301pcs"],
+            ("over_ship", &["scan_rejected"]),
+        );
+        assert_eq!(
+            d.outcome.message,
+            "too much BRACKET for SO000001: the lot holds 301 pcs, the order still takes 300 pcs"
+        );
+        // What this edge shipped since the plan counts.
+        let d = check_ship(
+            &[ORDER, DOCK, FG_200, "(92)BRACKET(93)FG-2(94)101pcs"],
+            ("over_ship", &["scan_rejected"]),
+        );
+        assert_eq!(d.outcome.params["open"], "100");
+        check_ship(
+            &[ORDER, DOCK, FG_200, "(92)BRACKET(93)FG-2(94)100pcs"],
+            ("shipped", &["lot_shipped"]),
+        );
+        check_ship(
+            &[ORDER, DOCK, FG_200, FG_200],
+            ("already_shipped", &["scan_rejected"]),
+        );
+    }
+
+    #[test]
+    fn a_lot_known_at_another_place_is_refused() {
+        let d = check_ship(
+            &[ORDER, DOCK, "(92)BRACKET(93)FG-B(94)10pcs"],
+            ("wrong_location", &["scan_rejected"]),
+        );
+        assert_eq!(
+            d.outcome.message,
+            "lot FG-B is at DOCK-B, not at DOCK-A: pick it where it is"
+        );
+        check_ship(
+            &[ORDER, "(95)DOCK-B", "(92)BRACKET(93)FG-B(94)10pcs"],
+            ("shipped", &["lot_shipped"]),
+        );
+        // Where this edge put a lot itself counts before what central said.
+        check_ship(
+            &[
+                "(95)DOCK-C",
+                "(92)BRACKET(93)FG-B(94)10pcs",
+                ORDER,
+                "(95)DOCK-B",
+                "(92)BRACKET(93)FG-B(94)10pcs",
+            ],
+            ("wrong_location", &["scan_rejected"]),
+        );
+    }
+
+    #[test]
+    fn the_order_scanned_again_closes_its_shipment_and_the_next_gets_a_new_id() {
+        let plan = ship_plan();
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[ORDER, DOCK, FG_200]);
+        let first = floor.stations[&StationId::from("st-10")].shipping.clone();
+        let d = floor.scan(&request(ORDER), Some(&plan));
+        assert_eq!(d.outcome.action, Some("shipment_closed"));
+        assert_eq!(
+            d.outcome.message,
+            "shipment of SO000001 closed: 1 lots shipped"
+        );
+        let state = &floor.stations[&StationId::from("st-10")];
+        assert_eq!((&state.shipping, &state.location), (&None, &None));
+        scan_all(&mut floor, Some(&plan), &[ORDER]);
+        let second = floor.stations[&StationId::from("st-10")].shipping.clone();
+        assert_ne!(
+            first.map(|s| s.shipment),
+            second.map(|s| s.shipment),
+            "a new shipment"
+        );
+    }
+
+    #[test]
+    fn what_was_shipped_comes_back_and_is_forgotten_with_its_plan() {
+        let plan = ship_plan();
+        let mut floor = Floor::default();
+        let mut saved = BTreeMap::new();
+        for code in [ORDER, DOCK, FG_200] {
+            saved.extend(floor.scan(&request(code), Some(&plan)).state);
+        }
+        assert_eq!(
+            floor.shipped[&(SalesOrderId::from("SO000001"), 1)],
+            Drawn {
+                plan: PlanVersion(4),
+                qty: Decimal::new(200, 0)
+            }
+        );
+        assert_eq!(Floor::restore(saved), floor);
+        let mut newer = plan.clone();
+        newer.version = PlanVersion(5);
+        let pruned = floor.prune(Some(&newer), at(), []);
+        assert!(
+            pruned
+                .state
+                .contains(&(format!("{SHIPPED_PREFIX}1/SO000001"), String::new())),
+            "{pruned:?}"
+        );
+        assert!(floor.shipped.is_empty());
     }
 
     /// A machine state at `station`, `minutes` after [`at`], as a PLC reports it.

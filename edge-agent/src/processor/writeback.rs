@@ -275,6 +275,7 @@ mod tests {
             gtins: Default::default(),
             operators: Vec::new(),
             rules: None,
+            shipments: Vec::new(),
         }
     }
 

@@ -248,6 +248,12 @@ mod tests {
             "other_stop",
             "unknown_stop_reason",
             "bad_reason",
+            "order_not_open",
+            "location_first",
+            "not_on_order",
+            "over_ship",
+            "wrong_location",
+            "already_shipped",
         ] {
             assert!(
                 keys("en", "REASONS").iter().any(|k| k == reason),

@@ -54,6 +54,7 @@ pub(crate) fn plan() -> Plan {
         gtins: Default::default(),
         operators: operators(),
         rules: None,
+        shipments: Vec::new(),
     }
 }
 

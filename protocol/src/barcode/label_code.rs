@@ -1,10 +1,10 @@
 //! The codes on the labels this system prints: work orders, material lots, locations, operator
-//! badges and stations.
+//! badges, stations and sales orders.
 //!
 //! # Label code format, version 1
 //!
 //! Every label code is a GS1 element string made only of GS1's company-internal application
-//! identifiers (AIs 91–97). Any GS1 scanner reads it, it travels in GS1-128 and GS1 QR alike,
+//! identifiers (AIs 91–98). Any GS1 scanner reads it, it travels in GS1-128 and GS1 QR alike,
 //! and it cannot be mistaken for a supplier's GS1 code, which carries a GTIN (01) or an SSCC (00).
 //!
 //! | AI | field | value |
@@ -16,6 +16,7 @@
 //! | 95 | location | the location code |
 //! | 96 | operator badge | the badge number |
 //! | 97 | station | the station code |
+//! | 98 | sales order | the sales order number (`SO000001`), on its picking list |
 //!
 //! The AIs a code holds tell its kind:
 //!
@@ -26,6 +27,7 @@
 //! | location | 95 alone |
 //! | operator badge | 96 alone |
 //! | station | 97 alone |
+//! | sales order | 98 alone |
 //!
 //! Values use GS1's character set 82: letters, digits and `!"%&'()*+,-./:;<=>?_`, no spaces and
 //! nothing outside ASCII; at most 90 characters each. All of them are variable length, so an
@@ -42,15 +44,16 @@
 //! (95)RACK-A-01-02                                    location
 //! (96)10442                                           operator badge
 //! (97)L1-PRESS-3                                      station
+//! (98)SO000001                                        sales order (shipping at a dock)
 //! ```
 //!
-//! A code made only of AIs 91–97 that fits none of these shapes is refused with the reason. A
+//! A code made only of AIs 91–98 that fits none of these shapes is refused with the reason. A
 //! code that holds any other AI as well is read as GS1 data; any 91–99 in it are then another
 //! company's internal data, not ours.
 
 use super::ai;
 use super::element::Element;
-use crate::ids::{ItemId, LocationId, LotId, OperatorId, StationId, WorkOrderId};
+use crate::ids::{ItemId, LocationId, LotId, OperatorId, SalesOrderId, StationId, WorkOrderId};
 use rust_decimal::Decimal;
 
 /// The AIs of the label code format.
@@ -62,6 +65,7 @@ pub mod ais {
     pub const LOCATION: &str = "95";
     pub const OPERATOR: &str = "96";
     pub const STATION: &str = "97";
+    pub const SALES_ORDER: &str = "98";
 }
 
 /// The longest value one label code field may have (GS1 AIs 91–99 are X..90).
@@ -75,6 +79,8 @@ pub enum LabelCode {
     Location(LocationId),
     Operator(OperatorId),
     Station(StationId),
+    /// A sales order's picking label: starts shipping it at a dock station.
+    SalesOrder(SalesOrderId),
 }
 
 /// A lot of material (or a finished lot) with what it is and how much.
@@ -112,6 +118,7 @@ impl LabelCode {
             LabelCode::Location(l) => Ok(vec![element(ais::LOCATION, "location", &l.0)?]),
             LabelCode::Operator(o) => Ok(vec![element(ais::OPERATOR, "operator badge", &o.0)?]),
             LabelCode::Station(s) => Ok(vec![element(ais::STATION, "station", &s.0)?]),
+            LabelCode::SalesOrder(o) => Ok(vec![element(ais::SALES_ORDER, "sales order", &o.0)?]),
             LabelCode::MaterialLot(m) => {
                 let qty = quantity_text(m.qty, &m.uom)?;
                 let mut elements = vec![
@@ -138,7 +145,7 @@ impl LabelCode {
     }
 
     /// Reads a label code from parsed GS1 elements. `None`: the elements are not a label code of
-    /// this system (they hold some AI outside 91–97). `Some(Err(reason))`: they are made of our
+    /// this system (they hold some AI outside 91–98). `Some(Err(reason))`: they are made of our
     /// AIs but fit no label kind.
     pub fn from_elements(elements: &[Element]) -> Option<Result<LabelCode, String>> {
         if elements.is_empty() || !elements.iter().all(|e| field_name(&e.ai).is_some()) {
@@ -166,6 +173,7 @@ impl LabelCode {
             LabelCode::Location(l) => id("location", l.as_str()),
             LabelCode::Operator(o) => id("operator badge", o.as_str()),
             LabelCode::Station(s) => id("station", s.as_str()),
+            LabelCode::SalesOrder(o) => id("sales order", o.as_str()),
             LabelCode::MaterialLot(m) => {
                 id("item", m.item.as_str())?;
                 id("lot", m.lot.as_str())?;
@@ -194,6 +202,7 @@ fn within_bounds(code: LabelCode) -> Result<LabelCode, String> {
         LabelCode::Location(l) => check_id("location (95)", l.as_str()),
         LabelCode::Operator(o) => check_id("operator badge (96)", o.as_str()),
         LabelCode::Station(s) => check_id("station (97)", s.as_str()),
+        LabelCode::SalesOrder(o) => check_id("sales order (98)", o.as_str()),
         LabelCode::MaterialLot(m) => check_id("item (92)", m.item.as_str())
             .and_then(|()| check_id("lot (93)", m.lot.as_str()))
             .and_then(|()| check_qty("quantity (94)", m.qty))
@@ -250,6 +259,7 @@ fn read(elements: &[Element]) -> Result<LabelCode, String> {
             ais::WORK_ORDER => LabelCode::WorkOrder(WorkOrderId(one.value.clone())),
             ais::LOCATION => LabelCode::Location(LocationId(one.value.clone())),
             ais::OPERATOR => LabelCode::Operator(OperatorId(one.value.clone())),
+            ais::SALES_ORDER => LabelCode::SalesOrder(SalesOrderId(one.value.clone())),
             _ => LabelCode::Station(StationId(one.value.clone())),
         }),
         [first, second, ..] => Err(format!(
@@ -355,6 +365,7 @@ fn field_name(ai: &str) -> Option<&'static str> {
         ais::LOCATION => "location",
         ais::OPERATOR => "operator badge",
         ais::STATION => "station",
+        ais::SALES_ORDER => "sales order",
         _ => return None,
     })
 }

@@ -32,7 +32,7 @@ pub use element::{
 };
 pub use label_code::{LabelCode, LabelCodeError, MaterialLotCode};
 
-use crate::ids::{ItemId, LocationId, LotId, OperatorId, StationId, WorkOrderId};
+use crate::ids::{ItemId, LocationId, LotId, OperatorId, SalesOrderId, StationId, WorkOrderId};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -325,6 +325,11 @@ enum ReadingJson {
         symbology: Option<Symbology>,
         station: StationId,
     },
+    SalesOrder {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        symbology: Option<Symbology>,
+        order: SalesOrderId,
+    },
     Rejected {
         reason: String,
     },
@@ -363,6 +368,7 @@ impl From<Reading> for ReadingJson {
                     operator,
                 },
                 LabelCode::Station(station) => ReadingJson::Station { symbology, station },
+                LabelCode::SalesOrder(order) => ReadingJson::SalesOrder { symbology, order },
             },
         }
     }
@@ -411,6 +417,9 @@ impl From<ReadingJson> for Reading {
             } => label(symbology, LabelCode::Operator(operator)),
             ReadingJson::Station { symbology, station } => {
                 label(symbology, LabelCode::Station(station))
+            }
+            ReadingJson::SalesOrder { symbology, order } => {
+                label(symbology, LabelCode::SalesOrder(order))
             }
         }
     }

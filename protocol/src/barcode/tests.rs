@@ -33,6 +33,7 @@ fn render(reading: &Reading) -> String {
                 LabelCode::Location(l) => format!("location {l}"),
                 LabelCode::Operator(o) => format!("operator {o}"),
                 LabelCode::Station(s) => format!("station {s}"),
+                LabelCode::SalesOrder(o) => format!("sales order {o}"),
                 LabelCode::MaterialLot(m) => format!(
                     "material lot item={} lot={} qty={} uom={}{}",
                     m.item,
@@ -389,7 +390,9 @@ fn label_codes() {
         "(01)09506000134352(91)WO-1",
         expect![[r#"gs1 (01)09506000134352 (91)WO-1"#]],
     );
-    check("(98)X", expect![[r#"gs1 (98)X"#]]);
+    // 98 is a sales order's label; 99 is not ours.
+    check("(98)SO000001", expect![[r#"label sales order SO000001"#]]);
+    check("(99)X", expect![[r#"gs1 (99)X"#]]);
 }
 
 fn lot(work_order: Option<&str>) -> LabelCode {
@@ -411,6 +414,7 @@ fn label_codes_round_trip() {
         LabelCode::Location("RACK-A-01-02".into()),
         LabelCode::Operator("10442".into()),
         LabelCode::Station("L1-PRESS-3".into()),
+        LabelCode::SalesOrder("SO000001".into()),
     ];
     for code in codes {
         let element_string = code.element_string().unwrap();

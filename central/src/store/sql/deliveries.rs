@@ -7,6 +7,14 @@
 //! **Architecture Invariant:** a delivery, its ledger rows (reason `shipped`, the delivery's
 //! number in the note), the order lines' `shipped_qty`, the order's status and history are one
 //! transaction: either all of it is there or none of it.
+//!
+//! Shipments scanned at an edge's dock (`lot_shipped` events) are booked by ingest in its
+//! transaction ([`book_edge_shipment`]): the ledger row through ingest's stock booking, the
+//! rest here. The picks of one shipment (`(edge, shipment, order)`, `crm_edge_shipments`)
+//! make one delivery. A committed fact is never refused: where central disagrees (order
+//! unknown or not confirmed, no such line, another item, more than is open, a lot held here
+//! meanwhile) the event is booked as far as it can be and each discrepancy is kept in
+//! `crm_shipment_exceptions`, the delivery's warnings and the order's history.
 
 use super::crm::{Params, bind, decimal, from_json, json, scoped};
 use super::db::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -16,7 +24,7 @@ use crate::crm::scope::SalesScope;
 use crate::people::plants::DEFAULT_PLANT;
 use crate::store::deliveries::{
     Delivery, DeliveryInput, DeliveryLine, DeliveryPackage, DeliveryQuery, DeliveryStore,
-    MAX_RECALL_DEPTH, MAX_RECALL_LOTS, RecallList, RecallRow,
+    MAX_RECALL_DEPTH, MAX_RECALL_LOTS, RecallList, RecallRow, ShipmentException,
 };
 use crate::store::sales::{SalesRefusal, SalesResult};
 use async_trait::async_trait;
@@ -65,6 +73,29 @@ CREATE TABLE IF NOT EXISTS crm_delivery_packages (
     PRIMARY KEY (delivery, package)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS crm_delivery_packages_sscc ON crm_delivery_packages (sscc);
+CREATE TABLE IF NOT EXISTS shipping_edges (
+    edge_id            TEXT PRIMARY KEY,
+    gs1_company_prefix TEXT
+);
+CREATE TABLE IF NOT EXISTS crm_edge_shipments (
+    edge_id      TEXT NOT NULL,
+    shipment     TEXT NOT NULL,
+    order_number TEXT NOT NULL,
+    delivery     INTEGER NOT NULL,
+    PRIMARY KEY (edge_id, shipment, order_number)
+);
+CREATE TABLE IF NOT EXISTS crm_shipment_exceptions (
+    id           INTEGER PRIMARY KEY,
+    edge_id      TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    at           TEXT NOT NULL,
+    order_number TEXT NOT NULL,
+    line         INTEGER NOT NULL,
+    lot          TEXT NOT NULL,
+    qty          TEXT NOT NULL,
+    delivery     TEXT,
+    problem      TEXT NOT NULL
+);
 ";
 
 fn text(d: Decimal) -> String {
@@ -460,10 +491,568 @@ fn create(
             now,
         )?;
     }
+    // What shipped is no longer open on the docks.
+    republish_shipping(&tx)?;
     let delivery = read_delivery(&tx, id, &SalesScope::All)?
         .ok_or_else(|| StoreError::Corrupt(format!("delivery {id} vanished")))?;
     tx.commit()?;
     Ok(Ok(delivery))
+}
+
+/// What a `lot_shipped` event means for sales, beside the ledger row ingest's stock booking
+/// makes of it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ShippedFact {
+    pub order: String,
+    pub line: u32,
+    pub item: String,
+    pub lot: String,
+    pub qty: Decimal,
+    pub uom: String,
+    pub location: String,
+    pub shipment: String,
+}
+
+impl ShippedFact {
+    pub(super) fn of(kind: &protocol::EventKind) -> Option<ShippedFact> {
+        let protocol::EventKind::LotShipped {
+            order,
+            line,
+            item,
+            lot,
+            qty,
+            uom,
+            location,
+            shipment,
+        } = kind
+        else {
+            return None;
+        };
+        Some(ShippedFact {
+            order: order.0.clone(),
+            line: *line,
+            item: item.0.clone(),
+            lot: lot.0.clone(),
+            qty: *qty,
+            uom: uom.clone(),
+            location: location.0.clone(),
+            shipment: shipment.clone(),
+        })
+    }
+}
+
+/// The edges that ship, with the GS1 company prefix of their deliveries' SSCCs.
+fn shipping_edges(conn: &Connection) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT edge_id, gs1_company_prefix FROM shipping_edges ORDER BY edge_id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether `edge_id` is one of `[shipping] edges`.
+pub(super) fn ships(conn: &Connection, edge_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM shipping_edges WHERE edge_id = ?1")?
+        .exists(params![edge_id])?)
+}
+
+/// What a plan of `edge_id` ships: nothing unless the edge is one of `[shipping] edges`; else
+/// the open lines of confirmed orders, earliest confirmed date first (lines without one last),
+/// at most [`protocol::plan::MAX_PLAN_SHIPMENTS`].
+pub(super) fn plan_shipments(
+    conn: &Connection,
+    edge_id: &str,
+) -> Result<Vec<protocol::PlanShipment>, StoreError> {
+    if !ships(conn, edge_id)? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.number, d.customer, COALESCE(c.name_zh, ''), COALESCE(c.name_en, ''), l.line,
+             l.item, l.qty, l.shipped_qty, l.uom, l.confirmed_date
+         FROM crm_sales_lines l JOIN crm_sales_docs d ON d.id = l.doc
+         LEFT JOIN crm_customers c ON c.code = d.customer
+         WHERE d.kind = 'order' AND d.status = 'confirmed'
+         ORDER BY COALESCE(l.confirmed_date, '9999-12-31'), d.number, l.line",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, u32>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, String>(8)?,
+            r.get::<_, Option<String>>(9)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (order, customer, zh, en, line, item, qty, shipped, uom, confirmed) = row?;
+        let open = decimal(&qty)?
+            .checked_sub(decimal(&shipped)?)
+            .unwrap_or(Decimal::ZERO);
+        if open <= Decimal::ZERO {
+            continue;
+        }
+        if out.len() >= protocol::plan::MAX_PLAN_SHIPMENTS {
+            tracing::warn!(
+                edge_id,
+                max = protocol::plan::MAX_PLAN_SHIPMENTS,
+                "more open sales order lines than a plan carries; the latest confirmed are left out"
+            );
+            break;
+        }
+        out.push(protocol::PlanShipment {
+            order: order.into(),
+            customer,
+            customer_name: super::sales::customer_name(zh, en),
+            line,
+            item: item.into(),
+            open_qty: open.normalize(),
+            uom,
+            confirmed: confirmed.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+        });
+    }
+    Ok(out)
+}
+
+/// The lots a dock must know of the items it ships (`lots` the plan holds already are left
+/// as they are): the held and expiring ones ([`super::work_orders::item_lots`]), and those in
+/// stock at one location (for `wrong_location`), at most
+/// [`crate::erp::work_order::MAX_PLAN_LOTS`] in all.
+pub(super) fn plan_lots(
+    tx: &super::db::Transaction<'_>,
+    shipments: &[protocol::PlanShipment],
+    lots: &mut Vec<protocol::PlanLot>,
+) -> Result<(), StoreError> {
+    let mut items: Vec<&str> = shipments.iter().map(|s| s.item.as_str()).collect();
+    items.sort_unstable();
+    items.dedup();
+    let max = crate::erp::work_order::MAX_PLAN_LOTS;
+    let mut known: std::collections::HashSet<String> =
+        lots.iter().map(|l| l.lot.0.clone()).collect();
+    for item in items {
+        let mut found = super::work_orders::item_lots(tx, item)?;
+        let mut places: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (_, lot, location, _, qty) in stock::balances(tx, Some(item), None, None)? {
+            if qty > Decimal::ZERO {
+                places.entry(lot).or_default().push(location);
+            }
+        }
+        for (lot, at) in places {
+            if let [location] = at.as_slice()
+                && !found.iter().any(|l| l.lot.as_str() == lot)
+            {
+                found.push(protocol::PlanLot {
+                    lot: lot.as_str().into(),
+                    item: item.into(),
+                    expires: None,
+                    on_hold: false,
+                    hold_reason: None,
+                    location: Some(location.as_str().into()),
+                    on_hand: None,
+                });
+            }
+        }
+        for lot in found {
+            if lots.len() >= max {
+                tracing::warn!(
+                    max,
+                    "more lots than a plan carries; a dock's plan leaves some out"
+                );
+                return Ok(());
+            }
+            if known.insert(lot.lot.0.clone()) {
+                lots.push(lot);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The GTINs of the items a dock ships, so a GS1 label on a finished lot finds its item there
+/// as a supplier's does on a line.
+pub(super) fn plan_gtins(
+    conn: &Connection,
+    shipments: &[protocol::PlanShipment],
+    gtins: &mut BTreeMap<String, protocol::ItemId>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT gtin FROM erp_item_gtins WHERE item = ?1")?;
+    for s in shipments {
+        if gtins.values().any(|i| *i == s.item) {
+            continue;
+        }
+        let gtin: Option<String> = stmt
+            .query_row(params![s.item.as_str()], |r| r.get(0))
+            .optional()?;
+        if let Some(gtin) = gtin {
+            gtins.insert(gtin, s.item.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Publishes the plans of the edges that ship again where what they ship changed (an order
+/// confirmed, cancelled or shipped); an edge that ships but has no plan yet gets its first.
+pub(super) fn republish_shipping(
+    tx: &super::db::Transaction<'_>,
+) -> Result<Vec<protocol::Plan>, StoreError> {
+    let mut plans = Vec::new();
+    for (edge, _) in shipping_edges(tx)? {
+        let edge = protocol::EdgeId(edge);
+        plans.extend(republish_one(tx, &edge)?);
+    }
+    Ok(plans)
+}
+
+/// One edge's plan again if what central fills in changed, or its first plan.
+fn republish_one(
+    tx: &super::db::Transaction<'_>,
+    edge: &protocol::EdgeId,
+) -> Result<Option<protocol::Plan>, StoreError> {
+    let known = tx
+        .prepare_cached("SELECT 1 FROM edges WHERE edge_id = ?1")?
+        .exists(params![edge.as_str()])?;
+    if !known {
+        return Ok(None);
+    }
+    let has_plan = tx
+        .prepare_cached("SELECT 1 FROM plans WHERE edge_id = ?1")?
+        .exists(params![edge.as_str()])?;
+    if has_plan {
+        return super::spc::republish_edge(tx, edge);
+    }
+    Ok(Some(super::publish_plan_in(
+        tx,
+        edge,
+        protocol::PlanContent::default(),
+    )?))
+}
+
+/// `[shipping] edges` into the store: the edges that entered or left the list get a plan
+/// again (with or without shipments).
+fn configure(
+    conn: &mut Connection,
+    edges: Vec<String>,
+    gs1_company_prefix: Option<String>,
+) -> Result<Vec<protocol::Plan>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let before = shipping_edges(&tx)?;
+    let mut changed: Vec<String> = before
+        .iter()
+        .filter(|(e, _)| !edges.contains(e))
+        .map(|(e, _)| e.clone())
+        .collect();
+    changed.extend(
+        edges
+            .iter()
+            .filter(|e| !before.iter().any(|(b, _)| b == *e))
+            .cloned(),
+    );
+    tx.execute("DELETE FROM shipping_edges", [])?;
+    for edge in &edges {
+        tx.prepare_cached(
+            "INSERT INTO shipping_edges (edge_id, gs1_company_prefix) VALUES (?1, ?2)",
+        )?
+        .execute(params![edge, gs1_company_prefix])?;
+    }
+    let mut plans = Vec::new();
+    for edge in changed {
+        let edge = protocol::EdgeId(edge);
+        let has_plan = tx
+            .prepare_cached("SELECT 1 FROM plans WHERE edge_id = ?1")?
+            .exists(params![edge.as_str()])?;
+        if has_plan || edges.contains(&edge.0) {
+            plans.extend(republish_one(&tx, &edge)?);
+        }
+    }
+    tx.commit()?;
+    Ok(plans)
+}
+
+/// The delivery of an edge's shipment of `order`: the one its first pick made, or a new one
+/// (number, the order's header as it is now, one package with an SSCC when the edge has a GS1
+/// company prefix). `(id, number)`.
+fn shipment_delivery(
+    tx: &Connection,
+    edge_id: &str,
+    fact: &ShippedFact,
+    order: &crate::store::sales::SalesDoc,
+    at: DateTime<Utc>,
+) -> Result<(i64, String), StoreError> {
+    let found: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT d.id, d.number FROM crm_edge_shipments s JOIN crm_deliveries d ON d.id = s.delivery
+             WHERE s.edge_id = ?1 AND s.shipment = ?2 AND s.order_number = ?3",
+        )?
+        .query_row(params![edge_id, fact.shipment, fact.order], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if let Some(found) = found {
+        return Ok(found);
+    }
+    let number = next_number(tx)?;
+    let by = format!("edge:{edge_id}");
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO crm_deliveries (number, doc, order_number, customer, customer_name,
+                 customer_po, owner, delivery_date, note, warnings, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '[]', ?10, ?11) RETURNING id",
+        )?
+        .query_row(
+            params![
+                number,
+                order.id,
+                order.number,
+                order.customer,
+                order.customer_name,
+                order.customer_po,
+                order.owner,
+                at.date_naive().format("%Y-%m-%d").to_string(),
+                format!("scanned at edge {edge_id}, shipment {}", fact.shipment),
+                by,
+                ts(at)
+            ],
+            |r| r.get(0),
+        )?;
+    tx.prepare_cached(
+        "INSERT INTO crm_edge_shipments (edge_id, shipment, order_number, delivery)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![edge_id, fact.shipment, fact.order, id])?;
+    let prefix: Option<String> = tx
+        .prepare_cached("SELECT gs1_company_prefix FROM shipping_edges WHERE edge_id = ?1")?
+        .query_row(params![edge_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    if let Some(prefix) = prefix {
+        let serial = next_counter(tx, "sscc")?;
+        match sscc(0, &prefix, u64::try_from(serial).unwrap_or(u64::MAX)) {
+            Ok(code) => {
+                tx.prepare_cached(
+                    "INSERT INTO crm_delivery_packages (delivery, package, sscc) VALUES (?1, 1, ?2)",
+                )?
+                .execute(params![id, code])?;
+            }
+            Err(e) => {
+                tracing::error!(delivery = number, error = %e, "no SSCC for an edge's delivery")
+            }
+        }
+    }
+    Ok((id, number))
+}
+
+/// Books the sales side of a `lot_shipped` event of `edge_id` (its ledger row is booked by
+/// ingest's stock booking, `stock_warnings` what that found): the delivery of its shipment
+/// gets the lot, the order line its `shipped_qty`, the order its history and, once every line
+/// is shipped, `completed`. Never refuses: what central disagrees with is booked where it can
+/// be and kept as an exception. Returns whether an order changed (its shipping edges' plans
+/// are published again).
+pub(super) fn book_edge_shipment(
+    tx: &Connection,
+    edge_id: &str,
+    seq: i64,
+    at: &str,
+    fact: &ShippedFact,
+    stock_warnings: Vec<String>,
+) -> Result<bool, StoreError> {
+    let when = parse_ts(at)?;
+    let mut problems = stock_warnings;
+    let doc: Option<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM crm_sales_docs WHERE kind = 'order' AND number = ?1
+             ORDER BY revision DESC LIMIT 1",
+        )?
+        .query_row(params![fact.order], |r| r.get(0))
+        .optional()?;
+    let order = match doc {
+        Some(id) => super::sales::read_doc(tx, "order", id, &SalesScope::All, when.date_naive())?,
+        None => None,
+    };
+    if let Some(reason) = held(tx, &fact.lot)? {
+        problems.push(format!(
+            "lot {} is on quality hold at central ({reason}), and was shipped",
+            fact.lot
+        ));
+    }
+    let Some(order) = order else {
+        problems.push(format!(
+            "central has no sales order {}; the stock was booked out, no delivery made",
+            fact.order
+        ));
+        record_exceptions(tx, edge_id, seq, at, fact, None, &problems)?;
+        return Ok(false);
+    };
+    if order.status != "confirmed" {
+        problems.push(format!(
+            "sales order {} is {}, not confirmed, and was shipped",
+            order.number, order.status
+        ));
+    }
+    let line = order.lines.iter().find(|l| l.line == fact.line);
+    match line {
+        None => problems.push(format!(
+            "sales order {} has no line {}",
+            order.number, fact.line
+        )),
+        Some(l) if l.item != fact.item => problems.push(format!(
+            "line {} of {} is {}, but {} was shipped on it",
+            l.line, order.number, l.item, fact.item
+        )),
+        Some(l) if l.uom != fact.uom => problems.push(format!(
+            "line {} of {} counts in {}, the shipment in {}",
+            l.line, order.number, l.uom, fact.uom
+        )),
+        Some(_) => {}
+    }
+    let (delivery, number) = shipment_delivery(tx, edge_id, fact, &order, when)?;
+    let seq_in: u32 = tx
+        .prepare_cached(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM crm_delivery_lines WHERE delivery = ?1",
+        )?
+        .query_row(params![delivery], |r| r.get(0))?;
+    tx.prepare_cached(
+        "INSERT INTO crm_delivery_lines (delivery, seq, line, item, description, qty, uom, lot, location)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        delivery,
+        seq_in,
+        fact.line,
+        fact.item,
+        line.map(|l| l.description.clone()).unwrap_or_default(),
+        text(fact.qty),
+        fact.uom,
+        fact.lot,
+        fact.location
+    ])?;
+    let mut completed = order.status == "confirmed";
+    for l in &order.lines {
+        let mut shipped = l.shipped_qty;
+        if l.line == fact.line && l.item == fact.item && l.uom == fact.uom {
+            match l.shipped_qty.checked_add(fact.qty) {
+                Some(total) => {
+                    if total > l.qty {
+                        problems.push(format!(
+                            "line {} of {}: {} {} ordered, {} shipped before, {} more shipped now",
+                            l.line,
+                            order.number,
+                            l.qty.normalize(),
+                            l.uom,
+                            l.shipped_qty.normalize(),
+                            fact.qty.normalize()
+                        ));
+                    }
+                    shipped = total;
+                    tx.prepare_cached(
+                        "UPDATE crm_sales_lines SET shipped_qty = ?3 WHERE doc = ?1 AND line = ?2",
+                    )?
+                    .execute(params![order.id, l.line, text(total)])?;
+                }
+                None => problems.push(format!(
+                    "line {} of {}: the shipped quantity cannot grow beyond {}",
+                    l.line,
+                    order.number,
+                    l.shipped_qty.normalize()
+                )),
+            }
+        }
+        if shipped < l.qty {
+            completed = false;
+        }
+    }
+    let by = format!("edge:{edge_id}");
+    super::sales::history(
+        tx,
+        order.id,
+        &by,
+        "shipped",
+        json!({
+            "delivery": number,
+            "lines": [{"line": fact.line, "qty": text(fact.qty)}],
+            "lot": fact.lot,
+            "location": fact.location,
+            "edge": edge_id,
+            "seq": seq,
+            "shipment": fact.shipment,
+        }),
+        when,
+    )?;
+    if !problems.is_empty() {
+        let warnings: String = tx
+            .prepare_cached("SELECT warnings FROM crm_deliveries WHERE id = ?1")?
+            .query_row(params![delivery], |r| r.get(0))?;
+        let mut warnings: Vec<String> = from_json(&warnings)?;
+        warnings.extend(problems.iter().cloned());
+        tx.prepare_cached("UPDATE crm_deliveries SET warnings = ?2 WHERE id = ?1")?
+            .execute(params![delivery, json(&warnings)?])?;
+        super::sales::history(
+            tx,
+            order.id,
+            &by,
+            "shipment_exception",
+            json!({"delivery": number, "edge": edge_id, "seq": seq, "problems": problems}),
+            when,
+        )?;
+        record_exceptions(tx, edge_id, seq, at, fact, Some(&number), &problems)?;
+    }
+    if completed {
+        tx.prepare_cached(
+            "UPDATE crm_sales_docs SET status = 'completed', updated_at = ?2 WHERE id = ?1",
+        )?
+        .execute(params![order.id, ts(when)])?;
+        super::sales::history(
+            tx,
+            order.id,
+            &by,
+            "completed",
+            json!({"delivery": number, "reason": "every line shipped"}),
+            when,
+        )?;
+    }
+    Ok(true)
+}
+
+fn record_exceptions(
+    tx: &Connection,
+    edge_id: &str,
+    seq: i64,
+    at: &str,
+    fact: &ShippedFact,
+    delivery: Option<&str>,
+    problems: &[String],
+) -> Result<(), StoreError> {
+    for problem in problems {
+        tracing::warn!(
+            edge_id,
+            seq,
+            order = fact.order.as_str(),
+            problem = problem.as_str(),
+            "a shipment central disagrees with"
+        );
+        tx.prepare_cached(
+            "INSERT INTO crm_shipment_exceptions (edge_id, seq, at, order_number, line, lot, qty,
+                 delivery, problem)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            edge_id,
+            seq,
+            at,
+            fact.order,
+            fact.line,
+            fact.lot,
+            text(fact.qty),
+            delivery,
+            problem
+        ])?;
+    }
+    Ok(())
 }
 
 /// The lots a recall walk visited (the lot first), each lot's parent on the way down, and
@@ -632,5 +1221,58 @@ impl DeliveryStore for SqlStore {
 
     async fn lot_customers(&self, lot: String) -> Result<RecallList, StoreError> {
         self.read(move |conn| recall(conn, lot)).await
+    }
+
+    async fn configure_shipping(
+        &self,
+        edges: Vec<String>,
+        gs1_company_prefix: Option<String>,
+    ) -> Result<Vec<protocol::Plan>, StoreError> {
+        self.write_cache(move |conn| configure(conn, edges, gs1_company_prefix))
+            .await
+    }
+
+    async fn shipment_exceptions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<ShipmentException>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, edge_id, seq, at, order_number, line, lot, qty, delivery, problem
+                 FROM crm_shipment_exceptions ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(500)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, u32>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, String>(9)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, edge_id, seq, at, order, line, lot, qty, delivery, problem) = row?;
+                out.push(ShipmentException {
+                    id,
+                    edge_id,
+                    seq: u64::try_from(seq).unwrap_or_default(),
+                    at: parse_ts(&at)?,
+                    order,
+                    line,
+                    lot,
+                    qty: decimal(&qty)?,
+                    delivery,
+                    problem,
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 }

@@ -181,8 +181,9 @@ impl Booking {
 
     /// Books what one newly stored event means for inventory and genealogy. `at` is the event
     /// time as stored (`ts`). An issue is taken from where the lot is ([`issue_location`]);
-    /// every row moves its balance. Returns, per work order, what to warn about: a balance that
-    /// went below zero, when the plant flags negative stock.
+    /// every row moves its balance. Returns what to warn about, with the work order it
+    /// concerns (none for a shipment): a balance that went below zero, when the plant flags
+    /// negative stock.
     pub(super) fn apply(
         &mut self,
         tx: &Transaction<'_>,
@@ -191,7 +192,7 @@ impl Booking {
         at: &str,
         facts: &InventoryFacts,
         negative: NegativeStock,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<(Option<String>, String)>, StoreError> {
         self.read_lots(tx, std::iter::once(facts))?;
         let mut warnings = Vec::new();
         for m in &facts.movements {
@@ -238,10 +239,10 @@ impl Booking {
             if after < Decimal::ZERO
                 && before >= Decimal::ZERO
                 && negative != NegativeStock::Allow
-                && let Some(wo) = &m.work_order
+                && (m.work_order.is_some() || m.reason == "shipped")
             {
                 warnings.push((
-                    wo.clone(),
+                    m.work_order.clone(),
                     format!(
                         "negative stock: lot {} of {} at {location} is now {} {} (central had {} there)",
                         m.lot,

@@ -157,7 +157,7 @@ const DOC_COLUMNS: &str = "d.id, d.kind, d.number, d.revision, d.replaces, d.rep
     d.gross, d.note, d.created_by, d.created_at, d.updated_at, d.sent_at, d.confirmed_at,
     d.confirmed_by, (SELECT q.number || '/' || q.revision FROM crm_sales_docs q WHERE q.id = d.quotation)";
 
-fn customer_name(zh: String, en: String) -> String {
+pub(super) fn customer_name(zh: String, en: String) -> String {
     if zh.is_empty() { en } else { zh }
 }
 
@@ -523,6 +523,13 @@ pub(super) fn read_doc(
     doc.flags = read_flags(conn, doc.id)?;
     doc.history = read_history(conn, doc.id)?;
     Ok(Some(doc))
+}
+
+/// A document's status as stored now.
+fn must_read_status(conn: &Connection, id: i64) -> Result<String, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT status FROM crm_sales_docs WHERE id = ?1")?
+        .query_row(params![id], |r| r.get(0))?)
 }
 
 fn must_read(
@@ -2364,6 +2371,11 @@ impl SalesStore for SqlStore {
                     give_back(&tx, &o, now)?;
                     history(&tx, id, &by, "cancelled", json!({"reason": reason}), now)?;
                 }
+            }
+            // A confirmed order is open on the docks; a cancelled one no longer (the
+            // re-price of a draft changes neither). The API wakes their long polls.
+            if o.status != must_read_status(&tx, id)? {
+                super::deliveries::republish_shipping(&tx)?;
             }
             let doc = must_read(&tx, "order", id, today)?;
             tx.commit()?;

@@ -728,7 +728,7 @@ fn contents(
 /// `POST /api/v1/lots/{lot}/expiry`, or else its first receipt date (the earliest
 /// `material_received` or `lot_produced` in the ledger that was not reversed) plus the item's
 /// shelf life. The location is given when all of the lot's stock is at one.
-fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreError> {
+pub(super) fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>, StoreError> {
     #[derive(Default)]
     struct Lot {
         at: BTreeMap<String, Decimal>,
@@ -866,7 +866,13 @@ fn publish_for_items(
     items: &[&str],
     line_edges: &HashMap<String, String>,
 ) -> Result<Vec<Plan>, StoreError> {
-    publish_concerned(tx, line_edges, &BTreeSet::new(), items)
+    let mut plans = publish_concerned(tx, line_edges, &BTreeSet::new(), items)?;
+    // The docks refuse held and expired lots of what they ship too.
+    for plan in super::deliveries::republish_shipping(tx)? {
+        plans.retain(|p| p.edge_id != plan.edge_id);
+        plans.push(plan);
+    }
+    Ok(plans)
 }
 
 /// Publishes, inside `tx`, a new plan version for each of `edges` and for every other edge

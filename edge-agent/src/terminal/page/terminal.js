@@ -214,6 +214,12 @@
       other_stop: 'That stop is no longer the last one: pick the reason for the stop since {last}',
       unknown_stop_reason: '{reason} is not one of the plant\'s stop reasons',
       bad_reason: 'The reason is not accepted: {detail}',
+      order_not_open: 'Sales order {order} has nothing open to ship here',
+      location_first: 'Scan the location first: where is lot {lot} picked from?',
+      not_on_order: '{item} is not on order {order}, which ships {items}',
+      over_ship: 'Too much: {qty} {uom} of {item}, order {order} still takes {open} {uom}',
+      wrong_location: 'Wrong place: lot {lot} is at {expected}, not at {location}',
+      already_shipped: 'Lot {lot} was already shipped on {order}',
     },
     zh: {
       unknown_code: '无法识别的条码：{code}',
@@ -250,6 +256,12 @@
       other_stop: '该停机已不是最近一次：请为 {last} 起的停机选择原因',
       unknown_stop_reason: '{reason} 不在本厂的停机原因列表中',
       bad_reason: '停机原因不被接受：{detail}',
+      order_not_open: '销售订单 {order} 在此没有待发货的行',
+      location_first: '请先扫描库位：批次 {lot} 从哪里拣货？',
+      not_on_order: '{item} 不在订单 {order} 上，该订单发货物料：{items}',
+      over_ship: '超量发货：{item} {qty} {uom}，订单 {order} 仅剩 {open} {uom}',
+      wrong_location: '库位错误：批次 {lot} 在 {expected}，不在 {location}',
+      already_shipped: '批次 {lot} 已在订单 {order} 发货',
     },
   };
 
@@ -268,6 +280,10 @@
       lot_completed: 'Lot {lot} completed: {qty} {uom}',
       lot_completed_for: 'Lot {lot} completed: {qty} {uom}, for {customer} ({order})',
       stop_reason_given: 'Reason recorded: {reason} (stop since {since})',
+      shipping_started: 'Shipping {order} to {customer}: scan the location to pick from',
+      pick_location_set: 'Picking from {location} for {order}',
+      shipped: 'Shipped {qty} {uom} of {item}, lot {lot}, on {order}; still open: {open}',
+      shipment_closed: 'Shipment of {order} closed: {lots} lots',
     },
     zh: {
       signed_in: '已登录：{operator}',
@@ -282,6 +298,10 @@
       lot_completed: '批次 {lot} 已完工：{qty} {uom}',
       lot_completed_for: '批次 {lot} 已完工：{qty} {uom}，客户 {customer}（{order}）',
       stop_reason_given: '停机原因已记录：{reason}（{since} 起的停机）',
+      shipping_started: '开始发货：{order}（{customer}），请扫描拣货库位',
+      pick_location_set: '从 {location} 拣货，订单 {order}',
+      shipped: '已发货：{item} 批次 {lot} {qty} {uom}，订单 {order}；未发：{open}',
+      shipment_closed: '订单 {order} 本次发货结束：{lots} 个批次',
     },
   };
 
