@@ -30,8 +30,7 @@ pub use ids::{
 pub use plan::{
     NegativeStock, Plan, PlanComponent, PlanContent, PlanLot, PlanMadeFor, PlanOperation,
     PlanOperator, PlanRules, PlanShipment, PlanSpcAlarm, PlanStopReason, PlanVersion,
-    PlanWorkOrder,
-    SUPERVISOR_SKILL,
+    PlanWorkOrder, SUPERVISOR_SKILL,
 };
 pub use secret::Secret;
 pub use sync::{
