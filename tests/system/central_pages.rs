@@ -333,7 +333,8 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
     .await;
     sup.screenshot("08-users-refused-zh").await;
     // Their navigation, here as on every page, offers neither the users page nor the audit
-    // trail; a supervisor makes the shop-floor TVs' kiosk links.
+    // trail; a supervisor makes the shop-floor TVs' kiosk links, and like everyone sends and
+    // approves requests.
     let nav = sup
         .js("return Array.from(document.querySelectorAll('header nav a')).map(a => a.getAttribute('href'));")
         .await;
@@ -347,6 +348,7 @@ async fn people_sign_in_manage_their_account_and_users_in_a_browser() {
             "/floor/edges",
             "/work-orders",
             "/trace",
+            "/oa",
             "/account",
             "/admin/roles",
             "/admin/plants",

@@ -18,7 +18,12 @@ use std::path::PathBuf;
 const SALES: &str = "li.sales";
 const PASSWORD: &str = "a fair password of 24 ch";
 
-async fn call(base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+pub(crate) async fn call(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
     let mut request = http_client()
         .request(method.clone(), format!("{base}{path}"))
         .bearer_auth(ADMIN_TOKEN);
@@ -47,8 +52,9 @@ async fn csv(base: &str, kind: &str, body: &str) {
     assert_eq!(response.status().as_u16(), 200, "import {kind}");
 }
 
-/// Screenshots of the page at `path` in both languages, on a desktop and at 400 px.
-async fn shots(page: &Page, base: &str, path: &str, step: &str) {
+/// Screenshots of the page at `path` in both languages, on a desktop and at 400 px (the OA
+/// pages' test takes them the same way).
+pub(crate) async fn shots(page: &Page, base: &str, path: &str, step: &str) {
     for (width, size) in [("desktop", (1280, 900)), ("400", (400, 900))] {
         page.resize(size).await;
         for lang in ["zh", "en"] {

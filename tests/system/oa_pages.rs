@@ -7,45 +7,13 @@
 //! step is checked against the API. Screenshots in Chinese and English, on a desktop and at
 //! 400 px wide, go to `<target>/test-artifacts/oa/`.
 
+use crate::crm_sales_pages::{call, shots};
 use crate::support::*;
 use crate::terminal::{Artifacts, BrowserTools, Chromedriver, Page};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
 const PASSWORD: &str = "a fair password of 24 ch";
-
-async fn call(base: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    let mut request = http_client()
-        .request(method.clone(), format!("{base}{path}"))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("central answers");
-    let status = response.status().as_u16();
-    let reply: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(
-        (200..300).contains(&status),
-        "{method} {path}: {status} {reply}"
-    );
-    reply
-}
-
-/// Screenshots of the page at `path` in both languages, on a desktop and at 400 px.
-async fn shots(page: &Page, base: &str, path: &str, step: &str) {
-    for (width, size) in [("desktop", (1280, 900)), ("400", (400, 900))] {
-        page.resize(size).await;
-        for lang in ["zh", "en"] {
-            page.goto(&format!("{base}{path}?lang={lang}")).await;
-            page.loaded(path).await;
-            if width == "400" {
-                page.assert_no_horizontal_scrolling().await;
-            }
-            page.screenshot(&format!("{step}-{lang}-{width}")).await;
-        }
-    }
-    page.resize((1280, 900)).await;
-}
 
 /// Fills the new-request form on `page` from `(field, value)` pairs (money and date ranges as
 /// `field.amount`, `field.from`, …) and submits it.
