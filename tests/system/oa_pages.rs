@@ -10,7 +10,7 @@
 use crate::crm_sales_pages::{call, shots};
 use crate::support::*;
 use crate::terminal::{Artifacts, BrowserTools, Chromedriver, Page};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::PathBuf;
 
 const PASSWORD: &str = "a fair password of 24 ch";
