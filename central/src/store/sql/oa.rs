@@ -135,8 +135,9 @@ impl SqlDirectory {
         }
         let mut delegations = Vec::new();
         {
-            let mut stmt = conn
-                .prepare_cached("SELECT login, delegate, from_day, to_day FROM oa_delegations")?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT login, delegate, from_day, to_day FROM oa_delegations ORDER BY id",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
