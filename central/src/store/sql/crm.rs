@@ -255,26 +255,45 @@ fn customer_search_text(code: &str, c: &CustomerInput) -> String {
     .to_lowercase()
 }
 
-/// The next free generated code.
-pub(super) fn next_code(tx: &Transaction<'_>) -> Result<String, StoreError> {
+/// The next value of the counter `name` in `crm_counters` (1 the first time).
+pub(super) fn next_counter(conn: &Connection, name: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "INSERT INTO crm_counters (name, value) VALUES (?1, 1)
+         ON CONFLICT (name) DO UPDATE SET value = crm_counters.value + 1 RETURNING value",
+        params![name],
+        |r| r.get(0),
+    )?)
+}
+
+/// The next number of the counter `name`, as `write` makes it, that `taken` (a query with the
+/// number as `?1`) does not find: a number written by hand or imported before the counter
+/// reached it is skipped. `None` after 1000 taken numbers in a row.
+pub(super) fn next_free(
+    conn: &Connection,
+    name: &str,
+    taken: &str,
+    write: impl Fn(i64) -> String,
+) -> Result<Option<String>, StoreError> {
     for _ in 0..1000 {
-        let n: i64 = tx.query_row(
-            "INSERT INTO crm_counters (name, value) VALUES ('customer', 1)
-             ON CONFLICT (name) DO UPDATE SET value = crm_counters.value + 1 RETURNING value",
-            [],
-            |r| r.get(0),
-        )?;
-        let code = generated_code(u64::try_from(n).unwrap_or(0));
-        let taken = tx
-            .prepare_cached("SELECT 1 FROM crm_customers WHERE code = ?1")?
-            .exists(params![&code])?;
-        if !taken {
-            return Ok(code);
+        let number = write(next_counter(conn, name)?);
+        if !conn.prepare_cached(taken)?.exists(params![&number])? {
+            return Ok(Some(number));
         }
     }
-    Err(StoreError::Conflict(
-        "no free customer code in 1000 tries; give the customer a code".into(),
-    ))
+    Ok(None)
+}
+
+/// The next free generated code.
+pub(super) fn next_code(tx: &Transaction<'_>) -> Result<String, StoreError> {
+    next_free(
+        tx,
+        "customer",
+        "SELECT 1 FROM crm_customers WHERE code = ?1",
+        |n| generated_code(u64::try_from(n).unwrap_or(0)),
+    )?
+    .ok_or_else(|| {
+        StoreError::Conflict("no free customer code in 1000 tries; give the customer a code".into())
+    })
 }
 
 pub(super) fn write_customer(

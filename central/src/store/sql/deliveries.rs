@@ -16,7 +16,7 @@
 //! meanwhile) the event is booked as far as it can be and each discrepancy is kept in
 //! `crm_shipment_exceptions`, the delivery's warnings and the order's history.
 
-use super::crm::{Params, bind, decimal, from_json, json, scoped};
+use super::crm::{Params, bind, decimal, from_json, json, next_counter, next_free, scoped};
 use super::db::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use super::{SqlStore, StoreError, parse_ts, stock, ts};
 use crate::crm::pdf::sscc;
@@ -102,30 +102,15 @@ fn text(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
-/// The next value of a `crm_counters` counter.
-fn next_counter(conn: &Connection, name: &str) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
-        "INSERT INTO crm_counters (name, value) VALUES (?1, 1)
-         ON CONFLICT (name) DO UPDATE SET value = crm_counters.value + 1 RETURNING value",
-        params![name],
-        |r| r.get(0),
-    )?)
-}
-
 /// `DN000001`: the next free delivery number.
 fn next_number(conn: &Connection) -> Result<String, StoreError> {
-    for _ in 0..1000 {
-        let number = format!("DN{:06}", next_counter(conn, "delivery")?);
-        let taken = conn
-            .prepare_cached("SELECT 1 FROM crm_deliveries WHERE number = ?1")?
-            .exists(params![&number])?;
-        if !taken {
-            return Ok(number);
-        }
-    }
-    Err(StoreError::Conflict(
-        "no free delivery number in 1000 tries".into(),
-    ))
+    next_free(
+        conn,
+        "delivery",
+        "SELECT 1 FROM crm_deliveries WHERE number = ?1",
+        |n| format!("DN{n:06}"),
+    )?
+    .ok_or_else(|| StoreError::Conflict("no free delivery number in 1000 tries".into()))
 }
 
 const DELIVERY_COLUMNS: &str = "d.id, d.number, d.doc, d.order_number, d.customer, d.customer_name,

@@ -355,24 +355,13 @@ fn write_request(
 }
 
 fn next_number(conn: &Connection) -> Result<String, StoreError> {
-    for _ in 0..1000 {
-        let n: i64 = conn.query_row(
-            "INSERT INTO crm_counters (name, value) VALUES ('oa_request', 1)
-             ON CONFLICT (name) DO UPDATE SET value = crm_counters.value + 1 RETURNING value",
-            [],
-            |r| r.get(0),
-        )?;
-        let number = format!("R{n:06}");
-        if !conn
-            .prepare_cached("SELECT 1 FROM oa_requests WHERE number = ?1")?
-            .exists(params![&number])?
-        {
-            return Ok(number);
-        }
-    }
-    Err(StoreError::Conflict(
-        "no free request number in 1000 tries".into(),
-    ))
+    super::crm::next_free(
+        conn,
+        "oa_request",
+        "SELECT 1 FROM oa_requests WHERE number = ?1",
+        |n| format!("R{n:06}"),
+    )?
+    .ok_or_else(|| StoreError::Conflict("no free request number in 1000 tries".into()))
 }
 
 fn refused(r: engine::Refusal) -> OaRefusal {

@@ -563,24 +563,9 @@ pub(super) fn history(
 /// `Q000001` or `SO000001`: the next of the kind's counter.
 fn next_number(conn: &Connection, kind: &str) -> Result<String, StoreError> {
     let prefix = if kind == "quotation" { "Q" } else { "SO" };
-    for _ in 0..1000 {
-        let n: i64 = conn.query_row(
-            "INSERT INTO crm_counters (name, value) VALUES (?1, 1)
-             ON CONFLICT (name) DO UPDATE SET value = crm_counters.value + 1 RETURNING value",
-            params![kind],
-            |r| r.get(0),
-        )?;
-        let number = format!("{prefix}{n:06}");
-        let taken = conn
-            .prepare_cached("SELECT 1 FROM crm_sales_docs WHERE kind = ?1 AND number = ?2")?
-            .exists(params![kind, &number])?;
-        if !taken {
-            return Ok(number);
-        }
-    }
-    Err(StoreError::Conflict(format!(
-        "no free {kind} number in 1000 tries"
-    )))
+    let taken = format!("SELECT 1 FROM crm_sales_docs WHERE kind = '{kind}' AND number = ?1");
+    super::crm::next_free(conn, kind, &taken, |n| format!("{prefix}{n:06}"))?
+        .ok_or_else(|| StoreError::Conflict(format!("no free {kind} number in 1000 tries")))
 }
 
 /// What a customer brings to a document.

@@ -206,24 +206,13 @@ fn check_links(conn: &Connection, t: &TicketInput) -> Result<Result<(), CrmRefus
 }
 
 fn next_number(conn: &Connection) -> Result<String, StoreError> {
-    for _ in 0..1000 {
-        let n: i64 = conn.query_row(
-            "INSERT INTO crm_counters (name, value) VALUES ('ticket', 1)
-             ON CONFLICT (name) DO UPDATE SET value = crm_counters.value + 1 RETURNING value",
-            [],
-            |r| r.get(0),
-        )?;
-        let number = format!("T{n:06}");
-        let taken = conn
-            .prepare_cached("SELECT 1 FROM crm_tickets WHERE number = ?1")?
-            .exists(params![&number])?;
-        if !taken {
-            return Ok(number);
-        }
-    }
-    Err(StoreError::Conflict(
-        "no free ticket number in 1000 tries".into(),
-    ))
+    super::crm::next_free(
+        conn,
+        "ticket",
+        "SELECT 1 FROM crm_tickets WHERE number = ?1",
+        |n| format!("T{n:06}"),
+    )?
+    .ok_or_else(|| StoreError::Conflict("no free ticket number in 1000 tries".into()))
 }
 
 fn date(text: &str) -> Result<NaiveDate, StoreError> {
