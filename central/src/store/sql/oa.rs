@@ -97,42 +97,19 @@ struct SqlDirectory {
 
 impl SqlDirectory {
     fn read(conn: &Connection) -> Result<SqlDirectory, StoreError> {
-        let mut people = HashMap::new();
-        {
-            let mut stmt = conn.prepare_cached(
-                "SELECT login, display_name, plants, roles, manager, active FROM users",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, bool>(5)?,
-                ))
-            })?;
-            for row in rows {
-                let (login, display_name, plants, roles, manager, active) = row?;
-                let plants: Vec<String> =
-                    serde_json::from_str(&plants).map_err(|e| corrupt("plants", e))?;
-                let roles: Vec<String> =
-                    serde_json::from_str(&roles).map_err(|e| corrupt("roles", e))?;
-                people.insert(
-                    login.to_lowercase(),
-                    (
-                        Person {
-                            login,
-                            display_name,
-                            active,
-                            roles,
-                            manager,
-                        },
-                        plants,
-                    ),
-                );
-            }
-        }
+        let people = super::people::all_users(conn)?
+            .into_iter()
+            .map(|u| {
+                let person = Person {
+                    roles: u.roles.iter().map(|r| r.name().to_owned()).collect(),
+                    login: u.login,
+                    display_name: u.display_name,
+                    active: u.active,
+                    manager: u.manager,
+                };
+                (person.login.to_lowercase(), (person, u.plants))
+            })
+            .collect();
         let mut delegations = Vec::new();
         {
             let mut stmt = conn.prepare_cached(

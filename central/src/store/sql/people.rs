@@ -212,19 +212,21 @@ fn into_token(raw: RawToken) -> Result<ApiToken, StoreError> {
     })
 }
 
+/// Every user, by login.
+pub(super) fn all_users(conn: &Connection) -> Result<Vec<User>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{USER_COLUMNS} ORDER BY login"))?;
+    let rows = stmt.query_map([], user_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?.into_user()?.0);
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl PeopleStore for SqlStore {
     async fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!("{USER_COLUMNS} ORDER BY login"))?;
-            let rows = stmt.query_map([], user_row)?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(row?.into_user()?.0);
-            }
-            Ok(out)
-        })
-        .await
+        self.read(|conn| all_users(conn)).await
     }
 
     async fn user(&self, login: String) -> Result<Option<User>, StoreError> {
