@@ -72,18 +72,7 @@ pub fn routes() -> Routes {
 
 /// The calendar of a plant that has none: one 24-hour shift every day, in UTC.
 fn default_calendar() -> ShiftCalendarSpec {
-    use crate::erp::calendar::WeekdayName::*;
-    ShiftCalendarSpec {
-        time_zone: "UTC".into(),
-        shifts: vec![crate::mes::shifts::ShiftSpec {
-            name: "day".into(),
-            start: "00:00".into(),
-            end: "00:00".into(),
-            days: vec![Mon, Tue, Wed, Thu, Fri, Sat, Sun],
-            breaks: Vec::new(),
-        }],
-        targets: None,
-    }
+    ShiftCalendarSpec::around_the_clock()
 }
 
 #[derive(Debug, Serialize)]

@@ -357,6 +357,97 @@ impl ShiftCalendar {
         runs.sort_by_key(|r| r.start);
         Ok(runs)
     }
+
+    /// The instant `minutes` of working time after `from`: time within a shift run and
+    /// outside its breaks, counted once where shifts overlap, holidays left out. `None` when
+    /// the calendar has less than that much working time in the [`MAX_WORKING_SEARCH_DAYS`]
+    /// days after `from` (or leaves the years shift runs cover). What OA's reminders and
+    /// escalations count on: "remind after 4 working hours" waits over the night and the
+    /// weekend of the plant's calendar.
+    pub fn working_after(
+        &self,
+        from: DateTime<Utc>,
+        minutes: u32,
+        is_holiday: impl Fn(NaiveDate) -> bool,
+    ) -> Option<DateTime<Utc>> {
+        let mut left = TimeDelta::minutes(i64::from(minutes));
+        if left.is_zero() {
+            return Some(from);
+        }
+        let mut cursor = from;
+        let window = TimeDelta::days(WORKING_WINDOW_DAYS);
+        let end = from.checked_add_signed(TimeDelta::days(MAX_WORKING_SEARCH_DAYS))?;
+        while cursor < end {
+            let to = cursor.checked_add_signed(window)?.min(end);
+            let runs = self.runs(cursor, to, &is_holiday).ok()?;
+            let mut spans: Vec<Span> = Vec::new();
+            for run in &runs {
+                let Some(run) = run.clipped(cursor, to) else {
+                    continue;
+                };
+                // The run minus its breaks (breaks are within the run and do not overlap).
+                let mut breaks: Vec<Span> = run.breaks.iter().map(Break::span).collect();
+                breaks.sort_by_key(|b| b.from);
+                let mut at = run.start;
+                for b in breaks {
+                    if b.from > at {
+                        spans.push(Span {
+                            from: at,
+                            to: b.from,
+                        });
+                    }
+                    at = at.max(b.to);
+                }
+                if run.end > at {
+                    spans.push(Span {
+                        from: at,
+                        to: run.end,
+                    });
+                }
+            }
+            spans.sort_by_key(|s| s.from);
+            // Merged, so overlapping shifts count once.
+            let mut merged: Vec<Span> = Vec::new();
+            for s in spans {
+                match merged.last_mut() {
+                    Some(last) if s.from <= last.to => last.to = last.to.max(s.to),
+                    _ => merged.push(s),
+                }
+            }
+            for s in merged {
+                let len = s.to - s.from;
+                if len >= left {
+                    return s.from.checked_add_signed(left);
+                }
+                left -= len;
+            }
+            cursor = to;
+        }
+        None
+    }
+}
+
+/// [`ShiftCalendar::working_after`] looks this many days ahead at most.
+pub const MAX_WORKING_SEARCH_DAYS: i64 = 366;
+/// … in windows of this many days (each within [`MAX_SPAN_DAYS`]).
+const WORKING_WINDOW_DAYS: i64 = 14;
+
+impl ShiftCalendarSpec {
+    /// The calendar of a plant that has none: one 24-hour shift every day, in UTC.
+    pub fn around_the_clock() -> ShiftCalendarSpec {
+        use crate::erp::calendar::WeekdayName::*;
+        ShiftCalendarSpec {
+            time_zone: "UTC".into(),
+            shifts: vec![ShiftSpec {
+                name: "day".into(),
+                start: "00:00".into(),
+                end: "00:00".into(),
+                days: vec![Mon, Tue, Wed, Thu, Fri, Sat, Sun],
+                breaks: Vec::new(),
+            }],
+            targets: None,
+        }
+    }
 }
 
 /// `"…"` for a message, cut to 40 characters.
@@ -1052,5 +1143,82 @@ mod tests {
         ] {
             assert_eq!(parse_hhmm(bad), None, "{bad}");
         }
+    }
+
+    /// An office week in Shanghai: 08:30-17:30 Monday to Friday, lunch 12:00-13:00.
+    fn office() -> ShiftCalendar {
+        use WeekdayName::*;
+        ShiftCalendar::new(&ShiftCalendarSpec {
+            time_zone: "Asia/Shanghai".into(),
+            shifts: vec![ShiftSpec {
+                name: "office".into(),
+                start: "08:30".into(),
+                end: "17:30".into(),
+                days: vec![Mon, Tue, Wed, Thu, Fri],
+                breaks: vec![brk("lunch", "12:00", "13:00")],
+            }],
+            targets: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn working_time_skips_breaks_nights_weekends_and_holidays() {
+        let cal = office();
+        let none = |_: NaiveDate| false;
+        // Friday 2027-03-05 16:00 local (08:00 UTC): 1.5 h left that day, then Monday.
+        let friday_4pm = utc("2027-03-05T08:00:00Z");
+        assert_eq!(
+            cal.working_after(friday_4pm, 60, none),
+            Some(utc("2027-03-05T09:00:00Z"))
+        );
+        // 4 h: 1.5 h on Friday, then Monday 08:30 + 2.5 h = 11:00 local (03:00 UTC).
+        assert_eq!(
+            cal.working_after(friday_4pm, 240, none),
+            Some(utc("2027-03-08T03:00:00Z"))
+        );
+        // Monday 11:30 local + 1 h: 30 min before lunch, 30 min after it = 13:30 local.
+        assert_eq!(
+            cal.working_after(utc("2027-03-08T03:30:00Z"), 60, none),
+            Some(utc("2027-03-08T05:30:00Z"))
+        );
+        // Starting in the lunch break counts from 13:00.
+        assert_eq!(
+            cal.working_after(utc("2027-03-08T04:10:00Z"), 30, none),
+            Some(utc("2027-03-08T05:30:00Z"))
+        );
+        // Monday a holiday: Friday's 1.5 h, then Tuesday.
+        let holiday = |d: NaiveDate| d == date("2027-03-08");
+        assert_eq!(
+            cal.working_after(friday_4pm, 240, holiday),
+            Some(utc("2027-03-09T03:00:00Z"))
+        );
+        // Zero minutes is now; a week of 40 working hours ends the next Friday's evening.
+        assert_eq!(cal.working_after(friday_4pm, 0, none), Some(friday_4pm));
+        assert_eq!(
+            cal.working_after(utc("2027-03-08T00:30:00Z"), 40 * 60, none),
+            Some(utc("2027-03-12T09:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn working_time_that_never_comes_is_none() {
+        let cal = office();
+        // Every day a holiday: no working time within the search.
+        assert_eq!(
+            cal.working_after(utc("2027-03-05T08:00:00Z"), 60, |_| true),
+            None
+        );
+        // Around the clock, wall time.
+        let always = ShiftCalendar::new(&ShiftCalendarSpec::around_the_clock()).unwrap();
+        assert_eq!(
+            always.working_after(utc("2027-03-05T08:00:00Z"), 90, |_| false),
+            Some(utc("2027-03-05T09:30:00Z"))
+        );
+        // Near the end of the years shift runs cover: none, not a panic.
+        assert_eq!(
+            always.working_after(utc("9999-12-31T00:00:00Z"), 48 * 60, |_| false),
+            None
+        );
     }
 }
