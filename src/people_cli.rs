@@ -34,6 +34,9 @@ pub enum UserCommand {
         /// Their badge at the line terminals.
         #[arg(long)]
         badge: Option<String>,
+        /// Where their notifications are mailed.
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Disable a user: they cannot sign in, their sessions and tokens stop working; the audit
     /// trail keeps naming them.
@@ -62,6 +65,7 @@ pub async fn user(
             time_zone,
             manager,
             badge,
+            email,
         } => {
             let mut body = json!({"display_name": name, "roles": roles, "plants": plants});
             for (key, value) in [
@@ -69,6 +73,7 @@ pub async fn user(
                 ("time_zone", time_zone),
                 ("manager", manager),
                 ("badge", badge),
+                ("email", email),
             ] {
                 if let Some(v) = value {
                     body[key] = json!(v);

@@ -13,7 +13,7 @@
 //! | `GET /api/v1/users`, `GET /api/v1/users/{login}` | `users.read` | users |
 //! | `PUT /api/v1/users/{login}` | `users.manage` | create or change; `password` sets one |
 //! | `POST /api/v1/users/{login}/disable`, `/enable`, `/reset-password` | `users.manage` | never deleted; a reset answers a new password once |
-//! | `POST /api/v1/import/users` | `users.manage` | CSV `login,display_name,roles,plants`, optional `language,time_zone,manager,badge,active`; all or nothing; new users' passwords answered once |
+//! | `POST /api/v1/import/users` | `users.manage` | CSV `login,display_name,roles,plants`, optional `language,time_zone,manager,badge,email,active`; all or nothing; new users' passwords answered once |
 
 use super::AppState;
 use super::error::AppError;
@@ -606,6 +606,8 @@ pub struct PutUser {
     #[serde(default)]
     pub badge: Option<String>,
     #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
     pub active: Option<bool>,
     /// Sets the password (the rules of [`check_new_password`] apply).
     #[serde(default)]
@@ -666,6 +668,7 @@ async fn put_user(
         roles: body.roles,
         manager: body.manager,
         badge: body.badge,
+        email: body.email,
         active: body
             .active
             .or(existing.as_ref().map(|u| u.active))
@@ -769,7 +772,14 @@ async fn reset_password(
 }
 
 const REQUIRED: [&str; 4] = ["login", "display_name", "roles", "plants"];
-const OPTIONAL: [&str; 5] = ["language", "time_zone", "manager", "badge", "active"];
+const OPTIONAL: [&str; 6] = [
+    "language",
+    "time_zone",
+    "manager",
+    "badge",
+    "email",
+    "active",
+];
 
 /// Parses a users CSV: `roles` and `plants` separated by `;`. Every bad row is reported.
 pub fn parse_users_csv(text: &[u8]) -> Result<Vec<User>, (Vec<RowError>, usize)> {
@@ -779,7 +789,7 @@ pub fn parse_users_csv(text: &[u8]) -> Result<Vec<User>, (Vec<RowError>, usize)>
         text,
         &REQUIRED,
         &OPTIONAL,
-        "login,display_name,roles,plants[,language][,time_zone][,manager][,badge][,active]",
+        "login,display_name,roles,plants[,language][,time_zone][,manager][,badge][,email][,active]",
         |line, record, index, errors| {
             let cell = |c: &str| index.get(c).and_then(|&i| record.get(i)).unwrap_or("");
             let list = |c: &str| -> Vec<String> {
@@ -840,6 +850,7 @@ pub fn parse_users_csv(text: &[u8]) -> Result<Vec<User>, (Vec<RowError>, usize)>
                 roles,
                 manager: opt("manager"),
                 badge: opt("badge"),
+                email: opt("email"),
                 active,
             };
             if let Err(problems) = user.check() {
@@ -949,7 +960,7 @@ pub fn document_into(document: &mut serde_json::Value) {
         "/api/v1/users/{login}/enable": {"post": {"summary": "enable a user again", "tags": ["people"], "parameters": [login], "responses": {"200": user, "404": error}}},
         "/api/v1/users/{login}/reset-password": {"post": {"summary": "give a user a new generated password, answered once; ends their sessions", "tags": ["people"], "parameters": [login], "responses": {"200": {"description": "{login, password}"}, "404": error}}},
         "/api/v1/import/users": {"post": {"summary": "import users from csv, all or nothing", "tags": ["people"],
-            "description": "Columns `login,display_name,roles,plants[,language][,time_zone][,manager][,badge][,active]`; roles and plants separated by `;`. New users get a generated password, answered once in `passwords`.",
+            "description": "Columns `login,display_name,roles,plants[,language][,time_zone][,manager][,badge][,email][,active]`; roles and plants separated by `;`. New users get a generated password, answered once in `passwords`.",
             "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}},
             "responses": {"200": {"description": "{kind, rows, created, passwords}"}, "400": {"$ref": "#/components/responses/InvalidCsv"}}}}
     });
@@ -960,12 +971,14 @@ pub fn document_into(document: &mut serde_json::Value) {
             "plants": {"type": "array", "items": {"type": "string"}},
             "roles": {"type": "array", "items": {"type": "string"}},
             "manager": {"type": "string", "nullable": true}, "badge": {"type": "string", "nullable": true},
+            "email": {"type": "string", "format": "email"},
             "active": {"type": "boolean"}}},
         "UserInput": {"type": "object", "required": ["display_name", "roles"], "properties": {
             "display_name": {"type": "string"}, "language": {"type": "string", "enum": ["zh", "en"]},
             "time_zone": {"type": "string"}, "plants": {"type": "array", "items": {"type": "string"}},
             "roles": {"type": "array", "items": {"type": "string"}}, "manager": {"type": "string"},
-            "badge": {"type": "string"}, "active": {"type": "boolean"}, "password": {"type": "string", "format": "password"}}},
+            "badge": {"type": "string"}, "email": {"type": "string", "format": "email"},
+            "active": {"type": "boolean"}, "password": {"type": "string", "format": "password"}}},
         "Me": {"type": "object", "properties": {
             "user": {"$ref": "#/components/schemas/User"},
             "permissions": {"type": "array", "items": {"type": "string"}},

@@ -587,6 +587,7 @@ pub fn kiosk_principal(
         roles: vec![Role::Kiosk],
         manager: None,
         badge: None,
+        email: None,
         active: true,
     };
     Principal {
@@ -739,6 +740,7 @@ fn bootstrap_admin() -> User {
         roles: vec![Role::Administrator],
         manager: None,
         badge: None,
+        email: None,
         active: true,
     }
 }

@@ -33,6 +33,10 @@ pub struct User {
     /// Their badge at the line terminals, when they also work on the floor: the operator of
     /// that badge in the registry is this person.
     pub badge: Option<String>,
+    /// Where their notifications are mailed (requests waiting on them, their requests'
+    /// outcomes), when central has `[notify] smtp` set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// Disabled users cannot sign in, and their tokens and sessions stop working; they are
     /// never deleted, so the audit trail keeps naming them.
     pub active: bool,
@@ -147,6 +151,11 @@ impl User {
             && let Err(v) = protocol::bounds::check_id("badge", badge)
         {
             problems.push(v.to_string());
+        }
+        if let Some(email) = &self.email
+            && let Err(v) = check_email(email)
+        {
+            problems.push(format!("email: {v}"));
         }
         let needs_plant = !self.roles.iter().any(|r| r.company_wide());
         if needs_plant && self.plants.is_empty() {
@@ -366,9 +375,68 @@ impl Lockout {
     }
 }
 
+/// Longest e-mail address accepted (RFC 5321's limit on a path).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// An address as a mail server takes it: `local@domain`, printable ASCII without spaces,
+/// angle brackets or a second `@`, at most [`MAX_EMAIL_LEN`] bytes, a domain with a dot.
+pub fn check_email(email: &str) -> Result<(), String> {
+    let bad = || {
+        Err(format!(
+            "{email:?} is not an e-mail address; expected name@example.com"
+        ))
+    };
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(format!(
+            "is {} bytes long; at most {MAX_EMAIL_LEN}",
+            email.len()
+        ));
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return bad();
+    };
+    let fine = |s: &str| {
+        !s.is_empty()
+            && s.bytes().all(|b| {
+                b.is_ascii_graphic()
+                    && !matches!(b, b'@' | b'<' | b'>' | b',' | b';' | b'"' | b'\\')
+            })
+    };
+    if !fine(local)
+        || !fine(domain)
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
+        return bad();
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_email_address_is_checked_where_it_enters() {
+        for good in ["li@plant.example", "zhang.san+oa@mail.example.com.cn"] {
+            assert_eq!(check_email(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "wang at plant",
+            "@plant.example",
+            "li@",
+            "li@localhost",
+            "li@@plant.example",
+            "Li <li@plant.example>",
+            "li@plant.example.",
+            "li\r\n@plant.example",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad:?}");
+        }
+        let long = format!("{}@plant.example", "a".repeat(250));
+        assert!(check_email(&long).unwrap_err().contains("at most 254"));
+    }
 
     fn user(roles: &[Role], plants: &[&str]) -> User {
         User {
@@ -380,6 +448,7 @@ mod tests {
             roles: roles.to_vec(),
             manager: None,
             badge: None,
+            email: None,
             active: true,
         }
     }

@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS api_token_uses (
 /// plant. Existing warehouses go to the default plant; an existing edge to the plant of the
 /// lines it runs when they are all of one plant, else the default plant.
 pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
+    if !super::stock::has_column(conn, "users", "email")? {
+        conn.execute_batch(&format!(
+            "ALTER TABLE users ADD COLUMN email {}",
+            super::stock::text_type(conn)
+        ))?;
+    }
     if !super::stock::has_column(conn, "erp_warehouses", "plant")? {
         conn.execute_batch(&format!(
             "ALTER TABLE erp_warehouses ADD COLUMN plant {} NOT NULL DEFAULT '{DEFAULT_PLANT}'",
@@ -85,7 +91,7 @@ pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-const USER_COLUMNS: &str = "SELECT login, display_name, language, time_zone, plants, roles, manager, badge, active, password_hash FROM users";
+const USER_COLUMNS: &str = "SELECT login, display_name, language, time_zone, plants, roles, manager, badge, active, password_hash, email FROM users";
 
 fn corrupt(what: &str, text: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what} {text:?}: {e}"))
@@ -103,6 +109,7 @@ fn user_row(r: &super::db::Row<'_>) -> super::db::Result<RawUser> {
         badge: r.get(7)?,
         active: r.get(8)?,
         password_hash: r.get(9)?,
+        email: r.get(10)?,
     })
 }
 
@@ -117,6 +124,7 @@ struct RawUser {
     badge: Option<String>,
     active: bool,
     password_hash: Option<String>,
+    email: Option<String>,
 }
 
 impl RawUser {
@@ -141,6 +149,7 @@ impl RawUser {
                 roles,
                 manager: self.manager,
                 badge: self.badge,
+                email: self.email,
                 active: self.active,
             },
             self.password_hash,
@@ -269,12 +278,12 @@ impl PeopleStore for SqlStore {
                     .optional()?
                     .unwrap_or(false);
                 tx.execute(
-                    "INSERT INTO users (login, display_name, language, time_zone, plants, roles, manager, badge, active, password_hash, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+                    "INSERT INTO users (login, display_name, language, time_zone, plants, roles, manager, badge, active, password_hash, created_at, updated_at, email)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)
                      ON CONFLICT (login) DO UPDATE SET display_name = excluded.display_name,
                         language = excluded.language, time_zone = excluded.time_zone,
                         plants = excluded.plants, roles = excluded.roles, manager = excluded.manager,
-                        badge = excluded.badge, active = excluded.active,
+                        badge = excluded.badge, active = excluded.active, email = excluded.email,
                         password_hash = coalesce(excluded.password_hash, users.password_hash),
                         updated_at = excluded.updated_at",
                     params![
@@ -288,7 +297,8 @@ impl PeopleStore for SqlStore {
                         user.badge,
                         user.active,
                         password_hash,
-                        now
+                        now,
+                        user.email
                     ],
                 )?;
                 if !user.active {
