@@ -12,6 +12,7 @@ mod demo;
 mod fleet;
 mod instances;
 mod mqtt;
+mod notify;
 mod oa_pages;
 mod people;
 mod plans;
