@@ -416,6 +416,10 @@ fn central_config(
             .parse()
             .map_err(|e| anyhow::anyhow!("{} {e}", central::config::STORE_ENV))?;
     }
+    if let Ok(secret) = std::env::var(central::config::WEBHOOK_SECRET_ENV) {
+        cfg.notify.webhook_secret = Some(protocol::Secret::new(secret));
+    }
+    cfg.validate()?;
     Ok(cfg)
 }
 

@@ -26,6 +26,14 @@
 //!
 //! [shipping]                   # picking and shipping scanned at an edge's dock station
 //! edges = ["dock-1"]           # the edges whose plans carry confirmed orders' open lines
+//!
+//! [notify]                     # where notifications go besides the app (both optional)
+//! base_url = "https://mes.example.com"  # links in mails and webhooks start with it
+//! smtp = "smtps://mes:pw@mail.example.com:465"  # or smtp://host:587?tls=required (STARTTLS);
+//!                              # plain smtp://host:25 only for a relay on a trusted network
+//! from = "MES <mes@example.com>"
+//! webhook = "https://chat.example.com/hooks/mes"  # JSON POSTed, signed with webhook_secret
+//! webhook_secret = "..."       # HMAC-SHA256 key; env MES_WEBHOOK_SECRET overrides it
 //! ```
 //!
 //! `store` chooses the engine: `sqlite` (the default: `central.db` in `data_dir`) or a
@@ -90,6 +98,32 @@ pub struct CentralConfig {
     pub documents: DocumentsConfig,
     /// `[shipping]`: which edges ship sales orders.
     pub shipping: ShippingConfig,
+    /// `[notify]`: mail and webhook for notifications.
+    pub notify: NotifyConfig,
+}
+
+/// Environment variable that holds the webhook's signing key; it overrides the config file.
+pub const WEBHOOK_SECRET_ENV: &str = "MES_WEBHOOK_SECRET";
+
+/// `[notify]`: where notifications go besides the app. Each is optional: without `smtp` no
+/// mail is sent, without `webhook` nothing is posted (what would have been is recorded as
+/// skipped in the outbox).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Central as people reach it (`https://mes.example.com`); links in mails and webhooks
+    /// start with it. Absent: links are relative paths.
+    pub base_url: Option<String>,
+    /// `smtps://host[:port]` (TLS from the start, port 465 by default),
+    /// `smtp://host[:port]?tls=required` (STARTTLS), or plain `smtp://host[:port]` (a relay on
+    /// a trusted network, loopback); `user:password@` may be in the URL (URL-encoded).
+    pub smtp: Option<Secret>,
+    /// The sender of the mails.
+    pub from: Option<String>,
+    /// An `http://` or `https://` URL chat tools receive notifications at.
+    pub webhook: Option<String>,
+    /// The key of the `X-MES-Signature: sha256=…` HMAC over each webhook body.
+    pub webhook_secret: Option<Secret>,
 }
 
 /// `[shipping]`: the edges whose dock stations pick and ship confirmed sales orders. Only
@@ -100,6 +134,66 @@ pub struct CentralConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ShippingConfig {
     pub edges: Vec<String>,
+}
+
+impl NotifyConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |field: &'static str, message: String| Err(ConfigError::Invalid { field, message });
+        if let Some(url) = &self.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid(
+                "notify.base_url",
+                format!("{url:?}; expected http://host or https://host"),
+            );
+        }
+        if let Some(smtp) = &self.smtp {
+            let url = smtp.expose();
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return invalid(
+                    "notify.smtp",
+                    "expected smtp://host[:port] or smtps://host[:port]".into(),
+                );
+            }
+            match &self.from {
+                None => {
+                    return invalid(
+                        "notify.from",
+                        "is missing; mails need a sender (\"MES <mes@example.com>\")".into(),
+                    );
+                }
+                Some(from) if !from.contains('@') => {
+                    return invalid(
+                        "notify.from",
+                        format!("{from:?} is not an address; expected \"MES <mes@example.com>\""),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(url) = &self.webhook {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(
+                    "notify.webhook",
+                    format!("{url:?}; expected an http:// or https:// URL"),
+                );
+            }
+            if self
+                .webhook_secret
+                .as_ref()
+                .is_none_or(|s| s.char_count() < 16)
+            {
+                return invalid(
+                    "notify.webhook_secret",
+                    format!(
+                        "missing or shorter than 16 characters; the webhook's receiver checks its signature with it ({WEBHOOK_SECRET_ENV} may hold it)"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The most edges `[shipping] edges` may name.
@@ -247,6 +341,7 @@ impl Default for CentralConfig {
             tls: None,
             documents: DocumentsConfig::default(),
             shipping: ShippingConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -424,6 +519,7 @@ impl CentralConfig {
                 });
             }
         }
+        self.notify.validate()?;
         if let Some(tls) = &self.tls {
             for (field, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
                 if path.as_os_str().is_empty() {
@@ -698,6 +794,47 @@ max_plan_wait = "500ms"
         assert!(!shown.contains(token), "{shown}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("Secret(***)"), "{shown}");
+    }
+
+    #[test]
+    fn notify_is_optional_and_each_mistake_is_named() {
+        let config = CentralConfig::from_toml_str("").unwrap();
+        assert_eq!(config.notify, NotifyConfig::default());
+        let ok = CentralConfig::from_toml_str(
+            "[notify]\nbase_url = \"https://mes.example.com\"\nsmtp = \"smtps://mail.example.com\"\nfrom = \"MES <mes@example.com>\"\nwebhook = \"https://chat.example.com/hook\"\nwebhook_secret = \"sixteen-characters\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.notify.webhook.as_deref(),
+            Some("https://chat.example.com/hook")
+        );
+        for (toml, field) in [
+            (
+                "[notify]\nsmtp = \"mail.example.com\"\nfrom = \"a@b.c\"\n",
+                "notify.smtp",
+            ),
+            (
+                "[notify]\nsmtp = \"smtp://mail.example.com\"\n",
+                "notify.from",
+            ),
+            (
+                "[notify]\nwebhook = \"https://x.example/h\"\nwebhook_secret = \"short\"\n",
+                "notify.webhook_secret",
+            ),
+            (
+                "[notify]\nwebhook = \"ftp://x.example/h\"\n",
+                "notify.webhook",
+            ),
+            (
+                "[notify]\nbase_url = \"mes.example.com\"\n",
+                "notify.base_url",
+            ),
+        ] {
+            let err = CentralConfig::from_toml_str(toml).unwrap_err().to_string();
+            assert!(err.starts_with(field), "{toml}: {err}");
+        }
+        // The secret never shows in the config's Debug.
+        assert!(!format!("{ok:?}").contains("sixteen-characters"));
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub mod ingest;
 pub mod ingest_order;
 pub mod mes;
 pub mod metrics;
+pub mod notify;
 pub mod oa;
 pub mod people;
 pub mod store;

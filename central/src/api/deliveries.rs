@@ -112,6 +112,9 @@ fn refused(r: SalesRefusal) -> AppError {
         SalesRefusal::Credit(refusal) => {
             AppError::new(StatusCode::CONFLICT, "credit_limit", refusal.to_string())
         }
+        SalesRefusal::AwaitingApproval { message, .. } => {
+            AppError::new(StatusCode::CONFLICT, "awaiting_approval", clean(&message))
+        }
     }
 }
 

@@ -137,6 +137,10 @@ struct Inner {
     shipping_edges: Vec<EdgeId>,
     /// The fonts PDFs are set in, loaded on the first document (a CJK font is tens of MB).
     fonts: std::sync::OnceLock<crate::crm::pdf::Fonts>,
+    /// `[notify]`: where notifications are mailed and posted.
+    notify: crate::config::NotifyConfig,
+    /// Whether the OA timers and the notification sender run.
+    background: std::sync::atomic::AtomicBool,
 }
 
 /// The timeouts of signed-in page sessions, and the idle timeout of kiosk sessions.
@@ -188,6 +192,8 @@ impl AppState {
                     .map(|e| EdgeId::from(e.as_str()))
                     .collect(),
                 fonts: std::sync::OnceLock::new(),
+                notify: config.notify.clone(),
+                background: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -241,6 +247,41 @@ impl AppState {
                 }
             }
         });
+    }
+
+    /// Starts the OA timers and the notification sender ([`crate::notify`]), once, when the
+    /// state is first made into a router; they stop at shutdown or when the state is gone.
+    fn start_background_work(&self) {
+        if self
+            .inner
+            .background
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store_of =
+            |weak: std::sync::Weak<Inner>| move || weak.upgrade().map(|inner| inner.store.clone());
+        let weak = Arc::downgrade(&self.inner);
+        runtime.spawn(crate::notify::run_timers(
+            store_of(weak.clone()),
+            self.inner.shutdown.subscribe(),
+        ));
+        match crate::notify::Sender::new(&self.inner.notify) {
+            Ok(sender) => {
+                runtime.spawn(crate::notify::run_sender(
+                    store_of(weak),
+                    sender,
+                    self.inner.shutdown.subscribe(),
+                ));
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "notifications are kept in the outbox but not sent until [notify] is fixed"
+            ),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -523,6 +564,7 @@ pub fn routes() -> Routes {
 /// The whole API as one router (what tests call with `oneshot`).
 pub fn app(state: AppState) -> Router {
     state.follow_other_instances();
+    state.start_background_work();
     with_layers(routes().into_router(), state)
 }
 

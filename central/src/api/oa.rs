@@ -7,6 +7,9 @@
 //! - a request is seen by its requester, by whoever it waits on or waited on (its trail names
 //!   them), and by those who manage users;
 //! - `users.manage` (administrators) changes forms and workflows and lists every request.
+//! - every signed-in person reads and marks their own notifications
+//!   (`/api/v1/notifications`); `users.manage` sees the mail and webhook outbox
+//!   (`/api/v1/notifications/outbox`).
 //!
 //! What a request may be refused for (409 with the engine's code): `self_approval`,
 //! `not_assigned`, `not_waiting`, `not_requester`, `not_returned`, `comment_required`,
@@ -21,6 +24,7 @@ use crate::oa::engine::{Decision, RequestState};
 use crate::oa::form::FormDef;
 use crate::oa::workflow::WorkflowDef;
 use crate::people::roles::Permission;
+use crate::store::notify::{MAX_NOTIFICATIONS, Notification};
 use crate::store::oa::{
     Delegation, MAX_LIST, OaAction, OaQuery, OaRefusal, OaRequest, OaRequestSummary, OaView,
     VersionedWorkflow,
@@ -48,6 +52,13 @@ pub fn routes() -> Routes {
         .post("/api/v1/oa/requests/{request}/{action}", SIGNED_IN, act)
         .get("/api/v1/oa/delegations", SIGNED_IN, list_delegations)
         .post("/api/v1/oa/delegations", SIGNED_IN, delegate)
+        .get("/api/v1/notifications", SIGNED_IN, list_notifications)
+        .post("/api/v1/notifications/read", SIGNED_IN, read_notifications)
+        .get(
+            "/api/v1/notifications/outbox",
+            needs(UsersManage),
+            list_outbox,
+        )
 }
 
 fn refused(r: OaRefusal) -> AppError {
@@ -301,12 +312,16 @@ async fn act(
     if current.as_ref().is_none_or(|r| !may_see(&p, r)) {
         return Err(AppError::not_found(format!("no request {id}")));
     }
-    let r = state
+    let changed = state
         .store()
         .act_on_oa_request(id, me, action, Utc::now())
         .await?
         .map_err(refused)?;
-    Ok(axum::Json(r))
+    // A released work order's plan went out with the approval: its edge's long poll wakes.
+    for plan in &changed.plans {
+        state.notify_plan(&plan.edge_id, plan.version);
+    }
+    Ok(axum::Json(changed.value))
 }
 
 #[derive(Serialize)]
@@ -342,6 +357,87 @@ async fn delegate(
         .await?
         .map_err(refused)?;
     Ok((StatusCode::CREATED, axum::Json(d)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationQuery {
+    #[serde(default)]
+    unread: bool,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Notifications {
+    unread: u64,
+    notifications: Vec<Notification>,
+}
+
+async fn list_notifications(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<NotificationQuery>,
+) -> Result<axum::Json<Notifications>, AppError> {
+    let me = login(&p)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_NOTIFICATIONS).contains(&limit) {
+        return Err(AppError::bad_request(format!(
+            "limit {limit}; expected 1 to {MAX_NOTIFICATIONS}"
+        )));
+    }
+    Ok(axum::Json(Notifications {
+        unread: state.store().unread_notifications(me.clone()).await?,
+        notifications: state.store().notifications(me, q.unread, limit).await?,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadBody {
+    /// These notifications; absent: all of mine.
+    #[serde(default)]
+    ids: Option<Vec<i64>>,
+}
+
+async fn read_notifications(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiJson(body): ApiJson<ReadBody>,
+) -> Result<axum::Json<Value>, AppError> {
+    if body
+        .ids
+        .as_ref()
+        .is_some_and(|ids| ids.len() > MAX_NOTIFICATIONS)
+    {
+        return Err(AppError::bad_request(format!(
+            "ids: at most {MAX_NOTIFICATIONS} at once"
+        )));
+    }
+    let n = state
+        .store()
+        .read_notifications(login(&p)?, body.ids, Utc::now())
+        .await?;
+    Ok(axum::Json(serde_json::json!({"read": n})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboxQuery {
+    limit: Option<usize>,
+}
+
+async fn list_outbox(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<OutboxQuery>,
+) -> Result<axum::Json<Value>, AppError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::bad_request(format!(
+            "limit {limit}; expected 1 to 1000"
+        )));
+    }
+    let rows = state.store().outbox(limit).await?;
+    Ok(axum::Json(serde_json::json!({"outbox": rows})))
 }
 
 /// OA's routes and schemas in the OpenAPI document.
@@ -389,7 +485,18 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "responses": {"200": {"description": "{delegations: [{id, login, delegate, from, to, created_at}]}"}, "401": error}},
             "post": {"summary": "someone acts for me from a day to a day (both included)", "tags": ["oa"],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["delegate", "from", "to"], "properties": {"delegate": {"type": "string"}, "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"}}}}}},
-                "responses": {"201": {"description": "the delegation"}, "400": error, "401": error, "422": error}}}
+                "responses": {"201": {"description": "the delegation"}, "400": error, "401": error, "422": error}}},
+        "/api/v1/notifications": {"get": {"summary": "my notifications, newest first", "tags": ["oa"],
+            "description": "Requests waiting on me (assigned, reminded, escalated to me) and my requests' outcomes, in my language; kept 90 days.",
+            "parameters": [{"name": "unread", "in": "query", "required": false, "schema": {"type": "boolean", "default": false}},
+                {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_NOTIFICATIONS, "default": 50}}],
+            "responses": {"200": {"description": "{unread, notifications: [{id, kind, subject, link, text, created_at, read_at?}]}"}, "400": error, "401": error}}},
+        "/api/v1/notifications/read": {"post": {"summary": "mark my notifications read: those of ids, or all", "tags": ["oa"],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"ids": {"type": "array", "items": {"type": "integer"}}}}}}},
+            "responses": {"200": {"description": "{read: n}"}, "400": error, "401": error}}},
+        "/api/v1/notifications/outbox": {"get": {"summary": "the mails and webhook posts, newest first, with what became of each", "tags": ["oa"],
+            "parameters": [{"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+            "responses": {"200": {"description": "{outbox: [{id, channel: email|webhook, to, subject, body, link, attempts, created_at, state: waiting|sent|skipped|failed, done_at?, last_error?}]}"}, "400": error, "401": error, "403": error}}}
     });
     let schemas = json!({
         "Form": {"type": "object", "required": ["key", "name_zh", "name_en", "fields"], "properties": {
@@ -408,13 +515,16 @@ pub fn document_into(document: &mut serde_json::Value) {
                 "mode": {"type": "object", "description": "{need: any} | {need: all} | {need: quorum, n}"},
                 "when": {"type": "object", "description": "{if: amount, field, op: gt|ge|lt|le|eq|ne, value} | {if: one_of, field, values} | {if: requester, logins} | {if: all|any, of: [...]} | {if: not, of}"},
                 "auto_approve": {"type": "array", "items": {"type": "object", "required": ["field", "up_to"], "properties": {
-                    "requester": {"type": "string"}, "role": {"type": "string"}, "field": {"type": "string"}, "up_to": {"type": "string", "description": "inclusive"}}}}}}}}},
+                    "requester": {"type": "string"}, "role": {"type": "string"}, "field": {"type": "string"}, "up_to": {"type": "string", "description": "inclusive"}}}},
+                "remind_after_minutes": {"type": "integer", "minimum": 1, "description": "working time without a decision before the approvers are reminded (again after each such period, 3 times at most)"},
+                "escalate_after_minutes": {"type": "integer", "minimum": 1, "description": "working time without a decision before each undecided approver's manager may decide for them"}}}},
+            "calendar": {"type": "object", "description": "whose shift calendar timers count working time on: {plant: code} | {field: a field naming the plant}; absent: around the clock"}}},
         "Request": {"type": "object", "properties": {
             "id": {"type": "integer"}, "number": {"type": "string"}, "form": {"type": "string"}, "workflow_version": {"type": "integer"},
             "requester": {"type": "string"}, "values": {"type": "object"},
             "state": {"type": "string", "enum": ["pending", "approved", "rejected", "returned", "withdrawn"]},
             "step": {"type": "integer"}, "step_name": {"type": "string"}, "waiting_on": {"type": "array", "items": {"type": "string"}},
-            "tasks": {"type": "array", "items": {"type": "object", "properties": {"approver": {"type": "string"}, "delegate": {"type": "string"}, "decision": {"type": "string"}}}},
+            "tasks": {"type": "array", "items": {"type": "object", "properties": {"approver": {"type": "string"}, "delegate": {"type": "string"}, "escalated_to": {"type": "string"}, "decision": {"type": "string"}}}},
             "waiting_since": {"type": "string", "format": "date-time"},
             "trail": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"},
                 "action": {"type": "string"}, "by": {"type": "string"}, "for_whom": {"type": "string"}, "step": {"type": "string"}, "comment": {"type": "string"}}}},

@@ -115,8 +115,8 @@ pub fn routes() -> Routes {
         routes = routes.post(
             path,
             order(permission),
-            move |state: AxumState<AppState>, id: ApiPath<String>| {
-                work_order_action(state, id, action)
+            move |state: AxumState<AppState>, p: Principal, id: ApiPath<String>| {
+                work_order_action(state, p, id, action)
             },
         );
     }
@@ -169,6 +169,9 @@ pub(crate) fn rejection(r: WoRejection) -> AppError {
         WoRejection::NotFound(m) => AppError::not_found(m),
         WoRejection::Invalid(m) => AppError::bad_request(m),
         WoRejection::Conflict(m) => AppError::new(StatusCode::CONFLICT, "conflict", m),
+        WoRejection::AwaitingApproval(m) => {
+            AppError::new(StatusCode::CONFLICT, "awaiting_approval", m)
+        }
         WoRejection::Refused(refused) => AppError::new(
             StatusCode::CONFLICT,
             "invalid_transition",
@@ -722,12 +725,17 @@ async fn change_work_order(
 /// `POST /api/v1/work-orders/{id}/{release|hold|unhold|cancel|close}`.
 async fn work_order_action(
     AxumState(state): AxumState<AppState>,
+    p: Principal,
     ApiPath(id): ApiPath<String>,
     action: Action,
 ) -> Result<axum::Json<WorkOrderView>, AppError> {
+    let by = p
+        .login()
+        .unwrap_or(crate::people::users::BOOTSTRAP_ADMIN)
+        .to_owned();
     let changed = state
         .store()
-        .work_order_action(id, action, Utc::now())
+        .work_order_action(id, action, by, Utc::now())
         .await?
         .map_err(rejection)?;
     state.work_orders_changed();

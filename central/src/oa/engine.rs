@@ -23,6 +23,9 @@ use std::collections::BTreeMap;
 
 /// Longest comment kept.
 pub const MAX_COMMENT_LEN: usize = 2_000;
+/// A waiting step's approvers are reminded at most this many times; escalation is the next
+/// word.
+pub const MAX_REMINDERS: usize = 3;
 
 /// A person as workflows need them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +110,9 @@ pub struct Task {
     pub delegate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// The approver's manager, who may decide for them since the step was escalated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +132,12 @@ pub enum TrailAction {
     Withdrawn,
     /// The whole request is approved.
     Completed,
+    /// The waiting step's approvers were reminded.
+    Reminded,
+    /// The waiting step went to the undecided approvers' managers.
+    Escalated,
+    /// What the approved request was waited on for was done (or could not be: why).
+    CarriedOut,
 }
 
 /// One line of a request's trail.
@@ -224,6 +236,24 @@ impl Request {
                     .iter()
                     .position(|t| open(&t) && t.delegate.as_deref() == Some(actor))
             })
+            .or_else(|| {
+                self.tasks
+                    .iter()
+                    .position(|t| open(&t) && t.escalated_to.as_deref() == Some(actor))
+            })
+    }
+
+    /// How many times the waiting step's approvers have been reminded.
+    pub fn reminders(&self) -> usize {
+        let Some(since) = self.waiting_since else {
+            return 0;
+        };
+        self.trail
+            .iter()
+            .rev()
+            .take_while(|e| e.at >= since)
+            .filter(|e| e.action == TrailAction::Reminded)
+            .count()
     }
 
     /// The people who may act now, for an inbox: each open task's approver and delegate.
@@ -231,9 +261,8 @@ impl Request {
         let mut out = Vec::new();
         for t in self.tasks.iter().filter(|t| t.decision.is_none()) {
             out.push(t.approver.clone());
-            if let Some(d) = &t.delegate {
-                out.push(d.clone());
-            }
+            out.extend(t.delegate.iter().cloned());
+            out.extend(t.escalated_to.iter().cloned());
         }
         out.sort();
         out.dedup();
@@ -368,6 +397,7 @@ fn advance(
                     approver,
                     delegate,
                     decision: None,
+                    escalated_to: None,
                 }
             })
             .collect();
@@ -588,4 +618,80 @@ pub fn resubmit(
     advance(&mut next, def, 0, dir, now)?;
     *req = next;
     Ok(())
+}
+
+/// The waiting step's time to remind has come: who is reminded (everyone who may act on it),
+/// noted in the trail. Nobody once the request no longer waits, or after [`MAX_REMINDERS`].
+pub fn remind(req: &mut Request, def: &WorkflowDef, now: DateTime<Utc>) -> Vec<String> {
+    if req.state != RequestState::Pending || req.reminders() >= MAX_REMINDERS {
+        return Vec::new();
+    }
+    let who = req.waiting_on();
+    if who.is_empty() {
+        return who;
+    }
+    let step = req
+        .step
+        .and_then(|i| def.steps.get(i))
+        .map(|s| s.name.clone());
+    req.log(
+        now,
+        TrailAction::Reminded,
+        "system",
+        step.as_deref(),
+        who.join(", "),
+    );
+    who
+}
+
+/// The waiting step's time to escalate has come: each undecided approver's manager (active,
+/// not the requester unless the workflow allows it) may now decide for them. Answers the
+/// managers newly given a task, each with the approver they act for; noted in the trail.
+pub fn escalate(
+    req: &mut Request,
+    def: &WorkflowDef,
+    dir: &dyn Directory,
+    now: DateTime<Utc>,
+) -> Vec<(String, String)> {
+    if req.state != RequestState::Pending {
+        return Vec::new();
+    }
+    let mut given = Vec::new();
+    for t in req
+        .tasks
+        .iter_mut()
+        .filter(|t| t.decision.is_none() && t.escalated_to.is_none())
+    {
+        let manager = dir
+            .person(&t.approver)
+            .and_then(|p| p.manager)
+            .filter(|m| *m != t.approver)
+            .filter(|m| def.allow_self_approval || *m != req.requester)
+            .filter(|m| dir.person(m).is_some_and(|p| p.active));
+        if let Some(m) = manager {
+            t.escalated_to = Some(m.clone());
+            given.push((m, t.approver.clone()));
+        }
+    }
+    let step = req
+        .step
+        .and_then(|i| def.steps.get(i))
+        .map(|s| s.name.clone());
+    let comment = if given.is_empty() {
+        "no undecided approver has an active manager to escalate to".to_owned()
+    } else {
+        given
+            .iter()
+            .map(|(m, a)| format!("{m} (for {a})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    req.log(
+        now,
+        TrailAction::Escalated,
+        "system",
+        step.as_deref(),
+        comment,
+    );
+    given
 }

@@ -509,7 +509,12 @@ pub fn built_in() -> Vec<FormDef> {
                 field("work_order", "工单", "Work order", Text, true),
                 field("item", "物料", "Item", Item, true),
                 field("qty", "数量", "Quantity", Number, true),
-                money("value", "价值", "Value"),
+                // Central keeps no item costs: a release asks with its quantity; a value is
+                // for workflows fed from elsewhere.
+                FieldDef {
+                    required: false,
+                    ..money("value", "价值", "Value")
+                },
                 field("plant", "工厂", "Plant", Text, true),
             ],
         ),

@@ -501,3 +501,98 @@ fn a_workflow_that_cannot_finish_is_refused_when_saved_with_each_step_named() {
         travel().steps[1].auto_approve[0].up_to
     );
 }
+
+#[test]
+fn reminders_stop_at_their_limit_and_when_the_request_ends() {
+    let dir = Company::new();
+    let def = travel();
+    let mut req = submit(&def, "li", trip("500"), &dir, now()).unwrap();
+    let later = now() + chrono::Duration::hours(5);
+    for k in 0..MAX_REMINDERS {
+        assert_eq!(remind(&mut req, &def, later), ["wang"], "reminder {k}");
+    }
+    assert!(remind(&mut req, &def, later).is_empty(), "past the limit");
+    assert_eq!(req.reminders(), MAX_REMINDERS);
+    // A rejection ends it: no reminder after.
+    decide(
+        &mut req,
+        &def,
+        "wang",
+        Decision::Reject,
+        "not now",
+        &dir,
+        later,
+    )
+    .unwrap();
+    assert!(remind(&mut req, &def, later).is_empty());
+    assert_eq!(
+        actions(&req).last().map(String::as_str),
+        Some("Rejected wang @manager")
+    );
+}
+
+#[test]
+fn escalation_lets_the_managers_decide_for_the_undecided_approvers() {
+    let dir = Company::new();
+    // All three approvers must approve; fin1 has, the others wait.
+    let def = workflow(json!({
+        "form": "travel",
+        "steps": [{"name": "finance", "approvers": [{"by": "role", "role": "approver"}],
+                   "mode": {"need": "all"}}]
+    }));
+    let mut req = submit(&def, "li", trip("500"), &dir, now()).unwrap();
+    decide(&mut req, &def, "fin1", Decision::Approve, "", &dir, now()).unwrap();
+    let later = now() + chrono::Duration::hours(9);
+    let given = escalate(&mut req, &def, &dir, later);
+    assert_eq!(
+        given,
+        [
+            ("boss".to_owned(), "fin2".to_owned()),
+            ("boss".to_owned(), "fin3".to_owned())
+        ]
+    );
+    assert_eq!(req.waiting_on(), ["boss", "fin2", "fin3"]);
+    // A second escalation of the same step gives nobody anything new.
+    assert!(escalate(&mut req, &def, &dir, later).is_empty());
+    // The boss decides for fin2, then for fin3: the step is done; the trail names whom for.
+    decide(&mut req, &def, "boss", Decision::Approve, "", &dir, later).unwrap();
+    decide(&mut req, &def, "boss", Decision::Approve, "ok", &dir, later).unwrap();
+    assert_eq!(req.state, RequestState::Approved);
+    let trail = actions(&req);
+    assert!(
+        trail.contains(&"Escalated system @finance".to_owned()),
+        "{trail:?}"
+    );
+    assert!(
+        trail.contains(&"Approved boss for fin2 @finance".to_owned()),
+        "{trail:?}"
+    );
+    assert!(
+        trail.contains(&"Approved boss for fin3 @finance".to_owned()),
+        "{trail:?}"
+    );
+    // Someone else still cannot.
+    let mut req = submit(&def, "li", trip("500"), &dir, now()).unwrap();
+    escalate(&mut req, &def, &dir, later);
+    let e = decide(&mut req, &def, "wang", Decision::Approve, "", &dir, later).unwrap_err();
+    assert_eq!(e.code, "not_assigned");
+}
+
+#[test]
+fn escalation_never_hands_a_request_to_its_requester() {
+    let dir = Company::new();
+    // wang's trip waits on boss, his manager; boss has no manager, so nobody is added.
+    let mut req = submit(&travel(), "wang", trip("500"), &dir, now()).unwrap();
+    assert_eq!(req.waiting_on(), ["boss"]);
+    assert!(escalate(&mut req, &travel(), &dir, now()).is_empty());
+    assert_eq!(req.waiting_on(), ["boss"]);
+    // fin1's manager is boss; on boss's own request, escalation skips him.
+    let def = workflow(json!({
+        "form": "travel", "allow_self_approval": false,
+        "steps": [{"name": "finance", "approvers": [{"by": "user", "login": "fin1"}],
+                   "mode": {"need": "any"}}]
+    }));
+    let mut req = submit(&def, "boss", trip("500"), &dir, now()).unwrap();
+    assert!(escalate(&mut req, &def, &dir, now()).is_empty());
+    assert_eq!(req.waiting_on(), ["fin1"]);
+}

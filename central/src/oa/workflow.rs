@@ -18,6 +18,8 @@ pub const MAX_PER_STEP: usize = 20;
 pub const MAX_MANAGER_LEVELS: u8 = 5;
 /// How deep conditions nest.
 pub const MAX_CONDITION_DEPTH: usize = 4;
+/// The longest wait a reminder or an escalation may be set to: 60 working days of 8 hours.
+pub const MAX_TIMER_MINUTES: u32 = 60 * 8 * 60;
 
 /// Who approves a step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +117,25 @@ pub struct StepDef {
     pub when: Option<Condition>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auto_approve: Vec<AutoRule>,
+    /// Remind the step's approvers after this many minutes of working time without a decision
+    /// (and again after each such period, until the step is decided or the request ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_after_minutes: Option<u32>,
+    /// After this many minutes of working time without a decision, each undecided approver's
+    /// manager may decide for them, and is told so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_after_minutes: Option<u32>,
+}
+
+/// Whose calendar reminders and escalations count working time on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CalendarFrom {
+    /// One plant's shift calendar: `{"plant": "P1"}`.
+    Plant(String),
+    /// The plant a field of the request names: `{"field": "plant"}` (a request without it
+    /// counts on the default calendar, around the clock).
+    Field(String),
 }
 
 /// A workflow for a form. Versions are the store's: a running request keeps the version it
@@ -128,6 +149,20 @@ pub struct WorkflowDef {
     /// so; they are then left out of the step's approvers).
     #[serde(default)]
     pub allow_self_approval: bool,
+    /// The shift calendar reminders and escalations count working time on (absent: around
+    /// the clock, in UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<CalendarFrom>,
+}
+
+impl WorkflowDef {
+    /// The plant whose calendar a request's timers count on.
+    pub fn calendar_plant(&self, values: &BTreeMap<String, Value>) -> Option<String> {
+        match self.calendar.as_ref()? {
+            CalendarFrom::Plant(p) => Some(p.clone()),
+            CalendarFrom::Field(f) => values.get(f).and_then(Value::as_str).map(str::to_owned),
+        }
+    }
 }
 
 impl Condition {
@@ -372,6 +407,27 @@ impl WorkflowDef {
                     out.push(format!("{rat}: up_to {} is below 0", rule.up_to));
                 }
             }
+            for (name, minutes) in [
+                ("remind_after_minutes", step.remind_after_minutes),
+                ("escalate_after_minutes", step.escalate_after_minutes),
+            ] {
+                if let Some(m) = minutes
+                    && !(1..=MAX_TIMER_MINUTES).contains(&m)
+                {
+                    out.push(format!(
+                        "{at}.{name}: {m}; expected 1 to {MAX_TIMER_MINUTES} minutes of working time"
+                    ));
+                }
+            }
+        }
+        match &self.calendar {
+            Some(CalendarFrom::Plant(p)) if p.trim().is_empty() || p.len() > 64 => {
+                out.push("calendar.plant: expected a plant's code".into());
+            }
+            Some(CalendarFrom::Field(f)) if form.field(f).is_none() => {
+                out.push(format!("calendar.field: {} has no field {f}", form.key));
+            }
+            _ => {}
         }
         if out.is_empty() { Ok(()) } else { Err(out) }
     }

@@ -14,6 +14,7 @@ pub mod floor;
 pub mod inventory;
 pub mod kiosk;
 pub mod mrp;
+pub mod notify;
 pub mod oa;
 pub mod operators;
 pub mod people;
@@ -336,6 +337,7 @@ pub trait Store:
     + tickets::TicketStore
     + deliveries::DeliveryStore
     + oa::OaStore
+    + notify::NotifyStore
     + Send
     + Sync
     + 'static

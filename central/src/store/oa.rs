@@ -127,6 +127,21 @@ pub enum OaRefusal {
 
 pub type OaResult<T> = Result<Result<T, OaRefusal>, StoreError>;
 
+/// How many timers one [`OaStore::fire_oa_timers`] fired, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Fired {
+    pub reminders: usize,
+    pub escalations: usize,
+    /// Due timers of requests that had moved on (nothing to do).
+    pub stale: usize,
+}
+
+impl Fired {
+    pub fn total(&self) -> usize {
+        self.reminders + self.escalations + self.stale
+    }
+}
+
 #[async_trait]
 pub trait OaStore {
     async fn oa_forms(&self) -> Result<Vec<FormDef>, StoreError>;
@@ -149,13 +164,16 @@ pub trait OaStore {
         now: DateTime<Utc>,
     ) -> OaResult<OaRequest>;
     async fn oa_request(&self, id: i64) -> Result<Option<OaRequest>, StoreError>;
+    /// Moves a request. An approval that completes a request an action waits on (a sales
+    /// order over its credit limit, a quotation's discount, a work order's release) carries
+    /// the action out in the same transaction; the plans it published come back with it.
     async fn act_on_oa_request(
         &self,
         id: i64,
         actor: String,
         action: OaAction,
         now: DateTime<Utc>,
-    ) -> OaResult<OaRequest>;
+    ) -> OaResult<crate::store::work_orders::Changed<OaRequest>>;
     async fn oa_requests(&self, query: OaQuery) -> Result<Vec<OaRequestSummary>, StoreError>;
     async fn put_oa_delegation(
         &self,
@@ -166,4 +184,9 @@ pub trait OaStore {
         now: DateTime<Utc>,
     ) -> OaResult<Delegation>;
     async fn oa_delegations(&self, login: String) -> Result<Vec<Delegation>, StoreError>;
+    /// Fires the reminders and escalations due by `now`, at most `limit` (≤ 5000), each once
+    /// whichever central instance calls; their notifications are written with them.
+    async fn fire_oa_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Fired, StoreError>;
+    /// When the next timer falls due.
+    async fn next_oa_timer(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }

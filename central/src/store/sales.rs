@@ -343,6 +343,9 @@ pub enum SalesRefusal {
     Invalid(Vec<String>),
     /// Confirming would pass the customer's credit limit.
     Credit(CreditRefusal),
+    /// The action waits on an approval (OA request `number`): a credit-limit override, a
+    /// quotation's discount. It is carried out when the request is approved.
+    AwaitingApproval { number: String, message: String },
 }
 
 pub type SalesResult<T> = Result<Result<T, SalesRefusal>, StoreError>;

@@ -20,6 +20,7 @@ pub mod floor;
 mod inventory;
 mod kiosk;
 mod mrp;
+mod notify;
 mod oa;
 mod operators;
 mod people;
@@ -259,6 +260,7 @@ impl SqlStore {
         work_orders::add_columns(&writer)?;
         kiosk::add_columns(&writer)?;
         pipeline::add_columns(&writer)?;
+        oa::add_columns(&writer)?;
         oa::seed(&writer)?;
         first_epoch(&writer)?;
         if version < 3 {
@@ -484,7 +486,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 22] {
+fn schemas() -> [&'static str; 23] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -507,6 +509,7 @@ fn schemas() -> [&'static str; 22] {
         tickets::SCHEMA,
         deliveries::SCHEMA,
         oa::SCHEMA,
+        notify::SCHEMA,
         audit::SCHEMA,
     ]
 }

@@ -247,6 +247,9 @@ pub enum WoRejection {
     Conflict(String),
     /// The state machine refused the action.
     Refused(Refused),
+    /// The release waits on an approval (the `work_order_release` workflow): why, naming the
+    /// request. The order is released when it is approved.
+    AwaitingApproval(String),
 }
 
 pub type WoResult<T> = Result<Result<T, WoRejection>, StoreError>;
@@ -298,11 +301,14 @@ pub trait WorkOrderStore: Send + Sync + 'static {
 
     async fn work_order(&self, id: String) -> Result<Option<WorkOrderView>, StoreError>;
 
-    /// `release`, `hold`, `unhold`, `cancel` or `close`.
+    /// `release`, `hold`, `unhold`, `cancel` or `close`, by `by`. A release goes through the
+    /// `work_order_release` workflow when there is one: above its thresholds it waits for
+    /// the approval ([`WoRejection::AwaitingApproval`]) and is carried out by it.
     async fn work_order_action(
         &self,
         id: String,
         action: Action,
+        by: String,
         now: DateTime<Utc>,
     ) -> WoResult<Changed<WorkOrderView>>;
 

@@ -14,9 +14,10 @@ use super::{Ctx, Shell, T, ctx_shell, ctx_t};
 use crate::api::AppState;
 use crate::api::error::AppError;
 use crate::api::oa::may_see;
-use crate::api::policy::{Principal, Routes, SIGNED_IN};
+use crate::api::policy::{Principal, Routes, SIGNED_IN, needs};
 use crate::oa::engine::{RequestState, TrailAction};
 use crate::oa::form::{FieldKind, FormDef};
+use crate::people::roles::Permission;
 use crate::people::users::Language;
 use crate::store::oa::{OaQuery, OaRequest, OaRequestSummary, OaView};
 use askama::Template;
@@ -32,6 +33,7 @@ const ROWS: usize = 100;
 pub fn routes() -> Routes {
     Routes::new()
         .get("/oa", SIGNED_IN, home_page)
+        .get("/oa/admin", needs(Permission::UsersManage), admin_page)
         .get("/oa/new/{form}", SIGNED_IN, new_page)
         .get("/oa/requests/{request}", SIGNED_IN, request_page)
 }
@@ -65,6 +67,9 @@ fn action_key(a: TrailAction) -> &'static str {
         TrailAction::Returned => "oa_did_returned",
         TrailAction::Withdrawn => "oa_did_withdrawn",
         TrailAction::Completed => "oa_did_completed",
+        TrailAction::Reminded => "oa_did_reminded",
+        TrailAction::Escalated => "oa_did_escalated",
+        TrailAction::CarriedOut => "oa_did_carried_out",
     }
 }
 
@@ -137,6 +142,18 @@ struct HomePage {
     inbox: Vec<RequestRow>,
     mine: Vec<RequestRow>,
     forms: Vec<(String, String)>,
+    unread: u64,
+    notifications: Vec<NoteRow>,
+    is_admin: bool,
+}
+
+pub struct NoteRow {
+    pub id: i64,
+    pub kind: String,
+    pub href: String,
+    pub text: String,
+    pub at: String,
+    pub unread: bool,
 }
 
 async fn home_page(
@@ -176,8 +193,29 @@ async fn home(
         .store()
         .oa_requests(list(OaView::Inbox(me.clone())))
         .await?;
-    let mine = state.store().oa_requests(list(OaView::Mine(me))).await?;
+    let mine = state
+        .store()
+        .oa_requests(list(OaView::Mine(me.clone())))
+        .await?;
+    let unread = state.store().unread_notifications(me.clone()).await?;
+    let notifications = state
+        .store()
+        .notifications(me, false, 10)
+        .await?
+        .into_iter()
+        .map(|n| NoteRow {
+            id: n.id,
+            kind: n.kind,
+            href: n.link,
+            text: n.text,
+            at: t.time(&n.created_at),
+            unread: n.read_at.is_none(),
+        })
+        .collect();
     let page = HomePage {
+        unread,
+        notifications,
+        is_admin: p.can(Permission::UsersManage),
         inbox: inbox
             .into_iter()
             .map(|r| request_row(&t, &form_names, &names, r))
@@ -417,4 +455,114 @@ async fn request(
         t,
     };
     Ok(page.render())
+}
+
+pub struct OutboxLine {
+    pub channel: &'static str,
+    pub to: String,
+    pub subject: String,
+    pub state: &'static str,
+    pub attempts: u32,
+    pub at: String,
+    pub error: String,
+}
+
+pub struct DefinitionRow {
+    pub key: String,
+    pub name: String,
+    pub form_json: String,
+    pub workflow_json: String,
+    pub version: String,
+}
+
+#[derive(Template)]
+#[template(path = "oa_admin.html")]
+struct AdminPage {
+    t: T,
+    shell: Shell,
+    running: Vec<RequestRow>,
+    definitions: Vec<DefinitionRow>,
+    outbox: Vec<OutboxLine>,
+}
+
+async fn admin_page(
+    State(state): State<AppState>,
+    p: Principal,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = Ctx::new(Some(&p), &uri, &headers, "/oa");
+    let page = admin(&state, &ctx).await;
+    answer(&ctx, page)
+}
+
+async fn admin(state: &AppState, ctx: &Ctx) -> Result<Result<String, askama::Error>, AppError> {
+    let t = ctx_t(ctx);
+    let forms = state.store().oa_forms().await?;
+    let form_names: HashMap<String, String> = forms
+        .iter()
+        .map(|f| (f.key.clone(), form_name(&t, f)))
+        .collect();
+    let names = names(state).await?;
+    let running = state
+        .store()
+        .oa_requests(OaQuery {
+            view: OaView::All,
+            state: Some(RequestState::Pending),
+            form: None,
+            limit: ROWS,
+        })
+        .await?
+        .into_iter()
+        .map(|r| request_row(&t, &form_names, &names, r))
+        .collect();
+    let mut definitions = Vec::with_capacity(forms.len());
+    for f in &forms {
+        let workflow = state.store().oa_workflow(f.key.clone()).await?;
+        definitions.push(DefinitionRow {
+            key: f.key.clone(),
+            name: form_name(&t, f),
+            form_json: pretty(f),
+            workflow_json: workflow
+                .as_ref()
+                .map(|w| pretty(&w.workflow))
+                .unwrap_or_default(),
+            version: workflow
+                .as_ref()
+                .map(|w| format!("v{} · {} · {}", w.version, w.saved_by, t.time(&w.saved_at)))
+                .unwrap_or_else(|| t.t("oa_admin_no_workflow").to_owned()),
+        });
+    }
+    let outbox = state
+        .store()
+        .outbox(20)
+        .await?
+        .into_iter()
+        .map(|o| OutboxLine {
+            channel: o.item.channel.as_str(),
+            to: if o.item.to.is_empty() {
+                "webhook".to_owned()
+            } else {
+                o.item.to
+            },
+            subject: o.item.subject,
+            state: o.state.as_str(),
+            attempts: o.item.attempts,
+            at: t.time(&o.done_at.unwrap_or(o.item.created_at)),
+            error: o.last_error.unwrap_or_default(),
+        })
+        .collect();
+    let page = AdminPage {
+        running,
+        definitions,
+        outbox,
+        shell: ctx_shell(ctx),
+        t,
+    };
+    Ok(page.render())
+}
+
+/// A definition as pretty JSON, for the administrator's editors.
+fn pretty<S: serde::Serialize>(value: &S) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
 }

@@ -21,6 +21,8 @@ mod kiosk;
 mod master_data;
 mod mrp_firm;
 mod oa;
+mod oa_gates;
+mod oa_timers;
 mod operators;
 mod people;
 mod pipeline;

@@ -9,7 +9,7 @@ use crate::work_orders::import;
 use crate::*;
 
 /// Items, their list prices (from 2020), the 13 % VAT, warehouse stock of FRAME.
-async fn catalogue(h: &Harness) {
+pub(crate) async fn catalogue(h: &Harness) {
     import(
         h,
         "items",
@@ -38,7 +38,7 @@ async fn catalogue(h: &Harness) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
 }
 
-async fn customer(h: &Harness, s: &Session, body: Value) -> String {
+pub(crate) async fn customer(h: &Harness, s: &Session, body: Value) -> String {
     let reply = post(h, s, "/api/v1/customers", body).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
     reply.json["code"].as_str().unwrap().to_owned()

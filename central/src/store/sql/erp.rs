@@ -1109,7 +1109,7 @@ fn put_terms(conn: &Connection, t: &SupplierTerms) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn read_calendar(conn: &Connection) -> Result<CalendarSpec, StoreError> {
+pub(super) fn read_calendar(conn: &Connection) -> Result<CalendarSpec, StoreError> {
     let body: Option<String> = conn
         .query_row("SELECT body FROM erp_calendar WHERE id = 1", [], |r| {
             r.get(0)

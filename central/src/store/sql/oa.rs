@@ -3,6 +3,13 @@
 //! JSON beside the columns lists filter on), `oa_waiting` (who may act on a request now: the
 //! inbox index) and `oa_delegations`. Request numbers `R000001` come from `crm_counters`.
 //!
+//! Reminders and escalations are rows of `oa_timers` (request, kind, due), written with the
+//! step they belong to and deleted when it is decided or the request ends, so they survive
+//! restarts and never fire for a request that moved on. [`OaStore::fire_oa_timers`] takes the
+//! due ones inside a write transaction (each fires once, whichever instance takes it).
+//! Every move a person should hear of writes its notifications in the same transaction
+//! ([`super::notify::notify`]).
+//!
 //! The engine's [`Directory`] is read from `users` and `oa_delegations` inside the write's
 //! transaction ([`SqlDirectory`]), so a request is routed by the people as they are when it
 //! moves.
@@ -10,15 +17,20 @@
 use super::crm::{Params, bind};
 use super::db::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use super::{SqlStore, StoreError, parse_ts, ts};
-use crate::oa::engine::{self, Directory, Person, Request};
+use crate::oa::engine::{self, Directory, Person, Request, RequestState};
 use crate::oa::form::{FormDef, Lookup, built_in};
 use crate::oa::workflow::WorkflowDef;
 use crate::store::oa::{
-    Delegation, MAX_LIST, OaAction, OaQuery, OaRefusal, OaRequest, OaRequestSummary, OaResult,
-    OaStore, OaView, VersionedWorkflow,
+    Delegation, Fired, MAX_LIST, OaAction, OaQuery, OaRefusal, OaRequest, OaRequestSummary,
+    OaResult, OaStore, OaView, VersionedWorkflow,
 };
+use crate::store::work_orders::Changed;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use timers::{Calendars, Head};
+
+pub(super) mod gate;
+mod timers;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -66,15 +78,38 @@ CREATE TABLE IF NOT EXISTS oa_delegations (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS oa_delegations_login ON oa_delegations (login, from_day);
+CREATE TABLE IF NOT EXISTS oa_timers (
+    request INTEGER NOT NULL,
+    kind    TEXT NOT NULL,
+    due_at  TEXT NOT NULL,
+    PRIMARY KEY (request, kind)
+);
+CREATE INDEX IF NOT EXISTS oa_timers_due ON oa_timers (due_at);
 ";
 
-/// Writes the built-in forms that are not there yet (an administrator's changes stay).
+/// Columns added after the tables were first made: a request's `subject` (the order,
+/// quotation or work order an action's approval is about, [`gate`]).
+pub(super) fn add_columns(conn: &Connection) -> Result<(), StoreError> {
+    if !super::stock::has_column(conn, "oa_requests", "subject")? {
+        conn.execute_batch(&format!(
+            "ALTER TABLE oa_requests ADD COLUMN subject {};
+             CREATE INDEX IF NOT EXISTS oa_requests_subject ON oa_requests (form, subject);",
+            super::stock::text_type(conn)
+        ))?;
+    }
+    Ok(())
+}
+
+/// Writes the built-in forms: those not there yet, and those no administrator changed (they
+/// follow the release); an administrator's changes stay.
 pub(super) fn seed(conn: &Connection) -> Result<(), StoreError> {
     let now = ts(Utc::now());
     for form in built_in() {
         conn.prepare_cached(
             "INSERT INTO oa_forms (key, definition, updated_by, updated_at)
-             VALUES (?1, ?2, 'system', ?3) ON CONFLICT (key) DO NOTHING",
+             VALUES (?1, ?2, 'system', ?3)
+             ON CONFLICT (key) DO UPDATE SET definition = excluded.definition
+             WHERE oa_forms.updated_by = 'system' AND oa_forms.definition <> excluded.definition",
         )?
         .execute(params![form.key, serde_json::to_string(&form)?, now])?;
     }
@@ -505,6 +540,13 @@ impl OaStore for SqlStore {
             write_request(&tx, id, &request, now)?;
             let stored = read_request(&tx, id)?
                 .ok_or_else(|| StoreError::Corrupt("the request just written is missing".into()))?;
+            timers::schedule(&tx, id, None, &request, &workflow.workflow, &mut Calendars::default())?;
+            let head = Head {
+                id,
+                number: &stored.number,
+                form: Some(&def),
+            };
+            timers::tell(&tx, &head, None, &request, stored.step_name.as_deref(), now)?;
             tx.commit()?;
             Ok(Ok(stored))
         })
@@ -521,7 +563,7 @@ impl OaStore for SqlStore {
         actor: String,
         action: OaAction,
         now: DateTime<Utc>,
-    ) -> OaResult<OaRequest> {
+    ) -> OaResult<Changed<OaRequest>> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some(current) = read_request(&tx, id)? else {
@@ -535,6 +577,7 @@ impl OaStore for SqlStore {
                 )));
             };
             let dir = SqlDirectory::read(&tx)?;
+            let before = current.request.clone();
             let mut request = current.request;
             let done = match action {
                 OaAction::Decide { decision, comment } => engine::decide(
@@ -577,8 +620,41 @@ impl OaStore for SqlStore {
             write_request(&tx, id, &request, now)?;
             let stored = read_request(&tx, id)?
                 .ok_or_else(|| StoreError::Corrupt("the request just written is missing".into()))?;
+            timers::schedule(
+                &tx,
+                id,
+                Some(&before),
+                &request,
+                &workflow.workflow,
+                &mut Calendars::default(),
+            )?;
+            let form = read_form(&tx, &current.form)?;
+            let head = Head {
+                id,
+                number: &stored.number,
+                form: form.as_ref(),
+            };
+            timers::tell(
+                &tx,
+                &head,
+                Some(&before),
+                &request,
+                stored.step_name.as_deref(),
+                now,
+            )?;
+            let mut stored = stored;
+            let mut plans = Vec::new();
+            if request.state == RequestState::Approved && before.state != RequestState::Approved {
+                plans = gate::carry_out(&tx, &mut stored, now)?.plans;
+                stored = read_request(&tx, id)?.ok_or_else(|| {
+                    StoreError::Corrupt("the request just written is missing".into())
+                })?;
+            }
             tx.commit()?;
-            Ok(Ok(stored))
+            Ok(Ok(Changed {
+                value: stored,
+                plans,
+            }))
         })
         .await
     }
@@ -698,6 +774,27 @@ impl OaStore for SqlStore {
         .await
     }
 
+    async fn fire_oa_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Fired, StoreError> {
+        let limit = limit.clamp(1, 5000);
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let fired = timers::fire(&tx, now, limit)?;
+            tx.commit()?;
+            Ok(fired)
+        })
+        .await
+    }
+
+    async fn next_oa_timer(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.read(|conn| {
+            let next: Option<String> = conn
+                .prepare_cached("SELECT min(due_at) FROM oa_timers")?
+                .query_row([], |r| r.get(0))?;
+            next.as_deref().map(parse_ts).transpose()
+        })
+        .await
+    }
+
     async fn oa_delegations(&self, login: String) -> Result<Vec<Delegation>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
@@ -756,6 +853,7 @@ impl SqlStore {
             let dir = SqlDirectory::read(&tx)?;
             let values = checked(&tx, &dir, &form, &fill.values)
                 .map_err(|r| StoreError::Conflict(format!("{r:?}")))?;
+            let mut cals = Calendars::default();
             for n in 0..fill.requests {
                 let requester = &fill.requesters[n % fill.requesters.len().max(1)];
                 let request =
@@ -782,6 +880,7 @@ impl SqlStore {
                         |r| r.get(0),
                     )?;
                 write_request(&tx, id, &request, now)?;
+                timers::schedule(&tx, id, None, &request, &workflow.workflow, &mut cals)?;
             }
             tx.commit()?;
             Ok(())

@@ -234,6 +234,7 @@ fn migrate_locked(conn: &mut Conn) -> Result<(), StoreError> {
     super::work_orders::add_columns(&tx)?;
     super::kiosk::add_columns(&tx)?;
     super::pipeline::add_columns(&tx)?;
+    super::oa::add_columns(&tx)?;
     super::oa::seed(&tx)?;
     super::first_epoch(&tx)?;
     super::audit::install_pg(&tx)?;

@@ -12,6 +12,7 @@ use super::crm::{Params, bind, decimal, from_json, json, like, read_customer, sc
 use super::db::{
     Connection, OptionalExtension, TransactionBehavior, Value, params, params_from_iter,
 };
+use super::oa::gate::Gate;
 use super::{SqlStore, StoreError, parse_ts, ts};
 use crate::crm::pricing::{PriceKey, PriceQuery, PriceScope, StoredPrice, resolve};
 use crate::crm::promise::{self, Limit, OrderLine, PlantInput};
@@ -544,6 +545,322 @@ fn must_read(
 
 // ---------------------------------------------------------------------------------------------
 // Writing
+
+/// Confirms the draft order `o`: the credit check (over the limit: the credit-limit override's
+/// approval, when a workflow asks for one), promise dates, the order's status. A credit
+/// refusal and a wait for approval write their history (and the request) before they answer.
+fn confirm(
+    tx: &Connection,
+    o: &SalesDoc,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), SalesRefusal>, StoreError> {
+    let id = o.id;
+    let today = now.date_naive();
+    let status = OrderStatus::parse(&o.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("order status {:?}", o.status)))?;
+    if status != OrderStatus::Draft {
+        return Ok(Err(SalesRefusal::Conflict(format!(
+            "sales order {} is {}, not a draft",
+            o.number, o.status
+        ))));
+    }
+    let customer = terms_of_doc(tx, o)?;
+    if customer.credit_limit.is_some() {
+        let open = match open_orders_total(tx, &o.customer, &customer.currency, today)? {
+            Ok(t) => t,
+            Err(why) => {
+                return Ok(Err(SalesRefusal::Conflict(format!(
+                    "cannot check the credit limit: {why}"
+                ))));
+            }
+        };
+        let Some(this) = converted(tx, o.totals.gross, &o.currency, &customer.currency, today)?
+        else {
+            return Ok(Err(SalesRefusal::Conflict(format!(
+                "cannot check the credit limit: no exchange rate from {} to {} on or before {today}",
+                o.currency, customer.currency
+            ))));
+        };
+        if let Err(refusal) = credit_check(customer.credit_limit, open, this) {
+            match credit_override(tx, o, &customer.currency, &refusal, by, now)? {
+                Some(Gate::Pass(number)) => {
+                    history(
+                        tx,
+                        id,
+                        by,
+                        "credit_override",
+                        json!({"request": number, "over_by": refusal.over_by}),
+                        now,
+                    )?;
+                }
+                Some(Gate::Waiting { number, .. }) => {
+                    history(
+                        tx,
+                        id,
+                        by,
+                        "credit_override_asked",
+                        json!({"request": number, "over_by": refusal.over_by}),
+                        now,
+                    )?;
+                    return Ok(Err(SalesRefusal::AwaitingApproval {
+                        message: format!(
+                            "{refusal}; credit-limit override {number} waits on its approvers, and the order is confirmed when it is approved"
+                        ),
+                        number,
+                    }));
+                }
+                _ => {
+                    history(tx, id, by, "credit_refused", json!(refusal), now)?;
+                    return Ok(Err(SalesRefusal::Credit(refusal)));
+                }
+            }
+        }
+    }
+    let promises = match promise_lines(tx, o, today)? {
+        Ok(p) => p,
+        Err(why) => {
+            return Ok(Err(SalesRefusal::Conflict(format!(
+                "no promise date can be given: {why}"
+            ))));
+        }
+    };
+    let mut dates = Vec::new();
+    for (l, p) in o.lines.iter().zip(&promises) {
+        tx.prepare_cached(
+            "UPDATE crm_sales_lines SET confirmed_date = ?3, promise_limit = ?4, promise = ?5
+             WHERE doc = ?1 AND line = ?2",
+        )?
+        .execute(params![
+            id,
+            l.line,
+            day(p.promised),
+            json(&p.limit)?,
+            p.message
+        ])?;
+        dates.push(json!({"line": l.line, "promised": p.promised, "limit": p.limit.code()}));
+    }
+    let token = crate::auth::new_token();
+    tx.prepare_cached(
+        "UPDATE crm_sales_docs SET status = 'confirmed', confirmed_at = ?2, confirmed_by = ?3,
+             token = ?4, updated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![id, ts(now), by, token])?;
+    // Its prices are fixed now: what flagged it no longer concerns it.
+    resolve_flags(tx, id, by, now)?;
+    history(tx, id, by, "confirmed", json!({"lines": dates}), now)?;
+    Ok(Ok(()))
+}
+
+/// Over the credit limit: the `credit_override` approval, `None` when none can be asked (no
+/// workflow, or the request cannot be made: the plain credit refusal then stands).
+fn credit_override(
+    tx: &Connection,
+    o: &SalesDoc,
+    currency: &str,
+    refusal: &crate::crm::sales::CreditRefusal,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Gate>, StoreError> {
+    let over_by = refusal
+        .over_by
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero);
+    let serde_json::Value::Object(values) = json!({
+        "order": o.number,
+        "customer": o.customer,
+        "over_by": {"amount": over_by.to_string(), "currency": currency},
+        "reason": refusal.to_string(),
+    }) else {
+        return Err(StoreError::Corrupt("the approval's values".into()));
+    };
+    let covers = |r: &crate::store::oa::OaRequest| {
+        r.request
+            .values
+            .get("over_by")
+            .and_then(|m| m.get("amount"))
+            .and_then(serde_json::Value::as_str)
+            .and_then(|v| v.parse::<rust_decimal::Decimal>().ok())
+            .is_some_and(|approved| approved >= over_by)
+    };
+    Ok(
+        match super::oa::gate::gate(tx, "credit_override", &o.number, values, by, now, covers)? {
+            Gate::NoWorkflow | Gate::Refused(_) => None,
+            g => Some(g),
+        },
+    )
+}
+
+/// An approved credit-limit override carried out: the order `number` confirmed as `by`.
+pub(super) fn confirm_approved(
+    tx: &Connection,
+    number: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), String>, StoreError> {
+    let id: Option<i64> = tx
+        .prepare_cached("SELECT id FROM crm_sales_docs WHERE kind = 'order' AND number = ?1")?
+        .query_row(params![number], |r| r.get(0))
+        .optional()?;
+    let o = match id {
+        Some(id) => read_doc(tx, "order", id, &SalesScope::All, now.date_naive())?,
+        None => None,
+    };
+    let Some(o) = o else {
+        return Ok(Err(format!("no sales order {number}")));
+    };
+    Ok(confirm(tx, &o, by, now)?.map_err(|r| refusal_text(&r)))
+}
+
+/// An approved discount carried out: the quotation `reference` (`Q000001/2`) sent as `by`, if
+/// its discount is still within what was approved.
+pub(super) fn send_approved(
+    tx: &Connection,
+    reference: &str,
+    approved_pct: Decimal,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), String>, StoreError> {
+    let Some((number, revision)) = reference.split_once('/') else {
+        return Ok(Err(format!(
+            "{reference:?} is not a quotation and revision"
+        )));
+    };
+    let revision: i64 = revision.parse().unwrap_or(-1);
+    let id: Option<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM crm_sales_docs WHERE kind = 'quotation' AND number = ?1 AND revision = ?2",
+        )?
+        .query_row(params![number, revision], |r| r.get(0))
+        .optional()?;
+    let q = match id {
+        Some(id) => read_doc(tx, "quotation", id, &SalesScope::All, now.date_naive())?,
+        None => None,
+    };
+    let Some(q) = q else {
+        return Ok(Err(format!("no quotation {reference}")));
+    };
+    let most = max_discount(&q);
+    if most > approved_pct {
+        return Ok(Err(format!(
+            "quotation {reference} now has a discount of {most} %, more than the {approved_pct} % approved"
+        )));
+    }
+    Ok(send(tx, &q, by, now)?.map_err(|r| refusal_text(&r)))
+}
+
+fn refusal_text(r: &SalesRefusal) -> String {
+    match r {
+        SalesRefusal::NotFound(s) | SalesRefusal::Conflict(s) => s.clone(),
+        SalesRefusal::Invalid(p) => p.join("; "),
+        SalesRefusal::Credit(c) => c.to_string(),
+        SalesRefusal::AwaitingApproval { message, .. } => message.clone(),
+    }
+}
+
+/// The largest discount of a document's lines, in percent.
+fn max_discount(doc: &SalesDoc) -> Decimal {
+    doc.lines
+        .iter()
+        .map(|l| l.discount_pct)
+        .max()
+        .unwrap_or_default()
+}
+
+/// Sends the draft quotation `q`: a discount on any line first needs the approval the
+/// `quotation_discount` workflow asks for (none when its conditions leave no step: a small
+/// discount goes out at once).
+fn send(
+    tx: &Connection,
+    q: &SalesDoc,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), SalesRefusal>, StoreError> {
+    let conflict = |what: String| Ok(Err(SalesRefusal::Conflict(what)));
+    if q.status != QuoteStatus::Draft.as_str() {
+        return conflict(format!(
+            "quotation {} is {}, not a draft",
+            q.reference(),
+            q.status
+        ));
+    }
+    if q.expired {
+        return conflict(format!(
+            "quotation {} expired on {}; re-price it before sending",
+            q.reference(),
+            q.valid_until.map(day).unwrap_or_default()
+        ));
+    }
+    let most = max_discount(q);
+    if most > Decimal::ZERO {
+        let serde_json::Value::Object(values) = json!({
+            "quotation": q.reference(),
+            "customer": q.customer,
+            "discount_pct": most.normalize().to_string(),
+            "amount": {"amount": q.totals.net.round_dp(2).to_string(), "currency": q.currency},
+        }) else {
+            return Err(StoreError::Corrupt("the approval's values".into()));
+        };
+        let covers = |r: &crate::store::oa::OaRequest| {
+            r.request
+                .values
+                .get("discount_pct")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|v| v.parse::<Decimal>().ok())
+                .is_some_and(|approved| approved >= most)
+        };
+        let reference = q.reference();
+        match super::oa::gate::gate(
+            tx,
+            "quotation_discount",
+            &reference,
+            values,
+            by,
+            now,
+            covers,
+        )? {
+            Gate::Pass(request) => {
+                if let Some(number) = request {
+                    history(
+                        tx,
+                        q.id,
+                        by,
+                        "discount_approved",
+                        json!({"request": number, "discount_pct": most}),
+                        now,
+                    )?;
+                }
+            }
+            Gate::NoWorkflow => {}
+            Gate::Waiting { number, .. } => {
+                history(
+                    tx,
+                    q.id,
+                    by,
+                    "discount_approval_asked",
+                    json!({"request": number, "discount_pct": most}),
+                    now,
+                )?;
+                return Ok(Err(SalesRefusal::AwaitingApproval {
+                    message: format!(
+                        "a discount of {most} % needs approval: request {number} waits on its approvers, and the quotation is sent when it is approved"
+                    ),
+                    number,
+                }));
+            }
+            Gate::Refused(why) => {
+                return conflict(format!(
+                    "a discount of {most} % needs approval, which cannot be asked: {why}"
+                ));
+            }
+        }
+    }
+    tx.prepare_cached(
+        "UPDATE crm_sales_docs SET status = 'sent', sent_at = ?2, updated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![q.id, ts(now)])?;
+    history(tx, q.id, by, "sent", json!({}), now)?;
+    Ok(Ok(()))
+}
 
 pub(super) fn history(
     conn: &Connection,
@@ -1974,22 +2291,15 @@ impl SalesStore for SqlStore {
             }
             let result = match action {
                 QuoteAction::Send => {
-                    if status != QuoteStatus::Draft {
-                        return conflict(format!("quotation {} is {}, not a draft", q.reference(), q.status));
+                    match send(&tx, &q, &by, now)? {
+                        Ok(()) => id,
+                        Err(r @ SalesRefusal::AwaitingApproval { .. }) => {
+                            // The request asked for the approval is kept.
+                            tx.commit()?;
+                            return Ok(Err(r));
+                        }
+                        Err(r) => return Ok(Err(r)),
                     }
-                    if q.expired {
-                        return conflict(format!(
-                            "quotation {} expired on {}; re-price it before sending",
-                            q.reference(),
-                            q.valid_until.map(day).unwrap_or_default()
-                        ));
-                    }
-                    tx.prepare_cached(
-                        "UPDATE crm_sales_docs SET status = 'sent', sent_at = ?2, updated_at = ?2 WHERE id = ?1",
-                    )?
-                    .execute(params![id, ts(now)])?;
-                    history(&tx, id, &by, "sent", json!({}), now)?;
-                    id
                 }
                 QuoteAction::Reject { reason } => {
                     if status != QuoteStatus::Sent {
@@ -2277,56 +2587,17 @@ impl SalesStore for SqlStore {
                 .ok_or_else(|| StoreError::Corrupt(format!("order status {:?}", o.status)))?;
             match action {
                 OrderAction::Confirm => {
-                    if status != OrderStatus::Draft {
-                        return Ok(Err(SalesRefusal::Conflict(format!(
-                            "sales order {} is {}, not a draft",
-                            o.number, o.status
-                        ))));
-                    }
-                    let customer = terms_of_doc(&tx, &o)?;
-                    if customer.credit_limit.is_some() {
-                        let open = match open_orders_total(&tx, &o.customer, &customer.currency, today)? {
-                            Ok(t) => t,
-                            Err(why) => return Ok(Err(SalesRefusal::Conflict(format!("cannot check the credit limit: {why}")))),
-                        };
-                        let Some(this) = converted(&tx, o.totals.gross, &o.currency, &customer.currency, today)? else {
-                            return Ok(Err(SalesRefusal::Conflict(format!(
-                                "cannot check the credit limit: no exchange rate from {} to {} on or before {today}",
-                                o.currency, customer.currency
-                            ))));
-                        };
-                        if let Err(refusal) = credit_check(customer.credit_limit, open, this) {
-                            history(&tx, id, &by, "credit_refused", json!(refusal), now)?;
+                    match confirm(&tx, &o, &by, now)? {
+                        Ok(()) => {}
+                        // What the refusal wrote (the refused check, the approval asked) stays.
+                        Err(
+                            r @ (SalesRefusal::Credit(_) | SalesRefusal::AwaitingApproval { .. }),
+                        ) => {
                             tx.commit()?;
-                            return Ok(Err(SalesRefusal::Credit(refusal)));
+                            return Ok(Err(r));
                         }
+                        Err(r) => return Ok(Err(r)),
                     }
-                    let promises = match promise_lines(&tx, &o, today)? {
-                        Ok(p) => p,
-                        Err(why) => {
-                            return Ok(Err(SalesRefusal::Conflict(format!(
-                                "no promise date can be given: {why}"
-                            ))));
-                        }
-                    };
-                    let mut dates = Vec::new();
-                    for (l, p) in o.lines.iter().zip(&promises) {
-                        tx.prepare_cached(
-                            "UPDATE crm_sales_lines SET confirmed_date = ?3, promise_limit = ?4, promise = ?5
-                             WHERE doc = ?1 AND line = ?2",
-                        )?
-                        .execute(params![id, l.line, day(p.promised), json(&p.limit)?, p.message])?;
-                        dates.push(json!({"line": l.line, "promised": p.promised, "limit": p.limit.code()}));
-                    }
-                    let token = crate::auth::new_token();
-                    tx.prepare_cached(
-                        "UPDATE crm_sales_docs SET status = 'confirmed', confirmed_at = ?2, confirmed_by = ?3,
-                             token = ?4, updated_at = ?2 WHERE id = ?1",
-                    )?
-                    .execute(params![id, ts(now), by, token])?;
-                    // Its prices are fixed now: what flagged it no longer concerns it.
-                    resolve_flags(&tx, id, &by, now)?;
-                    history(&tx, id, &by, "confirmed", json!({"lines": dates}), now)?;
                 }
                 OrderAction::Reprice => {
                     if status != OrderStatus::Draft {
@@ -2340,7 +2611,8 @@ impl SalesStore for SqlStore {
                         Ok(r) => r,
                         Err(problems) => return Ok(Err(SalesRefusal::Invalid(problems))),
                     };
-                    if let Err(r) = reprice_in_place(&tx, id, &lines, changes, o.tax_pct, &by, now)? {
+                    if let Err(r) = reprice_in_place(&tx, id, &lines, changes, o.tax_pct, &by, now)?
+                    {
                         return Ok(Err(r));
                     }
                 }

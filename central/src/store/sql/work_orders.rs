@@ -5,6 +5,7 @@
 //! handful of orders costs a handful of row updates, not 5000.
 
 use super::db::{Connection, OptionalExtension, Transaction, TransactionBehavior, Value, params};
+use super::oa::gate::Gate;
 use super::{SqlStore, StoreError, parse_ts, to_i64, to_u64, ts};
 use crate::erp::import::{Line as CsvLine, RowError};
 use crate::erp::routing_import::RoutingRow;
@@ -847,6 +848,120 @@ pub(super) fn item_lots(tx: &Transaction<'_>, item: &str) -> Result<Vec<PlanLot>
     Ok(out)
 }
 
+/// `action` on the work order `id`, inside the caller's transaction.
+fn act(
+    tx: &Transaction<'_>,
+    id: &str,
+    action: Action,
+    by: &str,
+    now: DateTime<Utc>,
+) -> WoResult<Changed<WorkOrderView>> {
+    let row: Option<(String, Option<String>)> = tx
+        .prepare_cached("SELECT state, held_from FROM wo_orders WHERE work_order = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((st, held)) = row else {
+        return Ok(Err(no_order(id)));
+    };
+    let before = status(&st, held.as_deref())?;
+    let after = match transition(before, action) {
+        Ok(after) => after,
+        Err(refused) => return Ok(Err(WoRejection::Refused(refused))),
+    };
+    let lines = line_edges(tx)?;
+    let order = load_dispatch(tx, id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("work order {id:?} vanished")))?;
+    let edges = order.edges(&lines);
+    if action == Action::Release && edges.is_empty() {
+        return Ok(Err(WoRejection::Invalid(format!(
+            "work order {id:?} cannot be released: line {:?} has no edge; expected one assigned with put /api/v1/lines/{}",
+            order.line, order.line
+        ))));
+    }
+    if action == Action::Release
+        && let Err(r) = release_gate(tx, id, &order, by, now)?
+    {
+        return Ok(Err(r));
+    }
+    tx.prepare_cached(
+        "UPDATE wo_orders SET state = ?2, held_from = ?3, updated_at = ?4
+         WHERE work_order = ?1",
+    )?
+    .execute(params![
+        id,
+        after.state().as_str(),
+        after.held_from().map(State::as_str),
+        ts(now)
+    ])?;
+    let plans = if before.state().is_dispatched() || after.state().is_dispatched() {
+        publish(tx, &edges, &lines)?
+    } else {
+        Vec::new()
+    };
+    super::changes::notify(tx, &crate::store::StoreChange::WorkOrders)?;
+    let view = view_of(tx, id)?;
+    Ok(Ok(Changed { value: view, plans }))
+}
+
+/// A release above the `work_order_release` workflow's thresholds waits for its approval;
+/// `Ok` when it may go on (no workflow, below them, or approved for at least this quantity).
+fn release_gate(
+    tx: &Transaction<'_>,
+    id: &str,
+    order: &crate::erp::work_order::DispatchOrder,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), WoRejection>, StoreError> {
+    let plant: String = tx
+        .prepare_cached("SELECT plant FROM mes_lines WHERE line = ?1")?
+        .query_row(params![order.line], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default();
+    let qty = order.qty;
+    let serde_json::Value::Object(values) = serde_json::json!({
+        "work_order": id,
+        "item": order.item,
+        "qty": qty.normalize().to_string(),
+        "plant": plant,
+    }) else {
+        return Err(StoreError::Corrupt("the approval's values".into()));
+    };
+    let covers = |r: &crate::store::oa::OaRequest| {
+        r.request
+            .values
+            .get("qty")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|v| v.parse::<Decimal>().ok())
+            .is_some_and(|approved| approved >= qty)
+    };
+    Ok(
+        match super::oa::gate::gate(tx, "work_order_release", id, values, by, now, covers)? {
+            Gate::Pass(_) | Gate::NoWorkflow => Ok(()),
+            Gate::Waiting { number, .. } => Err(WoRejection::AwaitingApproval(format!(
+                "releasing {qty} of work order {id} needs approval: request {number} waits on its approvers, and the order is released when it is approved"
+            ))),
+            Gate::Refused(why) => Err(WoRejection::Invalid(format!(
+                "releasing work order {id} needs approval, which cannot be asked: {why}"
+            ))),
+        },
+    )
+}
+
+/// An approved release carried out: the work order released and its plan published.
+pub(super) fn release_approved(
+    tx: &Transaction<'_>,
+    id: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<Vec<Plan>, String>, StoreError> {
+    Ok(match act(tx, id, Action::Release, by, now)? {
+        Ok(changed) => Ok(changed.plans),
+        Err(WoRejection::NotFound(m) | WoRejection::Invalid(m) | WoRejection::Conflict(m))
+        | Err(WoRejection::AwaitingApproval(m)) => Err(m),
+        Err(WoRejection::Refused(r)) => Err(r.to_string()),
+    })
+}
+
 /// Publishes, inside `tx`, the next plan version of each of `edges` and records which
 /// version carried each order.
 fn publish(
@@ -1672,51 +1787,23 @@ impl WorkOrderStore for SqlStore {
         &self,
         id: String,
         action: Action,
+        by: String,
         now: DateTime<Utc>,
     ) -> WoResult<Changed<WorkOrderView>> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let row: Option<(String, Option<String>)> = tx
-                .prepare_cached("SELECT state, held_from FROM wo_orders WHERE work_order = ?1")?
-                .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((st, held)) = row else {
-                return Ok(Err(no_order(&id)));
-            };
-            let before = status(&st, held.as_deref())?;
-            let after = match transition(before, action) {
-                Ok(after) => after,
-                Err(refused) => return Ok(Err(WoRejection::Refused(refused))),
-            };
-            let lines = line_edges(&tx)?;
-            let order = load_dispatch(&tx, &id)?
-                .ok_or_else(|| StoreError::Corrupt(format!("work order {id:?} vanished")))?;
-            let edges = order.edges(&lines);
-            if action == Action::Release && edges.is_empty() {
-                return Ok(Err(WoRejection::Invalid(format!(
-                    "work order {id:?} cannot be released: line {:?} has no edge; expected one assigned with put /api/v1/lines/{}",
-                    order.line, order.line
-                ))));
+            match act(&tx, &id, action, &by, now)? {
+                Ok(changed) => {
+                    tx.commit()?;
+                    Ok(Ok(changed))
+                }
+                Err(r @ WoRejection::AwaitingApproval(_)) => {
+                    // The request asked for the approval is kept.
+                    tx.commit()?;
+                    Ok(Err(r))
+                }
+                Err(r) => Ok(Err(r)),
             }
-            tx.prepare_cached(
-                "UPDATE wo_orders SET state = ?2, held_from = ?3, updated_at = ?4
-                 WHERE work_order = ?1",
-            )?
-            .execute(params![
-                id,
-                after.state().as_str(),
-                after.held_from().map(State::as_str),
-                ts(now)
-            ])?;
-            let plans = if before.state().is_dispatched() || after.state().is_dispatched() {
-                publish(&tx, &edges, &lines)?
-            } else {
-                Vec::new()
-            };
-            super::changes::notify(&tx, &crate::store::StoreChange::WorkOrders)?;
-            let view = view_of(&tx, &id)?;
-            tx.commit()?;
-            Ok(Ok(Changed { value: view, plans }))
         })
         .await
     }

@@ -1241,6 +1241,47 @@
     byId('oa-reject-picked').addEventListener('click', (e) => decideAll('reject', e.target));
   }
 
+  const markRead = byId('oa-mark-read');
+  if (markRead) {
+    markRead.addEventListener('click', async () => {
+      markRead.disabled = true;
+      const reply = await api('POST', '/api/v1/notifications/read', {});
+      if (reply.status === 200) location.reload();
+      else markRead.disabled = false;
+    });
+  }
+
+  // The administrator's editors (/oa/admin): a form or a workflow as JSON, checked by the API
+  // when saved; its problems are shown under the editor.
+  for (const button of document.querySelectorAll('button.oa-save')) {
+    button.addEventListener('click', async () => {
+      const box = button.closest('details');
+      const error = box.querySelector('p.error');
+      const saved = box.querySelector('p.ok');
+      error.hidden = true;
+      saved.hidden = true;
+      const kind = button.dataset.kind;
+      const text = box.querySelector('textarea[data-kind="' + kind + '"]').value;
+      let body;
+      try {
+        body = JSON.parse(text);
+      } catch (e) {
+        return show(error, e.message);
+      }
+      const key = button.dataset.form || body.key || '';
+      const path = kind === 'form' ? '/api/v1/oa/forms/' : '/api/v1/oa/workflows/';
+      button.disabled = true;
+      const reply = await api('PUT', path + encodeURIComponent(key), body);
+      button.disabled = false;
+      if (reply.status === 200 || reply.status === 201) {
+        saved.hidden = false;
+        if (!button.dataset.form) location.reload();
+      } else {
+        show(error, problem(reply));
+      }
+    });
+  }
+
   const oaNew = byId('oa-new-form');
   if (oaNew) {
     oaNew.addEventListener('submit', async (event) => {
