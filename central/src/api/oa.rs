@@ -26,8 +26,8 @@ use crate::oa::workflow::WorkflowDef;
 use crate::people::roles::Permission;
 use crate::store::notify::{MAX_NOTIFICATIONS, Notification};
 use crate::store::oa::{
-    Delegation, MAX_LIST, OaAction, OaQuery, OaRefusal, OaRequest, OaRequestSummary, OaView,
-    VersionedWorkflow,
+    Attachment, Delegation, MAX_LIST, OaAction, OaQuery, OaRefusal, OaRequest, OaRequestSummary,
+    OaView, VersionedWorkflow,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -52,6 +52,8 @@ pub fn routes() -> Routes {
         .post("/api/v1/oa/requests/{request}/{action}", SIGNED_IN, act)
         .get("/api/v1/oa/delegations", SIGNED_IN, list_delegations)
         .post("/api/v1/oa/delegations", SIGNED_IN, delegate)
+        .post("/api/v1/oa/attachments", SIGNED_IN, upload)
+        .get("/api/v1/oa/attachments/{sha256}", SIGNED_IN, download)
         .get("/api/v1/notifications", SIGNED_IN, list_notifications)
         .post("/api/v1/notifications/read", SIGNED_IN, read_notifications)
         .get(
@@ -361,6 +363,118 @@ async fn delegate(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct UploadQuery {
+    name: String,
+}
+
+/// `POST /api/v1/oa/attachments?name=receipt.pdf` with the file as the body: checked by its
+/// bytes (PDF, PNG, JPEG, .docx, .xlsx; at most 10 MiB), kept once by its SHA-256, which a
+/// form's attachment field then holds.
+async fn upload(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, axum::Json<Attachment>), AppError> {
+    let me = login(&p)?;
+    let checked = crate::oa::attachment::check(&q.name, &body).map_err(|why| {
+        if body.len() > crate::oa::attachment::MAX_BYTES {
+            AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", why)
+        } else {
+            AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", why)
+        }
+    })?;
+    let kept = state
+        .store()
+        .put_oa_attachment(
+            Attachment {
+                sha256: checked.sha256,
+                name: checked.name,
+                content_type: checked.content_type.to_owned(),
+                size: body.len() as u64,
+                uploaded_by: me,
+                uploaded_at: Utc::now(),
+            },
+            body.to_vec(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(kept)))
+}
+
+/// `filename*=UTF-8''…` of RFC 6266 / 5987: every byte but unreserved ones percent-encoded.
+fn disposition(name: &str) -> String {
+    let mut out = String::from("attachment; filename*=UTF-8''");
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `GET /api/v1/oa/attachments/{sha256}`: the file, for whoever uploaded it, whoever may see
+/// a request that names it, and users.manage; others get 404, as for a file that is not kept.
+async fn download(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiPath(sha256): ApiPath<String>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let me = login(&p)?;
+    let sha256 = sha256.to_ascii_lowercase();
+    let not_found = || {
+        AppError::not_found(format!(
+            "no attachment {}",
+            protocol::bounds::sanitize(&sha256, 64, false)
+        ))
+    };
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let (attachment, bytes) = state
+        .store()
+        .oa_attachment(sha256.clone())
+        .await?
+        .ok_or_else(not_found)?;
+    let mut allowed =
+        p.can(Permission::UsersManage) || attachment.uploaded_by.eq_ignore_ascii_case(&me);
+    if !allowed {
+        for id in state.store().oa_attachment_requests(sha256.clone()).await? {
+            if let Some(r) = state.store().oa_request(id).await?
+                && may_see(&p, &r)
+            {
+                allowed = true;
+                break;
+            }
+        }
+    }
+    if !allowed {
+        return Err(not_found());
+    }
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                attachment.content_type.clone(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                disposition(&attachment.name),
+            ),
+            (
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                "nosniff".to_owned(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NotificationQuery {
     #[serde(default)]
     unread: bool,
@@ -486,6 +600,15 @@ pub fn document_into(document: &mut serde_json::Value) {
             "post": {"summary": "someone acts for me from a day to a day (both included)", "tags": ["oa"],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["delegate", "from", "to"], "properties": {"delegate": {"type": "string"}, "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"}}}}}},
                 "responses": {"201": {"description": "the delegation"}, "400": error, "401": error, "422": error}}},
+        "/api/v1/oa/attachments": {"post": {"summary": "keep a file a request's attachment field will name", "tags": ["oa"],
+            "description": "The body is the file. Checked by its bytes: PDF, PNG, JPEG, .docx or .xlsx, at most 10 MiB (413 above). Kept once by its SHA-256; put that in the form's attachment field.",
+            "parameters": [{"name": "name", "in": "query", "required": true, "schema": {"type": "string"}}],
+            "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+            "responses": {"201": {"description": "{sha256, name, content_type, size, uploaded_by, uploaded_at}"}, "400": error, "401": error, "413": error, "422": error}}},
+        "/api/v1/oa/attachments/{sha256}": {"get": {"summary": "a kept file", "tags": ["oa"],
+            "description": "For whoever uploaded it, whoever may see a request that names it, and users.manage; others 404.",
+            "parameters": [text("sha256")],
+            "responses": {"200": {"description": "the file, with its content type and name"}, "401": error, "404": error}}},
         "/api/v1/notifications": {"get": {"summary": "my notifications, newest first", "tags": ["oa"],
             "description": "Requests waiting on me (assigned, reminded, escalated to me) and my requests' outcomes, in my language; kept 90 days.",
             "parameters": [{"name": "unread", "in": "query", "required": false, "schema": {"type": "boolean", "default": false}},

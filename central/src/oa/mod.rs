@@ -17,6 +17,7 @@
 //! Steps run one after another; a workflow has no transitions back, so it always finishes: a
 //! request ends approved, rejected or withdrawn, or waits on its requester after a return.
 
+pub mod attachment;
 pub mod engine;
 pub mod form;
 pub mod workflow;

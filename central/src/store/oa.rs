@@ -127,6 +127,17 @@ pub enum OaRefusal {
 
 pub type OaResult<T> = Result<Result<T, OaRefusal>, StoreError>;
 
+/// A file attached to requests, kept once by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub sha256: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub uploaded_by: String,
+    pub uploaded_at: DateTime<Utc>,
+}
+
 /// How many timers one [`OaStore::fire_oa_timers`] fired, by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Fired {
@@ -189,4 +200,17 @@ pub trait OaStore {
     async fn fire_oa_timers(&self, now: DateTime<Utc>, limit: usize) -> Result<Fired, StoreError>;
     /// When the next timer falls due.
     async fn next_oa_timer(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Keeps a checked file ([`crate::oa::attachment::check`]); a file kept already (the same
+    /// SHA-256) is not kept twice, and its first record is answered.
+    async fn put_oa_attachment(
+        &self,
+        attachment: Attachment,
+        bytes: Vec<u8>,
+    ) -> Result<Attachment, StoreError>;
+    async fn oa_attachment(
+        &self,
+        sha256: String,
+    ) -> Result<Option<(Attachment, Vec<u8>)>, StoreError>;
+    /// The requests whose attachment fields name the file.
+    async fn oa_attachment_requests(&self, sha256: String) -> Result<Vec<i64>, StoreError>;
 }

@@ -1320,6 +1320,12 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
         "Say why in the comment when you reject or return.",
     ),
     ("oa_did_reminded", "已提醒", "Reminded"),
+    ("oa_attachment_open", "下载附件", "Download"),
+    (
+        "oa_attachment_hint",
+        "PDF、PNG、JPEG、Word 或 Excel，最大 10 MB",
+        "PDF, PNG, JPEG, Word or Excel, at most 10 MB",
+    ),
     ("oa_did_carried_out", "已执行", "Carried out"),
     (
         "oa_did_escalated",

@@ -295,8 +295,6 @@ async fn new_page(
             fields: form
                 .fields
                 .iter()
-                // Nothing uploads attachments yet: their inputs would be a dead end.
-                .filter(|f| f.kind != FieldKind::Attachment)
                 .map(|f| FieldInput {
                     name: f.name.clone(),
                     label: match t.lang {
@@ -341,7 +339,8 @@ struct RequestPage {
     step: String,
     waiting_on: String,
     version: u32,
-    values: Vec<(String, String)>,
+    /// Label, value as read, and a link (an attachment's download) or nothing.
+    values: Vec<(String, String, String)>,
     trail: Vec<TrailRow>,
     can_decide: bool,
     can_withdraw: bool,
@@ -419,7 +418,24 @@ async fn request(
             .request
             .values
             .iter()
-            .map(|(k, v)| (label(k), shown(v)))
+            .map(|(k, v)| {
+                let attachment = form
+                    .as_ref()
+                    .and_then(|f| f.field(k))
+                    .is_some_and(|f| f.kind == FieldKind::Attachment);
+                match v.as_str().filter(|_| attachment) {
+                    Some(sha) => (
+                        label(k),
+                        format!(
+                            "{} {}…",
+                            t.t("oa_attachment_open"),
+                            &sha[..sha.len().min(12)]
+                        ),
+                        format!("/api/v1/oa/attachments/{sha}"),
+                    ),
+                    None => (label(k), shown(v), String::new()),
+                }
+            })
             .collect(),
         trail: r
             .request

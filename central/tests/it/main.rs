@@ -21,6 +21,7 @@ mod kiosk;
 mod master_data;
 mod mrp_firm;
 mod oa;
+mod oa_attachments;
 mod oa_gates;
 mod oa_timers;
 mod operators;

@@ -21,8 +21,8 @@ use crate::oa::engine::{self, Directory, Person, Request, RequestState};
 use crate::oa::form::{FormDef, Lookup, built_in};
 use crate::oa::workflow::WorkflowDef;
 use crate::store::oa::{
-    Delegation, Fired, MAX_LIST, OaAction, OaQuery, OaRefusal, OaRequest, OaRequestSummary,
-    OaResult, OaStore, OaView, VersionedWorkflow,
+    Attachment, Delegation, Fired, MAX_LIST, OaAction, OaQuery, OaRefusal, OaRequest,
+    OaRequestSummary, OaResult, OaStore, OaView, VersionedWorkflow,
 };
 use crate::store::work_orders::Changed;
 use async_trait::async_trait;
@@ -78,6 +78,20 @@ CREATE TABLE IF NOT EXISTS oa_delegations (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS oa_delegations_login ON oa_delegations (login, from_day);
+CREATE TABLE IF NOT EXISTS oa_attachments (
+    sha256       TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    data         BLOB NOT NULL,
+    uploaded_by  TEXT NOT NULL,
+    uploaded_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS oa_attachment_refs (
+    sha256  TEXT NOT NULL,
+    request INTEGER NOT NULL,
+    PRIMARY KEY (sha256, request)
+);
 CREATE TABLE IF NOT EXISTS oa_timers (
     request INTEGER NOT NULL,
     kind    TEXT NOT NULL,
@@ -226,9 +240,8 @@ impl Lookup for SqlLookup<'_> {
     fn customer(&self, code: &str) -> bool {
         self.exists("SELECT 1 FROM crm_customers WHERE code = ?1", code)
     }
-    fn attachment(&self, _sha256: &str) -> bool {
-        // Attachments are not stored yet: a form's attachment field cannot be filled.
-        false
+    fn attachment(&self, sha256: &str) -> bool {
+        self.exists("SELECT 1 FROM oa_attachments WHERE sha256 = ?1", sha256)
     }
 }
 
@@ -362,6 +375,73 @@ fn write_request(
     for login in req.waiting_on() {
         conn.prepare_cached("INSERT INTO oa_waiting (login, request) VALUES (?1, ?2)")?
             .execute(params![login.to_lowercase(), id])?;
+    }
+    Ok(())
+}
+
+/// A kept file's record, and its bytes when `data`.
+fn read_attachment(
+    conn: &Connection,
+    sha256: &str,
+    data: bool,
+) -> Result<Option<(Attachment, Vec<u8>)>, StoreError> {
+    let sql = if data {
+        "SELECT sha256, name, content_type, size, uploaded_by, uploaded_at, data FROM oa_attachments WHERE sha256 = ?1"
+    } else {
+        "SELECT sha256, name, content_type, size, uploaded_by, uploaded_at, NULL FROM oa_attachments WHERE sha256 = ?1"
+    };
+    let row: Option<(String, String, String, i64, String, String, Option<Vec<u8>>)> = conn
+        .prepare_cached(sql)?
+        .query_row(params![sha256], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .optional()?;
+    row.map(
+        |(sha256, name, content_type, size, uploaded_by, at, bytes)| {
+            Ok((
+                Attachment {
+                    sha256,
+                    name,
+                    content_type,
+                    size: size.max(0) as u64,
+                    uploaded_by,
+                    uploaded_at: parse_ts(&at)?,
+                },
+                bytes.unwrap_or_default(),
+            ))
+        },
+    )
+    .transpose()
+}
+
+/// Notes which files the request's attachment fields name (who may read a file follows from
+/// the requests that name it).
+fn ref_attachments(
+    conn: &Connection,
+    id: i64,
+    form: &FormDef,
+    values: &std::collections::BTreeMap<String, Value>,
+) -> Result<(), StoreError> {
+    for f in form
+        .fields
+        .iter()
+        .filter(|f| f.kind == crate::oa::form::FieldKind::Attachment)
+    {
+        if let Some(sha) = values.get(&f.name).and_then(Value::as_str) {
+            conn.prepare_cached(
+                "INSERT INTO oa_attachment_refs (sha256, request) VALUES (?1, ?2)
+                 ON CONFLICT (sha256, request) DO NOTHING",
+            )?
+            .execute(params![sha.to_ascii_lowercase(), id])?;
+        }
     }
     Ok(())
 }
@@ -540,6 +620,7 @@ impl OaStore for SqlStore {
             write_request(&tx, id, &request, now)?;
             let stored = read_request(&tx, id)?
                 .ok_or_else(|| StoreError::Corrupt("the request just written is missing".into()))?;
+            ref_attachments(&tx, id, &def, &request.values)?;
             timers::schedule(&tx, id, None, &request, &workflow.workflow, &mut Calendars::default())?;
             let head = Head {
                 id,
@@ -629,6 +710,9 @@ impl OaStore for SqlStore {
                 &mut Calendars::default(),
             )?;
             let form = read_form(&tx, &current.form)?;
+            if let Some(f) = &form {
+                ref_attachments(&tx, id, f, &request.values)?;
+            }
             let head = Head {
                 id,
                 number: &stored.number,
@@ -791,6 +875,54 @@ impl OaStore for SqlStore {
                 .prepare_cached("SELECT min(due_at) FROM oa_timers")?
                 .query_row([], |r| r.get(0))?;
             next.as_deref().map(parse_ts).transpose()
+        })
+        .await
+    }
+
+    async fn put_oa_attachment(
+        &self,
+        attachment: Attachment,
+        bytes: Vec<u8>,
+    ) -> Result<Attachment, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "INSERT INTO oa_attachments (sha256, name, content_type, size, data, uploaded_by, uploaded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (sha256) DO NOTHING",
+            )?
+            .execute(params![
+                attachment.sha256,
+                attachment.name,
+                attachment.content_type,
+                attachment.size as i64,
+                bytes,
+                attachment.uploaded_by,
+                ts(attachment.uploaded_at)
+            ])?;
+            let kept = read_attachment(&tx, &attachment.sha256, false)?
+                .map(|(a, _)| a)
+                .ok_or_else(|| StoreError::Corrupt("the attachment just kept is missing".into()))?;
+            tx.commit()?;
+            Ok(kept)
+        })
+        .await
+    }
+
+    async fn oa_attachment(
+        &self,
+        sha256: String,
+    ) -> Result<Option<(Attachment, Vec<u8>)>, StoreError> {
+        self.read(move |conn| read_attachment(conn, &sha256, true))
+            .await
+    }
+
+    async fn oa_attachment_requests(&self, sha256: String) -> Result<Vec<i64>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT request FROM oa_attachment_refs WHERE sha256 = ?1 ORDER BY request LIMIT 500",
+            )?;
+            let rows = stmt.query_map(params![sha256], |r| r.get::<_, i64>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }

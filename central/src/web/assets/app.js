@@ -1289,10 +1289,31 @@
       const error = byId('oa-new-error');
       error.hidden = true;
       const values = {};
+      const button = byId('oa-submit');
       for (const field of oaNew.querySelectorAll('.field')) {
         const name = field.dataset.field;
         const value = (selector) => (field.querySelector(selector).value || '').trim();
-        if (field.dataset.kind === 'money') {
+        if (field.dataset.kind === 'attachment') {
+          // The file is kept first; the field holds its SHA-256.
+          const file = field.querySelector('.file').files[0];
+          if (!file) continue;
+          button.disabled = true;
+          let reply;
+          try {
+            const response = await fetch('/api/v1/oa/attachments?name=' + encodeURIComponent(file.name), {
+              method: 'POST',
+              headers: { 'x-csrf-token': csrf, 'content-type': 'application/octet-stream', accept: 'application/json' },
+              body: file,
+              credentials: 'same-origin',
+            });
+            reply = { status: response.status, body: await response.json().catch(() => null) };
+          } catch (e) {
+            reply = { status: 0, body: null };
+          }
+          button.disabled = false;
+          if (reply.status !== 201 || !reply.body) return show(error, name + ': ' + problem(reply));
+          values[name] = reply.body.sha256;
+        } else if (field.dataset.kind === 'money') {
           if (value('.amount')) values[name] = { amount: value('.amount'), currency: value('.currency').toUpperCase() };
         } else if (field.dataset.kind === 'date_range') {
           if (value('.from') || value('.to')) values[name] = { from: value('.from'), to: value('.to') };
@@ -1300,7 +1321,6 @@
           values[name] = value('.v');
         }
       }
-      const button = byId('oa-submit');
       button.disabled = true;
       const reply = await api('POST', '/api/v1/oa/requests', { form: oaNew.dataset.form, values });
       if (reply.status === 201 && reply.body) {
