@@ -4,8 +4,10 @@
 //! A salesperson fills a travel request and an expense claim on forms made from their
 //! definitions (a bad date range refused on the page first); their manager finds both in
 //! the inbox on `/oa` and approves them at once; each request's page shows its trail. Each
-//! step is checked against the API. Screenshots in Chinese and English, on a desktop and at
-//! 400 px wide, go to `<target>/test-artifacts/oa/`.
+//! step is checked against the API. The requester finds both approvals in their
+//! notifications and marks them read; an administrator edits the travel workflow on
+//! `/oa/admin`, where a step nobody can approve is refused with its name. Screenshots in
+//! Chinese and English, on a desktop and at 400 px wide, go to `<target>/test-artifacts/oa/`.
 
 use crate::crm_sales_pages::{call, shots};
 use crate::support::*;
@@ -211,5 +213,105 @@ async fn issue_17_a_request_filled_on_a_form_and_approved_from_the_inbox() {
         json!(["completed", "approved", "assigned", "submitted"])
     );
     shots(&li, &base, "/oa/new/expense", "04-new-expense").await;
+
+    // ---- Both approvals are in the requester's notifications, unread until marked.
+    li.goto(&format!("{base}/oa")).await;
+    li.loaded("/oa").await;
+    let notes = li
+        .js(r#"return [...document.querySelectorAll('#oa-notes li.unread')].map(l => l.dataset.kind);"#)
+        .await;
+    assert_eq!(notes, json!(["oa.approved", "oa.approved"]));
+    shots(&li, &base, "/oa", "05-notifications").await;
+    li.goto(&format!("{base}/oa")).await;
+    li.loaded("/oa").await;
+    li.click("#oa-mark-read").await;
+    li.wait(
+        "the notifications marked read",
+        "return document.getElementById('oa-unread')?.dataset.unread === '0' || null;",
+    )
+    .await;
+    assert_eq!(
+        li.js("return document.querySelectorAll('#oa-notes li.unread').length;")
+            .await,
+        json!(0)
+    );
+
+    // ---- An administrator's page: nothing under way; a workflow edited in place, a step
+    // nobody can approve refused with its name, then a good one saved as version 2.
+    call(
+        &base,
+        put.clone(),
+        "/api/v1/users/wu.admin",
+        Some(
+            json!({"display_name": "吴管理员", "roles": ["administrator"], "language": "zh",
+                    "time_zone": "Asia/Shanghai", "password": PASSWORD}),
+        ),
+    )
+    .await;
+    let admin = open("admin", (1280, 900)).await;
+    admin.goto(&format!("{base}/oa/admin")).await;
+    admin.loaded("/sign-in").await;
+    admin.sign_in("wu.admin", PASSWORD).await;
+    admin.loaded("/oa/admin").await;
+    assert!(
+        admin
+            .js("return document.getElementById('oa-running-empty') !== null;")
+            .await
+            .as_bool()
+            .unwrap_or(false),
+        "nothing is under way"
+    );
+    let edit = |steps: serde_json::Value| {
+        let text = serde_json::to_string(&json!({"form": "travel", "steps": steps})).unwrap();
+        format!(
+            r#"const box = document.querySelector('details[data-form="travel"]');
+               box.open = true;
+               box.querySelector('textarea[data-kind="workflow"]').value = {text:?};
+               box.querySelector('p.error').hidden = true;
+               box.querySelector('button.oa-save[data-kind="workflow"]').click();
+               return true;"#
+        )
+    };
+    admin
+        .js(&edit(json!([{"name": "质量", "approvers": [{"by": "role", "role": "quality"}], "mode": {"need": "any"}}])))
+        .await;
+    let refused = admin
+        .wait(
+            "the broken workflow refused",
+            r#"const e = document.querySelector('details[data-form="travel"] p.error');
+               return e && !e.hidden ? e.textContent : null;"#,
+        )
+        .await;
+    assert!(
+        refused
+            .as_str()
+            .unwrap_or_default()
+            .contains("nobody active holds the role quality"),
+        "{refused}"
+    );
+    admin.screenshot("06-admin-refused-zh-desktop").await;
+    admin
+        .js(&edit(json!([
+            {"name": "经理审批", "approvers": [{"by": "manager", "levels": 1}], "mode": {"need": "any"},
+             "remind_after_minutes": 240, "escalate_after_minutes": 960}
+        ])))
+        .await;
+    admin
+        .wait(
+            "the workflow saved",
+            r#"const ok = document.querySelector('details[data-form="travel"] p.ok');
+               return ok && !ok.hidden || null;"#,
+        )
+        .await;
+    let saved = call(
+        &base,
+        reqwest::Method::GET,
+        "/api/v1/oa/workflows/travel",
+        None,
+    )
+    .await;
+    assert_eq!(saved["version"], 2, "{saved}");
+    assert_eq!(saved["steps"][0]["remind_after_minutes"], 240, "{saved}");
+    shots(&admin, &base, "/oa/admin", "07-admin").await;
     println!("oa screenshots: {}", artifacts.dir.display());
 }
