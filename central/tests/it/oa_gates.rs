@@ -5,6 +5,7 @@
 //! waits for its plant's supervisor, and its plan goes down to the line only when approved.
 
 use crate::crm::{Team, get, person, post, team};
+use crate::people::Session;
 use crate::work_orders::{act, create, plant, poll};
 use crate::*;
 
@@ -42,6 +43,26 @@ async fn request_id(h: &Harness, number: &str) -> i64 {
         .unwrap_or_else(|| panic!("no request {number}: {}", all.json))["id"]
         .as_i64()
         .unwrap()
+}
+
+/// `s` approves request `id`.
+async fn approve(h: &Harness, s: &Session, id: i64) -> Reply {
+    post(
+        h,
+        s,
+        &format!("/api/v1/oa/requests/{id}/approve"),
+        json!({"comment": "ok"}),
+    )
+    .await
+}
+
+/// `s` asks for `action` on `path`; it waits on an approval: the request's id and the message.
+async fn waits(h: &Harness, s: &Session, path: &str) -> (i64, String) {
+    let reply = post(h, s, path, json!({})).await;
+    let message = reply
+        .assert_error(StatusCode::CONFLICT, "awaiting_approval")
+        .to_owned();
+    (request_id(h, &request_of(&message)).await, message)
 }
 
 fn carried_out(trail: &Value) -> Vec<String> {
@@ -138,13 +159,7 @@ async fn issue_17_credit_overrides_and_discounts_wait_for_their_approvers() {
     assert_eq!(r["values"]["order"], number);
     assert_eq!(r["values"]["over_by"]["amount"], "200");
     // The salesperson cannot approve it; finance can, and the order is confirmed by it.
-    let reply = post(
-        &h,
-        &li,
-        &format!("/api/v1/oa/requests/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    let reply = approve(&h, &li, id).await;
     reply.assert_error(StatusCode::CONFLICT, "self_approval");
     let reply = post(
         &h,
@@ -213,28 +228,12 @@ async fn issue_17_credit_overrides_and_discounts_wait_for_their_approvers() {
     let q15 = post(&h, &li, "/api/v1/quotations", quote("15")).await.json["id"]
         .as_i64()
         .unwrap();
-    let reply = post(
-        &h,
-        &li,
-        &format!("/api/v1/quotations/{q15}/send"),
-        json!({}),
-    )
-    .await;
-    let message = reply
-        .assert_error(StatusCode::CONFLICT, "awaiting_approval")
-        .to_owned();
+    let (id, message) = waits(&h, &li, &format!("/api/v1/quotations/{q15}/send")).await;
     assert!(
         message.contains("a discount of 15 % needs approval"),
         "{message}"
     );
-    let id = request_id(&h, &request_of(&message)).await;
-    let reply = post(
-        &h,
-        &chen,
-        &format!("/api/v1/oa/requests/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    let reply = approve(&h, &chen, id).await;
     assert_eq!(reply.json["state"], "approved", "{}", reply.json);
     let doc = get(&h, &li, &format!("/api/v1/quotations/{q15}"))
         .await
@@ -245,24 +244,9 @@ async fn issue_17_credit_overrides_and_discounts_wait_for_their_approvers() {
     let q25 = post(&h, &li, "/api/v1/quotations", quote("25")).await.json["id"]
         .as_i64()
         .unwrap();
-    let reply = post(
-        &h,
-        &li,
-        &format!("/api/v1/quotations/{q25}/send"),
-        json!({}),
-    )
-    .await;
-    let message = reply
-        .assert_error(StatusCode::CONFLICT, "awaiting_approval")
-        .to_owned();
-    let id = request_id(&h, &request_of(&message)).await;
-    let reply = post(
-        &h,
-        &chen,
-        &format!("/api/v1/oa/requests/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    let (id, message) = waits(&h, &li, &format!("/api/v1/quotations/{q25}/send")).await;
+    assert!(message.contains("25 %"), "{message}");
+    let reply = approve(&h, &chen, id).await;
     assert_eq!(reply.json["state"], "pending");
     assert_eq!(reply.json["waiting_on"], json!(["boss.gm"]));
     assert_eq!(
@@ -271,13 +255,7 @@ async fn issue_17_credit_overrides_and_discounts_wait_for_their_approvers() {
             .json["status"],
         "draft"
     );
-    let reply = post(
-        &h,
-        &boss,
-        &format!("/api/v1/oa/requests/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    let reply = approve(&h, &boss, id).await;
     assert_eq!(reply.json["state"], "approved", "{}", reply.json);
     let reference = format!(
         "{}/1",

@@ -499,6 +499,10 @@ async fn records_of_another_plant_are_not_found() {
             "{action}",
             "an action on a request, checked like the request",
         ),
+        (
+            "{sha256}",
+            "an attachment is read by its uploader and whoever sees a request naming it",
+        ),
     ];
     for d in central::api::routes().declared() {
         if d.policy.record.is_some() || !d.path.contains('{') {
