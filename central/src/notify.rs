@@ -247,14 +247,18 @@ pub async fn run_sender(
         let now = Utc::now();
         match store.due_outbox(now, 50).await {
             Ok(items) => {
+                let mut done = Vec::with_capacity(items.len());
                 for item in &items {
                     let how = sender.send(item, Utc::now()).await;
                     if let Sent::Failed { error, .. } = &how {
                         tracing::warn!(id = item.id, channel = item.channel.as_str(), %error, "notification not sent");
                     }
-                    if let Err(e) = store.outbox_done(item.id, how, Utc::now()).await {
-                        tracing::warn!(error = %e, "notification outbox: cannot record a send");
-                    }
+                    done.push((item.id, how));
+                }
+                // One transaction for the batch. Lost (a store error): the lease runs out
+                // and the rows are sent again, at least once.
+                if let Err(e) = store.outbox_done(done, Utc::now()).await {
+                    tracing::warn!(error = %e, "notification outbox: cannot record the sends");
                 }
                 if items.len() == 50 {
                     continue;

@@ -159,7 +159,12 @@ pub trait NotifyStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<OutboxItem>, StoreError>;
-    async fn outbox_done(&self, id: i64, how: Sent, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records what became of sent rows, all in one transaction.
+    async fn outbox_done(
+        &self,
+        done: Vec<(i64, Sent)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// The latest outbox rows, newest first.
     async fn outbox(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
 }

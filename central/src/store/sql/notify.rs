@@ -71,7 +71,8 @@ pub(super) fn notify(
     for login in &notice.to {
         let person: Option<(String, String, Option<String>, bool)> = conn
             .prepare_cached(
-                "SELECT login, language, email, active FROM users WHERE lower(login) = lower(?1)",
+                // `login` is compared without case on both engines (NOCASE, CITEXT).
+                "SELECT login, language, email, active FROM users WHERE login = ?1",
             )?
             .query_row(params![login], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -318,45 +319,55 @@ impl NotifyStore for SqlStore {
         .await
     }
 
-    async fn outbox_done(&self, id: i64, how: Sent, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn outbox_done(
+        &self,
+        done: Vec<(i64, Sent)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if done.is_empty() {
+            return Ok(());
+        }
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let at = ts(now);
-            match how {
-                Sent::Sent => tx.execute(
-                    "UPDATE notify_outbox SET state = 'sent', attempts = attempts + 1, done_at = ?2,
-                         last_error = NULL WHERE id = ?1",
-                    params![id, at],
-                )?,
-                Sent::Skipped(why) => tx.execute(
-                    "UPDATE notify_outbox SET state = 'skipped', done_at = ?2, last_error = ?3
-                     WHERE id = ?1",
-                    params![id, at, why],
-                )?,
-                Sent::Failed { error, retry_at } => {
-                    let attempts: u32 = tx
-                        .query_row(
-                            "SELECT attempts FROM notify_outbox WHERE id = ?1",
-                            params![id],
-                            |r| r.get(0),
-                        )
-                        .optional()?
-                        .unwrap_or(0);
-                    let attempts = attempts.saturating_add(1);
-                    match retry_at.filter(|_| attempts < MAX_ATTEMPTS) {
-                        Some(next) => tx.execute(
-                            "UPDATE notify_outbox SET attempts = ?2, next_at = ?3, last_error = ?4
+            for (id, how) in done {
+                match how {
+                    Sent::Sent => tx
+                        .prepare_cached(
+                            "UPDATE notify_outbox SET state = 'sent', attempts = attempts + 1,
+                                 done_at = ?2, last_error = NULL WHERE id = ?1",
+                        )?
+                        .execute(params![id, at])?,
+                    Sent::Skipped(why) => tx
+                        .prepare_cached(
+                            "UPDATE notify_outbox SET state = 'skipped', done_at = ?2, last_error = ?3
                              WHERE id = ?1",
-                            params![id, attempts, ts(next), error],
-                        )?,
-                        None => tx.execute(
-                            "UPDATE notify_outbox SET state = 'failed', attempts = ?2, done_at = ?3,
-                                 last_error = ?4 WHERE id = ?1",
-                            params![id, attempts, at, error],
-                        )?,
+                        )?
+                        .execute(params![id, at, why])?,
+                    Sent::Failed { error, retry_at } => {
+                        let attempts: u32 = tx
+                            .prepare_cached("SELECT attempts FROM notify_outbox WHERE id = ?1")?
+                            .query_row(params![id], |r| r.get(0))
+                            .optional()?
+                            .unwrap_or(0);
+                        let attempts = attempts.saturating_add(1);
+                        match retry_at.filter(|_| attempts < MAX_ATTEMPTS) {
+                            Some(next) => tx
+                                .prepare_cached(
+                                    "UPDATE notify_outbox SET attempts = ?2, next_at = ?3, last_error = ?4
+                                     WHERE id = ?1",
+                                )?
+                                .execute(params![id, attempts, ts(next), error])?,
+                            None => tx
+                                .prepare_cached(
+                                    "UPDATE notify_outbox SET state = 'failed', attempts = ?2, done_at = ?3,
+                                         last_error = ?4 WHERE id = ?1",
+                                )?
+                                .execute(params![id, attempts, at, error])?,
+                        }
                     }
-                }
-            };
+                };
+            }
             tx.commit()?;
             Ok(())
         })
