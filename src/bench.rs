@@ -229,6 +229,9 @@ pub enum Which {
         approvals: usize,
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// Reminders falling due at the same instant, fired as central's timer loop does.
+        #[arg(long, default_value_t = 10_000)]
+        timers: usize,
     },
 }
 
@@ -308,11 +311,13 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             samples,
             approvals,
             concurrency,
+            timers,
         } => runtime.block_on(oa::oa(oa::OaBench {
             requests,
             samples,
             approvals,
             concurrency,
+            timers,
         })),
         Which::ModbusRoundtrip { samples, registers } => {
             runtime.block_on(modbus_roundtrip(samples, registers))
@@ -1415,7 +1420,12 @@ async fn ingest_work_orders(
                 .await?
                 .map_err(refused)?;
             store
-                .work_order_action(work_order, Action::Release, chrono::Utc::now())
+                .work_order_action(
+                    work_order,
+                    Action::Release,
+                    "admin".into(),
+                    chrono::Utc::now(),
+                )
                 .await?
                 .map_err(refused)?;
         }

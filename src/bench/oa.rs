@@ -12,6 +12,12 @@
 //!    `POST /api/v1/oa/requests/{id}/approve`, `concurrency` at a time; each is one durable
 //!    write transaction (the engine, the request's row, its inbox rows, the audit trail).
 //!    Approvals per second over the wall time.
+//! 3. **Timers**: `timers` open requests (10k by default) on a workflow that reminds after an
+//!    hour, all submitted at once, so all their reminders fall due at the same instant; they
+//!    are fired as central's timer loop fires them ([`central::notify::TIMER_BATCH`] per
+//!    transaction, each reminder noted in the trail, its notification, its webhook post and
+//!    the next reminder written): the wall time until none is left. The baseline, in the
+//!    same run, is a tenth as many.
 
 use super::crm::{ADMIN, PASSWORD, call, ok, percentile, request, session};
 use axum::http::Method;
@@ -28,9 +34,11 @@ pub struct OaBench {
     pub samples: usize,
     pub approvals: usize,
     pub concurrency: usize,
+    pub timers: usize,
 }
 
 struct Company {
+    store: Arc<SqlStore>,
     app: axum::Router,
     manager: Vec<(&'static str, String)>,
     requester: Vec<(&'static str, String)>,
@@ -38,7 +46,9 @@ struct Company {
     _dir: tempfile::TempDir,
 }
 
-async fn company(requests: usize) -> anyhow::Result<Company> {
+/// A company with `requests` open expense requests; with `remind`, its workflow reminds the
+/// manager after 60 minutes (each request's reminder is due an hour after the fill).
+async fn company(requests: usize, remind: bool) -> anyhow::Result<Company> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().to_owned();
     let sql = Arc::new(tokio::task::spawn_blocking(move || SqlStore::open(&path)).await??);
@@ -60,9 +70,16 @@ async fn company(requests: usize) -> anyhow::Result<Company> {
         &app,
         Method::PUT,
         "/api/v1/oa/workflows/expense",
-        json!({"form": "expense", "steps": [
-            {"name": "manager", "approvers": [{"by": "manager", "levels": 1}], "mode": {"need": "any"}}
-        ]}),
+        if remind {
+            json!({"form": "expense", "steps": [
+                {"name": "manager", "approvers": [{"by": "manager", "levels": 1}], "mode": {"need": "any"},
+                 "remind_after_minutes": 60}
+            ]})
+        } else {
+            json!({"form": "expense", "steps": [
+                {"name": "manager", "approvers": [{"by": "manager", "levels": 1}], "mode": {"need": "any"}}
+            ]})
+        },
     )
     .await?;
     let Value::Object(values) = json!({"type": "expense", "amount": {"amount": "388.50", "currency": "CNY"},
@@ -78,6 +95,7 @@ async fn company(requests: usize) -> anyhow::Result<Company> {
     })
     .await?;
     Ok(Company {
+        store: sql,
         manager: session(&app, "mgr03").await?,
         requester: session(&app, "st013").await?,
         app,
@@ -163,12 +181,48 @@ async fn approvals(c: &Company, n: usize, concurrency: usize) -> anyhow::Result<
     )
 }
 
+/// `n` reminders due at once, fired as the timer loop fires them: the wall time.
+async fn timers(n: usize) -> anyhow::Result<Value> {
+    use central::store::notify::NotifyStore;
+    use central::store::oa::OaStore;
+    let c = company(n, true).await?;
+    let due = c
+        .store
+        .next_oa_timer()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no timer was set"))?;
+    let started = Instant::now();
+    let mut fired = 0;
+    let mut batches = 0;
+    loop {
+        let f = c
+            .store
+            .fire_oa_timers(due, central::notify::TIMER_BATCH)
+            .await?;
+        batches += 1;
+        fired += f.reminders;
+        if f.total() < central::notify::TIMER_BATCH {
+            break;
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    anyhow::ensure!(fired == n, "{fired} of {n} reminders fired");
+    let outbox = c.store.outbox(1).await?;
+    anyhow::ensure!(!outbox.is_empty(), "no webhook post was written");
+    Ok(
+        json!({"timers": n, "batches": batches, "wall_s": (wall * 1000.0).round() / 1000.0,
+        "per_second": (n as f64 / wall).round()}),
+    )
+}
+
 pub async fn oa(b: OaBench) -> anyhow::Result<()> {
-    let small = company(b.requests / 100).await?;
+    let timers_baseline = timers(b.timers / 10).await?;
+    let timers_measured = timers(b.timers).await?;
+    let small = company(b.requests / 100, false).await?;
     let baseline = lists(&small, b.samples).await?;
     drop(small);
     let filled = Instant::now();
-    let big = company(b.requests).await?;
+    let big = company(b.requests, false).await?;
     let fill_s = filled.elapsed().as_secs_f64();
     let measured = lists(&big, b.samples).await?;
     let approved = approvals(&big, b.approvals, b.concurrency).await?;
@@ -185,7 +239,7 @@ pub async fn oa(b: OaBench) -> anyhow::Result<()> {
         json!({"bench": "oa", "samples": b.samples, "fill_s": (fill_s * 10.0).round() / 10.0,
             "lists": measured, "baseline_hundredth": baseline,
             "p95_ratio_to_baseline": ratio(&measured["all_ms_p95"], &baseline["all_ms_p95"]),
-            "approvals": approved})
+            "approvals": approved, "timers": timers_measured, "timers_baseline_tenth": timers_baseline})
     );
     Ok(())
 }
