@@ -185,6 +185,42 @@ async fn issue_17_reminders_and_escalation_fire_on_working_time_across_a_restart
         .await
         .unwrap();
     assert_eq!(later.total(), 0, "{later:?}");
+    // A request whose row does not read loses its timers, and stops no other from firing.
+    let broken = post(&h, &li, "/api/v1/oa/requests", trip()).await.json["id"]
+        .as_i64()
+        .unwrap();
+    let fine = post(&h, &li, "/api/v1/oa/requests", trip()).await.json["id"]
+        .as_i64()
+        .unwrap();
+    h.sql(
+        "UPDATE oa_requests SET body = 'not json' WHERE id = ?1",
+        vec![SqlValue::Integer(broken)],
+    );
+    let fired = store
+        .fire_oa_timers(Utc::now() + Duration::days(60), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        (fired.reminders, fired.escalations, fired.stale),
+        (1, 1, 2),
+        "{fired:?}"
+    );
+    assert!(timers(&h, broken).is_empty());
+    assert_eq!(timers(&h, fine).len(), 1, "its next reminder");
+    for id in [broken, fine] {
+        h.sql(
+            "DELETE FROM oa_requests WHERE id = ?1",
+            vec![SqlValue::Integer(id)],
+        );
+        h.sql(
+            "DELETE FROM oa_waiting WHERE request = ?1",
+            vec![SqlValue::Integer(id)],
+        );
+        h.sql(
+            "DELETE FROM oa_timers WHERE request = ?1",
+            vec![SqlValue::Integer(id)],
+        );
+    }
     let li_told = get(&h, &li, "/api/v1/notifications?unread=true").await;
     assert_eq!(li_told.json["unread"], 2, "{}", li_told.json);
     assert!(

@@ -379,6 +379,9 @@ fn write_request(
     Ok(())
 }
 
+/// sha256, name, content type, size, uploaded by, at, the bytes (when asked for).
+type AttachmentRow = (String, String, String, i64, String, String, Option<Vec<u8>>);
+
 /// A kept file's record, and its bytes when `data`.
 fn read_attachment(
     conn: &Connection,
@@ -390,7 +393,7 @@ fn read_attachment(
     } else {
         "SELECT sha256, name, content_type, size, uploaded_by, uploaded_at, NULL FROM oa_attachments WHERE sha256 = ?1"
     };
-    let row: Option<(String, String, String, i64, String, String, Option<Vec<u8>>)> = conn
+    let row: Option<AttachmentRow> = conn
         .prepare_cached(sql)?
         .query_row(params![sha256], |r| {
             Ok((

@@ -258,9 +258,20 @@ pub(in crate::store::sql) fn fire(
     for (id, kind) in due {
         conn.prepare_cached("DELETE FROM oa_timers WHERE request = ?1 AND kind = ?2")?
             .execute(params![id, kind])?;
-        let Some(current) = read_request_with(conn, id, &mut workflows)? else {
-            fired.stale += 1;
-            continue;
+        // A request that does not read (a corrupt row) loses its timer, named in the log,
+        // and stops no other timer from firing.
+        let current = match read_request_with(conn, id, &mut workflows) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                fired.stale += 1;
+                continue;
+            }
+            Err(StoreError::Corrupt(why)) => {
+                tracing::error!(request = id, %why, "an OA timer's request does not read; its timer is dropped");
+                fired.stale += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         let Some(Some(workflow)) = workflows
             .get(&(current.form.clone(), current.workflow_version))
