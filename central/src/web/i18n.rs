@@ -1357,7 +1357,7 @@ pub const MESSAGES: &[(&str, &str, &str)] = &[
     ("oa_admin_outbox", "邮件与 Webhook", "Mail and webhook"),
     ("oa_outbox_empty", "尚无发送记录。", "Nothing sent yet."),
     ("oa_channel", "渠道", "Channel"),
-    ("oa_to", "收件人", "To"),
+    ("oa_recipient", "收件人", "To"),
     ("oa_outbox_state", "结果", "Result"),
     ("oa_last_error", "最近错误", "Last error"),
 ];
