@@ -1270,6 +1270,7 @@ fn ingest_mix_event(edge: &EdgeId, n: usize, mix: bool) -> protocol::Event {
             qty: qty(1000),
             uom: "kg".into(),
             location: "WH1".into(),
+            purchase_order: None,
         },
         1 => EventKind::MaterialMoved {
             item: "STEEL".into(),

@@ -328,11 +328,15 @@ pub fn check_kind(kind: &EventKind) -> Result<(), Violation> {
             qty,
             uom,
             location,
+            purchase_order,
         } => {
             check_id("kind.item", item.as_str())?;
             check_id("kind.lot", lot.as_str())?;
             check_qty("kind.qty", *qty)?;
             check_uom("kind.uom", uom)?;
+            if let Some(po) = purchase_order {
+                check_id("kind.purchase_order", po)?;
+            }
             check_id("kind.location", location.as_str())
         }
         EventKind::MaterialIssued {

@@ -152,6 +152,11 @@ pub enum EventKind {
         qty: Decimal,
         uom: String,
         location: LocationId,
+        /// The purchase order the goods came against, when the supplier's label names it
+        /// (GS1 AI 400, the customer's purchase order number): central closes that order.
+        /// Absent: central takes the item's oldest open order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        purchase_order: Option<String>,
     },
     /// A material lot was issued to (consumed by) a work order's operation.
     MaterialIssued {
@@ -312,6 +317,7 @@ pub(crate) mod tests {
                 qty: Decimal::new(2505, 1),
                 uom: "kg".into(),
                 location: "RECV-01".into(),
+                purchase_order: Some("PO000001".into()),
             },
             EventKind::MaterialIssued {
                 work_order: wo.clone(),

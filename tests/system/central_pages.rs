@@ -1830,6 +1830,7 @@ async fn work_order_and_trace_pages_show_the_api_figures_in_a_browser() {
                     qty: d("100"),
                     uom: "kg".into(),
                     location: "RM-1".into(),
+                    purchase_order: None,
                 },
             ),
             floor_event(

@@ -168,6 +168,7 @@ impl InventoryFacts {
                 qty,
                 uom,
                 location,
+                ..
             } => InventoryFacts {
                 movements: vec![mv(item, lot, &location.0, *qty, uom, "received", None)],
                 ..Default::default()

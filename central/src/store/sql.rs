@@ -1490,6 +1490,7 @@ mod tests {
                 qty: qty(1000, 1),
                 uom: "kg".into(),
                 location: "WH1".into(),
+                purchase_order: None,
             },
             1 => EventKind::MaterialMoved {
                 item: "STEEL".into(),

@@ -136,6 +136,7 @@ async fn issue_13_changes_through_the_api_are_entries_with_before_and_after() {
         qty: "100".parse().unwrap(),
         uom: "kg".into(),
         location: "WH1".into(),
+        purchase_order: None,
     };
     let mut produced = event("line-1", 2);
     produced.kind = EventKind::ProductionReported {

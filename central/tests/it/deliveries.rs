@@ -112,6 +112,7 @@ pub(crate) async fn plant(h: &Harness) {
                 qty: "20".parse().unwrap(),
                 uom: "ea".into(),
                 location: "WH2".into(),
+                purchase_order: None,
             },
         ),
         fact(

@@ -33,6 +33,7 @@ fn received(item: &str, lot: &str, n: &str, location: &str) -> EventKind {
         qty: qty(n),
         uom: "ea".into(),
         location: location.into(),
+        purchase_order: None,
     }
 }
 

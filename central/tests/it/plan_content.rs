@@ -136,6 +136,7 @@ fn received(item: &str, lot: &str, qty: &str) -> EventKind {
         qty: qty.parse().unwrap(),
         uom: "kg".into(),
         location: "WH1".into(),
+        purchase_order: None,
     }
 }
 

@@ -267,6 +267,7 @@ async fn the_balances_are_the_ledger_summed() {
         qty: d("30"),
         uom: "kg".into(),
         location: "DOCK".into(),
+        purchase_order: None,
     };
     let moved = EventKind::MaterialMoved {
         item: "STEEL".into(),

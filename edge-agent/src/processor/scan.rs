@@ -603,6 +603,8 @@ struct LotScan {
     uom: String,
     /// From a GS1 label's expiry date (17).
     expires: Option<NaiveDate>,
+    /// From a GS1 label's order number (400): the purchase order the goods came against.
+    purchase_order: Option<String>,
 }
 
 struct Deciding<'a> {
@@ -690,6 +692,7 @@ impl<'a> Deciding<'a> {
                         qty: *qty,
                         uom: uom.clone(),
                         expires: None,
+                        purchase_order: None,
                     },
                     plan,
                     today,
@@ -1602,6 +1605,7 @@ impl<'a> Deciding<'a> {
                     qty: scan.qty,
                     uom: scan.uom,
                     location: to,
+                    purchase_order: scan.purchase_order,
                 });
                 Accepted {
                     action: "received",
@@ -1940,6 +1944,7 @@ fn gs1_lot(reading: &Reading, plan: Option<&Plan>) -> Result<LotScan, Refusal> {
         qty,
         uom,
         expires: reading.element("17").and_then(|e| e.date),
+        purchase_order: reading.element("400").map(|e| e.value.clone()),
     })
 }
 
@@ -2785,6 +2790,41 @@ mod tests {
             &["(95)RACK-1", "(95)RACK-1", STEEL],
             ("issued", &["material_issued"]),
         );
+    }
+
+    #[test]
+    fn a_supplier_label_s_order_number_goes_with_the_receipt() {
+        // (400): the customer's purchase order number, as the supplier prints it.
+        let label = "(01)09506000134352(3101)000255(10)SUP-9(17)271231(400)PO000007";
+        let d = scan_all(&mut Floor::default(), Some(&plan()), &["(95)RACK-1", label]);
+        let EventKind::MaterialReceived {
+            lot,
+            purchase_order,
+            ..
+        } = &d.events[0].kind
+        else {
+            panic!("{:?}", d.events)
+        };
+        assert_eq!(
+            (lot.as_str(), purchase_order.as_deref()),
+            ("SUP-9", Some("PO000007"))
+        );
+        // Without (400) the receipt names no order: central takes the item's oldest open one.
+        let d = scan_all(
+            &mut Floor::default(),
+            Some(&plan()),
+            &[
+                "(95)RACK-1",
+                "(01)09506000134352(3101)000255(10)SUP-9(17)271231",
+            ],
+        );
+        assert!(matches!(
+            &d.events[0].kind,
+            EventKind::MaterialReceived {
+                purchase_order: None,
+                ..
+            }
+        ));
     }
 
     #[test]
