@@ -21,6 +21,7 @@
 //! | `GET /api/v1/mrp/runs/{run}` | admin | a stored run: its plan and what was firmed ([`crate::store::mrp`]) |
 //! | `POST /api/v1/mrp/runs/{run}/firm` | admin | `{planned_orders: [PLN-…]}` or `{all: true}` (`line?`, `priority?`) → `{run, firmed: [{planned_order, work_order, created}], skipped}`; once per planned order |
 //! | `GET /api/v1/mrp/runs/{run}/requisitions` | admin | `{run, as_of, requisitions: [{planned_order, item, qty, uom, need_date, order_by, late, days_late?, supplier?, pegged_to}]}` |
+//! | `POST /api/v1/mrp/runs/{run}/requisitions/{planned_order}/buy`; `GET /api/v1/purchase-orders`, `…/{number}` | `mrp.firm`; `mrp.read` | a requisition bought through its approval; the orders and their receipts ([`purchasing`]) |
 //! | `GET`, `PUT /api/v1/calendar` | admin | the working calendar |
 //! | `GET /api/v1/inventory?item&lot&location&at=RFC3339` | admin | `{at, on_hand: [{item, lot, location, uom, qty}]}` |
 //! | `GET /api/v1/inventory/ledger?item&lot&location&at&limit` | admin | `{entries: [LedgerEntry…]}` |
@@ -48,6 +49,7 @@
 //! | `GET /api/v1/openapi.json` | admin | OpenAPI 3 document ([`openapi`]) |
 //! | `GET /api/v1/oa/forms`, `PUT …/forms/{form}`; `GET`, `PUT /api/v1/oa/workflows/{form}` | signed in (reads), `users.manage` (writes) | forms and versioned workflows ([`oa`]) |
 //! | `GET`, `POST /api/v1/oa/requests`; `GET …/{id}`; `POST …/{id}/{approve,reject,return,withdraw,resubmit}`; `GET`, `POST /api/v1/oa/delegations` | signed in | requests, the inbox, decisions by the assigned approvers or their delegates ([`oa`]) |
+//! | `GET /api/v1/oa/tasks`, `POST …/tasks/{task}/done`; `GET /api/v1/roster` | `office.tasks`; signed in (own), `roster.read` (everyone's) | the office's booking tasks and the roster blocks of approved trips and leave ([`oa`]) |
 //!
 //! Every error is a [`protocol::ErrorBody`] ([`error::AppError`]).
 
@@ -72,6 +74,7 @@ pub mod pipeline;
 pub mod plants;
 pub mod policy;
 pub mod prices;
+pub mod purchasing;
 pub mod sales;
 pub mod spc;
 pub mod sync;
@@ -550,6 +553,7 @@ pub fn routes() -> Routes {
         .merge(tickets::routes())
         .merge(deliveries::routes())
         .merge(oa::routes())
+        .merge(purchasing::routes())
         .merge(plants::routes())
         .merge(floor::routes())
         .merge(losses::routes())

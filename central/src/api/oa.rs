@@ -7,6 +7,10 @@
 //! - a request is seen by its requester, by whoever it waits on or waited on (its trail names
 //!   them), and by those who manage users;
 //! - `users.manage` (administrators) changes forms and workflows and lists every request.
+//! - an approved trip or leave blocks the person's days in the roster; everyone reads their own
+//!   blocks at `/api/v1/roster`, `roster.read` everyone's; an approved trip is also a booking
+//!   task for the administration office (`office.tasks`: `/api/v1/oa/tasks`, marked done with
+//!   the booking's reference, which is told to the traveller);
 //! - every signed-in person reads and marks their own notifications
 //!   (`/api/v1/notifications`); `users.manage` sees the mail and webhook outbox
 //!   (`/api/v1/notifications/outbox`).
@@ -26,8 +30,8 @@ use crate::oa::workflow::WorkflowDef;
 use crate::people::roles::Permission;
 use crate::store::notify::{MAX_NOTIFICATIONS, Notification};
 use crate::store::oa::{
-    Attachment, Delegation, MAX_LIST, OaAction, OaQuery, OaRefusal, OaRequest, OaRequestSummary,
-    OaView, VersionedWorkflow,
+    Attachment, Delegation, MAX_LIST, MAX_ROSTER_DAYS, MAX_TASK_NOTE, OaAction, OaQuery, OaRefusal,
+    OaRequest, OaRequestSummary, OaView, OfficeTask, RosterBlock, RosterQuery, VersionedWorkflow,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -61,6 +65,17 @@ pub fn routes() -> Routes {
             needs(UsersManage),
             list_outbox,
         )
+        .get(
+            "/api/v1/oa/tasks",
+            needs(Permission::OfficeTasks),
+            list_tasks,
+        )
+        .post(
+            "/api/v1/oa/tasks/{task}/done",
+            needs(Permission::OfficeTasks),
+            finish_task,
+        )
+        .get("/api/v1/roster", SIGNED_IN, roster)
 }
 
 fn refused(r: OaRefusal) -> AppError {
@@ -554,6 +569,125 @@ async fn list_outbox(
     Ok(axum::Json(serde_json::json!({"outbox": rows})))
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskQuery {
+    /// `true`: the tasks done (newest first); by default the open ones (oldest first).
+    #[serde(default)]
+    done: bool,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Tasks {
+    tasks: Vec<OfficeTask>,
+}
+
+/// `GET /api/v1/oa/tasks`: the administration office's tasks.
+async fn list_tasks(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<TaskQuery>,
+) -> Result<axum::Json<Tasks>, AppError> {
+    let tasks = state
+        .store()
+        .office_tasks(q.done, q.limit.unwrap_or(100).clamp(1, MAX_LIST))
+        .await?;
+    Ok(axum::Json(Tasks { tasks }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoneBody {
+    /// What was booked (a reference the traveller can use), at most 500 characters.
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /api/v1/oa/tasks/{task}/done`: the trip is booked; the traveller is told the note.
+async fn finish_task(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<DoneBody>,
+) -> Result<axum::Json<OfficeTask>, AppError> {
+    if body.note.chars().count() > MAX_TASK_NOTE {
+        return Err(AppError::bad_request(format!(
+            "the note is {} characters long; at most {MAX_TASK_NOTE}",
+            body.note.chars().count()
+        )));
+    }
+    let task = state
+        .store()
+        .finish_office_task(
+            id,
+            author(&p),
+            protocol::bounds::sanitize_text(&body.note),
+            Utc::now(),
+        )
+        .await?
+        .map_err(refused)?;
+    Ok(axum::Json(task))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterParams {
+    /// First day (by default today).
+    from: Option<NaiveDate>,
+    /// Last day, inclusive (by default 30 days after `from`); at most 366 days after `from`.
+    to: Option<NaiveDate>,
+    /// One person; without `roster.read`, only oneself.
+    login: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Roster {
+    from: NaiveDate,
+    to: NaiveDate,
+    blocks: Vec<RosterBlock>,
+}
+
+/// `GET /api/v1/roster`: who is away on which days, from approved trips and leave.
+async fn roster(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<RosterParams>,
+) -> Result<axum::Json<Roster>, AppError> {
+    let from = q.from.unwrap_or_else(|| Utc::now().date_naive());
+    let to =
+        q.to.unwrap_or_else(|| from.checked_add_days(chrono::Days::new(30)).unwrap_or(from));
+    if to < from {
+        return Err(AppError::bad_request(format!(
+            "to {to} is before from {from}"
+        )));
+    }
+    if (to - from).num_days() > MAX_ROSTER_DAYS {
+        return Err(AppError::bad_request(format!(
+            "{from} to {to} spans more than {MAX_ROSTER_DAYS} days; ask for a shorter range"
+        )));
+    }
+    let login = if p.can(Permission::RosterRead) {
+        q.login
+    } else {
+        let me = login(&p)?;
+        match q.login {
+            Some(other) if !other.eq_ignore_ascii_case(&me) => {
+                return Err(AppError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "another person's days are for roster.read; leave out login to see your own",
+                ));
+            }
+            _ => Some(me),
+        }
+    };
+    let blocks = state
+        .store()
+        .roster(RosterQuery { login, from, to })
+        .await?;
+    Ok(axum::Json(Roster { from, to, blocks }))
+}
+
 /// OA's routes and schemas in the OpenAPI document.
 pub fn document_into(document: &mut serde_json::Value) {
     use serde_json::json;
@@ -617,6 +751,19 @@ pub fn document_into(document: &mut serde_json::Value) {
         "/api/v1/notifications/read": {"post": {"summary": "mark my notifications read: those of ids, or all", "tags": ["oa"],
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"ids": {"type": "array", "items": {"type": "integer"}}}}}}},
             "responses": {"200": {"description": "{read: n}"}, "400": error, "401": error}}},
+        "/api/v1/oa/tasks": {"get": {"summary": "the administration office's tasks: open ones oldest first, or done ones newest first", "tags": ["oa"],
+            "description": "An approved travel request makes a booking task (kind travel_booking) with its destination, dates, budget and reason, told to everyone holding the office role. Needs office.tasks.",
+            "parameters": [q("done", "true: the tasks done"), {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 100}}],
+            "responses": {"200": {"description": "{tasks: [{id, kind, request, request_id, person, display_name, details, done, done_by?, done_at?, note, created_at}]}"}, "400": error, "401": error, "403": error}}},
+        "/api/v1/oa/tasks/{task}/done": {"post": {"summary": "mark an office task done, with what was booked", "tags": ["oa"],
+            "parameters": [{"name": "task", "in": "path", "required": true, "schema": {"type": "integer"}}],
+            "description": "The note (at most 500 characters: the booking's reference) is told to the traveller. 409 done when it was done already. Needs office.tasks.",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"note": {"type": "string", "maxLength": MAX_TASK_NOTE}}}}}},
+            "responses": {"200": {"description": "the task"}, "400": error, "401": error, "403": error, "404": error, "409": error}}},
+        "/api/v1/roster": {"get": {"summary": "who is away on which days: the roster blocks of approved trips and leave", "tags": ["oa"],
+            "description": "Blocks overlapping from..to (by default today and the next 30 days; at most 366 days). Everyone sees their own; roster.read sees everyone's (or one person's with login).",
+            "parameters": [q("from", "first day, YYYY-MM-DD"), q("to", "last day, inclusive"), q("login", "one person")],
+            "responses": {"200": {"description": "{from, to, blocks: [{id, login, display_name, from, to, reason: travel|leave, note, request, request_id}]}"}, "400": error, "401": error, "403": error}}},
         "/api/v1/notifications/outbox": {"get": {"summary": "the mails and webhook posts, newest first, with what became of each", "tags": ["oa"],
             "parameters": [{"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
             "responses": {"200": {"description": "{outbox: [{id, channel: email|webhook, to, subject, body, link, attempts, created_at, state: waiting|sent|skipped|failed, done_at?, last_error?}]}"}, "400": error, "401": error, "403": error}}}

@@ -228,6 +228,7 @@ pub fn document() -> Value {
     super::tickets::document_into(&mut document);
     super::deliveries::document_into(&mut document);
     super::oa::document_into(&mut document);
+    super::purchasing::document_into(&mut document);
     super::plants::document_into(&mut document);
     super::floor::document_into(&mut document);
     super::losses::document_into(&mut document);

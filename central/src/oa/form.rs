@@ -484,6 +484,8 @@ pub fn built_in() -> Vec<FormDef> {
                 money("amount", "金额", "Amount"),
                 field("plant", "工厂", "Plant", Text, false),
                 field("planned_order", "计划订单", "Planned order", Text, false),
+                // Empty: the item's preferred supplier (else its cheapest).
+                field("supplier", "供应商", "Supplier", Text, false),
             ],
         ),
         form(

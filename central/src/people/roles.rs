@@ -55,9 +55,9 @@ permissions! {
     InventoryRead = "inventory.read": "see stock, the ledger and genealogy",
     InventoryWrite = "inventory.write": "import inventory counts and receipts",
     InventoryReverse = "inventory.reverse": "reverse a ledger entry",
-    MrpRead = "mrp.read": "see MRP runs and their requisitions",
+    MrpRead = "mrp.read": "see MRP runs and their requisitions, and purchase orders",
     MrpRun = "mrp.run": "run MRP and import demands",
-    MrpFirm = "mrp.firm": "firm planned orders into work orders",
+    MrpFirm = "mrp.firm": "firm planned orders into work orders, and buy purchase requisitions (through their approval)",
     OperatorsRead = "operators.read": "see the operator registry",
     OperatorsManage = "operators.manage": "change the operator registry (badges, skills, PINs)",
     PlantsRead = "plants.read": "see plants and their rules for the floor",
@@ -72,6 +72,8 @@ permissions! {
     CrmAllRead = "crm.all.read": "see every salesperson's customers, contacts, deals, quotations and sales orders (head office, planning)",
     CrmWrite = "crm.write": "create and change the customers, contacts, activities, deals, quotations and sales orders one may see as one's own or one's team's; import business cards",
     PricesManage = "prices.manage": "change price lists, exchange rates and tax rates",
+    OfficeTasks = "office.tasks": "see and do the administration office's tasks (book approved trips)",
+    RosterRead = "roster.read": "see who is away on which days (approved trips and leave); everyone sees their own",
 }
 
 /// A set of permissions as bits (there are fewer than 64).
@@ -179,6 +181,8 @@ pub enum Role {
     Sales,
     SalesManager,
     Approver,
+    /// The administration office: books approved trips.
+    Office,
     /// Head office: reads every plant, changes nothing.
     Viewer,
     /// A shop-floor TV (the andon board): sees its plants' floor, nothing else, changes nothing.
@@ -198,6 +202,7 @@ impl Role {
         Role::Sales,
         Role::SalesManager,
         Role::Approver,
+        Role::Office,
         Role::Viewer,
         Role::Kiosk,
         Role::Edge,
@@ -214,6 +219,7 @@ impl Role {
             Role::Sales => "sales",
             Role::SalesManager => "sales_manager",
             Role::Approver => "approver",
+            Role::Office => "office",
             Role::Viewer => "viewer",
             Role::Kiosk => "kiosk",
             Role::Edge => "edge",
@@ -278,6 +284,7 @@ impl Role {
                 UsersRead,
                 AuditRead,
                 KiosksManage,
+                RosterRead,
             ])),
             Role::Supervisor => reads.union(Permissions::of(&[
                 EdgesRead,
@@ -288,6 +295,7 @@ impl Role {
                 OperatorsManage,
                 FloorManage,
                 KiosksManage,
+                RosterRead,
             ])),
             Role::Planner => reads.union(Permissions::of(&[
                 CrmRead,
@@ -299,11 +307,13 @@ impl Role {
                 MrpRead,
                 MrpRun,
                 MrpFirm,
+                RosterRead,
             ])),
             Role::Quality => reads.union(Permissions::of(&[EdgesRead, LotsHold])),
             Role::Warehouse => reads.union(Permissions::of(&[InventoryWrite, InventoryReverse])),
             Role::Sales => reads.union(Permissions::of(&[CrmRead, CrmWrite])),
             Role::Approver => reads,
+            Role::Office => reads.union(Permissions::of(&[OfficeTasks, RosterRead, UsersRead])),
             // A sales manager sees and changes their team's records (the users whose manager
             // they are, and theirs), and sets prices.
             Role::SalesManager => reads.union(Permissions::of(&[

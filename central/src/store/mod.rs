@@ -21,6 +21,7 @@ pub mod people;
 pub mod pipeline;
 pub mod plants;
 pub mod prices;
+pub mod purchasing;
 pub mod sales;
 pub mod spc;
 pub mod sql;
@@ -338,6 +339,7 @@ pub trait Store:
     + deliveries::DeliveryStore
     + oa::OaStore
     + notify::NotifyStore
+    + purchasing::PurchasingStore
     + Send
     + Sync
     + 'static

@@ -25,7 +25,7 @@ pub const MAX_ATTEMPTS: u32 = 10;
 pub struct Notification {
     pub id: i64,
     /// `oa.waiting`, `oa.reminder`, `oa.escalated`, `oa.approved`, `oa.rejected`,
-    /// `oa.returned`.
+    /// `oa.returned`, `oa.office_task` (a trip to book), `oa.office_task_done`.
     pub kind: String,
     /// What it is about (`R000001`).
     pub subject: String,

@@ -153,6 +153,86 @@ impl Fired {
     }
 }
 
+/// Why someone is away on a roster block: an approved travel or leave request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwayReason {
+    Travel,
+    Leave,
+}
+
+impl AwayReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AwayReason::Travel => "travel",
+            AwayReason::Leave => "leave",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AwayReason> {
+        match s {
+            "travel" => Some(AwayReason::Travel),
+            "leave" => Some(AwayReason::Leave),
+            _ => None,
+        }
+    }
+}
+
+/// Days a person is away, blocked in the roster by the request that approved them, so
+/// nobody enters them again and nobody plans the person on those days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RosterBlock {
+    pub id: i64,
+    pub login: String,
+    pub display_name: String,
+    pub from: NaiveDate,
+    /// Inclusive.
+    pub to: NaiveDate,
+    pub reason: AwayReason,
+    /// The destination of a trip, the type of a leave.
+    pub note: String,
+    /// The approved request (`R000012`).
+    pub request: String,
+    pub request_id: i64,
+}
+
+/// Which roster blocks: those overlapping `from..=to`, of one person or everyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterQuery {
+    pub login: Option<String>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+/// The most days one roster question spans.
+pub const MAX_ROSTER_DAYS: i64 = 366;
+
+/// A task for the administration office that an approval made (book a trip).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OfficeTask {
+    pub id: i64,
+    /// `travel_booking`.
+    pub kind: String,
+    pub request: String,
+    pub request_id: i64,
+    /// Who it is for (the traveller).
+    pub person: String,
+    pub display_name: String,
+    /// What to book: the trip's destination, dates, budget and reason.
+    pub details: Value,
+    pub done: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_at: Option<DateTime<Utc>>,
+    /// What the office noted when it was done (the booking's reference).
+    pub note: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The most characters of an office's note.
+pub const MAX_TASK_NOTE: usize = 500;
+
 #[async_trait]
 pub trait OaStore {
     async fn oa_forms(&self) -> Result<Vec<FormDef>, StoreError>;
@@ -213,4 +293,16 @@ pub trait OaStore {
     ) -> Result<Option<(Attachment, Vec<u8>)>, StoreError>;
     /// The requests whose attachment fields name the file.
     async fn oa_attachment_requests(&self, sha256: String) -> Result<Vec<i64>, StoreError>;
+    /// Roster blocks overlapping the query's days, by first day.
+    async fn roster(&self, query: RosterQuery) -> Result<Vec<RosterBlock>, StoreError>;
+    /// The office's tasks: open ones (`done: false`) oldest first, or done ones newest first.
+    async fn office_tasks(&self, done: bool, limit: usize) -> Result<Vec<OfficeTask>, StoreError>;
+    /// Marks an open task done with the office's note; a task done already is refused.
+    async fn finish_office_task(
+        &self,
+        id: i64,
+        by: String,
+        note: String,
+        now: DateTime<Utc>,
+    ) -> OaResult<OfficeTask>;
 }

@@ -27,6 +27,7 @@ mod people;
 pub mod pg;
 mod pipeline;
 mod prices;
+mod purchasing;
 mod quarantine;
 mod sales;
 pub use oa::OaBenchFill;
@@ -486,7 +487,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 23] {
+fn schemas() -> [&'static str; 25] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -509,7 +510,9 @@ fn schemas() -> [&'static str; 23] {
         tickets::SCHEMA,
         deliveries::SCHEMA,
         oa::SCHEMA,
+        oa::follow_up::SCHEMA,
         notify::SCHEMA,
+        purchasing::SCHEMA,
         audit::SCHEMA,
     ]
 }
@@ -535,6 +538,8 @@ struct EventRow {
     spc: Option<spc::SpcFact>,
     /// A lot shipped at an edge's dock: what it means for the sales order and its delivery.
     shipped: Option<deliveries::ShippedFact>,
+    /// Goods received at an edge: what they close of the open purchase orders.
+    received: Option<purchasing::ReceivedFact>,
     /// The work order whose timeline the event belongs on (`events_by_order`).
     timeline_order: Option<String>,
     /// Why central cannot apply it: then it is stored and quarantined, and nothing else.
@@ -559,6 +564,7 @@ impl EventRow {
                 floor: floor::FloorFact::of(&event),
                 spc: spc::SpcFact::of(&event),
                 shipped: deliveries::ShippedFact::of(&event.kind),
+                received: purchasing::ReceivedFact::of(&event.kind),
                 timeline_order: trace::timeline_order(&event.kind).map(str::to_owned),
                 unassigned: match &event.kind {
                     protocol::EventKind::ProductionReported {
@@ -592,6 +598,7 @@ impl EventRow {
                 floor: None,
                 spc: None,
                 shipped: None,
+                received: None,
                 timeline_order: None,
                 body: encoded.json,
                 quarantine: Some(reason),
@@ -873,6 +880,8 @@ impl Store for SqlStore {
             let mut plant: Option<crate::people::plants::Plant> = None;
             // A shipment changed an order: the shipping edges' plans go again.
             let mut orders_shipped = false;
+            // The items of open purchase orders, read once a batch when a receipt needs it.
+            let mut items_on_order = None;
             let mut quarantined = Vec::new();
             booking.read_lots(
                 &tx,
@@ -915,6 +924,19 @@ impl Store for SqlStore {
                             Some(wo) => progress.warn(&tx, &wo, message, row.seq, &row.at)?,
                             None => stock_warnings.push(message),
                         }
+                    }
+                    if let Some(fact) = &row.received
+                        && let Some(p) = &plant
+                        && purchasing::on_order(&tx, &mut items_on_order, &fact.item)?
+                    {
+                        purchasing::book_receipt(
+                            &tx,
+                            edge_id.as_str(),
+                            &p.plant,
+                            row.seq,
+                            &row.at,
+                            fact,
+                        )?;
                     }
                     if let Some(fact) = &row.shipped {
                         orders_shipped |= deliveries::book_edge_shipment(

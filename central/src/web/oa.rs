@@ -19,7 +19,7 @@ use crate::oa::engine::{RequestState, TrailAction};
 use crate::oa::form::{FieldKind, FormDef};
 use crate::people::roles::Permission;
 use crate::people::users::Language;
-use crate::store::oa::{OaQuery, OaRequest, OaRequestSummary, OaView};
+use crate::store::oa::{AwayReason, OaQuery, OaRequest, OaRequestSummary, OaView, RosterQuery};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
@@ -145,6 +145,30 @@ struct HomePage {
     unread: u64,
     notifications: Vec<NoteRow>,
     is_admin: bool,
+    /// The office's open tasks, for those who do them.
+    tasks: Option<Vec<TaskRow>>,
+    /// Days away: everyone's in the next 30 days with `roster.read`, else one's own ahead.
+    away: Vec<AwayRow>,
+}
+
+pub struct TaskRow {
+    pub id: i64,
+    pub href: String,
+    pub request: String,
+    pub person: String,
+    pub destination: String,
+    pub dates: String,
+    pub budget: String,
+}
+
+pub struct AwayRow {
+    pub person: String,
+    pub dates: String,
+    pub reason: &'static str,
+    pub reason_key: &'static str,
+    pub note: String,
+    pub href: String,
+    pub request: String,
 }
 
 pub struct NoteRow {
@@ -197,6 +221,69 @@ async fn home(
         .store()
         .oa_requests(list(OaView::Mine(me.clone())))
         .await?;
+    let tasks = if p.can(Permission::OfficeTasks) {
+        let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        Some(
+            state
+                .store()
+                .office_tasks(false, ROWS)
+                .await?
+                .into_iter()
+                .map(|task| TaskRow {
+                    id: task.id,
+                    href: format!("/oa/requests/{}", task.request_id),
+                    request: task.request,
+                    person: task.display_name,
+                    destination: text(&task.details, "destination"),
+                    dates: format!(
+                        "{} – {}",
+                        text(&task.details, "from"),
+                        text(&task.details, "to")
+                    ),
+                    budget: match &task.details["budget"] {
+                        Value::Object(m) => format!(
+                            "{} {}",
+                            m.get("amount").and_then(|v| v.as_str()).unwrap_or_default(),
+                            m.get("currency")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or_default()
+                        ),
+                        _ => String::new(),
+                    },
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let today = chrono::Utc::now().date_naive();
+    let everyone = p.can(Permission::RosterRead);
+    let ahead = if everyone { 30 } else { 366 };
+    let away = state
+        .store()
+        .roster(RosterQuery {
+            login: (!everyone).then(|| me.clone()),
+            from: today,
+            to: today
+                .checked_add_days(chrono::Days::new(ahead))
+                .unwrap_or(today),
+        })
+        .await?
+        .into_iter()
+        .take(ROWS)
+        .map(|b| AwayRow {
+            person: b.display_name,
+            dates: format!("{} – {}", b.from, b.to),
+            reason: b.reason.as_str(),
+            reason_key: match b.reason {
+                AwayReason::Travel => "oa_reason_travel",
+                AwayReason::Leave => "oa_reason_leave",
+            },
+            note: b.note,
+            href: format!("/oa/requests/{}", b.request_id),
+            request: b.request,
+        })
+        .collect();
     let unread = state.store().unread_notifications(me.clone()).await?;
     let notifications = state
         .store()
@@ -216,6 +303,8 @@ async fn home(
         unread,
         notifications,
         is_admin: p.can(Permission::UsersManage),
+        tasks,
+        away,
         inbox: inbox
             .into_iter()
             .map(|r| request_row(&t, &form_names, &names, r))

@@ -22,6 +22,7 @@ mod master_data;
 mod mrp_firm;
 mod oa;
 mod oa_attachments;
+mod oa_follow_up;
 mod oa_gates;
 mod oa_timers;
 mod operators;

@@ -9,7 +9,7 @@ use crate::people::Session;
 use crate::work_orders::{act, create, plant, poll};
 use crate::*;
 
-async fn workflow(h: &Harness, form: &str, steps: Value) {
+pub(crate) async fn workflow(h: &Harness, form: &str, steps: Value) {
     let reply = h
         .call(
             Method::PUT,
@@ -26,7 +26,8 @@ fn request_of(message: &str) -> String {
     message[at..at + 7].to_owned()
 }
 
-async fn request_id(h: &Harness, number: &str) -> i64 {
+/// Every request, newest first, as an administrator lists them.
+pub(crate) async fn all_requests(h: &Harness) -> Vec<Value> {
     let all = h
         .call(
             Method::GET,
@@ -35,18 +36,21 @@ async fn request_id(h: &Harness, number: &str) -> i64 {
             None,
         )
         .await;
-    all.json["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
+    assert_eq!(all.status, StatusCode::OK, "{}", all.json);
+    all.json["requests"].as_array().unwrap().clone()
+}
+
+pub(crate) async fn request_id(h: &Harness, number: &str) -> i64 {
+    let all = all_requests(h).await;
+    all.iter()
         .find(|r| r["number"] == number)
-        .unwrap_or_else(|| panic!("no request {number}: {}", all.json))["id"]
+        .unwrap_or_else(|| panic!("no request {number}: {all:?}"))["id"]
         .as_i64()
         .unwrap()
 }
 
 /// `s` approves request `id`.
-async fn approve(h: &Harness, s: &Session, id: i64) -> Reply {
+pub(crate) async fn approve(h: &Harness, s: &Session, id: i64) -> Reply {
     post(
         h,
         s,
@@ -65,7 +69,7 @@ async fn waits(h: &Harness, s: &Session, path: &str) -> (i64, String) {
     (request_id(h, &request_of(&message)).await, message)
 }
 
-fn carried_out(trail: &Value) -> Vec<String> {
+pub(crate) fn carried_out(trail: &Value) -> Vec<String> {
     trail
         .as_array()
         .unwrap()
@@ -189,36 +193,14 @@ async fn issue_17_credit_overrides_and_discounts_wait_for_their_approvers() {
 
     // Discounts: 5 % goes out at once, no request kept.
     let quote = |pct: &str| json!({"customer": acme, "lines": [{"item": "FRAME", "qty": "2", "discount_pct": pct}]});
-    let before = h
-        .call(
-            Method::GET,
-            "/api/v1/oa/requests?view=all",
-            Some(ADMIN),
-            None,
-        )
-        .await
-        .json["requests"]
-        .as_array()
-        .unwrap()
-        .len();
+    let before = all_requests(&h).await.len();
     let q5 = post(&h, &li, "/api/v1/quotations", quote("5")).await.json["id"]
         .as_i64()
         .unwrap();
     let reply = post(&h, &li, &format!("/api/v1/quotations/{q5}/send"), json!({})).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
     assert_eq!(reply.json["status"], "sent");
-    let after = h
-        .call(
-            Method::GET,
-            "/api/v1/oa/requests?view=all",
-            Some(ADMIN),
-            None,
-        )
-        .await
-        .json["requests"]
-        .as_array()
-        .unwrap()
-        .len();
+    let after = all_requests(&h).await.len();
     assert_eq!(
         after, before,
         "a discount no step asks about keeps no request"

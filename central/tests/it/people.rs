@@ -449,6 +449,18 @@ async fn records_of_another_plant_are_not_found() {
         ("{revision}", "BOM revisions belong to items"),
         ("{supplier}", "suppliers serve every plant"),
         ("{run}", "an MRP run plans the whole company"),
+        (
+            "{planned_order}",
+            "a planned order of a run, which plans the whole company",
+        ),
+        (
+            "{number}",
+            "purchase orders are bought for the whole company, like the MRP runs they come from",
+        ),
+        (
+            "{task}",
+            "the office's tasks are the company's office's (office.tasks)",
+        ),
         ("{badge}", "the operator registry goes down to every line"),
         (
             "{login}",

@@ -56,7 +56,7 @@ fn date(text: &str) -> Result<NaiveDate, StoreError> {
 }
 
 /// The run's planning date; `None` if there is no such run.
-fn run_as_of(conn: &Connection, run: u64) -> Result<Option<NaiveDate>, StoreError> {
+pub(super) fn run_as_of(conn: &Connection, run: u64) -> Result<Option<NaiveDate>, StoreError> {
     conn.prepare_cached("SELECT as_of FROM mrp_runs WHERE run = ?1")?
         .query_row(params![to_i64(run)?], |r| r.get::<_, String>(0))
         .optional()?
@@ -65,7 +65,7 @@ fn run_as_of(conn: &Connection, run: u64) -> Result<Option<NaiveDate>, StoreErro
 }
 
 /// The run's planned orders in output order, with lateness against `as_of`.
-fn read_planned(
+pub(super) fn read_planned(
     conn: &Connection,
     run: u64,
     as_of: NaiveDate,

@@ -21,15 +21,17 @@ use crate::oa::engine::{self, Directory, Person, Request, RequestState};
 use crate::oa::form::{FormDef, Lookup, built_in};
 use crate::oa::workflow::WorkflowDef;
 use crate::store::oa::{
-    Attachment, Delegation, Fired, MAX_LIST, OaAction, OaQuery, OaRefusal, OaRequest,
-    OaRequestSummary, OaResult, OaStore, OaView, VersionedWorkflow,
+    Attachment, Delegation, Fired, MAX_LIST, MAX_TASK_NOTE, OaAction, OaQuery, OaRefusal,
+    OaRequest, OaRequestSummary, OaResult, OaStore, OaView, OfficeTask, RosterBlock, RosterQuery,
+    VersionedWorkflow,
 };
 use crate::store::work_orders::Changed;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use timers::{Calendars, Head};
 
-pub(super) mod gate;
+pub(in crate::store::sql) mod follow_up;
+pub(in crate::store::sql) mod gate;
 mod timers;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -631,6 +633,16 @@ impl OaStore for SqlStore {
                 form: Some(&def),
             };
             timers::tell(&tx, &head, None, &request, stored.step_name.as_deref(), now)?;
+            // A rule approved it at once: what the approval does is done now.
+            let stored = if request.state == RequestState::Approved {
+                let mut stored = stored;
+                gate::carry_out(&tx, &mut stored, now)?;
+                read_request(&tx, id)?.ok_or_else(|| {
+                    StoreError::Corrupt("the request just written is missing".into())
+                })?
+            } else {
+                stored
+            };
             tx.commit()?;
             Ok(Ok(stored))
         })
@@ -926,6 +938,71 @@ impl OaStore for SqlStore {
             )?;
             let rows = stmt.query_map(params![sha256], |r| r.get::<_, i64>(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn roster(&self, query: RosterQuery) -> Result<Vec<RosterBlock>, StoreError> {
+        self.read(move |conn| follow_up::roster(conn, &query)).await
+    }
+
+    async fn office_tasks(&self, done: bool, limit: usize) -> Result<Vec<OfficeTask>, StoreError> {
+        self.read(move |conn| follow_up::tasks(conn, done, limit.clamp(1, MAX_LIST)))
+            .await
+    }
+
+    async fn finish_office_task(
+        &self,
+        id: i64,
+        by: String,
+        note: String,
+        now: DateTime<Utc>,
+    ) -> OaResult<OfficeTask> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(task) = follow_up::task(&tx, id)? else {
+                return Ok(Err(OaRefusal::NotFound(format!("no office task {id}"))));
+            };
+            if task.done {
+                return Ok(Err(OaRefusal::Refused {
+                    code: "done",
+                    message: format!(
+                        "task {id} was done by {} already",
+                        task.done_by.as_deref().unwrap_or("someone")
+                    ),
+                }));
+            }
+            let note: String = note.trim().chars().take(MAX_TASK_NOTE).collect();
+            tx.prepare_cached(
+                "UPDATE office_tasks SET done_by = ?2, done_at = ?3, note = ?4
+                 WHERE id = ?1 AND done_at IS NULL",
+            )?
+            .execute(params![id, by, ts(now), note])?;
+            let destination = task
+                .details
+                .get("destination")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            super::notify::notify(
+                &tx,
+                &super::notify::Notice {
+                    kind: "oa.office_task_done",
+                    to: vec![task.person.clone()],
+                    subject: task.request.clone(),
+                    link: format!("/oa/requests/{}", task.request_id),
+                    en: format!(
+                        "Your trip to {destination} is booked ({}): {note}",
+                        task.request
+                    ),
+                    zh: format!("您去{destination}的行程已预订（{}）：{note}", task.request),
+                },
+                now,
+            )?;
+            let done = follow_up::task(&tx, id)?
+                .ok_or_else(|| StoreError::Corrupt(format!("office task {id} is gone")))?;
+            tx.commit()?;
+            Ok(Ok(done))
         })
         .await
     }

@@ -1241,6 +1241,19 @@
     byId('oa-reject-picked').addEventListener('click', (e) => decideAll('reject', e.target));
   }
 
+  // The office's tasks on /oa: done with what was booked, which the traveller is told.
+  for (const button of document.querySelectorAll('button.oa-task-done')) {
+    button.addEventListener('click', async () => {
+      const error = byId('oa-task-error');
+      const note = button.closest('tr').querySelector('input.oa-task-note').value.trim();
+      button.disabled = true;
+      const reply = await api('POST', '/api/v1/oa/tasks/' + encodeURIComponent(button.dataset.task) + '/done', { note });
+      if (reply.status === 200) return location.reload();
+      button.disabled = false;
+      show(error, problem(reply));
+    });
+  }
+
   const markRead = byId('oa-mark-read');
   if (markRead) {
     markRead.addEventListener('click', async () => {

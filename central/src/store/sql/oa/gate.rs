@@ -1,6 +1,7 @@
 //! Business actions that wait on an approval (issue 17): a sales order over the customer's
 //! credit limit (`credit_override`), a quotation sent with a discount (`quotation_discount`),
-//! a work order released (`work_order_release`).
+//! a work order released (`work_order_release`), an MRP requisition bought
+//! (`purchase_requisition`, [`super::super::purchasing`]).
 //!
 //! The action asks [`gate`] in its own transaction. When the form has no workflow the action
 //! behaves as before (a credit refusal, a plain send or release). Otherwise the workflow is
@@ -150,9 +151,13 @@ pub(in crate::store::sql) struct CarriedOut {
     pub plans: Vec<Plan>,
 }
 
-/// Carries out the action `r` approved, inside the approval's transaction; a refusal (the
-/// order changed meanwhile, the work order is no longer planned) leaves the action undone
-/// and is written to the trail and told to the requester; the approval stands.
+/// Carries out the action `r` approved, inside the approval's transaction: the action an
+/// ERP or CRM decision waited on (its `subject`), or what an approved form does by itself (a
+/// trip or leave blocked in the roster and a trip's booking task for the office,
+/// [`super::follow_up`]; a purchase requisition ordered from its supplier). A refusal (the
+/// order changed meanwhile, the work order is no longer planned, the item has no supplier)
+/// leaves the action undone and is written to the trail and told to the requester; the
+/// approval stands.
 pub(in crate::store::sql) fn carry_out(
     tx: &Transaction<'_>,
     r: &mut OaRequest,
@@ -163,9 +168,6 @@ pub(in crate::store::sql) fn carry_out(
         .query_row(params![r.id], |row| row.get(0))
         .optional()?
         .flatten();
-    let Some(subject) = subject else {
-        return Ok(CarriedOut::default());
-    };
     let requester = r.request.requester.clone();
     let amount = |field: &str| {
         r.request
@@ -177,29 +179,47 @@ pub(in crate::store::sql) fn carry_out(
     };
     // A savepoint, so a refused action leaves nothing half done.
     tx.execute_batch("SAVEPOINT carry_out")?;
-    let outcome: Result<Result<(String, Vec<Plan>), String>, StoreError> = match r.form.as_str() {
-        "credit_override" => {
-            match super::super::sales::confirm_approved(tx, &subject, &requester, now) {
-                Ok(Ok(())) => super::super::deliveries::republish_shipping(tx)
-                    .map(|plans| Ok((format!("sales order {subject} confirmed"), plans))),
-                Ok(Err(why)) => Ok(Err(why)),
-                Err(e) => Err(e),
+    let done =
+        |o: Result<Result<String, String>, StoreError>| o.map(|o| o.map(|d| (d, Vec::new())));
+    let outcome: Result<Result<(String, Vec<Plan>), String>, StoreError> =
+        match (r.form.as_str(), subject) {
+            ("travel", _) => done(super::follow_up::travel_approved(tx, r, now)),
+            ("leave", _) => done(super::follow_up::leave_approved(tx, r, now)),
+            ("purchase_requisition", _) => {
+                let values: Map<String, Value> = r.request.values.clone().into_iter().collect();
+                done(
+                    super::super::purchasing::order_from_values(
+                        tx,
+                        &values,
+                        Some(&r.number),
+                        &requester,
+                        now,
+                    )
+                    .map(|o| o.map(|n| format!("purchase order {n} placed"))),
+                )
             }
-        }
-        "quotation_discount" => super::super::sales::send_approved(
-            tx,
-            &subject,
-            amount("discount_pct"),
-            &requester,
-            now,
-        )
-        .map(|o| o.map(|()| (format!("quotation {subject} sent"), Vec::new()))),
-        "work_order_release" => {
-            super::super::work_orders::release_approved(tx, &subject, &requester, now)
-                .map(|o| o.map(|plans| (format!("work order {subject} released"), plans)))
-        }
-        _ => Ok(Ok((String::new(), Vec::new()))),
-    };
+            ("credit_override", Some(subject)) => {
+                match super::super::sales::confirm_approved(tx, &subject, &requester, now) {
+                    Ok(Ok(())) => super::super::deliveries::republish_shipping(tx)
+                        .map(|plans| Ok((format!("sales order {subject} confirmed"), plans))),
+                    Ok(Err(why)) => Ok(Err(why)),
+                    Err(e) => Err(e),
+                }
+            }
+            ("quotation_discount", Some(subject)) => super::super::sales::send_approved(
+                tx,
+                &subject,
+                amount("discount_pct"),
+                &requester,
+                now,
+            )
+            .map(|o| o.map(|()| (format!("quotation {subject} sent"), Vec::new()))),
+            ("work_order_release", Some(subject)) => {
+                super::super::work_orders::release_approved(tx, &subject, &requester, now)
+                    .map(|o| o.map(|plans| (format!("work order {subject} released"), plans)))
+            }
+            _ => Ok(Ok((String::new(), Vec::new()))),
+        };
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
