@@ -3,6 +3,7 @@
 //! transaction.
 
 use super::db::{Connection, OptionalExtension, TransactionBehavior, params};
+use super::oa::corrupt;
 use super::{SqlStore, StoreError, parse_ts, ts};
 use crate::people::users::Language;
 use crate::store::notify::{
@@ -146,10 +147,6 @@ fn enqueue(
     )?
     .execute(params![channel.as_str(), to, subject, body, link, at])?;
     Ok(())
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
 }
 
 type ItemRow = (i64, String, String, String, String, String, u32, String);

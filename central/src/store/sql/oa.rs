@@ -132,7 +132,8 @@ pub(super) fn seed(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+/// A stored value that does not read: what it was and why.
+pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
