@@ -533,7 +533,11 @@ async fn request(
             .rev()
             .map(|e| TrailRow {
                 at: t.time(&e.at),
-                action: format!("{:?}", e.action).to_lowercase(),
+                // The API's name (`carried_out`), so the page and the API say the same.
+                action: serde_json::to_value(e.action)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
                 action_key: action_key(e.action),
                 by: if e.by == "system" {
                     t.t("oa_system").to_owned()
