@@ -46,6 +46,7 @@ async fn issue_17_a_request_filled_on_a_form_and_approved_from_the_inbox() {
     for (login, name, role, manager) in [
         ("chen.mgr", "陈经理", "sales_manager", None),
         ("li.sales", "李销售", "sales", Some("chen.mgr")),
+        ("zhou.office", "周行政", "office", None),
     ] {
         call(
             &base,
@@ -210,7 +211,13 @@ async fn issue_17_a_request_filled_on_a_form_and_approved_from_the_inbox() {
         .await;
     assert_eq!(
         trail,
-        json!(["completed", "approved", "assigned", "submitted"])
+        json!([
+            "carried_out",
+            "completed",
+            "approved",
+            "assigned",
+            "submitted"
+        ])
     );
     shots(&li, &base, "/oa/new/expense", "04-new-expense").await;
 
@@ -234,6 +241,51 @@ async fn issue_17_a_request_filled_on_a_form_and_approved_from_the_inbox() {
         li.js("return document.querySelectorAll('#oa-notes li.unread').length;")
             .await,
         json!(0)
+    );
+    // The approved trip is among the requester's days away.
+    let away = li
+        .js(r#"return [...document.querySelectorAll('#oa-away tbody tr')].map(r => r.dataset.reason);"#)
+        .await;
+    assert_eq!(away, json!(["travel"]));
+
+    // ---- The office books the trip from its task list; the traveller is told what.
+    let office = open("office", (1280, 900)).await;
+    office.goto(&format!("{base}/oa")).await;
+    office.loaded("/sign-in").await;
+    office.sign_in("zhou.office", PASSWORD).await;
+    office.loaded("/oa").await;
+    let tasks = office
+        .js(r#"return [...document.querySelectorAll('#oa-tasks tbody tr')].map(r => r.textContent);"#)
+        .await;
+    let tasks = tasks.as_array().expect("the office's tasks");
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    let task = tasks[0].as_str().unwrap_or_default();
+    assert!(
+        task.contains("广交会 Canton Fair") && task.contains("2027-04-15 – 2027-04-19"),
+        "{task}"
+    );
+    shots(&office, &base, "/oa", "08-office-task").await;
+    office.goto(&format!("{base}/oa")).await;
+    office.loaded("/oa").await;
+    office
+        .js(r#"document.querySelector('#oa-tasks input.oa-task-note').value = 'CZ3101 4/15, 广州白云宾馆'; return true;"#)
+        .await;
+    office.click("#oa-tasks button.oa-task-done").await;
+    office
+        .wait(
+            "the task done",
+            "return document.getElementById('oa-tasks-empty') !== null || null;",
+        )
+        .await;
+    li.goto(&format!("{base}/oa")).await;
+    li.loaded("/oa").await;
+    let told = li
+        .js(r#"return [...document.querySelectorAll('#oa-notes li.unread')].map(l => [l.dataset.kind, l.textContent]);"#)
+        .await;
+    assert_eq!(told[0][0], "oa.office_task_done", "{told}");
+    assert!(
+        told[0][1].as_str().unwrap_or_default().contains("CZ3101"),
+        "{told}"
     );
 
     // ---- An administrator's page: nothing under way; a workflow edited in place, a step
