@@ -18,6 +18,7 @@ mod people;
 mod plans;
 mod plant;
 mod soak;
+mod story;
 mod support;
 mod terminal;
 mod tls;

@@ -32,14 +32,19 @@ fn running(stations: &Value) -> Vec<(String, Value, Value, Value)> {
         .collect()
 }
 
-/// Central's admin API for this test.
-struct Admin {
-    url: String,
-    http: reqwest::Client,
+/// Central's admin API for this test (and the story's, `story.rs`).
+pub(crate) struct Admin {
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Admin {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.url))
@@ -53,16 +58,16 @@ impl Admin {
         assert!(status.is_success(), "{method} {path}: {status} {body}");
         body
     }
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         self.send(reqwest::Method::GET, path, None).await
     }
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Value {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
-    async fn put(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn put(&self, path: &str, body: Value) -> Value {
         self.send(reqwest::Method::PUT, path, Some(body)).await
     }
-    async fn import(&self, kind: &str, csv: &str) -> Value {
+    pub(crate) async fn import(&self, kind: &str, csv: &str) -> Value {
         let response = self
             .http
             .post(format!("{}/api/v1/import/{kind}", self.url))
@@ -79,7 +84,7 @@ impl Admin {
     }
 
     /// The stock of a lot at central, summed over locations.
-    async fn lot_stock(&self, lot: &str) -> Decimal {
+    pub(crate) async fn lot_stock(&self, lot: &str) -> Decimal {
         let stock = self.get(&format!("/api/v1/inventory?lot={lot}")).await;
         stock["on_hand"]
             .as_array()
@@ -90,12 +95,12 @@ impl Admin {
     }
 
     /// Good parts at operation 10 of the order, as central books them.
-    async fn good(&self, wo: &str) -> u64 {
+    pub(crate) async fn good(&self, wo: &str) -> u64 {
         let view = self.get(&format!("/api/v1/work-orders/{wo}")).await;
         view["operations"][0]["good"].as_u64().unwrap()
     }
 
-    async fn mrp_orders(&self, as_of: &str, item: &str) -> Vec<Value> {
+    pub(crate) async fn mrp_orders(&self, as_of: &str, item: &str) -> Vec<Value> {
         let plan = self
             .post(&format!("/api/v1/mrp/run?as_of={as_of}"), json!({}))
             .await;
@@ -109,7 +114,8 @@ impl Admin {
     }
 }
 
-fn press(addr: std::net::SocketAddr) -> String {
+/// The edge's Modbus source for the simulated press at `addr`, counting on `st-10`.
+pub(crate) fn press(addr: std::net::SocketAddr) -> String {
     format!(
         r#"
 [[sources]]

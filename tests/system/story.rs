@@ -1,0 +1,462 @@
+//! Issue 17, the story through the real `mes central` and `mes edge`, as far as it is built:
+//! a salesperson's trip to a trade fair is approved by her manager, blocked in the roster and
+//! booked by the office; MRP's steel requisition is approved by the plant manager and ordered
+//! from the preferred supplier; the frames' work order waits for the supervisor's approval
+//! before its plan goes down to the line; the steel arrives at the line, where scanning the
+//! supplier's GS1 labels (one naming the order in AI 400, one not) receives it and closes the
+//! order; the steel is issued and frames are counted from a simulated press into a lot traced
+//! back to the supplier's. Central ends holding exactly what the edge committed.
+//! Not in it yet: business cards, the discounted quotation and the order (tested in
+//! `central/tests/it/oa_gates.rs`), shipping and the price change.
+
+use crate::plant::{Admin, press};
+use crate::support::*;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const EDGE_ID: &str = "line-1";
+const STATION: &str = "st-10";
+const PASSWORD: &str = "a story told in 2031 of frames";
+
+/// Someone signed in to central's API with a session, as the pages are.
+struct Person {
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Person {
+    async fn sign_in(base: &str, login: &str) -> Person {
+        let response = http_client()
+            .post(format!("{base}/api/v1/session"))
+            .json(&json!({"login": login, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("central answers");
+        assert_eq!(response.status().as_u16(), 200, "{login} signs in");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_owned();
+        let body: Value = response.json().await.expect("json");
+        Person {
+            base: base.to_owned(),
+            cookie,
+            csrf: body["csrf_token"]
+                .as_str()
+                .expect("a csrf token")
+                .to_owned(),
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = http_client()
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("central answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.send(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Approves request `id`; its trail's `carried_out` comments.
+    async fn approve(&self, id: &Value) -> Vec<String> {
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/oa/requests/{id}/approve"),
+                json!({"comment": "ok"}),
+            )
+            .await;
+        assert_eq!(status, 200, "approve {id}: {body}");
+        body["trail"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["action"] == "carried_out")
+            .map(|e| e["comment"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// The id of request `number`, as an administrator lists them.
+async fn request_id(admin: &Admin, number: &Value) -> Value {
+    admin.get("/api/v1/oa/requests?view=all").await["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .find(|r| r["number"] == *number)
+        .unwrap_or_else(|| panic!("no request {number}"))["id"]
+        .clone()
+}
+
+#[tokio::test]
+async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_approvals() {
+    let tmp = temp_dir();
+    let central = Central::start(&tmp.path().join("central"), None).await;
+    let base = central.url();
+    let admin = Admin {
+        url: base.clone(),
+        http: http_client(),
+    };
+    let token = central.create_edge(EDGE_ID).await;
+    central.put_operator("10442", "Li Wei", &[], None).await;
+
+    // ---- The company's people and the approvals they agreed on.
+    for (login, role, manager) in [
+        ("boss.gm", "plant_manager", None),
+        ("chen.mgr", "sales_manager", Some("boss.gm")),
+        ("li.sales", "sales", Some("chen.mgr")),
+        ("pan.planner", "planner", Some("boss.gm")),
+        ("su.supervisor", "supervisor", Some("boss.gm")),
+        ("zhou.office", "office", None),
+    ] {
+        admin
+            .put(
+                &format!("/api/v1/users/{login}"),
+                json!({"display_name": login, "roles": [role], "plants": ["default"],
+                       "language": "en", "password": PASSWORD, "manager": manager}),
+            )
+            .await;
+    }
+    let step = |name: &str, approvers: Value, when: Value| json!({"name": name, "approvers": approvers, "mode": {"need": "any"}, "when": when});
+    let amount_over = |field: &str, value: &str| json!({"if": "amount", "field": field, "op": "gt", "value": value});
+    for (form, steps) in [
+        (
+            "travel",
+            json!([{"name": "manager", "approvers": [{"by": "manager", "levels": 1}], "mode": {"need": "any"}}]),
+        ),
+        (
+            "purchase_requisition",
+            json!([step(
+                "plant manager",
+                json!([{"by": "role", "role": "plant_manager"}]),
+                amount_over("amount", "500")
+            )]),
+        ),
+        (
+            "work_order_release",
+            json!([step(
+                "supervisor",
+                json!([{"by": "plant_role", "role": "supervisor", "field": "plant"}]),
+                amount_over("qty", "500")
+            )]),
+        ),
+    ] {
+        admin
+            .put(
+                &format!("/api/v1/oa/workflows/{form}"),
+                json!({"form": form, "steps": steps}),
+            )
+            .await;
+    }
+    let boss = Person::sign_in(&base, "boss.gm").await;
+    let chen = Person::sign_in(&base, "chen.mgr").await;
+    let li = Person::sign_in(&base, "li.sales").await;
+    let pan = Person::sign_in(&base, "pan.planner").await;
+    let su = Person::sign_in(&base, "su.supervisor").await;
+    let zhou = Person::sign_in(&base, "zhou.office").await;
+
+    // ---- A trip to the trade fair: approved, blocked in the roster, booked by the office.
+    let (status, trip) = li
+        .post(
+            "/api/v1/oa/requests",
+            json!({"form": "travel", "values": {
+                "destination": "Canton Fair", "dates": {"from": "2031-04-15", "to": "2031-04-19"},
+                "reason": "meet buyers", "budget": {"amount": "6800", "currency": "CNY"}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{trip}");
+    assert_eq!(
+        chen.approve(&trip["id"]).await,
+        ["2031-04-15 to 2031-04-19 blocked in the roster; a booking task for the office"]
+    );
+    let away = li.get("/api/v1/roster?from=2031-04-01&to=2031-04-30").await;
+    assert_eq!(away["blocks"][0]["note"], "Canton Fair", "{away}");
+    let tasks = zhou.get("/api/v1/oa/tasks").await;
+    let task = &tasks["tasks"][0];
+    assert_eq!(task["request"], trip["number"], "{tasks}");
+    let (status, done) = zhou
+        .post(
+            &format!("/api/v1/oa/tasks/{}/done", task["id"]),
+            json!({"note": "CZ3101, Baiyun Hotel"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+
+    // ---- The plant's master data, as a planner imports it; the steel's supplier and GTIN.
+    admin
+        .put("/api/v1/warehouses/WH", json!({"description": "main"}))
+        .await;
+    admin
+        .put("/api/v1/warehouses/WH/locations/RACK-A", json!({}))
+        .await;
+    admin
+        .import(
+            "items",
+            "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock,tracking\n\
+             FRAME,Frame,make,ea,1,lfl,,,lot\nSTEEL,Steel,buy,kg,5,lfl,,,lot\n",
+        )
+        .await;
+    admin
+        .put(
+            "/api/v1/items/STEEL",
+            json!({"description": "Steel", "kind": "buy", "uom": "kg", "lead_time_days": 5,
+                   "tracking": "lot", "gtin": "09506000134352"}),
+        )
+        .await;
+    admin
+        .import(
+            "boms",
+            "parent,component,qty_per,scrap_pct\nFRAME,STEEL,0.5,0\n",
+        )
+        .await;
+    admin
+        .import(
+            "suppliers",
+            "supplier,item,lead_time_days,price,preferred\nS-STEEL,STEEL,7,12.5,true\n",
+        )
+        .await;
+    admin
+        .put("/api/v1/lines/L1", json!({"edge_id": EDGE_ID}))
+        .await;
+    admin
+        .put(
+            "/api/v1/work-centers/CUT",
+            json!({"line": "L1", "station": STATION}),
+        )
+        .await;
+    admin
+        .put(
+            "/api/v1/routings/FRAME",
+            json!({"operations": [{"operation": 10, "description": "cut", "work_center": "CUT"}]}),
+        )
+        .await;
+    admin
+        .import(
+            "demands",
+            "item,qty,due_date,reference\nFRAME,1000,2031-03-03,SO-1\n",
+        )
+        .await;
+
+    // ---- MRP: 500 kg of steel to buy, approved by the plant manager, ordered.
+    let plan = admin
+        .post("/api/v1/mrp/run?as_of=2031-01-06", json!({}))
+        .await;
+    let run = plan["run"].clone();
+    let requisitions = admin
+        .get(&format!("/api/v1/mrp/runs/{run}/requisitions"))
+        .await;
+    let steel = &requisitions["requisitions"][0];
+    assert_eq!(
+        (&steel["item"], &steel["qty"]),
+        (&json!("STEEL"), &json!(500))
+    );
+    let (status, asked) = pan
+        .post(
+            &format!(
+                "/api/v1/mrp/runs/{run}/requisitions/{}/buy",
+                steel["planned_order"].as_str().expect("a reference")
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, &asked["outcome"]),
+        (202, &json!("awaiting_approval")),
+        "{asked}"
+    );
+    let requisition = request_id(&admin, &asked["request"]).await;
+    assert_eq!(
+        boss.approve(&requisition).await,
+        ["purchase order PO000001 placed"]
+    );
+    let po = admin.get("/api/v1/purchase-orders/PO000001").await;
+    assert_eq!(
+        (&po["supplier"], &po["qty"], &po["amount"], &po["state"]),
+        (
+            &json!("S-STEEL"),
+            &json!("500"),
+            &json!("6250.00"),
+            &json!("open")
+        ),
+        "{po}"
+    );
+
+    // ---- The frames' order: 1000 pieces wait for the supervisor before going down.
+    let firmed = admin
+        .post(
+            &format!("/api/v1/mrp/runs/{run}/firm"),
+            json!({"all": true}),
+        )
+        .await;
+    let wo = firmed["firmed"][0]["work_order"]
+        .as_str()
+        .expect("a work order")
+        .to_owned();
+    let (status, waiting) = pan
+        .post(&format!("/api/v1/work-orders/{wo}/release"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &waiting["error"]["code"]),
+        (409, &json!("awaiting_approval")),
+        "{waiting}"
+    );
+    let release = su.get("/api/v1/oa/requests?view=inbox").await["requests"][0]["id"].clone();
+    assert_eq!(
+        su.approve(&release).await,
+        [format!("work order {wo} released")]
+    );
+
+    // ---- The line: the press, and the edge that reads it, runs the released order.
+    let (stop_plc, plc_stopping) = tokio::sync::watch::channel(false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plc_addr = listener.local_addr().unwrap();
+    let mut stopping = plc_stopping.clone();
+    let plc = tokio::spawn(edge_agent::sim::plc::run(
+        listener,
+        edge_agent::sim::plc::PlcOptions {
+            cycle: Some(Duration::from_millis(200)),
+            start_count: 0,
+            slow: None,
+            seed: Some(17),
+        },
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        },
+    ));
+    let mut home = EdgeHome::new(
+        &tmp.path().join("edge"),
+        EDGE_ID,
+        &token,
+        &base,
+        Link {
+            batch_max_events: 100,
+        },
+    );
+    let mut edge = home.spawn_with(&press(plc_addr));
+    edge.wait_ready().await;
+    let published = admin.get(&format!("/api/v1/edges/{EDGE_ID}/plan")).await["version"].clone();
+    wait_until("the edge to apply the released order", DEADLINE, || async {
+        edge.status_json()
+            .await
+            .filter(|s| s["plan_version"] == published)
+    })
+    .await;
+
+    // ---- The steel arrives: two supplier labels scanned at the rack, one naming the order.
+    let scan = |code: &str| {
+        let code = code.to_owned();
+        let edge = &edge;
+        async move {
+            let (status, answer) = edge
+                .post_json("/api/v1/scans", &json!({"station": STATION, "code": code}))
+                .await;
+            assert_eq!(status, 200, "{code}: {answer}");
+            assert_eq!(answer["result"], "accepted", "{code}: {answer}");
+            answer
+        }
+    };
+    scan("(95)RACK-A").await;
+    let first = scan("(01)09506000134352(3101)002000(10)SUP-1(400)PO000001").await;
+    assert_eq!(first["action"], "received", "{first}");
+    wait_until(
+        "central to book 200 kg against PO000001",
+        DEADLINE,
+        || async {
+            let po = admin.get("/api/v1/purchase-orders/PO000001").await;
+            (po["received"] == "200" && po["state"] == "open").then_some(())
+        },
+    )
+    .await;
+    let second = scan("(01)09506000134352(3101)003000(10)SUP-2").await;
+    assert_eq!(second["action"], "received", "{second}");
+    let po = wait_until("central to close PO000001", DEADLINE, || async {
+        let po = admin.get("/api/v1/purchase-orders/PO000001").await;
+        (po["state"] == "received").then_some(po)
+    })
+    .await;
+    assert_eq!(po["received"], "500", "{po}");
+    let lots: Vec<&Value> = po["receipts"]
+        .as_array()
+        .expect("receipts")
+        .iter()
+        .map(|r| &r["lot"])
+        .collect();
+    assert_eq!(lots, [&json!("SUP-1"), &json!("SUP-2")]);
+    assert_eq!(admin.lot_stock("SUP-1").await, Decimal::from(200));
+
+    // ---- The operator signs in, starts the order and issues steel of SUP-1; the press counts.
+    scan("(95)RACK-A").await;
+    for code in [
+        "(96)10442".to_owned(),
+        format!("(91){wo}"),
+        "(01)09506000134352(3101)000300(10)SUP-1".to_owned(),
+    ] {
+        scan(&code).await;
+    }
+    wait_until("central to book the issue", DEADLINE, || async {
+        (admin.lot_stock("SUP-1").await == Decimal::from(170)).then_some(())
+    })
+    .await;
+    wait_until("the press to count frames at central", DEADLINE, || async {
+        (admin.good(&wo).await >= 10).then_some(())
+    })
+    .await;
+    let (status, answer) = edge
+        .post_json(
+            &format!("/api/v1/stations/{STATION}/lots"),
+            &json!({"qty": "10"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["result"]),
+        (200, &json!("accepted")),
+        "{answer}"
+    );
+    let frames = answer["lot"].as_str().expect("the lot's id").to_owned();
+    wait_until(
+        "central to take the frames into stock",
+        DEADLINE,
+        || async { (admin.lot_stock(&frames).await == Decimal::from(10)).then_some(()) },
+    )
+    .await;
+    let trace = admin
+        .get(&format!("/api/v1/genealogy/{frames}?direction=backward"))
+        .await;
+    assert!(
+        trace["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .any(|n| n["lot"] == "SUP-1"),
+        "the frames are traced to the supplier's lot: {trace}"
+    );
+
+    // ---- Stop the press and the edge, drain what is left: central holds what the edge did.
+    stop_plc.send_replace(true);
+    let _ = plc.await;
+    edge.proc.terminate().await;
+    let committed = home.read_journal().last_seq();
+    let mut edge = home.spawn_with("");
+    edge.wait_ready().await;
+    edge.wait_drained(committed).await;
+    edge.proc.terminate().await;
+    assert_exactly_once(&central, &home).await;
+}
