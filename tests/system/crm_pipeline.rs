@@ -20,72 +20,6 @@ const SALES: &str = "li.sales";
 const MANAGER: &str = "chen.mgr";
 const PASSWORD: &str = "pipeline password 2026";
 
-/// A signed-in person's API client (the CRM is for people, not the admin token).
-struct Person {
-    base: String,
-    http: reqwest::Client,
-    cookie: String,
-    csrf: String,
-}
-
-impl Person {
-    async fn sign_in(base: &str, login: &str) -> Person {
-        let http = http_client();
-        let response = http
-            .post(format!("{base}/api/v1/session"))
-            .json(&json!({"login": login, "password": PASSWORD}))
-            .send()
-            .await
-            .expect("central answers");
-        assert_eq!(response.status().as_u16(), 200, "{login} signs in");
-        let cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("mes_session="))
-            .and_then(|v| v.split(';').next())
-            .expect("a session cookie")
-            .to_owned();
-        let body: Value = response.json().await.expect("json");
-        Person {
-            base: base.to_owned(),
-            http,
-            cookie,
-            csrf: body["csrf_token"].as_str().expect("csrf").to_owned(),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("x-csrf-token", &self.csrf);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("central answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let (status, reply) = self.call(reqwest::Method::POST, path, Some(body)).await;
-        assert!(
-            (200..300).contains(&status),
-            "POST {path}: {status} {reply}"
-        );
-        reply
-    }
-}
-
 async fn admin_put(base: &str, path: &str, body: Value) {
     let response = http_client()
         .put(format!("{base}{path}"))
@@ -240,8 +174,8 @@ async fn a_salesperson_moves_deals_on_the_pipeline_page() {
         user("李娜", "sales", Some(MANAGER), "zh"),
     )
     .await;
-    let li = Person::sign_in(&base, SALES).await;
-    let chen = Person::sign_in(&base, MANAGER).await;
+    let li = Person::sign_in(&base, SALES, PASSWORD).await;
+    let chen = Person::sign_in(&base, MANAGER, PASSWORD).await;
 
     // A year of deals: a lead from the fair qualified, others made directly.
     let today = chrono::Utc::now().date_naive();

@@ -166,18 +166,10 @@ fn journal_books(journal: &Journal) -> (BTreeMap<(String, u32), u64>, BTreeMap<S
     (good, lots)
 }
 
-#[tokio::test]
-async fn a_plant_from_import_to_shipment_ready_stock_agrees_at_every_step() {
-    let tmp = temp_dir();
-    let mut central = Central::start(&tmp.path().join("central"), None).await;
-    let admin = Admin {
-        url: central.url(),
-        http: http_client(),
-    };
-    let token = central.create_edge(EDGE_ID).await;
-    central.put_operator("10442", "Li Wei", &[], None).await;
-
-    // Master data, stock and demand, as a planner imports them.
+/// The frame line's master data, as a planner imports it: warehouse WH with RACK-A, FRAME
+/// (make, 0.5 kg of STEEL each) and STEEL (buy), both lot-tracked; line L1 run by the edge,
+/// work center CUT on its station, and FRAME's routing, one cut.
+pub(crate) async fn frame_line(admin: &Admin) {
     admin
         .put("/api/v1/warehouses/WH", json!({"description": "main"}))
         .await;
@@ -212,6 +204,48 @@ async fn a_plant_from_import_to_shipment_ready_stock_agrees_at_every_step() {
             json!({"operations": [{"operation": 10, "description": "cut", "work_center": "CUT"}]}),
         )
         .await;
+}
+
+/// A simulated press counting a part every 200 ms: the switch that stops it, its task and
+/// its address.
+pub(crate) async fn start_press(
+    seed: u64,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    std::net::SocketAddr,
+) {
+    let (stop, mut stopping) = tokio::sync::watch::channel(false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let plc = tokio::spawn(edge_agent::sim::plc::run(
+        listener,
+        edge_agent::sim::plc::PlcOptions {
+            cycle: Some(Duration::from_millis(200)),
+            start_count: 0,
+            slow: None,
+            seed: Some(seed),
+        },
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        },
+    ));
+    (stop, plc, addr)
+}
+
+#[tokio::test]
+async fn a_plant_from_import_to_shipment_ready_stock_agrees_at_every_step() {
+    let tmp = temp_dir();
+    let mut central = Central::start(&tmp.path().join("central"), None).await;
+    let admin = Admin {
+        url: central.url(),
+        http: http_client(),
+    };
+    let token = central.create_edge(EDGE_ID).await;
+    central.put_operator("10442", "Li Wei", &[], None).await;
+
+    // Master data, stock and demand, as a planner imports them.
+    frame_line(&admin).await;
     admin
         .import("inventory", "item,lot,location,qty\nSTEEL,L-1,RACK-A,100\n")
         .await;
@@ -250,22 +284,7 @@ async fn a_plant_from_import_to_shipment_ready_stock_agrees_at_every_step() {
         .await;
 
     // The press, and the edge that reads it.
-    let (stop_plc, plc_stopping) = tokio::sync::watch::channel(false);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let plc_addr = listener.local_addr().unwrap();
-    let mut stopping = plc_stopping.clone();
-    let plc = tokio::spawn(edge_agent::sim::plc::run(
-        listener,
-        edge_agent::sim::plc::PlcOptions {
-            cycle: Some(Duration::from_millis(200)),
-            start_count: 0,
-            slow: None,
-            seed: Some(7),
-        },
-        async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        },
-    ));
+    let (stop_plc, plc, plc_addr) = start_press(7).await;
     let mut home = EdgeHome::new(
         &tmp.path().join("edge"),
         EDGE_ID,

@@ -546,6 +546,103 @@ impl Central {
     }
 }
 
+/// A signed-in person's API client, with a session as the pages have (the CRM and OA are for
+/// people, not the admin token).
+pub struct Person {
+    base: String,
+    http: reqwest::Client,
+    cookie: String,
+    csrf: String,
+}
+
+impl Person {
+    pub async fn sign_in(base: &str, login: &str, password: &str) -> Person {
+        let http = http_client();
+        let response = http
+            .post(format!("{base}/api/v1/session"))
+            .json(&serde_json::json!({"login": login, "password": password}))
+            .send()
+            .await
+            .expect("central answers");
+        assert_eq!(response.status().as_u16(), 200, "{login} signs in");
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("mes_session="))
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_owned();
+        let body: Value = response.json().await.expect("json");
+        Person {
+            base: base.to_owned(),
+            http,
+            cookie,
+            csrf: body["csrf_token"].as_str().expect("csrf").to_owned(),
+        }
+    }
+
+    /// Any request; its status and JSON body (null when it has none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("central answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A body of another content type (CSV, vCards); its status and JSON body.
+    pub async fn call_bytes(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("central answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A GET that must answer 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// A POST that must answer 2xx.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, reply) = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert!(
+            (200..300).contains(&status),
+            "POST {path}: {status} {reply}"
+        );
+        reply
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Edges
 
