@@ -1,98 +1,47 @@
 //! Issue 17, the story through the real `mes central` and `mes edge`, as far as it is built:
 //! a salesperson's trip to a trade fair is approved by her manager, blocked in the roster and
-//! booked by the office; MRP's steel requisition is approved by the plant manager and ordered
-//! from the preferred supplier; the frames' work order waits for the supervisor's approval
-//! before its plan goes down to the line; the steel arrives at the line, where scanning the
-//! supplier's GS1 labels (one naming the order in AI 400, one not) receives it and closes the
-//! order; the steel is issued and frames are counted from a simulated press into a lot traced
-//! back to the supplier's. Central ends holding exactly what the edge committed.
-//! Not in it yet: business cards, the discounted quotation and the order (tested in
-//! `central/tests/it/oa_gates.rs`), shipping and the price change.
+//! booked by the office; the fair's business card becomes a customer; a quotation at 15 % off
+//! waits for the sales manager, whose approval sends it; the order is confirmed with a
+//! promised date; MRP plans it, and its steel requisition is approved by the plant manager and
+//! ordered from the preferred supplier; the frames' work order waits for the supervisor's
+//! approval before its plan goes down to the line; the steel arrives at the line, where
+//! scanning the supplier's GS1 labels (one naming the order in AI 400, one not) receives it
+//! and closes the order; the steel is issued and frames are counted from a simulated press
+//! into a lot traced back to the supplier's, and central ends holding exactly what the edge
+//! committed; the frame's price changes and the open quotation is flagged.
+//! Not in it yet: shipping the frames.
 
-use crate::plant::{Admin, press};
+use crate::plant::{Admin, frame_line, press, start_press};
 use crate::support::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 const EDGE_ID: &str = "line-1";
 const STATION: &str = "st-10";
 const PASSWORD: &str = "a story told in 2031 of frames";
 
-/// Someone signed in to central's API with a session, as the pages are.
-struct Person {
-    base: String,
-    cookie: String,
-    csrf: String,
-}
+/// A business card from the fair, as a phone exports it.
+const CARDS: &str = "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Zhang;Wei;;;\r\nFN:Zhang Wei\r\n\
+ORG:Huaqiang Bikes Co Ltd;Purchasing\r\nTITLE:Purchasing Manager\r\nTEL;TYPE=CELL:138-0013-8000\r\n\
+EMAIL:zhang.wei@huaqiang.example\r\nEND:VCARD\r\n";
 
-impl Person {
-    async fn sign_in(base: &str, login: &str) -> Person {
-        let response = http_client()
-            .post(format!("{base}/api/v1/session"))
-            .json(&json!({"login": login, "password": PASSWORD}))
-            .send()
-            .await
-            .expect("central answers");
-        assert_eq!(response.status().as_u16(), 200, "{login} signs in");
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .expect("a session cookie")
-            .to_owned();
-        let body: Value = response.json().await.expect("json");
-        Person {
-            base: base.to_owned(),
-            cookie,
-            csrf: body["csrf_token"]
-                .as_str()
-                .expect("a csrf token")
-                .to_owned(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = http_client()
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("x-csrf-token", &self.csrf);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("central answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let (status, body) = self.send(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    /// Approves request `id`; its trail's `carried_out` comments.
-    async fn approve(&self, id: &Value) -> Vec<String> {
-        let (status, body) = self
-            .post(
-                &format!("/api/v1/oa/requests/{id}/approve"),
-                json!({"comment": "ok"}),
-            )
-            .await;
-        assert_eq!(status, 200, "approve {id}: {body}");
-        body["trail"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["action"] == "carried_out")
-            .map(|e| e["comment"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    }
+/// `who` approves request `id`; the trail's `carried_out` comments.
+async fn approve(who: &Person, id: &Value) -> Vec<String> {
+    let (status, body) = who
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/oa/requests/{id}/approve"),
+            Some(json!({"comment": "ok"})),
+        )
+        .await;
+    assert_eq!(status, 200, "approve {id}: {body}");
+    body["trail"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["action"] == "carried_out")
+        .map(|e| e["comment"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 /// The id of request `number`, as an administrator lists them.
@@ -143,6 +92,14 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
             json!([{"name": "manager", "approvers": [{"by": "manager", "levels": 1}], "mode": {"need": "any"}}]),
         ),
         (
+            "quotation_discount",
+            json!([step(
+                "sales manager",
+                json!([{"by": "manager", "levels": 1}]),
+                amount_over("discount_pct", "10")
+            )]),
+        ),
+        (
             "purchase_requisition",
             json!([step(
                 "plant manager",
@@ -166,25 +123,26 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
             )
             .await;
     }
-    let boss = Person::sign_in(&base, "boss.gm").await;
-    let chen = Person::sign_in(&base, "chen.mgr").await;
-    let li = Person::sign_in(&base, "li.sales").await;
-    let pan = Person::sign_in(&base, "pan.planner").await;
-    let su = Person::sign_in(&base, "su.supervisor").await;
-    let zhou = Person::sign_in(&base, "zhou.office").await;
+    let boss = Person::sign_in(&base, "boss.gm", PASSWORD).await;
+    let chen = Person::sign_in(&base, "chen.mgr", PASSWORD).await;
+    let li = Person::sign_in(&base, "li.sales", PASSWORD).await;
+    let pan = Person::sign_in(&base, "pan.planner", PASSWORD).await;
+    let su = Person::sign_in(&base, "su.supervisor", PASSWORD).await;
+    let zhou = Person::sign_in(&base, "zhou.office", PASSWORD).await;
 
     // ---- A trip to the trade fair: approved, blocked in the roster, booked by the office.
     let (status, trip) = li
-        .post(
+        .call(
+            reqwest::Method::POST,
             "/api/v1/oa/requests",
-            json!({"form": "travel", "values": {
+            Some(json!({"form": "travel", "values": {
                 "destination": "Canton Fair", "dates": {"from": "2031-04-15", "to": "2031-04-19"},
-                "reason": "meet buyers", "budget": {"amount": "6800", "currency": "CNY"}}}),
+                "reason": "meet buyers", "budget": {"amount": "6800", "currency": "CNY"}}})),
         )
         .await;
     assert_eq!(status, 201, "{trip}");
     assert_eq!(
-        chen.approve(&trip["id"]).await,
+        approve(&chen, &trip["id"]).await,
         ["2031-04-15 to 2031-04-19 blocked in the roster; a booking task for the office"]
     );
     let away = li.get("/api/v1/roster?from=2031-04-01&to=2031-04-30").await;
@@ -193,27 +151,17 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
     let task = &tasks["tasks"][0];
     assert_eq!(task["request"], trip["number"], "{tasks}");
     let (status, done) = zhou
-        .post(
+        .call(
+            reqwest::Method::POST,
             &format!("/api/v1/oa/tasks/{}/done", task["id"]),
-            json!({"note": "CZ3101, Baiyun Hotel"}),
+            Some(json!({"note": "CZ3101, Baiyun Hotel"})),
         )
         .await;
     assert_eq!(status, 200, "{done}");
 
-    // ---- The plant's master data, as a planner imports it; the steel's supplier and GTIN.
-    admin
-        .put("/api/v1/warehouses/WH", json!({"description": "main"}))
-        .await;
-    admin
-        .put("/api/v1/warehouses/WH/locations/RACK-A", json!({}))
-        .await;
-    admin
-        .import(
-            "items",
-            "item,description,kind,uom,lead_time_days,lot_size_rule,lot_size_qty,safety_stock,tracking\n\
-             FRAME,Frame,make,ea,1,lfl,,,lot\nSTEEL,Steel,buy,kg,5,lfl,,,lot\n",
-        )
-        .await;
+    // ---- The plant's master data, as a planner imports it; the steel's supplier and GTIN,
+    // and the frame's price.
+    frame_line(&admin).await;
     admin
         .put(
             "/api/v1/items/STEEL",
@@ -223,42 +171,74 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
         .await;
     admin
         .import(
-            "boms",
-            "parent,component,qty_per,scrap_pct\nFRAME,STEEL,0.5,0\n",
-        )
-        .await;
-    admin
-        .import(
             "suppliers",
             "supplier,item,lead_time_days,price,preferred\nS-STEEL,STEEL,7,12.5,true\n",
         )
         .await;
     admin
-        .put("/api/v1/lines/L1", json!({"edge_id": EDGE_ID}))
-        .await;
-    admin
-        .put(
-            "/api/v1/work-centers/CUT",
-            json!({"line": "L1", "station": STATION}),
-        )
-        .await;
-    admin
-        .put(
-            "/api/v1/routings/FRAME",
-            json!({"operations": [{"operation": 10, "description": "cut", "work_center": "CUT"}]}),
-        )
-        .await;
-    admin
-        .import(
-            "demands",
-            "item,qty,due_date,reference\nFRAME,1000,2031-03-03,SO-1\n",
+        .post(
+            "/api/v1/prices",
+            json!({"item": "FRAME", "currency": "CNY", "price": "100", "valid_from": "2020-01-01"}),
         )
         .await;
 
-    // ---- MRP: 500 kg of steel to buy, approved by the plant manager, ordered.
-    let plan = admin
-        .post("/api/v1/mrp/run?as_of=2031-01-06", json!({}))
+    // ---- Business cards from the fair become a customer; a quotation at 15 % off waits for
+    // the sales manager, whose approval sends it; the order is confirmed with a date.
+    let (status, cards) = li
+        .call_bytes(
+            reqwest::Method::POST,
+            "/api/v1/import/vcards",
+            "text/vcard",
+            CARDS.as_bytes().to_vec(),
+        )
         .await;
+    assert_eq!(status, 200, "{cards}");
+    let customer = cards["customers_created"][0].clone();
+    assert_eq!(customer, "C000001", "{cards}");
+    let quote = |discount: &str| json!({"customer": customer, "lines": [{"item": "FRAME", "qty": "1000", "discount_pct": discount}]});
+    let quotation = li.post("/api/v1/quotations", quote("15")).await;
+    let (status, waits) = li
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/quotations/{}/send", quotation["id"]),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, &waits["error"]["code"]),
+        (409, &json!("awaiting_approval")),
+        "{waits}"
+    );
+    let discount = chen.get("/api/v1/oa/requests?view=inbox").await["requests"][0]["id"].clone();
+    assert_eq!(
+        approve(&chen, &discount).await,
+        [format!(
+            "quotation {}/1 sent",
+            quotation["number"].as_str().expect("a number")
+        )]
+    );
+    let order = li
+        .post(
+            "/api/v1/sales-orders",
+            json!({"quotation": quotation["id"]}),
+        )
+        .await;
+    let confirmed = li
+        .post(
+            &format!("/api/v1/sales-orders/{}/confirm", order["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(confirmed["status"], "confirmed", "{confirmed}");
+    let promised = confirmed["lines"][0]["confirmed_date"]
+        .as_str()
+        .expect("a promised date")
+        .to_owned();
+    // A second quotation stays open, to be flagged when the price changes.
+    let open = li.post("/api/v1/quotations", quote("0")).await;
+
+    // ---- MRP plans the order: 500 kg of steel to buy, approved by the plant manager, ordered.
+    let plan = admin.post("/api/v1/mrp/run", json!({})).await;
     let run = plan["run"].clone();
     let requisitions = admin
         .get(&format!("/api/v1/mrp/runs/{run}/requisitions"))
@@ -269,12 +249,13 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
         (&json!("STEEL"), &json!(500))
     );
     let (status, asked) = pan
-        .post(
+        .call(
+            reqwest::Method::POST,
             &format!(
                 "/api/v1/mrp/runs/{run}/requisitions/{}/buy",
                 steel["planned_order"].as_str().expect("a reference")
             ),
-            json!({}),
+            Some(json!({})),
         )
         .await;
     assert_eq!(
@@ -284,7 +265,7 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
     );
     let requisition = request_id(&admin, &asked["request"]).await;
     assert_eq!(
-        boss.approve(&requisition).await,
+        approve(&boss, &requisition).await,
         ["purchase order PO000001 placed"]
     );
     let po = admin.get("/api/v1/purchase-orders/PO000001").await;
@@ -311,7 +292,11 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
         .expect("a work order")
         .to_owned();
     let (status, waiting) = pan
-        .post(&format!("/api/v1/work-orders/{wo}/release"), json!({}))
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/work-orders/{wo}/release"),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(
         (status, &waiting["error"]["code"]),
@@ -320,27 +305,12 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
     );
     let release = su.get("/api/v1/oa/requests?view=inbox").await["requests"][0]["id"].clone();
     assert_eq!(
-        su.approve(&release).await,
+        approve(&su, &release).await,
         [format!("work order {wo} released")]
     );
 
     // ---- The line: the press, and the edge that reads it, runs the released order.
-    let (stop_plc, plc_stopping) = tokio::sync::watch::channel(false);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let plc_addr = listener.local_addr().unwrap();
-    let mut stopping = plc_stopping.clone();
-    let plc = tokio::spawn(edge_agent::sim::plc::run(
-        listener,
-        edge_agent::sim::plc::PlcOptions {
-            cycle: Some(Duration::from_millis(200)),
-            start_count: 0,
-            slow: None,
-            seed: Some(17),
-        },
-        async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        },
-    ));
+    let (stop_plc, plc, plc_addr) = start_press(17).await;
     let mut home = EdgeHome::new(
         &tmp.path().join("edge"),
         EDGE_ID,
@@ -459,4 +429,31 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
     edge.wait_drained(committed).await;
     edge.proc.terminate().await;
     assert_exactly_once(&central, &home).await;
+
+    // ---- The frame's price changes for the customer: the open quotation is flagged; the
+    // confirmed order is not, and keeps its promise.
+    admin
+        .post(
+            "/api/v1/prices",
+            json!({"item": "FRAME", "currency": "CNY", "customer": customer, "price": "92.5",
+                   "valid_from": "2020-01-01"}),
+        )
+        .await;
+    let flags = li.get("/api/v1/crm/flags").await;
+    let flagged: Vec<&Value> = flags["flags"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .map(|f| &f["document"])
+        .collect();
+    assert!(flagged.contains(&&open["id"]), "{flags}");
+    assert!(!flagged.contains(&&order["id"]), "{flags}");
+    let kept = li
+        .get(&format!("/api/v1/sales-orders/{}", order["id"]))
+        .await;
+    assert_eq!(
+        (&kept["status"], &kept["lines"][0]["confirmed_date"]),
+        (&json!("confirmed"), &json!(promised)),
+        "{kept}"
+    );
 }
