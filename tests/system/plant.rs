@@ -233,6 +233,39 @@ pub(crate) async fn start_press(
     (stop, plc, addr)
 }
 
+/// Completes a lot of `qty` parts at the station, waits until central has it in stock, and
+/// checks that its genealogy reaches lot `from`; the new lot's id.
+pub(crate) async fn complete_lot(admin: &Admin, edge: &Edge, qty: u32, from: &str) -> String {
+    let (status, answer) = edge
+        .post_json(
+            &format!("/api/v1/stations/{STATION}/lots"),
+            &json!({"qty": qty.to_string()}),
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["result"]),
+        (200, &json!("accepted")),
+        "{answer}"
+    );
+    let lot = answer["lot"].as_str().expect("the lot's id").to_owned();
+    wait_until("central to take the lot into stock", DEADLINE, || async {
+        (admin.lot_stock(&lot).await == Decimal::from(qty)).then_some(())
+    })
+    .await;
+    let trace = admin
+        .get(&format!("/api/v1/genealogy/{lot}?direction=backward"))
+        .await;
+    assert!(
+        trace["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .any(|n| n["lot"] == from),
+        "lot {lot} is traced to {from}: {trace}"
+    );
+    lot
+}
+
 #[tokio::test]
 async fn a_plant_from_import_to_shipment_ready_stock_agrees_at_every_step() {
     let tmp = temp_dir();
@@ -368,35 +401,7 @@ async fn a_plant_from_import_to_shipment_ready_stock_agrees_at_every_step() {
         (&json!(EDGE_ID), &json!(STATION))
     );
     assert!(at[0]["reported_at"].is_string(), "{view}");
-    let (status, answer) = edge
-        .post_json(
-            &format!("/api/v1/stations/{STATION}/lots"),
-            &json!({"qty": "20"}),
-        )
-        .await;
-    assert_eq!(
-        (status, &answer["result"]),
-        (200, &json!("accepted")),
-        "{answer}"
-    );
-    let lot_1 = answer["lot"].as_str().expect("the lot's id").to_owned();
-    wait_until(
-        "central to receive the lot into stock",
-        DEADLINE,
-        || async { (admin.lot_stock(&lot_1).await == Decimal::from(20)).then_some(()) },
-    )
-    .await;
-    let trace = admin
-        .get(&format!("/api/v1/genealogy/{lot_1}?direction=backward"))
-        .await;
-    assert!(
-        trace["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["lot"] == "L-1"),
-        "{trace}"
-    );
+    complete_lot(&admin, &edge, 20, "L-1").await;
 
     // Central goes away; the line goes on: parts, and a second lot of 15.
     central.kill();

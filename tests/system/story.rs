@@ -11,7 +11,7 @@
 //! committed; the frame's price changes and the open quotation is flagged.
 //! Not in it yet: shipping the frames.
 
-use crate::plant::{Admin, frame_line, press, start_press};
+use crate::plant::{Admin, complete_lot, frame_line, press, start_press};
 use crate::support::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -389,35 +389,8 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
         (admin.good(&wo).await >= 10).then_some(())
     })
     .await;
-    let (status, answer) = edge
-        .post_json(
-            &format!("/api/v1/stations/{STATION}/lots"),
-            &json!({"qty": "10"}),
-        )
-        .await;
-    assert_eq!(
-        (status, &answer["result"]),
-        (200, &json!("accepted")),
-        "{answer}"
-    );
-    let frames = answer["lot"].as_str().expect("the lot's id").to_owned();
-    wait_until(
-        "central to take the frames into stock",
-        DEADLINE,
-        || async { (admin.lot_stock(&frames).await == Decimal::from(10)).then_some(()) },
-    )
-    .await;
-    let trace = admin
-        .get(&format!("/api/v1/genealogy/{frames}?direction=backward"))
-        .await;
-    assert!(
-        trace["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .any(|n| n["lot"] == "SUP-1"),
-        "the frames are traced to the supplier's lot: {trace}"
-    );
+    // The frames' lot is traced back to the supplier's.
+    complete_lot(&admin, &edge, 10, "SUP-1").await;
 
     // ---- Stop the press and the edge, drain what is left: central holds what the edge did.
     stop_plc.send_replace(true);
