@@ -55,10 +55,13 @@ pub struct Summary {
 }
 
 /// Central's admin API, as the demo drives it (what a planner would do with curl).
+#[derive(Clone)]
 struct Api {
     client: reqwest::Client,
     base: String,
     token: String,
+    /// A person's session (cookie, CSRF token) instead of the token.
+    session: Option<(String, String)>,
 }
 
 impl Api {
@@ -71,8 +74,13 @@ impl Api {
     ) -> anyhow::Result<Value> {
         let mut request = self
             .client
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
+            .request(method.clone(), format!("{}{path}", self.base));
+        request = match &self.session {
+            Some((cookie, csrf)) => request
+                .header(reqwest::header::COOKIE, cookie)
+                .header("x-csrf-token", csrf),
+            None => request.bearer_auth(&self.token),
+        };
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -105,6 +113,56 @@ impl Api {
     async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.send(reqwest::Method::PUT, path, Some(body), None)
             .await
+    }
+
+    /// `login` signed in with `password`: an `Api` that acts as them.
+    async fn sign_in(&self, login: &str, password: &str) -> anyhow::Result<Api> {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/session", self.base))
+            .json(&json!({"login": login, "password": password}))
+            .send()
+            .await
+            .with_context(|| format!("{login} signs in: central does not answer"))?;
+        if !response.status().is_success() {
+            bail!("{login} signs in: central answered {}", response.status());
+        }
+        let cookie = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("mes_session="))
+            .and_then(|v| v.split(';').next())
+            .context("central set no session cookie")?
+            .to_owned();
+        let body: Value = response.json().await?;
+        let csrf = body["csrf_token"]
+            .as_str()
+            .context("central gave no CSRF token")?
+            .to_owned();
+        Ok(Api {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            token: String::new(),
+            session: Some((cookie, csrf)),
+        })
+    }
+
+    /// A POST whose refusal is an answer, not an error: its status and body.
+    async fn try_post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+        let (cookie, csrf) = self.session.clone().unwrap_or_default();
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, cookie)
+            .header("x-csrf-token", csrf)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}: central does not answer"))?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
     async fn import(&self, kind: &str, csv: &str) -> anyhow::Result<Value> {
@@ -396,6 +454,7 @@ pub async fn run(
         client: reqwest::Client::new(),
         base: central_url.clone(),
         token: admin_token.expose().to_owned(),
+        session: None,
     };
     let mut tokens = Vec::new();
     for name in EDGES {
@@ -409,6 +468,7 @@ pub async fn run(
     }
     let work_orders = build_plant(&api).await?;
     let people = make_people(&api).await?;
+    let story = tell_story(&api, &people).await?;
 
     // Two edges, each with its own credential, fetching the plan the release published; with
     // two central instances, each edge syncs with one of them.
@@ -449,6 +509,7 @@ key = "{kiosk_key}"
         &edges,
         &work_orders,
         &people,
+        &story,
         dir.path(),
     );
 
@@ -470,6 +531,7 @@ key = "{kiosk_key}"
         client: reqwest::Client::new(),
         base: instances[last].url.clone(),
         token: admin_token.expose().to_owned(),
+        session: None,
     };
     let mut summary = summarize(&edges, stores[last].as_ref()).await?;
     summary.central_instances = instances.len() as u64;
@@ -578,6 +640,158 @@ async fn make_people(api: &Api) -> anyhow::Result<Vec<(String, String)>> {
     Ok(people)
 }
 
+/// Issue 17's story, as far as it runs without hands: the approvals people agreed on; a
+/// salesperson's trip approved by the plant manager (blocked in the roster, a booking task
+/// for the office); MRP's first requisition bought, approved and ordered from the preferred
+/// supplier; a quotation at 15 % off approved by the sales manager and sent. Returns what to
+/// look at, one line a step.
+async fn tell_story(api: &Api, people: &[(String, String)]) -> anyhow::Result<Vec<String>> {
+    let as_person = |login: &'static str| {
+        let password = people
+            .iter()
+            .find(|(l, _)| l == login)
+            .map(|(_, p)| p.clone());
+        async move {
+            let password = password.with_context(|| format!("the demo has no user {login}"))?;
+            api.sign_in(login, &password).await
+        }
+    };
+    let by_role = |name: &str, role: &str, when: Option<Value>| {
+        let mut step = json!({"name": name, "approvers": [{"by": "role", "role": role}],
+                              "mode": {"need": "any"}});
+        if let Some(when) = when {
+            step["when"] = when;
+        }
+        json!([step])
+    };
+    let over = |field: &str, value: &str| {
+        Some(json!({"if": "amount", "field": field, "op": "gt", "value": value}))
+    };
+    for (form, steps) in [
+        ("travel", by_role("plant manager", "plant_manager", None)),
+        (
+            "purchase_requisition",
+            by_role("plant manager", "plant_manager", over("amount", "1000")),
+        ),
+        (
+            "quotation_discount",
+            by_role("sales manager", "sales_manager", over("discount_pct", "10")),
+        ),
+    ] {
+        api.put(
+            &format!("/api/v1/oa/workflows/{form}"),
+            json!({"form": form, "steps": steps}),
+        )
+        .await?;
+    }
+    api.import(
+        "suppliers",
+        "supplier,item,lead_time_days,price,preferred\n\
+         S-BAOSTEEL,STEEL-2MM,7,6.8,true\nS-LUBE,GREASE,3,45,true\n",
+    )
+    .await?;
+    let sales = as_person("sales").await?;
+    let boss = as_person("plant-manager").await?;
+    let planner = as_person("planner").await?;
+    let sales_manager = as_person("sales-manager").await?;
+    let approve = |who: &Api, id: &Value| {
+        let path = format!("/api/v1/oa/requests/{id}/approve");
+        let who = who.clone();
+        async move { who.post(&path, json!({"comment": "ok"})).await }
+    };
+    let mut told = Vec::new();
+
+    // A trip to the trade fair.
+    let today = Utc::now().date_naive();
+    let (from, to) = (today + Days::days(30), today + Days::days(34));
+    let trip = sales
+        .post(
+            "/api/v1/oa/requests",
+            json!({"form": "travel", "values": {"destination": "Canton Fair 广交会",
+                   "dates": {"from": from.to_string(), "to": to.to_string()},
+                   "reason": "meet buyers", "budget": {"amount": "6800", "currency": "CNY"}}}),
+        )
+        .await?;
+    approve(&boss, &trip["id"]).await?;
+    told.push(format!(
+        "trip approved     {}/oa/requests/{} (sales, approved by plant-manager); its days in {}/api/v1/roster?from={from}; the booking task on {}/oa as office",
+        api.base, trip["id"], api.base, api.base
+    ));
+
+    // MRP's first requisition, bought through the plant manager's approval.
+    let requisitions = api.get("/api/v1/mrp/runs/1/requisitions").await?;
+    if let Some(first) = requisitions["requisitions"]
+        .as_array()
+        .and_then(|r| r.first())
+    {
+        let planned = first["planned_order"].as_str().unwrap_or_default();
+        let (status, bought) = planner
+            .try_post(
+                &format!("/api/v1/mrp/runs/1/requisitions/{planned}/buy"),
+                json!({}),
+            )
+            .await?;
+        let order = match status {
+            202 => {
+                let number = bought["request"].clone();
+                let all = api.get("/api/v1/oa/requests?view=all").await?;
+                let id = all["requests"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|r| r["number"] == number)
+                    .map(|r| r["id"].clone())
+                    .context("the requisition's request is not listed")?;
+                approve(&boss, &id).await?;
+                let orders = api.get("/api/v1/purchase-orders").await?;
+                orders["purchase_orders"][0]["number"].clone()
+            }
+            200 | 201 => bought["purchase_order"]["number"].clone(),
+            _ => bail!("buying {planned} was refused: {status} {bought}"),
+        };
+        let order = order.as_str().unwrap_or_default();
+        told.push(format!(
+            "steel bought      {}/api/v1/purchase-orders/{order} (planner, approved by plant-manager); receive it at a terminal: (95)RACK-A, then (01)09506000134352(3101)002000(10)SUP-1(400){order}",
+            api.base
+        ));
+    }
+
+    // A quotation at 15 % off: the sales manager's approval sends it.
+    api.post(
+        "/api/v1/prices",
+        json!({"item": "BRACKET-A", "currency": "CNY", "price": "3.2", "valid_from": "2020-01-01"}),
+    )
+    .await?;
+    let customer = sales
+        .post(
+            "/api/v1/customers",
+            json!({"name_zh": "艾克美自行车", "name_en": "Acme Bikes"}),
+        )
+        .await?;
+    let quotation = sales
+        .post(
+            "/api/v1/quotations",
+            json!({"customer": customer["code"], "lines": [{"item": "BRACKET-A", "qty": "2000", "discount_pct": "15"}]}),
+        )
+        .await?;
+    let (status, waits) = sales
+        .try_post(
+            &format!("/api/v1/quotations/{}/send", quotation["id"]),
+            json!({}),
+        )
+        .await?;
+    if status != 409 {
+        bail!("the discounted quotation did not wait for the sales manager: {status} {waits}");
+    }
+    let inbox = sales_manager.get("/api/v1/oa/requests?view=inbox").await?;
+    approve(&sales_manager, &inbox["requests"][0]["id"]).await?;
+    told.push(format!(
+        "quotation sent    {}/crm/quotations/{} (sales, 15 % off, approved by sales-manager)",
+        api.base, quotation["id"]
+    ));
+    Ok(told)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn print_urls(
     centrals: &[&str],
@@ -586,6 +800,7 @@ fn print_urls(
     edges: &[(EdgeId, RunningEdge)],
     work_orders: &BTreeMap<String, Vec<String>>,
     people: &[(String, String)],
+    story: &[String],
     dir: &std::path::Path,
 ) {
     let central = centrals.first().copied().unwrap_or_default();
@@ -649,6 +864,12 @@ fn print_urls(
     );
     for (login, password) in people {
         eprintln!("    {login:<16} {password}");
+    }
+    eprintln!(
+        "  the story of approvals (issue 17), with links to look at, signed in as these people:"
+    );
+    for line in story {
+        eprintln!("    {line}");
     }
     eprintln!("  data              {}", dir.display());
     eprintln!("Ctrl-C stops it.");

@@ -48,6 +48,16 @@ fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing()
         stderr.contains("(91)WO-000001 on line-") && stderr.contains("(91)WO-000002 on line-"),
         "{stderr}"
     );
+    // Issue 17: it tells the story of approvals, each step with where to look.
+    for step in [
+        "trip approved     http",
+        "steel bought      http",
+        "/api/v1/purchase-orders/PO000001",
+        "(400)PO000001",
+        "quotation sent    http",
+    ] {
+        assert!(stderr.contains(step), "{step:?} in {stderr}");
+    }
 }
 
 /// Issue 14: `mes demo --postgres URL` runs central as two instances on one PostgreSQL
