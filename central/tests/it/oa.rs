@@ -6,10 +6,20 @@
 use crate::crm::{Team, get, person, post, team};
 use crate::*;
 
+/// A trip in a week of its own: an approved trip blocks its days, and the same person may
+/// not ask for them again.
+pub(crate) fn trip_week() -> (String, String) {
+    static WEEKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WEEKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let from = chrono::NaiveDate::from_ymd_opt(2027, 4, 12).unwrap() + chrono::Days::new(7 * n);
+    (from.to_string(), (from + chrono::Days::new(4)).to_string())
+}
+
 fn travel(budget: &str) -> Value {
+    let (from, to) = trip_week();
     json!({"form": "travel", "values": {
         "destination": "Canton Fair, Guangzhou",
-        "dates": {"from": "2027-04-15", "to": "2027-04-19"},
+        "dates": {"from": from, "to": to},
         "reason": "meet buyers at the fair",
         "budget": {"amount": budget, "currency": "CNY"}
     }})

@@ -249,6 +249,35 @@ async fn issue_17_an_approved_trip_is_blocked_in_the_roster_and_booked_by_the_of
             .len(),
         1
     );
+    // Days already blocked are not asked for again: leave over the trip is refused, naming it.
+    let again = post(
+        &h,
+        &chen,
+        "/api/v1/oa/requests",
+        json!({"form": "leave", "values": {"type": "personal",
+               "dates": {"from": "2027-04-23", "to": "2027-04-24"}, "reason": "move house"}}),
+    )
+    .await;
+    let message = again
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+        .to_owned();
+    assert!(
+        message.contains("chen.sales is away from 2027-04-19 to 2027-04-23 already")
+            && message.contains(trip["number"].as_str().unwrap()),
+        "{message}"
+    );
+    // Another person's days are theirs: a colleague may take the same days.
+    let zhao = person(&h, "zhao.sales", "sales", Some("boss.gm")).await;
+    let theirs = post(
+        &h,
+        &zhao,
+        "/api/v1/oa/requests",
+        json!({"form": "travel", "values": {"destination": "Hannover Messe",
+               "dates": {"from": "2027-04-19", "to": "2027-04-23"}, "reason": "trade fair",
+               "budget": {"amount": "900", "currency": "CNY"}}}),
+    )
+    .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.json);
 }
 
 /// The planned orders of `item` among a run's requisitions.

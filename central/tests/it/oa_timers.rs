@@ -16,9 +16,10 @@ fn office() -> Value {
 }
 
 fn trip() -> Value {
+    let (from, to) = crate::oa::trip_week();
     json!({"form": "travel", "values": {
         "destination": "Hannover Messe",
-        "dates": {"from": "2027-04-12", "to": "2027-04-16"},
+        "dates": {"from": from, "to": to},
         "reason": "the trade fair",
         "budget": {"amount": "2500", "currency": "CNY"}
     }})

@@ -599,6 +599,9 @@ impl OaStore for SqlStore {
                 Ok(v) => v,
                 Err(r) => return Ok(Err(r)),
             };
+            if let Some(why) = follow_up::already_away(&tx, &form, &requester, &values)? {
+                return Ok(Err(OaRefusal::Invalid(vec![why])));
+            }
             let request = match engine::submit(&workflow.workflow, &requester, values, &dir, now) {
                 Ok(r) => r,
                 Err(r) => return Ok(Err(refused(r))),
@@ -700,6 +703,11 @@ impl OaStore for SqlStore {
                         Ok(v) => v,
                         Err(r) => return Ok(Err(r)),
                     };
+                    if let Some(why) =
+                        follow_up::already_away(&tx, &current.form, &before.requester, &values)?
+                    {
+                        return Ok(Err(OaRefusal::Invalid(vec![why])));
+                    }
                     engine::resubmit(
                         &mut request,
                         &workflow.workflow,

@@ -172,6 +172,48 @@ pub(in crate::store::sql) fn travel_approved(
     )))
 }
 
+/// Why `requester` cannot ask for these days: a trip or leave whose `dates` overlap days
+/// the roster already blocks for them (so the same absence is not entered twice); `None` for
+/// other forms and free days.
+pub(in crate::store::sql) fn already_away(
+    conn: &Connection,
+    form: &str,
+    requester: &str,
+    values: &std::collections::BTreeMap<String, Value>,
+) -> Result<Option<String>, StoreError> {
+    if form != "travel" && form != "leave" {
+        return Ok(None);
+    }
+    let range = values.get("dates").and_then(Value::as_object);
+    let day = |k: &str| {
+        range
+            .and_then(|o| o.get(k))
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<NaiveDate>().ok())
+    };
+    let (Some(from), Some(to)) = (day("from"), day("to")) else {
+        return Ok(None);
+    };
+    let blocks = roster(
+        conn,
+        &RosterQuery {
+            login: Some(requester.to_owned()),
+            from,
+            to,
+        },
+    )?;
+    Ok(blocks.first().map(|b| {
+        format!(
+            "dates: {requester} is away from {} to {} already ({} {}, {}); choose other days",
+            b.from,
+            b.to,
+            b.reason.as_str(),
+            b.note,
+            b.request
+        )
+    }))
+}
+
 /// Roster blocks overlapping the query's days.
 pub(in crate::store::sql) fn roster(
     conn: &Connection,
