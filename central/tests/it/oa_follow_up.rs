@@ -505,6 +505,24 @@ async fn issue_17_an_approved_requisition_is_ordered_and_received_at_the_edge() 
         .collect();
     assert_eq!(numbers, [&json!("PO000002")], "{}", open.json);
 
+    // Anyone may fill in the form, but a requisition nobody approved is an order only when
+    // its requester may buy: a salesperson's is approved (no step asks about 3.00) and not
+    // ordered.
+    let wish = submit(
+        &h,
+        &sales,
+        "purchase_requisition",
+        json!({"item": "BOLT", "qty": "30", "need_date": "2027-02-01",
+               "amount": {"amount": "3", "currency": "CNY"}}),
+    )
+    .await;
+    assert_eq!(
+        carried_out(&wish["trail"]),
+        ["not carried out: li.sales may not buy (mrp.firm), and nobody approved the requisition"]
+    );
+    let all = h.get("/api/v1/purchase-orders", ADMIN).await;
+    assert_eq!(all.json["purchase_orders"].as_array().unwrap().len(), 2);
+
     // A requisition filled in by hand for an item nobody supplies is approved, and its
     // order refused with the reason in the trail and told to the requester.
     let by_hand = submit(

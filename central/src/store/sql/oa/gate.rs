@@ -18,7 +18,8 @@ use super::{
     Connection, DateTime, Map, OaRequest, OptionalExtension, SqlDirectory, StoreError, Utc, Value,
     checked, next_number, params, read_form, read_request, read_workflow, ts, write_request,
 };
-use crate::oa::engine::{self, RequestState, TrailAction, TrailEntry};
+use crate::oa::engine::{self, Directory, RequestState, TrailAction, TrailEntry};
+use crate::people::roles::{Permission, Role};
 use crate::store::oa::OaRefusal;
 use crate::store::sql::db::Transaction;
 use protocol::Plan;
@@ -144,6 +145,22 @@ pub(in crate::store::sql) fn gate(
     })
 }
 
+/// Whether an approved requisition may become a purchase order: someone approved it (or a
+/// rule an administrator set did), or its requester may buy (`mrp.firm`) themselves. A
+/// requisition no step asked about is otherwise only a wish: anyone may fill in the form.
+fn may_buy(conn: &Connection, r: &OaRequest) -> Result<bool, StoreError> {
+    let approved =
+        |e: &TrailEntry| matches!(e.action, TrailAction::Approved | TrailAction::AutoApproved);
+    if r.request.trail.iter().any(approved) {
+        return Ok(true);
+    }
+    let dir = SqlDirectory::read(conn)?;
+    Ok(dir.person(&r.request.requester).is_some_and(|p| {
+        let roles: Vec<Role> = p.roles.iter().filter_map(|n| Role::parse(n)).collect();
+        p.active && Role::union_of(&roles).contains(Permission::MrpFirm)
+    }))
+}
+
 /// What carrying out an approved request did.
 #[derive(Debug, Default)]
 pub(in crate::store::sql) struct CarriedOut {
@@ -185,6 +202,9 @@ pub(in crate::store::sql) fn carry_out(
         match (r.form.as_str(), subject) {
             ("travel", _) => done(super::follow_up::travel_approved(tx, r, now)),
             ("leave", _) => done(super::follow_up::leave_approved(tx, r, now)),
+            ("purchase_requisition", _) if !may_buy(tx, r)? => Ok(Err(format!(
+                "{requester} may not buy (mrp.firm), and nobody approved the requisition"
+            ))),
             ("purchase_requisition", _) => {
                 let values: Map<String, Value> = r.request.values.clone().into_iter().collect();
                 done(
