@@ -207,11 +207,29 @@ fn parse_kind(kind: &str) -> Result<ItemKind, StoreError> {
 
 /// Item → its conversions.
 fn all_conversions(conn: &Connection) -> Result<HashMap<String, Vec<UomConversion>>, StoreError> {
-    let mut stmt = conn.prepare(
+    read_conversions(conn, None)
+}
+
+/// One item's conversions.
+pub(super) fn item_conversions(
+    conn: &Connection,
+    item: &str,
+) -> Result<Vec<UomConversion>, StoreError> {
+    Ok(read_conversions(conn, Some(item))?
+        .remove(item)
+        .unwrap_or_default())
+}
+
+/// Item → its conversions, of every item or only `only`.
+fn read_conversions(
+    conn: &Connection,
+    only: Option<&str>,
+) -> Result<HashMap<String, Vec<UomConversion>>, StoreError> {
+    let mut stmt = conn.prepare_cached(
         "SELECT item, from_uom, to_uom, factor FROM erp_uom_conversions
-         ORDER BY item, from_uom, to_uom",
+         WHERE CAST(?1 AS TEXT) IS NULL OR item = ?1 ORDER BY item, from_uom, to_uom",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map(params![only], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -1290,7 +1308,7 @@ pub(super) fn master_data_in(tx: &Connection) -> Result<MasterData, StoreError> 
     receipts.extend(wo_receipts);
     demands.extend(allocations);
     demands.extend(super::sales::sales_demands(tx)?);
-    let supplier_items = read_terms(tx, None)?
+    let supplier_items = read_terms(tx, None, None)?
         .into_iter()
         .map(|t| SupplierItem {
             supplier: t.supplier,
@@ -1360,12 +1378,19 @@ fn read_released_bom(conn: &Connection) -> Result<Vec<BomLine>, StoreError> {
     Ok(bom)
 }
 
-fn read_terms(conn: &Connection, supplier: Option<&str>) -> Result<Vec<SupplierTerms>, StoreError> {
+/// Supplier terms: every one, one supplier's, or one item's.
+pub(super) fn read_terms(
+    conn: &Connection,
+    supplier: Option<&str>,
+    item: Option<&str>,
+) -> Result<Vec<SupplierTerms>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT supplier, item, lead_time_days, price, preferred FROM erp_supplier_items
-         WHERE CAST(?1 AS TEXT) IS NULL OR supplier = ?1 ORDER BY supplier, item",
+         WHERE (CAST(?1 AS TEXT) IS NULL OR supplier = ?1)
+           AND (CAST(?2 AS TEXT) IS NULL OR item = ?2)
+         ORDER BY supplier, item",
     )?;
-    let rows = stmt.query_map(params![supplier], |r| {
+    let rows = stmt.query_map(params![supplier, item], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -1473,7 +1498,7 @@ fn read_suppliers(conn: &Connection, only: Option<&str>) -> Result<Vec<Supplier>
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(heads.len());
     for (supplier, name) in heads {
-        let items = read_terms(conn, Some(&supplier))?;
+        let items = read_terms(conn, Some(&supplier), None)?;
         out.push(Supplier {
             supplier,
             name,
@@ -1672,7 +1697,7 @@ impl ErpStore for SqlStore {
                     insert.execute(params![item, c.from_uom, c.to_uom, c.factor.to_string()])?;
                 }
             }
-            let stored = all_conversions(&tx)?.remove(&item).unwrap_or_default();
+            let stored = item_conversions(&tx, &item)?;
             tx.commit()?;
             Ok(Ok(stored))
         })

@@ -7,6 +7,7 @@
 //! ways share: asked for a planned order with no approval in use, or carried out when its
 //! `purchase_requisition` request is approved ([`super::oa::gate::carry_out`]).
 
+use super::crm::{date, decimal};
 use super::db::{Connection, OptionalExtension, params, params_from_iter};
 use super::oa::gate::{self, Gate};
 use super::{SqlStore, StoreError, parse_ts, ts};
@@ -61,14 +62,10 @@ const COLUMNS: &str = "o.number, o.supplier, COALESCE(s.name, o.supplier), o.ite
 
 const FROM: &str = "FROM purchase_orders o LEFT JOIN erp_suppliers s ON s.supplier = o.supplier";
 
-fn decimal(text: &str) -> Result<Decimal, StoreError> {
-    super::crm::decimal(text)
-}
-
 fn read_order(r: &super::db::Row<'_>) -> Result<PurchaseOrder, StoreError> {
     let state: String = r.get(13)?;
-    let due = super::crm::date(&r.get::<_, String>(11)?)?;
-    let need_date = super::crm::date(&r.get::<_, String>(12)?)?;
+    let due = date(&r.get::<_, String>(11)?)?;
+    let need_date = date(&r.get::<_, String>(12)?)?;
     Ok(PurchaseOrder {
         number: r.get(0)?,
         supplier: r.get(1)?,
@@ -80,7 +77,7 @@ fn read_order(r: &super::db::Row<'_>) -> Result<PurchaseOrder, StoreError> {
         amount: decimal(&r.get::<_, String>(7)?)?,
         currency: r.get(8)?,
         plant: r.get(9)?,
-        ordered_on: super::crm::date(&r.get::<_, String>(10)?)?,
+        ordered_on: date(&r.get::<_, String>(10)?)?,
         due,
         need_date,
         late: due > need_date,
@@ -117,25 +114,11 @@ fn supplier_of(
     item: &str,
     named: Option<&str>,
 ) -> Result<Result<(String, Decimal, u32), String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT supplier, price, lead_time_days, preferred FROM erp_supplier_items WHERE item = ?1
-         ORDER BY supplier",
-    )?;
-    let rows = stmt.query_map(params![item], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, bool>(3)?,
-        ))
-    })?;
-    let mut terms = Vec::new();
-    for row in rows {
-        let (supplier, price, lead, preferred) = row?;
-        let lead = u32::try_from(lead)
-            .map_err(|_| StoreError::Corrupt(format!("lead time {lead} of {supplier}")))?;
-        terms.push((supplier, decimal(&price)?, lead, preferred));
-    }
+    let mut terms: Vec<(String, Decimal, u32, bool)> =
+        super::erp::read_terms(conn, None, Some(item))?
+            .into_iter()
+            .map(|t| (t.supplier, t.price, t.lead_time_days, t.preferred))
+            .collect();
     if let Some(named) = named {
         return Ok(terms
             .into_iter()
@@ -375,26 +358,7 @@ fn base_qty(
     if uom == base {
         return Ok(Some(qty));
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT from_uom, to_uom, factor FROM erp_uom_conversions WHERE item = ?1
-         ORDER BY from_uom, to_uom",
-    )?;
-    let rows = stmt.query_map(params![item], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
-    let mut conversions = Vec::new();
-    for row in rows {
-        let (from_uom, to_uom, factor) = row?;
-        conversions.push(crate::erp::uom::UomConversion {
-            from_uom,
-            to_uom,
-            factor: decimal(&factor)?,
-        });
-    }
+    let conversions = super::erp::item_conversions(conn, item)?;
     Ok(crate::erp::uom::to_base(item, &conversions, base, uom, qty).ok())
 }
 
