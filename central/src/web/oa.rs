@@ -241,14 +241,8 @@ async fn home(
                         text(&task.details, "to")
                     ),
                     budget: match &task.details["budget"] {
-                        Value::Object(m) => format!(
-                            "{} {}",
-                            m.get("amount").and_then(|v| v.as_str()).unwrap_or_default(),
-                            m.get("currency")
-                                .and_then(|v| v.as_str())
-                                .unwrap_or_default()
-                        ),
-                        _ => String::new(),
+                        Value::Null => String::new(),
+                        money => shown(money),
                     },
                 })
                 .collect(),

@@ -11,6 +11,7 @@ use crate::store::oa::{AwayReason, OfficeTask, RosterBlock, RosterQuery};
 use crate::store::sql::notify::{Notice, notify};
 use crate::store::sql::parse_ts;
 use chrono::NaiveDate;
+use std::collections::BTreeMap;
 
 pub(in crate::store::sql) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS roster_blocks (
@@ -42,8 +43,9 @@ CREATE INDEX IF NOT EXISTS office_tasks_open ON office_tasks (done_at, id);
 /// The role whose holders book trips.
 pub(in crate::store::sql) const OFFICE_ROLE: &str = "office";
 
-fn dates(r: &OaRequest) -> Result<(NaiveDate, NaiveDate), String> {
-    let range = r.request.values.get("dates").and_then(Value::as_object);
+/// The form's `dates` range (checked by the form: `from` ≤ `to`), if it reads.
+fn date_range(values: &BTreeMap<String, Value>) -> Option<(NaiveDate, NaiveDate)> {
+    let range = values.get("dates").and_then(Value::as_object);
     let day = |k: &str| {
         range
             .and_then(|o| o.get(k))
@@ -51,8 +53,8 @@ fn dates(r: &OaRequest) -> Result<(NaiveDate, NaiveDate), String> {
             .and_then(|d| d.parse::<NaiveDate>().ok())
     };
     match (day("from"), day("to")) {
-        (Some(from), Some(to)) if from <= to => Ok((from, to)),
-        _ => Err("the request has no dates (from, to) to block".into()),
+        (Some(from), Some(to)) if from <= to => Some((from, to)),
+        _ => None,
     }
 }
 
@@ -72,9 +74,8 @@ fn block(
     note: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<(NaiveDate, NaiveDate), String>, StoreError> {
-    let (from, to) = match dates(r) {
-        Ok(d) => d,
-        Err(why) => return Ok(Err(why)),
+    let Some((from, to)) = date_range(&r.request.values) else {
+        return Ok(Err("the request has no dates (from, to) to block".into()));
     };
     conn.prepare_cached(
         "INSERT INTO roster_blocks (login, from_day, to_day, reason, note, request, created_at)
@@ -179,19 +180,12 @@ pub(in crate::store::sql) fn already_away(
     conn: &Connection,
     form: &str,
     requester: &str,
-    values: &std::collections::BTreeMap<String, Value>,
+    values: &BTreeMap<String, Value>,
 ) -> Result<Option<String>, StoreError> {
     if form != "travel" && form != "leave" {
         return Ok(None);
     }
-    let range = values.get("dates").and_then(Value::as_object);
-    let day = |k: &str| {
-        range
-            .and_then(|o| o.get(k))
-            .and_then(Value::as_str)
-            .and_then(|d| d.parse::<NaiveDate>().ok())
-    };
-    let (Some(from), Some(to)) = (day("from"), day("to")) else {
+    let Some((from, to)) = date_range(values) else {
         return Ok(None);
     };
     let blocks = roster(
