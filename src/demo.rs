@@ -72,15 +72,7 @@ impl Api {
         body: Option<Value>,
         csv: Option<&str>,
     ) -> anyhow::Result<Value> {
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.base));
-        request = match &self.session {
-            Some((cookie, csrf)) => request
-                .header(reqwest::header::COOKIE, cookie)
-                .header("x-csrf-token", csrf),
-            None => request.bearer_auth(&self.token),
-        };
+        let mut request = self.request(method.clone(), path);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -149,14 +141,21 @@ impl Api {
         })
     }
 
+    /// A request to `path` as this `Api`: the person's session, else the token.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, format!("{}{path}", self.base));
+        match &self.session {
+            Some((cookie, csrf)) => request
+                .header(reqwest::header::COOKIE, cookie)
+                .header("x-csrf-token", csrf),
+            None => request.bearer_auth(&self.token),
+        }
+    }
+
     /// A POST whose refusal is an answer, not an error: its status and body.
     async fn try_post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-        let (cookie, csrf) = self.session.clone().unwrap_or_default();
         let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header(reqwest::header::COOKIE, cookie)
-            .header("x-csrf-token", csrf)
+            .request(reqwest::Method::POST, path)
             .json(&body)
             .send()
             .await
