@@ -266,6 +266,35 @@ pub(crate) async fn complete_lot(admin: &Admin, edge: &Edge, qty: u32, from: &st
     lot
 }
 
+/// The line's edge, reading the press at `plc_addr`, started in `dir` and running the plan
+/// central published for it: its home, the process, and that plan's version.
+pub(crate) async fn start_edge(
+    admin: &Admin,
+    dir: &std::path::Path,
+    token: &str,
+    plc_addr: std::net::SocketAddr,
+) -> (EdgeHome, Edge, Value) {
+    let mut home = EdgeHome::new(
+        dir,
+        EDGE_ID,
+        token,
+        &admin.url,
+        Link {
+            batch_max_events: 100,
+        },
+    );
+    let mut edge = home.spawn_with(&press(plc_addr));
+    edge.wait_ready().await;
+    let published = admin.get(&format!("/api/v1/edges/{EDGE_ID}/plan")).await["version"].clone();
+    wait_until("the edge to apply central's plan", DEADLINE, || async {
+        edge.status_json()
+            .await
+            .filter(|s| s["plan_version"] == published)
+    })
+    .await;
+    (home, edge, published)
+}
+
 #[tokio::test]
 async fn a_plant_from_import_to_shipment_ready_stock_agrees_at_every_step() {
     let tmp = temp_dir();
@@ -318,24 +347,8 @@ async fn a_plant_from_import_to_shipment_ready_stock_agrees_at_every_step() {
 
     // The press, and the edge that reads it.
     let (stop_plc, plc, plc_addr) = start_press(7).await;
-    let mut home = EdgeHome::new(
-        &tmp.path().join("edge"),
-        EDGE_ID,
-        &token,
-        &central.url(),
-        Link {
-            batch_max_events: 100,
-        },
-    );
-    let mut edge = home.spawn_with(&press(plc_addr));
-    edge.wait_ready().await;
-    let published = admin.get(&format!("/api/v1/edges/{EDGE_ID}/plan")).await["version"].clone();
-    wait_until("the edge to apply the erp's plan", DEADLINE, || async {
-        edge.status_json()
-            .await
-            .filter(|s| s["plan_version"] == published)
-    })
-    .await;
+    let (mut home, mut edge, published) =
+        start_edge(&admin, &tmp.path().join("edge"), &token, plc_addr).await;
 
     wait_until(
         "central to know the edge runs its plan",

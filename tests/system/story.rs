@@ -11,7 +11,7 @@
 //! committed; the frame's price changes and the open quotation is flagged.
 //! Not in it yet: shipping the frames.
 
-use crate::plant::{Admin, complete_lot, frame_line, press, start_press};
+use crate::plant::{Admin, complete_lot, frame_line, start_edge, start_press};
 use crate::support::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -311,24 +311,8 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
 
     // ---- The line: the press, and the edge that reads it, runs the released order.
     let (stop_plc, plc, plc_addr) = start_press(17).await;
-    let mut home = EdgeHome::new(
-        &tmp.path().join("edge"),
-        EDGE_ID,
-        &token,
-        &base,
-        Link {
-            batch_max_events: 100,
-        },
-    );
-    let mut edge = home.spawn_with(&press(plc_addr));
-    edge.wait_ready().await;
-    let published = admin.get(&format!("/api/v1/edges/{EDGE_ID}/plan")).await["version"].clone();
-    wait_until("the edge to apply the released order", DEADLINE, || async {
-        edge.status_json()
-            .await
-            .filter(|s| s["plan_version"] == published)
-    })
-    .await;
+    let (mut home, mut edge, _) =
+        start_edge(&admin, &tmp.path().join("edge"), &token, plc_addr).await;
 
     // ---- The steel arrives: two supplier labels scanned at the rack, one naming the order.
     let scan = |code: &str| {
