@@ -457,6 +457,22 @@ pub fn check_kind(kind: &EventKind) -> Result<(), Violation> {
             check_id("kind.location", location.as_str())?;
             check_id("kind.shipment", shipment)
         }
+        EventKind::MaterialRequested {
+            work_order,
+            item,
+            qty,
+            uom,
+            operator,
+            reason,
+            ..
+        } => {
+            check_id("kind.work_order", work_order.as_str())?;
+            check_id("kind.item", item.as_str())?;
+            check_qty("kind.qty", *qty)?;
+            check_uom("kind.uom", uom)?;
+            check_id("kind.operator", operator.as_str())?;
+            check_reason("kind.reason", reason)
+        }
     }
 }
 
@@ -713,6 +729,28 @@ pub fn check_plan(plan: &crate::plan::PlanContent) -> Result<(), Vec<Violation>>
         push(check_id(&f("item"), s.item.as_str()));
         push(check_qty(&f("open_qty"), s.open_qty));
         push(check_uom(&f("uom"), &s.uom));
+    }
+    push(check_len(
+        "requisitions",
+        plan.requisitions.len(),
+        crate::plan::MAX_PLAN_REQUISITIONS,
+    ));
+    for (i, r) in plan.requisitions.iter().enumerate() {
+        let f = |name: &str| format!("requisitions[{i}].{name}");
+        push(check_id(&f("id"), &r.id));
+        if let Some(number) = &r.number {
+            push(check_id(&f("number"), number));
+        }
+        push(check_id(&f("work_order"), r.work_order.as_str()));
+        push(check_id(&f("item"), r.item.as_str()));
+        push(check_qty(&f("qty"), r.qty));
+        push(check_uom(&f("uom"), &r.uom));
+        if let Some(by) = &r.decided_by {
+            push(check_text(&f("decided_by"), by));
+        }
+        if let Some(comment) = &r.comment {
+            push(check_text(&f("comment"), comment));
+        }
     }
     push(check_len("gtins", plan.gtins.len(), MAX_PLAN_ENTRIES));
     for (gtin, item) in &plan.gtins {

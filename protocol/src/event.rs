@@ -248,6 +248,21 @@ pub enum EventKind {
         location: LocationId,
         shipment: String,
     },
+    /// An operator asked at the line terminal for material beyond what the work order's
+    /// operation may take (more of a component than the BOM and the plant's tolerance allow,
+    /// or an item the BOM does not name): `qty` more of `item` for `operation` of
+    /// `work_order`, signed by `operator`, for `reason`. Central makes it a
+    /// `material_requisition` request; once approved, its plan lets the edge issue that much
+    /// more. The event's id names the request on both sides.
+    MaterialRequested {
+        work_order: WorkOrderId,
+        operation: u32,
+        item: ItemId,
+        qty: Decimal,
+        uom: String,
+        operator: OperatorId,
+        reason: String,
+    },
 }
 
 impl EventKind {
@@ -270,6 +285,7 @@ impl EventKind {
             EventKind::DeviceFault { .. } => "device_fault",
             EventKind::StopReasonGiven { .. } => "stop_reason_given",
             EventKind::LotShipped { .. } => "lot_shipped",
+            EventKind::MaterialRequested { .. } => "material_requested",
         }
     }
 }
@@ -385,6 +401,15 @@ pub(crate) mod tests {
                 uom: "pcs".into(),
                 location: "DOCK-A".into(),
                 shipment: "0190a1b2-0000-7000-8000-000000000001".into(),
+            },
+            EventKind::MaterialRequested {
+                work_order: "WO-1001".into(),
+                operation: 10,
+                item: "STEEL-COIL".into(),
+                qty: Decimal::new(25, 0),
+                uom: "kg".into(),
+                operator: "B0007".into(),
+                reason: "coil end scrapped at set-up".into(),
             },
         ]
     }

@@ -29,8 +29,8 @@ pub use ids::{
 };
 pub use plan::{
     NegativeStock, Plan, PlanComponent, PlanContent, PlanLot, PlanMadeFor, PlanOperation,
-    PlanOperator, PlanRules, PlanShipment, PlanSpcAlarm, PlanStopReason, PlanVersion,
-    PlanWorkOrder, SUPERVISOR_SKILL,
+    PlanOperator, PlanRequisition, PlanRules, PlanShipment, PlanSpcAlarm, PlanStopReason,
+    PlanVersion, PlanWorkOrder, RequisitionState, SUPERVISOR_SKILL,
 };
 pub use secret::Secret;
 pub use sync::{

@@ -57,6 +57,72 @@ pub struct Plan {
     /// names get any, so the plans of production lines stay small.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shipments: Vec<PlanShipment>,
+    /// Material requisitions for the plan's work orders (asked at a terminal of this or
+    /// another line, or filled in at central): waiting, approved or rejected. An approved one
+    /// lets the line issue that much more of its item to its work order (beyond the BOM and
+    /// the plant's tolerance, or an item the BOM does not name). At most
+    /// [`MAX_PLAN_REQUISITIONS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requisitions: Vec<PlanRequisition>,
+}
+
+/// The most material requisitions one plan carries.
+pub const MAX_PLAN_REQUISITIONS: usize = 2_000;
+
+/// One material requisition for a work order of the plan, as central decided it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRequisition {
+    /// The requisition's id: the id of the `material_requested` event that asked for it at a
+    /// terminal, or central's request number when it was filled in at central.
+    pub id: String,
+    /// Central's approval request (`OA000123`), when one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    pub work_order: WorkOrderId,
+    /// The operation it is for; absent: whichever operation of the order takes the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<u32>,
+    pub item: ItemId,
+    pub qty: Decimal,
+    pub uom: String,
+    pub state: RequisitionState,
+    /// Who decided, and what they said (a rejection's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// Where a material requisition stands at central.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequisitionState {
+    /// Waiting for an approver.
+    Waiting,
+    /// Approved: the line may issue its quantity.
+    Approved,
+    /// Rejected, withdrawn, or refused by central (the form did not check): nothing more may
+    /// be issued; the comment says why.
+    Rejected,
+}
+
+impl RequisitionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequisitionState::Waiting => "waiting",
+            RequisitionState::Approved => "approved",
+            RequisitionState::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RequisitionState> {
+        match s {
+            "waiting" => Some(RequisitionState::Waiting),
+            "approved" => Some(RequisitionState::Approved),
+            "rejected" => Some(RequisitionState::Rejected),
+            _ => None,
+        }
+    }
 }
 
 /// The most open sales order lines one plan carries.
@@ -218,6 +284,10 @@ pub struct PlanContent {
     /// that ship; what a caller sends here is replaced.
     #[serde(default)]
     pub shipments: Vec<PlanShipment>,
+    /// Filled by central from the material requisitions of the plan's work orders when it
+    /// publishes; what a caller sends here is replaced.
+    #[serde(default)]
+    pub requisitions: Vec<PlanRequisition>,
 }
 
 impl Plan {
@@ -238,6 +308,7 @@ impl Plan {
             operators: content.operators,
             rules: content.rules,
             shipments: content.shipments,
+            requisitions: content.requisitions,
         }
     }
 
@@ -255,6 +326,7 @@ impl Plan {
             operators: self.operators.clone(),
             rules: self.rules.clone(),
             shipments: self.shipments.clone(),
+            requisitions: self.requisitions.clone(),
         }
     }
 
@@ -277,6 +349,31 @@ impl Plan {
         self.shipments
             .iter()
             .filter(move |s| s.order.as_str() == order)
+    }
+
+    /// The requisitions for `item` of `operation` of `work_order` (those for the operation
+    /// and those for no operation in particular), in the plan's order.
+    pub fn requisitions_for<'a>(
+        &'a self,
+        work_order: &'a str,
+        operation: u32,
+        item: &'a str,
+    ) -> impl Iterator<Item = &'a PlanRequisition> {
+        self.requisitions.iter().filter(move |r| {
+            r.work_order.as_str() == work_order
+                && r.item.as_str() == item
+                && r.operation.is_none_or(|op| op == operation)
+        })
+    }
+
+    /// How much more of `item` approved requisitions let the line issue to `operation` of
+    /// `work_order`; zero without one. Saturates instead of overflowing.
+    pub fn allowance(&self, work_order: &str, operation: u32, item: &str) -> Decimal {
+        self.requisitions_for(work_order, operation, item)
+            .filter(|r| r.state == RequisitionState::Approved)
+            .fold(Decimal::ZERO, |total, r| {
+                total.checked_add(r.qty).unwrap_or(Decimal::MAX)
+            })
     }
 
     /// What the plan runs at `station` when no scan started a work order there: the first
@@ -479,6 +576,18 @@ pub(crate) mod tests {
                 open_qty: Decimal::new(300, 0),
                 uom: "pcs".into(),
                 confirmed: NaiveDate::from_ymd_opt(2026, 12, 4),
+            }],
+            requisitions: vec![PlanRequisition {
+                id: "0190a1b2-0000-7000-8000-000000000002".into(),
+                number: Some("OA000017".into()),
+                work_order: "WO-1001".into(),
+                operation: Some(10),
+                item: "STEEL-2MM".into(),
+                qty: Decimal::new(25, 0),
+                uom: "kg".into(),
+                state: RequisitionState::Approved,
+                decided_by: Some("wang.supervisor".into()),
+                comment: Some("ok, coil end was bad".into()),
             }],
         }
     }

@@ -72,6 +72,7 @@ fn plan(orders: impl Iterator<Item = u64>) -> Plan {
         }],
         rules: None,
         shipments: Vec::new(),
+        requisitions: Vec::new(),
     }
 }
 

@@ -247,6 +247,7 @@ fn plan() -> Plan {
         }],
         rules: None,
         shipments: Vec::new(),
+        requisitions: Vec::new(),
     }
 }
 

@@ -767,6 +767,7 @@ pub fn plan_contents(
                     rules: None,
                     // Open sales order lines are added where every plan is published.
                     shipments: Vec::new(),
+                    requisitions: Vec::new(),
                 },
             )
         })

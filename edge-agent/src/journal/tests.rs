@@ -222,6 +222,7 @@ fn sample_plan(version: u64) -> Plan {
         operators: Vec::new(),
         rules: None,
         shipments: Vec::new(),
+        requisitions: Vec::new(),
     }
 }
 

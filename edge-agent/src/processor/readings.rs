@@ -448,6 +448,7 @@ mod tests {
             operators: Vec::new(),
             rules: None,
             shipments: Vec::new(),
+            requisitions: Vec::new(),
         }
     }
 

@@ -276,6 +276,7 @@ mod tests {
             operators: Vec::new(),
             rules: None,
             shipments: Vec::new(),
+            requisitions: Vec::new(),
         }
     }
 

@@ -55,6 +55,7 @@ pub(crate) fn plan() -> Plan {
         operators: operators(),
         rules: None,
         shipments: Vec::new(),
+        requisitions: Vec::new(),
     }
 }
 
