@@ -122,6 +122,9 @@ impl StationCommand {
                 format!("complete lot: {}", qty.normalize())
             }
             StationAction::GiveStopReason { reason, .. } => format!("stop reason: {reason}"),
+            StationAction::RequestMaterial { item, qty, .. } => {
+                format!("material requisition: {} {item}", qty.normalize())
+            }
         };
         ScanRequest {
             raw,
@@ -153,6 +156,16 @@ pub enum StationAction {
     GiveStopReason {
         reason: String,
         since: DateTime<Utc>,
+    },
+    /// The signed-in operator asks for `qty` more of `item` for the running work order's
+    /// operation than it may take (beyond the BOM and the plant's tolerance, or an item the
+    /// BOM does not name), for `reason`. `uom`: the unit, needed only for an item the
+    /// operation has no requirement of (the requirement's unit otherwise).
+    RequestMaterial {
+        item: protocol::ItemId,
+        qty: Decimal,
+        uom: Option<String>,
+        reason: String,
     },
 }
 

@@ -2,6 +2,8 @@
 //! buttons at arbitrary stations, against a plan with limited and unlimited components, held
 //! and expiring lots, a GTIN, operators with and without PINs and a skill.
 //!
+//! Requisitions asked at the terminal are arbitrary too.
+//!
 //! Invariants: no panic; every event is within `protocol::bounds` (so the journal and central
 //! take it); a refusal changes no state and makes one event; a limited component is never
 //! issued beyond what the order needs; the floor comes back whole from the state saved.
@@ -27,6 +29,7 @@ enum Act {
     SignIn { station: u8, badge: u8, pin: u8 },
     SignOut { station: u8 },
     Complete { station: u8, mantissa: i64, scale: u8, approved: bool },
+    Ask { station: u8, item: String, mantissa: i64, scale: u8, uom: Option<String>, reason: String },
 }
 
 const STATIONS: [&str; 3] = ["st-10", "st-20", "st-\u{202e}"];
@@ -87,6 +90,7 @@ fn plan() -> Plan {
         ],
         rules: None,
         shipments: Vec::new(),
+        requisitions: Vec::new(),
     }
 }
 
@@ -146,6 +150,12 @@ fuzz_target!(|acts: Vec<Act>| {
                 };
                 floor.command(&command(station, action), Some(&plan))
             }
+            Act::Ask { station, item, mantissa, scale, uom, reason } => {
+                let qty = Decimal::try_from_i128_with_scale(i128::from(mantissa), u32::from(scale % 30))
+                    .unwrap_or(Decimal::ZERO);
+                let action = StationAction::RequestMaterial { item: item.as_str().into(), qty, uom, reason };
+                floor.command(&command(station, action), Some(&plan))
+            }
         };
         let mut events = d.events.clone();
         // What the processor does last before a commit: an event out of bounds (the station
@@ -174,4 +184,5 @@ fuzz_target!(|acts: Vec<Act>| {
     };
     assert_eq!(changed(&restored), changed(&floor));
     assert_eq!(restored.issued, floor.issued);
+    assert_eq!(restored.asked, floor.asked);
 });

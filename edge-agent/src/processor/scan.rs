@@ -24,6 +24,26 @@ pub const DRAWN_PREFIX: &str = "scan/drawn/";
 /// What this edge shipped of a sales order line since the plan that told it the line's open
 /// quantity: `scan/shipped/{line}/{order}` (a [`Drawn`]).
 pub const SHIPPED_PREFIX: &str = "scan/shipped/";
+/// A material requisition asked at a station: `scan/asked/{event id}` (an [`Asked`]).
+pub const ASKED_PREFIX: &str = "scan/asked/";
+/// The most requisitions the floor keeps of one work order: asking stops there (a terminal
+/// cannot fill the journal with asks).
+pub const MAX_ASKED_PER_ORDER: usize = 50;
+
+/// A material requisition asked at a station, as the edge remembers it until its work order
+/// is forgotten: what central decided of it comes with the plan (`requisitions`, by id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asked {
+    pub station: StationId,
+    pub work_order: WorkOrderId,
+    pub operation: u32,
+    pub item: ItemId,
+    pub qty: Decimal,
+    pub uom: String,
+    pub operator: OperatorId,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
 
 /// What this edge issued from one lot under one plan version (`scan/drawn/{lot}`): the lot's
 /// `on_hand` in that plan less this is what is left for the edge to issue. The same for what
@@ -122,6 +142,8 @@ pub struct Floor {
     /// What was shipped of each sales order line since the plan version that gave its open
     /// quantity.
     pub shipped: BTreeMap<(SalesOrderId, u32), Drawn>,
+    /// The material requisitions asked at the stations, by the id of their event.
+    pub asked: BTreeMap<String, Asked>,
     /// The line's limits on quantities (from the configuration).
     pub limits: Limits,
     /// Since when each order with records here has been out of the plan (not saved: after a
@@ -241,6 +263,13 @@ impl Floor {
                     }
                     None => tracing::error!(key, "cannot read what was shipped of an order line"),
                 }
+            } else if let Some(id) = key.strip_prefix(ASKED_PREFIX) {
+                match serde_json::from_str(&value) {
+                    Ok(asked) => {
+                        floor.asked.insert(id.to_owned(), asked);
+                    }
+                    Err(e) => tracing::error!(key, error = %e, "cannot read a requisition"),
+                }
             } else if let Some(lot) = key.strip_prefix(DRAWN_PREFIX) {
                 match serde_json::from_str(&value) {
                     Ok(drawn) => {
@@ -271,6 +300,7 @@ impl Floor {
         let retention = self.limits.retention;
         let mut orders: std::collections::BTreeSet<WorkOrderId> =
             self.issued.keys().map(|(wo, _)| wo.clone()).collect();
+        orders.extend(self.asked.values().map(|a| a.work_order.clone()));
         orders.extend(also);
         let running: std::collections::BTreeSet<&WorkOrderId> = self
             .stations
@@ -300,6 +330,18 @@ impl Floor {
                 pruned
                     .state
                     .push((format!("{ISSUED_PREFIX}{}/{}", key.1, key.0), String::new()));
+            }
+            let asked: Vec<String> = self
+                .asked
+                .iter()
+                .filter(|(_, a)| a.work_order == wo)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in asked {
+                self.asked.remove(&id);
+                pruned
+                    .state
+                    .push((format!("{ASKED_PREFIX}{id}"), String::new()));
             }
             self.absent_since.remove(&wo);
             pruned.orders.push(wo);
@@ -389,6 +431,12 @@ impl Floor {
             StationAction::GiveStopReason { reason, since } => {
                 d.give_stop_reason(reason, *since, plan)
             }
+            StationAction::RequestMaterial {
+                item,
+                qty,
+                uom,
+                reason,
+            } => d.request_material(item, *qty, uom.as_deref(), reason, plan),
         };
         let (events, state) = (d.events, d.state);
         let mut decision = conclude(&as_request, None, verdict, events, state);
@@ -1617,6 +1665,173 @@ impl<'a> Deciding<'a> {
         }
     }
 
+    /// The signed-in operator asks for more material for the running operation: recorded as
+    /// a `material_requested` event (central makes it a request for approval) and kept in the
+    /// floor, so the terminal shows it waiting, also while central is unreachable.
+    fn request_material(
+        &mut self,
+        item: &ItemId,
+        qty: Decimal,
+        uom: Option<&str>,
+        reason: &str,
+        plan: Option<&Plan>,
+    ) -> Result<Accepted, Refusal> {
+        let Some(operator) = self.station_state().operator.clone() else {
+            return refuse(
+                "not_signed_in",
+                format!(
+                    "nobody is signed in at station {}: sign in before asking for material",
+                    self.station
+                ),
+                [],
+            );
+        };
+        let (wo, operation, op) =
+            self.running_operation(plan, "material is asked for a running order")?;
+        if let Err(v) = bounds::check_id("item", item.as_str()) {
+            return refuse(
+                "bad_request",
+                v.to_string(),
+                [("item", bounds::sanitize_text(item.as_str()))],
+            );
+        }
+        let need = op.components.iter().find(|c| &c.item == item);
+        let uom = match (need, uom.map(str::trim).filter(|u| !u.is_empty())) {
+            (Some(need), Some(given)) if given != need.uom => {
+                return refuse(
+                    "wrong_unit",
+                    format!("{item} is counted in {} for {wo}, not in {given}", need.uom),
+                    [
+                        ("item", item.to_string()),
+                        ("uom", bounds::sanitize_text(given)),
+                        ("expected", need.uom.clone()),
+                    ],
+                );
+            }
+            (Some(need), _) => need.uom.clone(),
+            (None, Some(given)) => {
+                if let Err(v) = bounds::check_uom("uom", given) {
+                    return refuse(
+                        "bad_request",
+                        v.to_string(),
+                        [("uom", bounds::sanitize_text(given))],
+                    );
+                }
+                given.to_owned()
+            }
+            (None, None) => {
+                return refuse(
+                    "no_unit",
+                    format!(
+                        "{item} is not a component of operation {operation} of {wo}: say in which unit it is asked"
+                    ),
+                    [("item", item.to_string())],
+                );
+            }
+        };
+        self.floor.limits.check_qty("qty", qty, &uom)?;
+        let reason = reason.trim();
+        if let Err(v) = bounds::check_reason("reason", reason) {
+            return refuse("no_reason", v.to_string(), []);
+        }
+        let asked = self
+            .floor
+            .asked
+            .values()
+            .filter(|a| a.work_order == wo)
+            .count();
+        if asked >= MAX_ASKED_PER_ORDER {
+            return refuse(
+                "too_many_requisitions",
+                format!(
+                    "{asked} requisitions were already asked for {wo}; at most {MAX_ASKED_PER_ORDER} are taken for one work order"
+                ),
+                [("work_order", wo.to_string())],
+            );
+        }
+        self.emit(EventKind::MaterialRequested {
+            work_order: wo.clone(),
+            operation,
+            item: item.clone(),
+            qty,
+            uom: uom.clone(),
+            operator: operator.clone(),
+            reason: reason.to_owned(),
+        });
+        let id = self
+            .events
+            .last()
+            .map(|e| e.id.0.to_string())
+            .unwrap_or_default();
+        let entry = Asked {
+            station: self.station.clone(),
+            work_order: wo.clone(),
+            operation,
+            item: item.clone(),
+            qty,
+            uom: uom.clone(),
+            operator,
+            reason: reason.to_owned(),
+            at: self.at,
+        };
+        self.state.push((
+            format!("{ASKED_PREFIX}{id}"),
+            serde_json::to_string(&entry).unwrap_or_default(),
+        ));
+        self.floor.asked.insert(id.clone(), entry);
+        accept(
+            "material_requested",
+            format!(
+                "{} {uom} of {item} asked for {wo}: it waits for approval, then the lot can be issued",
+                qty.normalize()
+            ),
+            [
+                ("item", item.to_string()),
+                ("qty", qty.normalize().to_string()),
+                ("uom", uom),
+                ("work_order", wo.to_string()),
+                ("requisition", id),
+            ],
+        )
+    }
+
+    /// What a refusal of `item` for `wo` adds when the operator already asked for more of it
+    /// and central has not approved it yet (or has not heard of it): the sentence, and the
+    /// values the terminal translates it with (`waiting_qty`, `waiting_uom`, `waiting_at`).
+    fn still_asked(
+        &self,
+        wo: &WorkOrderId,
+        item: &ItemId,
+        plan: Option<&Plan>,
+    ) -> Option<(String, [(&'static str, String); 3])> {
+        self.floor
+            .asked
+            .iter()
+            .filter(|(_, a)| &a.work_order == wo && &a.item == item)
+            .filter(|(id, _)| {
+                let decided = plan
+                    .and_then(|p| p.requisitions.iter().find(|r| &r.id == *id))
+                    .map(|r| r.state);
+                decided.is_none_or(|s| s == protocol::RequisitionState::Waiting)
+            })
+            .map(|(_, a)| {
+                let at = a.at.with_timezone(&Local).format("%H:%M").to_string();
+                (
+                    format!(
+                        "the requisition for {} {} asked at {at} is waiting for approval",
+                        a.qty.normalize(),
+                        a.uom,
+                    ),
+                    [
+                        ("waiting_qty", a.qty.normalize().to_string()),
+                        ("waiting_uom", a.uom.clone()),
+                        ("waiting_at", at),
+                    ],
+                )
+            })
+            .next_back()
+    }
+
     /// The order and operation that run on this station: the one answer the counting, the
     /// terminal and the status use too ([`running_at`](super::readings::running_at)).
     fn running(&self, plan: Option<&Plan>) -> Option<(WorkOrderId, u32)> {
@@ -1625,39 +1840,66 @@ impl<'a> Deciding<'a> {
         Some((running.work_order, running.operation?))
     }
 
-    fn issue(&mut self, scan: LotScan, plan: Option<&Plan>) -> Result<Accepted, Refusal> {
+    /// The running order, its operation and the plan's word on it, or `no_work_order` with
+    /// `what_to_do` when nothing runs here.
+    fn running_operation<'p>(
+        &self,
+        plan: Option<&'p Plan>,
+        what_to_do: &str,
+    ) -> Result<(WorkOrderId, u32, &'p protocol::PlanOperation), Refusal> {
         let Some((wo, operation)) = self.running(plan) else {
-            return refuse(
-                "no_work_order",
-                format!(
-                    "no work order is running at station {}: scan a work order first",
+            return Err(Refusal {
+                reason: "no_work_order",
+                message: format!(
+                    "no work order is running at station {}: {what_to_do}",
                     self.station
                 ),
-                [],
-            );
+                params: BTreeMap::new(),
+            });
         };
         let op = plan
             .and_then(|p| p.work_order(wo.as_str()))
             .and_then(|o: &PlanWorkOrder| o.operations.iter().find(|op| op.operation == operation));
-        let Some(op) = op else {
-            return refuse(
-                "no_work_order",
-                format!("work order {wo} is no longer in this line's plan"),
-                [],
+        match op {
+            Some(op) => Ok((wo, operation, op)),
+            None => Err(Refusal {
+                reason: "no_work_order",
+                message: format!("work order {wo} is no longer in this line's plan"),
+                params: BTreeMap::new(),
+            }),
+        }
+    }
+
+    fn issue(&mut self, scan: LotScan, plan: Option<&Plan>) -> Result<Accepted, Refusal> {
+        let (wo, operation, op) = self.running_operation(plan, "scan a work order first")?;
+        // Approved requisitions: more than the BOM and the tolerance, or an item it does not
+        // name.
+        let allowance = plan
+            .map(|p| p.allowance(wo.as_str(), operation, scan.item.as_str()))
+            .unwrap_or_default();
+        let granted_uom = plan.and_then(|p| {
+            p.requisitions_for(wo.as_str(), operation, scan.item.as_str())
+                .find(|r| r.state == protocol::RequisitionState::Approved)
+                .map(|r| r.uom.clone())
+        });
+        if !op.allowed_components.contains(&scan.item) && allowance.is_zero() {
+            let mut message = format!(
+                "wrong item: {} is not a component of operation {operation} of {wo}",
+                scan.item
             );
-        };
-        if !op.allowed_components.contains(&scan.item) {
-            return refuse(
-                "wrong_item",
-                format!(
-                    "wrong item: {} is not a component of operation {operation} of {wo}",
-                    scan.item
-                ),
-                [
-                    ("item", scan.item.to_string()),
-                    ("operation", operation.to_string()),
-                ],
-            );
+            let mut params = BTreeMap::from([
+                ("item", scan.item.to_string()),
+                ("operation", operation.to_string()),
+            ]);
+            if let Some((waiting, values)) = self.still_asked(&wo, &scan.item, plan) {
+                message.push_str(&format!("; {waiting}"));
+                params.extend(values);
+            }
+            return Err(Refusal {
+                reason: "wrong_item",
+                message,
+                params,
+            });
         }
         let key = (wo.clone(), operation);
         let issued = self.floor.issued.get(&key);
@@ -1675,7 +1917,21 @@ impl<'a> Deciding<'a> {
             .and_then(|i| i.by_item.get(&scan.item))
             .copied()
             .unwrap_or_default();
-        if let Some(need) = op.components.iter().find(|c| c.item == scan.item) {
+        // The requirement: the BOM's, or, for an item only a requisition allows, nothing
+        // but the requisition.
+        let need = op
+            .components
+            .iter()
+            .find(|c| c.item == scan.item)
+            .cloned()
+            .or_else(|| {
+                (!op.allowed_components.contains(&scan.item)).then(|| protocol::PlanComponent {
+                    item: scan.item.clone(),
+                    qty: Decimal::ZERO,
+                    uom: granted_uom.clone().unwrap_or_else(|| scan.uom.clone()),
+                })
+            });
+        if let Some(need) = need.as_ref() {
             if need.uom != scan.uom {
                 return refuse(
                     "wrong_unit",
@@ -1692,30 +1948,44 @@ impl<'a> Deciding<'a> {
             }
             // Beyond what the order needs, a lot is still taken up to the plant's tolerance
             // (with a warning), and refused beyond it.
+            // Approved requisitions add to it.
             let rules = plan.map(|p| p.rules()).unwrap_or_default();
-            let allowed = rules.with_tolerance(need.qty).unwrap_or(need.qty);
+            let allowed = rules
+                .with_tolerance(need.qty)
+                .unwrap_or(need.qty)
+                .checked_add(allowance)
+                .unwrap_or(Decimal::MAX);
             let open = allowed
                 .checked_sub(already)
                 .unwrap_or_default()
                 .max(Decimal::ZERO);
             if scan.qty > open {
-                return refuse(
-                    "over_issue",
-                    format!(
-                        "too much {}: the lot holds {} {}, the work order still takes {} {}",
-                        scan.item,
-                        scan.qty.normalize(),
-                        scan.uom,
-                        open.normalize(),
-                        need.uom
-                    ),
-                    [
-                        ("item", scan.item.to_string()),
-                        ("qty", scan.qty.normalize().to_string()),
-                        ("open", open.normalize().to_string()),
-                        ("uom", need.uom.clone()),
-                    ],
+                let mut message = format!(
+                    "too much {}: the lot holds {} {}, the work order still takes {} {}",
+                    scan.item,
+                    scan.qty.normalize(),
+                    scan.uom,
+                    open.normalize(),
+                    need.uom
                 );
+                let mut params = BTreeMap::from([
+                    ("item", scan.item.to_string()),
+                    ("qty", scan.qty.normalize().to_string()),
+                    ("open", open.normalize().to_string()),
+                    ("uom", need.uom.clone()),
+                ]);
+                match self.still_asked(&wo, &scan.item, plan) {
+                    Some((waiting, values)) => {
+                        message.push_str(&format!("; {waiting}"));
+                        params.extend(values);
+                    }
+                    None => message.push_str("; ask for more at the terminal"),
+                }
+                return Err(Refusal {
+                    reason: "over_issue",
+                    message,
+                    params,
+                });
             }
         }
         let stock = self.stock_check(&scan, plan)?;
@@ -1737,11 +2007,7 @@ impl<'a> Deciding<'a> {
                 ],
             );
         };
-        let required = op
-            .components
-            .iter()
-            .find(|c| c.item == scan.item)
-            .map(|c| c.qty);
+        let required = need.as_ref().map(|c| c.qty);
         let entry = self.floor.issued.entry(key.clone()).or_default();
         entry.by_item.insert(scan.item.clone(), total);
         entry.lots.insert(scan.lot.clone());
@@ -1774,17 +2040,34 @@ impl<'a> Deciding<'a> {
         );
         // What the operator should look at: first the stock, then the requirement.
         let mut warning = None;
-        if let Some(required) = required.filter(|r| total > *r) {
+        // Beyond the requirement and what approved requisitions add: within the tolerance, so
+        // taken, but the operator should look.
+        let granted = required.map(|r| r.checked_add(allowance).unwrap_or(Decimal::MAX));
+        if let (Some(required), Some(granted)) = (required, granted)
+            && total > granted
+        {
+            let approved = if allowance.is_zero() {
+                String::new()
+            } else {
+                format!(" + {} {} approved", allowance.normalize(), scan.uom)
+            };
             message.push_str(&format!(
-                "; warning: {} {} issued against {} {} required (within the plant's tolerance)",
+                "; warning: {} {} issued against {} {} required{approved} (within the plant's tolerance)",
                 total.normalize(),
                 scan.uom,
                 required.normalize(),
                 scan.uom
             ));
             params.insert("issued", total.normalize().to_string());
-            params.insert("required", required.normalize().to_string());
+            params.insert("required", granted.normalize().to_string());
             warning = Some("over_required");
+        } else if total > required.unwrap_or(Decimal::MAX) {
+            message.push_str(&format!(
+                "; within the {} {} approved by requisition",
+                allowance.normalize(),
+                scan.uom
+            ));
+            params.insert("approved", allowance.normalize().to_string());
         }
         if let Some(short) = stock.short {
             message.push_str(&format!("; warning: {short}"));
@@ -2026,6 +2309,7 @@ mod tests {
             ],
             rules: None,
             shipments: Vec::new(),
+            requisitions: Vec::new(),
         }
     }
 
@@ -2538,6 +2822,277 @@ mod tests {
             ],
             ("over_issue", &["scan_rejected"]),
         );
+    }
+
+    fn ask(floor: &mut Floor, plan: &Plan, item: &str, qty: i64, uom: Option<&str>) -> Decision {
+        floor.command(
+            &StationCommand {
+                station: "st-10".into(),
+                at: at(),
+                action: StationAction::RequestMaterial {
+                    item: item.into(),
+                    qty: Decimal::new(qty, 0),
+                    uom: uom.map(str::to_owned),
+                    reason: "coil end scrapped at set-up".into(),
+                },
+                reply: None,
+            },
+            Some(plan),
+        )
+    }
+
+    /// Central's answer to a requisition asked here, as the next plan carries it.
+    fn decided(plan: &mut Plan, d: &Decision, state: protocol::RequisitionState) {
+        let Some(EventKind::MaterialRequested {
+            work_order,
+            operation,
+            item,
+            qty,
+            uom,
+            ..
+        }) = d.events.last().map(|e| e.kind.clone())
+        else {
+            panic!("no material_requested event: {:?}", d.events);
+        };
+        plan.requisitions.push(protocol::PlanRequisition {
+            id: d.outcome.params["requisition"].clone(),
+            number: Some("R000001".into()),
+            work_order,
+            operation: Some(operation),
+            item,
+            qty,
+            uom,
+            state,
+            decided_by: Some("wang".into()),
+            comment: None,
+        });
+    }
+
+    #[test]
+    fn material_beyond_the_bom_is_issued_once_its_requisition_is_approved() {
+        let mut plan = plan();
+        let mut floor = Floor::default();
+        // Nobody signed in, nothing running: refused, stored as refusals.
+        let d = ask(&mut floor, &plan, "STEEL-2MM", 25, None);
+        assert_eq!(
+            d.outcome.reason,
+            Some("not_signed_in"),
+            "{}",
+            d.outcome.message
+        );
+        // The need (50 kg) is taken; the next lot is refused and says what to do.
+        let d = scan_all(
+            &mut floor,
+            Some(&plan),
+            &[
+                BADGE,
+                START,
+                STEEL,
+                "(92)STEEL-2MM(93)L-2(94)25kg",
+                "(92)STEEL-2MM(93)L-3(94)20kg",
+            ],
+        );
+        assert_eq!(d.outcome.reason, Some("over_issue"));
+        assert!(
+            d.outcome
+                .message
+                .ends_with("; ask for more at the terminal"),
+            "{}",
+            d.outcome.message
+        );
+        // Wrong unit, no unit for an item the BOM does not name, no reason: refused, nothing kept.
+        let d = ask(&mut floor, &plan, "STEEL-2MM", 25, Some("pcs"));
+        assert_eq!(
+            d.outcome.reason,
+            Some("wrong_unit"),
+            "{}",
+            d.outcome.message
+        );
+        let d = ask(&mut floor, &plan, "OIL", 2, None);
+        assert_eq!(d.outcome.reason, Some("no_unit"), "{}", d.outcome.message);
+        let d = ask(&mut floor, &plan, "STEEL-2MM", 0, None);
+        assert_eq!(
+            d.outcome.reason,
+            Some("bad_quantity"),
+            "{}",
+            d.outcome.message
+        );
+        assert!(floor.asked.is_empty());
+        // Asked: one event signed by the operator, kept in the floor's state.
+        let d = ask(&mut floor, &plan, "STEEL-2MM", 25, None);
+        assert_eq!(
+            d.outcome.action,
+            Some("material_requested"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(names(&d), ["material_requested"]);
+        let id = d.outcome.params["requisition"].clone();
+        assert_eq!(id, d.events[0].id.0.to_string());
+        match &d.events[0].kind {
+            EventKind::MaterialRequested {
+                operator,
+                uom,
+                operation,
+                ..
+            } => {
+                assert_eq!(
+                    (operator.as_str(), uom.as_str(), *operation),
+                    ("10442", "kg", 10)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            d.state
+                .iter()
+                .any(|(k, v)| *k == format!("{ASKED_PREFIX}{id}") && !v.is_empty())
+        );
+        assert_eq!(Floor::restore(d.state.clone()).asked, floor.asked);
+        // Waiting (not yet at central): the lot is still refused, and the refusal says why.
+        let d = scan_all(&mut floor, Some(&plan), &["(92)STEEL-2MM(93)L-3(94)20kg"]);
+        assert_eq!(d.outcome.reason, Some("over_issue"));
+        assert!(
+            d.outcome
+                .message
+                .contains("the requisition for 25 kg asked at"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(
+            (
+                d.outcome.params["waiting_qty"].as_str(),
+                d.outcome.params["waiting_uom"].as_str()
+            ),
+            ("25", "kg")
+        );
+        // A rejected one lets nothing more through.
+        let mut rejected = plan.clone();
+        decided(
+            &mut rejected,
+            &d_of(&floor, &id),
+            protocol::RequisitionState::Rejected,
+        );
+        let d = scan_all(
+            &mut floor,
+            Some(&rejected),
+            &["(92)STEEL-2MM(93)L-3(94)20kg"],
+        );
+        assert_eq!(d.outcome.reason, Some("over_issue"));
+        // Approved: 25 kg more, and not a gram beyond.
+        let asked = d_of(&floor, &id);
+        decided(&mut plan, &asked, protocol::RequisitionState::Approved);
+        let d = scan_all(&mut floor, Some(&plan), &["(92)STEEL-2MM(93)L-3(94)20kg"]);
+        assert_eq!(
+            (d.outcome.action, d.outcome.warning),
+            (Some("issued"), None),
+            "{}",
+            d.outcome.message
+        );
+        assert!(
+            d.outcome
+                .message
+                .ends_with("; within the 25 kg approved by requisition"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(d.outcome.params["approved"], "25");
+        let d = scan_all(&mut floor, Some(&plan), &["(92)STEEL-2MM(93)L-4(94)6kg"]);
+        assert_eq!(
+            d.outcome.reason,
+            Some("over_issue"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(d.outcome.params["open"], "5");
+        // An item the BOM does not name: refused until a requisition for it is approved.
+        let d = scan_all(&mut floor, Some(&plan), &["(92)OIL(93)L-OIL(94)2l"]);
+        assert_eq!(d.outcome.reason, Some("wrong_item"));
+        let d = ask(&mut floor, &plan, "OIL", 2, Some("l"));
+        assert_eq!(
+            d.outcome.action,
+            Some("material_requested"),
+            "{}",
+            d.outcome.message
+        );
+        decided(&mut plan, &d, protocol::RequisitionState::Approved);
+        let d = scan_all(&mut floor, Some(&plan), &["(92)OIL(93)L-OIL(94)2l"]);
+        assert_eq!(d.outcome.action, Some("issued"), "{}", d.outcome.message);
+        let d = scan_all(&mut floor, Some(&plan), &["(92)OIL(93)L-OIL2(94)1l"]);
+        assert_eq!(
+            d.outcome.reason,
+            Some("over_issue"),
+            "{}",
+            d.outcome.message
+        );
+        // The requisitions go with their order when it is forgotten.
+        let mut without = plan.clone();
+        without
+            .work_orders
+            .retain(|w| w.work_order.as_str() != "WO-1");
+        floor.stations.clear();
+        floor.prune(Some(&without), at(), []);
+        let pruned = floor.prune(Some(&without), at() + floor.limits.retention, []);
+        assert!(floor.asked.is_empty());
+        assert!(
+            pruned
+                .state
+                .iter()
+                .any(|(k, v)| *k == format!("{ASKED_PREFIX}{id}") && v.is_empty())
+        );
+    }
+
+    /// A decision naming the requisition `id` the floor keeps, as its event said it.
+    fn d_of(floor: &Floor, id: &str) -> Decision {
+        let a = &floor.asked[id];
+        Decision {
+            events: vec![EventBody {
+                id: EventId(uuid::Uuid::parse_str(id).unwrap()),
+                at: a.at,
+                source: Source::default(),
+                kind: EventKind::MaterialRequested {
+                    work_order: a.work_order.clone(),
+                    operation: a.operation,
+                    item: a.item.clone(),
+                    qty: a.qty,
+                    uom: a.uom.clone(),
+                    operator: a.operator.clone(),
+                    reason: a.reason.clone(),
+                },
+            }],
+            state: Vec::new(),
+            outcome: ScanOutcome {
+                result: ScanResult::Accepted,
+                kind: None,
+                action: None,
+                lot: None,
+                reason: None,
+                warning: None,
+                message: String::new(),
+                params: BTreeMap::from([("requisition", id.to_owned())]),
+                seq: None,
+                event_id: None,
+            },
+        }
+    }
+
+    #[test]
+    fn requisitions_of_one_order_are_bounded() {
+        let plan = plan();
+        let mut floor = Floor::default();
+        scan_all(&mut floor, Some(&plan), &[BADGE, START]);
+        for _ in 0..MAX_ASKED_PER_ORDER {
+            let d = ask(&mut floor, &plan, "STEEL-2MM", 1, None);
+            assert_eq!(d.outcome.action, Some("material_requested"));
+        }
+        let d = ask(&mut floor, &plan, "STEEL-2MM", 1, None);
+        assert_eq!(
+            d.outcome.reason,
+            Some("too_many_requisitions"),
+            "{}",
+            d.outcome.message
+        );
+        assert_eq!(floor.asked.len(), MAX_ASKED_PER_ORDER);
     }
 
     #[test]

@@ -254,6 +254,10 @@ mod tests {
             "over_ship",
             "wrong_location",
             "already_shipped",
+            "no_unit",
+            "no_reason",
+            "too_many_requisitions",
+            "bad_request",
         ] {
             assert!(
                 keys("en", "REASONS").iter().any(|k| k == reason),

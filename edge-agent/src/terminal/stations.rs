@@ -9,10 +9,11 @@
 //!   and after every committed change, so the terminal updates without reloading.
 //! - `POST /api/v1/stations/{station}/sign-in` (badge and PIN), `…/sign-out`,
 //!   `…/lots`, `…/stop-reason` (the reason for the station's stop the machine reported without
-//!   one): the terminal's buttons, answered like scans.
+//!   one), `…/requisitions` (more material for the running work order than it may take, for
+//!   a supervisor to approve): the terminal's buttons, answered like scans.
 //!
-//! Looking is open to the plant network; acting (scans, sign-in and out, lots, stop reasons)
-//! needs a terminal paired for the station ([`super::access`]): an unpaired browser gets 401
+//! Looking is open to the plant network; acting (scans, sign-in and out, lots, stop reasons,
+//! requisitions) needs a terminal paired for the station ([`super::access`]): an unpaired browser gets 401
 //! `not_paired`.
 //! - `GET /api/v1/labels/{lot}.png`: the label of a lot completed at one of the stations.
 //!
@@ -94,6 +95,10 @@ pub fn routes() -> Router<TerminalState> {
             "/api/v1/stations/{station}/stop-reason",
             post(give_stop_reason),
         )
+        .route(
+            "/api/v1/stations/{station}/requisitions",
+            post(request_material),
+        )
         .route("/api/v1/labels/{file}", get(label))
 }
 
@@ -126,6 +131,20 @@ pub struct StopReasonBody {
     /// The stop's start, as the station's view gave it (`stop.since`): a reason is given for
     /// the stop the operator saw, never for a newer one that began meanwhile.
     pub since: chrono::DateTime<chrono::Utc>,
+}
+
+/// More material for the running work order's operation, asked by the signed-in operator.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequisitionBody {
+    pub item: String,
+    /// A number or a decimal string, in `uom`.
+    #[serde(deserialize_with = "number_or_string")]
+    pub qty: Decimal,
+    /// Needed only for an item the operation has no requirement of.
+    #[serde(default)]
+    pub uom: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +194,30 @@ pub struct StationView {
     /// Central's open SPC alarms at this station (the plan's `rules.spc_alarms`), newest
     /// first, until someone acknowledges them at central.
     pub spc_alarms: Vec<protocol::PlanSpcAlarm>,
+    /// The material requisitions of the running work order: those asked here, oldest first
+    /// (also those central has not heard of yet), then those the plan carries from elsewhere
+    /// (another line, or filled in at central), in the plan's order.
+    pub requisitions: Vec<RequisitionView>,
+}
+
+/// A material requisition as the terminal shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequisitionView {
+    /// The id of the event that asked for it, or central's request number.
+    pub id: String,
+    /// Central's approval request, once it made one.
+    pub number: Option<String>,
+    pub item: String,
+    pub qty: Decimal,
+    pub uom: String,
+    /// `unsent`: asked here, not yet at central (offline, or on its way); `waiting`,
+    /// `approved`, `rejected`: as central decided it.
+    pub state: &'static str,
+    pub reason: Option<String>,
+    pub operator: Option<String>,
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    pub decided_by: Option<String>,
+    pub comment: Option<String>,
 }
 
 /// A stop the machine reported without a reason, and the reasons to pick from.
@@ -220,6 +263,8 @@ pub struct ComponentView {
     pub item: String,
     /// Absent when the plan does not limit it.
     pub required: Option<Decimal>,
+    /// What approved material requisitions add to it (zero without one).
+    pub approved: Decimal,
     pub issued: Decimal,
     pub open: Option<Decimal>,
     pub uom: Option<String>,
@@ -290,15 +335,54 @@ pub fn station_view(
         };
         let mut components: Vec<ComponentView> = Vec::new();
         if let Some(op) = op {
+            let approved = |item: &protocol::ItemId| {
+                plan.map(|p| p.allowance(wo.as_str(), op.operation, item.as_str()))
+                    .unwrap_or_default()
+            };
             for item in &op.allowed_components {
                 let need = op.components.iter().find(|c| &c.item == item);
                 let done = issued_of(item);
+                let approved = approved(item);
                 components.push(ComponentView {
                     item: item.to_string(),
                     required: need.map(|c| c.qty),
+                    approved,
                     issued: done,
-                    open: need.map(|c| (c.qty - done).max(Decimal::ZERO)),
+                    open: need.map(|c| {
+                        c.qty
+                            .checked_add(approved)
+                            .and_then(|q| q.checked_sub(done))
+                            .unwrap_or_default()
+                            .max(Decimal::ZERO)
+                    }),
                     uom: need.map(|c| c.uom.clone()),
+                });
+            }
+            // Items the BOM does not name, which approved requisitions let the order take.
+            let extra = plan.into_iter().flat_map(|p| &p.requisitions).filter(|r| {
+                r.state == protocol::RequisitionState::Approved
+                    && r.work_order == *wo
+                    && r.operation.is_none_or(|o| o == op.operation)
+                    && !op.allowed_components.contains(&r.item)
+            });
+            for r in extra {
+                if components.iter().any(|c| c.item == r.item.as_str()) {
+                    continue;
+                }
+                let approved = approved(&r.item);
+                let done = issued_of(&r.item);
+                components.push(ComponentView {
+                    item: r.item.to_string(),
+                    required: None,
+                    approved,
+                    issued: done,
+                    open: Some(
+                        approved
+                            .checked_sub(done)
+                            .unwrap_or_default()
+                            .max(Decimal::ZERO),
+                    ),
+                    uom: Some(r.uom.clone()),
                 });
             }
         }
@@ -325,6 +409,10 @@ pub fn station_view(
             made_for: order.map(|o| o.made_for.clone()).unwrap_or_default(),
         }
     });
+    let requisitions = running
+        .as_ref()
+        .map(|r| requisitions_of(plan, view, &r.work_order))
+        .unwrap_or_default();
     let queue = plan
         .map(|p| {
             p.work_orders
@@ -380,7 +468,66 @@ pub fn station_view(
             .into_iter()
             .filter(|a| a.station == station.as_str())
             .collect(),
+        requisitions,
     }
+}
+
+/// The requisitions of `wo`: those asked at this edge (oldest first) with what central decided
+/// of them, then those the plan carries from elsewhere, in the plan's order.
+fn requisitions_of(
+    plan: Option<&Plan>,
+    view: &FloorView,
+    wo: &WorkOrderId,
+) -> Vec<RequisitionView> {
+    let decided = |id: &str| plan.and_then(|p| p.requisitions.iter().find(|r| r.id == id));
+    let mut asked: Vec<(&String, &crate::processor::scan::Asked)> = view
+        .floor
+        .asked
+        .iter()
+        .filter(|(_, a)| &a.work_order == wo)
+        .collect();
+    asked.sort_by_key(|(id, a)| (a.at, *id));
+    let mut out: Vec<RequisitionView> = asked
+        .into_iter()
+        .map(|(id, a)| {
+            let central = decided(id);
+            RequisitionView {
+                id: id.clone(),
+                number: central.and_then(|r| r.number.clone()),
+                item: a.item.to_string(),
+                qty: a.qty,
+                uom: a.uom.clone(),
+                state: central.map_or("unsent", |r| r.state.as_str()),
+                reason: Some(a.reason.clone()),
+                operator: Some(a.operator.to_string()),
+                at: Some(a.at),
+                decided_by: central.and_then(|r| r.decided_by.clone()),
+                comment: central.and_then(|r| r.comment.clone()),
+            }
+        })
+        .collect();
+    if let Some(plan) = plan {
+        for r in plan
+            .requisitions
+            .iter()
+            .filter(|r| &r.work_order == wo && !view.floor.asked.contains_key(&r.id))
+        {
+            out.push(RequisitionView {
+                id: r.id.clone(),
+                number: r.number.clone(),
+                item: r.item.to_string(),
+                qty: r.qty,
+                uom: r.uom.clone(),
+                state: r.state.as_str(),
+                reason: None,
+                operator: None,
+                at: None,
+                decided_by: r.decided_by.clone(),
+                comment: r.comment.clone(),
+            });
+        }
+    }
+    out
 }
 
 pub(super) fn unknown_station(station: &str) -> Response {
@@ -550,6 +697,39 @@ fn may_act(s: &TerminalState, headers: &HeaderMap, station: &str) -> Result<(), 
     }
 }
 
+/// The body of a terminal's button at `station`, once it parsed, the station is known and the
+/// terminal may act there; else the answer that says which of these failed.
+fn button<T>(
+    s: &TerminalState,
+    station: &str,
+    headers: &HeaderMap,
+    body: Result<Json<T>, JsonRejection>,
+) -> Result<T, Box<Response>> {
+    let Json(body) = body.map_err(|r| Box::new(bad_body(r)))?;
+    if view_of(s, station).is_none() {
+        return Err(Box::new(unknown_station(station)));
+    }
+    may_act(s, headers, station).map_err(|r| Box::new(r.into_response()))?;
+    Ok(body)
+}
+
+/// A text from a request body within [`protocol::bounds::MAX_TEXT_LEN`], or the 400 that says
+/// how long it was.
+fn text_field(field: &str, value: &str) -> Result<(), Refusal> {
+    let max = protocol::bounds::MAX_TEXT_LEN;
+    if value.len() <= max {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        format!(
+            "the {field} is {} bytes long; at most {max} are accepted",
+            value.len()
+        ),
+    ))
+}
+
 /// An id from a request body, within bounds, or the 400 that names it.
 fn id_field(field: &str, value: &str) -> Result<(), Refusal> {
     protocol::bounds::check_id(field, value)
@@ -641,16 +821,11 @@ async fn sign_in(
     headers: HeaderMap,
     body: Result<Json<SignInBody>, JsonRejection>,
 ) -> Response {
-    let Json(body) = match body {
+    let body = match button(&s, &station, &headers, body) {
         Ok(body) => body,
-        Err(rejection) => return bad_body(rejection),
+        Err(answer) => return *answer,
     };
-    if view_of(&s, &station).is_none() {
-        return unknown_station(&station);
-    }
-    if let Err(refusal) =
-        id_field("badge", &body.badge).and_then(|()| may_act(&s, &headers, &station))
-    {
+    if let Err(refusal) = id_field("badge", &body.badge) {
         return refusal.into_response();
     }
     let plan = s.live.plan();
@@ -684,30 +859,49 @@ async fn give_stop_reason(
     headers: HeaderMap,
     body: Result<Json<StopReasonBody>, JsonRejection>,
 ) -> Response {
-    let Json(body) = match body {
+    let body = match button(&s, &station, &headers, body) {
         Ok(body) => body,
-        Err(rejection) => return bad_body(rejection),
+        Err(answer) => return *answer,
     };
-    if view_of(&s, &station).is_none() {
-        return unknown_station(&station);
-    }
-    if let Err(refusal) = may_act(&s, &headers, &station) {
+    if let Err(refusal) = text_field("reason", &body.reason) {
         return refusal.into_response();
-    }
-    if body.reason.len() > protocol::bounds::MAX_TEXT_LEN {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!(
-                "the reason is {} bytes long; at most {} are accepted",
-                body.reason.len(),
-                protocol::bounds::MAX_TEXT_LEN
-            ),
-        );
     }
     let action = StationAction::GiveStopReason {
         reason: body.reason,
         since: body.since,
+    };
+    answer(command(&s, &station, action).await)
+}
+
+/// The signed-in operator asks for more material for the running work order: the processor
+/// checks it (signed in, an order running, the unit, the bounds) and answers after the
+/// `material_requested` event (or the refusal) is committed. It goes to central with the
+/// other events; offline, it waits in the journal and the station's view says so.
+async fn request_material(
+    State(s): State<TerminalState>,
+    Path(station): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<RequisitionBody>, JsonRejection>,
+) -> Response {
+    let body = match button(&s, &station, &headers, body) {
+        Ok(body) => body,
+        Err(answer) => return *answer,
+    };
+    let checked = id_field("item", &body.item)
+        .and_then(|()| text_field("reason", &body.reason))
+        .and_then(|()| match &body.uom {
+            // The unit's own bounds are the processor's, which says what was wrong.
+            Some(uom) => text_field("unit", uom),
+            None => Ok(()),
+        });
+    if let Err(refusal) = checked {
+        return refusal.into_response();
+    }
+    let action = StationAction::RequestMaterial {
+        item: body.item.as_str().into(),
+        qty: body.qty,
+        uom: body.uom,
+        reason: body.reason,
     };
     answer(command(&s, &station, action).await)
 }
@@ -738,16 +932,10 @@ async fn complete_lot(
     headers: HeaderMap,
     body: Result<Json<LotBody>, JsonRejection>,
 ) -> Response {
-    let Json(body) = match body {
+    let body = match button(&s, &station, &headers, body) {
         Ok(body) => body,
-        Err(rejection) => return bad_body(rejection),
+        Err(answer) => return *answer,
     };
-    if view_of(&s, &station).is_none() {
-        return unknown_station(&station);
-    }
-    if let Err(refusal) = may_act(&s, &headers, &station) {
-        return refusal.into_response();
-    }
     // A supervisor's approval is checked here (badge, skill, PIN); the processor then allows
     // the lot beyond the order's open quantity.
     let approved_by = match &body.approved_by {

@@ -90,9 +90,32 @@
       stop_reason_text: 'Reason for the stop',
       stop_reason_send: 'Record reason',
       stop_reason_needed: 'Enter the reason for the stop first',
-      stop_reason_too_long: 'The reason is too long: at most 1024 bytes',
+      reason_too_long: 'The reason is too long: at most 1024 bytes',
       spc_alarms: 'SPC alarm: the process is out of control',
       spc_alarm: '{characteristic}: rule {rule} broken at {value} ({at})',
+      ask_material: 'Ask for material',
+      ask_text: 'More than {work_order} may take: a supervisor approves it, then it can be issued.',
+      ask_other_option: 'Another item…',
+      ask_other_item: 'Item number',
+      ask_qty: 'Quantity',
+      ask_uom: 'Unit',
+      ask_reason: 'Why is it needed?',
+      ask_send: 'Send',
+      ask_item_needed: 'Choose or type the item first',
+      ask_qty_needed: 'Enter a quantity above zero',
+      ask_uom_needed: 'Enter the unit of {item}',
+      ask_reason_needed: 'Say why the material is needed',
+      requisitions: 'Material requisitions',
+      hint_ask_more: 'ask for more material at the terminal',
+      hint_waiting: 'the requisition for {waiting_qty} {waiting_uom} asked at {waiting_at} is waiting for approval',
+      hint_approved: 'within the {approved} {uom} approved by requisition',
+      plus_approved: '+{qty} {uom} approved',
+      req_offline: 'waiting to be sent: central is unreachable',
+      req_sending: 'sent, waiting for central',
+      req_waiting: 'waiting for approval ({number})',
+      req_approved: 'approved by {decided_by}',
+      req_rejected: 'rejected by {decided_by}',
+      req_asked: 'asked {at} by {operator}',
     },
     zh: {
       title: '产线终端',
@@ -171,9 +194,32 @@
       stop_reason_text: '停机原因',
       stop_reason_send: '记录原因',
       stop_reason_needed: '请先输入停机原因',
-      stop_reason_too_long: '原因太长：最多 1024 字节',
+      reason_too_long: '原因太长：最多 1024 字节',
       spc_alarms: 'SPC 报警：过程失控',
       spc_alarm: '{characteristic}：第 {rule} 条判异规则，值 {value}（{at}）',
+      ask_material: '申请领料',
+      ask_text: '超出工单 {work_order} 的用量：主管批准后即可发料。',
+      ask_other_option: '其他物料…',
+      ask_other_item: '物料编号',
+      ask_qty: '数量',
+      ask_uom: '单位',
+      ask_reason: '领料原因',
+      ask_send: '提交申请',
+      ask_item_needed: '请先选择或输入物料',
+      ask_qty_needed: '请输入大于零的数量',
+      ask_uom_needed: '请输入 {item} 的单位',
+      ask_reason_needed: '请填写领料原因',
+      requisitions: '领料申请',
+      hint_ask_more: '如需更多物料，请在终端申请领料',
+      hint_waiting: '{waiting_at} 申请的 {waiting_qty} {waiting_uom} 正在等待审批',
+      hint_approved: '在已批准的领料申请 {approved} {uom} 之内',
+      plus_approved: '+{qty} {uom} 已批准',
+      req_offline: '待发送：无法连接中心',
+      req_sending: '已发送，等待中心接收',
+      req_waiting: '等待审批（{number}）',
+      req_approved: '{decided_by} 已批准',
+      req_rejected: '{decided_by} 已驳回',
+      req_asked: '{operator} 于 {at} 申请',
     },
   };
 
@@ -197,7 +243,7 @@
       missing_lot: 'The label has no lot number',
       missing_quantity: 'The label has no quantity',
       other_station: 'Wrong station: this label is for station {station}',
-      wrong_unit: 'Wrong unit: {item} is counted in {expected}, the label says {uom}',
+      wrong_unit: 'Wrong unit: {item} is counted in {expected}, not in {uom}',
       already_issued: 'Lot {lot} was already issued to {work_order}',
       not_signed_in: 'Nobody is signed in at this station: scan your badge first',
       bad_quantity: 'Quantity {qty} {uom} is not accepted',
@@ -220,6 +266,10 @@
       over_ship: 'Too much: {qty} {uom} of {item}, order {order} still takes {open} {uom}',
       wrong_location: 'Wrong place: lot {lot} is at {expected}, not at {location}',
       already_shipped: 'Lot {lot} was already shipped on {order}',
+      no_unit: '{item} is not a component of this operation: enter its unit',
+      no_reason: 'Say why the material is needed',
+      too_many_requisitions: 'Too many requisitions for {work_order}: ask a supervisor',
+      bad_request: 'Not accepted: the item or the unit is not valid',
     },
     zh: {
       unknown_code: '无法识别的条码：{code}',
@@ -239,7 +289,7 @@
       missing_lot: '标签缺少批次号',
       missing_quantity: '标签缺少数量',
       other_station: '工位错误：此标签属于工位 {station}',
-      wrong_unit: '单位错误：{item} 应以 {expected} 计，标签为 {uom}',
+      wrong_unit: '单位错误：{item} 应以 {expected} 计，而不是 {uom}',
       already_issued: '批次 {lot} 已发料给工单 {work_order}',
       not_signed_in: '本工位无人登录：请先扫描工牌',
       bad_quantity: '数量 {qty} {uom} 不被接受',
@@ -262,6 +312,10 @@
       over_ship: '超量发货：{item} {qty} {uom}，订单 {order} 仅剩 {open} {uom}',
       wrong_location: '库位错误：批次 {lot} 在 {expected}，不在 {location}',
       already_shipped: '批次 {lot} 已在订单 {order} 发货',
+      no_unit: '{item} 不是本工序的物料：请填写单位',
+      no_reason: '请填写领料原因',
+      too_many_requisitions: '工单 {work_order} 的领料申请过多：请联系主管',
+      bad_request: '不被接受：物料或单位无效',
     },
   };
 
@@ -284,6 +338,7 @@
       pick_location_set: 'Picking from {location} for {order}',
       shipped: 'Shipped {qty} {uom} of {item}, lot {lot}, on {order}; still open: {open}',
       shipment_closed: 'Shipment of {order} closed: {lots} lots',
+      material_requested: 'Asked for {qty} {uom} of {item} for {work_order}: waiting for approval',
     },
     zh: {
       signed_in: '已登录：{operator}',
@@ -302,6 +357,7 @@
       pick_location_set: '从 {location} 拣货，订单 {order}',
       shipped: '已发货：{item} 批次 {lot} {qty} {uom}，订单 {order}；未发：{open}',
       shipment_closed: '订单 {order} 本次发货结束：{lots} 个批次',
+      material_requested: '已申请领料：{item} {qty} {uom}（工单 {work_order}），等待审批',
     },
   };
 
@@ -425,7 +481,16 @@
     // the edge's `detail` for unknown_code is an English sentence, so the Chinese text names
     // the scanned code instead.
     if (!params.code && outcome.raw !== undefined) params.code = String(outcome.raw).split(GS).join('<GS>');
-    const text = template ? fill(template, params) : null;
+    let text = template ? fill(template, params) : null;
+    // Beyond what the order takes: a requisition waiting, or how to ask for one; within an
+    // approved one, said so.
+    if (text && outcome.result === 'rejected') {
+      if (params.waiting_qty) text = `${text}; ${t('hint_waiting', params)}`;
+      else if (outcome.reason === 'over_issue') text = `${text}; ${t('hint_ask_more')}`;
+    }
+    if (text && outcome.result === 'accepted' && params.approved && !outcome.warning) {
+      text = `${text}; ${t('hint_approved', params)}`;
+    }
     const said = text ?? outcome.message ?? '';
     // An accepted scan's warning is said after what it did (the edge's message holds both).
     if (text && outcome.result === 'accepted' && outcome.warning) {
@@ -686,10 +751,81 @@
       return;
     }
     if (new TextEncoder().encode(text).length > 1024) {
-      failed('stop_reason_too_long');
+      failed('reason_too_long');
       return;
     }
     if (since) giveStopReason(text, since);
+  }
+
+  // ---- Material requisitions -----------------------------------------------------------
+  // More material for the running work order than it may take, for a supervisor to approve:
+  // a component of the operation (its unit filled in, the only one the edge takes) or
+  // another item with the unit the operator types.
+  function openAsk() {
+    const wo = view && view.work_order;
+    if (!wo) return;
+    $('ask-item').replaceChildren(
+      ...(wo.components || []).map((c) => el('option', { value: c.item, dataset: { uom: c.uom || '' } }, c.item)),
+      el('option', { value: '' }, t('ask_other_option')));
+    $('ask-text').textContent = t('ask_text', { work_order: wo.work_order });
+    for (const id of ['ask-other', 'ask-qty', 'ask-reason']) $(id).value = '';
+    askProblem(null);
+    $('ask-send').disabled = false;
+    askItemChanged();
+    $('ask').hidden = false;
+    ($('ask-item').value ? $('ask-qty') : $('ask-other')).focus();
+  }
+
+  function askItemChanged() {
+    const option = $('ask-item').selectedOptions[0];
+    const other = !option || option.value === '';
+    const unit = other ? '' : option.dataset.uom;
+    $('ask-other-row').hidden = !other;
+    $('ask-uom').value = unit;
+    $('ask-uom').readOnly = Boolean(unit);
+  }
+
+  function closeAsk() {
+    $('ask').hidden = true;
+    focusScan();
+  }
+
+  // What is wrong with the request, said in the form (the banner is behind it); null: nothing.
+  function askProblem(text) {
+    $('ask-message').hidden = !text;
+    $('ask-message').textContent = text || '';
+  }
+
+  function sendAsk() {
+    const item = $('ask-item').value || $('ask-other').value.trim();
+    const qty = $('ask-qty').value.trim();
+    const uom = $('ask-uom').value.trim();
+    const reason = $('ask-reason').value.trim();
+    let problem = null;
+    if (!item) problem = t('ask_item_needed');
+    else if (!/^\d+(\.\d+)?$/.test(qty) || Number(qty) <= 0) problem = t('ask_qty_needed');
+    else if (!uom) problem = t('ask_uom_needed', { item });
+    else if (!reason) problem = t('ask_reason_needed');
+    else if (new TextEncoder().encode(reason).length > 1024) problem = t('reason_too_long');
+    if (problem) {
+      askProblem(problem);
+      beep(false);
+      return;
+    }
+    askProblem(null);
+    $('ask-send').disabled = true;
+    scanChain = scanChain.then(async () => {
+      lastOutcome = { state: 'pending', code: `${qty} ${uom} ${item}` };
+      showBanner();
+      const outcome = await post(stationPath('/requisitions'), { item, qty, uom, reason });
+      $('ask-send').disabled = false;
+      if (outcome) answer(outcome);
+      // Asked: the form closes and the list shows it. Refused: the form stays open, saying
+      // what the banner says, to be put right.
+      if (outcome && outcome.result === 'accepted') closeAsk();
+      else askProblem($('banner-detail').textContent);
+      if (!streamOpen) await refresh();
+    });
   }
 
   // ---- Badge-and-PIN dialog ------------------------------------------------------------
@@ -814,7 +950,7 @@
   // ---- The scan input ------------------------------------------------------------------
   function focusScan() {
     const scan = $('scan');
-    if (!scan || $('terminal').hidden || !$('dialog').hidden || $('scan-box').hidden) return;
+    if (!scan || $('terminal').hidden || !$('dialog').hidden || !$('ask').hidden || $('scan-box').hidden) return;
     if (document.activeElement === $('lot-qty') || document.activeElement === $('stop-text')) return;
     if (document.activeElement !== scan) scan.focus({ preventScroll: true });
   }
@@ -857,8 +993,8 @@
       }
     });
     document.addEventListener('click', (event) => {
-      // Taps inside the dialog stay there.
-      if (!$('dialog').contains(event.target)) window.setTimeout(focusScan, 0);
+      // Taps inside a dialog stay there.
+      if (!event.target.closest('.modal')) window.setTimeout(focusScan, 0);
     });
     document.addEventListener('pointerdown', unlockAudio, true);
     document.addEventListener('visibilitychange', () => {
@@ -951,6 +1087,8 @@
     });
     section('components', next.work_order && next.work_order.components, () =>
       renderComponents(next.work_order));
+    section('requisitions', [next.requisitions, next.central_connected], () =>
+      renderRequisitions(next.requisitions || [], next.central_connected !== false));
     section('queue', [next.queue, next.work_order && next.work_order.work_order], () =>
       renderQueue(next.queue || [], next.work_order));
     section('scans', next.scans, () => renderScans(next.scans || []));
@@ -1005,6 +1143,8 @@
     const box = $('work-order');
     box.replaceChildren();
     $('complete').hidden = !wo || $('complete').dataset.mayAct !== 'yes';
+    // Material is asked where lots are completed: for a running order, at a paired terminal.
+    $('ask-material').hidden = $('complete').hidden;
     if (!wo) {
       box.dataset.workOrder = '';
       box.append(el('div', { class: 'empty' }, t('no_work_order')));
@@ -1067,11 +1207,17 @@
       return;
     }
     const amount = (value, uom) => (value === null || value === undefined ? '—' : `${plain(value)} ${uom || ''}`);
+    // What the BOM needs, and beneath it what approved requisitions add to it.
+    const required = (c) => {
+      if (!(Number(c.approved) > 0)) return amount(c.required, c.uom);
+      const more = el('span', { class: 'approved' }, t('plus_approved', { qty: plain(c.approved), uom: c.uom || '' }));
+      return el('span', null, amount(c.required, c.uom), more);
+    };
     const rows = components.map((c) => {
       const done = c.open !== null && c.open !== undefined && Number(c.open) <= 0;
       return el('tr', { class: done ? 'done' : null, dataset: { item: c.item } },
         el('td', { class: 'item' }, c.item),
-        el('td', { class: 'required' }, amount(c.required, c.uom)),
+        el('td', { class: 'required' }, required(c)),
         el('td', { class: 'issued' }, amount(c.issued, c.uom)),
         el('td', { class: 'open' }, amount(c.open, c.uom)));
     });
@@ -1080,6 +1226,34 @@
         el('th', null, t('component_item')), el('th', null, t('required')),
         el('th', null, t('issued')), el('th', null, t('open')))),
       el('tbody', null, rows)));
+  }
+
+  // The running work order's material requisitions and where each stands; one central has
+  // not answered yet says whether it is on its way or waits for the link to central.
+  function renderRequisitions(requisitions, centralConnected) {
+    $('requisitions-box').hidden = requisitions.length === 0;
+    $('requisitions').replaceChildren(...requisitions.map((r) => {
+      const [stage, words] = requisitionStage(r, centralConnected);
+      const asked = r.at && r.operator ? t('req_asked', { at: hhmm(r.at), operator: r.operator }) : null;
+      const meta = [r.reason, asked].filter(Boolean).join(' · ');
+      return el('li', { class: stage, dataset: { requisition: r.id, item: r.item, stage } },
+        el('div', { class: 'what' },
+          el('span', { class: 'item' }, r.item),
+          el('span', { class: 'qty' }, `${plain(r.qty)} ${r.uom}`)),
+        el('div', null, el('span', { class: 'badge' }, words)),
+        r.comment ? el('div', { class: 'comment' }, r.comment) : null,
+        meta ? el('div', { class: 'meta' }, meta) : null);
+    }));
+  }
+
+  // A requisition's stage (its badge's colour) and its state in words.
+  function requisitionStage(r, centralConnected) {
+    if (r.state === 'unsent') {
+      return centralConnected ? ['sending', t('req_sending')] : ['offline', t('req_offline')];
+    }
+    if (r.state === 'waiting') return ['waiting', t('req_waiting', { number: r.number })];
+    if (r.state === 'approved') return ['approved', t('req_approved', { decided_by: r.decided_by })];
+    return ['rejected', t('req_rejected', { decided_by: r.decided_by })];
   }
 
   function renderQueue(queue, running) {
@@ -1231,6 +1405,13 @@
     $('sign-out').addEventListener('click', signOut);
     $('complete-lot').addEventListener('click', completeLot);
     $('stop-send').addEventListener('click', giveFreeStopReason);
+    $('ask-material').addEventListener('click', openAsk);
+    $('ask-item').addEventListener('change', askItemChanged);
+    $('ask-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      sendAsk();
+    });
+    $('ask-cancel').addEventListener('click', closeAsk);
     $('ask-pairing').addEventListener('click', askPairing);
     setupDialog();
     applyTexts();
