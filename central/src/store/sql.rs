@@ -487,7 +487,7 @@ fn epoch(conn: &Connection) -> Result<String, StoreError> {
 
 /// Every part's tables, in the order they are made (SQLite's text; [`db::pg_ddl`] makes
 /// PostgreSQL's).
-fn schemas() -> [&'static str; 25] {
+fn schemas() -> [&'static str; 26] {
     [
         SCHEMA,
         erp::SCHEMA,
@@ -511,6 +511,7 @@ fn schemas() -> [&'static str; 25] {
         deliveries::SCHEMA,
         oa::SCHEMA,
         oa::follow_up::SCHEMA,
+        oa::asks::SCHEMA,
         notify::SCHEMA,
         purchasing::SCHEMA,
         audit::SCHEMA,
@@ -540,6 +541,8 @@ struct EventRow {
     shipped: Option<deliveries::ShippedFact>,
     /// Goods received at an edge: what they close of the open purchase orders.
     received: Option<purchasing::ReceivedFact>,
+    /// Material asked for at a terminal: a requisition to approve.
+    asked: Option<oa::asks::AskFact>,
     /// The work order whose timeline the event belongs on (`events_by_order`).
     timeline_order: Option<String>,
     /// Why central cannot apply it: then it is stored and quarantined, and nothing else.
@@ -556,6 +559,7 @@ impl EventRow {
         Ok(match encoded.body {
             Checked::Valid(event) => EventRow {
                 seq,
+                asked: oa::asks::AskFact::of(&event_id, &event),
                 event_id,
                 at: ts(event.at),
                 kind: event.kind.name().into(),
@@ -599,6 +603,7 @@ impl EventRow {
                 spc: None,
                 shipped: None,
                 received: None,
+                asked: None,
                 timeline_order: None,
                 body: encoded.json,
                 quarantine: Some(reason),
@@ -882,6 +887,8 @@ impl Store for SqlStore {
             let mut orders_shipped = false;
             // The items of open purchase orders, read once a batch when a receipt needs it.
             let mut items_on_order = None;
+            // A requisition was asked at a terminal: the edge's plan goes again with it.
+            let mut asked = false;
             let mut quarantined = Vec::new();
             booking.read_lots(
                 &tx,
@@ -952,6 +959,26 @@ impl Store for SqlStore {
                 if let Some(fact) = &row.order {
                     progress.apply(&tx, fact, row.seq, &row.at)?;
                 }
+                if let Some(fact) = &row.asked {
+                    let p = match &plant {
+                        Some(p) => p.plant.clone(),
+                        None => {
+                            let p = stock::plant_of_edge(&tx, edge_id.as_str())?;
+                            let code = p.plant.clone();
+                            plant = Some(p);
+                            code
+                        }
+                    };
+                    asked |= oa::asks::ask(
+                        &tx,
+                        edge_id.as_str(),
+                        &p,
+                        row.seq,
+                        &row.at,
+                        fact,
+                        Utc::now(),
+                    )?;
+                }
             }
             quarantine::put(&tx, edge_id.as_str(), &received, &quarantined)?;
             unassigned.write(&tx, edge_id.as_str())?;
@@ -982,8 +1009,9 @@ impl Store for SqlStore {
                 changes::notify(&tx, &super::StoreChange::WorkOrders)?;
             }
             let mut plans = progress.flush(&tx, edge_id.as_str(), &received)?;
-            // A new SPC alarm goes down to the edge's terminal with its next plan.
-            if alarmed && !plans.iter().any(|p| p.edge_id == edge_id) {
+            // A new SPC alarm or requisition goes down to the edge's terminal with its next
+            // plan.
+            if (alarmed || asked) && !plans.iter().any(|p| p.edge_id == edge_id) {
                 plans.extend(spc::republish_edge(&tx, &edge_id)?);
             }
             // What was shipped is no longer open on the docks (this one's included).
@@ -1370,6 +1398,7 @@ pub(crate) fn fill_central_parts(
     rules.spc_alarms = spc::plan_alarms(tx, edge_id.as_str())?;
     content.rules = Some(rules);
     content.shipments = deliveries::plan_shipments(tx, edge_id.as_str())?;
+    content.requisitions = oa::asks::plan_requisitions(tx, &content)?;
     if deliveries::ships(tx, edge_id.as_str())? {
         // The lots of what the edge ships, from scratch: only components' lots come from the
         // work orders' content, so every other lot was filled here by an earlier publication.

@@ -21,6 +21,7 @@ mod kiosk;
 mod master_data;
 mod mrp_firm;
 mod oa;
+mod oa_asks;
 mod oa_attachments;
 mod oa_follow_up;
 mod oa_gates;

@@ -30,6 +30,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use timers::{Calendars, Head};
 
+pub(in crate::store::sql) mod asks;
 pub(in crate::store::sql) mod follow_up;
 pub(in crate::store::sql) mod gate;
 mod timers;
@@ -757,6 +758,9 @@ impl OaStore for SqlStore {
                 stored = read_request(&tx, id)?.ok_or_else(|| {
                     StoreError::Corrupt("the request just written is missing".into())
                 })?;
+            } else if request.state != before.state {
+                // A requisition rejected or withdrawn: its line hears it with the next plan.
+                plans = asks::ended(&tx, &stored, now)?;
             }
             tx.commit()?;
             Ok(Ok(Changed {

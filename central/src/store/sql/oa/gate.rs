@@ -1,7 +1,8 @@
 //! Business actions that wait on an approval (issue 17): a sales order over the customer's
 //! credit limit (`credit_override`), a quotation sent with a discount (`quotation_discount`),
 //! a work order released (`work_order_release`), an MRP requisition bought
-//! (`purchase_requisition`, [`super::super::purchasing`]).
+//! (`purchase_requisition`, [`super::super::purchasing`]), material beyond the BOM for a line
+//! (`material_requisition`, [`super::asks`]).
 //!
 //! The action asks [`gate`] in its own transaction. When the form has no workflow the action
 //! behaves as before (a credit refusal, a plain send or release). Otherwise the workflow is
@@ -149,6 +150,15 @@ pub(in crate::store::sql) fn gate(
 /// rule an administrator set did), or its requester may buy (`mrp.firm`) themselves. A
 /// requisition no step asked about is otherwise only a wish: anyone may fill in the form.
 fn may_buy(conn: &Connection, r: &OaRequest) -> Result<bool, StoreError> {
+    holds_or_approved(conn, r, Permission::MrpFirm)
+}
+
+/// Someone approved `r` (or a rule did), or its requester holds `permission`.
+fn holds_or_approved(
+    conn: &Connection,
+    r: &OaRequest,
+    permission: Permission,
+) -> Result<bool, StoreError> {
     let approved =
         |e: &TrailEntry| matches!(e.action, TrailAction::Approved | TrailAction::AutoApproved);
     if r.request.trail.iter().any(approved) {
@@ -157,8 +167,16 @@ fn may_buy(conn: &Connection, r: &OaRequest) -> Result<bool, StoreError> {
     let dir = SqlDirectory::read(conn)?;
     Ok(dir.person(&r.request.requester).is_some_and(|p| {
         let roles: Vec<Role> = p.roles.iter().filter_map(|n| Role::parse(n)).collect();
-        p.active && Role::union_of(&roles).contains(Permission::MrpFirm)
+        p.active && Role::union_of(&roles).contains(permission)
     }))
+}
+
+/// Whether an approved material requisition may let the line issue more: someone (or an
+/// administrator's rule) approved it, or its requester may release work orders
+/// (`work_orders.release`, the supervisor) themselves. As for a purchase requisition, anyone may fill
+/// in the form.
+fn may_grant(conn: &Connection, r: &OaRequest) -> Result<bool, StoreError> {
+    holds_or_approved(conn, r, Permission::WorkOrdersRelease)
 }
 
 /// What carrying out an approved request did.
@@ -198,48 +216,54 @@ pub(in crate::store::sql) fn carry_out(
     tx.execute_batch("SAVEPOINT carry_out")?;
     let done =
         |o: Result<Result<String, String>, StoreError>| o.map(|o| o.map(|d| (d, Vec::new())));
-    let outcome: Result<Result<(String, Vec<Plan>), String>, StoreError> =
-        match (r.form.as_str(), subject) {
-            ("travel", _) => done(super::follow_up::travel_approved(tx, r, now)),
-            ("leave", _) => done(super::follow_up::leave_approved(tx, r, now)),
-            ("purchase_requisition", _) if !may_buy(tx, r)? => Ok(Err(format!(
-                "{requester} may not buy (mrp.firm), and nobody approved the requisition"
-            ))),
-            ("purchase_requisition", _) => {
-                let values: Map<String, Value> = r.request.values.clone().into_iter().collect();
-                done(
-                    super::super::purchasing::order_from_values(
-                        tx,
-                        &values,
-                        Some(&r.number),
-                        &requester,
-                        now,
-                    )
-                    .map(|o| o.map(|n| format!("purchase order {n} placed"))),
+    let outcome: Result<Result<(String, Vec<Plan>), String>, StoreError> = match (
+        r.form.as_str(),
+        subject,
+    ) {
+        ("travel", _) => done(super::follow_up::travel_approved(tx, r, now)),
+        ("leave", _) => done(super::follow_up::leave_approved(tx, r, now)),
+        ("purchase_requisition", _) if !may_buy(tx, r)? => Ok(Err(format!(
+            "{requester} may not buy (mrp.firm), and nobody approved the requisition"
+        ))),
+        ("purchase_requisition", _) => {
+            let values: Map<String, Value> = r.request.values.clone().into_iter().collect();
+            done(
+                super::super::purchasing::order_from_values(
+                    tx,
+                    &values,
+                    Some(&r.number),
+                    &requester,
+                    now,
                 )
-            }
-            ("credit_override", Some(subject)) => {
-                match super::super::sales::confirm_approved(tx, &subject, &requester, now) {
-                    Ok(Ok(())) => super::super::deliveries::republish_shipping(tx)
-                        .map(|plans| Ok((format!("sales order {subject} confirmed"), plans))),
-                    Ok(Err(why)) => Ok(Err(why)),
-                    Err(e) => Err(e),
-                }
-            }
-            ("quotation_discount", Some(subject)) => super::super::sales::send_approved(
-                tx,
-                &subject,
-                amount("discount_pct"),
-                &requester,
-                now,
+                .map(|o| o.map(|n| format!("purchase order {n} placed"))),
             )
-            .map(|o| o.map(|()| (format!("quotation {subject} sent"), Vec::new()))),
-            ("work_order_release", Some(subject)) => {
-                super::super::work_orders::release_approved(tx, &subject, &requester, now)
-                    .map(|o| o.map(|plans| (format!("work order {subject} released"), plans)))
+        }
+        ("credit_override", Some(subject)) => {
+            match super::super::sales::confirm_approved(tx, &subject, &requester, now) {
+                Ok(Ok(())) => super::super::deliveries::republish_shipping(tx)
+                    .map(|plans| Ok((format!("sales order {subject} confirmed"), plans))),
+                Ok(Err(why)) => Ok(Err(why)),
+                Err(e) => Err(e),
             }
-            _ => Ok(Ok((String::new(), Vec::new()))),
-        };
+        }
+        ("quotation_discount", Some(subject)) => super::super::sales::send_approved(
+            tx,
+            &subject,
+            amount("discount_pct"),
+            &requester,
+            now,
+        )
+        .map(|o| o.map(|()| (format!("quotation {subject} sent"), Vec::new()))),
+        (super::asks::FORM, _) if !may_grant(tx, r)? => Ok(Err(format!(
+            "{requester} may not grant material (work_orders.release), and nobody approved the requisition"
+        ))),
+        (super::asks::FORM, subject) => super::asks::approved(tx, r, subject.as_deref(), now),
+        ("work_order_release", Some(subject)) => {
+            super::super::work_orders::release_approved(tx, &subject, &requester, now)
+                .map(|o| o.map(|plans| (format!("work order {subject} released"), plans)))
+        }
+        _ => Ok(Ok((String::new(), Vec::new()))),
+    };
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
