@@ -642,8 +642,9 @@ async fn make_people(api: &Api) -> anyhow::Result<Vec<(String, String)>> {
 /// Issue 17's story, as far as it runs without hands: the approvals people agreed on; a
 /// salesperson's trip approved by the plant manager (blocked in the roster, a booking task
 /// for the office); MRP's first requisition bought, approved and ordered from the preferred
-/// supplier; a quotation at 15 % off approved by the sales manager and sent. Returns what to
-/// look at, one line a step.
+/// supplier; a quotation at 15 % off approved by the sales manager and sent; material beyond
+/// the BOM asked at a terminal waits for the supervisor (a workflow; the asking is by hand).
+/// Returns what to look at, one line a step.
 async fn tell_story(api: &Api, people: &[(String, String)]) -> anyhow::Result<Vec<String>> {
     let as_person = |login: &'static str| {
         let password = people
@@ -666,8 +667,11 @@ async fn tell_story(api: &Api, people: &[(String, String)]) -> anyhow::Result<Ve
     let over = |field: &str, value: &str| {
         Some(json!({"if": "amount", "field": field, "op": "gt", "value": value}))
     };
+    let supervisor = json!([{"name": "supervisor", "mode": {"need": "any"},
+        "approvers": [{"by": "plant_role", "role": "supervisor", "field": "plant"}]}]);
     for (form, steps) in [
         ("travel", by_role("plant manager", "plant_manager", None)),
+        ("material_requisition", supervisor),
         (
             "purchase_requisition",
             by_role("plant manager", "plant_manager", over("amount", "1000")),
@@ -787,6 +791,11 @@ async fn tell_story(api: &Api, people: &[(String, String)]) -> anyhow::Result<Ve
     told.push(format!(
         "quotation sent    {}/crm/quotations/{} (sales, 15 % off, approved by sales-manager)",
         api.base, quotation["id"]
+    ));
+    // Material beyond the BOM waits for the plant's supervisor: asked by hand at a terminal.
+    told.push(format!(
+        "material asked    at a terminal, with a work order started: Ask for material (申请领料); supervisor approves on {}/oa, then the lot is taken",
+        api.base
     ));
     Ok(told)
 }

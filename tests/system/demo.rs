@@ -55,6 +55,7 @@ fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing()
         "/api/v1/purchase-orders/PO000001",
         "(400)PO000001",
         "quotation sent    http",
+        "material asked    at a terminal",
     ] {
         assert!(stderr.contains(step), "{step:?} in {stderr}");
     }

@@ -7,9 +7,10 @@
 //! approval before its plan goes down to the line; the steel arrives at the line, where
 //! scanning the supplier's GS1 labels (one naming the order in AI 400, one not) receives it
 //! and closes the order; the steel is issued and frames are counted from a simulated press
-//! into a lot traced back to the supplier's, and central ends holding exactly what the edge
-//! committed; the frame's price changes and the open quotation is flagged.
-//! Not in it yet: shipping the frames.
+//! into a lot traced back to the supplier's; the operator asks at the terminal for cutting oil
+//! the BOM does not name, the supervisor approves it and only then the oil's lot is taken;
+//! the frames are shipped to the customer against the order, and central ends holding exactly
+//! what the edge committed; the frame's price changes and the open quotation is flagged.
 
 use crate::plant::{Admin, complete_lot, frame_line, start_edge, start_press};
 use crate::support::*;
@@ -56,9 +57,14 @@ async fn request_id(admin: &Admin, number: &Value) -> Value {
 }
 
 #[tokio::test]
-async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_approvals() {
+async fn issue_17_the_story_from_a_trade_fair_to_frames_shipped_through_approvals() {
     let tmp = temp_dir();
-    let central = Central::start(&tmp.path().join("central"), None).await;
+    // The company's GS1 prefix numbers the delivery's packages (SSCC).
+    let central = Central::start(
+        &tmp.path().join("central"),
+        Some("[documents]\ngs1_company_prefix = \"0614141\"\n"),
+    )
+    .await;
     let base = central.url();
     let admin = Admin {
         url: base.clone(),
@@ -115,6 +121,11 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
                 amount_over("qty", "500")
             )]),
         ),
+        (
+            "material_requisition",
+            json!([{"name": "supervisor", "approvers": [{"by": "plant_role", "role": "supervisor", "field": "plant"}],
+                    "mode": {"need": "any"}}]),
+        ),
     ] {
         admin
             .put(
@@ -167,6 +178,13 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
             "/api/v1/items/STEEL",
             json!({"description": "Steel", "kind": "buy", "uom": "kg", "lead_time_days": 5,
                    "tracking": "lot", "gtin": "09506000134352"}),
+        )
+        .await;
+    admin
+        .put(
+            "/api/v1/items/CUTTING-OIL",
+            json!({"description": "Cutting oil", "kind": "buy", "uom": "l", "lead_time_days": 2,
+                   "tracking": "lot"}),
         )
         .await;
     admin
@@ -373,8 +391,74 @@ async fn issue_17_the_story_from_a_trade_fair_to_frames_of_steel_bought_through_
         (admin.good(&wo).await >= 10).then_some(())
     })
     .await;
+
+    // ---- The press runs dry: cutting oil, which the BOM does not name, is refused until the
+    // operator's requisition at the terminal is approved by the supervisor on his phone.
+    const OIL: &str = "(92)CUTTING-OIL(93)OIL-1(94)2l";
+    let (status, refused) = edge
+        .post_json("/api/v1/scans", &json!({"station": STATION, "code": OIL}))
+        .await;
+    assert_eq!(
+        (status, &refused["reason"]),
+        (200, &json!("wrong_item")),
+        "{refused}"
+    );
+    let (status, asked) = edge
+        .post_json(
+            &format!("/api/v1/stations/{STATION}/requisitions"),
+            &json!({"item": "CUTTING-OIL", "qty": "2", "uom": "l", "reason": "the press runs dry"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &asked["action"]),
+        (200, &json!("material_requested")),
+        "{asked}"
+    );
+    let oil = wait_until("the supervisor to be asked", DEADLINE, || async {
+        let inbox = su.get("/api/v1/oa/requests?view=inbox").await;
+        inbox["requests"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["form"] == "material_requisition"))
+            .map(|r| r["id"].clone())
+    })
+    .await;
+    assert_eq!(
+        approve(&su, &oil).await,
+        [format!("material for {wo} approved for the line")]
+    );
+    let station = wait_until("the approval to reach the line", DEADLINE, || async {
+        let (_, _, view) = edge.get(&format!("/api/v1/stations/{STATION}")).await;
+        let view: Value = serde_json::from_str(&view).ok()?;
+        (view["requisitions"][0]["state"] == "approved").then_some(view)
+    })
+    .await;
+    assert_eq!(
+        station["requisitions"][0]["decided_by"], "su.supervisor",
+        "{station}"
+    );
+    let taken = scan(OIL).await;
+    assert_eq!(taken["action"], "issued", "{taken}");
+
     // The frames' lot is traced back to the supplier's.
-    complete_lot(&admin, &edge, 10, "SUP-1").await;
+    let frames = complete_lot(&admin, &edge, 10, "SUP-1").await;
+
+    // ---- The frames are shipped: a delivery of the lot against the order's line.
+    let delivery = li
+        .post(
+            &format!("/api/v1/sales-orders/{}/deliveries", order["id"]),
+            json!({"lines": [{"line": 1, "qty": "10", "lot": frames}]}),
+        )
+        .await;
+    assert_eq!(
+        (&delivery["number"], &delivery["lines"][0]["lot"]),
+        (&json!("DN000001"), &json!(frames)),
+        "{delivery}"
+    );
+    assert_eq!(admin.lot_stock(&frames).await, Decimal::ZERO);
+    let shipped = li
+        .get(&format!("/api/v1/sales-orders/{}", order["id"]))
+        .await;
+    assert_eq!(shipped["lines"][0]["shipped_qty"], "10", "{shipped}");
 
     // ---- Stop the press and the edge, drain what is left: central holds what the edge did.
     stop_plc.send_replace(true);

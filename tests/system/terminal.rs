@@ -4,11 +4,14 @@
 //! An operator signs in by scanning a badge into the page, taps a work order to start it,
 //! scans a right lot (green, the component's open quantity goes down), a wrong item's lot
 //! (sent as a scanner sends GS1-128, GS as Ctrl+]) and a held lot (red, with the reason);
-//! central goes away and the line goes on; the page switches to Chinese, completes a lot and
-//! notices the edge stopping. A second browser, sized like a handheld, picks its station and
-//! sees the first one's scans arrive without reloading (server-sent events). Every wait polls
-//! the page for a condition with a deadline. Screenshots of every step (PNG) are kept under
-//! `<target>/test-artifacts/terminal/`, and the path is printed.
+//! central goes away and the line goes on; a lot beyond what the order takes is refused, the
+//! operator asks for more material and the page says the requisition waits to be sent; the
+//! page switches to Chinese; central comes back and approves the requisition, and the lot is
+//! taken; the page completes a lot and notices the edge stopping. A second browser, sized like
+//! a handheld, picks its station and sees the first one's scans and the requisition arrive
+//! without reloading (server-sent events). Every wait polls the page for a condition with a
+//! deadline. Screenshots of every step (PNG) are kept under `<target>/test-artifacts/terminal/`,
+//! and the path is printed.
 //!
 //! WebDriver rather than the DevTools protocol: it is a W3C standard, `fantoccini` is small
 //! and well kept, and chromedriver comes from the same Debian release as Chromium, so the two
@@ -17,6 +20,7 @@
 use crate::support::*;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,11 @@ const WRONG_ITEM_LOT: &str = "]C192COPPER-1MM\u{1d}93L-901\u{1d}945kg";
 const HELD_LOT: &str = "(92)STEEL-2MM(93)L-HOLD(94)10kg";
 /// Scanned while central is down.
 const OFFLINE_LOT: &str = "(92)STEEL-2MM(93)L-779(94)25kg";
+/// With the 50 kg issued before it, 25 kg beyond the 250 kg the order needs (the plant allows
+/// no more: its tolerance is 0 %): refused, then taken once 25 kg more are approved.
+const OVER_LOT: &str = "(92)STEEL-2MM(93)L-780(94)225kg";
+/// Why the operator asks for more steel.
+const REQUISITION_REASON: &str = "coil end scrapped";
 /// The supervisor (badge 9001) who pairs the handheld.
 const SUPERVISOR_PIN: &str = "2468";
 
@@ -315,19 +324,8 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
     // Tap the queued work order to start it; the scan input takes the focus back. The operator
     // scrolls it clear of the Complete-lot card pinned at the foot of the column first.
     terminal
-        .js(
-            r#"document.querySelector('#queue button[data-work-order="WO-1001"]')
-                .scrollIntoView({block: 'center'}); return true;"#,
-        )
+        .tap(r#"#queue button[data-work-order="WO-1001"]"#)
         .await;
-    terminal
-        .client
-        .find(Locator::Css(r#"#queue button[data-work-order="WO-1001"]"#))
-        .await
-        .expect("the queue shows WO-1001")
-        .click()
-        .await
-        .expect("tap WO-1001");
     terminal
         .wait(
             "WO-1001 to be started with 250 kg of steel open",
@@ -481,13 +479,125 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
         .await;
     terminal.screenshot("08-central-unreachable").await;
 
-    // Sounds: one per answer (the pairing confirmed first), the high one for accepted and the
-    // low one for rejected.
+    // A lot beyond what the order takes: refused, nothing issued.
+    terminal.scan_into_focus(OVER_LOT).await;
+    let banner = terminal
+        .wait(
+            "the lot beyond the order to be refused",
+            r#"const b = document.getElementById('banner');
+               return b.dataset.result === 'rejected' && b.innerText.includes('225 kg')
+                   ? {text: b.innerText, reason: b.dataset.reason} : null;"#,
+        )
+        .await;
+    assert_eq!(banner["reason"], "over_issue", "{banner}");
+    assert!(
+        banner["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Too much: 225 kg of STEEL-2MM, only 200 kg still open"),
+        "{banner}"
+    );
+    assert_eq!(
+        terminal.open_steel().await,
+        "200 kg",
+        "a refused lot issues nothing"
+    );
+    terminal.screenshot("08b-over-issue-refused").await;
+
+    // The operator asks for 25 kg more steel, central still away. The form offers the
+    // operation's component with its unit; it wants a reason before it sends anything.
+    terminal.tap("#ask-material").await;
+    let form = terminal
+        .wait(
+            "the requisition form, on the component with its unit",
+            r#"const item = document.getElementById('ask-item');
+               const uom = document.getElementById('ask-uom');
+               return !document.getElementById('ask').hidden
+                   && document.activeElement === document.getElementById('ask-qty')
+                   ? {item: item.value, items: [...item.options].map((o) => o.textContent),
+                      uom: uom.value, fixed: uom.readOnly} : null;"#,
+        )
+        .await;
+    assert_eq!(
+        form,
+        json!({
+            "item": "STEEL-2MM",
+            "items": ["STEEL-2MM", "Another item…"],
+            "uom": "kg",
+            "fixed": true
+        }),
+        "the form offers the operation's components and another item"
+    );
+    terminal.type_into("ask-qty", "25").await;
+    terminal.tap("#ask-send").await;
+    terminal
+        .wait(
+            "the form to ask for the reason",
+            r#"const note = document.getElementById('ask-message');
+               return !note.hidden && note.innerText.includes('Say why the material is needed')
+                   && !document.getElementById('ask').hidden;"#,
+        )
+        .await;
+    terminal.type_into("ask-reason", REQUISITION_REASON).await;
+    terminal.screenshot("08c-ask-for-material").await;
+    let seq_before = last_seq(&edge).await;
+    terminal.tap("#ask-send").await;
+    terminal
+        .wait(
+            "the requisition to be recorded, the form closed and the scan input focused",
+            r#"const b = document.getElementById('banner');
+               return b.dataset.result === 'accepted'
+                   && b.innerText.includes('Asked for 25 kg of STEEL-2MM for WO-1001')
+                   && document.getElementById('ask').hidden
+                   && document.activeElement === document.getElementById('scan');"#,
+        )
+        .await;
+    assert!(
+        last_seq(&edge).await > seq_before,
+        "the requisition is in the journal before the page says so"
+    );
+    // It waits in the edge's journal, and the page says why.
+    let row = terminal
+        .wait(
+            "the requisition listed as waiting to be sent",
+            r#"const rows = document.querySelectorAll('#requisitions li');
+               return rows.length === 1 && rows[0].dataset.stage === 'offline'
+                   ? {item: rows[0].dataset.item, text: rows[0].innerText,
+                      badge: getComputedStyle(rows[0].querySelector('.badge')).backgroundColor}
+                   : null;"#,
+        )
+        .await;
+    let text = row["text"].as_str().unwrap_or_default();
+    assert_eq!(row["item"], "STEEL-2MM", "{row}");
+    assert!(
+        text.contains("25 kg")
+            && text.contains("waiting to be sent: central is unreachable")
+            && text.contains(REQUISITION_REASON),
+        "{row}"
+    );
+    assert_eq!(row["badge"], "rgb(180, 83, 9)", "amber: {row}");
+    terminal.scroll_to("#requisitions-box").await;
+    terminal.assert_no_horizontal_scrolling().await;
+    terminal.screenshot("08d-material-asked-offline").await;
+    handheld
+        .wait(
+            "the handheld to list the requisition",
+            r#"const row = document.querySelector('#requisitions li[data-item="STEEL-2MM"]');
+               return row !== null && row.dataset.stage === 'offline';"#,
+        )
+        .await;
+    handheld.scroll_to("#requisitions-box").await;
+    handheld.assert_no_horizontal_scrolling().await;
+    handheld.screenshot("08e-handheld-requisition").await;
+
+    // Sounds: one per answer (the pairing confirmed first) and one for the form's complaint,
+    // the high one for accepted and the low one for rejected.
     let beeps = terminal.js("return window.terminal.record.beeps;").await;
     assert_eq!(
         beeps,
         json!([
-            "accepted", "accepted", "accepted", "accepted", "rejected", "rejected", "accepted"
+            "accepted", "accepted", "accepted", "accepted", "rejected", "rejected", "accepted",
+            "rejected", "rejected", "accepted"
         ]),
         "one tone per answer, in order"
     );
@@ -508,15 +618,22 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
             r#"const b = document.getElementById('banner');
                const scans = document.getElementById('scans').innerText;
                return window.loadedOnce === 'yes' && document.documentElement.lang === 'zh-CN'
-                   && b.innerText.includes('已接受') && b.innerText.includes('已发料')
+                   && b.innerText.includes('已接受') && b.innerText.includes('已申请领料')
                    && scans.includes('物料错误') && scans.includes('批次已冻结')
                    && document.getElementById('central-offline').innerText.includes('无法连接中心')
-                   && document.getElementById('operator').innerText.includes('操作员');"#,
+                   && document.getElementById('operator').innerText.includes('操作员')
+                   && document.getElementById('requisitions').innerText.includes('待发送：无法连接中心');"#,
         )
         .await;
     terminal.assert_no_horizontal_scrolling().await;
     terminal.screenshot("09-chinese").await;
     handheld.screenshot("09-handheld").await;
+    // On a phone's width: the requisition fits, nothing to scroll sideways.
+    terminal.resize((400, 800)).await;
+    terminal.scroll_to("#requisitions-box").await;
+    terminal.assert_no_horizontal_scrolling().await;
+    terminal.screenshot("09a-chinese-requisition-400px").await;
+    terminal.resize((800, 480)).await;
 
     // Issue 12: a code the system does not know was refused in Chinese with the edge's English
     // sentence inside. The refusal reads in Chinese and names the code scanned.
@@ -536,10 +653,11 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
     );
     terminal.screenshot("09b-chinese-unknown-code").await;
 
-    // Central is back: what the operator saw reaches it, both issues and the three refusals.
+    // Central is back: what the operator saw reaches it, both issues, the four refusals and
+    // the requisition.
     central.launch().await;
     wait_until(
-        "central to hold both issues and the three refusals",
+        "central to hold both issues, the four refusals and the requisition",
         DEADLINE,
         || async {
             let events = central.events(EDGE_ID).await;
@@ -554,7 +672,17 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
                 .iter()
                 .filter(|e| matches!(e.kind, protocol::EventKind::ScanRejected { .. }))
                 .count();
-            (issued == 2 && refused == 3).then_some(())
+            let asked = events
+                .iter()
+                .filter(|e| {
+                    matches!(&e.kind, protocol::EventKind::MaterialRequested {
+                        work_order, item, qty, uom, operator, reason, ..
+                    } if work_order.as_str() == "WO-1001" && item.as_str() == "STEEL-2MM"
+                        && *qty == Decimal::from(25) && uom == "kg"
+                        && operator.as_str() == "10442" && reason == REQUISITION_REASON)
+                })
+                .count();
+            (issued == 2 && refused == 4 && asked == 1).then_some(())
         },
     )
     .await;
@@ -564,6 +692,40 @@ async fn an_operator_signs_in_starts_a_work_order_and_sees_scans_accepted_and_re
             "return document.getElementById('central-offline').hidden;",
         )
         .await;
+    // This central has no workflow for requisitions: it approves it at once, and the plan it
+    // sends back carries the approval.
+    let row = terminal
+        .wait(
+            "the requisition to be shown approved",
+            r#"const row = document.querySelector('#requisitions li[data-item="STEEL-2MM"]');
+               return row !== null && row.dataset.stage === 'approved'
+                   ? {text: row.innerText,
+                      badge: getComputedStyle(row.querySelector('.badge')).backgroundColor}
+                   : null;"#,
+        )
+        .await;
+    let text = row["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("system 已批准")
+            && text.contains("approved: requisitions need no approval here"),
+        "{row}"
+    );
+    assert_eq!(row["badge"], "rgb(21, 128, 61)", "green: {row}");
+    terminal.scroll_to("#requisitions-box").await;
+    terminal.screenshot("09c-requisition-approved").await;
+    // The lot refused before is taken now: 275 kg issued, 250 needed and 25 approved.
+    terminal.scan_into_focus(OVER_LOT).await;
+    terminal
+        .wait(
+            "the lot beyond the order to be taken after the approval",
+            r#"const b = document.getElementById('banner');
+               const issued = document.querySelector('#components tr[data-item="STEEL-2MM"] td.issued');
+               return b.dataset.result === 'accepted' && b.innerText.includes('L-780')
+                   && b.innerText.includes('已发料')
+                   && issued !== null && issued.textContent.trim() === '275 kg';"#,
+        )
+        .await;
+    terminal.screenshot("09d-over-lot-taken").await;
 
     // A finished lot of 48: the banner names the lot and links its label.
     let qty = terminal
@@ -961,6 +1123,21 @@ impl Page {
             .await
             .expect("an element has the focus");
         focused.send_keys(&keys).await.expect("type the code");
+    }
+
+    /// Scrolls the element `css` selects to the middle of its column: nothing pinned at the
+    /// column's head or foot (the handheld's scan input, "Complete lot") covers it then.
+    async fn scroll_to(&self, css: &str) {
+        self.js(&format!(
+            "document.querySelector({css:?}).scrollIntoView({{block: 'center'}}); return true;"
+        ))
+        .await;
+    }
+
+    /// Taps the element `css` selects, scrolled into view first as an operator does.
+    async fn tap(&self, css: &str) {
+        self.scroll_to(css).await;
+        self.click(css).await;
     }
 
     async fn open_steel(&self) -> String {
