@@ -70,16 +70,16 @@ impl Api {
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-        csv: Option<&str>,
+        text: Option<(&str, &str)>,
     ) -> anyhow::Result<Value> {
         let mut request = self.request(method.clone(), path);
         if let Some(body) = body {
             request = request.json(&body);
         }
-        if let Some(csv) = csv {
+        if let Some((content_type, text)) = text {
             request = request
-                .header(reqwest::header::CONTENT_TYPE, "text/csv")
-                .body(csv.to_owned());
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(text.to_owned());
         }
         let response = request
             .send()
@@ -165,11 +165,16 @@ impl Api {
     }
 
     async fn import(&self, kind: &str, csv: &str) -> anyhow::Result<Value> {
+        self.import_as(kind, "text/csv", csv).await
+    }
+
+    /// An import of another content type (business cards as `text/vcard`).
+    async fn import_as(&self, kind: &str, content_type: &str, text: &str) -> anyhow::Result<Value> {
         self.send(
             reqwest::Method::POST,
             &format!("/api/v1/import/{kind}"),
             None,
-            Some(csv),
+            Some((content_type, text)),
         )
         .await
     }
@@ -639,11 +644,19 @@ async fn make_people(api: &Api) -> anyhow::Result<Vec<(String, String)>> {
     Ok(people)
 }
 
+/// The business card a salesperson brings back from the trade fair, as a phone exports it.
+const FAIR_CARD: &str = "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Zhang;Wei;;;\r\nFN:Zhang Wei\r\n\
+ORG:艾克美自行车 Acme Bikes;Purchasing\r\nTITLE:Purchasing Manager\r\nTEL;TYPE=CELL:138-0013-8000\r\n\
+EMAIL:zhang.wei@acme-bikes.example\r\nEND:VCARD\r\n";
+
 /// Issue 17's story, as far as it runs without hands: the approvals people agreed on; a
 /// salesperson's trip approved by the plant manager (blocked in the roster, a booking task
 /// for the office); MRP's first requisition bought, approved and ordered from the preferred
-/// supplier; a quotation at 15 % off approved by the sales manager and sent; material beyond
-/// the BOM asked at a terminal waits for the supervisor (a workflow; the asking is by hand).
+/// supplier; the fair's business card imported as the customer; a quotation at 15 % off
+/// approved by the sales manager and sent, then ordered and confirmed with a promised date;
+/// the bracket's price changed for the customer, flagging an open quotation; material beyond
+/// the BOM asked at a terminal waits for the supervisor (a workflow; the asking is by hand,
+/// as is shipping the order once the line has made it).
 /// Returns what to look at, one line a step.
 async fn tell_story(api: &Api, people: &[(String, String)]) -> anyhow::Result<Vec<String>> {
     let as_person = |login: &'static str| {
@@ -765,18 +778,19 @@ async fn tell_story(api: &Api, people: &[(String, String)]) -> anyhow::Result<Ve
         json!({"item": "BRACKET-A", "currency": "CNY", "price": "3.2", "valid_from": "2020-01-01"}),
     )
     .await?;
-    let customer = sales
-        .post(
-            "/api/v1/customers",
-            json!({"name_zh": "艾克美自行车", "name_en": "Acme Bikes"}),
-        )
-        .await?;
-    let quotation = sales
-        .post(
-            "/api/v1/quotations",
-            json!({"customer": customer["code"], "lines": [{"item": "BRACKET-A", "qty": "2000", "discount_pct": "15"}]}),
-        )
-        .await?;
+    // The fair's business card becomes the customer.
+    let cards = sales.import_as("vcards", "text/vcard", FAIR_CARD).await?;
+    let customer = cards["customers_created"][0].clone();
+    if !customer.is_string() {
+        bail!("the business card made no customer: {cards}");
+    }
+    told.push(format!(
+        "card imported     {}/crm/customers (sales: the fair's business card is customer {})",
+        api.base,
+        customer.as_str().unwrap_or_default()
+    ));
+    let quote = |discount: &str| json!({"customer": customer, "lines": [{"item": "BRACKET-A", "qty": "2000", "discount_pct": discount}]});
+    let quotation = sales.post("/api/v1/quotations", quote("15")).await?;
     let (status, waits) = sales
         .try_post(
             &format!("/api/v1/quotations/{}/send", quotation["id"]),
@@ -791,6 +805,48 @@ async fn tell_story(api: &Api, people: &[(String, String)]) -> anyhow::Result<Ve
     told.push(format!(
         "quotation sent    {}/crm/quotations/{} (sales, 15 % off, approved by sales-manager)",
         api.base, quotation["id"]
+    ));
+    // The customer orders: confirmed with a promised date, which MRP's next run plans; a
+    // second quotation stays open.
+    let order = sales
+        .post(
+            "/api/v1/sales-orders",
+            json!({"quotation": quotation["id"]}),
+        )
+        .await?;
+    let confirmed = sales
+        .post(
+            &format!("/api/v1/sales-orders/{}/confirm", order["id"]),
+            json!({}),
+        )
+        .await?;
+    told.push(format!(
+        "order confirmed   {}/crm/orders/{} (sales, promised {}); ship it once the line made brackets: POST {}/api/v1/sales-orders/{}/deliveries",
+        api.base,
+        order["id"],
+        confirmed["lines"][0]["confirmed_date"].as_str().unwrap_or("—"),
+        api.base,
+        order["id"]
+    ));
+    let open = sales.post("/api/v1/quotations", quote("0")).await?;
+    // The bracket's price changes for the customer: the open quotation is flagged.
+    api.post(
+        "/api/v1/prices",
+        json!({"item": "BRACKET-A", "currency": "CNY", "customer": customer, "price": "2.9",
+               "valid_from": "2020-01-01"}),
+    )
+    .await?;
+    let flags = sales.get("/api/v1/crm/flags").await?;
+    let flagged = flags["flags"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|f| f["document"] == open["id"]));
+    if !flagged {
+        bail!("the open quotation was not flagged by the price change: {flags}");
+    }
+    told.push(format!(
+        "price changed     {}/crm/flags (quotation {} flagged: BRACKET-A now 2.9 for the customer)",
+        api.base,
+        open["number"].as_str().unwrap_or_default()
     ));
     // Material beyond the BOM waits for the plant's supervisor: asked by hand at a terminal.
     told.push(format!(

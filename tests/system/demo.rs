@@ -54,7 +54,11 @@ fn demo_for_a_few_seconds_ends_with_a_summary_that_lost_and_duplicated_nothing()
         "steel bought      http",
         "/api/v1/purchase-orders/PO000001",
         "(400)PO000001",
+        "card imported     http",
         "quotation sent    http",
+        "order confirmed   http",
+        "/deliveries",
+        "price changed     http",
         "material asked    at a terminal",
     ] {
         assert!(stderr.contains(step), "{step:?} in {stderr}");
