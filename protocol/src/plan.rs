@@ -351,6 +351,11 @@ impl Plan {
             .filter(move |s| s.order.as_str() == order)
     }
 
+    /// The requisition `id` (a `material_requested` event's id, or central's request number).
+    pub fn requisition(&self, id: &str) -> Option<&PlanRequisition> {
+        self.requisitions.iter().find(|r| r.id == id)
+    }
+
     /// The requisitions for `item` of `operation` of `work_order` (those for the operation
     /// and those for no operation in particular), in the plan's order.
     pub fn requisitions_for<'a>(

@@ -914,15 +914,8 @@ impl Store for SqlStore {
                 }
                 if let Some(facts) = &row.facts {
                     progress.note_stock(&tx, facts)?;
-                    let negative = match &plant {
-                        Some(p) => p.negative_stock,
-                        None => {
-                            let p = stock::plant_of_edge(&tx, edge_id.as_str())?;
-                            let n = p.negative_stock;
-                            plant = Some(p);
-                            n
-                        }
-                    };
+                    let negative = stock::plant_of_edge_once(&tx, edge_id.as_str(), &mut plant)?
+                        .negative_stock;
                     let mut stock_warnings = Vec::new();
                     for (wo, message) in
                         booking.apply(&tx, edge_id.as_str(), row.seq, &row.at, facts, negative)?
@@ -960,15 +953,9 @@ impl Store for SqlStore {
                     progress.apply(&tx, fact, row.seq, &row.at)?;
                 }
                 if let Some(fact) = &row.asked {
-                    let p = match &plant {
-                        Some(p) => p.plant.clone(),
-                        None => {
-                            let p = stock::plant_of_edge(&tx, edge_id.as_str())?;
-                            let code = p.plant.clone();
-                            plant = Some(p);
-                            code
-                        }
-                    };
+                    let p = stock::plant_of_edge_once(&tx, edge_id.as_str(), &mut plant)?
+                        .plant
+                        .clone();
                     asked |= oa::asks::ask(
                         &tx,
                         edge_id.as_str(),

@@ -1809,9 +1809,7 @@ impl<'a> Deciding<'a> {
             .iter()
             .filter(|(_, a)| &a.work_order == wo && &a.item == item)
             .filter(|(id, _)| {
-                let decided = plan
-                    .and_then(|p| p.requisitions.iter().find(|r| &r.id == *id))
-                    .map(|r| r.state);
+                let decided = plan.and_then(|p| p.requisition(id)).map(|r| r.state);
                 decided.is_none_or(|s| s == protocol::RequisitionState::Waiting)
             })
             .map(|(_, a)| {

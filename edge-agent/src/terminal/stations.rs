@@ -479,7 +479,7 @@ fn requisitions_of(
     view: &FloorView,
     wo: &WorkOrderId,
 ) -> Vec<RequisitionView> {
-    let decided = |id: &str| plan.and_then(|p| p.requisitions.iter().find(|r| r.id == id));
+    let decided = |id: &str| plan.and_then(|p| p.requisition(id));
     let mut asked: Vec<(&String, &crate::processor::scan::Asked)> = view
         .floor
         .asked

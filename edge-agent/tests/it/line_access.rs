@@ -104,6 +104,14 @@ async fn an_unpaired_browser_sees_the_station_but_cannot_act() {
         ("/api/v1/stations/st-10/sign-in", json!({"badge": "10442"})),
         ("/api/v1/stations/st-10/sign-out", json!({})),
         ("/api/v1/stations/st-10/lots", json!({"qty": "7.9e28"})),
+        (
+            "/api/v1/stations/st-10/stop-reason",
+            json!({"reason": "JAM", "since": "2026-12-01T08:00:00Z"}),
+        ),
+        (
+            "/api/v1/stations/st-10/requisitions",
+            json!({"item": "STEEL-2MM", "qty": "25", "reason": "coil end scrapped"}),
+        ),
     ] {
         let (status, body, _) = call(&edge, reqwest::Method::POST, path, &[], Some(body)).await;
         assert_eq!((status, code(&body)), (401, "not_paired"), "{path}: {body}");

@@ -397,6 +397,19 @@ pub(super) fn plant_of_edge(conn: &Connection, edge_id: &str) -> Result<Plant, S
     Ok(plant(conn, &id)?.unwrap_or_else(|| Plant::new(&id, &id)))
 }
 
+/// The plant of `edge_id`'s line, read into `slot` the first time a batch needs it.
+pub(super) fn plant_of_edge_once<'a>(
+    conn: &Connection,
+    edge_id: &str,
+    slot: &'a mut Option<Plant>,
+) -> Result<&'a Plant, StoreError> {
+    let plant = match slot.take() {
+        Some(plant) => plant,
+        None => plant_of_edge(conn, edge_id)?,
+    };
+    Ok(slot.insert(plant))
+}
+
 /// The plant of the line of a work order.
 pub(super) fn plant_of_line(conn: &Connection, line: &str) -> Result<Plant, StoreError> {
     let plant_id: Option<String> = conn

@@ -246,26 +246,21 @@ pub(in crate::store::sql) fn approved(
     let id = match subject {
         Some(id) => id.to_owned(),
         None => {
+            // The form keeps its values as text (numbers too).
             let text = |k: &str| {
                 r.request
                     .values
                     .get(k)
-                    .map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
+                    .and_then(Value::as_str)
                     .unwrap_or_default()
+                    .to_owned()
             };
             let qty: Decimal = match text("qty").trim().parse() {
                 Ok(q) if q > Decimal::ZERO => q,
                 _ => return Ok(Err("the requisition has no quantity above zero".into())),
             };
             let (work_order, item) = (text("work_order"), text("item"));
-            let unit: Option<String> = tx
-                .prepare_cached("SELECT uom FROM erp_items WHERE item = ?1")?
-                .query_row(params![item], |r| r.get(0))
-                .optional()?;
-            let Some(unit) = unit else {
+            let Some(unit) = super::super::work_orders::item_uom(tx, &item)? else {
                 return Ok(Err(format!("item {item} is not known")));
             };
             tx.prepare_cached(
